@@ -1,0 +1,67 @@
+"""The HTTP surface of the CodeArtifact API: authenticate, parse, call, render."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from packyard.api.codeartifact.errors import error_response, to_response
+from packyard.api.codeartifact.operations import CallContext, Operations, StreamResult
+from packyard.api.codeartifact.protocol import find_operation, parse_request, serialize_output
+from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.errors import PackyardError
+from packyard.http import base_url, client_ip, read_body_limited
+
+log = logging.getLogger("packyard.api")
+
+# API requests are small JSON documents; anything bigger is refused before signature checks.
+MAX_API_BODY = 1024 * 1024
+
+
+class CodeArtifactEndpoint:
+    """Serves ``/v1/...``: CodeArtifact's REST-JSON API, SigV4-signed."""
+
+    def __init__(self, operations: Operations, authenticator: SignedRequestAuthenticator,
+                 public_url: str | None) -> None:
+        self._ops = operations
+        self._authn = authenticator
+        self._public_url = public_url
+
+    async def __call__(self, request: Request) -> Response:
+        op = find_operation(request.method, request.url.path)
+        if op is None:
+            return error_response("UnknownOperationException", 404,
+                                  f"No CodeArtifact operation at {request.method} "
+                                  f"{request.url.path}")
+        try:
+            body = await read_body_limited(request, MAX_API_BODY)
+            principal = await run_in_threadpool(
+                self._authn.authenticate, request.method, request.scope.get("raw_path", b"")
+                .decode("latin-1") or request.url.path, request.scope.get("query_string", b"")
+                .decode("latin-1"), request.headers.raw, body, "codeartifact")
+            query: dict[str, list[str]] = defaultdict(list)
+            for key, value in parse_qsl(request.url.query, keep_blank_values=True):
+                query[key].append(value)
+            parsed = parse_request(op, query, request.headers, body)
+            ctx = CallContext(principal=principal,
+                              base_url=self._public_url or base_url(request),
+                              source_ip=client_ip(request))
+            result = await run_in_threadpool(self._ops.call, op.name, ctx, parsed.params)
+        except PackyardError as exc:
+            log.info("%s refused: %s", op.name, exc.message)
+            return to_response(exc)
+        except Exception:
+            log.exception("%s failed", op.name)
+            return error_response("InternalServerException", 500,
+                                  "Packyard hit an internal error; see the server log")
+        if isinstance(result, StreamResult):
+            return StreamingResponse(result.body, media_type="application/octet-stream",
+                                     headers={**result.headers,
+                                              "Content-Length": str(result.size)})
+        payload, headers = serialize_output(op, result)
+        return Response(payload, media_type="application/json", headers=headers)

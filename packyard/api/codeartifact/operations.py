@@ -1,0 +1,317 @@
+"""CodeArtifact operations: each parses nothing and renders little; it calls one service method.
+
+Input arrives already parsed and validated against botocore's model (``protocol.py``); output is
+a dict in the model's output shape.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packyard.arn import ArnBuilder
+from packyard.auth.principal import Principal
+from packyard.errors import Invalid
+from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.services.registry import Registry, VersionRef
+
+
+@dataclass(frozen=True)
+class CallContext:
+    principal: Principal
+    base_url: str
+    source_ip: str | None
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """An operation whose output payload is a byte stream (GetPackageVersionAsset)."""
+
+    headers: dict[str, str]
+    size: int
+    body: AsyncIterator[bytes]
+
+
+Handler = Callable[["Operations", CallContext, dict[str, Any]], Any]
+HANDLERS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+    return register
+
+
+def _page(items: Sequence[Any], params: dict[str, Any], default_max: int = 100
+          ) -> tuple[Sequence[Any], str | None]:
+    """Offset pagination with an opaque token, as CodeArtifact's nextToken."""
+    start = 0
+    token = params.get("nextToken")
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise Invalid("nextToken is not valid") from None
+    size = params.get("maxResults") or default_max
+    chunk = items[start:start + size]
+    more = start + size < len(items)
+    return chunk, base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
+
+
+class Operations:
+    """Renders service results in CodeArtifact's output shapes."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.arns: ArnBuilder = registry.arns
+
+    def call(self, name: str, ctx: CallContext, params: dict[str, Any]) -> Any:
+        handler = HANDLERS.get(name)
+        if handler is None:
+            raise Invalid(f"The operation {name} is not supported by Packyard yet")
+        return handler(self, ctx, params)
+
+    # -- shapes --------------------------------------------------------------------------------
+
+    def domain_summary(self, d: Domain) -> dict[str, Any]:
+        return {"name": d.name, "owner": d.owner, "arn": self.arns.domain(d.name),
+                "status": d.status, "createdTime": d.created_at,
+                "encryptionKey": d.encryption_key}
+
+    def domain_description(self, d: Domain) -> dict[str, Any]:
+        return {**self.domain_summary(d), "repositoryCount": d.repository_count,
+                "assetSizeBytes": d.asset_size_bytes}
+
+    def repository_summary(self, r: Repository) -> dict[str, Any]:
+        return {"name": r.name, "administratorAccount": r.administrator_account,
+                "domainName": r.domain_name, "domainOwner": r.domain_owner,
+                "arn": self.arns.repository(r.domain_name, r.name),
+                "description": r.description, "createdTime": r.created_at}
+
+    def repository_description(self, r: Repository) -> dict[str, Any]:
+        return {**self.repository_summary(r), "upstreams": [], "externalConnections": []}
+
+    @staticmethod
+    def package_summary(p: Package) -> dict[str, Any]:
+        return {"format": p.format, "namespace": p.namespace or None, "package": p.name,
+                "originConfiguration": {"restrictions": {
+                    "publish": p.origin_publish, "upstream": p.origin_upstream}}}
+
+    @staticmethod
+    def origin(repo_name: str, v: PackageVersion) -> dict[str, Any]:
+        return {"domainEntryPoint": {"repositoryName": repo_name}, "originType": v.origin_type}
+
+    def version_description(self, ref: VersionRef) -> dict[str, Any]:
+        v = ref.version
+        return {"format": ref.package.format, "namespace": ref.package.namespace or None,
+                "packageName": ref.package.name, "displayName": ref.package.display_name,
+                "version": v.version, "summary": v.summary, "homePage": v.home_page,
+                "sourceCodeRepository": v.source_code_repository,
+                "publishedTime": v.published_at, "licenses": v.licenses,
+                "revision": v.revision, "status": v.status,
+                "origin": self.origin(ref.repository.name, v)}
+
+    @staticmethod
+    def asset_summary(a: Asset) -> dict[str, Any]:
+        return {"name": a.name, "size": a.size, "hashes": a.hashes()}
+
+
+def _pkg_args(p: dict[str, Any]) -> dict[str, Any]:
+    return {"domain_name": p["domain"], "repo_name": p["repository"], "fmt": p["format"],
+            "namespace": p.get("namespace"), "package": p["package"],
+            "domain_owner": p.get("domainOwner")}
+
+
+def _version_ref(ops: Operations, ctx: CallContext, p: dict[str, Any], action: str
+                 ) -> VersionRef:
+    return ops.registry.find_version(ctx.principal, action, version=p["packageVersion"],
+                                     **_pkg_args(p))
+
+
+def _version_header(ref: VersionRef) -> dict[str, Any]:
+    return {"format": ref.package.format, "namespace": ref.package.namespace or None,
+            "package": ref.package.name, "version": ref.version.version,
+            "versionRevision": ref.version.revision}
+
+
+# -- domains -------------------------------------------------------------------------------------
+
+@operation("CreateDomain")
+def _create_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    d = ops.registry.create_domain(ctx.principal, p["domain"], p.get("encryptionKey"))
+    return {"domain": ops.domain_description(d)}
+
+
+@operation("DescribeDomain")
+def _describe_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    d = ops.registry.describe_domain(ctx.principal, p["domain"], p.get("domainOwner"))
+    return {"domain": ops.domain_description(d)}
+
+
+@operation("ListDomains")
+def _list_domains(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    items, token = _page(ops.registry.list_domains(ctx.principal), p)
+    return {"domains": [ops.domain_summary(d) for d in items], "nextToken": token}
+
+
+@operation("DeleteDomain")
+def _delete_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    d = ops.registry.delete_domain(ctx.principal, p["domain"], p.get("domainOwner"))
+    return {"domain": ops.domain_description(d)}
+
+
+# -- repositories --------------------------------------------------------------------------------
+
+@operation("CreateRepository")
+def _create_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    if p.get("upstreams"):
+        raise Invalid("Upstream repositories are not supported by this server yet")
+    r = ops.registry.create_repository(ctx.principal, p["domain"], p["repository"],
+                                       p.get("description"), p.get("domainOwner"))
+    return {"repository": ops.repository_description(r)}
+
+
+@operation("DescribeRepository")
+def _describe_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    r = ops.registry.describe_repository(ctx.principal, p["domain"], p["repository"],
+                                         p.get("domainOwner"))
+    return {"repository": ops.repository_description(r)}
+
+
+@operation("UpdateRepository")
+def _update_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    if p.get("upstreams"):
+        raise Invalid("Upstream repositories are not supported by this server yet")
+    r = ops.registry.update_repository(ctx.principal, p["domain"], p["repository"],
+                                       p.get("description"), p.get("domainOwner"))
+    return {"repository": ops.repository_description(r)}
+
+
+@operation("DeleteRepository")
+def _delete_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    r = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
+                                       p.get("domainOwner"))
+    return {"repository": ops.repository_description(r)}
+
+
+@operation("ListRepositories")
+def _list_repositories(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    repos = ops.registry.list_repositories(ctx.principal, prefix=p.get("repositoryPrefix"))
+    items, token = _page(repos, p)
+    return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
+
+
+@operation("ListRepositoriesInDomain")
+def _list_repositories_in_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    repos = ops.registry.list_repositories(
+        ctx.principal, prefix=p.get("repositoryPrefix"), domain_name=p["domain"],
+        domain_owner=p.get("domainOwner"), administrator_account=p.get("administratorAccount"))
+    items, token = _page(repos, p)
+    return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
+
+
+# -- tokens and endpoints ------------------------------------------------------------------------
+
+@operation("GetAuthorizationToken")
+def _get_authorization_token(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    issued = ops.registry.get_authorization_token(ctx.principal, p["domain"],
+                                                  p.get("durationSeconds"),
+                                                  p.get("domainOwner"))
+    return {"authorizationToken": issued.token, "expiration": issued.expires_at}
+
+
+@operation("GetRepositoryEndpoint")
+def _get_repository_endpoint(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    url = ops.registry.get_repository_endpoint(ctx.principal, p["domain"], p["repository"],
+                                               p["format"], ctx.base_url, p.get("domainOwner"))
+    return {"repositoryEndpoint": url}
+
+
+# -- packages ------------------------------------------------------------------------------------
+
+@operation("ListPackages")
+def _list_packages(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    _, packages = ops.registry.list_packages(
+        ctx.principal, p["domain"], p["repository"], p.get("format"), p.get("namespace"),
+        p.get("packagePrefix"), p.get("domainOwner"))
+    if p.get("publish"):
+        packages = [x for x in packages if x.origin_publish == p["publish"]]
+    if p.get("upstream"):
+        packages = [x for x in packages if x.origin_upstream == p["upstream"]]
+    items, token = _page(packages, p)
+    return {"packages": [ops.package_summary(x) for x in items], "nextToken": token}
+
+
+@operation("ListPackageVersions")
+def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    pkg, versions = ops.registry.list_package_versions(
+        ctx.principal, status=p.get("status"), **_pkg_args(p))
+    if p.get("originType"):
+        versions = [v for v in versions if v.origin_type == p["originType"]]
+    published = [v for v in versions if v.status == "Published"]
+    default = published[-1].version if published else None
+    if p.get("sortBy") == "PUBLISHED_TIME":
+        versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
+    items, token = _page(versions, p)
+    repo_name = p["repository"]
+    return {"defaultDisplayVersion": default, "format": pkg.format,
+            "namespace": pkg.namespace or None, "package": pkg.name,
+            "versions": [{"version": v.version, "revision": v.revision, "status": v.status,
+                          "origin": ops.origin(repo_name, v)} for v in items],
+            "nextToken": token}
+
+
+@operation("DescribePackageVersion")
+def _describe_package_version(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    ref = _version_ref(ops, ctx, p, "codeartifact:DescribePackageVersion")
+    return {"packageVersion": ops.version_description(ref)}
+
+
+@operation("ListPackageVersionAssets")
+def _list_package_version_assets(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionAssets")
+    items, token = _page(ops.registry.list_assets(ref), p)
+    return {**_version_header(ref), "assets": [ops.asset_summary(a) for a in items],
+            "nextToken": token}
+
+
+@operation("GetPackageVersionReadme")
+def _get_package_version_readme(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    ref = _version_ref(ops, ctx, p, "codeartifact:GetPackageVersionReadme")
+    return {**_version_header(ref), "readme": ref.version.readme or ""}
+
+
+@operation("ListPackageVersionDependencies")
+def _list_package_version_dependencies(ops: Operations, ctx: CallContext,
+                                       p: dict[str, Any]) -> Any:
+    ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionDependencies")
+    items, token = _page(ref.version.dependencies, p, default_max=1000)
+    return {**_version_header(ref), "dependencies": list(items), "nextToken": token}
+
+
+@operation("GetPackageVersionAsset")
+def _get_package_version_asset(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    ref = _version_ref(ops, ctx, p, "codeartifact:GetPackageVersionAsset")
+    if p.get("packageVersionRevision") and p["packageVersionRevision"] != ref.version.revision:
+        raise Invalid("packageVersionRevision does not match the version's current revision")
+    asset = ops.registry.find_version_asset(ref, p["asset"])
+    return StreamResult(
+        headers={"X-AssetName": asset.name, "X-PackageVersion": ref.version.version,
+                 "X-PackageVersionRevision": ref.version.revision},
+        size=asset.size,
+        body=ops.registry.blobs.read(ref.domain.blob_key, asset.sha256))
+
+
+@operation("UpdatePackageVersionsStatus")
+def _update_package_versions_status(ops: Operations, ctx: CallContext,
+                                    p: dict[str, Any]) -> Any:
+    ok, failed = ops.registry.update_versions_status(
+        ctx.principal, versions=p["versions"], target=p["targetStatus"],
+        expected=p.get("expectedStatus"), revisions=p.get("versionRevisions"), **_pkg_args(p))
+    return {"successfulVersions": {k: {"revision": v.revision, "status": v.status}
+                                   for k, v in ok.items()},
+            "failedVersions": {k: {"errorCode": code, "errorMessage": msg}
+                               for k, (code, msg) in failed.items()}}

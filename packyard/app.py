@@ -1,0 +1,32 @@
+"""The ASGI application: one Starlette app for the API and every package endpoint."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from packyard import __version__
+from packyard.bootstrap import Container, build
+from packyard.settings import Settings
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+    if container is None:
+        from packyard.settings import load_settings
+
+        container = build(settings or load_settings())
+    api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/{path:path}", container.api.__call__, methods=api_methods),
+        *container.formats.get("pypi").routes(container.pypi),
+    ]
+    app = Starlette(routes=routes)
+    app.state.container = container
+    return app

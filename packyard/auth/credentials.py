@@ -1,0 +1,67 @@
+"""Root credentials: taken from settings, or generated on first start and kept owner-only on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packyard.settings import Settings
+
+CREDENTIALS_FILE = "credentials.json"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"
+
+
+@dataclass(frozen=True)
+class RootCredentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    generated: bool = False  # True the first time, so the CLI tells the user
+
+
+def _new_access_key_id() -> str:
+    # AWS root/user long-term keys start with AKIA and are 20 characters.
+    return "AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(30)[:40]
+
+
+def load_root_credentials(settings: Settings) -> RootCredentials:
+    """The root key pair: from settings if given, else the data directory's file, else new."""
+    if settings.root_access_key_id and settings.root_secret_access_key:
+        return RootCredentials(settings.root_access_key_id, settings.root_secret_access_key)
+    if settings.root_access_key_id or settings.root_secret_access_key:
+        raise ValueError("Set both PACKYARD_ROOT_ACCESS_KEY_ID and "
+                         "PACKYARD_ROOT_SECRET_ACCESS_KEY, or neither")
+    path = settings.data_dir / CREDENTIALS_FILE
+    if path.exists():
+        _check_private(path)
+        data = json.loads(path.read_text())
+        return RootCredentials(data["access_key_id"], data["secret_access_key"])
+    creds = RootCredentials(_new_access_key_id(), _new_secret(), generated=True)
+    _write_private(path, json.dumps({"access_key_id": creds.access_key_id,
+                                     "secret_access_key": creds.secret_access_key}, indent=2))
+    return creds
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _check_private(path: Path) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        # Tighten rather than refuse: the file may have been copied with a loose umask.
+        os.chmod(path, 0o600)

@@ -1,0 +1,92 @@
+"""Authorization tokens: minted by GetAuthorizationToken, presented by pip/twine/npm as a password.
+
+A token is 48 random bytes; only its sha256 is stored. Checks are cached for a few seconds so the
+hot paths (index pages, downloads) do not hit the database on every request, while a revoked or
+expired token stops working within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from packyard.auth.principal import Principal
+from packyard.errors import Invalid, Unauthenticated
+from packyard.metadata.catalog import Catalog
+from packyard.model import Domain, TokenRecord
+
+DEFAULT_DURATION = 12 * 60 * 60
+MIN_DURATION = 15 * 60
+MAX_DURATION = 12 * 60 * 60
+_CACHE_SECONDS = 5.0
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+def token_lifetime(duration_seconds: int | None, principal: Principal,
+                   now: datetime) -> datetime:
+    """When a new token expires, by CodeArtifact's rules for ``durationSeconds``."""
+    if duration_seconds is None:
+        duration_seconds = DEFAULT_DURATION
+    if duration_seconds != 0 and not MIN_DURATION <= duration_seconds <= MAX_DURATION:
+        raise Invalid("durationSeconds must be 0 or between 900 and 43200 seconds")
+    if duration_seconds == 0:
+        # 0 = as long as the caller's own credentials; long-term keys get the 12 h maximum.
+        expires = now + timedelta(seconds=MAX_DURATION)
+    else:
+        expires = now + timedelta(seconds=duration_seconds)
+    if principal.credentials_expire_at is not None:
+        expires = min(expires, principal.credentials_expire_at)
+    return expires
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class TokenService:
+    """Mints tokens and resolves presented tokens to their record."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._cache: dict[str, tuple[float, TokenRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, principal: Principal, domain: Domain, duration_seconds: int | None,
+              now: datetime) -> IssuedToken:
+        expires_at = token_lifetime(duration_seconds, principal, now)
+        token = secrets.token_urlsafe(48)
+        self._catalog.insert_token(secrets.token_hex(16), hash_token(token), principal.arn,
+                                   principal.access_key_id, domain, now, expires_at)
+        return IssuedToken(token, expires_at)
+
+    def resolve(self, token: str, now: datetime) -> TokenRecord:
+        """The live record for a presented token, or Unauthenticated."""
+        if not token or len(token) > 4096:
+            raise Unauthenticated("Invalid authorization token")
+        digest = hash_token(token)
+        mono = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and mono - hit[0] < _CACHE_SECONDS:
+            record = hit[1]
+        else:
+            record = self._catalog.find_token(digest)
+            with self._lock:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                self._cache[digest] = (mono, record)
+        if record is None or record.revoked_at is not None:
+            raise Unauthenticated("Invalid authorization token")
+        if record.expires_at <= now:
+            raise Unauthenticated("The authorization token has expired")
+        return record

@@ -1,0 +1,97 @@
+"""The ``packyard`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+
+from packyard import __version__
+from packyard.settings import load_settings
+
+console = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="packyard")
+def main() -> None:
+    """Packyard: a self-hosted artifact registry with AWS CodeArtifact's API.
+
+    Start a server with `packyard serve`, then use the AWS CLI, boto3, twine, pip and uv
+    against it as you would against CodeArtifact.
+    """
+
+
+def _usage_hint(endpoint: str, key_id: str, secret: str | None, region: str,
+                data_dir: Path) -> str:
+    secret_line = (f"aws configure set aws_secret_access_key {secret} --profile packyard"
+                   if secret else
+                   f"aws configure set aws_secret_access_key \"$(python -c 'import json;"
+                   f"print(json.load(open(\"{data_dir / 'credentials.json'}\"))"
+                   f"[\"secret_access_key\"])')\" --profile packyard")
+    return (
+        f"Root access key id: [bold]{key_id}[/]\n"
+        + (f"Root secret access key: [bold]{secret}[/] (kept in "
+           f"{data_dir / 'credentials.json'}, readable only by you)\n" if secret else
+           f"Root secret access key: in {data_dir / 'credentials.json'}\n")
+        + "\nSet up an AWS CLI profile:\n"
+        f"  aws configure set aws_access_key_id {key_id} --profile packyard\n"
+        f"  {secret_line}\n"
+        f"  aws configure set region {region} --profile packyard\n"
+        f"  aws configure set endpoint_url {endpoint} --profile packyard\n"
+        "Then: aws codeartifact create-domain --domain my-domain --profile packyard"
+    )
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the SQLite database, blobs and credentials live (default ./data).")
+@click.option("--public-url", default=None,
+              help="Base URL clients use, when behind a proxy (default: from the request).")
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Server log level (default info).")
+def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
+          log_level: str | None) -> None:
+    """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
+
+    Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
+    PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
+    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    """
+    import uvicorn
+
+    from packyard import server_reason
+    from packyard.app import create_app
+    from packyard.bootstrap import build
+
+    try:
+        settings = load_settings(host=host, port=port, data_dir=data_dir,
+                                 public_url=public_url, log_level=log_level)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    container = build(settings)
+    endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
+    root = container.root
+    console.print(Panel(
+        _usage_hint(endpoint, root.access_key_id,
+                    root.secret_access_key if root.generated else None, settings.region,
+                    settings.data_dir.resolve()),
+        title=f"Packyard {__version__} on {endpoint}", expand=False))
+    server_reason.install()
+    uvicorn.run(create_app(container=container), host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=settings.log_level == "debug",
+                server_header=False, timeout_graceful_shutdown=10)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

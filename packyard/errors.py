@@ -1,0 +1,50 @@
+"""The domain error hierarchy.
+
+Services raise these; each protocol surface (CodeArtifact JSON, pip/twine text, npm JSON, IAM XML)
+maps them to its own wire format in exactly one place.
+"""
+
+from __future__ import annotations
+
+
+class PackyardError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, message: str, *, resource_id: str | None = None,
+                 resource_type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resource_id = resource_id
+        self.resource_type = resource_type
+
+
+class Invalid(PackyardError):
+    """The request is malformed or breaks a documented rule (HTTP 400)."""
+
+
+class Unauthenticated(PackyardError):
+    """No usable credentials were presented (HTTP 401 on package endpoints)."""
+
+
+class Denied(PackyardError):
+    """The principal is known but not allowed to do this (HTTP 403)."""
+
+
+class NotFound(PackyardError):
+    """The named resource does not exist (HTTP 404)."""
+
+
+class Conflict(PackyardError):
+    """The request conflicts with the current state (HTTP 409)."""
+
+
+class TooLarge(PackyardError):
+    """A body or file exceeds a configured limit (HTTP 413 on package endpoints)."""
+
+
+class QuotaExceeded(PackyardError):
+    """A service quota would be exceeded (HTTP 402 in CodeArtifact)."""
+
+
+class UpstreamError(PackyardError):
+    """An upstream index failed or answered with something unusable (HTTP 502)."""

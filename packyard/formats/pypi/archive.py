@@ -1,0 +1,508 @@
+"""Reading the core metadata out of an uploaded wheel or sdist without trusting the file.
+
+The uploaded file is hostile until proven otherwise: it may not be an archive at all, may hide a
+decompression bomb, may carry members whose paths or links escape the archive, or may lie about
+sizes in its headers. Nothing is ever extracted to disk; only the metadata member (and a wheel's
+``WHEEL`` file) is read into memory, through readers that stop at a size cap.
+
+Where the metadata lives:
+- wheel: ``{name}-{version}.dist-info/METADATA`` (binary distribution format, PEP 427/491);
+- sdist: ``{name}-{version}/PKG-INFO`` in the single top-level directory (PEP 517/625).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import posixpath
+import re
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Protocol
+
+from packaging.metadata import Metadata, parse_email
+from packaging.version import InvalidVersion, Version
+
+from packyard.errors import Invalid
+from packyard.formats.pypi.filenames import DistFilename, DistKind
+from packyard.formats.pypi.names import normalize_name
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+MiB = 1024 * 1024
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class InspectionLimits:
+    """How much of an uploaded archive Packyard is willing to read."""
+
+    max_metadata_bytes: int = 10 * MiB
+    """The largest METADATA / PKG-INFO / WHEEL member read (counted after decompression)."""
+    max_members: int = 100_000
+    """The most members an archive may have."""
+    max_sdist_unpacked_bytes: int = 1024 * MiB
+    """How much decompressed tar stream is walked to find PKG-INFO and check every member."""
+
+
+DEFAULT_LIMITS = InspectionLimits()
+
+
+@dataclass(frozen=True)
+class MetadataProblem:
+    """One way the core metadata breaks the core metadata specification."""
+
+    field: str
+    """The lower-case metadata field name (``requires-python``), as packaging reports it."""
+    message: str
+
+
+@dataclass(frozen=True)
+class DistInspection:
+    """What an uploaded distribution's own core metadata says about it."""
+
+    filename: str
+    kind: DistKind
+    metadata_path: str
+    """The archive member the metadata was read from."""
+    metadata_bytes: bytes
+    """The metadata file exactly as stored (served as PEP 658 ``.metadata``)."""
+    metadata: Metadata | None
+    """The metadata validated by packaging, or None when ``problems`` is not empty."""
+    problems: tuple[MetadataProblem, ...]
+    """Every validation error, the ones about Metadata-Version, Name and Version first."""
+    metadata_version: str
+    name: str
+    """The Name field as written ("" when missing)."""
+    version: str
+    """The Version field as written ("" when missing)."""
+    summary: str | None
+    description: str | None
+    description_content_type: str | None
+    requires_python: str | None
+    requires_dist: tuple[str, ...]
+    license: str | None
+    """The License-Expression (PEP 639) if there is one, else the License field."""
+    home_page: str | None
+    project_urls: Mapping[str, str]
+    author: str | None
+    author_email: str | None
+    keywords: tuple[str, ...]
+    classifiers: tuple[str, ...]
+
+
+def format_size(size: int) -> str:
+    """Render a byte count in binary units for a message (``10 MiB``, ``1.5 GiB``)."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", MiB), ("KiB", 1024)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if size % scale == 0 else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Rejected(Exception):
+    """Internal: why an archive is refused; turned into Invalid with the filename in front."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def inspect_distribution(
+    path: str | Path, dist: DistFilename, *, limits: InspectionLimits = DEFAULT_LIMITS
+) -> DistInspection:
+    """Read and parse the core metadata of the distribution stored at ``path``.
+
+    ``dist`` is the parsed upload filename: it says which format to expect and which
+    ``.dist-info`` directory a wheel must have. Raises Invalid ("X is not a valid wheel: ...")
+    when the file cannot be read safely; metadata that breaks the spec is not refused here but
+    reported in ``DistInspection.problems`` so that the upload checks decide what is fatal.
+    """
+    label = "wheel" if dist.kind == "bdist_wheel" else "source distribution"
+    try:
+        if dist.extension == ".whl":
+            metadata_path, data = _read_wheel_metadata(Path(path), dist, limits)
+        elif dist.extension == ".zip":
+            metadata_path, data = _read_zip_sdist_metadata(Path(path), limits)
+        else:
+            metadata_path, data = _read_tar_sdist_metadata(Path(path), limits)
+        return _describe(dist, metadata_path, data)
+    except _Rejected as exc:
+        raise Invalid(f"{dist.filename} is not a valid {label}: {exc.reason}.") from None
+
+
+# -- members ---------------------------------------------------------------------------------
+
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+def _member_parts(name: str) -> list[str]:
+    """Split a member name into path components, refusing absolute and escaping paths."""
+    # Backslashes count as separators: an archive extracted on Windows treats them so.
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or _DRIVE_RE.match(normalized):
+        raise _Rejected(f"member {name!r} has an absolute path")
+    parts = [part for part in normalized.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise _Rejected(f"member {name!r} has a '..' path component")
+    return parts
+
+
+def _read_capped(stream: _Readable, cap: int, name: str) -> bytes:
+    """Read a whole stream, refusing it as soon as it yields more than ``cap`` bytes.
+
+    Declared sizes are not trusted: the count is of bytes actually produced.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, cap + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > cap:
+            raise _Rejected(f"{name} is larger than {format_size(cap)}")
+        chunks.append(chunk)
+
+
+# -- zip (wheels and legacy .zip sdists) -------------------------------------------------------
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
+_CENTRAL_HEADER_SIZE = 46
+_CENTRAL_HEADER_SIGNATURE = b"PK\x01\x02"
+
+
+def _check_zip_member_count(fp: IO[bytes], limit: int) -> None:
+    """Refuse a zip whose central directory lists more than ``limit`` members.
+
+    zipfile builds a ZipInfo object for every central directory entry before anyone can count
+    them, so a small file packed with tiny entries could cost a lot of memory. This walks the
+    central directory the way zipfile will (from the end record, by the declared directory size)
+    and only counts. Anything malformed is left for zipfile to report.
+    """
+    size = fp.seek(0, io.SEEK_END)
+    tail_size = min(size, _EOCD.size + 0xFFFF)  # the end record plus the longest comment
+    fp.seek(size - tail_size)
+    tail = fp.read(tail_size)
+    at = tail.rfind(_EOCD_SIGNATURE)
+    if at < 0 or at + _EOCD.size > len(tail):
+        return
+    directory_size = _EOCD.unpack_from(tail, at)[5]
+    directory_end = size - tail_size + at
+    locator_at = directory_end - _ZIP64_LOCATOR.size
+    if locator_at - _ZIP64_EOCD.size >= 0:
+        fp.seek(locator_at - _ZIP64_EOCD.size)
+        record = fp.read(_ZIP64_EOCD.size + _ZIP64_LOCATOR.size)
+        if (
+            record[:4] == _ZIP64_EOCD_SIGNATURE
+            and record[_ZIP64_EOCD.size : _ZIP64_EOCD.size + 4] == _ZIP64_LOCATOR_SIGNATURE
+        ):
+            directory_size = _ZIP64_EOCD.unpack_from(record)[8]
+            directory_end = locator_at - _ZIP64_EOCD.size
+    position = directory_end - directory_size
+    if position < 0:
+        return
+    fp.seek(position)
+    count = 0
+    while position < directory_end:
+        header = fp.read(_CENTRAL_HEADER_SIZE)
+        if len(header) < _CENTRAL_HEADER_SIZE or header[:4] != _CENTRAL_HEADER_SIGNATURE:
+            return
+        count += 1
+        if count > limit:
+            raise _Rejected(f"it has more than {limit} members")
+        name_length, extra_length, comment_length = struct.unpack_from("<3H", header, 28)
+        variable_length = name_length + extra_length + comment_length
+        fp.seek(variable_length, io.SEEK_CUR)
+        position += _CENTRAL_HEADER_SIZE + variable_length
+
+
+def _check_zip_members(archive: zipfile.ZipFile) -> None:
+    seen: set[str] = set()
+    for info in archive.infolist():
+        _member_parts(info.filename)
+        # Two entries with one name are read differently by different tools (PyPI refuses
+        # them for that reason): which METADATA would an installer see?
+        if info.filename in seen:
+            raise _Rejected(f"it has more than one member named {info.filename!r}")
+        seen.add(info.filename)
+        if info.flag_bits & 0x1:
+            raise _Rejected(f"member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Rejected(
+                f"member {info.filename!r} uses an unsupported compression method "
+                "(only stored and deflate are accepted)"
+            )
+
+
+@contextmanager
+def _open_zip(path: Path, limits: InspectionLimits) -> Iterator[zipfile.ZipFile]:
+    with path.open("rb") as fp:
+        _check_zip_member_count(fp, limits.max_members)
+        fp.seek(0)
+        try:
+            archive = zipfile.ZipFile(fp)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as exc:
+            raise _Rejected(f"not a zip archive ({exc})") from None
+        with archive:
+            _check_zip_members(archive)
+            yield archive
+
+
+def _read_zip_member(archive: zipfile.ZipFile, name: str, cap: int) -> bytes:
+    try:
+        with archive.open(name) as stream:
+            return _read_capped(stream, cap, name)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        raise _Rejected(f"member {name!r} cannot be read ({exc})") from None
+
+
+def _read_wheel_metadata(
+    path: Path, dist: DistFilename, limits: InspectionLimits
+) -> tuple[str, bytes]:
+    with _open_zip(path, limits) as archive:
+        names = set(archive.namelist())
+        # Only a top-level .dist-info counts: a vendored package's metadata deeper down is data.
+        top_levels = {name.split("/", 1)[0] for name in names}
+        dist_infos = sorted(top for top in top_levels if top.endswith(".dist-info"))
+        if not dist_infos:
+            raise _Rejected("it has no .dist-info directory")
+        if len(dist_infos) > 1:
+            raise _Rejected(f"it has more than one .dist-info directory ({', '.join(dist_infos)})")
+        dist_info = dist_infos[0]
+        _check_dist_info_matches(dist_info, dist)
+        for required in ("WHEEL", "RECORD", "METADATA"):
+            if f"{dist_info}/{required}" not in names:
+                raise _Rejected(f"{required} not found at {dist_info}/{required}")
+        wheel_path = f"{dist_info}/WHEEL"
+        wheel_file = _read_zip_member(archive, wheel_path, limits.max_metadata_bytes)
+        _check_wheel_version(wheel_path, wheel_file)
+        metadata_path = f"{dist_info}/METADATA"
+        return metadata_path, _read_zip_member(archive, metadata_path, limits.max_metadata_bytes)
+
+
+def _check_dist_info_matches(dist_info: str, dist: DistFilename) -> None:
+    """Refuse a wheel whose .dist-info directory names another project or version.
+
+    Compared after normalization, as pip does: older tools wrote ``Foo.Bar-1.0.dist-info``.
+    """
+    name, _, version = dist_info[: -len(".dist-info")].rpartition("-")
+    try:
+        same_version = Version(version) == dist.version
+    except InvalidVersion:
+        same_version = False
+    if not (name and normalize_name(name) == dist.normalized_name and same_version):
+        raise _Rejected(
+            f"its .dist-info directory {dist_info!r} does not match the filename "
+            f"(expected '{dist.project}-{dist.version_text}.dist-info')"
+        )
+
+
+def _check_wheel_version(wheel_path: str, data: bytes) -> None:
+    """Refuse a WHEEL file without a 1.x Wheel-Version: installers refuse those (PEP 427)."""
+    try:
+        wheel_version = HeaderParser().parsestr(data.decode("utf-8")).get("Wheel-Version")
+    except UnicodeDecodeError:
+        raise _Rejected(f"{wheel_path} is not valid UTF-8") from None
+    if not wheel_version:
+        raise _Rejected(f"{wheel_path} has no Wheel-Version")
+    if wheel_version.strip().split(".")[0] != "1":
+        raise _Rejected(f"Wheel-Version {wheel_version.strip()!r} is not supported (use 1.x)")
+
+
+def _read_zip_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str, bytes]:
+    with _open_zip(path, limits) as archive:
+        top: str | None = None
+        metadata_path: str | None = None
+        for info in archive.infolist():
+            parts = _member_parts(info.filename)
+            if not parts:
+                continue
+            top = _same_top_level(top, parts[0])
+            if parts[1:] == ["PKG-INFO"]:
+                metadata_path = info.filename
+        if top is None:
+            raise _Rejected("it is empty")
+        if metadata_path is None:
+            raise _Rejected(f"PKG-INFO not found at {top}/PKG-INFO")
+        return metadata_path, _read_zip_member(archive, metadata_path, limits.max_metadata_bytes)
+
+
+def _same_top_level(top: str | None, first_part: str) -> str:
+    # An sdist is one directory, {name}-{version}/ (source distribution format).
+    if top is not None and first_part != top:
+        raise _Rejected(f"it has more than one top-level directory ({top!r} and {first_part!r})")
+    return first_part
+
+
+# -- tar.gz sdists ---------------------------------------------------------------------------
+
+
+class _UnpackLimit(io.RawIOBase):
+    """A read-only stream that refuses to yield more than ``limit`` bytes in total.
+
+    Put between gzip and tarfile, it bounds the CPU and memory a gzip bomb can cost.
+    """
+
+    def __init__(self, source: _Readable, limit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._limit = limit
+        self._total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._source.read(len(view))
+        view[: len(data)] = data
+        self._total += len(data)
+        if self._total > self._limit:
+            raise _Rejected(f"it unpacks to more than {format_size(self._limit)}")
+        return len(data)
+
+
+def _check_tar_member_kind(member: tarfile.TarInfo) -> None:
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise _Rejected(f"member {member.name!r} is a device or FIFO")
+    if member.issym() or member.islnk():
+        # A symlink's target is relative to its directory, a hard link's to the archive root.
+        base = posixpath.dirname(member.name) if member.issym() else ""
+        target = posixpath.normpath(posixpath.join(base, member.linkname))
+        if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
+            raise _Rejected(
+                f"member {member.name!r} links outside the archive ({member.linkname!r})"
+            )
+
+
+def _read_tar_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str, bytes]:
+    """Walk every member of a .tar.gz (streaming, never seeking back) and read PKG-INFO."""
+    top: str | None = None
+    found: tuple[str, bytes] | None = None
+    count = 0
+    cap = limits.max_metadata_bytes
+    try:
+        with (
+            path.open("rb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+            _UnpackLimit(unzipped, limits.max_sdist_unpacked_bytes) as limited,
+            tarfile.open(fileobj=limited, mode="r|") as tar,
+        ):
+            for member in tar:
+                count += 1
+                if count > limits.max_members:
+                    raise _Rejected(f"it has more than {limits.max_members} members")
+                parts = _member_parts(member.name)
+                _check_tar_member_kind(member)
+                if not parts:
+                    continue
+                top = _same_top_level(top, parts[0])
+                if parts[1:] != ["PKG-INFO"]:
+                    continue
+                if found is not None:
+                    raise _Rejected(f"it has more than one {top}/PKG-INFO")
+                if not member.isreg():
+                    raise _Rejected(f"{member.name} is not a regular file")
+                if member.size > cap:
+                    raise _Rejected(f"{member.name} is larger than {format_size(cap)}")
+                stream = tar.extractfile(member)
+                if stream is None:  # pragma: no cover - isreg() members always have data
+                    raise _Rejected(f"{member.name} cannot be read")
+                found = (member.name, _read_capped(stream, cap, member.name))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise _Rejected(f"not a gzip-compressed tar archive ({exc})") from None
+    if top is None:
+        raise _Rejected("it is empty")
+    if found is None:
+        raise _Rejected(f"PKG-INFO not found at {top}/PKG-INFO")
+    return found
+
+
+# -- core metadata ---------------------------------------------------------------------------
+
+# The fields that decide what the distribution is; their problems are reported first, as
+# Warehouse does, because they make most other errors moot.
+_FIRST_FIELDS = ("metadata-version", "name", "version")
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _problem_order(problem: MetadataProblem) -> tuple[int, str, str]:
+    first = problem.field in _FIRST_FIELDS
+    rank = _FIRST_FIELDS.index(problem.field) if first else len(_FIRST_FIELDS)
+    return rank, problem.field, problem.message
+
+
+def _validate_metadata(text: str) -> tuple[Metadata | None, tuple[MetadataProblem, ...]]:
+    try:
+        return Metadata.from_email(text, validate=True), ()
+    except ExceptionGroup as group:
+        problems = [
+            MetadataProblem(field=str(getattr(exc, "field", "")).lower(), message=str(exc))
+            for exc in _leaves(group)
+        ]
+        return None, tuple(sorted(problems, key=_problem_order))
+
+
+def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspection:
+    # The core metadata specification requires UTF-8; guessing another encoding would store
+    # text that differs from what the author wrote.
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        raise _Rejected(
+            f"{metadata_path} is not valid UTF-8 (byte {byte:#04x} at offset {exc.start})"
+        ) from None
+    # parse_email is lenient, so the fields are known even when validation fails.
+    raw, _ = parse_email(text)
+    metadata, problems = _validate_metadata(text)
+    return DistInspection(
+        filename=dist.filename,
+        kind=dist.kind,
+        metadata_path=metadata_path,
+        metadata_bytes=data,
+        metadata=metadata,
+        problems=problems,
+        metadata_version=raw.get("metadata_version", ""),
+        name=raw.get("name", ""),
+        version=raw.get("version", ""),
+        summary=raw.get("summary"),
+        description=raw.get("description"),
+        description_content_type=raw.get("description_content_type"),
+        requires_python=raw.get("requires_python"),
+        requires_dist=tuple(raw.get("requires_dist", ())),
+        license=raw.get("license_expression") or raw.get("license"),
+        home_page=raw.get("home_page"),
+        project_urls=MappingProxyType(dict(raw.get("project_urls", {}))),
+        author=raw.get("author"),
+        author_email=raw.get("author_email"),
+        keywords=tuple(raw.get("keywords", ())),
+        classifiers=tuple(raw.get("classifiers", ())),
+    )

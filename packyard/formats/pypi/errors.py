@@ -1,0 +1,40 @@
+"""The one place domain errors become responses pip, uv and twine understand.
+
+twine shows only the status line's reason phrase unless run with --verbose, so the message goes
+there too (as Warehouse does), via the ``x-packyard-reason`` header the server turns into the
+reason phrase (see ``packyard/server.py``).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import PlainTextResponse, Response
+
+from packyard.errors import (
+    Conflict,
+    Denied,
+    Invalid,
+    NotFound,
+    PackyardError,
+    TooLarge,
+    Unauthenticated,
+    UpstreamError,
+)
+from packyard.server_reason import REASON_HEADER
+
+_STATUS: list[tuple[type[PackyardError], int]] = [
+    (Unauthenticated, 401),
+    (Denied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 400),  # Warehouse answers 400 "File too large" and twine expects that
+    (Invalid, 400),
+    (UpstreamError, 502),
+]
+
+
+def to_response(error: PackyardError) -> Response:
+    status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
+    headers = {REASON_HEADER: error.message}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="packyard"'
+    return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)

@@ -1,0 +1,152 @@
+"""Distribution filenames: what an uploaded file's name says about the file.
+
+A filename is the first thing a registry trusts about an upload: it becomes a storage key and a
+URL path segment, so it is checked for path tricks before it is parsed. Wheels follow the binary
+distribution format (PEP 427, PEP 491), source distributions the sdist format (PEP 625).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from packaging.tags import Tag
+from packaging.utils import (
+    BuildTag,
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from packyard.errors import Invalid
+from packyard.formats.pypi.names import PROJECT_NAME_RULE, is_valid_project_name, normalize_name
+
+DistKind = Literal["bdist_wheel", "sdist"]
+"""The legacy upload API's ``filetype`` values that Packyard accepts."""
+
+MAX_FILENAME_LENGTH = 255
+"""The longest filename accepted: the common limit of file systems and object stores."""
+
+# Extension -> kind. PEP 625 asks new sdists to be .tar.gz; .zip sdists still exist on indexes
+# and pip installs them, so they are accepted. Eggs, .exe and .tar.bz2 are gone (PEP 527, PEP 715).
+EXTENSIONS: dict[str, DistKind] = {
+    ".whl": "bdist_wheel",
+    ".tar.gz": "sdist",
+    ".zip": "sdist",
+}
+
+_ACCEPTED_EXTENSIONS_TEXT = ".whl (wheel), .tar.gz (source distribution) or legacy .zip"
+
+
+@dataclass(frozen=True)
+class DistFilename:
+    """What a distribution's filename says: its kind, project and version."""
+
+    filename: str
+    kind: DistKind
+    extension: str
+    project: str
+    """The project name exactly as written in the filename (``Foo_Bar`` in ``Foo_Bar-1.0.whl``)."""
+    normalized_name: str
+    """The PEP 503 form of ``project``."""
+    version: Version
+    version_text: str
+    """The version exactly as written in the filename."""
+    tags: frozenset[Tag] = frozenset()
+    """Compatibility tags (wheels only)."""
+    build_tag: BuildTag = ()
+    """The optional build number (wheels only): ``()`` or ``(number, suffix)``."""
+
+    @property
+    def stem(self) -> str:
+        """The filename without its extension: a sdist's top-level directory name."""
+        return self.filename[: -len(self.extension)]
+
+
+def check_filename_is_safe(filename: str) -> None:
+    """Refuse a filename that could act as a path or break a storage key.
+
+    Raises Invalid with a one-line reason.
+    """
+    if not filename:
+        raise Invalid("The uploaded file has no filename.")
+    if len(filename) > MAX_FILENAME_LENGTH:
+        raise Invalid(
+            f"Filename is too long: {len(filename)} characters, the limit is "
+            f"{MAX_FILENAME_LENGTH} ({filename[:40]!r}...)."
+        )
+    # Control characters (NUL included) and DEL have no place in a filename and break headers
+    # and object stores; Warehouse refuses them too.
+    if any(ord(char) < 32 or ord(char) == 127 for char in filename):
+        raise Invalid(
+            "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL "
+            "character (ordinal 127) in the name."
+        )
+    if "/" in filename or "\\" in filename:
+        raise Invalid("Cannot upload a file with '/' or '\\' in the name.")
+    # No valid distribution name contains "..", and a leading dot would make a hidden file.
+    if ".." in filename:
+        raise Invalid(f"Cannot upload a file with '..' in the name: {filename!r}.")
+    if filename.startswith("."):
+        raise Invalid(f"Cannot upload a file whose name starts with '.': {filename!r}.")
+
+
+def _extension_of(filename: str) -> str:
+    for extension in EXTENSIONS:
+        if filename.endswith(extension):
+            return extension
+    raise Invalid(
+        f"Invalid file extension for {filename!r}: use {_ACCEPTED_EXTENSIONS_TEXT}. "
+        "See https://peps.python.org/pep-0527/ for more information."
+    )
+
+
+def parse_distribution_filename(filename: str) -> DistFilename:
+    """Parse and check the filename of an uploaded wheel or source distribution.
+
+    Raises Invalid with a one-line reason (twine shows it to the user).
+    """
+    check_filename_is_safe(filename)
+    extension = _extension_of(filename)
+    kind = EXTENSIONS[extension]
+    tags: frozenset[Tag] = frozenset()
+    build_tag: BuildTag = ()
+    if kind == "bdist_wheel":
+        try:
+            _, version, build_tag, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            raise Invalid(
+                f"{exc}. See https://packaging.python.org/specifications/"
+                "binary-distribution-format/ for the wheel filename format."
+            ) from None
+        # Wheel names never contain '-' (PEP 427 escapes it to '_'), so the name and the
+        # version are the first two dash-separated parts.
+        project, version_text = filename.split("-")[:2]
+    else:
+        try:
+            _, version = parse_sdist_filename(filename)
+        except InvalidSdistFilename as exc:
+            raise Invalid(
+                f"{exc}. See https://packaging.python.org/specifications/"
+                "source-distribution-format/ for the sdist filename format."
+            ) from None
+        # A PEP 440 version has no '-', so the version follows the last one.
+        project, _, version_text = filename[: -len(extension)].rpartition("-")
+    if not is_valid_project_name(project):
+        raise Invalid(
+            f"Invalid project name {project!r} in filename {filename!r}: "
+            f"{PROJECT_NAME_RULE}."
+        )
+    return DistFilename(
+        filename=filename,
+        kind=kind,
+        extension=extension,
+        project=project,
+        normalized_name=normalize_name(project),
+        version=version,
+        version_text=version_text,
+        tags=tags,
+        build_tag=build_tag,
+    )

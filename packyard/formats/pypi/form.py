@@ -1,0 +1,147 @@
+"""Streaming the legacy upload API's multipart form: fields in memory, the file straight into a staged blob.
+
+Memory stays flat whatever the file size: each chunk is hashed and written as it arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+
+from packyard.errors import Invalid, TooLarge
+from packyard.storage.blobs import StagedBlob
+
+MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
+MAX_FIELDS = 500
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"
+
+
+@dataclass
+class UploadForm:
+    """What the form carried: text fields (multi-valued) and at most one file."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    filename: str | None = None
+    staged: StagedBlob | None = None
+
+    def first(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else None
+
+
+class _FormBuilder:
+    """Callbacks for python-multipart's parser, building an UploadForm."""
+
+    def __init__(self, stage: Callable[[], StagedBlob], max_file_bytes: int) -> None:
+        self.form = UploadForm()
+        self._stage = stage
+        self._max_file = max_file_bytes
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._name: str | None = None
+        self._is_file = False
+        self._value = bytearray()
+        self._field_bytes = 0
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._name = None
+        self._is_file = False
+        self._value = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_field.decode("latin-1").lower()] = bytes(self._header_value)
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", b""))
+        name = params.get(b"name")
+        if name is None:
+            raise Invalid("A form part has no name")
+        self._name = name.decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if filename is not None:
+            if self._name != "content":
+                raise Invalid(f"Unexpected file in form field {self._name!r}")
+            if self.form.staged is not None:
+                raise Invalid("Only one file can be uploaded per request")
+            self._is_file = True
+            self.form.filename = filename.decode("utf-8", "replace")
+            self.form.staged = self._stage()
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            staged = self.form.staged
+            assert staged is not None
+            if staged.size + (end - start) > self._max_file:
+                raise TooLarge(f"File too large: the limit is {human_size(self._max_file)}")
+            staged.write(data[start:end])
+        else:
+            self._field_bytes += end - start
+            if self._field_bytes > MAX_FIELDS_BYTES:
+                raise Invalid(f"Form fields too large: at most {human_size(MAX_FIELDS_BYTES)} "
+                              "in all")
+            self._value += data[start:end]
+
+    def on_part_end(self) -> None:
+        if not self._is_file and self._name is not None:
+            if sum(len(v) for v in self.form.fields.values()) >= MAX_FIELDS:
+                raise Invalid(f"Too many form fields (at most {MAX_FIELDS})")
+            try:
+                text = self._value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Invalid(f"Form field {self._name!r} is not valid UTF-8") from None
+            self.form.fields.setdefault(self._name, []).append(text)
+
+
+async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
+                           stage: Callable[[], StagedBlob], discard: Callable[[StagedBlob], None],
+                           max_file_bytes: int) -> UploadForm:
+    """Parse a multipart upload; on any error the staged file is discarded."""
+    media, params = parse_options_header(content_type or "")
+    if media != b"multipart/form-data" or b"boundary" not in params:
+        raise Invalid("Uploads must be multipart/form-data (the legacy upload API)")
+    builder = _FormBuilder(stage, max_file_bytes)
+    parser = MultipartParser(params[b"boundary"], callbacks={  # type: ignore[arg-type]
+        "on_part_begin": builder.on_part_begin,
+        "on_header_field": builder.on_header_field,
+        "on_header_value": builder.on_header_value,
+        "on_header_end": builder.on_header_end,
+        "on_headers_finished": builder.on_headers_finished,
+        "on_part_data": builder.on_part_data,
+        "on_part_end": builder.on_part_end,
+    })
+    try:
+        async for chunk in body:
+            if chunk:
+                # Hashing and writing happen in a worker thread, off the event loop.
+                await run_in_threadpool(parser.write, chunk)
+        parser.finalize()
+    except BaseException as exc:
+        if builder.form.staged is not None:
+            discard(builder.form.staged)
+        if isinstance(exc, (Invalid, TooLarge)):
+            raise
+        if isinstance(exc, Exception) and not isinstance(exc, OSError):
+            raise Invalid(f"The upload is not a valid multipart form: {exc}") from None
+        raise
+    return builder.form

@@ -1,0 +1,221 @@
+"""Content negotiation for the PyPI Simple Repository API (PEP 691).
+
+The simple index serves one resource in three media types; the client's ``Accept`` header
+(or an explicit ``?format=`` query parameter) picks one. This module only decides; the
+route handler sets ``Content-Type`` to the answer, adds ``Vary: Accept``, and answers 406
+when :func:`choose_media_type` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SIMPLE_V1_JSON = "application/vnd.pypi.simple.v1+json"
+SIMPLE_V1_HTML = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html"
+
+# PEP 691 "latest" meta-versions; the response must carry the concrete v1 type instead.
+_SIMPLE_LATEST_JSON = "application/vnd.pypi.simple.latest+json"
+_SIMPLE_LATEST_HTML = "application/vnd.pypi.simple.latest+html"
+
+# What each concrete media type answers to, with the specificity of each name.
+# Exact names beat "type/*", which beats "*/*" (RFC 9110 section 12.5.1).
+_EXACT = 2
+_SUBTYPE_WILDCARD = 1
+_FULL_WILDCARD = 0
+_NAMES: dict[str, dict[str, int]] = {
+    SIMPLE_V1_JSON: {
+        SIMPLE_V1_JSON: _EXACT,
+        _SIMPLE_LATEST_JSON: _EXACT,
+        "application/*": _SUBTYPE_WILDCARD,
+        "*/*": _FULL_WILDCARD,
+    },
+    SIMPLE_V1_HTML: {
+        SIMPLE_V1_HTML: _EXACT,
+        _SIMPLE_LATEST_HTML: _EXACT,
+        "application/*": _SUBTYPE_WILDCARD,
+        "*/*": _FULL_WILDCARD,
+    },
+    TEXT_HTML: {
+        TEXT_HTML: _EXACT,
+        "text/*": _SUBTYPE_WILDCARD,
+        "*/*": _FULL_WILDCARD,
+    },
+}
+
+# Last tie-break, when one Accept entry covers several of our types at the same quality.
+# text/html comes first so that "*/*" (what curl, requests and httpx send by default, and
+# what PEP 691 says a missing header means) gets the legacy HTML page that pre-PEP 691
+# clients such as older Poetry parse without looking at Content-Type. "application/*"
+# names only the vendor types and gets JSON, the more expressive of the two.
+_SERVER_PREFERENCE = (TEXT_HTML, SIMPLE_V1_JSON, SIMPLE_V1_HTML)
+
+# PEP 691 "URL Parameter": ?format= takes exactly one media type, no wildcards or q.
+_FORMAT_VALUES = {
+    SIMPLE_V1_JSON: SIMPLE_V1_JSON,
+    _SIMPLE_LATEST_JSON: SIMPLE_V1_JSON,
+    SIMPLE_V1_HTML: SIMPLE_V1_HTML,
+    _SIMPLE_LATEST_HTML: SIMPLE_V1_HTML,
+    TEXT_HTML: TEXT_HTML,
+}
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One well-formed element of an Accept-style header."""
+
+    value: str  # lower-cased media range or content coding
+    quality: float
+    position: int  # index among the well-formed entries, in the client's order
+
+
+def choose_media_type(accept_header: str | None) -> str | None:
+    """Pick the media type to answer a simple-index request with, or None for 406.
+
+    Returns one of SIMPLE_V1_JSON, SIMPLE_V1_HTML or TEXT_HTML. A missing header, an empty
+    one, or one with no well-formed entry means "anything" and gets TEXT_HTML, the type
+    every client since PEP 503 understands. Otherwise each of our types takes its quality
+    from the most specific entry that names it; q=0 rules a type out. The best quality
+    wins, then the more specific match, then the entry the client listed first, then
+    ``_SERVER_PREFERENCE``.
+    """
+    entries = [e for e in _parse(accept_header) if _is_media_range(e.value)]
+    if not entries:
+        return TEXT_HTML
+    ranked: list[tuple[float, int, int, int, str]] = []
+    for preference, media_type in enumerate(_SERVER_PREFERENCE):
+        match = _best_match(media_type, entries)
+        if match is None:
+            continue
+        entry, specificity = match
+        if entry.quality > 0:
+            ranked.append((-entry.quality, -specificity, entry.position, preference, media_type))
+    if not ranked:
+        return None
+    return min(ranked)[-1]
+
+
+def media_type_for_format(value: str | None) -> str | None:
+    """Map a ``?format=`` query value to the media type to answer with, or None if unknown.
+
+    PEP 691 lets a server honour this parameter ahead of ``Accept`` so that people can
+    explore the API in a browser. The value must be exactly one of the simple-API media
+    types (the ``latest`` aliases answer with the concrete v1 type). None tells the caller
+    to fall back to :func:`choose_media_type`, which PEP 691 allows.
+    """
+    if value is None:
+        return None
+    return _FORMAT_VALUES.get(value.strip().lower())
+
+
+def negotiate(accept_header: str | None, format_param: str | None = None) -> str | None:
+    """Pick the media type for a request: a known ``?format=`` wins, else ``Accept`` decides."""
+    return media_type_for_format(format_param) or choose_media_type(accept_header)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Tell whether the client takes a gzip-coded response (RFC 9110 section 12.5.3).
+
+    ``gzip`` or its old alias ``x-gzip`` with q > 0 says yes; either with q=0 says no even
+    when ``*`` would allow it. A missing header gets the identity coding: RFC 9110 would
+    allow any coding, but clients that omit the header rarely decode one.
+    """
+    explicit: _Entry | None = None
+    wildcard: _Entry | None = None
+    for entry in _parse(accept_encoding):
+        if entry.value in ("gzip", "x-gzip"):
+            if explicit is None or entry.quality > explicit.quality:
+                explicit = entry
+        elif entry.value == "*" and (wildcard is None or entry.quality > wildcard.quality):
+            wildcard = entry
+    chosen = explicit or wildcard
+    return chosen is not None and chosen.quality > 0
+
+
+def _best_match(media_type: str, entries: list[_Entry]) -> tuple[_Entry, int] | None:
+    """Find the entry that decides ``media_type``'s quality: the most specific one.
+
+    Among equally specific entries (``v1+json`` and ``latest+json`` both name JSON) the
+    most favourable quality counts, and then the earliest position.
+    """
+    names = _NAMES[media_type]
+    matches = [(entry, names[entry.value]) for entry in entries if entry.value in names]
+    if not matches:
+        return None
+    return max(matches, key=lambda match: (match[1], match[0].quality, -match[0].position))
+
+
+def _is_media_range(value: str) -> bool:
+    """Check ``type/subtype`` syntax; ``*/subtype`` is not a valid range."""
+    kind, slash, subtype = value.partition("/")
+    if not slash or not _TOKEN.fullmatch(kind) or not _TOKEN.fullmatch(subtype):
+        return False
+    return not (kind == "*" and subtype != "*")
+
+
+def _parse(header: str | None) -> Iterator[_Entry]:
+    """Yield the well-formed elements of an Accept-style header, skipping malformed ones.
+
+    Each element is ``value *( ";" name "=" value )``; only the ``q`` parameter matters
+    here. An element with a parameter without ``=`` or a q outside RFC 9110's qvalue
+    grammar is dropped, so one bad entry never spoils the rest. Callers check the value.
+    """
+    if header is None:
+        return
+    position = 0
+    for element in _split_outside_quotes(header, ","):
+        value, *params = _split_outside_quotes(element, ";")
+        value = value.strip().lower()
+        if not value:
+            continue
+        quality = _quality(params)
+        if quality is None:
+            continue
+        yield _Entry(value=value, quality=quality, position=position)
+        position += 1
+
+
+def _quality(params: list[str]) -> float | None:
+    """Read the q parameter (default 1); None when any parameter is malformed."""
+    quality = 1.0
+    for param in params:
+        if not param.strip():
+            continue  # RFC 9110 allows empty parameters: "text/html;"
+        name, equals, raw = param.partition("=")
+        name = name.strip().lower()
+        if not equals or not _TOKEN.fullmatch(name):
+            return None
+        if name == "q":
+            raw = raw.strip()
+            if not _QVALUE.fullmatch(raw):
+                return None
+            quality = float(raw)
+    return quality
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` except inside RFC 9110 quoted-strings (with backslash escapes)."""
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_quotes and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_quotes = not in_quotes
+        elif char == separator and not in_quotes:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts

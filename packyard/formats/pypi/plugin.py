@@ -1,0 +1,38 @@
+"""The PyPI format plug-in: its naming rules and its package endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from starlette.routing import BaseRoute
+
+from packyard.formats.pypi import names
+
+
+class PypiFormat:
+    """``pypi``: PEP 503 names, PEP 440 versions, the Simple API and the legacy upload API."""
+
+    name = "pypi"
+    url_segment = "pypi"
+
+    def normalize_name(self, name: str) -> str:
+        return names.normalize_name(name)
+
+    def normalize_version(self, version: str) -> str:
+        try:
+            return names.normalize_version(version)
+        except Exception:
+            return version
+
+    def version_sort_key(self, version: str) -> Any:
+        try:
+            return (1, Version(version), "")
+        except InvalidVersion:
+            return (0, Version("0"), version)
+
+    def routes(self, services: Any) -> Sequence[BaseRoute]:
+        from packyard.formats.pypi.routes import pypi_routes
+
+        return pypi_routes(services)

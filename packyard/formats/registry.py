@@ -1,0 +1,55 @@
+"""The package-format plug-in interface and the registry of formats Packyard serves.
+
+A format (pypi, npm, …) lives in ``packyard/formats/<name>/`` and provides one ``FormatPlugin``:
+its naming rules for the API and the HTTP routes of its package endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from packyard.errors import Invalid
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+# Every format name CodeArtifact knows; only the registered ones work here.
+CODEARTIFACT_FORMATS = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
+
+
+class FormatPlugin(Protocol):
+    name: str
+    url_segment: str  # the path segment of the package endpoint, e.g. "pypi"
+
+    def normalize_name(self, name: str) -> str: ...
+
+    def normalize_version(self, version: str) -> str: ...
+
+    def version_sort_key(self, version: str) -> Any: ...
+
+    def routes(self, services: Any) -> Sequence[BaseRoute]:
+        """Routes relative to the repository endpoint ``/{domain}-{owner}/{segment}/{repo}``."""
+        ...
+
+
+class FormatRegistry:
+    """The formats this server has, by name."""
+
+    def __init__(self, plugins: Sequence[FormatPlugin]) -> None:
+        self._plugins = {p.name: p for p in plugins}
+
+    def get(self, name: str) -> FormatPlugin:
+        plugin = self._plugins.get(name)
+        if plugin is None:
+            if name in CODEARTIFACT_FORMATS:
+                raise Invalid(f"Format {name} is not supported by this server yet; "
+                              f"supported: {', '.join(sorted(self._plugins))}")
+            raise Invalid(f"Unknown package format {name!r}")
+        return plugin
+
+    def __iter__(self) -> Any:
+        return iter(self._plugins.values())
+
+
+PluginFactory = Callable[[], FormatPlugin]

@@ -1,0 +1,492 @@
+"""The metadata store: every SQL statement Packyard runs, behind plain methods returning model records.
+
+Works on any SQLAlchemy URL Packyard supports (SQLite by default, PostgreSQL for replicas). Each
+method is one transaction; callers never see a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from packyard.errors import Conflict, NotFound
+from packyard.metadata.engine import create_engines
+from packyard.metadata.migrate import upgrade_to_head
+from packyard.metadata.schema import (
+    assets,
+    blobs,
+    domains,
+    package_versions,
+    packages,
+    repositories,
+    tokens,
+)
+from packyard.model import (
+    Asset,
+    Domain,
+    IndexEntry,
+    Package,
+    PackageVersion,
+    Repository,
+    TokenRecord,
+)
+
+
+def new_revision() -> str:
+    """An opaque revision string, changed on every change of a package version."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class NewAsset:
+    """What publishing one file writes, besides the blob itself."""
+
+    name: str
+    size: int
+    sha256: str
+    sha512: str
+    sha1: str
+    md5: str
+    blake2_256: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    metadata_size: int | None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    version: str
+    version_key: str
+    summary: str | None
+    home_page: str | None
+    source_code_repository: str | None
+    licenses: list[dict[str, str]]
+    readme: str | None
+    readme_content_type: str | None
+    dependencies: list[dict[str, str]]
+    origin_type: str = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    package: Package
+    version: PackageVersion
+    asset: Asset
+    created: bool  # False when the identical file was already there
+
+
+def _domain(row: Row[Any], repo_count: int = 0, size: int = 0) -> Domain:
+    return Domain(id=row.id, name=row.name, owner=row.owner, encryption_key=row.encryption_key,
+                  status=row.status, created_at=row.created_at, repository_count=repo_count,
+                  asset_size_bytes=size)
+
+
+def _repository(row: Row[Any]) -> Repository:
+    return Repository(id=row.id, domain_id=row.domain_id, domain_name=row.domain_name,
+                      domain_owner=row.domain_owner, name=row.name, description=row.description,
+                      administrator_account=row.administrator_account,
+                      created_at=row.created_at)
+
+
+def _package(row: Row[Any]) -> Package:
+    return Package(id=row.id, repository_id=row.repository_id, format=row.format,
+                   namespace=row.namespace, name=row.name, display_name=row.display_name,
+                   origin_publish=row.origin_publish, origin_upstream=row.origin_upstream)
+
+
+def _version(row: Row[Any]) -> PackageVersion:
+    return PackageVersion(
+        id=row.id, package_id=row.package_id, version=row.version, version_key=row.version_key,
+        status=row.status, revision=row.revision, published_at=row.published_at,
+        summary=row.summary, home_page=row.home_page,
+        source_code_repository=row.source_code_repository,
+        licenses=json.loads(row.licenses) if row.licenses else [],
+        readme=row.readme, readme_content_type=row.readme_content_type,
+        dependencies=json.loads(row.dependencies) if row.dependencies else [],
+        origin_type=row.origin_type, origin_repository_id=row.origin_repository_id)
+
+
+def _asset(row: Row[Any]) -> Asset:
+    return Asset(id=row.id, package_version_id=row.package_version_id, name=row.name,
+                 size=row.size, sha256=row.sha256, sha512=row.sha512, sha1=row.sha1, md5=row.md5,
+                 blake2_256=row.blake2_256, requires_python=row.requires_python,
+                 metadata_sha256=row.metadata_sha256, metadata_size=row.metadata_size,
+                 created_at=row.created_at)
+
+
+_REPO_COLUMNS = (
+    repositories, domains.c.name.label("domain_name"), domains.c.owner.label("domain_owner"))
+
+# assets -> their version -> their package, the join most file lookups need.
+_ASSET_JOIN = assets.join(package_versions, assets.c.package_version_id == package_versions.c.id) \
+    .join(packages, package_versions.c.package_id == packages.c.id)
+
+
+class Catalog:
+    """All metadata reads and writes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._reader, self._writer = create_engines(url)
+
+    def migrate(self) -> None:
+        upgrade_to_head(self._writer)
+
+    def dispose(self) -> None:
+        self._reader.dispose()
+        self._writer.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._reader.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.connect() as conn, conn.begin():
+            yield conn
+
+    @property
+    def engines(self) -> tuple[Engine, Engine]:
+        return self._reader, self._writer
+
+    # -- domains -------------------------------------------------------------------------------
+
+    def create_domain(self, name: str, owner: str, encryption_key: str, now: datetime) -> Domain:
+        with self._write() as conn:
+            exists = conn.execute(select(domains.c.id).where(
+                domains.c.owner == owner, domains.c.name == name)).first()
+            if exists:
+                raise Conflict(f"Domain {name} already exists", resource_id=name,
+                               resource_type="domain")
+            conn.execute(insert(domains).values(name=name, owner=owner,
+                                                encryption_key=encryption_key,
+                                                status="Active", created_at=now))
+        return self.get_domain(owner, name)
+
+    def _domain_stats(self, conn: Connection, domain_id: int) -> tuple[int, int]:
+        repo_count = conn.execute(select(func.count()).select_from(repositories).where(
+            repositories.c.domain_id == domain_id)).scalar_one()
+        size = conn.execute(select(func.coalesce(func.sum(blobs.c.size), 0)).where(
+            blobs.c.domain_id == domain_id)).scalar_one()
+        return int(repo_count), int(size)
+
+    def get_domain(self, owner: str, name: str) -> Domain:
+        with self._read() as conn:
+            row = conn.execute(select(domains).where(
+                domains.c.owner == owner, domains.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"Domain {name} not found", resource_id=name,
+                               resource_type="domain")
+            return _domain(row, *self._domain_stats(conn, row.id))
+
+    def list_domains(self) -> list[Domain]:
+        with self._read() as conn:
+            rows = conn.execute(select(domains).order_by(domains.c.name)).all()
+            return [_domain(r, *self._domain_stats(conn, r.id)) for r in rows]
+
+    def delete_domain(self, domain: Domain) -> None:
+        with self._write() as conn:
+            count = conn.execute(select(func.count()).select_from(repositories).where(
+                repositories.c.domain_id == domain.id)).scalar_one()
+            if count:
+                raise Conflict(
+                    f"Domain {domain.name} contains repositories; delete them first",
+                    resource_id=domain.name, resource_type="domain")
+            conn.execute(delete(tokens).where(tokens.c.domain_id == domain.id))
+            conn.execute(delete(blobs).where(blobs.c.domain_id == domain.id))
+            conn.execute(delete(domains).where(domains.c.id == domain.id))
+
+    # -- repositories --------------------------------------------------------------------------
+
+    def create_repository(self, domain: Domain, name: str, description: str,
+                          administrator_account: str, now: datetime) -> Repository:
+        with self._write() as conn:
+            try:
+                conn.execute(insert(repositories).values(
+                    domain_id=domain.id, name=name, description=description,
+                    administrator_account=administrator_account, created_at=now))
+            except IntegrityError:
+                raise Conflict(f"Repository {name} already exists in domain {domain.name}",
+                               resource_id=name, resource_type="repository") from None
+        return self.get_repository(domain, name)
+
+    def get_repository(self, domain: Domain, name: str) -> Repository:
+        with self._read() as conn:
+            row = conn.execute(select(*_REPO_COLUMNS).join(domains).where(
+                repositories.c.domain_id == domain.id, repositories.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"Repository {name} not found in domain {domain.name}",
+                           resource_id=name, resource_type="repository")
+        return _repository(row)
+
+    def list_repositories(self, domain: Domain | None = None) -> list[Repository]:
+        query = select(*_REPO_COLUMNS).join(domains)
+        if domain is not None:
+            query = query.where(repositories.c.domain_id == domain.id)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(repositories.c.name, domains.c.name)).all()
+        return [_repository(r) for r in rows]
+
+    def update_repository(self, repository: Repository, description: str) -> Repository:
+        with self._write() as conn:
+            conn.execute(update(repositories).where(repositories.c.id == repository.id)
+                         .values(description=description))
+            row = conn.execute(select(*_REPO_COLUMNS).join(domains).where(
+                repositories.c.id == repository.id)).one()
+        return _repository(row)
+
+    def delete_repository(self, repository: Repository) -> list[str]:
+        """Delete the repository and its contents; returns the sha256s no longer used in the domain."""
+        with self._write() as conn:
+            pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
+            ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
+            touched = {r.sha256 for r in conn.execute(
+                select(assets.c.sha256).where(assets.c.package_version_id.in_(ver_ids)))}
+            touched |= {r.metadata_sha256 for r in conn.execute(
+                select(assets.c.metadata_sha256).where(
+                    assets.c.package_version_id.in_(ver_ids))) if r.metadata_sha256}
+            conn.execute(delete(assets).where(assets.c.package_version_id.in_(ver_ids)))
+            conn.execute(delete(package_versions).where(package_versions.c.package_id.in_(pkg_ids)))
+            conn.execute(delete(packages).where(packages.c.repository_id == repository.id))
+            conn.execute(delete(repositories).where(repositories.c.id == repository.id))
+            return self._drop_unused_blobs(conn, repository.domain_id, touched)
+
+    def _drop_unused_blobs(self, conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
+        dropped = []
+        domain_assets = (select(assets.c.id).select_from(_ASSET_JOIN)
+                         .join(repositories, packages.c.repository_id == repositories.c.id)
+                         .where(repositories.c.domain_id == domain_id))
+        for sha in sorted(shas):
+            in_use = conn.execute(select(func.count()).select_from(assets).where(
+                assets.c.id.in_(domain_assets),
+                (assets.c.sha256 == sha) | (assets.c.metadata_sha256 == sha))).scalar_one()
+            if not in_use:
+                conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                                 blobs.c.sha256 == sha))
+                dropped.append(sha)
+        return dropped
+
+    # -- packages ------------------------------------------------------------------------------
+
+    def find_package(self, repository_id: int, fmt: str, namespace: str,
+                     name: str) -> Package | None:
+        with self._read() as conn:
+            row = conn.execute(select(packages).where(
+                packages.c.repository_id == repository_id, packages.c.format == fmt,
+                packages.c.namespace == namespace, packages.c.name == name)).first()
+        return _package(row) if row else None
+
+    def list_packages(self, repository_id: int, fmt: str | None = None,
+                      namespace: str | None = None, prefix: str | None = None,
+                      after: str | None = None, limit: int = 1000) -> list[Package]:
+        query = select(packages).where(packages.c.repository_id == repository_id)
+        if fmt:
+            query = query.where(packages.c.format == fmt)
+        if namespace is not None:
+            query = query.where(packages.c.namespace == namespace)
+        if prefix:
+            query = query.where(packages.c.name.startswith(prefix, autoescape=True))
+        if after is not None:
+            query = query.where(packages.c.name > after)
+        query = query.order_by(packages.c.name).limit(limit)
+        with self._read() as conn:
+            return [_package(r) for r in conn.execute(query)]
+
+    def list_project_names(self, repository_id: int, fmt: str) -> list[str]:
+        """Names with at least one listed version, for the /simple/ root."""
+        visible = select(package_versions.c.package_id).where(
+            package_versions.c.status.in_(("Published", "Unlisted")))
+        with self._read() as conn:
+            return [r.name for r in conn.execute(
+                select(packages.c.name).where(packages.c.repository_id == repository_id,
+                                              packages.c.format == fmt,
+                                              packages.c.id.in_(visible))
+                .order_by(packages.c.name))]
+
+    # -- versions and assets --------------------------------------------------------------------
+
+    def list_versions(self, package_id: int) -> list[PackageVersion]:
+        with self._read() as conn:
+            rows = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == package_id)).all()
+        return [_version(r) for r in rows]
+
+    def get_version(self, package_id: int, version_key: str) -> PackageVersion | None:
+        with self._read() as conn:
+            row = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == package_id,
+                package_versions.c.version_key == version_key)).first()
+        return _version(row) if row else None
+
+    def list_assets(self, version_id: int) -> list[Asset]:
+        with self._read() as conn:
+            rows = conn.execute(select(assets).where(assets.c.package_version_id == version_id)
+                                .order_by(assets.c.name)).all()
+        return [_asset(r) for r in rows]
+
+    def project_index(self, repository_id: int, fmt: str, name: str
+                      ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
+        """Everything a project page shows, in two indexed queries."""
+        with self._read() as conn:
+            pkg = conn.execute(select(packages).where(
+                packages.c.repository_id == repository_id, packages.c.format == fmt,
+                packages.c.namespace == "", packages.c.name == name)).first()
+            if pkg is None:
+                return None
+            versions = [_version(r) for r in conn.execute(select(package_versions).where(
+                package_versions.c.package_id == pkg.id))]
+            by_id = {v.id: v for v in versions}
+            entries = []
+            for row in conn.execute(select(assets).where(assets.c.package_version_id.in_(
+                    list(by_id))).order_by(assets.c.name)):
+                version = by_id[row.package_version_id]
+                entries.append(IndexEntry(version=version.version, status=version.status,
+                                          asset=_asset(row), published_at=version.published_at))
+        return _package(pkg), versions, entries
+
+    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets, package_versions.c.status.label("version_status"),
+                       package_versions.c.id.label("version_id"))
+                .select_from(_ASSET_JOIN)
+                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                       packages.c.namespace == "", packages.c.name == name,
+                       assets.c.name == filename)).first()
+            if row is None:
+                return None
+            version = conn.execute(select(package_versions).where(
+                package_versions.c.id == row.version_id)).one()
+        return _version(version), _asset(row)
+
+    def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        with self._write() as conn:
+            conn.execute(update(package_versions).where(package_versions.c.id == version.id)
+                         .values(status=status, revision=new_revision()))
+            return _version(conn.execute(select(package_versions).where(
+                package_versions.c.id == version.id)).one())
+
+    def publish(self, repository: Repository, fmt: str, namespace: str, name: str,
+                display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                blob_sizes: dict[str, int], now: datetime) -> PublishResult:
+        """Add one asset (and its package and version when new) in one transaction.
+
+        A file of the same name with the same bytes is a no-op; with other bytes it is a conflict
+        and nothing changes.
+        """
+        with self._write() as conn:
+            for sha, size in blob_sizes.items():
+                have = conn.execute(select(blobs.c.sha256).where(
+                    blobs.c.domain_id == repository.domain_id, blobs.c.sha256 == sha)).first()
+                if not have:
+                    conn.execute(insert(blobs).values(domain_id=repository.domain_id,
+                                                      sha256=sha, size=size, created_at=now))
+            pkg = conn.execute(select(packages).where(
+                packages.c.repository_id == repository.id, packages.c.format == fmt,
+                packages.c.namespace == namespace, packages.c.name == name)).first()
+            if pkg is None:
+                conn.execute(insert(packages).values(
+                    repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                    display_name=display_name, origin_publish="ALLOW",
+                    origin_upstream="BLOCK", created_at=now))
+                pkg = conn.execute(select(packages).where(
+                    packages.c.repository_id == repository.id, packages.c.format == fmt,
+                    packages.c.namespace == namespace, packages.c.name == name)).one()
+            ver = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == pkg.id,
+                package_versions.c.version_key == new_version.version_key)).first()
+            if ver is None:
+                conn.execute(insert(package_versions).values(
+                    package_id=pkg.id, version=new_version.version,
+                    version_key=new_version.version_key, status="Published",
+                    revision=new_revision(), published_at=now, summary=new_version.summary,
+                    home_page=new_version.home_page,
+                    source_code_repository=new_version.source_code_repository,
+                    licenses=json.dumps(new_version.licenses), readme=new_version.readme,
+                    readme_content_type=new_version.readme_content_type,
+                    dependencies=json.dumps(new_version.dependencies),
+                    origin_type=new_version.origin_type, origin_repository_id=repository.id))
+                ver = conn.execute(select(package_versions).where(
+                    package_versions.c.package_id == pkg.id,
+                    package_versions.c.version_key == new_version.version_key)).one()
+            existing = conn.execute(select(assets).where(
+                assets.c.package_version_id == ver.id,
+                assets.c.name == new_asset.name)).first()
+            if existing is not None:
+                if existing.sha256 != new_asset.sha256:
+                    raise Conflict(f"File already exists: {new_asset.name} has other content in "
+                                   f"version {ver.version}; files are never replaced",
+                                   resource_id=new_asset.name, resource_type="asset")
+                return PublishResult(_package(pkg), _version(ver), _asset(existing), False)
+            if ver.status not in ("Published", "Unlisted"):
+                raise Conflict(f"Version {ver.version} of {display_name} is {ver.status}; "
+                               "no files can be added to it",
+                               resource_id=ver.version, resource_type="package-version")
+            conn.execute(insert(assets).values(
+                package_version_id=ver.id, name=new_asset.name, size=new_asset.size,
+                sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
+                md5=new_asset.md5, blake2_256=new_asset.blake2_256,
+                requires_python=new_asset.requires_python,
+                metadata_sha256=new_asset.metadata_sha256,
+                metadata_size=new_asset.metadata_size, created_at=now))
+            conn.execute(update(package_versions).where(package_versions.c.id == ver.id)
+                         .values(revision=new_revision()))
+            ver = conn.execute(select(package_versions).where(
+                package_versions.c.id == ver.id)).one()
+            asset = conn.execute(select(assets).where(
+                assets.c.package_version_id == ver.id, assets.c.name == new_asset.name)).one()
+            return PublishResult(_package(pkg), _version(ver), _asset(asset), True)
+
+    def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
+        """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets).select_from(_ASSET_JOIN).where(
+                    packages.c.repository_id == repository_id, packages.c.format == fmt,
+                    assets.c.name == filename)).first()
+        return _asset(row) if row else None
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def insert_token(self, token_id: str, secret_sha256: str, principal_arn: str,
+                     access_key_id: str | None, domain: Domain, now: datetime,
+                     expires_at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(insert(tokens).values(
+                id=token_id, secret_sha256=secret_sha256, principal_arn=principal_arn,
+                access_key_id=access_key_id, domain_id=domain.id, created_at=now,
+                expires_at=expires_at))
+
+    def find_token(self, secret_sha256: str) -> TokenRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(tokens).where(
+                tokens.c.secret_sha256 == secret_sha256)).first()
+        if row is None:
+            return None
+        return TokenRecord(id=row.id, principal_arn=row.principal_arn,
+                           access_key_id=row.access_key_id, domain_id=row.domain_id,
+                           created_at=row.created_at, expires_at=row.expires_at,
+                           revoked_at=row.revoked_at)
+
+    def delete_expired_tokens(self, now: datetime) -> int:
+        with self._write() as conn:
+            result = conn.execute(delete(tokens).where(tokens.c.expires_at < now))
+            return int(result.rowcount or 0)
+
+    def domain_by_id(self, domain_id: int) -> Domain | None:
+        with self._read() as conn:
+            row = conn.execute(select(domains).where(domains.c.id == domain_id)).first()
+        return _domain(row) if row else None
+

@@ -1,0 +1,150 @@
+"""The metadata tables. Every change here comes with an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite stores no zone, so we restore it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+domains = Table(
+    "domains", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(50), nullable=False),
+    Column("owner", String(12), nullable=False),
+    Column("encryption_key", String(2048), nullable=False),
+    Column("status", String(16), nullable=False, default="Active"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_domains_owner_name"),
+)
+
+repositories = Table(
+    "repositories", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("administrator_account", String(12), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_repositories_domain_name"),
+)
+
+# One row per stored object per domain: assets are stored once whichever repositories hold them.
+blobs = Table(
+    "blobs", metadata,
+    Column("domain_id", Integer, ForeignKey("domains.id"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+packages = Table(
+    "packages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id"), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("namespace", String(255), nullable=False, default=""),
+    Column("name", String(255), nullable=False),  # normalized (PEP 503 for pypi)
+    Column("display_name", String(255), nullable=False),
+    Column("origin_publish", String(8), nullable=False, default="ALLOW"),
+    Column("origin_upstream", String(8), nullable=False, default="BLOCK"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("repository_id", "format", "namespace", "name",
+                     name="uq_packages_repo_format_ns_name"),
+)
+
+package_versions = Table(
+    "package_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("package_id", Integer, ForeignKey("packages.id"), nullable=False),
+    Column("version", String(255), nullable=False),  # as published
+    Column("version_key", String(255), nullable=False),  # normalized, for uniqueness
+    Column("status", String(16), nullable=False, default="Published"),
+    Column("revision", String(64), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("home_page", Text, nullable=True),
+    Column("source_code_repository", Text, nullable=True),
+    Column("licenses", Text, nullable=True),  # JSON list of {"name", "url"}
+    Column("readme", Text, nullable=True),
+    Column("readme_content_type", String(255), nullable=True),
+    Column("dependencies", Text, nullable=True),  # JSON list of CodeArtifact PackageDependency
+    Column("origin_type", String(16), nullable=False, default="INTERNAL"),
+    Column("origin_repository_id", Integer, nullable=True),
+    UniqueConstraint("package_id", "version_key", name="uq_package_versions_pkg_version"),
+)
+
+assets = Table(
+    "assets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("package_version_id", Integer, ForeignKey("package_versions.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("sha512", String(128), nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("blake2_256", String(64), nullable=False),
+    Column("requires_python", String(255), nullable=True),
+    # PEP 658 core metadata, stored as its own blob.
+    Column("metadata_sha256", String(64), nullable=True),
+    Column("metadata_size", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
+)
+Index("ix_assets_sha256", assets.c.sha256)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("principal_arn", String(2048), nullable=False),
+    Column("access_key_id", String(128), nullable=True),
+    Column("domain_id", Integer, ForeignKey("domains.id"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)

@@ -1,0 +1,110 @@
+"""The registry's records as plain Python: what services pass around, independent of SQL and HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: int
+    name: str
+    owner: str
+    encryption_key: str
+    status: str
+    created_at: datetime
+    repository_count: int = 0
+    asset_size_bytes: int = 0
+
+    @property
+    def blob_key(self) -> str:
+        """The blob store partition that holds this domain's assets."""
+        return f"d{self.id}"
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: int
+    domain_id: int
+    domain_name: str
+    domain_owner: str
+    name: str
+    description: str
+    administrator_account: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Package:
+    id: int
+    repository_id: int
+    format: str
+    namespace: str
+    name: str
+    display_name: str
+    origin_publish: str
+    origin_upstream: str
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    id: int
+    package_id: int
+    version: str
+    version_key: str
+    status: str
+    revision: str
+    published_at: datetime
+    summary: str | None = None
+    home_page: str | None = None
+    source_code_repository: str | None = None
+    licenses: list[dict[str, str]] = field(default_factory=list)
+    readme: str | None = None
+    readme_content_type: str | None = None
+    dependencies: list[dict[str, str]] = field(default_factory=list)
+    origin_type: str = "INTERNAL"
+    origin_repository_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: int
+    package_version_id: int
+    name: str
+    size: int
+    sha256: str
+    sha512: str
+    sha1: str
+    md5: str
+    blake2_256: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    metadata_size: int | None
+    created_at: datetime
+
+    def hashes(self) -> dict[str, str]:
+        """The hash map CodeArtifact's AssetSummary carries."""
+        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256,
+                "SHA-512": self.sha512}
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One file row of a project page: the asset with its version's status, in one query."""
+
+    version: str
+    status: str
+    asset: Asset
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    principal_arn: str
+    access_key_id: str | None
+    domain_id: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None

@@ -1,0 +1,53 @@
+"""Opening a repository for a package-endpoint request: find it, authenticate the token, authorize.
+
+Shared by every format's routes so the rules are the same for pip, twine and npm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packyard.auth.package_auth import PackageAuthenticator, token_from_authorization
+from packyard.auth.principal import Principal
+from packyard.errors import NotFound
+from packyard.model import Domain, Repository
+from packyard.services.registry import Registry
+
+
+@dataclass(frozen=True)
+class RepositoryAccess:
+    principal: Principal
+    domain: Domain
+    repository: Repository
+
+
+def split_domain_label(label: str) -> tuple[str, str]:
+    """``{domain}-{owner}`` (CodeArtifact's hostname label) into its parts."""
+    name, sep, owner = label.rpartition("-")
+    if not sep or not name or not (len(owner) == 12 and owner.isdigit()):
+        raise NotFound(f"No domain at {label!r}: expected DOMAIN-ACCOUNTID",
+                       resource_id=label, resource_type="domain")
+    return name, owner
+
+
+class RepositoryGate:
+    """The entry check every package-endpoint request goes through."""
+
+    def __init__(self, registry: Registry, authenticator: PackageAuthenticator) -> None:
+        self.registry = registry
+        self._authn = authenticator
+
+    def open(self, label: str, repo_name: str, authorization: str | None) -> RepositoryAccess:
+        """Authenticate and find the repository; authorization is per action (``check``)."""
+        # Refuse anonymous callers before revealing whether the domain exists.
+        token_from_authorization(authorization)
+        name, owner = split_domain_label(label)
+        domain = self.registry.get_domain(name, owner)
+        principal = self._authn.authenticate(authorization, domain)
+        _, repo = self.registry.get_repository(name, repo_name, owner)
+        return RepositoryAccess(principal, domain, repo)
+
+    def check_read(self, access: RepositoryAccess) -> None:
+        self.registry.authorizer.check(
+            access.principal, "codeartifact:ReadFromRepository",
+            self.registry.arns.repository(access.domain.name, access.repository.name))

@@ -1,0 +1,275 @@
+"""Domains, repositories and the read side of packages: the CodeArtifact operations that are not format-specific.
+
+Every method takes the calling principal and asks the one ``Authorizer`` before doing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packyard.arn import ArnBuilder
+from packyard.auth.authorize import Authorizer
+from packyard.auth.principal import Principal
+from packyard.auth.tokens import IssuedToken, TokenService
+from packyard.clock import Clock
+from packyard.errors import Invalid, NotFound
+from packyard.formats.registry import FormatRegistry
+from packyard.metadata.catalog import Catalog
+from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.services.names import check_domain_name, check_repository_name
+from packyard.storage.blobs import BlobStore
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A package version looked up through the API, with everything needed to describe it."""
+
+    domain: Domain
+    repository: Repository
+    package: Package
+    version: PackageVersion
+
+
+class Registry:
+    """The registry's service layer for domains, repositories, tokens and package reads."""
+
+    def __init__(self, catalog: Catalog, blobs: BlobStore, authorizer: Authorizer,
+                 arns: ArnBuilder, tokens: TokenService, formats: FormatRegistry,
+                 clock: Clock) -> None:
+        self.catalog = catalog
+        self.blobs = blobs
+        self.authorizer = authorizer
+        self.arns = arns
+        self.tokens = tokens
+        self.formats = formats
+        self.clock = clock
+
+    # -- domains -------------------------------------------------------------------------------
+
+    def _owner(self, domain_owner: str | None) -> str:
+        return domain_owner or self.arns.account_id
+
+    def create_domain(self, principal: Principal, name: str,
+                      encryption_key: str | None = None) -> Domain:
+        check_domain_name(name)
+        self.authorizer.check(principal, "codeartifact:CreateDomain", self.arns.domain(name))
+        key = encryption_key or (f"arn:aws:kms:{self.arns.region}:{self.arns.account_id}:"
+                                 f"key/packyard-{name}")
+        return self.catalog.create_domain(name, self.arns.account_id, key, self.clock.now())
+
+    def get_domain(self, name: str, domain_owner: str | None = None) -> Domain:
+        check_domain_name(name)
+        return self.catalog.get_domain(self._owner(domain_owner), name)
+
+    def describe_domain(self, principal: Principal, name: str,
+                        domain_owner: str | None = None) -> Domain:
+        domain = self.get_domain(name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:DescribeDomain", self.arns.domain(name))
+        return domain
+
+    def list_domains(self, principal: Principal) -> list[Domain]:
+        self.authorizer.check(principal, "codeartifact:ListDomains", "*")
+        return self.catalog.list_domains()
+
+    def delete_domain(self, principal: Principal, name: str,
+                      domain_owner: str | None = None) -> Domain:
+        domain = self.get_domain(name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:DeleteDomain", self.arns.domain(name))
+        self.catalog.delete_domain(domain)
+        self.blobs.delete_domain(domain.blob_key)
+        return Domain(**{**domain.__dict__, "status": "Deleted"})
+
+    # -- repositories --------------------------------------------------------------------------
+
+    def create_repository(self, principal: Principal, domain_name: str, name: str,
+                          description: str | None, domain_owner: str | None = None
+                          ) -> Repository:
+        domain = self.get_domain(domain_name, domain_owner)
+        check_repository_name(name)
+        _check_description(description)
+        self.authorizer.check(principal, "codeartifact:CreateRepository",
+                              self.arns.repository(domain.name, name))
+        return self.catalog.create_repository(domain, name, description or "",
+                                              principal.account_id, self.clock.now())
+
+    def get_repository(self, domain_name: str, name: str,
+                       domain_owner: str | None = None) -> tuple[Domain, Repository]:
+        domain = self.get_domain(domain_name, domain_owner)
+        check_repository_name(name)
+        return domain, self.catalog.get_repository(domain, name)
+
+    def describe_repository(self, principal: Principal, domain_name: str, name: str,
+                            domain_owner: str | None = None) -> Repository:
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:DescribeRepository",
+                              self.arns.repository(domain.name, name))
+        return repo
+
+    def update_repository(self, principal: Principal, domain_name: str, name: str,
+                          description: str | None, domain_owner: str | None = None
+                          ) -> Repository:
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
+        _check_description(description)
+        self.authorizer.check(principal, "codeartifact:UpdateRepository",
+                              self.arns.repository(domain.name, name))
+        if description is None:
+            return repo
+        return self.catalog.update_repository(repo, description)
+
+    def delete_repository(self, principal: Principal, domain_name: str, name: str,
+                          domain_owner: str | None = None) -> Repository:
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:DeleteRepository",
+                              self.arns.repository(domain.name, name))
+        for sha in self.catalog.delete_repository(repo):
+            self.blobs.delete(domain.blob_key, sha)
+        return repo
+
+    def list_repositories(self, principal: Principal, prefix: str | None = None,
+                          domain_name: str | None = None, domain_owner: str | None = None,
+                          administrator_account: str | None = None) -> list[Repository]:
+        if domain_name is not None:
+            domain = self.get_domain(domain_name, domain_owner)
+            self.authorizer.check(principal, "codeartifact:ListRepositoriesInDomain",
+                                  self.arns.domain(domain.name))
+            repos = self.catalog.list_repositories(domain)
+        else:
+            self.authorizer.check(principal, "codeartifact:ListRepositories", "*")
+            repos = self.catalog.list_repositories()
+        if prefix:
+            repos = [r for r in repos if r.name.startswith(prefix)]
+        if administrator_account:
+            repos = [r for r in repos if r.administrator_account == administrator_account]
+        return repos
+
+    # -- tokens and endpoints ------------------------------------------------------------------
+
+    def get_authorization_token(self, principal: Principal, domain_name: str,
+                                duration_seconds: int | None,
+                                domain_owner: str | None = None) -> IssuedToken:
+        domain = self.get_domain(domain_name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:GetAuthorizationToken",
+                              self.arns.domain(domain.name))
+        # As in AWS, the caller also needs sts:GetServiceBearerToken for CodeArtifact.
+        self.authorizer.check(principal, "sts:GetServiceBearerToken", "*",
+                              {"sts:AWSServiceName": "codeartifact.amazonaws.com"})
+        return self.tokens.issue(principal, domain, duration_seconds, self.clock.now())
+
+    def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,
+                                fmt: str, base_url: str, domain_owner: str | None = None
+                                ) -> str:
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
+        plugin = self.formats.get(fmt)
+        self.authorizer.check(principal, "codeartifact:GetRepositoryEndpoint",
+                              self.arns.repository(domain.name, name))
+        return repository_endpoint(base_url, domain, repo, plugin.url_segment)
+
+    # -- package reads -------------------------------------------------------------------------
+
+    def list_packages(self, principal: Principal, domain_name: str, repo_name: str,
+                      fmt: str | None, namespace: str | None, prefix: str | None,
+                      domain_owner: str | None = None) -> tuple[Repository, list[Package]]:
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:ListPackages",
+                              self.arns.repository(domain.name, repo.name))
+        if fmt:
+            self.formats.get(fmt)
+        if prefix and fmt:
+            prefix = self.formats.get(fmt).normalize_name(prefix)
+        return repo, self.catalog.list_packages(repo.id, fmt, namespace, prefix)
+
+    def find_package(self, principal: Principal, action: str, domain_name: str,
+                     repo_name: str, fmt: str, namespace: str | None, package: str,
+                     domain_owner: str | None = None
+                     ) -> tuple[Domain, Repository, Package]:
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
+        plugin = self.formats.get(fmt)
+        name = plugin.normalize_name(package)
+        self.authorizer.check(principal, action, self.arns.package(
+            domain.name, repo.name, fmt, namespace, name))
+        pkg = self.catalog.find_package(repo.id, fmt, namespace or "", name)
+        if pkg is None:
+            raise NotFound(f"Package {package} not found in repository {repo.name}",
+                           resource_id=package, resource_type="package")
+        return domain, repo, pkg
+
+    def list_package_versions(self, principal: Principal, domain_name: str, repo_name: str,
+                              fmt: str, namespace: str | None, package: str,
+                              status: str | None = None, domain_owner: str | None = None
+                              ) -> tuple[Package, list[PackageVersion]]:
+        _, _, pkg = self.find_package(principal, "codeartifact:ListPackageVersions",
+                                      domain_name, repo_name, fmt, namespace, package,
+                                      domain_owner)
+        versions = self.catalog.list_versions(pkg.id)
+        if status:
+            versions = [v for v in versions if v.status == status]
+        versions.sort(key=lambda v: self.formats.get(fmt).version_sort_key(v.version))
+        return pkg, versions
+
+    def find_version(self, principal: Principal, action: str, domain_name: str,
+                     repo_name: str, fmt: str, namespace: str | None, package: str,
+                     version: str, domain_owner: str | None = None) -> VersionRef:
+        domain, repo, pkg = self.find_package(principal, action, domain_name, repo_name, fmt,
+                                              namespace, package, domain_owner)
+        plugin = self.formats.get(fmt)
+        found = self.catalog.get_version(pkg.id, plugin.normalize_version(version))
+        if found is None or found.status == "Deleted":
+            raise NotFound(f"Package version {package} {version} not found",
+                           resource_id=version, resource_type="package-version")
+        return VersionRef(domain, repo, pkg, found)
+
+    def list_assets(self, ref: VersionRef) -> list[Asset]:
+        return self.catalog.list_assets(ref.version.id)
+
+    def find_version_asset(self, ref: VersionRef, asset_name: str) -> Asset:
+        for asset in self.catalog.list_assets(ref.version.id):
+            if asset.name == asset_name:
+                if ref.version.status in ("Archived", "Disposed"):
+                    raise NotFound(f"Asset {asset_name} is not available: the version is "
+                                   f"{ref.version.status}", resource_id=asset_name,
+                                   resource_type="asset")
+                return asset
+        raise NotFound(f"Asset {asset_name} not found in version {ref.version.version}",
+                       resource_id=asset_name, resource_type="asset")
+
+    def update_versions_status(self, principal: Principal, domain_name: str, repo_name: str,
+                               fmt: str, namespace: str | None, package: str,
+                               versions: list[str], target: str, expected: str | None,
+                               revisions: dict[str, str] | None,
+                               domain_owner: str | None = None
+                               ) -> tuple[dict[str, PackageVersion], dict[str, tuple[str, str]]]:
+        if target not in ("Published", "Unlisted", "Archived"):
+            raise Invalid("targetStatus must be Published, Unlisted or Archived")
+        _, _, pkg = self.find_package(principal, "codeartifact:UpdatePackageVersionsStatus",
+                                      domain_name, repo_name, fmt, namespace, package,
+                                      domain_owner)
+        plugin = self.formats.get(fmt)
+        ok: dict[str, PackageVersion] = {}
+        failed: dict[str, tuple[str, str]] = {}
+        for v in versions:
+            found = self.catalog.get_version(pkg.id, plugin.normalize_version(v))
+            if found is None:
+                failed[v] = ("NOT_FOUND", f"Version {v} not found")
+            elif expected and found.status != expected:
+                failed[v] = ("MISMATCHED_STATUS", f"Version {v} is {found.status}")
+            elif revisions and v in revisions and revisions[v] != found.revision:
+                failed[v] = ("MISMATCHED_REVISION", f"Version {v} has another revision")
+            elif found.status in ("Disposed", "Deleted"):
+                failed[v] = ("SKIPPED", f"Version {v} is {found.status}")
+            else:
+                ok[v] = self.catalog.update_version_status(found, target)
+        return ok, failed
+
+
+def repository_endpoint(base_url: str, domain: Domain, repo: Repository, segment: str) -> str:
+    """The package endpoint for a repository; CodeArtifact's hostname label becomes our first path segment."""
+    return f"{base_url.rstrip('/')}/{domain.name}-{domain.owner}/{segment}/{repo.name}/"
+
+
+def _check_description(description: str | None) -> None:
+    if description is None:
+        return
+    if len(description) > 1000:
+        raise Invalid("description must be at most 1000 characters")
+    if any(ord(c) < 32 and c not in "\t" for c in description):
+        raise Invalid("description must not contain control characters")

@@ -1,0 +1,78 @@
+"""Packyard's one typed settings object, read from flags and ``PACKYARD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Packyard process is configured with; built once at start-up."""
+
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    account_id: str = DEFAULT_ACCOUNT_ID
+    region: str = DEFAULT_REGION
+    # Public base URL used in repository endpoints; derived from the request when unset.
+    public_url: str | None = None
+    database_url: str | None = None  # default: sqlite in data_dir
+    root_access_key_id: str | None = None
+    root_secret_access_key: str | None = field(default=None, repr=False)
+    max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # Allowed clock skew on signed requests, as AWS enforces it.
+    max_signature_skew_seconds: int = 15 * 60
+    # Seconds added to the wall clock; only for tests of expiry (never set in production).
+    clock_offset_seconds: float = 0.0
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'packyard.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+_ENV_PREFIX = "PACKYARD_"
+
+
+def _coerce(raw: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    if isinstance(current, Path):
+        return Path(raw)
+    return raw
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, then ``PACKYARD_<FIELD>`` variables, then explicit overrides."""
+    env = os.environ if environ is None else environ
+    base = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            default = getattr(base, f.name)
+            try:
+                values[f.name] = _coerce(raw, default if default is not None else "")
+            except ValueError as exc:
+                raise ValueError(f"{_ENV_PREFIX}{f.name.upper()}: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = replace(base, **values)
+    if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
+        raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
+    return settings

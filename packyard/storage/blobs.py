@@ -1,0 +1,118 @@
+"""The blob store interface: content-addressed bytes, stored once per domain.
+
+Writers stage bytes (hashing as they go), then commit atomically under their sha256; readers
+stream ranges. Every backend (local disk now, S3 later) implements ``BlobStore`` and passes
+``tests/conformance/test_blob_store.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Digests:
+    """Every digest a client may ask for, computed in one pass."""
+
+    size: int
+    md5: str
+    sha1: str
+    sha256: str
+    sha512: str
+    blake2_256: str
+
+
+class Hasher:
+    """Feeds each chunk to every hash we publish (CodeArtifact: MD5/SHA-1/SHA-256/SHA-512; PyPI: BLAKE2b-256)."""
+
+    def __init__(self) -> None:
+        self._size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._sha512 = hashlib.sha512()
+        self._blake2 = hashlib.blake2b(digest_size=32)
+
+    def update(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        for h in (self._md5, self._sha1, self._sha256, self._sha512, self._blake2):
+            h.update(chunk)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def digests(self) -> Digests:
+        return Digests(
+            size=self._size,
+            md5=self._md5.hexdigest(),
+            sha1=self._sha1.hexdigest(),
+            sha256=self._sha256.hexdigest(),
+            sha512=self._sha512.hexdigest(),
+            blake2_256=self._blake2.hexdigest(),
+        )
+
+
+class StagedBlob(Protocol):
+    """Bytes being written; invisible until the store commits them."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def local_path(self) -> Path:
+        """Where the staged bytes are readable (for inspecting an upload before commit)."""
+        ...
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def digests(self) -> Digests:
+        """Finish writing and return the digests of everything written."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage partitioned by domain."""
+
+    def stage(self) -> StagedBlob:
+        """Start a new staged write."""
+        ...
+
+    def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
+        """Make the staged bytes durable under (domain, sha256); idempotent for equal bytes."""
+        ...
+
+    def discard(self, staged: StagedBlob) -> None:
+        """Throw away a staged write (bad upload, failed check)."""
+        ...
+
+    def put_bytes(self, data: bytes, domain_key: str) -> Digests:
+        """Stage and commit a small object in one step (metadata files, readmes)."""
+        ...
+
+    def exists(self, domain_key: str, sha256: str) -> bool: ...
+
+    def size(self, domain_key: str, sha256: str) -> int: ...
+
+    def local_path(self, domain_key: str, sha256: str) -> Path | None:
+        """A plain file holding the bytes, for zero-copy sending; None where the backend has none."""
+        ...
+
+    def read(self, domain_key: str, sha256: str, start: int = 0,
+             end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end) of a blob."""
+        ...
+
+    def delete(self, domain_key: str, sha256: str) -> None: ...
+
+    def delete_domain(self, domain_key: str) -> None:
+        """Remove every blob of a domain (after the domain itself is gone)."""
+        ...
+
+    def recover(self) -> int:
+        """Clear what a crash left half-written; returns how many leftovers were removed."""
+        ...

@@ -1,0 +1,148 @@
+"""Blob storage on the local disk: one file per (domain, sha256), written via temp file + fsync + rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+
+from packyard.errors import NotFound
+from packyard.storage.blobs import Digests, Hasher
+
+_CHUNK = 1024 * 1024
+
+
+class LocalStagedBlob:
+    """A temp file in the store's staging folder, hashed while written."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in digests()/discard
+        self._hasher = Hasher()
+        self._digests: Digests | None = None
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    @property
+    def local_path(self) -> Path:
+        return self._path
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._file.write(chunk)
+
+    def digests(self) -> Digests:
+        if self._digests is None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._digests = self._hasher.digests()
+        return self._digests
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    """Blobs under ``root/<domain>/<sha[:2]>/<sha>``; staging under ``root/.staging``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._staging = root / ".staging"
+        self._staging.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, domain_key: str, sha256: str) -> Path:
+        if not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+            raise NotFound(f"No blob {sha256!r}")
+        if not domain_key or "/" in domain_key or domain_key.startswith("."):
+            raise ValueError(f"bad domain key {domain_key!r}")
+        return self.root / domain_key / sha256[:2] / sha256
+
+    def stage(self) -> LocalStagedBlob:
+        return LocalStagedBlob(self._staging / f"{uuid.uuid4().hex}.part")
+
+    def commit(self, staged: LocalStagedBlob, domain_key: str) -> Digests:  # type: ignore[override]
+        digests = staged.digests()
+        final = self._path(domain_key, digests.sha256)
+        if final.exists():
+            # Same bytes already stored for this domain: keep one copy.
+            staged.local_path.unlink(missing_ok=True)
+            return digests
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged.local_path, final)
+        _fsync_dir(final.parent)
+        return digests
+
+    def discard(self, staged: LocalStagedBlob) -> None:  # type: ignore[override]
+        staged.close()
+        staged.local_path.unlink(missing_ok=True)
+
+    def put_bytes(self, data: bytes, domain_key: str) -> Digests:
+        staged = self.stage()
+        try:
+            staged.write(data)
+            return self.commit(staged, domain_key)
+        except BaseException:
+            self.discard(staged)
+            raise
+
+    def exists(self, domain_key: str, sha256: str) -> bool:
+        return self._path(domain_key, sha256).is_file()
+
+    def size(self, domain_key: str, sha256: str) -> int:
+        try:
+            return self._path(domain_key, sha256).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"No blob {sha256}") from None
+
+    def local_path(self, domain_key: str, sha256: str) -> Path | None:
+        path = self._path(domain_key, sha256)
+        return path if path.is_file() else None
+
+    async def read(self, domain_key: str, sha256: str, start: int = 0,
+                   end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(domain_key, sha256)
+        try:
+            f = await anyio.open_file(path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"No blob {sha256}") from None
+        async with f:
+            await f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                n = _CHUNK if remaining is None else min(_CHUNK, remaining)
+                chunk = await f.read(n)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def delete(self, domain_key: str, sha256: str) -> None:
+        self._path(domain_key, sha256).unlink(missing_ok=True)
+
+    def delete_domain(self, domain_key: str) -> None:
+        self._path(domain_key, "0" * 64)  # validates the key
+        shutil.rmtree(self.root / domain_key, ignore_errors=True)
+
+    def recover(self) -> int:
+        removed = 0
+        for leftover in self._staging.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,138 @@
+"""Fixtures for the integration suite: one shared Packyard server, isolated clients, sample dists."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import (
+    AwsCli,
+    ClientHome,
+    DistFactory,
+    PypiRepo,
+    ServerProcess,
+    codeartifact_client,
+    create_pypi_repo,
+    server_env,
+    tool,
+)
+
+_SERVERS = pytest.StashKey[list[ServerProcess]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SERVERS] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the log of every server started so far to a failing test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in item.config.stash.get(_SERVERS, []):
+            report.sections.append(
+                (f"packyard server log ({server.data_dir})", server.log_text(tail=6000)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_process_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep in-process clients (boto3, httpx) away from the developer's AWS config and proxies."""
+    home = tmp_path_factory.mktemp("pytest-process-home")
+    (home / "config").write_text("[default]\n")
+    (home / "credentials").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("AWS_", "PACKYARD_")) or "proxy" in key.lower():
+                mp.delenv(key)
+        mp.setenv("AWS_CONFIG_FILE", str(home / "config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
+
+
+ServerFactory = Callable[..., ServerProcess]
+
+
+@pytest.fixture(scope="session")
+def _server_registry(pytestconfig: pytest.Config) -> list[ServerProcess]:
+    return pytestconfig.stash[_SERVERS]
+
+
+def _start(registry: list[ServerProcess], data_dir: Path,
+           env: Mapping[str, str | None] | None) -> ServerProcess:
+    server = ServerProcess(data_dir=data_dir, log_path=data_dir.parent / f"{data_dir.name}.log",
+                           env=server_env(env))
+    registry.append(server)
+    return server.start()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory,
+           _server_registry: list[ServerProcess]) -> Iterator[ServerProcess]:
+    """The shared server: test root keys from the environment, default account and region."""
+    tool("packyard")
+    data_dir = tmp_path_factory.mktemp("shared-server") / "data"
+    proc = _start(_server_registry, data_dir, None)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, _server_registry: list[ServerProcess]) -> Iterator[ServerFactory]:
+    """Start extra servers: ``server_factory(env={...}, data_dir=...)``; all stopped afterwards.
+
+    Passing the data_dir of a stopped server restarts Packyard on the same data.
+    """
+    started: list[ServerProcess] = []
+
+    def start(env: Mapping[str, str | None] | None = None,
+              data_dir: Path | None = None) -> ServerProcess:
+        directory = data_dir or tmp_path / f"server-{len(started)}" / "data"
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        proc = _start(_server_registry, directory, env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> ClientHome:
+    """A client home shared by tests that write no client configuration."""
+    return ClientHome(tmp_path_factory.mktemp("client-home"))
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path) -> ClientHome:
+    """A client home of this test's own, for tests whose clients write config (login)."""
+    return ClientHome(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def api(server: ServerProcess) -> Any:
+    """A boto3 CodeArtifact client for the shared server, signed with the root keys."""
+    return codeartifact_client(server.url)
+
+
+@pytest.fixture(scope="session")
+def aws(server: ServerProcess, session_home: ClientHome) -> AwsCli:
+    """The real AWS CLI for the shared server."""
+    return AwsCli(server.url, session_home)
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> DistFactory:
+    return DistFactory(tmp_path_factory.mktemp("dists"))
+
+
+@pytest.fixture
+def pypi_repo(api: Any, server: ServerProcess) -> PypiRepo:
+    """A fresh domain and repository of this test's own on the shared server."""
+    return create_pypi_repo(api, server.url, "t")

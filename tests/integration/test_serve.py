@@ -1,0 +1,130 @@
+"""`packyard serve`: first start, root credentials, account and region settings, --help."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    ClientHome,
+    Credentials,
+    ServerProcess,
+    codeartifact_client,
+    run,
+    tool,
+    unique_name,
+)
+
+NO_ENV_KEYS = {"PACKYARD_ROOT_ACCESS_KEY_ID": None, "PACKYARD_ROOT_SECRET_ACCESS_KEY": None}
+
+
+def _generated_credentials(data_dir: Path) -> Credentials:
+    data = json.loads((data_dir / "credentials.json").read_text())
+    assert isinstance(data, dict), f"credentials.json is not an object: {data!r}"
+    key = next((v for k, v in data.items() if "access_key_id" in k.lower()), None)
+    secret = next((v for k, v in data.items() if "secret" in k.lower()), None)
+    assert key and secret, f"credentials.json lacks an access key id and secret: {sorted(data)}"
+    return Credentials(key, secret)
+
+
+def test_first_start_generates_root_credentials_readable_only_by_owner(
+        server_factory: Any) -> None:
+    srv = server_factory(env=NO_ENV_KEYS)
+    path = srv.data_dir / "credentials.json"
+    assert path.is_file(), "first start without PACKYARD_ROOT_* did not create credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    creds = _generated_credentials(srv.data_dir)
+    assert creds.access_key_id.startswith("AKIA") and len(creds.access_key_id) == 20
+
+    # The generated keys are the root keys: the API accepts requests signed with them.
+    api = codeartifact_client(srv.url, creds)
+    assert api.list_domains()["domains"] == []
+
+
+def test_first_start_prints_an_aws_cli_profile_with_the_endpoint(server_factory: Any) -> None:
+    srv = server_factory(env=NO_ENV_KEYS)
+    creds = _generated_credentials(srv.data_dir)
+    log = srv.log_text()
+    assert creds.access_key_id in log, f"start-up output does not show the access key id:\n{log}"
+    assert srv.url in log, f"start-up output does not show the endpoint {srv.url}:\n{log}"
+    # An AWS CLI profile sets the endpoint with `endpoint_url` (AWS CLI >= 1.29 / 2.13).
+    assert "endpoint_url" in log, f"no AWS CLI profile with endpoint_url in:\n{log}"
+
+
+def test_restart_keeps_the_generated_credentials(server_factory: Any) -> None:
+    first = server_factory(env=NO_ENV_KEYS)
+    creds = _generated_credentials(first.data_dir)
+    domain = unique_name("keep")
+    codeartifact_client(first.url, creds).create_domain(domain=domain)
+    first.stop()
+
+    second = server_factory(env=NO_ENV_KEYS, data_dir=first.data_dir)
+    assert _generated_credentials(second.data_dir) == creds
+    described = codeartifact_client(second.url, creds).describe_domain(domain=domain)
+    assert described["domain"]["name"] == domain
+
+
+def test_environment_credentials_are_the_root_keys(server: ServerProcess) -> None:
+    api = codeartifact_client(server.url)
+    assert isinstance(api.list_domains()["domains"], list)
+    # No generated file when the keys come from the environment.
+    assert not (server.data_dir / "credentials.json").exists()
+
+    other = codeartifact_client(server.url, Credentials("AKIAOTHERKEY00000000", "x" * 40))
+    with pytest.raises(ClientError) as info:
+        other.list_domains()
+    assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_default_account_and_region_appear_in_arns(api: Any) -> None:
+    domain = unique_name("arn")
+    created = api.create_domain(domain=domain)["domain"]
+    assert created["owner"] == DEFAULT_ACCOUNT
+    assert created["arn"] == f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:domain/{domain}"
+
+
+def test_account_id_and_region_settings_appear_in_every_arn(server_factory: Any) -> None:
+    account, region = "123456789012", "eu-west-3"
+    srv = server_factory(env={"PACKYARD_ACCOUNT_ID": account, "PACKYARD_REGION": region})
+    api = codeartifact_client(srv.url, region=region)
+    domain = unique_name("acct")
+    created = api.create_domain(domain=domain)["domain"]
+    assert created["owner"] == account
+    assert created["arn"] == f"arn:aws:codeartifact:{region}:{account}:domain/{domain}"
+    repo = api.create_repository(domain=domain, repository="r1")["repository"]
+    assert repo["arn"] == f"arn:aws:codeartifact:{region}:{account}:repository/{domain}/r1"
+    assert repo["domainOwner"] == account
+    assert repo["administratorAccount"] == account
+    listed = api.list_domains()["domains"]
+    assert [d["arn"] for d in listed if d["name"] == domain] == [created["arn"]]
+    endpoint = api.get_repository_endpoint(domain=domain, repository="r1",
+                                           format="pypi")["repositoryEndpoint"]
+    assert endpoint == f"{srv.url}/{domain}-{account}/pypi/r1/"
+
+
+def test_invalid_account_id_setting_is_refused_at_start(tmp_path: Path,
+                                                        session_home: ClientHome) -> None:
+    proc = run([tool("packyard"), "serve", "--host", "127.0.0.1", "--port", "1",
+                "--data-dir", str(tmp_path / "data")],
+               {**session_home.env(), "PACKYARD_ACCOUNT_ID": "12345"}, check=False, timeout=30)
+    assert proc.returncode != 0
+    assert "PACKYARD_ACCOUNT_ID" in proc.stdout + proc.stderr
+
+
+def test_packyard_help(session_home: ClientHome) -> None:
+    out = run([tool("packyard"), "--help"], session_home.env()).stdout
+    assert "serve" in out
+
+
+def test_packyard_serve_help(session_home: ClientHome) -> None:
+    out = run([tool("packyard"), "serve", "--help"], session_home.env()).stdout
+    for option in ("--host", "--port", "--data-dir"):
+        assert option in out, f"`packyard serve --help` does not document {option}:\n{out}"
+
