@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from packyard import __version__
+from packyard.auth.credentials import RootCredentials
 from packyard.settings import load_settings
 
 console = Console(stderr=True)
@@ -26,25 +27,29 @@ def main() -> None:
     """
 
 
-def _usage_hint(endpoint: str, key_id: str, secret: str | None, region: str,
-                data_dir: Path) -> str:
-    secret_line = (f"aws configure set aws_secret_access_key {secret} --profile packyard"
-                   if secret else
-                   f"aws configure set aws_secret_access_key \"$(python -c 'import json;"
-                   f"print(json.load(open(\"{data_dir / 'credentials.json'}\"))"
-                   f"[\"secret_access_key\"])')\" --profile packyard")
-    return (
-        f"Root access key id: [bold]{key_id}[/]\n"
-        + (f"Root secret access key: [bold]{secret}[/] (kept in "
-           f"{data_dir / 'credentials.json'}, readable only by you)\n" if secret else
-           f"Root secret access key: in {data_dir / 'credentials.json'}\n")
-        + "\nSet up an AWS CLI profile:\n"
-        f"  aws configure set aws_access_key_id {key_id} --profile packyard\n"
-        f"  {secret_line}\n"
-        f"  aws configure set region {region} --profile packyard\n"
-        f"  aws configure set endpoint_url {endpoint} --profile packyard\n"
-        "Then: aws codeartifact create-domain --domain my-domain --profile packyard"
-    )
+def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Path) -> str:
+    creds_file = data_dir / "credentials.json"
+    if root.source == "env":
+        where = "from PACKYARD_ROOT_SECRET_ACCESS_KEY"
+        secret_value = "$PACKYARD_ROOT_SECRET_ACCESS_KEY"
+    else:
+        where = f"in {creds_file} (readable only by you)"
+        secret_value = (f"$(python3 -c 'import json; print(json.load(open(\"{creds_file}\"))"
+                        f"[\"secret_access_key\"])')")
+    lines = [f"Root access key id: [bold]{root.access_key_id}[/]",
+             f"Root secret access key: {where}"]
+    if root.generated:
+        lines.append(f"  (new: [bold]{root.secret_access_key}[/])")
+    lines += [
+        "",
+        "Set up an AWS CLI profile:",
+        f"  aws configure set aws_access_key_id {root.access_key_id} --profile packyard",
+        f"  aws configure set aws_secret_access_key \"{secret_value}\" --profile packyard",
+        f"  aws configure set region {region} --profile packyard",
+        f"  aws configure set endpoint_url {endpoint} --profile packyard",
+        "Then: aws codeartifact create-domain --domain my-domain --profile packyard",
+    ]
+    return "\n".join(lines)
 
 
 @main.command()
@@ -83,9 +88,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
     console.print(Panel(
-        _usage_hint(endpoint, root.access_key_id,
-                    root.secret_access_key if root.generated else None, settings.region,
-                    settings.data_dir.resolve()),
+        _usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
         title=f"Packyard {__version__} on {endpoint}", expand=False))
     server_reason.install()
     uvicorn.run(create_app(container=container), host=settings.host, port=settings.port,

@@ -75,15 +75,15 @@ def install() -> None:
         return
     from uvicorn.protocols.http import h11_impl
 
-    h11_impl.STATUS_PHRASES = _Phrases(h11_impl.STATUS_PHRASES, status_line=False)  # type: ignore[assignment]
-    h11_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign]
+    h11_impl.STATUS_PHRASES = _Phrases(h11_impl.STATUS_PHRASES, status_line=False)
+    h11_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign,assignment]
         h11_impl.RequestResponseCycle.send)
     try:
         from uvicorn.protocols.http import httptools_impl
     except ImportError:  # httptools not installed: h11 only
         pass
     else:
-        httptools_impl.STATUS_LINE = _Phrases(httptools_impl.STATUS_LINE, status_line=True)  # type: ignore[assignment]
-        httptools_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign]
+        httptools_impl.STATUS_LINE = _Phrases(httptools_impl.STATUS_LINE, status_line=True)
+        httptools_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign,assignment]
             httptools_impl.RequestResponseCycle.send)
     _installed = True

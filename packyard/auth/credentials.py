@@ -20,6 +20,7 @@ class RootCredentials:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     generated: bool = False  # True the first time, so the CLI tells the user
+    source: str = "file"  # "env" when taken from PACKYARD_ROOT_* variables
 
 
 def _new_access_key_id() -> str:
@@ -34,7 +35,8 @@ def _new_secret() -> str:
 def load_root_credentials(settings: Settings) -> RootCredentials:
     """The root key pair: from settings if given, else the data directory's file, else new."""
     if settings.root_access_key_id and settings.root_secret_access_key:
-        return RootCredentials(settings.root_access_key_id, settings.root_secret_access_key)
+        return RootCredentials(settings.root_access_key_id, settings.root_secret_access_key,
+                               source="env")
     if settings.root_access_key_id or settings.root_secret_access_key:
         raise ValueError("Set both PACKYARD_ROOT_ACCESS_KEY_ID and "
                          "PACKYARD_ROOT_SECRET_ACCESS_KEY, or neither")

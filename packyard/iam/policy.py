@@ -394,7 +394,7 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, *,
         if principal_element is None:
             raise Invalid(f"{where}: Principal or NotPrincipal is required in a resource-based "
                           "policy")
-        principals = _parse_principals(raw[principal_element], f"{where}: {principal_element}")
+        principals = _parse_principals(raw[principal_element], where, principal_element)
 
     conditions: tuple[Condition, ...] = ()
     if "Condition" in raw:
@@ -422,11 +422,11 @@ def _invalid_principal(where: str, key: str, value: object) -> Invalid:
     return Invalid(f'{where}: Invalid principal in policy: "{key}":"{value}"')
 
 
-def _parse_principals(raw: object, where: str) -> PrincipalSet:
+def _parse_principals(raw: object, where: str, element: str) -> PrincipalSet:
     if raw == "*":
         return PrincipalSet(everyone=True)
     if not isinstance(raw, dict) or not raw:
-        raise Invalid(f'{where} must be "*" or an object such as '
+        raise Invalid(f'{where}: {element} must be "*" or an object such as '
                       '{"AWS": "arn:aws:iam::123456789012:user/name"}')
     everyone = False
     accounts: set[str] = set()
@@ -436,7 +436,7 @@ def _parse_principals(raw: object, where: str) -> PrincipalSet:
     federated: set[str] = set()
     canonical: set[str] = set()
     for key, value in raw.items():
-        entries = _strings(value, f'{where} "{key}"')
+        entries = _strings(value, f'{where}: {element} "{key}"')
         for entry in entries:
             # Wildcards are not allowed in principals, except "*" for everyone
             # ("AWS JSON policy elements: Principal").
@@ -466,7 +466,7 @@ def _parse_principals(raw: object, where: str) -> PrincipalSet:
             elif key == "CanonicalUser":
                 canonical.add(entry)
             else:
-                raise Invalid(f'{where}: unknown principal type "{key}" '
+                raise Invalid(f'{where}: {element} has an unknown principal type "{key}" '
                               "(use AWS, Service, Federated or CanonicalUser)")
     return PrincipalSet(everyone=everyone, accounts=frozenset(accounts), arns=frozenset(arns),
                         unique_ids=frozenset(unique_ids), services=frozenset(services),

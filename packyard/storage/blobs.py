@@ -74,6 +74,10 @@ class StagedBlob(Protocol):
         """Finish writing and return the digests of everything written."""
         ...
 
+    def close(self) -> None:
+        """Release the file handle without committing (used by ``discard``)."""
+        ...
+
 
 class BlobStore(Protocol):
     """Content-addressed storage partitioned by domain."""

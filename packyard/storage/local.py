@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import Digests, Hasher
+from packyard.storage.blobs import Digests, Hasher, StagedBlob
 
 _CHUNK = 1024 * 1024
 
@@ -58,6 +58,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalBlobStore:
     """Blobs under ``root/<domain>/<sha[:2]>/<sha>``; staging under ``root/.staging``."""
 
@@ -74,9 +84,9 @@ class LocalBlobStore:
         return self.root / domain_key / sha256[:2] / sha256
 
     def stage(self) -> LocalStagedBlob:
-        return LocalStagedBlob(self._staging / f"{uuid.uuid4().hex}.part")
+        return LocalStagedBlob(self._staging / f"{os.getpid()}.{uuid.uuid4().hex}.part")
 
-    def commit(self, staged: LocalStagedBlob, domain_key: str) -> Digests:  # type: ignore[override]
+    def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
         final = self._path(domain_key, digests.sha256)
         if final.exists():
@@ -88,7 +98,7 @@ class LocalBlobStore:
         _fsync_dir(final.parent)
         return digests
 
-    def discard(self, staged: LocalStagedBlob) -> None:  # type: ignore[override]
+    def discard(self, staged: StagedBlob) -> None:
         staged.close()
         staged.local_path.unlink(missing_ok=True)
 
@@ -141,8 +151,12 @@ class LocalBlobStore:
         shutil.rmtree(self.root / domain_key, ignore_errors=True)
 
     def recover(self) -> int:
+        # Only files of processes that are gone: other workers may be mid-upload.
         removed = 0
         for leftover in self._staging.iterdir():
+            pid_text = leftover.name.split(".", 1)[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and _alive(int(pid_text)):
+                continue
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed

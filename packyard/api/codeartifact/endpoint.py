@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from urllib.parse import parse_qsl
 
@@ -59,9 +60,11 @@ class CodeArtifactEndpoint:
             log.exception("%s failed", op.name)
             return error_response("InternalServerException", 500,
                                   "Packyard hit an internal error; see the server log")
+        request_id = str(uuid.uuid4())
         if isinstance(result, StreamResult):
             return StreamingResponse(result.body, media_type="application/octet-stream",
-                                     headers={**result.headers,
+                                     headers={**result.headers, "x-amzn-RequestId": request_id,
                                               "Content-Length": str(result.size)})
         payload, headers = serialize_output(op, result)
+        headers["x-amzn-RequestId"] = request_id
         return Response(payload, media_type="application/json", headers=headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from starlette.responses import Response
 
@@ -32,7 +33,7 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
 def error_response(code: str, status: int, message: str, **extra: str | None) -> Response:
     body = {"message": message, **{k: v for k, v in extra.items() if v is not None}}
     return Response(json.dumps(body), status_code=status,
-                    headers={"x-amzn-ErrorType": code},
+                    headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
                     media_type="application/json")
 
 

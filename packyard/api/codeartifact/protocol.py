@@ -112,13 +112,13 @@ def _validate(shape: Shape, value: Any, name: str) -> None:
         if "max" in meta and len(value) > meta["max"]:
             raise Invalid(f"{name} must have at most {meta['max']} entries")
         for i, item in enumerate(value):
-            _validate(shape.member, item, f"{name}[{i}]")  # type: ignore[attr-defined]
+            _validate(shape.member, item, f"{name}[{i}]")
     elif shape.type_name == "map":
         if not isinstance(value, dict):
             raise Invalid(f"{name} must be an object")
         for k, v in value.items():
-            _validate(shape.key, k, f"{name} key")  # type: ignore[attr-defined]
-            _validate(shape.value, v, f"{name}.{k}")  # type: ignore[attr-defined]
+            _validate(shape.key, k, f"{name} key")
+            _validate(shape.value, v, f"{name}.{k}")
     elif isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             raise Invalid(f"{name} must be an object")
@@ -162,7 +162,7 @@ def parse_request(op: OperationModel, query: Mapping[str, list[str]],
                 values = query.get(wire)
                 if values:
                     if member.type_name == "list":
-                        params[name] = [_convert_scalar(member.member, v, name)  # type: ignore[attr-defined]
+                        params[name] = [_convert_scalar(member.member, v, name)
                                         for v in values]
                     else:
                         params[name] = _convert_scalar(member, values[-1], name)

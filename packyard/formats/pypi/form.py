@@ -121,7 +121,7 @@ async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
     if media != b"multipart/form-data" or b"boundary" not in params:
         raise Invalid("Uploads must be multipart/form-data (the legacy upload API)")
     builder = _FormBuilder(stage, max_file_bytes)
-    parser = MultipartParser(params[b"boundary"], callbacks={  # type: ignore[arg-type]
+    parser = MultipartParser(params[b"boundary"], callbacks={
         "on_part_begin": builder.on_part_begin,
         "on_header_field": builder.on_header_field,
         "on_header_value": builder.on_header_value,

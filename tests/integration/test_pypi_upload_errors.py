@@ -1,0 +1,306 @@
+"""Every upload Packyard must refuse, and the re-uploads it must accept, on the legacy API.
+
+Raw multipart POSTs (as twine builds them) send what twine itself would never send; real twine
+runs where it can produce the case, to check the one-line reason it shows the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.helpers import (
+    ClientHome,
+    Dist,
+    DistFactory,
+    DistSpec,
+    PypiRepo,
+    ServerProcess,
+    build_wheel,
+    codeartifact_client,
+    create_pypi_repo,
+    normalize,
+    run,
+    tool,
+    upload,
+    upload_ok,
+)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def _reason(response: httpx.Response) -> str:
+    return response.text.strip()
+
+
+def _assert_refused(response: httpx.Response, status: int, *any_of: str) -> None:
+    """Refused with ``status`` and a one-line reason that mentions one of ``any_of``."""
+    assert response.status_code == status, (response.status_code, response.text)
+    reason = _reason(response)
+    assert reason, "the refusal carries no reason"
+    assert "\n" not in reason, f"the reason is not one line: {reason!r}"
+    assert any(word.lower() in reason.lower() for word in any_of), (
+        f"none of {any_of} in the reason {reason!r}")
+
+
+def _assert_nothing_published(repo: PypiRepo, project: str) -> None:
+    with repo.client() as http:
+        page = http.get(repo.project_url(normalize(project)),
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert page.status_code == 404 or page.json()["files"] == [], page.text
+
+
+def _write_pypirc(home: ClientHome, repo: PypiRepo) -> None:
+    home.pypirc.write_text(
+        "[distutils]\nindex-servers =\n    codeartifact\n\n"
+        f"[codeartifact]\nrepository: {repo.endpoint}\nusername: aws\npassword: {repo.token}\n")
+
+
+def _twine(home: ClientHome, *files: Path) -> Any:
+    return run([tool("twine"), "upload", "--non-interactive", "-r", "codeartifact",
+                *map(str, files)], home.env(), check=False)
+
+
+# ------------------------------------------------------------------ bad filenames
+
+@pytest.mark.parametrize("bad", [
+    pytest.param("not-a-wheel.whl", id="wheel-wrong-parts"),
+    pytest.param("pkg-1.0-py3-none.whl", id="wheel-missing-tag"),
+    pytest.param("pkg-1.0.exe", id="unknown-extension"),
+    pytest.param("pkg.tar.gz", id="sdist-without-version"),
+])
+def test_invalid_filename_is_refused(pypi_repo: PypiRepo, dists: DistFactory, bad: str) -> None:
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    response = upload(pypi_repo, dist, filename=bad)
+    _assert_refused(response, 400, "filename", bad)
+    _assert_nothing_published(pypi_repo, "pkg")
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param("../pkg-1.0-py3-none-any.whl", id="parent"),
+    pytest.param("sub/pkg-1.0-py3-none-any.whl", id="subdirectory"),
+    pytest.param("/tmp/pkg-1.0-py3-none-any.whl", id="absolute"),
+    pytest.param("sub\\pkg-1.0-py3-none-any.whl", id="backslash"),
+])
+def test_filename_with_a_path_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
+                                         bad: str) -> None:
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    response = upload(pypi_repo, dist, filename=bad)
+    _assert_refused(response, 400, "filename", bad)
+    _assert_nothing_published(pypi_repo, "pkg")
+
+
+# ------------------------------------------------------------------ name / version mismatches
+
+def test_form_name_differs_from_filename(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="alpha-pkg", version="1.0"))
+    response = upload(pypi_repo, dist, fields={"name": "beta-pkg"})
+    _assert_refused(response, 400, "name")
+    _assert_nothing_published(pypi_repo, "alpha-pkg")
+    _assert_nothing_published(pypi_repo, "beta-pkg")
+
+
+def test_form_version_differs_from_filename(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="gamma-pkg", version="1.0"))
+    response = upload(pypi_repo, dist, fields={"version": "2.0"})
+    _assert_refused(response, 400, "version")
+    _assert_nothing_published(pypi_repo, "gamma-pkg")
+
+
+def test_equivalent_name_spelling_is_accepted(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    """Control: twine sends `Delta.Pkg` as `Delta-Pkg`; names compare normalized (PEP 503)."""
+    dist = dists.wheel(DistSpec(name="Delta.Pkg", version="1.0"))
+    response = upload(pypi_repo, dist, fields={"name": "Delta-Pkg"})
+    assert response.status_code == 200, response.text
+
+
+def test_file_metadata_name_differs_from_form(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    # Filename and form say zeta-pkg; the METADATA inside the wheel says someone-else.
+    dist = dists.wheel(DistSpec(name="zeta-pkg", version="1.0", metadata_name="someone-else"))
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "metadata")
+    _assert_nothing_published(pypi_repo, "zeta-pkg")
+
+
+def test_sdist_metadata_name_differs_from_form(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.sdist(DistSpec(name="eta-pkg", version="1.0", metadata_name="someone-else"))
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "metadata")
+    _assert_nothing_published(pypi_repo, "eta-pkg")
+
+
+def test_file_metadata_version_differs_from_form(pypi_repo: PypiRepo, tmp_path: Path) -> None:
+    # A wheel named 1.0 whose METADATA says 9.9.
+    inner = build_wheel(DistSpec(name="theta-pkg", version="9.9"), tmp_path)
+    dist = Dist(DistSpec(name="theta-pkg", version="1.0"),
+                inner.path.rename(tmp_path / "theta_pkg-1.0-py3-none-any.whl"))
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "metadata")
+    _assert_nothing_published(pypi_repo, "theta-pkg")
+
+
+# ------------------------------------------------------------------ broken files
+
+def test_wheel_that_is_not_a_zip_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="iota-pkg", version="1.0"))
+    junk = b"this is not a zip archive " * 40
+    response = upload(pypi_repo, dist, content=junk,
+                      fields={"sha256_digest": _sha256(junk), "blake2_256_digest": None})
+    _assert_refused(response, 400, "invalid", "not a valid", "corrupt")
+    _assert_nothing_published(pypi_repo, "iota-pkg")
+
+
+def test_sdist_that_is_not_a_tarball_is_refused(pypi_repo: PypiRepo,
+                                                dists: DistFactory) -> None:
+    dist = dists.sdist(DistSpec(name="kappa-pkg", version="1.0"))
+    junk = b"\x1f\x8b but not really gzip" * 40
+    response = upload(pypi_repo, dist, content=junk,
+                      fields={"sha256_digest": _sha256(junk), "blake2_256_digest": None})
+    _assert_refused(response, 400, "invalid", "not a valid", "corrupt")
+    _assert_nothing_published(pypi_repo, "kappa-pkg")
+
+
+def test_wheel_without_metadata_is_refused(pypi_repo: PypiRepo, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("lambda_pkg/__init__.py", "")
+    data = buffer.getvalue()
+    path = tmp_path / "lambda_pkg-1.0-py3-none-any.whl"
+    path.write_bytes(data)
+    dist = Dist(DistSpec(name="lambda-pkg", version="1.0"), path)
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "metadata")
+    _assert_nothing_published(pypi_repo, "lambda-pkg")
+
+
+@pytest.mark.parametrize("field", ["sha256_digest", "blake2_256_digest", "md5_digest"])
+def test_digest_mismatch_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
+                                    field: str) -> None:
+    dist = dists.wheel(DistSpec(name="mu-pkg", version="1.0"))
+    wrong = "0" * (32 if field == "md5_digest" else 64)
+    response = upload(pypi_repo, dist, fields={field: wrong})
+    _assert_refused(response, 400, "digest")
+    _assert_nothing_published(pypi_repo, "mu-pkg")
+
+
+def test_missing_content_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="nu-pkg", version="1.0"))
+    with pypi_repo.client() as http:
+        response = http.post(pypi_repo.endpoint, data=dist.form_fields())
+    _assert_refused(response, 400, "content")
+
+
+def test_unknown_action_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="xi-pkg", version="1.0"))
+    response = upload(pypi_repo, dist, fields={":action": "remove_everything"})
+    _assert_refused(response, 400, "action")
+    _assert_nothing_published(pypi_repo, "xi-pkg")
+
+
+# ------------------------------------------------------------------ size limit
+
+@pytest.fixture
+def small_limit_repo(server_factory: Any) -> PypiRepo:
+    srv: ServerProcess = server_factory(env={"PACKYARD_MAX_UPLOAD_BYTES": "20000"})
+    return create_pypi_repo(codeartifact_client(srv.url), srv.url, "limit")
+
+
+def test_file_larger_than_the_limit_is_refused(small_limit_repo: PypiRepo,
+                                               dists: DistFactory) -> None:
+    big = dists.wheel(DistSpec(name="omicron-pkg", version="1.0", padding=50_000))
+    assert len(big.data) > 20_000
+    response = upload(small_limit_repo, big)
+    _assert_refused(response, 400, "too large", "limit", "exceeds")
+    _assert_nothing_published(small_limit_repo, "omicron-pkg")
+    # Under the limit still works on the same server.
+    upload_ok(small_limit_repo, dists.wheel(DistSpec(name="omicron-pkg", version="1.1")))
+
+
+def test_twine_shows_the_size_limit_reason(small_limit_repo: PypiRepo, dists: DistFactory,
+                                           fresh_home: ClientHome) -> None:
+    big = dists.wheel(DistSpec(name="pi-pkg", version="1.0", padding=50_000))
+    _write_pypirc(fresh_home, small_limit_repo)
+    proc = _twine(fresh_home, big.path)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    # twine prints "HTTPError: 400 Bad Request from URL" and then the response's reason phrase.
+    assert "400 Bad Request" in out, out
+    assert "too large" in out.lower(), f"twine does not show why:\n{out}"
+
+
+# ------------------------------------------------------------------ re-uploads
+
+def test_identical_reupload_is_a_no_op_success(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="rho-pkg", version="1.0"))
+    upload_ok(pypi_repo, dist)
+    upload_ok(pypi_repo, dist)
+    with pypi_repo.client() as http:
+        body = http.get(pypi_repo.project_url("rho-pkg"),
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    assert [f["filename"] for f in body["files"]] == [dist.filename]
+
+
+def test_same_filename_different_bytes_is_409(pypi_repo: PypiRepo, dists: DistFactory,
+                                              tmp_path: Path) -> None:
+    original = dists.wheel(DistSpec(name="sigma-pkg", version="1.0"))
+    upload_ok(pypi_repo, original)
+    changed = build_wheel(DistSpec(name="sigma-pkg", version="1.0", summary="changed"), tmp_path)
+    assert changed.filename == original.filename and changed.data != original.data
+    response = upload(pypi_repo, changed)
+    assert response.status_code == 409, response.text
+    assert "File already exists" in response.text
+    # The version's file was not replaced.
+    with pypi_repo.client() as http:
+        served = http.get(f"{pypi_repo.project_url('sigma-pkg')}{original.filename}")
+    assert served.content == original.data
+
+
+def test_twine_reports_file_already_exists(pypi_repo: PypiRepo, dists: DistFactory,
+                                           fresh_home: ClientHome, tmp_path: Path) -> None:
+    original = dists.wheel(DistSpec(name="tau-pkg", version="1.0"))
+    _write_pypirc(fresh_home, pypi_repo)
+    first = _twine(fresh_home, original.path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = _twine(fresh_home, original.path)
+    assert again.returncode == 0, f"identical re-upload failed:\n{again.stdout}{again.stderr}"
+    changed = build_wheel(DistSpec(name="tau-pkg", version="1.0", summary="changed"), tmp_path)
+    clash = _twine(fresh_home, changed.path)
+    assert clash.returncode != 0
+    out = clash.stdout + clash.stderr
+    assert "409 Conflict" in out, out
+    assert "File already exists" in out, out
+
+
+# ------------------------------------------------------------------ the upload URL itself
+
+def test_upload_without_credentials_is_401(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="upsilon-pkg", version="1.0"))
+    with httpx.Client(trust_env=False, follow_redirects=False) as anonymous:
+        response = upload(pypi_repo, dist, client=anonymous)
+    assert response.status_code == 401
+    assert response.headers.get("www-authenticate", "").startswith("Basic")
+    _assert_nothing_published(pypi_repo, "upsilon-pkg")
+
+
+def test_upload_url_never_redirects(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    # twine aborts on any redirect (twine bug 92), so neither the endpoint nor the same URL
+    # without its trailing slash may answer an upload with 3xx.
+    dist = dists.wheel(DistSpec(name=_name("phi"), version="1.0"))
+    for url in (pypi_repo.endpoint, pypi_repo.endpoint.rstrip("/")):
+        response = upload(pypi_repo, dist, url=url)
+        assert not response.is_redirect, (url, response.status_code, response.headers)
+    # And the endpoint accepts it (twine's configured repository URL).
+    assert upload(pypi_repo, dist).status_code == 200
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

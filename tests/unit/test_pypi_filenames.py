@@ -1,0 +1,173 @@
+"""Distribution filenames: parsing wheels and sdists, and refusing unsafe or unknown names."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.tags import Tag
+from packaging.version import Version
+
+from packyard.errors import Invalid
+from packyard.formats.pypi.filenames import parse_distribution_filename
+
+
+@pytest.mark.parametrize(
+    ("filename", "kind", "project", "normalized", "version"),
+    [
+        ("sample-1.0-py3-none-any.whl", "bdist_wheel", "sample", "sample", "1.0"),
+        ("Tiny.Pkg-1.0.0-py3-none-any.whl", "bdist_wheel", "Tiny.Pkg", "tiny-pkg", "1.0.0"),
+        ("foo_bar-2.0rc1-cp311-cp311-manylinux_2_28_x86_64.whl", "bdist_wheel", "foo_bar",
+         "foo-bar", "2.0rc1"),
+        ("torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", "bdist_wheel", "torch",
+         "torch", "2.13.0+cpu"),
+        ("foo_bar-1.0.tar.gz", "sdist", "foo_bar", "foo-bar", "1.0"),
+        ("Foo-Bar-1.0.post1.tar.gz", "sdist", "Foo-Bar", "foo-bar", "1.0.post1"),
+        ("legacy-0.1.zip", "sdist", "legacy", "legacy", "0.1"),
+    ],
+)
+def test_valid_filenames_are_parsed(
+    filename: str, kind: str, project: str, normalized: str, version: str
+) -> None:
+    parsed = parse_distribution_filename(filename)
+    assert parsed.filename == filename
+    assert parsed.kind == kind
+    assert parsed.project == project
+    assert parsed.normalized_name == normalized
+    assert parsed.version == Version(version)
+    assert parsed.version_text == version
+
+
+def test_wheel_tags_and_build_tag_are_parsed() -> None:
+    parsed = parse_distribution_filename("sample-1.0-7b-py2.py3-none-any.whl")
+    assert parsed.build_tag == (7, "b")
+    assert parsed.tags == {Tag("py2", "none", "any"), Tag("py3", "none", "any")}
+    assert parsed.extension == ".whl"
+    assert parsed.stem == "sample-1.0-7b-py2.py3-none-any"
+
+
+def test_sdist_has_no_tags_and_its_stem_is_the_top_directory() -> None:
+    parsed = parse_distribution_filename("sample-1.0.tar.gz")
+    assert parsed.tags == frozenset()
+    assert parsed.build_tag == ()
+    assert parsed.stem == "sample-1.0"
+
+
+def _refusal(filename: str) -> str:
+    with pytest.raises(Invalid) as caught:
+        parse_distribution_filename(filename)
+    return caught.value.message
+
+
+def test_slash_in_filename_is_refused() -> None:
+    assert _refusal("../sample-1.0.tar.gz") == "Cannot upload a file with '/' or '\\' in the name."
+    assert _refusal("dir/sample-1.0.tar.gz") == "Cannot upload a file with '/' or '\\' in the name."
+
+
+def test_backslash_in_filename_is_refused() -> None:
+    assert _refusal("dir\\sample-1.0.tar.gz") == "Cannot upload a file with '/' or '\\' in the name."
+
+
+def test_dot_dot_in_filename_is_refused() -> None:
+    assert _refusal("sample..x-1.0.tar.gz") == (
+        "Cannot upload a file with '..' in the name: 'sample..x-1.0.tar.gz'."
+    )
+
+
+def test_nul_in_filename_is_refused() -> None:
+    assert _refusal("sample-1.0.tar.gz\x00.whl") == (
+        "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL "
+        "character (ordinal 127) in the name."
+    )
+
+
+@pytest.mark.parametrize("char", ["\n", "\r", "\t", "\x7f"])
+def test_control_characters_in_filename_are_refused(char: str) -> None:
+    assert "non-printable characters" in _refusal(f"sample{char}-1.0.tar.gz")
+
+
+def test_leading_dot_is_refused() -> None:
+    assert _refusal(".sample-1.0.tar.gz") == (
+        "Cannot upload a file whose name starts with '.': '.sample-1.0.tar.gz'."
+    )
+
+
+def test_empty_filename_is_refused() -> None:
+    assert _refusal("") == "The uploaded file has no filename."
+
+
+def test_overlong_filename_is_refused() -> None:
+    filename = "a" * 240 + "-1.0-py3-none-any.whl"
+    assert len(filename) > 255
+    assert _refusal(filename) == (
+        f"Filename is too long: {len(filename)} characters, the limit is 255 ('{'a' * 40}'...)."
+    )
+
+
+def test_filename_of_exactly_255_characters_is_accepted() -> None:
+    filename = "a" * (255 - len("-1.0.tar.gz")) + "-1.0.tar.gz"
+    assert len(filename) == 255
+    assert parse_distribution_filename(filename).kind == "sdist"
+
+
+EXTENSION_REFUSAL = (
+    "Invalid file extension for {!r}: use .whl (wheel), .tar.gz (source distribution) or "
+    "legacy .zip. See https://peps.python.org/pep-0527/ for more information."
+)
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "sample-1.0.win32.exe",
+        "sample-1.0-py3.11.egg",
+        "sample-1.0.tar.bz2",
+        "sample-1.0.tgz",
+        "sample-1.0.WHL",
+        "sample-1.0",
+    ],
+)
+def test_unknown_extensions_are_refused_naming_the_accepted_ones(filename: str) -> None:
+    assert _refusal(filename) == EXTENSION_REFUSAL.format(filename)
+
+
+WHEEL_FORMAT = (
+    "See https://packaging.python.org/specifications/binary-distribution-format/ "
+    "for the wheel filename format."
+)
+SDIST_FORMAT = (
+    "See https://packaging.python.org/specifications/source-distribution-format/ "
+    "for the sdist filename format."
+)
+
+
+@pytest.mark.parametrize(
+    ("filename", "message"),
+    [
+        ("sample-1.0-py3.whl",
+         f"Invalid wheel filename (wrong number of parts): 'sample-1.0-py3'. {WHEEL_FORMAT}"),
+        ("sample-one-py3-none-any.whl",
+         f"Invalid wheel filename (invalid version): 'sample-one-py3-none-any'. {WHEEL_FORMAT}"),
+        ("sample-1.0-x-py3-none-any.whl",
+         f"Invalid build number: x in 'sample-1.0-x-py3-none-any'. {WHEEL_FORMAT}"),
+        ("sam ple-1.0-py3-none-any.whl",
+         f"Invalid project name: 'sam ple-1.0-py3-none-any'. {WHEEL_FORMAT}"),
+        ("sample-one.tar.gz",
+         f"Invalid sdist filename (invalid version): 'sample-one.tar.gz'. {SDIST_FORMAT}"),
+        ("sample.tar.gz", f"Invalid sdist filename: 'sample.tar.gz'. {SDIST_FORMAT}"),
+    ],
+)
+def test_names_packaging_refuses_carry_its_reason(filename: str, message: str) -> None:
+    assert _refusal(filename) == message
+
+
+def test_non_ascii_project_name_is_refused() -> None:
+    assert _refusal("fóo-1.0-py3-none-any.whl") == (
+        "Invalid project name 'fóo' in filename 'fóo-1.0-py3-none-any.whl': a name must start "
+        "and end with an ASCII letter or digit and contain only ASCII letters, digits, '.', "
+        "'_' and '-'."
+    )
+
+
+def test_sdist_project_name_with_space_is_refused() -> None:
+    assert _refusal("my project-1.0.tar.gz").startswith(
+        "Invalid project name 'my project' in filename 'my project-1.0.tar.gz':"
+    )

@@ -1,0 +1,89 @@
+"""Project names and versions (PEP 503, PEP 508, PEP 440)."""
+
+from __future__ import annotations
+
+import pytest
+
+from packyard.errors import Invalid
+from packyard.formats.pypi.names import (
+    is_valid_project_name,
+    normalize_name,
+    normalize_version,
+    parse_version,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "normalized"),
+    [
+        ("requests", "requests"),
+        ("Django", "django"),
+        ("Foo_Bar", "foo-bar"),
+        ("foo.bar", "foo-bar"),
+        ("Foo__-.Bar", "foo-bar"),
+        ("zope.interface", "zope-interface"),
+        ("A", "a"),
+    ],
+)
+def test_normalize_name(name: str, normalized: str) -> None:
+    assert normalize_name(name) == normalized
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("requests", True),
+        ("Foo.Bar_baz-1", True),
+        ("a", True),
+        ("9", True),
+        ("-foo", False),
+        ("foo-", False),
+        ("foo bar", False),
+        ("fóo", False),
+        ("", False),
+        ("foo\n", False),
+        ("foo/bar", False),
+    ],
+)
+def test_is_valid_project_name(name: str, valid: bool) -> None:
+    assert is_valid_project_name(name) is valid
+
+
+@pytest.mark.parametrize(
+    ("version", "canonical"),
+    [
+        ("1.0", "1"),
+        ("1.0.0", "1"),
+        ("v1.0", "1"),
+        ("1.2.0", "1.2"),
+        ("1.0rc1", "1rc1"),
+        ("1.0-post1", "1.post1"),
+        ("2.13.0+cpu", "2.13+cpu"),
+        ("1!2.0", "1!2"),
+    ],
+)
+def test_normalize_version(version: str, canonical: str) -> None:
+    assert normalize_version(version) == canonical
+
+
+def test_normalize_version_makes_equal_versions_equal() -> None:
+    assert normalize_version("1.0") == normalize_version("1.0.0") == normalize_version("1")
+
+
+def test_invalid_version_is_refused_with_pep_440_hint() -> None:
+    with pytest.raises(Invalid) as caught:
+        normalize_version("not a version")
+    assert caught.value.message == (
+        "'not a version' is not a valid version: see PEP 440 "
+        "(https://peps.python.org/pep-0440/) for the version format."
+    )
+
+
+def test_version_with_surrounding_whitespace_is_refused() -> None:
+    with pytest.raises(Invalid) as caught:
+        parse_version(" 1.0")
+    assert caught.value.message == "Version ' 1.0' must not have leading or trailing whitespace."
+
+
+def test_parse_version_keeps_the_value() -> None:
+    assert str(parse_version("1.0.post2")) == "1.0.post2"
