@@ -180,13 +180,16 @@ class Catalog:
             blobs.c.domain_id == domain_id)).scalar_one()
         return int(repo_count), int(size)
 
-    def get_domain(self, owner: str, name: str) -> Domain:
+    def get_domain(self, owner: str, name: str, *, with_stats: bool = True) -> Domain:
+        """A domain; ``with_stats`` adds repository count and asset size (two more queries)."""
         with self._read() as conn:
             row = conn.execute(select(domains).where(
                 domains.c.owner == owner, domains.c.name == name)).first()
             if row is None:
                 raise NotFound(f"Domain {name} not found", resource_id=name,
                                resource_type="domain")
+            if not with_stats:
+                return _domain(row)
             return _domain(row, *self._domain_stats(conn, row.id))
 
     def list_domains(self) -> list[Domain]:

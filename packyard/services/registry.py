@@ -57,13 +57,14 @@ class Registry:
                                  f"key/packyard-{name}")
         return self.catalog.create_domain(name, self.arns.account_id, key, self.clock.now())
 
-    def get_domain(self, name: str, domain_owner: str | None = None) -> Domain:
+    def get_domain(self, name: str, domain_owner: str | None = None, *,
+                   with_stats: bool = False) -> Domain:
         check_domain_name(name)
-        return self.catalog.get_domain(self._owner(domain_owner), name)
+        return self.catalog.get_domain(self._owner(domain_owner), name, with_stats=with_stats)
 
     def describe_domain(self, principal: Principal, name: str,
                         domain_owner: str | None = None) -> Domain:
-        domain = self.get_domain(name, domain_owner)
+        domain = self.get_domain(name, domain_owner, with_stats=True)
         self.authorizer.check(principal, "codeartifact:DescribeDomain", self.arns.domain(name))
         return domain
 
@@ -73,7 +74,7 @@ class Registry:
 
     def delete_domain(self, principal: Principal, name: str,
                       domain_owner: str | None = None) -> Domain:
-        domain = self.get_domain(name, domain_owner)
+        domain = self.get_domain(name, domain_owner, with_stats=True)
         self.authorizer.check(principal, "codeartifact:DeleteDomain", self.arns.domain(name))
         self.catalog.delete_domain(domain)
         self.blobs.delete_domain(domain.blob_key)

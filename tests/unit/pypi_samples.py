@@ -14,6 +14,10 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 def metadata_text(
@@ -82,12 +86,19 @@ def write_zip(
     return path
 
 
-def build_wheel(directory: Path, filename: str | None = None, **kwargs: object) -> Path:
-    """Write a valid wheel (see ``wheel_members`` for the keyword arguments)."""
-    name = str(kwargs.get("name", "sample"))
-    version = str(kwargs.get("version", "1.0"))
+def build_wheel(
+    directory: Path,
+    filename: str | None = None,
+    *,
+    name: str = "sample",
+    version: str = "1.0",
+    metadata: str | bytes | None = None,
+    dist_info: str | None = None,
+) -> Path:
+    """Write a valid wheel named for ``name`` and ``version`` unless ``filename`` is given."""
     filename = filename or f"{name}-{version}-py3-none-any.whl"
-    return write_zip(directory / filename, wheel_members(**kwargs))  # type: ignore[arg-type]
+    members = wheel_members(name, version, metadata=metadata, dist_info=dist_info)
+    return write_zip(directory / filename, members)
 
 
 @dataclass
@@ -103,7 +114,7 @@ class TarMember:
 
 
 class Zeros(io.RawIOBase):
-    """An endless-looking stream of ``size`` zero bytes, produced lazily."""
+    """A stream of ``size`` zero bytes, produced as read (no big buffer in the test)."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -112,9 +123,10 @@ class Zeros(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        count = min(len(buffer), self._left)
-        buffer[:count] = bytes(count)
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), self._left)
+        view[:count] = bytes(count)
         self._left -= count
         return count
 
@@ -154,12 +166,9 @@ def sdist_members(
     ]
 
 
-def build_sdist(directory: Path, filename: str | None = None, **kwargs: object) -> Path:
-    """Write a valid .tar.gz sdist (see ``sdist_members`` for the keyword arguments)."""
-    name = str(kwargs.get("name", "sample"))
-    version = str(kwargs.get("version", "1.0"))
-    filename = filename or f"{name}-{version}.tar.gz"
-    return write_tar_gz(directory / filename, sdist_members(**kwargs))  # type: ignore[arg-type]
+def build_sdist(directory: Path, *, name: str = "sample", version: str = "1.0") -> Path:
+    """Write a valid .tar.gz sdist named ``{name}-{version}.tar.gz``."""
+    return write_tar_gz(directory / f"{name}-{version}.tar.gz", sdist_members(name, version))
 
 
 @dataclass(frozen=True)

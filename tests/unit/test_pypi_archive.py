@@ -279,11 +279,17 @@ def test_empty_sdist_is_refused(tmp_path: Path) -> None:
 
 
 def test_encrypted_zip_member_is_refused(tmp_path: Path) -> None:
-    members = list(wheel_members().items())
-    info = zipfile.ZipInfo("sample/secret.py")
-    info.flag_bits |= 0x1
-    members.append((info, b"ciphertext"))
+    members = wheel_members()
+    members["sample/secret.py"] = b"ciphertext"
     path = write_zip(tmp_path / WHEEL, members)
+    # zipfile cannot write encrypted members; set the "encrypted" flag bit in both headers.
+    data = bytearray(path.read_bytes())
+    name = b"sample/secret.py"
+    local, central = data.index(name) - 30, data.rindex(name) - 46
+    assert data[local:local + 4] == b"PK\x03\x04" and data[central:central + 4] == b"PK\x01\x02"
+    data[local + 6] |= 0x1
+    data[central + 8] |= 0x1
+    path.write_bytes(bytes(data))
     assert refusal(path) == (
         "sample-1.0-py3-none-any.whl is not a valid wheel: member 'sample/secret.py' is encrypted."
     )

@@ -1,0 +1,334 @@
+"""The figures, run the same way against one server: load, check, measure, record.
+
+A figure that fails is recorded with the reason and the suite goes on, so one broken server
+path shows up in the table instead of hiding every other number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import load
+from corpus import BIG_PROJECT, PAGE_PROJECT, SMALL_PROJECT, Corpus, WheelSpec, wheel_bytes
+from envs import fresh_client_venv, uv_binary
+from procs import run_checked
+from results import Figure, ServerResult
+from rss import track_peak
+from seed import seed_projects
+from servers import Server
+
+HTML = "text/html"
+PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of one run (quick and full mode differ only here)."""
+
+    shape: load.LoadShape
+    big_connections: int
+    install_count: int
+    scales: tuple[int, ...]
+    scale_upload_count: int
+    seed_concurrency: int
+    seed_budget_seconds: float
+    client_timeout_seconds: float
+
+
+class Suite:
+    """Runs every figure against one started server and fills a ServerResult."""
+
+    def __init__(self, server: Server, corpus: Corpus, options: Options, script: Path, log: Callable[[str], None]) -> None:
+        self.server = server
+        self.corpus = corpus
+        self.options = options
+        self.script = script
+        self.log = log
+        self.result = ServerResult(name=server.name)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _figure(self, figures: list[Figure]) -> Iterator[list[Figure]]:
+        """Record the peak RSS for `figures`, and turn a failure into a note on each of them."""
+        for figure in figures:
+            self.result.add(figure)
+        try:
+            with track_peak(self.server.pid) as peak:
+                yield figures
+            for figure in figures:
+                figure.rss_mib = peak.mib
+        except (RuntimeError, load.LoadFailed, urllib.error.URLError, OSError, AssertionError) as error:
+            message = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+            self.log(f"  {self.server.name}: {figures[0].label}: FAILED: {message}")
+            for figure in figures:
+                figure.value = None
+                figure.note = f"failed: {message}"
+            self.result.notes.append(f"{figures[0].label}: {str(error)[:1500]}")
+
+    def _not_applicable(self, figures: list[Figure], why: str) -> None:
+        for figure in figures:
+            figure.note = f"n/a: {why}"
+            self.result.add(figure)
+
+    def _get(self, url: str, accept: str) -> tuple[int, str, bytes, str]:
+        """GET with the server's read headers; return (status, content type, body, final URL)."""
+        request = urllib.request.Request(url, headers={**self.server.read_headers(), "Accept": accept})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read(), response.url
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Content-Type", ""), error.read(), url
+
+    def _file_urls(self, project: str) -> dict[str, str]:
+        """Read a project's HTML page and return {filename: absolute URL} of its files."""
+        page = self.server.page_url(project)
+        status, _, body, final = self._get(page, HTML)
+        if status != 200:
+            raise RuntimeError(f"GET {page} answered HTTP {status}: {body[:200]!r}")
+        urls: dict[str, str] = {}
+        for href in re.findall(r'href="([^"]+)"', body.decode("utf-8", "replace")):
+            absolute = urllib.parse.urljoin(final, href.replace("&amp;", "&")).split("#", 1)[0]
+            urls[urllib.parse.unquote(absolute.rstrip("/").rsplit("/", 1)[-1])] = absolute
+        return urls
+
+    def _twine(self, files: list[Path]) -> float:
+        """Upload `files` with twine's upload command; return the seconds the uploads took."""
+        target = self.server.upload_target()
+        assert target is not None
+        done = run_checked(
+            [sys.executable, str(_HERE / "twine_timed.py"), target.url, target.username, *map(str, files)],
+            self.options.client_timeout_seconds,
+            env={"TWINE_PASSWORD": target.password},
+            what=f"twine upload to {self.server.name}",
+        )
+        seconds: float = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+        return seconds
+
+    # --- figures ----------------------------------------------------------------------------
+
+    def run(self) -> ServerResult:
+        started = time.monotonic()
+        self.result.version = self.server.version
+        self.load_corpus()
+        urls = self.check_pages()
+        self.measure_pages()
+        self.measure_downloads(urls)
+        self.measure_installs()
+        self.measure_scale()
+        self.result.seconds = round(time.monotonic() - started, 1)
+        return self.result
+
+    def load_corpus(self) -> None:
+        hosted = self.corpus.hosted_files()
+        big_label = f"twine upload, {self.corpus.big.stat().st_size / 2**20:.0f} MiB wheel"
+        upload_label = f"twine upload, {len(self.corpus.uploads)} small projects"
+        big = Figure("upload_big_mbps", big_label, "MB/s", True)
+        many = Figure("upload_files_per_s", upload_label, "files/s", True)
+        if self.server.upload_target() is None:
+            self.server.place_files([*hosted, self.corpus.big])
+            self._not_applicable([big, many], "serves files it does not host (no uploads)")
+            return
+        self.log(f"  {self.server.name}: uploading the corpus ({len(hosted)} files) with twine")
+        seconds = self._twine(hosted)
+        self.result.notes.append(f"corpus load: {len(hosted)} files in {seconds:.1f}s with twine")
+        with self._figure([big]):
+            seconds = self._twine([self.corpus.big])
+            big.value = self.corpus.big.stat().st_size / seconds / 1e6
+        with self._figure([many]):
+            seconds = self._twine(self.corpus.uploads)
+            many.value = len(self.corpus.uploads) / seconds
+
+    def check_pages(self) -> dict[str, str]:
+        """Fail early, with the reason, if the server does not list what was loaded."""
+        urls = self._file_urls(PAGE_PROJECT)
+        missing = [p.name for p in self.corpus.page if p.name not in urls]
+        if missing:
+            raise RuntimeError(f"the {PAGE_PROJECT} page lacks {missing}")
+        urls.update(self._file_urls(SMALL_PROJECT))
+        urls.update(self._file_urls(BIG_PROJECT))
+        return urls
+
+    def _wrk_figures(self, key: str, label: str, url: str, headers: dict[str, str], min_bytes: int,
+                     shape: load.LoadShape | None = None) -> None:
+        rps = Figure(f"{key}_rps", f"{label}: requests/s", "req/s", True)
+        p50 = Figure(f"{key}_p50_ms", f"{label}: latency p50", "ms", False)
+        p99 = Figure(f"{key}_p99_ms", f"{label}: latency p99", "ms", False)
+        with self._figure([rps, p50, p99]):
+            measured = load.measure(url, headers, shape or self.options.shape, self.script, min_bytes)
+            rps.value, p50.value, p99.value = measured.requests_per_second, measured.p50_ms, measured.p99_ms
+
+    def measure_pages(self, key_prefix: str = "page", label_prefix: str = "") -> None:
+        page = self.server.page_url(PAGE_PROJECT)
+        files = len(self.corpus.page)
+        for accept, key, label in ((HTML, "html", "HTML"), (PEP691_JSON, "json", "PEP 691 JSON")):
+            status, content_type, body, _ = self._get(page, accept)
+            figure_key = f"{key_prefix}_{key}"
+            figure_label = f"{label_prefix}{files}-file project page, {label}"
+            if status != 200:
+                self._not_applicable(
+                    [Figure(f"{figure_key}_rps", f"{figure_label}: requests/s", "req/s", True)],
+                    f"HTTP {status}",
+                )
+                continue
+            if accept == PEP691_JSON and not content_type.startswith(PEP691_JSON):
+                self._not_applicable(
+                    [Figure(f"{figure_key}_rps", f"{figure_label}: requests/s", "req/s", True)],
+                    f"no PEP 691 JSON (answers {content_type or 'no content type'})",
+                )
+                continue
+            headers = {**self.server.read_headers(), "Accept": accept}
+            self._wrk_figures(figure_key, figure_label, page, headers, int(len(body) * 0.9))
+
+    def measure_downloads(self, urls: dict[str, str]) -> None:
+        headers = self.server.read_headers()
+        small_url = urls[self.corpus.small.name]
+        size = self.corpus.small.stat().st_size
+        self._prime(small_url, size)
+        self._wrk_figures("small", f"{size / 1024:.0f} KiB wheel download", small_url, headers, size)
+        big_url = urls[self.corpus.big.name]
+        big_size = self.corpus.big.stat().st_size
+        self._prime(big_url, big_size)
+        figure = Figure("big_mbps", f"{big_size / 2**20:.0f} MiB wheel download", "MB/s", True)
+        shape = self.options.shape
+        big_shape = load.LoadShape(
+            threads=min(shape.threads, self.options.big_connections),
+            connections=self.options.big_connections,
+            seconds=shape.seconds,
+            warmup_seconds=shape.warmup_seconds,
+            timeout_seconds=shape.timeout_seconds,
+        )
+        with self._figure([figure]):
+            measured = load.measure(big_url, headers, big_shape, self.script, big_size)
+            figure.value = measured.megabytes_per_second
+
+    def _prime(self, url: str, size: int) -> None:
+        """Fetch a file once (fills a pull-through cache) and check it comes back whole, directly."""
+        request = urllib.request.Request(url, headers=self.server.read_headers())
+        with urllib.request.urlopen(request, timeout=300) as response:
+            received = 0
+            while chunk := response.read(1 << 20):
+                received += len(chunk)
+            if response.url != url:
+                self.result.notes.append(f"{url} redirects to {response.url}; wrk measures the first hop")
+        if received != size:
+            raise RuntimeError(f"GET {url} returned {received} bytes, expected {size}")
+
+    def measure_installs(self) -> None:
+        names = self.corpus.install_names[: self.options.install_count]
+        index = self.server.index_url_for_clients()
+        work = self.server.run_dir / "clients"
+        uv = uv_binary()
+        for tool in ("pip", "uv"):
+            cache = work / f"{tool}-cache"
+            shutil.rmtree(cache, ignore_errors=True)
+            for temperature in ("cold", "warm"):
+                figure = Figure(
+                    f"{tool}_{temperature}_s",
+                    f"{tool} install of {len(names)} packages, {temperature} client cache",
+                    "s",
+                    False,
+                )
+                venv = fresh_client_venv(work / f"{tool}-{temperature}-venv")
+                if tool == "pip":
+                    argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check",
+                            "--no-input", "--quiet", "--cache-dir", str(cache), "--index-url", index, *names]
+                    env = {"PIP_CONFIG_FILE": "/dev/null"}
+                else:
+                    argv = [uv, "pip", "install", "--quiet", "--python", str(venv.python),
+                            "--cache-dir", str(cache), "--index-url", index, *names]
+                    env = {"UV_NO_CONFIG": "1"}
+                with self._figure([figure]):
+                    started = time.perf_counter()
+                    run_checked(argv, self.options.client_timeout_seconds, env=env, what=f"{tool} install")
+                    figure.value = time.perf_counter() - started
+                shutil.rmtree(venv.path, ignore_errors=True)
+
+    def measure_scale(self) -> None:
+        seeded = 0
+        rate: float | None = None
+        for count in self.options.scales:
+            label = f"at {count:,} projects: "
+            key = f"scale{count}"
+            upload = Figure(f"{key}_upload_files_per_s", f"{label}twine upload, "
+                            f"{self.options.scale_upload_count} projects", "files/s", True)
+            page = Figure(f"{key}_page_html_rps", f"{label}{len(self.corpus.page)}-file project page, HTML: requests/s", "req/s", True)
+            if self.server.upload_target() is None and self.server.name != "nginx":
+                self._not_applicable([page, upload], "hosts no repository of its own")
+                continue
+            how = self._seed(seeded, count, rate)
+            if how is None:
+                self._not_applicable([page, upload], f"seeding {count:,} projects would exceed the budget "
+                                     f"(measured {rate or 0:.0f} uploads/s)")
+                break
+            if how[1] is not None:
+                rate = how[1]
+            seeded = count
+            self.result.notes.append(f"{count:,} projects seeded by {how[0]}")
+            self.measure_pages(key_prefix=key + "_page", label_prefix=label)
+            if self.server.upload_target() is None:
+                self._not_applicable([upload], "no uploads")
+                continue
+            folder = self.server.run_dir / f"scale-upload-{count}"
+            folder.mkdir(parents=True, exist_ok=True)
+            files = []
+            for index in range(self.options.scale_upload_count):
+                spec = WheelSpec(f"bench-scale-up-{count}-{index:04d}", "1.0.0", payload_bytes=256)
+                path = folder / spec.filename
+                path.write_bytes(wheel_bytes(spec))
+                files.append(path)
+            self.result.add(upload)
+            with self._figure([upload]):
+                upload.value = len(files) / self._twine(files)
+
+    def _seed(self, have: int, want: int, rate: float | None) -> tuple[str, float | None] | None:
+        """Bring the scale series to `want` projects; return (how, uploads/s) or None if too slow."""
+        need = want - have
+        budget = self.options.seed_budget_seconds
+        target = self.server.upload_target()
+        self.log(f"  {self.server.name}: seeding {need:,} projects (to {want:,})")
+        too_slow = rate is not None and need / rate > budget
+        if target is not None and not too_slow:
+            result = seed_projects(target, "bench-scale", have, want, self.options.seed_concurrency, budget)
+            if result.finished:
+                return f"parallel uploads ({result.per_second:.0f}/s)", result.per_second
+            have += result.uploaded
+            rate = result.per_second
+            self.result.notes.append(
+                f"upload seeding stopped at the {budget:.0f}s budget ({rate:.0f} uploads/s)"
+            )
+        started = time.monotonic()
+        if self.server.place_scale_projects("bench-scale", have, want):
+            return f"writing into the server's storage folder ({time.monotonic() - started:.0f}s)", rate
+        return None
+
+
+def run_suite(server: Server, corpus: Corpus, options: Options, script: Path,
+              log: Callable[[str], None]) -> ServerResult:
+    """Start `server`, run every figure, stop it; errors end up in the result, not raised."""
+    suite = Suite(server, corpus, options, script, log)
+    try:
+        server.start()
+        suite.run()
+    except Exception as error:
+        suite.result.error = f"{type(error).__name__}: {error}"
+        suite.result.notes.append(traceback.format_exc(limit=4))
+        log(f"  {server.name}: stopped early: {suite.result.error.splitlines()[0][:300]}")
+    finally:
+        server.stop()
+    suite.result.version = server.version
+    suite.result.notes.extend(server.notes)
+    return suite.result
