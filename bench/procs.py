@@ -169,9 +169,18 @@ def run_checked(
     timeout_seconds: float,
     env: Mapping[str, str] | None = None,
     what: str = "",
+    drop_env_prefix: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """Run a client command with a hard time limit; raise with its output when it fails."""
-    full_env = dict(os.environ)
+    """Run a client command with a hard time limit; raise with its output when it fails.
+
+    `drop_env_prefix` removes inherited variables (e.g. "PIP_") that would change what a
+    measured client does, such as a machine-wide find-links folder.
+    """
+    full_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not (drop_env_prefix and key.startswith(drop_env_prefix))
+    }
     if env:
         full_env.update(env)
     try:

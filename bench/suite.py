@@ -7,6 +7,7 @@ path shows up in the table instead of hiding every other number.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import load
 from corpus import BIG_PROJECT, PAGE_PROJECT, SMALL_PROJECT, Corpus, WheelSpec, wheel_bytes
-from envs import fresh_client_venv, uv_binary
+from envs import clean_client_venv, uv_binary
 from procs import run_checked
 from results import Figure, ServerResult
 from rss import track_peak
@@ -58,6 +59,7 @@ class Suite:
         self.script = script
         self.log = log
         self.result = ServerResult(name=server.name)
+        self.client_venv = server.ctx.work / "venvs" / "client"
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -242,20 +244,21 @@ class Suite:
                     "s",
                     False,
                 )
-                venv = fresh_client_venv(work / f"{tool}-{temperature}-venv")
+                venv = clean_client_venv(self.client_venv)
                 if tool == "pip":
                     argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check",
                             "--no-input", "--quiet", "--cache-dir", str(cache), "--index-url", index, *names]
-                    env = {"PIP_CONFIG_FILE": "/dev/null"}
+                    env = {"PIP_CONFIG_FILE": os.devnull}
                 else:
                     argv = [uv, "pip", "install", "--quiet", "--python", str(venv.python),
                             "--cache-dir", str(cache), "--index-url", index, *names]
                     env = {"UV_NO_CONFIG": "1"}
+                prefix = "PIP_" if tool == "pip" else "UV_"
                 with self._figure([figure]):
                     started = time.perf_counter()
-                    run_checked(argv, self.options.client_timeout_seconds, env=env, what=f"{tool} install")
+                    run_checked(argv, self.options.client_timeout_seconds, env=env,
+                                what=f"{tool} install", drop_env_prefix=prefix)
                     figure.value = time.perf_counter() - started
-                shutil.rmtree(venv.path, ignore_errors=True)
 
     def measure_scale(self) -> None:
         seeded = 0

@@ -31,6 +31,25 @@ class Settings:
     # Seconds added to the wall clock; only for tests of expiry (never set in production).
     clock_offset_seconds: float = 0.0
     log_level: str = "info"
+    # -- upstreams (docs/upstreams.md) --
+    # Where the external connection public:pypi reaches: any PEP 691/503 simple index (a
+    # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
+    # hosts its pages name for files.
+    pypi_upstream_url: str = "https://pypi.org/simple/"
+    # How long a fetched upstream project page is used without asking again; after that it is
+    # revalidated with a conditional request, and still served if the upstream fails.
+    upstream_page_ttl_seconds: int = 600
+    upstream_connect_timeout_seconds: float = 10.0
+    # Longest wait for the next bytes of an upstream response (not for a whole file).
+    upstream_read_timeout_seconds: float = 30.0
+    # Extra attempts after a connection error, a timeout or a 5xx/429 answer, before any byte.
+    upstream_retries: int = 2
+    # Upstream requests in flight at once; more wait (up to the read timeout) and then fail.
+    upstream_max_concurrency: int = 16
+    # Files up to this size are verified against the upstream's sha256 before the first byte is
+    # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
+    # last chunk back until the hash is checked.
+    upstream_verify_before_send_bytes: int = 1024 * 1024
 
     @property
     def effective_database_url(self) -> str:
@@ -41,6 +60,11 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def upstream_spool_dir(self) -> Path:
+        """Where files being pulled from an upstream are written before they are verified."""
+        return self.data_dir / "upstream-spool"
 
 
 _ENV_PREFIX = "PACKYARD_"
@@ -75,4 +99,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     settings = replace(base, **values)
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
         raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
+    upstream = settings.pypi_upstream_url
+    if not upstream.startswith(("http://", "https://")):
+        raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "
+                         f"simple index, got {upstream!r}")
+    if not upstream.endswith("/"):
+        # Project pages are resolved relative to it: ".../simple" would lose its last segment.
+        settings = replace(settings, pypi_upstream_url=upstream + "/")
     return settings

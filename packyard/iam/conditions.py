@@ -60,9 +60,11 @@ def _context_text(value: ContextScalar) -> str:
 
 
 def _context_values(value: ContextInput) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
     if value is None:
         return ()
-    if isinstance(value, str | bool | int | float | Decimal | datetime):
+    if isinstance(value, bool | int | float | Decimal | datetime):
         return (_context_text(value),)
     return tuple(_context_text(v) for v in value)
 

@@ -222,10 +222,10 @@ class ArnPattern:
 
     def __init__(self, source: str, *, variables: bool, head_variables: bool = True) -> None:
         self.source = source
-        self._head: str = ""
+        self._head: Tokens = ()
         if variables and not head_variables:
             head, sep, rest = _cut_after_colons(source, ARN_PARTS - 1)
-            self._head = head + sep
+            self._head = Pattern(head + sep, variables=False).literal_tokens or ()
             self._pattern = Pattern(rest, variables=True)
         else:
             self._pattern = Pattern(source, variables=variables)
@@ -238,10 +238,7 @@ class ArnPattern:
         return f"ArnPattern({self.source!r})"
 
     def _with_head(self, tokens: Tokens) -> Tokens:
-        if not self._head:
-            return tokens
-        head = Pattern(self._head, variables=False).literal_tokens or ()
-        return _merge([*head, *tokens])
+        return _merge([*self._head, *tokens]) if self._head else tokens
 
     def resolve(self, lookup: VariableLookup) -> Tokens | None:
         """The pattern's tokens with variables substituted, or None if one is unresolvable."""

@@ -5,7 +5,11 @@ Shared by every format's routes so the rules are the same for pip, twine and npm
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from packyard.auth.package_auth import PackageAuthenticator, token_from_authorization
 from packyard.auth.principal import Principal
@@ -30,21 +34,46 @@ def split_domain_label(label: str) -> tuple[str, str]:
     return name, owner
 
 
+T = TypeVar("T")
+
+# Domain and repository rows change rarely; index pages and downloads look them up on every
+# request, so they are remembered this long (a deleted repository may answer for this long).
+_LOOKUP_TTL = 2.0
+_LOOKUP_MAX = 4096
+
+
 class RepositoryGate:
     """The entry check every package-endpoint request goes through."""
 
     def __init__(self, registry: Registry, authenticator: PackageAuthenticator) -> None:
         self.registry = registry
         self._authn = authenticator
+        self._lookups: dict[tuple[str, ...], tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._lookups.get(key)
+        if hit is not None and now - hit[0] < _LOOKUP_TTL:
+            return cast(T, hit[1])
+        value = load()
+        with self._lock:
+            if len(self._lookups) >= _LOOKUP_MAX:
+                self._lookups.clear()
+            self._lookups[key] = (now, value)
+        return value
 
     def open(self, label: str, repo_name: str, authorization: str | None) -> RepositoryAccess:
         """Authenticate and find the repository; authorization is per action (``check``)."""
         # Refuse anonymous callers before revealing whether the domain exists.
         token_from_authorization(authorization)
         name, owner = split_domain_label(label)
-        domain = self.registry.get_domain(name, owner)
+        domain = self._cached(("d", name, owner),
+                              lambda: self.registry.get_domain(name, owner))
         principal = self._authn.authenticate(authorization, domain)
-        _, repo = self.registry.get_repository(name, repo_name, owner)
+        repo = self._cached(("r", name, owner, repo_name),
+                            lambda: self.registry.catalog.get_repository(domain, repo_name))
         return RepositoryAccess(principal, domain, repo)
 
     def check_read(self, access: RepositoryAccess) -> None:

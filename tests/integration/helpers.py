@@ -365,8 +365,10 @@ class DistSpec:
     readme_content_type: str = "text/markdown"
     # Bytes of incompressible, stored (not deflated) payload, to make a file of a known size.
     padding: int = 0
-    # Name written into the file's own metadata when it must disagree with the filename.
+    # Name and version written into the file's own metadata when they must disagree with the
+    # filename and the upload form.
     metadata_name: str | None = None
+    metadata_version: str | None = None
 
     @property
     def module(self) -> str:
@@ -375,7 +377,7 @@ class DistSpec:
     def core_metadata(self) -> str:
         lines = [f"Metadata-Version: {METADATA_VERSION}",
                  f"Name: {self.metadata_name or self.name}",
-                 f"Version: {self.version}",
+                 f"Version: {self.metadata_version or self.version}",
                  f"Summary: {self.summary}"]
         if self.home_page:
             lines.append(f"Home-page: {self.home_page}")

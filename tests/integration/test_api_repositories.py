@@ -158,7 +158,7 @@ def test_delete_missing_repository_is_not_found(api: Any, domain: str) -> None:
 
 def test_create_repository_in_missing_domain_is_not_found(api: Any) -> None:
     missing = unique_name("nodomain")
-    err = _client_error(api.create_repository, domain=missing, repository="r")
+    err = _client_error(api.create_repository, domain=missing, repository="rr")
     assert err.response["Error"]["Code"] == "ResourceNotFoundException"
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert missing in err.response["Error"]["Message"]
@@ -174,17 +174,19 @@ def test_create_existing_repository_is_a_conflict(api: Any, aws: AwsCli, domain:
     assert "(ConflictException) when calling the CreateRepository operation" in proc.stderr
 
 
-@pytest.mark.parametrize("bad", [
-    pytest.param("-leading-hyphen", id="leading-hyphen"),
-    pytest.param("has space", id="space"),
-    pytest.param("slash/inside", id="slash"),
-    pytest.param("r" * 101, id="too-long"),
+@pytest.mark.parametrize(("bad", "shown"), [
+    pytest.param("-leading-hyphen", "-leading-hyphen", id="leading-hyphen"),
+    pytest.param("has space", "has space", id="space"),
+    pytest.param("slash/inside", "slash/inside", id="slash"),
+    pytest.param("r" * 101, "100", id="too-long"),
 ])
-def test_invalid_repository_name_is_a_validation_error(api: Any, domain: str, bad: str) -> None:
+def test_invalid_repository_name_is_a_validation_error(api: Any, domain: str, bad: str,
+                                                       shown: str) -> None:
     err = _client_error(api.create_repository, domain=domain, repository=bad)
     assert err.response["Error"]["Code"] == "ValidationException"
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert bad in err.response["Error"]["Message"], err.response["Error"]["Message"]
+    message = err.response["Error"]["Message"]
+    assert "repository" in message.lower() and shown in message, message
     assert api.list_repositories_in_domain(domain=domain)["repositories"] == []
 
 

@@ -150,9 +150,8 @@ def test_login_pip_then_pip_install_in_a_fresh_venv(tutorial: Tutorial, tmp_path
 
 def test_uv_pip_install_from_the_same_url(tutorial: Tutorial, tmp_path: Path) -> None:
     tutorial.require_upload()
-    token = tutorial.aws.run("codeartifact", "get-authorization-token", "--domain",
-                             tutorial.domain, "--query", "authorizationToken",
-                             "--output", "text").stdout.strip()
+    token = tutorial.aws.json("codeartifact", "get-authorization-token", "--domain",
+                              tutorial.domain)["authorizationToken"]
     scheme, rest = tutorial.endpoint.split("://", 1)
     index_url = f"{scheme}://aws:{token}@{rest}simple/"
     home = tutorial.home

@@ -95,7 +95,7 @@ def test_filename_with_a_path_is_refused(pypi_repo: PypiRepo, dists: DistFactory
                                          bad: str) -> None:
     dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
     response = upload(pypi_repo, dist, filename=bad)
-    _assert_refused(response, 400, "filename", bad)
+    _assert_refused(response, 400, "filename", "path", "'/'")
     _assert_nothing_published(pypi_repo, "pkg")
 
 
@@ -127,25 +127,42 @@ def test_file_metadata_name_differs_from_form(pypi_repo: PypiRepo, dists: DistFa
     # Filename and form say zeta-pkg; the METADATA inside the wheel says someone-else.
     dist = dists.wheel(DistSpec(name="zeta-pkg", version="1.0", metadata_name="someone-else"))
     response = upload(pypi_repo, dist)
-    _assert_refused(response, 400, "metadata")
+    _assert_refused(response, 400, "someone-else")
     _assert_nothing_published(pypi_repo, "zeta-pkg")
 
 
 def test_sdist_metadata_name_differs_from_form(pypi_repo: PypiRepo, dists: DistFactory) -> None:
     dist = dists.sdist(DistSpec(name="eta-pkg", version="1.0", metadata_name="someone-else"))
     response = upload(pypi_repo, dist)
-    _assert_refused(response, 400, "metadata")
+    _assert_refused(response, 400, "someone-else")
     _assert_nothing_published(pypi_repo, "eta-pkg")
 
 
-def test_file_metadata_version_differs_from_form(pypi_repo: PypiRepo, tmp_path: Path) -> None:
-    # A wheel named 1.0 whose METADATA says 9.9.
-    inner = build_wheel(DistSpec(name="theta-pkg", version="9.9"), tmp_path)
-    dist = Dist(DistSpec(name="theta-pkg", version="1.0"),
-                inner.path.rename(tmp_path / "theta_pkg-1.0-py3-none-any.whl"))
+def test_file_metadata_version_differs_from_form(pypi_repo: PypiRepo,
+                                                 dists: DistFactory) -> None:
+    # Filename, .dist-info directory and form say 1.0; METADATA inside says 9.9.
+    dist = dists.wheel(DistSpec(name="theta-pkg", version="1.0", metadata_version="9.9"))
     response = upload(pypi_repo, dist)
-    _assert_refused(response, 400, "metadata")
+    _assert_refused(response, 400, "9.9")
     _assert_nothing_published(pypi_repo, "theta-pkg")
+
+
+def test_sdist_metadata_version_differs_from_form(pypi_repo: PypiRepo,
+                                                  dists: DistFactory) -> None:
+    dist = dists.sdist(DistSpec(name="theta-sd", version="1.0", metadata_version="9.9"))
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "9.9")
+    _assert_nothing_published(pypi_repo, "theta-sd")
+
+
+def test_dist_info_directory_differs_from_filename(pypi_repo: PypiRepo, tmp_path: Path) -> None:
+    # A wheel built as 9.9 (so its .dist-info says 9.9), renamed to 1.0.
+    inner = build_wheel(DistSpec(name="theta-di", version="9.9"), tmp_path)
+    dist = Dist(DistSpec(name="theta-di", version="1.0"),
+                inner.path.rename(tmp_path / "theta_di-1.0-py3-none-any.whl"))
+    response = upload(pypi_repo, dist)
+    _assert_refused(response, 400, "dist-info", "metadata")
+    _assert_nothing_published(pypi_repo, "theta-di")
 
 
 # ------------------------------------------------------------------ broken files
@@ -178,7 +195,7 @@ def test_wheel_without_metadata_is_refused(pypi_repo: PypiRepo, tmp_path: Path) 
     path.write_bytes(data)
     dist = Dist(DistSpec(name="lambda-pkg", version="1.0"), path)
     response = upload(pypi_repo, dist)
-    _assert_refused(response, 400, "metadata")
+    _assert_refused(response, 400, "dist-info", "metadata")
     _assert_nothing_published(pypi_repo, "lambda-pkg")
 
 
@@ -195,8 +212,19 @@ def test_digest_mismatch_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
 def test_missing_content_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:
     dist = dists.wheel(DistSpec(name="nu-pkg", version="1.0"))
     with pypi_repo.client() as http:
-        response = http.post(pypi_repo.endpoint, data=dist.form_fields())
+        response = http.post(pypi_repo.endpoint, data=dist.form_fields(),
+                             # A multipart body whose only non-form part is no file.
+                             files={"comment": (None, b"no file here")})
     _assert_refused(response, 400, "content")
+    _assert_nothing_published(pypi_repo, "nu-pkg")
+
+
+def test_upload_that_is_not_multipart_is_refused(pypi_repo: PypiRepo,
+                                                 dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="nu-form", version="1.0"))
+    with pypi_repo.client() as http:
+        response = http.post(pypi_repo.endpoint, data=dist.form_fields())
+    _assert_refused(response, 400, "multipart")
 
 
 def test_unknown_action_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:

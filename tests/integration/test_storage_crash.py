@@ -147,11 +147,26 @@ def test_identical_file_in_two_repositories_is_counted_once(api: Any, server: Se
     wheel, sdist = dists.both(DistSpec(name=name, version="1.0", padding=30_000))
 
     upload_ok(first, wheel)
-    assert _domain_size(api, first.domain) == len(wheel.data)
+    after_first = _domain_size(api, first.domain)
+    assert after_first > 0
     upload_ok(second, wheel)
-    assert _domain_size(api, first.domain) == len(wheel.data)
+    assert _domain_size(api, first.domain) == after_first, "the second copy was counted"
     upload_ok(second, sdist)
-    assert _domain_size(api, first.domain) == len(wheel.data) + len(sdist.data)
+    assert _domain_size(api, first.domain) > after_first
+
+
+def test_domain_asset_size_is_the_sum_of_its_assets(api: Any, server: ServerProcess,
+                                                    dists: DistFactory) -> None:
+    # assetSizeBytes counts assets, i.e. what list-package-version-assets reports: the wheel and
+    # the sdist, not files derived from them (the PEP 658 .metadata).
+    repo = create_pypi_repo(api, server.url, "size")
+    wheel, sdist = dists.both(DistSpec(name=f"size-pkg-{secrets.token_hex(3)}", version="1.0"))
+    upload_ok(repo, wheel, sdist)
+    assets = api.list_package_version_assets(
+        domain=repo.domain, repository=repo.repository, format="pypi",
+        package=normalize(wheel.spec.name), packageVersion="1.0")["assets"]
+    assert sum(a["size"] for a in assets) == len(wheel.data) + len(sdist.data)
+    assert _domain_size(api, repo.domain) == len(wheel.data) + len(sdist.data)
 
 
 def test_identical_file_in_two_repositories_is_one_blob_on_disk(
@@ -175,7 +190,8 @@ def test_deleting_one_repository_keeps_the_shared_asset(api: Any, server: Server
     wheel = dists.wheel(DistSpec(name=name, version="1.0"))
     upload_ok(first, wheel)
     upload_ok(second, wheel)
+    size = _domain_size(api, first.domain)
     api.delete_repository(domain=first.domain, repository=first.repository)
+    assert _domain_size(api, first.domain) == size, "the asset is still held by a repository"
     with second.client() as http:
         assert http.get(second.project_url(normalize(name)) + wheel.filename).content == wheel.data
-    assert _domain_size(api, first.domain) == len(wheel.data)

@@ -79,7 +79,7 @@ def resource_policy(*statements: dict[str, Any], name: str = "resource") -> Poli
 
 
 def request(principal: RequestPrincipal, action: str, resource: str = REPO_ARN,
-            resource_account: str | None = ACCOUNT,
+            resource_account: str | None = ACCOUNT, /,
             **context: ContextInput) -> AuthzRequest:
     return AuthzRequest(principal=principal, action=action, resource=resource,
                         resource_account=resource_account, context=context)

@@ -52,7 +52,7 @@ _RETIRED_ACTIONS = {
     "remove_pkg": "delete package versions with the CodeArtifact API instead",
 }
 
-# (form field, algorithm name for messages, hex length)
+# (form field, FileDigests attribute, algorithm name for messages, hex length)
 _DIGEST_FIELDS = (
     ("md5_digest", "md5", "MD5", 32),
     ("sha256_digest", "sha256", "SHA-256", 64),
@@ -62,7 +62,8 @@ _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 
 # PEP 753 label normalization: lower case, no punctuation or whitespace.
 _LABEL_JUNK_RE = re.compile(r"[^a-z0-9]")
-# Labels naming the source repository, best first (the task's list and PEP 753's aliases).
+# Labels naming the source repository, best first: Source, Repository, Source Code, Code and
+# PEP 753's GitHub alias.
 _SOURCE_LABELS = ("source", "repository", "sourcecode", "code", "github")
 _HOMEPAGE_LABELS = ("homepage", "home")
 
@@ -234,7 +235,7 @@ def check_digests(fields: Mapping[str, str], computed: FileDigests) -> None:
 
 
 def is_supported_metadata_version(metadata_version: str) -> bool:
-    """Tell whether a Metadata-Version is one Packyard accepts (1.0 and later, and 2.0)."""
+    """Tell whether a Metadata-Version is accepted: any that packaging knows, and legacy 2.0."""
     if metadata_version in _LEGACY_METADATA_VERSIONS:
         return True
     # Whatever packaging validates is a version of the core metadata specification.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import packyard.iam.schema  # noqa: F401  (registers the IAM tables on the shared `metadata`)
 from packyard.metadata.schema import metadata
 
 config = context.config
