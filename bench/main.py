@@ -40,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="short runs, a 10 MiB big file, 5 installs and no scale figures (< 3 minutes)")
     parser.add_argument("--only", default=",".join(ALL_SERVERS),
                         help=f"comma-separated servers to run, in order (default: {','.join(ALL_SERVERS)})")
-    parser.add_argument("--duration", type=float, help="seconds of each measured wrk run (quick 3, full 10)")
+    parser.add_argument("--duration", type=float, help="seconds of each measured wrk run (quick 2, full 10)")
     parser.add_argument("--warmup", type=float, help="seconds of wrk warm-up before each run (quick 1, full 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--big-mib", type=int, help="size of the big wheel in MiB (quick 10, full 100)")
     parser.add_argument("--small-bytes", type=int, default=2048, help="size of the small wheel (default 2048)")
     parser.add_argument("--page-files", type=int, default=10, help="files on the measured project page (default 10)")
-    parser.add_argument("--upload-count", type=int, help="small projects in the twine upload figure (quick 20, full 100)")
+    parser.add_argument("--upload-count", type=int, help="small projects in the twine upload figure (quick 10, full 100)")
     parser.add_argument("--install-count", type=int, help="packages pip and uv install (quick 5, full 50)")
     parser.add_argument("--scales", help="comma-separated project counts for the scale figures "
                         "(full default 1000,100000; quick none; 'none' to skip)")
@@ -140,14 +140,14 @@ def main(argv: list[str]) -> int:
     shape = load.LoadShape(
         threads=args.threads,
         connections=args.connections,
-        seconds=_pick(args.duration, quick, 3, 10),
+        seconds=_pick(args.duration, quick, 2, 10),
         warmup_seconds=_pick(args.warmup, quick, 1, 2),
     )
     spec = CorpusSpec(
         page_files=args.page_files,
         small_bytes=args.small_bytes,
         big_bytes=int(_pick(args.big_mib, quick, 10, 100)) << 20,
-        upload_count=int(_pick(args.upload_count, quick, 20, 100)),
+        upload_count=int(_pick(args.upload_count, quick, 10, 100)),
         install_count=int(_pick(args.install_count, quick, 5, 50)),
     )
     options = Options(

@@ -164,13 +164,19 @@ class Suite:
         urls.update(self._file_urls(BIG_PROJECT))
         return urls
 
-    def _wrk_figures(self, key: str, label: str, url: str, headers: dict[str, str], min_bytes: int,
-                     shape: load.LoadShape | None = None) -> None:
-        rps = Figure(f"{key}_rps", f"{label}: requests/s", "req/s", True)
-        p50 = Figure(f"{key}_p50_ms", f"{label}: latency p50", "ms", False)
-        p99 = Figure(f"{key}_p99_ms", f"{label}: latency p99", "ms", False)
-        with self._figure([rps, p50, p99]):
-            measured = load.measure(url, headers, shape or self.options.shape, self.script, min_bytes)
+    @staticmethod
+    def _wrk_group(key: str, label: str) -> list[Figure]:
+        """The three figures one wrk run gives: requests/s, latency p50 and p99."""
+        return [
+            Figure(f"{key}_rps", f"{label}: requests/s", "req/s", True),
+            Figure(f"{key}_p50_ms", f"{label}: latency p50", "ms", False),
+            Figure(f"{key}_p99_ms", f"{label}: latency p99", "ms", False),
+        ]
+
+    def _wrk_figures(self, figures: list[Figure], url: str, headers: dict[str, str], min_bytes: int) -> None:
+        rps, p50, p99 = figures
+        with self._figure(figures):
+            measured = load.measure(url, headers, self.options.shape, self.script, min_bytes)
             rps.value, p50.value, p99.value = measured.requests_per_second, measured.p50_ms, measured.p99_ms
 
     def measure_pages(self, key_prefix: str = "page", label_prefix: str = "") -> None:
@@ -180,27 +186,22 @@ class Suite:
             status, content_type, body, _ = self._get(page, accept)
             figure_key = f"{key_prefix}_{key}"
             figure_label = f"{label_prefix}{files}-file project page, {label}"
+            figures = self._wrk_group(figure_key, figure_label)
             if status != 200:
-                self._not_applicable(
-                    [Figure(f"{figure_key}_rps", f"{figure_label}: requests/s", "req/s", True)],
-                    f"HTTP {status}",
-                )
+                self._not_applicable(figures, f"HTTP {status}")
                 continue
             if accept == PEP691_JSON and not content_type.startswith(PEP691_JSON):
-                self._not_applicable(
-                    [Figure(f"{figure_key}_rps", f"{figure_label}: requests/s", "req/s", True)],
-                    f"no PEP 691 JSON (answers {content_type or 'no content type'})",
-                )
+                self._not_applicable(figures, f"no PEP 691 JSON (answers {content_type or 'no content type'})")
                 continue
             headers = {**self.server.read_headers(), "Accept": accept}
-            self._wrk_figures(figure_key, figure_label, page, headers, int(len(body) * 0.9))
+            self._wrk_figures(figures, page, headers, int(len(body) * 0.9))
 
     def measure_downloads(self, urls: dict[str, str]) -> None:
         headers = self.server.read_headers()
         small_url = urls[self.corpus.small.name]
         size = self.corpus.small.stat().st_size
         self._prime(small_url, size)
-        self._wrk_figures("small", f"{size / 1024:.0f} KiB wheel download", small_url, headers, size)
+        self._wrk_figures(self._wrk_group("small", f"{size / 1024:.0f} KiB wheel download"), small_url, headers, size)
         big_url = urls[self.corpus.big.name]
         big_size = self.corpus.big.stat().st_size
         self._prime(big_url, big_size)

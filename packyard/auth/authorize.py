@@ -1,30 +1,170 @@
 """The one authorization point: may this principal do this action on this resource?
 
-Every CodeArtifact API operation and every package-endpoint request calls ``Authorizer.check``.
-Root may do everything in its own account; IAM users, roles and policies plug in here.
+Every CodeArtifact API operation, every IAM/STS operation and every package-endpoint request calls
+``Authorizer.check``. The decision is AWS's policy evaluation (``packyard.iam.evaluation``) over:
+
+- the principal's identity policies (inline and attached managed policies of the IAM user, or of
+  the role behind a role session; the account root has none and needs none in its own account);
+- the resource policies that govern the resource: the domain's policy for the domain and
+  everything in it, and the repository's policy for the repository and its packages.
+
+Two exceptions follow CodeArtifact's documentation: ``sts:GetServiceBearerToken`` is decided by
+identity policies alone ("the permission will have no effect in resource policies"), and
+``Put{Domain,Repository}PermissionsPolicy`` ignores the resource's own policies, so that an owner
+cannot lock themselves out of changing them.
+
+Request context keys: ``aws:CurrentTime``, ``aws:EpochTime``, ``aws:RequestedRegion``, and, inside
+an HTTP request, ``aws:SourceIp`` and ``aws:SecureTransport`` (see ``packyard.auth.environment``);
+the principal keys (``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:userid``,
+``aws:username``, ``aws:PrincipalType``) come from the principal. Callers add their own
+(``sts:AWSServiceName``, ``sts:DurationSeconds``, ``iam:PolicyARN``) through ``context``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from packyard.auth.principal import Principal
+from packyard.auth.environment import current_environment
+from packyard.auth.policy_source import NoPolicies, PolicySet, PolicySource
+from packyard.auth.principal import ASSUMED_ROLE, ROOT, USER, Principal
+from packyard.clock import Clock
 from packyard.errors import Denied
+from packyard.iam.conditions import ContextInput
+from packyard.iam.evaluation import (
+    AuthzRequest,
+    Decision,
+    DecisionReason,
+    denial_message,
+    evaluate,
+)
+from packyard.iam.policy import Policy, PolicyKind, PrincipalType, RequestPrincipal
+
+log = logging.getLogger("packyard.auth")
+
+# Decided by identity policies only.
+_IDENTITY_ONLY_ACTIONS = frozenset({
+    "sts:getservicebearertoken",
+    "codeartifact:putdomainpermissionspolicy",
+    "codeartifact:putrepositorypermissionspolicy",
+})
+
+_PRINCIPAL_TYPES = {ROOT: PrincipalType.ROOT, USER: PrincipalType.USER,
+                    ASSUMED_ROLE: PrincipalType.ASSUMED_ROLE}
+
+
+def request_principal(principal: Principal) -> RequestPrincipal:
+    """The policy engine's view of a principal."""
+    return RequestPrincipal(
+        arn=principal.arn,
+        type=_PRINCIPAL_TYPES.get(principal.kind, PrincipalType.ANONYMOUS),
+        account=principal.account_id,
+        user_id=principal.user_id,
+        username=principal.name if principal.kind == USER else None,
+        source_arn=principal.role_arn,
+    )
+
+
+def resource_account(resource_arn: str) -> str | None:
+    """The account that owns an ARN's resource, or None for ``*``."""
+    parts = resource_arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[4]:
+        return parts[4]
+    return None
 
 
 class Authorizer:
     """Decides access; raises Denied with AWS's wording when the answer is no."""
 
-    def __init__(self, account_id: str) -> None:
+    def __init__(self, account_id: str, policies: PolicySource | None = None,
+                 clock: Clock | None = None, region: str | None = None) -> None:
         self._account_id = account_id
+        self._policies: PolicySource = policies or NoPolicies()
+        self._clock = clock or Clock()
+        self._region = region
+
+    def request_context(self, extra: Mapping[str, Any] | None = None) -> dict[str, ContextInput]:
+        """The environment's condition keys plus ``extra`` (which wins on a clash)."""
+        now = self._clock.now()
+        context: dict[str, ContextInput] = {"aws:CurrentTime": now,
+                                            "aws:EpochTime": int(now.timestamp())}
+        if self._region:
+            context["aws:RequestedRegion"] = self._region
+        environment = current_environment()
+        if environment is not None:
+            if environment.source_ip:
+                context["aws:SourceIp"] = environment.source_ip
+            context["aws:SecureTransport"] = environment.secure_transport
+        context.update(extra or {})
+        return context
+
+    def decide(self, principal: Principal, action: str, resource_arn: str,
+               context: Mapping[str, Any] | None = None,
+               resource_policies: Sequence[Policy] | None = None
+               ) -> tuple[AuthzRequest, Decision]:
+        """The decision and the request it was made for (for ``denial_message``).
+
+        ``resource_policies``, when given, replace the policies of the resource (a role's trust
+        policy for sts:AssumeRole).
+        """
+        request = AuthzRequest(principal=request_principal(principal), action=action,
+                               resource=resource_arn,
+                               resource_account=resource_account(resource_arn),
+                               context=self.request_context(context))
+        identity = self._policies.identity_policies(principal)
+        if resource_policies is not None:
+            resources = PolicySet(tuple(resource_policies))
+        elif action.lower() in _IDENTITY_ONLY_ACTIONS:
+            resources = PolicySet()
+        else:
+            resources = self._policies.resource_policies(resource_arn)
+        unreadable = identity.unreadable + resources.unreadable
+        if unreadable and not principal.is_root:
+            decision = Decision(False, DecisionReason.IMPLICIT_DENY)
+            log.error("%s refused %s on %s: unreadable policies %s", principal.arn, action,
+                      resource_arn, ", ".join(unreadable))
+            return request, decision
+        decision = evaluate(request, identity.policies, resources.policies)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s on %s (%s)", principal.arn,
+                      "may" if decision.allowed else "may not", action, resource_arn,
+                      ", ".join(decision.statement_ids) or decision.reason.value)
+        return request, decision
 
     def is_allowed(self, principal: Principal, action: str, resource_arn: str,
                    context: Mapping[str, Any] | None = None) -> bool:
-        return bool(principal.is_root and principal.account_id == self._account_id)
+        return self.decide(principal, action, resource_arn, context)[1].allowed
 
     def check(self, principal: Principal, action: str, resource_arn: str,
               context: Mapping[str, Any] | None = None) -> None:
-        if not self.is_allowed(principal, action, resource_arn, context):
-            raise Denied(f"User: {principal.arn} is not authorized to perform: {action} on "
-                         f"resource: {resource_arn}")
+        """Return quietly if allowed; raise Denied with AWS's AccessDenied wording if not."""
+        request, decision = self.decide(principal, action, resource_arn, context)
+        if not decision.allowed:
+            raise Denied(denial_message(request, decision))
+
+    def check_assume_role(self, principal: Principal, role_arn: str, trust_policy: Policy,
+                          context: Mapping[str, Any] | None = None) -> None:
+        """sts:AssumeRole, which a role's trust policy must always allow.
+
+        Unlike other resource policies, an identity-policy Allow alone is not enough: the trust
+        policy must name the caller. Naming it directly (its ARN, or the role of its session) is
+        enough on its own; naming only its account delegates to the account's identity policies,
+        which must then allow too ("How IAM roles differ from resource-based policies").
+        """
+        request, same = self.decide(principal, "sts:AssumeRole", role_arn, context,
+                                    resource_policies=[trust_policy])
+        if same.reason is DecisionReason.EXPLICIT_DENY:
+            raise Denied(denial_message(request, same))
+        if same.allowed and any(ref.policy_kind is PolicyKind.RESOURCE
+                                for ref in same.statements):
+            return
+        identity = self._policies.identity_policies(principal)
+        if identity.unreadable:
+            raise Denied(denial_message(request, Decision(False, DecisionReason.IMPLICIT_DENY)))
+        # Evaluated as if the role were in another account: both sides must allow.
+        both = evaluate(replace(request, resource_account=""), identity.policies,
+                        [trust_policy])
+        if not both.allowed:
+            raise Denied(denial_message(request, both))

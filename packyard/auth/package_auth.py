@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import time
+from collections.abc import Callable
 
-from packyard.auth.principal import Principal, root_principal
-from packyard.auth.tokens import TokenService
+from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
+from packyard.auth.tokens import CACHE_SECONDS, TokenService
 from packyard.clock import Clock
 from packyard.errors import Unauthenticated
+from packyard.iam.store import IamStore
 from packyard.model import Domain
+
+_CACHE_MAX = 10_000
 
 
 def token_from_authorization(header: str | None) -> str:
@@ -37,18 +43,77 @@ def token_from_authorization(header: str | None) -> str:
 
 
 class PackageAuthenticator:
-    """Turns a presented token into the principal that minted it, for one domain."""
+    """Turns a presented token into the principal that minted it, for one domain.
 
-    def __init__(self, tokens: TokenService, account_id: str, clock: Clock) -> None:
+    A token acts for the principal that asked for it, and only while that principal's own
+    credentials still work: the IAM user must still exist with the minting access key Active,
+    a role session must not have expired and its role must still exist, and root tokens need the
+    root key they were minted with. These lookups are cached for ``CACHE_SECONDS`` like token
+    checks, so deleting a user or deactivating a key stops its tokens within 5 seconds (at once
+    for changes made through this server's own IAM API).
+    """
+
+    def __init__(self, tokens: TokenService, account_id: str, clock: Clock,
+                 root_access_key_id: str | None = None, store: IamStore | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._tokens = tokens
         self._account_id = account_id
         self._clock = clock
+        self._root_key = root_access_key_id
+        self._store = store
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str | None], tuple[float, int, Principal | None]] = {}
 
     def authenticate(self, authorization: str | None, domain: Domain) -> Principal:
         token = token_from_authorization(authorization)
-        record = self._tokens.resolve(token, self._clock.now())
+        now = self._clock.now()
+        record = self._tokens.resolve(token, now)
         if record.domain_id != domain.id:
             raise Unauthenticated("This token is for another domain")
-        if record.principal_arn == f"arn:aws:iam::{self._account_id}:root":
-            return root_principal(self._account_id, record.access_key_id)
-        raise Unauthenticated("The principal that minted this token no longer exists")
+        principal = self._principal(record.principal_arn, record.access_key_id)
+        if principal is None:
+            raise Unauthenticated("The credentials that requested this token are no longer "
+                                  "valid (deleted user, inactive or deleted access key, or "
+                                  "deleted role); get a new token")
+        if principal.credentials_expire_at is not None and principal.credentials_expire_at <= now:
+            raise Unauthenticated("The authorization token has expired with the session that "
+                                  "requested it")
+        return principal
+
+    def _principal(self, arn: str, access_key_id: str | None) -> Principal | None:
+        key = (arn, access_key_id)
+        mono = self._monotonic()
+        generation = self._store.generation if self._store is not None else 0
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[1] == generation and mono - hit[0] < CACHE_SECONDS:
+            return hit[2]
+        principal = self._load(arn, access_key_id)
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (mono, generation, principal)
+        return principal
+
+    def _load(self, arn: str, access_key_id: str | None) -> Principal | None:
+        if arn == f"arn:aws:iam::{self._account_id}:root":
+            if self._root_key is not None and access_key_id != self._root_key:
+                return None
+            return root_principal(self._account_id, access_key_id)
+        if self._store is None or access_key_id is None:
+            return None
+        if access_key_id.startswith("ASIA"):
+            session = self._store.session(access_key_id)
+            if session is None or session.arn != arn:
+                return None
+            return session_principal(self._account_id, session.arn, session.user_id,
+                                     session.session_name, access_key_id, session.expires_at,
+                                     session.role.arn)
+        found = self._store.access_key(access_key_id)
+        if found is None:
+            return None
+        key, user = found
+        if key.status != "Active" or user.arn != arn:
+            return None
+        return user_principal(self._account_id, user.arn, user.id, user.name, access_key_id)

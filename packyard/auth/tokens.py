@@ -1,8 +1,9 @@
 """Authorization tokens: minted by GetAuthorizationToken, presented by pip/twine/npm as a password.
 
-A token is 48 random bytes; only its sha256 is stored. Checks are cached for a few seconds so the
-hot paths (index pages, downloads) do not hit the database on every request, while a revoked or
-expired token stops working within that time.
+A token is 48 random bytes; only its sha256 is stored. Checks are cached for ``CACHE_SECONDS`` so
+the hot paths (index pages, downloads) do not hit the database on every request, while a token
+revoked by another process (``packyard token revoke``) stops working within that time; expiry is
+checked on every use. Who a token acts for is resolved by ``packyard.auth.package_auth``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from packyard.model import Domain, TokenRecord
 DEFAULT_DURATION = 12 * 60 * 60
 MIN_DURATION = 15 * 60
 MAX_DURATION = 12 * 60 * 60
-_CACHE_SECONDS = 5.0
+CACHE_SECONDS = 5.0
 _CACHE_MAX = 10_000
 
 
@@ -69,6 +70,11 @@ class TokenService:
                                    principal.access_key_id, domain, now, expires_at)
         return IssuedToken(token, expires_at)
 
+    def forget_cached(self) -> None:
+        """Drop cached checks, after a revocation made in this process."""
+        with self._lock:
+            self._cache.clear()
+
     def resolve(self, token: str, now: datetime) -> TokenRecord:
         """The live record for a presented token, or Unauthenticated."""
         if not token or len(token) > 4096:
@@ -77,7 +83,7 @@ class TokenService:
         mono = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and mono - hit[0] < _CACHE_SECONDS:
+        if hit is not None and mono - hit[0] < CACHE_SECONDS:
             record = hit[1]
         else:
             record = self._catalog.find_token(digest)

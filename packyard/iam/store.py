@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
 from packyard.iam.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
@@ -591,10 +590,7 @@ def _attach(conn: Connection, table: Table, owner: Any, owner_id: str, arn: str)
     if conn.execute(select(table.c.policy_arn).where(owner == owner_id,
                                                      table.c.policy_arn == arn)).first():
         return
-    try:
-        conn.execute(insert(table).values({owner.key: owner_id, "policy_arn": arn}))
-    except IntegrityError:  # pragma: no cover - a concurrent attach of the same policy
-        pass
+    conn.execute(insert(table).values({owner.key: owner_id, "policy_arn": arn}))
 
 
 def _detach(conn: Connection, table: Table, owner: Any, owner_id: str, arn: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from packyard.errors import Conflict, NotFound
+from packyard.errors import Conflict, Denied, NotFound, QuotaExceeded
 from packyard.metadata.engine import create_engines
 from packyard.metadata.migrate import upgrade_to_head
 from packyard.metadata.schema import (
@@ -28,7 +28,10 @@ from packyard.metadata.schema import (
     package_versions,
     packages,
     repositories,
+    repository_external_connections,
+    repository_upstreams,
     tokens,
+    upstream_pages,
 )
 from packyard.model import (
     Asset,
@@ -82,6 +85,64 @@ class PublishResult:
     version: PackageVersion
     asset: Asset
     created: bool  # False when the identical file was already there
+
+
+@dataclass(frozen=True)
+class ExternalConnectionRecord:
+    """A repository's external connection (CodeArtifact's RepositoryExternalConnectionInfo)."""
+
+    repository_id: int
+    name: str
+    package_format: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RepositoryLinks:
+    """What a repository description shows besides the repository row."""
+
+    upstreams: list[str]  # repository names, in priority order
+    external_connections: list[ExternalConnectionRecord]
+
+
+@dataclass(frozen=True)
+class DomainGraph:
+    """Every upstream link and external connection of one domain, for searches and checks."""
+
+    upstreams: dict[int, list[int]]  # repository id -> upstream ids in priority order
+    external: dict[int, str]  # repository id -> external connection name
+    names: dict[int, str]  # repository id -> name
+
+
+@dataclass(frozen=True)
+class VersionOrigin:
+    """Where a version entered the domain (CodeArtifact's PackageVersionOrigin)."""
+
+    origin_type: str  # INTERNAL | EXTERNAL | UNKNOWN
+    repository_name: str | None
+    external_connection: str | None
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """The origin a kept copy records: the same for every repository that keeps the version."""
+
+    origin_type: str
+    repository_id: int | None
+    external_connection: str | None
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An upstream project page as last fetched (``document`` is the parsed files, as JSON)."""
+
+    index_url: str
+    project: str
+    found: bool
+    document: str | None
+    etag: str | None
+    last_modified: str | None
+    fetched_at: datetime
 
 
 def _domain(row: Row[Any], repo_count: int = 0, size: int = 0) -> Domain:
@@ -261,6 +322,13 @@ class Catalog:
             conn.execute(delete(assets).where(assets.c.package_version_id.in_(ver_ids)))
             conn.execute(delete(package_versions).where(package_versions.c.package_id.in_(pkg_ids)))
             conn.execute(delete(packages).where(packages.c.repository_id == repository.id))
+            # Downstream repositories lose this upstream; what they kept from it stays theirs
+            # (CodeArtifact: retained versions survive the upstream's deletion).
+            conn.execute(delete(repository_upstreams).where(
+                (repository_upstreams.c.repository_id == repository.id)
+                | (repository_upstreams.c.upstream_id == repository.id)))
+            conn.execute(delete(repository_external_connections).where(
+                repository_external_connections.c.repository_id == repository.id))
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
             return self._drop_unused_blobs(conn, repository.domain_id, touched)
 
@@ -399,6 +467,14 @@ class Catalog:
             pkg = conn.execute(select(packages).where(
                 packages.c.repository_id == repository.id, packages.c.format == fmt,
                 packages.c.namespace == namespace, packages.c.name == name)).first()
+            if pkg is not None and pkg.origin_publish != "ALLOW":
+                # Package origin controls: a package that came from upstream (or was set so)
+                # takes no direct publishing until an administrator allows it.
+                raise Denied(
+                    f"Publishing {display_name} to repository {repository.name} is blocked by "
+                    "the package's origin configuration (publish: BLOCK); an administrator can "
+                    "allow it with put-package-origin-configuration",
+                    resource_id=name, resource_type="package")
             if pkg is None:
                 conn.execute(insert(packages).values(
                     repository_id=repository.id, format=fmt, namespace=namespace, name=name,
@@ -460,6 +536,268 @@ class Catalog:
                     packages.c.repository_id == repository_id, packages.c.format == fmt,
                     assets.c.name == filename)).first()
         return _asset(row) if row else None
+
+    # -- upstreams and external connections ---------------------------------------------------
+
+    def _graph(self, conn: Connection, domain_id: int) -> DomainGraph:
+        names = {r.id: r.name for r in conn.execute(select(
+            repositories.c.id, repositories.c.name).where(
+                repositories.c.domain_id == domain_id))}
+        links: dict[int, list[int]] = {}
+        for row in conn.execute(select(repository_upstreams).where(
+                repository_upstreams.c.repository_id.in_(list(names)))
+                .order_by(repository_upstreams.c.repository_id,
+                          repository_upstreams.c.position)):
+            links.setdefault(row.repository_id, []).append(row.upstream_id)
+        external = {row.repository_id: row.name for row in conn.execute(
+            select(repository_external_connections).where(
+                repository_external_connections.c.repository_id.in_(list(names))))}
+        return DomainGraph(links, external, names)
+
+    def domain_graph(self, domain_id: int) -> DomainGraph:
+        with self._read() as conn:
+            return self._graph(conn, domain_id)
+
+    def replace_upstreams(self, repository: Repository, upstream_ids: Sequence[int],
+                          check: Callable[[DomainGraph], None]) -> None:
+        """Set a repository's upstream list; ``check`` sees the current graph in the same
+        transaction (so two concurrent updates cannot build a cycle between them)."""
+        with self._write() as conn:
+            check(self._graph(conn, repository.domain_id))
+            conn.execute(delete(repository_upstreams).where(
+                repository_upstreams.c.repository_id == repository.id))
+            for position, upstream_id in enumerate(upstream_ids):
+                conn.execute(insert(repository_upstreams).values(
+                    repository_id=repository.id, position=position, upstream_id=upstream_id))
+
+    def repository_links(self, repository_id: int) -> RepositoryLinks:
+        with self._read() as conn:
+            upstream_names = [r.name for r in conn.execute(
+                select(repositories.c.name).select_from(repository_upstreams.join(
+                    repositories, repository_upstreams.c.upstream_id == repositories.c.id))
+                .where(repository_upstreams.c.repository_id == repository_id)
+                .order_by(repository_upstreams.c.position))]
+            connections = [ExternalConnectionRecord(r.repository_id, r.name, r.package_format,
+                                                    r.created_at)
+                           for r in conn.execute(select(repository_external_connections).where(
+                               repository_external_connections.c.repository_id
+                               == repository_id))]
+        return RepositoryLinks(upstream_names, connections)
+
+    def add_external_connection(self, repository: Repository, name: str, package_format: str,
+                                now: datetime) -> None:
+        with self._write() as conn:
+            current = conn.execute(select(repository_external_connections).where(
+                repository_external_connections.c.repository_id == repository.id)).first()
+            if current is not None and current.name == name:
+                raise Conflict(f"Repository {repository.name} already has the external "
+                               f"connection {name}", resource_id=repository.name,
+                               resource_type="repository")
+            if current is not None:
+                raise QuotaExceeded(
+                    f"Repository {repository.name} already has the external connection "
+                    f"{current.name}; a repository can have only one. Use a repository of its "
+                    "own for each public repository and add them as upstreams",
+                    resource_id=repository.name, resource_type="repository")
+            conn.execute(insert(repository_external_connections).values(
+                repository_id=repository.id, name=name, package_format=package_format,
+                created_at=now))
+
+    def remove_external_connection(self, repository: Repository, name: str) -> None:
+        with self._write() as conn:
+            result = conn.execute(delete(repository_external_connections).where(
+                repository_external_connections.c.repository_id == repository.id,
+                repository_external_connections.c.name == name))
+            if not result.rowcount:
+                raise NotFound(f"Repository {repository.name} has no external connection "
+                               f"{name}", resource_id=name, resource_type="external-connection")
+
+    # -- origin controls and kept copies -------------------------------------------------------
+
+    def packages_named(self, domain_id: int, fmt: str, namespace: str,
+                       name: str) -> dict[int, Package]:
+        """The package called ``name`` in every repository of a domain that has it, by repository id."""
+        with self._read() as conn:
+            rows = conn.execute(select(packages).join(
+                repositories, packages.c.repository_id == repositories.c.id).where(
+                    repositories.c.domain_id == domain_id, packages.c.format == fmt,
+                    packages.c.namespace == namespace, packages.c.name == name)).all()
+        return {r.repository_id: _package(r) for r in rows}
+
+    def put_origin_configuration(self, repository: Repository, fmt: str, namespace: str,
+                                 name: str, display_name: str, publish: str, upstream: str,
+                                 now: datetime) -> Package:
+        """Set a package's restrictions, creating the package (with no versions) if needed."""
+        where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
+                 packages.c.namespace == namespace, packages.c.name == name)
+        with self._write() as conn:
+            if conn.execute(select(packages.c.id).where(*where)).first() is None:
+                conn.execute(insert(packages).values(
+                    repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                    display_name=display_name, origin_publish=publish,
+                    origin_upstream=upstream, created_at=now))
+            else:
+                conn.execute(update(packages).where(*where).values(
+                    origin_publish=publish, origin_upstream=upstream))
+            return _package(conn.execute(select(packages).where(*where)).one())
+
+    def version_origins(self, version_ids: Sequence[int]) -> dict[int, VersionOrigin]:
+        """Each version's entry point, with the entry repository's name."""
+        if not version_ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(
+                select(package_versions.c.id, package_versions.c.origin_type,
+                       package_versions.c.origin_external_connection,
+                       repositories.c.name.label("repository_name"))
+                .select_from(package_versions.outerjoin(
+                    repositories,
+                    package_versions.c.origin_repository_id == repositories.c.id))
+                .where(package_versions.c.id.in_(list(version_ids)))).all()
+        origins = {}
+        for r in rows:
+            kind = r.origin_type
+            if r.origin_external_connection is None and r.repository_name is None:
+                kind = "UNKNOWN"  # the entry repository has been deleted since
+            origins[r.id] = VersionOrigin(kind, r.repository_name, r.origin_external_connection)
+        return origins
+
+    def retain(self, targets: Sequence[Repository], fmt: str, namespace: str, name: str,
+               display_name: str, new_version: NewVersion, new_asset: NewAsset,
+               entry: EntryPoint, blob_sizes: dict[str, int], now: datetime) -> list[Repository]:
+        """Keep a copy of one file (and its version and package, when new) in each target.
+
+        Used for files pulled through upstreams and external connections. A target whose package
+        has since been set to ``upstream: BLOCK``, or whose version is no longer listed, is left
+        alone; a target that already holds the file is a no-op. Returns the targets that now
+        hold a new copy.
+        """
+        kept: list[Repository] = []
+        if not targets:
+            return kept
+        with self._write() as conn:
+            for sha, size in blob_sizes.items():
+                if not conn.execute(select(blobs.c.sha256).where(
+                        blobs.c.domain_id == targets[0].domain_id,
+                        blobs.c.sha256 == sha)).first():
+                    conn.execute(insert(blobs).values(domain_id=targets[0].domain_id,
+                                                      sha256=sha, size=size, created_at=now))
+            for repository in targets:
+                if self._retain_one(conn, repository, fmt, namespace, name, display_name,
+                                    new_version, new_asset, entry, now):
+                    kept.append(repository)
+        return kept
+
+    def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                    name: str, display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                    entry: EntryPoint, now: datetime) -> bool:
+        where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
+                 packages.c.namespace == namespace, packages.c.name == name)
+        pkg = conn.execute(select(packages).where(*where)).first()
+        if pkg is None:
+            # CodeArtifact's defaults for a package whose first version came from upstream.
+            conn.execute(insert(packages).values(
+                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                display_name=display_name, origin_publish="BLOCK", origin_upstream="ALLOW",
+                created_at=now))
+            pkg = conn.execute(select(packages).where(*where)).one()
+        elif pkg.origin_upstream != "ALLOW":
+            return False
+        ver = conn.execute(select(package_versions).where(
+            package_versions.c.package_id == pkg.id,
+            package_versions.c.version_key == new_version.version_key)).first()
+        if ver is None:
+            conn.execute(insert(package_versions).values(
+                package_id=pkg.id, version=new_version.version,
+                version_key=new_version.version_key, status="Published",
+                revision=new_revision(), published_at=now, summary=new_version.summary,
+                home_page=new_version.home_page,
+                source_code_repository=new_version.source_code_repository,
+                licenses=json.dumps(new_version.licenses), readme=new_version.readme,
+                readme_content_type=new_version.readme_content_type,
+                dependencies=json.dumps(new_version.dependencies),
+                origin_type=entry.origin_type, origin_repository_id=entry.repository_id,
+                origin_external_connection=entry.external_connection))
+            ver = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == pkg.id,
+                package_versions.c.version_key == new_version.version_key)).one()
+        elif ver.status not in ("Published", "Unlisted"):
+            return False
+        if conn.execute(select(assets.c.id).where(
+                assets.c.package_version_id == ver.id,
+                assets.c.name == new_asset.name)).first() is not None:
+            return False
+        conn.execute(insert(assets).values(
+            package_version_id=ver.id, name=new_asset.name, size=new_asset.size,
+            sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
+            md5=new_asset.md5, blake2_256=new_asset.blake2_256,
+            requires_python=new_asset.requires_python,
+            metadata_sha256=new_asset.metadata_sha256,
+            metadata_size=new_asset.metadata_size, created_at=now))
+        conn.execute(update(package_versions).where(package_versions.c.id == ver.id)
+                     .values(revision=new_revision()))
+        return True
+
+    def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
+                    targets: Sequence[Repository], now: datetime) -> bool:
+        """Keep in ``targets`` a copy of a file another repository of the domain holds.
+
+        The copy shares the stored bytes and records the version's original entry point.
+        False when the source no longer holds the file.
+        """
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets, package_versions.c.id.label("version_id"),
+                       packages.c.display_name)
+                .select_from(_ASSET_JOIN)
+                .where(packages.c.repository_id == source_repository_id,
+                       packages.c.format == fmt, packages.c.namespace == "",
+                       packages.c.name == name, assets.c.name == filename)).first()
+            if row is None:
+                return False
+            version = conn.execute(select(package_versions).where(
+                package_versions.c.id == row.version_id)).one()
+        source = _version(version)
+        entry = EntryPoint(version.origin_type, version.origin_repository_id,
+                           version.origin_external_connection)
+        new_version = NewVersion(
+            version=source.version, version_key=source.version_key, summary=source.summary,
+            home_page=source.home_page, source_code_repository=source.source_code_repository,
+            licenses=source.licenses, readme=source.readme,
+            readme_content_type=source.readme_content_type, dependencies=source.dependencies,
+            origin_type=source.origin_type)
+        asset = _asset(row)
+        new_asset = NewAsset(name=asset.name, size=asset.size, sha256=asset.sha256,
+                             sha512=asset.sha512, sha1=asset.sha1, md5=asset.md5,
+                             blake2_256=asset.blake2_256, requires_python=asset.requires_python,
+                             metadata_sha256=asset.metadata_sha256,
+                             metadata_size=asset.metadata_size)
+        self.retain(targets, fmt, "", name, row.display_name, new_version, new_asset, entry,
+                    {}, now)
+        return True
+
+    # -- upstream page cache -------------------------------------------------------------------
+
+    def get_upstream_page(self, index_url: str, project: str) -> CachedPage | None:
+        with self._read() as conn:
+            row = conn.execute(select(upstream_pages).where(
+                upstream_pages.c.index_url == index_url,
+                upstream_pages.c.project == project)).first()
+        if row is None:
+            return None
+        return CachedPage(row.index_url, row.project, bool(row.found), row.document, row.etag,
+                          row.last_modified, row.fetched_at)
+
+    def put_upstream_page(self, page: CachedPage) -> None:
+        """Store (or replace) a fetched page."""
+        with self._write() as conn:
+            conn.execute(delete(upstream_pages).where(
+                upstream_pages.c.index_url == page.index_url,
+                upstream_pages.c.project == page.project))
+            conn.execute(insert(upstream_pages).values(
+                index_url=page.index_url, project=page.project, found=page.found,
+                document=page.document, etag=page.etag, last_modified=page.last_modified,
+                fetched_at=page.fetched_at))
 
     # -- tokens --------------------------------------------------------------------------------
 

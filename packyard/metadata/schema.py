@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -112,8 +113,12 @@ package_versions = Table(
     Column("readme", Text, nullable=True),
     Column("readme_content_type", String(255), nullable=True),
     Column("dependencies", Text, nullable=True),  # JSON list of CodeArtifact PackageDependency
+    # Where the version entered the domain (CodeArtifact's origin.domainEntryPoint): the
+    # repository it was published to (INTERNAL), or the external connection it was pulled
+    # from (EXTERNAL). Copies kept in other repositories carry the same entry point.
     Column("origin_type", String(16), nullable=False, default="INTERNAL"),
     Column("origin_repository_id", Integer, nullable=True),
+    Column("origin_external_connection", String(100), nullable=True),
     UniqueConstraint("package_id", "version_key", name="uq_package_versions_pkg_version"),
 )
 
@@ -136,6 +141,40 @@ assets = Table(
     UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
 )
 Index("ix_assets_sha256", assets.c.sha256)
+
+# A repository's upstream repositories, in priority order (CodeArtifact's `upstreams`).
+repository_upstreams = Table(
+    "repository_upstreams", metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("upstream_id", Integer, ForeignKey("repositories.id"), nullable=False),
+    UniqueConstraint("repository_id", "upstream_id",
+                     name="uq_repository_upstreams_repository_upstream"),
+)
+Index("ix_repository_upstreams_upstream_id", repository_upstreams.c.upstream_id)
+
+# A repository's external connection; the primary key allows one per repository, as in
+# CodeArtifact.
+repository_external_connections = Table(
+    "repository_external_connections", metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("package_format", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Upstream index project pages, parsed, shared by every domain (they are public data). Kept
+# across restarts so that installs keep working while the upstream is down.
+upstream_pages = Table(
+    "upstream_pages", metadata,
+    Column("index_url", String(1024), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("found", Boolean, nullable=False),  # False: the upstream answered 404
+    Column("document", Text, nullable=True),  # JSON list of the page's files, as parsed
+    Column("etag", String(512), nullable=True),
+    Column("last_modified", String(64), nullable=True),
+    Column("fetched_at", UTCDateTime(), nullable=False),  # last time confirmed current
+)
 
 tokens = Table(
     "tokens", metadata,

@@ -5,6 +5,7 @@ Every method takes the calling principal and asks the one ``Authorizer`` before 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packyard.arn import ArnBuilder
@@ -14,10 +15,13 @@ from packyard.auth.tokens import IssuedToken, TokenService
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound
 from packyard.formats.registry import FormatRegistry
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, VersionOrigin
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.names import check_domain_name, check_repository_name
 from packyard.storage.blobs import BlobStore
+from packyard.upstream.connections import check_connection_name
+from packyard.upstream.graph import check_upstream_names, find_cycle
+from packyard.upstream.origin import ALLOW, BLOCK
 
 
 @dataclass(frozen=True)
@@ -83,15 +87,21 @@ class Registry:
     # -- repositories --------------------------------------------------------------------------
 
     def create_repository(self, principal: Principal, domain_name: str, name: str,
-                          description: str | None, domain_owner: str | None = None
-                          ) -> Repository:
+                          description: str | None, domain_owner: str | None = None,
+                          upstreams: Sequence[str] | None = None) -> Repository:
         domain = self.get_domain(domain_name, domain_owner)
         check_repository_name(name)
         _check_description(description)
         self.authorizer.check(principal, "codeartifact:CreateRepository",
                               self.arns.repository(domain.name, name))
-        return self.catalog.create_repository(domain, name, description or "",
+        upstream_repos = self._upstream_repositories(principal, domain, name, upstreams or [])
+        repo = self.catalog.create_repository(domain, name, description or "",
                                               principal.account_id, self.clock.now())
+        if upstream_repos:
+            # A new repository is nobody's upstream yet, so its list cannot close a cycle.
+            self.catalog.replace_upstreams(repo, [u.id for u in upstream_repos],
+                                           lambda _graph: None)
+        return repo
 
     def get_repository(self, domain_name: str, name: str,
                        domain_owner: str | None = None) -> tuple[Domain, Repository]:
@@ -107,15 +117,71 @@ class Registry:
         return repo
 
     def update_repository(self, principal: Principal, domain_name: str, name: str,
-                          description: str | None, domain_owner: str | None = None
-                          ) -> Repository:
+                          description: str | None, domain_owner: str | None = None,
+                          upstreams: Sequence[str] | None = None) -> Repository:
+        """Change the description and/or replace the upstream list (None leaves it as is)."""
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         _check_description(description)
         self.authorizer.check(principal, "codeartifact:UpdateRepository",
                               self.arns.repository(domain.name, name))
+        if upstreams is not None:
+            upstream_repos = self._upstream_repositories(principal, domain, name, upstreams)
+            ids = [u.id for u in upstream_repos]
+
+            def no_cycle(graph: DomainGraph) -> None:
+                path = find_cycle(repo.id, ids, graph.upstreams)
+                if path is not None:
+                    chain = " -> ".join([name, *(graph.names.get(i, "?") for i in path)])
+                    raise Invalid(f"Upstream repositories cannot form a cycle: {chain}")
+
+            self.catalog.replace_upstreams(repo, ids, no_cycle)
         if description is None:
             return repo
         return self.catalog.update_repository(repo, description)
+
+    def _upstream_repositories(self, principal: Principal, domain: Domain, name: str,
+                               upstreams: Sequence[str]) -> list[Repository]:
+        """The repositories an upstream list names, checked and authorized, in order."""
+        check_upstream_names(name, upstreams)
+        found: list[Repository] = []
+        for upstream in upstreams:
+            check_repository_name(upstream)
+            try:
+                found.append(self.catalog.get_repository(domain, upstream))
+            except NotFound:
+                # Upstreams are repositories of the same domain ("You can only add repositories
+                # in the same domain as upstream repositories").
+                raise NotFound(f"Upstream repository {upstream} not found in domain "
+                               f"{domain.name}", resource_id=upstream,
+                               resource_type="repository") from None
+            # CodeArtifact asks for this permission on the upstream side of the link.
+            self.authorizer.check(principal, "codeartifact:AssociateWithDownstreamRepository",
+                                  self.arns.repository(domain.name, upstream))
+        return found
+
+    def repository_links(self, repository: Repository) -> RepositoryLinks:
+        """A repository's upstreams and external connections, for its description."""
+        return self.catalog.repository_links(repository.id)
+
+    def associate_external_connection(self, principal: Principal, domain_name: str,
+                                      repo_name: str, connection: str,
+                                      domain_owner: str | None = None) -> Repository:
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:AssociateExternalConnection",
+                              self.arns.repository(domain.name, repo.name))
+        spec = check_connection_name(connection, (p.name for p in self.formats))
+        self.catalog.add_external_connection(repo, spec.name, spec.package_format,
+                                             self.clock.now())
+        return repo
+
+    def disassociate_external_connection(self, principal: Principal, domain_name: str,
+                                         repo_name: str, connection: str,
+                                         domain_owner: str | None = None) -> Repository:
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
+        self.authorizer.check(principal, "codeartifact:DisassociateExternalConnection",
+                              self.arns.repository(domain.name, repo.name))
+        self.catalog.remove_external_connection(repo, connection)
+        return repo
 
     def delete_repository(self, principal: Principal, domain_name: str, name: str,
                           domain_owner: str | None = None) -> Repository:
@@ -193,6 +259,34 @@ class Registry:
             raise NotFound(f"Package {package} not found in repository {repo.name}",
                            resource_id=package, resource_type="package")
         return domain, repo, pkg
+
+    def describe_package(self, principal: Principal, domain_name: str, repo_name: str,
+                         fmt: str, namespace: str | None, package: str,
+                         domain_owner: str | None = None) -> Package:
+        _, _, pkg = self.find_package(principal, "codeartifact:DescribePackage", domain_name,
+                                      repo_name, fmt, namespace, package, domain_owner)
+        return pkg
+
+    def put_package_origin_configuration(self, principal: Principal, domain_name: str,
+                                         repo_name: str, fmt: str, namespace: str | None,
+                                         package: str, publish: str, upstream: str,
+                                         domain_owner: str | None = None) -> Package:
+        """Set a package's origin restrictions; a package not in the repository is created
+        with no versions, so versions can be blocked before any arrive (as in CodeArtifact)."""
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
+        plugin = self.formats.get(fmt)
+        name = plugin.normalize_name(package)
+        self.authorizer.check(principal, "codeartifact:PutPackageOriginConfiguration",
+                              self.arns.package(domain.name, repo.name, fmt, namespace, name))
+        for label, value in (("publish", publish), ("upstream", upstream)):
+            if value not in (ALLOW, BLOCK):
+                raise Invalid(f"restrictions.{label} must be ALLOW or BLOCK, got {value!r}")
+        return self.catalog.put_origin_configuration(repo, fmt, namespace or "", name, package,
+                                                     publish, upstream, self.clock.now())
+
+    def version_origins(self, versions: Sequence[PackageVersion]) -> dict[int, VersionOrigin]:
+        """Where each version entered the domain (origin.domainEntryPoint)."""
+        return self.catalog.version_origins([v.id for v in versions])
 
     def list_package_versions(self, principal: Principal, domain_name: str, repo_name: str,
                               fmt: str, namespace: str | None, package: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,33 @@ from tests.integration.helpers import (
 )
 
 _SERVERS = pytest.StashKey[list[ServerProcess]]()
+_FIRST_OWN_SERVER = pytest.StashKey[int]()
+_SHARED_SERVER = pytest.StashKey[ServerProcess]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SERVERS] = []
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Attach the log of every server started so far to a failing test's report."""
-    outcome = yield
-    report = outcome.get_result()
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_FIRST_OWN_SERVER] = len(item.config.stash[_SERVERS])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                        pytest.TestReport]:
+    """Attach server logs to a failing test: the shared server's and those the test started."""
+    report = yield
     if report.failed:
-        for server in item.config.stash.get(_SERVERS, []):
+        servers = item.config.stash[_SERVERS]
+        first_own = item.stash.get(_FIRST_OWN_SERVER, len(servers))
+        shared = item.config.stash.get(_SHARED_SERVER, None)
+        shown = ([shared] if shared else []) + [s for s in servers[first_own:] if s is not shared]
+        for server in shown:
             report.sections.append(
                 (f"packyard server log ({server.data_dir})", server.log_text(tail=6000)))
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,12 +84,13 @@ def _start(registry: list[ServerProcess], data_dir: Path,
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory,
+def server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config,
            _server_registry: list[ServerProcess]) -> Iterator[ServerProcess]:
     """The shared server: test root keys from the environment, default account and region."""
     tool("packyard")
     data_dir = tmp_path_factory.mktemp("shared-server") / "data"
     proc = _start(_server_registry, data_dir, None)
+    pytestconfig.stash[_SHARED_SERVER] = proc
     yield proc
     proc.stop()
 

@@ -313,7 +313,7 @@ def sign_headers(method: str, url: str, credentials: Credentials, *, body: bytes
 
 def aws_error_code(response: httpx.Response) -> str:
     """The error type the way botocore's rest-json parser finds it (header first, then body)."""
-    header = response.headers.get("x-amzn-errortype", "")
+    header = str(response.headers.get("x-amzn-errortype", ""))
     if header:
         return header.split(":")[0]
     try:
@@ -321,7 +321,7 @@ def aws_error_code(response: httpx.Response) -> str:
     except ValueError:
         return ""
     code = str(body.get("__type") or body.get("code") or "")
-    return code.rsplit("#", 1)[-1]
+    return str(code.rsplit("#", 1)[-1])
 
 
 def aws_error_message(response: httpx.Response) -> str:

@@ -116,7 +116,7 @@ def _get(http: httpx.Client, url: str, accept: str | None = None, **headers: str
 
 
 def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip()
+    return str(response.headers.get("content-type", "")).split(";")[0].strip()
 
 
 def _file_url(index: IndexData, dist: Dist) -> str:

@@ -215,7 +215,7 @@ def test_missing_content_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> 
         response = http.post(pypi_repo.endpoint, data=dist.form_fields(),
                              # A multipart body whose only non-form part is no file.
                              files={"comment": (None, b"no file here")})
-    _assert_refused(response, 400, "content")
+    _assert_refused(response, 400, "content", "file")
     _assert_nothing_published(pypi_repo, "nu-pkg")
 
 

@@ -199,13 +199,17 @@ def test_known_metadata_versions_are_supported(version: str) -> None:
 def test_missing_file_is_refused() -> None:
     with pytest.raises(Invalid) as caught:
         validate_upload(form(), None, None, None, MAX)
-    assert caught.value.message == "Upload payload does not have a file."
+    assert caught.value.message == (
+        "Upload payload does not have a file: send it in the multipart 'content' field."
+    )
 
 
 def test_missing_file_is_refused_by_check_request() -> None:
     with pytest.raises(Invalid) as caught:
         check_request(form(), "", None, MAX)
-    assert caught.value.message == "Upload payload does not have a file."
+    assert caught.value.message == (
+        "Upload payload does not have a file: send it in the multipart 'content' field."
+    )
 
 
 def test_form_errors_come_before_the_missing_file() -> None:

@@ -12,19 +12,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import Invalid, TooLarge
+from packyard.formats.pypi.archive import format_size
 from packyard.storage.blobs import StagedBlob
 
 MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
 MAX_FIELDS = 500
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"
 
 
 @dataclass
@@ -93,12 +85,12 @@ class _FormBuilder:
             staged = self.form.staged
             assert staged is not None
             if staged.size + (end - start) > self._max_file:
-                raise TooLarge(f"File too large: the limit is {human_size(self._max_file)}")
+                raise TooLarge(f"File too large: the limit is {format_size(self._max_file)}")
             staged.write(data[start:end])
         else:
             self._field_bytes += end - start
             if self._field_bytes > MAX_FIELDS_BYTES:
-                raise Invalid(f"Form fields too large: at most {human_size(MAX_FIELDS_BYTES)} "
+                raise Invalid(f"Form fields too large: at most {format_size(MAX_FIELDS_BYTES)} "
                               "in all")
             self._value += data[start:end]
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from packyard.auth.principal import Principal
 from packyard.errors import Conflict, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
-from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.form import UploadForm
-from packyard.formats.pypi.upload_checks import ValidatedUpload, validate_upload
+from packyard.formats.pypi.upload_checks import ValidatedUpload, check_request, validate_upload
 from packyard.metadata.catalog import NewAsset, NewVersion
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
@@ -63,12 +62,10 @@ class PypiPublisher:
     def _publish(self, principal: Principal, domain: Domain, repo: Repository,
                  form: UploadForm, staged: StagedBlob | None) -> PublishOutcome:
         fields = {k: v[0] for k, v in form.fields.items() if v}
-        if staged is None or form.filename is None:
-            # Let the checks give the user-facing message for a missing file.
-            validate_upload(fields, None, None, None, self.max_upload_bytes)
-            raise AssertionError("unreachable: validate_upload refuses a missing file")
-        dist = parse_distribution_filename(form.filename)
-        digests = staged.digests()
+        digests = staged.digests() if staged is not None else None
+        # Form and filename problems first: they are what the user got wrong, not the archive.
+        dist = check_request(fields, form.filename, digests, self.max_upload_bytes)
+        assert staged is not None and digests is not None  # check_request refuses a missing file
         inspection = inspect_distribution(staged.local_path, dist)
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
         arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,

@@ -69,7 +69,7 @@ _HOMEPAGE_LABELS = ("homepage", "home")
 
 _FATAL_FIELDS = frozenset({"name", "version", "requires-python", "requires-dist"})
 
-_NO_FILE = "Upload payload does not have a file."
+_NO_FILE = "Upload payload does not have a file: send it in the multipart 'content' field."
 
 
 class FileDigests(Protocol):

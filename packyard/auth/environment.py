@@ -1,0 +1,67 @@
+"""The request's environment (client address, TLS) for the condition keys that describe it.
+
+``aws:SourceIp`` and ``aws:SecureTransport`` are facts about the HTTP request, not about the
+principal, and authorization happens deep in services that never see the request. A small ASGI
+middleware records them in a context variable for the duration of each request; the Authorizer
+reads them from there. Context variables follow the request into ``run_in_threadpool`` (anyio
+copies the context), and are never shared between requests.
+
+Only the connection itself is trusted: X-Forwarded-For and X-Forwarded-Proto can be sent by
+anyone, so a policy could be bypassed through them. Behind a proxy, run uvicorn with
+``--proxy-headers`` and ``--forwarded-allow-ips`` so that the connection's client address and
+scheme are the proxy's view of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class RequestEnvironment:
+    """What a request says about where it comes from."""
+
+    source_ip: str | None
+    secure_transport: bool
+
+
+_current: ContextVar[RequestEnvironment | None] = ContextVar("packyard_request_environment",
+                                                             default=None)
+
+
+def current_environment() -> RequestEnvironment | None:
+    """The environment of the request being served, or None outside a request."""
+    return _current.get()
+
+
+def environment_of(scope: Scope) -> RequestEnvironment:
+    client = scope.get("client")
+    source_ip: str | None = None
+    if client:
+        try:
+            source_ip = str(ipaddress.ip_address(client[0]))
+        except ValueError:
+            source_ip = None  # e.g. a unix socket or a test client's made-up host
+    return RequestEnvironment(source_ip=source_ip,
+                              secure_transport=scope.get("scheme") in ("https", "wss"))
+
+
+class RequestEnvironmentMiddleware:
+    """Records each HTTP request's environment for the Authorizer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _current.set(environment_of(scope))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _current.reset(token)

@@ -1,0 +1,150 @@
+"""Where the Authorizer gets policies: a principal's identity policies, a resource's policies.
+
+Policies are read from the IAM store and compiled once; both lookups are cached for a few seconds
+so that package downloads, which are authorized one by one, do not each query the database. A
+write through the store in this process empties the cache at once (``IamStore.generation``);
+a change made by another process (``packyard`` CLI, a replica) is seen within ``ttl`` seconds.
+
+A stored document that no longer parses (it was accepted by an older, more lenient Packyard) is
+not skipped, as skipping a Deny would grant more than its author meant: it is reported as
+unreadable and the Authorizer refuses the request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from packyard.auth.principal import ASSUMED_ROLE, USER, Principal
+from packyard.errors import Invalid
+from packyard.iam.policy import Policy, PolicyKind, parse_policy
+from packyard.iam.store import IamStore
+
+log = logging.getLogger("packyard.auth")
+
+DEFAULT_TTL_SECONDS = 5.0
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The compiled policies that apply, and whether any stored document could not be read."""
+
+    policies: tuple[Policy, ...] = ()
+    unreadable: tuple[str, ...] = ()  # names of documents that failed to parse
+
+
+class PolicySource(Protocol):
+    def identity_policies(self, principal: Principal) -> PolicySet: ...
+
+    def resource_policies(self, resource_arn: str) -> PolicySet: ...
+
+
+class NoPolicies:
+    """No IAM at all: only root can do anything (tests of code that predates IAM)."""
+
+    def identity_policies(self, principal: Principal) -> PolicySet:
+        return PolicySet()
+
+    def resource_policies(self, resource_arn: str) -> PolicySet:
+        return PolicySet()
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_policy(document: str, kind: PolicyKind, name: str) -> Policy:
+    """Parse a stored document (cached by its text: the same JSON compiles once)."""
+    return parse_policy(document, kind=kind, name=name)
+
+
+def _compile_all(named: Sequence[tuple[str, str]], kind: PolicyKind) -> PolicySet:
+    policies: list[Policy] = []
+    unreadable: list[str] = []
+    for name, document in named:
+        try:
+            policies.append(compile_policy(document, kind, name))
+        except Invalid as exc:
+            log.error("stored policy %s cannot be parsed (%s); requests it governs are refused",
+                      name, exc.message)
+            unreadable.append(name)
+    return PolicySet(tuple(policies), tuple(unreadable))
+
+
+def governing_policy_arns(resource_arn: str) -> tuple[str, ...]:
+    """The ARNs whose resource policies govern ``resource_arn`` (domain first, then repository).
+
+    CodeArtifact evaluates the domain's policy for every operation on the domain and on every
+    resource in it, and a repository's policy for the repository and its packages ("Domain
+    policies", "Repository policies" in the CodeArtifact User Guide).
+    """
+    parts = resource_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "codeartifact":
+        return ()
+    prefix = ":".join(parts[:5])
+    kind, _, rest = parts[5].partition("/")
+    pieces = rest.split("/")
+    if not pieces[0]:
+        return ()
+    domain_arn = f"{prefix}:domain/{pieces[0]}"
+    if kind in ("domain", "package-group"):
+        return (domain_arn,)
+    if kind in ("repository", "package") and len(pieces) >= 2 and pieces[1]:
+        return domain_arn, f"{prefix}:repository/{pieces[0]}/{pieces[1]}"
+    return ()
+
+
+class StorePolicySource:
+    """Policies from the IAM store, cached for ``ttl`` seconds."""
+
+    def __init__(self, store: IamStore, ttl: float = DEFAULT_TTL_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[float, int, PolicySet]] = {}
+
+    def _cached(self, key: tuple[str, str], load: Callable[[], PolicySet]) -> PolicySet:
+        now = self._monotonic()
+        generation = self._store.generation
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[1] == generation and now - hit[0] < self._ttl:
+            return hit[2]
+        value = load()
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (now, generation, value)
+        return value
+
+    def identity_policies(self, principal: Principal) -> PolicySet:
+        if principal.kind == USER:
+            owner = principal.user_id
+            return self._cached(("user", owner), lambda: _compile_all(
+                self._store.user_documents(owner), PolicyKind.IDENTITY))
+        if principal.kind == ASSUMED_ROLE and principal.role_id:
+            role_id = principal.role_id
+            return self._cached(("role", role_id), lambda: _compile_all(
+                self._store.role_documents(role_id), PolicyKind.IDENTITY))
+        return PolicySet()
+
+    def resource_policies(self, resource_arn: str) -> PolicySet:
+        arns = governing_policy_arns(resource_arn)
+        if not arns:
+            return PolicySet()
+        sets = [self._cached(("resource", arn), functools.partial(self._load_resource, arn))
+                for arn in arns]
+        return PolicySet(tuple(p for s in sets for p in s.policies),
+                         tuple(u for s in sets for u in s.unreadable))
+
+    def _load_resource(self, arn: str) -> PolicySet:
+        found = self._store.resource_policy(arn)
+        if found is None:
+            return PolicySet()
+        label = "domain policy" if ":domain/" in arn else "repository policy"
+        return _compile_all([(label, found.document)], PolicyKind.RESOURCE)

@@ -1,0 +1,91 @@
+"""Administering authorization tokens: list them, revoke one, revoke all of a principal's.
+
+Tokens are minted and checked by ``packyard.auth.tokens``; this is the operator's side, used by
+``packyard token ...``. Revoking marks the row (``revoked_at``) rather than deleting it, so a
+revoked token is refused as such and the listing keeps showing what was revoked when. Servers
+cache token checks for at most ``packyard.auth.tokens.CACHE_SECONDS`` (5 s), so a revocation made
+here takes effect on every server within that time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from packyard.metadata.schema import domains, tokens
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token's public facts; the token itself is never stored, only its sha256."""
+
+    id: str
+    principal_arn: str
+    access_key_id: str | None
+    domain_name: str
+    domain_owner: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+class TokenLedger:
+    """SQL over the tokens table for administration."""
+
+    def __init__(self, engines: tuple[Engine, Engine]) -> None:
+        self._reader, self._writer = engines
+
+    def list(self, *, principal_arn: str | None = None, domain: str | None = None,
+             include_inactive: bool = False, now: datetime) -> list[TokenInfo]:
+        query = (select(tokens, domains.c.name.label("domain_name"),
+                        domains.c.owner.label("domain_owner"))
+                 .join(domains, tokens.c.domain_id == domains.c.id)
+                 .order_by(tokens.c.created_at))
+        if principal_arn is not None:
+            query = query.where(tokens.c.principal_arn == principal_arn)
+        if domain is not None:
+            query = query.where(domains.c.name == domain)
+        if not include_inactive:
+            query = query.where(tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+        with self._reader.connect() as conn, conn.begin():
+            rows = conn.execute(query).all()
+        return [TokenInfo(id=r.id, principal_arn=r.principal_arn,
+                          access_key_id=r.access_key_id, domain_name=r.domain_name,
+                          domain_owner=r.domain_owner, created_at=r.created_at,
+                          expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
+
+    def revoke(self, token_id: str, now: datetime) -> bool:
+        """Revoke one token by id; False if there is no such unrevoked token."""
+        with self._writer.connect() as conn, conn.begin():
+            result = conn.execute(update(tokens).where(tokens.c.id == token_id,
+                                                       tokens.c.revoked_at.is_(None))
+                                  .values(revoked_at=now))
+            return bool(result.rowcount)
+
+    def revoke_by_digest(self, secret_sha256: str, now: datetime) -> str | None:
+        """Revoke the token with this sha256 (a leaked token's value); returns its id."""
+        with self._writer.connect() as conn, conn.begin():
+            token_id = conn.execute(select(tokens.c.id).where(
+                tokens.c.secret_sha256 == secret_sha256)).scalar()
+            if token_id is None:
+                return None
+            conn.execute(update(tokens).where(tokens.c.id == token_id,
+                                              tokens.c.revoked_at.is_(None))
+                         .values(revoked_at=now))
+            return str(token_id)
+
+    def revoke_all_for(self, principal_arn: str, now: datetime) -> int:
+        """Revoke every live token minted by one principal; returns how many."""
+        with self._writer.connect() as conn, conn.begin():
+            result = conn.execute(update(tokens).where(
+                tokens.c.principal_arn == principal_arn, tokens.c.revoked_at.is_(None),
+                tokens.c.expires_at > now).values(revoked_at=now))
+            return int(result.rowcount or 0)

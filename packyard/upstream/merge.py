@@ -1,0 +1,95 @@
+"""Merging what each place in the search order offers into one project page.
+
+The places come in search order (``graph.search_steps``), the first one nearest the requesting
+repository. CodeArtifact stops at the first place that has a requested package version, so:
+
+- a version belongs to the first place that has it: that place's status decides whether it is
+  listed (Published, or Unlisted shown as yanked) or hidden (Archived, Disposed, Deleted), and a
+  hidden version is not taken from further up either;
+- a file comes from the first place that offers it. A later place may still add a file to a
+  version an earlier one holds: a version is kept asset by asset as clients ask for them, so a
+  repository can hold a version's wheel while its sdist is still only upstream.
+
+Pure functions; the resolver gathers the listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+LISTED = ("Published", "Unlisted")
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class OfferedVersion:
+    version: str
+    version_key: str
+    status: str
+
+
+@dataclass(frozen=True)
+class OfferedFile:
+    """One file as one place offers it."""
+
+    filename: str
+    version_key: str
+    sha256: str
+    size: int | None
+    requires_python: str | None
+    yanked: bool | str
+    upload_time: datetime | None
+    metadata_sha256: str | None
+
+
+@dataclass(frozen=True)
+class Listing(Generic[S]):
+    """What one place in the search order has of a project."""
+
+    source: S
+    versions: Sequence[OfferedVersion]
+    files: Sequence[OfferedFile]
+
+
+@dataclass(frozen=True)
+class MergedFile(Generic[S]):
+    file: OfferedFile
+    source: S
+    yanked: bool | str
+
+
+@dataclass(frozen=True)
+class MergedProject(Generic[S]):
+    files: list[MergedFile[S]]
+    versions: list[str]  # listed versions, sorted
+
+    def find(self, filename: str) -> MergedFile[S] | None:
+        return next((f for f in self.files if f.file.filename == filename), None)
+
+
+def merge_listings(listings: Sequence[Listing[S]],
+                   sort_key: Callable[[str], Any]) -> MergedProject[S]:
+    """One project page from listings in search order (see the module docstring)."""
+    claims: dict[str, OfferedVersion] = {}
+    for listing in listings:
+        for version in listing.versions:
+            claims.setdefault(version.version_key, version)
+    files: dict[str, MergedFile[S]] = {}
+    for listing in listings:
+        for offered in listing.files:
+            if offered.filename in files:
+                continue
+            claim = claims.get(offered.version_key)
+            if claim is None or claim.status not in LISTED:
+                continue
+            yanked: bool | str = offered.yanked
+            if claim.status == "Unlisted" and yanked is False:
+                yanked = "Unlisted"
+            files[offered.filename] = MergedFile(offered, listing.source, yanked)
+    listed = [v.version for v in claims.values() if v.status in LISTED]
+    return MergedProject(files=sorted(files.values(), key=lambda f: f.file.filename),
+                         versions=sorted(listed, key=sort_key))
