@@ -14,7 +14,8 @@ from typing import Any
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
-from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.metadata.catalog import VersionOrigin
+from packyard.model import Asset, Domain, Package, Repository
 from packyard.services.registry import Registry, VersionRef
 
 
@@ -92,17 +93,33 @@ class Operations:
                 "description": r.description, "createdTime": r.created_at}
 
     def repository_description(self, r: Repository) -> dict[str, Any]:
-        return {**self.repository_summary(r), "upstreams": [], "externalConnections": []}
+        links = self.registry.repository_links(r)
+        return {**self.repository_summary(r),
+                "upstreams": [{"repositoryName": name} for name in links.upstreams],
+                "externalConnections": [
+                    {"externalConnectionName": c.name, "packageFormat": c.package_format,
+                     "status": "Available"} for c in links.external_connections]}
 
     @staticmethod
-    def package_summary(p: Package) -> dict[str, Any]:
+    def origin_configuration(p: Package) -> dict[str, Any]:
+        return {"restrictions": {"publish": p.origin_publish, "upstream": p.origin_upstream}}
+
+    def package_summary(self, p: Package) -> dict[str, Any]:
         return {"format": p.format, "namespace": p.namespace or None, "package": p.name,
-                "originConfiguration": {"restrictions": {
-                    "publish": p.origin_publish, "upstream": p.origin_upstream}}}
+                "originConfiguration": self.origin_configuration(p)}
+
+    def package_description(self, p: Package) -> dict[str, Any]:
+        return {"format": p.format, "namespace": p.namespace or None, "name": p.name,
+                "originConfiguration": self.origin_configuration(p)}
 
     @staticmethod
-    def origin(repo_name: str, v: PackageVersion) -> dict[str, Any]:
-        return {"domainEntryPoint": {"repositoryName": repo_name}, "originType": v.origin_type}
+    def origin(found: VersionOrigin | None) -> dict[str, Any]:
+        """PackageVersionOrigin: where the version entered the domain, the same in every copy."""
+        if found is None or found.origin_type == "UNKNOWN":
+            return {"originType": "UNKNOWN"}
+        entry = ({"externalConnectionName": found.external_connection}
+                 if found.external_connection else {"repositoryName": found.repository_name})
+        return {"domainEntryPoint": entry, "originType": found.origin_type}
 
     def version_description(self, ref: VersionRef) -> dict[str, Any]:
         v = ref.version
@@ -112,7 +129,7 @@ class Operations:
                 "sourceCodeRepository": v.source_code_repository,
                 "publishedTime": v.published_at, "licenses": v.licenses,
                 "revision": v.revision, "status": v.status,
-                "origin": self.origin(ref.repository.name, v)}
+                "origin": self.origin(self.registry.version_origins([v]).get(v.id))}
 
     @staticmethod
     def asset_summary(a: Asset) -> dict[str, Any]:
@@ -165,12 +182,18 @@ def _delete_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
 
 # -- repositories --------------------------------------------------------------------------------
 
+def _upstream_names(p: dict[str, Any]) -> list[str] | None:
+    """The ``upstreams`` list's repository names; None when the request has no list."""
+    if "upstreams" not in p:
+        return None
+    return [u["repositoryName"] for u in p["upstreams"]]
+
+
 @operation("CreateRepository")
 def _create_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    if p.get("upstreams"):
-        raise Invalid("Upstream repositories are not supported by this server yet")
     r = ops.registry.create_repository(ctx.principal, p["domain"], p["repository"],
-                                       p.get("description"), p.get("domainOwner"))
+                                       p.get("description"), p.get("domainOwner"),
+                                       upstreams=_upstream_names(p))
     return {"repository": ops.repository_description(r)}
 
 
@@ -183,17 +206,40 @@ def _describe_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -
 
 @operation("UpdateRepository")
 def _update_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    if p.get("upstreams"):
-        raise Invalid("Upstream repositories are not supported by this server yet")
     r = ops.registry.update_repository(ctx.principal, p["domain"], p["repository"],
-                                       p.get("description"), p.get("domainOwner"))
+                                       p.get("description"), p.get("domainOwner"),
+                                       upstreams=_upstream_names(p))
     return {"repository": ops.repository_description(r)}
 
 
 @operation("DeleteRepository")
 def _delete_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    # The description is taken first: deleting also removes the repository's links.
+    _, existing = ops.registry.get_repository(p["domain"], p["repository"], p.get("domainOwner"))
+    links = ops.registry.repository_links(existing)
     r = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
                                        p.get("domainOwner"))
+    description = ops.repository_description(r)
+    description["upstreams"] = [{"repositoryName": name} for name in links.upstreams]
+    description["externalConnections"] = [
+        {"externalConnectionName": c.name, "packageFormat": c.package_format,
+         "status": "Available"} for c in links.external_connections]
+    return {"repository": description}
+
+
+@operation("AssociateExternalConnection")
+def _associate_external_connection(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    r = ops.registry.associate_external_connection(ctx.principal, p["domain"], p["repository"],
+                                                   p["externalConnection"], p.get("domainOwner"))
+    return {"repository": ops.repository_description(r)}
+
+
+@operation("DisassociateExternalConnection")
+def _disassociate_external_connection(ops: Operations, ctx: CallContext,
+                                      p: dict[str, Any]) -> Any:
+    r = ops.registry.disassociate_external_connection(
+        ctx.principal, p["domain"], p["repository"], p["externalConnection"],
+        p.get("domainOwner"))
     return {"repository": ops.repository_description(r)}
 
 
@@ -245,6 +291,22 @@ def _list_packages(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     return {"packages": [ops.package_summary(x) for x in items], "nextToken": token}
 
 
+@operation("DescribePackage")
+def _describe_package(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    pkg = ops.registry.describe_package(ctx.principal, **_pkg_args(p))
+    return {"package": ops.package_description(pkg)}
+
+
+@operation("PutPackageOriginConfiguration")
+def _put_package_origin_configuration(ops: Operations, ctx: CallContext,
+                                      p: dict[str, Any]) -> Any:
+    restrictions = p["restrictions"]
+    pkg = ops.registry.put_package_origin_configuration(
+        ctx.principal, publish=restrictions["publish"], upstream=restrictions["upstream"],
+        **_pkg_args(p))
+    return {"originConfiguration": ops.origin_configuration(pkg)}
+
+
 @operation("ListPackageVersions")
 def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     pkg, versions = ops.registry.list_package_versions(
@@ -256,11 +318,11 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
     if p.get("sortBy") == "PUBLISHED_TIME":
         versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
     items, token = _page(versions, p)
-    repo_name = p["repository"]
+    origins = ops.registry.version_origins(items)
     return {"defaultDisplayVersion": default, "format": pkg.format,
             "namespace": pkg.namespace or None, "package": pkg.name,
             "versions": [{"version": v.version, "revision": v.revision, "status": v.status,
-                          "origin": ops.origin(repo_name, v)} for v in items],
+                          "origin": ops.origin(origins.get(v.id))} for v in items],
             "nextToken": token}
 
 
