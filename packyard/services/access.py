@@ -40,6 +40,9 @@ T = TypeVar("T")
 # request, so they are remembered this long (a deleted repository may answer for this long).
 _LOOKUP_TTL = 2.0
 _LOOKUP_MAX = 4096
+# A granted read is reused this long: a revoked or expired token keeps reading at most this much
+# longer than the token check's own cache allows.
+_READER_TTL = 1.0
 
 
 class RepositoryGate:
@@ -49,6 +52,7 @@ class RepositoryGate:
         self.registry = registry
         self._authn = authenticator
         self._lookups: dict[tuple[str, ...], tuple[float, object]] = {}
+        self._readers: dict[tuple[str, str, str], tuple[float, RepositoryAccess]] = {}
         self._lock = threading.Lock()
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
@@ -75,6 +79,30 @@ class RepositoryGate:
         repo = self._cached(("r", name, owner, repo_name),
                             lambda: self.registry.catalog.get_repository(domain, repo_name))
         return RepositoryAccess(principal, domain, repo)
+
+    def open_for_read(self, label: str, repo_name: str, authorization: str | None
+                      ) -> RepositoryAccess:
+        """``open`` plus the ReadFromRepository check; a success is remembered briefly."""
+        access = self.open(label, repo_name, authorization)
+        self.check_read(access)
+        with self._lock:
+            if len(self._readers) >= _LOOKUP_MAX:
+                self._readers.clear()
+            self._readers[(label, repo_name, authorization or "")] = (time.monotonic(), access)
+        return access
+
+    def recent_reader(self, label: str, repo_name: str, authorization: str | None
+                      ) -> RepositoryAccess | None:
+        """A read access granted in the last ``_READER_TTL`` seconds, without blocking I/O.
+
+        Pages and downloads are requested in bursts (one pip run asks for dozens); answering
+        the repeat ones from memory keeps them off the thread pool and the database.
+        """
+        with self._lock:
+            hit = self._readers.get((label, repo_name, authorization or ""))
+        if hit is None or time.monotonic() - hit[0] >= _READER_TTL:
+            return None
+        return hit[1]
 
     def check_read(self, access: RepositoryAccess) -> None:
         self.registry.authorizer.check(

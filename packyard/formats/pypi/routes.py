@@ -136,6 +136,15 @@ class PypiEndpoint:
         self._gate = services.gate
         self._publisher = services.publisher
 
+    async def _open_read(self, request: Request) -> RepositoryAccess:
+        label, repo = request.path_params["label"], request.path_params["repo"]
+        authorization = request.headers.get("authorization")
+        access = self._gate.recent_reader(label, repo, authorization)
+        if access is None:
+            access = await run_in_threadpool(self._gate.open_for_read, label, repo,
+                                             authorization)
+        return access
+
     async def _open(self, request: Request) -> RepositoryAccess:
         access = await run_in_threadpool(
             self._gate.open, request.path_params["label"], request.path_params["repo"],
@@ -163,8 +172,7 @@ class PypiEndpoint:
         if media_type is None:
             return _not_acceptable()
         try:
-            access = await self._open(request)
-            self._gate.check_read(access)
+            access = await self._open_read(request)
             names = await run_in_threadpool(self._gate.registry.catalog.list_project_names,
                                             access.repository.id, FORMAT)
         except PackyardError as exc:
@@ -178,8 +186,7 @@ class PypiEndpoint:
         if normalized != project or not request.url.path.endswith("/"):
             # PEP 503: redirect to the normalized URL (after auth, so no names leak).
             try:
-                access = await self._open(request)
-                self._gate.check_read(access)
+                access = await self._open_read(request)
             except PackyardError as exc:
                 return to_response(exc)
             base = request.url.path.rstrip("/").rsplit("/", 1)[0]
@@ -191,8 +198,7 @@ class PypiEndpoint:
         if media_type is None:
             return _not_acceptable()
         try:
-            access = await self._open(request)
-            self._gate.check_read(access)
+            access = await self._open_read(request)
             page = await run_in_threadpool(self._project_page, access, normalized)
         except PackyardError as exc:
             return to_response(exc)
@@ -221,8 +227,7 @@ class PypiEndpoint:
         project = request.path_params["project"]
         filename = request.path_params["filename"]
         try:
-            access = await self._open(request)
-            self._gate.check_read(access)
+            access = await self._open_read(request)
             blob_sha, size, name = await run_in_threadpool(
                 self._locate_file, access, normalize_name(project), filename)
         except PackyardError as exc:
