@@ -237,8 +237,13 @@ class Catalog:
     def _domain_stats(self, conn: Connection, domain_id: int) -> tuple[int, int]:
         repo_count = conn.execute(select(func.count()).select_from(repositories).where(
             repositories.c.domain_id == domain_id)).scalar_one()
+        # Assets only (each stored object once): derived files such as PEP 658 metadata are
+        # blobs too, but CodeArtifact counts what list-package-version-assets lists.
+        asset_shas = (select(assets.c.sha256).select_from(_ASSET_JOIN)
+                      .join(repositories, packages.c.repository_id == repositories.c.id)
+                      .where(repositories.c.domain_id == domain_id))
         size = conn.execute(select(func.coalesce(func.sum(blobs.c.size), 0)).where(
-            blobs.c.domain_id == domain_id)).scalar_one()
+            blobs.c.domain_id == domain_id, blobs.c.sha256.in_(asset_shas))).scalar_one()
         return int(repo_count), int(size)
 
     def get_domain(self, owner: str, name: str, *, with_stats: bool = True) -> Domain:

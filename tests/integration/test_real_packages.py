@@ -87,7 +87,7 @@ def test_install_real_packages(published: tuple[PypiRepo, list[Path], ClientHome
                "--index-url", repo.index_url_with_token, *projects]
     else:
         python = make_venv(tmp_path / "venv", home)
-        cmd = [tool("uv"), "pip", "install", "--python", str(python), "--no-cache", "--no-deps",
+        cmd = [str(tool("uv")), "pip", "install", "--python", str(python), "--no-cache", "--no-deps",
                "--index-url", repo.index_url_with_token, *projects]
     proc = run(cmd, home.env(), check=False, timeout=300)
     assert proc.returncode == 0, f"{installer} install failed:\n{proc.stdout}\n{proc.stderr}"
