@@ -89,13 +89,18 @@ def write_wheel(spec: WheelSpec, out: BinaryIO) -> None:
             archive.writestr(_zipinfo(arcname), data)
             records.append(f"{arcname},{_record_hash(hashlib.sha256(data).digest())},{len(data)}")
 
-        add(f"{module}/__init__.py", f'"""{spec.name} {spec.version}."""\nVERSION = "{spec.version}"\n'.encode())
+        add(
+            f"{module}/__init__.py",
+            f'"""{spec.name} {spec.version}."""\nVERSION = "{spec.version}"\n'.encode(),
+        )
         if spec.payload_bytes > 0:
             arcname = f"{module}/payload.bin"
             digest = hashlib.sha256()
             rng = random.Random(f"{spec.name}-{spec.version}")
             remaining = spec.payload_bytes
-            with archive.open(_zipinfo(arcname), "w", force_zip64=spec.payload_bytes > (1 << 30)) as sink:
+            with archive.open(
+                _zipinfo(arcname), "w", force_zip64=spec.payload_bytes > (1 << 30)
+            ) as sink:
                 while remaining:
                     chunk = rng.randbytes(min(_CHUNK, remaining))
                     sink.write(chunk)
@@ -126,7 +131,9 @@ def sized_wheel_spec(name: str, version: str, total_bytes: int) -> WheelSpec:
         size = len(wheel_bytes(spec))
         if size == total_bytes:
             break
-        spec = WheelSpec(name, version, payload_bytes=max(1, spec.payload_bytes + total_bytes - size))
+        spec = WheelSpec(
+            name, version, payload_bytes=max(1, spec.payload_bytes + total_bytes - size)
+        )
     return spec
 
 
@@ -143,14 +150,16 @@ def sdist_bytes(name: str, version: str) -> bytes:
     }
     raw = io.BytesIO()
     # mtime=0 and an empty filename keep the gzip header identical across runs.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
-        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for arcname, data in members.items():
-                info = tarfile.TarInfo(arcname)
-                info.size = len(data)
-                info.mode = 0o644
-                info.mtime = 0
-                tar.addfile(info, io.BytesIO(data))
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for arcname, data in members.items():
+            info = tarfile.TarInfo(arcname)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
     return raw.getvalue()
 
 
@@ -248,7 +257,13 @@ def build_corpus(root: Path, spec: CorpusSpec) -> Corpus:
             page_spec = sized_wheel_spec(PAGE_PROJECT, version, 1536)
             corpus.page.append(put("page", page_spec.filename, wheel_bytes(page_spec)))
         else:
-            corpus.page.append(put("page", sdist_filename(PAGE_PROJECT, version), sdist_bytes(PAGE_PROJECT, version)))
+            corpus.page.append(
+                put(
+                    "page",
+                    sdist_filename(PAGE_PROJECT, version),
+                    sdist_bytes(PAGE_PROJECT, version),
+                )
+            )
     small_spec = sized_wheel_spec(SMALL_PROJECT, "1.0.0", spec.small_bytes)
     corpus.small = put("small", small_spec.filename, wheel_bytes(small_spec))
     big_spec = WheelSpec(BIG_PROJECT, "1.0.0", payload_bytes=max(1, spec.big_bytes - 1024))
@@ -257,7 +272,9 @@ def build_corpus(root: Path, spec: CorpusSpec) -> Corpus:
         write_wheel(big_spec, out)
     corpus.uploads = [
         put("uploads", w.filename, wheel_bytes(w))
-        for w in (WheelSpec(upload_name(i), "1.0.0", payload_bytes=256) for i in range(spec.upload_count))
+        for w in (
+            WheelSpec(upload_name(i), "1.0.0", payload_bytes=256) for i in range(spec.upload_count)
+        )
     ]
     corpus.installs = []
     for index in range(spec.install_count):

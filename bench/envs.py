@@ -61,7 +61,11 @@ def ensure_venv(
     if path.exists():
         shutil.rmtree(path)
     uv = uv_binary()
-    run_checked([uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(path)], 120, what="uv venv")
+    run_checked(
+        [uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(path)],
+        120,
+        what="uv venv",
+    )
     run_checked(
         [uv, "pip", "install", "--quiet", "--python", str(venv.python), *requirements],
         timeout_seconds,
@@ -84,10 +88,16 @@ def clean_client_venv(path: Path) -> Venv:
     if not baseline.exists():
         if path.exists():
             shutil.rmtree(path)
-        run_checked([uv_binary(), "venv", "--quiet", "--seed", "--python", sys.executable, str(path)],
-                    120, what="uv venv")
-        run_checked([str(venv.python), "-m", "compileall", "-q", str(path / "lib")], 300,
-                    what="compiling pip")
+        run_checked(
+            [uv_binary(), "venv", "--quiet", "--seed", "--python", sys.executable, str(path)],
+            120,
+            what="uv venv",
+        )
+        run_checked(
+            [str(venv.python), "-m", "compileall", "-q", str(path / "lib")],
+            300,
+            what="compiling pip",
+        )
         baseline.write_text("\n".join(sorted(p.name for p in _site_packages(path).iterdir())))
     keep = set(baseline.read_text().splitlines())
     for entry in _site_packages(path).iterdir():
@@ -109,7 +119,11 @@ def _site_packages(path: Path) -> Path:
 def installed_version(venv: Venv, distribution: str) -> str:
     """Return the installed version of `distribution` in `venv` (for the results' metadata)."""
     done = run_checked(
-        [str(venv.python), "-c", f"import importlib.metadata as m; print(m.version({distribution!r}))"],
+        [
+            str(venv.python),
+            "-c",
+            f"import importlib.metadata as m; print(m.version({distribution!r}))",
+        ],
         60,
         what=f"reading the version of {distribution}",
     )

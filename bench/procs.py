@@ -119,16 +119,21 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so that `finally` blocks stop the servers."""
+    """Turn SIGTERM and SIGINT into KeyboardInterrupt so that `finally` blocks stop the servers.
+
+    SIGINT is set explicitly because a shell starts background jobs with it ignored, and
+    Python then never raises KeyboardInterrupt.
+    """
 
     def _raise(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def wait_until_ready(
@@ -193,7 +198,7 @@ def run_checked(
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as error:
-        raise RuntimeError(f"{what or argv[0]} took longer than {timeout_seconds:.0f}s") from error
+        raise TimeoutError(f"{what or argv[0]} took longer than {timeout_seconds:.0f}s") from error
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
         raise RuntimeError(

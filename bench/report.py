@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from results import REFERENCE, Figure, ServerResult, figure_order, ratio
 from rich.console import Console
 from rich.table import Table
-
-from results import REFERENCE, Figure, ServerResult, figure_order, ratio
 
 
 def _value(figure: Figure | None) -> str:
@@ -21,7 +20,9 @@ def _value(figure: Figure | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}×"
+    if value is None:
+        return "-"
+    return f"{value:.2g}×" if value < 0.1 else f"{value:.2f}×"
 
 
 def _rss(figure: Figure | None) -> float | None:
@@ -39,7 +40,7 @@ def _label(results: list[ServerResult], key: str) -> Figure:
 def build_table(results: list[ServerResult], title: str) -> Table:
     """Rows: figures, then peak RSS per figure. Columns: servers, then Packyard ÷ each peer."""
     table = Table(title=title, show_lines=False, header_style="bold")
-    table.add_column("figure", overflow="fold", max_width=52)
+    table.add_column("figure", overflow="fold", max_width=64)
     table.add_column("unit")
     for result in results:
         table.add_column(result.name, justify="right")
@@ -52,7 +53,11 @@ def build_table(results: list[ServerResult], title: str) -> Table:
         first = _label(results, key)
         arrow = "↑" if first.higher_is_better else "↓"
         cells = [_value(r.figures.get(key)) for r in results]
-        ratios = [_ratio(ratio(reference.figures.get(key), p.figures.get(key))) for p in peers] if reference else []
+        ratios = (
+            [_ratio(ratio(reference.figures.get(key), p.figures.get(key))) for p in peers]
+            if reference
+            else []
+        )
         table.add_row(first.label, f"{first.unit} {arrow}", *cells, *ratios)
     table.add_section()
     for key in keys:
@@ -65,7 +70,7 @@ def build_table(results: list[ServerResult], title: str) -> Table:
         cells = ["-" if value is None else f"{value:,.0f}" for value in rss]
         ref_rss = _rss(reference.figures.get(key)) if reference else None
         ratios = [_ratio(_divide(ref_rss, _rss(p.figures.get(key)))) for p in peers]
-        label = _label(results, key).label.split(": ")[0]
+        label = _label(results, key).label.removesuffix(": requests/s")
         table.add_row(f"peak RSS: {label}", "MiB ↓", *cells, *ratios)
     return table
 

@@ -64,7 +64,8 @@ def ratios(results: list[ServerResult]) -> dict[str, dict[str, float | None]]:
         if peer.name == REFERENCE:
             continue
         table[peer.name] = {
-            key: ratio(reference.figures.get(key), peer.figures.get(key)) for key in figure_order(results)
+            key: ratio(reference.figures.get(key), peer.figures.get(key))
+            for key in figure_order(results)
         }
     return table
 

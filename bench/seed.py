@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 import httpx
-
 from corpus import scale_wheel
 
 
@@ -59,15 +58,32 @@ def upload_form(filename: str, content: bytes) -> dict[str, str]:
 
 
 async def _seed(
-    target: UploadTarget, prefix: str, start: int, stop: int, concurrency: int, deadline: float
+    target: UploadTarget,
+    prefix: str,
+    start: int,
+    stop: int,
+    concurrency: int,
+    deadline: float,
+    probe_seconds: float,
 ) -> int:
     next_index = start
     uploaded = 0
     first_error: list[str] = []
+    started = time.monotonic()
+
+    def hopeless() -> bool:
+        # After a probe period, stop when the rate so far cannot finish before the deadline:
+        # waiting out the whole budget would only burn minutes of the run.
+        elapsed = time.monotonic() - started
+        if elapsed < probe_seconds or uploaded == 0:
+            return False
+        return (stop - start) / (uploaded / elapsed) > deadline - started
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal next_index, uploaded
-        while next_index < stop and time.monotonic() < deadline and not first_error:
+        while (
+            next_index < stop and time.monotonic() < deadline and not first_error and not hopeless()
+        ):
             index = next_index
             next_index += 1
             filename, content = scale_wheel(prefix, index)
@@ -77,7 +93,9 @@ async def _seed(
                 files={"content": (filename, content, "application/octet-stream")},
             )
             if response.status_code >= 300:
-                first_error.append(f"HTTP {response.status_code} for {filename}: {response.text[:300]}")
+                first_error.append(
+                    f"HTTP {response.status_code} for {filename}: {response.text[:300]}"
+                )
                 return
             uploaded += 1
 
@@ -98,10 +116,16 @@ def seed_projects(
     stop: int,
     concurrency: int = 8,
     budget_seconds: float = 600,
+    probe_seconds: float = 20,
 ) -> SeedResult:
-    """Upload projects `prefix`-START … `prefix`-(STOP-1), giving up after `budget_seconds`."""
+    """Upload projects `prefix`-START … `prefix`-(STOP-1) within `budget_seconds`.
+
+    Gives up early, after `probe_seconds`, when the rate so far cannot make it in time.
+    """
     started = time.monotonic()
     uploaded = asyncio.run(
-        _seed(target, prefix, start, stop, concurrency, started + budget_seconds)
+        _seed(target, prefix, start, stop, concurrency, started + budget_seconds, probe_seconds)
     )
-    return SeedResult(uploaded=uploaded, seconds=time.monotonic() - started, finished=start + uploaded >= stop)
+    return SeedResult(
+        uploaded=uploaded, seconds=time.monotonic() - started, finished=start + uploaded >= stop
+    )

@@ -71,7 +71,7 @@ class Server(ABC):
         self.run_dir.mkdir(parents=True)
         return self.run_dir
 
-    def install(self) -> None:
+    def install(self) -> None:  # noqa: B027 - optional hook: nginx-like servers need nothing
         """Install the server's software (before anything is timed)."""
 
     @abstractmethod
@@ -156,7 +156,16 @@ class Packyard(Server):
         self.port = free_port()
         self.proc = self.ctx.group.start(
             self.name,
-            [self.binary, "serve", "--host", LOOPBACK, "--port", str(self.port), "--data-dir", str(data)],
+            [
+                self.binary,
+                "serve",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data),
+            ],
             self.run_dir / "server.log",
             env={
                 "PACKYARD_ROOT_ACCESS_KEY_ID": self.access_key,
@@ -218,22 +227,37 @@ class Devpi(Server):
         data = self.fresh_run_dir() / "data"
         # --no-root-pypi: no mirror of pypi.org, so devpi never reaches outside this machine.
         run_checked(
-            [str(self.venv.bin("devpi-init")), "--serverdir", str(data), "--no-root-pypi",
-             "--root-passwd", secrets.token_urlsafe(12)],
+            [
+                str(self.venv.bin("devpi-init")),
+                "--serverdir",
+                str(data),
+                "--no-root-pypi",
+                "--root-passwd",
+                secrets.token_urlsafe(12),
+            ],
             180,
             what="devpi-init",
         )
         self.port = free_port()
         self.proc = self.ctx.group.start(
             self.name,
-            [str(self.venv.bin("devpi-server")), "--serverdir", str(data), "--host", LOOPBACK,
-             "--port", str(self.port)],
+            [
+                str(self.venv.bin("devpi-server")),
+                "--serverdir",
+                str(data),
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+            ],
             self.run_dir / "server.log",
         )
         wait_until_ready(self.proc, self.base + "/+api", timeout_seconds=120)
         self._configure()
 
-    def _call(self, method: str, path: str, body: dict[str, object], auth: str = "") -> dict[str, object]:
+    def _call(
+        self, method: str, path: str, body: dict[str, object], auth: str = ""
+    ) -> dict[str, object]:
         request = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
@@ -248,13 +272,18 @@ class Devpi(Server):
 
     def _configure(self) -> None:
         # devpi's JSON API, as its own client uses it: create a user, log in, create an index.
-        self._call("PUT", f"/{self.USER}", {"password": self.password, "email": "bench@example.invalid"})
+        self._call(
+            "PUT", f"/{self.USER}", {"password": self.password, "email": "bench@example.invalid"}
+        )
         login = self._call("POST", "/+login", {"user": self.USER, "password": self.password})
         result = login["result"]
         assert isinstance(result, dict)
         auth = base64.b64encode(f"{self.USER}:{result['password']}".encode()).decode()
         self._call(
-            "PUT", f"/{self.USER}/{self.INDEX}", {"type": "stage", "bases": [], "volatile": True}, auth
+            "PUT",
+            f"/{self.USER}/{self.INDEX}",
+            {"type": "stage", "bases": [], "volatile": True},
+            auth,
         )
 
     def simple_url(self) -> str:
@@ -279,7 +308,9 @@ class Pypiserver(Server):
         return self.run_dir / "packages"
 
     def install(self) -> None:
-        self.venv = ensure_venv(self.ctx.work / "venvs" / "pypiserver", PEER_REQUIREMENTS["pypiserver"])
+        self.venv = ensure_venv(
+            self.ctx.work / "venvs" / "pypiserver", PEER_REQUIREMENTS["pypiserver"]
+        )
         self.version = installed_version(self.venv, "pypiserver")
 
     def start(self) -> None:
@@ -288,10 +319,15 @@ class Pypiserver(Server):
         self.packages.mkdir()
         htpasswd = self.run_dir / "htpasswd"
         run_checked(
-            [str(self.venv.python), "-c",
-             "import sys; from passlib.apache import HtpasswdFile as H; "
-             "f = H(sys.argv[1], new=True); f.set_password(sys.argv[2], sys.argv[3]); f.save()",
-             str(htpasswd), self.USER, self.password],
+            [
+                str(self.venv.python),
+                "-c",
+                "import sys; from passlib.apache import HtpasswdFile as H; "
+                "f = H(sys.argv[1], new=True); f.set_password(sys.argv[2], sys.argv[3]); f.save()",
+                str(htpasswd),
+                self.USER,
+                self.password,
+            ],
             60,
             what="writing the htpasswd file",
         )
@@ -305,8 +341,16 @@ class Pypiserver(Server):
         self.port = free_port()
         self.proc = self.ctx.group.start(
             self.name,
-            [str(self.venv.bin("gunicorn")), "--chdir", str(self.run_dir), "--workers",
-             str(self.ctx.workers), "--bind", f"{LOOPBACK}:{self.port}", "bench_pypiserver:app"],
+            [
+                str(self.venv.bin("gunicorn")),
+                "--chdir",
+                str(self.run_dir),
+                "--workers",
+                str(self.ctx.workers),
+                "--bind",
+                f"{LOOPBACK}:{self.port}",
+                "bench_pypiserver:app",
+            ],
             self.run_dir / "server.log",
         )
         wait_until_ready(self.proc, self.base + "/health", timeout_seconds=60)
@@ -352,7 +396,15 @@ class Nginx(Server):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = self.ctx.group.start(
             self.name,
-            [nginx, "-p", str(self.run_dir), "-e", str(self.run_dir / "error.log"), "-c", str(config)],
+            [
+                nginx,
+                "-p",
+                str(self.run_dir),
+                "-e",
+                str(self.run_dir / "error.log"),
+                "-c",
+                str(config),
+            ],
             self.run_dir / "server.log",
         )
         wait_until_ready(self.proc, self.base + "/simple/", timeout_seconds=30)
@@ -435,8 +487,14 @@ class Proxpi(Server):
         self.port = free_port()
         self.proc = self.ctx.group.start(
             self.name,
-            [str(self.venv.bin("gunicorn")), "--workers", str(self.ctx.workers), "--bind",
-             f"{LOOPBACK}:{self.port}", "proxpi.server:app"],
+            [
+                str(self.venv.bin("gunicorn")),
+                "--workers",
+                str(self.ctx.workers),
+                "--bind",
+                f"{LOOPBACK}:{self.port}",
+                "proxpi.server:app",
+            ],
             self.run_dir / "server.log",
             env={
                 "PROXPI_INDEX_URL": self.upstream.simple_url(),

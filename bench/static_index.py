@@ -56,7 +56,10 @@ def project_page_json(project: str, files: list[tuple[str, str]]) -> str:
         {
             "meta": _JSON_META,
             "name": project,
-            "files": [{"filename": name, "url": name, "hashes": {"sha256": digest}} for name, digest in files],
+            "files": [
+                {"filename": name, "url": name, "hashes": {"sha256": digest}}
+                for name, digest in files
+            ],
         }
     )
 

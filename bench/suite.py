@@ -46,13 +46,21 @@ class Options:
     scale_upload_count: int
     seed_concurrency: int
     seed_budget_seconds: float
+    scale_upload_budget_seconds: float
     client_timeout_seconds: float
 
 
 class Suite:
     """Runs every figure against one started server and fills a ServerResult."""
 
-    def __init__(self, server: Server, corpus: Corpus, options: Options, script: Path, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        server: Server,
+        corpus: Corpus,
+        options: Options,
+        script: Path,
+        log: Callable[[str], None],
+    ) -> None:
         self.server = server
         self.corpus = corpus
         self.options = options
@@ -73,8 +81,18 @@ class Suite:
                 yield figures
             for figure in figures:
                 figure.rss_mib = peak.mib
-        except (RuntimeError, load.LoadFailed, urllib.error.URLError, OSError, AssertionError) as error:
-            message = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        except (
+            RuntimeError,
+            load.LoadFailed,
+            urllib.error.URLError,
+            OSError,
+            AssertionError,
+        ) as error:
+            message = (
+                str(error).strip().splitlines()[0][:300]
+                if str(error).strip()
+                else type(error).__name__
+            )
             self.log(f"  {self.server.name}: {figures[0].label}: FAILED: {message}")
             for figure in figures:
                 figure.value = None
@@ -88,10 +106,17 @@ class Suite:
 
     def _get(self, url: str, accept: str) -> tuple[int, str, bytes, str]:
         """GET with the server's read headers; return (status, content type, body, final URL)."""
-        request = urllib.request.Request(url, headers={**self.server.read_headers(), "Accept": accept})
+        request = urllib.request.Request(
+            url, headers={**self.server.read_headers(), "Accept": accept}
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.headers.get("Content-Type", ""), response.read(), response.url
+                return (
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    response.read(),
+                    response.url,
+                )
         except urllib.error.HTTPError as error:
             return error.code, error.headers.get("Content-Type", ""), error.read(), url
 
@@ -107,13 +132,19 @@ class Suite:
             urls[urllib.parse.unquote(absolute.rstrip("/").rsplit("/", 1)[-1])] = absolute
         return urls
 
-    def _twine(self, files: list[Path]) -> float:
+    def _twine(self, files: list[Path], timeout_seconds: float | None = None) -> float:
         """Upload `files` with twine's upload command; return the seconds the uploads took."""
         target = self.server.upload_target()
         assert target is not None
         done = run_checked(
-            [sys.executable, str(_HERE / "twine_timed.py"), target.url, target.username, *map(str, files)],
-            self.options.client_timeout_seconds,
+            [
+                sys.executable,
+                str(_HERE / "twine_timed.py"),
+                target.url,
+                target.username,
+                *map(str, files),
+            ],
+            timeout_seconds or self.options.client_timeout_seconds,
             env={"TWINE_PASSWORD": target.password},
             what=f"twine upload to {self.server.name}",
         )
@@ -173,16 +204,30 @@ class Suite:
             Figure(f"{key}_p99_ms", f"{label}: latency p99", "ms", False),
         ]
 
-    def _wrk_figures(self, figures: list[Figure], url: str, headers: dict[str, str], min_bytes: int) -> None:
+    def _wrk_figures(
+        self, figures: list[Figure], url: str, headers: dict[str, str], min_bytes: int
+    ) -> None:
         rps, p50, p99 = figures
         with self._figure(figures):
             measured = load.measure(url, headers, self.options.shape, self.script, min_bytes)
-            rps.value, p50.value, p99.value = measured.requests_per_second, measured.p50_ms, measured.p99_ms
+            rps.value, p50.value, p99.value = (
+                measured.requests_per_second,
+                measured.p50_ms,
+                measured.p99_ms,
+            )
 
-    def measure_pages(self, key_prefix: str = "page", label_prefix: str = "") -> None:
+    def measure_pages(
+        self,
+        key_prefix: str = "page",
+        label_prefix: str = "",
+        accepts: tuple[tuple[str, str, str], ...] = (
+            (HTML, "html", "HTML"),
+            (PEP691_JSON, "json", "PEP 691 JSON"),
+        ),
+    ) -> None:
         page = self.server.page_url(PAGE_PROJECT)
         files = len(self.corpus.page)
-        for accept, key, label in ((HTML, "html", "HTML"), (PEP691_JSON, "json", "PEP 691 JSON")):
+        for accept, key, label in accepts:
             status, content_type, body, _ = self._get(page, accept)
             figure_key = f"{key_prefix}_{key}"
             figure_label = f"{label_prefix}{files}-file project page, {label}"
@@ -191,7 +236,9 @@ class Suite:
                 self._not_applicable(figures, f"HTTP {status}")
                 continue
             if accept == PEP691_JSON and not content_type.startswith(PEP691_JSON):
-                self._not_applicable(figures, f"no PEP 691 JSON (answers {content_type or 'no content type'})")
+                self._not_applicable(
+                    figures, f"no PEP 691 JSON (answers {content_type or 'no content type'})"
+                )
                 continue
             headers = {**self.server.read_headers(), "Accept": accept}
             self._wrk_figures(figures, page, headers, int(len(body) * 0.9))
@@ -201,7 +248,12 @@ class Suite:
         small_url = urls[self.corpus.small.name]
         size = self.corpus.small.stat().st_size
         self._prime(small_url, size)
-        self._wrk_figures(self._wrk_group("small", f"{size / 1024:.0f} KiB wheel download"), small_url, headers, size)
+        self._wrk_figures(
+            self._wrk_group("small", f"{size / 1024:.0f} KiB wheel download"),
+            small_url,
+            headers,
+            size,
+        )
         big_url = urls[self.corpus.big.name]
         big_size = self.corpus.big.stat().st_size
         self._prime(big_url, big_size)
@@ -226,7 +278,9 @@ class Suite:
             while chunk := response.read(1 << 20):
                 received += len(chunk)
             if response.url != url:
-                self.result.notes.append(f"{url} redirects to {response.url}; wrk measures the first hop")
+                self.result.notes.append(
+                    f"{url} redirects to {response.url}; wrk measures the first hop"
+                )
         if received != size:
             raise RuntimeError(f"GET {url} returned {received} bytes, expected {size}")
 
@@ -247,81 +301,139 @@ class Suite:
                 )
                 venv = clean_client_venv(self.client_venv)
                 if tool == "pip":
-                    argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check",
-                            "--no-input", "--quiet", "--cache-dir", str(cache), "--index-url", index, *names]
+                    argv = [
+                        str(venv.python),
+                        "-m",
+                        "pip",
+                        "install",
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        "--quiet",
+                        "--cache-dir",
+                        str(cache),
+                        "--index-url",
+                        index,
+                        *names,
+                    ]
                     env = {"PIP_CONFIG_FILE": os.devnull}
                 else:
-                    argv = [uv, "pip", "install", "--quiet", "--python", str(venv.python),
-                            "--cache-dir", str(cache), "--index-url", index, *names]
+                    argv = [
+                        uv,
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--python",
+                        str(venv.python),
+                        "--cache-dir",
+                        str(cache),
+                        "--index-url",
+                        index,
+                        *names,
+                    ]
                     env = {"UV_NO_CONFIG": "1"}
                 prefix = "PIP_" if tool == "pip" else "UV_"
                 with self._figure([figure]):
                     started = time.perf_counter()
-                    run_checked(argv, self.options.client_timeout_seconds, env=env,
-                                what=f"{tool} install", drop_env_prefix=prefix)
+                    run_checked(
+                        argv,
+                        self.options.client_timeout_seconds,
+                        env=env,
+                        what=f"{tool} install",
+                        drop_env_prefix=prefix,
+                    )
                     figure.value = time.perf_counter() - started
 
     def measure_scale(self) -> None:
+        """Page and upload figures with the repository holding more and more projects."""
         seeded = 0
         rate: float | None = None
         for count in self.options.scales:
             label = f"at {count:,} projects: "
             key = f"scale{count}"
-            upload = Figure(f"{key}_upload_files_per_s", f"{label}twine upload, "
-                            f"{self.options.scale_upload_count} projects", "files/s", True)
-            page = Figure(f"{key}_page_html_rps", f"{label}{len(self.corpus.page)}-file project page, HTML: requests/s", "req/s", True)
+            page_figures = self._wrk_group(
+                f"{key}_page_html", f"{label}{len(self.corpus.page)}-file project page, HTML"
+            )
+            upload = Figure(
+                f"{key}_upload_files_per_s",
+                f"{label}twine upload, {self.options.scale_upload_count} projects",
+                "files/s",
+                True,
+            )
             if self.server.upload_target() is None and self.server.name != "nginx":
-                self._not_applicable([page, upload], "hosts no repository of its own")
+                self._not_applicable([*page_figures, upload], "hosts no repository of its own")
                 continue
-            how = self._seed(seeded, count, rate)
-            if how is None:
-                self._not_applicable([page, upload], f"seeding {count:,} projects would exceed the budget "
-                                     f"(measured {rate or 0:.0f} uploads/s)")
+            seeded, rate, how = self._seed(seeded, count, rate)
+            if seeded < count:
+                self._not_applicable([*page_figures, upload], how)
                 break
-            if how[1] is not None:
-                rate = how[1]
-            seeded = count
-            self.result.notes.append(f"{count:,} projects seeded by {how[0]}")
-            self.measure_pages(key_prefix=key + "_page", label_prefix=label)
+            self.result.notes.append(f"{count:,} projects: {how}")
+            self.measure_pages(
+                key_prefix=f"{key}_page", label_prefix=label, accepts=((HTML, "html", "HTML"),)
+            )
             if self.server.upload_target() is None:
-                self._not_applicable([upload], "no uploads")
+                self._not_applicable([upload], "takes no uploads")
                 continue
-            folder = self.server.run_dir / f"scale-upload-{count}"
-            folder.mkdir(parents=True, exist_ok=True)
-            files = []
-            for index in range(self.options.scale_upload_count):
-                spec = WheelSpec(f"bench-scale-up-{count}-{index:04d}", "1.0.0", payload_bytes=256)
-                path = folder / spec.filename
-                path.write_bytes(wheel_bytes(spec))
-                files.append(path)
             self.result.add(upload)
+            files = self._scale_upload_files(count)
+            budget = self.options.scale_upload_budget_seconds
             with self._figure([upload]):
-                upload.value = len(files) / self._twine(files)
+                try:
+                    upload.value = len(files) / self._twine(files, timeout_seconds=budget)
+                except TimeoutError:
+                    upload.note = f"n/a: slower than {len(files) / budget:.2f} files/s (gave up after {budget:.0f}s)"
 
-    def _seed(self, have: int, want: int, rate: float | None) -> tuple[str, float | None] | None:
-        """Bring the scale series to `want` projects; return (how, uploads/s) or None if too slow."""
+    def _scale_upload_files(self, count: int) -> list[Path]:
+        folder = self.server.run_dir / f"scale-upload-{count}"
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for index in range(self.options.scale_upload_count):
+            spec = WheelSpec(f"bench-scale-up-{count}-{index:04d}", "1.0.0", payload_bytes=256)
+            path = folder / spec.filename
+            path.write_bytes(wheel_bytes(spec))
+            files.append(path)
+        return files
+
+    def _seed(self, have: int, want: int, rate: float | None) -> tuple[int, float | None, str]:
+        """Bring the scale series from `have` to `want` projects.
+
+        Uploads in parallel while the server keeps up with the budget; a server whose storage is
+        a plain folder (pypiserver, nginx) gets the rest written there. Returns the count reached,
+        the upload rate seen, and how it went (the note for the table).
+        """
         need = want - have
         budget = self.options.seed_budget_seconds
         target = self.server.upload_target()
         self.log(f"  {self.server.name}: seeding {need:,} projects (to {want:,})")
-        too_slow = rate is not None and need / rate > budget
-        if target is not None and not too_slow:
-            result = seed_projects(target, "bench-scale", have, want, self.options.seed_concurrency, budget)
-            if result.finished:
-                return f"parallel uploads ({result.per_second:.0f}/s)", result.per_second
+        how = ""
+        if target is not None and (rate is None or need / rate <= budget):
+            result = seed_projects(
+                target, "bench-scale", have, want, self.options.seed_concurrency, budget
+            )
             have += result.uploaded
             rate = result.per_second
-            self.result.notes.append(
-                f"upload seeding stopped at the {budget:.0f}s budget ({rate:.0f} uploads/s)"
+            if result.finished:
+                return have, rate, f"seeded by parallel uploads ({rate:.0f}/s)"
+            how = (
+                f"upload seeding stopped at {have:,} after {result.seconds:.0f}s ({rate:.1f} uploads/s; "
+                f"{need:,} would take ~{need / max(rate, 1e-9) / 60:.0f} min, budget {budget:.0f}s)"
+            )
+        elif target is not None and rate is not None:
+            how = (
+                f"uploading {need:,} more at {rate:.1f}/s would take ~{need / rate / 60:.0f} min, "
+                f"over the {budget:.0f}s budget"
             )
         started = time.monotonic()
         if self.server.place_scale_projects("bench-scale", have, want):
-            return f"writing into the server's storage folder ({time.monotonic() - started:.0f}s)", rate
-        return None
+            written = (
+                f"written into the server's storage folder in {time.monotonic() - started:.0f}s"
+            )
+            return want, rate, f"{how}; rest {written}" if how else written
+        return have, rate, f"{how}; no bulk path" if how else "no upload or bulk path"
 
 
-def run_suite(server: Server, corpus: Corpus, options: Options, script: Path,
-              log: Callable[[str], None]) -> ServerResult:
+def run_suite(
+    server: Server, corpus: Corpus, options: Options, script: Path, log: Callable[[str], None]
+) -> ServerResult:
     """Start `server`, run every figure, stop it; errors end up in the result, not raised."""
     suite = Suite(server, corpus, options, script, log)
     try:

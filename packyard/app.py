@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from packyard import __version__
+from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.settings import Settings
 
@@ -27,6 +29,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods),
         *container.formats.get("pypi").routes(container.pypi),
     ]
-    app = Starlette(routes=routes)
+    if container.iam_api is not None:
+        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
+        routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"]))
+    app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     return app

@@ -6,11 +6,14 @@ import logging
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
-from packyard.api.codeartifact.operations import Operations
+from packyard.api.codeartifact.policy_operations import PolicyOperations
+from packyard.api.iam.endpoint import IamEndpoint
+from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
 from packyard.auth.authorize import Authorizer
 from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
+from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
@@ -18,11 +21,21 @@ from packyard.formats.pypi.plugin import PypiFormat
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiServices
 from packyard.formats.registry import FormatRegistry
+from packyard.iam.secrets import SecretBox
+from packyard.iam.service import IamService
+from packyard.iam.store import IamStore
+from packyard.iam.sts import StsService
 from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryGate
+from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.settings import Settings
+from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore
+from packyard.upstream.client import UpstreamHttp, UpstreamLimits
+from packyard.upstream.pages import UpstreamPages
+from packyard.upstream.pullthrough import PullThrough
+from packyard.upstream.resolver import UpstreamResolver
 
 log = logging.getLogger("packyard")
 
@@ -38,6 +51,8 @@ class Container:
     api: CodeArtifactEndpoint
     pypi: PypiServices
     formats: FormatRegistry
+    iam_api: IamEndpoint | None = None
+    iam_store: IamStore | None = None
 
 
 def build(settings: Settings) -> Container:
@@ -51,13 +66,43 @@ def build(settings: Settings) -> Container:
         log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    authorizer = Authorizer(settings.account_id)
+    iam_store = IamStore(catalog.engines, settings.account_id,
+                         SecretBox.from_data_dir(settings.data_dir))
+    authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
+                            settings.region)
     tokens = TokenService(catalog)
     formats = FormatRegistry([PypiFormat()])
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
-                                        settings.max_signature_skew_seconds)
-    api = CodeArtifactEndpoint(Operations(registry), signed, settings.public_url)
-    gate = RepositoryGate(registry, PackageAuthenticator(tokens, settings.account_id, clock))
-    pypi = PypiServices(gate, PypiPublisher(registry, settings.max_upload_bytes))
-    return Container(settings, root, catalog, registry, api, pypi, formats)
+                                        settings.max_signature_skew_seconds, iam_store)
+    permissions = PermissionsPolicies(registry, iam_store, authorizer, arns, clock)
+    api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
+                               settings.public_url)
+    iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
+                                      StsService(iam_store, authorizer, clock)), signed)
+    gate = RepositoryGate(registry, PackageAuthenticator(tokens, settings.account_id, clock,
+                                                         root.access_key_id, iam_store))
+    pypi = PypiServices(gate, PypiPublisher(registry, settings.max_upload_bytes),
+                        build_upstreams(settings, catalog, blobs, formats, clock))
+    return Container(settings, root, catalog, registry, api, pypi, formats, iam_api, iam_store)
+
+
+def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
+                    formats: FormatRegistry, clock: Clock) -> UpstreamResolver:
+    """The upstream side: HTTP client, page cache, pull-through downloads, resolver."""
+    http = UpstreamHttp(UpstreamLimits(
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        read_timeout=settings.upstream_read_timeout_seconds,
+        retries=settings.upstream_retries,
+        max_concurrency=settings.upstream_max_concurrency,
+        cooldown=settings.upstream_cooldown_seconds))
+    pull = PullThrough(http, settings.upstream_spool_dir, settings.max_upload_bytes,
+                       failure_seconds=settings.upstream_page_ttl_seconds)
+    leftovers = pull.recover()
+    if leftovers:
+        log.warning("removed %d incomplete upstream download(s) left by an earlier stop",
+                    leftovers)
+    pages = UpstreamPages(catalog, http, clock, settings.upstream_page_ttl_seconds)
+    return UpstreamResolver(catalog, blobs, formats.get("pypi"), pages, pull, http,
+                            {"public:pypi": settings.pypi_upstream_url}, clock,
+                            settings.upstream_verify_before_send_bytes)

@@ -68,9 +68,13 @@ def request_principal(principal: Principal) -> RequestPrincipal:
 
 
 def resource_account(resource_arn: str) -> str | None:
-    """The account that owns an ARN's resource, or None for ``*``."""
+    """The account that owns an ARN's resource; None for ``*`` and for AWS-owned resources.
+
+    AWS managed policies (``arn:aws:iam::aws:policy/...``) belong to no account: every account
+    may read and attach them under its own identity policies.
+    """
     parts = resource_arn.split(":", 5)
-    if len(parts) == 6 and parts[0] == "arn" and parts[4]:
+    if len(parts) == 6 and parts[0] == "arn" and parts[4].isdigit():
         return parts[4]
     return None
 

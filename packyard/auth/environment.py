@@ -6,10 +6,10 @@ middleware records them in a context variable for the duration of each request; 
 reads them from there. Context variables follow the request into ``run_in_threadpool`` (anyio
 copies the context), and are never shared between requests.
 
-Only the connection itself is trusted: X-Forwarded-For and X-Forwarded-Proto can be sent by
-anyone, so a policy could be bypassed through them. Behind a proxy, run uvicorn with
-``--proxy-headers`` and ``--forwarded-allow-ips`` so that the connection's client address and
-scheme are the proxy's view of them.
+Only the connection's client address and scheme are used, as uvicorn reports them: uvicorn
+applies X-Forwarded-For/-Proto only for connections from FORWARDED_ALLOW_IPS (default 127.0.0.1,
+a proxy on the same host). Reading those headers here would let any client choose its own
+aws:SourceIp.
 """
 
 from __future__ import annotations

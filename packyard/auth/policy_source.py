@@ -27,7 +27,8 @@ from packyard.iam.store import IamStore
 
 log = logging.getLogger("packyard.auth")
 
-DEFAULT_TTL_SECONDS = 5.0
+# Same bound as token checks (packyard.auth.tokens.CACHE_SECONDS).
+DEFAULT_TTL_SECONDS = 4.0
 _CACHE_MAX = 10_000
 
 

@@ -3,8 +3,8 @@
 Tokens are minted and checked by ``packyard.auth.tokens``; this is the operator's side, used by
 ``packyard token ...``. Revoking marks the row (``revoked_at``) rather than deleting it, so a
 revoked token is refused as such and the listing keeps showing what was revoked when. Servers
-cache token checks for at most ``packyard.auth.tokens.CACHE_SECONDS`` (5 s), so a revocation made
-here takes effect on every server within that time.
+cache token checks for ``packyard.auth.tokens.CACHE_SECONDS`` and reuse a granted read for one
+second more, so a revocation made here takes effect on every server within 5 seconds.
 """
 
 from __future__ import annotations

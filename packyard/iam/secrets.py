@@ -30,9 +30,12 @@ def new_id(prefix: str, length: int = 21) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length - len(prefix)))
 
 
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
 def new_secret_access_key() -> str:
-    """A 40-character secret access key, the length AWS issues."""
-    return secrets.token_urlsafe(30)[:40]
+    """A 40-character secret access key, of the length and alphabet AWS issues."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
 
 
 def new_session_token() -> str:

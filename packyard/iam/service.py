@@ -13,7 +13,7 @@ from datetime import datetime
 from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import USER, Principal
 from packyard.clock import Clock
-from packyard.errors import NotFound
+from packyard.errors import Invalid, NotFound
 from packyard.iam.documents import (
     MANAGED_POLICY_SIZE,
     ROLE_INLINE_POLICY_SIZE,
@@ -97,8 +97,7 @@ class IamService:
             if principal.kind != USER:
                 if principal.is_root:
                     return principal
-                raise InvalidInput("Must specify userName when calling with non-User "
-                                   "credentials")
+                raise Invalid("Must specify userName when calling with non-User credentials")
             name = principal.name
         return self._authorize_user(principal, "iam:GetUser", name)
 

@@ -22,7 +22,13 @@ from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
 
 from packyard.errors import Conflict, NotFound
-from packyard.iam.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from packyard.iam.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    InvalidInput,
+    LimitExceeded,
+    NoSuchEntity,
+)
 from packyard.iam.managed import AWS_MANAGED_POLICIES, aws_managed_policy, is_aws_managed_arn
 from packyard.iam.records import (
     AccessKey,
@@ -400,8 +406,8 @@ class IamStore:
 
     def delete_policy(self, arn: str) -> None:
         if is_aws_managed_arn(arn):
-            raise Conflict("AWS managed policies cannot be deleted.", resource_id=arn,
-                           resource_type="policy")
+            raise InvalidInput("AWS managed policies cannot be deleted.", resource_id=arn,
+                               resource_type="policy")
         with self._write() as conn:
             policy = self._policy(conn, arn)
             if policy.attachment_count:

@@ -217,9 +217,13 @@ class Registry:
         domain = self.get_domain(domain_name, domain_owner)
         self.authorizer.check(principal, "codeartifact:GetAuthorizationToken",
                               self.arns.domain(domain.name))
-        # As in AWS, the caller also needs sts:GetServiceBearerToken for CodeArtifact.
+        # As in AWS, the caller also needs sts:GetServiceBearerToken for CodeArtifact; policies
+        # can limit token lifetimes with sts:DurationSeconds (the requested value, 43200 when
+        # omitted, 0 for "as long as my credentials").
         self.authorizer.check(principal, "sts:GetServiceBearerToken", "*",
-                              {"sts:AWSServiceName": "codeartifact.amazonaws.com"})
+                              {"sts:AWSServiceName": "codeartifact.amazonaws.com",
+                               "sts:DurationSeconds": (43200 if duration_seconds is None
+                                                       else duration_seconds)})
         return self.tokens.issue(principal, domain, duration_seconds, self.clock.now())
 
     def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+# Versions whose files a page lists. Unlisted maps to PEP 592 "yanked": installable when
+# pinned, never picked otherwise — the same promise CodeArtifact's Unlisted status makes.
 LISTED = ("Published", "Unlisted")
 
 S = TypeVar("S")

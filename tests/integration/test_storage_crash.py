@@ -73,6 +73,15 @@ def _wait_for_new_bytes_on_disk(root: Path, before: set[Path], timeout: float = 
         time.sleep(0.02)
 
 
+def _assert_no_response_yet(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    try:
+        early = sock.recv(4096)
+    except BlockingIOError:
+        return
+    raise AssertionError(f"the server answered a half-sent upload: {early[:300]!r}")
+
+
 def _project_files(repo: PypiRepo, project: str) -> list[dict[str, Any]] | None:
     with repo.client() as http:
         response = http.get(repo.project_url(project), headers={"Accept": JSON_V1})
@@ -100,6 +109,7 @@ def test_kill_during_upload_leaves_nothing_visible(server_factory: Any,
     sock = _start_half_upload(repo, big)
     try:
         _wait_for_new_bytes_on_disk(first.data_dir, before)
+        _assert_no_response_yet(sock)  # the server is really mid-upload, waiting for the rest
         first.kill()
     finally:
         sock.close()
@@ -162,11 +172,12 @@ def test_domain_asset_size_is_the_sum_of_its_assets(api: Any, server: ServerProc
     repo = create_pypi_repo(api, server.url, "size")
     wheel, sdist = dists.both(DistSpec(name=f"size-pkg-{secrets.token_hex(3)}", version="1.0"))
     upload_ok(repo, wheel, sdist)
+    both = len(wheel.data) + len(sdist.data)
     assets = api.list_package_version_assets(
         domain=repo.domain, repository=repo.repository, format="pypi",
         package=normalize(wheel.spec.name), packageVersion="1.0")["assets"]
-    assert sum(a["size"] for a in assets) == len(wheel.data) + len(sdist.data)
-    assert _domain_size(api, repo.domain) == len(wheel.data) + len(sdist.data)
+    assert sum(a["size"] for a in assets) == both
+    assert _domain_size(api, repo.domain) == both
 
 
 def test_identical_file_in_two_repositories_is_one_blob_on_disk(

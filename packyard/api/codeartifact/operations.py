@@ -377,3 +377,6 @@ def _update_package_versions_status(ops: Operations, ctx: CallContext,
                                    for k, v in ok.items()},
             "failedVersions": {k: {"errorCode": code, "errorMessage": msg}
                                for k, (code, msg) in failed.items()}}
+
+
+from packyard.api.codeartifact import policy_operations  # noqa: E402,F401  (registers them)

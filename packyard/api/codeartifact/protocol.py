@@ -61,7 +61,10 @@ class ApiRequest:
 def _pattern_ok(pattern: str, value: str) -> bool:
     # Python's re has no \p{..}; the model uses \P{C} ("no control/format characters").
     if "\\P{C}" in pattern:
-        return not any(unicodedata.category(c).startswith("C") for c in value)
+        # `[\P{C}\s]+` (policy documents) also allows whitespace, newlines and tabs included.
+        allow_space = "\\s" in pattern
+        return not any(unicodedata.category(c).startswith("C")
+                       and not (allow_space and c.isspace()) for c in value)
     try:
         return re.fullmatch(pattern, value) is not None
     except re.error:

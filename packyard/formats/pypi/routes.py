@@ -27,26 +27,21 @@ from starlette.responses import (
 )
 from starlette.routing import BaseRoute, Route
 
-from packyard.errors import NotFound, PackyardError
+from packyard.errors import PackyardError
 from packyard.formats.pypi.errors import to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.names import normalize_name
 from packyard.formats.pypi.negotiation import accepts_gzip, negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
-    IndexFile,
-    ProjectPage,
-    relative_file_url,
     render_index,
     render_project,
 )
 from packyard.services.access import RepositoryAccess, RepositoryGate
+from packyard.upstream.resolver import InlineFile, StoredFile, UpstreamResolver
 
 log = logging.getLogger("packyard.pypi")
 
-# Versions whose files the index lists. Unlisted maps to PEP 592 "yanked": installable when
-# pinned, never picked otherwise — the same promise CodeArtifact's Unlisted status makes.
-_LISTED = ("Published", "Unlisted")
 _GZIP_MIN = 1024
 
 
@@ -54,6 +49,8 @@ _GZIP_MIN = 1024
 class PypiServices:
     gate: RepositoryGate
     publisher: PypiPublisher
+    # Project pages and files across the repository's upstreams and external connections.
+    resolver: UpstreamResolver
 
 
 class _GzipCache:
@@ -135,6 +132,7 @@ class PypiEndpoint:
     def __init__(self, services: PypiServices) -> None:
         self._gate = services.gate
         self._publisher = services.publisher
+        self._resolver = services.resolver
 
     async def _open_read(self, request: Request) -> RepositoryAccess:
         label, repo = request.path_params["label"], request.path_params["repo"]
@@ -199,28 +197,12 @@ class PypiEndpoint:
             return _not_acceptable()
         try:
             access = await self._open_read(request)
-            page = await run_in_threadpool(self._project_page, access, normalized)
+            # The page merges the repository with its upstreams (docs/upstreams.md).
+            page = await self._resolver.project_page(access.domain, access.repository,
+                                                     normalized)
         except PackyardError as exc:
             return to_response(exc)
         return page_response(request, render_project(page, media_type), media_type)
-
-    def _project_page(self, access: RepositoryAccess, name: str) -> ProjectPage:
-        found = self._gate.registry.catalog.project_index(access.repository.id, FORMAT, name)
-        if found is None:
-            raise NotFound(f"No project {name} in repository {access.repository.name}")
-        _, versions, entries = found
-        files = [
-            IndexFile(filename=e.asset.name, url=relative_file_url(e.asset.name),
-                      sha256=e.asset.sha256, size=e.asset.size,
-                      upload_time=e.asset.created_at, requires_python=e.asset.requires_python,
-                      yanked="Unlisted" if e.status == "Unlisted" else False,
-                      metadata_sha256=e.asset.metadata_sha256)
-            for e in entries if e.status in _LISTED]
-        listed = [v for v in versions if v.status in _LISTED]
-        plugin_sort = self._gate.registry.formats.get(FORMAT).version_sort_key
-        return ProjectPage(name=name, files=files,
-                           versions=[v.version for v in sorted(listed,
-                                                               key=lambda v: plugin_sort(v.version))])
 
     @_guarded
     async def file(self, request: Request) -> Response:
@@ -228,40 +210,39 @@ class PypiEndpoint:
         filename = request.path_params["filename"]
         try:
             access = await self._open_read(request)
-            blob_sha, size, name = await run_in_threadpool(
-                self._locate_file, access, normalize_name(project), filename)
+            # Pulled through from an upstream when the repository does not hold it yet.
+            located = await self._resolver.locate(access.domain, access.repository,
+                                                  normalize_name(project), filename)
         except PackyardError as exc:
             return to_response(exc)
+        media_type = "text/plain" if filename.endswith(".metadata") \
+            else "application/octet-stream"
+        # Files never change once published.
+        headers = {"Cache-Control": "private, max-age=31536000, immutable"}
+        if isinstance(located, InlineFile):
+            return Response(located.data, media_type=media_type, headers=headers)
+        if isinstance(located, StoredFile):
+            return self._stored_file(located, media_type, headers)
+        if located.size is not None:
+            headers["Content-Length"] = str(located.size)
+        if request.method == "HEAD":
+            # uv asks HEAD first (range support); the download started goes on for its GET.
+            located.reader.close()
+            return Response(None, media_type=media_type, headers=headers)
+        return StreamingResponse(located.reader.stream(), media_type=media_type,
+                                 headers=headers)
+
+    def _stored_file(self, located: StoredFile, media_type: str,
+                     headers: dict[str, str]) -> Response:
         blobs = self._gate.registry.blobs
-        key = access.domain.blob_key
-        headers = {"ETag": f'"{blob_sha}"',
-                   # Files never change once published.
-                   "Cache-Control": "private, max-age=31536000, immutable"}
-        media_type = "text/plain" if name.endswith(".metadata") else "application/octet-stream"
-        path = blobs.local_path(key, blob_sha)
+        headers["ETag"] = f'"{located.sha256}"'
+        path = blobs.local_path(located.blob_key, located.sha256)
         if path is not None:
             return FileResponse(path, media_type=media_type, headers=headers,
                                 filename=None, stat_result=None)
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(blobs.read(key, blob_sha), media_type=media_type,
-                                 headers=headers)
-
-    def _locate_file(self, access: RepositoryAccess, project: str, filename: str
-                     ) -> tuple[str, int, str]:
-        catalog = self._gate.registry.catalog
-        found = catalog.find_asset(access.repository.id, FORMAT, project, filename)
-        if found is not None:
-            version, asset = found
-            if version.status in _LISTED:
-                return asset.sha256, asset.size, filename
-        elif filename.endswith(".metadata"):
-            found = catalog.find_asset(access.repository.id, FORMAT, project,
-                                       filename.removesuffix(".metadata"))
-            if found is not None:
-                version, asset = found
-                if version.status in _LISTED and asset.metadata_sha256:
-                    return asset.metadata_sha256, asset.metadata_size or 0, filename
-        raise NotFound(f"No file {filename} in project {project}")
+        headers["Content-Length"] = str(located.size)
+        return StreamingResponse(blobs.read(located.blob_key, located.sha256),
+                                 media_type=media_type, headers=headers)
 
 
 def pypi_routes(services: Any) -> Sequence[BaseRoute]:

@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""Pull-through caches compared: cold and warm `uv pip install` of a fixed set of real packages.
+
+Packyard (team repository -> store repository with the public:pypi external connection),
+devpi-server (a mirror index) and proxpi each sit in front of the same local upstream: a static
+PEP 503 index of real wheels served on 127.0.0.1, so nothing leaves the machine while measuring.
+
+- cold: a new server with an empty cache; everything is fetched from the upstream once.
+- warm: the same server again; everything comes from its cache.
+
+Each measurement is one `uv pip install --no-cache` of the whole set into a fresh virtualenv
+(about 50 distributions once dependencies are in). The report gives medians and each peer's
+time divided by Packyard's (above 1: Packyard is faster).
+
+Run it with an interpreter that has Packyard installed (the repository's .venv-test, or
+`pip install -e .`):
+
+    .venv-test/bin/python bench/upstream.py [--runs 3] [--servers packyard,devpi,proxpi]
+
+Standalone: it shares no code with the rest of bench/. Work files go to bench/.work/upstream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LOOPBACK = "127.0.0.1"
+
+# Top-level requirements; with their dependencies they come to about 50 distributions.
+REQUIREMENTS = (
+    "requests", "flask", "rich", "pydantic", "httpx", "attrs", "pyyaml", "sqlalchemy",
+    "alembic", "boto3", "pytest", "black", "numpy", "markdown", "tomli", "cryptography",
+    "python-dateutil", "pytz", "tzdata", "wrapt", "decorator", "tabulate", "toolz",
+    "cachetools", "filelock", "distlib", "docutils",
+)
+
+PEERS: dict[str, tuple[str, ...]] = {
+    "devpi": ("devpi-server==6.20.3",),
+    "proxpi": ("proxpi==1.3.1", "gunicorn==27.0.1"),
+}
+
+ROOT_KEY = "AKIABENCHUPSTREAM001"
+ROOT_SECRET = "bench-upstream-secret-" + "0" * 16
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The machine's environment without proxies, pip/uv settings or AWS settings."""
+    env = {k: v for k, v in os.environ.items()
+           if "proxy" not in k.lower() and not k.startswith(("PIP_", "UV_", "AWS_", "PACKYARD_"))}
+    env.update(extra)
+    return env
+
+
+def uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        sys.exit("uv not found next to this interpreter or on PATH")
+    return found
+
+
+def run(cmd: Sequence[str | Path], *, env: dict[str, str] | None = None,
+        timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                          timeout=timeout, env=env or clean_env(), stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@dataclass
+class Process:
+    """A server subprocess in its own session, with its log in a file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, name: str, cmd: Sequence[str | Path], log: Path,
+              env: dict[str, str]) -> Process:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT,
+                                    env=env, start_new_session=True)
+        return cls(name, proc)
+
+    def wait_ready(self, url: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(15)
+
+
+def venv_with(path: Path, requirements: Sequence[str]) -> Path:
+    """A virtualenv holding ``requirements`` (rebuilt only when they change); its bin dir."""
+    stamp = path / ".bench-requirements"
+    wanted = "\n".join(requirements)
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(path, ignore_errors=True)
+        run([uv(), "venv", "--quiet", "--python", sys.executable, path])
+        run([uv(), "pip", "install", "--quiet", "--python", path / "bin" / "python",
+             *requirements])
+        stamp.write_text(wanted)
+    return path / "bin"
+
+
+# --------------------------------------------------------------------------- the upstream
+
+
+def build_upstream(root: Path) -> int:
+    """Download the wheels once and lay them out as a PEP 503 index; returns the file count."""
+    files = root / "files"
+    stamp = root / ".requirements"
+    if not (stamp.exists() and stamp.read_text() == "\n".join(REQUIREMENTS)):
+        shutil.rmtree(root, ignore_errors=True)
+        files.mkdir(parents=True)
+        # pip, as a user would: wheels only, for this interpreter.
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+             "--dest", files, *REQUIREMENTS], env=clean_env())
+        stamp.write_text("\n".join(REQUIREMENTS))
+    by_project: dict[str, list[Path]] = {}
+    for wheel in sorted(files.glob("*.whl")):
+        project = wheel.name.split("-", 1)[0].replace("_", "-").replace(".", "-").lower()
+        by_project.setdefault(project, []).append(wheel)
+    simple = root / "simple"
+    shutil.rmtree(simple, ignore_errors=True)
+    for project, wheels in by_project.items():
+        (simple / project).mkdir(parents=True)
+        anchors = "".join(
+            f'<a href="../../files/{html.escape(w.name)}#sha256='
+            f'{hashlib.sha256(w.read_bytes()).hexdigest()}">{html.escape(w.name)}</a><br>\n'
+            for w in wheels)
+        (simple / project / "index.html").write_text(
+            f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
+    links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
+    (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+    return sum(len(w) for w in by_project.values())
+
+
+# --------------------------------------------------------------------------- the caches
+
+
+@dataclass
+class Cache:
+    """One pull-through cache: started on an empty data folder, gives an index URL."""
+
+    name: str
+    work: Path
+    upstream: str
+    process: Process | None = None
+    version: str = ""
+
+    def start(self, data: Path) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
+@dataclass
+class PackyardCache(Cache):
+    def start(self, data: Path) -> str:
+        import botocore.session
+
+        from packyard import __version__
+
+        self.version = __version__
+        port = free_port()
+        env = clean_env(PACKYARD_ROOT_ACCESS_KEY_ID=ROOT_KEY,
+                        PACKYARD_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET,
+                        PACKYARD_PYPI_UPSTREAM_URL=self.upstream)
+        self.process = Process.start(
+            "packyard", [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK,
+                         "--port", str(port), "--data-dir", data, "--log-level", "warning"],
+            data.parent / "packyard.log", env)
+        base = f"http://{LOOPBACK}:{port}"
+        self.process.wait_ready(base + "/health")
+        api = botocore.session.get_session().create_client(
+            "codeartifact", region_name="us-east-1", endpoint_url=base,
+            aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_SECRET)
+        api.create_domain(domain="bench")
+        api.create_repository(domain="bench", repository="pypi-store")
+        api.associate_external_connection(domain="bench", repository="pypi-store",
+                                          externalConnection="public:pypi")
+        api.create_repository(domain="bench", repository="team",
+                              upstreams=[{"repositoryName": "pypi-store"}])
+        token = api.get_authorization_token(domain="bench")["authorizationToken"]
+        return f"http://aws:{token}@{LOOPBACK}:{port}/bench-000000000000/pypi/team/simple/"
+
+
+@dataclass
+class DevpiCache(Cache):
+    def start(self, data: Path) -> str:
+        bin_dir = venv_with(self.work / "venvs" / "devpi", PEERS["devpi"])
+        self.version = PEERS["devpi"][0].split("==")[1]
+        password = secrets.token_urlsafe(12)
+        run([bin_dir / "devpi-init", "--serverdir", data, "--no-root-pypi",
+             "--root-passwd", password])
+        port = free_port()
+        self.process = Process.start(
+            "devpi", [bin_dir / "devpi-server", "--serverdir", data, "--host", LOOPBACK,
+                      "--port", str(port)], data.parent / "devpi.log", clean_env())
+        base = f"http://{LOOPBACK}:{port}"
+        self.process.wait_ready(base + "/+api")
+        login = _json_call("POST", base + "/+login", {"user": "root", "password": password})
+        result = login["result"]
+        assert isinstance(result, dict)
+        auth = base64.b64encode(f"root:{result['password']}".encode()).decode()
+        _json_call("PUT", base + "/root/upstream",
+                   {"type": "mirror", "mirror_url": self.upstream}, auth)
+        return f"{base}/root/upstream/+simple/"
+
+
+@dataclass
+class ProxpiCache(Cache):
+    def start(self, data: Path) -> str:
+        bin_dir = venv_with(self.work / "venvs" / "proxpi", PEERS["proxpi"])
+        self.version = PEERS["proxpi"][0].split("==")[1]
+        port = free_port()
+        env = clean_env(PROXPI_INDEX_URL=self.upstream, PROXPI_EXTRA_INDEX_URLS="",
+                        PROXPI_CACHE_DIR=str(data), PROXPI_INDEX_TTL="3600",
+                        PROXPI_DOWNLOAD_TIMEOUT="300")
+        self.process = Process.start(
+            "proxpi", [bin_dir / "gunicorn", "--workers", "2", "--bind", f"{LOOPBACK}:{port}",
+                       "proxpi.server:app"], data.parent / "proxpi.log", env)
+        base = f"http://{LOOPBACK}:{port}"
+        self.process.wait_ready(base + "/health")
+        return f"{base}/index/"
+
+
+def _json_call(method: str, url: str, body: dict[str, object],
+               auth: str = "") -> dict[str, object]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json",
+                                              "Accept": "application/json"})
+    if auth:
+        request.add_header("X-Devpi-Auth", auth)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, object] = json.load(response)
+        return answer
+
+
+CACHES: dict[str, Callable[[str, Path, str], Cache]] = {
+    "packyard": lambda name, work, up: PackyardCache(name, work, up),
+    "devpi": lambda name, work, up: DevpiCache(name, work, up),
+    "proxpi": lambda name, work, up: ProxpiCache(name, work, up),
+}
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def timed_install(index_url: str, scratch: Path) -> float:
+    """Seconds for one `uv pip install` of the whole set into a fresh venv (venv not timed)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    env = clean_env(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never")
+    run([uv(), "venv", "--quiet", "--python", sys.executable, scratch / "venv"], env=env)
+    started = time.perf_counter()
+    run([uv(), "pip", "install", "--quiet", "--no-cache", "--python",
+         scratch / "venv" / "bin" / "python", "--index-url", index_url, *REQUIREMENTS], env=env)
+    return time.perf_counter() - started
+
+
+@dataclass
+class Figures:
+    name: str
+    version: str = ""
+    cold: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+
+
+def measure(cache: Cache, runs: int, work: Path) -> Figures:
+    figures = Figures(cache.name)
+    for attempt in range(runs):
+        data = work / "runs" / cache.name / f"run{attempt}" / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.mkdir(parents=True)
+        try:
+            url = cache.start(data)
+            figures.version = cache.version
+            figures.cold.append(timed_install(url, work / "scratch"))
+            figures.warm.append(timed_install(url, work / "scratch"))
+        finally:
+            cache.stop()
+        print(f"  {cache.name} run {attempt + 1}: cold {figures.cold[-1]:.2f}s, "
+              f"warm {figures.warm[-1]:.2f}s", flush=True)
+    return figures
+
+
+def report(results: list[Figures], distributions: int) -> str:
+    base = next((r for r in results if r.name == "packyard"), None)
+    lines = [f"uv pip install of {len(REQUIREMENTS)} requirements ({distributions} wheels "
+             "upstream), --no-cache, fresh venv; median seconds",
+             f"{'server':<10} {'version':<10} {'cold':>8} {'warm':>8} {'cold/pky':>9} "
+             f"{'warm/pky':>9}"]
+    for r in results:
+        cold, warm = statistics.median(r.cold), statistics.median(r.warm)
+        ratios = ["", ""]
+        if base is not None:
+            ratios = [f"{cold / statistics.median(base.cold):.2f}",
+                      f"{warm / statistics.median(base.warm):.2f}"]
+        lines.append(f"{r.name:<10} {r.version:<10} {cold:>8.2f} {warm:>8.2f} {ratios[0]:>9} "
+                     f"{ratios[1]:>9}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=HERE / ".work" / "upstream")
+    parser.add_argument("--servers", default="packyard,devpi,proxpi",
+                        help="comma-separated: packyard, devpi, proxpi")
+    parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    unknown = set(names) - set(CACHES)
+    if unknown:
+        parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
+    work: Path = args.work.resolve()
+    distributions = build_upstream(work / "index")
+    port = free_port()
+    upstream = Process.start("upstream", [sys.executable, "-m", "http.server", str(port),
+                                          "--bind", LOOPBACK, "--directory", work / "index"],
+                             work / "upstream.log", clean_env())
+    try:
+        upstream.wait_ready(f"http://{LOOPBACK}:{port}/simple/")
+        url = f"http://{LOOPBACK}:{port}/simple/"
+        print(f"upstream: {distributions} wheels at {url}", flush=True)
+        results = [measure(CACHES[n](n, work, url), args.runs, work) for n in names]
+    finally:
+        upstream.stop()
+    text = report(results, distributions)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The HTTP surface of IAM and STS: a signed POST (or GET) to ``/`` with ``Action=...``.
+
+Which service a request is for comes from its SigV4 credential scope (``.../iam/aws4_request`` or
+``.../sts/aws4_request``), as one endpoint serves both; the action name alone would not do, since
+the two services could share action names.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from packyard.api.iam import operations
+from packyard.api.iam.errors import to_response, xml_error
+from packyard.api.iam.operations import IamServices
+from packyard.api.iam.protocol import SERVICES, find_operation, parse_params, render_result
+from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.auth.sigv4 import parse_request_signature
+from packyard.errors import PackyardError
+from packyard.http import read_body_limited
+
+log = logging.getLogger("packyard.api.iam")
+
+# Policy documents may be 131072 characters, sent URL-encoded: up to three bytes each.
+MAX_QUERY_BODY = 1024 * 1024
+
+
+def _service_of(request: Request, raw_query: str) -> str:
+    """The service the request was signed for; IAM when unsigned, so the error is IAM's."""
+    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
+    try:
+        service = parse_request_signature(headers, raw_query).service
+    except PackyardError:
+        return "iam"
+    return service if service in SERVICES else "iam"
+
+
+class IamEndpoint:
+    """Serves ``/``: IAM's and STS's Query APIs, SigV4-signed."""
+
+    def __init__(self, services: IamServices, authenticator: SignedRequestAuthenticator) -> None:
+        self._services = services
+        self._authn = authenticator
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        service = _service_of(request, raw_query)
+        action = "?"
+        try:
+            body = await read_body_limited(request, MAX_QUERY_BODY)
+            params = dict(parse_qsl(raw_query, keep_blank_values=True))
+            if body:
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = body.decode("latin-1")
+                params.update(parse_qsl(text, keep_blank_values=True))
+            action = params.get("Action", "?")
+            raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+            principal = await run_in_threadpool(
+                self._authn.authenticate, request.method, raw_path, raw_query,
+                request.headers.raw, body, service)
+            op = find_operation(service, params, operations.supported(service))
+            parsed = parse_params(op, params)
+            result = await run_in_threadpool(operations.call, service, op.name, self._services,
+                                             principal, parsed)
+        except PackyardError as exc:
+            log.info("%s:%s refused: %s", service, action, exc.message)
+            return to_response(service, exc, request_id)
+        except Exception:
+            log.exception("%s:%s failed", service, action)
+            return xml_error(service, "ServiceFailure", 500,
+                             "Packyard hit an internal error; see the server log", request_id)
+        payload = render_result(service, op, result, request_id)
+        return Response(payload, media_type="text/xml",
+                        headers={"x-amzn-RequestId": request_id})

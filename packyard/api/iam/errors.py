@@ -1,0 +1,76 @@
+"""The one place domain errors become IAM/STS XML errors (code, HTTP status, sender or receiver).
+
+Signature failures carry the JSON-protocol code CodeArtifact sends (``UnrecognizedClientException``
+and so on); Query-protocol services name the same faults differently, as below.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from packyard.api.iam.protocol import render_error
+from packyard.errors import (
+    Conflict,
+    Denied,
+    Invalid,
+    NotFound,
+    PackyardError,
+    TooLarge,
+    Unauthenticated,
+)
+
+# What IAM and STS answer for the signature faults that sigv4/signed raise.
+_SIGNATURE_CODES: dict[str, tuple[str, int]] = {
+    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
+    "IncompleteSignatureException": ("IncompleteSignature", 400),
+    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
+    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
+    "ExpiredTokenException": ("ExpiredToken", 403),
+    "AccessDeniedException": ("AccessDenied", 403),
+}
+
+_STATUS_BY_CODE: dict[str, int] = {
+    "NoSuchEntity": 404,
+    "EntityAlreadyExists": 409,
+    "DeleteConflict": 409,
+    "LimitExceeded": 409,
+    "MalformedPolicyDocument": 400,
+    "InvalidInput": 400,
+    "ValidationError": 400,
+    "InvalidAction": 400,
+    "AccessDenied": 403,
+}
+
+# Fallbacks by domain error class, most specific first.
+_GENERIC: list[tuple[type[PackyardError], str, int]] = [
+    (TooLarge, "RequestEntityTooLarge", 413),
+    (Invalid, "ValidationError", 400),
+    (NotFound, "NoSuchEntity", 404),
+    (Conflict, "ConcurrentModification", 409),
+    (Denied, "AccessDenied", 403),
+    (Unauthenticated, "AccessDenied", 403),
+]
+
+
+def error_code_and_status(error: PackyardError) -> tuple[str, int]:
+    signature_code = getattr(error, "code", None)
+    if isinstance(signature_code, str) and signature_code in _SIGNATURE_CODES:
+        return _SIGNATURE_CODES[signature_code]
+    iam_code = getattr(error, "iam_code", None)
+    if isinstance(iam_code, str):
+        return iam_code, _STATUS_BY_CODE.get(iam_code, 400)
+    for cls, code, status in _GENERIC:
+        if isinstance(error, cls):
+            return code, status
+    return "ServiceFailure", 500
+
+
+def xml_error(service: str, code: str, status: int, message: str, request_id: str) -> Response:
+    body = render_error(service, code, message, request_id, sender_fault=status < 500)
+    return Response(body, status_code=status, media_type="text/xml",
+                    headers={"x-amzn-RequestId": request_id})
+
+
+def to_response(service: str, error: PackyardError, request_id: str) -> Response:
+    code, status = error_code_and_status(error)
+    return xml_error(service, code, status, error.message, request_id)

@@ -1,0 +1,120 @@
+"""``packyard token``: list and revoke authorization tokens, on a server's data directory.
+
+Register with the main command: ``main.add_command(token)`` in ``packyard/cli.py``. Works while
+the server runs (it uses the same database); servers stop accepting a revoked token within
+5 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from packyard.auth.token_ledger import TokenInfo, TokenLedger
+from packyard.auth.tokens import hash_token
+from packyard.metadata.catalog import Catalog
+from packyard.settings import load_settings
+
+_out = Console()
+_err = Console(stderr=True)
+
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
+
+
+def _ledger(data_dir: Path | None) -> TokenLedger:
+    try:
+        settings = load_settings(data_dir=data_dir)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
+        _err.print(f"[red]error:[/] no Packyard database in {settings.data_dir.resolve()}; "
+                   "pass the server's --data-dir")
+        sys.exit(2)
+    return TokenLedger(Catalog(settings.effective_database_url).engines)
+
+
+def _as_json(info: TokenInfo, now: datetime) -> dict[str, str | None]:
+    return {"id": info.id, "principal": info.principal_arn, "accessKeyId": info.access_key_id,
+            "domain": info.domain_name, "domainOwner": info.domain_owner,
+            "created": info.created_at.isoformat(), "expires": info.expires_at.isoformat(),
+            "revoked": info.revoked_at.isoformat() if info.revoked_at else None,
+            "state": info.state(now)}
+
+
+@click.group()
+def token() -> None:
+    """List and revoke the authorization tokens that get-authorization-token issued."""
+
+
+@token.command("list")
+@_data_dir_option
+@click.option("--principal", default=None, help="Only tokens minted by this ARN.")
+@click.option("--domain", default=None, help="Only tokens for this domain.")
+@click.option("--all", "include_inactive", is_flag=True,
+              help="Include expired and revoked tokens.")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table",
+              help="A table for people, JSON for scripts.")
+def list_tokens(data_dir: Path | None, principal: str | None, domain: str | None,
+                include_inactive: bool, output: str) -> None:
+    """Show tokens (live ones by default); the token values themselves are never stored."""
+    now = datetime.now(UTC)
+    found = _ledger(data_dir).list(principal_arn=principal, domain=domain,
+                                   include_inactive=include_inactive, now=now)
+    if output == "json":
+        click.echo(json.dumps([_as_json(t, now) for t in found], indent=2))
+        return
+    table = Table("id", "principal", "domain", "expires", "state")
+    for t in found:
+        table.add_row(t.id, t.principal_arn, t.domain_name,
+                      t.expires_at.strftime("%Y-%m-%d %H:%M:%SZ"), t.state(now))
+    _out.print(table)
+
+
+@token.command("revoke")
+@_data_dir_option
+@click.argument("token_ids", nargs=-1)
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read a token value (e.g. a leaked one) from standard input and revoke it.")
+@click.option("--principal", default=None,
+              help="Revoke every live token minted by this principal ARN.")
+def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin: bool,
+                  principal: str | None) -> None:
+    """Revoke tokens by id (see `packyard token list`), by value, or by principal."""
+    if not token_ids and not from_stdin and principal is None:
+        _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
+        sys.exit(2)
+    ledger = _ledger(data_dir)
+    now = datetime.now(UTC)
+    failed = False
+    for token_id in token_ids:
+        if ledger.revoke(token_id, now):
+            click.echo(f"revoked {token_id}")
+        else:
+            _err.print(f"[red]error:[/] no live token with id {token_id}")
+            failed = True
+    if from_stdin:
+        value = sys.stdin.read().strip()
+        revoked = ledger.revoke_by_digest(hash_token(value), now) if value else None
+        if revoked:
+            click.echo(f"revoked {revoked}")
+        else:
+            _err.print("[red]error:[/] the token read from standard input is unknown")
+            failed = True
+    if principal is not None:
+        count = ledger.revoke_all_for(principal, now)
+        click.echo(f"revoked {count} token(s) of {principal}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m packyard.cli_tokens`, as `packyard token`
+    token()

@@ -1,0 +1,247 @@
+"""HTTP to upstream indexes: bounded in time and in concurrency, retried a little, confined.
+
+- Every request has a connect timeout and a per-read timeout; a whole file may take as long as
+  it keeps moving, a page has a size cap.
+- At most ``max_concurrency`` upstream requests are in flight; more wait for a slot no longer
+  than the read timeout and then fail, so a slow upstream cannot pile up unbounded work.
+- Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with a short
+  backoff, but only before any byte of the body has been used.
+- Redirects are followed by hand, at most five, and only to hosts the caller allows: the index's
+  own host and the hosts its pages name for files (issue: "upstream traffic is confined").
+- A host that just failed (unreachable, timing out, 5xx after the retries) is not tried again
+  for ``cooldown`` seconds: requests fail at once, so cached pages are served without first
+  waiting out the timeouts on every request while an upstream is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from packyard import __version__
+from packyard.errors import UpstreamError
+from packyard.upstream.index_page import ACCEPT
+
+log = logging.getLogger("packyard.upstream")
+
+MAX_REDIRECTS = 5
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # the largest PyPI project pages are a few MB
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 2
+    max_concurrency: int = 16
+    cooldown: float = 15.0
+
+
+@dataclass(frozen=True)
+class PageFetch:
+    """The answer to a (conditional) project page request."""
+
+    status: Literal["ok", "not_modified", "absent"]
+    url: str  # the final URL, after redirects: relative file URLs resolve against it
+    body: bytes = b""
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class UpstreamHttp:
+    """The one HTTP client Packyard uses to reach upstream indexes."""
+
+    def __init__(self, limits: UpstreamLimits,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.limits = limits
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._down_until: dict[str, tuple[float, str]] = {}  # host -> (until, why)
+        self.requests = 0  # upstream requests sent (for tests and logs)
+
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first use, inside the running event loop.
+        if self._client is None:
+            timeout = httpx.Timeout(connect=self.limits.connect_timeout,
+                                    read=self.limits.read_timeout,
+                                    write=self.limits.read_timeout,
+                                    pool=self.limits.read_timeout)
+            kwargs: dict[str, object] = {}
+            if self._transport is not None:
+                kwargs["transport"] = self._transport
+            self._client = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=False,
+                # No proxies or netrc from the environment: only the configured URL is
+                # contacted. TLS trusts the system store (SSL_CERT_FILE is honoured).
+                trust_env=False, verify=ssl.create_default_context(),
+                limits=httpx.Limits(max_connections=self.limits.max_concurrency,
+                                    max_keepalive_connections=self.limits.max_concurrency),
+                headers={"User-Agent": f"packyard/{__version__}"}, **kwargs)  # type: ignore[arg-type]
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @asynccontextmanager
+    async def _slot(self, url: str) -> AsyncIterator[None]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limits.max_concurrency)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.limits.read_timeout)
+        except TimeoutError:
+            raise UpstreamError(
+                f"Upstream busy: {self.limits.max_concurrency} requests already in flight and "
+                f"none finished within {self.limits.read_timeout:g}s; not fetching {url}") from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _check_host(self, url: str) -> None:
+        host = host_of(url)
+        down = self._down_until.get(host)
+        if down is None:
+            return
+        if time.monotonic() >= down[0]:
+            del self._down_until[host]
+            return
+        raise UpstreamError(f"Upstream {url} not tried: its host failed just before ({down[1]}); "
+                            f"trying again in {down[0] - time.monotonic():.0f}s")
+
+    def _mark_down(self, url: str, error: UpstreamError) -> None:
+        self._down_until[host_of(url)] = (time.monotonic() + self.limits.cooldown,
+                                          error.message)
+
+    @asynccontextmanager
+    async def _open(self, url: str, headers: dict[str, str],
+                    allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
+        """A streaming response for ``url`` after redirects and retries; 4xx are returned."""
+        self._check_host(url)
+        async with self._slot(url):
+            attempt = 0
+            while True:
+                try:
+                    response = await self._follow(url, headers, allowed_hosts)
+                except httpx.TransportError as exc:
+                    if attempt < self.limits.retries:
+                        attempt += 1
+                        await asyncio.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+                        continue
+                    error = UpstreamError(f"Upstream {url} unreachable: "
+                                          f"{type(exc).__name__} {exc}".rstrip())
+                    self._mark_down(url, error)
+                    raise error from None
+                if response.status_code in _RETRY_STATUSES and attempt < self.limits.retries:
+                    await response.aclose()
+                    attempt += 1
+                    await asyncio.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+                    continue
+                break
+            try:
+                if response.status_code >= 500 or response.status_code == 429:
+                    error = UpstreamError(f"Upstream {response.url} answered "
+                                          f"{response.status_code} {response.reason_phrase}")
+                    self._mark_down(url, error)
+                    raise error
+                yield response
+            except httpx.TransportError as exc:
+                raise UpstreamError(f"Upstream {url} failed while sending: "
+                                    f"{type(exc).__name__} {exc}".rstrip()) from None
+            finally:
+                await response.aclose()
+
+    async def _follow(self, url: str, headers: dict[str, str],
+                      allowed_hosts: Collection[str]) -> httpx.Response:
+        client = self._http()
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            self.requests += 1
+            request = client.build_request("GET", current, headers=headers)
+            response = await client.send(request, stream=True)
+            if not response.has_redirect_location:  # 304 is a 3xx without a Location
+                return response
+            location = response.headers.get("location", "")
+            await response.aclose()
+            target = urljoin(current, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise UpstreamError(f"Upstream {current} redirected to {target!r}, which is not "
+                                    "http(s); refused")
+            if host_of(target) not in allowed_hosts:
+                raise UpstreamError(
+                    f"Upstream {current} redirected to host {host_of(target)!r}, which is not "
+                    f"one of the upstream's own hosts ({', '.join(sorted(allowed_hosts))}); "
+                    "refused")
+            current = target
+        raise UpstreamError(f"Upstream {url} redirected more than {MAX_REDIRECTS} times")
+
+    async def fetch_page(self, url: str, *, etag: str | None = None,
+                         last_modified: str | None = None) -> PageFetch:
+        """GET a project page, conditionally when validators are given (RFC 9110 13.1)."""
+        headers = {"Accept": ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        async with self._open(url, headers, {host_of(url)}) as response:
+            final = str(response.url)
+            if response.status_code == 304:
+                return PageFetch("not_modified", final, etag=response.headers.get("etag", etag),
+                                 last_modified=response.headers.get("last-modified",
+                                                                    last_modified))
+            if response.status_code in (404, 410):
+                return PageFetch("absent", final)
+            if response.status_code != 200:
+                raise UpstreamError(f"Upstream {final} answered {response.status_code} "
+                                    f"{response.reason_phrase}")
+            body = await _read_capped(response, MAX_PAGE_BYTES)
+            return PageFetch("ok", final, body, response.headers.get("content-type", ""),
+                             response.headers.get("etag"), response.headers.get("last-modified"))
+
+    async def fetch_bytes(self, url: str, allowed_hosts: Collection[str], limit: int) -> bytes:
+        """A small file (core metadata) in one piece; UpstreamError unless the answer is 200."""
+        async with self._open(url, {"Accept-Encoding": "identity"}, allowed_hosts) as response:
+            if response.status_code != 200:
+                raise UpstreamError(f"Upstream {response.url} answered "
+                                    f"{response.status_code} {response.reason_phrase}")
+            return await _read_capped(response, limit)
+
+    @asynccontextmanager
+    async def stream_file(self, url: str,
+                          allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
+        """A 200 response whose body is the file, to be read with ``aiter_bytes``."""
+        # identity: the bytes hashed are the file's, never a transfer-compressed form.
+        async with self._open(url, {"Accept-Encoding": "identity"}, allowed_hosts) as response:
+            if response.status_code != 200:
+                raise UpstreamError(f"Upstream {response.url} answered "
+                                    f"{response.status_code} {response.reason_phrase}")
+            yield response
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(f"Upstream {response.url} sent more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,276 @@
+"""Pulling one file from upstream: one download however many ask, streamed while it is stored.
+
+The first request for a file not yet in Packyard starts a download; every request for the same
+bytes that arrives while it runs joins it instead of starting another. The download is written
+to a spool file that readers follow as it grows, so the first client receives bytes as they
+arrive from the upstream.
+
+Nothing unverified is ever kept or completed: the sha256 the upstream's page declared is checked
+when the last byte is in, and only then is the file handed to ``commit`` (which stores it). A
+reader is always one chunk behind the download, so a client never holds the complete file before
+that check; on a mismatch readers fail (their response is cut short), nothing is stored, and for
+a while further requests for those bytes get the same error without a new download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from starlette.concurrency import run_in_threadpool
+
+from packyard.errors import PackyardError, UpstreamError
+from packyard.storage.blobs import Digests, Hasher
+from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.singleflight import SingleFlight
+
+log = logging.getLogger("packyard.upstream")
+
+_READ_CHUNK = 1024 * 1024
+_RECENT_SECONDS = 60.0  # a finished download answers late joiners this long
+
+
+class VerificationFailed(UpstreamError):
+    """The upstream's bytes do not match what its page declared."""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where a file is on the upstream, and what its page promised about it."""
+
+    url: str
+    filename: str
+    sha256: str
+    size: int | None
+    allowed_hosts: frozenset[str]
+
+
+_Key = tuple[str, str, str]  # (partition, filename, declared sha256)
+
+Commit = Callable[[Path, Digests], None]
+"""Stores a verified spool file; runs in a worker thread; the spool is removed afterwards."""
+
+
+class Download:
+    """One file on its way from the upstream; readers follow its spool file."""
+
+    def __init__(self, source: FileSource, path: Path) -> None:
+        self.source = source
+        self.path = path
+        self.written = 0
+        self.released = 0  # bytes readers may have: all but the newest chunk until verified
+        self.verified = False
+        self.stored = False
+        self.removed = False
+        self.error: PackyardError | None = None
+        self.finished_at: float | None = None
+        self._event = asyncio.Event()
+        self.task: asyncio.Task[Digests] | None = None
+
+    def _notify(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def changed(self) -> None:
+        """Wait for the next change (more bytes, verification, failure)."""
+        await self._event.wait()
+
+    async def result(self) -> Digests:
+        """Wait until the file is verified and stored (or raise why it was not)."""
+        assert self.task is not None
+        return await asyncio.shield(self.task)
+
+    def open_reader(self) -> SpoolReader | None:
+        """A reader of the spool file, or None once the file is stored and the spool gone.
+
+        Called in the event loop, so the spool cannot vanish between the check and the open;
+        the reader's descriptor keeps the bytes readable after the spool is unlinked.
+        """
+        if self.removed:
+            return None
+        return SpoolReader(self, os.open(self.path, os.O_RDONLY))
+
+
+class SpoolReader:
+    """One client following a download; its descriptor is closed when done or collected."""
+
+    def __init__(self, download: Download, fd: int) -> None:
+        self._download = download
+        self._fd = fd
+        # A response that is never sent never runs the generator's cleanup; this does.
+        self._closer = weakref.finalize(self, os.close, fd)
+
+    def close(self) -> None:
+        self._closer()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The file's bytes as they become readable; raises if the download fails."""
+        download = self._download
+        offset = 0
+        try:
+            while True:
+                if download.error is not None and not download.verified:
+                    raise download.error
+                if offset < download.released:
+                    size = min(_READ_CHUNK, download.released - offset)
+                    chunk = await run_in_threadpool(os.pread, self._fd, size, offset)
+                    if not chunk:
+                        raise UpstreamError(f"Spool of {download.source.filename} ended early")
+                    offset += len(chunk)
+                    yield chunk
+                    continue
+                if download.verified:
+                    return
+                await download.changed()
+        finally:
+            self.close()
+
+
+class PullThrough:
+    """Downloads files from upstreams, at most one per file at a time."""
+
+    def __init__(self, http: UpstreamHttp, spool_dir: Path, max_bytes: int,
+                 failure_seconds: float) -> None:
+        self._http = http
+        self._spool = spool_dir
+        self._spool.mkdir(parents=True, exist_ok=True)
+        self._max_bytes = max_bytes
+        self._failure_seconds = failure_seconds
+        self._flights: SingleFlight[_Key, Digests] = SingleFlight()
+        self._downloads: dict[_Key, Download] = {}
+        self._failures: dict[_Key, tuple[float, VerificationFailed]] = {}
+
+    @property
+    def downloads_started(self) -> int:
+        return self._flights.started
+
+    def recover(self) -> int:
+        """Remove spool files left by processes that are gone; returns how many."""
+        removed = 0
+        for leftover in self._spool.iterdir():
+            pid = leftover.name.split(".", 1)[0]
+            # Other live workers may be mid-download.
+            if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+                continue
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def start(self, partition: str, source: FileSource, commit: Commit) -> Download:
+        """The download of ``source`` into ``partition`` (a domain's blob key): running,
+        recently finished, or started now. Raises the remembered error of a recent verification
+        failure. Downloads are told apart by file name and declared hash, so two files that
+        claim the same hash never share a result."""
+        key = (partition, source.filename, source.sha256)
+        failed = self._failures.get(key)
+        if failed is not None:
+            if time.monotonic() < failed[0]:
+                raise failed[1]
+            del self._failures[key]
+        if len(self._downloads) > 256:
+            self._forget_finished()
+        existing = self._downloads.get(key)
+        if existing is not None and (existing.finished_at is None
+                                     or time.monotonic() - existing.finished_at
+                                     < _RECENT_SECONDS) and existing.error is None:
+            return existing
+        download = Download(source, self._spool / f"{os.getpid()}.{uuid.uuid4().hex}.part")
+        # Created now, before the task first runs, so readers can open it straight away.
+        spool: BinaryIO = open(download.path, "wb", buffering=0)  # noqa: SIM115 - task closes
+        self._downloads[key] = download
+        download.task = self._flights.task(key, lambda: self._run(key, download, spool, commit))
+        return download
+
+    def _forget_finished(self) -> None:
+        now = time.monotonic()
+        for key, download in list(self._downloads.items()):
+            if download.finished_at is not None and now - download.finished_at >= _RECENT_SECONDS:
+                del self._downloads[key]
+
+    async def _run(self, key: _Key, download: Download, spool: BinaryIO,
+                   commit: Commit) -> Digests:
+        source = download.source
+        hasher = Hasher()
+        started = time.monotonic()
+        try:
+            async with self._http.stream_file(source.url, source.allowed_hosts) as response:
+                declared = response.headers.get("content-length")
+                if (declared is not None and declared.isdigit() and source.size is not None
+                        and int(declared) != source.size):
+                    raise VerificationFailed(
+                        f"Upstream {source.url} sends {declared} bytes for {source.filename}, "
+                        f"but its index page says {source.size}; nothing was kept")
+                async for chunk in response.aiter_bytes():
+                    if download.written + len(chunk) > self._max_bytes:
+                        raise UpstreamError(f"Upstream file {source.filename} is larger than "
+                                            f"{self._max_bytes} bytes; not kept")
+                    await run_in_threadpool(_absorb, spool, hasher, chunk)
+                    download.released = download.written
+                    download.written += len(chunk)
+                    download._notify()
+            digests = hasher.digests()
+            if digests.sha256 != source.sha256:
+                raise VerificationFailed(
+                    f"Upstream file {source.filename} failed verification: its index page "
+                    f"declares sha256 {source.sha256}, the bytes sent have {digests.sha256}; "
+                    "nothing was kept")
+            if source.size is not None and digests.size != source.size:
+                raise VerificationFailed(
+                    f"Upstream file {source.filename} has {digests.size} bytes, but its index "
+                    f"page says {source.size}; nothing was kept")
+            spool.close()
+            download.verified = True
+            download.released = download.written
+            download._notify()
+            await run_in_threadpool(commit, download.path, digests)
+            download.stored = True
+            log.info("pulled %s from upstream (%d bytes, %.2fs)", source.filename,
+                     digests.size, time.monotonic() - started)
+            return digests
+        except BaseException as exc:
+            error = exc if isinstance(exc, PackyardError) else UpstreamError(
+                f"Pulling {source.filename} from upstream failed: {type(exc).__name__}")
+            download.error = error
+            if isinstance(error, VerificationFailed):
+                self._failures[key] = (time.monotonic() + self._failure_seconds, error)
+                log.warning("%s", error.message)
+            download._notify()
+            if isinstance(exc, PackyardError):
+                raise
+            if isinstance(exc, Exception):
+                log.exception("pulling %s failed", source.filename)
+                raise error from exc
+            raise
+        finally:
+            spool.close()
+            download.path.unlink(missing_ok=True)
+            download.removed = True
+            download.finished_at = time.monotonic()
+            if download.error is not None and self._downloads.get(key) is download:
+                del self._downloads[key]
+
+
+def _absorb(spool: BinaryIO, hasher: Hasher, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:  # an unbuffered write may take only part of the chunk
+        written = spool.write(view)
+        view = view[written or 0:]
+    hasher.update(chunk)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

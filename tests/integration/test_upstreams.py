@@ -1,0 +1,602 @@
+"""Upstream repositories and external connections, with two real servers.
+
+The upstream is a small static PEP 691/503 index this module serves on 127.0.0.1 (it counts
+every request it gets and can be stopped); the Packyard under test is a real ``packyard serve``
+whose ``public:pypi`` external connection points at it. pip, uv, twine-style uploads and the AWS
+CLI drive the chain the way the README's recommended layout sets it up: a team repository whose
+upstream is a store repository holding the external connection.
+
+``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import threading
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ServerFactory
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    AwsCli,
+    ClientHome,
+    Dist,
+    DistFactory,
+    DistSpec,
+    PypiRepo,
+    ServerProcess,
+    codeartifact_client,
+    free_port,
+    make_venv,
+    normalize,
+    run,
+    tool,
+    unique_name,
+    upload,
+    upload_ok,
+)
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+# Read at import: the suite's fixtures clear PACKYARD_* from the environment of the tests.
+INTERNET = os.environ.get("PACKYARD_TEST_INTERNET") == "1"
+
+
+# --------------------------------------------------------------------------- the upstream
+
+
+@dataclass
+class _Served:
+    data: bytes
+    declared_sha256: str
+    metadata: bytes | None
+    delay_before_body: float = 0.0
+
+
+@dataclass
+class StaticIndex:
+    """A PEP 691 JSON / PEP 503 HTML simple index in this process, on 127.0.0.1."""
+
+    html_only: bool = False
+    port: int = field(default_factory=free_port)
+    projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    def add(self, dist: Dist, *, declared_sha256: str | None = None,
+            delay_before_body: float = 0.0) -> None:
+        metadata = None
+        if dist.is_wheel:
+            with zipfile.ZipFile(dist.path) as zf:
+                metadata = next(zf.read(n) for n in zf.namelist()
+                                if n.endswith(".dist-info/METADATA"))
+        self.projects.setdefault(normalize(dist.spec.name), {})[dist.filename] = _Served(
+            dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body)
+
+    def file_requests(self, filename: str) -> int:
+        return self.requests[f"/files/{filename}"]
+
+    def page(self, project: str, json_page: bool) -> tuple[bytes, str]:
+        files = self.projects.get(project, {})
+        if json_page:
+            entries = []
+            for name, served in sorted(files.items()):
+                entry: dict[str, Any] = {"filename": name, "url": f"../../files/{name}",
+                                         "hashes": {"sha256": served.declared_sha256},
+                                         "size": len(served.data)}
+                if served.metadata is not None:
+                    entry["core-metadata"] = {
+                        "sha256": hashlib.sha256(served.metadata).hexdigest()}
+                entries.append(entry)
+            body = json.dumps({"meta": {"api-version": "1.1"}, "name": project,
+                               "files": entries})
+            return body.encode(), JSON_V1
+        anchors = "".join(
+            f'<a href="../../files/{html.escape(name)}#sha256={served.declared_sha256}">'
+            f"{html.escape(name)}</a><br>\n" for name, served in sorted(files.items()))
+        return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode(), "text/html"
+
+    def start(self) -> StaticIndex:
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                with index._lock:
+                    index.requests[self.path] += 1
+                parts = self.path.strip("/").split("/")
+                if parts[0] == "simple" and len(parts) == 2 and parts[1] in index.projects:
+                    wants_json = JSON_V1 in (self.headers.get("Accept") or "")
+                    body, kind = index.page(parts[1], wants_json and not index.html_only)
+                    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+                    if self.headers.get("If-None-Match") == etag:
+                        self.send_response(304)
+                        self.send_header("ETag", etag)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self._send(200, body, kind, {"ETag": etag})
+                    return
+                if parts[0] == "files" and len(parts) == 2:
+                    name = parts[1].removesuffix(".metadata")
+                    for files in index.projects.values():
+                        served = files.get(name)
+                        if served is None:
+                            continue
+                        if parts[1].endswith(".metadata"):
+                            if served.metadata is not None:
+                                self._send(200, served.metadata, "text/plain", {})
+                                return
+                            break
+                        self._send_slowly(served)
+                        return
+                self._send(404, b"not found\n", "text/plain", {})
+
+            def _send(self, status: int, body: bytes, kind: str, extra: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _send_slowly(self, served: _Served) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(served.data)))
+                self.end_headers()
+                time.sleep(served.delay_before_body)
+                step = 256 * 1024
+                for start in range(0, len(served.data), step):
+                    self.wfile.write(served.data[start:start + step])
+                    self.wfile.flush()
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def index() -> Iterator[StaticIndex]:
+    upstream = StaticIndex().start()
+    yield upstream
+    upstream.stop()
+
+
+# --------------------------------------------------------------------------- the chain
+
+
+@dataclass
+class Chain:
+    """A domain with a store repository (external connection public:pypi) and a team
+    repository whose upstream is the store: the layout the README recommends."""
+
+    server: ServerProcess
+    api: Any
+    aws: AwsCli
+    home: ClientHome
+    domain: str
+    store: str
+    team: str
+    token: str
+
+    def endpoint(self, repository: str | None = None) -> str:
+        return (f"{self.server.url}/{self.domain}-{DEFAULT_ACCOUNT}/pypi/"
+                f"{repository or self.team}/")
+
+    def index_url(self, repository: str | None = None) -> str:
+        scheme, rest = self.endpoint(repository).split("://", 1)
+        return f"{scheme}://aws:{self.token}@{rest}simple/"
+
+    def repo(self, repository: str | None = None) -> PypiRepo:
+        return PypiRepo(self.server.url, self.domain, repository or self.team,
+                        self.endpoint(repository), self.token)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(auth=("aws", self.token), timeout=60, trust_env=False)
+
+    def versions(self, package: str, repository: str | None = None) -> list[dict[str, Any]]:
+        out = self.api.list_package_versions(domain=self.domain,
+                                             repository=repository or self.team,
+                                             format="pypi", package=package)
+        return list(out["versions"])
+
+    def packages(self, repository: str | None = None) -> list[str]:
+        out = self.api.list_packages(domain=self.domain, repository=repository or self.team)
+        return [p["package"] for p in out["packages"]]
+
+
+def _server(server_factory: ServerFactory, index: StaticIndex, **env: str) -> ServerProcess:
+    return server_factory(env={"PACKYARD_PYPI_UPSTREAM_URL": index.url, **env})
+
+
+def _chain(server: ServerProcess, tmp_path: Path) -> Chain:
+    api = codeartifact_client(server.url)
+    home = ClientHome(tmp_path / "home")
+    domain = unique_name("up")
+    api.create_domain(domain=domain)
+    api.create_repository(domain=domain, repository="pypi-store")
+    api.associate_external_connection(domain=domain, repository="pypi-store",
+                                      externalConnection="public:pypi")
+    api.create_repository(domain=domain, repository="team",
+                          upstreams=[{"repositoryName": "pypi-store"}])
+    token = api.get_authorization_token(domain=domain)["authorizationToken"]
+    return Chain(server, api, AwsCli(server.url, home), home, domain, "pypi-store", "team",
+                 token)
+
+
+def _pip_install(chain: Chain, venv: Path, *requirements: str,
+                 check: bool = True) -> Any:
+    python = make_venv(venv, chain.home)
+    return run([tool("pip"), "--python", python, "install", "--no-cache-dir",
+                "--index-url", chain.index_url(), *requirements], chain.home.env(),
+               check=check)
+
+
+def _uv_install(chain: Chain, venv: Path, *requirements: str, check: bool = True) -> Any:
+    python = make_venv(venv, chain.home)
+    return run([tool("uv"), "pip", "install", "--python", python, "--index-url",
+                chain.index_url(), *requirements], chain.home.env(), check=check)
+
+
+def _installed(chain: Chain, venv: Path, module: str) -> str:
+    return run([venv / "bin" / "python", "-c", f"import {module} as m; print(m.VALUE)"],
+               chain.home.env()).stdout.strip()
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def test_upstreams_and_external_connections_through_the_aws_cli(
+        server: ServerProcess, session_home: ClientHome) -> None:
+    aws = AwsCli(server.url, session_home)
+    domain = unique_name("upapi")
+    ca = ("codeartifact", "--domain", domain)
+    aws.run(*ca[:1], "create-domain", "--domain", domain)
+    store = aws.json(ca[0], "create-repository", *ca[1:], "--repository", "store")["repository"]
+    assert store["upstreams"] == [] and store["externalConnections"] == []
+    linked = aws.json(ca[0], "associate-external-connection", *ca[1:], "--repository", "store",
+                      "--external-connection", "public:pypi")["repository"]
+    assert linked["externalConnections"] == [{"externalConnectionName": "public:pypi",
+                                              "packageFormat": "pypi", "status": "Available"}]
+    aws.run(ca[0], "create-repository", *ca[1:], "--repository", "lib")
+    team = aws.json(ca[0], "create-repository", *ca[1:], "--repository", "team",
+                    "--upstreams", "repositoryName=lib", "repositoryName=store")["repository"]
+    assert team["upstreams"] == [{"repositoryName": "lib"}, {"repositoryName": "store"}]
+    described = aws.json(ca[0], "describe-repository", *ca[1:], "--repository", "team")
+    assert described["repository"]["upstreams"] == team["upstreams"]
+
+    # The order is the priority: update-repository replaces the list.
+    updated = aws.json(ca[0], "update-repository", *ca[1:], "--repository", "team",
+                       "--upstreams", "repositoryName=store", "repositoryName=lib")
+    assert updated["repository"]["upstreams"] == [{"repositoryName": "store"},
+                                                  {"repositoryName": "lib"}]
+
+    cycle = aws.fails(ca[0], "update-repository", *ca[1:], "--repository", "store",
+                      "--upstreams", "repositoryName=team")
+    assert "(ValidationException)" in cycle.stderr
+    assert "Upstream repositories cannot form a cycle: store -> team -> store" in cycle.stderr
+    missing = aws.fails(ca[0], "create-repository", *ca[1:], "--repository", "other",
+                        "--upstreams", "repositoryName=nope")
+    assert "(ResourceNotFoundException)" in missing.stderr
+    assert f"Upstream repository nope not found in domain {domain}" in missing.stderr
+    second = aws.fails(ca[0], "associate-external-connection", *ca[1:], "--repository", "store",
+                       "--external-connection", "public:npmjs")
+    assert "(ValidationException)" in second.stderr
+    assert ("External connection public:npmjs (the npm public registry) serves npm packages, "
+            "a format this server does not support yet; connections available here: "
+            "public:pypi") in second.stderr
+    again = aws.fails(ca[0], "associate-external-connection", *ca[1:], "--repository", "store",
+                      "--external-connection", "public:pypi")
+    assert "(ConflictException)" in again.stderr
+
+    gone = aws.json(ca[0], "disassociate-external-connection", *ca[1:], "--repository", "store",
+                    "--external-connection", "public:pypi")["repository"]
+    assert gone["externalConnections"] == []
+    not_there = aws.fails(ca[0], "disassociate-external-connection", *ca[1:], "--repository",
+                          "store", "--external-connection", "public:pypi")
+    assert "(ResourceNotFoundException)" in not_there.stderr
+    assert "Repository store has no external connection public:pypi" in not_there.stderr
+
+
+def test_at_most_ten_upstreams(server: ServerProcess) -> None:
+    api = codeartifact_client(server.url)
+    domain = unique_name("upmax")
+    api.create_domain(domain=domain)
+    names = [f"r{i:02d}" for i in range(11)]
+    for name in names:
+        api.create_repository(domain=domain, repository=name)
+    with pytest.raises(api.exceptions.ServiceQuotaExceededException) as err:
+        api.create_repository(domain=domain, repository="team",
+                              upstreams=[{"repositoryName": n} for n in names])
+    assert err.value.response["Error"]["Message"] == (
+        "Repository team would have 11 upstream repositories; a repository can have at most 10")
+    made = api.create_repository(domain=domain, repository="team",
+                                 upstreams=[{"repositoryName": n} for n in names[:10]])
+    assert len(made["repository"]["upstreams"]) == 10
+    api.update_repository(domain=domain, repository="team", upstreams=[])
+    assert api.describe_repository(domain=domain,
+                                   repository="team")["repository"]["upstreams"] == []
+
+
+# --------------------------------------------------------------------------- installing
+
+
+def test_install_through_the_chain_then_again_with_the_upstream_stopped(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    lib = DistSpec(name=unique_name("up-lib"), version="2.0")
+    old_lib = DistSpec(name=lib.name, version="1.0")
+    app = DistSpec(name=unique_name("up-app"), version="1.0", requires_dist=(f"{lib.name}>=1",))
+    for dist in (*dists.both(lib), dists.wheel(old_lib), dists.wheel(app)):
+        index.add(dist)
+    # Pages go stale at once, so every page request revalidates (and 304s are exercised).
+    server = _server(server_factory, index, PACKYARD_UPSTREAM_PAGE_TTL_SECONDS="0")
+    chain = _chain(server, tmp_path)
+
+    _pip_install(chain, tmp_path / "pip1", app.name)
+    assert _installed(chain, tmp_path / "pip1", lib.module) == f"{lib.name} 2.0"
+    _uv_install(chain, tmp_path / "uv1", app.name)
+    assert _installed(chain, tmp_path / "uv1", app.module) == f"{app.name} 1.0"
+    pulled = {name: index.file_requests(name)
+              for name in (dists.wheel(lib).filename, dists.wheel(app).filename)}
+    assert pulled == dict.fromkeys(pulled, 1), "each file is downloaded from upstream once"
+    assert index.requests[f"/simple/{normalize(app.name)}/"] > 1, "stale pages are revalidated"
+
+    # What was pulled is kept in team and in the store, with the original hashes and the
+    # external connection as origin.
+    for repository in ("team", "pypi-store"):
+        [version] = chain.versions(normalize(lib.name), repository)
+        assert version["version"] == "2.0"
+        assert version["origin"] == {"domainEntryPoint": {"externalConnectionName": "public:pypi"},
+                                     "originType": "EXTERNAL"}
+        assets = chain.api.list_package_version_assets(
+            domain=chain.domain, repository=repository, format="pypi",
+            package=normalize(lib.name), packageVersion="2.0")["assets"]
+        assert [(a["name"], a["hashes"]["SHA-256"]) for a in assets] == [
+            (dists.wheel(lib).filename, dists.wheel(lib).sha256)]
+    described = chain.aws.json("codeartifact", "describe-package", "--domain", chain.domain,
+                               "--repository", "team", "--format", "pypi",
+                               "--package", normalize(lib.name))
+    assert described["package"]["originConfiguration"] == {
+        "restrictions": {"publish": "BLOCK", "upstream": "ALLOW"}}
+    version = chain.aws.json("codeartifact", "describe-package-version", "--domain",
+                             chain.domain, "--repository", "team", "--format", "pypi",
+                             "--package", normalize(app.name), "--package-version", "1.0")
+    assert version["packageVersion"]["origin"]["originType"] == "EXTERNAL"
+    assert version["packageVersion"]["summary"] == app.summary
+
+    # The upstream goes away: what was installed installs again, from Packyard alone.
+    index.stop()
+    before = sum(index.requests.values())
+    _pip_install(chain, tmp_path / "pip2", app.name)
+    assert _installed(chain, tmp_path / "pip2", lib.module) == f"{lib.name} 2.0"
+    _uv_install(chain, tmp_path / "uv2", app.name)
+    assert _installed(chain, tmp_path / "uv2", app.module) == f"{app.name} 1.0"
+    assert sum(index.requests.values()) == before
+
+    # Only what was never fetched fails, and says why.
+    never = _pip_install(chain, tmp_path / "pip3", "never-fetched-project", check=False)
+    assert never.returncode != 0
+    with chain.http() as http:
+        response = http.get(f"{chain.endpoint()}simple/never-fetched-project/")
+    assert response.status_code == 502
+    assert response.text.startswith(f"Upstream {index.url}never-fetched-project/ ")
+    assert response.text.strip().endswith(
+        "; Packyard has never fetched project never-fetched-project from there, so it has no "
+        "copy to serve")
+
+
+def test_an_html_only_upstream_works_too(server_factory: ServerFactory, dists: DistFactory,
+                                         tmp_path: Path) -> None:
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-html"), version="3.1")
+        upstream.add(dists.wheel(spec))
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        _uv_install(chain, tmp_path / "venv", spec.name)
+        assert _installed(chain, tmp_path / "venv", spec.module) == f"{spec.name} 3.1"
+    finally:
+        upstream.stop()
+
+
+def test_a_repository_upstream_without_external_connection(
+        server: ServerProcess, dists: DistFactory, tmp_path: Path) -> None:
+    api = codeartifact_client(server.url)
+    domain = unique_name("upint")
+    api.create_domain(domain=domain)
+    api.create_repository(domain=domain, repository="lib")
+    api.create_repository(domain=domain, repository="team", upstreams=[{"repositoryName": "lib"}])
+    token = api.get_authorization_token(domain=domain)["authorizationToken"]
+    chain = Chain(server, api, AwsCli(server.url, ClientHome(tmp_path / "home")),
+                  ClientHome(tmp_path / "home"), domain, "lib", "team", token)
+    spec = DistSpec(name=unique_name("up-shared"), version="0.5")
+    upload_ok(chain.repo("lib"), dists.wheel(spec))
+
+    _pip_install(chain, tmp_path / "venv", spec.name)
+    assert _installed(chain, tmp_path / "venv", spec.module) == f"{spec.name} 0.5"
+    [version] = chain.versions(normalize(spec.name), "team")
+    assert version["origin"] == {"domainEntryPoint": {"repositoryName": "lib"},
+                                 "originType": "INTERNAL"}
+    # Retained copies survive the upstream's removal.
+    api.update_repository(domain=domain, repository="team", upstreams=[])
+    _pip_install(chain, tmp_path / "venv2", spec.name)
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    small = DistSpec(name=unique_name("up-bad"), version="1.0")
+    big = DistSpec(name=unique_name("up-badbig"), version="1.0", padding=3 * 1024 * 1024)
+    wrong = "0" * 64
+    index.add(dists.wheel(small), declared_sha256=wrong)
+    index.add(dists.wheel(big), declared_sha256=wrong)
+    chain = _chain(_server(server_factory, index), tmp_path)
+
+    failed = _pip_install(chain, tmp_path / "venv", small.name, check=False)
+    assert failed.returncode != 0
+    expected = (f"Upstream file {dists.wheel(small).filename} failed verification: its index "
+                f"page declares sha256 {wrong}, the bytes sent have {dists.wheel(small).sha256}; "
+                "nothing was kept")
+    with chain.http() as http:
+        url = f"{chain.endpoint()}simple/{normalize(small.name)}/{dists.wheel(small).filename}"
+        response = http.get(url)
+        assert (response.status_code, response.text.strip()) == (502, expected)
+
+        # A large file is streamed as it arrives: the client gets all but the last chunk,
+        # then the connection is cut; nothing is kept either way, and the next request is
+        # answered at once.
+        url = f"{chain.endpoint()}simple/{normalize(big.name)}/{dists.wheel(big).filename}"
+        with pytest.raises(httpx.HTTPError), http.stream("GET", url) as streamed:
+            received = b"".join(streamed.iter_bytes())
+            assert len(received) < len(dists.wheel(big).data)
+        again = http.get(url)
+        assert again.status_code == 502 and "failed verification" in again.text
+    assert index.file_requests(dists.wheel(small).filename) == 1
+    assert index.file_requests(dists.wheel(big).filename) == 1
+    assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+
+
+def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    # Larger than the verify-before-send size, so the first clients are streamed to.
+    spec = DistSpec(name=unique_name("up-hot"), version="1.0", padding=4 * 1024 * 1024)
+    wheel = dists.wheel(spec)
+    index.add(wheel, delay_before_body=1.0)  # the download stays in flight while all arrive
+    chain = _chain(_server(server_factory, index), tmp_path)
+    url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+    with chain.http() as http:
+        http.get(f"{chain.endpoint()}simple/{normalize(spec.name)}/")  # page cached first
+
+        def fetch(_: int) -> tuple[int, str]:
+            with chain.http() as client:
+                response = client.get(url)
+                return response.status_code, hashlib.sha256(response.content).hexdigest()
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(fetch, range(50)))
+    assert results == [(200, wheel.sha256)] * 50
+    assert index.file_requests(wheel.filename) == 1
+    [version] = chain.versions(normalize(spec.name), "team")
+    assert version["origin"]["originType"] == "EXTERNAL"
+
+
+# --------------------------------------------------------------------------- origin controls
+
+
+def test_a_private_package_never_shows_the_public_versions_of_its_name(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    private = DistSpec(name=unique_name("acme-internal"), version="1.0")
+    attack = DistSpec(name=private.name, version="99.0", summary="not ours")
+    index.add(dists.wheel(attack))
+    chain = _chain(_server(server_factory, index), tmp_path)
+    upload_ok(chain.repo("team"), dists.wheel(private))
+    package = normalize(private.name)
+
+    described = chain.api.describe_package(domain=chain.domain, repository="team",
+                                           format="pypi", package=package)["package"]
+    assert described["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
+                                                                 "upstream": "BLOCK"}
+    with chain.http() as http:
+        page = http.get(f"{chain.endpoint()}simple/{package}/", headers={"Accept": JSON_V1})
+        assert page.json()["versions"] == ["1.0"]
+        public_file = http.get(f"{chain.endpoint()}simple/{package}/"
+                               f"{dists.wheel(attack).filename}")
+        assert public_file.status_code == 404
+    _pip_install(chain, tmp_path / "venv", private.name)
+    assert _installed(chain, tmp_path / "venv", private.module) == f"{private.name} 1.0"
+    assert index.file_requests(dists.wheel(attack).filename) == 0
+
+    # An administrator may allow upstream versions on purpose.
+    allowed = chain.aws.json("codeartifact", "put-package-origin-configuration", "--domain",
+                             chain.domain, "--repository", "team", "--format", "pypi",
+                             "--package", package, "--restrictions",
+                             "publish=ALLOW,upstream=ALLOW")
+    assert allowed["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
+                                                              "upstream": "ALLOW"}
+    with chain.http() as http:
+        page = http.get(f"{chain.endpoint()}simple/{package}/", headers={"Accept": JSON_V1})
+        assert page.json()["versions"] == ["1.0", "99.0"]
+
+
+def test_blocking_upstream_before_a_package_exists(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    spec = DistSpec(name=unique_name("up-preblock"), version="1.0")
+    index.add(dists.wheel(spec))
+    chain = _chain(_server(server_factory, index), tmp_path)
+    chain.api.put_package_origin_configuration(
+        domain=chain.domain, repository="team", format="pypi", package=spec.name,
+        restrictions={"publish": "ALLOW", "upstream": "BLOCK"})
+    failed = _pip_install(chain, tmp_path / "venv", spec.name, check=False)
+    assert failed.returncode != 0
+    assert index.file_requests(dists.wheel(spec).filename) == 0
+
+
+def test_publishing_over_a_package_pulled_from_upstream_is_refused(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    public = DistSpec(name=unique_name("up-public"), version="1.0")
+    index.add(dists.wheel(public))
+    chain = _chain(_server(server_factory, index), tmp_path)
+    _uv_install(chain, tmp_path / "venv", public.name)
+    mine = DistSpec(name=public.name, version="1.1")
+    response = upload(chain.repo("team"), dists.wheel(mine))
+    assert response.status_code == 403
+    assert response.text.strip() == (
+        f"Publishing {mine.name} to repository team is blocked by the package's origin "
+        "configuration (publish: BLOCK); an administrator can allow it with "
+        "put-package-origin-configuration")
+
+
+# --------------------------------------------------------------------------- the internet
+
+
+@pytest.mark.internet
+@pytest.mark.skipif(not INTERNET, reason="set PACKYARD_TEST_INTERNET=1 to reach pypi.org")
+def test_real_packages_through_public_pypi(server_factory: ServerFactory,
+                                          tmp_path: Path) -> None:
+    server = server_factory(env={})  # the default upstream: https://pypi.org/simple/
+    chain = _chain(server, tmp_path)
+    _uv_install(chain, tmp_path / "uv", "requests==2.32.3", "six")
+    _pip_install(chain, tmp_path / "pip", "idna", "attrs")
+    kept = set(chain.packages("pypi-store"))
+    assert {"requests", "six", "idna", "attrs", "urllib3", "certifi"} <= kept
+    [version] = chain.versions("requests", "team")
+    assert version["origin"]["domainEntryPoint"] == {"externalConnectionName": "public:pypi"}

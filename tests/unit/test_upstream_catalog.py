@@ -1,0 +1,171 @@
+"""The metadata store's side of upstreams: links, external connections, kept copies, origins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from packyard.errors import Conflict, Denied, Invalid, NotFound, QuotaExceeded
+from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
+from packyard.model import Repository
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+OWNER = "000000000000"
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path) -> Catalog:
+    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    c.migrate()
+    return c
+
+
+def _repos(catalog: Catalog, *names: str) -> list[Repository]:
+    domain = catalog.create_domain("dom", OWNER, "key", NOW)
+    return [catalog.create_repository(domain, n, "", OWNER, NOW) for n in names]
+
+
+def _version(v: str = "1.0") -> NewVersion:
+    return NewVersion(version=v, version_key=v, summary="s", home_page=None,
+                      source_code_repository=None, licenses=[], readme=None,
+                      readme_content_type=None, dependencies=[])
+
+
+def _asset(name: str, sha: str) -> NewAsset:
+    return NewAsset(name=name, size=3, sha256=sha, sha512="0" * 128, sha1="0" * 40,
+                    md5="0" * 32, blake2_256="0" * 64, requires_python=None,
+                    metadata_sha256=None, metadata_size=None)
+
+
+def _no_check(_: DomainGraph) -> None:
+    pass
+
+
+def test_upstreams_keep_their_order(catalog: Catalog) -> None:
+    team, a, b = _repos(catalog, "team", "a", "b")
+    catalog.replace_upstreams(team, [b.id, a.id], _no_check)
+    assert catalog.repository_links(team.id).upstreams == ["b", "a"]
+    catalog.replace_upstreams(team, [a.id], _no_check)
+    assert catalog.repository_links(team.id).upstreams == ["a"]
+    assert catalog.domain_graph(team.domain_id).upstreams == {team.id: [a.id]}
+
+
+def test_a_refused_upstream_list_changes_nothing(catalog: Catalog) -> None:
+    team, a = _repos(catalog, "team", "a")
+    catalog.replace_upstreams(team, [a.id], _no_check)
+
+    def refuse(_: DomainGraph) -> None:
+        raise Invalid("no")
+
+    with pytest.raises(Invalid):
+        catalog.replace_upstreams(team, [], refuse)
+    assert catalog.repository_links(team.id).upstreams == ["a"]
+
+
+def test_one_external_connection_per_repository(catalog: Catalog) -> None:
+    (store,) = _repos(catalog, "store")
+    catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
+    with pytest.raises(Conflict) as same:
+        catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
+    assert same.value.message == "Repository store already has the external connection public:pypi"
+    with pytest.raises(QuotaExceeded) as other:
+        catalog.add_external_connection(store, "public:npmjs", "npm", NOW)
+    assert other.value.message.startswith("Repository store already has the external "
+                                          "connection public:pypi; a repository can have only one")
+    links = catalog.repository_links(store.id)
+    assert [(c.name, c.package_format) for c in links.external_connections] == [
+        ("public:pypi", "pypi")]
+    catalog.remove_external_connection(store, "public:pypi")
+    with pytest.raises(NotFound) as gone:
+        catalog.remove_external_connection(store, "public:pypi")
+    assert gone.value.message == "Repository store has no external connection public:pypi"
+
+
+def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: Catalog) -> None:
+    team, store = _repos(catalog, "team", "store")
+    catalog.replace_upstreams(team, [store.id], _no_check)
+    catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
+    catalog.retain([store, team], "pypi", "", "pkg", "pkg", _version(),
+                   _asset("pkg-1.0.tar.gz", "a" * 64), EntryPoint("EXTERNAL", None, "public:pypi"),
+                   {"a" * 64: 3}, NOW)
+    assert catalog.delete_repository(store) == []  # the blob is still used by team
+    assert catalog.repository_links(team.id).upstreams == []
+    assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-1.0.tar.gz") is not None
+
+
+def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: Catalog) -> None:
+    team, store = _repos(catalog, "team", "store")
+    kept = catalog.retain([store, team], "pypi", "", "pkg", "Pkg", _version(),
+                          _asset("pkg-1.0.tar.gz", "a" * 64),
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {"a" * 64: 3}, NOW)
+    assert [r.name for r in kept] == ["store", "team"]
+    for repo in (team, store):
+        pkg = catalog.find_package(repo.id, "pypi", "", "pkg")
+        assert pkg is not None and (pkg.origin_publish, pkg.origin_upstream) == ("BLOCK", "ALLOW")
+        found = catalog.find_asset(repo.id, "pypi", "pkg", "pkg-1.0.tar.gz")
+        assert found is not None
+        origin = catalog.version_origins([found[0].id])[found[0].id]
+        assert (origin.origin_type, origin.external_connection) == ("EXTERNAL", "public:pypi")
+    # Keeping it again is a no-op.
+    assert catalog.retain([team], "pypi", "", "pkg", "Pkg", _version(),
+                          _asset("pkg-1.0.tar.gz", "a" * 64),
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
+
+
+def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: Catalog) -> None:
+    (team,) = _repos(catalog, "team")
+    catalog.publish(team, "pypi", "", "pkg", "pkg", _version("1.0"),
+                    _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
+    kept = catalog.retain([team], "pypi", "", "pkg", "pkg", _version("9.0"),
+                          _asset("pkg-9.0.tar.gz", "b" * 64),
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {"b" * 64: 3}, NOW)
+    assert kept == []
+    assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-9.0.tar.gz") is None
+
+
+def test_retain_from_copies_the_version_with_its_entry_point(catalog: Catalog) -> None:
+    team, lib = _repos(catalog, "team", "lib")
+    catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version(), _asset("pkg-1.0.tar.gz", "c" * 64),
+                    {"c" * 64: 3}, NOW)
+    assert catalog.retain_from(lib.id, "pypi", "pkg", "pkg-1.0.tar.gz", [team], NOW)
+    version, asset = catalog.find_asset(team.id, "pypi", "pkg", "pkg-1.0.tar.gz") or (None, None)
+    assert version is not None and asset is not None and asset.sha256 == "c" * 64
+    origin = catalog.version_origins([version.id])[version.id]
+    assert (origin.origin_type, origin.repository_name) == ("INTERNAL", "lib")
+    assert not catalog.retain_from(lib.id, "pypi", "pkg", "missing.tar.gz", [team], NOW)
+
+
+def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: Catalog) -> None:
+    (team,) = _repos(catalog, "team")
+    catalog.retain([team], "pypi", "", "pkg", "pkg", _version(),
+                   _asset("pkg-1.0.tar.gz", "a" * 64), EntryPoint("EXTERNAL", None, "public:pypi"),
+                   {"a" * 64: 3}, NOW)
+    with pytest.raises(Denied) as err:
+        catalog.publish(team, "pypi", "", "pkg", "pkg", _version("2.0"),
+                        _asset("pkg-2.0.tar.gz", "b" * 64), {"b" * 64: 3}, NOW)
+    assert err.value.message == (
+        "Publishing pkg to repository team is blocked by the package's origin configuration "
+        "(publish: BLOCK); an administrator can allow it with put-package-origin-configuration")
+    catalog.put_origin_configuration(team, "pypi", "", "pkg", "pkg", "ALLOW", "ALLOW", NOW)
+    catalog.publish(team, "pypi", "", "pkg", "pkg", _version("2.0"),
+                    _asset("pkg-2.0.tar.gz", "b" * 64), {"b" * 64: 3}, NOW)
+
+
+def test_origin_configuration_creates_a_package_without_versions(catalog: Catalog) -> None:
+    team, other = _repos(catalog, "team", "other")
+    pkg = catalog.put_origin_configuration(team, "pypi", "", "pkg", "Pkg", "BLOCK", "BLOCK", NOW)
+    assert (pkg.origin_publish, pkg.origin_upstream) == ("BLOCK", "BLOCK")
+    assert catalog.list_versions(pkg.id) == []
+    assert set(catalog.packages_named(team.domain_id, "pypi", "", "pkg")) == {team.id}
+
+
+def test_versions_published_before_upstreams_keep_their_repository_as_origin(
+        catalog: Catalog) -> None:
+    (team,) = _repos(catalog, "team")
+    result = catalog.publish(team, "pypi", "", "pkg", "pkg", _version(),
+                             _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
+    origin = catalog.version_origins([result.version.id])[result.version.id]
+    assert (origin.origin_type, origin.repository_name, origin.external_connection) == (
+        "INTERNAL", "team", None)

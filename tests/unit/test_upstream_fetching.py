@@ -1,0 +1,464 @@
+"""Talking to an upstream: confined redirects, bounded retries, the page cache, pull-through.
+
+The upstream is an ``httpx.MockTransport``: these tests count every request it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from packyard.clock import Clock
+from packyard.errors import UpstreamError
+from packyard.metadata.catalog import Catalog
+from packyard.storage.blobs import Digests
+from packyard.upstream.client import UpstreamHttp, UpstreamLimits
+from packyard.upstream.pages import UpstreamPages
+from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
+
+INDEX = "https://index.example/simple/"
+FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
+DATA = bytes(range(256)) * 4096  # 1 MiB
+SHA = hashlib.sha256(DATA).hexdigest()
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeClock(Clock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def _http(handler: Handler, **limits: float) -> UpstreamHttp:
+    settings = {"retries": 2, "cooldown": 30.0, "read_timeout": 5.0, **limits}
+    return UpstreamHttp(UpstreamLimits(**settings),  # type: ignore[arg-type]
+                        transport=httpx.MockTransport(handler))
+
+
+def _page(sha: str = SHA) -> bytes:
+    return json.dumps({"meta": {"api-version": "1.0"}, "name": "demo-pkg", "files": [
+        {"filename": "demo_pkg-1.0.tar.gz", "url": FILE_URL, "hashes": {"sha256": sha}}]}
+    ).encode()
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+def test_redirect_to_a_host_the_upstream_does_not_use_is_refused() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "https://evil.example/x.tar.gz"})
+
+    async def main() -> None:
+        async with _http(handler).stream_file(FILE_URL, {"files.example"}):
+            pass
+
+    with pytest.raises(UpstreamError) as err:
+        asyncio.run(main())
+    assert err.value.message == (
+        f"Upstream {FILE_URL} redirected to host 'evil.example', which is not one of the "
+        "upstream's own hosts (files.example); refused")
+    assert seen == [FILE_URL]
+
+
+def test_redirect_within_the_upstream_hosts_is_followed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "index.example":
+            return httpx.Response(301, headers={"Location": FILE_URL})
+        return httpx.Response(200, content=b"ok")
+
+    async def main() -> bytes:
+        return await _http(handler).fetch_bytes(INDEX + "x", {"index.example", "files.example"},
+                                                100)
+
+    assert asyncio.run(main()) == b"ok"
+
+
+def test_5xx_is_retried_a_bounded_number_of_times_then_the_host_cools_down() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503)
+
+    http = _http(handler, retries=2)
+
+    async def main() -> list[str]:
+        messages = []
+        for _ in range(2):
+            try:
+                await http.fetch_page(INDEX + "demo-pkg/")
+            except UpstreamError as exc:
+                messages.append(exc.message)
+        return messages
+
+    first, second = asyncio.run(main())
+    assert calls == 3  # one try and two retries; the second call never reaches the upstream
+    assert first == f"Upstream {INDEX}demo-pkg/ answered 503 Service Unavailable"
+    assert second.startswith(f"Upstream {INDEX}demo-pkg/ not tried: its host failed just "
+                             f"before ({first}); trying again in ")
+
+
+def test_connection_errors_are_reported_as_unreachable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(UpstreamError) as err:
+        asyncio.run(_http(handler, retries=0).fetch_page(INDEX + "demo-pkg/"))
+    assert err.value.message == (f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError "
+                                 "connection refused")
+
+
+def test_a_full_upstream_makes_callers_wait_then_fail() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(1)
+        return httpx.Response(200, content=b"x")
+
+    http = UpstreamHttp(UpstreamLimits(max_concurrency=1, read_timeout=0.1, retries=0),
+                        transport=httpx.MockTransport(handler))
+
+    async def main() -> list[BaseException | bytes]:
+        return await asyncio.gather(
+            http.fetch_bytes(FILE_URL, {"files.example"}, 10),
+            http.fetch_bytes(FILE_URL, {"files.example"}, 10), return_exceptions=True)
+
+    results = asyncio.run(main())
+    errors = [r for r in results if isinstance(r, UpstreamError)]
+    assert len(errors) == 1
+    assert errors[0].message == ("Upstream busy: 1 requests already in flight and none "
+                                 f"finished within 0.1s; not fetching {FILE_URL}")
+
+
+# -- the page cache ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path) -> Catalog:
+    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    c.migrate()
+    return c
+
+
+class PageServer:
+    """An upstream index page with an ETag, which can be taken down."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.down = False
+        self.body = _page()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("down", request=request)
+        if not request.url.path.endswith("/demo-pkg/"):
+            return httpx.Response(404)
+        etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+        if request.headers.get("if-none-match") == etag:
+            return httpx.Response(304, headers={"ETag": etag})
+        return httpx.Response(200, content=self.body, headers={
+            "ETag": etag, "Content-Type": "application/vnd.pypi.simple.v1+json"})
+
+
+def test_a_fresh_page_is_served_without_asking_the_upstream(catalog: Catalog) -> None:
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+
+    async def main() -> None:
+        await pages.project(INDEX, "demo-pkg")
+        clock.moment += timedelta(seconds=59)
+        await pages.project(INDEX, "demo-pkg")
+
+    asyncio.run(main())
+    assert len(server.requests) == 1
+    assert "application/vnd.pypi.simple.v1+json" in server.requests[0].headers["accept"]
+
+
+def test_concurrent_requests_for_one_page_share_one_fetch(catalog: Catalog) -> None:
+    server = PageServer()
+    pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
+
+    async def main() -> None:
+        await asyncio.gather(*(pages.project(INDEX, "demo-pkg") for _ in range(20)))
+
+    asyncio.run(main())
+    assert len(server.requests) == 1
+
+
+def test_an_old_page_is_revalidated_with_its_etag(catalog: Catalog) -> None:
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+
+    async def main() -> None:
+        await pages.project(INDEX, "demo-pkg")
+        clock.moment += timedelta(seconds=61)
+        result = await pages.project(INDEX, "demo-pkg")
+        assert result.project is not None and not result.stale
+        assert result.fetched_at == clock.moment  # confirmed current now
+        clock.moment += timedelta(seconds=30)
+        await pages.project(INDEX, "demo-pkg")  # fresh again: no request
+
+    asyncio.run(main())
+    etag = '"' + hashlib.sha256(server.body).hexdigest()[:16] + '"'
+    assert [r.headers.get("if-none-match") for r in server.requests] == [None, etag]
+
+
+def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: Catalog) -> None:
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server, retries=0), clock, ttl_seconds=60)
+
+    async def main() -> None:
+        first = await pages.project(INDEX, "demo-pkg")
+        server.down = True
+        clock.moment += timedelta(hours=5)
+        stale = await pages.project(INDEX, "demo-pkg")
+        assert stale.stale and stale.project == first.project
+
+    asyncio.run(main())
+
+
+def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
+        catalog: Catalog) -> None:
+    server = PageServer()
+    server.down = True
+    pages = UpstreamPages(catalog, _http(server, retries=0), FakeClock(), ttl_seconds=60)
+    with pytest.raises(UpstreamError) as err:
+        asyncio.run(pages.project(INDEX, "demo-pkg"))
+    assert err.value.message == (
+        f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError down; Packyard has never fetched "
+        "project demo-pkg from there, so it has no copy to serve")
+
+
+def test_pages_survive_a_restart(catalog: Catalog) -> None:
+    server = PageServer()
+    asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60).project(INDEX, "demo-pkg"))
+    server.down = True
+    again = asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60)
+                        .project(INDEX, "demo-pkg"))
+    assert again.project is not None and again.project.files[0].sha256 == SHA
+    assert len(server.requests) == 1
+
+
+def test_a_project_the_upstream_does_not_have_is_remembered(catalog: Catalog) -> None:
+    server = PageServer()
+    pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
+
+    async def main() -> None:
+        assert (await pages.project(INDEX, "other")).project is None
+        assert (await pages.project(INDEX, "other")).project is None
+
+    asyncio.run(main())
+    assert len(server.requests) == 1
+
+
+# -- pull-through ------------------------------------------------------------------------------
+
+
+class FileServer:
+    """Serves DATA in chunks; ``release`` lets the last chunk go."""
+
+    def __init__(self, body: bytes = DATA) -> None:
+        self.body = body
+        self.requests = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+
+        async def chunks() -> AsyncIterator[bytes]:
+            step = 64 * 1024
+            for start in range(0, len(self.body) - step, step):
+                yield self.body[start:start + step]
+                await asyncio.sleep(0)
+            await self.release.wait()
+            yield self.body[-step:]
+
+        return httpx.Response(200, content=chunks(),
+                              headers={"Content-Length": str(len(self.body))})
+
+
+def _source(sha: str = SHA, size: int | None = len(DATA)) -> FileSource:
+    return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", sha, size, frozenset({"files.example"}))
+
+
+def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
+        tmp_path: Path) -> None:
+    commits: list[tuple[bytes, Digests]] = []
+
+    def commit(spool: Path, digests: Digests) -> None:
+        commits.append((spool.read_bytes(), digests))
+
+    async def main() -> tuple[list[bytes], int]:
+        server = FileServer()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+
+        async def client() -> bytes:
+            download = pull.start("d1", _source(), commit)
+            reader = download.open_reader()
+            assert reader is not None
+            return b"".join([chunk async for chunk in reader.stream()])
+
+        clients = [asyncio.create_task(client()) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        server.release.set()
+        return list(await asyncio.gather(*clients)), server.requests
+
+    bodies, requests = asyncio.run(main())
+    assert requests == 1
+    assert all(body == DATA for body in bodies)
+    assert len(commits) == 1 and commits[0][0] == DATA and commits[0][1].sha256 == SHA
+    assert list((tmp_path / "spool").iterdir()) == []  # the spool is gone once stored
+
+
+def test_readers_get_the_last_chunk_only_after_verification(tmp_path: Path) -> None:
+    async def main() -> tuple[int, int]:
+        server = FileServer()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(), lambda spool, digests: None)
+        reader = download.open_reader()
+        assert reader is not None
+        received = 0
+
+        async def read() -> None:
+            nonlocal received
+            async for chunk in reader.stream():
+                received += len(chunk)
+
+        task = asyncio.create_task(read())
+        await asyncio.sleep(0.1)  # everything but the last chunk has arrived upstream-side
+        before = received
+        server.release.set()
+        await task
+        return before, received
+
+    before, after = asyncio.run(main())
+    assert before < len(DATA) - 64 * 1024 + 1
+    assert after == len(DATA)
+
+
+def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> None:
+    commits: list[Path] = []
+    wrong = "0" * 64
+
+    async def main() -> tuple[str, str, str, int]:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(sha=wrong),
+                              lambda spool, digests: commits.append(spool))
+        reader = download.open_reader()
+        assert reader is not None
+        with pytest.raises(VerificationFailed) as streamed:
+            async for _ in reader.stream():
+                pass
+        with pytest.raises(VerificationFailed) as waited:
+            await download.result()
+        with pytest.raises(VerificationFailed) as again:
+            pull.start("d1", _source(sha=wrong), lambda spool, digests: None)
+        return streamed.value.message, waited.value.message, again.value.message, server.requests
+
+    streamed, waited, again, requests = asyncio.run(main())
+    assert streamed == waited == again == (
+        f"Upstream file demo_pkg-1.0.tar.gz failed verification: its index page declares "
+        f"sha256 {wrong}, the bytes sent have {SHA}; nothing was kept")
+    assert commits == [] and requests == 1
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_a_size_that_disagrees_with_the_page_is_refused_before_reading(tmp_path: Path) -> None:
+    async def main() -> str:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(size=5), lambda spool, digests: None)
+        with pytest.raises(VerificationFailed) as err:
+            await download.result()
+        return err.value.message
+
+    assert asyncio.run(main()) == (
+        f"Upstream {FILE_URL} sends {len(DATA)} bytes for demo_pkg-1.0.tar.gz, but its index "
+        "page says 5; nothing was kept")
+
+
+def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
+    async def main() -> str:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 1000, 60)
+        download = pull.start("d1", _source(size=None), lambda spool, digests: None)
+        with pytest.raises(UpstreamError) as err:
+            await download.result()
+        return err.value.message
+
+    assert asyncio.run(main()) == ("Upstream file demo_pkg-1.0.tar.gz is larger than 1000 "
+                                   "bytes; not kept")
+
+
+def test_leftover_spool_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "999999999.abc.part").write_bytes(b"x")
+    pull = PullThrough(_http(FileServer()), spool, 10, 60)
+    assert pull.recover() == 1
+    assert list(spool.iterdir()) == []
+
+
+def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path) -> None:
+    wrong = "0" * 64
+
+    async def main() -> tuple[list[str], int]:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        messages = []
+        for name in ("a_pkg-1.0.tar.gz", "b_pkg-1.0.tar.gz"):
+            source = FileSource(FILE_URL, name, wrong, None, frozenset({"files.example"}))
+            with pytest.raises(VerificationFailed) as err:
+                await pull.start("d1", source, lambda spool, digests: None).result()
+            messages.append(err.value.message.split(" failed")[0])
+        return messages, server.requests
+
+    messages, requests = asyncio.run(main())
+    assert messages == ["Upstream file a_pkg-1.0.tar.gz", "Upstream file b_pkg-1.0.tar.gz"]
+    assert requests == 2
+
+
+def test_a_slow_revalidation_serves_the_cached_page_and_finishes_later(
+        catalog: Catalog) -> None:
+    server, clock = PageServer(), FakeClock()
+    slow = False
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if slow:
+            await asyncio.sleep(0.3)
+        return server(request)
+
+    http = UpstreamHttp(UpstreamLimits(retries=0), transport=httpx.MockTransport(handler))
+    pages = UpstreamPages(catalog, http, clock, ttl_seconds=60, revalidate_wait=0.05)
+
+    async def main() -> tuple[bool, bool]:
+        nonlocal slow
+        await pages.project(INDEX, "demo-pkg")
+        slow = True
+        clock.moment += timedelta(seconds=61)
+        served = await pages.project(INDEX, "demo-pkg")
+        await asyncio.sleep(0.5)  # the revalidation completes in the background
+        later = await pages.project(INDEX, "demo-pkg")
+        return served.stale, later.stale
+
+    assert asyncio.run(main()) == (True, False)
+    assert len(server.requests) == 2
