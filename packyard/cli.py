@@ -96,5 +96,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                 server_header=False, timeout_graceful_shutdown=10)
 
 
+def _register_subcommands() -> None:
+    from packyard.cli_tokens import token
+
+    main.add_command(token)
+
+
+_register_subcommands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -388,7 +387,7 @@ def test_revoked_token_stops_within_five_seconds(server: ServerProcess, admin: A
                            domain)["authorizationToken"]
     assert _simple_status(endpoint, token) == 200  # now cached by the server as valid
     # The `packyard token` command group, run against the live server's data directory.
-    command = [sys.executable, "-m", "packyard.cli_tokens"]
+    command = [str(tool("packyard")), "token"]
     listed = run([*command, "list", "--data-dir", str(server.data_dir), "--domain", domain,
                   "--output", "json"], server_env())
     [info] = json.loads(listed.stdout)
