@@ -35,3 +35,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
+    from packyard import server_reason
+    from packyard.settings import load_settings
+
+    server_reason.install()
+    return create_app(load_settings())

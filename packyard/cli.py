@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -62,8 +64,10 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"]),
               help="Server log level (default info).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes sharing the port (default 1; about one per core).")
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
-          log_level: str | None) -> None:
+          log_level: str | None, workers: int | None) -> None:
     """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
@@ -78,7 +82,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
-                                 public_url=public_url, log_level=log_level)
+                                 public_url=public_url, log_level=log_level, workers=workers)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
@@ -91,9 +95,20 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
         _usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
         title=f"Packyard {__version__} on {endpoint}", expand=False))
     server_reason.install()
-    uvicorn.run(create_app(container=container), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=settings.log_level == "debug",
-                server_header=False, timeout_graceful_shutdown=10)
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_level": settings.log_level,
+        "access_log": settings.log_level == "debug", "server_header": False,
+        "timeout_graceful_shutdown": 10}
+    if settings.workers == 1:
+        uvicorn.run(create_app(container=container), **common)
+        return
+    # Each worker builds its own container from the same settings; this process already ran
+    # the migrations and created the credentials, so workers only open what exists.
+    container.catalog.dispose()
+    for name, value in settings.as_environment().items():
+        os.environ[name] = value
+    uvicorn.run("packyard.app:app_from_environment", factory=True, workers=settings.workers,
+                **common)
 
 
 def _register_subcommands() -> None:

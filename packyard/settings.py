@@ -31,6 +31,7 @@ class Settings:
     # Seconds added to the wall clock; only for tests of expiry (never set in production).
     clock_offset_seconds: float = 0.0
     log_level: str = "info"
+    workers: int = 1
     # -- upstreams (docs/upstreams.md) --
     # Where the external connection public:pypi reaches: any PEP 691/503 simple index (a
     # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
@@ -64,6 +65,11 @@ class Settings:
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as PACKYARD_* variables, for worker processes to read back."""
+        return {_ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+                for f in fields(self) if getattr(self, f.name) is not None}
+
     @property
     def upstream_spool_dir(self) -> Path:
         """Where files being pulled from an upstream are written before they are verified."""
@@ -71,6 +77,7 @@ class Settings:
 
 
 _ENV_PREFIX = "PACKYARD_"
+
 
 
 def _coerce(raw: str, current: Any) -> Any:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, Denied, NotFound, QuotaExceeded
+from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import create_engines
 from packyard.metadata.migrate import upgrade_to_head
 from packyard.metadata.schema import (
@@ -198,6 +199,7 @@ class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self._reader, self._writer = create_engines(url)
+        self.changes = ChangeLog()
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
@@ -215,6 +217,8 @@ class Catalog:
     def _write(self) -> Iterator[Connection]:
         with self._writer.connect() as conn, conn.begin():
             yield conn
+        # Committed: caches of pages and lookups built before this write are now stale.
+        self.changes.touch()
 
     @property
     def engines(self) -> tuple[Engine, Engine]:

@@ -8,23 +8,22 @@ from packyard.metadata.changes import ChangeLog
 from packyard.services.response_cache import ResponseCache
 
 
-def test_hit_until_the_repository_changes() -> None:
+def test_hit_until_the_metadata_changes() -> None:
     changes = ChangeLog()
     cache: ResponseCache[str] = ResponseCache(changes)
-    stamp = cache.stamp(1)
+    stamp = cache.stamp()
     cache.put(1, "page", stamp, "v1")
     assert cache.get(1, "page") == "v1"
-    changes.touch(2)  # another repository: no effect
-    assert cache.get(1, "page") == "v1"
-    changes.touch(1)
+    assert cache.get(2, "page") is None  # entries are per repository
+    changes.touch()
     assert cache.get(1, "page") is None
 
 
 def test_a_change_while_computing_is_not_cached_as_current() -> None:
     changes = ChangeLog()
     cache: ResponseCache[str] = ResponseCache(changes)
-    stamp = cache.stamp(1)
-    changes.touch(1)  # a publish lands while the page is being built
+    stamp = cache.stamp()
+    changes.touch()  # a publish lands while the page is being built
     cache.put(1, "page", stamp, "stale")
     assert cache.get(1, "page") is None
 
@@ -32,7 +31,7 @@ def test_a_change_while_computing_is_not_cached_as_current() -> None:
 def test_entries_expire() -> None:
     changes = ChangeLog()
     cache: ResponseCache[str] = ResponseCache(changes, ttl_seconds=0.01)
-    cache.put(1, "page", cache.stamp(1), "v1")
+    cache.put(1, "page", cache.stamp(), "v1")
     time.sleep(0.02)
     assert cache.get(1, "page") is None
 

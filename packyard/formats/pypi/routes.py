@@ -38,7 +38,8 @@ from packyard.formats.pypi.simple import (
     render_project,
 )
 from packyard.services.access import RepositoryAccess, RepositoryGate
-from packyard.upstream.resolver import InlineFile, StoredFile, UpstreamResolver
+from packyard.services.response_cache import ResponseCache
+from packyard.upstream.resolver import InlineFile, Located, StoredFile, UpstreamResolver
 
 log = logging.getLogger("packyard.pypi")
 
@@ -86,20 +87,51 @@ def _etag_matches(request: Request, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def page_response(request: Request, body: bytes, media_type: str) -> Response:
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page body with its digest, computed once and reused while it is cached."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+    @classmethod
+    def of(cls, body: bytes, media_type: str) -> RenderedPage:
+        return cls(body, media_type, hashlib.sha256(body).hexdigest()[:32])
+
+
+def page_response(request: Request, page: RenderedPage) -> Response:
     """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    use_gzip = len(body) >= _GZIP_MIN and accepts_gzip(request.headers.get("accept-encoding"))
-    etag = f'"{digest}-gz"' if use_gzip else f'"{digest}"'
+    use_gzip = (len(page.body) >= _GZIP_MIN
+                and accepts_gzip(request.headers.get("accept-encoding")))
+    etag = f'"{page.digest}-gz"' if use_gzip else f'"{page.digest}"'
     headers = {"ETag": etag, "Vary": "Accept, Accept-Encoding, Authorization",
                # Private: pages depend on who asks; pip revalidates with max-age=0 anyway.
                "Cache-Control": "private, max-age=0, must-revalidate"}
     if _etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
+    body = page.body
     if use_gzip:
         headers["Content-Encoding"] = "gzip"
         body = _gzip_cache.get(etag, body)
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(body, media_type=page.media_type, headers=headers)
+
+
+class _LargeChunkFileResponse(FileResponse):
+    # Starlette's 64 KiB default costs a thread hop per chunk; 1 MiB keeps big downloads
+    # near disk speed while memory stays bounded.
+    chunk_size = 1024 * 1024
+
+
+# Files up to this size are kept in memory once read: small wheels and metadata files are
+# the bulk of an install's requests.
+_INLINE_MAX = 64 * 1024
+
+
+@dataclass(frozen=True)
+class _CachedFile:
+    located: StoredFile
+    data: bytes | None  # the bytes themselves, for small files
 
 
 def _not_acceptable() -> Response:
@@ -133,6 +165,11 @@ class PypiEndpoint:
         self._gate = services.gate
         self._publisher = services.publisher
         self._resolver = services.resolver
+        changes = services.gate.registry.catalog.changes
+        # Any metadata write drops these; other workers' writes show within the TTL.
+        self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
+        self._files: ResponseCache[_CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
+                                                                max_entries=2048)
 
     async def _open_read(self, request: Request) -> RepositoryAccess:
         label, repo = request.path_params["label"], request.path_params["repo"]
@@ -171,11 +208,16 @@ class PypiEndpoint:
             return _not_acceptable()
         try:
             access = await self._open_read(request)
-            names = await run_in_threadpool(self._gate.registry.catalog.list_project_names,
-                                            access.repository.id, FORMAT)
+            page = self._pages.get(access.repository.id, ("/", media_type))
+            if page is None:
+                stamp = self._pages.stamp()
+                names = await run_in_threadpool(self._gate.registry.catalog.list_project_names,
+                                                access.repository.id, FORMAT)
+                page = RenderedPage.of(render_index(names, media_type), media_type)
+                self._pages.put(access.repository.id, ("/", media_type), stamp, page)
         except PackyardError as exc:
             return to_response(exc)
-        return page_response(request, render_index(names, media_type), media_type)
+        return page_response(request, page)
 
     @_guarded
     async def project(self, request: Request) -> Response:
@@ -197,12 +239,17 @@ class PypiEndpoint:
             return _not_acceptable()
         try:
             access = await self._open_read(request)
-            # The page merges the repository with its upstreams (docs/upstreams.md).
-            page = await self._resolver.project_page(access.domain, access.repository,
-                                                     normalized)
+            rendered = self._pages.get(access.repository.id, (normalized, media_type))
+            if rendered is None:
+                stamp = self._pages.stamp()
+                # The page merges the repository with its upstreams (docs/upstreams.md).
+                page = await self._resolver.project_page(access.domain, access.repository,
+                                                         normalized)
+                rendered = RenderedPage.of(render_project(page, media_type), media_type)
+                self._pages.put(access.repository.id, (normalized, media_type), stamp, rendered)
         except PackyardError as exc:
             return to_response(exc)
-        return page_response(request, render_project(page, media_type), media_type)
+        return page_response(request, rendered)
 
     @_guarded
     async def file(self, request: Request) -> Response:
@@ -210,15 +257,31 @@ class PypiEndpoint:
         filename = request.path_params["filename"]
         try:
             access = await self._open_read(request)
-            # Pulled through from an upstream when the repository does not hold it yet.
-            located = await self._resolver.locate(access.domain, access.repository,
-                                                  normalize_name(project), filename)
+            key = (normalize_name(project), filename)
+            cached = self._files.get(access.repository.id, key)
+            if cached is not None:
+                located: Located = cached.located
+            else:
+                stamp = self._files.stamp()
+                # Pulled through from an upstream when the repository does not hold it yet.
+                located = await self._resolver.locate(access.domain, access.repository,
+                                                      key[0], filename)
+                if isinstance(located, StoredFile):
+                    cached = _CachedFile(located, await self._small_bytes(located))
+                    self._files.put(access.repository.id, key, stamp, cached)
         except PackyardError as exc:
             return to_response(exc)
         media_type = "text/plain" if filename.endswith(".metadata") \
             else "application/octet-stream"
         # Files never change once published.
         headers = {"Cache-Control": "private, max-age=31536000, immutable"}
+        if (cached is not None and cached.data is not None
+                and "range" not in request.headers):
+            headers["ETag"] = f'"{cached.located.sha256}"'
+            headers["Accept-Ranges"] = "bytes"
+            if _etag_matches(request, headers["ETag"]):
+                return Response(status_code=304, headers=headers)
+            return Response(cached.data, media_type=media_type, headers=headers)
         if isinstance(located, InlineFile):
             return Response(located.data, media_type=media_type, headers=headers)
         if isinstance(located, StoredFile):
@@ -232,13 +295,21 @@ class PypiEndpoint:
         return StreamingResponse(located.reader.stream(), media_type=media_type,
                                  headers=headers)
 
+    async def _small_bytes(self, located: StoredFile) -> bytes | None:
+        if located.size > _INLINE_MAX:
+            return None
+        path = self._gate.registry.blobs.local_path(located.blob_key, located.sha256)
+        if path is None:
+            return None
+        return await run_in_threadpool(path.read_bytes)
+
     def _stored_file(self, located: StoredFile, media_type: str,
                      headers: dict[str, str]) -> Response:
         blobs = self._gate.registry.blobs
         headers["ETag"] = f'"{located.sha256}"'
         path = blobs.local_path(located.blob_key, located.sha256)
         if path is not None:
-            return FileResponse(path, media_type=media_type, headers=headers,
+            return _LargeChunkFileResponse(path, media_type=media_type, headers=headers,
                                 filename=None, stat_result=None)
         headers["Content-Length"] = str(located.size)
         return StreamingResponse(blobs.read(located.blob_key, located.sha256),
