@@ -141,6 +141,8 @@ assets = Table(
     UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
 )
 Index("ix_assets_sha256", assets.c.sha256)
+# Uploads check a file name across the whole repository (PyPI file names are unique).
+Index("ix_assets_name", assets.c.name)
 
 # A repository's upstream repositories, in priority order (CodeArtifact's `upstreams`).
 repository_upstreams = Table(
