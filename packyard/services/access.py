@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
+from packyard.auth.environment import current_environment
 from packyard.auth.package_auth import PackageAuthenticator, token_from_authorization
 from packyard.auth.principal import Principal
 from packyard.errors import NotFound
@@ -45,6 +46,14 @@ _LOOKUP_MAX = 4096
 _READER_TTL = 1.0
 
 
+def _reader_key(label: str, repo_name: str, authorization: str | None) -> tuple[str, ...]:
+    # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport),
+    # so it is reused only for a request from the same place.
+    env = current_environment()
+    where = (env.source_ip or "", str(env.secure_transport)) if env else ("", "")
+    return (label, repo_name, authorization or "", *where)
+
+
 class RepositoryGate:
     """The entry check every package-endpoint request goes through."""
 
@@ -52,7 +61,7 @@ class RepositoryGate:
         self.registry = registry
         self._authn = authenticator
         self._lookups: dict[tuple[str, ...], tuple[float, object]] = {}
-        self._readers: dict[tuple[str, str, str], tuple[float, RepositoryAccess]] = {}
+        self._readers: dict[tuple[str, ...], tuple[float, RepositoryAccess]] = {}
         self._lock = threading.Lock()
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
@@ -88,7 +97,8 @@ class RepositoryGate:
         with self._lock:
             if len(self._readers) >= _LOOKUP_MAX:
                 self._readers.clear()
-            self._readers[(label, repo_name, authorization or "")] = (time.monotonic(), access)
+            self._readers[_reader_key(label, repo_name, authorization)] = (time.monotonic(),
+                                                                            access)
         return access
 
     def recent_reader(self, label: str, repo_name: str, authorization: str | None
@@ -99,7 +109,7 @@ class RepositoryGate:
         the repeat ones from memory keeps them off the thread pool and the database.
         """
         with self._lock:
-            hit = self._readers.get((label, repo_name, authorization or ""))
+            hit = self._readers.get(_reader_key(label, repo_name, authorization))
         if hit is None or time.monotonic() - hit[0] >= _READER_TTL:
             return None
         return hit[1]
