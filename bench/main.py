@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=1,
         help="worker processes for gunicorn peers and nginx (default 1, like Packyard's one process)",
+    )
+    parser.add_argument(
+        "--packyard-args",
+        default="",
+        help="extra arguments for `packyard serve`, e.g. --packyard-args='--log-level warning'",
     )
     parser.add_argument(
         "--packyard-bin",
@@ -255,6 +261,7 @@ def main(argv: list[str]) -> int:
             repo_root=BENCH.parent,
             workers=args.workers,
             packyard_bin=args.packyard_bin,
+            packyard_args=tuple(shlex.split(args.packyard_args)),
         )
         for name in servers:
             server = make_server(name, ctx)
@@ -291,6 +298,7 @@ def main(argv: list[str]) -> int:
         },
         "scales": list(scales),
         "workers": args.workers,
+        "packyard_args": args.packyard_args,
         "seconds": round(time.monotonic() - started, 1),
     }
     output: Path = args.output

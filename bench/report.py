@@ -78,6 +78,12 @@ def build_table(results: list[ServerResult], title: str) -> Table:
 def print_report(results: list[ServerResult], title: str) -> None:
     console = Console(width=max(Console().width, 200))
     console.print(build_table(results, title))
+    reference = next((r for r in results if r.name == REFERENCE), None)
+    if reference is not None:
+        # Why Packyard has no number somewhere is the first thing a reader asks.
+        reasons = sorted({f.note for f in reference.figures.values() if f.note.startswith("n/a")})
+        for reason in reasons:
+            console.print(f"{REFERENCE}: {reason[:400]}")
     for result in results:
         if result.error:
             console.print(f"[red]{result.name}: {result.error.splitlines()[0][:400]}[/red]")

@@ -39,6 +39,7 @@ class Context:
     repo_root: Path
     workers: int = 1
     packyard_bin: str | None = None
+    packyard_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Packyard(Server):
                 str(self.port),
                 "--data-dir",
                 str(data),
+                *self.ctx.packyard_args,
             ],
             self.run_dir / "server.log",
             env={
@@ -205,6 +207,14 @@ class Packyard(Server):
 
     def upload_target(self) -> UploadTarget:
         return UploadTarget(self.endpoint, "aws", self.token)
+
+    def place_scale_projects(self, prefix: str, start: int, stop: int) -> bool:
+        """No bulk path yet: scale projects arrive only through the upload endpoint.
+
+        When Packyard gains a bulk import, call it here (files from `scale_wheel(prefix, i)`)
+        and return True; the 100,000-project figures then no longer depend on upload speed.
+        """
+        return False
 
 
 class Devpi(Server):

@@ -76,6 +76,7 @@ class Suite:
         """Record the peak RSS for `figures`, and turn a failure into a note on each of them."""
         for figure in figures:
             self.result.add(figure)
+        self.log(f"  {self.server.name}: {figures[0].label.removesuffix(': requests/s')}")
         try:
             with track_peak(self.server.pid) as peak:
                 yield figures
@@ -347,6 +348,7 @@ class Suite:
         """Page and upload figures with the repository holding more and more projects."""
         seeded = 0
         rate: float | None = None
+        unreached = ""
         for count in self.options.scales:
             label = f"at {count:,} projects: "
             key = f"scale{count}"
@@ -362,10 +364,14 @@ class Suite:
             if self.server.upload_target() is None and self.server.name != "nginx":
                 self._not_applicable([*page_figures, upload], "hosts no repository of its own")
                 continue
+            if unreached:
+                self._not_applicable([*page_figures, upload], unreached)
+                continue
             seeded, rate, how = self._seed(seeded, count, rate)
             if seeded < count:
                 self._not_applicable([*page_figures, upload], how)
-                break
+                unreached = f"the repository never reached {count:,} projects"
+                continue
             self.result.notes.append(f"{count:,} projects: {how}")
             self.measure_pages(
                 key_prefix=f"{key}_page", label_prefix=label, accepts=((HTML, "html", "HTML"),)
