@@ -8,9 +8,15 @@ PEP 503 index of real wheels served on 127.0.0.1, so nothing leaves the machine 
 - cold: a new server with an empty cache; everything is fetched from the upstream once.
 - warm: the same server again; everything comes from its cache.
 
-Each measurement is one `uv pip install --no-cache` of the whole set into a fresh virtualenv
-(about 50 distributions once dependencies are in). The report gives medians and each peer's
-time divided by Packyard's (above 1: Packyard is faster).
+Two measurements, each cold and warm:
+
+- install: one `uv pip install --no-cache` of the whole set into a fresh virtualenv (about 50
+  distributions once dependencies are in) — what a user waits for, much of it uv's own work;
+- fetch: every project page and every wheel of the set read by 8 threads, the way an installer
+  reads them but without installing — the servers' own share.
+
+The report gives medians and each peer's time divided by Packyard's (above 1: Packyard is
+faster).
 
 Run it with an interpreter that has Packyard installed (the repository's .venv-test, or
 `pip install -e .`):
@@ -28,6 +34,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -37,8 +44,10 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,8 +163,8 @@ def venv_with(path: Path, requirements: Sequence[str]) -> Path:
 # --------------------------------------------------------------------------- the upstream
 
 
-def build_upstream(root: Path) -> int:
-    """Download the wheels once and lay them out as a PEP 503 index; returns the file count."""
+def build_upstream(root: Path) -> dict[str, list[str]]:
+    """Download the wheels once and lay them out as a PEP 503 index; project -> wheel names."""
     files = root / "files"
     stamp = root / ".requirements"
     if not (stamp.exists() and stamp.read_text() == "\n".join(REQUIREMENTS)):
@@ -181,7 +190,7 @@ def build_upstream(root: Path) -> int:
             f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
     links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
     (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
-    return sum(len(w) for w in by_project.values())
+    return {project: [w.name for w in wheels] for project, wheels in by_project.items()}
 
 
 # --------------------------------------------------------------------------- the caches
@@ -310,46 +319,90 @@ def timed_install(index_url: str, scratch: Path) -> float:
     return time.perf_counter() - started
 
 
+_HREF = re.compile(r'href="([^"]+)"')
+
+
+def timed_fetch(index_url: str, wheels: dict[str, list[str]]) -> float:
+    """Seconds to read every project's page and its wheels, 8 at a time, as an installer would."""
+    parts = urllib.parse.urlsplit(index_url)
+    opener = urllib.request.build_opener()
+    # PEP 503 HTML, which all three serve (proxpi answers 406 to a request without Accept).
+    opener.addheaders = [("Accept", "text/html")]
+    if parts.username:
+        token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+        opener.addheaders.append(("Authorization", f"Basic {token}"))
+    netloc = f"{parts.hostname or LOOPBACK}:{parts.port}"  # without the credentials
+    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def project(name: str) -> int:
+        page_url = f"{base}{name}/"
+        with opener.open(page_url, timeout=300) as response:
+            page = response.read().decode()
+        got = 0
+        for href in _HREF.findall(page):
+            target = urllib.parse.urljoin(page_url, html.unescape(href).split("#", 1)[0])
+            if urllib.parse.unquote(target.rsplit("/", 1)[-1]) in wheels[name]:
+                with opener.open(target, timeout=300) as response:
+                    got += len(response.read())
+        return got
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sizes = list(pool.map(project, sorted(wheels)))
+    if not all(sizes):
+        raise RuntimeError("a project's wheel was not found on its page")
+    return time.perf_counter() - started
+
+
 @dataclass
 class Figures:
     name: str
     version: str = ""
-    cold: list[float] = field(default_factory=list)
-    warm: list[float] = field(default_factory=list)
+    install_cold: list[float] = field(default_factory=list)
+    install_warm: list[float] = field(default_factory=list)
+    fetch_cold: list[float] = field(default_factory=list)
+    fetch_warm: list[float] = field(default_factory=list)
 
 
-def measure(cache: Cache, runs: int, work: Path) -> Figures:
+def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]]) -> Figures:
     figures = Figures(cache.name)
     for attempt in range(runs):
-        data = work / "runs" / cache.name / f"run{attempt}" / "data"
-        shutil.rmtree(data.parent, ignore_errors=True)
-        data.mkdir(parents=True)
-        try:
-            url = cache.start(data)
-            figures.version = cache.version
-            figures.cold.append(timed_install(url, work / "scratch"))
-            figures.warm.append(timed_install(url, work / "scratch"))
-        finally:
-            cache.stop()
-        print(f"  {cache.name} run {attempt + 1}: cold {figures.cold[-1]:.2f}s, "
-              f"warm {figures.warm[-1]:.2f}s", flush=True)
+        for phase in ("install", "fetch"):
+            data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
+            shutil.rmtree(data.parent, ignore_errors=True)
+            data.mkdir(parents=True)
+            try:
+                url = cache.start(data)
+                figures.version = cache.version
+                if phase == "install":
+                    figures.install_cold.append(timed_install(url, work / "scratch"))
+                    figures.install_warm.append(timed_install(url, work / "scratch"))
+                else:
+                    figures.fetch_cold.append(timed_fetch(url, wheels))
+                    figures.fetch_warm.append(timed_fetch(url, wheels))
+            finally:
+                cache.stop()
+        print(f"  {cache.name} run {attempt + 1}: install cold {figures.install_cold[-1]:.2f}s "
+              f"warm {figures.install_warm[-1]:.2f}s; fetch cold {figures.fetch_cold[-1]:.2f}s "
+              f"warm {figures.fetch_warm[-1]:.2f}s", flush=True)
     return figures
 
 
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
-    lines = [f"uv pip install of {len(REQUIREMENTS)} requirements ({distributions} wheels "
-             "upstream), --no-cache, fresh venv; median seconds",
-             f"{'server':<10} {'version':<10} {'cold':>8} {'warm':>8} {'cold/pky':>9} "
-             f"{'warm/pky':>9}"]
+    columns = ("install_cold", "install_warm", "fetch_cold", "fetch_warm")
+    lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
+             "seconds (x = this server's time / Packyard's)",
+             f"{'server':<10} {'version':<9}" + "".join(f"{c:>20}" for c in columns)]
     for r in results:
-        cold, warm = statistics.median(r.cold), statistics.median(r.warm)
-        ratios = ["", ""]
-        if base is not None:
-            ratios = [f"{cold / statistics.median(base.cold):.2f}",
-                      f"{warm / statistics.median(base.warm):.2f}"]
-        lines.append(f"{r.name:<10} {r.version:<10} {cold:>8.2f} {warm:>8.2f} {ratios[0]:>9} "
-                     f"{ratios[1]:>9}")
+        cells = []
+        for column in columns:
+            value = statistics.median(getattr(r, column))
+            ratio = ""
+            if base is not None:
+                ratio = f" ({value / statistics.median(getattr(base, column)):.2f}x)"
+            cells.append(f"{value:.2f}{ratio}".rjust(20))
+        lines.append(f"{r.name:<10} {r.version:<9}" + "".join(cells))
     return "\n".join(lines)
 
 
@@ -366,7 +419,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
     work: Path = args.work.resolve()
-    distributions = build_upstream(work / "index")
+    wheels = build_upstream(work / "index")
+    distributions = sum(len(names) for names in wheels.values())
     port = free_port()
     upstream = Process.start("upstream", [sys.executable, "-m", "http.server", str(port),
                                           "--bind", LOOPBACK, "--directory", work / "index"],
@@ -375,7 +429,7 @@ def main() -> None:
         upstream.wait_ready(f"http://{LOOPBACK}:{port}/simple/")
         url = f"http://{LOOPBACK}:{port}/simple/"
         print(f"upstream: {distributions} wheels at {url}", flush=True)
-        results = [measure(CACHES[n](n, work, url), args.runs, work) for n in names]
+        results = [measure(CACHES[n](n, work, url), args.runs, work, wheels) for n in names]
     finally:
         upstream.stop()
     text = report(results, distributions)

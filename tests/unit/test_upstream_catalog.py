@@ -169,3 +169,39 @@ def test_versions_published_before_upstreams_keep_their_repository_as_origin(
     origin = catalog.version_origins([result.version.id])[result.version.id]
     assert (origin.origin_type, origin.repository_name, origin.external_connection) == (
         "INTERNAL", "team", None)
+
+
+def test_revision_0003_upgrades_a_database_that_has_versions(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from packyard.metadata.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = create_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        conn.execute(text(
+            "INSERT INTO domains (id, name, owner, encryption_key, status, created_at) "
+            "VALUES (1, 'dom', '000000000000', 'k', 'Active', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO repositories (id, domain_id, name, description, administrator_account,"
+            " created_at) VALUES (1, 1, 'team', '', '000000000000', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO packages (id, repository_id, format, namespace, name, display_name, "
+            "origin_publish, origin_upstream, created_at) VALUES (1, 1, 'pypi', '', 'pkg', "
+            "'pkg', 'ALLOW', 'BLOCK', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO package_versions (id, package_id, version, version_key, status, "
+            "revision, published_at, origin_type, origin_repository_id) VALUES (1, 1, '1.0', "
+            "'1', 'Published', 'r', '2026-01-01 00:00:00', 'INTERNAL', 1)"))
+    engine.dispose()
+    catalog = Catalog(url)
+    catalog.migrate()
+    origin = catalog.version_origins([1])[1]
+    assert (origin.origin_type, origin.repository_name, origin.external_connection) == (
+        "INTERNAL", "team", None)
+    team = catalog.get_repository(catalog.get_domain(OWNER, "dom"), "team")
+    assert catalog.repository_links(team.id).upstreams == []
