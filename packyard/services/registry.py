@@ -68,8 +68,8 @@ class Registry:
 
     def describe_domain(self, principal: Principal, name: str,
                         domain_owner: str | None = None) -> Domain:
-        domain = self.get_domain(name, domain_owner, with_stats=True)
         self.authorizer.check(principal, "codeartifact:DescribeDomain", self.arns.domain(name))
+        domain = self.get_domain(name, domain_owner, with_stats=True)
         return domain
 
     def list_domains(self, principal: Principal) -> list[Domain]:
@@ -78,8 +78,8 @@ class Registry:
 
     def delete_domain(self, principal: Principal, name: str,
                       domain_owner: str | None = None) -> Domain:
-        domain = self.get_domain(name, domain_owner, with_stats=True)
         self.authorizer.check(principal, "codeartifact:DeleteDomain", self.arns.domain(name))
+        domain = self.get_domain(name, domain_owner, with_stats=True)
         self.catalog.delete_domain(domain)
         self.blobs.delete_domain(domain.blob_key)
         return Domain(**{**domain.__dict__, "status": "Deleted"})
@@ -89,11 +89,11 @@ class Registry:
     def create_repository(self, principal: Principal, domain_name: str, name: str,
                           description: str | None, domain_owner: str | None = None,
                           upstreams: Sequence[str] | None = None) -> Repository:
-        domain = self.get_domain(domain_name, domain_owner)
         check_repository_name(name)
-        _check_description(description)
         self.authorizer.check(principal, "codeartifact:CreateRepository",
-                              self.arns.repository(domain.name, name))
+                              self.arns.repository(domain_name, name))
+        domain = self.get_domain(domain_name, domain_owner)
+        _check_description(description)
         upstream_repos = self._upstream_repositories(principal, domain, name, upstreams or [])
         repo = self.catalog.create_repository(domain, name, description or "",
                                               principal.account_id, self.clock.now())
@@ -111,19 +111,19 @@ class Registry:
 
     def describe_repository(self, principal: Principal, domain_name: str, name: str,
                             domain_owner: str | None = None) -> Repository:
-        domain, repo = self.get_repository(domain_name, name, domain_owner)
         self.authorizer.check(principal, "codeartifact:DescribeRepository",
-                              self.arns.repository(domain.name, name))
+                              self.arns.repository(domain_name, name))
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
         return repo
 
     def update_repository(self, principal: Principal, domain_name: str, name: str,
                           description: str | None, domain_owner: str | None = None,
                           upstreams: Sequence[str] | None = None) -> Repository:
         """Change the description and/or replace the upstream list (None leaves it as is)."""
+        self.authorizer.check(principal, "codeartifact:UpdateRepository",
+                              self.arns.repository(domain_name, name))
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         _check_description(description)
-        self.authorizer.check(principal, "codeartifact:UpdateRepository",
-                              self.arns.repository(domain.name, name))
         if upstreams is not None:
             upstream_repos = self._upstream_repositories(principal, domain, name, upstreams)
             ids = [u.id for u in upstream_repos]
@@ -166,9 +166,9 @@ class Registry:
     def associate_external_connection(self, principal: Principal, domain_name: str,
                                       repo_name: str, connection: str,
                                       domain_owner: str | None = None) -> Repository:
-        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         self.authorizer.check(principal, "codeartifact:AssociateExternalConnection",
-                              self.arns.repository(domain.name, repo.name))
+                              self.arns.repository(domain_name, repo_name))
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         spec = check_connection_name(connection, (p.name for p in self.formats))
         self.catalog.add_external_connection(repo, spec.name, spec.package_format,
                                              self.clock.now())
@@ -177,17 +177,17 @@ class Registry:
     def disassociate_external_connection(self, principal: Principal, domain_name: str,
                                          repo_name: str, connection: str,
                                          domain_owner: str | None = None) -> Repository:
-        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         self.authorizer.check(principal, "codeartifact:DisassociateExternalConnection",
-                              self.arns.repository(domain.name, repo.name))
+                              self.arns.repository(domain_name, repo_name))
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         self.catalog.remove_external_connection(repo, connection)
         return repo
 
     def delete_repository(self, principal: Principal, domain_name: str, name: str,
                           domain_owner: str | None = None) -> Repository:
-        domain, repo = self.get_repository(domain_name, name, domain_owner)
         self.authorizer.check(principal, "codeartifact:DeleteRepository",
-                              self.arns.repository(domain.name, name))
+                              self.arns.repository(domain_name, name))
+        domain, repo = self.get_repository(domain_name, name, domain_owner)
         for sha in self.catalog.delete_repository(repo):
             self.blobs.delete(domain.blob_key, sha)
         return repo
@@ -196,9 +196,9 @@ class Registry:
                           domain_name: str | None = None, domain_owner: str | None = None,
                           administrator_account: str | None = None) -> list[Repository]:
         if domain_name is not None:
-            domain = self.get_domain(domain_name, domain_owner)
             self.authorizer.check(principal, "codeartifact:ListRepositoriesInDomain",
-                                  self.arns.domain(domain.name))
+                                  self.arns.domain(domain_name))
+            domain = self.get_domain(domain_name, domain_owner)
             repos = self.catalog.list_repositories(domain)
         else:
             self.authorizer.check(principal, "codeartifact:ListRepositories", "*")
@@ -214,9 +214,8 @@ class Registry:
     def get_authorization_token(self, principal: Principal, domain_name: str,
                                 duration_seconds: int | None,
                                 domain_owner: str | None = None) -> IssuedToken:
-        domain = self.get_domain(domain_name, domain_owner)
         self.authorizer.check(principal, "codeartifact:GetAuthorizationToken",
-                              self.arns.domain(domain.name))
+                              self.arns.domain(domain_name))
         # As in AWS, the caller also needs sts:GetServiceBearerToken for CodeArtifact; policies
         # can limit token lifetimes with sts:DurationSeconds (the requested value, 43200 when
         # omitted, 0 for "as long as my credentials").
@@ -224,15 +223,16 @@ class Registry:
                               {"sts:AWSServiceName": "codeartifact.amazonaws.com",
                                "sts:DurationSeconds": (43200 if duration_seconds is None
                                                        else duration_seconds)})
+        domain = self.get_domain(domain_name, domain_owner)
         return self.tokens.issue(principal, domain, duration_seconds, self.clock.now())
 
     def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,
                                 fmt: str, base_url: str, domain_owner: str | None = None
                                 ) -> str:
+        self.authorizer.check(principal, "codeartifact:GetRepositoryEndpoint",
+                              self.arns.repository(domain_name, name))
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         plugin = self.formats.get(fmt)
-        self.authorizer.check(principal, "codeartifact:GetRepositoryEndpoint",
-                              self.arns.repository(domain.name, name))
         return repository_endpoint(base_url, domain, repo, plugin.url_segment)
 
     # -- package reads -------------------------------------------------------------------------
@@ -240,9 +240,9 @@ class Registry:
     def list_packages(self, principal: Principal, domain_name: str, repo_name: str,
                       fmt: str | None, namespace: str | None, prefix: str | None,
                       domain_owner: str | None = None) -> tuple[Repository, list[Package]]:
-        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         self.authorizer.check(principal, "codeartifact:ListPackages",
-                              self.arns.repository(domain.name, repo.name))
+                              self.arns.repository(domain_name, repo_name))
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         if fmt:
             self.formats.get(fmt)
         if prefix and fmt:
@@ -253,11 +253,12 @@ class Registry:
                      repo_name: str, fmt: str, namespace: str | None, package: str,
                      domain_owner: str | None = None
                      ) -> tuple[Domain, Repository, Package]:
-        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         plugin = self.formats.get(fmt)
         name = plugin.normalize_name(package)
+        # Authorize first (as AWS does): a caller without access learns nothing of what exists.
         self.authorizer.check(principal, action, self.arns.package(
-            domain.name, repo.name, fmt, namespace, name))
+            domain_name, repo_name, fmt, namespace, name))
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         pkg = self.catalog.find_package(repo.id, fmt, namespace or "", name)
         if pkg is None:
             raise NotFound(f"Package {package} not found in repository {repo.name}",
@@ -277,11 +278,11 @@ class Registry:
                                          domain_owner: str | None = None) -> Package:
         """Set a package's origin restrictions; a package not in the repository is created
         with no versions, so versions can be blocked before any arrive (as in CodeArtifact)."""
-        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         plugin = self.formats.get(fmt)
         name = plugin.normalize_name(package)
         self.authorizer.check(principal, "codeartifact:PutPackageOriginConfiguration",
-                              self.arns.package(domain.name, repo.name, fmt, namespace, name))
+                              self.arns.package(domain_name, repo_name, fmt, namespace, name))
+        domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         for label, value in (("publish", publish), ("upstream", upstream)):
             if value not in (ALLOW, BLOCK):
                 raise Invalid(f"restrictions.{label} must be ALLOW or BLOCK, got {value!r}")

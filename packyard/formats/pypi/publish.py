@@ -66,11 +66,13 @@ class PypiPublisher:
         # Form and filename problems first: they are what the user got wrong, not the archive.
         dist = check_request(fields, form.filename, digests, self.max_upload_bytes)
         assert staged is not None and digests is not None  # check_request refuses a missing file
+        # Authorize on the name the form and filename agree on before opening the archive: a
+        # caller who may not publish learns nothing more and costs no more work.
+        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
+                                          dist.normalized_name)
+        self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
         inspection = inspect_distribution(staged.local_path, dist)
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
-        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
-                                          validated.normalized_name)
-        self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
 
         catalog = self._registry.catalog
         existing = catalog.filename_taken(repo.id, FORMAT, validated.filename)
