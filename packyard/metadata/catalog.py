@@ -193,6 +193,31 @@ _ASSET_JOIN = assets.join(package_versions, assets.c.package_version_id == packa
     .join(packages, package_versions.c.package_id == packages.c.id)
 
 
+def _version_row(conn: Connection, package_id: int, version_key: str) -> Row[Any] | None:
+    return conn.execute(select(package_versions).where(
+        package_versions.c.package_id == package_id,
+        package_versions.c.version_key == version_key)).first()
+
+
+def _insert_version(conn: Connection, package_id: int, new_version: NewVersion, now: datetime,
+                    origin_type: str, origin_repository_id: int | None,
+                    origin_external_connection: str | None) -> Row[Any]:
+    """Record a new Published version and return its row."""
+    conn.execute(insert(package_versions).values(
+        package_id=package_id, version=new_version.version,
+        version_key=new_version.version_key, status="Published", revision=new_revision(),
+        published_at=now, summary=new_version.summary, home_page=new_version.home_page,
+        source_code_repository=new_version.source_code_repository,
+        licenses=json.dumps(new_version.licenses), readme=new_version.readme,
+        readme_content_type=new_version.readme_content_type,
+        dependencies=json.dumps(new_version.dependencies), origin_type=origin_type,
+        origin_repository_id=origin_repository_id,
+        origin_external_connection=origin_external_connection))
+    row = _version_row(conn, package_id, new_version.version_key)
+    assert row is not None
+    return row
+
+
 class Catalog:
     """All metadata reads and writes."""
 
@@ -492,23 +517,10 @@ class Catalog:
                 pkg = conn.execute(select(packages).where(
                     packages.c.repository_id == repository.id, packages.c.format == fmt,
                     packages.c.namespace == namespace, packages.c.name == name)).one()
-            ver = conn.execute(select(package_versions).where(
-                package_versions.c.package_id == pkg.id,
-                package_versions.c.version_key == new_version.version_key)).first()
+            ver = _version_row(conn, pkg.id, new_version.version_key)
             if ver is None:
-                conn.execute(insert(package_versions).values(
-                    package_id=pkg.id, version=new_version.version,
-                    version_key=new_version.version_key, status="Published",
-                    revision=new_revision(), published_at=now, summary=new_version.summary,
-                    home_page=new_version.home_page,
-                    source_code_repository=new_version.source_code_repository,
-                    licenses=json.dumps(new_version.licenses), readme=new_version.readme,
-                    readme_content_type=new_version.readme_content_type,
-                    dependencies=json.dumps(new_version.dependencies),
-                    origin_type=new_version.origin_type, origin_repository_id=repository.id))
-                ver = conn.execute(select(package_versions).where(
-                    package_versions.c.package_id == pkg.id,
-                    package_versions.c.version_key == new_version.version_key)).one()
+                ver = _insert_version(conn, pkg.id, new_version, now, new_version.origin_type,
+                                      repository.id, None)
             existing = conn.execute(select(assets).where(
                 assets.c.package_version_id == ver.id,
                 assets.c.name == new_asset.name)).first()
@@ -712,24 +724,10 @@ class Catalog:
             pkg = conn.execute(select(packages).where(*where)).one()
         elif pkg.origin_upstream != "ALLOW":
             return False
-        ver = conn.execute(select(package_versions).where(
-            package_versions.c.package_id == pkg.id,
-            package_versions.c.version_key == new_version.version_key)).first()
+        ver = _version_row(conn, pkg.id, new_version.version_key)
         if ver is None:
-            conn.execute(insert(package_versions).values(
-                package_id=pkg.id, version=new_version.version,
-                version_key=new_version.version_key, status="Published",
-                revision=new_revision(), published_at=now, summary=new_version.summary,
-                home_page=new_version.home_page,
-                source_code_repository=new_version.source_code_repository,
-                licenses=json.dumps(new_version.licenses), readme=new_version.readme,
-                readme_content_type=new_version.readme_content_type,
-                dependencies=json.dumps(new_version.dependencies),
-                origin_type=entry.origin_type, origin_repository_id=entry.repository_id,
-                origin_external_connection=entry.external_connection))
-            ver = conn.execute(select(package_versions).where(
-                package_versions.c.package_id == pkg.id,
-                package_versions.c.version_key == new_version.version_key)).one()
+            ver = _insert_version(conn, pkg.id, new_version, now, entry.origin_type,
+                                  entry.repository_id, entry.external_connection)
         elif ver.status not in ("Published", "Unlisted"):
             return False
         if conn.execute(select(assets.c.id).where(

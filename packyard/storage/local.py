@@ -58,7 +58,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (staging files are named after the process writing them)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -155,7 +156,7 @@ class LocalBlobStore:
         removed = 0
         for leftover in self._staging.iterdir():
             pid_text = leftover.name.split(".", 1)[0]
-            if pid_text.isdigit() and int(pid_text) != os.getpid() and _alive(int(pid_text)):
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and pid_alive(int(pid_text)):
                 continue
             leftover.unlink(missing_ok=True)
             removed += 1

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
 from packyard.storage.blobs import Digests, Hasher
+from packyard.storage.local import pid_alive
 from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.singleflight import SingleFlight
 
@@ -158,7 +159,7 @@ class PullThrough:
         for leftover in self._spool.iterdir():
             pid = leftover.name.split(".", 1)[0]
             # Other live workers may be mid-download.
-            if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+            if pid.isdigit() and (int(pid) == os.getpid() or pid_alive(int(pid))):
                 continue
             leftover.unlink(missing_ok=True)
             removed += 1
@@ -264,13 +265,3 @@ def _absorb(spool: BinaryIO, hasher: Hasher, chunk: bytes) -> None:
         written = spool.write(view)
         view = view[written or 0:]
     hasher.update(chunk)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
