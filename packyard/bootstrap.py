@@ -56,7 +56,8 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the database holds token hashes and IAM records.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = load_root_credentials(settings)
     catalog = Catalog(settings.effective_database_url)
     catalog.migrate()

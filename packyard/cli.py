@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.panel import Panel
 
 from packyard import __version__
 from packyard.auth.credentials import RootCredentials
@@ -41,7 +40,8 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
     lines = [f"Root access key id: [bold]{root.access_key_id}[/]",
              f"Root secret access key: {where}"]
     if root.generated:
-        lines.append(f"  (new: [bold]{root.secret_access_key}[/])")
+        # Never printed: server output often ends up in logs. The file is the one copy.
+        lines.append("  (created now; the command below reads it from there)")
     lines += [
         "",
         "Set up an AWS CLI profile:",
@@ -91,9 +91,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     container = build(settings)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
-    console.print(Panel(
-        _usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
-        title=f"Packyard {__version__} on {endpoint}", expand=False))
+    # Soft-wrapped, not boxed: the commands must stay copyable whatever the terminal width.
+    console.rule(f"Packyard {__version__} on {endpoint}")
+    console.print(_usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
+                  soft_wrap=True)
+    console.rule()
     server_reason.install()
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_level": settings.log_level,
