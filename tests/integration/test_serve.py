@@ -56,6 +56,8 @@ def test_first_start_prints_an_aws_cli_profile_with_the_endpoint(server_factory:
     assert srv.url in log, f"start-up output does not show the endpoint {srv.url}:\n{log}"
     # An AWS CLI profile sets the endpoint with `endpoint_url` (AWS CLI >= 1.29 / 2.13).
     assert "endpoint_url" in log, f"no AWS CLI profile with endpoint_url in:\n{log}"
+    # Server output ends up in logs: the secret itself is never printed.
+    assert creds.secret_access_key not in log, "start-up output shows the secret access key"
 
 
 def test_restart_keeps_the_generated_credentials(server_factory: Any) -> None:
