@@ -218,6 +218,18 @@ def _insert_version(conn: Connection, package_id: int, new_version: NewVersion, 
     return row
 
 
+def _insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
+    """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
+    conn.execute(insert(assets).values(
+        package_version_id=version_id, name=new_asset.name, size=new_asset.size,
+        sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
+        md5=new_asset.md5, blake2_256=new_asset.blake2_256,
+        requires_python=new_asset.requires_python, metadata_sha256=new_asset.metadata_sha256,
+        metadata_size=new_asset.metadata_size, created_at=now))
+    conn.execute(update(package_versions).where(package_versions.c.id == version_id)
+                 .values(revision=new_revision()))
+
+
 class Catalog:
     """All metadata reads and writes."""
 
@@ -534,15 +546,7 @@ class Catalog:
                 raise Conflict(f"Version {ver.version} of {display_name} is {ver.status}; "
                                "no files can be added to it",
                                resource_id=ver.version, resource_type="package-version")
-            conn.execute(insert(assets).values(
-                package_version_id=ver.id, name=new_asset.name, size=new_asset.size,
-                sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
-                md5=new_asset.md5, blake2_256=new_asset.blake2_256,
-                requires_python=new_asset.requires_python,
-                metadata_sha256=new_asset.metadata_sha256,
-                metadata_size=new_asset.metadata_size, created_at=now))
-            conn.execute(update(package_versions).where(package_versions.c.id == ver.id)
-                         .values(revision=new_revision()))
+            _insert_asset(conn, ver.id, new_asset, now)
             ver = conn.execute(select(package_versions).where(
                 package_versions.c.id == ver.id)).one()
             asset = conn.execute(select(assets).where(
@@ -734,15 +738,7 @@ class Catalog:
                 assets.c.package_version_id == ver.id,
                 assets.c.name == new_asset.name)).first() is not None:
             return False
-        conn.execute(insert(assets).values(
-            package_version_id=ver.id, name=new_asset.name, size=new_asset.size,
-            sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
-            md5=new_asset.md5, blake2_256=new_asset.blake2_256,
-            requires_python=new_asset.requires_python,
-            metadata_sha256=new_asset.metadata_sha256,
-            metadata_size=new_asset.metadata_size, created_at=now))
-        conn.execute(update(package_versions).where(package_versions.c.id == ver.id)
-                     .values(revision=new_revision()))
+        _insert_asset(conn, ver.id, new_asset, now)
         return True
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound, PackyardError, UpstreamError
 from packyard.formats.pypi.archive import DistInspection, inspect_distribution
+from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
 from packyard.formats.registry import FormatPlugin
@@ -394,22 +395,9 @@ def _new_version(remote: UpstreamFile, inspection: DistInspection | None) -> New
         license_text = (inspection.license or "").strip()
         if license_text and "\n" not in license_text and len(license_text) <= 200:
             licenses = [{"name": license_text}]
-        dependencies = _dependencies(inspection.requires_dist)
+        dependencies = package_dependencies(inspection.requires_dist)
     return NewVersion(version=remote.version, version_key=remote.version_key, summary=summary,
                       home_page=home_page, source_code_repository=None, licenses=licenses,
                       readme=readme, readme_content_type=readme_type,
                       dependencies=dependencies, origin_type="EXTERNAL")
 
-
-def _dependencies(requires_dist: tuple[str, ...]) -> list[dict[str, str]]:
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    found = []
-    for spec in requires_dist:
-        try:
-            req = Requirement(spec)
-        except InvalidRequirement:
-            continue
-        found.append({"package": req.name, "dependencyType": "install",
-                      "versionRequirement": str(req.specifier) if req.specifier else ""})
-    return found

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from packyard.auth.principal import Principal
 from packyard.errors import Conflict, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
+from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.form import UploadForm
-from packyard.formats.pypi.upload_checks import ValidatedUpload, check_request, validate_upload
+from packyard.formats.pypi.upload_checks import check_request, validate_upload
 from packyard.metadata.catalog import NewAsset, NewVersion
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
@@ -25,19 +26,6 @@ class PublishOutcome:
     filename: str
     created: bool  # False: the identical file was already there (a no-op re-upload)
 
-
-def _dependencies(validated: ValidatedUpload) -> list[dict[str, str]]:
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    deps = []
-    for spec in validated.requires_dist:
-        try:
-            req = Requirement(spec)
-        except InvalidRequirement:
-            continue
-        deps.append({"package": req.name, "dependencyType": "install",
-                     "versionRequirement": str(req.specifier) if req.specifier else ""})
-    return deps
 
 
 class PypiPublisher:
@@ -97,7 +85,7 @@ class PypiPublisher:
                     licenses=[{"name": name} for name in validated.licenses],
                     readme=validated.description,
                     readme_content_type=validated.description_content_type,
-                    dependencies=_dependencies(validated)),
+                    dependencies=package_dependencies(validated.requires_dist)),
                 NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
                          sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
                          blake2_256=digests.blake2_256,
