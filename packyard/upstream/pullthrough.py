@@ -7,8 +7,8 @@ arrive from the upstream.
 
 Nothing unverified is ever kept or completed: the sha256 the upstream's page declared is checked
 when the last byte is in, and only then is the file handed to ``commit`` (which stores it). A
-reader is always one chunk behind the download, so a client never holds the complete file before
-that check; on a mismatch readers fail (their response is cut short), nothing is stored, and for
+reader is always one chunk behind the download until the file is stored, so a client never holds
+the complete file before it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is stored, and for
 a while further requests for those bytes get the same error without a new download.
 """
 
@@ -75,6 +75,15 @@ class Download:
         self.finished_at: float | None = None
         self._event = asyncio.Event()
         self.task: asyncio.Task[Digests] | None = None
+        self._followups: list[Callable[[], None]] = []
+
+    def add_followup(self, work: Callable[[], None]) -> bool:
+        """Run ``work`` (in a worker thread) after the commit and before the last chunk is
+        released; False when it is too late for that (stored already, or failed)."""
+        if self.stored or self.error is not None:
+            return False
+        self._followups.append(work)
+        return True
 
     def _notify(self) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -228,11 +237,19 @@ class PullThrough:
                     f"Upstream file {source.filename} has {digests.size} bytes, but its index "
                     f"page says {source.size}; nothing was kept")
             spool.close()
+            # The last chunk waits for the commit: a client that has the whole file can rely
+            # on it being kept (a later API call or offline install finds it).
+            await run_in_threadpool(commit, download.path, digests)
+            while download._followups:
+                work = download._followups.pop(0)
+                try:
+                    await run_in_threadpool(work)
+                except Exception:  # the file is kept; one extra retention failing is logged
+                    log.exception("after pulling %s", source.filename)
+            download.stored = True
             download.verified = True
             download.released = download.written
             download._notify()
-            await run_in_threadpool(commit, download.path, digests)
-            download.stored = True
             log.info("pulled %s from upstream (%d bytes, %.2fs)", source.filename,
                      digests.size, time.monotonic() - started)
             return digests

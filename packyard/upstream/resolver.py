@@ -17,20 +17,18 @@ Reading R is all a caller is authorized for; Packyard reads the upstreams on R's
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from packyard.clock import Clock
-from packyard.errors import Invalid, NotFound, PackyardError, UpstreamError
+from packyard.errors import Invalid, NotFound, UpstreamError
 from packyard.formats.pypi.archive import DistInspection, inspect_distribution
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
@@ -53,7 +51,7 @@ from packyard.upstream.merge import (
 )
 from packyard.upstream.origin import takes_from_upstream
 from packyard.upstream.pages import UpstreamPages
-from packyard.upstream.pullthrough import Download, FileSource, PullThrough, SpoolReader
+from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
 
@@ -131,7 +129,6 @@ class UpstreamResolver:
         self._urls = dict(connection_urls)
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
-        self._background: set[asyncio.Task[None]] = set()
         self._graphs: dict[int, tuple[float, DomainGraph]] = {}
         self._graphs_lock = threading.Lock()
 
@@ -305,11 +302,16 @@ class UpstreamResolver:
             self._keep(domain, targets, project, remote, connection, spool, digests)
 
         download = self._pull.start(domain.blob_key, source, commit)
-        if self._pull.downloads_started == started_before:
+        if self._pull.downloads_started == started_before and owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
-            # make sure this repository keeps the file too once it is stored.
-            self._spawn(self._retain_after(download, owner, requester, project,
-                                           remote.filename))
+            # this repository keeps the file too, before its client gets the last byte.
+            def retain() -> None:
+                self._catalog.retain_from(owner.id, FORMAT, project, remote.filename,
+                                          [requester], self._clock.now())
+
+            if not download.add_followup(retain):
+                await download.result()
+                await run_in_threadpool(retain)
         if remote.size is not None and remote.size <= self._verify_before_send:
             await download.result()
             return StoredFile(domain.blob_key, remote.sha256, remote.size)
@@ -318,21 +320,6 @@ class UpstreamResolver:
             digests = await download.result()
             return StoredFile(domain.blob_key, digests.sha256, digests.size)
         return StreamingFile(reader, remote.size)
-
-    async def _retain_after(self, download: Download, owner: Repository,
-                            requester: Repository, project: str, filename: str) -> None:
-        try:
-            await download.result()
-        except PackyardError:
-            return
-        if owner.id != requester.id:
-            await run_in_threadpool(self._catalog.retain_from, owner.id, FORMAT, project,
-                                    filename, [requester], self._clock.now())
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 

@@ -350,6 +350,52 @@ def test_readers_get_the_last_chunk_only_after_verification(tmp_path: Path) -> N
     assert after == len(DATA)
 
 
+def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
+        tmp_path: Path) -> None:
+    events: list[str] = []
+
+    def commit(spool: Path, digests: Digests) -> None:
+        events.append("committed")
+
+    async def main() -> None:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(), commit)
+        assert download.add_followup(lambda: events.append("followed up"))
+        reader = download.open_reader()
+        assert reader is not None
+        received = 0
+        async for chunk in reader.stream():
+            received += len(chunk)
+        events.append(f"client has {received} bytes")
+        assert not download.add_followup(lambda: events.append("too late"))
+
+    asyncio.run(main())
+    assert events == ["committed", "followed up", f"client has {len(DATA)} bytes"]
+
+
+def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
+    def commit(spool: Path, digests: Digests) -> None:
+        raise OSError("disk full")
+
+    async def main() -> int:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(), commit)
+        reader = download.open_reader()
+        assert reader is not None
+        received = 0
+        with pytest.raises(UpstreamError, match="Pulling demo_pkg-1.0.tar.gz from upstream"):
+            async for chunk in reader.stream():
+                received += len(chunk)
+        return received
+
+    assert asyncio.run(main()) < len(DATA)
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
 def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> None:
     commits: list[Path] = []
     wrong = "0" * 64
