@@ -1,4 +1,5 @@
-"""The ASGI application: one Starlette app for the API and every package endpoint."""
+"""The ASGI application: the formats' hot paths, then one Starlette app for the API and every
+package endpoint."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from packyard import __version__
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
+from packyard.formats.registry import HotPath
 from packyard.settings import Settings
 
 
@@ -18,26 +21,49 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+class PackyardApp:
+    """Offers each request to the hot paths (repeat reads answered from memory), else to
+    Starlette. Nothing else differs between the two: see ``formats/pypi/hot_reads.py``."""
+
+    def __init__(self, app: Starlette, hot_paths: list[HotPath]) -> None:
+        self.app = app
+        self._hot_paths = hot_paths
+
+    @property
+    def container(self) -> Container:
+        container: Container = self.app.state.container
+        return container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for hot_path in self._hot_paths:
+                if await hot_path(scope, send):
+                    return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None,
+               container: Container | None = None) -> PackyardApp:
     if container is None:
         from packyard.settings import load_settings
 
         container = build(settings or load_settings())
     api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    pypi = container.formats.get("pypi").mount(container.pypi)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods),
-        *container.formats.get("pypi").routes(container.pypi),
+        *pypi.routes,
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
         routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"]))
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
-    return app
+    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [])
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> PackyardApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard import server_reason
     from packyard.settings import load_settings

@@ -14,6 +14,7 @@ aws:SourceIp.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,14 +41,19 @@ def current_environment() -> RequestEnvironment | None:
 
 def environment_of(scope: Scope) -> RequestEnvironment:
     client = scope.get("client")
+    return _environment(client[0] if client else None, scope.get("scheme"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _environment(host: str | None, scheme: str | None) -> RequestEnvironment:
+    # Clients come back many times a second; parsing their address once is enough.
     source_ip: str | None = None
-    if client:
+    if host:
         try:
-            source_ip = str(ipaddress.ip_address(client[0]))
+            source_ip = str(ipaddress.ip_address(host))
         except ValueError:
             source_ip = None  # e.g. a unix socket or a test client's made-up host
-    return RequestEnvironment(source_ip=source_ip,
-                              secure_transport=scope.get("scheme") in ("https", "wss"))
+    return RequestEnvironment(source_ip=source_ip, secure_transport=scheme in ("https", "wss"))
 
 
 class RequestEnvironmentMiddleware:

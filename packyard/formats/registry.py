@@ -6,13 +6,26 @@ its naming rules for the API and the HTTP routes of its package endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from packyard.errors import Invalid
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
+    from starlette.types import Scope, Send
+
+HotPath = Callable[["Scope", "Send"], Awaitable[bool]]
+"""Answers a request from memory before routing (True), or leaves it to the routes (False)."""
+
+
+@dataclass(frozen=True)
+class MountedFormat:
+    """A format's package endpoint: an optional hot path, then its routes."""
+
+    hot_path: HotPath | None
+    routes: Sequence[BaseRoute]
 
 # Every format name CodeArtifact knows; only the registered ones work here.
 CODEARTIFACT_FORMATS = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
@@ -28,8 +41,8 @@ class FormatPlugin(Protocol):
 
     def version_sort_key(self, version: str) -> Any: ...
 
-    def routes(self, services: Any) -> Sequence[BaseRoute]:
-        """Routes relative to the repository endpoint ``/{domain}-{owner}/{segment}/{repo}``."""
+    def mount(self, services: Any) -> MountedFormat:
+        """The package endpoint under ``/{domain}-{owner}/{segment}/{repo}``."""
         ...
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from packyard.auth.environment import current_environment
+from packyard.auth.environment import RequestEnvironment, current_environment
 from packyard.auth.package_auth import PackageAuthenticator, token_from_authorization
 from packyard.auth.principal import Principal
 from packyard.errors import NotFound
@@ -46,10 +46,10 @@ _LOOKUP_MAX = 4096
 _READER_TTL = 1.0
 
 
-def _reader_key(label: str, repo_name: str, authorization: str | None) -> tuple[str, ...]:
+def _reader_key(label: str, repo_name: str, authorization: str | None,
+                env: RequestEnvironment | None) -> tuple[str, ...]:
     # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport),
     # so it is reused only for a request from the same place.
-    env = current_environment()
     where = (env.source_ip or "", str(env.secure_transport)) if env else ("", "")
     return (label, repo_name, authorization or "", *where)
 
@@ -97,19 +97,20 @@ class RepositoryGate:
         with self._lock:
             if len(self._readers) >= _LOOKUP_MAX:
                 self._readers.clear()
-            self._readers[_reader_key(label, repo_name, authorization)] = (time.monotonic(),
-                                                                            access)
+            key = _reader_key(label, repo_name, authorization, current_environment())
+            self._readers[key] = (time.monotonic(), access)
         return access
 
-    def recent_reader(self, label: str, repo_name: str, authorization: str | None
-                      ) -> RepositoryAccess | None:
-        """A read access granted in the last ``_READER_TTL`` seconds, without blocking I/O.
+    def recent_reader(self, label: str, repo_name: str, authorization: str | None,
+                      env: RequestEnvironment | None) -> RepositoryAccess | None:
+        """A read access granted in the last ``_READER_TTL`` seconds to a request from ``env``
+        (where the request comes from), without blocking I/O.
 
         Pages and downloads are requested in bursts (one pip run asks for dozens); answering
         the repeat ones from memory keeps them off the thread pool and the database.
         """
         with self._lock:
-            hit = self._readers.get(_reader_key(label, repo_name, authorization))
+            hit = self._readers.get(_reader_key(label, repo_name, authorization, env))
         if hit is None or time.monotonic() - hit[0] >= _READER_TTL:
             return None
         return hit[1]

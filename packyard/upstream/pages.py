@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
 from packyard.metadata.catalog import CachedPage, Catalog
+from packyard.singleflight import SingleFlight
 from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.index_page import UpstreamFile, UpstreamProject, parse_project_page
-from packyard.upstream.singleflight import SingleFlight
 
 log = logging.getLogger("packyard.upstream")
 

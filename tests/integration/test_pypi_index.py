@@ -419,3 +419,38 @@ def test_expired_token_is_401(server_factory: Any, dists: DistFactory) -> None:
     assert expired.headers.get("www-authenticate", "").startswith("Basic")
     still_valid = httpx.get(later.url + path, auth=repo.auth, trust_env=False)
     assert still_valid.status_code == 200
+
+
+# ------------------------------------------------------------------ answers from memory
+
+@pytest.mark.parametrize(("what", "method", "headers"), [
+    pytest.param("page", "GET", {"Accept": HTML_V1}, id="page-html"),
+    pytest.param("page", "GET", {"Accept": JSON_V1, "Accept-Encoding": "gzip"},
+                 id="page-json-gzip"),
+    pytest.param("page", "HEAD", {"Accept": "text/html"}, id="page-head"),
+    pytest.param("file", "GET", {}, id="file"),
+    pytest.param("file", "HEAD", {}, id="file-head"),
+    pytest.param("metadata", "GET", {}, id="metadata"),
+])
+def test_a_repeated_read_gets_the_same_answer_as_the_first(
+        index: IndexData, api: Any, what: str, method: str, headers: dict[str, str]) -> None:
+    # A fresh token has no recent grant, so its first request goes through the handlers
+    # (which check it and cache the answer); the repeats are answered from memory.
+    token = api.get_authorization_token(domain=index.repo.domain)["authorizationToken"]
+    url = {"page": index.page_url, "file": _file_url(index, index.wheel_10),
+           "metadata": _file_url(index, index.wheel_10) + ".metadata"}[what]
+    with httpx.Client(auth=("aws", token), trust_env=False, follow_redirects=False) as client:
+        def read(extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+            with client.stream(method, url, headers={**headers, **(extra or {})}) as response:
+                raw = b"".join(response.iter_raw())
+                sent = {k: v for k, v in response.headers.items() if k != "date"}
+                return response.status_code, sent, raw
+
+        first = read()
+        repeats = [read() for _ in range(3)]
+        assert first[0] == 200
+        assert all(repeat == first for repeat in repeats)
+        revalidated = [read({"If-None-Match": first[1]["etag"]}) for _ in range(2)]
+    assert revalidated[0] == revalidated[1]
+    assert revalidated[0][0] == 304 and revalidated[0][2] == b""
+    assert revalidated[0][1]["etag"] == first[1]["etag"]

@@ -8,6 +8,7 @@ when :func:`choose_media_type` returns ``None``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,11 +115,13 @@ def media_type_for_format(value: str | None) -> str | None:
     return _FORMAT_VALUES.get(value.strip().lower())
 
 
+@functools.lru_cache(maxsize=512)  # clients send few distinct headers, over and over
 def negotiate(accept_header: str | None, format_param: str | None = None) -> str | None:
     """Pick the media type for a request: a known ``?format=`` wins, else ``Accept`` decides."""
     return media_type_for_format(format_param) or choose_media_type(accept_header)
 
 
+@functools.lru_cache(maxsize=512)
 def accepts_gzip(accept_encoding: str | None) -> bool:
     """Tell whether the client takes a gzip-coded response (RFC 9110 section 12.5.3).
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
-from starlette.routing import BaseRoute
 
 from packyard.formats.pypi import names
+from packyard.formats.registry import MountedFormat
 
 
 class PypiFormat:
@@ -32,7 +31,7 @@ class PypiFormat:
         except InvalidVersion:
             return (0, Version("0"), version)
 
-    def routes(self, services: Any) -> Sequence[BaseRoute]:
+    def mount(self, services: Any) -> MountedFormat:
         from packyard.formats.pypi.routes import pypi_routes
 
         return pypi_routes(services)

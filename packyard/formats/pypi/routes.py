@@ -6,13 +6,9 @@ Handlers are thin: open the repository (token + authorization), call one service
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from threading import Lock
 from typing import Any
 from urllib.parse import quote
 
@@ -25,26 +21,35 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
+from packyard.auth.environment import current_environment
 from packyard.errors import PackyardError
+from packyard.formats.pypi.answers import (
+    FILE_CACHING,
+    CachedFile,
+    RenderedPage,
+    file_media_type,
+    page_answer,
+    small_file_answer,
+)
 from packyard.formats.pypi.errors import to_response
 from packyard.formats.pypi.form import read_upload_form
+from packyard.formats.pypi.hot_reads import HotReads
 from packyard.formats.pypi.names import normalize_name
-from packyard.formats.pypi.negotiation import accepts_gzip, negotiate
+from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
     render_index,
     render_project,
 )
+from packyard.formats.registry import MountedFormat
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.response_cache import ResponseCache
+from packyard.singleflight import SingleFlight
 from packyard.upstream.resolver import InlineFile, Located, StoredFile, UpstreamResolver
 
 log = logging.getLogger("packyard.pypi")
-
-_GZIP_MIN = 1024
-
 
 @dataclass(frozen=True)
 class PypiServices:
@@ -52,69 +57,6 @@ class PypiServices:
     publisher: PypiPublisher
     # Project pages and files across the repository's upstreams and external connections.
     resolver: UpstreamResolver
-
-
-class _GzipCache:
-    """Compressed page bodies by ETag; pages are re-requested far more often than they change."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._size = size
-        self._lock = Lock()
-
-    def get(self, etag: str, body: bytes) -> bytes:
-        with self._lock:
-            hit = self._items.get(etag)
-            if hit is not None:
-                self._items.move_to_end(etag)
-                return hit
-        packed = gzip.compress(body, compresslevel=6, mtime=0)
-        with self._lock:
-            self._items[etag] = packed
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return packed
-
-
-_gzip_cache = _GzipCache()
-
-
-def _etag_matches(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
-    return "*" in candidates or etag in candidates
-
-
-@dataclass(frozen=True)
-class RenderedPage:
-    """A page body with its digest, computed once and reused while it is cached."""
-
-    body: bytes
-    media_type: str
-    digest: str
-
-    @classmethod
-    def of(cls, body: bytes, media_type: str) -> RenderedPage:
-        return cls(body, media_type, hashlib.sha256(body).hexdigest()[:32])
-
-
-def page_response(request: Request, page: RenderedPage) -> Response:
-    """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
-    use_gzip = (len(page.body) >= _GZIP_MIN
-                and accepts_gzip(request.headers.get("accept-encoding")))
-    etag = f'"{page.digest}-gz"' if use_gzip else f'"{page.digest}"'
-    headers = {"ETag": etag, "Vary": "Accept, Accept-Encoding, Authorization",
-               # Private: pages depend on who asks; pip revalidates with max-age=0 anyway.
-               "Cache-Control": "private, max-age=0, must-revalidate"}
-    if _etag_matches(request, etag):
-        return Response(status_code=304, headers=headers)
-    body = page.body
-    if use_gzip:
-        headers["Content-Encoding"] = "gzip"
-        body = _gzip_cache.get(etag, body)
-    return Response(body, media_type=page.media_type, headers=headers)
 
 
 class _LargeChunkFileResponse(FileResponse):
@@ -126,12 +68,6 @@ class _LargeChunkFileResponse(FileResponse):
 # Files up to this size are kept in memory once read: small wheels and metadata files are
 # the bulk of an install's requests.
 _INLINE_MAX = 64 * 1024
-
-
-@dataclass(frozen=True)
-class _CachedFile:
-    located: StoredFile
-    data: bytes | None  # the bytes themselves, for small files
 
 
 def _not_acceptable() -> Response:
@@ -168,16 +104,26 @@ class PypiEndpoint:
         changes = services.gate.registry.catalog.changes
         # Any metadata write drops these; other workers' writes show within the TTL.
         self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
-        self._files: ResponseCache[_CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
+        self._files: ResponseCache[CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
                                                                 max_entries=2048)
+        # When a grant or a page expires under load, every waiting request misses at once;
+        # one of them does the work and the others wait for it (no herd on the thread pool).
+        self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
+        self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
+
+    def hot_reads(self) -> HotReads:
+        """Answers repeats of what these handlers cached, before Starlette runs."""
+        return HotReads(self._gate, self._pages, self._files)
 
     async def _open_read(self, request: Request) -> RepositoryAccess:
         label, repo = request.path_params["label"], request.path_params["repo"]
         authorization = request.headers.get("authorization")
-        access = self._gate.recent_reader(label, repo, authorization)
+        env = current_environment()
+        access = self._gate.recent_reader(label, repo, authorization, env)
         if access is None:
-            access = await run_in_threadpool(self._gate.open_for_read, label, repo,
-                                             authorization)
+            access = await self._grants.run(
+                (label, repo, authorization, env),
+                lambda: run_in_threadpool(self._gate.open_for_read, label, repo, authorization))
         return access
 
     async def _open(self, request: Request) -> RepositoryAccess:
@@ -210,14 +156,11 @@ class PypiEndpoint:
             access = await self._open_read(request)
             page = self._pages.get(access.repository.id, ("/", media_type))
             if page is None:
-                stamp = self._pages.stamp()
-                names = await run_in_threadpool(self._gate.registry.catalog.list_project_names,
-                                                access.repository.id, FORMAT)
-                page = RenderedPage.of(render_index(names, media_type), media_type)
-                self._pages.put(access.repository.id, ("/", media_type), stamp, page)
+                page = await self._renders.run((access.repository.id, "/", media_type),
+                                               lambda: self._render_index(access, media_type))
         except PackyardError as exc:
             return to_response(exc)
-        return page_response(request, page)
+        return _page_response(request, page)
 
     @_guarded
     async def project(self, request: Request) -> Response:
@@ -241,15 +184,29 @@ class PypiEndpoint:
             access = await self._open_read(request)
             rendered = self._pages.get(access.repository.id, (normalized, media_type))
             if rendered is None:
-                stamp = self._pages.stamp()
-                # The page merges the repository with its upstreams (docs/upstreams.md).
-                page = await self._resolver.project_page(access.domain, access.repository,
-                                                         normalized)
-                rendered = RenderedPage.of(render_project(page, media_type), media_type)
-                self._pages.put(access.repository.id, (normalized, media_type), stamp, rendered)
+                rendered = await self._renders.run(
+                    (access.repository.id, normalized, media_type),
+                    lambda: self._render_project(access, normalized, media_type))
         except PackyardError as exc:
             return to_response(exc)
-        return page_response(request, rendered)
+        return _page_response(request, rendered)
+
+    async def _render_index(self, access: RepositoryAccess, media_type: str) -> RenderedPage:
+        stamp = self._pages.stamp()
+        names = await run_in_threadpool(self._gate.registry.catalog.list_project_names,
+                                        access.repository.id, FORMAT)
+        page = RenderedPage.of(render_index(names, media_type), media_type)
+        self._pages.put(access.repository.id, ("/", media_type), stamp, page)
+        return page
+
+    async def _render_project(self, access: RepositoryAccess, project: str,
+                              media_type: str) -> RenderedPage:
+        stamp = self._pages.stamp()
+        # The page merges the repository with its upstreams (docs/upstreams.md).
+        merged = await self._resolver.project_page(access.domain, access.repository, project)
+        page = RenderedPage.of(render_project(merged, media_type), media_type)
+        self._pages.put(access.repository.id, (project, media_type), stamp, page)
+        return page
 
     @_guarded
     async def file(self, request: Request) -> Response:
@@ -267,21 +224,16 @@ class PypiEndpoint:
                 located = await self._resolver.locate(access.domain, access.repository,
                                                       key[0], filename)
                 if isinstance(located, StoredFile):
-                    cached = _CachedFile(located, await self._small_bytes(located))
+                    cached = CachedFile(located, await self._small_bytes(located))
                     self._files.put(access.repository.id, key, stamp, cached)
         except PackyardError as exc:
             return to_response(exc)
-        media_type = "text/plain" if filename.endswith(".metadata") \
-            else "application/octet-stream"
-        # Files never change once published.
-        headers = {"Cache-Control": "private, max-age=31536000, immutable"}
+        media_type = file_media_type(filename)
         if (cached is not None and cached.data is not None
                 and "range" not in request.headers):
-            headers["ETag"] = f'"{cached.located.sha256}"'
-            headers["Accept-Ranges"] = "bytes"
-            if _etag_matches(request, headers["ETag"]):
-                return Response(status_code=304, headers=headers)
-            return Response(cached.data, media_type=media_type, headers=headers)
+            return small_file_answer(filename, cached.located.sha256, cached.data,
+                                     request.headers.get("if-none-match")).as_response()
+        headers = {"Cache-Control": FILE_CACHING}
         if isinstance(located, InlineFile):
             return Response(located.data, media_type=media_type, headers=headers)
         if isinstance(located, StoredFile):
@@ -316,10 +268,15 @@ class PypiEndpoint:
                                  media_type=media_type, headers=headers)
 
 
-def pypi_routes(services: Any) -> Sequence[BaseRoute]:
+def _page_response(request: Request, page: RenderedPage) -> Response:
+    return page_answer(page, request.headers.get("accept-encoding"),
+                       request.headers.get("if-none-match")).as_response()
+
+
+def pypi_routes(services: Any) -> MountedFormat:
     endpoint = PypiEndpoint(services)
     prefix = "/{label}/pypi/{repo}"
-    return [
+    return MountedFormat(endpoint.hot_reads(), [
         Route(prefix, endpoint.upload, methods=["POST"]),
         Route(prefix + "/", endpoint.upload, methods=["POST"]),
         Route(prefix + "/legacy/", endpoint.upload, methods=["POST"]),
@@ -327,4 +284,4 @@ def pypi_routes(services: Any) -> Sequence[BaseRoute]:
         Route(prefix + "/simple/{project}/", endpoint.project, methods=["GET", "HEAD"]),
         Route(prefix + "/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
         Route(prefix + "/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
-    ]
+    ])

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from packyard.upstream.singleflight import SingleFlight
+from packyard.singleflight import SingleFlight
 
 
 def test_concurrent_callers_share_one_work() -> None:
