@@ -27,6 +27,7 @@ _CHUNK = 1 << 20
 PAGE_PROJECT = "bench-page"
 SMALL_PROJECT = "bench-small"
 BIG_PROJECT = "bench-big"
+HUGE_PROJECT = "bench-huge"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,49 @@ def sized_wheel_spec(name: str, version: str, total_bytes: int) -> WheelSpec:
             name, version, payload_bytes=max(1, spec.payload_bytes + total_bytes - size)
         )
     return spec
+
+
+def _wheel_overhead(name: str, version: str, payload_bytes: int) -> int:
+    """Bytes a wheel holds besides its payload, for a payload of `payload_bytes`.
+
+    Measured on a one-byte payload, then corrected for the payload size written in RECORD (the
+    only place the size appears as text); the zip headers of a stored member have fixed sizes.
+    """
+    probe = len(wheel_bytes(WheelSpec(name, version, payload_bytes=1))) - 1
+    return probe - len("1") + len(str(payload_bytes))
+
+
+def _huge_wheel_spec(total_bytes: int) -> WheelSpec:
+    payload = max(1, total_bytes - _wheel_overhead(HUGE_PROJECT, "1.0.0", total_bytes))
+    payload = max(1, total_bytes - _wheel_overhead(HUGE_PROJECT, "1.0.0", payload))
+    return WheelSpec(HUGE_PROJECT, "1.0.0", payload_bytes=payload)
+
+
+def huge_wheel_path(root: Path, total_bytes: int) -> Path:
+    """Where `build_huge_wheel` keeps the wheel of that size (it exists once fully written)."""
+    return root / f"corpus-huge-{total_bytes}" / _huge_wheel_spec(total_bytes).filename
+
+
+def build_huge_wheel(root: Path, total_bytes: int) -> Path:
+    """Write (or reuse) the wheel of the huge-upload figure, `total_bytes` long, under `root`.
+
+    Streamed to disk in 1 MiB chunks, never held in memory; written under a temporary name and
+    renamed when complete, so an interrupted run never leaves a short file to be reused. Up to
+    1 GiB of payload the size is exact; past it zip64 headers add a few dozen bytes.
+    """
+    spec = _huge_wheel_spec(total_bytes)
+    path = huge_wheel_path(root, total_bytes)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    try:
+        with partial.open("wb") as out:
+            write_wheel(spec, out)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 def sdist_bytes(name: str, version: str) -> bytes:

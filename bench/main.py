@@ -65,6 +65,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--big-mib", type=int, help="size of the big wheel in MiB (quick 10, full 100)"
     )
     parser.add_argument(
+        "--huge-upload-mib",
+        type=int,
+        help="size in MiB of the wheel whose twine upload measures the servers' RSS growth "
+        "(full 1024, quick 0 = skipped)",
+    )
+    parser.add_argument(
+        "--huge-upload-budget",
+        type=float,
+        default=600,
+        help="seconds the huge upload may take before it is reported as too slow (default 600)",
+    )
+    parser.add_argument(
         "--small-bytes", type=int, default=2048, help="size of the small wheel (default 2048)"
     )
     parser.add_argument(
@@ -245,6 +257,8 @@ def main(argv: list[str]) -> int:
         seed_budget_seconds=args.seed_budget,
         scale_upload_budget_seconds=args.scale_upload_budget,
         client_timeout_seconds=900,
+        huge_upload_bytes=int(_pick(args.huge_upload_mib, quick, 0, 1024)) << 20,
+        huge_upload_budget_seconds=args.huge_upload_budget,
     )
     work: Path = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -297,6 +311,7 @@ def main(argv: list[str]) -> int:
             "install_count": spec.install_count,
         },
         "scales": list(scales),
+        "huge_upload_bytes": options.huge_upload_bytes,
         "workers": args.workers,
         "packyard_args": args.packyard_args,
         "seconds": round(time.monotonic() - started, 1),

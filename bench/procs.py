@@ -201,7 +201,11 @@ def run_checked(
         raise TimeoutError(f"{what or argv[0]} took longer than {timeout_seconds:.0f}s") from error
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
+        # The last line (a traceback's exception, a tool's final error) goes first: the table
+        # shows only a failure's first line.
+        last = output[-1] if output else "no output"
         raise RuntimeError(
-            f"{what or argv[0]} failed with exit code {done.returncode}: " + "\n".join(output[-12:])
+            f"{what or argv[0]} failed with exit code {done.returncode}: {last}\n"
+            + "\n".join(output[-12:])
         )
     return done

@@ -85,6 +85,14 @@ def print_report(results: list[ServerResult], title: str) -> None:
         for reason in reasons:
             console.print(f"{REFERENCE}: {reason[:400]}")
     for result in results:
+        huge = result.figures.get("huge_upload_mbps")
+        if huge is not None and huge.rss_before_mib is not None and huge.rss_mib is not None:
+            speed = "" if huge.value is None else f", {huge.value:,.0f} MB/s"
+            console.print(
+                f"{result.name}: {huge.label}: RSS {huge.rss_before_mib:,.0f} → "
+                f"{huge.rss_mib:,.0f} MiB (+{max(0.0, huge.rss_mib - huge.rss_before_mib):,.0f}){speed}"
+            )
+    for result in results:
         if result.error:
             console.print(f"[red]{result.name}: {result.error.splitlines()[0][:400]}[/red]")
         failed = [f for f in result.figures.values() if f.note.startswith("failed")]

@@ -19,6 +19,8 @@ class Figure:
     value: float | None = None
     note: str = ""
     rss_mib: float | None = None
+    rss_before_mib: float | None = None
+    """The server's RSS just before the measurement, where growth is the figure."""
 
 
 @dataclass

@@ -259,6 +259,10 @@ class Devpi(Server):
                 LOOPBACK,
                 "--port",
                 str(self.port),
+                # Its default (1 GiB per request) refuses the huge-upload figure's 1 GiB wheel
+                # plus form fields; 5 GiB is Packyard's limit (CodeArtifact's asset limit).
+                "--max-request-body-size",
+                str(5 << 30),
             ],
             self.run_dir / "server.log",
         )

@@ -22,11 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import load
-from corpus import BIG_PROJECT, PAGE_PROJECT, SMALL_PROJECT, Corpus, WheelSpec, wheel_bytes
+from corpus import (
+    BIG_PROJECT,
+    PAGE_PROJECT,
+    SMALL_PROJECT,
+    Corpus,
+    WheelSpec,
+    build_huge_wheel,
+    huge_wheel_path,
+    wheel_bytes,
+)
 from envs import clean_client_venv, uv_binary
 from procs import run_checked
 from results import Figure, ServerResult
-from rss import track_peak
+from rss import track_peak, tree_rss_kib
 from seed import seed_projects
 from servers import Server
 
@@ -48,6 +57,8 @@ class Options:
     seed_budget_seconds: float
     scale_upload_budget_seconds: float
     client_timeout_seconds: float
+    huge_upload_bytes: int = 0
+    huge_upload_budget_seconds: float = 600
 
 
 class Suite:
@@ -68,6 +79,7 @@ class Suite:
         self.log = log
         self.result = ServerResult(name=server.name)
         self.client_venv = server.ctx.work / "venvs" / "client"
+        self.huge_uploaded_bytes = 0
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -163,6 +175,7 @@ class Suite:
         self.measure_downloads(urls)
         self.measure_installs()
         self.measure_scale()
+        self.measure_huge_upload()
         self.result.seconds = round(time.monotonic() - started, 1)
         return self.result
 
@@ -388,6 +401,84 @@ class Suite:
                 except TimeoutError:
                     upload.note = f"n/a: slower than {len(files) / budget:.2f} files/s (gave up after {budget:.0f}s)"
 
+    def measure_huge_upload(self) -> None:
+        """RSS growth (and MB/s) while twine uploads one huge wheel: does memory stay flat?
+
+        Measured last, so the huge file never sits in a server's storage during other figures;
+        `remove_huge_copies` deletes it from the server's data once the server has stopped.
+        """
+        size = self.options.huge_upload_bytes
+        if not size:
+            return
+        label = f"twine upload, {size / 2**20:.0f} MiB wheel"
+        growth = Figure("huge_upload_rss_growth_mib", f"{label}: RSS growth", "MiB", False)
+        speed = Figure("huge_upload_mbps", label, "MB/s", True)
+        if self.server.upload_target() is None:
+            self._not_applicable([growth, speed], "takes no uploads")
+            return
+        work = self.server.ctx.work
+        cached = huge_wheel_path(work, size).exists()
+        # The corpus copy, the server's copy, and as much again for a server's temporary files.
+        free = shutil.disk_usage(work).free + (size if cached else 0)
+        if free < 3 * size:
+            self._not_applicable(
+                [growth, speed],
+                f"not enough disk ({free / 2**30:.1f} GiB free, {3 * size / 2**30:.1f} GiB needed)",
+            )
+            return
+        if not cached:
+            self.log(f"  {self.server.name}: writing the {size / 2**20:.0f} MiB wheel (once)")
+        wheel = build_huge_wheel(work, size)
+        self.huge_uploaded_bytes = size
+        budget = self.options.huge_upload_budget_seconds
+        # Just before the upload: the server is warm (it took the corpus and every other figure).
+        before = round(tree_rss_kib(self.server.pid) / 1024, 1)
+        growth.rss_before_mib = speed.rss_before_mib = before
+        timed_out = False
+        with self._figure([growth, speed]):
+            try:
+                seconds = self._twine([wheel], timeout_seconds=budget)
+            except TimeoutError:
+                timed_out = True
+            else:
+                speed.value = wheel.stat().st_size / seconds / 1e6
+        if speed.rss_mib is None:  # the upload failed; _figure noted why
+            return
+        # Both readings behind the peak start at the RSS of the moment, so a drop is only noise.
+        rise = round(max(0.0, speed.rss_mib - before), 1)
+        if timed_out:
+            speed.note = (
+                f"n/a: slower than {size / budget / 1e6:.1f} MB/s (gave up after {budget:.0f}s)"
+            )
+            growth.note = f"{speed.note}; RSS grew {rise:.0f} MiB until then"
+        else:
+            growth.value = rise
+        self.result.notes.append(
+            f"{label}: RSS {before:.1f} -> {speed.rss_mib:.1f} MiB (+{rise:.1f})"
+            + ("" if speed.value is None else f", {speed.value:.0f} MB/s")
+        )
+
+    def remove_huge_copies(self) -> int:
+        """Delete the huge upload (whole or partial) from the stopped server's data folder.
+
+        Every file of at least half the huge wheel's size goes: whatever each server does with
+        an upload, a run leaves no gigabytes behind. Files under 64 MiB stay (a small "huge"
+        size must not take the server's database with it). Returns the bytes freed.
+        """
+        size = self.huge_uploaded_bytes
+        freed = 0
+        if not size or not self.server.run_dir.exists():
+            return freed
+        threshold = max(size // 2, 64 << 20)
+        for path in self.server.run_dir.rglob("*"):
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_size >= threshold:
+                    freed += path.stat().st_size
+                    path.unlink()
+            except OSError:
+                continue
+        return freed
+
     def _scale_upload_files(self, count: int) -> list[Path]:
         folder = self.server.run_dir / f"scale-upload-{count}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -451,6 +542,11 @@ def run_suite(
         log(f"  {server.name}: stopped early: {suite.result.error.splitlines()[0][:300]}")
     finally:
         server.stop()
+        freed = suite.remove_huge_copies()
+        if freed:
+            suite.result.notes.append(
+                f"removed {freed / 2**20:.0f} MiB of huge-upload copies from the server's data"
+            )
     suite.result.version = server.version
     suite.result.notes.extend(server.notes)
     return suite.result

@@ -505,6 +505,26 @@ def test_zip_bomb_metadata_is_refused_quickly_with_bounded_memory(tmp_path: Path
     assert peak < 3 * DEFAULT_LIMITS.max_metadata_bytes
 
 
+def test_big_wheel_is_inspected_reading_only_its_metadata(tmp_path: Path) -> None:
+    # Stored, not deflated, like the benchmark's 1 GiB wheel: the payload comes first, as
+    # build backends write it, and inspecting must not read it.
+    path = tmp_path / WHEEL
+    with zipfile.ZipFile(path, "w") as archive:
+        with archive.open("sample/payload.bin", "w") as stream:
+            chunk = bytes(MiB)
+            for _ in range(64):
+                stream.write(chunk)
+        for member, data in wheel_members().items():
+            archive.writestr(member, data)
+
+    inspection: list[DistInspection] = []
+    elapsed, peak = _bounded(lambda: inspection.append(inspect(path)))
+
+    assert inspection[0].name == "sample"
+    assert elapsed < 5
+    assert peak < 1 * MiB
+
+
 def test_zip_member_that_lies_about_its_size_is_refused(tmp_path: Path) -> None:
     path = tmp_path / WHEEL
     _write_zeros_member(path, wheel_members(), "sample-1.0.dist-info/METADATA", 50 * MiB)

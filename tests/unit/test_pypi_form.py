@@ -1,0 +1,106 @@
+"""The streaming multipart parse of an upload: fields in memory, the file straight to staging.
+
+Issue 5's target is memory flat as the file grows (a 1 GiB upload must not raise the server's
+RSS by more than a few tens of MiB; `bench/run --huge-upload-mib` measures the whole server).
+These tests pin the part that could break it: the form parser must never hold the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from packyard.errors import Invalid, TooLarge
+from packyard.formats.pypi.form import UploadForm, read_upload_form
+from packyard.storage.local import LocalBlobStore
+
+MiB = 1024 * 1024
+BOUNDARY = "packyard-test-boundary"
+CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+async def _body(file_bytes: int, chunk: bytes, fields: dict[str, str]) -> AsyncIterator[bytes]:
+    """A multipart body as twine sends it, the file part `file_bytes` long, in `chunk`-sized pieces."""
+    for name, value in fields.items():
+        yield (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
+    yield (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"content\"; "
+        'filename="sample-1.0-py3-none-any.whl"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    remaining = file_bytes
+    while remaining:
+        # A fresh object each time, as from the network: a parser that kept pieces would show.
+        piece = bytes(memoryview(chunk)[: min(remaining, len(chunk))])
+        remaining -= len(piece)
+        yield piece
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def _parse(store: LocalBlobStore, body: AsyncIterator[bytes], max_file_bytes: int) -> UploadForm:
+    return asyncio.run(
+        read_upload_form(CONTENT_TYPE, body, store.stage, store.discard, max_file_bytes)
+    )
+
+
+def _expected_sha256(file_bytes: int, chunk: bytes) -> str:
+    digest = hashlib.sha256()
+    for _ in range(file_bytes // len(chunk)):
+        digest.update(chunk)
+    digest.update(chunk[: file_bytes % len(chunk)])
+    return digest.hexdigest()
+
+
+def test_file_part_streams_to_staging_with_bounded_memory(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    file_bytes = 32 * MiB + 12345  # not a multiple of the chunk: the last piece is short
+    chunk = bytes(range(256)) * 256  # 64 KiB, what uvicorn hands over at a time
+    fields = {":action": "file_upload", "name": "sample", "version": "1.0"}
+
+    tracemalloc.start()
+    try:
+        form = _parse(store, _body(file_bytes, chunk, fields), 5 * 1024 * MiB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    # A few chunks in flight at most: far below the file's size, whatever that size is.
+    assert peak < 2 * MiB, f"parsing a {file_bytes / MiB:.0f} MiB upload traced {peak / MiB:.1f} MiB"
+    assert form.fields == {":action": ["file_upload"], "name": ["sample"], "version": ["1.0"]}
+    assert form.filename == "sample-1.0-py3-none-any.whl"
+    assert form.staged is not None
+    digests = form.staged.digests()
+    assert digests.size == file_bytes
+    assert digests.sha256 == _expected_sha256(file_bytes, chunk)
+    assert form.staged.local_path.stat().st_size == file_bytes
+    store.discard(form.staged)
+
+
+def test_file_over_the_limit_is_refused_and_its_staged_bytes_removed(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with pytest.raises(TooLarge) as caught:
+        _parse(store, _body(3 * MiB, bytes(64 * 1024), {}), 1 * MiB)
+    assert caught.value.message == "File too large: the limit is 1 MiB"
+    assert list((tmp_path / "blobs" / ".staging").iterdir()) == []
+
+
+def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"name=sample"
+
+    with pytest.raises(Invalid) as caught:
+        asyncio.run(
+            read_upload_form(
+                "application/x-www-form-urlencoded", body(), store.stage, store.discard, MiB
+            )
+        )
+    assert caught.value.message == "Uploads must be multipart/form-data (the legacy upload API)"
