@@ -33,7 +33,8 @@ from packyard.auth.sigv4 import (
 )
 from packyard.clock import Clock
 from packyard.errors import Denied
-from packyard.iam.store import IamStore, token_digest
+from packyard.iam.sessions import token_digest
+from packyard.iam.store import IamStore
 
 
 class ExpiredToken(SignatureError, Denied):

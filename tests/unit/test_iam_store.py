@@ -18,7 +18,8 @@ from packyard.iam.errors import (
 )
 from packyard.iam.schema import iam_access_keys, sts_sessions
 from packyard.iam.secrets import SecretBox
-from packyard.iam.store import IamStore, token_digest
+from packyard.iam.sessions import token_digest
+from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog
 
 ACCOUNT = "000000000000"

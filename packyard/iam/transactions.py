@@ -1,0 +1,53 @@
+"""What every part of the IAM store shares: its engines, one transaction per method, a counter.
+
+Each store method is one transaction on the reader or the writer engine (the catalog's pair,
+``Catalog.engines``). ``generation`` grows with every write made through the store, so caches in
+the same process can drop what they hold at once; other processes (the CLI, replicas) rely on
+the caches' TTL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.engine import Engine
+
+from packyard.iam.secrets import SecretBox
+
+
+class StoreBase:
+    """The state the store's parts (``UserStore``, ``RoleStore``, …) share through ``IamStore``."""
+
+    def __init__(self, engines: tuple[Engine, Engine], account_id: str, box: SecretBox) -> None:
+        self._reader, self._writer = engines
+        self.account_id = account_id
+        self._box = box
+        self._generations = itertools.count(1)
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever this store has written; caches compare it to drop stale entries."""
+        return self._generation
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._reader.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._writer.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            self._generation = next(self._generations)
+
+
+def exists(conn: Connection, table: Table, condition: Any) -> bool:
+    """Whether any row of ``table`` meets ``condition`` (what IAM's DeleteConflict checks ask)."""
+    return conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one() > 0
