@@ -234,13 +234,11 @@ class UpstreamResolver:
     async def locate(self, domain: Domain, repository: Repository, project: str,
                      filename: str) -> Located:
         """Find (and pull through, if need be) a file or its ``.metadata`` for ``repository``."""
+        own = await run_in_threadpool(self.find_own, domain, repository, project, filename)
+        if own is not None:
+            return own
         wants_metadata = filename.endswith(".metadata")
         dist_name = filename.removesuffix(".metadata") if wants_metadata else filename
-        own = await run_in_threadpool(self._catalog.find_asset, repository.id, FORMAT, project,
-                                      dist_name)
-        if own is not None and own[0].status in LISTED:
-            return self._stored(domain, own[1].sha256, own[1].size, own[1].metadata_sha256,
-                                own[1].metadata_size, wants_metadata, filename)
         plan = await run_in_threadpool(self._plan, domain, repository, project)
         if len(plan.steps) == 1:
             raise NotFound(f"No file {filename} in project {project}")
@@ -270,6 +268,17 @@ class UpstreamResolver:
                                         plan.graph.names[step.repository_id])
         return await self._pull_through(domain, owner, repository, project, remote, hosts,
                                         step.external_connection or "")
+
+    def find_own(self, domain: Domain, repository: Repository, project: str,
+                 filename: str) -> StoredFile | None:
+        """A listed file (or its ``.metadata``) that ``repository`` itself holds (worker thread)."""
+        wants_metadata = filename.endswith(".metadata")
+        dist_name = filename.removesuffix(".metadata") if wants_metadata else filename
+        own = self._catalog.find_asset(repository.id, FORMAT, project, dist_name)
+        if own is None or own[0].status not in LISTED:
+            return None
+        return self._stored(domain, own[1].sha256, own[1].size, own[1].metadata_sha256,
+                            own[1].metadata_size, wants_metadata, filename)
 
     def _stored(self, domain: Domain, sha256: str, size: int, metadata_sha256: str | None,
                 metadata_size: int | None, wants_metadata: bool, filename: str) -> StoredFile:

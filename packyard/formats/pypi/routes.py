@@ -110,6 +110,7 @@ class PypiEndpoint:
         # one of them does the work and the others wait for it (no herd on the thread pool).
         self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
         self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
+        self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
 
     def hot_reads(self) -> HotReads:
         """Answers repeats of what these handlers cached, before Starlette runs."""
@@ -216,16 +217,16 @@ class PypiEndpoint:
             access = await self._open_read(request)
             key = (normalize_name(project), filename)
             cached = self._files.get(access.repository.id, key)
+            if cached is None:
+                # Files the repository holds are looked up once for all who ask at once.
+                cached = await self._lookups.run((access.repository.id, *key),
+                                                 lambda: self._own_file(access, key))
             if cached is not None:
                 located: Located = cached.located
             else:
-                stamp = self._files.stamp()
                 # Pulled through from an upstream when the repository does not hold it yet.
                 located = await self._resolver.locate(access.domain, access.repository,
                                                       key[0], filename)
-                if isinstance(located, StoredFile):
-                    cached = CachedFile(located, await self._small_bytes(located))
-                    self._files.put(access.repository.id, key, stamp, cached)
         except PackyardError as exc:
             return to_response(exc)
         media_type = file_media_type(filename)
@@ -246,6 +247,17 @@ class PypiEndpoint:
             return Response(None, media_type=media_type, headers=headers)
         return StreamingResponse(located.reader.stream(), media_type=media_type,
                                  headers=headers)
+
+    async def _own_file(self, access: RepositoryAccess,
+                        key: tuple[str, str]) -> CachedFile | None:
+        stamp = self._files.stamp()
+        located = await run_in_threadpool(self._resolver.find_own, access.domain,
+                                          access.repository, *key)
+        if located is None:
+            return None
+        cached = CachedFile(located, await self._small_bytes(located))
+        self._files.put(access.repository.id, key, stamp, cached)
+        return cached
 
     async def _small_bytes(self, located: StoredFile) -> bytes | None:
         if located.size > _INLINE_MAX:
