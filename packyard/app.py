@@ -3,6 +3,8 @@ package endpoint."""
 
 from __future__ import annotations
 
+import gc
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -63,10 +65,20 @@ def create_app(settings: Settings | None = None,
     return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [])
 
 
+def freeze_startup_objects() -> None:
+    """Exempt what start-up built (botocore's service models, routes, settings) from the
+    garbage collector: full collections then no longer walk ~100,000 objects (tens of
+    milliseconds each), which shows in every request's tail latency."""
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_environment() -> PackyardApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard import server_reason
     from packyard.settings import load_settings
 
     server_reason.install()
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    freeze_startup_objects()
+    return app
