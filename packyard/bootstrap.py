@@ -55,16 +55,29 @@ class Container:
     iam_store: IamStore | None = None
 
 
-def build(settings: Settings) -> Container:
-    # Owner-only: the database holds token hashes and IAM records.
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    root = load_root_credentials(settings)
+@dataclass
+class Services:
+    """The service layer over one data directory, without credentials or protocol surfaces:
+    what the server and the offline commands (``packyard import``) share."""
+
+    catalog: Catalog
+    blobs: LocalBlobStore
+    clock: Clock
+    arns: ArnBuilder
+    iam_store: IamStore
+    authorizer: Authorizer
+    tokens: TokenService
+    formats: FormatRegistry
+    registry: Registry
+    publisher: PypiPublisher
+
+
+def build_services(settings: Settings) -> Services:
+    """Open (and migrate) the metadata store and blobs of ``settings.data_dir``, and wire the
+    services on them."""
     catalog = Catalog(settings.effective_database_url)
     catalog.migrate()
     blobs = LocalBlobStore(settings.blob_dir)
-    leftovers = blobs.recover()
-    if leftovers:
-        log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,
@@ -74,18 +87,34 @@ def build(settings: Settings) -> Container:
     tokens = TokenService(catalog)
     formats = FormatRegistry([PypiFormat()])
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
+    return Services(catalog, blobs, clock, arns, iam_store, authorizer, tokens, formats,
+                    registry, PypiPublisher(registry, settings.max_upload_bytes))
+
+
+def build(settings: Settings) -> Container:
+    # Owner-only: the database holds token hashes and IAM records.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root = load_root_credentials(settings)
+    services = build_services(settings)
+    leftovers = services.blobs.recover()
+    if leftovers:
+        log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
+    catalog, registry, clock = services.catalog, services.registry, services.clock
+    iam_store, authorizer = services.iam_store, services.authorizer
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
                                         settings.max_signature_skew_seconds, iam_store)
-    permissions = PermissionsPolicies(registry, iam_store, authorizer, arns, clock)
+    permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
     api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
                                settings.public_url)
     iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
                                       StsService(iam_store, authorizer, clock)), signed)
-    gate = RepositoryGate(registry, PackageAuthenticator(tokens, settings.account_id, clock,
-                                                         root.access_key_id, iam_store))
-    pypi = PypiServices(gate, PypiPublisher(registry, settings.max_upload_bytes),
-                        build_upstreams(settings, catalog, blobs, formats, clock))
-    return Container(settings, root, catalog, registry, api, pypi, formats, iam_api, iam_store)
+    gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
+                                                         clock, root.access_key_id, iam_store))
+    pypi = PypiServices(gate, services.publisher,
+                        build_upstreams(settings, catalog, services.blobs, services.formats,
+                                        clock))
+    return Container(settings, root, catalog, registry, api, pypi, services.formats, iam_api,
+                     iam_store)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -77,7 +77,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     import uvicorn
 
     from packyard import server_reason
-    from packyard.app import create_app
+    from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
 
     try:
@@ -102,7 +102,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
         "access_log": settings.log_level == "debug", "server_header": False,
         "timeout_graceful_shutdown": 10}
     if settings.workers == 1:
-        uvicorn.run(create_app(container=container), **common)
+        app = create_app(container=container)
+        freeze_startup_objects()
+        uvicorn.run(app, **common)
         return
     # Each worker builds its own container from the same settings; this process already ran
     # the migrations and created the credentials, so workers only open what exists.
@@ -114,9 +116,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
 
 def _register_subcommands() -> None:
+    from packyard.cli_import import import_files
     from packyard.cli_tokens import token
 
     main.add_command(token)
+    main.add_command(import_files)
 
 
 _register_subcommands()

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from packyard.errors import Conflict, Denied, NotFound, QuotaExceeded
+from packyard.errors import Conflict, Denied, NotFound, PackyardError, QuotaExceeded
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import create_engines
 from packyard.metadata.migrate import upgrade_to_head
@@ -78,6 +78,17 @@ class NewVersion:
     readme_content_type: str | None
     dependencies: list[dict[str, str]]
     origin_type: str = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """One file of ``publish_many``: its package, version and asset, and the blobs it uses."""
+
+    name: str
+    display_name: str
+    version: NewVersion
+    asset: NewAsset
+    blob_sizes: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,10 @@ _ASSET_JOIN = assets.join(package_versions, assets.c.package_version_id == packa
     .join(packages, package_versions.c.package_id == packages.c.id)
 
 
+# Values per IN (...) list: far below every backend's limit on bound parameters.
+_IN_LIST_MAX = 500
+
+
 def _version_row(conn: Connection, package_id: int, version_key: str) -> Row[Any] | None:
     return conn.execute(select(package_versions).where(
         package_versions.c.package_id == package_id,
@@ -228,6 +243,179 @@ def _insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: d
         metadata_size=new_asset.metadata_size, created_at=now))
     conn.execute(update(package_versions).where(package_versions.c.id == version_id)
                  .values(revision=new_revision()))
+
+
+_OPEN_STATUSES = ("Published", "Unlisted")  # versions that take new files
+
+
+def _publish_blocked(repository: Repository, name: str, display_name: str) -> Denied:
+    # Package origin controls: a package that came from upstream (or was set so) takes no
+    # direct publishing until an administrator allows it.
+    return Denied(f"Publishing {display_name} to repository {repository.name} is blocked by "
+                  "the package's origin configuration (publish: BLOCK); an administrator can "
+                  "allow it with put-package-origin-configuration",
+                  resource_id=name, resource_type="package")
+
+
+def _file_exists(filename: str, version: str) -> Conflict:
+    return Conflict(f"File already exists: {filename} has other content in version {version}; "
+                    "files are never replaced", resource_id=filename, resource_type="asset")
+
+
+def _version_closed(version: str, display_name: str, status: str) -> Conflict:
+    return Conflict(f"Version {version} of {display_name} is {status}; no files can be added "
+                    "to it", resource_id=version, resource_type="package-version")
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _IN_LIST_MAX):
+        yield list(values[start:start + _IN_LIST_MAX])
+
+
+@dataclass(frozen=True)
+class _VersionState:
+    id: int
+    version: str
+    status: str
+
+
+class _BatchPublish:
+    """``Catalog.publish_many`` inside its transaction: each step reads or writes the rows of
+    the whole batch at once (packages, then versions, then assets), and the per-file rules run
+    in Python on what was read, in file order."""
+
+    def __init__(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                 now: datetime) -> None:
+        self._conn = conn
+        self._repository = repository
+        self._fmt = fmt
+        self._namespace = namespace
+        self._now = now
+
+    def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
+        results: dict[int, bool | PackyardError] = {}
+        publishing = self._packages(files)
+        for index, file in enumerate(files):
+            if publishing[file.name] != "ALLOW":
+                results[index] = _publish_blocked(self._repository, file.name, file.display_name)
+        allowed = [(index, file) for index, file in enumerate(files) if index not in results]
+        package_ids = self._package_ids([file.name for _, file in allowed])
+        versions = self._versions([(package_ids[file.name], file.version) for _, file in allowed])
+        stored = self._stored_files([version.id for version in versions.values()])
+        added: list[tuple[int, NewAsset]] = []
+        for index, file in allowed:
+            version = versions[(package_ids[file.name], file.version.version_key)]
+            sha256 = stored.get((version.id, file.asset.name))
+            if sha256 == file.asset.sha256:
+                results[index] = False
+            elif sha256 is not None:
+                results[index] = _file_exists(file.asset.name, version.version)
+            elif version.status not in _OPEN_STATUSES:
+                results[index] = _version_closed(version.version, file.display_name,
+                                                 version.status)
+            else:
+                stored[(version.id, file.asset.name)] = file.asset.sha256
+                added.append((version.id, file.asset))
+                results[index] = True
+        self._insert_blobs({sha: size for index, file in enumerate(files)
+                            if results[index] is True for sha, size in file.blob_sizes.items()})
+        self._insert_assets(added)
+        return [results[index] for index in range(len(files))]
+
+    def _where_packages(self, names: list[str]) -> tuple[Any, ...]:
+        return (packages.c.repository_id == self._repository.id, packages.c.format == self._fmt,
+                packages.c.namespace == self._namespace, packages.c.name.in_(names))
+
+    def _packages(self, files: Sequence[NewFile]) -> dict[str, str]:
+        """Each package's origin control for publishing, creating the packages that are new
+        (named as their first file in the batch names them)."""
+        display_names = {file.name: file.display_name for file in reversed(files)}
+        publishing = {row.name: row.origin_publish
+                      for chunk in _chunks(list(display_names)) for row in self._conn.execute(
+                          select(packages.c.name, packages.c.origin_publish)
+                          .where(*self._where_packages(chunk)))}
+        new = [{"repository_id": self._repository.id, "format": self._fmt,
+                "namespace": self._namespace, "name": name, "display_name": display_name,
+                "origin_publish": "ALLOW", "origin_upstream": "BLOCK", "created_at": self._now}
+               for name, display_name in display_names.items() if name not in publishing]
+        if new:
+            self._conn.execute(insert(packages), new)
+            publishing.update({row["name"]: "ALLOW" for row in new})
+        return publishing
+
+    def _package_ids(self, names: list[str]) -> dict[str, int]:
+        return {row.name: row.id for chunk in _chunks(sorted(set(names)))
+                for row in self._conn.execute(select(packages.c.id, packages.c.name)
+                                              .where(*self._where_packages(chunk)))}
+
+    def _versions(self, wanted: Sequence[tuple[int, NewVersion]]
+                  ) -> dict[tuple[int, str], _VersionState]:
+        """The versions by (package id, version key), creating those that are new (with the
+        metadata of their first file in the batch, as publishing one by one would)."""
+        first: dict[tuple[int, str], NewVersion] = {}
+        for package_id, version in wanted:
+            first.setdefault((package_id, version.version_key), version)
+        found = self._select_versions(set(first))
+        new = [{"package_id": package_id, "version": v.version, "version_key": v.version_key,
+                "status": "Published", "revision": new_revision(), "published_at": self._now,
+                "summary": v.summary, "home_page": v.home_page,
+                "source_code_repository": v.source_code_repository,
+                "licenses": json.dumps(v.licenses), "readme": v.readme,
+                "readme_content_type": v.readme_content_type,
+                "dependencies": json.dumps(v.dependencies), "origin_type": v.origin_type,
+                "origin_repository_id": self._repository.id, "origin_external_connection": None}
+               for (package_id, key), v in first.items() if (package_id, key) not in found]
+        if new:
+            missing = set(first) - set(found)
+            self._conn.execute(insert(package_versions), new)
+            found.update(self._select_versions(missing))
+        return found
+
+    def _select_versions(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], _VersionState]:
+        found: dict[tuple[int, str], _VersionState] = {}
+        for chunk in _chunks(sorted({package_id for package_id, _ in keys})):
+            for row in self._conn.execute(
+                    select(package_versions.c.id, package_versions.c.package_id,
+                           package_versions.c.version, package_versions.c.version_key,
+                           package_versions.c.status)
+                    .where(package_versions.c.package_id.in_(chunk))):
+                if (row.package_id, row.version_key) in keys:
+                    found[(row.package_id, row.version_key)] = _VersionState(
+                        row.id, row.version, row.status)
+        return found
+
+    def _stored_files(self, version_ids: list[int]) -> dict[tuple[int, str], str]:
+        """The sha256 of the files these versions hold, by (version id, file name)."""
+        return {(row.package_version_id, row.name): row.sha256
+                for chunk in _chunks(sorted(set(version_ids))) for row in self._conn.execute(
+                    select(assets.c.package_version_id, assets.c.name, assets.c.sha256)
+                    .where(assets.c.package_version_id.in_(chunk)))}
+
+    def _insert_blobs(self, sizes: dict[str, int]) -> None:
+        domain_id = self._repository.domain_id
+        have = {row.sha256 for chunk in _chunks(sorted(sizes)) for row in self._conn.execute(
+            select(blobs.c.sha256).where(blobs.c.domain_id == domain_id,
+                                         blobs.c.sha256.in_(chunk)))}
+        new = [{"domain_id": domain_id, "sha256": sha, "size": size, "created_at": self._now}
+               for sha, size in sizes.items() if sha not in have]
+        if new:
+            self._conn.execute(insert(blobs), new)
+
+    def _insert_assets(self, added: Sequence[tuple[int, NewAsset]]) -> None:
+        if not added:
+            return
+        self._conn.execute(insert(assets), [
+            {"package_version_id": version_id, "name": a.name, "size": a.size,
+             "sha256": a.sha256, "sha512": a.sha512, "sha1": a.sha1, "md5": a.md5,
+             "blake2_256": a.blake2_256, "requires_python": a.requires_python,
+             "metadata_sha256": a.metadata_sha256, "metadata_size": a.metadata_size,
+             "created_at": self._now} for version_id, a in added])
+        # A version gets a new revision when files are added to it, as in publish().
+        self._conn.execute(
+            update(package_versions).where(package_versions.c.id == bindparam("version_id"))
+            .values(revision=bindparam("new_revision")),
+            [{"version_id": version_id, "new_revision": new_revision()}
+             for version_id in sorted({version_id for version_id, _ in added})])
 
 
 class Catalog:
@@ -504,54 +692,65 @@ class Catalog:
         and nothing changes.
         """
         with self._write() as conn:
-            for sha, size in blob_sizes.items():
-                have = conn.execute(select(blobs.c.sha256).where(
-                    blobs.c.domain_id == repository.domain_id, blobs.c.sha256 == sha)).first()
-                if not have:
-                    conn.execute(insert(blobs).values(domain_id=repository.domain_id,
-                                                      sha256=sha, size=size, created_at=now))
+            return self._publish_one(conn, repository, fmt, namespace,
+                                     NewFile(name, display_name, new_version, new_asset,
+                                             blob_sizes), now)
+
+    def publish_many(self, repository: Repository, fmt: str, namespace: str,
+                     files: Sequence[NewFile], now: datetime) -> list[bool | PackyardError]:
+        """Add many files in one transaction (bulk imports), with a few statements per batch.
+
+        Each file gets ``publish``'s rules, in order, as if published one after the other:
+        True when it was added, False when the identical file was already there (or earlier in
+        the batch), or the error that refuses it (other bytes under its name, a closed version,
+        the package's origin controls), which changes nothing for that file and does not stop
+        the others. The rest commit together, or not at all.
+        """
+        with self._write() as conn:
+            return _BatchPublish(conn, repository, fmt, namespace, now).run(files)
+
+    def _publish_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                     file: NewFile, now: datetime) -> PublishResult:
+        name, display_name = file.name, file.display_name
+        new_version, new_asset = file.version, file.asset
+        for sha, size in file.blob_sizes.items():
+            have = conn.execute(select(blobs.c.sha256).where(
+                blobs.c.domain_id == repository.domain_id, blobs.c.sha256 == sha)).first()
+            if not have:
+                conn.execute(insert(blobs).values(domain_id=repository.domain_id,
+                                                  sha256=sha, size=size, created_at=now))
+        pkg = conn.execute(select(packages).where(
+            packages.c.repository_id == repository.id, packages.c.format == fmt,
+            packages.c.namespace == namespace, packages.c.name == name)).first()
+        if pkg is not None and pkg.origin_publish != "ALLOW":
+            raise _publish_blocked(repository, name, display_name)
+        if pkg is None:
+            conn.execute(insert(packages).values(
+                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                display_name=display_name, origin_publish="ALLOW",
+                origin_upstream="BLOCK", created_at=now))
             pkg = conn.execute(select(packages).where(
                 packages.c.repository_id == repository.id, packages.c.format == fmt,
-                packages.c.namespace == namespace, packages.c.name == name)).first()
-            if pkg is not None and pkg.origin_publish != "ALLOW":
-                # Package origin controls: a package that came from upstream (or was set so)
-                # takes no direct publishing until an administrator allows it.
-                raise Denied(
-                    f"Publishing {display_name} to repository {repository.name} is blocked by "
-                    "the package's origin configuration (publish: BLOCK); an administrator can "
-                    "allow it with put-package-origin-configuration",
-                    resource_id=name, resource_type="package")
-            if pkg is None:
-                conn.execute(insert(packages).values(
-                    repository_id=repository.id, format=fmt, namespace=namespace, name=name,
-                    display_name=display_name, origin_publish="ALLOW",
-                    origin_upstream="BLOCK", created_at=now))
-                pkg = conn.execute(select(packages).where(
-                    packages.c.repository_id == repository.id, packages.c.format == fmt,
-                    packages.c.namespace == namespace, packages.c.name == name)).one()
-            ver = _version_row(conn, pkg.id, new_version.version_key)
-            if ver is None:
-                ver = _insert_version(conn, pkg.id, new_version, now, new_version.origin_type,
-                                      repository.id, None)
-            existing = conn.execute(select(assets).where(
-                assets.c.package_version_id == ver.id,
-                assets.c.name == new_asset.name)).first()
-            if existing is not None:
-                if existing.sha256 != new_asset.sha256:
-                    raise Conflict(f"File already exists: {new_asset.name} has other content in "
-                                   f"version {ver.version}; files are never replaced",
-                                   resource_id=new_asset.name, resource_type="asset")
-                return PublishResult(_package(pkg), _version(ver), _asset(existing), False)
-            if ver.status not in ("Published", "Unlisted"):
-                raise Conflict(f"Version {ver.version} of {display_name} is {ver.status}; "
-                               "no files can be added to it",
-                               resource_id=ver.version, resource_type="package-version")
-            _insert_asset(conn, ver.id, new_asset, now)
-            ver = conn.execute(select(package_versions).where(
-                package_versions.c.id == ver.id)).one()
-            asset = conn.execute(select(assets).where(
-                assets.c.package_version_id == ver.id, assets.c.name == new_asset.name)).one()
-            return PublishResult(_package(pkg), _version(ver), _asset(asset), True)
+                packages.c.namespace == namespace, packages.c.name == name)).one()
+        ver = _version_row(conn, pkg.id, new_version.version_key)
+        if ver is None:
+            ver = _insert_version(conn, pkg.id, new_version, now, new_version.origin_type,
+                                  repository.id, None)
+        existing = conn.execute(select(assets).where(
+            assets.c.package_version_id == ver.id,
+            assets.c.name == new_asset.name)).first()
+        if existing is not None:
+            if existing.sha256 != new_asset.sha256:
+                raise _file_exists(new_asset.name, ver.version)
+            return PublishResult(_package(pkg), _version(ver), _asset(existing), False)
+        if ver.status not in _OPEN_STATUSES:
+            raise _version_closed(ver.version, display_name, ver.status)
+        _insert_asset(conn, ver.id, new_asset, now)
+        ver = conn.execute(select(package_versions).where(
+            package_versions.c.id == ver.id)).one()
+        asset = conn.execute(select(assets).where(
+            assets.c.package_version_id == ver.id, assets.c.name == new_asset.name)).one()
+        return PublishResult(_package(pkg), _version(ver), _asset(asset), True)
 
     def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
         """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
@@ -561,6 +760,23 @@ class Catalog:
                     packages.c.repository_id == repository_id, packages.c.format == fmt,
                     assets.c.name == filename)).first()
         return _asset(row) if row else None
+
+    def filenames_taken(self, repository_id: int, fmt: str,
+                        filenames: Sequence[str]) -> dict[str, Asset]:
+        """``filename_taken`` for many names at once, answering those the repository has."""
+        found: dict[str, Asset] = {}
+        with self._read() as conn:
+            for chunk in _chunks(filenames):
+                # Only the names are constrained in SQL, so that the plan starts from the
+                # asset-name index: with the repository in the WHERE clause too, SQLite (without
+                # statistics) walks every package of the repository instead.
+                for row in conn.execute(
+                        select(assets, packages.c.repository_id.label("repository_id_"),
+                               packages.c.format.label("format_"))
+                        .select_from(_ASSET_JOIN).where(assets.c.name.in_(chunk))):
+                    if row.repository_id_ == repository_id and row.format_ == fmt:
+                        found.setdefault(row.name, _asset(row))
+        return found
 
     # -- upstreams and external connections ---------------------------------------------------
 

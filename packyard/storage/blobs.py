@@ -8,7 +8,7 @@ stream ranges. Every backend (local disk now, S3 later) implements ``BlobStore``
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -82,12 +82,24 @@ class StagedBlob(Protocol):
 class BlobStore(Protocol):
     """Content-addressed storage partitioned by domain."""
 
-    def stage(self) -> StagedBlob:
-        """Start a new staged write."""
+    def stage(self, *, batched: bool = False) -> StagedBlob:
+        """Start a new staged write.
+
+        A ``batched`` write is not flushed to disk on its own: it is meant for ``commit_many``,
+        which flushes a whole batch at once.
+        """
         ...
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         """Make the staged bytes durable under (domain, sha256); idempotent for equal bytes."""
+        ...
+
+    def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
+        """Commit several staged writes with one flush for all of them (bulk imports).
+
+        The guarantee is ``commit``'s: on return every blob is durable under its sha256, and no
+        blob is ever visible under its name before its bytes are durable.
+        """
         ...
 
     def discard(self, staged: StagedBlob) -> None:

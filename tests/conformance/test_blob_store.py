@@ -106,3 +106,27 @@ def test_recover_removes_leftovers_of_dead_writers(tmp_path: Path) -> None:
     (root / ".staging" / "999999999.deadbeef.part").write_bytes(b"partial")
     assert store.recover() == 1
     assert list((root / ".staging").iterdir()) == []
+
+
+def test_commit_many_stores_a_batch(store: BlobStore) -> None:
+    contents = [b"first", b"second", b"first", b"third" * 1000]
+    staged = []
+    for data in contents:
+        blob = store.stage(batched=True)
+        blob.write(data)
+        staged.append(blob)
+    digests = store.commit_many(staged, "d1")
+    assert [d.sha256 for d in digests] == [hashlib.sha256(c).hexdigest() for c in contents]
+    assert [d.size for d in digests] == [len(c) for c in contents]
+    for data, digest in zip(contents, digests, strict=True):
+        assert _read_all(store, "d1", digest.sha256) == data
+    # Equal bytes are stored once, also within one batch; nothing is left in staging.
+    assert store.recover() == 0
+    assert store.commit_many([], "d1") == []
+
+
+def test_a_batched_blob_can_still_be_committed_alone(store: BlobStore) -> None:
+    blob = store.stage(batched=True)
+    blob.write(b"alone")
+    digest = store.commit(blob, "d1")
+    assert _read_all(store, "d1", digest.sha256) == b"alone"

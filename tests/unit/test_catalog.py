@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from packyard.errors import Conflict, NotFound
-from packyard.metadata.catalog import Catalog, NewAsset, NewVersion
+from packyard.errors import Conflict, Denied, NotFound, PackyardError
+from packyard.metadata.catalog import Catalog, NewAsset, NewFile, NewVersion
+from packyard.model import Repository
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -105,3 +106,128 @@ def test_missing_things_are_not_found(catalog: Catalog) -> None:
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
     with pytest.raises(NotFound, match="Repository nope not found"):
         catalog.get_repository(d, "nope")
+
+
+# -- publish_many: one transaction, the same rules as publishing one file after the other ----
+
+
+def _file(name: str, version: str, filename: str, sha: str) -> NewFile:
+    return NewFile(name, name.title(), _version(version), _asset(filename, sha), {sha: 3})
+
+
+def _repo(catalog: Catalog, name: str = "repo") -> Repository:
+    d = catalog.create_domain(f"dom-{name}", "000000000000", "key", NOW)
+    return catalog.create_repository(d, name, "", "000000000000", NOW)
+
+
+def _outcome(result: object) -> object:
+    """A comparable outcome of publish / publish_many: True, False or the error's type+text."""
+    if isinstance(result, PackyardError):
+        return (type(result).__name__, result.message)
+    return result
+
+
+def _one_by_one(catalog: Catalog, repo: Repository, files: list[NewFile]) -> list[object]:
+    outcomes: list[object] = []
+    for f in files:
+        try:
+            outcomes.append(catalog.publish(repo, "pypi", "", f.name, f.display_name, f.version,
+                                            f.asset, f.blob_sizes, NOW).created)
+        except PackyardError as exc:
+            outcomes.append(_outcome(exc))
+    return outcomes
+
+
+def _index(catalog: Catalog, repo: Repository, name: str) -> list[tuple[str, str, str]]:
+    found = catalog.project_index(repo.id, "pypi", name)
+    assert found is not None
+    return sorted((e.version, e.asset.name, e.asset.sha256) for e in found[2])
+
+
+BATCH = [
+    _file("pkg", "1.0", "pkg-1.0.tar.gz", "a" * 64),
+    _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "b" * 64),  # same version, second file
+    _file("pkg", "2.0", "pkg-2.0.tar.gz", "c" * 64),
+    _file("pkg", "1.0", "pkg-1.0.tar.gz", "a" * 64),  # identical again: a no-op
+    _file("pkg", "1.0", "pkg-1.0.tar.gz", "f" * 64),  # other bytes: a conflict
+    _file("other", "0.1", "other-0.1.tar.gz", "a" * 64),  # shares a blob with the first
+]
+
+
+def test_publish_many_answers_as_publishing_one_by_one(tmp_path: Path) -> None:
+    batched = Catalog(f"sqlite:///{tmp_path / 'batched.sqlite'}")
+    single = Catalog(f"sqlite:///{tmp_path / 'single.sqlite'}")
+    answers: dict[str, list[object]] = {}
+    for label, catalog in (("batched", batched), ("single", single)):
+        catalog.migrate()
+        repo = _repo(catalog)
+        if label == "batched":
+            answers[label] = [_outcome(r) for r in catalog.publish_many(repo, "pypi", "", BATCH,
+                                                                         NOW)]
+        else:
+            answers[label] = _one_by_one(catalog, repo, BATCH)
+        answers[f"{label} pkg"] = list(_index(catalog, repo, "pkg"))
+        answers[f"{label} other"] = list(_index(catalog, repo, "other"))
+        answers[f"{label} size"] = [catalog.get_domain("000000000000", "dom-repo").asset_size_bytes]
+    assert answers["batched"] == answers["single"] == [
+        True, True, True, False,
+        ("Conflict", "File already exists: pkg-1.0.tar.gz has other content in version 1.0; "
+                     "files are never replaced"),
+        True]
+    for part in ("pkg", "other", "size"):
+        assert answers[f"batched {part}"] == answers[f"single {part}"]
+
+
+def test_publish_many_again_is_a_no_op_that_keeps_revisions(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    assert catalog.publish_many(repo, "pypi", "", BATCH[:3], NOW) == [True, True, True]
+    package = catalog.find_package(repo.id, "pypi", "", "pkg")
+    assert package is not None and package.display_name == "Pkg"
+    before = {v.version: v.revision for v in catalog.list_versions(package.id)}
+    assert catalog.publish_many(repo, "pypi", "", BATCH[:3], NOW) == [False, False, False]
+    assert {v.version: v.revision for v in catalog.list_versions(package.id)} == before
+
+
+def test_publish_many_adds_files_to_existing_versions_with_a_new_revision(
+        catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    first = catalog.publish(repo, "pypi", "", "pkg", "Pkg", _version("1.0"),
+                            _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
+    assert catalog.publish_many(repo, "pypi", "", [BATCH[1]], NOW) == [True]
+    version = catalog.get_version(first.package.id, "1.0")
+    assert version is not None and version.revision != first.version.revision
+    assert [a.name for a in catalog.list_assets(version.id)] == [
+        "pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]
+
+
+def test_publish_many_refuses_blocked_packages_and_closed_versions_alone(
+        catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    catalog.put_origin_configuration(repo, "pypi", "", "blocked", "Blocked", "BLOCK", "ALLOW",
+                                     NOW)
+    archived = catalog.publish(repo, "pypi", "", "pkg", "Pkg", _version("1.0"),
+                               _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
+    catalog.update_version_status(archived.version, "Archived")
+    results = catalog.publish_many(repo, "pypi", "", [
+        _file("blocked", "1.0", "blocked-1.0.tar.gz", "b" * 64),
+        _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "c" * 64),
+        _file("fine", "1.0", "fine-1.0.tar.gz", "d" * 64),
+    ], NOW)
+    assert isinstance(results[0], Denied) and "origin configuration" in results[0].message
+    assert isinstance(results[1], Conflict) and results[1].message == (
+        "Version 1.0 of Pkg is Archived; no files can be added to it")
+    assert results[2] is True
+    blocked = catalog.find_package(repo.id, "pypi", "", "blocked")
+    assert blocked is not None and catalog.list_versions(blocked.id) == []
+    # Only the accepted file's blob is counted.
+    assert catalog.get_domain("000000000000", "dom-repo").asset_size_bytes == 3 + 3
+
+
+def test_filenames_taken_answers_only_for_the_repository(catalog: Catalog) -> None:
+    one, two = _repo(catalog, "one"), _repo(catalog, "two")
+    catalog.publish_many(one, "pypi", "", [BATCH[0]], NOW)
+    catalog.publish_many(two, "pypi", "", [BATCH[2]], NOW)
+    names = ["pkg-1.0.tar.gz", "pkg-2.0.tar.gz", "missing-1.0.tar.gz"]
+    assert {n: a.sha256 for n, a in catalog.filenames_taken(one.id, "pypi", names).items()} == {
+        "pkg-1.0.tar.gz": "a" * 64}
+    assert set(catalog.filenames_taken(two.id, "pypi", names)) == {"pkg-2.0.tar.gz"}

@@ -19,7 +19,9 @@ from packyard.formats.pypi.upload_checks import (
     check_form,
     check_metadata,
     check_request,
+    form_from_metadata,
     is_supported_metadata_version,
+    validate_file,
     validate_upload,
 )
 from tests.unit.pypi_samples import Computed, build_sdist, build_wheel, metadata_text
@@ -558,3 +560,55 @@ def test_wheel_python_version_falls_back_to_its_tags(tmp_path: Path) -> None:
     result = validate_upload(form(pyversion=None), upload.path.name, upload.computed,
                              upload.inspection, MAX)
     assert result.python_version == "py2.py3"
+
+
+# -- files without a form (packyard import) ----------------------------------------------------
+
+
+def test_form_from_metadata_is_what_twine_sends(tmp_path: Path) -> None:
+    upload = wheel_upload(tmp_path)
+    dist = parse_distribution_filename(upload.path.name)
+    assert form_from_metadata(dist, upload.inspection) == {
+        ":action": "file_upload", "protocol_version": "1", "name": "sample", "version": "1.0",
+        "filetype": "bdist_wheel", "metadata_version": "2.1", "pyversion": ""}
+    sdist = build_sdist(tmp_path)
+    sdist_dist = parse_distribution_filename(sdist.name)
+    fields = form_from_metadata(sdist_dist, inspect_distribution(sdist, sdist_dist))
+    assert fields["filetype"] == "sdist" and fields["pyversion"] == "source"
+
+
+def test_validate_file_stores_what_an_upload_stores(tmp_path: Path) -> None:
+    upload = wheel_upload(tmp_path)
+    dist = parse_distribution_filename(upload.path.name)
+    from_file = validate_file(dist, upload.computed, upload.inspection, MAX)
+    from_form = validate_upload(form(), dist, upload.computed, upload.inspection, MAX)
+    assert dataclasses.replace(from_file, python_version="py3") == from_form
+    assert from_file.python_version == "py3"  # from the wheel's tag, as with no pyversion field
+
+
+def test_validate_file_reports_bad_metadata_not_a_missing_form_field(tmp_path: Path) -> None:
+    upload = wheel_upload(tmp_path, "Metadata-Version: 2.1\nVersion: 1.0\n")
+    with pytest.raises(Invalid) as caught:
+        validate_file(parse_distribution_filename(upload.path.name), upload.computed,
+                      upload.inspection, MAX)
+    assert caught.value.message == (
+        "Invalid sample-1.0.dist-info/METADATA in sample-1.0-py3-none-any.whl: 'name' is a "
+        f"required field. See {SPEC} for more information.")
+
+
+def test_validate_file_refuses_metadata_naming_another_project(tmp_path: Path) -> None:
+    upload = wheel_upload(tmp_path, metadata_text("other", "1.0"),
+                          filename="sample-1.0-py3-none-any.whl")
+    with pytest.raises(Invalid) as caught:
+        validate_file(parse_distribution_filename(upload.path.name), upload.computed,
+                      upload.inspection, MAX)
+    assert caught.value.message == (
+        "Start filename for 'other' with 'other': 'sample-1.0-py3-none-any.whl' is for project "
+        "'sample'.")
+
+
+def test_validate_file_applies_the_size_limit(tmp_path: Path) -> None:
+    upload = wheel_upload(tmp_path)
+    with pytest.raises(TooLarge, match="File too large: sample-1.0-py3-none-any.whl is "):
+        validate_file(parse_distribution_filename(upload.path.name), upload.computed,
+                      upload.inspection, 10)

@@ -1,20 +1,32 @@
-"""Publishing one file through the legacy upload API: validate, authorize, store, record."""
+"""Publishing files: one through the legacy upload API, or many at once from disk (imports).
+
+Both go through the same steps: validate, authorize, store the bytes, then record them. An upload
+is validated against its form; a file without a form against the form twine would have sent for
+it (``upload_checks.validate_file``), so a file is accepted exactly when its upload would be.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packyard.auth.principal import Principal
 from packyard.errors import Conflict, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
 from packyard.formats.pypi.dependencies import package_dependencies
+from packyard.formats.pypi.filenames import DistFilename, parse_distribution_filename
 from packyard.formats.pypi.form import UploadForm
-from packyard.formats.pypi.upload_checks import check_request, validate_upload
-from packyard.metadata.catalog import NewAsset, NewVersion
+from packyard.formats.pypi.upload_checks import (
+    ValidatedUpload,
+    check_request,
+    validate_file,
+    validate_upload,
+)
+from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
-from packyard.storage.blobs import StagedBlob
+from packyard.storage.blobs import Digests, StagedBlob
 
 log = logging.getLogger("packyard.pypi")
 
@@ -27,13 +39,66 @@ class PublishOutcome:
     created: bool  # False: the identical file was already there (a no-op re-upload)
 
 
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed every check, staged and waiting to be stored (``publish_checked``)."""
+
+    validated: ValidatedUpload
+    staged: StagedBlob
+    digests: Digests
+
+
+def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests) -> NewFile:
+    """What the catalog records for a validated file and its PEP 658 metadata blob."""
+    return NewFile(
+        name=validated.normalized_name, display_name=validated.display_name,
+        version=NewVersion(
+            version=validated.version, version_key=validated.version_key,
+            summary=validated.summary, home_page=validated.home_page,
+            source_code_repository=validated.source_code_repository,
+            licenses=[{"name": name} for name in validated.licenses],
+            readme=validated.description,
+            readme_content_type=validated.description_content_type,
+            dependencies=package_dependencies(validated.requires_dist)),
+        asset=NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
+                       sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
+                       blake2_256=digests.blake2_256,
+                       requires_python=validated.requires_python,
+                       metadata_sha256=meta.sha256, metadata_size=meta.size),
+        blob_sizes={digests.sha256: digests.size, meta.sha256: meta.size})
+
+
+def _repeat(stored_sha256: str | None, filename: str, sha256: str) -> PublishOutcome | None:
+    """The outcome of publishing a file name the repository already has (None if it has not).
+
+    PyPI file names are unique in a repository: the same bytes again are a no-op, other bytes
+    a conflict (files are never replaced).
+    """
+    if stored_sha256 is None:
+        return None
+    if stored_sha256 == sha256:
+        return PublishOutcome(filename, created=False)
+    raise Conflict(f"File already exists: {filename} was uploaded before "
+                   "with other content; files are never replaced",
+                   resource_id=filename, resource_type="asset")
+
 
 class PypiPublisher:
-    """The service behind ``twine upload``."""
+    """The service behind ``twine upload`` and ``packyard import``."""
 
     def __init__(self, registry: Registry, max_upload_bytes: int) -> None:
         self._registry = registry
         self.max_upload_bytes = max_upload_bytes
+
+    def _authorize(self, principal: Principal, domain: Domain, repo: Repository,
+                   dist: DistFilename) -> None:
+        # On the name the filename gives, before the archive is opened: a caller who may not
+        # publish learns nothing more and costs no more work.
+        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
+                                          dist.normalized_name)
+        self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
+
+    # -- one upload --------------------------------------------------------------------------
 
     def publish(self, principal: Principal, domain: Domain, repo: Repository,
                 form: UploadForm) -> PublishOutcome:
@@ -54,47 +119,97 @@ class PypiPublisher:
         # Form and filename problems first: they are what the user got wrong, not the archive.
         dist = check_request(fields, form.filename, digests, self.max_upload_bytes)
         assert staged is not None and digests is not None  # check_request refuses a missing file
-        # Authorize on the name the form and filename agree on before opening the archive: a
-        # caller who may not publish learns nothing more and costs no more work.
-        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
-                                          dist.normalized_name)
-        self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
+        self._authorize(principal, domain, repo, dist)
         inspection = inspect_distribution(staged.local_path, dist)
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
 
         catalog = self._registry.catalog
         existing = catalog.filename_taken(repo.id, FORMAT, validated.filename)
-        if existing is not None:
-            if existing.sha256 == digests.sha256:
-                self._registry.blobs.discard(staged)
-                return PublishOutcome(validated.filename, created=False)
-            raise Conflict(f"File already exists: {validated.filename} was uploaded before "
-                           "with other content; files are never replaced",
-                           resource_id=validated.filename, resource_type="asset")
+        repeat = _repeat(existing.sha256 if existing else None, validated.filename,
+                         digests.sha256)
+        if repeat is not None:
+            self._registry.blobs.discard(staged)
+            return repeat
 
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
         meta = blobs.put_bytes(validated.metadata_bytes, domain.blob_key)
-        try:
-            result = catalog.publish(
-                repo, FORMAT, "", validated.normalized_name, validated.display_name,
-                NewVersion(
-                    version=validated.version, version_key=validated.version_key,
-                    summary=validated.summary, home_page=validated.home_page,
-                    source_code_repository=validated.source_code_repository,
-                    licenses=[{"name": name} for name in validated.licenses],
-                    readme=validated.description,
-                    readme_content_type=validated.description_content_type,
-                    dependencies=package_dependencies(validated.requires_dist)),
-                NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
-                         sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
-                         blake2_256=digests.blake2_256,
-                         requires_python=validated.requires_python,
-                         metadata_sha256=meta.sha256, metadata_size=meta.size),
-                {digests.sha256: digests.size, meta.sha256: meta.size},
-                self._registry.clock.now())
-        except PackyardError:
-            raise
+        new = _new_file(validated, digests, meta)
+        result = catalog.publish(repo, FORMAT, "", new.name, new.display_name, new.version,
+                                 new.asset, new.blob_sizes, self._registry.clock.now())
         log.info("published %s to %s/%s (%s)", validated.filename, domain.name, repo.name,
                  "new" if result.created else "identical re-upload")
         return PublishOutcome(validated.filename, result.created)
+
+    # -- many files without a form (imports) ---------------------------------------------------
+
+    def check_file(self, principal: Principal, domain: Domain, repo: Repository,
+                   staged: StagedBlob, filename: str) -> CheckedFile:
+        """Run every upload check on a staged file named ``filename`` that has no form.
+
+        The staged bytes are discarded when the file is refused (Invalid, TooLarge, Denied).
+        """
+        try:
+            digests = staged.digests()
+            dist = parse_distribution_filename(filename)
+            self._authorize(principal, domain, repo, dist)
+            inspection = inspect_distribution(staged.local_path, dist)
+            validated = validate_file(dist, digests, inspection, self.max_upload_bytes)
+        except BaseException:
+            self._registry.blobs.discard(staged)
+            raise
+        return CheckedFile(validated, staged, digests)
+
+    def publish_checked(self, domain: Domain, repo: Repository,
+                        files: Sequence[CheckedFile]) -> list[PublishOutcome | PackyardError]:
+        """Store checked files together: one flush of the blobs, one metadata transaction.
+
+        Answers each file in order with its outcome, or with the error that refused it (a file
+        name taken by other bytes, the package's origin controls); a refusal does not stop the
+        others. The staged bytes are consumed either way. The blobs are durable before the
+        transaction commits, so a crash in between leaves only unreferenced blobs.
+        """
+        answers: dict[int, PublishOutcome | PackyardError] = {}
+        blobs = self._registry.blobs
+        pending: list[tuple[int, CheckedFile, StagedBlob]] = []
+        try:
+            taken = self._registry.catalog.filenames_taken(
+                repo.id, FORMAT, [f.validated.filename for f in files])
+            stored = {name: asset.sha256 for name, asset in taken.items()}
+            for index, checked in enumerate(files):
+                filename, sha256 = checked.validated.filename, checked.digests.sha256
+                answer: PublishOutcome | PackyardError | None
+                try:
+                    answer = _repeat(stored.get(filename), filename, sha256)
+                except Conflict as conflict:
+                    answer = conflict
+                if answer is not None:
+                    answers[index] = answer
+                    blobs.discard(checked.staged)
+                    continue
+                stored[filename] = sha256  # the same name twice in one batch
+                meta = blobs.stage(batched=True)
+                pending.append((index, checked, meta))
+                meta.write(checked.validated.metadata_bytes)
+                meta.digests()  # closes the file: a batch must not hold one open per file
+            if pending:
+                blobs.commit_many([blob for _, checked, meta in pending
+                                   for blob in (checked.staged, meta)], domain.blob_key)
+        except BaseException:
+            # Whatever was committed already is unreferenced, which is harmless.
+            for checked in files:
+                blobs.discard(checked.staged)
+            for _, _, meta in pending:
+                blobs.discard(meta)
+            raise
+        new_files = [_new_file(checked.validated, checked.digests, meta.digests())
+                     for _, checked, meta in pending]
+        results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
+                                                      self._registry.clock.now())
+        for (index, checked, _), result in zip(pending, results, strict=True):
+            answers[index] = (result if isinstance(result, PackyardError)
+                              else PublishOutcome(checked.validated.filename, result))
+        created = sum(1 for a in answers.values() if isinstance(a, PublishOutcome) and a.created)
+        log.info("published %d new of %d files to %s/%s", created, len(files), domain.name,
+                 repo.name)
+        return [answers[index] for index in range(len(files))]

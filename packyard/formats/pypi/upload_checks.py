@@ -8,7 +8,8 @@ read, and the name and version must agree with the file.
 
 Use ``check_request`` before opening the archive (cheap checks, in the right order) and
 ``validate_upload`` once it has been inspected (it runs every check again, then builds what the
-registry stores).
+registry stores). A file that comes without a form (``packyard import``) goes through
+``validate_file``: the same checks, on the form twine would have sent for it.
 """
 
 from __future__ import annotations
@@ -410,6 +411,33 @@ def validate_upload(
     warnings = check_metadata(inspection)
     check_metadata_matches_form(fields, inspection)
     return _validated(fields, dist, digests, inspection, warnings)
+
+
+def form_from_metadata(dist: DistFilename, inspection: DistInspection) -> dict[str, str]:
+    """The form fields twine sends for a file: it reads them from the file's own metadata."""
+    return {
+        ":action": SUPPORTED_ACTION,
+        "protocol_version": "1",
+        "name": inspection.name,
+        "version": inspection.version,
+        "filetype": dist.kind,
+        "metadata_version": inspection.metadata_version,
+        "pyversion": "source" if dist.kind == "sdist" else "",
+    }
+
+
+def validate_file(
+    dist: DistFilename, digests: FileDigests, inspection: DistInspection, max_size: int
+) -> ValidatedUpload:
+    """Run every upload check on a file that comes without a form, and return what is stored.
+
+    The form is the one twine would send (``form_from_metadata``), so a file passes exactly
+    when its twine upload would. The metadata is judged first: with no form to blame, its
+    problems are what the publisher needs to hear about.
+    """
+    check_metadata(inspection)
+    return validate_upload(form_from_metadata(dist, inspection), dist, digests, inspection,
+                           max_size)
 
 
 # -- what gets stored --------------------------------------------------------------------------

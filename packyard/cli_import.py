@@ -1,0 +1,134 @@
+"""``packyard import``: publish distribution files from disk straight into a repository.
+
+Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli.py``. Works
+on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
+the server shows the new files within 2 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from packyard.errors import PackyardError
+from packyard.formats.pypi.dist_files import DEFAULT_BATCH_SIZE, DIST_SUFFIXES, find_distributions
+from packyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from packyard.formats.pypi.bulk_import import FileResult
+
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"[red]error:[/] {message}", soft_wrap=True)
+    sys.exit(2)
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    try:
+        settings = load_settings(data_dir=data_dir)
+    except ValueError as exc:
+        _fail(str(exc))
+    if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
+        # Never start a new, empty registry by mistake: the data must be the server's.
+        _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
+              "--data-dir")
+    return settings
+
+
+def _summary(counts: Counter[str], seconds: float) -> str:
+    done = sum(counts.values())
+    rate = done / seconds if seconds > 0 else 0.0
+    return (f"{counts['imported']:,} imported, {counts['present']:,} already present, "
+            f"{counts['refused']:,} refused ({rate:,.0f} files/s)")
+
+
+@click.command("import")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
+@click.option("--domain", required=True, help="The domain of the repository.")
+@click.option("--repository", required=True,
+              help="The repository to publish into; it must exist already.")
+@click.option("--owner", default=None,
+              help="The domain owner's account id (default: this server's account).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=DEFAULT_BATCH_SIZE,
+              show_default=True, help="Files stored per metadata transaction.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              help="A summary for people, or JSON for scripts (every refusal with its reason).")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+def import_files(data_dir: Path | None, domain: str, repository: str, owner: str | None,
+                 batch_size: int, output: str, paths: tuple[Path, ...]) -> None:
+    """Publish wheels and sdists from PATHS into a repository, as `twine upload` would.
+
+    PATHS are distribution files, or directories searched recursively for *.whl, *.tar.gz and
+    *.zip. Every file gets the checks an upload gets (file name, metadata, archive contents,
+    package origin controls); a file already in the repository with the same bytes is skipped,
+    one with other bytes is refused. Refusals are listed and do not stop the import; the exit
+    status is 1 if there were any. Runs as the account root, on the data directory, and is safe
+    while `packyard serve` runs on it.
+
+    Example: packyard import --data-dir ./data --domain my-domain --repository my-repo wheels/
+    """
+    # Here, not at the top: wiring the services loads botocore's models, which `packyard
+    # --help` should not wait for.
+    from packyard.auth.principal import root_principal
+    from packyard.bootstrap import build_services
+    from packyard.formats.pypi.bulk_import import BulkImporter
+
+    settings = _settings(data_dir)
+    files = find_distributions(paths)
+    if not files:
+        _fail(f"no distribution files ({', '.join('*' + s for s in DIST_SUFFIXES)}) in "
+              f"{', '.join(str(p) for p in paths)}")
+    services = build_services(settings)
+    try:
+        found_domain, found_repository = services.registry.get_repository(domain, repository,
+                                                                          owner)
+    except PackyardError as exc:
+        _fail(f"{exc.message} (create it first, e.g. aws codeartifact create-repository)")
+    importer = BulkImporter(services.publisher, services.blobs,
+                            root_principal(settings.account_id), found_domain,
+                            found_repository, batch_size)
+    counts: Counter[str] = Counter()
+    refused: list[FileResult] = []
+    started = time.monotonic()
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
+                  transient=True) as progress:
+        task = progress.add_task("", total=len(files))
+        for batch in importer.run(files):
+            for result in batch:
+                counts[result.status] += 1
+                if result.status == "refused":
+                    refused.append(result)
+                    if output == "text":
+                        progress.console.print(f"[red]refused[/] {result.path}: {result.reason}",
+                                               soft_wrap=True, highlight=False)
+            progress.update(task, advance=len(batch),
+                            description=_summary(counts, time.monotonic() - started))
+    seconds = time.monotonic() - started
+    services.catalog.dispose()
+    target = f"{found_domain.name}/{found_repository.name}"
+    if output == "json":
+        click.echo(json.dumps({
+            "domain": found_domain.name, "repository": found_repository.name,
+            "files": len(files), "imported": counts["imported"], "present": counts["present"],
+            "refused": [{"path": str(r.path), "reason": r.reason} for r in refused],
+            "seconds": round(seconds, 3),
+            "filesPerSecond": round(len(files) / seconds, 1) if seconds > 0 else None,
+        }, indent=2))
+    else:
+        click.echo(f"{len(files):,} files into {target} in {seconds:.1f}s: "
+                   f"{_summary(counts, seconds)}")
+    if refused:
+        sys.exit(1)
