@@ -75,10 +75,11 @@ def freeze_startup_objects() -> None:
 
 def app_from_environment() -> PackyardApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
-    from packyard import server_reason
+    from packyard import server_coalesce, server_reason
     from packyard.settings import load_settings
 
     server_reason.install()
+    server_coalesce.install()
     app = create_app(load_settings())
     freeze_startup_objects()
     return app

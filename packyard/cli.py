@@ -76,7 +76,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     """
     import uvicorn
 
-    from packyard import server_reason
+    from packyard import server_coalesce, server_reason
     from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
 
@@ -97,6 +97,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                   soft_wrap=True)
     console.rule()
     server_reason.install()
+    server_coalesce.install()
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_level": settings.log_level,
         "access_log": settings.log_level == "debug", "server_header": False,

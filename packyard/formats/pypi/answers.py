@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections import OrderedDict
-from dataclasses import dataclass
-from threading import Lock
+from dataclasses import dataclass, field
 
 from starlette.responses import Response
 from starlette.types import Send
 
 from packyard.formats.pypi.negotiation import accepts_gzip
+from packyard.server_coalesce import COALESCE
 from packyard.upstream.resolver import StoredFile
 
 _GZIP_MIN = 1024
@@ -32,24 +31,56 @@ _FILE_CACHING = (b"cache-control", FILE_CACHING.encode())
 
 
 @dataclass(frozen=True)
+class _Variant:
+    """One representation of a page or file, answered whole or as 304 Not Modified."""
+
+    etag: str
+    full: Answer
+    not_modified: Answer
+
+    def answer(self, if_none_match: str | None) -> Answer:
+        if if_none_match and etag_matches(if_none_match, self.etag):
+            return self.not_modified
+        return self.full
+
+
+@dataclass(frozen=True)
 class RenderedPage:
-    """A page body with its digest, computed once and reused while it is cached."""
+    """A page body with its digest, computed once and reused while it is cached; so are its
+    answers (plain and gzip), built on first use."""
 
     body: bytes
     media_type: str
     digest: str
+    _variants: dict[bool, _Variant] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, body: bytes, media_type: str) -> RenderedPage:
         return cls(body, media_type, hashlib.sha256(body).hexdigest()[:32])
 
+    def variant(self, use_gzip: bool) -> _Variant:
+        found = self._variants.get(use_gzip)
+        if found is None:
+            # Two requests may build it at once; either result is the same.
+            found = self._variants[use_gzip] = _page_variant(self, use_gzip)
+        return found
+
 
 @dataclass(frozen=True)
 class CachedFile:
-    """Where a file the repository serves is stored, and its bytes when it is small."""
+    """Where a file the repository serves is stored, and its bytes when it is small (then its
+    answer is built once too)."""
 
     located: StoredFile
     data: bytes | None
+    _variant: list[_Variant] = field(default_factory=list, compare=False, repr=False)
+
+    def answer(self, filename: str, if_none_match: str | None) -> Answer:
+        """The whole small file (``data`` must be set), with its sha256 as a strong ETag."""
+        if not self._variant:
+            assert self.data is not None
+            self._variant.append(_file_variant(filename, self.located.sha256, self.data))
+        return self._variant[0].answer(if_none_match)
 
 
 @dataclass(frozen=True)
@@ -65,34 +96,10 @@ class Answer:
         return response
 
     async def send(self, send: Send) -> None:
+        # The body follows at once: uvicorn may write head and body together.
         await send({"type": "http.response.start", "status": self.status,
-                    "headers": self.headers})
+                    "headers": self.headers, COALESCE: True})
         await send({"type": "http.response.body", "body": self.body})
-
-
-class _GzipCache:
-    """Compressed page bodies by ETag; pages are re-requested far more often than they change."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._size = size
-        self._lock = Lock()
-
-    def get(self, etag: str, body: bytes) -> bytes:
-        with self._lock:
-            hit = self._items.get(etag)
-            if hit is not None:
-                self._items.move_to_end(etag)
-                return hit
-        packed = gzip.compress(body, compresslevel=6, mtime=0)
-        with self._lock:
-            self._items[etag] = packed
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return packed
-
-
-_gzip_cache = _GzipCache()
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -112,30 +119,30 @@ def page_answer(page: RenderedPage, accept_encoding: str | None,
                 if_none_match: str | None) -> Answer:
     """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
     use_gzip = len(page.body) >= _GZIP_MIN and accepts_gzip(accept_encoding)
+    return page.variant(use_gzip).answer(if_none_match)
+
+
+def _page_variant(page: RenderedPage, use_gzip: bool) -> _Variant:
     etag = f'"{page.digest}-gz"' if use_gzip else f'"{page.digest}"'
     headers: Headers = [(b"etag", etag.encode()), _PAGE_VARY, _PAGE_CACHING]
-    if etag_matches(if_none_match, etag):
-        return Answer(304, headers, b"")
+    not_modified = Answer(304, list(headers), b"")
     body = page.body
     if use_gzip:
         headers.append((b"content-encoding", b"gzip"))
-        body = _gzip_cache.get(etag, body)
+        body = gzip.compress(body, compresslevel=6, mtime=0)
     headers.append((b"content-length", str(len(body)).encode()))
     headers.append((b"content-type", content_type(page.media_type)))
-    return Answer(200, headers, body)
+    return _Variant(etag, Answer(200, headers, body), not_modified)
 
 
 def file_media_type(filename: str) -> str:
     return "text/plain" if filename.endswith(".metadata") else "application/octet-stream"
 
 
-def small_file_answer(filename: str, sha256: str, data: bytes,
-                      if_none_match: str | None) -> Answer:
-    """A file held in memory (whole, no Range), with its sha256 as a strong ETag."""
+def _file_variant(filename: str, sha256: str, data: bytes) -> _Variant:
     etag = f'"{sha256}"'
     headers: Headers = [_FILE_CACHING, (b"etag", etag.encode()), (b"accept-ranges", b"bytes")]
-    if etag_matches(if_none_match, etag):
-        return Answer(304, headers, b"")
+    not_modified = Answer(304, list(headers), b"")
     headers.append((b"content-length", str(len(data)).encode()))
     headers.append((b"content-type", content_type(file_media_type(filename))))
-    return Answer(200, headers, data)
+    return _Variant(etag, Answer(200, headers, data), not_modified)

@@ -20,7 +20,6 @@ from packyard.formats.pypi.answers import (
     CachedFile,
     RenderedPage,
     page_answer,
-    small_file_answer,
 )
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.services.access import RepositoryGate
@@ -78,5 +77,4 @@ class HotReads:
         cached = self._files.get(access.repository.id, (project, filename))
         if cached is None or cached.data is None:
             return None
-        return small_file_answer(filename, cached.located.sha256, cached.data,
-                                 headers.get(b"if-none-match"))
+        return cached.answer(filename, headers.get(b"if-none-match"))

@@ -31,7 +31,6 @@ from packyard.formats.pypi.answers import (
     RenderedPage,
     file_media_type,
     page_answer,
-    small_file_answer,
 )
 from packyard.formats.pypi.errors import to_response
 from packyard.formats.pypi.form import read_upload_form
@@ -232,8 +231,7 @@ class PypiEndpoint:
         media_type = file_media_type(filename)
         if (cached is not None and cached.data is not None
                 and "range" not in request.headers):
-            return small_file_answer(filename, cached.located.sha256, cached.data,
-                                     request.headers.get("if-none-match")).as_response()
+            return cached.answer(filename, request.headers.get("if-none-match")).as_response()
         headers = {"Cache-Control": FILE_CACHING}
         if isinstance(located, InlineFile):
             return Response(located.data, media_type=media_type, headers=headers)
