@@ -1,0 +1,172 @@
+"""``Catalog.publish_many``: many files in one transaction, a few statements per batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from packyard.errors import PackyardError
+from packyard.metadata.new_files import (
+    OPEN_STATUSES,
+    NewAsset,
+    NewFile,
+    NewVersion,
+    file_exists,
+    new_revision,
+    publish_blocked,
+    version_closed,
+)
+from packyard.metadata.rows import chunks
+from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.model import Repository
+
+
+@dataclass(frozen=True)
+class _VersionState:
+    id: int
+    version: str
+    status: str
+
+
+class BatchPublish:
+    """``Catalog.publish_many`` inside its transaction: each step reads or writes the rows of
+    the whole batch at once (packages, then versions, then assets), and the per-file rules run
+    in Python on what was read, in file order."""
+
+    def __init__(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                 now: datetime) -> None:
+        self._conn = conn
+        self._repository = repository
+        self._fmt = fmt
+        self._namespace = namespace
+        self._now = now
+
+    def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
+        results: dict[int, bool | PackyardError] = {}
+        publishing = self._packages(files)
+        for index, file in enumerate(files):
+            if publishing[file.name] != "ALLOW":
+                results[index] = publish_blocked(self._repository, file.name, file.display_name)
+        allowed = [(index, file) for index, file in enumerate(files) if index not in results]
+        package_ids = self._package_ids([file.name for _, file in allowed])
+        versions = self._versions([(package_ids[file.name], file.version) for _, file in allowed])
+        stored = self._stored_files([version.id for version in versions.values()])
+        added: list[tuple[int, NewAsset]] = []
+        for index, file in allowed:
+            version = versions[(package_ids[file.name], file.version.version_key)]
+            sha256 = stored.get((version.id, file.asset.name))
+            if sha256 == file.asset.sha256:
+                results[index] = False
+            elif sha256 is not None:
+                results[index] = file_exists(file.asset.name, version.version)
+            elif version.status not in OPEN_STATUSES:
+                results[index] = version_closed(version.version, file.display_name,
+                                                 version.status)
+            else:
+                stored[(version.id, file.asset.name)] = file.asset.sha256
+                added.append((version.id, file.asset))
+                results[index] = True
+        self._insert_blobs({sha: size for index, file in enumerate(files)
+                            if results[index] is True for sha, size in file.blob_sizes.items()})
+        self._insert_assets(added)
+        return [results[index] for index in range(len(files))]
+
+    def _where_packages(self, names: list[str]) -> tuple[Any, ...]:
+        return (packages.c.repository_id == self._repository.id, packages.c.format == self._fmt,
+                packages.c.namespace == self._namespace, packages.c.name.in_(names))
+
+    def _packages(self, files: Sequence[NewFile]) -> dict[str, str]:
+        """Each package's origin control for publishing, creating the packages that are new
+        (named as their first file in the batch names them)."""
+        display_names = {file.name: file.display_name for file in reversed(files)}
+        publishing = {row.name: row.origin_publish
+                      for chunk in chunks(list(display_names)) for row in self._conn.execute(
+                          select(packages.c.name, packages.c.origin_publish)
+                          .where(*self._where_packages(chunk)))}
+        new = [{"repository_id": self._repository.id, "format": self._fmt,
+                "namespace": self._namespace, "name": name, "display_name": display_name,
+                "origin_publish": "ALLOW", "origin_upstream": "BLOCK", "created_at": self._now}
+               for name, display_name in display_names.items() if name not in publishing]
+        if new:
+            self._conn.execute(insert(packages), new)
+            publishing.update({row["name"]: "ALLOW" for row in new})
+        return publishing
+
+    def _package_ids(self, names: list[str]) -> dict[str, int]:
+        return {row.name: row.id for chunk in chunks(sorted(set(names)))
+                for row in self._conn.execute(select(packages.c.id, packages.c.name)
+                                              .where(*self._where_packages(chunk)))}
+
+    def _versions(self, wanted: Sequence[tuple[int, NewVersion]]
+                  ) -> dict[tuple[int, str], _VersionState]:
+        """The versions by (package id, version key), creating those that are new (with the
+        metadata of their first file in the batch, as publishing one by one would)."""
+        first: dict[tuple[int, str], NewVersion] = {}
+        for package_id, version in wanted:
+            first.setdefault((package_id, version.version_key), version)
+        found = self._select_versions(set(first))
+        new = [{"package_id": package_id, "version": v.version, "version_key": v.version_key,
+                "status": "Published", "revision": new_revision(), "published_at": self._now,
+                "summary": v.summary, "home_page": v.home_page,
+                "source_code_repository": v.source_code_repository,
+                "licenses": json.dumps(v.licenses), "readme": v.readme,
+                "readme_content_type": v.readme_content_type,
+                "dependencies": json.dumps(v.dependencies), "origin_type": v.origin_type,
+                "origin_repository_id": self._repository.id, "origin_external_connection": None}
+               for (package_id, key), v in first.items() if (package_id, key) not in found]
+        if new:
+            missing = set(first) - set(found)
+            self._conn.execute(insert(package_versions), new)
+            found.update(self._select_versions(missing))
+        return found
+
+    def _select_versions(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], _VersionState]:
+        found: dict[tuple[int, str], _VersionState] = {}
+        for chunk in chunks(sorted({package_id for package_id, _ in keys})):
+            for row in self._conn.execute(
+                    select(package_versions.c.id, package_versions.c.package_id,
+                           package_versions.c.version, package_versions.c.version_key,
+                           package_versions.c.status)
+                    .where(package_versions.c.package_id.in_(chunk))):
+                if (row.package_id, row.version_key) in keys:
+                    found[(row.package_id, row.version_key)] = _VersionState(
+                        row.id, row.version, row.status)
+        return found
+
+    def _stored_files(self, version_ids: list[int]) -> dict[tuple[int, str], str]:
+        """The sha256 of the files these versions hold, by (version id, file name)."""
+        return {(row.package_version_id, row.name): row.sha256
+                for chunk in chunks(sorted(set(version_ids))) for row in self._conn.execute(
+                    select(assets.c.package_version_id, assets.c.name, assets.c.sha256)
+                    .where(assets.c.package_version_id.in_(chunk)))}
+
+    def _insert_blobs(self, sizes: dict[str, int]) -> None:
+        domain_id = self._repository.domain_id
+        have = {row.sha256 for chunk in chunks(sorted(sizes)) for row in self._conn.execute(
+            select(blobs.c.sha256).where(blobs.c.domain_id == domain_id,
+                                         blobs.c.sha256.in_(chunk)))}
+        new = [{"domain_id": domain_id, "sha256": sha, "size": size, "created_at": self._now}
+               for sha, size in sizes.items() if sha not in have]
+        if new:
+            self._conn.execute(insert(blobs), new)
+
+    def _insert_assets(self, added: Sequence[tuple[int, NewAsset]]) -> None:
+        if not added:
+            return
+        self._conn.execute(insert(assets), [
+            {"package_version_id": version_id, "name": a.name, "size": a.size,
+             "sha256": a.sha256, "sha512": a.sha512, "sha1": a.sha1, "md5": a.md5,
+             "blake2_256": a.blake2_256, "requires_python": a.requires_python,
+             "metadata_sha256": a.metadata_sha256, "metadata_size": a.metadata_size,
+             "created_at": self._now} for version_id, a in added])
+        # A version gets a new revision when files are added to it, as in publish().
+        self._conn.execute(
+            update(package_versions).where(package_versions.c.id == bindparam("version_id"))
+            .values(revision=bindparam("new_revision")),
+            [{"version_id": version_id, "new_revision": new_revision()}
+             for version_id in sorted({version_id for version_id, _ in added})])

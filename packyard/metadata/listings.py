@@ -1,0 +1,137 @@
+"""Package, version and asset reads: the API's listings, the Simple index's pages, and
+file lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
+from packyard.metadata.schema import assets, package_versions, packages
+from packyard.metadata.transactions import CatalogBase
+from packyard.model import Asset, IndexEntry, Package, PackageVersion
+
+
+class ListingStore(CatalogBase):
+    """Reads of packages, versions and assets."""
+
+    def find_package(self, repository_id: int, fmt: str, namespace: str,
+                     name: str) -> Package | None:
+        with self._read() as conn:
+            row = conn.execute(select(packages).where(
+                packages.c.repository_id == repository_id, packages.c.format == fmt,
+                packages.c.namespace == namespace, packages.c.name == name)).first()
+        return package_record(row) if row else None
+
+    def list_packages(self, repository_id: int, fmt: str | None = None,
+                      namespace: str | None = None, prefix: str | None = None,
+                      after: str | None = None, limit: int = 1000) -> list[Package]:
+        query = select(packages).where(packages.c.repository_id == repository_id)
+        if fmt:
+            query = query.where(packages.c.format == fmt)
+        if namespace is not None:
+            query = query.where(packages.c.namespace == namespace)
+        if prefix:
+            query = query.where(packages.c.name.startswith(prefix, autoescape=True))
+        if after is not None:
+            query = query.where(packages.c.name > after)
+        query = query.order_by(packages.c.name).limit(limit)
+        with self._read() as conn:
+            return [package_record(r) for r in conn.execute(query)]
+
+    def list_project_names(self, repository_id: int, fmt: str) -> list[str]:
+        """Names with at least one listed version, for the /simple/ root."""
+        visible = select(package_versions.c.package_id).where(
+            package_versions.c.status.in_(("Published", "Unlisted")))
+        with self._read() as conn:
+            return [r.name for r in conn.execute(
+                select(packages.c.name).where(packages.c.repository_id == repository_id,
+                                              packages.c.format == fmt,
+                                              packages.c.id.in_(visible))
+                .order_by(packages.c.name))]
+
+    # -- versions and assets --------------------------------------------------------------------
+
+    def list_versions(self, package_id: int) -> list[PackageVersion]:
+        with self._read() as conn:
+            rows = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == package_id)).all()
+        return [version_record(r) for r in rows]
+
+    def get_version(self, package_id: int, version_key: str) -> PackageVersion | None:
+        with self._read() as conn:
+            row = conn.execute(select(package_versions).where(
+                package_versions.c.package_id == package_id,
+                package_versions.c.version_key == version_key)).first()
+        return version_record(row) if row else None
+
+    def list_assets(self, version_id: int) -> list[Asset]:
+        with self._read() as conn:
+            rows = conn.execute(select(assets).where(assets.c.package_version_id == version_id)
+                                .order_by(assets.c.name)).all()
+        return [asset_record(r) for r in rows]
+
+    def project_index(self, repository_id: int, fmt: str, name: str
+                      ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
+        """Everything a project page shows, in two indexed queries."""
+        with self._read() as conn:
+            pkg = conn.execute(select(packages).where(
+                packages.c.repository_id == repository_id, packages.c.format == fmt,
+                packages.c.namespace == "", packages.c.name == name)).first()
+            if pkg is None:
+                return None
+            versions = [version_record(r) for r in conn.execute(select(package_versions).where(
+                package_versions.c.package_id == pkg.id))]
+            by_id = {v.id: v for v in versions}
+            entries = []
+            for row in conn.execute(select(assets).where(assets.c.package_version_id.in_(
+                    list(by_id))).order_by(assets.c.name)):
+                version = by_id[row.package_version_id]
+                entries.append(IndexEntry(version=version.version, status=version.status,
+                                          asset=asset_record(row), published_at=version.published_at))
+        return package_record(pkg), versions, entries
+
+    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets, package_versions.c.status.label("version_status"),
+                       package_versions.c.id.label("version_id"))
+                .select_from(ASSET_JOIN)
+                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                       packages.c.namespace == "", packages.c.name == name,
+                       assets.c.name == filename)).first()
+            if row is None:
+                return None
+            version = conn.execute(select(package_versions).where(
+                package_versions.c.id == row.version_id)).one()
+        return version_record(version), asset_record(row)
+
+    def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
+        """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets).select_from(ASSET_JOIN).where(
+                    packages.c.repository_id == repository_id, packages.c.format == fmt,
+                    assets.c.name == filename)).first()
+        return asset_record(row) if row else None
+
+    def filenames_taken(self, repository_id: int, fmt: str,
+                        filenames: Sequence[str]) -> dict[str, Asset]:
+        """``filename_taken`` for many names at once, answering those the repository has."""
+        found: dict[str, Asset] = {}
+        with self._read() as conn:
+            for chunk in chunks(filenames):
+                # Only the names are constrained in SQL, so that the plan starts from the
+                # asset-name index: with the repository in the WHERE clause too, SQLite (without
+                # statistics) walks every package of the repository instead.
+                for row in conn.execute(
+                        select(assets, packages.c.repository_id.label("repository_id_"),
+                               packages.c.format.label("format_"))
+                        .select_from(ASSET_JOIN).where(assets.c.name.in_(chunk))):
+                    if row.repository_id_ == repository_id and row.format_ == fmt:
+                        found.setdefault(row.name, asset_record(row))
+        return found

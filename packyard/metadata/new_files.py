@@ -1,0 +1,126 @@
+"""A new file's records, the statements that add a version and an asset, and the
+rejections publishing gives.
+
+Shared by single and batch publishing and by retention (kept copies of upstream files);
+a new version or asset gets a new revision, as in CodeArtifact.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import Row
+
+from packyard.errors import Conflict, Denied
+from packyard.metadata.schema import assets, package_versions
+from packyard.model import Repository
+
+
+def new_revision() -> str:
+    """An opaque revision string, changed on every change of a package version."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class NewAsset:
+    """What publishing one file writes, besides the blob itself."""
+
+    name: str
+    size: int
+    sha256: str
+    sha512: str
+    sha1: str
+    md5: str
+    blake2_256: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    metadata_size: int | None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    version: str
+    version_key: str
+    summary: str | None
+    home_page: str | None
+    source_code_repository: str | None
+    licenses: list[dict[str, str]]
+    readme: str | None
+    readme_content_type: str | None
+    dependencies: list[dict[str, str]]
+    origin_type: str = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """One file of ``publish_many``: its package, version and asset, and the blobs it uses."""
+
+    name: str
+    display_name: str
+    version: NewVersion
+    asset: NewAsset
+    blob_sizes: dict[str, int]
+
+
+def version_row(conn: Connection, package_id: int, version_key: str) -> Row[Any] | None:
+    return conn.execute(select(package_versions).where(
+        package_versions.c.package_id == package_id,
+        package_versions.c.version_key == version_key)).first()
+
+
+def insert_version(conn: Connection, package_id: int, new_version: NewVersion, now: datetime,
+                    origin_type: str, origin_repository_id: int | None,
+                    origin_external_connection: str | None) -> Row[Any]:
+    """Record a new Published version and return its row."""
+    conn.execute(insert(package_versions).values(
+        package_id=package_id, version=new_version.version,
+        version_key=new_version.version_key, status="Published", revision=new_revision(),
+        published_at=now, summary=new_version.summary, home_page=new_version.home_page,
+        source_code_repository=new_version.source_code_repository,
+        licenses=json.dumps(new_version.licenses), readme=new_version.readme,
+        readme_content_type=new_version.readme_content_type,
+        dependencies=json.dumps(new_version.dependencies), origin_type=origin_type,
+        origin_repository_id=origin_repository_id,
+        origin_external_connection=origin_external_connection))
+    row = version_row(conn, package_id, new_version.version_key)
+    assert row is not None
+    return row
+
+
+def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
+    """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
+    conn.execute(insert(assets).values(
+        package_version_id=version_id, name=new_asset.name, size=new_asset.size,
+        sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
+        md5=new_asset.md5, blake2_256=new_asset.blake2_256,
+        requires_python=new_asset.requires_python, metadata_sha256=new_asset.metadata_sha256,
+        metadata_size=new_asset.metadata_size, created_at=now))
+    conn.execute(update(package_versions).where(package_versions.c.id == version_id)
+                 .values(revision=new_revision()))
+
+
+OPEN_STATUSES = ("Published", "Unlisted")  # versions that take new files
+
+
+def publish_blocked(repository: Repository, name: str, display_name: str) -> Denied:
+    # Package origin controls: a package that came from upstream (or was set so) takes no
+    # direct publishing until an administrator allows it.
+    return Denied(f"Publishing {display_name} to repository {repository.name} is blocked by "
+                  "the package's origin configuration (publish: BLOCK); an administrator can "
+                  "allow it with put-package-origin-configuration",
+                  resource_id=name, resource_type="package")
+
+
+def file_exists(filename: str, version: str) -> Conflict:
+    return Conflict(f"File already exists: {filename} has other content in version {version}; "
+                    "files are never replaced", resource_id=filename, resource_type="asset")
+
+
+def version_closed(version: str, display_name: str, status: str) -> Conflict:
+    return Conflict(f"Version {version} of {display_name} is {status}; no files can be added "
+                    "to it", resource_id=version, resource_type="package-version")

@@ -1,0 +1,117 @@
+"""Publishing files (one, or many in a batch) and changing a version's status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from packyard.errors import PackyardError
+from packyard.metadata.batch_publish import BatchPublish
+from packyard.metadata.new_files import (
+    OPEN_STATUSES,
+    NewAsset,
+    NewFile,
+    NewVersion,
+    file_exists,
+    insert_asset,
+    insert_version,
+    new_revision,
+    publish_blocked,
+    version_closed,
+    version_row,
+)
+from packyard.metadata.rows import asset_record, package_record, version_record
+from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.metadata.transactions import CatalogBase
+from packyard.model import Asset, Package, PackageVersion, Repository
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    package: Package
+    version: PackageVersion
+    asset: Asset
+    created: bool  # False when the identical file was already there
+
+
+class PublishingStore(CatalogBase):
+    """Writes of new files and version statuses."""
+
+    def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        with self._write() as conn:
+            conn.execute(update(package_versions).where(package_versions.c.id == version.id)
+                         .values(status=status, revision=new_revision()))
+            return version_record(conn.execute(select(package_versions).where(
+                package_versions.c.id == version.id)).one())
+
+    def publish(self, repository: Repository, fmt: str, namespace: str, name: str,
+                display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                blob_sizes: dict[str, int], now: datetime) -> PublishResult:
+        """Add one asset (and its package and version when new) in one transaction.
+
+        A file of the same name with the same bytes is a no-op; with other bytes it is a conflict
+        and nothing changes.
+        """
+        with self._write() as conn:
+            return self._publish_one(conn, repository, fmt, namespace,
+                                     NewFile(name, display_name, new_version, new_asset,
+                                             blob_sizes), now)
+
+    def publish_many(self, repository: Repository, fmt: str, namespace: str,
+                     files: Sequence[NewFile], now: datetime) -> list[bool | PackyardError]:
+        """Add many files in one transaction (bulk imports), with a few statements per batch.
+
+        Each file gets ``publish``'s rules, in order, as if published one after the other:
+        True when it was added, False when the identical file was already there (or earlier in
+        the batch), or the error that refuses it (other bytes under its name, a closed version,
+        the package's origin controls), which changes nothing for that file and does not stop
+        the others. The rest commit together, or not at all.
+        """
+        with self._write() as conn:
+            return BatchPublish(conn, repository, fmt, namespace, now).run(files)
+
+    def _publish_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                     file: NewFile, now: datetime) -> PublishResult:
+        name, display_name = file.name, file.display_name
+        new_version, new_asset = file.version, file.asset
+        for sha, size in file.blob_sizes.items():
+            have = conn.execute(select(blobs.c.sha256).where(
+                blobs.c.domain_id == repository.domain_id, blobs.c.sha256 == sha)).first()
+            if not have:
+                conn.execute(insert(blobs).values(domain_id=repository.domain_id,
+                                                  sha256=sha, size=size, created_at=now))
+        pkg = conn.execute(select(packages).where(
+            packages.c.repository_id == repository.id, packages.c.format == fmt,
+            packages.c.namespace == namespace, packages.c.name == name)).first()
+        if pkg is not None and pkg.origin_publish != "ALLOW":
+            raise publish_blocked(repository, name, display_name)
+        if pkg is None:
+            conn.execute(insert(packages).values(
+                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                display_name=display_name, origin_publish="ALLOW",
+                origin_upstream="BLOCK", created_at=now))
+            pkg = conn.execute(select(packages).where(
+                packages.c.repository_id == repository.id, packages.c.format == fmt,
+                packages.c.namespace == namespace, packages.c.name == name)).one()
+        ver = version_row(conn, pkg.id, new_version.version_key)
+        if ver is None:
+            ver = insert_version(conn, pkg.id, new_version, now, new_version.origin_type,
+                                  repository.id, None)
+        existing = conn.execute(select(assets).where(
+            assets.c.package_version_id == ver.id,
+            assets.c.name == new_asset.name)).first()
+        if existing is not None:
+            if existing.sha256 != new_asset.sha256:
+                raise file_exists(new_asset.name, ver.version)
+            return PublishResult(package_record(pkg), version_record(ver), asset_record(existing), False)
+        if ver.status not in OPEN_STATUSES:
+            raise version_closed(ver.version, display_name, ver.status)
+        insert_asset(conn, ver.id, new_asset, now)
+        ver = conn.execute(select(package_versions).where(
+            package_versions.c.id == ver.id)).one()
+        asset = conn.execute(select(assets).where(
+            assets.c.package_version_id == ver.id, assets.c.name == new_asset.name)).one()
+        return PublishResult(package_record(pkg), version_record(ver), asset_record(asset), True)

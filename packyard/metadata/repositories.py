@@ -1,0 +1,102 @@
+"""Repositories: created, read, listed, updated, and deleted with everything they hold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from packyard.errors import Conflict, NotFound
+from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, repository_record
+from packyard.metadata.schema import (
+    assets,
+    blobs,
+    domains,
+    package_versions,
+    packages,
+    repositories,
+    repository_external_connections,
+    repository_upstreams,
+)
+from packyard.metadata.transactions import CatalogBase
+from packyard.model import Domain, Repository
+
+
+class RepositoryStore(CatalogBase):
+    """Repositories."""
+
+    def create_repository(self, domain: Domain, name: str, description: str,
+                          administrator_account: str, now: datetime) -> Repository:
+        with self._write() as conn:
+            try:
+                conn.execute(insert(repositories).values(
+                    domain_id=domain.id, name=name, description=description,
+                    administrator_account=administrator_account, created_at=now))
+            except IntegrityError:
+                raise Conflict(f"Repository {name} already exists in domain {domain.name}",
+                               resource_id=name, resource_type="repository") from None
+        return self.get_repository(domain, name)
+
+    def get_repository(self, domain: Domain, name: str) -> Repository:
+        with self._read() as conn:
+            row = conn.execute(select(*REPO_COLUMNS).join(domains).where(
+                repositories.c.domain_id == domain.id, repositories.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"Repository {name} not found in domain {domain.name}",
+                           resource_id=name, resource_type="repository")
+        return repository_record(row)
+
+    def list_repositories(self, domain: Domain | None = None) -> list[Repository]:
+        query = select(*REPO_COLUMNS).join(domains)
+        if domain is not None:
+            query = query.where(repositories.c.domain_id == domain.id)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(repositories.c.name, domains.c.name)).all()
+        return [repository_record(r) for r in rows]
+
+    def update_repository(self, repository: Repository, description: str) -> Repository:
+        with self._write() as conn:
+            conn.execute(update(repositories).where(repositories.c.id == repository.id)
+                         .values(description=description))
+            row = conn.execute(select(*REPO_COLUMNS).join(domains).where(
+                repositories.c.id == repository.id)).one()
+        return repository_record(row)
+
+    def delete_repository(self, repository: Repository) -> list[str]:
+        """Delete the repository and its contents; returns the sha256s no longer used in the domain."""
+        with self._write() as conn:
+            pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
+            ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
+            touched = {r.sha256 for r in conn.execute(
+                select(assets.c.sha256).where(assets.c.package_version_id.in_(ver_ids)))}
+            touched |= {r.metadata_sha256 for r in conn.execute(
+                select(assets.c.metadata_sha256).where(
+                    assets.c.package_version_id.in_(ver_ids))) if r.metadata_sha256}
+            conn.execute(delete(assets).where(assets.c.package_version_id.in_(ver_ids)))
+            conn.execute(delete(package_versions).where(package_versions.c.package_id.in_(pkg_ids)))
+            conn.execute(delete(packages).where(packages.c.repository_id == repository.id))
+            # Downstream repositories lose this upstream; what they kept from it stays theirs
+            # (CodeArtifact: retained versions survive the upstream's deletion).
+            conn.execute(delete(repository_upstreams).where(
+                (repository_upstreams.c.repository_id == repository.id)
+                | (repository_upstreams.c.upstream_id == repository.id)))
+            conn.execute(delete(repository_external_connections).where(
+                repository_external_connections.c.repository_id == repository.id))
+            conn.execute(delete(repositories).where(repositories.c.id == repository.id))
+            return self._drop_unused_blobs(conn, repository.domain_id, touched)
+
+    def _drop_unused_blobs(self, conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
+        dropped = []
+        domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
+                         .join(repositories, packages.c.repository_id == repositories.c.id)
+                         .where(repositories.c.domain_id == domain_id))
+        for sha in sorted(shas):
+            in_use = conn.execute(select(func.count()).select_from(assets).where(
+                assets.c.id.in_(domain_assets),
+                (assets.c.sha256 == sha) | (assets.c.metadata_sha256 == sha))).scalar_one()
+            if not in_use:
+                conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                                 blobs.c.sha256 == sha))
+                dropped.append(sha)
+        return dropped

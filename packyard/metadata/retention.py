@@ -1,0 +1,128 @@
+"""Kept copies: files pulled through upstreams and external connections, retained in the
+repositories they passed through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select
+
+from packyard.metadata.new_files import (
+    NewAsset,
+    NewVersion,
+    insert_asset,
+    insert_version,
+    version_row,
+)
+from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
+from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.metadata.transactions import CatalogBase
+from packyard.model import Repository
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """The origin a kept copy records: the same for every repository that keeps the version."""
+
+    origin_type: str
+    repository_id: int | None
+    external_connection: str | None
+
+
+class RetentionStore(CatalogBase):
+    """Copies of files kept from upstream."""
+
+    def retain(self, targets: Sequence[Repository], fmt: str, namespace: str, name: str,
+               display_name: str, new_version: NewVersion, new_asset: NewAsset,
+               entry: EntryPoint, blob_sizes: dict[str, int], now: datetime) -> list[Repository]:
+        """Keep a copy of one file (and its version and package, when new) in each target.
+
+        Used for files pulled through upstreams and external connections. A target whose package
+        has since been set to ``upstream: BLOCK``, or whose version is no longer listed, is left
+        alone; a target that already holds the file is a no-op. Returns the targets that now
+        hold a new copy.
+        """
+        kept: list[Repository] = []
+        if not targets:
+            return kept
+        with self._write() as conn:
+            for sha, size in blob_sizes.items():
+                if not conn.execute(select(blobs.c.sha256).where(
+                        blobs.c.domain_id == targets[0].domain_id,
+                        blobs.c.sha256 == sha)).first():
+                    conn.execute(insert(blobs).values(domain_id=targets[0].domain_id,
+                                                      sha256=sha, size=size, created_at=now))
+            for repository in targets:
+                if self._retain_one(conn, repository, fmt, namespace, name, display_name,
+                                    new_version, new_asset, entry, now):
+                    kept.append(repository)
+        return kept
+
+    def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
+                    name: str, display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                    entry: EntryPoint, now: datetime) -> bool:
+        where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
+                 packages.c.namespace == namespace, packages.c.name == name)
+        pkg = conn.execute(select(packages).where(*where)).first()
+        if pkg is None:
+            # CodeArtifact's defaults for a package whose first version came from upstream.
+            conn.execute(insert(packages).values(
+                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+                display_name=display_name, origin_publish="BLOCK", origin_upstream="ALLOW",
+                created_at=now))
+            pkg = conn.execute(select(packages).where(*where)).one()
+        elif pkg.origin_upstream != "ALLOW":
+            return False
+        ver = version_row(conn, pkg.id, new_version.version_key)
+        if ver is None:
+            ver = insert_version(conn, pkg.id, new_version, now, entry.origin_type,
+                                  entry.repository_id, entry.external_connection)
+        elif ver.status not in ("Published", "Unlisted"):
+            return False
+        if conn.execute(select(assets.c.id).where(
+                assets.c.package_version_id == ver.id,
+                assets.c.name == new_asset.name)).first() is not None:
+            return False
+        insert_asset(conn, ver.id, new_asset, now)
+        return True
+
+    def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
+                    targets: Sequence[Repository], now: datetime) -> bool:
+        """Keep in ``targets`` a copy of a file another repository of the domain holds.
+
+        The copy shares the stored bytes and records the version's original entry point.
+        False when the source no longer holds the file.
+        """
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets, package_versions.c.id.label("version_id"),
+                       packages.c.display_name)
+                .select_from(ASSET_JOIN)
+                .where(packages.c.repository_id == source_repository_id,
+                       packages.c.format == fmt, packages.c.namespace == "",
+                       packages.c.name == name, assets.c.name == filename)).first()
+            if row is None:
+                return False
+            version = conn.execute(select(package_versions).where(
+                package_versions.c.id == row.version_id)).one()
+        source = version_record(version)
+        entry = EntryPoint(version.origin_type, version.origin_repository_id,
+                           version.origin_external_connection)
+        new_version = NewVersion(
+            version=source.version, version_key=source.version_key, summary=source.summary,
+            home_page=source.home_page, source_code_repository=source.source_code_repository,
+            licenses=source.licenses, readme=source.readme,
+            readme_content_type=source.readme_content_type, dependencies=source.dependencies,
+            origin_type=source.origin_type)
+        asset = asset_record(row)
+        new_asset = NewAsset(name=asset.name, size=asset.size, sha256=asset.sha256,
+                             sha512=asset.sha512, sha1=asset.sha1, md5=asset.md5,
+                             blake2_256=asset.blake2_256, requires_python=asset.requires_python,
+                             metadata_sha256=asset.metadata_sha256,
+                             metadata_size=asset.metadata_size)
+        self.retain(targets, fmt, "", name, row.display_name, new_version, new_asset, entry,
+                    {}, now)
+        return True

@@ -1,0 +1,68 @@
+"""Rows into model records, and the joins and limits every part of the catalog shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from packyard.metadata.schema import assets, domains, package_versions, packages, repositories
+from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+
+
+def domain_record(row: Row[Any], repo_count: int = 0, size: int = 0) -> Domain:
+    return Domain(id=row.id, name=row.name, owner=row.owner, encryption_key=row.encryption_key,
+                  status=row.status, created_at=row.created_at, repository_count=repo_count,
+                  asset_size_bytes=size)
+
+
+def repository_record(row: Row[Any]) -> Repository:
+    return Repository(id=row.id, domain_id=row.domain_id, domain_name=row.domain_name,
+                      domain_owner=row.domain_owner, name=row.name, description=row.description,
+                      administrator_account=row.administrator_account,
+                      created_at=row.created_at)
+
+
+def package_record(row: Row[Any]) -> Package:
+    return Package(id=row.id, repository_id=row.repository_id, format=row.format,
+                   namespace=row.namespace, name=row.name, display_name=row.display_name,
+                   origin_publish=row.origin_publish, origin_upstream=row.origin_upstream)
+
+
+def version_record(row: Row[Any]) -> PackageVersion:
+    return PackageVersion(
+        id=row.id, package_id=row.package_id, version=row.version, version_key=row.version_key,
+        status=row.status, revision=row.revision, published_at=row.published_at,
+        summary=row.summary, home_page=row.home_page,
+        source_code_repository=row.source_code_repository,
+        licenses=json.loads(row.licenses) if row.licenses else [],
+        readme=row.readme, readme_content_type=row.readme_content_type,
+        dependencies=json.loads(row.dependencies) if row.dependencies else [],
+        origin_type=row.origin_type, origin_repository_id=row.origin_repository_id)
+
+
+def asset_record(row: Row[Any]) -> Asset:
+    return Asset(id=row.id, package_version_id=row.package_version_id, name=row.name,
+                 size=row.size, sha256=row.sha256, sha512=row.sha512, sha1=row.sha1, md5=row.md5,
+                 blake2_256=row.blake2_256, requires_python=row.requires_python,
+                 metadata_sha256=row.metadata_sha256, metadata_size=row.metadata_size,
+                 created_at=row.created_at)
+
+
+REPO_COLUMNS = (
+    repositories, domains.c.name.label("domain_name"), domains.c.owner.label("domain_owner"))
+
+# assets -> their version -> their package, the join most file lookups need.
+ASSET_JOIN = assets.join(package_versions, assets.c.package_version_id == package_versions.c.id) \
+    .join(packages, package_versions.c.package_id == packages.c.id)
+
+
+# Values per IN (...) list: far below every backend's limit on bound parameters.
+IN_LIST_MAX = 500
+
+
+def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), IN_LIST_MAX):
+        yield list(values[start:start + IN_LIST_MAX])

@@ -1,0 +1,51 @@
+"""What every part of the catalog shares: its engines, one transaction per method, the ChangeLog.
+
+Each catalog method is one transaction on the reader or the writer engine (on SQLite the writer
+begins with ``BEGIN IMMEDIATE``; see ``packyard.metadata.engine``). Every write goes through
+``_write``, which bumps ``changes`` after commit so in-process caches drop what they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from packyard.metadata.changes import ChangeLog
+from packyard.metadata.engine import create_engines
+from packyard.metadata.migrate import upgrade_to_head
+
+
+class CatalogBase:
+    """The state the catalog's parts (``DomainStore``, ``PublishingStore``, …) share through
+    ``Catalog``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._reader, self._writer = create_engines(url)
+        self.changes = ChangeLog()
+
+    def migrate(self) -> None:
+        upgrade_to_head(self._writer)
+
+    def dispose(self) -> None:
+        self._reader.dispose()
+        self._writer.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._reader.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.connect() as conn, conn.begin():
+            yield conn
+        # Committed: caches of pages and lookups built before this write are now stale.
+        self.changes.touch()
+
+    @property
+    def engines(self) -> tuple[Engine, Engine]:
+        return self._reader, self._writer
