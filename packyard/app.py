@@ -16,6 +16,7 @@ from packyard import __version__
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.formats.registry import HotPath
+from packyard.http_answer import Answer
 from packyard.settings import Settings
 
 
@@ -36,11 +37,20 @@ class PackyardApp:
         container: Container = self.app.state.container
         return container
 
+    def hot_answer(self, scope: Scope) -> Answer | None:
+        """The answer a hot path has ready for this HTTP request, if any (no I/O)."""
+        for hot_path in self._hot_paths:
+            answer = hot_path(scope)
+            if answer is not None:
+                return answer
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for hot_path in self._hot_paths:
-                if await hot_path(scope, send):
-                    return
+            answer = self.hot_answer(scope)
+            if answer is not None:
+                await answer.send(send)
+                return
         await self.app(scope, receive, send)
 
 

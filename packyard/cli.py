@@ -79,6 +79,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard import server_coalesce, server_reason
     from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
+    from packyard.server_protocol import PROTOCOL_PATH, PackyardHttpProtocol
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
@@ -105,7 +106,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     if settings.workers == 1:
         app = create_app(container=container)
         freeze_startup_objects()
-        uvicorn.run(app, **common)
+        uvicorn.run(app, http=PackyardHttpProtocol, **common)
         return
     # Each worker builds its own container from the same settings; this process already ran
     # the migrations and created the credentials, so workers only open what exists.
@@ -113,7 +114,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     for name, value in settings.as_environment().items():
         os.environ[name] = value
     uvicorn.run("packyard.app:app_from_environment", factory=True, workers=settings.workers,
-                **common)
+                http=PROTOCOL_PATH, **common)
 
 
 def _register_subcommands() -> None:

@@ -6,7 +6,7 @@ its naming rules for the API and the HTTP routes of its package endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,10 +14,13 @@ from packyard.errors import Invalid
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
-    from starlette.types import Scope, Send
+    from starlette.types import Scope
 
-HotPath = Callable[["Scope", "Send"], Awaitable[bool]]
-"""Answers a request from memory before routing (True), or leaves it to the routes (False)."""
+    from packyard.http_answer import Answer
+
+HotPath = Callable[["Scope"], "Answer | None"]
+"""Answers a request from memory before routing, or leaves it to the routes (None). It must not
+block or do I/O: the server calls it straight from its protocol callbacks."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Ready-made answers for the reads pip and uv repeat most: project pages and small files.
 
-An ``Answer`` is the exact status, header list and body of one response. The Starlette handlers
-send it (``as_response``) and so does the hot path in front of Starlette (``hot_reads``), so a
-request answered either way gets the same bytes by construction.
+Each is an ``Answer`` (``packyard/http_answer.py``), built once and sent as it is by the
+Starlette handlers and by the hot path (``hot_reads``), so a request answered either way gets
+the same bytes by construction.
 """
 
 from __future__ import annotations
@@ -11,16 +11,11 @@ import gzip
 import hashlib
 from dataclasses import dataclass, field
 
-from starlette.responses import Response
-from starlette.types import Send
-
 from packyard.formats.pypi.negotiation import accepts_gzip
-from packyard.server_coalesce import COALESCE
+from packyard.http_answer import Answer, Headers
 from packyard.upstream.resolver import StoredFile
 
 _GZIP_MIN = 1024
-
-Headers = list[tuple[bytes, bytes]]
 
 _PAGE_VARY = (b"vary", b"Accept, Accept-Encoding, Authorization")
 # Private: pages depend on who asks; pip revalidates with max-age=0 anyway.
@@ -81,25 +76,6 @@ class CachedFile:
             assert self.data is not None
             self._variant.append(_file_variant(filename, self.located.sha256, self.data))
         return self._variant[0].answer(if_none_match)
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Headers
-    body: bytes
-
-    def as_response(self) -> Response:
-        response = Response(status_code=self.status)
-        response.body = self.body
-        response.raw_headers = list(self.headers)
-        return response
-
-    async def send(self, send: Send) -> None:
-        # The body follows at once: uvicorn may write head and body together.
-        await send({"type": "http.response.start", "status": self.status,
-                    "headers": self.headers, COALESCE: True})
-        await send({"type": "http.response.body", "body": self.body})
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

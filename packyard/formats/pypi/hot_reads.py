@@ -12,16 +12,12 @@ strings, errors) goes on to the handlers, which fill the caches. Both send the s
 
 from __future__ import annotations
 
-from starlette.types import Scope, Send
+from starlette.types import Scope
 
 from packyard.auth.environment import environment_of
-from packyard.formats.pypi.answers import (
-    Answer,
-    CachedFile,
-    RenderedPage,
-    page_answer,
-)
+from packyard.formats.pypi.answers import CachedFile, RenderedPage, page_answer
 from packyard.formats.pypi.negotiation import negotiate
+from packyard.http_answer import Answer
 from packyard.services.access import RepositoryGate
 from packyard.services.response_cache import ResponseCache
 
@@ -30,7 +26,10 @@ _WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-
 
 
 class HotReads:
-    """Answers a request from memory when it can; says False to let the handlers answer."""
+    """Answers a request from memory when it can; None lets the handlers answer.
+
+    Synchronous and free of I/O, so the server can call it before an ASGI task exists
+    (``server_protocol``)."""
 
     def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
                  files: ResponseCache[CachedFile]) -> None:
@@ -38,14 +37,7 @@ class HotReads:
         self._pages = pages
         self._files = files
 
-    async def __call__(self, scope: Scope, send: Send) -> bool:
-        answer = self.answer(scope)
-        if answer is None:
-            return False
-        await answer.send(send)
-        return True
-
-    def answer(self, scope: Scope) -> Answer | None:
+    def __call__(self, scope: Scope) -> Answer | None:
         if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
             return None
         # /{domain}-{owner}/pypi/{repo}/simple/{project}/[{filename}]

@@ -1,0 +1,50 @@
+"""``Answer``: one complete, ready-made HTTP response (status, header list, body).
+
+The formats' hot paths build them once and reuse them; the Starlette handlers send the same
+objects (``as_response``), and so do the app (``send``) and the server's fast lane
+(``server_protocol``, which writes ``wire_headers`` itself), so however a request is answered
+it gets the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from starlette.responses import Response
+from starlette.types import Send
+
+from packyard.server_coalesce import COALESCE
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+    def as_response(self) -> Response:
+        response = Response(status_code=self.status)
+        response.body = self.body
+        response.raw_headers = list(self.headers)
+        return response
+
+    async def send(self, send: Send) -> None:
+        # The body follows at once: uvicorn may write head and body together.
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": self.headers, COALESCE: True})
+        await send({"type": "http.response.body", "body": self.body})
+
+    @cached_property
+    def framed(self) -> bool:
+        """Whether the headers say where the body ends (so it can go out as it is)."""
+        return self.status in (204, 304) or any(name == b"content-length"
+                                                 for name, _ in self.headers)
+
+    @cached_property
+    def wire_headers(self) -> bytes:
+        """The header lines as sent on the wire (without the status line and the server's own
+        headers), joined once."""
+        return b"".join(b"%s: %s\r\n" % (name, value) for name, value in self.headers)

@@ -1,0 +1,257 @@
+"""The server's fast lane (``server_protocol``): ready answers written from the protocol, with
+uvicorn's framing, keep-alive and ordering; everything else through the ASGI app.
+
+A real uvicorn server runs in a thread on a loopback socket; the tests speak raw HTTP/1.x to it,
+so pipelining, HTTP/1.0 and connection handling are what a client would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from packyard.http_answer import Answer
+from packyard.server_protocol import PackyardHttpProtocol, find_hot_answer, response_bytes
+
+HOT = Answer(200, [(b"etag", b'"e1"'), (b"content-length", b"5"),
+                   (b"content-type", b"text/plain")], b"hello")
+UNFRAMED = Answer(200, [(b"content-type", b"text/plain")], b"no length")
+
+
+class App:
+    """A hot path for /hot (and /unframed); as in ``PackyardApp`` the ASGI app tries it first
+    too, then answers everything else itself (/slow late). ``asgi_paths`` records what reached
+    the ASGI app."""
+
+    def __init__(self) -> None:
+        self.asgi_paths: list[str] = []
+        self.asgi_clients: list[Any] = []
+
+    def hot_answer(self, scope: Any) -> Answer | None:
+        if scope["query_string"]:
+            return None
+        return {"/hot": HOT, "/unframed": UNFRAMED, "/boom": None}.get(scope["path"])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.asgi_paths.append(scope["path"])
+        self.asgi_clients.append(scope["client"])
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.2)
+        answer = self.hot_answer(scope)
+        if answer is not None:
+            await answer.send(send)
+            return
+        body = f"asgi {scope['path']}".encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[App, int]]:
+    app = App()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=PackyardHttpProtocol, lifespan="off", log_level="error",
+                            timeout_keep_alive=1, server_header=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield app, sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _connect(port: int) -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return conn
+
+
+def _read_responses(conn: socket.socket, count: int, *, head: bool = False) -> list[bytes]:
+    """Read `count` whole responses (framed by content-length) off the connection."""
+    buffer = b""
+    responses: list[bytes] = []
+    while len(responses) < count:
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            head_part = buffer[:end + 4]
+            length = 0
+            for line in head_part.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            total = end + 4 + (0 if head else length)
+            if len(buffer) >= total:
+                responses.append(buffer[:total])
+                buffer = buffer[total:]
+                continue
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed after {len(responses)} responses: {buffer!r}"
+        buffer += chunk
+    assert buffer == b""
+    return responses
+
+
+def _closed(conn: socket.socket) -> bool:
+    conn.settimeout(3)
+    try:
+        return conn.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_ready_answer_is_written_with_the_servers_headers(served: tuple[App, int]) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        (response,) = _read_responses(conn, 1)
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    assert lines[1].startswith(b"date: ")
+    assert lines[2:] == [b'etag: "e1"', b"content-length: 5", b"content-type: text/plain"]
+    assert body == b"hello"
+    assert app.asgi_paths == []
+
+
+def test_keep_alive_and_head(served: tuple[App, int]) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_responses(conn, 1)
+        conn.sendall(b"HEAD /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        (response,) = _read_responses(conn, 1, head=True)
+        assert response.endswith(b"content-type: text/plain\r\n\r\n")
+        conn.sendall(b"GET /cold HTTP/1.1\r\nHost: x\r\n\r\n")
+        (cold,) = _read_responses(conn, 1)
+    assert cold.endswith(b"asgi /cold")
+    assert app.asgi_paths == ["/cold"]
+
+
+def test_pipelined_requests_are_answered_in_order(served: tuple[App, int]) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        # A slow ASGI request first: the ready answer behind it must wait its turn.
+        conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /cold HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        responses = _read_responses(conn, 5)
+    bodies = [r.partition(b"\r\n\r\n")[2] for r in responses]
+    assert bodies == [b"asgi /slow", b"hello", b"hello", b"asgi /cold", b"hello"]
+
+
+def test_http_1_0_and_connection_close_end_the_connection(served: tuple[App, int]) -> None:
+    _, port = served
+    for request in (b"GET /hot HTTP/1.0\r\n\r\n",
+                    b"GET /hot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+        with _connect(port) as conn:
+            conn.sendall(request)
+            (response,) = _read_responses(conn, 1)
+            assert b"\r\nconnection: close\r\n" in response
+            assert response.endswith(b"hello")
+            assert _closed(conn)
+
+
+def test_a_request_body_is_dropped_and_the_connection_goes_on(served: tuple[App, int]) -> None:
+    _, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+                     b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [r.endswith(b"hello") for r in _read_responses(conn, 2)] == [True, True]
+
+
+@pytest.mark.parametrize("request_line, extra", [
+    (b"GET /hot?x=1 HTTP/1.1", b""),  # the hot path declines
+    (b"GET /%68ot HTTP/1.1", b""),  # escaped paths go through uvicorn's unquoting
+    (b"GET /unframed HTTP/1.1", b""),  # no content-length: uvicorn frames it
+    (b"POST /hot HTTP/1.1", b"Content-Length: 0\r\n"),
+    (b"GET /hot HTTP/1.1", b"Expect: 100-continue\r\n"),
+    (b"GET /hot HTTP/1.1", b"X-Forwarded-For: 10.1.2.3\r\n"),  # uvicorn rewrites the client
+])
+def test_other_requests_go_through_the_app(served: tuple[App, int], request_line: bytes,
+                                           extra: bytes) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(request_line + b"\r\nHost: x\r\n" + extra + b"\r\n")
+        if b"/unframed" in request_line:  # uvicorn sends it chunked
+            conn.settimeout(5)
+            response = b""
+            while not response.endswith(b"0\r\n\r\n"):
+                response += conn.recv(65536)
+            assert b"transfer-encoding: chunked" in response
+        else:
+            (response,) = _read_responses(conn, 1)
+            assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert len(app.asgi_paths) == 1
+
+
+def test_the_proxy_headers_still_apply_on_the_ordinary_path(served: tuple[App, int]) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
+        _read_responses(conn, 1)
+    assert app.asgi_clients[0][0] == "10.1.2.3"
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
+        served: tuple[App, int]) -> None:
+    _, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_responses(conn, 1)
+        started = time.monotonic()
+        assert _closed(conn)
+        assert time.monotonic() - started < 2.5
+
+
+def test_find_hot_answer_looks_beneath_the_proxy_headers_middleware() -> None:
+    from uvicorn.middleware.message_logger import MessageLoggerMiddleware
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app = App()
+    assert find_hot_answer(app) == (app.hot_answer, False)
+    assert find_hot_answer(ProxyHeadersMiddleware(app)) == (app.hot_answer, True)
+    assert find_hot_answer(MessageLoggerMiddleware(app)) == (None, False)
+
+
+def test_response_bytes() -> None:
+    server = b"date: D\r\n"
+    assert response_bytes(HOT, server, head=False, keep_alive=True) == (
+        b'HTTP/1.1 200 OK\r\ndate: D\r\netag: "e1"\r\ncontent-length: 5\r\n'
+        b"content-type: text/plain\r\n\r\nhello")
+    assert response_bytes(HOT, server, head=True, keep_alive=False).endswith(
+        b"content-type: text/plain\r\nconnection: close\r\n\r\n")
+    not_modified = Answer(304, [(b"etag", b'"e1"')], b"")
+    assert response_bytes(not_modified, b"", head=False, keep_alive=True) == (
+        b'HTTP/1.1 304 Not Modified\r\netag: "e1"\r\n\r\n')
+
+
+def test_answers_from_the_lane_are_access_logged_like_uvicorns(
+        served: tuple[App, int], caplog: pytest.LogCaptureFixture) -> None:
+    app, port = served
+    caplog.set_level("INFO", logger="uvicorn.access")
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\nGET /cold HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_responses(conn, 2)
+    assert app.asgi_paths == ["/cold"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert [line.split(" - ", 1)[1] for line in lines] == [
+        '"GET /hot HTTP/1.1" 200', '"GET /cold HTTP/1.1" 200']
