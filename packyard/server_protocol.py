@@ -6,13 +6,13 @@ also costs uvicorn a request cycle, an event, a task, two ``send`` messages and 
 checks: most of the time of such a request. So this protocol, passed to uvicorn as its ``http``
 class, asks the app for a ready answer as soon as a request's headers are parsed and, when there
 is one, writes it straight to the socket. Everything else (misses, bodies, upgrades, Expect,
-pipelined requests behind a running one, a client that is not reading, proxied requests whose
-address uvicorn rewrites) goes the ordinary way, and an answer is the same
+pipelined requests behind a running one, a client that is not reading) goes the ordinary way, and an answer is the same
 ``Answer`` either way.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -71,15 +71,34 @@ class _ServerHeaders:
 _server_headers = _ServerHeaders()
 
 
-def find_hot_answer(app: Any) -> tuple[HotAnswer | None, bool]:
-    """The app's ``hot_answer`` beneath uvicorn's proxy-headers middleware, and whether that
-    middleware is there. Any other wrapper (uvicorn's message logger) disables the lane."""
-    behind_proxy_headers = False
-    while isinstance(app, ProxyHeadersMiddleware):
-        behind_proxy_headers = True
+def find_hot_answer(app: Any) -> tuple[HotAnswer | None, ProxyHeadersMiddleware | None]:
+    """The app's ``hot_answer`` beneath uvicorn's proxy-headers middleware, and a copy of that
+    middleware (if there is one) which only rewrites a scope. Any other wrapper (uvicorn's
+    message logger) disables the lane."""
+    proxy = None
+    if isinstance(app, ProxyHeadersMiddleware):
+        proxy = copy.copy(app)
+        proxy.app = _scope_only
         app = app.app
     hot = getattr(app, "hot_answer", None)
-    return (hot if callable(hot) else None), behind_proxy_headers
+    return (hot if callable(hot) else None), proxy
+
+
+async def _scope_only(scope: Any, receive: Any, send: Any) -> None:
+    pass
+
+
+def apply_proxy_headers(proxy: ProxyHeadersMiddleware, scope: Scope) -> None:
+    """Let uvicorn's middleware set the scope's client and scheme from X-Forwarded-* headers,
+    as it does for requests that go through it. It does not suspend with ``_scope_only``
+    inside, so one step runs it to the end."""
+    running = proxy(scope, None, None)  # type: ignore[arg-type]
+    try:
+        running.send(None)
+    except StopIteration:
+        return
+    running.close()
+    raise RuntimeError("the proxy-headers middleware suspended")
 
 
 def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
@@ -98,7 +117,7 @@ def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
 class PackyardHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._hot, self._behind_proxy_headers = find_hot_answer(self.app)
+        self._hot, self._proxy = find_hot_answer(self.app)
 
     def on_headers_complete(self) -> None:
         if (self._hot is not None and not self.pipeline and not self.expect_100_continue
@@ -112,10 +131,6 @@ class PackyardHttpProtocol(HttpToolsProtocol):
         method = parser.get_method()
         if method != b"GET" and method != b"HEAD" or parser.should_upgrade():
             return False
-        if self._behind_proxy_headers:
-            for name, _ in self.headers:
-                if name in _PROXY_HEADERS:
-                    return False
         url = httptools.parse_url(self.url)
         if url.query is not None or self.root_path:
             return False
@@ -124,13 +139,20 @@ class PackyardHttpProtocol(HttpToolsProtocol):
         if "%" in path:
             return False
         http_version = parser.get_http_version()
-        scope = self.scope
+        scope: Any = self.scope
         scope["method"] = method.decode("ascii")
         scope["path"] = path
         scope["raw_path"] = raw_path
         scope["query_string"] = b""
         if http_version != "1.1":
             scope["http_version"] = http_version
+        if self._proxy is not None:
+            for name, _ in self.headers:
+                if name in _PROXY_HEADERS:
+                    # On a copy: if the lane declines, uvicorn's own middleware runs on the scope.
+                    scope = dict(scope)
+                    apply_proxy_headers(self._proxy, scope)
+                    break
         try:
             answer = hot(scope)
         except Exception:  # the ordinary path will meet it again and answer 500

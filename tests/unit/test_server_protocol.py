@@ -18,7 +18,12 @@ import pytest
 import uvicorn
 
 from packyard.http_answer import Answer
-from packyard.server_protocol import PackyardHttpProtocol, find_hot_answer, response_bytes
+from packyard.server_protocol import (
+    PackyardHttpProtocol,
+    apply_proxy_headers,
+    find_hot_answer,
+    response_bytes,
+)
 
 HOT = Answer(200, [(b"etag", b'"e1"'), (b"content-length", b"5"),
                    (b"content-type", b"text/plain")], b"hello")
@@ -33,8 +38,10 @@ class App:
     def __init__(self) -> None:
         self.asgi_paths: list[str] = []
         self.asgi_clients: list[Any] = []
+        self.hot_scopes: list[Any] = []
 
     def hot_answer(self, scope: Any) -> Answer | None:
+        self.hot_scopes.append(scope)
         if scope["query_string"]:
             return None
         return {"/hot": HOT, "/unframed": UNFRAMED, "/boom": None}.get(scope["path"])
@@ -184,7 +191,6 @@ def test_a_request_body_is_dropped_and_the_connection_goes_on(served: tuple[App,
     (b"GET /unframed HTTP/1.1", b""),  # no content-length: uvicorn frames it
     (b"POST /hot HTTP/1.1", b"Content-Length: 0\r\n"),
     (b"GET /hot HTTP/1.1", b"Expect: 100-continue\r\n"),
-    (b"GET /hot HTTP/1.1", b"X-Forwarded-For: 10.1.2.3\r\n"),  # uvicorn rewrites the client
 ])
 def test_other_requests_go_through_the_app(served: tuple[App, int], request_line: bytes,
                                            extra: bytes) -> None:
@@ -203,12 +209,17 @@ def test_other_requests_go_through_the_app(served: tuple[App, int], request_line
     assert len(app.asgi_paths) == 1
 
 
-def test_the_proxy_headers_still_apply_on_the_ordinary_path(served: tuple[App, int]) -> None:
+def test_proxy_headers_apply_on_both_paths(served: tuple[App, int]) -> None:
     app, port = served
+    forwarded = b"X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
     with _connect(port) as conn:
-        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
-        _read_responses(conn, 1)
-    assert app.asgi_clients[0][0] == "10.1.2.3"
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n" + forwarded + b"\r\n"
+                     b"GET /cold HTTP/1.1\r\nHost: x\r\n" + forwarded + b"\r\n")
+        _read_responses(conn, 2)
+    assert app.asgi_paths == ["/cold"]
+    lane_scope = app.hot_scopes[0]
+    assert (lane_scope["client"][0], lane_scope["scheme"]) == ("10.1.2.3", "https")
+    assert app.asgi_clients == [("10.1.2.3", 0)]
 
 
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
@@ -227,9 +238,18 @@ def test_find_hot_answer_looks_beneath_the_proxy_headers_middleware() -> None:
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     app = App()
-    assert find_hot_answer(app) == (app.hot_answer, False)
-    assert find_hot_answer(ProxyHeadersMiddleware(app)) == (app.hot_answer, True)
-    assert find_hot_answer(MessageLoggerMiddleware(app)) == (None, False)
+    assert find_hot_answer(app) == (app.hot_answer, None)
+    hot, proxy = find_hot_answer(ProxyHeadersMiddleware(app, trusted_hosts="10.0.0.1"))
+    assert hot == app.hot_answer
+    assert proxy is not None and proxy.app is not app
+    scope = {"type": "http", "client": ("10.0.0.1", 5), "scheme": "http",
+             "headers": [(b"x-forwarded-for", b"192.0.2.7")]}
+    apply_proxy_headers(proxy, scope)
+    assert scope["client"] == ("192.0.2.7", 0)
+    untrusted = {**scope, "client": ("10.9.9.9", 5)}
+    apply_proxy_headers(proxy, untrusted)
+    assert untrusted["client"] == ("10.9.9.9", 5)
+    assert find_hot_answer(MessageLoggerMiddleware(app)) == (None, None)
 
 
 def test_response_bytes() -> None:
