@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import time
 import urllib.parse
 import urllib.request
@@ -108,6 +109,20 @@ class Server(ABC):
         """Put corpus files in without uploading; only for servers that host no uploads."""
         raise NotImplementedError(f"{self.name} takes files by upload")
 
+    def twin_run_dir(self, label: str) -> Path:
+        """Where the copy of this server's data named `label` and its twin live."""
+        return self.ctx.work / "run" / f"{self.name}-{label}"
+
+    def copy_data(self, label: str) -> bool:
+        """Copy the server's data as it is now, consistently and while it runs, for a twin
+        started later (`start_twin`); False when the adapter cannot."""
+        return False
+
+    def start_twin(self, label: str) -> Server | None:
+        """Start a second instance on the copy `label`, with the same repository and
+        credentials; None when the adapter cannot."""
+        return None
+
     def place_scale_projects(self, prefix: str, start: int, stop: int) -> bool:
         """Write scale projects straight into the server's storage; False when it has no such path."""
         return False
@@ -159,6 +174,10 @@ class Packyard(Server):
 
     def start(self) -> None:
         self.fresh_run_dir()
+        self._launch()
+        self._configure()
+
+    def _launch(self) -> None:
         data = self.data_dir
         self.port = free_port()
         self.proc = self.ctx.group.start(
@@ -181,9 +200,8 @@ class Packyard(Server):
             },
         )
         wait_until_ready(self.proc, self.base + "/", ok_statuses=READY_STATUSES)
-        self._configure()
 
-    def _configure(self) -> None:
+    def _configure(self, *, create: bool = True) -> None:
         import boto3  # imported here: only Packyard needs the AWS SDK
 
         client = boto3.client(
@@ -193,8 +211,9 @@ class Packyard(Server):
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
         )
-        client.create_domain(domain=self.DOMAIN)
-        client.create_repository(domain=self.DOMAIN, repository=self.REPOSITORY)
+        if create:
+            client.create_domain(domain=self.DOMAIN)
+            client.create_repository(domain=self.DOMAIN, repository=self.REPOSITORY)
         self.token = client.get_authorization_token(domain=self.DOMAIN)["authorizationToken"]
         self.endpoint = client.get_repository_endpoint(
             domain=self.DOMAIN, repository=self.REPOSITORY, format="pypi"
@@ -254,6 +273,41 @@ class Packyard(Server):
         )
         shutil.rmtree(folder)
         return True
+
+    def copy_data(self, label: str) -> bool:
+        """SQLite's online backup of the database (consistent while the server writes), the
+        key file, and hard links to the blobs (immutable once stored)."""
+        run_dir = self.twin_run_dir(label)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        dest = run_dir / "data"
+        dest.mkdir(parents=True)
+        source = sqlite3.connect(self.data_dir / "packyard.db")
+        target = sqlite3.connect(dest / "packyard.db")
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        for item in self.data_dir.iterdir():
+            if item.is_file() and not item.name.startswith("packyard.db"):
+                shutil.copy2(item, dest / item.name)
+        shutil.copytree(
+            self.data_dir / "blobs",
+            dest / "blobs",
+            copy_function=os.link,
+            ignore=shutil.ignore_patterns(".staging"),
+        )
+        return True
+
+    def start_twin(self, label: str) -> Packyard:
+        twin = Packyard(self.ctx)
+        twin.name = f"{self.name}-{label}"
+        twin.binary, twin.version = self.binary, self.version
+        twin.access_key, twin.secret_key = self.access_key, self.secret_key
+        twin._launch()
+        twin._configure(create=False)
+        return twin
 
 
 class Devpi(Server):

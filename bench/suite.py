@@ -6,10 +6,12 @@ path shows up in the table instead of hiding every other number.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
+import statistics
 import sys
 import time
 import traceback
@@ -358,10 +360,13 @@ class Suite:
                     figure.value = time.perf_counter() - started
 
     def measure_scale(self) -> None:
-        """Page and upload figures with the repository holding more and more projects."""
+        """Page and upload figures with the repository holding more and more projects; then
+        the smallest and largest scale side by side (`measure_scale_pair`)."""
         seeded = 0
         rate: float | None = None
         unreached = ""
+        copied: int | None = None  # the scale whose data was copied for the side-by-side run
+        reached: int | None = None
         for count in self.options.scales:
             label = f"at {count:,} projects: "
             key = f"scale{count}"
@@ -389,6 +394,10 @@ class Suite:
             self.measure_pages(
                 key_prefix=f"{key}_page", label_prefix=label, accepts=((HTML, "html", "HTML"),)
             )
+            reached = count
+            if copied is None and len(self.options.scales) > 1:
+                # Before the upload figure adds its projects: the copy holds exactly `count`.
+                copied = count if self.server.copy_data(f"scale{count}") else None
             if self.server.upload_target() is None:
                 self._not_applicable([upload], "takes no uploads")
                 continue
@@ -400,6 +409,71 @@ class Suite:
                     upload.value = len(files) / self._twine(files, timeout_seconds=budget)
                 except TimeoutError:
                     upload.note = f"n/a: slower than {len(files) / budget:.2f} files/s (gave up after {budget:.0f}s)"
+        if len(self.options.scales) > 1:
+            self.measure_scale_pair(copied, reached)
+
+    def measure_scale_pair(self, small: int | None, large: int | None) -> None:
+        """The page at the smallest and the largest scale, measured side by side.
+
+        The scale figures above are taken minutes apart, and on a shared machine the load of
+        the moment can move them more than the repository's size does. Here a twin server runs
+        on a copy of the data taken at the smallest scale, next to the server at the largest,
+        and wrk alternates between them (ABBA order), so both see the same moments. The
+        figure is the median of the per-round ratios: how many times slower the page is at the
+        larger scale.
+        """
+        first, last = self.options.scales[0], self.options.scales[-1]
+        label = f"side by side, {last:,} vs {first:,} projects: page"
+        slowdown = Figure("scale_pair_page_slowdown", f"{label} req/s slowdown", "×", False)
+        p50 = Figure("scale_pair_page_p50_slowdown", f"{label} p50 latency ratio", "×", False)
+        if small is None or large != last:
+            why = (
+                f"the repository never reached {last:,} projects"
+                if large != last
+                else "no copy of its data at the first scale (the bench makes one for Packyard)"
+            )
+            self._not_applicable([slowdown, p50], why)
+            return
+        twin = self.server.start_twin(f"scale{small}")
+        if twin is None:
+            self._not_applicable([slowdown, p50], "cannot start a second instance")
+            return
+        shape = dataclasses.replace(
+            self.options.shape, seconds=min(self.options.shape.seconds, 5.0)
+        )
+        rounds = 4
+        rps_ratios: list[float] = []
+        p50_ratios: list[float] = []
+        try:
+            with self._figure([slowdown, p50]):
+                targets = {"small": twin, "large": self.server}
+                for round_number in range(rounds):
+                    order = ("small", "large") if round_number % 2 == 0 else ("large", "small")
+                    measured: dict[str, load.LoadResult] = {}
+                    for which in order:
+                        server = targets[which]
+                        measured[which] = load.measure(
+                            server.page_url(PAGE_PROJECT),
+                            {**server.read_headers(), "Accept": HTML},
+                            shape,
+                            self.script,
+                            1,
+                        )
+                    rps_ratios.append(
+                        measured["small"].requests_per_second
+                        / measured["large"].requests_per_second
+                    )
+                    p50_ratios.append(measured["large"].p50_ms / measured["small"].p50_ms)
+                slowdown.value = statistics.median(rps_ratios)
+                p50.value = statistics.median(p50_ratios)
+        finally:
+            twin.stop()
+            shutil.rmtree(self.server.twin_run_dir(f"scale{small}"), ignore_errors=True)
+        self.result.notes.append(
+            f"{label}: {rounds} interleaved rounds of {shape.seconds:g}s, req/s slowdown per "
+            f"round {', '.join(f'{r:.2f}' for r in rps_ratios)}; p50 ratio "
+            f"{', '.join(f'{r:.2f}' for r in p50_ratios)}"
+        )
 
     def measure_huge_upload(self) -> None:
         """RSS growth (and MB/s) while twine uploads one huge wheel: does memory stay flat?
