@@ -109,6 +109,11 @@ def test_a_cached_small_file_is_answered_with_its_hash_as_etag(
                  id="big-file"),
     pytest.param(scope("/demo-000000000000/pypi/repo/simple/"), id="root-index"),
     pytest.param(scope("/v1/domain"), id="api"),
+    # The granted token second: the handlers read the first, so the hot path must not answer.
+    pytest.param(scope(PAGE, headers={"authorization": "Bearer other"})
+                 | {"headers": [*scope(PAGE, headers={"authorization": "Bearer other"})["headers"],
+                                (b"authorization", AUTH.encode())]},
+                 id="authorization-twice"),
 ])
 def test_everything_else_is_left_to_the_handlers(
         setup: tuple[HotReads, Gate, ChangeLog], request_scope: dict[str, Any]) -> None:

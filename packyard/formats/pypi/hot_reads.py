@@ -47,6 +47,8 @@ class HotReads:
         headers: dict[bytes, str] = {}
         for name, value in scope["headers"]:
             if name in _WANTED:
+                if name in headers:  # twice: which one counts is the handlers' call
+                    return None
                 headers[name] = value.decode("latin-1")
         if b"range" in headers:
             return None
