@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,20 @@ from tests.integration.helpers import (
     DEFAULT_REGION,
     ClientHome,
     Credentials,
+    DistFactory,
+    DistSpec,
+    PypiRepo,
     ServerProcess,
     codeartifact_client,
+    create_pypi_repo,
+    make_venv,
     run,
     tool,
     unique_name,
+    upload_ok,
 )
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 NO_ENV_KEYS = {"PACKYARD_ROOT_ACCESS_KEY_ID": None, "PACKYARD_ROOT_SECRET_ACCESS_KEY": None}
 
@@ -130,3 +139,49 @@ def test_packyard_serve_help(session_home: ClientHome) -> None:
     for option in ("--host", "--port", "--data-dir"):
         assert option in out, f"`packyard serve --help` does not document {option}:\n{out}"
 
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _listed_files(repo: PypiRepo, project: str) -> set[str]:
+    """The files a project page lists, read on a new connection each time (so any worker)."""
+    with repo.client() as client:
+        response = client.get(repo.project_url(project), headers={"Accept": JSON_V1})
+    assert response.status_code == 200, response.text
+    return {f["filename"] for f in response.json()["files"]}
+
+
+def test_several_workers_share_one_port_and_see_each_others_writes(
+        server_factory: Any, dists: DistFactory, fresh_home: ClientHome, tmp_path: Path) -> None:
+    srv = server_factory(env={"PACKYARD_WORKERS": "2"})
+    assert srv.proc is not None
+    assert len(_children(srv.proc.pid)) >= 2, srv.log_text()
+    api = codeartifact_client(srv.url)
+    repo = create_pypi_repo(api, srv.url, "workers")
+    first, second = (dists.wheel(DistSpec(name="workers-probe", version=v))
+                     for v in ("1.0", "2.0"))
+    upload_ok(repo, first)
+    assert all(_listed_files(repo, "workers-probe") == {first.filename} for _ in range(12))
+
+    # Each worker caches pages (and answers repeats from memory); a write through one shows
+    # on all of them within the documented 2 s.
+    upload_ok(repo, second)
+    started = time.monotonic()
+    while True:
+        seen = [_listed_files(repo, "workers-probe") for _ in range(12)]
+        if all(files == {first.filename, second.filename} for files in seen):
+            break
+        assert time.monotonic() - started < 4.0, f"a worker still lists {seen}"
+        time.sleep(0.2)
+
+    python = make_venv(tmp_path / "venv", fresh_home)
+    run([tool("uv"), "pip", "install", "--python", python, "--index-url",
+         repo.index_url_with_token, "workers-probe"], fresh_home.env())
+    out = run([python, "-c", "import importlib.metadata as m; print(m.version('workers-probe'))"],
+              fresh_home.env()).stdout
+    assert out.strip() == "2.0"
