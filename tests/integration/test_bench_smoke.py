@@ -17,7 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BENCH_RUN = REPO / "bench" / "run"
 
-# Figures the quick mode must measure on Packyard (scale figures belong to the full mode).
+# Figures the quick mode must measure on Packyard; two tiny scales (the full mode's are 1,000
+# and 100,000) exercise the scale figures and the side-by-side run on a copy of the data.
 EXPECTED_FIGURES = (
     "upload_big_mbps",
     "upload_files_per_s",
@@ -31,6 +32,12 @@ EXPECTED_FIGURES = (
     "pip_warm_s",
     "uv_cold_s",
     "uv_warm_s",
+    "scale10_page_html_rps",
+    "scale10_upload_files_per_s",
+    "scale30_page_html_rps",
+    "scale30_upload_files_per_s",
+    "scale_pair_page_slowdown",
+    "scale_pair_page_p50_slowdown",
 )
 
 
@@ -49,6 +56,10 @@ def test_quick_mode_measures_packyard_alone(tmp_path: Path) -> None:
             "--quick",
             "--only",
             "packyard",
+            "--scales",
+            "10,30",
+            "--scale-upload-count",
+            "5",
             "--output",
             str(output),
             *_packyard_beside_interpreter(),
