@@ -209,6 +209,23 @@ def test_other_requests_go_through_the_app(served: tuple[App, int], request_line
     assert len(app.asgi_paths) == 1
 
 
+@pytest.mark.parametrize("request_line", [
+    pytest.param(b"GET /h\xc3\xa9t HTTP/1.1", id="non-ascii-path"),
+    pytest.param(b"GET /" + b"a" * 100_000 + b" HTTP/1.1", id="100-kB-url"),
+    pytest.param(b"GET /hot\x01 HTTP/1.1", id="control-character"),
+])
+def test_a_malformed_request_gets_uvicorns_400(served: tuple[App, int],
+                                               request_line: bytes) -> None:
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+        (response,) = _read_responses(conn, 1)
+        assert _closed(conn)
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert response.endswith(b"\r\n\r\nInvalid HTTP request received.")
+    assert app.asgi_paths == [] and app.hot_scopes == []
+
+
 def test_proxy_headers_apply_on_both_paths(served: tuple[App, int]) -> None:
     app, port = served
     forwarded = b"X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
