@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -24,9 +23,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr
 
+from packyard.formats.registry import HotPath
 from packyard.http_answer import Answer
-
-HotAnswer = Callable[[Scope], "Answer | None"]
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
@@ -40,8 +38,6 @@ class _Answered:
     """Stands in for uvicorn's request cycle after the fast lane answered: complete."""
 
     response_complete = True
-    disconnected = False
-    keep_alive = False
 
     class _Event:
         def set(self) -> None:
@@ -71,7 +67,7 @@ class _ServerHeaders:
 _server_headers = _ServerHeaders()
 
 
-def find_hot_answer(app: Any) -> tuple[HotAnswer | None, ProxyHeadersMiddleware | None]:
+def find_hot_answer(app: Any) -> tuple[HotPath | None, ProxyHeadersMiddleware | None]:
     """The app's ``hot_answer`` beneath uvicorn's proxy-headers middleware, and a copy of that
     middleware (if there is one) which only rewrites a scope. Any other wrapper (uvicorn's
     message logger) disables the lane."""
@@ -126,7 +122,7 @@ class PackyardHttpProtocol(HttpToolsProtocol):
             return
         super().on_headers_complete()
 
-    def _answer_now(self, hot: HotAnswer) -> bool:
+    def _answer_now(self, hot: HotPath) -> bool:
         parser = self.parser
         method = parser.get_method()
         if method != b"GET" and method != b"HEAD" or parser.should_upgrade():
