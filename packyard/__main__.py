@@ -1,3 +1,3 @@
-from packyard.cli import main
+from packyard.cli.main import main
 
 main()

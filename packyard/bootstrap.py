@@ -22,13 +22,13 @@ from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiServices
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
-from packyard.iam.service import IamService
 from packyard.iam.store import IamStore
-from packyard.iam.sts import StsService
 from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryGate
+from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
+from packyard.services.sts import StsService
 from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore

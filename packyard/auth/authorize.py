@@ -1,7 +1,7 @@
 """The one authorization point: may this principal do this action on this resource?
 
 Every CodeArtifact API operation, every IAM/STS operation and every package-endpoint request calls
-``Authorizer.check``. The decision is AWS's policy evaluation (``packyard.iam.evaluation``) over:
+``Authorizer.check``. The decision is AWS's policy evaluation (``packyard.policy.evaluation``) over:
 
 - the principal's identity policies (inline and attached managed policies of the IAM user, or of
   the role behind a role session; the account root has none and needs none in its own account);
@@ -32,15 +32,15 @@ from packyard.auth.policy_source import NoPolicies, PolicySet, PolicySource
 from packyard.auth.principal import ASSUMED_ROLE, ROOT, USER, Principal
 from packyard.clock import Clock
 from packyard.errors import Denied
-from packyard.iam.conditions import ContextInput
-from packyard.iam.evaluation import (
+from packyard.policy.conditions import ContextInput
+from packyard.policy.document import Policy, PolicyKind, PrincipalType, RequestPrincipal
+from packyard.policy.evaluation import (
     AuthzRequest,
     Decision,
     DecisionReason,
     denial_message,
     evaluate,
 )
-from packyard.iam.policy import Policy, PolicyKind, PrincipalType, RequestPrincipal
 
 log = logging.getLogger("packyard.auth")
 

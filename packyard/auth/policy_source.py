@@ -22,8 +22,8 @@ from typing import Protocol
 
 from packyard.auth.principal import ASSUMED_ROLE, USER, Principal
 from packyard.errors import Invalid
-from packyard.iam.policy import Policy, PolicyKind, parse_policy
 from packyard.iam.store import IamStore
+from packyard.policy.document import Policy, PolicyKind, parse_policy
 
 log = logging.getLogger("packyard.auth")
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
     from starlette.types import Scope
 
-    from packyard.http_answer import Answer
+    from packyard.http.answer import Answer
 
 HotPath = Callable[["Scope"], "Answer | None"]
 """Answers a request from memory before routing, or leaves it to the routes (None). It must not

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from packyard.errors import Invalid
 from packyard.iam.errors import LimitExceeded, MalformedPolicyDocument
-from packyard.iam.policy import PolicyKind, parse_policy
+from packyard.policy.document import PolicyKind, parse_policy
 
 USER_INLINE_POLICY_SIZE = 2048
 ROLE_INLINE_POLICY_SIZE = 10240

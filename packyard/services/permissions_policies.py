@@ -14,9 +14,9 @@ from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import Principal
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound
-from packyard.iam.policy import PolicyKind, parse_policy
 from packyard.iam.records import ResourcePolicy
 from packyard.iam.store import IamStore
+from packyard.policy.document import PolicyKind, parse_policy
 from packyard.services.registry import Registry
 
 

@@ -16,10 +16,10 @@ from packyard.auth.policy_source import PolicySet, StorePolicySource, governing_
 from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
 from packyard.clock import Clock
 from packyard.errors import Denied
-from packyard.iam.policy import Policy, PolicyKind, PrincipalType, parse_policy
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog
+from packyard.policy.document import Policy, PolicyKind, PrincipalType, parse_policy
 
 ACCT = "000000000000"
 REGION = "us-east-1"

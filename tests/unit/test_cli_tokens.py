@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from packyard.auth.principal import root_principal
 from packyard.auth.tokens import TokenService
-from packyard.cli_tokens import token
+from packyard.cli.tokens import token
 from packyard.metadata.catalog import Catalog
 
 ACCT = "000000000000"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from packyard.errors import Invalid
-from packyard.iam.conditions import (
+from packyard.policy.conditions import (
     ContextInput,
     RequestContext,
     SetQualifier,

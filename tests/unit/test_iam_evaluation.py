@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-from packyard.iam.conditions import ContextInput
-from packyard.iam.evaluation import (
+from packyard.policy.conditions import ContextInput
+from packyard.policy.document import (
+    Effect,
+    Policy,
+    PolicyKind,
+    PrincipalType,
+    RequestPrincipal,
+    parse_policy,
+)
+from packyard.policy.evaluation import (
     AuthzRequest,
     Decision,
     DecisionReason,
@@ -22,15 +30,7 @@ from packyard.iam.evaluation import (
     evaluate,
     principal_context,
 )
-from packyard.iam.policy import (
-    Effect,
-    Policy,
-    PolicyKind,
-    PrincipalType,
-    RequestPrincipal,
-    parse_policy,
-)
-from packyard.iam.wildcards import glob_regex
+from packyard.policy.wildcards import glob_regex
 
 ACCOUNT = "123456789012"
 OTHER = "444455556666"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from packyard.errors import Invalid
-from packyard.iam.conditions import RequestContext
-from packyard.iam.policy import (
+from packyard.policy.conditions import RequestContext
+from packyard.policy.document import (
     Effect,
     Policy,
     PolicyKind,

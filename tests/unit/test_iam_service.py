@@ -16,10 +16,10 @@ from packyard.clock import Clock
 from packyard.errors import Denied, Invalid
 from packyard.iam.errors import AccessDenied, InvalidInput, LimitExceeded, MalformedPolicyDocument
 from packyard.iam.secrets import SecretBox
-from packyard.iam.service import IamService
 from packyard.iam.store import IamStore
-from packyard.iam.sts import StsService
 from packyard.metadata.catalog import Catalog
+from packyard.services.iam import IamService
+from packyard.services.sts import StsService
 
 ACCT = "000000000000"
 ROOT = root_principal(ACCT)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from packyard.auth.principal import root_principal
 from packyard.bootstrap import Services, build_services
-from packyard.cli_import import import_files
+from packyard.cli.imports import import_files
 from packyard.formats.pypi.bulk_import import BulkImporter, FileResult
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.settings import load_settings

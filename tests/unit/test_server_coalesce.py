@@ -1,11 +1,11 @@
-"""Writing a marked response's head and body in one call (``server_coalesce``)."""
+"""Writing a marked response's head and body in one call (``server.coalesce``)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from packyard.server_coalesce import COALESCE, _wrap_send
+from packyard.server.coalesce import COALESCE, _wrap_send
 
 
 class Transport:

@@ -1,4 +1,4 @@
-"""The server's fast lane (``server_protocol``): ready answers written from the protocol, with
+"""The server's fast lane (``server.protocol``): ready answers written from the protocol, with
 uvicorn's framing, keep-alive and ordering; everything else through the ASGI app.
 
 A real uvicorn server runs in a thread on a loopback socket; the tests speak raw HTTP/1.x to it,
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from packyard.http_answer import Answer
-from packyard.server_protocol import (
+from packyard.http.answer import Answer
+from packyard.server.protocol import (
     PackyardHttpProtocol,
     apply_proxy_headers,
     find_hot_answer,

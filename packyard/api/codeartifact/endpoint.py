@@ -16,7 +16,7 @@ from packyard.api.codeartifact.operations import CallContext, Operations, Stream
 from packyard.api.codeartifact.protocol import find_operation, parse_request, serialize_output
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.errors import PackyardError
-from packyard.http import base_url, client_ip, read_body_limited
+from packyard.http.request import base_url, client_ip, read_body_limited
 
 log = logging.getLogger("packyard.api")
 

@@ -36,14 +36,24 @@ class StreamResult:
 
 
 Handler = Callable[["Operations", CallContext, dict[str, Any]], Any]
+
+
+def registrar(table: dict[str, Handler]) -> Callable[[str], Callable[[Handler], Handler]]:
+    """A decorator ``@operation("Name")`` that records handlers in ``table``: each module of
+    operations keeps its own table, and the ``Operations`` class that serves them names the
+    tables it answers from (no registration by import side effect)."""
+
+    def operation(name: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            table[name] = fn
+            return fn
+        return register
+
+    return operation
+
+
 HANDLERS: dict[str, Handler] = {}
-
-
-def operation(name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[name] = fn
-        return fn
-    return register
+operation = registrar(HANDLERS)
 
 
 def _page(items: Sequence[Any], params: dict[str, Any], default_max: int = 100
@@ -68,9 +78,10 @@ class Operations:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.arns: ArnBuilder = registry.arns
+        self.handlers: dict[str, Handler] = dict(HANDLERS)
 
     def call(self, name: str, ctx: CallContext, params: dict[str, Any]) -> Any:
-        handler = HANDLERS.get(name)
+        handler = self.handlers.get(name)
         if handler is None:
             raise Invalid(f"The operation {name} is not supported by Packyard yet")
         return handler(self, ctx, params)
@@ -377,6 +388,3 @@ def _update_package_versions_status(ops: Operations, ctx: CallContext,
                                    for k, v in ok.items()},
             "failedVersions": {k: {"errorCode": code, "errorMessage": msg}
                                for k, (code, msg) in failed.items()}}
-
-
-from packyard.api.codeartifact import policy_operations  # noqa: E402,F401  (registers them)

@@ -1,14 +1,15 @@
 """CodeArtifact's permissions-policy operations for domains and repositories.
 
-Registered with ``@operation`` like every CodeArtifact operation; they need the
-``PermissionsPolicies`` service, which ``PolicyOperations`` carries next to the registry.
+Registered in their own table (``POLICY_HANDLERS``); they need the ``PermissionsPolicies``
+service, which ``PolicyOperations`` carries next to the registry and whose handlers are the
+registry's operations plus these.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from packyard.api.codeartifact.operations import CallContext, Operations, operation
+from packyard.api.codeartifact.operations import CallContext, Handler, Operations, registrar
 from packyard.errors import Invalid
 from packyard.iam.records import ResourcePolicy
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -21,6 +22,11 @@ class PolicyOperations(Operations):
     def __init__(self, registry: Registry, permissions: PermissionsPolicies) -> None:
         super().__init__(registry)
         self.permissions = permissions
+        self.handlers.update(POLICY_HANDLERS)
+
+
+POLICY_HANDLERS: dict[str, Handler] = {}
+operation = registrar(POLICY_HANDLERS)
 
 
 def _permissions(ops: Operations) -> PermissionsPolicies:

@@ -22,7 +22,7 @@ from packyard.api.iam.protocol import SERVICES, find_operation, parse_params, re
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import parse_request_signature
 from packyard.errors import PackyardError
-from packyard.http import read_body_limited
+from packyard.http.request import read_body_limited
 
 log = logging.getLogger("packyard.api.iam")
 

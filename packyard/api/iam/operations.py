@@ -16,8 +16,8 @@ from urllib.parse import quote
 from packyard.auth.principal import Principal
 from packyard.iam.errors import InvalidInput
 from packyard.iam.records import AccessKey, ManagedPolicy, Role, User
-from packyard.iam.service import IamService
-from packyard.iam.sts import StsService
+from packyard.services.iam import IamService
+from packyard.services.sts import StsService
 
 
 @dataclass(frozen=True)

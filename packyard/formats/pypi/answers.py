@@ -1,6 +1,6 @@
 """Ready-made answers for the reads pip and uv repeat most: project pages and small files.
 
-Each is an ``Answer`` (``packyard/http_answer.py``), built once and sent as it is by the
+Each is an ``Answer`` (``packyard/http/answer.py``), built once and sent as it is by the
 Starlette handlers and by the hot path (``hot_reads``), so a request answered either way gets
 the same bytes by construction.
 """
@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from packyard.formats.pypi.negotiation import accepts_gzip
-from packyard.http_answer import Answer, Headers
+from packyard.http.answer import Answer, Headers
 from packyard.upstream.resolver import StoredFile
 
 _GZIP_MIN = 1024

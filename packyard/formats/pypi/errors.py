@@ -19,7 +19,7 @@ from packyard.errors import (
     Unauthenticated,
     UpstreamError,
 )
-from packyard.server_reason import REASON_HEADER
+from packyard.server.reason import REASON_HEADER
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),

@@ -17,7 +17,7 @@ from starlette.types import Scope
 from packyard.auth.environment import environment_of
 from packyard.formats.pypi.answers import CachedFile, RenderedPage, page_answer
 from packyard.formats.pypi.negotiation import negotiate
-from packyard.http_answer import Answer
+from packyard.http.answer import Answer
 from packyard.services.access import RepositoryGate
 from packyard.services.response_cache import ResponseCache
 
@@ -29,7 +29,7 @@ class HotReads:
     """Answers a request from memory when it can; None lets the handlers answer.
 
     Synchronous and free of I/O, so the server can call it before an ASGI task exists
-    (``server_protocol``)."""
+    (``server.protocol``)."""
 
     def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
                  files: ResponseCache[CachedFile]) -> None:

@@ -18,9 +18,9 @@ from packyard.auth.principal import ASSUMED_ROLE, Principal
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound
 from packyard.iam.errors import AccessDenied, StsValidationError
-from packyard.iam.policy import PolicyKind
 from packyard.iam.records import Role, Session
 from packyard.iam.store import IamStore
+from packyard.policy.document import PolicyKind
 
 MIN_SESSION_SECONDS = 900
 DEFAULT_SESSION_SECONDS = 3600

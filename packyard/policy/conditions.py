@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Final
 
 from packyard.errors import Invalid
-from packyard.iam.wildcards import (
+from packyard.policy.wildcards import (
     Pattern,
     Tokens,
     arn_tokens_match,

@@ -16,7 +16,7 @@ from packyard import __version__
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.formats.registry import HotPath
-from packyard.http_answer import Answer
+from packyard.http.answer import Answer
 from packyard.settings import Settings
 
 
@@ -85,7 +85,8 @@ def freeze_startup_objects() -> None:
 
 def app_from_environment() -> PackyardApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
-    from packyard import server_coalesce, server_reason
+    from packyard.server import coalesce as server_coalesce
+    from packyard.server import reason as server_reason
     from packyard.settings import load_settings
 
     server_reason.install()

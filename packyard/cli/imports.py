@@ -1,6 +1,6 @@
 """``packyard import``: publish distribution files from disk straight into a repository.
 
-Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli.py``. Works
+Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
 on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
 the server shows the new files within 2 seconds.
 """

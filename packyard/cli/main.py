@@ -76,10 +76,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     """
     import uvicorn
 
-    from packyard import server_coalesce, server_reason
-    from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
-    from packyard.server_protocol import PROTOCOL_PATH, PackyardHttpProtocol
+    from packyard.server import coalesce as server_coalesce
+    from packyard.server import reason as server_reason
+    from packyard.server.app import create_app, freeze_startup_objects
+    from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
@@ -113,13 +114,13 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     container.catalog.dispose()
     for name, value in settings.as_environment().items():
         os.environ[name] = value
-    uvicorn.run("packyard.app:app_from_environment", factory=True, workers=settings.workers,
+    uvicorn.run("packyard.server.app:app_from_environment", factory=True, workers=settings.workers,
                 http=PROTOCOL_PATH, **common)
 
 
 def _register_subcommands() -> None:
-    from packyard.cli_import import import_files
-    from packyard.cli_tokens import token
+    from packyard.cli.imports import import_files
+    from packyard.cli.tokens import token
 
     main.add_command(token)
     main.add_command(import_files)

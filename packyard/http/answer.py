@@ -2,7 +2,7 @@
 
 The formats' hot paths build them once and reuse them; the Starlette handlers send the same
 objects (``as_response``), and so do the app (``send``) and the server's fast lane
-(``server_protocol``, which writes ``wire_headers`` itself), so however a request is answered
+(``server.protocol``, which writes ``wire_headers`` itself), so however a request is answered
 it gets the same bytes.
 """
 
@@ -14,7 +14,7 @@ from functools import cached_property
 from starlette.responses import Response
 from starlette.types import Send
 
-from packyard.server_coalesce import COALESCE
+from packyard.server.coalesce import COALESCE
 
 Headers = list[tuple[bytes, bytes]]
 

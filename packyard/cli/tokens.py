@@ -1,6 +1,6 @@
 """``packyard token``: list and revoke authorization tokens, on a server's data directory.
 
-Register with the main command: ``main.add_command(token)`` in ``packyard/cli.py``. Works while
+Register with the main command: ``main.add_command(token)`` in ``packyard/cli/main.py``. Works while
 the server runs (it uses the same database); servers stop accepting a revoked token within
 5 seconds.
 """
@@ -116,5 +116,5 @@ def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin:
         sys.exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m packyard.cli_tokens`, as `packyard token`
+if __name__ == "__main__":  # pragma: no cover - `python -m packyard.cli.tokens`, as `packyard token`
     token()

@@ -21,8 +21,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from packyard.errors import Invalid
-from packyard.iam.conditions import Condition, RequestContext, parse_condition_block
-from packyard.iam.wildcards import ARN_PARTS, ArnPattern, compile_glob, has_wildcard
+from packyard.policy.conditions import Condition, RequestContext, parse_condition_block
+from packyard.policy.wildcards import ARN_PARTS, ArnPattern, compile_glob, has_wildcard
 
 VERSION_2012: Final = "2012-10-17"
 VERSION_2008: Final = "2008-10-17"

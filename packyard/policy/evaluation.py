@@ -25,8 +25,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packyard.iam.conditions import ContextInput, RequestContext
-from packyard.iam.policy import (
+from packyard.policy.conditions import ContextInput, RequestContext
+from packyard.policy.document import (
     Effect,
     Policy,
     PolicyKind,
@@ -35,7 +35,7 @@ from packyard.iam.policy import (
     RequestPrincipal,
     Statement,
 )
-from packyard.iam.wildcards import ARN_PARTS
+from packyard.policy.wildcards import ARN_PARTS
 
 __all__ = [
     "AuthzRequest",

@@ -24,7 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr
 
 from packyard.formats.registry import HotPath
-from packyard.http_answer import Answer
+from packyard.http.answer import Answer
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
