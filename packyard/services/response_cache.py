@@ -6,23 +6,13 @@ install and revalidates it every time), so a hit here answers without a thread h
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from packyard.metadata.changes import ChangeLog
+from packyard.ttl_cache import TtlCache
 
 V = TypeVar("V")
-
-
-@dataclass(frozen=True)
-class _Entry(Generic[V]):
-    stamp: int
-    stored_at: float
-    value: V
 
 
 class ResponseCache(Generic[V]):
@@ -35,31 +25,17 @@ class ResponseCache(Generic[V]):
 
     def __init__(self, changes: ChangeLog, *, ttl_seconds: float = 2.0,
                  max_entries: int = 10_000) -> None:
-        self._changes = changes
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._items: OrderedDict[tuple[int, Hashable], _Entry[V]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: TtlCache[tuple[int, Hashable], V] = TtlCache(
+            ttl_seconds=ttl_seconds, max_entries=max_entries, version=changes.stamp)
 
     def get(self, repository_id: int, key: Hashable) -> V | None:
-        with self._lock:
-            entry = self._items.get((repository_id, key))
-            if entry is None:
-                return None
-            if (entry.stamp != self._changes.stamp()
-                    or time.monotonic() - entry.stored_at > self._ttl):
-                del self._items[(repository_id, key)]
-                return None
-            self._items.move_to_end((repository_id, key))
-            return entry.value
+        return self._items.get((repository_id, key))
 
     def stamp(self) -> int:
         """Read before computing a value, and pass to ``put``, so a change in between is seen."""
-        return self._changes.stamp()
+        stamp = self._items.version()
+        assert stamp is not None
+        return stamp
 
     def put(self, repository_id: int, key: Hashable, stamp: int, value: V) -> None:
-        with self._lock:
-            self._items[(repository_id, key)] = _Entry(stamp, time.monotonic(), value)
-            self._items.move_to_end((repository_id, key))
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
+        self._items.put((repository_id, key), value, version=stamp)

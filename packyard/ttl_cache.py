@@ -1,0 +1,108 @@
+"""One in-memory cache for every place that remembers a lookup for a short while.
+
+Token checks, principals, compiled policies, domain and repository rows, read grants, upstream
+graphs and rendered pages are all looked up far more often than they change. Each is kept here
+for a bounded time, in a bounded number of entries, the least recently used going first when
+full (a cache that is cleared whole when full drops its hottest entries with its coldest).
+
+An entry can also be bound to a *version* of what it was computed from (the catalog's change
+counter, the IAM store's generation): read ``version()`` before computing, pass it to ``put``,
+and the entry is dropped as soon as the source moves on, so a change made in this process is
+seen at once and the TTL only bounds what other processes change.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[V]):
+    value: V
+    expires_at: float
+    version: int | None
+
+
+class TtlCache(Generic[K, V]):
+    """A thread-safe LRU map whose entries expire ``ttl_seconds`` after they were stored."""
+
+    def __init__(self, *, ttl_seconds: float, max_entries: int,
+                 version: Callable[[], int] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._source_version = version
+        self._monotonic = monotonic
+        self._items: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def version(self) -> int | None:
+        """The source's version now: read it before computing a value for ``put``."""
+        return self._source_version() if self._source_version is not None else None
+
+    def get(self, key: K) -> V | None:
+        """The live value for ``key``, or None (use ``lookup`` when None is a value)."""
+        found = self.lookup(key)
+        return found[0] if found is not None else None
+
+    def lookup(self, key: K) -> tuple[V] | None:
+        """``(value,)`` when ``key`` has a live entry, else None."""
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            if (entry.expires_at <= self._monotonic()
+                    or (entry.version is not None and entry.version != self.version())):
+                del self._items[key]
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return (entry.value,)
+
+    def put(self, key: K, value: V, *, version: int | None = None,
+            ttl_seconds: float | None = None) -> None:
+        """Remember ``value``; with ``version`` (from ``version()``), only while the source
+        stays at that version."""
+        ttl = self._ttl if ttl_seconds is None else ttl_seconds
+        entry = _Entry(value, self._monotonic() + ttl, version)
+        with self._lock:
+            self._items[key] = entry
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def get_or_load(self, key: K, load: Callable[[], V]) -> V:
+        """The cached value, or ``load()`` remembered (concurrent misses may each load; put a
+        ``SingleFlight`` in front where that costs too much)."""
+        found = self.lookup(key)
+        if found is not None:
+            return found[0]
+        version = self.version()
+        value = load()
+        self.put(key, value, version=version)
+        return value
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
