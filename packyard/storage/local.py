@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 
 from packyard.errors import NotFound
+from packyard.processes import pid_alive
 from packyard.storage.blobs import Digests, Hasher, StagedBlob
 
 _CHUNK = 1024 * 1024
@@ -91,17 +92,6 @@ def _flush(root: Path, paths: Iterable[Path]) -> None:
             raise OSError(error, f"syncfs: {os.strerror(error)}", str(root))
     finally:
         os.close(fd)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists (staging files are named after the process writing them)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalBlobStore:

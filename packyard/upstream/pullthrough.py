@@ -28,9 +28,9 @@ from typing import BinaryIO
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
+from packyard.processes import pid_alive
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import Digests, Hasher
-from packyard.storage.local import pid_alive
 from packyard.upstream.client import UpstreamHttp
 
 log = logging.getLogger("packyard.upstream")
