@@ -1,8 +1,11 @@
 """The blob store interface: content-addressed bytes, stored once per domain.
 
 Writers stage bytes (hashing as they go), then commit atomically under their sha256; readers
-stream ranges. Every backend (local disk now, S3 later) implements ``BlobStore`` and passes
-``tests/conformance/test_blob_store.py``.
+stream ranges. Every backend implements ``BlobStore`` and passes
+``tests/conformance/test_blob_store.py``: ``storage/local.py`` (files on disk),
+``storage/memory.py`` (a dict, for in-process tests); S3 plugs in the same way. Whatever
+the backend, staging is a local file
+(``storage/staging.py``), so an upload can be inspected before it is committed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from packyard.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ class StagedBlob(Protocol):
 
     @property
     def local_path(self) -> Path:
-        """Where the staged bytes are readable (for inspecting an upload before commit)."""
+        """The local file holding the staged bytes, in every backend (uploads are inspected as
+        files before commit: archive readers seek)."""
         ...
 
     def write(self, chunk: bytes) -> None: ...
@@ -115,20 +121,34 @@ class BlobStore(Protocol):
     def size(self, domain_key: str, sha256: str) -> int: ...
 
     def local_path(self, domain_key: str, sha256: str) -> Path | None:
-        """A plain file holding the bytes, for zero-copy sending; None where the backend has none."""
+        """A plain file holding the bytes, for zero-copy sending; None where the backend has
+        none (callers then stream ``read``)."""
         ...
 
     def read(self, domain_key: str, sha256: str, start: int = 0,
              end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream bytes [start, end) of a blob."""
+        """Stream bytes [start, end) of a blob, clipped to its size (a range past the end
+        yields nothing); ``NotFound`` when the blob is missing."""
         ...
 
-    def delete(self, domain_key: str, sha256: str) -> None: ...
+    def delete(self, domain_key: str, sha256: str) -> None:
+        """Forget a blob; deleting one that is not there is not an error."""
+        ...
 
     def delete_domain(self, domain_key: str) -> None:
         """Remove every blob of a domain (after the domain itself is gone)."""
         ...
 
     def recover(self) -> int:
-        """Clear what a crash left half-written; returns how many leftovers were removed."""
+        """Clear what writers that are gone left half-written (called at start-up; other live
+        processes' staged writes stay); returns how many leftovers were removed."""
         ...
+
+
+def check_blob_key(domain_key: str, sha256: str) -> None:
+    """Refuse names no blob can have, in every backend alike: a hash that is not one is a blob
+    nobody can find (``NotFound``); a bad domain key is a caller's bug (``ValueError``)."""
+    if not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+        raise NotFound(f"No blob {sha256!r}")
+    if not domain_key or "/" in domain_key or domain_key.startswith("."):
+        raise ValueError(f"bad domain key {domain_key!r}")

@@ -5,54 +5,16 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 
 import anyio
 
 from packyard.errors import NotFound
-from packyard.processes import pid_alive
-from packyard.storage.blobs import Digests, Hasher, StagedBlob
+from packyard.storage.blobs import Digests, StagedBlob, check_blob_key
+from packyard.storage.staging import StagedFile, StagingArea
 
 _CHUNK = 1024 * 1024
-
-
-class LocalStagedBlob:
-    """A temp file in the store's staging folder, hashed while written."""
-
-    def __init__(self, path: Path, *, batched: bool = False) -> None:
-        self._path = path
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in digests()/discard
-        self._hasher = Hasher()
-        self._digests: Digests | None = None
-        # Batched writes leave the flush to commit_many (one for the whole batch).
-        self.synced = not batched
-
-    @property
-    def size(self) -> int:
-        return self._hasher.size
-
-    @property
-    def local_path(self) -> Path:
-        return self._path
-
-    def write(self, chunk: bytes) -> None:
-        self._hasher.update(chunk)
-        self._file.write(chunk)
-
-    def digests(self) -> Digests:
-        if self._digests is None:
-            self._file.flush()
-            if self.synced:
-                os.fsync(self._file.fileno())
-            self._file.close()
-            self._digests = self._hasher.digests()
-        return self._digests
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
 
 
 def _fsync(path: Path) -> None:
@@ -99,23 +61,19 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._staging = root / ".staging"
-        self._staging.mkdir(parents=True, exist_ok=True)
+        # Inside root: a staged file becomes a blob by a rename on the same file system.
+        self._staging = StagingArea(root / ".staging")
 
     def _path(self, domain_key: str, sha256: str) -> Path:
-        if not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
-            raise NotFound(f"No blob {sha256!r}")
-        if not domain_key or "/" in domain_key or domain_key.startswith("."):
-            raise ValueError(f"bad domain key {domain_key!r}")
+        check_blob_key(domain_key, sha256)
         return self.root / domain_key / sha256[:2] / sha256
 
-    def stage(self, *, batched: bool = False) -> LocalStagedBlob:
-        return LocalStagedBlob(self._staging / f"{os.getpid()}.{uuid.uuid4().hex}.part",
-                               batched=batched)
+    def stage(self, *, batched: bool = False) -> StagedFile:
+        return self._staging.new(sync=not batched)
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
-        if isinstance(staged, LocalStagedBlob) and not staged.synced:
+        if isinstance(staged, StagedFile) and not staged.synced:
             _fsync(staged.local_path)
         final = self._path(domain_key, digests.sha256)
         if final.exists():
@@ -199,12 +157,4 @@ class LocalBlobStore:
         shutil.rmtree(self.root / domain_key, ignore_errors=True)
 
     def recover(self) -> int:
-        # Only files of processes that are gone: other workers may be mid-upload.
-        removed = 0
-        for leftover in self._staging.iterdir():
-            pid_text = leftover.name.split(".", 1)[0]
-            if pid_text.isdigit() and int(pid_text) != os.getpid() and pid_alive(int(pid_text)):
-                continue
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return self._staging.recover()

@@ -1,23 +1,55 @@
-"""The BlobStore contract: every backend must pass these (add a fixture param for a new backend)."""
+"""The BlobStore contract: every backend must pass these.
+
+A new backend is one more entry in ``_BACKENDS``: a function building it on a fresh temporary
+directory, returning the store and the folder it stages in (every backend stages to local files,
+``packyard/storage/staging.py``), which is where a crashed writer's leftovers are.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import anyio
 import pytest
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import BlobStore
+from packyard.storage.blobs import BlobStore, StagedBlob
 from packyard.storage.local import LocalBlobStore
+from packyard.storage.memory import MemoryBlobStore
 
 
-@pytest.fixture(params=["local"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-    if request.param == "local":
-        yield LocalBlobStore(tmp_path / "blobs")
+@dataclass(frozen=True)
+class Backend:
+    store: BlobStore
+    staging_dir: Path
+
+
+def _local(tmp_path: Path) -> Backend:
+    return Backend(LocalBlobStore(tmp_path / "blobs"), tmp_path / "blobs" / ".staging")
+
+
+def _memory(tmp_path: Path) -> Backend:
+    return Backend(MemoryBlobStore(tmp_path / "staging"), tmp_path / "staging")
+
+
+_BACKENDS: dict[str, Callable[[Path], Backend]] = {"local": _local, "memory": _memory}
+
+
+@pytest.fixture(params=sorted(_BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return _BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture()
+def store(backend: Backend) -> BlobStore:
+    return backend.store
 
 
 def _read_all(store: BlobStore, key: str, sha: str, start: int = 0, end: int | None = None
@@ -33,6 +65,7 @@ def test_staged_bytes_are_invisible_until_committed(store: BlobStore) -> None:
     staged = store.stage()
     staged.write(data[:5000])
     staged.write(data[5000:])
+    assert staged.size == len(data)
     assert not store.exists("d1", sha)
     digests = store.commit(staged, "d1")
     assert digests.sha256 == sha
@@ -46,6 +79,28 @@ def test_staged_bytes_are_invisible_until_committed(store: BlobStore) -> None:
     assert _read_all(store, "d1", sha) == data
 
 
+def test_staged_bytes_are_a_local_file_until_committed(store: BlobStore) -> None:
+    # Uploads are inspected (zip and tar readers seek) before they are accepted.
+    staged = store.stage()
+    staged.write(b"PK\x03\x04 an archive")
+    digests = staged.digests()
+    assert staged.local_path.read_bytes() == b"PK\x03\x04 an archive"
+    assert store.commit(staged, "d1") == digests
+
+
+def test_put_bytes_answers_the_digests_of_a_staged_write(store: BlobStore) -> None:
+    staged = store.stage()
+    staged.write(b"metadata")
+    assert store.put_bytes(b"metadata", "d1") == store.commit(staged, "d1")
+
+
+def test_local_path_is_the_blob_or_none(store: BlobStore) -> None:
+    digests = store.put_bytes(b"served zero-copy where the backend can", "d1")
+    path = store.local_path("d1", digests.sha256)
+    assert path is None or path.read_bytes() == b"served zero-copy where the backend can"
+    assert store.local_path("d1", "0" * 64) is None
+
+
 def test_domains_are_partitioned(store: BlobStore) -> None:
     digests = store.put_bytes(b"abc", "d1")
     assert store.exists("d1", digests.sha256)
@@ -57,6 +112,36 @@ def test_equal_bytes_are_stored_once_per_domain(store: BlobStore) -> None:
     second = store.put_bytes(b"same", "d1")
     assert first == second
     assert _read_all(store, "d1", first.sha256) == b"same"
+
+
+def test_concurrent_commits_of_equal_bytes_all_succeed(store: BlobStore) -> None:
+    # Two clients uploading the same file at once: both commits succeed, one copy is kept.
+    data = os.urandom(256 * 1024)
+    staged: list[StagedBlob] = []
+    for _ in range(8):
+        blob = store.stage()
+        blob.write(data)
+        staged.append(blob)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(staged))
+
+    def commit(blob: StagedBlob) -> None:
+        start.wait()
+        try:
+            results.append(store.commit(blob, "d1").sha256)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit, args=(blob,)) for blob in staged]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == [hashlib.sha256(data).hexdigest()] * len(staged)
+    assert _read_all(store, "d1", results[0]) == data
+    assert store.recover() == 0  # every staged file was consumed
 
 
 def test_discard_leaves_nothing(store: BlobStore) -> None:
@@ -75,18 +160,41 @@ def test_ranges(store: BlobStore) -> None:
     assert _read_all(store, "d1", d.sha256, len(data) - 5) == data[-5:]
 
 
+def test_ranges_are_clipped_to_the_blob(store: BlobStore) -> None:
+    data = bytes(range(256)) * 10000  # more than one read chunk
+    d = store.put_bytes(data, "d1")
+    assert _read_all(store, "d1", d.sha256, len(data) - 5, len(data) + 100) == data[-5:]
+    assert _read_all(store, "d1", d.sha256, len(data) + 10) == b""
+    assert _read_all(store, "d1", d.sha256, 7, 7) == b""
+    assert _read_all(store, "d1", d.sha256, 0, None) == data
+
+
+def test_an_empty_blob(store: BlobStore) -> None:
+    d = store.put_bytes(b"", "d1")
+    assert d.sha256 == hashlib.sha256(b"").hexdigest() and d.size == 0
+    assert store.exists("d1", d.sha256) and store.size("d1", d.sha256) == 0
+    assert _read_all(store, "d1", d.sha256) == b""
+
+
 def test_missing_blob_is_not_found(store: BlobStore) -> None:
     with pytest.raises(NotFound):
         store.size("d1", "0" * 64)
     with pytest.raises(NotFound):
         _read_all(store, "d1", "0" * 64)
+    assert not store.exists("d1", "0" * 64)
 
 
 def test_bad_names_are_refused(store: BlobStore) -> None:
     with pytest.raises(NotFound):
         store.exists("d1", "../../etc/passwd")
+    with pytest.raises(NotFound):
+        _read_all(store, "d1", "A" * 64)  # hashes are lower-case hex
     with pytest.raises(ValueError):
         store.exists("../x", "0" * 64)
+    with pytest.raises(ValueError):
+        store.put_bytes(b"x", ".staging")
+    with pytest.raises(ValueError):
+        store.delete_domain("")
 
 
 def test_delete_and_delete_domain(store: BlobStore) -> None:
@@ -99,13 +207,57 @@ def test_delete_and_delete_domain(store: BlobStore) -> None:
     assert not store.exists("d1", b.sha256)
 
 
-def test_recover_removes_leftovers_of_dead_writers(tmp_path: Path) -> None:
-    root = tmp_path / "blobs"
-    store = LocalBlobStore(root)
+def test_deleting_what_is_not_there_is_not_an_error(store: BlobStore) -> None:
+    a = store.put_bytes(b"a", "d1")
+    store.delete("d1", "0" * 64)
+    store.delete("d2", a.sha256)
+    store.delete_domain("d3")
+    store.delete("d1", a.sha256)
+    store.delete("d1", a.sha256)
+    assert not store.exists("d1", a.sha256)
+
+
+def test_delete_domain_keeps_other_domains(store: BlobStore) -> None:
+    a = store.put_bytes(b"a", "d1")
+    store.put_bytes(b"a", "d2")
+    store.delete_domain("d2")
+    assert store.exists("d1", a.sha256) and not store.exists("d2", a.sha256)
+    # A deleted domain can be used again.
+    assert store.put_bytes(b"a", "d2") == a and store.exists("d2", a.sha256)
+
+
+def test_recover_removes_leftovers_of_dead_writers(backend: Backend) -> None:
     # A file left by a process that no longer exists (pid far above pid_max).
-    (root / ".staging" / "999999999.deadbeef.part").write_bytes(b"partial")
+    (backend.staging_dir / "999999999.deadbeef.part").write_bytes(b"partial")
+    assert backend.store.recover() == 1
+    assert list(backend.staging_dir.iterdir()) == []
+
+
+def _stage_and_wait(store: BlobStore, staged: Event, finish: Event) -> None:
+    """A writer process: stage part of an upload, say so, then die when told (no clean-up)."""
+    blob = store.stage()
+    blob.write(b"half an upload")
+    staged.set()
+    finish.wait(30)
+    os._exit(0)
+
+
+def test_recover_keeps_live_writers_files_and_removes_them_once_they_die(
+        store: BlobStore) -> None:
+    # With several workers, one starting up must not remove another's upload in progress.
+    fork = multiprocessing.get_context("fork")
+    staged, finish = fork.Event(), fork.Event()
+    writer = fork.Process(target=_stage_and_wait, args=(store, staged, finish))
+    writer.start()
+    try:
+        assert staged.wait(30)
+        assert store.recover() == 0
+    finally:
+        finish.set()
+        writer.join(30)
+    assert writer.exitcode == 0
     assert store.recover() == 1
-    assert list((root / ".staging").iterdir()) == []
+    assert store.recover() == 0
 
 
 def test_commit_many_stores_a_batch(store: BlobStore) -> None:

@@ -1,0 +1,85 @@
+"""Staging: where every backend spools bytes on their way in, hashed while they are written.
+
+Staging is always a file on local disk, whatever the backend keeps committed blobs in: an
+upload is inspected as a file before it is accepted (``StagedBlob.local_path``: zip and tar
+readers seek), and memory stays bounded however large it is. The local backend renames the
+file into place; others (memory now, S3 later) copy it into their storage on commit.
+
+Files are named ``<pid>.<uuid>.part`` after the process writing them, so ``recover`` can tell
+what a crashed process left from what a live worker is still writing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from packyard.processes import pid_alive
+from packyard.storage.blobs import Digests, Hasher
+
+
+class StagedFile:
+    """A file in a staging folder, hashed while written (the ``StagedBlob`` every backend
+    hands out)."""
+
+    def __init__(self, path: Path, *, sync: bool) -> None:
+        self._path = path
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in digests()/close()
+        self._hasher = Hasher()
+        self._digests: Digests | None = None
+        # Whether digests() fsyncs the bytes; batched writes leave that to commit_many (one
+        # flush for the whole batch), and backends that copy the bytes elsewhere never need it.
+        self.synced = sync
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    @property
+    def local_path(self) -> Path:
+        return self._path
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._file.write(chunk)
+
+    def digests(self) -> Digests:
+        if self._digests is None:
+            self._file.flush()
+            if self.synced:
+                os.fsync(self._file.fileno())
+            self._file.close()
+            self._digests = self._hasher.digests()
+        return self._digests
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class StagingArea:
+    """One folder of staged files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def new(self, *, sync: bool) -> StagedFile:
+        return StagedFile(self.folder / f"{os.getpid()}.{uuid.uuid4().hex}.part", sync=sync)
+
+    def recover(self) -> int:
+        """Remove the files of writers that are gone; returns how many.
+
+        Runs at start-up, so files named after this very process are an earlier process's
+        that had the same pid (containers restart with the same pids); those of other live
+        processes are other workers' uploads in progress and stay.
+        """
+        removed = 0
+        for leftover in self.folder.iterdir():
+            pid_text = leftover.name.split(".", 1)[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and pid_alive(int(pid_text)):
+                continue
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
