@@ -30,8 +30,8 @@ from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
 from packyard.settings import Settings
+from packyard.storage.backends import open_blob_store
 from packyard.storage.blobs import BlobStore
-from packyard.storage.local import LocalBlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pages import UpstreamPages
 from packyard.upstream.pullthrough import PullThrough
@@ -61,7 +61,7 @@ class Services:
     what the server and the offline commands (``packyard import``) share."""
 
     catalog: Catalog
-    blobs: LocalBlobStore
+    blobs: BlobStore
     clock: Clock
     arns: ArnBuilder
     iam_store: IamStore
@@ -73,11 +73,11 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    """Open (and migrate) the metadata store and blobs of ``settings.data_dir``, and wire the
+    """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
     services on them."""
     catalog = Catalog(settings.effective_database_url)
     catalog.migrate()
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,

@@ -23,6 +23,8 @@ class Settings:
     # Public base URL used in repository endpoints; derived from the request when unset.
     public_url: str | None = None
     database_url: str | None = None  # default: sqlite in data_dir
+    # Where committed blobs live: a directory, or memory:// (storage/backends.py).
+    blob_store: str | None = None  # default: blobs/ in data_dir
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB

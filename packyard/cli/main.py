@@ -72,7 +72,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
-    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES,
+    PACKYARD_BLOB_STORE.
     """
     import uvicorn
 
@@ -81,10 +82,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard.server import reason as server_reason
     from packyard.server.app import create_app, freeze_startup_objects
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
+    from packyard.storage.backends import check_blob_store
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
                                  public_url=public_url, log_level=log_level, workers=workers)
+        check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)

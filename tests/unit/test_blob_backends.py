@@ -1,0 +1,108 @@
+"""Choosing the blob store from the settings, and the service layer on a backend without files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from packyard.auth.principal import root_principal
+from packyard.bootstrap import build_services
+from packyard.cli import main
+from packyard.formats.pypi.bulk_import import BulkImporter
+from packyard.formats.pypi.dist_files import find_distributions
+from packyard.settings import load_settings
+from packyard.storage.backends import open_blob_store
+from packyard.storage.local import LocalBlobStore
+from packyard.storage.memory import MemoryBlobStore
+from tests.unit.pypi_samples import build_sdist, build_wheel
+
+ROOT = root_principal("000000000000")
+
+
+def test_the_default_is_the_data_directorys_blobs_folder(tmp_path: Path) -> None:
+    store = open_blob_store(load_settings(environ={}, data_dir=tmp_path))
+    assert isinstance(store, LocalBlobStore) and store.root == tmp_path / "blobs"
+
+
+def test_a_directory_puts_blobs_there(tmp_path: Path) -> None:
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": str(tmp_path / "other-disk")},
+                             data_dir=tmp_path / "data")
+    store = open_blob_store(settings)
+    assert isinstance(store, LocalBlobStore) and store.root == tmp_path / "other-disk"
+
+
+def test_memory_keeps_blobs_in_memory_and_stages_in_the_data_directory(tmp_path: Path) -> None:
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "memory://"}, data_dir=tmp_path)
+    store = open_blob_store(settings)
+    assert isinstance(store, MemoryBlobStore)
+    staged = store.stage()
+    assert staged.local_path.parent == tmp_path / "blobs" / ".staging"
+    store.discard(staged)
+
+
+def test_memory_is_refused_with_several_workers(tmp_path: Path) -> None:
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "memory://"}, data_dir=tmp_path,
+                             workers=2)
+    with pytest.raises(ValueError) as refused:
+        open_blob_store(settings)
+    assert str(refused.value) == (
+        "PACKYARD_BLOB_STORE=memory:// keeps blobs in one process's memory; it cannot serve "
+        "several workers (use --workers 1)")
+
+
+def test_an_unknown_scheme_is_refused(tmp_path: Path) -> None:
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "s3://bucket/prefix"},
+                             data_dir=tmp_path)
+    with pytest.raises(ValueError) as refused:
+        open_blob_store(settings)
+    assert str(refused.value) == (
+        "PACKYARD_BLOB_STORE: no blob store backend for 's3://bucket/prefix'; use a directory "
+        "path or memory://")
+
+
+def test_serve_refuses_an_unknown_blob_store_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path)],
+                                env={"PACKYARD_BLOB_STORE": "gs://bucket"})
+    assert result.exit_code == 2
+    assert "error: PACKYARD_BLOB_STORE: no blob store backend for 'gs://bucket'" in (
+        " ".join(result.output.split()))
+    assert not (tmp_path / "packyard.db").exists()
+
+
+def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None:
+    """Uploads are inspected from staging and reads stream, when blobs have no local path."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    services = build_services(load_settings(environ={"PACKYARD_BLOB_STORE": "memory://"},
+                                            data_dir=data_dir))
+    try:
+        assert isinstance(services.blobs, MemoryBlobStore)
+        services.registry.create_domain(ROOT, "dom")
+        services.registry.create_repository(ROOT, "dom", "repo", None)
+        domain, repository = services.registry.get_repository("dom", "repo")
+        dists = tmp_path / "dists"
+        dists.mkdir()
+        wheel = build_wheel(dists, name="alpha", version="1.0")
+        build_sdist(dists, name="alpha", version="1.0")
+        importer = BulkImporter(services.publisher, services.blobs, ROOT, domain, repository, 10)
+        results = [r for batch in importer.run(find_distributions([dists])) for r in batch]
+        assert [(r.path.name, r.status) for r in results] == [
+            ("alpha-1.0-py3-none-any.whl", "imported"), ("alpha-1.0.tar.gz", "imported")]
+
+        found = services.catalog.find_asset(repository.id, "pypi", "alpha", wheel.name)
+        assert found is not None
+        asset = found[1]
+        assert asset.metadata_sha256 is not None  # read from the staged file before commit
+        assert services.blobs.local_path(domain.blob_key, asset.sha256) is None
+
+        async def read() -> bytes:
+            return b"".join([c async for c in services.blobs.read(domain.blob_key,
+                                                                  asset.sha256)])
+        assert anyio.run(read) == wheel.read_bytes()
+        # Nothing was written to disk but staging, and staging is empty again.
+        assert [p for p in (data_dir / "blobs").rglob("*") if p.is_file()] == []
+    finally:
+        services.catalog.dispose()
