@@ -18,7 +18,7 @@ from rich.table import Table
 
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import load_settings
 
 _out = Console()
@@ -39,7 +39,7 @@ def _ledger(data_dir: Path | None) -> TokenLedger:
         _err.print(f"[red]error:[/] no Packyard database in {settings.data_dir.resolve()}; "
                    "pass the server's --data-dir")
         sys.exit(2)
-    return TokenLedger(Catalog(settings.effective_database_url).engines)
+    return TokenLedger(SqlCatalog(settings.effective_database_url).engines)
 
 
 def _as_json(info: TokenInfo, now: datetime) -> dict[str, str | None]:

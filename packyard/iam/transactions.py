@@ -1,7 +1,7 @@
 """What every part of the IAM store shares: its engines, one transaction per method, a counter.
 
 Each store method is one transaction on the reader or the writer engine (the catalog's pair,
-``Catalog.engines``). ``generation`` grows with every write made through the store, so caches in
+``SqlCatalog.engines``). ``generation`` grows with every write made through the store, so caches in
 the same process can drop what they hold at once; other processes (the CLI, replicas) rely on
 the caches' TTL.
 """

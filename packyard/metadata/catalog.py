@@ -1,14 +1,25 @@
-"""The metadata store: every SQL statement Packyard runs, behind plain methods returning model records.
+"""The metadata store: ``Catalog``, the interface the rest of Packyard holds, and ``SqlCatalog``.
 
-Works on any SQLAlchemy URL Packyard supports (SQLite by default, PostgreSQL for replicas). Each
-method is one transaction; callers never see a connection. ``Catalog`` is what the rest of
-Packyard holds; it is made of one part per concept, each in its own module, sharing one pair of
-engines and one write path (``packyard.metadata.transactions``). The records its methods take
-and return are importable from here as well as from their own modules.
+``Catalog`` lists every method callers use, by concept; each is one transaction, callers never
+see a connection, and failures are domain errors (``NotFound``, ``Conflict``, …) with the text
+users see. ``SqlCatalog`` implements it with SQLAlchemy Core, made of one part per concept,
+each in its own module, sharing one pair of engines and one write path
+(``packyard.metadata.transactions``).
+
+``tests/conformance/test_catalog*.py`` is its contract, run against every database backend.
+Today that is SQLite only; PostgreSQL comes with the scale-out issue (15) as one more backend
+of that suite, and is not supported before it passes. The records the methods take and return
+are importable from here as well as from their own modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from packyard.errors import PackyardError
+from packyard.metadata.changes import ChangeLog
 from packyard.metadata.domains import DomainStore
 from packyard.metadata.listings import ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
@@ -24,6 +35,15 @@ from packyard.metadata.upstream_links import (
     UpstreamLinkStore,
 )
 from packyard.metadata.upstream_pages import CachedPage, UpstreamPageStore
+from packyard.model import (
+    Asset,
+    Domain,
+    IndexEntry,
+    Package,
+    PackageVersion,
+    Repository,
+    TokenRecord,
+)
 
 __all__ = [
     "CachedPage",
@@ -36,15 +56,216 @@ __all__ = [
     "NewVersion",
     "PublishResult",
     "RepositoryLinks",
+    "SqlCatalog",
     "VersionOrigin",
     "new_revision",
 ]
 
 
-class Catalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, UpstreamLinkStore,
-              OriginStore, RetentionStore, UpstreamPageStore, TokenStore):
-    """All metadata reads and writes.
+class Catalog(Protocol):
+    """Every metadata read and write the rest of Packyard makes."""
 
-    Constructed as ``Catalog(url)``; the parts add methods only, so there is one ``__init__``
-    (``CatalogBase``'s) and one ``_write`` (with its ChangeLog bump) for all of them.
+    @property
+    def changes(self) -> ChangeLog:
+        """Bumped after every committed write (never by reads or refused writes), so
+        in-process caches know what they hold is stale."""
+        ...
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; a no-op when it is there."""
+        ...
+
+    def dispose(self) -> None:
+        """Close the connections (before forking workers, or at exit)."""
+        ...
+
+    # -- domains ----------------------------------------------------------------------------
+
+    def create_domain(self, name: str, owner: str, encryption_key: str,
+                      now: datetime) -> Domain:
+        """``Conflict`` when the owner has a domain of that name."""
+        ...
+
+    def get_domain(self, owner: str, name: str, *, with_stats: bool = True) -> Domain:
+        """``NotFound`` when missing; ``with_stats`` adds repository count and asset size."""
+        ...
+
+    def list_domains(self) -> list[Domain]:
+        """Every domain with its statistics, by name."""
+        ...
+
+    def delete_domain(self, domain: Domain) -> None:
+        """With its tokens and blob rows; ``Conflict`` while it has repositories."""
+        ...
+
+    # -- repositories -----------------------------------------------------------------------
+
+    def create_repository(self, domain: Domain, name: str, description: str,
+                          administrator_account: str, now: datetime) -> Repository:
+        """``Conflict`` when the domain has a repository of that name."""
+        ...
+
+    def get_repository(self, domain: Domain, name: str) -> Repository:
+        """``NotFound`` when missing."""
+        ...
+
+    def list_repositories(self, domain: Domain | None = None) -> list[Repository]:
+        """One domain's repositories, or every domain's, by repository name."""
+        ...
+
+    def update_repository(self, repository: Repository, description: str) -> Repository: ...
+
+    def delete_repository(self, repository: Repository) -> list[str]:
+        """With its packages and links; returns the sha256s no longer used in the domain."""
+        ...
+
+    # -- packages, versions and assets ------------------------------------------------------
+
+    def find_package(self, repository_id: int, fmt: str, namespace: str,
+                     name: str) -> Package | None: ...
+
+    def list_packages(self, repository_id: int, fmt: str | None = None,
+                      namespace: str | None = None, prefix: str | None = None,
+                      after: str | None = None, limit: int = 1000) -> list[Package]:
+        """By name: those after ``after``, starting with ``prefix``, at most ``limit``."""
+        ...
+
+    def list_project_names(self, repository_id: int, fmt: str) -> list[str]:
+        """Names with at least one Published or Unlisted version, for the /simple/ root."""
+        ...
+
+    def list_versions(self, package_id: int) -> list[PackageVersion]: ...
+
+    def get_version(self, package_id: int, version_key: str) -> PackageVersion | None: ...
+
+    def list_assets(self, version_id: int) -> list[Asset]:
+        """By file name."""
+        ...
+
+    def project_index(self, repository_id: int, fmt: str, name: str
+                      ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
+        """Everything a project page shows; None when the repository has no such package."""
+        ...
+
+    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads)."""
+        ...
+
+    def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
+        """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
+        ...
+
+    def filenames_taken(self, repository_id: int, fmt: str,
+                        filenames: Sequence[str]) -> dict[str, Asset]:
+        """``filename_taken`` for many names at once, answering those the repository has."""
+        ...
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, repository: Repository, fmt: str, namespace: str, name: str,
+                display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                blob_sizes: dict[str, int], now: datetime) -> PublishResult:
+        """Add one asset (and its package and version when new). The same file again is a
+        no-op (``created`` False); ``Conflict`` for the same name with other bytes or a closed
+        version, ``Denied`` when the package's origin controls block publishing."""
+        ...
+
+    def publish_many(self, repository: Repository, fmt: str, namespace: str,
+                     files: Sequence[NewFile], now: datetime) -> list[bool | PackyardError]:
+        """Add many files in one transaction, each answered as ``publish`` would have, in
+        order: created, already there, or the error that refused it alone."""
+        ...
+
+    def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        ...
+
+    # -- upstreams and external connections -------------------------------------------------
+
+    def domain_graph(self, domain_id: int) -> DomainGraph: ...
+
+    def replace_upstreams(self, repository: Repository, upstream_ids: Sequence[int],
+                          check: Callable[[DomainGraph], None]) -> None:
+        """Set a repository's upstream list, in priority order. ``check`` sees the domain's
+        current graph in the same transaction (so two concurrent updates cannot build a cycle
+        between them) and refuses the change by raising; nothing changes then."""
+        ...
+
+    def repository_links(self, repository_id: int) -> RepositoryLinks: ...
+
+    def add_external_connection(self, repository: Repository, name: str, package_format: str,
+                                now: datetime) -> None:
+        """``Conflict`` for the same one again, ``QuotaExceeded`` for a second one."""
+        ...
+
+    def remove_external_connection(self, repository: Repository, name: str) -> None:
+        """``NotFound`` when the repository does not have it."""
+        ...
+
+    # -- origin controls --------------------------------------------------------------------
+
+    def packages_named(self, domain_id: int, fmt: str, namespace: str,
+                       name: str) -> dict[int, Package]:
+        """The package called ``name`` in every repository of a domain that has it, by
+        repository id."""
+        ...
+
+    def put_origin_configuration(self, repository: Repository, fmt: str, namespace: str,
+                                 name: str, display_name: str, publish: str, upstream: str,
+                                 now: datetime) -> Package:
+        """Set a package's restrictions, creating the package (with no versions) if needed."""
+        ...
+
+    def version_origins(self, version_ids: Sequence[int]) -> dict[int, VersionOrigin]:
+        """Each version's entry point, with the entry repository's name."""
+        ...
+
+    # -- kept copies of upstream files ------------------------------------------------------
+
+    def retain(self, targets: Sequence[Repository], fmt: str, namespace: str, name: str,
+               display_name: str, new_version: NewVersion, new_asset: NewAsset,
+               entry: EntryPoint, blob_sizes: dict[str, int], now: datetime) -> list[Repository]:
+        """Keep a copy of one file (and its version and package, when new) in each target.
+
+        A target whose package blocks upstream versions, or whose version is no longer listed,
+        is left alone; one that holds the file already is a no-op. Returns the targets that
+        now hold a new copy."""
+        ...
+
+    def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
+                    targets: Sequence[Repository], now: datetime) -> bool:
+        """Keep in ``targets`` a copy of a file another repository of the domain holds, with
+        the version's original entry point; False when the source does not hold it."""
+        ...
+
+    # -- cached upstream pages --------------------------------------------------------------
+
+    def get_upstream_page(self, index_url: str, project: str) -> CachedPage | None: ...
+
+    def put_upstream_page(self, page: CachedPage) -> None:
+        """Store (or replace) a fetched page."""
+        ...
+
+    # -- authorization tokens ---------------------------------------------------------------
+
+    def insert_token(self, token_id: str, secret_sha256: str, principal_arn: str,
+                     access_key_id: str | None, domain: Domain, now: datetime,
+                     expires_at: datetime) -> None: ...
+
+    def find_token(self, secret_sha256: str) -> TokenRecord | None: ...
+
+
+class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, UpstreamLinkStore,
+                 OriginStore, RetentionStore, UpstreamPageStore, TokenStore):
+    """The catalog on SQLAlchemy Core.
+
+    Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one
+    ``__init__`` (``CatalogBase``'s) and one ``_write`` (with its ChangeLog bump) for all of
+    them. ``engines`` is for the stores that share its database (``IamStore``, the token
+    ledger), so it is not part of ``Catalog``.
     """
+
+
+if TYPE_CHECKING:
+    # mypy checks here that SqlCatalog provides all of Catalog, with the same signatures.
+    _implements: type[Catalog] = SqlCatalog

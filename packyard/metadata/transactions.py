@@ -20,7 +20,7 @@ from packyard.metadata.migrate import upgrade_to_head
 
 class CatalogBase:
     """The state the catalog's parts (``DomainStore``, ``PublishingStore``, …) share through
-    ``Catalog``."""
+    ``SqlCatalog``."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -18,7 +18,7 @@ from packyard.clock import Clock
 from packyard.errors import Denied
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.policy.document import Policy, PolicyKind, PrincipalType, parse_policy
 
 ACCT = "000000000000"
@@ -310,7 +310,7 @@ def test_request_principal_of_a_session() -> None:
 # -- the store-backed source ---------------------------------------------------------------------
 
 def test_store_policy_source_caches_and_sees_its_own_writes(tmp_path: Path) -> None:
-    catalog = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     catalog.migrate()
     store = IamStore(catalog.engines, ACCT, SecretBox.generate())
     now = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import inspect
 
 from packyard.errors import Conflict, Denied, NotFound, PackyardError
-from packyard.metadata.catalog import Catalog, NewAsset, NewFile, NewVersion
+from packyard.metadata.catalog import NewAsset, NewFile, NewVersion, SqlCatalog
 from packyard.model import Repository
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def catalog(tmp_path: Path) -> SqlCatalog:
+    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     c.migrate()
     return c
 
@@ -34,18 +34,18 @@ def _asset(name: str, sha: str) -> NewAsset:
                     metadata_sha256=None, metadata_size=None)
 
 
-def test_migration_creates_every_table(catalog: Catalog) -> None:
+def test_migration_creates_every_table(catalog: SqlCatalog) -> None:
     tables = set(inspect(catalog.engines[1]).get_table_names())
     assert {"domains", "repositories", "packages", "package_versions", "assets", "blobs",
             "tokens", "alembic_version"} <= tables
 
 
-def test_migrate_twice_is_a_no_op(catalog: Catalog) -> None:
+def test_migrate_twice_is_a_no_op(catalog: SqlCatalog) -> None:
     catalog.migrate()
     assert catalog.list_domains() == []
 
 
-def test_domain_lifecycle(catalog: Catalog) -> None:
+def test_domain_lifecycle(catalog: SqlCatalog) -> None:
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
     assert d.created_at == NOW and d.repository_count == 0
     with pytest.raises(Conflict):
@@ -56,7 +56,7 @@ def test_domain_lifecycle(catalog: Catalog) -> None:
     assert catalog.get_domain("000000000000", "dom").repository_count == 1
 
 
-def test_publish_is_idempotent_for_identical_files(catalog: Catalog) -> None:
+def test_publish_is_idempotent_for_identical_files(catalog: SqlCatalog) -> None:
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
     r = catalog.create_repository(d, "repo", "", "000000000000", NOW)
     first = catalog.publish(r, "pypi", "", "pkg", "Pkg", _version(), _asset("pkg-1.0.tar.gz", "a" * 64),
@@ -70,7 +70,7 @@ def test_publish_is_idempotent_for_identical_files(catalog: Catalog) -> None:
     assert catalog.get_domain("000000000000", "dom").asset_size_bytes == 3
 
 
-def test_same_blob_in_two_repositories_counts_once(catalog: Catalog) -> None:
+def test_same_blob_in_two_repositories_counts_once(catalog: SqlCatalog) -> None:
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
     r1 = catalog.create_repository(d, "one", "", "000000000000", NOW)
     r2 = catalog.create_repository(d, "two", "", "000000000000", NOW)
@@ -83,7 +83,7 @@ def test_same_blob_in_two_repositories_counts_once(catalog: Catalog) -> None:
     assert catalog.delete_repository(r2) == ["c" * 64]
 
 
-def test_project_index_lists_assets_with_status(catalog: Catalog) -> None:
+def test_project_index_lists_assets_with_status(catalog: SqlCatalog) -> None:
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
     r = catalog.create_repository(d, "repo", "", "000000000000", NOW)
     catalog.publish(r, "pypi", "", "pkg", "pkg", _version("1.0"), _asset("pkg-1.0.tar.gz", "d" * 64),
@@ -100,7 +100,7 @@ def test_project_index_lists_assets_with_status(catalog: Catalog) -> None:
     assert catalog.project_index(r.id, "pypi", "other") is None
 
 
-def test_missing_things_are_not_found(catalog: Catalog) -> None:
+def test_missing_things_are_not_found(catalog: SqlCatalog) -> None:
     with pytest.raises(NotFound, match="Domain nope not found"):
         catalog.get_domain("000000000000", "nope")
     d = catalog.create_domain("dom", "000000000000", "key", NOW)
@@ -115,7 +115,7 @@ def _file(name: str, version: str, filename: str, sha: str) -> NewFile:
     return NewFile(name, name.title(), _version(version), _asset(filename, sha), {sha: 3})
 
 
-def _repo(catalog: Catalog, name: str = "repo") -> Repository:
+def _repo(catalog: SqlCatalog, name: str = "repo") -> Repository:
     d = catalog.create_domain(f"dom-{name}", "000000000000", "key", NOW)
     return catalog.create_repository(d, name, "", "000000000000", NOW)
 
@@ -127,7 +127,7 @@ def _outcome(result: object) -> object:
     return result
 
 
-def _one_by_one(catalog: Catalog, repo: Repository, files: list[NewFile]) -> list[object]:
+def _one_by_one(catalog: SqlCatalog, repo: Repository, files: list[NewFile]) -> list[object]:
     outcomes: list[object] = []
     for f in files:
         try:
@@ -138,7 +138,7 @@ def _one_by_one(catalog: Catalog, repo: Repository, files: list[NewFile]) -> lis
     return outcomes
 
 
-def _index(catalog: Catalog, repo: Repository, name: str) -> list[tuple[str, str, str]]:
+def _index(catalog: SqlCatalog, repo: Repository, name: str) -> list[tuple[str, str, str]]:
     found = catalog.project_index(repo.id, "pypi", name)
     assert found is not None
     return sorted((e.version, e.asset.name, e.asset.sha256) for e in found[2])
@@ -155,8 +155,8 @@ BATCH = [
 
 
 def test_publish_many_answers_as_publishing_one_by_one(tmp_path: Path) -> None:
-    batched = Catalog(f"sqlite:///{tmp_path / 'batched.sqlite'}")
-    single = Catalog(f"sqlite:///{tmp_path / 'single.sqlite'}")
+    batched = SqlCatalog(f"sqlite:///{tmp_path / 'batched.sqlite'}")
+    single = SqlCatalog(f"sqlite:///{tmp_path / 'single.sqlite'}")
     answers: dict[str, list[object]] = {}
     for label, catalog in (("batched", batched), ("single", single)):
         catalog.migrate()
@@ -178,7 +178,7 @@ def test_publish_many_answers_as_publishing_one_by_one(tmp_path: Path) -> None:
         assert answers[f"batched {part}"] == answers[f"single {part}"]
 
 
-def test_publish_many_again_is_a_no_op_that_keeps_revisions(catalog: Catalog) -> None:
+def test_publish_many_again_is_a_no_op_that_keeps_revisions(catalog: SqlCatalog) -> None:
     repo = _repo(catalog)
     assert catalog.publish_many(repo, "pypi", "", BATCH[:3], NOW) == [True, True, True]
     package = catalog.find_package(repo.id, "pypi", "", "pkg")
@@ -189,7 +189,7 @@ def test_publish_many_again_is_a_no_op_that_keeps_revisions(catalog: Catalog) ->
 
 
 def test_publish_many_adds_files_to_existing_versions_with_a_new_revision(
-        catalog: Catalog) -> None:
+        catalog: SqlCatalog) -> None:
     repo = _repo(catalog)
     first = catalog.publish(repo, "pypi", "", "pkg", "Pkg", _version("1.0"),
                             _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
@@ -201,7 +201,7 @@ def test_publish_many_adds_files_to_existing_versions_with_a_new_revision(
 
 
 def test_publish_many_refuses_blocked_packages_and_closed_versions_alone(
-        catalog: Catalog) -> None:
+        catalog: SqlCatalog) -> None:
     repo = _repo(catalog)
     catalog.put_origin_configuration(repo, "pypi", "", "blocked", "Blocked", "BLOCK", "ALLOW",
                                      NOW)
@@ -223,7 +223,7 @@ def test_publish_many_refuses_blocked_packages_and_closed_versions_alone(
     assert catalog.get_domain("000000000000", "dom-repo").asset_size_bytes == 3 + 3
 
 
-def test_filenames_taken_answers_only_for_the_repository(catalog: Catalog) -> None:
+def test_filenames_taken_answers_only_for_the_repository(catalog: SqlCatalog) -> None:
     one, two = _repo(catalog, "one"), _repo(catalog, "two")
     catalog.publish_many(one, "pypi", "", [BATCH[0]], NOW)
     catalog.publish_many(two, "pypi", "", [BATCH[2]], NOW)

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from packyard.auth.principal import root_principal
 from packyard.auth.tokens import TokenService
 from packyard.cli.tokens import token
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 
 ACCT = "000000000000"
 
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
-    catalog = Catalog(f"sqlite:///{(tmp_path / 'packyard.db').resolve()}")
+    catalog = SqlCatalog(f"sqlite:///{(tmp_path / 'packyard.db').resolve()}")
     catalog.migrate()
     domain = catalog.create_domain("dom", ACCT, "k", datetime.now(UTC))
     service = TokenService(catalog)

@@ -23,7 +23,7 @@ from packyard.clock import Clock
 from packyard.errors import Unauthenticated
 from packyard.iam.secrets import KEY_FILE, SecretBox
 from packyard.iam.store import IamStore
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.model import Domain
 
 ACCT = "000000000000"
@@ -33,14 +33,14 @@ TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AW
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def catalog(tmp_path: Path) -> SqlCatalog:
+    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     c.migrate()
     return c
 
 
 @pytest.fixture()
-def store(catalog: Catalog) -> IamStore:
+def store(catalog: SqlCatalog) -> IamStore:
     return IamStore(catalog.engines, ACCT, SecretBox.generate())
 
 
@@ -150,21 +150,21 @@ def test_session_of_a_deleted_role_is_unrecognized(store: IamStore) -> None:
 # -- tokens act for their principal --------------------------------------------------------------
 
 @pytest.fixture()
-def domain(catalog: Catalog) -> Domain:
+def domain(catalog: SqlCatalog) -> Domain:
     return catalog.create_domain("dom", ACCT, "k", _now())
 
 
-def _mint(catalog: Catalog, principal: Principal, domain: Domain) -> str:
+def _mint(catalog: SqlCatalog, principal: Principal, domain: Domain) -> str:
     return TokenService(catalog).issue(principal, domain, 3600, _now()).token
 
 
-def _package_authn(catalog: Catalog, store: IamStore, clock: Clock | None = None
+def _package_authn(catalog: SqlCatalog, store: IamStore, clock: Clock | None = None
                    ) -> PackageAuthenticator:
     return PackageAuthenticator(TokenService(catalog), ACCT, clock or Clock(),
                                 ROOT.access_key_id, store)
 
 
-def test_user_token_resolves_to_the_user(catalog: Catalog, store: IamStore,
+def test_user_token_resolves_to_the_user(catalog: SqlCatalog, store: IamStore,
                                          domain: Domain) -> None:
     store.create_user("alice", "/", _now())
     key, secret = store.create_access_key("alice", _now())
@@ -175,7 +175,7 @@ def test_user_token_resolves_to_the_user(catalog: Catalog, store: IamStore,
 
 
 @pytest.mark.parametrize("change", ["deactivate key", "delete key", "delete user"])
-def test_user_token_stops_with_its_credentials(catalog: Catalog, store: IamStore,
+def test_user_token_stops_with_its_credentials(catalog: SqlCatalog, store: IamStore,
                                                domain: Domain, change: str) -> None:
     store.create_user("alice", "/", _now())
     key, secret = store.create_access_key("alice", _now())
@@ -194,7 +194,7 @@ def test_user_token_stops_with_its_credentials(catalog: Catalog, store: IamStore
         authn.authenticate(f"Bearer {token}", domain)
 
 
-def test_recreated_user_does_not_inherit_old_tokens(catalog: Catalog, store: IamStore,
+def test_recreated_user_does_not_inherit_old_tokens(catalog: SqlCatalog, store: IamStore,
                                                     domain: Domain) -> None:
     store.create_user("alice", "/", _now())
     key, secret = store.create_access_key("alice", _now())
@@ -207,7 +207,7 @@ def test_recreated_user_does_not_inherit_old_tokens(catalog: Catalog, store: Iam
         _package_authn(catalog, store).authenticate(f"Bearer {token}", domain)
 
 
-def test_session_token_ends_with_the_session(catalog: Catalog, store: IamStore,
+def test_session_token_ends_with_the_session(catalog: SqlCatalog, store: IamStore,
                                              domain: Domain) -> None:
     key_id, secret, session_token = _session(store, minutes=20)
     principal = _authenticate(_authn(store), key_id, secret, session_token)
@@ -218,7 +218,7 @@ def test_session_token_ends_with_the_session(catalog: Catalog, store: IamStore,
         later.authenticate(f"Bearer {issued.token}", domain)
 
 
-def test_root_token_needs_the_current_root_key(catalog: Catalog, store: IamStore,
+def test_root_token_needs_the_current_root_key(catalog: SqlCatalog, store: IamStore,
                                                domain: Domain) -> None:
     principal = _authenticate(_authn(store), ROOT.access_key_id, ROOT.secret_access_key)
     token = _mint(catalog, principal, domain)
@@ -228,7 +228,7 @@ def test_root_token_needs_the_current_root_key(catalog: Catalog, store: IamStore
         rotated.authenticate(f"Bearer {token}", domain)
 
 
-def test_revoked_token_stops_after_the_cache(catalog: Catalog, store: IamStore,
+def test_revoked_token_stops_after_the_cache(catalog: SqlCatalog, store: IamStore,
                                              domain: Domain) -> None:
     principal = _authenticate(_authn(store), ROOT.access_key_id, ROOT.secret_access_key)
     tokens = TokenService(catalog)
@@ -246,7 +246,7 @@ def test_revoked_token_stops_after_the_cache(catalog: Catalog, store: IamStore,
     assert ledger.list(now=_now(), include_inactive=True)[0].state(_now()) == "revoked"
 
 
-def test_revoke_by_token_value_and_by_principal(catalog: Catalog, store: IamStore,
+def test_revoke_by_token_value_and_by_principal(catalog: SqlCatalog, store: IamStore,
                                                 domain: Domain) -> None:
     principal = _authenticate(_authn(store), ROOT.access_key_id, ROOT.secret_access_key)
     first = _mint(catalog, principal, domain)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.migrate import alembic_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -40,7 +40,7 @@ def _database_at_0001_with_data(path: Path) -> str:
 
 def test_upgrade_from_0001_keeps_data_and_adds_iam(tmp_path: Path) -> None:
     url = _database_at_0001_with_data(tmp_path / "old.sqlite")
-    catalog = Catalog(url)
+    catalog = SqlCatalog(url)
     catalog.migrate()  # what `packyard serve` does at start-up
     tables = set(inspect(catalog.engines[0]).get_table_names())
     assert tables >= IAM_TABLES

@@ -17,7 +17,7 @@ from packyard.errors import Denied, Invalid
 from packyard.iam.errors import AccessDenied, InvalidInput, LimitExceeded, MalformedPolicyDocument
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.services.iam import IamService
 from packyard.services.sts import StsService
 
@@ -31,7 +31,7 @@ def _doc(*statements: dict[str, Any]) -> str:
 
 @pytest.fixture()
 def services(tmp_path: Path) -> tuple[IamService, StsService]:
-    catalog = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     catalog.migrate()
     store = IamStore(catalog.engines, ACCT, SecretBox.generate())
     authz = Authorizer(ACCT, StorePolicySource(store), Clock(), "us-east-1")

@@ -20,7 +20,7 @@ from packyard.iam.schema import iam_access_keys, sts_sessions
 from packyard.iam.secrets import SecretBox
 from packyard.iam.sessions import token_digest
 from packyard.iam.store import IamStore
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 
 ACCOUNT = "000000000000"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,14 +31,14 @@ READ_ONLY = "arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess"
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def catalog(tmp_path: Path) -> SqlCatalog:
+    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     c.migrate()
     return c
 
 
 @pytest.fixture()
-def store(catalog: Catalog) -> IamStore:
+def store(catalog: SqlCatalog) -> IamStore:
     return IamStore(catalog.engines, ACCOUNT, SecretBox.generate())
 
 
@@ -83,7 +83,7 @@ def test_user_with_dependents_cannot_be_deleted(store: IamStore, setup: str,
 
 # -- access keys ---------------------------------------------------------------------------------
 
-def test_access_key_secret_is_encrypted_at_rest(store: IamStore, catalog: Catalog) -> None:
+def test_access_key_secret_is_encrypted_at_rest(store: IamStore, catalog: SqlCatalog) -> None:
     store.create_user("carol", "/", NOW)
     key, secret = store.create_access_key("carol", NOW)
     assert key.id.startswith("AKIA") and len(key.id) == 20 and len(secret) == 40
@@ -93,7 +93,7 @@ def test_access_key_secret_is_encrypted_at_rest(store: IamStore, catalog: Catalo
     assert store.access_key_secret(key.id) == secret
 
 
-def test_access_key_is_unreadable_with_another_data_dir_key(catalog: Catalog) -> None:
+def test_access_key_is_unreadable_with_another_data_dir_key(catalog: SqlCatalog) -> None:
     writer = IamStore(catalog.engines, ACCOUNT, SecretBox.generate())
     writer.create_user("carol", "/", NOW)
     key, _ = writer.create_access_key("carol", NOW)
@@ -188,7 +188,7 @@ def test_detaching_a_policy_that_is_not_attached(store: IamStore) -> None:
 
 # -- roles and sessions --------------------------------------------------------------------------
 
-def test_role_lifecycle_and_sessions(store: IamStore, catalog: Catalog) -> None:
+def test_role_lifecycle_and_sessions(store: IamStore, catalog: SqlCatalog) -> None:
     role = store.create_role("deployer", "/ci/", TRUST, "CI", 7200, NOW)
     assert role.arn == "arn:aws:iam::000000000000:role/ci/deployer"
     assert role.id.startswith("AROA")
@@ -220,7 +220,7 @@ def test_expired_sessions_are_purged_by_the_next_assume(store: IamStore) -> None
 
 # -- resource policies ---------------------------------------------------------------------------
 
-def test_resource_policy_revisions(store: IamStore, catalog: Catalog) -> None:
+def test_resource_policy_revisions(store: IamStore, catalog: SqlCatalog) -> None:
     domain = catalog.create_domain("dom", ACCOUNT, "key", NOW)
     arn = "arn:aws:codeartifact:us-east-1:000000000000:domain/dom"
     first = store.put_resource_policy(arn, domain.id, None, "{}", None, NOW)
@@ -236,14 +236,14 @@ def test_resource_policy_revisions(store: IamStore, catalog: Catalog) -> None:
 
 
 def test_revision_given_for_a_policy_that_does_not_exist(store: IamStore,
-                                                        catalog: Catalog) -> None:
+                                                        catalog: SqlCatalog) -> None:
     domain = catalog.create_domain("dom", ACCOUNT, "key", NOW)
     arn = "arn:aws:codeartifact:us-east-1:000000000000:domain/dom"
     with pytest.raises(Conflict, match="has no resource policy"):
         store.put_resource_policy(arn, domain.id, None, "{}", "abc", NOW)
 
 
-def test_deleting_a_repository_deletes_its_policy(store: IamStore, catalog: Catalog) -> None:
+def test_deleting_a_repository_deletes_its_policy(store: IamStore, catalog: SqlCatalog) -> None:
     domain = catalog.create_domain("dom", ACCOUNT, "key", NOW)
     repo = catalog.create_repository(domain, "repo", "", ACCOUNT, NOW)
     arn = "arn:aws:codeartifact:us-east-1:000000000000:repository/dom/repo"

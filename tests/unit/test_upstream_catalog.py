@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from packyard.errors import Conflict, Denied, Invalid, NotFound, QuotaExceeded
-from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
+from packyard.metadata.catalog import DomainGraph, EntryPoint, NewAsset, NewVersion, SqlCatalog
 from packyard.model import Repository
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -16,13 +16,13 @@ OWNER = "000000000000"
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def catalog(tmp_path: Path) -> SqlCatalog:
+    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     c.migrate()
     return c
 
 
-def _repos(catalog: Catalog, *names: str) -> list[Repository]:
+def _repos(catalog: SqlCatalog, *names: str) -> list[Repository]:
     domain = catalog.create_domain("dom", OWNER, "key", NOW)
     return [catalog.create_repository(domain, n, "", OWNER, NOW) for n in names]
 
@@ -43,7 +43,7 @@ def _no_check(_: DomainGraph) -> None:
     pass
 
 
-def test_upstreams_keep_their_order(catalog: Catalog) -> None:
+def test_upstreams_keep_their_order(catalog: SqlCatalog) -> None:
     team, a, b = _repos(catalog, "team", "a", "b")
     catalog.replace_upstreams(team, [b.id, a.id], _no_check)
     assert catalog.repository_links(team.id).upstreams == ["b", "a"]
@@ -52,7 +52,7 @@ def test_upstreams_keep_their_order(catalog: Catalog) -> None:
     assert catalog.domain_graph(team.domain_id).upstreams == {team.id: [a.id]}
 
 
-def test_a_refused_upstream_list_changes_nothing(catalog: Catalog) -> None:
+def test_a_refused_upstream_list_changes_nothing(catalog: SqlCatalog) -> None:
     team, a = _repos(catalog, "team", "a")
     catalog.replace_upstreams(team, [a.id], _no_check)
 
@@ -64,7 +64,7 @@ def test_a_refused_upstream_list_changes_nothing(catalog: Catalog) -> None:
     assert catalog.repository_links(team.id).upstreams == ["a"]
 
 
-def test_one_external_connection_per_repository(catalog: Catalog) -> None:
+def test_one_external_connection_per_repository(catalog: SqlCatalog) -> None:
     (store,) = _repos(catalog, "store")
     catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
     with pytest.raises(Conflict) as same:
@@ -83,7 +83,7 @@ def test_one_external_connection_per_repository(catalog: Catalog) -> None:
     assert gone.value.message == "Repository store has no external connection public:pypi"
 
 
-def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: Catalog) -> None:
+def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: SqlCatalog) -> None:
     team, store = _repos(catalog, "team", "store")
     catalog.replace_upstreams(team, [store.id], _no_check)
     catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
@@ -95,7 +95,7 @@ def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: Ca
     assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-1.0.tar.gz") is not None
 
 
-def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: Catalog) -> None:
+def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: SqlCatalog) -> None:
     team, store = _repos(catalog, "team", "store")
     kept = catalog.retain([store, team], "pypi", "", "pkg", "Pkg", _version(),
                           _asset("pkg-1.0.tar.gz", "a" * 64),
@@ -114,7 +114,7 @@ def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: Catalog)
                           EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
 
 
-def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: Catalog) -> None:
+def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: SqlCatalog) -> None:
     (team,) = _repos(catalog, "team")
     catalog.publish(team, "pypi", "", "pkg", "pkg", _version("1.0"),
                     _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
@@ -125,7 +125,7 @@ def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: Catalog)
     assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-9.0.tar.gz") is None
 
 
-def test_retain_from_copies_the_version_with_its_entry_point(catalog: Catalog) -> None:
+def test_retain_from_copies_the_version_with_its_entry_point(catalog: SqlCatalog) -> None:
     team, lib = _repos(catalog, "team", "lib")
     catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version(), _asset("pkg-1.0.tar.gz", "c" * 64),
                     {"c" * 64: 3}, NOW)
@@ -137,7 +137,7 @@ def test_retain_from_copies_the_version_with_its_entry_point(catalog: Catalog) -
     assert not catalog.retain_from(lib.id, "pypi", "pkg", "missing.tar.gz", [team], NOW)
 
 
-def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: Catalog) -> None:
+def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: SqlCatalog) -> None:
     (team,) = _repos(catalog, "team")
     catalog.retain([team], "pypi", "", "pkg", "pkg", _version(),
                    _asset("pkg-1.0.tar.gz", "a" * 64), EntryPoint("EXTERNAL", None, "public:pypi"),
@@ -153,7 +153,7 @@ def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: Catalo
                     _asset("pkg-2.0.tar.gz", "b" * 64), {"b" * 64: 3}, NOW)
 
 
-def test_origin_configuration_creates_a_package_without_versions(catalog: Catalog) -> None:
+def test_origin_configuration_creates_a_package_without_versions(catalog: SqlCatalog) -> None:
     team, other = _repos(catalog, "team", "other")
     pkg = catalog.put_origin_configuration(team, "pypi", "", "pkg", "Pkg", "BLOCK", "BLOCK", NOW)
     assert (pkg.origin_publish, pkg.origin_upstream) == ("BLOCK", "BLOCK")
@@ -162,7 +162,7 @@ def test_origin_configuration_creates_a_package_without_versions(catalog: Catalo
 
 
 def test_versions_published_before_upstreams_keep_their_repository_as_origin(
-        catalog: Catalog) -> None:
+        catalog: SqlCatalog) -> None:
     (team,) = _repos(catalog, "team")
     result = catalog.publish(team, "pypi", "", "pkg", "pkg", _version(),
                              _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
@@ -198,7 +198,7 @@ def test_revision_0003_upgrades_a_database_that_has_versions(tmp_path: Path) -> 
             "revision, published_at, origin_type, origin_repository_id) VALUES (1, 1, '1.0', "
             "'1', 'Published', 'r', '2026-01-01 00:00:00', 'INTERNAL', 1)"))
     engine.dispose()
-    catalog = Catalog(url)
+    catalog = SqlCatalog(url)
     catalog.migrate()
     origin = catalog.version_origins([1])[1]
     assert (origin.origin_type, origin.repository_name, origin.external_connection) == (

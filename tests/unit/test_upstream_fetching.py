@@ -17,7 +17,7 @@ import pytest
 
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pages import UpstreamPages
@@ -147,8 +147,8 @@ def test_a_full_upstream_makes_callers_wait_then_fail() -> None:
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
-    c = Catalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def catalog(tmp_path: Path) -> SqlCatalog:
+    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
     c.migrate()
     return c
 
@@ -174,7 +174,7 @@ class PageServer:
             "ETag": etag, "Content-Type": "application/vnd.pypi.simple.v1+json"})
 
 
-def test_a_fresh_page_is_served_without_asking_the_upstream(catalog: Catalog) -> None:
+def test_a_fresh_page_is_served_without_asking_the_upstream(catalog: SqlCatalog) -> None:
     server, clock = PageServer(), FakeClock()
     pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
 
@@ -188,7 +188,7 @@ def test_a_fresh_page_is_served_without_asking_the_upstream(catalog: Catalog) ->
     assert "application/vnd.pypi.simple.v1+json" in server.requests[0].headers["accept"]
 
 
-def test_concurrent_requests_for_one_page_share_one_fetch(catalog: Catalog) -> None:
+def test_concurrent_requests_for_one_page_share_one_fetch(catalog: SqlCatalog) -> None:
     server = PageServer()
     pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
 
@@ -199,7 +199,7 @@ def test_concurrent_requests_for_one_page_share_one_fetch(catalog: Catalog) -> N
     assert len(server.requests) == 1
 
 
-def test_an_old_page_is_revalidated_with_its_etag(catalog: Catalog) -> None:
+def test_an_old_page_is_revalidated_with_its_etag(catalog: SqlCatalog) -> None:
     server, clock = PageServer(), FakeClock()
     pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
 
@@ -217,7 +217,7 @@ def test_an_old_page_is_revalidated_with_its_etag(catalog: Catalog) -> None:
     assert [r.headers.get("if-none-match") for r in server.requests] == [None, etag]
 
 
-def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: Catalog) -> None:
+def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: SqlCatalog) -> None:
     server, clock = PageServer(), FakeClock()
     pages = UpstreamPages(catalog, _http(server, retries=0), clock, ttl_seconds=60)
 
@@ -232,7 +232,7 @@ def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: Catalog) ->
 
 
 def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
-        catalog: Catalog) -> None:
+        catalog: SqlCatalog) -> None:
     server = PageServer()
     server.down = True
     pages = UpstreamPages(catalog, _http(server, retries=0), FakeClock(), ttl_seconds=60)
@@ -243,7 +243,7 @@ def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
         "project demo-pkg from there, so it has no copy to serve")
 
 
-def test_pages_survive_a_restart(catalog: Catalog) -> None:
+def test_pages_survive_a_restart(catalog: SqlCatalog) -> None:
     server = PageServer()
     asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60).project(INDEX, "demo-pkg"))
     server.down = True
@@ -253,7 +253,7 @@ def test_pages_survive_a_restart(catalog: Catalog) -> None:
     assert len(server.requests) == 1
 
 
-def test_a_project_the_upstream_does_not_have_is_remembered(catalog: Catalog) -> None:
+def test_a_project_the_upstream_does_not_have_is_remembered(catalog: SqlCatalog) -> None:
     server = PageServer()
     pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
 
@@ -484,7 +484,7 @@ def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path)
 
 
 def test_a_slow_revalidation_serves_the_cached_page_and_finishes_later(
-        catalog: Catalog) -> None:
+        catalog: SqlCatalog) -> None:
     server, clock = PageServer(), FakeClock()
     slow = False
 
