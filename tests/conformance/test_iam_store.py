@@ -1,9 +1,9 @@
-"""The IAM store on SQLite: entities, IAM's conflict rules and wording, secrets at rest."""
+"""The IAM store on every database backend (it lives on the catalog's engines): entities, IAM's
+conflict rules and wording, secrets at rest."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -28,13 +28,6 @@ TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AW
         '"Action":"sts:AssumeRole"}]}'
 DOC = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 READ_ONLY = "arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess"
-
-
-@pytest.fixture()
-def catalog(tmp_path: Path) -> SqlCatalog:
-    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    c.migrate()
-    return c
 
 
 @pytest.fixture()
@@ -216,6 +209,50 @@ def test_expired_sessions_are_purged_by_the_next_assume(store: IamStore) -> None
     later = NOW + timedelta(hours=1)
     store.create_session(role, "b", "c", later, later + timedelta(seconds=900))
     assert store.session(old.access_key_id) is None
+
+
+def test_users_and_roles_are_found_by_id(store: IamStore) -> None:
+    user = store.create_user("ulla", "/", NOW)
+    role = store.create_role("runner", "/", TRUST, None, 3600, NOW)
+    assert store.user_by_id(user.id) == user
+    assert store.role_by_id(role.id) == role
+    assert store.user_by_id(role.id) is None and store.role_by_id(user.id) is None
+
+
+def test_access_keys_are_listed_oldest_first(store: IamStore) -> None:
+    store.create_user("kim", "/", NOW)
+    first, _ = store.create_access_key("kim", NOW)
+    second, _ = store.create_access_key("kim", NOW + timedelta(seconds=1))
+    store.update_access_key("kim", second.id, "Inactive")
+    assert [(k.id, k.user_name, k.status) for k in store.list_access_keys("kim")] == [
+        (first.id, "kim", "Active"), (second.id, "kim", "Inactive")]
+
+
+def test_roles_by_name_and_path_and_their_trust_policy(store: IamStore) -> None:
+    ci = store.create_role("Builder", "/ci/", TRUST, "builds", 3600, NOW)
+    store.create_role("admin", "/", TRUST, None, 3600, NOW)
+    assert store.get_role("builder") == ci  # names ignore case, as in IAM
+    assert [r.name for r in store.list_roles("/ci/")] == ["Builder"]
+    assert {r.name for r in store.list_roles()} == {"Builder", "admin"}
+    store.update_assume_role_policy("builder", TRUST.replace("*", "arn:aws:iam::1:root"))
+    assert store.get_role("Builder").assume_role_policy == TRUST.replace(
+        "*", "arn:aws:iam::1:root")
+    with pytest.raises(NoSuchEntity, match="The role with name nobody cannot be found."):
+        store.get_role("nobody")
+
+
+def test_role_policies_inline_and_attached(store: IamStore) -> None:
+    role = store.create_role("deployer", "/", TRUST, None, 3600, NOW)
+    store.put_role_policy("deployer", "Deploy", DOC)
+    assert store.list_role_policies("deployer") == ["Deploy"]
+    assert store.get_role_policy("deployer", "deploy").document == DOC
+    store.attach_role_policy("deployer", READ_ONLY)
+    assert [p.arn for p in store.list_attached_role_policies("deployer")] == [READ_ONLY]
+    assert [name for name, _ in store.role_documents(role.id)] == ["Deploy", READ_ONLY]
+    store.detach_role_policy("deployer", READ_ONLY)
+    with pytest.raises(NoSuchEntity, match=f"Policy {READ_ONLY} was not found."):
+        store.detach_role_policy("deployer", READ_ONLY)
+    assert [name for name, _ in store.role_documents(role.id)] == ["Deploy"]
 
 
 # -- resource policies ---------------------------------------------------------------------------

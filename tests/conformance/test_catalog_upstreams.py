@@ -1,28 +1,22 @@
-"""The metadata store's side of upstreams: links, external connections, kept copies, origins."""
+"""The Catalog contract for upstreams, on every database backend: links, external connections,
+kept copies, origins, and the migration that added them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from packyard.errors import Conflict, Denied, Invalid, NotFound, QuotaExceeded
-from packyard.metadata.catalog import DomainGraph, EntryPoint, NewAsset, NewVersion, SqlCatalog
+from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
 from packyard.model import Repository
+from tests.conformance.conftest import Databases
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 OWNER = "000000000000"
 
 
-@pytest.fixture()
-def catalog(tmp_path: Path) -> SqlCatalog:
-    c = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    c.migrate()
-    return c
-
-
-def _repos(catalog: SqlCatalog, *names: str) -> list[Repository]:
+def _repos(catalog: Catalog, *names: str) -> list[Repository]:
     domain = catalog.create_domain("dom", OWNER, "key", NOW)
     return [catalog.create_repository(domain, n, "", OWNER, NOW) for n in names]
 
@@ -43,7 +37,7 @@ def _no_check(_: DomainGraph) -> None:
     pass
 
 
-def test_upstreams_keep_their_order(catalog: SqlCatalog) -> None:
+def test_upstreams_keep_their_order(catalog: Catalog) -> None:
     team, a, b = _repos(catalog, "team", "a", "b")
     catalog.replace_upstreams(team, [b.id, a.id], _no_check)
     assert catalog.repository_links(team.id).upstreams == ["b", "a"]
@@ -52,7 +46,7 @@ def test_upstreams_keep_their_order(catalog: SqlCatalog) -> None:
     assert catalog.domain_graph(team.domain_id).upstreams == {team.id: [a.id]}
 
 
-def test_a_refused_upstream_list_changes_nothing(catalog: SqlCatalog) -> None:
+def test_a_refused_upstream_list_changes_nothing(catalog: Catalog) -> None:
     team, a = _repos(catalog, "team", "a")
     catalog.replace_upstreams(team, [a.id], _no_check)
 
@@ -64,7 +58,7 @@ def test_a_refused_upstream_list_changes_nothing(catalog: SqlCatalog) -> None:
     assert catalog.repository_links(team.id).upstreams == ["a"]
 
 
-def test_one_external_connection_per_repository(catalog: SqlCatalog) -> None:
+def test_one_external_connection_per_repository(catalog: Catalog) -> None:
     (store,) = _repos(catalog, "store")
     catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
     with pytest.raises(Conflict) as same:
@@ -83,7 +77,7 @@ def test_one_external_connection_per_repository(catalog: SqlCatalog) -> None:
     assert gone.value.message == "Repository store has no external connection public:pypi"
 
 
-def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: SqlCatalog) -> None:
+def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: Catalog) -> None:
     team, store = _repos(catalog, "team", "store")
     catalog.replace_upstreams(team, [store.id], _no_check)
     catalog.add_external_connection(store, "public:pypi", "pypi", NOW)
@@ -95,7 +89,7 @@ def test_deleting_an_upstream_unlinks_it_and_keeps_what_was_retained(catalog: Sq
     assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-1.0.tar.gz") is not None
 
 
-def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: SqlCatalog) -> None:
+def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: Catalog) -> None:
     team, store = _repos(catalog, "team", "store")
     kept = catalog.retain([store, team], "pypi", "", "pkg", "Pkg", _version(),
                           _asset("pkg-1.0.tar.gz", "a" * 64),
@@ -114,7 +108,7 @@ def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: SqlCatal
                           EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
 
 
-def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: SqlCatalog) -> None:
+def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: Catalog) -> None:
     (team,) = _repos(catalog, "team")
     catalog.publish(team, "pypi", "", "pkg", "pkg", _version("1.0"),
                     _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
@@ -125,7 +119,7 @@ def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: SqlCatal
     assert catalog.find_asset(team.id, "pypi", "pkg", "pkg-9.0.tar.gz") is None
 
 
-def test_retain_from_copies_the_version_with_its_entry_point(catalog: SqlCatalog) -> None:
+def test_retain_from_copies_the_version_with_its_entry_point(catalog: Catalog) -> None:
     team, lib = _repos(catalog, "team", "lib")
     catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version(), _asset("pkg-1.0.tar.gz", "c" * 64),
                     {"c" * 64: 3}, NOW)
@@ -137,7 +131,7 @@ def test_retain_from_copies_the_version_with_its_entry_point(catalog: SqlCatalog
     assert not catalog.retain_from(lib.id, "pypi", "pkg", "missing.tar.gz", [team], NOW)
 
 
-def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: SqlCatalog) -> None:
+def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: Catalog) -> None:
     (team,) = _repos(catalog, "team")
     catalog.retain([team], "pypi", "", "pkg", "pkg", _version(),
                    _asset("pkg-1.0.tar.gz", "a" * 64), EntryPoint("EXTERNAL", None, "public:pypi"),
@@ -153,7 +147,7 @@ def test_publishing_a_package_that_came_from_upstream_is_blocked(catalog: SqlCat
                     _asset("pkg-2.0.tar.gz", "b" * 64), {"b" * 64: 3}, NOW)
 
 
-def test_origin_configuration_creates_a_package_without_versions(catalog: SqlCatalog) -> None:
+def test_origin_configuration_creates_a_package_without_versions(catalog: Catalog) -> None:
     team, other = _repos(catalog, "team", "other")
     pkg = catalog.put_origin_configuration(team, "pypi", "", "pkg", "Pkg", "BLOCK", "BLOCK", NOW)
     assert (pkg.origin_publish, pkg.origin_upstream) == ("BLOCK", "BLOCK")
@@ -162,7 +156,7 @@ def test_origin_configuration_creates_a_package_without_versions(catalog: SqlCat
 
 
 def test_versions_published_before_upstreams_keep_their_repository_as_origin(
-        catalog: SqlCatalog) -> None:
+        catalog: Catalog) -> None:
     (team,) = _repos(catalog, "team")
     result = catalog.publish(team, "pypi", "", "pkg", "pkg", _version(),
                              _asset("pkg-1.0.tar.gz", "a" * 64), {"a" * 64: 3}, NOW)
@@ -171,13 +165,13 @@ def test_versions_published_before_upstreams_keep_their_repository_as_origin(
         "INTERNAL", "team", None)
 
 
-def test_revision_0003_upgrades_a_database_that_has_versions(tmp_path: Path) -> None:
+def test_revision_0003_upgrades_a_database_that_has_versions(databases: Databases) -> None:
     from alembic import command
     from sqlalchemy import create_engine, text
 
     from packyard.metadata.migrate import alembic_config
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    url = databases.url("old")
     engine = create_engine(url)
     config = alembic_config()
     with engine.begin() as conn:
@@ -198,7 +192,7 @@ def test_revision_0003_upgrades_a_database_that_has_versions(tmp_path: Path) -> 
             "revision, published_at, origin_type, origin_repository_id) VALUES (1, 1, '1.0', "
             "'1', 'Published', 'r', '2026-01-01 00:00:00', 'INTERNAL', 1)"))
     engine.dispose()
-    catalog = SqlCatalog(url)
+    catalog = databases.catalog(url)
     catalog.migrate()
     origin = catalog.version_origins([1])[1]
     assert (origin.origin_type, origin.repository_name, origin.external_connection) == (
