@@ -34,10 +34,17 @@ def _fail(message: str) -> NoReturn:
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from packyard.storage.backends import MEMORY, check_blob_store
+
     try:
         settings = load_settings(data_dir=data_dir)
+        check_blob_store(settings)
     except ValueError as exc:
         _fail(str(exc))
+    if settings.blob_store == MEMORY:
+        # The files would land in this command's memory, never in the server's.
+        _fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
+              "packyard import can only add files to a server whose blobs are on disk")
     if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
         # Never start a new, empty registry by mistake: the data must be the server's.
         _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "

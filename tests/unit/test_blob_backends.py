@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from packyard.auth.principal import root_principal
 from packyard.bootstrap import build_services
 from packyard.cli import main
+from packyard.cli.imports import import_files
 from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.settings import load_settings
@@ -70,6 +71,17 @@ def test_serve_refuses_an_unknown_blob_store_in_one_line(tmp_path: Path) -> None
     assert "error: PACKYARD_BLOB_STORE: no blob store backend for 'gs://bucket'" in (
         " ".join(result.output.split()))
     assert not (tmp_path / "packyard.db").exists()
+
+
+def test_import_refuses_a_memory_blob_store(tmp_path: Path) -> None:
+    build_wheel(tmp_path, name="alpha", version="1.0")
+    result = CliRunner().invoke(import_files, [
+        "--data-dir", str(tmp_path / "data"), "--domain", "dom", "--repository", "repo",
+        str(tmp_path)], env={"PACKYARD_BLOB_STORE": "memory://", "PACKYARD_DATA_DIR": None})
+    assert result.exit_code == 2
+    assert ("error: PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
+            "packyard import can only add files to a server whose blobs are on disk") in (
+        " ".join(result.stderr.split()))
 
 
 def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None:
