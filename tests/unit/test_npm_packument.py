@@ -209,3 +209,11 @@ def test_abbreviated_version_fields(extra: dict[str, Any], expected: dict[str, A
     package = StoredPackage(PackageName(None, "x"), [stored], {})
     served = json.loads(render_abbreviated(package, BASE).body)["versions"]["1.0.0"]
     assert {k: v for k, v in served.items() if k not in ("name", "version", "dist")} == expected
+
+
+def test_a_manifest_with_a_malformed_dist_still_renders() -> None:
+    # Upstream manifests are not ours: some very old ones carry odd values.
+    stored = StoredVersion("1.0.0", {"name": "x", "version": "1.0.0", "dist": "junk"},
+                           "Published", T0)
+    document = full(StoredPackage(PackageName(None, "x"), [stored], {}))
+    assert document["versions"]["1.0.0"]["dist"] == {"tarball": BASE + "x/-/x-1.0.0.tgz"}

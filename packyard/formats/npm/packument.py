@@ -126,7 +126,8 @@ def _version_document(package: StoredPackage, stored: StoredVersion,
     manifest["_id"] = f"{package.name.full}@{stored.version}"
     # npm writes the scoped path unencoded (libnpmpublish: `${name}/-/${file}`), and lockfiles
     # keep whatever URL the packument gave.
-    manifest["dist"] = {**stored.manifest.get("dist", {}),
+    dist = stored.manifest.get("dist")
+    manifest["dist"] = {**(dist if isinstance(dist, Mapping) else {}),
                         "tarball": base_url + package.name.tarball_path(stored.version)}
     manifest.pop("deprecated", None)
     if stored.deprecated:
