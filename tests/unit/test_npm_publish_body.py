@@ -137,7 +137,8 @@ def test_50_mb_of_binary_garbage_is_refused_at_the_first_byte() -> None:
     with pytest.raises(Invalid) as caught:
         for chunk in chunks:
             parser.feed(chunk if chunk[:1] != b"{" else b"!" + chunk[1:])
-    assert caught.value.message == "The publish body must be a JSON object (npm's publish document)."
+    assert caught.value.message == (
+        "The publish body must be a JSON object (npm's publish document).")
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -44,21 +44,22 @@ def test_valid_versions(text: str, expected: SemVer) -> None:
     assert str(parsed) == text
 
 
+NOT_SEMVER = "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"
+
+
 @pytest.mark.parametrize(("text", "reason"), [
-    ("1.0", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
-    ("1.0.0.0", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], "
-                "e.g. 1.0.0)"),
-    ("latest", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
+    ("1.0", NOT_SEMVER),
+    ("1.0.0.0", NOT_SEMVER),
+    ("latest", NOT_SEMVER),
     ("v1.0.0", 'write it without the leading "v" (1.0.0)'),
     ("=1.0.0", 'write it without the leading "=" (1.0.0)'),
     ("01.0.0", "numbers cannot have leading zeros"),
     ("1.0.0-01", "numbers cannot have leading zeros"),
-    ("1.0.0-", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
-    ("1.0.0+", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
-    ("1.0.0-a..b", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], "
-                   "e.g. 1.0.0)"),
-    ("1.0.0-é", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
-    ("１.0.0", "it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0)"),
+    ("1.0.0-", NOT_SEMVER),
+    ("1.0.0+", NOT_SEMVER),
+    ("1.0.0-a..b", NOT_SEMVER),
+    ("1.0.0-é", NOT_SEMVER),
+    ("１.0.0", NOT_SEMVER),
     (" 1.0.0", "a version cannot contain spaces"),
     ("1.0.0 ", "a version cannot contain spaces"),
     ("", "a version is required"),

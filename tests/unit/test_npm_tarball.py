@@ -114,7 +114,8 @@ def test_links_directories_and_symlinks_are_not_files() -> None:
 @pytest.mark.parametrize(("entry", "reason"), [
     ("package/../../evil.js", "entry 'package/../../evil.js' has a '..' path component"),
     ("../evil.js", "entry '../evil.js' has a '..' path component"),
-    ("package\\..\\..\\evil.js", "entry 'package\\\\..\\\\..\\\\evil.js' has a '..' path component"),
+    ("package\\..\\..\\evil.js",
+     "entry 'package\\\\..\\\\..\\\\evil.js' has a '..' path component"),
     ("/etc/passwd", "entry '/etc/passwd' has an absolute path"),
     ("C:/Windows/evil.dll", "entry 'C:/Windows/evil.dll' has an absolute path"),
 ])

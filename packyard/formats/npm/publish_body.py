@@ -113,7 +113,8 @@ class PublishBodyParser:
         self._offset += self._pos
         del self._buf[:self._pos]
         self._pos = 0
-        if not self._in_data and len(self._skeleton) + len(self._buf) > self._limits.max_document_bytes:
+        document_bytes = len(self._skeleton) + len(self._buf)
+        if not self._in_data and document_bytes > self._limits.max_document_bytes:
             raise TooLarge("The publish document (the body without its tarball) is larger than "
                            f"{_mib(self._limits.max_document_bytes)}.")
 
