@@ -22,6 +22,7 @@ from packyard.formats.npm.publish_checks import (
     check_revision,
     choose_readme,
     deprecations,
+    is_identical_republish,
     is_publish,
     stored_manifest,
     unpublished_versions,
@@ -251,3 +252,13 @@ def test_stale_revision() -> None:
         check_revision("1-abc", "1-def", "demo-lib")
     assert caught.value.message == ("demo-lib changed since it was read (revision 1-abc, now "
                                     "1-def); run the command again.")
+
+
+def test_republishing_a_version() -> None:
+    request = check_publish(parsed_file(NPM11_DEMO_LIB_BODY), DEMO)
+    assert is_identical_republish(request, None) is False
+    assert is_identical_republish(request, request.integrity) is True  # a retried publish
+    with pytest.raises(Conflict) as caught:
+        is_identical_republish(request, integrity(b"other bytes"))
+    assert caught.value.message == ("You cannot publish over the previously published versions: "
+                                    "1.0.0.")

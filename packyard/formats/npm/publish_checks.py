@@ -143,6 +143,19 @@ def check_publish(body: PublishBody, url_name: PackageName) -> PublishRequest:
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None)
 
 
+def is_identical_republish(request: PublishRequest, existing_integrity: str | None) -> bool:
+    """Decide a publish of a version the package already has (``existing_integrity`` is its
+    tarball's, None when the version is new): True for the same tarball again (answered as a
+    no-op, so a retried publish succeeds), Conflict for another one (npm prints the message
+    after "409 Conflict - PUT ...")."""
+    if existing_integrity is None:
+        return False
+    if existing_integrity == request.integrity:
+        return True
+    raise Conflict("You cannot publish over the previously published versions: "
+                   f"{request.version}.")
+
+
 def stored_manifest(request: PublishRequest, inspection: TarballInspection) -> dict[str, Any]:
     """The manifest to keep for a published version (``packument.StoredVersion.manifest``).
 
