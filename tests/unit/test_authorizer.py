@@ -164,10 +164,26 @@ def test_get_service_bearer_token_ignores_resource_policies() -> None:
 def test_put_permissions_policy_ignores_the_resources_own_policy() -> None:
     # The domain owner cannot lock themselves out of fixing the policy.
     deny = _resource({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"})
-    authz = _authorizer(FakePolicies(resource={DOMAIN_ARN: [deny], REPO_ARN: [deny]}))
+    authz = _authorizer(FakePolicies(resource={DOMAIN_ARN: [deny]}))
     assert authz.is_allowed(ROOT, "codeartifact:PutDomainPermissionsPolicy", DOMAIN_ARN)
-    assert authz.is_allowed(ROOT, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
     assert not authz.is_allowed(ROOT, "codeartifact:GetDomainPermissionsPolicy", DOMAIN_ARN)
+    authz = _authorizer(FakePolicies(resource={REPO_ARN: [deny]}))
+    assert authz.is_allowed(ROOT, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
+    assert not authz.is_allowed(ROOT, "codeartifact:GetRepositoryPermissionsPolicy", REPO_ARN)
+
+
+def test_domain_deny_stops_put_repository_permissions_policy() -> None:
+    # CodeArtifact ignores only the repository's own policy for this action.
+    deny_put = _resource({"Effect": "Deny", "Principal": {"AWS": ALICE.arn},
+                          "Action": "codeartifact:PutRepositoryPermissionsPolicy",
+                          "Resource": "*"})
+    admin = _identity(_allow("codeartifact:*"))
+    authz = _authorizer(FakePolicies({ALICE.arn: [admin], BOB.arn: [admin]},
+                                     resource={DOMAIN_ARN: [deny_put]}))
+    with pytest.raises(Denied) as info:
+        authz.check(ALICE, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
+    assert info.value.message.endswith("with an explicit deny in a resource-based policy")
+    assert authz.is_allowed(BOB, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
 
 
 def test_role_session_uses_its_roles_policies() -> None:
