@@ -225,12 +225,9 @@ def _update_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> 
 
 @operation("DeleteRepository")
 def _delete_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    # The description is taken first: deleting also removes the repository's links.
-    _, existing = ops.registry.get_repository(p["domain"], p["repository"], p.get("domainOwner"))
-    links = ops.registry.repository_links(existing)
-    r = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
-                                       p.get("domainOwner"))
-    description = ops.repository_description(r)
+    r, links = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
+                                              p.get("domainOwner"))
+    description = ops.repository_summary(r)
     description["upstreams"] = [{"repositoryName": name} for name in links.upstreams]
     description["externalConnections"] = [
         {"externalConnectionName": c.name, "packageFormat": c.package_format,
