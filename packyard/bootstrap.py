@@ -102,7 +102,8 @@ def build(settings: Settings) -> Container:
     catalog, registry, clock = services.catalog, services.registry, services.clock
     iam_store, authorizer = services.iam_store, services.authorizer
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
-                                        settings.max_signature_skew_seconds, iam_store)
+                                        settings.max_signature_skew_seconds, iam_store,
+                                        regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
     api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
                                settings.public_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ class Settings:
     port: int = 8080
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
+    # More regions a request's SigV4 credential scope may name, comma-separated, besides
+    # `region` (and us-east-1 for IAM and STS, which are global); "*" accepts any region.
+    allowed_regions: str = ""
     # Public base URL used in repository endpoints; derived from the request when unset.
     public_url: str | None = None
     database_url: str | None = None  # default: sqlite in data_dir
@@ -58,6 +62,14 @@ class Settings:
     upstream_verify_before_send_bytes: int = 1024 * 1024
 
     @property
+    def signing_regions(self) -> frozenset[str] | None:
+        """The regions a signed request may be scoped to; None accepts any."""
+        extra = _split_list(self.allowed_regions)
+        if "*" in extra:
+            return None
+        return frozenset({self.region, *extra})
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -79,6 +91,11 @@ class Settings:
 
 
 _ENV_PREFIX = "PACKYARD_"
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+
+
+def _split_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 
@@ -111,6 +128,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     settings = replace(base, **values)
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
         raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
+    for region in [settings.region, *_split_list(settings.allowed_regions)]:
+        if region != "*" and not _REGION.fullmatch(region):
+            raise ValueError(f"not a region name: {region!r} (PACKYARD_REGION and "
+                             "PACKYARD_ALLOWED_REGIONS take names such as eu-west-1)")
     upstream = settings.pypi_upstream_url
     if not upstream.startswith(("http://", "https://")):
         raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "

@@ -66,14 +66,17 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
               help="Server log level (default info).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
+@click.option("--allowed-regions", default=None, metavar="REGIONS",
+              help="More regions signed requests may be scoped to besides PACKYARD_REGION, "
+                   "comma-separated (\"*\": any).")
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
-          log_level: str | None, workers: int | None) -> None:
+          log_level: str | None, workers: int | None, allowed_regions: str | None) -> None:
     """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
-    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES,
-    PACKYARD_BLOB_STORE.
+    PACKYARD_ALLOWED_REGIONS, PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY,
+    PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
     """
     import uvicorn
 
@@ -86,7 +89,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
-                                 public_url=public_url, log_level=log_level, workers=workers)
+                                 public_url=public_url, log_level=log_level, workers=workers,
+                                 allowed_regions=allowed_regions)
         check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")

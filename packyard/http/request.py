@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.requests import Request
 
 from packyard.errors import TooLarge
@@ -21,16 +23,20 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def read_body_limited(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes without buffering them."""
+async def read_body_hashed(request: Request, limit: int) -> tuple[bytes, str]:
+    """The whole body and its sha256 (hex), hashed as it streams; more than ``limit`` bytes are
+    refused without being buffered. Signed requests call it only after
+    ``SignedRequestAuthenticator.begin``, so no unauthenticated caller gets its body read."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"Request body larger than {limit} bytes")
+    digest = hashlib.sha256()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise TooLarge(f"Request body larger than {limit} bytes")
+        digest.update(chunk)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), digest.hexdigest()
