@@ -38,6 +38,10 @@ class Settings:
     clock_offset_seconds: float = 0.0
     log_level: str = "info"
     workers: int = 1
+    # Proxy addresses whose X-Forwarded-For/-Proto/-Host headers are believed (comma-separated
+    # addresses or networks, "*" for any): uvicorn's --forwarded-allow-ips, whose
+    # FORWARDED_ALLOW_IPS variable is read too when PACKYARD_FORWARDED_ALLOW_IPS is unset.
+    forwarded_allow_ips: str = "127.0.0.1"
     # -- upstreams (docs/upstreams.md) --
     # Where the external connection public:pypi reaches: any PEP 691/503 simple index (a
     # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
@@ -124,6 +128,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                 values[f.name] = _coerce(raw, default if default is not None else "")
             except ValueError as exc:
                 raise ValueError(f"{_ENV_PREFIX}{f.name.upper()}: {exc}") from None
+    if "forwarded_allow_ips" not in values and env.get("FORWARDED_ALLOW_IPS"):
+        values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):

@@ -69,28 +69,33 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--allowed-regions", default=None, metavar="REGIONS",
               help="More regions signed requests may be scoped to besides PACKYARD_REGION, "
                    "comma-separated (\"*\": any).")
+@click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
+              help="Proxy addresses whose X-Forwarded-For/-Proto/-Host are believed, "
+                   "comma-separated (default 127.0.0.1, or FORWARDED_ALLOW_IPS).")
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
-          log_level: str | None, workers: int | None, allowed_regions: str | None) -> None:
+          log_level: str | None, workers: int | None, allowed_regions: str | None,
+          forwarded_allow_ips: str | None) -> None:
     """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
-    PACKYARD_ALLOWED_REGIONS, PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY,
-    PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
+    PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
+    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
     """
     import uvicorn
 
     from packyard.bootstrap import build
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
-    from packyard.server.app import create_app, freeze_startup_objects
+    from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
     from packyard.storage.backends import check_blob_store
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
                                  public_url=public_url, log_level=log_level, workers=workers,
-                                 allowed_regions=allowed_regions)
+                                 allowed_regions=allowed_regions,
+                                 forwarded_allow_ips=forwarded_allow_ips)
         check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -110,9 +115,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_level": settings.log_level,
         "access_log": settings.log_level == "debug", "server_header": False,
-        "timeout_graceful_shutdown": 10}
+        "timeout_graceful_shutdown": 10,
+        # The app brings its own proxy-headers middleware (server/proxy_headers.py).
+        "proxy_headers": False}
     if settings.workers == 1:
-        app = create_app(container=container)
+        app = behind_proxies(create_app(container=container), settings)
         freeze_startup_objects()
         uvicorn.run(app, http=PackyardHttpProtocol, **common)
         return

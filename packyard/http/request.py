@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from starlette.requests import Request
 
 from packyard.errors import TooLarge
 
+# The scope key under which the proxy-headers middleware (server/proxy_headers.py) keeps the
+# X-Forwarded-Host of a request that came through a trusted proxy.
+FORWARDED_HOST = "packyard.forwarded_host"
+
+
+def forwarded_host(scope: Any) -> str | None:
+    """The host a trusted proxy says the client asked for, if any."""
+    value = scope.get(FORWARDED_HOST)
+    return value if isinstance(value, str) else None
+
 
 def base_url(request: Request) -> str:
-    """The scheme://host[:port] the client used to reach us."""
-    scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    """The scheme://host[:port] the client used to reach us.
+
+    X-Forwarded-Proto and -Host count only from trusted proxies (``server/proxy_headers``): the
+    scheme is the scope's, which uvicorn's rules set, and the forwarded host is what the proxy
+    middleware recorded.
+    """
+    scheme = request.url.scheme
+    host = forwarded_host(request.scope) or request.headers.get("host")
     if not host:
         server = request.scope.get("server") or ("localhost", 80)
         host = f"{server[0]}:{server[1]}"

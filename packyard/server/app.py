@@ -4,6 +4,7 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,6 +18,7 @@ from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.formats.registry import HotPath
 from packyard.http.answer import Answer
+from packyard.server.proxy_headers import TrustedProxyHeaders
 from packyard.settings import Settings
 
 
@@ -75,6 +77,12 @@ def create_app(settings: Settings | None = None,
     return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [])
 
 
+def behind_proxies(app: PackyardApp, settings: Settings) -> TrustedProxyHeaders:
+    """The app as ``packyard serve`` runs it: X-Forwarded-* headers believed only from the
+    trusted proxy addresses (uvicorn's own proxy middleware is switched off for this one)."""
+    return TrustedProxyHeaders(cast(Any, app), trusted_hosts=settings.forwarded_allow_ips)
+
+
 def freeze_startup_objects() -> None:
     """Exempt what start-up built (botocore's service models, routes, settings) from the
     garbage collector: full collections then no longer walk ~100,000 objects (tens of
@@ -83,7 +91,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_environment() -> PackyardApp:
+def app_from_environment() -> TrustedProxyHeaders:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
@@ -91,6 +99,7 @@ def app_from_environment() -> PackyardApp:
 
     server_reason.install()
     server_coalesce.install()
-    app = create_app(load_settings())
+    settings = load_settings()
+    app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app
