@@ -87,3 +87,14 @@ def test_version_with_surrounding_whitespace_is_refused() -> None:
 
 def test_parse_version_keeps_the_value() -> None:
     assert str(parse_version("1.0.post2")) == "1.0.post2"
+
+
+@pytest.mark.parametrize("homoglyph", [
+    pytest.param("\u212a", id="kelvin-sign"),
+    pytest.param("\u017f", id="long-s"),
+    pytest.param("\u0131", id="dotless-i"),
+])
+def test_project_name_homoglyphs_of_ascii_letters_are_not_valid(homoglyph: str) -> None:
+    # Each case-folds to an ASCII letter, so IGNORECASE alone let [A-Z] match it.
+    assert is_valid_project_name(f"pac{homoglyph}age") is False
+    assert is_valid_project_name(homoglyph) is False

@@ -15,7 +15,10 @@ from packaging.version import InvalidVersion, Version
 from packyard.errors import Invalid
 
 # PEP 508 "names" rule: ASCII letters and digits, with '.', '_' and '-' allowed inside.
-_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# re.ASCII: on a str pattern IGNORECASE alone lets [A-Z] match the Kelvin sign, long s and
+# dotless i (they case-fold to k, s and i), so a homoglyph of a project's name would pass.
+_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$",
+                              re.IGNORECASE | re.ASCII)
 
 # PEP 503: runs of '-', '_' and '.' are equivalent.
 _SEPARATOR_RUN_RE = re.compile(r"[-_.]+")
