@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 
 from packyard.errors import TooLarge
@@ -15,6 +17,22 @@ def base_url(request: Request) -> str:
         server = request.scope.get("server") or ("localhost", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scheme}://{host}"
+
+
+# Printable ASCII but '%', which escapes the rest.
+_HEADER_SAFE = "".join(chr(code) for code in range(32, 127) if chr(code) != "%")
+
+
+def header_text(value: str) -> str:
+    """``value`` as a header value can carry it: unchanged when it is printable ASCII, else with
+    every other character (non-ASCII, control characters) and '%' percent-encoded as UTF-8.
+
+    Header values are latin-1 on the wire, and a character outside it (a Kelvin sign in a
+    filename) would turn the response into a 500; CR and LF would split the header.
+    """
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe=_HEADER_SAFE)
 
 
 def client_ip(request: Request) -> str | None:

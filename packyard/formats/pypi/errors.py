@@ -19,6 +19,7 @@ from packyard.errors import (
     Unauthenticated,
     UpstreamError,
 )
+from packyard.http import header_text
 from packyard.server_reason import REASON_HEADER
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
@@ -34,7 +35,8 @@ _STATUS: list[tuple[type[PackyardError], int]] = [
 
 def to_response(error: PackyardError) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
-    headers = {REASON_HEADER: error.message}
+    # The message may quote a filename or project name with any characters in it.
+    headers = {REASON_HEADER: header_text(error.message)}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard"'
     return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)
