@@ -35,7 +35,7 @@ from packyard.formats.pypi.answers import (
 from packyard.formats.pypi.errors import to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import HotReads
-from packyard.formats.pypi.names import normalize_name
+from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
@@ -170,6 +170,7 @@ class PypiEndpoint:
             # PEP 503: redirect to the normalized URL (after auth, so no names leak).
             try:
                 access = await self._open_read(request)
+                require_project_name(project)
             except PackyardError as exc:
                 return to_response(exc)
             base = request.url.path.rstrip("/").rsplit("/", 1)[0]
