@@ -86,8 +86,10 @@ def freeze_startup_objects() -> None:
 def app_from_environment() -> PackyardApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard import server_coalesce, server_reason
+    from packyard.data_dir import restrict_new_files
     from packyard.settings import load_settings
 
+    restrict_new_files()
     server_reason.install()
     server_coalesce.install()
     app = create_app(load_settings())

@@ -17,6 +17,7 @@ from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
+from packyard.data_dir import secure_data_dir
 from packyard.formats.pypi.plugin import PypiFormat
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiServices
@@ -75,6 +76,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and blobs of ``settings.data_dir``, and wire the
     services on them."""
+    secure_data_dir(settings.data_dir)
     catalog = Catalog(settings.effective_database_url)
     catalog.migrate()
     blobs = LocalBlobStore(settings.blob_dir)
@@ -93,7 +95,7 @@ def build_services(settings: Settings) -> Services:
 
 def build(settings: Settings) -> Container:
     # Owner-only: the database holds token hashes and IAM records.
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     root = load_root_credentials(settings)
     services = build_services(settings)
     leftovers = services.blobs.recover()

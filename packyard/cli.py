@@ -79,6 +79,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard import server_coalesce, server_reason
     from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
+    from packyard.data_dir import restrict_new_files
     from packyard.server_protocol import PROTOCOL_PATH, PackyardHttpProtocol
 
     try:
@@ -89,6 +90,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
         sys.exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    restrict_new_files()  # inherited by --workers processes
     container = build(settings)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
