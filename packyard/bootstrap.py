@@ -77,7 +77,9 @@ def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and blobs of ``settings.data_dir``, and wire the
     services on them."""
     secure_data_dir(settings.data_dir)
-    catalog = Catalog(settings.effective_database_url)
+    formats = FormatRegistry([PypiFormat()])
+    catalog = Catalog(settings.effective_database_url,
+                      file_rules={plugin.name: plugin.file_conflict for plugin in formats})
     catalog.migrate()
     blobs = LocalBlobStore(settings.blob_dir)
     clock = Clock(settings.clock_offset_seconds)
@@ -87,7 +89,6 @@ def build_services(settings: Settings) -> Services:
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)
-    formats = FormatRegistry([PypiFormat()])
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(catalog, blobs, clock, arns, iam_store, authorizer, tokens, formats,
                     registry, PypiPublisher(registry, settings.max_upload_bytes))

@@ -24,6 +24,7 @@ from tests.integration.helpers import (
     DistSpec,
     PypiRepo,
     ServerProcess,
+    build_sdist,
     build_wheel,
     codeartifact_client,
     create_pypi_repo,
@@ -377,6 +378,55 @@ def test_twine_reports_file_already_exists(pypi_repo: PypiRepo, dists: DistFacto
     out = clash.stdout + clash.stderr
     assert "409 Conflict" in out, out
     assert "File already exists" in out, out
+
+
+def test_release_file_cannot_be_shadowed_by_another_spelling_of_its_version(
+        pypi_repo: PypiRepo, dists: DistFactory, tmp_path: Path) -> None:
+    name = _name("shadow")
+    original = dists.wheel(DistSpec(name=name, version="1.0"))
+    upload_ok(pypi_repo, original)
+    # 1.0.0 is release 1.0: pip would take either file for pkg==1.0.
+    shadow = build_wheel(DistSpec(name=name, version="1.0.0", summary="evil"), tmp_path)
+    assert shadow.filename != original.filename
+    response = upload(pypi_repo, shadow)
+    _assert_refused(response, 409, "File already exists")
+    expected = f"File already exists ('{original.filename}', with blake2_256 hash "
+    assert _reason(response).startswith(expected), _reason(response)
+    assert response.reason_phrase.startswith(expected), response.reason_phrase
+    with pypi_repo.client() as http:
+        page = http.get(pypi_repo.project_url(normalize(name)),
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    assert [f["filename"] for f in page["files"]] == [original.filename]
+    # Identical bytes under the original name stay a no-op success.
+    upload_ok(pypi_repo, original)
+
+
+def test_second_sdist_of_a_release_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
+                                              tmp_path: Path) -> None:
+    name = _name("two-sdists")
+    first = dists.sdist(DistSpec(name=name, version="2.0"))
+    upload_ok(pypi_repo, first)
+    second = build_sdist(DistSpec(name=name, version="2.0.0"), tmp_path)
+    response = upload(pypi_repo, second)
+    _assert_refused(response, 409, "Only one sdist")
+    assert _reason(response) == ("Only one sdist may be uploaded per release: this release has "
+                                 f"{first.filename} already; files are never replaced")
+    # A wheel of the release is still welcome next to its sdist.
+    upload_ok(pypi_repo, dists.wheel(DistSpec(name=name, version="2.0")))
+
+
+def test_twine_shows_the_file_a_shadow_would_replace(pypi_repo: PypiRepo, dists: DistFactory,
+                                                     fresh_home: ClientHome,
+                                                     tmp_path: Path) -> None:
+    name = _name("shadow-twine")
+    original = dists.wheel(DistSpec(name=name, version="3.1"))
+    upload_ok(pypi_repo, original)
+    _write_pypirc(fresh_home, pypi_repo)
+    clash = _twine(fresh_home, build_wheel(DistSpec(name=name, version="3.1.0"), tmp_path).path)
+    assert clash.returncode != 0
+    out = clash.stdout + clash.stderr
+    assert "409 Conflict" in out, out
+    assert f"File already exists ('{original.filename}'" in out, out
 
 
 # ------------------------------------------------------------------ the upload URL itself

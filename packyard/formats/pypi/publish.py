@@ -130,6 +130,12 @@ class PypiPublisher:
         if repeat is not None:
             self._registry.blobs.discard(staged)
             return repeat
+        # Before the bytes are stored, so a refused file leaves nothing behind; the catalog
+        # judges again in the transaction, where racing uploads meet.
+        conflict = catalog.release_conflict(repo.id, FORMAT, validated.normalized_name,
+                                            validated.version_key, validated.filename)
+        if conflict is not None:
+            raise conflict
 
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
