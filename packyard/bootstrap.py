@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
@@ -30,6 +31,7 @@ from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryGate
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
+from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore
@@ -113,9 +115,12 @@ def build(settings: Settings) -> Container:
                                       StsService(iam_store, authorizer, clock)), signed)
     gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
                                                          clock, root.access_key_id, iam_store))
+    blob_dir = settings.blob_dir
+    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
+                              lambda: shutil.disk_usage(blob_dir).free)
     pypi = PypiServices(gate, services.publisher,
                         build_upstreams(settings, catalog, services.blobs, services.formats,
-                                        clock))
+                                        clock), capacity)
     return Container(settings, root, catalog, registry, api, pypi, services.formats, iam_api,
                      iam_store)
 

@@ -39,10 +39,16 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def declared_length(request: Request) -> int | None:
+    """The body size the Content-Length header declares, if it does (chunked bodies do not)."""
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
+
+
 async def read_body_limited(request: Request, limit: int) -> bytes:
     """The whole body, refusing more than ``limit`` bytes without buffering them."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
         raise TooLarge(f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -26,6 +26,11 @@ class Settings:
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # Uploads one server process stores at once (0: no limit); more get 503 + Retry-After.
+    max_concurrent_uploads: int = 16
+    # Free space the data directory's disk keeps: an upload that would leave less (counting
+    # the uploads in progress) gets 507 (0: no check).
+    min_free_disk_bytes: int = 1024 * 1024 * 1024
     # Allowed clock skew on signed requests, as AWS enforces it.
     max_signature_skew_seconds: int = 15 * 60
     # Seconds added to the wall clock; only for tests of expiry (never set in production).

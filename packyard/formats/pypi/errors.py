@@ -12,11 +12,13 @@ from starlette.responses import PlainTextResponse, Response
 from packyard.errors import (
     Conflict,
     Denied,
+    InsufficientStorage,
     Invalid,
     NotFound,
     PackyardError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
     UpstreamError,
 )
 from packyard.http import header_text
@@ -30,6 +32,9 @@ _STATUS: list[tuple[type[PackyardError], int]] = [
     (TooLarge, 400),  # Warehouse answers 400 "File too large" and twine expects that
     (Invalid, 400),
     (UpstreamError, 502),
+    # twine prints "503 Service Unavailable" / "507 Insufficient Storage" and then our reason.
+    (Unavailable, 503),
+    (InsufficientStorage, 507),
 ]
 
 
@@ -39,4 +44,6 @@ def to_response(error: PackyardError) -> Response:
     headers = {REASON_HEADER: header_text(error.message)}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard"'
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)
