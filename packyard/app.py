@@ -17,6 +17,7 @@ from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.formats.registry import HotPath
 from packyard.http_answer import Answer
+from packyard.server_limits import ConnectionLimits
 from packyard.settings import Settings
 
 
@@ -28,9 +29,12 @@ class PackyardApp:
     """Offers each request to the hot paths (repeat reads answered from memory), else to
     Starlette. Nothing else differs between the two: see ``formats/pypi/hot_reads.py``."""
 
-    def __init__(self, app: Starlette, hot_paths: list[HotPath]) -> None:
+    def __init__(self, app: Starlette, hot_paths: list[HotPath],
+                 connection_limits: ConnectionLimits | None = None) -> None:
         self.app = app
         self._hot_paths = hot_paths
+        # Read by the server's protocol for each connection (server_protocol.find_limits).
+        self.connection_limits = connection_limits or ConnectionLimits()
 
     @property
     def container(self) -> Container:
@@ -72,7 +76,10 @@ def create_app(settings: Settings | None = None,
         routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"]))
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
-    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [])
+    settings = container.settings
+    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [],
+                       ConnectionLimits(settings.header_timeout_seconds,
+                                        settings.body_timeout_seconds, settings.max_connections))
 
 
 def freeze_startup_objects() -> None:

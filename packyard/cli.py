@@ -80,6 +80,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard.app import create_app, freeze_startup_objects
     from packyard.bootstrap import build
     from packyard.data_dir import restrict_new_files
+    from packyard.server_limits import allow_open_files
     from packyard.server_protocol import PROTOCOL_PATH, PackyardHttpProtocol
 
     try:
@@ -91,6 +92,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     restrict_new_files()  # inherited by --workers processes
+    allow_open_files(settings.max_connections)  # likewise
     container = build(settings)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
