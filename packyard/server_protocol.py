@@ -189,14 +189,18 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
             self.loop, self.connections, limits.sweep_interval)).ensure_running()
 
     def check_deadline(self, now: float) -> None:
-        phase = self._watch.overdue(now, self._limits, self.flow.read_paused)
+        # Not the client's pause: we stopped reading (the app has not taken what came), or the
+        # client waits for the 100 Continue that the app's first read sends.
+        cycle = self.cycle
+        not_reading = self.flow.read_paused or bool(
+            getattr(cycle, "waiting_for_100_continue", False))
+        phase = self._watch.overdue(now, self._limits, not_reading)
         if phase is None or self.transport.is_closing():
             return
         limits = self._limits
         why = (f"its request head did not arrive within {limits.header_timeout:g}s"
                if phase == HEAD else f"its request body stopped for {limits.body_timeout:g}s")
         _log.info("closing a connection from %s: %s", self._peer(), why)
-        cycle = self.cycle
         if cycle is None or cycle.response_complete or not cycle.response_started:
             # Nothing of a response to this request is on the wire: say why.
             self.transport.write(_TIMED_OUT[phase])
