@@ -73,6 +73,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
+    PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
+    PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
     """
     import uvicorn
 
