@@ -32,6 +32,19 @@ class Settings:
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # Uploads one server process stores at once (0: no limit); more get 503 + Retry-After.
+    max_concurrent_uploads: int = 16
+    # Free space the data directory's disk keeps: an upload that would leave less (counting
+    # the uploads in progress) gets 507 (0: no check).
+    min_free_disk_bytes: int = 1024 * 1024 * 1024
+    # Connections (server_limits.py, docs/security.md): a request's head must arrive within
+    # this many seconds of the connection or the request's first byte (a total) ...
+    header_timeout_seconds: float = 30.0
+    # ... and a body may pause at most this long while the server reads it (not a total, so
+    # a large upload on a slow link is fine).
+    body_timeout_seconds: float = 60.0
+    # Open connections per server process; more are answered 503 and closed at once.
+    max_connections: int = 1000
     # Allowed clock skew on signed requests, as AWS enforces it.
     max_signature_skew_seconds: int = 15 * 60
     # Seconds added to the wall clock; only for tests of expiry (never set in production).
@@ -132,6 +145,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections"):
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
         raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
     for region in [settings.region, *_split_list(settings.allowed_regions)]:

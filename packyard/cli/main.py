@@ -81,13 +81,18 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
     PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
+    The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
+    PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
+    PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
     """
     import uvicorn
 
     from packyard.bootstrap import build
+    from packyard.data_dir import restrict_new_files
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
     from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
+    from packyard.server.limits import allow_open_files
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
     from packyard.storage.backends import check_blob_store
 
@@ -102,6 +107,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
         sys.exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    restrict_new_files()  # inherited by --workers processes
+    allow_open_files(settings.max_connections)  # likewise
     container = build(settings)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 
@@ -35,16 +36,38 @@ def base_url(request: Request) -> str:
     return f"{scheme}://{host}"
 
 
+# Printable ASCII but '%', which escapes the rest.
+_HEADER_SAFE = "".join(chr(code) for code in range(32, 127) if chr(code) != "%")
+
+
+def header_text(value: str) -> str:
+    """``value`` as a header value can carry it: unchanged when it is printable ASCII, else with
+    every other character (non-ASCII, control characters) and '%' percent-encoded as UTF-8.
+
+    Header values are latin-1 on the wire, and a character outside it (a Kelvin sign in a
+    filename) would turn the response into a 500; CR and LF would split the header.
+    """
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe=_HEADER_SAFE)
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def declared_length(request: Request) -> int | None:
+    """The body size the Content-Length header declares, if it does (chunked bodies do not)."""
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
 
 
 async def read_body_hashed(request: Request, limit: int) -> tuple[bytes, str]:
     """The whole body and its sha256 (hex), hashed as it streams; more than ``limit`` bytes are
     refused without being buffered. Signed requests call it only after
     ``SignedRequestAuthenticator.begin``, so no unauthenticated caller gets its body read."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
         raise TooLarge(f"Request body larger than {limit} bytes")
     digest = hashlib.sha256()
     chunks: list[bytes] = []

@@ -34,6 +34,14 @@ def check_blob_store(settings: Settings) -> None:
                          "directory path or memory://")
 
 
+def staging_dir(settings: Settings) -> Path:
+    """Where uploads are staged (a local folder whatever the backend): the disk that must keep
+    a reserve for them (``services/upload_capacity.py``)."""
+    where = settings.blob_store
+    root = Path(where) if where and where != MEMORY else settings.blob_dir
+    return root / ".staging"
+
+
 def open_blob_store(settings: Settings) -> BlobStore:
     """The blob store ``settings`` name (see the module's docstring)."""
     check_blob_store(settings)
@@ -42,5 +50,5 @@ def open_blob_store(settings: Settings) -> BlobStore:
         return LocalBlobStore(settings.blob_dir)
     if where == MEMORY:
         # Staging is on disk in every backend; the data directory's is as good as any.
-        return MemoryBlobStore(settings.blob_dir / ".staging")
+        return MemoryBlobStore(staging_dir(settings))
     return LocalBlobStore(Path(where))
