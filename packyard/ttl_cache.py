@@ -73,12 +73,18 @@ class TtlCache(Generic[K, V]):
             self.hits += 1
             return (entry.value,)
 
+    def now(self) -> float:
+        """This cache's clock: pass a reading taken before a load to ``put(since=...)``."""
+        return self._monotonic()
+
     def put(self, key: K, value: V, *, version: int | None = None,
-            ttl_seconds: float | None = None) -> None:
+            ttl_seconds: float | None = None, since: float | None = None) -> None:
         """Remember ``value``; with ``version`` (from ``version()``), only while the source
-        stays at that version."""
+        stays at that version. Its life counts from ``since`` (a ``now()`` reading taken
+        before the value was read from its source; default: now), so a cached value is never
+        older than the TTL, however long the load took."""
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
-        entry = _Entry(value, self._monotonic() + ttl, version)
+        entry = _Entry(value, (self._monotonic() if since is None else since) + ttl, version)
         with self._lock:
             self._items[key] = entry
             self._items.move_to_end(key)
@@ -91,9 +97,9 @@ class TtlCache(Generic[K, V]):
         found = self.lookup(key)
         if found is not None:
             return found[0]
-        version = self.version()
+        version, since = self.version(), self._monotonic()
         value = load()
-        self.put(key, value, version=version)
+        self.put(key, value, version=version, since=since)
         return value
 
     def discard(self, key: K) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 import time
 from collections.abc import Callable
 
@@ -14,6 +13,7 @@ from packyard.clock import Clock
 from packyard.errors import Unauthenticated
 from packyard.iam.store import IamStore
 from packyard.model import Domain, TokenRecord
+from packyard.ttl_cache import TtlCache
 
 _CACHE_MAX = 10_000
 
@@ -62,9 +62,11 @@ class PackageAuthenticator:
         self._clock = clock
         self._root_key = root_access_key_id
         self._store = store
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str | None], tuple[float, int, Principal | None]] = {}
+        # (principal ARN, minting key) -> the principal, or None when its credentials are gone;
+        # bound to the IAM store's generation, so this process's own IAM writes apply at once.
+        self._cache: TtlCache[tuple[str, str | None], Principal | None] = TtlCache(
+            ttl_seconds=CACHE_SECONDS, max_entries=_CACHE_MAX, monotonic=monotonic,
+            version=(lambda: store.generation) if store is not None else None)
 
     @property
     def generation(self) -> int:
@@ -99,19 +101,8 @@ class PackageAuthenticator:
         return principal
 
     def _principal(self, arn: str, access_key_id: str | None) -> Principal | None:
-        key = (arn, access_key_id)
-        mono = self._monotonic()
-        generation = self._store.generation if self._store is not None else 0
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit[1] == generation and mono - hit[0] < CACHE_SECONDS:
-            return hit[2]
-        principal = self._load(arn, access_key_id)
-        with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[key] = (mono, generation, principal)
-        return principal
+        return self._cache.get_or_load((arn, access_key_id),
+                                       lambda: self._load(arn, access_key_id))
 
     def _load(self, arn: str, access_key_id: str | None) -> Principal | None:
         if arn == f"arn:aws:iam::{self._account_id}:root":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from packyard.auth.principal import ASSUMED_ROLE, USER, Principal
 from packyard.errors import Invalid
 from packyard.iam.store import IamStore
 from packyard.policy.document import Policy, PolicyKind, parse_policy
+from packyard.ttl_cache import TtlCache
 
 log = logging.getLogger("packyard.auth")
 
@@ -116,24 +116,14 @@ class StorePolicySource:
     def __init__(self, store: IamStore, ttl: float = DEFAULT_TTL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[float, int, PolicySet]] = {}
+        # Compiled policies by owner; bound to the store's generation, so a write made
+        # through this process applies to the next check.
+        self._cache: TtlCache[tuple[str, str], PolicySet] = TtlCache(
+            ttl_seconds=ttl, max_entries=_CACHE_MAX, monotonic=monotonic,
+            version=lambda: store.generation)
 
     def _cached(self, key: tuple[str, str], load: Callable[[], PolicySet]) -> PolicySet:
-        now = self._monotonic()
-        generation = self._store.generation
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit[1] == generation and now - hit[0] < self._ttl:
-            return hit[2]
-        value = load()
-        with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[key] = (now, generation, value)
-        return value
+        return self._cache.get_or_load(key, load)
 
     def identity_policies(self, principal: Principal) -> PolicySet:
         if principal.kind == USER:

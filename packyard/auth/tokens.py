@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +17,7 @@ from packyard.auth.principal import Principal
 from packyard.errors import Invalid, Unauthenticated
 from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, TokenRecord
+from packyard.ttl_cache import TtlCache
 
 DEFAULT_DURATION = 12 * 60 * 60
 MIN_DURATION = 15 * 60
@@ -62,8 +61,9 @@ class TokenService:
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        self._cache: dict[str, tuple[float, TokenRecord | None]] = {}
-        self._lock = threading.Lock()
+        # sha256 of a presented token -> its record (None: no such token).
+        self._cache: TtlCache[str, TokenRecord | None] = TtlCache(ttl_seconds=CACHE_SECONDS,
+                                                                  max_entries=_CACHE_MAX)
         # Bumped by forget_cached, so reused read grants (services/access.py) drop out too.
         self.revocations = 0
 
@@ -77,26 +77,15 @@ class TokenService:
 
     def forget_cached(self) -> None:
         """Drop cached checks, after a revocation made in this process."""
-        with self._lock:
-            self._cache.clear()
-            self.revocations += 1
+        self._cache.clear()
+        self.revocations += 1
 
     def resolve(self, token: str, now: datetime) -> TokenRecord:
         """The live record for a presented token, or Unauthenticated."""
         if not token or len(token) > 4096:
             raise Unauthenticated("Invalid authorization token")
         digest = hash_token(token)
-        mono = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and mono - hit[0] < CACHE_SECONDS:
-            record = hit[1]
-        else:
-            record = self._catalog.find_token(digest)
-            with self._lock:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                self._cache[digest] = (mono, record)
+        record = self._cache.get_or_load(digest, lambda: self._catalog.find_token(digest))
         if record is None or record.revoked_at is not None:
             raise Unauthenticated("Invalid authorization token")
         if record.expires_at <= now:

@@ -9,8 +9,6 @@ without read access gets 403 whether or not the repository exists.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -21,6 +19,7 @@ from packyard.auth.principal import Principal
 from packyard.errors import NotFound
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
+from packyard.ttl_cache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -65,23 +64,16 @@ class RepositoryGate:
     def __init__(self, registry: Registry, authenticator: PackageAuthenticator) -> None:
         self.registry = registry
         self._authn = authenticator
-        self._lookups: dict[tuple[str, ...], tuple[float, object]] = {}
-        # key -> (granted at, authenticator generation, access)
-        self._readers: dict[tuple[str, ...], tuple[float, int, RepositoryAccess]] = {}
-        self._lock = threading.Lock()
+        self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds=_LOOKUP_TTL,
+                                                                    max_entries=_LOOKUP_MAX)
+        # Granted reads, bound to the authenticator's generation: an IAM write or a revocation
+        # made through this process drops them all at once.
+        self._readers: TtlCache[tuple[str, ...], RepositoryAccess] = TtlCache(
+            ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
+            version=lambda: authenticator.generation)
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._lookups.get(key)
-        if hit is not None and now - hit[0] < _LOOKUP_TTL:
-            return cast(T, hit[1])
-        value = load()
-        with self._lock:
-            if len(self._lookups) >= _LOOKUP_MAX:
-                self._lookups.clear()
-            self._lookups[key] = (now, value)
-        return value
+        return cast(T, self._lookups.get_or_load(key, load))
 
     def open(self, label: str, repo_name: str, authorization: str | None) -> RepositoryAccess:
         """Authenticate and find the repository; authorization is per action (``check``)."""
@@ -110,16 +102,13 @@ class RepositoryGate:
                       ) -> RepositoryAccess:
         """``open`` with the ReadFromRepository check made on the repository's ARN before the
         repository is looked up; a success is remembered briefly."""
-        granted_at, generation = time.monotonic(), self._authn.generation
+        granted_at, generation = self._readers.now(), self._readers.version()
         principal, domain = self._authenticate(label, authorization)
         self.registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
                                        self.registry.arns.repository(domain.name, repo_name))
         access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
-        with self._lock:
-            if len(self._readers) >= _LOOKUP_MAX:
-                self._readers.clear()
-            key = _reader_key(label, repo_name, authorization, current_environment())
-            self._readers[key] = (granted_at, generation, access)
+        self._readers.put(_reader_key(label, repo_name, authorization, current_environment()),
+                          access, version=generation, since=granted_at)
         return access
 
     def recent_reader(self, label: str, repo_name: str, authorization: str | None,
@@ -130,9 +119,4 @@ class RepositoryGate:
         Pages and downloads are requested in bursts (one pip run asks for dozens); answering
         the repeat ones from memory keeps them off the thread pool and the database.
         """
-        with self._lock:
-            hit = self._readers.get(_reader_key(label, repo_name, authorization, env))
-        if (hit is None or time.monotonic() - hit[0] >= _READER_TTL
-                or hit[1] != self._authn.generation):
-            return None
-        return hit[2]
+        return self._readers.get(_reader_key(label, repo_name, authorization, env))

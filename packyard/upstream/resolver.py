@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from packyard.formats.registry import FormatPlugin
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, Digests
+from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp, host_of
 from packyard.upstream.graph import SearchStep, search_steps
 from packyard.upstream.index_page import UpstreamFile, UpstreamProject
@@ -130,8 +129,8 @@ class UpstreamResolver:
         self._urls = dict(connection_urls)
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
-        self._graphs: dict[int, tuple[float, DomainGraph]] = {}
-        self._graphs_lock = threading.Lock()
+        self._graphs: TtlCache[int, DomainGraph] = TtlCache(ttl_seconds=_GRAPH_TTL_SECONDS,
+                                                            max_entries=1024)
 
     # -- project pages -------------------------------------------------------------------------
 
@@ -159,17 +158,8 @@ class UpstreamResolver:
                          metadata_sha256=f.metadata_sha256)
 
     def _graph(self, domain_id: int) -> DomainGraph:
-        now = time.monotonic()
-        with self._graphs_lock:
-            hit = self._graphs.get(domain_id)
-        if hit is not None and now - hit[0] < _GRAPH_TTL_SECONDS:
-            return hit[1]
-        graph = self._catalog.domain_graph(domain_id)
-        with self._graphs_lock:
-            if len(self._graphs) > 1024:
-                self._graphs.clear()
-            self._graphs[domain_id] = (now, graph)
-        return graph
+        return self._graphs.get_or_load(domain_id,
+                                        lambda: self._catalog.domain_graph(domain_id))
 
     def _plan(self, domain: Domain, repository: Repository, project: str) -> _Plan:
         """Where to look, and what the repositories there hold (one worker-thread hop)."""
