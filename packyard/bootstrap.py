@@ -19,14 +19,14 @@ from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
 from packyard.data_dir import secure_data_dir
-from packyard.formats.pypi.plugin import PypiFormat
-from packyard.formats.pypi.publish import PypiPublisher
-from packyard.formats.pypi.routes import PypiServices
+from packyard.formats import builtin_formats
+from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.services.access import RepositoryGate
+from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
@@ -36,9 +36,8 @@ from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, staging_dir
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
-from packyard.upstream.pages import UpstreamPages
+from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
-from packyard.upstream.resolver import UpstreamResolver
 
 log = logging.getLogger("packyard")
 
@@ -52,8 +51,8 @@ class Container:
     catalog: Catalog
     registry: Registry
     api: CodeArtifactEndpoint
-    pypi: PypiServices
-    formats: FormatRegistry
+    # Each format's package endpoint, by format name, in registration order.
+    formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
 
@@ -63,6 +62,8 @@ class Services:
     """The service layer over one data directory, without credentials or protocol surfaces:
     what the server and the offline commands (``packyard import``) share."""
 
+    settings: Settings
+    plugins: list[FormatPlugin]
     catalog: Catalog
     blobs: BlobStore
     clock: Clock
@@ -72,16 +73,16 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
-    publisher: PypiPublisher
 
 
 def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
     services on them."""
     secure_data_dir(settings.data_dir)
-    formats = FormatRegistry([PypiFormat()])
+    plugins = builtin_formats()
+    formats = FormatRegistry(plugins)
     catalog = SqlCatalog(settings.effective_database_url,
-                         file_rules={plugin.name: plugin.file_conflict for plugin in formats})
+                         file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
     catalog.migrate()
     blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)
@@ -92,8 +93,8 @@ def build_services(settings: Settings) -> Services:
                             settings.region)
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
-    return Services(catalog, blobs, clock, arns, iam_store, authorizer, tokens, formats,
-                    registry, PypiPublisher(registry, settings.max_upload_bytes))
+    return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
+                    tokens, formats, registry)
 
 
 def build(settings: Settings) -> Container:
@@ -119,16 +120,17 @@ def build(settings: Settings) -> Container:
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
-    pypi = PypiServices(gate, services.publisher,
-                        build_upstreams(settings, catalog, services.blobs, services.formats,
-                                        clock), capacity)
-    return Container(settings, root, catalog, registry, api, pypi, services.formats, iam_api,
-                     iam_store)
+    core = Core(settings, registry, gate,
+                build_upstreams(settings, catalog, services.blobs, services.formats, clock),
+                capacity)
+    mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
+    return Container(settings, root, catalog, registry, api, mounted, iam_api, iam_store)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
-                    formats: FormatRegistry, clock: Clock) -> UpstreamResolver:
-    """The upstream side: HTTP client, page cache, pull-through downloads, resolver."""
+                    formats: FormatRegistry, clock: Clock) -> UpstreamCore:
+    """The upstream side every format shares: HTTP client, pull-through downloads, and where
+    each external connection the formats declare is (a URL from the settings)."""
     http = UpstreamHttp(UpstreamLimits(
         connect_timeout=settings.upstream_connect_timeout_seconds,
         read_timeout=settings.upstream_read_timeout_seconds,
@@ -141,7 +143,8 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",
                     leftovers)
-    pages = UpstreamPages(catalog, http, clock, settings.upstream_page_ttl_seconds)
-    return UpstreamResolver(catalog, blobs, formats.get("pypi"), pages, pull, http,
-                            {"public:pypi": settings.pypi_upstream_url}, clock,
-                            settings.upstream_verify_before_send_bytes)
+    urls = {connection.name: str(getattr(settings, connection.url_setting))
+            for connection in formats.external_connections() if connection.url_setting}
+    return UpstreamCore(catalog, blobs, http, pull, clock, urls,
+                        settings.upstream_page_ttl_seconds,
+                        settings.upstream_verify_before_send_bytes)

@@ -1,6 +1,7 @@
 """``packyard import``: publish distribution files from disk straight into a repository.
 
-Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
+The command around a format's import (``FormatPlugin.file_import``: which files, and the
+service that checks and publishes them): progress, summary, exit status. Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
 on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
 the server shows the new files within 2 seconds.
 """
@@ -19,11 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.errors import PackyardError
-from packyard.formats.pypi.dist_files import DEFAULT_BATCH_SIZE, DIST_SUFFIXES, find_distributions
 from packyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from packyard.formats.pypi.bulk_import import FileResult
+    from packyard.formats.plugin import FileImport, FileResult
+
+DEFAULT_BATCH_SIZE = 500
 
 _err = Console(stderr=True)
 
@@ -50,6 +52,16 @@ def _settings(data_dir: Path | None) -> Settings:
         _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
               "--data-dir")
     return settings
+
+
+def _file_import() -> FileImport:
+    """The import of the format that imports files from disk (PyPI's, today the only one)."""
+    from packyard.formats import builtin_formats
+
+    found = [p.file_import for p in builtin_formats() if p.file_import is not None]
+    if not found:
+        _fail("no package format here imports files")
+    return found[0]
 
 
 def _summary(counts: Counter[str], seconds: float) -> str:
@@ -91,12 +103,12 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     from packyard.auth.principal import root_principal
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
-    from packyard.formats.pypi.bulk_import import BulkImporter
 
     settings = _settings(data_dir)
-    files = find_distributions(paths)
+    file_import = _file_import()
+    files = file_import.find(paths)
     if not files:
-        _fail(f"no distribution files ({', '.join('*' + s for s in DIST_SUFFIXES)}) in "
+        _fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
               f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
     services = build_services(settings)
@@ -105,9 +117,9 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                                                           owner)
     except PackyardError as exc:
         _fail(f"{exc.message} (create it first, e.g. aws codeartifact create-repository)")
-    importer = BulkImporter(services.publisher, services.blobs,
-                            root_principal(settings.account_id), found_domain,
-                            found_repository, batch_size)
+    importer = file_import.importer(services.registry, settings.max_upload_bytes,
+                                    root_principal(settings.account_id), found_domain,
+                                    found_repository, batch_size)
     counts: Counter[str] = Counter()
     refused: list[FileResult] = []
     started = time.monotonic()

@@ -1,45 +1,48 @@
-"""The package-format plug-in interface and the registry of formats Packyard serves.
+"""What the format-neutral core needs to know about a format, and the registry of the formats a
+server has.
 
-A format (pypi, npm, …) lives in ``packyard/formats/<name>/`` and provides one ``FormatPlugin``:
-its naming rules for the API and the HTTP routes of its package endpoint.
+A format (pypi, npm, …) lives in ``packyard/formats/<name>/`` and is one ``FormatPlugin``
+(``formats/plugin.py``). Its ``FormatRules`` are the part the layers below the plug-ins use:
+the CodeArtifact API's naming rules (CodeArtifact operations are format-neutral otherwise), the
+rule for the files one version may hold (applied by the catalog), and the external connections
+the format serves. This module sits below the services and imports none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+import functools
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from packyard.errors import Conflict, Invalid
-
-if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
-    from starlette.types import Scope
-
-    from packyard.http.answer import Answer
-    from packyard.metadata.new_files import SiblingFile
-
-HotPath = Callable[["Scope"], "Answer | None"]
-"""Answers a request from memory before routing, or leaves it to the routes (None). It must not
-block or do I/O: the server calls it straight from its protocol callbacks."""
+from packyard.http.answer import HotPath as HotPath  # noqa: F401 - server/protocol imports it here
+from packyard.metadata.new_files import SiblingFile
+from packyard.upstream.connections import ExternalConnection
 
 
-@dataclass(frozen=True)
-class MountedFormat:
-    """A format's package endpoint: an optional hot path, then its routes."""
+class FormatRules(Protocol):
+    """A format's rules, as the API, the services and the catalog apply them."""
 
-    hot_path: HotPath | None
-    routes: Sequence[BaseRoute]
+    @property
+    def name(self) -> str:
+        """The CodeArtifact format name (``packageFormat``)."""
+        ...
 
-# Every format name CodeArtifact knows; only the registered ones work here.
-CODEARTIFACT_FORMATS = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
+    @property
+    def url_segment(self) -> str:
+        """The path segment of the package endpoint: ``/{domain}-{owner}/{segment}/{repo}/``."""
+        ...
 
-
-class FormatPlugin(Protocol):
-    name: str
-    url_segment: str  # the path segment of the package endpoint, e.g. "pypi"
+    @property
+    def external_connections(self) -> Sequence[ExternalConnection]:
+        """The CodeArtifact external connections this format serves, with where each is."""
+        ...
 
     def normalize_name(self, name: str) -> str: ...
+
+    def normalize_namespace(self, namespace: str | None) -> str:
+        """The namespace as stored ("" for none); ``Invalid`` when the format takes none."""
+        ...
 
     def normalize_version(self, version: str) -> str: ...
 
@@ -50,28 +53,35 @@ class FormatPlugin(Protocol):
         inside the transaction that adds it): the conflict, or None."""
         ...
 
-    def mount(self, services: Any) -> MountedFormat:
-        """The package endpoint under ``/{domain}-{owner}/{segment}/{repo}``."""
-        ...
+
+@functools.cache
+def codeartifact_formats() -> frozenset[str]:
+    """Every format name CodeArtifact knows (its model's ``PackageFormat``); only the registered
+    ones work here."""
+    import botocore.loaders
+
+    model = botocore.loaders.create_loader().load_service_model("codeartifact", "service-2")
+    return frozenset(model["shapes"]["PackageFormat"]["enum"])
 
 
 class FormatRegistry:
     """The formats this server has, by name."""
 
-    def __init__(self, plugins: Sequence[FormatPlugin]) -> None:
+    def __init__(self, plugins: Sequence[FormatRules]) -> None:
         self._plugins = {p.name: p for p in plugins}
 
-    def get(self, name: str) -> FormatPlugin:
+    def get(self, name: str) -> FormatRules:
         plugin = self._plugins.get(name)
         if plugin is None:
-            if name in CODEARTIFACT_FORMATS:
+            if name in codeartifact_formats():
                 raise Invalid(f"Format {name} is not supported by this server yet; "
                               f"supported: {', '.join(sorted(self._plugins))}")
             raise Invalid(f"Unknown package format {name!r}")
         return plugin
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[FormatRules]:
         return iter(self._plugins.values())
 
-
-PluginFactory = Callable[[], FormatPlugin]
+    def external_connections(self) -> list[ExternalConnection]:
+        """The external connections the registered formats serve."""
+        return [connection for plugin in self for connection in plugin.external_connections]

@@ -8,11 +8,12 @@ it gets the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 from packyard.server.coalesce import COALESCE
 
@@ -48,3 +49,8 @@ class Answer:
         """The header lines as sent on the wire (without the status line and the server's own
         headers), joined once."""
         return b"".join(b"%s: %s\r\n" % (name, value) for name, value in self.headers)
+
+
+HotPath = Callable[[Scope], "Answer | None"]
+"""Answers a request from memory before routing, or leaves it to the routes (None). It must not
+block or do I/O: the server calls it straight from its protocol callbacks."""

@@ -16,8 +16,7 @@ from starlette.types import Receive, Scope, Send
 from packyard import __version__
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
-from packyard.formats.registry import HotPath
-from packyard.http.answer import Answer
+from packyard.http.answer import Answer, HotPath
 from packyard.server.limits import ConnectionLimits
 from packyard.server.proxy_headers import TrustedProxyHeaders
 from packyard.settings import Settings
@@ -67,11 +66,10 @@ def create_app(settings: Settings | None = None,
 
         container = build(settings or load_settings())
     api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
-    pypi = container.formats.get("pypi").mount(container.pypi)
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods),
-        *pypi.routes,
+        *(route for mounted in container.formats.values() for route in mounted.routes),
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
@@ -79,7 +77,9 @@ def create_app(settings: Settings | None = None,
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     settings = container.settings
-    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [],
+    hot_paths = [mounted.hot_path for mounted in container.formats.values()
+                 if mounted.hot_path is not None]
+    return PackyardApp(app, hot_paths,
                        ConnectionLimits(settings.header_timeout_seconds,
                                         settings.body_timeout_seconds, settings.max_connections))
 

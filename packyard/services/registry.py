@@ -169,7 +169,7 @@ class Registry:
         self.authorizer.check(principal, "codeartifact:AssociateExternalConnection",
                               self.arns.repository(domain_name, repo_name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
-        spec = check_connection_name(connection, (p.name for p in self.formats))
+        spec = check_connection_name(connection, self.formats.external_connections())
         self.catalog.add_external_connection(repo, spec.name, spec.package_format,
                                              self.clock.now())
         return repo
@@ -262,7 +262,8 @@ class Registry:
         self.authorizer.check(principal, action, self.arns.package(
             domain_name, repo_name, fmt, namespace, name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
-        pkg = self.catalog.find_package(repo.id, fmt, namespace or "", name)
+        pkg = self.catalog.find_package(repo.id, fmt, plugin.normalize_namespace(namespace),
+                                        name)
         if pkg is None:
             raise NotFound(f"Package {package} not found in repository {repo.name}",
                            resource_id=package, resource_type="package")
@@ -289,7 +290,9 @@ class Registry:
         for label, value in (("publish", publish), ("upstream", upstream)):
             if value not in (ALLOW, BLOCK):
                 raise Invalid(f"restrictions.{label} must be ALLOW or BLOCK, got {value!r}")
-        return self.catalog.put_origin_configuration(repo, fmt, namespace or "", name, package,
+        return self.catalog.put_origin_configuration(repo, fmt,
+                                                     plugin.normalize_namespace(namespace),
+                                                     name, package,
                                                      publish, upstream, self.clock.now())
 
     def version_origins(self, versions: Sequence[PackageVersion]) -> dict[int, VersionOrigin]:

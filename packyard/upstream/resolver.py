@@ -32,7 +32,7 @@ from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.names import require_project_name
 from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
-from packyard.formats.registry import FormatPlugin
+from packyard.formats.registry import FormatRules
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, Digests
@@ -116,7 +116,7 @@ class _Plan:
 class UpstreamResolver:
     """Answers project pages and file requests of a repository across its upstreams."""
 
-    def __init__(self, catalog: Catalog, blobs: BlobStore, plugin: FormatPlugin,
+    def __init__(self, catalog: Catalog, blobs: BlobStore, plugin: FormatRules,
                  pages: UpstreamPages, pull: PullThrough, http: UpstreamHttp,
                  connection_urls: Mapping[str, str], clock: Clock,
                  verify_before_send_bytes: int) -> None:

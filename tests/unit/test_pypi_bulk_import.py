@@ -12,8 +12,10 @@ from click.testing import CliRunner
 from packyard.auth.principal import root_principal
 from packyard.bootstrap import Services, build_services
 from packyard.cli.imports import import_files
-from packyard.formats.pypi.bulk_import import BulkImporter, FileResult
+from packyard.formats.plugin import FileResult
+from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
+from packyard.formats.pypi.publish import PypiPublisher
 from packyard.settings import load_settings
 from tests.unit.pypi_samples import build_sdist, build_wheel, metadata_text
 
@@ -46,7 +48,8 @@ def services(data_dir: Path) -> Iterator[Services]:
 
 def _importer(services: Services, batch_size: int = 500) -> BulkImporter:
     domain, repository = services.registry.get_repository("dom", "repo")
-    return BulkImporter(services.publisher, services.blobs, ROOT, domain, repository,
+    publisher = PypiPublisher(services.registry, services.settings.max_upload_bytes)
+    return BulkImporter(publisher, services.blobs, ROOT, domain, repository,
                         batch_size)
 
 

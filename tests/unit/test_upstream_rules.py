@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import pytest
 
 from packyard.errors import Invalid
-from packyard.upstream.connections import KNOWN_CONNECTIONS, check_connection_name
+from packyard.formats.pypi.plugin import PypiFormat
+from packyard.formats.registry import FormatRegistry
+from packyard.upstream.connections import check_connection_name, known_connections
 from packyard.upstream.origin import (
     PUBLISHED_FIRST,
     RETAINED_FIRST,
@@ -15,6 +17,9 @@ from packyard.upstream.origin import (
     takes_from_upstream,
     takes_publishing,
 )
+
+SERVED = FormatRegistry([PypiFormat()]).external_connections()
+KNOWN_CONNECTIONS = known_connections(SERVED)
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ def test_restrictions(package: _Pkg | None, upstream: bool, publish: bool) -> No
 
 
 def test_public_pypi_is_served() -> None:
-    spec = check_connection_name("public:pypi", ["pypi"])
+    spec = check_connection_name("public:pypi", SERVED)
     assert (spec.name, spec.package_format) == ("public:pypi", "pypi")
 
 
@@ -52,7 +57,7 @@ def test_public_pypi_is_served() -> None:
 def test_other_codeartifact_connections_are_names_refused_until_their_format_exists(
         name: str) -> None:
     with pytest.raises(Invalid) as err:
-        check_connection_name(name, ["pypi"])
+        check_connection_name(name, SERVED)
     spec = KNOWN_CONNECTIONS[name]
     assert err.value.message == (
         f"External connection {name} ({spec.description}) serves {spec.package_format} "
@@ -62,7 +67,7 @@ def test_other_codeartifact_connections_are_names_refused_until_their_format_exi
 
 def test_unknown_connection_name_lists_the_known_ones() -> None:
     with pytest.raises(Invalid) as err:
-        check_connection_name("public:pypy", ["pypi"])
+        check_connection_name("public:pypy", SERVED)
     assert err.value.message.startswith("'public:pypy' is not an external connection "
                                         "CodeArtifact knows; use one of public:crates-io, ")
     assert "public:pypi" in err.value.message

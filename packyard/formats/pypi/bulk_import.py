@@ -9,32 +9,17 @@ the blobs and one metadata transaction per batch instead of per file, which is w
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid, PackyardError
-from packyard.formats.pypi.dist_files import DEFAULT_BATCH_SIZE
+from packyard.formats.plugin import FileResult
 from packyard.formats.pypi.publish import CheckedFile, PublishOutcome, PypiPublisher
 from packyard.formats.pypi.upload_checks import check_size
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, StagedBlob
 
 _CHUNK = 1024 * 1024
-
-Status = Literal["imported", "present", "refused"]
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What became of one file."""
-
-    path: Path
-    status: Status
-    reason: str | None = None
-    """Why it was refused: the message a twine upload of it would have shown."""
-
 
 def _batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     for start in range(0, len(paths), size):
@@ -45,8 +30,7 @@ class BulkImporter:
     """Publishes files from disk into one repository, as ``principal``, a batch at a time."""
 
     def __init__(self, publisher: PypiPublisher, blobs: BlobStore, principal: Principal,
-                 domain: Domain, repository: Repository,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 domain: Domain, repository: Repository, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._publisher = publisher

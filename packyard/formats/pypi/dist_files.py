@@ -10,8 +10,6 @@ from pathlib import Path
 # What a directory is searched for: wheels, and sdists in the two formats PyPI still takes.
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
-DEFAULT_BATCH_SIZE = 500
-
 
 def find_distributions(paths: Iterable[Path]) -> list[Path]:
     """The files to import: each file named, and every distribution file under each directory.

@@ -1,26 +1,48 @@
-"""The PyPI format plug-in: its naming rules and its package endpoint."""
+"""The PyPI format plug-in: its naming rules, its external connection, its package endpoint and
+its ``packyard import``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Conflict
 from packyard.formats.pypi import names
+from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
 from packyard.formats.pypi.release_files import ReleaseFile, release_conflict
-from packyard.formats.registry import MountedFormat
+from packyard.upstream.connections import ExternalConnection
+
+if TYPE_CHECKING:
+    from packyard.auth.principal import Principal
+    from packyard.formats.plugin import FileImport, FileImporter, MountedFormat
+    from packyard.model import Domain, Repository
+    from packyard.services.core import Core
+    from packyard.services.registry import Registry
+
+FORMAT = "pypi"
+
+PUBLIC_PYPI = ExternalConnection(
+    "public:pypi", FORMAT, "the Python Package Index",
+    # Any PEP 691/503 simple index: PACKYARD_PYPI_UPSTREAM_URL.
+    url_setting="pypi_upstream_url")
 
 
 class PypiFormat:
     """``pypi``: PEP 503 names, PEP 440 versions, the Simple API and the legacy upload API."""
 
-    name = "pypi"
-    url_segment = "pypi"
+    name = FORMAT
+    url_segment = FORMAT
+    external_connections = (PUBLIC_PYPI,)
 
     def normalize_name(self, name: str) -> str:
         return names.normalize_name(name)
+
+    def normalize_namespace(self, namespace: str | None) -> str:
+        # PyPI has no namespaces; a package asked for with one is simply not found.
+        return namespace or ""
 
     def normalize_version(self, version: str) -> str:
         try:
@@ -38,7 +60,28 @@ class PypiFormat:
         # One sdist per release, one wheel per build tag and tag set (release_files).
         return release_conflict(filename, siblings)
 
-    def mount(self, services: Any) -> MountedFormat:
-        from packyard.formats.pypi.routes import pypi_routes
+    def build(self, core: Core) -> MountedFormat:
+        from packyard.formats.pypi.routes import mount_pypi
 
-        return pypi_routes(services)
+        return mount_pypi(core)
+
+    @property
+    def file_import(self) -> FileImport:
+        return _DistributionImport()
+
+
+class _DistributionImport:
+    """``packyard import`` of wheels and sdists, each checked as its upload would be."""
+
+    suffixes = DIST_SUFFIXES
+
+    def find(self, paths: Iterable[Path]) -> list[Path]:
+        return find_distributions(paths)
+
+    def importer(self, registry: Registry, max_upload_bytes: int, principal: Principal,
+                 domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
+        from packyard.formats.pypi.bulk_import import BulkImporter
+        from packyard.formats.pypi.publish import PypiPublisher
+
+        return BulkImporter(PypiPublisher(registry, max_upload_bytes), registry.blobs,
+                            principal, domain, repository, batch_size)

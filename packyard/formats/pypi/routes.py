@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +24,7 @@ from starlette.routing import Route
 
 from packyard.auth.environment import current_environment
 from packyard.errors import PackyardError
+from packyard.formats.plugin import MountedFormat
 from packyard.formats.pypi.answers import (
     FILE_CACHING,
     CachedFile,
@@ -37,30 +37,22 @@ from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import HotReads
 from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
+from packyard.formats.pypi.plugin import PypiFormat
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
     render_index,
     render_project,
 )
-from packyard.formats.registry import MountedFormat
 from packyard.http.request import declared_length
 from packyard.services.access import RepositoryAccess, RepositoryGate
+from packyard.services.core import Core
 from packyard.services.response_cache import ResponseCache
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.singleflight import SingleFlight
+from packyard.upstream.pages import UpstreamPages
 from packyard.upstream.resolver import InlineFile, Located, StoredFile, UpstreamResolver
 
 log = logging.getLogger("packyard.pypi")
-
-@dataclass(frozen=True)
-class PypiServices:
-    gate: RepositoryGate
-    publisher: PypiPublisher
-    # Project pages and files across the repository's upstreams and external connections.
-    resolver: UpstreamResolver
-    # How many uploads this process stores at once, and the disk reserve they must leave.
-    capacity: UploadCapacity
-
 
 class _LargeChunkFileResponse(FileResponse):
     # Starlette's 64 KiB default costs a thread hop per chunk; 1 MiB keeps big downloads
@@ -100,12 +92,15 @@ def _guarded(handler: Callable[[Any, Request], Awaitable[Response]]
 class PypiEndpoint:
     """Request handlers bound to the services they call."""
 
-    def __init__(self, services: PypiServices) -> None:
-        self._gate = services.gate
-        self._publisher = services.publisher
-        self._resolver = services.resolver
-        self._capacity = services.capacity
-        changes = services.gate.registry.catalog.changes
+    def __init__(self, gate: RepositoryGate, publisher: PypiPublisher,
+                 resolver: UpstreamResolver, capacity: UploadCapacity) -> None:
+        self._gate = gate
+        self._publisher = publisher
+        # Project pages and files across the repository's upstreams and external connections.
+        self._resolver = resolver
+        # How many uploads this process stores at once, and the disk reserve they must leave.
+        self._capacity = capacity
+        changes = gate.registry.catalog.changes
         # Any metadata write drops these; other workers' writes show within the TTL.
         self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
         self._files: ResponseCache[CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
@@ -299,10 +294,18 @@ def _page_response(request: Request, page: RenderedPage) -> Response:
                        request.headers.get("if-none-match")).as_response()
 
 
-def pypi_routes(services: Any) -> MountedFormat:
-    endpoint = PypiEndpoint(services)
+def mount_pypi(core: Core) -> MountedFormat:
+    """The PyPI package endpoint on the core's services."""
+    upstreams = core.upstreams
+    pages = UpstreamPages(upstreams.catalog, upstreams.http, upstreams.clock,
+                          upstreams.page_ttl_seconds)
+    resolver = UpstreamResolver(upstreams.catalog, upstreams.blobs, PypiFormat(), pages,
+                                upstreams.pull, upstreams.http, upstreams.connection_urls,
+                                upstreams.clock, upstreams.verify_before_send_bytes)
+    endpoint = PypiEndpoint(core.gate, PypiPublisher(core.registry, core.settings.max_upload_bytes),
+                            resolver, core.uploads)
     prefix = "/{label}/pypi/{repo}"
-    return MountedFormat(endpoint.hot_reads(), [
+    return MountedFormat(hot_path=endpoint.hot_reads(), routes=[
         Route(prefix, endpoint.upload, methods=["POST"]),
         Route(prefix + "/", endpoint.upload, methods=["POST"]),
         Route(prefix + "/legacy/", endpoint.upload, methods=["POST"]),

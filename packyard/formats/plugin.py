@@ -1,0 +1,84 @@
+"""The format plug-in interface: what a format adds to the neutral core.
+
+A format lives in ``packyard/formats/<name>/`` and provides one ``FormatPlugin``, registered in
+``packyard/formats/__init__.py``. Like devpi's hook specifications and stage customizers, the
+core owns the logic (authorization, reads and caches, upstreams, the catalog) and a format plugs
+behaviour in:
+
+- its ``FormatRules`` (``formats/registry.py``): names, versions, namespaces, the files one
+  version may hold, the external connections it serves;
+- ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
+  (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
+- optionally ``file_import``: what ``packyard import`` publishes for it from disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from starlette.routing import BaseRoute
+
+from packyard.auth.principal import Principal
+from packyard.formats.registry import FormatRules
+from packyard.http.answer import HotPath
+from packyard.model import Domain, Repository
+from packyard.services.core import Core
+from packyard.services.registry import Registry
+
+
+@dataclass(frozen=True)
+class MountedFormat:
+    """A format's package endpoint, built on the core: an optional hot path, then its routes
+    (mounted under ``/{domain}-{owner}/{url_segment}/{repo}``)."""
+
+    routes: Sequence[BaseRoute]
+    hot_path: HotPath | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What ``packyard import`` made of one file."""
+
+    path: Path
+    status: Literal["imported", "present", "refused"]
+    reason: str | None = None
+    """Why it was refused: the message an upload of it would have shown."""
+
+
+class FileImporter(Protocol):
+    def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
+        """Import ``paths`` in order; yields each batch's results once the batch is stored."""
+        ...
+
+
+class FileImport(Protocol):
+    """A format's ``packyard import``: which files on disk it takes, and what publishes them."""
+
+    @property
+    def suffixes(self) -> Sequence[str]:
+        """The file name endings a directory is searched for."""
+        ...
+
+    def find(self, paths: Iterable[Path]) -> list[Path]:
+        """The files to import: each file named, and those under each directory."""
+        ...
+
+    def importer(self, registry: Registry, max_upload_bytes: int, principal: Principal,
+                 domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
+        ...
+
+
+class FormatPlugin(FormatRules, Protocol):
+    """One package format: its rules, and what it mounts on the core."""
+
+    def build(self, core: Core) -> MountedFormat:
+        """The package endpoint, built once per server on ``core``."""
+        ...
+
+    @property
+    def file_import(self) -> FileImport | None:
+        """What ``packyard import`` does for this format; None when it imports nothing."""
+        ...

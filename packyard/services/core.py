@@ -1,0 +1,41 @@
+"""``Core``: everything neutral a format plug-in is built on, wired once by ``bootstrap``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packyard.clock import Clock
+from packyard.metadata.catalog import Catalog
+from packyard.services.access import RepositoryGate
+from packyard.services.registry import Registry
+from packyard.services.upload_capacity import UploadCapacity
+from packyard.settings import Settings
+from packyard.storage.blobs import BlobStore
+from packyard.upstream.core import UpstreamCore
+
+
+@dataclass(frozen=True)
+class Core:
+    """The services a format's package endpoint calls; none of them names a format."""
+
+    settings: Settings
+    # Domains, repositories and package reads, with the authorizer, ARNs, catalog and clock.
+    registry: Registry
+    # The entry check of every package-endpoint request: token, domain, authorization.
+    gate: RepositoryGate
+    # Upstream repositories and external connections: HTTP, cached documents, pull-through.
+    upstreams: UpstreamCore
+    # Admission of uploads before their body is read (concurrency, disk reserve).
+    uploads: UploadCapacity
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.registry.catalog
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.registry.blobs
+
+    @property
+    def clock(self) -> Clock:
+        return self.registry.clock
