@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class PackageVersion:
     dependencies: list[dict[str, str]] = field(default_factory=list)
     origin_type: str = "INTERNAL"
     origin_repository_id: int | None = None
+    # The format's own data about the version (npm: the manifest); read by the format only.
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,9 @@ class Asset:
     sha512: str
     sha1: str
     md5: str
-    blake2_256: str
-    requires_python: str | None
-    metadata_sha256: str | None
-    metadata_size: int | None
     created_at: datetime
+    # The format's own data about the file (PyPI: ``formats/pypi/attributes.py``).
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def hashes(self) -> dict[str, str]:
         """The hash map CodeArtifact's AssetSummary carries."""

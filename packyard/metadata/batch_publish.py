@@ -18,13 +18,15 @@ from packyard.metadata.new_files import (
     NewFile,
     NewVersion,
     SiblingFile,
+    decode_attributes,
+    encode_attributes,
     file_exists,
     new_revision,
     publish_blocked,
     version_closed,
 )
 from packyard.metadata.rows import chunks
-from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
 from packyard.model import Repository
 
 
@@ -78,7 +80,7 @@ class BatchPublish:
             else:
                 stored[(version.id, file.asset.name)] = file.asset.sha256
                 siblings.setdefault(version.id, []).append(
-                    SiblingFile(file.asset.name, file.asset.blake2_256))
+                    SiblingFile(file.asset.name, file.asset.attributes))
                 added.append((version.id, file.asset))
                 results[index] = True
         self._insert_blobs({sha: size for index, file in enumerate(files)
@@ -127,7 +129,8 @@ class BatchPublish:
                 "licenses": json.dumps(v.licenses), "readme": v.readme,
                 "readme_content_type": v.readme_content_type,
                 "dependencies": json.dumps(v.dependencies), "origin_type": v.origin_type,
-                "origin_repository_id": self._repository.id, "origin_external_connection": None}
+                "origin_repository_id": self._repository.id, "origin_external_connection": None,
+                "attributes": encode_attributes(v.attributes)}
                for (package_id, key), v in first.items() if (package_id, key) not in found]
         if new:
             missing = set(first) - set(found)
@@ -159,11 +162,12 @@ class BatchPublish:
         for chunk in chunks(sorted(set(version_ids))):
             for row in self._conn.execute(
                     select(assets.c.package_version_id, assets.c.name, assets.c.sha256,
-                           assets.c.blake2_256)
+                           assets.c.attributes)
                     .where(assets.c.package_version_id.in_(chunk))):
                 stored[(row.package_version_id, row.name)] = row.sha256
-                siblings.setdefault(row.package_version_id, []).append(
-                    SiblingFile(row.name, row.blake2_256))
+                if self._file_rule is not None:
+                    siblings.setdefault(row.package_version_id, []).append(
+                        SiblingFile(row.name, decode_attributes(row.attributes)))
         return stored, siblings
 
     def _insert_blobs(self, sizes: dict[str, int]) -> None:
@@ -176,15 +180,30 @@ class BatchPublish:
         if new:
             self._conn.execute(insert(blobs), new)
 
+    def _insert_companions(self, added: Sequence[tuple[int, NewAsset]]) -> None:
+        """The other blobs each new asset keeps alive, once the assets have ids."""
+        if not added:
+            return
+        wanted = {(version_id, a.name): a.companions for version_id, a in added}
+        rows: list[dict[str, Any]] = []
+        for chunk in chunks(sorted({version_id for version_id, _ in added})):
+            for row in self._conn.execute(
+                    select(assets.c.id, assets.c.package_version_id, assets.c.name)
+                    .where(assets.c.package_version_id.in_(chunk))):
+                companions = wanted.get((row.package_version_id, row.name), ())
+                rows.extend({"asset_id": row.id, "sha256": sha} for sha in sorted(set(companions)))
+        if rows:
+            self._conn.execute(insert(asset_blobs), rows)
+
     def _insert_assets(self, added: Sequence[tuple[int, NewAsset]]) -> None:
         if not added:
             return
         self._conn.execute(insert(assets), [
             {"package_version_id": version_id, "name": a.name, "size": a.size,
              "sha256": a.sha256, "sha512": a.sha512, "sha1": a.sha1, "md5": a.md5,
-             "blake2_256": a.blake2_256, "requires_python": a.requires_python,
-             "metadata_sha256": a.metadata_sha256, "metadata_size": a.metadata_size,
-             "created_at": self._now} for version_id, a in added])
+             "created_at": self._now, "attributes": encode_attributes(a.attributes)}
+            for version_id, a in added])
+        self._insert_companions([(version_id, a) for version_id, a in added if a.companions])
         # A version gets a new revision when files are added to it, as in publish().
         self._conn.execute(
             update(package_versions).where(package_versions.c.id == bindparam("version_id"))

@@ -27,6 +27,7 @@ from packyard.metadata.origins import OriginStore, VersionOrigin
 from packyard.metadata.publishing import PublishingStore, PublishResult
 from packyard.metadata.repositories import RepositoryStore
 from packyard.metadata.retention import EntryPoint, RetentionStore
+from packyard.metadata.tags import TagStore
 from packyard.metadata.token_rows import TokenStore
 from packyard.metadata.upstream_links import (
     DomainGraph,
@@ -142,23 +143,21 @@ class Catalog(Protocol):
         """By file name."""
         ...
 
-    def project_index(self, repository_id: int, fmt: str, name: str
+    def project_index(self, repository_id: int, fmt: str, name: str, namespace: str = ""
                       ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
         """Everything a project page shows; None when the repository has no such package."""
         ...
 
-    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str
-                   ) -> tuple[PackageVersion, Asset] | None:
+    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
+                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
         """The asset called ``filename`` in a project (file downloads)."""
         ...
 
-    def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
-        """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
-        ...
-
-    def filenames_taken(self, repository_id: int, fmt: str,
-                        filenames: Sequence[str]) -> dict[str, Asset]:
-        """``filename_taken`` for many names at once, answering those the repository has."""
+    def find_assets_named(self, repository_id: int, fmt: str,
+                          filenames: Sequence[str]) -> dict[str, Asset]:
+        """Assets of the format with these file names anywhere in the repository, by name:
+        for the formats whose file names are unique in a repository (PyPI's), which check
+        that rule themselves."""
         ...
 
     def release_conflict(self, repository_id: int, fmt: str, name: str, version_key: str,
@@ -184,6 +183,20 @@ class Catalog(Protocol):
         ...
 
     def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        ...
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def package_tags(self, package_id: int) -> dict[str, str]:
+        """A package's tags (npm's dist-tags): tag -> version key, by tag."""
+        ...
+
+    def put_package_tag(self, package_id: int, tag: str, version_key: str) -> None:
+        """Point ``tag`` at a version (a new tag, or one moved)."""
+        ...
+
+    def delete_package_tag(self, package_id: int, tag: str) -> bool:
+        """Remove a tag; False when the package had no such tag."""
         ...
 
     # -- upstreams and external connections -------------------------------------------------
@@ -239,7 +252,8 @@ class Catalog(Protocol):
         ...
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
-                    targets: Sequence[Repository], now: datetime) -> bool:
+                    targets: Sequence[Repository], now: datetime,
+                    namespace: str = "") -> bool:
         """Keep in ``targets`` a copy of a file another repository of the domain holds, with
         the version's original entry point; False when the source does not hold it."""
         ...
@@ -261,8 +275,8 @@ class Catalog(Protocol):
     def find_token(self, secret_sha256: str) -> TokenRecord | None: ...
 
 
-class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, UpstreamLinkStore,
-                 OriginStore, RetentionStore, UpstreamPageStore, TokenStore):
+class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
+                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

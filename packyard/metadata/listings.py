@@ -75,13 +75,13 @@ class ListingStore(CatalogBase):
                                 .order_by(assets.c.name)).all()
         return [asset_record(r) for r in rows]
 
-    def project_index(self, repository_id: int, fmt: str, name: str
+    def project_index(self, repository_id: int, fmt: str, name: str, namespace: str = ""
                       ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
         """Everything a project page shows, in two indexed queries."""
         with self._read() as conn:
             pkg = conn.execute(select(packages).where(
                 packages.c.repository_id == repository_id, packages.c.format == fmt,
-                packages.c.namespace == "", packages.c.name == name)).first()
+                packages.c.namespace == namespace, packages.c.name == name)).first()
             if pkg is None:
                 return None
             versions = [version_record(r) for r in conn.execute(select(package_versions).where(
@@ -95,8 +95,8 @@ class ListingStore(CatalogBase):
                                           asset=asset_record(row), published_at=version.published_at))
         return package_record(pkg), versions, entries
 
-    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str
-                   ) -> tuple[PackageVersion, Asset] | None:
+    def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
+                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
         """The asset called ``filename`` in a project (file downloads)."""
         with self._read() as conn:
             row = conn.execute(
@@ -104,22 +104,13 @@ class ListingStore(CatalogBase):
                        package_versions.c.id.label("version_id"))
                 .select_from(ASSET_JOIN)
                 .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
-                       packages.c.namespace == "", packages.c.name == name,
+                       packages.c.namespace == namespace, packages.c.name == name,
                        assets.c.name == filename)).first()
             if row is None:
                 return None
             version = conn.execute(select(package_versions).where(
                 package_versions.c.id == row.version_id)).one()
         return version_record(version), asset_record(row)
-
-    def filename_taken(self, repository_id: int, fmt: str, filename: str) -> Asset | None:
-        """An asset of this file name anywhere in the repository (PyPI file names are unique)."""
-        with self._read() as conn:
-            row = conn.execute(
-                select(assets).select_from(ASSET_JOIN).where(
-                    packages.c.repository_id == repository_id, packages.c.format == fmt,
-                    assets.c.name == filename)).first()
-        return asset_record(row) if row else None
 
     def release_conflict(self, repository_id: int, fmt: str, name: str, version_key: str,
                          filename: str) -> PackyardError | None:
@@ -143,9 +134,11 @@ class ListingStore(CatalogBase):
             siblings = sibling_files(conn, version.id)
         return rule(filename, siblings)
 
-    def filenames_taken(self, repository_id: int, fmt: str,
-                        filenames: Sequence[str]) -> dict[str, Asset]:
-        """``filename_taken`` for many names at once, answering those the repository has."""
+    def find_assets_named(self, repository_id: int, fmt: str,
+                          filenames: Sequence[str]) -> dict[str, Asset]:
+        """Assets of the format with these file names anywhere in the repository, whatever
+        package holds them, by name (one each): for formats whose file names are unique in a
+        repository (PyPI's), which check it themselves."""
         found: dict[str, Asset] = {}
         with self._read() as conn:
             for chunk in chunks(filenames):

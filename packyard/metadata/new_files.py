@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.errors import Conflict, Denied
-from packyard.metadata.schema import assets, package_versions
+from packyard.metadata.schema import asset_blobs, assets, package_versions
 from packyard.model import Repository
 
 
@@ -37,10 +37,10 @@ class NewAsset:
     sha512: str
     sha1: str
     md5: str
-    blake2_256: str
-    requires_python: str | None
-    metadata_sha256: str | None
-    metadata_size: int | None
+    # The format's own data about the file, kept as a JSON object.
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Other blobs the file keeps alive (PyPI: its PEP 658 core metadata file), by sha256.
+    companions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class NewVersion:
     readme_content_type: str | None
     dependencies: list[dict[str, str]]
     origin_type: str = "INTERNAL"
+    # The format's own data about the version, kept as a JSON object (npm: the manifest).
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class SiblingFile:
     """A file a version holds, as a ``FileRule`` sees it."""
 
     name: str
-    blake2_256: str
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 FileRule = Callable[[str, Sequence[SiblingFile]], Conflict | None]
@@ -82,9 +84,21 @@ the version's files, the conflict it would cause, or None. Files of the same nam
 catalog's own business (same bytes: a no-op; other bytes: ``file_exists``)."""
 
 
+def encode_attributes(attributes: Mapping[str, Any]) -> str:
+    """A format's attributes as the JSON text the ``attributes`` columns hold."""
+    return json.dumps(attributes, sort_keys=True, separators=(",", ":")) if attributes else "{}"
+
+
+def decode_attributes(text: str | None) -> dict[str, Any]:
+    if not text or text == "{}":
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
 def sibling_files(conn: Connection, version_id: int) -> list[SiblingFile]:
-    return [SiblingFile(row.name, row.blake2_256) for row in conn.execute(
-        select(assets.c.name, assets.c.blake2_256)
+    return [SiblingFile(row.name, decode_attributes(row.attributes)) for row in conn.execute(
+        select(assets.c.name, assets.c.attributes)
         .where(assets.c.package_version_id == version_id))]
 
 
@@ -110,7 +124,8 @@ def insert_version(conn: Connection, package_id: int, new_version: NewVersion, n
         readme_content_type=new_version.readme_content_type,
         dependencies=json.dumps(new_version.dependencies), origin_type=origin_type,
         origin_repository_id=origin_repository_id,
-        origin_external_connection=origin_external_connection))
+        origin_external_connection=origin_external_connection,
+        attributes=encode_attributes(new_version.attributes)))
     row = version_row(conn, package_id, new_version.version_key)
     assert row is not None
     return row
@@ -118,12 +133,16 @@ def insert_version(conn: Connection, package_id: int, new_version: NewVersion, n
 
 def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
     """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
-    conn.execute(insert(assets).values(
+    inserted = conn.execute(insert(assets).values(
         package_version_id=version_id, name=new_asset.name, size=new_asset.size,
         sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
-        md5=new_asset.md5, blake2_256=new_asset.blake2_256,
-        requires_python=new_asset.requires_python, metadata_sha256=new_asset.metadata_sha256,
-        metadata_size=new_asset.metadata_size, created_at=now))
+        md5=new_asset.md5, created_at=now,
+        attributes=encode_attributes(new_asset.attributes))).inserted_primary_key
+    if new_asset.companions:
+        assert inserted is not None
+        asset_id = inserted[0]
+        conn.execute(insert(asset_blobs), [{"asset_id": asset_id, "sha256": sha}
+                                           for sha in sorted(set(new_asset.companions))])
     conn.execute(update(package_versions).where(package_versions.c.id == version_id)
                  .values(revision=new_revision()))
 

@@ -10,9 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from packyard.errors import Conflict, NotFound
 from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, repository_record
 from packyard.metadata.schema import (
+    asset_blobs,
     assets,
     blobs,
     domains,
+    package_tags,
     package_versions,
     packages,
     repositories,
@@ -68,13 +70,15 @@ class RepositoryStore(CatalogBase):
         with self._write() as conn:
             pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
             ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
+            asset_ids = select(assets.c.id).where(assets.c.package_version_id.in_(ver_ids))
             touched = {r.sha256 for r in conn.execute(
                 select(assets.c.sha256).where(assets.c.package_version_id.in_(ver_ids)))}
-            touched |= {r.metadata_sha256 for r in conn.execute(
-                select(assets.c.metadata_sha256).where(
-                    assets.c.package_version_id.in_(ver_ids))) if r.metadata_sha256}
+            touched |= {r.sha256 for r in conn.execute(
+                select(asset_blobs.c.sha256).where(asset_blobs.c.asset_id.in_(asset_ids)))}
+            conn.execute(delete(asset_blobs).where(asset_blobs.c.asset_id.in_(asset_ids)))
             conn.execute(delete(assets).where(assets.c.package_version_id.in_(ver_ids)))
             conn.execute(delete(package_versions).where(package_versions.c.package_id.in_(pkg_ids)))
+            conn.execute(delete(package_tags).where(package_tags.c.package_id.in_(pkg_ids)))
             conn.execute(delete(packages).where(packages.c.repository_id == repository.id))
             # Downstream repositories lose this upstream; what they kept from it stays theirs
             # (CodeArtifact: retained versions survive the upstream's deletion).
@@ -94,7 +98,9 @@ class RepositoryStore(CatalogBase):
         for sha in sorted(shas):
             in_use = conn.execute(select(func.count()).select_from(assets).where(
                 assets.c.id.in_(domain_assets),
-                (assets.c.sha256 == sha) | (assets.c.metadata_sha256 == sha))).scalar_one()
+                (assets.c.sha256 == sha) | assets.c.id.in_(
+                    select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
+            ).scalar_one()
             if not in_use:
                 conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
                                                  blobs.c.sha256 == sha))

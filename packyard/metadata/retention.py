@@ -19,7 +19,7 @@ from packyard.metadata.new_files import (
     version_row,
 )
 from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
-from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
 
@@ -94,7 +94,8 @@ class RetentionStore(CatalogBase):
         return True
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
-                    targets: Sequence[Repository], now: datetime) -> bool:
+                    targets: Sequence[Repository], now: datetime,
+                    namespace: str = "") -> bool:
         """Keep in ``targets`` a copy of a file another repository of the domain holds.
 
         The copy shares the stored bytes and records the version's original entry point.
@@ -106,12 +107,15 @@ class RetentionStore(CatalogBase):
                        packages.c.display_name)
                 .select_from(ASSET_JOIN)
                 .where(packages.c.repository_id == source_repository_id,
-                       packages.c.format == fmt, packages.c.namespace == "",
+                       packages.c.format == fmt, packages.c.namespace == namespace,
                        packages.c.name == name, assets.c.name == filename)).first()
             if row is None:
                 return False
             version = conn.execute(select(package_versions).where(
                 package_versions.c.id == row.version_id)).one()
+            companions = tuple(r.sha256 for r in conn.execute(
+                select(asset_blobs.c.sha256).where(asset_blobs.c.asset_id == row.id)
+                .order_by(asset_blobs.c.sha256)))
         source = version_record(version)
         entry = EntryPoint(version.origin_type, version.origin_repository_id,
                            version.origin_external_connection)
@@ -120,13 +124,11 @@ class RetentionStore(CatalogBase):
             home_page=source.home_page, source_code_repository=source.source_code_repository,
             licenses=source.licenses, readme=source.readme,
             readme_content_type=source.readme_content_type, dependencies=source.dependencies,
-            origin_type=source.origin_type)
+            origin_type=source.origin_type, attributes=source.attributes)
         asset = asset_record(row)
         new_asset = NewAsset(name=asset.name, size=asset.size, sha256=asset.sha256,
                              sha512=asset.sha512, sha1=asset.sha1, md5=asset.md5,
-                             blake2_256=asset.blake2_256, requires_python=asset.requires_python,
-                             metadata_sha256=asset.metadata_sha256,
-                             metadata_size=asset.metadata_size)
-        self.retain(targets, fmt, "", name, row.display_name, new_version, new_asset, entry,
-                    {}, now)
+                             attributes=asset.attributes, companions=companions)
+        self.retain(targets, fmt, namespace, name, row.display_name, new_version, new_asset,
+                    entry, {}, now)
         return True

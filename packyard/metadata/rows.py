@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
+from packyard.metadata.new_files import decode_attributes
 from packyard.metadata.schema import assets, domains, package_versions, packages, repositories
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 
@@ -40,15 +41,14 @@ def version_record(row: Row[Any]) -> PackageVersion:
         licenses=json.loads(row.licenses) if row.licenses else [],
         readme=row.readme, readme_content_type=row.readme_content_type,
         dependencies=json.loads(row.dependencies) if row.dependencies else [],
-        origin_type=row.origin_type, origin_repository_id=row.origin_repository_id)
+        origin_type=row.origin_type, origin_repository_id=row.origin_repository_id,
+        attributes=decode_attributes(row.attributes))
 
 
 def asset_record(row: Row[Any]) -> Asset:
     return Asset(id=row.id, package_version_id=row.package_version_id, name=row.name,
                  size=row.size, sha256=row.sha256, sha512=row.sha512, sha1=row.sha1, md5=row.md5,
-                 blake2_256=row.blake2_256, requires_python=row.requires_python,
-                 metadata_sha256=row.metadata_sha256, metadata_size=row.metadata_size,
-                 created_at=row.created_at)
+                 created_at=row.created_at, attributes=decode_attributes(row.attributes))
 
 
 REPO_COLUMNS = (

@@ -88,7 +88,7 @@ packages = Table(
     Column("repository_id", Integer, ForeignKey("repositories.id"), nullable=False),
     Column("format", String(16), nullable=False),
     Column("namespace", String(255), nullable=False, default=""),
-    Column("name", String(255), nullable=False),  # normalized (PEP 503 for pypi)
+    Column("name", String(255), nullable=False),  # normalized by the format's rules
     Column("display_name", String(255), nullable=False),
     Column("origin_publish", String(8), nullable=False, default="ALLOW"),
     Column("origin_upstream", String(8), nullable=False, default="BLOCK"),
@@ -119,7 +119,17 @@ package_versions = Table(
     Column("origin_type", String(16), nullable=False, default="INTERNAL"),
     Column("origin_repository_id", Integer, nullable=True),
     Column("origin_external_connection", String(100), nullable=True),
+    # The format's own data about the version, as a JSON object (npm: the manifest document).
+    Column("attributes", Text, nullable=False, server_default="{}"),
     UniqueConstraint("package_id", "version_key", name="uq_package_versions_pkg_version"),
+)
+
+# Named pointers to a package's versions (npm's dist-tags), kept per repository's package.
+package_tags = Table(
+    "package_tags", metadata,
+    Column("package_id", Integer, ForeignKey("packages.id"), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Column("version_key", String(255), nullable=False),
 )
 
 assets = Table(
@@ -132,17 +142,24 @@ assets = Table(
     Column("sha512", String(128), nullable=False),
     Column("sha1", String(40), nullable=False),
     Column("md5", String(32), nullable=False),
-    Column("blake2_256", String(64), nullable=False),
-    Column("requires_python", String(255), nullable=True),
-    # PEP 658 core metadata, stored as its own blob.
-    Column("metadata_sha256", String(64), nullable=True),
-    Column("metadata_size", BigInteger, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The format's own data about the file, as a JSON object (PyPI: blake2_256,
+    # requires_python, and its PEP 658 core metadata file's sha256 and size).
+    Column("attributes", Text, nullable=False, server_default="{}"),
     UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
 )
 Index("ix_assets_sha256", assets.c.sha256)
-# Uploads check a file name across the whole repository (PyPI file names are unique).
+# A file name looked up across a whole repository (PyPI's file names are unique in one).
 Index("ix_assets_name", assets.c.name)
+
+# Other blobs an asset keeps alive besides its own bytes (PyPI: the wheel's PEP 658 core
+# metadata file), so a blob is dropped only when nothing in its domain uses it.
+asset_blobs = Table(
+    "asset_blobs", metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+)
+Index("ix_asset_blobs_sha256", asset_blobs.c.sha256)
 
 # A repository's upstream repositories, in priority order (CodeArtifact's `upstreams`).
 repository_upstreams = Table(

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound, UpstreamError
+from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.archive import DistInspection, inspect_distribution
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
@@ -216,8 +217,10 @@ class UpstreamResolver:
             offered = [OfferedVersion(v.version, v.version_key, v.status)
                        for v in versions if v.status != "Deleted"]
             files = [OfferedFile(e.asset.name, keys[e.version], e.asset.sha256, e.asset.size,
-                                 e.asset.requires_python, False, e.asset.created_at,
-                                 e.asset.metadata_sha256) for e in entries]
+                                 pypi_attributes.requires_python(e.asset.attributes), False,
+                                 e.asset.created_at,
+                                 pypi_attributes.metadata_sha256(e.asset.attributes))
+                     for e in entries]
             listings[step.repository_id] = Listing(Place(step), offered, files)
         return listings
 
@@ -270,8 +273,10 @@ class UpstreamResolver:
         own = self._catalog.find_asset(repository.id, FORMAT, project, dist_name)
         if own is None or own[0].status not in LISTED:
             return None
-        return self._stored(domain, own[1].sha256, own[1].size, own[1].metadata_sha256,
-                            own[1].metadata_size, wants_metadata, filename)
+        attributes = own[1].attributes
+        return self._stored(domain, own[1].sha256, own[1].size,
+                            pypi_attributes.metadata_sha256(attributes),
+                            pypi_attributes.metadata_size(attributes), wants_metadata, filename)
 
     def _stored(self, domain: Domain, sha256: str, size: int, metadata_sha256: str | None,
                 metadata_size: int | None, wants_metadata: bool, filename: str) -> StoredFile:
@@ -353,10 +358,12 @@ class UpstreamResolver:
         version = _new_version(remote, inspection)
         asset = NewAsset(name=remote.filename, size=digests.size, sha256=digests.sha256,
                          sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
-                         blake2_256=digests.blake2_256,
-                         requires_python=remote.requires_python
-                         or (inspection.requires_python if inspection else None),
-                         metadata_sha256=metadata_sha256, metadata_size=metadata_size)
+                         attributes=pypi_attributes.file_attributes(
+                             blake2_256=digests.blake2_256,
+                             requires_python=remote.requires_python
+                             or (inspection.requires_python if inspection else None),
+                             metadata_sha256=metadata_sha256, metadata_size=metadata_size),
+                         companions=(metadata_sha256,) if metadata_sha256 else ())
         kept = self._catalog.retain(targets, FORMAT, "", project, display, version, asset,
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes,
                                     self._clock.now())

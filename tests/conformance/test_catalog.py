@@ -35,8 +35,7 @@ def _version(v: str = "1.0") -> NewVersion:
 
 def _asset(name: str, sha: str) -> NewAsset:
     return NewAsset(name=name, size=3, sha256=sha, sha512="0" * 128, sha1="0" * 40,
-                    md5="0" * 32, blake2_256="0" * 64, requires_python=None,
-                    metadata_sha256=None, metadata_size=None)
+                    md5="0" * 32, attributes={"blake2_256": "0" * 64})
 
 
 def test_migration_creates_every_table(catalog: SqlCatalog) -> None:
@@ -228,14 +227,14 @@ def test_publish_many_refuses_blocked_packages_and_closed_versions_alone(
     assert catalog.get_domain("000000000000", "dom-repo").asset_size_bytes == 3 + 3
 
 
-def test_filenames_taken_answers_only_for_the_repository(catalog: Catalog) -> None:
+def test_assets_named_answers_only_for_the_repository(catalog: Catalog) -> None:
     one, two = _repo(catalog, "one"), _repo(catalog, "two")
     catalog.publish_many(one, "pypi", "", [BATCH[0]], NOW)
     catalog.publish_many(two, "pypi", "", [BATCH[2]], NOW)
     names = ["pkg-1.0.tar.gz", "pkg-2.0.tar.gz", "missing-1.0.tar.gz"]
-    assert {n: a.sha256 for n, a in catalog.filenames_taken(one.id, "pypi", names).items()} == {
+    assert {n: a.sha256 for n, a in catalog.find_assets_named(one.id, "pypi", names).items()} == {
         "pkg-1.0.tar.gz": "a" * 64}
-    assert set(catalog.filenames_taken(two.id, "pypi", names)) == {"pkg-2.0.tar.gz"}
+    assert set(catalog.find_assets_named(two.id, "pypi", names)) == {"pkg-2.0.tar.gz"}
 
 
 # -- domains and repositories -----------------------------------------------------------------
@@ -307,11 +306,89 @@ def test_update_repository_changes_its_description(catalog: Catalog) -> None:
 def test_deleting_a_repository_frees_the_metadata_blobs_it_alone_used(catalog: Catalog) -> None:
     repo = _repo(catalog)
     asset = NewAsset(name="pkg-1.0-py3-none-any.whl", size=3, sha256="a" * 64,
-                     sha512="0" * 128, sha1="0" * 40, md5="0" * 32, blake2_256="0" * 64,
-                     requires_python=">=3.8", metadata_sha256="b" * 64, metadata_size=2)
+                     sha512="0" * 128, sha1="0" * 40, md5="0" * 32,
+                     attributes={"blake2_256": "0" * 64, "requires_python": ">=3.8",
+                                 "metadata_sha256": "b" * 64, "metadata_size": 2},
+                     companions=("b" * 64,))
     catalog.publish(repo, "pypi", "", "pkg", "pkg", _version(), asset,
                     {"a" * 64: 3, "b" * 64: 2}, NOW)
     assert catalog.delete_repository(repo) == ["a" * 64, "b" * 64]
+
+
+def test_a_companion_blob_stays_while_a_kept_copy_uses_it(catalog: Catalog) -> None:
+    domain = catalog.create_domain("dom", "000000000000", "key", NOW)
+    one = catalog.create_repository(domain, "one", "", "000000000000", NOW)
+    two = catalog.create_repository(domain, "two", "", "000000000000", NOW)
+    asset = NewAsset(name="pkg-1.0-py3-none-any.whl", size=3, sha256="a" * 64,
+                     sha512="0" * 128, sha1="0" * 40, md5="0" * 32, companions=("b" * 64,))
+    catalog.publish(one, "pypi", "", "pkg", "pkg", _version(), asset,
+                    {"a" * 64: 3, "b" * 64: 2}, NOW)
+    catalog.put_origin_configuration(two, "pypi", "", "pkg", "pkg", "BLOCK", "ALLOW", NOW)
+    assert catalog.retain_from(one.id, "pypi", "pkg", asset.name, [two], NOW)
+    assert catalog.delete_repository(one) == []  # the copy in two keeps both blobs
+    assert catalog.delete_repository(two) == ["a" * 64, "b" * 64]
+
+
+def test_publish_many_records_companion_blobs(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    asset = NewAsset(name="pkg-1.0-py3-none-any.whl", size=3, sha256="a" * 64,
+                     sha512="0" * 128, sha1="0" * 40, md5="0" * 32, companions=("b" * 64,))
+    catalog.publish_many(repo, "pypi", "", [NewFile("pkg", "pkg", _version(), asset,
+                                                    {"a" * 64: 3, "b" * 64: 2})], NOW)
+    assert catalog.delete_repository(repo) == ["a" * 64, "b" * 64]
+
+
+def test_format_attributes_of_versions_and_assets_round_trip(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    manifest = {"name": "pkg", "version": "1.0.0", "dist": {"shasum": "0" * 40},
+                "deprecated": "use pkg2"}
+    version = NewVersion(version="1.0.0", version_key="1.0.0", summary=None, home_page=None,
+                         source_code_repository=None, licenses=[], readme=None,
+                         readme_content_type=None, dependencies=[],
+                         attributes={"manifest": manifest})
+    asset = NewAsset(name="pkg-1.0.0.tgz", size=3, sha256="a" * 64, sha512="0" * 128,
+                     sha1="0" * 40, md5="0" * 32, attributes={"integrity": "sha512-AAAA"})
+    published = catalog.publish(repo, "npm", "scope", "pkg", "pkg", version, asset,
+                                {"a" * 64: 3}, NOW)
+    assert dict(published.version.attributes) == {"manifest": manifest}
+    assert dict(published.asset.attributes) == {"integrity": "sha512-AAAA"}
+    found = catalog.find_asset(repo.id, "npm", "pkg", "pkg-1.0.0.tgz", namespace="scope")
+    assert found is not None
+    assert dict(found[0].attributes) == {"manifest": manifest}
+    assert dict(found[1].attributes) == {"integrity": "sha512-AAAA"}
+    assert catalog.find_asset(repo.id, "npm", "pkg", "pkg-1.0.0.tgz") is None  # other scope
+    index = catalog.project_index(repo.id, "npm", "pkg", namespace="scope")
+    assert index is not None and dict(index[2][0].asset.attributes) == {"integrity": "sha512-AAAA"}
+
+
+# -- tags ---------------------------------------------------------------------------------------
+
+
+def test_package_tags_point_at_versions_and_move(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    pkg = catalog.put_origin_configuration(repo, "npm", "", "pkg", "pkg", "ALLOW", "BLOCK", NOW)
+    other = catalog.put_origin_configuration(repo, "npm", "", "lib", "lib", "ALLOW", "BLOCK", NOW)
+    assert catalog.package_tags(pkg.id) == {}
+    stamp = catalog.changes.stamp()
+    catalog.put_package_tag(pkg.id, "latest", "1.0.0")
+    assert catalog.changes.stamp() != stamp  # packuments show tags: caches must drop
+    catalog.put_package_tag(pkg.id, "beta", "2.0.0-beta.1")
+    catalog.put_package_tag(pkg.id, "latest", "1.1.0")  # moved
+    catalog.put_package_tag(other.id, "latest", "3.0.0")
+    assert catalog.package_tags(pkg.id) == {"beta": "2.0.0-beta.1", "latest": "1.1.0"}
+    assert list(catalog.package_tags(pkg.id)) == ["beta", "latest"]
+    assert catalog.delete_package_tag(pkg.id, "beta") is True
+    assert catalog.delete_package_tag(pkg.id, "beta") is False
+    assert catalog.package_tags(pkg.id) == {"latest": "1.1.0"}
+    assert catalog.package_tags(other.id) == {"latest": "3.0.0"}
+
+
+def test_deleting_a_repository_deletes_its_tags(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    pkg = catalog.put_origin_configuration(repo, "npm", "", "pkg", "pkg", "ALLOW", "BLOCK", NOW)
+    catalog.put_package_tag(pkg.id, "latest", "1.0.0")
+    catalog.delete_repository(repo)
+    assert catalog.package_tags(pkg.id) == {}
 
 
 # -- listings -----------------------------------------------------------------------------------
@@ -349,15 +426,19 @@ def test_project_names_are_those_with_a_listed_version(catalog: Catalog) -> None
     assert catalog.list_project_names(repo.id, "npm") == []
 
 
-def test_filename_taken_answers_across_the_repositorys_projects(catalog: Catalog) -> None:
+def test_assets_named_answers_across_the_repositorys_projects(catalog: Catalog) -> None:
     one, two = _repo(catalog, "one"), _repo(catalog, "two")
     catalog.publish(one, "pypi", "", "pkg", "pkg", _version(), _asset("pkg-1.0.tar.gz", "a" * 64),
                     {"a" * 64: 3}, NOW)
-    taken = catalog.filename_taken(one.id, "pypi", "pkg-1.0.tar.gz")
-    assert taken is not None and taken.sha256 == "a" * 64
-    assert catalog.filename_taken(one.id, "npm", "pkg-1.0.tar.gz") is None
-    assert catalog.filename_taken(two.id, "pypi", "pkg-1.0.tar.gz") is None
-    assert catalog.filename_taken(one.id, "pypi", "pkg-2.0.tar.gz") is None
+
+    def taken(repo: Repository, fmt: str, filename: str) -> Any:
+        return catalog.find_assets_named(repo.id, fmt, [filename]).get(filename)
+
+    found = taken(one, "pypi", "pkg-1.0.tar.gz")
+    assert found is not None and found.sha256 == "a" * 64
+    assert taken(one, "npm", "pkg-1.0.tar.gz") is None
+    assert taken(two, "pypi", "pkg-1.0.tar.gz") is None
+    assert taken(one, "pypi", "pkg-2.0.tar.gz") is None
 
 
 def test_a_status_change_makes_a_new_revision(catalog: Catalog) -> None:
@@ -460,9 +541,9 @@ def test_concurrent_creates_of_one_domain_make_one(catalog: Catalog) -> None:
 
 @pytest.fixture()
 def ruled(databases: Databases) -> Catalog:
-    from packyard.formats.pypi.release_files import release_conflict
+    from packyard.formats.pypi.plugin import PypiFormat
 
-    c = databases.catalog(databases.url("ruled"), file_rules={"pypi": release_conflict})
+    c = databases.catalog(databases.url("ruled"), file_rules={"pypi": PypiFormat().file_conflict})
     c.migrate()
     return c
 

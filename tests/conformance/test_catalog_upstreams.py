@@ -29,8 +29,7 @@ def _version(v: str = "1.0") -> NewVersion:
 
 def _asset(name: str, sha: str) -> NewAsset:
     return NewAsset(name=name, size=3, sha256=sha, sha512="0" * 128, sha1="0" * 40,
-                    md5="0" * 32, blake2_256="0" * 64, requires_python=None,
-                    metadata_sha256=None, metadata_size=None)
+                    md5="0" * 32, attributes={"blake2_256": "0" * 64})
 
 
 def _no_check(_: DomainGraph) -> None:

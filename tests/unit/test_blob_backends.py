@@ -12,6 +12,7 @@ from packyard.auth.principal import root_principal
 from packyard.bootstrap import build_services
 from packyard.cli import main
 from packyard.cli.imports import import_files
+from packyard.formats.pypi.attributes import metadata_sha256
 from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.formats.pypi.publish import PypiPublisher
@@ -109,7 +110,7 @@ def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None
         found = services.catalog.find_asset(repository.id, "pypi", "alpha", wheel.name)
         assert found is not None
         asset = found[1]
-        assert asset.metadata_sha256 is not None  # read from the staged file before commit
+        assert metadata_sha256(asset.attributes) is not None  # read from the staged file before commit
         assert services.blobs.local_path(domain.blob_key, asset.sha256) is None
 
         async def read() -> bytes:

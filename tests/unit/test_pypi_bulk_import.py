@@ -13,6 +13,7 @@ from packyard.auth.principal import root_principal
 from packyard.bootstrap import Services, build_services
 from packyard.cli.imports import import_files
 from packyard.formats.plugin import FileResult
+from packyard.formats.pypi.attributes import metadata_sha256
 from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.formats.pypi.publish import PypiPublisher
@@ -112,9 +113,9 @@ def test_import_publishes_wheels_and_sdists_with_their_metadata(
     asset = entries[0].asset
     blobs = services.blobs
     domain, _ = services.registry.get_repository("dom", "repo")
-    assert asset.metadata_sha256 is not None
+    assert metadata_sha256(asset.attributes) is not None
     assert blobs.exists(domain.blob_key, asset.sha256)
-    assert blobs.exists(domain.blob_key, asset.metadata_sha256)
+    assert blobs.exists(domain.blob_key, metadata_sha256(asset.attributes))
     # Three files and their metadata; alpha's wheel and sdist carry the same metadata bytes,
     # stored once although they came in one batch.
     assert len(_blob_files(data_dir)) == 5

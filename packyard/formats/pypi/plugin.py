@@ -4,15 +4,17 @@ its ``packyard import``."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Conflict
-from packyard.formats.pypi import names
+from packyard.formats.pypi import attributes, names
 from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
-from packyard.formats.pypi.release_files import ReleaseFile, release_conflict
+from packyard.formats.pypi.release_files import release_conflict
+from packyard.metadata.new_files import SiblingFile
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
@@ -56,9 +58,11 @@ class PypiFormat:
         except InvalidVersion:
             return (0, Version("0"), version)
 
-    def file_conflict(self, filename: str, siblings: Sequence[ReleaseFile]) -> Conflict | None:
+    def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # One sdist per release, one wheel per build tag and tag set (release_files).
-        return release_conflict(filename, siblings)
+        return release_conflict(filename, [
+            _HeldFile(sibling.name, attributes.blake2_256(sibling.attributes))
+            for sibling in siblings])
 
     def build(self, core: Core) -> MountedFormat:
         from packyard.formats.pypi.routes import mount_pypi
@@ -68,6 +72,14 @@ class PypiFormat:
     @property
     def file_import(self) -> FileImport:
         return _DistributionImport()
+
+
+@dataclass(frozen=True)
+class _HeldFile:
+    """A file the release holds, as ``release_files`` reads it."""
+
+    name: str
+    blake2_256: str
 
 
 class _DistributionImport:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from packyard.auth.principal import Principal
 from packyard.errors import Conflict, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
+from packyard.formats.pypi.attributes import file_attributes
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.form import UploadForm
@@ -64,9 +65,11 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests) -> Ne
             dependencies=package_dependencies(validated.requires_dist)),
         asset=NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
                        sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
-                       blake2_256=digests.blake2_256,
-                       requires_python=validated.requires_python,
-                       metadata_sha256=meta.sha256, metadata_size=meta.size),
+                       attributes=file_attributes(
+                           blake2_256=digests.blake2_256,
+                           requires_python=validated.requires_python,
+                           metadata_sha256=meta.sha256, metadata_size=meta.size),
+                       companions=(meta.sha256,)),
         blob_sizes={digests.sha256: digests.size, meta.sha256: meta.size})
 
 
@@ -137,7 +140,9 @@ class PypiPublisher:
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
 
         catalog = self._registry.catalog
-        existing = catalog.filename_taken(repo.id, FORMAT, validated.filename)
+        # PyPI's file names are unique in a repository, whatever project holds them.
+        existing = catalog.find_assets_named(repo.id, FORMAT, [validated.filename]).get(
+            validated.filename)
         repeat = _repeat(existing.sha256 if existing else None, validated.filename,
                          digests.sha256)
         if repeat is not None:
@@ -192,7 +197,7 @@ class PypiPublisher:
         blobs = self._registry.blobs
         pending: list[tuple[int, CheckedFile, StagedBlob]] = []
         try:
-            taken = self._registry.catalog.filenames_taken(
+            taken = self._registry.catalog.find_assets_named(
                 repo.id, FORMAT, [f.validated.filename for f in files])
             stored = {name: asset.sha256 for name, asset in taken.items()}
             for index, checked in enumerate(files):

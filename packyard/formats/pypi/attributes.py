@@ -1,0 +1,48 @@
+"""PyPI's own data about a file, kept in its asset's ``attributes`` (a JSON object).
+
+The catalog keeps what every format shares (name, size, the CodeArtifact hashes); PyPI adds
+the BLAKE2b-256 digest Warehouse reports, ``Requires-Python`` for the Simple API's
+``data-requires-python``, and the sha256 and size of the wheel's PEP 658 core metadata file
+(a blob of its own, also recorded as the asset's companion blob).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_BLAKE2_256 = "blake2_256"
+_REQUIRES_PYTHON = "requires_python"
+_METADATA_SHA256 = "metadata_sha256"
+_METADATA_SIZE = "metadata_size"
+
+
+def file_attributes(*, blake2_256: str | None, requires_python: str | None,
+                    metadata_sha256: str | None, metadata_size: int | None) -> dict[str, Any]:
+    """The attributes of a file, leaving out what it does not have."""
+    found = {_BLAKE2_256: blake2_256, _REQUIRES_PYTHON: requires_python,
+             _METADATA_SHA256: metadata_sha256, _METADATA_SIZE: metadata_size}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _text(attributes: Mapping[str, Any], key: str) -> str | None:
+    value = attributes.get(key)
+    return value if isinstance(value, str) else None
+
+
+def blake2_256(attributes: Mapping[str, Any]) -> str:
+    return _text(attributes, _BLAKE2_256) or ""
+
+
+def requires_python(attributes: Mapping[str, Any]) -> str | None:
+    return _text(attributes, _REQUIRES_PYTHON)
+
+
+def metadata_sha256(attributes: Mapping[str, Any]) -> str | None:
+    """The sha256 of the PEP 658 core metadata file served next to the file, if there is one."""
+    return _text(attributes, _METADATA_SHA256)
+
+
+def metadata_size(attributes: Mapping[str, Any]) -> int | None:
+    value = attributes.get(_METADATA_SIZE)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,32 @@
+"""Package tags: named pointers to versions (npm's dist-tags), per package of a repository."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+
+from packyard.metadata.schema import package_tags
+from packyard.metadata.transactions import CatalogBase
+
+
+class TagStore(CatalogBase):
+    """Reads and writes of package tags; a write bumps the ChangeLog like any other."""
+
+    def package_tags(self, package_id: int) -> dict[str, str]:
+        with self._read() as conn:
+            return {row.tag: row.version_key for row in conn.execute(
+                select(package_tags.c.tag, package_tags.c.version_key)
+                .where(package_tags.c.package_id == package_id).order_by(package_tags.c.tag))}
+
+    def put_package_tag(self, package_id: int, tag: str, version_key: str) -> None:
+        with self._write() as conn:
+            moved = conn.execute(update(package_tags).where(
+                package_tags.c.package_id == package_id, package_tags.c.tag == tag)
+                .values(version_key=version_key)).rowcount
+            if not moved:
+                conn.execute(insert(package_tags).values(package_id=package_id, tag=tag,
+                                                         version_key=version_key))
+
+    def delete_package_tag(self, package_id: int, tag: str) -> bool:
+        with self._write() as conn:
+            return bool(conn.execute(delete(package_tags).where(
+                package_tags.c.package_id == package_id, package_tags.c.tag == tag)).rowcount)
