@@ -90,6 +90,11 @@ class Asset:
         return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256,
                 "SHA-512": self.sha512}
 
+    def hashes_by_algorithm(self) -> dict[str, str]:
+        """The same digests by ``hashlib`` name, as upstream listings declare them."""
+        return {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256,
+                "sha512": self.sha512}
+
 
 @dataclass(frozen=True)
 class IndexEntry:

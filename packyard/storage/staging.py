@@ -66,7 +66,11 @@ class StagingArea:
         folder.mkdir(parents=True, exist_ok=True)
 
     def new(self, *, sync: bool) -> StagedFile:
-        return StagedFile(self.folder / f"{os.getpid()}.{uuid.uuid4().hex}.part", sync=sync)
+        return StagedFile(self.new_path(), sync=sync)
+
+    def new_path(self) -> Path:
+        """A fresh file name here, for a writer that writes it itself (pull-through spools)."""
+        return self.folder / f"{os.getpid()}.{uuid.uuid4().hex}.part"
 
     def recover(self) -> int:
         """Remove the files of writers that are gone; returns how many.

@@ -29,12 +29,11 @@ import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
-from packyard.upstream.index_page import ACCEPT
 
 log = logging.getLogger("packyard.upstream")
 
 MAX_REDIRECTS = 5
-MAX_PAGE_BYTES = 64 * 1024 * 1024  # the largest PyPI project pages are a few MB
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # the largest PyPI pages and npm packuments are a few MB
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_SECONDS = 0.25
 
@@ -193,10 +192,11 @@ class UpstreamHttp:
             current = target
         raise UpstreamError(f"Upstream {url} redirected more than {MAX_REDIRECTS} times")
 
-    async def fetch_page(self, url: str, *, etag: str | None = None,
+    async def fetch_page(self, url: str, *, accept: str = "*/*", etag: str | None = None,
                          last_modified: str | None = None) -> PageFetch:
-        """GET a project page, conditionally when validators are given (RFC 9110 13.1)."""
-        headers = {"Accept": ACCEPT}
+        """GET an upstream document (a project page, a packument), conditionally when
+        validators are given (RFC 9110 13.1)."""
+        headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packyard.clock import Clock
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import Catalog, DomainGraph
 from packyard.storage.blobs import BlobStore
+from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.format import FormatUpstream
 from packyard.upstream.pullthrough import PullThrough
+from packyard.upstream.resolver import UpstreamResolver
+
+# A domain's upstream links are read on every listing and file request but change rarely; a
+# change shows within this many seconds (the repository gate caches lookups as long).
+_GRAPH_TTL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class UpstreamCore:
-    """HTTP to upstreams, one download per file, and where each external connection is."""
+    """HTTP to upstreams, one download per file, and where each external connection is; a
+    format gets its resolver from ``resolver_for``."""
 
     catalog: Catalog
     blobs: BlobStore
@@ -27,3 +36,16 @@ class UpstreamCore:
     page_ttl_seconds: float
     # Files up to this size are verified before their first byte is sent.
     verify_before_send_bytes: int
+    # Each domain's upstream graph, shared by every format's resolver.
+    graphs: TtlCache[int, DomainGraph] = field(default_factory=lambda: TtlCache(
+        ttl_seconds=_GRAPH_TTL_SECONDS, max_entries=1024))
+
+    def documents_for(self, fmt: FormatUpstream) -> UpstreamDocuments:
+        """A cache of ``fmt``'s upstream documents."""
+        return UpstreamDocuments(self.catalog, self.http, self.clock, self.page_ttl_seconds, fmt)
+
+    def resolver_for(self, fmt: FormatUpstream) -> UpstreamResolver:
+        """The resolver of ``fmt``'s listings and files, with its own document cache."""
+        return UpstreamResolver(fmt, self.catalog, self.blobs, self.documents_for(fmt),
+                                self.pull, self.http, self.connection_urls, self.clock,
+                                self.verify_before_send_bytes, self.graphs)

@@ -15,8 +15,8 @@ Pure functions; the resolver gathers the listings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +32,9 @@ class OfferedVersion:
     version: str
     version_key: str
     status: str
+    # The format's own document for the version, if it has one (npm: the manifest); the
+    # merge carries it along untouched.
+    payload: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,21 @@ class OfferedFile:
 
     filename: str
     version_key: str
-    sha256: str
+    # What the place declares the bytes hash to, by algorithm ("sha256", "sha512", "sha1",
+    # "md5"; lower-case hex): a repository's own files have all four, an upstream's what its
+    # index says, which is what a download is verified against.
+    digests: Mapping[str, str] = field(hash=False)
     size: int | None
-    requires_python: str | None
     yanked: bool | str
     upload_time: datetime | None
-    metadata_sha256: str | None
+    # The format's own data about the file (PyPI: requires_python, metadata_sha256).
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Where an upstream serves it (absolute); None for a file a repository holds.
+    url: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.digests.get("sha256")
 
 
 @dataclass(frozen=True)

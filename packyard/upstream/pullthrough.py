@@ -5,11 +5,13 @@ bytes that arrives while it runs joins it instead of starting another. The downl
 to a spool file that readers follow as it grows, so the first client receives bytes as they
 arrive from the upstream.
 
-Nothing unverified is ever kept or completed: the sha256 the upstream's page declared is checked
-when the last byte is in, and only then is the file handed to ``commit`` (which stores it). A
-reader is always one chunk behind the download until the file is stored, so a client never holds
-the complete file before it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is stored, and for
-a while further requests for those bytes get the same error without a new download.
+Nothing unverified is ever kept or completed: the digests the upstream's document declared
+(every one of sha256, sha512, sha1 and md5 it names) are checked when the last byte is in, and
+only then is the file handed to ``commit`` (which stores it). A reader is always one chunk
+behind the download until the file is stored, so a client never holds the complete file before
+it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is
+stored, and for a while further requests for those bytes get the same error without a new
+download.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,9 +29,9 @@ from typing import BinaryIO
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
-from packyard.processes import pid_alive
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import Digests, Hasher
+from packyard.storage.staging import StagingArea
 from packyard.upstream.client import UpstreamHttp
 
 log = logging.getLogger("packyard.upstream")
@@ -43,18 +44,29 @@ class VerificationFailed(UpstreamError):
     """The upstream's bytes do not match what its page declared."""
 
 
+# The digests a download is verified against, in the order they are checked (and the first
+# one declared tells downloads apart).
+VERIFIED_DIGESTS = ("sha256", "sha512", "sha1", "md5")
+
+
 @dataclass(frozen=True)
 class FileSource:
-    """Where a file is on the upstream, and what its page promised about it."""
+    """Where a file is on the upstream, and what its document promised about it."""
 
     url: str
     filename: str
-    sha256: str
+    # Algorithm -> lower-case hex, as the upstream declared them; at least one of
+    # ``VERIFIED_DIGESTS``, or nothing could be verified and the file is refused.
+    digests: Mapping[str, str]
     size: int | None
     allowed_hosts: frozenset[str]
 
+    @property
+    def key_digest(self) -> str:
+        return next((self.digests[a] for a in VERIFIED_DIGESTS if a in self.digests), "")
 
-_Key = tuple[str, str, str]  # (partition, filename, declared sha256)
+
+_Key = tuple[str, str, str]  # (partition, filename, first declared digest)
 
 Commit = Callable[[Path, Digests], None]
 """Stores a verified spool file; runs in a worker thread; the spool is removed afterwards."""
@@ -150,8 +162,8 @@ class PullThrough:
     def __init__(self, http: UpstreamHttp, spool_dir: Path, max_bytes: int,
                  failure_seconds: float) -> None:
         self._http = http
-        self._spool = spool_dir
-        self._spool.mkdir(parents=True, exist_ok=True)
+        # Spool files are named and cleaned up as every staged write is.
+        self._spool = StagingArea(spool_dir)
         self._max_bytes = max_bytes
         self._failure_seconds = failure_seconds
         self._flights: SingleFlight[_Key, Digests] = SingleFlight()
@@ -163,23 +175,19 @@ class PullThrough:
         return self._flights.started
 
     def recover(self) -> int:
-        """Remove spool files left by processes that are gone; returns how many."""
-        removed = 0
-        for leftover in self._spool.iterdir():
-            pid = leftover.name.split(".", 1)[0]
-            # Other live workers may be mid-download.
-            if pid.isdigit() and (int(pid) == os.getpid() or pid_alive(int(pid))):
-                continue
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        """Remove spool files left by processes that are gone (other live workers may be
+        mid-download); returns how many."""
+        return self._spool.recover()
 
     def start(self, partition: str, source: FileSource, commit: Commit) -> Download:
         """The download of ``source`` into ``partition`` (a domain's blob key): running,
         recently finished, or started now. Raises the remembered error of a recent verification
         failure. Downloads are told apart by file name and declared hash, so two files that
         claim the same hash never share a result."""
-        key = (partition, source.filename, source.sha256)
+        if not source.key_digest:
+            raise UpstreamError(f"Upstream file {source.filename} has no digest to verify it "
+                                "against; not pulled")
+        key = (partition, source.filename, source.key_digest)
         failed = self._failures.get(key)
         if failed is not None:
             if time.monotonic() < failed[0]:
@@ -192,7 +200,7 @@ class PullThrough:
                                      or time.monotonic() - existing.finished_at
                                      < _RECENT_SECONDS) and existing.error is None:
             return existing
-        download = Download(source, self._spool / f"{os.getpid()}.{uuid.uuid4().hex}.part")
+        download = Download(source, self._spool.new_path())
         # Created now, before the task first runs, so readers can open it straight away.
         spool: BinaryIO = open(download.path, "wb", buffering=0)  # noqa: SIM115 - task closes
         self._downloads[key] = download
@@ -227,11 +235,13 @@ class PullThrough:
                     download.written += len(chunk)
                     download._notify()
             digests = hasher.digests()
-            if digests.sha256 != source.sha256:
-                raise VerificationFailed(
-                    f"Upstream file {source.filename} failed verification: its index page "
-                    f"declares sha256 {source.sha256}, the bytes sent have {digests.sha256}; "
-                    "nothing was kept")
+            for algorithm in VERIFIED_DIGESTS:
+                declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
+                if declared is not None and declared != actual:
+                    raise VerificationFailed(
+                        f"Upstream file {source.filename} failed verification: its index page "
+                        f"declares {algorithm} {declared}, the bytes sent have {actual}; "
+                        "nothing was kept")
             if source.size is not None and digests.size != source.size:
                 raise VerificationFailed(
                     f"Upstream file {source.filename} has {digests.size} bytes, but its index "

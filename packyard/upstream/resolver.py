@@ -1,10 +1,10 @@
-"""Resolution across a repository, its upstreams and their external connections (PyPI format).
+"""Resolution across a repository, its upstreams and their external connections, for any format.
 
 A request to repository R is answered as CodeArtifact answers it ("Requesting a package version
 with upstream repositories", "Requesting packages from external connections"):
 
-- the project page lists what R holds and, where R's origin controls allow it, what its upstream
-  repositories and their external connections offer, searched in priority order
+- a package's listing holds what R has and, where R's origin controls allow it, what its
+  upstream repositories and their external connections offer, searched in priority order
   (``graph.search_steps``) and merged (``merge.merge_listings``);
 - a file R does not hold is taken from the first place that offers it and kept: from another
   repository, a copy is recorded in R (the bytes are shared); from an external connection, it is
@@ -12,12 +12,13 @@ with upstream repositories", "Requesting packages from external connections"):
   and in R, with its original hashes and the connection as its origin. Repositories in between
   keep nothing, as CodeArtifact documents.
 
-Reading R is all a caller is authorized for; Packyard reads the upstreams on R's behalf.
+Reading R is all a caller is authorized for; Packyard reads the upstreams on R's behalf. What a
+document, a file name or a kept file means is the format's (``FormatUpstream``); one resolver
+serves one format.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,50 +27,38 @@ from pathlib import Path
 from starlette.concurrency import run_in_threadpool
 
 from packyard.clock import Clock
-from packyard.errors import Invalid, NotFound, UpstreamError
-from packyard.formats.pypi import attributes as pypi_attributes
-from packyard.formats.pypi.archive import DistInspection, inspect_distribution
-from packyard.formats.pypi.dependencies import package_dependencies
-from packyard.formats.pypi.filenames import parse_distribution_filename
-from packyard.formats.pypi.names import require_project_name
-from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
-from packyard.formats.registry import FormatRules
-from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
-from packyard.model import Domain, Repository
+from packyard.errors import NotFound, UpstreamError
+from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint
+from packyard.model import Asset, Domain, Repository
 from packyard.storage.blobs import BlobStore, Digests
 from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp, host_of
+from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.format import FormatUpstream, UpstreamListing
 from packyard.upstream.graph import SearchStep, search_steps
-from packyard.upstream.index_page import UpstreamFile, UpstreamProject
 from packyard.upstream.merge import (
     LISTED,
     Listing,
-    MergedFile,
     MergedProject,
     OfferedFile,
     OfferedVersion,
     merge_listings,
 )
 from packyard.upstream.origin import takes_from_upstream
-from packyard.upstream.pages import UpstreamPages
 from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
 
-FORMAT = "pypi"
-_MAX_METADATA_BYTES = 10 * 1024 * 1024
 _COPY_CHUNK = 1024 * 1024
-# A domain's upstream links are read on every page and file request but change rarely; a
-# change shows within this many seconds (the repository gate caches lookups as long).
-_GRAPH_TTL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Place:
-    """A step of the search with what it offered: for an external step, the upstream's page."""
+    """A step of the search with what it offered: for an external step, the upstream's
+    listing."""
 
     step: SearchStep
-    upstream: UpstreamProject | None = None
+    upstream: UpstreamListing | None = None
     index_url: str | None = None
 
 
@@ -92,7 +81,7 @@ class StreamingFile:
 
 @dataclass(frozen=True)
 class InlineFile:
-    """Small verified bytes relayed from upstream (core metadata of a file not kept yet)."""
+    """Small verified bytes relayed from upstream (a derived file of one not kept yet)."""
 
     data: bytes
 
@@ -104,78 +93,70 @@ Located = StoredFile | StreamingFile | InlineFile
 class _Resolution:
     merged: MergedProject[Place]
     errors: list[UpstreamError] = field(default_factory=list)
-    exists: bool = False  # some place has the project, even with nothing listed
+    exists: bool = False  # some place has the package, even with nothing listed
 
 
 @dataclass(frozen=True)
 class _Plan:
     steps: list[SearchStep]
     graph: DomainGraph
-    stored: dict[int, Listing[Place]]  # what each repository step holds of the project
+    stored: dict[int, Listing[Place]]  # what each repository step holds of the package
 
 
 class UpstreamResolver:
-    """Answers project pages and file requests of a repository across its upstreams."""
+    """Answers a format's package listings and file requests of a repository across its
+    upstreams."""
 
-    def __init__(self, catalog: Catalog, blobs: BlobStore, plugin: FormatRules,
-                 pages: UpstreamPages, pull: PullThrough, http: UpstreamHttp,
+    def __init__(self, fmt: FormatUpstream, catalog: Catalog, blobs: BlobStore,
+                 documents: UpstreamDocuments, pull: PullThrough, http: UpstreamHttp,
                  connection_urls: Mapping[str, str], clock: Clock,
-                 verify_before_send_bytes: int) -> None:
+                 verify_before_send_bytes: int, graphs: TtlCache[int, DomainGraph]) -> None:
+        self._format = fmt
+        self._fmt = fmt.format
         self._catalog = catalog
         self._blobs = blobs
-        self._plugin = plugin
-        self._pages = pages
+        self._documents = documents
         self._pull = pull
         self._http = http
         self._urls = dict(connection_urls)
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
-        self._graphs: TtlCache[int, DomainGraph] = TtlCache(ttl_seconds=_GRAPH_TTL_SECONDS,
-                                                            max_entries=1024)
+        self._graphs = graphs
 
-    # -- project pages -------------------------------------------------------------------------
+    # -- listings ------------------------------------------------------------------------------
 
-    async def project_page(self, domain: Domain, repository: Repository,
-                           project: str) -> ProjectPage:
-        """The merged project page of ``project`` (PEP 503-normalized) in ``repository``."""
-        require_project_name(project)
-        plan = await run_in_threadpool(self._plan, domain, repository, project)
-        resolution = await self._resolve(plan, project)
+    async def listing(self, domain: Domain, repository: Repository, name: str,
+                      namespace: str = "") -> MergedProject[Place]:
+        """Package ``name`` (normalized) in ``repository``, merged with its upstreams."""
+        self._format.check_name(name)
+        plan = await run_in_threadpool(self._plan, domain, repository, namespace, name)
+        resolution = await self._resolve(plan, name)
         if resolution.errors and not resolution.merged.files:
             raise resolution.errors[0]
         if not resolution.exists:
-            raise NotFound(f"No project {project} in repository {repository.name}"
+            raise NotFound(f"No {self._format.noun} {name} in repository {repository.name}"
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
-        files = [self._index_file(m) for m in resolution.merged.files]
-        return ProjectPage(name=project, files=files, versions=resolution.merged.versions)
-
-    @staticmethod
-    def _index_file(merged: MergedFile[Place]) -> IndexFile:
-        f = merged.file
-        return IndexFile(filename=f.filename, url=relative_file_url(f.filename), sha256=f.sha256,
-                         # An HTML-only upstream gives no size; 0 stands for "not known".
-                         size=f.size or 0, upload_time=f.upload_time,
-                         requires_python=f.requires_python, yanked=merged.yanked,
-                         metadata_sha256=f.metadata_sha256)
+        return resolution.merged
 
     def _graph(self, domain_id: int) -> DomainGraph:
         return self._graphs.get_or_load(domain_id,
                                         lambda: self._catalog.domain_graph(domain_id))
 
-    def _plan(self, domain: Domain, repository: Repository, project: str) -> _Plan:
+    def _plan(self, domain: Domain, repository: Repository, namespace: str,
+              name: str) -> _Plan:
         """Where to look, and what the repositories there hold (one worker-thread hop)."""
         graph = self._graph(domain.id)
         if not graph.upstreams.get(repository.id) and repository.id not in graph.external:
             steps = [SearchStep(repository.id)]
         else:
-            held = self._catalog.packages_named(domain.id, FORMAT, "", project)
-            external = {repo: name for repo, name in graph.external.items()
-                        if name in self._urls}
+            held = self._catalog.packages_named(domain.id, self._fmt, namespace, name)
+            external = {repo: connection for repo, connection in graph.external.items()
+                        if connection in self._urls}
             steps = search_steps(repository.id, graph.upstreams, external,
                                  lambda repo: takes_from_upstream(held.get(repo)))
-        return _Plan(steps, graph, self._repository_listings(steps, project))
+        return _Plan(steps, graph, self._repository_listings(steps, namespace, name))
 
-    async def _resolve(self, plan: _Plan, project: str) -> _Resolution:
+    async def _resolve(self, plan: _Plan, name: str) -> _Resolution:
         stored = plan.stored
         listings: list[Listing[Place]] = []
         errors: list[UpstreamError] = []
@@ -190,138 +171,132 @@ class UpstreamResolver:
             assert step.external_connection is not None
             index_url = self._urls[step.external_connection]
             try:
-                result = await self._pages.project(index_url, project)
+                result = await self._documents.get(index_url, name)
             except UpstreamError as exc:
                 errors.append(exc)
                 continue
-            if result.project is not None:
+            if result.listing is not None:
                 exists = True
-                listings.append(_external_listing(Place(step, result.project, index_url)))
-        merged = merge_listings(listings, self._plugin.version_sort_key)
+                upstream = result.listing
+                listings.append(Listing(Place(step, upstream, index_url), upstream.versions,
+                                        upstream.files))
+        merged = merge_listings(listings, self._format.version_sort_key)
         for error in errors:
-            log.warning("resolving %s: %s", project, error.message)
+            log.warning("resolving %s: %s", name, error.message)
         return _Resolution(merged, errors, exists)
 
-    def _repository_listings(self, steps: list[SearchStep],
-                             project: str) -> dict[int, Listing[Place]]:
+    def _repository_listings(self, steps: list[SearchStep], namespace: str,
+                             name: str) -> dict[int, Listing[Place]]:
         listings: dict[int, Listing[Place]] = {}
         for step in steps:
             if step.is_external:
                 continue
-            found = self._catalog.project_index(step.repository_id, FORMAT, project)
+            found = self._catalog.project_index(step.repository_id, self._fmt, name, namespace)
             if found is None:
                 continue
             _, versions, entries = found
             keys = {v.version: v.version_key for v in versions}
             # A Deleted version is gone: an upstream may supply it again.
-            offered = [OfferedVersion(v.version, v.version_key, v.status)
+            offered = [OfferedVersion(v.version, v.version_key, v.status, v.attributes)
                        for v in versions if v.status != "Deleted"]
-            files = [OfferedFile(e.asset.name, keys[e.version], e.asset.sha256, e.asset.size,
-                                 pypi_attributes.requires_python(e.asset.attributes), False,
-                                 e.asset.created_at,
-                                 pypi_attributes.metadata_sha256(e.asset.attributes))
-                     for e in entries]
+            files = [_stored_file(keys[e.version], e.asset) for e in entries]
             listings[step.repository_id] = Listing(Place(step), offered, files)
         return listings
 
     # -- files ---------------------------------------------------------------------------------
 
-    async def locate(self, domain: Domain, repository: Repository, project: str,
-                     filename: str) -> Located:
-        """Find (and pull through, if need be) a file or its ``.metadata`` for ``repository``."""
-        require_project_name(project)
-        own = await run_in_threadpool(self.find_own, domain, repository, project, filename)
+    async def locate(self, domain: Domain, repository: Repository, name: str, filename: str,
+                     namespace: str = "") -> Located:
+        """Find (and pull through, if need be) a file, or a file derived from one, for
+        ``repository``."""
+        self._format.check_name(name)
+        own = await run_in_threadpool(self.find_own, domain, repository, name, filename,
+                                      namespace)
         if own is not None:
             return own
-        wants_metadata = filename.endswith(".metadata")
-        dist_name = filename.removesuffix(".metadata") if wants_metadata else filename
-        plan = await run_in_threadpool(self._plan, domain, repository, project)
+        base = self._format.derived_file(filename)
+        wanted = base if base is not None else filename
+        plan = await run_in_threadpool(self._plan, domain, repository, namespace, name)
+        noun = self._format.noun
         if len(plan.steps) == 1:
-            raise NotFound(f"No file {filename} in project {project}")
-        resolution = await self._resolve(plan, project)
-        hit = resolution.merged.find(dist_name)
+            raise NotFound(f"No file {filename} in {noun} {name}")
+        resolution = await self._resolve(plan, name)
+        hit = resolution.merged.find(wanted)
         if hit is None:
             if resolution.errors:
                 raise resolution.errors[0]
-            raise NotFound(f"No file {filename} in project {project} in repository "
+            raise NotFound(f"No file {filename} in {noun} {name} in repository "
                            f"{repository.name} or its upstreams")
         step = hit.source.step
         if not step.is_external:
             # Held by another repository of the domain: keep a reference in this one when the
-            # file itself is asked for (a resolver reading metadata keeps nothing).
-            if not wants_metadata:
-                await run_in_threadpool(self._catalog.retain_from, step.repository_id, FORMAT,
-                                        project, dist_name, [repository], self._clock.now())
-            return self._stored(domain, hit.file.sha256, hit.file.size or 0,
-                                hit.file.metadata_sha256, None, wants_metadata, filename)
+            # file itself is asked for (a client reading a derived file keeps nothing).
+            if base is None:
+                await run_in_threadpool(self._catalog.retain_from, step.repository_id,
+                                        self._fmt, name, wanted, [repository],
+                                        self._clock.now(), namespace)
+                return StoredFile(domain.blob_key, hit.file.digests["sha256"],
+                                  hit.file.size or 0)
+            return self._derived(domain, hit.file.attributes, filename)
         upstream = hit.source.upstream
         assert upstream is not None and hit.source.index_url is not None
-        remote = next(f for f in upstream.files if f.filename == dist_name)
+        remote = hit.file
         hosts = frozenset({host_of(hit.source.index_url)}) | upstream.file_hosts()
-        if wants_metadata:
-            return InlineFile(await self._upstream_metadata(remote, hosts, filename))
+        if base is not None:
+            return InlineFile(await self._format.fetch_derived(self._http, remote, hosts,
+                                                               filename))
         owner = await run_in_threadpool(self._catalog.get_repository, domain,
                                         plan.graph.names[step.repository_id])
-        return await self._pull_through(domain, owner, repository, project, remote, hosts,
+        return await self._pull_through(domain, owner, repository, namespace, name, remote,
+                                        upstream.version(remote.version_key), hosts,
                                         step.external_connection or "")
 
-    def find_own(self, domain: Domain, repository: Repository, project: str,
-                 filename: str) -> StoredFile | None:
-        """A listed file (or its ``.metadata``) that ``repository`` itself holds (worker thread)."""
-        wants_metadata = filename.endswith(".metadata")
-        dist_name = filename.removesuffix(".metadata") if wants_metadata else filename
-        own = self._catalog.find_asset(repository.id, FORMAT, project, dist_name)
+    def find_own(self, domain: Domain, repository: Repository, name: str, filename: str,
+                 namespace: str = "") -> StoredFile | None:
+        """A listed file (or a file derived from one) that ``repository`` itself holds
+        (worker thread)."""
+        base = self._format.derived_file(filename)
+        own = self._catalog.find_asset(repository.id, self._fmt, name,
+                                       base if base is not None else filename, namespace)
         if own is None or own[0].status not in LISTED:
             return None
-        attributes = own[1].attributes
-        return self._stored(domain, own[1].sha256, own[1].size,
-                            pypi_attributes.metadata_sha256(attributes),
-                            pypi_attributes.metadata_size(attributes), wants_metadata, filename)
+        if base is not None:
+            return self._derived(domain, own[1].attributes, filename)
+        return StoredFile(domain.blob_key, own[1].sha256, own[1].size)
 
-    def _stored(self, domain: Domain, sha256: str, size: int, metadata_sha256: str | None,
-                metadata_size: int | None, wants_metadata: bool, filename: str) -> StoredFile:
-        if not wants_metadata:
-            return StoredFile(domain.blob_key, sha256, size)
-        if metadata_sha256 is None:
-            raise NotFound(f"No core metadata file {filename}")
-        return StoredFile(domain.blob_key, metadata_sha256,
-                          metadata_size if metadata_size is not None
-                          else self._blobs.size(domain.blob_key, metadata_sha256))
-
-    async def _upstream_metadata(self, remote: UpstreamFile, hosts: frozenset[str],
-                                 filename: str) -> bytes:
-        if remote.metadata_sha256 is None:
-            raise NotFound(f"No core metadata file {filename}")
-        data = await self._http.fetch_bytes(remote.url + ".metadata", hosts, _MAX_METADATA_BYTES)
-        if hashlib.sha256(data).hexdigest() != remote.metadata_sha256:
-            raise UpstreamError(f"Upstream core metadata {filename} failed verification: its "
-                                f"index page declares sha256 {remote.metadata_sha256}")
-        return data
+    def _derived(self, domain: Domain, attributes: Mapping[str, object],
+                 filename: str) -> StoredFile:
+        sha256, size = self._format.derived_blob(attributes, filename)
+        return StoredFile(domain.blob_key, sha256,
+                          size if size is not None else self._blobs.size(domain.blob_key, sha256))
 
     async def _pull_through(self, domain: Domain, owner: Repository, requester: Repository,
-                            project: str, remote: UpstreamFile, hosts: frozenset[str],
+                            namespace: str, name: str, remote: OfferedFile,
+                            version: OfferedVersion | None, hosts: frozenset[str],
                             connection: str) -> Located:
-        source = FileSource(remote.url, remote.filename, remote.sha256, remote.size, hosts)
+        assert remote.url is not None
+        source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts)
         targets = [owner] if owner.id == requester.id else [owner, requester]
         started_before = self._pull.downloads_started
 
         def commit(spool: Path, digests: Digests) -> None:
-            self._keep(domain, targets, project, remote, connection, spool, digests)
+            self._keep(domain, targets, namespace, name, remote, version, connection, spool,
+                       digests)
 
         download = self._pull.start(domain.blob_key, source, commit)
         if self._pull.downloads_started == started_before and owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
             # this repository keeps the file too, before its client gets the last byte.
             def retain() -> None:
-                self._catalog.retain_from(owner.id, FORMAT, project, remote.filename,
-                                          [requester], self._clock.now())
+                self._catalog.retain_from(owner.id, self._fmt, name, remote.filename,
+                                          [requester], self._clock.now(), namespace)
 
             if not download.add_followup(retain):
                 await download.result()
                 await run_in_threadpool(retain)
         if remote.size is not None and remote.size <= self._verify_before_send:
-            await download.result()
-            return StoredFile(domain.blob_key, remote.sha256, remote.size)
+            digests = await download.result()
+            return StoredFile(domain.blob_key, digests.sha256, digests.size)
         reader = download.open_reader()
         if reader is None:
             digests = await download.result()
@@ -330,8 +305,9 @@ class UpstreamResolver:
 
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 
-    def _keep(self, domain: Domain, targets: list[Repository], project: str,
-              remote: UpstreamFile, connection: str, spool: Path, digests: Digests) -> None:
+    def _keep(self, domain: Domain, targets: list[Repository], namespace: str, name: str,
+              remote: OfferedFile, version: OfferedVersion | None, connection: str,
+              spool: Path, digests: Digests) -> None:
         staged = self._blobs.stage()
         try:
             with spool.open("rb") as source:
@@ -341,59 +317,16 @@ class UpstreamResolver:
         except BaseException:
             self._blobs.discard(staged)
             raise
-        dist = parse_distribution_filename(remote.filename)
-        inspection: DistInspection | None = None
-        try:
-            inspection = inspect_distribution(spool, dist)
-        except Invalid as exc:
-            log.warning("kept %s without its metadata: %s", remote.filename, exc.message)
-        blob_sizes = {digests.sha256: digests.size}
-        metadata_sha256 = metadata_size = None
-        # PEP 658 metadata is served for wheels only: an sdist's PKG-INFO may be dynamic.
-        if inspection is not None and dist.kind == "bdist_wheel":
-            meta = self._blobs.put_bytes(inspection.metadata_bytes, domain.blob_key)
-            metadata_sha256, metadata_size = meta.sha256, meta.size
-            blob_sizes[meta.sha256] = meta.size
-        display = inspection.name if inspection is not None and inspection.name else dist.project
-        version = _new_version(remote, inspection)
-        asset = NewAsset(name=remote.filename, size=digests.size, sha256=digests.sha256,
-                         sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
-                         attributes=pypi_attributes.file_attributes(
-                             blake2_256=digests.blake2_256,
-                             requires_python=remote.requires_python
-                             or (inspection.requires_python if inspection else None),
-                             metadata_sha256=metadata_sha256, metadata_size=metadata_size),
-                         companions=(metadata_sha256,) if metadata_sha256 else ())
-        kept = self._catalog.retain(targets, FORMAT, "", project, display, version, asset,
+        kept = self._format.keep(spool, digests, remote, version,
+                                 lambda data: self._blobs.put_bytes(data, domain.blob_key))
+        blob_sizes = {digests.sha256: digests.size, **kept.extra_blobs}
+        held = self._catalog.retain(targets, self._fmt, namespace, name, kept.display_name,
+                                    kept.version, kept.asset,
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes,
                                     self._clock.now())
-        log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in kept) or "nothing")
+        log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
 
 
-def _external_listing(place: Place) -> Listing[Place]:
-    assert place.upstream is not None
-    versions: dict[str, OfferedVersion] = {}
-    files = []
-    for f in place.upstream.files:
-        versions.setdefault(f.version_key, OfferedVersion(f.version, f.version_key, "Published"))
-        files.append(OfferedFile(f.filename, f.version_key, f.sha256, f.size, f.requires_python,
-                                 f.yanked, f.upload_time, f.metadata_sha256))
-    return Listing(place, list(versions.values()), files)
-
-
-def _new_version(remote: UpstreamFile, inspection: DistInspection | None) -> NewVersion:
-    summary = home_page = readme = readme_type = None
-    licenses: list[dict[str, str]] = []
-    dependencies: list[dict[str, str]] = []
-    if inspection is not None:
-        summary, home_page = inspection.summary, inspection.home_page
-        readme, readme_type = inspection.description, inspection.description_content_type
-        license_text = (inspection.license or "").strip()
-        if license_text and "\n" not in license_text and len(license_text) <= 200:
-            licenses = [{"name": license_text}]
-        dependencies = package_dependencies(inspection.requires_dist)
-    return NewVersion(version=remote.version, version_key=remote.version_key, summary=summary,
-                      home_page=home_page, source_code_repository=None, licenses=licenses,
-                      readme=readme, readme_content_type=readme_type,
-                      dependencies=dependencies, origin_type="EXTERNAL")
-
+def _stored_file(version_key: str, asset: Asset) -> OfferedFile:
+    return OfferedFile(asset.name, version_key, asset.hashes_by_algorithm(), asset.size, False,
+                       asset.created_at, asset.attributes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
+from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
-from packyard.upstream.pages import UpstreamPages, page_url
+from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
 
 INDEX = "https://index.example/simple/"
@@ -29,6 +31,17 @@ DATA = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(DATA).hexdigest()
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def UpstreamPages(catalog: SqlCatalog, http: UpstreamHttp, clock: Clock,  # noqa: N802
+                  ttl_seconds: float, revalidate_wait: float = 5.0) -> UpstreamDocuments:
+    """The neutral document cache with PyPI's reading of the documents."""
+    return UpstreamDocuments(catalog, http, clock, ttl_seconds, PypiUpstream(),
+                             revalidate_wait=revalidate_wait)
+
+
+def page_url(index_url: str, project: str) -> str:
+    return PypiUpstream().document_url(index_url, project)
 
 
 class FakeClock(Clock):
@@ -179,9 +192,9 @@ def test_a_fresh_page_is_served_without_asking_the_upstream(catalog: SqlCatalog)
     pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
 
     async def main() -> None:
-        await pages.project(INDEX, "demo-pkg")
+        await pages.get(INDEX, "demo-pkg")
         clock.moment += timedelta(seconds=59)
-        await pages.project(INDEX, "demo-pkg")
+        await pages.get(INDEX, "demo-pkg")
 
     asyncio.run(main())
     assert len(server.requests) == 1
@@ -193,7 +206,7 @@ def test_concurrent_requests_for_one_page_share_one_fetch(catalog: SqlCatalog) -
     pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
 
     async def main() -> None:
-        await asyncio.gather(*(pages.project(INDEX, "demo-pkg") for _ in range(20)))
+        await asyncio.gather(*(pages.get(INDEX, "demo-pkg") for _ in range(20)))
 
     asyncio.run(main())
     assert len(server.requests) == 1
@@ -204,13 +217,13 @@ def test_an_old_page_is_revalidated_with_its_etag(catalog: SqlCatalog) -> None:
     pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
 
     async def main() -> None:
-        await pages.project(INDEX, "demo-pkg")
+        await pages.get(INDEX, "demo-pkg")
         clock.moment += timedelta(seconds=61)
-        result = await pages.project(INDEX, "demo-pkg")
-        assert result.project is not None and not result.stale
+        result = await pages.get(INDEX, "demo-pkg")
+        assert result.listing is not None and not result.stale
         assert result.fetched_at == clock.moment  # confirmed current now
         clock.moment += timedelta(seconds=30)
-        await pages.project(INDEX, "demo-pkg")  # fresh again: no request
+        await pages.get(INDEX, "demo-pkg")  # fresh again: no request
 
     asyncio.run(main())
     etag = '"' + hashlib.sha256(server.body).hexdigest()[:16] + '"'
@@ -222,11 +235,11 @@ def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: SqlCatalog)
     pages = UpstreamPages(catalog, _http(server, retries=0), clock, ttl_seconds=60)
 
     async def main() -> None:
-        first = await pages.project(INDEX, "demo-pkg")
+        first = await pages.get(INDEX, "demo-pkg")
         server.down = True
         clock.moment += timedelta(hours=5)
-        stale = await pages.project(INDEX, "demo-pkg")
-        assert stale.stale and stale.project == first.project
+        stale = await pages.get(INDEX, "demo-pkg")
+        assert stale.stale and stale.listing == first.listing
 
     asyncio.run(main())
 
@@ -237,7 +250,7 @@ def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
     server.down = True
     pages = UpstreamPages(catalog, _http(server, retries=0), FakeClock(), ttl_seconds=60)
     with pytest.raises(UpstreamError) as err:
-        asyncio.run(pages.project(INDEX, "demo-pkg"))
+        asyncio.run(pages.get(INDEX, "demo-pkg"))
     assert err.value.message == (
         f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError down; Packyard has never fetched "
         "project demo-pkg from there, so it has no copy to serve")
@@ -245,11 +258,11 @@ def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
 
 def test_pages_survive_a_restart(catalog: SqlCatalog) -> None:
     server = PageServer()
-    asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60).project(INDEX, "demo-pkg"))
+    asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60).get(INDEX, "demo-pkg"))
     server.down = True
     again = asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60)
-                        .project(INDEX, "demo-pkg"))
-    assert again.project is not None and again.project.files[0].sha256 == SHA
+                        .get(INDEX, "demo-pkg"))
+    assert again.listing is not None and again.listing.files[0].sha256 == SHA
     assert len(server.requests) == 1
 
 
@@ -258,8 +271,8 @@ def test_a_project_the_upstream_does_not_have_is_remembered(catalog: SqlCatalog)
     pages = UpstreamPages(catalog, _http(server), FakeClock(), ttl_seconds=60)
 
     async def main() -> None:
-        assert (await pages.project(INDEX, "other")).project is None
-        assert (await pages.project(INDEX, "other")).project is None
+        assert (await pages.get(INDEX, "other")).listing is None
+        assert (await pages.get(INDEX, "other")).listing is None
 
     asyncio.run(main())
     assert len(server.requests) == 1
@@ -292,7 +305,8 @@ class FileServer:
 
 
 def _source(sha: str = SHA, size: int | None = len(DATA)) -> FileSource:
-    return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", sha, size, frozenset({"files.example"}))
+    return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": sha}, size,
+                      frozenset({"files.example"}))
 
 
 def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
@@ -472,7 +486,8 @@ def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path)
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
         messages = []
         for name in ("a_pkg-1.0.tar.gz", "b_pkg-1.0.tar.gz"):
-            source = FileSource(FILE_URL, name, wrong, None, frozenset({"files.example"}))
+            source = FileSource(FILE_URL, name, {"sha256": wrong}, None,
+                                frozenset({"files.example"}))
             with pytest.raises(VerificationFailed) as err:
                 await pull.start("d1", source, lambda spool, digests: None).result()
             messages.append(err.value.message.split(" failed")[0])
@@ -498,12 +513,12 @@ def test_a_slow_revalidation_serves_the_cached_page_and_finishes_later(
 
     async def main() -> tuple[bool, bool]:
         nonlocal slow
-        await pages.project(INDEX, "demo-pkg")
+        await pages.get(INDEX, "demo-pkg")
         slow = True
         clock.moment += timedelta(seconds=61)
-        served = await pages.project(INDEX, "demo-pkg")
+        served = await pages.get(INDEX, "demo-pkg")
         await asyncio.sleep(0.5)  # the revalidation completes in the background
-        later = await pages.project(INDEX, "demo-pkg")
+        later = await pages.get(INDEX, "demo-pkg")
         return served.stale, later.stale
 
     assert asyncio.run(main()) == (True, False)
@@ -514,3 +529,59 @@ def test_upstream_page_urls_quote_the_project_name() -> None:
     assert page_url("https://up.example/simple/", "pkg") == "https://up.example/simple/pkg/"
     assert (page_url("https://up.example/simple/", "a?x=1#/..") ==
             "https://up.example/simple/a%3Fx%3D1%23%2F../")
+
+
+def test_a_spool_file_named_after_this_very_pid_is_an_earlier_processs(tmp_path: Path) -> None:
+    # Containers restart with the same pids: at start-up nothing of this pid is in progress.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / f"{os.getpid()}.abc.part").write_bytes(b"x")
+    assert PullThrough(_http(FileServer()), spool, 10, 60).recover() == 1
+    assert list(spool.iterdir()) == []
+
+
+def test_every_declared_digest_is_verified(tmp_path: Path) -> None:
+    sha512 = hashlib.sha512(DATA).hexdigest()
+
+    async def main(digests: dict[str, str]) -> str | None:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        source = FileSource(FILE_URL, "demo-1.0.0.tgz", digests, None,
+                            frozenset({"files.example"}))
+        try:
+            await pull.start("d1", source, lambda spool, digests: None).result()
+        except VerificationFailed as err:
+            return err.message
+        return None
+
+    assert asyncio.run(main({"sha512": sha512, "sha1": hashlib.sha1(DATA).hexdigest()})) is None
+    assert asyncio.run(main({"sha512": sha512, "sha1": "0" * 40})) == (
+        "Upstream file demo-1.0.0.tgz failed verification: its index page declares sha1 "
+        f"{'0' * 40}, the bytes sent have {hashlib.sha1(DATA).hexdigest()}; nothing was kept")
+
+
+def test_a_file_without_a_digest_to_verify_is_not_pulled(tmp_path: Path) -> None:
+    pull = PullThrough(_http(FileServer()), tmp_path / "spool", 10, 60)
+    source = FileSource(FILE_URL, "demo-1.0.0.tgz", {"blake3": "0" * 64}, None,
+                        frozenset({"files.example"}))
+    with pytest.raises(UpstreamError, match="has no digest to verify it against"):
+        pull.start("d1", source, lambda spool, digests: None)
+
+
+def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> None:
+    # What revision 0003's page cache stored: a list of the page's files, as parsed.
+    stored = json.dumps([{
+        "filename": "demo_pkg-1.0.tar.gz", "url": FILE_URL, "sha256": SHA, "version": "1.0",
+        "version_key": "1", "size": 5, "requires_python": ">=3.8", "yanked": "bad",
+        "upload_time": "2026-01-01T00:00:00+00:00", "metadata_sha256": None}],
+        separators=(",", ":"))
+    pypi = PypiUpstream()
+    listing = pypi.decode("demo-pkg", stored)
+    assert [(v.version, v.version_key) for v in listing.versions] == [("1.0", "1")]
+    (offered,) = listing.files
+    assert (offered.filename, offered.url, offered.sha256, offered.size, offered.yanked) == (
+        "demo_pkg-1.0.tar.gz", FILE_URL, SHA, 5, "bad")
+    assert dict(offered.attributes) == {"requires_python": ">=3.8"}
+    assert offered.upload_time == datetime(2026, 1, 1, tzinfo=UTC)
+    assert pypi.encode(listing) == stored

@@ -8,7 +8,7 @@ from packyard.upstream.merge import Listing, OfferedFile, OfferedVersion, merge_
 
 
 def _file(name: str, key: str, sha: str = "a" * 64, yanked: bool | str = False) -> OfferedFile:
-    return OfferedFile(name, key, sha, 1, None, yanked, None, None)
+    return OfferedFile(name, key, {"sha256": sha}, 1, yanked, None)
 
 
 def _listing(source: str, versions: list[tuple[str, str]],

@@ -37,19 +37,18 @@ from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import HotReads
 from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
-from packyard.formats.pypi.plugin import PypiFormat
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
     render_index,
     render_project,
 )
+from packyard.formats.pypi.upstream import PypiUpstream, project_page
 from packyard.http.request import declared_length
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.core import Core
 from packyard.services.response_cache import ResponseCache
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.singleflight import SingleFlight
-from packyard.upstream.pages import UpstreamPages
 from packyard.upstream.resolver import InlineFile, Located, StoredFile, UpstreamResolver
 
 log = logging.getLogger("packyard.pypi")
@@ -212,8 +211,9 @@ class PypiEndpoint:
                               media_type: str) -> RenderedPage:
         stamp = self._pages.stamp()
         # The page merges the repository with its upstreams (docs/upstreams.md).
-        merged = await self._resolver.project_page(access.domain, access.repository, project)
-        page = RenderedPage.of(render_project(merged, media_type), media_type)
+        merged = await self._resolver.listing(access.domain, access.repository, project)
+        page = RenderedPage.of(render_project(project_page(project, merged), media_type),
+                               media_type)
         self._pages.put(access.repository.id, (project, media_type), stamp, page)
         return page
 
@@ -296,12 +296,7 @@ def _page_response(request: Request, page: RenderedPage) -> Response:
 
 def mount_pypi(core: Core) -> MountedFormat:
     """The PyPI package endpoint on the core's services."""
-    upstreams = core.upstreams
-    pages = UpstreamPages(upstreams.catalog, upstreams.http, upstreams.clock,
-                          upstreams.page_ttl_seconds)
-    resolver = UpstreamResolver(upstreams.catalog, upstreams.blobs, PypiFormat(), pages,
-                                upstreams.pull, upstreams.http, upstreams.connection_urls,
-                                upstreams.clock, upstreams.verify_before_send_bytes)
+    resolver = core.upstreams.resolver_for(PypiUpstream())
     endpoint = PypiEndpoint(core.gate, PypiPublisher(core.registry, core.settings.max_upload_bytes),
                             resolver, core.uploads)
     prefix = "/{label}/pypi/{repo}"

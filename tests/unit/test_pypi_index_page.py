@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from packyard.errors import UpstreamError
-from packyard.upstream.index_page import parse_project_page
+from packyard.formats.pypi.index_page import parse_project_page
 
 SHA = "a" * 64
 META = "b" * 64

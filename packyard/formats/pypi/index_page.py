@@ -2,7 +2,7 @@
 
 Nothing on an upstream page is trusted beyond what the specs promise: every file must have a
 sha256 (it is verified before anything is kept), an http(s) URL, and a filename that passes the
-same checks as an upload (``formats/pypi/filenames.py``) and names the project the page is for.
+same checks as an upload (``filenames``) and names the project the page is for.
 Files that fail are left out and counted, never fatal: one odd legacy file must not hide a
 project. Pure functions; no I/O.
 """
@@ -22,11 +22,6 @@ from packyard.errors import Invalid, UpstreamError
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.names import normalize_version
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
-
-# What Packyard asks an upstream for: JSON first (PEP 691), HTML accepted (PEP 503 servers
-# answer text/html whatever is asked).
-ACCEPT = (f"{SIMPLE_V1_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, "
-          "text/html;q=0.01")
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -1,0 +1,207 @@
+"""PyPI's side of reading from upstreams (``FormatUpstream``), and its merged project page.
+
+An upstream index speaks PEP 691 JSON or PEP 503 HTML (``index_page``); a file's version is in
+its name; a wheel's PEP 658 core metadata is served next to it as ``{file}.metadata`` and kept
+as a blob of its own when the wheel is kept. The neutral machinery (``upstream/resolver.py``)
+does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from packyard.errors import Invalid, NotFound, UpstreamError
+from packyard.formats.pypi import attributes as pypi_attributes
+from packyard.formats.pypi.archive import DistInspection, inspect_distribution
+from packyard.formats.pypi.dependencies import package_dependencies
+from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
+from packyard.formats.pypi.names import require_project_name
+from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
+from packyard.formats.pypi.plugin import FORMAT, PypiFormat
+from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
+from packyard.metadata.new_files import NewAsset, NewVersion
+from packyard.storage.blobs import Digests
+from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.format import KeptFile, PutBlob, UpstreamListing
+from packyard.upstream.merge import MergedFile, MergedProject, OfferedFile, OfferedVersion
+
+log = logging.getLogger("packyard.upstream")
+
+# What Packyard asks an upstream for: JSON first (PEP 691), HTML accepted (PEP 503 servers
+# answer text/html whatever is asked).
+ACCEPT = (f"{SIMPLE_V1_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, "
+          "text/html;q=0.01")
+
+_METADATA_SUFFIX = ".metadata"
+_MAX_METADATA_BYTES = 10 * 1024 * 1024
+
+
+class PypiUpstream:
+    """PyPI's answers to the upstream machinery's questions."""
+
+    format = FORMAT
+    noun = "project"
+    accept = ACCEPT
+
+    def __init__(self) -> None:
+        self._rules = PypiFormat()
+
+    def check_name(self, name: str) -> None:
+        require_project_name(name)
+
+    def version_sort_key(self, version: str) -> Any:
+        return self._rules.version_sort_key(version)
+
+    def document_url(self, index_url: str, name: str) -> str:
+        # Quoted whatever it holds: a project name is one path segment of the upstream's URL.
+        return f"{index_url}{quote(name, safe='')}/"
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def parse_listing(self, body: bytes, content_type: str, url: str,
+                      name: str) -> UpstreamListing:
+        project = parse_project_page(body, content_type, url, name)
+        return _listing(name, project.files, project.rejected)
+
+    def encode(self, listing: UpstreamListing) -> str:
+        # The shape kept since revision 0003: a list of the page's files, as parsed.
+        rows = []
+        for f in listing.files:
+            row = asdict(_upstream_file(f))
+            row["upload_time"] = f.upload_time.isoformat() if f.upload_time else None
+            rows.append(row)
+        return json.dumps(rows, separators=(",", ":"))
+
+    def decode(self, name: str, text: str) -> UpstreamListing:
+        files = []
+        for row in json.loads(text):
+            moment = row.get("upload_time")
+            files.append(UpstreamFile(**{**row, "upload_time": datetime.fromisoformat(moment)
+                                         if moment else None}))
+        return _listing(name, files, ())
+
+    # -- PEP 658 core metadata files -----------------------------------------------------------
+
+    def derived_file(self, filename: str) -> str | None:
+        return filename.removesuffix(_METADATA_SUFFIX) \
+            if filename.endswith(_METADATA_SUFFIX) else None
+
+    def derived_blob(self, attributes: Mapping[str, Any], filename: str
+                     ) -> tuple[str, int | None]:
+        sha256 = pypi_attributes.metadata_sha256(attributes)
+        if sha256 is None:
+            raise NotFound(f"No core metadata file {filename}")
+        return sha256, pypi_attributes.metadata_size(attributes)
+
+    async def fetch_derived(self, http: UpstreamHttp, file: OfferedFile,
+                            hosts: Collection[str], filename: str) -> bytes:
+        declared = pypi_attributes.metadata_sha256(file.attributes)
+        if declared is None or file.url is None:
+            raise NotFound(f"No core metadata file {filename}")
+        data = await http.fetch_bytes(file.url + _METADATA_SUFFIX, hosts, _MAX_METADATA_BYTES)
+        if hashlib.sha256(data).hexdigest() != declared:
+            raise UpstreamError(f"Upstream core metadata {filename} failed verification: its "
+                                f"index page declares sha256 {declared}")
+        return data
+
+    # -- keeping a pulled file (worker thread) -------------------------------------------------
+
+    def keep(self, spool: Path, digests: Digests, file: OfferedFile,
+             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
+        dist = parse_distribution_filename(file.filename)
+        inspection: DistInspection | None = None
+        try:
+            inspection = inspect_distribution(spool, dist)
+        except Invalid as exc:
+            log.warning("kept %s without its metadata: %s", file.filename, exc.message)
+        extra: dict[str, int] = {}
+        metadata_sha256 = metadata_size = None
+        # PEP 658 metadata is served for wheels only: an sdist's PKG-INFO may be dynamic.
+        if inspection is not None and dist.kind == "bdist_wheel":
+            meta = put_blob(inspection.metadata_bytes)
+            metadata_sha256, metadata_size = meta.sha256, meta.size
+            extra[meta.sha256] = meta.size
+        display = inspection.name if inspection is not None and inspection.name else dist.project
+        requires_python = pypi_attributes.requires_python(file.attributes) \
+            or (inspection.requires_python if inspection else None)
+        asset = NewAsset(
+            name=file.filename, size=digests.size, sha256=digests.sha256,
+            sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
+            attributes=pypi_attributes.file_attributes(
+                blake2_256=digests.blake2_256, requires_python=requires_python,
+                metadata_sha256=metadata_sha256, metadata_size=metadata_size),
+            companions=(metadata_sha256,) if metadata_sha256 else ())
+        # The version as this file's name writes it, as an upload of the file records it.
+        return KeptFile(display, _new_version(dist.version_text, file.version_key, inspection),
+                        asset, extra)
+
+
+def _listing(name: str, files: Collection[UpstreamFile],
+             rejected: tuple[str, ...]) -> UpstreamListing:
+    versions: dict[str, OfferedVersion] = {}
+    offered = []
+    for f in files:
+        versions.setdefault(f.version_key, OfferedVersion(f.version, f.version_key, "Published"))
+        offered.append(OfferedFile(
+            f.filename, f.version_key, {"sha256": f.sha256}, f.size, f.yanked, f.upload_time,
+            pypi_attributes.file_attributes(blake2_256=None, requires_python=f.requires_python,
+                                            metadata_sha256=f.metadata_sha256,
+                                            metadata_size=None),
+            url=f.url))
+    return UpstreamListing(name, tuple(versions.values()), tuple(offered), rejected)
+
+
+def _upstream_file(f: OfferedFile) -> UpstreamFile:
+    assert f.url is not None and f.sha256 is not None
+    return UpstreamFile(
+        filename=f.filename, url=f.url, sha256=f.sha256,
+        # Only files whose names parse are listed (index_page checks them).
+        version=parse_distribution_filename(f.filename).version_text,
+        version_key=f.version_key, size=f.size,
+        requires_python=pypi_attributes.requires_python(f.attributes), yanked=f.yanked,
+        upload_time=f.upload_time,
+        metadata_sha256=pypi_attributes.metadata_sha256(f.attributes))
+
+
+def _new_version(version: str, version_key: str,
+                 inspection: DistInspection | None) -> NewVersion:
+    summary = home_page = readme = readme_type = None
+    licenses: list[dict[str, str]] = []
+    dependencies: list[dict[str, str]] = []
+    if inspection is not None:
+        summary, home_page = inspection.summary, inspection.home_page
+        readme, readme_type = inspection.description, inspection.description_content_type
+        license_text = (inspection.license or "").strip()
+        if license_text and "\n" not in license_text and len(license_text) <= 200:
+            licenses = [{"name": license_text}]
+        dependencies = package_dependencies(inspection.requires_dist)
+    return NewVersion(version=version, version_key=version_key, summary=summary,
+                      home_page=home_page, source_code_repository=None, licenses=licenses,
+                      readme=readme, readme_content_type=readme_type,
+                      dependencies=dependencies, origin_type="EXTERNAL")
+
+
+def project_page(name: str, merged: MergedProject[Any]) -> ProjectPage:
+    """The Simple API page of a project merged across a repository's upstreams."""
+    return ProjectPage(name=name, files=[_index_file(m) for m in merged.files],
+                       versions=merged.versions)
+
+
+def _index_file(merged: MergedFile[Any]) -> IndexFile:
+    f = merged.file
+    assert f.sha256 is not None
+    return IndexFile(filename=f.filename, url=relative_file_url(f.filename), sha256=f.sha256,
+                     # An HTML-only upstream gives no size; 0 stands for "not known".
+                     size=f.size or 0, upload_time=f.upload_time,
+                     requires_python=pypi_attributes.requires_python(f.attributes),
+                     yanked=merged.yanked,
+                     metadata_sha256=pypi_attributes.metadata_sha256(f.attributes))

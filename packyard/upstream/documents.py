@@ -1,0 +1,162 @@
+"""Upstream documents, cached: fresh for a while, then revalidated, and served stale on error.
+
+What an upstream says about one package (PyPI: a project page; npm: a packument) is fetched,
+parsed by the format (``FormatUpstream.parse_listing``) and kept in the metadata store in the
+format's encoding, so it survives restarts, with an in-memory copy in front. Within ``ttl`` it
+is used as is. After that the next request revalidates it with a conditional GET
+(``If-None-Match`` / ``If-Modified-Since``, RFC 9110 section 13): a 304 costs the upstream almost
+nothing. When the upstream is down, times out or answers 5xx, the document last fetched is
+served anyway (stale-if-error, RFC 5861) and only a package never fetched gets an error; an
+upstream's 404 is remembered as long as a document. Concurrent requests for one document share
+one fetch. A slow revalidation is not waited for long: after ``revalidate_wait`` seconds the
+cached copy is served and the fetch finishes in the background (clients such as pip time out
+after 15 seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from starlette.concurrency import run_in_threadpool
+
+from packyard.clock import Clock
+from packyard.errors import UpstreamError
+from packyard.metadata.catalog import CachedPage, Catalog
+from packyard.singleflight import SingleFlight
+from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.format import FormatUpstream, UpstreamListing
+
+log = logging.getLogger("packyard.upstream")
+
+# Parsed documents kept in memory, counted in files (a big project lists thousands of files).
+_MEMORY_FILES = 100_000
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """A package as the upstream lists it; ``listing`` None when the upstream has no such
+    package."""
+
+    listing: UpstreamListing | None
+    fetched_at: datetime
+    stale: bool = False  # served after a failed revalidation
+
+
+class UpstreamDocuments:
+    """The cache of one format's upstream documents, for every external connection."""
+
+    def __init__(self, catalog: Catalog, http: UpstreamHttp, clock: Clock,
+                 ttl_seconds: float, fmt: FormatUpstream, revalidate_wait: float = 5.0) -> None:
+        self._catalog = catalog
+        self._format = fmt
+        self._revalidate_wait = revalidate_wait
+        self._http = http
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._memory: OrderedDict[tuple[str, str], tuple[CachedPage, UpstreamListing | None]] \
+            = OrderedDict()
+        self._memory_files = 0
+        self._flights: SingleFlight[tuple[str, str], DocumentResult] = SingleFlight()
+
+    async def get(self, index_url: str, name: str) -> DocumentResult:
+        """What the upstream at ``index_url`` (an index root URL) lists of package ``name``."""
+        key = (index_url, name)
+        cached = await self._cached(key)
+        if cached is not None and self._clock.now() - cached[0].fetched_at < self._ttl:
+            return DocumentResult(cached[1], cached[0].fetched_at)
+        refresh = self._flights.task(key, lambda: self._refresh(key, cached))
+        if cached is None:
+            return await asyncio.shield(refresh)
+        try:
+            return await asyncio.wait_for(asyncio.shield(refresh), self._revalidate_wait)
+        except TimeoutError:
+            log.warning("upstream slow to revalidate %s; serving the copy fetched at %s",
+                        self._format.document_url(*key), cached[0].fetched_at.isoformat())
+            return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
+
+    async def _cached(self, key: tuple[str, str]
+                      ) -> tuple[CachedPage, UpstreamListing | None] | None:
+        hit = self._memory.get(key)
+        if hit is not None:
+            self._memory.move_to_end(key)
+            return hit
+        loaded = await run_in_threadpool(self._load, key)
+        if loaded is None:
+            return None
+        self._remember(key, *loaded)
+        return loaded
+
+    def _load(self, key: tuple[str, str]
+              ) -> tuple[CachedPage, UpstreamListing | None] | None:
+        """The document as last kept in the catalog, decoded (worker thread)."""
+        stored = self._catalog.get_upstream_page(*key)
+        if stored is None:
+            return None
+        parsed = self._format.decode(key[1], stored.document) \
+            if stored.found and stored.document is not None else None
+        return stored, parsed
+
+    def _remember(self, key: tuple[str, str], page: CachedPage,
+                  parsed: UpstreamListing | None) -> None:
+        old = self._memory.pop(key, None)
+        if old is not None:
+            self._memory_files -= _size(old[1])
+        self._memory[key] = (page, parsed)
+        self._memory_files += _size(parsed)
+        while self._memory_files > _MEMORY_FILES and len(self._memory) > 1:
+            _, (_, evicted) = self._memory.popitem(last=False)
+            self._memory_files -= _size(evicted)
+
+    async def _refresh(self, key: tuple[str, str],
+                       cached: tuple[CachedPage, UpstreamListing | None] | None
+                       ) -> DocumentResult:
+        index_url, name = key
+        url = self._format.document_url(index_url, name)
+        try:
+            fetched = await self._http.fetch_page(
+                url, accept=self._format.accept, etag=cached[0].etag if cached else None,
+                last_modified=cached[0].last_modified if cached else None)
+            now = self._clock.now()
+            if fetched.status == "not_modified" and cached is not None:
+                page = replace(cached[0], fetched_at=now, etag=fetched.etag,
+                               last_modified=fetched.last_modified)
+                parsed = cached[1]
+            elif fetched.status == "absent":
+                page = CachedPage(index_url, name, False, None, None, None, now)
+                parsed = None
+            else:
+                # A big document (an npm packument can be megabytes) is parsed off the loop.
+                fresh, document = await run_in_threadpool(
+                    self._parse, fetched.body, fetched.content_type, fetched.url, name)
+                if fresh.rejected:
+                    log.info("upstream %s: left out %d file(s) of %s, e.g. %s", index_url,
+                             len(fresh.rejected), name, fresh.rejected[0])
+                page = CachedPage(index_url, name, True, document, fetched.etag,
+                                  fetched.last_modified, now)
+                parsed = fresh
+        except UpstreamError as exc:
+            if cached is None:
+                raise UpstreamError(f"{exc.message}; Packyard has never fetched "
+                                    f"{self._format.noun} {name} from there, so it has no copy "
+                                    "to serve") from None
+            log.warning("upstream %s failed (%s); serving the copy of %s fetched at %s",
+                        url, exc.message, name, cached[0].fetched_at.isoformat())
+            return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
+        await run_in_threadpool(self._catalog.put_upstream_page, page)
+        self._remember(key, page, parsed)
+        return DocumentResult(parsed, page.fetched_at)
+
+
+    def _parse(self, body: bytes, content_type: str, url: str,
+               name: str) -> tuple[UpstreamListing, str]:
+        """A fetched document, parsed and encoded as it is kept (worker thread)."""
+        parsed = self._format.parse_listing(body, content_type, url, name)
+        return parsed, self._format.encode(parsed)
+
+
+def _size(listing: UpstreamListing | None) -> int:
+    return 1 + (len(listing.files) if listing is not None else 0)

@@ -1,0 +1,118 @@
+"""``FormatUpstream``: what the neutral upstream machinery asks of a format.
+
+The machinery (``resolver``, ``documents``, ``pullthrough``, ``merge``) plans the search over a
+domain's repositories and external connections, caches upstream documents, pulls files through
+once, verifies and keeps them. What an upstream's document looks like, what a file's name says,
+and what the catalog records for a kept file are the format's: PyPI's answers are in
+``formats/pypi/upstream.py`` (PEP 691/503 pages, PEP 658 metadata files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from packyard.metadata.new_files import NewAsset, NewVersion
+from packyard.storage.blobs import Digests
+from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.merge import OfferedFile, OfferedVersion
+
+
+@dataclass(frozen=True)
+class UpstreamListing:
+    """A package as an upstream's document lists it, parsed by the format."""
+
+    name: str  # as requested (normalized by the format's rules)
+    versions: tuple[OfferedVersion, ...]
+    files: tuple[OfferedFile, ...]  # each with its ``url``
+    rejected: tuple[str, ...] = field(default=(), compare=False)  # why each left-out file was
+
+    def file_hosts(self) -> frozenset[str]:
+        """Hosts the upstream's own file URLs use (redirects may go only there)."""
+        return frozenset(h for f in self.files if f.url and (h := urlsplit(f.url).hostname))
+
+    def find(self, filename: str) -> OfferedFile | None:
+        return next((f for f in self.files if f.filename == filename), None)
+
+    def version(self, version_key: str) -> OfferedVersion | None:
+        return next((v for v in self.versions if v.version_key == version_key), None)
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """What the catalog records for a file pulled from an upstream and verified."""
+
+    display_name: str
+    version: NewVersion
+    asset: NewAsset
+    # Blobs stored besides the file itself (PyPI: the wheel's core metadata), sha256 -> size.
+    extra_blobs: Mapping[str, int] = field(default_factory=dict)
+
+
+PutBlob = Callable[[bytes], Digests]
+"""Stores small bytes in the requesting domain's blob partition (``BlobStore.put_bytes``)."""
+
+
+class FormatUpstream(Protocol):
+    """A format's side of reading from upstreams."""
+
+    @property
+    def format(self) -> str:
+        """The CodeArtifact format name the packages are recorded under."""
+        ...
+
+    @property
+    def noun(self) -> str:
+        """What the format calls a package in messages ("project" for PyPI)."""
+        ...
+
+    @property
+    def accept(self) -> str:
+        """The Accept header sent for an upstream document."""
+        ...
+
+    def check_name(self, name: str) -> None:
+        """Refuse (``Invalid``) a name the format cannot have, before anything is looked up."""
+        ...
+
+    def version_sort_key(self, version: str) -> Any: ...
+
+    def document_url(self, index_url: str, name: str) -> str:
+        """Where the upstream at ``index_url`` has its document about ``name``."""
+        ...
+
+    def parse_listing(self, body: bytes, content_type: str, url: str,
+                      name: str) -> UpstreamListing:
+        """An upstream document (``UpstreamError`` when it is not one the format reads)."""
+        ...
+
+    def encode(self, listing: UpstreamListing) -> str:
+        """A parsed document as kept in the catalog, to survive restarts."""
+        ...
+
+    def decode(self, name: str, text: str) -> UpstreamListing: ...
+
+    def derived_file(self, filename: str) -> str | None:
+        """The file ``filename`` is derived from, when it names one served next to another
+        (PyPI: ``X.metadata`` is the core metadata of ``X``); None for an ordinary file."""
+        ...
+
+    def derived_blob(self, attributes: Mapping[str, Any], filename: str
+                     ) -> tuple[str, int | None]:
+        """The sha256 and size (None: not recorded) of the stored blob a derived file is,
+        from its base file's attributes; ``NotFound`` when the base has none."""
+        ...
+
+    async def fetch_derived(self, http: UpstreamHttp, file: OfferedFile,
+                            hosts: Collection[str], filename: str) -> bytes:
+        """A derived file of an upstream's file, fetched and verified (it is not kept)."""
+        ...
+
+    def keep(self, spool: Path, digests: Digests, file: OfferedFile,
+             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
+        """What to record for a pulled file, read from its verified spool file in place
+        (runs in a worker thread; the file itself is stored by the caller)."""
+        ...
