@@ -99,23 +99,42 @@ def test_segment_sizes_too_small_for_a_header_are_refused() -> None:
         Layout(HEADER_SIZE + TAG_SIZE)
 
 
-def test_chunked_encryption_equals_the_one_shot_layout(plaintext: bytes) -> None:
-    for chunk in (1, 4096, FIRST, PLAIN, PLAIN + 1, 1024 * 1024):
-        encryptor = StreamEncryptor(KEY, AD)
-        parts = [encryptor.update(plaintext[i:i + chunk]) for i in range(0, len(plaintext), chunk)]
-        ciphertext = b"".join(parts) + encryptor.finish()
-        assert len(ciphertext) == LAYOUT.ciphertext_size(len(plaintext))
-        assert decrypt_bytes(KEY, AD, ciphertext, plaintext_size=len(plaintext)) == plaintext
+def _encrypt_in_chunks(plaintext: bytes, chunk: int) -> bytes:
+    out = bytearray()
+    with StreamEncryptor(KEY, AD, out.extend) as encryptor:
+        for i in range(0, len(plaintext), chunk):
+            assert encryptor.write(plaintext[i:i + chunk]) == len(plaintext[i:i + chunk])
+    return bytes(out)
+
+
+@pytest.mark.parametrize("chunk", [1, 4096, FIRST, PLAIN, PLAIN + 1, 1024 * 1024, 3 * 1024 * 1024])
+def test_chunked_encryption_has_the_one_shot_layout(plaintext: bytes, chunk: int) -> None:
+    if chunk == 1:
+        plaintext = plaintext[:FIRST + PLAIN + 3]  # byte by byte, across two boundaries
+    ciphertext = _encrypt_in_chunks(plaintext, chunk)
+    assert len(ciphertext) == LAYOUT.ciphertext_size(len(plaintext))
+    assert decrypt_bytes(KEY, AD, ciphertext, plaintext_size=len(plaintext)) == plaintext
 
 
 def test_the_encryptor_holds_at_most_one_segment(plaintext: bytes) -> None:
-    encryptor = StreamEncryptor(KEY, AD)
-    emitted = len(encryptor.update(plaintext[:FIRST + 2 * PLAIN]))
+    out = bytearray()
+    encryptor = StreamEncryptor(KEY, AD, out.extend)
+    encryptor.write(plaintext[:FIRST + 2 * PLAIN])
     # Three full segments of plaintext: two are out, the third waits to learn if it is last.
-    assert emitted == 2 * SEGMENT_SIZE
+    assert len(out) == 2 * SEGMENT_SIZE
     assert len(encryptor._pending) == PLAIN
-    assert len(encryptor.update(b"x")) == SEGMENT_SIZE
+    encryptor.write(b"x")
+    assert len(out) == 3 * SEGMENT_SIZE
     assert len(encryptor._pending) == 1
+
+
+def test_the_sink_gets_the_header_first_and_views_it_must_copy() -> None:
+    received: list[bytes] = []
+    with StreamEncryptor(KEY, AD, lambda view: received.append(bytes(view))) as encryptor:
+        encryptor.write(bytes(3 * PLAIN))
+    assert received[0] == encryptor.header and len(encryptor.header) == HEADER_SIZE
+    assert encryptor.header[0] == HEADER_SIZE
+    assert sum(map(len, received)) == LAYOUT.ciphertext_size(3 * PLAIN)
 
 
 def test_each_stream_has_its_own_salt_and_nonce_prefix() -> None:
@@ -123,11 +142,19 @@ def test_each_stream_has_its_own_salt_and_nonce_prefix() -> None:
     assert one[:HEADER_SIZE] != two[:HEADER_SIZE] and one[HEADER_SIZE:] != two[HEADER_SIZE:]
 
 
-def test_update_after_finish_is_refused() -> None:
-    encryptor = StreamEncryptor(KEY, AD)
-    encryptor.finish()
+def test_write_after_close_is_refused() -> None:
+    encryptor = StreamEncryptor(KEY, AD, bytearray().extend)
+    encryptor.close()
     with pytest.raises(ValueError):
-        encryptor.update(b"more")
+        encryptor.write(b"more")
+
+
+def test_a_failed_write_leaves_the_stream_unsealed() -> None:
+    out = bytearray()
+    with pytest.raises(RuntimeError), StreamEncryptor(KEY, AD, out.extend) as encryptor:
+        encryptor.write(b"partial")
+        raise RuntimeError("the upload broke")
+    assert not encryptor.closed and out == encryptor.header  # no last segment: never readable
 
 
 # -- range reads at segment edges ---------------------------------------------------------------
@@ -212,7 +239,8 @@ def test_large_reads_are_asked_for_a_mebibyte_at_a_time() -> None:
                   .read(recorder))
     assert b"".join(pieces) == data
     assert max(length for _, length in recorder.calls) == 1024 * 1024
-    assert len(pieces) == len(recorder.calls) == 4
+    assert len(recorder.calls) == 4
+    assert max(map(len, pieces)) == PLAIN  # a piece per segment
 
 
 def test_async_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes) -> None:

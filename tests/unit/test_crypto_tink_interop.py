@@ -80,9 +80,11 @@ def _tink_decrypt(primitive: streaming_aead.StreamingAead, ciphertext: bytes, ad
 @pytest.mark.parametrize("size", SIZES)
 def test_tink_decrypts_our_ciphertext(size: int) -> None:
     key, plaintext = os.urandom(32), os.urandom(size)
-    encryptor = StreamEncryptor(key, AD)
-    ciphertext = b"".join(encryptor.update(plaintext[i:i + 50000])
-                          for i in range(0, size, 50000)) + encryptor.finish()
+    out = bytearray()
+    with StreamEncryptor(key, AD, out.extend) as encryptor:
+        for i in range(0, size, 50000):
+            encryptor.write(plaintext[i:i + 50000])
+    ciphertext = bytes(out)
     assert _tink_decrypt(_tink(key), ciphertext, AD) == plaintext
 
 
