@@ -13,6 +13,7 @@ import os
 import anyio
 import pytest
 
+from packyard.crypto import stream
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import TamperedBlob
 from packyard.crypto.stream import (
@@ -113,6 +114,13 @@ def test_chunked_encryption_has_the_one_shot_layout(plaintext: bytes, chunk: int
         plaintext = plaintext[:FIRST + PLAIN + 3]  # byte by byte, across two boundaries
     ciphertext = _encrypt_in_chunks(plaintext, chunk)
     assert len(ciphertext) == LAYOUT.ciphertext_size(len(plaintext))
+    assert decrypt_bytes(KEY, AD, ciphertext, plaintext_size=len(plaintext)) == plaintext
+
+
+def test_the_copying_path_for_older_cryptography_writes_the_same_layout(
+        plaintext: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "_seal_into", stream._seal_copying)
+    ciphertext = _encrypt_in_chunks(plaintext, 100_000)
     assert decrypt_bytes(KEY, AD, ciphertext, plaintext_size=len(plaintext)) == plaintext
 
 
