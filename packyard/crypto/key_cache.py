@@ -35,7 +35,8 @@ class CachingKeyProvider:
                  max_entries: int = DEFAULT_MAX_ENTRIES,
                  cache: TtlCache[_CacheKey, bytes] | None = None) -> None:
         self.inner = inner
-        self.cache: TtlCache[_CacheKey, bytes] = cache or TtlCache(
+        # ``is None``, not ``or``: an empty cache is falsy (it has a length).
+        self.cache: TtlCache[_CacheKey, bytes] = cache if cache is not None else TtlCache(
             ttl_seconds=ttl_seconds, max_entries=max_entries)
 
     @property
