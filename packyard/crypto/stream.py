@@ -149,7 +149,7 @@ class StreamEncryptor:
 
     Memory is bounded whatever the stream's length: one segment of plaintext held back (a full
     segment is sealed only once more plaintext follows, since the last one is marked in its
-    nonce) and one reused output buffer of up to 16 segments.
+    nonce) and one reused output buffer of up to 16 segments (1 MiB).
     """
 
     def __init__(self, data_key: bytes, associated_data: bytes, sink: Sink, *,
@@ -164,7 +164,7 @@ class StreamEncryptor:
         self._capacity = layout.plaintext_segment_size - HEADER_SIZE
         self._segment = 0
         self._batch = max(1, _READ_SIZE // layout.segment_size)
-        self._out = memoryview(bytearray(self._batch * layout.segment_size))
+        self._out = memoryview(bytearray())  # grown on demand: a small blob needs little
         self._started = False
         self.closed = False
         self.plaintext_size = 0
@@ -178,6 +178,9 @@ class StreamEncryptor:
         """Seal consecutive segments into the output buffer and hand it to the sink."""
         if self._segment + len(plaintexts) > _MAX_SEGMENTS:
             raise ValueError("more plaintext than one stream can hold")
+        needed = sum(map(len, plaintexts)) + TAG_SIZE * len(plaintexts)
+        if len(self._out) < needed:
+            self._out = memoryview(bytearray(needed))
         position, out, prefix = 0, self._out, self._prefix
         final = len(plaintexts) - 1
         for i, plaintext in enumerate(plaintexts):
@@ -298,6 +301,15 @@ class StreamDecryptor:
     def _plan(self, start: int, end: int) -> Iterator[_Batch]:
         layout = self._layout
         last_segment = self._segments - 1
+        if start >= end:
+            # Nothing to return, but a size nobody recorded is still authenticated (an empty
+            # range of a blob truncated to one segment must not read as a clean empty blob).
+            if not self._size_verified:
+                if self._aead is None and last_segment != 0:
+                    yield _Batch(0, HEADER_SIZE, 0, 0, 0, 0)
+                offset = 0 if self._aead is None else layout.ciphertext_start(last_segment)
+                yield _Batch(offset, self._ciphertext_size - offset, last_segment, 1, 0, 0)
+            return
         first, final = layout.segment_of(start), layout.segment_of(end - 1)
         verify_last = not self._size_verified and final != last_segment
         if self._aead is None and (first != 0 or verify_last):
@@ -355,8 +367,6 @@ class StreamDecryptor:
     def read(self, read_at: ReadAt, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Plaintext bytes [start, end), a piece per segment (at most 64 KiB each)."""
         start, end = self._range(start, end)
-        if start >= end:
-            return
         for batch in self._plan(start, end):
             yield from self._open(batch, read_at(batch.offset, batch.length))
 
@@ -364,20 +374,13 @@ class StreamDecryptor:
                     end: int | None = None) -> AsyncIterator[bytes]:
         """``read`` over an asynchronous ``read_at`` (an async blob store's ranged reads)."""
         start, end = self._range(start, end)
-        if start >= end:
-            return
         for batch in self._plan(start, end):
             for piece in self._open(batch, await read_at(batch.offset, batch.length)):
                 yield piece
 
     def verify(self, read_at: ReadAt) -> None:
         """Authenticate every segment (``packyard verify``); ``TamperedBlob`` if one fails."""
-        if self.plaintext_size == 0:
-            # No range covers an empty plaintext; its one segment is still checked.
-            self._size_verified = False
-            for batch in self._plan(0, 1):
-                self._open(batch, read_at(batch.offset, batch.length))
-            return
+        self._size_verified = False  # an empty plaintext's one segment is checked too
         for _ in self.read(read_at):
             pass
 

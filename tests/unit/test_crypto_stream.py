@@ -290,6 +290,20 @@ def test_truncation_at_a_segment_boundary(plaintext: bytes, ciphertext: bytes,
             _read(cut, 0, 10)
 
 
+def test_an_empty_range_still_authenticates_a_size_nobody_recorded(ciphertext: bytes) -> None:
+    # Truncated to exactly one segment: it would read as a clean, shorter blob.
+    cut = ciphertext[:SEGMENT_SIZE]
+    with pytest.raises(TamperedBlob, match="segment 0 of 1"):
+        _read(cut, FIRST, None)
+    recorder = Recorder(ciphertext)
+    decryptor = StreamDecryptor(KEY, AD, len(ciphertext))
+    assert list(decryptor.read(recorder, 10**9, None)) == []
+    assert recorder.calls == [(0, HEADER_SIZE), (4 * SEGMENT_SIZE, len(ciphertext) - 4 * SEGMENT_SIZE)]
+    recorder.calls.clear()
+    assert list(decryptor.read(recorder, 10**9, None)) == []  # authenticated once is enough
+    assert recorder.calls == []
+
+
 def test_truncation_inside_a_segment(plaintext: bytes, ciphertext: bytes) -> None:
     _refused(ciphertext[:-1], len(plaintext))
     _refused(ciphertext[:-1], None)
