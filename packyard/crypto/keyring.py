@@ -162,7 +162,17 @@ class LocalKeyring:
         _refuse_loose_mode(self.path, "The keyring")
         with open(self.path, "rb") as f:
             st = os.fstat(f.fileno())
-            document = json.loads(f.read())
+            raw = f.read()
+        try:
+            document = json.loads(raw)
+            self._parse(document)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise KeyUnavailable(f"The keyring {self.path} is damaged ({type(e).__name__}: {e}); "
+                                 "restore it from a backup: without it no blob can be read"
+                                 ) from None
+        self._stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _parse(self, document: dict[str, Any]) -> None:
         if document.get("format") != _FORMAT:
             raise KeyUnavailable(f"The keyring {self.path} has format {document.get('format')!r}, "
                                  f"which this Packyard does not read")
@@ -190,7 +200,6 @@ class LocalKeyring:
                 versions={int(v): self._material(key_id, int(v), m)
                           for v, m in entry["versions"].items()})
         self._keys, self._aliases = keys, dict(document["aliases"])
-        self._stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _unseal(self, sealed: str, ad: bytes) -> bytes:
         assert self._master is not None

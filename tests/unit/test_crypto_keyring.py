@@ -94,6 +94,13 @@ def test_a_crashed_writers_temporary_file_is_ignored(tmp_path: Path) -> None:
     assert LocalKeyring.in_data_dir(tmp_path).describe_key(key.key_id).key_id == key.key_id
 
 
+def test_a_damaged_keyring_says_to_restore_it(tmp_path: Path) -> None:
+    keyring = LocalKeyring.in_data_dir(tmp_path)
+    keyring.path.write_text('{"format": 1, "keys": {"k": {}}, "aliases": {}}')
+    with pytest.raises(KeyUnavailable, match=r"damaged .*restore it from a backup"):
+        LocalKeyring.in_data_dir(tmp_path)
+
+
 def test_without_a_master_key_the_material_is_in_the_file(tmp_path: Path) -> None:
     keyring = LocalKeyring.in_data_dir(tmp_path)
     key = keyring.create_key()
