@@ -24,11 +24,18 @@ from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
 from packyard.crypto.key_cache import CachingKeyProvider
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider, WrappedKey
+from packyard.crypto.kms import KmsKeyProvider
 from packyard.crypto.transit import TransitKeyProvider
 from tests.conformance.kms_stubs import StubbedKms
 from tests.conformance.openbao import OpenBao, openbao  # noqa: F401  (the session fixture)
 
 CONTEXT = EncryptionContext("d1", "a1" * 32)
+
+
+def _each_is_a_key_provider(local: LocalKeyring, transit: TransitKeyProvider,
+                            kms: KmsKeyProvider, cached: CachingKeyProvider) -> list[KeyProvider]:
+    """Never called: mypy --strict checks here that every provider matches the Protocol."""
+    return [local, transit, kms, cached]
 
 
 class Direct:
