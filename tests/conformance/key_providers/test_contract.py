@@ -1,7 +1,7 @@
 """The KeyProvider contract: every key provider must pass these.
 
 Providers: ``local`` (the keyring, on a temporary file), ``transit`` (a real OpenBao server
-started for the session: ``openbao.py``) and ``kms`` (a real boto3 client whose calls botocore's
+started for the session: ``conftest.py``) and ``kms`` (a real boto3 client whose calls botocore's
 ``Stubber`` answers: ``kms_stubs.py`` says what that proves and what it cannot). Every ``kms`` case
 is stub-based; the cases where the result is KMS's own doing (a wrong context or key refused, a
 rotation) check our request and our handling of KMS's documented answer, not KMS.
@@ -26,8 +26,8 @@ from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider, WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
 from packyard.crypto.transit import TransitKeyProvider
-from tests.conformance.kms_stubs import StubbedKms
-from tests.conformance.openbao import OpenBao, openbao  # noqa: F401  (the session fixture)
+from tests.conformance.key_providers.conftest import OpenBao
+from tests.conformance.key_providers.kms_stubs import StubbedKms
 
 CONTEXT = EncryptionContext("d1", "a1" * 32)
 
