@@ -236,19 +236,10 @@ class InProcessPackyard:
                headers: Mapping[str, str] | None = None, when: datetime | None = None,
                session_token: str | None = None) -> httpx.Response:
         """A request SigV4-signed by botocore's signer (optionally at another time), sent as is."""
-        url = BASE_URL + path
-        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-        signer = botocore.auth.SigV4Auth(
-            botocore.credentials.Credentials(credentials.access_key_id,
-                                             credentials.secret_access_key, session_token),
-            service, DEFAULT_REGION)
-        if when is None:
-            signer.add_auth(request)
-        else:
-            with mock.patch("botocore.auth.get_current_datetime", return_value=when):
-                signer.add_auth(request)
-        signed_headers = {k: str(v) for k, v in request.headers.items()}
-        return self.http.request(method, url, headers=signed_headers, content=body)
+        signed = sign(method, BASE_URL + path, body=body, service=service,
+                      credentials=credentials, headers=headers, when=when,
+                      session_token=session_token)
+        return self.http.request(method, path, headers=signed, content=body)
 
     # -- PyPI ---------------------------------------------------------------------------------
 
@@ -272,6 +263,24 @@ class InProcessPackyard:
             **token_args)["authorizationToken"]
         return InProcessRepo(BASE_URL, domain, repository, endpoint, token,
                              transport=self.transport)
+
+
+def sign(method: str, url: str, *, body: bytes = b"", service: str = "codeartifact",
+         credentials: Credentials = ROOT, headers: Mapping[str, str] | None = None,
+         when: datetime | None = None, session_token: str | None = None) -> dict[str, str]:
+    """The headers of a request SigV4-signed by botocore's ``SigV4Auth``, as the AWS CLI signs
+    (at ``when`` instead of now, if given)."""
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(credentials.access_key_id,
+                                         credentials.secret_access_key, session_token),
+        service, DEFAULT_REGION)
+    if when is None:
+        signer.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            signer.add_auth(request)
+    return {k: str(v) for k, v in request.headers.items()}
 
 
 # -- what users see ------------------------------------------------------------------------------
