@@ -205,8 +205,9 @@ class InProcessPackyard:
                      session_token: str | None = None, *, validate: bool = True) -> Any:
         return self.aws("codeartifact", credentials, session_token, validate=validate)
 
-    def iam(self, credentials: Credentials = ROOT, session_token: str | None = None) -> Any:
-        return self.aws("iam", credentials, session_token)
+    def iam(self, credentials: Credentials = ROOT, session_token: str | None = None, *,
+            validate: bool = True) -> Any:
+        return self.aws("iam", credentials, session_token, validate=validate)
 
     def sts(self, credentials: Credentials = ROOT, session_token: str | None = None) -> Any:
         return self.aws("sts", credentials, session_token)
