@@ -112,7 +112,8 @@ class AsgiBridge(httpx.BaseTransport):
             inner = httpx.Request(request.method, request.url, headers=request.headers,
                                   content=body)
             response = await self._asgi.handle_async_request(inner)
-            content = await response.aread()
+            # As sent: the client decodes Content-Encoding itself, once.
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
             return response.status_code, response.headers.raw, content
 
         status, headers, content = self._portal.call(send)
