@@ -14,11 +14,12 @@ import botocore.session
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from packyard import bootstrap
 from packyard.bootstrap import Container
 from tests.inprocess.harness import (
+    AwsClients,
     InProcessPackyard,
     InProcessRepo,
+    build_on_copy,
     copy_data_dir,
     migrated_data_dir,
     settings_for,
@@ -37,9 +38,8 @@ def portal() -> Iterator[BlockingPortal]:
 
 
 @pytest.fixture(scope="session")
-def botocore_session() -> botocore.session.Session:
-    # One session: its loader reads each service model once for all the clients of the run.
-    return botocore.session.Session()
+def aws_clients() -> AwsClients:
+    return AwsClients(botocore.session.Session())
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +74,13 @@ PackyardFactory = Callable[..., InProcessPackyard]
 
 @pytest.fixture
 def packyard_factory(data_dir: Path, portal: BlockingPortal,
-                     botocore_session: botocore.session.Session) -> Iterator[PackyardFactory]:
+                     aws_clients: AwsClients) -> Iterator[PackyardFactory]:
     """``packyard_factory(**settings)``: the app on this test's data directory with other
     settings (``max_upload_bytes=…``)."""
     started: list[InProcessPackyard] = []
 
     def start(**overrides: Any) -> InProcessPackyard:
-        app = InProcessPackyard(settings_for(data_dir, **overrides), portal, botocore_session)
+        app = InProcessPackyard(settings_for(data_dir, **overrides), portal, aws_clients)
         started.append(app)
         return app
 
@@ -104,7 +104,7 @@ def repo(packyard: InProcessPackyard) -> InProcessRepo:
 @pytest.fixture
 def container(data_dir: Path) -> Iterator[Container]:
     """The service layer and its adapters, wired by ``bootstrap.build`` without an app."""
-    built = bootstrap.build(settings_for(data_dir))
+    built = build_on_copy(settings_for(data_dir))
     yield built
     built.catalog.dispose()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from packyard import bootstrap
 from packyard.auth.principal import Principal, root_principal
 from packyard.bootstrap import Container
+from packyard.metadata.transactions import CatalogBase
 from packyard.server.app import PackyardApp, create_app
 from packyard.server.reason import REASON_HEADER
 from packyard.settings import Settings
@@ -76,6 +78,14 @@ def migrated_data_dir(path: Path) -> Path:
 def copy_data_dir(template: Path, target: Path) -> Path:
     shutil.copytree(template, target)
     return target
+
+
+def build_on_copy(settings: Settings) -> Container:
+    """``bootstrap.build`` on a copy of the migrated template, without the start-up migration
+    check: it would find nothing to do, after loading and compiling every Alembic revision
+    script (~25 ms an app). Migrations have tests of their own (tests/unit/test_migrations.py)."""
+    with mock.patch.object(CatalogBase, "migrate", lambda _self: None):
+        return bootstrap.build(settings)
 
 
 # -- the ASGI bridge ------------------------------------------------------------------------------
@@ -133,6 +143,84 @@ class _RawBody(io.BytesIO):
         yield self.getvalue()
 
 
+# -- botocore clients ------------------------------------------------------------------------------
+
+# The app a botocore call is being made for (set around each call by ``_Lent``).
+_target: ContextVar[InProcessPackyard | None] = ContextVar("inprocess_target", default=None)
+
+
+class AwsClients:
+    """botocore clients, made once per service, key and validation setting for the whole run
+    (making one costs ~15 ms: endpoint rules, event hooks) and lent to each test's app."""
+
+    def __init__(self, session: botocore.session.Session) -> None:
+        self._session = session
+        self._clients: dict[tuple[str, str, str, str | None, bool], Any] = {}
+
+    def lend(self, app: InProcessPackyard, service: str, credentials: Credentials,
+             session_token: str | None, validate: bool) -> Any:
+        key = (service, credentials.access_key_id, credentials.secret_access_key,
+               session_token, validate)
+        client = self._clients.get(key)
+        if client is None:
+            config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                            parameter_validation=validate)
+            client = self._session.create_client(
+                service, region_name=DEFAULT_REGION, endpoint_url=BASE_URL,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=session_token, config=config)
+            # botocore asks ``before-send`` handlers first; one that returns a response is
+            # used instead of sending (the request is already serialized and signed by then).
+            client.meta.events.register("before-send", _send_to_target)
+            self._clients[key] = client
+        return _Lent(client, app)
+
+
+def _send_to_target(request: AWSPreparedRequest, **_kwargs: Any) -> AWSResponse:
+    app = _target.get()
+    assert app is not None, "a botocore client was used outside InProcessPackyard.aws()"
+    return app.send_aws(request)
+
+
+class _Lent:
+    """A botocore client lent to one app: its calls, and the pages of its paginators, go to
+    that app."""
+
+    def __init__(self, client: Any, app: InProcessPackyard) -> None:
+        self._client = client
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda operation: _LentPaginator(attr(operation), self._app)
+        if not callable(attr):
+            return attr  # meta, exceptions
+        return _routed(attr, self._app)
+
+
+class _LentPaginator:
+    def __init__(self, paginator: Any, app: InProcessPackyard) -> None:
+        self._paginator = paginator
+        self._app = app
+
+    def paginate(self, **kwargs: Any) -> list[Any]:
+        """Every page, fetched now (botocore fetches them lazily, after the call returned)."""
+        return _routed(lambda: list(self._paginator.paginate(**kwargs)), self._app)()
+
+
+def _routed(call: Callable[..., Any], app: InProcessPackyard) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _target.set(app)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            _target.reset(token)
+
+    return run
+
+
 # -- the in-process server -------------------------------------------------------------------------
 
 @dataclass
@@ -155,10 +243,9 @@ class InProcessRepo(PypiRepo):
 class InProcessPackyard:
     """One Packyard app on its own data directory, and clients for it."""
 
-    def __init__(self, settings: Settings, portal: BlockingPortal,
-                 botocore_session: botocore.session.Session) -> None:
+    def __init__(self, settings: Settings, portal: BlockingPortal, clients: AwsClients) -> None:
         self.settings = settings
-        self.container: Container = bootstrap.build(settings)
+        self.container: Container = build_on_copy(settings)
         self.app = create_app(container=self.container)
         self._starlette = _CountingStarlette(self.app.app)
         self.app.app = self._starlette  # type: ignore[assignment]
@@ -166,7 +253,7 @@ class InProcessPackyard:
         self.transport = AsgiBridge(self.app, portal)
         self.http = httpx.Client(transport=self.transport, base_url=BASE_URL,
                                  follow_redirects=False)
-        self._botocore = botocore_session
+        self._clients = clients
         self._last_aws_response: httpx.Response | None = None
 
     def close(self) -> None:
@@ -190,17 +277,7 @@ class InProcessPackyard:
             session_token: str | None = None, *, validate: bool = True) -> Any:
         """A botocore client for ``service`` whose requests go to this app, never the network;
         ``validate=False`` sends what botocore's own parameter checks would stop."""
-        config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
-                                        parameter_validation=validate)
-        client = self._botocore.create_client(
-            service, region_name=DEFAULT_REGION, endpoint_url=BASE_URL,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=session_token, config=config)
-        # botocore asks ``before-send`` handlers first; one that returns a response is used
-        # instead of sending (the request is already serialized and signed by then).
-        client.meta.events.register("before-send", self._send_aws)
-        return client
+        return self._clients.lend(self, service, credentials, session_token, validate)
 
     def codeartifact(self, credentials: Credentials = ROOT,
                      session_token: str | None = None, *, validate: bool = True) -> Any:
@@ -213,7 +290,8 @@ class InProcessPackyard:
     def sts(self, credentials: Credentials = ROOT, session_token: str | None = None) -> Any:
         return self.aws("sts", credentials, session_token)
 
-    def _send_aws(self, request: AWSPreparedRequest, **_kwargs: Any) -> AWSResponse:
+    def send_aws(self, request: AWSPreparedRequest) -> AWSResponse:
+        """Send a request botocore serialized and signed through this app."""
         body = request.body
         if body is None:
             content = b""
