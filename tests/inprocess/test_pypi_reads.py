@@ -284,3 +284,19 @@ def test_hot_path_still_checks_the_token(index: Index) -> None:
         response = http.get(index.repo.endpoint + "simple/demo-pkg/",
                             headers={"Accept": HTML_V1})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    pytest.param("simple/demo-pkg/", {"Accept": HTML_V1}, id="page"),
+    pytest.param("simple/demo-pkg/demo_pkg-1.0-py3-none-any.whl", {}, id="small-file"),
+    pytest.param("simple/demo-pkg/demo_pkg-2.0-py3-none-any.whl", {}, id="large-file"),
+])
+def test_head_answers_as_get_would(index: Index, path: str, headers: dict[str, str]) -> None:
+    # uv asks HEAD first. (uvicorn drops a HEAD answer's body on the wire; in process the
+    # handlers' body is still there, so only the status and headers are compared.)
+    got = index.get(path, **headers)
+    with index.repo.client() as http:
+        head = http.head(index.repo.endpoint + path, headers=headers)
+    assert head.status_code == 200
+    assert {k: head.headers[k] for k in ("content-length", "content-type", "etag")} == {
+        k: got.headers[k] for k in ("content-length", "content-type", "etag")}
