@@ -317,3 +317,14 @@ def test_unknown_key_is_invalid_client_token_id(packyard: InProcessPackyard) -> 
     iam = packyard.iam(Credentials("AKIAUNKNOWNUNKNOWN00", "secret"))
     assert _fails(iam.list_users) == (
         "InvalidClientTokenId", 403, "The security token included in the request is invalid.")
+
+
+def test_unexpected_failure_is_a_service_failure(packyard: InProcessPackyard,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> object:
+        raise RuntimeError("boom")
+
+    assert packyard.container.iam_store is not None
+    monkeypatch.setattr(packyard.container.iam_store, "list_users", broken)
+    assert _fails(packyard.iam().list_users) == (
+        "ServiceFailure", 500, "Packyard hit an internal error; see the server log")

@@ -300,3 +300,13 @@ def test_head_answers_as_get_would(index: Index, path: str, headers: dict[str, s
     assert head.status_code == 200
     assert {k: head.headers[k] for k in ("content-length", "content-type", "etag")} == {
         k: got.headers[k] for k in ("content-length", "content-type", "etag")}
+
+
+def test_unexpected_failure_is_a_plain_500(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(index.packyard.container.catalog, "list_project_names", broken)
+    response = index.get("simple/", Accept=HTML_V1)
+    assert (response.status_code, response.text) == (
+        500, "Packyard hit an internal error; see the server log\n")

@@ -162,6 +162,27 @@ def test_upstream_needs_associate_permission_on_the_upstream(container: Containe
         registry.create_repository(builder, "acme", "top", None, upstreams=["base"])
 
 
+@pytest.mark.parametrize(("call", "args", "message"), [
+    pytest.param("create_domain", ("Bad_Name",), "Invalid domain name 'Bad_Name': 2-50 "
+                 "characters, lowercase letters, digits and hyphens, starting with a letter and "
+                 "not ending with a hyphen", id="domain"),
+    pytest.param("create_repository", ("acme", "-bad", None), "Invalid repository name '-bad': "
+                 "2-100 characters, letters, digits, '.', '_' and '-', starting with a letter or "
+                 "digit", id="repository"),
+    pytest.param("create_repository", ("acme", "shelf", "x" * 1001),
+                 "description must be at most 1000 characters", id="long-description"),
+    pytest.param("create_repository", ("acme", "shelf", "tab\tok but bell\x07 not"),
+                 "description must not contain control characters", id="control-character"),
+])
+def test_names_are_checked_by_the_service_too(registry: Any, call: str, args: tuple[Any, ...],
+                                              message: str) -> None:
+    # The API's model checks them first; the offline commands reach the service directly.
+    registry.create_domain(ROOT, "acme")
+    with pytest.raises(Invalid) as info:
+        getattr(registry, call)(ROOT, *args)
+    assert info.value.message == message
+
+
 def test_same_repository_twice_conflicts(registry: Any) -> None:
     registry.create_domain(ROOT, "acme")
     registry.create_repository(ROOT, "acme", "shelf", None)
