@@ -6,6 +6,11 @@ read top to bottom. Clients are the real ones where that is cheap: botocore clie
 are serialized and SigV4-signed exactly as the AWS CLI and boto3 do, and answers parsed by
 botocore's own parsers) whose sending is redirected into the app, and twine-shaped multipart
 uploads built by ``tests/integration/helpers.py``.
+
+What only a real server does is not here: uvicorn and ``server/protocol.py`` (the fast lane,
+coalesced writes, dropping a HEAD answer's body), and ``server/reason.py``, which moves the
+``x-packyard-reason`` header onto the status line: ``twine_reason`` computes that line from the
+header instead.
 """
 
 from __future__ import annotations
