@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused, twine_reason
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import Dist, DistFactory, DistSpec, build_wheel, upload, upload_ok
 
 PKG = DistSpec(name="pkg", version="1.0")
