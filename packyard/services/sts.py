@@ -16,7 +16,7 @@ from packyard.auth.authorize import Authorizer
 from packyard.auth.policy_source import compile_policy
 from packyard.auth.principal import ASSUMED_ROLE, Principal
 from packyard.clock import Clock
-from packyard.errors import Invalid, NotFound
+from packyard.errors import Denied, Invalid, NotFound
 from packyard.iam.errors import AccessDenied, StsValidationError
 from packyard.iam.records import Role, Session
 from packyard.iam.store import IamStore
@@ -80,7 +80,13 @@ class StsService:
         context: dict[str, Any] = {"sts:RoleSessionName": session_name}
         if external_id is not None:
             context["sts:ExternalId"] = external_id
-        self._authz.check_assume_role(principal, role.arn, trust, context)
+        try:
+            self._authz.check_assume_role(principal, role.arn, trust, context)
+        except Denied:
+            # The authorizer's own message says why (no resource policy allows, an explicit
+            # deny): that would tell the caller the role exists. STS answers every refusal the
+            # same way.
+            raise AccessDenied(denied) from None
         chained = principal.kind == ASSUMED_ROLE
         limit = ROLE_CHAINING_MAX_SECONDS if chained else role.max_session_duration
         seconds = duration_seconds if duration_seconds is not None else min(

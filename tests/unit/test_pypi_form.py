@@ -87,7 +87,8 @@ def test_file_over_the_limit_is_refused_and_its_staged_bytes_removed(tmp_path: P
     store = LocalBlobStore(tmp_path / "blobs")
     with pytest.raises(TooLarge) as caught:
         _parse(store, _body(3 * MiB, bytes(64 * 1024), {}), 1 * MiB)
-    assert caught.value.message == "File too large: the limit is 1 MiB"
+    assert caught.value.message == ("File too large: sample-1.0-py3-none-any.whl is larger than "
+                                    "1 MiB, the limit.")
     assert list((tmp_path / "blobs" / ".staging").iterdir()) == []
 
 

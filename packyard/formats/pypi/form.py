@@ -100,7 +100,10 @@ class _FormBuilder:
             staged = self.form.staged
             assert staged is not None
             if staged.size + (end - start) > self._max_file:
-                raise TooLarge(f"File too large: the limit is {format_size(self._max_file)}")
+                # Refused while it streams, so its whole size is not known: say which file and
+                # the limit, as the check on a complete file does (upload_checks.check_size).
+                raise TooLarge(f"File too large: {self.form.filename} is larger than "
+                               f"{format_size(self._max_file)}, the limit.")
             staged.write(data[start:end])
         else:
             self._field_bytes += end - start
