@@ -51,6 +51,8 @@ class Container:
     catalog: Catalog
     registry: Registry
     api: CodeArtifactEndpoint
+    # The neutral services the formats are built on.
+    core: Core
     # Each format's package endpoint, by format name, in registration order.
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
@@ -124,7 +126,7 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    return Container(settings, root, catalog, registry, api, mounted, iam_api, iam_store)
+    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

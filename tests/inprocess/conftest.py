@@ -15,6 +15,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from packyard.bootstrap import Container
+from packyard.formats.pypi.publish import PypiPublisher
 from tests.inprocess.harness import (
     AwsClients,
     InProcessPackyard,
@@ -107,6 +108,12 @@ def container(data_dir: Path) -> Iterator[Container]:
     built = build_on_copy(settings_for(data_dir))
     yield built
     built.catalog.dispose()
+
+
+@pytest.fixture
+def publisher(container: Container) -> PypiPublisher:
+    """The PyPI upload service, as the PyPI plug-in builds it on the container's registry."""
+    return PypiPublisher(container.registry, container.settings.max_upload_bytes)
 
 
 @pytest.fixture(scope="session")

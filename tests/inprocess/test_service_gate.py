@@ -26,7 +26,7 @@ def gate(container: Container) -> RepositoryGate:
     registry = container.registry
     registry.create_domain(ROOT_PRINCIPAL, "acme")
     registry.create_repository(ROOT_PRINCIPAL, "acme", "shelf", None)
-    return container.pypi.gate
+    return container.core.gate
 
 
 @pytest.fixture

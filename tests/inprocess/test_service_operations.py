@@ -13,6 +13,7 @@ from packyard.api.codeartifact.policy_operations import PolicyOperations
 from packyard.api.codeartifact.protocol import service_model
 from packyard.bootstrap import Container
 from packyard.errors import Invalid, NotFound
+from packyard.formats.pypi.publish import PypiPublisher
 from packyard.services.permissions_policies import PermissionsPolicies
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import policy, upload_form
@@ -76,12 +77,12 @@ def test_endpoint_uses_the_calls_base_url(ops: PolicyOperations) -> None:
     assert out == {"repositoryEndpoint": "https://pkgs.example/acme-000000000000/pypi/shelf/"}
 
 
-def test_asset_is_a_stream_of_the_stored_bytes(container: Container, ops: PolicyOperations,
+def test_asset_is_a_stream_of_the_stored_bytes(container: Container, publisher: PypiPublisher,
+                                               ops: PolicyOperations,
                                                dists: DistFactory) -> None:
     wheel = dists.wheel(DistSpec(name="pkg", version="1.0"))
     domain, repo = container.registry.get_repository("acme", "shelf")
-    container.pypi.publisher.publish(ROOT_PRINCIPAL, domain, repo,
-                                     upload_form(container.registry.blobs, wheel))
+    publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(container.registry.blobs, wheel))
     result = ops.call("GetPackageVersionAsset", CTX, {
         "domain": "acme", "repository": "shelf", "format": "pypi", "package": "pkg",
         "packageVersion": "1.0", "asset": wheel.filename})

@@ -10,7 +10,7 @@ import pytest
 
 from packyard.bootstrap import Container
 from packyard.errors import Conflict, Denied, Invalid, TooLarge
-from packyard.formats.pypi.publish import PublishOutcome
+from packyard.formats.pypi.publish import PublishOutcome, PypiPublisher
 from packyard.model import Domain, Repository
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import iam_user, upload_form
@@ -31,10 +31,11 @@ def _staging(container: Container) -> list[Path]:
 
 
 def test_publish_records_the_version_its_asset_and_metadata(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
     wheel = dists.wheel(PKG)
-    outcome = container.pypi.publisher.publish(
+    outcome = publisher.publish(
         ROOT_PRINCIPAL, domain, repo, upload_form(container.registry.blobs, wheel))
     assert outcome == PublishOutcome(wheel.filename, created=True)
     catalog = container.catalog
@@ -53,9 +54,10 @@ def test_publish_records_the_version_its_asset_and_metadata(
 
 
 def test_identical_file_again_is_not_created_twice(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
-    publisher, blobs = container.pypi.publisher, container.registry.blobs
+    blobs = container.registry.blobs
     wheel = dists.wheel(PKG)
     publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))
     again = publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))
@@ -64,10 +66,11 @@ def test_identical_file_again_is_not_created_twice(
 
 
 def test_other_bytes_under_a_taken_name_conflict(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory,
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory,
         tmp_path: Path) -> None:
     domain, repo = shelf
-    publisher, blobs = container.pypi.publisher, container.registry.blobs
+    blobs = container.registry.blobs
     publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, dists.wheel(PKG)))
     changed = build_wheel(DistSpec(name="Pkg.Name", version="1.0", summary="other"), tmp_path)
     with pytest.raises(Conflict, match="File already exists: pkg_name-1.0-py3-none-any.whl "
@@ -77,7 +80,8 @@ def test_other_bytes_under_a_taken_name_conflict(
 
 
 def test_caller_without_permission_is_refused_before_the_archive_is_read(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
     reader = iam_user(container, "reader", {
         "Effect": "Allow", "Action": "codeartifact:ReadFromRepository", "Resource": "*"})
@@ -88,7 +92,7 @@ def test_caller_without_permission_is_refused_before_the_archive_is_read(
                                      "codeartifact:PublishPackageVersion on resource: "
                                      "arn:aws:codeartifact:us-east-1:000000000000:package/"
                                      "acme/shelf/pypi//pkg-name because"):
-        container.pypi.publisher.publish(reader, domain, repo, form)
+        publisher.publish(reader, domain, repo, form)
     assert _staging(container) == []
 
 
@@ -101,46 +105,50 @@ def test_caller_without_permission_is_refused_before_the_archive_is_read(
                  "The sha256_digest supplied does not match", id="digest"),
 ])
 def test_each_refusal_consumes_the_staged_bytes(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory,
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory,
         fields: dict[str, str | None], content: bytes | None, error: type[Exception],
         message: str) -> None:
     domain, repo = shelf
     form = upload_form(container.registry.blobs, dists.wheel(PKG), fields=fields,
                        content=content)
     with pytest.raises(error, match=message):
-        container.pypi.publisher.publish(ROOT_PRINCIPAL, domain, repo, form)
+        publisher.publish(ROOT_PRINCIPAL, domain, repo, form)
     assert _staging(container) == []
     assert container.catalog.list_packages(repo.id) == []
 
 
 def test_file_over_the_publishers_limit_is_too_large(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
     wheel = dists.wheel(PKG)
-    container.pypi.publisher.max_upload_bytes = len(wheel.data) - 1
+    publisher.max_upload_bytes = len(wheel.data) - 1
     with pytest.raises(TooLarge, match=f"File too large: {wheel.filename} is "):
-        container.pypi.publisher.publish(ROOT_PRINCIPAL, domain, repo,
-                                         upload_form(container.registry.blobs, wheel))
+        publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                          upload_form(container.registry.blobs, wheel))
     assert _staging(container) == []
 
 
 def test_blocked_package_refuses_new_versions(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
     container.registry.put_package_origin_configuration(
         ROOT_PRINCIPAL, "acme", "shelf", "pypi", None, "pkg-name", "BLOCK", "ALLOW")
     with pytest.raises(Denied, match="Publishing Pkg.Name to repository shelf is blocked by "
                                      "the package's origin configuration"):
-        container.pypi.publisher.publish(ROOT_PRINCIPAL, domain, repo,
-                                         upload_form(container.registry.blobs,
+        publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                          upload_form(container.registry.blobs,
                                                      dists.wheel(PKG)))
     assert _staging(container) == []
 
 
 def test_checked_files_are_published_together(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
-    publisher, blobs = container.pypi.publisher, container.registry.blobs
+    blobs = container.registry.blobs
     files = [dists.wheel(PKG), dists.sdist(PKG),
              dists.wheel(DistSpec(name="Pkg.Name", version="1.1"))]
     checked = []
@@ -159,12 +167,13 @@ def test_checked_files_are_published_together(
 
 
 def test_check_file_refuses_what_an_upload_would(
-        container: Container, shelf: tuple[Domain, Repository], dists: DistFactory) -> None:
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory) -> None:
     domain, repo = shelf
     blobs = container.registry.blobs
     staged = blobs.stage()
     staged.write(b"junk")
     with pytest.raises(Invalid, match="pkg_name-1.0-py3-none-any.whl is not a valid wheel"):
-        container.pypi.publisher.check_file(ROOT_PRINCIPAL, domain, repo, staged,
+        publisher.check_file(ROOT_PRINCIPAL, domain, repo, staged,
                                             "pkg_name-1.0-py3-none-any.whl")
     assert _staging(container) == []

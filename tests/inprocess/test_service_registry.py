@@ -9,6 +9,7 @@ import pytest
 
 from packyard.bootstrap import Container
 from packyard.errors import Conflict, Denied, Invalid, NotFound
+from packyard.formats.pypi.publish import PypiPublisher
 from packyard.model import Domain, Repository
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import iam_user, upload_form
@@ -25,8 +26,8 @@ def registry(container: Container) -> Any:
 def _publish(container: Container, domain: Domain, repo: Repository, dists: DistFactory,
              spec: DistSpec) -> str:
     wheel = dists.wheel(spec)
-    container.pypi.publisher.publish(ROOT, domain, repo,
-                                     upload_form(container.registry.blobs, wheel))
+    publisher = PypiPublisher(container.registry, container.settings.max_upload_bytes)
+    publisher.publish(ROOT, domain, repo, upload_form(container.registry.blobs, wheel))
     return wheel.sha256
 
 
