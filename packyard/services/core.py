@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from packyard.clock import Clock
 from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryGate
+from packyard.services.reads import PackageReads
 from packyard.services.registry import Registry
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
@@ -39,3 +40,8 @@ class Core:
     @property
     def clock(self) -> Clock:
         return self.registry.clock
+
+    def package_reads(self) -> PackageReads:
+        """Grants, caches and answers for one format's read handlers (each format has its own
+        caches; the grants are the gate's, shared)."""
+        return PackageReads(self.gate, self.blobs, self.catalog.changes)

@@ -9,12 +9,13 @@ from typing import Any, cast
 import pytest
 
 from packyard.auth.environment import RequestEnvironment
-from packyard.formats.pypi.answers import CachedFile, RenderedPage, page_answer
-from packyard.formats.pypi.hot_reads import HotReads
+from packyard.formats.pypi.hot_reads import pypi_hot_route
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON, TEXT_HTML
 from packyard.metadata.changes import ChangeLog
 from packyard.model import Repository
 from packyard.services.access import RepositoryAccess, RepositoryGate
+from packyard.services.answers import CachedFile, RenderedPage, page_answer
+from packyard.services.hot_reads import HotReads
 from packyard.services.response_cache import ResponseCache
 from packyard.upstream.resolver import StoredFile
 
@@ -59,7 +60,8 @@ def setup() -> tuple[HotReads, Gate, ChangeLog]:
     files.put(7, ("demo-pkg", "big-1.0.tar.gz"), changes.stamp(),
               CachedFile(StoredFile("d1", "cd" * 32, 10**8), None))
     gate = Gate()
-    return HotReads(cast(RepositoryGate, gate), pages, files), gate, changes
+    return HotReads(cast(RepositoryGate, gate), pages, files, "pypi", pypi_hot_route), gate, \
+        changes
 
 
 def test_a_granted_read_of_a_cached_page_is_answered(

@@ -8,11 +8,11 @@ from packyard.formats.pypi.negotiation import (
     SIMPLE_V1_HTML,
     SIMPLE_V1_JSON,
     TEXT_HTML,
-    accepts_gzip,
     choose_media_type,
     media_type_for_format,
     negotiate,
 )
+from packyard.http.negotiation import accepts_gzip
 
 JSON = SIMPLE_V1_JSON
 HTML = SIMPLE_V1_HTML

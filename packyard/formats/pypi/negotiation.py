@@ -9,9 +9,8 @@ when :func:`choose_media_type` returns ``None``.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+
+from packyard.http.negotiation import TOKEN, AcceptEntry, parse_accept
 
 SIMPLE_V1_JSON = "application/vnd.pypi.simple.v1+json"
 SIMPLE_V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -62,18 +61,6 @@ _FORMAT_VALUES = {
     TEXT_HTML: TEXT_HTML,
 }
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One well-formed element of an Accept-style header."""
-
-    value: str  # lower-cased media range or content coding
-    quality: float
-    position: int  # index among the well-formed entries, in the client's order
 
 
 def choose_media_type(accept_header: str | None) -> str | None:
@@ -86,7 +73,7 @@ def choose_media_type(accept_header: str | None) -> str | None:
     wins, then the more specific match, then the entry the client listed first, then
     ``_SERVER_PREFERENCE``.
     """
-    entries = [e for e in _parse(accept_header) if _is_media_range(e.value)]
+    entries = [e for e in parse_accept(accept_header) if _is_media_range(e.value)]
     if not entries:
         return TEXT_HTML
     ranked: list[tuple[float, int, int, int, str]] = []
@@ -121,27 +108,7 @@ def negotiate(accept_header: str | None, format_param: str | None = None) -> str
     return media_type_for_format(format_param) or choose_media_type(accept_header)
 
 
-@functools.lru_cache(maxsize=512)
-def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Tell whether the client takes a gzip-coded response (RFC 9110 section 12.5.3).
-
-    ``gzip`` or its old alias ``x-gzip`` with q > 0 says yes; either with q=0 says no even
-    when ``*`` would allow it. A missing header gets the identity coding: RFC 9110 would
-    allow any coding, but clients that omit the header rarely decode one.
-    """
-    explicit: _Entry | None = None
-    wildcard: _Entry | None = None
-    for entry in _parse(accept_encoding):
-        if entry.value in ("gzip", "x-gzip"):
-            if explicit is None or entry.quality > explicit.quality:
-                explicit = entry
-        elif entry.value == "*" and (wildcard is None or entry.quality > wildcard.quality):
-            wildcard = entry
-    chosen = explicit or wildcard
-    return chosen is not None and chosen.quality > 0
-
-
-def _best_match(media_type: str, entries: list[_Entry]) -> tuple[_Entry, int] | None:
+def _best_match(media_type: str, entries: list[AcceptEntry]) -> tuple[AcceptEntry, int] | None:
     """Find the entry that decides ``media_type``'s quality: the most specific one.
 
     Among equally specific entries (``v1+json`` and ``latest+json`` both name JSON) the
@@ -157,68 +124,8 @@ def _best_match(media_type: str, entries: list[_Entry]) -> tuple[_Entry, int] | 
 def _is_media_range(value: str) -> bool:
     """Check ``type/subtype`` syntax; ``*/subtype`` is not a valid range."""
     kind, slash, subtype = value.partition("/")
-    if not slash or not _TOKEN.fullmatch(kind) or not _TOKEN.fullmatch(subtype):
+    if not slash or not TOKEN.fullmatch(kind) or not TOKEN.fullmatch(subtype):
         return False
     return not (kind == "*" and subtype != "*")
 
 
-def _parse(header: str | None) -> Iterator[_Entry]:
-    """Yield the well-formed elements of an Accept-style header, skipping malformed ones.
-
-    Each element is ``value *( ";" name "=" value )``; only the ``q`` parameter matters
-    here. An element with a parameter without ``=`` or a q outside RFC 9110's qvalue
-    grammar is dropped, so one bad entry never spoils the rest. Callers check the value.
-    """
-    if header is None:
-        return
-    position = 0
-    for element in _split_outside_quotes(header, ","):
-        value, *params = _split_outside_quotes(element, ";")
-        value = value.strip().lower()
-        if not value:
-            continue
-        quality = _quality(params)
-        if quality is None:
-            continue
-        yield _Entry(value=value, quality=quality, position=position)
-        position += 1
-
-
-def _quality(params: list[str]) -> float | None:
-    """Read the q parameter (default 1); None when any parameter is malformed."""
-    quality = 1.0
-    for param in params:
-        if not param.strip():
-            continue  # RFC 9110 allows empty parameters: "text/html;"
-        name, equals, raw = param.partition("=")
-        name = name.strip().lower()
-        if not equals or not _TOKEN.fullmatch(name):
-            return None
-        if name == "q":
-            raw = raw.strip()
-            if not _QVALUE.fullmatch(raw):
-                return None
-            quality = float(raw)
-    return quality
-
-
-def _split_outside_quotes(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` except inside RFC 9110 quoted-strings (with backslash escapes)."""
-    parts: list[str] = []
-    current: list[str] = []
-    in_quotes = False
-    escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif in_quotes and char == "\\":
-            escaped = True
-        elif char == '"':
-            in_quotes = not in_quotes
-        elif char == separator and not in_quotes:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return parts

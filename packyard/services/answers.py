@@ -1,8 +1,9 @@
-"""Ready-made answers for the reads pip and uv repeat most: project pages and small files.
+"""Ready-made answers for the reads clients repeat most: package pages and small files.
 
 Each is an ``Answer`` (``packyard/http/answer.py``), built once and sent as it is by the
-Starlette handlers and by the hot path (``hot_reads``), so a request answered either way gets
-the same bytes by construction.
+Starlette handlers and by the hot path (``services/hot_reads.py``), so a request answered either
+way gets the same bytes by construction. Nothing here is a format's: a format renders a page's
+body and names its media type; the caching, validators and coding are the same for all.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import gzip
 import hashlib
 from dataclasses import dataclass, field
 
-from packyard.formats.pypi.negotiation import accepts_gzip
 from packyard.http.answer import Answer, Headers
+from packyard.http.negotiation import accepts_gzip
 from packyard.upstream.resolver import StoredFile
 
 _GZIP_MIN = 1024
 
 _PAGE_VARY = (b"vary", b"Accept, Accept-Encoding, Authorization")
-# Private: pages depend on who asks; pip revalidates with max-age=0 anyway.
+# Private: pages depend on who asks; pip and npm revalidate anyway.
 _PAGE_CACHING = (b"cache-control", b"private, max-age=0, must-revalidate")
 # Files never change once published.
 FILE_CACHING = "private, max-age=31536000, immutable"
@@ -68,13 +69,14 @@ class CachedFile:
 
     located: StoredFile
     data: bytes | None
+    media_type: str = "application/octet-stream"
     _variant: list[_Variant] = field(default_factory=list, compare=False, repr=False)
 
-    def answer(self, filename: str, if_none_match: str | None) -> Answer:
+    def answer(self, if_none_match: str | None) -> Answer:
         """The whole small file (``data`` must be set), with its sha256 as a strong ETag."""
         if not self._variant:
             assert self.data is not None
-            self._variant.append(_file_variant(filename, self.located.sha256, self.data))
+            self._variant.append(_file_variant(self.media_type, self.located.sha256, self.data))
         return self._variant[0].answer(if_none_match)
 
 
@@ -111,14 +113,10 @@ def _page_variant(page: RenderedPage, use_gzip: bool) -> _Variant:
     return _Variant(etag, Answer(200, headers, body), not_modified)
 
 
-def file_media_type(filename: str) -> str:
-    return "text/plain" if filename.endswith(".metadata") else "application/octet-stream"
-
-
-def _file_variant(filename: str, sha256: str, data: bytes) -> _Variant:
+def _file_variant(media_type: str, sha256: str, data: bytes) -> _Variant:
     etag = f'"{sha256}"'
     headers: Headers = [_FILE_CACHING, (b"etag", etag.encode()), (b"accept-ranges", b"bytes")]
     not_modified = Answer(304, list(headers), b"")
     headers.append((b"content-length", str(len(data)).encode()))
-    headers.append((b"content-type", content_type(file_media_type(filename))))
+    headers.append((b"content-type", content_type(media_type)))
     return _Variant(etag, Answer(200, headers, data), not_modified)

@@ -1,0 +1,93 @@
+"""The hot path: repeat reads of cached pages and small files, answered before Starlette runs.
+
+Clients ask for the same package pages and small files over and over (pip revalidates every
+page on every install). Once a read has been authorized and its answer cached, a repeat of it
+needs a few dictionary lookups; Starlette's routing, request objects and middleware cost several
+times that. So the app asks this first, for plain GET/HEAD requests on a format's package
+endpoint (``/{domain}-{owner}/{segment}/{repo}/...``): it answers only when the caller was
+granted a read of the repository within the last second (``RepositoryGate.recent_reader``, the
+same grant the handlers reuse) and the answer is already in the handlers' own caches
+(``PackageReads``); anything else (first requests, misses, Range, query strings, errors) goes on
+to the handlers, which fill the caches. Both send the same ``Answer``.
+
+A format says which cache entry a request path names (``HotRoute``); nothing else here is a
+format's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.types import Scope
+
+from packyard.auth.environment import environment_of
+from packyard.http.answer import Answer
+from packyard.services.access import RepositoryGate
+from packyard.services.answers import CachedFile, RenderedPage, page_answer
+from packyard.services.response_cache import ResponseCache
+
+_WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-match",
+                     b"range"})
+
+
+@dataclass(frozen=True)
+class HotKey:
+    """The cache entry a request would be answered from: a page or a file, by its key."""
+
+    kind: Literal["page", "file"]
+    key: Hashable
+
+
+HotRoute = Callable[[Sequence[str], Mapping[bytes, str]], HotKey | None]
+"""A format's reading of a request: its path split on "/" (``parts[1]`` is the domain label,
+``parts[2]`` the format's segment, ``parts[3]`` the repository) and its headers (those in
+``_WANTED``, each sent once), to the entry it names, or None for the handlers."""
+
+
+class HotReads:
+    """Answers a request from memory when it can; None lets the handlers answer.
+
+    Synchronous and free of I/O, so the server can call it before an ASGI task exists
+    (``server.protocol``)."""
+
+    def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
+                 files: ResponseCache[CachedFile], segment: str, route: HotRoute) -> None:
+        self._gate = gate
+        self._pages = pages
+        self._files = files
+        self._segment = segment
+        self._route = route
+
+    def __call__(self, scope: Scope) -> Answer | None:
+        if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+            return None
+        parts = scope["path"].split("/")
+        if len(parts) < 5 or parts[2] != self._segment:
+            return None
+        headers: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in _WANTED:
+                if name in headers:  # twice: which one counts is the handlers' call
+                    return None
+                headers[name] = value.decode("latin-1")
+        if b"range" in headers:
+            return None
+        wanted = self._route(parts, headers)
+        if wanted is None:
+            return None
+        access = self._gate.recent_reader(parts[1], parts[3], headers.get(b"authorization"),
+                                          environment_of(scope))
+        if access is None:
+            return None
+        if wanted.kind == "page":
+            page = self._pages.get(access.repository.id, wanted.key)
+            if page is None:
+                return None
+            return page_answer(page, headers.get(b"accept-encoding"),
+                               headers.get(b"if-none-match"))
+        cached = self._files.get(access.repository.id, wanted.key)
+        if cached is None or cached.data is None:
+            return None
+        return cached.answer(headers.get(b"if-none-match"))

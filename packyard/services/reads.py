@@ -1,0 +1,174 @@
+"""``PackageReads``: what every format's read handlers share, so that none re-implements it.
+
+- the read grant: a caller granted a read of a repository a moment ago is let in again from
+  memory (``RepositoryGate.recent_reader``); otherwise the grant is made in a worker thread,
+  once for all who ask at the same moment (``SingleFlight``);
+- rendered pages, kept until the next catalog write (``ResponseCache``), each rendered once for
+  all who ask at the same moment;
+- file lookups, kept the same way, with the bytes of small files (≤ 64 KiB) in memory;
+- the answers: pages with a strong ETag, 304 and gzip (``services/answers.py``), stored files
+  with their sha256 as ETag, immutable caching and Range on every blob store
+  (``services/blob_response.py``);
+- the hot path in front of the handlers (``services/hot_reads.py``), reading the same caches.
+
+A format's handler parses the request, calls these with its own keys and its own render or
+lookup function, and returns what they give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from packyard.auth.environment import current_environment
+from packyard.metadata.changes import ChangeLog
+from packyard.services.access import RepositoryAccess, RepositoryGate
+from packyard.services.answers import FILE_CACHING, CachedFile, RenderedPage, page_answer
+from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
+from packyard.services.hot_reads import HotReads, HotRoute
+from packyard.services.response_cache import ResponseCache
+from packyard.singleflight import SingleFlight
+from packyard.storage.blobs import BlobStore
+from packyard.upstream.resolver import InlineFile, Located, StoredFile
+
+# Files up to this size are kept in memory once read: small wheels and metadata files are the
+# bulk of an install's requests.
+INLINE_MAX = 64 * 1024
+
+
+class PackageReads:
+    """Grants, caches and answers for one format's package endpoint."""
+
+    def __init__(self, gate: RepositoryGate, blobs: BlobStore, changes: ChangeLog) -> None:
+        self._gate = gate
+        self._blobs = blobs
+        # Any metadata write drops these; other workers' writes show within the TTL.
+        self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
+        self._files: ResponseCache[CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
+                                                                max_entries=2048)
+        # When a grant or a page expires under load, every waiting request misses at once;
+        # one of them does the work and the others wait for it (no herd on the thread pool).
+        self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
+        self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
+        self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
+
+    def hot_path(self, segment: str, route: HotRoute) -> HotReads:
+        """Answers repeats of what these caches hold, before Starlette runs, for requests under
+        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry."""
+        return HotReads(self._gate, self._pages, self._files, segment, route)
+
+    # -- who may read ----------------------------------------------------------------------------
+
+    async def open_read(self, request: Request) -> RepositoryAccess:
+        """The caller's read access to the repository the path names (``label``, ``repo``):
+        token, domain, ReadFromRepository and the repository, reused for a second."""
+        label, repo = request.path_params["label"], request.path_params["repo"]
+        authorization = request.headers.get("authorization")
+        env = current_environment()
+        access = self._gate.recent_reader(label, repo, authorization, env)
+        if access is None:
+            access = await self._grants.run(
+                (label, repo, authorization, env),
+                lambda: run_in_threadpool(self._gate.open_for_read, label, repo, authorization))
+        return access
+
+    async def open(self, request: Request) -> RepositoryAccess:
+        """The caller and the repository the path names, authenticated, for a write (whose
+        authorization is the service's, per action)."""
+        return await run_in_threadpool(self._gate.open, request.path_params["label"],
+                                       request.path_params["repo"],
+                                       request.headers.get("authorization"))
+
+    # -- pages -----------------------------------------------------------------------------------
+
+    async def page(self, access: RepositoryAccess, key: Hashable,
+                   render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
+        """The page ``key`` of the repository, rendered by ``render`` when not cached."""
+        repository_id = access.repository.id
+        page = self._pages.get(repository_id, key)
+        if page is None:
+            page = await self._renders.run((repository_id, key),
+                                           lambda: self._render(repository_id, key, render))
+        return page
+
+    async def _render(self, repository_id: int, key: Hashable,
+                      render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
+        stamp = self._pages.stamp()
+        page = await render()
+        self._pages.put(repository_id, key, stamp, page)
+        return page
+
+    @staticmethod
+    def page_response(request: Request, page: RenderedPage) -> Response:
+        """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
+        return page_answer(page, request.headers.get("accept-encoding"),
+                           request.headers.get("if-none-match")).as_response()
+
+    # -- files -----------------------------------------------------------------------------------
+
+    async def stored_file(self, access: RepositoryAccess, key: Hashable,
+                          lookup: Callable[[], StoredFile | None],
+                          media_type: str) -> CachedFile | None:
+        """The file ``key`` the repository itself holds, found by ``lookup`` (run in a worker
+        thread) when not cached; None when it holds no such file."""
+        repository_id = access.repository.id
+        cached = self._files.get(repository_id, key)
+        if cached is None:
+            # Files the repository holds are looked up once for all who ask at once.
+            cached = await self._lookups.run(
+                (repository_id, key), lambda: self._own_file(repository_id, key, lookup,
+                                                              media_type))
+        return cached
+
+    async def _own_file(self, repository_id: int, key: Hashable,
+                        lookup: Callable[[], StoredFile | None],
+                        media_type: str) -> CachedFile | None:
+        stamp = self._files.stamp()
+        located = await run_in_threadpool(lookup)
+        if located is None:
+            return None
+        cached = CachedFile(located, await self._small_bytes(located), media_type)
+        self._files.put(repository_id, key, stamp, cached)
+        return cached
+
+    async def _small_bytes(self, located: StoredFile) -> bytes | None:
+        if located.size > INLINE_MAX:
+            return None
+        path = self._blobs.local_path(located.blob_key, located.sha256)
+        if path is None:  # a backend without files: small blobs are still answered from memory
+            return b"".join([chunk async for chunk in self._blobs.read(located.blob_key,
+                                                                        located.sha256)])
+        return await run_in_threadpool(path.read_bytes)
+
+    def cached_file_response(self, request: Request, cached: CachedFile) -> Response:
+        """A file the repository holds: a small one from memory (unless a range is asked
+        for), a bigger one from the blob store."""
+        if cached.data is not None and "range" not in request.headers:
+            return cached.answer(request.headers.get("if-none-match")).as_response()
+        return self.file_response(request, cached.located, cached.media_type)
+
+    def file_response(self, request: Request, located: Located, media_type: str) -> Response:
+        """Wherever a file is (stored, inline, or still arriving from upstream), with
+        immutable caching: files never change once published."""
+        headers = {"Cache-Control": FILE_CACHING}
+        if isinstance(located, InlineFile):
+            return Response(located.data, media_type=media_type, headers=headers)
+        if isinstance(located, StoredFile):
+            headers["ETag"] = f'"{located.sha256}"'
+            path = self._blobs.local_path(located.blob_key, located.sha256)
+            if path is not None:
+                return LargeChunkFileResponse(path, media_type=media_type, headers=headers,
+                                              filename=None, stat_result=None)
+            return BlobResponse(self._blobs, located.blob_key, located.sha256, located.size,
+                                media_type, headers)
+        if located.size is not None:
+            headers["Content-Length"] = str(located.size)
+        if request.method == "HEAD":
+            # uv asks HEAD first (range support); the download started goes on for its GET.
+            located.reader.close()
+            return Response(None, media_type=media_type, headers=headers)
+        return StreamingResponse(located.reader.stream(), media_type=media_type,
+                                 headers=headers)
