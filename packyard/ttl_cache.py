@@ -54,24 +54,32 @@ class TtlCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The live value for ``key``, or None (use ``lookup`` when None is a value)."""
-        found = self.lookup(key)
-        return found[0] if found is not None else None
+        entry = self._live(key)
+        return entry.value if entry is not None else None
 
     def lookup(self, key: K) -> tuple[V] | None:
         """``(value,)`` when ``key`` has a live entry, else None."""
+        entry = self._live(key)
+        return (entry.value,) if entry is not None else None
+
+    def _live(self, key: K) -> _Entry[V] | None:
+        # On every hot-path request (read grants, pages, files): kept to one lock and a few
+        # dictionary operations.
         with self._lock:
             entry = self._items.get(key)
             if entry is None:
                 self.misses += 1
                 return None
+            source = self._source_version
             if (entry.expires_at <= self._monotonic()
-                    or (entry.version is not None and entry.version != self.version())):
+                    or (entry.version is not None
+                        and (source is None or entry.version != source()))):
                 del self._items[key]
                 self.misses += 1
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-            return (entry.value,)
+            return entry
 
     def now(self) -> float:
         """This cache's clock: pass a reading taken before a load to ``put(since=...)``."""

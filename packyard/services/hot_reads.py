@@ -17,7 +17,6 @@ format's.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from starlette.types import Scope
@@ -32,12 +31,9 @@ _WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-
                      b"range"})
 
 
-@dataclass(frozen=True)
-class HotKey:
-    """The cache entry a request would be answered from: a page or a file, by its key."""
-
-    kind: Literal["page", "file"]
-    key: Hashable
+HotKey = tuple[Literal["page", "file"], Hashable]
+"""The cache entry a request would be answered from: a page or a file, and its key (a plain
+tuple: one is made per hot-path request)."""
 
 
 HotRoute = Callable[[Sequence[str], Mapping[bytes, str]], HotKey | None]
@@ -81,13 +77,14 @@ class HotReads:
                                           environment_of(scope))
         if access is None:
             return None
-        if wanted.kind == "page":
-            page = self._pages.get(access.repository.id, wanted.key)
+        kind, key = wanted
+        if kind == "page":
+            page = self._pages.get(access.repository.id, key)
             if page is None:
                 return None
             return page_answer(page, headers.get(b"accept-encoding"),
                                headers.get(b"if-none-match"))
-        cached = self._files.get(access.repository.id, wanted.key)
+        cached = self._files.get(access.repository.id, key)
         if cached is None or cached.data is None:
             return None
         return cached.answer(headers.get(b"if-none-match"))

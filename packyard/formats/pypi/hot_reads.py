@@ -27,5 +27,5 @@ def pypi_hot_route(parts: Sequence[str], headers: Mapping[bytes, str]) -> HotKey
         media_type = negotiate(headers.get(b"accept"))
         if media_type is None:
             return None
-        return HotKey("page", (project, media_type))
-    return HotKey("file", (project, filename))
+        return ("page", (project, media_type))
+    return ("file", (project, filename))
