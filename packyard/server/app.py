@@ -14,6 +14,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from packyard import __version__
+from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
+from packyard.api.iam.errors import ERRORS as IAM_ERRORS
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.http.answer import Answer, HotPath
@@ -66,14 +68,17 @@ def create_app(settings: Settings | None = None,
 
         container = build(settings or load_settings())
     api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    # Each surface maps errors to its wire format in one place, registered on its route.
     routes = [
         Route("/health", health, methods=["GET"]),
-        Route("/v1/{path:path}", container.api.__call__, methods=api_methods),
+        Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
+              middleware=[CODEARTIFACT_ERRORS]),
         *(route for mounted in container.formats.values() for route in mounted.routes),
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
-        routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"]))
+        routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"],
+                            middleware=[IAM_ERRORS]))
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     settings = container.settings

@@ -1,10 +1,16 @@
-"""The one place domain errors become CodeArtifact's JSON errors (type header, status, body)."""
+"""The one place domain errors become CodeArtifact's JSON errors (type header, status, body).
+
+``ERRORS`` registers this mapping in front of the API's route (``packyard/http/errors.py``): an
+operation raises, and its caller gets the error in CodeArtifact's shape.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from packyard.errors import (
@@ -17,6 +23,9 @@ from packyard.errors import (
     TooLarge,
     Unauthenticated,
 )
+from packyard.http.errors import error_handlers
+
+log = logging.getLogger("packyard.api")
 
 # Error type and status per domain error, as botocore's codeartifact model defines them.
 _MAPPING: list[tuple[type[PackyardError], str, int]] = [
@@ -53,3 +62,21 @@ def to_response(error: PackyardError) -> Response:
                          else "OTHER"}
             return error_response(name, status, error.message, **extra)
     return error_response("InternalServerException", 500, "Internal error")
+
+
+def _operation(request: Request) -> str:
+    return str(getattr(request.state, "operation", "?"))
+
+
+async def _refused(request: Request, error: PackyardError) -> Response:
+    log.info("%s refused: %s", _operation(request), error.message)
+    return to_response(error)
+
+
+async def _failed(request: Request, error: Exception) -> Response:
+    log.error("%s failed", _operation(request), exc_info=error)
+    return error_response("InternalServerException", 500,
+                          "Packyard hit an internal error; see the server log")
+
+
+ERRORS = error_handlers(_refused, _failed)

@@ -7,7 +7,6 @@ the two services could share action names.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from urllib.parse import parse_qsl
 
@@ -16,15 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from packyard.api.iam import operations
-from packyard.api.iam.errors import to_response, xml_error
+from packyard.api.iam.errors import RequestFacts
 from packyard.api.iam.operations import IamServices
 from packyard.api.iam.protocol import SERVICES, find_operation, parse_params, render_result
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import parse_request_signature
 from packyard.errors import PackyardError
 from packyard.http.request import read_body_hashed
-
-log = logging.getLogger("packyard.api.iam")
 
 # Policy documents may be 131072 characters, sent URL-encoded: up to three bytes each.
 MAX_QUERY_BODY = 1024 * 1024
@@ -51,34 +48,27 @@ class IamEndpoint:
         request_id = str(uuid.uuid4())
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         service = _service_of(request, raw_query)
-        action = "?"
-        try:
-            raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-            # The signature and its key are checked before the body is read.
-            pending = await run_in_threadpool(
-                self._authn.begin, request.method, raw_path, raw_query, request.headers.raw,
-                service)
-            body, body_sha256 = await read_body_hashed(request, MAX_QUERY_BODY)
-            params = dict(parse_qsl(raw_query, keep_blank_values=True))
-            if body:
-                try:
-                    text = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = body.decode("latin-1")
-                params.update(parse_qsl(text, keep_blank_values=True))
-            action = params.get("Action", "?")
-            principal = self._authn.finish(pending, body_sha256)
-            op = find_operation(service, params, operations.supported(service))
-            parsed = parse_params(op, params)
-            result = await run_in_threadpool(operations.call, service, op.name, self._services,
-                                             principal, parsed)
-        except PackyardError as exc:
-            log.info("%s:%s refused: %s", service, action, exc.message)
-            return to_response(service, exc, request_id)
-        except Exception:
-            log.exception("%s:%s failed", service, action)
-            return xml_error(service, "ServiceFailure", 500,
-                             "Packyard hit an internal error; see the server log", request_id)
+        # For ``errors.ERRORS``, which answers whatever this raises in the service's XML.
+        request.state.iam = RequestFacts(service, request_id)
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        # The signature and its key are checked before the body is read.
+        pending = await run_in_threadpool(
+            self._authn.begin, request.method, raw_path, raw_query, request.headers.raw,
+            service)
+        body, body_sha256 = await read_body_hashed(request, MAX_QUERY_BODY)
+        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+        if body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = body.decode("latin-1")
+            params.update(parse_qsl(text, keep_blank_values=True))
+        request.state.iam = RequestFacts(service, request_id, params.get("Action", "?"))
+        principal = self._authn.finish(pending, body_sha256)
+        op = find_operation(service, params, operations.supported(service))
+        parsed = parse_params(op, params)
+        result = await run_in_threadpool(operations.call, service, op.name, self._services,
+                                         principal, parsed)
         payload = render_result(service, op, result, request_id)
         return Response(payload, media_type="text/xml",
                         headers={"x-amzn-RequestId": request_id})

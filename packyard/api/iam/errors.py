@@ -1,11 +1,17 @@
 """The one place domain errors become IAM/STS XML errors (code, HTTP status, sender or receiver).
 
 Signature failures carry the JSON-protocol code CodeArtifact sends (``UnrecognizedClientException``
-and so on); Query-protocol services name the same faults differently, as below.
+and so on); Query-protocol services name the same faults differently, as below. ``ERRORS``
+registers this mapping in front of the IAM and STS route (``packyard/http/errors.py``).
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
+from dataclasses import dataclass
+
+from starlette.requests import Request
 from starlette.responses import Response
 
 from packyard.api.iam.protocol import render_error
@@ -18,6 +24,9 @@ from packyard.errors import (
     TooLarge,
     Unauthenticated,
 )
+from packyard.http.errors import error_handlers
+
+log = logging.getLogger("packyard.api.iam")
 
 # What IAM and STS answer for the signature faults that sigv4/signed raise.
 _SIGNATURE_CODES: dict[str, tuple[str, int]] = {
@@ -74,3 +83,34 @@ def xml_error(service: str, code: str, status: int, message: str, request_id: st
 def to_response(service: str, error: PackyardError, request_id: str) -> Response:
     code, status = error_code_and_status(error)
     return xml_error(service, code, status, error.message, request_id)
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What an IAM or STS error answer names: the service the request was signed for, its
+    request id, and the action (once the body is read)."""
+
+    service: str
+    request_id: str
+    action: str = "?"
+
+
+def _facts(request: Request) -> RequestFacts:
+    facts = getattr(request.state, "iam", None)
+    return facts if isinstance(facts, RequestFacts) else RequestFacts("iam", str(uuid.uuid4()))
+
+
+async def _refused(request: Request, error: PackyardError) -> Response:
+    facts = _facts(request)
+    log.info("%s:%s refused: %s", facts.service, facts.action, error.message)
+    return to_response(facts.service, error, facts.request_id)
+
+
+async def _failed(request: Request, error: Exception) -> Response:
+    facts = _facts(request)
+    log.error("%s:%s failed", facts.service, facts.action, exc_info=error)
+    return xml_error(facts.service, "ServiceFailure", 500,
+                     "Packyard hit an internal error; see the server log", facts.request_id)
+
+
+ERRORS = error_handlers(_refused, _failed)

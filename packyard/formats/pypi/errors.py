@@ -2,11 +2,15 @@
 
 twine shows only the status line's reason phrase unless run with --verbose, so the message goes
 there too (as Warehouse does), via the ``x-packyard-reason`` header the server turns into the
-reason phrase (see ``packyard/server.py``).
+reason phrase (see ``packyard/server/reason.py``). ``ERRORS`` registers this mapping in front
+of the package endpoint's routes (``packyard/http/errors.py``).
 """
 
 from __future__ import annotations
 
+import logging
+
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from packyard.errors import (
@@ -21,8 +25,11 @@ from packyard.errors import (
     Unavailable,
     UpstreamError,
 )
+from packyard.http.errors import error_handlers
 from packyard.http.request import header_text
 from packyard.server.reason import REASON_HEADER
+
+log = logging.getLogger("packyard.pypi")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
@@ -47,3 +54,17 @@ def to_response(error: PackyardError) -> Response:
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
     return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)
+
+
+async def _refused(request: Request, error: PackyardError) -> Response:
+    return to_response(error)
+
+
+async def _failed(request: Request, error: Exception) -> Response:
+    """Unexpected failures become a plain 500 with a pointer to the log, never a reset."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return PlainTextResponse("Packyard hit an internal error; see the server log\n",
+                             status_code=500)
+
+
+ERRORS = error_handlers(_refused, _failed)

@@ -6,20 +6,15 @@ core's (``PackageReads``); pages and files across upstreams are the resolver's.
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 
-from packyard.errors import PackyardError
 from packyard.formats.plugin import MountedFormat
-from packyard.formats.pypi.errors import to_response
+from packyard.formats.pypi.errors import ERRORS
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import pypi_hot_route
 from packyard.formats.pypi.names import normalize_name, require_project_name
@@ -37,8 +32,6 @@ from packyard.services.upload_capacity import UploadCapacity
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.resolver import UpstreamResolver
 
-log = logging.getLogger("packyard.pypi")
-
 
 def _not_acceptable() -> Response:
     return Response("None of the media types in Accept is served here; use "
@@ -49,24 +42,6 @@ def _not_acceptable() -> Response:
 def file_media_type(filename: str) -> str:
     """PEP 658 core metadata is text; distributions are bytes."""
     return "text/plain" if filename.endswith(".metadata") else "application/octet-stream"
-
-
-def _guarded(handler: Callable[[Any, Request], Awaitable[Response]]
-             ) -> Callable[[Any, Request], Awaitable[Response]]:
-    """Unexpected failures become a plain 500 with a pointer to the log, never a reset."""
-
-    @functools.wraps(handler)
-    async def run(self: Any, request: Request) -> Response:
-        try:
-            return await handler(self, request)
-        except PackyardError as exc:
-            return to_response(exc)
-        except Exception:
-            log.exception("%s %s failed", request.method, request.url.path)
-            return PlainTextResponse("Packyard hit an internal error; see the server log\n",
-                                     status_code=500)
-
-    return run
 
 
 class PypiEndpoint:
@@ -84,53 +59,41 @@ class PypiEndpoint:
         self._blobs = blobs
         self._catalog = catalog
 
-    @_guarded
     async def upload(self, request: Request) -> Response:
         # Nothing of the body is read until the caller is known, a place is free and the disk
         # has room; nothing is stored until the form's name says the caller may publish it.
-        try:
-            access = await self._reads.open(request)
-            blobs = self._blobs
+        access = await self._reads.open(request)
+        blobs = self._blobs
 
-            def authorize_name(name: str) -> None:
-                self._publisher.authorize_upload(access.principal, access.domain,
-                                                 access.repository, name)
+        def authorize_name(name: str) -> None:
+            self._publisher.authorize_upload(access.principal, access.domain,
+                                             access.repository, name)
 
-            with self._capacity.admit(declared_length(request)):
-                form = await read_upload_form(request.headers.get("content-type"),
-                                              request.stream(), blobs.stage, blobs.discard,
-                                              self._publisher.max_upload_bytes, authorize_name)
-                outcome = await run_in_threadpool(self._publisher.publish, access.principal,
-                                                  access.domain, access.repository, form)
-        except PackyardError as exc:
-            return to_response(exc)
+        with self._capacity.admit(declared_length(request)):
+            form = await read_upload_form(request.headers.get("content-type"),
+                                          request.stream(), blobs.stage, blobs.discard,
+                                          self._publisher.max_upload_bytes, authorize_name)
+            outcome = await run_in_threadpool(self._publisher.publish, access.principal,
+                                              access.domain, access.repository, form)
         message = "OK" if outcome.created else "OK (identical file already present)"
         return Response(message + "\n", media_type="text/plain")
 
-    @_guarded
     async def index(self, request: Request) -> Response:
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"))
         if media_type is None:
             return _not_acceptable()
-        try:
-            access = await self._reads.open_read(request)
-            page = await self._reads.page(access, ("/", media_type),
-                                          lambda: self._render_index(access, media_type))
-        except PackyardError as exc:
-            return to_response(exc)
+        access = await self._reads.open_read(request)
+        page = await self._reads.page(access, ("/", media_type),
+                                      lambda: self._render_index(access, media_type))
         return self._reads.page_response(request, page)
 
-    @_guarded
     async def project(self, request: Request) -> Response:
         project = request.path_params["project"]
         normalized = normalize_name(project)
         if normalized != project or not request.url.path.endswith("/"):
             # PEP 503: redirect to the normalized URL (after auth, so no names leak).
-            try:
-                await self._reads.open_read(request)
-                require_project_name(project)
-            except PackyardError as exc:
-                return to_response(exc)
+            await self._reads.open_read(request)
+            require_project_name(project)
             base = request.url.path.rstrip("/").rsplit("/", 1)[0]
             target = f"{base}/{quote(normalized)}/"
             if request.url.query:
@@ -139,13 +102,10 @@ class PypiEndpoint:
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"))
         if media_type is None:
             return _not_acceptable()
-        try:
-            access = await self._reads.open_read(request)
-            page = await self._reads.page(
-                access, (normalized, media_type),
-                lambda: self._render_project(access, normalized, media_type))
-        except PackyardError as exc:
-            return to_response(exc)
+        access = await self._reads.open_read(request)
+        page = await self._reads.page(
+            access, (normalized, media_type),
+            lambda: self._render_project(access, normalized, media_type))
         return self._reads.page_response(request, page)
 
     async def _render_index(self, access: RepositoryAccess, media_type: str) -> RenderedPage:
@@ -160,25 +120,20 @@ class PypiEndpoint:
         return RenderedPage.of(render_project(project_page(project, merged), media_type),
                                media_type)
 
-    @_guarded
     async def file(self, request: Request) -> Response:
         project = request.path_params["project"]
         filename = request.path_params["filename"]
         media_type = file_media_type(filename)
-        try:
-            access = await self._reads.open_read(request)
-            name = normalize_name(project)
-            cached = await self._reads.stored_file(
-                access, (name, filename),
-                lambda: self._resolver.find_own(access.domain, access.repository, name,
-                                                filename), media_type)
-            if cached is not None:
-                return self._reads.cached_file_response(request, cached)
-            # Pulled through from an upstream when the repository does not hold it yet.
-            located = await self._resolver.locate(access.domain, access.repository, name,
-                                                  filename)
-        except PackyardError as exc:
-            return to_response(exc)
+        access = await self._reads.open_read(request)
+        name = normalize_name(project)
+        cached = await self._reads.stored_file(
+            access, (name, filename),
+            lambda: self._resolver.find_own(access.domain, access.repository, name, filename),
+            media_type)
+        if cached is not None:
+            return self._reads.cached_file_response(request, cached)
+        # Pulled through from an upstream when the repository does not hold it yet.
+        located = await self._resolver.locate(access.domain, access.repository, name, filename)
         return self._reads.file_response(request, located, media_type)
 
 
@@ -190,11 +145,15 @@ def mount_pypi(core: Core) -> MountedFormat:
                             core.blobs, core.catalog)
     prefix = "/{label}/pypi/{repo}"
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route), routes=[
-        Route(prefix, endpoint.upload, methods=["POST"]),
-        Route(prefix + "/", endpoint.upload, methods=["POST"]),
-        Route(prefix + "/legacy/", endpoint.upload, methods=["POST"]),
-        Route(prefix + "/simple/", endpoint.index, methods=["GET", "HEAD"]),
-        Route(prefix + "/simple/{project}/", endpoint.project, methods=["GET", "HEAD"]),
-        Route(prefix + "/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
-        Route(prefix + "/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
+        # twine may post to the endpoint without its trailing slash, which no Mount matches.
+        Route(prefix, endpoint.upload, methods=["POST"], middleware=[ERRORS]),
+        # Errors become pip's and twine's answers in one place (errors.py), for every route.
+        Mount(prefix, middleware=[ERRORS], routes=[
+            Route("/", endpoint.upload, methods=["POST"]),
+            Route("/legacy/", endpoint.upload, methods=["POST"]),
+            Route("/simple/", endpoint.index, methods=["GET", "HEAD"]),
+            Route("/simple/{project}/", endpoint.project, methods=["GET", "HEAD"]),
+            Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
+            Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
+        ]),
     ])
