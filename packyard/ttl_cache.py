@@ -54,32 +54,35 @@ class TtlCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The live value for ``key``, or None (use ``lookup`` when None is a value)."""
-        entry = self._live(key)
-        return entry.value if entry is not None else None
+        # On every hot-path request (read grants, pages, files), so without the lock: each
+        # OrderedDict operation is atomic under the GIL, and a hit only moves its entry to the
+        # end (an entry dropped by another thread in between is simply not moved); writes,
+        # expiry and eviction take the lock.
+        entry = self._items.get(key)
+        if entry is not None and entry.expires_at > self._monotonic() and (
+                entry.version is None or entry.version == self.version()):
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on this path
+                self._items.move_to_end(key)
+            except KeyError:
+                pass
+            self.hits += 1
+            return entry.value
+        found = self.lookup(key)  # a miss: counted, and a stale entry dropped, under the lock
+        return found[0] if found is not None else None
 
     def lookup(self, key: K) -> tuple[V] | None:
         """``(value,)`` when ``key`` has a live entry, else None."""
-        entry = self._live(key)
-        return (entry.value,) if entry is not None else None
-
-    def _live(self, key: K) -> _Entry[V] | None:
-        # On every hot-path request (read grants, pages, files): kept to one lock and a few
-        # dictionary operations.
         with self._lock:
             entry = self._items.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            source = self._source_version
-            if (entry.expires_at <= self._monotonic()
-                    or (entry.version is not None
-                        and (source is None or entry.version != source()))):
+            if entry is not None:
+                if entry.expires_at > self._monotonic() and (
+                        entry.version is None or entry.version == self.version()):
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return (entry.value,)
                 del self._items[key]
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return entry
+            self.misses += 1
+            return None
 
     def now(self) -> float:
         """This cache's clock: pass a reading taken before a load to ``put(since=...)``."""
