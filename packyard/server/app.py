@@ -30,7 +30,7 @@ async def health(_request: Request) -> Response:
 
 class PackyardApp:
     """Offers each request to the hot paths (repeat reads answered from memory), else to
-    Starlette. Nothing else differs between the two: see ``formats/pypi/hot_reads.py``."""
+    Starlette. Nothing else differs between the two: see ``services/hot_reads.py``."""
 
     def __init__(self, app: Starlette, hot_paths: list[HotPath],
                  connection_limits: ConnectionLimits | None = None) -> None:
