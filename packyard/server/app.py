@@ -101,13 +101,11 @@ def freeze_startup_objects() -> None:
 def app_from_environment() -> TrustedProxyHeaders:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.data_dir import restrict_new_files
-    from packyard.server import coalesce as server_coalesce
-    from packyard.server import reason as server_reason
+    from packyard.server import fence
     from packyard.settings import load_settings
 
     restrict_new_files()
-    server_reason.install()
-    server_coalesce.install()
+    fence.install()
     settings = load_settings()
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
