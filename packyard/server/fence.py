@@ -138,5 +138,7 @@ def install() -> None:
     """Check what Packyard changes in uvicorn and change what fits, once per process:
     ``packyard serve`` calls it at start, and so does each ``--workers`` process."""
     from packyard.server import response_cycle
+    from packyard.server.protocol import PackyardHttpProtocol
 
     response_cycle.install()
+    PackyardHttpProtocol.choose_mode()

@@ -66,6 +66,7 @@ def uvicorn_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         assert send not in response_cycle._ours, "another test left uvicorn patched"
         monkeypatch.setattr(module, table, getattr(module, table))
         monkeypatch.setattr(module.RequestResponseCycle, "send", send)
+    monkeypatch.setattr(PackyardHttpProtocol, "mode", None)
     yield
 
 
