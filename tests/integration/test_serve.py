@@ -83,6 +83,14 @@ def test_restart_keeps_the_generated_credentials(server_factory: Any) -> None:
     assert described["domain"]["name"] == domain
 
 
+# What server/fence.py logs when uvicorn lacks something Packyard uses (docs/decisions/0002).
+FENCE_WARNING = "lacks what Packyard was tested with"
+
+
+def test_serve_finds_everything_it_uses_of_uvicorn(server: ServerProcess) -> None:
+    assert FENCE_WARNING not in server.log_text()
+
+
 def test_environment_credentials_are_the_root_keys(server: ServerProcess) -> None:
     api = codeartifact_client(server.url)
     assert isinstance(api.list_domains()["domains"], list)
@@ -186,6 +194,7 @@ def test_several_workers_share_one_port_and_see_each_others_writes(
     out = run([python, "-c", "import importlib.metadata as m; print(m.version('workers-probe'))"],
               fresh_home.env()).stdout
     assert out.strip() == "2.0"
+    assert FENCE_WARNING not in srv.log_text()  # each worker checked uvicorn too
 
 
 def test_a_world_readable_data_directory_is_made_owner_only_and_new_files_are_too(
