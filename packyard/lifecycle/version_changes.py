@@ -185,19 +185,21 @@ def plan_status_update(versions: Sequence[str], current: Mapping[str, VersionSta
     """UpdatePackageVersionsStatus. ``current`` maps each requested version to its state in the
     repository (None when the repository does not have it)."""
     target = check_target_status(target_status)
-    plan = Plan()
+    changes: dict[str, Status] = {}
+    unchanged: dict[str, VersionState] = {}
+    failed: dict[str, VersionError] = {}
     for version in versions:
         state = current.get(version)
         error = _state_error(version, state, expected_status, revisions)
         if error is None and state is not None:
             error = _changeable(version, state)
         if error is not None:
-            plan.failed[version] = error
+            failed[version] = error
         elif state is not None and state.status == target:
-            plan.unchanged[version] = state
+            unchanged[version] = state
         else:
-            plan.changes[version] = target
-    return _all_or_nothing(plan, versions, _skipped)
+            changes[version] = target
+    return _all_or_nothing(Plan(changes, unchanged, (), failed), versions, _skipped)
 
 
 def plan_dispose(versions: Sequence[str], current: Mapping[str, VersionState | None], *,
@@ -205,30 +207,33 @@ def plan_dispose(versions: Sequence[str], current: Mapping[str, VersionState | N
                  revisions: Mapping[str, str] | None = None) -> Plan:
     """DisposePackageVersions: any version the repository has becomes Disposed (its assets go);
     one already disposed succeeds unchanged."""
-    plan = Plan()
+    changes: dict[str, Status] = {}
+    unchanged: dict[str, VersionState] = {}
+    failed: dict[str, VersionError] = {}
     for version in versions:
         state = current.get(version)
         error = _state_error(version, state, expected_status, revisions)
         if error is not None:
-            plan.failed[version] = error
+            failed[version] = error
         elif state is not None and state.status == Status.DISPOSED:
-            plan.unchanged[version] = state
+            unchanged[version] = state
         else:
-            plan.changes[version] = Status.DISPOSED
-    return _all_or_nothing(plan, versions, _skipped)
+            changes[version] = Status.DISPOSED
+    return _all_or_nothing(Plan(changes, unchanged, (), failed), versions, _skipped)
 
 
 def plan_delete(versions: Sequence[str], current: Mapping[str, VersionState | None], *,
                 expected_status: str | None = None) -> Plan:
     """DeletePackageVersions: any version the repository has, whatever its status, is deleted."""
-    plan = Plan()
+    changes: dict[str, Status] = {}
+    failed: dict[str, VersionError] = {}
     for version in versions:
         error = _state_error(version, current.get(version), expected_status, None)
         if error is not None:
-            plan.failed[version] = error
+            failed[version] = error
         else:
-            plan.changes[version] = Status.DELETED
-    return _all_or_nothing(plan, versions, _skipped)
+            changes[version] = Status.DELETED
+    return _all_or_nothing(Plan(changes, {}, (), failed), versions, _skipped)
 
 
 def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
@@ -241,8 +246,9 @@ def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
     copy. ``publish_refusal`` is the reason the destination's origin controls refuse publishing
     this package (``package_groups.origin_controls.origin_decision``), None when they allow it.
     A copied version keeps the source's status."""
-    plan = Plan()
+    changes: dict[str, Status] = {}
     omitted: list[str] = []
+    failed: dict[str, VersionError] = {}
     for version in versions:
         offered = source.get(version)
         if offered is not None and offered.status == Status.DELETED:
@@ -258,21 +264,21 @@ def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
             error = VersionError(ErrorCode.NOT_ALLOWED,
                                  f"Version {version} cannot be copied: {publish_refusal}")
         if error is not None:
-            plan.failed[version] = error
+            failed[version] = error
             continue
         assert offered is not None
         present = destination.get(version)
         if present is not None and present.status == Status.DELETED:
             present = None
         if present is None or (allow_overwrite and present.content != offered.content):
-            plan.changes[version] = Status(offered.status)
+            changes[version] = Status(offered.status)
         elif present.content == offered.content:
             omitted.append(version)
         else:
-            plan.failed[version] = VersionError(ErrorCode.ALREADY_EXISTS,
-                                                f"Version {version} already exists")
-    plan = Plan(plan.changes, plan.unchanged, tuple(omitted), plan.failed)
-    return _all_or_nothing(plan, versions, lambda v: f"Version {v} was skipped")
+            failed[version] = VersionError(ErrorCode.ALREADY_EXISTS,
+                                           f"Version {version} already exists")
+    return _all_or_nothing(Plan(changes, {}, tuple(omitted), failed), versions,
+                           lambda v: f"Version {v} was skipped")
 
 
 # ---------------------------------------------------------------------------------------------
