@@ -284,3 +284,10 @@ def test_update_refuses_unknown_types_and_modes(restrictions: dict[str, str],
     with pytest.raises(Invalid) as err:
         update_origin_configuration(g("/npm/*"), NEW_GROUP_DEFAULT, restrictions, add)
     assert err.value.message == message
+
+
+def test_a_stored_root_that_inherits_counts_as_allow() -> None:
+    # Updates refuse it, but a root stored by hand with INHERIT must not leave groups without
+    # an effective mode.
+    effective = effective_restrictions(g("/npm/*"), {ROOT_GROUP: config()})
+    assert effective[PUBLISH].effective_mode is ALLOW

@@ -245,3 +245,24 @@ CONTAINS = [
                          ids=[f"{c[0]} > {c[1]}" for c in CONTAINS])
 def test_contains(outer: str, inner: str, expected: bool) -> None:
     assert parse_pattern(outer).contains(parse_pattern(inner)) is expected
+
+
+def test_namespaces_are_checked_by_the_normalizer_too() -> None:
+    def lower_swift(fmt: str, component: Component, value: str) -> str:
+        return value.lower() if fmt == "swift" else value
+
+    assert parse_pattern("/swift/acme/*", normalize=lower_swift).namespace == "acme"
+    with pytest.raises(Invalid) as err:
+        parse_pattern("/swift/Acme/*", normalize=lower_swift)
+    assert err.value.message == ('Invalid package group pattern "/swift/Acme/*": swift package '
+                                 'namespaces are stored and matched normalized: write "acme" '
+                                 'instead of "Acme"')
+
+
+def test_a_prefix_of_marks_alone_ends_no_word() -> None:
+    # A word starts with a letter or digit; a combining mark after "-" starts none.
+    assert _refused("/npm//a-\u0301~") == (
+        'Invalid package group pattern "/npm//a-\u0301~": ~ matches at a word boundary, so its '
+        'prefix must end with a letter or digit; "a-\u0301" ends with "\u0301"')
+    assert _refused("/npm//\u0301~").endswith('"\u0301" ends with "\u0301"')
+    assert parse_pattern("/npm//cafe\u0301~").name == "cafe\u0301"

@@ -299,3 +299,15 @@ def test_release_url_quotes_the_version() -> None:
     document = release_document(project(JsonRelease("1.0+cpu", "Published")), "1.0+cpu")
     assert document is not None
     assert document["info"]["release_url"] == PROJECT_URL + "1.0%2Bcpu/"
+
+
+def test_a_version_that_is_not_pep_440_sorts_below_the_others() -> None:
+    # Upstream indexes still carry a few legacy versions; Warehouse orders by PEP 440.
+    legacy = project(JsonRelease("2004d", "Published"), JsonRelease("1.0", "Published"),
+                     JsonRelease("0.1", "Published"))
+    document = project_document(legacy)
+    assert document is not None
+    assert document["info"]["version"] == "1.0"
+    assert list(document["releases"]) == ["1.0", "0.1", "2004d"]
+    only_legacy = latest_release(project(JsonRelease("2004d", "Published")))
+    assert only_legacy is not None and only_legacy.version == "2004d"
