@@ -24,6 +24,7 @@ from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.engine import PoolSettings
 from packyard.services.access import RepositoryGate
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -75,7 +76,8 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
     services on them."""
-    catalog = SqlCatalog(settings.effective_database_url)
+    catalog = SqlCatalog(settings.effective_database_url,
+                         PoolSettings(settings.database_pool_size, settings.database_max_overflow))
     catalog.migrate()
     blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)

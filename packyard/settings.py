@@ -22,7 +22,13 @@ class Settings:
     region: str = DEFAULT_REGION
     # Public base URL used in repository endpoints; derived from the request when unset.
     public_url: str | None = None
-    database_url: str | None = None  # default: sqlite in data_dir
+    # SQLAlchemy URL of the catalog: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DB
+    # (psycopg 3). Default: sqlite in data_dir.
+    database_url: str | None = None
+    # Connections each of the two engines (reader, writer) keeps, and may open beyond that
+    # when busy: on PostgreSQL a process holds up to 2 × (size + overflow).
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
     # Where committed blobs live: a directory, or memory:// (storage/backends.py).
     blob_store: str | None = None  # default: blobs/ in data_dir
     root_access_key_id: str | None = None
