@@ -52,7 +52,7 @@ class UpstreamError(PackyardError):
 
 class CannotStart(Exception):
     """A setting, or the state of a backend, that stops Packyard from starting (a schema newer
-    than the code, a backend's extra not installed).
+    than the code, no credentials for the object store, a backend's extra not installed).
 
     Not a ``PackyardError``: no request is being answered. The message is one line with the fix;
     the commands print it as ``error: …`` and exit with status 2.

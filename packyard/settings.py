@@ -29,8 +29,12 @@ class Settings:
     # when busy: on PostgreSQL a process holds up to 2 × (size + overflow).
     database_pool_size: int = 10
     database_max_overflow: int = 10
-    # Where committed blobs live: a directory, or memory:// (storage/backends.py).
+    # Where committed blobs live: a directory, memory://, or s3://BUCKET/PREFIX
+    # (storage/backends.py).
     blob_store: str | None = None  # default: blobs/ in data_dir
+    # An S3-compatible store's endpoint (SeaweedFS, MinIO, …) for s3:// blob stores; unset
+    # for AWS. Credentials and region come from the usual AWS variables and files.
+    s3_endpoint_url: str | None = None
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB

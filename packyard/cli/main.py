@@ -75,7 +75,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
     Where data lives: PACKYARD_DATABASE_URL (sqlite:///PATH or postgresql://…),
-    PACKYARD_BLOB_STORE (a directory, or memory://).
+    PACKYARD_BLOB_STORE (a directory, memory:// or s3://BUCKET/PREFIX) with
+    PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; see docs/deployment.md.
     """
     import uvicorn
 
