@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -26,9 +27,11 @@ from tests.services import (
     start_seaweedfs,
 )
 
+_CONFORMANCE = Path(__file__).parent / "conformance"
 # Fixtures whose parameter names the backend a conformance test runs on, and their suite.
 _SUITES = {"databases": "metadata", "backend": "blob store"}
 _OUTCOMES = pytest.StashKey[Counter[tuple[str, str, str]]]()
+_SKIPS = pytest.StashKey[dict[tuple[str, str], str]]()  # the first reason per backend
 _STARTS = pytest.StashKey[dict[str, str]]()
 
 
@@ -98,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # no test may reach; tests give credentials explicitly.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     config.stash[_OUTCOMES] = Counter()
+    config.stash[_SKIPS] = {}
     config.stash[_STARTS] = {}
 
 
@@ -107,11 +111,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     report = yield
     callspec = getattr(item, "callspec", None)
     counted = report.when == "call" or (report.when == "setup" and not report.passed)
-    if callspec is not None and counted:
+    if callspec is not None and counted and item.path.is_relative_to(_CONFORMANCE):
         for fixture, suite in _SUITES.items():
             if fixture in callspec.params:
-                item.config.stash[_OUTCOMES][(suite, str(callspec.params[fixture]),
-                                              report.outcome)] += 1
+                backend = (suite, str(callspec.params[fixture]))
+                item.config.stash[_OUTCOMES][(*backend, report.outcome)] += 1
+                if report.skipped and isinstance(report.longrepr, tuple):
+                    item.config.stash[_SKIPS].setdefault(backend, str(report.longrepr[2]).removeprefix("Skipped: "))
     return report
 
 
@@ -123,7 +129,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for (suite, backend, outcome), count in sorted(outcomes.items()):
         by_backend.setdefault((suite, backend), []).append(f"{count} {outcome}")
     terminalreporter.section("conformance backends")
+    skips = terminalreporter.config.stash[_SKIPS]
     for (suite, backend), counts in by_backend.items():
-        terminalreporter.write_line(f"{suite:10} {backend:11} {', '.join(counts)}")
+        reason = skips.get((suite, backend))
+        terminalreporter.write_line(f"{suite:10} {backend:11} {', '.join(counts)}"
+                                    + (f" ({reason})" if reason else ""))
     for service, seconds in terminalreporter.config.stash[_STARTS].items():
         terminalreporter.write_line(f"{service} started in {seconds}")

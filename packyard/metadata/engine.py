@@ -55,10 +55,10 @@ def normalize_url(url: str) -> str:
 
 
 def backend_name(url: str) -> str:
-    """``sqlite`` or ``postgresql``; a ``ValueError`` naming the URL's scheme for anything else."""
+    """``sqlite`` or ``postgresql``; ``CannotStart`` naming the URL's scheme for anything else."""
     name = make_url(normalize_url(url)).get_backend_name()
     if name not in ("sqlite", "postgresql"):
-        raise ValueError(f"PACKYARD_DATABASE_URL: no catalog backend for {name!r} URLs; use "
+        raise CannotStart(f"PACKYARD_DATABASE_URL: no catalog backend for {name!r} URLs; use "
                          "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE")
     return name
 
