@@ -10,7 +10,8 @@ give them the same guarantees:
   (``pg_advisory_xact_lock``, released by PostgreSQL itself at commit or rollback; see
   "Advisory Locks" in the PostgreSQL manual, §13.3.5), across every replica sharing the
   database; at READ COMMITTED each later statement then sees every earlier writer's commit.
-  Readers are never blocked by it.
+  Readers are never blocked by it. Waiting for it (or any lock) fails after 30 s, as SQLite's
+  ``busy_timeout``. Migrations take a lock of their own instead (``migrate.py``).
 - **Readers see one snapshot.** SQLite's WAL reader does; PostgreSQL's reader runs
   ``REPEATABLE READ READ ONLY`` (one snapshot per transaction; read-only transactions at that
   level never fail to serialize).
@@ -31,6 +32,12 @@ from packyard.errors import CannotStart
 # it): "packyard" in ASCII, and the next number for migrations.
 WRITER_LOCK = 0x7061636B79617264
 MIGRATION_LOCK = WRITER_LOCK + 1
+# The execution option of a migration's connection (``migrate.py``): it takes the migration
+# lock instead of the writer lock, and waits for it as long as another migration takes.
+MIGRATING = "packyard_migrating"
+# How long a transaction waits for a lock before it fails, as SQLite's busy_timeout: a stuck
+# writer makes the others fail after this instead of piling up behind it.
+_LOCK_TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,8 @@ def _postgresql_engines(url: str, pool: PoolSettings) -> tuple[Engine, Engine]:
         # A pooled connection may have been closed by a server restart or a proxy's idle
         # timeout: test it on checkout (one round trip) rather than fail the request.
         "pool_pre_ping": True,
-        "connect_args": {"application_name": "packyard", "connect_timeout": 10},
+        "connect_args": {"application_name": "packyard", "connect_timeout": 10,
+                         "options": f"-c lock_timeout={_LOCK_TIMEOUT_MS}"},
     }
     # psycopg sends "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY": no extra round trip.
     reader = create_engine(url, isolation_level="REPEATABLE READ",
@@ -108,7 +116,8 @@ def _postgresql_engines(url: str, pool: PoolSettings) -> tuple[Engine, Engine]:
 
     @event.listens_for(writer, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        if not conn.get_execution_options().get(MIGRATING):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
 
     return reader, writer
 

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from packyard.errors import CannotStart
-from packyard.metadata.engine import MIGRATION_LOCK
+from packyard.metadata.engine import MIGRATING, MIGRATION_LOCK
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,8 +48,13 @@ def upgrade_to_head(engine: Engine) -> bool:
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
     head = script.get_current_head()
-    with engine.begin() as connection:
+    with engine.connect() as connection, connection.execution_options(
+            **{MIGRATING: True}).begin():
         if connection.dialect.name == "postgresql":
+            # Other processes wait here for the whole of a migration, however long it takes,
+            # then find the schema current. Writers of running replicas are not held up:
+            # the DDL's own table locks order them, and it commits at once or not at all.
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": MIGRATION_LOCK})
         current = MigrationContext.configure(connection).get_current_revision()
