@@ -229,12 +229,16 @@ class S3BlobStore:
     def _abort_stale_uploads(self) -> int:
         client, location = self._clients.botocore, self._clients.location
         cutoff = datetime.now(UTC) - _STALE_UPLOAD
-        prefix = location.key("")
         aborted = 0
-        for page in client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=location.bucket, Prefix=prefix):
-            for upload in page.get("Uploads", []):
-                if upload["Initiated"] < cutoff:
-                    self._abort(upload["Key"], upload["UploadId"])
-                    aborted += 1
+        try:
+            for page in client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=location.bucket, Prefix=location.key("")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self._abort(upload["Key"], upload["UploadId"])
+                        aborted += 1
+        except Exception as error:  # noqa: BLE001 - a clean-up must not stop a start
+            # E.g. credentials without s3:ListBucketMultipartUploads.
+            log.warning("could not list multipart uploads in %s (%s); abandoned uploads stay "
+                        "until a bucket lifecycle rule aborts them", location, error)
         return aborted

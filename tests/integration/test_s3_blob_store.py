@@ -127,3 +127,15 @@ def test_recover_aborts_abandoned_multipart_uploads_only(
     assert [upload["UploadId"] for upload in others] == [other["UploadId"]]
     client.abort_multipart_upload(Bucket=bucket, Key=f"{elsewhere}/dom/ab/x",
                                   UploadId=other["UploadId"])
+
+
+def test_recover_clears_staging_even_when_uploads_cannot_be_listed(
+        seaweedfs_server: SeaweedServer, prefix: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    refused = S3Connection(seaweedfs_server.endpoint_url, seaweedfs_server.region,
+                           seaweedfs_server.access_key_id, "not-the-secret")
+    store = S3BlobStore(connect(S3Location(seaweedfs_server.bucket, prefix), refused),
+                        tmp_path / "staging")
+    (tmp_path / "staging" / "999999999.deadbeef.part").write_bytes(b"partial")
+    assert store.recover() == 1  # a start-up is not stopped by the sweep
+    assert "could not list multipart uploads in s3://" in caplog.text
