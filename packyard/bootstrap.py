@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
@@ -17,6 +18,7 @@ from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
+from packyard.data_dir import secure_data_dir
 from packyard.formats.pypi.plugin import PypiFormat
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiServices
@@ -30,8 +32,9 @@ from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
+from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
-from packyard.storage.backends import open_blob_store
+from packyard.storage.backends import open_blob_store, staging_dir
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pages import UpstreamPages
@@ -76,8 +79,11 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
     services on them."""
+    secure_data_dir(settings.data_dir)
+    formats = FormatRegistry([PypiFormat()])
     catalog = SqlCatalog(settings.effective_database_url,
-                         PoolSettings(settings.database_pool_size, settings.database_max_overflow))
+                         PoolSettings(settings.database_pool_size, settings.database_max_overflow),
+                         file_rules={plugin.name: plugin.file_conflict for plugin in formats})
     catalog.migrate()
     blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)
@@ -87,7 +93,6 @@ def build_services(settings: Settings) -> Services:
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)
-    formats = FormatRegistry([PypiFormat()])
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(catalog, blobs, clock, arns, iam_store, authorizer, tokens, formats,
                     registry, PypiPublisher(registry, settings.max_upload_bytes))
@@ -95,7 +100,7 @@ def build_services(settings: Settings) -> Services:
 
 def build(settings: Settings) -> Container:
     # Owner-only: the database holds token hashes and IAM records.
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     root = load_root_credentials(settings)
     services = build_services(settings)
     leftovers = services.blobs.recover()
@@ -104,7 +109,8 @@ def build(settings: Settings) -> Container:
     catalog, registry, clock = services.catalog, services.registry, services.clock
     iam_store, authorizer = services.iam_store, services.authorizer
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
-                                        settings.max_signature_skew_seconds, iam_store)
+                                        settings.max_signature_skew_seconds, iam_store,
+                                        regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
     api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
                                settings.public_url)
@@ -112,9 +118,12 @@ def build(settings: Settings) -> Container:
                                       StsService(iam_store, authorizer, clock)), signed)
     gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
                                                          clock, root.access_key_id, iam_store))
+    staging = staging_dir(settings)
+    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
+                              lambda: shutil.disk_usage(staging).free)
     pypi = PypiServices(gate, services.publisher,
                         build_upstreams(settings, catalog, services.blobs, services.formats,
-                                        clock))
+                                        clock), capacity)
     return Container(settings, root, catalog, registry, api, pypi, services.formats, iam_api,
                      iam_store)
 

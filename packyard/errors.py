@@ -46,6 +46,19 @@ class QuotaExceeded(PackyardError):
     """A service quota would be exceeded (HTTP 402 in CodeArtifact)."""
 
 
+class Unavailable(PackyardError):
+    """The server cannot take this request now; the same request later may work (HTTP 503 with
+    Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InsufficientStorage(PackyardError):
+    """The server lacks the disk space to store what was sent (HTTP 507)."""
+
+
 class UpstreamError(PackyardError):
     """An upstream index failed or answered with something unusable (HTTP 502)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ class Settings:
     port: int = 8080
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
+    # More regions a request's SigV4 credential scope may name, comma-separated, besides
+    # `region` (and us-east-1 for IAM and STS, which are global); "*" accepts any region.
+    allowed_regions: str = ""
     # Public base URL used in repository endpoints; derived from the request when unset.
     public_url: str | None = None
     # SQLAlchemy URL of the catalog: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DB
@@ -38,12 +42,29 @@ class Settings:
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # Uploads one server process stores at once (0: no limit); more get 503 + Retry-After.
+    max_concurrent_uploads: int = 16
+    # Free space the data directory's disk keeps: an upload that would leave less (counting
+    # the uploads in progress) gets 507 (0: no check).
+    min_free_disk_bytes: int = 1024 * 1024 * 1024
+    # Connections (server_limits.py, docs/security.md): a request's head must arrive within
+    # this many seconds of the connection or the request's first byte (a total) ...
+    header_timeout_seconds: float = 30.0
+    # ... and a body may pause at most this long while the server reads it (not a total, so
+    # a large upload on a slow link is fine).
+    body_timeout_seconds: float = 60.0
+    # Open connections per server process; more are answered 503 and closed at once.
+    max_connections: int = 1000
     # Allowed clock skew on signed requests, as AWS enforces it.
     max_signature_skew_seconds: int = 15 * 60
     # Seconds added to the wall clock; only for tests of expiry (never set in production).
     clock_offset_seconds: float = 0.0
     log_level: str = "info"
     workers: int = 1
+    # Proxy addresses whose X-Forwarded-For/-Proto/-Host headers are believed (comma-separated
+    # addresses or networks, "*" for any): uvicorn's --forwarded-allow-ips, whose
+    # FORWARDED_ALLOW_IPS variable is read too when PACKYARD_FORWARDED_ALLOW_IPS is unset.
+    forwarded_allow_ips: str = "127.0.0.1"
     # -- upstreams (docs/upstreams.md) --
     # Where the external connection public:pypi reaches: any PEP 691/503 simple index (a
     # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
@@ -68,6 +89,14 @@ class Settings:
     upstream_verify_before_send_bytes: int = 1024 * 1024
 
     @property
+    def signing_regions(self) -> frozenset[str] | None:
+        """The regions a signed request may be scoped to; None accepts any."""
+        extra = _split_list(self.allowed_regions)
+        if "*" in extra:
+            return None
+        return frozenset({self.region, *extra})
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -89,6 +118,11 @@ class Settings:
 
 
 _ENV_PREFIX = "PACKYARD_"
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+
+
+def _split_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 
@@ -117,10 +151,19 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                 values[f.name] = _coerce(raw, default if default is not None else "")
             except ValueError as exc:
                 raise ValueError(f"{_ENV_PREFIX}{f.name.upper()}: {exc}") from None
+    if "forwarded_allow_ips" not in values and env.get("FORWARDED_ALLOW_IPS"):
+        values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections"):
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
         raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
+    for region in [settings.region, *_split_list(settings.allowed_regions)]:
+        if region != "*" and not _REGION.fullmatch(region):
+            raise ValueError(f"not a region name: {region!r} (PACKYARD_REGION and "
+                             "PACKYARD_ALLOWED_REGIONS take names such as eu-west-1)")
     upstream = settings.pypi_upstream_url
     if not upstream.startswith(("http://", "https://")):
         raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "

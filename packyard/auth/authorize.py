@@ -10,8 +10,11 @@ Every CodeArtifact API operation, every IAM/STS operation and every package-endp
 
 Two exceptions follow CodeArtifact's documentation: ``sts:GetServiceBearerToken`` is decided by
 identity policies alone ("the permission will have no effect in resource policies"), and
-``Put{Domain,Repository}PermissionsPolicy`` ignores the resource's own policies, so that an owner
-cannot lock themselves out of changing them.
+``Put{Domain,Repository}PermissionsPolicy`` ignores the resource's own policy, so that an owner
+cannot lock themselves out of changing it. Only its own: the domain's policy still governs
+``PutRepositoryPermissionsPolicy`` on every repository in the domain (it is "evaluated for all
+operations against the domain and all resources within the domain"), so a domain-level Deny
+stops anyone from opening a repository with its own policy.
 
 Request context keys: ``aws:CurrentTime``, ``aws:EpochTime``, ``aws:RequestedRegion``, and, inside
 an HTTP request, ``aws:SourceIp`` and ``aws:SecureTransport`` (see ``packyard.auth.environment``);
@@ -28,7 +31,12 @@ from dataclasses import replace
 from typing import Any
 
 from packyard.auth.environment import current_environment
-from packyard.auth.policy_source import NoPolicies, PolicySet, PolicySource
+from packyard.auth.policy_source import (
+    NoPolicies,
+    PolicySet,
+    PolicySource,
+    governing_policy_arns,
+)
 from packyard.auth.principal import ASSUMED_ROLE, ROOT, USER, Principal
 from packyard.clock import Clock
 from packyard.errors import Denied
@@ -45,8 +53,9 @@ from packyard.policy.evaluation import (
 log = logging.getLogger("packyard.auth")
 
 # Decided by identity policies only.
-_IDENTITY_ONLY_ACTIONS = frozenset({
-    "sts:getservicebearertoken",
+_IDENTITY_ONLY_ACTIONS = frozenset({"sts:getservicebearertoken"})
+# Decided without the resource's own policy; the policies of what encloses it still apply.
+_OWN_POLICY_IGNORED_ACTIONS = frozenset({
     "codeartifact:putdomainpermissionspolicy",
     "codeartifact:putrepositorypermissionspolicy",
 })
@@ -122,6 +131,10 @@ class Authorizer:
             resources = PolicySet(tuple(resource_policies))
         elif action.lower() in _IDENTITY_ONLY_ACTIONS:
             resources = PolicySet()
+        elif action.lower() in _OWN_POLICY_IGNORED_ACTIONS:
+            enclosing = governing_policy_arns(resource_arn)[:-1]
+            resources = (self._policies.resource_policies(enclosing[-1]) if enclosing
+                         else PolicySet())
         else:
             resources = self._policies.resource_policies(resource_arn)
         unreadable = identity.unreadable + resources.unreadable

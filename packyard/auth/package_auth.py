@@ -13,7 +13,7 @@ from packyard.auth.tokens import CACHE_SECONDS, TokenService
 from packyard.clock import Clock
 from packyard.errors import Unauthenticated
 from packyard.iam.store import IamStore
-from packyard.model import Domain
+from packyard.model import Domain, TokenRecord
 
 _CACHE_MAX = 10_000
 
@@ -51,7 +51,7 @@ class PackageAuthenticator:
     root key they were minted with. These lookups are cached for ``CACHE_SECONDS`` (4 s) like
     token checks; a change made through this server's own IAM API empties the cache at once.
     With the package endpoints' one-second reuse of a granted read, deleting a user or
-    deactivating a key stops its tokens within 5 seconds.
+    deactivating a key stops its tokens within 5 seconds when it is made by another process.
     """
 
     def __init__(self, tokens: TokenService, account_id: str, clock: Clock,
@@ -66,12 +66,28 @@ class PackageAuthenticator:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str | None], tuple[float, int, Principal | None]] = {}
 
+    @property
+    def generation(self) -> int:
+        """Changes when something this process did may stop a token: any IAM write through
+        the store (a user deleted, a key deactivated, a policy changed) or a revocation
+        reported to the token service. Grants made under an older value are stale."""
+        iam = self._store.generation if self._store is not None else 0
+        return iam + self._tokens.revocations
+
     def authenticate(self, authorization: str | None, domain: Domain) -> Principal:
-        token = token_from_authorization(authorization)
-        now = self._clock.now()
-        record = self._tokens.resolve(token, now)
-        if record.domain_id != domain.id:
+        return self.principal_for(self.resolve(authorization), domain)
+
+    def resolve(self, authorization: str | None) -> TokenRecord:
+        """The live token record the header presents, or Unauthenticated (no domain needed:
+        a bad token is refused the same way whether or not the URL's domain exists)."""
+        return self._tokens.resolve(token_from_authorization(authorization), self._clock.now())
+
+    def principal_for(self, record: TokenRecord, domain: Domain | None) -> Principal:
+        """Who a resolved token acts for in ``domain`` (None: the URL names no domain that
+        exists, which is answered as a token for another domain)."""
+        if domain is None or record.domain_id != domain.id:
             raise Unauthenticated("This token is for another domain")
+        now = self._clock.now()
         principal = self._principal(record.principal_arn, record.access_key_id)
         if principal is None:
             raise Unauthenticated("The credentials that requested this token are no longer "

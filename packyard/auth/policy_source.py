@@ -57,17 +57,29 @@ class NoPolicies:
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_policy(document: str, kind: PolicyKind, name: str) -> Policy:
-    """Parse a stored document (cached by its text: the same JSON compiles once)."""
-    return parse_policy(document, kind=kind, name=name)
+def compile_policy(document: str, kind: PolicyKind, name: str, where: str = "",
+                   role_trust: bool = False) -> Policy:
+    """Parse a stored document (cached by its text: the same JSON compiles once).
+
+    Statements that today's rules refuse but an older Packyard stored (an Allow with
+    NotPrincipal) grant nothing; each is reported once per document and place (``where``, the
+    resource's ARN), when the document is first compiled, not on every request.
+    """
+    policy = parse_policy(document, kind=kind, name=name, role_trust=role_trust, stored=True)
+    for statement in policy.ignored_statements:
+        log.warning("the %s of %s: statement %s is ignored and grants nothing: %s; put the "
+                    "policy again without it", name, where or "?",
+                    statement.sid or statement.index, statement.ignored)
+    return policy
 
 
-def _compile_all(named: Sequence[tuple[str, str]], kind: PolicyKind) -> PolicySet:
+def _compile_all(named: Sequence[tuple[str, str]], kind: PolicyKind,
+                 where: str = "") -> PolicySet:
     policies: list[Policy] = []
     unreadable: list[str] = []
     for name, document in named:
         try:
-            policies.append(compile_policy(document, kind, name))
+            policies.append(compile_policy(document, kind, name, where))
         except Invalid as exc:
             log.error("stored policy %s cannot be parsed (%s); requests it governs are refused",
                       name, exc.message)
@@ -148,4 +160,4 @@ class StorePolicySource:
         if found is None:
             return PolicySet()
         label = "domain policy" if ":domain/" in arn else "repository policy"
-        return _compile_all([(label, found.document)], PolicyKind.RESOURCE)
+        return _compile_all([(label, found.document)], PolicyKind.RESOURCE, arn)

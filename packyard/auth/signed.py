@@ -10,23 +10,39 @@ The access key id says whose secret signed the request:
 Unknown keys, inactive keys, wrong or missing session tokens all get AWS's one answer, "The
 security token included in the request is invalid", so the response reveals nothing about which
 keys exist. Expiry is reported only after the signature verified, to the holder of the secret.
+
+Everything that can be checked without the body is checked before it is read (``begin``): the
+signature's form, its credential scope (a region this server serves, the endpoint's service),
+its time, the payload hash it declares, and the access key. An unauthenticated caller therefore
+cannot make the server read, let alone hold, a request body. The body is then hashed as it
+streams and the signature verified over that hash (``finish``).
+
+``x-amz-content-sha256: UNSIGNED-PAYLOAD`` is refused: CodeArtifact, IAM and STS requests are
+small, every SDK signs their bodies, and a signature that leaves the body out could be replayed
+with another body (a signed ListUsers turned into CreateUser) for as long as its time is valid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import ClassVar
 
 from packyard.auth.credentials import RootCredentials
 from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
 from packyard.auth.sigv4 import (
+    UNSIGNED_PAYLOAD,
     CanonicalInputs,
+    InvalidSignature,
     ParsedSignature,
+    PayloadHashMismatch,
     SignatureError,
     UnrecognizedClient,
+    check_scope_and_time,
+    declared_payload_hash,
     parse_request_signature,
     payload_hash_to_sign,
     verify_signature,
@@ -35,6 +51,7 @@ from packyard.clock import Clock
 from packyard.errors import Denied
 from packyard.iam.sessions import token_digest
 from packyard.iam.store import IamStore
+from packyard.settings import DEFAULT_REGION
 
 
 class ExpiredToken(SignatureError, Denied):
@@ -53,16 +70,55 @@ def _same(a: str, b: str) -> bool:
                                b.encode("utf-8", "surrogateescape"))
 
 
+class UnsignedPayload(InvalidSignature):
+    """A request that declares ``x-amz-content-sha256: UNSIGNED-PAYLOAD``."""
+
+    def __init__(self) -> None:
+        super().__init__("x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted by this "
+                         "service: the signature must cover the request body (sign its SHA-256, "
+                         "as the AWS CLI and SDKs do).")
+
+
+# IAM and STS are global services: botocore signs IAM, and STS at its global endpoint, in
+# us-east-1 whatever region the client is configured with, so that scope is always theirs too.
+GLOBAL_SERVICE_REGION = "us-east-1"
+_GLOBAL_SERVICES = frozenset({"iam", "sts"})
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A signed request checked as far as it can be before its body is read."""
+
+    parsed: ParsedSignature
+    inputs: CanonicalInputs  # with the declared payload hash, or "" until the body is hashed
+    principal: Principal
+    secret: str = field(repr=False)
+    declared_sha256: str | None
+    verified: bool  # the signature was verified already (over the declared payload hash)
+
+
 class SignedRequestAuthenticator:
-    """Finds the caller's secret by access key id and verifies the request's signature."""
+    """Finds the caller's secret by access key id and verifies the request's signature.
+
+    ``regions`` are the regions a credential scope may name (the configured region and the
+    allow-list; None accepts any); IAM and STS also accept ``GLOBAL_SERVICE_REGION``.
+    """
 
     def __init__(self, root: RootCredentials, account_id: str, clock: Clock,
-                 max_skew_seconds: int, store: IamStore | None = None) -> None:
+                 max_skew_seconds: int, store: IamStore | None = None, *,
+                 regions: Collection[str] | None = (DEFAULT_REGION,)) -> None:
         self._root = root
         self._account_id = account_id
         self._clock = clock
         self._max_skew = timedelta(seconds=max_skew_seconds)
         self._store = store
+        self._regions = None if regions is None else frozenset(regions)
+        self._global_regions = (None if self._regions is None
+                                else self._regions | {GLOBAL_SERVICE_REGION})
+
+    def regions_for(self, service: str) -> frozenset[str] | None:
+        """The regions a request to ``service`` may be signed for; None accepts any."""
+        return self._global_regions if service in _GLOBAL_SERVICES else self._regions
 
     def _lookup(self, parsed: ParsedSignature) -> tuple[str, Principal]:
         """(secret, principal) for the request's access key, or UnrecognizedClient."""
@@ -99,19 +155,48 @@ class SignedRequestAuthenticator:
             self._account_id, session.arn, session.user_id, session.session_name, key_id,
             session.expires_at, session.role.arn)
 
+    def begin(self, method: str, raw_path: str, raw_query: str,
+              raw_headers: Iterable[tuple[bytes, bytes]], service: str) -> PendingRequest:
+        """Every check that needs no body, the access key lookup last; raises SignatureError."""
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers)
+        parsed = parse_request_signature(headers, raw_query)
+        now = self._clock.now()
+        check_scope_and_time(parsed, now, max_skew=self._max_skew,
+                             region=self.regions_for(service), service=service)
+        declared = declared_payload_hash(headers)
+        if declared == UNSIGNED_PAYLOAD:
+            raise UnsignedPayload()
+        secret, principal = self._lookup(parsed)
+        inputs = CanonicalInputs(method=method, raw_path=raw_path, raw_query=raw_query,
+                                 headers=headers, payload_hash=declared or "")
+        if declared is not None:
+            # The signature covers the declared hash, so it can be verified now: a wrong
+            # secret is refused before the body is read, and the body must then match.
+            inputs = replace(inputs, payload_hash=payload_hash_to_sign(headers, declared))
+            verify_signature(parsed, inputs, secret, now, max_skew=self._max_skew,
+                             region=self.regions_for(service), service=service)
+        return PendingRequest(parsed, inputs, principal, secret, declared,
+                              verified=declared is not None)
+
+    def finish(self, pending: PendingRequest, body_sha256: str) -> Principal:
+        """The caller, once the body (hashed as it streamed) matches the signature."""
+        now = self._clock.now()
+        if pending.verified:
+            if body_sha256.lower() != pending.declared_sha256:
+                raise PayloadHashMismatch()
+        else:
+            verify_signature(pending.parsed, replace(pending.inputs, payload_hash=body_sha256),
+                             pending.secret, now, max_skew=self._max_skew,
+                             region=self.regions_for(pending.parsed.service),
+                             service=pending.parsed.service)
+        expires = pending.principal.credentials_expire_at
+        if expires is not None and expires <= now:
+            raise ExpiredToken()
+        return pending.principal
+
     def authenticate(self, method: str, raw_path: str, raw_query: str,
                      raw_headers: Iterable[tuple[bytes, bytes]], body: bytes,
                      service: str) -> Principal:
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers)
-        parsed = parse_request_signature(headers, raw_query)
-        secret, principal = self._lookup(parsed)
-        inputs = CanonicalInputs(
-            method=method, raw_path=raw_path, raw_query=raw_query, headers=headers,
-            payload_hash=payload_hash_to_sign(headers, hashlib.sha256(body).hexdigest()))
-        now = self._clock.now()
-        # Any region is accepted: the AWS CLI's configured region need not match ours.
-        verify_signature(parsed, inputs, secret, now, max_skew=self._max_skew, service=service)
-        expires = principal.credentials_expire_at
-        if expires is not None and expires <= now:
-            raise ExpiredToken()
-        return principal
+        """``begin`` and ``finish`` for a body already in memory."""
+        pending = self.begin(method, raw_path, raw_query, raw_headers, service)
+        return self.finish(pending, hashlib.sha256(body).hexdigest())

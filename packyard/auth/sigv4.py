@@ -9,11 +9,13 @@ canonical request must match what those signers build byte for byte. References:
   Version 4)" (presigned URLs, ``X-Amz-Expires``) and "Signature Calculations for the
   Authorization Header" (S3 paths are encoded once and not normalized).
 
-A server uses it in three steps, so it can reject malformed requests before it touches the
-credential store or reads the body::
+A server uses it in steps, so it can reject malformed, mis-scoped and stale requests before it
+touches the credential store, and unknown keys before it reads the body::
 
     parsed = parse_request_signature(headers, raw_query)
+    check_scope_and_time(parsed, now, region=..., service=...)
     secret = store.secret_for(parsed.access_key_id)  # or raise UnrecognizedClient()
+    ...  # read the body, hashing it
     verify_signature(parsed, CanonicalInputs(...), secret, now, region=..., service=...)
 
 Error messages follow the text AWS sends for the same fault; none contains a secret key, a
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -197,19 +199,50 @@ def verify_signature(
     now: datetime,
     *,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
-    region: str | None = None,
+    region: str | Collection[str] | None = None,
     service: str | None = None,
 ) -> None:
     """Check the signature's timing, scope and value; return quietly only if all hold.
 
-    ``now`` is the server's clock (naive means UTC). ``region`` and ``service``, when given, are
-    the scope this endpoint serves; a credential scoped elsewhere is refused as AWS does.
+    ``now`` is the server's clock (naive means UTC). ``region`` (one region or the set of
+    them) and ``service``, when given, are the scope this endpoint serves; a credential scoped
+    elsewhere is refused as AWS does.
     """
-    _check_time(parsed, _as_utc(now), max_skew)
-    _check_scope(parsed, region, service)
+    check_scope_and_time(parsed, now, max_skew=max_skew, region=region, service=service)
     expected = compute_signature(parsed, request, secret_key)
     if not hmac.compare_digest(expected.encode("utf-8"), parsed.signature.encode("utf-8")):
         raise InvalidSignature(_SIGNATURE_MISMATCH)
+
+
+def check_scope_and_time(
+    parsed: ParsedSignature,
+    now: datetime,
+    *,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    region: str | Collection[str] | None = None,
+    service: str | None = None,
+) -> None:
+    """The checks of ``verify_signature`` that need neither the secret nor the body."""
+    _check_time(parsed, _as_utc(now), max_skew)
+    regions = (region,) if isinstance(region, str) else region
+    _check_scope(parsed, regions, service)
+
+
+def declared_payload_hash(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The client's x-amz-content-sha256, checked for form: UNSIGNED-PAYLOAD, a sha256 in hex
+    (lower case), or None when the header is absent."""
+    declared = _header_map(headers).get("x-amz-content-sha256")
+    if declared is None:
+        return None
+    value = declared[0].strip()
+    if value == UNSIGNED_PAYLOAD:
+        return value
+    if _SHA256_HEX.fullmatch(value):
+        return value.lower()
+    # The STREAMING-* forms frame the body in signed chunks, which nothing here decodes yet.
+    raise IncompleteSignature(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value."
+    )
 
 
 def payload_hash_to_sign(headers: Iterable[tuple[str, str]], body_sha256: str) -> str:
@@ -220,19 +253,15 @@ def payload_hash_to_sign(headers: Iterable[tuple[str, str]], body_sha256: str) -
     body, or the signature would not protect the body at all.
     """
     declared = _header_map(headers).get("x-amz-content-sha256")
-    if declared is None:
+    value = declared_payload_hash(headers)
+    if value is None:
         return body_sha256
-    value = declared[0].strip()
     if value == UNSIGNED_PAYLOAD:
         return value
-    if _SHA256_HEX.fullmatch(value):
-        if value.lower() != body_sha256.lower():
-            raise PayloadHashMismatch()
-        return value
-    # The STREAMING-* forms frame the body in signed chunks, which nothing here decodes yet.
-    raise IncompleteSignature(
-        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value."
-    )
+    if value != body_sha256.lower():
+        raise PayloadHashMismatch()
+    assert declared is not None
+    return declared[0].strip()  # signed as sent, whatever its case
 
 
 def canonical_request(parsed: ParsedSignature, request: CanonicalInputs) -> str:
@@ -438,10 +467,11 @@ def _check_time(parsed: ParsedSignature, now: datetime, max_skew: timedelta) -> 
         )
 
 
-def _check_scope(parsed: ParsedSignature, region: str | None, service: str | None) -> None:
+def _check_scope(parsed: ParsedSignature, regions: Collection[str] | None,
+                 service: str | None) -> None:
     # AWS reports every scope fault at once, in this order.
     problems = []
-    if region is not None and parsed.region != region:
+    if regions is not None and parsed.region not in regions:
         problems.append(f"Credential should be scoped to a valid region, not '{parsed.region}'.")
     if service is not None and parsed.service != service:
         problems.append(f"Credential should be scoped to correct service: '{service}'.")

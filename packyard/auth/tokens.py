@@ -64,6 +64,8 @@ class TokenService:
         self._catalog = catalog
         self._cache: dict[str, tuple[float, TokenRecord | None]] = {}
         self._lock = threading.Lock()
+        # Bumped by forget_cached, so reused read grants (services/access.py) drop out too.
+        self.revocations = 0
 
     def issue(self, principal: Principal, domain: Domain, duration_seconds: int | None,
               now: datetime) -> IssuedToken:
@@ -77,6 +79,7 @@ class TokenService:
         """Drop cached checks, after a revocation made in this process."""
         with self._lock:
             self._cache.clear()
+            self.revocations += 1
 
     def resolve(self, token: str, now: datetime) -> TokenRecord:
         """The live record for a presented token, or Unauthenticated."""

@@ -90,6 +90,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     # --help` should not wait for.
     from packyard.auth.principal import root_principal
     from packyard.bootstrap import build_services
+    from packyard.data_dir import restrict_new_files
     from packyard.formats.pypi.bulk_import import BulkImporter
 
     settings = _settings(data_dir)
@@ -97,6 +98,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     if not files:
         _fail(f"no distribution files ({', '.join('*' + s for s in DIST_SUFFIXES)}) in "
               f"{', '.join(str(p) for p in paths)}")
+    restrict_new_files()
     try:
         services = build_services(settings)
     except CannotStart as exc:

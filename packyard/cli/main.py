@@ -67,35 +67,52 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
               help="Server log level (default info).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
+@click.option("--allowed-regions", default=None, metavar="REGIONS",
+              help="More regions signed requests may be scoped to besides PACKYARD_REGION, "
+                   "comma-separated (\"*\": any).")
+@click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
+              help="Proxy addresses whose X-Forwarded-For/-Proto/-Host are believed, "
+                   "comma-separated (default 127.0.0.1, or FORWARDED_ALLOW_IPS).")
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
-          log_level: str | None, workers: int | None) -> None:
+          log_level: str | None, workers: int | None, allowed_regions: str | None,
+          forwarded_allow_ips: str | None) -> None:
     """Start the server: by default on SQLite and local disk in DATA_DIR.
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
-    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
+    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
     Where data lives: PACKYARD_DATABASE_URL (sqlite:///PATH or postgresql://…),
     PACKYARD_BLOB_STORE (a directory, memory:// or s3://BUCKET/PREFIX) with
     PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; see docs/deployment.md.
+    The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
+    PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
+    PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
     """
     import uvicorn
 
     from packyard.bootstrap import build
+    from packyard.data_dir import restrict_new_files
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
-    from packyard.server.app import create_app, freeze_startup_objects
+    from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
+    from packyard.server.limits import allow_open_files
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
     from packyard.storage.backends import check_blob_store
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
-                                 public_url=public_url, log_level=log_level, workers=workers)
+                                 public_url=public_url, log_level=log_level, workers=workers,
+                                 allowed_regions=allowed_regions,
+                                 forwarded_allow_ips=forwarded_allow_ips)
         check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    restrict_new_files()  # inherited by --workers processes
+    allow_open_files(settings.max_connections)  # likewise
     try:
         container = build(settings)
     except CannotStart as exc:
@@ -113,9 +130,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_level": settings.log_level,
         "access_log": settings.log_level == "debug", "server_header": False,
-        "timeout_graceful_shutdown": 10}
+        "timeout_graceful_shutdown": 10,
+        # The app brings its own proxy-headers middleware (server/proxy_headers.py).
+        "proxy_headers": False}
     if settings.workers == 1:
-        app = create_app(container=container)
+        app = behind_proxies(create_app(container=container), settings)
         freeze_startup_objects()
         uvicorn.run(app, http=PackyardHttpProtocol, **common)
         return

@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from packyard.errors import Invalid
+from packyard.errors import Conflict, Invalid
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
     from starlette.types import Scope
 
     from packyard.http.answer import Answer
+    from packyard.metadata.new_files import SiblingFile
 
 HotPath = Callable[["Scope"], "Answer | None"]
 """Answers a request from memory before routing, or leaves it to the routes (None). It must not
@@ -43,6 +44,11 @@ class FormatPlugin(Protocol):
     def normalize_version(self, version: str) -> str: ...
 
     def version_sort_key(self, version: str) -> Any: ...
+
+    def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
+        """Whether a version may take a new file next to the ones it holds (the catalog asks
+        inside the transaction that adds it): the conflict, or None."""
+        ...
 
     def mount(self, services: Any) -> MountedFormat:
         """The package endpoint under ``/{domain}-{owner}/{segment}/{repo}``."""

@@ -31,7 +31,7 @@ def check_identity_policy(document: str, limit: int, what: str) -> None:
 def check_trust_policy(document: str) -> None:
     """Refuse a role trust policy (a resource policy on the role) that is too large or malformed."""
     _check_size(document, TRUST_POLICY_SIZE, "role trust policy")
-    _parse(document, PolicyKind.RESOURCE)
+    _parse(document, PolicyKind.RESOURCE, role_trust=True)
 
 
 def _check_size(document: str, limit: int, what: str) -> None:
@@ -41,8 +41,8 @@ def _check_size(document: str, limit: int, what: str) -> None:
                             f"counting whitespace (this document has {size})")
 
 
-def _parse(document: str, kind: PolicyKind) -> None:
+def _parse(document: str, kind: PolicyKind, *, role_trust: bool = False) -> None:
     try:
-        parse_policy(document, kind=kind)
+        parse_policy(document, kind=kind, role_trust=role_trust)
     except Invalid as exc:
         raise MalformedPolicyDocument(exc.message) from None

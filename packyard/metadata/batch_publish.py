@@ -13,9 +13,11 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from packyard.errors import PackyardError
 from packyard.metadata.new_files import (
     OPEN_STATUSES,
+    FileRule,
     NewAsset,
     NewFile,
     NewVersion,
+    SiblingFile,
     file_exists,
     new_revision,
     publish_blocked,
@@ -39,12 +41,13 @@ class BatchPublish:
     in Python on what was read, in file order."""
 
     def __init__(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
-                 now: datetime) -> None:
+                 now: datetime, file_rule: FileRule | None = None) -> None:
         self._conn = conn
         self._repository = repository
         self._fmt = fmt
         self._namespace = namespace
         self._now = now
+        self._file_rule = file_rule
 
     def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
         results: dict[int, bool | PackyardError] = {}
@@ -55,20 +58,27 @@ class BatchPublish:
         allowed = [(index, file) for index, file in enumerate(files) if index not in results]
         package_ids = self._package_ids([file.name for _, file in allowed])
         versions = self._versions([(package_ids[file.name], file.version) for _, file in allowed])
-        stored = self._stored_files([version.id for version in versions.values()])
+        stored, siblings = self._stored_files([version.id for version in versions.values()])
         added: list[tuple[int, NewAsset]] = []
         for index, file in allowed:
             version = versions[(package_ids[file.name], file.version.version_key)]
             sha256 = stored.get((version.id, file.asset.name))
+            conflict = None
+            if sha256 is None and self._file_rule is not None:
+                conflict = self._file_rule(file.asset.name, siblings.get(version.id, []))
             if sha256 == file.asset.sha256:
                 results[index] = False
             elif sha256 is not None:
                 results[index] = file_exists(file.asset.name, version.version)
+            elif conflict is not None:
+                results[index] = conflict
             elif version.status not in OPEN_STATUSES:
                 results[index] = version_closed(version.version, file.display_name,
                                                  version.status)
             else:
                 stored[(version.id, file.asset.name)] = file.asset.sha256
+                siblings.setdefault(version.id, []).append(
+                    SiblingFile(file.asset.name, file.asset.blake2_256))
                 added.append((version.id, file.asset))
                 results[index] = True
         self._insert_blobs({sha: size for index, file in enumerate(files)
@@ -132,18 +142,29 @@ class BatchPublish:
                     select(package_versions.c.id, package_versions.c.package_id,
                            package_versions.c.version, package_versions.c.version_key,
                            package_versions.c.status)
-                    .where(package_versions.c.package_id.in_(chunk))):
+                    .where(package_versions.c.package_id.in_(chunk))
+                    # Locked as version_row locks them (PostgreSQL; a no-op on SQLite).
+                    .with_for_update()):
                 if (row.package_id, row.version_key) in keys:
                     found[(row.package_id, row.version_key)] = _VersionState(
                         row.id, row.version, row.status)
         return found
 
-    def _stored_files(self, version_ids: list[int]) -> dict[tuple[int, str], str]:
-        """The sha256 of the files these versions hold, by (version id, file name)."""
-        return {(row.package_version_id, row.name): row.sha256
-                for chunk in chunks(sorted(set(version_ids))) for row in self._conn.execute(
-                    select(assets.c.package_version_id, assets.c.name, assets.c.sha256)
-                    .where(assets.c.package_version_id.in_(chunk)))}
+    def _stored_files(self, version_ids: list[int]
+                      ) -> tuple[dict[tuple[int, str], str], dict[int, list[SiblingFile]]]:
+        """The sha256 of the files these versions hold, by (version id, file name), and the
+        files of each version for the format's rule."""
+        stored: dict[tuple[int, str], str] = {}
+        siblings: dict[int, list[SiblingFile]] = {}
+        for chunk in chunks(sorted(set(version_ids))):
+            for row in self._conn.execute(
+                    select(assets.c.package_version_id, assets.c.name, assets.c.sha256,
+                           assets.c.blake2_256)
+                    .where(assets.c.package_version_id.in_(chunk))):
+                stored[(row.package_version_id, row.name)] = row.sha256
+                siblings.setdefault(row.package_version_id, []).append(
+                    SiblingFile(row.name, row.blake2_256))
+        return stored, siblings
 
     def _insert_blobs(self, sizes: dict[str, int]) -> None:
         domain_id = self._repository.domain_id

@@ -161,6 +161,12 @@ class Catalog(Protocol):
         """``filename_taken`` for many names at once, answering those the repository has."""
         ...
 
+    def release_conflict(self, repository_id: int, fmt: str, name: str, version_key: str,
+                         filename: str) -> PackyardError | None:
+        """What the format's rule for a version's files (``file_rules``) says of adding
+        ``filename`` to this version, judged before its bytes are stored."""
+        ...
+
     # -- publishing -------------------------------------------------------------------------
 
     def publish(self, repository: Repository, fmt: str, namespace: str, name: str,

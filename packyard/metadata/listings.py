@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
+from packyard.metadata.new_files import sibling_files
 from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
 from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
@@ -119,6 +121,28 @@ class ListingStore(CatalogBase):
                     packages.c.repository_id == repository_id, packages.c.format == fmt,
                     assets.c.name == filename)).first()
         return asset_record(row) if row else None
+
+    def release_conflict(self, repository_id: int, fmt: str, name: str, version_key: str,
+                         filename: str) -> PackyardError | None:
+        """What publishing ``filename`` into this version would meet, judged now, before its
+        bytes are stored: the same name with other bytes is for the caller to judge (it knows
+        the bytes); this is the format's rule on the version's other files (``file_rules``).
+        Publishing judges again inside its transaction."""
+        rule = self._file_rules.get(fmt)
+        if rule is None:
+            return None
+        with self._read() as conn:
+            version = conn.execute(
+                select(package_versions.c.id).select_from(
+                    package_versions.join(packages,
+                                          packages.c.id == package_versions.c.package_id))
+                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                       packages.c.namespace == "", packages.c.name == name,
+                       package_versions.c.version_key == version_key)).first()
+            if version is None:
+                return None
+            siblings = sibling_files(conn, version.id)
+        return rule(filename, siblings)
 
     def filenames_taken(self, repository_id: int, fmt: str,
                         filenames: Sequence[str]) -> dict[str, Asset]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,10 +68,33 @@ class NewFile:
     blob_sizes: dict[str, int]
 
 
+@dataclass(frozen=True)
+class SiblingFile:
+    """A file a version holds, as a ``FileRule`` sees it."""
+
+    name: str
+    blake2_256: str
+
+
+FileRule = Callable[[str, Sequence[SiblingFile]], Conflict | None]
+"""A format's rule for the files one version may hold together: given a new file's name and
+the version's files, the conflict it would cause, or None. Files of the same name are the
+catalog's own business (same bytes: a no-op; other bytes: ``file_exists``)."""
+
+
+def sibling_files(conn: Connection, version_id: int) -> list[SiblingFile]:
+    return [SiblingFile(row.name, row.blake2_256) for row in conn.execute(
+        select(assets.c.name, assets.c.blake2_256)
+        .where(assets.c.package_version_id == version_id))]
+
+
 def version_row(conn: Connection, package_id: int, version_key: str) -> Row[Any] | None:
+    """The version's row, locked until the transaction ends where the database can (FOR
+    UPDATE on PostgreSQL; SQLite's writer holds the whole database already), so two files
+    added to one version at once are judged one after the other."""
     return conn.execute(select(package_versions).where(
         package_versions.c.package_id == package_id,
-        package_versions.c.version_key == version_key)).first()
+        package_versions.c.version_key == version_key).with_for_update()).first()
 
 
 def insert_version(conn: Connection, package_id: int, new_version: NewVersion, now: datetime,

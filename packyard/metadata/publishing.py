@@ -20,6 +20,7 @@ from packyard.metadata.new_files import (
     insert_version,
     new_revision,
     publish_blocked,
+    sibling_files,
     version_closed,
     version_row,
 )
@@ -53,7 +54,8 @@ class PublishingStore(CatalogBase):
         """Add one asset (and its package and version when new) in one transaction.
 
         A file of the same name with the same bytes is a no-op; with other bytes it is a conflict
-        and nothing changes.
+        and nothing changes. So is a file the format's rule says would take the place of one
+        the version holds under another name (``file_rules``).
         """
         with self._write() as conn:
             return self._publish_one(conn, repository, fmt, namespace,
@@ -71,7 +73,8 @@ class PublishingStore(CatalogBase):
         the others. The rest commit together, or not at all.
         """
         with self._write() as conn:
-            return BatchPublish(conn, repository, fmt, namespace, now).run(files)
+            return BatchPublish(conn, repository, fmt, namespace, now,
+                                self._file_rules.get(fmt)).run(files)
 
     def _publish_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
                      file: NewFile, now: datetime) -> PublishResult:
@@ -107,6 +110,10 @@ class PublishingStore(CatalogBase):
             if existing.sha256 != new_asset.sha256:
                 raise file_exists(new_asset.name, ver.version)
             return PublishResult(package_record(pkg), version_record(ver), asset_record(existing), False)
+        rule = self._file_rules.get(fmt)
+        conflict = rule(new_asset.name, sibling_files(conn, ver.id)) if rule else None
+        if conflict is not None:
+            raise conflict
         if ver.status not in OPEN_STATUSES:
             raise version_closed(ver.version, display_name, ver.status)
         insert_asset(conn, ver.id, new_asset, now)

@@ -15,6 +15,7 @@ from packyard.metadata.new_files import (
     NewVersion,
     insert_asset,
     insert_version,
+    sibling_files,
     version_row,
 )
 from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
@@ -42,8 +43,9 @@ class RetentionStore(CatalogBase):
 
         Used for files pulled through upstreams and external connections. A target whose package
         has since been set to ``upstream: BLOCK``, or whose version is no longer listed, is left
-        alone; a target that already holds the file is a no-op. Returns the targets that now
-        hold a new copy.
+        alone; a target that already holds the file is a no-op, and so is one where the format's
+        rule says the file would take the place of another (``file_rules``). Returns the
+        targets that now hold a new copy.
         """
         kept: list[Repository] = []
         if not targets:
@@ -82,9 +84,11 @@ class RetentionStore(CatalogBase):
                                   entry.repository_id, entry.external_connection)
         elif ver.status not in ("Published", "Unlisted"):
             return False
-        if conn.execute(select(assets.c.id).where(
-                assets.c.package_version_id == ver.id,
-                assets.c.name == new_asset.name)).first() is not None:
+        siblings = sibling_files(conn, ver.id)
+        if any(sibling.name == new_asset.name for sibling in siblings):
+            return False
+        rule = self._file_rules.get(fmt)
+        if rule is not None and rule(new_asset.name, siblings) is not None:
             return False
         insert_asset(conn, ver.id, new_asset, now)
         return True

@@ -7,7 +7,7 @@ Each catalog method is one transaction on the reader or the writer engine (write
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
@@ -16,16 +16,20 @@ from sqlalchemy.engine import Engine
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines
 from packyard.metadata.migrate import upgrade_to_head
+from packyard.metadata.new_files import FileRule
 
 
 class CatalogBase:
     """The state the catalog's parts (``DomainStore``, ``PublishingStore``, …) share through
     ``SqlCatalog``."""
 
-    def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
+    def __init__(self, url: str, pool: PoolSettings | None = None,
+                 file_rules: Mapping[str, FileRule] | None = None) -> None:
         self.url = url
         self._reader, self._writer = create_engines(url, pool)
         self.changes = ChangeLog()
+        # Per format: which files one version may hold together (publishing applies it).
+        self._file_rules = dict(file_rules or {})
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)

@@ -165,6 +165,25 @@ class PrincipalSet:
             return PrincipalMatch.ACCOUNT
         return PrincipalMatch.NONE
 
+    def excludes(self, principal: RequestPrincipal) -> bool:
+        """Whether a NotPrincipal element with these entries spares `principal`.
+
+        A caller is spared only when its own identity is listed: its ARN or unique id, and for
+        a session also the role (or IAM user) behind it. An account entry (`ACCOUNT` or
+        `arn:aws:iam::ACCOUNT:root`) names the account principal, the root user, and not
+        everyone in the account: the IAM User Guide's example ("AWS JSON policy elements:
+        NotPrincipal") lists Bob's account next to Bob, and means to deny everyone but Bob.
+        """
+        if self.everyone:
+            return True
+        if principal.type is PrincipalType.SERVICE:
+            return principal.arn.lower() in self.services
+        if principal.type is PrincipalType.ANONYMOUS:
+            return False
+        if principal.type is PrincipalType.ROOT:
+            return principal.account is not None and principal.account in self.accounts
+        return self.match(principal) in (PrincipalMatch.DIRECT, PrincipalMatch.SESSION_ISSUER)
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -182,19 +201,23 @@ class Statement:
     conditions: tuple[Condition, ...]
     _action_regexes: tuple[re.Pattern[str], ...]
     _resource_patterns: tuple[ArnPattern, ...]
+    # Why a stored statement never applies (see `parse_policy`'s `stored`); None for the rest.
+    ignored: str | None = None
 
     def principal_match(self, principal: RequestPrincipal) -> PrincipalMatch:
         """How this statement names `principal`; identity-policy statements name their holder.
 
-        NotPrincipal applies to every caller that none of its entries names (any entry, even an
-        account-level one, excludes the caller); such a statement grants directly.
+        NotPrincipal applies to every caller it does not spare (`PrincipalSet.excludes`); such a
+        statement names the caller directly. An ignored statement names nobody.
         """
         if self.principals is None:
             return PrincipalMatch.DIRECT
-        found = self.principals.match(principal)
+        if self.ignored is not None:
+            return PrincipalMatch.NONE
         if self.not_principal:
-            return PrincipalMatch.DIRECT if found is PrincipalMatch.NONE else PrincipalMatch.NONE
-        return found
+            return (PrincipalMatch.NONE if self.principals.excludes(principal)
+                    else PrincipalMatch.DIRECT)
+        return self.principals.match(principal)
 
     def matches_action(self, action: str) -> bool:
         """Whether Action (or NotAction) covers `action`; action names ignore case."""
@@ -229,18 +252,31 @@ class Policy:
         """The name to log this policy under: the caller's name, else the document's Id."""
         return self.name or self.id
 
+    @property
+    def ignored_statements(self) -> tuple[Statement, ...]:
+        """Statements of a stored document that never apply, each with its `ignored` reason."""
+        return tuple(s for s in self.statements if s.ignored is not None)
+
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
 
 
 def parse_policy(document: str | bytes | Mapping[str, Any], *, kind: PolicyKind,
-                 max_size: int | None = None, name: str | None = None) -> Policy:
+                 max_size: int | None = None, name: str | None = None,
+                 role_trust: bool = False, stored: bool = False) -> Policy:
     """Parse and validate a policy document (JSON text, or an already decoded object).
 
     `kind` decides the Principal rule: identity policies must not have Principal/NotPrincipal,
-    resource policies must have one. `max_size` limits the document's length in characters,
-    not counting whitespace (as IAM counts its policy size quotas). Raises Invalid.
+    resource policies must have one. `role_trust` marks a role's trust policy, where
+    NotPrincipal is not allowed at all; elsewhere it must come with Deny. `max_size` limits the
+    document's length in characters, not counting whitespace (as IAM counts its policy size
+    quotas). Raises Invalid.
+
+    `stored` is for documents read back from storage, which an older Packyard may have accepted
+    under laxer rules: an Allow with NotPrincipal is then kept but marked `ignored` (it grants
+    nothing) rather than making the whole document unreadable, and a Deny with NotPrincipal in
+    a trust policy keeps denying (ignoring a Deny would grant more than its author meant).
     """
     data = _load(document, max_size)
     if not isinstance(data, dict):
@@ -264,7 +300,8 @@ def parse_policy(document: str | bytes | Mapping[str, Any], *, kind: PolicyKind,
         raise Invalid("Policy document: Statement must be an object or a non-empty list")
     # Policy variables exist only in the 2012-10-17 language ("Variables and tags").
     variables = version == VERSION_2012
-    statements = tuple(_parse_statement(raw, index, kind, variables=variables)
+    statements = tuple(_parse_statement(raw, index, kind, variables=variables,
+                                        role_trust=role_trust, stored=stored)
                        for index, raw in enumerate(raw_statements, start=1))
     seen: dict[str, int] = {}
     for statement in statements:
@@ -339,8 +376,8 @@ _ACTION = re.compile(r"[A-Za-z0-9-]+:[^\s:]+")
 _SID = re.compile(r"[A-Za-z0-9]*")
 
 
-def _parse_statement(raw: object, index: int, kind: PolicyKind, *,
-                     variables: bool) -> Statement:
+def _parse_statement(raw: object, index: int, kind: PolicyKind, *, variables: bool,
+                     role_trust: bool, stored: bool) -> Statement:
     where = f"Policy statement {index}"
     if not isinstance(raw, dict):
         raise Invalid(f"{where} must be a JSON object")
@@ -395,6 +432,12 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, *,
             raise Invalid(f"{where}: Principal or NotPrincipal is required in a resource-based "
                           "policy")
         principals = _parse_principals(raw[principal_element], where, principal_element)
+    ignored = _not_principal_problem(not_principal, Effect(effect), role_trust)
+    if ignored is not None:
+        if not stored:
+            raise Invalid(f"{where}: {ignored}")
+        if effect == Effect.DENY.value:
+            ignored = None
 
     conditions: tuple[Condition, ...] = ()
     if "Condition" in raw:
@@ -414,7 +457,24 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, *,
         _action_regexes=tuple(compile_glob(a, ignore_case=True) for a in actions),
         _resource_patterns=tuple(ArnPattern(r, variables=variables, head_variables=False)
                                  for r in resources or ()),
+        ignored=ignored,
     )
+
+
+def _not_principal_problem(not_principal: bool, effect: Effect, role_trust: bool) -> str | None:
+    """Why a statement's NotPrincipal is not allowed ("AWS JSON policy elements:
+    NotPrincipal"), or None."""
+    if not not_principal:
+        return None
+    if role_trust:
+        # Who may assume a role is named, never "everyone but": an Allow would open the role
+        # to every caller, anonymous included.
+        return ("NotPrincipal cannot be used in a role trust policy; name who may assume the "
+                "role in Principal")
+    if effect is Effect.ALLOW:
+        return ('NotPrincipal must be used with "Effect": "Deny"; with Allow it would grant '
+                "every other principal, anonymous callers included")
+    return None
 
 
 def _invalid_principal(where: str, key: str, value: object) -> Invalid:

@@ -4,6 +4,7 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,6 +18,8 @@ from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.formats.registry import HotPath
 from packyard.http.answer import Answer
+from packyard.server.limits import ConnectionLimits
+from packyard.server.proxy_headers import TrustedProxyHeaders
 from packyard.settings import Settings
 
 
@@ -28,9 +31,12 @@ class PackyardApp:
     """Offers each request to the hot paths (repeat reads answered from memory), else to
     Starlette. Nothing else differs between the two: see ``formats/pypi/hot_reads.py``."""
 
-    def __init__(self, app: Starlette, hot_paths: list[HotPath]) -> None:
+    def __init__(self, app: Starlette, hot_paths: list[HotPath],
+                 connection_limits: ConnectionLimits | None = None) -> None:
         self.app = app
         self._hot_paths = hot_paths
+        # Read by the server's protocol for each connection (server_protocol.find_limits).
+        self.connection_limits = connection_limits or ConnectionLimits()
 
     @property
     def container(self) -> Container:
@@ -72,7 +78,16 @@ def create_app(settings: Settings | None = None,
         routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"]))
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
-    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [])
+    settings = container.settings
+    return PackyardApp(app, [pypi.hot_path] if pypi.hot_path is not None else [],
+                       ConnectionLimits(settings.header_timeout_seconds,
+                                        settings.body_timeout_seconds, settings.max_connections))
+
+
+def behind_proxies(app: PackyardApp, settings: Settings) -> TrustedProxyHeaders:
+    """The app as ``packyard serve`` runs it: X-Forwarded-* headers believed only from the
+    trusted proxy addresses (uvicorn's own proxy middleware is switched off for this one)."""
+    return TrustedProxyHeaders(cast(Any, app), trusted_hosts=settings.forwarded_allow_ips)
 
 
 def freeze_startup_objects() -> None:
@@ -83,14 +98,17 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_environment() -> PackyardApp:
+def app_from_environment() -> TrustedProxyHeaders:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
+    from packyard.data_dir import restrict_new_files
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
     from packyard.settings import load_settings
 
+    restrict_new_files()
     server_reason.install()
     server_coalesce.install()
-    app = create_app(load_settings())
+    settings = load_settings()
+    app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app

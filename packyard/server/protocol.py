@@ -8,12 +8,18 @@ class, asks the app for a ready answer as soon as a request's headers are parsed
 is one, writes it straight to the socket. Everything else (misses, bodies, upgrades, Expect,
 pipelined requests behind a running one, a client that is not reading) goes the ordinary way, and an answer is the same
 ``Answer`` either way.
+
+The protocol also enforces ``server.limits``: the deadlines for a request's head and body, the
+cap on open connections, and a short lingering close when the app answered before a request's
+body arrived (an upload refused at its head) instead of reading and dropping the whole body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +31,16 @@ from uvicorn.protocols.utils import get_client_addr
 
 from packyard.formats.registry import HotPath
 from packyard.http.answer import Answer
+from packyard.server.limits import (
+    BODY,
+    HEAD,
+    IDLE,
+    ConnectionLimits,
+    ConnectionWatch,
+    DeadlineSweep,
+    Watched,
+    sweep_for,
+)
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
@@ -32,6 +48,18 @@ _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phr
 _PROXY_HEADERS = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 _log = logging.getLogger(__name__)
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+         b"retry-after: 1\r\nconnection: close\r\ncontent-length: 41\r\n\r\n"
+         b"Too many open connections to this server\n")
+_TIMED_OUT = {
+    phase: b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+           b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(text), text)
+    for phase, text in ((HEAD, b"The request head did not arrive in time\n"),
+                        (BODY, b"The request body stopped arriving\n"))}
+# After answering before the body arrived: how long the rest is read and dropped before the
+# connection closes, so that the client sees the answer before a reset could discard it.
+_LINGER_SECONDS = 2.0
 
 
 class _Answered:
@@ -65,6 +93,31 @@ class _ServerHeaders:
 
 
 _server_headers = _ServerHeaders()
+
+
+def find_limits(app: Any) -> ConnectionLimits:
+    """The app's connection limits (``PackyardApp.connection_limits``), beneath uvicorn's
+    proxy-headers middleware; the defaults for any other app."""
+    if isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    limits = getattr(app, "connection_limits", None)
+    return limits if isinstance(limits, ConnectionLimits) else ConnectionLimits()
+
+
+class _Throttled:
+    """Logs a warning at most once a minute (a flood of refusals must not flood the log)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last >= 60:
+            self._last = now
+            _log.warning(message, *args)
+
+
+_refusals = _Throttled()
 
 
 def find_hot_answer(app: Any) -> tuple[HotPath | None, ProxyHeadersMiddleware | None]:
@@ -110,12 +163,105 @@ def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
     return b"".join(parts)
 
 
-class PackyardHttpProtocol(HttpToolsProtocol):
+class PackyardHttpProtocol(HttpToolsProtocol, Watched):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hot, self._proxy = find_hot_answer(self.app)
+        self._limits = find_limits(self.app)
+        self._watch = ConnectionWatch()
+        self._lingering = False
+
+    # -- connection limits (server_limits) ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self._limits.max_connections:
+            self.transport = transport
+            self._watch.phase = IDLE
+            _refusals.warning("refusing connections: %d open, the limit is %d "
+                              "(PACKYARD_MAX_CONNECTIONS)", len(self.connections),
+                              self._limits.max_connections)
+            transport.write(_BUSY)
+            transport.close()
+            return
+        super().connection_made(transport)
+        limits = self._limits
+        sweep_for(self.server_state, lambda: DeadlineSweep(
+            self.loop, self.connections, limits.sweep_interval)).ensure_running()
+
+    def check_deadline(self, now: float) -> None:
+        # Not the client's pause: we stopped reading (the app has not taken what came), or the
+        # client waits for the 100 Continue that the app's first read sends.
+        cycle = self.cycle
+        not_reading = self.flow.read_paused or bool(
+            getattr(cycle, "waiting_for_100_continue", False))
+        phase = self._watch.overdue(now, self._limits, not_reading)
+        if phase is None or self.transport.is_closing():
+            return
+        limits = self._limits
+        why = (f"its request head did not arrive within {limits.header_timeout:g}s"
+               if phase == HEAD else f"its request body stopped for {limits.body_timeout:g}s")
+        _log.info("closing a connection from %s: %s", self._peer(), why)
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            # Nothing of a response to this request is on the wire: say why.
+            self.transport.write(_TIMED_OUT[phase])
+        self._watch.phase = IDLE
+        self.transport.close()
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "an unknown address"
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the rest of a body already answered: dropped unparsed
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        watch = self._watch
+        if watch.phase != HEAD:  # a new connection's first request is timed from the connect
+            watch.phase = HEAD
+            watch.progress += 1
+
+    def on_body(self, body: bytes) -> None:
+        self._watch.progress += 1
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._watch.phase = IDLE
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if (cycle is not None and getattr(cycle, "more_body", False)
+                and not self.transport.is_closing()):
+            self._linger()
+            return
+        super().on_response_complete()
+
+    def _linger(self) -> None:
+        """Close after an answer sent before the request's body arrived.
+
+        uvicorn would keep the connection and read the whole body to drop it (a refused 5 GiB
+        upload would still be sent in full). Closing at once could reset the connection before
+        the client read the answer, so the answer goes out with a FIN after it, what still
+        comes is dropped for a moment, and then the connection closes. Clients that send the
+        whole body before reading (requests, so twine) get an error on their next write and
+        then read the answer.
+        """
+        self.server_state.total_requests += 1
+        self._unset_keepalive_if_required()
+        self._lingering = True
+        self._watch.phase = IDLE
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+
+    # -- the fast lane -------------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
+        watch = self._watch
+        watch.phase = BODY  # until the message completes (at once when there is no body)
+        watch.progress += 1
         if (self._hot is not None and not self.pipeline and not self.expect_100_continue
                 and (self.cycle is None or self.cycle.response_complete)
                 and not self.flow.write_paused and self._answer_now(self._hot)):

@@ -1,6 +1,10 @@
-"""Opening a repository for a package-endpoint request: find it, authenticate the token, authorize.
+"""Opening a repository for a package-endpoint request: authenticate the token, find the
+domain, authorize, find the repository.
 
-Shared by every format's routes so the rules are the same for pip, twine and npm.
+Shared by every format's routes so the rules are the same for pip, twine and npm. The order is
+AWS's: a caller learns whether a domain or repository exists only after proving who it is and
+that it may use it, so a garbage token gets 401 whether or not the domain exists, and a token
+without read access gets 403 whether or not the repository exists.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from packyard.auth.environment import RequestEnvironment, current_environment
-from packyard.auth.package_auth import PackageAuthenticator, token_from_authorization
+from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.principal import Principal
 from packyard.errors import NotFound
 from packyard.model import Domain, Repository
@@ -41,8 +45,9 @@ T = TypeVar("T")
 # request, so they are remembered this long (a deleted repository may answer for this long).
 _LOOKUP_TTL = 2.0
 _LOOKUP_MAX = 4096
-# A granted read is reused this long: a revoked or expired token keeps reading at most this much
-# longer than the token check's own cache allows.
+# A granted read is reused this long. A change this process makes (an IAM write, a revocation)
+# drops every grant at once; a change made by another process (a worker, the CLI) is seen once
+# the token check's own cache (4 s) and then this reuse have run out: within 5 s.
 _READER_TTL = 1.0
 
 
@@ -61,7 +66,8 @@ class RepositoryGate:
         self.registry = registry
         self._authn = authenticator
         self._lookups: dict[tuple[str, ...], tuple[float, object]] = {}
-        self._readers: dict[tuple[str, ...], tuple[float, RepositoryAccess]] = {}
+        # key -> (granted at, authenticator generation, access)
+        self._readers: dict[tuple[str, ...], tuple[float, int, RepositoryAccess]] = {}
         self._lock = threading.Lock()
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
@@ -79,26 +85,41 @@ class RepositoryGate:
 
     def open(self, label: str, repo_name: str, authorization: str | None) -> RepositoryAccess:
         """Authenticate and find the repository; authorization is per action (``check``)."""
-        # Refuse anonymous callers before revealing whether the domain exists.
-        token_from_authorization(authorization)
+        principal, domain = self._authenticate(label, authorization)
+        return RepositoryAccess(principal, domain, self._repository(domain, repo_name))
+
+    def _authenticate(self, label: str, authorization: str | None) -> tuple[Principal, Domain]:
+        """The caller and the URL's domain: the token is checked before the domain is looked
+        up, and a domain that does not exist is one the token is not for."""
+        record = self._authn.resolve(authorization)
         name, owner = split_domain_label(label)
-        domain = self._cached(("d", name, owner),
-                              lambda: self.registry.get_domain(name, owner))
-        principal = self._authn.authenticate(authorization, domain)
-        repo = self._cached(("r", name, owner, repo_name),
+        try:
+            domain: Domain | None = self._cached(
+                ("d", name, owner), lambda: self.registry.get_domain(name, owner))
+        except NotFound:
+            domain = None
+        principal = self._authn.principal_for(record, domain)
+        assert domain is not None  # principal_for refuses a missing domain
+        return principal, domain
+
+    def _repository(self, domain: Domain, repo_name: str) -> Repository:
+        return self._cached(("r", domain.name, domain.owner, repo_name),
                             lambda: self.registry.catalog.get_repository(domain, repo_name))
-        return RepositoryAccess(principal, domain, repo)
 
     def open_for_read(self, label: str, repo_name: str, authorization: str | None
                       ) -> RepositoryAccess:
-        """``open`` plus the ReadFromRepository check; a success is remembered briefly."""
-        access = self.open(label, repo_name, authorization)
-        self.check_read(access)
+        """``open`` with the ReadFromRepository check made on the repository's ARN before the
+        repository is looked up; a success is remembered briefly."""
+        granted_at, generation = time.monotonic(), self._authn.generation
+        principal, domain = self._authenticate(label, authorization)
+        self.registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
+                                       self.registry.arns.repository(domain.name, repo_name))
+        access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
         with self._lock:
             if len(self._readers) >= _LOOKUP_MAX:
                 self._readers.clear()
             key = _reader_key(label, repo_name, authorization, current_environment())
-            self._readers[key] = (time.monotonic(), access)
+            self._readers[key] = (granted_at, generation, access)
         return access
 
     def recent_reader(self, label: str, repo_name: str, authorization: str | None,
@@ -111,11 +132,7 @@ class RepositoryGate:
         """
         with self._lock:
             hit = self._readers.get(_reader_key(label, repo_name, authorization, env))
-        if hit is None or time.monotonic() - hit[0] >= _READER_TTL:
+        if (hit is None or time.monotonic() - hit[0] >= _READER_TTL
+                or hit[1] != self._authn.generation):
             return None
-        return hit[1]
-
-    def check_read(self, access: RepositoryAccess) -> None:
-        self.registry.authorizer.check(
-            access.principal, "codeartifact:ReadFromRepository",
-            self.registry.arns.repository(access.domain.name, access.repository.name))
+        return hit[2]

@@ -5,6 +5,8 @@ A policy is stored with a revision that changes on every write; passing the revi
 since, and a stale revision is a ConflictException, as in CodeArtifact. Documents are checked
 against the IAM policy grammar for resource policies (Principal required) before they are
 stored, so a malformed one is a ValidationException that says what is wrong and where.
+Every operation authorizes on the ARN named in the request before looking anything up, so a
+caller without permission learns nothing about which domains and repositories exist.
 """
 
 from __future__ import annotations
@@ -44,25 +46,25 @@ class PermissionsPolicies:
     def put_domain_policy(self, principal: Principal, domain_name: str,
                           domain_owner: str | None, document: str,
                           revision: str | None) -> ResourcePolicy:
-        domain = self._registry.get_domain(domain_name, domain_owner)
-        arn = self._arns.domain(domain.name)
+        arn = self._arns.domain(domain_name)
         self._authz.check(principal, "codeartifact:PutDomainPermissionsPolicy", arn)
+        domain = self._registry.get_domain(domain_name, domain_owner)
         check_resource_policy(document)
         return self._store.put_resource_policy(arn, domain.id, None, document, revision,
                                                self._clock.now())
 
     def get_domain_policy(self, principal: Principal, domain_name: str,
                           domain_owner: str | None) -> ResourcePolicy:
-        domain = self._registry.get_domain(domain_name, domain_owner)
-        arn = self._arns.domain(domain.name)
+        arn = self._arns.domain(domain_name)
         self._authz.check(principal, "codeartifact:GetDomainPermissionsPolicy", arn)
+        domain = self._registry.get_domain(domain_name, domain_owner)
         return self._existing(arn, f"domain {domain.name}")
 
     def delete_domain_policy(self, principal: Principal, domain_name: str,
                              domain_owner: str | None, revision: str | None) -> ResourcePolicy:
-        domain = self._registry.get_domain(domain_name, domain_owner)
-        arn = self._arns.domain(domain.name)
+        arn = self._arns.domain(domain_name)
         self._authz.check(principal, "codeartifact:DeleteDomainPermissionsPolicy", arn)
+        self._registry.get_domain(domain_name, domain_owner)
         return self._store.delete_resource_policy(arn, revision)
 
     # -- repositories --------------------------------------------------------------------------
@@ -70,26 +72,26 @@ class PermissionsPolicies:
     def put_repository_policy(self, principal: Principal, domain_name: str, repo_name: str,
                               domain_owner: str | None, document: str,
                               revision: str | None) -> ResourcePolicy:
-        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
-        arn = self._arns.repository(domain.name, repo.name)
+        arn = self._arns.repository(domain_name, repo_name)
         self._authz.check(principal, "codeartifact:PutRepositoryPermissionsPolicy", arn)
+        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
         check_resource_policy(document)
         return self._store.put_resource_policy(arn, domain.id, repo.id, document, revision,
                                                self._clock.now())
 
     def get_repository_policy(self, principal: Principal, domain_name: str, repo_name: str,
                               domain_owner: str | None) -> ResourcePolicy:
-        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
-        arn = self._arns.repository(domain.name, repo.name)
+        arn = self._arns.repository(domain_name, repo_name)
         self._authz.check(principal, "codeartifact:GetRepositoryPermissionsPolicy", arn)
+        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
         return self._existing(arn, f"repository {repo.name}")
 
     def delete_repository_policy(self, principal: Principal, domain_name: str, repo_name: str,
                                  domain_owner: str | None,
                                  revision: str | None) -> ResourcePolicy:
-        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
-        arn = self._arns.repository(domain.name, repo.name)
+        arn = self._arns.repository(domain_name, repo_name)
         self._authz.check(principal, "codeartifact:DeleteRepositoryPermissionsPolicy", arn)
+        domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
         return self._store.delete_resource_policy(arn, revision)
 
     def _existing(self, arn: str, what: str) -> ResourcePolicy:

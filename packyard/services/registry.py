@@ -184,13 +184,16 @@ class Registry:
         return repo
 
     def delete_repository(self, principal: Principal, domain_name: str, name: str,
-                          domain_owner: str | None = None) -> Repository:
+                          domain_owner: str | None = None
+                          ) -> tuple[Repository, RepositoryLinks]:
+        """Delete a repository; returns it with the links it had (deleting removes them)."""
         self.authorizer.check(principal, "codeartifact:DeleteRepository",
                               self.arns.repository(domain_name, name))
         domain, repo = self.get_repository(domain_name, name, domain_owner)
+        links = self.catalog.repository_links(repo.id)
         for sha in self.catalog.delete_repository(repo):
             self.blobs.delete(domain.blob_key, sha)
-        return repo
+        return repo, links
 
     def list_repositories(self, principal: Principal, prefix: str | None = None,
                           domain_name: str | None = None, domain_owner: str | None = None,

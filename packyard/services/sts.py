@@ -73,7 +73,8 @@ class StsService:
             # Same answer as for an existing role: callers cannot probe which roles exist.
             raise AccessDenied(denied)
         try:
-            trust = compile_policy(role.assume_role_policy, PolicyKind.RESOURCE, "trust policy")
+            trust = compile_policy(role.assume_role_policy, PolicyKind.RESOURCE, "trust policy",
+                                   role.arn, role_trust=True)
         except Invalid:
             raise AccessDenied(denied) from None
         context: dict[str, Any] = {"sts:RoleSessionName": session_name}

@@ -40,6 +40,15 @@ def check_blob_store(settings: Settings) -> None:
                          "directory path, memory:// or s3://BUCKET/PREFIX")
 
 
+def staging_dir(settings: Settings) -> Path:
+    """Where uploads are staged (a local folder whatever the backend): the disk that must keep
+    a reserve for them (``services/upload_capacity.py``)."""
+    where = settings.blob_store
+    if where and where != MEMORY and not where.startswith(S3):
+        return Path(where) / ".staging"  # the local backend stages beside its blobs
+    return settings.blob_dir / ".staging"
+
+
 def open_blob_store(settings: Settings) -> BlobStore:
     """The blob store ``settings`` name (see the module's docstring)."""
     check_blob_store(settings)
@@ -48,12 +57,12 @@ def open_blob_store(settings: Settings) -> BlobStore:
         return LocalBlobStore(settings.blob_dir)
     if where == MEMORY:
         # Staging is on disk in every backend; the data directory's is as good as any.
-        return MemoryBlobStore(settings.blob_dir / ".staging")
+        return MemoryBlobStore(staging_dir(settings))
     if where.startswith(S3):
         # Imported here: obstore is the s3 extra's, not needed by the embedded default.
         clients = connect(S3Location.parse(where),
                           S3Connection(endpoint_url=settings.s3_endpoint_url))
         from packyard.storage.s3 import S3BlobStore
 
-        return S3BlobStore(clients, settings.blob_dir / ".staging")
+        return S3BlobStore(clients, staging_dir(settings))
     return LocalBlobStore(Path(where))

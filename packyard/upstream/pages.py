@@ -18,6 +18,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 
@@ -44,7 +45,8 @@ class PageResult:
 
 
 def page_url(index_url: str, project: str) -> str:
-    return f"{index_url}{project}/"
+    # Quoted whatever it holds: a project name is one path segment of the upstream's URL.
+    return f"{index_url}{quote(project, safe='')}/"
 
 
 def encode_files(project: UpstreamProject) -> str:

@@ -32,6 +32,7 @@ from packyard.errors import Invalid, NotFound, UpstreamError
 from packyard.formats.pypi.archive import DistInspection, inspect_distribution
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.names import require_project_name
 from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
 from packyard.formats.registry import FormatPlugin
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
@@ -137,6 +138,7 @@ class UpstreamResolver:
     async def project_page(self, domain: Domain, repository: Repository,
                            project: str) -> ProjectPage:
         """The merged project page of ``project`` (PEP 503-normalized) in ``repository``."""
+        require_project_name(project)
         plan = await run_in_threadpool(self._plan, domain, repository, project)
         resolution = await self._resolve(plan, project)
         if resolution.errors and not resolution.merged.files:
@@ -234,6 +236,7 @@ class UpstreamResolver:
     async def locate(self, domain: Domain, repository: Repository, project: str,
                      filename: str) -> Located:
         """Find (and pull through, if need be) a file or its ``.metadata`` for ``repository``."""
+        require_project_name(project)
         own = await run_in_threadpool(self.find_own, domain, repository, project, filename)
         if own is not None:
             return own

@@ -11,13 +11,14 @@ migrated once, when ``migrated``), yields its URL and drops it afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.new_files import FileRule
 from tests.services import DatabaseClones, PostgresServer
 
 Backend = Callable[[pytest.FixtureRequest, Path, str, bool], AbstractContextManager[str]]
@@ -70,9 +71,9 @@ class Databases:
         return self._stack.enter_context(
             _BACKENDS[self.backend](self._request, self._tmp_path, name, migrated))
 
-    def catalog(self, url: str) -> SqlCatalog:
+    def catalog(self, url: str, file_rules: Mapping[str, FileRule] | None = None) -> SqlCatalog:
         """A catalog on ``url``, not migrated; disposed before the database is removed."""
-        catalog = SqlCatalog(url)
+        catalog = SqlCatalog(url, file_rules=file_rules)
         self._stack.callback(catalog.dispose)
         return catalog
 

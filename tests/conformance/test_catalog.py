@@ -453,3 +453,66 @@ def test_concurrent_creates_of_one_domain_make_one(catalog: Catalog) -> None:
     assert len(conflicts) == 5 and all(c.message == "Domain dom already exists"
                                        for c in conflicts)
     assert [d.name for d in catalog.list_domains()] == ["dom"]
+
+
+# -- the format's rule for the files of one version (formats/pypi/release_files) --------------
+
+
+@pytest.fixture()
+def ruled(databases: Databases) -> Catalog:
+    from packyard.formats.pypi.release_files import release_conflict
+
+    c = databases.catalog(databases.url("ruled"), file_rules={"pypi": release_conflict})
+    c.migrate()
+    return c
+
+
+def test_publish_refuses_a_file_that_shadows_another_spelling_of_it(ruled: Catalog) -> None:
+    repo = _repo(ruled)
+    first = _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "a" * 64)
+    ruled.publish(repo, "pypi", "", "pkg", "pkg", first.version, first.asset, first.blob_sizes,
+                  NOW)
+    shadow = _file("pkg", "1.0", "pkg-1.0.0-py3-none-any.whl", "b" * 64)
+    with pytest.raises(Conflict, match=r"File already exists \('pkg-1.0-py3-none-any.whl'"):
+        ruled.publish(repo, "pypi", "", "pkg", "pkg", shadow.version, shadow.asset,
+                      shadow.blob_sizes, NOW)
+    assert ruled.release_conflict(repo.id, "pypi", "pkg", "1.0",
+                                  "pkg-1.0.0-py3-none-any.whl") is not None
+    assert ruled.release_conflict(repo.id, "pypi", "pkg", "1.0",
+                                  "pkg-1.0-py2-none-any.whl") is None
+    assert _index(ruled, repo, "pkg") == [("1.0", "pkg-1.0-py3-none-any.whl", "a" * 64)]
+
+
+def test_publish_many_refuses_shadows_in_the_store_and_in_the_batch(ruled: Catalog) -> None:
+    repo = _repo(ruled)
+    ruled.publish_many(repo, "pypi", "", [_file("pkg", "1.0", "pkg-1.0.tar.gz", "a" * 64)], NOW)
+    results = ruled.publish_many(repo, "pypi", "", [
+        _file("pkg", "1.0", "pkg-1.0.zip", "b" * 64),  # a second sdist
+        _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "c" * 64),
+        _file("pkg", "1.0", "pkg-1.0.0-py3-none-any.whl", "d" * 64),  # shadows the one before
+        _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "c" * 64),  # identical: a no-op
+    ], NOW)
+    assert [_outcome(r) for r in results] == [
+        ("Conflict", "Only one sdist may be uploaded per release: this release has "
+                     "pkg-1.0.tar.gz already; files are never replaced"),
+        True,
+        ("Conflict", f"File already exists ('pkg-1.0-py3-none-any.whl', with blake2_256 hash "
+                     f"{'0' * 64}): pkg-1.0.0-py3-none-any.whl is the same release, build tag "
+                     "and tags under another name; files are never replaced"),
+        False,
+    ]
+
+
+def test_a_kept_upstream_copy_never_shadows_a_file_the_version_holds(ruled: Catalog) -> None:
+    from packyard.metadata.catalog import EntryPoint
+
+    repo = _repo(ruled)
+    first = _file("pkg", "1.0", "pkg-1.0-py3-none-any.whl", "a" * 64)
+    ruled.publish(repo, "pypi", "", "pkg", "pkg", first.version, first.asset, first.blob_sizes,
+                  NOW)
+    ruled.put_origin_configuration(repo, "pypi", "", "pkg", "pkg", "ALLOW", "ALLOW", NOW)
+    shadow = _file("pkg", "1.0", "pkg-1.0.0-py3-none-any.whl", "b" * 64)
+    kept = ruled.retain([repo], "pypi", "", "pkg", "pkg", shadow.version, shadow.asset,
+                        EntryPoint("EXTERNAL", None, "public:pypi"), shadow.blob_sizes, NOW)
+    assert kept == []
+    assert _index(ruled, repo, "pkg") == [("1.0", "pkg-1.0-py3-none-any.whl", "a" * 64)]

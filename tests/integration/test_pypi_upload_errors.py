@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+import sqlite3
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.integration.helpers import (
     DistSpec,
     PypiRepo,
     ServerProcess,
+    build_sdist,
     build_wheel,
     codeartifact_client,
     create_pypi_repo,
@@ -97,6 +99,76 @@ def test_filename_with_a_path_is_refused(pypi_repo: PypiRepo, dists: DistFactory
     response = upload(pypi_repo, dist, filename=bad)
     _assert_refused(response, 400, "filename", "path", "'/'")
     _assert_nothing_published(pypi_repo, "pkg")
+
+
+# ------------------------------------------------------------------ characters in filenames
+
+@pytest.mark.parametrize("bad", [
+    pytest.param("pkg\u20ac-1.0-py3-none-any.whl", id="euro-sign-in-name"),
+    pytest.param("pkg-1.0\u20ac.tar.gz", id="euro-sign-in-version"),
+    pytest.param("pkg-1\uff0e0-py3-none-any.whl", id="fullwidth-dot"),
+    pytest.param("pkg-1.0-py3-none-any\u20ac.whl", id="euro-sign-in-tag"),
+])
+def test_non_latin1_filename_is_refused_with_400_not_a_500(pypi_repo: PypiRepo,
+                                                           dists: DistFactory,
+                                                           bad: str) -> None:
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    response = upload(pypi_repo, dist, filename=bad)
+    _assert_refused(response, 400, "invalid")
+    # The status line carries the reason too, escaped into ASCII.
+    assert response.reason_phrase.isascii() and "Invalid" in response.reason_phrase
+    _assert_nothing_published(pypi_repo, "pkg")
+
+
+def test_kelvin_sign_filename_is_refused_instead_of_a_500_on_its_409(
+        pypi_repo: PypiRepo, dists: DistFactory, tmp_path: Path) -> None:
+    # The Kelvin sign lower-cases to "k": the name used to pass as "kpkg", and the 409 on a
+    # second upload under that filename then failed to encode its reason (a 500).
+    kelvin = "\u212apkg-1.0-py3-none-any.whl"
+    first = dists.wheel(DistSpec(name="kpkg", version="1.0"))
+    second = build_wheel(DistSpec(name="kpkg", version="1.0", summary="other bytes"), tmp_path)
+    for dist in (first, second):
+        response = upload(pypi_repo, dist, filename=kelvin, fields={"name": "\u212apkg"})
+        _assert_refused(response, 400, "Invalid value for Name", "invalid value", "name")
+    _assert_nothing_published(pypi_repo, "kpkg")
+
+
+@pytest.mark.parametrize("homoglyph", ["\u017f", "\u0131"])
+def test_homoglyph_project_name_upload_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
+                                                  homoglyph: str) -> None:
+    # Long s and dotless i case-fold to s and i: "requeſts" must not pass as a name.
+    dist = dists.wheel(DistSpec(name="requests-x", version="1.0"))
+    name = f"reque{homoglyph}ts-x"
+    response = upload(pypi_repo, dist, filename=f"{name.replace('-', '_')}-1.0-py3-none-any.whl",
+                      fields={"name": name})
+    _assert_refused(response, 400, "name")
+    _assert_nothing_published(pypi_repo, "requests-x")
+
+
+def test_wheel_tag_with_markup_is_refused(pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    dist = dists.wheel(DistSpec(name="xss", version="1.0"))
+    bad = 'xss-1.0-py3-none-any"><img src=x onerror=alert(1)>.whl'
+    response = upload(pypi_repo, dist, filename=bad)
+    _assert_refused(response, 400, "Invalid wheel tag")
+    _assert_nothing_published(pypi_repo, "xss")
+
+
+def test_asset_with_a_non_latin1_name_downloads_through_the_api(
+        pypi_repo: PypiRepo, dists: DistFactory, server: ServerProcess, api: Any) -> None:
+    # A file stored before names were checked (the Kelvin sign passed as "k"): its
+    # X-AssetName header used to be a 500.
+    dist = dists.wheel(DistSpec(name=_name("asset-kelvin"), version="1.0"))
+    upload_ok(pypi_repo, dist)
+    renamed = "\u212a" + dist.filename
+    with sqlite3.connect(server.data_dir / "packyard.db") as db:
+        changed = db.execute("UPDATE assets SET name = ? WHERE name = ?",
+                             (renamed, dist.filename)).rowcount
+    assert changed == 1
+    out = api.get_package_version_asset(
+        domain=pypi_repo.domain, repository=pypi_repo.repository, format="pypi",
+        package=normalize(dist.spec.name), packageVersion="1.0", asset=renamed)
+    assert out["asset"].read() == dist.data
+    assert out["assetName"] == "%E2%84%AA" + dist.filename
 
 
 # ------------------------------------------------------------------ name / version mismatches
@@ -306,6 +378,55 @@ def test_twine_reports_file_already_exists(pypi_repo: PypiRepo, dists: DistFacto
     out = clash.stdout + clash.stderr
     assert "409 Conflict" in out, out
     assert "File already exists" in out, out
+
+
+def test_release_file_cannot_be_shadowed_by_another_spelling_of_its_version(
+        pypi_repo: PypiRepo, dists: DistFactory, tmp_path: Path) -> None:
+    name = _name("shadow")
+    original = dists.wheel(DistSpec(name=name, version="1.0"))
+    upload_ok(pypi_repo, original)
+    # 1.0.0 is release 1.0: pip would take either file for pkg==1.0.
+    shadow = build_wheel(DistSpec(name=name, version="1.0.0", summary="evil"), tmp_path)
+    assert shadow.filename != original.filename
+    response = upload(pypi_repo, shadow)
+    _assert_refused(response, 409, "File already exists")
+    expected = f"File already exists ('{original.filename}', with blake2_256 hash "
+    assert _reason(response).startswith(expected), _reason(response)
+    assert response.reason_phrase.startswith(expected), response.reason_phrase
+    with pypi_repo.client() as http:
+        page = http.get(pypi_repo.project_url(normalize(name)),
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    assert [f["filename"] for f in page["files"]] == [original.filename]
+    # Identical bytes under the original name stay a no-op success.
+    upload_ok(pypi_repo, original)
+
+
+def test_second_sdist_of_a_release_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
+                                              tmp_path: Path) -> None:
+    name = _name("two-sdists")
+    first = dists.sdist(DistSpec(name=name, version="2.0"))
+    upload_ok(pypi_repo, first)
+    second = build_sdist(DistSpec(name=name, version="2.0.0"), tmp_path)
+    response = upload(pypi_repo, second)
+    _assert_refused(response, 409, "Only one sdist")
+    assert _reason(response) == ("Only one sdist may be uploaded per release: this release has "
+                                 f"{first.filename} already; files are never replaced")
+    # A wheel of the release is still welcome next to its sdist.
+    upload_ok(pypi_repo, dists.wheel(DistSpec(name=name, version="2.0")))
+
+
+def test_twine_shows_the_file_a_shadow_would_replace(pypi_repo: PypiRepo, dists: DistFactory,
+                                                     fresh_home: ClientHome,
+                                                     tmp_path: Path) -> None:
+    name = _name("shadow-twine")
+    original = dists.wheel(DistSpec(name=name, version="3.1"))
+    upload_ok(pypi_repo, original)
+    _write_pypirc(fresh_home, pypi_repo)
+    clash = _twine(fresh_home, build_wheel(DistSpec(name=name, version="3.1.0"), tmp_path).path)
+    assert clash.returncode != 0
+    out = clash.stdout + clash.stderr
+    assert "409 Conflict" in out, out
+    assert f"File already exists ('{original.filename}'" in out, out
 
 
 # ------------------------------------------------------------------ the upload URL itself

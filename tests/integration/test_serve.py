@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 from pathlib import Path
@@ -185,3 +186,21 @@ def test_several_workers_share_one_port_and_see_each_others_writes(
     out = run([python, "-c", "import importlib.metadata as m; print(m.version('workers-probe'))"],
               fresh_home.env()).stdout
     assert out.strip() == "2.0"
+
+
+def test_a_world_readable_data_directory_is_made_owner_only_and_new_files_are_too(
+        server_factory: Any, dists: DistFactory, tmp_path: Path) -> None:
+    data_dir = tmp_path / "loose" / "data"
+    data_dir.mkdir(parents=True)
+    os.chmod(data_dir, 0o755)  # as made by hand or by an earlier Packyard
+    srv = server_factory(data_dir=data_dir)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    repo = create_pypi_repo(codeartifact_client(srv.url), srv.url, "perm")
+    upload_ok(repo, dists.wheel(DistSpec(name=unique_name("perm"), version="1.0")))
+    created = list(data_dir.rglob("*"))
+    assert data_dir / "blobs" / ".staging" in created
+    assert data_dir / "packyard.db" in created
+    assert sum(1 for p in created if p.is_file() and len(p.name) == 64) >= 2  # file + metadata
+    loose = {str(p.relative_to(data_dir)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in created if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}, f"readable by others: {loose}"

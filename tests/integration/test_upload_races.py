@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from tests.integration.helpers import DistFactory, DistSpec, PypiRepo, unique_name, upload
+from tests.integration.helpers import (
+    DistFactory,
+    DistSpec,
+    PypiRepo,
+    build_wheel,
+    unique_name,
+    upload,
+)
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
@@ -48,6 +56,24 @@ def test_racing_different_bytes_one_wins_the_rest_conflict(pypi_repo: PypiRepo,
     with pypi_repo.client() as client:
         served = client.get(pypi_repo.project_url(name) + winner.filename)
     assert served.content == winner.data
+
+
+def test_racing_spellings_of_one_wheel_one_wins_the_rest_conflict(
+        pypi_repo: PypiRepo, tmp_path: Path) -> None:
+    name = unique_name("race-spell")
+    # Five names for one release's py3-none-any wheel, each with its own bytes.
+    versions = ["1.0", "1.0.0", "1", "1.0.0.0", "1.00"]
+    wheels = [build_wheel(DistSpec(name, version, padding=128 * 1024), tmp_path)
+              for version in versions]
+    assert len({w.filename for w in wheels}) == 5
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda w: upload(pypi_repo, w), wheels))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 1, [(r.status_code, r.text) for r in responses]
+    assert statuses.count(409) == 4, statuses
+    winner = wheels[statuses.index(200)]
+    assert all(f"'{winner.filename}'" in r.text for r in responses if r.status_code == 409)
+    assert [f["filename"] for f in _listed(pypi_repo, name)] == [winner.filename]
 
 
 def test_metadata_bomb_is_refused_quickly(pypi_repo: PypiRepo, dists: DistFactory) -> None:

@@ -454,6 +454,27 @@ def test_a_repository_upstream_without_external_connection(
     _pip_install(chain, tmp_path / "venv2", spec.name)
 
 
+# --------------------------------------------------------------------------- names from the path
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param("%252e%252e%252fadmin", id="double-encoded-dot-dot-slash"),
+    pytest.param("a%3Fx=1%23", id="query-and-fragment"),
+    pytest.param("%2e%2e", id="dot-dot"),
+    pytest.param("a%20b", id="space"),
+])
+def test_invalid_project_name_in_the_path_never_reaches_the_upstream(
+        server_factory: ServerFactory, index: StaticIndex, tmp_path: Path, raw: str) -> None:
+    chain = _chain(_server(server_factory, index), tmp_path)
+    with chain.http() as http:
+        for suffix in ("/", "/pkg-1.0-py3-none-any.whl", "/pkg-1.0-py3-none-any.whl.metadata"):
+            url = f"{chain.endpoint()}simple/{raw}{suffix}"
+            response = http.get(url, headers={"Accept": JSON_V1})
+            assert response.status_code == 404, (url, response.status_code, response.text)
+            assert "not a valid project name" in response.text, response.text
+    assert dict(index.requests) == {}, "the upstream was asked for an invalid name"
+
+
 # --------------------------------------------------------------------------- integrity
 
 

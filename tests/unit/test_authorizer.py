@@ -164,10 +164,26 @@ def test_get_service_bearer_token_ignores_resource_policies() -> None:
 def test_put_permissions_policy_ignores_the_resources_own_policy() -> None:
     # The domain owner cannot lock themselves out of fixing the policy.
     deny = _resource({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"})
-    authz = _authorizer(FakePolicies(resource={DOMAIN_ARN: [deny], REPO_ARN: [deny]}))
+    authz = _authorizer(FakePolicies(resource={DOMAIN_ARN: [deny]}))
     assert authz.is_allowed(ROOT, "codeartifact:PutDomainPermissionsPolicy", DOMAIN_ARN)
-    assert authz.is_allowed(ROOT, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
     assert not authz.is_allowed(ROOT, "codeartifact:GetDomainPermissionsPolicy", DOMAIN_ARN)
+    authz = _authorizer(FakePolicies(resource={REPO_ARN: [deny]}))
+    assert authz.is_allowed(ROOT, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
+    assert not authz.is_allowed(ROOT, "codeartifact:GetRepositoryPermissionsPolicy", REPO_ARN)
+
+
+def test_domain_deny_stops_put_repository_permissions_policy() -> None:
+    # CodeArtifact ignores only the repository's own policy for this action.
+    deny_put = _resource({"Effect": "Deny", "Principal": {"AWS": ALICE.arn},
+                          "Action": "codeartifact:PutRepositoryPermissionsPolicy",
+                          "Resource": "*"})
+    admin = _identity(_allow("codeartifact:*"))
+    authz = _authorizer(FakePolicies({ALICE.arn: [admin], BOB.arn: [admin]},
+                                     resource={DOMAIN_ARN: [deny_put]}))
+    with pytest.raises(Denied) as info:
+        authz.check(ALICE, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
+    assert info.value.message.endswith("with an explicit deny in a resource-based policy")
+    assert authz.is_allowed(BOB, "codeartifact:PutRepositoryPermissionsPolicy", REPO_ARN)
 
 
 def test_role_session_uses_its_roles_policies() -> None:
@@ -337,3 +353,31 @@ def test_clock_offset_helper_is_sane() -> None:
     context_time = authz.request_context()["aws:CurrentTime"]
     assert isinstance(context_time, datetime)
     assert abs(context_time - moment) < timedelta(seconds=5)
+
+
+def test_stored_allow_notprincipal_repository_policy_grants_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    catalog.migrate()
+    store = IamStore(catalog.engines, ACCT, SecretBox.generate())
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    domain = catalog.create_domain("dom", ACCT, "key", now)
+    repo = catalog.create_repository(domain, "repo", "", ACCT, now)
+    # As an older Packyard stored it: "everyone but bob may read", straight into the store.
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "NotPrincipal": {"AWS": BOB.arn},
+         "Action": "codeartifact:ReadFromRepository", "Resource": "*"},
+        {"Sid": "AliceLists", "Effect": "Allow", "Principal": {"AWS": ALICE.arn},
+         "Action": "codeartifact:ListPackages", "Resource": "*"}]})
+    store.put_resource_policy(REPO_ARN, domain.id, repo.id, document, None, now)
+    authz = Authorizer(ACCT, StorePolicySource(store, ttl=0.0), Clock(), REGION)
+    with caplog.at_level("WARNING", logger="packyard.auth"):
+        for _ in range(3):
+            assert not authz.is_allowed(ALICE, "codeartifact:ReadFromRepository", REPO_ARN)
+    # The document's other statements still apply.
+    assert authz.is_allowed(ALICE, "codeartifact:ListPackages", REPO_ARN)
+    warnings = [r.getMessage() for r in caplog.records if "is ignored" in r.getMessage()]
+    assert warnings == [
+        f"the repository policy of {REPO_ARN}: statement 1 is ignored and grants nothing: "
+        'NotPrincipal must be used with "Effect": "Deny"; with Allow it would grant every other '
+        "principal, anonymous callers included; put the policy again without it"]

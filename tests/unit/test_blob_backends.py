@@ -16,7 +16,7 @@ from packyard.errors import CannotStart
 from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.settings import load_settings
-from packyard.storage.backends import check_blob_store, open_blob_store
+from packyard.storage.backends import check_blob_store, open_blob_store, staging_dir
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
 from packyard.storage.s3 import S3BlobStore
@@ -129,7 +129,7 @@ def test_s3_with_credentials_opens_an_s3_store_staging_in_the_data_directory(
     store = open_blob_store(settings)  # no request is made until a blob is asked for
     assert isinstance(store, S3BlobStore) and store.location == "s3://bucket/prefix"
     staged = store.stage()
-    assert staged.local_path.parent == tmp_path / "blobs" / ".staging"
+    assert staged.local_path.parent == tmp_path / "blobs" / ".staging" == staging_dir(settings)
     store.discard(staged)
 
 

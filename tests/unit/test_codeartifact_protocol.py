@@ -73,3 +73,14 @@ def test_output_headers_and_timestamps() -> None:
     when = datetime(2026, 1, 1, tzinfo=UTC)
     body, _ = serialize_output(op, {"domain": {"name": "d", "createdTime": when}})
     assert json.loads(body) == {"domain": {"name": "d", "createdTime": when.timestamp()}}
+
+
+def test_output_headers_with_non_latin1_text_are_ascii() -> None:
+    # An asset stored before filenames were checked for homoglyphs (a Kelvin sign) must not
+    # turn GetPackageVersionAsset into a 500: header values are latin-1 on the wire.
+    op = find_operation("GET", "/v1/package/version/asset")
+    assert op is not None
+    _, headers = serialize_output(op, {"assetName": "\u212apkg-1.0-py3-none-any.whl",
+                                       "packageVersion": "1.0"})
+    assert headers["X-AssetName"] == "%E2%84%AApkg-1.0-py3-none-any.whl"
+    assert all(value.isascii() for value in headers.values())

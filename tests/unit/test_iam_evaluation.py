@@ -365,12 +365,31 @@ NOT_AUDIT_SESSION = resource_policy({
         f"arn:aws:sts::{OTHER}:assumed-role/cross-account-read-only-role/cross-account-audit-app"]},
     "Action": "codeartifact:*", "Resource": "*"})
 
+NOT_ROLE = resource_policy({
+    "Sid": "DenyAllButTheRole", "Effect": "Deny",
+    "NotPrincipal": {"AWS": [f"arn:aws:iam::{OTHER}:role/cross-account-read-only-role"]},
+    "Action": "codeartifact:*", "Resource": "*"})
+# Documents an older Packyard accepted; today's put refuses them (test_iam_policy.py).
+STORED_ALLOW_NOT_PRINCIPAL = parse_policy(
+    {"Statement": {"Effect": "Allow", "NotPrincipal": {"AWS": OTHER}, "Action": READ,
+                   "Resource": "*"}}, kind=PolicyKind.RESOURCE, stored=True)
+STORED_ALLOW_NOT_PRINCIPAL_AND_ALICE = parse_policy(
+    {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": OTHER}, "Action": READ},
+                   {"Sid": "Alice", "Effect": "Allow", "Principal": {"AWS": ALICE.arn},
+                    "Action": READ}]}, kind=PolicyKind.RESOURCE, stored=True)
+
 NOT_PRINCIPAL = [
     scenario("not-principal-deny-spares-bob", request(BOB, READ),
              identity=[CODEARTIFACT_ADMIN], resource=[NOT_BOB], reason=ALLOWED,
              statement_ids=("AWSCodeArtifactAdminAccess statement 1", "AllowOther")),
-    scenario("not-principal-account-entry-spares-bobs-colleagues", request(
+    scenario("deny_notprincipal_listing_account_root_still_denies_bobs_colleagues", request(
         user("carol", OTHER), READ), identity=[CODEARTIFACT_ADMIN], resource=[NOT_BOB],
+        reason=EXPLICIT, statement_ids=("DenyAllButBob",)),
+    scenario("deny_notprincipal_listing_account_root_spares_that_root", request(
+        root(OTHER), READ), resource=[NOT_BOB], reason=ALLOWED),
+    scenario("deny_notprincipal_listing_the_role_spares_its_sessions", request(
+        session("cross-account-read-only-role", "any-app", OTHER), READ),
+        identity=[CODEARTIFACT_ADMIN], resource=[NOT_ROLE, allow_read({"AWS": OTHER})],
         reason=ALLOWED),
     scenario("not-principal-deny-hits-everyone-else", request(ALICE, READ),
              identity=[CODEARTIFACT_ADMIN], resource=[NOT_BOB], reason=EXPLICIT,
@@ -385,10 +404,13 @@ NOT_PRINCIPAL = [
         session("cross-account-read-only-role", "cross-account-audit-app", OTHER), READ),
         identity=[CODEARTIFACT_ADMIN], resource=[NOT_AUDIT_SESSION, allow_read({"AWS": OTHER})],
         reason=ALLOWED),
-    scenario("not-principal-allow-grants-everyone-else", request(ALICE, READ),
-             resource=[resource_policy({"Effect": "Allow", "NotPrincipal": {"AWS": OTHER},
-                                        "Action": READ, "Resource": "*"})],
-             reason=ALLOWED),
+    scenario("stored_allow_notprincipal_grants_nothing", request(ALICE, READ),
+             resource=[STORED_ALLOW_NOT_PRINCIPAL], reason=IMPLICIT),
+    scenario("stored_allow_notprincipal_grants_nothing_to_anonymous", request(ANONYMOUS, READ),
+             resource=[STORED_ALLOW_NOT_PRINCIPAL], reason=IMPLICIT),
+    scenario("stored_allow_notprincipal_leaves_the_documents_other_statements", request(
+        ALICE, READ), resource=[STORED_ALLOW_NOT_PRINCIPAL_AND_ALICE], reason=ALLOWED,
+        statement_ids=("Alice",)),
 ]
 
 CROSS_ACCOUNT = [

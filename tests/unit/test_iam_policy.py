@@ -33,9 +33,10 @@ def identity(*statements: dict[str, Any], version: str | None = "2012-10-17") ->
 
 
 def resource_statement(principal: Any, *, not_principal: bool = False) -> Statement:
-    element = "NotPrincipal" if not_principal else "Principal"
+    # NotPrincipal comes only with Deny.
+    element, effect = ("NotPrincipal", "Deny") if not_principal else ("Principal", "Allow")
     policy = parse_policy({"Version": "2012-10-17", "Statement": {
-        "Effect": "Allow", element: principal, "Action": "*", "Resource": "*"}},
+        "Effect": effect, element: principal, "Action": "*", "Resource": "*"}},
         kind=PolicyKind.RESOURCE)
     return policy.statements[0]
 
@@ -507,12 +508,108 @@ def test_principal_matching(element: Any, principal: RequestPrincipal,
     assert resource_statement(element).principal_match(principal) is expected
 
 
-@pytest.mark.parametrize(("element", "principal", "expected"), PRINCIPAL_CASES)
-def test_not_principal_applies_to_everyone_not_named(element: Any, principal: RequestPrincipal,
-                                                     expected: PrincipalMatch) -> None:
+# Which principals a NotPrincipal element spares: only those whose own identity it lists (the
+# caller's ARN or unique id, or the role behind a session); an account entry spares the account
+# principal (root) alone. Cases as PRINCIPAL_CASES: (element, caller, spared).
+NOT_PRINCIPAL_CASES = [
+    pytest.param("*", USER, True, id="star-spares-everyone"),
+    pytest.param("*", ANONYMOUS, True, id="star-spares-anonymous"),
+    pytest.param({"AWS": ACCOUNT}, USER, False, id="account-id-does-not-spare-users"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, USER, False,
+                 id="root-arn-does-not-spare-users"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, SESSION, False,
+                 id="root-arn-does-not-spare-sessions"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, ROOT, True, id="root-arn-spares-root"),
+    pytest.param({"AWS": ACCOUNT}, ROOT, True, id="account-id-spares-root"),
+    pytest.param({"AWS": OTHER}, ROOT, False, id="other-account-does-not-spare-root"),
+    pytest.param({"AWS": ACCOUNT}, ANONYMOUS, False, id="account-does-not-spare-anonymous"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}, USER, True, id="user-arn"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"}, USER, False,
+                 id="other-user-arn"),
+    pytest.param({"AWS": [f"arn:aws:iam::{ACCOUNT}:user/bob", f"arn:aws:iam::{ACCOUNT}:root"]},
+                 USER, True, id="user-and-account-spares-the-user"),
+    pytest.param({"AWS": [f"arn:aws:iam::{ACCOUNT}:user/alice", ACCOUNT]}, USER, False,
+                 id="other-user-and-account-does-not-spare"),
+    pytest.param({"AWS": ["AIDAJQABLZS4A3QDU576Q"]}, USER, True, id="user-unique-id"),
+    pytest.param({"AWS": ROLE_ARN}, SESSION, True, id="role-arn-spares-its-sessions"),
+    pytest.param({"AWS": "AROADBQP57FF2AEXAMPLE"}, SESSION, True, id="role-unique-id"),
+    pytest.param({"AWS": f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci-run-1"}, SESSION,
+                 True, id="session-arn"),
+    pytest.param({"AWS": f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci-run-2"}, SESSION,
+                 False, id="other-session-of-role"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"}, SESSION, False,
+                 id="other-role"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}, FEDERATED, True,
+                 id="user-arn-spares-its-federated-session"),
+    pytest.param({"Service": "codeartifact.amazonaws.com"}, SERVICE, True, id="service"),
+    pytest.param({"Service": "s3.amazonaws.com"}, SERVICE, False, id="other-service"),
+    pytest.param({"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}, ANONYMOUS, False,
+                 id="user-arn-does-not-spare-anonymous"),
+]
+
+
+@pytest.mark.parametrize(("element", "principal", "spared"), NOT_PRINCIPAL_CASES)
+def test_not_principal_applies_to_everyone_not_spared(element: Any, principal: RequestPrincipal,
+                                                      spared: bool) -> None:
     statement = resource_statement(element, not_principal=True)
-    inverted = PrincipalMatch.DIRECT if expected is PrincipalMatch.NONE else PrincipalMatch.NONE
-    assert statement.principal_match(principal) is inverted
+    expected = PrincipalMatch.NONE if spared else PrincipalMatch.DIRECT
+    assert statement.principal_match(principal) is expected
+
+
+def test_deny_notprincipal_listing_account_root_still_denies_other_users() -> None:
+    # The IAM User Guide's own example: deny everyone but Bob.
+    statement = resource_statement(
+        {"AWS": [f"arn:aws:iam::{ACCOUNT}:user/bob", f"arn:aws:iam::{ACCOUNT}:root"]},
+        not_principal=True)
+    alice = RequestPrincipal(arn=f"arn:aws:iam::{ACCOUNT}:user/alice", type=PrincipalType.USER,
+                             account=ACCOUNT, user_id="AIDAALICEALICEALICE1")
+    assert statement.principal_match(alice) is PrincipalMatch.DIRECT
+    assert statement.principal_match(SESSION) is PrincipalMatch.DIRECT
+    assert statement.principal_match(USER) is PrincipalMatch.NONE
+
+
+# ---------------------------------------------------------------------------------------------
+# Where NotPrincipal is refused ("AWS JSON policy elements: NotPrincipal")
+
+ALLOW_NOT_PRINCIPAL = {"Statement": {"Effect": "Allow", "NotPrincipal": {"AWS": ACCOUNT},
+                                     "Action": "codeartifact:*", "Resource": "*"}}
+DENY_NOT_PRINCIPAL = {"Statement": {"Effect": "Deny", "NotPrincipal": {"AWS": ACCOUNT},
+                                    "Action": "sts:AssumeRole"}}
+
+
+def test_allow_with_notprincipal_is_refused() -> None:
+    with pytest.raises(Invalid) as error:
+        parse_policy(ALLOW_NOT_PRINCIPAL, kind=PolicyKind.RESOURCE)
+    assert error.value.message == (
+        'Policy statement 1: NotPrincipal must be used with "Effect": "Deny"; with Allow it '
+        "would grant every other principal, anonymous callers included")
+
+
+@pytest.mark.parametrize("document", [ALLOW_NOT_PRINCIPAL, DENY_NOT_PRINCIPAL],
+                         ids=["allow", "deny"])
+def test_notprincipal_in_a_role_trust_policy_is_refused(document: dict[str, Any]) -> None:
+    with pytest.raises(Invalid) as error:
+        parse_policy(document, kind=PolicyKind.RESOURCE, role_trust=True)
+    assert error.value.message == (
+        "Policy statement 1: NotPrincipal cannot be used in a role trust policy; name who may "
+        "assume the role in Principal")
+
+
+@pytest.mark.parametrize("role_trust", [False, True], ids=["resource-policy", "trust-policy"])
+def test_stored_allow_with_notprincipal_is_kept_but_grants_nothing(role_trust: bool) -> None:
+    policy = parse_policy(ALLOW_NOT_PRINCIPAL, kind=PolicyKind.RESOURCE, stored=True,
+                          role_trust=role_trust)
+    [statement] = policy.ignored_statements
+    assert statement.ignored is not None and "NotPrincipal" in statement.ignored
+    for caller in (USER, STRANGER, ANONYMOUS, ROOT):
+        assert statement.principal_match(caller) is PrincipalMatch.NONE
+
+
+def test_stored_trust_policy_deny_with_notprincipal_keeps_denying() -> None:
+    policy = parse_policy(DENY_NOT_PRINCIPAL, kind=PolicyKind.RESOURCE, stored=True,
+                          role_trust=True)
+    assert policy.ignored_statements == ()
+    assert policy.statements[0].principal_match(STRANGER) is PrincipalMatch.DIRECT
 
 
 def test_identity_statement_names_its_holder() -> None:

@@ -194,3 +194,42 @@ def test_external_id_condition(services: tuple[IamService, StsService]) -> None:
     with pytest.raises(Denied):
         sts.assume_role(alice, role, "s1", None)
     sts.assume_role(alice, role, "s1", None, external_id="secret-handshake")
+
+
+# -- NotPrincipal in trust policies ("AWS JSON policy elements: NotPrincipal") ----------------
+
+_ALLOW_EVERYONE_BUT_BOB = {"Effect": "Allow",
+                           "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCT}:user/bob"},
+                           "Action": "sts:AssumeRole"}
+
+
+def test_notprincipal_in_a_trust_policy_is_refused_when_put(
+        services: tuple[IamService, StsService]) -> None:
+    iam, _ = services
+    for statement in (_ALLOW_EVERYONE_BUT_BOB, {**_ALLOW_EVERYONE_BUT_BOB, "Effect": "Deny"}):
+        with pytest.raises(MalformedPolicyDocument) as info:
+            iam.create_role(ROOT, "admin", None, _doc(statement), None, None)
+        assert info.value.message == ("Policy statement 1: NotPrincipal cannot be used in a "
+                                      "role trust policy; name who may assume the role in "
+                                      "Principal")
+    iam.create_role(ROOT, "admin", None, _doc({"Effect": "Allow", "Principal": {"AWS": ACCT},
+                                               "Action": "sts:AssumeRole"}), None, None)
+    with pytest.raises(MalformedPolicyDocument, match="NotPrincipal cannot be used"):
+        iam.update_assume_role_policy(ROOT, "admin", _doc(_ALLOW_EVERYONE_BUT_BOB))
+
+
+def test_stored_allow_notprincipal_trust_policy_lets_nobody_assume_the_role(
+        services: tuple[IamService, StsService], caplog: pytest.LogCaptureFixture) -> None:
+    iam, sts = services
+    # As an older Packyard stored it: straight into the store, past today's checks.
+    role = iam.store.create_role("admin", "/", _doc(_ALLOW_EVERYONE_BUT_BOB), None, 3600,
+                                 datetime.now(UTC))
+    iam.attach_role_policy(ROOT, "admin", "arn:aws:iam::aws:policy/AWSCodeArtifactAdminAccess")
+    nobody = _as_user(iam, "mallory")  # no policies at all
+    with caplog.at_level("WARNING", logger="packyard.auth"):
+        for _ in range(3):
+            with pytest.raises(Denied, match="is not authorized to perform: sts:AssumeRole"):
+                sts.assume_role(nobody, role.arn, "s1", None)
+    warnings = [r.getMessage() for r in caplog.records if "is ignored" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"the trust policy of {role.arn}: statement 1 is ignored" in warnings[0]

@@ -326,3 +326,25 @@ def test_an_unreadable_file_is_refused_with_the_reason(services: Services,
     [result] = _run(_importer(services), missing)
     assert result.status == "refused"
     assert result.reason == f"cannot read {missing}: No such file or directory"
+
+
+def test_import_refuses_a_file_that_shadows_another_spelling_of_a_release_file(
+        services: Services, tmp_path: Path, data_dir: Path) -> None:
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir()
+    later.mkdir()
+    build_wheel(first, name="pkg", version="1.0")
+    build_sdist(first, name="pkg", version="1.0")
+    _run(_importer(services), first)
+
+    # 1.0.0 is release 1.0: the same wheel under another name, and a second sdist.
+    build_wheel(later, name="pkg", version="1.0.0")
+    build_sdist(later, name="pkg", version="1.0.0")
+    results = _run(_importer(services), later)
+
+    assert [r.status for r in results] == ["refused", "refused"]
+    assert results[0].reason is not None and results[0].reason.startswith(
+        "File already exists ('pkg-1.0-py3-none-any.whl', with blake2_256 hash ")
+    assert results[1].reason == ("Only one sdist may be uploaded per release: this release has "
+                                 "pkg-1.0.tar.gz already; files are never replaced")
+    assert _files_in(services, "pkg") == ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]

@@ -171,3 +171,35 @@ def test_sdist_project_name_with_space_is_refused() -> None:
     assert _refusal("my project-1.0.tar.gz").startswith(
         "Invalid project name 'my project' in filename 'my project-1.0.tar.gz':"
     )
+
+
+@pytest.mark.parametrize("homoglyph", ["\u212a", "\u017f", "\u0131"])
+def test_homoglyph_project_name_in_a_filename_is_refused(homoglyph: str) -> None:
+    filename = f"{homoglyph}pkg-1.0-py3-none-any.whl"
+    assert _refusal(filename).startswith(f"Invalid project name '{homoglyph}pkg' in filename")
+
+
+@pytest.mark.parametrize("filename", [
+    'xss-1.0-py3-none-any"><img src=x onerror=alert(1)>.whl',
+    "xss-1.0-py3-none-any<script>.whl",
+    "xss-1.0-py3-no ne-any.whl",
+    "xss-1.0-py3-none-any\u20ac.whl",
+])
+def test_wheel_tags_with_markup_or_other_characters_are_refused(filename: str) -> None:
+    message = _refusal(filename)
+    assert message.startswith("Invalid wheel tag "), message
+    assert "contain only ASCII letters, digits, '_' and '.'" in message
+    assert message.isascii()
+
+
+def test_wheel_build_tag_with_other_characters_is_refused() -> None:
+    message = _refusal("pkg-1.0-1\u20ac-py3-none-any.whl")
+    assert message.startswith("Invalid build tag '1\\u20ac' in "), message
+
+
+def test_compressed_tag_sets_and_build_tags_stay_accepted() -> None:
+    parsed = parse_distribution_filename(
+        "pkg-1.0-12_rc.1-cp311.cp312-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    assert parsed.build_tag == (12, "_rc.1")
+    assert len(parsed.tags) == 4
+

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from packyard.errors import Invalid, TooLarge
+from packyard.errors import Denied, Invalid, TooLarge
 from packyard.formats.pypi.form import UploadForm, read_upload_form
 from packyard.storage.local import LocalBlobStore
 
@@ -104,3 +104,44 @@ def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
             )
         )
     assert caught.value.message == "Uploads must be multipart/form-data (the legacy upload API)"
+
+
+def _parse_checked(store: LocalBlobStore, body: AsyncIterator[bytes],
+                   check: Callable[[str], None]) -> UploadForm:
+    return asyncio.run(read_upload_form(CONTENT_TYPE, body, store.stage, store.discard,
+                                        10 * MiB, check))
+
+
+def _staged(store: LocalBlobStore) -> list[Path]:
+    return list((store.root / ".staging").iterdir())
+
+
+def test_the_name_is_checked_before_the_file_is_staged(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    seen: list[tuple[str, int]] = []
+
+    def check(name: str) -> None:
+        seen.append((name, len(_staged(store))))
+
+    form = _parse_checked(store, _body(3 * MiB, b"x" * 65536,
+                                       {"name": "sample", "version": "1.0", "name2": "x"}), check)
+    assert seen == [("sample", 0)]  # once, with nothing staged yet
+    assert form.staged is not None and form.staged.size == 3 * MiB
+
+
+def test_a_refused_name_stops_the_upload_before_anything_is_staged(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+
+    def refuse(name: str) -> None:
+        raise Denied(f"not allowed to publish {name}")
+
+    with pytest.raises(Denied, match="not allowed to publish sample"):
+        _parse_checked(store, _body(3 * MiB, b"x" * 65536, {"name": "sample"}), refuse)
+    assert _staged(store) == []
+
+
+def test_a_file_before_the_name_is_refused_when_the_name_is_checked(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with pytest.raises(Invalid, match="must send the 'name' field before the file"):
+        _parse_checked(store, _body(MiB, b"x" * 65536, {"version": "1.0"}), lambda name: None)
+    assert _staged(store) == []

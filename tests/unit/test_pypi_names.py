@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from packyard.errors import Invalid
+from packyard.errors import Invalid, NotFound
 from packyard.formats.pypi.names import (
     is_valid_project_name,
     normalize_name,
     normalize_version,
     parse_version,
+    require_project_name,
 )
 
 
@@ -87,3 +88,25 @@ def test_version_with_surrounding_whitespace_is_refused() -> None:
 
 def test_parse_version_keeps_the_value() -> None:
     assert str(parse_version("1.0.post2")) == "1.0.post2"
+
+
+@pytest.mark.parametrize("homoglyph", [
+    pytest.param("\u212a", id="kelvin-sign"),
+    pytest.param("\u017f", id="long-s"),
+    pytest.param("\u0131", id="dotless-i"),
+])
+def test_project_name_homoglyphs_of_ascii_letters_are_not_valid(homoglyph: str) -> None:
+    # Each case-folds to an ASCII letter, so IGNORECASE alone let [A-Z] match it.
+    assert is_valid_project_name(f"pac{homoglyph}age") is False
+    assert is_valid_project_name(homoglyph) is False
+
+
+@pytest.mark.parametrize("name", ["%2e%2e%2fadmin", "a?x=1#", "..", "a b", "", "\u212a"])
+def test_a_path_name_no_project_can_have_is_not_found(name: str) -> None:
+    with pytest.raises(NotFound) as caught:
+        require_project_name(name)
+    assert caught.value.message.startswith(f"No project {name!r}: not a valid project name")
+
+
+def test_a_valid_path_name_passes() -> None:
+    require_project_name("foo-bar")

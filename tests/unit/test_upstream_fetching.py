@@ -20,7 +20,7 @@ from packyard.errors import UpstreamError
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
-from packyard.upstream.pages import UpstreamPages
+from packyard.upstream.pages import UpstreamPages, page_url
 from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
 
 INDEX = "https://index.example/simple/"
@@ -508,3 +508,9 @@ def test_a_slow_revalidation_serves_the_cached_page_and_finishes_later(
 
     assert asyncio.run(main()) == (True, False)
     assert len(server.requests) == 2
+
+
+def test_upstream_page_urls_quote_the_project_name() -> None:
+    assert page_url("https://up.example/simple/", "pkg") == "https://up.example/simple/pkg/"
+    assert (page_url("https://up.example/simple/", "a?x=1#/..") ==
+            "https://up.example/simple/a%3Fx%3D1%23%2F../")

@@ -16,11 +16,11 @@ from packyard.api.codeartifact.operations import CallContext, Operations, Stream
 from packyard.api.codeartifact.protocol import find_operation, parse_request, serialize_output
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.errors import PackyardError
-from packyard.http.request import base_url, client_ip, read_body_limited
+from packyard.http.request import base_url, client_ip, read_body_hashed
 
 log = logging.getLogger("packyard.api")
 
-# API requests are small JSON documents; anything bigger is refused before signature checks.
+# API requests are small JSON documents; anything bigger is refused unread.
 MAX_API_BODY = 1024 * 1024
 
 
@@ -40,11 +40,13 @@ class CodeArtifactEndpoint:
                                   f"No CodeArtifact operation at {request.method} "
                                   f"{request.url.path}")
         try:
-            body = await read_body_limited(request, MAX_API_BODY)
-            principal = await run_in_threadpool(
-                self._authn.authenticate, request.method, request.scope.get("raw_path", b"")
+            # The signature and its key are checked before the body is read.
+            pending = await run_in_threadpool(
+                self._authn.begin, request.method, request.scope.get("raw_path", b"")
                 .decode("latin-1") or request.url.path, request.scope.get("query_string", b"")
-                .decode("latin-1"), request.headers.raw, body, "codeartifact")
+                .decode("latin-1"), request.headers.raw, "codeartifact")
+            body, body_sha256 = await read_body_hashed(request, MAX_API_BODY)
+            principal = self._authn.finish(pending, body_sha256)
             query: dict[str, list[str]] = defaultdict(list)
             for key, value in parse_qsl(request.url.query, keep_blank_values=True):
                 query[key].append(value)

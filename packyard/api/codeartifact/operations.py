@@ -14,6 +14,7 @@ from typing import Any
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
+from packyard.http.request import header_text
 from packyard.metadata.catalog import VersionOrigin
 from packyard.model import Asset, Domain, Package, Repository
 from packyard.services.registry import Registry, VersionRef
@@ -225,12 +226,9 @@ def _update_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> 
 
 @operation("DeleteRepository")
 def _delete_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    # The description is taken first: deleting also removes the repository's links.
-    _, existing = ops.registry.get_repository(p["domain"], p["repository"], p.get("domainOwner"))
-    links = ops.registry.repository_links(existing)
-    r = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
-                                       p.get("domainOwner"))
-    description = ops.repository_description(r)
+    r, links = ops.registry.delete_repository(ctx.principal, p["domain"], p["repository"],
+                                              p.get("domainOwner"))
+    description = ops.repository_summary(r)
     description["upstreams"] = [{"repositoryName": name} for name in links.upstreams]
     description["externalConnections"] = [
         {"externalConnectionName": c.name, "packageFormat": c.package_format,
@@ -371,8 +369,10 @@ def _get_package_version_asset(ops: Operations, ctx: CallContext, p: dict[str, A
     if p.get("packageVersionRevision") and p["packageVersionRevision"] != ref.version.revision:
         raise Invalid("packageVersionRevision does not match the version's current revision")
     asset = ops.registry.find_version_asset(ref, p["asset"])
+    # Asset names and versions are the publisher's text; headers must stay ASCII.
     return StreamResult(
-        headers={"X-AssetName": asset.name, "X-PackageVersion": ref.version.version,
+        headers={"X-AssetName": header_text(asset.name),
+                 "X-PackageVersion": header_text(ref.version.version),
                  "X-PackageVersionRevision": ref.version.revision},
         size=asset.size,
         body=ops.registry.blobs.read(ref.domain.blob_key, asset.sha256))

@@ -21,6 +21,7 @@ import botocore.loaders
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
 from packyard.errors import Invalid
+from packyard.http.request import header_text
 
 SERVICE = "codeartifact"
 
@@ -201,7 +202,7 @@ def serialize_output(op: OperationModel, result: Mapping[str, Any]
             continue
         member = shape.members.get(key) if shape is not None else None
         if member is not None and member.serialization.get("location") == "header":
-            headers[member.serialization.get("name", key)] = str(value)
+            headers[member.serialization.get("name", key)] = header_text(str(value))
         else:
             body[key] = _to_wire(value)
     return json.dumps(body, separators=(",", ":")).encode(), headers

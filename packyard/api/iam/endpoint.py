@@ -22,7 +22,7 @@ from packyard.api.iam.protocol import SERVICES, find_operation, parse_params, re
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import parse_request_signature
 from packyard.errors import PackyardError
-from packyard.http.request import read_body_limited
+from packyard.http.request import read_body_hashed
 
 log = logging.getLogger("packyard.api.iam")
 
@@ -53,7 +53,12 @@ class IamEndpoint:
         service = _service_of(request, raw_query)
         action = "?"
         try:
-            body = await read_body_limited(request, MAX_QUERY_BODY)
+            raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+            # The signature and its key are checked before the body is read.
+            pending = await run_in_threadpool(
+                self._authn.begin, request.method, raw_path, raw_query, request.headers.raw,
+                service)
+            body, body_sha256 = await read_body_hashed(request, MAX_QUERY_BODY)
             params = dict(parse_qsl(raw_query, keep_blank_values=True))
             if body:
                 try:
@@ -62,10 +67,7 @@ class IamEndpoint:
                     text = body.decode("latin-1")
                 params.update(parse_qsl(text, keep_blank_values=True))
             action = params.get("Action", "?")
-            raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-            principal = await run_in_threadpool(
-                self._authn.authenticate, request.method, raw_path, raw_query,
-                request.headers.raw, body, service)
+            principal = self._authn.finish(pending, body_sha256)
             op = find_operation(service, params, operations.supported(service))
             parsed = parse_params(op, params)
             result = await run_in_threadpool(operations.call, service, op.name, self._services,

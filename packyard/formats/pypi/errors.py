@@ -12,13 +12,16 @@ from starlette.responses import PlainTextResponse, Response
 from packyard.errors import (
     Conflict,
     Denied,
+    InsufficientStorage,
     Invalid,
     NotFound,
     PackyardError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
     UpstreamError,
 )
+from packyard.http.request import header_text
 from packyard.server.reason import REASON_HEADER
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
@@ -29,12 +32,18 @@ _STATUS: list[tuple[type[PackyardError], int]] = [
     (TooLarge, 400),  # Warehouse answers 400 "File too large" and twine expects that
     (Invalid, 400),
     (UpstreamError, 502),
+    # twine prints "503 Service Unavailable" / "507 Insufficient Storage" and then our reason.
+    (Unavailable, 503),
+    (InsufficientStorage, 507),
 ]
 
 
 def to_response(error: PackyardError) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
-    headers = {REASON_HEADER: error.message}
+    # The message may quote a filename or project name with any characters in it.
+    headers = {REASON_HEADER: header_text(error.message)}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard"'
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)

@@ -7,6 +7,7 @@ distribution format (PEP 427, PEP 491), source distributions the sdist format (P
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +39,15 @@ EXTENSIONS: dict[str, DistKind] = {
 }
 
 _ACCEPTED_EXTENSIONS_TEXT = ".whl (wheel), .tar.gz (source distribution) or legacy .zip"
+
+# A wheel's compatibility tags (PEP 425): packaging parses any text there, so a filename could
+# carry quotes or markup into pages and storage keys. Dots separate a compressed tag set.
+_TAG_RE = re.compile(r"[A-Za-z0-9_.]+", re.ASCII)
+# PEP 427's build tag: a number, then an optional suffix.
+_BUILD_TAG_RE = re.compile(r"[0-9]+[A-Za-z0-9_.]*", re.ASCII)
+
+_WHEEL_FORMAT_HINT = ("See https://packaging.python.org/specifications/"
+                      "binary-distribution-format/ for the wheel filename format.")
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,22 @@ def _extension_of(filename: str) -> str:
     )
 
 
+def _check_wheel_tags(filename: str, extension: str) -> None:
+    """Refuse a wheel whose build tag or compatibility tags hold more than letters, digits,
+    '_' and '.' (packaging accepts any text there)."""
+    parts = filename[: -len(extension)].split("-")
+    build, tags = parts[2:-3], parts[-3:]
+    for tag in tags:
+        if not _TAG_RE.fullmatch(tag):
+            raise Invalid(f"Invalid wheel tag {ascii(tag)} in {ascii(filename)}: python, abi "
+                          f"and platform tags contain only ASCII letters, digits, '_' and "
+                          f"'.'. {_WHEEL_FORMAT_HINT}")
+    if build and not _BUILD_TAG_RE.fullmatch(build[0]):
+        raise Invalid(f"Invalid build tag {ascii(build[0])} in {ascii(filename)}: a build tag "
+                      f"is a number optionally followed by ASCII letters, digits, '_' or "
+                      f"'.'. {_WHEEL_FORMAT_HINT}")
+
+
 def parse_distribution_filename(filename: str) -> DistFilename:
     """Parse and check the filename of an uploaded wheel or source distribution.
 
@@ -117,13 +143,11 @@ def parse_distribution_filename(filename: str) -> DistFilename:
         try:
             _, version, build_tag, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as exc:
-            raise Invalid(
-                f"{exc}. See https://packaging.python.org/specifications/"
-                "binary-distribution-format/ for the wheel filename format."
-            ) from None
+            raise Invalid(f"{exc}. {_WHEEL_FORMAT_HINT}") from None
         # Wheel names never contain '-' (PEP 427 escapes it to '_'), so the name and the
         # version are the first two dash-separated parts.
         project, version_text = filename.split("-")[:2]
+        _check_wheel_tags(filename, extension)
     else:
         try:
             _, version = parse_sdist_filename(filename)

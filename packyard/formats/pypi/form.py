@@ -1,6 +1,10 @@
 """Streaming the legacy upload API's multipart form: fields in memory, the file straight into a staged blob.
 
-Memory stays flat whatever the file size: each chunk is hashed and written as it arrives.
+Memory stays flat whatever the file size: each chunk is hashed and written as it arrives. The
+form's ``name`` field is handed to the caller's check as soon as it is read, and the file is
+not staged before that check passed: twine (like every upload client) sends the metadata
+fields before ``content``, so a caller who may not publish the project is refused before a
+byte of the file is stored.
 """
 
 from __future__ import annotations
@@ -11,12 +15,18 @@ from dataclasses import dataclass, field
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from packyard.errors import Invalid, TooLarge
+from packyard.errors import Invalid, PackyardError, TooLarge
 from packyard.formats.pypi.archive import format_size
 from packyard.storage.blobs import StagedBlob
 
 MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
 MAX_FIELDS = 500
+
+NameCheck = Callable[[str], None]
+"""Judges the form's ``name`` field (the project) before the file is read; raises to refuse."""
+
+_NAME_FIRST = ("The upload form must send the 'name' field before the file ('content'), as "
+               "twine does: the server checks the project may be published before storing it")
 
 
 @dataclass
@@ -35,10 +45,13 @@ class UploadForm:
 class _FormBuilder:
     """Callbacks for python-multipart's parser, building an UploadForm."""
 
-    def __init__(self, stage: Callable[[], StagedBlob], max_file_bytes: int) -> None:
+    def __init__(self, stage: Callable[[], StagedBlob], max_file_bytes: int,
+                 check_name: NameCheck | None) -> None:
         self.form = UploadForm()
         self._stage = stage
         self._max_file = max_file_bytes
+        self._check_name = check_name
+        self._name_checked = check_name is None
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[str, bytes] = {}
@@ -76,6 +89,8 @@ class _FormBuilder:
                 raise Invalid(f"Unexpected file in form field {self._name!r}")
             if self.form.staged is not None:
                 raise Invalid("Only one file can be uploaded per request")
+            if not self._name_checked:
+                raise Invalid(_NAME_FIRST)
             self._is_file = True
             self.form.filename = filename.decode("utf-8", "replace")
             self.form.staged = self._stage()
@@ -103,16 +118,25 @@ class _FormBuilder:
             except UnicodeDecodeError:
                 raise Invalid(f"Form field {self._name!r} is not valid UTF-8") from None
             self.form.fields.setdefault(self._name, []).append(text)
+            if self._name == "name" and not self._name_checked:
+                assert self._check_name is not None
+                self._check_name(text)
+                self._name_checked = True
 
 
 async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
                            stage: Callable[[], StagedBlob], discard: Callable[[StagedBlob], None],
-                           max_file_bytes: int) -> UploadForm:
-    """Parse a multipart upload; on any error the staged file is discarded."""
+                           max_file_bytes: int, check_name: NameCheck | None = None
+                           ) -> UploadForm:
+    """Parse a multipart upload; on any error the staged file is discarded.
+
+    With ``check_name``, the first ``name`` field is passed to it as soon as it is read, and a
+    file part before it is refused; whatever it raises ends the upload.
+    """
     media, params = parse_options_header(content_type or "")
     if media != b"multipart/form-data" or b"boundary" not in params:
         raise Invalid("Uploads must be multipart/form-data (the legacy upload API)")
-    builder = _FormBuilder(stage, max_file_bytes)
+    builder = _FormBuilder(stage, max_file_bytes, check_name)
     parser = MultipartParser(params[b"boundary"], callbacks={
         "on_part_begin": builder.on_part_begin,
         "on_header_field": builder.on_header_field,
@@ -131,7 +155,7 @@ async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
     except BaseException as exc:
         if builder.form.staged is not None:
             discard(builder.form.staged)
-        if isinstance(exc, (Invalid, TooLarge)):
+        if isinstance(exc, PackyardError):
             raise
         if isinstance(exc, Exception) and not isinstance(exc, OSError):
             raise Invalid(f"The upload is not a valid multipart form: {exc}") from None

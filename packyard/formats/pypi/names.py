@@ -12,10 +12,13 @@ import re
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from packyard.errors import Invalid
+from packyard.errors import Invalid, NotFound
 
 # PEP 508 "names" rule: ASCII letters and digits, with '.', '_' and '-' allowed inside.
-_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# re.ASCII: on a str pattern IGNORECASE alone lets [A-Z] match the Kelvin sign, long s and
+# dotless i (they case-fold to k, s and i), so a homoglyph of a project's name would pass.
+_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$",
+                              re.IGNORECASE | re.ASCII)
 
 # PEP 503: runs of '-', '_' and '.' are equivalent.
 _SEPARATOR_RUN_RE = re.compile(r"[-_.]+")
@@ -36,6 +39,18 @@ def is_valid_project_name(name: str) -> bool:
     """Tell whether ``name`` is a valid PEP 508 project name."""
     # fullmatch, because "$" would also accept a name followed by a newline.
     return _PROJECT_NAME_RE.fullmatch(name) is not None
+
+
+def require_project_name(name: str) -> None:
+    """Refuse a project name from a request path that no project can have (NotFound).
+
+    Checked before the name is looked up anywhere, above all before it goes into an upstream
+    URL: the path segment arrives percent-decoded once, so ``%252e%252e%252f`` would otherwise
+    become ``%2e%2e%2f`` there, and ``a%3Fx=1%23`` a query string.
+    """
+    if not is_valid_project_name(name):
+        raise NotFound(f"No project {name!r}: not a valid project name ({PROJECT_NAME_RULE})",
+                       resource_id=name, resource_type="package")
 
 
 def parse_version(version: str) -> Version:

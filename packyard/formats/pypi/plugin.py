@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from packyard.errors import Conflict
 from packyard.formats.pypi import names
+from packyard.formats.pypi.release_files import ReleaseFile, release_conflict
 from packyard.formats.registry import MountedFormat
 
 
@@ -30,6 +33,10 @@ class PypiFormat:
             return (1, Version(version), "")
         except InvalidVersion:
             return (0, Version("0"), version)
+
+    def file_conflict(self, filename: str, siblings: Sequence[ReleaseFile]) -> Conflict | None:
+        # One sdist per release, one wheel per build tag and tag set (release_files).
+        return release_conflict(filename, siblings)
 
     def mount(self, services: Any) -> MountedFormat:
         from packyard.formats.pypi.routes import pypi_routes

@@ -15,10 +15,12 @@ from packyard.auth.principal import Principal
 from packyard.errors import Conflict, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
 from packyard.formats.pypi.dependencies import package_dependencies
-from packyard.formats.pypi.filenames import DistFilename, parse_distribution_filename
+from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.form import UploadForm
+from packyard.formats.pypi.names import normalize_name
 from packyard.formats.pypi.upload_checks import (
     ValidatedUpload,
+    check_name,
     check_request,
     validate_file,
     validate_upload,
@@ -91,12 +93,21 @@ class PypiPublisher:
         self.max_upload_bytes = max_upload_bytes
 
     def _authorize(self, principal: Principal, domain: Domain, repo: Repository,
-                   dist: DistFilename) -> None:
-        # On the name the filename gives, before the archive is opened: a caller who may not
-        # publish learns nothing more and costs no more work.
+                   normalized_name: str) -> None:
         arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
-                                          dist.normalized_name)
+                                          normalized_name)
         self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
+
+    def authorize_upload(self, principal: Principal, domain: Domain, repo: Repository,
+                         form_name: str) -> None:
+        """Check the caller may publish the project an upload form's ``name`` field names.
+
+        Called as soon as the field is read, before the file is (``form.read_upload_form``),
+        so a caller who may not publish is refused without a byte stored. The file's own name
+        must name the same project (``check_filename_matches_form``), and ``publish`` checks
+        again on it.
+        """
+        self._authorize(principal, domain, repo, normalize_name(check_name(form_name)))
 
     # -- one upload --------------------------------------------------------------------------
 
@@ -119,7 +130,9 @@ class PypiPublisher:
         # Form and filename problems first: they are what the user got wrong, not the archive.
         dist = check_request(fields, form.filename, digests, self.max_upload_bytes)
         assert staged is not None and digests is not None  # check_request refuses a missing file
-        self._authorize(principal, domain, repo, dist)
+        # On the name the filename gives, before the archive is opened: a caller who may not
+        # publish learns nothing more and costs no more work.
+        self._authorize(principal, domain, repo, dist.normalized_name)
         inspection = inspect_distribution(staged.local_path, dist)
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
 
@@ -130,6 +143,12 @@ class PypiPublisher:
         if repeat is not None:
             self._registry.blobs.discard(staged)
             return repeat
+        # Before the bytes are stored, so a refused file leaves nothing behind; the catalog
+        # judges again in the transaction, where racing uploads meet.
+        conflict = catalog.release_conflict(repo.id, FORMAT, validated.normalized_name,
+                                            validated.version_key, validated.filename)
+        if conflict is not None:
+            raise conflict
 
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
@@ -152,7 +171,7 @@ class PypiPublisher:
         try:
             digests = staged.digests()
             dist = parse_distribution_filename(filename)
-            self._authorize(principal, domain, repo, dist)
+            self._authorize(principal, domain, repo, dist.normalized_name)
             inspection = inspect_distribution(staged.local_path, dist)
             validated = validate_file(dist, digests, inspection, self.max_upload_bytes)
         except BaseException:

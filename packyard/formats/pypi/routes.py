@@ -35,7 +35,7 @@ from packyard.formats.pypi.answers import (
 from packyard.formats.pypi.errors import to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import HotReads
-from packyard.formats.pypi.names import normalize_name
+from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import (
@@ -43,8 +43,10 @@ from packyard.formats.pypi.simple import (
     render_project,
 )
 from packyard.formats.registry import MountedFormat
+from packyard.http.request import declared_length
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.response_cache import ResponseCache
+from packyard.services.upload_capacity import UploadCapacity
 from packyard.singleflight import SingleFlight
 from packyard.upstream.resolver import InlineFile, Located, StoredFile, UpstreamResolver
 
@@ -56,6 +58,8 @@ class PypiServices:
     publisher: PypiPublisher
     # Project pages and files across the repository's upstreams and external connections.
     resolver: UpstreamResolver
+    # How many uploads this process stores at once, and the disk reserve they must leave.
+    capacity: UploadCapacity
 
 
 class _LargeChunkFileResponse(FileResponse):
@@ -100,6 +104,7 @@ class PypiEndpoint:
         self._gate = services.gate
         self._publisher = services.publisher
         self._resolver = services.resolver
+        self._capacity = services.capacity
         changes = services.gate.registry.catalog.changes
         # Any metadata write drops these; other workers' writes show within the TTL.
         self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
@@ -134,14 +139,22 @@ class PypiEndpoint:
 
     @_guarded
     async def upload(self, request: Request) -> Response:
+        # Nothing of the body is read until the caller is known, a place is free and the disk
+        # has room; nothing is stored until the form's name says the caller may publish it.
         try:
             access = await self._open(request)
             blobs = self._gate.registry.blobs
-            form = await read_upload_form(request.headers.get("content-type"),
-                                          request.stream(), blobs.stage, blobs.discard,
-                                          self._publisher.max_upload_bytes)
-            outcome = await run_in_threadpool(self._publisher.publish, access.principal,
-                                              access.domain, access.repository, form)
+
+            def authorize_name(name: str) -> None:
+                self._publisher.authorize_upload(access.principal, access.domain,
+                                                 access.repository, name)
+
+            with self._capacity.admit(declared_length(request)):
+                form = await read_upload_form(request.headers.get("content-type"),
+                                              request.stream(), blobs.stage, blobs.discard,
+                                              self._publisher.max_upload_bytes, authorize_name)
+                outcome = await run_in_threadpool(self._publisher.publish, access.principal,
+                                                  access.domain, access.repository, form)
         except PackyardError as exc:
             return to_response(exc)
         message = "OK" if outcome.created else "OK (identical file already present)"
@@ -170,6 +183,7 @@ class PypiEndpoint:
             # PEP 503: redirect to the normalized URL (after auth, so no names leak).
             try:
                 access = await self._open_read(request)
+                require_project_name(project)
             except PackyardError as exc:
                 return to_response(exc)
             base = request.url.path.rstrip("/").rsplit("/", 1)[0]

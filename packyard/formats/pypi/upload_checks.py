@@ -156,10 +156,9 @@ def check_action(fields: Mapping[str, str]) -> None:
         )
 
 
-def check_form(fields: Mapping[str, str]) -> None:
-    """Check the form's own fields, before anything is read from the file."""
-    check_action(fields)
-    name = _field(fields, "name")
+def check_name(name: str) -> str:
+    """Refuse a missing or invalid ``name`` field; return it without surrounding blanks."""
+    name = name.strip()
     if not name:
         raise Invalid("Missing 'name' field: the upload must say which project it is for.")
     if not is_valid_project_name(name):
@@ -167,6 +166,13 @@ def check_form(fields: Mapping[str, str]) -> None:
             f"{name!r} is an invalid value for Name. Error: {PROJECT_NAME_RULE}. "
             f"See {CORE_METADATA_SPEC} for more information."
         )
+    return name
+
+
+def check_form(fields: Mapping[str, str]) -> None:
+    """Check the form's own fields, before anything is read from the file."""
+    check_action(fields)
+    check_name(_field(fields, "name"))
     version = _field(fields, "version")
     if not version:
         raise Invalid("Missing 'version' field: the upload must say which version it is.")

@@ -1,0 +1,35 @@
+"""The errors encryption at rest raises, in the domain hierarchy of ``packyard/errors.py``.
+
+How each protocol should map them (in its one error-mapping place, when the blob store is wired):
+
+- ``TamperedBlob`` and ``TamperedKey``: HTTP 500 (CodeArtifact ``InternalServerException``), with
+  one log line naming the domain, the asset and the blob's sha256; the bytes are never served.
+  ``packyard verify`` reports them.
+- ``KeyUnavailable``: HTTP 500 as well (the server, not the caller, lacks the key: a disabled
+  key, a provider that refuses or does not answer), logged with the provider's own reason.
+- ``UnknownKey`` is a ``NotFound``: ``create-domain --encryption-key`` naming a key the provider
+  does not have answers 404 ``ResourceNotFoundException``, as CodeArtifact does.
+"""
+
+from __future__ import annotations
+
+from packyard.errors import NotFound, PackyardError
+
+
+class TamperedBlob(PackyardError):
+    """A blob's ciphertext does not authenticate: truncated, extended, reordered, altered, or
+    moved from another domain or sha256. Never served."""
+
+
+class TamperedKey(PackyardError):
+    """A wrapped data key does not unwrap under its context: altered, or recorded for another
+    domain, blob or key."""
+
+
+class KeyUnavailable(PackyardError):
+    """The key provider cannot or will not use the key now (disabled, access denied, pending
+    deletion, unreachable)."""
+
+
+class UnknownKey(NotFound):
+    """The key provider has no key by that id, alias or ARN."""

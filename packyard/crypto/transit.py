@@ -1,0 +1,135 @@
+"""HashiCorp Vault / OpenBao transit as the key provider, over its HTTP API (httpx).
+
+The KEKs never leave the server: transit makes each data key (``POST transit/datakey/plaintext/
+<key>``) and unwraps (``transit/decrypt``), re-wraps (``transit/rewrap``) and rotates
+(``transit/keys/<key>/rotate``) on our behalf ("Transit secrets engine (API)" in the Vault and
+OpenBao docs). Keys are created *derived* (``derived=true``): transit then derives a key per
+``context`` (HKDF-SHA256 of the KEK and the context), and we pass the blob's domain and sha256
+as that context, so a wrapped key only unwraps for its own blob. A key that is not derived is
+refused, since it would unwrap a data key copied to any blob's row.
+
+Transit has no aliases: a key is named by its name, which ``create_key`` makes up
+(``packyard-<hex>``) unless the operator made the key beforehand. The wrapped form is transit's
+own ciphertext string (``vault:v<version>:<base64>``), which carries its key version.
+
+Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyUnavailable``; "encryption key
+not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
+(400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from packyard.crypto.context import EncryptionContext
+from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
+from packyard.errors import Invalid
+
+_VERSION = re.compile(rb"vault:v(\d+):")
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class TransitKeyProvider:
+    """KEKs in a Vault or OpenBao transit mount."""
+
+    name = "transit"
+    supports_aliases = False
+
+    def __init__(self, url: str, token: str, *, mount: str = "transit",
+                 namespace: str | None = None, timeout_seconds: float = 10.0,
+                 client: httpx.Client | None = None) -> None:
+        headers = {"X-Vault-Token": token}
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
+        self._client = client or httpx.Client(timeout=timeout_seconds)
+        self._headers = headers
+        self._base = f"{url.rstrip('/')}/v1/{mount.strip('/')}"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, method: str, path: str, key: str, body: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+        if not _KEY_NAME.fullmatch(key):
+            raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
+        try:
+            response = self._client.request(method, f"{self._base}/{path}", json=body,
+                                            headers=self._headers)
+        except httpx.HTTPError as e:
+            raise KeyUnavailable(f"The transit server did not answer: {e}") from None
+        if response.is_success:
+            answer: dict[str, Any] = response.json() if response.content else {}
+            return answer.get("data") or {}
+        try:
+            errors = response.json().get("errors") or []
+        except ValueError:
+            errors = []
+        reason = "; ".join(errors) or response.reason_phrase
+        if response.status_code == 404 or "encryption key not found" in reason:
+            raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
+        if "message authentication failed" in reason or "invalid ciphertext" in reason:
+            raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
+        raise KeyUnavailable(f"Transit refused {method} {path} ({response.status_code}): {reason}",
+                             resource_id=key, resource_type="key")
+
+    def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:
+        if not data.get("derived"):
+            raise KeyUnavailable(
+                f"Transit key {key} is not a derived key, so it cannot bind a data key to its "
+                "blob: make one with derived=true", resource_id=key, resource_type="key")
+        versions = tuple(sorted(int(v) for v in data.get("keys", {})))
+        created = data.get("keys", {}).get("1")
+        return KeyDescription(
+            key_id=key, provider=self.name, enabled=bool(data.get("supports_encryption", True)),
+            current_version=int(data["latest_version"]), versions=versions,
+            created_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None)
+
+    def create_key(self, *, description: str = "", alias: str | None = None) -> KeyDescription:
+        if alias is not None:
+            raise Invalid("Transit keys have no aliases: a transit key is named by its name")
+        key = f"packyard-{uuid.uuid4().hex[:16]}"
+        # aes256-gcm96 is transit's AES-256-GCM key type; derived keys require a context.
+        self._call("POST", f"keys/{key}", key, {"type": "aes256-gcm96", "derived": True})
+        return self.describe_key(key)
+
+    def describe_key(self, key_ref: str) -> KeyDescription:
+        return self._describe(key_ref, self._call("GET", f"keys/{key_ref}", key_ref))
+
+    def generate_data_key(self, key_ref: str, context: EncryptionContext) -> DataKey:
+        data = self._call("POST", f"datakey/plaintext/{key_ref}", key_ref,
+                          {"context": context.transit_context(), "bits": 256})
+        plaintext = check_data_key(base64.b64decode(data["plaintext"]), self.name)
+        return DataKey(plaintext, WrappedKey(key_ref, int(data["key_version"]),
+                                             data["ciphertext"].encode("ascii")))
+
+    def _request(self, wrapped: WrappedKey, context: EncryptionContext) -> dict[str, Any]:
+        """The body of a decrypt or rewrap call for ``wrapped``, once it looks like transit's."""
+        version = _VERSION.match(wrapped.ciphertext)
+        if (version is None or not wrapped.ciphertext.isascii()
+                or wrapped.key_version not in (None, int(version.group(1)))):
+            raise TamperedKey(f"A wrapped key of transit key {wrapped.key_id} is not one "
+                              "transit made for this version")
+        return {"ciphertext": wrapped.ciphertext.decode("ascii"),
+                "context": context.transit_context()}
+
+    def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
+        data = self._call("POST", f"decrypt/{wrapped.key_id}", wrapped.key_id,
+                          self._request(wrapped, context))
+        return check_data_key(base64.b64decode(data["plaintext"]), self.name)
+
+    def rewrap(self, wrapped: WrappedKey, context: EncryptionContext) -> WrappedKey:
+        data = self._call("POST", f"rewrap/{wrapped.key_id}", wrapped.key_id,
+                          self._request(wrapped, context))
+        return WrappedKey(wrapped.key_id, int(data["key_version"]),
+                          data["ciphertext"].encode("ascii"))
+
+    def rotate(self, key_ref: str) -> KeyDescription:
+        self._call("POST", f"keys/{key_ref}/rotate", key_ref)
+        return self.describe_key(key_ref)

@@ -1,0 +1,390 @@
+"""Access decisions through the app: who may get a token, read and publish, by identity and
+resource policies, conditions on the request, and what happens to tokens when the credentials
+behind them change. Each refusal is checked with the words the client shows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from packyard.auth.token_ledger import TokenLedger
+from packyard.auth.tokens import hash_token
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import (
+    AsgiBridge,
+    InProcessPackyard,
+    InProcessRepo,
+    assert_refused,
+    client_error,
+)
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    Credentials,
+    DistFactory,
+    DistSpec,
+    upload,
+    upload_ok,
+)
+
+ACCOUNT_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}"
+CA = f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}"
+BEARER = {"Effect": "Allow", "Action": "sts:GetServiceBearerToken", "Resource": "*",
+          "Condition": {"StringEquals": {"sts:AWSServiceName": "codeartifact.amazonaws.com"}}}
+READ = ["codeartifact:GetAuthorizationToken", "codeartifact:ReadFromRepository",
+        "codeartifact:GetRepositoryEndpoint"]
+JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
+PKG = DistSpec(name="pkg", version="1.0")
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@dataclass
+class User:
+    name: str
+    arn: str
+    credentials: Credentials
+
+
+@pytest.fixture
+def admin(packyard: InProcessPackyard, dists: DistFactory) -> InProcessRepo:
+    """Root's repository acme/shelf, holding pkg 1.0."""
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(PKG))
+    return repo
+
+
+def _user(packyard: InProcessPackyard, name: str, *statements: dict[str, Any]) -> User:
+    iam = packyard.iam()
+    arn = iam.create_user(UserName=name)["User"]["Arn"]
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=_policy(*statements))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return User(name, arn, Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+
+
+def _repo_for(packyard: InProcessPackyard, user: User) -> InProcessRepo:
+    return packyard.pypi_repo(create=False, credentials=user.credentials)
+
+
+def _denied(who: str, action: str, resource: str, kind: str = "identity") -> str:
+    return (f"User: {who} is not authorized to perform: {action} on resource: {resource} "
+            f"because no {kind}-based policy allows the {action} action")
+
+
+# -- identity policies -----------------------------------------------------------------------------
+
+def test_reader_by_identity_policy_reads_but_cannot_publish(
+        packyard: InProcessPackyard, admin: InProcessRepo, dists: DistFactory) -> None:
+    alice = _user(packyard, "alice", BEARER, {"Effect": "Allow", "Action": READ,
+                                              "Resource": "*"})
+    repo = _repo_for(packyard, alice)
+    assert repo.get("simple/pkg/", **JSON_V1).status_code == 200
+    response = upload(repo, dists.wheel(DistSpec(name="pkg", version="2.0")))
+    assert_refused(response, 403, _denied(alice.arn, "codeartifact:PublishPackageVersion",
+                                          f"{CA}:package/acme/shelf/pypi//pkg"))
+
+
+def test_user_without_policies_gets_no_token(packyard: InProcessPackyard,
+                                             admin: InProcessRepo) -> None:
+    bob = _user(packyard, "bob")
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact(bob.credentials).get_authorization_token(domain="acme")
+    assert client_error(info) == (
+        "AccessDeniedException", 403,
+        _denied(bob.arn, "codeartifact:GetAuthorizationToken", f"{CA}:domain/acme"))
+
+
+def test_token_needs_the_bearer_token_permission_for_codeartifact(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    wrong_service = dict(BEARER, Condition={"StringEquals": {
+        "sts:AWSServiceName": "lambda.amazonaws.com"}})
+    carol = _user(packyard, "carol", wrong_service, {"Effect": "Allow", "Action": READ,
+                                                     "Resource": "*"})
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact(carol.credentials).get_authorization_token(domain="acme")
+    code, status, message = client_error(info)
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message == (f"User: {carol.arn} is not authorized to perform: "
+                       "sts:GetServiceBearerToken because no identity-based policy allows the "
+                       "sts:GetServiceBearerToken action")
+
+
+def test_token_lifetime_limited_by_sts_duration_seconds(packyard: InProcessPackyard,
+                                                        admin: InProcessRepo) -> None:
+    short = dict(BEARER, Condition={**BEARER["Condition"],  # type: ignore[dict-item]
+                                    "NumericLessThanEquals": {"sts:DurationSeconds": 3600}})
+    dave = _user(packyard, "dave", short, {"Effect": "Allow", "Action": READ, "Resource": "*"})
+    api = packyard.codeartifact(dave.credentials)
+    assert api.get_authorization_token(domain="acme", durationSeconds=3600)
+    with pytest.raises(ClientError) as info:
+        api.get_authorization_token(domain="acme")  # 12 hours by default
+    assert client_error(info)[0] == "AccessDeniedException"
+
+
+def test_explicit_deny_beats_an_allow(packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    erin = _user(packyard, "erin", BEARER,
+                 {"Effect": "Allow", "Action": READ, "Resource": "*"},
+                 {"Effect": "Deny", "Action": "codeartifact:ReadFromRepository",
+                  "Resource": f"{CA}:repository/acme/shelf"})
+    response = _repo_for(packyard, erin).get("simple/pkg/", **JSON_V1)
+    assert_refused(response, 403,
+                   f"User: {erin.arn} is not authorized to perform: "
+                   f"codeartifact:ReadFromRepository on resource: {CA}:repository/acme/shelf "
+                   "with an explicit deny in an identity-based policy")
+
+
+def test_api_operation_without_permission_is_access_denied(packyard: InProcessPackyard,
+                                                           admin: InProcessRepo) -> None:
+    frank = _user(packyard, "frank")
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact(frank.credentials).describe_domain(domain="acme")
+    assert client_error(info) == (
+        "AccessDeniedException", 403,
+        _denied(frank.arn, "codeartifact:DescribeDomain", f"{CA}:domain/acme"))
+
+
+def test_aws_managed_read_only_policy_reads(packyard: InProcessPackyard,
+                                            admin: InProcessRepo) -> None:
+    gina = _user(packyard, "gina", BEARER)
+    packyard.iam().attach_user_policy(
+        UserName="gina", PolicyArn="arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess")
+    repo = _repo_for(packyard, gina)
+    assert repo.get("simple/pkg/", **JSON_V1).status_code == 200
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact(gina.credentials).create_repository(domain="acme",
+                                                                  repository="mine")
+    assert client_error(info)[0] == "AccessDeniedException"
+
+
+# -- resource policies -----------------------------------------------------------------------------
+
+def test_tutorial_setup_by_domain_and_repository_policies(
+        packyard: InProcessPackyard, admin: InProcessRepo, dists: DistFactory) -> None:
+    # The CodeArtifact tutorial: the identity policy only lets the user ask for bearer tokens;
+    # the domain policy gives tokens and the repository policy reads and publishes.
+    hank = _user(packyard, "hank", BEARER)
+    api = packyard.codeartifact()
+    api.put_domain_permissions_policy(domain="acme", policyDocument=_policy({
+        "Effect": "Allow", "Principal": {"AWS": hank.arn},
+        "Action": "codeartifact:GetAuthorizationToken", "Resource": "*"}))
+    api.put_repository_permissions_policy(domain="acme", repository="shelf",
+                                          policyDocument=_policy({
+        "Effect": "Allow", "Principal": {"AWS": hank.arn},
+        "Action": ["codeartifact:ReadFromRepository", "codeartifact:PublishPackageVersion",
+                   "codeartifact:GetRepositoryEndpoint"], "Resource": "*"}))
+    repo = _repo_for(packyard, hank)
+    upload_ok(repo, dists.wheel(DistSpec(name="pkg", version="2.0")))
+    assert repo.get("simple/pkg/", **JSON_V1).json()["versions"] == ["1.0", "2.0"]
+
+
+def test_deny_in_a_repository_policy_binds_even_root(packyard: InProcessPackyard,
+                                                     admin: InProcessRepo) -> None:
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=_policy({
+            "Effect": "Deny", "Principal": "*", "Action": "codeartifact:ReadFromRepository",
+            "Resource": "*"}))
+    response = packyard.pypi_repo(create=False).get("simple/pkg/", **JSON_V1)
+    assert_refused(response, 403,
+                   f"User: {ACCOUNT_ARN}:root is not authorized to perform: "
+                   f"codeartifact:ReadFromRepository on resource: {CA}:repository/acme/shelf "
+                   "with an explicit deny in a resource-based policy")
+
+
+def test_repository_policy_of_one_repository_grants_nothing_in_another(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    ivan = _user(packyard, "ivan", BEARER, {"Effect": "Allow", "Action": [
+        "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint"],
+        "Resource": "*"})
+    api = packyard.codeartifact()
+    api.create_repository(domain="acme", repository="other")
+    api.put_repository_permissions_policy(domain="acme", repository="other",
+                                          policyDocument=_policy({
+        "Effect": "Allow", "Principal": {"AWS": ivan.arn},
+        "Action": "codeartifact:ReadFromRepository", "Resource": "*"}))
+    assert packyard.pypi_repo(repository="other", create=False,
+                              credentials=ivan.credentials).get("simple/").status_code == 200
+    response = _repo_for(packyard, ivan).get("simple/pkg/", **JSON_V1)
+    assert_refused(response, 403, _denied(ivan.arn, "codeartifact:ReadFromRepository",
+                                          f"{CA}:repository/acme/shelf"))
+
+
+# -- conditions on the request -------------------------------------------------------------------
+
+def test_source_ip_condition_is_evaluated_on_the_client_address(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    judy = _user(packyard, "judy", BEARER, {
+        "Effect": "Allow", "Action": READ, "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+        {"Effect": "Allow", "Action": "codeartifact:GetAuthorizationToken", "Resource": "*"})
+    repo = _repo_for(packyard, judy)  # from 127.0.0.1
+    assert repo.get("simple/pkg/", **JSON_V1).status_code == 403
+    inside = InProcessRepo(repo.server_url, repo.domain, repo.repository, repo.endpoint,
+                           repo.token, transport=AsgiBridge(packyard.app, packyard.portal,
+                                                            client=("10.1.2.3", 40000)))
+    assert inside.get("simple/pkg/", **JSON_V1).status_code == 200
+
+
+def test_secure_transport_condition(packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=_policy({
+            "Effect": "Deny", "Principal": "*", "Action": "codeartifact:ReadFromRepository",
+            "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}))
+    repo = packyard.pypi_repo(create=False)
+    assert repo.get("simple/pkg/", **JSON_V1).status_code == 403
+    with repo.client() as http:
+        https = http.get(repo.endpoint.replace("http://", "https://") + "simple/pkg/",
+                         headers=JSON_V1)
+    assert https.status_code == 200
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+def _get(repo: InProcessRepo, authorization: str | None) -> httpx.Response:
+    headers = {"Authorization": authorization} if authorization else {}
+    with httpx.Client(transport=repo.transport) as http:
+        return http.get(repo.endpoint + "simple/pkg/", headers={**headers, **JSON_V1})
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("path", ["simple/", "simple/pkg/", "simple/pkg/pkg-1.0-py3-none-any.whl",
+                                  "simple/pkg/pkg-1.0-py3-none-any.whl.metadata"])
+def test_anonymous_read_is_401_with_a_basic_challenge(admin: InProcessRepo, path: str) -> None:
+    with httpx.Client(transport=admin.transport) as http:
+        response = http.get(admin.endpoint + path)
+    assert_refused(response, 401, "Authentication required: use the token from "
+                                  "get-authorization-token as the password of user 'aws'")
+    assert response.headers["www-authenticate"] == 'Basic realm="packyard"'
+
+
+@pytest.mark.parametrize(("authorization", "message"), [
+    pytest.param("Basic !!!not-base64", "Malformed Basic authorization header",
+                 id="basic-not-base64"),
+    pytest.param(_basic("aws", ""), "Basic authorization needs a password (the token)",
+                 id="basic-no-password"),
+    pytest.param("Digest username=aws", "Unsupported authorization scheme; use Basic or Bearer",
+                 id="other-scheme"),
+    pytest.param(_basic("aws", "not-a-token"), "Invalid authorization token", id="bad-token"),
+    pytest.param("Bearer not-a-token", "Invalid authorization token", id="bad-bearer"),
+])
+def test_unusable_authorization_is_401(admin: InProcessRepo, authorization: str,
+                                       message: str) -> None:
+    response = _get(admin, authorization)
+    assert_refused(response, 401, message)
+    assert response.headers["www-authenticate"] == 'Basic realm="packyard"'
+
+
+@pytest.mark.parametrize("authorization", ["bearer", "basic-other-user"])
+def test_token_works_as_bearer_or_with_any_user_name(admin: InProcessRepo,
+                                                     authorization: str) -> None:
+    header = (f"Bearer {admin.token}" if authorization == "bearer"
+              else _basic("__token__", admin.token))
+    assert _get(admin, header).status_code == 200
+
+
+def test_token_is_for_its_own_domain_only(packyard: InProcessPackyard,
+                                          admin: InProcessRepo) -> None:
+    other = packyard.pypi_repo(domain="other", repository="shelf")
+    response = _get(admin, _basic("aws", other.token))
+    assert_refused(response, 401, "This token is for another domain")
+
+
+def test_revoked_token_is_refused_by_a_fresh_process(packyard: InProcessPackyard,
+                                                     packyard_factory: PackyardFactory,
+                                                     admin: InProcessRepo) -> None:
+    # `packyard token revoke --stdin` writes the revocation; a server process that has not
+    # cached the token refuses it at once (others within five seconds, see auth/tokens.py).
+    ledger = TokenLedger(packyard.container.catalog.engines)
+    assert ledger.revoke_by_digest(hash_token(admin.token), datetime.now(UTC))
+    fresh = packyard_factory()
+    response = _get(InProcessRepo(admin.server_url, admin.domain, admin.repository,
+                                  admin.endpoint, admin.token, transport=fresh.transport),
+                    _basic("aws", admin.token))
+    assert_refused(response, 401, "Invalid authorization token")
+
+
+def test_expired_token_is_refused(packyard: InProcessPackyard, packyard_factory: PackyardFactory,
+                                  admin: InProcessRepo) -> None:
+    short = packyard.pypi_repo(create=False, duration_seconds=900)
+    later = packyard_factory(clock_offset_seconds=1000)
+    moved = InProcessRepo(short.server_url, short.domain, short.repository, short.endpoint,
+                          short.token, transport=later.transport)
+    assert_refused(_get(moved, _basic("aws", short.token)), 401,
+                   "The authorization token has expired")
+    still = InProcessRepo(admin.server_url, admin.domain, admin.repository, admin.endpoint,
+                          admin.token, transport=later.transport)
+    assert _get(still, _basic("aws", admin.token)).status_code == 200
+
+
+@pytest.mark.parametrize("change", ["delete-user", "deactivate-key"])
+def test_token_stops_with_the_credentials_that_minted_it(
+        packyard: InProcessPackyard, admin: InProcessRepo, dists: DistFactory,
+        change: str) -> None:
+    kate = _user(packyard, "kate", BEARER, {"Effect": "Allow", "Action": [
+        *READ, "codeartifact:PublishPackageVersion"], "Resource": "*"})
+    repo = _repo_for(packyard, kate)
+    upload_ok(repo, dists.wheel(DistSpec(name="pkg", version="2.0")))
+    iam = packyard.iam()
+    if change == "delete-user":
+        iam.delete_access_key(UserName="kate", AccessKeyId=kate.credentials.access_key_id)
+        iam.delete_user_policy(UserName="kate", PolicyName="p")
+        iam.delete_user(UserName="kate")
+    else:
+        iam.update_access_key(UserName="kate", AccessKeyId=kate.credentials.access_key_id,
+                              Status="Inactive")
+    # A change made through this server's IAM API takes effect at once (uploads are never
+    # answered from the read grants reused for a second).
+    response = upload(repo, dists.wheel(DistSpec(name="pkg", version="3.0")))
+    assert_refused(response, 401, "The credentials that requested this token are no longer "
+                                  "valid (deleted user, inactive or deleted access key, or "
+                                  "deleted role); get a new token")
+
+
+# -- what a refused caller can learn ------------------------------------------------------------------
+
+def test_bad_token_cannot_tell_which_domains_exist(packyard: InProcessPackyard,
+                                                   admin: InProcessRepo) -> None:
+    missing = admin.endpoint.replace("/acme-", "/nowhere-")
+    with httpx.Client(transport=admin.transport) as http:
+        for endpoint in (admin.endpoint, missing):
+            response = http.get(endpoint + "simple/", headers={"Authorization": "Bearer x"})
+            assert response.status_code == 401, (endpoint, response.text)
+
+
+def test_policy_reads_without_permission_cannot_tell_which_domains_exist(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    nobody = packyard.codeartifact(_user(packyard, "nobody").credentials)
+    for domain in ("acme", "nowhere"):
+        with pytest.raises(ClientError) as info:
+            nobody.get_domain_permissions_policy(domain=domain)
+        assert client_error(info)[0] == "AccessDeniedException", domain
+
+
+def test_delete_repository_without_permission_cannot_tell_which_repositories_exist(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    nobody = packyard.codeartifact(_user(packyard, "nobody").credentials)
+    for repository in ("shelf", "absent"):
+        with pytest.raises(ClientError) as info:
+            nobody.delete_repository(domain="acme", repository=repository)
+        assert client_error(info)[0] == "AccessDeniedException", repository
+
+
+def test_describe_without_permission_cannot_tell_which_repositories_exist(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    nobody = packyard.codeartifact(_user(packyard, "nobody").credentials)
+    for repository in ("shelf", "absent"):
+        with pytest.raises(ClientError) as info:
+            nobody.describe_repository(domain="acme", repository=repository)
+        assert client_error(info)[0] == "AccessDeniedException", repository

@@ -1,0 +1,145 @@
+"""CodeArtifact's domain operations through botocore and the app: each one's answer, and each
+documented error in CodeArtifact's JSON shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.inprocess.harness import InProcessPackyard, aws_error, client_error
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    DistFactory,
+    DistSpec,
+    upload_ok,
+)
+
+DOMAIN_ARN = f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:domain/"
+
+
+def test_create_domain_returns_its_description(packyard: InProcessPackyard) -> None:
+    created = packyard.codeartifact().create_domain(domain="acme")["domain"]
+    assert {k: created[k] for k in ("name", "owner", "arn", "status", "repositoryCount",
+                                    "assetSizeBytes", "encryptionKey")} == {
+        "name": "acme", "owner": DEFAULT_ACCOUNT, "arn": DOMAIN_ARN + "acme",
+        "status": "Active", "repositoryCount": 0, "assetSizeBytes": 0,
+        "encryptionKey": f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/packyard-acme"}
+    assert abs(datetime.now(UTC) - created["createdTime"]) < timedelta(minutes=1)
+
+
+def test_create_domain_keeps_the_encryption_key_given(packyard: InProcessPackyard) -> None:
+    key = f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/mine"
+    created = packyard.codeartifact().create_domain(domain="acme", encryptionKey=key)
+    assert created["domain"]["encryptionKey"] == key
+
+
+def test_describe_domain_counts_repositories_and_bytes(packyard: InProcessPackyard,
+                                                       dists: DistFactory) -> None:
+    repo = packyard.pypi_repo()
+    wheel = dists.wheel(DistSpec(name="counted", version="1.0"))
+    upload_ok(repo, wheel)
+    api = packyard.codeartifact()
+    api.create_repository(domain="acme", repository="second")
+    described = api.describe_domain(domain="acme", domainOwner=DEFAULT_ACCOUNT)["domain"]
+    assert described["repositoryCount"] == 2
+    # Assets only: the PEP 658 metadata file kept beside the wheel is not an asset.
+    assert described["assetSizeBytes"] == len(wheel.data)
+
+
+def test_list_domains_shows_summaries(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    for name in ("beta", "alpha"):
+        api.create_domain(domain=name)
+    listed = api.list_domains()["domains"]
+    assert sorted(d["name"] for d in listed) == ["alpha", "beta"]
+    assert {d["arn"] for d in listed} == {DOMAIN_ARN + "alpha", DOMAIN_ARN + "beta"}
+    assert all(d["status"] == "Active" and d["owner"] == DEFAULT_ACCOUNT for d in listed)
+
+
+def test_list_domains_paginates(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    names = [f"page-{i}" for i in range(5)]
+    for name in names:
+        api.create_domain(domain=name)
+    first = api.list_domains(maxResults=2)
+    assert len(first["domains"]) == 2 and first["nextToken"]
+    paged = [d["name"] for page in api.get_paginator("list_domains").paginate(
+        PaginationConfig={"PageSize": 2}) for d in page["domains"]]
+    assert sorted(paged) == names
+
+
+def test_list_domains_with_a_forged_next_token_is_a_validation_error(
+        packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().list_domains(nextToken="not-base64-of-a-number")
+    assert client_error(info) == ("ValidationException", 400, "nextToken is not valid")
+
+
+def test_delete_domain_returns_it_as_deleted(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="gone")
+    deleted = api.delete_domain(domain="gone")["domain"]
+    assert (deleted["name"], deleted["status"]) == ("gone", "Deleted")
+    assert api.list_domains()["domains"] == []
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def test_describe_missing_domain_is_resource_not_found(packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().describe_domain(domain="nowhere")
+    assert client_error(info) == ("ResourceNotFoundException", 404, "Domain nowhere not found")
+    assert aws_error(packyard.last_aws_response) == (
+        404, "ResourceNotFoundException",
+        {"message": "Domain nowhere not found", "resourceId": "nowhere",
+         "resourceType": "domain"})
+
+
+def test_delete_missing_domain_is_resource_not_found(packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().delete_domain(domain="nowhere")
+    assert client_error(info) == ("ResourceNotFoundException", 404, "Domain nowhere not found")
+
+
+def test_create_existing_domain_is_a_conflict(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="twice")
+    with pytest.raises(ClientError) as info:
+        api.create_domain(domain="twice")
+    assert client_error(info) == ("ConflictException", 409, "Domain twice already exists")
+    assert aws_error(packyard.last_aws_response)[2] == {
+        "message": "Domain twice already exists", "resourceId": "twice",
+        "resourceType": "domain"}
+
+
+def test_delete_domain_with_repositories_is_a_conflict(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="busy")
+    api.create_repository(domain="busy", repository="still-here")
+    with pytest.raises(ClientError) as info:
+        api.delete_domain(domain="busy")
+    assert client_error(info) == ("ConflictException", 409,
+                                  "Domain busy contains repositories; delete them first")
+    assert api.describe_domain(domain="busy")["domain"]["repositoryCount"] == 1
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    pytest.param("Upper-case", "domain 'Upper-case' does not match the pattern "
+                 "[a-z][a-z0-9\\-]{0,48}[a-z0-9]", id="uppercase"),
+    pytest.param("1digit-first", "domain '1digit-first' does not match the pattern "
+                 "[a-z][a-z0-9\\-]{0,48}[a-z0-9]", id="leading-digit"),
+    pytest.param("hyphen-last-", "domain 'hyphen-last-' does not match the pattern "
+                 "[a-z][a-z0-9\\-]{0,48}[a-z0-9]", id="trailing-hyphen"),
+    pytest.param("d" * 51, "domain must be at most 50 characters long", id="too-long"),
+])
+def test_invalid_domain_name_is_a_validation_error(packyard: InProcessPackyard, bad: str,
+                                                   message: str) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().create_domain(domain=bad)
+    assert client_error(info) == ("ValidationException", 400, message)
+    assert aws_error(packyard.last_aws_response)[2] == {
+        "message": message, "reason": "FIELD_VALIDATION_FAILED"}
+    assert packyard.codeartifact().list_domains()["domains"] == []

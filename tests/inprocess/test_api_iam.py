@@ -1,0 +1,330 @@
+"""IAM over the AWS Query protocol through botocore and the app: users, access keys, inline and
+managed policies, roles, and IAM's XML errors."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.inprocess.harness import InProcessPackyard, client_error
+from tests.integration.helpers import DEFAULT_ACCOUNT, Credentials
+
+ACCOUNT_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}"
+READ_ONLY = "arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess"
+DOCUMENT = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "codeartifact:List*", "Resource": "*"}]})
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"AWS": f"{ACCOUNT_ARN}:root"}, "Action": "sts:AssumeRole"}]})
+FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+
+@pytest.fixture
+def iam(packyard: InProcessPackyard) -> Any:
+    return packyard.iam()
+
+
+def _fails(call: Any, **kwargs: Any) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    return client_error(info)
+
+
+# -- users and keys ------------------------------------------------------------------------------
+
+def test_user_lifecycle(iam: Any) -> None:
+    created = iam.create_user(UserName="alice", Path="/team/")["User"]
+    assert (created["UserName"], created["Path"], created["Arn"]) == (
+        "alice", "/team/", f"{ACCOUNT_ARN}:user/team/alice")
+    assert created["UserId"].startswith("AIDA")
+    assert iam.get_user(UserName="alice")["User"]["UserId"] == created["UserId"]
+    assert [u["UserName"] for u in iam.list_users(PathPrefix="/team/")["Users"]] == ["alice"]
+    assert iam.list_users(PathPrefix="/other/")["Users"] == []
+    iam.delete_user(UserName="alice")
+    assert iam.list_users()["Users"] == []
+
+
+def test_get_user_without_a_name_is_the_caller(packyard: InProcessPackyard, iam: Any) -> None:
+    assert iam.get_user()["User"] == {"UserId": DEFAULT_ACCOUNT, "Arn": f"{ACCOUNT_ARN}:root"}
+    iam.create_user(UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert alice.get_user()["User"]["UserName"] == "alice"
+
+
+def test_access_key_lifecycle(packyard: InProcessPackyard, iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) >= 40
+    assert key["Status"] == "Active"
+    listed = iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in listed] == [(key["AccessKeyId"], "Active")]
+    assert "SecretAccessKey" not in listed[0]
+    iam.update_access_key(UserName="alice", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    assert iam.list_access_keys(UserName="alice")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    iam.delete_access_key(UserName="alice", AccessKeyId=key["AccessKeyId"])
+    assert iam.list_access_keys(UserName="alice")["AccessKeyMetadata"] == []
+
+
+def test_a_new_key_signs_requests_at_once(packyard: InProcessPackyard, iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    sts = packyard.sts(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert sts.get_caller_identity()["Arn"] == f"{ACCOUNT_ARN}:user/alice"
+
+
+def test_list_users_paginates_with_marker(iam: Any) -> None:
+    for name in ("u1", "u2", "u3"):
+        iam.create_user(UserName=name)
+    first = iam.list_users(MaxItems=2)
+    assert (len(first["Users"]), first["IsTruncated"]) == (2, True)
+    rest = iam.list_users(MaxItems=2, Marker=first["Marker"])
+    assert (len(rest["Users"]), rest["IsTruncated"]) == (1, False)
+
+
+# -- policies ------------------------------------------------------------------------------------
+
+def test_inline_user_policy_reads_back_decoded(iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="list", PolicyDocument=DOCUMENT)
+    assert iam.list_user_policies(UserName="alice")["PolicyNames"] == ["list"]
+    got = iam.get_user_policy(UserName="alice", PolicyName="list")
+    # IAM sends documents URL-encoded; botocore decodes them into a dict.
+    assert got["PolicyDocument"] == json.loads(DOCUMENT)
+    iam.delete_user_policy(UserName="alice", PolicyName="list")
+    assert iam.list_user_policies(UserName="alice")["PolicyNames"] == []
+
+
+def test_managed_policy_lifecycle(iam: Any) -> None:
+    created = iam.create_policy(PolicyName="lister", PolicyDocument=DOCUMENT,
+                                Description="lists")["Policy"]
+    arn = created["Arn"]
+    assert arn == f"{ACCOUNT_ARN}:policy/lister"
+    assert (created["DefaultVersionId"], created["AttachmentCount"]) == ("v1", 0)
+    iam.create_user(UserName="alice")
+    iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 1
+    attached = iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]
+    assert attached == [{"PolicyName": "lister", "PolicyArn": arn}]
+    version = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+    assert (version["Document"], version["IsDefaultVersion"]) == (json.loads(DOCUMENT), True)
+    iam.detach_user_policy(UserName="alice", PolicyArn=arn)
+    iam.delete_policy(PolicyArn=arn)
+    assert [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]] == []
+
+
+def test_aws_managed_codeartifact_policies_are_listed(iam: Any) -> None:
+    arns = {p["Arn"] for p in iam.list_policies(Scope="AWS")["Policies"]}
+    assert {READ_ONLY, "arn:aws:iam::aws:policy/AWSCodeArtifactAdminAccess"} <= arns
+
+
+def test_role_lifecycle(iam: Any) -> None:
+    created = iam.create_role(RoleName="builder", AssumeRolePolicyDocument=TRUST,
+                              Description="CI", MaxSessionDuration=7200)["Role"]
+    assert (created["Arn"], created["MaxSessionDuration"]) == (
+        f"{ACCOUNT_ARN}:role/builder", 7200)
+    assert created["AssumeRolePolicyDocument"] == json.loads(TRUST)
+    iam.put_role_policy(RoleName="builder", PolicyName="list", PolicyDocument=DOCUMENT)
+    assert iam.list_role_policies(RoleName="builder")["PolicyNames"] == ["list"]
+    assert iam.get_role_policy(RoleName="builder", PolicyName="list")["PolicyDocument"] == \
+        json.loads(DOCUMENT)
+    iam.attach_role_policy(RoleName="builder", PolicyArn=READ_ONLY)
+    assert iam.list_attached_role_policies(RoleName="builder")["AttachedPolicies"] == [
+        {"PolicyName": "AWSCodeArtifactReadOnlyAccess", "PolicyArn": READ_ONLY}]
+    iam.update_assume_role_policy(RoleName="builder", PolicyDocument=TRUST)
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == ["builder"]
+    iam.detach_role_policy(RoleName="builder", PolicyArn=READ_ONLY)
+    iam.delete_role_policy(RoleName="builder", PolicyName="list")
+    iam.delete_role(RoleName="builder")
+    assert iam.list_roles()["Roles"] == []
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def test_missing_user_is_no_such_entity_in_xml(packyard: InProcessPackyard, iam: Any) -> None:
+    assert _fails(iam.get_user, UserName="ghost") == (
+        "NoSuchEntity", 404, "The user with name ghost cannot be found.")
+    response = packyard.last_aws_response
+    assert response.headers["content-type"].startswith("text/xml")
+    ns = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/"}
+    root = ET.fromstring(response.content)
+    assert root.tag == "{https://iam.amazonaws.com/doc/2010-05-08/}ErrorResponse"
+    assert [root.findtext(f"iam:Error/iam:{k}", namespaces=ns) for k in
+            ("Type", "Code", "Message")] == [
+        "Sender", "NoSuchEntity", "The user with name ghost cannot be found."]
+    assert root.findtext("iam:RequestId", namespaces=ns) == response.headers["x-amzn-requestid"]
+
+
+@pytest.mark.parametrize(("call", "kwargs", "expected"), [
+    pytest.param("get_role", {"RoleName": "ghost"},
+                 ("NoSuchEntity", 404, "The role with name ghost cannot be found."),
+                 id="role"),
+    pytest.param("get_policy", {"PolicyArn": f"{ACCOUNT_ARN}:policy/ghost"},
+                 ("NoSuchEntity", 404,
+                  f"Policy {ACCOUNT_ARN}:policy/ghost does not exist or is not attachable."),
+                 id="policy"),
+    pytest.param("get_user_policy", {"UserName": "alice", "PolicyName": "ghost"},
+                 ("NoSuchEntity", 404, "The user policy with name ghost cannot be found."),
+                 id="inline-policy"),
+    pytest.param("delete_access_key", {"UserName": "alice",
+                                       "AccessKeyId": "AKIAGHOSTGHOSTGHOST0"},
+                 ("NoSuchEntity", 404,
+                  "The Access Key with id AKIAGHOSTGHOSTGHOST0 cannot be found."), id="key"),
+])
+def test_missing_entities_are_no_such_entity(iam: Any, call: str, kwargs: dict[str, str],
+                                             expected: tuple[str, int, str]) -> None:
+    iam.create_user(UserName="alice")
+    assert _fails(getattr(iam, call), **kwargs) == expected
+
+
+def test_existing_user_is_entity_already_exists(iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    assert _fails(iam.create_user, UserName="alice") == (
+        "EntityAlreadyExists", 409, "User with name alice already exists.")
+
+
+def test_existing_role_is_entity_already_exists(iam: Any) -> None:
+    iam.create_role(RoleName="builder", AssumeRolePolicyDocument=TRUST)
+    assert _fails(iam.create_role, RoleName="builder", AssumeRolePolicyDocument=TRUST) == (
+        "EntityAlreadyExists", 409, "Role with name builder already exists.")
+
+
+def test_existing_managed_policy_is_entity_already_exists(iam: Any) -> None:
+    iam.create_policy(PolicyName="lister", PolicyDocument=DOCUMENT)
+    assert _fails(iam.create_policy, PolicyName="lister", PolicyDocument=DOCUMENT) == (
+        "EntityAlreadyExists", 409,
+        "A policy called lister already exists. Duplicate names are not allowed.")
+
+
+def test_user_with_keys_cannot_be_deleted(iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    iam.create_access_key(UserName="alice")
+    assert _fails(iam.delete_user, UserName="alice") == (
+        "DeleteConflict", 409, "Cannot delete entity, must delete access keys first.")
+
+
+def test_role_with_policies_cannot_be_deleted(iam: Any) -> None:
+    iam.create_role(RoleName="builder", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="builder", PolicyName="list", PolicyDocument=DOCUMENT)
+    assert _fails(iam.delete_role, RoleName="builder") == (
+        "DeleteConflict", 409, "Cannot delete entity, must delete policies first.")
+
+
+def test_attached_policy_cannot_be_deleted(iam: Any) -> None:
+    arn = iam.create_policy(PolicyName="lister", PolicyDocument=DOCUMENT)["Policy"]["Arn"]
+    iam.create_user(UserName="alice")
+    iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+    assert _fails(iam.delete_policy, PolicyArn=arn) == (
+        "DeleteConflict", 409, "Cannot delete a policy attached to entities.")
+
+
+def test_aws_managed_policy_cannot_be_deleted(iam: Any) -> None:
+    assert _fails(iam.delete_policy, PolicyArn=READ_ONLY) == (
+        "InvalidInput", 400, "AWS managed policies cannot be deleted.")
+
+
+def test_third_access_key_exceeds_the_quota(iam: Any) -> None:
+    iam.create_user(UserName="alice")
+    iam.create_access_key(UserName="alice")
+    iam.create_access_key(UserName="alice")
+    assert _fails(iam.create_access_key, UserName="alice") == (
+        "LimitExceeded", 409, "Cannot exceed quota for AccessKeysPerUser: 2")
+
+
+def test_root_must_name_the_user_of_a_key(iam: Any) -> None:
+    assert _fails(iam.create_access_key) == (
+        "InvalidInput", 400, "Pass UserName (--user-name): the root user's keys come from the "
+                             "server settings and role sessions have no IAM user")
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    pytest.param("{nope", "Policy document is not valid JSON: Expecting property name enclosed "
+                 "in double quotes (line 1, column 2)", id="not-json"),
+    pytest.param(json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}),
+        "Policy statement 1: Principal is not allowed in an identity-based policy (the "
+        "principal is the identity the policy is attached to)", id="principal-in-identity-policy"),
+])
+def test_malformed_identity_policy(iam: Any, document: str, message: str) -> None:
+    iam.create_user(UserName="alice")
+    assert _fails(iam.put_user_policy, UserName="alice", PolicyName="bad",
+                  PolicyDocument=document) == ("MalformedPolicyDocument", 400, message)
+
+
+@pytest.mark.parametrize("tagged", ["create_user", "create_role", "create_policy"])
+def test_tags_are_refused_rather_than_dropped(iam: Any, tagged: str) -> None:
+    kwargs: dict[str, Any] = {"Tags": [{"Key": "team", "Value": "a"}]}
+    kwargs.update({"create_user": {"UserName": "alice"},
+                   "create_role": {"RoleName": "builder", "AssumeRolePolicyDocument": TRUST},
+                   "create_policy": {"PolicyName": "p", "PolicyDocument": DOCUMENT}}[tagged])
+    assert _fails(getattr(iam, tagged), **kwargs) == (
+        "InvalidInput", 400, "Tags is not supported by Packyard")
+
+
+def test_user_name_breaking_the_model_is_a_validation_error(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam(validate=False)  # botocore would stop it before sending
+    assert _fails(iam.create_user, UserName="") == (
+        "ValidationError", 400, "1 validation error detected: Value '' at 'userName' failed to "
+                                "satisfy constraint: Member must have length greater than or "
+                                "equal to 1")
+
+
+def test_unknown_action_is_invalid_action(packyard: InProcessPackyard) -> None:
+    body = urlencode({"Action": "CreateGroup", "Version": "2010-05-08",
+                      "GroupName": "g"}).encode()
+    response = packyard.signed("POST", "/", body=body, headers=FORM, service="iam")
+    assert response.status_code == 400
+    root = ET.fromstring(response.content)
+    ns = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/"}
+    assert root.findtext("iam:Error/iam:Code", namespaces=ns) == "InvalidAction"
+    assert root.findtext("iam:Error/iam:Message", namespaces=ns) == (
+        "Could not find operation CreateGroup for version 2010-05-08")
+
+
+def test_request_without_action_is_invalid_action(packyard: InProcessPackyard) -> None:
+    response = packyard.signed("POST", "/", body=b"Version=2010-05-08", headers=FORM,
+                               service="iam")
+    assert response.status_code == 400
+    assert b"<Code>InvalidAction</Code>" in response.content
+    assert b"The request must contain the parameter Action." in response.content
+
+
+def test_unsigned_iam_request_is_missing_authentication_token(
+        packyard: InProcessPackyard) -> None:
+    response = packyard.http.post("/", content=b"Action=ListUsers&Version=2010-05-08",
+                                  headers=FORM)
+    assert response.status_code == 403
+    assert b"<Code>MissingAuthenticationToken</Code>" in response.content
+
+
+def test_wrong_secret_is_signature_does_not_match(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam(Credentials("AKIAPACKYARDTESTROOT", "wrong-secret"))
+    assert _fails(iam.list_users) == (
+        "SignatureDoesNotMatch", 403,
+        "The request signature we calculated does not match the signature you provided. Check "
+        "your AWS Secret Access Key and signing method. Consult the service documentation for "
+        "details.")
+
+
+def test_unknown_key_is_invalid_client_token_id(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam(Credentials("AKIAUNKNOWNUNKNOWN00", "secret"))
+    assert _fails(iam.list_users) == (
+        "InvalidClientTokenId", 403, "The security token included in the request is invalid.")
+
+
+def test_unexpected_failure_is_a_service_failure(packyard: InProcessPackyard,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> object:
+        raise RuntimeError("boom")
+
+    assert packyard.container.iam_store is not None
+    monkeypatch.setattr(packyard.container.iam_store, "list_users", broken)
+    assert _fails(packyard.iam().list_users) == (
+        "ServiceFailure", 500, "Packyard hit an internal error; see the server log")

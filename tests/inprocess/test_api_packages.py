@@ -1,0 +1,257 @@
+"""CodeArtifact's package operations through botocore and the app, on packages uploaded the way
+twine uploads them: each operation's answer and each documented error."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, aws_error, client_error
+from tests.integration.helpers import Dist, DistFactory, DistSpec, upload, upload_ok
+
+V10 = DistSpec(name="Demo.Pkg", version="1.0", summary="Demo one", readme="# Demo\n\nHello.",
+               requires_dist=("requests>=2.0", "idna", "rich; extra == 'cli'"),
+               license="Apache-2.0")
+V11 = DistSpec(name="Demo.Pkg", version="1.1", summary="Demo one point one")
+
+
+@dataclass
+class Published:
+    api: Any
+    repo: InProcessRepo
+    wheel_10: Dist
+    sdist_10: Dist
+    wheel_11: Dist
+
+    def args(self, **extra: Any) -> dict[str, Any]:
+        return {"domain": "acme", "repository": "shelf", "format": "pypi",
+                "package": "demo-pkg", **extra}
+
+
+@pytest.fixture
+def published(packyard: InProcessPackyard, repo: InProcessRepo,
+              dists: DistFactory) -> Published:
+    done = Published(packyard.codeartifact(), repo, dists.wheel(V10), dists.sdist(V10),
+                     dists.wheel(V11))
+    upload_ok(repo, done.wheel_10, done.sdist_10, done.wheel_11)
+    return done
+
+
+def _fails(call: Any, **kwargs: Any) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    return client_error(info)
+
+
+# -- packages ----------------------------------------------------------------------------------
+
+def test_list_packages_shows_the_normalized_name(published: Published) -> None:
+    listed = published.api.list_packages(domain="acme", repository="shelf")["packages"]
+    assert listed == [{"format": "pypi", "package": "demo-pkg", "originConfiguration": {
+        "restrictions": {"publish": "ALLOW", "upstream": "BLOCK"}}}]
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    pytest.param({"format": "pypi", "packagePrefix": "Demo_"}, ["demo-pkg"],
+                 id="prefix-normalized"),
+    pytest.param({"packagePrefix": "other"}, [], id="prefix-misses"),
+    pytest.param({"publish": "ALLOW"}, ["demo-pkg"], id="publish-allow"),
+    pytest.param({"upstream": "ALLOW"}, [], id="upstream-allow"),
+])
+def test_list_packages_filters(published: Published, filters: dict[str, str],
+                               expected: list[str]) -> None:
+    listed = published.api.list_packages(domain="acme", repository="shelf", **filters)
+    assert [p["package"] for p in listed["packages"]] == expected
+
+
+def test_describe_package_accepts_any_spelling(published: Published) -> None:
+    described = published.api.describe_package(**published.args(package="DEMO_pkg"))
+    assert described["package"] == {
+        "format": "pypi", "name": "demo-pkg",
+        "originConfiguration": {"restrictions": {"publish": "ALLOW", "upstream": "BLOCK"}}}
+
+
+def test_put_origin_configuration_blocks_later_uploads(published: Published,
+                                                       dists: DistFactory) -> None:
+    out = published.api.put_package_origin_configuration(
+        **published.args(), restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    assert out["originConfiguration"] == {
+        "restrictions": {"publish": "BLOCK", "upstream": "ALLOW"}}
+    response = upload(published.repo, dists.wheel(DistSpec(name="Demo.Pkg", version="2.0")))
+    assert response.status_code == 403
+    assert response.text == (
+        "Publishing Demo.Pkg to repository shelf is blocked by the package's origin "
+        "configuration (publish: BLOCK); an administrator can allow it with "
+        "put-package-origin-configuration\n")
+
+
+def test_put_origin_configuration_creates_an_empty_package(published: Published) -> None:
+    published.api.put_package_origin_configuration(
+        **published.args(package="Not.Yet"), restrictions={"publish": "BLOCK",
+                                                           "upstream": "BLOCK"})
+    described = published.api.describe_package(**published.args(package="not-yet"))
+    assert described["package"]["originConfiguration"]["restrictions"]["publish"] == "BLOCK"
+    versions = published.api.list_package_versions(**published.args(package="not-yet"))
+    assert versions["versions"] == []
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+def test_list_package_versions_in_version_order(published: Published) -> None:
+    listed = published.api.list_package_versions(**published.args())
+    assert [v["version"] for v in listed["versions"]] == ["1.0", "1.1"]
+    assert listed["defaultDisplayVersion"] == "1.1"
+    assert all(v["status"] == "Published" and v["origin"] == {
+        "domainEntryPoint": {"repositoryName": "shelf"}, "originType": "INTERNAL"}
+        for v in listed["versions"])
+
+
+def test_list_package_versions_by_published_time(published: Published) -> None:
+    listed = published.api.list_package_versions(**published.args(), sortBy="PUBLISHED_TIME")
+    assert [v["version"] for v in listed["versions"]] == ["1.1", "1.0"]
+
+
+def test_describe_package_version(published: Published) -> None:
+    described = published.api.describe_package_version(
+        **published.args(packageVersion="1.0"))["packageVersion"]
+    assert {k: described[k] for k in ("format", "packageName", "displayName", "version",
+                                      "summary", "homePage", "sourceCodeRepository",
+                                      "licenses", "status")} == {
+        "format": "pypi", "packageName": "demo-pkg", "displayName": "Demo.Pkg",
+        "version": "1.0", "summary": "Demo one", "homePage": "https://example.invalid/home",
+        "sourceCodeRepository": "https://example.invalid/source",
+        "licenses": [{"name": "Apache-2.0"}], "status": "Published"}
+    assert described["revision"]
+
+
+def test_list_package_version_assets_with_hashes(published: Published) -> None:
+    listed = published.api.list_package_version_assets(**published.args(packageVersion="1.0"))
+    assets = {a["name"]: a for a in listed["assets"]}
+    assert set(assets) == {published.wheel_10.filename, published.sdist_10.filename}
+    wheel = assets[published.wheel_10.filename]
+    data = published.wheel_10.data
+    assert wheel["size"] == len(data)
+    assert wheel["hashes"] == {"MD5": hashlib.md5(data).hexdigest(),
+                               "SHA-1": hashlib.sha1(data).hexdigest(),
+                               "SHA-256": hashlib.sha256(data).hexdigest(),
+                               "SHA-512": hashlib.sha512(data).hexdigest()}
+    assert (listed["package"], listed["version"]) == ("demo-pkg", "1.0")
+
+
+def test_get_package_version_readme(published: Published) -> None:
+    readme = published.api.get_package_version_readme(**published.args(packageVersion="1.0"))
+    assert readme["readme"] == "# Demo\n\nHello."
+
+
+def test_list_package_version_dependencies(published: Published) -> None:
+    listed = published.api.list_package_version_dependencies(
+        **published.args(packageVersion="1.0"))
+    assert listed["dependencies"] == [
+        {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
+        {"package": "idna", "dependencyType": "install", "versionRequirement": ""},
+        {"package": "rich", "dependencyType": "install", "versionRequirement": ""}]
+
+
+def test_get_package_version_asset_streams_the_file(published: Published) -> None:
+    wheel = published.wheel_11
+    got = published.api.get_package_version_asset(
+        **published.args(packageVersion="1.1", asset=wheel.filename))
+    assert got["asset"].read() == wheel.data
+    assert (got["assetName"], got["packageVersion"]) == (wheel.filename, "1.1")
+    assert got["packageVersionRevision"]
+
+
+def test_update_versions_status_archives_and_restores(published: Published) -> None:
+    out = published.api.update_package_versions_status(
+        **published.args(), versions=["1.0"], targetStatus="Archived")
+    assert out["successfulVersions"]["1.0"]["status"] == "Archived"
+    assert out["failedVersions"] == {}
+    listed = published.api.list_package_versions(**published.args(), status="Archived")
+    assert [v["version"] for v in listed["versions"]] == ["1.0"]
+    back = published.api.update_package_versions_status(
+        **published.args(), versions=["1.0"], targetStatus="Published",
+        expectedStatus="Archived")
+    assert back["successfulVersions"]["1.0"]["status"] == "Published"
+
+
+def test_update_versions_status_reports_each_failure(published: Published) -> None:
+    revision = published.api.describe_package_version(
+        **published.args(packageVersion="1.1"))["packageVersion"]["revision"]
+    out = published.api.update_package_versions_status(
+        **published.args(), versions=["1.0", "1.1", "9.9"], targetStatus="Unlisted",
+        expectedStatus="Published", versionRevisions={"1.1": revision + "-stale"})
+    assert out["successfulVersions"].keys() == {"1.0"}
+    assert out["failedVersions"] == {
+        "1.1": {"errorCode": "MISMATCHED_REVISION", "errorMessage": "Version 1.1 has another "
+                                                                    "revision"},
+        "9.9": {"errorCode": "NOT_FOUND", "errorMessage": "Version 9.9 not found"}}
+    again = published.api.update_package_versions_status(
+        **published.args(), versions=["1.0"], targetStatus="Archived",
+        expectedStatus="Published")
+    assert again["failedVersions"] == {
+        "1.0": {"errorCode": "MISMATCHED_STATUS", "errorMessage": "Version 1.0 is Unlisted"}}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+def test_describe_missing_package_is_not_found(packyard: InProcessPackyard,
+                                               published: Published) -> None:
+    assert _fails(published.api.describe_package, **published.args(package="ghost")) == (
+        "ResourceNotFoundException", 404, "Package ghost not found in repository shelf")
+    assert aws_error(packyard.last_aws_response)[2] == {
+        "message": "Package ghost not found in repository shelf", "resourceId": "ghost",
+        "resourceType": "package"}
+
+
+@pytest.mark.parametrize("operation", [
+    "describe_package_version", "list_package_version_assets", "get_package_version_readme",
+    "list_package_version_dependencies"])
+def test_missing_version_is_not_found(published: Published, operation: str) -> None:
+    assert _fails(getattr(published.api, operation),
+                  **published.args(packageVersion="9.9")) == (
+        "ResourceNotFoundException", 404, "Package version demo-pkg 9.9 not found")
+
+
+def test_missing_asset_is_not_found(published: Published) -> None:
+    assert _fails(published.api.get_package_version_asset,
+                  **published.args(packageVersion="1.0", asset="other.whl")) == (
+        "ResourceNotFoundException", 404, "Asset other.whl not found in version 1.0")
+
+
+def test_asset_of_an_archived_version_is_not_available(published: Published) -> None:
+    published.api.update_package_versions_status(**published.args(), versions=["1.0"],
+                                                 targetStatus="Archived")
+    filename = published.wheel_10.filename
+    assert _fails(published.api.get_package_version_asset,
+                  **published.args(packageVersion="1.0", asset=filename)) == (
+        "ResourceNotFoundException", 404,
+        f"Asset {filename} is not available: the version is Archived")
+
+
+def test_asset_of_another_revision_is_a_validation_error(published: Published) -> None:
+    assert _fails(published.api.get_package_version_asset, **published.args(
+        packageVersion="1.0", asset=published.wheel_10.filename,
+        packageVersionRevision="not-the-revision")) == (
+        "ValidationException", 400,
+        "packageVersionRevision does not match the version's current revision")
+
+
+def test_status_the_api_cannot_set_is_a_validation_error(published: Published) -> None:
+    assert _fails(published.api.update_package_versions_status, **published.args(),
+                  versions=["1.0"], targetStatus="Disposed") == (
+        "ValidationException", 400, "targetStatus must be Published, Unlisted or Archived")
+
+
+def test_unserved_format_is_a_validation_error(published: Published) -> None:
+    assert _fails(published.api.describe_package, **published.args(format="npm")) == (
+        "ValidationException", 400,
+        "Format npm is not supported by this server yet; supported: pypi")
+
+
+def test_packages_of_a_missing_repository_are_not_found(published: Published) -> None:
+    assert _fails(published.api.list_packages, domain="acme", repository="absent") == (
+        "ResourceNotFoundException", 404, "Repository absent not found in domain acme")

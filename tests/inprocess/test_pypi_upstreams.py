@@ -1,0 +1,83 @@
+"""Upstream repositories through the app: pages merged across a repository's upstreams, files kept
+on first read, origin controls; and what an unreachable external connection answers. (Pulling
+through from a real index, with its caching and verification, is the integration suite's
+test_upstreams.py: the upstream HTTP client has no seam bootstrap lets a test replace.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
+from tests.integration.helpers import DistFactory, DistSpec, upload_ok
+
+JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+@pytest.fixture
+def chain(packyard: InProcessPackyard, dists: DistFactory) -> tuple[InProcessRepo, Any]:
+    """``team`` with upstream ``lib``, which holds lib-pkg 1.0; the client reads ``team``."""
+    lib = packyard.pypi_repo(repository="lib")
+    upload_ok(lib, dists.wheel(DistSpec(name="lib-pkg", version="1.0")))
+    api = packyard.codeartifact()
+    api.create_repository(domain="acme", repository="team",
+                          upstreams=[{"repositoryName": "lib"}])
+    return packyard.pypi_repo(repository="team", create=False), api
+
+
+def test_upstream_files_appear_on_the_downstream_page(chain: tuple[InProcessRepo, Any]) -> None:
+    team, _ = chain
+    body = team.get("simple/lib-pkg/", **JSON_V1).json()
+    assert (body["versions"], [f["filename"] for f in body["files"]]) == (
+        ["1.0"], ["lib_pkg-1.0-py3-none-any.whl"])
+    assert team.get("simple/", **JSON_V1).json()["projects"] == []  # the index is its own
+
+
+def test_a_file_read_through_the_downstream_is_kept_there(chain: tuple[InProcessRepo, Any],
+                                                          dists: DistFactory) -> None:
+    team, api = chain
+    wheel = dists.wheel(DistSpec(name="lib-pkg", version="1.0"))
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
+    versions = api.list_package_versions(domain="acme", repository="team", format="pypi",
+                                         package="lib-pkg")["versions"]
+    assert [(v["version"], v["origin"]) for v in versions] == [
+        ("1.0", {"domainEntryPoint": {"repositoryName": "lib"}, "originType": "INTERNAL"})]
+    # Pulled in, so the package takes no direct publishing in team, as in CodeArtifact.
+    described = api.describe_package(domain="acme", repository="team", format="pypi",
+                                     package="lib-pkg")["package"]
+    assert described["originConfiguration"]["restrictions"] == {"publish": "BLOCK",
+                                                                "upstream": "ALLOW"}
+
+
+def test_own_package_hides_an_upstream_one_of_the_same_name(
+        packyard: InProcessPackyard, chain: tuple[InProcessRepo, Any],
+        dists: DistFactory) -> None:
+    team, _ = chain
+    upload_ok(team, dists.wheel(DistSpec(name="lib-pkg", version="0.1")))
+    # Published directly: upstream BLOCK, so lib's 1.0 cannot shadow it (dependency confusion).
+    body = team.get("simple/lib-pkg/", **JSON_V1).json()
+    assert body["versions"] == ["0.1"]
+    missing = team.get("simple/lib-pkg/lib_pkg-1.0-py3-none-any.whl")
+    assert missing.status_code == 404
+
+
+def test_deleting_the_upstream_keeps_what_was_read(chain: tuple[InProcessRepo, Any],
+                                                   dists: DistFactory) -> None:
+    team, api = chain
+    wheel = dists.wheel(DistSpec(name="lib-pkg", version="1.0"))
+    team.get(f"simple/lib-pkg/{wheel.filename}")
+    api.update_repository(domain="acme", repository="team", upstreams=[])
+    api.delete_repository(domain="acme", repository="lib")
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
+
+
+def test_unreachable_external_connection_is_a_502_that_says_so(
+        packyard: InProcessPackyard) -> None:
+    repo = packyard.pypi_repo(repository="public")
+    packyard.codeartifact().associate_external_connection(
+        domain="acme", repository="public", externalConnection="public:pypi")
+    assert_refused(repo.get("simple/requests/", **JSON_V1), 502,
+                   "Upstream http://127.0.0.1:9/simple/requests/ unreachable: ConnectError All "
+                   "connection attempts failed; Packyard has never fetched project requests "
+                   "from there, so it has no copy to serve")
