@@ -26,6 +26,7 @@ from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.engine import PoolSettings
 from packyard.services.access import RepositoryGate
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -81,6 +82,7 @@ def build_services(settings: Settings) -> Services:
     secure_data_dir(settings.data_dir)
     formats = FormatRegistry([PypiFormat()])
     catalog = SqlCatalog(settings.effective_database_url,
+                         PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in formats})
     catalog.migrate()
     blobs = open_blob_store(settings)

@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.errors import PackyardError
+from packyard.errors import CannotStart, PackyardError
 from packyard.formats.pypi.dist_files import DEFAULT_BATCH_SIZE, DIST_SUFFIXES, find_distributions
 from packyard.settings import Settings, load_settings
 
@@ -99,7 +99,10 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         _fail(f"no distribution files ({', '.join('*' + s for s in DIST_SUFFIXES)}) in "
               f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except CannotStart as exc:
+        _fail(str(exc))
     try:
         found_domain, found_repository = services.registry.get_repository(domain, repository,
                                                                           owner)

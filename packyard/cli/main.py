@@ -13,6 +13,7 @@ from rich.console import Console
 
 from packyard import __version__
 from packyard.auth.credentials import RootCredentials
+from packyard.errors import CannotStart
 from packyard.settings import load_settings
 
 console = Console(stderr=True)
@@ -75,12 +76,15 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
           log_level: str | None, workers: int | None, allowed_regions: str | None,
           forwarded_allow_ips: str | None) -> None:
-    """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
+    """Start the server: by default on SQLite and local disk in DATA_DIR.
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
-    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
+    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    Where data lives: PACKYARD_DATABASE_URL (sqlite:///PATH or postgresql://…),
+    PACKYARD_BLOB_STORE (a directory, memory:// or s3://BUCKET/PREFIX) with
+    PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; see docs/deployment.md.
     The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
     PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
     PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
@@ -109,7 +113,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     restrict_new_files()  # inherited by --workers processes
     allow_open_files(settings.max_connections)  # likewise
-    container = build(settings)
+    try:
+        container = build(settings)
+    except CannotStart as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
     # Soft-wrapped, not boxed: the commands must stay copyable whatever the terminal width.
