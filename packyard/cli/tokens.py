@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
@@ -100,10 +101,10 @@ def _one_live_token(ledger: TokenLedger, prefix: str, now: datetime) -> str | No
     if len(found) == 1:
         return found[0].id
     if not found:
-        _err.print(f"[red]error:[/] no live token whose id starts with {prefix}", soft_wrap=True,
-                   highlight=False)
+        _err.print(f"[red]error:[/] no live token whose id starts with {escape(prefix)}",
+                   soft_wrap=True, highlight=False)
         return None
-    _err.print(f"[red]error:[/] {prefix} is the start of {len(found)} live tokens' ids; give "
+    _err.print(f"[red]error:[/] {escape(prefix)} is the start of {len(found)} live tokens' ids; give "
                "more of the one to revoke:", soft_wrap=True, highlight=False)
     for t in found:
         _err.print(f"  {t.id}  {t.domain_name}  expires "

@@ -61,9 +61,10 @@ def test_revoke_one_token(data_dir: Path) -> None:
                                                               second: "active"}
 
 
-def test_revoking_an_unknown_id_fails_with_a_message(data_dir: Path) -> None:
-    code, _, err = _run("revoke", "nope", data_dir=data_dir)
-    assert code == 1 and err == "error: no live token whose id starts with nope\n"
+@pytest.mark.parametrize("given", ["nope", "[bold]x"])
+def test_revoking_an_unknown_id_fails_with_a_message(data_dir: Path, given: str) -> None:
+    code, _, err = _run("revoke", given, data_dir=data_dir)
+    assert code == 1 and err == f"error: no live token whose id starts with {given}\n"
 
 
 def test_revoke_takes_the_start_of_an_id(data_dir: Path) -> None:
