@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.errors import CannotStart, PackyardError
+from packyard.errors import CannotStart, NotFound, PackyardError
 from packyard.formats.pypi.dist_files import DEFAULT_BATCH_SIZE, DIST_SUFFIXES, find_distributions
 from packyard.settings import Settings, load_settings
 
@@ -104,10 +104,19 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     except CannotStart as exc:
         _fail(str(exc))
     try:
+        services.registry.get_domain(domain, owner)
+    except NotFound as exc:
+        _fail(f"{exc.message} (create it first: aws codeartifact create-domain --domain {domain})")
+    except PackyardError as exc:
+        _fail(exc.message)
+    try:
         found_domain, found_repository = services.registry.get_repository(domain, repository,
                                                                           owner)
+    except NotFound as exc:
+        _fail(f"{exc.message} (create it first: aws codeartifact create-repository "
+              f"--domain {domain} --repository {repository})")
     except PackyardError as exc:
-        _fail(f"{exc.message} (create it first, e.g. aws codeartifact create-repository)")
+        _fail(exc.message)
     importer = BulkImporter(services.publisher, services.blobs,
                             root_principal(settings.account_id), found_domain,
                             found_repository, batch_size)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import click
 from rich.console import Console
 
 from packyard import __version__
-from packyard.auth.credentials import RootCredentials
+from packyard.auth.credentials import RootCredentials, stored_access_key_id
 from packyard.errors import CannotStart
 from packyard.settings import load_settings
 
@@ -27,6 +29,41 @@ def main() -> None:
     Start a server with `packyard serve`, then use the AWS CLI, boto3, twine, pip and uv
     against it as you would against CodeArtifact.
     """
+
+
+def _why_cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, or None. Asked before anything else
+    (migrations, keys, the banner), so a busy port costs one line, not a screenful."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    for family, kind, proto, _, address in addresses:
+        # Bound as uvicorn binds (asyncio's create_server): SO_REUSEADDR, IPv6 sockets v6-only.
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return (f"port {port} on {host} is in use by another program: stop it, or "
+                            "choose another port with --port (or PACKYARD_PORT)")
+                return f"cannot listen on {host} port {port}: {exc.strerror}"
+    return None
+
+
+def _unused_generated_key(root: RootCredentials, data_dir: Path) -> str | None:
+    """The line saying that the key generated earlier stopped working, when it has: root keys
+    from PACKYARD_ROOT_* replace the ones in credentials.json without a word otherwise."""
+    stored = stored_access_key_id(data_dir)
+    if root.source != "env" or stored is None or stored == root.access_key_id:
+        return None
+    return (f"The root key is {root.access_key_id}, from PACKYARD_ROOT_ACCESS_KEY_ID; the key "
+            f"{stored} in {data_dir / 'credentials.json'} does not work while that is set "
+            "(unset PACKYARD_ROOT_ACCESS_KEY_ID and PACKYARD_ROOT_SECRET_ACCESS_KEY to use it).")
 
 
 def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Path) -> str:
@@ -109,6 +146,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
+    problem = _why_cannot_listen(settings.host, settings.port)
+    if problem:
+        console.print(f"[red]error:[/] {problem}", soft_wrap=True, highlight=False)
+        sys.exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     restrict_new_files()  # inherited by --workers processes
@@ -124,6 +165,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     console.rule(f"Packyard {__version__} on {endpoint}")
     console.print(_usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
                   soft_wrap=True)
+    unused = _unused_generated_key(root, settings.data_dir.resolve())
+    if unused:
+        console.print(f"[yellow]note:[/] {unused}", soft_wrap=True, highlight=False)
     console.rule()
     server_reason.install()
     server_coalesce.install()
