@@ -25,6 +25,7 @@ from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.engine import PoolSettings
 from packyard.services.access import RepositoryGate
 from packyard.services.core import Core
 from packyard.services.iam import IamService
@@ -84,6 +85,7 @@ def build_services(settings: Settings) -> Services:
     plugins = builtin_formats()
     formats = FormatRegistry(plugins)
     catalog = SqlCatalog(settings.effective_database_url,
+                         PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
     catalog.migrate()
     blobs = open_blob_store(settings)

@@ -61,3 +61,12 @@ class InsufficientStorage(PackyardError):
 
 class UpstreamError(PackyardError):
     """An upstream index failed or answered with something unusable (HTTP 502)."""
+
+
+class CannotStart(Exception):
+    """A setting, or the state of a backend, that stops Packyard from starting (a schema newer
+    than the code, no credentials for the object store, a backend's extra not installed).
+
+    Not a ``PackyardError``: no request is being answered. The message is one line with the fix;
+    the commands print it as ``error: …`` and exit with status 2.
+    """

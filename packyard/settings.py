@@ -26,9 +26,19 @@ class Settings:
     allowed_regions: str = ""
     # Public base URL used in repository endpoints; derived from the request when unset.
     public_url: str | None = None
-    database_url: str | None = None  # default: sqlite in data_dir
-    # Where committed blobs live: a directory, or memory:// (storage/backends.py).
+    # SQLAlchemy URL of the catalog: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DB
+    # (psycopg 3). Default: sqlite in data_dir.
+    database_url: str | None = None
+    # Connections each of the two engines (reader, writer) keeps, and may open beyond that
+    # when busy: on PostgreSQL a process holds up to 2 × (size + overflow).
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    # Where committed blobs live: a directory, memory://, or s3://BUCKET/PREFIX
+    # (storage/backends.py).
     blob_store: str | None = None  # default: blobs/ in data_dir
+    # An S3-compatible store's endpoint (SeaweedFS, MinIO, …) for s3:// blob stores; unset
+    # for AWS. Credentials and region come from the usual AWS variables and files.
+    s3_endpoint_url: str | None = None
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB

@@ -51,6 +51,16 @@ def load_root_credentials(settings: Settings) -> RootCredentials:
     return creds
 
 
+def stored_access_key_id(data_dir: Path) -> str | None:
+    """The access key id kept in the data directory's credentials file, if there is one."""
+    try:
+        data = json.loads((data_dir / CREDENTIALS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    key = data.get("access_key_id") if isinstance(data, dict) else None
+    return key if isinstance(key, str) else None
+
+
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

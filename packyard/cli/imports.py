@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.errors import PackyardError
+from packyard.errors import CannotStart, NotFound, PackyardError
 from packyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -111,12 +111,24 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         _fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
               f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except CannotStart as exc:
+        _fail(str(exc))
+    try:
+        services.registry.get_domain(domain, owner)
+    except NotFound as exc:
+        _fail(f"{exc.message} (create it first: aws codeartifact create-domain --domain {domain})")
+    except PackyardError as exc:
+        _fail(exc.message)
     try:
         found_domain, found_repository = services.registry.get_repository(domain, repository,
                                                                           owner)
+    except NotFound as exc:
+        _fail(f"{exc.message} (create it first: aws codeartifact create-repository "
+              f"--domain {domain} --repository {repository})")
     except PackyardError as exc:
-        _fail(f"{exc.message} (create it first, e.g. aws codeartifact create-repository)")
+        _fail(exc.message)
     importer = file_import.importer(services.registry, settings.max_upload_bytes,
                                     root_principal(settings.account_id), found_domain,
                                     found_repository, batch_size)

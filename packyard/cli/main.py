@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import click
 from rich.console import Console
 
 from packyard import __version__
-from packyard.auth.credentials import RootCredentials
+from packyard.auth.credentials import RootCredentials, stored_access_key_id
+from packyard.errors import CannotStart
 from packyard.settings import load_settings
 
 console = Console(stderr=True)
@@ -26,6 +29,41 @@ def main() -> None:
     Start a server with `packyard serve`, then use the AWS CLI, boto3, twine, pip and uv
     against it as you would against CodeArtifact.
     """
+
+
+def _why_cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, or None. Asked before anything else
+    (migrations, keys, the banner), so a busy port costs one line, not a screenful."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    for family, kind, proto, _, address in addresses:
+        # Bound as uvicorn binds (asyncio's create_server): SO_REUSEADDR, IPv6 sockets v6-only.
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return (f"port {port} on {host} is in use by another program: stop it, or "
+                            "choose another port with --port (or PACKYARD_PORT)")
+                return f"cannot listen on {host} port {port}: {exc.strerror}"
+    return None
+
+
+def _unused_generated_key(root: RootCredentials, data_dir: Path) -> str | None:
+    """The line saying that the key generated earlier stopped working, when it has: root keys
+    from PACKYARD_ROOT_* replace the ones in credentials.json without a word otherwise."""
+    stored = stored_access_key_id(data_dir)
+    if root.source != "env" or stored is None or stored == root.access_key_id:
+        return None
+    return (f"The root key is {root.access_key_id}, from PACKYARD_ROOT_ACCESS_KEY_ID; the key "
+            f"{stored} in {data_dir / 'credentials.json'} does not work while that is set "
+            "(unset PACKYARD_ROOT_ACCESS_KEY_ID and PACKYARD_ROOT_SECRET_ACCESS_KEY to use it).")
 
 
 def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Path) -> str:
@@ -75,12 +113,15 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
           log_level: str | None, workers: int | None, allowed_regions: str | None,
           forwarded_allow_ips: str | None) -> None:
-    """Start the server on the embedded default (SQLite + local disk in DATA_DIR).
+    """Start the server: by default on SQLite and local disk in DATA_DIR.
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
-    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES, PACKYARD_BLOB_STORE.
+    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    Where data lives: PACKYARD_DATABASE_URL (sqlite:///PATH or postgresql://…),
+    PACKYARD_BLOB_STORE (a directory, memory:// or s3://BUCKET/PREFIX) with
+    PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; see docs/deployment.md.
     The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
     PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
     PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
@@ -105,17 +146,28 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
+    problem = _why_cannot_listen(settings.host, settings.port)
+    if problem:
+        console.print(f"[red]error:[/] {problem}", soft_wrap=True, highlight=False)
+        sys.exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     restrict_new_files()  # inherited by --workers processes
     allow_open_files(settings.max_connections)  # likewise
-    container = build(settings)
+    try:
+        container = build(settings)
+    except CannotStart as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root
     # Soft-wrapped, not boxed: the commands must stay copyable whatever the terminal width.
     console.rule(f"Packyard {__version__} on {endpoint}")
     console.print(_usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
                   soft_wrap=True)
+    unused = _unused_generated_key(root, settings.data_dir.resolve())
+    if unused:
+        console.print(f"[yellow]note:[/] {unused}", soft_wrap=True, highlight=False)
     console.rule()
     server_reason.install()
     server_coalesce.install()

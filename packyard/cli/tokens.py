@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
@@ -72,33 +74,72 @@ def list_tokens(data_dir: Path | None, principal: str | None, domain: str | None
     if output == "json":
         click.echo(json.dumps([_as_json(t, now) for t in found], indent=2))
         return
-    table = Table("id", "principal", "domain", "expires", "state")
+    # Ids are never cut, whatever the terminal's width (they are what `revoke` takes): the
+    # principal ARN, last, folds instead.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=max((len(t.id) for t in found), default=2))
+    table.add_column("domain", overflow="fold")
+    table.add_column("expires", no_wrap=True)
+    if include_inactive:
+        table.add_column("state", no_wrap=True)
+    table.add_column("principal", overflow="fold")
     for t in found:
-        table.add_row(t.id, t.principal_arn, t.domain_name,
-                      t.expires_at.strftime("%Y-%m-%d %H:%M:%SZ"), t.state(now))
+        state = [t.state(now)] if include_inactive else []
+        table.add_row(t.id, t.domain_name, t.expires_at.strftime("%Y-%m-%d %H:%MZ"), *state,
+                      t.principal_arn)
     _out.print(table)
+
+
+def _one_live_token(ledger: TokenLedger, prefix: str, now: datetime) -> str | None:
+    """The id of the one unrevoked token whose id starts with ``prefix`` (as git takes a
+    commit's abbreviation); else None, having said why."""
+    if not prefix:
+        _err.print("[red]error:[/] an empty TOKEN_ID names no token")
+        return None
+    found = [t for t in ledger.list(include_inactive=True, now=now)
+             if t.id.startswith(prefix) and t.revoked_at is None]
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        _err.print(f"[red]error:[/] no live token whose id starts with {escape(prefix)}",
+                   soft_wrap=True, highlight=False)
+        return None
+    _err.print(f"[red]error:[/] {escape(prefix)} is the start of {len(found)} live tokens' ids; give "
+               "more of the one to revoke:", soft_wrap=True, highlight=False)
+    for t in found:
+        _err.print(f"  {t.id}  {t.domain_name}  expires "
+                   f"{t.expires_at.strftime('%Y-%m-%d %H:%MZ')}  {t.principal_arn}",
+                   soft_wrap=True, highlight=False)
+    return None
 
 
 @token.command("revoke")
 @_data_dir_option
-@click.argument("token_ids", nargs=-1)
+@click.argument("token_ids", nargs=-1, metavar="[TOKEN_ID]...")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read a token value (e.g. a leaked one) from standard input and revoke it.")
 @click.option("--principal", default=None,
               help="Revoke every live token minted by this principal ARN.")
 def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin: bool,
                   principal: str | None) -> None:
-    """Revoke tokens by id (see `packyard token list`), by value, or by principal."""
+    """Revoke tokens by id (see `packyard token list`), by value, or by principal.
+
+    A TOKEN_ID may be any start of an id that names one live token only, e.g. its first 8
+    characters.
+    """
     if not token_ids and not from_stdin and principal is None:
         _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
         sys.exit(2)
     ledger = _ledger(data_dir)
     now = datetime.now(UTC)
     failed = False
-    for token_id in token_ids:
-        if ledger.revoke(token_id, now):
+    for prefix in token_ids:
+        token_id = _one_live_token(ledger, prefix, now)
+        if token_id is None:
+            failed = True
+        elif ledger.revoke(token_id, now):
             click.echo(f"revoked {token_id}")
-        else:
+        else:  # revoked by someone else since it was found
             _err.print(f"[red]error:[/] no live token with id {token_id}")
             failed = True
     if from_stdin:

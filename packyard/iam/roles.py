@@ -17,6 +17,7 @@ from packyard.iam.records import Role, iam_arn
 from packyard.iam.schema import iam_role_attachments, iam_role_policies, iam_roles, sts_sessions
 from packyard.iam.secrets import new_id
 from packyard.iam.transactions import StoreBase, exists
+from packyard.metadata.expressions import starts_with
 
 
 def role_row(conn: Connection, name: str) -> Row[Any]:
@@ -63,7 +64,7 @@ class RoleStore(StoreBase):
     def list_roles(self, path_prefix: str = "/") -> list[Role]:
         with self._read() as conn:
             rows = conn.execute(select(iam_roles).where(
-                iam_roles.c.path.startswith(path_prefix, autoescape=True))
+                starts_with(iam_roles.c.path, path_prefix))
                 .order_by(iam_roles.c.name_key)).all()
         return [role_record(self.account_id, r) for r in rows]
 

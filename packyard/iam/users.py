@@ -23,6 +23,7 @@ from packyard.iam.schema import (
 )
 from packyard.iam.secrets import new_id
 from packyard.iam.transactions import StoreBase, exists
+from packyard.metadata.expressions import starts_with
 
 
 def user_row(conn: Connection, name: str) -> Row[Any]:
@@ -66,7 +67,7 @@ class UserStore(StoreBase):
     def list_users(self, path_prefix: str = "/") -> list[User]:
         with self._read() as conn:
             rows = conn.execute(select(iam_users).where(
-                iam_users.c.path.startswith(path_prefix, autoescape=True))
+                starts_with(iam_users.c.path, path_prefix))
                 .order_by(iam_users.c.name_key)).all()
         return [user_record(self.account_id, r) for r in rows]
 

@@ -6,10 +6,10 @@ users see. ``SqlCatalog`` implements it with SQLAlchemy Core, made of one part p
 each in its own module, sharing one pair of engines and one write path
 (``packyard.metadata.transactions``).
 
-``tests/conformance/test_catalog*.py`` is its contract, run against every database backend.
-Today that is SQLite only; PostgreSQL comes with the scale-out issue (15) as one more backend
-of that suite, and is not supported before it passes. The records the methods take and return
-are importable from here as well as from their own modules.
+``tests/conformance/test_catalog*.py`` is its contract, run against every database backend:
+SQLite and PostgreSQL (``packyard.metadata.engine`` gives both the same transaction
+guarantees). The records the methods take and return are importable from here as well as from
+their own modules.
 """
 
 from __future__ import annotations

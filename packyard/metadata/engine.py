@@ -1,16 +1,79 @@
-"""Creating SQLAlchemy engines that behave well for a registry: WAL SQLite or PostgreSQL."""
+"""Creating SQLAlchemy engines that behave well for a registry: WAL SQLite or PostgreSQL.
+
+Every catalog method is one transaction on a reader or a writer engine, and the two backends
+give them the same guarantees:
+
+- **Writers are serialized.** The catalog's writes read, decide, then insert (is the package
+  there? the version? the file?), as one transaction, and rely on no other writer interleaving.
+  SQLite's writer begins ``IMMEDIATE`` (it takes the database's write lock up front).
+  PostgreSQL's writer takes one transaction-level advisory lock first
+  (``pg_advisory_xact_lock``, released by PostgreSQL itself at commit or rollback; see
+  "Advisory Locks" in the PostgreSQL manual, §13.3.5), across every replica sharing the
+  database; at READ COMMITTED each later statement then sees every earlier writer's commit.
+  Readers are never blocked by it. Waiting for it (or any lock) fails after 30 s, as SQLite's
+  ``busy_timeout``. Migrations take a lock of their own instead (``migrate.py``).
+- **Readers see one snapshot.** SQLite's WAL reader does; PostgreSQL's reader runs
+  ``REPEATABLE READ READ ONLY`` (one snapshot per transaction; read-only transactions at that
+  level never fail to serialize).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+
+from packyard.errors import CannotStart
+
+# Advisory lock keys (one bigint space per database, shared with any other application using
+# it): "packyard" in ASCII, and the next number for migrations.
+WRITER_LOCK = 0x7061636B79617264
+MIGRATION_LOCK = WRITER_LOCK + 1
+# The execution option of a migration's connection (``migrate.py``): it takes the migration
+# lock instead of the writer lock, and waits for it as long as another migration takes.
+MIGRATING = "packyard_migrating"
+# How long a transaction waits for a lock before it fails, as SQLite's busy_timeout: a stuck
+# writer makes the others fail after this instead of piling up behind it.
+_LOCK_TIMEOUT_MS = 30_000
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connections each engine keeps (``pool_size``) and may open beyond them when busy
+    (``max_overflow``); a PostgreSQL replica holds at most twice their sum (reader and writer),
+    so ``max_connections`` on the server must cover replicas × that."""
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    # Seconds a request waits for a free connection before failing.
+    pool_timeout: float = 30.0
+
+
+def normalize_url(url: str) -> str:
+    """The URL with an explicit driver: ``postgresql://`` (what libpq and most tools write)
+    means psycopg 3 here, not SQLAlchemy's default psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def backend_name(url: str) -> str:
+    """``sqlite`` or ``postgresql``; ``CannotStart`` naming the URL's scheme for anything else."""
+    name = make_url(normalize_url(url)).get_backend_name()
+    if name not in ("sqlite", "postgresql"):
+        raise CannotStart(f"PACKYARD_DATABASE_URL: no catalog backend for {name!r} URLs; use "
+                         "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE")
+    return name
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool: PoolSettings) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                           pool_size=8, max_overflow=8)
+                           pool_size=pool.pool_size, max_overflow=pool.max_overflow,
+                           pool_timeout=pool.pool_timeout)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -33,9 +96,37 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
-def create_engines(url: str) -> tuple[Engine, Engine]:
+def _postgresql_engines(url: str, pool: PoolSettings) -> tuple[Engine, Engine]:
+    if importlib.util.find_spec("psycopg") is None:
+        raise CannotStart("PACKYARD_DATABASE_URL names PostgreSQL, which needs psycopg: pip "
+                          "install 'packyard[postgresql]'")
+    common: dict[str, Any] = {
+        "pool_size": pool.pool_size, "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.pool_timeout,
+        # A pooled connection may have been closed by a server restart or a proxy's idle
+        # timeout: test it on checkout (one round trip) rather than fail the request.
+        "pool_pre_ping": True,
+        "connect_args": {"application_name": "packyard", "connect_timeout": 10,
+                         "options": f"-c lock_timeout={_LOCK_TIMEOUT_MS}"},
+    }
+    # psycopg sends "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY": no extra round trip.
+    reader = create_engine(url, isolation_level="REPEATABLE READ",
+                           execution_options={"postgresql_readonly": True}, **common)
+    writer = create_engine(url, isolation_level="READ COMMITTED", **common)
+
+    @event.listens_for(writer, "begin")
+    def _on_begin(conn: Any) -> None:
+        if not conn.get_execution_options().get(MIGRATING):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+
+    return reader, writer
+
+
+def create_engines(url: str, pool: PoolSettings | None = None) -> tuple[Engine, Engine]:
     """(reader, writer) engines for one database URL."""
-    if url.startswith("sqlite"):
-        return _sqlite_engine(url, immediate=False), _sqlite_engine(url, immediate=True)
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    return engine, engine
+    pool = pool or PoolSettings()
+    url = normalize_url(url)
+    if backend_name(url) == "sqlite":
+        return (_sqlite_engine(url, immediate=False, pool=pool),
+                _sqlite_engine(url, immediate=True, pool=pool))
+    return _postgresql_engines(url, pool)

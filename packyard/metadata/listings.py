@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from packyard.errors import PackyardError
+from packyard.metadata.expressions import starts_with
 from packyard.metadata.new_files import sibling_files
 from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
 from packyard.metadata.schema import assets, package_versions, packages
@@ -36,7 +37,7 @@ class ListingStore(CatalogBase):
         if namespace is not None:
             query = query.where(packages.c.namespace == namespace)
         if prefix:
-            query = query.where(packages.c.name.startswith(prefix, autoescape=True))
+            query = query.where(starts_with(packages.c.name, prefix))
         if after is not None:
             query = query.where(packages.c.name > after)
         query = query.order_by(packages.c.name).limit(limit)

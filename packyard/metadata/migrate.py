@@ -1,4 +1,15 @@
-"""Bringing a database to the newest schema with Alembic, at start-up."""
+"""Bringing a database to the newest schema with Alembic, at start-up.
+
+Several processes may start at once on one database (replicas, ``--workers``): the upgrade runs
+in one transaction that first takes a lock, so one process migrates and the others, once it has
+committed, find the schema current and do nothing. On PostgreSQL the lock is a
+transaction-level advisory lock (``pg_advisory_xact_lock``; PostgreSQL manual §13.3.5,
+"Advisory Locks"), and DDL is transactional, so a migration is applied whole or not at all; on
+SQLite it is the writer's ``BEGIN IMMEDIATE``.
+
+A database whose revision this code does not know was migrated by a newer Packyard: the process
+refuses to start (``SchemaTooNew``) rather than run old code on a schema it does not understand.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +17,20 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from packyard.errors import CannotStart
+from packyard.metadata.engine import MIGRATING, MIGRATION_LOCK
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SchemaTooNew(CannotStart):
+    """The database was migrated past what this code knows; the message names both revisions."""
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -19,9 +41,33 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade_to_head(engine: Engine) -> None:
-    """Apply every pending migration in one transaction per migration."""
+def upgrade_to_head(engine: Engine) -> bool:
+    """Apply every pending migration, in one transaction under the migration lock; refuse a
+    schema newer than the code. True when this call migrated, False when the schema was
+    current already."""
     config = alembic_config()
-    with engine.begin() as connection:
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    with engine.connect() as connection, connection.execution_options(
+            **{MIGRATING: True}).begin():
+        if connection.dialect.name == "postgresql":
+            # Other processes wait here for the whole of a migration, however long it takes,
+            # then find the schema current. Writers of running replicas are not held up:
+            # the DDL's own table locks order them, and it commits at once or not at all.
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return False
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError:
+                raise SchemaTooNew(
+                    f"The database schema is at revision {current!r}, newer than this "
+                    f"Packyard's newest ({head!r}): it was upgraded by a newer Packyard; run "
+                    "that version (schemas are never downgraded)") from None
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    return True

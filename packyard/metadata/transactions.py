@@ -1,7 +1,7 @@
 """What every part of the catalog shares: its engines, one transaction per method, the ChangeLog.
 
-Each catalog method is one transaction on the reader or the writer engine (on SQLite the writer
-begins with ``BEGIN IMMEDIATE``; see ``packyard.metadata.engine``). Every write goes through
+Each catalog method is one transaction on the reader or the writer engine (writers one at a time:
+``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL; see ``packyard.metadata.engine``). Every write goes through
 ``_write``, which bumps ``changes`` after commit so in-process caches drop what they hold.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from packyard.metadata.changes import ChangeLog
-from packyard.metadata.engine import create_engines
+from packyard.metadata.engine import PoolSettings, create_engines
 from packyard.metadata.migrate import upgrade_to_head
 from packyard.metadata.new_files import FileRule
 
@@ -23,9 +23,10 @@ class CatalogBase:
     """The state the catalog's parts (``DomainStore``, ``PublishingStore``, …) share through
     ``SqlCatalog``."""
 
-    def __init__(self, url: str, file_rules: Mapping[str, FileRule] | None = None) -> None:
+    def __init__(self, url: str, pool: PoolSettings | None = None,
+                 file_rules: Mapping[str, FileRule] | None = None) -> None:
         self.url = url
-        self._reader, self._writer = create_engines(url)
+        self._reader, self._writer = create_engines(url, pool)
         self.changes = ChangeLog()
         # Per format: which files one version may hold together (publishing applies it).
         self._file_rules = dict(file_rules or {})

@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from packyard import __version__
 from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
@@ -20,7 +20,7 @@ from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.http.answer import Answer, HotPath
 from packyard.server.limits import ConnectionLimits
-from packyard.server.proxy_headers import TrustedProxyHeaders
+from packyard.server.proxy_headers import trust_proxies
 from packyard.settings import Settings
 
 
@@ -89,10 +89,10 @@ def create_app(settings: Settings | None = None,
                                         settings.body_timeout_seconds, settings.max_connections))
 
 
-def behind_proxies(app: PackyardApp, settings: Settings) -> TrustedProxyHeaders:
+def behind_proxies(app: PackyardApp, settings: Settings) -> ASGIApp:
     """The app as ``packyard serve`` runs it: X-Forwarded-* headers believed only from the
     trusted proxy addresses (uvicorn's own proxy middleware is switched off for this one)."""
-    return TrustedProxyHeaders(cast(Any, app), trusted_hosts=settings.forwarded_allow_ips)
+    return trust_proxies(cast(Any, app), settings.forwarded_allow_ips)
 
 
 def freeze_startup_objects() -> None:
@@ -103,16 +103,14 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_environment() -> TrustedProxyHeaders:
+def app_from_environment() -> ASGIApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.data_dir import restrict_new_files
-    from packyard.server import coalesce as server_coalesce
-    from packyard.server import reason as server_reason
+    from packyard.server import fence
     from packyard.settings import load_settings
 
     restrict_new_files()
-    server_reason.install()
-    server_coalesce.install()
+    fence.install()
     settings = load_settings()
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()

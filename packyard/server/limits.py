@@ -81,7 +81,7 @@ class ConnectionWatch:
 
 
 class Watched:
-    """What the sweep needs of a connection (``server_protocol.PackyardHttpProtocol``)."""
+    """What the sweep needs of a connection (``server.protocol.PackyardHttpProtocol``)."""
 
     def check_deadline(self, now: float) -> None:
         raise NotImplementedError

@@ -12,25 +12,30 @@ pipelined requests behind a running one, a client that is not reading) goes the 
 The protocol also enforces ``server.limits``: the deadlines for a request's head and body, the
 cap on open connections, and a short lingering close when the app answered before a request's
 body arrived (an upload refused at its head) instead of reading and dropping the whole body.
+
+Both use uvicorn's protocol from the inside (its callbacks, its per-connection and per-request
+state), so what they use is listed in ``limits_shape`` and ``fast_lane_shape`` and checked once
+per process (``PackyardHttpProtocol.choose_mode``, ``server.fence``): without what the fast lane
+uses the protocol serves without it; without what the limits use, connections get uvicorn's own
+protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
+import enum
 import logging
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import httptools
-from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.utils import get_client_addr
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from packyard.formats.registry import HotPath
 from packyard.http.answer import Answer
+from packyard.server.fence import Shape
 from packyard.server.limits import (
     BODY,
     HEAD,
@@ -41,6 +46,7 @@ from packyard.server.limits import (
     Watched,
     sweep_for,
 )
+from packyard.server.proxy_headers import apply_proxy_headers, proxy_shape, scope_rewriter
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
@@ -126,28 +132,10 @@ def find_hot_answer(app: Any) -> tuple[HotPath | None, ProxyHeadersMiddleware | 
     message logger) disables the lane."""
     proxy = None
     if isinstance(app, ProxyHeadersMiddleware):
-        proxy = copy.copy(app)
-        proxy.app = _scope_only
+        proxy = scope_rewriter(app)
         app = app.app
     hot = getattr(app, "hot_answer", None)
     return (hot if callable(hot) else None), proxy
-
-
-async def _scope_only(scope: Any, receive: Any, send: Any) -> None:
-    pass
-
-
-def apply_proxy_headers(proxy: ProxyHeadersMiddleware, scope: Scope) -> None:
-    """Let uvicorn's middleware set the scope's client and scheme from X-Forwarded-* headers,
-    as it does for requests that go through it. It does not suspend with ``_scope_only``
-    inside, so one step runs it to the end."""
-    running = proxy(scope, None, None)  # type: ignore[arg-type]
-    try:
-        running.send(None)
-    except StopIteration:
-        return
-    running.close()
-    raise RuntimeError("the proxy-headers middleware suspended")
 
 
 def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
@@ -163,10 +151,86 @@ def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
     return b"".join(parts)
 
 
+def _client_addr(scope: Any) -> str:
+    """The client as uvicorn's access log names it (``uvicorn.protocols.utils``)."""
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]:d}" if client else ""
+
+
+def limits_shape() -> Shape:
+    """What the limits use of uvicorn's protocol, its request cycle and their state."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.server import ServerState
+
+    shape = Shape()
+    for name, params in (("connection_made", "self, transport"), ("data_received", "self, data"),
+                         ("on_message_begin", "self"), ("on_body", "self, body"),
+                         ("on_message_complete", "self"), ("on_response_complete", "self"),
+                         ("_unset_keepalive_if_required", "self")):
+        shape.method(HttpToolsProtocol, name, params)
+    shape.attributes(HttpToolsProtocol, "app", "loop", "transport", "flow", "connections",
+                     "server_state", "client", "cycle")
+    shape.attributes(ServerState, "total_requests")
+    shape.attributes(FlowControl, "read_paused")
+    shape.attributes(RequestResponseCycle, "response_complete", "response_started",
+                     "more_body", "waiting_for_100_continue")
+    return shape
+
+
+def fast_lane_shape() -> Shape:
+    """What the fast lane uses: the parser's state at ``on_headers_complete``, what uvicorn
+    reads of a completed cycle (``_Answered``), its access log and default headers, and the
+    proxy-headers middleware it runs on a scope."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.server import ServerState
+
+    shape = proxy_shape()
+    shape.method(HttpToolsProtocol, "on_headers_complete", "self")
+    shape.attributes(HttpToolsProtocol, "parser", "url", "root_path", "scope", "headers",
+                     "pipeline", "expect_100_continue", "access_log", "access_logger")
+    shape.attributes(ServerState, "default_headers")
+    shape.attributes(FlowControl, "write_paused")
+    shape.attributes(RequestResponseCycle, "response_complete", "message_event")
+    return shape
+
+
+class Mode(enum.Enum):
+    """How this process's connections are served, chosen once from what uvicorn has."""
+
+    FULL = "limits and fast lane"
+    LIMITS = "limits without the fast lane"
+    PLAIN = "uvicorn's own protocol"
+
+
 class PackyardHttpProtocol(HttpToolsProtocol, Watched):
+    mode: ClassVar[Mode | None] = None
+    """Set by ``choose_mode``: at start (``server.fence.install``) or at the first connection."""
+
+    @classmethod
+    def choose_mode(cls) -> Mode:
+        """Check once what the limits and the fast lane use of uvicorn (one log line for
+        what is missing) and choose how connections are served."""
+        if cls.mode is None:
+            if not limits_shape().fits(
+                    "serving with uvicorn's own protocol: no request head or body deadlines and "
+                    "no cap on open connections (docs/security.md#limits), no fast lane"):
+                cls.mode = Mode.PLAIN
+            elif not fast_lane_shape().fits(
+                    "serving without the fast lane: ready answers take the ASGI way"):
+                cls.mode = Mode.LIMITS
+            else:
+                cls.mode = Mode.FULL
+        return cls.mode
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if (cls.mode or cls.choose_mode()) is Mode.PLAIN:
+            return HttpToolsProtocol(*args, **kwargs)  # not ours, so our __init__ is not run
+        return super().__new__(cls)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._hot, self._proxy = find_hot_answer(self.app)
+        self._hot, self._proxy = (find_hot_answer(self.app) if self.mode is Mode.FULL
+                                  else (None, None))
         self._limits = find_limits(self.app)
         self._watch = ConnectionWatch()
         self._lingering = False
@@ -303,7 +367,7 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         if answer is None or not answer.framed:
             return False
         if self.access_log:  # uvicorn's own access line
-            self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope),
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', _client_addr(scope),
                                     scope["method"], path, scope["http_version"], answer.status)
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
         self.transport.write(response_bytes(

@@ -1,19 +1,20 @@
 """Custom HTTP reason phrases under uvicorn, so twine can show why an upload was refused.
 
 ASGI has no field for the reason phrase; an app sets the private ``x-packyard-reason`` response
-header instead, and this module makes uvicorn (httptools and h11 back ends) put it on the status
-line and drop the header.
+header instead. The patch of uvicorn's request cycle (``server.response_cycle``) takes it out of
+the response's headers (``split_reason``) and, while uvicorn writes that response's head, makes
+uvicorn's status-line table (httptools) or phrase table (h11) answer with it (``Phrases``).
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 REASON_HEADER = "x-packyard-reason"
 _REASON_KEY = REASON_HEADER.encode()
-_reason: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason", default=None)
+REASON: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason", default=None)
+"""The reason phrase of the response whose head uvicorn is writing, if it has its own."""
 
 
 def _clean(value: bytes) -> bytes:
@@ -23,7 +24,7 @@ def _clean(value: bytes) -> bytes:
     return text[:300].encode("ascii")
 
 
-class _Phrases(dict[int, bytes]):
+class Phrases(dict[int, bytes]):
     """uvicorn's status-phrase table, answering with the current response's own phrase."""
 
     def __init__(self, base: dict[int, bytes], *, status_line: bool) -> None:
@@ -31,7 +32,7 @@ class _Phrases(dict[int, bytes]):
         self._status_line = status_line
 
     def __getitem__(self, status: int) -> bytes:
-        reason = _reason.get()
+        reason = REASON.get()
         if reason is None:
             return super().__getitem__(status)
         if self._status_line:
@@ -39,51 +40,24 @@ class _Phrases(dict[int, bytes]):
         return reason
 
 
-def _wrap_send(original: Callable[[Any, Any], Awaitable[None]]
-               ) -> Callable[[Any, Any], Awaitable[None]]:
-    async def send(self: Any, message: Any) -> None:
-        if message.get("type") != "http.response.start":
-            await original(self, message)
-            return
-        headers = list(message.get("headers", []))
-        reason = None
-        kept = []
-        for name, value in headers:
-            if name.lower() == _REASON_KEY:
-                reason = _clean(value)
-            else:
-                kept.append((name, value))
-        if reason is None:
-            await original(self, message)
-            return
-        token = _reason.set(reason)
-        try:
-            await original(self, {**message, "headers": kept})
-        finally:
-            _reason.reset(token)
-
-    return send
-
-
-_installed = False
+def split_reason(message: Any) -> tuple[bytes | None, Any]:
+    """The reason phrase an ``http.response.start`` message asks for, and the message without
+    the header that carried it (the message itself when it has none)."""
+    reason = None
+    kept = []
+    for name, value in message.get("headers", []):
+        if name.lower() == _REASON_KEY:
+            reason = _clean(value)
+        else:
+            kept.append((name, value))
+    if reason is None:
+        return None, message
+    return reason, {**message, "headers": kept}
 
 
 def install() -> None:
-    """Patch uvicorn's protocol classes once per process."""
-    global _installed
-    if _installed:
-        return
-    from uvicorn.protocols.http import h11_impl
+    """Check and patch uvicorn (``server.fence.install``: one patch of the request cycle does
+    both this and ``server.coalesce``)."""
+    from packyard.server import fence
 
-    h11_impl.STATUS_PHRASES = _Phrases(h11_impl.STATUS_PHRASES, status_line=False)
-    h11_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign,assignment]
-        h11_impl.RequestResponseCycle.send)
-    try:
-        from uvicorn.protocols.http import httptools_impl
-    except ImportError:  # httptools not installed: h11 only
-        pass
-    else:
-        httptools_impl.STATUS_LINE = _Phrases(httptools_impl.STATUS_LINE, status_line=True)
-        httptools_impl.RequestResponseCycle.send = _wrap_send(  # type: ignore[method-assign,assignment]
-            httptools_impl.RequestResponseCycle.send)
-    _installed = True
+    fence.install()

@@ -2,9 +2,10 @@
 
 ``PACKYARD_BLOB_STORE`` names where committed blobs live: unset, the data directory's
 ``blobs/``; a directory path, blobs there (another disk); ``memory://``, in this process's
-memory (tests, throwaway servers). A new backend (``s3://bucket/prefix``, issue 15) is one
-more branch here, one module in ``storage/`` and one fixture parameter in
-``tests/conformance/test_blob_store.py``.
+memory (tests, throwaway servers); ``s3://bucket/prefix``, an S3-compatible object store
+(``PACKYARD_S3_ENDPOINT_URL`` and the usual AWS variables; staging stays in the data
+directory). A new backend is one more branch here, one module in ``storage/`` and one entry in
+``tests/conformance/test_blob_store.py``'s backends.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.s3_connection import S3Connection, S3Location, connect
 
 MEMORY = "memory://"
+S3 = "s3://"
 
 
 def check_blob_store(settings: Settings) -> None:
@@ -29,17 +32,21 @@ def check_blob_store(settings: Settings) -> None:
             raise ValueError("PACKYARD_BLOB_STORE=memory:// keeps blobs in one process's memory;"
                              " it cannot serve several workers (use --workers 1)")
         return
+    if where.startswith(S3):
+        S3Location.parse(where)
+        return
     if "://" in where:
         raise ValueError(f"PACKYARD_BLOB_STORE: no blob store backend for {where!r}; use a "
-                         "directory path or memory://")
+                         "directory path, memory:// or s3://BUCKET/PREFIX")
 
 
 def staging_dir(settings: Settings) -> Path:
     """Where uploads are staged (a local folder whatever the backend): the disk that must keep
     a reserve for them (``services/upload_capacity.py``)."""
     where = settings.blob_store
-    root = Path(where) if where and where != MEMORY else settings.blob_dir
-    return root / ".staging"
+    if where and where != MEMORY and not where.startswith(S3):
+        return Path(where) / ".staging"  # the local backend stages beside its blobs
+    return settings.blob_dir / ".staging"
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
@@ -51,4 +58,11 @@ def open_blob_store(settings: Settings) -> BlobStore:
     if where == MEMORY:
         # Staging is on disk in every backend; the data directory's is as good as any.
         return MemoryBlobStore(staging_dir(settings))
+    if where.startswith(S3):
+        # Imported here: obstore is the s3 extra's, not needed by the embedded default.
+        clients = connect(S3Location.parse(where),
+                          S3Connection(endpoint_url=settings.s3_endpoint_url))
+        from packyard.storage.s3 import S3BlobStore
+
+        return S3BlobStore(clients, staging_dir(settings))
     return LocalBlobStore(Path(where))

@@ -3,8 +3,8 @@
 Writers stage bytes (hashing as they go), then commit atomically under their sha256; readers
 stream ranges. Every backend implements ``BlobStore`` and passes
 ``tests/conformance/test_blob_store.py``: ``storage/local.py`` (files on disk),
-``storage/memory.py`` (a dict, for in-process tests); S3 plugs in the same way, chosen by
-``open_blob_store`` (``storage/backends.py``). Whatever the backend, staging is a local file
+``storage/memory.py`` (a dict, for in-process tests), ``storage/s3.py`` (an S3-compatible
+object store), chosen by ``open_blob_store`` (``storage/backends.py``). Whatever the backend, staging is a local file
 (``storage/staging.py``), so an upload can be inspected before it is committed.
 """
 

@@ -3,7 +3,7 @@
 Staging is always a file on local disk, whatever the backend keeps committed blobs in: an
 upload is inspected as a file before it is accepted (``StagedBlob.local_path``: zip and tar
 readers seek), and memory stays bounded however large it is. The local backend renames the
-file into place; others (memory now, S3 later) copy it into their storage on commit.
+file into place; the others (memory, S3) copy it into their storage on commit.
 
 Files are named ``<pid>.<uuid>.part`` after the process writing them, so ``recover`` can tell
 what a crashed process left from what a live worker is still writing.

@@ -1,11 +1,12 @@
 """Fixtures the metadata conformance suites share: fresh databases on every metadata backend.
 
 The catalog and the IAM store (which lives on the catalog's engines) run the same tests on each
-backend in ``_BACKENDS``. A backend is a context manager that makes one empty database and
-yields its SQLAlchemy URL. SQLite needs a file. PostgreSQL (issue 15) is one more entry: a
-function that asks for a session-scoped server fixture through ``request.getfixturevalue`` (the
-server started once, from a URL or from Debian's binaries), creates a database on it, yields its
-URL and drops it afterwards.
+backend in ``_BACKENDS``. A backend is a context manager that makes one database and yields its
+SQLAlchemy URL: empty, or (``migrated``) already at the newest schema when the backend can do
+that faster than migrating. SQLite needs a file. PostgreSQL asks for the session's server
+(``tests/conftest.py``: started once from Debian's binaries; the tests are skipped where it
+cannot be) through ``request.getfixturevalue``, creates a database on it (a clone of a template
+migrated once, when ``migrated``), yields its URL and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -18,16 +19,39 @@ import pytest
 
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.new_files import FileRule
+from tests.services import DatabaseClones, PostgresServer
 
-Backend = Callable[[pytest.FixtureRequest, Path, str], AbstractContextManager[str]]
+Backend = Callable[[pytest.FixtureRequest, Path, str, bool], AbstractContextManager[str]]
 
 
 @contextmanager
-def _sqlite(_request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Iterator[str]:
+def _sqlite(_request: pytest.FixtureRequest, tmp_path: Path, name: str,
+            _migrated: bool) -> Iterator[str]:
+    # Migrating a new SQLite file is as fast as copying one.
     yield f"sqlite:///{tmp_path / f'{name}.sqlite'}"
 
 
-_BACKENDS: dict[str, Backend] = {"sqlite": _sqlite}
+@contextmanager
+def _postgresql(request: pytest.FixtureRequest, _tmp_path: Path, name: str,
+                migrated: bool) -> Iterator[str]:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    if migrated:
+        clones: DatabaseClones = request.getfixturevalue("postgres_migrated")
+        database = clones.take()
+        try:
+            yield server.url(database)
+        finally:
+            clones.drop(database)
+        return
+    database = server.new_name(name)
+    server.create_database(database)
+    try:
+        yield server.url(database)
+    finally:
+        server.drop_database(database)
+
+
+_BACKENDS: dict[str, Backend] = {"sqlite": _sqlite, "postgresql": _postgresql}
 
 
 class Databases:
@@ -41,10 +65,11 @@ class Databases:
         self._tmp_path = tmp_path
         self._stack = stack
 
-    def url(self, name: str) -> str:
-        """A new, empty database (no schema)."""
+    def url(self, name: str, *, migrated: bool = False) -> str:
+        """A new database: empty (no schema), or possibly at the newest schema already when
+        ``migrated`` (a catalog on it is migrated either way)."""
         return self._stack.enter_context(
-            _BACKENDS[self.backend](self._request, self._tmp_path, name))
+            _BACKENDS[self.backend](self._request, self._tmp_path, name, migrated))
 
     def catalog(self, url: str, file_rules: Mapping[str, FileRule] | None = None) -> SqlCatalog:
         """A catalog on ``url``, not migrated; disposed before the database is removed."""
@@ -62,6 +87,6 @@ def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
 @pytest.fixture()
 def catalog(databases: Databases) -> SqlCatalog:
     """A migrated, empty catalog."""
-    catalog = databases.catalog(databases.url("db"))
+    catalog = databases.catalog(databases.url("db", migrated=True))
     catalog.migrate()
     return catalog

@@ -4,12 +4,15 @@ JSON error shape, with raw requests signed by botocore's signer."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from packyard import __version__
 from packyard.api.codeartifact.policy_operations import PolicyOperations
 from tests.inprocess.harness import BASE_URL, InProcessPackyard, aws_error, client_error, sign
 from tests.integration.helpers import ROOT, Credentials
@@ -204,3 +207,16 @@ def test_health_needs_no_signature(packyard: InProcessPackyard) -> None:
     response = packyard.http.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_health_answers_as_the_readme_shows(packyard: InProcessPackyard) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Health checks\n", 1)[1].split("\n## ", 1)[0]
+    shown = re.search(r"^\$ curl http://127\.0\.0\.1:8080/health\n(.*)$", section, re.MULTILINE)
+    assert shown, "README.md's Health checks section no longer shows /health's answer"
+    response = packyard.http.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {**json.loads(shown[1]), "version": __version__}
+    assert set(json.loads(shown[1])) == set(response.json())
+    # The README says /ready is still to come; when it lands, the README says what it checks.
+    assert packyard.http.get("/ready").status_code == 404, "update README.md's Health checks"

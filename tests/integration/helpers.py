@@ -12,6 +12,7 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import importlib.metadata
 import io
 import itertools
 import json
@@ -633,3 +634,35 @@ def make_venv(path: Path, home: ClientHome) -> Path:
 def files_under(root: Path) -> Iterator[Path]:
     if root.exists():
         yield from (p for p in root.rglob("*") if p.is_file())
+
+
+def wheel_from_installed(name: str, out_dir: Path) -> Path:
+    """A wheel of a pure-Python distribution installed next to the tests (setuptools, pip),
+    rebuilt from its RECORD: what an offline test serves as if it came from PyPI.
+
+    Console scripts are left out (the installer makes them again from entry_points.txt), and
+    so are the installer's own files; RECORD is written anew for what the wheel holds.
+    """
+    dist = importlib.metadata.distribution(name)
+    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
+            if line.startswith("Tag:")]
+    assert tags == ["py3-none-any"], f"{name} is not a pure-Python wheel: {tags}"
+    root = Path(str(dist.locate_file("")))
+    dist_info = next(str(f).split("/")[0] for f in dist.files or []
+                     if str(f).endswith(".dist-info/METADATA"))
+    installer_files = {f"{dist_info}/{n}" for n in ("RECORD", "INSTALLER", "REQUESTED",
+                                                     "direct_url.json")}
+    members = sorted(str(f) for f in dist.files or []
+                     if not str(f).startswith("..") and "__pycache__" not in str(f)
+                     and str(f) not in installer_files)
+    path = out_dir / f"{_dist_stem(name)}-{dist.version}-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(path, "w") as zf:  # stored: quick to write, the bytes stay local
+        for member in members:
+            data = (root / member).read_bytes()
+            zf.writestr(zipfile.ZipInfo(member, date_time=_ZIP_TIME), data)
+            record.append(f"{member},{_record_hash(data)},{len(data)}\n")
+        record.append(f"{dist_info}/RECORD,,\n")
+        zf.writestr(zipfile.ZipInfo(f"{dist_info}/RECORD", date_time=_ZIP_TIME),
+                    "".join(record))
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
+    ROOT_KEY_ID,
     ClientHome,
     Credentials,
     DistFactory,
@@ -83,6 +85,14 @@ def test_restart_keeps_the_generated_credentials(server_factory: Any) -> None:
     assert described["domain"]["name"] == domain
 
 
+# What server/fence.py logs when uvicorn lacks something Packyard uses (docs/decisions/0002).
+FENCE_WARNING = "lacks what Packyard was tested with"
+
+
+def test_serve_finds_everything_it_uses_of_uvicorn(server: ServerProcess) -> None:
+    assert FENCE_WARNING not in server.log_text()
+
+
 def test_environment_credentials_are_the_root_keys(server: ServerProcess) -> None:
     api = codeartifact_client(server.url)
     assert isinstance(api.list_domains()["domains"], list)
@@ -93,6 +103,47 @@ def test_environment_credentials_are_the_root_keys(server: ServerProcess) -> Non
     with pytest.raises(ClientError) as info:
         other.list_domains()
     assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_environment_keys_over_a_generated_key_say_which_key_works(
+        server_factory: Any) -> None:
+    first = server_factory(env=NO_ENV_KEYS)
+    generated = _generated_credentials(first.data_dir)
+    first.stop()
+
+    second = server_factory(data_dir=first.data_dir)  # PACKYARD_ROOT_* set, file still there
+    log = " ".join(second.log_text().split())
+    assert (f"note: The root key is {ROOT_KEY_ID}, from PACKYARD_ROOT_ACCESS_KEY_ID; the key "
+            f"{generated.access_key_id} in {first.data_dir.resolve() / 'credentials.json'} does "
+            "not work while that is set (unset PACKYARD_ROOT_ACCESS_KEY_ID and "
+            "PACKYARD_ROOT_SECRET_ACCESS_KEY to use it).") in log
+    # What the line says is true.
+    with pytest.raises(ClientError) as info:
+        codeartifact_client(second.url, generated).list_domains()
+    assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert isinstance(codeartifact_client(second.url).list_domains()["domains"], list)
+
+
+def test_no_note_about_keys_when_there_is_no_generated_one(server: ServerProcess) -> None:
+    assert "does not work while" not in server.log_text()
+
+
+def test_a_busy_port_is_one_line_before_anything_is_set_up(tmp_path: Path,
+                                                           session_home: ClientHome) -> None:
+    data_dir = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        proc = run([tool("packyard"), "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--data-dir", str(data_dir)], session_home.env(), check=False, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (f"error: port {port} on 127.0.0.1 is in use by another program: "
+                           "stop it, or choose another port with --port (or PACKYARD_PORT)\n")
+    assert not data_dir.exists(), "the data directory was set up before the port was checked"
+    assert time.monotonic() - started < 10
 
 
 def test_default_account_and_region_appear_in_arns(api: Any) -> None:
@@ -186,6 +237,7 @@ def test_several_workers_share_one_port_and_see_each_others_writes(
     out = run([python, "-c", "import importlib.metadata as m; print(m.version('workers-probe'))"],
               fresh_home.env()).stdout
     assert out.strip() == "2.0"
+    assert FENCE_WARNING not in srv.log_text()  # each worker checked uvicorn too
 
 
 def test_a_world_readable_data_directory_is_made_owner_only_and_new_files_are_too(

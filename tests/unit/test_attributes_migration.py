@@ -1,5 +1,5 @@
-"""Migration 0005 (format attributes) upgrades a database created at 0004 with data in it, and
-downgrades back without losing a value."""
+"""Migration 0005 (format attributes) downgrades back to 0004 without losing a value (the upgrade
+with data, on every backend: ``tests/conformance/test_catalog_attributes_migration.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
-from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.migrate import alembic_config
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,35 +52,6 @@ def _database_at_0004_with_data(path: Path) -> str:
             f"'{B2_SDIST}', NULL, NULL, NULL, {stamp})"))
     engine.dispose()
     return url
-
-
-def test_upgrade_from_0004_moves_every_pypi_column_into_attributes(tmp_path: Path) -> None:
-    url = _database_at_0004_with_data(tmp_path / "old.sqlite")
-    catalog = SqlCatalog(url)
-    catalog.migrate()  # what `packyard serve` does at start-up
-    columns = {c["name"] for c in inspect(catalog.engines[0]).get_columns("assets")}
-    assert "attributes" in columns and not set(MOVED) & columns
-
-    domain = catalog.get_domain("000000000000", "dom")
-    repo = catalog.get_repository(domain, "repo")
-    found = catalog.find_asset(repo.id, "pypi", "pkg", WHEEL)
-    assert found is not None
-    version, wheel = found
-    assert dict(wheel.attributes) == {"blake2_256": B2_WHEEL, "requires_python": ">=3.8",
-                                      "metadata_sha256": META_SHA, "metadata_size": 5}
-    assert (wheel.size, wheel.sha256, wheel.hashes()) == (10, WHEEL_SHA, {
-        "MD5": "4" * 32, "SHA-1": "3" * 40, "SHA-256": WHEEL_SHA, "SHA-512": "5" * 128})
-    assert version.summary == "A package" and dict(version.attributes) == {}
-    sdist = catalog.find_asset(repo.id, "pypi", "pkg", SDIST)
-    assert sdist is not None and dict(sdist[1].attributes) == {"blake2_256": B2_SDIST}
-
-    # The metadata blob is the wheel's companion: it is counted as used until the wheel goes.
-    pkg = catalog.find_package(repo.id, "pypi", "", "pkg")
-    assert pkg is not None
-    catalog.put_package_tag(pkg.id, "latest", "1.0")
-    assert catalog.package_tags(pkg.id) == {"latest": "1.0"}
-    assert sorted(catalog.delete_repository(repo)) == sorted([WHEEL_SHA, SDIST_SHA, META_SHA])
-    catalog.dispose()
 
 
 def test_downgrade_to_0004_puts_the_columns_back(tmp_path: Path) -> None:

@@ -12,14 +12,17 @@ from packyard.auth.principal import root_principal
 from packyard.bootstrap import build_services
 from packyard.cli import main
 from packyard.cli.imports import import_files
+from packyard.errors import CannotStart
 from packyard.formats.pypi.attributes import metadata_sha256
 from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.settings import load_settings
-from packyard.storage.backends import open_blob_store
+from packyard.storage.backends import check_blob_store, open_blob_store, staging_dir
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.s3 import S3BlobStore
+from packyard.storage.s3_connection import S3Location
 from tests.unit.pypi_samples import build_sdist, build_wheel
 
 ROOT = root_principal("000000000000")
@@ -57,13 +60,79 @@ def test_memory_is_refused_with_several_workers(tmp_path: Path) -> None:
 
 
 def test_an_unknown_scheme_is_refused(tmp_path: Path) -> None:
-    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "s3://bucket/prefix"},
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "gs://bucket/prefix"},
                              data_dir=tmp_path)
     with pytest.raises(ValueError) as refused:
         open_blob_store(settings)
     assert str(refused.value) == (
-        "PACKYARD_BLOB_STORE: no blob store backend for 's3://bucket/prefix'; use a directory "
-        "path or memory://")
+        "PACKYARD_BLOB_STORE: no blob store backend for 'gs://bucket/prefix'; use a directory "
+        "path, memory:// or s3://BUCKET/PREFIX")
+
+
+@pytest.mark.parametrize(("url", "bucket", "prefix"), [
+    ("s3://bucket", "bucket", ""),
+    ("s3://bucket/", "bucket", ""),
+    ("s3://bucket/packyard/blobs/", "bucket", "packyard/blobs"),
+])
+def test_an_s3_url_names_a_bucket_and_a_prefix(url: str, bucket: str, prefix: str) -> None:
+    assert S3Location.parse(url) == S3Location(bucket, prefix)
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3:///prefix", "s3://bucket/prefix?versionId=1"])
+def test_a_bad_s3_url_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        check_blob_store(load_settings(environ={"PACKYARD_BLOB_STORE": url}, data_dir=tmp_path))
+    assert str(refused.value) == f"PACKYARD_BLOB_STORE: {url!r} is not an s3://BUCKET/PREFIX URL"
+
+
+def _no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-config"))
+    # Never ask the instance metadata service (a link-local address) from a test.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_s3_without_credentials_is_refused_with_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "s3://bucket/prefix"},
+                             data_dir=tmp_path)
+    with pytest.raises(CannotStart) as refused:
+        open_blob_store(settings)
+    assert str(refused.value) == (
+        "PACKYARD_BLOB_STORE=s3://bucket/prefix: no AWS credentials found; set "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run with an instance "
+        "or container role)")
+
+
+def test_serve_refuses_s3_without_credentials_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data")],
+                                env={"PACKYARD_BLOB_STORE": "s3://bucket/prefix"})
+    assert result.exit_code == 2, result.output
+    assert ("error: PACKYARD_BLOB_STORE=s3://bucket/prefix: no AWS credentials found" in
+            " ".join(result.output.split()))
+
+
+def test_s3_with_credentials_opens_an_s3_store_staging_in_the_data_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "s3://bucket/prefix",
+                                      "PACKYARD_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
+                             data_dir=tmp_path)
+    store = open_blob_store(settings)  # no request is made until a blob is asked for
+    assert isinstance(store, S3BlobStore) and store.location == "s3://bucket/prefix"
+    staged = store.stage()
+    assert staged.local_path.parent == tmp_path / "blobs" / ".staging" == staging_dir(settings)
+    store.discard(staged)
 
 
 def test_serve_refuses_an_unknown_blob_store_in_one_line(tmp_path: Path) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
+import packyard.cli.tokens as tokens_cli
 from packyard.auth.principal import root_principal
-from packyard.auth.tokens import TokenService
+from packyard.auth.tokens import TokenService, hash_token
 from packyard.cli.tokens import token
 from packyard.metadata.catalog import SqlCatalog
 
@@ -59,9 +61,67 @@ def test_revoke_one_token(data_dir: Path) -> None:
                                                               second: "active"}
 
 
-def test_revoking_an_unknown_id_fails_with_a_message(data_dir: Path) -> None:
-    code, _, err = _run("revoke", "nope", data_dir=data_dir)
-    assert code == 1 and "no live token with id nope" in err
+@pytest.mark.parametrize("given", ["nope", "[bold]x"])
+def test_revoking_an_unknown_id_fails_with_a_message(data_dir: Path, given: str) -> None:
+    code, _, err = _run("revoke", given, data_dir=data_dir)
+    assert code == 1 and err == f"error: no live token whose id starts with {given}\n"
+
+
+def test_revoke_takes_the_start_of_an_id(data_dir: Path) -> None:
+    first, second = _ids(data_dir)
+    code, out, _ = _run("revoke", first[:8], data_dir=data_dir)
+    assert code == 0 and out == f"revoked {first}\n"
+    assert _ids(data_dir) == [second]
+    # A revoked token's id no longer names a live one.
+    code, _, err = _run("revoke", first[:8], data_dir=data_dir)
+    assert code == 1 and err == f"error: no live token whose id starts with {first[:8]}\n"
+
+
+def _add_token(data_dir: Path, token_id: str, principal_arn: str) -> None:
+    catalog = SqlCatalog(f"sqlite:///{(data_dir / 'packyard.db').resolve()}")
+    now = datetime.now(UTC)
+    domain = catalog.get_domain(ACCT, "dom")
+    catalog.insert_token(token_id, hash_token(token_id), principal_arn, None, domain, now,
+                         now + timedelta(hours=1))
+    catalog.dispose()
+
+
+def test_an_ambiguous_start_of_an_id_lists_the_candidates_and_revokes_nothing(
+        data_dir: Path) -> None:
+    role = f"arn:aws:sts::{ACCT}:assumed-role/ci-publisher/build-4711"
+    _add_token(data_dir, "abcd" + "1" * 28, role)
+    _add_token(data_dir, "abcd" + "2" * 28, role)
+    code, out, err = _run("revoke", "abcd", data_dir=data_dir)
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == ("error: abcd is the start of 2 live tokens' ids; give more of the one "
+                        "to revoke:")
+    assert [line.split()[0] for line in lines[1:]] == ["abcd" + "1" * 28, "abcd" + "2" * 28]
+    assert all(role in line and " dom " in line for line in lines[1:])
+    assert len(_ids(data_dir)) == 4
+    code, out, _ = _run("revoke", "abcd2", data_dir=data_dir)
+    assert code == 0 and out == f"revoked abcd{'2' * 28}\n"
+
+
+def test_an_empty_id_names_no_token(data_dir: Path) -> None:
+    code, _, err = _run("revoke", "", data_dir=data_dir)
+    assert code == 1 and err == "error: an empty TOKEN_ID names no token\n"
+    assert len(_ids(data_dir)) == 2
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_the_table_never_cuts_an_id(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                    width: int) -> None:
+    monkeypatch.setattr(tokens_cli, "_out", Console(width=width))
+    _add_token(data_dir, "f" * 32,
+               f"arn:aws:sts::{ACCT}:assumed-role/a-rather-long-role-name/a-long-session-name")
+    ids = _ids(data_dir)
+    for extra in ((), ("--all",)):
+        code, out, _ = _run("list", *extra, data_dir=data_dir)
+        assert code == 0
+        assert max(len(line) for line in out.splitlines()) <= width
+        shown = {line.split()[0] for line in out.splitlines() if line.strip()}
+        assert set(ids) <= shown, out
 
 
 def test_revoke_by_principal(data_dir: Path) -> None:

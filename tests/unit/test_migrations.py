@@ -6,8 +6,11 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import text
 
 import packyard.iam.schema  # noqa: F401  (registers the IAM tables on the shared metadata)
+from packyard.cli import main
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.schema import metadata
 
@@ -18,3 +21,17 @@ def test_migrated_database_matches_the_declared_schema(tmp_path: Path) -> None:
     with catalog.engines[1].connect() as conn:
         drift = compare_metadata(MigrationContext.configure(conn), metadata)
     assert drift == [], f"schema.py and the migrations disagree; add a migration: {drift}"
+
+
+def test_serve_refuses_a_schema_newer_than_the_code_in_one_line(tmp_path: Path) -> None:
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'packyard.db'}")
+    catalog.migrate()
+    with catalog.engines[1].begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    catalog.dispose()
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path)], env={})
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()).startswith(
+        "error: The database schema is at revision '0099_from_the_future', newer than this "
+        "Packyard's newest")
+    assert "Traceback" not in result.output

@@ -294,16 +294,26 @@ def test_command_json_output(data_dir: Path, dists: Path) -> None:
 
 
 @pytest.mark.parametrize(("domain", "repository", "message"), [
-    ("nope", "repo", "Domain nope not found"),
-    ("dom", "nope", "Repository nope not found in domain dom"),
+    ("nope", "repo", "Domain nope not found (create it first: aws codeartifact create-domain "
+                     "--domain nope)"),
+    ("dom", "nope", "Repository nope not found in domain dom (create it first: aws codeartifact "
+                    "create-repository --domain dom --repository nope)"),
 ])
-def test_command_refuses_a_missing_domain_or_repository(
+def test_command_refuses_a_missing_domain_or_repository_with_the_command_that_creates_it(
         data_dir: Path, dists: Path, domain: str, repository: str, message: str) -> None:
     code, _, err = _cli("--data-dir", str(data_dir), "--domain", domain, "--repository",
                         repository, str(dists))
     assert code == 2
-    assert f"error: {message} (create it first" in err
+    assert err == f"error: {message}\n"
     assert _staging_files(data_dir) == []
+
+
+def test_command_refuses_an_invalid_domain_name_without_suggesting_to_create_it(
+        data_dir: Path, dists: Path) -> None:
+    code, _, err = _cli("--data-dir", str(data_dir), "--domain", "Bad_Name", "--repository",
+                        "repo", str(dists))
+    assert code == 2
+    assert err.startswith("error: ") and "create it first" not in err
 
 
 def test_command_refuses_a_directory_without_a_database(tmp_path: Path, dists: Path) -> None:

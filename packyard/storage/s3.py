@@ -1,0 +1,244 @@
+"""Blobs in an S3-compatible object store: one object per (domain, sha256).
+
+Keys are ``<prefix>/<domain-key>/<sha[:2]>/<sha256>``, the local backend's layout below the
+bucket's prefix. Staging is a local spool file as in every backend (``storage/staging.py``);
+``commit`` uploads it and returns only once the store has acknowledged the object, so a blob is
+durable before the catalog row that refers to it is written (the order the disk backend keeps
+with fsync).
+
+Content-addressed objects are created, never replaced: every upload is a conditional create
+(``If-None-Match: *``; AWS S3 User Guide, "Add preconditions to S3 operations with conditional
+requests"). When replicas race to store the same bytes, one creation wins and the others get
+412 Precondition Failed, which means the same sha256, hence the same bytes, is there: success.
+Files up to ``_SINGLE_PUT_MAX`` go in one PUT through obstore (``PutMode`` "create", which it
+sends as that header, held in memory); larger ones as a multipart upload through botocore, part
+by part from the spool file (memory: ``_PART_SIZE`` × ``_PARTS_IN_FLIGHT``), whose
+CompleteMultipartUpload carries the condition (obstore's multipart uploads cannot).
+
+Reads fetch ranges of at most ``_PIECE`` bytes, one request each: a slow client downloading a
+large file holds no request open past the client's timeout, memory stays bounded, and a
+``read(start, end)`` asks the store for exactly that range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import obstore
+from obstore.exceptions import AlreadyExistsError, GenericError
+
+from packyard.errors import NotFound
+from packyard.storage.blobs import Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.s3_connection import S3Clients
+from packyard.storage.staging import StagedFile, StagingArea
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024  # what read() yields at a time, as the local backend
+_PIECE = 8 * 1024 * 1024  # bytes per ranged GET
+_SINGLE_PUT_MAX = 16 * 1024 * 1024
+_PART_SIZE = 8 * 1024 * 1024  # S3 parts are 5 MiB to 5 GiB, except the last
+_PARTS_IN_FLIGHT = 4
+_COMMIT_MANY_THREADS = 8
+# A multipart upload begun this long ago belongs to a writer that is gone: the largest upload
+# takes minutes, and several replicas may be uploading right now.
+_STALE_UPLOAD = timedelta(hours=24)
+
+
+def _precondition_failed(error: Any) -> bool:
+    return bool(getattr(error, "response", {}).get("Error", {}).get("Code")
+                == "PreconditionFailed")
+
+
+class S3BlobStore:
+    """Blobs under ``s3://bucket/prefix``; staged files under ``staging_dir`` on local disk."""
+
+    def __init__(self, clients: S3Clients, staging_dir: Path) -> None:
+        self._clients = clients
+        self._objects = clients.objects
+        self._staging = StagingArea(staging_dir)
+
+    @property
+    def location(self) -> str:
+        return str(self._clients.location)
+
+    def _name(self, domain_key: str, sha256: str) -> str:
+        check_blob_key(domain_key, sha256)
+        return f"{domain_key}/{sha256[:2]}/{sha256}"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def stage(self, *, batched: bool = False) -> StagedFile:
+        # Never fsynced: the durable copy is the object, written on commit.
+        return self._staging.new(sync=False)
+
+    def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
+        digests = staged.digests()
+        name = self._name(domain_key, digests.sha256)
+        if digests.size <= _SINGLE_PUT_MAX:
+            self._create(name, staged.local_path)
+        else:
+            self._create_multipart(name, staged.local_path, digests.size)
+        # Only now: on failure the caller discards the staged file.
+        staged.local_path.unlink(missing_ok=True)
+        return digests
+
+    def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
+        # Each commit returns once its object is acknowledged, so when all have returned every
+        # blob is durable; uploading several at once hides the round trips.
+        if len(staged) <= 1:
+            return [self.commit(blob, domain_key) for blob in staged]
+        with ThreadPoolExecutor(min(_COMMIT_MANY_THREADS, len(staged))) as pool:
+            return list(pool.map(lambda blob: self.commit(blob, domain_key), staged))
+
+    def discard(self, staged: StagedBlob) -> None:
+        staged.close()
+        staged.local_path.unlink(missing_ok=True)
+
+    def put_bytes(self, data: bytes, domain_key: str) -> Digests:
+        hasher = Hasher()
+        hasher.update(data)
+        digests = hasher.digests()
+        self._create(self._name(domain_key, digests.sha256), data)
+        return digests
+
+    def _create(self, name: str, source: Path | bytes) -> None:
+        """One conditional PUT; an object already there is the same bytes."""
+        with contextlib.suppress(AlreadyExistsError):
+            obstore.put(self._objects, name, source, mode="create", use_multipart=False)
+
+    def _create_multipart(self, name: str, path: Path, size: int) -> None:
+        """A multipart upload of a large spool file, created only if absent."""
+        if self._exists(name):
+            return  # a re-upload of a large file: skip sending it again
+        client, bucket = self._clients.botocore, self._clients.location.bucket
+        key = self._clients.location.key(name)
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        try:
+            offsets = range(0, size, _PART_SIZE)
+
+            def send(number_offset: tuple[int, int]) -> dict[str, Any]:
+                number, offset = number_offset
+                with path.open("rb") as source:
+                    source.seek(offset)
+                    body = source.read(_PART_SIZE)
+                etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                          PartNumber=number, Body=body)["ETag"]
+                return {"PartNumber": number, "ETag": etag}
+
+            # map() submits every part at once; the pool's size bounds those read into memory.
+            with ThreadPoolExecutor(_PARTS_IN_FLIGHT) as pool:
+                parts = list(pool.map(send, enumerate(offsets, start=1)))
+            client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                             MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+        except Exception as error:
+            self._abort(key, upload_id)
+            if not _precondition_failed(error):
+                raise
+        # else: completed, and the parts are the object now
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._clients.botocore.abort_multipart_upload(
+                Bucket=self._clients.location.bucket, Key=key, UploadId=upload_id)
+        except Exception as error:  # noqa: BLE001 - recover() retries stale uploads later
+            log.warning("could not abort multipart upload %s of %s: %s", upload_id, key, error)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _exists(self, name: str) -> bool:
+        try:
+            obstore.head(self._objects, name)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, domain_key: str, sha256: str) -> bool:
+        return self._exists(self._name(domain_key, sha256))
+
+    def size(self, domain_key: str, sha256: str) -> int:
+        try:
+            return obstore.head(self._objects, self._name(domain_key, sha256))["size"]
+        except FileNotFoundError:
+            raise NotFound(f"No blob {sha256}") from None
+
+    def local_path(self, domain_key: str, sha256: str) -> Path | None:
+        check_blob_key(domain_key, sha256)
+        return None
+
+    async def read(self, domain_key: str, sha256: str, start: int = 0,
+                   end: int | None = None) -> AsyncIterator[bytes]:
+        name = self._name(domain_key, sha256)
+        position = start
+        while end is None or position < end:
+            stop = position + _PIECE if end is None else min(position + _PIECE, end)
+            options: GetOptions = {"range": (position, stop)}
+            try:
+                result = await obstore.get_async(self._objects, name, options=options)
+                piece = await result.bytes_async()
+            except FileNotFoundError:
+                raise NotFound(f"No blob {sha256}") from None
+            except GenericError:
+                # 416 Range Not Satisfiable: the range starts at or past the end (every range
+                # of an empty object does). Nothing more to send, if the blob is there.
+                if await self._size_async(name, sha256) > position:
+                    raise
+                return
+            view = memoryview(piece)
+            for offset in range(0, len(view), _CHUNK):
+                yield bytes(view[offset:offset + _CHUNK])
+            position += len(view)
+            if position >= result.meta["size"] or not view:
+                return
+        if position == start:
+            # An empty range asked nothing of the store; a missing blob is still NotFound.
+            await self._size_async(name, sha256)
+
+    async def _size_async(self, name: str, sha256: str) -> int:
+        try:
+            return (await obstore.head_async(self._objects, name))["size"]
+        except FileNotFoundError:
+            raise NotFound(f"No blob {sha256}") from None
+
+    # -- deleting and recovering ---------------------------------------------------------------
+
+    def delete(self, domain_key: str, sha256: str) -> None:
+        # S3 answers a DELETE of a missing key with success.
+        obstore.delete(self._objects, self._name(domain_key, sha256))
+
+    def delete_domain(self, domain_key: str) -> None:
+        self._name(domain_key, "0" * 64)  # validates the key
+        # Listed a page at a time and deleted with bulk DeleteObjects requests.
+        for page in obstore.list(self._objects, prefix=f"{domain_key}/"):
+            obstore.delete(self._objects, [meta["path"] for meta in page])
+
+    def recover(self) -> int:
+        """Remove dead writers' staged files, and abort multipart uploads older than a day
+        (parts of an abandoned upload are stored, and billed, until aborted)."""
+        return self._staging.recover() + self._abort_stale_uploads()
+
+    def _abort_stale_uploads(self) -> int:
+        client, location = self._clients.botocore, self._clients.location
+        cutoff = datetime.now(UTC) - _STALE_UPLOAD
+        aborted = 0
+        try:
+            for page in client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=location.bucket, Prefix=location.key("")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self._abort(upload["Key"], upload["UploadId"])
+                        aborted += 1
+        except Exception as error:  # noqa: BLE001 - a clean-up must not stop a start
+            # E.g. credentials without s3:ListBucketMultipartUploads.
+            log.warning("could not list multipart uploads in %s (%s); abandoned uploads stay "
+                        "until a bucket lifecycle rule aborts them", location, error)
+        return aborted

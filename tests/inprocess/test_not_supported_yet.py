@@ -1,0 +1,93 @@
+"""README.md's "What is not supported yet", checked against the server and botocore's models,
+so that the list stays true as operations and formats land."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+
+from packyard.api.codeartifact.operations import HANDLERS
+from packyard.api.codeartifact.policy_operations import POLICY_HANDLERS
+from packyard.api.iam.operations import supported
+from tests.inprocess.harness import InProcessPackyard
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _item(title: str) -> str:
+    """The text of one bullet of the section, by its bold title."""
+    section = README.read_text().split("\n## What is not supported yet\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    found = re.search(rf"^- \*\*{re.escape(title)}\*\*: (.*?)(?=^- |\Z)", section,
+                      re.MULTILINE | re.DOTALL)
+    assert found, f"README.md's What is not supported yet has no item **{title}**"
+    return " ".join(found[1].split())
+
+
+def _model(service: str) -> list[str]:
+    return list(botocore.session.get_session().get_service_model(service).operation_names)
+
+
+def test_the_codeartifact_operations_listed_are_exactly_the_ones_not_served() -> None:
+    model = _model("codeartifact")
+    served = set(HANDLERS) | set(POLICY_HANDLERS)
+    text = _item("CodeArtifact operations")
+    listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) - {"ValidationException"}
+    assert listed == set(model) - served
+    assert f"{len(served & set(model))} of the {len(model)} in botocore's model" in text
+    assert f"These {len(listed)} answer" in text
+
+
+def test_the_iam_and_sts_counts_are_the_served_ones() -> None:
+    text = _item("IAM and STS")
+    iam = supported("iam") & set(_model("iam"))
+    assert f"IAM answers {len(iam)} of its {len(_model('iam'))} operations" in text
+    sts = sorted(supported("sts"))
+    assert f"STS {' and '.join(f'`{name}`' for name in sts)};" in text
+
+
+def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="formats")
+    api.create_repository(domain="formats", repository="repo")
+    formats = botocore.session.get_session().get_service_model("codeartifact").shape_for(
+        "PackageFormat").enum
+    refused = []
+    for name in formats:
+        try:
+            api.get_repository_endpoint(domain="formats", repository="repo", format=name)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ValidationException"
+            assert exc.response["Error"]["Message"].startswith(
+                f"Format {name} is not supported by this server yet")
+            refused.append(name)
+    text = _item("Package formats")
+    served = sorted(set(formats) - set(refused))
+    assert served == ["pypi"] and text.startswith("PyPI only."), "update README.md"
+    listed = re.findall(r"`([a-z]+)`", text.split(" are refused", 1)[0])
+    assert listed == refused
+    assert text.endswith("The one external connection is `public:pypi`.")
+    for connection in ("public:npmjs", "public:maven-central", "public:nuget-org"):
+        with pytest.raises(ClientError) as info:
+            api.associate_external_connection(domain="formats", repository="repo",
+                                              externalConnection=connection)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_tags_given_at_creation_are_ignored_as_the_readme_says(
+        packyard: InProcessPackyard) -> None:
+    assert "`--tags` given to `create-domain` or `create-repository` is ignored" in (
+        _item("CodeArtifact operations"))
+    api = packyard.codeartifact()
+    api.create_domain(domain="tagged", tags=[{"key": "team", "value": "a"}])
+    api.create_repository(domain="tagged", repository="repo",
+                          tags=[{"key": "team", "value": "a"}])
+    with pytest.raises(ClientError) as info:
+        api.list_tags_for_resource(
+            resourceArn="arn:aws:codeartifact:us-east-1:000000000000:domain/tagged")
+    assert info.value.response["Error"]["Message"] == (
+        "The operation ListTagsForResource is not supported by Packyard yet")
