@@ -10,12 +10,11 @@ the format serves. This module sits below the services and imports none of them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from packyard.errors import Conflict, Invalid
-from packyard.http.answer import HotPath as HotPath  # noqa: F401 - server/protocol imports it here
+from packyard.formats.codeartifact import codeartifact_formats
 from packyard.metadata.new_files import SiblingFile
 from packyard.upstream.connections import ExternalConnection
 
@@ -52,16 +51,6 @@ class FormatRules(Protocol):
         """Whether a version may take a new file next to the ones it holds (the catalog asks
         inside the transaction that adds it): the conflict, or None."""
         ...
-
-
-@functools.cache
-def codeartifact_formats() -> frozenset[str]:
-    """Every format name CodeArtifact knows (its model's ``PackageFormat``); only the registered
-    ones work here."""
-    import botocore.loaders
-
-    model = botocore.loaders.create_loader().load_service_model("codeartifact", "service-2")
-    return frozenset(model["shapes"]["PackageFormat"]["enum"])
 
 
 class FormatRegistry:

@@ -15,7 +15,7 @@ from functools import cached_property
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
-from packyard.server.coalesce import COALESCE
+from packyard.http.server_hints import COALESCE
 
 Headers = list[tuple[bytes, bytes]]
 

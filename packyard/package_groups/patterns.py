@@ -35,14 +35,12 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from packyard.errors import Invalid
-
-PACKAGE_FORMATS: Final = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
-"""botocore's PackageFormat enum."""
-
-FORMATS_WITHOUT_NAMESPACE: Final = frozenset({"pypi", "nuget", "ruby", "cargo"})
-FORMATS_WITH_NAMESPACE: Final = frozenset({"maven", "generic", "swift"})
-_NAMESPACE_TERMS: Final = {"maven": "its groupId", "swift": "its scope",
-                           "generic": "its namespace"}
+from packyard.formats.codeartifact import (
+    NAMESPACE_TERMS,
+    codeartifact_formats,
+    has_namespaces,
+    namespace_required,
+)
 
 MIN_LENGTH: Final = 2
 MAX_LENGTH: Final = 520
@@ -223,8 +221,9 @@ def parse_pattern(text: str, *, normalize: Normalizer | None = None) -> PackageG
     fmt = parts[0]
     if not fmt:
         raise refuse("the package format is missing after the first /")
-    if fmt not in PACKAGE_FORMATS:
-        raise refuse(f'"{fmt}" is not a package format (one of {", ".join(PACKAGE_FORMATS)})')
+    if fmt not in codeartifact_formats():
+        raise refuse(f'"{fmt}" is not a package format (one of '
+                     f'{", ".join(codeartifact_formats())})')
     pattern = _scoped(fmt, suffix, parts, refuse)
     _check_namespace(pattern, refuse)
     if normalize is not None:
@@ -284,16 +283,16 @@ def _scoped(fmt: str, suffix: str, parts: list[str],
 
 def _check_namespace(pattern: PackageGroupPattern, refuse: Callable[[str], Invalid]) -> None:
     fmt = pattern.format or ""
-    if fmt in FORMATS_WITHOUT_NAMESPACE:
+    if not has_namespaces(fmt):
         if pattern.scope is Scope.NAMESPACE_PREFIX:
             raise refuse(f"{fmt} packages have no namespace, so no namespace prefix matches "
                          f"them; use /{fmt}/* for all of them")
         if pattern.namespace:
             example = replace(pattern, namespace="")
             raise refuse(f"{fmt} packages have no namespace: leave it empty, as in {example}")
-    if (fmt in FORMATS_WITH_NAMESPACE and pattern.scope >= Scope.NAMESPACE
+    if (namespace_required(fmt) and pattern.scope >= Scope.NAMESPACE
             and not pattern.namespace):
-        raise refuse(f"{fmt} packages always have a namespace ({_NAMESPACE_TERMS[fmt]}), so an "
+        raise refuse(f"{fmt} packages always have a namespace ({NAMESPACE_TERMS[fmt]}), so an "
                      "empty one (//) matches none of them")
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-COALESCE = "packyard.coalesce"
-"""Key of the ``http.response.start`` message that asks for the head to be held."""
+from packyard.http.server_hints import COALESCE
+
+__all__ = ["COALESCE"]
 
 
 class HeadCatcher:

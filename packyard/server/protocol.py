@@ -33,8 +33,7 @@ import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from packyard.formats.registry import HotPath
-from packyard.http.answer import Answer
+from packyard.http.answer import Answer, HotPath
 from packyard.server.fence import Shape
 from packyard.server.limits import (
     BODY,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-REASON_HEADER = "x-packyard-reason"
+from packyard.http.server_hints import REASON_HEADER
+
 _REASON_KEY = REASON_HEADER.encode()
 REASON: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason", default=None)
 """The reason phrase of the response whose head uvicorn is writing, if it has its own."""

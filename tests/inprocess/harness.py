@@ -38,9 +38,9 @@ from starlette.types import Receive, Scope, Send
 from packyard import bootstrap
 from packyard.auth.principal import Principal, root_principal
 from packyard.bootstrap import Container
+from packyard.http.server_hints import REASON_HEADER
 from packyard.metadata.transactions import CatalogBase
 from packyard.server.app import PackyardApp, create_app
-from packyard.server.reason import REASON_HEADER
 from packyard.settings import Settings
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,

@@ -7,7 +7,7 @@ import pytest
 from packyard.errors import Conflict, Invalid, NotFound
 from packyard.formats.pypi.errors import to_response
 from packyard.http.request import header_text
-from packyard.server.reason import REASON_HEADER
+from packyard.http.server_hints import REASON_HEADER
 
 
 @pytest.mark.parametrize(("text", "sent"), [

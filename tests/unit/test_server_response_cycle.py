@@ -22,11 +22,10 @@ from starlette.routing import Route
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from packyard.http.answer import Answer
+from packyard.http.server_hints import COALESCE, REASON_HEADER
 from packyard.server import fence, response_cycle
 from packyard.server.app import PackyardApp
-from packyard.server.coalesce import COALESCE
 from packyard.server.protocol import PackyardHttpProtocol
-from packyard.server.reason import REASON_HEADER
 from tests.unit.real_server import RealServer, needs_write_counts, read_response, serving
 
 PAGE = Answer(200, [(b"content-type", b"text/html"), (b"etag", b'"p1"'),

@@ -27,7 +27,7 @@ from packyard.errors import (
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request import header_text
-from packyard.server.reason import REASON_HEADER
+from packyard.http.server_hints import REASON_HEADER
 
 log = logging.getLogger("packyard.pypi")
 
