@@ -19,6 +19,7 @@ from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
 from packyard.data_dir import secure_data_dir
+from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
@@ -58,6 +59,7 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    encryption: Encryption | None = None
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
+    encryption: Encryption | None = None
 
 
 def build_services(settings: Settings) -> Services:
@@ -88,7 +92,10 @@ def build_services(settings: Settings) -> Services:
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
     catalog.migrate()
-    blobs = open_blob_store(settings)
+    blobs: BlobStore = open_blob_store(settings)
+    encryption = wire_encryption(settings, catalog, blobs)
+    if encryption is not None:
+        blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,
@@ -96,9 +103,10 @@ def build_services(settings: Settings) -> Services:
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)
-    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
+    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock,
+                        domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry)
+                    tokens, formats, registry, encryption)
 
 
 def build(settings: Settings) -> Container:
@@ -128,7 +136,8 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store)
+    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
+                     services.encryption)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

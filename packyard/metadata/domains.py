@@ -8,7 +8,15 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from packyard.errors import Conflict, NotFound
 from packyard.metadata.rows import ASSET_JOIN, domain_record
-from packyard.metadata.schema import assets, blobs, domains, packages, repositories, tokens
+from packyard.metadata.schema import (
+    assets,
+    blobs,
+    data_keys,
+    domains,
+    packages,
+    repositories,
+    tokens,
+)
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Domain
 
@@ -67,6 +75,9 @@ class DomainStore(CatalogBase):
                     resource_id=domain.name, resource_type="domain")
             conn.execute(delete(tokens).where(tokens.c.domain_id == domain.id))
             conn.execute(delete(blobs).where(blobs.c.domain_id == domain.id))
+            # The blobs themselves go next (Registry.delete_domain); a crash in between leaves
+            # ciphertext no key opens, which an upload of the same bytes replaces.
+            conn.execute(delete(data_keys).where(data_keys.c.domain_id == domain.id))
             conn.execute(delete(domains).where(domains.c.id == domain.id))
 
     def domain_by_id(self, domain_id: int) -> Domain | None:

@@ -22,16 +22,21 @@ DOMAIN_ARN = f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:domain/"
 
 def test_create_domain_returns_its_description(packyard: InProcessPackyard) -> None:
     created = packyard.codeartifact().create_domain(domain="acme")["domain"]
+    # Without --encryption-key: the default key, CodeArtifact's alias/aws/codeartifact.
+    assert packyard.container.encryption is not None
+    default = packyard.container.encryption.provider.describe_key("alias/aws/codeartifact")
     assert {k: created[k] for k in ("name", "owner", "arn", "status", "repositoryCount",
                                     "assetSizeBytes", "encryptionKey")} == {
         "name": "acme", "owner": DEFAULT_ACCOUNT, "arn": DOMAIN_ARN + "acme",
         "status": "Active", "repositoryCount": 0, "assetSizeBytes": 0,
-        "encryptionKey": f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/packyard-acme"}
+        "encryptionKey": default.arn}
+    assert default.arn == f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/{default.key_id}"
     assert abs(datetime.now(UTC) - created["createdTime"]) < timedelta(minutes=1)
 
 
 def test_create_domain_keeps_the_encryption_key_given(packyard: InProcessPackyard) -> None:
-    key = f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/mine"
+    assert packyard.container.encryption is not None
+    key = packyard.container.encryption.provider.create_key(description="mine").arn
     created = packyard.codeartifact().create_domain(domain="acme", encryptionKey=key)
     assert created["domain"]["encryptionKey"] == key
 

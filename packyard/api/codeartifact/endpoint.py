@@ -15,6 +15,7 @@ from packyard.api.codeartifact.operations import CallContext, Operations, Stream
 from packyard.api.codeartifact.protocol import find_operation, parse_request, serialize_output
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.http.request import base_url, client_ip, read_body_hashed
+from packyard.storage.blobs import primed
 
 # API requests are small JSON documents; anything bigger is refused unread.
 MAX_API_BODY = 1024 * 1024
@@ -54,7 +55,9 @@ class CodeArtifactEndpoint:
         result = await run_in_threadpool(self._ops.call, op.name, ctx, parsed.params)
         request_id = str(uuid.uuid4())
         if isinstance(result, StreamResult):
-            return StreamingResponse(result.body, media_type="application/octet-stream",
+            # Its first piece is read before the answer starts, so a stored file that fails its
+            # integrity check answers InternalServerException, not a cut-short 200.
+            return StreamingResponse(await primed(result.body), media_type="application/octet-stream",
                                      headers={**result.headers, "x-amzn-RequestId": request_id,
                                               "Content-Length": str(result.size)})
         payload, headers = serialize_output(op, result)
