@@ -69,8 +69,14 @@ def _operation(request: Request) -> str:
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    log.info("%s refused: %s", _operation(request), error.message)
-    return to_response(error)
+    response = to_response(error)
+    if response.status_code == 500:
+        # E.g. an asset that failed its integrity check: named with the request's parameters.
+        log.error("%s failed (%s): %s", _operation(request), request.url.query,
+                  error.message)
+    else:
+        log.info("%s refused: %s", _operation(request), error.message)
+    return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:

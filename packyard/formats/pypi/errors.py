@@ -57,7 +57,12 @@ def to_response(error: PackyardError) -> Response:
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    return to_response(error)
+    response = to_response(error)
+    if response.status_code == 500:
+        # A stored file that failed its integrity check (encryption at rest), a key the
+        # provider will not use: the server's fault, named with what was asked for.
+        log.error("%s %s failed: %s", request.method, request.url.path, error.message)
+    return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:
