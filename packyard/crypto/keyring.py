@@ -378,6 +378,20 @@ class LocalKeyring:
             return self._describe(key)
         return self._update(rotate)
 
+    def retire_versions_below(self, key_ref: str, version: int) -> KeyDescription:
+        """Drop the material of every version older than ``version`` (rotation's last step,
+        once no wrapped key refers to them): what they wrapped no longer unwraps."""
+        def retire() -> KeyDescription:
+            key = self._resolve(key_ref)
+            if version > key.current:
+                raise Invalid(f"Version {key.current} of key {key.key_id} is its current one; "
+                              f"versions below {version} cannot be retired")
+            for old in [v for v in key.versions if v < version]:
+                del key.versions[old]
+                key._ciphers.pop(old, None)
+            return self._describe(key)
+        return self._update(retire)
+
     # -- what the KMS API subset needs ----------------------------------------------------------
 
     def list_keys(self) -> list[KeyDescription]:

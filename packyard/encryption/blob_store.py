@@ -234,6 +234,93 @@ class EncryptingBlobStore:
             self.inner.commit(sealed, sealed_partition(domain_key))
         return digests
 
+    # -- encrypting what was stored plain (``packyard encrypt``) -------------------------------
+
+    def encrypt_plain(self, domain_key: str, sha256: str) -> str:
+        """Encrypt one blob stored before encryption was on, in the order that keeps it
+        readable at every step, crash or not: the encrypted copy is written, then its key row
+        committed (from here on reads decrypt), then the plain file removed. Returns
+        ``encrypted``, ``done`` (it had its row already), ``missing`` (no plain file either) or
+        ``corrupt`` (the plain file's bytes are not its sha256; left as it is)."""
+        target = sealed_partition(domain_key)
+        if self.open_key(domain_key, sha256) is not None:
+            if self.inner.exists(target, sha256):
+                self.inner.delete(domain_key, sha256)
+                return "done"
+        elif not self.inner.exists(domain_key, sha256):
+            return "missing"
+        source, spooled = self._plain_source(domain_key, sha256)
+        try:
+            size = source.stat().st_size
+            domain_id = Domain.id_of_blob_key(domain_key)
+            context = EncryptionContext(domain_key, sha256)
+            row = self._catalog.data_key(domain_id, sha256)
+            if row is not None:
+                opened = self._opened_key(row, context)
+            else:
+                fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+                opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,
+                                   self._layout.ciphertext_size(size))
+            if not self._replace_ciphertext(source, opened, domain_key, sha256):
+                return "corrupt"
+            if row is None:
+                wrapped = fresh.wrapped
+                row, ours = self._catalog.add_data_key(StoredDataKey(
+                    domain_id, sha256, self._provider.name, wrapped.key_id,
+                    wrapped.key_version, wrapped.ciphertext, size), datetime.now(UTC))
+                if not ours:
+                    # An upload of the same bytes recorded its key first: ciphertext under it.
+                    self._replace_ciphertext(source, self._opened_key(row, context),
+                                             domain_key, sha256)
+        finally:
+            if spooled:
+                source.unlink(missing_ok=True)
+        self.inner.delete(domain_key, sha256)
+        return "encrypted"
+
+    def _plain_source(self, domain_key: str, sha256: str) -> tuple[Path, bool]:
+        """A local file with the plain blob's bytes: its own file, or a staged copy."""
+        path = self.inner.local_path(domain_key, sha256)
+        if path is not None:
+            return path, False
+        staged = self.inner.stage(batched=True)
+
+        async def copy() -> None:
+            async for chunk in self.inner.read(domain_key, sha256):
+                staged.write(chunk)
+
+        try:
+            anyio.run(copy)
+            staged.digests()
+        except BaseException:
+            self.inner.discard(staged)
+            raise
+        return staged.local_path, True
+
+    def _replace_ciphertext(self, source: Path, opened: OpenedKey, domain_key: str,
+                            sha256: str) -> bool:
+        target = sealed_partition(domain_key)
+        out = self.inner.stage()
+        try:
+            out.name_as(sha256)
+            check = hashlib.sha256()
+            with StreamEncryptor(opened.data_key, opened.associated_data, out.write,
+                                 layout=self._layout) as encryptor, source.open("rb") as plain:
+                while chunk := plain.read(_CHUNK):
+                    check.update(chunk)
+                    encryptor.write(chunk)
+            if check.hexdigest() != sha256:
+                self.inner.discard(out)
+                return False
+            # What is there is ciphertext no row opens (a run killed before its row), or under
+            # another key than the one recorded: replaced.
+            self.inner.delete(target, sha256)
+            self.inner.commit(out, target)
+        except BaseException:
+            self.inner.discard(out)
+            raise
+        return True
+
     # -- reading -------------------------------------------------------------------------------
 
     def exists(self, domain_key: str, sha256: str) -> bool:
