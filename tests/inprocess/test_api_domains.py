@@ -41,6 +41,29 @@ def test_create_domain_keeps_the_encryption_key_given(packyard: InProcessPackyar
     assert created["domain"]["encryptionKey"] == key
 
 
+def test_create_domain_with_an_unknown_encryption_key_is_not_found(
+        packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().create_domain(domain="acme", encryptionKey="alias/nope")
+    assert client_error(info) == ("ResourceNotFoundException", 404,
+                                  "No key 'alias/nope' in the keyring")
+    assert packyard.codeartifact().list_domains()["domains"] == []
+
+
+def test_create_domain_takes_a_key_by_alias_or_id_and_records_its_arn(
+        packyard: InProcessPackyard) -> None:
+    assert packyard.container.encryption is not None
+    key = packyard.container.encryption.provider.create_key(description="mine",
+                                                            alias="alias/mine")
+    api = packyard.codeartifact()
+    by_alias = api.create_domain(domain="one", encryptionKey="alias/mine")["domain"]
+    by_id = api.create_domain(domain="two", encryptionKey=key.key_id)["domain"]
+    assert by_alias["encryptionKey"] == by_id["encryptionKey"] == key.arn
+    assert api.describe_domain(domain="two")["domain"]["encryptionKey"] == key.arn
+    assert {d["name"]: d["encryptionKey"] for d in api.list_domains()["domains"]} == {
+        "one": key.arn, "two": key.arn}
+
+
 def test_describe_domain_counts_repositories_and_bytes(packyard: InProcessPackyard,
                                                        dists: DistFactory) -> None:
     repo = packyard.pypi_repo()
