@@ -10,6 +10,7 @@ from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.policy_operations import PolicyOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
+from packyard.api.kms.endpoint import KmsEndpoint
 from packyard.arn import ArnBuilder
 from packyard.auth.authorize import Authorizer
 from packyard.auth.credentials import RootCredentials, load_root_credentials
@@ -30,6 +31,7 @@ from packyard.metadata.engine import PoolSettings
 from packyard.services.access import RepositoryGate
 from packyard.services.core import Core
 from packyard.services.iam import IamService
+from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
@@ -60,6 +62,7 @@ class Container:
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
     encryption: Encryption | None = None
+    kms_api: KmsEndpoint | None = None
 
 
 @dataclass
@@ -127,6 +130,9 @@ def build(settings: Settings) -> Container:
                                settings.public_url)
     iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
                                       StsService(iam_store, authorizer, clock)), signed)
+    kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
+                                        else None, authorizer, settings.account_id,
+                                        settings.region), signed)
     gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
                                                          clock, root.access_key_id, iam_store))
     staging = staging_dir(settings)
@@ -137,7 +143,7 @@ def build(settings: Settings) -> Container:
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     services.encryption)
+                     services.encryption, kms_api)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

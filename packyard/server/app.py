@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from packyard import __version__
 from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
+from packyard.api.kms.endpoint import ByTarget
+from packyard.api.kms.errors import ERRORS as KMS_ERRORS
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.http.answer import Answer, HotPath
@@ -76,9 +78,15 @@ def create_app(settings: Settings | None = None,
         *(route for mounted in container.formats.values() for route in mounted.routes),
     ]
     if container.iam_api is not None:
-        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
-        routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"],
-                            middleware=[IAM_ERRORS]))
+        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them;
+        # so does KMS (JSON, named by X-Amz-Target).
+        root = Route("/", container.iam_api.__call__, methods=["POST", "GET"],
+                     middleware=[IAM_ERRORS])
+        if container.kms_api is not None:
+            kms = Route("/", container.kms_api.__call__, methods=["POST"],
+                        middleware=[KMS_ERRORS])
+            root = Route("/", ByTarget(kms.app, root.app), methods=["POST", "GET"])
+        routes.append(root)
     app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     settings = container.settings
