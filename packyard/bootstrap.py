@@ -24,7 +24,7 @@ from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
-from packyard.iam.secrets import SecretBox
+from packyard.iam.secret_key import open_secret_box
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.engine import PoolSettings
@@ -102,7 +102,9 @@ def build_services(settings: Settings) -> Services:
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,
-                         SecretBox.from_data_dir(settings.data_dir))
+                         open_secret_box(settings.data_dir,
+                                         encryption.provider if encryption else None,
+                                         settings.default_encryption_key, catalog.engines[1]))
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)

@@ -44,8 +44,11 @@ def pending(catalog: Catalog, key: KeyDescription) -> int:
 
 
 def rewrap_all(catalog: Catalog, provider: KeyProvider, key: KeyDescription,
-               progress: Callable[[int], None] | None = None) -> RotationReport:
-    """Re-wrap every data key below ``key``'s current version, then retire those versions."""
+               progress: Callable[[int], None] | None = None,
+               before_retire: Callable[[KeyDescription], object] | None = None
+               ) -> RotationReport:
+    """Re-wrap every data key below ``key``'s current version, then retire those versions;
+    ``before_retire(key)`` re-wraps what the catalog does not hold (IAM's secret key)."""
     done = 0
     current = key.current_version
     if current is not None:
@@ -59,6 +62,8 @@ def rewrap_all(catalog: Catalog, provider: KeyProvider, key: KeyDescription,
                     done += 1
                 if progress is not None:
                     progress(1)
+    if before_retire is not None:
+        before_retire(key)
     retired: tuple[int, ...] = ()
     if current is not None and isinstance(provider, RetiringProvider) and pending(
             catalog, key) == 0:
@@ -71,9 +76,10 @@ def rewrap_all(catalog: Catalog, provider: KeyProvider, key: KeyDescription,
 
 def rotate(catalog: Catalog, provider: KeyProvider, key_ref: str, *, resume: bool = False,
            progress: Callable[[int], None] | None = None,
-           started: Callable[[KeyDescription, int], None] | None = None) -> RotationReport:
+           started: Callable[[KeyDescription, int], None] | None = None,
+           before_retire: Callable[[KeyDescription], object] | None = None) -> RotationReport:
     """Rotate ``key_ref`` (unless ``resume``) and re-wrap; ``started(key, pending)`` first."""
     key = provider.describe_key(key_ref) if resume else provider.rotate(key_ref)
     if started is not None:
         started(key, pending(catalog, key))
-    return rewrap_all(catalog, provider, key, progress)
+    return rewrap_all(catalog, provider, key, progress, before_retire)
