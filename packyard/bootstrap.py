@@ -102,9 +102,8 @@ def build_services(settings: Settings) -> Services:
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,
-                         open_secret_box(settings.data_dir,
-                                         encryption.provider if encryption else None,
-                                         settings.default_encryption_key, catalog.engines[1]))
+                         open_secret_box(settings, encryption.provider if encryption else None,
+                                         catalog.engines[1]))
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)

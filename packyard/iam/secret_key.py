@@ -30,9 +30,11 @@ from sqlalchemy.engine import Engine
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import UnknownKey
 from packyard.crypto.keys import KeyDescription, KeyProvider, WrappedKey
+from packyard.encryption.providers import open_key_provider
 from packyard.errors import CannotStart, PackyardError
 from packyard.iam.schema import iam_access_keys, sts_sessions
 from packyard.iam.secrets import KEY_FILE, SecretBox
+from packyard.settings import Settings
 
 WRAPPED_FILE = "iam-secrets.wrapped"
 LOCAL_KEY_ALIAS = "alias/packyard/iam-secrets"
@@ -40,16 +42,18 @@ _CONTEXT = EncryptionContext("iam-secrets", hashlib.sha256(b"packyard iam secret
 _SEALED: tuple[Table, ...] = (iam_access_keys, sts_sessions)
 
 
-def open_secret_box(data_dir: Path, provider: KeyProvider | None, default_key: str,
+def open_secret_box(settings: Settings, provider: KeyProvider | None,
                     writer: Engine) -> SecretBox:
     """The box IAM seals secrets with: the provider's data key (encryption on), migrating an
-    ``iam-secrets.key`` if there is one; that file's key when encryption is off."""
+    ``iam-secrets.key`` if there is one. With encryption off (``provider`` None), a data
+    directory whose secrets are on the provider keeps them there; one that never had
+    encryption on keeps its ``iam-secrets.key``."""
+    data_dir, default_key = settings.data_dir, settings.default_encryption_key
     wrapped_path = data_dir / WRAPPED_FILE
     if provider is None:
-        if wrapped_path.exists():
-            raise CannotStart(f"PACKYARD_ENCRYPTION=off, but IAM's secrets are sealed by the key "
-                              f"provider ({wrapped_path}): set PACKYARD_ENCRYPTION=on")
-        return SecretBox.from_data_dir(data_dir)
+        if not wrapped_path.exists():
+            return SecretBox.from_data_dir(data_dir)
+        provider = open_key_provider(settings)
     try:
         wrapped = _read(wrapped_path) if wrapped_path.exists() else _create(
             wrapped_path, provider, _key_ref(provider, default_key))

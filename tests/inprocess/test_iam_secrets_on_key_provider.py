@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from packyard.bootstrap import Services, build_services
 from packyard.crypto.keyring import LocalKeyring
-from packyard.errors import CannotStart
 from packyard.iam import secret_key
 from packyard.iam.schema import iam_access_keys
 from packyard.iam.secret_key import LOCAL_KEY_ALIAS, WRAPPED_FILE, rewrap_secret_key
@@ -90,11 +89,16 @@ def test_a_migration_stopped_before_the_key_file_went_is_finished_by_the_next_st
     assert not (tmp_path / KEY_FILE).exists()
 
 
-def test_encryption_off_is_refused_once_iam_secrets_are_on_the_provider(
-        tmp_path: Path) -> None:
-    _with_access_key(tmp_path)
-    with pytest.raises(CannotStart, match="IAM's secrets are sealed by the key provider"):
-        _services(tmp_path, PACKYARD_ENCRYPTION="off")
+def test_with_encryption_off_iam_secrets_stay_on_the_provider(tmp_path: Path) -> None:
+    key_id, secret, sealed = _with_access_key(tmp_path)
+    services = _services(tmp_path, PACKYARD_ENCRYPTION="off")
+    try:
+        assert services.encryption is None
+        assert services.iam_store.access_key_secret(key_id) == secret
+        assert _sealed(services, key_id) == sealed
+    finally:
+        services.catalog.dispose()
+    assert not (tmp_path / KEY_FILE).exists()
 
 
 def test_rotation_rewraps_the_secret_key_before_old_versions_retire(tmp_path: Path) -> None:
