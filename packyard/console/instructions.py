@@ -77,17 +77,17 @@ def pypi_instructions(target: Target, endpoint: str, token: str | None
         ClientInstructions("pip", "pypi", (*first, Snippet(
             "Install from this repository",
             f"pip config set global.index-url {authed}"), Snippet(
-            "or in pip.conf", f"[global]\nindex-url = {authed}\n", "pip.conf"),
+            "or write pip's configuration file", f"[global]\nindex-url = {authed}\n", "pip.conf"),
             _login(target, "pip"))),
         ClientInstructions("twine", "pypi", (*first, Snippet(
-            "Publish with twine: ~/.pypirc",
+            "Publish with twine: put the repository in",
             "[distutils]\nindex-servers =\n    codeartifact\n\n[codeartifact]\n"
             f"repository = {endpoint}\nusername = aws\npassword = {secret}\n", ".pypirc"),
             Snippet("then", "twine upload --repository codeartifact dist/*"),
             _login(target, "twine"))),
         ClientInstructions("uv", "pypi", (*first, Snippet(
             "Install", f"uv pip install --index-url {authed} PACKAGE"), Snippet(
-            "or in pyproject.toml",
+            "or name the index in",
             f'[[tool.uv.index]]\nname = "codeartifact"\nurl = "{simple}"\n',
             "pyproject.toml"), Snippet(
             "with the credentials in the environment",
@@ -120,14 +120,14 @@ def npm_instructions(target: Target, endpoint: str, token: str | None
         ClientInstructions("npm", "npm", (*first, Snippet(
             "Point npm at this repository",
             f"npm config set registry {endpoint}\nnpm config set {auth_key}={secret}"),
-            Snippet("or in .npmrc", npmrc, ".npmrc"), _login(target, "npm"))),
+            Snippet("or write", npmrc, ".npmrc"), _login(target, "npm"))),
         ClientInstructions("pnpm", "npm", (*first, Snippet(
-            "pnpm reads .npmrc", npmrc, ".npmrc"), Snippet(
+            "pnpm reads npm's configuration file", npmrc, ".npmrc"), Snippet(
             "or", f"pnpm config set registry {endpoint}\n"
                   f"pnpm config set {auth_key}={secret}"))),
         ClientInstructions("yarn", "npm", (*first, Snippet(
-            "Yarn 2 and later: .yarnrc.yml", yarnrc, ".yarnrc.yml"), Snippet(
-            "Yarn 1 reads .npmrc", npmrc, ".npmrc"))),
+            "Yarn 2 and later read", yarnrc, ".yarnrc.yml"), Snippet(
+            "Yarn 1 reads", npmrc, ".npmrc"))),
     ]
 
 
