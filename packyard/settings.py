@@ -164,7 +164,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
-    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections"):
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
+                 "console_idle_timeout_seconds", "console_session_seconds",
+                 "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):

@@ -10,6 +10,7 @@ from packyard.console.readme import render_readme
 from packyard.console.sessions import SessionCodec, cookie_header
 from packyard.console.signin import FailedSignIns, TooManySignIns
 from packyard.console.web import safe_next
+from packyard.settings import load_settings
 
 KEY = b"k" * 32
 
@@ -259,3 +260,11 @@ def test_a_repository_the_viewer_may_not_describe_is_not_expanded() -> None:
     links = {"app": Links(["secret"], [])}
     graph = layout("app", links.get, lambda name: f"/r/{name}")
     assert [n.label for n in graph.nodes] == ["app", "secret"]
+
+
+@pytest.mark.parametrize("name", ["CONSOLE_IDLE_TIMEOUT_SECONDS", "CONSOLE_SESSION_SECONDS",
+                                  "CONSOLE_MAX_FAILED_SIGNINS",
+                                  "CONSOLE_SIGNIN_WINDOW_SECONDS"])
+def test_the_console_settings_must_be_positive(name: str) -> None:
+    with pytest.raises(ValueError, match=f"PACKYARD_{name} must be more than 0"):
+        load_settings(environ={f"PACKYARD_{name}": "0"})
