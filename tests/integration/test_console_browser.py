@@ -63,6 +63,11 @@ HOSTILE_README = """# Hostile
 @pytest.fixture(scope="module")
 def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
     repo = create_pypi_repo(api, server.url, "console")
+    # An upstream, so the repository's page has a graph to draw.
+    api.create_repository(domain=repo.domain, repository="team-shared",
+                          description="Packages shared by the team")
+    api.update_repository(domain=repo.domain, repository=repo.repository,
+                          upstreams=[{"repositoryName": "team-shared"}])
     upload_ok(repo, dists.wheel(DistSpec(name="console-demo", version="1.0.0", readme=README,
                                          requires_dist=("idna>=3",))),
               dists.wheel(DistSpec(name="hostile-readme", version="0.1",
