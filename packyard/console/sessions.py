@@ -15,7 +15,7 @@ an expired role session ends its console sessions.
 
 Sign-out clears the cookie and remembers the session id in this process until it would have
 timed out anyway; other worker processes learn nothing of it, so a copy of the cookie taken
-before sign-out works there until its idle timeout (docs/decisions/0003).
+before sign-out works there until its idle timeout (docs/decisions/0008-console-sessions.md).
 
 Forms carry a CSRF token derived from the session id (``csrf_token``), checked on every POST.
 """
