@@ -264,3 +264,35 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_every_link(
         assert page.evaluate("document.activeElement.id") == "main"
     finally:
         ctx.close()
+
+
+def test_a_form_from_another_site_carries_no_session_and_one_without_its_csrf_token_is_refused(
+        server: ServerProcess, published: PypiRepo, context: Any) -> None:
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    page.goto(server.url + "/console/access")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    create = server.url + "/console/access/users"
+    # Same page, same session, no CSRF token: refused.
+    status = page.evaluate("""async (url) => {
+        const body = new URLSearchParams({user_name: "no-csrf-user", csrf: ""});
+        return (await fetch(url, {method: "POST", body})).status;
+    }""", create)
+    assert status == 403
+    # Another site's page posting the form, even with a token it somehow learnt: Chromium sends
+    # no SameSite=Strict cookie with it, so there is no session to act for.
+    # (Playwright serves that page itself: nothing leaves the machine.)
+    attacker = context.new_page()
+    attacker.route("http://attacker.invalid/", lambda route: route.fulfill(
+        content_type="text/html", body=f"""<form method="post" action="{create}">
+        <input name="user_name" value="cross-site-user"><input name="csrf" value="{csrf}">
+        <button>Go</button></form>"""))
+    attacker.goto("http://attacker.invalid/")
+    with attacker.expect_response(create) as answered:
+        attacker.get_by_role("button", name="Go").click()
+    assert answered.value.status == 401
+    iam = boto3.client("iam", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id=ROOT.access_key_id,
+                       aws_secret_access_key=ROOT.secret_access_key)
+    users = {u["UserName"] for u in iam.list_users()["Users"]}
+    assert not users & {"no-csrf-user", "cross-site-user"}
