@@ -296,3 +296,51 @@ def test_a_form_from_another_site_carries_no_session_and_one_without_its_csrf_to
                        aws_secret_access_key=ROOT.secret_access_key)
     users = {u["UserName"] for u in iam.list_users()["Users"]}
     assert not users & {"no-csrf-user", "cross-site-user"}
+
+
+# WCAG 2's contrast ratio of each element's own text against the background it is drawn on
+# (the nearest ancestor's opaque background colour): the lowest few, as [ratio, text, colours].
+_LOWEST_CONTRASTS = """() => {
+    const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+        for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const found = [];
+    for (const el of document.querySelectorAll("body *")) {
+        const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        const box = el.getBoundingClientRect();
+        if (!own || box.width === 0 || box.height === 0 || box.right < 0) continue;
+        const fg = rgb(getComputedStyle(el).color).slice(0, 3), bg = background(el);
+        const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+        found.push([(hi + 0.05) / (lo + 0.05), el.textContent.trim().slice(0, 40),
+                    `${fg} on ${bg}`]);
+    }
+    return found.sort((a, b) => a[0] - b[0]).slice(0, 3);
+}"""
+
+
+def test_text_has_readable_contrast(server: ServerProcess, published: PypiRepo,
+                                    context: Any) -> None:
+    page = context.new_page()
+    page.goto(server.url + "/console/sign-in")
+    pages = {"sign-in": page.evaluate(_LOWEST_CONTRASTS)}
+    _sign_in(page, server, ROOT)
+    for name, url in {
+        "repository": f"{server.url}/console/domains/{published.domain}/repositories/"
+                      f"{published.repository}",
+        "version": _version_url(server, published, "console-demo", "1.0.0"),
+        "access": f"{server.url}/console/access",
+    }.items():
+        page.goto(url)
+        pages[name] = page.evaluate(_LOWEST_CONTRASTS)
+    # WCAG AA for normal text: 4.5:1.
+    low = {name: worst for name, worst in pages.items() if worst and worst[0][0] < 4.5}
+    assert not low, low
