@@ -149,6 +149,26 @@ def test_assuming_a_role_the_trust_policy_does_not_allow_shows_sts_refusal(
             "sts:AssumeRole on resource: arn:aws:iam::000000000000:role/Nope") in _text(answer)
 
 
+def test_sign_in_with_temporary_credentials_and_their_session_token(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    carol = _user(packyard, "carol")
+    packyard.iam().create_role(RoleName="Reader", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/carol"},
+            "Action": "sts:AssumeRole"}]}))
+    assumed = packyard.sts(carol).assume_role(
+        RoleArn="arn:aws:iam::000000000000:role/Reader", RoleSessionName="from-cli")
+    temporary = assumed["Credentials"]
+    keys = Credentials(temporary["AccessKeyId"], temporary["SecretAccessKey"])
+    for wrong in ("", "not-the-token"):
+        answer = browser.sign_in(keys, session_token=wrong)
+        assert answer.status_code == 401, wrong
+    assert "The access key ID or secret access key is not valid." in _text(answer)
+    answer = browser.sign_in(keys, session_token=temporary["SessionToken"])
+    assert answer.status_code == 303
+    assert "from-cli (role session)" in browser.get("/console/").text
+
+
 # -- sessions end ------------------------------------------------------------------------------
 
 def test_sign_out_ends_the_session_and_a_copied_cookie_with_it(browser: ConsoleUser) -> None:
