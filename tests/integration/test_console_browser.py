@@ -71,7 +71,8 @@ def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
     upload_ok(repo, dists.wheel(DistSpec(name="console-demo", version="1.0.0", readme=README,
                                          requires_dist=("idna>=3",))),
               dists.wheel(DistSpec(name="hostile-readme", version="0.1",
-                                   readme=HOSTILE_README)))
+                                   readme=HOSTILE_README)),
+              dists.wheel(DistSpec(name="status-demo", version="2.0")))
     return repo
 
 
@@ -344,3 +345,30 @@ def test_text_has_readable_contrast(server: ServerProcess, published: PypiRepo,
     # WCAG AA for normal text: 4.5:1.
     low = {name: worst for name, worst in pages.items() if worst and worst[0][0] < 4.5}
     assert not low, low
+
+
+def test_a_status_action_asks_first_and_the_quick_filter_hides_rows(
+        server: ServerProcess, published: PypiRepo, context: Any) -> None:
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    page.goto(f"{server.url}/console/domains/{published.domain}/repositories/"
+              f"{published.repository}")
+    page.get_by_label("Quick filter of this page").fill("status")
+    rows = page.locator("#package-table tbody tr")
+    expect(rows.filter(has_text="status-demo")).to_be_visible()
+    expect(rows.filter(has_text="console-demo")).to_be_hidden()
+    page.goto(_version_url(server, published, "status-demo", "2.0"))
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Unlist").click()
+    expect(page.locator("#version-status")).to_have_text("Published")
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.get_by_role("button", name="Unlist").click()
+    expect(page.locator("#version-status")).to_have_text("Unlisted")
+    assert asked == ["Unlist status-demo 2.0? (status Published \u2192 Unlisted)"] * 2
+    expect(page.get_by_role("button", name="Publish again")).to_be_visible()
