@@ -307,6 +307,14 @@ def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str,
         raise Invalid(f"{message} ({code}); reload the page to see its status now")
 
 
+def set_origin_configuration(c: ConsoleServices, p: Principal, domain: str, repo: str,
+                             fmt: str, namespace: str | None, name: str, publish: str,
+                             upstream: str) -> None:
+    """PutPackageOriginConfiguration, as the API does it (ALLOW or BLOCK each)."""
+    c.registry.put_package_origin_configuration(p, domain, repo, fmt, namespace, name,
+                                                publish, upstream)
+
+
 def asset_download(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,
                    namespace: str | None, name: str, version: str, asset: str
                    ) -> tuple[VersionRef, Asset]:

@@ -138,6 +138,14 @@ class Console:
                                 *_package_args(request))
         return self.web.render(request, "package.html", page=page)
 
+    async def package_origin(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(browse.set_origin_configuration, self.c, caller.principal,
+                         *_package_args(request), fields.get("publish", ""),
+                         fields.get("upstream", ""))
+        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
     async def version(self, request: Request) -> Response:
         caller = self._caller(request)
         page = await self._call(browse.version_page, self.c, caller.principal,
@@ -291,6 +299,7 @@ class Console:
             Route(repo + "/policy", self.repository_policy, methods=get + post),
             Route(repo + "/policy/delete", self.repository_policy, methods=post),
             Route(pkg, self.package, methods=get),
+            Route(pkg + "/origin", self.package_origin, methods=post),
             Route(version, self.version, methods=get),
             Route(version + "/status", self.version_status, methods=post),
             Route(version + "/assets/{asset}", self.asset, methods=get),

@@ -339,6 +339,31 @@ def test_access_keys_are_created_with_the_secret_shown_once_deactivated_and_dele
     assert packyard.iam().list_access_keys(UserName="dave")["AccessKeyMetadata"] == []
 
 
+PACKAGE = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo"
+
+
+def test_origin_controls_are_set_from_the_package_page(published: InProcessRepo,
+                                                       packyard: InProcessPackyard,
+                                                       browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert "Save origin controls" in browser.get(PACKAGE).text
+    answer = browser.post(PACKAGE + "/origin", {"publish": "BLOCK", "upstream": "ALLOW"})
+    assert (answer.status_code, answer.headers["location"]) == (303, PACKAGE)
+    described = packyard.codeartifact().describe_package(
+        domain="acme", repository="shelf", format="pypi", package="demo")
+    assert described["package"]["originConfiguration"]["restrictions"] == {
+        "publish": "BLOCK", "upstream": "ALLOW"}
+    assert "publish BLOCK, upstream ALLOW" in browser.get(PACKAGE).text
+
+
+def test_origin_controls_other_than_allow_or_block_are_refused(published: InProcessRepo,
+                                                               browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.post(PACKAGE + "/origin", {"publish": "MAYBE", "upstream": "ALLOW"})
+    assert answer.status_code == 400
+    assert "restrictions.publish must be ALLOW or BLOCK, got 'MAYBE'" in _text(answer)
+
+
 # -- what a principal may do ---------------------------------------------------------------------
 
 def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
@@ -355,6 +380,9 @@ def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
     assert ("User: arn:aws:iam::000000000000:user/reader is not authorized to perform: "
             "codeartifact:UpdatePackageVersionsStatus") in _text(answer)
     assert browser.post(REPO + "/policy", {"document": "{}"}).status_code == 403
+    assert "Save origin controls" not in browser.get(PACKAGE).text
+    assert browser.post(PACKAGE + "/origin", {"publish": "BLOCK",
+                                              "upstream": "BLOCK"}).status_code == 403
     assert browser.post("/console/access/users", {"user_name": "x"}).status_code == 403
     described = packyard.codeartifact().describe_package_version(
         domain="acme", repository="shelf", format="pypi", package="demo", packageVersion="1.0")
