@@ -129,6 +129,8 @@ def test_a_user_signs_in_browses_connects_pip_edits_a_policy_revokes_and_signs_o
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#package-table tbody tr")).to_have_count(1)
     page.get_by_role("link", name="console-demo").click()
+    expect(page.locator("#origin-controls")).to_have_text("publish ALLOW, upstream BLOCK")
+    shots.take(page, "package")
     page.get_by_role("link", name="1.0.0").click()
     readme = page.locator("#readme")
     expect(readme.get_by_role("heading", name="Demo for the console")).to_be_visible()
@@ -255,9 +257,15 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_every_link(
     try:
         page = ctx.new_page()
         _sign_in(page, server, ROOT)
-        page.goto(_version_url(server, published, "console-demo", "1.0.0"))
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"the page is {overflow}px wider than the phone"
+        repository = (f"{server.url}/console/domains/{published.domain}/repositories/"
+                      f"{published.repository}")
+        for url in (f"{server.url}/console/", f"{server.url}/console/domains/{published.domain}",
+                    repository, repository + "/packages/pypi/-/console-demo",
+                    repository + "/policy", f"{server.url}/console/access",
+                    _version_url(server, published, "console-demo", "1.0.0")):
+            page.goto(url)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{url} is {overflow}px wider than the phone"
         Screenshots(tmp_path).take(page, "version-phone")
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
