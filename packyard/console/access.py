@@ -116,13 +116,28 @@ class RolePage:
     trust_policy: str
     attached: Section[list[ManagedPolicy]]
     inline: Section[list[str]]
+    attachable: list[ManagedPolicy]
+    can_attach: bool
 
 
 def role_page(c: ConsoleServices, p: Principal, name: str) -> RolePage:
     role = c.iam.get_role(p, name)
+    can_attach = c.may(p, "iam:AttachRolePolicy", role.arn)
+    attachable: list[ManagedPolicy] = []
+    if can_attach:
+        attachable = section(lambda: c.iam.list_policies(p, None, False, None)).value or []
     return RolePage(role, pretty_json(role.assume_role_policy),
                     section(lambda: c.iam.list_attached_role_policies(p, name, None)),
-                    section(lambda: c.iam.list_role_policies(p, name)))
+                    section(lambda: c.iam.list_role_policies(p, name)), attachable,
+                    can_attach)
+
+
+def attach_role_policy(c: ConsoleServices, p: Principal, role: str, arn: str) -> None:
+    c.iam.attach_role_policy(p, role, arn)
+
+
+def detach_role_policy(c: ConsoleServices, p: Principal, role: str, arn: str) -> None:
+    c.iam.detach_role_policy(p, role, arn)
 
 
 # -- permissions policies -------------------------------------------------------------------------

@@ -272,6 +272,19 @@ class Console:
                                 request.path_params["role"])
         return self.web.render(request, "role.html", page=page)
 
+    async def role_action(self, request: Request) -> Response:
+        """The POSTs of a role's page: attach or detach a managed policy."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        role, action = request.path_params["role"], request.path_params["action"]
+        change = {"attach": access.attach_role_policy,
+                  "detach": access.detach_role_policy}.get(action)
+        if change is None:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        await self._call(change, self.c, caller.principal, role, fields.get("policy_arn", ""))
+        return self.web.redirect(f"{paths.ROOT}/access/roles/{quote(role, safe='')}")
+
     async def revoke_token(self, request: Request) -> Response:
         caller = self._caller(request)
         await self.web.form(request, caller)
@@ -308,6 +321,7 @@ class Console:
             Route("/access/users/{user}", self.user, methods=get),
             Route("/access/users/{user}/{action}", self.user_action, methods=post),
             Route("/access/roles/{role}", self.role, methods=get),
+            Route("/access/roles/{role}/{action}", self.role_action, methods=post),
             Route("/access/tokens/{token}/revoke", self.revoke_token, methods=post),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

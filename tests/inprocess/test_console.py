@@ -364,6 +364,27 @@ def test_origin_controls_other_than_allow_or_block_are_refused(published: InProc
     assert "restrictions.publish must be ALLOW or BLOCK, got 'MAYBE'" in _text(answer)
 
 
+def test_managed_policies_are_attached_to_a_role_and_detached(packyard: InProcessPackyard,
+                                                              browser: ConsoleUser) -> None:
+    packyard.iam().create_role(RoleName="Builder", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "sts:AssumeRole"}]}))
+    role = "/console/access/roles/Builder"
+    browser.sign_in()
+    assert ">Attach</button>" in browser.get(role).text
+    answer = browser.post(role + "/attach", {"policy_arn": READ_ONLY})
+    assert (answer.status_code, answer.headers["location"]) == (303, role)
+    attached = packyard.iam().list_attached_role_policies(RoleName="Builder")
+    assert [a["PolicyArn"] for a in attached["AttachedPolicies"]] == [READ_ONLY]
+    assert ">Detach</button>" in browser.get(role).text
+    browser.post(role + "/detach", {"policy_arn": READ_ONLY})
+    assert packyard.iam().list_attached_role_policies(
+        RoleName="Builder")["AttachedPolicies"] == []
+    answer = browser.post(role + "/rename", {})
+    assert answer.status_code == 404 and "No action 'rename'" in _text(answer)
+
+
 # -- what a principal may do ---------------------------------------------------------------------
 
 def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
@@ -381,6 +402,12 @@ def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
             "codeartifact:UpdatePackageVersionsStatus") in _text(answer)
     assert browser.post(REPO + "/policy", {"document": "{}"}).status_code == 403
     assert "Save origin controls" not in browser.get(PACKAGE).text
+    packyard.iam().create_role(RoleName="Target", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "sts:AssumeRole"}]}))
+    assert browser.post("/console/access/roles/Target/attach",
+                        {"policy_arn": READ_ONLY}).status_code == 403
     assert browser.post(PACKAGE + "/origin", {"publish": "BLOCK",
                                               "upstream": "BLOCK"}).status_code == 403
     assert browser.post("/console/access/users", {"user_name": "x"}).status_code == 403
