@@ -74,8 +74,9 @@ def create_app(settings: Settings | None = None,
         Route("/health", health, methods=["GET"]),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
-        *(container.console.routes() if container.console is not None else []),
         *(route for mounted in container.formats.values() for route in mounted.routes),
+        # After the package endpoints, so their requests are routed as before.
+        *(container.console.routes() if container.console is not None else []),
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends
