@@ -212,6 +212,22 @@ def test_a_post_from_another_origin_is_refused(browser: ConsoleUser) -> None:
     assert "Cross-origin form posts are refused (Origin https://evil.example)." in _text(answer)
 
 
+def test_with_a_public_url_forms_are_accepted_from_that_origin_only(
+        packyard_factory: Any) -> None:
+    user = ConsoleUser(packyard_factory(public_url="https://packages.example.com"))
+    try:
+        user.sign_in()
+        answer = user.post("/console/access/users", {"user_name": "direct"},
+                           headers={"origin": "http://testserver"})
+        assert answer.status_code == 403
+        assert "Cross-origin form posts are refused (Origin http://testserver)." in _text(answer)
+        answer = user.post("/console/access/users", {"user_name": "proxied"},
+                           headers={"origin": "https://packages.example.com"})
+        assert answer.status_code == 303
+    finally:
+        user.close()
+
+
 def test_a_form_larger_than_the_limit_is_refused_unread(browser: ConsoleUser) -> None:
     browser.sign_in()
     answer = browser.post("/console/access/users", {"user_name": "x" * (1024 * 1024)})
