@@ -17,14 +17,17 @@ from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.auth.token_ledger import TokenLedger
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
+from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
 from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secret_key import open_secret_box
+from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.engine import PoolSettings
@@ -35,6 +38,7 @@ from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
+from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, staging_dir
@@ -63,6 +67,7 @@ class Container:
     iam_store: IamStore | None = None
     encryption: Encryption | None = None
     kms_api: KmsEndpoint | None = None
+    console: Console | None = None
 
 
 @dataclass
@@ -81,6 +86,10 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    # Token listing and revocation (``packyard token``, the console), on the catalog's database.
+    token_ledger: TokenLedger
+    # What seals IAM's secrets (the console derives its session key from it).
+    secret_box: SecretBox
     # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
     encryption: Encryption | None = None
 
@@ -101,16 +110,17 @@ def build_services(settings: Settings) -> Services:
         blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    iam_store = IamStore(catalog.engines, settings.account_id,
-                         open_secret_box(settings, encryption.provider if encryption else None,
-                                         catalog.engines[1]))
+    secret_box = open_secret_box(settings, encryption.provider if encryption else None,
+                                 catalog.engines[1])
+    iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock,
                         domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry, encryption)
+                    tokens, formats, registry, TokenLedger(catalog.engines), secret_box,
+                    encryption)
 
 
 def build(settings: Settings) -> Container:
@@ -129,13 +139,20 @@ def build(settings: Settings) -> Container:
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
     api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
                                settings.public_url)
-    iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
-                                      StsService(iam_store, authorizer, clock)), signed)
+    iam = IamService(iam_store, authorizer, clock)
+    sts = StsService(iam_store, authorizer, clock)
+    iam_api = IamEndpoint(IamServices(iam, sts), signed)
+    package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
+                                        root.access_key_id, iam_store)
+    gate = RepositoryGate(registry, package_auth)
+    console = build_console(
+        ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
+            services.token_ledger, services.tokens, authorizer, clock)),
+        signed, sts, package_auth,
+        services.secret_box.derive_key("console-sessions"))
     kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
                                         else None, authorizer, settings.account_id,
                                         settings.region), signed)
-    gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
-                                                         clock, root.access_key_id, iam_store))
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
@@ -144,7 +161,7 @@ def build(settings: Settings) -> Container:
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     services.encryption, kms_api)
+                     services.encryption, kms_api, console)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -17,7 +17,7 @@ import secrets
 import string
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken
 
 KEY_FILE = "iam-secrets.key"
 
@@ -48,8 +48,19 @@ def new_session_token() -> str:
 class SecretBox:
     """Encrypts and decrypts secrets with one key."""
 
-    def __init__(self, key: bytes | Fernet | MultiFernet) -> None:
-        self._fernet = key if isinstance(key, Fernet | MultiFernet) else Fernet(key)
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for another use (the console's session cookies), derived from this
+        one with HKDF-SHA256: every process and replica sharing the key file derives the same,
+        and knowing it reveals nothing of the key that encrypts secrets."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=f"packyard:{purpose}".encode()).derive(self._key)
 
     @classmethod
     def generate(cls) -> SecretBox:

@@ -20,6 +20,7 @@ from packyard.api.kms.endpoint import ByTarget
 from packyard.api.kms.errors import ERRORS as KMS_ERRORS
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
+from packyard.console import browser_root
 from packyard.http.answer import Answer, HotPath
 from packyard.server.limits import ConnectionLimits
 from packyard.server.proxy_headers import trust_proxies
@@ -76,12 +77,16 @@ def create_app(settings: Settings | None = None,
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
         *(route for mounted in container.formats.values() for route in mounted.routes),
+        # After the package endpoints, so their requests are routed as before.
+        *(container.console.routes() if container.console is not None else []),
     ]
     if container.iam_api is not None:
-        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them;
-        # so does KMS (JSON, named by X-Amz-Target).
-        root = Route("/", container.iam_api.__call__, methods=["POST", "GET"],
-                     middleware=[IAM_ERRORS])
+        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends
+        # them; so does KMS (JSON, named by X-Amz-Target); a browser's GET there goes to the
+        # console.
+        query_api = (browser_root(container.iam_api.__call__) if container.console is not None
+                     else container.iam_api.__call__)
+        root = Route("/", query_api, methods=["POST", "GET"], middleware=[IAM_ERRORS])
         if container.kms_api is not None:
             kms = Route("/", container.kms_api.__call__, methods=["POST"],
                         middleware=[KMS_ERRORS])
