@@ -61,13 +61,13 @@ def open_secret_box(settings: Settings, provider: KeyProvider | None,
     except PackyardError as e:
         raise CannotStart(f"IAM's secret key ({wrapped_path}) does not open with "
                           f"PACKYARD_KEY_PROVIDER={provider.name}: {e.message}") from None
-    fernet = Fernet(base64.urlsafe_b64encode(key))
+    fernet_key = base64.urlsafe_b64encode(key)
     old_path = data_dir / KEY_FILE
     if old_path.exists():
         old = Fernet(old_path.read_bytes().strip())
-        _reseal(writer, MultiFernet([fernet, old]))
+        _reseal(writer, MultiFernet([Fernet(fernet_key), old]))
         old_path.unlink(missing_ok=True)
-    return SecretBox(fernet)
+    return SecretBox(fernet_key)
 
 
 def rewrap_secret_key(data_dir: Path, provider: KeyProvider, key: KeyDescription) -> bool:
