@@ -281,6 +281,11 @@ class Catalog(Protocol):
         """With its allowed lists and tags; returns the group as it was."""
         ...
 
+    def domain_packages(self, domain_id: int) -> list[tuple[str, str, str]]:
+        """Every package of the domain once, whatever repositories hold it: (format,
+        namespace, name), sorted (ListAssociatedPackages)."""
+        ...
+
     def group_refusal(self, domain_id: int, repository: str, restriction: RestrictionType,
                       fmt: str, namespace: str, name: str) -> str | None:
         """Why the package's group keeps versions out of ``repository`` that way (naming the

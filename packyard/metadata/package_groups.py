@@ -21,6 +21,7 @@ from packyard.metadata.rows import new_id
 from packyard.metadata.schema import (
     package_group_repositories,
     package_groups,
+    packages,
     repositories,
     resource_tags,
 )
@@ -228,6 +229,17 @@ class PackageGroupStore(CatalogBase):
             refusal = group_refusal(conn, domain_id, repository, restriction, fmt, namespace,
                                     name, name)
         return refusal.message if refusal is not None else None
+
+    def domain_packages(self, domain_id: int) -> list[tuple[str, str, str]]:
+        """Every package of the domain once, whatever repositories hold it: (format,
+        namespace, name), sorted."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(packages.c.format, packages.c.namespace, packages.c.name).distinct()
+                .join(repositories, packages.c.repository_id == repositories.c.id)
+                .where(repositories.c.domain_id == domain_id)
+                .order_by(packages.c.format, packages.c.namespace, packages.c.name)).all()
+        return [(r.format, r.namespace, r.name) for r in rows]
 
     @staticmethod
     def _group_row(conn: Connection, domain_id: int, pattern: str) -> Row[Any] | None:
