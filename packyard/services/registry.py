@@ -13,10 +13,11 @@ from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import Principal
 from packyard.auth.tokens import IssuedToken, TokenService
 from packyard.clock import Clock
-from packyard.errors import Invalid, NotFound
+from packyard.errors import Denied, Invalid, NotFound
 from packyard.formats.registry import FormatRegistry
 from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, VersionOrigin
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.package_groups.origin_controls import RestrictionType
 from packyard.policy.tags import tag_context
 from packyard.services.names import check_domain_name, check_repository_name
 from packyard.storage.blobs import BlobStore
@@ -255,6 +256,18 @@ class Registry:
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         plugin = self.formats.get(fmt)
         return repository_endpoint(base_url, domain, repo, plugin.url_segment)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def check_group_allows_publishing(self, domain: Domain, repository: Repository, fmt: str,
+                                      namespace: str, name: str) -> None:
+        """Refuse (``Denied``, naming the group) a publish the package's group does not allow
+        into ``repository``, before any bytes are read: the catalog applies the same rule when
+        it records the version, for every format."""
+        reason = self.catalog.group_refusal(domain.id, repository.name,
+                                            RestrictionType.PUBLISH, fmt, namespace, name)
+        if reason is not None:
+            raise Denied(reason, resource_id=name, resource_type="package")
 
     # -- package reads -------------------------------------------------------------------------
 
