@@ -3,6 +3,7 @@ each documented error."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from tests.inprocess.harness import InProcessPackyard, client_error
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
+    Credentials,
     DistFactory,
     DistSpec,
     upload_ok,
@@ -200,3 +202,51 @@ def test_delete_package_group(api: Any) -> None:
     assert message == "The root package group /* cannot be deleted: every domain has it"
     code, _, _ = _fails(api.delete_package_group, domain="acme", packageGroup="/pypi/*")
     assert code == "ResourceNotFoundException"
+
+
+def _user(packyard: InProcessPackyard, name: str, *statements: dict[str, Any]) -> Any:
+    iam = packyard.iam()
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return packyard.codeartifact(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+
+
+def test_package_group_arns_in_policies(packyard: InProcessPackyard, api: Any) -> None:
+    for pattern in ("/pypi//acme~", "/npm/*"):
+        api.create_package_group(domain="acme", packageGroup=pattern)
+    user = _user(packyard, "groups-admin", {
+        "Effect": "Allow",
+        "Action": ["codeartifact:UpdatePackageGroupOriginConfiguration",
+                   "codeartifact:DescribePackageGroup"],
+        "Resource": GROUP_ARN + "/pypi/*"})
+    user.update_package_group_origin_configuration(
+        domain="acme", packageGroup="/pypi//acme~", restrictions={"PUBLISH": "BLOCK"})
+    code, status, message = _fails(user.update_package_group_origin_configuration,
+                                   domain="acme", packageGroup="/npm/*",
+                                   restrictions={"PUBLISH": "BLOCK"})
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message.startswith("User: arn:aws:iam::000000000000:user/groups-admin is not "
+                              "authorized to perform: "
+                              "codeartifact:UpdatePackageGroupOriginConfiguration on resource: "
+                              f"{GROUP_ARN}/npm/*")
+    # The domain's policy governs its package groups too.
+    api.put_domain_permissions_policy(domain="acme", policyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "codeartifact:DescribePackageGroup",
+            "Resource": GROUP_ARN + "/pypi//acme~"}]}))
+    assert _fails(user.describe_package_group, domain="acme",
+                  packageGroup="/pypi//acme~")[0] == "AccessDeniedException"
+
+
+def test_authorization_comes_before_any_lookup(packyard: InProcessPackyard, api: Any) -> None:
+    nobody = _user(packyard, "nobody")
+    for call, kwargs in (
+            (nobody.describe_package_group, {"domain": "ghost", "packageGroup": "/pypi/*"}),
+            (nobody.list_package_groups, {"domain": "ghost"}),
+            (nobody.delete_package_group, {"domain": "acme", "packageGroup": "/npm/*"}),
+            (nobody.list_tags_for_resource,
+             {"resourceArn": GROUP_ARN.replace("acme", "ghost") + "/*"})):
+        assert _fails(call, **kwargs)[0] == "AccessDeniedException"
