@@ -186,3 +186,24 @@ def test_creating_with_tags_also_needs_tag_resource(packyard: InProcessPackyard,
     code, _, message = _fails(user.create_package_group, domain="acme",
                               packageGroup="/npm/*", tags=[{"key": "a", "value": "b"}])
     assert code == "AccessDeniedException" and "codeartifact:TagResource" in message
+
+
+def test_resource_tags_decide_reads_through_the_package_endpoint(
+        packyard: InProcessPackyard, api: Any) -> None:
+    # What docs/access-control.md shows: pip reads only repositories tagged team=data.
+    api.create_repository(domain="acme", repository="other")
+    iam = packyard.iam()
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["codeartifact:GetAuthorizationToken",
+                                           "sts:GetServiceBearerToken"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "codeartifact:ReadFromRepository",
+             "Resource": f"{CA}:repository/acme/*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/team": "data"}}}]}))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    assert packyard.pypi_repo(repository="shelf", credentials=reader,
+                              create=False).get("simple/").status_code == 200
+    assert packyard.pypi_repo(repository="other", credentials=reader,
+                              create=False).get("simple/").status_code == 403
