@@ -25,7 +25,7 @@ from packyard.metadata.new_files import (
     publish_blocked,
     version_closed,
 )
-from packyard.metadata.package_groups import group_refusal
+from packyard.metadata.package_groups import group_configurations, group_refusal
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
 from packyard.model import Repository
@@ -57,6 +57,7 @@ class BatchPublish:
         results: dict[int, bool | PackyardError] = {}
         publishing = self._packages(files)
         refusals: dict[str, PackyardError | None] = {}
+        groups = group_configurations(self._conn, self._repository.domain_id)
         for index, file in enumerate(files):
             if publishing[file.name] != "ALLOW":
                 results[index] = publish_blocked(self._repository, file.name, file.display_name)
@@ -65,7 +66,7 @@ class BatchPublish:
                 refusals[file.name] = group_refusal(
                     self._conn, self._repository.domain_id, self._repository.name,
                     RestrictionType.PUBLISH, self._fmt, self._namespace, file.name,
-                    file.display_name)
+                    file.display_name, groups)
             refusal = refusals[file.name]
             if refusal is not None:
                 results[index] = refusal

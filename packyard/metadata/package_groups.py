@@ -118,12 +118,22 @@ def delete_domain_groups(conn: Connection, domain_id: int) -> None:
     conn.execute(delete(package_groups).where(package_groups.c.domain_id == domain_id))
 
 
+def group_configurations(conn: Connection, domain_id: int
+                         ) -> dict[PackageGroupPattern, OriginConfiguration]:
+    """Every group of a domain with its own origin configuration, for ``group_refusal``."""
+    return {g.parsed: g.configuration for g in domain_groups(conn, domain_id)}
+
+
 def group_refusal(conn: Connection, domain_id: int, repository: str,
                   restriction: RestrictionType, fmt: str, namespace: str, name: str,
-                  display_name: str) -> Denied | None:
+                  display_name: str,
+                  groups: Mapping[PackageGroupPattern, OriginConfiguration] | None = None
+                  ) -> Denied | None:
     """Why the package's group keeps a version of it out of ``repository`` that way (None: it
-    does not). Judged in the caller's transaction, where concurrent writers meet."""
-    groups = {g.parsed: g.configuration for g in domain_groups(conn, domain_id)}
+    does not). Judged in the caller's transaction, where concurrent writers meet; a batch
+    passes ``groups`` (``group_configurations``, read once in that transaction)."""
+    if groups is None:
+        groups = group_configurations(conn, domain_id)
     associated = associated_group(groups, fmt, namespace or None, name)
     effective = effective_restrictions(associated.pattern, groups)
     decision = group_decision(restriction, repository, associated, effective)
