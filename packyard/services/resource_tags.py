@@ -36,6 +36,10 @@ class ResourceTagLookup:
             ttl_seconds=TTL_SECONDS, max_entries=4096, version=catalog.changes.stamp)
 
     def __call__(self, resource_arn: str) -> Mapping[str, str]:
+        # Package ARNs (most decisions) take no tags: answered without a cache slot, so they
+        # cannot push the domains' and repositories' tags out of it.
+        if resource_arn.split(":", 5)[-1].startswith("package/"):
+            return _NO_TAGS
         cached = self._cache.get(resource_arn)
         if cached is not None:
             return cached
