@@ -81,6 +81,7 @@ class ResourceTags:
         self._catalog.change_resource_tags(resource.kind, resource.owner, resource.domain,
                                            resource.name,
                                            lambda current: tag_resource(current, new))
+        self._authorizer.note_tag_change()
 
     def untag(self, principal: Principal, arn: str, keys: Sequence[str]) -> None:
         resource = self._resource(arn)
@@ -89,6 +90,7 @@ class ResourceTags:
         self._catalog.change_resource_tags(resource.kind, resource.owner, resource.domain,
                                            resource.name,
                                            lambda current: untag_resource(current, keys))
+        self._authorizer.note_tag_change()
 
     def list_tags(self, principal: Principal, arn: str) -> list[dict[str, str]]:
         resource = self._resource(arn)

@@ -207,3 +207,23 @@ def test_resource_tags_decide_reads_through_the_package_endpoint(
                               create=False).get("simple/").status_code == 200
     assert packyard.pypi_repo(repository="other", credentials=reader,
                               create=False).get("simple/").status_code == 403
+
+
+def test_an_untag_drops_a_remembered_read_grant_at_once(packyard: InProcessPackyard,
+                                                        api: Any) -> None:
+    # Read grants are reused for a second (services/access.py); a tag the grant rested on,
+    # removed through this server, stops the next read, as an IAM write does.
+    iam = packyard.iam()
+    iam.create_user(UserName="tagged-reader")
+    iam.put_user_policy(UserName="tagged-reader", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["codeartifact:GetAuthorizationToken",
+                                           "sts:GetServiceBearerToken"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "codeartifact:ReadFromRepository", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/team": "data"}}}]}))
+    key = iam.create_access_key(UserName="tagged-reader")["AccessKey"]
+    repo = packyard.pypi_repo(repository="shelf", create=False,
+                              credentials=Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert repo.get("simple/").status_code == 200
+    api.untag_resource(resourceArn=REPO_ARN, tagKeys=["team"])
+    assert repo.get("simple/").status_code == 403
