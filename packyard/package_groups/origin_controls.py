@@ -26,7 +26,7 @@ CodeArtifact User Guide, "Package group origin controls":
   origin controls" page defers this to "How package origin controls interact with package
   group origin controls" (package-origin-controls.md), whose text could not be read when this
   was checked; the rule is the issue's ("the more restrictive wins"), and with package settings
-  that are only ALLOW or BLOCK it has one reading. docs/decisions/0008 records this.
+  that are only ALLOW or BLOCK it has one reading. docs/decisions/0009 records this.
 
 Pure functions: the caller loads the groups' configurations and puts a decision's reason, which
 names the deciding group, into its own error message.
