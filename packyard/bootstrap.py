@@ -6,11 +6,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.policy_operations import PolicyOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
+from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
 from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
@@ -26,6 +29,7 @@ from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.engine import PoolSettings
+from packyard.metadata.outbox import EventOutbox
 from packyard.services.access import RepositoryGate
 from packyard.services.core import Core
 from packyard.services.iam import IamService
@@ -39,6 +43,8 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
+from packyard.webhooks.config import WebhookConfig
+from packyard.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger("packyard")
 
@@ -58,6 +64,10 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    # Where audit events go (``server/observe.py`` records one per noted request).
+    trail: AuditTrail | None = None
+    # Sends package version events to the configured webhooks (started by the server).
+    webhooks: WebhookDispatcher | None = None
 
 
 @dataclass
@@ -76,6 +86,8 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    # The catalog's (reader, writer) engines, for the stores that share its database.
+    engines: tuple[Engine, Engine]
 
 
 def build_services(settings: Settings) -> Services:
@@ -98,7 +110,7 @@ def build_services(settings: Settings) -> Services:
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry)
+                    tokens, formats, registry, catalog.engines)
 
 
 def build(settings: Settings) -> Container:
@@ -128,7 +140,12 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store)
+    trail = open_trail(settings, services.engines)
+    webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
+                                 EventOutbox(*services.engines), catalog.changes,
+                                 region=settings.region)
+    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
+                     trail, webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
