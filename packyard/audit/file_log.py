@@ -1,6 +1,7 @@
 """The audit log in the data directory: JSON lines, append-only, in segments rotated by size.
 
-Each process appends to segments of its own (``audit/audit-<UTC time>-<pid>-<n>.jsonl``), so
+Each process appends to segments of its own (``audit/audit-<UTC time>-<pid>-<tag>-<n>.jsonl``;
+the tag tells two logs of one process apart), so
 the workers of ``packyard serve --workers N`` and commands run beside the server
 (``packyard token revoke``) never interleave or coordinate; ``packyard audit`` reads them all and
 orders the events by time. A segment reaching ``max_bytes`` is closed and the next one begun.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,13 +48,15 @@ class FileAuditLog:
         self._fd: int | None = None
         self._size = 0
         self._sequence = 0
+        self._tag = secrets.token_hex(3)
         self.path: Path | None = None
 
     def _open_next(self) -> int:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._sequence += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        self.path = self.directory / f"audit-{stamp}-{os.getpid()}-{self._sequence}.jsonl"
+        self.path = self.directory / (
+            f"audit-{stamp}-{os.getpid()}-{self._tag}-{self._sequence:06d}.jsonl")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if self._fsync:
             # The new name must survive a crash as well as what is written under it.

@@ -192,11 +192,13 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
 
 def _register_subcommands() -> None:
+    from packyard.cli.audit import audit
     from packyard.cli.imports import import_files
     from packyard.cli.tokens import token
 
     main.add_command(token)
     main.add_command(import_files)
+    main.add_command(audit)
 
 
 _register_subcommands()

@@ -1,0 +1,184 @@
+"""The audit trail through the app: one CloudTrail-shaped event per API call, publish and refusal,
+recorded before the answer goes out, with no secret in it (issue 18, "Checked how")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    ROOT,
+    ROOT_SECRET,
+    Credentials,
+    DistFactory,
+    DistSpec,
+    upload,
+    upload_ok,
+)
+
+ROOT_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}:root"
+
+
+def _raw_log(packyard: InProcessPackyard) -> str:
+    directory = packyard.settings.data_dir / "audit"
+    return "".join(path.read_text() for path in sorted(directory.glob("audit-*.jsonl")))
+
+
+def _events(packyard: InProcessPackyard, **wanted: Any) -> list[dict[str, Any]]:
+    """What the trail holds now (read as ``packyard audit`` reads it: from another handle)."""
+    trail = open_trail(packyard.settings, packyard.container.catalog.engines)
+    try:
+        return list(trail.events(AuditFilter(**wanted)))
+    finally:
+        trail.close()
+
+
+def _one(packyard: InProcessPackyard, name: str) -> dict[str, Any]:
+    found = _events(packyard, name=name)
+    assert len(found) == 1, [event["eventName"] for event in _events(packyard)]
+    return found[0]
+
+
+def test_an_allowed_call_is_recorded_with_who_what_and_the_request_id(
+        packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().create_domain(domain="acme")
+    request_id = packyard.last_aws_response.headers["x-amzn-RequestId"]
+    event = _one(packyard, "CreateDomain")
+    assert event["eventSource"] == "codeartifact.amazonaws.com"
+    assert event["requestID"] == request_id
+    assert event["userIdentity"]["arn"] == ROOT_ARN
+    assert event["userIdentity"]["accessKeyId"] == ROOT.access_key_id
+    assert event["userIdentity"]["type"] == "Root"
+    assert event["requestParameters"] == {"domain": "acme"}
+    assert event["responseElements"]["domain"]["name"] == "acme"
+    assert event["resources"][0]["ARN"] == (
+        f"arn:aws:codeartifact:us-east-1:{DEFAULT_ACCOUNT}:domain/acme")
+    assert event["sourceIPAddress"] and event["userAgent"].startswith("Botocore")
+    assert event["eventTime"].endswith("Z") and "errorCode" not in event
+
+
+def test_a_read_only_call_leaves_its_answer_out(packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().list_domains()
+    event = _one(packyard, "ListDomains")
+    assert event["readOnly"] is True and "responseElements" not in event
+
+
+def test_a_denied_call_is_recorded_with_its_error(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        packyard.codeartifact(alice).create_domain(domain="acme")
+    event = _one(packyard, "CreateDomain")
+    assert event["errorCode"] == "AccessDeniedException"
+    assert "not authorized" in event["errorMessage"]
+    assert event["userIdentity"]["arn"].endswith(":user/alice")
+    assert event["userIdentity"]["accessKeyId"] == key["AccessKeyId"]
+    assert _events(packyard, errors_only=True) == [event]
+
+
+def test_an_unknown_key_is_recorded_as_a_refusal(packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError):
+        packyard.codeartifact(Credentials("AKIANOBODYATALL00000", "x" * 40)).list_domains()
+    event = _one(packyard, "ListDomains")
+    assert event["errorCode"] == "UnrecognizedClientException"
+    assert event["userIdentity"]["type"] == "Unknown"
+
+
+def test_no_secret_or_token_reaches_the_log(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    token = api.get_authorization_token(domain="acme")["authorizationToken"]
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    raw = _raw_log(packyard)
+    for secret in (token, key["SecretAccessKey"], ROOT_SECRET):
+        assert secret not in raw
+    minted = _one(packyard, "GetAuthorizationToken")
+    assert minted["readOnly"] is True and "responseElements" not in minted
+    created = _one(packyard, "CreateAccessKey")
+    assert created["eventSource"] == "iam.amazonaws.com"
+    assert created["responseElements"]["AccessKey"]["SecretAccessKey"] == (
+        "HIDDEN_DUE_TO_SECURITY_REASONS")
+    assert created["responseElements"]["AccessKey"]["AccessKeyId"] == key["AccessKeyId"]
+
+
+def test_sts_calls_are_recorded(packyard: InProcessPackyard) -> None:
+    packyard.sts().get_caller_identity()
+    event = _one(packyard, "GetCallerIdentity")
+    assert event["eventSource"] == "sts.amazonaws.com"
+
+
+def test_a_publish_is_recorded_and_a_refused_one_too(packyard: InProcessPackyard,
+                                                     dists: DistFactory) -> None:
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="pkg", version="1.0")))
+    published = _one(packyard, "PublishPackageVersion")
+    assert published["requestParameters"]["packageName"] == "pkg"
+    assert published["requestParameters"]["repositoryName"] == "shelf"
+    assert published["requestParameters"]["domainName"] == "acme"
+    assert published["responseElements"]["created"] is True
+    refused = upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0")),
+                     content=b"not the same bytes")
+    assert refused.status_code >= 400
+    failures = _events(packyard, name="PublishPackageVersion", errors_only=True)
+    assert len(failures) == 1 and failures[0]["errorMessage"]
+    assert repo.token not in _raw_log(packyard)
+
+
+def test_reads_are_not_recorded_unless_refused(repo: InProcessRepo,
+                                               packyard: InProcessPackyard) -> None:
+    assert repo.get("simple/").status_code == 200
+    assert _events(packyard, name="ReadFromRepository") == []
+    with repo.client(auth=("aws", "not-a-token")) as http:
+        assert http.get(repo.endpoint + "simple/").status_code == 401
+    refused = _one(packyard, "ReadFromRepository")
+    assert refused["errorCode"] and refused["requestParameters"]["repositoryName"] == "shelf"
+    assert "not-a-token" not in _raw_log(packyard)
+
+
+def test_downloads_are_recorded_when_asked_for(packyard_factory: PackyardFactory,
+                                               dists: DistFactory) -> None:
+    packyard = packyard_factory(audit_downloads=True)
+    repo = packyard.pypi_repo()
+    wheel = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    upload_ok(repo, wheel)
+    for _ in range(2):  # the second time the hot path would answer from memory
+        assert repo.get(f"simple/pkg/{wheel.path.name}").status_code == 200
+    downloads = _events(packyard, name="ReadFromRepository")
+    assert len(downloads) == 2
+    assert downloads[0]["requestParameters"]["assetName"] == wheel.path.name
+
+
+def test_the_database_sink_keeps_the_same_events(packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(audit_log="database")
+    packyard.codeartifact().create_domain(domain="acme")
+    event = _one(packyard, "CreateDomain")
+    assert event["userIdentity"]["arn"] == ROOT_ARN
+    assert not (packyard.settings.data_dir / "audit").exists()
+
+
+def test_off_records_nothing(packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(audit_log="off")
+    packyard.codeartifact().create_domain(domain="acme")
+    assert not (packyard.settings.data_dir / "audit").exists()
+
+
+def test_every_line_is_one_json_event(packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().create_domain(domain="acme")
+    packyard.codeartifact().list_domains()
+    lines = _raw_log(packyard).splitlines()
+    assert [json.loads(line)["eventName"] for line in lines] == ["CreateDomain", "ListDomains"]
+    assert all(Path(p).stat().st_mode & 0o077 == 0
+               for p in (packyard.settings.data_dir / "audit").iterdir())
