@@ -144,7 +144,17 @@ class RequestIds:
 
         raw = secrets.token_hex(10)
         self._prefix = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-"
+        self._line = b"x-amzn-requestid: " + self._prefix.encode("ascii") + b"%012x\r\n"
         self._counter = itertools.count(1)
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):012x}"
+
+    def header_line(self) -> bytes:
+        """The next id as the response header line the server's fast lane writes."""
+        return self._line % next(self._counter)
+
+    @staticmethod
+    def id_of(line: bytes | None) -> str | None:
+        """The id in a ``header_line``."""
+        return line[18:-2].decode("ascii") if line is not None else None

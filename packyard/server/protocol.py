@@ -34,6 +34,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from packyard.http.answer import Answer, HotPath
+from packyard.http.request_note import RequestIds
 from packyard.server.fence import Shape
 from packyard.server.limits import (
     BODY,
@@ -146,13 +147,13 @@ def find_hot_answer(app: Any) -> tuple[HotPath | None, ProxyHeadersMiddleware | 
 
 
 def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
-                   keep_alive: bool, request_id: str | None = None) -> bytes:
+                   keep_alive: bool, request_id_line: bytes | None = None) -> bytes:
     """The whole response as uvicorn would write it: status line, the server's headers, the
     answer's headers (and the request's id), ``connection: close`` when the connection ends,
     then the body."""
     parts = [_STATUS_LINES[answer.status], server_headers, answer.wire_headers]
-    if request_id is not None:
-        parts.append(b"x-amzn-requestid: %s\r\n" % request_id.encode("ascii"))
+    if request_id_line is not None:
+        parts.append(request_id_line)
     if not keep_alive:
         parts.append(b"connection: close\r\n")
     parts.append(b"\r\n")
@@ -382,10 +383,11 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
                                     scope["method"], path, scope["http_version"], answer.status)
         keep_alive = http_version != "1.0" and parser.should_keep_alive()
         observer = self._observer
-        request_id = observer.ids.next() if observer is not None else None
+        # One bytes formatting per answer (RequestIds.header_line): ~0.6 µs.
+        id_line = observer.ids.header_line() if observer is not None else None
         data = response_bytes(answer, _server_headers.joined(self.server_state.default_headers),
                               head=method == b"HEAD", keep_alive=keep_alive,
-                              request_id=request_id)
+                              request_id_line=id_line)
         self.transport.write(data)
         if observer is not None:
             # Plain increments only: no lock, no label lookup (server/traffic.py).
@@ -393,7 +395,8 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
             traffic.fast_lane_answers += 1
             traffic.fast_lane_bytes += len(data)
             if observer.access_log is not None:
-                self._log_fast_answer(observer, scope, request_id, answer.status, len(data))
+                self._log_fast_answer(observer, scope, RequestIds.id_of(id_line),
+                                      answer.status, len(data))
         self.cycle = _ANSWERED  # the request's body, if any, is read and dropped
         if not keep_alive:
             self.transport.close()
