@@ -4,7 +4,6 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
@@ -26,6 +25,7 @@ from packyard.http.answer import Answer, HotPath
 from packyard.http.request_note import RequestIds, note_of
 from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
+from packyard.server.log_context import install_request_ids
 from packyard.server.metrics import metrics_endpoint
 from packyard.server.observe import Observe, Observer
 from packyard.server.proxy_headers import trust_proxies
@@ -83,8 +83,7 @@ class PackyardApp:
                     client = scope.get("client")
                     observer.access_log.fast_lane(
                         request_id, scope["method"], scope["path"], answer.status,
-                        len(answer.body), client[0] if client else None, None,
-                        time.perf_counter())
+                        len(answer.body), client[0] if client else None, None)
                 return
         await self.app(scope, receive, send)
 
@@ -97,6 +96,7 @@ def create_app(settings: Settings | None = None,
         container = build(settings or load_settings())
     api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     settings = container.settings
+    install_request_ids()
     traffic = Traffic()
     trail = container.trail or AuditTrail(OFF)
     access_log = AccessLog(settings.access_log) if settings.access_log else None
@@ -168,11 +168,13 @@ def app_from_environment() -> ASGIApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.data_dir import restrict_new_files
     from packyard.server import fence
+    from packyard.server.log_context import configure_logging
     from packyard.settings import load_settings
 
     restrict_new_files()
     fence.install()
     settings = load_settings()
+    configure_logging(settings.log_level)
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app

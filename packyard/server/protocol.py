@@ -410,8 +410,7 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
                       if name == b"user-agent"), None)
         client = scope.get("client")
         observer.access_log.fast_lane(request_id, scope["method"], scope["path"], status, size,
-                                      client[0] if client else None, agent,
-                                      time.perf_counter())
+                                      client[0] if client else None, agent)
 
 
 PROTOCOL_PATH = f"{__name__}:PackyardHttpProtocol"
