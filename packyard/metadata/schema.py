@@ -236,6 +236,8 @@ event_outbox = Table(
     Column("domain_owner", String(12), nullable=False),
     Column("repository_name", String(100), nullable=False),
     Column("document", Text, nullable=False),  # the EventBridge event as JSON
+    # Ids are the webhooks' cursors: never reused after pruning (SQLite: AUTOINCREMENT).
+    sqlite_autoincrement=True,
 )
 
 # Each package's last event number (CodeArtifact's detail.sequenceNumber), by the package's

@@ -76,3 +76,16 @@ def test_the_audit_trail_in_the_database(catalog: Catalog) -> None:
     assert [e.get("errorCode") for e in log.read(name="CreateDomain")] == [
         None, "ConflictException"]
     assert [e["eventName"] for e in log.read(errors_only=True)] == ["CreateDomain"]
+
+
+def test_event_ids_are_never_reused_after_pruning(catalog: Catalog) -> None:
+    # The webhooks' cursors are ids: a reused one would never be sent.
+    assert isinstance(catalog, SqlCatalog)
+    repo = _repo(catalog)
+    outbox = EventOutbox(*catalog.engines)
+    _one_by_one(catalog, repo, BATCH[:1])
+    first = outbox.last_id()
+    assert outbox.prune(first, datetime.now(UTC) + timedelta(hours=1)) == 1
+    _one_by_one(catalog, repo, BATCH[2:3])
+    assert [event.id for event in outbox.after(first)] == [outbox.last_id()]
+    assert outbox.last_id() > first

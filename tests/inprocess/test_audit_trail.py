@@ -182,3 +182,40 @@ def test_every_line_is_one_json_event(packyard: InProcessPackyard) -> None:
     assert [json.loads(line)["eventName"] for line in lines] == ["CreateDomain", "ListDomains"]
     assert all(Path(p).stat().st_mode & 0o077 == 0
                for p in (packyard.settings.data_dir / "audit").iterdir())
+
+
+def test_an_event_that_cannot_be_kept_turns_the_answer_into_a_500(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    observer = packyard.app.observer
+    assert observer is not None
+
+    async def fail(_event: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(observer.trail, "record_async", fail)
+    with pytest.raises(ClientError):
+        packyard.codeartifact().list_domains()
+    response = packyard.last_aws_response
+    assert response.status_code == 500
+    assert response.text == ("The request could not be recorded in the audit trail; see the "
+                             "server log\n")
+    assert response.headers["x-amzn-requestid"]
+    assert observer.traffic.audit_failures >= 1  # botocore may retry a 500
+
+
+def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    with pytest.raises(ClientError):
+        packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"])).list_users()
+    denied = _one(packyard, "ListUsers")
+    assert denied["eventSource"] == "iam.amazonaws.com"
+    assert denied["errorCode"] == "AccessDenied"
+    assert denied["userIdentity"]["userName"] == "alice"
+    # An unknown key is refused before the body (and the action in it) is read.
+    with pytest.raises(ClientError):
+        packyard.iam(Credentials("AKIANOBODYATALL00000", "x" * 40)).list_users()
+    unknown = _one(packyard, "Unknown")
+    assert unknown["eventSource"] == "iam.amazonaws.com"
+    assert unknown["errorCode"] == "InvalidClientTokenId"

@@ -204,3 +204,40 @@ def test_a_second_process_waits_for_the_lease(
     assert len(receiver.received) == 1
     first.close()
     second.close()
+
+
+def test_an_event_refused_for_a_day_is_given_up_and_the_next_ones_go_on(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path) -> None:
+    domain, repo = shelf
+    receiver, clock = Receiver(), Clock()
+    dispatcher = _dispatcher(container, tmp_path, receiver, clock)
+    blobs = container.registry.blobs
+    wheel, sdist = dists.both(PKG)
+    publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))
+    dispatcher.run_once()
+    clock.advance(25 * 3600)
+    dispatcher.run_once()  # the first event is a day old: dropped
+    receiver.down = False
+    publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, sdist))
+    dispatcher.run_once()
+    assert [e["detail"]["sequenceNumber"] for e in receiver.events()] == [2]
+    assert dispatcher.deliveries[("ci", "dropped")] == 1
+    dispatcher.close()
+
+
+def test_without_webhooks_events_are_kept_an_hour_then_pruned(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path) -> None:
+    domain, repo = shelf
+    clock = Clock()
+    dispatcher = WebhookDispatcher(WebhookConfig(tmp_path / "none.json"), _outbox(container),
+                                   None, now=clock)
+    publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                      upload_form(container.registry.blobs, dists.wheel(PKG)))
+    dispatcher.run_once()
+    assert len(_details(container)) == 1
+    clock.advance(2 * 3600)
+    dispatcher._pruned_at = float("-inf")  # checked at most once a minute
+    dispatcher.run_once()
+    assert _details(container) == []

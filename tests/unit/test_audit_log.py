@@ -216,3 +216,28 @@ def test_audit_with_a_bad_time(tmp_path: Path) -> None:
     _recorded(tmp_path)
     code, _, err = _run("--data-dir", str(tmp_path), "--since", "yesterday")
     assert code == 2 and "neither a time" in err
+
+
+def test_audit_reads_the_database_sink(tmp_path: Path) -> None:
+    from packyard.audit.database_log import DatabaseAuditLog
+    from packyard.metadata.catalog import SqlCatalog
+
+    catalog = SqlCatalog(f"sqlite:///{(tmp_path / 'packyard.db').resolve()}")
+    catalog.migrate()
+    reader, writer = catalog.engines
+    DatabaseAuditLog(writer, reader).write_batch(EVENTS)
+    catalog.dispose()
+    result = CliRunner().invoke(audit, ["--data-dir", str(tmp_path), "--output", "json",
+                                        "--resource", "shelf"],
+                                env={"PACKYARD_DATA_DIR": None, "PACKYARD_AUDIT_LOG": "database"})
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["eventName"] for line in result.stdout.splitlines()] == [
+        "CreateRepository"]
+
+
+def test_an_unknown_audit_sink_is_refused() -> None:
+    from packyard.settings import load_settings
+
+    with pytest.raises(ValueError, match="PACKYARD_AUDIT_LOG must be file, database or off, "
+                                         "got 'syslog'"):
+        load_settings({"PACKYARD_AUDIT_LOG": "syslog"})

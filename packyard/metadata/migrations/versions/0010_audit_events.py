@@ -48,6 +48,9 @@ def upgrade() -> None:
         sa.Column("repository_name", sa.String(length=100), nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_outbox")),
+        # Ids are the webhooks' cursors: never reused, even after the newest rows are pruned
+        # (SQLite's plain rowids would reuse them).
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "package_event_sequences",
