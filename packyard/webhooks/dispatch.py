@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from packyard import __version__
 from packyard.metadata.changes import ChangeLog
@@ -162,10 +163,13 @@ class WebhookDispatcher:
             return _Cursor(row.last_event_id, row.attempts, row.next_attempt_at)
         # A webhook seen for the first time gets the events committed from now on.
         start = self._outbox.last_id()
-        with self._outbox.writer.connect() as conn, conn.begin():
-            conn.execute(insert(webhook_cursors).values(
-                webhook=webhook.name, last_event_id=start, attempts=0, delivered=0,
-                updated_at=self._now()))
+        try:
+            with self._outbox.writer.connect() as conn, conn.begin():
+                conn.execute(insert(webhook_cursors).values(
+                    webhook=webhook.name, last_event_id=start, attempts=0, delivered=0,
+                    updated_at=self._now()))
+        except IntegrityError:  # another worker starting at the same time made it first
+            return self._cursor(webhook)
         log.info("webhook %s: sending the events committed after event %d", webhook.name,
                  start)
         return _Cursor(start, 0, None)

@@ -22,7 +22,13 @@ from packyard.webhooks.config import WebhookConfig
 from packyard.webhooks.dispatch import WebhookDispatcher
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import upload_form
-from tests.integration.helpers import DEFAULT_ACCOUNT, DistFactory, DistSpec, build_wheel
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    DistFactory,
+    DistSpec,
+    build_wheel,
+    upload_ok,
+)
 
 SECRET = "webhook-test-secret"
 PKG = DistSpec(name="pkg", version="1.0")
@@ -241,3 +247,65 @@ def test_without_webhooks_events_are_kept_an_hour_then_pruned(
     dispatcher._pruned_at = float("-inf")  # checked at most once a minute
     dispatcher.run_once()
     assert _details(container) == []
+
+
+def test_a_version_pulled_from_an_upstream_repository_is_an_event_there(
+        packyard_factory: Any, dists: DistFactory) -> None:
+    packyard = packyard_factory()
+    lib = packyard.pypi_repo(repository="lib")
+    wheel = dists.wheel(PKG)
+    upload_ok(lib, wheel)
+    packyard.codeartifact().create_repository(domain="acme", repository="team",
+                                              upstreams=[{"repositoryName": "lib"}])
+    team = packyard.pypi_repo(repository="team", create=False)
+    assert team.get(f"simple/pkg/{wheel.filename}").status_code == 200
+    details = [event.document["detail"] for event in _outbox(packyard.container).after(0)]
+    assert [(d["repositoryName"], d["operationType"], d["packageVersion"]) for d in details] == [
+        ("lib", "Created", "1.0"), ("team", "Created", "1.0")]
+
+
+def test_workers_starting_together_share_one_cursor(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver, clock = Receiver(), Clock()
+    first = _dispatcher(container, tmp_path, receiver, clock)
+    second = WebhookDispatcher(WebhookConfig(tmp_path / "webhooks.json"), _outbox(container),
+                               None, transport=httpx.MockTransport(receiver), now=clock)
+    # The second worker read no cursor just before the first one wrote it.
+    real_after = second._outbox.reader
+    calls = {"n": 0}
+
+    def first_read_misses(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return _NoRow()
+        return real_after.connect(*args, **kwargs)
+
+    monkeypatch.setattr(second._outbox, "reader", _Reader(first_read_misses))
+    second.initialize()  # no IntegrityError: it reads the cursor the first one made
+    first.close()
+    second.close()
+
+
+class _NoRow:
+    def __enter__(self) -> _NoRow:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def begin(self) -> _NoRow:
+        return self
+
+    def execute(self, *args: Any) -> Any:
+        class Result:
+            def first(self) -> None:
+                return None
+
+            def scalar(self) -> int:
+                return 0
+        return Result()
+
+
+class _Reader:
+    def __init__(self, connect: Any) -> None:
+        self.connect = connect
