@@ -7,9 +7,7 @@ the server runs (it uses the same database); servers stop accepting a revoked to
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from packyard.audit.events import local_event
-from packyard.audit.trail import open_trail
+from packyard.audit.local import LocalAudit
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
 from packyard.metadata.catalog import SqlCatalog
@@ -57,27 +54,14 @@ class _Revocations:
     """Records each revocation in the server's audit trail, as the API records its calls."""
 
     def __init__(self, settings: Settings, ledger: TokenLedger) -> None:
-        self._settings = settings
-        self._trail = open_trail(settings, ledger.engines)
-        self._user = _system_user()
+        self._audit = LocalAudit(settings, ledger.engines)
 
     def record(self, parameters: dict[str, Any], response: dict[str, Any] | None,
                error: tuple[str, str] | None = None) -> None:
-        settings = self._settings
-        self._trail.record(local_event(
-            "RevokeAuthorizationToken", user=self._user, time=datetime.now(UTC),
-            parameters=parameters, response=response, account_id=settings.account_id,
-            region=settings.region, error=error))
+        self._audit.record("RevokeAuthorizationToken", parameters, response, error)
 
     def close(self) -> None:
-        self._trail.close()
-
-
-def _system_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+        self._audit.close()
 
 
 def _as_json(info: TokenInfo, now: datetime) -> dict[str, str | None]:
