@@ -241,3 +241,22 @@ def test_an_unknown_audit_sink_is_refused() -> None:
     with pytest.raises(ValueError, match="PACKYARD_AUDIT_LOG must be file, database or off, "
                                          "got 'syslog'"):
         load_settings({"PACKYARD_AUDIT_LOG": "syslog"})
+
+
+def test_a_resource_arn_and_bad_times_are_handled() -> None:
+    event = _event("DescribeRepository", NOW, resources=[
+        {"ARN": "arn:aws:codeartifact:us-east-1:000000000000:repository/acme/shelf"}])
+    assert AuditFilter(resource="repository/acme/shelf").matches(event)
+    assert not AuditFilter(resource="repository/acme/other").matches(event)
+    undated = {"eventName": "X", "eventTime": "not a time"}
+    assert not AuditFilter(since=NOW).matches(undated)
+    assert not AuditFilter(until=NOW).matches({"eventName": "X"})
+
+
+def test_the_access_log_can_go_to_standard_output(capfd: pytest.CaptureFixture[str]) -> None:
+    from packyard.server.access_log import AccessLog
+
+    log = AccessLog("-")
+    log.write({"requestId": "r1", "status": 200})
+    log.close()  # standard output stays open
+    assert json.loads(capfd.readouterr().out) == {"requestId": "r1", "status": 200}
