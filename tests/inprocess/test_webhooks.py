@@ -309,3 +309,32 @@ class _NoRow:
 class _Reader:
     def __init__(self, connect: Any) -> None:
         self.connect = connect
+
+
+def test_the_sending_thread_wakes_on_a_committed_change(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path) -> None:
+    import time
+
+    domain, repo = shelf
+    receiver = Receiver()
+    receiver.down = False
+    path = tmp_path / "webhooks.json"
+    path.write_text(json.dumps({"webhooks": [
+        {"name": "ci", "url": "http://receiver.test/hook", "secret": SECRET,
+         "domain": "acme"}]}))
+    # A long poll: only the change's wake-up can make the delivery prompt.
+    dispatcher = WebhookDispatcher(WebhookConfig(path), _outbox(container),
+                                   container.catalog.changes, poll_seconds=60,
+                                   transport=httpx.MockTransport(receiver))
+    dispatcher.initialize()
+    dispatcher.start()
+    try:
+        publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                          upload_form(container.registry.blobs, dists.wheel(PKG)))
+        deadline = time.monotonic() + 20
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the receiver
+        assert [e["detail"]["sequenceNumber"] for e in receiver.events()] == [1]
+    finally:
+        dispatcher.close()
