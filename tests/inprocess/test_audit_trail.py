@@ -219,3 +219,39 @@ def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:
     unknown = _one(packyard, "Unknown")
     assert unknown["eventSource"] == "iam.amazonaws.com"
     assert unknown["errorCode"] == "InvalidClientTokenId"
+
+
+# -- the console ----------------------------------------------------------------------------------
+
+def test_console_sign_ins_and_changes_are_recorded_as_their_service_calls(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo", version="1.0")))
+    browser = ConsoleUser(packyard)
+    try:
+        assert browser.sign_in(Credentials(ROOT.access_key_id, "wrong-secret-value")
+                               ).status_code == 401
+        assert browser.sign_in().status_code == 303
+        version = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
+        assert browser.get(version).status_code == 200
+        assert browser.post(version + "/status", {"target": "Unlisted",
+                                                  "expected": "Published"}).status_code == 303
+    finally:
+        browser.close()
+    logins = _events(packyard, name="ConsoleLogin")
+    assert [(e["eventSource"], e.get("errorCode")) for e in logins] == [
+        ("signin.amazonaws.com", "Unauthenticated"), ("signin.amazonaws.com", None)]
+    assert logins[1]["userIdentity"]["arn"] == ROOT_ARN
+    assert logins[1]["requestParameters"]["access_key_id"] == ROOT.access_key_id
+    changed = _one(packyard, "UpdatePackageVersionsStatus")
+    assert changed["eventSource"] == "codeartifact.amazonaws.com"
+    assert changed["userIdentity"]["arn"] == ROOT_ARN
+    assert {k: changed["requestParameters"][k] for k in ("domain", "repo", "name", "version",
+                                                         "target", "viaConsole")} == {
+        "domain": "acme", "repo": "shelf", "name": "demo", "version": "1.0",
+        "target": "Unlisted", "viaConsole": True}
+    assert _events(packyard, name="ConsoleView") == []  # pages only read
+    raw = _raw_log(packyard)
+    assert ROOT_SECRET not in raw and "wrong-secret-value" not in raw and "csrf" not in raw
