@@ -87,7 +87,7 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
-    # -- operations (docs/operations.md) --
+    # -- operations: audit trail, access log, webhooks, metrics (README) --
     # Where the audit trail goes: file (JSON lines in DATA_DIR/audit/), database (the
     # catalog's database: the scaled setup) or off; empty: database on PostgreSQL, else file.
     audit_log: str = ""
@@ -100,8 +100,8 @@ class Settings:
     audit_downloads: bool = False
     # JSON access log: empty for none, "-" for standard output, or a file path.
     access_log: str = ""
-    # Webhooks for package version events (JSON; docs/operations.md); empty: webhooks.json in
-    # the data directory when it exists.
+    # Webhooks for package version events (JSON; README, "Package version events"); empty:
+    # webhooks.json in the data directory when it exists.
     webhooks_file: str = ""
     # Serve /metrics (Prometheus' text format).
     metrics: bool = True

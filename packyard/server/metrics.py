@@ -9,7 +9,7 @@ models, route classes, status codes, cache names, configured webhooks), never na
 chose, so no caller can grow the output.
 
 Each process counts its own requests: with ``--workers N`` a scrape reaches one worker
-(docs/operations.md).
+(README, "Metrics").
 """
 
 from __future__ import annotations
