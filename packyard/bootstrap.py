@@ -33,6 +33,7 @@ from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.engine import PoolSettings
 from packyard.metadata.outbox import EventOutbox
 from packyard.services.access import RepositoryGate
+from packyard.services.audit_log import AuditLog
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -142,9 +143,11 @@ def build(settings: Settings) -> Container:
     package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
                                         root.access_key_id, iam_store)
     gate = RepositoryGate(registry, package_auth)
+    trail = open_trail(settings, services.engines)
     console = build_console(
         ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
-            services.token_ledger, services.tokens, authorizer, clock)),
+            services.token_ledger, services.tokens, authorizer, clock),
+            AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
         SecretBox.from_data_dir(settings.data_dir).derive_key("console-sessions"))
     staging = staging_dir(settings)
@@ -154,7 +157,6 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    trail = open_trail(settings, services.engines)
     webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
                                  EventOutbox(*services.engines), catalog.changes,
                                  region=settings.region)

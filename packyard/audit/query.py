@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -79,3 +79,20 @@ def select(events: Iterable[dict[str, Any]], wanted: AuditFilter) -> list[dict[s
     found = [event for event in events if wanted.matches(event)]
     found.sort(key=lambda event: str(event.get("eventTime", "")))
     return found
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """An ISO 8601 time (``2026-05-01``, ``2026-05-01T12:00:00Z``; UTC when no zone is given)
+    or an age (``15m``, ``2h``, ``7d``: that long ago); ValueError saying which forms work."""
+    raw = text.strip()
+    if raw and raw[-1] in _UNITS and raw[:-1].isdigit():
+        return now - timedelta(seconds=int(raw[:-1]) * _UNITS[raw[-1]])
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a time (2026-05-01T12:00:00Z) nor an age "
+                         "(15m, 2h, 7d)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

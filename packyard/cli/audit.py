@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from packyard.audit import query
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import DATABASE, OFF, open_trail, sink_kind
 from packyard.metadata.catalog import SqlCatalog
@@ -26,21 +27,12 @@ from packyard.settings import load_settings
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_moment(text: str, now: datetime) -> datetime:
-    """An ISO 8601 time (``2026-05-01``, ``2026-05-01T12:00:00Z``; UTC when no zone is given)
-    or an age (``15m``, ``2h``, ``7d``: that long ago)."""
-    raw = text.strip()
-    if raw and raw[-1] in _UNITS and raw[:-1].isdigit():
-        return now - timedelta(seconds=int(raw[:-1]) * _UNITS[raw[-1]])
+    """``audit.query.parse_moment``, its refusal as click's."""
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is neither a time (2026-05-01T12:00:00Z) nor an "
-                                 "age (15m, 2h, 7d)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return query.parse_moment(text, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _who(event: dict[str, Any]) -> str:

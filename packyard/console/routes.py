@@ -7,6 +7,7 @@ Mounted at ``/console`` (``console_paths.ROOT``); ``GET /`` from a browser is se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from packyard.audit.query import AuditFilter, parse_moment
 from packyard.console import access, browse
 from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors
@@ -31,7 +33,7 @@ from packyard.console.web import (
     Web,
     safe_next,
 )
-from packyard.errors import Denied, PackyardError
+from packyard.errors import Denied, Invalid, PackyardError
 from packyard.http import console_paths as paths
 from packyard.http.request import client_ip, header_text
 from packyard.http.request_note import note_of
@@ -224,6 +226,30 @@ class Console:
         page = await self._call(access.access_page, self.c, caller.principal)
         return self.web.render(request, "access.html", page=page)
 
+    async def audit(self, request: Request) -> Response:
+        caller = self._caller(request)
+        reader = self.c.audit
+        if reader is None:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message="The audit trail is off (PACKYARD_AUDIT_LOG=off).")
+        query = request.query_params
+        shown = {key: query.get(key, "") for key in ("since", "until", "principal", "event",
+                                                     "resource")}
+        shown["since"] = shown["since"] or "24h"
+        errors_only = query.get("errors") == "1"
+        now = datetime.now(UTC)
+        try:
+            wanted = AuditFilter(
+                since=parse_moment(shown["since"], now),
+                until=parse_moment(shown["until"], now) if shown["until"] else None,
+                principal=shown["principal"] or None, name=shown["event"] or None,
+                resource=shown["resource"] or None, errors_only=errors_only)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        events = await self._call(reader.lookup, caller.principal, wanted)
+        return self.web.render(request, "audit.html", events=events, shown=shown,
+                               errors_only=errors_only)
+
     async def create_user(self, request: Request) -> Response:
         caller = self._caller(request)
         fields = await self.web.form(request, caller)
@@ -325,6 +351,7 @@ class Console:
             route(version + "/status", self.version_status, post),
             route(version + "/assets/{asset}", self.asset, get),
             route("/access", self.access_page, get),
+            route("/audit", self.audit, get),
             route("/access/users", self.create_user, post),
             route("/access/users/{user}", self.user, get),
             route("/access/users/{user}/{action}", self.user_action, post),

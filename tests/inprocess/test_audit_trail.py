@@ -255,3 +255,55 @@ def test_console_sign_ins_and_changes_are_recorded_as_their_service_calls(
     assert _events(packyard, name="ConsoleView") == []  # pages only read
     raw = _raw_log(packyard)
     assert ROOT_SECRET not in raw and "wrong-secret-value" not in raw and "csrf" not in raw
+
+
+def test_the_console_shows_the_trail_to_whoever_may_look_events_up(
+        packyard: InProcessPackyard) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    with pytest.raises(ClientError):
+        api.create_domain(domain="acme")
+    iam = packyard.iam()
+    iam.create_user(UserName="carol")
+    key = iam.create_access_key(UserName="carol")["AccessKey"]
+    carol = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    root, other = ConsoleUser(packyard), ConsoleUser(packyard)
+    try:
+        root.sign_in()
+        page = root.get("/console/audit?event=CreateDomain")
+        assert page.status_code == 200
+        assert page.text.count("<code title=\"codeartifact.amazonaws.com\">CreateDomain") == 2
+        assert "ConflictException" in page.text
+        errors = root.get("/console/audit?event=CreateDomain&errors=1").text
+        assert errors.count(">CreateDomain<") == 1
+        assert root.get("/console/audit?since=yesterday").status_code == 400
+        other.sign_in(carol)
+        refused = other.get("/console/audit")
+        assert refused.status_code == 403 and "cloudtrail:LookupEvents" in refused.text
+        iam.put_user_policy(UserName="carol", PolicyName="audit", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]}))
+        assert other.get("/console/audit").status_code == 200
+    finally:
+        root.close()
+        other.close()
+    # Refused pages (the look-up, and carol's home page: she may not list domains either)
+    # are in the trail too.
+    views = _events(packyard, name="ConsoleView", errors_only=True)
+    assert views and all(e["errorCode"] == "Denied" and e["userIdentity"]["userName"] == "carol"
+                         for e in views)
+
+
+def test_the_console_says_when_the_trail_is_off(packyard_factory: PackyardFactory) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    browser = ConsoleUser(packyard_factory(audit_log="off"))
+    try:
+        browser.sign_in()
+        page = browser.get("/console/audit")
+        assert page.status_code == 404
+        assert "The audit trail is off (PACKYARD_AUDIT_LOG=off)." in page.text
+    finally:
+        browser.close()
