@@ -1,7 +1,7 @@
 """The audit trail in the database, the events outbox and the webhooks' delivery state
 
 Revision ID: 0010_audit_events
-Revises: 0005
+Revises: 0007_groups_tags
 
 New tables only, all empty at first: ``audit_events`` (the audit trail when
 PACKYARD_AUDIT_LOG=database), ``event_outbox`` (package version changes to send, written with
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_audit_events"
-down_revision = "0005"
+down_revision = "0007_groups_tags"
 branch_labels = None
 depends_on = None
 
