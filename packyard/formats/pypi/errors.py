@@ -27,6 +27,7 @@ from packyard.errors import (
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request import header_text
+from packyard.http.request_note import note_of
 from packyard.http.server_hints import REASON_HEADER
 
 log = logging.getLogger("packyard.pypi")
@@ -62,14 +63,20 @@ async def _refused(request: Request, error: PackyardError) -> Response:
         # A stored file that failed its integrity check (encryption at rest), a key the
         # provider will not use: the server's fault, named with what was asked for.
         log.error("%s %s failed: %s", request.method, request.url.path, error.message)
+    note = note_of(request.scope)
+    # Into the audit trail: every refused upload, and reads refused for who asked (a read of
+    # something that is not there is no refusal, and pip asks for many such).
+    if response.status_code in (401, 403) or note.name == "PublishPackageVersion":
+        note.refused(type(error).__name__, error.message)
     return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:
     """Unexpected failures become a plain 500 with a pointer to the log, never a reset."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return PlainTextResponse("Packyard hit an internal error; see the server log\n",
-                             status_code=500)
+    message = "Packyard hit an internal error; see the server log"
+    note_of(request.scope).refused("InternalError", message)
+    return PlainTextResponse(message + "\n", status_code=500)
 
 
 ERRORS = error_handlers(_refused, _failed)

@@ -1,7 +1,7 @@
 """Encryption at rest: the wrapped data key of every encrypted blob (issue 14)
 
 Revision ID: 0008_encryption
-Revises: 0007_groups_tags
+Revises: 0010_audit_events
 
 ``data_keys`` is new and starts empty: blobs stored before it stay plain until ``packyard
 encrypt`` encrypts them (each gets its row then). Domains keep their ``encryption_key``; one
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_encryption"
-down_revision = "0007_groups_tags"
+down_revision = "0010_audit_events"
 branch_labels = None
 depends_on = None
 
