@@ -3,8 +3,6 @@ TrentService.<Operation>``, beside IAM and STS on the same path (``ByTarget`` ro
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +19,7 @@ from packyard.api.kms.protocol import (
 )
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.http.request import read_body_hashed
+from packyard.http.request_note import note_of, request_id_of
 from packyard.services.kms import KmsService
 
 # CreateKey's largest input is a key policy of 32 KiB; nothing in the subset comes close.
@@ -35,8 +34,10 @@ class KmsEndpoint:
         self._authn = authenticator
 
     async def __call__(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = request_id_of(request.scope)
         request.state.kms_request_id = request_id
+        note = note_of(request.scope)
+        note.surface, note.route, note.source = SERVICE, "unknown", "kms.amazonaws.com"
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         pending = await run_in_threadpool(
@@ -44,8 +45,13 @@ class KmsEndpoint:
             SERVICE)
         body, body_sha256 = await read_body_hashed(request, MAX_BODY)
         principal = self._authn.finish(pending, body_sha256)
+        note.caller = principal
         op = find_operation(request.headers.get("x-amz-target", ""), operations.supported())
+        # Named only once the model knows the operation: no caller can invent metric labels.
+        note.name = note.route = op.name
+        note.read_only = op.name.startswith(("Describe", "Get", "List"))
         params = parse_request(op, body)
+        note.request_parameters = params
         result = await run_in_threadpool(operations.call, op.name, self._service, principal,
                                          params)
         return Response(serialize_output(op, result), media_type=CONTENT_TYPE,

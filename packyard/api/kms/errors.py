@@ -20,6 +20,7 @@ from packyard.errors import (
     Unauthenticated,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.request_note import note_of
 
 log = logging.getLogger("packyard.api.kms")
 
@@ -58,6 +59,7 @@ def _request_id(request: Request) -> str:
 async def _refused(request: Request, error: PackyardError) -> Response:
     code = error_code(error)
     log.info("kms:%s refused: %s", request.headers.get("x-amz-target", "?"), error.message)
+    note_of(request.scope).refused(code, error.message)
     return _json(code, 500 if code == "KMSInternalException" else 400, error.message,
                  _request_id(request))
 
