@@ -138,8 +138,12 @@ class EncryptingBlobStore:
 
     def _decide_key(self, domain_key: str, sha256: str, size: int) -> tuple[OpenedKey, bool]:
         """The one data key of (domain, sha256): the one recorded, or a new one recorded now
-        (then True)."""
-        opened = self.open_key(domain_key, sha256)
+        (then True). A new blob's key costs the catalog one write and no read before it:
+        ``add_data_key`` returns the row already there, if any (the rare upload of bytes the
+        domain holds but this process has not opened lately then costs one provider call
+        more, for the key it does not keep)."""
+        check_blob_key(domain_key, sha256)
+        opened = self._opened.get((domain_key, sha256))
         if opened is not None:
             return opened, False
         domain_id = Domain.id_of_blob_key(domain_key)
