@@ -22,7 +22,12 @@ class Domain:
     @property
     def blob_key(self) -> str:
         """The blob store partition that holds this domain's assets."""
-        return f"d{self.id}"
+        return domain_blob_key(self.id)
+
+
+def domain_blob_key(domain_id: int) -> str:
+    """The blob store partition of the domain with this id."""
+    return f"d{domain_id}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Package:
     display_name: str
     origin_publish: str
     origin_upstream: str
+    # When its versions or files last changed (``metadata/serials.py``; PyPI's last_serial).
+    last_serial: int = 0
 
 
 @dataclass(frozen=True)

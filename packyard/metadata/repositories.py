@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
-from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, repository_record
+from packyard.metadata.blob_sweeps import queue_unused_blobs
+from packyard.metadata.rows import REPO_COLUMNS, repository_record
 from packyard.metadata.schema import (
     asset_blobs,
     assets,
-    blobs,
     domains,
     package_tags,
     package_versions,
@@ -65,8 +65,11 @@ class RepositoryStore(CatalogBase):
                 repositories.c.id == repository.id)).one()
         return repository_record(row)
 
-    def delete_repository(self, repository: Repository) -> list[str]:
-        """Delete the repository and its contents; returns the sha256s no longer used in the domain."""
+    def delete_repository(self, repository: Repository,
+                          now: datetime | None = None) -> list[str]:
+        """Delete the repository and its contents; returns the sha256s no longer used in the
+        domain, queued for the blob sweep (``blob_sweeps``)."""
+        now = now or datetime.now(UTC)
         with self._write() as conn:
             pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
             ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
@@ -88,21 +91,4 @@ class RepositoryStore(CatalogBase):
             conn.execute(delete(repository_external_connections).where(
                 repository_external_connections.c.repository_id == repository.id))
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
-            return self._drop_unused_blobs(conn, repository.domain_id, touched)
-
-    def _drop_unused_blobs(self, conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
-        dropped = []
-        domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
-                         .join(repositories, packages.c.repository_id == repositories.c.id)
-                         .where(repositories.c.domain_id == domain_id))
-        for sha in sorted(shas):
-            in_use = conn.execute(select(func.count()).select_from(assets).where(
-                assets.c.id.in_(domain_assets),
-                (assets.c.sha256 == sha) | assets.c.id.in_(
-                    select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
-            ).scalar_one()
-            if not in_use:
-                conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
-                                                 blobs.c.sha256 == sha))
-                dropped.append(sha)
-        return dropped
+            return queue_unused_blobs(conn, repository.domain_id, touched, now)
