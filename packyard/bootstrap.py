@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
-from packyard.api.codeartifact.policy_operations import PolicyOperations
+from packyard.api.codeartifact.lifecycle_operations import LifecycleOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
@@ -25,8 +25,11 @@ from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.changes import SharedChangeLog
 from packyard.metadata.engine import PoolSettings
+from packyard.model import domain_blob_key
 from packyard.services.access import RepositoryGate
+from packyard.services.asset_publishing import AssetPublisher
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -41,6 +44,10 @@ from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
 
 log = logging.getLogger("packyard")
+
+CHANGES_FILE = "catalog.changes"
+"""In the data directory: the catalog's change stamp, shared by its processes
+(``metadata/changes.py``)."""
 
 
 @dataclass
@@ -84,11 +91,15 @@ def build_services(settings: Settings) -> Services:
     secure_data_dir(settings.data_dir)
     plugins = builtin_formats()
     formats = FormatRegistry(plugins)
+    blobs = open_blob_store(settings)
     catalog = SqlCatalog(settings.effective_database_url,
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
-                         file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
+                         file_rules={plugin.name: plugin.file_conflict for plugin in plugins},
+                         # Every process on this data directory sees every write at once.
+                         changes=SharedChangeLog(settings.data_dir / CHANGES_FILE),
+                         blob_present=lambda domain_id, sha256: blobs.exists(
+                             domain_blob_key(domain_id), sha256))
     catalog.migrate()
-    blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     iam_store = IamStore(catalog.engines, settings.account_id,
@@ -109,21 +120,25 @@ def build(settings: Settings) -> Container:
     leftovers = services.blobs.recover()
     if leftovers:
         log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
+    # Blobs a deletion freed just before an earlier stop are deleted now.
+    services.registry.sweeper.sweep()
     catalog, registry, clock = services.catalog, services.registry, services.clock
     iam_store, authorizer = services.iam_store, services.authorizer
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
                                         settings.max_signature_skew_seconds, iam_store,
                                         regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
-    api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
-                               settings.public_url)
+    staging = staging_dir(settings)
+    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
+                              lambda: shutil.disk_usage(staging).free)
+    api = CodeArtifactEndpoint(
+        LifecycleOperations(registry, permissions,
+                            AssetPublisher(registry, capacity, settings.max_upload_bytes)),
+        signed, settings.public_url)
     iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
                                       StsService(iam_store, authorizer, clock)), signed)
     gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
                                                          clock, root.access_key_id, iam_store))
-    staging = staging_dir(settings)
-    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
-                              lambda: shutil.disk_usage(staging).free)
     core = Core(settings, registry, gate,
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)

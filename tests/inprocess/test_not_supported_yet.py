@@ -10,6 +10,10 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from packyard.api.codeartifact.lifecycle_operations import (
+    LIFECYCLE_HANDLERS,
+    STREAMING_HANDLERS,
+)
 from packyard.api.codeartifact.operations import HANDLERS
 from packyard.api.codeartifact.policy_operations import POLICY_HANDLERS
 from packyard.api.iam.operations import supported
@@ -34,7 +38,8 @@ def _model(service: str) -> list[str]:
 
 def test_the_codeartifact_operations_listed_are_exactly_the_ones_not_served() -> None:
     model = _model("codeartifact")
-    served = set(HANDLERS) | set(POLICY_HANDLERS)
+    served = (set(HANDLERS) | set(POLICY_HANDLERS) | set(LIFECYCLE_HANDLERS)
+              | set(STREAMING_HANDLERS))
     text = _item("CodeArtifact operations")
     listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) - {"ValidationException"}
     assert listed == set(model) - served
@@ -67,7 +72,8 @@ def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) ->
             refused.append(name)
     text = _item("Package formats")
     served = sorted(set(formats) - set(refused))
-    assert served == ["pypi"] and text.startswith("PyPI only."), "update README.md"
+    assert served == ["generic", "pypi"] and text.startswith(
+        "PyPI, and generic packages through the API."), "update README.md"
     listed = re.findall(r"`([a-z]+)`", text.split(" are refused", 1)[0])
     assert listed == refused
     assert text.endswith("The one external connection is `public:pypi`.")
