@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
 
+from packyard.services.blob_sweeper import BlobSweeper
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, client_error
 from tests.inprocess.test_access_decisions import CA, _denied, _user
 from tests.integration.helpers import Dist, DistFactory, DistSpec, upload_ok
@@ -315,3 +318,41 @@ def test_copy_needs_versions_or_version_revisions(release: Shelf) -> None:
                              sourceRepository="shelf", destinationRepository="release",
                              format="pypi", package="demo-pkg")
     assert (code, status) == ("ValidationException", 400)
+
+
+# -- crash safety and other processes -------------------------------------------------------------
+
+def test_blobs_a_deletion_freed_before_a_crash_are_deleted_at_the_next_start(
+        packyard_factory: PackyardFactory, shelf: Shelf) -> None:
+    # The metadata change commits; the process dies before its sweep runs.
+    with mock.patch.object(BlobSweeper, "sweep", return_value=0):
+        shelf.api.delete_package_versions(**shelf.args(), versions=["1.0"])
+    assert shelf.blob_exists(shelf.wheel_10)
+    assert shelf.versions() == {"1.1": "Published"}
+    restarted = packyard_factory()
+    assert not Shelf(restarted, restarted.codeartifact(), shelf.repo, shelf.wheel_10,
+                     shelf.wheel_11).blob_exists(shelf.wheel_10)
+    assert restarted.container.registry.sweeper.sweep() == 0  # nothing left to do
+
+
+def test_a_blob_the_store_fails_to_delete_stays_queued_for_the_next_sweep(shelf: Shelf) -> None:
+    blobs = shelf.packyard.container.registry.blobs
+    with mock.patch.object(type(blobs), "delete", side_effect=OSError("disk says no")):
+        shelf.api.dispose_package_versions(**shelf.args(), versions=["1.0"])
+    assert shelf.blob_exists(shelf.wheel_10)
+    sweeper = shelf.packyard.container.registry.sweeper
+    assert sweeper.sweep() == 2  # the wheel and its PEP 658 metadata file
+    assert not shelf.blob_exists(shelf.wheel_10)
+    assert sweeper.sweep() == 0
+
+
+def test_another_process_on_the_data_directory_sees_a_deletion_at_once(
+        packyard_factory: PackyardFactory, shelf: Shelf) -> None:
+    # A second app on the same data directory stands for another `--workers` process: its
+    # own catalog, caches and change stamp (the shared file).
+    other = packyard_factory()
+    other_repo = other.pypi_repo(create=False)
+    assert shelf.wheel_10.filename in other_repo.get("simple/demo-pkg/").text
+    assert shelf.wheel_10.filename in other_repo.get("simple/demo-pkg/").text  # cached
+    shelf.api.delete_package_versions(**shelf.args(), versions=["1.0"])
+    assert shelf.wheel_10.filename not in other_repo.get("simple/demo-pkg/").text
