@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
@@ -170,3 +171,30 @@ def test_an_asset_over_the_size_limit_is_refused_and_nothing_is_stored(
                   format="generic", namespace="tools", package="cli")[:2] == (
         "ResourceNotFoundException", 404)
     assert _publish(api, b"small")["status"] == "Published"
+
+
+def test_an_asset_that_would_fill_the_disk_is_refused_before_its_body(
+        packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(min_free_disk_bytes=2 ** 60)
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    api.create_repository(domain="acme", repository="shelf")
+    code, status, message = _fails(_publish, api)
+    assert (code, status) == ("ServiceQuotaExceededException", 402)
+    assert message.startswith("Not enough free disk space on the server for this upload")
+
+
+def test_too_many_uploads_at_once_is_throttled_with_retry_after(
+        packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(max_concurrent_uploads=2)
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    api.create_repository(domain="acme", repository="shelf")
+    capacity = packyard.container.api._ops.assets._capacity  # type: ignore[attr-defined]
+    # Two uploads in flight already (this process's count, which every upload shares).
+    with mock.patch.object(capacity, "_active", 2):
+        code, status, message = _fails(_publish, api)
+    assert (code, status) == ("ThrottlingException", 429)
+    assert message == ("Too many uploads in progress on this server (at most 2 at once); "
+                       "try again in a few seconds")
+    assert packyard.last_aws_response.headers["retry-after"] == "5"
