@@ -198,3 +198,14 @@ def test_too_many_uploads_at_once_is_throttled_with_retry_after(
     assert message == ("Too many uploads in progress on this server (at most 2 at once); "
                        "try again in a few seconds")
     assert packyard.last_aws_response.headers["retry-after"] == "5"
+
+
+def test_a_publish_that_does_not_sign_its_payload_hash_is_refused_unread(
+        packyard: InProcessPackyard, api: Any) -> None:
+    response = packyard.signed(
+        "POST", "/v1/package/version/publish?domain=acme&repository=shelf&format=generic"
+                "&namespace=tools&package=cli&version=1.0.0&asset=cli.tar.gz",
+        body=CONTENT, headers={"content-type": "application/octet-stream"})
+    status, code, body = aws_error(response)
+    assert (status, code, body["message"]) == (
+        400, "ValidationException", "assetSHA256 is required")
