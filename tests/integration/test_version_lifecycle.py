@@ -239,3 +239,25 @@ def test_a_kill_between_a_deletion_and_its_sweep_is_finished_by_the_next_start(
                      repo.endpoint.replace(first.url, third.url), repo.token)
     assert _files(again, name) == []
 
+
+
+def test_every_worker_drops_a_deleted_version_at_once(server_factory: Any,
+                                                      dists: DistFactory) -> None:
+    srv = server_factory(env={"PACKYARD_WORKERS": "2"})
+    api = codeartifact_client(srv.url)
+    repo = create_pypi_repo(api, srv.url, "workers-lc")
+    name = unique_name("wlc-pkg")
+    v1, v2 = dists.wheel(DistSpec(name, "1.0")), dists.wheel(DistSpec(name, "2.0"))
+    upload_ok(repo, v1, v2)
+    # Read on new connections, so both workers render (and cache) the page and the file.
+    for _ in range(12):
+        assert _files(repo, name) == [v1.filename, v2.filename]
+        with repo.client() as http:
+            assert http.get(repo.project_url(name) + v1.filename).status_code == 200
+    api.delete_package_versions(domain=repo.domain, repository=repo.repository,
+                                format="pypi", package=name, versions=["1.0"])
+    # No waiting: the next read of every worker sees it.
+    for _ in range(12):
+        assert _files(repo, name) == [v2.filename]
+        with repo.client() as http:
+            assert http.get(repo.project_url(name) + v1.filename).status_code == 404
