@@ -209,3 +209,13 @@ def test_a_publish_that_does_not_sign_its_payload_hash_is_refused_unread(
     status, code, body = aws_error(response)
     assert (status, code, body["message"]) == (
         400, "ValidationException", "assetSHA256 is required")
+
+
+def test_an_unfinished_version_is_finished_by_a_status_update(api: Any) -> None:
+    _publish(api, unfinished=True)
+    out = api.update_package_versions_status(
+        domain="acme", repository="shelf", format="generic", namespace="tools", package="cli",
+        versions=["1.0.0"], expectedStatus="Unfinished", targetStatus="Published")
+    assert out["successfulVersions"]["1.0.0"]["status"] == "Published"
+    assert _versions(api) == {"1.0.0": "Published"}
+    assert _fails(_publish, api, b"late", assetName="late.bin")[:2] == ("ConflictException", 409)
