@@ -356,3 +356,27 @@ def test_another_process_on_the_data_directory_sees_a_deletion_at_once(
     assert shelf.wheel_10.filename in other_repo.get("simple/demo-pkg/").text  # cached
     shelf.api.delete_package_versions(**shelf.args(), versions=["1.0"])
     assert shelf.wheel_10.filename not in other_repo.get("simple/demo-pkg/").text
+
+
+def test_copy_needs_read_on_the_source_and_copy_on_the_destination(
+        packyard: InProcessPackyard, release: Shelf) -> None:
+    shelf = release
+    copier = _user(packyard, "copier", {"Effect": "Allow", "Resource": "*",
+                                        "Action": "codeartifact:CopyPackageVersions"})
+    api = packyard.codeartifact(copier.credentials)
+    args = {"domain": "acme", "sourceRepository": "shelf", "destinationRepository": "release",
+            "format": "pypi", "package": "demo-pkg", "versions": ["1.0"]}
+    assert _fails(api.copy_package_versions, **args) == (
+        "AccessDeniedException", 403,
+        _denied(copier.arn, "codeartifact:ReadFromRepository", f"{CA}:repository/acme/shelf"))
+    reader = _user(packyard, "reader", {"Effect": "Allow", "Resource": "*",
+                                        "Action": "codeartifact:ReadFromRepository"})
+    assert _fails(packyard.codeartifact(reader.credentials).copy_package_versions, **args) == (
+        "AccessDeniedException", 403,
+        _denied(reader.arn, "codeartifact:CopyPackageVersions",
+                f"{CA}:package/acme/release/pypi//demo-pkg"))
+    both = _user(packyard, "both", {"Effect": "Allow", "Resource": "*", "Action": [
+        "codeartifact:ReadFromRepository", "codeartifact:CopyPackageVersions"]})
+    out = packyard.codeartifact(both.credentials).copy_package_versions(**args)
+    assert out["successfulVersions"].keys() == {"1.0"}
+    assert shelf.versions("release") == {"1.0": "Published"}
