@@ -22,6 +22,7 @@ from packyard.auth.principal import Principal
 from packyard.errors import Conflict, Invalid, TooLarge
 from packyard.formats.registry import AssetRules
 from packyard.metadata.catalog import NewAsset, NewVersion, PublishResult
+from packyard.metadata.new_files import publish_blocked
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
 from packyard.services.upload_capacity import UploadCapacity
@@ -95,13 +96,16 @@ class AssetPublisher:
         return target
 
     def _refuse_early(self, target: AssetTarget) -> None:
-        """A version that takes no new asset is refused before the body is read (the
-        transaction that records the asset judges again)."""
+        """A package whose origin configuration blocks publishing, or a version that takes no
+        new asset, is refused before the body is read (the transaction that records the asset
+        judges again)."""
         catalog = self._registry.catalog
         package = catalog.find_package(target.repository.id, target.upload.format,
                                        target.namespace, target.name)
         if package is None:
             return
+        if package.origin_publish != "ALLOW":
+            raise publish_blocked(target.repository, target.name, package.display_name)
         version = catalog.get_version(package.id,
                                       target.rules.normalize_version(target.upload.version))
         if version is None or version.status == "Unfinished":

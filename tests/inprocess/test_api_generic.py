@@ -219,3 +219,15 @@ def test_an_unfinished_version_is_finished_by_a_status_update(api: Any) -> None:
     assert out["successfulVersions"]["1.0.0"]["status"] == "Published"
     assert _versions(api) == {"1.0.0": "Published"}
     assert _fails(_publish, api, b"late", assetName="late.bin")[:2] == ("ConflictException", 409)
+
+
+def test_a_package_whose_origin_configuration_blocks_publishing_is_refused_unread(
+        api: Any) -> None:
+    api.put_package_origin_configuration(
+        domain="acme", repository="shelf", format="generic", namespace="tools", package="cli",
+        restrictions={"publish": "BLOCK", "upstream": "BLOCK"})
+    assert _fails(_publish, api) == (
+        "AccessDeniedException", 403,
+        "Publishing cli to repository shelf is blocked by the package's origin configuration "
+        "(publish: BLOCK); an administrator can allow it with put-package-origin-configuration")
+    assert _versions(api) == {}
