@@ -36,6 +36,7 @@ from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
+from packyard.services.resource_tags import ResourceTagLookup
 from packyard.services.sts import StsService
 from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
@@ -111,7 +112,8 @@ def build_services(settings: Settings) -> Services:
     iam_store = IamStore(catalog.engines, settings.account_id,
                          SecretBox.from_data_dir(settings.data_dir))
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
-                            settings.region)
+                            settings.region,
+                            ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,

@@ -21,12 +21,14 @@ from packyard.metadata.new_files import (
     version_closed,
     version_row,
 )
+from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.publishing import PublishResult
 from packyard.metadata.rows import asset_record, package_record, version_record
 from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
+from packyard.package_groups.origin_controls import RestrictionType
 
 UNFINISHED = "Unfinished"
 PUBLISHED = "Published"
@@ -49,10 +51,14 @@ class AssetPublishingStore(CatalogBase):
         with self._write() as conn:
             claim_blobs(conn, repository.domain_id, blob_sizes, now, self._blob_present)
             pkg = conn.execute(select(packages).where(*where)).first()
-            # Package groups' PUBLISH restriction joins the package's own setting here, as in
-            # PublishingStore.publish.
+            # The package's own origin configuration, then its group's PUBLISH restriction, as
+            # in PublishingStore.publish.
             if pkg is not None and pkg.origin_publish != "ALLOW":
                 raise publish_blocked(repository, name, display_name)
+            refusal = group_refusal(conn, repository.domain_id, repository.name,
+                                    RestrictionType.PUBLISH, fmt, namespace, name, display_name)
+            if refusal is not None:
+                raise refusal
             if pkg is None:
                 conn.execute(insert(packages).values(
                     repository_id=repository.id, format=fmt, namespace=namespace, name=name,

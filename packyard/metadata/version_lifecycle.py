@@ -30,6 +30,7 @@ from packyard.lifecycle.version_changes import (
 )
 from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.new_files import new_revision
+from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import package_record
 from packyard.metadata.schema import (
     asset_blobs,
@@ -42,6 +43,7 @@ from packyard.metadata.schema import (
 from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Package, Repository
+from packyard.package_groups.origin_controls import RestrictionType
 
 StatusDecision = Callable[[Mapping[str, VersionState | None]], Plan]
 """Decides a status change, disposal or deletion from each requested version's state (None:
@@ -159,7 +161,8 @@ class VersionLifecycleStore(CatalogBase):
                                 if key in present else None)
                     for requested, key in version_keys.items()}
             plan = decide({requested: found[1] for requested, found in offered.items()},
-                          held, _publish_refusal(destination, target))
+                          held, _publish_refusal(conn, destination, target, fmt, namespace, name,
+                                                  display_name))
             if plan.failed or not plan.changes:
                 return VersionChanges(plan)
             if target is None:
@@ -184,16 +187,17 @@ class VersionLifecycleStore(CatalogBase):
                                   queue_unused_blobs(conn, destination.domain_id, freed, now))
 
 
-def _publish_refusal(destination: Repository, package: Row[Any] | None) -> str | None:
-    """Why the destination's origin controls refuse a copy (a copy publishes into it), or None.
-
-    Package groups' PUBLISH restriction joins here: the more restrictive of the group's and
-    the package's settings wins (``package_groups.origin_controls.origin_decision``).
-    """
+def _publish_refusal(conn: Connection, destination: Repository, package: Row[Any] | None,
+                     fmt: str, namespace: str, name: str, display_name: str) -> str | None:
+    """Why the destination refuses the copy (a copy publishes into it), or None: the package's
+    origin configuration there, then its package group's PUBLISH restriction (the more
+    restrictive wins, as for any publish: ``metadata/package_groups.group_refusal``)."""
     if package is not None and package.origin_publish != "ALLOW":
         return (f"the package's origin configuration in repository {destination.name} blocks "
                 "publishing (publish: BLOCK)")
-    return None
+    refusal = group_refusal(conn, destination.domain_id, destination.name,
+                            RestrictionType.PUBLISH, fmt, namespace, name, display_name)
+    return refusal.message if refusal is not None else None
 
 
 def _domain_of(conn: Connection, package: Package) -> int:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from packyard.auth.principal import Principal
-from packyard.errors import Conflict, Invalid, TooLarge
+from packyard.errors import Conflict, Denied, Invalid, TooLarge
 from packyard.formats.registry import AssetRules
 from packyard.metadata.catalog import NewAsset, NewVersion, PublishResult
 from packyard.metadata.new_files import publish_blocked
 from packyard.model import Domain, Repository
+from packyard.package_groups.origin_controls import RestrictionType
 from packyard.services.registry import Registry
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.storage.blobs import StagedBlob
@@ -102,10 +103,15 @@ class AssetPublisher:
         catalog = self._registry.catalog
         package = catalog.find_package(target.repository.id, target.upload.format,
                                        target.namespace, target.name)
+        if package is not None and package.origin_publish != "ALLOW":
+            raise publish_blocked(target.repository, target.name, package.display_name)
+        refusal = catalog.group_refusal(target.repository.domain_id, target.repository.name,
+                                        RestrictionType.PUBLISH, target.upload.format,
+                                        target.namespace, target.name)
+        if refusal is not None:
+            raise Denied(refusal, resource_id=target.name, resource_type="package")
         if package is None:
             return
-        if package.origin_publish != "ALLOW":
-            raise publish_blocked(target.repository, target.name, package.display_name)
         version = catalog.get_version(package.id,
                                       target.rules.normalize_version(target.upload.version))
         if version is None or version.status == "Unfinished":

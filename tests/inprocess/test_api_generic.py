@@ -231,3 +231,16 @@ def test_a_package_whose_origin_configuration_blocks_publishing_is_refused_unrea
         "Publishing cli to repository shelf is blocked by the package's origin configuration "
         "(publish: BLOCK); an administrator can allow it with put-package-origin-configuration")
     assert _versions(api) == {}
+
+
+def test_a_package_group_that_blocks_publishing_refuses_the_asset_unread(api: Any) -> None:
+    api.create_package_group(domain="acme", packageGroup="/generic/tools/*")
+    api.update_package_group_origin_configuration(
+        domain="acme", packageGroup="/generic/tools/*", restrictions={"PUBLISH": "BLOCK"})
+    code, status, message = _fails(_publish, api)
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message.startswith("Publishing cli to repository shelf is blocked: package group "
+                              "/generic/tools/* blocks publishing")
+    assert _fails(api.list_package_versions, domain="acme", repository="shelf",
+                  format="generic", namespace="tools", package="cli")[:2] == (
+        "ResourceNotFoundException", 404)

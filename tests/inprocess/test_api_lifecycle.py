@@ -380,3 +380,21 @@ def test_copy_needs_read_on_the_source_and_copy_on_the_destination(
     out = packyard.codeartifact(both.credentials).copy_package_versions(**args)
     assert out["successfulVersions"].keys() == {"1.0"}
     assert shelf.versions("release") == {"1.0": "Published"}
+
+
+def test_copy_into_a_repository_its_package_group_keeps_out(release: Shelf) -> None:
+    shelf = release
+    shelf.api.create_package_group(domain="acme", packageGroup="/pypi//demo-pkg$")
+    shelf.api.update_package_group_origin_configuration(
+        domain="acme", packageGroup="/pypi//demo-pkg$",
+        restrictions={"PUBLISH": "ALLOW_SPECIFIC_REPOSITORIES"},
+        addAllowedRepositories=[{"originRestrictionType": "PUBLISH",
+                                 "repositoryName": "shelf"}])
+    out = _copy(shelf, versions=["1.0"])
+    assert out["successfulVersions"] == {}
+    assert out["failedVersions"]["1.0"]["errorCode"] == "NOT_ALLOWED"
+    assert out["failedVersions"]["1.0"]["errorMessage"].startswith(
+        "Version 1.0 cannot be copied: Publishing Demo.Pkg to repository release is blocked: "
+        "package group /pypi//demo-pkg$")
+    assert _fails(shelf.api.list_package_versions, **shelf.args(repository="release"))[:2] == (
+        "ResourceNotFoundException", 404)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.codeartifact.operations import (
     CallContext,
     Handler,
@@ -19,7 +20,6 @@ from packyard.api.codeartifact.operations import (
     StreamingHandler,
     registrar,
 )
-from packyard.api.codeartifact.policy_operations import PolicyOperations
 from packyard.errors import Invalid
 from packyard.metadata.catalog import VersionChanges
 from packyard.services.asset_publishing import AssetPublisher, AssetUpload
@@ -28,8 +28,9 @@ from packyard.services.registry import Registry
 from packyard.services.version_lifecycle import PackageRef, VersionLifecycle
 
 
-class LifecycleOperations(PolicyOperations):
-    """Operations with the lifecycle and asset publishing services."""
+class LifecycleOperations(GroupOperations):
+    """Every operation Packyard serves: the registry's, the permissions policies', the package
+    groups' and tags', and the lifecycle and asset publishing operations below."""
 
     def __init__(self, registry: Registry, permissions: PermissionsPolicies,
                  assets: AssetPublisher) -> None:
