@@ -18,6 +18,7 @@ import mmap
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _STAMP_BYTES = 8
@@ -30,10 +31,15 @@ class ChangeLog:
         self._counter = itertools.count(1)
         self._stamp = 0
         self._lock = threading.Lock()
+        # Called after every committed write (the webhooks' dispatcher wakes up: the write may
+        # have queued an event); each must be quick and must not raise.
+        self.listeners: list[Callable[[], None]] = []
 
     def touch(self) -> None:
         with self._lock:
             self._stamp = next(self._counter)
+        for listener in self.listeners:
+            listener()
 
     def stamp(self) -> int:
         # An int read is atomic under the GIL; no lock on the hot path.
@@ -68,6 +74,8 @@ class SharedChangeLog(ChangeLog):
         while value == self._cell.value:  # pragma: no cover - one chance in 2**64
             value = secrets.randbits(64)
         self._cell.value = value
+        for listener in self.listeners:
+            listener()
 
     def stamp(self) -> int:
         return self._cell.value

@@ -30,6 +30,7 @@ from packyard.lifecycle.version_changes import (
 )
 from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.new_files import new_revision
+from packyard.metadata.outbox import DELETED, UPDATED, version_changes, write_version_events
 from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import package_record
 from packyard.metadata.schema import (
@@ -97,7 +98,14 @@ class VersionLifecycleStore(CatalogBase):
                 conn.execute(update(package_versions).where(package_versions.c.id == row.id)
                              .values(status=target.value, revision=revision))
                 states[requested] = VersionState(target.value, revision)
+            # Package events (``outbox``), read before the deleted rows go.
+            changed = [rows[version_keys[v]].id for v, t in plan.changes.items()
+                       if t is not Status.DELETED]
+            events = [*version_changes(conn, changed, UPDATED, status_changed=True),
+                      *version_changes(conn, removed, DELETED, status=Status.DELETED.value,
+                                       status_changed=True)]
             freed = _remove_assets(conn, [*emptied, *removed])
+            write_version_events(conn, events, now)
             if removed:
                 keys = [row.version_key for row in rows.values() if row.id in removed]
                 conn.execute(delete(package_tags).where(package_tags.c.package_id == package.id,

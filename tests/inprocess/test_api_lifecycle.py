@@ -398,3 +398,16 @@ def test_copy_into_a_repository_its_package_group_keeps_out(release: Shelf) -> N
         "package group /pypi//demo-pkg$")
     assert _fails(shelf.api.list_package_versions, **shelf.args(repository="release"))[:2] == (
         "ResourceNotFoundException", 404)
+
+
+def test_status_changes_and_deletions_write_package_events(shelf: Shelf) -> None:
+    from packyard.metadata.outbox import EventOutbox
+
+    shelf.api.update_package_versions_status(**shelf.args(), versions=["1.1"],
+                                             targetStatus="Archived")
+    shelf.api.delete_package_versions(**shelf.args(), versions=["1.0"])
+    outbox = EventOutbox(*shelf.packyard.container.catalog.engines)
+    details = [event.document["detail"] for event in outbox.after(0)]
+    assert [(d["packageVersion"], d["operationType"], d["packageVersionState"],
+             d["changes"]["statusChanged"]) for d in details][-2:] == [
+        ("1.1", "Updated", "Archived", True), ("1.0", "Deleted", "Deleted", True)]

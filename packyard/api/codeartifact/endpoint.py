@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections import defaultdict
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -29,9 +29,13 @@ from packyard.auth.signed import PendingRequest, SignedRequestAuthenticator
 from packyard.auth.sigv4 import PayloadHashMismatch
 from packyard.errors import Invalid
 from packyard.http.request import base_url, client_ip, declared_length, read_body_hashed
+from packyard.http.request_note import note_of, request_id_of
 
 # API requests are small JSON documents; anything bigger is refused unread.
 MAX_API_BODY = 1024 * 1024
+EVENT_SOURCE = "codeartifact.amazonaws.com"
+# Operations CloudTrail marks read-only (their answers are left out of the trail).
+_READ_ONLY = ("Describe", "List", "Get")
 
 
 class CodeArtifactEndpoint:
@@ -44,13 +48,20 @@ class CodeArtifactEndpoint:
         self._public_url = public_url
 
     async def __call__(self, request: Request) -> Response:
+        note = note_of(request.scope)
+        note.surface = "codeartifact"
         op = find_operation(request.method, request.url.path)
         if op is None:
+            note.route = "unknown"
             return error_response("UnknownOperationException", 404,
                                   f"No CodeArtifact operation at {request.method} "
                                   f"{request.url.path}")
         # For the log lines of ``errors.ERRORS``, which answers whatever this raises.
         request.state.operation = op.name
+        # For the audit trail and the metrics (http/request_note.py): operation names come
+        # from the service model, so no caller can invent labels.
+        note.source, note.name, note.route = EVENT_SOURCE, op.name, op.name
+        note.read_only = op.name.startswith(_READ_ONLY)
         # The signature and its key are checked before the body is read.
         pending = await run_in_threadpool(
             self._authn.begin, request.method, request.scope.get("raw_path", b"")
@@ -65,21 +76,31 @@ class CodeArtifactEndpoint:
             # after the members around it are valid and the caller is known (and authorized,
             # by the operation).
             parsed = parse_request(op, query, request.headers, b"")
-            ctx = self._context(request, self._authn.caller_before_body(pending))
+            principal = self._authn.caller_before_body(pending)
+            note.caller = principal
+            note.request_parameters = parsed.params
+            note.resources = self._resources(parsed.params)
             body = RequestBody(request.stream(), declared_length(request),
                                functools.partial(self._check_payload, pending, streamed))
-            result = await self._ops.call_streaming(op.name, ctx, parsed.params, body)
+            result = await self._ops.call_streaming(op.name, self._context(request, principal),
+                                                    parsed.params, body)
         else:
             body_bytes, body_sha256 = await read_body_hashed(request, MAX_API_BODY)
             principal = self._authn.finish(pending, body_sha256)
+            note.caller = principal
             parsed = parse_request(op, query, request.headers, body_bytes)
+            note.request_parameters = parsed.params
+            note.resources = self._resources(parsed.params)
             result = await run_in_threadpool(self._ops.call, op.name,
                                              self._context(request, principal), parsed.params)
-        request_id = str(uuid.uuid4())
+        request_id = request_id_of(request.scope)
         if isinstance(result, StreamResult):
+            note.response_elements = dict(result.headers)
             return StreamingResponse(result.body, media_type="application/octet-stream",
                                      headers={**result.headers, "x-amzn-RequestId": request_id,
                                               "Content-Length": str(result.size)})
+        if isinstance(result, dict):
+            note.response_elements = result
         payload, headers = serialize_output(op, result)
         headers["x-amzn-RequestId"] = request_id
         return Response(payload, media_type="application/json", headers=headers)
@@ -97,3 +118,18 @@ class CodeArtifactEndpoint:
             raise Invalid(f"The {member} sent does not match the SHA-256 the request "
                           f"declared ({pending.declared_sha256}): its SHA-256 is {sha256}; "
                           "nothing was stored") from None
+
+    def _resources(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        """CloudTrail's ``resources`` of a call: its domain and repository."""
+        domain = params.get("domain")
+        if not isinstance(domain, str):
+            return []
+        arns = self._ops.arns
+        owner = params.get("domainOwner") or arns.account_id
+        found = [{"ARN": arns.domain(domain), "accountId": owner,
+                  "type": "AWS::CodeArtifact::Domain"}]
+        repository = params.get("repository")
+        if isinstance(repository, str):
+            found.append({"ARN": arns.repository(domain, repository), "accountId": owner,
+                          "type": "AWS::CodeArtifact::Repository"})
+        return found
