@@ -12,6 +12,7 @@ from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.lifecycle_operations import LifecycleOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
+from packyard.api.kms.endpoint import KmsEndpoint
 from packyard.arn import ArnBuilder
 from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
@@ -24,9 +25,11 @@ from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
 from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
+from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
+from packyard.iam.secret_key import open_secret_box
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
@@ -39,6 +42,7 @@ from packyard.services.asset_publishing import AssetPublisher
 from packyard.services.audit_log import AuditLog
 from packyard.services.core import Core
 from packyard.services.iam import IamService
+from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.resource_tags import ResourceTagLookup
@@ -76,6 +80,8 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    encryption: Encryption | None = None
+    kms_api: KmsEndpoint | None = None
     console: Console | None = None
     # Where audit events go (``server/observe.py`` records one per noted request).
     trail: AuditTrail | None = None
@@ -103,6 +109,10 @@ class Services:
     token_ledger: TokenLedger
     # The catalog's (reader, writer) engines, for the stores that share its database.
     engines: tuple[Engine, Engine]
+    # What seals IAM's secrets (the console derives its session key from it).
+    secret_box: SecretBox
+    # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
+    encryption: Encryption | None = None
 
 
 def build_services(settings: Settings) -> Services:
@@ -111,7 +121,7 @@ def build_services(settings: Settings) -> Services:
     secure_data_dir(settings.data_dir)
     plugins = builtin_formats()
     formats = FormatRegistry(plugins)
-    blobs = open_blob_store(settings)
+    blobs: BlobStore = open_blob_store(settings)
     catalog = SqlCatalog(settings.effective_database_url,
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins},
@@ -120,18 +130,24 @@ def build_services(settings: Settings) -> Services:
                          blob_present=lambda domain_id, sha256: blobs.exists(
                              domain_blob_key(domain_id), sha256))
     catalog.migrate()
+    encryption = wire_encryption(settings, catalog, blobs)
+    if encryption is not None:
+        # blob_present above reads ``blobs`` when called: the encrypting store from here on.
+        blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    iam_store = IamStore(catalog.engines, settings.account_id,
-                         SecretBox.from_data_dir(settings.data_dir))
+    secret_box = open_secret_box(settings, encryption.provider if encryption else None,
+                                 catalog.engines[1])
+    iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region,
                             ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
-    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
+    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock,
+                        domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
                     tokens, formats, registry, TokenLedger(catalog.engines),
-                    catalog.engines)
+                    catalog.engines, secret_box, encryption)
 
 
 def build(settings: Settings) -> Container:
@@ -169,7 +185,10 @@ def build(settings: Settings) -> Container:
             services.token_ledger, services.tokens, authorizer, clock),
             AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
-        SecretBox.from_data_dir(settings.data_dir).derive_key("console-sessions"))
+        services.secret_box.derive_key("console-sessions"))
+    kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
+                                        else None, authorizer, settings.account_id,
+                                        settings.region), signed)
     core = Core(settings, registry, gate,
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
@@ -178,7 +197,7 @@ def build(settings: Settings) -> Container:
                                  EventOutbox(*services.engines), catalog.changes,
                                  region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     console, trail, webhooks)
+                     services.encryption, kms_api, console, trail, webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

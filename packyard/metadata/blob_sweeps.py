@@ -35,6 +35,7 @@ from packyard.metadata.schema import (
     assets,
     blob_sweeps,
     blobs,
+    data_keys,
     packages,
     repositories,
 )
@@ -144,6 +145,9 @@ class BlobSweepStore(CatalogBase):
                     continue
                 if not delete_blob(domain_id, sha):
                     continue  # left queued: the next sweep tries again
+                # Its data key (encryption at rest) goes in this transaction, after the bytes.
+                conn.execute(delete(data_keys).where(data_keys.c.domain_id == domain_id,
+                                                     data_keys.c.sha256 == sha))
                 conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
                                                        blob_sweeps.c.sha256 == sha)
                              .values(swept_at=now))

@@ -52,8 +52,12 @@ class BlobSweeper:
             return deleted
 
     def _delete(self, domain_id: int, sha256: str) -> bool:
+        # Called inside the sweep's write transaction, which deletes the data key row itself:
+        # an encrypting store's own ``delete`` would write that row from another transaction
+        # and wait for the lock this one holds (``EncryptingBlobStore.delete_bytes``).
+        delete = getattr(self._blobs, "delete_bytes", self._blobs.delete)
         try:
-            self._blobs.delete(domain_blob_key(domain_id), sha256)
+            delete(domain_blob_key(domain_id), sha256)
         except Exception:
             log.warning("could not delete blob %s of domain %d; the next sweep tries again",
                         sha256, domain_id, exc_info=True)

@@ -1,7 +1,7 @@
 """Version lifecycle: blobs waiting to be swept, and each package's last serial
 
 Revision ID: 0006_lifecycle
-Revises: 0010_audit_events
+Revises: 0008_encryption
 
 - ``blob_sweeps`` lists blobs that no asset of their domain uses any more, queued in the
   transaction that freed them and deleted from the blob store by the next sweep
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_lifecycle"
-down_revision = "0010_audit_events"
+down_revision = "0008_encryption"
 branch_labels = None
 depends_on = None
 
