@@ -38,6 +38,7 @@ from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
+from packyard.thread_hop import ThreadHop
 from packyard.upstream.resolver import InlineFile, Located, StoredFile
 
 # Files up to this size are kept in memory once read: small wheels and metadata files are the
@@ -60,6 +61,8 @@ class PackageReads:
         self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
         self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
         self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
+        # Grants and file lookups: the blocking part of the first read of each file or page.
+        self._threads = ThreadHop()
 
     def hot_path(self, segment: str, route: HotRoute) -> HotReads:
         """Answers repeats of what these caches hold, before Starlette runs, for requests under
@@ -78,7 +81,7 @@ class PackageReads:
         if access is None:
             access = await self._grants.run(
                 (label, repo, authorization, env),
-                lambda: run_in_threadpool(self._gate.open_for_read, label, repo, authorization))
+                lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization))
         return access
 
     async def open(self, request: Request) -> RepositoryAccess:
@@ -133,21 +136,27 @@ class PackageReads:
                         lookup: Callable[[], StoredFile | None],
                         media_type: str) -> CachedFile | None:
         stamp = self._files.stamp()
-        located = await run_in_threadpool(lookup)
-        if located is None:
+        found = await self._threads.run(self._find_with_bytes, lookup)
+        if found is None:
             return None
-        cached = CachedFile(located, await self._small_bytes(located), media_type)
+        located, data = found
+        if data is None and located.size <= INLINE_MAX:
+            # A backend without files: small blobs are still answered from memory.
+            data = b"".join([chunk async for chunk in self._blobs.read(located.blob_key,
+                                                                        located.sha256)])
+        cached = CachedFile(located, data, media_type)
         self._files.put(repository_id, key, stamp, cached)
         return cached
 
-    async def _small_bytes(self, located: StoredFile) -> bytes | None:
-        if located.size > INLINE_MAX:
-            return None
+    def _find_with_bytes(self, lookup: Callable[[], StoredFile | None]
+                         ) -> tuple[StoredFile, bytes | None] | None:
+        """The lookup and, for a small file in a plain file, its bytes: one thread hop for
+        both (the first read of each wheel and ``.metadata`` file of an install)."""
+        located = lookup()
+        if located is None or located.size > INLINE_MAX:
+            return None if located is None else (located, None)
         path = self._blobs.local_path(located.blob_key, located.sha256)
-        if path is None:  # a backend without files: small blobs are still answered from memory
-            return b"".join([chunk async for chunk in self._blobs.read(located.blob_key,
-                                                                        located.sha256)])
-        return await run_in_threadpool(path.read_bytes)
+        return located, (path.read_bytes() if path is not None else None)
 
     def cached_file_response(self, request: Request, cached: CachedFile) -> Response:
         """A file the repository holds: a small one from memory (unless a range is asked
