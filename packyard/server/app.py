@@ -18,7 +18,7 @@ from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
-from packyard.http.answer import Answer, HotPath
+from packyard.http.answer import Answer, FirstRead, HotPath
 from packyard.server.limits import ConnectionLimits
 from packyard.server.proxy_headers import trust_proxies
 from packyard.settings import Settings
@@ -29,13 +29,17 @@ async def health(_request: Request) -> Response:
 
 
 class PackyardApp:
-    """Offers each request to the hot paths (repeat reads answered from memory), else to
-    Starlette. Nothing else differs between the two: see ``services/hot_reads.py``."""
+    """Offers each request to the hot paths (repeat reads answered from memory), then to the
+    first-read paths (a page or file not cached yet, rendered or looked up without the routes),
+    else to Starlette. Nothing else differs between them: see ``services/hot_reads.py`` and
+    ``services/first_reads.py``."""
 
     def __init__(self, app: Starlette, hot_paths: list[HotPath],
-                 connection_limits: ConnectionLimits | None = None) -> None:
+                 connection_limits: ConnectionLimits | None = None,
+                 first_reads: list[FirstRead] | None = None) -> None:
         self.app = app
         self._hot_paths = hot_paths
+        self._first_reads = first_reads or []
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
 
@@ -55,6 +59,10 @@ class PackyardApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             answer = self.hot_answer(scope)
+            for first_read in self._first_reads:
+                if answer is not None:
+                    break
+                answer = await first_read(scope)
             if answer is not None:
                 await answer.send(send)
                 return
@@ -84,9 +92,12 @@ def create_app(settings: Settings | None = None,
     settings = container.settings
     hot_paths = [mounted.hot_path for mounted in container.formats.values()
                  if mounted.hot_path is not None]
+    first_reads = [mounted.first_read for mounted in container.formats.values()
+                   if mounted.first_read is not None]
     return PackyardApp(app, hot_paths,
                        ConnectionLimits(settings.header_timeout_seconds,
-                                        settings.body_timeout_seconds, settings.max_connections))
+                                        settings.body_timeout_seconds, settings.max_connections),
+                       first_reads)
 
 
 def behind_proxies(app: PackyardApp, settings: Settings) -> ASGIApp:

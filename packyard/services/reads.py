@@ -9,7 +9,8 @@
 - the answers: pages with a strong ETag, 304 and gzip (``services/answers.py``), stored files
   with their sha256 as ETag, immutable caching and Range on every blob store
   (``services/blob_response.py``);
-- the hot path in front of the handlers (``services/hot_reads.py``), reading the same caches.
+- the hot path in front of the handlers (``services/hot_reads.py``), reading the same caches,
+  and the first-read path (``services/first_reads.py``), filling them without the handlers.
 
 A format's handler parses the request, calls these with its own keys and its own render or
 lookup function, and returns what they give.
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from packyard.auth.environment import current_environment
+from packyard.auth.environment import RequestEnvironment, current_environment
 from packyard.metadata.changes import ChangeLog
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.answers import (
@@ -34,6 +35,7 @@ from packyard.services.answers import (
     page_answer,
 )
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
+from packyard.services.first_reads import Fill, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
@@ -74,15 +76,26 @@ class PackageReads:
     async def open_read(self, request: Request) -> RepositoryAccess:
         """The caller's read access to the repository the path names (``label``, ``repo``):
         token, domain, ReadFromRepository and the repository, reused for a second."""
-        label, repo = request.path_params["label"], request.path_params["repo"]
-        authorization = request.headers.get("authorization")
-        env = current_environment()
+        return await self.grant(request.path_params["label"], request.path_params["repo"],
+                                request.headers.get("authorization"), current_environment())
+
+    async def grant(self, label: str, repo: str, authorization: str | None,
+                    env: RequestEnvironment | None) -> RepositoryAccess:
+        """``open_read`` for a request not (yet) parsed by Starlette; ``env`` must be the
+        current environment (the grant is remembered for requests from there)."""
         access = self._gate.recent_reader(label, repo, authorization, env)
         if access is None:
             access = await self._grants.run(
                 (label, repo, authorization, env),
                 lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization))
         return access
+
+    def first_reads(self, segment: str, route: HotRoute, fill: Fill,
+                    refused: Refused) -> FirstReads:
+        """Answers first reads of what ``hot_path`` serves, into the same caches, without the
+        routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
+        (``services/first_reads.py``)."""
+        return FirstReads(self.grant, segment, route, fill, refused)
 
     async def open(self, request: Request) -> RepositoryAccess:
         """The caller and the repository the path names, authenticated, for a write (whose
