@@ -23,10 +23,11 @@ from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import render_index, render_project
 from packyard.formats.pypi.upstream import PypiUpstream, project_page
+from packyard.http import console_paths
 from packyard.http.answer import Answer
 from packyard.http.request import declared_length
 from packyard.metadata.catalog import Catalog
-from packyard.services.access import RepositoryAccess
+from packyard.services.access import RepositoryAccess, split_domain_label
 from packyard.services.answers import CachedFile, RenderedPage
 from packyard.services.core import Core
 from packyard.services.hot_reads import HotKey
@@ -139,7 +140,6 @@ class PypiEndpoint:
         located = await self._resolver.locate(access.domain, access.repository, name, filename)
         return self._reads.file_response(request, located, media_type)
 
-
     async def first_read(self, access: RepositoryAccess, key: HotKey
                          ) -> RenderedPage | CachedFile | None:
         """The page or file ``key`` (``pypi_hot_route``'s) as ``project`` and ``file`` make
@@ -157,6 +157,18 @@ class PypiEndpoint:
             access, (project, detail),
             lambda: self._resolver.find_own(access.domain, access.repository, project, detail),
             file_media_type(detail))
+
+
+async def release_page(request: Request) -> Response:
+    """``<endpoint>NAME/VERSION/``, the page hatch and flit print after a publish (PyPI's
+    ``/project/NAME/VERSION/`` under the upload URL): the version's page in the console, which
+    asks the reader to sign in. Nothing is looked up, so the redirect tells nobody anything."""
+    domain, _owner = split_domain_label(request.path_params["label"])
+    project = request.path_params["project"]
+    require_project_name(project)
+    return RedirectResponse(console_paths.version_path(
+        domain, request.path_params["repo"], FORMAT, None, normalize_name(project),
+        request.path_params["version"]), status_code=303)
 
 
 def mount_pypi(core: Core) -> MountedFormat:
@@ -180,5 +192,6 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/simple/{project}/", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
+            Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
         ]),
     ])
