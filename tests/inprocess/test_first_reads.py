@@ -119,3 +119,15 @@ def test_first_read_after_a_deny_policy_is_refused(packyard: InProcessPackyard,
         {"Version": "2012-10-17", "Statement": [deny]}))
     for path in (f"simple/demo-pkg/{WHEEL}", "simple/demo-pkg/"):  # new, and cached
         assert lee.get(path, Accept=JSON_V1).status_code == 403
+
+
+def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(packyard.container.catalog, "project_index", broken)
+    response = repo.get("simple/demo-pkg/", Accept=JSON_V1)
+    assert (response.status_code, response.text) == (
+        500, "Packyard hit an internal error; see the server log\n")
