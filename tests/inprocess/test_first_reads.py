@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
@@ -19,6 +20,12 @@ WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 READ = {"Effect": "Allow", "Resource": "*", "Action": [
     "codeartifact:GetAuthorizationToken", "codeartifact:ReadFromRepository",
     "codeartifact:GetRepositoryEndpoint", "sts:GetServiceBearerToken"]}
+
+
+@pytest.fixture
+def packyard(packyard_factory: PackyardFactory) -> InProcessPackyard:
+    """A server without the audit trail: with it on, the routes answer first reads (below)."""
+    return packyard_factory(audit_log="off")
 
 
 @pytest.fixture
@@ -35,7 +42,8 @@ def _raw(repo: InProcessRepo, path: str, token: str | None = None,
     auth = ("aws", token) if token else ("aws", repo.token)
     with httpx.Client(transport=repo.transport, auth=auth) as http, http.stream(
             "GET", repo.endpoint + path, headers=headers) as response:
-        return response.status_code, dict(response.headers), b"".join(response.iter_raw())
+        sent = {k: v for k, v in response.headers.items() if k != "x-amzn-requestid"}
+        return response.status_code, sent, b"".join(response.iter_raw())
 
 
 @pytest.mark.parametrize(("path", "headers"), [
@@ -131,3 +139,16 @@ def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
     response = repo.get("simple/demo-pkg/", Accept=JSON_V1)
     assert (response.status_code, response.text) == (
         500, "Packyard hit an internal error; see the server log\n")
+
+
+def test_with_the_audit_trail_on_first_reads_are_the_routes_so_refusals_are_recorded(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    audited = packyard_factory()  # the trail is on by default
+    repo = audited.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = audited.starlette_calls
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200
+    assert audited.starlette_calls == before + 1
+    with httpx.Client(transport=repo.transport, auth=("aws", "not-a-token")) as http:
+        assert http.get(repo.endpoint + "simple/demo-pkg/").status_code == 401
+    assert audited.starlette_calls == before + 2
