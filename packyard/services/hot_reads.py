@@ -42,6 +42,30 @@ HotRoute = Callable[[Sequence[str], Mapping[bytes, str]], HotKey | None]
 ``_WANTED``, each sent once), to the entry it names, or None for the handlers."""
 
 
+def plain_read(scope: Scope, segment: str, route: HotRoute
+               ) -> tuple[list[str], dict[bytes, str], HotKey] | None:
+    """A plain GET/HEAD of what ``route`` names under the format's ``segment``: its path split
+    on "/", the headers that matter and the cache entry; None for anything else (query
+    strings, Range, a header sent twice: the handlers' call)."""
+    if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+        return None
+    parts = scope["path"].split("/")
+    if len(parts) < 5 or parts[2] != segment:
+        return None
+    headers: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED:
+            if name in headers:  # twice: which one counts is the handlers' call
+                return None
+            headers[name] = value.decode("latin-1")
+    if b"range" in headers:
+        return None
+    wanted = route(parts, headers)
+    if wanted is None:
+        return None
+    return parts, headers, wanted
+
+
 class HotReads:
     """Answers a request from memory when it can; None lets the handlers answer.
 
@@ -65,22 +89,10 @@ class HotReads:
         self._route = route
 
     def __call__(self, scope: Scope) -> Answer | None:
-        if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+        read = plain_read(scope, self._segment, self._route)
+        if read is None:
             return None
-        parts = scope["path"].split("/")
-        if len(parts) < 5 or parts[2] != self._segment:
-            return None
-        headers: dict[bytes, str] = {}
-        for name, value in scope["headers"]:
-            if name in _WANTED:
-                if name in headers:  # twice: which one counts is the handlers' call
-                    return None
-                headers[name] = value.decode("latin-1")
-        if b"range" in headers:
-            return None
-        wanted = self._route(parts, headers)
-        if wanted is None:
-            return None
+        parts, headers, wanted = read
         access = self._gate.recent_reader(parts[1], parts[3], headers.get(b"authorization"),
                                           environment_of(scope))
         if access is None:
