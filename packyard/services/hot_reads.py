@@ -28,7 +28,7 @@ from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.response_cache import ResponseCache
 
 _WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-match",
-                     b"range"})
+                     b"if-modified-since", b"range"})
 
 
 HotKey = tuple[Literal["page", "file"], Hashable]
@@ -49,17 +49,26 @@ class HotReads:
     (``server.protocol``)."""
 
     def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
-                 files: ResponseCache[CachedFile], segment: str, route: HotRoute) -> None:
+                 files: ResponseCache[CachedFile], segment: str, route: HotRoute,
+                 raw_path: bool = False) -> None:
         self._gate = gate
         self._pages = pages
         self._files = files
         self._segment = segment
         self._route = route
+        # The route reads the path still percent-encoded (npm: "@s%2fn" is one segment).
+        self._raw_path = raw_path
 
     def __call__(self, scope: Scope) -> Answer | None:
         if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
             return None
-        parts = scope["path"].split("/")
+        if self._raw_path:
+            raw = scope.get("raw_path")
+            if raw is None:
+                return None
+            parts = raw.decode("latin-1").split("/")
+        else:
+            parts = scope["path"].split("/")
         if len(parts) < 5 or parts[2] != self._segment:
             return None
         headers: dict[bytes, str] = {}
@@ -83,7 +92,7 @@ class HotReads:
             if page is None:
                 return None
             return page_answer(page, headers.get(b"accept-encoding"),
-                               headers.get(b"if-none-match"))
+                               headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
         cached = self._files.get(access.repository.id, key)
         if cached is None or cached.data is None:
             return None

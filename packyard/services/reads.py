@@ -55,10 +55,11 @@ class PackageReads:
         self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
         self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
 
-    def hot_path(self, segment: str, route: HotRoute) -> HotReads:
+    def hot_path(self, segment: str, route: HotRoute, *, raw_path: bool = False) -> HotReads:
         """Answers repeats of what these caches hold, before Starlette runs, for requests under
-        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry."""
-        return HotReads(self._gate, self._pages, self._files, segment, route)
+        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry (given the
+        path still percent-encoded when ``raw_path``)."""
+        return HotReads(self._gate, self._pages, self._files, segment, route, raw_path)
 
     # -- who may read ----------------------------------------------------------------------------
 
@@ -105,7 +106,8 @@ class PackageReads:
     def page_response(request: Request, page: RenderedPage) -> Response:
         """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
         return page_answer(page, request.headers.get("accept-encoding"),
-                           request.headers.get("if-none-match")).as_response()
+                           request.headers.get("if-none-match"),
+                           request.headers.get("if-modified-since")).as_response()
 
     # -- files -----------------------------------------------------------------------------------
 
