@@ -28,7 +28,7 @@ from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.response_cache import ResponseCache
 
 _WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-match",
-                     b"if-modified-since", b"range"})
+                     b"if-modified-since", b"range", b"host"})
 
 
 HotKey = tuple[Literal["page", "file"], Hashable]
@@ -36,10 +36,11 @@ HotKey = tuple[Literal["page", "file"], Hashable]
 tuple: one is made per hot-path request)."""
 
 
-HotRoute = Callable[[Sequence[str], Mapping[bytes, str]], HotKey | None]
+HotRoute = Callable[[Sequence[str], Mapping[bytes, str], Scope], HotKey | None]
 """A format's reading of a request: its path split on "/" (``parts[1]`` is the domain label,
-``parts[2]`` the format's segment, ``parts[3]`` the repository) and its headers (those in
-``_WANTED``, each sent once), to the entry it names, or None for the handlers."""
+``parts[2]`` the format's segment, ``parts[3]`` the repository), its headers (those in
+``_WANTED``, each sent once) and its scope (a format whose pages name the host they were
+asked at reads the scheme there), to the entry it names, or None for the handlers."""
 
 
 class HotReads:
@@ -79,7 +80,7 @@ class HotReads:
                 headers[name] = value.decode("latin-1")
         if b"range" in headers:
             return None
-        wanted = self._route(parts, headers)
+        wanted = self._route(parts, headers, scope)
         if wanted is None:
             return None
         access = self._gate.recent_reader(parts[1], parts[3], headers.get(b"authorization"),

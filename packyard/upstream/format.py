@@ -97,7 +97,7 @@ class FormatUpstream(Protocol):
         asset's name; npm: ``name-1.0.0.tgz`` for every version's ``package.tgz``)."""
         ...
 
-    def asset_named(self, filename: str) -> tuple[str, str | None]:
+    def asset_named(self, name: str, filename: str) -> tuple[str, str | None]:
         """The stored asset a requested file name is, and the version key when the asset's
         name alone does not tell the versions apart (npm's); None otherwise."""
         ...

@@ -138,6 +138,19 @@ class UpstreamResolver:
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
         return resolution.merged
 
+    async def external_url(self, domain: Domain, repository: Repository,
+                           connection: str) -> str | None:
+        """Where ``connection`` is, when ``repository`` reaches it (itself, or through its
+        upstreams); None when it does not."""
+        if connection not in self._urls:
+            return None
+        graph = await run_in_threadpool(self._graph, domain.id)
+        steps = search_steps(repository.id, graph.upstreams, dict(graph.external),
+                             lambda _repo: True)
+        if any(step.external_connection == connection for step in steps):
+            return self._urls[connection]
+        return None
+
     def _graph(self, domain_id: int) -> DomainGraph:
         return self._graphs.get_or_load(domain_id,
                                         lambda: self._catalog.domain_graph(domain_id))
@@ -239,7 +252,7 @@ class UpstreamResolver:
             # Held by another repository of the domain: keep a reference in this one when the
             # file itself is asked for (a client reading a derived file keeps nothing).
             if base is None:
-                asset_name, version_key = self._format.asset_named(wanted)
+                asset_name, version_key = self._format.asset_named(name, wanted)
                 await run_in_threadpool(self._catalog.retain_from, step.repository_id,
                                         self._fmt, name, asset_name, [repository],
                                         self._clock.now(), namespace, version_key)
@@ -264,8 +277,8 @@ class UpstreamResolver:
         """A listed file (or a file derived from one) that ``repository`` itself holds
         (worker thread)."""
         base = self._format.derived_file(filename)
-        asset_name, version_key = self._format.asset_named(base if base is not None
-                                                           else filename)
+        asset_name, version_key = self._format.asset_named(
+            name, base if base is not None else filename)
         own = self._catalog.find_asset(repository.id, self._fmt, name, asset_name, namespace,
                                        version_key)
         if own is None or own[0].status not in LISTED:
@@ -297,7 +310,7 @@ class UpstreamResolver:
         if self._pull.downloads_started == started_before and owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
             # this repository keeps the file too, before its client gets the last byte.
-            asset_name, version_key = self._format.asset_named(remote.filename)
+            asset_name, version_key = self._format.asset_named(name, remote.filename)
 
             def retain() -> None:
                 self._catalog.retain_from(owner.id, self._fmt, name, asset_name,

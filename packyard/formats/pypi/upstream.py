@@ -65,7 +65,7 @@ class PypiUpstream:
     def file_name(self, name: str, version: str, asset_name: str) -> str:
         return asset_name
 
-    def asset_named(self, filename: str) -> tuple[str, str | None]:
+    def asset_named(self, name: str, filename: str) -> tuple[str, str | None]:
         # PyPI file names are unique in a repository: the name alone finds the file.
         return filename, None
 
