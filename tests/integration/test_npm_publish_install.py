@@ -120,3 +120,96 @@ def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProces
             "--repository", npm_repo.repository, "--namespace", "acme",
             extra_env={**extra, "PATH": path})
     assert f"@acme:registry={npm_repo.endpoint}" in npm_home.npmrc.read_text()
+
+
+def test_pnpm_publishes_and_installs_with_a_lockfile(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    client = npm_client("pnpm")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    lib = package_json(tmp_path / "lib", "@acme/pnpm-lib", "1.0.0")
+    home.run(client, "publish", "--no-git-checks", cwd=lib)
+    consumer = _consumer(tmp_path, {"@acme/pnpm-lib": "^1.0.0"})
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "pnpm-lock.yaml").is_file()
+    assert (consumer / "node_modules/@acme/pnpm-lib/index.js").is_file()
+    # Again from the lockfile alone, in a fresh store.
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    fresh.run(client, "install", "--frozen-lockfile", cwd=consumer)
+    assert (consumer / "node_modules/@acme/pnpm-lib/index.js").is_file()
+
+
+def test_yarn1_installs_with_a_lockfile(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    npm = npm_client("npm11")
+    client = npm_client("yarn1")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token, always_auth=True)
+    _publish(home, npm, package_json(tmp_path / "lib", "@acme/y1", "1.0.0"))
+    _publish(home, npm, package_json(tmp_path / "lib2", "y1-lib", "2.0.0",
+                                     dependencies={"@acme/y1": "1.0.0"}))
+    consumer = _consumer(tmp_path, {"y1-lib": "^2.0.0"})
+    home.run(client, "install", "--non-interactive", cwd=consumer)
+    lock = (consumer / "yarn.lock").read_text()
+    assert npm_repo.endpoint + "y1-lib/-/y1-lib-2.0.0.tgz" in lock
+    assert (consumer / "node_modules/@acme/y1/index.js").is_file()
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(npm_repo.endpoint, npm_repo.token, always_auth=True)
+    fresh.run(client, "install", "--frozen-lockfile", "--non-interactive", cwd=consumer)
+    assert (consumer / "node_modules/y1-lib/index.js").is_file()
+
+
+def test_yarn4_publishes_and_installs(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    client = npm_client("yarn4")
+    home = NpmHome(tmp_path / "home")
+    lib = package_json(tmp_path / "lib", "@acme/berry", "1.0.0")
+    home.write_yarnrc_yml(lib, npm_repo.endpoint, npm_repo.token)
+    (lib / "yarn.lock").write_text("")
+    home.run(client, "install", cwd=lib)  # berry publishes from a workspace in its lockfile
+    home.run(client, "npm", "publish", cwd=lib)
+    assert npm_repo.packument("@acme/berry").json()["versions"]["1.0.0"]["name"] == "@acme/berry"
+    consumer = _consumer(tmp_path, {"@acme/berry": "^1.0.0"})
+    home.write_yarnrc_yml(consumer, npm_repo.endpoint, npm_repo.token)
+    (consumer / ".yarnrc.yml").write_text((consumer / ".yarnrc.yml").read_text()
+                                          + 'npmMinimalAgeGate: "0"\nnodeLinker: node-modules\n')
+    (consumer / "yarn.lock").write_text("")
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/@acme/berry/index.js").is_file()
+    assert "@acme/berry@npm:1.0.0" in (consumer / "yarn.lock").read_text()
+
+
+def test_install_through_public_npmjs_then_the_upstream_goes_away(
+        server_factory: Any, tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("npm11")
+    upstream = StaticRegistry(tmp_path / "registry")
+    upstream.add("left-pad", "1.3.0")
+    upstream.add("@types/thing", "2.0.0", dependencies={"left-pad": "^1.3.0"})
+    server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+    api = codeartifact_client(server.url)
+    repo = create_npm_repo(api, server.url, "up")
+    api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                      externalConnection="public:npmjs")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(repo.endpoint, repo.token)
+    consumer = _consumer(tmp_path, {"@types/thing": "^2.0.0"})
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/left-pad/index.js").is_file()
+    lock = json.loads((consumer / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/left-pad"]["resolved"] == (
+        repo.endpoint + "left-pad/-/left-pad-1.3.0.tgz")
+    versions = api.list_package_versions(domain=repo.domain, repository=repo.repository,
+                                         format="npm", package="left-pad")["versions"]
+    assert [(v["version"], v["origin"]["originType"]) for v in versions] == [
+        ("1.3.0", "EXTERNAL")]
+
+    upstream.stop()
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    (consumer / "package-lock.json").unlink()
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(repo.endpoint, repo.token)
+    fresh.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/@types/thing/index.js").is_file()
