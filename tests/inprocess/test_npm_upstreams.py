@@ -156,3 +156,24 @@ def test_advisories_are_proxied_when_the_repository_reaches_public_npmjs(
                             headers={"Content-Type": "application/json"})
     assert response.status_code == 200 and response.json() == {}
     assert "POST /-/npm/v1/security/advisories/bulk" in registry.requests
+
+
+def test_one_repository_reaches_public_pypi_and_public_npmjs_through_two_stores(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """The README's layout: the team's repository has a PyPI store first, then an npm store."""
+    data = registry.add("left-pad", "1.3.0")
+    app = packyard_factory(npm_upstream_url=registry.url)
+    api = app.codeartifact()
+    api.create_domain(domain="acme")
+    for store, connection in (("pypi-store", "public:pypi"), ("npm-store", "public:npmjs")):
+        api.create_repository(domain="acme", repository=store)
+        api.associate_external_connection(domain="acme", repository=store,
+                                          externalConnection=connection)
+    api.create_repository(domain="acme", repository="team", upstreams=[
+        {"repositoryName": "pypi-store"}, {"repositoryName": "npm-store"}])
+    team = npm_repo(app, repository="team", create=False)
+    assert team.packument("left-pad")["dist-tags"] == {"latest": "1.3.0"}
+    assert team.get("left-pad/-/left-pad-1.3.0.tgz").content == data
+    kept = api.list_package_versions(domain="acme", repository="npm-store", format="npm",
+                                     package="left-pad")["versions"]
+    assert [v["version"] for v in kept] == ["1.3.0"]
