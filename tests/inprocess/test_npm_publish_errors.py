@@ -196,3 +196,13 @@ def test_stale_revision_is_refused(repo: NpmRepo) -> None:
     assert response.status_code == 409
     assert "changed since it was read" in response.json()["error"]
     assert set(repo.packument("demo")["versions"]) == {"1.0.0", "1.1.0"}
+
+
+def test_npm_login_is_refused_with_the_command_to_run(repo: NpmRepo) -> None:
+    login = {"name": "alice", "password": "secret"}
+    # Without a token npm gets the 401 every unauthenticated request gets (checked first).
+    anonymous = repo.put_json("-/user/org.couchdb.user:alice", login, token=None)
+    assert anonymous.status_code == 401
+    _refused(repo.put_json("-/user/org.couchdb.user:alice", login), 400,
+             "npm login and adduser are not how Packyard signs you in: run "
+             "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
