@@ -157,11 +157,15 @@ def test_attachment_that_is_not_base64(repo: NpmRepo) -> None:
     _nothing_stored(repo, "demo")
 
 
+LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
+          "--repository REPOSITORY` (yarn 2+: set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+
+
 def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
     response = repo.request("PUT", "demo", token=None, content=b"{}")
     assert response.status_code == 401
     assert "otp" not in response.headers["www-authenticate"].lower()
-    assert response.json()["error"].startswith("Authentication required")
+    assert response.json() == {"error": LOG_IN}
 
 
 def test_basic_aws_token_works_as_bearer_does(repo: NpmRepo) -> None:

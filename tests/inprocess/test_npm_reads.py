@@ -181,7 +181,8 @@ def test_unlisted_versions_leave_the_packument_but_still_download(repo: NpmRepo)
 def test_reads_need_a_token(repo: NpmRepo) -> None:
     response = repo.get("@acme%2futil", token=None)
     assert response.status_code == 401
-    assert response.json()["error"].startswith("Authentication required")
+    assert response.json()["error"].startswith(
+        "Authentication required: run `aws codeartifact login --tool npm")
     assert repo.get("@acme%2futil", token="garbage").status_code == 401
 
 

@@ -20,6 +20,7 @@ from packyard.errors import (
     Denied,
     InsufficientStorage,
     Invalid,
+    NoCredentials,
     NotFound,
     PackyardError,
     TooLarge,
@@ -30,6 +31,12 @@ from packyard.errors import (
 from packyard.http.errors import error_handlers
 
 log = logging.getLogger("packyard.npm")
+
+# What npm, pnpm and yarn print when a request came without a token (npm's own hint, "npm
+# login", would not work here).
+_LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
+           "--repository REPOSITORY` (yarn 2+: set npmAuthToken and npmAlwaysAuth in "
+           ".yarnrc.yml)")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
@@ -57,7 +64,8 @@ def to_response(error: PackyardError) -> Response:
         headers["WWW-Authenticate"] = 'Basic realm="packyard", Bearer realm="packyard"'
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
-    return error_response(status, error.message, headers)
+    message = _LOG_IN if isinstance(error, NoCredentials) else error.message
+    return error_response(status, message, headers)
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
