@@ -177,3 +177,18 @@ def test_one_repository_reaches_public_pypi_and_public_npmjs_through_two_stores(
     kept = api.list_package_versions(domain="acme", repository="npm-store", format="npm",
                                      package="left-pad")["versions"]
     assert [v["version"] for v in kept] == ["1.3.0"]
+
+
+def test_repeat_reads_of_what_came_from_upstream_take_the_hot_path(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, _ = _chain(packyard_factory, registry)
+    for path in ("left-pad/-/left-pad-1.0.0.tgz", "left-pad"):
+        # The first read keeps what it fetched (a catalog write, which drops the caches it had
+        # filled), so the second goes through the handlers once more; from then on, the hot path.
+        for _ in range(2):
+            assert team.get(path).status_code == 200
+        before = team.app.starlette_calls
+        for _ in range(3):
+            assert team.get(path).status_code == 200
+        assert team.app.starlette_calls == before, path
