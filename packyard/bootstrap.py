@@ -16,8 +16,10 @@ from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.auth.token_ledger import TokenLedger
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
+from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
@@ -32,6 +34,7 @@ from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
+from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, staging_dir
@@ -58,6 +61,7 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    console: Console | None = None
 
 
 @dataclass
@@ -76,6 +80,8 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    # Token listing and revocation (``packyard token``, the console), on the catalog's database.
+    token_ledger: TokenLedger
 
 
 def build_services(settings: Settings) -> Services:
@@ -98,7 +104,7 @@ def build_services(settings: Settings) -> Services:
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry)
+                    tokens, formats, registry, TokenLedger(catalog.engines))
 
 
 def build(settings: Settings) -> Container:
@@ -117,10 +123,17 @@ def build(settings: Settings) -> Container:
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
     api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
                                settings.public_url)
-    iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
-                                      StsService(iam_store, authorizer, clock)), signed)
-    gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
-                                                         clock, root.access_key_id, iam_store))
+    iam = IamService(iam_store, authorizer, clock)
+    sts = StsService(iam_store, authorizer, clock)
+    iam_api = IamEndpoint(IamServices(iam, sts), signed)
+    package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
+                                        root.access_key_id, iam_store)
+    gate = RepositoryGate(registry, package_auth)
+    console = build_console(
+        ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
+            services.token_ledger, services.tokens, authorizer, clock)),
+        signed, sts, package_auth,
+        SecretBox.from_data_dir(settings.data_dir).derive_key("console-sessions"))
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
@@ -128,7 +141,8 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store)
+    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
+                     console)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
