@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
-from packyard.api.codeartifact.policy_operations import PolicyOperations
+from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
@@ -33,6 +33,7 @@ from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
+from packyard.services.resource_tags import ResourceTagLookup
 from packyard.services.sts import StsService
 from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
@@ -100,7 +101,8 @@ def build_services(settings: Settings) -> Services:
     iam_store = IamStore(catalog.engines, settings.account_id,
                          SecretBox.from_data_dir(settings.data_dir))
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
-                            settings.region)
+                            settings.region,
+                            ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
@@ -121,7 +123,7 @@ def build(settings: Settings) -> Container:
                                         settings.max_signature_skew_seconds, iam_store,
                                         regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
-    api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
+    api = CodeArtifactEndpoint(GroupOperations(registry, permissions), signed,
                                settings.public_url)
     iam = IamService(iam_store, authorizer, clock)
     sts = StsService(iam_store, authorizer, clock)
