@@ -167,3 +167,20 @@ def test_api_refuses_a_name_with_a_slash(repo: NpmRepo) -> None:
     code, status, message = client_error(info)
     assert (code, status) == ("ValidationException", 400)
     assert message == "package '@acme/util' does not match the pattern [^#/\\s]+"
+
+
+def test_a_publish_the_package_group_blocks_is_refused_and_nothing_stored(
+        repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    api.create_package_group(domain="acme", packageGroup="/npm/acme/*")
+    api.update_package_group_origin_configuration(domain="acme", packageGroup="/npm/acme/*",
+                                                  restrictions={"PUBLISH": "BLOCK"})
+    response = repo.publish("@acme/blocked", "1.0.0")
+    assert response.status_code == 403
+    assert response.json() == {"error": (
+        "Publishing @acme/blocked to repository npmrepo is blocked: package group /npm/acme/* "
+        "blocks publishing (PUBLISH: BLOCK)")}
+    assert repo.get("@acme%2fblocked").status_code == 404
+    staging = staging_dir(repo.app.settings)
+    assert not staging.exists() or list(staging.iterdir()) == []
+    assert repo.publish("unscoped", "1.0.0").status_code == 201  # another group's package
