@@ -4,11 +4,13 @@ version (npm's deprecation message), and removing versions (npm's unpublish)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from packyard.metadata.new_files import encode_attributes, new_revision
+from packyard.metadata.outbox import DELETED, UPDATED, version_changes, write_version_events
 from packyard.metadata.repositories import drop_unused_blobs
 from packyard.metadata.rows import version_record
 from packyard.metadata.schema import (
@@ -32,6 +34,8 @@ class VersionEditStore(CatalogBase):
             conn.execute(update(package_versions).where(package_versions.c.id == version.id)
                          .values(attributes=encode_attributes(attributes),
                                  revision=new_revision()))
+            write_version_events(conn, version_changes(
+                conn, [version.id], UPDATED, metadata_updated=True), datetime.now(UTC))
             return version_record(conn.execute(select(package_versions).where(
                 package_versions.c.id == version.id)).one())
 
@@ -51,6 +55,13 @@ class VersionEditStore(CatalogBase):
                 select(assets.c.sha256).where(assets.c.package_version_id.in_(ver_ids)))}
             touched |= {r.sha256 for r in conn.execute(
                 select(asset_blobs.c.sha256).where(asset_blobs.c.asset_id.in_(asset_ids)))}
+            # The events first: they read the rows about to go.
+            now = datetime.now(UTC)
+            for (version_id,) in conn.execute(ver_ids).all():
+                removed = len(conn.execute(select(assets.c.id).where(
+                    assets.c.package_version_id == version_id)).all())
+                write_version_events(conn, version_changes(
+                    conn, [version_id], DELETED, status=DELETED, assets_removed=removed), now)
             conn.execute(delete(asset_blobs).where(asset_blobs.c.asset_id.in_(asset_ids)))
             conn.execute(delete(assets).where(assets.c.package_version_id.in_(ver_ids)))
             conn.execute(delete(package_tags).where(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from packyard.metadata.catalog import Catalog, NewAsset, NewVersion, PublishResult
+from packyard.metadata.catalog import Catalog, NewAsset, NewVersion, PublishResult, SqlCatalog
+from packyard.metadata.outbox import EventOutbox
 from packyard.model import Repository
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -90,3 +91,17 @@ def test_one_versions_asset_when_every_version_names_it_alike(catalog: Catalog) 
     kept = catalog.find_asset(team.id, "npm", "util", "package.tgz", "acme", "2.0.0")
     assert kept is not None and kept[1].sha256 == "b" * 64
     assert catalog.find_asset(team.id, "npm", "util", "package.tgz", "acme", "1.0.0") is None
+
+
+def test_edits_and_deletions_are_version_events(catalog: Catalog) -> None:
+    assert isinstance(catalog, SqlCatalog)
+    repo = _repo(catalog)
+    published = _publish(catalog, repo, "1.0.0", "a" * 64)
+    catalog.update_version_attributes(published.version, {"deprecated": "use 2"})
+    catalog.delete_versions(published.package.id, ["1.0.0"])
+    details = [e.document["detail"] for e in EventOutbox(*catalog.engines).after(0)]
+    assert [(d["packageVersion"], d["operationType"], d["packageVersionState"],
+             d["changes"]["metadataUpdated"], d["changes"]["assetsRemoved"])
+            for d in details] == [("1.0.0", "Created", "Published", True, 0),
+                                  ("1.0.0", "Updated", "Published", True, 0),
+                                  ("1.0.0", "Deleted", "Deleted", False, 1)]
