@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
 from packyard.storage.backends import staging_dir
 from tests.inprocess.harness import InProcessPackyard, client_error
 from tests.inprocess.npm_support import NpmRepo, npm_repo
@@ -184,3 +186,22 @@ def test_a_publish_the_package_group_blocks_is_refused_and_nothing_stored(
     staging = staging_dir(repo.app.settings)
     assert not staging.exists() or list(staging.iterdir()) == []
     assert repo.publish("unscoped", "1.0.0").status_code == 201  # another group's package
+
+
+def test_publishes_and_unpublishes_are_in_the_audit_trail_refused_ones_too(
+        repo: NpmRepo) -> None:
+    app = repo.app
+    repo.publish("@acme/util", "1.0.0", manifest={"description": "other bytes"})  # 409
+    rev = repo.get("left-pad?write=true").json()["_rev"]
+    assert repo.request("DELETE", f"left-pad/-rev/{rev}").status_code == 200
+    trail = open_trail(app.settings, app.container.catalog.engines)
+    try:
+        refused = list(trail.events(AuditFilter(name="PublishPackageVersion",
+                                                errors_only=True)))
+        deleted = list(trail.events(AuditFilter(name="DeletePackageVersions")))
+    finally:
+        trail.close()
+    assert [e["errorMessage"] for e in refused] == [
+        "You cannot publish over the previously published versions: 1.0.0."]
+    assert len(deleted) == 1 and "errorCode" not in deleted[0]
+    assert deleted[0]["requestParameters"]["repositoryName"] == "npmrepo"

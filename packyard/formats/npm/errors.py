@@ -29,6 +29,7 @@ from packyard.errors import (
     UpstreamError,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.request_note import note_of
 
 log = logging.getLogger("packyard.npm")
 
@@ -69,13 +70,21 @@ def to_response(error: PackyardError) -> Response:
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    return to_response(error)
+    response = to_response(error)
+    note = note_of(request.scope)
+    # Into the audit trail, as for PyPI: every refused write, and reads refused for who asked
+    # (a read of something that is not there is no refusal).
+    if response.status_code in (401, 403) or (note.name and not note.read_only):
+        note.refused(type(error).__name__, error.message)
+    return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:
     """Unexpected failures become a 500 with a pointer to the log, never a reset."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return error_response(500, "Packyard hit an internal error; see the server log")
+    message = "Packyard hit an internal error; see the server log"
+    note_of(request.scope).refused("InternalError", message)
+    return error_response(500, message)
 
 
 ERRORS = error_handlers(_refused, _failed)

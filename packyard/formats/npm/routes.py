@@ -69,6 +69,15 @@ def _rest(request: Request) -> str:
     return "/".join(raw.decode("latin-1").split("/")[4:])
 
 
+def _audited_action(rest: str) -> str:
+    """The action a write is recorded under in the audit trail (its authorization is the
+    service's): an unpublish names a ``-rev``; dist-tags, deprecations and publishes are
+    PublishPackageVersion."""
+    if rest.startswith("-/package/") or "/-rev/" not in rest:
+        return "PublishPackageVersion"
+    return "DeletePackageVersions"
+
+
 def _endpoint(request: Request) -> str:
     base = base_url(request)
     scheme, _, host = base.partition("://")
@@ -186,8 +195,8 @@ class NpmEndpoint:
 
     async def put(self, request: Request) -> Response:
         # The caller is known, and allowed, before a byte of the body is read.
-        access = await self._reads.open(request)
         rest = _rest(request)
+        access = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
             return await self._put_tag(request, access, rest.removeprefix("-/package/"))
         if rest.startswith("-/user/"):
@@ -259,8 +268,8 @@ class NpmEndpoint:
     # -- DELETE --------------------------------------------------------------------------------
 
     async def delete(self, request: Request) -> Response:
-        access = await self._reads.open(request)
         rest = _rest(request)
+        access = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
