@@ -81,12 +81,13 @@ class PackageReads:
         prefix = f"{self._segment}_" if self._segment else ""
         return {prefix + "pages": self._pages.cache, prefix + "files": self._files.cache}
 
-    def hot_path(self, segment: str, route: HotRoute) -> HotReads:
+    def hot_path(self, segment: str, route: HotRoute, *, raw_path: bool = False) -> HotReads:
         """Answers repeats of what these caches hold, before Starlette runs, for requests under
-        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry."""
+        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry (given the
+        path still percent-encoded when ``raw_path``)."""
         self._segment = segment
         return HotReads(self._gate, self._pages, self._files, segment, route,
-                        answer_files=not self._audit_downloads)
+                        raw_path=raw_path, answer_files=not self._audit_downloads)
 
     # -- who may read ----------------------------------------------------------------------------
 
@@ -169,7 +170,8 @@ class PackageReads:
     def page_response(request: Request, page: RenderedPage) -> Response:
         """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
         return page_answer(page, request.headers.get("accept-encoding"),
-                           request.headers.get("if-none-match")).as_response()
+                           request.headers.get("if-none-match"),
+                           request.headers.get("if-modified-since")).as_response()
 
     # -- files -----------------------------------------------------------------------------------
 
