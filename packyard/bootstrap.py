@@ -216,8 +216,9 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",
                     leftovers)
-    urls = {connection.name: str(getattr(settings, connection.url_setting))
-            for connection in formats.external_connections() if connection.url_setting}
+    served = [c for c in formats.external_connections() if c.url_setting]
+    urls = {c.name: str(getattr(settings, c.url_setting)) for c in served if c.url_setting}
     return UpstreamCore(catalog, blobs, http, pull, clock, urls,
+                        {c.name: c.package_format for c in served},
                         settings.upstream_page_ttl_seconds,
                         settings.upstream_verify_before_send_bytes)

@@ -17,6 +17,7 @@ def builtin_formats() -> list[FormatPlugin]:
     # Imported here: the plug-ins sit above the services, and this package's other modules
     # (the rules the services use) below them.
     from packyard.formats.generic.plugin import GenericFormat
+    from packyard.formats.npm.plugin import NpmFormat
     from packyard.formats.pypi.plugin import PypiFormat
 
-    return [PypiFormat(), GenericFormat()]
+    return [PypiFormat(), NpmFormat(), GenericFormat()]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packyard.errors import PackyardError
 from packyard.metadata.asset_publishing import AssetPublishingStore
@@ -41,6 +41,7 @@ from packyard.metadata.upstream_links import (
     UpstreamLinkStore,
 )
 from packyard.metadata.upstream_pages import CachedPage, UpstreamPageStore
+from packyard.metadata.version_edits import VersionEditStore
 from packyard.metadata.version_lifecycle import (
     CopyDecision,
     StatusDecision,
@@ -170,8 +171,10 @@ class Catalog(Protocol):
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
-                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
-        """The asset called ``filename`` in a project (file downloads)."""
+                   namespace: str = "", version_key: str | None = None
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads), of the version
+        ``version_key`` when given (formats whose versions' files share names: npm's)."""
         ...
 
     def find_assets_named(self, repository_id: int, fmt: str,
@@ -244,6 +247,17 @@ class Catalog(Protocol):
                     now: datetime) -> int:
         """Delete these queued blobs that are still unused (``delete_blob``), in one write
         transaction; returns how many were deleted."""
+
+    def update_version_attributes(self, version: PackageVersion,
+                                  attributes: Mapping[str, Any]) -> PackageVersion:
+        """Replace the format's data about a version (npm: a deprecation); the version gets
+        a new revision."""
+        ...
+
+    def delete_versions(self, package_id: int, version_keys: Sequence[str]) -> list[str]:
+        """Remove versions with their assets and the tags pointing at them (a deleted version
+        may be published again); returns the sha256s no longer used in the domain, for the
+        caller to delete from the blob store after the commit."""
         ...
 
     # -- tags ---------------------------------------------------------------------------------
@@ -376,7 +390,7 @@ class Catalog(Protocol):
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,
-                    namespace: str = "") -> bool:
+                    namespace: str = "", version_key: str | None = None) -> bool:
         """Keep in ``targets`` a copy of a file another repository of the domain holds, with
         the version's original entry point; False when the source does not hold it."""
         ...
@@ -431,8 +445,9 @@ class Catalog(Protocol):
 
 class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore,
                  AssetPublishingStore, VersionLifecycleStore, BlobSweepStore, TagStore,
-                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore,
-                 PackageGroupStore, ResourceTagStore, DataKeyStore):
+                 VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
+                 UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
+                 DataKeyStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

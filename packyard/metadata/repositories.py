@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
 from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.resource_tags import REPOSITORY, delete_tags, insert_tags
-from packyard.metadata.rows import REPO_COLUMNS, new_id, repository_record
+from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, new_id, repository_record
 from packyard.metadata.schema import (
     asset_blobs,
     assets,
+    blobs,
     domains,
     package_group_repositories,
     package_tags,
@@ -102,3 +103,23 @@ class RepositoryStore(CatalogBase):
             delete_tags(conn, REPOSITORY, repository.id)
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
             return queue_unused_blobs(conn, repository.domain_id, touched, now)
+
+
+def drop_unused_blobs(conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
+    """Forget the blob rows of ``shas`` that no asset of the domain uses any more; returns
+    them, for the caller to delete from the blob store once the transaction commits."""
+    dropped = []
+    domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
+                     .join(repositories, packages.c.repository_id == repositories.c.id)
+                     .where(repositories.c.domain_id == domain_id))
+    for sha in sorted(shas):
+        in_use = conn.execute(select(func.count()).select_from(assets).where(
+            assets.c.id.in_(domain_assets),
+            (assets.c.sha256 == sha) | assets.c.id.in_(
+                select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
+        ).scalar_one()
+        if not in_use:
+            conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                             blobs.c.sha256 == sha))
+            dropped.append(sha)
+    return dropped

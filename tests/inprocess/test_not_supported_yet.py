@@ -81,12 +81,17 @@ def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) ->
             refused.append(name)
     text = _item("Package formats")
     served = sorted(set(formats) - set(refused))
-    assert served == ["generic", "pypi"] and text.startswith(
-        "PyPI, and generic packages through the API."), "update README.md"
+    assert served == ["generic", "npm", "pypi"] and text.startswith(
+        "PyPI, npm, and generic packages through the API."), "update README.md"
     listed = re.findall(r"`([a-z]+)`", text.split(" are refused", 1)[0])
     assert listed == refused
-    assert text.endswith("The one external connection is `public:pypi`.")
-    for connection in ("public:npmjs", "public:maven-central", "public:nuget-org"):
+    assert text.endswith("The external connections are `public:pypi` and `public:npmjs`.")
+    for connection in ("public:pypi", "public:npmjs"):
+        api.create_repository(domain="formats", repository=connection.replace(":", "-"))
+        api.associate_external_connection(domain="formats",
+                                          repository=connection.replace(":", "-"),
+                                          externalConnection=connection)
+    for connection in ("public:maven-central", "public:nuget-org"):
         with pytest.raises(ClientError) as info:
             api.associate_external_connection(domain="formats", repository="repo",
                                               externalConnection=connection)
