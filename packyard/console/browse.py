@@ -13,6 +13,7 @@ from typing import Any
 
 from packyard.auth.principal import Principal
 from packyard.console.graph import Graph, Links, layout
+from packyard.console.groups import GroupRow, domain_groups, may_create_group
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.readme import RenderedReadme, render_readme
 from packyard.console.services import ConsoleServices, Section, section
@@ -35,6 +36,8 @@ class DomainPage:
     policy: Section[ResourcePolicy]
     can_edit_policy: bool
     can_create_repository: bool
+    groups: Section[list[GroupRow]]
+    can_create_group: bool
 
 
 def domains(c: ConsoleServices, p: Principal) -> list[Domain]:
@@ -49,7 +52,8 @@ def domain_page(c: ConsoleServices, p: Principal, name: str) -> DomainPage:
         section(lambda: c.registry.list_repositories(p, domain_name=name)),
         section(lambda: c.permissions.get_domain_policy(p, name, None)),
         c.may(p, "codeartifact:PutDomainPermissionsPolicy", arn),
-        c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")))
+        c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")),
+        domain_groups(c, p, name), may_create_group(c, p, name))
 
 
 @dataclass(frozen=True)

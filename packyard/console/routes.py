@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from packyard.console import access, browse
+from packyard.console import access, browse, groups
 from packyard.console.errors import console_errors
 from packyard.console.services import ConsoleServices
 from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
@@ -110,6 +110,43 @@ class Console:
         page = await self._call(browse.domain_page, self.c, caller.principal,
                                 request.path_params["domain"])
         return self.web.render(request, "domain.html", page=page)
+
+    # -- package groups ----------------------------------------------------------------------
+
+    async def package_group(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(groups.group_page, self.c, caller.principal,
+                                request.path_params["domain"],
+                                request.query_params.get("pattern", ""))
+        return self.web.render(request, "group.html", page=page, modes=groups.MODES)
+
+    async def package_group_action(self, request: Request) -> Response:
+        """The POSTs of the package group pages; each names one package group operation.
+        The group's pattern is a form field."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        p, domain = caller.principal, request.path_params["domain"]
+        action, pattern = request.path_params["action"], fields.get("pattern", "")
+        if action == "create":
+            pattern = await self._call(groups.create_group, self.c, p, domain, pattern,
+                                       fields.get("description", ""),
+                                       fields.get("contact_info", ""))
+        elif action == "update":
+            await self._call(groups.update_group, self.c, p, domain, pattern,
+                             fields.get("description", ""), fields.get("contact_info", ""))
+        elif action == "origin":
+            await self._call(groups.set_origin_modes, self.c, p, domain, pattern, fields)
+        elif action in ("add-repository", "remove-repository"):
+            await self._call(groups.change_allowed_repository, self.c, p, domain, pattern,
+                             fields.get("restriction", ""), fields.get("repository", ""),
+                             action == "add-repository")
+        elif action == "delete":
+            await self._call(groups.delete_group, self.c, p, domain, pattern)
+            return self.web.redirect(paths.domain_path(domain) + "#package-groups")
+        else:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        return self.web.redirect(paths.package_group_path(domain, pattern))
 
     async def repository(self, request: Request, token: tuple[str, Any] | None = None
                          ) -> Response:
@@ -307,6 +344,9 @@ class Console:
             Route("/domains/{domain}", self.domain, methods=get),
             Route("/domains/{domain}/policy", self.domain_policy, methods=get + post),
             Route("/domains/{domain}/policy/delete", self.domain_policy, methods=post),
+            Route("/domains/{domain}/package-group", self.package_group, methods=get),
+            Route("/domains/{domain}/package-groups/{action}", self.package_group_action,
+                  methods=post),
             Route(repo, self.repository, methods=get),
             Route(repo + "/token", self.token, methods=post),
             Route(repo + "/policy", self.repository_policy, methods=get + post),
