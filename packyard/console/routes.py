@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from packyard.console import access, browse, groups
-from packyard.console.errors import console_errors
+from packyard.console import access, browse, groups, iam_documents
+from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
 from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
 from packyard.console.signin import SignIn, SignInForm
@@ -36,6 +36,15 @@ from packyard.http.request import client_ip, header_text
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _loaded(load: Callable[[], T]) -> T | None:
+    """``load()``, or None when it is refused (an editor shown again after a failed save
+    falls back to a plain error page then)."""
+    try:
+        return load()
+    except PackyardError:
+        return None
 
 
 def _package_args(request: Request) -> tuple[str, str, str, str | None, str]:
@@ -310,10 +319,13 @@ class Console:
         return self.web.render(request, "role.html", page=page)
 
     async def role_action(self, request: Request) -> Response:
-        """The POSTs of a role's page: attach or detach a managed policy."""
+        """The POSTs of a role's page: attach or detach a managed policy, delete the role."""
         caller = self._caller(request)
         fields = await self.web.form(request, caller)
         role, action = request.path_params["role"], request.path_params["action"]
+        if action == "delete":
+            await self._call(iam_documents.delete_role, self.c, caller.principal, role)
+            return self.web.redirect(paths.ROOT + "/access#roles")
         change = {"attach": access.attach_role_policy,
                   "detach": access.detach_role_policy}.get(action)
         if change is None:
@@ -321,6 +333,82 @@ class Console:
                                    message=f"No action {action!r}")
         await self._call(change, self.c, caller.principal, role, fields.get("policy_arn", ""))
         return self.web.redirect(f"{paths.ROOT}/access/roles/{quote(role, safe='')}")
+
+    # -- roles and inline policies, edited as JSON --------------------------------------------
+
+    async def _document(self, request: Request,
+                        load: Callable[[], iam_documents.DocumentEditor],
+                        save: Callable[[dict[str, str]], str], action: str,
+                        delete_action: str | None = None) -> Response:
+        """A JSON document's editor: GET shows it, POST saves it through ``save`` (which
+        returns where to go next); a refusal comes back in the editor, with what was typed."""
+        caller = self._caller(request)
+        if request.method in ("GET", "HEAD"):
+            editor = await self._call(load)
+            return self.web.render(request, "document.html", editor=editor, action=action,
+                                   delete_action=delete_action)
+        fields = await self.web.form(request, caller)
+        shown = await self._call(_loaded, load)
+
+        def redisplay(exc: PackyardError, status: int) -> Response:
+            if shown is None:
+                return self.web.render(request, "error.html", status,
+                                       title=status_of(exc)[1], message=exc.message)
+            editor = shown.with_error(exc.message, fields.get("document", ""),
+                                      fields.get("name") or shown.name,
+                                      fields.get("description"))
+            return self.web.render(request, "document.html", status, editor=editor,
+                                   action=action, delete_action=delete_action)
+
+        request.state.redisplay = redisplay
+        return self.web.redirect(await self._call(save, fields))
+
+    async def new_role(self, request: Request) -> Response:
+        p = self._caller(request).principal
+        return await self._document(
+            request, lambda: iam_documents.new_role(self.c, p),
+            lambda f: iam_documents.access_path("role", iam_documents.create_role(
+                self.c, p, f.get("name", ""), f.get("description", ""),
+                f.get("document", "")).name),
+            paths.ROOT + "/access/roles")
+
+    async def trust_policy(self, request: Request) -> Response:
+        p, role = self._caller(request).principal, request.path_params["role"]
+
+        def save(fields: dict[str, str]) -> str:
+            iam_documents.update_trust_policy(self.c, p, role, fields.get("document", ""))
+            return iam_documents.access_path("role", role)
+
+        return await self._document(request, lambda: iam_documents.trust_policy(self.c, p, role),
+                                    save, request.url.path)
+
+    async def inline_policy(self, request: Request) -> Response:
+        """A user's or role's inline policy: a new one, or one by name; POST saves."""
+        p, pp = self._caller(request).principal, request.path_params
+        kind: iam_documents.Owner = "user" if "user" in pp else "role"
+        owner = pp[kind]
+        policies = iam_documents.access_path(kind, owner) + "/inline-policies"
+        name = pp.get("policy")
+
+        def save(fields: dict[str, str]) -> str:
+            iam_documents.put_inline_policy(self.c, p, kind, owner,
+                                            name or fields.get("name", ""),
+                                            fields.get("document", ""))
+            return iam_documents.access_path(kind, owner)
+
+        this = f"{policies}/{quote(name, safe='')}" if name else policies
+        return await self._document(
+            request, lambda: iam_documents.inline_policy(self.c, p, kind, owner, name), save,
+            this, f"{this}/delete" if name else None)
+
+    async def delete_inline_policy(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        pp = request.path_params
+        kind: iam_documents.Owner = "user" if "user" in pp else "role"
+        await self._call(iam_documents.delete_inline_policy, self.c, caller.principal, kind,
+                         pp[kind], pp["policy"])
+        return self.web.redirect(iam_documents.access_path(kind, pp[kind]))
 
     async def revoke_token(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -359,8 +447,18 @@ class Console:
             Route("/access", self.access_page, methods=get),
             Route("/access/users", self.create_user, methods=post),
             Route("/access/users/{user}", self.user, methods=get),
+            *[route for owner in ("users/{user}", "roles/{role}") for route in (
+                Route(f"/access/{owner}/new-inline-policy", self.inline_policy, methods=get),
+                Route(f"/access/{owner}/inline-policies", self.inline_policy, methods=post),
+                Route(f"/access/{owner}/inline-policies/{{policy}}", self.inline_policy,
+                      methods=get + post),
+                Route(f"/access/{owner}/inline-policies/{{policy}}/delete",
+                      self.delete_inline_policy, methods=post))],
             Route("/access/users/{user}/{action}", self.user_action, methods=post),
+            Route("/access/new-role", self.new_role, methods=get),
+            Route("/access/roles", self.new_role, methods=post),
             Route("/access/roles/{role}", self.role, methods=get),
+            Route("/access/roles/{role}/trust-policy", self.trust_policy, methods=get + post),
             Route("/access/roles/{role}/{action}", self.role_action, methods=post),
             Route("/access/tokens/{token}/revoke", self.revoke_token, methods=post),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
