@@ -6,11 +6,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
+from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
 from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
@@ -28,7 +31,9 @@ from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.engine import PoolSettings
+from packyard.metadata.outbox import EventOutbox
 from packyard.services.access import RepositoryGate
+from packyard.services.audit_log import AuditLog
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -43,6 +48,8 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
+from packyard.webhooks.config import WebhookConfig
+from packyard.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger("packyard")
 
@@ -63,6 +70,10 @@ class Container:
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
     console: Console | None = None
+    # Where audit events go (``server/observe.py`` records one per noted request).
+    trail: AuditTrail | None = None
+    # Sends package version events to the configured webhooks (started by the server).
+    webhooks: WebhookDispatcher | None = None
 
 
 @dataclass
@@ -83,6 +94,8 @@ class Services:
     registry: Registry
     # Token listing and revocation (``packyard token``, the console), on the catalog's database.
     token_ledger: TokenLedger
+    # The catalog's (reader, writer) engines, for the stores that share its database.
+    engines: tuple[Engine, Engine]
 
 
 def build_services(settings: Settings) -> Services:
@@ -106,7 +119,8 @@ def build_services(settings: Settings) -> Services:
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry, TokenLedger(catalog.engines))
+                    tokens, formats, registry, TokenLedger(catalog.engines),
+                    catalog.engines)
 
 
 def build(settings: Settings) -> Container:
@@ -131,9 +145,11 @@ def build(settings: Settings) -> Container:
     package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
                                         root.access_key_id, iam_store)
     gate = RepositoryGate(registry, package_auth)
+    trail = open_trail(settings, services.engines)
     console = build_console(
         ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
-            services.token_ledger, services.tokens, authorizer, clock)),
+            services.token_ledger, services.tokens, authorizer, clock),
+            AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
         SecretBox.from_data_dir(settings.data_dir).derive_key("console-sessions"))
     staging = staging_dir(settings)
@@ -143,8 +159,11 @@ def build(settings: Settings) -> Container:
                 build_upstreams(settings, catalog, services.blobs, services.formats, clock),
                 capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
+    webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
+                                 EventOutbox(*services.engines), catalog.changes,
+                                 region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     console)
+                     console, trail, webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

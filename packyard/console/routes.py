@@ -7,6 +7,7 @@ Mounted at ``/console`` (``console_paths.ROOT``); ``GET /`` from a browser is se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,7 +18,9 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from packyard.audit.query import AuditFilter, parse_moment
 from packyard.console import access, browse, groups, iam_documents
+from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
 from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
@@ -30,9 +33,10 @@ from packyard.console.web import (
     Web,
     safe_next,
 )
-from packyard.errors import Denied, PackyardError
+from packyard.errors import Denied, Invalid, PackyardError
 from packyard.http import console_paths as paths
 from packyard.http.request import client_ip, header_text
+from packyard.http.request_note import note_of
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -96,6 +100,7 @@ class Console:
                           fields.get("session_token", ""), fields.get("role_arn", ""),
                           fields.get("session_name", ""))
         principal = await self._call(self._signin.sign_in, form, client_ip(request) or "")
+        note_of(request.scope).caller = principal
         self.web.set_session_cookie(request, self.web.codec.start(principal.arn,
                                                                   principal.access_key_id))
         return self.web.redirect(safe_next(fields.get("next")))
@@ -267,6 +272,30 @@ class Console:
         page = await self._call(access.access_page, self.c, caller.principal)
         return self.web.render(request, "access.html", page=page)
 
+    async def audit(self, request: Request) -> Response:
+        caller = self._caller(request)
+        reader = self.c.audit
+        if reader is None:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message="The audit trail is off (PACKYARD_AUDIT_LOG=off).")
+        query = request.query_params
+        shown = {key: query.get(key, "") for key in ("since", "until", "principal", "event",
+                                                     "resource")}
+        shown["since"] = shown["since"] or "24h"
+        errors_only = query.get("errors") == "1"
+        now = datetime.now(UTC)
+        try:
+            wanted = AuditFilter(
+                since=parse_moment(shown["since"], now),
+                until=parse_moment(shown["until"], now) if shown["until"] else None,
+                principal=shown["principal"] or None, name=shown["event"] or None,
+                resource=shown["resource"] or None, errors_only=errors_only)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        events = await self._call(reader.lookup, caller.principal, wanted)
+        return self.web.render(request, "audit.html", events=events, shown=shown,
+                               errors_only=errors_only)
+
     async def create_user(self, request: Request) -> Response:
         caller = self._caller(request)
         fields = await self.web.form(request, caller)
@@ -382,13 +411,11 @@ class Console:
         return await self._document(request, lambda: iam_documents.trust_policy(self.c, p, role),
                                     save, request.url.path)
 
-    async def inline_policy(self, request: Request) -> Response:
+    async def _inline_policy(self, request: Request, kind: iam_documents.Owner) -> Response:
         """A user's or role's inline policy: a new one, or one by name; POST saves."""
         p, pp = self._caller(request).principal, request.path_params
-        kind: iam_documents.Owner = "user" if "user" in pp else "role"
-        owner = pp[kind]
+        owner, name = pp[kind], pp.get("policy")
         policies = iam_documents.access_path(kind, owner) + "/inline-policies"
-        name = pp.get("policy")
 
         def save(fields: dict[str, str]) -> str:
             iam_documents.put_inline_policy(self.c, p, kind, owner,
@@ -401,14 +428,27 @@ class Console:
             request, lambda: iam_documents.inline_policy(self.c, p, kind, owner, name), save,
             this, f"{this}/delete" if name else None)
 
-    async def delete_inline_policy(self, request: Request) -> Response:
+    async def _delete_inline_policy(self, request: Request, kind: iam_documents.Owner
+                                    ) -> Response:
         caller = self._caller(request)
         await self.web.form(request, caller)
         pp = request.path_params
-        kind: iam_documents.Owner = "user" if "user" in pp else "role"
         await self._call(iam_documents.delete_inline_policy, self.c, caller.principal, kind,
                          pp[kind], pp["policy"])
         return self.web.redirect(iam_documents.access_path(kind, pp[kind]))
+
+    # One handler per owner and operation: each is its own event in the audit trail.
+    async def user_policy(self, request: Request) -> Response:
+        return await self._inline_policy(request, "user")
+
+    async def role_policy(self, request: Request) -> Response:
+        return await self._inline_policy(request, "role")
+
+    async def delete_user_policy(self, request: Request) -> Response:
+        return await self._delete_inline_policy(request, "user")
+
+    async def delete_role_policy(self, request: Request) -> Response:
+        return await self._delete_inline_policy(request, "role")
 
     async def revoke_token(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -424,43 +464,51 @@ class Console:
         pkg = repo + "/packages/{format}/{namespace}/{name}"
         version = pkg + "/versions/{version}"
         get, post = ["GET", "HEAD"], ["POST"]
+
+        def route(path: str, handler: Handler, methods: list[str]) -> Route:
+            # Each request noted for the audit trail and the metrics (console/audit.py).
+            return Route(path, noted(handler, handler.__name__), methods=methods)
+
         inner: list[BaseRoute] = [
-            Route("/", self.home, methods=get),
-            Route("/sign-in", self.signin_page, methods=get),
-            Route("/sign-in", self.signin, methods=post),
-            Route("/sign-out", self.signout, methods=post),
-            Route("/domains/{domain}", self.domain, methods=get),
-            Route("/domains/{domain}/policy", self.domain_policy, methods=get + post),
-            Route("/domains/{domain}/policy/delete", self.domain_policy, methods=post),
-            Route("/domains/{domain}/package-group", self.package_group, methods=get),
-            Route("/domains/{domain}/package-groups/{action}", self.package_group_action,
-                  methods=post),
-            Route(repo, self.repository, methods=get),
-            Route(repo + "/token", self.token, methods=post),
-            Route(repo + "/policy", self.repository_policy, methods=get + post),
-            Route(repo + "/policy/delete", self.repository_policy, methods=post),
-            Route(pkg, self.package, methods=get),
-            Route(pkg + "/origin", self.package_origin, methods=post),
-            Route(version, self.version, methods=get),
-            Route(version + "/status", self.version_status, methods=post),
-            Route(version + "/assets/{asset}", self.asset, methods=get),
-            Route("/access", self.access_page, methods=get),
-            Route("/access/users", self.create_user, methods=post),
-            Route("/access/users/{user}", self.user, methods=get),
-            *[route for owner in ("users/{user}", "roles/{role}") for route in (
-                Route(f"/access/{owner}/new-inline-policy", self.inline_policy, methods=get),
-                Route(f"/access/{owner}/inline-policies", self.inline_policy, methods=post),
-                Route(f"/access/{owner}/inline-policies/{{policy}}", self.inline_policy,
-                      methods=get + post),
-                Route(f"/access/{owner}/inline-policies/{{policy}}/delete",
-                      self.delete_inline_policy, methods=post))],
-            Route("/access/users/{user}/{action}", self.user_action, methods=post),
-            Route("/access/new-role", self.new_role, methods=get),
-            Route("/access/roles", self.new_role, methods=post),
-            Route("/access/roles/{role}", self.role, methods=get),
-            Route("/access/roles/{role}/trust-policy", self.trust_policy, methods=get + post),
-            Route("/access/roles/{role}/{action}", self.role_action, methods=post),
-            Route("/access/tokens/{token}/revoke", self.revoke_token, methods=post),
+            route("/", self.home, get),
+            route("/sign-in", self.signin_page, get),
+            route("/sign-in", self.signin, post),
+            route("/sign-out", self.signout, post),
+            route("/domains/{domain}", self.domain, get),
+            route("/domains/{domain}/policy", self.domain_policy, get + post),
+            route("/domains/{domain}/policy/delete", self.domain_policy, post),
+            route("/domains/{domain}/package-group", self.package_group, get),
+            route("/domains/{domain}/package-groups/{action}", self.package_group_action, post),
+            route(repo, self.repository, get),
+            route(repo + "/token", self.token, post),
+            route(repo + "/policy", self.repository_policy, get + post),
+            route(repo + "/policy/delete", self.repository_policy, post),
+            route(pkg, self.package, get),
+            route(pkg + "/origin", self.package_origin, post),
+            route(version, self.version, get),
+            route(version + "/status", self.version_status, post),
+            route(version + "/assets/{asset}", self.asset, get),
+            route("/access", self.access_page, get),
+            route("/audit", self.audit, get),
+            route("/access/users", self.create_user, post),
+            route("/access/users/{user}", self.user, get),
+            route("/access/users/{user}/new-inline-policy", self.user_policy, get),
+            route("/access/users/{user}/inline-policies", self.user_policy, post),
+            route("/access/users/{user}/inline-policies/{policy}", self.user_policy, get + post),
+            route("/access/users/{user}/inline-policies/{policy}/delete",
+                  self.delete_user_policy, post),
+            route("/access/users/{user}/{action}", self.user_action, post),
+            route("/access/new-role", self.new_role, get),
+            route("/access/roles", self.new_role, post),
+            route("/access/roles/{role}", self.role, get),
+            route("/access/roles/{role}/trust-policy", self.trust_policy, get + post),
+            route("/access/roles/{role}/new-inline-policy", self.role_policy, get),
+            route("/access/roles/{role}/inline-policies", self.role_policy, post),
+            route("/access/roles/{role}/inline-policies/{policy}", self.role_policy, get + post),
+            route("/access/roles/{role}/inline-policies/{policy}/delete",
+                  self.delete_role_policy, post),
+            route("/access/roles/{role}/{action}", self.role_action, post),
+            route("/access/tokens/{token}/revoke", self.revoke_token, post),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         return [

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from packyard.auth.principal import Principal
 from packyard.errors import Denied, NotFound
+from packyard.services.audit_log import AuditLog
 from packyard.services.iam import IamService
 from packyard.services.package_groups import PackageGroups
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -32,6 +33,8 @@ class ConsoleServices:
     permissions: PermissionsPolicies
     iam: IamService
     tokens: TokenAdministration
+    # The audit trail's reader (services/audit_log.py); none when the trail is off.
+    audit: AuditLog | None = None
     # Issue 13's version lifecycle (dispose, delete, copy) plugs in here when the services
     # offer it; until then the console shows what these offer.
 

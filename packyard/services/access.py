@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from packyard.auth.environment import RequestEnvironment, current_environment
 from packyard.auth.package_auth import PackageAuthenticator
@@ -73,6 +73,11 @@ class RepositoryGate:
         self._readers: TtlCache[tuple[str, ...], RepositoryAccess] = TtlCache(
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
             version=lambda: authenticator.generation + authorizer.tag_changes)
+
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """The gate's caches by name (for ``/metrics``)."""
+        return {"repository_lookups": self._lookups, "read_grants": self._readers,
+                **self._authn.caches()}
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
         return cast(T, self._lookups.get_or_load(key, load))

@@ -225,3 +225,35 @@ def test_a_user_name_iam_would_refuse_is_refused_before_the_user_is_created(
     assert ("The user name 'a b/c' is not valid: use up to 64 letters, digits and "
             "+ = , . @ _ -") in _text(answer)
     assert packyard.iam().list_users()["Users"] == []
+
+
+def test_these_changes_are_in_the_audit_trail_without_their_documents(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    from tests.inprocess.test_audit_trail import _events, _raw_log
+
+    packyard.codeartifact().create_domain(domain="acme")
+    packyard.iam().create_user(UserName="dave")
+    browser.sign_in()
+    browser.get("/console/access")
+    marked = READ.replace('"Effect"', '"Sid": "NotInTheTrail", "Effect"')
+    assert browser.post("/console/access/roles", {"name": "Builder",
+                                                  "document": TRUST}).status_code == 303
+    assert browser.post("/console/access/users/dave/inline-policies",
+                        {"name": "read", "document": marked}).status_code == 303
+    assert browser.post("/console/access/users/dave/inline-policies/read/delete"
+                        ).status_code == 303
+    assert browser.post("/console/domains/acme/package-groups/create",
+                        {"pattern": "/pypi//acme~"}).status_code == 303
+    created = _events(packyard, name="CreateRole")
+    assert [(e["eventSource"], e["requestParameters"]["name"],
+             e["requestParameters"]["viaConsole"]) for e in created] == [
+        ("iam.amazonaws.com", "Builder", True)]
+    put = _events(packyard, name="PutUserPolicy")
+    assert [(e["requestParameters"]["user"], e["requestParameters"]["name"]) for e in put] == [
+        ("dave", "read")]
+    deleted = _events(packyard, name="DeleteUserPolicy")
+    assert [e["requestParameters"]["policy"] for e in deleted] == ["read"]
+    group = _events(packyard, name="ConsolePackageGroupAction")
+    assert [(e["requestParameters"]["action"], e["requestParameters"]["pattern"])
+            for e in group] == [("create", "/pypi//acme~")]
+    assert "NotInTheTrail" not in _raw_log(packyard)
