@@ -13,7 +13,13 @@ from typing import Any
 
 from packyard.auth.principal import Principal
 from packyard.console.graph import Graph, Links, layout
-from packyard.console.groups import GroupRow, domain_groups, may_create_group
+from packyard.console.groups import (
+    GroupRow,
+    PackageGroupOf,
+    domain_groups,
+    may_create_group,
+    package_group_of,
+)
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.readme import RenderedReadme, render_readme
 from packyard.console.services import ConsoleServices, Section, section
@@ -194,6 +200,7 @@ class PackagePage:
     versions: list[VersionRow]
     latest: str | None
     can_set_origin: bool
+    group: Section[PackageGroupOf] = field(default_factory=Section)
 
 
 def _origin_text(c: ConsoleServices, versions: Sequence[PackageVersion]) -> dict[int, str]:
@@ -223,7 +230,9 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                        published[-1].version if published else None,
                        c.may(p, "codeartifact:PutPackageOriginConfiguration",
                              c.registry.arns.package(domain, repo, pkg.format, pkg.namespace,
-                                                     pkg.name)))
+                                                     pkg.name)),
+                       group=package_group_of(c, p, domain, pkg.format, pkg.namespace,
+                                              pkg.name))
 
 
 @dataclass(frozen=True)

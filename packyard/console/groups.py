@@ -151,6 +151,23 @@ def group_page(c: ConsoleServices, p: Principal, domain: str, pattern: str) -> G
         not view.record.parsed.is_root and c.may(p, "codeartifact:DeletePackageGroup", arn))
 
 
+@dataclass(frozen=True)
+class PackageGroupOf:
+    """The group a package belongs to (GetAssociatedPackageGroup), for the package's page."""
+
+    group: GroupRow
+    association: str
+
+
+def package_group_of(c: ConsoleServices, p: Principal, domain: str, fmt: str,
+                     namespace: str | None, name: str) -> Section[PackageGroupOf]:
+    def read() -> PackageGroupOf:
+        view, association = c.groups.associated_group(p, domain, fmt, namespace, name)
+        return PackageGroupOf(_row(domain, view), association.value)
+
+    return section(read)
+
+
 # -- actions ----------------------------------------------------------------------------------
 
 def _text_or_none(value: str) -> str | None:

@@ -253,3 +253,14 @@ def test_without_list_package_groups_the_domain_page_says_so(
     assert page.status_code == 200
     assert ("Not shown: User: arn:aws:iam::000000000000:user/narrow is not authorized to "
             "perform: codeartifact:ListPackageGroups") in _text(page)
+
+
+def test_a_package_page_names_its_package_group_and_what_it_allows(
+        acme: Any, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    page = browser.get("/console/domains/acme/repositories/shelf/packages/pypi/-/acme-tools")
+    assert page.status_code == 200
+    fact = _text(page).split('id="package-group">', 1)[1].split("</dd>", 1)[0]
+    assert f'<a href="{_page("/pypi//acme~")}"><code>/pypi//acme~</code></a>' in fact
+    assert fact.endswith(": publish ALLOW_SPECIFIC_REPOSITORIES, external upstream BLOCK, "
+                         "internal upstream ALLOW")

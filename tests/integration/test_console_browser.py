@@ -283,6 +283,7 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_every_link(
                     repository, repository + "/packages/pypi/-/console-demo",
                     repository + "/policy", f"{server.url}/console/access",
                     _group_url(server, published, "/pypi//console~"),
+                    f"{server.url}/console/access/new-role",
                     _version_url(server, published, "console-demo", "1.0.0")):
             page.goto(url)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
