@@ -12,6 +12,7 @@ from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
+from packyard.api.kms.endpoint import KmsEndpoint
 from packyard.arn import ArnBuilder
 from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
@@ -24,9 +25,11 @@ from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
 from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
+from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
+from packyard.iam.secret_key import open_secret_box
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
@@ -36,6 +39,7 @@ from packyard.services.access import RepositoryGate
 from packyard.services.audit_log import AuditLog
 from packyard.services.core import Core
 from packyard.services.iam import IamService
+from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.resource_tags import ResourceTagLookup
@@ -69,6 +73,8 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    encryption: Encryption | None = None
+    kms_api: KmsEndpoint | None = None
     console: Console | None = None
     # Where audit events go (``server/observe.py`` records one per noted request).
     trail: AuditTrail | None = None
@@ -96,6 +102,10 @@ class Services:
     token_ledger: TokenLedger
     # The catalog's (reader, writer) engines, for the stores that share its database.
     engines: tuple[Engine, Engine]
+    # What seals IAM's secrets (the console derives its session key from it).
+    secret_box: SecretBox
+    # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
+    encryption: Encryption | None = None
 
 
 def build_services(settings: Settings) -> Services:
@@ -108,19 +118,24 @@ def build_services(settings: Settings) -> Services:
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
     catalog.migrate()
-    blobs = open_blob_store(settings)
+    blobs: BlobStore = open_blob_store(settings)
+    encryption = wire_encryption(settings, catalog, blobs)
+    if encryption is not None:
+        blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    iam_store = IamStore(catalog.engines, settings.account_id,
-                         SecretBox.from_data_dir(settings.data_dir))
+    secret_box = open_secret_box(settings, encryption.provider if encryption else None,
+                                 catalog.engines[1])
+    iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region,
                             ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
-    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
+    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock,
+                        domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
                     tokens, formats, registry, TokenLedger(catalog.engines),
-                    catalog.engines)
+                    catalog.engines, secret_box, encryption)
 
 
 def build(settings: Settings) -> Container:
@@ -151,7 +166,10 @@ def build(settings: Settings) -> Container:
             services.token_ledger, services.tokens, authorizer, clock),
             AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
-        SecretBox.from_data_dir(settings.data_dir).derive_key("console-sessions"))
+        services.secret_box.derive_key("console-sessions"))
+    kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
+                                        else None, authorizer, settings.account_id,
+                                        settings.region), signed)
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
@@ -163,7 +181,7 @@ def build(settings: Settings) -> Container:
                                  EventOutbox(*services.engines), catalog.changes,
                                  region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     console, trail, webhooks)
+                     services.encryption, kms_api, console, trail, webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -87,6 +87,28 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
+    # -- encryption at rest (README "Encryption", packyard/encryption/) --
+    # "on": every blob written is encrypted under its own data key, wrapped by its domain's
+    # key; blobs stored before stay readable as they are until `packyard encrypt` encrypts
+    # them. "off": blobs are written plain (refused once any blob is encrypted).
+    encryption: str = "on"
+    # Who keeps the key-encryption keys: "local" (keyring.json in the data directory),
+    # "transit" (Vault / OpenBao transit) or "kms" (AWS KMS through boto3's credentials).
+    key_provider: str = "local"
+    # The local keyring's master key (base64 of 32 bytes), inline or in a 0600 file: the
+    # keyring file then holds its keys sealed with it.
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: str | None = None
+    transit_url: str | None = None
+    transit_token: str | None = field(default=None, repr=False)
+    transit_mount: str = "transit"
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    # The key of a domain created without --encryption-key (CodeArtifact's AWS managed key);
+    # the local keyring makes it on first use.
+    default_encryption_key: str = "alias/aws/codeartifact"
+    # How long an unwrapped data key stays in memory after use.
+    data_key_cache_seconds: float = 300.0
     # -- operations: audit trail, access log, webhooks, metrics (README) --
     # Where the audit trail goes: file (JSON lines in DATA_DIR/audit/), database (the
     # catalog's database: the scaled setup) or off; empty: database on PostgreSQL, else file.
@@ -201,6 +223,15 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         if region != "*" and not _REGION.fullmatch(region):
             raise ValueError(f"not a region name: {region!r} (PACKYARD_REGION and "
                              "PACKYARD_ALLOWED_REGIONS take names such as eu-west-1)")
+    if settings.encryption not in ("on", "off"):
+        raise ValueError(f"PACKYARD_ENCRYPTION must be on or off, got {settings.encryption!r}")
+    if settings.key_provider not in ("local", "transit", "kms"):
+        raise ValueError("PACKYARD_KEY_PROVIDER must be local, transit or kms, got "
+                         f"{settings.key_provider!r}")
+    if settings.key_provider == "transit" and not (settings.transit_url
+                                                   and settings.transit_token):
+        raise ValueError("PACKYARD_KEY_PROVIDER=transit needs PACKYARD_TRANSIT_URL and "
+                         "PACKYARD_TRANSIT_TOKEN")
     upstream = settings.pypi_upstream_url
     if not upstream.startswith(("http://", "https://")):
         raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "

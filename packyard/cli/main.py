@@ -196,11 +196,15 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
 def _register_subcommands() -> None:
     from packyard.cli.audit import audit
+    from packyard.cli.encryption import encrypt, keys, verify
     from packyard.cli.imports import import_files
     from packyard.cli.tokens import token
 
     main.add_command(token)
     main.add_command(import_files)
+    main.add_command(encrypt)
+    main.add_command(verify)
+    main.add_command(keys)
     main.add_command(audit)
 
 

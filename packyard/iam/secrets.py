@@ -3,7 +3,9 @@
 SigV4 verification needs the plaintext secret to recompute the HMAC, so a secret access key
 cannot be stored hashed the way authorization and session tokens are; it is encrypted instead,
 with Fernet (AES-128-CBC + HMAC-SHA256, authenticated) under a key kept in the data directory,
-readable only by its owner. A database copied without that file holds no usable secret.
+readable only by its owner. A database copied without that file holds no usable secret. With
+encryption at rest on, the key is a data key of the key provider instead, kept wrapped
+(``iam/secret_key.py``), and this file is migrated away.
 
 Replicas that share one database must share the key file too.
 """

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from packyard.errors import PackyardError
 from packyard.metadata.changes import ChangeLog
+from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
 from packyard.metadata.listings import ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
@@ -50,6 +51,7 @@ from packyard.model import (
 from packyard.package_groups.origin_controls import OriginConfiguration, RestrictionType
 
 __all__ = [
+    "BlobRow",
     "CachedPage",
     "Catalog",
     "DomainGraph",
@@ -62,6 +64,7 @@ __all__ = [
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
+    "StoredDataKey",
     "VersionOrigin",
     "new_revision",
 ]
@@ -344,10 +347,41 @@ class Catalog(Protocol):
 
     def find_token(self, secret_sha256: str) -> TokenRecord | None: ...
 
+    # -- data keys (encryption at rest) -----------------------------------------------------
+
+    def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
+
+    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]:
+        """Insert unless present; the row that holds, and whether it is ``key``."""
+        ...
+
+    def delete_data_key(self, domain_id: int, sha256: str) -> None: ...
+
+    def replace_wrapped_key(self, old: StoredDataKey, key_id: str, key_version: int | None,
+                            wrapped: bytes) -> bool:
+        """Re-wrapped, if the row still holds ``old``'s wrapping; True when stored."""
+        ...
+
+    def data_keys_below(self, key_id: str, version: int, limit: int) -> list[StoredDataKey]:
+        ...
+
+    def data_key_versions(self, key_id: str) -> dict[int | None, int]: ...
+
+    def data_key_count(self) -> int: ...
+
+    def blob_rows(self, domain_id: int | None = None, *, after: tuple[int, str] = (0, ""),
+                  limit: int = 500, plain_only: bool = False) -> list[BlobRow]:
+        """Blobs in (domain, sha256) order after ``after``; ``plain_only``: without a key."""
+        ...
+
+    def set_domain_encryption_key(self, domain_id: int, encryption_key: str) -> None: ...
+
+    def domain_by_id(self, domain_id: int) -> Domain | None: ...
+
 
 class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
                  UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore,
-                 PackageGroupStore, ResourceTagStore):
+                 PackageGroupStore, ResourceTagStore, DataKeyStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

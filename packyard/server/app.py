@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from packyard import __version__
 from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
+from packyard.api.kms.endpoint import ByTarget
+from packyard.api.kms.errors import ERRORS as KMS_ERRORS
 from packyard.audit.trail import OFF, AuditTrail
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
@@ -116,10 +118,16 @@ def create_app(settings: Settings | None = None,
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends
-        # them; a browser's GET there goes to the console.
-        root = (browser_root(container.iam_api.__call__) if container.console is not None
-                else container.iam_api.__call__)
-        routes.append(Route("/", root, methods=["POST", "GET"], middleware=[IAM_ERRORS]))
+        # them; so does KMS (JSON, named by X-Amz-Target); a browser's GET there goes to the
+        # console.
+        query_api = (browser_root(container.iam_api.__call__) if container.console is not None
+                     else container.iam_api.__call__)
+        root = Route("/", query_api, methods=["POST", "GET"], middleware=[IAM_ERRORS])
+        if container.kms_api is not None:
+            kms = Route("/", container.kms_api.__call__, methods=["POST"],
+                        middleware=[KMS_ERRORS])
+            root = Route("/", ByTarget(kms.app, root.app), methods=["POST", "GET"])
+        routes.append(root)
     app = Starlette(routes=routes, lifespan=_lifespan(container, observer),
                     middleware=[Middleware(Observe, observer=observer),
                                 Middleware(RequestEnvironmentMiddleware)])

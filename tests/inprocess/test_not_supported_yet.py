@@ -14,6 +14,7 @@ from packyard.api.codeartifact.group_operations import GROUP_HANDLERS
 from packyard.api.codeartifact.operations import HANDLERS
 from packyard.api.codeartifact.policy_operations import POLICY_HANDLERS
 from packyard.api.iam.operations import supported
+from packyard.api.kms.operations import supported as kms_supported
 from tests.inprocess.harness import InProcessPackyard
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -49,6 +50,15 @@ def test_the_iam_and_sts_counts_are_the_served_ones() -> None:
     assert f"IAM answers {len(iam)} of its {len(_model('iam'))} operations" in text
     sts = sorted(supported("sts"))
     assert f"STS {' and '.join(f'`{name}`' for name in sts)};" in text
+
+
+def test_the_kms_operations_listed_are_the_served_ones() -> None:
+    text = _item("Encryption at rest")
+    served = kms_supported()
+    assert set(served) <= set(_model("kms"))
+    listed = re.findall(r"`([A-Z][A-Za-z]+)`", text.split(" on the local keyring", 1)[0])
+    assert set(listed) == set(served)
+    assert f"answers {len(served)} of KMS's operations" in text
 
 
 def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) -> None:

@@ -215,6 +215,20 @@ def test_rewrap_moves_a_wrapped_key_to_the_current_version_keeping_the_data_key(
     assert h.decrypt_data_key(rewrapped, CONTEXT) == data_key.plaintext
 
 
+def test_retired_versions_no_longer_unwrap_and_the_rewrapped_key_does(h: Any) -> None:
+    # Rotation's last step (encryption/rotation.py), where the provider keeps versions.
+    if not hasattr(h, "provider") or not hasattr(h.provider, "retire_versions_below"):
+        pytest.skip("AWS KMS keeps its key versions to itself: nothing to retire")
+    key = h.create_key()
+    data_key = h.generate_data_key(key.key_id, CONTEXT)
+    h.rotate(key.key_id)
+    rewrapped = h.rewrap(data_key.wrapped, CONTEXT)
+    h.retire_versions_below(key.key_id, 2)
+    assert h.decrypt_data_key(rewrapped, CONTEXT) == data_key.plaintext
+    with pytest.raises((TamperedKey, KeyUnavailable)):
+        h.decrypt_data_key(data_key.wrapped, CONTEXT)
+
+
 def test_rewrap_checks_the_context_too(h: Any) -> None:
     key = h.create_key()
     data_key = h.generate_data_key(key.key_id, CONTEXT)
