@@ -42,6 +42,10 @@ class Settings:
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # npm publishes: the largest tarball (CodeArtifact's npm limit is 2 GB), and the largest
+    # publish document without it (a deprecate PUT is the whole packument).
+    npm_max_tarball_bytes: int = 2 * 1024 * 1024 * 1024
+    npm_max_document_bytes: int = 32 * 1024 * 1024
     # Uploads one server process stores at once (0: no limit); more get 503 + Retry-After.
     max_concurrent_uploads: int = 16
     # Free space the data directory's disk keeps: an upload that would leave less (counting
@@ -70,6 +74,9 @@ class Settings:
     # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
     # hosts its pages name for files.
     pypi_upstream_url: str = "https://pypi.org/simple/"
+    # Where the external connection public:npmjs reaches: any npm registry (a corporate
+    # mirror, Verdaccio, a local registry in tests).
+    npm_upstream_url: str = "https://registry.npmjs.org/"
     # How long a fetched upstream project page is used without asking again; after that it is
     # revalidated with a conditional request, and still served if the upstream fails.
     upstream_page_ttl_seconds: int = 600
@@ -232,11 +239,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                                                    and settings.transit_token):
         raise ValueError("PACKYARD_KEY_PROVIDER=transit needs PACKYARD_TRANSIT_URL and "
                          "PACKYARD_TRANSIT_TOKEN")
-    upstream = settings.pypi_upstream_url
-    if not upstream.startswith(("http://", "https://")):
-        raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "
-                         f"simple index, got {upstream!r}")
-    if not upstream.endswith("/"):
-        # Project pages are resolved relative to it: ".../simple" would lose its last segment.
-        settings = replace(settings, pypi_upstream_url=upstream + "/")
+    for name, what in (("pypi_upstream_url", "a simple index"),
+                       ("npm_upstream_url", "an npm registry")):
+        upstream = getattr(settings, name)
+        if not upstream.startswith(("http://", "https://")):
+            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an http:// or https:// URL "
+                             f"of {what}, got {upstream!r}")
+        if not upstream.endswith("/"):
+            # Documents are resolved relative to it: ".../simple" would lose its last segment.
+            settings = replace(settings, **{name: upstream + "/"})
     return settings

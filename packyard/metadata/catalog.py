@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packyard.errors import PackyardError
+from packyard.metadata.asset_publishing import AssetPublishingStore
+from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
@@ -39,6 +41,13 @@ from packyard.metadata.upstream_links import (
     UpstreamLinkStore,
 )
 from packyard.metadata.upstream_pages import CachedPage, UpstreamPageStore
+from packyard.metadata.version_edits import VersionEditStore
+from packyard.metadata.version_lifecycle import (
+    CopyDecision,
+    StatusDecision,
+    VersionChanges,
+    VersionLifecycleStore,
+)
 from packyard.model import (
     Asset,
     Domain,
@@ -64,6 +73,7 @@ __all__ = [
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
+    "VersionChanges",
     "StoredDataKey",
     "VersionOrigin",
     "new_revision",
@@ -126,9 +136,10 @@ class Catalog(Protocol):
 
     def update_repository(self, repository: Repository, description: str) -> Repository: ...
 
-    def delete_repository(self, repository: Repository) -> list[str]:
+    def delete_repository(self, repository: Repository,
+                          now: datetime | None = None) -> list[str]:
         """With its packages, links, tags and places on package groups' allowed lists;
-        returns the sha256s no longer used in the domain."""
+        returns the sha256s no longer used in the domain, queued for the blob sweep."""
         ...
 
     # -- packages, versions and assets ------------------------------------------------------
@@ -160,8 +171,10 @@ class Catalog(Protocol):
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
-                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
-        """The asset called ``filename`` in a project (file downloads)."""
+                   namespace: str = "", version_key: str | None = None
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads), of the version
+        ``version_key`` when given (formats whose versions' files share names: npm's)."""
         ...
 
     def find_assets_named(self, repository_id: int, fmt: str,
@@ -194,6 +207,57 @@ class Catalog(Protocol):
         ...
 
     def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        ...
+
+    def publish_asset(self, repository: Repository, fmt: str, namespace: str, name: str,
+                      display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                      blob_sizes: dict[str, int], now: datetime, *,
+                      finished: bool) -> PublishResult:
+        """Add one asset to a new or Unfinished version (PublishPackageVersion), which ends
+        Published when ``finished``, else Unfinished; the same asset again is a no-op;
+        ``Conflict`` for other bytes under its name or a version that takes no new asset."""
+        ...
+
+    # -- the version lifecycle (each one transaction: read, decide, write) -------------------
+
+    def change_versions(self, package: Package, version_keys: Mapping[str, str],
+                        decide: StatusDecision, now: datetime) -> VersionChanges:
+        """Status changes, disposals and deletions, as ``decide`` plans them from each
+        requested version's state; freed blobs are queued for the sweep."""
+        ...
+
+    def delete_package(self, package: Package, now: datetime) -> tuple[Package, list[str]]:
+        """The package, its versions, tags and origin configuration; ``NotFound`` when gone."""
+        ...
+
+    def copy_versions(self, sources: Sequence[int], destination: Repository, fmt: str,
+                      namespace: str, name: str, version_keys: Mapping[str, str],
+                      decide: CopyDecision, now: datetime) -> VersionChanges:
+        """Versions of a package copied into ``destination`` from the first of ``sources``
+        (repository ids in search order) that has each, sharing the stored bytes."""
+        ...
+
+    # -- blobs nothing uses any more ----------------------------------------------------------
+
+    def pending_sweeps(self, limit: int = 100) -> list[tuple[int, str]]:
+        """Queued blobs (domain id, sha256), oldest first."""
+        ...
+
+    def sweep_blobs(self, queued: Sequence[tuple[int, str]], delete_blob: BlobDelete,
+                    now: datetime) -> int:
+        """Delete these queued blobs that are still unused (``delete_blob``), in one write
+        transaction; returns how many were deleted."""
+
+    def update_version_attributes(self, version: PackageVersion,
+                                  attributes: Mapping[str, Any]) -> PackageVersion:
+        """Replace the format's data about a version (npm: a deprecation); the version gets
+        a new revision."""
+        ...
+
+    def delete_versions(self, package_id: int, version_keys: Sequence[str]) -> list[str]:
+        """Remove versions with their assets and the tags pointing at them (a deleted version
+        may be published again); returns the sha256s no longer used in the domain, for the
+        caller to delete from the blob store after the commit."""
         ...
 
     # -- tags ---------------------------------------------------------------------------------
@@ -326,7 +390,7 @@ class Catalog(Protocol):
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,
-                    namespace: str = "") -> bool:
+                    namespace: str = "", version_key: str | None = None) -> bool:
         """Keep in ``targets`` a copy of a file another repository of the domain holds, with
         the version's original entry point; False when the source does not hold it."""
         ...
@@ -379,9 +443,11 @@ class Catalog(Protocol):
     def domain_by_id(self, domain_id: int) -> Domain | None: ...
 
 
-class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
-                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore,
-                 PackageGroupStore, ResourceTagStore, DataKeyStore):
+class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore,
+                 AssetPublishingStore, VersionLifecycleStore, BlobSweepStore, TagStore,
+                 VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
+                 UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
+                 DataKeyStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
+from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.resource_tags import REPOSITORY, delete_tags, insert_tags
 from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, new_id, repository_record
 from packyard.metadata.schema import (
@@ -70,8 +71,11 @@ class RepositoryStore(CatalogBase):
                 repositories.c.id == repository.id)).one()
         return repository_record(row)
 
-    def delete_repository(self, repository: Repository) -> list[str]:
-        """Delete the repository and its contents; returns the sha256s no longer used in the domain."""
+    def delete_repository(self, repository: Repository,
+                          now: datetime | None = None) -> list[str]:
+        """Delete the repository and its contents; returns the sha256s no longer used in the
+        domain, queued for the blob sweep (``blob_sweeps``)."""
+        now = now or datetime.now(UTC)
         with self._write() as conn:
             pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
             ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
@@ -98,21 +102,24 @@ class RepositoryStore(CatalogBase):
                 package_group_repositories.c.repository_id == repository.id))
             delete_tags(conn, REPOSITORY, repository.id)
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
-            return self._drop_unused_blobs(conn, repository.domain_id, touched)
+            return queue_unused_blobs(conn, repository.domain_id, touched, now)
 
-    def _drop_unused_blobs(self, conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
-        dropped = []
-        domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
-                         .join(repositories, packages.c.repository_id == repositories.c.id)
-                         .where(repositories.c.domain_id == domain_id))
-        for sha in sorted(shas):
-            in_use = conn.execute(select(func.count()).select_from(assets).where(
-                assets.c.id.in_(domain_assets),
-                (assets.c.sha256 == sha) | assets.c.id.in_(
-                    select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
-            ).scalar_one()
-            if not in_use:
-                conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
-                                                 blobs.c.sha256 == sha))
-                dropped.append(sha)
-        return dropped
+
+def drop_unused_blobs(conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
+    """Forget the blob rows of ``shas`` that no asset of the domain uses any more; returns
+    them, for the caller to delete from the blob store once the transaction commits."""
+    dropped = []
+    domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
+                     .join(repositories, packages.c.repository_id == repositories.c.id)
+                     .where(repositories.c.domain_id == domain_id))
+    for sha in sorted(shas):
+        in_use = conn.execute(select(func.count()).select_from(assets).where(
+            assets.c.id.in_(domain_assets),
+            (assets.c.sha256 == sha) | assets.c.id.in_(
+                select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
+        ).scalar_one()
+        if not in_use:
+            conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                             blobs.c.sha256 == sha))
+            dropped.append(sha)
+    return dropped

@@ -15,12 +15,14 @@ from starlette.responses import Response
 from packyard.errors import (
     Conflict,
     Denied,
+    InsufficientStorage,
     Invalid,
     NotFound,
     PackyardError,
     QuotaExceeded,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request_note import note_of
@@ -36,15 +38,21 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
     (QuotaExceeded, "ServiceQuotaExceededException", 402),
     (Denied, "AccessDeniedException", 403),
     (Unauthenticated, "AccessDeniedException", 403),
+    # An upload refused at its head (PublishPackageVersion): too many at once, try again (the
+    # SDKs retry a ThrottlingException after Retry-After); no disk left for it.
+    (Unavailable, "ThrottlingException", 429),
+    (InsufficientStorage, "ServiceQuotaExceededException", 402),
 ]
 
 
-def error_response(code: str, status: int, message: str, **extra: str | None) -> Response:
+def error_response(code: str, status: int, message: str, *,
+                   headers: dict[str, str] | None = None, **extra: str | None) -> Response:
     """A CodeArtifact error answer; ``x-amzn-RequestId`` is the request's own, added by the
     server (``server/observe.py``)."""
     body = {"message": message, **{k: v for k, v in extra.items() if v is not None}}
     return Response(json.dumps(body), status_code=status,
-                    headers={"x-amzn-ErrorType": code}, media_type="application/json")
+                    headers={"x-amzn-ErrorType": code, **(headers or {})},
+                    media_type="application/json")
 
 
 def to_response(error: PackyardError) -> Response:
@@ -61,7 +69,9 @@ def to_response(error: PackyardError) -> Response:
             if name == "ValidationException":
                 extra = {"reason": "FIELD_VALIDATION_FAILED" if isinstance(error, Invalid)
                          else "OTHER"}
-            return error_response(name, status, error.message, **extra)
+            headers = ({"Retry-After": str(error.retry_after_seconds)}
+                       if isinstance(error, Unavailable) else None)
+            return error_response(name, status, error.message, headers=headers, **extra)
     return error_response("InternalServerException", 500, "Internal error")
 
 
