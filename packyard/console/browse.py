@@ -21,6 +21,7 @@ from packyard.console.groups import (
     package_group_of,
 )
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
+from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
 from packyard.console.readme import RenderedReadme, render_readme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
@@ -201,6 +202,7 @@ class PackagePage:
     versions: list[VersionRow]
     latest: str | None
     can_set_origin: bool
+    can_delete: bool
     group: Section[PackageGroupOf] = field(default_factory=Section)
 
 
@@ -232,6 +234,7 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                        c.may(p, "codeartifact:PutPackageOriginConfiguration",
                              c.registry.arns.package(domain, repo, pkg.format, pkg.namespace,
                                                      pkg.name)),
+                       may_delete_package(c, p, domain, repo, pkg),
                        group=package_group_of(c, p, domain, pkg.format, pkg.namespace,
                                               pkg.name))
 
@@ -255,6 +258,8 @@ class VersionPage:
     # The status changes offered: (target status, button label), those the principal may make.
     actions: list[tuple[str, str]]
     package_href: str
+    # Dispose, delete and copy to another repository.
+    lifecycle: VersionActions
 
 
 # The status changes the console offers from each status, with their buttons' labels.
@@ -307,7 +312,8 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                if c.may(p, "codeartifact:UpdatePackageVersionsStatus", arn) else [])
     return VersionPage(domain, repo, ref, _origin_text(c, [v])[v.id], section(readme),
                        section(assets), section(dependencies), actions,
-                       paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name))
+                       paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name),
+                       version_actions(c, p, domain, repo, pkg, v))
 
 
 def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from packyard.audit.query import AuditFilter, parse_moment
-from packyard.console import access, browse, groups, iam_documents
+from packyard.console import access, browse, groups, iam_documents, lifecycle
 from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
@@ -210,6 +210,42 @@ class Console:
         await self._call(browse.set_version_status, self.c, caller.principal, *args,
                          fields.get("target", ""), fields.get("expected", ""))
         return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    # Dispose, delete and copy: one handler each, so each is its own event in the audit trail.
+    async def dispose_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(lifecycle.dispose_version, self.c, caller.principal,
+                         *_package_args(request), request.path_params["version"],
+                         fields.get("expected", ""))
+        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    async def delete_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(lifecycle.delete_version, self.c, caller.principal,
+                         *_package_args(request), request.path_params["version"],
+                         fields.get("expected", ""))
+        return self.web.redirect(request.url.path.rsplit("/versions/", 1)[0])
+
+    async def copy_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        destination, version = fields.get("destination", ""), request.path_params["version"]
+        await self._call(lifecycle.copy_version, self.c, caller.principal,
+                         *_package_args(request), version, destination,
+                         fields.get("allow_overwrite") == "true")
+        domain, _, fmt, namespace, name = _package_args(request)
+        return self.web.redirect(paths.version_path(domain, destination, fmt, namespace, name,
+                                                    version))
+
+    async def delete_package(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        await self._call(lifecycle.delete_package, self.c, caller.principal,
+                         *_package_args(request))
+        pp = request.path_params
+        return self.web.redirect(paths.repository_path(pp["domain"], pp["repo"]))
 
     async def asset(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -486,7 +522,11 @@ class Console:
             route(pkg, self.package, get),
             route(pkg + "/origin", self.package_origin, post),
             route(version, self.version, get),
+            route(pkg + "/delete", self.delete_package, post),
             route(version + "/status", self.version_status, post),
+            route(version + "/dispose", self.dispose_version, post),
+            route(version + "/delete", self.delete_version, post),
+            route(version + "/copy", self.copy_version, post),
             route(version + "/assets/{asset}", self.asset, get),
             route("/access", self.access_page, get),
             route("/audit", self.audit, get),
