@@ -35,6 +35,8 @@ from tests.integration.helpers import (
     tool,
     upload_ok,
 )
+from tests.integration.npm_clients import NpmHome, npm_client, package_json
+from tests.integration.npm_registry import create_npm_repo
 
 README = """# Demo for the console
 
@@ -403,3 +405,30 @@ def test_a_status_action_asks_first_and_the_quick_filter_hides_rows(
     expect(page.locator("#version-status")).to_have_text("Unlisted")
     assert asked == ["Unlist status-demo 2.0? (status Published \u2192 Unlisted)"] * 2
     expect(page.get_by_role("button", name="Publish again")).to_be_visible()
+
+
+def test_npm_instructions_copied_from_the_console_publish_and_install_with_npm(
+        server: ServerProcess, api: Any, context: Any, tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    repo = create_npm_repo(api, server.url, "console-npm")
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    page.goto(f"{server.url}/console/domains/{repo.domain}/repositories/{repo.repository}")
+    page.get_by_role("button", name="Get a token").click()
+    expect(page.locator("#token-notice")).to_be_visible()
+    npm = page.locator("#connect-npm")
+    npm.locator("summary").click()
+    npmrc = npm.locator(".snippet").filter(has_text="registry=")
+    npmrc.get_by_role("button", name="Copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"registry={repo.endpoint}\n")
+    home = NpmHome(tmp_path / "home")
+    home.npmrc.write_text(copied)  # the user's ~/.npmrc, as the page says
+    home.run(client, "publish", cwd=package_json(tmp_path / "lib", "console-npm-demo"))
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps({
+        "name": "consumer", "version": "0.0.0", "private": True,
+        "dependencies": {"console-npm-demo": "^1.0.0"}}))
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/console-npm-demo/index.js").is_file()
