@@ -5,7 +5,9 @@ Each blob goes through ``EncryptingBlobStore.encrypt_plain`` (encrypted copy, th
 then the plain file removed), so a run killed at any point loses nothing: a blob whose row was
 not committed is still plain and is done again by the next run; one whose row was is done, and
 its plain file, if still there, is removed. The blobs to do are those the catalog counts
-without a data key (``Catalog.blob_rows(plain_only=True)``), a page at a time.
+without a data key (``Catalog.blob_rows(plain_only=True)``), a page at a time; then every
+blob is looked at once more for a plain file a killed run left beside its ciphertext (a stat
+each: its key row is what took it off the first list).
 """
 
 from __future__ import annotations
@@ -51,5 +53,15 @@ def encrypt_existing(catalog: Catalog, store: EncryptingBlobStore,
                 report.problems.append((domain_key, row.sha256, outcome))
             if progress is not None:
                 progress(domain_key, outcome)
+        after = (page[-1].domain_id, page[-1].sha256)
+    after = (0, "")
+    while page := catalog.blob_rows(after=after, limit=_PAGE):
+        for row in page:
+            domain_key = f"d{row.domain_id}"
+            if store.inner.exists(domain_key, row.sha256):
+                outcome = store.encrypt_plain(domain_key, row.sha256)
+                report.counts[outcome] += 1
+                if progress is not None:
+                    progress(domain_key, outcome)
         after = (page[-1].domain_id, page[-1].sha256)
     return report
