@@ -20,6 +20,7 @@ from rich.table import Table
 
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
+from packyard.cli.storage_options import database_url_option
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import load_settings
 
@@ -31,9 +32,9 @@ _data_dir_option = click.option(
     help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
 
 
-def _ledger(data_dir: Path | None) -> TokenLedger:
+def _ledger(data_dir: Path | None, database_url: str | None) -> TokenLedger:
     try:
-        settings = load_settings(data_dir=data_dir)
+        settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
         _err.print(f"[red]error:[/] {exc}")
         sys.exit(2)
@@ -59,17 +60,18 @@ def token() -> None:
 
 @token.command("list")
 @_data_dir_option
+@database_url_option
 @click.option("--principal", default=None, help="Only tokens minted by this ARN.")
 @click.option("--domain", default=None, help="Only tokens for this domain.")
 @click.option("--all", "include_inactive", is_flag=True,
               help="Include expired and revoked tokens.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table",
               help="A table for people, JSON for scripts.")
-def list_tokens(data_dir: Path | None, principal: str | None, domain: str | None,
-                include_inactive: bool, output: str) -> None:
+def list_tokens(data_dir: Path | None, database_url: str | None, principal: str | None,
+                domain: str | None, include_inactive: bool, output: str) -> None:
     """Show tokens (live ones by default); the token values themselves are never stored."""
     now = datetime.now(UTC)
-    found = _ledger(data_dir).list(principal_arn=principal, domain=domain,
+    found = _ledger(data_dir, database_url).list(principal_arn=principal, domain=domain,
                                    include_inactive=include_inactive, now=now)
     if output == "json":
         click.echo(json.dumps([_as_json(t, now) for t in found], indent=2))
@@ -115,13 +117,14 @@ def _one_live_token(ledger: TokenLedger, prefix: str, now: datetime) -> str | No
 
 @token.command("revoke")
 @_data_dir_option
+@database_url_option
 @click.argument("token_ids", nargs=-1, metavar="[TOKEN_ID]...")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read a token value (e.g. a leaked one) from standard input and revoke it.")
 @click.option("--principal", default=None,
               help="Revoke every live token minted by this principal ARN.")
-def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin: bool,
-                  principal: str | None) -> None:
+def revoke_tokens(data_dir: Path | None, database_url: str | None, token_ids: tuple[str, ...],
+                  from_stdin: bool, principal: str | None) -> None:
     """Revoke tokens by id (see `packyard token list`), by value, or by principal.
 
     A TOKEN_ID may be any start of an id that names one live token only, e.g. its first 8
@@ -130,7 +133,7 @@ def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin:
     if not token_ids and not from_stdin and principal is None:
         _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
         sys.exit(2)
-    ledger = _ledger(data_dir)
+    ledger = _ledger(data_dir, database_url)
     now = datetime.now(UTC)
     failed = False
     for prefix in token_ids:
