@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.engine import Engine
 
 from packyard.iam.secrets import SecretBox
+from packyard.metadata.engine import outages_as_unavailable
 
 
 class StoreBase:
@@ -36,13 +37,13 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._reader.connect() as conn, conn.begin():
+        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._writer.connect() as conn, conn.begin():
+            with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn
         finally:
             self._generation = next(self._generations)

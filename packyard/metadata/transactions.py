@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from packyard.metadata.changes import ChangeLog
-from packyard.metadata.engine import PoolSettings, create_engines
+from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import upgrade_to_head
 from packyard.metadata.new_files import FileRule
 
@@ -40,12 +40,12 @@ class CatalogBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._reader.connect() as conn, conn.begin():
+        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer.connect() as conn, conn.begin():
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             yield conn
         # Committed: caches of pages and lookups built before this write are now stale.
         self.changes.touch()

@@ -190,3 +190,43 @@ def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None
         assert [p for p in (data_dir / "blobs").rglob("*") if p.is_file()] == []
     finally:
         services.catalog.dispose()
+
+
+# -- an object store that cannot be reached ---------------------------------------------------
+
+def _unreachable_store(tmp_path: Path) -> S3BlobStore:
+    from packyard.storage.s3_connection import S3Connection, connect
+    from tests.integration.helpers import free_port
+
+    connection = S3Connection(f"http://127.0.0.1:{free_port()}", "us-east-1", "KEY", "SECRET")
+    return S3BlobStore(connect(S3Location("bucket", "p"), connection), tmp_path / "staging")
+
+
+def test_storing_in_an_unreachable_object_store_is_unavailable_not_a_crash(
+        tmp_path: Path) -> None:
+    from packyard.storage.s3 import BlobStoreUnavailable
+
+    store = _unreachable_store(tmp_path)
+    staged = store.stage()
+    staged.write(b"a wheel")
+    with pytest.raises(BlobStoreUnavailable, match="^The blob store is unavailable right now; "
+                                                   "try again shortly$") as refused:
+        store.commit(staged, "dom")
+    assert refused.value.retry_after_seconds == 5
+    with pytest.raises(BlobStoreUnavailable):
+        store.put_bytes(b"metadata", "dom")
+    with pytest.raises(BlobStoreUnavailable):
+        store.size("dom", "0" * 64)
+
+
+def test_reading_from_an_unreachable_object_store_is_unavailable(tmp_path: Path) -> None:
+    from packyard.storage.s3 import BlobStoreUnavailable
+
+    store = _unreachable_store(tmp_path)
+
+    async def first_chunk() -> None:
+        async for _ in store.read("dom", "0" * 64):
+            break
+
+    with pytest.raises(BlobStoreUnavailable):
+        anyio.run(first_chunk)

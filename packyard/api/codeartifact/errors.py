@@ -22,6 +22,7 @@ from packyard.errors import (
     QuotaExceeded,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 from packyard.http.errors import error_handlers
 
@@ -36,6 +37,9 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
     (QuotaExceeded, "ServiceQuotaExceededException", 402),
     (Denied, "AccessDeniedException", 403),
     (Unauthenticated, "AccessDeniedException", 403),
+    # Not in the model: a database or object store outage. botocore retries a 503 whatever
+    # its code (its "standard" retry mode), and shows this one's message when it gives up.
+    (Unavailable, "ServiceUnavailableException", 503),
 ]
 
 
@@ -60,7 +64,10 @@ def to_response(error: PackyardError) -> Response:
             if name == "ValidationException":
                 extra = {"reason": "FIELD_VALIDATION_FAILED" if isinstance(error, Invalid)
                          else "OTHER"}
-            return error_response(name, status, error.message, **extra)
+            response = error_response(name, status, error.message, **extra)
+            if isinstance(error, Unavailable):
+                response.headers["Retry-After"] = str(error.retry_after_seconds)
+            return response
     return error_response("InternalServerException", 500, "Internal error")
 
 

@@ -23,6 +23,7 @@ from packyard.errors import (
     PackyardError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 from packyard.http.errors import error_handlers
 
@@ -58,6 +59,8 @@ _GENERIC: list[tuple[type[PackyardError], str, int]] = [
     (Conflict, "ConcurrentModification", 409),
     (Denied, "AccessDenied", 403),
     (Unauthenticated, "AccessDenied", 403),
+    # IAM's common error for a service that cannot answer now (a database outage).
+    (Unavailable, "ServiceUnavailable", 503),
 ]
 
 
