@@ -25,8 +25,10 @@ from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.change_feed import watch_changes
 from packyard.metadata.engine import PoolSettings
 from packyard.services.access import RepositoryGate
+from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
@@ -58,6 +60,18 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    # Drops this process's caches when other processes write; started by the server
+    # (``start_background``), not by offline commands or in-process tests.
+    invalidation: CacheInvalidation | None = None
+
+    def start_background(self) -> None:
+        """What a serving process runs beside requests: hearing other processes' writes."""
+        if self.invalidation is not None:
+            self.invalidation.start()
+
+    def stop_background(self) -> None:
+        if self.invalidation is not None:
+            self.invalidation.stop()
 
 
 @dataclass
@@ -124,11 +138,13 @@ def build(settings: Settings) -> Container:
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
-    core = Core(settings, registry, gate,
-                build_upstreams(settings, catalog, services.blobs, services.formats, clock),
-                capacity)
+    upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock)
+    core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store)
+    invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
+                                     watch_changes(settings.effective_database_url))
+    return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
+                     invalidation)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

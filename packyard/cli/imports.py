@@ -3,7 +3,7 @@
 The command around a format's import (``FormatPlugin.file_import``: which files, and the
 service that checks and publishes them): progress, summary, exit status. Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
 on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
-the server shows the new files within 2 seconds.
+each batch is announced to the server (``metadata/change_feed.py``), which shows it at once.
 """
 
 from __future__ import annotations

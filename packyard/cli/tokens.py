@@ -1,8 +1,8 @@
 """``packyard token``: list and revoke authorization tokens, on a server's data directory.
 
 Register with the main command: ``main.add_command(token)`` in ``packyard/cli/main.py``. Works while
-the server runs (it uses the same database); servers stop accepting a revoked token within
-5 seconds.
+the server runs (it uses the same database); a revocation is announced to every server process,
+which stops accepting the token at once (within 5 seconds should one miss the announcement).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Each catalog method is one transaction on the reader or the writer engine (writers one at a time:
 ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL; see ``packyard.metadata.engine``). Every write goes through
-``_write``, which bumps ``changes`` after commit so in-process caches drop what they hold.
+``_write``, which announces the change to the other processes on the database in its
+transaction (``change_feed``) and bumps ``changes`` after commit, so this process's caches
+drop what they hold at once and the others' as soon as they hear of it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from packyard.metadata.change_feed import CATALOG, announce
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import upgrade_to_head
@@ -44,9 +47,13 @@ class CatalogBase:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, topic: str | None = CATALOG) -> Iterator[Connection]:
+        """A write transaction; ``topic`` None for a write no other process caches anything
+        of (a new token: nobody can have looked it up yet)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             yield conn
+            if topic is not None:
+                announce(conn, topic)
         # Committed: caches of pages and lookups built before this write are now stale.
         self.changes.touch()
 

@@ -4,9 +4,12 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -79,7 +82,18 @@ def create_app(settings: Settings | None = None,
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
         routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"],
                             middleware=[IAM_ERRORS]))
-    app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)])
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other
+        # processes' writes while serving.
+        container.start_background()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(container.stop_background)  # joins the watcher's thread
+
+    app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)],
+                    lifespan=lifespan)
     app.state.container = container
     settings = container.settings
     hot_paths = [mounted.hot_path for mounted in container.formats.values()

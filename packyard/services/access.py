@@ -72,6 +72,10 @@ class RepositoryGate:
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
             version=lambda: authenticator.generation)
 
+    def forget_lookups(self) -> None:
+        """Drop the remembered domain and repository rows (another process changed them)."""
+        self._lookups.clear()
+
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
         return cast(T, self._lookups.get_or_load(key, load))
 
