@@ -23,10 +23,11 @@ from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secrets import SecretBox
+from packyard.iam.shared_secrets import ServerSecrets
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.change_feed import watch_changes
-from packyard.metadata.engine import PoolSettings
+from packyard.metadata.engine import PoolSettings, backend_name
 from packyard.services.access import RepositoryGate
 from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
@@ -36,7 +37,7 @@ from packyard.services.registry import Registry
 from packyard.services.sts import StsService
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
-from packyard.storage.backends import open_blob_store, staging_dir
+from packyard.storage.backends import open_blob_store, open_shared_files, staging_dir
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
@@ -90,6 +91,7 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    secrets: ServerSecrets
 
 
 def build_services(settings: Settings) -> Services:
@@ -105,21 +107,23 @@ def build_services(settings: Settings) -> Services:
     blobs = open_blob_store(settings)
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    iam_store = IamStore(catalog.engines, settings.account_id,
-                         SecretBox.from_data_dir(settings.data_dir))
+    box = SecretBox.from_shared_files(open_shared_files(settings))
+    iam_store = IamStore(catalog.engines, settings.account_id, box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region)
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry)
+                    tokens, formats, registry, ServerSecrets(catalog.engines, box))
 
 
 def build(settings: Settings) -> Container:
     # Owner-only: the database holds token hashes and IAM records.
     secure_data_dir(settings.data_dir)
-    root = load_root_credentials(settings)
     services = build_services(settings)
+    # On PostgreSQL every replica must have the same root key: the database's.
+    shared = backend_name(settings.effective_database_url) == "postgresql"
+    root = load_root_credentials(settings, services.secrets if shared else None)
     leftovers = services.blobs.recover()
     if leftovers:
         log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -285,3 +285,41 @@ class S3BlobStore:
             log.warning("could not list multipart uploads in %s (%s); abandoned uploads stay "
                         "until a bucket lifecycle rule aborts them", location, error)
         return aborted
+
+
+class S3SharedFiles:
+    """``SharedFiles`` in the bucket, under ``<prefix>/.packyard/`` (no domain key starts with
+    a dot, so no blob is ever there): created with a conditional PUT, so the first replica's
+    file wins."""
+
+    _DIRECTORY = ".packyard"
+
+    def __init__(self, clients: S3Clients) -> None:
+        self._clients = clients
+
+    @property
+    def where(self) -> str:
+        return f"{self._clients.location}/{self._DIRECTORY}"
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            with _outages_as_unavailable(f"reading {self._DIRECTORY}/{name}"):
+                return bytes(obstore.get(self._clients.objects,
+                                         f"{self._DIRECTORY}/{name}").bytes())
+        except FileNotFoundError:
+            return None
+
+    def get_or_create(self, name: str, make: Callable[[], bytes]) -> bytes:
+        found = self.read(name)
+        if found is not None:
+            return found
+        data = make()
+        try:
+            with _outages_as_unavailable(f"storing {self._DIRECTORY}/{name}"):
+                obstore.put(self._clients.objects, f"{self._DIRECTORY}/{name}", data,
+                            mode="create", use_multipart=False)
+        except AlreadyExistsError:
+            found = self.read(name)  # another replica was first
+            assert found is not None
+            return found
+        return data
