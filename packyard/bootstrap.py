@@ -33,6 +33,7 @@ from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
+from packyard.services.readiness import Readiness
 from packyard.services.registry import Registry
 from packyard.services.sts import StsService
 from packyard.services.upload_capacity import UploadCapacity
@@ -64,6 +65,8 @@ class Container:
     # Drops this process's caches when other processes write; started by the server
     # (``start_background``), not by offline commands or in-process tests.
     invalidation: CacheInvalidation | None = None
+    # What GET /ready checks: the database and the blob store.
+    readiness: Readiness | None = None
 
     def start_background(self) -> None:
         """What a serving process runs beside requests: hearing other processes' writes."""
@@ -148,7 +151,7 @@ def build(settings: Settings) -> Container:
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
                                      watch_changes(settings.effective_database_url))
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     invalidation)
+                     invalidation, Readiness(catalog, services.blobs))
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from packyard.metadata.change_feed import CATALOG, announce
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
-from packyard.metadata.migrate import upgrade_to_head
+from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
 
 
@@ -36,6 +36,10 @@ class CatalogBase:
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
+
+    def schema_is_current(self) -> bool:
+        with outages_as_unavailable():
+            return current_revision(self._reader) == head_revision()
 
     def dispose(self) -> None:
         self._reader.dispose()

@@ -31,6 +31,17 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
+async def ready(request: Request) -> Response:
+    """Readiness for load balancers (``services/readiness.py``): 200 when the database and the
+    blob store answer and the schema is this code's, else 503 saying which is not."""
+    readiness = request.app.state.container.readiness
+    report = await readiness.report()
+    body = {"status": "ready" if report.ready else "not ready", "checks": report.checks}
+    if report.ready:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
 class PackyardApp:
     """Offers each request to the hot paths (repeat reads answered from memory), else to
     Starlette. Nothing else differs between the two: see ``services/hot_reads.py``."""
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None,
     # Each surface maps errors to its wire format in one place, registered on its route.
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
         *(route for mounted in container.formats.values() for route in mounted.routes),
