@@ -1,0 +1,262 @@
+"""Replicas: ``packyard serve`` processes on one PostgreSQL and one SeaweedFS bucket behind
+Debian's nginx (round-robin), as docs/deployment.md sets them up, driven by the real clients
+(the AWS CLI, twine, pip, uv) through the balancer; and what one replica does, the others see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ServerFactory
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    AwsCli,
+    ClientHome,
+    Dist,
+    DistFactory,
+    DistSpec,
+    PypiRepo,
+    ServerProcess,
+    codeartifact_client,
+    create_pypi_repo,
+    make_venv,
+    normalize,
+    run,
+    tool,
+    upload,
+    upload_ok,
+)
+from tests.services import (
+    NginxBalancer,
+    PostgresServer,
+    SeaweedServer,
+    ServiceUnavailable,
+    start_nginx,
+)
+
+JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+@dataclass
+class Cluster:
+    replicas: list[ServerProcess]
+    balancer: NginxBalancer
+    start_replica: Callable[[], ServerProcess]
+
+    @property
+    def url(self) -> str:
+        return self.balancer.url
+
+
+def replica_env(postgres: PostgresServer, database: str, seaweedfs: SeaweedServer,
+                prefix: str) -> dict[str, str]:
+    """What every replica is started with (docs/deployment.md shows the same variables)."""
+    return {"PACKYARD_DATABASE_URL": postgres.url(database),
+            "PACKYARD_BLOB_STORE": f"s3://{seaweedfs.bucket}/{prefix}",
+            "PACKYARD_S3_ENDPOINT_URL": seaweedfs.endpoint_url,
+            "AWS_ACCESS_KEY_ID": seaweedfs.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_access_key,
+            "AWS_REGION": seaweedfs.region}
+
+
+@pytest.fixture
+def cluster(postgres_server: PostgresServer, seaweedfs_server: SeaweedServer,
+            server_factory: ServerFactory, tmp_path: Path) -> Iterator[Cluster]:
+    database = postgres_server.new_name("replicas")
+    postgres_server.create_database(database)
+    env = replica_env(postgres_server, database, seaweedfs_server,
+                      seaweedfs_server.new_prefix("replicas"))
+    count = iter(range(100))
+
+    def start_replica() -> ServerProcess:
+        return server_factory(env=env, data_dir=tmp_path / f"replica-{next(count)}" / "data")
+
+    replicas = [start_replica(), start_replica()]
+    try:
+        balancer = start_nginx([f"127.0.0.1:{replica.port}" for replica in replicas])
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield Cluster(replicas, balancer, start_replica)
+    finally:
+        balancer.stop()
+        for replica in replicas:
+            replica.stop()
+        postgres_server.drop_database(database)
+
+
+def _on(repo: PypiRepo, server_url: str) -> PypiRepo:
+    """The same repository and token, asked through another address."""
+    endpoint = repo.endpoint.replace(repo.server_url, server_url, 1)
+    return PypiRepo(server_url, repo.domain, repo.repository, endpoint, repo.token)
+
+
+def _within(seconds: float, check: Callable[[], bool]) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not seen within {seconds} s"
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def _files(repo: PypiRepo, project: str) -> dict[str, str]:
+    with repo.client() as http:
+        response = http.get(repo.project_url(normalize(project)), headers=JSON_V1)
+    if response.status_code == 404:
+        return {}
+    assert response.status_code == 200, response.text
+    return {f["filename"]: f["hashes"]["sha256"] for f in response.json()["files"]}
+
+
+def test_every_replica_is_ready_and_the_balancer_spreads_requests(cluster: Cluster) -> None:
+    for replica in cluster.replicas:
+        response = httpx.get(f"{replica.url}/ready", trust_env=False)
+        assert response.status_code == 200, response.text
+    api = codeartifact_client(cluster.url)
+    domain = f"spread-{secrets.token_hex(3)}"
+    api.create_domain(domain=domain)
+    # Round-robin: consecutive reads land on both replicas, and each knows the new domain.
+    for _ in range(len(cluster.replicas) * 2):
+        assert api.describe_domain(domain=domain)["domain"]["name"] == domain
+
+
+def test_twine_uploads_and_pip_and_uv_install_through_the_balancer(
+        cluster: Cluster, dists: DistFactory, tmp_path: Path) -> None:
+    home = ClientHome(tmp_path / "home")
+    aws = AwsCli(cluster.url, home)
+    domain, repository = f"scaled-{secrets.token_hex(3)}", "shelf"
+    aws.run("codeartifact", "create-domain", "--domain", domain)
+    aws.run("codeartifact", "create-repository", "--domain", domain, "--repository", repository)
+    suffix = secrets.token_hex(3)
+    dep = DistSpec(name=f"scaled_dep.{suffix}", version="0.1")
+    main = DistSpec(name=f"scaled_pkg.{suffix}", version="1.0", requires_dist=(dep.name,))
+    built = [*dists.both(main), dists.wheel(dep)]
+    dist_dir = tmp_path / "dist"
+    dist_dir.mkdir()
+    for dist in built:
+        (dist_dir / dist.filename).write_bytes(dist.data)
+    aws.run("codeartifact", "login", "--tool", "twine", "--domain", domain, "--domain-owner",
+            DEFAULT_ACCOUNT, "--repository", repository)
+    run([tool("twine"), "upload", "--non-interactive", "-r", "codeartifact",
+         *sorted(str(p) for p in dist_dir.iterdir())], home.env())
+
+    aws.run("codeartifact", "login", "--tool", "pip", "--domain", domain, "--repository",
+            repository)
+    python = make_venv(tmp_path / "pip-venv", home)
+    run([tool("pip"), "--python", python, "install", "--no-cache-dir", main.name], home.env())
+    shown = run([python, "-c", f"import {main.module} as m; print(m.VALUE)"], home.env())
+    assert shown.stdout.strip() == f"{main.name} 1.0"
+
+    token = aws.json("codeartifact", "get-authorization-token", "--domain",
+                     domain)["authorizationToken"]
+    endpoint = aws.json("codeartifact", "get-repository-endpoint", "--domain", domain,
+                        "--repository", repository, "--format", "pypi")["repositoryEndpoint"]
+    assert endpoint.startswith(cluster.url)  # the balancer's address, not a replica's
+    scheme, rest = endpoint.split("://", 1)
+    python = make_venv(tmp_path / "uv-venv", home)
+    run([tool("uv"), "pip", "install", "--python", python, "--index-url",
+         f"{scheme}://aws:{token}@{rest}simple/", main.name], home.env())
+    # Byte for byte, through each replica.
+    repo = PypiRepo(cluster.url, domain, repository, endpoint, token)
+    for replica in cluster.replicas:
+        direct = _on(repo, replica.url)
+        assert _files(direct, main.name) == {d.filename: d.sha256 for d in built[:2]}
+        with direct.client() as http:
+            page_url = direct.project_url(normalize(main.name))
+            page = http.get(page_url, headers=JSON_V1).json()
+            for listed in page["files"]:
+                got = http.get(httpx.URL(page_url).join(listed["url"]))
+                assert got.status_code == 200
+                assert hashlib.sha256(got.content).hexdigest() == listed["hashes"]["sha256"]
+
+
+def test_a_publish_on_one_replica_is_listed_by_the_other_at_once(
+        cluster: Cluster, dists: DistFactory) -> None:
+    first, second = cluster.replicas
+    repo = create_pypi_repo(codeartifact_client(cluster.url), cluster.url, "seen")
+    on_first, on_second = _on(repo, first.url), _on(repo, second.url)
+    project = f"seen_{secrets.token_hex(3)}"
+    latencies = []
+    for n in range(10):
+        dist = dists.wheel(DistSpec(name=project, version=f"1.{n}"))
+        assert dist.filename not in _files(on_second, project)  # the page is now cached there
+        upload_ok(on_first, dist)
+        latencies.append(_within(2.0, lambda d=dist: d.filename in _files(on_second, project)))
+    # The announcement itself takes about a millisecond (PostgreSQL NOTIFY to the other
+    # replica's listener); what a test can see is one page request, which on a loaded
+    # machine takes a few hundred ms. Without the announcement it would take up to the
+    # page cache's 2 s TTL.
+    assert max(latencies) < 1.0, latencies
+
+
+def test_a_revoked_token_is_refused_by_every_replica_within_a_second(
+        cluster: Cluster, postgres_server: PostgresServer) -> None:
+    repo = create_pypi_repo(codeartifact_client(cluster.url), cluster.url, "revoke")
+    direct = [_on(repo, replica.url) for replica in cluster.replicas]
+    for on_replica in direct:  # each has checked (and cached) the token
+        with on_replica.client() as http:
+            assert http.get(on_replica.simple_url).status_code == 200
+    database_url = cluster.replicas[0].env["PACKYARD_DATABASE_URL"]
+    revoked = subprocess.run([str(tool("packyard")), "token", "revoke", "--stdin",
+                              "--database-url", database_url], input=repo.token, text=True,
+                             capture_output=True, env=cluster.replicas[0].env, check=False)
+    assert revoked.returncode == 0, revoked.stderr
+    for on_replica in direct:
+        def refused(on: PypiRepo = on_replica) -> bool:
+            with on.client() as http:
+                return http.get(on.simple_url).status_code == 401
+        _within(1.0, refused)
+
+
+def test_a_replica_killed_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_made(
+        cluster: Cluster, dists: DistFactory) -> None:
+    victim = cluster.start_replica()
+    survivor = cluster.replicas[0]
+    repo = create_pypi_repo(codeartifact_client(cluster.url), cluster.url, "killed")
+    on_victim, on_survivor = _on(repo, victim.url), _on(repo, survivor.url)
+    project = f"killed_{secrets.token_hex(3)}"
+    acknowledged: list[Dist] = []
+    stop = threading.Event()
+
+    def keep_uploading(worker: int) -> None:
+        with on_victim.client(timeout=10) as http:
+            for n in range(1000):
+                if stop.is_set():
+                    return
+                dist = dists.wheel(DistSpec(name=project, version=f"{worker}.{n}",
+                                            padding=256 * 1024))
+                try:
+                    response = upload(on_victim, dist, client=http)
+                except httpx.TransportError:
+                    return
+                if response.status_code == 200:
+                    acknowledged.append(dist)
+
+    workers = [threading.Thread(target=keep_uploading, args=(w,)) for w in range(3)]
+    for worker in workers:
+        worker.start()
+    _within(30.0, lambda: len(acknowledged) >= 6)
+    victim.kill()
+    stop.set()
+    for worker in workers:
+        worker.join(30)
+    listed = _files(on_survivor, project)
+    for dist in acknowledged:
+        assert listed.get(dist.filename) == dist.sha256, f"{dist.filename} was acknowledged"
+    with on_survivor.client() as http:
+        page_url = on_survivor.project_url(normalize(project))
+        page = http.get(page_url, headers=JSON_V1).json()
+        for entry in page["files"]:  # whatever is listed downloads whole
+            got = http.get(httpx.URL(page_url).join(entry["url"]))
+            assert got.status_code == 200, entry["filename"]
+            assert hashlib.sha256(got.content).hexdigest() == entry["hashes"]["sha256"]
