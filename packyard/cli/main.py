@@ -199,12 +199,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 def _register_subcommands() -> None:
     from packyard.cli.backups import backup_data, restore_data
     from packyard.cli.imports import import_files
+    from packyard.cli.migrate_storage import migrate_storage_command
     from packyard.cli.tokens import token
 
     main.add_command(token)
     main.add_command(import_files)
     main.add_command(backup_data)
     main.add_command(restore_data)
+    main.add_command(migrate_storage_command)
 
 
 _register_subcommands()

@@ -82,7 +82,7 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
     if dest.exists() and any(dest.iterdir()):
         raise Invalid(f"{dest} is not empty; back up into a new directory")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _snapshot(database, dest / DATABASE)
+    snapshot_sqlite(database, dest / DATABASE)
     report = BackupReport()
     listed = _listed_blobs(dest / DATABASE)
     for n, (key, sha256, size) in enumerate(listed, 1):
@@ -133,7 +133,8 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
     return report
 
 
-def _snapshot(database: Path, target: Path) -> None:
+def snapshot_sqlite(database: Path, target: Path) -> None:
+    """The SQLite database as of one moment, copied to ``target`` (0600) while it is in use."""
     partial = target.with_name(target.name + ".partial")
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:

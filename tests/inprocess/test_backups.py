@@ -93,13 +93,13 @@ def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
         monkeypatch: pytest.MonkeyPatch) -> None:
     repo = packyard.pypi_repo()
     assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
-    snapshot = backups._snapshot
+    snapshot = backups.snapshot_sqlite
 
     def snapshot_then_delete(database: Path, target: Path) -> None:
         snapshot(database, target)
         shutil.rmtree(packyard.settings.blob_dir)  # as a deletion right after the snapshot
 
-    monkeypatch.setattr(backups, "_snapshot", snapshot_then_delete)
+    monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_delete)
     report = backups.backup(packyard.settings, tmp_path / "backup")
     assert len(report.missing) >= 1
     with pytest.raises(Invalid, match="is an incomplete backup"):
