@@ -4,6 +4,7 @@ Register with the main command in ``packyard/cli/main.py``."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -41,9 +42,11 @@ def migrate_storage_command(data_dir: Path | None, to_database_url: str,
     what it accepts meanwhile is not copied. Interrupted, it is run again and resumes.
     """
     try:
-        source = load_settings(data_dir=data_dir, database_url=None, blob_store=None)
         target = load_settings(data_dir=data_dir, database_url=to_database_url,
                                blob_store=to_blob_store)
+        # The source is the data directory's own database and blobs, whatever
+        # PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
+        source = dataclasses.replace(target, database_url=None, blob_store=None)
     except ValueError as exc:
         _err.print(f"[red]error:[/] {exc}")
         sys.exit(2)

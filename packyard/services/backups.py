@@ -57,16 +57,16 @@ class BackupReport:
     missing: list[str] = field(default_factory=list)
 
 
-def embedded_paths(settings: Settings) -> tuple[Path, Path]:
+def embedded_paths(settings: Settings, command: str = "packyard backup") -> tuple[Path, Path]:
     """The SQLite file and the blob directory of the embedded default; ``Invalid`` naming the
     tools for anything else."""
     url = settings.effective_database_url
     if backend_name(url) != "sqlite":
-        raise Invalid("packyard backup covers the embedded default (SQLite); back PostgreSQL up "
+        raise Invalid(f"{command} covers the embedded default (SQLite); back PostgreSQL up "
                       "with pg_dump (docs/deployment.md, Backup and restore)")
     where = settings.blob_store
     if where and "://" in where:
-        raise Invalid(f"packyard backup covers blobs in a directory, not {where}; use the "
+        raise Invalid(f"{command} covers blobs in a directory, not {where}; use the "
                       "object store's versioning or replication (docs/deployment.md)")
     database = make_url(url).database
     if not database:

@@ -64,7 +64,7 @@ def migrate_storage(source: Settings, target: Settings,
                     progress: Progress | None = None) -> MigrationReport:
     """Copy the embedded install ``source`` names to the database and blob store ``target``
     names (see the module's docstring)."""
-    database, blob_dir = embedded_paths(source)
+    database, blob_dir = embedded_paths(source, "packyard migrate-storage")
     if not database.exists():
         raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
     if target.effective_database_url == source.effective_database_url:

@@ -6,11 +6,14 @@ Debian's nginx (round-robin), as docs/deployment.md sets them up, driven by the 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import secrets
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +72,28 @@ def replica_env(postgres: PostgresServer, database: str, seaweedfs: SeaweedServe
             "AWS_REGION": seaweedfs.region}
 
 
+@contextmanager
+def running_cluster(env: dict[str, str], server_factory: ServerFactory, tmp_path: Path,
+                    replicas: int = 2) -> Iterator[Cluster]:
+    """``replicas`` replicas started with ``env``, behind nginx."""
+    count = iter(range(100))
+
+    def start_replica() -> ServerProcess:
+        return server_factory(env=env, data_dir=tmp_path / f"replica-{next(count)}" / "data")
+
+    started = [start_replica() for _ in range(replicas)]
+    try:
+        balancer = start_nginx([f"127.0.0.1:{replica.port}" for replica in started])
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield Cluster(started, balancer, start_replica)
+    finally:
+        balancer.stop()
+        for replica in started:
+            replica.stop()
+
+
 @pytest.fixture
 def cluster(postgres_server: PostgresServer, seaweedfs_server: SeaweedServer,
             server_factory: ServerFactory, tmp_path: Path) -> Iterator[Cluster]:
@@ -76,22 +101,10 @@ def cluster(postgres_server: PostgresServer, seaweedfs_server: SeaweedServer,
     postgres_server.create_database(database)
     env = replica_env(postgres_server, database, seaweedfs_server,
                       seaweedfs_server.new_prefix("replicas"))
-    count = iter(range(100))
-
-    def start_replica() -> ServerProcess:
-        return server_factory(env=env, data_dir=tmp_path / f"replica-{next(count)}" / "data")
-
-    replicas = [start_replica(), start_replica()]
     try:
-        balancer = start_nginx([f"127.0.0.1:{replica.port}" for replica in replicas])
-    except ServiceUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield Cluster(replicas, balancer, start_replica)
+        with running_cluster(env, server_factory, tmp_path) as started:
+            yield started
     finally:
-        balancer.stop()
-        for replica in replicas:
-            replica.stop()
         postgres_server.drop_database(database)
 
 
@@ -260,3 +273,49 @@ def test_a_replica_killed_mid_upload_loses_nothing_acknowledged_and_shows_nothin
             got = http.get(httpx.URL(page_url).join(entry["url"]))
             assert got.status_code == 200, entry["filename"]
             assert hashlib.sha256(got.content).hexdigest() == entry["hashes"]["sha256"]
+
+
+REAL = Path(os.environ.get("PACKYARD_REAL_DISTS", ".test-cache/real-dists"))
+
+
+def test_an_install_moved_by_migrate_storage_serves_real_files_byte_for_byte_through_nginx(
+        postgres_server: PostgresServer, seaweedfs_server: SeaweedServer,
+        server_factory: ServerFactory, tmp_path: Path) -> None:
+    if not (REAL / ".complete").exists():
+        pytest.skip(f"no real-package corpus at {REAL} (scripts/test downloads it)")
+    files = sorted(p for p in REAL.iterdir() if p.suffix in (".whl", ".gz"))
+    embedded = server_factory()
+    repo = create_pypi_repo(codeartifact_client(embedded.url), embedded.url, "moved")
+    home = ClientHome(tmp_path / "home")
+    run([tool("twine"), "upload", "--non-interactive", "--disable-progress-bar",
+         "--repository-url", repo.endpoint, "-u", "aws", "-p", repo.token, *map(str, files)],
+        home.env(), timeout=300)
+    embedded.stop()
+
+    database = postgres_server.new_name("moved")
+    postgres_server.create_database(database)
+    env = replica_env(postgres_server, database, seaweedfs_server,
+                      seaweedfs_server.new_prefix("moved"))
+    try:
+        moved = run([tool("packyard"), "migrate-storage", "--data-dir", str(embedded.data_dir),
+                     "--to-database-url", env["PACKYARD_DATABASE_URL"], "--to-blob-store",
+                     env["PACKYARD_BLOB_STORE"]], {**embedded.env, **env}, timeout=300)
+        # Each wheel's PEP 658 metadata file is a blob of its own, copied too.
+        assert re.match(r"copied (\d+) file\(s\) \(0 already there\)", moved.stdout), moved.stdout
+        assert int(moved.stdout.split()[1]) >= len(files)
+        with running_cluster(env, server_factory, tmp_path) as scaled:
+            through = _on(repo, scaled.url)  # the token minted before the move
+            with through.client() as http:
+                for path in files:
+                    page_url = through.project_url(normalize(path.name.split("-")[0]))
+                    page = http.get(page_url, headers=JSON_V1)
+                    assert page.status_code == 200, page.text
+                    url = next(f["url"] for f in page.json()["files"]
+                               if f["filename"] == path.name)
+                    got = http.get(httpx.URL(page_url).join(url))
+                    assert got.content == path.read_bytes(), path.name
+            python = make_venv(tmp_path / "venv", home)
+            run([tool("pip"), "--python", python, "install", "--no-cache-dir", "--index-url",
+                 through.index_url_with_token, "six==1.16.0", "idna==3.7"], home.env())
+    finally:
+        postgres_server.drop_database(database)
