@@ -16,6 +16,7 @@ from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3_connection import S3Connection, S3Location, connect
 from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
@@ -65,7 +66,11 @@ def open_blob_store(settings: Settings) -> BlobStore:
                           S3Connection(endpoint_url=settings.s3_endpoint_url))
         from packyard.storage.s3 import S3BlobStore
 
-        return S3BlobStore(clients, staging_dir(settings))
+        store = S3BlobStore(clients, staging_dir(settings))
+        if settings.blob_cache_bytes <= 0:
+            return store
+        return CachingBlobStore(store, settings.data_dir / "blob-cache",
+                                settings.blob_cache_bytes)
     return LocalBlobStore(Path(where))
 
 

@@ -25,6 +25,7 @@ from packyard.errors import NotFound
 from packyard.storage.blobs import BlobStore, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3 import S3BlobStore
 from packyard.storage.s3_connection import S3Connection, S3Location, connect
 from tests.services import SeaweedServer
@@ -53,8 +54,14 @@ def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
                    tmp_path / "staging")
 
 
+def _s3_cached(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    # What replicas run: the S3 store behind a local read cache of hot blobs.
+    s3 = _s3(request, tmp_path)
+    return Backend(CachingBlobStore(s3.store, tmp_path / "cache", 1024 * 1024), s3.staging_dir)
+
+
 _BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
-    "local": _local, "memory": _memory, "s3": _s3}
+    "local": _local, "memory": _memory, "s3": _s3, "s3-cached": _s3_cached}
 
 
 @pytest.fixture(params=sorted(_BACKENDS))
