@@ -109,6 +109,13 @@ class PostgresServer:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def restart(self) -> None:
+        """Stop (closing every connection, as a failover or an upgrade does) and start again
+        with the same options; returns once it accepts connections."""
+        _run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
+              str(self.root / "server.log"), "-m", "fast", "-w", "-t", "60", "restart"],
+             "pg_ctl restart")
+
     def stop(self) -> None:
         # immediate: no shutdown checkpoint, the cluster is deleted next.
         subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir),
@@ -387,7 +394,7 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_next_upstream error timeout http_503;
+            proxy_next_upstream error timeout;  # not http_503: see docs/deployment.md
             proxy_read_timeout 300s;
         }}
     }}

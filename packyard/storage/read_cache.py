@@ -5,7 +5,8 @@ whole-blob read that misses is streamed to the client from the store and, as it 
 local file; once the last byte arrived and its sha256 is the blob's name, the file is put in
 place (a rename), and the next download of that blob is a local file again: sent with
 sendfile like the embedded default's (``local_path``), and served while the store is down.
-Ranged reads and blobs bigger than the cache go to the store as they are.
+Reads that do not start at the first byte, and blobs bigger than the cache, go to the store as
+they are.
 
 The cache holds at most ``max_bytes`` (``PACKYARD_BLOB_CACHE_BYTES``); the least recently
 used blobs make room. Blobs never change under their name, so nothing in it is ever stale;
@@ -120,14 +121,17 @@ class CachingBlobStore:
             async for chunk in self._files.read(domain_key, sha256, start, end):
                 yield chunk
             return
-        if start != 0 or end is not None:
+        if start != 0:
             async for chunk in self.inner.read(domain_key, sha256, start, end):
                 yield chunk
             return
-        async for chunk in self._read_and_keep(domain_key, sha256):
+        # From the first byte: kept if it turns out to be the whole blob (its bytes hash to
+        # its name), as downloads read it (``BlobResponse`` asks for [0, size)).
+        async for chunk in self._read_and_keep(domain_key, sha256, end):
             yield chunk
 
-    async def _read_and_keep(self, domain_key: str, sha256: str) -> AsyncIterator[bytes]:
+    async def _read_and_keep(self, domain_key: str, sha256: str,
+                             end: int | None) -> AsyncIterator[bytes]:
         final = self._directory / domain_key / sha256[:2] / sha256
         partial = final.with_name(f"{sha256}.{secrets.token_hex(4)}{_PARTIAL}")
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +140,7 @@ class CachingBlobStore:
         keeping = True
         writer = partial.open("wb")
         try:
-            async for chunk in self.inner.read(domain_key, sha256):
+            async for chunk in self.inner.read(domain_key, sha256, 0, end):
                 if keeping:
                     digest.update(chunk)
                     writer.write(chunk)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,8 @@ from tests.services import (
     SeaweedServer,
     ServiceUnavailable,
     start_nginx,
+    start_postgres,
+    start_seaweedfs,
 )
 
 JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -319,3 +322,112 @@ def test_an_install_moved_by_migrate_storage_serves_real_files_byte_for_byte_thr
                  through.index_url_with_token, "six==1.16.0", "idna==3.7"], home.env())
     finally:
         postgres_server.drop_database(database)
+
+
+@pytest.fixture
+def own_services() -> Iterator[tuple[PostgresServer, SeaweedServer]]:
+    """A PostgreSQL and a SeaweedFS of this test's own, to restart and stop."""
+    try:
+        postgres = start_postgres()
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        seaweedfs = start_seaweedfs()
+    except ServiceUnavailable as exc:
+        postgres.stop()
+        pytest.skip(str(exc))
+    try:
+        yield postgres, seaweedfs
+    finally:
+        seaweedfs.stop()
+        postgres.stop()
+
+
+def _own_cluster(services: tuple[PostgresServer, SeaweedServer], server_factory: ServerFactory,
+                 tmp_path: Path) -> Any:
+    postgres, seaweedfs = services
+    postgres.create_database("packyard")
+    return running_cluster(replica_env(postgres, "packyard", seaweedfs, "blobs"),
+                           server_factory, tmp_path)
+
+
+def test_postgresql_restarted_under_load_fails_requests_cleanly_and_they_recover(
+        own_services: tuple[PostgresServer, SeaweedServer], server_factory: ServerFactory,
+        dists: DistFactory, tmp_path: Path) -> None:
+    with _own_cluster(own_services, server_factory, tmp_path) as scaled:
+        repo = create_pypi_repo(codeartifact_client(scaled.url), scaled.url, "restart")
+        statuses: list[int] = []
+        odd: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with repo.client(timeout=30) as http:
+                for n in range(10_000):
+                    if stop.is_set():
+                        return
+                    dist = dists.wheel(DistSpec(name="under-load", version=f"1.{n}"))
+                    for what, response in (
+                            ("upload", upload(repo, dist, client=http)),
+                            ("page", http.get(repo.project_url("under-load")))):
+                        statuses.append(response.status_code)
+                        if response.status_code not in (200, 503):
+                            odd.append(f"{what}: {response.status_code} {response.text[:300]}")
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        try:
+            _within(60.0, lambda: len(statuses) >= 4)
+            own_services[0].restart()
+            _within(60.0, lambda: len(statuses) >= 20)
+        finally:
+            stop.set()
+            worker.join(60)
+        assert set(statuses) <= {200, 503}, odd
+        # Recovered without restarting a replica: writes work and each replica hears the
+        # other's again (their LISTEN connections reconnected).
+        first, second = (_on(repo, replica.url) for replica in scaled.replicas)
+        project = f"after_{secrets.token_hex(3)}"
+        for n, (writer, reader) in enumerate([(first, second), (second, first)]):
+            assert dist_listed_after_upload(writer, reader, dists, project, n)
+
+
+def dist_listed_after_upload(writer: PypiRepo, reader: PypiRepo, dists: DistFactory,
+                             project: str, n: int) -> bool:
+    _files(reader, project)  # cached on the reader
+    dist = dists.wheel(DistSpec(name=project, version=f"1.{n}"))
+    upload_ok(writer, dist)
+    _within(2.0, lambda: dist.filename in _files(reader, project))
+    return True
+
+
+def test_with_the_object_store_stopped_cached_files_are_served_and_uploads_are_503(
+        own_services: tuple[PostgresServer, SeaweedServer], server_factory: ServerFactory,
+        dists: DistFactory, tmp_path: Path) -> None:
+    with _own_cluster(own_services, server_factory, tmp_path) as scaled:
+        repo = create_pypi_repo(codeartifact_client(scaled.url), scaled.url, "storedown")
+        dist = dists.wheel(DistSpec(name="kept", version="1.0", padding=512 * 1024))
+        upload_ok(repo, dist)
+        direct = [_on(repo, replica.url) for replica in scaled.replicas]
+        urls = []
+        for on_replica in direct:  # each replica downloads it once: now in its read cache
+            with on_replica.client() as http:
+                page_url = on_replica.project_url("kept")
+                page = http.get(page_url, headers=JSON_V1).json()
+                url = httpx.URL(page_url).join(page["files"][0]["url"])
+                assert http.get(url).content == dist.data
+                urls.append(url)
+        own_services[1].stop()
+        for on_replica, url in zip(direct, urls, strict=True):
+            with on_replica.client() as http:
+                got = http.get(url)
+                assert got.status_code == 200 and got.content == dist.data
+        refused = upload(repo, dists.wheel(DistSpec(name="kept", version="2.0")))
+        assert refused.status_code == 503, refused.text
+        assert "The blob store is unavailable right now; try again shortly" in (
+            refused.headers.get("x-packyard-reason", "") + refused.text
+            + refused.reason_phrase), (refused.headers, refused.text)
+        assert refused.headers["retry-after"] == "5"
+        for replica in scaled.replicas:
+            ready = httpx.get(f"{replica.url}/ready", trust_env=False, timeout=60)
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["blobStore"] == "the blob store is unavailable"

@@ -53,6 +53,14 @@ def _put(remote: CountingStore, size: int) -> tuple[str, bytes]:
     return remote.put_bytes(data, KEY).sha256, data
 
 
+def test_a_download_reads_zero_to_size_and_is_kept(remote: CountingStore,
+                                                    tmp_path: Path) -> None:
+    cache = CachingBlobStore(remote, tmp_path / "cache", 10_000)
+    sha, data = _put(remote, 4000)
+    assert _read(cache, sha, 0, 4000) == data  # what BlobResponse asks for
+    assert cache.local_path(KEY, sha) is not None
+
+
 def test_a_second_download_is_a_local_file_and_never_reaches_the_store(
         remote: CountingStore, tmp_path: Path) -> None:
     cache = CachingBlobStore(remote, tmp_path / "cache", 10_000)
@@ -100,6 +108,7 @@ def test_a_blob_bigger_than_the_cache_and_a_range_are_not_kept(remote: CountingS
     assert _read(cache, big) == data
     small, small_data = _put(remote, 500)
     assert _read(cache, small, 0, 100) == small_data[:100]
+    assert _read(cache, small, 100) == small_data[100:]
     assert cache.local_path(KEY, big) is None and cache.local_path(KEY, small) is None
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
 
