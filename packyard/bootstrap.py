@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
-from packyard.api.codeartifact.policy_operations import PolicyOperations
+from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
@@ -16,8 +16,10 @@ from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.policy_source import StorePolicySource
 from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.auth.token_ledger import TokenLedger
 from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
+from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
@@ -35,7 +37,9 @@ from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.readiness import Readiness
 from packyard.services.registry import Registry
+from packyard.services.resource_tags import ResourceTagLookup
 from packyard.services.sts import StsService
+from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, open_shared_files, staging_dir
@@ -67,6 +71,7 @@ class Container:
     invalidation: CacheInvalidation | None = None
     # What GET /ready checks: the database and the blob store.
     readiness: Readiness | None = None
+    console: Console | None = None
 
     def start_background(self) -> None:
         """What a serving process runs beside requests: hearing other processes' writes."""
@@ -94,7 +99,11 @@ class Services:
     tokens: TokenService
     formats: FormatRegistry
     registry: Registry
+    # Token listing and revocation (``packyard token``, the console), on the catalog's database.
+    token_ledger: TokenLedger
+    # Secrets replicas share through the database, sealed with ``box``, the IAM secrets key.
     secrets: ServerSecrets
+    box: SecretBox
 
 
 def build_services(settings: Settings) -> Services:
@@ -113,11 +122,13 @@ def build_services(settings: Settings) -> Services:
     box = SecretBox.from_shared_files(open_shared_files(settings))
     iam_store = IamStore(catalog.engines, settings.account_id, box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
-                            settings.region)
+                            settings.region,
+                            ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
-                    tokens, formats, registry, ServerSecrets(catalog.engines, box))
+                    tokens, formats, registry, TokenLedger(catalog.engines),
+                    ServerSecrets(catalog.engines, box), box)
 
 
 def build(settings: Settings) -> Container:
@@ -136,12 +147,19 @@ def build(settings: Settings) -> Container:
                                         settings.max_signature_skew_seconds, iam_store,
                                         regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
-    api = CodeArtifactEndpoint(PolicyOperations(registry, permissions), signed,
+    api = CodeArtifactEndpoint(GroupOperations(registry, permissions), signed,
                                settings.public_url)
-    iam_api = IamEndpoint(IamServices(IamService(iam_store, authorizer, clock),
-                                      StsService(iam_store, authorizer, clock)), signed)
-    gate = RepositoryGate(registry, PackageAuthenticator(services.tokens, settings.account_id,
-                                                         clock, root.access_key_id, iam_store))
+    iam = IamService(iam_store, authorizer, clock)
+    sts = StsService(iam_store, authorizer, clock)
+    iam_api = IamEndpoint(IamServices(iam, sts), signed)
+    package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
+                                        root.access_key_id, iam_store)
+    gate = RepositoryGate(registry, package_auth)
+    console = build_console(
+        ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
+            services.token_ledger, services.tokens, authorizer, clock)),
+        signed, sts, package_auth,
+        services.box.derive_key("console-sessions"))  # the same key on every replica
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
@@ -151,7 +169,7 @@ def build(settings: Settings) -> Container:
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
                                      watch_changes(settings.effective_database_url))
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     invalidation, Readiness(catalog, services.blobs))
+                     invalidation, Readiness(catalog, services.blobs), console)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -90,6 +90,15 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
+    # -- the web console (packyard/console/, docs/console.md) --
+    # A console session ends after this long without a request ...
+    console_idle_timeout_seconds: int = 30 * 60
+    # ... and this long after its sign-in, whatever (a role session's own end comes first).
+    console_session_seconds: int = 12 * 60 * 60
+    # Failed sign-ins one address, or one access key id, may make before it must wait
+    # console_signin_window_seconds since its last failure.
+    console_max_failed_signins: int = 5
+    console_signin_window_seconds: int = 5 * 60
 
     @property
     def signing_regions(self) -> frozenset[str] | None:
@@ -158,7 +167,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
-    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections"):
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
+                 "console_idle_timeout_seconds", "console_session_seconds",
+                 "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):

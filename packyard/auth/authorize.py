@@ -26,7 +26,7 @@ the principal keys (``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:userid
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +49,7 @@ from packyard.policy.evaluation import (
     denial_message,
     evaluate,
 )
+from packyard.policy.tags import tag_context
 
 log = logging.getLogger("packyard.auth")
 
@@ -92,11 +93,22 @@ class Authorizer:
     """Decides access; raises Denied with AWS's wording when the answer is no."""
 
     def __init__(self, account_id: str, policies: PolicySource | None = None,
-                 clock: Clock | None = None, region: str | None = None) -> None:
+                 clock: Clock | None = None, region: str | None = None,
+                 resource_tags: Callable[[str], Mapping[str, str]] | None = None) -> None:
         self._account_id = account_id
         self._policies: PolicySource = policies or NoPolicies()
         self._clock = clock or Clock()
         self._region = region
+        # A resource's tags by ARN (domains, repositories, package groups): every decision on
+        # a tagged resource sees them as aws:ResourceTag/<key>, whoever the caller is.
+        self._resource_tags = resource_tags
+        # Bumped by each tag change made through this process, so grants remembered from
+        # decisions (services/access.py's read grants) drop out at once, as after an IAM write.
+        self.tag_changes = 0
+
+    def note_tag_change(self) -> None:
+        """A resource's tags changed: decisions made before may not hold any more."""
+        self.tag_changes += 1
 
     def request_context(self, extra: Mapping[str, Any] | None = None) -> dict[str, ContextInput]:
         """The environment's condition keys plus ``extra`` (which wins on a clash)."""
@@ -122,6 +134,10 @@ class Authorizer:
         ``resource_policies``, when given, replace the policies of the resource (a role's trust
         policy for sts:AssumeRole).
         """
+        if self._resource_tags is not None and action.lower().startswith("codeartifact:"):
+            tags = self._resource_tags(resource_arn)
+            if tags:
+                context = {**tag_context(resource_tags=tags), **(context or {})}
         request = AuthzRequest(principal=request_principal(principal), action=action,
                                resource=resource_arn,
                                resource_account=resource_account(resource_arn),

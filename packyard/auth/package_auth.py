@@ -100,6 +100,18 @@ class PackageAuthenticator:
                                   "requested it")
         return principal
 
+    def acting_principal(self, arn: str, access_key_id: str | None) -> Principal | None:
+        """Who credentials minted by (``arn``, ``access_key_id``) act for, while they still
+        work (the same rules and cache as a token's); None once they do not. The console's
+        sessions are checked with it on every request."""
+        principal = self._principal(arn, access_key_id)
+        if principal is None:
+            return None
+        expires = principal.credentials_expire_at
+        if expires is not None and expires <= self._clock.now():
+            return None
+        return principal
+
     def _principal(self, arn: str, access_key_id: str | None) -> Principal | None:
         return self._cache.get_or_load((arn, access_key_id),
                                        lambda: self._load(arn, access_key_id))

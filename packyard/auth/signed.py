@@ -122,16 +122,31 @@ class SignedRequestAuthenticator:
 
     def _lookup(self, parsed: ParsedSignature) -> tuple[str, Principal]:
         """(secret, principal) for the request's access key, or UnrecognizedClient."""
-        key_id = parsed.access_key_id
+        return self._key(parsed.access_key_id, parsed.session_token)
+
+    def verify_secret(self, access_key_id: str, secret_access_key: str,
+                      session_token: str | None = None) -> Principal:
+        """The principal whose key pair this is (a console sign-in), or UnrecognizedClient:
+        unknown, inactive and deleted keys and wrong secrets get the same answer; expired
+        temporary credentials get ExpiredToken once their secret is proven."""
+        secret, principal = self._key(access_key_id, session_token)
+        if not _same(secret, secret_access_key):
+            raise UnrecognizedClient()
+        expires = principal.credentials_expire_at
+        if expires is not None and expires <= self._clock.now():
+            raise ExpiredToken()
+        return principal
+
+    def _key(self, key_id: str, session_token: str | None) -> tuple[str, Principal]:
         if _same(key_id, self._root.access_key_id):
-            if parsed.session_token is not None:
+            if session_token is not None:
                 raise UnrecognizedClient()
             return self._root.secret_access_key, root_principal(self._account_id, key_id)
         if self._store is None:
             raise UnrecognizedClient()
         if key_id.startswith("ASIA"):
-            return self._session(key_id, parsed.session_token)
-        if parsed.session_token is not None:
+            return self._session(key_id, session_token)
+        if session_token is not None:
             raise UnrecognizedClient()
         found = self._store.access_key(key_id)
         if found is None or found[0].status != "Active":

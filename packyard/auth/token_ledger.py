@@ -66,6 +66,21 @@ class TokenLedger:
                           domain_owner=r.domain_owner, created_at=r.created_at,
                           expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
 
+    def find(self, token_id: str) -> TokenInfo | None:
+        """One token by id, whatever its state."""
+        query = (select(tokens, domains.c.name.label("domain_name"),
+                        domains.c.owner.label("domain_owner"))
+                 .join(domains, tokens.c.domain_id == domains.c.id)
+                 .where(tokens.c.id == token_id))
+        with self._reader.connect() as conn, conn.begin():
+            r = conn.execute(query).first()
+        if r is None:
+            return None
+        return TokenInfo(id=r.id, principal_arn=r.principal_arn, access_key_id=r.access_key_id,
+                         domain_name=r.domain_name, domain_owner=r.domain_owner,
+                         created_at=r.created_at, expires_at=r.expires_at,
+                         revoked_at=r.revoked_at)
+
     def revoke(self, token_id: str, now: datetime) -> bool:
         """Revoke one token by id; False if there is no such unrevoked token."""
         with self._writer.connect() as conn, conn.begin():

@@ -49,10 +49,21 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for another use (the console's session cookies), derived from this
+        one with HKDF-SHA256: every process and replica sharing the key file derives the same,
+        and knowing it reveals nothing of the key that encrypts secrets."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=f"packyard:{purpose}".encode()).derive(self._key)
 
     @classmethod
     def generate(cls) -> SecretBox:
-        """A box with a fresh key (tests; servers use ``from_data_dir``)."""
+        """A box with a fresh key (tests; servers use ``from_shared_files``)."""
         return cls(Fernet.generate_key())
 
     @classmethod

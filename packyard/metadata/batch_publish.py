@@ -25,9 +25,11 @@ from packyard.metadata.new_files import (
     publish_blocked,
     version_closed,
 )
+from packyard.metadata.package_groups import group_configurations, group_refusal
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
 from packyard.model import Repository
+from packyard.package_groups.origin_controls import RestrictionType
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,20 @@ class BatchPublish:
     def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
         results: dict[int, bool | PackyardError] = {}
         publishing = self._packages(files)
+        refusals: dict[str, PackyardError | None] = {}
+        groups = group_configurations(self._conn, self._repository.domain_id)
         for index, file in enumerate(files):
             if publishing[file.name] != "ALLOW":
                 results[index] = publish_blocked(self._repository, file.name, file.display_name)
+                continue
+            if file.name not in refusals:
+                refusals[file.name] = group_refusal(
+                    self._conn, self._repository.domain_id, self._repository.name,
+                    RestrictionType.PUBLISH, self._fmt, self._namespace, file.name,
+                    file.display_name, groups)
+            refusal = refusals[file.name]
+            if refusal is not None:
+                results[index] = refusal
         allowed = [(index, file) for index, file in enumerate(files) if index not in results]
         package_ids = self._package_ids([file.name for _, file in allowed])
         versions = self._versions([(package_ids[file.name], file.version) for _, file in allowed])

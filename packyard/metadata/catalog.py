@@ -14,7 +14,7 @@ their own modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,8 +24,10 @@ from packyard.metadata.domains import DomainStore
 from packyard.metadata.listings import ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
 from packyard.metadata.origins import OriginStore, VersionOrigin
+from packyard.metadata.package_groups import PackageGroupRecord, PackageGroupStore
 from packyard.metadata.publishing import PublishingStore, PublishResult
 from packyard.metadata.repositories import RepositoryStore
+from packyard.metadata.resource_tags import ResourceTagStore
 from packyard.metadata.retention import EntryPoint, RetentionStore
 from packyard.metadata.tags import TagStore
 from packyard.metadata.token_rows import TokenStore
@@ -45,6 +47,7 @@ from packyard.model import (
     Repository,
     TokenRecord,
 )
+from packyard.package_groups.origin_controls import OriginConfiguration, RestrictionType
 
 __all__ = [
     "CachedPage",
@@ -55,6 +58,7 @@ __all__ = [
     "NewAsset",
     "NewFile",
     "NewVersion",
+    "PackageGroupRecord",
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
@@ -88,8 +92,9 @@ class Catalog(Protocol):
     # -- domains ----------------------------------------------------------------------------
 
     def create_domain(self, name: str, owner: str, encryption_key: str,
-                      now: datetime) -> Domain:
-        """``Conflict`` when the owner has a domain of that name."""
+                      now: datetime, tags: Mapping[str, str] | None = None) -> Domain:
+        """With its root package group ``/*`` (every origin allowed) and ``tags``;
+        ``Conflict`` when the owner has a domain of that name."""
         ...
 
     def get_domain(self, owner: str, name: str, *, with_stats: bool = True) -> Domain:
@@ -101,14 +106,16 @@ class Catalog(Protocol):
         ...
 
     def delete_domain(self, domain: Domain) -> None:
-        """With its tokens and blob rows; ``Conflict`` while it has repositories."""
+        """With its tokens, blob rows, package groups and tags; ``Conflict`` while it has
+        repositories."""
         ...
 
     # -- repositories -----------------------------------------------------------------------
 
     def create_repository(self, domain: Domain, name: str, description: str,
-                          administrator_account: str, now: datetime) -> Repository:
-        """``Conflict`` when the domain has a repository of that name."""
+                          administrator_account: str, now: datetime,
+                          tags: Mapping[str, str] | None = None) -> Repository:
+        """With ``tags``; ``Conflict`` when the domain has a repository of that name."""
         ...
 
     def get_repository(self, domain: Domain, name: str) -> Repository:
@@ -122,7 +129,8 @@ class Catalog(Protocol):
     def update_repository(self, repository: Repository, description: str) -> Repository: ...
 
     def delete_repository(self, repository: Repository) -> list[str]:
-        """With its packages and links; returns the sha256s no longer used in the domain."""
+        """With its packages, links, tags and places on package groups' allowed lists;
+        returns the sha256s no longer used in the domain."""
         ...
 
     # -- packages, versions and assets ------------------------------------------------------
@@ -244,6 +252,68 @@ class Catalog(Protocol):
         """Each version's entry point, with the entry repository's name."""
         ...
 
+    # -- package groups ---------------------------------------------------------------------
+
+    def create_package_group(self, domain: Domain, pattern: str, description: str | None,
+                             contact_info: str | None, now: datetime,
+                             tags: Mapping[str, str] | None = None) -> PackageGroupRecord:
+        """A group inheriting every restriction; ``Conflict`` when the domain has it."""
+        ...
+
+    def get_package_group(self, domain: Domain, pattern: str) -> PackageGroupRecord:
+        """``NotFound`` when the domain has no such group."""
+        ...
+
+    def list_package_groups(self, domain: Domain) -> list[PackageGroupRecord]:
+        """Every group of the domain (the root included), by pattern."""
+        ...
+
+    def update_package_group(self, domain: Domain, pattern: str, description: str | None,
+                             contact_info: str | None) -> PackageGroupRecord:
+        """Set the description and/or contact info (None leaves one as it is)."""
+        ...
+
+    def update_package_group_origin(
+            self, domain: Domain, pattern: str,
+            change: Callable[[OriginConfiguration], OriginConfiguration]
+    ) -> tuple[PackageGroupRecord, PackageGroupRecord]:
+        """Apply ``change`` to the group's own origin configuration in one transaction;
+        ``NotFound`` for an allowed repository the domain does not have. Returns the group
+        before and after."""
+        ...
+
+    def delete_package_group(self, domain: Domain, pattern: str) -> PackageGroupRecord:
+        """With its allowed lists and tags; returns the group as it was."""
+        ...
+
+    def domain_packages(self, domain_id: int) -> list[tuple[str, str, str]]:
+        """Every package of the domain once, whatever repositories hold it: (format,
+        namespace, name), sorted (ListAssociatedPackages)."""
+        ...
+
+    def group_refusal(self, domain_id: int, repository: str, restriction: RestrictionType,
+                      fmt: str, namespace: str, name: str) -> str | None:
+        """Why the package's group keeps versions out of ``repository`` that way (naming the
+        group), or None. ``publish``, ``publish_many`` and ``retain`` apply the same check in
+        their transactions; this is for refusing before bytes are stored."""
+        ...
+
+    # -- resource tags ----------------------------------------------------------------------
+
+    def resource_tags(self, resource_type: str, owner: str, domain: str,
+                      name: str | None = None) -> dict[str, str] | None:
+        """The tags of a ``domain``, ``repository`` or ``package-group`` (``name`` its pattern),
+        by key; None when there is no such resource."""
+        ...
+
+    def change_resource_tags(self, resource_type: str, owner: str, domain: str,
+                             name: str | None,
+                             change: Callable[[dict[str, str]], dict[str, str]]
+                             ) -> dict[str, str]:
+        """Replace a resource's tags with what ``change`` makes of them, in one transaction;
+        ``NotFound`` when there is no such resource."""
+        ...
+
     # -- kept copies of upstream files ------------------------------------------------------
 
     def retain(self, targets: Sequence[Repository], fmt: str, namespace: str, name: str,
@@ -281,7 +351,8 @@ class Catalog(Protocol):
 
 
 class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
-                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore):
+                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore,
+                 PackageGroupStore, ResourceTagStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

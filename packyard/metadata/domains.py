@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select
 
 from packyard.errors import Conflict, NotFound
-from packyard.metadata.rows import ASSET_JOIN, domain_record
+from packyard.metadata.package_groups import delete_domain_groups, insert_root_group
+from packyard.metadata.resource_tags import DOMAIN, delete_tags, insert_tags
+from packyard.metadata.rows import ASSET_JOIN, domain_record, new_id
 from packyard.metadata.schema import assets, blobs, domains, packages, repositories, tokens
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Domain
@@ -16,16 +19,20 @@ from packyard.model import Domain
 class DomainStore(CatalogBase):
     """Domains."""
 
-    def create_domain(self, name: str, owner: str, encryption_key: str, now: datetime) -> Domain:
+    def create_domain(self, name: str, owner: str, encryption_key: str, now: datetime,
+                      tags: Mapping[str, str] | None = None) -> Domain:
+        """A new domain, with its root package group ``/*`` and its tags."""
         with self._write() as conn:
             exists = conn.execute(select(domains.c.id).where(
                 domains.c.owner == owner, domains.c.name == name)).first()
             if exists:
                 raise Conflict(f"Domain {name} already exists", resource_id=name,
                                resource_type="domain")
-            conn.execute(insert(domains).values(name=name, owner=owner,
-                                                encryption_key=encryption_key,
-                                                status="Active", created_at=now))
+            domain_id = new_id(conn, insert(domains).values(
+                name=name, owner=owner, encryption_key=encryption_key, status="Active",
+                created_at=now))
+            insert_root_group(conn, domain_id, now)
+            insert_tags(conn, DOMAIN, domain_id, tags or {})
         return self.get_domain(owner, name)
 
     def _domain_stats(self, conn: Connection, domain_id: int) -> tuple[int, int]:
@@ -66,6 +73,8 @@ class DomainStore(CatalogBase):
                     f"Domain {domain.name} contains repositories; delete them first",
                     resource_id=domain.name, resource_type="domain")
             conn.execute(delete(tokens).where(tokens.c.domain_id == domain.id))
+            delete_domain_groups(conn, domain.id)
+            delete_tags(conn, DOMAIN, domain.id)
             conn.execute(delete(blobs).where(blobs.c.domain_id == domain.id))
             conn.execute(delete(domains).where(domains.c.id == domain.id))
 

@@ -24,10 +24,12 @@ from packyard.metadata.new_files import (
     version_closed,
     version_row,
 )
+from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import asset_record, package_record, version_record
 from packyard.metadata.schema import assets, blobs, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, Package, PackageVersion, Repository
+from packyard.package_groups.origin_controls import RestrictionType
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class PublishingStore(CatalogBase):
             packages.c.namespace == namespace, packages.c.name == name)).first()
         if pkg is not None and pkg.origin_publish != "ALLOW":
             raise publish_blocked(repository, name, display_name)
+        refusal = group_refusal(conn, repository.domain_id, repository.name,
+                                RestrictionType.PUBLISH, fmt, namespace, name, display_name)
+        if refusal is not None:
+            raise refusal
         if pkg is None:
             conn.execute(insert(packages).values(
                 repository_id=repository.id, format=fmt, namespace=namespace, name=name,

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
-from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, repository_record
+from packyard.metadata.resource_tags import REPOSITORY, delete_tags, insert_tags
+from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, new_id, repository_record
 from packyard.metadata.schema import (
     asset_blobs,
     assets,
     blobs,
     domains,
+    package_group_repositories,
     package_tags,
     package_versions,
     packages,
@@ -29,15 +32,17 @@ class RepositoryStore(CatalogBase):
     """Repositories."""
 
     def create_repository(self, domain: Domain, name: str, description: str,
-                          administrator_account: str, now: datetime) -> Repository:
+                          administrator_account: str, now: datetime,
+                          tags: Mapping[str, str] | None = None) -> Repository:
         with self._write() as conn:
             try:
-                conn.execute(insert(repositories).values(
+                repository_id = new_id(conn, insert(repositories).values(
                     domain_id=domain.id, name=name, description=description,
                     administrator_account=administrator_account, created_at=now))
             except IntegrityError:
                 raise Conflict(f"Repository {name} already exists in domain {domain.name}",
                                resource_id=name, resource_type="repository") from None
+            insert_tags(conn, REPOSITORY, repository_id, tags or {})
         return self.get_repository(domain, name)
 
     def get_repository(self, domain: Domain, name: str) -> Repository:
@@ -87,6 +92,11 @@ class RepositoryStore(CatalogBase):
                 | (repository_upstreams.c.upstream_id == repository.id)))
             conn.execute(delete(repository_external_connections).where(
                 repository_external_connections.c.repository_id == repository.id))
+            # Off every package group's allowed lists: a new repository of the same name is
+            # not allowed by what was said of this one.
+            conn.execute(delete(package_group_repositories).where(
+                package_group_repositories.c.repository_id == repository.id))
+            delete_tags(conn, REPOSITORY, repository.id)
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
             return self._drop_unused_blobs(conn, repository.domain_id, touched)
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import Connection, Insert
 from sqlalchemy.engine import Row
 
 from packyard.metadata.new_files import decode_attributes
@@ -66,3 +67,10 @@ IN_LIST_MAX = 500
 def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(values), IN_LIST_MAX):
         yield list(values[start:start + IN_LIST_MAX])
+
+
+def new_id(conn: Connection, statement: Insert) -> int:
+    """Run an INSERT of one row and return its new primary key."""
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None
+    return int(key[0])

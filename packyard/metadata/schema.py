@@ -216,3 +216,40 @@ change_counters = Table(
     Column("counter", BigInteger, nullable=False, default=0),
     Column("origin", String(40), nullable=False, default=""),  # the last writer's process
 )
+
+# Package groups (CodeArtifact's CreatePackageGroup): a pattern per domain, its own origin
+# control mode per restriction (PUBLISH, EXTERNAL_UPSTREAM, INTERNAL_UPSTREAM; INHERIT
+# resolved by the rules in ``packyard.package_groups``). Every domain has the root group ``/*``.
+package_groups = Table(
+    "package_groups", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id"), nullable=False),
+    Column("pattern", String(520), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("contact_info", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("publish_mode", String(32), nullable=False),
+    Column("external_upstream_mode", String(32), nullable=False),
+    Column("internal_upstream_mode", String(32), nullable=False),
+    UniqueConstraint("domain_id", "pattern", name="uq_package_groups_domain_pattern"),
+)
+
+# A package group's allowed repository lists, one per restriction (ALLOW_SPECIFIC_REPOSITORIES).
+package_group_repositories = Table(
+    "package_group_repositories", metadata,
+    Column("package_group_id", Integer, ForeignKey("package_groups.id"), primary_key=True),
+    Column("restriction", String(32), primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+)
+Index("ix_package_group_repositories_repository_id",
+      package_group_repositories.c.repository_id)
+
+# Tags (TagResource) on domains, repositories and package groups: ``resource_type`` is
+# ``domain``, ``repository`` or ``package-group`` and ``resource_id`` that table's id.
+resource_tags = Table(
+    "resource_tags", metadata,
+    Column("resource_type", String(16), primary_key=True),
+    Column("resource_id", Integer, primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)

@@ -21,10 +21,12 @@ CodeArtifact User Guide, "Package group origin controls":
   applying the group's origin control configuration".
 - Package groups and a package's own origin configuration (``upstream/origin.py``: ``publish``
   and ``upstream`` ALLOW/BLOCK) both apply, and the more restrictive wins: a BLOCK on either
-  side blocks; a package left at ``publish: ALLOW, upstream: ALLOW`` defers to its group
-  (User Guide, "Editing package origin controls", "How package origin controls interact with
-  package group origin controls"). The package's ``upstream`` setting covers both upstream
-  restrictions.
+  side blocks; a package left at ``publish: ALLOW, upstream: ALLOW`` defers to its group. The
+  package's ``upstream`` setting covers both upstream restrictions. The guide's "Package group
+  origin controls" page defers this to "How package origin controls interact with package
+  group origin controls" (package-origin-controls.md), whose text could not be read when this
+  was checked; the rule is the issue's ("the more restrictive wins"), and with package settings
+  that are only ALLOW or BLOCK it has one reading. docs/decisions/0009 records this.
 
 Pure functions: the caller loads the groups' configurations and puts a decision's reason, which
 names the deciding group, into its own error message.

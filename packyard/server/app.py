@@ -21,6 +21,7 @@ from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
+from packyard.console import browser_root
 from packyard.http.answer import Answer, HotPath
 from packyard.server.limits import ConnectionLimits
 from packyard.server.proxy_headers import trust_proxies
@@ -89,11 +90,16 @@ def create_app(settings: Settings | None = None,
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
         *(route for mounted in container.formats.values() for route in mounted.routes),
+        # After the package endpoints, so their requests are routed as before.
+        *(container.console.routes() if container.console is not None else []),
     ]
     if container.iam_api is not None:
-        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends them.
-        routes.append(Route("/", container.iam_api.__call__, methods=["POST", "GET"],
-                            middleware=[IAM_ERRORS]))
+        # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends
+        # them; a browser's GET there goes to the console.
+        root = (browser_root(container.iam_api.__call__) if container.console is not None
+                else container.iam_api.__call__)
+        routes.append(Route("/", root, methods=["POST", "GET"], middleware=[IAM_ERRORS]))
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other

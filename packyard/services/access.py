@@ -66,11 +66,13 @@ class RepositoryGate:
         self._authn = authenticator
         self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds=_LOOKUP_TTL,
                                                                     max_entries=_LOOKUP_MAX)
-        # Granted reads, bound to the authenticator's generation: an IAM write or a revocation
+        # Granted reads, bound to the authenticator's generation and the authorizer's tag
+        # changes: an IAM write, a revocation or a tag change (aws:ResourceTag conditions)
         # made through this process drops them all at once.
+        authorizer = registry.authorizer
         self._readers: TtlCache[tuple[str, ...], RepositoryAccess] = TtlCache(
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
-            version=lambda: authenticator.generation)
+            version=lambda: authenticator.generation + authorizer.tag_changes)
 
     def forget_lookups(self) -> None:
         """Drop the remembered domain and repository rows (another process changed them)."""

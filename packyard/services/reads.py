@@ -26,7 +26,13 @@ from starlette.responses import Response, StreamingResponse
 from packyard.auth.environment import current_environment
 from packyard.metadata.changes import ChangeLog
 from packyard.services.access import RepositoryAccess, RepositoryGate
-from packyard.services.answers import FILE_CACHING, CachedFile, RenderedPage, page_answer
+from packyard.services.answers import (
+    FILE_CACHING,
+    CachedFile,
+    RenderedPage,
+    etag_matches,
+    page_answer,
+)
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
@@ -158,6 +164,9 @@ class PackageReads:
             return Response(located.data, media_type=media_type, headers=headers)
         if isinstance(located, StoredFile):
             headers["ETag"] = f'"{located.sha256}"'
+            if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+                # Evaluated before Range (RFC 9110 section 13.2.2), as for small files.
+                return Response(status_code=304, headers=headers)
             path = self._blobs.local_path(located.blob_key, located.sha256)
             if path is not None:
                 return LargeChunkFileResponse(path, media_type=media_type, headers=headers,

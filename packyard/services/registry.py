@@ -5,7 +5,7 @@ Every method takes the calling principal and asks the one ``Authorizer`` before 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from packyard.arn import ArnBuilder
@@ -13,12 +13,15 @@ from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import Principal
 from packyard.auth.tokens import IssuedToken, TokenService
 from packyard.clock import Clock
-from packyard.errors import Invalid, NotFound
+from packyard.errors import Denied, Invalid, NotFound
 from packyard.formats.registry import FormatRegistry
 from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, VersionOrigin
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.package_groups.origin_controls import RestrictionType
+from packyard.policy.tags import tag_context
 from packyard.services.names import check_domain_name, check_repository_name
 from packyard.storage.blobs import BlobStore
+from packyard.tagging.resource_tags import tags_for_new_resource
 from packyard.upstream.connections import check_connection_name
 from packyard.upstream.graph import check_upstream_names, find_cycle
 from packyard.upstream.origin import ALLOW, BLOCK
@@ -54,12 +57,27 @@ class Registry:
         return domain_owner or self.arns.account_id
 
     def create_domain(self, principal: Principal, name: str,
-                      encryption_key: str | None = None) -> Domain:
+                      encryption_key: str | None = None,
+                      tags: Mapping[str, str] | None = None) -> Domain:
+        """A new domain, with its root package group ``/*`` and ``tags`` (``--tags``)."""
         check_domain_name(name)
-        self.authorizer.check(principal, "codeartifact:CreateDomain", self.arns.domain(name))
+        new_tags = self._authorize_create(principal, "codeartifact:CreateDomain",
+                                          self.arns.domain(name), tags)
         key = encryption_key or (f"arn:aws:kms:{self.arns.region}:{self.arns.account_id}:"
                                  f"key/packyard-{name}")
-        return self.catalog.create_domain(name, self.arns.account_id, key, self.clock.now())
+        return self.catalog.create_domain(name, self.arns.account_id, key, self.clock.now(),
+                                          new_tags)
+
+    def _authorize_create(self, principal: Principal, action: str, arn: str,
+                          tags: Mapping[str, str] | None) -> dict[str, str]:
+        """Authorize a create request and its tags: ``aws:RequestTag/…`` and ``aws:TagKeys``
+        for the create action, and TagResource too when it sets tags (as AWS asks)."""
+        new_tags = tags_for_new_resource(tags or {})
+        context = tag_context(request_tags=new_tags)
+        self.authorizer.check(principal, action, arn, context)
+        if new_tags:
+            self.authorizer.check(principal, "codeartifact:TagResource", arn, context)
+        return new_tags
 
     def get_domain(self, name: str, domain_owner: str | None = None, *,
                    with_stats: bool = False) -> Domain:
@@ -88,15 +106,16 @@ class Registry:
 
     def create_repository(self, principal: Principal, domain_name: str, name: str,
                           description: str | None, domain_owner: str | None = None,
-                          upstreams: Sequence[str] | None = None) -> Repository:
+                          upstreams: Sequence[str] | None = None,
+                          tags: Mapping[str, str] | None = None) -> Repository:
         check_repository_name(name)
-        self.authorizer.check(principal, "codeartifact:CreateRepository",
-                              self.arns.repository(domain_name, name))
+        new_tags = self._authorize_create(principal, "codeartifact:CreateRepository",
+                                          self.arns.repository(domain_name, name), tags)
         domain = self.get_domain(domain_name, domain_owner)
         _check_description(description)
         upstream_repos = self._upstream_repositories(principal, domain, name, upstreams or [])
         repo = self.catalog.create_repository(domain, name, description or "",
-                                              principal.account_id, self.clock.now())
+                                              principal.account_id, self.clock.now(), new_tags)
         if upstream_repos:
             # A new repository is nobody's upstream yet, so its list cannot close a cycle.
             self.catalog.replace_upstreams(repo, [u.id for u in upstream_repos],
@@ -237,6 +256,18 @@ class Registry:
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         plugin = self.formats.get(fmt)
         return repository_endpoint(base_url, domain, repo, plugin.url_segment)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def check_group_allows_publishing(self, domain: Domain, repository: Repository, fmt: str,
+                                      namespace: str, name: str) -> None:
+        """Refuse (``Denied``, naming the group) a publish the package's group does not allow
+        into ``repository``, before any bytes are read: the catalog applies the same rule when
+        it records the version, for every format."""
+        reason = self.catalog.group_refusal(domain.id, repository.name,
+                                            RestrictionType.PUBLISH, fmt, namespace, name)
+        if reason is not None:
+            raise Denied(reason, resource_id=name, resource_type="package")
 
     # -- package reads -------------------------------------------------------------------------
 

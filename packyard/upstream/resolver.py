@@ -36,6 +36,7 @@ from packyard.upstream.client import UpstreamHttp, host_of
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 from packyard.upstream.graph import SearchStep, search_steps
+from packyard.upstream.group_origins import DomainGroups, allowed_steps
 from packyard.upstream.merge import (
     LISTED,
     Listing,
@@ -50,6 +51,8 @@ from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 log = logging.getLogger("packyard.upstream")
 
 _COPY_CHUNK = 1024 * 1024
+# As the domain graph's: a group change made by another process shows within this long.
+_GROUPS_TTL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class UpstreamResolver:
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
         self._graphs = graphs
+        self._groups: TtlCache[int, DomainGroups] = TtlCache(
+            ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024, version=catalog.changes.stamp)
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -154,7 +159,20 @@ class UpstreamResolver:
                         if connection in self._urls}
             steps = search_steps(repository.id, graph.upstreams, external,
                                  lambda repo: takes_from_upstream(held.get(repo)))
+            decisions = self._domain_groups(domain).deciding(self._fmt, namespace, name)
+            steps, refused = allowed_steps(steps, repository.id, graph.names, decisions)
+            for decision in refused:
+                log.info("not searching upstream for %s into %s: %s", name, repository.name,
+                         decision.reason)
         return _Plan(steps, graph, self._repository_listings(steps, namespace, name))
+
+    def _domain_groups(self, domain: Domain) -> DomainGroups:
+        """The domain's package groups: a change made in this process applies to the next
+        request (the cache is bound to the catalog's writes), one made elsewhere within
+        ``_GROUPS_TTL_SECONDS``."""
+        return self._groups.get_or_load(domain.id, lambda: DomainGroups(
+            {record.parsed: record.configuration
+             for record in self._catalog.list_package_groups(domain)}))
 
     async def _resolve(self, plan: _Plan, name: str) -> _Resolution:
         stored = plan.stored

@@ -129,9 +129,6 @@ def test_path_of_no_operation_is_unknown(packyard: InProcessPackyard) -> None:
 @pytest.mark.parametrize(("operation", "params"), [
     pytest.param("DeletePackage", {"domain": "acme", "repository": "shelf", "format": "pypi",
                                    "package": "demo"}, id="DeletePackage"),
-    pytest.param("ListTagsForResource", {"resourceArn": "arn:aws:codeartifact:us-east-1:"
-                                         "000000000000:domain/acme"}, id="ListTagsForResource"),
-    pytest.param("ListPackageGroups", {"domain": "acme"}, id="ListPackageGroups"),
 ])
 def test_operation_packyard_does_not_serve_says_so(packyard: InProcessPackyard, operation: str,
                                                    params: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from packyard.api.codeartifact.group_operations import GROUP_HANDLERS
 from packyard.api.codeartifact.operations import HANDLERS
 from packyard.api.codeartifact.policy_operations import POLICY_HANDLERS
 from packyard.api.iam.operations import supported
@@ -34,7 +35,7 @@ def _model(service: str) -> list[str]:
 
 def test_the_codeartifact_operations_listed_are_exactly_the_ones_not_served() -> None:
     model = _model("codeartifact")
-    served = set(HANDLERS) | set(POLICY_HANDLERS)
+    served = set(HANDLERS) | set(POLICY_HANDLERS) | set(GROUP_HANDLERS)
     text = _item("CodeArtifact operations")
     listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", text)) - {"ValidationException"}
     assert listed == set(model) - served
@@ -76,18 +77,3 @@ def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) ->
             api.associate_external_connection(domain="formats", repository="repo",
                                               externalConnection=connection)
         assert info.value.response["Error"]["Code"] == "ValidationException"
-
-
-def test_tags_given_at_creation_are_ignored_as_the_readme_says(
-        packyard: InProcessPackyard) -> None:
-    assert "`--tags` given to `create-domain` or `create-repository` is ignored" in (
-        _item("CodeArtifact operations"))
-    api = packyard.codeartifact()
-    api.create_domain(domain="tagged", tags=[{"key": "team", "value": "a"}])
-    api.create_repository(domain="tagged", repository="repo",
-                          tags=[{"key": "team", "value": "a"}])
-    with pytest.raises(ClientError) as info:
-        api.list_tags_for_resource(
-            resourceArn="arn:aws:codeartifact:us-east-1:000000000000:domain/tagged")
-    assert info.value.response["Error"]["Message"] == (
-        "The operation ListTagsForResource is not supported by Packyard yet")

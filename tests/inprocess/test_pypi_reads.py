@@ -184,14 +184,24 @@ def test_small_file_etag_revalidation_is_304(index: Index) -> None:
     assert (response.status_code, response.content) == (304, b"")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "files over 64 KiB go out as Starlette's FileResponse (routes.PypiEndpoint._stored_file) "
-    "with the same strong ETag as small files, but If-None-Match is not looked at: a "
-    "revalidation gets 200 and the whole file, where a small file gets 304"))
 def test_large_file_etag_revalidation_is_304(index: Index) -> None:
     response = index.get(f"simple/demo-pkg/{index.big.filename}",
                          **{"If-None-Match": f'"{index.big.sha256}"'})
     assert (response.status_code, response.content) == (304, b"")
+    assert response.headers["etag"] == f'"{index.big.sha256}"'
+
+
+def test_large_file_revalidation_wins_over_a_range(index: Index) -> None:
+    response = index.get(f"simple/demo-pkg/{index.big.filename}", Range="bytes=0-9",
+                         **{"If-None-Match": f'W/"x", "{index.big.sha256}"'})
+    assert (response.status_code, response.content) == (304, b"")
+
+
+def test_large_file_with_another_etag_is_sent_whole(index: Index) -> None:
+    response = index.get(f"simple/demo-pkg/{index.big.filename}",
+                         **{"If-None-Match": '"0000"'})
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == index.big.sha256
 
 
 def test_core_metadata_file_is_served_beside_the_wheel(index: Index) -> None:

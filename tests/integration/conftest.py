@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+# The console's browser tests share one headless Chromium per session.
+from tests.integration.browser import browser  # noqa: F401
 from tests.integration.helpers import (
     AwsCli,
     ClientHome,

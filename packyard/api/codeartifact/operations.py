@@ -18,6 +18,7 @@ from packyard.http.request import header_text
 from packyard.metadata.catalog import VersionOrigin
 from packyard.model import Asset, Domain, Package, Repository
 from packyard.services.registry import Registry, VersionRef
+from packyard.tagging.resource_tags import tags_from_list
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,11 @@ class Operations:
         return {"name": a.name, "size": a.size, "hashes": a.hashes()}
 
 
+def request_tags(p: dict[str, Any]) -> dict[str, str]:
+    """A create request's ``tags`` (a TagList), checked: AWS's limits, no key twice."""
+    return tags_from_list(p.get("tags") or [])
+
+
 def _pkg_args(p: dict[str, Any]) -> dict[str, Any]:
     return {"domain_name": p["domain"], "repo_name": p["repository"], "fmt": p["format"],
             "namespace": p.get("namespace"), "package": p["package"],
@@ -170,7 +176,8 @@ def _version_header(ref: VersionRef) -> dict[str, Any]:
 
 @operation("CreateDomain")
 def _create_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    d = ops.registry.create_domain(ctx.principal, p["domain"], p.get("encryptionKey"))
+    d = ops.registry.create_domain(ctx.principal, p["domain"], p.get("encryptionKey"),
+                                   tags=request_tags(p))
     return {"domain": ops.domain_description(d)}
 
 
@@ -205,7 +212,7 @@ def _upstream_names(p: dict[str, Any]) -> list[str] | None:
 def _create_repository(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     r = ops.registry.create_repository(ctx.principal, p["domain"], p["repository"],
                                        p.get("description"), p.get("domainOwner"),
-                                       upstreams=_upstream_names(p))
+                                       upstreams=_upstream_names(p), tags=request_tags(p))
     return {"repository": ops.repository_description(r)}
 
 

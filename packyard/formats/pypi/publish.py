@@ -110,7 +110,10 @@ class PypiPublisher:
         must name the same project (``check_filename_matches_form``), and ``publish`` checks
         again on it.
         """
-        self._authorize(principal, domain, repo, normalize_name(check_name(form_name)))
+        name = normalize_name(check_name(form_name))
+        self._authorize(principal, domain, repo, name)
+        # The package group's origin controls, before a byte of the file is stored.
+        self._registry.check_group_allows_publishing(domain, repo, FORMAT, "", name)
 
     # -- one upload --------------------------------------------------------------------------
 

@@ -22,9 +22,10 @@ from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import render_index, render_project
 from packyard.formats.pypi.upstream import PypiUpstream, project_page
+from packyard.http import console_paths
 from packyard.http.request import declared_length
 from packyard.metadata.catalog import Catalog
-from packyard.services.access import RepositoryAccess
+from packyard.services.access import RepositoryAccess, split_domain_label
 from packyard.services.answers import RenderedPage
 from packyard.services.core import Core
 from packyard.services.reads import PackageReads
@@ -137,6 +138,18 @@ class PypiEndpoint:
         return self._reads.file_response(request, located, media_type)
 
 
+async def release_page(request: Request) -> Response:
+    """``<endpoint>NAME/VERSION/``, the page hatch and flit print after a publish (PyPI's
+    ``/project/NAME/VERSION/`` under the upload URL): the version's page in the console, which
+    asks the reader to sign in. Nothing is looked up, so the redirect tells nobody anything."""
+    domain, _owner = split_domain_label(request.path_params["label"])
+    project = request.path_params["project"]
+    require_project_name(project)
+    return RedirectResponse(console_paths.version_path(
+        domain, request.path_params["repo"], FORMAT, None, normalize_name(project),
+        request.path_params["version"]), status_code=303)
+
+
 def mount_pypi(core: Core) -> MountedFormat:
     """The PyPI package endpoint on the core's services."""
     reads = core.package_reads()
@@ -155,5 +168,6 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/simple/{project}/", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
+            Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
         ]),
     ])

@@ -1,0 +1,323 @@
+"""The pages that browse what is published: domains, repositories, packages, versions.
+
+Each function gathers one page for one principal from the services (every read authorized
+there) and returns what its template shows; the handlers in ``routes.py`` only parse, call
+one of these and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packyard.auth.principal import Principal
+from packyard.console.graph import Graph, Links, layout
+from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
+from packyard.console.readme import RenderedReadme, render_readme
+from packyard.console.services import ConsoleServices, Section, section
+from packyard.errors import Denied, Invalid
+from packyard.http import console_paths as paths
+from packyard.iam.records import ResourcePolicy
+from packyard.model import Asset, Domain, Package, PackageVersion, Repository
+from packyard.services.registry import VersionRef
+
+PAGE_SIZE = 100
+# The status filter reads each package's versions; it stops after this many packages.
+STATUS_SCAN_LIMIT = 2000
+STATUSES = ("Published", "Unlisted", "Archived", "Disposed", "Unfinished")
+
+
+@dataclass(frozen=True)
+class DomainPage:
+    domain: Domain
+    repositories: Section[list[Repository]]
+    policy: Section[ResourcePolicy]
+    can_edit_policy: bool
+    can_create_repository: bool
+
+
+def domains(c: ConsoleServices, p: Principal) -> list[Domain]:
+    return c.registry.list_domains(p)
+
+
+def domain_page(c: ConsoleServices, p: Principal, name: str) -> DomainPage:
+    domain = c.registry.describe_domain(p, name)
+    arn = c.registry.arns.domain(name)
+    return DomainPage(
+        domain,
+        section(lambda: c.registry.list_repositories(p, domain_name=name)),
+        section(lambda: c.permissions.get_domain_policy(p, name, None)),
+        c.may(p, "codeartifact:PutDomainPermissionsPolicy", arn),
+        c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")))
+
+
+@dataclass(frozen=True)
+class PackageFilter:
+    format: str = ""
+    namespace: str = ""
+    prefix: str = ""
+    status: str = ""
+    page: int = 1
+
+    def check(self, formats: Sequence[str]) -> None:
+        if self.format and self.format not in formats:
+            raise Invalid(f"Unknown format {self.format!r}")
+        if self.status and self.status not in STATUSES:
+            raise Invalid(f"Unknown status {self.status!r}")
+        if self.page < 1:
+            raise Invalid("page must be 1 or more")
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    package: Package
+    href: str
+    statuses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositoryPage:
+    domain: str
+    repository: Repository
+    upstreams: list[str]
+    external_connections: list[str]
+    graph: Graph
+    packages: Section[list[PackageRow]]
+    filter: PackageFilter
+    formats: list[str]
+    more_pages: bool
+    scanned_all: bool
+    policy: Section[ResourcePolicy]
+    can_edit_policy: bool
+    can_get_token: bool
+    instructions: list[ClientInstructions]
+    endpoints: dict[str, Section[str]]
+    token: str | None = None
+    token_expires: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
+           name: str) -> Links | None:
+    if name == start.name:
+        repo = start
+    else:
+        try:
+            repo = c.registry.describe_repository(p, domain, name)
+        except Denied:
+            return None
+    links = c.registry.repository_links(repo)
+    return Links(links.upstreams, [x.name for x in links.external_connections])
+
+
+def _packages(c: ConsoleServices, p: Principal, domain: str, repo: str,
+              f: PackageFilter) -> tuple[list[PackageRow], bool, bool]:
+    _, found = c.registry.list_packages(p, domain, repo, f.format or None,
+                                        f.namespace or None, f.prefix or None)
+    scanned_all = True
+    if f.status:
+        kept = []
+        for index, pkg in enumerate(found):
+            if index >= STATUS_SCAN_LIMIT:
+                scanned_all = False
+                break
+            try:
+                _, versions = c.registry.list_package_versions(
+                    p, domain, repo, pkg.format, pkg.namespace or None, pkg.name)
+            except Denied:
+                continue
+            if any(v.status == f.status for v in versions):
+                kept.append(pkg)
+        found = kept
+    start = (f.page - 1) * PAGE_SIZE
+    rows = [PackageRow(pkg, paths.package_path(domain, repo, pkg.format, pkg.namespace,
+                                               pkg.name))
+            for pkg in found[start:start + PAGE_SIZE]]
+    return rows, len(found) > start + PAGE_SIZE, scanned_all
+
+
+def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
+                    f: PackageFilter, base_url: str, token: tuple[str, Any] | None = None
+                    ) -> RepositoryPage:
+    formats = [rules.name for rules in c.registry.formats]
+    f.check(formats)
+    repo = c.registry.describe_repository(p, domain, name)
+    links = c.registry.repository_links(repo)
+    graph = layout(name, lambda n: _links(c, p, domain, repo, n),
+                   lambda n: paths.repository_path(domain, n))
+    listed = section(lambda: _packages(c, p, domain, name, f))
+    rows, more, scanned_all = listed.value if listed.value else ([], False, True)
+    endpoints: dict[str, Section[str]] = {}
+    instructions: list[ClientInstructions] = []
+    target = Target(base_url, domain, repo.domain_owner, name)
+    for fmt in formats:
+        endpoint = section(lambda fmt=fmt: c.registry.get_repository_endpoint(  # type: ignore[misc]
+            p, domain, name, fmt, base_url))
+        endpoints[fmt] = endpoint
+        build = BY_FORMAT.get(fmt)
+        if endpoint.value is not None and build is not None:
+            instructions += build(target, endpoint.value, token[0] if token else None)
+    return RepositoryPage(
+        domain, repo, list(links.upstreams), [x.name for x in links.external_connections],
+        graph, Section(rows, listed.denied, listed.missing), f, formats, more, scanned_all,
+        section(lambda: c.permissions.get_repository_policy(p, domain, name, None)),
+        c.may(p, "codeartifact:PutRepositoryPermissionsPolicy",
+              c.registry.arns.repository(domain, name)),
+        c.may(p, "codeartifact:GetAuthorizationToken", c.registry.arns.domain(domain)),
+        instructions, endpoints,
+        token=token[0] if token else None, token_expires=token[1] if token else None)
+
+
+def mint_token(c: ConsoleServices, p: Principal, domain: str) -> tuple[str, Any]:
+    """A token for the signed-in principal, as ``get-authorization-token`` mints it."""
+    issued = c.registry.get_authorization_token(p, domain, None)
+    return issued.token, issued.expires_at
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: PackageVersion
+    origin: str
+    href: str
+
+
+@dataclass(frozen=True)
+class PackagePage:
+    domain: str
+    repository: str
+    package: Package
+    versions: list[VersionRow]
+    latest: str | None
+    can_set_origin: bool
+
+
+def _origin_text(c: ConsoleServices, versions: Sequence[PackageVersion]) -> dict[int, str]:
+    origins = c.registry.version_origins(versions)
+    out: dict[int, str] = {}
+    for v in versions:
+        found = origins.get(v.id)
+        if found is None or found.origin_type == "UNKNOWN":
+            out[v.id] = "unknown"
+        elif found.external_connection:
+            out[v.id] = f"{found.origin_type.lower()}, from {found.external_connection}"
+        else:
+            out[v.id] = f"{found.origin_type.lower()}, published to {found.repository_name}"
+    return out
+
+
+def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,
+                 namespace: str | None, name: str) -> PackagePage:
+    pkg, versions = c.registry.list_package_versions(p, domain, repo, fmt, namespace, name)
+    origins = _origin_text(c, versions)
+    rows = [VersionRow(v, origins[v.id], paths.version_path(domain, repo, pkg.format,
+                                                             pkg.namespace, pkg.name,
+                                                             v.version))
+            for v in reversed(versions)]
+    published = [v for v in versions if v.status == "Published"]
+    return PackagePage(domain, repo, pkg, rows,
+                       published[-1].version if published else None,
+                       c.may(p, "codeartifact:PutPackageOriginConfiguration",
+                             c.registry.arns.package(domain, repo, pkg.format, pkg.namespace,
+                                                     pkg.name)))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    text: str
+    kind: str
+    href: str | None
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    domain: str
+    repository: str
+    ref: VersionRef
+    origin: str
+    readme: Section[RenderedReadme | None]
+    assets: Section[list[Asset]]
+    dependencies: Section[list[Dependency]]
+    # The status changes offered: (target status, button label), those the principal may make.
+    actions: list[tuple[str, str]]
+    package_href: str
+
+
+# The status changes the console offers from each status, with their buttons' labels.
+_TRANSITIONS = {
+    "Published": [("Unlisted", "Unlist"), ("Archived", "Archive")],
+    "Unlisted": [("Published", "Publish again"), ("Archived", "Archive")],
+    "Archived": [("Published", "Restore")],
+}
+
+
+def _dependency(c: ConsoleServices, domain: str, repo: str, fmt: str,
+                dep: dict[str, str]) -> Dependency:
+    name = dep.get("package", "")
+    namespace = dep.get("namespace") or None
+    spec = dep.get("versionRequirement") or ""
+    text = (f"@{namespace}/" if namespace and fmt == "npm" else "") + name + (
+        f" {spec}" if spec else "")
+    try:
+        normalized = c.registry.formats.get(fmt).normalize_name(name)
+    except Invalid:
+        return Dependency(text, dep.get("dependencyType", ""), None)
+    return Dependency(text, dep.get("dependencyType", ""),
+                      paths.package_path(domain, repo, fmt, namespace, normalized))
+
+
+def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,
+                 namespace: str | None, name: str, version: str) -> VersionPage:
+    ref = c.registry.find_version(p, "codeartifact:DescribePackageVersion", domain, repo, fmt,
+                                  namespace, name, version)
+    v, pkg = ref.version, ref.package
+
+    def readme() -> RenderedReadme | None:
+        c.registry.find_version(p, "codeartifact:GetPackageVersionReadme", domain, repo, fmt,
+                                namespace, name, version)
+        return render_readme(v.readme, v.readme_content_type, pkg.format)
+
+    def assets() -> list[Asset]:
+        return c.registry.list_assets(c.registry.find_version(
+            p, "codeartifact:ListPackageVersionAssets", domain, repo, fmt, namespace, name,
+            version))
+
+    def dependencies() -> list[Dependency]:
+        found = c.registry.find_version(p, "codeartifact:ListPackageVersionDependencies",
+                                        domain, repo, fmt, namespace, name, version)
+        return [_dependency(c, domain, repo, pkg.format, d)
+                for d in found.version.dependencies]
+
+    arn = c.registry.arns.package(domain, repo, pkg.format, pkg.namespace, pkg.name)
+    actions = ([t for t in _TRANSITIONS.get(v.status, [])]
+               if c.may(p, "codeartifact:UpdatePackageVersionsStatus", arn) else [])
+    return VersionPage(domain, repo, ref, _origin_text(c, [v])[v.id], section(readme),
+                       section(assets), section(dependencies), actions,
+                       paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name))
+
+
+def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,
+                       namespace: str | None, name: str, version: str, target: str,
+                       expected: str) -> None:
+    """UpdatePackageVersionsStatus for one version, from the status the page showed."""
+    ok, failed = c.registry.update_versions_status(p, domain, repo, fmt, namespace, name,
+                                                   [version], target, expected or None, None)
+    if failed:
+        code, message = next(iter(failed.values()))
+        raise Invalid(f"{message} ({code}); reload the page to see its status now")
+
+
+def set_origin_configuration(c: ConsoleServices, p: Principal, domain: str, repo: str,
+                             fmt: str, namespace: str | None, name: str, publish: str,
+                             upstream: str) -> None:
+    """PutPackageOriginConfiguration, as the API does it (ALLOW or BLOCK each)."""
+    c.registry.put_package_origin_configuration(p, domain, repo, fmt, namespace, name,
+                                                publish, upstream)
+
+
+def asset_download(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,
+                   namespace: str | None, name: str, version: str, asset: str
+                   ) -> tuple[VersionRef, Asset]:
+    ref = c.registry.find_version(p, "codeartifact:GetPackageVersionAsset", domain, repo, fmt,
+                                  namespace, name, version)
+    return ref, c.registry.find_version_asset(ref, asset)

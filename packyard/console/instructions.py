@@ -1,0 +1,135 @@
+"""Connection instructions: the exact commands and files that point each client at a repository.
+
+As CodeArtifact's "View connection instructions": for each client, the ``aws codeartifact
+login`` line where the AWS CLI configures it, and the configuration written by hand, with the
+token in it when the user asked for one (``token``) or a shell variable the first step sets.
+Pure: the endpoint URLs come from ``Registry.get_repository_endpoint``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+TOKEN_VARIABLE = "CODEARTIFACT_AUTH_TOKEN"
+
+
+@dataclass(frozen=True)
+class Snippet:
+    title: str
+    text: str
+    # What the text is: "shell" (commands) or a file name (pip.conf, .npmrc, ...).
+    kind: str = "shell"
+
+
+@dataclass(frozen=True)
+class ClientInstructions:
+    client: str  # "pip", "twine", ...
+    format: str  # the repository endpoint's format
+    snippets: tuple[Snippet, ...]
+
+    @property
+    def anchor(self) -> str:
+        return f"connect-{self.client}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The repository and how to reach the server."""
+
+    base_url: str
+    domain: str
+    owner: str
+    repository: str
+
+
+def _with_credentials(url: str, token: str) -> str:
+    """``url`` with ``aws:TOKEN@`` before its host, as pip and uv take it."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, f"aws:{token}@{parts.netloc}", parts.path, parts.query,
+                       parts.fragment))
+
+
+def _token_steps(target: Target, token: str | None) -> tuple[str, tuple[Snippet, ...]]:
+    """The token's text in later snippets, and the step that sets it when there is none."""
+    if token is not None:
+        return token, ()
+    return f"${TOKEN_VARIABLE}", (Snippet(
+        "Get a token (valid 12 hours) with the AWS CLI",
+        f"export {TOKEN_VARIABLE}=$(aws codeartifact get-authorization-token "
+        f"--domain {target.domain} --domain-owner {target.owner} "
+        f"--query authorizationToken --output text --endpoint-url {target.base_url})"),)
+
+
+def _login(target: Target, tool: str) -> Snippet:
+    return Snippet(f"Or let the AWS CLI configure {tool}",
+                   f"aws codeartifact login --tool {tool} --domain {target.domain} "
+                   f"--domain-owner {target.owner} --repository {target.repository} "
+                   f"--endpoint-url {target.base_url}")
+
+
+def pypi_instructions(target: Target, endpoint: str, token: str | None
+                      ) -> list[ClientInstructions]:
+    secret, first = _token_steps(target, token)
+    simple = endpoint + "simple/"
+    authed = _with_credentials(simple, secret)
+    return [
+        ClientInstructions("pip", "pypi", (*first, Snippet(
+            "Install from this repository",
+            f"pip config set global.index-url {authed}"), Snippet(
+            "or write pip's configuration file", f"[global]\nindex-url = {authed}\n", "pip.conf"),
+            _login(target, "pip"))),
+        ClientInstructions("twine", "pypi", (*first, Snippet(
+            "Publish with twine: put the repository in",
+            "[distutils]\nindex-servers =\n    codeartifact\n\n[codeartifact]\n"
+            f"repository = {endpoint}\nusername = aws\npassword = {secret}\n", ".pypirc"),
+            Snippet("then", "twine upload --repository codeartifact dist/*"),
+            _login(target, "twine"))),
+        ClientInstructions("uv", "pypi", (*first, Snippet(
+            "Install", f"uv pip install --index-url {authed} PACKAGE"), Snippet(
+            "or name the index in",
+            f'[[tool.uv.index]]\nname = "codeartifact"\nurl = "{simple}"\n',
+            "pyproject.toml"), Snippet(
+            "with the credentials in the environment",
+            f"export UV_INDEX_CODEARTIFACT_USERNAME=aws\n"
+            f"export UV_INDEX_CODEARTIFACT_PASSWORD={secret}"), Snippet(
+            "Publish", f"uv publish --publish-url {endpoint} --username aws "
+                       f"--password {secret}"))),
+        ClientInstructions("poetry", "pypi", (*first, Snippet(
+            "Install from this repository",
+            f"poetry source add --priority=primary codeartifact {simple}\n"
+            f"poetry config http-basic.codeartifact aws {secret}"), Snippet(
+            "Publish", f"poetry config repositories.codeartifact {endpoint}\n"
+                       f"poetry config http-basic.codeartifact aws {secret}\n"
+                       "poetry publish --build --repository codeartifact"))),
+    ]
+
+
+def npm_instructions(target: Target, endpoint: str, token: str | None
+                     ) -> list[ClientInstructions]:
+    secret, first = _token_steps(target, token)
+    parts = urlsplit(endpoint)
+    auth_key = f"//{parts.netloc}{parts.path}:_authToken"
+    npmrc = f"registry={endpoint}\n{auth_key}={secret}\n"
+    yarnrc = (f'npmRegistryServer: "{endpoint}"\nnpmAlwaysAuth: true\n'
+              f'npmAuthToken: "{secret}"\n')
+    if parts.scheme == "http":
+        # Yarn 2+ refuses plain HTTP registries unless their host is listed.
+        yarnrc += f'unsafeHttpWhitelist:\n  - "{parts.hostname}"\n'
+    return [
+        ClientInstructions("npm", "npm", (*first, Snippet(
+            "Point npm at this repository",
+            f"npm config set registry {endpoint}\nnpm config set {auth_key}={secret}"),
+            Snippet("or write", npmrc, ".npmrc"), _login(target, "npm"))),
+        ClientInstructions("pnpm", "npm", (*first, Snippet(
+            "pnpm reads npm's configuration file", npmrc, ".npmrc"), Snippet(
+            "or", f"pnpm config set registry {endpoint}\n"
+                  f"pnpm config set {auth_key}={secret}"))),
+        ClientInstructions("yarn", "npm", (*first, Snippet(
+            "Yarn 2 and later read", yarnrc, ".yarnrc.yml"), Snippet(
+            "Yarn 1 reads", npmrc, ".npmrc"))),
+    ]
+
+
+# The formats the console has instructions for; a format without an entry gets its endpoint.
+BY_FORMAT = {"pypi": pypi_instructions, "npm": npm_instructions}

@@ -1,0 +1,79 @@
+"""A version's README as safe HTML, the way Warehouse renders PyPI's.
+
+``readme-renderer`` turns reStructuredText, Markdown (GitHub's variant) and plain text into
+HTML and cleans it with its allow-list (``nh3``, Ammonia): no ``script``, no ``style``, no
+event attributes, links only to ``http``, ``https`` and ``mailto``. PyPI's
+``Description-Content-Type`` chooses the renderer (reST when absent, as PyPI does); a README
+with no content type from any other format (npm's) is Markdown, cleaned the same way.
+
+A second pass drops what the allow-list still lets through and the console will not show:
+images from other hosts (loading one tells that host who reads the page, and when) keep only
+their alt text, and links open without a referrer. The console's Content-Security-Policy
+(``routes.py``) forbids scripts and remote images as well, should anything slip through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import nh3
+from markupsafe import Markup
+from readme_renderer import markdown, rst, txt
+from readme_renderer.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+
+# Beyond this, a README is shown as plain text (rendering cost grows with its size).
+MAX_RENDERED_CHARS = 512 * 1024
+
+
+@dataclass(frozen=True)
+class RenderedReadme:
+    html: Markup
+    # How it was read: "reStructuredText", "Markdown" or "plain text".
+    kind: str
+
+
+def _renderer(content_type: str | None, fmt: str) -> str:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "text/markdown" or (not media and fmt != "pypi"):
+        return "Markdown"
+    if media == "text/plain":
+        return "plain text"
+    return "reStructuredText"
+
+
+def _local_only(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's attribute filter: an image from another host keeps its alt text only."""
+    if tag == "img" and attribute == "src":
+        parts = urlsplit(value)
+        if parts.scheme or parts.netloc:
+            return None
+    return value
+
+
+def _clean(html: str) -> str:
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"},
+                     link_rel="nofollow noopener noreferrer", attribute_filter=_local_only)
+
+
+def render_readme(text: str | None, content_type: str | None, fmt: str) -> RenderedReadme | None:
+    """The README as HTML that is safe to put in a page; None when there is none."""
+    if not text or not text.strip():
+        return None
+    kind = _renderer(content_type, fmt)
+    if len(text) > MAX_RENDERED_CHARS:
+        kind = "plain text"
+    html: str | None
+    if kind == "Markdown":
+        variant = "CommonMark" if "variant=commonmark" in (content_type or "").lower() else "GFM"
+        html = markdown.render(text, variant=variant)
+    elif kind == "reStructuredText":
+        html = rst.render(text)
+    else:
+        html = None
+    if html is None:
+        # reST that does not parse is shown as text, as PyPI does.
+        kind = "plain text"
+        html = txt.render(text) or ""
+    return RenderedReadme(Markup(_clean(html)), kind)

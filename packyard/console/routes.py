@@ -1,0 +1,347 @@
+"""The console's routes: thin handlers that parse, call one page function, render.
+
+Mounted at ``/console`` (``console_paths.ROOT``); ``GET /`` from a browser is sent here
+(``browser_root``) while the AWS Query API keeps its answers at ``/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from packyard.console import access, browse
+from packyard.console.errors import console_errors
+from packyard.console.services import ConsoleServices
+from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
+from packyard.console.signin import SignIn, SignInForm
+from packyard.console.web import (
+    MAX_SIGNIN_BYTES,
+    STATIC,
+    Caller,
+    ConsoleHeaders,
+    Web,
+    safe_next,
+)
+from packyard.errors import Denied, PackyardError
+from packyard.http import console_paths as paths
+from packyard.http.request import client_ip, header_text
+
+T = TypeVar("T")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _package_args(request: Request) -> tuple[str, str, str, str | None, str]:
+    pp = request.path_params
+    return (pp["domain"], pp["repo"], pp["format"], paths.namespace_of(pp["namespace"]),
+            pp["name"])
+
+
+class Console:
+    """Request handlers bound to the services they call."""
+
+    def __init__(self, services: ConsoleServices, web: Web, signin: SignIn) -> None:
+        self.c = services
+        self.web = web
+        self._signin = signin
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await run_in_threadpool(fn, *args)
+
+    def _caller(self, request: Request) -> Caller:
+        return self.web.caller(request)
+
+    # -- signing in and out ------------------------------------------------------------------
+
+    async def signin_page(self, request: Request) -> Response:
+        if self.web.codec.decode(request.cookies.get(COOKIE)) is not None:
+            return self.web.redirect(safe_next(request.query_params.get("next")))
+        return self._signin_form(request, None, 200)
+
+    def _signin_form(self, request: Request, error: str | None, status: int,
+                     form: dict[str, str] | None = None) -> Response:
+        nonce = self.web.new_signin_nonce()
+        response = self.web.render(request, "signin.html", status, error=error,
+                                   nonce=nonce, form=form or {},
+                                   next=safe_next(request.query_params.get("next")))
+        response.headers.append("set-cookie", self.web.signin_cookie(request, nonce))
+        return response
+
+    async def signin(self, request: Request) -> Response:
+        fields = await self.web.form(request, None, MAX_SIGNIN_BYTES)
+        kept = {k: fields.get(k, "") for k in ("access_key_id", "role_arn", "session_name")}
+        request.state.redisplay = lambda exc, status: self._signin_form(
+            request, exc.message, status, kept)
+        nonce = request.cookies.get(SIGNIN_COOKIE)
+        if not nonce or nonce != fields.get("nonce"):
+            raise Denied("The sign-in form has expired or came from another site; sign in "
+                         "again from this page.")
+        form = SignInForm(fields.get("access_key_id", ""), fields.get("secret_access_key", ""),
+                          fields.get("session_token", ""), fields.get("role_arn", ""),
+                          fields.get("session_name", ""))
+        principal = await self._call(self._signin.sign_in, form, client_ip(request) or "")
+        self.web.set_session_cookie(request, self.web.codec.start(principal.arn,
+                                                                  principal.access_key_id))
+        return self.web.redirect(safe_next(fields.get("next")))
+
+    async def signout(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        self.web.codec.sign_out(caller.session)
+        self.web.set_session_cookie(request, None)
+        return self.web.redirect(paths.ROOT + "/sign-in")
+
+    # -- browsing ----------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        caller = self._caller(request)
+        found = await self._call(browse.domains, self.c, caller.principal)
+        return self.web.render(request, "domains.html", domains=found)
+
+    async def domain(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(browse.domain_page, self.c, caller.principal,
+                                request.path_params["domain"])
+        return self.web.render(request, "domain.html", page=page)
+
+    async def repository(self, request: Request, token: tuple[str, Any] | None = None
+                         ) -> Response:
+        caller = self._caller(request)
+        q = request.query_params
+        page_number = q.get("page", "1")
+        f = browse.PackageFilter(q.get("format", ""), q.get("namespace", ""),
+                                 q.get("prefix", ""), q.get("status", ""),
+                                 int(page_number) if page_number.isdigit() else 0)
+        page = await self._call(browse.repository_page, self.c, caller.principal,
+                                request.path_params["domain"], request.path_params["repo"], f,
+                                self.web.base_url(request), token)
+        return self.web.render(request, "repository.html", page=page,
+                               statuses=browse.STATUSES)
+
+    async def token(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        minted = await self._call(browse.mint_token, self.c, caller.principal,
+                                  request.path_params["domain"])
+        return await self.repository(request, minted)
+
+    async def package(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(browse.package_page, self.c, caller.principal,
+                                *_package_args(request))
+        return self.web.render(request, "package.html", page=page)
+
+    async def package_origin(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(browse.set_origin_configuration, self.c, caller.principal,
+                         *_package_args(request), fields.get("publish", ""),
+                         fields.get("upstream", ""))
+        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    async def version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(browse.version_page, self.c, caller.principal,
+                                *_package_args(request), request.path_params["version"])
+        return self.web.render(request, "version.html", page=page)
+
+    async def version_status(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        args = (*_package_args(request), request.path_params["version"])
+        await self._call(browse.set_version_status, self.c, caller.principal, *args,
+                         fields.get("target", ""), fields.get("expected", ""))
+        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    async def asset(self, request: Request) -> Response:
+        caller = self._caller(request)
+        ref, found = await self._call(browse.asset_download, self.c, caller.principal,
+                                      *_package_args(request), request.path_params["version"],
+                                      request.path_params["asset"])
+        disposition = f"attachment; filename*=UTF-8''{quote(found.name, safe='')}"
+        return StreamingResponse(
+            self.c.registry.blobs.read(ref.domain.blob_key, found.sha256),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(found.size), "Content-Disposition": disposition,
+                     "X-AssetName": header_text(found.name)})
+
+    # -- policies ----------------------------------------------------------------------------
+
+    async def _policy(self, request: Request, load: Callable[[], access.PolicyEditor],
+                      save: Callable[[str, str | None], None],
+                      remove: Callable[[str | None], None], back: str) -> Response:
+        caller = self._caller(request)
+        if request.method == "GET":
+            editor = await self._call(load)
+            return self.web.render(request, "policy.html", editor=editor, back=back)
+        fields = await self.web.form(request, caller)
+        if request.url.path.endswith("/delete"):
+            await self._call(remove, fields.get("revision"))
+            return self.web.redirect(back)
+        document = fields.get("document", "")
+        editor = await self._call(load)
+
+        def redisplay(exc: PackyardError, status: int) -> Response:
+            shown = access.PolicyEditor(editor.what, editor.resource_arn, document,
+                                        fields.get("revision") or None, editor.exists,
+                                        editor.can_edit, editor.can_delete, exc.message)
+            return self.web.render(request, "policy.html", status, editor=shown, back=back)
+
+        request.state.redisplay = redisplay
+        await self._call(save, document, fields.get("revision"))
+        return self.web.redirect(back)
+
+    async def domain_policy(self, request: Request) -> Response:
+        p, d = self._caller(request).principal, request.path_params["domain"]
+        return await self._policy(
+            request, lambda: access.domain_policy(self.c, p, d),
+            lambda doc, rev: access.put_domain_policy(self.c, p, d, doc, rev),
+            lambda rev: access.delete_domain_policy(self.c, p, d, rev), paths.domain_path(d))
+
+    async def repository_policy(self, request: Request) -> Response:
+        p = self._caller(request).principal
+        d, r = request.path_params["domain"], request.path_params["repo"]
+        return await self._policy(
+            request, lambda: access.repository_policy(self.c, p, d, r),
+            lambda doc, rev: access.put_repository_policy(self.c, p, d, r, doc, rev),
+            lambda rev: access.delete_repository_policy(self.c, p, d, r, rev),
+            paths.repository_path(d, r))
+
+    # -- access ------------------------------------------------------------------------------
+
+    async def access_page(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(access.access_page, self.c, caller.principal)
+        return self.web.render(request, "access.html", page=page)
+
+    async def create_user(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        user = await self._call(access.create_user, self.c, caller.principal,
+                                fields.get("user_name", ""))
+        return self.web.redirect(f"{paths.ROOT}/access/users/{quote(user.name, safe='')}")
+
+    async def user(self, request: Request, new_key: tuple[str, str] | None = None
+                   ) -> Response:
+        caller = self._caller(request)
+        page = await self._call(access.user_page, self.c, caller.principal,
+                                request.path_params["user"], new_key)
+        return self.web.render(request, "user.html", page=page)
+
+    async def user_action(self, request: Request) -> Response:
+        """The POSTs of a user's page; each names one IAM operation."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        p, user = caller.principal, request.path_params["user"]
+        action = request.path_params["action"]
+        back = f"{paths.ROOT}/access/users/{quote(user, safe='')}"
+        if action == "create-key":
+            new_key = await self._call(access.create_access_key, self.c, p, user)
+            # Shown once, in the answer to this POST: never stored, never in a URL.
+            return await self.user(request, new_key)
+        if action == "key-status":
+            await self._call(access.set_access_key_status, self.c, p, user,
+                             fields.get("key_id", ""), fields.get("status", ""))
+        elif action == "delete-key":
+            await self._call(access.delete_access_key, self.c, p, user,
+                             fields.get("key_id", ""))
+        elif action == "attach":
+            await self._call(access.attach_user_policy, self.c, p, user,
+                             fields.get("policy_arn", ""))
+        elif action == "detach":
+            await self._call(access.detach_user_policy, self.c, p, user,
+                             fields.get("policy_arn", ""))
+        elif action == "delete":
+            await self._call(access.delete_user, self.c, p, user)
+            return self.web.redirect(paths.ROOT + "/access")
+        else:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        return self.web.redirect(back)
+
+    async def role(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(access.role_page, self.c, caller.principal,
+                                request.path_params["role"])
+        return self.web.render(request, "role.html", page=page)
+
+    async def role_action(self, request: Request) -> Response:
+        """The POSTs of a role's page: attach or detach a managed policy."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        role, action = request.path_params["role"], request.path_params["action"]
+        change = {"attach": access.attach_role_policy,
+                  "detach": access.detach_role_policy}.get(action)
+        if change is None:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        await self._call(change, self.c, caller.principal, role, fields.get("policy_arn", ""))
+        return self.web.redirect(f"{paths.ROOT}/access/roles/{quote(role, safe='')}")
+
+    async def revoke_token(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        await self._call(access.revoke_token, self.c, caller.principal,
+                         request.path_params["token"])
+        return self.web.redirect(paths.ROOT + "/access#tokens")
+
+    # -- the routes --------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        repo = "/domains/{domain}/repositories/{repo}"
+        pkg = repo + "/packages/{format}/{namespace}/{name}"
+        version = pkg + "/versions/{version}"
+        get, post = ["GET", "HEAD"], ["POST"]
+        inner: list[BaseRoute] = [
+            Route("/", self.home, methods=get),
+            Route("/sign-in", self.signin_page, methods=get),
+            Route("/sign-in", self.signin, methods=post),
+            Route("/sign-out", self.signout, methods=post),
+            Route("/domains/{domain}", self.domain, methods=get),
+            Route("/domains/{domain}/policy", self.domain_policy, methods=get + post),
+            Route("/domains/{domain}/policy/delete", self.domain_policy, methods=post),
+            Route(repo, self.repository, methods=get),
+            Route(repo + "/token", self.token, methods=post),
+            Route(repo + "/policy", self.repository_policy, methods=get + post),
+            Route(repo + "/policy/delete", self.repository_policy, methods=post),
+            Route(pkg, self.package, methods=get),
+            Route(pkg + "/origin", self.package_origin, methods=post),
+            Route(version, self.version, methods=get),
+            Route(version + "/status", self.version_status, methods=post),
+            Route(version + "/assets/{asset}", self.asset, methods=get),
+            Route("/access", self.access_page, methods=get),
+            Route("/access/users", self.create_user, methods=post),
+            Route("/access/users/{user}", self.user, methods=get),
+            Route("/access/users/{user}/{action}", self.user_action, methods=post),
+            Route("/access/roles/{role}", self.role, methods=get),
+            Route("/access/roles/{role}/{action}", self.role_action, methods=post),
+            Route("/access/tokens/{token}/revoke", self.revoke_token, methods=post),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+        return [
+            Route(paths.ROOT, lambda _r: RedirectResponse(paths.ROOT + "/", 308),
+                  methods=get),
+            Mount(paths.ROOT, routes=inner,
+                  middleware=[Middleware(ConsoleHeaders), console_errors(self.web)]),
+        ]
+
+
+def browser_root(api: Endpoint) -> Endpoint:
+    """``/``: a browser's plain ``GET`` (it asks for HTML, names no action and signs
+    nothing) is sent to the console; everything else is the AWS Query API's, as before."""
+
+    async def root(request: Request) -> Response:
+        if (request.method == "GET" and not request.url.query
+                and "authorization" not in request.headers
+                and "text/html" in request.headers.get("accept", "")):
+            return RedirectResponse(paths.ROOT + "/", status_code=303)
+        return await api(request)
+
+    return root

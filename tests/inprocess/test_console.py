@@ -1,0 +1,471 @@
+"""The web console in process: sessions and their cookies, CSRF, what each principal may see
+and do, every refusal with the words the user reads. The same app a browser reaches
+(tests/integration/test_console_browser.py drives it in Chromium)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from html import unescape
+from typing import Any
+
+import pytest
+
+from tests.inprocess.console_support import ConsoleUser
+from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo
+from tests.integration.helpers import ROOT, Credentials, DistFactory, DistSpec, upload_ok
+
+VERSION = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
+REPO = "/console/domains/acme/repositories/shelf"
+READ_ONLY = "arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess"
+
+
+@pytest.fixture
+def published(repo: InProcessRepo, dists: DistFactory) -> InProcessRepo:
+    upload_ok(repo, dists.wheel(DistSpec(name="demo", version="1.0", readme="# Demo\n",
+                                         requires_dist=("idna>=3",))))
+    return repo
+
+
+@pytest.fixture
+def browser(packyard: InProcessPackyard) -> Iterator[ConsoleUser]:
+    user = ConsoleUser(packyard)
+    yield user
+    user.close()
+
+
+def _user(packyard: InProcessPackyard, name: str, *policies: str) -> Credentials:
+    iam = packyard.iam()
+    iam.create_user(UserName=name)
+    for arn in policies:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def _text(response: Any) -> str:
+    return unescape(response.text)
+
+
+# -- the root and the sign-in ---------------------------------------------------------------------
+
+def test_get_root_from_a_browser_is_sent_to_the_console(packyard: InProcessPackyard) -> None:
+    answer = packyard.http.get("/", headers={"accept": "text/html,application/xhtml+xml"})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/")
+
+
+def test_get_root_from_an_api_client_is_still_the_query_apis_answer(
+        packyard: InProcessPackyard) -> None:
+    answer = packyard.http.get("/")
+    assert answer.status_code == 403 and "MissingAuthenticationToken" in answer.text
+    answer = packyard.http.get("/?Action=ListUsers", headers={"accept": "text/html"})
+    assert answer.status_code == 403 and "MissingAuthenticationToken" in answer.text
+    assert packyard.iam().list_users()["Users"] == []
+
+
+def test_a_console_page_without_a_session_goes_to_the_sign_in(browser: ConsoleUser) -> None:
+    answer = browser.get("/console/domains/acme?x=1")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in?next=%2Fconsole%2Fdomains%2Facme%3Fx%3D1"
+    assert browser.post("/console/access/users", {"user_name": "x"}).status_code == 401
+
+
+def test_signing_in_sets_a_session_cookie_that_is_httponly_samesite_strict_and_holds_no_secret(
+        browser: ConsoleUser) -> None:
+    answer = browser.sign_in(next="/console/access")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/access")
+    cookie = next(c for c in answer.headers.get_list("set-cookie")
+                  if c.startswith("packyard_console="))
+    assert cookie.endswith("; Path=/console; HttpOnly; SameSite=Strict")
+    assert ROOT.secret_access_key not in cookie and "Secure" not in cookie
+    assert "root" in browser.get("/console/").text
+
+
+def test_over_https_the_cookie_is_secure(browser: ConsoleUser) -> None:
+    page = browser.get("https://packyard.test/console/sign-in")
+    nonce = page.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
+    answer = browser.http.post("https://packyard.test/console/sign-in", data={
+        "nonce": nonce, "access_key_id": ROOT.access_key_id,
+        "secret_access_key": ROOT.secret_access_key})
+    assert answer.headers["set-cookie"].endswith("; Secure")
+
+
+@pytest.mark.parametrize("credentials", [
+    Credentials(ROOT.access_key_id, "wrong-secret"),
+    Credentials("AKIANOSUCHKEY0000000", ROOT.secret_access_key),
+], ids=["wrong secret", "unknown key"])
+def test_a_bad_key_pair_is_refused_with_one_message(browser: ConsoleUser,
+                                                    credentials: Credentials) -> None:
+    answer = browser.sign_in(credentials)
+    assert answer.status_code == 401
+    assert "The access key ID or secret access key is not valid." in _text(answer)
+    assert "packyard_console=" not in answer.headers.get("set-cookie", "")
+    # The form comes back with the key id, never the secret.
+    assert credentials.access_key_id in answer.text
+    assert credentials.secret_access_key not in answer.text
+
+
+def test_failed_sign_ins_are_rate_limited_before_the_secret_is_checked(
+        packyard_factory: Any) -> None:
+    packyard = packyard_factory(console_max_failed_signins=2)
+    browser = ConsoleUser(packyard)
+    for _ in range(2):
+        assert browser.sign_in(Credentials(ROOT.access_key_id, "nope")).status_code == 401
+    answer = browser.sign_in(ROOT)  # the right secret, too late
+    assert answer.status_code == 429
+    assert "Too many failed sign-ins; try again in 30" in _text(answer)
+    assert int(answer.headers["retry-after"]) > 290
+
+
+def test_a_sign_in_posted_from_another_page_is_refused(browser: ConsoleUser) -> None:
+    answer = browser.post("/console/sign-in", {
+        "nonce": "made-up", "access_key_id": ROOT.access_key_id,
+        "secret_access_key": ROOT.secret_access_key}, csrf=False)
+    assert answer.status_code == 403
+    assert "The sign-in form has expired or came from another site" in _text(answer)
+
+
+def test_sign_in_by_assuming_a_role(packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    alice = _user(packyard, "alice")
+    packyard.iam().create_role(RoleName="Deployer", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/alice"},
+            "Action": "sts:AssumeRole"}]}))
+    packyard.iam().attach_role_policy(RoleName="Deployer", PolicyArn=READ_ONLY)
+    answer = browser.sign_in(alice, role_arn="arn:aws:iam::000000000000:role/Deployer",
+                             session_name="from-console")
+    assert answer.status_code == 303
+    page = browser.get("/console/")
+    assert page.status_code == 200
+    assert "from-console (role session)" in page.text
+
+
+def test_assuming_a_role_the_trust_policy_does_not_allow_shows_sts_refusal(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    bob = _user(packyard, "bob")
+    answer = browser.sign_in(bob, role_arn="arn:aws:iam::000000000000:role/Nope")
+    assert answer.status_code == 403
+    assert ("User: arn:aws:iam::000000000000:user/bob is not authorized to perform: "
+            "sts:AssumeRole on resource: arn:aws:iam::000000000000:role/Nope") in _text(answer)
+
+
+def test_sign_in_with_temporary_credentials_and_their_session_token(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    carol = _user(packyard, "carol")
+    packyard.iam().create_role(RoleName="Reader", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/carol"},
+            "Action": "sts:AssumeRole"}]}))
+    assumed = packyard.sts(carol).assume_role(
+        RoleArn="arn:aws:iam::000000000000:role/Reader", RoleSessionName="from-cli")
+    temporary = assumed["Credentials"]
+    keys = Credentials(temporary["AccessKeyId"], temporary["SecretAccessKey"])
+    for wrong in ("", "not-the-token"):
+        answer = browser.sign_in(keys, session_token=wrong)
+        assert answer.status_code == 401, wrong
+    assert "The access key ID or secret access key is not valid." in _text(answer)
+    answer = browser.sign_in(keys, session_token=temporary["SessionToken"])
+    assert answer.status_code == 303
+    assert "from-cli (role session)" in browser.get("/console/").text
+
+
+# -- sessions end ------------------------------------------------------------------------------
+
+def test_sign_out_ends_the_session_and_a_copied_cookie_with_it(browser: ConsoleUser) -> None:
+    browser.sign_in()
+    copied = dict(browser.http.cookies)
+    answer = browser.post("/console/sign-out")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/sign-in")
+    assert "Max-Age=0" in answer.headers["set-cookie"]
+    browser.http.cookies.clear()
+    browser.http.cookies.update(copied)
+    assert browser.get("/console/").status_code == 303
+
+
+def test_deleting_the_user_ends_its_console_sessions(packyard: InProcessPackyard,
+                                                     browser: ConsoleUser) -> None:
+    carol = _user(packyard, "carol", READ_ONLY)
+    browser.sign_in(carol)
+    assert browser.get("/console/").status_code == 200
+    iam = packyard.iam()
+    iam.update_access_key(UserName="carol", AccessKeyId=carol.access_key_id, Status="Inactive")
+    answer = browser.get("/console/")
+    assert answer.status_code == 303 and "/console/sign-in" in answer.headers["location"]
+
+
+# -- CSRF and forms ----------------------------------------------------------------------------
+
+def test_a_post_without_its_csrf_token_is_refused(browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.post("/console/access/users", {"user_name": "mallory", "csrf": ""})
+    assert answer.status_code == 403
+    assert "The form's CSRF token is missing or wrong" in _text(answer)
+    answer = browser.post("/console/access/users", {"user_name": "mallory", "csrf": "x" * 32})
+    assert answer.status_code == 403
+
+
+def test_a_post_from_another_origin_is_refused(browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.post("/console/access/users", {"user_name": "mallory"},
+                          headers={"origin": "https://evil.example"})
+    assert answer.status_code == 403
+    assert "Cross-origin form posts are refused (Origin https://evil.example)." in _text(answer)
+
+
+def test_with_a_public_url_forms_are_accepted_from_that_origin_only(
+        packyard_factory: Any) -> None:
+    user = ConsoleUser(packyard_factory(public_url="https://packages.example.com"))
+    try:
+        user.sign_in()
+        answer = user.post("/console/access/users", {"user_name": "direct"},
+                           headers={"origin": "http://testserver"})
+        assert answer.status_code == 403
+        assert "Cross-origin form posts are refused (Origin http://testserver)." in _text(answer)
+        answer = user.post("/console/access/users", {"user_name": "proxied"},
+                           headers={"origin": "https://packages.example.com"})
+        assert answer.status_code == 303
+    finally:
+        user.close()
+
+
+def test_a_form_larger_than_the_limit_is_refused_unread(browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.post("/console/access/users", {"user_name": "x" * (1024 * 1024)})
+    assert answer.status_code == 413
+    assert "The form is larger than 1048576 bytes." in _text(answer)
+
+
+def test_an_unauthenticated_sign_in_body_is_bounded(browser: ConsoleUser) -> None:
+    answer = browser.post("/console/sign-in", {"access_key_id": "x" * 20_000}, csrf=False)
+    assert answer.status_code == 413
+
+
+def test_console_answers_carry_the_security_headers(browser: ConsoleUser) -> None:
+    answer = browser.get("/console/sign-in")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert "img-src 'self' data:" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
+    assert "no-store" not in browser.get("/console/static/console.js").headers.get(
+        "cache-control", "")
+
+
+# -- browsing and actions ------------------------------------------------------------------------
+
+def test_root_browses_to_a_version_with_its_readme_assets_and_dependencies(
+        published: InProcessRepo, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert 'href="/console/domains/acme"' in browser.get("/console/").text
+    assert 'href="/console/domains/acme/repositories/shelf"' in browser.get(
+        "/console/domains/acme").text
+    assert "/packages/pypi/-/demo" in browser.get(REPO).text
+    page = browser.get(VERSION)
+    assert '<article class="readme" id="readme"><h1>Demo</h1>' in page.text
+    assert f'{VERSION}/assets/demo-1.0-py3-none-any.whl' in page.text
+    assert 'href="/console/domains/acme/repositories/shelf/packages/pypi/-/idna"' in page.text
+    asset = browser.get(f"{VERSION}/assets/demo-1.0-py3-none-any.whl")
+    assert asset.status_code == 200 and asset.content[:2] == b"PK"
+    assert asset.headers["content-disposition"] == (
+        "attachment; filename*=UTF-8''demo-1.0-py3-none-any.whl")
+
+
+def test_the_package_filters(published: InProcessRepo, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert "/-/demo" in browser.get(REPO + "?prefix=DE&format=pypi").text
+    assert "/-/demo" not in browser.get(REPO + "?prefix=zz").text
+    assert "/-/demo" in browser.get(REPO + "?status=Published").text
+    assert "/-/demo" not in browser.get(REPO + "?status=Archived").text
+    answer = browser.get(REPO + "?format=maven")
+    assert answer.status_code == 400 and "Unknown format 'maven'" in _text(answer)
+
+
+def test_unlist_then_archive_through_the_console(published: InProcessRepo,
+                                                 packyard: InProcessPackyard,
+                                                 browser: ConsoleUser) -> None:
+    browser.sign_in()
+    page = browser.get(VERSION)
+    assert ">Unlist</button>" in page.text and ">Archive</button>" in page.text
+    answer = browser.post(VERSION + "/status", {"target": "Unlisted", "expected": "Published"})
+    assert (answer.status_code, answer.headers["location"]) == (303, VERSION)
+    described = packyard.codeartifact().describe_package_version(
+        domain="acme", repository="shelf", format="pypi", package="demo", packageVersion="1.0")
+    assert described["packageVersion"]["status"] == "Unlisted"
+    answer = browser.post(VERSION + "/status", {"target": "Archived", "expected": "Published"})
+    assert answer.status_code == 400
+    assert "Version 1.0 is Unlisted (MISMATCHED_STATUS)" in _text(answer)
+
+
+def test_a_token_is_minted_for_the_signed_in_principal_and_revoked(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    page = browser.post(REPO + "/token")
+    assert page.status_code == 200
+    token = page.text.split('id="token-value" tabindex="0">', 1)[1].split("<", 1)[0]
+    minted = InProcessRepo(published.server_url, "acme", "shelf", published.endpoint, token,
+                           transport=published.transport)
+    assert minted.get("simple/demo/").status_code == 200
+    access = browser.get("/console/access")
+    newest = access.text.split('/console/access/tokens/', 1)[1].split("/revoke", 1)[0]
+    answer = browser.post(f"/console/access/tokens/{newest}/revoke")
+    assert answer.status_code == 303
+    assert minted.get("simple/demo/").status_code == 401
+    assert published.get("simple/demo/").status_code == 200  # the other token still works
+
+
+def test_a_policy_with_an_error_comes_back_with_the_engines_message_then_saves(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert browser.get(REPO + "/policy").status_code == 200
+    bad = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}'
+    answer = browser.post(REPO + "/policy", {"document": bad, "revision": ""})
+    assert answer.status_code == 400
+    text = _text(answer)
+    assert "The policy document is not valid: " in text
+    assert bad in text  # what was typed is kept in the editor
+    good = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+        "Action": "codeartifact:ReadFromRepository", "Resource": "*"}]})
+    answer = browser.post(REPO + "/policy", {"document": good, "revision": ""})
+    assert (answer.status_code, answer.headers["location"]) == (303, REPO)
+    stored = packyard.codeartifact().get_repository_permissions_policy(domain="acme",
+                                                                       repository="shelf")
+    assert json.loads(stored["policy"]["document"]) == json.loads(good)
+    answer = browser.post(REPO + "/policy", {"document": good, "revision": "stale"})
+    assert answer.status_code == 409
+
+
+def test_access_keys_are_created_with_the_secret_shown_once_deactivated_and_deleted(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert browser.post("/console/access/users", {"user_name": "dave"}).status_code == 303
+    page = browser.post("/console/access/users/dave/create-key")
+    key_id = page.text.split('id="new-key-id" tabindex="0">', 1)[1].split("<", 1)[0]
+    secret = page.text.split('id="new-key-secret" tabindex="0">', 1)[1].split("<", 1)[0]
+    assert len(secret) == 40
+    assert secret not in browser.get("/console/access/users/dave").text
+    browser.post("/console/access/users/dave/key-status", {"key_id": key_id,
+                                                           "status": "Inactive"})
+    keys = packyard.iam().list_access_keys(UserName="dave")["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(key_id, "Inactive")]
+    browser.post("/console/access/users/dave/attach", {"policy_arn": READ_ONLY})
+    attached = packyard.iam().list_attached_user_policies(UserName="dave")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [READ_ONLY]
+    browser.post("/console/access/users/dave/delete-key", {"key_id": key_id})
+    assert packyard.iam().list_access_keys(UserName="dave")["AccessKeyMetadata"] == []
+
+
+PACKAGE = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo"
+
+
+def test_origin_controls_are_set_from_the_package_page(published: InProcessRepo,
+                                                       packyard: InProcessPackyard,
+                                                       browser: ConsoleUser) -> None:
+    browser.sign_in()
+    assert "Save origin controls" in browser.get(PACKAGE).text
+    answer = browser.post(PACKAGE + "/origin", {"publish": "BLOCK", "upstream": "ALLOW"})
+    assert (answer.status_code, answer.headers["location"]) == (303, PACKAGE)
+    described = packyard.codeartifact().describe_package(
+        domain="acme", repository="shelf", format="pypi", package="demo")
+    assert described["package"]["originConfiguration"]["restrictions"] == {
+        "publish": "BLOCK", "upstream": "ALLOW"}
+    assert "publish BLOCK, upstream ALLOW" in browser.get(PACKAGE).text
+
+
+def test_origin_controls_other_than_allow_or_block_are_refused(published: InProcessRepo,
+                                                               browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.post(PACKAGE + "/origin", {"publish": "MAYBE", "upstream": "ALLOW"})
+    assert answer.status_code == 400
+    assert "restrictions.publish must be ALLOW or BLOCK, got 'MAYBE'" in _text(answer)
+
+
+def test_managed_policies_are_attached_to_a_role_and_detached(packyard: InProcessPackyard,
+                                                              browser: ConsoleUser) -> None:
+    packyard.iam().create_role(RoleName="Builder", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "sts:AssumeRole"}]}))
+    role = "/console/access/roles/Builder"
+    browser.sign_in()
+    assert ">Attach</button>" in browser.get(role).text
+    answer = browser.post(role + "/attach", {"policy_arn": READ_ONLY})
+    assert (answer.status_code, answer.headers["location"]) == (303, role)
+    attached = packyard.iam().list_attached_role_policies(RoleName="Builder")
+    assert [a["PolicyArn"] for a in attached["AttachedPolicies"]] == [READ_ONLY]
+    assert ">Detach</button>" in browser.get(role).text
+    browser.post(role + "/detach", {"policy_arn": READ_ONLY})
+    assert packyard.iam().list_attached_role_policies(
+        RoleName="Builder")["AttachedPolicies"] == []
+    answer = browser.post(role + "/rename", {})
+    assert answer.status_code == 404 and "No action 'rename'" in _text(answer)
+
+
+# -- what a principal may do ---------------------------------------------------------------------
+
+def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in(_user(packyard, "reader", READ_ONLY))
+    page = browser.get(VERSION)
+    assert page.status_code == 200 and "<h1>Demo</h1>" in page.text
+    assert ">Unlist</button>" not in page.text and ">Archive</button>" not in page.text
+    repo_page = browser.get(REPO)
+    assert "Edit the repository policy" not in repo_page.text
+    assert "Create user" not in browser.get("/console/access").text
+    answer = browser.post(VERSION + "/status", {"target": "Archived", "expected": "Published"})
+    assert answer.status_code == 403
+    assert ("User: arn:aws:iam::000000000000:user/reader is not authorized to perform: "
+            "codeartifact:UpdatePackageVersionsStatus") in _text(answer)
+    assert browser.post(REPO + "/policy", {"document": "{}"}).status_code == 403
+    assert "Save origin controls" not in browser.get(PACKAGE).text
+    packyard.iam().create_role(RoleName="Target", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "sts:AssumeRole"}]}))
+    assert browser.post("/console/access/roles/Target/attach",
+                        {"policy_arn": READ_ONLY}).status_code == 403
+    assert browser.post(PACKAGE + "/origin", {"publish": "BLOCK",
+                                              "upstream": "BLOCK"}).status_code == 403
+    assert browser.post("/console/access/users", {"user_name": "x"}).status_code == 403
+    described = packyard.codeartifact().describe_package_version(
+        domain="acme", repository="shelf", format="pypi", package="demo", packageVersion="1.0")
+    assert described["packageVersion"]["status"] == "Published"
+
+
+def test_a_principal_cannot_see_or_revoke_another_principals_token(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in(_user(packyard, "erin", READ_ONLY))
+    page = browser.get("/console/access")
+    assert "/revoke" not in page.text  # root's token is not listed
+    assert packyard.container.console is not None
+    root_tokens = packyard.container.console.c.tokens.list_tokens(ROOT_PRINCIPAL)
+    answer = browser.post(f"/console/access/tokens/{root_tokens[0].id}/revoke")
+    assert answer.status_code == 404
+    assert published.get("simple/demo/").status_code == 200
+
+
+def test_a_principal_without_any_permission_sees_the_refusal(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    browser.sign_in(_user(packyard, "nobody"))
+    answer = browser.get("/console/")
+    assert answer.status_code == 403
+    assert ("User: arn:aws:iam::000000000000:user/nobody is not authorized to perform: "
+            "codeartifact:ListDomains") in _text(answer)
+
+
+# -- the URL hatch and flit print ----------------------------------------------------------------
+
+def test_the_release_url_after_a_publish_leads_to_the_versions_page(
+        packyard: InProcessPackyard) -> None:
+    answer = packyard.http.get("/acme-000000000000/pypi/shelf/Demo.Pkg/1.0/")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == (
+        "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg/versions/1.0")
+
+
+def test_a_version_that_does_not_exist_is_a_404_page(published: InProcessRepo,
+                                                     browser: ConsoleUser) -> None:
+    browser.sign_in()
+    answer = browser.get(VERSION.replace("/1.0", "/9.9"))
+    assert answer.status_code == 404
+    assert "Package version demo 9.9 not found" in _text(answer)
