@@ -6,11 +6,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.arn import ArnBuilder
+from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
 from packyard.auth.credentials import RootCredentials, load_root_credentials
 from packyard.auth.package_auth import PackageAuthenticator
@@ -30,7 +33,9 @@ from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.change_feed import watch_changes
 from packyard.metadata.engine import PoolSettings, backend_name
+from packyard.metadata.outbox import EventOutbox
 from packyard.services.access import RepositoryGate
+from packyard.services.audit_log import AuditLog
 from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
@@ -47,6 +52,8 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
+from packyard.webhooks.config import WebhookConfig
+from packyard.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger("packyard")
 
@@ -72,6 +79,10 @@ class Container:
     # What GET /ready checks: the database and the blob store.
     readiness: Readiness | None = None
     console: Console | None = None
+    # Where audit events go (``server/observe.py`` records one per noted request).
+    trail: AuditTrail | None = None
+    # Sends package version events to the configured webhooks (started by the server).
+    webhooks: WebhookDispatcher | None = None
 
     def start_background(self) -> None:
         """What a serving process runs beside requests: hearing other processes' writes."""
@@ -101,6 +112,8 @@ class Services:
     registry: Registry
     # Token listing and revocation (``packyard token``, the console), on the catalog's database.
     token_ledger: TokenLedger
+    # The catalog's (reader, writer) engines, for the stores that share its database.
+    engines: tuple[Engine, Engine]
     # Secrets replicas share through the database, sealed with ``box``, the IAM secrets key.
     secrets: ServerSecrets
     box: SecretBox
@@ -128,7 +141,7 @@ def build_services(settings: Settings) -> Services:
     registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
                     tokens, formats, registry, TokenLedger(catalog.engines),
-                    ServerSecrets(catalog.engines, box), box)
+                    catalog.engines, ServerSecrets(catalog.engines, box), box)
 
 
 def build(settings: Settings) -> Container:
@@ -155,9 +168,11 @@ def build(settings: Settings) -> Container:
     package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,
                                         root.access_key_id, iam_store)
     gate = RepositoryGate(registry, package_auth)
+    trail = open_trail(settings, services.engines)
     console = build_console(
         ConsoleServices(settings, registry, permissions, iam, TokenAdministration(
-            services.token_ledger, services.tokens, authorizer, clock)),
+            services.token_ledger, services.tokens, authorizer, clock),
+            AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
         services.box.derive_key("console-sessions"))  # the same key on every replica
     staging = staging_dir(settings)
@@ -168,8 +183,12 @@ def build(settings: Settings) -> Container:
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
                                      watch_changes(settings.effective_database_url))
+    webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
+                                 EventOutbox(*services.engines), catalog.changes,
+                                 region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     invalidation, Readiness(catalog, services.blobs), console)
+                     invalidation=invalidation, readiness=Readiness(catalog, services.blobs),
+                     console=console, trail=trail, webhooks=webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

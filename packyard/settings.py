@@ -90,6 +90,24 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
+    # -- operations: audit trail, access log, webhooks, metrics (README) --
+    # Where the audit trail goes: file (JSON lines in DATA_DIR/audit/), database (the
+    # catalog's database: the scaled setup) or off; empty: database on PostgreSQL, else file.
+    audit_log: str = ""
+    # A file segment of the audit trail is closed and the next begun past this size.
+    audit_log_max_bytes: int = 64 * 1024 * 1024
+    # Each audit write reaches the disk (fdatasync, once per batch of waiting requests) before
+    # the request is answered; off, an operating-system crash may lose the last seconds.
+    audit_fsync: bool = True
+    # Also record every successful download of a package file (verbose: one event each).
+    audit_downloads: bool = False
+    # JSON access log: empty for none, "-" for standard output, or a file path.
+    access_log: str = ""
+    # Webhooks for package version events (JSON; README, "Package version events"); empty:
+    # webhooks.json in the data directory when it exists.
+    webhooks_file: str = ""
+    # Serve /metrics (Prometheus' text format).
+    metrics: bool = True
     # -- the web console (packyard/console/, docs/console.md) --
     # A console session ends after this long without a request ...
     console_idle_timeout_seconds: int = 30 * 60
@@ -122,6 +140,10 @@ class Settings:
         """These settings as PACKYARD_* variables, for worker processes to read back."""
         return {_ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
                 for f in fields(self) if getattr(self, f.name) is not None}
+
+    @property
+    def effective_webhooks_file(self) -> Path:
+        return Path(self.webhooks_file) if self.webhooks_file else self.data_dir / "webhooks.json"
 
     @property
     def upstream_spool_dir(self) -> Path:
@@ -167,7 +189,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
+    if settings.audit_log.strip().lower() not in ("", "file", "database", "off"):
+        raise ValueError("PACKYARD_AUDIT_LOG must be file, database or off, got "
+                         f"{settings.audit_log!r}")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
+                 "audit_log_max_bytes",
                  "console_idle_timeout_seconds", "console_session_seconds",
                  "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
+from typing import Any
 
 from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
 from packyard.auth.tokens import CACHE_SECONDS, TokenService
@@ -67,6 +68,10 @@ class PackageAuthenticator:
         self._cache: TtlCache[tuple[str, str | None], Principal | None] = TtlCache(
             ttl_seconds=CACHE_SECONDS, max_entries=_CACHE_MAX, monotonic=monotonic,
             version=(lambda: store.generation) if store is not None else None)
+
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """The caches behind a token check, by name (for ``/metrics``)."""
+        return {"token_principals": self._cache, **self._tokens.caches()}
 
     @property
     def generation(self) -> int:

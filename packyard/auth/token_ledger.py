@@ -45,6 +45,7 @@ class TokenLedger:
     """SQL over the tokens table for administration."""
 
     def __init__(self, engines: tuple[Engine, Engine]) -> None:
+        self.engines = engines
         self._reader, self._writer = engines
 
     def list(self, *, principal_arn: str | None = None, domain: str | None = None,

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid, Unauthenticated
@@ -66,6 +67,7 @@ class TokenService:
                                                                   max_entries=_CACHE_MAX)
         # Bumped by forget_cached, so reused read grants (services/access.py) drop out too.
         self.revocations = 0
+        self.minted = 0  # for /metrics
 
     def issue(self, principal: Principal, domain: Domain, duration_seconds: int | None,
               now: datetime) -> IssuedToken:
@@ -73,7 +75,12 @@ class TokenService:
         token = secrets.token_urlsafe(48)
         self._catalog.insert_token(secrets.token_hex(16), hash_token(token), principal.arn,
                                    principal.access_key_id, domain, now, expires_at)
+        self.minted += 1
         return IssuedToken(token, expires_at)
+
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """This service's caches by name (for ``/metrics``)."""
+        return {"token_checks": self._cache}
 
     def forget_cached(self) -> None:
         """Drop cached checks, after a revocation made in this process."""

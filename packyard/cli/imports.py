@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from packyard.audit.local import LocalAudit
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError
 from packyard.settings import Settings, load_settings
@@ -155,6 +156,16 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             progress.update(task, advance=len(batch),
                             description=_summary(counts, time.monotonic() - started))
     seconds = time.monotonic() - started
+    audit = LocalAudit(settings, services.engines)
+    try:
+        audit.record("ImportPackageFiles", {
+            "domain": found_domain.name, "domainOwner": found_domain.owner,
+            "repository": found_repository.name,
+            "files": len(files)}, {
+            "imported": counts["imported"], "present": counts["present"],
+            "refused": counts["refused"]})
+    finally:
+        audit.close()
     services.catalog.dispose()
     target = f"{found_domain.name}/{found_repository.name}"
     if output == "json":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import socket
 import sys
@@ -111,10 +110,13 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
               help="Proxy addresses whose X-Forwarded-For/-Proto/-Host are believed, "
                    "comma-separated (default 127.0.0.1, or FORWARDED_ALLOW_IPS).")
+@click.option("--access-log", default=None, metavar="FILE",
+              help="Write one JSON line per request (request id, principal, status, bytes, "
+                   "duration) to FILE, or to standard output with \"-\" (default: none).")
 @storage_options
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
           log_level: str | None, workers: int | None, allowed_regions: str | None,
-          forwarded_allow_ips: str | None, database_url: str | None,
+          forwarded_allow_ips: str | None, access_log: str | None, database_url: str | None,
           blob_store: str | None) -> None:
     """Start the server: by default on SQLite and local disk in DATA_DIR.
 
@@ -138,6 +140,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard.server import reason as server_reason
     from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
     from packyard.server.limits import allow_open_files
+    from packyard.server.log_context import configure_logging
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
     from packyard.storage.backends import check_blob_store
 
@@ -146,7 +149,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                                  public_url=public_url, log_level=log_level, workers=workers,
                                  allowed_regions=allowed_regions,
                                  forwarded_allow_ips=forwarded_allow_ips,
-                                 database_url=database_url, blob_store=blob_store)
+                                 access_log=access_log, database_url=database_url,
+                                 blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -155,8 +159,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     if problem:
         console.print(f"[red]error:[/] {problem}", soft_wrap=True, highlight=False)
         sys.exit(2)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     restrict_new_files()  # inherited by --workers processes
     allow_open_files(settings.max_connections)  # likewise
     try:
@@ -197,6 +200,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
 
 def _register_subcommands() -> None:
+    from packyard.cli.audit import audit
     from packyard.cli.backups import backup_data, restore_data
     from packyard.cli.imports import import_files
     from packyard.cli.migrate_storage import migrate_storage_command
@@ -204,6 +208,7 @@ def _register_subcommands() -> None:
 
     main.add_command(token)
     main.add_command(import_files)
+    main.add_command(audit)
     main.add_command(backup_data)
     main.add_command(restore_data)
     main.add_command(migrate_storage_command)

@@ -11,6 +11,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
@@ -18,11 +19,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from packyard.audit.local import LocalAudit
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
 from packyard.cli.storage_options import database_url_option
 from packyard.metadata.catalog import SqlCatalog
-from packyard.settings import load_settings
+from packyard.settings import Settings, load_settings
 
 _out = Console()
 _err = Console(stderr=True)
@@ -32,7 +34,7 @@ _data_dir_option = click.option(
     help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
 
 
-def _ledger(data_dir: Path | None, database_url: str | None) -> TokenLedger:
+def _open(data_dir: Path | None, database_url: str | None) -> tuple[Settings, TokenLedger]:
     try:
         settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
@@ -42,7 +44,25 @@ def _ledger(data_dir: Path | None, database_url: str | None) -> TokenLedger:
         _err.print(f"[red]error:[/] no Packyard database in {settings.data_dir.resolve()}; "
                    "pass the server's --data-dir")
         sys.exit(2)
-    return TokenLedger(SqlCatalog(settings.effective_database_url).engines)
+    return settings, TokenLedger(SqlCatalog(settings.effective_database_url).engines)
+
+
+def _ledger(data_dir: Path | None, database_url: str | None) -> TokenLedger:
+    return _open(data_dir, database_url)[1]
+
+
+class _Revocations:
+    """Records each revocation in the server's audit trail, as the API records its calls."""
+
+    def __init__(self, settings: Settings, ledger: TokenLedger) -> None:
+        self._audit = LocalAudit(settings, ledger.engines)
+
+    def record(self, parameters: dict[str, Any], response: dict[str, Any] | None,
+               error: tuple[str, str] | None = None) -> None:
+        self._audit.record("RevokeAuthorizationToken", parameters, response, error)
+
+    def close(self) -> None:
+        self._audit.close()
 
 
 def _as_json(info: TokenInfo, now: datetime) -> dict[str, str | None]:
@@ -133,29 +153,39 @@ def revoke_tokens(data_dir: Path | None, database_url: str | None, token_ids: tu
     if not token_ids and not from_stdin and principal is None:
         _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
         sys.exit(2)
-    ledger = _ledger(data_dir, database_url)
+    settings, ledger = _open(data_dir, database_url)
+    audit = _Revocations(settings, ledger)
     now = datetime.now(UTC)
     failed = False
-    for prefix in token_ids:
-        token_id = _one_live_token(ledger, prefix, now)
-        if token_id is None:
-            failed = True
-        elif ledger.revoke(token_id, now):
-            click.echo(f"revoked {token_id}")
-        else:  # revoked by someone else since it was found
-            _err.print(f"[red]error:[/] no live token with id {token_id}")
-            failed = True
-    if from_stdin:
-        value = sys.stdin.read().strip()
-        revoked = ledger.revoke_by_digest(hash_token(value), now) if value else None
-        if revoked:
-            click.echo(f"revoked {revoked}")
-        else:
-            _err.print("[red]error:[/] the token read from standard input is unknown")
-            failed = True
-    if principal is not None:
-        count = ledger.revoke_all_for(principal, now)
-        click.echo(f"revoked {count} token(s) of {principal}")
+    try:
+        for prefix in token_ids:
+            token_id = _one_live_token(ledger, prefix, now)
+            if token_id is None:
+                failed = True
+            elif ledger.revoke(token_id, now):
+                audit.record({"tokenId": token_id}, {"revoked": [token_id]})
+                click.echo(f"revoked {token_id}")
+            else:  # revoked by someone else since it was found
+                _err.print(f"[red]error:[/] no live token with id {token_id}")
+                failed = True
+        if from_stdin:
+            value = sys.stdin.read().strip()
+            revoked = ledger.revoke_by_digest(hash_token(value), now) if value else None
+            # The value itself is a credential: never recorded, only the id it names.
+            if revoked:
+                audit.record({"tokenValue": "read from standard input"}, {"revoked": [revoked]})
+                click.echo(f"revoked {revoked}")
+            else:
+                audit.record({"tokenValue": "read from standard input"}, None,
+                             ("ResourceNotFoundException", "unknown token"))
+                _err.print("[red]error:[/] the token read from standard input is unknown")
+                failed = True
+        if principal is not None:
+            count = ledger.revoke_all_for(principal, now)
+            audit.record({"principal": principal}, {"revokedCount": count})
+            click.echo(f"revoked {count} token(s) of {principal}")
+    finally:
+        audit.close()
     if failed:
         sys.exit(1)
 

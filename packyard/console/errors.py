@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from packyard.console import audit
 from packyard.console.signin import TooManySignIns
 from packyard.console.web import SignInRequired, Web
 from packyard.errors import (
@@ -56,8 +57,10 @@ def console_errors(web: Web) -> Middleware:
         if isinstance(exc, SignInRequired):
             if request.method in ("GET", "HEAD"):
                 return web.redirect(web.signin_location(request))
+            audit.refused(request, "SignInRequired", exc.message, 401)
             return HTMLResponse(exc.message + "\n", status_code=401)
         status, title = status_of(exc)
+        audit.refused(request, type(exc).__name__, exc.message, status)
         redisplay: Redisplay | None = getattr(request.state, "redisplay", None)
         if redisplay is not None:
             response = redisplay(exc, status)
@@ -71,6 +74,7 @@ def console_errors(web: Web) -> Middleware:
     async def failed(request: Request, exc: Exception) -> Response:
         log.exception("console: %s %s failed", request.method, request.url.path,
                       exc_info=exc)
+        audit.refused(request, "InternalError", "the server failed; its log says why", 500)
         return web.render(request, "error.html", 500, title="Server error",
                           message="Something went wrong on the server; its log says what.")
 

@@ -7,6 +7,7 @@ Mounted at ``/console`` (``console_paths.ROOT``); ``GET /`` from a browser is se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,7 +18,9 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from packyard.audit.query import AuditFilter, parse_moment
 from packyard.console import access, browse
+from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors
 from packyard.console.services import ConsoleServices
 from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
@@ -30,9 +33,10 @@ from packyard.console.web import (
     Web,
     safe_next,
 )
-from packyard.errors import Denied, PackyardError
+from packyard.errors import Denied, Invalid, PackyardError
 from packyard.http import console_paths as paths
 from packyard.http.request import client_ip, header_text
+from packyard.http.request_note import note_of
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -87,6 +91,7 @@ class Console:
                           fields.get("session_token", ""), fields.get("role_arn", ""),
                           fields.get("session_name", ""))
         principal = await self._call(self._signin.sign_in, form, client_ip(request) or "")
+        note_of(request.scope).caller = principal
         self.web.set_session_cookie(request, self.web.codec.start(principal.arn,
                                                                   principal.access_key_id))
         return self.web.redirect(safe_next(fields.get("next")))
@@ -221,6 +226,30 @@ class Console:
         page = await self._call(access.access_page, self.c, caller.principal)
         return self.web.render(request, "access.html", page=page)
 
+    async def audit(self, request: Request) -> Response:
+        caller = self._caller(request)
+        reader = self.c.audit
+        if reader is None:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message="The audit trail is off (PACKYARD_AUDIT_LOG=off).")
+        query = request.query_params
+        shown = {key: query.get(key, "") for key in ("since", "until", "principal", "event",
+                                                     "resource")}
+        shown["since"] = shown["since"] or "24h"
+        errors_only = query.get("errors") == "1"
+        now = datetime.now(UTC)
+        try:
+            wanted = AuditFilter(
+                since=parse_moment(shown["since"], now),
+                until=parse_moment(shown["until"], now) if shown["until"] else None,
+                principal=shown["principal"] or None, name=shown["event"] or None,
+                resource=shown["resource"] or None, errors_only=errors_only)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        events = await self._call(reader.lookup, caller.principal, wanted)
+        return self.web.render(request, "audit.html", events=events, shown=shown,
+                               errors_only=errors_only)
+
     async def create_user(self, request: Request) -> Response:
         caller = self._caller(request)
         fields = await self.web.form(request, caller)
@@ -299,30 +328,36 @@ class Console:
         pkg = repo + "/packages/{format}/{namespace}/{name}"
         version = pkg + "/versions/{version}"
         get, post = ["GET", "HEAD"], ["POST"]
+
+        def route(path: str, handler: Handler, methods: list[str]) -> Route:
+            # Each request noted for the audit trail and the metrics (console/audit.py).
+            return Route(path, noted(handler, handler.__name__), methods=methods)
+
         inner: list[BaseRoute] = [
-            Route("/", self.home, methods=get),
-            Route("/sign-in", self.signin_page, methods=get),
-            Route("/sign-in", self.signin, methods=post),
-            Route("/sign-out", self.signout, methods=post),
-            Route("/domains/{domain}", self.domain, methods=get),
-            Route("/domains/{domain}/policy", self.domain_policy, methods=get + post),
-            Route("/domains/{domain}/policy/delete", self.domain_policy, methods=post),
-            Route(repo, self.repository, methods=get),
-            Route(repo + "/token", self.token, methods=post),
-            Route(repo + "/policy", self.repository_policy, methods=get + post),
-            Route(repo + "/policy/delete", self.repository_policy, methods=post),
-            Route(pkg, self.package, methods=get),
-            Route(pkg + "/origin", self.package_origin, methods=post),
-            Route(version, self.version, methods=get),
-            Route(version + "/status", self.version_status, methods=post),
-            Route(version + "/assets/{asset}", self.asset, methods=get),
-            Route("/access", self.access_page, methods=get),
-            Route("/access/users", self.create_user, methods=post),
-            Route("/access/users/{user}", self.user, methods=get),
-            Route("/access/users/{user}/{action}", self.user_action, methods=post),
-            Route("/access/roles/{role}", self.role, methods=get),
-            Route("/access/roles/{role}/{action}", self.role_action, methods=post),
-            Route("/access/tokens/{token}/revoke", self.revoke_token, methods=post),
+            route("/", self.home, get),
+            route("/sign-in", self.signin_page, get),
+            route("/sign-in", self.signin, post),
+            route("/sign-out", self.signout, post),
+            route("/domains/{domain}", self.domain, get),
+            route("/domains/{domain}/policy", self.domain_policy, get + post),
+            route("/domains/{domain}/policy/delete", self.domain_policy, post),
+            route(repo, self.repository, get),
+            route(repo + "/token", self.token, post),
+            route(repo + "/policy", self.repository_policy, get + post),
+            route(repo + "/policy/delete", self.repository_policy, post),
+            route(pkg, self.package, get),
+            route(pkg + "/origin", self.package_origin, post),
+            route(version, self.version, get),
+            route(version + "/status", self.version_status, post),
+            route(version + "/assets/{asset}", self.asset, get),
+            route("/access", self.access_page, get),
+            route("/audit", self.audit, get),
+            route("/access/users", self.create_user, post),
+            route("/access/users/{user}", self.user, get),
+            route("/access/users/{user}/{action}", self.user_action, post),
+            route("/access/roles/{role}", self.role, get),
+            route("/access/roles/{role}/{action}", self.role_action, post),
+            route("/access/tokens/{token}/revoke", self.revoke_token, post),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         return [

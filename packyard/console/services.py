@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from packyard.auth.principal import Principal
 from packyard.errors import Denied, NotFound
+from packyard.services.audit_log import AuditLog
 from packyard.services.iam import IamService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
@@ -30,6 +31,8 @@ class ConsoleServices:
     permissions: PermissionsPolicies
     iam: IamService
     tokens: TokenAdministration
+    # The audit trail's reader (services/audit_log.py); none when the trail is off.
+    audit: AuditLog | None = None
     # Issue 13's version lifecycle (dispose, delete, copy) and package groups plug in here
     # when the services offer them; until then the console shows what these offer.
 

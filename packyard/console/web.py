@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.principal import Principal
+from packyard.console.audit import add_form_choices
 from packyard.console.sessions import (
     COOKIE,
     SIGNIN_COOKIE,
@@ -31,6 +32,7 @@ from packyard.console.sessions import (
 from packyard.errors import Denied, PackyardError, TooLarge
 from packyard.http import console_paths as paths
 from packyard.http.request import base_url, declared_length
+from packyard.http.request_note import note_of
 
 MAX_FORM_BYTES = 1024 * 1024
 MAX_SIGNIN_BYTES = 16 * 1024
@@ -120,6 +122,7 @@ class Web:
         renewed = self.codec.renewed(session)
         if renewed is not None:
             self.set_session_cookie(request, renewed)
+        note_of(request.scope).caller = principal  # for the audit trail
         request.state.caller = Caller(principal, session,
                                       self.codec.csrf_token(session.session_id))
         return request.state.caller  # type: ignore[no-any-return]
@@ -155,6 +158,7 @@ class Web:
             if len(body) > limit:
                 raise TooLarge(f"The form is larger than {limit} bytes.")
         fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        add_form_choices(request, fields)
         if caller is not None and not self.codec.csrf_ok(caller.session.session_id,
                                                          fields.get("csrf")):
             raise Denied("The form's CSRF token is missing or wrong: reload the page and "

@@ -32,10 +32,12 @@ class Answer:
         response.raw_headers = list(self.headers)
         return response
 
-    async def send(self, send: Send) -> None:
+    async def send(self, send: Send, request_id: str | None = None) -> None:
         # The body follows at once: uvicorn may write head and body together.
+        headers = self.headers if request_id is None else [
+            *self.headers, (b"x-amzn-requestid", request_id.encode("ascii"))]
         await send({"type": "http.response.start", "status": self.status,
-                    "headers": self.headers, COALESCE: True})
+                    "headers": headers, COALESCE: True})
         await send({"type": "http.response.body", "body": self.body})
 
     @cached_property

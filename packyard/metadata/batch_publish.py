@@ -25,6 +25,7 @@ from packyard.metadata.new_files import (
     publish_blocked,
     version_closed,
 )
+from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
 from packyard.metadata.package_groups import group_configurations, group_refusal
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
@@ -99,7 +100,20 @@ class BatchPublish:
         self._insert_blobs({sha: size for index, file in enumerate(files)
                             if results[index] is True for sha, size in file.blob_sizes.items()})
         self._insert_assets(added)
+        self._write_events(added)
         return [results[index] for index in range(len(files))]
+
+    def _write_events(self, added: Sequence[tuple[int, NewAsset]]) -> None:
+        """One event per version that got files, in the batch's transaction (``outbox``)."""
+        counts: dict[int, int] = {}
+        for version_id, _ in added:
+            counts[version_id] = counts.get(version_id, 0) + 1
+        created = [v for v in counts if v in self.created_versions]
+        updated = [v for v in counts if v not in self.created_versions]
+        write_version_events(self._conn, [
+            *version_changes(self._conn, created, CREATED, assets_added=counts,
+                             metadata_updated=True, status_changed=True),
+            *version_changes(self._conn, updated, UPDATED, assets_added=counts)], self._now)
 
     def _where_packages(self, names: list[str]) -> tuple[Any, ...]:
         return (packages.c.repository_id == self._repository.id, packages.c.format == self._fmt,
@@ -132,6 +146,7 @@ class BatchPublish:
         """The versions by (package id, version key), creating those that are new (with the
         metadata of their first file in the batch, as publishing one by one would)."""
         first: dict[tuple[int, str], NewVersion] = {}
+        self.created_versions: set[int] = set()
         for package_id, version in wanted:
             first.setdefault((package_id, version.version_key), version)
         found = self._select_versions(set(first))
@@ -148,7 +163,9 @@ class BatchPublish:
         if new:
             missing = set(first) - set(found)
             self._conn.execute(insert(package_versions), new)
-            found.update(self._select_versions(missing))
+            made = self._select_versions(missing)
+            self.created_versions.update(state.id for state in made.values())
+            found.update(made)
         return found
 
     def _select_versions(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], _VersionState]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 
 
 class ChangeLog:
@@ -19,10 +20,15 @@ class ChangeLog:
         self._counter = itertools.count(1)
         self._stamp = 0
         self._lock = threading.Lock()
+        # Called after every committed write (the webhooks' dispatcher wakes up: the write may
+        # have queued an event); each must be quick and must not raise.
+        self.listeners: list[Callable[[], None]] = []
 
     def touch(self) -> None:
         with self._lock:
             self._stamp = next(self._counter)
+        for listener in self.listeners:
+            listener()
 
     def stamp(self) -> int:
         # An int read is atomic under the GIL; no lock on the hot path.

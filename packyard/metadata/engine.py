@@ -41,6 +41,10 @@ MIGRATION_LOCK = WRITER_LOCK + 1
 # The execution option of a migration's connection (``migrate.py``): it takes the migration
 # lock instead of the writer lock, and waits for it as long as another migration takes.
 MIGRATING = "packyard_migrating"
+# The execution option of a write that needs no order with the catalog's writes (an audit
+# event: an insert nothing else reads in the same transaction): it takes no writer lock, so
+# requests recording their events do not queue behind publishes on every replica.
+UNSERIALIZED = "packyard_unserialized"
 # How long a transaction waits for a lock before it fails, as SQLite's busy_timeout: a stuck
 # writer makes the others fail after this instead of piling up behind it.
 _LOCK_TIMEOUT_MS = 30_000
@@ -150,7 +154,8 @@ def _postgresql_engines(url: str, pool: PoolSettings) -> tuple[Engine, Engine]:
 
     @event.listens_for(writer, "begin")
     def _on_begin(conn: Any) -> None:
-        if not conn.get_execution_options().get(MIGRATING):
+        options = conn.get_execution_options()
+        if not options.get(MIGRATING) and not options.get(UNSERIALIZED):
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
 
     return reader, writer

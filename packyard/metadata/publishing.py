@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -23,6 +23,12 @@ from packyard.metadata.new_files import (
     sibling_files,
     version_closed,
     version_row,
+)
+from packyard.metadata.outbox import (
+    CREATED,
+    UPDATED,
+    version_changes,
+    write_version_events,
 )
 from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import asset_record, package_record, version_record
@@ -47,6 +53,9 @@ class PublishingStore(CatalogBase):
         with self._write() as conn:
             conn.execute(update(package_versions).where(package_versions.c.id == version.id)
                          .values(status=status, revision=new_revision()))
+            write_version_events(conn, version_changes(
+                conn, [version.id], UPDATED, status_changed=status != version.status),
+                datetime.now(UTC))
             return version_record(conn.execute(select(package_versions).where(
                 package_versions.c.id == version.id)).one())
 
@@ -106,6 +115,7 @@ class PublishingStore(CatalogBase):
                 packages.c.repository_id == repository.id, packages.c.format == fmt,
                 packages.c.namespace == namespace, packages.c.name == name)).one()
         ver = version_row(conn, pkg.id, new_version.version_key)
+        created = ver is None
         if ver is None:
             ver = insert_version(conn, pkg.id, new_version, now, new_version.origin_type,
                                   repository.id, None)
@@ -123,6 +133,9 @@ class PublishingStore(CatalogBase):
         if ver.status not in OPEN_STATUSES:
             raise version_closed(ver.version, display_name, ver.status)
         insert_asset(conn, ver.id, new_asset, now)
+        write_version_events(conn, version_changes(
+            conn, [ver.id], CREATED if created else UPDATED, assets_added={ver.id: 1},
+            metadata_updated=created, status_changed=created), now)
         ver = conn.execute(select(package_versions).where(
             package_versions.c.id == ver.id)).one()
         asset = conn.execute(select(assets).where(

@@ -18,6 +18,7 @@ from packyard.metadata.new_files import (
     sibling_files,
     version_row,
 )
+from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
 from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
 from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
@@ -79,6 +80,7 @@ class RetentionStore(CatalogBase):
         elif pkg.origin_upstream != "ALLOW":
             return False
         ver = version_row(conn, pkg.id, new_version.version_key)
+        created = ver is None
         if ver is None:
             ver = insert_version(conn, pkg.id, new_version, now, entry.origin_type,
                                   entry.repository_id, entry.external_connection)
@@ -91,6 +93,10 @@ class RetentionStore(CatalogBase):
         if rule is not None and rule(new_asset.name, siblings) is not None:
             return False
         insert_asset(conn, ver.id, new_asset, now)
+        # Retaining a version from an upstream is an event in CodeArtifact too.
+        write_version_events(conn, version_changes(
+            conn, [ver.id], CREATED if created else UPDATED, assets_added={ver.id: 1},
+            metadata_updated=created, status_changed=created), now)
         return True
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,

@@ -217,6 +217,72 @@ change_counters = Table(
     Column("origin", String(40), nullable=False, default=""),  # the last writer's process
 )
 
+# The audit trail in the scaled setup (PACKYARD_AUDIT_LOG=database): one row per CloudTrail-
+# shaped event (packyard/audit/), the columns `packyard audit` filters on beside the whole
+# record. The embedded setup keeps the same records in files in the data directory instead.
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("event_time", UTCDateTime(), nullable=False),
+    Column("event_source", String(128), nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("principal_arn", String(2048), nullable=True),
+    Column("error_code", String(128), nullable=True),
+    Column("document", Text, nullable=False),  # the whole event as JSON
+)
+Index("ix_audit_events_event_time", audit_events.c.event_time)
+
+# Package version changes waiting to be sent to the webhooks (packyard/webhooks/): written in
+# the same transaction as the change (metadata/outbox.py), so a crash neither loses nor invents
+# one. Writers are serialized (metadata/engine.py), so ids commit in increasing order and a
+# webhook's cursor never passes a row still to come.
+event_outbox = Table(
+    "event_outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("domain_name", String(50), nullable=False),
+    Column("domain_owner", String(12), nullable=False),
+    Column("repository_name", String(100), nullable=False),
+    Column("document", Text, nullable=False),  # the EventBridge event as JSON
+    # Ids are the webhooks' cursors: never reused after pruning (SQLite: AUTOINCREMENT).
+    sqlite_autoincrement=True,
+)
+
+# Each package's last event number (CodeArtifact's detail.sequenceNumber), by the package's
+# natural key so that deleting a package needs no change here.
+package_event_sequences = Table(
+    "package_event_sequences", metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("format", String(16), primary_key=True),
+    Column("namespace", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("last_sequence", BigInteger, nullable=False),
+)
+
+# How far each configured webhook has been sent (the last outbox id it acknowledged, or that
+# is not for it), and its current retry state.
+webhook_cursors = Table(
+    "webhook_cursors", metadata,
+    Column("webhook", String(128), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered", BigInteger, nullable=False, default=0),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Who sends events now: one process at a time among every worker and replica, so each
+# webhook gets its events in order (a lease, renewed while held, taken over when it runs out).
+event_dispatch_lease = Table(
+    "event_dispatch_lease", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
 # Package groups (CodeArtifact's CreatePackageGroup): a pattern per domain, its own origin
 # control mode per restriction (PUBLISH, EXTERNAL_UPSTREAM, INTERNAL_UPSTREAM; INHERIT
 # resolved by the rules in ``packyard.package_groups``). Every domain has the root group ``/*``.

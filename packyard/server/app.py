@@ -4,8 +4,8 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -19,16 +19,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from packyard import __version__
 from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
+from packyard.audit.trail import OFF, AuditTrail
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.console import browser_root
 from packyard.http.answer import Answer, HotPath
+from packyard.http.request_note import RequestIds, note_of
+from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
+from packyard.server.log_context import install_request_ids
+from packyard.server.metrics import metrics_endpoint
+from packyard.server.observe import Observe, Observer
 from packyard.server.proxy_headers import trust_proxies
+from packyard.server.traffic import Traffic
 from packyard.settings import Settings
 
 
-async def health(_request: Request) -> Response:
+async def health(request: Request) -> Response:
+    note = note_of(request.scope)
+    note.surface, note.route = "server", "health"
     return JSONResponse({"status": "ok", "version": __version__})
 
 
@@ -48,11 +57,14 @@ class PackyardApp:
     Starlette. Nothing else differs between the two: see ``services/hot_reads.py``."""
 
     def __init__(self, app: Starlette, hot_paths: list[HotPath],
-                 connection_limits: ConnectionLimits | None = None) -> None:
+                 connection_limits: ConnectionLimits | None = None,
+                 observer: Observer | None = None) -> None:
         self.app = app
         self._hot_paths = hot_paths
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
+        # Request ids, counters and the access log, shared with the server's fast lane.
+        self.observer = observer
 
     @property
     def container(self) -> Container:
@@ -71,7 +83,20 @@ class PackyardApp:
         if scope["type"] == "http":
             answer = self.hot_answer(scope)
             if answer is not None:
-                await answer.send(send)
+                observer = self.observer
+                if observer is None:
+                    await answer.send(send)
+                    return
+                request_id = observer.ids.next()
+                await answer.send(send, request_id)
+                traffic = observer.traffic
+                traffic.hot_answers += 1
+                traffic.hot_bytes += len(answer.body)
+                if observer.access_log is not None:
+                    client = scope.get("client")
+                    observer.access_log.fast_lane(
+                        request_id, scope["method"], scope["path"], answer.status,
+                        len(answer.body), client[0] if client else None, None)
                 return
         await self.app(scope, receive, send)
 
@@ -83,10 +108,19 @@ def create_app(settings: Settings | None = None,
 
         container = build(settings or load_settings())
     api_methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    settings = container.settings
+    install_request_ids()
+    traffic = Traffic()
+    trail = container.trail or AuditTrail(OFF)
+    access_log = AccessLog(settings.access_log) if settings.access_log else None
+    observer = Observer(RequestIds(), trail, traffic, access_log, settings.region,
+                        settings.account_id)
     # Each surface maps errors to its wire format in one place, registered on its route.
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        *([Route("/metrics", metrics_endpoint(container, traffic), methods=["GET"])]
+          if settings.metrics else []),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
         *(route for mounted in container.formats.values() for route in mounted.routes),
@@ -99,26 +133,43 @@ def create_app(settings: Settings | None = None,
         root = (browser_root(container.iam_api.__call__) if container.console is not None
                 else container.iam_api.__call__)
         routes.append(Route("/", root, methods=["POST", "GET"], middleware=[IAM_ERRORS]))
+    app = Starlette(routes=routes, lifespan=_lifespan(container, observer),
+                    middleware=[Middleware(Observe, observer=observer),
+                                Middleware(RequestEnvironmentMiddleware)])
+    app.state.container = container
+    hot_paths = [mounted.hot_path for mounted in container.formats.values()
+                 if mounted.hot_path is not None]
+    return PackyardApp(app, hot_paths,
+                       ConnectionLimits(settings.header_timeout_seconds,
+                                        settings.body_timeout_seconds, settings.max_connections),
+                       observer)
+
+
+def _lifespan(container: Container, observer: Observer
+              ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """What a serving process starts and stops beside the requests: hearing other processes'
+    writes, the webhooks' sender, and at the end the audit trail's last flush."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other
         # processes' writes while serving.
         container.start_background()
+        webhooks = container.webhooks
+        if webhooks is not None:
+            webhooks.initialize()
+            webhooks.start()
         try:
             yield
         finally:
+            if webhooks is not None:
+                webhooks.close()
+            observer.trail.close()
+            if observer.access_log is not None:
+                observer.access_log.close()
             await run_in_threadpool(container.stop_background)  # joins the watcher's thread
 
-    app = Starlette(routes=routes, middleware=[Middleware(RequestEnvironmentMiddleware)],
-                    lifespan=lifespan)
-    app.state.container = container
-    settings = container.settings
-    hot_paths = [mounted.hot_path for mounted in container.formats.values()
-                 if mounted.hot_path is not None]
-    return PackyardApp(app, hot_paths,
-                       ConnectionLimits(settings.header_timeout_seconds,
-                                        settings.body_timeout_seconds, settings.max_connections))
+    return lifespan
 
 
 def behind_proxies(app: PackyardApp, settings: Settings) -> ASGIApp:
@@ -139,11 +190,13 @@ def app_from_environment() -> ASGIApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.data_dir import restrict_new_files
     from packyard.server import fence
+    from packyard.server.log_context import configure_logging
     from packyard.settings import load_settings
 
     restrict_new_files()
     fence.install()
     settings = load_settings()
+    configure_logging(settings.log_level)
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from packyard.auth.environment import RequestEnvironment, current_environment
 from packyard.auth.package_auth import PackageAuthenticator
@@ -77,6 +77,11 @@ class RepositoryGate:
     def forget_lookups(self) -> None:
         """Drop the remembered domain and repository rows (another process changed them)."""
         self._lookups.clear()
+
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """The gate's caches by name (for ``/metrics``)."""
+        return {"repository_lookups": self._lookups, "read_grants": self._readers,
+                **self._authn.caches()}
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
         return cast(T, self._lookups.get_or_load(key, load))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from packyard.clock import Clock
 from packyard.metadata.catalog import Catalog
@@ -12,6 +13,7 @@ from packyard.services.registry import Registry
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
+from packyard.ttl_cache import TtlCache
 from packyard.upstream.core import UpstreamCore
 
 
@@ -28,6 +30,8 @@ class Core:
     upstreams: UpstreamCore
     # Admission of uploads before their body is read (concurrency, disk reserve).
     uploads: UploadCapacity
+    # The package reads made for the formats (their caches are reported by /metrics).
+    reads: list[PackageReads] = field(default_factory=list)
 
     @property
     def catalog(self) -> Catalog:
@@ -44,4 +48,15 @@ class Core:
     def package_reads(self) -> PackageReads:
         """Grants, caches and answers for one format's read handlers (each format has its own
         caches; the grants are the gate's, shared)."""
-        return PackageReads(self.gate, self.blobs, self.catalog.changes)
+        reads = PackageReads(self.gate, self.blobs, self.catalog.changes,
+                             audit_downloads=self.settings.audit_downloads)
+        self.reads.append(reads)
+        return reads
+
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """Every short-lived cache of the services, by name (for ``/metrics``)."""
+        found: dict[str, TtlCache[Any, Any]] = {"upstream_graphs": self.upstreams.graphs,
+                                                **self.gate.caches()}
+        for reads in self.reads:
+            found.update(reads.caches())
+        return found

@@ -49,8 +49,16 @@ class HotReads:
     (``server.protocol``)."""
 
     def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
-                 files: ResponseCache[CachedFile], segment: str, route: HotRoute) -> None:
+                 files: ResponseCache[CachedFile], segment: str, route: HotRoute, *,
+                 answer_files: bool = True) -> None:
         self._gate = gate
+        self._answer_files = answer_files
+        # Answers given, by kind and status, for /metrics (plain increments: this runs on every
+        # hot-path request, on the event loop's thread).
+        self.pages_ok = 0
+        self.pages_not_modified = 0
+        self.files_ok = 0
+        self.files_not_modified = 0
         self._pages = pages
         self._files = files
         self._segment = segment
@@ -82,9 +90,21 @@ class HotReads:
             page = self._pages.get(access.repository.id, key)
             if page is None:
                 return None
-            return page_answer(page, headers.get(b"accept-encoding"),
-                               headers.get(b"if-none-match"))
+            answer = page_answer(page, headers.get(b"accept-encoding"),
+                                 headers.get(b"if-none-match"))
+            if answer.status == 304:
+                self.pages_not_modified += 1
+            else:
+                self.pages_ok += 1
+            return answer
+        if not self._answer_files:
+            return None
         cached = self._files.get(access.repository.id, key)
         if cached is None or cached.data is None:
             return None
-        return cached.answer(headers.get(b"if-none-match"))
+        answer = cached.answer(headers.get(b"if-none-match"))
+        if answer.status == 304:
+            self.files_not_modified += 1
+        else:
+            self.files_ok += 1
+        return answer

@@ -18,12 +18,14 @@ lookup function, and returns what they give.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from packyard.auth.environment import current_environment
+from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.answers import (
@@ -38,7 +40,10 @@ from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
+from packyard.ttl_cache import TtlCache
 from packyard.upstream.resolver import InlineFile, Located, StoredFile
+
+CODEARTIFACT_EVENTS = "codeartifact.amazonaws.com"
 
 # Files up to this size are kept in memory once read: small wheels and metadata files are the
 # bulk of an install's requests.
@@ -48,8 +53,13 @@ INLINE_MAX = 64 * 1024
 class PackageReads:
     """Grants, caches and answers for one format's package endpoint."""
 
-    def __init__(self, gate: RepositoryGate, blobs: BlobStore, changes: ChangeLog) -> None:
+    def __init__(self, gate: RepositoryGate, blobs: BlobStore, changes: ChangeLog,
+                 audit_downloads: bool = False) -> None:
         self._gate = gate
+        self._segment = ""
+        # Every download is recorded in the audit trail by the handlers, so the hot path
+        # leaves files to them.
+        self._audit_downloads = audit_downloads
         self._blobs = blobs
         # Any metadata write drops these; other workers' writes show within the TTL.
         self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
@@ -61,16 +71,42 @@ class PackageReads:
         self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
         self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
 
+    def caches(self) -> dict[str, TtlCache[Any, Any]]:
+        """Rendered pages and file lookups, by name (for ``/metrics``)."""
+        prefix = f"{self._segment}_" if self._segment else ""
+        return {prefix + "pages": self._pages.cache, prefix + "files": self._files.cache}
+
     def hot_path(self, segment: str, route: HotRoute) -> HotReads:
         """Answers repeats of what these caches hold, before Starlette runs, for requests under
         ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry."""
-        return HotReads(self._gate, self._pages, self._files, segment, route)
+        self._segment = segment
+        return HotReads(self._gate, self._pages, self._files, segment, route,
+                        answer_files=not self._audit_downloads)
 
     # -- who may read ----------------------------------------------------------------------------
+
+    @staticmethod
+    def note(request: Request, action: str) -> RequestNote:
+        """The request's note for the audit trail (``http/request_note.py``): the action it
+        needs, as CloudTrail names a package manager's request, and the repository the path
+        names. A format adds the package and file it knows."""
+        note = note_of(request.scope)
+        if not note.name:
+            note.source, note.name = CODEARTIFACT_EVENTS, action
+        label = str(request.path_params.get("label", ""))
+        name, _, owner = label.rpartition("-")
+        parameters = {"domainName": name or label, "domainOwner": owner or None,
+                      "repositoryName": request.path_params.get("repo")}
+        note.request_parameters = {**parameters, **(note.request_parameters or {})}
+        return note
 
     async def open_read(self, request: Request) -> RepositoryAccess:
         """The caller's read access to the repository the path names (``label``, ``repo``):
         token, domain, ReadFromRepository and the repository, reused for a second."""
+        note = self.note(request, "ReadFromRepository")
+        note.read_only = True
+        # Reads are recorded when refused; successful ones only as downloads, if asked for.
+        note.record_success = False
         label, repo = request.path_params["label"], request.path_params["repo"]
         authorization = request.headers.get("authorization")
         env = current_environment()
@@ -79,14 +115,19 @@ class PackageReads:
             access = await self._grants.run(
                 (label, repo, authorization, env),
                 lambda: run_in_threadpool(self._gate.open_for_read, label, repo, authorization))
+        note.caller = access.principal
         return access
 
-    async def open(self, request: Request) -> RepositoryAccess:
+    async def open(self, request: Request, action: str = "PublishPackageVersion"
+                   ) -> RepositoryAccess:
         """The caller and the repository the path names, authenticated, for a write (whose
         authorization is the service's, per action)."""
-        return await run_in_threadpool(self._gate.open, request.path_params["label"],
-                                       request.path_params["repo"],
-                                       request.headers.get("authorization"))
+        note = self.note(request, action)
+        access = await run_in_threadpool(self._gate.open, request.path_params["label"],
+                                         request.path_params["repo"],
+                                         request.headers.get("authorization"))
+        note.caller = access.principal
+        return access
 
     # -- pages -----------------------------------------------------------------------------------
 
@@ -114,6 +155,11 @@ class PackageReads:
                            request.headers.get("if-none-match")).as_response()
 
     # -- files -----------------------------------------------------------------------------------
+
+    def _downloaded(self, request: Request) -> None:
+        """A file is being sent: recorded in the audit trail when downloads are."""
+        if self._audit_downloads:
+            note_of(request.scope).record_success = True
 
     async def stored_file(self, access: RepositoryAccess, key: Hashable,
                           lookup: Callable[[], StoredFile | None],
@@ -152,6 +198,7 @@ class PackageReads:
     def cached_file_response(self, request: Request, cached: CachedFile) -> Response:
         """A file the repository holds: a small one from memory (unless a range is asked
         for), a bigger one from the blob store."""
+        self._downloaded(request)
         if cached.data is not None and "range" not in request.headers:
             return cached.answer(request.headers.get("if-none-match")).as_response()
         return self.file_response(request, cached.located, cached.media_type)
@@ -159,6 +206,7 @@ class PackageReads:
     def file_response(self, request: Request, located: Located, media_type: str) -> Response:
         """Wherever a file is (stored, inline, or still arriving from upstream), with
         immutable caching: files never change once published."""
+        self._downloaded(request)
         headers = {"Cache-Control": FILE_CACHING}
         if isinstance(located, InlineFile):
             return Response(located.data, media_type=media_type, headers=headers)

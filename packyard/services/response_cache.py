@@ -7,7 +7,7 @@ install and revalidates it every time), so a hit here answers without a thread h
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from packyard.metadata.changes import ChangeLog
 from packyard.ttl_cache import TtlCache
@@ -30,6 +30,11 @@ class ResponseCache(Generic[V]):
 
     def get(self, repository_id: int, key: Hashable) -> V | None:
         return self._items.get((repository_id, key))
+
+    @property
+    def cache(self) -> TtlCache[Any, V]:
+        """The entries, for ``/metrics`` (size, hits, misses)."""
+        return self._items
 
     def stamp(self) -> int:
         """Read before computing a value, and pass to ``put``, so a change in between is seen."""

@@ -38,6 +38,22 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_SECONDS = 0.25
 
 
+class UpstreamStats:
+    """What the upstream machinery did, as plain counters (read by ``/metrics``): documents
+    answered from cache (``hits``) or fetched (``fetches``), fetches that failed (``errors``),
+    cached copies served because the upstream failed or was slow (``stale``), files pulled and
+    pulls that failed."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.fetches = 0
+        self.errors = 0
+        self.stale = 0
+        self.file_pulls = 0
+        self.file_pull_errors = 0
+        self.file_pull_bytes = 0
+
+
 @dataclass(frozen=True)
 class UpstreamLimits:
     connect_timeout: float = 10.0
@@ -74,6 +90,7 @@ class UpstreamHttp:
         self._slots: asyncio.Semaphore | None = None
         self._down_until: dict[str, tuple[float, str]] = {}  # host -> (until, why)
         self.requests = 0  # upstream requests sent (for tests and logs)
+        self.stats = UpstreamStats()
 
     def _http(self) -> httpx.AsyncClient:
         # Created on first use, inside the running event loop.

@@ -66,7 +66,9 @@ class UpstreamDocuments:
         """What the upstream at ``index_url`` (an index root URL) lists of package ``name``."""
         key = (index_url, name)
         cached = await self._cached(key)
+        stats = self._http.stats
         if cached is not None and self._clock.now() - cached[0].fetched_at < self._ttl:
+            stats.hits += 1
             return DocumentResult(cached[1], cached[0].fetched_at)
         refresh = self._flights.task(key, lambda: self._refresh(key, cached))
         if cached is None:
@@ -74,6 +76,7 @@ class UpstreamDocuments:
         try:
             return await asyncio.wait_for(asyncio.shield(refresh), self._revalidate_wait)
         except TimeoutError:
+            stats.stale += 1
             log.warning("upstream slow to revalidate %s; serving the copy fetched at %s",
                         self._format.document_url(*key), cached[0].fetched_at.isoformat())
             return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
@@ -116,6 +119,8 @@ class UpstreamDocuments:
                        ) -> DocumentResult:
         index_url, name = key
         url = self._format.document_url(index_url, name)
+        stats = self._http.stats
+        stats.fetches += 1
         try:
             fetched = await self._http.fetch_page(
                 url, accept=self._format.accept, etag=cached[0].etag if cached else None,
@@ -139,10 +144,12 @@ class UpstreamDocuments:
                                   fetched.last_modified, now)
                 parsed = fresh
         except UpstreamError as exc:
+            stats.errors += 1
             if cached is None:
                 raise UpstreamError(f"{exc.message}; Packyard has never fetched "
                                     f"{self._format.noun} {name} from there, so it has no copy "
                                     "to serve") from None
+            stats.stale += 1
             log.warning("upstream %s failed (%s); serving the copy of %s fetched at %s",
                         url, exc.message, name, cached[0].fetched_at.isoformat())
             return DocumentResult(cached[1], cached[0].fetched_at, stale=True)

@@ -218,6 +218,8 @@ class PullThrough:
         source = download.source
         hasher = Hasher()
         started = time.monotonic()
+        stats = self._http.stats
+        stats.file_pulls += 1
         try:
             async with self._http.stream_file(source.url, source.allowed_hosts) as response:
                 declared = response.headers.get("content-length")
@@ -260,6 +262,7 @@ class PullThrough:
             download.verified = True
             download.released = download.written
             download._notify()
+            stats.file_pull_bytes += digests.size
             log.info("pulled %s from upstream (%d bytes, %.2fs)", source.filename,
                      digests.size, time.monotonic() - started)
             return digests
@@ -267,6 +270,7 @@ class PullThrough:
             error = exc if isinstance(exc, PackyardError) else UpstreamError(
                 f"Pulling {source.filename} from upstream failed: {type(exc).__name__}")
             download.error = error
+            stats.file_pull_errors += 1
             if isinstance(error, VerificationFailed):
                 self._failures[key] = (time.monotonic() + self._failure_seconds, error)
                 log.warning("%s", error.message)

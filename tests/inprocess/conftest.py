@@ -21,6 +21,7 @@ from tests.inprocess.harness import (
     InProcessPackyard,
     InProcessRepo,
     build_on_copy,
+    close_container,
     copy_data_dir,
     migrated_data_dir,
     settings_for,
@@ -107,6 +108,7 @@ def container(data_dir: Path) -> Iterator[Container]:
     """The service layer and its adapters, wired by ``bootstrap.build`` without an app."""
     built = build_on_copy(settings_for(data_dir))
     yield built
+    close_container(built)
     built.catalog.dispose()
 
 

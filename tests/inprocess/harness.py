@@ -85,6 +85,15 @@ def copy_data_dir(template: Path, target: Path) -> Path:
     return target
 
 
+def close_container(container: Container) -> None:
+    """Stop what a container may have started (the audit trail's writer, the webhooks' sender):
+    the app's lifespan does it under a server; ASGITransport runs no lifespan."""
+    if container.webhooks is not None:
+        container.webhooks.close()
+    if container.trail is not None:
+        container.trail.close()
+
+
 def build_on_copy(settings: Settings) -> Container:
     """``bootstrap.build`` on a copy of the migrated template, without the start-up migration
     check: it would find nothing to do, after loading and compiling every Alembic revision
@@ -263,6 +272,7 @@ class InProcessPackyard:
 
     def close(self) -> None:
         self.http.close()
+        close_container(self.container)
         self.container.catalog.dispose()
 
     @property

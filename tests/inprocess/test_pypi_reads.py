@@ -31,10 +31,13 @@ class Index:
         return self.repo.get(path, **headers)
 
     def raw(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and the body exactly as sent (no transparent gunzip)."""
+        """Status, headers and the body exactly as sent (no transparent gunzip); the request's
+        own id (``x-amzn-requestid``, present on every answer) left out."""
         with self.repo.client() as http, http.stream("GET", self.repo.endpoint + path,
                                                      headers=headers) as response:
-            return response.status_code, dict(response.headers), b"".join(response.iter_raw())
+            sent = dict(response.headers)
+            assert sent.pop("x-amzn-requestid", None), "every answer carries its request id"
+            return response.status_code, sent, b"".join(response.iter_raw())
 
 
 @pytest.fixture

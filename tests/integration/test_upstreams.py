@@ -71,6 +71,8 @@ class StaticIndex:
     """A PEP 691 JSON / PEP 503 HTML simple index in this process, on 127.0.0.1."""
 
     html_only: bool = False
+    # Answer every request 503 (an upstream in trouble, still accepting connections).
+    failing: bool = False
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -126,6 +128,12 @@ class StaticIndex:
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 with index._lock:
                     index.requests[self.path] += 1
+                if index.failing:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    return
                 parts = self.path.strip("/").split("/")
                 if parts[0] == "simple" and len(parts) == 2 and parts[1] in index.projects:
                     wants_json = JSON_V1 in (self.headers.get("Accept") or "")
@@ -621,3 +629,41 @@ def test_real_packages_through_public_pypi(server_factory: ServerFactory,
     assert {"requests", "six", "idna", "attrs", "urllib3", "certifi"} <= kept
     [version] = chain.versions("requests", "team")
     assert version["origin"]["domainEntryPoint"] == {"externalConnectionName": "public:pypi"}
+
+
+def _metric(server: ServerProcess, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{server.url}/metrics", trust_env=False).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == name)
+
+
+def test_upstream_fetches_hits_pulls_and_stale_answers_are_in_the_metrics(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    lib = DistSpec(name=unique_name("up-metrics"), version="1.0")
+    wheel = dists.wheel(lib)
+    index.add(wheel)
+    fresh = _server(server_factory, index)
+    chain = _chain(fresh, tmp_path / "fresh")
+    page = f"{chain.endpoint()}simple/{normalize(lib.name)}/"
+    with chain.http() as http:
+        assert http.get(page).status_code == 200
+        assert http.get(page + wheel.filename).content == wheel.data
+        assert http.get(page).status_code == 200  # the pull changed the repository: re-render
+    assert _metric(fresh, "packyard_upstream_document_fetches_total") == 1
+    assert _metric(fresh, "packyard_upstream_document_hits_total") >= 1
+    assert _metric(fresh, "packyard_upstream_file_pulls_total") == 1
+    assert _metric(fresh, "packyard_upstream_file_pull_bytes_total") == len(wheel.data)
+
+    stale = _server(server_factory, index, PACKYARD_UPSTREAM_PAGE_TTL_SECONDS="0")
+    chain = _chain(stale, tmp_path / "stale")
+    page = f"{chain.endpoint()}simple/{normalize(lib.name)}/"
+    with chain.http() as http:
+        assert http.get(page).status_code == 200
+        assert http.get(page + wheel.filename).status_code == 200
+        index.failing = True
+        assert http.get(page).status_code == 200
+    assert _metric(stale, "packyard_upstream_errors_total") >= 1
+    assert _metric(stale, "packyard_upstream_stale_answers_total") >= 1

@@ -143,3 +143,20 @@ def test_revoke_needs_something_to_revoke(data_dir: Path) -> None:
 def test_missing_database_is_one_line_with_the_fix(tmp_path: Path) -> None:
     code, _, err = _run("list", data_dir=tmp_path / "elsewhere")
     assert code == 2 and "no Packyard database in" in err and "--data-dir" in err
+
+
+def test_revocations_are_recorded_in_the_audit_trail_without_the_token(data_dir: Path) -> None:
+    from packyard.audit.file_log import read_segments
+
+    first = _ids(data_dir)[0]
+    assert _run("revoke", first, data_dir=data_dir)[0] == 0
+    assert _run("revoke", "--stdin", data_dir=data_dir, stdin="no-such-token\n")[0] == 1
+    # Two runs, two segments: within one second their order is not defined.
+    events = sorted(read_segments(data_dir / "audit"), key=lambda e: "errorCode" in e)
+    assert [(e["eventName"], e["eventSource"], e.get("errorCode")) for e in events] == [
+        ("RevokeAuthorizationToken", "packyard.local", None),
+        ("RevokeAuthorizationToken", "packyard.local", "ResourceNotFoundException")]
+    assert events[0]["responseElements"] == {"revoked": [first]}
+    assert events[0]["userIdentity"]["type"] == "LocalUser"
+    assert not any("no-such-token" in path.read_text()
+                   for path in (data_dir / "audit").iterdir())

@@ -267,6 +267,19 @@ def test_command_imports_and_summarises(data_dir: Path, dists: Path) -> None:
     assert "3 imported, 0 already present, 0 refused (" in out and "files/s)" in out
 
 
+def test_command_records_each_run_in_the_audit_trail(data_dir: Path, dists: Path) -> None:
+    from packyard.audit.file_log import read_segments
+
+    assert _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                str(dists))[0] == 0
+    [event] = read_segments(data_dir / "audit")
+    assert (event["eventName"], event["eventSource"], event["userIdentity"]["type"]) == (
+        "ImportPackageFiles", "packyard.local", "LocalUser")
+    assert event["requestParameters"] == {"domain": "dom", "domainOwner": "000000000000",
+                                          "repository": "repo", "files": 3}
+    assert event["responseElements"] == {"imported": 3, "present": 0, "refused": 0}
+
+
 def test_command_lists_refusals_and_exits_1(data_dir: Path, tmp_path: Path) -> None:
     build_wheel(tmp_path, name="good", version="1.0")
     build_wheel(tmp_path, name="bad", version="1.0", metadata=metadata_text(

@@ -8,6 +8,7 @@ so pipelining, HTTP/1.0 and connection handling are what a client would see.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -281,6 +282,22 @@ def test_response_bytes() -> None:
         b'HTTP/1.1 304 Not Modified\r\netag: "e1"\r\n\r\n')
 
 
+def test_the_fast_lane_gives_each_answer_a_request_id() -> None:
+    from packyard.http.request_note import RequestIds
+
+    ids = RequestIds()
+    lines = [ids.header_line() for _ in range(3)]
+    assert len(set(lines)) == 3
+    found = [RequestIds.id_of(line) for line in lines]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text
+                            or "") for text in found)
+    assert found[0] != RequestIds().next()  # another process: another prefix
+    assert response_bytes(HOT, b"", head=False, keep_alive=True, request_id_line=lines[0]) == (
+        b'HTTP/1.1 200 OK\r\netag: "e1"\r\ncontent-length: 5\r\n'
+        b"content-type: text/plain\r\nx-amzn-requestid: " + found[0].encode() +
+        b"\r\n\r\nhello")
+
+
 def test_answers_from_the_lane_are_access_logged_like_uvicorns(
         served: tuple[App, int], caplog: pytest.LogCaptureFixture) -> None:
     app, port = served
@@ -292,3 +309,22 @@ def test_answers_from_the_lane_are_access_logged_like_uvicorns(
     lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert [line.split(" - ", 1)[1] for line in lines] == [
         '"GET /hot HTTP/1.1" 200', '"GET /cold HTTP/1.1" 200']
+
+
+def test_log_records_outside_a_request_say_so() -> None:
+    import logging
+
+    from packyard.http.request_note import bind_request_id, release_request_id
+    from packyard.server.log_context import install_request_ids
+
+    install_request_ids()
+    install_request_ids()  # idempotent
+    outside = logging.getLogger("packyard.test").makeRecord(
+        "packyard.test", logging.INFO, __file__, 1, "x", (), None)
+    token = bind_request_id("rid-1")
+    try:
+        inside = logging.getLogger("packyard.test").makeRecord(
+            "packyard.test", logging.INFO, __file__, 1, "x", (), None)
+    finally:
+        release_request_id(token)
+    assert (outside.request_id, inside.request_id) == ("-", "rid-1")

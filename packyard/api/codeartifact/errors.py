@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +24,7 @@ from packyard.errors import (
     Unavailable,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.request_note import note_of
 
 log = logging.getLogger("packyard.api")
 
@@ -44,10 +44,11 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
 
 
 def error_response(code: str, status: int, message: str, **extra: str | None) -> Response:
+    """A CodeArtifact error answer; ``x-amzn-RequestId`` is the request's own, added by the
+    server (``server/observe.py``)."""
     body = {"message": message, **{k: v for k, v in extra.items() if v is not None}}
     return Response(json.dumps(body), status_code=status,
-                    headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
-                    media_type="application/json")
+                    headers={"x-amzn-ErrorType": code}, media_type="application/json")
 
 
 def to_response(error: PackyardError) -> Response:
@@ -77,13 +78,16 @@ def _operation(request: Request) -> str:
 
 async def _refused(request: Request, error: PackyardError) -> Response:
     log.info("%s refused: %s", _operation(request), error.message)
-    return to_response(error)
+    response = to_response(error)
+    note_of(request.scope).refused(response.headers["x-amzn-errortype"], error.message)
+    return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:
     log.error("%s failed", _operation(request), exc_info=error)
-    return error_response("InternalServerException", 500,
-                          "Packyard hit an internal error; see the server log")
+    message = "Packyard hit an internal error; see the server log"
+    note_of(request.scope).refused("InternalServerException", message)
+    return error_response("InternalServerException", 500, message)
 
 
 ERRORS = error_handlers(_refused, _failed)

@@ -7,7 +7,6 @@ the two services could share action names.
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import parse_request_signature
 from packyard.errors import PackyardError
 from packyard.http.request import read_body_hashed
+from packyard.http.request_note import note_of, request_id_of
 
 # Policy documents may be 131072 characters, sent URL-encoded: up to three bytes each.
 MAX_QUERY_BODY = 1024 * 1024
@@ -45,9 +45,11 @@ class IamEndpoint:
         self._authn = authenticator
 
     async def __call__(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = request_id_of(request.scope)
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         service = _service_of(request, raw_query)
+        note = note_of(request.scope)
+        note.surface, note.route, note.source = service, "unknown", f"{service}.amazonaws.com"
         # For ``errors.ERRORS``, which answers whatever this raises in the service's XML.
         request.state.iam = RequestFacts(service, request_id)
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
@@ -65,10 +67,17 @@ class IamEndpoint:
             params.update(parse_qsl(text, keep_blank_values=True))
         request.state.iam = RequestFacts(service, request_id, params.get("Action", "?"))
         principal = self._authn.finish(pending, body_sha256)
+        note.caller = principal
         op = find_operation(service, params, operations.supported(service))
+        # Named only once the model knows the action: no caller can invent metric labels.
+        note.name = note.route = op.name
+        note.read_only = op.name.startswith(("Get", "List"))
         parsed = parse_params(op, params)
+        note.request_parameters = parsed
         result = await run_in_threadpool(operations.call, service, op.name, self._services,
                                          principal, parsed)
+        if isinstance(result, dict):
+            note.response_elements = result
         payload = render_result(service, op, result, request_id)
         return Response(payload, media_type="text/xml",
                         headers={"x-amzn-RequestId": request_id})

@@ -8,13 +8,12 @@ registers this mapping in front of the IAM and STS route (``packyard/http/errors
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from packyard.api.iam.protocol import render_error
+from packyard.api.iam.protocol import SERVICES, render_error, service_model
 from packyard.errors import (
     Conflict,
     Denied,
@@ -26,6 +25,7 @@ from packyard.errors import (
     Unavailable,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.request_note import note_of, request_id_of
 
 log = logging.getLogger("packyard.api.iam")
 
@@ -100,20 +100,34 @@ class RequestFacts:
 
 def _facts(request: Request) -> RequestFacts:
     facts = getattr(request.state, "iam", None)
-    return facts if isinstance(facts, RequestFacts) else RequestFacts("iam", str(uuid.uuid4()))
+    return facts if isinstance(facts, RequestFacts) else RequestFacts(
+        "iam", request_id_of(request.scope))
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
     facts = _facts(request)
     log.info("%s:%s refused: %s", facts.service, facts.action, error.message)
+    note = note_of(request.scope)
+    if not note.name:
+        # Refused before the operation was looked up: by the action the body names, when it
+        # is one (a refused signature leaves the body unread).
+        note.name = (facts.action if facts.action in _known_actions(facts.service)
+                     else "Unknown")
+    note.refused(error_code_and_status(error)[0], error.message)
     return to_response(facts.service, error, facts.request_id)
 
 
 async def _failed(request: Request, error: Exception) -> Response:
     facts = _facts(request)
     log.error("%s:%s failed", facts.service, facts.action, exc_info=error)
-    return xml_error(facts.service, "ServiceFailure", 500,
-                     "Packyard hit an internal error; see the server log", facts.request_id)
+    message = "Packyard hit an internal error; see the server log"
+    note_of(request.scope).refused("ServiceFailure", message)
+    return xml_error(facts.service, "ServiceFailure", 500, message, facts.request_id)
+
+
+def _known_actions(service: str) -> frozenset[str]:
+    return frozenset(service_model(service).operation_names) if service in SERVICES \
+        else frozenset()
 
 
 ERRORS = error_handlers(_refused, _failed)

@@ -27,6 +27,7 @@ from packyard.errors import (
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request import header_text
+from packyard.http.request_note import note_of
 from packyard.http.server_hints import REASON_HEADER
 
 log = logging.getLogger("packyard.pypi")
@@ -57,14 +58,21 @@ def to_response(error: PackyardError) -> Response:
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    return to_response(error)
+    response = to_response(error)
+    note = note_of(request.scope)
+    # Into the audit trail: every refused upload, and reads refused for who asked (a read of
+    # something that is not there is no refusal, and pip asks for many such).
+    if response.status_code in (401, 403) or note.name == "PublishPackageVersion":
+        note.refused(type(error).__name__, error.message)
+    return response
 
 
 async def _failed(request: Request, error: Exception) -> Response:
     """Unexpected failures become a plain 500 with a pointer to the log, never a reset."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return PlainTextResponse("Packyard hit an internal error; see the server log\n",
-                             status_code=500)
+    message = "Packyard hit an internal error; see the server log"
+    note_of(request.scope).refused("InternalError", message)
+    return PlainTextResponse(message + "\n", status_code=500)
 
 
 ERRORS = error_handlers(_refused, _failed)

@@ -24,6 +24,7 @@ from packyard.formats.pypi.simple import render_index, render_project
 from packyard.formats.pypi.upstream import PypiUpstream, project_page
 from packyard.http import console_paths
 from packyard.http.request import declared_length
+from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryAccess, split_domain_label
 from packyard.services.answers import RenderedPage
@@ -63,10 +64,12 @@ class PypiEndpoint:
     async def upload(self, request: Request) -> Response:
         # Nothing of the body is read until the caller is known, a place is free and the disk
         # has room; nothing is stored until the form's name says the caller may publish it.
+        note = _noted(request, "upload")
         access = await self._reads.open(request)
         blobs = self._blobs
 
         def authorize_name(name: str) -> None:
+            _add_parameters(note, packageName=name)
             self._publisher.authorize_upload(access.principal, access.domain,
                                              access.repository, name)
 
@@ -76,10 +79,14 @@ class PypiEndpoint:
                                           self._publisher.max_upload_bytes, authorize_name)
             outcome = await run_in_threadpool(self._publisher.publish, access.principal,
                                               access.domain, access.repository, form)
+        _add_parameters(note, assetName=outcome.filename)
+        note.upload_outcome = "created" if outcome.created else "identical"
+        note.response_elements = {"assetName": outcome.filename, "created": outcome.created}
         message = "OK" if outcome.created else "OK (identical file already present)"
         return Response(message + "\n", media_type="text/plain")
 
     async def index(self, request: Request) -> Response:
+        _noted(request, "simple_index")
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"))
         if media_type is None:
             return _not_acceptable()
@@ -90,6 +97,7 @@ class PypiEndpoint:
 
     async def project(self, request: Request) -> Response:
         project = request.path_params["project"]
+        _add_parameters(_noted(request, "project_page"), packageName=project)
         normalized = normalize_name(project)
         if normalized != project or not request.url.path.endswith("/"):
             # PEP 503: redirect to the normalized URL (after auth, so no names leak).
@@ -124,6 +132,7 @@ class PypiEndpoint:
     async def file(self, request: Request) -> Response:
         project = request.path_params["project"]
         filename = request.path_params["filename"]
+        _add_parameters(_noted(request, "file"), packageName=project, assetName=filename)
         media_type = file_media_type(filename)
         access = await self._reads.open_read(request)
         name = normalize_name(project)
@@ -136,6 +145,18 @@ class PypiEndpoint:
         # Pulled through from an upstream when the repository does not hold it yet.
         located = await self._resolver.locate(access.domain, access.repository, name, filename)
         return self._reads.file_response(request, located, media_type)
+
+
+def _noted(request: Request, route: str) -> RequestNote:
+    """The request's note (``http/request_note.py``), as a PyPI request of ``route``'s class."""
+    note = note_of(request.scope)
+    note.surface, note.route = FORMAT, route
+    _add_parameters(note, packageFormat=FORMAT)
+    return note
+
+
+def _add_parameters(note: RequestNote, **values: str) -> None:
+    note.request_parameters = {**(note.request_parameters or {}), **values}
 
 
 async def release_page(request: Request) -> Response:

@@ -1,0 +1,155 @@
+"""Every request through Starlette, observed once: its id, its audit event, its counts, its
+access-log line.
+
+``Observe`` is the outermost middleware of the app. For each HTTP request it
+
+1. makes the request id and a ``RequestNote`` (``http/request_note.py``) for the surface to fill,
+   and sets the id for the request's log lines;
+2. when the response starts, adds ``x-amzn-RequestId`` (unless the surface set it) and, if the
+   surface noted an event to record, records it in the audit trail and waits until it is
+   durable before the status line goes out: an acknowledged request's event is never lost. An
+   event that cannot be recorded turns the answer into a 500 (the audit trail is a control;
+   the change itself may have been made, which the server log says);
+3. when the response ends, counts it (``server/traffic.py``) and writes its access-log line.
+
+Answers the hot path gives from memory never reach Starlette; they are counted where they are
+sent (``PackyardApp``, ``server/protocol.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from packyard.audit.events import RequestFacts, api_event
+from packyard.audit.trail import AuditTrail
+from packyard.http.request_note import (
+    RequestIds,
+    attach,
+    bind_request_id,
+    release_request_id,
+)
+from packyard.server.access_log import AccessLog, now_text
+from packyard.server.traffic import Traffic
+
+log = logging.getLogger("packyard.audit")
+
+_REQUEST_ID = b"x-amzn-requestid"
+_AUDIT_FAILED = (b"The request could not be recorded in the audit trail; see the server log\n")
+
+
+@dataclass
+class Observer:
+    """What every observed request shares: ids, the audit trail, the counters, the access log."""
+
+    ids: RequestIds
+    trail: AuditTrail
+    traffic: Traffic
+    access_log: AccessLog | None
+    region: str
+    account_id: str
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class Observe:
+    """The middleware (``Middleware(Observe, observer=...)``, first in the app's list)."""
+
+    def __init__(self, app: ASGIApp, observer: Observer) -> None:
+        self.app = app
+        self.observer = observer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        observer = self.observer
+        request_id = observer.ids.next()
+        token = bind_request_id(request_id)
+        note = attach(scope, request_id)
+        started = time.perf_counter()
+        received = 0
+        sent = 0
+        status = 0
+        replaced = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        async def observed_send(message: Message) -> None:
+            nonlocal sent, status, replaced
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == _REQUEST_ID for name, _ in headers):
+                    headers.append((_REQUEST_ID, request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+                if note.recorded and observer.trail.enabled:
+                    try:
+                        await observer.trail.record_async(api_event(note, self._facts(
+                            scope, request_id)))
+                    except Exception:
+                        log.exception("could not record %s %s in the audit trail; answering "
+                                      "500 instead of %d", note.source, note.name, status)
+                        observer.traffic.audit_failures += 1
+                        replaced = True
+                        status = 500
+                        await send({"type": "http.response.start", "status": 500, "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(_AUDIT_FAILED)).encode()),
+                            (_REQUEST_ID, request_id.encode("ascii"))]})
+                        await send({"type": "http.response.body", "body": _AUDIT_FAILED})
+                        return
+            elif message["type"] == "http.response.body":
+                if replaced:
+                    return
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, observed_send)
+        finally:
+            release_request_id(token)
+            elapsed = time.perf_counter() - started
+            observer.traffic.count(note.surface, note.route, status or 500, elapsed, received,
+                                   sent)
+            if note.upload_outcome is not None or (note.name == "PublishPackageVersion"
+                                                   and note.error_code is not None):
+                observer.traffic.count_upload(note.surface, note.upload_outcome
+                                              or note.error_code or "failed")
+            if observer.access_log is not None:
+                observer.access_log.write(self._access_entry(scope, request_id, note, status,
+                                                             received, sent, elapsed))
+
+    def _facts(self, scope: Scope, request_id: str) -> RequestFacts:
+        client = scope.get("client")
+        return RequestFacts(request_id=request_id, time=datetime.now(UTC),
+                            source_ip=client[0] if client else None,
+                            user_agent=_header(scope, b"user-agent"),
+                            region=self.observer.region, account_id=self.observer.account_id)
+
+    @staticmethod
+    def _access_entry(scope: Scope, request_id: str, note: Any, status: int, received: int,
+                      sent: int, elapsed: float) -> dict[str, Any]:
+        client = scope.get("client")
+        return {"time": now_text(), "requestId": request_id, "method": scope.get("method"),
+                "path": scope.get("path"), "status": status or 500, "bytesIn": received,
+                "bytesOut": sent, "durationMs": round(elapsed * 1000, 3),
+                "principal": note.caller.arn if note.caller is not None else None,
+                "sourceIp": client[0] if client else None,
+                "userAgent": _header(scope, b"user-agent"), "surface": note.surface,
+                "operation": note.route, "errorCode": note.error_code}

@@ -1,0 +1,1 @@
+"""Package version events sent to webhooks, in CodeArtifact's EventBridge shape."""

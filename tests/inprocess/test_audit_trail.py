@@ -1,0 +1,309 @@
+"""The audit trail through the app: one CloudTrail-shaped event per API call, publish and refusal,
+recorded before the answer goes out, with no secret in it (issue 18, "Checked how")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    ROOT,
+    ROOT_SECRET,
+    Credentials,
+    DistFactory,
+    DistSpec,
+    upload,
+    upload_ok,
+)
+
+ROOT_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}:root"
+
+
+def _raw_log(packyard: InProcessPackyard) -> str:
+    directory = packyard.settings.data_dir / "audit"
+    return "".join(path.read_text() for path in sorted(directory.glob("audit-*.jsonl")))
+
+
+def _events(packyard: InProcessPackyard, **wanted: Any) -> list[dict[str, Any]]:
+    """What the trail holds now (read as ``packyard audit`` reads it: from another handle)."""
+    trail = open_trail(packyard.settings, packyard.container.catalog.engines)
+    try:
+        return list(trail.events(AuditFilter(**wanted)))
+    finally:
+        trail.close()
+
+
+def _one(packyard: InProcessPackyard, name: str) -> dict[str, Any]:
+    found = _events(packyard, name=name)
+    assert len(found) == 1, [event["eventName"] for event in _events(packyard)]
+    return found[0]
+
+
+def test_an_allowed_call_is_recorded_with_who_what_and_the_request_id(
+        packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().create_domain(domain="acme")
+    request_id = packyard.last_aws_response.headers["x-amzn-RequestId"]
+    event = _one(packyard, "CreateDomain")
+    assert event["eventSource"] == "codeartifact.amazonaws.com"
+    assert event["requestID"] == request_id
+    assert event["userIdentity"]["arn"] == ROOT_ARN
+    assert event["userIdentity"]["accessKeyId"] == ROOT.access_key_id
+    assert event["userIdentity"]["type"] == "Root"
+    assert event["requestParameters"] == {"domain": "acme"}
+    assert event["responseElements"]["domain"]["name"] == "acme"
+    assert event["resources"][0]["ARN"] == (
+        f"arn:aws:codeartifact:us-east-1:{DEFAULT_ACCOUNT}:domain/acme")
+    assert event["sourceIPAddress"] and event["userAgent"].startswith("Botocore")
+    assert event["eventTime"].endswith("Z") and "errorCode" not in event
+
+
+def test_a_read_only_call_leaves_its_answer_out(packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().list_domains()
+    event = _one(packyard, "ListDomains")
+    assert event["readOnly"] is True and "responseElements" not in event
+
+
+def test_a_denied_call_is_recorded_with_its_error(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        packyard.codeartifact(alice).create_domain(domain="acme")
+    event = _one(packyard, "CreateDomain")
+    assert event["errorCode"] == "AccessDeniedException"
+    assert "not authorized" in event["errorMessage"]
+    assert event["userIdentity"]["arn"].endswith(":user/alice")
+    assert event["userIdentity"]["accessKeyId"] == key["AccessKeyId"]
+    assert _events(packyard, errors_only=True) == [event]
+
+
+def test_an_unknown_key_is_recorded_as_a_refusal(packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError):
+        packyard.codeartifact(Credentials("AKIANOBODYATALL00000", "x" * 40)).list_domains()
+    event = _one(packyard, "ListDomains")
+    assert event["errorCode"] == "UnrecognizedClientException"
+    assert event["userIdentity"]["type"] == "Unknown"
+
+
+def test_no_secret_or_token_reaches_the_log(packyard: InProcessPackyard) -> None:
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    token = api.get_authorization_token(domain="acme")["authorizationToken"]
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    raw = _raw_log(packyard)
+    for secret in (token, key["SecretAccessKey"], ROOT_SECRET):
+        assert secret not in raw
+    minted = _one(packyard, "GetAuthorizationToken")
+    assert minted["readOnly"] is True and "responseElements" not in minted
+    created = _one(packyard, "CreateAccessKey")
+    assert created["eventSource"] == "iam.amazonaws.com"
+    assert created["responseElements"]["AccessKey"]["SecretAccessKey"] == (
+        "HIDDEN_DUE_TO_SECURITY_REASONS")
+    assert created["responseElements"]["AccessKey"]["AccessKeyId"] == key["AccessKeyId"]
+
+
+def test_sts_calls_are_recorded(packyard: InProcessPackyard) -> None:
+    packyard.sts().get_caller_identity()
+    event = _one(packyard, "GetCallerIdentity")
+    assert event["eventSource"] == "sts.amazonaws.com"
+
+
+def test_a_publish_is_recorded_and_a_refused_one_too(packyard: InProcessPackyard,
+                                                     dists: DistFactory) -> None:
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="pkg", version="1.0")))
+    published = _one(packyard, "PublishPackageVersion")
+    assert published["requestParameters"]["packageName"] == "pkg"
+    assert published["requestParameters"]["repositoryName"] == "shelf"
+    assert published["requestParameters"]["domainName"] == "acme"
+    assert published["responseElements"]["created"] is True
+    refused = upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0")),
+                     content=b"not the same bytes")
+    assert refused.status_code >= 400
+    failures = _events(packyard, name="PublishPackageVersion", errors_only=True)
+    assert len(failures) == 1 and failures[0]["errorMessage"]
+    assert repo.token not in _raw_log(packyard)
+
+
+def test_reads_are_not_recorded_unless_refused(repo: InProcessRepo,
+                                               packyard: InProcessPackyard) -> None:
+    assert repo.get("simple/").status_code == 200
+    assert _events(packyard, name="ReadFromRepository") == []
+    with repo.client(auth=("aws", "not-a-token")) as http:
+        assert http.get(repo.endpoint + "simple/").status_code == 401
+    refused = _one(packyard, "ReadFromRepository")
+    assert refused["errorCode"] and refused["requestParameters"]["repositoryName"] == "shelf"
+    assert "not-a-token" not in _raw_log(packyard)
+
+
+def test_downloads_are_recorded_when_asked_for(packyard_factory: PackyardFactory,
+                                               dists: DistFactory) -> None:
+    packyard = packyard_factory(audit_downloads=True)
+    repo = packyard.pypi_repo()
+    wheel = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    upload_ok(repo, wheel)
+    for _ in range(2):  # the second time the hot path would answer from memory
+        assert repo.get(f"simple/pkg/{wheel.path.name}").status_code == 200
+    downloads = _events(packyard, name="ReadFromRepository")
+    assert len(downloads) == 2
+    assert downloads[0]["requestParameters"]["assetName"] == wheel.path.name
+
+
+def test_the_database_sink_keeps_the_same_events(packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(audit_log="database")
+    packyard.codeartifact().create_domain(domain="acme")
+    event = _one(packyard, "CreateDomain")
+    assert event["userIdentity"]["arn"] == ROOT_ARN
+    assert not (packyard.settings.data_dir / "audit").exists()
+
+
+def test_off_records_nothing(packyard_factory: PackyardFactory) -> None:
+    packyard = packyard_factory(audit_log="off")
+    packyard.codeartifact().create_domain(domain="acme")
+    assert not (packyard.settings.data_dir / "audit").exists()
+
+
+def test_every_line_is_one_json_event(packyard: InProcessPackyard) -> None:
+    packyard.codeartifact().create_domain(domain="acme")
+    packyard.codeartifact().list_domains()
+    lines = _raw_log(packyard).splitlines()
+    assert [json.loads(line)["eventName"] for line in lines] == ["CreateDomain", "ListDomains"]
+    assert all(Path(p).stat().st_mode & 0o077 == 0
+               for p in (packyard.settings.data_dir / "audit").iterdir())
+
+
+def test_an_event_that_cannot_be_kept_turns_the_answer_into_a_500(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    observer = packyard.app.observer
+    assert observer is not None
+
+    async def fail(_event: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(observer.trail, "record_async", fail)
+    with pytest.raises(ClientError):
+        packyard.codeartifact().list_domains()
+    response = packyard.last_aws_response
+    assert response.status_code == 500
+    assert response.text == ("The request could not be recorded in the audit trail; see the "
+                             "server log\n")
+    assert response.headers["x-amzn-requestid"]
+    assert observer.traffic.audit_failures >= 1  # botocore may retry a 500
+
+
+def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    with pytest.raises(ClientError):
+        packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"])).list_users()
+    denied = _one(packyard, "ListUsers")
+    assert denied["eventSource"] == "iam.amazonaws.com"
+    assert denied["errorCode"] == "AccessDenied"
+    assert denied["userIdentity"]["userName"] == "alice"
+    # An unknown key is refused before the body (and the action in it) is read.
+    with pytest.raises(ClientError):
+        packyard.iam(Credentials("AKIANOBODYATALL00000", "x" * 40)).list_users()
+    unknown = _one(packyard, "Unknown")
+    assert unknown["eventSource"] == "iam.amazonaws.com"
+    assert unknown["errorCode"] == "InvalidClientTokenId"
+
+
+# -- the console ----------------------------------------------------------------------------------
+
+def test_console_sign_ins_and_changes_are_recorded_as_their_service_calls(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo", version="1.0")))
+    browser = ConsoleUser(packyard)
+    try:
+        assert browser.sign_in(Credentials(ROOT.access_key_id, "wrong-secret-value")
+                               ).status_code == 401
+        assert browser.sign_in().status_code == 303
+        version = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
+        assert browser.get(version).status_code == 200
+        assert browser.post(version + "/status", {"target": "Unlisted",
+                                                  "expected": "Published"}).status_code == 303
+    finally:
+        browser.close()
+    logins = _events(packyard, name="ConsoleLogin")
+    assert [(e["eventSource"], e.get("errorCode")) for e in logins] == [
+        ("signin.amazonaws.com", "Unauthenticated"), ("signin.amazonaws.com", None)]
+    assert logins[1]["userIdentity"]["arn"] == ROOT_ARN
+    assert logins[1]["requestParameters"]["access_key_id"] == ROOT.access_key_id
+    changed = _one(packyard, "UpdatePackageVersionsStatus")
+    assert changed["eventSource"] == "codeartifact.amazonaws.com"
+    assert changed["userIdentity"]["arn"] == ROOT_ARN
+    assert {k: changed["requestParameters"][k] for k in ("domain", "repo", "name", "version",
+                                                         "target", "viaConsole")} == {
+        "domain": "acme", "repo": "shelf", "name": "demo", "version": "1.0",
+        "target": "Unlisted", "viaConsole": True}
+    assert _events(packyard, name="ConsoleView") == []  # pages only read
+    raw = _raw_log(packyard)
+    assert ROOT_SECRET not in raw and "wrong-secret-value" not in raw and "csrf" not in raw
+
+
+def test_the_console_shows_the_trail_to_whoever_may_look_events_up(
+        packyard: InProcessPackyard) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    with pytest.raises(ClientError):
+        api.create_domain(domain="acme")
+    iam = packyard.iam()
+    iam.create_user(UserName="carol")
+    key = iam.create_access_key(UserName="carol")["AccessKey"]
+    carol = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    root, other = ConsoleUser(packyard), ConsoleUser(packyard)
+    try:
+        root.sign_in()
+        page = root.get("/console/audit?event=CreateDomain")
+        assert page.status_code == 200
+        assert page.text.count("<code title=\"codeartifact.amazonaws.com\">CreateDomain") == 2
+        assert "ConflictException" in page.text
+        errors = root.get("/console/audit?event=CreateDomain&errors=1").text
+        assert errors.count(">CreateDomain<") == 1
+        assert root.get("/console/audit?since=yesterday").status_code == 400
+        other.sign_in(carol)
+        refused = other.get("/console/audit")
+        assert refused.status_code == 403 and "cloudtrail:LookupEvents" in refused.text
+        iam.put_user_policy(UserName="carol", PolicyName="audit", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]}))
+        assert other.get("/console/audit").status_code == 200
+    finally:
+        root.close()
+        other.close()
+    # Refused pages (the look-up, and carol's home page: she may not list domains either)
+    # are in the trail too.
+    views = _events(packyard, name="ConsoleView", errors_only=True)
+    assert views and all(e["errorCode"] == "Denied" and e["userIdentity"]["userName"] == "carol"
+                         for e in views)
+
+
+def test_the_console_says_when_the_trail_is_off(packyard_factory: PackyardFactory) -> None:
+    from tests.inprocess.console_support import ConsoleUser
+
+    browser = ConsoleUser(packyard_factory(audit_log="off"))
+    try:
+        browser.sign_in()
+        page = browser.get("/console/audit")
+        assert page.status_code == 404
+        assert "The audit trail is off (PACKYARD_AUDIT_LOG=off)." in page.text
+    finally:
+        browser.close()
