@@ -12,6 +12,7 @@ from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
 from packyard.api.codeartifact.group_operations import GroupOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
+from packyard.api.kms.endpoint import KmsEndpoint
 from packyard.arn import ArnBuilder
 from packyard.audit.trail import AuditTrail, open_trail
 from packyard.auth.authorize import Authorizer
@@ -24,9 +25,11 @@ from packyard.auth.tokens import TokenService
 from packyard.clock import Clock
 from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
+from packyard.encryption.wiring import Encryption, wire_encryption
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
+from packyard.iam.secret_key import open_secret_box
 from packyard.iam.secrets import SecretBox
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.iam.store import IamStore
@@ -39,6 +42,7 @@ from packyard.services.audit_log import AuditLog
 from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
+from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.readiness import Readiness
 from packyard.services.registry import Registry
@@ -78,6 +82,8 @@ class Container:
     invalidation: CacheInvalidation | None = None
     # What GET /ready checks: the database and the blob store.
     readiness: Readiness | None = None
+    encryption: Encryption | None = None
+    kms_api: KmsEndpoint | None = None
     console: Console | None = None
     # Where audit events go (``server/observe.py`` records one per noted request).
     trail: AuditTrail | None = None
@@ -114,9 +120,15 @@ class Services:
     token_ledger: TokenLedger
     # The catalog's (reader, writer) engines, for the stores that share its database.
     engines: tuple[Engine, Engine]
-    # Secrets replicas share through the database, sealed with ``box``, the IAM secrets key.
+    # What seals IAM's secrets (the console derives its session key from it): the same on
+    # every replica, its key in the shared files (``storage/shared_files.py``).
+    secret_box: SecretBox
+    # Secrets replicas share through the database (the root key), sealed with ``secret_box``.
     secrets: ServerSecrets
-    box: SecretBox
+    # The blob store under encryption (``blobs`` when it is off): what /ready probes.
+    stored_blobs: BlobStore
+    # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
+    encryption: Encryption | None = None
 
 
 def build_services(settings: Settings) -> Services:
@@ -129,19 +141,25 @@ def build_services(settings: Settings) -> Services:
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
     catalog.migrate()
-    blobs = open_blob_store(settings)
+    stored = blobs = open_blob_store(settings)
+    encryption = wire_encryption(settings, catalog, stored)
+    if encryption is not None:
+        blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    box = SecretBox.from_shared_files(open_shared_files(settings))
-    iam_store = IamStore(catalog.engines, settings.account_id, box)
+    secret_box = open_secret_box(settings, encryption.provider if encryption else None,
+                                 catalog.engines[1], open_shared_files(settings))
+    iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region,
                             ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
-    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock)
+    registry = Registry(catalog, blobs, authorizer, arns, tokens, formats, clock,
+                        domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
                     tokens, formats, registry, TokenLedger(catalog.engines),
-                    catalog.engines, ServerSecrets(catalog.engines, box), box)
+                    catalog.engines, secret_box, ServerSecrets(catalog.engines, secret_box),
+                    stored, encryption)
 
 
 def build(settings: Settings) -> Container:
@@ -174,7 +192,10 @@ def build(settings: Settings) -> Container:
             services.token_ledger, services.tokens, authorizer, clock),
             AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
-        services.box.derive_key("console-sessions"))  # the same key on every replica
+        services.secret_box.derive_key("console-sessions"))  # the same on every replica
+    kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
+                                        else None, authorizer, settings.account_id,
+                                        settings.region), signed)
     staging = staging_dir(settings)
     capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
                               lambda: shutil.disk_usage(staging).free)
@@ -187,8 +208,10 @@ def build(settings: Settings) -> Container:
                                  EventOutbox(*services.engines), catalog.changes,
                                  region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     invalidation=invalidation, readiness=Readiness(catalog, services.blobs),
-                     console=console, trail=trail, webhooks=webhooks)
+                     invalidation=invalidation,
+                     readiness=Readiness(catalog, services.stored_blobs),
+                     encryption=services.encryption, kms_api=kms_api, console=console,
+                     trail=trail, webhooks=webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
@@ -207,8 +230,9 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",
                     leftovers)
-    urls = {connection.name: str(getattr(settings, connection.url_setting))
-            for connection in formats.external_connections() if connection.url_setting}
+    served = [c for c in formats.external_connections() if c.url_setting]
+    urls = {c.name: str(getattr(settings, c.url_setting)) for c in served if c.url_setting}
     return UpstreamCore(catalog, blobs, http, pull, clock, urls,
+                        {c.name: c.package_format for c in served},
                         settings.upstream_page_ttl_seconds,
                         settings.upstream_verify_before_send_bytes)

@@ -26,6 +26,10 @@ class Unauthenticated(PackyardError):
     """No usable credentials were presented (HTTP 401 on package endpoints)."""
 
 
+class NoCredentials(Unauthenticated):
+    """No credentials at all: each surface says how its clients log in."""
+
+
 class Denied(PackyardError):
     """The principal is known but not allowed to do this (HTTP 403)."""
 

@@ -24,6 +24,13 @@ class Domain:
         """The blob store partition that holds this domain's assets."""
         return f"d{self.id}"
 
+    @staticmethod
+    def id_of_blob_key(blob_key: str) -> int:
+        """The id of the domain whose blob partition this is (``blob_key``'s inverse)."""
+        if not (blob_key.startswith("d") and blob_key[1:].isdigit()):
+            raise ValueError(f"not a domain's blob key: {blob_key!r}")
+        return int(blob_key[1:])
+
 
 @dataclass(frozen=True)
 class Repository:

@@ -45,6 +45,10 @@ class Settings:
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB
+    # npm publishes: the largest tarball (CodeArtifact's npm limit is 2 GB), and the largest
+    # publish document without it (a deprecate PUT is the whole packument).
+    npm_max_tarball_bytes: int = 2 * 1024 * 1024 * 1024
+    npm_max_document_bytes: int = 32 * 1024 * 1024
     # Uploads one server process stores at once (0: no limit); more get 503 + Retry-After.
     max_concurrent_uploads: int = 16
     # Free space the data directory's disk keeps: an upload that would leave less (counting
@@ -73,6 +77,9 @@ class Settings:
     # corporate mirror, a local index in tests). Packyard contacts only this URL's host and the
     # hosts its pages name for files.
     pypi_upstream_url: str = "https://pypi.org/simple/"
+    # Where the external connection public:npmjs reaches: any npm registry (a corporate
+    # mirror, Verdaccio, a local registry in tests).
+    npm_upstream_url: str = "https://registry.npmjs.org/"
     # How long a fetched upstream project page is used without asking again; after that it is
     # revalidated with a conditional request, and still served if the upstream fails.
     upstream_page_ttl_seconds: int = 600
@@ -90,6 +97,28 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
+    # -- encryption at rest (README "Encryption", packyard/encryption/) --
+    # "on": every blob written is encrypted under its own data key, wrapped by its domain's
+    # key; blobs stored before stay readable as they are until `packyard encrypt` encrypts
+    # them. "off": blobs are written plain (refused once any blob is encrypted).
+    encryption: str = "on"
+    # Who keeps the key-encryption keys: "local" (keyring.json in the data directory),
+    # "transit" (Vault / OpenBao transit) or "kms" (AWS KMS through boto3's credentials).
+    key_provider: str = "local"
+    # The local keyring's master key (base64 of 32 bytes), inline or in a 0600 file: the
+    # keyring file then holds its keys sealed with it.
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: str | None = None
+    transit_url: str | None = None
+    transit_token: str | None = field(default=None, repr=False)
+    transit_mount: str = "transit"
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    # The key of a domain created without --encryption-key (CodeArtifact's AWS managed key);
+    # the local keyring makes it on first use.
+    default_encryption_key: str = "alias/aws/codeartifact"
+    # How long an unwrapped data key stays in memory after use.
+    data_key_cache_seconds: float = 300.0
     # -- operations: audit trail, access log, webhooks, metrics (README) --
     # Where the audit trail goes: file (JSON lines in DATA_DIR/audit/), database (the
     # catalog's database: the scaled setup) or off; empty: database on PostgreSQL, else file.
@@ -204,11 +233,22 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         if region != "*" and not _REGION.fullmatch(region):
             raise ValueError(f"not a region name: {region!r} (PACKYARD_REGION and "
                              "PACKYARD_ALLOWED_REGIONS take names such as eu-west-1)")
-    upstream = settings.pypi_upstream_url
-    if not upstream.startswith(("http://", "https://")):
-        raise ValueError("PACKYARD_PYPI_UPSTREAM_URL must be an http:// or https:// URL of a "
-                         f"simple index, got {upstream!r}")
-    if not upstream.endswith("/"):
-        # Project pages are resolved relative to it: ".../simple" would lose its last segment.
-        settings = replace(settings, pypi_upstream_url=upstream + "/")
+    if settings.encryption not in ("on", "off"):
+        raise ValueError(f"PACKYARD_ENCRYPTION must be on or off, got {settings.encryption!r}")
+    if settings.key_provider not in ("local", "transit", "kms"):
+        raise ValueError("PACKYARD_KEY_PROVIDER must be local, transit or kms, got "
+                         f"{settings.key_provider!r}")
+    if settings.key_provider == "transit" and not (settings.transit_url
+                                                   and settings.transit_token):
+        raise ValueError("PACKYARD_KEY_PROVIDER=transit needs PACKYARD_TRANSIT_URL and "
+                         "PACKYARD_TRANSIT_TOKEN")
+    for name, what in (("pypi_upstream_url", "a simple index"),
+                       ("npm_upstream_url", "an npm registry")):
+        upstream = getattr(settings, name)
+        if not upstream.startswith(("http://", "https://")):
+            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an http:// or https:// URL "
+                             f"of {what}, got {upstream!r}")
+        if not upstream.endswith("/"):
+            # Documents are resolved relative to it: ".../simple" would lose its last segment.
+            settings = replace(settings, **{name: upstream + "/"})
     return settings

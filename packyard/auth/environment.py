@@ -14,8 +14,10 @@ aws:SourceIp.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -54,6 +56,17 @@ def _environment(host: str | None, scheme: str | None) -> RequestEnvironment:
         except ValueError:
             source_ip = None  # e.g. a unix socket or a test client's made-up host
     return RequestEnvironment(source_ip=source_ip, secure_transport=scheme in ("https", "wss"))
+
+
+@contextlib.contextmanager
+def request_environment(scope: Scope) -> Iterator[None]:
+    """``scope``'s environment as the current one, for a request served before the middleware
+    (the first-read path, ``services/first_reads.py``)."""
+    token = _current.set(environment_of(scope))
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class RequestEnvironmentMiddleware:

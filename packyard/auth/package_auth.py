@@ -11,7 +11,7 @@ from typing import Any
 from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
 from packyard.auth.tokens import CACHE_SECONDS, TokenService
 from packyard.clock import Clock
-from packyard.errors import Unauthenticated
+from packyard.errors import NoCredentials, Unauthenticated
 from packyard.iam.store import IamStore
 from packyard.model import Domain, TokenRecord
 from packyard.ttl_cache import TtlCache
@@ -22,8 +22,8 @@ _CACHE_MAX = 10_000
 def token_from_authorization(header: str | None) -> str:
     """The token in ``Basic base64(aws:TOKEN)`` (as CodeArtifact) or ``Bearer TOKEN``."""
     if not header:
-        raise Unauthenticated("Authentication required: use the token from "
-                              "get-authorization-token as the password of user 'aws'")
+        raise NoCredentials("Authentication required: use the token from "
+                            "get-authorization-token as the password of user 'aws'")
     scheme, _, value = header.strip().partition(" ")
     scheme = scheme.lower()
     value = value.strip()

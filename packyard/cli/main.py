@@ -202,12 +202,16 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 def _register_subcommands() -> None:
     from packyard.cli.audit import audit
     from packyard.cli.backups import backup_data, restore_data
+    from packyard.cli.encryption import encrypt, keys, verify
     from packyard.cli.imports import import_files
     from packyard.cli.migrate_storage import migrate_storage_command
     from packyard.cli.tokens import token
 
     main.add_command(token)
     main.add_command(import_files)
+    main.add_command(encrypt)
+    main.add_command(verify)
+    main.add_command(keys)
     main.add_command(audit)
     main.add_command(backup_data)
     main.add_command(restore_data)

@@ -111,6 +111,8 @@ def npm_instructions(target: Target, endpoint: str, token: str | None
     parts = urlsplit(endpoint)
     auth_key = f"//{parts.netloc}{parts.path}:_authToken"
     npmrc = f"registry={endpoint}\n{auth_key}={secret}\n"
+    # Yarn 1 sends the token on installs only with always-auth (which npm 10+ will not set).
+    yarn1rc = npmrc + f"//{parts.netloc}{parts.path}:always-auth=true\n"
     yarnrc = (f'npmRegistryServer: "{endpoint}"\nnpmAlwaysAuth: true\n'
               f'npmAuthToken: "{secret}"\n')
     if parts.scheme == "http":
@@ -127,7 +129,7 @@ def npm_instructions(target: Target, endpoint: str, token: str | None
                   f"pnpm config set {auth_key}={secret}"))),
         ClientInstructions("yarn", "npm", (*first, Snippet(
             "Yarn 2 and later read", yarnrc, ".yarnrc.yml"), Snippet(
-            "Yarn 1 reads", npmrc, ".npmrc"))),
+            "Yarn 1 reads", yarn1rc, ".npmrc"))),
     ]
 
 

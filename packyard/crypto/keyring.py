@@ -104,6 +104,8 @@ class _Key:
     enabled: bool
     current: int
     versions: dict[int, bytes] = field(repr=False)
+    # KMS's EnableKeyRotation: the period asked for (days), None while automatic rotation is off.
+    rotation_period_days: int | None = None
     _ciphers: dict[int, AESGCM] = field(default_factory=dict, repr=False)
 
     def cipher(self, version: int) -> AESGCM:
@@ -197,6 +199,7 @@ class LocalKeyring:
                 key_id=key_id, description=entry["description"],
                 created_at=datetime.fromisoformat(entry["created_at"]),
                 enabled=entry["enabled"], current=entry["current"],
+                rotation_period_days=entry.get("rotation_period_days"),
                 versions={int(v): self._material(key_id, int(v), m)
                           for v, m in entry["versions"].items()})
         self._keys, self._aliases = keys, dict(document["aliases"])
@@ -234,6 +237,7 @@ class LocalKeyring:
             document["keys"][key.key_id] = {
                 "description": key.description, "created_at": key.created_at.isoformat(),
                 "enabled": key.enabled, "current": key.current,
+                "rotation_period_days": key.rotation_period_days,
                 "versions": {str(v): self._stored(key, v) for v in sorted(key.versions)}}
         data = json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
@@ -378,6 +382,20 @@ class LocalKeyring:
             return self._describe(key)
         return self._update(rotate)
 
+    def retire_versions_below(self, key_ref: str, version: int) -> KeyDescription:
+        """Drop the material of every version older than ``version`` (rotation's last step,
+        once no wrapped key refers to them): what they wrapped no longer unwraps."""
+        def retire() -> KeyDescription:
+            key = self._resolve(key_ref)
+            if version > key.current:
+                raise Invalid(f"Version {key.current} of key {key.key_id} is its current one; "
+                              f"versions below {version} cannot be retired")
+            for old in [v for v in key.versions if v < version]:
+                del key.versions[old]
+                key._ciphers.pop(old, None)
+            return self._describe(key)
+        return self._update(retire)
+
     # -- what the KMS API subset needs ----------------------------------------------------------
 
     def list_keys(self) -> list[KeyDescription]:
@@ -407,3 +425,19 @@ class LocalKeyring:
             key.enabled = enabled
             return self._describe(key)
         return self._update(change)
+
+    def set_rotation_period(self, key_ref: str, days: int | None) -> KeyDescription:
+        """Record KMS's automatic rotation setting (``EnableKeyRotation``: ``days``;
+        ``DisableKeyRotation``: None). Rotation itself is ``rotate`` (``packyard keys
+        rotate``)."""
+        def change() -> KeyDescription:
+            key = self._resolve(key_ref)
+            key.rotation_period_days = days
+            return self._describe(key)
+        return self._update(change)
+
+    def rotation_period(self, key_ref: str) -> int | None:
+        """The period recorded by ``set_rotation_period``; None when rotation is off."""
+        with self._mutex:
+            self._fresh()
+            return self._resolve(key_ref).rotation_period_days

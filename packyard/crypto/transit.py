@@ -133,3 +133,10 @@ class TransitKeyProvider:
     def rotate(self, key_ref: str) -> KeyDescription:
         self._call("POST", f"keys/{key_ref}/rotate", key_ref)
         return self.describe_key(key_ref)
+
+    def retire_versions_below(self, key_ref: str, version: int) -> KeyDescription:
+        """Transit's ``min_decryption_version``: older versions stop decrypting (transit
+        keeps their material until trimmed, which is the operator's call)."""
+        self._call("POST", f"keys/{key_ref}/config", key_ref,
+                   {"min_decryption_version": version})
+        return self.describe_key(key_ref)

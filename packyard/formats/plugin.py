@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute
 
 from packyard.auth.principal import Principal
 from packyard.formats.registry import FormatRules
-from packyard.http.answer import HotPath
+from packyard.http.answer import FirstRead, HotPath
 from packyard.model import Domain, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
@@ -31,11 +31,12 @@ from packyard.services.registry import Registry
 
 @dataclass(frozen=True)
 class MountedFormat:
-    """A format's package endpoint, built on the core: an optional hot path, then its routes
-    (mounted under ``/{domain}-{owner}/{url_segment}/{repo}``)."""
+    """A format's package endpoint, built on the core: an optional hot path and first-read
+    path, then its routes (mounted under ``/{domain}-{owner}/{url_segment}/{repo}``)."""
 
     routes: Sequence[BaseRoute]
     hot_path: HotPath | None = None
+    first_read: FirstRead | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ it gets the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,6 +25,11 @@ class Answer:
     status: int
     headers: Headers
     body: bytes
+
+    @classmethod
+    def of(cls, response: Response) -> Answer:
+        """A complete (not streaming) response as an answer, e.g. a surface's error."""
+        return cls(response.status_code, list(response.raw_headers), bytes(response.body))
 
     def as_response(self) -> Response:
         response = Response(status_code=self.status)
@@ -54,5 +59,9 @@ class Answer:
 
 
 HotPath = Callable[[Scope], "Answer | None"]
+FirstRead = Callable[[Scope], Awaitable["Answer | None"]]
+"""Answers a read that a hot path missed (the first read of a page or file) without the
+routes: authorizes, renders or looks up into the hot path's caches, and gives the answer, or
+None to leave the request (and any error) to the routes."""
 """Answers a request from memory before routing, or leaves it to the routes (None). It must not
 block or do I/O: the server calls it straight from its protocol callbacks."""

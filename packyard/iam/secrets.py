@@ -5,7 +5,9 @@ cannot be stored hashed the way authorization and session tokens are; it is encr
 with Fernet (AES-128-CBC + HMAC-SHA256, authenticated) under a key kept beside the blobs
 (``storage/shared_files.py``: the data directory, owner-only, for the embedded default; the
 bucket for an S3 store, so every replica on it finds the same key). A database copied without
-that key holds no usable secret.
+that key holds no usable secret. With encryption at rest on, the key is a data key of the key
+provider instead, kept wrapped in the same shared files (``iam/secret_key.py``), and this file
+is migrated away.
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packyard.errors import PackyardError
 from packyard.metadata.changes import ChangeLog
+from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
 from packyard.metadata.listings import ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
@@ -38,6 +39,7 @@ from packyard.metadata.upstream_links import (
     UpstreamLinkStore,
 )
 from packyard.metadata.upstream_pages import CachedPage, UpstreamPageStore
+from packyard.metadata.version_edits import VersionEditStore
 from packyard.model import (
     Asset,
     Domain,
@@ -50,6 +52,7 @@ from packyard.model import (
 from packyard.package_groups.origin_controls import OriginConfiguration, RestrictionType
 
 __all__ = [
+    "BlobRow",
     "CachedPage",
     "Catalog",
     "DomainGraph",
@@ -62,6 +65,7 @@ __all__ = [
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
+    "StoredDataKey",
     "VersionOrigin",
     "new_revision",
 ]
@@ -162,8 +166,10 @@ class Catalog(Protocol):
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
-                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
-        """The asset called ``filename`` in a project (file downloads)."""
+                   namespace: str = "", version_key: str | None = None
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads), of the version
+        ``version_key`` when given (formats whose versions' files share names: npm's)."""
         ...
 
     def find_assets_named(self, repository_id: int, fmt: str,
@@ -196,6 +202,18 @@ class Catalog(Protocol):
         ...
 
     def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
+        ...
+
+    def update_version_attributes(self, version: PackageVersion,
+                                  attributes: Mapping[str, Any]) -> PackageVersion:
+        """Replace the format's data about a version (npm: a deprecation); the version gets
+        a new revision."""
+        ...
+
+    def delete_versions(self, package_id: int, version_keys: Sequence[str]) -> list[str]:
+        """Remove versions with their assets and the tags pointing at them (a deleted version
+        may be published again); returns the sha256s no longer used in the domain, for the
+        caller to delete from the blob store after the commit."""
         ...
 
     # -- tags ---------------------------------------------------------------------------------
@@ -328,7 +346,7 @@ class Catalog(Protocol):
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,
-                    namespace: str = "") -> bool:
+                    namespace: str = "", version_key: str | None = None) -> bool:
         """Keep in ``targets`` a copy of a file another repository of the domain holds, with
         the version's original entry point; False when the source does not hold it."""
         ...
@@ -349,10 +367,42 @@ class Catalog(Protocol):
 
     def find_token(self, secret_sha256: str) -> TokenRecord | None: ...
 
+    # -- data keys (encryption at rest) -----------------------------------------------------
+
+    def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
+
+    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]:
+        """Insert unless present; the row that holds, and whether it is ``key``."""
+        ...
+
+    def delete_data_key(self, domain_id: int, sha256: str) -> None: ...
+
+    def replace_wrapped_key(self, old: StoredDataKey, key_id: str, key_version: int | None,
+                            wrapped: bytes) -> bool:
+        """Re-wrapped, if the row still holds ``old``'s wrapping; True when stored."""
+        ...
+
+    def data_keys_below(self, key_id: str, version: int, limit: int) -> list[StoredDataKey]:
+        ...
+
+    def data_key_versions(self, key_id: str) -> dict[int | None, int]: ...
+
+    def data_key_count(self) -> int: ...
+
+    def blob_rows(self, domain_id: int | None = None, *, after: tuple[int, str] = (0, ""),
+                  limit: int = 500, plain_only: bool = False) -> list[BlobRow]:
+        """Blobs in (domain, sha256) order after ``after``; ``plain_only``: without a key."""
+        ...
+
+    def set_domain_encryption_key(self, domain_id: int, encryption_key: str) -> None: ...
+
+    def domain_by_id(self, domain_id: int) -> Domain | None: ...
+
 
 class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
-                 UpstreamLinkStore, OriginStore, RetentionStore, UpstreamPageStore, TokenStore,
-                 PackageGroupStore, ResourceTagStore):
+                 VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
+                 UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
+                 DataKeyStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

@@ -11,7 +11,15 @@ from packyard.errors import Conflict, NotFound
 from packyard.metadata.package_groups import delete_domain_groups, insert_root_group
 from packyard.metadata.resource_tags import DOMAIN, delete_tags, insert_tags
 from packyard.metadata.rows import ASSET_JOIN, domain_record, new_id
-from packyard.metadata.schema import assets, blobs, domains, packages, repositories, tokens
+from packyard.metadata.schema import (
+    assets,
+    blobs,
+    data_keys,
+    domains,
+    packages,
+    repositories,
+    tokens,
+)
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Domain
 
@@ -76,6 +84,9 @@ class DomainStore(CatalogBase):
             delete_domain_groups(conn, domain.id)
             delete_tags(conn, DOMAIN, domain.id)
             conn.execute(delete(blobs).where(blobs.c.domain_id == domain.id))
+            # The blobs themselves go next (Registry.delete_domain); a crash in between leaves
+            # ciphertext no key opens, which an upload of the same bytes replaces.
+            conn.execute(delete(data_keys).where(data_keys.c.domain_id == domain.id))
             conn.execute(delete(domains).where(domains.c.id == domain.id))
 
     def domain_by_id(self, domain_id: int) -> Domain | None:

@@ -97,16 +97,20 @@ class ListingStore(CatalogBase):
         return package_record(pkg), versions, entries
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
-                   namespace: str = "") -> tuple[PackageVersion, Asset] | None:
-        """The asset called ``filename`` in a project (file downloads)."""
+                   namespace: str = "", version_key: str | None = None
+                   ) -> tuple[PackageVersion, Asset] | None:
+        """The asset called ``filename`` in a project (file downloads), of the version
+        ``version_key`` when given (formats whose versions' files share names: npm's)."""
+        query = (select(assets, package_versions.c.status.label("version_status"),
+                        package_versions.c.id.label("version_id"))
+                 .select_from(ASSET_JOIN)
+                 .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                        packages.c.namespace == namespace, packages.c.name == name,
+                        assets.c.name == filename))
+        if version_key is not None:
+            query = query.where(package_versions.c.version_key == version_key)
         with self._read() as conn:
-            row = conn.execute(
-                select(assets, package_versions.c.status.label("version_status"),
-                       package_versions.c.id.label("version_id"))
-                .select_from(ASSET_JOIN)
-                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
-                       packages.c.namespace == namespace, packages.c.name == name,
-                       assets.c.name == filename)).first()
+            row = conn.execute(query).first()
             if row is None:
                 return None
             version = conn.execute(select(package_versions).where(

@@ -98,21 +98,24 @@ class RepositoryStore(CatalogBase):
                 package_group_repositories.c.repository_id == repository.id))
             delete_tags(conn, REPOSITORY, repository.id)
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
-            return self._drop_unused_blobs(conn, repository.domain_id, touched)
+            return drop_unused_blobs(conn, repository.domain_id, touched)
 
-    def _drop_unused_blobs(self, conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
-        dropped = []
-        domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
-                         .join(repositories, packages.c.repository_id == repositories.c.id)
-                         .where(repositories.c.domain_id == domain_id))
-        for sha in sorted(shas):
-            in_use = conn.execute(select(func.count()).select_from(assets).where(
-                assets.c.id.in_(domain_assets),
-                (assets.c.sha256 == sha) | assets.c.id.in_(
-                    select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
-            ).scalar_one()
-            if not in_use:
-                conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
-                                                 blobs.c.sha256 == sha))
-                dropped.append(sha)
-        return dropped
+
+def drop_unused_blobs(conn: Connection, domain_id: int, shas: set[str]) -> list[str]:
+    """Forget the blob rows of ``shas`` that no asset of the domain uses any more; returns
+    them, for the caller to delete from the blob store once the transaction commits."""
+    dropped = []
+    domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
+                     .join(repositories, packages.c.repository_id == repositories.c.id)
+                     .where(repositories.c.domain_id == domain_id))
+    for sha in sorted(shas):
+        in_use = conn.execute(select(func.count()).select_from(assets).where(
+            assets.c.id.in_(domain_assets),
+            (assets.c.sha256 == sha) | assets.c.id.in_(
+                select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha)))
+        ).scalar_one()
+        if not in_use:
+            conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                             blobs.c.sha256 == sha))
+            dropped.append(sha)
+    return dropped

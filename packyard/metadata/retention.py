@@ -101,20 +101,23 @@ class RetentionStore(CatalogBase):
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,
-                    namespace: str = "") -> bool:
-        """Keep in ``targets`` a copy of a file another repository of the domain holds.
+                    namespace: str = "", version_key: str | None = None) -> bool:
+        """Keep in ``targets`` a copy of a file another repository of the domain holds (of
+        the version ``version_key`` when given, as ``find_asset``).
 
         The copy shares the stored bytes and records the version's original entry point.
         False when the source no longer holds the file.
         """
+        query = (select(assets, package_versions.c.id.label("version_id"),
+                        packages.c.display_name)
+                 .select_from(ASSET_JOIN)
+                 .where(packages.c.repository_id == source_repository_id,
+                        packages.c.format == fmt, packages.c.namespace == namespace,
+                        packages.c.name == name, assets.c.name == filename))
+        if version_key is not None:
+            query = query.where(package_versions.c.version_key == version_key)
         with self._read() as conn:
-            row = conn.execute(
-                select(assets, package_versions.c.id.label("version_id"),
-                       packages.c.display_name)
-                .select_from(ASSET_JOIN)
-                .where(packages.c.repository_id == source_repository_id,
-                       packages.c.format == fmt, packages.c.namespace == namespace,
-                       packages.c.name == name, assets.c.name == filename)).first()
+            row = conn.execute(query).first()
             if row is None:
                 return False
             version = conn.execute(select(package_versions).where(

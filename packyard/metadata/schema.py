@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -81,6 +82,23 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Each encrypted blob's data key, wrapped by its domain's key-encryption key (KEK): never beside
+# the blob (docs/decisions/0001-encryption-at-rest.md). One row per (domain, sha256), written
+# before the ciphertext, so no ciphertext is ever stored that no row opens.
+data_keys = Table(
+    "data_keys", metadata,
+    Column("domain_id", Integer, ForeignKey("domains.id"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("provider", String(16), nullable=False),  # local, transit or kms
+    Column("key_id", String(2048), nullable=False),  # the KEK's canonical id
+    Column("key_version", Integer, nullable=True),  # None where the provider hides versions
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("plaintext_size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+# Rotation pages through one KEK's rows older than its current version.
+Index("ix_data_keys_key_id", data_keys.c.key_id, data_keys.c.key_version)
 
 packages = Table(
     "packages", metadata,

@@ -19,11 +19,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from packyard import __version__
 from packyard.api.codeartifact.errors import ERRORS as CODEARTIFACT_ERRORS
 from packyard.api.iam.errors import ERRORS as IAM_ERRORS
+from packyard.api.kms.endpoint import ByTarget
+from packyard.api.kms.errors import ERRORS as KMS_ERRORS
 from packyard.audit.trail import OFF, AuditTrail
 from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.console import browser_root
-from packyard.http.answer import Answer, HotPath
+from packyard.http.answer import Answer, FirstRead, HotPath
 from packyard.http.request_note import RequestIds, note_of
 from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
@@ -32,6 +34,7 @@ from packyard.server.metrics import metrics_endpoint
 from packyard.server.observe import Observe, Observer
 from packyard.server.proxy_headers import trust_proxies
 from packyard.server.traffic import Traffic
+from packyard.services.first_reads import FirstReads
 from packyard.settings import Settings
 
 
@@ -53,14 +56,18 @@ async def ready(request: Request) -> Response:
 
 
 class PackyardApp:
-    """Offers each request to the hot paths (repeat reads answered from memory), else to
-    Starlette. Nothing else differs between the two: see ``services/hot_reads.py``."""
+    """Offers each request to the hot paths (repeat reads answered from memory), then to the
+    first-read paths (a page or file not cached yet, rendered or looked up without the routes),
+    else to Starlette. Nothing else differs between them: see ``services/hot_reads.py`` and
+    ``services/first_reads.py``."""
 
     def __init__(self, app: Starlette, hot_paths: list[HotPath],
                  connection_limits: ConnectionLimits | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None,
+                 first_reads: list[FirstRead] | None = None) -> None:
         self.app = app
         self._hot_paths = hot_paths
+        self._first_reads = first_reads or []
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
         # Request ids, counters and the access log, shared with the server's fast lane.
@@ -82,6 +89,11 @@ class PackyardApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             answer = self.hot_answer(scope)
+            hot = answer is not None
+            for first_read in self._first_reads:
+                if answer is not None:
+                    break
+                answer = await first_read(scope)
             if answer is not None:
                 observer = self.observer
                 if observer is None:
@@ -89,9 +101,10 @@ class PackyardApp:
                     return
                 request_id = observer.ids.next()
                 await answer.send(send, request_id)
-                traffic = observer.traffic
-                traffic.hot_answers += 1
-                traffic.hot_bytes += len(answer.body)
+                if hot:  # a first read did work: not counted as an answer from memory
+                    traffic = observer.traffic
+                    traffic.hot_answers += 1
+                    traffic.hot_bytes += len(answer.body)
                 if observer.access_log is not None:
                     client = scope.get("client")
                     observer.access_log.fast_lane(
@@ -129,20 +142,34 @@ def create_app(settings: Settings | None = None,
     ]
     if container.iam_api is not None:
         # IAM and STS (AWS Query protocol) share the endpoint's root, as --endpoint-url sends
-        # them; a browser's GET there goes to the console.
-        root = (browser_root(container.iam_api.__call__) if container.console is not None
-                else container.iam_api.__call__)
-        routes.append(Route("/", root, methods=["POST", "GET"], middleware=[IAM_ERRORS]))
+        # them; so does KMS (JSON, named by X-Amz-Target); a browser's GET there goes to the
+        # console.
+        query_api = (browser_root(container.iam_api.__call__) if container.console is not None
+                     else container.iam_api.__call__)
+        root = Route("/", query_api, methods=["POST", "GET"], middleware=[IAM_ERRORS])
+        if container.kms_api is not None:
+            kms = Route("/", container.kms_api.__call__, methods=["POST"],
+                        middleware=[KMS_ERRORS])
+            root = Route("/", ByTarget(kms.app, root.app), methods=["POST", "GET"])
+        routes.append(root)
     app = Starlette(routes=routes, lifespan=_lifespan(container, observer),
                     middleware=[Middleware(Observe, observer=observer),
                                 Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
     hot_paths = [mounted.hot_path for mounted in container.formats.values()
                  if mounted.hot_path is not None]
+    # With the audit trail on, the routes answer what it records: every refused read (the
+    # first-read path steps aside on a refusal) and, when asked, every download (no first
+    # reads at all then).
+    first_reads = [mounted.first_read for mounted in container.formats.values()
+                   if mounted.first_read is not None and not settings.audit_downloads]
+    for first_read in first_reads:
+        if isinstance(first_read, FirstReads):
+            first_read.defer_refusals = trail.enabled
     return PackyardApp(app, hot_paths,
                        ConnectionLimits(settings.header_timeout_seconds,
                                         settings.body_timeout_seconds, settings.max_connections),
-                       observer)
+                       observer, first_reads)
 
 
 def _lifespan(container: Container, observer: Observer

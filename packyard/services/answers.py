@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 from packyard.http.answer import Answer, Headers
 from packyard.http.negotiation import accepts_gzip
@@ -33,9 +35,14 @@ class _Variant:
     etag: str
     full: Answer
     not_modified: Answer
+    last_modified: datetime | None = None
 
-    def answer(self, if_none_match: str | None) -> Answer:
-        if if_none_match and etag_matches(if_none_match, self.etag):
+    def answer(self, if_none_match: str | None, if_modified_since: str | None = None) -> Answer:
+        if if_none_match:
+            # RFC 9110 13.1.3: If-Modified-Since counts only without If-None-Match.
+            return self.not_modified if etag_matches(if_none_match, self.etag) else self.full
+        if if_modified_since and self.last_modified is not None and not_modified_since(
+                if_modified_since, self.last_modified):
             return self.not_modified
         return self.full
 
@@ -49,10 +56,17 @@ class RenderedPage:
     media_type: str
     digest: str
     _variants: dict[bool, _Variant] = field(default_factory=dict, compare=False, repr=False)
+    # When what the page shows last changed: sent as Last-Modified, and If-Modified-Since is
+    # answered from it (yarn revalidates with both validators).
+    last_modified: datetime | None = None
+    # A gzip encoding made already (off the event loop, with the body), used as is.
+    gzip_body: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, body: bytes, media_type: str) -> RenderedPage:
-        return cls(body, media_type, hashlib.sha256(body).hexdigest()[:32])
+    def of(cls, body: bytes, media_type: str, *, last_modified: datetime | None = None,
+           gzip_body: bytes | None = None) -> RenderedPage:
+        return cls(body, media_type, hashlib.sha256(body).hexdigest()[:32],
+                   last_modified=last_modified, gzip_body=gzip_body)
 
     def variant(self, use_gzip: bool) -> _Variant:
         found = self._variants.get(use_gzip)
@@ -93,24 +107,41 @@ def content_type(media_type: str) -> bytes:
     return media_type.encode()
 
 
+def not_modified_since(if_modified_since: str, last_modified: datetime) -> bool:
+    """Whether a resource last changed at ``last_modified`` is unchanged since the date an
+    If-Modified-Since header gives (an unreadable date never matches)."""
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    # HTTP dates have whole seconds.
+    return last_modified.replace(microsecond=0) <= since
+
+
 def page_answer(page: RenderedPage, accept_encoding: str | None,
-                if_none_match: str | None) -> Answer:
+                if_none_match: str | None, if_modified_since: str | None = None) -> Answer:
     """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
     use_gzip = len(page.body) >= _GZIP_MIN and accepts_gzip(accept_encoding)
-    return page.variant(use_gzip).answer(if_none_match)
+    return page.variant(use_gzip).answer(if_none_match, if_modified_since)
 
 
 def _page_variant(page: RenderedPage, use_gzip: bool) -> _Variant:
     etag = f'"{page.digest}-gz"' if use_gzip else f'"{page.digest}"'
     headers: Headers = [(b"etag", etag.encode()), _PAGE_VARY, _PAGE_CACHING]
+    if page.last_modified is not None:
+        headers.append((b"last-modified", format_datetime(
+            page.last_modified.astimezone(UTC), usegmt=True).encode()))
     not_modified = Answer(304, list(headers), b"")
     body = page.body
     if use_gzip:
         headers.append((b"content-encoding", b"gzip"))
-        body = gzip.compress(body, compresslevel=6, mtime=0)
+        body = page.gzip_body if page.gzip_body is not None else gzip.compress(
+            body, compresslevel=6, mtime=0)
     headers.append((b"content-length", str(len(body)).encode()))
     headers.append((b"content-type", content_type(page.media_type)))
-    return _Variant(etag, Answer(200, headers, body), not_modified)
+    return _Variant(etag, Answer(200, headers, body), not_modified, page.last_modified)
 
 
 def _file_variant(media_type: str, sha256: str, data: bytes) -> _Variant:

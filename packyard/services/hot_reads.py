@@ -28,7 +28,7 @@ from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.response_cache import ResponseCache
 
 _WANTED = frozenset({b"authorization", b"accept", b"accept-encoding", b"if-none-match",
-                     b"range"})
+                     b"if-modified-since", b"range", b"host"})
 
 
 HotKey = tuple[Literal["page", "file"], Hashable]
@@ -36,10 +36,42 @@ HotKey = tuple[Literal["page", "file"], Hashable]
 tuple: one is made per hot-path request)."""
 
 
-HotRoute = Callable[[Sequence[str], Mapping[bytes, str]], HotKey | None]
+HotRoute = Callable[[Sequence[str], Mapping[bytes, str], Scope], HotKey | None]
 """A format's reading of a request: its path split on "/" (``parts[1]`` is the domain label,
-``parts[2]`` the format's segment, ``parts[3]`` the repository) and its headers (those in
-``_WANTED``, each sent once), to the entry it names, or None for the handlers."""
+``parts[2]`` the format's segment, ``parts[3]`` the repository), its headers (those in
+``_WANTED``, each sent once) and its scope (a format whose pages name the host they were
+asked at reads the scheme there), to the entry it names, or None for the handlers."""
+
+
+def plain_read(scope: Scope, segment: str, route: HotRoute, *, raw_path: bool = False
+               ) -> tuple[list[str], dict[bytes, str], HotKey] | None:
+    """A plain GET/HEAD of what ``route`` names under the format's ``segment``: its path split
+    on "/" (still percent-encoded with ``raw_path``: npm's "@s%2fn" is one segment), the
+    headers that matter and the cache entry; None for anything else (query strings, Range, a
+    header sent twice: the handlers' call)."""
+    if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+        return None
+    if raw_path:
+        raw = scope.get("raw_path")
+        if raw is None:
+            return None
+        parts = raw.decode("latin-1").split("/")
+    else:
+        parts = scope["path"].split("/")
+    if len(parts) < 5 or parts[2] != segment:
+        return None
+    headers: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED:
+            if name in headers:  # twice: which one counts is the handlers' call
+                return None
+            headers[name] = value.decode("latin-1")
+    if b"range" in headers:
+        return None
+    wanted = route(parts, headers, scope)
+    if wanted is None:
+        return None
+    return parts, headers, wanted
 
 
 class HotReads:
@@ -50,7 +82,7 @@ class HotReads:
 
     def __init__(self, gate: RepositoryGate, pages: ResponseCache[RenderedPage],
                  files: ResponseCache[CachedFile], segment: str, route: HotRoute, *,
-                 answer_files: bool = True) -> None:
+                 raw_path: bool = False, answer_files: bool = True) -> None:
         self._gate = gate
         self._answer_files = answer_files
         # Answers given, by kind and status, for /metrics (plain increments: this runs on every
@@ -63,24 +95,14 @@ class HotReads:
         self._files = files
         self._segment = segment
         self._route = route
+        # The route reads the path still percent-encoded (npm: "@s%2fn" is one segment).
+        self._raw_path = raw_path
 
     def __call__(self, scope: Scope) -> Answer | None:
-        if scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+        read = plain_read(scope, self._segment, self._route, raw_path=self._raw_path)
+        if read is None:
             return None
-        parts = scope["path"].split("/")
-        if len(parts) < 5 or parts[2] != self._segment:
-            return None
-        headers: dict[bytes, str] = {}
-        for name, value in scope["headers"]:
-            if name in _WANTED:
-                if name in headers:  # twice: which one counts is the handlers' call
-                    return None
-                headers[name] = value.decode("latin-1")
-        if b"range" in headers:
-            return None
-        wanted = self._route(parts, headers)
-        if wanted is None:
-            return None
+        parts, headers, wanted = read
         access = self._gate.recent_reader(parts[1], parts[3], headers.get(b"authorization"),
                                           environment_of(scope))
         if access is None:
@@ -91,7 +113,7 @@ class HotReads:
             if page is None:
                 return None
             answer = page_answer(page, headers.get(b"accept-encoding"),
-                                 headers.get(b"if-none-match"))
+                                 headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
             if answer.status == 304:
                 self.pages_not_modified += 1
             else:

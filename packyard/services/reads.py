@@ -9,7 +9,8 @@
 - the answers: pages with a strong ETag, 304 and gzip (``services/answers.py``), stored files
   with their sha256 as ETag, immutable caching and Range on every blob store
   (``services/blob_response.py``);
-- the hot path in front of the handlers (``services/hot_reads.py``), reading the same caches.
+- the hot path in front of the handlers (``services/hot_reads.py``), reading the same caches,
+  and the first-read path (``services/first_reads.py``), filling them without the handlers.
 
 A format's handler parses the request, calls these with its own keys and its own render or
 lookup function, and returns what they give.
@@ -24,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from packyard.auth.environment import current_environment
+from packyard.auth.environment import RequestEnvironment, current_environment
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
 from packyard.services.access import RepositoryAccess, RepositoryGate
@@ -36,10 +37,12 @@ from packyard.services.answers import (
     page_answer,
 )
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
+from packyard.services.first_reads import Fill, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
+from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
 from packyard.upstream.resolver import InlineFile, Located, StoredFile
 
@@ -70,18 +73,21 @@ class PackageReads:
         self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
         self._renders: SingleFlight[tuple[object, ...], RenderedPage] = SingleFlight()
         self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
+        # Grants and file lookups: the blocking part of the first read of each file or page.
+        self._threads = ThreadHop()
 
     def caches(self) -> dict[str, TtlCache[Any, Any]]:
         """Rendered pages and file lookups, by name (for ``/metrics``)."""
         prefix = f"{self._segment}_" if self._segment else ""
         return {prefix + "pages": self._pages.cache, prefix + "files": self._files.cache}
 
-    def hot_path(self, segment: str, route: HotRoute) -> HotReads:
+    def hot_path(self, segment: str, route: HotRoute, *, raw_path: bool = False) -> HotReads:
         """Answers repeats of what these caches hold, before Starlette runs, for requests under
-        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry."""
+        ``/{domain}-{owner}/{segment}/{repo}/`` that ``route`` maps to a cache entry (given the
+        path still percent-encoded when ``raw_path``)."""
         self._segment = segment
         return HotReads(self._gate, self._pages, self._files, segment, route,
-                        answer_files=not self._audit_downloads)
+                        raw_path=raw_path, answer_files=not self._audit_downloads)
 
     # -- who may read ----------------------------------------------------------------------------
 
@@ -107,16 +113,28 @@ class PackageReads:
         note.read_only = True
         # Reads are recorded when refused; successful ones only as downloads, if asked for.
         note.record_success = False
-        label, repo = request.path_params["label"], request.path_params["repo"]
-        authorization = request.headers.get("authorization")
-        env = current_environment()
+        access = await self.grant(request.path_params["label"], request.path_params["repo"],
+                                  request.headers.get("authorization"), current_environment())
+        note.caller = access.principal
+        return access
+
+    async def grant(self, label: str, repo: str, authorization: str | None,
+                    env: RequestEnvironment | None) -> RepositoryAccess:
+        """``open_read`` for a request not (yet) parsed by Starlette; ``env`` must be the
+        current environment (the grant is remembered for requests from there)."""
         access = self._gate.recent_reader(label, repo, authorization, env)
         if access is None:
             access = await self._grants.run(
                 (label, repo, authorization, env),
-                lambda: run_in_threadpool(self._gate.open_for_read, label, repo, authorization))
-        note.caller = access.principal
+                lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization))
         return access
+
+    def first_reads(self, segment: str, route: HotRoute, fill: Fill,
+                    refused: Refused) -> FirstReads:
+        """Answers first reads of what ``hot_path`` serves, into the same caches, without the
+        routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
+        (``services/first_reads.py``)."""
+        return FirstReads(self.grant, segment, route, fill, refused)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:
@@ -152,7 +170,8 @@ class PackageReads:
     def page_response(request: Request, page: RenderedPage) -> Response:
         """A page with a strong ETag, 304 revalidation and gzip when the client takes it."""
         return page_answer(page, request.headers.get("accept-encoding"),
-                           request.headers.get("if-none-match")).as_response()
+                           request.headers.get("if-none-match"),
+                           request.headers.get("if-modified-since")).as_response()
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -179,21 +198,27 @@ class PackageReads:
                         lookup: Callable[[], StoredFile | None],
                         media_type: str) -> CachedFile | None:
         stamp = self._files.stamp()
-        located = await run_in_threadpool(lookup)
-        if located is None:
+        found = await self._threads.run(self._find_with_bytes, lookup)
+        if found is None:
             return None
-        cached = CachedFile(located, await self._small_bytes(located), media_type)
+        located, data = found
+        if data is None and located.size <= INLINE_MAX:
+            # A backend without files: small blobs are still answered from memory.
+            data = b"".join([chunk async for chunk in self._blobs.read(located.blob_key,
+                                                                        located.sha256)])
+        cached = CachedFile(located, data, media_type)
         self._files.put(repository_id, key, stamp, cached)
         return cached
 
-    async def _small_bytes(self, located: StoredFile) -> bytes | None:
-        if located.size > INLINE_MAX:
-            return None
+    def _find_with_bytes(self, lookup: Callable[[], StoredFile | None]
+                         ) -> tuple[StoredFile, bytes | None] | None:
+        """The lookup and, for a small file in a plain file, its bytes: one thread hop for
+        both (the first read of each wheel and ``.metadata`` file of an install)."""
+        located = lookup()
+        if located is None or located.size > INLINE_MAX:
+            return None if located is None else (located, None)
         path = self._blobs.local_path(located.blob_key, located.sha256)
-        if path is None:  # a backend without files: small blobs are still answered from memory
-            return b"".join([chunk async for chunk in self._blobs.read(located.blob_key,
-                                                                        located.sha256)])
-        return await run_in_threadpool(path.read_bytes)
+        return located, (path.read_bytes() if path is not None else None)
 
     def cached_file_response(self, request: Request, cached: CachedFile) -> Response:
         """A file the repository holds: a small one from memory (unless a range is asked

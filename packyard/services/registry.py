@@ -5,7 +5,7 @@ Every method takes the calling principal and asks the one ``Authorizer`` before 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from packyard.arn import ArnBuilder
@@ -42,7 +42,8 @@ class Registry:
 
     def __init__(self, catalog: Catalog, blobs: BlobStore, authorizer: Authorizer,
                  arns: ArnBuilder, tokens: TokenService, formats: FormatRegistry,
-                 clock: Clock) -> None:
+                 clock: Clock, *,
+                 domain_keys: Callable[[str | None], str] | None = None) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.authorizer = authorizer
@@ -50,6 +51,9 @@ class Registry:
         self.tokens = tokens
         self.formats = formats
         self.clock = clock
+        # With encryption at rest: the key a new domain records (``--encryption-key``, or the
+        # default key), checked with the key provider.
+        self._domain_keys = domain_keys
 
     # -- domains -------------------------------------------------------------------------------
 
@@ -63,8 +67,11 @@ class Registry:
         check_domain_name(name)
         new_tags = self._authorize_create(principal, "codeartifact:CreateDomain",
                                           self.arns.domain(name), tags)
-        key = encryption_key or (f"arn:aws:kms:{self.arns.region}:{self.arns.account_id}:"
-                                 f"key/packyard-{name}")
+        if self._domain_keys is not None:
+            key = self._domain_keys(encryption_key)
+        else:
+            key = encryption_key or (f"arn:aws:kms:{self.arns.region}:{self.arns.account_id}:"
+                                     f"key/packyard-{name}")
         return self.catalog.create_domain(name, self.arns.account_id, key, self.clock.now(),
                                           new_tags)
 

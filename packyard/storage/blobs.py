@@ -42,7 +42,7 @@ class Hasher:
         self._sha512 = hashlib.sha512()
         self._blake2 = hashlib.blake2b(digest_size=32)
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self._size += len(chunk)
         for h in (self._md5, self._sha1, self._sha256, self._sha512, self._blake2):
             h.update(chunk)
@@ -74,7 +74,13 @@ class StagedBlob(Protocol):
         files before commit: archive readers seek)."""
         ...
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes | memoryview) -> None: ...
+
+    def name_as(self, sha256: str) -> None:
+        """Commit under ``sha256`` rather than the bytes' own hash (which is then not
+        computed; the other digests are those of nothing): for a store that keeps another
+        form of the bytes under their name (an encrypted blob under its plaintext's hash)."""
+        ...
 
     def digests(self) -> Digests:
         """Finish writing and return the digests of everything written."""
@@ -152,3 +158,20 @@ def check_blob_key(domain_key: str, sha256: str) -> None:
         raise NotFound(f"No blob {sha256!r}")
     if not domain_key or "/" in domain_key or domain_key.startswith("."):
         raise ValueError(f"bad domain key {domain_key!r}")
+
+
+async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` with its first chunk already read: awaited before a response starts, so a blob
+    that is missing or fails its integrity check becomes an error answer (404, 500) instead of
+    a response cut short."""
+    iterator = aiter(chunks)
+    first = await anext(iterator, None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield first
+        async for chunk in iterator:
+            yield chunk
+
+    return rest()

@@ -323,3 +323,12 @@ class S3SharedFiles:
             assert found is not None
             return found
         return data
+
+    def replace(self, name: str, data: bytes) -> None:
+        with _outages_as_unavailable(f"storing {self._DIRECTORY}/{name}"):
+            obstore.put(self._clients.objects, f"{self._DIRECTORY}/{name}", data,
+                        use_multipart=False)
+
+    def remove(self, name: str) -> None:
+        with _outages_as_unavailable(f"removing {self._DIRECTORY}/{name}"):
+            obstore.delete(self._clients.objects, f"{self._DIRECTORY}/{name}")

@@ -34,6 +34,14 @@ class SharedFiles(Protocol):
         processes race, both get the bytes of the one that created it."""
         ...
 
+    def replace(self, name: str, data: bytes) -> None:
+        """Overwrite the file (a key re-wrapped by ``packyard keys rotate``)."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Remove the file if it is there (a key migrated away)."""
+        ...
+
 
 class DirectoryFiles:
     """Files in a local directory, owner-only (0600)."""
@@ -76,3 +84,28 @@ class DirectoryFiles:
         finally:
             os.unlink(tmp)
         return data
+
+    def replace(self, name: str, data: bytes) -> None:
+        path = self.directory / name
+        tmp = path.with_name(f"{name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _sync_directory(self.directory)
+
+    def remove(self, name: str) -> None:
+        (self.directory / name).unlink(missing_ok=True)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

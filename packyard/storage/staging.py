@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from packyard.processes import pid_alive
@@ -28,20 +29,30 @@ class StagedFile:
         self._file = open(path, "wb")  # noqa: SIM115 - closed in digests()/close()
         self._hasher = Hasher()
         self._digests: Digests | None = None
+        self._name: str | None = None
+        self._written = 0
         # Whether digests() fsyncs the bytes; batched writes leave that to commit_many (one
         # flush for the whole batch), and backends that copy the bytes elsewhere never need it.
         self.synced = sync
 
     @property
     def size(self) -> int:
-        return self._hasher.size
+        return self._written
 
     @property
     def local_path(self) -> Path:
         return self._path
 
-    def write(self, chunk: bytes) -> None:
-        self._hasher.update(chunk)
+    def name_as(self, sha256: str) -> None:
+        """Commit these bytes under ``sha256`` instead of their own hash, which is then never
+        computed: an encrypted blob is stored under its plaintext's sha256
+        (``encryption/blob_store.py``). Called before the first write."""
+        self._name = sha256
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        if self._name is None:
+            self._hasher.update(chunk)
+        self._written += len(chunk)
         self._file.write(chunk)
 
     def digests(self) -> Digests:
@@ -50,7 +61,11 @@ class StagedFile:
             if self.synced:
                 os.fsync(self._file.fileno())
             self._file.close()
-            self._digests = self._hasher.digests()
+            if self._name is None:
+                self._digests = self._hasher.digests()
+            else:
+                self._digests = replace(Hasher().digests(), size=self._written,
+                                        sha256=self._name)
         return self._digests
 
     def close(self) -> None:

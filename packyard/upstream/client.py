@@ -241,6 +241,29 @@ class UpstreamHttp:
                                     f"{response.status_code} {response.reason_phrase}")
             return await _read_capped(response, limit)
 
+    async def post(self, url: str, body: bytes, headers: dict[str, str],
+                   limit: int) -> tuple[int, str, bytes]:
+        """POST a query to an upstream (npm's advisories): (status, content type, body), the
+        answer capped at ``limit`` bytes; no redirects followed, no retries."""
+        self._check_host(url)
+        async with self._slot(url):
+            client = self._http()
+            self.requests += 1
+            try:
+                response = await client.send(
+                    client.build_request("POST", url, content=body, headers=headers),
+                    stream=True)
+                try:
+                    data = await _read_capped(response, limit)
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                error = UpstreamError(f"Upstream {url} unreachable: "
+                                      f"{type(exc).__name__} {exc}".rstrip())
+                self._mark_down(url, error)
+                raise error from None
+            return response.status_code, response.headers.get("content-type", ""), data
+
     @asynccontextmanager
     async def stream_file(self, url: str,
                           allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:

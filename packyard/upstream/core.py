@@ -32,6 +32,9 @@ class UpstreamCore:
     clock: Clock
     # External connection name -> the index URL it reaches (from the formats' declarations).
     connection_urls: Mapping[str, str]
+    # External connection name -> the format it serves: a resolver searches only its format's
+    # connections (a repository may reach public:pypi and public:npmjs through two upstreams).
+    connection_formats: Mapping[str, str]
     # How long a fetched upstream document is used before it is revalidated.
     page_ttl_seconds: float
     # Files up to this size are verified before their first byte is sent.
@@ -46,6 +49,8 @@ class UpstreamCore:
 
     def resolver_for(self, fmt: FormatUpstream) -> UpstreamResolver:
         """The resolver of ``fmt``'s listings and files, with its own document cache."""
+        urls = {name: url for name, url in self.connection_urls.items()
+                if self.connection_formats.get(name) == fmt.format}
         return UpstreamResolver(fmt, self.catalog, self.blobs, self.documents_for(fmt),
-                                self.pull, self.http, self.connection_urls, self.clock,
+                                self.pull, self.http, urls, self.clock,
                                 self.verify_before_send_bytes, self.graphs)

@@ -29,6 +29,10 @@ class UpstreamListing:
     versions: tuple[OfferedVersion, ...]
     files: tuple[OfferedFile, ...]  # each with its ``url``
     rejected: tuple[str, ...] = field(default=(), compare=False)  # why each left-out file was
+    # Named pointers to versions (npm's dist-tags), tag -> version.
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The format's own data about the whole package (npm: the packument's readme and times).
+    payload: Any = field(default=None, compare=False)
 
     def file_hosts(self) -> frozenset[str]:
         """Hosts the upstream's own file URLs use (redirects may go only there)."""
@@ -74,8 +78,28 @@ class FormatUpstream(Protocol):
         """The Accept header sent for an upstream document."""
         ...
 
+    @property
+    def has_tags(self) -> bool:
+        """Whether a repository's listing carries its package tags (npm's dist-tags)."""
+        ...
+
     def check_name(self, name: str) -> None:
         """Refuse (``Invalid``) a name the format cannot have, before anything is looked up."""
+        ...
+
+    def document_name(self, namespace: str, name: str) -> str:
+        """The name an upstream knows the package by, and its document is cached under
+        (PyPI: the name; npm: ``@scope/name``)."""
+        ...
+
+    def file_name(self, name: str, version: str, asset_name: str) -> str:
+        """The name a repository's stored file is requested by and listed under (PyPI: the
+        asset's name; npm: ``name-1.0.0.tgz`` for every version's ``package.tgz``)."""
+        ...
+
+    def asset_named(self, name: str, filename: str) -> tuple[str, str | None]:
+        """The stored asset a requested file name is, and the version key when the asset's
+        name alone does not tell the versions apart (npm's); None otherwise."""
         ...
 
     def version_sort_key(self, version: str) -> Any: ...

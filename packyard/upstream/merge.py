@@ -35,6 +35,11 @@ class OfferedVersion:
     # The format's own document for the version, if it has one (npm: the manifest); the
     # merge carries it along untouched.
     payload: Any = field(default=None, compare=False)
+    # When the version was published there, when the place says (npm's ``time[version]``).
+    published: datetime | None = field(default=None, compare=False)
+    # A repository's revision of the version (changes with its status and metadata); None for
+    # an upstream's: a format that caches what it renders from a listing keys on it.
+    revision: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class Listing(Generic[S]):
     source: S
     versions: Sequence[OfferedVersion]
     files: Sequence[OfferedFile]
+    # Named pointers to versions (npm's dist-tags): tag -> version, as the place has them.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,11 @@ class MergedFile(Generic[S]):
 class MergedProject(Generic[S]):
     files: list[MergedFile[S]]
     versions: list[str]  # listed versions, sorted
+    # Each version key with the place that decides it (the first that has it), listed or not.
+    claims: dict[str, tuple[OfferedVersion, S]] = field(default_factory=dict)
+    # Tags pointing at listed versions, the nearest place's first: a tag the repository
+    # itself sets wins over an upstream's.
+    tags: dict[str, str] = field(default_factory=dict)
 
     def find(self, filename: str) -> MergedFile[S] | None:
         return next((f for f in self.files if f.file.filename == filename), None)
@@ -88,22 +100,29 @@ class MergedProject(Generic[S]):
 def merge_listings(listings: Sequence[Listing[S]],
                    sort_key: Callable[[str], Any]) -> MergedProject[S]:
     """One project page from listings in search order (see the module docstring)."""
-    claims: dict[str, OfferedVersion] = {}
+    claims: dict[str, tuple[OfferedVersion, S]] = {}
     for listing in listings:
         for version in listing.versions:
-            claims.setdefault(version.version_key, version)
+            claims.setdefault(version.version_key, (version, listing.source))
     files: dict[str, MergedFile[S]] = {}
     for listing in listings:
         for offered in listing.files:
             if offered.filename in files:
                 continue
-            claim = claims.get(offered.version_key)
-            if claim is None or claim.status not in LISTED:
+            found = claims.get(offered.version_key)
+            if found is None or found[0].status not in LISTED:
                 continue
+            claim = found[0]
             yanked: bool | str = offered.yanked
             if claim.status == "Unlisted" and yanked is False:
                 yanked = "Unlisted"
             files[offered.filename] = MergedFile(offered, listing.source, yanked)
-    listed = [v.version for v in claims.values() if v.status in LISTED]
+    listed = [v.version for v, _ in claims.values() if v.status in LISTED]
+    listed_set = set(listed)
+    tags: dict[str, str] = {}
+    for listing in listings:
+        for tag, target in listing.tags.items():
+            if target in listed_set:
+                tags.setdefault(tag, target)
     return MergedProject(files=sorted(files.values(), key=lambda f: f.file.filename),
-                         versions=sorted(listed, key=sort_key))
+                         versions=sorted(listed, key=sort_key), claims=claims, tags=tags)

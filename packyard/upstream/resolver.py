@@ -31,6 +31,7 @@ from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint
 from packyard.model import Asset, Domain, Repository
 from packyard.storage.blobs import BlobStore, Digests
+from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp, host_of
 from packyard.upstream.documents import UpstreamDocuments
@@ -127,6 +128,8 @@ class UpstreamResolver:
         self._graphs = graphs
         self._groups: TtlCache[int, DomainGroups] = TtlCache(
             ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024, version=catalog.changes.stamp)
+        # The first read of each page plans here: a lighter hop than anyio's (thread_hop.py).
+        self._threads = ThreadHop()
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -134,14 +137,27 @@ class UpstreamResolver:
                       namespace: str = "") -> MergedProject[Place]:
         """Package ``name`` (normalized) in ``repository``, merged with its upstreams."""
         self._format.check_name(name)
-        plan = await run_in_threadpool(self._plan, domain, repository, namespace, name)
-        resolution = await self._resolve(plan, name)
+        plan = await self._threads.run(self._plan, domain, repository, namespace, name)
+        resolution = await self._resolve(plan, self._format.document_name(namespace, name))
         if resolution.errors and not resolution.merged.files:
             raise resolution.errors[0]
         if not resolution.exists:
             raise NotFound(f"No {self._format.noun} {name} in repository {repository.name}"
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
         return resolution.merged
+
+    async def external_url(self, domain: Domain, repository: Repository,
+                           connection: str) -> str | None:
+        """Where ``connection`` is, when ``repository`` reaches it (itself, or through its
+        upstreams); None when it does not."""
+        if connection not in self._urls:
+            return None
+        graph = await run_in_threadpool(self._graph, domain.id)
+        steps = search_steps(repository.id, graph.upstreams, dict(graph.external),
+                             lambda _repo: True)
+        if any(step.external_connection == connection for step in steps):
+            return self._urls[connection]
+        return None
 
     def _graph(self, domain_id: int) -> DomainGraph:
         return self._graphs.get_or_load(domain_id,
@@ -174,7 +190,7 @@ class UpstreamResolver:
             {record.parsed: record.configuration
              for record in self._catalog.list_package_groups(domain)}))
 
-    async def _resolve(self, plan: _Plan, name: str) -> _Resolution:
+    async def _resolve(self, plan: _Plan, document: str) -> _Resolution:
         stored = plan.stored
         listings: list[Listing[Place]] = []
         errors: list[UpstreamError] = []
@@ -189,7 +205,7 @@ class UpstreamResolver:
             assert step.external_connection is not None
             index_url = self._urls[step.external_connection]
             try:
-                result = await self._documents.get(index_url, name)
+                result = await self._documents.get(index_url, document)
             except UpstreamError as exc:
                 errors.append(exc)
                 continue
@@ -197,10 +213,10 @@ class UpstreamResolver:
                 exists = True
                 upstream = result.listing
                 listings.append(Listing(Place(step, upstream, index_url), upstream.versions,
-                                        upstream.files))
+                                        upstream.files, upstream.tags))
         merged = merge_listings(listings, self._format.version_sort_key)
         for error in errors:
-            log.warning("resolving %s: %s", name, error.message)
+            log.warning("resolving %s: %s", document, error.message)
         return _Resolution(merged, errors, exists)
 
     def _repository_listings(self, steps: list[SearchStep], namespace: str,
@@ -212,13 +228,20 @@ class UpstreamResolver:
             found = self._catalog.project_index(step.repository_id, self._fmt, name, namespace)
             if found is None:
                 continue
-            _, versions, entries = found
+            package, versions, entries = found
             keys = {v.version: v.version_key for v in versions}
             # A Deleted version is gone: an upstream may supply it again.
-            offered = [OfferedVersion(v.version, v.version_key, v.status, v.attributes)
+            offered = [OfferedVersion(v.version, v.version_key, v.status, v.attributes,
+                                      published=v.published_at, revision=v.revision)
                        for v in versions if v.status != "Deleted"]
-            files = [_stored_file(keys[e.version], e.asset) for e in entries]
-            listings[step.repository_id] = Listing(Place(step), offered, files)
+            files = [_stored_file(self._format.file_name(name, e.version, e.asset.name),
+                                  keys[e.version], e.asset) for e in entries]
+            tags: dict[str, str] = {}
+            if self._format.has_tags:
+                by_key = {v.version_key: v.version for v in versions}
+                tags = {tag: by_key[key] for tag, key in
+                        self._catalog.package_tags(package.id).items() if key in by_key}
+            listings[step.repository_id] = Listing(Place(step), offered, files, tags)
         return listings
 
     # -- files ---------------------------------------------------------------------------------
@@ -238,7 +261,7 @@ class UpstreamResolver:
         noun = self._format.noun
         if len(plan.steps) == 1:
             raise NotFound(f"No file {filename} in {noun} {name}")
-        resolution = await self._resolve(plan, name)
+        resolution = await self._resolve(plan, self._format.document_name(namespace, name))
         hit = resolution.merged.find(wanted)
         if hit is None:
             if resolution.errors:
@@ -250,9 +273,10 @@ class UpstreamResolver:
             # Held by another repository of the domain: keep a reference in this one when the
             # file itself is asked for (a client reading a derived file keeps nothing).
             if base is None:
+                asset_name, version_key = self._format.asset_named(name, wanted)
                 await run_in_threadpool(self._catalog.retain_from, step.repository_id,
-                                        self._fmt, name, wanted, [repository],
-                                        self._clock.now(), namespace)
+                                        self._fmt, name, asset_name, [repository],
+                                        self._clock.now(), namespace, version_key)
                 return StoredFile(domain.blob_key, hit.file.digests["sha256"],
                                   hit.file.size or 0)
             if self._format.derived_blob(hit.file.attributes, filename)[1] is None:
@@ -278,8 +302,10 @@ class UpstreamResolver:
         """A listed file (or a file derived from one) that ``repository`` itself holds
         (worker thread)."""
         base = self._format.derived_file(filename)
-        own = self._catalog.find_asset(repository.id, self._fmt, name,
-                                       base if base is not None else filename, namespace)
+        asset_name, version_key = self._format.asset_named(
+            name, base if base is not None else filename)
+        own = self._catalog.find_asset(repository.id, self._fmt, name, asset_name, namespace,
+                                       version_key)
         if own is None or own[0].status not in LISTED:
             return None
         if base is not None:
@@ -309,9 +335,12 @@ class UpstreamResolver:
         if self._pull.downloads_started == started_before and owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
             # this repository keeps the file too, before its client gets the last byte.
+            asset_name, version_key = self._format.asset_named(name, remote.filename)
+
             def retain() -> None:
-                self._catalog.retain_from(owner.id, self._fmt, name, remote.filename,
-                                          [requester], self._clock.now(), namespace)
+                self._catalog.retain_from(owner.id, self._fmt, name, asset_name,
+                                          [requester], self._clock.now(), namespace,
+                                          version_key)
 
             if not download.add_followup(retain):
                 await download.result()
@@ -349,6 +378,6 @@ class UpstreamResolver:
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
 
 
-def _stored_file(version_key: str, asset: Asset) -> OfferedFile:
-    return OfferedFile(asset.name, version_key, asset.hashes_by_algorithm(), asset.size, False,
+def _stored_file(filename: str, version_key: str, asset: Asset) -> OfferedFile:
+    return OfferedFile(filename, version_key, asset.hashes_by_algorithm(), asset.size, False,
                        asset.created_at, asset.attributes)

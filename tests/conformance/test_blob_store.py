@@ -15,13 +15,18 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import anyio
 import pytest
 
+from packyard.crypto.keyring import LocalKeyring
+from packyard.encryption.blob_store import EncryptingBlobStore
+from packyard.encryption.providers import DomainKeys
 from packyard.errors import NotFound
+from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import BlobStore, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
@@ -60,8 +65,28 @@ def _s3_cached(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return Backend(CachingBlobStore(s3.store, tmp_path / "cache", 1024 * 1024), s3.staging_dir)
 
 
-_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
+def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
+               ) -> Callable[[pytest.FixtureRequest, Path], Backend]:
+    """``base`` behind encryption at rest, as bootstrap wires it: data keys in a catalog whose
+    domains d1, d2 and d3 exist, KEKs in a local keyring."""
+    def build(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+        inner = base(request, tmp_path)
+        catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+        catalog.migrate()
+        request.addfinalizer(catalog.dispose)
+        keyring = LocalKeyring.in_data_dir(tmp_path)
+        keys = DomainKeys(keyring, catalog, "alias/aws/codeartifact")
+        for name in ("one", "two", "three"):  # ids 1, 2, 3: blob keys d1, d2, d3
+            catalog.create_domain(name, "000000000000", keys.for_new_domain(None),
+                                  datetime.now(UTC))
+        return Backend(EncryptingBlobStore(inner.store, catalog, keyring, keys),
+                       inner.staging_dir)
+    return build
+
+
+_PLAIN: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
     "local": _local, "memory": _memory, "s3": _s3, "s3-cached": _s3_cached}
+_BACKENDS = {**_PLAIN, **{f"{name}+enc": _encrypted(base) for name, base in _PLAIN.items()}}
 
 
 @pytest.fixture(params=sorted(_BACKENDS))

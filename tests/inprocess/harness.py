@@ -65,6 +65,7 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
         "root_secret_access_key": ROOT.secret_access_key,
         # Never reach the internet: a repository with public:pypi gets a refused connection.
         "pypi_upstream_url": "http://127.0.0.1:9/simple/",
+        "npm_upstream_url": "http://127.0.0.1:9/",
         "upstream_retries": 0,
     }
     values.update(overrides)

@@ -22,18 +22,46 @@ DOMAIN_ARN = f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:domain/"
 
 def test_create_domain_returns_its_description(packyard: InProcessPackyard) -> None:
     created = packyard.codeartifact().create_domain(domain="acme")["domain"]
+    # Without --encryption-key: the default key, CodeArtifact's alias/aws/codeartifact.
+    assert packyard.container.encryption is not None
+    default = packyard.container.encryption.provider.describe_key("alias/aws/codeartifact")
     assert {k: created[k] for k in ("name", "owner", "arn", "status", "repositoryCount",
                                     "assetSizeBytes", "encryptionKey")} == {
         "name": "acme", "owner": DEFAULT_ACCOUNT, "arn": DOMAIN_ARN + "acme",
         "status": "Active", "repositoryCount": 0, "assetSizeBytes": 0,
-        "encryptionKey": f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/packyard-acme"}
+        "encryptionKey": default.arn}
+    assert default.arn == f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/{default.key_id}"
     assert abs(datetime.now(UTC) - created["createdTime"]) < timedelta(minutes=1)
 
 
 def test_create_domain_keeps_the_encryption_key_given(packyard: InProcessPackyard) -> None:
-    key = f"arn:aws:kms:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:key/mine"
+    assert packyard.container.encryption is not None
+    key = packyard.container.encryption.provider.create_key(description="mine").arn
     created = packyard.codeartifact().create_domain(domain="acme", encryptionKey=key)
     assert created["domain"]["encryptionKey"] == key
+
+
+def test_create_domain_with_an_unknown_encryption_key_is_not_found(
+        packyard: InProcessPackyard) -> None:
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact().create_domain(domain="acme", encryptionKey="alias/nope")
+    assert client_error(info) == ("ResourceNotFoundException", 404,
+                                  "No key 'alias/nope' in the keyring")
+    assert packyard.codeartifact().list_domains()["domains"] == []
+
+
+def test_create_domain_takes_a_key_by_alias_or_id_and_records_its_arn(
+        packyard: InProcessPackyard) -> None:
+    assert packyard.container.encryption is not None
+    key = packyard.container.encryption.provider.create_key(description="mine",
+                                                            alias="alias/mine")
+    api = packyard.codeartifact()
+    by_alias = api.create_domain(domain="one", encryptionKey="alias/mine")["domain"]
+    by_id = api.create_domain(domain="two", encryptionKey=key.key_id)["domain"]
+    assert by_alias["encryptionKey"] == by_id["encryptionKey"] == key.arn
+    assert api.describe_domain(domain="two")["domain"]["encryptionKey"] == key.arn
+    assert {d["name"]: d["encryptionKey"] for d in api.list_domains()["domains"]} == {
+        "one": key.arn, "two": key.arn}
 
 
 def test_describe_domain_counts_repositories_and_bytes(packyard: InProcessPackyard,

@@ -247,9 +247,9 @@ def test_status_the_api_cannot_set_is_a_validation_error(published: Published) -
 
 
 def test_unserved_format_is_a_validation_error(published: Published) -> None:
-    assert _fails(published.api.describe_package, **published.args(format="npm")) == (
+    assert _fails(published.api.describe_package, **published.args(format="maven")) == (
         "ValidationException", 400,
-        "Format npm is not supported by this server yet; supported: pypi")
+        "Format maven is not supported by this server yet; supported: npm, pypi")
 
 
 def test_packages_of_a_missing_repository_are_not_found(published: Published) -> None:

@@ -240,10 +240,11 @@ def test_external_connection_of_an_unserved_format_is_a_validation_error(
         packyard: InProcessPackyard, api: Any) -> None:
     api.create_repository(domain="acme", repository="public")
     code, status, message = _fails(packyard, api.associate_external_connection, domain="acme",
-                                   repository="public", externalConnection="public:npmjs")
+                                   repository="public",
+                                   externalConnection="public:maven-central")
     assert (code, status) == ("ValidationException", 400)
     assert "a format this server does not support yet; connections available here: " \
-           "public:pypi" in message, message
+           "public:npmjs, public:pypi" in message, message
 
 
 def test_the_same_external_connection_twice_is_a_conflict(packyard: InProcessPackyard,

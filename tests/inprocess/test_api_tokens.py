@@ -99,10 +99,10 @@ def test_repository_endpoint_ignores_forwarded_headers_outside_the_trusted_proxy
 
 def test_repository_endpoint_for_an_unserved_format_is_a_validation_error(api: Any) -> None:
     with pytest.raises(ClientError) as info:
-        api.get_repository_endpoint(domain="acme", repository="shelf", format="npm")
+        api.get_repository_endpoint(domain="acme", repository="shelf", format="maven")
     assert client_error(info) == (
         "ValidationException", 400,
-        "Format npm is not supported by this server yet; supported: pypi")
+        "Format maven is not supported by this server yet; supported: npm, pypi")
 
 
 def test_repository_endpoint_for_an_unknown_format_is_a_validation_error(

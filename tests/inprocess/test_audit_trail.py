@@ -121,6 +121,18 @@ def test_sts_calls_are_recorded(packyard: InProcessPackyard) -> None:
     assert event["eventSource"] == "sts.amazonaws.com"
 
 
+def test_kms_calls_are_recorded_and_a_refused_one_too(packyard: InProcessPackyard) -> None:
+    kms = packyard.aws("kms")
+    key = kms.create_key(Description="audited")["KeyMetadata"]
+    event = _one(packyard, "CreateKey")
+    assert event["eventSource"] == "kms.amazonaws.com"
+    assert event["requestParameters"] == {"Description": "audited"}
+    assert event["requestID"] == packyard.last_aws_response.headers["x-amzn-RequestId"]
+    with pytest.raises(ClientError):
+        kms.create_alias(AliasName="alias/aws/mine", TargetKeyId=key["KeyId"])
+    assert _one(packyard, "CreateAlias")["errorCode"] == "InvalidAliasNameException"
+
+
 def test_a_publish_is_recorded_and_a_refused_one_too(packyard: InProcessPackyard,
                                                      dists: DistFactory) -> None:
     repo = packyard.pypi_repo()

@@ -14,6 +14,7 @@ from packyard.api.codeartifact.group_operations import GROUP_HANDLERS
 from packyard.api.codeartifact.operations import HANDLERS
 from packyard.api.codeartifact.policy_operations import POLICY_HANDLERS
 from packyard.api.iam.operations import supported
+from packyard.api.kms.operations import supported as kms_supported
 from tests.inprocess.harness import InProcessPackyard
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -51,6 +52,15 @@ def test_the_iam_and_sts_counts_are_the_served_ones() -> None:
     assert f"STS {' and '.join(f'`{name}`' for name in sts)};" in text
 
 
+def test_the_kms_operations_listed_are_the_served_ones() -> None:
+    text = _item("Encryption at rest")
+    served = kms_supported()
+    assert set(served) <= set(_model("kms"))
+    listed = re.findall(r"`([A-Z][A-Za-z]+)`", text.split(" on the local keyring", 1)[0])
+    assert set(listed) == set(served)
+    assert f"answers {len(served)} of KMS's operations" in text
+
+
 def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) -> None:
     api = packyard.codeartifact()
     api.create_domain(domain="formats")
@@ -68,11 +78,16 @@ def test_the_formats_listed_are_the_ones_refused(packyard: InProcessPackyard) ->
             refused.append(name)
     text = _item("Package formats")
     served = sorted(set(formats) - set(refused))
-    assert served == ["pypi"] and text.startswith("PyPI only."), "update README.md"
+    assert served == ["npm", "pypi"] and text.startswith("PyPI and npm."), "update README.md"
     listed = re.findall(r"`([a-z]+)`", text.split(" are refused", 1)[0])
     assert listed == refused
-    assert text.endswith("The one external connection is `public:pypi`.")
-    for connection in ("public:npmjs", "public:maven-central", "public:nuget-org"):
+    assert text.endswith("The external connections are `public:pypi` and `public:npmjs`.")
+    for connection in ("public:pypi", "public:npmjs"):
+        api.create_repository(domain="formats", repository=connection.replace(":", "-"))
+        api.associate_external_connection(domain="formats",
+                                          repository=connection.replace(":", "-"),
+                                          externalConnection=connection)
+    for connection in ("public:maven-central", "public:nuget-org"):
         with pytest.raises(ClientError) as info:
             api.associate_external_connection(domain="formats", repository="repo",
                                               externalConnection=connection)

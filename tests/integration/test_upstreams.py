@@ -320,11 +320,11 @@ def test_upstreams_and_external_connections_through_the_aws_cli(
     assert "(ResourceNotFoundException)" in missing.stderr
     assert f"Upstream repository nope not found in domain {domain}" in missing.stderr
     second = aws.fails(ca[0], "associate-external-connection", *ca[1:], "--repository", "store",
-                       "--external-connection", "public:npmjs")
+                       "--external-connection", "public:maven-central")
     assert "(ValidationException)" in second.stderr
-    assert ("External connection public:npmjs (the npm public registry) serves npm packages, "
+    assert ("External connection public:maven-central (Maven Central) serves maven packages, "
             "a format this server does not support yet; connections available here: "
-            "public:pypi") in second.stderr
+            "public:npmjs, public:pypi") in second.stderr
     again = aws.fails(ca[0], "associate-external-connection", *ca[1:], "--repository", "store",
                       "--external-connection", "public:pypi")
     assert "(ConflictException)" in again.stderr

@@ -174,7 +174,9 @@ def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None
     services = build_services(load_settings(environ={"PACKYARD_BLOB_STORE": "memory://"},
                                             data_dir=data_dir))
     try:
-        assert isinstance(services.blobs, MemoryBlobStore)
+        # Encrypted (the default) into the memory store.
+        assert services.encryption is not None
+        assert isinstance(services.encryption.blobs.inner, MemoryBlobStore)
         services.registry.create_domain(ROOT, "dom")
         services.registry.create_repository(ROOT, "dom", "repo", None)
         domain, repository = services.registry.get_repository("dom", "repo")

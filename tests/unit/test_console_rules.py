@@ -240,6 +240,9 @@ def test_npm_instructions_for_npm_pnpm_and_yarn() -> None:
     assert npmrc in texts["npm"] and npmrc in texts["pnpm"] and npmrc in texts["yarn"]
     assert (f'npmRegistryServer: "{NPM}"\nnpmAlwaysAuth: true\nnpmAuthToken: "TOK"\n'
             'unsafeHttpWhitelist:\n  - "packages.test"\n') in texts["yarn"]
+    # Yarn 1 sends no token on installs without always-auth (test_yarn1_installs_with_a_lockfile).
+    assert npmrc + "//packages.test:8080/acme-000000000000/npm/shelf/:always-auth=true\n" in (
+        texts["yarn"])
 
 
 # -- the upstream graph --------------------------------------------------------------------------

@@ -199,3 +199,31 @@ def test_a_disabled_key_works_again_once_enabled(tmp_path: Path) -> None:
         keyring.decrypt_data_key(data_key.wrapped, CONTEXT)
     keyring.set_enabled(key.key_id, True)
     assert keyring.decrypt_data_key(data_key.wrapped, CONTEXT) == data_key.plaintext
+
+
+def test_the_rotation_period_survives_a_restart_and_older_files_read_without_one(
+        tmp_path: Path) -> None:
+    ring = LocalKeyring(tmp_path / "keyring.json")
+    key = ring.create_key()
+    other = ring.create_key()
+    assert ring.rotation_period(key.key_id) is None
+    ring.set_rotation_period(key.key_id, 90)
+    again = LocalKeyring(tmp_path / "keyring.json")
+    assert (again.rotation_period(key.key_id), again.rotation_period(other.key_id)) == (90, None)
+    document = json.loads((tmp_path / "keyring.json").read_text())
+    del document["keys"][other.key_id]["rotation_period_days"]  # as earlier releases wrote it
+    (tmp_path / "keyring.json").write_text(json.dumps(document))
+    assert LocalKeyring(tmp_path / "keyring.json").rotation_period(other.key_id) is None
+
+
+def test_retiring_old_versions_leaves_the_current_one_only(tmp_path: Path) -> None:
+    ring = LocalKeyring(tmp_path / "keyring.json")
+    key = ring.create_key()
+    context = EncryptionContext("d1", "ab" * 32)
+    old = ring.generate_data_key(key.key_id, context)
+    ring.rotate(key.key_id)
+    new = ring.rewrap(old.wrapped, context)
+    assert ring.retire_versions_below(key.key_id, 2).versions == (2,)
+    assert ring.decrypt_data_key(new, context) == old.plaintext
+    with pytest.raises(Invalid, match="cannot be retired"):
+        ring.retire_versions_below(key.key_id, 3)

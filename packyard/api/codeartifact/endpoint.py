@@ -16,6 +16,7 @@ from packyard.api.codeartifact.protocol import find_operation, parse_request, se
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.http.request import base_url, client_ip, read_body_hashed
 from packyard.http.request_note import note_of, request_id_of
+from packyard.storage.blobs import primed
 
 # API requests are small JSON documents; anything bigger is refused unread.
 MAX_API_BODY = 1024 * 1024
@@ -69,7 +70,9 @@ class CodeArtifactEndpoint:
         request_id = request_id_of(request.scope)
         if isinstance(result, StreamResult):
             note.response_elements = dict(result.headers)
-            return StreamingResponse(result.body, media_type="application/octet-stream",
+            # Its first piece is read before the answer starts, so a stored file that fails its
+            # integrity check answers InternalServerException, not a cut-short 200.
+            return StreamingResponse(await primed(result.body), media_type="application/octet-stream",
                                      headers={**result.headers, "x-amzn-RequestId": request_id,
                                               "Content-Length": str(result.size)})
         if isinstance(result, dict):

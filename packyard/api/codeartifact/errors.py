@@ -77,8 +77,13 @@ def _operation(request: Request) -> str:
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    log.info("%s refused: %s", _operation(request), error.message)
     response = to_response(error)
+    if response.status_code == 500:
+        # E.g. an asset that failed its integrity check: named with the request's parameters.
+        log.error("%s failed (%s): %s", _operation(request), request.url.query,
+                  error.message)
+    else:
+        log.info("%s refused: %s", _operation(request), error.message)
     note_of(request.scope).refused(response.headers["x-amzn-errortype"], error.message)
     return response
 

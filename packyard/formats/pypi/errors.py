@@ -59,6 +59,10 @@ def to_response(error: PackyardError) -> Response:
 
 async def _refused(request: Request, error: PackyardError) -> Response:
     response = to_response(error)
+    if response.status_code == 500:
+        # A stored file that failed its integrity check (encryption at rest), a key the
+        # provider will not use: the server's fault, named with what was asked for.
+        log.error("%s %s failed: %s", request.method, request.url.path, error.message)
     note = note_of(request.scope)
     # Into the audit trail: every refused upload, and reads refused for who asked (a read of
     # something that is not there is no refusal, and pip asks for many such).

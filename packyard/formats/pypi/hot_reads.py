@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from starlette.types import Scope
+
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.services.hot_reads import HotKey
 
 
-def pypi_hot_route(parts: Sequence[str], headers: Mapping[bytes, str]) -> HotKey | None:
+def pypi_hot_route(parts: Sequence[str], headers: Mapping[bytes, str],
+                   scope: Scope | None = None) -> HotKey | None:
     # ["", label, "pypi", repo, "simple", project, filename-or-""]
     if len(parts) != 7 or parts[4] != "simple" or not parts[5]:
         return None

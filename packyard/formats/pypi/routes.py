@@ -6,6 +6,7 @@ core's (``PackageReads``); pages and files across upstreams are the resolver's.
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from packyard.formats.plugin import MountedFormat
-from packyard.formats.pypi.errors import ERRORS
+from packyard.formats.pypi.errors import ERRORS, to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import pypi_hot_route
 from packyard.formats.pypi.names import normalize_name, require_project_name
@@ -23,12 +24,14 @@ from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import render_index, render_project
 from packyard.formats.pypi.upstream import PypiUpstream, project_page
 from packyard.http import console_paths
+from packyard.http.answer import Answer
 from packyard.http.request import declared_length
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.catalog import Catalog
 from packyard.services.access import RepositoryAccess, split_domain_label
-from packyard.services.answers import RenderedPage
+from packyard.services.answers import CachedFile, RenderedPage
 from packyard.services.core import Core
+from packyard.services.hot_reads import HotKey
 from packyard.services.reads import PackageReads
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.storage.blobs import BlobStore
@@ -146,6 +149,24 @@ class PypiEndpoint:
         located = await self._resolver.locate(access.domain, access.repository, name, filename)
         return self._reads.file_response(request, located, media_type)
 
+    async def first_read(self, access: RepositoryAccess, key: HotKey
+                         ) -> RenderedPage | CachedFile | None:
+        """The page or file ``key`` (``pypi_hot_route``'s) as ``project`` and ``file`` make
+        it, for the first-read path; None where those would answer otherwise (a name that is
+        not normalized gets their redirect, a file only an upstream has their pull-through)."""
+        kind, entry = key
+        project, detail = cast(tuple[str, str], entry)  # pypi_hot_route's keys
+        if normalize_name(project) != project:
+            return None
+        if kind == "page":
+            return await self._reads.page(
+                access, (project, detail),
+                lambda: self._render_project(access, project, detail))
+        return await self._reads.stored_file(
+            access, (project, detail),
+            lambda: self._resolver.find_own(access.domain, access.repository, project, detail),
+            file_media_type(detail))
+
 
 def _noted(request: Request, route: str) -> RequestNote:
     """The request's note (``http/request_note.py``), as a PyPI request of ``route``'s class."""
@@ -178,7 +199,10 @@ def mount_pypi(core: Core) -> MountedFormat:
                             core.upstreams.resolver_for(PypiUpstream()), core.uploads,
                             core.blobs, core.catalog)
     prefix = "/{label}/pypi/{repo}"
-    return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route), routes=[
+    return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
+                         first_read=reads.first_reads(
+                             FORMAT, pypi_hot_route, endpoint.first_read,
+                             lambda error: Answer.of(to_response(error))), routes=[
         # twine may post to the endpoint without its trailing slash, which no Mount matches.
         Route(prefix, endpoint.upload, methods=["POST"], middleware=[ERRORS]),
         # Errors become pip's and twine's answers in one place (errors.py), for every route.

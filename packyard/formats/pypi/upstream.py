@@ -51,12 +51,23 @@ class PypiUpstream:
     format = FORMAT
     noun = "project"
     accept = ACCEPT
+    has_tags = False
 
     def __init__(self) -> None:
         self._rules = PypiFormat()
 
     def check_name(self, name: str) -> None:
         require_project_name(name)
+
+    def document_name(self, namespace: str, name: str) -> str:
+        return name
+
+    def file_name(self, name: str, version: str, asset_name: str) -> str:
+        return asset_name
+
+    def asset_named(self, name: str, filename: str) -> tuple[str, str | None]:
+        # PyPI file names are unique in a repository: the name alone finds the file.
+        return filename, None
 
     def version_sort_key(self, version: str) -> Any:
         return self._rules.version_sort_key(version)

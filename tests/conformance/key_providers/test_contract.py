@@ -26,8 +26,8 @@ from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider, WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
 from packyard.crypto.transit import TransitKeyProvider
-from tests.conformance.key_providers.conftest import OpenBao
 from tests.conformance.key_providers.kms_stubs import StubbedKms
+from tests.openbao import OpenBao
 
 CONTEXT = EncryptionContext("d1", "a1" * 32)
 
@@ -213,6 +213,20 @@ def test_rewrap_moves_a_wrapped_key_to_the_current_version_keeping_the_data_key(
     if rewrapped.key_version is not None:
         assert rewrapped.key_version == 2
     assert h.decrypt_data_key(rewrapped, CONTEXT) == data_key.plaintext
+
+
+def test_retired_versions_no_longer_unwrap_and_the_rewrapped_key_does(h: Any) -> None:
+    # Rotation's last step (encryption/rotation.py), where the provider keeps versions.
+    if not hasattr(h, "provider") or not hasattr(h.provider, "retire_versions_below"):
+        pytest.skip("AWS KMS keeps its key versions to itself: nothing to retire")
+    key = h.create_key()
+    data_key = h.generate_data_key(key.key_id, CONTEXT)
+    h.rotate(key.key_id)
+    rewrapped = h.rewrap(data_key.wrapped, CONTEXT)
+    h.retire_versions_below(key.key_id, 2)
+    assert h.decrypt_data_key(rewrapped, CONTEXT) == data_key.plaintext
+    with pytest.raises((TamperedKey, KeyUnavailable)):
+        h.decrypt_data_key(data_key.wrapped, CONTEXT)
 
 
 def test_rewrap_checks_the_context_too(h: Any) -> None:

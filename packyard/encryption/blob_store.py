@@ -1,0 +1,430 @@
+"""``EncryptingBlobStore``: a ``BlobStore`` that keeps every blob encrypted in another one.
+
+Each blob of a domain is stored as a segmented AEAD stream (``crypto/stream.py``: Tink's
+AES-GCM-HKDF-Streaming layout, 64 KiB segments) under its own random data key, with associated
+data binding it to its domain and sha256 (``crypto/context.py``). The data key is kept only
+wrapped, in the catalog (``metadata/data_keys.py``), by the domain's key-encryption key.
+
+Where things are in the inner store:
+
+- ciphertext under ``<domain-key>.enc/<sha[:2]>/<sha256>``, named by the *plaintext's* sha256,
+  so content addressing and dedupe within a domain work as before;
+- blobs stored before encryption was on stay plain under ``<domain-key>/...`` and are read as
+  they are, but only while the catalog has no data key for them: once ``packyard encrypt`` has
+  encrypted one (``encryption/migration.py``), a plain copy is never served again;
+- staged uploads: plain, in the staging folder, for as long as the upload is inspected (seconds),
+  and removed at commit (``docs/decisions/0001``, "Staging").
+
+Writes (``commit``): the staged plaintext was hashed as it arrived; the catalog decides the one
+data key of (domain, sha256) (the first writer's, ``Catalog.add_data_key``), then the plaintext
+is read once more, hashed again while it is encrypted into a new inner staged write (a staged
+file changed since it was hashed is refused), and that is committed under the plaintext's
+sha256. The order is key row, ciphertext, then (the caller's) asset rows: no ciphertext is ever
+stored without the row that opens it.
+
+Reads (``read``): the row is looked up and its key unwrapped once, then kept in memory for
+``cache_seconds``; a range reads the stream header and the segments covering it. The ciphertext
+size follows from the recorded plaintext size, and a read reaching the last segment asks for one
+byte more, so truncation and appended bytes are caught. A segment that does not authenticate
+raises ``TamperedBlob`` (logged, naming domain and sha256) before any of its bytes go out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from packyard.crypto.context import EncryptionContext
+from packyard.crypto.errors import TamperedBlob
+from packyard.crypto.keys import KeyProvider, WrappedKey
+from packyard.crypto.stream import LAYOUT, Layout, StreamDecryptor, StreamEncryptor
+from packyard.errors import NotFound
+from packyard.metadata.catalog import StoredDataKey
+from packyard.model import Domain
+from packyard.storage.blobs import BlobStore, Digests, Hasher, StagedBlob, check_blob_key
+from packyard.ttl_cache import TtlCache
+
+log = logging.getLogger("packyard.encryption")
+
+SEALED_SUFFIX = ".enc"
+_CHUNK = 1024 * 1024
+_INLINE_PREAD = 256 * 1024  # smaller reads of a local file are done on the event loop
+
+
+def sealed_partition(domain_key: str) -> str:
+    """The inner store's partition holding a domain's ciphertext."""
+    return domain_key + SEALED_SUFFIX
+
+
+class DataKeyCatalog(Protocol):
+    """What this store needs of the catalog (``Catalog`` has it all)."""
+
+    def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
+
+    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]: ...
+
+    def delete_data_key(self, domain_id: int, sha256: str) -> None: ...
+
+
+class KeyChooser(Protocol):
+    """Which KEK a domain's new data keys are wrapped with (``providers.DomainKeys``)."""
+
+    def kek_of(self, domain_id: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedKey:
+    """A blob's unwrapped data key and what reading it needs; in memory only."""
+
+    data_key: bytes
+    associated_data: bytes
+    plaintext_size: int
+    ciphertext_size: int
+
+
+class EncryptingBlobStore:
+    """A ``BlobStore`` encrypting into ``inner`` (see the module docstring)."""
+
+    def __init__(self, inner: BlobStore, catalog: DataKeyCatalog, provider: KeyProvider,
+                 keys: KeyChooser, *, cache_seconds: float = 300.0,
+                 layout: Layout = LAYOUT) -> None:
+        self.inner = inner
+        self._catalog = catalog
+        self._provider = provider
+        self._keys = keys
+        self._layout = layout
+        # Unwrapped data keys by (domain, sha256): never written anywhere.
+        self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
+            ttl_seconds=cache_seconds, max_entries=10_000)
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def _opened_key(self, row: StoredDataKey, context: EncryptionContext) -> OpenedKey:
+        data_key = self._provider.decrypt_data_key(
+            WrappedKey(row.key_id, row.key_version, row.wrapped), context)
+        return OpenedKey(data_key, context.blob_associated_data(), row.plaintext_size,
+                         self._layout.ciphertext_size(row.plaintext_size))
+
+    def open_key(self, domain_key: str, sha256: str) -> OpenedKey | None:
+        """The blob's data key, or None when it has none (a blob stored plain)."""
+        check_blob_key(domain_key, sha256)
+        cached = self._opened.get((domain_key, sha256))
+        if cached is not None:
+            return cached
+        row = self._catalog.data_key(Domain.id_of_blob_key(domain_key), sha256)
+        if row is None:
+            return None
+        opened = self._opened_key(row, EncryptionContext(domain_key, sha256))
+        self._opened.put((domain_key, sha256), opened)
+        return opened
+
+    async def _open_key_async(self, domain_key: str, sha256: str) -> OpenedKey | None:
+        cached = self._opened.get((domain_key, sha256))
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(self.open_key, domain_key, sha256)
+
+    def _decide_key(self, domain_key: str, sha256: str, size: int) -> tuple[OpenedKey, bool]:
+        """The one data key of (domain, sha256): the one recorded, or a new one recorded now
+        (then True)."""
+        opened = self.open_key(domain_key, sha256)
+        if opened is not None:
+            return opened, False
+        domain_id = Domain.id_of_blob_key(domain_key)
+        context = EncryptionContext(domain_key, sha256)
+        fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+        wrapped = fresh.wrapped
+        row, ours = self._catalog.add_data_key(StoredDataKey(
+            domain_id, sha256, self._provider.name, wrapped.key_id, wrapped.key_version,
+            wrapped.ciphertext, size), datetime.now(UTC))
+        if not ours:
+            return self._opened_key(row, context), False
+        opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,
+                           self._layout.ciphertext_size(size))
+        self._opened.put((domain_key, sha256), opened)
+        return opened, True
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def stage(self, *, batched: bool = False) -> StagedBlob:
+        # The plaintext is never committed as it is, so it needs no flush of its own.
+        return self.inner.stage(batched=True)
+
+    def _seal(self, source: Path | bytes, digests: Digests, domain_key: str, *,
+              batched: bool) -> StagedBlob | None:
+        """The ciphertext of ``source``, staged in the inner store and named by the
+        plaintext's sha256; None when the domain already holds it under its key."""
+        sha256 = digests.sha256
+        opened, fresh = self._decide_key(domain_key, sha256, digests.size)
+        target = sealed_partition(domain_key)
+        if self.inner.exists(target, sha256):
+            if not fresh:
+                return None
+            # Ours is the first key of these bytes, so what is there is ciphertext under a key
+            # nobody has any more (its domain was deleted, or a crash came between): replace it.
+            self.inner.delete(target, sha256)
+        out = self.inner.stage(batched=batched)
+        try:
+            out.name_as(sha256)
+            check = hashlib.sha256()
+            with StreamEncryptor(opened.data_key, opened.associated_data, out.write,
+                                 layout=self._layout) as encryptor:
+                if isinstance(source, bytes):
+                    check.update(source)
+                    encryptor.write(source)
+                else:
+                    with source.open("rb") as plain:
+                        while chunk := plain.read(_CHUNK):
+                            check.update(chunk)
+                            encryptor.write(chunk)
+            if check.hexdigest() != sha256:
+                raise ValueError(f"the staged file for {sha256} changed after it was hashed")
+        except BaseException:
+            self.inner.discard(out)
+            raise
+        return out
+
+    def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
+        digests = staged.digests()
+        try:
+            sealed = self._seal(staged.local_path, digests, domain_key, batched=False)
+            if sealed is not None:
+                self.inner.commit(sealed, sealed_partition(domain_key))
+        finally:
+            staged.local_path.unlink(missing_ok=True)
+        return digests
+
+    def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
+        digests = [blob.digests() for blob in staged]
+        sealed: list[StagedBlob] = []
+        try:
+            for blob, digest in zip(staged, digests, strict=True):
+                out = self._seal(blob.local_path, digest, domain_key, batched=True)
+                if out is not None:
+                    sealed.append(out)
+            # One flush for the whole batch, as the inner store does it.
+            self.inner.commit_many(sealed, sealed_partition(domain_key))
+        except BaseException:
+            for out in sealed:
+                self.inner.discard(out)
+            raise
+        finally:
+            for blob in staged:
+                blob.local_path.unlink(missing_ok=True)
+        return digests
+
+    def discard(self, staged: StagedBlob) -> None:
+        self.inner.discard(staged)
+
+    def put_bytes(self, data: bytes, domain_key: str) -> Digests:
+        hasher = Hasher()
+        hasher.update(data)
+        digests = hasher.digests()
+        check_blob_key(domain_key, digests.sha256)
+        sealed = self._seal(bytes(data), digests, domain_key, batched=False)
+        if sealed is not None:
+            self.inner.commit(sealed, sealed_partition(domain_key))
+        return digests
+
+    # -- encrypting what was stored plain (``packyard encrypt``) -------------------------------
+
+    def encrypt_plain(self, domain_key: str, sha256: str) -> str:
+        """Encrypt one blob stored before encryption was on, in the order that keeps it
+        readable at every step, crash or not: the encrypted copy is written, then its key row
+        committed (from here on reads decrypt), then the plain file removed. Returns
+        ``encrypted``, ``done`` (it had its row already), ``missing`` (no plain file either) or
+        ``corrupt`` (the plain file's bytes are not its sha256; left as it is)."""
+        target = sealed_partition(domain_key)
+        if self.open_key(domain_key, sha256) is not None:
+            if self.inner.exists(target, sha256):
+                self.inner.delete(domain_key, sha256)
+                return "done"
+        elif not self.inner.exists(domain_key, sha256):
+            return "missing"
+        source, spooled = self._plain_source(domain_key, sha256)
+        try:
+            size = source.stat().st_size
+            domain_id = Domain.id_of_blob_key(domain_key)
+            context = EncryptionContext(domain_key, sha256)
+            row = self._catalog.data_key(domain_id, sha256)
+            if row is not None:
+                opened = self._opened_key(row, context)
+            else:
+                fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+                opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,
+                                   self._layout.ciphertext_size(size))
+            if not self._replace_ciphertext(source, opened, domain_key, sha256):
+                return "corrupt"
+            if row is None:
+                wrapped = fresh.wrapped
+                row, ours = self._catalog.add_data_key(StoredDataKey(
+                    domain_id, sha256, self._provider.name, wrapped.key_id,
+                    wrapped.key_version, wrapped.ciphertext, size), datetime.now(UTC))
+                if not ours:
+                    # An upload of the same bytes recorded its key first: ciphertext under it.
+                    self._replace_ciphertext(source, self._opened_key(row, context),
+                                             domain_key, sha256)
+        finally:
+            if spooled:
+                source.unlink(missing_ok=True)
+        self.inner.delete(domain_key, sha256)
+        return "encrypted"
+
+    def _plain_source(self, domain_key: str, sha256: str) -> tuple[Path, bool]:
+        """A local file with the plain blob's bytes: its own file, or a staged copy."""
+        path = self.inner.local_path(domain_key, sha256)
+        if path is not None:
+            return path, False
+        staged = self.inner.stage(batched=True)
+
+        async def copy() -> None:
+            async for chunk in self.inner.read(domain_key, sha256):
+                staged.write(chunk)
+
+        try:
+            anyio.run(copy)
+            staged.digests()
+        except BaseException:
+            self.inner.discard(staged)
+            raise
+        return staged.local_path, True
+
+    def _replace_ciphertext(self, source: Path, opened: OpenedKey, domain_key: str,
+                            sha256: str) -> bool:
+        target = sealed_partition(domain_key)
+        out = self.inner.stage()
+        try:
+            out.name_as(sha256)
+            check = hashlib.sha256()
+            with StreamEncryptor(opened.data_key, opened.associated_data, out.write,
+                                 layout=self._layout) as encryptor, source.open("rb") as plain:
+                while chunk := plain.read(_CHUNK):
+                    check.update(chunk)
+                    encryptor.write(chunk)
+            if check.hexdigest() != sha256:
+                self.inner.discard(out)
+                return False
+            # What is there is ciphertext no row opens (a run killed before its row), or under
+            # another key than the one recorded: replaced.
+            self.inner.delete(target, sha256)
+            self.inner.commit(out, target)
+        except BaseException:
+            self.inner.discard(out)
+            raise
+        return True
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def exists(self, domain_key: str, sha256: str) -> bool:
+        if self.open_key(domain_key, sha256) is not None:
+            return self.inner.exists(sealed_partition(domain_key), sha256)
+        return self.inner.exists(domain_key, sha256)
+
+    def size(self, domain_key: str, sha256: str) -> int:
+        opened = self.open_key(domain_key, sha256)
+        if opened is None:
+            return self.inner.size(domain_key, sha256)
+        self.inner.size(sealed_partition(domain_key), sha256)  # NotFound when it is gone
+        return opened.plaintext_size
+
+    def local_path(self, domain_key: str, sha256: str) -> Path | None:
+        # Ciphertext is no file to send; a blob not encrypted yet is sent from its file.
+        if self.open_key(domain_key, sha256) is not None:
+            return None
+        return self.inner.local_path(domain_key, sha256)
+
+    async def read(self, domain_key: str, sha256: str, start: int = 0,
+                   end: int | None = None) -> AsyncIterator[bytes]:
+        opened = await self._open_key_async(domain_key, sha256)
+        if opened is None:
+            async for chunk in self.inner.read(domain_key, sha256, start, end):
+                yield chunk
+            return
+        decryptor = StreamDecryptor(opened.data_key, opened.associated_data,
+                                    opened.ciphertext_size, plaintext_size=opened.plaintext_size,
+                                    layout=self._layout)
+        target = sealed_partition(domain_key)
+        path = self.inner.local_path(target, sha256)
+        try:
+            if path is not None:
+                async for piece in self._read_file(decryptor, path, opened, start, end):
+                    yield piece
+            else:
+                async for piece in decryptor.aread(self._remote_reader(target, sha256, opened),
+                                                   start, end):
+                    yield piece
+        except TamperedBlob as e:
+            log.error("blob %s of domain %s failed its integrity check and was not served: %s",
+                      sha256, domain_key, e)
+            raise TamperedBlob(f"The stored file {sha256} failed its integrity check",
+                               resource_id=sha256, resource_type="asset") from None
+
+    async def _read_file(self, decryptor: StreamDecryptor, path: Path, opened: OpenedKey,
+                         start: int, end: int | None) -> AsyncIterator[bytes]:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"No blob {path.name}") from None
+        try:
+            async def read_at(offset: int, length: int) -> bytes:
+                last = offset + length == opened.ciphertext_size
+                want = length + 1 if last else length  # one more: appended bytes show
+                if want <= _INLINE_PREAD:
+                    data = os.pread(fd, want, offset)
+                else:
+                    data = await anyio.to_thread.run_sync(os.pread, fd, want, offset)
+                return _exact(data, length)
+
+            async for piece in decryptor.aread(read_at, start, end):
+                yield piece
+        finally:
+            os.close(fd)
+
+    def _remote_reader(self, target: str, sha256: str, opened: OpenedKey
+                       ) -> _RemoteReadAt:
+        return _RemoteReadAt(self.inner, target, sha256, opened.ciphertext_size)
+
+    # -- deleting and recovering ---------------------------------------------------------------
+
+    def delete(self, domain_key: str, sha256: str) -> None:
+        # Blob first, then its key: a crash between leaves a key without a blob, which the next
+        # upload of those bytes reuses.
+        self.inner.delete(sealed_partition(domain_key), sha256)
+        self.inner.delete(domain_key, sha256)
+        self._opened.discard((domain_key, sha256))
+        self._catalog.delete_data_key(Domain.id_of_blob_key(domain_key), sha256)
+
+    def delete_domain(self, domain_key: str) -> None:
+        self.inner.delete_domain(sealed_partition(domain_key))
+        self.inner.delete_domain(domain_key)
+
+    def recover(self) -> int:
+        return self.inner.recover()
+
+
+class _RemoteReadAt:
+    """``read_at`` over a store's ranged reads (memory, S3)."""
+
+    def __init__(self, inner: BlobStore, target: str, sha256: str, size: int) -> None:
+        self._inner, self._target, self._sha256, self._size = inner, target, sha256, size
+
+    async def __call__(self, offset: int, length: int) -> bytes:
+        last = offset + length == self._size
+        stop = offset + length + (1 if last else 0)
+        pieces = [chunk async for chunk in self._inner.read(self._target, self._sha256,
+                                                            offset, stop)]
+        return _exact(b"".join(pieces), length)
+
+
+def _exact(data: bytes, length: int) -> bytes:
+    if len(data) > length:
+        raise TamperedBlob(f"bytes were appended to the ciphertext ({len(data) - length}+)")
+    return data

@@ -1,0 +1,186 @@
+"""What npm changes on a package besides publishing: dist-tags, deprecations, unpublish.
+
+Each acts on what the repository itself holds (never on an upstream's versions), is authorized
+before anything is looked up (dist-tags and deprecations as PublishPackageVersion, unpublish as
+DeletePackageVersions, as CodeArtifact would for the same change through its API), and a
+document write names the ``_rev`` it was based on (``GET ?write=true``), refused when the
+package changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packyard.auth.principal import Principal
+from packyard.errors import NotFound
+from packyard.formats.npm import attributes
+from packyard.formats.npm.dist_tags import (
+    effective_dist_tags,
+    parse_tag_body,
+    tags_after_delete,
+    tags_after_set,
+)
+from packyard.formats.npm.names import PackageName
+from packyard.formats.npm.packument import (
+    LISTED_STATUSES,
+    StoredPackage,
+    StoredVersion,
+    document_revision,
+    listed_versions,
+)
+from packyard.formats.npm.plugin import FORMAT
+from packyard.formats.npm.publish import NpmPublisher, apply_tags
+from packyard.formats.npm.publish_checks import (
+    check_document_name,
+    check_revision,
+    deprecations,
+    unpublished_versions,
+)
+from packyard.formats.npm.semver import version_key
+from packyard.model import Domain, Package, PackageVersion, Repository
+from packyard.services.registry import Registry
+
+PUBLISH = "codeartifact:PublishPackageVersion"
+DELETE = "codeartifact:DeletePackageVersions"
+
+
+@dataclass(frozen=True)
+class LocalPackage:
+    """A package as the repository itself holds it (no upstream)."""
+
+    package: Package
+    versions: list[PackageVersion]
+    tags: dict[str, str]  # tag -> version
+    document: StoredPackage
+
+    @property
+    def revision(self) -> str:
+        return document_revision(self.document)
+
+    def listed(self) -> list[str]:
+        return [v.version for v in listed_versions(self.document)]
+
+    def version(self, text: str) -> PackageVersion | None:
+        key = version_key(text)
+        return next((v for v in self.versions if v.version_key == key), None)
+
+
+class PackageEdits:
+    """dist-tags, deprecate and unpublish on a repository's own packages (worker threads)."""
+
+    def __init__(self, registry: Registry, publisher: NpmPublisher) -> None:
+        self._registry = registry
+        self._publisher = publisher
+
+    def local(self, repo: Repository, name: PackageName) -> LocalPackage:
+        """The package as ``repo`` holds it; NotFound when it holds no version of it."""
+        found = self._registry.catalog.project_index(repo.id, FORMAT, name.bare, name.namespace)
+        if found is None or not found[1]:
+            raise NotFound(f"{name.full} is not in this registry.")
+        package, versions, _ = found
+        by_key = {v.version_key: v.version for v in versions}
+        tags = {tag: by_key[key] for tag, key in
+                self._registry.catalog.package_tags(package.id).items() if key in by_key}
+        stored = [StoredVersion(
+            version=v.version, manifest=attributes.manifest(v.attributes), status=v.status,
+            published=v.published_at, deprecated=attributes.deprecated(v.attributes),
+            readme=v.readme, readme_filename=attributes.readme_filename(v.attributes))
+            for v in versions]
+        return LocalPackage(package, versions, tags, StoredPackage(name, stored, tags))
+
+    # -- dist-tags -------------------------------------------------------------------------------
+
+    def dist_tags(self, repo: Repository, name: PackageName) -> dict[str, str]:
+        local = self.local(repo, name)
+        return effective_dist_tags(local.tags, local.listed())
+
+    def set_tag(self, principal: Principal, domain: Domain, repo: Repository,
+                name: PackageName, tag: str, body: bytes) -> dict[str, str]:
+        self._publisher.authorize(principal, domain, repo, name, PUBLISH)
+        target = parse_tag_body(body)
+        local = self.local(repo, name)
+        version = local.version(target) if _is_version(target) else None
+        tags = tags_after_set(local.tags, tag, version.version if version else target,
+                              local.listed(), name.full)
+        apply_tags(self._registry, local.package.id, local.tags, tags)
+        return self.dist_tags(repo, name)
+
+    def delete_tag(self, principal: Principal, domain: Domain, repo: Repository,
+                   name: PackageName, tag: str) -> dict[str, str]:
+        self._publisher.authorize(principal, domain, repo, name, PUBLISH)
+        local = self.local(repo, name)
+        tags = tags_after_delete(local.tags, tag, name.full)
+        apply_tags(self._registry, local.package.id, local.tags, tags)
+        return self.dist_tags(repo, name)
+
+    # -- deprecate -------------------------------------------------------------------------------
+
+    def deprecate(self, principal: Principal, domain: Domain, repo: Repository,
+                  name: PackageName, document: Mapping[str, Any]) -> int:
+        """Apply the ``deprecated`` fields of a document PUT; returns how many changed.
+        (Authorized by the endpoint before the body was read.)"""
+        check_document_name(document, name)
+        local = self.local(repo, name)
+        listed = {v.version: v for v in local.versions if v.status in LISTED_STATUSES}
+        current = {text: attributes.deprecated(v.attributes) for text, v in listed.items()}
+        changes = deprecations(document, current)
+        catalog = self._registry.catalog
+        for text, message in changes.items():
+            version = listed[text]
+            catalog.update_version_attributes(
+                version, attributes.with_deprecation(version.attributes, message))
+        return len(changes)
+
+    # -- unpublish -------------------------------------------------------------------------------
+
+    def unpublish_versions(self, domain: Domain, repo: Repository, name: PackageName,
+                           rev: str, document: Mapping[str, Any]) -> list[str]:
+        """``PUT /<name>/-rev/<rev>``: remove the versions the document leaves out.
+        (Authorized as DeletePackageVersions by the endpoint before the body was read.)"""
+        check_document_name(document, name)
+        local = self.local(repo, name)
+        check_revision(rev, local.revision, name.full)
+        removed = unpublished_versions(document, local.listed())
+        self._delete(domain, local, removed)
+        return removed
+
+    def unpublish_tarball(self, principal: Principal, domain: Domain, repo: Repository,
+                          name: PackageName, version: str, rev: str) -> bool:
+        """``DELETE /<name>/-/<file>/-rev/<rev>``: the version goes; False when it was gone
+        already (npm's PUT before it removed it)."""
+        self._publisher.authorize(principal, domain, repo, name, DELETE)
+        try:
+            local = self.local(repo, name)
+        except NotFound:
+            return False
+        held = local.version(version) if _is_version(version) else None
+        if held is None:
+            return False
+        check_revision(rev, local.revision, name.full)
+        self._delete(domain, local, [held.version])
+        return True
+
+    def unpublish_package(self, principal: Principal, domain: Domain, repo: Repository,
+                          name: PackageName, rev: str) -> list[str]:
+        """``DELETE /<name>/-rev/<rev>``: every version goes."""
+        self._publisher.authorize(principal, domain, repo, name, DELETE)
+        local = self.local(repo, name)
+        check_revision(rev, local.revision, name.full)
+        removed = [v.version for v in local.versions]
+        self._delete(domain, local, removed)
+        return removed
+
+    def _delete(self, domain: Domain, local: LocalPackage, versions: list[str]) -> None:
+        keys = [v.version_key for v in local.versions if v.version in set(versions)]
+        for sha256 in self._registry.catalog.delete_versions(local.package.id, keys):
+            self._registry.blobs.delete(domain.blob_key, sha256)
+
+
+def _is_version(text: str) -> bool:
+    try:
+        version_key(text)
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,185 @@
+"""Packuments as a repository serves them: merged across its upstreams, rendered once per
+change, kept as bytes.
+
+A packument is rendered from the repository's merged listing (``UpstreamResolver.listing``:
+its own versions, its upstream repositories', the external connection's packument), in a
+worker thread: typescript's 3,500 versions take about half a second. The result, plain and
+gzip, is then kept twice: in ``PackageReads``' page cache (what the hot path answers from,
+dropped on any write and after two seconds) and here, keyed by what it was rendered from, so
+that when the page cache lets go the next request finds the merged listing unchanged (the same
+versions at the same revisions, the same upstream document, the same tags) and reuses the
+bytes instead of rendering again. Only a change to the package renders anew.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from starlette.concurrency import run_in_threadpool
+
+from packyard.errors import NotFound
+from packyard.formats.npm import attributes
+from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags
+from packyard.formats.npm.names import PackageName
+from packyard.formats.npm.packument import (
+    LISTED_STATUSES,
+    StoredPackage,
+    StoredVersion,
+    render_abbreviated,
+    render_full,
+)
+from packyard.formats.npm.plugin import FORMAT
+from packyard.formats.npm.upstream import parse_time
+from packyard.metadata.catalog import Catalog
+from packyard.model import Domain, Repository
+from packyard.services.answers import RenderedPage
+from packyard.upstream.merge import MergedProject
+from packyard.upstream.resolver import Place, UpstreamResolver
+
+Kind = Literal["full", "abbreviated"]
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+# Rendered documents kept beyond the page cache, by total size (a typescript-sized package is
+# ~10 MB full and ~6 MB abbreviated, plus their gzip).
+_MEMO_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Memo:
+    fingerprint: Hashable
+    merged: MergedProject[Place]  # holds what the fingerprint names by identity
+    page: RenderedPage
+
+    @property
+    def size(self) -> int:
+        return len(self.page.body) + len(self.page.gzip_body or b"")
+
+
+class Packuments:
+    """Renders and remembers one repository's packuments."""
+
+    def __init__(self, catalog: Catalog, resolver: UpstreamResolver) -> None:
+        self._catalog = catalog
+        self._resolver = resolver
+        self._memo: OrderedDict[Hashable, _Memo] = OrderedDict()
+        self._memo_bytes = 0
+        self._lock = threading.Lock()
+        self.renders = 0  # documents rendered (tests and logs)
+
+    async def merged(self, domain: Domain, repository: Repository,
+                     name: PackageName) -> MergedProject[Place]:
+        return await self._resolver.listing(domain, repository, name.bare, name.namespace)
+
+    async def page(self, domain: Domain, repository: Repository, name: PackageName,
+                   kind: Kind, base_url: str) -> RenderedPage:
+        """The packument of ``name`` in ``repository``, its tarball URLs under ``base_url``."""
+        merged = await self.merged(domain, repository, name)
+        fingerprint = _fingerprint(merged)
+        key = (repository.id, name.full, kind, base_url)
+        with self._lock:
+            memo = self._memo.get(key)
+            if memo is not None:
+                self._memo.move_to_end(key)
+        if memo is not None and memo.fingerprint == fingerprint:
+            return memo.page
+        package = await self.stored_package(name, merged)
+        page = await run_in_threadpool(_render, package, kind, base_url)
+        self.renders += 1
+        self._remember(key, _Memo(fingerprint, merged, page))
+        return page
+
+    async def stored_package(self, name: PackageName,
+                             merged: MergedProject[Place]) -> StoredPackage:
+        """What a packument shows of a merged listing, with the readme of its ``latest``."""
+        versions = {key: _stored_version(offered) for key, (offered, _) in
+                    merged.claims.items()}
+        listed = [v.version for v in versions.values() if v.status in LISTED_STATUSES]
+        if not versions:
+            raise NotFound(f"{name.full} has no versions")
+        latest = effective_dist_tags(merged.tags, listed).get(LATEST)
+        modified = _upstream_modified(merged)
+        if latest is not None:
+            key = next(k for k, v in versions.items() if v.version == latest)
+            offered, place = merged.claims[key]
+            readme = await self._readme(name, place, key)
+            if readme is not None:
+                stored = versions[key]
+                versions[key] = StoredVersion(
+                    stored.version, stored.manifest, stored.status, stored.published,
+                    stored.deprecated, readme, stored.readme_filename or _upstream_readme_name(
+                        place))
+        return StoredPackage(name, list(versions.values()), merged.tags, modified)
+
+    async def _readme(self, name: PackageName, place: Place, version_key: str) -> str | None:
+        if place.upstream is not None:
+            payload = place.upstream.payload
+            readme = payload.get("readme") if isinstance(payload, Mapping) else None
+            return readme if isinstance(readme, str) else None
+        return await run_in_threadpool(self._stored_readme, place.step.repository_id, name,
+                                       version_key)
+
+    def _stored_readme(self, repository_id: int, name: PackageName,
+                       version_key: str) -> str | None:
+        package = self._catalog.find_package(repository_id, FORMAT, name.namespace, name.bare)
+        if package is None:
+            return None
+        version = self._catalog.get_version(package.id, version_key)
+        return version.readme if version is not None else None
+
+    def _remember(self, key: Hashable, memo: _Memo) -> None:
+        with self._lock:
+            old = self._memo.pop(key, None)
+            if old is not None:
+                self._memo_bytes -= old.size
+            self._memo[key] = memo
+            self._memo_bytes += memo.size
+            while self._memo_bytes > _MEMO_BYTES and len(self._memo) > 1:
+                _, evicted = self._memo.popitem(last=False)
+                self._memo_bytes -= evicted.size
+
+
+def _stored_version(offered: Any) -> StoredVersion:
+    payload = offered.payload
+    return StoredVersion(
+        version=offered.version, manifest=attributes.manifest(payload), status=offered.status,
+        published=offered.published or _EPOCH, deprecated=attributes.deprecated(payload),
+        readme_filename=attributes.readme_filename(payload))
+
+
+def _upstream_modified(merged: MergedProject[Place]) -> datetime | None:
+    times = []
+    for _, place in merged.claims.values():
+        if place.upstream is not None and isinstance(place.upstream.payload, Mapping):
+            moment = parse_time(place.upstream.payload.get("modified"))
+            if moment is not None:
+                times.append(moment)
+    return max(times) if times else None
+
+
+def _upstream_readme_name(place: Place) -> str | None:
+    if place.upstream is not None and isinstance(place.upstream.payload, Mapping):
+        found = place.upstream.payload.get("readmeFilename")
+        return found if isinstance(found, str) else None
+    return None
+
+
+def _fingerprint(merged: MergedProject[Place]) -> Hashable:
+    """What a packument is rendered from, cheaply: each version's status and revision (a
+    repository's) or identity (an upstream document's, which is the same object until the
+    document changes), and the tags."""
+    versions = tuple(sorted(
+        (key, offered.status, offered.revision or "", 0 if offered.revision else id(offered))
+        for key, (offered, _) in merged.claims.items()))
+    return versions, tuple(sorted(merged.tags.items()))
+
+
+def _render(package: StoredPackage, kind: Kind, base_url: str) -> RenderedPage:
+    document = (render_full(package, base_url) if kind == "full"
+                else render_abbreviated(package, base_url))
+    return RenderedPage(document.body, document.media_type, document.digest,
+                        last_modified=document.last_modified, gzip_body=document.gzip_body)

@@ -1,0 +1,72 @@
+"""The npm format plug-in: its naming rules, its external connection and its package endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from packyard.errors import Conflict, Invalid
+from packyard.formats.npm import semver
+from packyard.formats.npm.names import MAX_PART_LENGTH
+from packyard.metadata.new_files import SiblingFile
+from packyard.upstream.connections import ExternalConnection
+
+if TYPE_CHECKING:
+    from packyard.formats.plugin import FileImport, MountedFormat
+    from packyard.services.core import Core
+
+FORMAT = "npm"
+
+TARBALL_ASSET = "package.tgz"
+"""CodeArtifact's name for the one asset of every npm package version."""
+
+PUBLIC_NPMJS = ExternalConnection(
+    "public:npmjs", FORMAT, "the npm public registry",
+    # Any npm registry: PACKYARD_NPM_UPSTREAM_URL.
+    url_setting="npm_upstream_url")
+
+
+class NpmFormat:
+    """``npm``: scoped names (the scope is CodeArtifact's namespace), semver versions,
+    packuments and tarballs, and npm's publish protocol."""
+
+    name = FORMAT
+    url_segment = FORMAT
+    external_connections = (PUBLIC_NPMJS,)
+
+    def normalize_name(self, name: str) -> str:
+        # npm names are case-sensitive (old packages have capitals) and stored as published.
+        if "/" in name:
+            raise Invalid(f'Invalid npm package name "{name}": give the scope as the namespace '
+                          "and the rest as the package name.")
+        return name
+
+    def normalize_namespace(self, namespace: str | None) -> str:
+        # awscli's --namespace takes the scope with or without its "@".
+        scope = (namespace or "").removeprefix("@")
+        if len(scope) > MAX_PART_LENGTH:
+            raise Invalid(f"Invalid npm namespace: longer than {MAX_PART_LENGTH} characters.")
+        return scope
+
+    def normalize_version(self, version: str) -> str:
+        try:
+            return semver.version_key(version)
+        except Invalid:
+            return version
+
+    def version_sort_key(self, version: str) -> Any:
+        return semver.version_sort_key(version)
+
+    def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
+        # A version holds one file, package.tgz: the catalog itself refuses other bytes under
+        # that name.
+        return None
+
+    def build(self, core: Core) -> MountedFormat:
+        from packyard.formats.npm.routes import mount_npm
+
+        return mount_npm(core)
+
+    @property
+    def file_import(self) -> FileImport | None:
+        return None

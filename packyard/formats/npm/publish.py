@@ -1,0 +1,195 @@
+"""``npm publish``: the body streamed into a staged blob, checked, and recorded.
+
+The endpoint authorizes PublishPackageVersion on the URL's package and admits the upload
+(``UploadCapacity``) before it reads a byte of the body; ``receive`` then streams the body
+through ``PublishBodyParser``, whose attachment goes straight into a staged blob (the body is
+never held whole, and the base64 never twice); ``publish`` (a worker thread) runs every check
+with the message npm prints, inspects the tarball (``tarball.inspect_tarball``), and stores it:
+the blob first, then the version in one catalog transaction, then the dist-tags.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from packyard.auth.principal import Principal
+from packyard.formats.npm import attributes
+from packyard.formats.npm.dependencies import package_dependencies, version_summary
+from packyard.formats.npm.dist_tags import tags_after_publish
+from packyard.formats.npm.names import PackageName
+from packyard.formats.npm.plugin import FORMAT, TARBALL_ASSET
+from packyard.formats.npm.publish_body import PublishBody, PublishBodyParser, PublishLimits
+from packyard.formats.npm.publish_checks import (
+    check_publish,
+    choose_readme,
+    is_identical_republish,
+    stored_manifest,
+)
+from packyard.formats.npm.semver import version_key
+from packyard.formats.npm.tarball import TarballLimits, check_tarball_matches, inspect_tarball
+from packyard.formats.npm.upstream import readme_media_type
+from packyard.metadata.catalog import NewAsset, NewVersion
+from packyard.model import Domain, Repository
+from packyard.services.registry import Registry
+from packyard.storage.blobs import BlobStore, StagedBlob
+
+log = logging.getLogger("packyard.npm")
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NpmLimits:
+    """What an npm publish may send, from the settings."""
+
+    publish: PublishLimits
+    tarball: TarballLimits
+
+    @classmethod
+    def of(cls, max_tarball_bytes: int, max_document_bytes: int) -> NpmLimits:
+        # base64 makes 4 bytes of every 3, and the document rides along.
+        body = -(-max_tarball_bytes * 4 // 3) + max_document_bytes
+        return cls(PublishLimits(max_body_bytes=body, max_document_bytes=max_document_bytes),
+                   TarballLimits(max_unpacked_bytes=max(2 * max_tarball_bytes, 64 * MiB)))
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    name: PackageName
+    version: str
+    created: bool  # False: the identical tarball was there already (a retried publish)
+
+
+@dataclass
+class ReceivedBody:
+    """A PUT body read to its end: the document, and the tarball staged, if it had one."""
+
+    body: PublishBody
+    staged: StagedBlob | None
+
+
+async def receive(stream: AsyncIterator[bytes], blobs: BlobStore,
+                  limits: PublishLimits) -> ReceivedBody:
+    """Read a publish (or deprecate, unpublish) body; the attachment is staged as it decodes.
+    On any error the staged bytes are discarded."""
+    staged: list[StagedBlob] = []
+
+    def sink(data: bytes) -> None:
+        if not staged:
+            staged.append(blobs.stage())
+        staged[0].write(data)
+
+    parser = PublishBodyParser(sink, limits)
+    try:
+        async for chunk in stream:
+            if chunk:
+                # Decoding, hashing and writing happen in a worker thread, off the event loop.
+                await run_in_threadpool(parser.feed, chunk)
+        body = parser.close()
+    except BaseException:
+        for blob in staged:
+            blobs.discard(blob)
+        raise
+    return ReceivedBody(body, staged[0] if staged else None)
+
+
+class NpmPublisher:
+    """The service behind ``npm publish`` (and pnpm's and yarn's)."""
+
+    def __init__(self, registry: Registry, limits: NpmLimits) -> None:
+        self._registry = registry
+        self.limits = limits
+
+    def authorize(self, principal: Principal, domain: Domain, repo: Repository,
+                  name: PackageName, action: str = "codeartifact:PublishPackageVersion") -> None:
+        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, name.namespace,
+                                          name.bare)
+        self._registry.authorizer.check(principal, action, arn)
+
+    def publish(self, principal: Principal, domain: Domain, repo: Repository,
+                url_name: PackageName, received: ReceivedBody) -> PublishOutcome:
+        """Check and store a publish; the staged bytes are consumed either way."""
+        staged = received.staged
+        try:
+            return self._publish(principal, domain, repo, url_name, received.body, staged)
+        except BaseException:
+            if staged is not None:
+                self._registry.blobs.discard(staged)
+            raise
+
+    def _publish(self, principal: Principal, domain: Domain, repo: Repository,
+                 url_name: PackageName, body: PublishBody,
+                 staged: StagedBlob | None) -> PublishOutcome:
+        request = check_publish(body, url_name)
+        assert staged is not None  # check_publish refuses a body without a tarball
+        name = request.name
+        digests = staged.digests()
+        with staged.local_path.open("rb") as source:
+            inspection = inspect_tarball(source, request.attachment,
+                                         limits=self.limits.tarball)
+        check_tarball_matches(inspection, name.full, request.version, request.attachment)
+        catalog = self._registry.catalog
+        key = version_key(request.version)
+        package = catalog.find_package(repo.id, FORMAT, name.namespace, name.bare)
+        stored_tags: dict[str, str] = {}
+        if package is not None:
+            existing = catalog.get_version(package.id, key)
+            if existing is not None:
+                assets = catalog.list_assets(existing.id)
+                held = assets[0].sha512 if assets else None
+                integrity = _integrity(held) if held else "unknown"
+                if is_identical_republish(request, integrity):
+                    self._registry.blobs.discard(staged)
+                    return PublishOutcome(name, request.version, created=False)
+            by_key = {v.version_key: v.version for v in catalog.list_versions(package.id)}
+            stored_tags = {tag: by_key[k] for tag, k in catalog.package_tags(package.id).items()
+                           if k in by_key}
+        tags = tags_after_publish(stored_tags, request.dist_tags, request.version)
+        readme, readme_filename = choose_readme(request, inspection)
+        manifest = stored_manifest(request, inspection)
+        summary = version_summary(manifest)
+        new_version = NewVersion(
+            version=request.version, version_key=key, summary=summary.summary,
+            home_page=summary.home_page, source_code_repository=summary.source_code_repository,
+            licenses=summary.licenses, readme=readme,
+            readme_content_type=readme_media_type(readme_filename),
+            dependencies=package_dependencies(manifest),
+            attributes=attributes.version_attributes(manifest, request.deprecated,
+                                                     readme_filename))
+        asset = NewAsset(name=TARBALL_ASSET, size=digests.size, sha256=digests.sha256,
+                         sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5)
+        blobs = self._registry.blobs
+        blobs.commit(staged, domain.blob_key)
+        result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
+                                 new_version, asset, {digests.sha256: digests.size},
+                                 self._registry.clock.now())
+        if not result.created:
+            return PublishOutcome(name, request.version, created=False)
+        self._apply_tags(result.package.id, stored_tags, tags)
+        log.info("published %s@%s to %s/%s", name.full, request.version, domain.name,
+                 repo.name)
+        return PublishOutcome(name, request.version, created=True)
+
+    def _apply_tags(self, package_id: int, before: dict[str, str],
+                    after: dict[str, str]) -> None:
+        apply_tags(self._registry, package_id, before, after)
+
+
+def apply_tags(registry: Registry, package_id: int, before: dict[str, str],
+               after: dict[str, str]) -> None:
+    """Write the difference between two tag sets (tag -> version) to the catalog."""
+    catalog = registry.catalog
+    for tag in before.keys() - after.keys():
+        catalog.delete_package_tag(package_id, tag)
+    for tag, version in after.items():
+        if before.get(tag) != version:
+            catalog.put_package_tag(package_id, tag, version_key(version))
+
+
+def _integrity(sha512_hex: str) -> str:
+    return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()

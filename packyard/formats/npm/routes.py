@@ -1,0 +1,352 @@
+"""The npm package endpoint: what npm, pnpm and yarn send, read from the raw path.
+
+Every request under ``/{domain}-{owner}/npm/{repo}/`` reaches one handler per method, which
+reads the path still percent-encoded (``names.parse_package_request``: ``@s%2fn``, ``@s%2Fn``
+and ``@s/n`` are one package, which Starlette's decoded path cannot tell from others) and
+dispatches: the ``-/…`` endpoints first (ping, whoami, search, dist-tags, advisories), then the
+package forms (packument, tarball, a version's manifest, publish, deprecate, unpublish).
+Handlers are thin: parse, call one service, render. The read grants, caches and answers are the
+core's (``PackageReads``); packuments and tarballs across upstreams are the resolver's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from packyard.errors import Invalid, NotFound, TooLarge
+from packyard.formats.npm.dist_tags import (
+    MAX_TAG_BODY_BYTES,
+    effective_dist_tags,
+    validate_tag,
+)
+from packyard.formats.npm.errors import ERRORS, error_response
+from packyard.formats.npm.hot_reads import endpoint_url, npm_hot_route, packument_key
+from packyard.formats.npm.names import (
+    PackageName,
+    parse_dist_tags_path,
+    parse_package_request,
+    validate_new_package_name,
+)
+from packyard.formats.npm.package_edits import DELETE, PUBLISH, PackageEdits
+from packyard.formats.npm.packument import LISTED_STATUSES, render_full
+from packyard.formats.npm.packuments import Packuments
+from packyard.formats.npm.plugin import FORMAT, PUBLIC_NPMJS
+from packyard.formats.npm.publish import NpmLimits, NpmPublisher, ReceivedBody, receive
+from packyard.formats.npm.publish_body import PublishLimits
+from packyard.formats.npm.publish_checks import is_publish
+from packyard.formats.npm.search import parse_search_query
+from packyard.formats.npm.search_index import search_repository
+from packyard.formats.npm.upstream import NpmUpstream
+from packyard.formats.plugin import MountedFormat
+from packyard.http.request import base_url, declared_length
+from packyard.services.access import RepositoryAccess
+from packyard.services.core import Core
+from packyard.services.reads import PackageReads
+from packyard.services.upload_capacity import UploadCapacity
+from packyard.storage.blobs import BlobStore
+from packyard.upstream.resolver import UpstreamResolver
+
+_TARBALL = "application/octet-stream"
+_ADVISORIES = "-/npm/v1/security/advisories/bulk"
+_MAX_ADVISORY_BYTES = 16 * 1024 * 1024
+_NO_ATTACHMENTS = Invalid("This request takes a document without a tarball.")
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return Response(json.dumps(document, ensure_ascii=False).encode(), status_code=status,
+                    media_type="application/json")
+
+
+def _rest(request: Request) -> str:
+    """The raw path after ``/{label}/npm/{repo}/``, still percent-encoded, without a query."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return "/".join(raw.decode("latin-1").split("/")[4:])
+
+
+def _audited_action(rest: str) -> str:
+    """The action a write is recorded under in the audit trail (its authorization is the
+    service's): an unpublish names a ``-rev``; dist-tags, deprecations and publishes are
+    PublishPackageVersion."""
+    if rest.startswith("-/package/") or "/-rev/" not in rest:
+        return "PublishPackageVersion"
+    return "DeletePackageVersions"
+
+
+def _endpoint(request: Request) -> str:
+    base = base_url(request)
+    scheme, _, host = base.partition("://")
+    return endpoint_url(scheme, host, request.path_params["label"], request.path_params["repo"])
+
+
+class NpmEndpoint:
+    """Request handlers bound to the services they call."""
+
+    def __init__(self, core: Core, reads: PackageReads, resolver: UpstreamResolver,
+                 publisher: NpmPublisher) -> None:
+        self._core = core
+        self._reads = reads
+        self._resolver = resolver
+        self._publisher = publisher
+        self._packuments = Packuments(core.catalog, resolver)
+        self._edits = PackageEdits(core.registry, publisher)
+        self._capacity: UploadCapacity = core.uploads
+        self._blobs: BlobStore = core.blobs
+
+    # -- GET and HEAD ------------------------------------------------------------------------
+
+    async def get(self, request: Request) -> Response:
+        access = await self._reads.open_read(request)
+        rest = _rest(request)
+        if rest.startswith("-/") or rest == "-":
+            return await self._special_get(request, access, rest[2:])
+        if not rest:
+            raise NotFound("Not found: this is a registry; ask for a package by name.")
+        wanted = parse_package_request(rest)
+        name = wanted.package
+        if wanted.tarball is not None and wanted.rev is None:
+            return await self._tarball(request, access, name, wanted.tarball)
+        if wanted.version_or_tag is not None:
+            return await self._version(request, access, name, wanted.version_or_tag)
+        if wanted.tarball is not None or wanted.rev is not None:
+            raise NotFound(f"Not found: /{rest}")
+        if request.query_params.get("write") == "true":
+            return await self._write_document(request, access, name)
+        endpoint = _endpoint(request)
+        key = packument_key(name.full, request.headers.get("accept"), endpoint)
+        page = await self._reads.page(
+            access, key, lambda: self._packuments.page(access.domain, access.repository, name,
+                                                       key[1], endpoint))  # type: ignore[arg-type]
+        return self._reads.page_response(request, page)
+
+    async def _tarball(self, request: Request, access: RepositoryAccess, name: PackageName,
+                       filename: str) -> Response:
+        domain, repo = access.domain, access.repository
+        cached = await self._reads.stored_file(
+            access, (name.full, filename),
+            lambda: self._resolver.find_own(domain, repo, name.bare, filename, name.namespace),
+            _TARBALL)
+        if cached is not None:
+            return self._reads.cached_file_response(request, cached)
+        located = await self._resolver.locate(domain, repo, name.bare, filename, name.namespace)
+        return self._reads.file_response(request, located, _TARBALL)
+
+    async def _version(self, request: Request, access: RepositoryAccess, name: PackageName,
+                       version_or_tag: str) -> Response:
+        """``GET /<name>/<version-or-tag>``: one version's manifest, as the public registry
+        serves it (``npm view pkg@1.0.0`` without a packument)."""
+        merged = await self._packuments.merged(access.domain, access.repository, name)
+        package = await self._packuments.stored_package(name, merged)
+        document = json.loads(await run_in_threadpool(
+            lambda: render_full(package, _endpoint(request)).body))
+        version = document["dist-tags"].get(version_or_tag, version_or_tag)
+        manifest = document["versions"].get(version)
+        if manifest is None:
+            raise NotFound(f"version not found: {name.full}@{version_or_tag}")
+        return _json(manifest)
+
+    async def _write_document(self, request: Request, access: RepositoryAccess,
+                              name: PackageName) -> Response:
+        """``GET /<name>?write=true``: the repository's own document with its ``_rev``, which
+        npm deprecate and unpublish edit and send back."""
+        local = await run_in_threadpool(self._edits.local, access.repository, name)
+        document = await run_in_threadpool(render_full, local.document, _endpoint(request),
+                                           write=True)
+        return Response(document.body, media_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+    async def _special_get(self, request: Request, access: RepositoryAccess,
+                           rest: str) -> Response:
+        if rest == "ping":
+            return _json({})
+        if rest == "whoami":
+            return _json({"username": access.principal.name})
+        if rest == "v1/search":
+            query = parse_search_query(request.query_params)
+            found = await run_in_threadpool(search_repository, self._core.catalog,
+                                            access.repository, query, self._core.clock.now())
+            return _json(found)
+        if rest.startswith("package/"):
+            name, tag = parse_dist_tags_path(rest.removeprefix("package/"))
+            tags = await self._dist_tags(access, name)
+            if tag is None:
+                return _json(tags)
+            if tag not in tags:
+                raise NotFound(f"{tag} is not a dist-tag on {name.full}")
+            return _json(tags[tag])
+        raise NotFound(f"Not found: /-/{rest}")
+
+    async def _dist_tags(self, access: RepositoryAccess, name: PackageName) -> dict[str, str]:
+        try:
+            return await run_in_threadpool(self._edits.dist_tags, access.repository, name)
+        except NotFound:
+            # A package the repository only reaches upstream: the packument's tags.
+            merged = await self._packuments.merged(access.domain, access.repository, name)
+            package = await self._packuments.stored_package(name, merged)
+            listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
+            return effective_dist_tags(package.dist_tags, listed)
+
+    # -- PUT -----------------------------------------------------------------------------------
+
+    async def put(self, request: Request) -> Response:
+        # The caller is known, and allowed, before a byte of the body is read.
+        rest = _rest(request)
+        access = await self._reads.open(request, _audited_action(rest))
+        if rest.startswith("-/package/"):
+            return await self._put_tag(request, access, rest.removeprefix("-/package/"))
+        if rest.startswith("-/user/"):
+            raise Invalid("npm login and adduser are not how Packyard signs you in: run "
+                          "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+        if rest.startswith("-") or not rest:
+            raise NotFound(f"Not found: /{rest}")
+        wanted = parse_package_request(rest)
+        name = wanted.package
+        if wanted.rev is not None and wanted.tarball is None:
+            return await self._unpublish_versions(request, access, name, wanted.rev)
+        if wanted.tarball is not None or wanted.version_or_tag is not None:
+            raise NotFound(f"Not found: PUT /{rest}")
+        await self._authorize(access, name, PUBLISH)
+        with self._capacity.admit(declared_length(request)):
+            received = await receive(request.stream(), self._blobs,
+                                     self._publisher.limits.publish)
+            if received.staged is not None or is_publish(received.body.document):
+                validate_new_package_name(name.full)
+                outcome = await run_in_threadpool(self._publisher.publish, access.principal,
+                                                  access.domain, access.repository, name,
+                                                  received)
+                return _json({"ok": True, "id": outcome.name.full,
+                              "created": outcome.created},
+                             status=201 if outcome.created else 200)
+        changed = await run_in_threadpool(self._edits.deprecate, access.principal,
+                                          access.domain, access.repository, name,
+                                          received.body.document)
+        return _json({"ok": True, "id": name.full, "changed": changed})
+
+    async def _authorize(self, access: RepositoryAccess, name: PackageName,
+                         action: str) -> None:
+        await run_in_threadpool(self._publisher.authorize, access.principal, access.domain,
+                                access.repository, name, action)
+
+    async def _unpublish_versions(self, request: Request, access: RepositoryAccess,
+                                  name: PackageName, rev: str) -> Response:
+        await self._authorize(access, name, DELETE)
+        received = await self._document(request)
+        removed = await run_in_threadpool(self._edits.unpublish_versions, access.domain,
+                                          access.repository, name, rev,
+                                          received.body.document)
+        return _json({"ok": True, "id": name.full, "removed": removed})
+
+    async def _document(self, request: Request) -> ReceivedBody:
+        """A document body that may carry no tarball (a deprecate or unpublish PUT)."""
+        limits = self._publisher.limits.publish
+        document_only = PublishLimits(max_body_bytes=limits.max_document_bytes,
+                                      max_document_bytes=limits.max_document_bytes)
+        received = await receive(request.stream(), self._blobs, document_only)
+        if received.staged is not None:
+            self._blobs.discard(received.staged)
+            raise _NO_ATTACHMENTS
+        return received
+
+    async def _put_tag(self, request: Request, access: RepositoryAccess,
+                       rest: str) -> Response:
+        name, tag = parse_dist_tags_path(rest)
+        if tag is None:
+            raise Invalid("PUT /-/package/<name>/dist-tags/<tag> with the version as a JSON "
+                          "string sets a tag.")
+        validate_tag(tag)
+        await self._authorize(access, name, PUBLISH)
+        body = await _small_body(request, MAX_TAG_BODY_BYTES)
+        tags = await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
+                                       access.repository, name, tag, body)
+        return _json({"ok": True, **tags}, status=201)
+
+    # -- DELETE --------------------------------------------------------------------------------
+
+    async def delete(self, request: Request) -> Response:
+        rest = _rest(request)
+        access = await self._reads.open(request, _audited_action(rest))
+        if rest.startswith("-/package/"):
+            name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
+            if tag is None:
+                raise NotFound(f"Not found: DELETE /{rest}")
+            tags = await run_in_threadpool(self._edits.delete_tag, access.principal,
+                                           access.domain, access.repository, name, tag)
+            return _json({"ok": True, **tags})
+        if rest.startswith("-") or not rest:
+            raise NotFound(f"Not found: DELETE /{rest}")
+        wanted = parse_package_request(rest)
+        if wanted.rev is None:
+            raise Invalid("An unpublish names the document revision it is based on: DELETE "
+                          "/<name>/-rev/<rev> or /<name>/-/<tarball>/-rev/<rev>.")
+        if wanted.tarball is not None:
+            assert wanted.tarball_version is not None
+            await run_in_threadpool(self._edits.unpublish_tarball, access.principal,
+                                    access.domain, access.repository, wanted.package,
+                                    wanted.tarball_version, wanted.rev)
+            return _json({"ok": True})
+        removed = await run_in_threadpool(self._edits.unpublish_package, access.principal,
+                                          access.domain, access.repository, wanted.package,
+                                          wanted.rev)
+        return _json({"ok": True, "id": wanted.package.full, "removed": removed})
+
+    # -- POST ----------------------------------------------------------------------------------
+
+    async def post(self, request: Request) -> Response:
+        access = await self._reads.open_read(request)
+        rest = _rest(request)
+        if rest != _ADVISORIES:
+            raise NotFound(f"Not found: POST /{rest}")
+        # Only a repository that reaches the public registry can say what it knows of
+        # vulnerabilities; anything else is a 404, never a made-up "0 vulnerabilities".
+        upstream = await self._resolver.external_url(access.domain, access.repository,
+                                                     PUBLIC_NPMJS.name)
+        if upstream is None:
+            raise NotFound("This repository has no npm advisories: it does not reach "
+                           "public:npmjs.")
+        body = await _small_body(request, _MAX_ADVISORY_BYTES)
+        headers = {"Content-Type": request.headers.get("content-type", "application/json")}
+        if request.headers.get("content-encoding"):
+            headers["Content-Encoding"] = request.headers["content-encoding"]
+        status, content_type, answer = await self._core.upstreams.http.post(
+            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES)
+        if status != 200:
+            return error_response(status if 400 <= status < 500 else 502,
+                                  f"The upstream's advisories endpoint answered {status}")
+        return Response(answer, media_type=content_type or "application/json")
+
+
+async def _small_body(request: Request, limit: int) -> bytes:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise TooLarge(f"The request body is larger than {limit} bytes.")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def mount_npm(core: Core) -> MountedFormat:
+    """The npm package endpoint on the core's services."""
+    settings = core.settings
+    limits = NpmLimits.of(settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)
+    reads = core.package_reads()
+    resolver = core.upstreams.resolver_for(NpmUpstream(limits.tarball))
+    endpoint = NpmEndpoint(core, reads, resolver, NpmPublisher(core.registry, limits))
+    return MountedFormat(
+        hot_path=reads.hot_path(FORMAT, npm_hot_route, raw_path=True),
+        routes=[Mount("/{label}/npm/{repo}", middleware=[ERRORS], routes=[
+            Route("/{path:path}", endpoint.get, methods=["GET", "HEAD"]),
+            Route("/{path:path}", endpoint.put, methods=["PUT"]),
+            Route("/{path:path}", endpoint.delete, methods=["DELETE"]),
+            Route("/{path:path}", endpoint.post, methods=["POST"]),
+        ])])
+

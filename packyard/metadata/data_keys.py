@@ -1,0 +1,146 @@
+"""Wrapped data keys: one per encrypted blob of a domain, and what rotation and migration ask.
+
+The catalog keeps each blob's data key wrapped by the domain's KEK (the provider's own wrapped
+form, the KEK's id and version), never beside the blob (``docs/decisions/0001``). The first
+writer of a (domain, sha256) decides its key (``add_data_key`` keeps the row already there),
+so every copy of the same plaintext in a domain is under one key and dedupe keeps working.
+
+These writes do not bump ``changes``: no page or file lookup shows a data key, and rotation
+re-wraps rows one at a time, which would otherwise empty every response cache per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.engine import Row
+
+from packyard.metadata.schema import blobs, data_keys, domains
+from packyard.metadata.transactions import CatalogBase
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDataKey:
+    """A blob's data key as the catalog keeps it (wrapped), with the plaintext's size."""
+
+    domain_id: int
+    sha256: str
+    provider: str
+    key_id: str
+    key_version: int | None
+    wrapped: bytes
+    plaintext_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRow:
+    """A blob the catalog counts in a domain (``blobs``), and whether it has a data key."""
+
+    domain_id: int
+    sha256: str
+    size: int
+    encrypted: bool
+
+
+def _record(row: Row[Any]) -> StoredDataKey:
+    return StoredDataKey(domain_id=row.domain_id, sha256=row.sha256, provider=row.provider,
+                         key_id=row.key_id, key_version=row.key_version,
+                         wrapped=bytes(row.wrapped), plaintext_size=int(row.plaintext_size))
+
+
+class DataKeyStore(CatalogBase):
+    """The ``data_keys`` table."""
+
+    @contextmanager
+    def _write_quiet(self) -> Iterator[Connection]:
+        """A write transaction that leaves ``changes`` alone (see the module docstring)."""
+        with self._writer.connect() as conn, conn.begin():
+            yield conn
+
+    def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None:
+        with self._read() as conn:
+            row = conn.execute(select(data_keys).where(
+                data_keys.c.domain_id == domain_id, data_keys.c.sha256 == sha256)).first()
+        return _record(row) if row else None
+
+    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]:
+        """Record ``key`` unless the blob has one already; returns the row that holds, and
+        whether it is ``key`` (False: another writer decided first, use its key)."""
+        with self._write_quiet() as conn:
+            row = conn.execute(select(data_keys).where(
+                data_keys.c.domain_id == key.domain_id,
+                data_keys.c.sha256 == key.sha256)).first()
+            if row is not None:
+                return _record(row), False
+            conn.execute(insert(data_keys).values(
+                domain_id=key.domain_id, sha256=key.sha256, provider=key.provider,
+                key_id=key.key_id, key_version=key.key_version, wrapped=key.wrapped,
+                plaintext_size=key.plaintext_size, created_at=now))
+        return key, True
+
+    def delete_data_key(self, domain_id: int, sha256: str) -> None:
+        with self._write_quiet() as conn:
+            conn.execute(delete(data_keys).where(data_keys.c.domain_id == domain_id,
+                                                 data_keys.c.sha256 == sha256))
+
+    def replace_wrapped_key(self, old: StoredDataKey, key_id: str, key_version: int | None,
+                            wrapped: bytes) -> bool:
+        """Store a re-wrapping of ``old``'s data key, if the row still holds ``old``'s
+        wrapping (another rotation run may have got there first); True when stored."""
+        with self._write_quiet() as conn:
+            result = conn.execute(update(data_keys).where(
+                data_keys.c.domain_id == old.domain_id, data_keys.c.sha256 == old.sha256,
+                data_keys.c.wrapped == old.wrapped,
+            ).values(key_id=key_id, key_version=key_version, wrapped=wrapped))
+        return bool(result.rowcount)
+
+    def data_keys_below(self, key_id: str, version: int, limit: int) -> list[StoredDataKey]:
+        """Up to ``limit`` rows wrapped by ``key_id`` at a version older than ``version``."""
+        with self._read() as conn:
+            rows = conn.execute(select(data_keys).where(
+                data_keys.c.key_id == key_id, data_keys.c.key_version < version,
+            ).order_by(data_keys.c.domain_id, data_keys.c.sha256).limit(limit)).all()
+        return [_record(r) for r in rows]
+
+    def data_key_versions(self, key_id: str) -> dict[int | None, int]:
+        """How many rows each version of ``key_id`` wraps."""
+        with self._read() as conn:
+            rows = conn.execute(select(data_keys.c.key_version, func.count())
+                                .where(data_keys.c.key_id == key_id)
+                                .group_by(data_keys.c.key_version)).all()
+        return {version: int(count) for version, count in rows}
+
+    def data_key_count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(data_keys)).scalar_one())
+
+    def blob_rows(self, domain_id: int | None = None, *, after: tuple[int, str] = (0, ""),
+                  limit: int = 500, plain_only: bool = False) -> list[BlobRow]:
+        """The domain's blobs (every domain's when None) in (domain, sha256) order after
+        ``after``, a page at a time; ``plain_only``: those without a data key."""
+        key = select(data_keys.c.sha256).where(data_keys.c.domain_id == blobs.c.domain_id,
+                                               data_keys.c.sha256 == blobs.c.sha256).exists()
+        query = select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size, key.label("encrypted"))
+        if domain_id is not None:
+            query = query.where(blobs.c.domain_id == domain_id)
+        if plain_only:
+            query = query.where(~key)
+        domain_after, sha_after = after
+        query = query.where((blobs.c.domain_id > domain_after) | (
+            (blobs.c.domain_id == domain_after) & (blobs.c.sha256 > sha_after)))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(blobs.c.domain_id, blobs.c.sha256)
+                                .limit(limit)).all()
+        return [BlobRow(r.domain_id, r.sha256, int(r.size), bool(r.encrypted)) for r in rows]
+
+    def set_domain_encryption_key(self, domain_id: int, encryption_key: str) -> None:
+        """Move a domain to another KEK (a domain of an earlier release, whose made-up key
+        ARN names no key of the provider, gets the default key)."""
+        with self._write() as conn:
+            conn.execute(update(domains).where(domains.c.id == domain_id)
+                         .values(encryption_key=encryption_key))

@@ -1,0 +1,173 @@
+"""The first read of a page or file: answered without the routes (services/first_reads.py),
+into the caches the hot path reads, with the same bytes and the same refusals as the routes;
+and still refused at once when the caller's key or policy changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
+from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+WHEEL = "demo_pkg-1.0-py3-none-any.whl"
+READ = {"Effect": "Allow", "Resource": "*", "Action": [
+    "codeartifact:GetAuthorizationToken", "codeartifact:ReadFromRepository",
+    "codeartifact:GetRepositoryEndpoint", "sts:GetServiceBearerToken"]}
+
+
+@pytest.fixture
+def packyard(packyard_factory: PackyardFactory) -> InProcessPackyard:
+    """A server without the audit trail: with it on, the routes answer first reads (below)."""
+    return packyard_factory(audit_log="off")
+
+
+@pytest.fixture
+def repo(packyard: InProcessPackyard, dists: DistFactory) -> InProcessRepo:
+    repo = packyard.pypi_repo()
+    spec = DistSpec(name="demo-pkg", version="1.0")
+    upload_ok(repo, dists.wheel(spec), dists.sdist(spec),
+              dists.wheel(DistSpec(name="demo-pkg", version="2.0", padding=100_000)))
+    return repo
+
+
+def _raw(repo: InProcessRepo, path: str, token: str | None = None,
+         **headers: str) -> tuple[int, dict[str, str], bytes]:
+    auth = ("aws", token) if token else ("aws", repo.token)
+    with httpx.Client(transport=repo.transport, auth=auth) as http, http.stream(
+            "GET", repo.endpoint + path, headers=headers) as response:
+        sent = {k: v for k, v in response.headers.items() if k != "x-amzn-requestid"}
+        return response.status_code, sent, b"".join(response.iter_raw())
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    pytest.param("simple/demo-pkg/", {"Accept": HTML_V1}, id="page-html"),
+    pytest.param("simple/demo-pkg/", {"Accept": JSON_V1, "Accept-Encoding": "gzip"},
+                 id="page-json-gzip"),
+    pytest.param(f"simple/demo-pkg/{WHEEL}", {}, id="small-file"),
+    pytest.param(f"simple/demo-pkg/{WHEEL}.metadata", {}, id="metadata"),
+])
+def test_first_reads_skip_the_routes_and_fill_the_hot_path(
+        packyard: InProcessPackyard, repo: InProcessRepo, path: str,
+        headers: dict[str, str]) -> None:
+    before = packyard.starlette_calls
+    first = _raw(repo, path, **headers)
+    assert first[0] == 200
+    assert packyard.starlette_calls == before, "a first read reached Starlette"
+    assert _raw(repo, path, **headers) == first  # the repeat, from the hot path
+    assert _raw(repo, path, **headers, **{"If-None-Match": first[1]["etag"]})[0] == 304
+    assert packyard.starlette_calls == before
+
+
+def test_a_file_too_big_for_memory_is_left_to_the_routes(packyard: InProcessPackyard,
+                                                         repo: InProcessRepo) -> None:
+    before = packyard.starlette_calls
+    status, _, body = _raw(repo, "simple/demo-pkg/demo_pkg-2.0-py3-none-any.whl")
+    assert (status, len(body) > 100_000) == (200, True)
+    assert packyard.starlette_calls == before + 1
+
+
+@pytest.mark.parametrize(("path", "token", "status", "message"), [
+    pytest.param("simple/demo-pkg/", "not-a-token", 401, "Invalid authorization token",
+                 id="bad-token"),
+    pytest.param("simple/no-such-project/", None, 404,
+                 "No project no-such-project in repository shelf", id="unknown-project"),
+    pytest.param("simple/demo-pkg/demo_pkg-9.0-py3-none-any.whl", None, 404, None,
+                 id="unknown-file"),
+])
+def test_refusals_on_a_first_read_are_the_routes_own(
+        packyard: InProcessPackyard, repo: InProcessRepo, path: str, token: str | None,
+        status: int, message: str | None) -> None:
+    with httpx.Client(transport=repo.transport,
+                      auth=("aws", token or repo.token)) as http:
+        response = http.get(repo.endpoint + path, headers={"Accept": JSON_V1})
+    assert response.status_code == status
+    if message is not None:
+        assert_refused(response, status, message)
+    if status == 401:
+        assert response.headers["www-authenticate"] == 'Basic realm="packyard"'
+
+
+def _reader(packyard: InProcessPackyard, name: str) -> tuple[InProcessRepo, Credentials]:
+    iam = packyard.iam()
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [READ]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    return packyard.pypi_repo(create=False, credentials=credentials), credentials
+
+
+def test_first_read_after_the_key_is_deactivated_is_refused(
+        packyard: InProcessPackyard, repo: InProcessRepo) -> None:
+    kate, credentials = _reader(packyard, "kate")
+    assert kate.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
+    packyard.iam().update_access_key(UserName="kate", AccessKeyId=credentials.access_key_id,
+                                     Status="Inactive")
+    # Mid-install: the next file was never read, and the grant of a second ago is gone.
+    response = kate.get(f"simple/demo-pkg/{WHEEL}")
+    assert_refused(response, 401, "The credentials that requested this token are no longer "
+                                  "valid (deleted user, inactive or deleted access key, or "
+                                  "deleted role); get a new token")
+
+
+def test_first_read_after_a_deny_policy_is_refused(packyard: InProcessPackyard,
+                                                   repo: InProcessRepo) -> None:
+    lee, _ = _reader(packyard, "lee")
+    assert lee.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
+    deny: dict[str, Any] = {"Effect": "Deny", "Action": "codeartifact:ReadFromRepository",
+                            "Resource": "*"}
+    packyard.iam().put_user_policy(UserName="lee", PolicyName="deny", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [deny]}))
+    for path in (f"simple/demo-pkg/{WHEEL}", "simple/demo-pkg/"):  # new, and cached
+        assert lee.get(path, Accept=JSON_V1).status_code == 403
+
+
+def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(packyard.container.catalog, "project_index", broken)
+    response = repo.get("simple/demo-pkg/", Accept=JSON_V1)
+    assert (response.status_code, response.text) == (
+        500, "Packyard hit an internal error; see the server log\n")
+
+
+def test_with_the_audit_trail_on_refusals_are_left_to_the_routes_which_record_them(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    audited = packyard_factory()  # the trail is on by default
+    repo = audited.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = audited.starlette_calls
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200
+    assert audited.starlette_calls == before, "a granted first read reached Starlette"
+    with httpx.Client(transport=repo.transport, auth=("aws", "not-a-token")) as http:
+        refused = http.get(repo.endpoint + "simple/demo-pkg/")
+    assert_refused(refused, 401, "Invalid authorization token")
+    assert audited.starlette_calls == before + 1
+    trail = open_trail(audited.settings, audited.container.catalog.engines)
+    try:
+        reads = list(trail.events(AuditFilter(name="ReadFromRepository")))
+    finally:
+        trail.close()
+    assert len(reads) == 1 and reads[0]["errorCode"], reads  # the refusal, recorded once
+
+
+def test_with_downloads_audited_first_reads_are_the_routes(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    audited = packyard_factory(audit_downloads=True)
+    repo = audited.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = audited.starlette_calls
+    assert repo.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
+    assert audited.starlette_calls == before + 1

@@ -1,0 +1,207 @@
+"""The CodeArtifact API for npm packages (namespaces are scopes), and who may do what on the
+npm endpoint: reads, publishes, tags, deprecations and unpublishes, each authorized before its
+body is read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
+from packyard.storage.backends import staging_dir
+from tests.inprocess.harness import InProcessPackyard, client_error
+from tests.inprocess.npm_support import NpmRepo, npm_repo
+from tests.integration.helpers import Credentials
+
+CA = "arn:aws:codeartifact:us-east-1:000000000000"
+BEARER = {"Effect": "Allow", "Action": "sts:GetServiceBearerToken", "Resource": "*"}
+READ = {"Effect": "Allow", "Action": ["codeartifact:GetAuthorizationToken",
+                                      "codeartifact:ReadFromRepository",
+                                      "codeartifact:GetRepositoryEndpoint"], "Resource": "*"}
+
+
+@pytest.fixture
+def repo(packyard: InProcessPackyard) -> NpmRepo:
+    found = npm_repo(packyard)
+    found.publish("@acme/util", "1.0.0", readme="# util\n", manifest={
+        "description": "Scoped utilities", "homepage": "https://example.com/util",
+        "repository": {"type": "git", "url": "git+https://example.com/util.git"},
+        "license": "MIT", "dependencies": {"left-pad": "^1.3.0", "@acme/core": "1.x"},
+        "devDependencies": {"tap": "^18"}, "peerDependencies": {"react": ">=17"},
+        "optionalDependencies": {"fsevents": "^2"}})
+    for version in ("1.10.0", "1.2.0", "1.2.0-beta.1"):
+        found.publish("@acme/util", version)
+    found.publish("left-pad", "1.3.0")
+    return found
+
+
+def _call(api: Any, operation: str, **kwargs: Any) -> Any:
+    args = {"domain": "acme", "repository": "npmrepo", "format": "npm", **kwargs}
+    return getattr(api, operation)(**args)
+
+
+def test_endpoint_ends_with_a_slash(repo: NpmRepo) -> None:
+    assert repo.endpoint == "http://packyard.test/acme-000000000000/npm/npmrepo/"
+
+
+def test_list_packages_with_namespaces(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    listed = api.list_packages(domain="acme", repository="npmrepo", format="npm")["packages"]
+    assert [(p.get("namespace"), p["package"]) for p in listed] == [(None, "left-pad"),
+                                                                    ("acme", "util")]
+    scoped = api.list_packages(domain="acme", repository="npmrepo", format="npm",
+                               namespace="acme")["packages"]
+    assert [p["package"] for p in scoped] == ["util"]
+
+
+def test_versions_sorted_by_semver_and_described(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    versions = _call(api, "list_package_versions", namespace="acme", package="util")
+    assert [v["version"] for v in versions["versions"]] == [
+        "1.0.0", "1.2.0-beta.1", "1.2.0", "1.10.0"]
+    described = _call(api, "describe_package_version", namespace="acme", package="util",
+                      packageVersion="1.0.0")["packageVersion"]
+    assert (described["displayName"], described["summary"], described["homePage"],
+            described["sourceCodeRepository"], described["licenses"]) == (
+        "@acme/util", "Scoped utilities", "https://example.com/util",
+        "git+https://example.com/util.git", [{"name": "MIT"}])
+    assert _call(api, "describe_package", namespace="acme", package="util")["package"][
+        "name"] == "util"
+
+
+def test_asset_readme_and_dependencies(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    args = {"namespace": "acme", "package": "util", "packageVersion": "1.0.0"}
+    assets = _call(api, "list_package_version_assets", **args)["assets"]
+    assert [a["name"] for a in assets] == ["package.tgz"]
+    assert set(assets[0]["hashes"]) == {"MD5", "SHA-1", "SHA-256", "SHA-512"}
+    body = _call(api, "get_package_version_asset", asset="package.tgz", **args)["asset"].read()
+    assert body == repo.get("@acme/util/-/util-1.0.0.tgz").content
+    assert _call(api, "get_package_version_readme", **args)["readme"] == "# util\n"
+    dependencies = _call(api, "list_package_version_dependencies", **args)["dependencies"]
+    assert [(d.get("namespace"), d["package"], d["dependencyType"], d["versionRequirement"])
+            for d in dependencies] == [
+        (None, "left-pad", "regular", "^1.3.0"), ("acme", "core", "regular", "1.x"),
+        (None, "tap", "dev", "^18"), (None, "react", "peer", ">=17"),
+        (None, "fsevents", "optional", "^2")]
+
+
+def test_namespace_with_an_at_sign_is_the_scope(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    assert _call(api, "describe_package", namespace="@acme", package="util")["package"][
+        "namespace"] == "acme"
+
+
+def test_origin_configuration_blocks_publishing(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    _call(api, "put_package_origin_configuration", namespace="acme", package="util",
+          restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    response = repo.publish("@acme/util", "3.0.0")
+    assert response.status_code == 403
+    assert "blocked by the package's origin configuration" in response.json()["error"]
+
+
+def test_update_status_changes_the_packument(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    result = _call(api, "update_package_versions_status", namespace="acme", package="util",
+                   versions=["1.10.0"], targetStatus="Unlisted")
+    assert result["successfulVersions"]["1.10.0"]["status"] == "Unlisted"
+    assert repo.packument("@acme/util")["dist-tags"]["latest"] == "1.2.0"
+
+
+# -- who may do what ------------------------------------------------------------------------------
+
+def _user(app: InProcessPackyard, name: str, *statements: dict[str, Any]) -> Credentials:
+    iam = app.iam()
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def _denied(user: str, action: str, resource: str) -> str:
+    return (f"User: arn:aws:iam::000000000000:user/{user} is not authorized to perform: "
+            f"{action} on resource: {resource} because no identity-based policy allows the "
+            f"{action} action")
+
+
+def test_a_reader_cannot_publish_and_costs_no_disk(repo: NpmRepo) -> None:
+    app = repo.app
+    reader = npm_repo(app, create=False, credentials=_user(app, "alice", BEARER, READ))
+    assert reader.packument("@acme/util")["name"] == "@acme/util"
+    assert reader.get("-/whoami").json() == {"username": "alice"}
+    response = reader.publish("@acme/new", "1.0.0")
+    assert response.status_code == 403
+    assert response.json() == {"error": _denied(
+        "alice", "codeartifact:PublishPackageVersion", f"{CA}:package/acme/npmrepo/npm/acme/new")}
+    staging = staging_dir(app.settings)
+    assert not staging.exists() or list(staging.iterdir()) == []
+    tag = reader.put_json("-/package/@acme%2futil/dist-tags/beta", "1.0.0")
+    assert tag.status_code == 403
+    rev = reader.get("@acme%2futil?write=true").json()["_rev"]
+    unpublish = reader.request("DELETE", f"@acme%2futil/-rev/{rev}")
+    assert unpublish.status_code == 403
+    assert unpublish.json() == {"error": _denied(
+        "alice", "codeartifact:DeletePackageVersions",
+        f"{CA}:package/acme/npmrepo/npm/acme/util")}
+
+
+def test_publish_rights_for_one_scope_only(repo: NpmRepo) -> None:
+    app = repo.app
+    writer = npm_repo(app, create=False, credentials=_user(
+        app, "bob", BEARER, READ,
+        {"Effect": "Allow", "Action": "codeartifact:PublishPackageVersion",
+         "Resource": f"{CA}:package/acme/npmrepo/npm/acme/*"}))
+    assert writer.publish("@acme/mine", "1.0.0").status_code == 201
+    assert writer.publish("@other/theirs", "1.0.0").status_code == 403
+    assert writer.publish("unscoped", "1.0.0").status_code == 403
+
+
+def test_api_refuses_a_name_with_a_slash(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    with pytest.raises(ClientError) as info:
+        _call(api, "describe_package", package="@acme/util")
+    code, status, message = client_error(info)
+    assert (code, status) == ("ValidationException", 400)
+    assert message == "package '@acme/util' does not match the pattern [^#/\\s]+"
+
+
+def test_a_publish_the_package_group_blocks_is_refused_and_nothing_stored(
+        repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    api.create_package_group(domain="acme", packageGroup="/npm/acme/*")
+    api.update_package_group_origin_configuration(domain="acme", packageGroup="/npm/acme/*",
+                                                  restrictions={"PUBLISH": "BLOCK"})
+    response = repo.publish("@acme/blocked", "1.0.0")
+    assert response.status_code == 403
+    assert response.json() == {"error": (
+        "Publishing @acme/blocked to repository npmrepo is blocked: package group /npm/acme/* "
+        "blocks publishing (PUBLISH: BLOCK)")}
+    assert repo.get("@acme%2fblocked").status_code == 404
+    staging = staging_dir(repo.app.settings)
+    assert not staging.exists() or list(staging.iterdir()) == []
+    assert repo.publish("unscoped", "1.0.0").status_code == 201  # another group's package
+
+
+def test_publishes_and_unpublishes_are_in_the_audit_trail_refused_ones_too(
+        repo: NpmRepo) -> None:
+    app = repo.app
+    repo.publish("@acme/util", "1.0.0", manifest={"description": "other bytes"})  # 409
+    rev = repo.get("left-pad?write=true").json()["_rev"]
+    assert repo.request("DELETE", f"left-pad/-rev/{rev}").status_code == 200
+    trail = open_trail(app.settings, app.container.catalog.engines)
+    try:
+        refused = list(trail.events(AuditFilter(name="PublishPackageVersion",
+                                                errors_only=True)))
+        deleted = list(trail.events(AuditFilter(name="DeletePackageVersions")))
+    finally:
+        trail.close()
+    assert [e["errorMessage"] for e in refused] == [
+        "You cannot publish over the previously published versions: 1.0.0."]
+    assert len(deleted) == 1 and "errorCode" not in deleted[0]
+    assert deleted[0]["requestParameters"]["repositoryName"] == "npmrepo"

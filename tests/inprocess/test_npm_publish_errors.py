@@ -1,0 +1,212 @@
+"""Every bad npm publish the issue lists, each refused with the ``{"error": …}`` npm prints,
+and nothing stored: no package, no version, no blob, no staged file."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import tarfile
+from typing import Any
+
+import httpx
+import pytest
+
+from packyard.storage.backends import staging_dir
+from tests.inprocess.harness import InProcessPackyard
+from tests.inprocess.npm_support import NpmRepo, escape, npm_repo
+from tests.unit.npm_samples import Member, integrity, manifest_bytes, publish_document, tgz
+
+
+@pytest.fixture
+def repo(packyard: InProcessPackyard) -> NpmRepo:
+    return npm_repo(packyard)
+
+
+def _refused(response: httpx.Response, status: int, message: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": message}
+
+
+def _nothing_stored(repo: NpmRepo, name: str) -> None:
+    assert repo.get(escape(name)).status_code == 404
+    packages = repo.app.codeartifact().list_packages(domain=repo.domain,
+                                                     repository=repo.repository)["packages"]
+    assert packages == []
+    blobs = repo.app.container.core.blobs
+    staging = staging_dir(repo.app.settings)
+    assert not staging.exists() or list(staging.iterdir()) == []
+    root = repo.app.settings.blob_dir
+    stored = [p for p in root.rglob("*") if p.is_file() and ".staging" not in p.parts]
+    assert stored == [], (stored, blobs)
+
+
+def _put(repo: NpmRepo, name: str, document: dict[str, Any]) -> httpx.Response:
+    return repo.put_json(escape(name), document)
+
+
+def test_tarball_whose_integrity_disagrees(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0.0"))])
+    document = publish_document("demo", "1.0.0", tarball)
+    document["versions"]["1.0.0"]["dist"]["integrity"] = integrity(b"other bytes")
+    response = _put(repo, "demo", document)
+    _refused(response, 400, "The tarball does not match the version's dist.integrity: it has "
+             f"{integrity(tarball)}, the manifest says {integrity(b'other bytes')}.")
+    _nothing_stored(repo, "demo")
+
+
+def test_tarball_whose_length_disagrees(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0.0"))])
+    document = publish_document("demo", "1.0.0", tarball)
+    document["_attachments"]["demo-1.0.0.tgz"]["length"] = len(tarball) + 1
+    _refused(_put(repo, "demo", document), 400,
+             f"The tarball attachment decodes to {len(tarball)} bytes, but its length says "
+             f"{len(tarball) + 1}.")
+    _nothing_stored(repo, "demo")
+
+
+def test_package_json_inside_names_another_package(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("other", "1.0.0"))])
+    _refused(_put(repo, "demo", publish_document("demo", "1.0.0", tarball)), 400,
+             'The package.json in demo-1.0.0.tgz names the package "other", not "demo".')
+    _nothing_stored(repo, "demo")
+
+
+def test_package_json_inside_names_another_version(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "2.0.0"))])
+    _refused(_put(repo, "demo", publish_document("demo", "1.0.0", tarball)), 400,
+             'The package.json in demo-1.0.0.tgz has the version "2.0.0", not "1.0.0".')
+    _nothing_stored(repo, "demo")
+
+
+def test_path_traversal_entry_name(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0.0")),
+                   Member("package/../../etc/evil", b"x")])
+    _refused(_put(repo, "demo", publish_document("demo", "1.0.0", tarball)), 400,
+             "demo-1.0.0.tgz is not a valid npm package tarball: entry "
+             "'package/../../etc/evil' has a '..' path component.")
+    _nothing_stored(repo, "demo")
+
+
+def test_tarball_bomb(repo: NpmRepo) -> None:
+    # 64 MiB of zeros in one entry gzip to ~64 KiB: over 200 times as many bytes unpacked.
+    import io
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        data = manifest_bytes("demo", "1.0.0")
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("package/zeros")
+        info.size = 64 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    tarball = gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    response = _put(repo, "demo", publish_document("demo", "1.0.0", tarball))
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(
+        "demo-1.0.0.tgz is not a valid npm package tarball: it is a decompression bomb (")
+    _nothing_stored(repo, "demo")
+
+
+def test_fifty_megabytes_of_garbage(repo: NpmRepo) -> None:
+    garbage = hashlib.sha512(b"seed").digest() * (50 * 1024 * 1024 // 64)
+    response = repo.request("PUT", "demo", content=garbage,
+                            headers={"Content-Type": "application/json"})
+    _refused(response, 400, "The publish body must be a JSON object (npm's publish document).")
+    _nothing_stored(repo, "demo")
+
+
+def test_fifty_megabytes_of_json_without_a_tarball(repo: NpmRepo) -> None:
+    body = json.dumps({"name": "demo", "versions": {"1.0.0": {"junk": "x" * 50_000_000}}})
+    response = repo.request("PUT", "demo", content=body.encode(),
+                            headers={"Content-Type": "application/json"})
+    _refused(response, 413, "The publish document (the body without its tarball) is larger "
+             "than 32 MiB.")
+    _nothing_stored(repo, "demo")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("@Acme/demo", 'the scope "@Acme" must start with a lowercase letter, digit, "-" or "~" '
+                   'and contain only lowercase letters, digits and "-._~"'),
+    ("@ac..me/demo", 'name cannot contain ".."'),
+])
+def test_bad_scope(repo: NpmRepo, name: str, reason: str) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes(name, "1.0.0"))])
+    response = _put(repo, name, publish_document(name, "1.0.0", tarball))
+    _refused(response, 400, f'Invalid package name "{name}": {reason}.')
+    _nothing_stored(repo, "demo")
+
+
+def test_version_that_is_not_semver(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0"))])
+    _refused(_put(repo, "demo", publish_document("demo", "1.0", tarball)), 400,
+             'Invalid version "1.0": it is not a semantic version '
+             "(MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.0.0).")
+    _nothing_stored(repo, "demo")
+
+
+def test_attachment_that_is_not_base64(repo: NpmRepo) -> None:
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0.0"))])
+    document = publish_document("demo", "1.0.0", tarball)
+    document["_attachments"]["demo-1.0.0.tgz"]["data"] = "not base64!"
+    _refused(_put(repo, "demo", document), 400,
+             "The tarball attachment's data is not valid base64.")
+    _nothing_stored(repo, "demo")
+
+
+LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
+          "--repository REPOSITORY` (yarn 2+: set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+
+
+def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
+    response = repo.request("PUT", "demo", token=None, content=b"{}")
+    assert response.status_code == 401
+    assert "otp" not in response.headers["www-authenticate"].lower()
+    assert response.json() == {"error": LOG_IN}
+
+
+def test_basic_aws_token_works_as_bearer_does(repo: NpmRepo) -> None:
+    basic = base64.b64encode(f"aws:{repo.token}".encode()).decode()
+    response = repo.request("GET", "-/whoami", token=None,
+                            headers={"Authorization": f"Basic {basic}"})
+    assert response.json() == {"username": "root"}
+
+
+def test_republishing_other_bytes_is_409_and_the_same_bytes_a_no_op(repo: NpmRepo) -> None:
+    assert repo.publish("demo", "1.0.0").status_code == 201
+    assert repo.publish("demo", "1.0.0").status_code == 200
+    response = repo.publish("demo", "1.0.0", manifest={"description": "changed"})
+    _refused(response, 409, "You cannot publish over the previously published versions: 1.0.0.")
+
+
+def test_a_version_unpublished_through_delete_can_be_published_again(repo: NpmRepo) -> None:
+    assert repo.publish("demo", "1.0.0").status_code == 201
+    rev = repo.get("demo?write=true").json()["_rev"]
+    assert repo.request("DELETE", f"demo/-rev/{rev}").status_code == 200
+    assert repo.get("demo").status_code == 404
+    # CodeArtifact allows a deleted version to be published again (the public registry not).
+    assert repo.publish("demo", "1.0.0", manifest={"description": "again"}).status_code == 201
+    assert repo.packument("demo")["versions"]["1.0.0"]["description"] == "again"
+
+
+def test_stale_revision_is_refused(repo: NpmRepo) -> None:
+    repo.publish("demo", "1.0.0")
+    rev = repo.get("demo?write=true").json()["_rev"]
+    repo.publish("demo", "1.1.0")
+    response = repo.request("DELETE", f"demo/-rev/{rev}")
+    assert response.status_code == 409
+    assert "changed since it was read" in response.json()["error"]
+    assert set(repo.packument("demo")["versions"]) == {"1.0.0", "1.1.0"}
+
+
+def test_npm_login_is_refused_with_the_command_to_run(repo: NpmRepo) -> None:
+    login = {"name": "alice", "password": "secret"}
+    # Without a token npm gets the 401 every unauthenticated request gets (checked first).
+    anonymous = repo.put_json("-/user/org.couchdb.user:alice", login, token=None)
+    assert anonymous.status_code == 401
+    _refused(repo.put_json("-/user/org.couchdb.user:alice", login), 400,
+             "npm login and adduser are not how Packyard signs you in: run "
+             "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")

@@ -1,0 +1,194 @@
+"""npm through upstreams: packuments merged across a repository's upstreams and public:npmjs
+(a small registry on loopback here), tarballs pulled once and verified, kept where CodeArtifact
+keeps them, origin controls, a stale copy when the upstream is down, 404s remembered, one fetch
+for many."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.npm_support import NpmRepo, npm_repo
+from tests.integration.npm_registry import StaticRegistry, npm_tarball
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[StaticRegistry]:
+    found = StaticRegistry(tmp_path / "registry")
+    yield found
+    found.stop()
+
+
+def _chain(packyard_factory: PackyardFactory, registry: StaticRegistry,
+           **settings: Any) -> tuple[NpmRepo, Any]:
+    """``team`` with upstream ``public``, which has the external connection public:npmjs."""
+    app = packyard_factory(npm_upstream_url=registry.url, **settings)
+    npm_repo(app, repository="public")
+    api = app.codeartifact()
+    api.associate_external_connection(domain="acme", repository="public",
+                                      externalConnection="public:npmjs")
+    api.create_repository(domain="acme", repository="team",
+                          upstreams=[{"repositoryName": "public"}])
+    return npm_repo(app, repository="team", create=False), api
+
+
+def _tarball_gets(registry: StaticRegistry) -> list[str]:
+    return [r for r in registry.requests if r.endswith(".tgz")]
+
+
+def test_packument_from_upstream_with_rewritten_tarball_urls(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "2.0.0")
+    team, _ = _chain(packyard_factory, registry)
+    document = team.packument("left-pad")
+    assert document["dist-tags"] == {"latest": "2.0.0"}
+    assert document["versions"]["1.0.0"]["dist"]["tarball"] == (
+        team.endpoint + "left-pad/-/left-pad-1.0.0.tgz")
+    assert document["readme"] == "# left-pad\n"
+    assert document["time"]["1.0.0"] == "2024-01-01T00:00:00.000Z"
+
+
+def test_tarball_pulled_once_verified_and_kept_in_both_repositories(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    data = registry.add("@types/thing", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    for _ in range(3):
+        assert team.get("@types/thing/-/thing-1.0.0.tgz").content == data
+    assert len(_tarball_gets(registry)) == 1
+    for repository in ("team", "public"):
+        versions = api.list_package_versions(domain="acme", repository=repository,
+                                             format="npm", namespace="types",
+                                             package="thing")["versions"]
+        assert [(v["version"], v["origin"]["originType"]) for v in versions] == [
+            ("1.0.0", "EXTERNAL")]
+    assets = api.list_package_version_assets(domain="acme", repository="team", format="npm",
+                                             namespace="types", package="thing",
+                                             packageVersion="1.0.0")["assets"]
+    assert [a["name"] for a in assets] == ["package.tgz"]
+    assert set(assets[0]["hashes"]) == {"MD5", "SHA-1", "SHA-256", "SHA-512"}
+    readme = api.get_package_version_readme(domain="acme", repository="team", format="npm",
+                                            namespace="types", package="thing",
+                                            packageVersion="1.0.0")["readme"]
+    assert readme == "# @types/thing\n"
+
+
+def test_a_tarball_that_fails_its_integrity_is_not_kept(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    registry.tarballs["left-pad/-/left-pad-1.0.0.tgz"] = npm_tarball("left-pad", "6.6.6")
+    team, api = _chain(packyard_factory, registry)
+    # A packument declares no tarball size, so the first client gets the bytes as they come,
+    # all but the last chunk, and its answer is cut short when the check fails (npm checks
+    # the integrity itself too); later ones get the failure at once.
+    with pytest.raises(RuntimeError):
+        team.get("left-pad/-/left-pad-1.0.0.tgz")
+    response = team.get("left-pad/-/left-pad-1.0.0.tgz")
+    assert response.status_code == 502
+    assert "failed verification" in response.json()["error"]
+    assert api.list_packages(domain="acme", repository="team")["packages"] == []
+    assert api.list_packages(domain="acme", repository="public")["packages"] == []
+
+
+def test_local_versions_and_the_repositorys_own_tags_win(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "2.0.0")
+    registry.packages["left-pad"]["dist-tags"]["stable"] = "2.0.0"
+    team, _ = _chain(packyard_factory, registry, upstream_page_ttl_seconds=0)
+    team.get("left-pad/-/left-pad-1.0.0.tgz")  # kept in team
+    assert team.put_json("-/package/left-pad/dist-tags/stable", "1.0.0").status_code == 201
+    registry.packages["left-pad"]["versions"]["1.0.0"]["description"] = "changed upstream"
+    document = team.packument("left-pad")
+    assert document["dist-tags"] == {"latest": "2.0.0", "stable": "1.0.0"}
+    assert "description" not in document["versions"]["1.0.0"]  # the kept manifest
+
+
+def test_origin_controls_block_the_upstream(packyard_factory: PackyardFactory,
+                                            registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    api.put_package_origin_configuration(domain="acme", repository="team", format="npm",
+                                         package="left-pad",
+                                         restrictions={"publish": "ALLOW", "upstream": "BLOCK"})
+    assert team.get("left-pad").status_code == 404
+    assert team.get("left-pad/-/left-pad-1.0.0.tgz").status_code == 404
+    assert _tarball_gets(registry) == []
+
+
+def test_stale_copy_when_the_upstream_is_down(packyard_factory: PackyardFactory,
+                                              registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, _ = _chain(packyard_factory, registry, upstream_page_ttl_seconds=0)
+    assert team.packument("left-pad")["versions"]
+    registry.stop()
+    assert list(team.packument("left-pad")["versions"]) == ["1.0.0"]
+
+
+def test_upstream_404_is_remembered(packyard_factory: PackyardFactory,
+                                    registry: StaticRegistry) -> None:
+    team, _ = _chain(packyard_factory, registry)
+    for _ in range(3):
+        assert team.get("nothing-here").status_code == 404
+    assert [r for r in registry.requests if "nothing-here" in r] == ["/nothing-here"]
+
+
+def test_one_upstream_fetch_for_many_concurrent_misses(packyard_factory: PackyardFactory,
+                                                       registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, _ = _chain(packyard_factory, registry)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: team.get("left-pad").status_code, range(16)))
+    assert answers == [200] * 16
+    assert [r for r in registry.requests if r == "/left-pad"] == ["/left-pad"]
+
+
+def test_advisories_are_proxied_when_the_repository_reaches_public_npmjs(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    team, _ = _chain(packyard_factory, registry)
+    response = team.request("POST", "-/npm/v1/security/advisories/bulk",
+                            content=b'{"left-pad":["1.0.0"]}',
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 200 and response.json() == {}
+    assert "POST /-/npm/v1/security/advisories/bulk" in registry.requests
+
+
+def test_one_repository_reaches_public_pypi_and_public_npmjs_through_two_stores(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """The README's layout: the team's repository has a PyPI store first, then an npm store."""
+    data = registry.add("left-pad", "1.3.0")
+    app = packyard_factory(npm_upstream_url=registry.url)
+    api = app.codeartifact()
+    api.create_domain(domain="acme")
+    for store, connection in (("pypi-store", "public:pypi"), ("npm-store", "public:npmjs")):
+        api.create_repository(domain="acme", repository=store)
+        api.associate_external_connection(domain="acme", repository=store,
+                                          externalConnection=connection)
+    api.create_repository(domain="acme", repository="team", upstreams=[
+        {"repositoryName": "pypi-store"}, {"repositoryName": "npm-store"}])
+    team = npm_repo(app, repository="team", create=False)
+    assert team.packument("left-pad")["dist-tags"] == {"latest": "1.3.0"}
+    assert team.get("left-pad/-/left-pad-1.3.0.tgz").content == data
+    kept = api.list_package_versions(domain="acme", repository="npm-store", format="npm",
+                                     package="left-pad")["versions"]
+    assert [v["version"] for v in kept] == ["1.3.0"]
+
+
+def test_repeat_reads_of_what_came_from_upstream_take_the_hot_path(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, _ = _chain(packyard_factory, registry)
+    for path in ("left-pad/-/left-pad-1.0.0.tgz", "left-pad"):
+        # The first read keeps what it fetched (a catalog write, which drops the caches it had
+        # filled), so the second goes through the handlers once more; from then on, the hot path.
+        for _ in range(2):
+            assert team.get(path).status_code == 200
+        before = team.app.starlette_calls
+        for _ in range(3):
+            assert team.get(path).status_code == 200
+        assert team.app.starlette_calls == before, path

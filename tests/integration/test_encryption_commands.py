@@ -1,0 +1,244 @@
+"""The encryption commands as an operator runs them, in their own processes: ``packyard encrypt``
+and ``packyard keys rotate`` killed with SIGKILL mid-run lose nothing and the next run finishes;
+``packyard verify`` reports what it finds, as text and JSON; a server keeps serving every file
+while ``packyard encrypt`` runs beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from packyard.auth.principal import root_principal
+from packyard.bootstrap import Services, build_services
+from packyard.crypto.context import EncryptionContext
+from packyard.metadata.catalog import NewAsset, NewVersion
+from packyard.settings import load_settings
+from tests.integration.helpers import (
+    ServerProcess,
+    codeartifact_client,
+    server_env,
+    tool,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+OWNER = "000000000000"
+ROOT = root_principal(OWNER)
+
+
+def _services(data_dir: Path, **env: str) -> Services:
+    return build_services(load_settings(environ=env, data_dir=data_dir))
+
+
+def _plain_data_dir(data_dir: Path, count: int, size: int) -> dict[str, str]:
+    """A data directory as an earlier release left it: ``count`` files stored plain, in a
+    domain whose key is the made-up ARN earlier releases recorded. Returns sha256 → name."""
+    data_dir.mkdir(parents=True)
+    services = _services(data_dir, PACKYARD_ENCRYPTION="off")
+    catalog = services.catalog
+    domain = catalog.create_domain("acme", OWNER, f"arn:aws:kms:us-east-1:{OWNER}:key/"
+                                   "packyard-acme", NOW)
+    repo = catalog.create_repository(domain, "shelf", "", OWNER, NOW)
+    names = {}
+    for i in range(count):
+        data = os.urandom(size)
+        digests = services.blobs.put_bytes(data, domain.blob_key)
+        name = f"p{i}-1.0-py3-none-any.whl"
+        version = NewVersion(version="1.0", version_key="1", summary="s", home_page=None,
+                             source_code_repository=None, licenses=[], readme=None,
+                             readme_content_type=None, dependencies=[])
+        asset = NewAsset(name=name, size=size, sha256=digests.sha256, sha512=digests.sha512,
+                         sha1=digests.sha1, md5=digests.md5)
+        catalog.publish(repo, "pypi", "", f"p{i}", f"p{i}", version, asset,
+                        {digests.sha256: size}, NOW)
+        names[digests.sha256] = name
+    catalog.dispose()
+    return names
+
+
+def _packyard(*args: str) -> list[str]:
+    return [str(tool("packyard")), *args]
+
+
+def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool],
+               timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the command finished before it could be killed mid-run"
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            return
+        time.sleep(0.002)
+    proc.kill()
+    raise AssertionError("the command made no progress")
+
+
+def _all_readable(data_dir: Path, names: dict[str, str]) -> None:
+    services = _services(data_dir)
+    try:
+        key = "d1"
+
+        async def digest(sha: str) -> str:
+            hasher = hashlib.sha256()
+            async for chunk in services.blobs.read(key, sha):
+                hasher.update(chunk)
+            return hasher.hexdigest()
+
+        for sha in names:
+            assert anyio.run(digest, sha) == sha
+    finally:
+        services.catalog.dispose()
+
+
+def _data_key_count(data_dir: Path) -> int:
+    services = _services(data_dir, PACKYARD_ENCRYPTION="on")
+    try:
+        return services.catalog.data_key_count()
+    finally:
+        services.catalog.dispose()
+
+
+def test_encrypt_killed_mid_run_loses_nothing_and_the_next_run_finishes(
+        tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    names = _plain_data_dir(data_dir, count=300, size=70_000)
+    env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+    proc = subprocess.Popen(_packyard("encrypt"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    services = _services(data_dir)
+    try:
+        _kill_when(proc, lambda: services.catalog.data_key_count() >= 20)
+        done = services.catalog.data_key_count()
+    finally:
+        services.catalog.dispose()
+    assert 20 <= done < len(names)
+    _all_readable(data_dir, names)  # half done: every file still reads right
+
+    finished = subprocess.run(_packyard("encrypt", "--output", "json"), env=env,
+                              capture_output=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr.decode()
+    counts = json.loads(finished.stdout)["counts"]
+    assert counts.get("encrypted", 0) + counts.get("done", 0) == len(names) - done
+    assert _data_key_count(data_dir) == len(names)
+    assert [p for p in (data_dir / "blobs" / "d1").rglob("*") if p.is_file()] == []
+    _all_readable(data_dir, names)
+
+    verified = subprocess.run(_packyard("verify", "--output", "json"), env=env,
+                              capture_output=True, timeout=300)
+    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    assert json.loads(verified.stdout) == {"ok": True, "counts": {"ok": len(names)},
+                                           "findings": []}
+
+
+def test_verify_reports_tampered_and_plain_blobs(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    names = _plain_data_dir(data_dir, count=3, size=1000)
+    env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+    first, second, third = sorted(names)
+    services = _services(data_dir)
+    try:
+        assert services.encryption is not None
+        services.encryption.blobs.encrypt_plain("d1", first)
+        services.encryption.blobs.encrypt_plain("d1", second)
+    finally:
+        services.catalog.dispose()
+    sealed = data_dir / "blobs" / "d1.enc" / second[:2] / second
+    sealed.write_bytes(sealed.read_bytes()[:-1] + b"\0")
+
+    text = subprocess.run(_packyard("verify", "--domain", "acme"), env=env,
+                          capture_output=True, timeout=120)
+    assert text.returncode == 1
+    assert text.stdout.decode().splitlines()[0] == (
+        "3 blobs checked: 1 ok, 1 not encrypted yet, 1 tampered with, 0 missing, 0 corrupt")
+    assert f"tampered: blob {second} of domain d1" in text.stdout.decode()
+
+    report = json.loads(subprocess.run(_packyard("verify", "--output", "json"), env=env,
+                                       capture_output=True, timeout=120).stdout)
+    assert report["ok"] is False
+    assert report["counts"] == {"ok": 1, "plain": 1, "tampered": 1}
+    assert {(f["sha256"], f["status"]) for f in report["findings"]} == {
+        (second, "tampered"), (third, "plain")}
+
+    unknown = subprocess.run(_packyard("verify", "--domain", "nope"), env=env,
+                             capture_output=True, timeout=120)
+    assert unknown.returncode == 2
+    assert "no domain 'nope' on this server" in unknown.stderr.decode()
+
+
+def test_rotation_killed_mid_run_loses_nothing_and_resume_finishes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    names = _plain_data_dir(data_dir, count=2, size=1000)
+    env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+    assert subprocess.run(_packyard("encrypt"), env=env, capture_output=True,
+                          timeout=120).returncode == 0
+    services = _services(data_dir)
+    try:
+        assert services.encryption is not None
+        provider = services.encryption.provider
+        kek = services.encryption.keys.kek_of(1)
+        key_id = provider.describe_key(kek).key_id
+        # Many more data keys than blobs, so that the kill lands mid-way.
+        for i in range(3000):
+            context = EncryptionContext("d1", f"{i:064x}")
+            fresh = provider.generate_data_key(kek, context)
+            services.catalog.add_data_key(services.catalog.data_key(1, next(iter(names)))
+                                          .__class__(1, context.sha256, "local", key_id,
+                                                     fresh.wrapped.key_version,
+                                                     fresh.wrapped.ciphertext, 0), NOW)
+        proc = subprocess.Popen(_packyard("keys", "rotate", "--domain", "acme"), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _kill_when(proc, lambda: services.catalog.data_key_versions(key_id).get(2, 0) >= 50)
+        versions = services.catalog.data_key_versions(key_id)
+        assert versions.get(1, 0) > 0 and versions.get(2, 0) >= 50
+    finally:
+        services.catalog.dispose()
+    _all_readable(data_dir, names)
+
+    resumed = subprocess.run(_packyard("keys", "rotate", "--domain", "acme", "--resume",
+                                       "--output", "json"),
+                             env=env, capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    report = json.loads(resumed.stdout)
+    assert report["version"] == 2 and report["retired"] == [1]
+    services = _services(data_dir)
+    try:
+        assert services.catalog.data_key_versions(key_id) == {2: 3002}
+        assert services.encryption is not None
+        assert services.encryption.provider.describe_key(kek).versions == (2,)
+    finally:
+        services.catalog.dispose()
+    _all_readable(data_dir, names)
+
+
+@pytest.mark.timeout(300)
+def test_the_server_serves_every_file_while_encrypt_runs(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    names = _plain_data_dir(data_dir, count=200, size=70_000)
+    server = ServerProcess(data_dir, tmp_path / "server.log", server_env()).start()
+    try:
+        api = codeartifact_client(server.url)
+        env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+        proc = subprocess.Popen(_packyard("encrypt"), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        rounds = 0
+        while proc.poll() is None or rounds == 0:
+            for sha, name in names.items():
+                package = name.split("-")[0]
+                body = api.get_package_version_asset(
+                    domain="acme", repository="shelf", format="pypi", package=package,
+                    packageVersion="1.0", asset=name)["asset"].read()
+                assert hashlib.sha256(body).hexdigest() == sha
+            rounds += 1
+        assert proc.returncode == 0
+    finally:
+        server.stop()

@@ -1,0 +1,215 @@
+"""npm, pnpm and yarn against a real Packyard: login, publish, install, lockfiles, dist-tags,
+deprecate, unpublish, and public:npmjs from a registry that then goes away."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import AwsCli, ClientHome, ServerProcess
+from tests.integration.npm_clients import NpmClient, NpmHome, npm_client, package_json
+from tests.integration.npm_registry import NpmRepo, create_npm_repo
+
+
+def _publish(home: NpmHome, client: NpmClient, project: Path) -> None:
+    home.run(client, "publish", cwd=project)
+
+
+def _consumer(tmp_path: Path, dependencies: dict[str, str]) -> Path:
+    project = tmp_path / "consumer"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "package.json").write_text(json.dumps(
+        {"name": "consumer", "version": "0.0.0", "private": True,
+         "dependencies": dependencies}, indent=2) + "\n")
+    return project
+
+
+@pytest.fixture
+def npm_repo(api: Any, server: ServerProcess) -> NpmRepo:
+    return create_npm_repo(api, server.url, "n")
+
+
+@pytest.mark.parametrize("key", ["npm10", "npm11"])
+def test_npm_publishes_installs_and_ci_from_the_lockfile(key: str, npm_repo: NpmRepo,
+                                                          tmp_path: Path) -> None:
+    client = npm_client(key)
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    lib = package_json(tmp_path / "lib", "@acme/util", "1.0.0")
+    _publish(home, client, lib)
+    app = package_json(tmp_path / "app", "demo-app", "1.0.0",
+                       dependencies={"@acme/util": "^1.0.0"})
+    _publish(home, client, app)
+    document = npm_repo.packument("demo-app").json()
+    assert document["readme"] == "# demo-app\n"
+    assert document["versions"]["1.0.0"]["dependencies"] == {"@acme/util": "^1.0.0"}
+
+    consumer = _consumer(tmp_path, {"demo-app": "^1.0.0"})
+    home.run(client, "install", cwd=consumer)
+    lock = json.loads((consumer / "package-lock.json").read_text())
+    resolved = lock["packages"]["node_modules/@acme/util"]["resolved"]
+    assert resolved == npm_repo.endpoint + "@acme/util/-/util-1.0.0.tgz"
+    assert (consumer / "node_modules/@acme/util/index.js").is_file()
+
+    # npm ci: a fresh cache, only the lockfile's tarballs.
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    fresh.run(client, "ci", cwd=consumer)
+    assert (consumer / "node_modules/demo-app/index.js").is_file()
+
+
+def test_npm_dist_tags_deprecate_and_unpublish(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    for version in ("1.0.0", "1.1.0"):
+        _publish(home, client, package_json(tmp_path / f"lib-{version}", "demo-lib", version))
+    work = tmp_path
+    home.run(client, "dist-tag", "add", "demo-lib@1.0.0", "stable", cwd=work)
+    listed = home.run(client, "dist-tag", "ls", "demo-lib", cwd=work).stdout
+    assert "stable: 1.0.0" in listed and "latest: 1.1.0" in listed
+    assert npm_repo.packument("demo-lib").json()["dist-tags"] == {"latest": "1.1.0",
+                                                                   "stable": "1.0.0"}
+    home.run(client, "dist-tag", "rm", "demo-lib", "stable", cwd=work)
+    assert npm_repo.packument("demo-lib").json()["dist-tags"] == {"latest": "1.1.0"}
+
+    home.run(client, "deprecate", "demo-lib@1.0.0", "use 1.1", cwd=work)
+    versions = npm_repo.packument("demo-lib").json()["versions"]
+    assert versions["1.0.0"]["deprecated"] == "use 1.1"
+    assert "deprecated" not in versions["1.1.0"]
+    home.run(client, "deprecate", "demo-lib@1.0.0", "", cwd=work)
+    assert "deprecated" not in npm_repo.packument("demo-lib").json()["versions"]["1.0.0"]
+
+    home.run(client, "unpublish", "demo-lib@1.1.0", cwd=work)
+    # The registry's state, not npm's exit code (npm treats a 404 as success).
+    document = npm_repo.packument("demo-lib").json()
+    assert list(document["versions"]) == ["1.0.0"]
+    assert document["dist-tags"] == {"latest": "1.0.0"}
+    home.run(client, "unpublish", "demo-lib", "--force", cwd=work)
+    assert npm_repo.packument("demo-lib").status_code == 404
+
+
+def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProcess,
+                                         tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "npm"
+    from tests.integration.npm_clients import NODE
+
+    shim.write_text(f'#!/bin/sh\nexec "{NODE}" "{client.script}" "$@"\n')
+    shim.chmod(0o755)
+    home = ClientHome(tmp_path / "home")
+    npm_home = NpmHome(tmp_path / "home")
+    extra = {k: v for k, v in npm_home.env(client).items()
+             if k.startswith("NPM_CONFIG_")}
+    path = f"{bin_dir}:{home.env()['PATH']}"
+    aws = AwsCli(server.url, home)
+    aws.run("codeartifact", "login", "--tool", "npm", "--domain", npm_repo.domain,
+            "--repository", npm_repo.repository, extra_env={**extra, "PATH": path})
+    npmrc = npm_home.npmrc.read_text()
+    assert f"registry={npm_repo.endpoint}" in npmrc
+    assert ":_authToken=" in npmrc
+    assert npm_home.run(client, "whoami", cwd=tmp_path).stdout.strip() == "root"
+    assert npm_home.run(client, "ping", cwd=tmp_path).returncode == 0
+    aws.run("codeartifact", "login", "--tool", "npm", "--domain", npm_repo.domain,
+            "--repository", npm_repo.repository, "--namespace", "acme",
+            extra_env={**extra, "PATH": path})
+    assert f"@acme:registry={npm_repo.endpoint}" in npm_home.npmrc.read_text()
+
+
+def test_pnpm_publishes_and_installs_with_a_lockfile(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    client = npm_client("pnpm")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    lib = package_json(tmp_path / "lib", "@acme/pnpm-lib", "1.0.0")
+    home.run(client, "publish", "--no-git-checks", cwd=lib)
+    consumer = _consumer(tmp_path, {"@acme/pnpm-lib": "^1.0.0"})
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "pnpm-lock.yaml").is_file()
+    assert (consumer / "node_modules/@acme/pnpm-lib/index.js").is_file()
+    # Again from the lockfile alone, in a fresh store.
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    fresh.run(client, "install", "--frozen-lockfile", cwd=consumer)
+    assert (consumer / "node_modules/@acme/pnpm-lib/index.js").is_file()
+
+
+def test_yarn1_installs_with_a_lockfile(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    npm = npm_client("npm11")
+    client = npm_client("yarn1")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token, always_auth=True)
+    _publish(home, npm, package_json(tmp_path / "lib", "@acme/y1", "1.0.0"))
+    _publish(home, npm, package_json(tmp_path / "lib2", "y1-lib", "2.0.0",
+                                     dependencies={"@acme/y1": "1.0.0"}))
+    consumer = _consumer(tmp_path, {"y1-lib": "^2.0.0"})
+    home.run(client, "install", "--non-interactive", cwd=consumer)
+    lock = (consumer / "yarn.lock").read_text()
+    assert npm_repo.endpoint + "y1-lib/-/y1-lib-2.0.0.tgz" in lock
+    assert (consumer / "node_modules/@acme/y1/index.js").is_file()
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(npm_repo.endpoint, npm_repo.token, always_auth=True)
+    fresh.run(client, "install", "--frozen-lockfile", "--non-interactive", cwd=consumer)
+    assert (consumer / "node_modules/y1-lib/index.js").is_file()
+
+
+def test_yarn4_publishes_and_installs(npm_repo: NpmRepo, tmp_path: Path) -> None:
+    client = npm_client("yarn4")
+    home = NpmHome(tmp_path / "home")
+    lib = package_json(tmp_path / "lib", "@acme/berry", "1.0.0")
+    home.write_yarnrc_yml(lib, npm_repo.endpoint, npm_repo.token)
+    (lib / "yarn.lock").write_text("")
+    home.run(client, "install", cwd=lib)  # berry publishes from a workspace in its lockfile
+    home.run(client, "npm", "publish", cwd=lib)
+    assert npm_repo.packument("@acme/berry").json()["versions"]["1.0.0"]["name"] == "@acme/berry"
+    consumer = _consumer(tmp_path, {"@acme/berry": "^1.0.0"})
+    home.write_yarnrc_yml(consumer, npm_repo.endpoint, npm_repo.token)
+    (consumer / ".yarnrc.yml").write_text((consumer / ".yarnrc.yml").read_text()
+                                          + 'npmMinimalAgeGate: "0"\nnodeLinker: node-modules\n')
+    (consumer / "yarn.lock").write_text("")
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/@acme/berry/index.js").is_file()
+    assert "@acme/berry@npm:1.0.0" in (consumer / "yarn.lock").read_text()
+
+
+def test_install_through_public_npmjs_then_the_upstream_goes_away(
+        server_factory: Any, tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("npm11")
+    upstream = StaticRegistry(tmp_path / "registry")
+    upstream.add("left-pad", "1.3.0")
+    upstream.add("@types/thing", "2.0.0", dependencies={"left-pad": "^1.3.0"})
+    server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+    api = codeartifact_client(server.url)
+    repo = create_npm_repo(api, server.url, "up")
+    api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                      externalConnection="public:npmjs")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(repo.endpoint, repo.token)
+    consumer = _consumer(tmp_path, {"@types/thing": "^2.0.0"})
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/left-pad/index.js").is_file()
+    lock = json.loads((consumer / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/left-pad"]["resolved"] == (
+        repo.endpoint + "left-pad/-/left-pad-1.3.0.tgz")
+    versions = api.list_package_versions(domain=repo.domain, repository=repo.repository,
+                                         format="npm", package="left-pad")["versions"]
+    assert [(v["version"], v["origin"]["originType"]) for v in versions] == [
+        ("1.3.0", "EXTERNAL")]
+
+    upstream.stop()
+    (consumer / "node_modules").rename(tmp_path / "old-modules")
+    (consumer / "package-lock.json").unlink()
+    fresh = NpmHome(tmp_path / "home2")
+    fresh.write_npmrc(repo.endpoint, repo.token)
+    fresh.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/@types/thing/index.js").is_file()

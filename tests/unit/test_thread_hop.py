@@ -1,0 +1,44 @@
+"""ThreadHop: a blocking call awaited in a worker thread, with the caller's context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+
+import pytest
+
+from packyard.thread_hop import ThreadHop
+
+_WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+
+def test_the_call_runs_in_another_thread_and_sees_the_callers_context() -> None:
+    hop = ThreadHop(max_workers=2)
+
+    def where(suffix: str) -> tuple[str, int]:
+        return _WHO.get() + suffix, threading.get_ident()
+
+    async def main() -> tuple[str, int]:
+        _WHO.set("request 1")
+        return await hop.run(where, "!")
+
+    try:
+        seen, thread = asyncio.run(main())
+    finally:
+        hop.close()
+    assert seen == "request 1!"  # what policy conditions read (aws:SourceIp) goes along
+    assert thread != threading.get_ident()
+
+
+def test_an_exception_reaches_the_caller() -> None:
+    hop = ThreadHop(max_workers=1)
+
+    def fail() -> None:
+        raise LookupError("no such file")
+
+    try:
+        with pytest.raises(LookupError, match="no such file"):
+            asyncio.run(hop.run(fail))
+    finally:
+        hop.close()
