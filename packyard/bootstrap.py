@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from packyard.api.codeartifact.endpoint import CodeArtifactEndpoint
-from packyard.api.codeartifact.group_operations import GroupOperations
+from packyard.api.codeartifact.lifecycle_operations import LifecycleOperations
 from packyard.api.iam.endpoint import IamEndpoint
 from packyard.api.iam.operations import IamServices
 from packyard.api.kms.endpoint import KmsEndpoint
@@ -35,9 +35,12 @@ from packyard.iam.shared_secrets import ServerSecrets
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.change_feed import watch_changes
+from packyard.metadata.changes import SharedChangeLog
 from packyard.metadata.engine import PoolSettings, backend_name
 from packyard.metadata.outbox import EventOutbox
+from packyard.model import domain_blob_key
 from packyard.services.access import RepositoryGate
+from packyard.services.asset_publishing import AssetPublisher
 from packyard.services.audit_log import AuditLog
 from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
@@ -60,6 +63,10 @@ from packyard.webhooks.config import WebhookConfig
 from packyard.webhooks.dispatch import WebhookDispatcher
 
 log = logging.getLogger("packyard")
+
+CHANGES_FILE = "catalog.changes"
+"""In the data directory: the catalog's change stamp, shared by its processes
+(``metadata/changes.py``)."""
 
 
 @dataclass
@@ -137,13 +144,19 @@ def build_services(settings: Settings) -> Services:
     secure_data_dir(settings.data_dir)
     plugins = builtin_formats()
     formats = FormatRegistry(plugins)
+    blobs: BlobStore = open_blob_store(settings)
     catalog = SqlCatalog(settings.effective_database_url,
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
-                         file_rules={plugin.name: plugin.file_conflict for plugin in plugins})
+                         file_rules={plugin.name: plugin.file_conflict for plugin in plugins},
+                         # Every process on this data directory sees every write at once.
+                         changes=SharedChangeLog(settings.data_dir / CHANGES_FILE),
+                         blob_present=lambda domain_id, sha256: blobs.exists(
+                             domain_blob_key(domain_id), sha256))
     catalog.migrate()
-    stored = blobs = open_blob_store(settings)
-    encryption = wire_encryption(settings, catalog, stored)
+    stored = blobs  # what /ready probes: the store under any encryption
+    encryption = wire_encryption(settings, catalog, blobs)
     if encryption is not None:
+        # blob_present above reads ``blobs`` when called: the encrypting store from here on.
         blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
@@ -172,14 +185,21 @@ def build(settings: Settings) -> Container:
     leftovers = services.blobs.recover()
     if leftovers:
         log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
+    # Blobs a deletion freed just before an earlier stop are deleted now.
+    services.registry.sweeper.sweep()
     catalog, registry, clock = services.catalog, services.registry, services.clock
     iam_store, authorizer = services.iam_store, services.authorizer
     signed = SignedRequestAuthenticator(root, settings.account_id, clock,
                                         settings.max_signature_skew_seconds, iam_store,
                                         regions=settings.signing_regions)
     permissions = PermissionsPolicies(registry, iam_store, authorizer, services.arns, clock)
-    api = CodeArtifactEndpoint(GroupOperations(registry, permissions), signed,
-                               settings.public_url)
+    staging = staging_dir(settings)
+    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
+                              lambda: shutil.disk_usage(staging).free)
+    api = CodeArtifactEndpoint(
+        LifecycleOperations(registry, permissions,
+                            AssetPublisher(registry, capacity, settings.max_upload_bytes)),
+        signed, settings.public_url)
     iam = IamService(iam_store, authorizer, clock)
     sts = StsService(iam_store, authorizer, clock)
     iam_api = IamEndpoint(IamServices(iam, sts), signed)
@@ -196,9 +216,6 @@ def build(settings: Settings) -> Container:
     kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
                                         else None, authorizer, settings.account_id,
                                         settings.region), signed)
-    staging = staging_dir(settings)
-    capacity = UploadCapacity(settings.max_concurrent_uploads, settings.min_free_disk_bytes,
-                              lambda: shutil.disk_usage(staging).free)
     upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock)
     core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}

@@ -22,7 +22,7 @@ class Domain:
     @property
     def blob_key(self) -> str:
         """The blob store partition that holds this domain's assets."""
-        return f"d{self.id}"
+        return domain_blob_key(self.id)
 
     @staticmethod
     def id_of_blob_key(blob_key: str) -> int:
@@ -30,6 +30,11 @@ class Domain:
         if not (blob_key.startswith("d") and blob_key[1:].isdigit()):
             raise ValueError(f"not a domain's blob key: {blob_key!r}")
         return int(blob_key[1:])
+
+
+def domain_blob_key(domain_id: int) -> str:
+    """The blob store partition of the domain with this id."""
+    return f"d{domain_id}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Package:
     display_name: str
     origin_publish: str
     origin_upstream: str
+    # When its versions or files last changed (``metadata/serials.py``; PyPI's last_serial).
+    last_serial: int = 0
 
 
 @dataclass(frozen=True)

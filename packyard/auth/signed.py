@@ -36,6 +36,7 @@ from packyard.auth.principal import Principal, root_principal, session_principal
 from packyard.auth.sigv4 import (
     UNSIGNED_PAYLOAD,
     CanonicalInputs,
+    IncompleteSignature,
     InvalidSignature,
     ParsedSignature,
     PayloadHashMismatch,
@@ -192,6 +193,19 @@ class SignedRequestAuthenticator:
                              region=self.regions_for(service), service=service)
         return PendingRequest(parsed, inputs, principal, secret, declared,
                               verified=declared is not None)
+
+    def caller_before_body(self, pending: PendingRequest) -> Principal:
+        """The caller of a request whose signature is verified already (over the payload hash
+        it declared), before its body is read: for bodies streamed into storage, which must be
+        authorized first. The body must still match the declared hash (``finish``)."""
+        if not pending.verified:
+            raise IncompleteSignature(
+                "A request whose body is streamed must declare its payload's SHA-256 in "
+                "x-amz-content-sha256, as the AWS CLI and SDKs do")
+        expires = pending.principal.credentials_expire_at
+        if expires is not None and expires <= self._clock.now():
+            raise ExpiredToken()
+        return pending.principal
 
     def finish(self, pending: PendingRequest, body_sha256: str) -> Principal:
         """The caller, once the body (hashed as it streamed) matches the signature."""

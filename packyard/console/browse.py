@@ -21,6 +21,7 @@ from packyard.http import console_paths as paths
 from packyard.iam.records import ResourcePolicy
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.registry import VersionRef
+from packyard.services.version_lifecycle import PackageRef, VersionLifecycle
 
 PAGE_SIZE = 100
 # The status filter reads each package's versions; it stops after this many packages.
@@ -300,11 +301,14 @@ def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str,
                        namespace: str | None, name: str, version: str, target: str,
                        expected: str) -> None:
     """UpdatePackageVersionsStatus for one version, from the status the page showed."""
-    ok, failed = c.registry.update_versions_status(p, domain, repo, fmt, namespace, name,
-                                                   [version], target, expected or None, None)
+    changes = VersionLifecycle(c.registry, c.registry.sweeper).update_status(
+        p, PackageRef(domain, repo, fmt, namespace, name), [version], target,
+        expected_status=expected or None)
+    failed = changes.plan.failed_versions()
     if failed:
-        code, message = next(iter(failed.values()))
-        raise Invalid(f"{message} ({code}); reload the page to see its status now")
+        error = next(iter(failed.values()))
+        raise Invalid(f"{error['errorMessage']} ({error['errorCode']}); reload the page to see "
+                      "its status now")
 
 
 def set_origin_configuration(c: ConsoleServices, p: Principal, domain: str, repo: str,

@@ -397,10 +397,16 @@ class EncryptingBlobStore:
     def delete(self, domain_key: str, sha256: str) -> None:
         # Blob first, then its key: a crash between leaves a key without a blob, which the next
         # upload of those bytes reuses.
+        self.delete_bytes(domain_key, sha256)
+        self._catalog.delete_data_key(Domain.id_of_blob_key(domain_key), sha256)
+
+    def delete_bytes(self, domain_key: str, sha256: str) -> None:
+        """The blob's bytes only, for a caller that deletes its data key row in its own write
+        transaction (the blob sweep, ``metadata/blob_sweeps.py``: a second writer here would
+        wait for the lock that transaction holds)."""
         self.inner.delete(sealed_partition(domain_key), sha256)
         self.inner.delete(domain_key, sha256)
         self._opened.discard((domain_key, sha256))
-        self._catalog.delete_data_key(Domain.id_of_blob_key(domain_key), sha256)
 
     def delete_domain(self, domain_key: str) -> None:
         self.inner.delete_domain(sealed_partition(domain_key))

@@ -37,7 +37,7 @@ def wire_encryption(settings: Settings, catalog: Catalog,
     if settings.key_provider == "local" and backend_name(
             settings.effective_database_url) == "postgresql":
         # Each replica would make its own keyring.json: a blob one wrote, the others could
-        # not open (docs/decisions/0014).
+        # not open (docs/decisions/0015).
         raise CannotStart("encryption at rest with PACKYARD_KEY_PROVIDER=local keeps keys in "
                           "each data directory, which replicas on one PostgreSQL database "
                           "cannot share: set PACKYARD_KEY_PROVIDER=transit or kms (or "

@@ -16,7 +16,8 @@ def builtin_formats() -> list[FormatPlugin]:
     """A new instance of every registered format plug-in."""
     # Imported here: the plug-ins sit above the services, and this package's other modules
     # (the rules the services use) below them.
+    from packyard.formats.generic.plugin import GenericFormat
     from packyard.formats.npm.plugin import NpmFormat
     from packyard.formats.pypi.plugin import PypiFormat
 
-    return [PypiFormat(), NpmFormat()]
+    return [PypiFormat(), NpmFormat(), GenericFormat()]

@@ -11,7 +11,7 @@ the format serves. This module sits below the services and imports none of them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from packyard.errors import Conflict, Invalid
 from packyard.formats.codeartifact import codeartifact_formats
@@ -53,6 +53,20 @@ class FormatRules(Protocol):
         ...
 
 
+@runtime_checkable
+class AssetRules(FormatRules, Protocol):
+    """A format whose versions are published asset by asset through the API (CodeArtifact's
+    PublishPackageVersion, which takes generic packages only)."""
+
+    def check_asset_name(self, name: str) -> None:
+        """``Invalid`` for a name the format's assets cannot have."""
+        ...
+
+    def check_version(self, version: str) -> None:
+        """``Invalid`` for a version the format cannot have."""
+        ...
+
+
 class FormatRegistry:
     """The formats this server has, by name."""
 
@@ -66,6 +80,16 @@ class FormatRegistry:
                 raise Invalid(f"Format {name} is not supported by this server yet; "
                               f"supported: {', '.join(sorted(self._plugins))}")
             raise Invalid(f"Unknown package format {name!r}")
+        return plugin
+
+    def asset_rules(self, name: str) -> AssetRules:
+        """The rules of a format published through PublishPackageVersion; ``Invalid`` for the
+        others, which their own clients publish."""
+        plugin = self.get(name)
+        if not isinstance(plugin, AssetRules):
+            raise Invalid(f"PublishPackageVersion publishes generic packages only; publish {name} "
+                          f"packages with {name}'s own tools to the repository's {name} "
+                          "endpoint (get-repository-endpoint)")
         return plugin
 
     def __iter__(self) -> Iterator[FormatRules]:

@@ -24,8 +24,9 @@ Sources: botocore's ``codeartifact`` model (PackageVersionStatus; PackageVersion
 Choices where CodeArtifact documents nothing, each kept in one place below: DeletePackageVersions
 is all-or-nothing like the others; ``expectedStatus`` is checked before revisions (a status
 change always makes a new revision, so the status is the more telling mismatch); a version
-already in the requested state succeeds without a change; an Unfinished or Disposed version
-cannot change status, and neither can be copied (``NOT_ALLOWED``); Archived versions can be
+already in the requested state succeeds without a change; a Disposed version cannot change
+status (an Unfinished one can: PublishPackageVersion's reference finishes a version "or set the
+status using UpdatePackageVersionStatus"), and neither can be copied (``NOT_ALLOWED``); Archived versions can be
 copied (their assets are kept) and keep their status; a copy is a publish into the destination,
 so the destination's origin controls for publishing apply (``NOT_ALLOWED`` with their reason);
 ``versionRevisions`` may name only versions in ``versions``.
@@ -308,10 +309,9 @@ def _changeable(version: str, state: VersionState) -> VersionError | None:
         return VersionError(ErrorCode.NOT_ALLOWED,
                             f"Version {version} is Disposed: its assets are deleted, so its "
                             "status cannot change; it can only be deleted")
-    if state.status == Status.UNFINISHED:
-        return VersionError(ErrorCode.NOT_ALLOWED,
-                            f"Version {version} is Unfinished: finish publishing it (or "
-                            "dispose of or delete it) before changing its status")
+    # An Unfinished version may be given any status: "To set the package version's status to
+    # Published, omit the unfinished flag when uploading the final asset, or set the status
+    # using UpdatePackageVersionStatus" (PublishPackageVersion, CodeArtifact API Reference).
     return None
 
 

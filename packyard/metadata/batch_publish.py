@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from packyard.errors import PackyardError
+from packyard.metadata.blob_sweeps import BlobPresent, claim_blobs
 from packyard.metadata.new_files import (
     OPEN_STATUSES,
     FileRule,
@@ -28,7 +29,8 @@ from packyard.metadata.new_files import (
 from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
 from packyard.metadata.package_groups import group_configurations, group_refusal
 from packyard.metadata.rows import chunks
-from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
+from packyard.metadata.schema import asset_blobs, assets, package_versions, packages
+from packyard.metadata.serials import bump_serials
 from packyard.model import Repository
 from packyard.package_groups.origin_controls import RestrictionType
 
@@ -46,13 +48,15 @@ class BatchPublish:
     in Python on what was read, in file order."""
 
     def __init__(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
-                 now: datetime, file_rule: FileRule | None = None) -> None:
+                 now: datetime, file_rule: FileRule | None = None,
+                 blob_present: BlobPresent | None = None) -> None:
         self._conn = conn
         self._repository = repository
         self._fmt = fmt
         self._namespace = namespace
         self._now = now
         self._file_rule = file_rule
+        self._blob_present = blob_present
 
     def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
         results: dict[int, bool | PackyardError] = {}
@@ -97,9 +101,12 @@ class BatchPublish:
                     SiblingFile(file.asset.name, file.asset.attributes))
                 added.append((version.id, file.asset))
                 results[index] = True
-        self._insert_blobs({sha: size for index, file in enumerate(files)
-                            if results[index] is True for sha, size in file.blob_sizes.items()})
+        claim_blobs(self._conn, self._repository.domain_id,
+                    {sha: size for index, file in enumerate(files) if results[index] is True
+                     for sha, size in file.blob_sizes.items()}, self._now, self._blob_present)
         self._insert_assets(added)
+        bump_serials(self._conn, {package_ids[file.name] for index, file in allowed
+                                  if results[index] is True}, self._now)
         self._write_events(added)
         return [results[index] for index in range(len(files))]
 
@@ -199,16 +206,6 @@ class BatchPublish:
                     siblings.setdefault(row.package_version_id, []).append(
                         SiblingFile(row.name, decode_attributes(row.attributes)))
         return stored, siblings
-
-    def _insert_blobs(self, sizes: dict[str, int]) -> None:
-        domain_id = self._repository.domain_id
-        have = {row.sha256 for chunk in chunks(sorted(sizes)) for row in self._conn.execute(
-            select(blobs.c.sha256).where(blobs.c.domain_id == domain_id,
-                                         blobs.c.sha256.in_(chunk)))}
-        new = [{"domain_id": domain_id, "sha256": sha, "size": size, "created_at": self._now}
-               for sha, size in sizes.items() if sha not in have]
-        if new:
-            self._conn.execute(insert(blobs), new)
 
     def _insert_companions(self, added: Sequence[tuple[int, NewAsset]]) -> None:
         """The other blobs each new asset keeps alive, once the assets have ids."""

@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from packyard.errors import PackyardError
+from packyard.metadata.asset_publishing import AssetPublishingStore
+from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
@@ -40,6 +42,12 @@ from packyard.metadata.upstream_links import (
 )
 from packyard.metadata.upstream_pages import CachedPage, UpstreamPageStore
 from packyard.metadata.version_edits import VersionEditStore
+from packyard.metadata.version_lifecycle import (
+    CopyDecision,
+    StatusDecision,
+    VersionChanges,
+    VersionLifecycleStore,
+)
 from packyard.model import (
     Asset,
     Domain,
@@ -65,6 +73,7 @@ __all__ = [
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
+    "VersionChanges",
     "StoredDataKey",
     "VersionOrigin",
     "new_revision",
@@ -132,9 +141,10 @@ class Catalog(Protocol):
 
     def update_repository(self, repository: Repository, description: str) -> Repository: ...
 
-    def delete_repository(self, repository: Repository) -> list[str]:
+    def delete_repository(self, repository: Repository,
+                          now: datetime | None = None) -> list[str]:
         """With its packages, links, tags and places on package groups' allowed lists;
-        returns the sha256s no longer used in the domain."""
+        returns the sha256s no longer used in the domain, queued for the blob sweep."""
         ...
 
     # -- packages, versions and assets ------------------------------------------------------
@@ -203,6 +213,45 @@ class Catalog(Protocol):
 
     def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:
         ...
+
+    def publish_asset(self, repository: Repository, fmt: str, namespace: str, name: str,
+                      display_name: str, new_version: NewVersion, new_asset: NewAsset,
+                      blob_sizes: dict[str, int], now: datetime, *,
+                      finished: bool) -> PublishResult:
+        """Add one asset to a new or Unfinished version (PublishPackageVersion), which ends
+        Published when ``finished``, else Unfinished; the same asset again is a no-op;
+        ``Conflict`` for other bytes under its name or a version that takes no new asset."""
+        ...
+
+    # -- the version lifecycle (each one transaction: read, decide, write) -------------------
+
+    def change_versions(self, package: Package, version_keys: Mapping[str, str],
+                        decide: StatusDecision, now: datetime) -> VersionChanges:
+        """Status changes, disposals and deletions, as ``decide`` plans them from each
+        requested version's state; freed blobs are queued for the sweep."""
+        ...
+
+    def delete_package(self, package: Package, now: datetime) -> tuple[Package, list[str]]:
+        """The package, its versions, tags and origin configuration; ``NotFound`` when gone."""
+        ...
+
+    def copy_versions(self, sources: Sequence[int], destination: Repository, fmt: str,
+                      namespace: str, name: str, version_keys: Mapping[str, str],
+                      decide: CopyDecision, now: datetime) -> VersionChanges:
+        """Versions of a package copied into ``destination`` from the first of ``sources``
+        (repository ids in search order) that has each, sharing the stored bytes."""
+        ...
+
+    # -- blobs nothing uses any more ----------------------------------------------------------
+
+    def pending_sweeps(self, limit: int = 100) -> list[tuple[int, str]]:
+        """Queued blobs (domain id, sha256), oldest first."""
+        ...
+
+    def sweep_blobs(self, queued: Sequence[tuple[int, str]], delete_blob: BlobDelete,
+                    now: datetime) -> int:
+        """Delete these queued blobs that are still unused (``delete_blob``), in one write
+        transaction; returns how many were deleted."""
 
     def update_version_attributes(self, version: PackageVersion,
                                   attributes: Mapping[str, Any]) -> PackageVersion:
@@ -399,7 +448,8 @@ class Catalog(Protocol):
     def domain_by_id(self, domain_id: int) -> Domain | None: ...
 
 
-class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore, TagStore,
+class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore,
+                 AssetPublishingStore, VersionLifecycleStore, BlobSweepStore, TagStore,
                  VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
                  UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
                  DataKeyStore):

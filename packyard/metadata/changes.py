@@ -1,20 +1,31 @@
 """A change counter for the metadata store, so in-memory caches know when to drop out.
 
 Every write transaction of the catalog bumps it (after commit). Readers remember the stamp they
-computed a value under and compare: in this process the answer is exact. Other processes sharing
-the database (several workers or replicas) cannot see this counter, so cached entries also expire
-after a short time (``ResponseCache``'s TTL).
+computed a value under and compare: a value is good while the stamp is the one it was computed
+under. ``ChangeLog`` counts in this process only. ``SharedChangeLog`` keeps the stamp in a small
+file every process on one data directory maps into memory (``packyard serve --workers N``, a
+``packyard import`` next to it): a write in any of them is seen by the others' next read, as
+cheaply as a write here (one aligned 8-byte load from shared memory). Processes on other
+machines (replicas on one PostgreSQL) cannot see it; for them cached entries also expire after a
+short time (``ResponseCache``'s TTL).
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import mmap
+import os
+import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+_STAMP_BYTES = 8
 
 
 class ChangeLog:
-    """Counts committed writes."""
+    """Counts committed writes in this process."""
 
     def __init__(self) -> None:
         self._counter = itertools.count(1)
@@ -33,3 +44,38 @@ class ChangeLog:
     def stamp(self) -> int:
         # An int read is atomic under the GIL; no lock on the hot path.
         return self._stamp
+
+
+class SharedChangeLog(ChangeLog):
+    """A stamp shared by every process that maps ``path`` (created, owner-only, if missing).
+
+    Stamps are only ever compared for equality, so a write stores a fresh random value rather
+    than an increment: two processes writing at once cannot both store the same "next" value
+    (which could leave an entry computed between their two commits looking current). The cell
+    is 8-byte aligned (offset 0 of a mapping), so loads and stores of it are single machine
+    accesses; a torn value could only ever invalidate more, never less.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < _STAMP_BYTES:
+                # Every process may get here at once: growing to the same size is harmless.
+                os.ftruncate(fd, _STAMP_BYTES)
+            self._map = mmap.mmap(fd, _STAMP_BYTES)
+        finally:
+            os.close(fd)  # the mapping keeps the file
+        self._cell = ctypes.c_uint64.from_buffer(self._map)
+
+    def touch(self) -> None:
+        value = secrets.randbits(64)
+        while value == self._cell.value:  # pragma: no cover - one chance in 2**64
+            value = secrets.randbits(64)
+        self._cell.value = value
+        for listener in self.listeners:
+            listener()
+
+    def stamp(self) -> int:
+        return self._cell.value

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from packyard.errors import PackyardError
 from packyard.metadata.batch_publish import BatchPublish
+from packyard.metadata.blob_sweeps import claim_blobs
 from packyard.metadata.new_files import (
     OPEN_STATUSES,
     NewAsset,
@@ -32,7 +33,8 @@ from packyard.metadata.outbox import (
 )
 from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import asset_record, package_record, version_record
-from packyard.metadata.schema import assets, blobs, package_versions, packages
+from packyard.metadata.schema import assets, package_versions, packages
+from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import RestrictionType
@@ -85,18 +87,13 @@ class PublishingStore(CatalogBase):
         """
         with self._write() as conn:
             return BatchPublish(conn, repository, fmt, namespace, now,
-                                self._file_rules.get(fmt)).run(files)
+                                self._file_rules.get(fmt), self._blob_present).run(files)
 
     def _publish_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
                      file: NewFile, now: datetime) -> PublishResult:
         name, display_name = file.name, file.display_name
         new_version, new_asset = file.version, file.asset
-        for sha, size in file.blob_sizes.items():
-            have = conn.execute(select(blobs.c.sha256).where(
-                blobs.c.domain_id == repository.domain_id, blobs.c.sha256 == sha)).first()
-            if not have:
-                conn.execute(insert(blobs).values(domain_id=repository.domain_id,
-                                                  sha256=sha, size=size, created_at=now))
+        claim_blobs(conn, repository.domain_id, file.blob_sizes, now, self._blob_present)
         pkg = conn.execute(select(packages).where(
             packages.c.repository_id == repository.id, packages.c.format == fmt,
             packages.c.namespace == namespace, packages.c.name == name)).first()
@@ -133,6 +130,7 @@ class PublishingStore(CatalogBase):
         if ver.status not in OPEN_STATUSES:
             raise version_closed(ver.version, display_name, ver.status)
         insert_asset(conn, ver.id, new_asset, now)
+        bump_serials(conn, [pkg.id], now)
         write_version_events(conn, version_changes(
             conn, [ver.id], CREATED if created else UPDATED, assets_added={ver.id: 1},
             metadata_updated=created, status_changed=created), now)

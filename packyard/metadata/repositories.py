@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard.errors import Conflict, NotFound
+from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.resource_tags import REPOSITORY, delete_tags, insert_tags
 from packyard.metadata.rows import ASSET_JOIN, REPO_COLUMNS, new_id, repository_record
 from packyard.metadata.schema import (
@@ -70,8 +71,11 @@ class RepositoryStore(CatalogBase):
                 repositories.c.id == repository.id)).one()
         return repository_record(row)
 
-    def delete_repository(self, repository: Repository) -> list[str]:
-        """Delete the repository and its contents; returns the sha256s no longer used in the domain."""
+    def delete_repository(self, repository: Repository,
+                          now: datetime | None = None) -> list[str]:
+        """Delete the repository and its contents; returns the sha256s no longer used in the
+        domain, queued for the blob sweep (``blob_sweeps``)."""
+        now = now or datetime.now(UTC)
         with self._write() as conn:
             pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
             ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
@@ -98,7 +102,7 @@ class RepositoryStore(CatalogBase):
                 package_group_repositories.c.repository_id == repository.id))
             delete_tags(conn, REPOSITORY, repository.id)
             conn.execute(delete(repositories).where(repositories.c.id == repository.id))
-            return drop_unused_blobs(conn, repository.domain_id, touched)
+            return queue_unused_blobs(conn, repository.domain_id, touched, now)
 
 
 def drop_unused_blobs(conn: Connection, domain_id: int, shas: set[str]) -> list[str]:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
+from packyard.metadata.blob_sweeps import claim_blobs
 from packyard.metadata.new_files import (
     NewAsset,
     NewVersion,
@@ -20,7 +21,8 @@ from packyard.metadata.new_files import (
 )
 from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
 from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
-from packyard.metadata.schema import asset_blobs, assets, blobs, package_versions, packages
+from packyard.metadata.schema import asset_blobs, assets, package_versions, packages
+from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
 
@@ -52,12 +54,7 @@ class RetentionStore(CatalogBase):
         if not targets:
             return kept
         with self._write() as conn:
-            for sha, size in blob_sizes.items():
-                if not conn.execute(select(blobs.c.sha256).where(
-                        blobs.c.domain_id == targets[0].domain_id,
-                        blobs.c.sha256 == sha)).first():
-                    conn.execute(insert(blobs).values(domain_id=targets[0].domain_id,
-                                                      sha256=sha, size=size, created_at=now))
+            claim_blobs(conn, targets[0].domain_id, blob_sizes, now, self._blob_present)
             for repository in targets:
                 if self._retain_one(conn, repository, fmt, namespace, name, display_name,
                                     new_version, new_asset, entry, now):
@@ -93,6 +90,7 @@ class RetentionStore(CatalogBase):
         if rule is not None and rule(new_asset.name, siblings) is not None:
             return False
         insert_asset(conn, ver.id, new_asset, now)
+        bump_serials(conn, [pkg.id], now)
         # Retaining a version from an upstream is an event in CodeArtifact too.
         write_version_events(conn, version_changes(
             conn, [ver.id], CREATED if created else UPDATED, assets_added={ver.id: 1},

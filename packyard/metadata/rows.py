@@ -30,7 +30,8 @@ def repository_record(row: Row[Any]) -> Repository:
 def package_record(row: Row[Any]) -> Package:
     return Package(id=row.id, repository_id=row.repository_id, format=row.format,
                    namespace=row.namespace, name=row.name, display_name=row.display_name,
-                   origin_publish=row.origin_publish, origin_upstream=row.origin_upstream)
+                   origin_publish=row.origin_publish, origin_upstream=row.origin_upstream,
+                   last_serial=row.last_serial)
 
 
 def version_record(row: Row[Any]) -> PackageVersion:

@@ -111,6 +111,10 @@ packages = Table(
     Column("origin_publish", String(8), nullable=False, default="ALLOW"),
     Column("origin_upstream", String(8), nullable=False, default="BLOCK"),
     Column("created_at", UTCDateTime(), nullable=False),
+    # When the package's versions or files last changed, as an increasing number (PyPI's
+    # "last serial": a microsecond timestamp, one more than the last when the clock has not
+    # moved on, so it only ever grows).
+    Column("last_serial", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("repository_id", "format", "namespace", "name",
                      name="uq_packages_repo_format_ns_name"),
 )
@@ -178,6 +182,20 @@ asset_blobs = Table(
     Column("sha256", String(64), primary_key=True),
 )
 Index("ix_asset_blobs_sha256", asset_blobs.c.sha256)
+
+# Blobs no asset of their domain uses any more, to be deleted from the blob store after the
+# metadata change that freed them has committed (``metadata/blob_sweeps.py``): a crash in
+# between leaves the row, and the next sweep (at the latest the next start) deletes the blob.
+# ``swept_at`` is set when the blob is gone; the row stays a while, so an upload that stored
+# the same bytes just before the sweep deleted them finds out (and is refused) instead of
+# recording a file whose bytes are gone.
+blob_sweeps = Table(
+    "blob_sweeps", metadata,
+    Column("domain_id", Integer, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    Column("swept_at", UTCDateTime(), nullable=True),
+)
 
 # A repository's upstream repositories, in priority order (CodeArtifact's `upstreams`).
 repository_upstreams = Table(

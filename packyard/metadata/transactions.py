@@ -9,7 +9,7 @@ drop what they hold at once and the others' as soon as they hear of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
@@ -27,12 +27,19 @@ class CatalogBase:
     ``SqlCatalog``."""
 
     def __init__(self, url: str, pool: PoolSettings | None = None,
-                 file_rules: Mapping[str, FileRule] | None = None) -> None:
+                 file_rules: Mapping[str, FileRule] | None = None, *,
+                 changes: ChangeLog | None = None,
+                 blob_present: Callable[[int, str], bool] | None = None) -> None:
         self.url = url
         self._reader, self._writer = create_engines(url, pool)
-        self.changes = ChangeLog()
+        # bootstrap shares it with the other processes on the data directory
+        # (``SharedChangeLog``); on its own, the catalog counts its own writes.
+        self.changes = changes if changes is not None else ChangeLog()
         # Per format: which files one version may hold together (publishing applies it).
         self._file_rules = dict(file_rules or {})
+        # Whether the blob store holds (domain id, sha256): asked only of a blob a sweep has
+        # deleted since an upload stored it (``blob_sweeps.claim_blobs``).
+        self._blob_present = blob_present
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)

@@ -34,7 +34,6 @@ from packyard.server.metrics import metrics_endpoint
 from packyard.server.observe import Observe, Observer
 from packyard.server.proxy_headers import trust_proxies
 from packyard.server.traffic import Traffic
-from packyard.services.first_reads import FirstReads
 from packyard.settings import Settings
 
 
@@ -158,14 +157,10 @@ def create_app(settings: Settings | None = None,
     app.state.container = container
     hot_paths = [mounted.hot_path for mounted in container.formats.values()
                  if mounted.hot_path is not None]
-    # With the audit trail on, the routes answer what it records: every refused read (the
-    # first-read path steps aside on a refusal) and, when asked, every download (no first
-    # reads at all then).
+    # With the audit trail on, the routes answer first reads: they record every refused read
+    # (and downloads, when asked), which the first-read path does not.
     first_reads = [mounted.first_read for mounted in container.formats.values()
-                   if mounted.first_read is not None and not settings.audit_downloads]
-    for first_read in first_reads:
-        if isinstance(first_read, FirstReads):
-            first_read.defer_refusals = trail.enabled
+                   if mounted.first_read is not None and not trail.enabled]
     return PackyardApp(app, hot_paths,
                        ConnectionLimits(settings.header_timeout_seconds,
                                         settings.body_timeout_seconds, settings.max_connections),

@@ -9,8 +9,7 @@ same ``RepositoryGate.open_for_read``, once for all who ask at once), fills the 
 through the format's own render or lookup, and sends the same ``Answer``. A refusal (401,
 403, 404, an upstream's 502) is answered with the format's own mapping of errors (the one its
 routes use), not tried again by the routes: a failure can leave traces (an upstream host
-remembered as down) that a second try would report differently — except with the audit trail
-on, where every refusal is the routes' to answer and record. What it cannot answer that
+remembered as down) that a second try would report differently. What it cannot answer that
 way — a file too big to keep in memory, a file still to be pulled from an upstream, an
 unexpected exception — is left to the routes, which then find the grant and any cached entry
 ready.
@@ -50,9 +49,6 @@ class FirstReads:
         self._segment = segment
         self._route = route
         self._fill = fill
-        # With the audit trail on, a refusal is left to the routes, which record it; what
-        # they answer is the same refusal, made again from a fresh grant.
-        self.defer_refusals = False
 
     async def __call__(self, scope: Scope) -> Answer | None:
         read = plain_read(scope, self._segment, self._route)
@@ -65,7 +61,7 @@ class FirstReads:
                                            environment_of(scope))
                 found = await self._fill(access, wanted)
             except PackyardError as error:
-                return None if self.defer_refusals else self._refused(error)
+                return self._refused(error)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None
         if isinstance(found, RenderedPage):

@@ -19,6 +19,7 @@ from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, Ver
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import RestrictionType
 from packyard.policy.tags import tag_context
+from packyard.services.blob_sweeper import BlobSweeper
 from packyard.services.names import check_domain_name, check_repository_name
 from packyard.storage.blobs import BlobStore
 from packyard.tagging.resource_tags import tags_for_new_resource
@@ -51,6 +52,8 @@ class Registry:
         self.tokens = tokens
         self.formats = formats
         self.clock = clock
+        # Deletes the blobs a deletion frees, after its commit (and at every start).
+        self.sweeper = BlobSweeper(catalog, blobs, clock)
         # With encryption at rest: the key a new domain records (``--encryption-key``, or the
         # default key), checked with the key provider.
         self._domain_keys = domain_keys
@@ -217,8 +220,8 @@ class Registry:
                               self.arns.repository(domain_name, name))
         domain, repo = self.get_repository(domain_name, name, domain_owner)
         links = self.catalog.repository_links(repo.id)
-        for sha in self.catalog.delete_repository(repo):
-            self.blobs.delete(domain.blob_key, sha)
+        if self.catalog.delete_repository(repo, self.clock.now()):
+            self.sweeper.sweep()
         return repo, links
 
     def list_repositories(self, principal: Principal, prefix: str | None = None,
@@ -375,34 +378,6 @@ class Registry:
                 return asset
         raise NotFound(f"Asset {asset_name} not found in version {ref.version.version}",
                        resource_id=asset_name, resource_type="asset")
-
-    def update_versions_status(self, principal: Principal, domain_name: str, repo_name: str,
-                               fmt: str, namespace: str | None, package: str,
-                               versions: list[str], target: str, expected: str | None,
-                               revisions: dict[str, str] | None,
-                               domain_owner: str | None = None
-                               ) -> tuple[dict[str, PackageVersion], dict[str, tuple[str, str]]]:
-        if target not in ("Published", "Unlisted", "Archived"):
-            raise Invalid("targetStatus must be Published, Unlisted or Archived")
-        _, _, pkg = self.find_package(principal, "codeartifact:UpdatePackageVersionsStatus",
-                                      domain_name, repo_name, fmt, namespace, package,
-                                      domain_owner)
-        plugin = self.formats.get(fmt)
-        ok: dict[str, PackageVersion] = {}
-        failed: dict[str, tuple[str, str]] = {}
-        for v in versions:
-            found = self.catalog.get_version(pkg.id, plugin.normalize_version(v))
-            if found is None:
-                failed[v] = ("NOT_FOUND", f"Version {v} not found")
-            elif expected and found.status != expected:
-                failed[v] = ("MISMATCHED_STATUS", f"Version {v} is {found.status}")
-            elif revisions and v in revisions and revisions[v] != found.revision:
-                failed[v] = ("MISMATCHED_REVISION", f"Version {v} has another revision")
-            elif found.status in ("Disposed", "Deleted"):
-                failed[v] = ("SKIPPED", f"Version {v} is {found.status}")
-            else:
-                ok[v] = self.catalog.update_version_status(found, target)
-        return ok, failed
 
 
 def repository_endpoint(base_url: str, domain: Domain, repo: Repository, segment: str) -> str:

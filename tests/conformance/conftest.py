@@ -71,9 +71,10 @@ class Databases:
         return self._stack.enter_context(
             _BACKENDS[self.backend](self._request, self._tmp_path, name, migrated))
 
-    def catalog(self, url: str, file_rules: Mapping[str, FileRule] | None = None) -> SqlCatalog:
+    def catalog(self, url: str, file_rules: Mapping[str, FileRule] | None = None, *,
+                blob_present: Callable[[int, str], bool] | None = None) -> SqlCatalog:
         """A catalog on ``url``, not migrated; disposed before the database is removed."""
-        catalog = SqlCatalog(url, file_rules=file_rules)
+        catalog = SqlCatalog(url, file_rules=file_rules, blob_present=blob_present)
         self._stack.callback(catalog.dispose)
         return catalog
 

@@ -178,22 +178,32 @@ def test_update_versions_status_archives_and_restores(published: Published) -> N
     assert back["successfulVersions"]["1.0"]["status"] == "Published"
 
 
-def test_update_versions_status_reports_each_failure(published: Published) -> None:
+def test_update_versions_status_reports_each_failure_and_skips_the_rest(
+        published: Published) -> None:
     revision = published.api.describe_package_version(
         **published.args(packageVersion="1.1"))["packageVersion"]["revision"]
     out = published.api.update_package_versions_status(
         **published.args(), versions=["1.0", "1.1", "9.9"], targetStatus="Unlisted",
         expectedStatus="Published", versionRevisions={"1.1": revision + "-stale"})
-    assert out["successfulVersions"].keys() == {"1.0"}
+    # CodeArtifact: "if one or more versions cannot have their status changed, all other
+    # versions will be skipped".
+    assert out["successfulVersions"] == {}
     assert out["failedVersions"] == {
-        "1.1": {"errorCode": "MISMATCHED_REVISION", "errorMessage": "Version 1.1 has another "
-                                                                    "revision"},
-        "9.9": {"errorCode": "NOT_FOUND", "errorMessage": "Version 9.9 not found"}}
+        "1.0": {"errorCode": "SKIPPED", "errorMessage": "version 1.0 is skipped"},
+        "1.1": {"errorCode": "MISMATCHED_REVISION",
+                "errorMessage": f"current revision: {revision}, expected revision: "
+                                f"{revision}-stale"},
+        "9.9": {"errorCode": "NOT_FOUND", "errorMessage": "Could not find version 9.9"}}
+    assert published.api.describe_package_version(
+        **published.args(packageVersion="1.0"))["packageVersion"]["status"] == "Published"
+    published.api.update_package_versions_status(**published.args(), versions=["1.0"],
+                                                 targetStatus="Unlisted")
     again = published.api.update_package_versions_status(
         **published.args(), versions=["1.0"], targetStatus="Archived",
         expectedStatus="Published")
     assert again["failedVersions"] == {
-        "1.0": {"errorCode": "MISMATCHED_STATUS", "errorMessage": "Version 1.0 is Unlisted"}}
+        "1.0": {"errorCode": "MISMATCHED_STATUS",
+                "errorMessage": "current status: Unlisted, expected status: Published"}}
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -240,16 +250,23 @@ def test_asset_of_another_revision_is_a_validation_error(published: Published) -
         "packageVersionRevision does not match the version's current revision")
 
 
-def test_status_the_api_cannot_set_is_a_validation_error(published: Published) -> None:
+@pytest.mark.parametrize(("status", "message"), [
+    ("Disposed", "targetStatus cannot be Disposed: dispose of versions with "
+                 "DisposePackageVersions"),
+    ("Deleted", "targetStatus cannot be Deleted: delete versions with DeletePackageVersions"),
+    ("Unfinished", "targetStatus cannot be Unfinished: a published version cannot become "
+                   "unfinished again"),
+])
+def test_status_the_api_cannot_set_is_a_validation_error(published: Published, status: str,
+                                                         message: str) -> None:
     assert _fails(published.api.update_package_versions_status, **published.args(),
-                  versions=["1.0"], targetStatus="Disposed") == (
-        "ValidationException", 400, "targetStatus must be Published, Unlisted or Archived")
+                  versions=["1.0"], targetStatus=status) == ("ValidationException", 400, message)
 
 
 def test_unserved_format_is_a_validation_error(published: Published) -> None:
     assert _fails(published.api.describe_package, **published.args(format="maven")) == (
         "ValidationException", 400,
-        "Format maven is not supported by this server yet; supported: npm, pypi")
+        "Format maven is not supported by this server yet; supported: generic, npm, pypi")
 
 
 def test_packages_of_a_missing_repository_are_not_found(published: Published) -> None:

@@ -102,7 +102,7 @@ def test_repository_endpoint_for_an_unserved_format_is_a_validation_error(api: A
         api.get_repository_endpoint(domain="acme", repository="shelf", format="maven")
     assert client_error(info) == (
         "ValidationException", 400,
-        "Format maven is not supported by this server yet; supported: npm, pypi")
+        "Format maven is not supported by this server yet; supported: generic, npm, pypi")
 
 
 def test_repository_endpoint_for_an_unknown_format_is_a_validation_error(

@@ -293,7 +293,8 @@ def test_unlist_then_archive_through_the_console(published: InProcessRepo,
     assert described["packageVersion"]["status"] == "Unlisted"
     answer = browser.post(VERSION + "/status", {"target": "Archived", "expected": "Published"})
     assert answer.status_code == 400
-    assert "Version 1.0 is Unlisted (MISMATCHED_STATUS)" in _text(answer)
+    assert ("current status: Unlisted, expected status: Published (MISMATCHED_STATUS)"
+            in _text(answer))
 
 
 def test_a_token_is_minted_for_the_signed_in_principal_and_revoked(

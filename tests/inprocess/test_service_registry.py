@@ -106,21 +106,6 @@ def test_versions_sort_by_pep_440_not_by_text(container: Container, registry: An
     assert [v.version for v in versions] == ["1.9", "1.10rc1", "1.10"]
 
 
-def test_status_changes_report_each_version(container: Container, registry: Any,
-                                            dists: DistFactory) -> None:
-    domain = registry.create_domain(ROOT, "acme")
-    repo = registry.create_repository(ROOT, "acme", "shelf", None)
-    _publish(container, domain, repo, dists, DistSpec(name="pkg", version="1.0"))
-    ok, failed = registry.update_versions_status(ROOT, "acme", "shelf", "pypi", None, "pkg",
-                                                 ["1.0", "2.0"], "Archived", None, None)
-    assert ok["1.0"].status == "Archived"
-    assert failed == {"2.0": ("NOT_FOUND", "Version 2.0 not found")}
-    ref = registry.find_version(ROOT, "codeartifact:DescribePackageVersion", "acme", "shelf",
-                                "pypi", None, "pkg", "1.0")
-    with pytest.raises(NotFound, match="is not available: the version is Archived"):
-        registry.find_version_asset(ref, "pkg-1.0-py3-none-any.whl")
-
-
 # -- the authorizer first -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("call", "args", "action", "resource"), [

@@ -18,6 +18,7 @@ from packyard.errors import Conflict
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.metadata.outbox import EventOutbox
 from packyard.model import Domain, Repository
+from packyard.services.version_lifecycle import PackageRef, VersionLifecycle
 from packyard.webhooks.config import WebhookConfig
 from packyard.webhooks.dispatch import WebhookDispatcher
 from tests.inprocess.harness import ROOT_PRINCIPAL
@@ -60,8 +61,8 @@ def test_publishes_and_status_changes_are_written_with_the_change(
     publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))
     publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, sdist))
     publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))  # identical
-    container.registry.update_versions_status(ROOT_PRINCIPAL, "acme", "shelf", "pypi", None,
-                                              "pkg", ["1.0"], "Unlisted", None, None)
+    VersionLifecycle(container.registry, container.registry.sweeper).update_status(
+        ROOT_PRINCIPAL, PackageRef("acme", "shelf", "pypi", None, "pkg"), ["1.0"], "Unlisted")
     details = _details(container)
     assert [(d["operationType"], d["sequenceNumber"], d["packageVersionState"],
              d["changes"]["assetsAdded"], d["changes"]["statusChanged"]) for d in details] == [

@@ -136,8 +136,6 @@ def test_guide_copy_with_version_revisions() -> None:
 NOT_FOUND = (ErrorCode.NOT_FOUND, "Could not find version 1.0")
 DISPOSED_FIXED = (ErrorCode.NOT_ALLOWED, "Version 1.0 is Disposed: its assets are deleted, so "
                   "its status cannot change; it can only be deleted")
-UNFINISHED_FIXED = (ErrorCode.NOT_ALLOWED, "Version 1.0 is Unfinished: finish publishing it "
-                    "(or dispose of or delete it) before changing its status")
 
 UPDATE_TABLE = [
     # current status, target, expected status, outcome: a Status changed to, "unchanged", or
@@ -153,7 +151,10 @@ UPDATE_TABLE = [
      (ErrorCode.MISMATCHED_STATUS, "current status: Unlisted, expected status: Published")),
     ("Disposed", "Published", None, DISPOSED_FIXED),
     ("Disposed", "Archived", "Disposed", DISPOSED_FIXED),
-    ("Unfinished", "Published", None, UNFINISHED_FIXED),
+    # PublishPackageVersion's reference: an Unfinished version is finished by the last asset
+    # "or set the status using UpdatePackageVersionStatus".
+    ("Unfinished", "Published", None, Status.PUBLISHED),
+    ("Unfinished", "Archived", "Unfinished", Status.ARCHIVED),
     ("Deleted", "Published", None, NOT_FOUND),
     (None, "Published", None, NOT_FOUND),
     (None, "Published", "Published", NOT_FOUND),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Any
 from urllib.parse import parse_qsl
@@ -11,10 +12,23 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from packyard.api.codeartifact.errors import error_response
-from packyard.api.codeartifact.operations import CallContext, Operations, StreamResult
-from packyard.api.codeartifact.protocol import find_operation, parse_request, serialize_output
-from packyard.auth.signed import SignedRequestAuthenticator
-from packyard.http.request import base_url, client_ip, read_body_hashed
+from packyard.api.codeartifact.operations import (
+    CallContext,
+    Operations,
+    RequestBody,
+    StreamResult,
+)
+from packyard.api.codeartifact.protocol import (
+    find_operation,
+    parse_request,
+    serialize_output,
+    streaming_payload,
+)
+from packyard.auth.principal import Principal
+from packyard.auth.signed import PendingRequest, SignedRequestAuthenticator
+from packyard.auth.sigv4 import PayloadHashMismatch
+from packyard.errors import Invalid
+from packyard.http.request import base_url, client_ip, declared_length, read_body_hashed
 from packyard.http.request_note import note_of, request_id_of
 from packyard.storage.blobs import primed
 
@@ -54,19 +68,32 @@ class CodeArtifactEndpoint:
             self._authn.begin, request.method, request.scope.get("raw_path", b"")
             .decode("latin-1") or request.url.path, request.scope.get("query_string", b"")
             .decode("latin-1"), request.headers.raw, "codeartifact")
-        body, body_sha256 = await read_body_hashed(request, MAX_API_BODY)
-        principal = self._authn.finish(pending, body_sha256)
-        note.caller = principal
         query: dict[str, list[str]] = defaultdict(list)
         for key, value in parse_qsl(request.url.query, keep_blank_values=True):
             query[key].append(value)
-        parsed = parse_request(op, query, request.headers, body)
-        note.request_parameters = parsed.params
-        note.resources = self._resources(parsed.params)
-        ctx = CallContext(principal=principal,
-                          base_url=self._public_url or base_url(request),
-                          source_ip=client_ip(request))
-        result = await run_in_threadpool(self._ops.call, op.name, ctx, parsed.params)
+        streamed = streaming_payload(op)
+        if streamed is not None:
+            # The body is a file for the operation to stream into storage: it is read only
+            # after the members around it are valid and the caller is known (and authorized,
+            # by the operation).
+            parsed = parse_request(op, query, request.headers, b"")
+            principal = self._authn.caller_before_body(pending)
+            note.caller = principal
+            note.request_parameters = parsed.params
+            note.resources = self._resources(parsed.params)
+            body = RequestBody(request.stream(), declared_length(request),
+                               functools.partial(self._check_payload, pending, streamed))
+            result = await self._ops.call_streaming(op.name, self._context(request, principal),
+                                                    parsed.params, body)
+        else:
+            body_bytes, body_sha256 = await read_body_hashed(request, MAX_API_BODY)
+            principal = self._authn.finish(pending, body_sha256)
+            note.caller = principal
+            parsed = parse_request(op, query, request.headers, body_bytes)
+            note.request_parameters = parsed.params
+            note.resources = self._resources(parsed.params)
+            result = await run_in_threadpool(self._ops.call, op.name,
+                                             self._context(request, principal), parsed.params)
         request_id = request_id_of(request.scope)
         if isinstance(result, StreamResult):
             note.response_elements = dict(result.headers)
@@ -80,6 +107,20 @@ class CodeArtifactEndpoint:
         payload, headers = serialize_output(op, result)
         headers["x-amzn-RequestId"] = request_id
         return Response(payload, media_type="application/json", headers=headers)
+
+    def _context(self, request: Request, principal: Principal) -> CallContext:
+        return CallContext(principal=principal, base_url=self._public_url or base_url(request),
+                           source_ip=client_ip(request))
+
+    def _check_payload(self, pending: PendingRequest, member: str, sha256: str) -> None:
+        """The streamed body must be what the request signed (its x-amz-content-sha256):
+        otherwise it is refused, named as the member that carries that hash."""
+        try:
+            self._authn.finish(pending, sha256)
+        except PayloadHashMismatch:
+            raise Invalid(f"The {member} sent does not match the SHA-256 the request "
+                          f"declared ({pending.declared_sha256}): its SHA-256 is {sha256}; "
+                          "nothing was stored") from None
 
     def _resources(self, params: dict[str, Any]) -> list[dict[str, str]]:
         """CloudTrail's ``resources`` of a call: its domain and repository."""

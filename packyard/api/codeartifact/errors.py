@@ -15,10 +15,12 @@ from starlette.responses import Response
 from packyard.errors import (
     Conflict,
     Denied,
+    InsufficientStorage,
     Invalid,
     NotFound,
     PackyardError,
     QuotaExceeded,
+    Throttled,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -37,18 +39,24 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
     (QuotaExceeded, "ServiceQuotaExceededException", 402),
     (Denied, "AccessDeniedException", 403),
     (Unauthenticated, "AccessDeniedException", 403),
+    # An upload refused at its head (PublishPackageVersion): too many at once, try again (the
+    # SDKs retry a ThrottlingException after Retry-After); no disk left for it.
+    (Throttled, "ThrottlingException", 429),
     # Not in the model: a database or object store outage. botocore retries a 503 whatever
     # its code (its "standard" retry mode), and shows this one's message when it gives up.
     (Unavailable, "ServiceUnavailableException", 503),
+    (InsufficientStorage, "ServiceQuotaExceededException", 402),
 ]
 
 
-def error_response(code: str, status: int, message: str, **extra: str | None) -> Response:
+def error_response(code: str, status: int, message: str, *,
+                   headers: dict[str, str] | None = None, **extra: str | None) -> Response:
     """A CodeArtifact error answer; ``x-amzn-RequestId`` is the request's own, added by the
     server (``server/observe.py``)."""
     body = {"message": message, **{k: v for k, v in extra.items() if v is not None}}
     return Response(json.dumps(body), status_code=status,
-                    headers={"x-amzn-ErrorType": code}, media_type="application/json")
+                    headers={"x-amzn-ErrorType": code, **(headers or {})},
+                    media_type="application/json")
 
 
 def to_response(error: PackyardError) -> Response:
@@ -65,10 +73,9 @@ def to_response(error: PackyardError) -> Response:
             if name == "ValidationException":
                 extra = {"reason": "FIELD_VALIDATION_FAILED" if isinstance(error, Invalid)
                          else "OTHER"}
-            response = error_response(name, status, error.message, **extra)
-            if isinstance(error, Unavailable):
-                response.headers["Retry-After"] = str(error.retry_after_seconds)
-            return response
+            headers = ({"Retry-After": str(error.retry_after_seconds)}
+                       if isinstance(error, Unavailable) else None)
+            return error_response(name, status, error.message, headers=headers, **extra)
     return error_response("InternalServerException", 500, "Internal error")
 
 

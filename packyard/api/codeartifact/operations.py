@@ -7,7 +7,7 @@ a dict in the model's output shape.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,20 @@ class StreamResult:
     body: AsyncIterator[bytes]
 
 
+@dataclass(frozen=True)
+class RequestBody:
+    """An operation's payload member as it streams in (PublishPackageVersion's asset).
+    ``check_sha256`` takes the SHA-256 of the bytes received and raises when they are not what
+    the request signed."""
+
+    chunks: AsyncIterator[bytes]
+    declared_length: int | None
+    check_sha256: Callable[[str], None]
+
+
 Handler = Callable[["Operations", CallContext, dict[str, Any]], Any]
+StreamingHandler = Callable[["Operations", CallContext, dict[str, Any], RequestBody],
+                            Awaitable[Any]]
 
 
 def registrar(table: dict[str, Handler]) -> Callable[[str], Callable[[Handler], Handler]]:
@@ -81,12 +94,22 @@ class Operations:
         self.registry = registry
         self.arns: ArnBuilder = registry.arns
         self.handlers: dict[str, Handler] = dict(HANDLERS)
+        # Operations whose input has a streaming payload (their body is not JSON).
+        self.streaming_handlers: dict[str, StreamingHandler] = {}
 
     def call(self, name: str, ctx: CallContext, params: dict[str, Any]) -> Any:
         handler = self.handlers.get(name)
         if handler is None:
             raise Invalid(f"The operation {name} is not supported by Packyard yet")
         return handler(self, ctx, params)
+
+    async def call_streaming(self, name: str, ctx: CallContext, params: dict[str, Any],
+                             body: RequestBody) -> Any:
+        """An operation with a streaming payload, on the event loop (it reads ``body``)."""
+        handler = self.streaming_handlers.get(name)
+        if handler is None:
+            raise Invalid(f"The operation {name} is not supported by Packyard yet")
+        return await handler(self, ctx, params, body)
 
     # -- shapes --------------------------------------------------------------------------------
 
@@ -383,15 +406,3 @@ def _get_package_version_asset(ops: Operations, ctx: CallContext, p: dict[str, A
                  "X-PackageVersionRevision": ref.version.revision},
         size=asset.size,
         body=ops.registry.blobs.read(ref.domain.blob_key, asset.sha256))
-
-
-@operation("UpdatePackageVersionsStatus")
-def _update_package_versions_status(ops: Operations, ctx: CallContext,
-                                    p: dict[str, Any]) -> Any:
-    ok, failed = ops.registry.update_versions_status(
-        ctx.principal, versions=p["versions"], target=p["targetStatus"],
-        expected=p.get("expectedStatus"), revisions=p.get("versionRevisions"), **_pkg_args(p))
-    return {"successfulVersions": {k: {"revision": v.revision, "status": v.status}
-                                   for k, v in ok.items()},
-            "failedVersions": {k: {"errorCode": code, "errorMessage": msg}
-                               for k, (code, msg) in failed.items()}}

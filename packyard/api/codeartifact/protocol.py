@@ -129,9 +129,10 @@ def _validate(shape: Shape, value: Any, name: str) -> None:
         _validate_structure(shape, value, name)
 
 
-def _validate_structure(shape: StructureShape, value: Mapping[str, Any], prefix: str) -> None:
+def _validate_structure(shape: StructureShape, value: Mapping[str, Any], prefix: str,
+                        streamed: str | None = None) -> None:
     for required in shape.required_members:
-        if value.get(required) is None:
+        if required != streamed and value.get(required) is None:
             raise Invalid(f"{_join(prefix, required)} is required")
     for key, item in value.items():
         member = shape.members.get(key)
@@ -144,13 +145,28 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+def streaming_payload(op: OperationModel) -> str | None:
+    """The input member that is the request body itself, streamed (PublishPackageVersion's
+    ``assetContent``), or None for operations whose body is a JSON document."""
+    if not op.has_streaming_input or op.input_shape is None:
+        return None
+    payload = op.input_shape.serialization.get("payload")
+    return payload if isinstance(payload, str) else None
+
+
 def parse_request(op: OperationModel, query: Mapping[str, list[str]],
                   headers: Mapping[str, str], body: bytes) -> ApiRequest:
-    """Input members from query string, headers and JSON body, validated against the model."""
+    """Input members from query string, headers and JSON body, validated against the model.
+
+    For an operation with a streaming payload (``streaming_payload``) the body is that
+    member's bytes, read later by the operation: here only the other members are read and
+    validated, and ``body`` is ignored.
+    """
     shape = op.input_shape
+    streamed = streaming_payload(op)
     params: dict[str, Any] = {}
     body_obj: dict[str, Any] = {}
-    if body.strip():
+    if streamed is None and body.strip():
         try:
             loaded = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -176,7 +192,7 @@ def parse_request(op: OperationModel, query: Mapping[str, list[str]],
                     params[name] = _convert_scalar(member, value, name)
             elif location is None and name in body_obj:
                 params[name] = body_obj[name]
-        _validate_structure(shape, params, "")
+        _validate_structure(shape, params, "", streamed)
     return ApiRequest(op.name, params)
 
 

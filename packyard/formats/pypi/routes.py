@@ -18,6 +18,7 @@ from packyard.formats.plugin import MountedFormat
 from packyard.formats.pypi.errors import ERRORS, to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import pypi_hot_route
+from packyard.formats.pypi.json_routes import JsonApi
 from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
@@ -198,6 +199,7 @@ def mount_pypi(core: Core) -> MountedFormat:
     endpoint = PypiEndpoint(reads, PypiPublisher(core.registry, core.settings.max_upload_bytes),
                             core.upstreams.resolver_for(PypiUpstream()), core.uploads,
                             core.blobs, core.catalog)
+    json_api = JsonApi(reads, core.catalog, core.settings.public_url)
     prefix = "/{label}/pypi/{repo}"
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
                          first_read=reads.first_reads(
@@ -214,5 +216,8 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
             Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
+            # PyPI's JSON API (json_routes.py).
+            Route("/pypi/{project}/json", json_api.project, methods=["GET", "HEAD"]),
+            Route("/pypi/{project}/{version}/json", json_api.release, methods=["GET", "HEAD"]),
         ]),
     ])

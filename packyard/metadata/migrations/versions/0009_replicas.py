@@ -1,7 +1,7 @@
 """Replicas: change counters for processes on SQLite, secrets shared by replicas
 
 Revision ID: 0009_replicas
-Revises: 0008_encryption
+Revises: 0006_lifecycle
 
 - ``change_counters``: one row per topic (``catalog``, ``iam``, ``tokens``) that every write
   on SQLite increments, so the other processes on the database (``--workers``, ``packyard
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_replicas"
-down_revision = "0008_encryption"
+down_revision = "0006_lifecycle"
 branch_labels = None
 depends_on = None
 

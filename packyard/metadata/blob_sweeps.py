@@ -1,0 +1,169 @@
+"""Blobs nothing uses any more: queued by the change that freed them, deleted by a sweep.
+
+Deleting stored bytes cannot be part of a database transaction, so it comes after one, in an
+order that a crash anywhere cannot turn into a record without its bytes:
+
+1. The transaction that removes assets (deleting or disposing of versions, deleting a package
+   or a repository, overwriting a copy) also removes the ``blobs`` row of every sha256 no asset
+   of the domain uses now, and queues it in ``blob_sweeps`` (``queue_unused_blobs``).
+2. A sweep (``BlobSweepStore.sweep_blobs``, driven by ``services/blob_sweeper.py`` after each
+   such change and at every start) deletes each queued blob in a write transaction: it checks
+   the blob is still unused, deletes it from the blob store and marks the row swept, while it
+   holds the writers' lock. A crash before the commit leaves the row queued, and the next sweep
+   deletes again (deleting a missing blob is no error).
+
+Uploads store their bytes before their transaction, so one may store (or find already stored)
+bytes that a sweep then deletes. Each transaction that records a blob (``claim_blobs``)
+therefore takes back a queued row (the bytes are still there: the sweep has not run) and, for
+a row swept since, asks the blob store whether the bytes are there; when they are not, the
+upload is refused with a message saying to send it again, and nothing is recorded. Swept rows
+are kept for a day (``SWEPT_KEPT``), far longer than an upload waits between its bytes and its
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from packyard.errors import Conflict
+from packyard.metadata.rows import ASSET_JOIN, chunks
+from packyard.metadata.schema import (
+    asset_blobs,
+    assets,
+    blob_sweeps,
+    blobs,
+    data_keys,
+    packages,
+    repositories,
+)
+from packyard.metadata.transactions import CatalogBase
+
+SWEPT_KEPT = timedelta(days=1)
+"""How long a swept row is kept, for uploads that stored their bytes before the sweep."""
+
+BlobPresent = Callable[[int, str], bool]
+"""Whether the blob store holds a blob: (domain id, sha256)."""
+
+BlobDelete = Callable[[int, str], bool]
+"""Deletes a blob from the blob store: (domain id, sha256); False when it could not."""
+
+
+def blob_in_use(conn: Connection, domain_id: int, sha256: str) -> bool:
+    """Whether an asset of the domain is, or keeps alive (``asset_blobs``), this blob."""
+    domain_assets = (select(assets.c.id).select_from(ASSET_JOIN)
+                     .join(repositories, packages.c.repository_id == repositories.c.id)
+                     .where(repositories.c.domain_id == domain_id))
+    return bool(conn.execute(select(func.count()).select_from(assets).where(
+        assets.c.id.in_(domain_assets),
+        (assets.c.sha256 == sha256) | assets.c.id.in_(
+            select(asset_blobs.c.asset_id).where(asset_blobs.c.sha256 == sha256)))
+    ).scalar_one())
+
+
+def queue_unused_blobs(conn: Connection, domain_id: int, shas: Iterable[str],
+                       now: datetime) -> list[str]:
+    """Of ``shas`` (the blobs of assets just removed), those no asset of the domain uses now:
+    their ``blobs`` rows go and each is queued for the sweep. Returns them, sorted."""
+    unused = [sha for sha in sorted(set(shas)) if not blob_in_use(conn, domain_id, sha)]
+    for chunk in chunks(unused):
+        conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
+                                         blobs.c.sha256.in_(chunk)))
+        queued = {row.sha256 for row in conn.execute(
+            select(blob_sweeps.c.sha256).where(blob_sweeps.c.domain_id == domain_id,
+                                               blob_sweeps.c.sha256.in_(chunk)))}
+        if queued:
+            # Swept once before and in use again since: to be swept again.
+            conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                                   blob_sweeps.c.sha256.in_(sorted(queued)))
+                         .values(queued_at=now, swept_at=None))
+        new = [{"domain_id": domain_id, "sha256": sha, "queued_at": now}
+               for sha in chunk if sha not in queued]
+        if new:
+            conn.execute(insert(blob_sweeps), new)
+    return unused
+
+
+def claim_blobs(conn: Connection, domain_id: int, sizes: Mapping[str, int], now: datetime,
+                present: BlobPresent | None) -> None:
+    """Record the blobs a new file uses (a ``blobs`` row each, once per domain), taking back
+    those queued for the sweep. ``Conflict`` when one was swept after this upload stored it
+    (``present`` says it is gone): the caller's transaction then records nothing."""
+    for chunk in chunks(sorted(sizes)):
+        have = {row.sha256 for row in conn.execute(
+            select(blobs.c.sha256).where(blobs.c.domain_id == domain_id,
+                                         blobs.c.sha256.in_(chunk)))}
+        chunk = [sha for sha in chunk if sha not in have]
+        if not chunk:
+            continue
+        swept = {row.sha256: row.swept_at for row in conn.execute(
+            select(blob_sweeps.c.sha256, blob_sweeps.c.swept_at)
+            .where(blob_sweeps.c.domain_id == domain_id, blob_sweeps.c.sha256.in_(chunk)))}
+        for sha, swept_at in sorted(swept.items()):
+            if swept_at is not None and (present is None or not present(domain_id, sha)):
+                raise Conflict(
+                    f"The stored bytes of this upload (sha256 {sha}) were deleted while it "
+                    "was being recorded: a package version with the same file was deleted at "
+                    "that moment. Nothing was published; send the upload again.",
+                    resource_id=sha, resource_type="asset")
+        if swept:
+            conn.execute(delete(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                                   blob_sweeps.c.sha256.in_(sorted(swept))))
+        conn.execute(insert(blobs), [{"domain_id": domain_id, "sha256": sha,
+                                      "size": sizes[sha], "created_at": now} for sha in chunk])
+
+
+class BlobSweepStore(CatalogBase):
+    """The queue of blobs to delete, and the sweep's transactions."""
+
+    def pending_sweeps(self, limit: int = 100) -> list[tuple[int, str]]:
+        with self._read() as conn:
+            return [(row.domain_id, row.sha256) for row in conn.execute(
+                select(blob_sweeps.c.domain_id, blob_sweeps.c.sha256)
+                .where(blob_sweeps.c.swept_at.is_(None))
+                .order_by(blob_sweeps.c.queued_at, blob_sweeps.c.domain_id,
+                          blob_sweeps.c.sha256).limit(limit))]
+
+    def sweep_blobs(self, queued: Sequence[tuple[int, str]], delete_blob: BlobDelete,
+                    now: datetime) -> int:
+        """Delete these queued blobs that are still unused, in one write transaction (so no
+        upload records one of them meanwhile), and mark them swept; take back those in use
+        again. Swept rows older than ``SWEPT_KEPT`` go. Returns how many were deleted."""
+        deleted = 0
+        with self._write() as conn:
+            for domain_id, sha in queued:
+                row = conn.execute(select(blob_sweeps.c.swept_at).where(
+                    blob_sweeps.c.domain_id == domain_id, blob_sweeps.c.sha256 == sha)).first()
+                if row is None or row.swept_at is not None:
+                    continue  # taken back, or swept by another process meanwhile
+                if blob_in_use(conn, domain_id, sha):
+                    _restore_blob_row(conn, domain_id, sha, now)
+                    conn.execute(delete(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                                           blob_sweeps.c.sha256 == sha))
+                    continue
+                if not delete_blob(domain_id, sha):
+                    continue  # left queued: the next sweep tries again
+                # Its data key (encryption at rest) goes in this transaction, after the bytes.
+                conn.execute(delete(data_keys).where(data_keys.c.domain_id == domain_id,
+                                                     data_keys.c.sha256 == sha))
+                conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                                       blob_sweeps.c.sha256 == sha)
+                             .values(swept_at=now))
+                deleted += 1
+            conn.execute(delete(blob_sweeps).where(blob_sweeps.c.swept_at.is_not(None),
+                                                   blob_sweeps.c.swept_at < now - SWEPT_KEPT))
+        return deleted
+
+
+def _restore_blob_row(conn: Connection, domain_id: int, sha: str, now: datetime) -> None:
+    """A blob queued and then used again by a copy that records no blob row of its own (kept
+    from another repository): its row comes back, with the size an asset gives it."""
+    if conn.execute(select(blobs.c.sha256).where(blobs.c.domain_id == domain_id,
+                                                 blobs.c.sha256 == sha)).first() is not None:
+        return
+    size = conn.execute(select(assets.c.size).where(assets.c.sha256 == sha).limit(1)
+                        ).scalar_one_or_none()
+    conn.execute(insert(blobs).values(domain_id=domain_id, sha256=sha, size=size or 0,
+                                      created_at=now))

@@ -1,0 +1,27 @@
+"""Each package's last serial: a number that grows whenever its versions or files change.
+
+PyPI's JSON API and Simple pages give a project's ``last_serial`` (the id of the last event in
+its journal) so mirrors and bots can tell that a project changed. Packyard keeps no journal: a
+change stamps the package with the time of the transaction in microseconds, or one more than
+its serial when the clock has not moved past it (writers take turns, so the serial only ever
+grows, whatever the clock does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, case, update
+
+from packyard.metadata.rows import chunks
+from packyard.metadata.schema import packages
+
+
+def bump_serials(conn: Connection, package_ids: Iterable[int], now: datetime) -> None:
+    """Stamp these packages as changed now, in the caller's write transaction."""
+    micros = int(now.timestamp() * 1_000_000)
+    for chunk in chunks(sorted(set(package_ids))):
+        conn.execute(update(packages).where(packages.c.id.in_(chunk)).values(
+            last_serial=case((packages.c.last_serial >= micros, packages.c.last_serial + 1),
+                             else_=micros)))

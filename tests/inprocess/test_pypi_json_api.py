@@ -1,0 +1,100 @@
+"""PyPI's JSON API under the repository endpoint (``pypi/NAME/json``,
+``pypi/NAME/VERSION/json``): the documents, the Simple API's authorization, redirects to the
+normalized name, 404s, ``X-PyPI-Last-Serial``, and lifecycle changes showing at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.integration.helpers import DistFactory, DistSpec, upload_ok
+
+V10 = DistSpec(name="Demo.Pkg", version="1.0", summary="Demo one",
+               requires_dist=("requests>=2.0",), license="Apache-2.0")
+V20 = DistSpec(name="Demo.Pkg", version="2.0", summary="Demo two")
+V30RC = DistSpec(name="Demo.Pkg", version="3.0rc1", summary="Demo three")
+
+
+@pytest.fixture
+def shelf(repo: InProcessRepo, dists: DistFactory) -> InProcessRepo:
+    upload_ok(repo, dists.wheel(V10), dists.sdist(V10), dists.wheel(V20), dists.wheel(V30RC))
+    return repo
+
+
+def test_project_document_describes_the_latest_stable_release(shelf: InProcessRepo,
+                                                              dists: DistFactory) -> None:
+    response = shelf.get("pypi/demo-pkg/json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document["info"]["name"] == "Demo.Pkg"
+    assert document["info"]["version"] == "2.0"
+    assert document["info"]["summary"] == "Demo two"
+    assert sorted(document["releases"]) == ["1.0", "2.0", "3.0rc1"]
+    assert [f["filename"] for f in document["releases"]["1.0"]] == sorted(
+        [dists.wheel(V10).filename, dists.sdist(V10).filename])
+    [url] = document["urls"]
+    wheel = dists.wheel(V20)
+    assert url["filename"] == wheel.filename
+    assert url["digests"]["sha256"] == wheel.sha256
+    assert url["url"] == f"{shelf.endpoint}simple/demo-pkg/{wheel.filename}"
+    assert int(response.headers["X-PyPI-Last-Serial"]) == document["last_serial"] > 0
+    with shelf.client() as http:
+        assert http.get(url["url"]).content == wheel.path.read_bytes()
+
+
+def test_release_document(shelf: InProcessRepo) -> None:
+    document = shelf.get("pypi/demo-pkg/1.0/json").json()
+    assert document["info"]["version"] == "1.0"
+    assert document["info"]["summary"] == "Demo one"
+    assert document["info"]["requires_dist"] == ["requests>=2.0"]
+    assert "releases" not in document
+    assert len(document["urls"]) == 2
+
+
+def test_names_that_are_not_normalized_redirect(shelf: InProcessRepo) -> None:
+    response = shelf.get("pypi/Demo.Pkg/json")
+    assert response.status_code == 301
+    assert response.headers["location"].endswith("/pypi/demo-pkg/json")
+    release = shelf.get("pypi/Demo_Pkg/1.0/json")
+    assert release.status_code == 301
+    assert release.headers["location"].endswith("/pypi/demo-pkg/1.0/json")
+
+
+def test_unknown_project_and_release_are_not_found(shelf: InProcessRepo) -> None:
+    missing = shelf.get("pypi/nothing/json")
+    assert (missing.status_code, missing.text) == (
+        404, "No project nothing in this repository\n")
+    release = shelf.get("pypi/demo-pkg/9.9/json")
+    assert (release.status_code, release.text) == (
+        404, "No release 9.9 of demo-pkg in this repository\n")
+
+
+def test_the_json_api_needs_the_read_token(packyard: InProcessPackyard,
+                                           shelf: InProcessRepo) -> None:
+    with shelf.client(auth=None) as http:
+        response = http.get(shelf.endpoint + "pypi/demo-pkg/json")
+    assert response.status_code == 401
+    with shelf.client(auth=None) as http:
+        redirect = http.get(shelf.endpoint + "pypi/Demo.Pkg/json")
+    assert redirect.status_code == 401  # no redirect (and no name) before authorization
+
+
+def test_lifecycle_changes_show_at_once(packyard: InProcessPackyard,
+                                        shelf: InProcessRepo) -> None:
+    before = shelf.get("pypi/demo-pkg/json")
+    api = packyard.codeartifact()
+    args = {"domain": "acme", "repository": "shelf", "format": "pypi", "package": "demo-pkg"}
+    api.update_package_versions_status(**args, versions=["2.0"], targetStatus="Unlisted")
+    unlisted = shelf.get("pypi/demo-pkg/json")
+    document = unlisted.json()
+    # The latest not yanked release is described; the Unlisted one shows as yanked.
+    assert document["info"]["version"] == "1.0"
+    assert document["releases"]["2.0"][0]["yanked_reason"] == "Unlisted"
+    assert int(unlisted.headers["X-PyPI-Last-Serial"]) > int(
+        before.headers["X-PyPI-Last-Serial"])
+    api.delete_package_versions(**args, versions=["1.0"])
+    assert "1.0" not in shelf.get("pypi/demo-pkg/json").json()["releases"]
+    assert shelf.get("pypi/demo-pkg/1.0/json").status_code == 404
+    api.dispose_package_versions(**args, versions=["2.0", "3.0rc1"])
+    assert shelf.get("pypi/demo-pkg/json").status_code == 404
