@@ -18,6 +18,7 @@ that finds both files does the rest again; secrets are never under a key that is
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -71,6 +72,14 @@ def open_secret_box(settings: Settings, provider: KeyProvider | None, writer: En
         _reseal(writer, MultiFernet([Fernet(fernet_key), Fernet(old.strip())]))
         files.remove(KEY_FILE)
     return SecretBox(fernet_key)
+
+
+def unwrap_secret_key(settings: Settings, wrapped: bytes) -> bytes:
+    """The Fernet key ``wrapped`` (an ``iam-secrets.wrapped``) holds, opened by the data
+    directory's local keyring: what ``packyard migrate-storage`` gives a destination whose
+    replicas cannot share that keyring, as ``iam-secrets.key``."""
+    provider = open_key_provider(dataclasses.replace(settings, key_provider="local"))
+    return base64.urlsafe_b64encode(provider.decrypt_data_key(_decode(wrapped), _CONTEXT))
 
 
 def rewrap_secret_key(files: SharedFiles | Path, provider: KeyProvider,

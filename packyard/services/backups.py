@@ -9,8 +9,16 @@ A backup is consistent while the server runs, without stopping it:
    durable before the row naming it commits, so every blob the snapshot names is on disk —
    unless a deletion after the snapshot removed it, which is reported (the run fails; run it
    again);
-3. the IAM secrets key and the generated root credentials, without which the copy's secret
-   access keys are unreadable, are copied owner-only.
+3. the IAM secrets key (or, with encryption at rest, its wrapped key), the local keyring and the
+   generated root credentials, without which the copy's secret access keys and encrypted blobs
+   are unreadable, are copied owner-only, after the snapshot (so the keyring holds every key its
+   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: do not rotate
+   during a backup).
+
+Encrypted blobs (those with a data key in the snapshot) are copied as they are stored, ciphertext
+under ``blobs/d<N>.enc/``, with their data keys in the database copy: nothing is decrypted, so
+the copy is checked by size (a ciphertext's size follows from the plaintext's), and ``packyard
+verify`` on the restored directory authenticates every segment and checks every sha256.
 
 ``restore`` copies the same back into an empty data directory, verifying every blob again,
 the database last: a restore that stopped half-way leaves no database, so it is run again.
@@ -32,6 +40,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from packyard import __version__
+from packyard.crypto.stream import LAYOUT
+from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import Invalid
 from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
@@ -41,7 +51,7 @@ DATABASE = "packyard.db"
 BLOBS = "blobs"
 # Besides the database and the blobs: the key that decrypts stored secret access keys, and the
 # root credentials a first start generated.
-SECRET_FILES = ("iam-secrets.key", "credentials.json")
+SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json")
 _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)
@@ -85,10 +95,9 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
     snapshot_sqlite(database, dest / DATABASE)
     report = BackupReport()
     listed = _listed_blobs(dest / DATABASE)
-    for n, (key, sha256, size) in enumerate(listed, 1):
-        source = blob_dir / key / sha256[:2] / sha256
+    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
         try:
-            _copy_verified(source, dest / BLOBS / key / sha256[:2] / sha256, sha256, size)
+            _copy_blob(blob_dir, dest / BLOBS, key, sha256, size, sealed)
         except FileNotFoundError:
             report.missing.append(f"{key}/{sha256}")
         else:
@@ -119,9 +128,8 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     report = BackupReport()
     listed = _listed_blobs(src / DATABASE)
-    for n, (key, sha256, size) in enumerate(listed, 1):
-        _copy_verified(src / BLOBS / key / sha256[:2] / sha256,
-                       blob_dir / key / sha256[:2] / sha256, sha256, size)
+    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
+        _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed)
         report.blobs += 1
         report.bytes += size
         if progress:
@@ -149,19 +157,42 @@ def snapshot_sqlite(database: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
-def _listed_blobs(database: Path) -> list[tuple[str, str, int]]:
+def _listed_blobs(database: Path) -> list[tuple[str, str, int, bool]]:
+    """Each blob the database lists: (domain key, sha256, size, whether it has a data key)."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT domain_id, sha256, size FROM blobs ORDER BY domain_id, "
-                            "sha256").fetchall()
+        keyed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                             "'data_keys'").fetchone() is not None  # none before encryption
+        rows = conn.execute(
+            "SELECT b.domain_id, b.sha256, b.size, "
+            + ("k.sha256 IS NOT NULL FROM blobs b LEFT JOIN data_keys k ON k.domain_id = "
+               "b.domain_id AND k.sha256 = b.sha256 " if keyed else "0 FROM blobs b ")
+            + "ORDER BY b.domain_id, b.sha256").fetchall()
     finally:
         conn.close()
-    return [(f"d{domain_id}", sha256, size) for domain_id, sha256, size in rows]
+    return [(f"d{domain_id}", sha256, size, bool(sealed))
+            for domain_id, sha256, size, sealed in rows]
 
 
-def _copy_verified(source: Path, target: Path, sha256: str, size: int) -> None:
-    """Copy ``source`` to ``target`` through a temporary file, refusing bytes whose sha256 or
-    size is not the catalog's (a damaged blob is not backed up as if it were good)."""
+def _copy_blob(source_dir: Path, target_dir: Path, key: str, sha256: str, size: int,
+               sealed: bool) -> None:
+    """One blob as it is stored: its ciphertext when it has a data key (checked by size), else
+    the plain file (checked by sha256). A blob with a data key whose ciphertext is not there yet
+    (``packyard encrypt`` writes the key row first) is still plain, and copied so."""
+    if sealed:
+        name = Path(key + SEALED_SUFFIX) / sha256[:2] / sha256
+        if (source_dir / name).exists() or not (source_dir / key / sha256[:2] / sha256).exists():
+            _copy_verified(source_dir / name, target_dir / name, None,
+                           LAYOUT.ciphertext_size(size))
+            return
+    name = Path(key) / sha256[:2] / sha256
+    _copy_verified(source_dir / name, target_dir / name, sha256, size)
+
+
+def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) -> None:
+    """Copy ``source`` to ``target`` through a temporary file, refusing bytes whose sha256 (when
+    given: not for ciphertext) or size is not the catalog's (a damaged blob is not backed up as
+    if it were good)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
@@ -173,10 +204,11 @@ def _copy_verified(source: Path, target: Path, sha256: str, size: int) -> None:
             copied += len(chunk)
         writer.flush()
         os.fsync(writer.fileno())
-    if digest.hexdigest() != sha256 or copied != size:
+    if (sha256 is not None and digest.hexdigest() != sha256) or copied != size:
         partial.unlink()
-        raise Invalid(f"{source} is damaged: its bytes do not match sha256 {sha256} and size "
-                      f"{size} recorded in the catalog")
+        what = f"sha256 {sha256} and size {size}" if sha256 else f"the size {size}"
+        raise Invalid(f"{source} is damaged: its bytes do not match {what} recorded in the "
+                      "catalog")
     os.replace(partial, target)
 
 

@@ -9,9 +9,18 @@ What is copied, in this order, so that a run stopped at any point is simply run 
    what makes a second run resume;
 3. the IAM secrets key into the destination's shared files (``storage/shared_files.py``), so the
    copied secret access keys stay readable, and the generated root credentials into
-   ``server_secrets``, so the replicas keep the install's root key;
+   ``server_secrets``, so the replicas keep the install's root key. With encryption at rest the
+   key is wrapped (``iam-secrets.wrapped``): copied as it is when transit or KMS wraps it; when
+   the local keyring does, unwrapped here and written as ``iam-secrets.key``, which the
+   destination's first start wraps with its own provider (``iam/secret_key.py``);
 4. every row (catalog, IAM, tokens) in one transaction: the destination holds all of them or
    none. Blobs before rows, as every upload does: no row ever names a missing blob.
+
+Encrypted blobs are copied as they are stored: the ciphertext (``d<N>.enc/``, checked by its
+size, which follows from the plaintext's) and its data key's row, so the destination must use
+the key provider that wrapped them (``PACKYARD_KEY_PROVIDER``, checked before anything is
+copied). Blobs under the local keyring are refused: replicas cannot share a keyring file
+(docs/decisions/0015), and re-wrapping onto transit or KMS is not done yet.
 
 The destination must be empty (no domain, no IAM user) unless this is a rerun of the same
 copy, which a marker secret in ``server_secrets`` recognizes.
@@ -30,7 +39,10 @@ from sqlalchemy import Integer, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 import packyard.iam.schema  # noqa: F401  (registers the IAM tables on the shared metadata)
+from packyard.crypto.stream import LAYOUT
+from packyard.encryption.blob_store import sealed_partition
 from packyard.errors import Invalid
+from packyard.iam.secret_key import WRAPPED_FILE, open_secret_box, unwrap_secret_key
 from packyard.iam.secrets import KEY_FILE, SecretBox
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
@@ -77,6 +89,8 @@ def migrate_storage(source: Settings, target: Settings,
         target_catalog = SqlCatalog(target.effective_database_url)
         try:
             source_catalog.migrate()
+            with source_catalog.engines[0].connect() as reader:
+                _check_key_provider(reader, target)
             target_catalog.migrate()
             with source_catalog.engines[0].connect() as reader:
                 _copy_blobs(reader, blob_dir, open_blob_store(target), report, progress)
@@ -92,21 +106,37 @@ def migrate_storage(source: Settings, target: Settings,
 
 def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore, report: MigrationReport,
                 progress: Progress | None) -> None:
-    blobs = metadata.tables["blobs"]
-    listed = reader.execute(select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size)
-                            .order_by(blobs.c.domain_id, blobs.c.sha256)).all()
-    for n, (domain_id, sha256, size) in enumerate(listed, 1):
+    blobs, keys = metadata.tables["blobs"], metadata.tables["data_keys"]
+    listed = reader.execute(
+        select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size, keys.c.sha256.is_not(None))
+        .select_from(blobs.outerjoin(keys, (keys.c.domain_id == blobs.c.domain_id)
+                                     & (keys.c.sha256 == blobs.c.sha256)))
+        .order_by(blobs.c.domain_id, blobs.c.sha256)).all()
+    for n, (domain_id, sha256, size, has_key) in enumerate(listed, 1):
         key = f"d{domain_id}"
+        path = blob_dir / key / sha256[:2] / sha256
+        sealed = has_key and (blob_dir / sealed_partition(key) / sha256[:2] / sha256).exists() \
+            or (has_key and not path.exists())
+        if sealed:
+            # The ciphertext as it is, named by the plaintext's sha256 like the encrypting
+            # store names it; its data key's row comes with the rows.
+            key, path = sealed_partition(key), blob_dir / sealed_partition(key) / sha256[:2] / sha256
         if store.exists(key, sha256):
             report.blobs_present += 1
         else:
             staged = store.stage()
             try:
-                with (blob_dir / key / sha256[:2] / sha256).open("rb") as source:
+                if sealed:
+                    staged.name_as(sha256)
+                with path.open("rb") as source:
                     while chunk := source.read(_CHUNK):
                         staged.write(chunk)
-                if staged.digests().sha256 != sha256 or staged.size != size:
-                    raise Invalid(f"{blob_dir / key / sha256[:2] / sha256} is damaged: its "
+                if sealed and staged.size != LAYOUT.ciphertext_size(size):
+                    raise Invalid(f"{path} is damaged: its size is not that of the ciphertext "
+                                  f"of {size} bytes recorded in the catalog; nothing of it was "
+                                  "copied")
+                if not sealed and (staged.digests().sha256 != sha256 or staged.size != size):
+                    raise Invalid(f"{path} is damaged: its "
                                   f"bytes do not match sha256 {sha256} and size {size} "
                                   "recorded in the catalog; nothing of it was copied")
                 store.commit(staged, key)
@@ -118,20 +148,57 @@ def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore, report: Mi
             progress("files", n, len(listed))
 
 
+def _check_key_provider(reader: Connection, target: Settings) -> None:
+    """Refuse, before anything is copied, encrypted blobs the destination could not open."""
+    keys = metadata.tables["data_keys"]
+    providers = set(reader.execute(select(keys.c.provider).distinct()).scalars())
+    if "local" in providers:
+        raise Invalid("this data directory's files are encrypted under its local keyring "
+                      "(keyring.json), which replicas on one database cannot share; moving "
+                      "them to PACKYARD_KEY_PROVIDER=transit or kms is not supported yet")
+    if providers and target.encryption == "off":
+        raise Invalid("this data directory's files are encrypted: migrate with "
+                      "PACKYARD_ENCRYPTION=on and its key provider")
+    for provider in providers - {target.key_provider}:
+        raise Invalid(f"this data directory's files are encrypted with keys of "
+                      f"PACKYARD_KEY_PROVIDER={provider}: migrate with the same provider "
+                      f"(not {target.key_provider}), which must open them as it does now")
+
+
+def _secret_key(source: Settings) -> tuple[str, bytes] | None:
+    """Which of IAM's secrets key files the destination gets, and its bytes: the wrapped key
+    as it is, unless the local keyring wraps it (then the key itself, for the destination's
+    provider to wrap at its first start)."""
+    wrapped, plain = source.data_dir / WRAPPED_FILE, source.data_dir / KEY_FILE
+    if wrapped.exists() and plain.exists():
+        raise Invalid("IAM's secrets key is being moved onto the key provider (both "
+                      f"{WRAPPED_FILE} and {KEY_FILE} are there): start the server once on "
+                      "this data directory to finish that, then migrate")
+    if wrapped.exists():
+        if json.loads(wrapped.read_text()).get("provider") != "local":
+            return WRAPPED_FILE, wrapped.read_bytes()
+        return KEY_FILE, unwrap_secret_key(source, wrapped.read_bytes()) + b"\n"
+    if plain.exists():
+        return KEY_FILE, plain.read_bytes()
+    return None
+
+
 def _copy_secrets(source: Settings, target: Settings, target_catalog: SqlCatalog) -> None:
-    key_path = source.data_dir / KEY_FILE
     files = open_shared_files(target)
-    if key_path.exists():
-        key = key_path.read_bytes()
-        if files.get_or_create(KEY_FILE, lambda: key).strip() != key.strip():
-            raise Invalid(f"{files.where} already holds another {KEY_FILE}: the destination "
+    found = _secret_key(source)
+    if found is not None:
+        name, key = found
+        if files.get_or_create(name, lambda: key).strip() != key.strip():
+            raise Invalid(f"{files.where} already holds another {name}: the destination "
                           "is used by another Packyard; migrate into an empty bucket prefix")
     credentials = source.data_dir / _CREDENTIALS
     if credentials.exists():
         data = json.loads(credentials.read_text())
         value = json.dumps({"access_key_id": data["access_key_id"],
                             "secret_access_key": data["secret_access_key"]})
-        box = SecretBox.from_shared_files(files)
+        box = (open_secret_box(target, None, target_catalog.engines[1], files)
+               if found is not None and found[0] == WRAPPED_FILE
+               else SecretBox.from_shared_files(files))
         ServerSecrets(target_catalog.engines, box).get_or_create(
             _ROOT_SECRET, lambda: value, datetime.now(UTC))
 

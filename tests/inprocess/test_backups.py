@@ -19,6 +19,7 @@ from packyard.cli.main import main
 from packyard.errors import Invalid
 from packyard.services import backups
 from packyard.settings import Settings
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
 from tests.integration.helpers import DistFactory, DistSpec, upload
 
@@ -43,9 +44,11 @@ def _downloads_whole(repo: InProcessRepo, project: str) -> None:
             assert hashlib.sha256(got.content).hexdigest() == entry["hashes"]["sha256"]
 
 
+@pytest.mark.parametrize("encryption", ["on", "off"])
 def test_a_backup_taken_during_uploads_restores_everything_it_lists(
-        packyard: InProcessPackyard, dists: DistFactory,
-        tmp_path: Path) -> None:
+        packyard_factory: PackyardFactory, dists: DistFactory, tmp_path: Path,
+        encryption: str) -> None:
+    packyard = packyard_factory(encryption=encryption)
     repo = packyard.pypi_repo()
     assert packyard.container.iam_store is not None
     packyard.container.iam_store.create_user("ci", "/", NOW)
@@ -70,9 +73,22 @@ def test_a_backup_taken_during_uploads_restores_everything_it_lists(
     assert report.missing == [] and report.blobs >= 3
     manifest = json.loads((tmp_path / "backup" / backups.MANIFEST).read_text())
     assert manifest["complete"] is True
-    assert (tmp_path / "backup" / "iam-secrets.key").stat().st_mode & 0o777 == 0o600
+    # With encryption on: the ciphertext as it is stored, and what opens it (the keyring, IAM's
+    # wrapped key; the data keys are rows of the database copy).
+    secrets = [name for name in ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json")
+               if (packyard.settings.data_dir / name).exists()]
+    assert encryption == "off" or {"keyring.json", "iam-secrets.wrapped"} <= set(secrets)
+    for name in secrets:
+        assert (tmp_path / "backup" / name).stat().st_mode & 0o777 == 0o600
+    stored = {p.relative_to(packyard.settings.blob_dir) for p in
+              packyard.settings.blob_dir.rglob("*") if p.is_file()}
+    copied = {p.relative_to(tmp_path / "backup" / "blobs") for p in
+              (tmp_path / "backup" / "blobs").rglob("*") if p.is_file()}
+    assert copied and copied <= stored
+    assert all((part.endswith(".enc") if encryption == "on" else not part.endswith(".enc"))
+               for part in {p.parts[0] for p in copied})
 
-    restored_settings = settings_for(tmp_path / "restored")
+    restored_settings = settings_for(tmp_path / "restored", encryption=encryption)
     backups.restore(tmp_path / "backup", restored_settings)
     restored = InProcessPackyard(restored_settings, packyard.portal, packyard._clients)
     try:
@@ -86,6 +102,22 @@ def test_a_backup_taken_during_uploads_restores_everything_it_lists(
         assert restored.container.iam_store.access_key_secret(key.id) == secret
     finally:
         restored.close()
+    if encryption == "on":
+        verified = CliRunner().invoke(main, ["verify", "--data-dir", str(tmp_path / "restored"),
+                                             "--output", "json"])
+        assert verified.exit_code == 0, verified.output
+
+
+def test_a_damaged_ciphertext_is_not_backed_up_as_good(packyard: InProcessPackyard,
+                                                       dists: DistFactory,
+                                                       tmp_path: Path) -> None:
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    [sealed] = packyard.settings.blob_dir.glob(f"*.enc/*/{dist.sha256}")
+    sealed.write_bytes(sealed.read_bytes()[:-1])  # truncated
+    with pytest.raises(Invalid, match=f"{sealed} is damaged: its bytes do not match the size "):
+        backups.backup(packyard.settings, tmp_path / "backup")
 
 
 def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
@@ -106,8 +138,9 @@ def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
         backups.restore(tmp_path / "backup", settings_for(tmp_path / "restored"))
 
 
-def test_a_damaged_blob_is_not_backed_up_as_good(packyard: InProcessPackyard,
+def test_a_damaged_blob_is_not_backed_up_as_good(packyard_factory: PackyardFactory,
                                                  dists: DistFactory, tmp_path: Path) -> None:
+    packyard = packyard_factory(encryption="off")
     repo = packyard.pypi_repo()
     dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
     assert upload(repo, dist).status_code == 200

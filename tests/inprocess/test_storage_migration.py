@@ -4,6 +4,7 @@ half-way resumes; the source is only read."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -22,9 +23,12 @@ from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
 from packyard.services.storage_migration import migrate_storage
 from packyard.settings import Settings
+from packyard.storage.backends import open_blob_store
 from packyard.storage.s3 import S3BlobStore
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
 from tests.integration.helpers import DistFactory, DistSpec, upload
+from tests.openbao import OpenBao
 from tests.services import PostgresServer, SeaweedServer
 
 JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -48,9 +52,16 @@ def target(postgres_server: PostgresServer, seaweedfs_server: SeaweedServer, tmp
     url = postgres_server.url(database)
     blob_store = f"s3://{seaweedfs_server.bucket}/{seaweedfs_server.new_prefix('moved')}"
     settings = settings_for(tmp_path / "replica", database_url=url, blob_store=blob_store,
-                            s3_endpoint_url=seaweedfs_server.endpoint_url)
+                            s3_endpoint_url=seaweedfs_server.endpoint_url, encryption="off")
     yield Target(settings, url, blob_store)
     postgres_server.drop_database(database)
+
+
+@pytest.fixture
+def packyard(packyard_factory: PackyardFactory) -> InProcessPackyard:
+    """A source with encryption off (its IAM secrets key still wrapped by its local keyring, as
+    every data directory since encryption at rest: the destination gets the key unwrapped)."""
+    return packyard_factory(encryption="off")
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -172,3 +183,52 @@ def test_progress_is_reported_per_table(packyard: InProcessPackyard, target: Tar
     migrate_storage(packyard.settings, target.settings, lambda what, done, total: seen.append(
         what))
     assert "tables" in seen
+
+
+def test_an_install_encrypted_with_the_local_keyring_is_refused_before_anything_is_copied(
+        packyard_factory: PackyardFactory, target: Target, dists: DistFactory) -> None:
+    source = packyard_factory()  # encryption on, the local keyring: the default
+    assert upload(source.pypi_repo(), dists.wheel(DistSpec(name="pkg", version="1.0"))) \
+        .status_code == 200
+    with pytest.raises(Invalid, match=r"this data directory's files are encrypted under its "
+                                      r"local keyring \(keyring.json\), which replicas on one "
+                                      "database cannot share; moving them to "
+                                      "PACKYARD_KEY_PROVIDER=transit or kms is not supported "
+                                      "yet"):
+        migrate_storage(source.settings, target.settings)
+    assert not open_blob_store(target.settings).exists("d1.enc", "0" * 64)
+
+
+def test_an_install_encrypted_on_transit_moves_as_ciphertext_and_serves_byte_for_byte(
+        packyard_factory: PackyardFactory, data_dir: Path, target: Target, dists: DistFactory,
+        openbao: OpenBao) -> None:
+    transit = {"key_provider": "transit", "transit_url": openbao.url,
+               "transit_token": openbao.root_token, "default_encryption_key": openbao.new_key()}
+    for name in ("iam-secrets.wrapped", "keyring.json"):  # the template's, made on local
+        (data_dir / name).unlink()
+    source = packyard_factory(**transit)
+    repo = source.pypi_repo()
+    for n in range(2):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    assert source.container.iam_store is not None
+    source.container.iam_store.create_user("ci", "/", NOW)
+    key, secret = source.container.iam_store.create_access_key("ci", NOW)
+    served = _pages(repo, "pkg")
+    with pytest.raises(Invalid, match="encrypted with keys of PACKYARD_KEY_PROVIDER=transit: "
+                                      "migrate with the same provider"):
+        migrate_storage(source.settings, dataclasses.replace(target.settings, encryption="on"))
+
+    moved_settings = dataclasses.replace(target.settings, encryption="on", **transit)
+    report = migrate_storage(source.settings, moved_settings)
+    assert report.blobs_copied >= 2
+    raw = open_blob_store(dataclasses.replace(moved_settings, blob_cache_bytes=0))
+    shas = {hashlib.sha256(data).hexdigest() for data in served.values()}
+    assert all(raw.exists("d1.enc", sha) and not raw.exists("d1", sha) for sha in shas)
+    moved = InProcessPackyard(moved_settings, source.portal, source._clients)
+    try:
+        assert _pages(_on(moved, repo), "pkg") == served
+        assert moved.container.iam_store is not None
+        assert moved.container.iam_store.access_key_secret(key.id) == secret
+    finally:
+        moved.close()
