@@ -6,7 +6,9 @@ local file; once the last byte arrived and its sha256 is the blob's name, the fi
 place (a rename), and the next download of that blob is a local file again: sent with
 sendfile like the embedded default's (``local_path``), and served while the store is down.
 Reads that do not start at the first byte, and blobs bigger than the cache, go to the store as
-they are.
+they are. Under encryption at rest the cached files are ciphertext (``fetch_whole``: the
+encrypting store asks for a whole download's ciphertext here, checked by size, since segments
+are authenticated as they are decrypted), never plaintext.
 
 The cache holds at most ``max_bytes`` (``PACKYARD_BLOB_CACHE_BYTES``); the least recently
 used blobs make room. Blobs never change under their name, so nothing in it is ever stale;
@@ -129,6 +131,33 @@ class CachingBlobStore:
         # its name), as downloads read it (``BlobResponse`` asks for [0, size)).
         async for chunk in self._read_and_keep(domain_key, sha256, end):
             yield chunk
+
+    async def fetch_whole(self, domain_key: str, sha256: str, size: int) -> Path | None:
+        """The blob as a local file, downloaded whole into the cache first if need be; None
+        when it is bigger than the cache. For blobs not named by their bytes' sha256 (the
+        ciphertext the encrypting store keeps, ``encryption/blob_store.py``): checked by
+        ``size`` only, since its reader authenticates every segment it decrypts."""
+        found = self.local_path(domain_key, sha256)
+        if found is not None or size > self.max_bytes:
+            return found
+        final = self._directory / domain_key / sha256[:2] / sha256
+        partial = final.with_name(f"{sha256}.{secrets.token_hex(4)}{_PARTIAL}")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        copied = 0
+        try:
+            with partial.open("wb") as writer:
+                async for chunk in self.inner.read(domain_key, sha256, 0, None):
+                    writer.write(chunk)
+                    copied += len(chunk)
+                    if copied > size:
+                        break
+            if copied != size:
+                return None  # not what the caller expects: let its own read find out
+            os.replace(partial, final)
+            self._add(domain_key, sha256, size)
+        finally:
+            partial.unlink(missing_ok=True)
+        return self.local_path(domain_key, sha256)
 
     async def _read_and_keep(self, domain_key: str, sha256: str,
                              end: int | None) -> AsyncIterator[bytes]:

@@ -1,5 +1,5 @@
 """The SharedFiles contract (``storage/shared_files.py``): where every process of one Packyard
-finds the IAM secrets key. Run on a directory and on SeaweedFS (the bucket replicas share)."""
+finds the IAM secrets key (or its wrapped key). Run on a directory and on SeaweedFS (the bucket replicas share)."""
 
 from __future__ import annotations
 
@@ -84,3 +84,20 @@ def test_a_directory_file_is_owner_only(tmp_path: Path) -> None:
     DirectoryFiles(tmp_path).get_or_create("k", lambda: b"x")
     assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temporary file left
+
+
+def test_a_replaced_file_reads_as_its_new_bytes_everywhere(pair: Pair) -> None:
+    # ``packyard keys rotate`` re-wrapping iam-secrets.wrapped.
+    first, second = pair
+    first.get_or_create("wrapped", lambda: b"old")
+    second.replace("wrapped", b"new")
+    assert first.read("wrapped") == b"new"
+
+
+def test_a_removed_file_is_gone_everywhere_and_removing_twice_is_fine(pair: Pair) -> None:
+    # An iam-secrets.key migrated onto the key provider.
+    first, second = pair
+    first.get_or_create("old-key", lambda: b"key")
+    second.remove("old-key")
+    second.remove("old-key")
+    assert first.read("old-key") is None

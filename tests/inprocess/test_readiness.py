@@ -10,9 +10,16 @@ import pytest
 from sqlalchemy import text
 
 from packyard.services import readiness as readiness_module
+from packyard.storage.blobs import BlobStore
 from packyard.storage.s3 import BlobStoreUnavailable
 from tests.inprocess.harness import InProcessPackyard
 from tests.inprocess.test_outages import STORE_DOWN, _database_down
+
+
+def _stored(packyard: InProcessPackyard) -> BlobStore:
+    """The store under encryption at rest: what /ready probes."""
+    encryption = packyard.container.encryption
+    return encryption.blobs.inner if encryption else packyard.container.registry.blobs
 
 
 @pytest.fixture(autouse=True)
@@ -44,11 +51,22 @@ def test_not_ready_while_the_blob_store_is_down(packyard: InProcessPackyard,
     def down(*_args: Any, **_kwargs: Any) -> Any:
         raise BlobStoreUnavailable(STORE_DOWN)
 
-    monkeypatch.setattr(packyard.container.registry.blobs, "exists", down)
+    monkeypatch.setattr(_stored(packyard), "exists", down)
     response = packyard.http.get("/ready")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok",
                                          "blobStore": "the blob store is unavailable"}
+
+
+def test_with_encryption_on_ready_probes_the_store_under_it(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The encrypting store would look a data key up for the probe's name, which is no domain's.
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the probe went through the encrypting store")
+
+    assert packyard.container.encryption is not None
+    monkeypatch.setattr(packyard.container.encryption.blobs, "exists", refuse)
+    assert packyard.http.get("/ready").json()["checks"]["blobStore"] == "ok"
 
 
 def test_not_ready_on_a_schema_another_version_migrated(packyard: InProcessPackyard) -> None:
@@ -67,7 +85,7 @@ def test_a_blob_store_that_fails_oddly_is_not_ready_and_logged(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(packyard.container.registry.blobs, "exists", broken)
+    monkeypatch.setattr(_stored(packyard), "exists", broken)
     response = packyard.http.get("/ready")
     assert response.status_code == 503
     assert response.json()["checks"]["blobStore"] == (
@@ -80,8 +98,8 @@ def test_callers_asking_at_once_share_one_check_remembered_for_a_second(
     monkeypatch.setattr(readiness_module, "REMEMBER_SECONDS", 1.0)
     clock = [100.0]
     checks = []
-    ready = readiness_module.Readiness(packyard.container.catalog,
-                                       packyard.container.registry.blobs, lambda: clock[0])
+    ready = readiness_module.Readiness(packyard.container.catalog, _stored(packyard),
+                                       lambda: clock[0])
     original = ready._check
 
     def counted() -> readiness_module.ReadinessReport:
