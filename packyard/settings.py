@@ -242,6 +242,15 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                                                    and settings.transit_token):
         raise ValueError("PACKYARD_KEY_PROVIDER=transit needs PACKYARD_TRANSIT_URL and "
                          "PACKYARD_TRANSIT_TOKEN")
+    if (settings.encryption == "on" and settings.key_provider == "kms"
+            and settings.default_encryption_key.startswith("alias/aws/")):
+        # An AWS managed key's policy lets only the AWS service that owns it use it:
+        # GenerateDataKey from Packyard's credentials is refused, so every upload would fail.
+        raise ValueError(
+            "PACKYARD_KEY_PROVIDER=kms needs PACKYARD_DEFAULT_ENCRYPTION_KEY set to a customer "
+            "managed KMS key (its ARN, alias or id) that these credentials may use for "
+            f"GenerateDataKey and Decrypt: {settings.default_encryption_key} is an AWS managed "
+            "key, usable only by the AWS service that owns it")
     for name, what in (("pypi_upstream_url", "a simple index"),
                        ("npm_upstream_url", "an npm registry")):
         upstream = getattr(settings, name)

@@ -4,9 +4,9 @@ Server-rendered pages (Jinja2 templates in ``templates/``, a little JavaScript a
 ``static/``, nothing from another host) over the same services as the API: every read and
 action is authorized by the one ``Authorizer`` for the signed-in principal. ``sessions``
 (signed cookies), ``signin`` (key pairs and roles, failures rate-limited), ``web`` (forms,
-CSRF, headers), ``routes`` (the handlers), ``browse`` and ``access`` (what each page shows),
-``readme`` (READMEs rendered safely), ``instructions`` (connection instructions), ``graph``
-(upstreams drawn), ``errors`` (refusals as pages). docs/console.md shows it.
+CSRF, headers), ``routes`` (the handlers), ``browse``, ``groups`` and ``access`` (what each
+page shows), ``readme`` (READMEs rendered safely), ``instructions`` (connection instructions),
+``graph`` (upstreams drawn), ``errors`` (refusals as pages). docs/console.md shows it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ buttons to offer.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from packyard.auth.principal import Principal
@@ -16,6 +17,20 @@ from packyard.auth.token_ledger import TokenInfo
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
 from packyard.iam.records import AccessKey, ManagedPolicy, ResourcePolicy, Role, User, iam_arn
+
+# IAM's model: userNameType and roleNameType are [\w+=,.@-]+ of 1-64 characters,
+# policyNameType of 1-128 (the API checks names against botocore's model; the console here).
+_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
+
+
+def check_name(kind: str, name: str, longest: int) -> str:
+    """A user, role or policy name as IAM accepts it, or the reason it does not."""
+    if not name:
+        raise Invalid(f"Enter the {kind} name")
+    if len(name) > longest or not _NAME.fullmatch(name):
+        raise Invalid(f"The {kind} name {name!r} is not valid: use up to {longest} letters, "
+                      "digits and + = , . @ _ -")
+    return name
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,7 @@ class AccessPage:
     roles: Section[list[Role]]
     tokens: list[TokenRow]
     can_create_user: bool
+    can_create_role: bool
 
 
 def access_page(c: ConsoleServices, p: Principal) -> AccessPage:
@@ -40,7 +56,8 @@ def access_page(c: ConsoleServices, p: Principal) -> AccessPage:
     return AccessPage(section(lambda: c.iam.list_users(p, None)),
                       section(lambda: c.iam.list_roles(p, None)),
                       list(reversed(tokens)),
-                      c.may(p, "iam:CreateUser", iam_arn(p.account_id, "user", "/", "*")))
+                      c.may(p, "iam:CreateUser", iam_arn(p.account_id, "user", "/", "*")),
+                      c.may(p, "iam:CreateRole", iam_arn(p.account_id, "role", "/", "*")))
 
 
 def revoke_token(c: ConsoleServices, p: Principal, token_id: str) -> TokenInfo:
@@ -57,6 +74,7 @@ class UserPage:
     can_manage_keys: bool
     can_attach: bool
     can_delete: bool
+    can_put_inline: bool
     # A key just created: (key id, secret), shown once.
     new_key: tuple[str, str] | None = None
 
@@ -75,11 +93,12 @@ def user_page(c: ConsoleServices, p: Principal, name: str,
                     section(lambda: c.iam.list_attached_user_policies(p, name, None)),
                     section(lambda: c.iam.list_user_policies(p, name)),
                     attachable, c.may(p, "iam:CreateAccessKey", arn), can_attach,
-                    c.may(p, "iam:DeleteUser", arn), new_key)
+                    c.may(p, "iam:DeleteUser", arn), c.may(p, "iam:PutUserPolicy", arn),
+                    new_key)
 
 
 def create_user(c: ConsoleServices, p: Principal, name: str) -> User:
-    return c.iam.create_user(p, name.strip(), None)
+    return c.iam.create_user(p, check_name("user", name.strip(), 64), None)
 
 
 def delete_user(c: ConsoleServices, p: Principal, name: str) -> None:
@@ -118,6 +137,9 @@ class RolePage:
     inline: Section[list[str]]
     attachable: list[ManagedPolicy]
     can_attach: bool
+    can_edit_trust: bool
+    can_put_inline: bool
+    can_delete: bool
 
 
 def role_page(c: ConsoleServices, p: Principal, name: str) -> RolePage:
@@ -129,7 +151,8 @@ def role_page(c: ConsoleServices, p: Principal, name: str) -> RolePage:
     return RolePage(role, pretty_json(role.assume_role_policy),
                     section(lambda: c.iam.list_attached_role_policies(p, name, None)),
                     section(lambda: c.iam.list_role_policies(p, name)), attachable,
-                    can_attach)
+                    can_attach, c.may(p, "iam:UpdateAssumeRolePolicy", role.arn),
+                    c.may(p, "iam:PutRolePolicy", role.arn), c.may(p, "iam:DeleteRole", role.arn))
 
 
 def attach_role_policy(c: ConsoleServices, p: Principal, role: str, arn: str) -> None:

@@ -45,10 +45,23 @@ CHANGES: dict[str, tuple[str, str, str]] = {
     "user_action": (IAM, "ConsoleUserAction", "ConsoleUserAction"),
     "role_action": (IAM, "ConsoleRoleAction", "ConsoleRoleAction"),
     "revoke_token": (CONSOLE, "RevokeAuthorizationToken", "RevokeAuthorizationToken"),
+    "package_group_action": (CODEARTIFACT, "ConsolePackageGroupAction", "DeletePackageGroup"),
+    "new_role": (IAM, "CreateRole", "CreateRole"),
+    "trust_policy": (IAM, "UpdateAssumeRolePolicy", "UpdateAssumeRolePolicy"),
+    "user_policy": (IAM, "PutUserPolicy", "PutUserPolicy"),
+    "role_policy": (IAM, "PutRolePolicy", "PutRolePolicy"),
+    "delete_user_policy": (IAM, "DeleteUserPolicy", "DeleteUserPolicy"),
+    "delete_role_policy": (IAM, "DeleteRolePolicy", "DeleteRolePolicy"),
+    "dispose_version": (CODEARTIFACT, "DisposePackageVersions", "DisposePackageVersions"),
+    "delete_version": (CODEARTIFACT, "DeletePackageVersions", "DeletePackageVersions"),
+    "copy_version": (CODEARTIFACT, "CopyPackageVersions", "CopyPackageVersions"),
+    "delete_package": (CODEARTIFACT, "DeletePackage", "DeletePackage"),
 }
 # Form fields worth recording (choices, never secrets or documents).
 _FORM_FIELDS = ("target", "expected", "status", "key_id", "policy_arn", "publish", "upstream",
-                "user_name", "access_key_id", "role_arn", "session_name", "duration")
+                "user_name", "access_key_id", "role_arn", "session_name", "duration",
+                "pattern", "restriction", "repository", "PUBLISH", "EXTERNAL_UPSTREAM",
+                "INTERNAL_UPSTREAM", "name", "destination", "allow_overwrite")
 
 
 def noted(handler: Handler, name: str) -> Handler:

@@ -13,7 +13,15 @@ from typing import Any
 
 from packyard.auth.principal import Principal
 from packyard.console.graph import Graph, Links, layout
+from packyard.console.groups import (
+    GroupRow,
+    PackageGroupOf,
+    domain_groups,
+    may_create_group,
+    package_group_of,
+)
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
+from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
 from packyard.console.readme import RenderedReadme, render_readme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
@@ -36,6 +44,8 @@ class DomainPage:
     policy: Section[ResourcePolicy]
     can_edit_policy: bool
     can_create_repository: bool
+    groups: Section[list[GroupRow]]
+    can_create_group: bool
 
 
 def domains(c: ConsoleServices, p: Principal) -> list[Domain]:
@@ -50,7 +60,8 @@ def domain_page(c: ConsoleServices, p: Principal, name: str) -> DomainPage:
         section(lambda: c.registry.list_repositories(p, domain_name=name)),
         section(lambda: c.permissions.get_domain_policy(p, name, None)),
         c.may(p, "codeartifact:PutDomainPermissionsPolicy", arn),
-        c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")))
+        c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")),
+        domain_groups(c, p, name), may_create_group(c, p, name))
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,8 @@ class PackagePage:
     versions: list[VersionRow]
     latest: str | None
     can_set_origin: bool
+    can_delete: bool
+    group: Section[PackageGroupOf] = field(default_factory=Section)
 
 
 def _origin_text(c: ConsoleServices, versions: Sequence[PackageVersion]) -> dict[int, str]:
@@ -220,7 +233,10 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                        published[-1].version if published else None,
                        c.may(p, "codeartifact:PutPackageOriginConfiguration",
                              c.registry.arns.package(domain, repo, pkg.format, pkg.namespace,
-                                                     pkg.name)))
+                                                     pkg.name)),
+                       may_delete_package(c, p, domain, repo, pkg),
+                       group=package_group_of(c, p, domain, pkg.format, pkg.namespace,
+                                              pkg.name))
 
 
 @dataclass(frozen=True)
@@ -242,6 +258,8 @@ class VersionPage:
     # The status changes offered: (target status, button label), those the principal may make.
     actions: list[tuple[str, str]]
     package_href: str
+    # Dispose, delete and copy to another repository.
+    lifecycle: VersionActions
 
 
 # The status changes the console offers from each status, with their buttons' labels.
@@ -294,7 +312,8 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                if c.may(p, "codeartifact:UpdatePackageVersionsStatus", arn) else [])
     return VersionPage(domain, repo, ref, _origin_text(c, [v])[v.id], section(readme),
                        section(assets), section(dependencies), actions,
-                       paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name))
+                       paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name),
+                       version_actions(c, p, domain, repo, pkg, v))
 
 
 def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,

@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from packyard.audit.query import AuditFilter, parse_moment
-from packyard.console import access, browse
+from packyard.console import access, browse, groups, iam_documents, lifecycle
 from packyard.console.audit import Handler, noted
-from packyard.console.errors import console_errors
+from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
 from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
 from packyard.console.signin import SignIn, SignInForm
@@ -40,6 +40,15 @@ from packyard.http.request_note import note_of
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _loaded(load: Callable[[], T]) -> T | None:
+    """``load()``, or None when it is refused (an editor shown again after a failed save
+    falls back to a plain error page then)."""
+    try:
+        return load()
+    except PackyardError:
+        return None
 
 
 def _package_args(request: Request) -> tuple[str, str, str, str | None, str]:
@@ -116,6 +125,43 @@ class Console:
                                 request.path_params["domain"])
         return self.web.render(request, "domain.html", page=page)
 
+    # -- package groups ----------------------------------------------------------------------
+
+    async def package_group(self, request: Request) -> Response:
+        caller = self._caller(request)
+        page = await self._call(groups.group_page, self.c, caller.principal,
+                                request.path_params["domain"],
+                                request.query_params.get("pattern", ""))
+        return self.web.render(request, "group.html", page=page, modes=groups.MODES)
+
+    async def package_group_action(self, request: Request) -> Response:
+        """The POSTs of the package group pages; each names one package group operation.
+        The group's pattern is a form field."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        p, domain = caller.principal, request.path_params["domain"]
+        action, pattern = request.path_params["action"], fields.get("pattern", "")
+        if action == "create":
+            pattern = await self._call(groups.create_group, self.c, p, domain, pattern,
+                                       fields.get("description", ""),
+                                       fields.get("contact_info", ""))
+        elif action == "update":
+            await self._call(groups.update_group, self.c, p, domain, pattern,
+                             fields.get("description", ""), fields.get("contact_info", ""))
+        elif action == "origin":
+            await self._call(groups.set_origin_modes, self.c, p, domain, pattern, fields)
+        elif action in ("add-repository", "remove-repository"):
+            await self._call(groups.change_allowed_repository, self.c, p, domain, pattern,
+                             fields.get("restriction", ""), fields.get("repository", ""),
+                             action == "add-repository")
+        elif action == "delete":
+            await self._call(groups.delete_group, self.c, p, domain, pattern)
+            return self.web.redirect(paths.domain_path(domain) + "#package-groups")
+        else:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        return self.web.redirect(paths.package_group_path(domain, pattern))
+
     async def repository(self, request: Request, token: tuple[str, Any] | None = None
                          ) -> Response:
         caller = self._caller(request)
@@ -164,6 +210,42 @@ class Console:
         await self._call(browse.set_version_status, self.c, caller.principal, *args,
                          fields.get("target", ""), fields.get("expected", ""))
         return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    # Dispose, delete and copy: one handler each, so each is its own event in the audit trail.
+    async def dispose_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(lifecycle.dispose_version, self.c, caller.principal,
+                         *_package_args(request), request.path_params["version"],
+                         fields.get("expected", ""))
+        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+
+    async def delete_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        await self._call(lifecycle.delete_version, self.c, caller.principal,
+                         *_package_args(request), request.path_params["version"],
+                         fields.get("expected", ""))
+        return self.web.redirect(request.url.path.rsplit("/versions/", 1)[0])
+
+    async def copy_version(self, request: Request) -> Response:
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        destination, version = fields.get("destination", ""), request.path_params["version"]
+        await self._call(lifecycle.copy_version, self.c, caller.principal,
+                         *_package_args(request), version, destination,
+                         fields.get("allow_overwrite") == "true")
+        domain, _, fmt, namespace, name = _package_args(request)
+        return self.web.redirect(paths.version_path(domain, destination, fmt, namespace, name,
+                                                    version))
+
+    async def delete_package(self, request: Request) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        await self._call(lifecycle.delete_package, self.c, caller.principal,
+                         *_package_args(request))
+        pp = request.path_params
+        return self.web.redirect(paths.repository_path(pp["domain"], pp["repo"]))
 
     async def asset(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -302,10 +384,13 @@ class Console:
         return self.web.render(request, "role.html", page=page)
 
     async def role_action(self, request: Request) -> Response:
-        """The POSTs of a role's page: attach or detach a managed policy."""
+        """The POSTs of a role's page: attach or detach a managed policy, delete the role."""
         caller = self._caller(request)
         fields = await self.web.form(request, caller)
         role, action = request.path_params["role"], request.path_params["action"]
+        if action == "delete":
+            await self._call(iam_documents.delete_role, self.c, caller.principal, role)
+            return self.web.redirect(paths.ROOT + "/access#roles")
         change = {"attach": access.attach_role_policy,
                   "detach": access.detach_role_policy}.get(action)
         if change is None:
@@ -313,6 +398,93 @@ class Console:
                                    message=f"No action {action!r}")
         await self._call(change, self.c, caller.principal, role, fields.get("policy_arn", ""))
         return self.web.redirect(f"{paths.ROOT}/access/roles/{quote(role, safe='')}")
+
+    # -- roles and inline policies, edited as JSON --------------------------------------------
+
+    async def _document(self, request: Request,
+                        load: Callable[[], iam_documents.DocumentEditor],
+                        save: Callable[[dict[str, str]], str], action: str,
+                        delete_action: str | None = None) -> Response:
+        """A JSON document's editor: GET shows it, POST saves it through ``save`` (which
+        returns where to go next); a refusal comes back in the editor, with what was typed."""
+        caller = self._caller(request)
+        if request.method in ("GET", "HEAD"):
+            editor = await self._call(load)
+            return self.web.render(request, "document.html", editor=editor, action=action,
+                                   delete_action=delete_action)
+        fields = await self.web.form(request, caller)
+        shown = await self._call(_loaded, load)
+
+        def redisplay(exc: PackyardError, status: int) -> Response:
+            if shown is None:
+                return self.web.render(request, "error.html", status,
+                                       title=status_of(exc)[1], message=exc.message)
+            editor = shown.with_error(exc.message, fields.get("document", ""),
+                                      fields.get("name") or shown.name,
+                                      fields.get("description"))
+            return self.web.render(request, "document.html", status, editor=editor,
+                                   action=action, delete_action=delete_action)
+
+        request.state.redisplay = redisplay
+        return self.web.redirect(await self._call(save, fields))
+
+    async def new_role(self, request: Request) -> Response:
+        p = self._caller(request).principal
+        return await self._document(
+            request, lambda: iam_documents.new_role(self.c, p),
+            lambda f: iam_documents.access_path("role", iam_documents.create_role(
+                self.c, p, f.get("name", ""), f.get("description", ""),
+                f.get("document", "")).name),
+            paths.ROOT + "/access/roles")
+
+    async def trust_policy(self, request: Request) -> Response:
+        p, role = self._caller(request).principal, request.path_params["role"]
+
+        def save(fields: dict[str, str]) -> str:
+            iam_documents.update_trust_policy(self.c, p, role, fields.get("document", ""))
+            return iam_documents.access_path("role", role)
+
+        return await self._document(request, lambda: iam_documents.trust_policy(self.c, p, role),
+                                    save, request.url.path)
+
+    async def _inline_policy(self, request: Request, kind: iam_documents.Owner) -> Response:
+        """A user's or role's inline policy: a new one, or one by name; POST saves."""
+        p, pp = self._caller(request).principal, request.path_params
+        owner, name = pp[kind], pp.get("policy")
+        policies = iam_documents.access_path(kind, owner) + "/inline-policies"
+
+        def save(fields: dict[str, str]) -> str:
+            iam_documents.put_inline_policy(self.c, p, kind, owner,
+                                            name or fields.get("name", ""),
+                                            fields.get("document", ""))
+            return iam_documents.access_path(kind, owner)
+
+        this = f"{policies}/{quote(name, safe='')}" if name else policies
+        return await self._document(
+            request, lambda: iam_documents.inline_policy(self.c, p, kind, owner, name), save,
+            this, f"{this}/delete" if name else None)
+
+    async def _delete_inline_policy(self, request: Request, kind: iam_documents.Owner
+                                    ) -> Response:
+        caller = self._caller(request)
+        await self.web.form(request, caller)
+        pp = request.path_params
+        await self._call(iam_documents.delete_inline_policy, self.c, caller.principal, kind,
+                         pp[kind], pp["policy"])
+        return self.web.redirect(iam_documents.access_path(kind, pp[kind]))
+
+    # One handler per owner and operation: each is its own event in the audit trail.
+    async def user_policy(self, request: Request) -> Response:
+        return await self._inline_policy(request, "user")
+
+    async def role_policy(self, request: Request) -> Response:
+        return await self._inline_policy(request, "role")
+
+    async def delete_user_policy(self, request: Request) -> Response:
+        return await self._delete_inline_policy(request, "user")
+
+    async def delete_role_policy(self, request: Request) -> Response:
+        return await self._delete_inline_policy(request, "role")
 
     async def revoke_token(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -341,6 +513,8 @@ class Console:
             route("/domains/{domain}", self.domain, get),
             route("/domains/{domain}/policy", self.domain_policy, get + post),
             route("/domains/{domain}/policy/delete", self.domain_policy, post),
+            route("/domains/{domain}/package-group", self.package_group, get),
+            route("/domains/{domain}/package-groups/{action}", self.package_group_action, post),
             route(repo, self.repository, get),
             route(repo + "/token", self.token, post),
             route(repo + "/policy", self.repository_policy, get + post),
@@ -348,14 +522,31 @@ class Console:
             route(pkg, self.package, get),
             route(pkg + "/origin", self.package_origin, post),
             route(version, self.version, get),
+            route(pkg + "/delete", self.delete_package, post),
             route(version + "/status", self.version_status, post),
+            route(version + "/dispose", self.dispose_version, post),
+            route(version + "/delete", self.delete_version, post),
+            route(version + "/copy", self.copy_version, post),
             route(version + "/assets/{asset}", self.asset, get),
             route("/access", self.access_page, get),
             route("/audit", self.audit, get),
             route("/access/users", self.create_user, post),
             route("/access/users/{user}", self.user, get),
+            route("/access/users/{user}/new-inline-policy", self.user_policy, get),
+            route("/access/users/{user}/inline-policies", self.user_policy, post),
+            route("/access/users/{user}/inline-policies/{policy}", self.user_policy, get + post),
+            route("/access/users/{user}/inline-policies/{policy}/delete",
+                  self.delete_user_policy, post),
             route("/access/users/{user}/{action}", self.user_action, post),
+            route("/access/new-role", self.new_role, get),
+            route("/access/roles", self.new_role, post),
             route("/access/roles/{role}", self.role, get),
+            route("/access/roles/{role}/trust-policy", self.trust_policy, get + post),
+            route("/access/roles/{role}/new-inline-policy", self.role_policy, get),
+            route("/access/roles/{role}/inline-policies", self.role_policy, post),
+            route("/access/roles/{role}/inline-policies/{policy}", self.role_policy, get + post),
+            route("/access/roles/{role}/inline-policies/{policy}/delete",
+                  self.delete_role_policy, post),
             route("/access/roles/{role}/{action}", self.role_action, post),
             route("/access/tokens/{token}/revoke", self.revoke_token, post),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

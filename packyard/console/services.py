@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Generic, TypeVar
 
 from packyard.auth.principal import Principal
 from packyard.errors import Denied, NotFound
 from packyard.services.audit_log import AuditLog
 from packyard.services.iam import IamService
+from packyard.services.package_groups import PackageGroups
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
 from packyard.services.token_admin import TokenAdministration
@@ -33,8 +35,14 @@ class ConsoleServices:
     tokens: TokenAdministration
     # The audit trail's reader (services/audit_log.py); none when the trail is off.
     audit: AuditLog | None = None
-    # Issue 13's version lifecycle (dispose, delete, copy) and package groups plug in here
-    # when the services offer them; until then the console shows what these offer.
+    # Issue 13's version lifecycle (dispose, delete, copy) plugs in here when the services
+    # offer it; until then the console shows what these offer.
+
+    @cached_property
+    def groups(self) -> PackageGroups:
+        """The package group operations' service (the API builds its own on the same
+        registry: it holds no state but the registry's)."""
+        return PackageGroups(self.registry)
 
     def may(self, principal: Principal, action: str, resource_arn: str) -> bool:
         """Whether to offer an action (the service checks again when it is taken)."""

@@ -19,8 +19,11 @@ Writes (``commit``): the staged plaintext was hashed as it arrived; the catalog 
 data key of (domain, sha256) (the first writer's, ``Catalog.add_data_key``), then the plaintext
 is read once more, hashed again while it is encrypted into a new inner staged write (a staged
 file changed since it was hashed is refused), and that is committed under the plaintext's
-sha256. The order is key row, ciphertext, then (the caller's) asset rows: no ciphertext is ever
-stored without the row that opens it.
+sha256. The order is key row, ciphertext, then (the caller's) asset rows. The key row's commit
+does not wait for the disk on its own (``add_data_key(durable=False)``): the asset rows' commit
+flushes it with them, which saves an upload one database flush per blob. A killed process loses
+nothing; a power loss between the ciphertext and the asset rows can leave ciphertext that no row
+opens and no asset names, which the next upload of the same bytes replaces (``_seal``).
 
 Reads (``read``): the row is looked up and its key unwrapped once, then kept in memory for
 ``cache_seconds``; a range reads the stream header and the segments covering it. The ciphertext
@@ -70,7 +73,8 @@ class DataKeyCatalog(Protocol):
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
 
-    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]: ...
+    def add_data_key(self, key: StoredDataKey, now: datetime, *,
+                     durable: bool = True) -> tuple[StoredDataKey, bool]: ...
 
     def delete_data_key(self, domain_id: int, sha256: str) -> None: ...
 
@@ -135,17 +139,24 @@ class EncryptingBlobStore:
 
     def _decide_key(self, domain_key: str, sha256: str, size: int) -> tuple[OpenedKey, bool]:
         """The one data key of (domain, sha256): the one recorded, or a new one recorded now
-        (then True)."""
-        opened = self.open_key(domain_key, sha256)
+        (then True). A new blob's key costs the catalog one write and no read before it:
+        ``add_data_key`` returns the row already there, if any (the rare upload of bytes the
+        domain holds but this process has not opened lately then costs one provider call
+        more, for the key it does not keep)."""
+        check_blob_key(domain_key, sha256)
+        opened = self._opened.get((domain_key, sha256))
         if opened is not None:
             return opened, False
         domain_id = Domain.id_of_blob_key(domain_key)
         context = EncryptionContext(domain_key, sha256)
         fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
         wrapped = fresh.wrapped
+        # Not flushed on its own: the asset rows' commit, after the ciphertext is durable,
+        # flushes it with them. Before that, only a power loss can lose it, leaving ciphertext
+        # no row opens, which the next upload of these bytes replaces (``_seal``).
         row, ours = self._catalog.add_data_key(StoredDataKey(
             domain_id, sha256, self._provider.name, wrapped.key_id, wrapped.key_version,
-            wrapped.ciphertext, size), datetime.now(UTC))
+            wrapped.ciphertext, size), datetime.now(UTC), durable=False)
         if not ours:
             return self._opened_key(row, context), False
         opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,

@@ -22,6 +22,12 @@ def domain_path(domain: str) -> str:
     return f"{ROOT}/domains/{_seg(domain)}"
 
 
+def package_group_path(domain: str, pattern: str) -> str:
+    """A package group's page. The pattern (``/pypi//acme~``) is a query parameter: its
+    slashes would not survive a proxy that merges or decodes them in a path."""
+    return f"{domain_path(domain)}/package-group?pattern={_seg(pattern)}"
+
+
 def repository_path(domain: str, repository: str) -> str:
     return f"{domain_path(domain)}/repositories/{_seg(repository)}"
 

@@ -420,8 +420,11 @@ class Catalog(Protocol):
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
 
-    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]:
-        """Insert unless present; the row that holds, and whether it is ``key``."""
+    def add_data_key(self, key: StoredDataKey, now: datetime, *,
+                     durable: bool = True) -> tuple[StoredDataKey, bool]:
+        """Insert unless present; the row that holds, and whether it is ``key``. With
+        ``durable=False`` the commit may wait for the next durable commit to reach the disk
+        (a power loss before it can lose the row; a killed process cannot)."""
         ...
 
     def delete_data_key(self, domain_id: int, sha256: str) -> None: ...

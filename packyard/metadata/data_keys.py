@@ -62,16 +62,49 @@ class DataKeyStore(CatalogBase):
         with self._writer.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def _write_unflushed(self) -> Iterator[Connection]:
+        """A write transaction whose commit does not wait for the disk: the next durable commit
+        of any writer makes it durable too (SQLite's WAL and PostgreSQL's WAL are each one
+        sequence, flushed up to that commit), and a killed process loses nothing (the commit is
+        in the database either way); only a power loss or an OS crash before that next commit
+        can lose it. SQLite: ``synchronous=NORMAL`` for this transaction (it cannot change
+        inside one), FULL again after; PostgreSQL: ``synchronous_commit = off`` for it."""
+        with self._writer.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                with conn.begin():
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+                return
+            # The driver's own connection: through SQLAlchemy the PRAGMA would begin first.
+            raw: Any = conn.connection.driver_connection
+            raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                try:
+                    raw.execute("PRAGMA synchronous=FULL")
+                except Exception:
+                    # Never back in the pool with commits that do not reach the disk.
+                    conn.invalidate()
+                    raise
+
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None:
         with self._read() as conn:
             row = conn.execute(select(data_keys).where(
                 data_keys.c.domain_id == domain_id, data_keys.c.sha256 == sha256)).first()
         return _record(row) if row else None
 
-    def add_data_key(self, key: StoredDataKey, now: datetime) -> tuple[StoredDataKey, bool]:
+    def add_data_key(self, key: StoredDataKey, now: datetime, *,
+                     durable: bool = True) -> tuple[StoredDataKey, bool]:
         """Record ``key`` unless the blob has one already; returns the row that holds, and
-        whether it is ``key`` (False: another writer decided first, use its key)."""
-        with self._write_quiet() as conn:
+        whether it is ``key`` (False: another writer decided first, use its key).
+
+        ``durable=False`` (an upload's new blob): the commit does not wait for the disk; the
+        asset rows' own commit, written after the ciphertext, makes it durable with them
+        (``_write_unflushed``). Not for a blob whose plain copy is removed next."""
+        with self._write_quiet() if durable else self._write_unflushed() as conn:
             row = conn.execute(select(data_keys).where(
                 data_keys.c.domain_id == key.domain_id,
                 data_keys.c.sha256 == key.sha256)).first()

@@ -30,7 +30,13 @@ from packyard.lifecycle.version_changes import (
 )
 from packyard.metadata.blob_sweeps import queue_unused_blobs
 from packyard.metadata.new_files import new_revision
-from packyard.metadata.outbox import DELETED, UPDATED, version_changes, write_version_events
+from packyard.metadata.outbox import (
+    CREATED,
+    DELETED,
+    UPDATED,
+    version_changes,
+    write_version_events,
+)
 from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import package_record
 from packyard.metadata.schema import (
@@ -127,6 +133,10 @@ class VersionLifecycleStore(CatalogBase):
             domain_id = _domain_of(conn, package)
             version_ids = [r.id for r in conn.execute(select(package_versions.c.id).where(
                 package_versions.c.package_id == package.id))]
+            # Each version's deletion is a package event (``outbox``), read before it goes.
+            write_version_events(conn, version_changes(
+                conn, version_ids, DELETED, status=Status.DELETED.value, status_changed=True),
+                now)
             freed = _remove_assets(conn, version_ids)
             conn.execute(delete(package_versions).where(
                 package_versions.c.package_id == package.id))
@@ -187,9 +197,16 @@ class VersionLifecycleStore(CatalogBase):
                 conn.execute(delete(package_versions).where(
                     package_versions.c.id.in_(replaced)))
             states: dict[str, VersionState] = {}
+            copies: dict[int, int] = {}  # new version id -> its assets
             for requested, status in plan.changes.items():
-                states[requested] = VersionState(status.value, _copy_version(
-                    conn, offered[requested][0], target.id, status))
+                revision, copy_id, asset_count = _copy_version(
+                    conn, offered[requested][0], target.id, status)
+                states[requested] = VersionState(status.value, revision)
+                copies[copy_id] = asset_count
+            # A copy is a version created in the destination (``outbox``), as CodeArtifact
+            # reports it; one it replaced is deleted first.
+            write_version_events(conn, version_changes(
+                conn, list(copies), CREATED, assets_added=copies), now)
             bump_serials(conn, [target.id], now)
             return VersionChanges(plan, states,
                                   queue_unused_blobs(conn, destination.domain_id, freed, now))
@@ -257,17 +274,19 @@ def _remove_assets(conn: Connection, version_ids: Sequence[int]) -> list[str]:
     return used
 
 
-def _copy_version(conn: Connection, source: Row[Any], package_id: int, status: Status) -> str:
+def _copy_version(conn: Connection, source: Row[Any], package_id: int, status: Status
+                  ) -> tuple[str, int, int]:
     """Insert a copy of the version ``source`` (and its assets) into a package; returns the
-    copy's revision."""
+    copy's revision, its id and how many assets it has."""
     revision = new_revision()
     values = {column.name: source._mapping[column.name] for column in package_versions.columns
               if column.name != "id"}
     values.update(package_id=package_id, status=status.value, revision=revision)
     new_id = conn.execute(insert(package_versions).values(**values)).inserted_primary_key
     assert new_id is not None
-    for asset in conn.execute(select(assets).where(
-            assets.c.package_version_id == source.id)).all():
+    copied_assets = conn.execute(select(assets).where(
+        assets.c.package_version_id == source.id)).all()
+    for asset in copied_assets:
         copied = {column.name: asset._mapping[column.name] for column in assets.columns
                   if column.name != "id"}
         copied["package_version_id"] = new_id[0]
@@ -278,4 +297,4 @@ def _copy_version(conn: Connection, source: Row[Any], package_id: int, status: S
         if companions:
             conn.execute(insert(asset_blobs), [{"asset_id": asset_id[0], "sha256": sha}
                                                for sha in companions])
-    return revision
+    return revision, new_id[0], len(copied_assets)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from packyard.metadata.catalog import BlobRow, Catalog, NewAsset, NewVersion
+from packyard.metadata.catalog import BlobRow, Catalog, NewAsset, NewVersion, SqlCatalog
 from packyard.metadata.data_keys import StoredDataKey
 from packyard.model import Domain
 
@@ -53,6 +53,48 @@ def test_racing_writers_agree_on_one_key(catalog: Catalog) -> None:
             range(8)))
     assert sum(ours for _, ours in results) == 1
     assert len({row.wrapped for row, _ in results}) == 1
+
+
+def test_an_unflushed_data_key_is_decided_and_read_like_a_durable_one(catalog: Catalog
+                                                                       ) -> None:
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    sha = "9" * 64
+    first, ours = catalog.add_data_key(_key(domain, sha, wrapped=b"first"), NOW, durable=False)
+    assert ours and catalog.data_key(domain.id, sha) == first
+    kept, ours = catalog.add_data_key(_key(domain, sha, wrapped=b"second"), NOW, durable=False)
+    assert not ours and kept == first
+    kept, ours = catalog.add_data_key(_key(domain, sha, wrapped=b"third"), NOW)
+    assert not ours and kept == first
+
+
+def test_racing_unflushed_writers_agree_on_one_key(catalog: Catalog) -> None:
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    sha = "8" * 64
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(
+            lambda i: catalog.add_data_key(_key(domain, sha, wrapped=bytes([i])), NOW,
+                                           durable=i % 2 == 0),
+            range(8)))
+    assert sum(ours for _, ours in results) == 1
+    assert len({row.wrapped for row, _ in results}) == 1
+
+
+def test_writes_after_an_unflushed_data_key_are_durable_again(catalog: SqlCatalog) -> None:
+    """The unflushed commit's setting ends with it: every later write on any pooled
+    connection waits for the disk (SQLite ``synchronous=FULL``, PostgreSQL's
+    ``synchronous_commit`` back to the server's)."""
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    for i in range(4):
+        catalog.add_data_key(_key(domain, f"{i:064x}"), NOW, durable=False)
+    _, writer = catalog.engines
+    with writer.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            # The server's own setting (the test server's may be off for speed), not ours.
+            assert conn.exec_driver_sql(
+                "SELECT setting = reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
+            ).scalar() is True
 
 
 def test_data_key_writes_leave_the_response_caches_alone(catalog: Catalog) -> None:

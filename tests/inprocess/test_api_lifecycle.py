@@ -416,6 +416,26 @@ def test_status_changes_and_deletions_write_package_events(shelf: Shelf) -> None
         ("1.1", "Updated", "Archived", True), ("1.0", "Deleted", "Deleted", True)]
 
 
+def test_copies_and_package_deletions_write_package_events(shelf: Shelf) -> None:
+    from packyard.metadata.outbox import EventOutbox
+
+    shelf.api.create_repository(domain="acme", repository="release")
+    shelf.api.copy_package_versions(
+        domain="acme", sourceRepository=shelf.args()["repository"],
+        destinationRepository="release", format="pypi", package=shelf.args()["package"],
+        versions=["1.0"])
+    shelf.api.delete_package(**shelf.args())
+    outbox = EventOutbox(*shelf.packyard.container.catalog.engines)
+    details = [event.document["detail"] for event in outbox.after(0)]
+    copied = [d for d in details if d["repositoryName"] == "release"]
+    assert [(d["packageVersion"], d["operationType"], d["packageVersionState"])
+            for d in copied] == [("1.0", "Created", "Published")]
+    assert copied[0]["changes"]["assetsAdded"] >= 1
+    deleted = sorted(d["packageVersion"] for d in details
+                     if d["repositoryName"] != "release" and d["operationType"] == "Deleted")
+    assert deleted == ["1.0", "1.1"]
+
+
 def test_a_swept_blob_loses_its_data_key_without_waiting_for_a_lock(shelf: Shelf) -> None:
     # Encryption at rest is on by default: each blob has a data key row, which the sweep
     # deletes in its own transaction (a second writer would wait 30 s for its lock).

@@ -428,6 +428,23 @@ def test_a_read_only_principal_sees_no_write_action_and_a_forged_one_is_refused(
     assert browser.post(PACKAGE + "/origin", {"publish": "BLOCK",
                                               "upstream": "BLOCK"}).status_code == 403
     assert browser.post("/console/access/users", {"user_name": "x"}).status_code == 403
+    # Dispose, delete, copy and delete-package: not offered, and refused when forged.
+    packyard.codeartifact().create_repository(domain="acme", repository="release")
+    page = browser.get(VERSION)
+    for button in (">Dispose</button>", ">Delete</button>", ">Copy</button>"):
+        assert button not in page.text, button
+    assert ">Delete package</button>" not in browser.get(PACKAGE).text
+    for path, fields, action in [
+            (VERSION + "/dispose", {"expected": "Published"}, "DisposePackageVersions"),
+            (VERSION + "/delete", {"expected": "Published"}, "DeletePackageVersions"),
+            (VERSION + "/copy", {"destination": "release"}, "CopyPackageVersions"),
+            (PACKAGE + "/delete", {}, "DeletePackage")]:
+        answer = browser.post(path, fields)
+        assert answer.status_code == 403, path
+        assert ("User: arn:aws:iam::000000000000:user/reader is not authorized to perform: "
+                f"codeartifact:{action}") in _text(answer)
+    assert packyard.codeartifact().list_packages(domain="acme",
+                                                 repository="release")["packages"] == []
     described = packyard.codeartifact().describe_package_version(
         domain="acme", repository="shelf", format="pypi", package="demo", packageVersion="1.0")
     assert described["packageVersion"]["status"] == "Published"

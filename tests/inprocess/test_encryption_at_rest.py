@@ -97,6 +97,33 @@ def test_equal_files_are_stored_once_per_domain(packyard: InProcessPackyard,
     assert other.get(f"simple/secret/{big.filename}").content == big.data
 
 
+def test_an_upload_decides_its_data_keys_in_one_unflushed_write_each(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14's upload figure: a new blob's key costs the catalog one write, not flushed on
+    its own (the asset rows' commit flushes it), and no read before it."""
+    catalog = packyard.container.catalog
+    reads: list[str] = []
+    writes: list[bool] = []
+    real_read, real_add = catalog.data_key, catalog.add_data_key
+
+    def data_key(domain_id: int, sha256: str) -> object:
+        reads.append(sha256)
+        return real_read(domain_id, sha256)
+
+    def add_data_key(key: object, now: object, *, durable: bool = True) -> object:
+        writes.append(durable)
+        return real_add(key, now, durable=durable)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog, "data_key", data_key)
+    monkeypatch.setattr(catalog, "add_data_key", add_data_key)
+    dist = dists.wheel(DistSpec(name="keyed", version="1.0"))
+    upload_ok(repo, dist)
+    assert writes == [False, False]  # the wheel and its metadata file
+    assert reads == []
+    assert repo.get(f"simple/keyed/{dist.filename}").content == dist.data
+
+
 @pytest.mark.parametrize(("first", "last"), [
     pytest.param(0, 0, id="first-byte"),
     pytest.param(-1, -1, id="last-byte"),

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import httpx
@@ -34,6 +35,8 @@ from tests.integration.helpers import (
     tool,
     upload_ok,
 )
+from tests.integration.npm_clients import NpmHome, npm_client, package_json
+from tests.integration.npm_registry import create_npm_repo
 
 README = """# Demo for the console
 
@@ -73,7 +76,21 @@ def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
               dists.wheel(DistSpec(name="hostile-readme", version="0.1",
                                    readme=HOSTILE_README)),
               dists.wheel(DistSpec(name="status-demo", version="2.0")))
+    # A package group, so the domain's page lists one besides the root group.
+    api.create_package_group(domain=repo.domain, packageGroup="/pypi//console~",
+                             description="The console's demo packages",
+                             contactInfo="platform@example.test")
+    api.update_package_group_origin_configuration(
+        domain=repo.domain, packageGroup="/pypi//console~",
+        restrictions={"PUBLISH": "ALLOW_SPECIFIC_REPOSITORIES", "EXTERNAL_UPSTREAM": "BLOCK"},
+        addAllowedRepositories=[{"originRestrictionType": "PUBLISH",
+                                 "repositoryName": repo.repository}])
     return repo
+
+
+def _group_url(server: ServerProcess, repo: PypiRepo, pattern: str) -> str:
+    return (f"{server.url}/console/domains/{repo.domain}/package-group?pattern="
+            f"{quote(pattern, safe='')}")
 
 
 @pytest.fixture
@@ -122,6 +139,11 @@ def test_a_user_signs_in_browses_connects_pip_edits_a_policy_revokes_and_signs_o
     page.get_by_role("link", name=published.domain).click()
     expect(page.get_by_role("heading", name=f"Domain {published.domain}")).to_be_visible()
     shots.take(page, "domain")
+    page.get_by_role("link", name="/pypi//console~").click()
+    expect(page.get_by_role("heading", name="Package group /pypi//console~")).to_be_visible()
+    expect(page.locator("#associated-packages")).to_contain_text("pypi: console-demo")
+    shots.take(page, "package-group")
+    page.go_back()
     page.get_by_role("link", name=published.repository, exact=True).click()
     expect(page.get_by_role("heading", name=f"Repository {published.repository}")).to_be_visible()
     shots.take(page, "repository")
@@ -262,6 +284,8 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_every_link(
         for url in (f"{server.url}/console/", f"{server.url}/console/domains/{published.domain}",
                     repository, repository + "/packages/pypi/-/console-demo",
                     repository + "/policy", f"{server.url}/console/access",
+                    _group_url(server, published, "/pypi//console~"),
+                    f"{server.url}/console/access/new-role",
                     _version_url(server, published, "console-demo", "1.0.0")):
             page.goto(url)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -347,6 +371,7 @@ def test_text_has_readable_contrast(server: ServerProcess, published: PypiRepo,
                       f"{published.repository}",
         "version": _version_url(server, published, "console-demo", "1.0.0"),
         "access": f"{server.url}/console/access",
+        "package group": _group_url(server, published, "/pypi//console~"),
     }.items():
         page.goto(url)
         pages[name] = page.evaluate(_LOWEST_CONTRASTS)
@@ -380,3 +405,30 @@ def test_a_status_action_asks_first_and_the_quick_filter_hides_rows(
     expect(page.locator("#version-status")).to_have_text("Unlisted")
     assert asked == ["Unlist status-demo 2.0? (status Published \u2192 Unlisted)"] * 2
     expect(page.get_by_role("button", name="Publish again")).to_be_visible()
+
+
+def test_npm_instructions_copied_from_the_console_publish_and_install_with_npm(
+        server: ServerProcess, api: Any, context: Any, tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    repo = create_npm_repo(api, server.url, "console-npm")
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    page.goto(f"{server.url}/console/domains/{repo.domain}/repositories/{repo.repository}")
+    page.get_by_role("button", name="Get a token").click()
+    expect(page.locator("#token-notice")).to_be_visible()
+    npm = page.locator("#connect-npm")
+    npm.locator("summary").click()
+    npmrc = npm.locator(".snippet").filter(has_text="registry=")
+    npmrc.get_by_role("button", name="Copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"registry={repo.endpoint}\n")
+    home = NpmHome(tmp_path / "home")
+    home.npmrc.write_text(copied)  # the user's ~/.npmrc, as the page says
+    home.run(client, "publish", cwd=package_json(tmp_path / "lib", "console-npm-demo"))
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps({
+        "name": "consumer", "version": "0.0.0", "private": True,
+        "dependencies": {"console-npm-demo": "^1.0.0"}}))
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/console-npm-demo/index.js").is_file()

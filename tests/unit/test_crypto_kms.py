@@ -124,3 +124,43 @@ def test_describe_reports_state_and_aliases(kms: tuple[KmsKeyProvider, Stubber])
     assert (described.key_id, described.enabled, described.aliases, described.description) == (
         ARN, False, ("alias/d1",), "domain d1")
     assert described.current_version is None and described.versions == ()
+
+
+# -- the default key with PACKYARD_KEY_PROVIDER=kms ------------------------------------------
+
+
+def test_kms_with_the_aws_managed_default_key_is_refused_at_start() -> None:
+    from packyard.settings import load_settings
+
+    with pytest.raises(ValueError) as refused:
+        load_settings({"PACKYARD_KEY_PROVIDER": "kms"})
+    assert str(refused.value) == (
+        "PACKYARD_KEY_PROVIDER=kms needs PACKYARD_DEFAULT_ENCRYPTION_KEY set to a customer "
+        "managed KMS key (its ARN, alias or id) that these credentials may use for "
+        "GenerateDataKey and Decrypt: alias/aws/codeartifact is an AWS managed key, usable "
+        "only by the AWS service that owns it")
+
+
+def test_kms_with_any_aws_managed_alias_as_default_is_refused() -> None:
+    from packyard.settings import load_settings
+
+    with pytest.raises(ValueError, match="alias/aws/s3 is an AWS managed key"):
+        load_settings({"PACKYARD_KEY_PROVIDER": "kms",
+                       "PACKYARD_DEFAULT_ENCRYPTION_KEY": "alias/aws/s3"})
+
+
+def test_kms_with_a_customer_managed_default_key_starts() -> None:
+    from packyard.settings import load_settings
+
+    settings = load_settings({"PACKYARD_KEY_PROVIDER": "kms",
+                              "PACKYARD_DEFAULT_ENCRYPTION_KEY": "alias/packyard"})
+    assert settings.default_encryption_key == "alias/packyard"
+    assert load_settings({"PACKYARD_KEY_PROVIDER": "kms", "PACKYARD_DEFAULT_ENCRYPTION_KEY":
+                          ARN}).default_encryption_key == ARN
+
+
+def test_kms_default_key_is_not_checked_with_encryption_off() -> None:
+    from packyard.settings import load_settings
+
+    settings = load_settings({"PACKYARD_KEY_PROVIDER": "kms", "PACKYARD_ENCRYPTION": "off"})
+    assert settings.encryption == "off"
