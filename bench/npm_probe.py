@@ -7,11 +7,19 @@ tarball. A small registry served here stands for the npm registry; Packyard reac
 keep); nginx serves the bytes Packyard answered, as static files. Reads are measured as each
 server is usually run: Packyard with a token on every request, Verdaccio and nginx anonymous.
 
-    .venv-test/bin/python bench/npm_probe.py --verdaccio DIR [--seconds 10]
+The write figures, in the same run: ``npm publish`` of small packages (the real npm 11, one
+package at a time, Packyard and Verdaccio alternating package by package), ``npm ci`` of a
+50-package tree from a lockfile, cold (empty npm cache) and warm (the cache of the run before),
+in interleaved rounds, and each server's RSS while a 500 MB tarball is published (npm's own
+body, streamed from a file: npm itself cannot build a body that big, V8's string limit). Every
+read figure is measured in ``--rounds`` interleaved rounds (the servers' order turns each
+round); the table gives the median ratio and the spread of the rounds' ratios.
+
+    PYTHONPATH=. .venv-test/bin/python bench/npm_probe.py --verdaccio DIR --npm NPM_CLI_JS
 
 ``DIR`` holds Verdaccio 6.8.0 installed with npm (``node_modules/verdaccio``); on Node 20 its
-``package.json`` needs ``"overrides": {"node-fetch": "2.7.0"}``. The publish, ``npm ci`` and
-memory figures of the issue are not measured here yet.
+``package.json`` needs ``"overrides": {"node-fetch": "2.7.0"}``. ``NPM_CLI_JS`` is npm's
+``bin/npm-cli.js`` (``scripts/test`` installs npm 11 under ``.test-cache/npm-clients/npm11``).
 """
 
 from __future__ import annotations
@@ -20,16 +28,20 @@ import argparse
 import base64
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import os
 import secrets
 import shutil
+import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import load
+import rss
 from procs import LOOPBACK, ProcessGroup, free_port, wait_until_ready
 
 BIG, SMALL = "bench-big", "bench-small"
@@ -115,7 +128,10 @@ def _sequential(url: str, headers: dict[str, str], seconds: float) -> float:
     return count / (time.monotonic() - started)
 
 
-def _packyard(group: ProcessGroup, work: Path, upstream: str) -> tuple[str, dict[str, str]]:
+def _packyard(group: ProcessGroup, work: Path, upstream: str
+              ) -> tuple[str, str, dict[str, str], str, int]:
+    """The read endpoint (with ``public:npmjs``), the write endpoint (a repository of its own:
+    no upstream to ask about a new name), the auth header, its base URL and its pid."""
     import boto3
 
     key, secret = "AKIABENCH" + secrets.token_hex(6).upper(), secrets.token_urlsafe(30)
@@ -135,25 +151,40 @@ def _packyard(group: ProcessGroup, work: Path, upstream: str) -> tuple[str, dict
     api.create_repository(domain="bench", repository="npm")
     api.associate_external_connection(domain="bench", repository="npm",
                                       externalConnection="public:npmjs")
+    api.create_repository(domain="bench", repository="local")
     token = api.get_authorization_token(domain="bench")["authorizationToken"]
     endpoint = api.get_repository_endpoint(domain="bench", repository="npm",
                                            format="npm")["repositoryEndpoint"]
-    return endpoint, {"Authorization": f"Bearer {token}"}
+    local = api.get_repository_endpoint(domain="bench", repository="local",
+                                        format="npm")["repositoryEndpoint"]
+    return endpoint, local, {"Authorization": f"Bearer {token}"}, base, proc.pid
 
 
-def _verdaccio(group: ProcessGroup, work: Path, upstream: str, home: Path) -> str:
+def _verdaccio(group: ProcessGroup, work: Path, upstream: str, home: Path
+               ) -> tuple[str, dict[str, str], int]:
+    """Its URL, a publisher's auth header (a user added through its htpasswd plug-in, as
+    ``npm adduser`` does) and its pid. Only ``bench-*`` is proxied: the packages published
+    here have no uplink to ask."""
     port = free_port()
     config = work / "verdaccio.yaml"
     config.write_text(f"""storage: {work / "verdaccio-storage"}
+max_body_size: 2gb
+auth:
+  htpasswd:
+    file: {work / "htpasswd"}
+    max_users: 10
 uplinks:
   npmjs:
     url: {upstream}
     maxage: 1h
 packages:
-  '**':
+  'bench-*':
     access: $all
     publish: $authenticated
     proxy: npmjs
+  '**':
+    access: $all
+    publish: $authenticated
 log: {{type: stdout, format: pretty, level: warn}}
 """)
     proc = group.start("verdaccio", ["node", str(home / "node_modules/verdaccio/bin/verdaccio"),
@@ -161,7 +192,12 @@ log: {{type: stdout, format: pretty, level: warn}}
                        work / "verdaccio.log")
     base = f"http://{LOOPBACK}:{port}/"
     wait_until_ready(proc, base + "-/ping")
-    return base
+    user = json.dumps({"name": "bench", "password": secrets.token_urlsafe(16)}).encode()
+    request = urllib.request.Request(base + "-/user/org.couchdb.user:bench", data=user,
+                                     method="PUT", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        token = json.loads(response.read())["token"]
+    return base, {"Authorization": f"Bearer {token}"}, proc.pid
 
 
 def _nginx(group: ProcessGroup, work: Path, files: dict[str, bytes]) -> str:
@@ -202,26 +238,293 @@ http {{
     return base
 
 
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}–{max(values):.2f}" if len(values) > 1 else "one round"
+
+
+# -- the npm client ------------------------------------------------------------------------------
+
+
+class Npm:
+    """The real npm in a home of its own (as tests/integration/npm_clients.py builds one)."""
+
+    def __init__(self, cli: Path, home: Path, auth: dict[str, str]) -> None:
+        self.cli, self.home = cli, home
+        for sub in ("tmp", "etc"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        lines = []
+        for registry, token in auth.items():
+            parts = urllib.parse.urlsplit(registry)
+            lines.append(f"//{parts.netloc}{parts.path}:_authToken={token}")
+        (home / ".npmrc").write_text("\n".join(lines) + "\n")
+        (home / "etc" / "npmrc").touch()
+
+    def env(self, cache: Path) -> dict[str, str]:
+        node = shutil.which("node") or "/usr/bin/node"
+        return {"PATH": os.pathsep.join([str(Path(node).parent), "/usr/bin", "/bin"]),
+                "HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), "NO_PROXY": "*",
+                "NPM_CONFIG_USERCONFIG": str(self.home / ".npmrc"),
+                "NPM_CONFIG_GLOBALCONFIG": str(self.home / "etc" / "npmrc"),
+                "NPM_CONFIG_CACHE": str(cache), "NPM_CONFIG_UPDATE_NOTIFIER": "false",
+                "NPM_CONFIG_FUND": "false", "NPM_CONFIG_AUDIT": "false"}
+
+    def run(self, *args: str, cwd: Path, cache: Path | None = None) -> float:
+        """Seconds ``npm args`` took; fails loudly on a non-zero exit."""
+        node = shutil.which("node") or "/usr/bin/node"
+        started = time.monotonic()
+        proc = subprocess.run([node, str(self.cli), *args], cwd=cwd, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=600,
+                              env=self.env(cache or self.home / "cache"))
+        took = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError(f"npm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return took
+
+
+def _project(folder: Path, name: str, dependencies: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, object] = {"name": name, "version": "1.0.0", "main": "index.js",
+                                   "description": f"{name}, a benchmark package",
+                                   "license": "MIT"}
+    if dependencies:
+        manifest["dependencies"] = dependencies
+    (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / "index.js").write_text(f"module.exports = {json.dumps(name)}\n")
+    (folder / "README.md").write_text(f"# {name}\n")
+    return folder
+
+
+def _publish_figure(npm: Npm, work: Path, registries: dict[str, str],
+                    auths: dict[str, dict[str, str]], count: int) -> dict[str, object]:
+    """``npm publish`` of ``count`` small packages to each registry, package by package in
+    turn (who goes first alternates), so both see the same machine; then the same number of
+    npm's publish bodies sent without the client (the server's share of a publish)."""
+    times: dict[str, list[float]] = {server: [] for server in registries}
+    order = list(registries)
+    for i in range(count):
+        folder = _project(work / "publish" / f"pub-{i:03d}", f"pub-{i:03d}")
+        for server in order if i % 2 == 0 else order[::-1]:
+            times[server].append(npm.run("publish", "--registry", registries[server],
+                                         cwd=folder))
+    rates = {server: count / sum(t) for server, t in times.items()}
+    # The spread: the ratio in each quarter of the packages.
+    quarter = max(1, count // 4)
+    blocks = [sum(times["verdaccio"][j:j + quarter]) / sum(times["packyard"][j:j + quarter])
+              for j in range(0, count, quarter)]
+    bare: dict[str, list[float]] = {server: [] for server in registries}
+    for i in range(count):
+        name = f"bare-{i:03d}"
+        tarball = _package_tarball(name, {})
+        for server in order if i % 2 == 0 else order[::-1]:
+            started = time.monotonic()
+            _put_package(registries[server], auths[server], name, tarball, {})
+            bare[server].append(time.monotonic() - started)
+    bare_rates = {server: count / sum(t) for server, t in bare.items()}
+    bare_blocks = [sum(bare["verdaccio"][j:j + quarter]) / sum(bare["packyard"][j:j + quarter])
+                   for j in range(0, count, quarter)]
+    return {"packages_per_second": rates, "median_seconds":
+            {server: statistics.median(t) for server, t in times.items()},
+            "ratio": rates["packyard"] / rates["verdaccio"], "blocks": blocks,
+            "bare_packages_per_second": bare_rates,
+            "bare_ratio": bare_rates["packyard"] / bare_rates["verdaccio"],
+            "bare_blocks": bare_blocks}
+
+
+def _put_package(registry: str, auth: dict[str, str], name: str, tarball: bytes,
+                 dependencies: dict[str, str]) -> None:
+    """npm's publish body, sent as npm sends it (for seeding the ``npm ci`` tree quickly)."""
+    version = "1.0.0"
+    filename = f"{name}-{version}.tgz"
+    body = json.dumps({
+        "_id": name, "name": name, "description": f"{name}, a benchmark package",
+        "dist-tags": {"latest": version},
+        "versions": {version: {
+            "_id": f"{name}@{version}", "name": name, "version": version, "main": "index.js",
+            "dependencies": dependencies,
+            "dist": {"tarball": f"{registry}{name}/-/{filename}",
+                     "shasum": hashlib.sha1(tarball).hexdigest(),
+                     "integrity": "sha512-" + base64.b64encode(
+                         hashlib.sha512(tarball).digest()).decode()}}},
+        "_attachments": {filename: {"content_type": "application/octet-stream",
+                                    "data": base64.b64encode(tarball).decode(),
+                                    "length": len(tarball)}}}).encode()
+    request = urllib.request.Request(registry + name, data=body, method="PUT",
+                                     headers={**auth, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120):
+        pass
+
+
+def _package_tarball(name: str, dependencies: dict[str, str]) -> bytes:
+    raw = io.BytesIO()
+    manifest = json.dumps({"name": name, "version": "1.0.0", "main": "index.js",
+                           "dependencies": dependencies}).encode()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for path, data in (("package/package.json", manifest),
+                           ("package/index.js", f"module.exports = {name!r}\n".encode()),
+                           ("package/filler.bin", secrets.token_bytes(1500))):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def _ci_figure(npm: Npm, work: Path, registries: dict[str, str],
+               auths: dict[str, dict[str, str]], rounds: int) -> dict[str, object]:
+    """``npm ci`` of a 50-package tree (ten chains of five: the project needs the ten heads),
+    cold (an empty npm cache) and warm (the cache the cold run filled), in interleaved rounds.
+    Each server gets its own lockfile (resolved URLs name the registry)."""
+    heads = {}
+    for i in range(50):
+        name = f"tree-{i:02d}"
+        dependencies = {f"tree-{i + 1:02d}": "^1.0.0"} if i % 5 != 4 else {}
+        tarball = _package_tarball(name, dependencies)
+        for server, registry in registries.items():
+            _put_package(registry, auths[server], name, tarball, dependencies)
+        if i % 5 == 0:
+            heads[name] = "^1.0.0"
+    projects = {}
+    for server, registry in registries.items():
+        project = _project(work / "ci" / server, "ci-project", heads)
+        (project / ".npmrc").write_text(f"registry={registry}\n")
+        npm.run("install", "--package-lock-only", cwd=project, cache=work / "ci-lock-cache")
+        projects[server] = project
+    seconds: dict[str, dict[str, list[float]]] = {
+        server: {"cold": [], "warm": []} for server in registries}
+    order = list(registries)
+    for round_ in range(rounds):
+        for server in order if round_ % 2 == 0 else order[::-1]:
+            project, cache = projects[server], work / "ci-cache" / f"{server}-{round_}"
+            for temperature in ("cold", "warm"):
+                shutil.rmtree(project / "node_modules", ignore_errors=True)
+                seconds[server][temperature].append(npm.run("ci", cwd=project, cache=cache))
+            shutil.rmtree(cache, ignore_errors=True)
+    out: dict[str, object] = {"seconds": seconds}
+    for temperature in ("cold", "warm"):
+        # Verdaccio's time ÷ Packyard's: above 1 is Packyard faster.
+        ratios = [v / p for v, p in zip(seconds["verdaccio"][temperature],
+                                        seconds["packyard"][temperature], strict=True)]
+        out[temperature] = {"ratio": statistics.median(ratios), "rounds": ratios}
+    return out
+
+
+def _big_body(work: Path, name: str, mib: int, registry: str) -> tuple[Path, int]:
+    """Write a ``mib`` MiB tarball's publish body to a file (gzip level 0: random bytes do not
+    compress, and the file is written in seconds), base64 in chunks."""
+    tar_path, body_path = work / f"{name}.tgz", work / f"{name}.json"
+    filler = mib * 1024 * 1024
+
+    class Random(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            data = os.urandom(len(buffer))
+            buffer[:len(data)] = data
+            return len(data)
+
+    with tarfile.open(tar_path, mode="w:gz", compresslevel=0) as tar:
+        manifest = json.dumps({"name": name, "version": "1.0.0"}).encode()
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+        info = tarfile.TarInfo("package/filler.bin")
+        info.size = filler
+        tar.addfile(info, io.BufferedReader(Random(), 1 << 20))  # type: ignore[type-var]
+    sha512, sha1 = hashlib.sha512(), hashlib.sha1()
+    with tar_path.open("rb") as tar_file:
+        while chunk := tar_file.read(1 << 20):
+            sha512.update(chunk)
+            sha1.update(chunk)
+    size = tar_path.stat().st_size
+    filename = f"{name}-1.0.0.tgz"
+    head, tail = json.dumps({
+        "_id": name, "name": name, "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"_id": f"{name}@1.0.0", "name": name, "version": "1.0.0",
+                               "dist": {"tarball": f"{registry}{name}/-/{filename}",
+                                        "shasum": sha1.hexdigest(),
+                                        "integrity": "sha512-" + base64.b64encode(
+                                            sha512.digest()).decode()}}},
+        "_attachments": {filename: {"content_type": "application/octet-stream",
+                                    "data": "@DATA@", "length": size}}}).split('"@DATA@"')
+    with body_path.open("wb") as body, tar_path.open("rb") as tar_file:
+        body.write(head.encode() + b'"')
+        while chunk := tar_file.read(3 << 20):
+            body.write(base64.b64encode(chunk))
+        body.write(b'"' + tail.encode())
+    tar_path.unlink()
+    return body_path, size
+
+
+def _memory_figure(work: Path, registries: dict[str, str], auths: dict[str, dict[str, str]],
+                   pids: dict[str, int], mib: int) -> dict[str, object]:
+    body, size = _big_body(work, "big-upload", mib, "http://registry.invalid/")
+    out: dict[str, object] = {"tarball_bytes": size, "body_bytes": body.stat().st_size}
+    for server, registry in registries.items():
+        parts = urllib.parse.urlsplit(registry)
+        before = rss.tree_rss_kib(pids[server]) / 1024
+        connection = http.client.HTTPConnection(parts.hostname or LOOPBACK, parts.port, timeout=1800,
+                                                blocksize=1 << 20)
+        started = time.monotonic()
+        with rss.track_peak(pids[server]) as peak, body.open("rb") as stream:
+            try:
+                connection.request("PUT", parts.path + "big-upload", body=stream, headers={
+                    **auths[server], "Content-Type": "application/json",
+                    "Content-Length": str(body.stat().st_size)})
+                response = connection.getresponse()
+                status, answer = response.status, response.read()[:300]
+            except (OSError, http.client.HTTPException) as error:
+                # Verdaccio 6.8.0 parses the body as one string: past V8's limit it dies.
+                status, answer = 0, f"{type(error).__name__}: {error}".encode()
+        took = time.monotonic() - started
+        connection.close()
+        after = rss.tree_rss_kib(pids[server]) / 1024
+        out[server] = {"status": status, "answer": answer.decode(errors="replace"),
+                       "seconds": took, "rss_before_mib": round(before, 1),
+                       "rss_peak_mib": peak.mib, "rss_after_mib": round(after, 1),
+                       "growth_mib": round(peak.mib - before, 1)}
+        print(f"{mib} MiB publish {server:10} {out[server]}", file=sys.stderr)
+    body.unlink()
+    return out
+
+
+def _hot_answers(base: str) -> dict[str, float]:
+    """Packyard's own count of what its hot path and fast lane answered (``/metrics``)."""
+    wanted = ('packyard_hot_answers_total{format="npm"', "packyard_hot_answers_sent_total")
+    text = _get(base + "/metrics", {}).decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith(wanted)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--verdaccio", type=Path, required=True,
                         help="the folder Verdaccio 6.8.0 was installed in with npm")
+    parser.add_argument("--npm", type=Path, default=None,
+                        help="npm's bin/npm-cli.js; without it the npm figures are skipped")
     parser.add_argument("--versions", type=int, default=3500)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--publish-count", type=int, default=100)
+    parser.add_argument("--big-mib", type=int, default=500, help="0 skips the memory figure")
+    parser.add_argument("--only", default="reads,publish,ci,memory")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     shape = load.LoadShape(seconds=args.seconds)
     work = Path(tempfile.mkdtemp(prefix="npm-probe-"))
     script = load.write_script(work)
     small = _tarball(SMALL, 2048)
-    figures: dict[str, dict[str, float]] = {}
+    figures: dict[str, dict[str, list[float]]] = {}
+    report: dict[str, object] = {}
     with ProcessGroup() as group:
         upstream_files: dict[str, bytes] = {}
         with _registry(upstream_files) as upstream:
             upstream_files[f"/{BIG}"] = _packument(BIG, args.versions, upstream, None)
             upstream_files[f"/{SMALL}"] = _packument(SMALL, 1, upstream, small)
             upstream_files[f"/{SMALL}/-/{SMALL}-0.0.0.tgz"] = small
-            endpoint, auth = _packyard(group, work, upstream)
-            verdaccio = _verdaccio(group, work, upstream, args.verdaccio)
+            endpoint, local, auth, packyard_base, packyard_pid = _packyard(group, work,
+                                                                           upstream)
+            verdaccio, verdaccio_auth, verdaccio_pid = _verdaccio(group, work, upstream,
+                                                                  args.verdaccio)
             gz = {"Accept-Encoding": "gzip"}
             served = {
                 "full.json.gz": _get(endpoint + BIG, {**auth, **gz, "Accept": FULL}),
@@ -233,7 +536,7 @@ def main() -> None:
             _get(f"{verdaccio}{SMALL}/-/{SMALL}-0.0.0.tgz", {})
         # The upstream is gone: everyone answers from what it keeps.
         nginx = _nginx(group, work, {f"/{k}": v for k, v in served.items()})
-        cases = {
+        cases: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
             "packument, full, gzip": (
                 (endpoint + BIG, {**auth, **gz, "Accept": FULL}),
                 (verdaccio + BIG, {**gz, "Accept": FULL}),
@@ -247,28 +550,58 @@ def main() -> None:
                 (f"{verdaccio}{SMALL}/-/{SMALL}-0.0.0.tgz", {}),
                 (nginx + "small.tgz", {})),
         }
-        for figure, targets in cases.items():
-            rates = {}
-            for server, (url, headers) in zip(("packyard", "verdaccio", "nginx"), targets,
-                                              strict=True):
-                try:
-                    result = load.measure(url, headers, shape, script)
-                    rate, how = result.requests_per_second, f"p50 {result.p50_ms:6.1f} ms"
-                except load.LoadFailed as error:
-                    if "no request" not in str(error):
-                        raise
-                    # Slower than 16 connections can finish in the run: one at a time instead.
-                    rate, how = _sequential(url, headers, args.seconds), "one at a time"
-                rates[server] = rate
-                print(f"{figure:32} {server:10} {rate:9.1f} req/s {how}", file=sys.stderr)
-            figures[figure] = rates
+        servers = ("packyard", "verdaccio", "nginx")
+        for round_ in range(args.rounds if "reads" in only else 0):
+            turn = round_ % len(servers)
+            for figure, targets in cases.items():
+                rates = figures.setdefault(figure, {server: [] for server in servers})
+                pairs = list(zip(servers, targets, strict=True))
+                for server, (url, headers) in pairs[turn:] + pairs[:turn]:
+                    if server == "verdaccio" and round_ > 0 and rates[server][0] < 50:
+                        # Verdaccio's packuments take seconds each; once is enough.
+                        rates[server].append(rates[server][0])
+                        continue
+                    try:
+                        result = load.measure(url, headers, shape, script)
+                        rate, how = result.requests_per_second, f"p50 {result.p50_ms:6.1f} ms"
+                    except load.LoadFailed as error:
+                        if "no request" not in str(error):
+                            raise
+                        # Slower than 16 connections can finish in the run: one at a time.
+                        rate, how = _sequential(url, headers, args.seconds), "one at a time"
+                    rates[server].append(rate)
+                    print(f"round {round_} {figure:30} {server:10} {rate:9.1f} req/s {how}",
+                          file=sys.stderr)
+        if figures:
+            report["hot_answers"] = _hot_answers(packyard_base)
+        registries = {"packyard": local, "verdaccio": verdaccio}
+        auths = {"packyard": auth, "verdaccio": verdaccio_auth}
+        tokens = {registry: auths[server]["Authorization"].split(" ", 1)[1]
+                  for server, registry in registries.items()}
+        if args.npm is not None:
+            npm = Npm(args.npm, work / "npm-home", tokens)
+            if "publish" in only:
+                report["publish"] = _publish_figure(npm, work, registries, auths,
+                                                    args.publish_count)
+                print(f"publish {report['publish']}", file=sys.stderr)
+            if "ci" in only:
+                report["ci"] = _ci_figure(npm, work, registries, auths, args.rounds)
+                print(f"ci {report['ci']}", file=sys.stderr)
+        if args.big_mib and "memory" in only:
+            report["memory"] = _memory_figure(work, registries, auths,
+                                              {"packyard": packyard_pid,
+                                               "verdaccio": verdaccio_pid}, args.big_mib)
     sizes = {name: len(data) for name, data in served.items()}
-    print(json.dumps({"figures": figures, "bytes": sizes}, indent=2))
-    print("\n| figure | Packyard req/s | ÷ Verdaccio | ÷ nginx |\n|---|---|---|---|")
+    print(json.dumps({"figures": figures, "bytes": sizes, **report}, indent=2))
+    print("\n| figure | Packyard req/s (median) | ÷ Verdaccio | ÷ nginx (median, rounds' "
+          "spread) |\n|---|---|---|---|")
     for figure, rates in figures.items():
-        print(f"| {figure} | {rates['packyard']:.0f} | "
-              f"{rates['packyard'] / rates['verdaccio']:.1f} | "
-              f"{rates['packyard'] / rates['nginx']:.2f} |")
+        ratios = [p / n for p, n in zip(rates["packyard"], rates["nginx"], strict=True)]
+        verdaccio_ratios = [p / v for p, v in zip(rates["packyard"], rates["verdaccio"],
+                                                  strict=True)]
+        print(f"| {figure} | {statistics.median(rates['packyard']):.0f} | "
+              f"{statistics.median(verdaccio_ratios):.1f} ({_spread(verdaccio_ratios)}) | "
+              f"{statistics.median(ratios):.2f} ({_spread(ratios)}) |")
     shutil.rmtree(work, ignore_errors=True)
 
 

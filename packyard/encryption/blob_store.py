@@ -183,6 +183,12 @@ class EncryptingBlobStore:
             # Ours is the first key of these bytes, so what is there is ciphertext under a key
             # nobody has any more (its domain was deleted, or a crash came between): replace it.
             self.inner.delete(target, sha256)
+        elif not fresh:
+            # A key this process remembers, but no ciphertext: the blob was swept, perhaps by
+            # another process, which deleted its key row too. Decide the key through the
+            # catalog again rather than write bytes under a key no row may hold any more.
+            self._opened.discard((domain_key, sha256))
+            opened, fresh = self._decide_key(domain_key, sha256, digests.size)
         out = self.inner.stage(batched=batched)
         try:
             out.name_as(sha256)

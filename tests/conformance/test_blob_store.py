@@ -376,3 +376,31 @@ def test_concurrent_commits_of_a_large_blob_all_succeed(store: BlobStore) -> Non
     assert results == [hashlib.sha256(data).hexdigest()] * len(staged)
     assert _read_all(store, "d1", results[0]) == data
     assert store.recover() == 0
+
+
+def test_bytes_another_process_deleted_are_sealed_again_under_a_recorded_key(
+        tmp_path: Path) -> None:
+    # Two serving processes on one data directory: one sweeps a blob (its bytes and its key
+    # row), the other still remembers the key and is then sent the same bytes again. What it
+    # writes must be readable: under a key the catalog records, not the remembered one.
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog.migrate()
+    try:
+        keyring = LocalKeyring.in_data_dir(tmp_path)
+        keys = DomainKeys(keyring, catalog, "alias/aws/codeartifact")
+        catalog.create_domain("one", "000000000000", keys.for_new_domain(None),
+                              datetime.now(UTC))
+        inner = LocalBlobStore(tmp_path / "blobs")
+        sweeper = EncryptingBlobStore(inner, catalog, keyring, keys)
+        uploader = EncryptingBlobStore(inner, catalog, keyring, keys)
+        data = b"swept and sent again" * 100
+        sha = uploader.put_bytes(data, "d1").sha256
+        assert _read_all(sweeper, "d1", sha) == data  # both processes hold the key now
+        sweeper.delete("d1", sha)
+        assert catalog.data_key(1, sha) is None
+        uploader.put_bytes(data, "d1")
+        assert catalog.data_key(1, sha) is not None
+        fresh = EncryptingBlobStore(inner, catalog, keyring, keys)  # a third, cold process
+        assert _read_all(fresh, "d1", sha) == data
+    finally:
+        catalog.dispose()

@@ -36,9 +36,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for every browser test of the session."""
+    """One headless Chromium for the browser tests of a module. Not per session: Playwright's
+    sync API runs an event loop in the main thread while it is open, and every later test that
+    calls ``asyncio.run`` (the unit tests run after the integration tests) would fail."""
     executable = chromium_path()
     if executable is None:
         message = "Debian's chromium is not installed (scripts/test installs it as root)"

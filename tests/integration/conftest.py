@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-# The console's browser tests share one headless Chromium per session.
+# The console's browser tests share one headless Chromium per module (browser.py says why).
 from tests.integration.browser import browser  # noqa: F401
 from tests.integration.helpers import (
     AwsCli,

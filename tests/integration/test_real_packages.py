@@ -43,9 +43,11 @@ def published(api: Any, server: Any, tmp_path_factory: pytest.TempPathFactory
     files = _corpus()
     repo = create_pypi_repo(api, server.url, "real")
     home = ClientHome(tmp_path_factory.mktemp("real-home"))
+    # The token as TWINE_PASSWORD: on the command line, one that starts with "-" (tokens are
+    # base64url) is read by twine's parser as an option.
     proc = run([tool("twine"), "upload", "--non-interactive", "--disable-progress-bar",
-                "--repository-url", repo.endpoint, "-u", "aws", "-p", repo.token,
-                *map(str, files)], home.env(), check=False, timeout=300)
+                "--repository-url", repo.endpoint, "-u", "aws", *map(str, files)],
+               {**home.env(), "TWINE_PASSWORD": repo.token}, check=False, timeout=300)
     assert proc.returncode == 0, f"twine upload of real packages failed:\n{proc.stdout}\n{proc.stderr}"
     return repo, files, home
 
