@@ -31,26 +31,30 @@ from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secret_key import open_secret_box
 from packyard.iam.secrets import SecretBox
+from packyard.iam.shared_secrets import ServerSecrets
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
+from packyard.metadata.change_feed import watch_changes
 from packyard.metadata.changes import SharedChangeLog
-from packyard.metadata.engine import PoolSettings
+from packyard.metadata.engine import PoolSettings, backend_name
 from packyard.metadata.outbox import EventOutbox
 from packyard.model import domain_blob_key
 from packyard.services.access import RepositoryGate
 from packyard.services.asset_publishing import AssetPublisher
 from packyard.services.audit_log import AuditLog
+from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
 from packyard.services.kms import KmsService
 from packyard.services.permissions_policies import PermissionsPolicies
+from packyard.services.readiness import Readiness
 from packyard.services.registry import Registry
 from packyard.services.resource_tags import ResourceTagLookup
 from packyard.services.sts import StsService
 from packyard.services.token_admin import TokenAdministration
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
-from packyard.storage.backends import open_blob_store, staging_dir
+from packyard.storage.backends import open_blob_store, open_shared_files, staging_dir
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
@@ -80,6 +84,11 @@ class Container:
     formats: dict[str, MountedFormat]
     iam_api: IamEndpoint | None = None
     iam_store: IamStore | None = None
+    # Drops this process's caches when other processes write; started by the server
+    # (``start_background``), not by offline commands or in-process tests.
+    invalidation: CacheInvalidation | None = None
+    # What GET /ready checks: the database and the blob store.
+    readiness: Readiness | None = None
     encryption: Encryption | None = None
     kms_api: KmsEndpoint | None = None
     console: Console | None = None
@@ -87,6 +96,15 @@ class Container:
     trail: AuditTrail | None = None
     # Sends package version events to the configured webhooks (started by the server).
     webhooks: WebhookDispatcher | None = None
+
+    def start_background(self) -> None:
+        """What a serving process runs beside requests: hearing other processes' writes."""
+        if self.invalidation is not None:
+            self.invalidation.start()
+
+    def stop_background(self) -> None:
+        if self.invalidation is not None:
+            self.invalidation.stop()
 
 
 @dataclass
@@ -109,8 +127,13 @@ class Services:
     token_ledger: TokenLedger
     # The catalog's (reader, writer) engines, for the stores that share its database.
     engines: tuple[Engine, Engine]
-    # What seals IAM's secrets (the console derives its session key from it).
+    # What seals IAM's secrets (the console derives its session key from it): the same on
+    # every replica, its key in the shared files (``storage/shared_files.py``).
     secret_box: SecretBox
+    # Secrets replicas share through the database (the root key), sealed with ``secret_box``.
+    secrets: ServerSecrets
+    # The blob store under encryption (``blobs`` when it is off): what /ready probes.
+    stored_blobs: BlobStore
     # Encryption at rest (None when PACKYARD_ENCRYPTION=off); ``blobs`` is its store then.
     encryption: Encryption | None = None
 
@@ -130,6 +153,7 @@ def build_services(settings: Settings) -> Services:
                          blob_present=lambda domain_id, sha256: blobs.exists(
                              domain_blob_key(domain_id), sha256))
     catalog.migrate()
+    stored = blobs  # what /ready probes: the store under any encryption
     encryption = wire_encryption(settings, catalog, blobs)
     if encryption is not None:
         # blob_present above reads ``blobs`` when called: the encrypting store from here on.
@@ -137,7 +161,7 @@ def build_services(settings: Settings) -> Services:
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
     secret_box = open_secret_box(settings, encryption.provider if encryption else None,
-                                 catalog.engines[1])
+                                 catalog.engines[1], open_shared_files(settings))
     iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
                             settings.region,
@@ -147,14 +171,17 @@ def build_services(settings: Settings) -> Services:
                         domain_keys=encryption.keys.for_new_domain if encryption else None)
     return Services(settings, plugins, catalog, blobs, clock, arns, iam_store, authorizer,
                     tokens, formats, registry, TokenLedger(catalog.engines),
-                    catalog.engines, secret_box, encryption)
+                    catalog.engines, secret_box, ServerSecrets(catalog.engines, secret_box),
+                    stored, encryption)
 
 
 def build(settings: Settings) -> Container:
     # Owner-only: the database holds token hashes and IAM records.
     secure_data_dir(settings.data_dir)
-    root = load_root_credentials(settings)
     services = build_services(settings)
+    # On PostgreSQL every replica must have the same root key: the database's.
+    shared = backend_name(settings.effective_database_url) == "postgresql"
+    root = load_root_credentials(settings, services.secrets if shared else None)
     leftovers = services.blobs.recover()
     if leftovers:
         log.warning("removed %d incomplete upload(s) left by an earlier stop", leftovers)
@@ -185,19 +212,23 @@ def build(settings: Settings) -> Container:
             services.token_ledger, services.tokens, authorizer, clock),
             AuditLog(authorizer, trail.events) if trail.enabled else None),
         signed, sts, package_auth,
-        services.secret_box.derive_key("console-sessions"))
+        services.secret_box.derive_key("console-sessions"))  # the same on every replica
     kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
                                         else None, authorizer, settings.account_id,
                                         settings.region), signed)
-    core = Core(settings, registry, gate,
-                build_upstreams(settings, catalog, services.blobs, services.formats, clock),
-                capacity)
+    upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock)
+    core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
+    invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
+                                     watch_changes(settings.effective_database_url))
     webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
                                  EventOutbox(*services.engines), catalog.changes,
                                  region=settings.region)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
-                     services.encryption, kms_api, console, trail, webhooks)
+                     invalidation=invalidation,
+                     readiness=Readiness(catalog, services.stored_blobs),
+                     encryption=services.encryption, kms_api=kms_api, console=console,
+                     trail=trail, webhooks=webhooks)
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,

@@ -59,6 +59,11 @@ class Unavailable(PackyardError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class Throttled(Unavailable):
+    """Too many requests of this kind at once (uploads in flight): an ``Unavailable`` the
+    CodeArtifact API answers as ``ThrottlingException`` (429), not a backend outage (503)."""
+
+
 class InsufficientStorage(PackyardError):
     """The server lacks the disk space to store what was sent (HTTP 507)."""
 

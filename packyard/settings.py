@@ -39,6 +39,9 @@ class Settings:
     # An S3-compatible store's endpoint (SeaweedFS, MinIO, …) for s3:// blob stores; unset
     # for AWS. Credentials and region come from the usual AWS variables and files.
     s3_endpoint_url: str | None = None
+    # The local read cache of hot blobs in front of an s3:// store (storage/read_cache.py),
+    # in the data directory's blob-cache/ (0: none).
+    blob_cache_bytes: int = 1024 * 1024 * 1024
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 1024 * 1024 * 1024 * 5  # CodeArtifact's asset limit is 5 GB

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import pytest
 
+from tests.openbao import openbao  # noqa: F401  (the session's OpenBao, for transit)
 from tests.services import (
     DatabaseClones,
     PostgresServer,

@@ -109,6 +109,13 @@ class PostgresServer:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def restart(self) -> None:
+        """Stop (closing every connection, as a failover or an upgrade does) and start again
+        with the same options; returns once it accepts connections."""
+        _run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
+              str(self.root / "server.log"), "-m", "fast", "-w", "-t", "60", "restart"],
+             "pg_ctl restart")
+
     def stop(self) -> None:
         # immediate: no shutdown checkpoint, the cluster is deleted next.
         subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir),
@@ -354,3 +361,98 @@ def _wait_until_writable(server: SeaweedServer, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise ServiceUnavailable(f"weed mini did not accept a signed PUT in time "
                                      f"({last_error}): {server.log_tail()}")
+
+
+# -- nginx, the load balancer in front of replicas ------------------------------------------------
+
+NGINX_CONFIG = """\
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream packyard {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;          # Packyard enforces its own limit
+        proxy_request_buffering off;     # uploads stream through to the replica
+        proxy_buffering off;             # and downloads back
+        location / {{
+            proxy_pass http://packyard;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_next_upstream error timeout;  # not http_503: see docs/deployment.md
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class NginxBalancer:
+    """Debian's nginx, round-robin over replicas' addresses, on a free loopback port."""
+
+    process: subprocess.Popen[bytes]
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: finish what is in flight
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_nginx(upstreams: list[str], timeout: float = 10.0) -> NginxBalancer:
+    """nginx balancing over ``upstreams`` (``host:port``); ready when it answers ``/health``."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                      else None)
+    if nginx is None:
+        raise ServiceUnavailable("nginx is not installed (apt-get install nginx)")
+    root = Path(tempfile.mkdtemp(prefix="packyard-nginx-"))
+    root.chmod(0o755)  # worker processes run as an unprivileged user when we are root
+    port = _free_ports(1)[0]
+    servers = "\n".join(f"        server {address};" for address in upstreams)
+    config = root / "nginx.conf"
+    config.write_text(NGINX_CONFIG.format(root=root, servers=servers, port=port))
+    process = subprocess.Popen([nginx, "-c", str(config), "-p", str(root)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=open(root / "stderr.log", "wb"),  # noqa: SIM115
+                               start_new_session=True)
+    balancer = NginxBalancer(process, root, port)
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{balancer.url}/health", timeout=1.0, trust_env=False)
+            return balancer
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log = (root / "stderr.log").read_text(errors="replace")[-2000:]
+            balancer.stop()
+            raise ServiceUnavailable(f"nginx did not start: {log}")
+        time.sleep(0.05)

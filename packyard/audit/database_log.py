@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from packyard.metadata.engine import UNSERIALIZED
+from packyard.metadata.engine import UNSERIALIZED, outages_as_unavailable
 from packyard.metadata.schema import audit_events
 
 _PAGE = 1000
@@ -41,7 +41,8 @@ class DatabaseAuditLog:
                  "error_code": event.get("errorCode"),
                  "document": json.dumps(event, separators=(",", ":"), default=str)}
                 for event in events]
-        with self._writer.connect() as conn, conn.begin():
+        # An outage is DatabaseUnavailable, as everywhere: the request is answered 503.
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             conn.execute(insert(audit_events), rows)
 
     def read(self, since: datetime | None = None, until: datetime | None = None,

@@ -1,4 +1,9 @@
-"""Root credentials: taken from settings, or generated on first start and kept owner-only on disk."""
+"""Root credentials: taken from settings, or generated on first start and kept owner-only on disk.
+
+On a database replicas share, the generated pair lives in the database instead (sealed,
+``iam/shared_secrets.py``), so every replica has the same root key; each replica mirrors it
+into its own ``credentials.json``, where the start-up banner tells the operator to read it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import os
 import secrets
 import string
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from packyard.iam.shared_secrets import ServerSecrets
 from packyard.settings import Settings
 
 CREDENTIALS_FILE = "credentials.json"
+ROOT_SECRET = "root-credentials"  # its name in server_secrets
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
 
 
@@ -32,8 +40,10 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(30)[:40]
 
 
-def load_root_credentials(settings: Settings) -> RootCredentials:
-    """The root key pair: from settings if given, else the data directory's file, else new."""
+def load_root_credentials(settings: Settings, shared: ServerSecrets | None = None
+                          ) -> RootCredentials:
+    """The root key pair: from settings if given, else (with ``shared``, the database replicas
+    share) the database's, else the data directory's file, else new."""
     if settings.root_access_key_id and settings.root_secret_access_key:
         return RootCredentials(settings.root_access_key_id, settings.root_secret_access_key,
                                source="env")
@@ -41,6 +51,8 @@ def load_root_credentials(settings: Settings) -> RootCredentials:
         raise ValueError("Set both PACKYARD_ROOT_ACCESS_KEY_ID and "
                          "PACKYARD_ROOT_SECRET_ACCESS_KEY, or neither")
     path = settings.data_dir / CREDENTIALS_FILE
+    if shared is not None:
+        return _shared_root_credentials(path, shared)
     if path.exists():
         _check_private(path)
         data = json.loads(path.read_text())
@@ -48,6 +60,30 @@ def load_root_credentials(settings: Settings) -> RootCredentials:
     creds = RootCredentials(_new_access_key_id(), _new_secret(), generated=True)
     _write_private(path, json.dumps({"access_key_id": creds.access_key_id,
                                      "secret_access_key": creds.secret_access_key}, indent=2))
+    return creds
+
+
+def _shared_root_credentials(path: Path, shared: ServerSecrets) -> RootCredentials:
+    local = None
+    if path.exists():
+        _check_private(path)
+        data = json.loads(path.read_text())
+        local = (data["access_key_id"], data["secret_access_key"])
+
+    def seed() -> str:
+        # The first replica seeds the database from its own file when it has one (an install
+        # moved onto PostgreSQL keeps its root key), else generates a pair.
+        key, secret = local or (_new_access_key_id(), _new_secret())
+        return json.dumps({"access_key_id": key, "secret_access_key": secret})
+
+    value, created = shared.get_or_create(ROOT_SECRET, seed, datetime.now(UTC))
+    data = json.loads(value)
+    creds = RootCredentials(data["access_key_id"], data["secret_access_key"],
+                            generated=created and local is None)
+    if local != (creds.access_key_id, creds.secret_access_key):
+        _write_private(path, json.dumps({"access_key_id": creds.access_key_id,
+                                         "secret_access_key": creds.secret_access_key},
+                                        indent=2))
     return creds
 
 

@@ -2,9 +2,12 @@
 
 Tokens are minted and checked by ``packyard.auth.tokens``; this is the operator's side, used by
 ``packyard token ...``. Revoking marks the row (``revoked_at``) rather than deleting it, so a
-revoked token is refused as such and the listing keeps showing what was revoked when. Servers
-cache token checks for ``packyard.auth.tokens.CACHE_SECONDS`` and reuse a granted read for one
-second more, so a revocation made here takes effect on every server within 5 seconds.
+revoked token is refused as such and the listing keeps showing what was revoked when. A
+revocation is announced to every server process on the database in its transaction
+(``metadata/change_feed.py``), which drop their cached token checks and read grants when they
+hear of it (within a tenth of a second); should a server miss it, its caches' lifetimes still
+bound it to 5 seconds (``packyard.auth.tokens.CACHE_SECONDS`` and one second of a granted
+read).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from packyard.metadata.change_feed import TOKENS, announce
 from packyard.metadata.schema import domains, tokens
 
 
@@ -84,6 +88,7 @@ class TokenLedger:
             result = conn.execute(update(tokens).where(tokens.c.id == token_id,
                                                        tokens.c.revoked_at.is_(None))
                                   .values(revoked_at=now))
+            announce(conn, TOKENS)
             return bool(result.rowcount)
 
     def revoke_by_digest(self, secret_sha256: str, now: datetime) -> str | None:
@@ -96,6 +101,7 @@ class TokenLedger:
             conn.execute(update(tokens).where(tokens.c.id == token_id,
                                               tokens.c.revoked_at.is_(None))
                          .values(revoked_at=now))
+            announce(conn, TOKENS)
             return str(token_id)
 
     def revoke_all_for(self, principal_arn: str, now: datetime) -> int:
@@ -104,4 +110,5 @@ class TokenLedger:
             result = conn.execute(update(tokens).where(
                 tokens.c.principal_arn == principal_arn, tokens.c.revoked_at.is_(None),
                 tokens.c.expires_at > now).values(revoked_at=now))
+            announce(conn, TOKENS)
             return int(result.rowcount or 0)

@@ -169,6 +169,7 @@ def rotate_key(data_dir: Path | None, domain: str, resume: bool, output: str) ->
     """
     from packyard.encryption.rotation import rotate
     from packyard.iam.secret_key import rewrap_secret_key
+    from packyard.storage.backends import open_shared_files
 
     services, encryption = _services(_settings(data_dir))
     domain_id = _domain_id(services, domain)
@@ -184,7 +185,7 @@ def rotate_key(data_dir: Path | None, domain: str, resume: bool, output: str) ->
             report = rotate(services.catalog, encryption.provider, key_ref, resume=resume,
                             progress=lambda n: bar.advance(task, n), started=started,
                             before_retire=lambda key: rewrap_secret_key(
-                                services.settings.data_dir, encryption.provider, key))
+                                open_shared_files(services.settings), encryption.provider, key))
         except PackyardError as exc:
             _fail(exc.message)
     services.catalog.dispose()

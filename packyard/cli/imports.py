@@ -3,7 +3,7 @@
 The command around a format's import (``FormatPlugin.file_import``: which files, and the
 service that checks and publishes them): progress, summary, exit status. Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
 on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
-the server shows the new files within 2 seconds.
+each batch is announced to the server (``metadata/change_feed.py``), which shows it at once.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
+from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError
 from packyard.settings import Settings, load_settings
 
@@ -36,11 +37,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _settings(data_dir: Path | None) -> Settings:
+def _settings(data_dir: Path | None, database_url: str | None = None,
+              blob_store: str | None = None) -> Settings:
     from packyard.storage.backends import MEMORY, check_blob_store
 
     try:
-        settings = load_settings(data_dir=data_dir)
+        settings = load_settings(data_dir=data_dir, database_url=database_url,
+                                 blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
         _fail(str(exc))
@@ -86,8 +89,10 @@ def _summary(counts: Counter[str], seconds: float) -> str:
               help="A summary for people, or JSON for scripts (every refusal with its reason).")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
+@storage_options
 def import_files(data_dir: Path | None, domain: str, repository: str, owner: str | None,
-                 batch_size: int, output: str, paths: tuple[Path, ...]) -> None:
+                 batch_size: int, output: str, paths: tuple[Path, ...],
+                 database_url: str | None, blob_store: str | None) -> None:
     """Publish wheels and sdists from PATHS into a repository, as `twine upload` would.
 
     PATHS are distribution files, or directories searched recursively for *.whl, *.tar.gz and
@@ -105,7 +110,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, database_url, blob_store)
     file_import = _file_import()
     files = file_import.find(paths)
     if not files:

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from packyard import __version__
 from packyard.auth.credentials import RootCredentials, stored_access_key_id
+from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
 from packyard.settings import load_settings
 
@@ -112,18 +113,21 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--access-log", default=None, metavar="FILE",
               help="Write one JSON line per request (request id, principal, status, bytes, "
                    "duration) to FILE, or to standard output with \"-\" (default: none).")
+@storage_options
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
           log_level: str | None, workers: int | None, allowed_regions: str | None,
-          forwarded_allow_ips: str | None, access_log: str | None) -> None:
+          forwarded_allow_ips: str | None, access_log: str | None, database_url: str | None,
+          blob_store: str | None) -> None:
     """Start the server: by default on SQLite and local disk in DATA_DIR.
 
     Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
     PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
     PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
     PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
-    Where data lives: PACKYARD_DATABASE_URL (sqlite:///PATH or postgresql://…),
-    PACKYARD_BLOB_STORE (a directory, memory:// or s3://BUCKET/PREFIX) with
-    PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; see docs/deployment.md.
+    Where data lives: --database-url / PACKYARD_DATABASE_URL (sqlite:///PATH or
+    postgresql://…), --blob-store / PACKYARD_BLOB_STORE (a directory, memory:// or
+    s3://BUCKET/PREFIX) with PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; several
+    replicas on one PostgreSQL and one bucket: see docs/deployment.md.
     The limits on uploads and connections (PACKYARD_MAX_CONCURRENT_UPLOADS,
     PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
     PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
@@ -145,7 +149,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                                  public_url=public_url, log_level=log_level, workers=workers,
                                  allowed_regions=allowed_regions,
                                  forwarded_allow_ips=forwarded_allow_ips,
-                                 access_log=access_log)
+                                 access_log=access_log, database_url=database_url,
+                                 blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -196,8 +201,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
 def _register_subcommands() -> None:
     from packyard.cli.audit import audit
+    from packyard.cli.backups import backup_data, restore_data
     from packyard.cli.encryption import encrypt, keys, verify
     from packyard.cli.imports import import_files
+    from packyard.cli.migrate_storage import migrate_storage_command
     from packyard.cli.tokens import token
 
     main.add_command(token)
@@ -206,6 +213,9 @@ def _register_subcommands() -> None:
     main.add_command(verify)
     main.add_command(keys)
     main.add_command(audit)
+    main.add_command(backup_data)
+    main.add_command(restore_data)
+    main.add_command(migrate_storage_command)
 
 
 _register_subcommands()

@@ -1,8 +1,8 @@
 """``packyard token``: list and revoke authorization tokens, on a server's data directory.
 
 Register with the main command: ``main.add_command(token)`` in ``packyard/cli/main.py``. Works while
-the server runs (it uses the same database); servers stop accepting a revoked token within
-5 seconds.
+the server runs (it uses the same database); a revocation is announced to every server process,
+which stops accepting the token at once (within 5 seconds should one miss the announcement).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 from packyard.audit.local import LocalAudit
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
+from packyard.cli.storage_options import database_url_option
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import Settings, load_settings
 
@@ -33,9 +34,9 @@ _data_dir_option = click.option(
     help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
 
 
-def _open(data_dir: Path | None) -> tuple[Settings, TokenLedger]:
+def _open(data_dir: Path | None, database_url: str | None) -> tuple[Settings, TokenLedger]:
     try:
-        settings = load_settings(data_dir=data_dir)
+        settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
         _err.print(f"[red]error:[/] {exc}")
         sys.exit(2)
@@ -46,8 +47,8 @@ def _open(data_dir: Path | None) -> tuple[Settings, TokenLedger]:
     return settings, TokenLedger(SqlCatalog(settings.effective_database_url).engines)
 
 
-def _ledger(data_dir: Path | None) -> TokenLedger:
-    return _open(data_dir)[1]
+def _ledger(data_dir: Path | None, database_url: str | None) -> TokenLedger:
+    return _open(data_dir, database_url)[1]
 
 
 class _Revocations:
@@ -79,17 +80,18 @@ def token() -> None:
 
 @token.command("list")
 @_data_dir_option
+@database_url_option
 @click.option("--principal", default=None, help="Only tokens minted by this ARN.")
 @click.option("--domain", default=None, help="Only tokens for this domain.")
 @click.option("--all", "include_inactive", is_flag=True,
               help="Include expired and revoked tokens.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table",
               help="A table for people, JSON for scripts.")
-def list_tokens(data_dir: Path | None, principal: str | None, domain: str | None,
-                include_inactive: bool, output: str) -> None:
+def list_tokens(data_dir: Path | None, database_url: str | None, principal: str | None,
+                domain: str | None, include_inactive: bool, output: str) -> None:
     """Show tokens (live ones by default); the token values themselves are never stored."""
     now = datetime.now(UTC)
-    found = _ledger(data_dir).list(principal_arn=principal, domain=domain,
+    found = _ledger(data_dir, database_url).list(principal_arn=principal, domain=domain,
                                    include_inactive=include_inactive, now=now)
     if output == "json":
         click.echo(json.dumps([_as_json(t, now) for t in found], indent=2))
@@ -135,13 +137,14 @@ def _one_live_token(ledger: TokenLedger, prefix: str, now: datetime) -> str | No
 
 @token.command("revoke")
 @_data_dir_option
+@database_url_option
 @click.argument("token_ids", nargs=-1, metavar="[TOKEN_ID]...")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read a token value (e.g. a leaked one) from standard input and revoke it.")
 @click.option("--principal", default=None,
               help="Revoke every live token minted by this principal ARN.")
-def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin: bool,
-                  principal: str | None) -> None:
+def revoke_tokens(data_dir: Path | None, database_url: str | None, token_ids: tuple[str, ...],
+                  from_stdin: bool, principal: str | None) -> None:
     """Revoke tokens by id (see `packyard token list`), by value, or by principal.
 
     A TOKEN_ID may be any start of an id that names one live token only, e.g. its first 8
@@ -150,7 +153,7 @@ def revoke_tokens(data_dir: Path | None, token_ids: tuple[str, ...], from_stdin:
     if not token_ids and not from_stdin and principal is None:
         _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
         sys.exit(2)
-    settings, ledger = _open(data_dir)
+    settings, ledger = _open(data_dir, database_url)
     audit = _Revocations(settings, ledger)
     now = datetime.now(UTC)
     failed = False

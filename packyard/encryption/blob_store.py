@@ -53,6 +53,7 @@ from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
 from packyard.model import Domain
 from packyard.storage.blobs import BlobStore, Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.ttl_cache import TtlCache
 
 log = logging.getLogger("packyard.encryption")
@@ -370,6 +371,12 @@ class EncryptingBlobStore:
                                     layout=self._layout)
         target = sealed_partition(domain_key)
         path = self.inner.local_path(target, sha256)
+        whole = start == 0 and end in (None, opened.plaintext_size)
+        if path is None and whole and isinstance(self.inner, CachingBlobStore):
+            # A replica's read cache (S3): a whole download fetches the ciphertext whole into
+            # it, then reads it as a local file, as later downloads do, also while the store is
+            # down. Range reads go to the store, as they do without encryption.
+            path = await self.inner.fetch_whole(target, sha256, opened.ciphertext_size)
         try:
             if path is not None:
                 async for piece in self._read_file(decryptor, path, opened, start, end):

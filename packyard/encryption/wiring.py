@@ -10,6 +10,7 @@ from packyard.encryption.blob_store import EncryptingBlobStore
 from packyard.encryption.providers import DomainKeys, open_key_provider
 from packyard.errors import CannotStart
 from packyard.metadata.catalog import Catalog
+from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 
@@ -33,6 +34,14 @@ def wire_encryption(settings: Settings, catalog: Catalog,
                               "encrypted blobs that only encryption can read: set "
                               "PACKYARD_ENCRYPTION=on")
         return None
+    if settings.key_provider == "local" and backend_name(
+            settings.effective_database_url) == "postgresql":
+        # Each replica would make its own keyring.json: a blob one wrote, the others could
+        # not open (docs/decisions/0015).
+        raise CannotStart("encryption at rest with PACKYARD_KEY_PROVIDER=local keeps keys in "
+                          "each data directory, which replicas on one PostgreSQL database "
+                          "cannot share: set PACKYARD_KEY_PROVIDER=transit or kms (or "
+                          "PACKYARD_ENCRYPTION=off)")
     provider = open_key_provider(settings)
     keys = DomainKeys(provider, catalog, settings.default_encryption_key)
     blobs = EncryptingBlobStore(inner, catalog, provider, keys,

@@ -117,3 +117,13 @@ resource_policies = Table(
     Column("revision", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Secrets every replica sharing the database must agree on (``iam/shared_secrets.py``): the
+# generated root credentials, sealed with the IAM secrets key, which lives in the blob store
+# (never in this database: a copy of the database alone holds no usable secret).
+server_secrets = Table(
+    "server_secrets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

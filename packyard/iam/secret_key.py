@@ -2,7 +2,8 @@
 file beside the database.
 
 The Fernet key that seals secret access keys (``secrets.SecretBox``) is a data key from the
-provider, kept only wrapped in ``iam-secrets.wrapped`` in the data directory (provider, KEK id
+provider, kept only wrapped in ``iam-secrets.wrapped`` in the shared files (``storage/shared_files.py``:
+the data directory, or the bucket replicas share, so every replica opens one key) (provider, KEK id
 and version, wrapped bytes: useless without the provider's key, like a blob's data key in the
 catalog). With the local keyring it is wrapped by its own key, ``alias/packyard/iam-secrets``,
 so rotating a domain's key never touches it; with transit or KMS by the default domain key, and
@@ -17,10 +18,9 @@ that finds both files does the rest again; secrets are never under a key that is
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
@@ -32,9 +32,10 @@ from packyard.crypto.errors import UnknownKey
 from packyard.crypto.keys import KeyDescription, KeyProvider, WrappedKey
 from packyard.encryption.providers import open_key_provider
 from packyard.errors import CannotStart, PackyardError
-from packyard.iam.schema import iam_access_keys, sts_sessions
+from packyard.iam.schema import iam_access_keys, server_secrets, sts_sessions
 from packyard.iam.secrets import KEY_FILE, SecretBox
 from packyard.settings import Settings
+from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 WRAPPED_FILE = "iam-secrets.wrapped"
 LOCAL_KEY_ALIAS = "alias/packyard/iam-secrets"
@@ -42,44 +43,59 @@ _CONTEXT = EncryptionContext("iam-secrets", hashlib.sha256(b"packyard iam secret
 _SEALED: tuple[Table, ...] = (iam_access_keys, sts_sessions)
 
 
-def open_secret_box(settings: Settings, provider: KeyProvider | None,
-                    writer: Engine) -> SecretBox:
+def open_secret_box(settings: Settings, provider: KeyProvider | None, writer: Engine,
+                    files: SharedFiles) -> SecretBox:
     """The box IAM seals secrets with: the provider's data key (encryption on), migrating an
     ``iam-secrets.key`` if there is one. With encryption off (``provider`` None), a data
     directory whose secrets are on the provider keeps them there; one that never had
-    encryption on keeps its ``iam-secrets.key``."""
-    data_dir, default_key = settings.data_dir, settings.default_encryption_key
-    wrapped_path = data_dir / WRAPPED_FILE
+    encryption on keeps its ``iam-secrets.key``.
+
+    Both files are in ``files`` (``storage/shared_files.py``: the data directory, or the
+    bucket every replica shares), so every replica opens the one key the first one made."""
+    default_key = settings.default_encryption_key
+    where = f"{WRAPPED_FILE} in {files.where}"
     if provider is None:
-        if not wrapped_path.exists():
-            return SecretBox.from_data_dir(data_dir)
+        if files.read(WRAPPED_FILE) is None:
+            return SecretBox.from_shared_files(files)
         provider = open_key_provider(settings)
     try:
-        wrapped = _read(wrapped_path) if wrapped_path.exists() else _create(
-            wrapped_path, provider, _key_ref(provider, default_key))
+        wrapped = _decode(files.get_or_create(WRAPPED_FILE, lambda: _encode(
+            provider.name, provider.generate_data_key(
+                _key_ref(provider, default_key), _CONTEXT).wrapped)))
         key = provider.decrypt_data_key(wrapped, _CONTEXT)
     except PackyardError as e:
-        raise CannotStart(f"IAM's secret key ({wrapped_path}) does not open with "
+        raise CannotStart(f"IAM's secret key ({where}) does not open with "
                           f"PACKYARD_KEY_PROVIDER={provider.name}: {e.message}") from None
     fernet_key = base64.urlsafe_b64encode(key)
-    old_path = data_dir / KEY_FILE
-    if old_path.exists():
-        old = Fernet(old_path.read_bytes().strip())
-        _reseal(writer, MultiFernet([Fernet(fernet_key), old]))
-        old_path.unlink(missing_ok=True)
+    old = files.read(KEY_FILE)
+    if old is not None:
+        _reseal(writer, MultiFernet([Fernet(fernet_key), Fernet(old.strip())]))
+        files.remove(KEY_FILE)
     return SecretBox(fernet_key)
 
 
-def rewrap_secret_key(data_dir: Path, provider: KeyProvider, key: KeyDescription) -> bool:
+def unwrap_secret_key(settings: Settings, wrapped: bytes) -> bytes:
+    """The Fernet key ``wrapped`` (an ``iam-secrets.wrapped``) holds, opened by the data
+    directory's local keyring: what ``packyard migrate-storage`` gives a destination whose
+    replicas cannot share that keyring, as ``iam-secrets.key``."""
+    provider = open_key_provider(dataclasses.replace(settings, key_provider="local"))
+    return base64.urlsafe_b64encode(provider.decrypt_data_key(_decode(wrapped), _CONTEXT))
+
+
+def rewrap_secret_key(files: SharedFiles | Path, provider: KeyProvider,
+                      key: KeyDescription) -> bool:
     """Re-wrap IAM's secret key with ``key``'s current version if an older one wraps it
-    (``packyard keys rotate``, before old versions are retired); True when it did."""
-    path = data_dir / WRAPPED_FILE
-    if not path.exists() or key.current_version is None:
+    (``packyard keys rotate``, before old versions are retired); True when it did.
+    ``files`` may be a data directory."""
+    if isinstance(files, Path):
+        files = DirectoryFiles(files)
+    found = files.read(WRAPPED_FILE)
+    if found is None or key.current_version is None:
         return False
-    wrapped = _read(path)
+    wrapped = _decode(found)
     if wrapped.key_id != key.key_id or (wrapped.key_version or 0) >= key.current_version:
         return False
-    _write(path, provider.name, provider.rewrap(wrapped, _CONTEXT), replace=True)
+    files.replace(WRAPPED_FILE, _encode(provider.name, provider.rewrap(wrapped, _CONTEXT)))
     return True
 
 
@@ -97,50 +113,21 @@ def _key_ref(provider: KeyProvider, default_key: str) -> str:
     return LOCAL_KEY_ALIAS
 
 
-def _create(path: Path, provider: KeyProvider, key_ref: str) -> WrappedKey:
-    fresh = provider.generate_data_key(key_ref, _CONTEXT)
-    if not _write(path, provider.name, fresh.wrapped, replace=False):
-        return _read(path)  # another process wrote it first: theirs
-    return fresh.wrapped
-
-
-def _read(path: Path) -> WrappedKey:
-    document = json.loads(path.read_text())
+def _decode(data: bytes) -> WrappedKey:
+    document = json.loads(data)
     return WrappedKey(document["key_id"], document["key_version"],
                       base64.b64decode(document["wrapped"]))
 
 
-def _write(path: Path, provider: str, wrapped: WrappedKey, *, replace: bool) -> bool:
-    """Write durably (0600); without ``replace``, False when the file exists already."""
-    data = json.dumps({"provider": provider, "key_id": wrapped.key_id,
+def _encode(provider: str, wrapped: WrappedKey) -> bytes:
+    return json.dumps({"provider": provider, "key_id": wrapped.key_id,
                        "key_version": wrapped.key_version,
-                       "wrapped": base64.b64encode(wrapped.ciphertext).decode()}).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
+                       "wrapped": base64.b64encode(wrapped.ciphertext).decode()}).encode() + b"\n"
 
 
 def _reseal(writer: Engine, fernet: MultiFernet) -> None:
-    """Every sealed secret under ``fernet``'s first key, in one transaction."""
+    """Every sealed secret under ``fernet``'s first key, in one transaction: IAM's, and the
+    secrets replicas share (``shared_secrets``: the generated root credentials)."""
     with writer.connect() as conn, conn.begin():
         for table in _SEALED:
             rows = conn.execute(select(table.c.id, table.c.secret_encrypted)).all()
@@ -148,3 +135,7 @@ def _reseal(writer: Engine, fernet: MultiFernet) -> None:
                 resealed = fernet.rotate(row.secret_encrypted.encode("ascii")).decode("ascii")
                 conn.execute(update(table).where(table.c.id == row.id).values(
                     secret_encrypted=resealed))
+        for name, value in conn.execute(select(server_secrets.c.name,
+                                               server_secrets.c.value)).all():
+            conn.execute(update(server_secrets).where(server_secrets.c.name == name).values(
+                value=fernet.rotate(value.encode("ascii")).decode("ascii")))

@@ -2,22 +2,23 @@
 
 SigV4 verification needs the plaintext secret to recompute the HMAC, so a secret access key
 cannot be stored hashed the way authorization and session tokens are; it is encrypted instead,
-with Fernet (AES-128-CBC + HMAC-SHA256, authenticated) under a key kept in the data directory,
-readable only by its owner. A database copied without that file holds no usable secret. With
-encryption at rest on, the key is a data key of the key provider instead, kept wrapped
-(``iam/secret_key.py``), and this file is migrated away.
-
-Replicas that share one database must share the key file too.
+with Fernet (AES-128-CBC + HMAC-SHA256, authenticated) under a key kept beside the blobs
+(``storage/shared_files.py``: the data directory, owner-only, for the embedded default; the
+bucket for an S3 store, so every replica on it finds the same key). A database copied without
+that key holds no usable secret. With encryption at rest on, the key is a data key of the key
+provider instead, kept wrapped in the same shared files (``iam/secret_key.py``), and this file
+is migrated away.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import string
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 KEY_FILE = "iam-secrets.key"
 
@@ -64,34 +65,23 @@ class SecretBox:
 
     @classmethod
     def generate(cls) -> SecretBox:
-        """A box with a fresh key (tests; servers use ``from_data_dir``)."""
+        """A box with a fresh key (tests; servers use ``from_shared_files``)."""
         return cls(Fernet.generate_key())
 
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> SecretBox:
         """The data directory's key, created (mode 0600) the first time."""
-        path = data_dir / KEY_FILE
-        if path.exists():
-            if path.stat().st_mode & 0o077:
-                # Tighten rather than refuse: the file may have been copied with a loose umask.
-                os.chmod(path, 0o600)
-            return cls(path.read_bytes().strip())
-        key = Fernet.generate_key()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
+        return cls.from_shared_files(DirectoryFiles(data_dir))
+
+    @classmethod
+    def from_shared_files(cls, files: SharedFiles) -> SecretBox:
+        """The key in ``files`` (``KEY_FILE``), created by whichever process comes first."""
+        key = files.get_or_create(KEY_FILE, lambda: Fernet.generate_key() + b"\n").strip()
         try:
-            # Link, not replace: if another process created the key meanwhile, use theirs.
-            os.link(tmp, path)
-        except FileExistsError:
-            os.unlink(tmp)
-            return cls(path.read_bytes().strip())
-        os.unlink(tmp)
-        return cls(key)
+            return cls(key)
+        except ValueError:
+            raise ValueError(f"{KEY_FILE} in {files.where} is not a Fernet key (44 url-safe "
+                             "base64 characters); restore it from a backup") from None
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
@@ -101,5 +91,5 @@ class SecretBox:
             return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise ValueError(
-                f"A stored secret cannot be decrypted: the data directory's {KEY_FILE} is not "
-                "the key it was encrypted with") from None
+                f"A stored secret cannot be decrypted: {KEY_FILE} is not the key it was "
+                "encrypted with (replicas on one database need one blob store, where the key is)") from None

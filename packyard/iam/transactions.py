@@ -2,8 +2,10 @@
 
 Each store method is one transaction on the reader or the writer engine (the catalog's pair,
 ``SqlCatalog.engines``). ``generation`` grows with every write made through the store, so caches in
-the same process can drop what they hold at once; other processes (the CLI, replicas) rely on
-the caches' TTL.
+the same process can drop what they hold at once; every write also announces itself to the
+other processes on the database (``metadata/change_feed.py``), which bump their store's
+generation when they hear of it (``note_change_elsewhere``), the caches' TTL remaining the
+backstop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.engine import Engine
 
 from packyard.iam.secrets import SecretBox
+from packyard.metadata.change_feed import IAM, announce
+from packyard.metadata.engine import outages_as_unavailable
 
 
 class StoreBase:
@@ -31,19 +35,25 @@ class StoreBase:
 
     @property
     def generation(self) -> int:
-        """Changes whenever this store has written; caches compare it to drop stale entries."""
+        """Changes whenever this store has written (or heard that another process did);
+        caches compare it to drop stale entries."""
         return self._generation
+
+    def note_change_elsewhere(self) -> None:
+        """Another process wrote to the IAM tables: what this one cached is stale."""
+        self._generation = next(self._generations)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._reader.connect() as conn, conn.begin():
+        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._writer.connect() as conn, conn.begin():
+            with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn
+                announce(conn, IAM)
         finally:
             self._generation = next(self._generations)
 

@@ -93,6 +93,11 @@ class Catalog(Protocol):
         """Bring the schema to the newest revision; a no-op when it is there."""
         ...
 
+    def schema_is_current(self) -> bool:
+        """Whether the database is at this code's newest revision (``/ready``): one query;
+        ``DatabaseUnavailable`` when the database does not answer."""
+        ...
+
     def dispose(self) -> None:
         """Close the connections (before forking workers, or at exit)."""
         ...

@@ -20,13 +20,19 @@ give them the same guarantees:
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 
-from packyard.errors import CannotStart
+from packyard.errors import CannotStart, Unavailable
+
+log = logging.getLogger("packyard.metadata")
 
 # Advisory lock keys (one bigint space per database, shared with any other application using
 # it): "packyard" in ASCII, and the next number for migrations.
@@ -54,6 +60,34 @@ class PoolSettings:
     max_overflow: int = 10
     # Seconds a request waits for a free connection before failing.
     pool_timeout: float = 30.0
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (restarting, failing over, out of connections) or a lock
+    was waited for too long: the request fails with 503 and ``Retry-After``, and the same
+    request works once the database is back, without restarting Packyard (pooled connections
+    are checked on checkout, ``pool_pre_ping``)."""
+
+
+# What a database that is down, restarting or overloaded raises through SQLAlchemy: a lost or
+# refused connection, a lock or statement timeout (OperationalError), a connection closed under
+# us (InterfaceError), no free pooled connection within pool_timeout (TimeoutError). Errors in
+# a statement itself (IntegrityError, ProgrammingError) are bugs, not outages.
+_OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+@contextmanager
+def outages_as_unavailable() -> Iterator[None]:
+    """Turn a database outage inside the block into ``DatabaseUnavailable`` (a 503 on every
+    surface) instead of a 500 with a traceback; the cause is logged once, on one line."""
+    try:
+        yield
+    except _OUTAGES as error:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+        log.warning("database unavailable: %s: %s", type(error).__name__,
+                    cause[0] if cause else "")
+        raise DatabaseUnavailable("The metadata database is unavailable right now; try again "
+                                  "shortly", retry_after_seconds=2) from error
 
 
 def normalize_url(url: str) -> str:

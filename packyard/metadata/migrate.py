@@ -13,6 +13,7 @@ refuses to start (``SchemaTooNew``) rather than run old code on a schema it does
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -39,6 +40,18 @@ def alembic_config(url: str | None = None) -> Config:
     if url:
         config.set_main_option("sqlalchemy.url", url)
     return config
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision this code knows (read once: loading the scripts takes ~25 ms)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision (None before the first migration); one query."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_to_head(engine: Engine) -> bool:

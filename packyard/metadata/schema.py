@@ -243,6 +243,16 @@ tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
+# One row per topic of ``change_feed`` (catalog, iam, tokens): on SQLite every write increments
+# its topic's counter in its own transaction, and other processes poll them
+# (``ChangePoller``); on PostgreSQL announcements are NOTIFYs and these rows stay at 0.
+change_counters = Table(
+    "change_counters", metadata,
+    Column("topic", String(16), primary_key=True),
+    Column("counter", BigInteger, nullable=False, default=0),
+    Column("origin", String(40), nullable=False, default=""),  # the last writer's process
+)
+
 # The audit trail in the scaled setup (PACKYARD_AUDIT_LOG=database): one row per CloudTrail-
 # shaped event (packyard/audit/), the columns `packyard audit` filters on beside the whole
 # record. The embedded setup keeps the same records in files in the data directory instead.

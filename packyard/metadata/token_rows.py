@@ -17,7 +17,7 @@ class TokenStore(CatalogBase):
     def insert_token(self, token_id: str, secret_sha256: str, principal_arn: str,
                      access_key_id: str | None, domain: Domain, now: datetime,
                      expires_at: datetime) -> None:
-        with self._write() as conn:
+        with self._write(topic=None) as conn:
             conn.execute(insert(tokens).values(
                 id=token_id, secret_sha256=secret_sha256, principal_arn=principal_arn,
                 access_key_id=access_key_id, domain_id=domain.id, created_at=now,
@@ -35,6 +35,7 @@ class TokenStore(CatalogBase):
                            revoked_at=row.revoked_at)
 
     def delete_expired_tokens(self, now: datetime) -> int:
-        with self._write() as conn:
+        # Expired tokens are refused on their expiry whatever a cache holds.
+        with self._write(topic=None) as conn:
             result = conn.execute(delete(tokens).where(tokens.c.expires_at < now))
             return int(result.rowcount or 0)

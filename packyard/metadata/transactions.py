@@ -2,7 +2,9 @@
 
 Each catalog method is one transaction on the reader or the writer engine (writers one at a time:
 ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL; see ``packyard.metadata.engine``). Every write goes through
-``_write``, which bumps ``changes`` after commit so in-process caches drop what they hold.
+``_write``, which announces the change to the other processes on the database in its
+transaction (``change_feed``) and bumps ``changes`` after commit, so this process's caches
+drop what they hold at once and the others' as soon as they hear of it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from packyard.metadata.change_feed import CATALOG, announce
 from packyard.metadata.changes import ChangeLog
-from packyard.metadata.engine import PoolSettings, create_engines
-from packyard.metadata.migrate import upgrade_to_head
+from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
+from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
 
 
@@ -41,19 +44,27 @@ class CatalogBase:
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
 
+    def schema_is_current(self) -> bool:
+        with outages_as_unavailable():
+            return current_revision(self._reader) == head_revision()
+
     def dispose(self) -> None:
         self._reader.dispose()
         self._writer.dispose()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._reader.connect() as conn, conn.begin():
+        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._writer.connect() as conn, conn.begin():
+    def _write(self, topic: str | None = CATALOG) -> Iterator[Connection]:
+        """A write transaction; ``topic`` None for a write no other process caches anything
+        of (a new token: nobody can have looked it up yet)."""
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             yield conn
+            if topic is not None:
+                announce(conn, topic)
         # Committed: caches of pages and lookups built before this write are now stale.
         self.changes.touch()
 

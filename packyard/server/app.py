@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,6 +41,17 @@ async def health(request: Request) -> Response:
     note = note_of(request.scope)
     note.surface, note.route = "server", "health"
     return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness for load balancers (``services/readiness.py``): 200 when the database and the
+    blob store answer and the schema is this code's, else 503 saying which is not."""
+    readiness = request.app.state.container.readiness
+    report = await readiness.report()
+    body = {"status": "ready" if report.ready else "not ready", "checks": report.checks}
+    if report.ready:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 class PackyardApp:
@@ -118,6 +130,7 @@ def create_app(settings: Settings | None = None,
     # Each surface maps errors to its wire format in one place, registered on its route.
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
         *([Route("/metrics", metrics_endpoint(container, traffic), methods=["GET"])]
           if settings.metrics else []),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
@@ -156,11 +169,14 @@ def create_app(settings: Settings | None = None,
 
 def _lifespan(container: Container, observer: Observer
               ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """What a serving process starts and stops beside the requests: the webhooks' sender,
-    and at the end the audit trail's last flush."""
+    """What a serving process starts and stops beside the requests: hearing other processes'
+    writes, the webhooks' sender, and at the end the audit trail's last flush."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other
+        # processes' writes while serving.
+        container.start_background()
         webhooks = container.webhooks
         if webhooks is not None:
             webhooks.initialize()
@@ -173,6 +189,7 @@ def _lifespan(container: Container, observer: Observer
             observer.trail.close()
             if observer.access_log is not None:
                 observer.access_log.close()
+            await run_in_threadpool(container.stop_background)  # joins the watcher's thread
 
     return lifespan
 

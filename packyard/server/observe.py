@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from packyard.audit.events import RequestFacts, api_event
 from packyard.audit.trail import AuditTrail
+from packyard.errors import Unavailable
 from packyard.http.request_note import (
     RequestIds,
     attach,
@@ -102,16 +103,24 @@ class Observe:
                     try:
                         await observer.trail.record_async(api_event(note, self._facts(
                             scope, request_id)))
-                    except Exception:
+                    except Exception as error:
+                        # The database being down (the scaled setup's trail) is an outage like
+                        # any other: 503 with Retry-After, which clients retry.
+                        outage = isinstance(error, Unavailable)
+                        replacement = 503 if outage else 500
                         log.exception("could not record %s %s in the audit trail; answering "
-                                      "500 instead of %d", note.source, note.name, status)
+                                      "%d instead of %d", note.source, note.name, replacement,
+                                      status)
                         observer.traffic.audit_failures += 1
                         replaced = True
-                        status = 500
-                        await send({"type": "http.response.start", "status": 500, "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(_AUDIT_FAILED)).encode()),
-                            (_REQUEST_ID, request_id.encode("ascii"))]})
+                        status = replacement
+                        headers = [(b"content-type", b"text/plain; charset=utf-8"),
+                                   (b"content-length", str(len(_AUDIT_FAILED)).encode()),
+                                   (_REQUEST_ID, request_id.encode("ascii"))]
+                        if outage:
+                            headers.append((b"retry-after", b"2"))
+                        await send({"type": "http.response.start", "status": replacement,
+                                    "headers": headers})
                         await send({"type": "http.response.body", "body": _AUDIT_FAILED})
                         return
             elif message["type"] == "http.response.body":

@@ -74,6 +74,10 @@ class RepositoryGate:
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
             version=lambda: authenticator.generation + authorizer.tag_changes)
 
+    def forget_lookups(self) -> None:
+        """Drop the remembered domain and repository rows (another process changed them)."""
+        self._lookups.clear()
+
     def caches(self) -> dict[str, TtlCache[Any, Any]]:
         """The gate's caches by name (for ``/metrics``)."""
         return {"repository_lookups": self._lookups, "read_grants": self._readers,

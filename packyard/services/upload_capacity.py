@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from packyard.errors import InsufficientStorage, Unavailable
+from packyard.errors import InsufficientStorage, Throttled
 
 log = logging.getLogger("packyard.uploads")
 
@@ -48,13 +48,13 @@ class UploadCapacity:
     def admit(self, declared_bytes: int | None) -> Iterator[None]:
         """Hold a place for one upload of (about) ``declared_bytes`` while the block runs.
 
-        Raises Unavailable when the process has ``max_concurrent`` uploads in flight, and
+        Raises Throttled (an Unavailable) when the process has ``max_concurrent`` uploads in flight, and
         InsufficientStorage when storing it would leave less than ``min_free_bytes`` free.
         """
         declared = max(declared_bytes or 0, 0)
         with self._lock:
             if self._max and self._active >= self._max:
-                raise Unavailable(
+                raise Throttled(
                     f"Too many uploads in progress on this server (at most {self._max} at "
                     f"once); try again in a few seconds", retry_after_seconds=RETRY_AFTER_SECONDS)
             if self._min_free:

@@ -16,7 +16,9 @@ from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3_connection import S3Connection, S3Location, connect
+from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 MEMORY = "memory://"
 S3 = "s3://"
@@ -64,5 +66,21 @@ def open_blob_store(settings: Settings) -> BlobStore:
                           S3Connection(endpoint_url=settings.s3_endpoint_url))
         from packyard.storage.s3 import S3BlobStore
 
-        return S3BlobStore(clients, staging_dir(settings))
+        store = S3BlobStore(clients, staging_dir(settings))
+        if settings.blob_cache_bytes <= 0:
+            return store
+        return CachingBlobStore(store, settings.data_dir / "blob-cache",
+                                settings.blob_cache_bytes)
     return LocalBlobStore(Path(where))
+
+
+def open_shared_files(settings: Settings) -> SharedFiles:
+    """Where the files every process must agree on live (``storage/shared_files.py``): the
+    bucket of an S3 blob store (replicas share it), else the data directory."""
+    where = settings.blob_store
+    if where and where.startswith(S3):
+        from packyard.storage.s3 import S3SharedFiles
+
+        return S3SharedFiles(connect(S3Location.parse(where),
+                                     S3Connection(endpoint_url=settings.s3_endpoint_url)))
+    return DirectoryFiles(settings.data_dir)

@@ -18,13 +18,17 @@ CompleteMultipartUpload carries the condition (obstore's multipart uploads canno
 Reads fetch ranges of at most ``_PIECE`` bytes, one request each: a slow client downloading a
 large file holds no request open past the client's timeout, memory stays bounded, and a
 ``read(start, end)`` asks the store for exactly that range.
+
+A store that cannot be reached (down, refusing connections, answering 5xx after the clients'
+few retries) raises ``BlobStoreUnavailable``: a 503 with ``Retry-After`` on every surface, so an
+upload fails cleanly and the client may retry; the staged file is discarded by the caller.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import obstore
 from obstore.exceptions import AlreadyExistsError, GenericError
 
-from packyard.errors import NotFound
+from packyard.errors import NotFound, Unavailable
 from packyard.storage.blobs import Digests, Hasher, StagedBlob, check_blob_key
 from packyard.storage.s3_connection import S3Clients
 from packyard.storage.staging import StagedFile, StagingArea
@@ -57,6 +61,35 @@ _STALE_UPLOAD = timedelta(hours=24)
 def _precondition_failed(error: Any) -> bool:
     return bool(getattr(error, "response", {}).get("Error", {}).get("Code")
                 == "PreconditionFailed")
+
+
+class BlobStoreUnavailable(Unavailable):
+    """The object store cannot be reached or answers with server errors."""
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A failure of the store or the way to it, not of the request: obstore's catch-all (a
+    connection error or a 5xx after its retries), botocore's connection errors, a 5xx."""
+    if isinstance(error, GenericError):
+        return True
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(error, ClientError):
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    return isinstance(error, BotoCoreError)
+
+
+@contextlib.contextmanager
+def _outages_as_unavailable(action: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        if not _is_outage(error):
+            raise
+        log.warning("object store unavailable: %s: %s", action,
+                    (str(error).strip().splitlines() or [""])[0])
+        raise BlobStoreUnavailable("The blob store is unavailable right now; try again "
+                                   "shortly") from error
 
 
 class S3BlobStore:
@@ -84,10 +117,11 @@ class S3BlobStore:
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
         name = self._name(domain_key, digests.sha256)
-        if digests.size <= _SINGLE_PUT_MAX:
-            self._create(name, staged.local_path)
-        else:
-            self._create_multipart(name, staged.local_path, digests.size)
+        with _outages_as_unavailable(f"storing {name}"):
+            if digests.size <= _SINGLE_PUT_MAX:
+                self._create(name, staged.local_path)
+            else:
+                self._create_multipart(name, staged.local_path, digests.size)
         # Only now: on failure the caller discards the staged file.
         staged.local_path.unlink(missing_ok=True)
         return digests
@@ -108,7 +142,9 @@ class S3BlobStore:
         hasher = Hasher()
         hasher.update(data)
         digests = hasher.digests()
-        self._create(self._name(domain_key, digests.sha256), data)
+        name = self._name(domain_key, digests.sha256)
+        with _outages_as_unavailable(f"storing {name}"):
+            self._create(name, data)
         return digests
 
     def _create(self, name: str, source: Path | bytes) -> None:
@@ -157,7 +193,8 @@ class S3BlobStore:
 
     def _exists(self, name: str) -> bool:
         try:
-            obstore.head(self._objects, name)
+            with _outages_as_unavailable(f"looking for {name}"):
+                obstore.head(self._objects, name)
         except FileNotFoundError:
             return False
         return True
@@ -166,8 +203,10 @@ class S3BlobStore:
         return self._exists(self._name(domain_key, sha256))
 
     def size(self, domain_key: str, sha256: str) -> int:
+        name = self._name(domain_key, sha256)
         try:
-            return obstore.head(self._objects, self._name(domain_key, sha256))["size"]
+            with _outages_as_unavailable(f"looking for {name}"):
+                return obstore.head(self._objects, name)["size"]
         except FileNotFoundError:
             raise NotFound(f"No blob {sha256}") from None
 
@@ -187,11 +226,12 @@ class S3BlobStore:
                 piece = await result.bytes_async()
             except FileNotFoundError:
                 raise NotFound(f"No blob {sha256}") from None
-            except GenericError:
+            except GenericError as error:
                 # 416 Range Not Satisfiable: the range starts at or past the end (every range
                 # of an empty object does). Nothing more to send, if the blob is there.
                 if await self._size_async(name, sha256) > position:
-                    raise
+                    with _outages_as_unavailable(f"reading {name}"):
+                        raise error from None
                 return
             view = memoryview(piece)
             for offset in range(0, len(view), _CHUNK):
@@ -205,7 +245,8 @@ class S3BlobStore:
 
     async def _size_async(self, name: str, sha256: str) -> int:
         try:
-            return (await obstore.head_async(self._objects, name))["size"]
+            with _outages_as_unavailable(f"looking for {name}"):
+                return (await obstore.head_async(self._objects, name))["size"]
         except FileNotFoundError:
             raise NotFound(f"No blob {sha256}") from None
 
@@ -213,7 +254,9 @@ class S3BlobStore:
 
     def delete(self, domain_key: str, sha256: str) -> None:
         # S3 answers a DELETE of a missing key with success.
-        obstore.delete(self._objects, self._name(domain_key, sha256))
+        name = self._name(domain_key, sha256)
+        with _outages_as_unavailable(f"deleting {name}"):
+            obstore.delete(self._objects, name)
 
     def delete_domain(self, domain_key: str) -> None:
         self._name(domain_key, "0" * 64)  # validates the key
@@ -242,3 +285,50 @@ class S3BlobStore:
             log.warning("could not list multipart uploads in %s (%s); abandoned uploads stay "
                         "until a bucket lifecycle rule aborts them", location, error)
         return aborted
+
+
+class S3SharedFiles:
+    """``SharedFiles`` in the bucket, under ``<prefix>/.packyard/`` (no domain key starts with
+    a dot, so no blob is ever there): created with a conditional PUT, so the first replica's
+    file wins."""
+
+    _DIRECTORY = ".packyard"
+
+    def __init__(self, clients: S3Clients) -> None:
+        self._clients = clients
+
+    @property
+    def where(self) -> str:
+        return f"{self._clients.location}/{self._DIRECTORY}"
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            with _outages_as_unavailable(f"reading {self._DIRECTORY}/{name}"):
+                return bytes(obstore.get(self._clients.objects,
+                                         f"{self._DIRECTORY}/{name}").bytes())
+        except FileNotFoundError:
+            return None
+
+    def get_or_create(self, name: str, make: Callable[[], bytes]) -> bytes:
+        found = self.read(name)
+        if found is not None:
+            return found
+        data = make()
+        try:
+            with _outages_as_unavailable(f"storing {self._DIRECTORY}/{name}"):
+                obstore.put(self._clients.objects, f"{self._DIRECTORY}/{name}", data,
+                            mode="create", use_multipart=False)
+        except AlreadyExistsError:
+            found = self.read(name)  # another replica was first
+            assert found is not None
+            return found
+        return data
+
+    def replace(self, name: str, data: bytes) -> None:
+        with _outages_as_unavailable(f"storing {self._DIRECTORY}/{name}"):
+            obstore.put(self._clients.objects, f"{self._DIRECTORY}/{name}", data,
+                        use_multipart=False)
+
+    def remove(self, name: str) -> None:
+        with _outages_as_unavailable(f"removing {self._DIRECTORY}/{name}"):
+            obstore.delete(self._clients.objects, f"{self._DIRECTORY}/{name}")

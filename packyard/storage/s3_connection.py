@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # obstore asks again after this long for credentials that expire (roles, SSO); botocore
 # refreshes them ahead of their expiry on its own.
 _REFRESH_AFTER = timedelta(minutes=5)
+# How long obstore retries a failing request (connection refused, 5xx) before giving up.
+_RETRY_FOR = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ class S3Clients:
 
                 self._botocore = self._session.create_client(
                     "s3", region_name=self._region, endpoint_url=self._endpoint_url,
-                    config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"},
+                    config=Config(s3={"addressing_style": "path"},
+                                  retries={"mode": "standard", "max_attempts": 3},
                                   connect_timeout=5, read_timeout=120))
             return self._botocore
 
@@ -144,5 +147,11 @@ def connect(location: S3Location, connection: S3Connection) -> S3Clients:
         client_options={"allow_http": bool(endpoint and endpoint.startswith("http://")),
                         "connect_timeout": "5s",
                         # Per request; reads fetch at most _PIECE bytes per request (s3.py).
-                        "timeout": "120s"})
+                        "timeout": "120s"},
+        # object_store retries for up to 3 minutes by default: a store that is down would hold
+        # every request that long. A few quick retries ride out a blip; past them the request
+        # fails with 503 (s3.py), and the client retries.
+        retry_config={"max_retries": 3, "retry_timeout": _RETRY_FOR,
+                      "backoff": {"init_backoff": timedelta(milliseconds=50),
+                                  "max_backoff": timedelta(seconds=2), "base": 2.0}})
     return S3Clients(location, objects, session, region, endpoint)

@@ -279,6 +279,10 @@ class UpstreamResolver:
                                         self._clock.now(), namespace, version_key)
                 return StoredFile(domain.blob_key, hit.file.digests["sha256"],
                                   hit.file.size or 0)
+            if self._format.derived_blob(hit.file.attributes, filename)[1] is None:
+                # Its size is asked of the blob store (a HEAD on S3): off the event loop.
+                return await run_in_threadpool(self._derived, domain, hit.file.attributes,
+                                               filename)
             return self._derived(domain, hit.file.attributes, filename)
         upstream = hit.source.upstream
         assert upstream is not None and hit.source.index_url is not None

@@ -30,6 +30,7 @@ from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import BlobStore, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3 import S3BlobStore
 from packyard.storage.s3_connection import S3Connection, S3Location, connect
 from tests.services import SeaweedServer
@@ -58,6 +59,12 @@ def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
                    tmp_path / "staging")
 
 
+def _s3_cached(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    # What replicas run: the S3 store behind a local read cache of hot blobs.
+    s3 = _s3(request, tmp_path)
+    return Backend(CachingBlobStore(s3.store, tmp_path / "cache", 1024 * 1024), s3.staging_dir)
+
+
 def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
                ) -> Callable[[pytest.FixtureRequest, Path], Backend]:
     """``base`` behind encryption at rest, as bootstrap wires it: data keys in a catalog whose
@@ -78,7 +85,7 @@ def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
 
 
 _PLAIN: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
-    "local": _local, "memory": _memory, "s3": _s3}
+    "local": _local, "memory": _memory, "s3": _s3, "s3-cached": _s3_cached}
 _BACKENDS = {**_PLAIN, **{f"{name}+enc": _encrypted(base) for name, base in _PLAIN.items()}}
 
 

@@ -79,3 +79,14 @@ def test_a_schema_newer_than_the_code_is_refused(databases: Databases) -> None:
         f"Packyard's newest ({HEAD!r}): it was upgraded by a newer Packyard; run that version "
         "(schemas are never downgraded)")
     assert _revision(catalog) == "0099_from_the_future"  # left as it was
+
+
+def test_schema_is_current_only_at_this_codes_head(databases: Databases) -> None:
+    url = databases.url("ready")
+    catalog = databases.catalog(url)
+    assert not catalog.schema_is_current()  # not migrated yet
+    catalog.migrate()
+    assert catalog.schema_is_current()
+    with catalog.engines[1].begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    assert not catalog.schema_is_current()

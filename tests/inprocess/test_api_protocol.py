@@ -220,5 +220,9 @@ def test_health_answers_as_the_readme_shows(packyard: InProcessPackyard) -> None
     assert response.status_code == 200
     assert response.json() == {**json.loads(shown[1]), "version": __version__}
     assert set(json.loads(shown[1])) == set(response.json())
-    # The README says /ready is still to come; when it lands, the README says what it checks.
-    assert packyard.http.get("/ready").status_code == 404, "update README.md's Health checks"
+    shown_ready = re.search(r"^\$ curl http://127\.0\.0\.1:8080/ready\n(.*)$", section,
+                            re.MULTILINE)
+    assert shown_ready, "README.md's Health checks section no longer shows /ready's answer"
+    response = packyard.http.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == json.loads(shown_ready[1])

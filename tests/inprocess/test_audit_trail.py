@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
+from packyard.metadata.engine import DatabaseUnavailable
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo
 from tests.integration.helpers import (
@@ -213,6 +214,27 @@ def test_an_event_that_cannot_be_kept_turns_the_answer_into_a_500(
                              "server log\n")
     assert response.headers["x-amzn-requestid"]
     assert observer.traffic.audit_failures >= 1  # botocore may retry a 500
+
+
+def test_an_event_lost_to_a_database_outage_is_a_503_to_retry(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scaled setup's trail is the database: while it restarts, an audited request is
+    # answered as every other outage is, not as a bug.
+    observer = packyard.app.observer
+    assert observer is not None
+
+    async def fail(_event: dict[str, Any]) -> None:
+        raise DatabaseUnavailable("The metadata database is unavailable right now; try again "
+                                  "shortly", retry_after_seconds=2)
+
+    monkeypatch.setattr(observer.trail, "record_async", fail)
+    with pytest.raises(ClientError):
+        packyard.codeartifact().list_domains()
+    response = packyard.last_aws_response
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.text == ("The request could not be recorded in the audit trail; see the "
+                             "server log\n")
 
 
 def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:

@@ -21,6 +21,7 @@ from packyard.settings import load_settings
 from packyard.storage.backends import check_blob_store, open_blob_store, staging_dir
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
+from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3 import S3BlobStore
 from packyard.storage.s3_connection import S3Location
 from tests.unit.pypi_samples import build_sdist, build_wheel
@@ -129,10 +130,21 @@ def test_s3_with_credentials_opens_an_s3_store_staging_in_the_data_directory(
                                       "PACKYARD_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
                              data_dir=tmp_path)
     store = open_blob_store(settings)  # no request is made until a blob is asked for
-    assert isinstance(store, S3BlobStore) and store.location == "s3://bucket/prefix"
+    # Behind the local read cache of hot blobs (default 1 GiB, in the data directory).
+    assert isinstance(store, CachingBlobStore) and store.max_bytes == 1024 ** 3
+    assert isinstance(store.inner, S3BlobStore) and store.inner.location == "s3://bucket/prefix"
     staged = store.stage()
     assert staged.local_path.parent == tmp_path / "blobs" / ".staging" == staging_dir(settings)
     store.discard(staged)
+
+
+def test_s3_without_a_read_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": "s3://bucket/prefix",
+                                      "PACKYARD_BLOB_CACHE_BYTES": "0"}, data_dir=tmp_path)
+    assert isinstance(open_blob_store(settings), S3BlobStore)
 
 
 def test_serve_refuses_an_unknown_blob_store_in_one_line(tmp_path: Path) -> None:
@@ -192,3 +204,43 @@ def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None
         assert [p for p in (data_dir / "blobs").rglob("*") if p.is_file()] == []
     finally:
         services.catalog.dispose()
+
+
+# -- an object store that cannot be reached ---------------------------------------------------
+
+def _unreachable_store(tmp_path: Path) -> S3BlobStore:
+    from packyard.storage.s3_connection import S3Connection, connect
+    from tests.integration.helpers import free_port
+
+    connection = S3Connection(f"http://127.0.0.1:{free_port()}", "us-east-1", "KEY", "SECRET")
+    return S3BlobStore(connect(S3Location("bucket", "p"), connection), tmp_path / "staging")
+
+
+def test_storing_in_an_unreachable_object_store_is_unavailable_not_a_crash(
+        tmp_path: Path) -> None:
+    from packyard.storage.s3 import BlobStoreUnavailable
+
+    store = _unreachable_store(tmp_path)
+    staged = store.stage()
+    staged.write(b"a wheel")
+    with pytest.raises(BlobStoreUnavailable, match="^The blob store is unavailable right now; "
+                                                   "try again shortly$") as refused:
+        store.commit(staged, "dom")
+    assert refused.value.retry_after_seconds == 5
+    with pytest.raises(BlobStoreUnavailable):
+        store.put_bytes(b"metadata", "dom")
+    with pytest.raises(BlobStoreUnavailable):
+        store.size("dom", "0" * 64)
+
+
+def test_reading_from_an_unreachable_object_store_is_unavailable(tmp_path: Path) -> None:
+    from packyard.storage.s3 import BlobStoreUnavailable
+
+    store = _unreachable_store(tmp_path)
+
+    async def first_chunk() -> None:
+        async for _ in store.read("dom", "0" * 64):
+            break
+
+    with pytest.raises(BlobStoreUnavailable):
+        anyio.run(first_chunk)

@@ -20,6 +20,7 @@ from packyard.errors import (
     NotFound,
     PackyardError,
     QuotaExceeded,
+    Throttled,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -40,7 +41,10 @@ _MAPPING: list[tuple[type[PackyardError], str, int]] = [
     (Unauthenticated, "AccessDeniedException", 403),
     # An upload refused at its head (PublishPackageVersion): too many at once, try again (the
     # SDKs retry a ThrottlingException after Retry-After); no disk left for it.
-    (Unavailable, "ThrottlingException", 429),
+    (Throttled, "ThrottlingException", 429),
+    # Not in the model: a database or object store outage. botocore retries a 503 whatever
+    # its code (its "standard" retry mode), and shows this one's message when it gives up.
+    (Unavailable, "ServiceUnavailableException", 503),
     (InsufficientStorage, "ServiceQuotaExceededException", 402),
 ]
 

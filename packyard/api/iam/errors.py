@@ -22,6 +22,7 @@ from packyard.errors import (
     PackyardError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request_note import note_of, request_id_of
@@ -58,6 +59,8 @@ _GENERIC: list[tuple[type[PackyardError], str, int]] = [
     (Conflict, "ConcurrentModification", 409),
     (Denied, "AccessDenied", 403),
     (Unauthenticated, "AccessDenied", 403),
+    # IAM's common error for a service that cannot answer now (a database outage).
+    (Unavailable, "ServiceUnavailable", 503),
 ]
 
 

@@ -26,8 +26,8 @@ from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider, WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
 from packyard.crypto.transit import TransitKeyProvider
-from tests.conformance.key_providers.conftest import OpenBao
 from tests.conformance.key_providers.kms_stubs import StubbedKms
+from tests.openbao import OpenBao
 
 CONTEXT = EncryptionContext("d1", "a1" * 32)
 

@@ -13,7 +13,7 @@ from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
 from packyard.crypto.keys import WrappedKey
 from packyard.crypto.transit import TransitKeyProvider
 from packyard.errors import Invalid
-from tests.conformance.key_providers.conftest import OpenBao
+from tests.openbao import OpenBao
 
 CONTEXT = EncryptionContext("d1", "9a" * 32)
 

@@ -1,0 +1,72 @@
+"""``packyard migrate-storage``: move an embedded install onto PostgreSQL and an object store
+(``services/storage_migration.py`` says what is copied and how a stopped run resumes).
+Register with the main command in ``packyard/cli/main.py``."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from packyard.errors import CannotStart, Invalid, Unavailable
+from packyard.services.storage_migration import migrate_storage
+from packyard.settings import load_settings
+
+_err = Console(stderr=True)
+
+
+@click.command("migrate-storage")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The embedded install to copy (default ./data, or PACKYARD_DATA_DIR); only "
+                   "read.")
+@click.option("--to-database-url", required=True, metavar="URL",
+              help="The new database: postgresql://USER:PASSWORD@HOST/DATABASE, empty.")
+@click.option("--to-blob-store", required=True, metavar="WHERE",
+              help="The new blob store: s3://BUCKET/PREFIX (with PACKYARD_S3_ENDPOINT_URL and "
+                   "the AWS_* variables) or a directory.")
+def migrate_storage_command(data_dir: Path | None, to_database_url: str,
+                            to_blob_store: str) -> None:
+    """Copy an embedded install (catalog, IAM, tokens, files) to PostgreSQL and an object
+    store, verifying every file's sha256. The source is only read; stop its server first, or
+    what it accepts meanwhile is not copied. Interrupted, it is run again and resumes.
+    """
+    try:
+        target = load_settings(data_dir=data_dir, database_url=to_database_url,
+                               blob_store=to_blob_store)
+        # The source is the data directory's own database and blobs, whatever
+        # PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
+        source = dataclasses.replace(target, database_url=None, blob_store=None)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def step(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"Copying {what}", total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        try:
+            report = migrate_storage(source, target, step)
+        except (Invalid, CannotStart, Unavailable) as exc:
+            bar.stop()
+            _err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
+            sys.exit(2)
+    rows = ("rows already copied by an earlier run" if report.rows_present
+            else f"{report.rows} rows")
+    click.echo(f"copied {report.blobs_copied} file(s) ({report.blobs_present} already there) "
+               f"and {rows}; start the replicas with --database-url {to_database_url} "
+               f"--blob-store {to_blob_store}")

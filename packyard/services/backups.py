@@ -1,0 +1,219 @@
+"""``packyard backup`` / ``packyard restore`` for the embedded default: SQLite and local blobs.
+
+A backup is consistent while the server runs, without stopping it:
+
+1. the database is copied with SQLite's online backup API, a snapshot of one moment (under WAL
+   a reader holds no writer up);
+2. the blobs that snapshot lists (the ``blobs`` table) are copied, each verified against its
+   sha256 as it is read. Blobs are content-addressed and never rewritten, and each one is
+   durable before the row naming it commits, so every blob the snapshot names is on disk —
+   unless a deletion after the snapshot removed it, which is reported (the run fails; run it
+   again);
+3. the IAM secrets key (or, with encryption at rest, its wrapped key), the local keyring and the
+   generated root credentials, without which the copy's secret access keys and encrypted blobs
+   are unreadable, are copied owner-only, after the snapshot (so the keyring holds every key its
+   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: do not rotate
+   during a backup).
+
+Encrypted blobs (those with a data key in the snapshot) are copied as they are stored, ciphertext
+under ``blobs/d<N>.enc/``, with their data keys in the database copy: nothing is decrypted, so
+the copy is checked by size (a ciphertext's size follows from the plaintext's), and ``packyard
+verify`` on the restored directory authenticates every segment and checks every sha256.
+
+``restore`` copies the same back into an empty data directory, verifying every blob again,
+the database last: a restore that stopped half-way leaves no database, so it is run again.
+PostgreSQL and S3 are backed up with their own tools (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from packyard import __version__
+from packyard.crypto.stream import LAYOUT
+from packyard.encryption.blob_store import SEALED_SUFFIX
+from packyard.errors import Invalid
+from packyard.metadata.engine import backend_name
+from packyard.settings import Settings
+
+MANIFEST = "backup.json"
+DATABASE = "packyard.db"
+BLOBS = "blobs"
+# Besides the database and the blobs: the key that decrypts stored secret access keys, and the
+# root credentials a first start generated.
+SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json")
+_CHUNK = 1024 * 1024
+
+# (files done, files in all, bytes done)
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class BackupReport:
+    blobs: int = 0
+    bytes: int = 0
+    # Blobs the snapshot lists that were gone when copied (deleted since): the backup lacks
+    # them and is not complete.
+    missing: list[str] = field(default_factory=list)
+
+
+def embedded_paths(settings: Settings, command: str = "packyard backup") -> tuple[Path, Path]:
+    """The SQLite file and the blob directory of the embedded default; ``Invalid`` naming the
+    tools for anything else."""
+    url = settings.effective_database_url
+    if backend_name(url) != "sqlite":
+        raise Invalid(f"{command} covers the embedded default (SQLite); back PostgreSQL up "
+                      "with pg_dump (docs/deployment.md, Backup and restore)")
+    where = settings.blob_store
+    if where and "://" in where:
+        raise Invalid(f"{command} covers blobs in a directory, not {where}; use the "
+                      "object store's versioning or replication (docs/deployment.md)")
+    database = make_url(url).database
+    if not database:
+        raise Invalid(f"no SQLite file in {url}")
+    return Path(database), Path(where) if where else settings.blob_dir
+
+
+def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> BackupReport:
+    """Copy the embedded install ``settings`` names into the new directory ``dest``."""
+    database, blob_dir = embedded_paths(settings)
+    if not database.exists():
+        raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
+    if dest.exists() and any(dest.iterdir()):
+        raise Invalid(f"{dest} is not empty; back up into a new directory")
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    snapshot_sqlite(database, dest / DATABASE)
+    report = BackupReport()
+    listed = _listed_blobs(dest / DATABASE)
+    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
+        try:
+            _copy_blob(blob_dir, dest / BLOBS, key, sha256, size, sealed)
+        except FileNotFoundError:
+            report.missing.append(f"{key}/{sha256}")
+        else:
+            report.blobs += 1
+            report.bytes += size
+        if progress:
+            progress(n, len(listed), report.bytes)
+    for name in SECRET_FILES:
+        if (settings.data_dir / name).exists():
+            _copy_private(settings.data_dir / name, dest / name)
+    manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),
+                "blobs": report.blobs, "bytes": report.bytes, "complete": not report.missing}
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return report
+
+
+def restore(src: Path, settings: Settings, progress: Progress | None = None) -> BackupReport:
+    """Copy the backup in ``src`` into the empty data directory ``settings`` names."""
+    database, blob_dir = embedded_paths(settings)
+    manifest = src / MANIFEST
+    if not manifest.exists() or not (src / DATABASE).exists():
+        raise Invalid(f"{src} is not a Packyard backup (no {MANIFEST} and {DATABASE})")
+    if not json.loads(manifest.read_text()).get("complete", False):
+        raise Invalid(f"{src} is an incomplete backup (blobs were deleted while it ran); "
+                      "use another")
+    if database.exists():
+        raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    report = BackupReport()
+    listed = _listed_blobs(src / DATABASE)
+    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
+        _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed)
+        report.blobs += 1
+        report.bytes += size
+        if progress:
+            progress(n, len(listed), report.bytes)
+    for name in SECRET_FILES:
+        if (src / name).exists():
+            _copy_private(src / name, settings.data_dir / name)
+    _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
+    return report
+
+
+def snapshot_sqlite(database: Path, target: Path) -> None:
+    """The SQLite database as of one moment, copied to ``target`` (0600) while it is in use."""
+    partial = target.with_name(target.name + ".partial")
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)  # all pages in one step: one consistent moment
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)
+
+
+def _listed_blobs(database: Path) -> list[tuple[str, str, int, bool]]:
+    """Each blob the database lists: (domain key, sha256, size, whether it has a data key)."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        keyed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                             "'data_keys'").fetchone() is not None  # none before encryption
+        rows = conn.execute(
+            "SELECT b.domain_id, b.sha256, b.size, "
+            + ("k.sha256 IS NOT NULL FROM blobs b LEFT JOIN data_keys k ON k.domain_id = "
+               "b.domain_id AND k.sha256 = b.sha256 " if keyed else "0 FROM blobs b ")
+            + "ORDER BY b.domain_id, b.sha256").fetchall()
+    finally:
+        conn.close()
+    return [(f"d{domain_id}", sha256, size, bool(sealed))
+            for domain_id, sha256, size, sealed in rows]
+
+
+def _copy_blob(source_dir: Path, target_dir: Path, key: str, sha256: str, size: int,
+               sealed: bool) -> None:
+    """One blob as it is stored: its ciphertext when it has a data key (checked by size), else
+    the plain file (checked by sha256). A blob with a data key whose ciphertext is not there yet
+    (``packyard encrypt`` writes the key row first) is still plain, and copied so."""
+    if sealed:
+        name = Path(key + SEALED_SUFFIX) / sha256[:2] / sha256
+        if (source_dir / name).exists() or not (source_dir / key / sha256[:2] / sha256).exists():
+            _copy_verified(source_dir / name, target_dir / name, None,
+                           LAYOUT.ciphertext_size(size))
+            return
+    name = Path(key) / sha256[:2] / sha256
+    _copy_verified(source_dir / name, target_dir / name, sha256, size)
+
+
+def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) -> None:
+    """Copy ``source`` to ``target`` through a temporary file, refusing bytes whose sha256 (when
+    given: not for ciphertext) or size is not the catalog's (a damaged blob is not backed up as
+    if it were good)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    copied = 0
+    with source.open("rb") as reader, partial.open("wb") as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            copied += len(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    if (sha256 is not None and digest.hexdigest() != sha256) or copied != size:
+        partial.unlink()
+        what = f"sha256 {sha256} and size {size}" if sha256 else f"the size {size}"
+        raise Invalid(f"{source} is damaged: its bytes do not match {what} recorded in the "
+                      "catalog")
+    os.replace(partial, target)
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(source, partial)
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)

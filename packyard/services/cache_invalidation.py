@@ -1,0 +1,68 @@
+"""What this process's caches drop when another process changes the database.
+
+Every cache of the hot paths is per process. A write made here drops what it makes stale at
+once (the catalog's ``ChangeLog``, the IAM store's generation, ``TokenService.forget_cached``);
+a write made by another replica, worker or command reaches this process as an announcement of
+its topic (``metadata/change_feed.py``), and this says what each topic drops:
+
+| topic | dropped |
+|---|---|
+| ``catalog`` | rendered pages and file lookups (the ``ChangeLog``), domain and repository rows, upstream graphs |
+| ``iam`` | principals, compiled policies and read grants (the IAM store's generation) |
+| ``tokens`` | token checks and read grants |
+
+When announcements may have been missed (the listener's connection was lost) everything is
+dropped. Each cache keeps its TTL as the backstop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from packyard.auth.tokens import TokenService
+from packyard.iam.store import IamStore
+from packyard.metadata.catalog import Catalog
+from packyard.metadata.change_feed import CATALOG, IAM, TOKENS, ChangeWatcher
+from packyard.services.access import RepositoryGate
+from packyard.upstream.core import UpstreamCore
+
+log = logging.getLogger("packyard")
+
+
+@dataclass
+class CacheInvalidation:
+    """Drops this process's caches as other processes' writes are announced."""
+
+    catalog: Catalog
+    iam_store: IamStore
+    tokens: TokenService
+    gate: RepositoryGate
+    upstreams: UpstreamCore
+    watcher: ChangeWatcher
+    # How many announcements (by topic) and resyncs this process has acted on.
+    heard: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """Start listening (``packyard serve``, in each worker); once."""
+        self.watcher.start(self.changed_elsewhere, self.resync)
+
+    def stop(self) -> None:
+        self.watcher.stop()
+
+    def changed_elsewhere(self, topics: frozenset[str]) -> None:
+        if CATALOG in topics:
+            self.catalog.changes.touch()
+            self.gate.forget_lookups()
+            self.upstreams.graphs.clear()
+        if IAM in topics:
+            self.iam_store.note_change_elsewhere()
+        if TOKENS in topics:
+            self.tokens.forget_cached()
+        for topic in topics:
+            self.heard[topic] = self.heard.get(topic, 0) + 1
+
+    def resync(self) -> None:
+        """Announcements may have been missed: drop everything."""
+        self.changed_elsewhere(frozenset({CATALOG, IAM, TOKENS}))
+        self.heard["resync"] = self.heard.get("resync", 0) + 1

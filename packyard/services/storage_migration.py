@@ -1,0 +1,250 @@
+"""``packyard migrate-storage``: an embedded install copied onto PostgreSQL and an object store.
+
+What is copied, in this order, so that a run stopped at any point is simply run again:
+
+1. a snapshot of the source database (SQLite's online backup, into a temporary file; the source
+   is only read), brought to the newest schema like the destination;
+2. every blob the snapshot lists, into the destination store, each verified against its sha256
+   on the way (the store hashes what it commits); blobs already there are skipped, which is
+   what makes a second run resume;
+3. the IAM secrets key into the destination's shared files (``storage/shared_files.py``), so the
+   copied secret access keys stay readable, and the generated root credentials into
+   ``server_secrets``, so the replicas keep the install's root key. With encryption at rest the
+   key is wrapped (``iam-secrets.wrapped``): copied as it is when transit or KMS wraps it; when
+   the local keyring does, unwrapped here and written as ``iam-secrets.key``, which the
+   destination's first start wraps with its own provider (``iam/secret_key.py``);
+4. every row (catalog, IAM, tokens) in one transaction: the destination holds all of them or
+   none. Blobs before rows, as every upload does: no row ever names a missing blob.
+
+Encrypted blobs are copied as they are stored: the ciphertext (``d<N>.enc/``, checked by its
+size, which follows from the plaintext's) and its data key's row, so the destination must use
+the key provider that wrapped them (``PACKYARD_KEY_PROVIDER``, checked before anything is
+copied). Blobs under the local keyring are refused: replicas cannot share a keyring file
+(docs/decisions/0015), and re-wrapping onto transit or KMS is not done yet.
+
+The destination must be empty (no domain, no IAM user) unless this is a rerun of the same
+copy, which a marker secret in ``server_secrets`` recognizes.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Integer, func, insert, select, text
+from sqlalchemy.engine import Connection
+
+import packyard.iam.schema  # noqa: F401  (registers the IAM tables on the shared metadata)
+from packyard.crypto.stream import LAYOUT
+from packyard.encryption.blob_store import sealed_partition
+from packyard.errors import Invalid
+from packyard.iam.secret_key import WRAPPED_FILE, open_secret_box, unwrap_secret_key
+from packyard.iam.secrets import KEY_FILE, SecretBox
+from packyard.iam.shared_secrets import ServerSecrets
+from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.schema import metadata
+from packyard.services.backups import embedded_paths, snapshot_sqlite
+from packyard.settings import Settings
+from packyard.storage.backends import open_blob_store, open_shared_files
+from packyard.storage.blobs import BlobStore
+
+# Not copied: each database keeps its own change counters and schema revision, and its own
+# server secrets (the root credentials are sealed anew with the destination's key).
+_SKIPPED = {"change_counters", "server_secrets"}
+_CREDENTIALS = "credentials.json"
+_ROOT_SECRET = "root-credentials"
+_BATCH = 1000
+_CHUNK = 1024 * 1024
+
+# (what, done, total)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class MigrationReport:
+    blobs_copied: int = 0
+    blobs_present: int = 0  # already in the destination (a resumed run)
+    rows: int = 0
+    rows_present: bool = False  # the rows were copied by an earlier run
+
+
+def migrate_storage(source: Settings, target: Settings,
+                    progress: Progress | None = None) -> MigrationReport:
+    """Copy the embedded install ``source`` names to the database and blob store ``target``
+    names (see the module's docstring)."""
+    database, blob_dir = embedded_paths(source, "packyard migrate-storage")
+    if not database.exists():
+        raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
+    if target.effective_database_url == source.effective_database_url:
+        raise Invalid("--to-database-url is the source database")
+    report = MigrationReport()
+    with tempfile.TemporaryDirectory(prefix="packyard-migrate-") as scratch:
+        snapshot = Path(scratch) / "snapshot.db"
+        snapshot_sqlite(database, snapshot)
+        source_catalog = SqlCatalog(f"sqlite:///{snapshot}")
+        target_catalog = SqlCatalog(target.effective_database_url)
+        try:
+            source_catalog.migrate()
+            with source_catalog.engines[0].connect() as reader:
+                _check_key_provider(reader, target)
+            target_catalog.migrate()
+            with source_catalog.engines[0].connect() as reader:
+                _copy_blobs(reader, blob_dir, open_blob_store(target), report, progress)
+            _copy_secrets(source, target, target_catalog)
+            with source_catalog.engines[0].connect() as reader, \
+                    target_catalog.engines[1].connect() as writer, writer.begin():
+                _copy_rows(reader, writer, report, progress)
+        finally:
+            source_catalog.dispose()
+            target_catalog.dispose()
+    return report
+
+
+def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore, report: MigrationReport,
+                progress: Progress | None) -> None:
+    blobs, keys = metadata.tables["blobs"], metadata.tables["data_keys"]
+    listed = reader.execute(
+        select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size, keys.c.sha256.is_not(None))
+        .select_from(blobs.outerjoin(keys, (keys.c.domain_id == blobs.c.domain_id)
+                                     & (keys.c.sha256 == blobs.c.sha256)))
+        .order_by(blobs.c.domain_id, blobs.c.sha256)).all()
+    for n, (domain_id, sha256, size, has_key) in enumerate(listed, 1):
+        key = f"d{domain_id}"
+        path = blob_dir / key / sha256[:2] / sha256
+        sealed = has_key and (blob_dir / sealed_partition(key) / sha256[:2] / sha256).exists() \
+            or (has_key and not path.exists())
+        if sealed:
+            # The ciphertext as it is, named by the plaintext's sha256 like the encrypting
+            # store names it; its data key's row comes with the rows.
+            key, path = sealed_partition(key), blob_dir / sealed_partition(key) / sha256[:2] / sha256
+        if store.exists(key, sha256):
+            report.blobs_present += 1
+        else:
+            staged = store.stage()
+            try:
+                if sealed:
+                    staged.name_as(sha256)
+                with path.open("rb") as source:
+                    while chunk := source.read(_CHUNK):
+                        staged.write(chunk)
+                if sealed and staged.size != LAYOUT.ciphertext_size(size):
+                    raise Invalid(f"{path} is damaged: its size is not that of the ciphertext "
+                                  f"of {size} bytes recorded in the catalog; nothing of it was "
+                                  "copied")
+                if not sealed and (staged.digests().sha256 != sha256 or staged.size != size):
+                    raise Invalid(f"{path} is damaged: its "
+                                  f"bytes do not match sha256 {sha256} and size {size} "
+                                  "recorded in the catalog; nothing of it was copied")
+                store.commit(staged, key)
+            except BaseException:
+                store.discard(staged)
+                raise
+            report.blobs_copied += 1
+        if progress:
+            progress("files", n, len(listed))
+
+
+def _check_key_provider(reader: Connection, target: Settings) -> None:
+    """Refuse, before anything is copied, encrypted blobs the destination could not open."""
+    keys = metadata.tables["data_keys"]
+    providers = set(reader.execute(select(keys.c.provider).distinct()).scalars())
+    if "local" in providers:
+        raise Invalid("this data directory's files are encrypted under its local keyring "
+                      "(keyring.json), which replicas on one database cannot share; moving "
+                      "them to PACKYARD_KEY_PROVIDER=transit or kms is not supported yet")
+    if providers and target.encryption == "off":
+        raise Invalid("this data directory's files are encrypted: migrate with "
+                      "PACKYARD_ENCRYPTION=on and its key provider")
+    for provider in providers - {target.key_provider}:
+        raise Invalid(f"this data directory's files are encrypted with keys of "
+                      f"PACKYARD_KEY_PROVIDER={provider}: migrate with the same provider "
+                      f"(not {target.key_provider}), which must open them as it does now")
+
+
+def _secret_key(source: Settings) -> tuple[str, bytes] | None:
+    """Which of IAM's secrets key files the destination gets, and its bytes: the wrapped key
+    as it is, unless the local keyring wraps it (then the key itself, for the destination's
+    provider to wrap at its first start)."""
+    wrapped, plain = source.data_dir / WRAPPED_FILE, source.data_dir / KEY_FILE
+    if wrapped.exists() and plain.exists():
+        raise Invalid("IAM's secrets key is being moved onto the key provider (both "
+                      f"{WRAPPED_FILE} and {KEY_FILE} are there): start the server once on "
+                      "this data directory to finish that, then migrate")
+    if wrapped.exists():
+        if json.loads(wrapped.read_text()).get("provider") != "local":
+            return WRAPPED_FILE, wrapped.read_bytes()
+        return KEY_FILE, unwrap_secret_key(source, wrapped.read_bytes()) + b"\n"
+    if plain.exists():
+        return KEY_FILE, plain.read_bytes()
+    return None
+
+
+def _copy_secrets(source: Settings, target: Settings, target_catalog: SqlCatalog) -> None:
+    files = open_shared_files(target)
+    found = _secret_key(source)
+    if found is not None:
+        name, key = found
+        if files.get_or_create(name, lambda: key).strip() != key.strip():
+            raise Invalid(f"{files.where} already holds another {name}: the destination "
+                          "is used by another Packyard; migrate into an empty bucket prefix")
+    credentials = source.data_dir / _CREDENTIALS
+    if credentials.exists():
+        data = json.loads(credentials.read_text())
+        value = json.dumps({"access_key_id": data["access_key_id"],
+                            "secret_access_key": data["secret_access_key"]})
+        box = (open_secret_box(target, None, target_catalog.engines[1], files)
+               if found is not None and found[0] == WRAPPED_FILE
+               else SecretBox.from_shared_files(files))
+        ServerSecrets(target_catalog.engines, box).get_or_create(
+            _ROOT_SECRET, lambda: value, datetime.now(UTC))
+
+
+def _copy_rows(reader: Connection, writer: Connection, report: MigrationReport,
+               progress: Progress | None) -> None:
+    tables = [table for table in metadata.sorted_tables if table.name not in _SKIPPED]
+    occupied = [table.name for table in tables if table.name in ("domains", "iam_users")
+                and writer.execute(select(func.count()).select_from(table)).scalar_one()]
+    if occupied:
+        source_domains = reader.execute(select(func.count()).select_from(
+            metadata.tables["domains"])).scalar_one()
+        target_domains = writer.execute(select(func.count()).select_from(
+            metadata.tables["domains"])).scalar_one()
+        if source_domains == target_domains:
+            report.rows_present = True  # an earlier run committed them (one transaction)
+            return
+        raise Invalid(f"the destination database is not empty ({', '.join(occupied)}); "
+                      "migrate into a new database")
+    for n, table in enumerate(tables, 1):
+        rows = reader.execute(select(table)).mappings()
+        batch: list[dict[str, object]] = []
+        for row in rows:
+            batch.append(dict(row))
+            if len(batch) == _BATCH:
+                writer.execute(insert(table), batch)
+                report.rows += len(batch)
+                batch = []
+        if batch:
+            writer.execute(insert(table), batch)
+            report.rows += len(batch)
+        if progress:
+            progress("tables", n, len(tables))
+    if writer.dialect.name == "postgresql":
+        _advance_sequences(writer)
+
+
+def _advance_sequences(writer: Connection) -> None:
+    """Rows were inserted with their ids: move each id sequence past the largest, or the next
+    insert would collide."""
+    for table in metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+            continue
+        sequence = writer.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                  {"t": table.name, "c": keys[0].name}).scalar_one()
+        if sequence is not None:
+            writer.execute(text(f"SELECT setval('{sequence}', COALESCE((SELECT MAX({keys[0].name}"
+                                f") FROM {table.name}), 0) + 1, false)"))

@@ -1,0 +1,200 @@
+"""``packyard backup`` / ``restore`` of the embedded default: a copy taken while uploads go on
+restores into a server that serves every file it lists, byte for byte, with its IAM secrets
+readable; and each refusal says what to do instead."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from packyard.cli.main import main
+from packyard.errors import Invalid
+from packyard.services import backups
+from packyard.settings import Settings
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
+from tests.integration.helpers import DistFactory, DistSpec, upload
+
+JSON_V1 = {"Accept": "application/vnd.pypi.simple.v1+json"}
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _listed(repo: InProcessRepo, project: str) -> dict[str, str]:
+    response = repo.get(f"simple/{project}/", **JSON_V1)
+    if response.status_code == 404:
+        return {}
+    return {f["filename"]: f["hashes"]["sha256"] for f in response.json()["files"]}
+
+
+def _downloads_whole(repo: InProcessRepo, project: str) -> None:
+    page_url = repo.endpoint + f"simple/{project}/"
+    with repo.client() as http:
+        page = http.get(page_url, headers=JSON_V1).json()
+        for entry in page["files"]:
+            got = http.get(str(httpx.URL(page_url).join(entry["url"])))
+            assert got.status_code == 200, entry["filename"]
+            assert hashlib.sha256(got.content).hexdigest() == entry["hashes"]["sha256"]
+
+
+@pytest.mark.parametrize("encryption", ["on", "off"])
+def test_a_backup_taken_during_uploads_restores_everything_it_lists(
+        packyard_factory: PackyardFactory, dists: DistFactory, tmp_path: Path,
+        encryption: str) -> None:
+    packyard = packyard_factory(encryption=encryption)
+    repo = packyard.pypi_repo()
+    assert packyard.container.iam_store is not None
+    packyard.container.iam_store.create_user("ci", "/", NOW)
+    key, secret = packyard.container.iam_store.create_access_key("ci", NOW)
+    for n in range(3):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"0.{n}"))).status_code == 200
+    stop = threading.Event()
+
+    def keep_uploading() -> None:
+        for n in range(200):
+            if stop.is_set():
+                return
+            upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}")))
+
+    uploader = threading.Thread(target=keep_uploading)
+    uploader.start()
+    try:
+        report = backups.backup(packyard.settings, tmp_path / "backup")
+    finally:
+        stop.set()
+        uploader.join()
+    assert report.missing == [] and report.blobs >= 3
+    manifest = json.loads((tmp_path / "backup" / backups.MANIFEST).read_text())
+    assert manifest["complete"] is True
+    # With encryption on: the ciphertext as it is stored, and what opens it (the keyring, IAM's
+    # wrapped key; the data keys are rows of the database copy).
+    secrets = [name for name in ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json")
+               if (packyard.settings.data_dir / name).exists()]
+    assert encryption == "off" or {"keyring.json", "iam-secrets.wrapped"} <= set(secrets)
+    for name in secrets:
+        assert (tmp_path / "backup" / name).stat().st_mode & 0o777 == 0o600
+    stored = {p.relative_to(packyard.settings.blob_dir) for p in
+              packyard.settings.blob_dir.rglob("*") if p.is_file()}
+    copied = {p.relative_to(tmp_path / "backup" / "blobs") for p in
+              (tmp_path / "backup" / "blobs").rglob("*") if p.is_file()}
+    assert copied and copied <= stored
+    assert all((part.endswith(".enc") if encryption == "on" else not part.endswith(".enc"))
+               for part in {p.parts[0] for p in copied})
+
+    restored_settings = settings_for(tmp_path / "restored", encryption=encryption)
+    backups.restore(tmp_path / "backup", restored_settings)
+    restored = InProcessPackyard(restored_settings, packyard.portal, packyard._clients)
+    try:
+        again = InProcessRepo(repo.server_url, repo.domain, repo.repository, repo.endpoint,
+                              repo.token, transport=restored.transport)
+        listed = _listed(again, "pkg")
+        assert {f"pkg-0.{n}-py3-none-any.whl" for n in range(3)} <= set(listed)
+        assert set(listed) <= set(_listed(repo, "pkg"))  # nothing the source never had
+        _downloads_whole(again, "pkg")
+        assert restored.container.iam_store is not None
+        assert restored.container.iam_store.access_key_secret(key.id) == secret
+    finally:
+        restored.close()
+    if encryption == "on":
+        verified = CliRunner().invoke(main, ["verify", "--data-dir", str(tmp_path / "restored"),
+                                             "--output", "json"])
+        assert verified.exit_code == 0, verified.output
+
+
+def test_a_damaged_ciphertext_is_not_backed_up_as_good(packyard: InProcessPackyard,
+                                                       dists: DistFactory,
+                                                       tmp_path: Path) -> None:
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    [sealed] = packyard.settings.blob_dir.glob(f"*.enc/*/{dist.sha256}")
+    sealed.write_bytes(sealed.read_bytes()[:-1])  # truncated
+    with pytest.raises(Invalid, match=f"{sealed} is damaged: its bytes do not match the size "):
+        backups.backup(packyard.settings, tmp_path / "backup")
+
+
+def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    snapshot = backups.snapshot_sqlite
+
+    def snapshot_then_delete(database: Path, target: Path) -> None:
+        snapshot(database, target)
+        shutil.rmtree(packyard.settings.blob_dir)  # as a deletion right after the snapshot
+
+    monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_delete)
+    report = backups.backup(packyard.settings, tmp_path / "backup")
+    assert len(report.missing) >= 1
+    with pytest.raises(Invalid, match="is an incomplete backup"):
+        backups.restore(tmp_path / "backup", settings_for(tmp_path / "restored"))
+
+
+def test_a_damaged_blob_is_not_backed_up_as_good(packyard_factory: PackyardFactory,
+                                                 dists: DistFactory, tmp_path: Path) -> None:
+    packyard = packyard_factory(encryption="off")
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    damaged = next(p for p in packyard.settings.blob_dir.rglob(dist.sha256))
+    damaged.write_bytes(b"rot")
+    with pytest.raises(Invalid, match=f"is damaged: its bytes do not match sha256 {dist.sha256}"):
+        backups.backup(packyard.settings, tmp_path / "backup")
+
+
+def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db")
+    with pytest.raises(Invalid, match="back PostgreSQL up with pg_dump"):
+        backups.backup(settings, tmp_path / "b")
+
+
+def test_backup_of_s3_points_to_bucket_versioning(packyard: InProcessPackyard,
+                                                  tmp_path: Path) -> None:
+    settings = settings_for(packyard.settings.data_dir, blob_store="s3://bucket/prefix")
+    with pytest.raises(Invalid, match="use the object store's versioning"):
+        backups.backup(settings, tmp_path / "b")
+
+
+def test_backup_into_a_directory_with_files_is_refused(packyard: InProcessPackyard,
+                                                        tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x").write_text("x")
+    with pytest.raises(Invalid, match="is not empty; back up into a new directory"):
+        backups.backup(packyard.settings, tmp_path / "b")
+
+
+def test_restore_over_a_database_is_refused(packyard: InProcessPackyard,
+                                            tmp_path: Path) -> None:
+    backups.backup(packyard.settings, tmp_path / "b")
+    with pytest.raises(Invalid, match="exists; restore into a new --data-dir"):
+        backups.restore(tmp_path / "b", packyard.settings)
+
+
+def test_restore_of_a_directory_that_is_no_backup_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Invalid, match="is not a Packyard backup"):
+        backups.restore(tmp_path, settings_for(tmp_path / "data"))
+
+
+def test_the_commands_print_one_line_and_fail_with_the_fix(packyard: InProcessPackyard,
+                                                           tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                str(packyard.settings.data_dir)])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip().startswith("backed up 0 file(s), 0.0 MiB, to ")
+    restored = runner.invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                    str(tmp_path / "r")])
+    assert restored.exit_code == 0, restored.output
+    assert "restored 0 file(s)" in restored.output
+    refused = runner.invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                   str(tmp_path / "r")])
+    assert refused.exit_code == 2
+    assert "exists; restore into a new --data-dir" in refused.output

@@ -1,0 +1,83 @@
+"""A database or object store that is down: every surface answers 503 with the reason and
+``Retry-After`` (never a 500 with a traceback), and the next request after it is back works,
+without restarting anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from packyard.storage.s3 import BlobStoreUnavailable
+from tests.inprocess.harness import InProcessPackyard, assert_refused, aws_error, sign
+from tests.integration.helpers import DistFactory, DistSpec, upload
+
+DATABASE_DOWN = "The metadata database is unavailable right now; try again shortly"
+STORE_DOWN = "The blob store is unavailable right now; try again shortly"
+
+
+@contextmanager
+def _database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every new database connection is refused, as while PostgreSQL restarts."""
+    def refuse(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        raise sa_exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Engine, "connect", refuse)
+        yield
+
+
+def test_a_package_read_during_a_database_outage_is_503_and_works_after(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    with _database_down(monkeypatch):
+        response = repo.get("simple/")
+        assert_refused(response, 503, DATABASE_DOWN)
+        assert response.headers["retry-after"] == "2"
+    assert repo.get("simple/").status_code == 200
+
+
+def test_the_api_during_a_database_outage_is_a_503_service_unavailable(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _database_down(monkeypatch):
+        response = packyard.signed("POST", "/v1/domains")
+        assert aws_error(response) == (503, "ServiceUnavailableException",
+                                       {"message": DATABASE_DOWN})
+        assert response.headers["retry-after"] == "2"
+    assert packyard.signed("POST", "/v1/domains").status_code == 200
+
+
+def test_iam_during_a_database_outage_is_its_service_unavailable(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"Action=ListUsers&Version=2010-05-08"
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    with _database_down(monkeypatch):
+        response = packyard.http.post("/", content=body, headers=sign(
+            "POST", "http://packyard.test/", body=body, service="iam", headers=headers))
+        assert response.status_code == 503
+        assert "<Code>ServiceUnavailable</Code>" in response.text
+        assert DATABASE_DOWN in response.text
+
+
+def test_an_upload_while_the_blob_store_is_down_is_503_and_leaves_nothing(
+        packyard: InProcessPackyard, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    blobs = packyard.container.registry.blobs
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise BlobStoreUnavailable(STORE_DOWN)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(blobs, "commit", down)
+        response = upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0")))
+        assert_refused(response, 503, STORE_DOWN)
+        assert response.headers["retry-after"] == "5"
+    assert list((packyard.settings.blob_dir / ".staging").iterdir()) == []
+    assert repo.get("simple/", Accept="application/vnd.pypi.simple.v1+json").json()[
+        "projects"] == []
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
