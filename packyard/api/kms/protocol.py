@@ -9,7 +9,6 @@ errors), which botocore's JSON parser reads.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 import botocore.loaders
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
+from packyard.api.model_constraints import broken_constraint
 from packyard.errors import Invalid
 
 SERVICE = "kms"
@@ -108,42 +108,15 @@ def _validate_structure(shape: StructureShape, value: Mapping[str, Any]) -> None
 def _validate(shape: Shape, value: Any, name: str) -> None:
     if not _type_ok(shape, value):
         raise SerializationException(f"{name} must be a {shape.type_name}")
-    meta = shape.metadata
-    if shape.type_name == "string":
-        if "enum" in meta and value not in meta["enum"]:
-            raise _violation(value, name, "Member must satisfy enum value set: "
-                                          f"[{', '.join(meta['enum'])}]")
-        if "min" in meta and len(value) < meta["min"]:
-            raise _violation(value, name, "Member must have length greater than or equal to "
-                                          f"{meta['min']}")
-        if "max" in meta and len(value) > meta["max"]:
-            raise _violation(value, name, "Member must have length less than or equal to "
-                                          f"{meta['max']}")
-        pattern = _compiled(meta["pattern"]) if "pattern" in meta else None
-        if pattern is not None and pattern.fullmatch(value) is None:
-            raise _violation(value, name, "Member must satisfy regular expression pattern: "
-                                          f"{meta['pattern']}")
-    elif shape.type_name in ("integer", "long"):
-        if "min" in meta and value < meta["min"]:
-            raise _violation(value, name, "Member must have value greater than or equal to "
-                                          f"{meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            raise _violation(value, name, "Member must have value less than or equal to "
-                                          f"{meta['max']}")
-    elif shape.type_name == "list":
+    broken = broken_constraint(shape, value)
+    if broken is not None:
+        raise _violation(value, name, broken)
+    if shape.type_name == "list":
         for item in value:
             _validate(shape.member, item, name)
     elif isinstance(shape, StructureShape):
         _validate_structure(shape, value)
 
-
-@lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    """The model's pattern as a Python regex; None for Java-only syntax."""
-    try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error:
-        return None
 
 
 def serialize_output(op: OperationModel, result: Mapping[str, Any]) -> bytes:
