@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from packyard.errors import Conflict
 from packyard.metadata.blob_sweeps import claim_blobs
@@ -17,18 +17,15 @@ from packyard.metadata.new_files import (
     insert_asset,
     insert_version,
     new_revision,
-    publish_blocked,
     version_closed,
     version_row,
 )
-from packyard.metadata.package_groups import group_refusal
-from packyard.metadata.publishing import PublishResult
+from packyard.metadata.publishing import PublishResult, package_to_publish_into
 from packyard.metadata.rows import asset_record, package_record, version_record
-from packyard.metadata.schema import assets, package_versions, packages
+from packyard.metadata.schema import assets, package_versions
 from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
-from packyard.package_groups.origin_controls import RestrictionType
 
 UNFINISHED = "Unfinished"
 PUBLISHED = "Published"
@@ -46,25 +43,10 @@ class AssetPublishingStore(CatalogBase):
         False) that still finishes an Unfinished version when ``finished``; ``Conflict`` for
         the same name with other bytes, or a new asset for a version no longer Unfinished;
         ``Denied`` when the package's origin controls block publishing."""
-        where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
-                 packages.c.namespace == namespace, packages.c.name == name)
         with self._write() as conn:
             claim_blobs(conn, repository.domain_id, blob_sizes, now, self._blob_present)
-            pkg = conn.execute(select(packages).where(*where)).first()
-            # The package's own origin configuration, then its group's PUBLISH restriction, as
-            # in PublishingStore.publish.
-            if pkg is not None and pkg.origin_publish != "ALLOW":
-                raise publish_blocked(repository, name, display_name)
-            refusal = group_refusal(conn, repository.domain_id, repository.name,
-                                    RestrictionType.PUBLISH, fmt, namespace, name, display_name)
-            if refusal is not None:
-                raise refusal
-            if pkg is None:
-                conn.execute(insert(packages).values(
-                    repository_id=repository.id, format=fmt, namespace=namespace, name=name,
-                    display_name=display_name, origin_publish="ALLOW", origin_upstream="BLOCK",
-                    created_at=now))
-                pkg = conn.execute(select(packages).where(*where)).one()
+            pkg = package_to_publish_into(conn, repository, fmt, namespace, name,
+                                          display_name, now)
             ver = version_row(conn, pkg.id, new_version.version_key)
             if ver is None:
                 ver = insert_version(conn, pkg.id, new_version, now, new_version.origin_type,

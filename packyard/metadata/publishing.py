@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import Row
 
 from packyard.errors import PackyardError
 from packyard.metadata.batch_publish import BatchPublish
@@ -94,23 +96,8 @@ class PublishingStore(CatalogBase):
         name, display_name = file.name, file.display_name
         new_version, new_asset = file.version, file.asset
         claim_blobs(conn, repository.domain_id, file.blob_sizes, now, self._blob_present)
-        pkg = conn.execute(select(packages).where(
-            packages.c.repository_id == repository.id, packages.c.format == fmt,
-            packages.c.namespace == namespace, packages.c.name == name)).first()
-        if pkg is not None and pkg.origin_publish != "ALLOW":
-            raise publish_blocked(repository, name, display_name)
-        refusal = group_refusal(conn, repository.domain_id, repository.name,
-                                RestrictionType.PUBLISH, fmt, namespace, name, display_name)
-        if refusal is not None:
-            raise refusal
-        if pkg is None:
-            conn.execute(insert(packages).values(
-                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
-                display_name=display_name, origin_publish="ALLOW",
-                origin_upstream="BLOCK", created_at=now))
-            pkg = conn.execute(select(packages).where(
-                packages.c.repository_id == repository.id, packages.c.format == fmt,
-                packages.c.namespace == namespace, packages.c.name == name)).one()
+        pkg = package_to_publish_into(conn, repository, fmt, namespace, name, display_name,
+                                      now)
         ver = version_row(conn, pkg.id, new_version.version_key)
         created = ver is None
         if ver is None:
@@ -139,3 +126,28 @@ class PublishingStore(CatalogBase):
         asset = conn.execute(select(assets).where(
             assets.c.package_version_id == ver.id, assets.c.name == new_asset.name)).one()
         return PublishResult(package_record(pkg), version_record(ver), asset_record(asset), True)
+
+
+def package_to_publish_into(conn: Connection, repository: Repository, fmt: str,
+                            namespace: str, name: str, display_name: str, now: datetime
+                            ) -> Row[Any]:
+    """The package a publish adds to, made when it is the first version (origin controls
+    publish ALLOW, upstream BLOCK: CodeArtifact's default for a package first published);
+    ``Denied`` when the package's origin configuration, then its group's PUBLISH restriction,
+    refuses the publish. In the caller's write transaction."""
+    where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
+             packages.c.namespace == namespace, packages.c.name == name)
+    pkg = conn.execute(select(packages).where(*where)).first()
+    if pkg is not None and pkg.origin_publish != "ALLOW":
+        raise publish_blocked(repository, name, display_name)
+    refusal = group_refusal(conn, repository.domain_id, repository.name,
+                            RestrictionType.PUBLISH, fmt, namespace, name, display_name)
+    if refusal is not None:
+        raise refusal
+    if pkg is None:
+        conn.execute(insert(packages).values(
+            repository_id=repository.id, format=fmt, namespace=namespace, name=name,
+            display_name=display_name, origin_publish="ALLOW", origin_upstream="BLOCK",
+            created_at=now))
+        pkg = conn.execute(select(packages).where(*where)).one()
+    return pkg
