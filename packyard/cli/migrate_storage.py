@@ -66,7 +66,8 @@ def migrate_storage_command(data_dir: Path | None, to_database_url: str, to_blob
 
         def step(what: str, done: int, total: int) -> None:
             if what not in tasks:
-                tasks[what] = bar.add_task(f"Copying {what}", total=total)
+                label = "Re-wrapping data keys" if what == "keys" else f"Copying {what}"
+                tasks[what] = bar.add_task(label, total=total)
             bar.update(tasks[what], completed=done, total=total)
 
         try:
