@@ -19,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from packyard.errors import CannotStart, Invalid, Unavailable
+from packyard.errors import CannotStart, PackyardError
 from packyard.services.storage_migration import migrate_storage
 from packyard.settings import load_settings
 
@@ -35,15 +35,25 @@ _err = Console(stderr=True)
 @click.option("--to-blob-store", required=True, metavar="WHERE",
               help="The new blob store: s3://BUCKET/PREFIX (with PACKYARD_S3_ENDPOINT_URL and "
                    "the AWS_* variables) or a directory.")
-def migrate_storage_command(data_dir: Path | None, to_database_url: str,
-                            to_blob_store: str) -> None:
+@click.option("--to-key-provider", type=click.Choice(["transit", "kms"]), default=None,
+              help="Where the replicas' keys live (default PACKYARD_KEY_PROVIDER), with that "
+                   "provider's PACKYARD_* settings as the replicas get them. Files encrypted "
+                   "under the data directory's local keyring have their keys moved there.")
+@click.option("--key-map", "key_map", multiple=True, metavar="LOCAL=TARGET",
+              help="Move the data keys of the local keyring's key LOCAL (id, ARN or alias) to "
+                   "the target provider's key TARGET; other keys go to "
+                   "PACKYARD_DEFAULT_ENCRYPTION_KEY. Repeatable.")
+def migrate_storage_command(data_dir: Path | None, to_database_url: str, to_blob_store: str,
+                            to_key_provider: str | None, key_map: tuple[str, ...]) -> None:
     """Copy an embedded install (catalog, IAM, tokens, files) to PostgreSQL and an object
     store, verifying every file's sha256. The source is only read; stop its server first, or
     what it accepts meanwhile is not copied. Interrupted, it is run again and resumes.
     """
     try:
+        keys = dict(_pair(entry) for entry in key_map)
         target = load_settings(data_dir=data_dir, database_url=to_database_url,
-                               blob_store=to_blob_store)
+                               blob_store=to_blob_store,
+                               key_provider=to_key_provider)
         # The source is the data directory's own database and blobs, whatever
         # PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
         source = dataclasses.replace(target, database_url=None, blob_store=None)
@@ -56,17 +66,27 @@ def migrate_storage_command(data_dir: Path | None, to_database_url: str,
 
         def step(what: str, done: int, total: int) -> None:
             if what not in tasks:
-                tasks[what] = bar.add_task(f"Copying {what}", total=total)
+                label = "Re-wrapping data keys" if what == "keys" else f"Copying {what}"
+                tasks[what] = bar.add_task(label, total=total)
             bar.update(tasks[what], completed=done, total=total)
 
         try:
-            report = migrate_storage(source, target, step)
-        except (Invalid, CannotStart, Unavailable) as exc:
+            report = migrate_storage(source, target, step, keys)
+        except (PackyardError, CannotStart) as exc:
             bar.stop()
             _err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
             sys.exit(2)
     rows = ("rows already copied by an earlier run" if report.rows_present
             else f"{report.rows} rows")
+    moved = (f"; moved {report.keys_moved} data key(s) onto PACKYARD_KEY_PROVIDER="
+             f"{target.key_provider}" if report.keys_moved else "")
     click.echo(f"copied {report.blobs_copied} file(s) ({report.blobs_present} already there) "
-               f"and {rows}; start the replicas with --database-url {to_database_url} "
+               f"and {rows}{moved}; start the replicas with --database-url {to_database_url} "
                f"--blob-store {to_blob_store}")
+
+
+def _pair(entry: str) -> tuple[str, str]:
+    local, equals, target = entry.partition("=")
+    if not (local and equals and target):
+        raise ValueError(f"--key-map takes LOCAL=TARGET, not {entry!r}")
+    return local, target

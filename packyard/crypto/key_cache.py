@@ -58,6 +58,12 @@ class CachingKeyProvider:
         self.cache.put(_cache_key(data_key.wrapped, context), data_key.plaintext)
         return data_key
 
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        wrapped = self.inner.wrap_data_key(key_ref, plaintext, context)
+        self.cache.put(_cache_key(wrapped, context), plaintext)
+        return wrapped
+
     def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
         return self.cache.get_or_load(_cache_key(wrapped, context),
                                       lambda: self.inner.decrypt_data_key(wrapped, context))

@@ -46,7 +46,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
-from packyard.crypto.keys import DATA_KEY_SIZE, DataKey, KeyDescription, WrappedKey
+from packyard.crypto.keys import (
+    DATA_KEY_SIZE,
+    DataKey,
+    KeyDescription,
+    WrappedKey,
+    check_data_key,
+)
 from packyard.errors import Conflict, Invalid
 from packyard.settings import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 
@@ -347,6 +353,12 @@ class LocalKeyring:
             key = self._usable(key_ref)
             data_key = os.urandom(DATA_KEY_SIZE)
             return DataKey(data_key, self._wrap(key, data_key, context))
+
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        with self._mutex:
+            return self._wrap(self._usable(key_ref), check_data_key(plaintext, self.name),
+                              context)
 
     def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
         with self._mutex:

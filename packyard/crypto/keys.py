@@ -6,6 +6,9 @@ the local keyring (``keyring.py``, the default), Vault/OpenBao transit (``transi
 (``kms.py``). Each wrapping is bound to the blob's ``EncryptionContext`` (domain, sha256), so a
 wrapped key copied to another blob's row does not unwrap.
 
+A data key made by one provider can be wrapped by another (``wrap_data_key``): that is how an
+install moves off the local keyring without rewriting a blob.
+
 KEKs are versioned: ``rotate`` makes a new version that wraps every new data key, while the old
 versions still unwrap what they wrapped until ``rewrap`` has moved each wrapped key to the new
 one (no blob is rewritten: the data key itself stays). AWS KMS keeps its versions (backing keys)
@@ -88,6 +91,13 @@ class KeyProvider(Protocol):
 
     def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
         """The plaintext data key of ``wrapped``, if it was wrapped for ``context``."""
+        ...
+
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        """A data key made elsewhere wrapped by the KEK's current version for ``context``
+        (``packyard migrate-storage`` moving data keys off the local keyring, which only it
+        can unwrap, onto transit or KMS); it then unwraps as a ``generate_data_key`` one does."""
         ...
 
     def rewrap(self, wrapped: WrappedKey, context: EncryptionContext) -> WrappedKey:

@@ -1,7 +1,7 @@
 """AWS KMS as the key provider, through a boto3 ``kms`` client.
 
 Calls, as the AWS KMS API Reference defines them: ``GenerateDataKey`` (``KeySpec=AES_256`` and the
-blob's ``EncryptionContext``), ``Decrypt`` and ``ReEncrypt`` (with the same context, and the key id
+blob's ``EncryptionContext``), ``Encrypt`` (a data key made elsewhere, same context), ``Decrypt`` and ``ReEncrypt`` (with the same context, and the key id
 named, which the reference recommends for symmetric keys), ``DescribeKey``, ``ListAliases``,
 ``CreateKey``/``CreateAlias`` and ``RotateKeyOnDemand``. KMS authenticates the encryption context
 itself: a ciphertext blob decrypted with another context fails with
@@ -87,6 +87,13 @@ class KmsKeyProvider:
         # KMS answers with the key's ARN whatever named it: that is what the catalog keeps.
         return DataKey(check_data_key(answer["Plaintext"], self.name),
                        WrappedKey(answer["KeyId"], None, answer["CiphertextBlob"]))
+
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        answer = self._call("encrypt", key_ref, KeyId=key_ref,
+                            Plaintext=check_data_key(plaintext, self.name),
+                            EncryptionContext=context.kms_context())
+        return WrappedKey(answer["KeyId"], None, answer["CiphertextBlob"])
 
     def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
         answer = self._call("decrypt", wrapped.key_id, CiphertextBlob=wrapped.ciphertext,

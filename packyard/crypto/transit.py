@@ -1,7 +1,7 @@
 """HashiCorp Vault / OpenBao transit as the key provider, over its HTTP API (httpx).
 
 The KEKs never leave the server: transit makes each data key (``POST transit/datakey/plaintext/
-<key>``) and unwraps (``transit/decrypt``), re-wraps (``transit/rewrap``) and rotates
+<key>``), wraps one made elsewhere (``transit/encrypt``) and unwraps (``transit/decrypt``), re-wraps (``transit/rewrap``) and rotates
 (``transit/keys/<key>/rotate``) on our behalf ("Transit secrets engine (API)" in the Vault and
 OpenBao docs). Keys are created *derived* (``derived=true``): transit then derives a key per
 ``context`` (HKDF-SHA256 of the KEK and the context), and we pass the blob's domain and sha256
@@ -108,6 +108,15 @@ class TransitKeyProvider:
         plaintext = check_data_key(base64.b64decode(data["plaintext"]), self.name)
         return DataKey(plaintext, WrappedKey(key_ref, int(data["key_version"]),
                                              data["ciphertext"].encode("ascii")))
+
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        # transit/encrypt of the key's bytes: the same ciphertext form datakey/plaintext answers
+        # (a data key is transit's encryption of it), so transit/decrypt opens either.
+        data = self._call("POST", f"encrypt/{key_ref}", key_ref, {
+            "plaintext": base64.b64encode(check_data_key(plaintext, self.name)).decode("ascii"),
+            "context": context.transit_context()})
+        return WrappedKey(key_ref, int(data["key_version"]), data["ciphertext"].encode("ascii"))
 
     def _request(self, wrapped: WrappedKey, context: EncryptionContext) -> dict[str, Any]:
         """The body of a decrypt or rewrap call for ``wrapped``, once it looks like transit's."""

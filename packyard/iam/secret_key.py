@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import UnknownKey
 from packyard.crypto.keys import KeyDescription, KeyProvider, WrappedKey
+from packyard.encryption.key_move import KeyMove
 from packyard.encryption.providers import open_key_provider
 from packyard.errors import CannotStart, PackyardError
 from packyard.iam.schema import iam_access_keys, server_secrets, sts_sessions
@@ -80,6 +81,18 @@ def unwrap_secret_key(settings: Settings, wrapped: bytes) -> bytes:
     replicas cannot share that keyring, as ``iam-secrets.key``."""
     provider = open_key_provider(dataclasses.replace(settings, key_provider="local"))
     return base64.urlsafe_b64encode(provider.decrypt_data_key(_decode(wrapped), _CONTEXT))
+
+
+def move_secret_key(wrapped: bytes, move: KeyMove) -> bytes:
+    """An ``iam-secrets.wrapped`` of the data directory's local keyring as ``move``'s target
+    provider wraps the same key (``packyard migrate-storage``): the sealed secrets stay
+    readable, and the key never lies unwrapped in the destination."""
+    return _encode(move.target.name, move.move(_decode(wrapped), _CONTEXT))
+
+
+def secret_key_of(wrapped: bytes, provider: KeyProvider) -> bytes:
+    """The key an ``iam-secrets.wrapped`` holds, unwrapped by ``provider``."""
+    return provider.decrypt_data_key(_decode(wrapped), _CONTEXT)
 
 
 def rewrap_secret_key(files: SharedFiles | Path, provider: KeyProvider,

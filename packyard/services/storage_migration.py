@@ -3,7 +3,8 @@
 What is copied, in this order, so that a run stopped at any point is simply run again:
 
 1. a snapshot of the source database (SQLite's online backup, into a temporary file; the source
-   is only read), brought to the newest schema like the destination;
+   is only read), brought to the newest schema like the destination, its data keys moved off
+   the local keyring when they move (below);
 2. every blob the snapshot lists, into the destination store, each verified against its sha256
    on the way (the store hashes what it commits); blobs already there are skipped, which is
    what makes a second run resume;
@@ -11,16 +12,22 @@ What is copied, in this order, so that a run stopped at any point is simply run 
    copied secret access keys stay readable, and the generated root credentials into
    ``server_secrets``, so the replicas keep the install's root key. With encryption at rest the
    key is wrapped (``iam-secrets.wrapped``): copied as it is when transit or KMS wraps it; when
-   the local keyring does, unwrapped here and written as ``iam-secrets.key``, which the
-   destination's first start wraps with its own provider (``iam/secret_key.py``);
+   the local keyring does, re-wrapped by the destination's provider when keys move there, and
+   otherwise (encryption off at the destination) unwrapped here and written as
+   ``iam-secrets.key``, which the destination's first start wraps (``iam/secret_key.py``);
 4. every row (catalog, IAM, tokens) in one transaction: the destination holds all of them or
    none. Blobs before rows, as every upload does: no row ever names a missing blob.
 
 Encrypted blobs are copied as they are stored: the ciphertext (``d<N>.enc/``, checked by its
-size, which follows from the plaintext's) and its data key's row, so the destination must use
-the key provider that wrapped them (``PACKYARD_KEY_PROVIDER``, checked before anything is
-copied). Blobs under the local keyring are refused: replicas cannot share a keyring file
-(docs/decisions/0015), and re-wrapping onto transit or KMS is not done yet.
+size, which follows from the plaintext's) and its data key's row, then opened as a replica will
+(``encryption/key_move.check_copy``: the key unwrapped by the destination's provider, the
+header and the first and last segments authenticated). The destination must use a key provider
+replicas share (``PACKYARD_KEY_PROVIDER``, checked before anything is copied): the one that
+wrapped them, or, for an install under its local keyring (which replicas cannot share:
+docs/decisions/0015), transit or KMS, onto which the keys are moved on the way
+(``encryption/key_move.py``): each data key is re-wrapped in the snapshot, the domains record
+the new keys, IAM's wrapped key is re-wrapped too, and no blob is rewritten. A stopped run
+re-wraps again from the source (its snapshot is gone) and skips the blobs already copied.
 
 The destination must be empty (no domain, no IAM user) unless this is a rerun of the same
 copy, which a marker secret in ``server_secrets`` recognizes.
@@ -30,19 +37,35 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, func, insert, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import Integer, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 import packyard.iam.schema  # noqa: F401  (registers the IAM tables on the shared metadata)
+from packyard.crypto.context import EncryptionContext
+from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.keys import KeyProvider, WrappedKey
 from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import sealed_partition
-from packyard.errors import Invalid
-from packyard.iam.secret_key import WRAPPED_FILE, open_secret_box, unwrap_secret_key
+from packyard.encryption.key_move import (
+    KeyMove,
+    check_copy,
+    moves_keys,
+    open_key_move,
+    open_target_provider,
+)
+from packyard.errors import Invalid, PackyardError
+from packyard.iam.secret_key import (
+    WRAPPED_FILE,
+    move_secret_key,
+    open_secret_box,
+    secret_key_of,
+    unwrap_secret_key,
+)
 from packyard.iam.secrets import KEY_FILE, SecretBox
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
@@ -58,6 +81,7 @@ _SKIPPED = {"change_counters", "server_secrets"}
 _CREDENTIALS = "credentials.json"
 _ROOT_SECRET = "root-credentials"
 _BATCH = 1000
+_KEY_PAGE = 200
 _CHUNK = 1024 * 1024
 
 # (what, done, total)
@@ -70,12 +94,14 @@ class MigrationReport:
     blobs_present: int = 0  # already in the destination (a resumed run)
     rows: int = 0
     rows_present: bool = False  # the rows were copied by an earlier run
+    keys_moved: int = 0  # data keys re-wrapped off the local keyring
 
 
-def migrate_storage(source: Settings, target: Settings,
-                    progress: Progress | None = None) -> MigrationReport:
+def migrate_storage(source: Settings, target: Settings, progress: Progress | None = None,
+                    key_map: Mapping[str, str] | None = None) -> MigrationReport:
     """Copy the embedded install ``source`` names to the database and blob store ``target``
-    names (see the module's docstring)."""
+    names (see the module's docstring); ``key_map`` sends a local key's data keys to a target
+    key other than the default one (``--key-map``)."""
     database, blob_dir = embedded_paths(source, "packyard migrate-storage")
     if not database.exists():
         raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
@@ -89,12 +115,23 @@ def migrate_storage(source: Settings, target: Settings,
         target_catalog = SqlCatalog(target.effective_database_url)
         try:
             source_catalog.migrate()
+            move = open_key_move(source, target, key_map) if moves_keys(source, target) \
+                else None
+            if key_map and move is None:
+                raise Invalid("--key-map moves keys off this data directory's local keyring, "
+                              "onto --to-key-provider transit or kms")
             with source_catalog.engines[0].connect() as reader:
-                _check_key_provider(reader, target)
+                providers = _check_key_provider(reader, target, move is not None)
+            opener = move.target if move else (open_target_provider(target) if providers
+                                               else None)
             target_catalog.migrate()
+            if move is not None:
+                report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
+            # No read cache: it would be written into the source's data directory.
+            store = open_blob_store(replace(target, blob_cache_bytes=0))
             with source_catalog.engines[0].connect() as reader:
-                _copy_blobs(reader, blob_dir, open_blob_store(target), report, progress)
-            _copy_secrets(source, target, target_catalog)
+                _copy_blobs(reader, blob_dir, store, opener, report, progress)
+            _copy_secrets(source, target, target_catalog, move)
             with source_catalog.engines[0].connect() as reader, \
                     target_catalog.engines[1].connect() as writer, writer.begin():
                 _copy_rows(reader, writer, report, progress)
@@ -104,15 +141,57 @@ def migrate_storage(source: Settings, target: Settings,
     return report
 
 
-def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore, report: MigrationReport,
+def _move_keys(snapshot: Engine, move: KeyMove, progress: Progress | None) -> int:
+    """Re-wrap, in the snapshot, every data key of the local keyring by its target KEK, and
+    let each domain that records a local key record its target one; the number moved."""
+    domains, keys = metadata.tables["domains"], metadata.tables["data_keys"]
+    local = keys.c.provider == "local"
+    with snapshot.connect() as conn, conn.begin():
+        for domain_id, recorded in conn.execute(select(domains.c.id,
+                                                       domains.c.encryption_key)).all():
+            moved = move.domain_key(recorded)
+            if moved is not None:
+                conn.execute(update(domains).where(domains.c.id == domain_id)
+                             .values(encryption_key=moved))
+        total = conn.execute(select(func.count()).select_from(keys).where(local)).scalar_one()
+    done = 0
+    # Each page's rows leave the filter once moved, so the next page is the next rows.
+    while True:
+        with snapshot.connect() as conn, conn.begin():
+            page = conn.execute(select(keys).where(local).order_by(
+                keys.c.domain_id, keys.c.sha256).limit(_KEY_PAGE)).all()
+            for row in page:
+                try:
+                    new = move.move(WrappedKey(row.key_id, row.key_version, bytes(row.wrapped)),
+                                    EncryptionContext(f"d{row.domain_id}", row.sha256))
+                except (TamperedKey, KeyUnavailable, UnknownKey) as e:
+                    raise Invalid(f"the data key of blob {row.sha256} of d{row.domain_id} "
+                                  f"does not move: {e.message}; nothing was copied") from None
+                conn.execute(update(keys).where(keys.c.domain_id == row.domain_id,
+                                                keys.c.sha256 == row.sha256).values(
+                    provider=move.target.name, key_id=new.key_id,
+                    key_version=new.key_version, wrapped=new.ciphertext))
+        if not page:
+            return done
+        done += len(page)
+        if progress:
+            progress("keys", done, total)
+
+
+def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore,
+                opener: KeyProvider | None, report: MigrationReport,
                 progress: Progress | None) -> None:
+    """Copy every blob the snapshot lists; ``opener`` (the destination's provider) opens each
+    encrypted one's copy."""
     blobs, keys = metadata.tables["blobs"], metadata.tables["data_keys"]
     listed = reader.execute(
-        select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size, keys.c.sha256.is_not(None))
+        select(blobs.c.domain_id, blobs.c.sha256, blobs.c.size, keys.c.sha256.is_not(None),
+               keys.c.key_id, keys.c.key_version, keys.c.wrapped)
         .select_from(blobs.outerjoin(keys, (keys.c.domain_id == blobs.c.domain_id)
                                      & (keys.c.sha256 == blobs.c.sha256)))
         .order_by(blobs.c.domain_id, blobs.c.sha256)).all()
-    for n, (domain_id, sha256, size, has_key) in enumerate(listed, 1):
+    for n, (domain_id, sha256, size, has_key, key_id, key_version, wrapped) in \
+            enumerate(listed, 1):
         key = f"d{domain_id}"
         path = blob_dir / key / sha256[:2] / sha256
         sealed = has_key and (blob_dir / sealed_partition(key) / sha256[:2] / sha256).exists() \
@@ -144,18 +223,26 @@ def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore, report: Mi
                 store.discard(staged)
                 raise
             report.blobs_copied += 1
+        if sealed and opener is not None:
+            check_copy(store, opener, f"d{domain_id}", sha256,
+                       WrappedKey(key_id, key_version, bytes(wrapped)), size)
         if progress:
             progress("files", n, len(listed))
 
 
-def _check_key_provider(reader: Connection, target: Settings) -> None:
-    """Refuse, before anything is copied, encrypted blobs the destination could not open."""
+def _check_key_provider(reader: Connection, target: Settings, moving: bool) -> set[str]:
+    """Refuse, before anything is copied, encrypted blobs the destination could not open;
+    the providers whose keys the destination will hold."""
     keys = metadata.tables["data_keys"]
     providers = set(reader.execute(select(keys.c.provider).distinct()).scalars())
-    if "local" in providers:
+    if "local" in providers and not moving:
         raise Invalid("this data directory's files are encrypted under its local keyring "
-                      "(keyring.json), which replicas on one database cannot share; moving "
-                      "them to PACKYARD_KEY_PROVIDER=transit or kms is not supported yet")
+                      "(keyring.json), which replicas on one database cannot share: migrate "
+                      "with --to-key-provider transit or kms (and that provider's settings, "
+                      "PACKYARD_DEFAULT_ENCRYPTION_KEY naming its key), which moves their keys "
+                      "there")
+    if moving:
+        providers = (providers - {"local"}) | {target.key_provider}
     if providers and target.encryption == "off":
         raise Invalid("this data directory's files are encrypted: migrate with "
                       "PACKYARD_ENCRYPTION=on and its key provider")
@@ -163,12 +250,14 @@ def _check_key_provider(reader: Connection, target: Settings) -> None:
         raise Invalid(f"this data directory's files are encrypted with keys of "
                       f"PACKYARD_KEY_PROVIDER={provider}: migrate with the same provider "
                       f"(not {target.key_provider}), which must open them as it does now")
+    return providers
 
 
-def _secret_key(source: Settings) -> tuple[str, bytes] | None:
+def _secret_key(source: Settings, move: KeyMove | None) -> tuple[str, bytes] | None:
     """Which of IAM's secrets key files the destination gets, and its bytes: the wrapped key
-    as it is, unless the local keyring wraps it (then the key itself, for the destination's
-    provider to wrap at its first start)."""
+    as it is, unless the local keyring wraps it (then re-wrapped by ``move``'s provider, or
+    without a move the key itself, for the destination's provider to wrap at its first
+    start)."""
     wrapped, plain = source.data_dir / WRAPPED_FILE, source.data_dir / KEY_FILE
     if wrapped.exists() and plain.exists():
         raise Invalid("IAM's secrets key is being moved onto the key provider (both "
@@ -177,18 +266,34 @@ def _secret_key(source: Settings) -> tuple[str, bytes] | None:
     if wrapped.exists():
         if json.loads(wrapped.read_text()).get("provider") != "local":
             return WRAPPED_FILE, wrapped.read_bytes()
+        if move is not None:
+            return WRAPPED_FILE, move_secret_key(wrapped.read_bytes(), move)
         return KEY_FILE, unwrap_secret_key(source, wrapped.read_bytes()) + b"\n"
     if plain.exists():
         return KEY_FILE, plain.read_bytes()
     return None
 
 
-def _copy_secrets(source: Settings, target: Settings, target_catalog: SqlCatalog) -> None:
+def _same_key(held: bytes, copied: bytes, name: str, move: KeyMove | None) -> bool:
+    """Whether the destination's ``name`` is the one this copy writes: the same bytes, or
+    (re-wrapped by an earlier run of a move, with another nonce) the same key inside."""
+    if held.strip() == copied.strip():
+        return True
+    if move is None or name != WRAPPED_FILE:
+        return False
+    try:
+        return secret_key_of(held, move.target) == secret_key_of(copied, move.target)
+    except (PackyardError, ValueError, KeyError):
+        return False
+
+
+def _copy_secrets(source: Settings, target: Settings, target_catalog: SqlCatalog,
+                  move: KeyMove | None) -> None:
     files = open_shared_files(target)
-    found = _secret_key(source)
+    found = _secret_key(source, move)
     if found is not None:
         name, key = found
-        if files.get_or_create(name, lambda: key).strip() != key.strip():
+        if not _same_key(files.get_or_create(name, lambda: key), key, name, move):
             raise Invalid(f"{files.where} already holds another {name}: the destination "
                           "is used by another Packyard; migrate into an empty bucket prefix")
     credentials = source.data_dir / _CREDENTIALS

@@ -7,15 +7,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import inspect, text
 
 from packyard.cli.main import main
 from packyard.errors import Invalid
@@ -23,7 +25,7 @@ from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
 from packyard.services.storage_migration import migrate_storage
 from packyard.settings import Settings
-from packyard.storage.backends import open_blob_store
+from packyard.storage.backends import open_blob_store, open_shared_files
 from packyard.storage.s3 import S3BlobStore
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
@@ -185,18 +187,264 @@ def test_progress_is_reported_per_table(packyard: InProcessPackyard, target: Tar
     assert "tables" in seen
 
 
-def test_an_install_encrypted_with_the_local_keyring_is_refused_before_anything_is_copied(
-        packyard_factory: PackyardFactory, target: Target, dists: DistFactory) -> None:
-    source = packyard_factory()  # encryption on, the local keyring: the default
-    assert upload(source.pypi_repo(), dists.wheel(DistSpec(name="pkg", version="1.0"))) \
-        .status_code == 200
-    with pytest.raises(Invalid, match=r"this data directory's files are encrypted under its "
-                                      r"local keyring \(keyring.json\), which replicas on one "
-                                      "database cannot share; moving them to "
-                                      "PACKYARD_KEY_PROVIDER=transit or kms is not supported "
-                                      "yet"):
-        migrate_storage(source.settings, target.settings)
+# -- an install under its local keyring, moved onto transit -------------------------------------
+
+LOCAL_REFUSAL = ("this data directory's files are encrypted under its local keyring "
+                 "(keyring.json), which replicas on one database cannot share: migrate with "
+                 "--to-key-provider transit or kms (and that provider's settings, "
+                 "PACKYARD_DEFAULT_ENCRYPTION_KEY naming its key), which moves their keys there")
+
+
+@dataclass
+class LocalInstall:
+    """An install encrypted under its local keyring (the default): two domains, ``acme`` on
+    the default key and ``beta`` on a key of its own, with the same wheel in both."""
+
+    app: InProcessPackyard
+    repos: list[InProcessRepo]
+    beta_key: str  # the ARN of beta's local key
+    access_key: tuple[str, str]
+
+    def served(self) -> dict[str, dict[str, bytes]]:
+        return {repo.domain: _pages(repo, "pkg") for repo in self.repos}
+
+
+@pytest.fixture
+def local_install(packyard_factory: PackyardFactory, dists: DistFactory) -> LocalInstall:
+    app = packyard_factory()  # encryption on, the local keyring: the default
+    repos = [app.pypi_repo("acme")]  # domain 1
+    beta_key = app.aws("kms").create_key(Description="beta's own")["KeyMetadata"]["Arn"]
+    app.codeartifact().create_domain(domain="beta", encryptionKey=beta_key)
+    repos.append(app.pypi_repo("beta"))
+    shared = dists.wheel(DistSpec(name="pkg", version="0.1"))
+    for repo in repos:
+        assert upload(repo, shared).status_code == 200
+        for n in range(2):
+            version = f"1.{n}" if repo.domain == "acme" else f"3.{n}"
+            for dist in dists.both(DistSpec(name="pkg", version=version)):
+                assert upload(repo, dist).status_code == 200
+    assert app.container.iam_store is not None
+    app.container.iam_store.create_user("ci", "/", NOW)
+    key, secret = app.container.iam_store.create_access_key("ci", NOW)
+    (app.settings.data_dir / "credentials.json").write_text(json.dumps(
+        {"access_key_id": "AKIAMOVEDROOT0000000", "secret_access_key": "moved-secret"}))
+    return LocalInstall(app, repos, beta_key, (key.id, secret))
+
+
+@dataclass
+class Transit:
+    settings: Settings  # the target's, on transit
+    default_key: str
+    beta_key: str  # where --key-map sends beta's key
+
+
+@pytest.fixture
+def transit(target: Target, openbao: OpenBao) -> Transit:
+    default_key, beta_key = openbao.new_key(), openbao.new_key()
+    settings = dataclasses.replace(
+        target.settings, encryption="on", key_provider="transit", transit_url=openbao.url,
+        transit_token=openbao.root_token, default_encryption_key=default_key)
+    return Transit(settings, default_key, beta_key)
+
+
+def _sealed_files(data_dir: Path) -> dict[tuple[str, str], bytes]:
+    return {(p.parent.parent.name, p.name): p.read_bytes()
+            for p in sorted((data_dir / "blobs").glob("d*.enc/*/*"))}
+
+
+def _data_keys(database_url: str) -> list[tuple[int, str, str]]:
+    """Every data key's (domain id, provider, KEK); none in a database not made yet."""
+    catalog = SqlCatalog(database_url)
+    try:
+        if not inspect(catalog.engines[0]).has_table("data_keys"):
+            return []
+        with catalog.engines[0].connect() as conn:
+            return [tuple(row) for row in conn.execute(text(
+                "SELECT domain_id, provider, key_id FROM data_keys ORDER BY domain_id"))]
+    finally:
+        catalog.dispose()
+
+
+def _check_moved(install: LocalInstall, transit: Transit, served: dict[str, dict[str, bytes]],
+                 sealed: dict[tuple[str, str], bytes], dists: DistFactory) -> None:
+    """The destination as the replicas will find it: every data key on transit under the
+    domain's target key, each ciphertext the source's byte for byte, IAM's key wrapped by
+    transit; and a replica on it serves every file, opens the secrets and takes uploads."""
+    settings = transit.settings
+    assert {(domain_id, provider, key_id) for domain_id, provider, key_id in
+            _data_keys(str(settings.database_url))} == {
+        (1, "transit", transit.default_key), (2, "transit", transit.beta_key)}
+    raw = open_blob_store(dataclasses.replace(settings, blob_cache_bytes=0))
+
+    async def read(partition: str, sha256: str) -> bytes:
+        return b"".join([chunk async for chunk in raw.read(partition, sha256)])
+
+    for (partition, sha256), ciphertext in sealed.items():
+        assert anyio.run(read, partition, sha256) == ciphertext  # copied, not re-encrypted
+    wrapped = open_shared_files(settings).read("iam-secrets.wrapped")
+    assert wrapped is not None and json.loads(wrapped)["key_id"] == transit.default_key
+    assert open_shared_files(settings).read("iam-secrets.key") is None
+
+    moved = InProcessPackyard(settings, install.app.portal, install.app._clients)
+    try:
+        for repo in install.repos:
+            assert _pages(_on(moved, repo), "pkg") == served[repo.domain]
+        domains = {d["name"]: d["encryptionKey"]
+                   for d in moved.codeartifact().list_domains()["domains"]}
+        assert domains == {"acme": transit.default_key, "beta": transit.beta_key}
+        assert moved.container.iam_store is not None
+        key_id, secret = install.access_key
+        assert moved.container.iam_store.access_key_secret(key_id) == secret
+        again = _on(moved, install.repos[1])
+        assert upload(again, dists.wheel(DistSpec(name="pkg", version="9.0"))).status_code \
+            == 200
+        assert _pages(again, "pkg")["pkg-9.0-py3-none-any.whl"]
+        assert not (settings.data_dir / "keyring.json").exists()
+    finally:
+        moved.close()
+
+
+def test_an_install_under_the_local_keyring_moves_onto_transit_and_serves_byte_for_byte(
+        local_install: LocalInstall, transit: Transit, dists: DistFactory) -> None:
+    source = local_install.app.settings
+    served = local_install.served()
+    sealed = _sealed_files(source.data_dir)
+    before = _tree(source.data_dir)
+    local_keys = _data_keys(source.effective_database_url)
+    assert {provider for _, provider, _ in local_keys} == {"local"} and len(local_keys) >= 10
+
+    report = migrate_storage(source, transit.settings,
+                             key_map={local_install.beta_key: transit.beta_key})
+    assert report.keys_moved == len(local_keys) and report.blobs_copied == len(sealed)
+    assert _tree(source.data_dir) == before  # the source is only read, its keyring too
+    _check_moved(local_install, transit, served, sealed, dists)
+
+
+class _Crash(BaseException):
+    """A stop in the middle, as Ctrl-C or a kill is to the process."""
+
+
+def _crash_on_the_third_blob(patched: pytest.MonkeyPatch) -> None:
+    commit, calls = S3BlobStore.commit, []
+
+    def crash(self: S3BlobStore, staged: Any, domain_key: str) -> Any:
+        calls.append(domain_key)
+        if len(calls) == 3:
+            raise _Crash
+        return commit(self, staged, domain_key)
+
+    patched.setattr(S3BlobStore, "commit", crash)
+
+
+def _crash_after_the_iam_key(patched: pytest.MonkeyPatch) -> None:
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise _Crash  # iam-secrets.wrapped is in the bucket: the rerun's has another nonce
+
+    patched.setattr(ServerSecrets, "get_or_create", crash)
+
+
+@pytest.mark.parametrize("crash", [_crash_on_the_third_blob, _crash_after_the_iam_key])
+def test_a_move_stopped_half_way_resumes(local_install: LocalInstall, transit: Transit,
+                                         crash: Callable[[pytest.MonkeyPatch], None],
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         dists: DistFactory) -> None:
+    source = local_install.app.settings
+    keys = len(_data_keys(source.effective_database_url))
+    served, sealed = local_install.served(), _sealed_files(source.data_dir)
+    key_map = {local_install.beta_key: transit.beta_key}
+    with monkeypatch.context() as patched:
+        crash(patched)
+        with pytest.raises(_Crash):
+            migrate_storage(source, transit.settings, key_map=key_map)
+    assert _data_keys(str(transit.settings.database_url)) == []  # no row before the blobs
+
+    report = migrate_storage(source, transit.settings, key_map=key_map)
+    copied_before = 2 if crash is _crash_on_the_third_blob else len(sealed)
+    assert (report.blobs_present, report.blobs_copied) == (copied_before,
+                                                           len(sealed) - copied_before)
+    assert not report.rows_present and report.keys_moved == keys
+    again = migrate_storage(source, transit.settings, key_map=key_map)
+    assert again.rows_present and again.blobs_copied == 0
+    _check_moved(local_install, transit, served, sealed, dists)
+
+
+@pytest.mark.parametrize("where", [{"encryption": "off"},
+                                   {"encryption": "on", "key_provider": "local"}])
+def test_a_target_without_a_shared_key_provider_is_refused_in_one_line(
+        local_install: LocalInstall, target: Target, where: dict[str, str]) -> None:
+    with pytest.raises(Invalid) as refused:
+        migrate_storage(local_install.app.settings, dataclasses.replace(target.settings,
+                                                                        **where))
+    assert refused.value.message == LOCAL_REFUSAL and "\n" not in LOCAL_REFUSAL
+    assert _data_keys(target.database_url) == []
     assert not open_blob_store(target.settings).exists("d1.enc", "0" * 64)
+    assert open_shared_files(target.settings).read("iam-secrets.key") is None
+
+
+def test_the_command_refuses_a_local_keyring_without_a_target_provider(
+        local_install: LocalInstall, target: Target) -> None:
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(local_install.app.settings.data_dir),
+        "--to-database-url", target.database_url, "--to-blob-store", target.blob_store],
+        env={"PACKYARD_S3_ENDPOINT_URL": str(target.settings.s3_endpoint_url),
+             "PACKYARD_KEY_PROVIDER": None})
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()) == f"error: {LOCAL_REFUSAL}"
+
+
+def test_the_command_moves_the_keys_to_the_provider_it_is_given(
+        local_install: LocalInstall, transit: Transit, target: Target,
+        dists: DistFactory) -> None:
+    served, sealed = local_install.served(), _sealed_files(local_install.app.settings.data_dir)
+    keys = len(_data_keys(local_install.app.settings.effective_database_url))
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(local_install.app.settings.data_dir),
+        "--to-database-url", target.database_url, "--to-blob-store", target.blob_store,
+        "--to-key-provider", "transit", "--key-map", f"{local_install.beta_key}="
+                                                     f"{transit.beta_key}"],
+        env={"PACKYARD_S3_ENDPOINT_URL": str(target.settings.s3_endpoint_url),
+             "PACKYARD_KEY_PROVIDER": None,
+             "PACKYARD_TRANSIT_URL": transit.settings.transit_url,
+             "PACKYARD_TRANSIT_TOKEN": transit.settings.transit_token,
+             "PACKYARD_DEFAULT_ENCRYPTION_KEY": transit.default_key})
+    assert result.exit_code == 0, result.output
+    assert f"moved {keys} data key(s) onto PACKYARD_KEY_PROVIDER=transit" in result.output
+    _check_moved(local_install, transit, served, sealed, dists)
+
+
+def test_a_key_map_entry_without_an_equals_sign_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(tmp_path), "--to-database-url",
+        "postgresql://nobody@127.0.0.1:9/none", "--to-blob-store", str(tmp_path / "blobs"),
+        "--key-map", "alias/aws/codeartifact"])
+    assert result.exit_code == 2
+    assert "--key-map takes LOCAL=TARGET, not 'alias/aws/codeartifact'" in result.output
+
+
+def test_a_target_key_transit_does_not_have_is_refused_before_anything_is_copied(
+        local_install: LocalInstall, transit: Transit) -> None:
+    with pytest.raises(Invalid, match="PACKYARD_DEFAULT_ENCRYPTION_KEY names 'nobody', which "
+                                      "PACKYARD_KEY_PROVIDER=transit cannot use"):
+        migrate_storage(local_install.app.settings, dataclasses.replace(
+            transit.settings, default_encryption_key="nobody"))
+    with pytest.raises(Invalid, match="--key-map names 'alias/nothing', which is not a key of "):
+        migrate_storage(local_install.app.settings, transit.settings,
+                        key_map={"alias/nothing": transit.beta_key})
+    assert _data_keys(str(transit.settings.database_url)) == []
+    assert open_shared_files(transit.settings).read("iam-secrets.wrapped") is None
+
+
+def test_a_ciphertext_that_does_not_open_with_its_moved_key_stops_the_move(
+        local_install: LocalInstall, transit: Transit) -> None:
+    # Same size, one byte of the first segment changed: the size check alone lets it through.
+    victim = sorted((local_install.app.settings.data_dir / "blobs").glob("d1.enc/*/*"))[0]
+    damaged = bytearray(victim.read_bytes())
+    damaged[100] ^= 1
+    victim.write_bytes(bytes(damaged))
+    with pytest.raises(Invalid, match=f"the copy of blob {victim.name} of d1 does not open "
+                                      "with its key on transit: segment 0 of"):
+        migrate_storage(local_install.app.settings, transit.settings)
+    assert _data_keys(str(transit.settings.database_url)) == []
 
 
 def test_an_install_encrypted_on_transit_moves_as_ciphertext_and_serves_byte_for_byte(

@@ -297,9 +297,9 @@ def test_an_install_moved_by_migrate_storage_serves_real_files_byte_for_byte_thr
     if not (REAL / ".complete").exists():
         pytest.skip(f"no real-package corpus at {REAL} (scripts/test downloads it)")
     files = sorted(p for p in REAL.iterdir() if p.suffix in (".whl", ".gz"))
-    # Files encrypted under the local keyring cannot move yet (migrate-storage refuses them):
-    # the embedded install runs with encryption off; the replicas encrypt what they store.
-    embedded = server_factory(env={"PACKYARD_ENCRYPTION": "off"})
+    # The embedded default: files encrypted under the data directory's local keyring, whose
+    # data keys migrate-storage moves onto the replicas' transit key.
+    embedded = server_factory()
     repo = create_pypi_repo(codeartifact_client(embedded.url), embedded.url, "moved")
     home = ClientHome(tmp_path / "home")
     run([tool("twine"), "upload", "--non-interactive", "--disable-progress-bar",
@@ -314,10 +314,14 @@ def test_an_install_moved_by_migrate_storage_serves_real_files_byte_for_byte_thr
     try:
         moved = run([tool("packyard"), "migrate-storage", "--data-dir", str(embedded.data_dir),
                      "--to-database-url", env["PACKYARD_DATABASE_URL"], "--to-blob-store",
-                     env["PACKYARD_BLOB_STORE"]], {**embedded.env, **env}, timeout=300)
+                     env["PACKYARD_BLOB_STORE"], "--to-key-provider", "transit"],
+                    {**embedded.env, **env, "PACKYARD_KEY_PROVIDER": "local"}, timeout=300)
         # Each wheel's PEP 658 metadata file is a blob of its own, copied too.
-        assert re.match(r"copied (\d+) file\(s\) \(0 already there\)", moved.stdout), moved.stdout
-        assert int(moved.stdout.split()[1]) >= len(files)
+        copied = re.match(r"copied (\d+) file\(s\) \(0 already there\) and \d+ rows; moved "
+                          r"(\d+) data key\(s\) onto PACKYARD_KEY_PROVIDER=transit;",
+                          moved.stdout)
+        assert copied, moved.stdout
+        assert int(copied[1]) >= len(files) and int(copied[2]) == int(copied[1])
         with running_cluster(env, server_factory, tmp_path) as scaled:
             through = _on(repo, scaled.url)  # the token minted before the move
             with through.client() as http:

@@ -141,6 +141,21 @@ class StubbedKms:
                 "Plaintext": plaintext, "KeyId": key.arn}, params)
         return self.provider.generate_data_key(key_ref, context)
 
+    def wrap_data_key(self, key_ref: str, plaintext: bytes,
+                      context: EncryptionContext) -> WrappedKey:
+        params = {"KeyId": key_ref, "Plaintext": plaintext,
+                  "EncryptionContext": context.kms_context()}
+        key = self._find(key_ref)
+        if key is None:
+            self._error("encrypt", "NotFoundException", params)
+        elif not key.enabled:
+            self._error("encrypt", "DisabledException", params)
+        else:
+            self.stubber.add_response("encrypt", {
+                "CiphertextBlob": self._new_blob(key, plaintext, context), "KeyId": key.arn,
+                "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, params)
+        return self.provider.wrap_data_key(key_ref, plaintext, context)
+
     def _answer_decrypt(self, operation: str, wrapped: WrappedKey, context: EncryptionContext,
                         params: dict[str, Any]) -> _Blob | None:
         """Queue KMS's documented error for this decryption, or return the blob it opens."""

@@ -142,6 +142,26 @@ def test_a_data_key_unwraps_for_its_context(h: Any) -> None:
     assert h.decrypt_data_key(data_key.wrapped, CONTEXT) == data_key.plaintext
 
 
+def test_a_data_key_made_elsewhere_is_wrapped_for_its_context_only(h: Any) -> None:
+    # migrate-storage moving data keys off the local keyring (services/storage_migration.py)
+    key = h.create_key()
+    plaintext = bytes(range(32))
+    wrapped = h.wrap_data_key(key.key_id, plaintext, CONTEXT)
+    assert plaintext not in wrapped.ciphertext
+    assert wrapped.key_id == key.key_id and wrapped.key_version == key.current_version
+    assert h.decrypt_data_key(wrapped, CONTEXT) == plaintext
+    with pytest.raises(TamperedKey):
+        h.decrypt_data_key(wrapped, EncryptionContext("d2", CONTEXT.sha256))
+
+
+def test_only_a_256_bit_key_is_wrapped(h: Any) -> None:
+    if h.name == "kms":
+        pytest.skip("refused before any call: the same check_data_key as the others")
+    key = h.create_key()
+    with pytest.raises(KeyUnavailable, match="16-byte data key"):
+        h.wrap_data_key(key.key_id, bytes(16), CONTEXT)
+
+
 def test_each_data_key_is_new(h: Any) -> None:
     if h.name == "kms":
         pytest.skip("the stub makes the keys: nothing of ours to test")
@@ -187,6 +207,8 @@ def test_a_disabled_key_neither_wraps_nor_unwraps(h: Any) -> None:
         h.generate_data_key(key.key_id, CONTEXT)
     with pytest.raises(KeyUnavailable, match="disabled"):
         h.decrypt_data_key(data_key.wrapped, CONTEXT)
+    with pytest.raises(KeyUnavailable, match="disabled"):
+        h.wrap_data_key(key.key_id, data_key.plaintext, CONTEXT)
 
 
 # -- rotation ---------------------------------------------------------------------------------
