@@ -218,8 +218,11 @@ def build(settings: Settings) -> Container:
     kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
                                         else None, authorizer, settings.account_id,
                                         settings.region), signed)
+    # Another process may pull the same file only with replicas or workers: one process alone
+    # needs no claims (two more transactions per pulled file).
+    claims = PullClaimStore(services.engines) if shared or settings.workers > 1 else None
     upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock,
-                                PullClaimStore(services.engines))
+                                claims)
     core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
@@ -235,10 +238,12 @@ def build(settings: Settings) -> Container:
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
-                    formats: FormatRegistry, clock: Clock, claims: ClaimStore) -> UpstreamCore:
+                    formats: FormatRegistry, clock: Clock,
+                    claims: ClaimStore | None = None) -> UpstreamCore:
     """The upstream side every format shares: HTTP client, pull-through downloads (one per
-    file across every process on the database, through ``claims``), and where each external
-    connection the formats declare is (a URL from the settings)."""
+    file across every process on the database, through ``claims``; None: one per file in
+    this process), and where each external connection the formats declare is (a URL from the
+    settings)."""
     http = UpstreamHttp(UpstreamLimits(
         connect_timeout=settings.upstream_connect_timeout_seconds,
         read_timeout=settings.upstream_read_timeout_seconds,
@@ -246,7 +251,8 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
         max_concurrency=settings.upstream_max_concurrency,
         cooldown=settings.upstream_cooldown_seconds))
     # One download per file across every process on the database (workers and replicas).
-    shared = SharedPulls(claims, settings.upstream_claim_seconds)
+    shared = (SharedPulls(claims, settings.upstream_claim_seconds) if claims is not None
+              else None)
     pull = PullThrough(http, settings.upstream_spool_dir, settings.max_upload_bytes,
                        failure_seconds=settings.upstream_page_ttl_seconds, shared=shared)
     leftovers = pull.recover()

@@ -52,8 +52,9 @@ def _versions(api: Any, repository: str) -> list[tuple[str, str]]:
 def test_a_tarball_asked_of_two_processes_at_once_is_downloaded_once_and_kept_by_both(
         packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
     data = registry.add("left-pad", "1.3.0")
-    first = packyard_factory(npm_upstream_url=registry.url)
-    second = packyard_factory(npm_upstream_url=registry.url)
+    # Claims are taken with workers (or replicas): one process alone needs none.
+    first = packyard_factory(npm_upstream_url=registry.url, workers=2)
+    second = packyard_factory(npm_upstream_url=registry.url, workers=2)
     npm_repo(first, repository="public")
     api = first.codeartifact()
     api.associate_external_connection(domain="acme", repository="public",
