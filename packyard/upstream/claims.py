@@ -19,7 +19,8 @@ waiter per file per process does (the others join its ``PullThrough`` flight). T
 renews the claim every third of ``lease_seconds`` until it settles it, so a killed holder is
 taken over at most ``lease_seconds`` after its last renewal; a holder that stalls past its
 expiry keeps downloading, and the file is at worst downloaded twice, which is harmless
-(content-addressed blobs, idempotent keeping).
+(content-addressed blobs, idempotent keeping). Why a row and not an advisory lock:
+``docs/decisions/0016``.
 """
 
 from __future__ import annotations
