@@ -210,7 +210,7 @@ def test_a_verification_failure_is_shared_with_the_waiters_without_another_downl
                if isinstance(r, VerificationFailed))
 
 
-def test_after_a_failed_download_a_waiter_downloads_the_file_itself(
+def test_after_a_failed_download_the_next_process_downloads_the_file_itself(
         catalog: SqlCatalog, tmp_path: Path) -> None:
     async def main() -> tuple[int, BaseException | Digests, Digests, Process]:
         upstream = Upstream()
