@@ -38,6 +38,7 @@ from packyard.metadata.change_feed import watch_changes
 from packyard.metadata.changes import SharedChangeLog
 from packyard.metadata.engine import PoolSettings, backend_name
 from packyard.metadata.outbox import EventOutbox
+from packyard.metadata.pull_claims import PullClaimStore
 from packyard.model import domain_blob_key
 from packyard.services.access import RepositoryGate
 from packyard.services.asset_publishing import AssetPublisher
@@ -56,6 +57,7 @@ from packyard.services.upload_capacity import UploadCapacity
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, open_shared_files, staging_dir
 from packyard.storage.blobs import BlobStore
+from packyard.upstream.claims import ClaimStore, SharedPulls
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore
 from packyard.upstream.pullthrough import PullThrough
@@ -216,7 +218,11 @@ def build(settings: Settings) -> Container:
     kms_api = KmsEndpoint(KmsService.on(services.encryption.provider if services.encryption
                                         else None, authorizer, settings.account_id,
                                         settings.region), signed)
-    upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock)
+    # Another process may pull the same file only with replicas or workers: one process alone
+    # needs no claims (two more transactions per pulled file).
+    claims = PullClaimStore(services.engines) if shared or settings.workers > 1 else None
+    upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock,
+                                claims)
     core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
@@ -232,17 +238,23 @@ def build(settings: Settings) -> Container:
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
-                    formats: FormatRegistry, clock: Clock) -> UpstreamCore:
-    """The upstream side every format shares: HTTP client, pull-through downloads, and where
-    each external connection the formats declare is (a URL from the settings)."""
+                    formats: FormatRegistry, clock: Clock,
+                    claims: ClaimStore | None = None) -> UpstreamCore:
+    """The upstream side every format shares: HTTP client, pull-through downloads (one per
+    file across every process on the database, through ``claims``; None: one per file in
+    this process), and where each external connection the formats declare is (a URL from the
+    settings)."""
     http = UpstreamHttp(UpstreamLimits(
         connect_timeout=settings.upstream_connect_timeout_seconds,
         read_timeout=settings.upstream_read_timeout_seconds,
         retries=settings.upstream_retries,
         max_concurrency=settings.upstream_max_concurrency,
         cooldown=settings.upstream_cooldown_seconds))
+    # One download per file across every process on the database (workers and replicas).
+    shared = (SharedPulls(claims, settings.upstream_claim_seconds) if claims is not None
+              else None)
     pull = PullThrough(http, settings.upstream_spool_dir, settings.max_upload_bytes,
-                       failure_seconds=settings.upstream_page_ttl_seconds)
+                       failure_seconds=settings.upstream_page_ttl_seconds, shared=shared)
     leftovers = pull.recover()
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",

@@ -97,6 +97,11 @@ class Settings:
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.
     upstream_verify_before_send_bytes: int = 1024 * 1024
+    # A process downloading a file from an upstream claims it in the database, so the other
+    # workers and replicas asked for it wait instead of downloading it too; the claim lasts this
+    # long unless renewed (every third of it while the download runs), so when its holder dies
+    # the others wait at most this long before one of them downloads the file itself.
+    upstream_claim_seconds: float = 30.0
     # -- encryption at rest (README "Encryption", packyard/encryption/) --
     # "on": every blob written is encrypted under its own data key, wrapped by its domain's
     # key; blobs stored before stay readable as they are until `packyard encrypt` encrypts
@@ -222,7 +227,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         raise ValueError("PACKYARD_AUDIT_LOG must be file, database or off, got "
                          f"{settings.audit_log!r}")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
-                 "audit_log_max_bytes",
+                 "audit_log_max_bytes", "upstream_claim_seconds",
                  "console_idle_timeout_seconds", "console_session_seconds",
                  "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:

@@ -12,7 +12,7 @@ re-wraps rows one at a time, which would otherwise empty every response cache pe
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.metadata.schema import blobs, data_keys, domains
-from packyard.metadata.transactions import CatalogBase
+from packyard.metadata.transactions import CatalogBase, write_unflushed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,33 +62,8 @@ class DataKeyStore(CatalogBase):
         with self._writer.connect() as conn, conn.begin():
             yield conn
 
-    @contextmanager
-    def _write_unflushed(self) -> Iterator[Connection]:
-        """A write transaction whose commit does not wait for the disk: the next durable commit
-        of any writer makes it durable too (SQLite's WAL and PostgreSQL's WAL are each one
-        sequence, flushed up to that commit), and a killed process loses nothing (the commit is
-        in the database either way); only a power loss or an OS crash before that next commit
-        can lose it. SQLite: ``synchronous=NORMAL`` for this transaction (it cannot change
-        inside one), FULL again after; PostgreSQL: ``synchronous_commit = off`` for it."""
-        with self._writer.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                with conn.begin():
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                    yield conn
-                return
-            # The driver's own connection: through SQLAlchemy the PRAGMA would begin first.
-            raw: Any = conn.connection.driver_connection
-            raw.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                try:
-                    raw.execute("PRAGMA synchronous=FULL")
-                except Exception:
-                    # Never back in the pool with commits that do not reach the disk.
-                    conn.invalidate()
-                    raise
+    def _write_unflushed(self) -> AbstractContextManager[Connection]:
+        return write_unflushed(self._writer)
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None:
         with self._read() as conn:

@@ -319,6 +319,20 @@ event_dispatch_lease = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
 )
 
+# Files being pulled from an upstream, one row per file a process is downloading (``key``: a
+# hash of the domain, file name and declared digest): the others wait for its outcome instead
+# of downloading it too. ``expires_at`` is renewed while the download runs, so a killed
+# process's claim is taken over when it runs out; a finished row keeps ``outcome`` (the
+# digests and where the file is kept, or why it was refused) a little longer for late waiters.
+upstream_claims = Table(
+    "upstream_claims", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("outcome", Text, nullable=True),
+    Index("ix_upstream_claims_expires_at", "expires_at"),
+)
+
 # Package groups (CodeArtifact's CreatePackageGroup): a pattern per domain, its own origin
 # control mode per restriction (PUBLISH, EXTERNAL_UPSTREAM, INTERNAL_UPSTREAM; INHERIT
 # resolved by the rules in ``packyard.package_groups``). Every domain has the root group ``/*``.

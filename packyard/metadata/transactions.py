@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -71,3 +72,32 @@ class CatalogBase:
     @property
     def engines(self) -> tuple[Engine, Engine]:
         return self._reader, self._writer
+
+
+@contextmanager
+def write_unflushed(writer: Engine) -> Iterator[Connection]:
+    """A write transaction whose commit does not wait for the disk: the next durable commit
+    of any writer makes it durable too (SQLite's WAL and PostgreSQL's WAL are each one
+    sequence, flushed up to that commit), and a killed process loses nothing (the commit is
+    in the database either way); only a power loss or an OS crash before that next commit
+    can lose it. SQLite: ``synchronous=NORMAL`` for this transaction (it cannot change
+    inside one), FULL again after; PostgreSQL: ``synchronous_commit = off`` for it."""
+    with writer.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+            return
+        # The driver's own connection: through SQLAlchemy the PRAGMA would begin first.
+        raw: Any = conn.connection.driver_connection
+        raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            try:
+                raw.execute("PRAGMA synchronous=FULL")
+            except Exception:
+                # Never back in the pool with commits that do not reach the disk.
+                conn.invalidate()
+                raise

@@ -132,7 +132,9 @@ class PackyardCollector:
                 ("packyard_upstream_file_pull_errors", "File pulls that failed (errors and "
                  "verification failures).", stats.file_pull_errors),
                 ("packyard_upstream_file_pull_bytes", "Bytes of files pulled and kept.",
-                 stats.file_pull_bytes)):
+                 stats.file_pull_bytes),
+                ("packyard_upstream_file_pull_waits", "File pulls that waited for another "
+                 "worker's or replica's download of the same file.", stats.file_pull_waits)):
             yield CounterMetricFamily(name, what, value=value)
 
     def _caches(self) -> Iterator[Metric]:

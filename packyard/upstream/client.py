@@ -42,7 +42,8 @@ class UpstreamStats:
     """What the upstream machinery did, as plain counters (read by ``/metrics``): documents
     answered from cache (``hits``) or fetched (``fetches``), fetches that failed (``errors``),
     cached copies served because the upstream failed or was slow (``stale``), files pulled and
-    pulls that failed."""
+    pulls that failed, and pulls that waited for another process's download of the same file
+    (``file_pull_waits``)."""
 
     def __init__(self) -> None:
         self.hits = 0
@@ -52,6 +53,7 @@ class UpstreamStats:
         self.file_pulls = 0
         self.file_pull_errors = 0
         self.file_pull_bytes = 0
+        self.file_pull_waits = 0
 
 
 @dataclass(frozen=True)

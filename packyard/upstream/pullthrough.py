@@ -12,11 +12,16 @@ behind the download until the file is stored, so a client never holds the comple
 it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is
 stored, and for a while further requests for those bytes get the same error without a new
 download.
+
+Across processes (``--workers``, replicas) a download first claims the file in the database
+(``claims.py``); a process that finds it claimed waits for the holder and keeps the holder's
+copy (``adopt``) instead of downloading it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -32,6 +37,7 @@ from packyard.errors import PackyardError, UpstreamError
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import Digests, Hasher
 from packyard.storage.staging import StagingArea
+from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
 
 log = logging.getLogger("packyard.upstream")
@@ -68,8 +74,19 @@ class FileSource:
 
 _Key = tuple[str, str, str]  # (partition, filename, first declared digest)
 
+
+def claim_key(partition: str, source: FileSource) -> str:
+    """The name of the claim on a download shared by processes (``claims.py``): a digest of
+    what tells downloads apart in one process."""
+    return hashlib.sha256("\0".join((partition, source.filename, source.key_digest)).encode()
+                          ).hexdigest()
+
 Commit = Callable[[Path, Digests], None]
 """Stores a verified spool file; runs in a worker thread; the spool is removed afterwards."""
+
+Adopt = Callable[[int], bool]
+"""Keeps the copy another process pulled into repository ``keeper`` where ``commit`` would
+have kept the file; runs in a worker thread; False when that repository does not hold it."""
 
 
 class Download:
@@ -88,6 +105,13 @@ class Download:
         self._event = asyncio.Event()
         self.task: asyncio.Task[Digests] | None = None
         self._followups: list[Callable[[], None]] = []
+        self._decided = asyncio.Event()
+
+    async def decided(self) -> None:
+        """Wait until it is known whether this process downloads the file (readers follow its
+        spool) or another one had already stored it (the spool is gone; ``result`` says
+        where): at once when nothing is shared with other processes."""
+        await self._decided.wait()
 
     def add_followup(self, work: Callable[[], None]) -> bool:
         """Run ``work`` (in a worker thread) after the commit and before the last chunk is
@@ -160,8 +184,10 @@ class PullThrough:
     """Downloads files from upstreams, at most one per file at a time."""
 
     def __init__(self, http: UpstreamHttp, spool_dir: Path, max_bytes: int,
-                 failure_seconds: float) -> None:
+                 failure_seconds: float, shared: SharedPulls | None = None) -> None:
         self._http = http
+        # Claims shared with the other processes on the database; None: this process alone.
+        self._shared = shared
         # Spool files are named and cleaned up as every staged write is.
         self._spool = StagingArea(spool_dir)
         self._max_bytes = max_bytes
@@ -179,11 +205,17 @@ class PullThrough:
         mid-download); returns how many."""
         return self._spool.recover()
 
-    def start(self, partition: str, source: FileSource, commit: Commit) -> Download:
+    def start(self, partition: str, source: FileSource, commit: Commit, *,
+              keeper: int | None = None, adopt: Adopt | None = None) -> Download:
         """The download of ``source`` into ``partition`` (a domain's blob key): running,
         recently finished, or started now. Raises the remembered error of a recent verification
         failure. Downloads are told apart by file name and declared hash, so two files that
-        claim the same hash never share a result."""
+        claim the same hash never share a result.
+
+        ``keeper`` is the repository ``commit`` keeps the file in, where another process that
+        waited for this download copies it from; ``adopt`` is how this one keeps such a copy
+        (without it, a file another process pulled is downloaded again). Wait for
+        ``Download.decided`` before opening a reader."""
         if not source.key_digest:
             raise UpstreamError(f"Upstream file {source.filename} has no digest to verify it "
                                 "against; not pulled")
@@ -204,7 +236,10 @@ class PullThrough:
         # Created now, before the task first runs, so readers can open it straight away.
         spool: BinaryIO = open(download.path, "wb", buffering=0)  # noqa: SIM115 - task closes
         self._downloads[key] = download
-        download.task = self._flights.task(key, lambda: self._run(key, download, spool, commit))
+        if self._shared is None:
+            download._decided.set()
+        download.task = self._flights.task(key, lambda: self._run(key, download, spool, commit,
+                                                                  keeper, adopt))
         return download
 
     def _forget_finished(self) -> None:
@@ -213,14 +248,46 @@ class PullThrough:
             if download.finished_at is not None and now - download.finished_at >= _RECENT_SECONDS:
                 del self._downloads[key]
 
-    async def _run(self, key: _Key, download: Download, spool: BinaryIO,
-                   commit: Commit) -> Digests:
+    async def _claim(self, key: _Key, download: Download,
+                     adopt: Adopt | None) -> HeldClaim | Digests | None:
+        """Claim the download for this process, or wait for the one that holds it: the
+        claim; the digests of the copy another process stored, once adopted; None to download
+        without a claim (that copy is not where this process can adopt it)."""
+        assert self._shared is not None
+        stats = self._http.stats
+
+        def waiting() -> None:
+            stats.file_pull_waits += 1
+
+        settled = await self._shared.claim_or_wait(claim_key(key[0], download.source), waiting)
+        if isinstance(settled, RefusedElsewhere):
+            raise VerificationFailed(settled.message)
+        if not isinstance(settled, PulledElsewhere):
+            return settled
+        if (settled.keeper is not None and adopt is not None
+                and await run_in_threadpool(adopt, settled.keeper)):
+            log.info("%s was pulled by another process; kept its copy",
+                     download.source.filename)
+            return settled.digests
+        return None
+
+    async def _run(self, key: _Key, download: Download, spool: BinaryIO, commit: Commit,
+                   keeper: int | None, adopt: Adopt | None) -> Digests:
         source = download.source
         hasher = Hasher()
         started = time.monotonic()
         stats = self._http.stats
-        stats.file_pulls += 1
+        claim: HeldClaim | None = None
         try:
+            if self._shared is not None:
+                claimed = await self._claim(key, download, adopt)
+                if isinstance(claimed, Digests):
+                    await _follow_up(download)
+                    download.stored = download.verified = download.removed = True
+                    return claimed
+                claim = claimed
+            download._decided.set()
+            stats.file_pulls += 1
             async with self._http.stream_file(source.url, source.allowed_hosts) as response:
                 declared = response.headers.get("content-length")
                 if (declared is not None and declared.isdigit() and source.size is not None
@@ -252,16 +319,14 @@ class PullThrough:
             # The last chunk waits for the commit: a client that has the whole file can rely
             # on it being kept (a later API call or offline install finds it).
             await run_in_threadpool(commit, download.path, digests)
-            while download._followups:
-                work = download._followups.pop(0)
-                try:
-                    await run_in_threadpool(work)
-                except Exception:  # the file is kept; one extra retention failing is logged
-                    log.exception("after pulling %s", source.filename)
+            await _follow_up(download)
             download.stored = True
             download.verified = True
             download.released = download.written
             download._notify()
+            if claim is not None:
+                await claim.pulled(digests, keeper)
+                claim = None
             stats.file_pull_bytes += digests.size
             log.info("pulled %s from upstream (%d bytes, %.2fs)", source.filename,
                      digests.size, time.monotonic() - started)
@@ -274,6 +339,9 @@ class PullThrough:
             if isinstance(error, VerificationFailed):
                 self._failures[key] = (time.monotonic() + self._failure_seconds, error)
                 log.warning("%s", error.message)
+                if claim is not None:
+                    await claim.refused(error.message, self._failure_seconds)
+                    claim = None
             download._notify()
             if isinstance(exc, PackyardError):
                 raise
@@ -282,12 +350,25 @@ class PullThrough:
                 raise error from exc
             raise
         finally:
+            if claim is not None:  # failed otherwise (or cancelled): the next to ask claims it
+                await claim.release()
             spool.close()
             download.path.unlink(missing_ok=True)
             download.removed = True
+            download._decided.set()
             download.finished_at = time.monotonic()
             if download.error is not None and self._downloads.get(key) is download:
                 del self._downloads[key]
+
+
+async def _follow_up(download: Download) -> None:
+    """The work joiners added (keeping the file in their repositories too), once it is kept."""
+    while download._followups:
+        work = download._followups.pop(0)
+        try:
+            await run_in_threadpool(work)
+        except Exception:  # the file is kept; one extra retention failing is logged
+            log.exception("after pulling %s", download.source.filename)
 
 
 def _absorb(spool: BinaryIO, hasher: Hasher, chunk: bytes) -> None:

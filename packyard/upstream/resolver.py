@@ -327,15 +327,23 @@ class UpstreamResolver:
         targets = [owner] if owner.id == requester.id else [owner, requester]
         started_before = self._pull.downloads_started
 
+        asset_name, version_key = self._format.asset_named(name, remote.filename)
+
         def commit(spool: Path, digests: Digests) -> None:
             self._keep(domain, targets, namespace, name, remote, version, connection, spool,
                        digests)
 
-        download = self._pull.start(domain.blob_key, source, commit)
+        def adopt(keeper: int) -> bool:
+            # Another process pulled it into ``keeper``: the targets keep that copy.
+            return self._catalog.retain_from(keeper, self._fmt, name, asset_name,
+                                             [t for t in targets if t.id != keeper],
+                                             self._clock.now(), namespace, version_key)
+
+        download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
+                                    adopt=adopt)
         if self._pull.downloads_started == started_before and owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
             # this repository keeps the file too, before its client gets the last byte.
-            asset_name, version_key = self._format.asset_named(name, remote.filename)
 
             def retain() -> None:
                 self._catalog.retain_from(owner.id, self._fmt, name, asset_name,
@@ -348,6 +356,7 @@ class UpstreamResolver:
         if remote.size is not None and remote.size <= self._verify_before_send:
             digests = await download.result()
             return StoredFile(domain.blob_key, digests.sha256, digests.size)
+        await download.decided()
         reader = download.open_reader()
         if reader is None:
             digests = await download.result()

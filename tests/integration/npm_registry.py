@@ -71,13 +71,15 @@ def npm_tarball(name: str, version: str, dependencies: dict[str, str] | None = N
 
 class StaticRegistry:
     """A public registry stand-in on loopback: packuments and tarballs, nothing else, counting
-    what it was asked for. ``stop`` makes it go away (connections refused)."""
+    what it was asked for. ``stop`` makes it go away (connections refused). While ``hold``
+    is set to an unset event, tarballs are sent only once it is set (a slow download)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.packages: dict[str, dict[str, Any]] = {}
         self.tarballs: dict[str, bytes] = {}
         self.requests: list[str] = []
+        self.hold: threading.Event | None = None
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -85,6 +87,8 @@ class StaticRegistry:
                 registry.requests.append(self.path)
                 path = unquote(self.path.lstrip("/"))
                 if path in registry.tarballs:
+                    if registry.hold is not None:
+                        registry.hold.wait(timeout=60)
                     self._send(200, registry.tarballs[path], "application/octet-stream")
                 elif path in registry.packages:
                     self._send(200, json.dumps(registry.packages[path]).encode(),

@@ -73,6 +73,8 @@ class StaticIndex:
     html_only: bool = False
     # Answer every request 503 (an upstream in trouble, still accepting connections).
     failing: bool = False
+    # While set to an unset event, file bodies are sent only once it is set (a slow download).
+    hold: threading.Event | None = None
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -177,6 +179,8 @@ class StaticIndex:
                 self.send_header("Content-Length", str(len(served.data)))
                 self.end_headers()
                 time.sleep(served.delay_before_body)
+                if index.hold is not None:
+                    index.hold.wait(timeout=60)
                 step = 256 * 1024
                 for start in range(0, len(served.data), step):
                     self.wfile.write(served.data[start:start + step])
