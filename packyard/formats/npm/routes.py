@@ -313,7 +313,7 @@ class NpmEndpoint:
         if request.headers.get("content-encoding"):
             headers["Content-Encoding"] = request.headers["content-encoding"]
         status, content_type, answer = await self._core.upstreams.http.post(
-            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES)
+            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
             return error_response(status if 400 <= status < 500 else 502,
                                   f"The upstream's advisories endpoint answered {status}")
