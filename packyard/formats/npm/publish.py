@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 
@@ -36,11 +36,12 @@ from packyard.formats.npm.upstream import readme_media_type
 from packyard.metadata.catalog import NewAsset, NewVersion
 from packyard.model import Domain, Repository
 from packyard.services.registry import Registry
-from packyard.storage.blobs import BlobStore, StagedBlob
+from packyard.storage.blobs import BlobStore, Hasher, StagedBlob
 
 log = logging.getLogger("packyard.npm")
 
 MiB = 1024 * 1024
+_FEED_BYTES = MiB  # how much of a body each worker-thread hop parses
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,41 @@ async def receive(stream: AsyncIterator[bytes], blobs: BlobStore,
             staged.append(blobs.stage())
         staged[0].write(data)
 
-    parser = PublishBodyParser(sink, limits)
+    # The staged blob hashes every byte written to it, so the parser does not hash the
+    # tarball a second time: its sha512 and sha1 are the staged blob's.
+    parser = PublishBodyParser(sink, limits, hash_attachment=False)
     try:
+        # Decoding, hashing and writing happen in a worker thread, off the event loop, about
+        # a MiB at a time: the server hands the body over in pieces of a few KiB, and one
+        # thread hop per piece cost more than the work it carried.
+        pending: list[bytes] = []
+        size = 0
         async for chunk in stream:
             if chunk:
-                # Decoding, hashing and writing happen in a worker thread, off the event loop.
-                await run_in_threadpool(parser.feed, chunk)
-        body = parser.close()
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _FEED_BYTES:
+                    await run_in_threadpool(_feed, parser, pending)
+                    pending, size = [], 0
+        body = await run_in_threadpool(_finish, parser, pending, staged)
     except BaseException:
         for blob in staged:
             blobs.discard(blob)
         raise
     return ReceivedBody(body, staged[0] if staged else None)
+
+
+def _feed(parser: PublishBodyParser, chunks: list[bytes]) -> None:
+    parser.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def _finish(parser: PublishBodyParser, chunks: list[bytes],
+            staged: list[StagedBlob]) -> PublishBody:
+    if chunks:
+        _feed(parser, chunks)
+    body = parser.close()
+    digests = staged[0].digests() if staged else Hasher().digests()
+    return replace(body, sha512=digests.sha512, sha1=digests.sha1)
 
 
 class NpmPublisher:
