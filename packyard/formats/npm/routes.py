@@ -211,9 +211,13 @@ class NpmEndpoint:
         if wanted.tarball is not None or wanted.version_or_tag is not None:
             raise NotFound(f"Not found: PUT /{rest}")
         await self._authorize(access, name, PUBLISH)
+
+        def refuse_early() -> None:
+            self._publisher.refuse_early(access.domain, access.repository, name)
+
         with self._capacity.admit(declared_length(request)):
             received = await receive(request.stream(), self._blobs,
-                                     self._publisher.limits.publish)
+                                     self._publisher.limits.publish, refuse_early)
             if received.staged is not None or is_publish(received.body.document):
                 validate_new_package_name(name.full)
                 outcome = await run_in_threadpool(self._publisher.publish, access.principal,
