@@ -359,10 +359,12 @@ class Catalog(Protocol):
         ...
 
     def group_refusal(self, domain_id: int, repository: str, restriction: RestrictionType,
-                      fmt: str, namespace: str, name: str) -> str | None:
+                      fmt: str, namespace: str, name: str,
+                      display_name: str | None = None) -> str | None:
         """Why the package's group keeps versions out of ``repository`` that way (naming the
-        group), or None. ``publish``, ``publish_many`` and ``retain`` apply the same check in
-        their transactions; this is for refusing before bytes are stored."""
+        group, and the package as ``display_name``, by default ``name``), or None. ``publish``,
+        ``publish_many`` and ``retain`` apply the same check in their transactions; this is for
+        refusing before bytes are stored."""
         ...
 
     # -- resource tags ----------------------------------------------------------------------

@@ -231,13 +231,14 @@ class PackageGroupStore(CatalogBase):
             return group
 
     def group_refusal(self, domain_id: int, repository: str, restriction: RestrictionType,
-                      fmt: str, namespace: str, name: str) -> str | None:
+                      fmt: str, namespace: str, name: str,
+                      display_name: str | None = None) -> str | None:
         """Why the package's group keeps versions out of ``repository`` that way (a reason
         naming the group), or None: the check publishing makes, asked before bytes are
         stored."""
         with self._read() as conn:
             refusal = group_refusal(conn, domain_id, repository, restriction, fmt, namespace,
-                                    name, name)
+                                    name, display_name or name)
         return refusal.message if refusal is not None else None
 
     def domain_packages(self, domain_id: int) -> list[tuple[str, str, str]]:

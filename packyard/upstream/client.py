@@ -9,8 +9,11 @@
 - Redirects are followed by hand, at most five, and only to hosts the caller allows: the index's
   own host and the hosts its pages name for files (issue: "upstream traffic is confined").
 - A host that just failed (unreachable, timing out, 5xx after the retries) is not tried again
-  for ``cooldown`` seconds: requests fail at once, so cached pages are served without first
-  waiting out the timeouts on every request while an upstream is down.
+  for ``cooldown`` seconds by the upstream that saw it fail: requests fail at once, so cached
+  pages are served without first waiting out the timeouts on every request while an upstream
+  is down. The cooldown is kept per upstream (its index URL) and host, not per host alone:
+  two upstreams on one host (a PyPI and an npm index behind one proxy) are different
+  services, and one's outage must not stop the other.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class UpstreamHttp:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._down_until: dict[str, tuple[float, str]] = {}  # host -> (until, why)
+        # (upstream index URL, host) -> (until, why)
+        self._down_until: dict[tuple[str, str], tuple[float, str]] = {}
         self.requests = 0  # upstream requests sent (for tests and logs)
         self.stats = UpstreamStats()
 
@@ -134,26 +138,28 @@ class UpstreamHttp:
         finally:
             self._slots.release()
 
-    def _check_host(self, url: str) -> None:
-        host = host_of(url)
-        down = self._down_until.get(host)
+    def _check_host(self, upstream: str, url: str) -> None:
+        key = (upstream, host_of(url))
+        down = self._down_until.get(key)
         if down is None:
             return
         if time.monotonic() >= down[0]:
-            del self._down_until[host]
+            del self._down_until[key]
             return
         raise UpstreamError(f"Upstream {url} not tried: its host failed just before ({down[1]}); "
                             f"trying again in {down[0] - time.monotonic():.0f}s")
 
-    def _mark_down(self, url: str, error: UpstreamError) -> None:
-        self._down_until[host_of(url)] = (time.monotonic() + self.limits.cooldown,
-                                          error.message)
+    def _mark_down(self, upstream: str, url: str, error: UpstreamError) -> None:
+        self._down_until[(upstream, host_of(url))] = (
+            time.monotonic() + self.limits.cooldown, error.message)
 
     @asynccontextmanager
-    async def _open(self, url: str, headers: dict[str, str],
+    async def _open(self, upstream: str, url: str, headers: dict[str, str],
                     allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
-        """A streaming response for ``url`` after redirects and retries; 4xx are returned."""
-        self._check_host(url)
+        """A streaming response for ``url`` after redirects and retries; 4xx are returned.
+        ``upstream`` is the index URL of the upstream asking, which its cooldown is kept
+        under."""
+        self._check_host(upstream, url)
         async with self._slot(url):
             attempt = 0
             while True:
@@ -166,7 +172,7 @@ class UpstreamHttp:
                         continue
                     error = UpstreamError(f"Upstream {url} unreachable: "
                                           f"{type(exc).__name__} {exc}".rstrip())
-                    self._mark_down(url, error)
+                    self._mark_down(upstream, url, error)
                     raise error from None
                 if response.status_code in _RETRY_STATUSES and attempt < self.limits.retries:
                     await response.aclose()
@@ -178,7 +184,7 @@ class UpstreamHttp:
                 if response.status_code >= 500 or response.status_code == 429:
                     error = UpstreamError(f"Upstream {response.url} answered "
                                           f"{response.status_code} {response.reason_phrase}")
-                    self._mark_down(url, error)
+                    self._mark_down(upstream, url, error)
                     raise error
                 yield response
             except httpx.TransportError as exc:
@@ -211,7 +217,8 @@ class UpstreamHttp:
             current = target
         raise UpstreamError(f"Upstream {url} redirected more than {MAX_REDIRECTS} times")
 
-    async def fetch_page(self, url: str, *, accept: str = "*/*", etag: str | None = None,
+    async def fetch_page(self, url: str, *, upstream: str, accept: str = "*/*",
+                         etag: str | None = None,
                          last_modified: str | None = None) -> PageFetch:
         """GET an upstream document (a project page, a packument), conditionally when
         validators are given (RFC 9110 13.1)."""
@@ -220,7 +227,7 @@ class UpstreamHttp:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._open(url, headers, {host_of(url)}) as response:
+        async with self._open(upstream, url, headers, {host_of(url)}) as response:
             final = str(response.url)
             if response.status_code == 304:
                 return PageFetch("not_modified", final, etag=response.headers.get("etag", etag),
@@ -235,19 +242,21 @@ class UpstreamHttp:
             return PageFetch("ok", final, body, response.headers.get("content-type", ""),
                              response.headers.get("etag"), response.headers.get("last-modified"))
 
-    async def fetch_bytes(self, url: str, allowed_hosts: Collection[str], limit: int) -> bytes:
+    async def fetch_bytes(self, url: str, allowed_hosts: Collection[str], limit: int, *,
+                          upstream: str) -> bytes:
         """A small file (core metadata) in one piece; UpstreamError unless the answer is 200."""
-        async with self._open(url, {"Accept-Encoding": "identity"}, allowed_hosts) as response:
+        async with self._open(upstream, url, {"Accept-Encoding": "identity"},
+                              allowed_hosts) as response:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
             return await _read_capped(response, limit)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
-                   limit: int) -> tuple[int, str, bytes]:
+                   limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         """POST a query to an upstream (npm's advisories): (status, content type, body), the
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
-        self._check_host(url)
+        self._check_host(upstream, url)
         async with self._slot(url):
             client = self._http()
             self.requests += 1
@@ -262,16 +271,17 @@ class UpstreamHttp:
             except httpx.TransportError as exc:
                 error = UpstreamError(f"Upstream {url} unreachable: "
                                       f"{type(exc).__name__} {exc}".rstrip())
-                self._mark_down(url, error)
+                self._mark_down(upstream, url, error)
                 raise error from None
             return response.status_code, response.headers.get("content-type", ""), data
 
     @asynccontextmanager
-    async def stream_file(self, url: str,
-                          allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
+    async def stream_file(self, url: str, allowed_hosts: Collection[str], *,
+                          upstream: str) -> AsyncIterator[httpx.Response]:
         """A 200 response whose body is the file, to be read with ``aiter_bytes``."""
         # identity: the bytes hashed are the file's, never a transfer-compressed form.
-        async with self._open(url, {"Accept-Encoding": "identity"}, allowed_hosts) as response:
+        async with self._open(upstream, url, {"Accept-Encoding": "identity"},
+                              allowed_hosts) as response:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")

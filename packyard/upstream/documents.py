@@ -123,7 +123,7 @@ class UpstreamDocuments:
         stats.fetches += 1
         try:
             fetched = await self._http.fetch_page(
-                url, accept=self._format.accept, etag=cached[0].etag if cached else None,
+                url, upstream=index_url, accept=self._format.accept, etag=cached[0].etag if cached else None,
                 last_modified=cached[0].last_modified if cached else None)
             now = self._clock.now()
             if fetched.status == "not_modified" and cached is not None:

@@ -131,8 +131,9 @@ class FormatUpstream(Protocol):
         ...
 
     async def fetch_derived(self, http: UpstreamHttp, file: OfferedFile,
-                            hosts: Collection[str], filename: str) -> bytes:
-        """A derived file of an upstream's file, fetched and verified (it is not kept)."""
+                            hosts: Collection[str], filename: str, upstream: str) -> bytes:
+        """A derived file of an upstream's file, fetched and verified (it is not kept);
+        ``upstream`` is the index URL of the upstream that offered ``file``."""
         ...
 
     def keep(self, spool: Path, digests: Digests, file: OfferedFile,

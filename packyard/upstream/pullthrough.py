@@ -66,6 +66,7 @@ class FileSource:
     digests: Mapping[str, str]
     size: int | None
     allowed_hosts: frozenset[str]
+    upstream: str  # the index URL of the upstream offering it (its failures cool down there)
 
     @property
     def key_digest(self) -> str:
@@ -288,7 +289,8 @@ class PullThrough:
                 claim = claimed
             download._decided.set()
             stats.file_pulls += 1
-            async with self._http.stream_file(source.url, source.allowed_hosts) as response:
+            async with self._http.stream_file(source.url, source.allowed_hosts,
+                                               upstream=source.upstream) as response:
                 declared = response.headers.get("content-length")
                 if (declared is not None and declared.isdigit() and source.size is not None
                         and int(declared) != source.size):

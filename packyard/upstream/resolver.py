@@ -289,13 +289,13 @@ class UpstreamResolver:
         remote = hit.file
         hosts = frozenset({host_of(hit.source.index_url)}) | upstream.file_hosts()
         if base is not None:
-            return InlineFile(await self._format.fetch_derived(self._http, remote, hosts,
-                                                               filename))
+            return InlineFile(await self._format.fetch_derived(
+                self._http, remote, hosts, filename, hit.source.index_url))
         owner = await run_in_threadpool(self._catalog.get_repository, domain,
                                         plan.graph.names[step.repository_id])
         return await self._pull_through(domain, owner, repository, namespace, name, remote,
                                         upstream.version(remote.version_key), hosts,
-                                        step.external_connection or "")
+                                        hit.source.index_url, step.external_connection or "")
 
     def find_own(self, domain: Domain, repository: Repository, name: str, filename: str,
                  namespace: str = "") -> StoredFile | None:
@@ -321,9 +321,10 @@ class UpstreamResolver:
     async def _pull_through(self, domain: Domain, owner: Repository, requester: Repository,
                             namespace: str, name: str, remote: OfferedFile,
                             version: OfferedVersion | None, hosts: frozenset[str],
-                            connection: str) -> Located:
+                            index_url: str, connection: str) -> Located:
         assert remote.url is not None
-        source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts)
+        source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts,
+                            index_url)
         targets = [owner] if owner.id == requester.id else [owner, requester]
         started_before = self._pull.downloads_started
 

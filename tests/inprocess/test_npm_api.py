@@ -5,17 +5,20 @@ body is read."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
 from packyard.storage.backends import staging_dir
-from tests.inprocess.harness import InProcessPackyard, client_error
+from tests.inprocess.harness import BASE_URL, CLIENT_ADDRESS, InProcessPackyard, client_error
 from tests.inprocess.npm_support import NpmRepo, npm_repo
 from tests.integration.helpers import Credentials
+from tests.unit.npm_samples import publish_document
 
 CA = "arn:aws:codeartifact:us-east-1:000000000000"
 BEARER = {"Effect": "Allow", "Action": "sts:GetServiceBearerToken", "Resource": "*"}
@@ -186,6 +189,70 @@ def test_a_publish_the_package_group_blocks_is_refused_and_nothing_stored(
     staging = staging_dir(repo.app.settings)
     assert not staging.exists() or list(staging.iterdir()) == []
     assert repo.publish("unscoped", "1.0.0").status_code == 201  # another group's package
+
+
+def test_a_publish_the_package_group_blocks_is_refused_before_its_tarball_is_read(
+        repo: NpmRepo) -> None:
+    # The hole: the group's refusal came from the catalog transaction, after the whole body
+    # had been read, decoded, hashed and staged. A body with a tarball can only be a publish,
+    # so the refusal now comes when the tarball's first bytes arrive; the rest is never read.
+    api = repo.app.codeartifact()
+    api.create_package_group(domain="acme", packageGroup="/npm/acme/*")
+    api.update_package_group_origin_configuration(domain="acme", packageGroup="/npm/acme/*",
+                                                  restrictions={"PUBLISH": "BLOCK"})
+    status, answer, pulled, total = _stream_publish(repo, "@acme/blocked", mib=8)
+    assert status == 403
+    assert answer == {"error": (
+        "Publishing @acme/blocked to repository npmrepo is blocked: package group /npm/acme/* "
+        "blocks publishing (PUBLISH: BLOCK)")}
+    assert pulled < total // 2, f"the server read {pulled} of the body's {total} chunks"
+    staging = staging_dir(repo.app.settings)
+    assert not staging.exists() or list(staging.iterdir()) == []
+
+
+def test_a_publish_the_origin_configuration_blocks_is_refused_before_its_tarball_is_read(
+        repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    api.put_package_origin_configuration(
+        domain="acme", repository="npmrepo", format="npm", namespace="acme", package="util",
+        restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    status, answer, pulled, total = _stream_publish(repo, "@acme/util", mib=8)
+    assert status == 403
+    assert answer == {"error": (
+        "Publishing @acme/util to repository npmrepo is blocked by the package's origin "
+        "configuration (publish: BLOCK); an administrator can allow it with "
+        "put-package-origin-configuration")}
+    assert pulled < total // 2, f"the server read {pulled} of the body's {total} chunks"
+
+
+def _stream_publish(repo: NpmRepo, name: str, mib: int) -> tuple[int, Any, int, int]:
+    """PUT an npm publish body whose tarball is ``mib`` MiB (of base64 zeros), sent in 64 KiB
+    chunks as a socket would deliver them: (status, answer, chunks the app read, chunks)."""
+    tarball = b"placeholder"
+    document = publish_document(name, "9.0.0", tarball, attachment=f"{name}-9.0.0.tgz")
+    document["_attachments"][f"{name}-9.0.0.tgz"]["data"] = "@DATA@"
+    head, tail = json.dumps(document).split('"@DATA@"')
+    piece = b"A" * (64 * 1024)
+    chunks = [head.encode() + b'"', *[piece] * (mib * 16), b'"' + tail.encode()]
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for chunk in chunks:
+            pulled += 1
+            yield chunk
+
+    async def send() -> tuple[int, Any]:
+        transport = httpx.ASGITransport(app=repo.app.app, client=CLIENT_ADDRESS)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            response = await client.put(
+                repo.path + name.replace("/", "%2f"), content=body(),
+                headers={"Authorization": f"Bearer {repo.token}",
+                         "Content-Type": "application/json"})
+            return response.status_code, response.json()
+
+    status, answer = repo.app.portal.call(send)
+    return status, answer, pulled, len(chunks)
 
 
 def test_publishes_and_unpublishes_are_in_the_audit_trail_refused_ones_too(

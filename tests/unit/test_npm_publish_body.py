@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import tracemalloc
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from packyard.errors import Invalid, TooLarge
+from packyard.formats.npm.publish import ReceivedBody, receive
 from packyard.formats.npm.publish_body import PublishBody, PublishBodyParser, PublishLimits
+from packyard.storage.memory import MemoryBlobStore
 from tests.unit.npm_samples import (
     ACME_UTIL_TGZ,
     DEMO_LIB_TGZ,
@@ -197,3 +200,42 @@ def test_the_tarball_does_not_count_against_the_document_cap() -> None:
     body = json.dumps(publish_document("demo", "1.0.0", tarball)).encode()
     parsed, decoded = parse(body, limits=PublishLimits(max_document_bytes=4096))
     assert decoded == tarball
+
+
+# -- receive: the body from the server's chunks to a staged blob -------------------------------
+
+
+def _received(body: bytes, chunk: int, tmp_path: Path) -> tuple[ReceivedBody, bytes]:
+    blobs = MemoryBlobStore(tmp_path)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), chunk):
+            yield body[at:at + chunk]
+
+    received = asyncio.run(receive(chunks(), blobs, PublishLimits()))
+    staged = received.staged.local_path.read_bytes() if received.staged else b""
+    return received, staged
+
+
+@pytest.mark.parametrize("chunk", [1000, 65536, 3 * MiB])
+def test_receive_stages_the_tarball_with_the_digests_the_checks_compare(
+        chunk: int, tmp_path: Path) -> None:
+    # The parser leaves the hashing to the staged blob (one pass over a large tarball, not
+    # two); what the checks compare against dist.integrity and dist.shasum must still be the
+    # tarball's, whichever way the server cut the body.
+    tarball = os.urandom(2 * MiB + 5)
+    document = publish_document("demo", "1.0.0", tarball)
+    received, staged = _received(json.dumps(document).encode(), chunk, tmp_path)
+    assert staged == tarball
+    assert received.body.document == without_data(document)
+    assert received.body.decoded_length == len(tarball)
+    assert received.body.sha512 == hashlib.sha512(tarball).hexdigest()
+    assert received.body.sha1 == hashlib.sha1(tarball).hexdigest()
+
+
+def test_receive_of_a_body_without_a_tarball_stages_nothing(tmp_path: Path) -> None:
+    document = {"_id": "demo", "name": "demo", "versions": {"1.0.0": {"deprecated": "no"}}}
+    received, _ = _received(json.dumps(document).encode(), 7, tmp_path)
+    assert received.staged is None
+    assert received.body.document == document
+    assert received.body.sha512 == hashlib.sha512(b"").hexdigest()

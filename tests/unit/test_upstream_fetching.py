@@ -21,7 +21,7 @@ from packyard.errors import UpstreamError
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests
-from packyard.upstream.client import UpstreamHttp, UpstreamLimits
+from packyard.upstream.client import PageFetch, UpstreamHttp, UpstreamLimits
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
 
@@ -76,7 +76,7 @@ def test_redirect_to_a_host_the_upstream_does_not_use_is_refused() -> None:
         return httpx.Response(302, headers={"Location": "https://evil.example/x.tar.gz"})
 
     async def main() -> None:
-        async with _http(handler).stream_file(FILE_URL, {"files.example"}):
+        async with _http(handler).stream_file(FILE_URL, {"files.example"}, upstream=INDEX):
             pass
 
     with pytest.raises(UpstreamError) as err:
@@ -95,7 +95,7 @@ def test_redirect_within_the_upstream_hosts_is_followed() -> None:
 
     async def main() -> bytes:
         return await _http(handler).fetch_bytes(INDEX + "x", {"index.example", "files.example"},
-                                                100)
+                                                100, upstream=INDEX)
 
     assert asyncio.run(main()) == b"ok"
 
@@ -114,7 +114,7 @@ def test_5xx_is_retried_a_bounded_number_of_times_then_the_host_cools_down() -> 
         messages = []
         for _ in range(2):
             try:
-                await http.fetch_page(INDEX + "demo-pkg/")
+                await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)
             except UpstreamError as exc:
                 messages.append(exc.message)
         return messages
@@ -126,12 +126,41 @@ def test_5xx_is_retried_a_bounded_number_of_times_then_the_host_cools_down() -> 
                              f"before ({first}); trying again in ")
 
 
+def test_cooldown_of_one_upstream_does_not_stop_another_upstream_on_the_same_host() -> None:
+    # A PyPI index and an npm registry behind one host (one proxy, two paths): the PyPI index
+    # failing must not make the npm registry's requests fail unsent for the cooldown.
+    pypi, npm = "https://mirror.example/pypi/simple/", "https://mirror.example/npm/"
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.startswith("/pypi/"):
+            return httpx.Response(503)
+        return httpx.Response(200, content=b'{"name": "left-pad"}')
+
+    http = _http(handler, retries=0)
+
+    async def main() -> tuple[str, PageFetch, str]:
+        with pytest.raises(UpstreamError) as first:
+            await http.fetch_page(pypi + "demo-pkg/", upstream=pypi)
+        answer = await http.fetch_page(npm + "left-pad", upstream=npm)
+        with pytest.raises(UpstreamError) as again:
+            await http.fetch_page(pypi + "demo-pkg/", upstream=pypi)
+        return first.value.message, answer, again.value.message
+
+    first, answer, again = asyncio.run(main())
+    assert first == f"Upstream {pypi}demo-pkg/ answered 503 Service Unavailable"
+    assert answer.status == "ok" and answer.body == b'{"name": "left-pad"}'
+    assert again.startswith(f"Upstream {pypi}demo-pkg/ not tried: its host failed just before")
+    assert seen == ["/pypi/simple/demo-pkg/", "/npm/left-pad"]
+
+
 def test_connection_errors_are_reported_as_unreachable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
     with pytest.raises(UpstreamError) as err:
-        asyncio.run(_http(handler, retries=0).fetch_page(INDEX + "demo-pkg/"))
+        asyncio.run(_http(handler, retries=0).fetch_page(INDEX + "demo-pkg/", upstream=INDEX))
     assert err.value.message == (f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError "
                                  "connection refused")
 
@@ -146,8 +175,8 @@ def test_a_full_upstream_makes_callers_wait_then_fail() -> None:
 
     async def main() -> list[BaseException | bytes]:
         return await asyncio.gather(
-            http.fetch_bytes(FILE_URL, {"files.example"}, 10),
-            http.fetch_bytes(FILE_URL, {"files.example"}, 10), return_exceptions=True)
+            http.fetch_bytes(FILE_URL, {"files.example"}, 10, upstream=INDEX),
+            http.fetch_bytes(FILE_URL, {"files.example"}, 10, upstream=INDEX), return_exceptions=True)
 
     results = asyncio.run(main())
     errors = [r for r in results if isinstance(r, UpstreamError)]
@@ -306,7 +335,7 @@ class FileServer:
 
 def _source(sha: str = SHA, size: int | None = len(DATA)) -> FileSource:
     return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": sha}, size,
-                      frozenset({"files.example"}))
+                      frozenset({"files.example"}), INDEX)
 
 
 def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
@@ -487,7 +516,7 @@ def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path)
         messages = []
         for name in ("a_pkg-1.0.tar.gz", "b_pkg-1.0.tar.gz"):
             source = FileSource(FILE_URL, name, {"sha256": wrong}, None,
-                                frozenset({"files.example"}))
+                                frozenset({"files.example"}), INDEX)
             with pytest.raises(VerificationFailed) as err:
                 await pull.start("d1", source, lambda spool, digests: None).result()
             messages.append(err.value.message.split(" failed")[0])
@@ -548,7 +577,7 @@ def test_every_declared_digest_is_verified(tmp_path: Path) -> None:
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
         source = FileSource(FILE_URL, "demo-1.0.0.tgz", digests, None,
-                            frozenset({"files.example"}))
+                            frozenset({"files.example"}), INDEX)
         try:
             await pull.start("d1", source, lambda spool, digests: None).result()
         except VerificationFailed as err:
@@ -564,7 +593,7 @@ def test_every_declared_digest_is_verified(tmp_path: Path) -> None:
 def test_a_file_without_a_digest_to_verify_is_not_pulled(tmp_path: Path) -> None:
     pull = PullThrough(_http(FileServer()), tmp_path / "spool", 10, 60)
     source = FileSource(FILE_URL, "demo-1.0.0.tgz", {"blake3": "0" * 64}, None,
-                        frozenset({"files.example"}))
+                        frozenset({"files.example"}), INDEX)
     with pytest.raises(UpstreamError, match="has no digest to verify it against"):
         pull.start("d1", source, lambda spool, digests: None)
 

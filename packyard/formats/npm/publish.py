@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 
 from packyard.auth.principal import Principal
+from packyard.errors import Denied
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.dist_tags import tags_after_publish
@@ -34,13 +35,16 @@ from packyard.formats.npm.semver import version_key
 from packyard.formats.npm.tarball import TarballLimits, check_tarball_matches, inspect_tarball
 from packyard.formats.npm.upstream import readme_media_type
 from packyard.metadata.catalog import NewAsset, NewVersion
+from packyard.metadata.new_files import publish_blocked
 from packyard.model import Domain, Repository
+from packyard.package_groups.origin_controls import RestrictionType
 from packyard.services.registry import Registry
-from packyard.storage.blobs import BlobStore, StagedBlob
+from packyard.storage.blobs import BlobStore, Hasher, StagedBlob
 
 log = logging.getLogger("packyard.npm")
 
 MiB = 1024 * 1024
+_FEED_BYTES = MiB  # how much of a body each worker-thread hop parses
 
 
 @dataclass(frozen=True)
@@ -73,29 +77,57 @@ class ReceivedBody:
     staged: StagedBlob | None
 
 
-async def receive(stream: AsyncIterator[bytes], blobs: BlobStore,
-                  limits: PublishLimits) -> ReceivedBody:
+async def receive(stream: AsyncIterator[bytes], blobs: BlobStore, limits: PublishLimits,
+                  before_tarball: Callable[[], None] | None = None) -> ReceivedBody:
     """Read a publish (or deprecate, unpublish) body; the attachment is staged as it decodes.
-    On any error the staged bytes are discarded."""
+    ``before_tarball`` runs (in a worker thread) when the attachment's first bytes arrive,
+    before any is staged: a body with a tarball can only be a publish, so a publish that will
+    be refused is refused there, without reading the rest. On any error the staged bytes are
+    discarded."""
     staged: list[StagedBlob] = []
 
     def sink(data: bytes) -> None:
         if not staged:
+            if before_tarball is not None:
+                before_tarball()
             staged.append(blobs.stage())
         staged[0].write(data)
 
-    parser = PublishBodyParser(sink, limits)
+    # The staged blob hashes every byte written to it, so the parser does not hash the
+    # tarball a second time: its sha512 and sha1 are the staged blob's.
+    parser = PublishBodyParser(sink, limits, hash_attachment=False)
     try:
+        # Decoding, hashing and writing happen in a worker thread, off the event loop, about
+        # a MiB at a time: the server hands the body over in pieces of a few KiB, and one
+        # thread hop per piece cost more than the work it carried.
+        pending: list[bytes] = []
+        size = 0
         async for chunk in stream:
             if chunk:
-                # Decoding, hashing and writing happen in a worker thread, off the event loop.
-                await run_in_threadpool(parser.feed, chunk)
-        body = parser.close()
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _FEED_BYTES:
+                    await run_in_threadpool(_feed, parser, pending)
+                    pending, size = [], 0
+        body = await run_in_threadpool(_finish, parser, pending, staged)
     except BaseException:
         for blob in staged:
             blobs.discard(blob)
         raise
     return ReceivedBody(body, staged[0] if staged else None)
+
+
+def _feed(parser: PublishBodyParser, chunks: list[bytes]) -> None:
+    parser.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def _finish(parser: PublishBodyParser, chunks: list[bytes],
+            staged: list[StagedBlob]) -> PublishBody:
+    if chunks:
+        _feed(parser, chunks)
+    body = parser.close()
+    digests = staged[0].digests() if staged else Hasher().digests()
+    return replace(body, sha512=digests.sha512, sha1=digests.sha1)
 
 
 class NpmPublisher:
@@ -110,6 +142,19 @@ class NpmPublisher:
         arn = self._registry.arns.package(domain.name, repo.name, FORMAT, name.namespace,
                                           name.bare)
         self._registry.authorizer.check(principal, action, arn)
+
+    def refuse_early(self, domain: Domain, repo: Repository, name: PackageName) -> None:
+        """Refuse a publish of ``name`` that the package's origin configuration or its
+        package group blocks (``Denied``, with the transaction's own message), before its
+        tarball is read; the transaction that records the version judges again."""
+        catalog = self._registry.catalog
+        package = catalog.find_package(repo.id, FORMAT, name.namespace, name.bare)
+        if package is not None and package.origin_publish != "ALLOW":
+            raise publish_blocked(repo, name.bare, name.full)
+        refusal = catalog.group_refusal(domain.id, repo.name, RestrictionType.PUBLISH, FORMAT,
+                                        name.namespace, name.bare, name.full)
+        if refusal is not None:
+            raise Denied(refusal, resource_id=name.bare, resource_type="package")
 
     def publish(self, principal: Principal, domain: Domain, repo: Repository,
                 url_name: PackageName, received: ReceivedBody) -> PublishOutcome:

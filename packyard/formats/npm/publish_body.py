@@ -75,14 +75,17 @@ _STRING_BODY = re.compile(rb'[^"\\]*')
 _SCAN = re.compile(rb'["\[\]{}]')
 _BARE = re.compile(rb"[-+.0-9A-Za-z]*")
 _BARE_VALUE = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null")
-_DATA_STOP = re.compile(rb'["\\]')
 _IGNORED_ESCAPES = {ord("n"), ord("r"), ord("t")}  # line breaks some encoders put in base64
 
 
 class PublishBodyParser:
     """Feed the body in chunks, then ``close()`` for the document."""
 
-    def __init__(self, sink: Sink, limits: PublishLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, sink: Sink, limits: PublishLimits = DEFAULT_LIMITS, *,
+                 hash_attachment: bool = True) -> None:
+        """``hash_attachment=False`` when ``sink`` hashes what it is given (a staged blob
+        does): the body's ``sha512`` and ``sha1`` are then "" for the caller to fill in, and
+        a large tarball is not hashed twice."""
         self._limits = limits
         self._buf = bytearray()
         self._pos = 0
@@ -99,7 +102,7 @@ class PublishBodyParser:
         self._key: bytearray | None = None
         # Inside the attachment's data string.
         self._in_data = False
-        self._data_out = Base64Stream(sink)
+        self._data_out = Base64Stream(sink, hashed=hash_attachment)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -311,11 +314,16 @@ class PublishBodyParser:
     def _data(self) -> bool:
         """Decode the attachment's base64 up to its closing quote into the sink."""
         buf = self._buf
-        found = _DATA_STOP.search(buf, self._pos)
-        end = found.start() if found else len(buf)
-        self._data_out.feed(bytes(buf[self._pos:end]))
-        self._pos = end
-        if found is None:
+        # bytes.find is memchr; a regex character class here ran at ~110 MB/s and was half
+        # of a large publish's time.
+        end = buf.find(b'"', self._pos)
+        stop = len(buf) if end < 0 else end
+        escape = buf.find(b"\\", self._pos, stop)
+        if escape >= 0:
+            end = stop = escape
+        self._data_out.feed(memoryview(buf)[self._pos:stop])
+        self._pos = stop
+        if end < 0:
             return False
         if buf[end] == ord("\\"):
             if end + 1 >= len(buf):

@@ -211,9 +211,13 @@ class NpmEndpoint:
         if wanted.tarball is not None or wanted.version_or_tag is not None:
             raise NotFound(f"Not found: PUT /{rest}")
         await self._authorize(access, name, PUBLISH)
+
+        def refuse_early() -> None:
+            self._publisher.refuse_early(access.domain, access.repository, name)
+
         with self._capacity.admit(declared_length(request)):
             received = await receive(request.stream(), self._blobs,
-                                     self._publisher.limits.publish)
+                                     self._publisher.limits.publish, refuse_early)
             if received.staged is not None or is_publish(received.body.document):
                 validate_new_package_name(name.full)
                 outcome = await run_in_threadpool(self._publisher.publish, access.principal,
@@ -313,7 +317,7 @@ class NpmEndpoint:
         if request.headers.get("content-encoding"):
             headers["Content-Encoding"] = request.headers["content-encoding"]
         status, content_type, answer = await self._core.upstreams.http.post(
-            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES)
+            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
             return error_response(status if 400 <= status < 500 else 502,
                                   f"The upstream's advisories endpoint answered {status}")

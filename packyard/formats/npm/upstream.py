@@ -169,7 +169,7 @@ class NpmUpstream:
         raise NotFound(f"No file {filename}")
 
     async def fetch_derived(self, http: UpstreamHttp, file: OfferedFile,
-                            hosts: Collection[str], filename: str) -> bytes:
+                            hosts: Collection[str], filename: str, upstream: str) -> bytes:
         raise NotFound(f"No file {filename}")
 
     # -- keeping a pulled tarball (worker thread) ----------------------------------------------

@@ -114,11 +114,12 @@ class PypiUpstream:
         return sha256, pypi_attributes.metadata_size(attributes)
 
     async def fetch_derived(self, http: UpstreamHttp, file: OfferedFile,
-                            hosts: Collection[str], filename: str) -> bytes:
+                            hosts: Collection[str], filename: str, upstream: str) -> bytes:
         declared = pypi_attributes.metadata_sha256(file.attributes)
         if declared is None or file.url is None:
             raise NotFound(f"No core metadata file {filename}")
-        data = await http.fetch_bytes(file.url + _METADATA_SUFFIX, hosts, _MAX_METADATA_BYTES)
+        data = await http.fetch_bytes(file.url + _METADATA_SUFFIX, hosts, _MAX_METADATA_BYTES,
+                                      upstream=upstream)
         if hashlib.sha256(data).hexdigest() != declared:
             raise UpstreamError(f"Upstream core metadata {filename} failed verification: its "
                                 f"index page declares sha256 {declared}")

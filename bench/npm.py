@@ -1,25 +1,23 @@
-"""npm read figures, a first probe beside ``bench/run`` (not yet one of its suites).
+"""``bench/run npm``: issue 12's npm figures, Packyard beside Verdaccio and nginx, in one run.
 
-Packyard, Verdaccio and nginx serving the same bytes, one after the other in one run: the
-cached packument of a 3,500-version package, full and abbreviated, gzip-compressed, and a 2 KiB
-tarball. A small registry served here stands for the npm registry; Packyard reaches it through
-``public:npmjs`` and Verdaccio through an uplink (``maxage`` 1 h, so both answer from what they
-keep); nginx serves the bytes Packyard answered, as static files. Reads are measured as each
-server is usually run: Packyard with a token on every request, Verdaccio and nginx anonymous.
+Reads: the cached packument of a 3,500-version package, full and abbreviated, gzip-compressed,
+and a 2 KiB tarball. A small registry served here stands for the npm registry; Packyard reaches
+it through ``public:npmjs`` and Verdaccio through an uplink (``maxage`` 1 h, so both answer
+from what they keep; the stand-in is stopped before the load runs); nginx serves the bytes
+Packyard answered, as static files. Reads are measured as each server is usually run: Packyard
+with a token on every request, Verdaccio and nginx anonymous, with wrk in ``--rounds``
+interleaved rounds (the servers' order turns each round).
 
-The write figures, in the same run: ``npm publish`` of small packages (the real npm 11, one
-package at a time, Packyard and Verdaccio alternating package by package), ``npm ci`` of a
-50-package tree from a lockfile, cold (empty npm cache) and warm (the cache of the run before),
-in interleaved rounds, and each server's RSS while a 500 MB tarball is published (npm's own
-body, streamed from a file: npm itself cannot build a body that big, V8's string limit). Every
-read figure is measured in ``--rounds`` interleaved rounds (the servers' order turns each
-round); the table gives the median ratio and the spread of the rounds' ratios.
+Writes, with the real npm 11 in a home of its own: ``npm publish`` of small packages (one
+package at a time, Packyard and Verdaccio alternating package by package), then the same
+number of npm's publish bodies sent without the client (the server's share); ``npm ci`` of a
+50-package tree from each server's lockfile, cold (empty npm cache) and warm (the cache the cold
+run filled), in interleaved rounds; the publish of a ``--speed-mib`` tarball, timed (below
+Verdaccio's V8 string limit), and each server's RSS while a ``--big-mib`` tarball is published
+(npm's own body, streamed from a file: npm itself cannot build a body that big).
 
-    PYTHONPATH=. .venv-test/bin/python bench/npm_probe.py --verdaccio DIR --npm NPM_CLI_JS
-
-``DIR`` holds Verdaccio 6.8.0 installed with npm (``node_modules/verdaccio``); on Node 20 its
-``package.json`` needs ``"overrides": {"node-fetch": "2.7.0"}``. ``NPM_CLI_JS`` is npm's
-``bin/npm-cli.js`` (``scripts/test`` installs npm 11 under ``.test-cache/npm-clients/npm11``).
+Verdaccio 6.8.0 (Node 20; ``node-fetch`` pinned to 2.7.0 through ``overrides``) and npm 11 are
+installed with the machine's npm under the bench's work folder on first use.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -47,10 +44,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import load
 import rss
-from procs import LOOPBACK, ProcessGroup, free_port, wait_until_ready
+from installs import group_cpu_seconds
+from procs import (
+    LOOPBACK,
+    ProcessGroup,
+    free_port,
+    run_checked,
+    terminate_as_interrupt,
+    wait_until_ready,
+)
+from servers import Context, Packyard
+
+BENCH = Path(__file__).resolve().parent
+MiB = 1024 * 1024
 
 BIG, SMALL = "bench-big", "bench-small"
 FULL = "application/json"
@@ -128,7 +138,7 @@ def _sequential(url: str, headers: dict[str, str], seconds: float) -> float:
     return count / (time.monotonic() - started)
 
 
-def _packyard(group: ProcessGroup, work: Path, upstream: str
+def _packyard(group: ProcessGroup, work: Path, upstream: str, binary: str
               ) -> tuple[str, str, dict[str, str], str, int]:
     """The read endpoint (with ``public:npmjs``), the write endpoint (a repository of its own:
     no upstream to ask about a new name), the auth header, its base URL and its pid."""
@@ -136,7 +146,7 @@ def _packyard(group: ProcessGroup, work: Path, upstream: str
 
     key, secret = "AKIABENCH" + secrets.token_hex(6).upper(), secrets.token_urlsafe(30)
     port = free_port()
-    proc = group.start("packyard", [str(Path(sys.executable).parent / "packyard"), "serve",
+    proc = group.start("packyard", [binary, "serve",
                                     "--host", LOOPBACK, "--port", str(port),
                                     "--data-dir", str(work / "packyard")],
                        work / "packyard.log",
@@ -322,7 +332,7 @@ def _publish_figure(npm: Npm, work: Path, registries: dict[str, str],
     bare_rates = {server: count / sum(t) for server, t in bare.items()}
     bare_blocks = [sum(bare["verdaccio"][j:j + quarter]) / sum(bare["packyard"][j:j + quarter])
                    for j in range(0, count, quarter)]
-    return {"packages_per_second": rates, "median_seconds":
+    return {"count": count, "packages_per_second": rates, "median_seconds":
             {server: statistics.median(t) for server, t in times.items()},
             "ratio": rates["packyard"] / rates["verdaccio"], "blocks": blocks,
             "bare_packages_per_second": bare_rates,
@@ -455,19 +465,23 @@ def _big_body(work: Path, name: str, mib: int, registry: str) -> tuple[Path, int
     return body_path, size
 
 
-def _memory_figure(work: Path, registries: dict[str, str], auths: dict[str, dict[str, str]],
-                   pids: dict[str, int], mib: int) -> dict[str, object]:
-    body, size = _big_body(work, "big-upload", mib, "http://registry.invalid/")
+def _big_publish_figure(work: Path, registries: dict[str, str],
+                        auths: dict[str, dict[str, str]], pids: dict[str, int], mib: int,
+                        name: str) -> dict[str, object]:
+    """Each server's time, CPU seconds (its process group's, which a loaded machine moves far
+    less than the wall time) and RSS (before, peak, after) for one publish of a ``mib`` MiB
+    tarball, npm's body streamed from a file."""
+    body, size = _big_body(work, name, mib, "http://registry.invalid/")
     out: dict[str, object] = {"tarball_bytes": size, "body_bytes": body.stat().st_size}
     for server, registry in registries.items():
         parts = urllib.parse.urlsplit(registry)
         before = rss.tree_rss_kib(pids[server]) / 1024
-        connection = http.client.HTTPConnection(parts.hostname or LOOPBACK, parts.port, timeout=1800,
-                                                blocksize=1 << 20)
-        started = time.monotonic()
+        connection = http.client.HTTPConnection(parts.hostname or LOOPBACK, parts.port,
+                                                timeout=1800, blocksize=1 << 20)
+        started, cpu = time.monotonic(), group_cpu_seconds(pids[server])
         with rss.track_peak(pids[server]) as peak, body.open("rb") as stream:
             try:
-                connection.request("PUT", parts.path + "big-upload", body=stream, headers={
+                connection.request("PUT", parts.path + name, body=stream, headers={
                     **auths[server], "Content-Type": "application/json",
                     "Content-Length": str(body.stat().st_size)})
                 response = connection.getresponse()
@@ -475,16 +489,24 @@ def _memory_figure(work: Path, registries: dict[str, str], auths: dict[str, dict
             except (OSError, http.client.HTTPException) as error:
                 # Verdaccio 6.8.0 parses the body as one string: past V8's limit it dies.
                 status, answer = 0, f"{type(error).__name__}: {error}".encode()
-        took = time.monotonic() - started
+        took, cpu = time.monotonic() - started, group_cpu_seconds(pids[server]) - cpu
         connection.close()
-        after = rss.tree_rss_kib(pids[server]) / 1024
+        after = rss.tree_rss_kib(pids[server]) / 1024 if _alive(pids[server]) else 0.0
         out[server] = {"status": status, "answer": answer.decode(errors="replace"),
-                       "seconds": took, "rss_before_mib": round(before, 1),
+                       "seconds": took, "cpu_seconds": cpu, "rss_before_mib": round(before, 1),
                        "rss_peak_mib": peak.mib, "rss_after_mib": round(after, 1),
                        "growth_mib": round(peak.mib - before, 1)}
         print(f"{mib} MiB publish {server:10} {out[server]}", file=sys.stderr)
     body.unlink()
     return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _hot_answers(base: str) -> dict[str, float]:
@@ -495,36 +517,226 @@ def _hot_answers(base: str) -> dict[str, float]:
             for line in text.splitlines() if line.startswith(wanted)}
 
 
-def main() -> None:
+# -- what the suite installs -------------------------------------------------------------------
+
+VERDACCIO = "6.8.0"
+NPM = "npm@11.21.2"
+
+
+def _npm_install(folder: Path, args: list[str], what: str) -> None:
+    """``npm install`` into ``folder`` with the machine's npm, unless a finished install
+    (``.complete``) is there."""
+    if (folder / ".complete").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise SystemExit(f"bench/run npm needs node and npm on PATH to install {what}")
+    print(f"installing {what} into {folder}", file=sys.stderr)
+    run_checked([npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+                 "--loglevel=error", *args], 600, what=f"installing {what}")
+    (folder / ".complete").touch()
+
+
+def ensure_verdaccio(work: Path) -> Path:
+    """Verdaccio from the npm registry, pinned (6.10 needs Node 22; on Node 20 6.8.0 installs
+    only with node-fetch held at 2.7.0)."""
+    folder = work / f"verdaccio-{VERDACCIO}"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "package.json").write_text(json.dumps({
+            "private": True, "dependencies": {"verdaccio": VERDACCIO},
+            "overrides": {"node-fetch": "2.7.0"}}))
+    _npm_install(folder, [], f"verdaccio {VERDACCIO}")
+    return folder
+
+
+def ensure_npm(work: Path) -> Path:
+    """npm 11 in a prefix of its own (the client measured), as scripts/test installs it."""
+    folder = work / NPM.replace("@", "-")
+    _npm_install(folder, ["--no-save", "--no-package-lock", "--ignore-scripts", NPM], NPM)
+    return folder / "node_modules" / "npm" / "bin" / "npm-cli.js"
+
+
+def ensure_packyard(work: Path, group: ProcessGroup, binary: str | None) -> str:
+    """``packyard``: the given executable, or this checkout installed as ``bench/run`` does."""
+    server = Packyard(Context(work=work, group=group, repo_root=BENCH.parent,
+                              packyard_bin=binary))
+    server.install()
+    return server.binary
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _rows(figures: dict[str, dict[str, list[float]]], report: dict[str, Any]
+          ) -> list[dict[str, object]]:
+    """One row per figure of issue 12's bench list: Packyard's value, its ratios and targets."""
+    rows: list[dict[str, object]] = []
+    targets = {"packument, full, gzip": (10.0, 0.5), "packument, abbreviated, gzip": (10.0, 0.5),
+               "2 KiB tarball": (None, 0.5)}
+    for figure, rates in figures.items():
+        by_nginx = [p / n for p, n in zip(rates["packyard"], rates["nginx"], strict=True)]
+        by_verdaccio = [p / v for p, v in zip(rates["packyard"], rates["verdaccio"],
+                                              strict=True)]
+        least_verdaccio, least_nginx = targets[figure]
+        met = _median(by_nginx) >= least_nginx and (
+            least_verdaccio is None or _median(by_verdaccio) >= least_verdaccio)
+        goal = (f"≥ {least_verdaccio:g}× Verdaccio, " if least_verdaccio else "") + \
+            f"≥ {least_nginx:g}× nginx"
+        rows.append({"figure": figure + ", req/s", "packyard": _median(rates["packyard"]),
+                     "verdaccio": _median(rates["verdaccio"]), "nginx": _median(rates["nginx"]),
+                     "by_verdaccio": _median(by_verdaccio),
+                     "by_verdaccio_spread": _spread(by_verdaccio),
+                     "by_nginx": _median(by_nginx), "by_nginx_spread": _spread(by_nginx),
+                     "target": goal, "met": met})
+    publish = report.get("publish")
+    if publish:
+        rate = publish["packages_per_second"]
+        rows.append({"figure": f"npm publish × {publish['count']}, packages/s",
+                     "packyard": rate["packyard"], "verdaccio": rate["verdaccio"],
+                     "by_verdaccio": publish["ratio"],
+                     "by_verdaccio_spread": _spread(publish["blocks"]),
+                     "target": "≥ 3× Verdaccio", "met": publish["ratio"] >= 3})
+        bare = publish["bare_packages_per_second"]
+        rows.append({"figure": "the same bodies without npm (server's share), packages/s",
+                     "packyard": bare["packyard"], "verdaccio": bare["verdaccio"],
+                     "by_verdaccio": publish["bare_ratio"],
+                     "by_verdaccio_spread": _spread(publish["bare_blocks"])})
+    ci = report.get("ci")
+    if ci:
+        for temperature in ("cold", "warm"):
+            seconds = ci["seconds"]
+            rows.append({"figure": f"npm ci, 50 packages, {temperature}, s (lower is better)",
+                         "packyard": _median(seconds["packyard"][temperature]),
+                         "verdaccio": _median(seconds["verdaccio"][temperature]),
+                         "by_verdaccio": ci[temperature]["ratio"],
+                         "by_verdaccio_spread": _spread(ci[temperature]["rounds"]),
+                         "note": "Verdaccio's time ÷ Packyard's",
+                         "target": "faster than Verdaccio",
+                         "met": ci[temperature]["ratio"] > 1})
+    for key, what in (("speed", "s (lower is better)"), ("memory", "RSS growth, MiB")):
+        big = report.get(key)
+        if not big:
+            continue
+        mib = big["tarball_bytes"] / MiB
+        packyard, verdaccio = big["packyard"], big["verdaccio"]
+        row: dict[str, object] = {"figure": f"publish of a {mib:.0f} MiB tarball, {what}"}
+        if key == "speed":
+            row.update(packyard=packyard["seconds"], verdaccio=verdaccio["seconds"],
+                       note="Verdaccio's time ÷ Packyard's; server CPU Packyard "
+                            f"{packyard['cpu_seconds']:.2f} s, Verdaccio "
+                            f"{verdaccio['cpu_seconds']:.2f} s; RSS growth Packyard "
+                            f"{packyard['growth_mib']:+.1f} MiB, Verdaccio "
+                            f"{verdaccio['growth_mib']:+.1f} MiB")
+            if verdaccio["status"] in (200, 201) and packyard["status"] in (200, 201):
+                row["by_verdaccio"] = verdaccio["seconds"] / packyard["seconds"]
+                rows.append(row)
+                row = {"figure": f"publish of a {mib:.0f} MiB tarball, server CPU s (lower "
+                                 "is better)", "packyard": packyard["cpu_seconds"],
+                       "verdaccio": verdaccio["cpu_seconds"],
+                       "by_verdaccio": verdaccio["cpu_seconds"] / packyard["cpu_seconds"],
+                       "note": "Verdaccio's CPU ÷ Packyard's"}
+        else:
+            row.update(packyard=packyard["growth_mib"], verdaccio=verdaccio["growth_mib"],
+                       note=f"Packyard {packyard['seconds']:.1f} s, answered "
+                            f"{packyard['status']}; Verdaccio answered "
+                            f"{verdaccio['status'] or verdaccio['answer']}",
+                       target="flat", met=packyard["growth_mib"] < 64)
+        rows.append(row)
+    return rows
+
+
+def _cell(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, float):
+        value = value + 0.0  # no "-0.00" for a growth that rounds to nothing
+        return f"{value:,.{digits}f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    print("| figure | Packyard | Verdaccio | nginx | ÷ Verdaccio (rounds) | ÷ nginx (rounds) "
+          "| target | met |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        by_v = _cell(row.get("by_verdaccio"))
+        if row.get("by_verdaccio_spread"):
+            by_v += f" ({row['by_verdaccio_spread']})"
+        by_n = _cell(row.get("by_nginx"))
+        if row.get("by_nginx_spread"):
+            by_n += f" ({row['by_nginx_spread']})"
+        print(f"| {row['figure']} | {_cell(row.get('packyard'))} | "
+              f"{_cell(row.get('verdaccio'))} | {_cell(row.get('nginx'))} | {by_v} | {by_n} | "
+              f"{row.get('target', '')} | {_cell(row.get('met'))} |")
+    for row in rows:
+        if row.get("note"):
+            print(f"- {row['figure']}: {row['note']}")
+
+
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--verdaccio", type=Path, required=True,
-                        help="the folder Verdaccio 6.8.0 was installed in with npm")
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs: 2 s loads, one round, 20 publishes, 100/200 MiB "
+                             "tarballs (a few minutes)")
+    parser.add_argument("--verdaccio", type=Path, default=None,
+                        help="a folder Verdaccio 6.8.0 was installed in with npm (default: "
+                             "installed under the work folder)")
     parser.add_argument("--npm", type=Path, default=None,
-                        help="npm's bin/npm-cli.js; without it the npm figures are skipped")
+                        help="npm 11's bin/npm-cli.js (default: installed under the work folder)")
+    parser.add_argument("--packyard-bin", default=os.environ.get("BENCH_PACKYARD_BIN"),
+                        help="an existing `packyard` executable (default: this checkout)")
     parser.add_argument("--versions", type=int, default=3500)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--publish-count", type=int, default=100)
-    parser.add_argument("--big-mib", type=int, default=500, help="0 skips the memory figure")
-    parser.add_argument("--only", default="reads,publish,ci,memory")
-    args = parser.parse_args()
+    parser.add_argument("--seconds", type=float, default=None, help="each load run (10; quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="read and ci rounds (3; quick 1)")
+    parser.add_argument("--publish-count", type=int, default=None, help="100; quick 20")
+    parser.add_argument("--speed-mib", type=int, default=None,
+                        help="the timed big publish (300; quick 100; 0 skips it)")
+    parser.add_argument("--big-mib", type=int, default=None,
+                        help="the RSS figure's tarball (500; quick 200; 0 skips it)")
+    parser.add_argument("--only", default="reads,publish,ci,speed,memory")
+    parser.add_argument("--work", type=Path,
+                        default=Path(os.environ.get("BENCH_WORK", BENCH / ".work")))
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "npm.json")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    seconds = args.seconds or (2.0 if quick else 10.0)
+    rounds = args.rounds or (1 if quick else 3)
+    publish_count = args.publish_count or (20 if quick else 100)
+    speed_mib = args.speed_mib if args.speed_mib is not None else (100 if quick else 300)
+    big_mib = args.big_mib if args.big_mib is not None else (200 if quick else 500)
     only = set(args.only.split(","))
-    shape = load.LoadShape(seconds=args.seconds)
-    work = Path(tempfile.mkdtemp(prefix="npm-probe-"))
+    root: Path = args.work.resolve()
+    tools = root / "npm-tools"
+    verdaccio_home = args.verdaccio or ensure_verdaccio(tools)
+    npm_cli = args.npm or ensure_npm(tools)
+    shape = load.LoadShape(seconds=seconds)
+    work = root / "run" / "npm"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     script = load.write_script(work)
     small = _tarball(SMALL, 2048)
     figures: dict[str, dict[str, list[float]]] = {}
-    report: dict[str, object] = {}
-    with ProcessGroup() as group:
+    report: dict[str, Any] = {}
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with terminate_as_interrupt(), ProcessGroup() as group:
+        binary = ensure_packyard(root, group, args.packyard_bin)
         upstream_files: dict[str, bytes] = {}
         with _registry(upstream_files) as upstream:
             upstream_files[f"/{BIG}"] = _packument(BIG, args.versions, upstream, None)
             upstream_files[f"/{SMALL}"] = _packument(SMALL, 1, upstream, small)
             upstream_files[f"/{SMALL}/-/{SMALL}-0.0.0.tgz"] = small
             endpoint, local, auth, packyard_base, packyard_pid = _packyard(group, work,
-                                                                           upstream)
+                                                                           upstream, binary)
             verdaccio, verdaccio_auth, verdaccio_pid = _verdaccio(group, work, upstream,
-                                                                  args.verdaccio)
+                                                                  verdaccio_home)
             gz = {"Accept-Encoding": "gzip"}
             served = {
                 "full.json.gz": _get(endpoint + BIG, {**auth, **gz, "Accept": FULL}),
@@ -551,7 +763,7 @@ def main() -> None:
                 (nginx + "small.tgz", {})),
         }
         servers = ("packyard", "verdaccio", "nginx")
-        for round_ in range(args.rounds if "reads" in only else 0):
+        for round_ in range(rounds if "reads" in only else 0):
             turn = round_ % len(servers)
             for figure, targets in cases.items():
                 rates = figures.setdefault(figure, {server: [] for server in servers})
@@ -568,7 +780,7 @@ def main() -> None:
                         if "no request" not in str(error):
                             raise
                         # Slower than 16 connections can finish in the run: one at a time.
-                        rate, how = _sequential(url, headers, args.seconds), "one at a time"
+                        rate, how = _sequential(url, headers, seconds), "one at a time"
                     rates[server].append(rate)
                     print(f"round {round_} {figure:30} {server:10} {rate:9.1f} req/s {how}",
                           file=sys.stderr)
@@ -576,34 +788,39 @@ def main() -> None:
             report["hot_answers"] = _hot_answers(packyard_base)
         registries = {"packyard": local, "verdaccio": verdaccio}
         auths = {"packyard": auth, "verdaccio": verdaccio_auth}
+        pids = {"packyard": packyard_pid, "verdaccio": verdaccio_pid}
         tokens = {registry: auths[server]["Authorization"].split(" ", 1)[1]
                   for server, registry in registries.items()}
-        if args.npm is not None:
-            npm = Npm(args.npm, work / "npm-home", tokens)
-            if "publish" in only:
-                report["publish"] = _publish_figure(npm, work, registries, auths,
-                                                    args.publish_count)
-                print(f"publish {report['publish']}", file=sys.stderr)
-            if "ci" in only:
-                report["ci"] = _ci_figure(npm, work, registries, auths, args.rounds)
-                print(f"ci {report['ci']}", file=sys.stderr)
-        if args.big_mib and "memory" in only:
-            report["memory"] = _memory_figure(work, registries, auths,
-                                              {"packyard": packyard_pid,
-                                               "verdaccio": verdaccio_pid}, args.big_mib)
+        npm = Npm(npm_cli, work / "npm-home", tokens)
+        if "publish" in only:
+            report["publish"] = _publish_figure(npm, work, registries, auths, publish_count)
+            print(f"publish {report['publish']}", file=sys.stderr)
+        if "ci" in only:
+            report["ci"] = _ci_figure(npm, work, registries, auths, rounds)
+            print(f"ci {report['ci']}", file=sys.stderr)
+        if speed_mib and "speed" in only:
+            report["speed"] = _big_publish_figure(work, registries, auths, pids, speed_mib,
+                                                  "speed-upload")
+        # Last: Verdaccio 6.8.0 dies past V8's string limit (about 384 MiB of tarball).
+        if big_mib and "memory" in only:
+            report["memory"] = _big_publish_figure(work, registries, auths, pids, big_mib,
+                                                   "big-upload")
     sizes = {name: len(data) for name, data in served.items()}
-    print(json.dumps({"figures": figures, "bytes": sizes, **report}, indent=2))
-    print("\n| figure | Packyard req/s (median) | ÷ Verdaccio | ÷ nginx (median, rounds' "
-          "spread) |\n|---|---|---|---|")
-    for figure, rates in figures.items():
-        ratios = [p / n for p, n in zip(rates["packyard"], rates["nginx"], strict=True)]
-        verdaccio_ratios = [p / v for p, v in zip(rates["packyard"], rates["verdaccio"],
-                                                  strict=True)]
-        print(f"| {figure} | {statistics.median(rates['packyard']):.0f} | "
-              f"{statistics.median(verdaccio_ratios):.1f} ({_spread(verdaccio_ratios)}) | "
-              f"{statistics.median(ratios):.2f} ({_spread(ratios)}) |")
+    rows = _rows(figures, report)
+    meta = {"date": started_at, "mode": "quick" if quick else "full", "seconds": seconds,
+            "rounds": rounds, "publish_count": publish_count, "speed_mib": speed_mib,
+            "big_mib": big_mib, "versions": args.versions, "bytes": sizes,
+            "verdaccio": VERDACCIO, "npm": NPM if args.npm is None else str(args.npm),
+            "load_average": os.getloadavg()}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"meta": meta, "rows": rows, "figures": figures,
+                                       **report}, indent=2, default=str) + "\n")
+    print(f"npm benchmark ({meta['mode']}, {started_at}; Packyard ÷ peer, higher is better "
+          "unless a row says otherwise)\n")
+    print_table(rows)
     shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
