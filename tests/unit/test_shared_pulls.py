@@ -27,6 +27,7 @@ from packyard.upstream.pullthrough import (
     claim_key,
 )
 
+INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
 DATA = bytes(range(256)) * 2048  # 512 KiB
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -83,7 +84,7 @@ class Process:
 
     async def get(self, sha: str = SHA) -> Digests:
         source = FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": sha}, len(DATA),
-                            frozenset({"files.example"}))
+                            frozenset({"files.example"}), INDEX)
         download = self.pull.start(PARTITION, source, self.commit, keeper=KEEPER,
                                    adopt=self.adopt)
         await download.decided()
@@ -138,7 +139,7 @@ def test_two_processes_asked_at_once_download_once_and_the_waiter_keeps_the_copy
 def test_a_claim_whose_holder_died_is_taken_over_when_it_runs_out(
         catalog: SqlCatalog, tmp_path: Path) -> None:
     source = FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": SHA}, len(DATA),
-                        frozenset({"files.example"}))
+                        frozenset({"files.example"}), INDEX)
     claims, key = PullClaimStore(catalog.engines), claim_key(PARTITION, source)
     now = datetime.now(UTC)
     # A process killed mid-download: its claim is there, and nobody renews it.
