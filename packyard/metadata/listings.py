@@ -96,6 +96,19 @@ class ListingStore(CatalogBase):
                                           asset=asset_record(row), published_at=version.published_at))
         return package_record(pkg), versions, entries
 
+    def find_listed_asset(self, repository_id: int, fmt: str, name: str, filename: str
+                          ) -> tuple[str, Asset] | None:
+        """The asset called ``filename`` in a project and its version's status, in one
+        query: the first read of a file asks nothing else."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(assets, package_versions.c.status.label("version_status"))
+                .select_from(ASSET_JOIN)
+                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                       packages.c.namespace == "", packages.c.name == name,
+                       assets.c.name == filename)).first()
+        return None if row is None else (str(row.version_status), asset_record(row))
+
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
                    namespace: str = "", version_key: str | None = None
                    ) -> tuple[PackageVersion, Asset] | None:

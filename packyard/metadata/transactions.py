@@ -4,7 +4,8 @@ Each catalog method is one transaction on the reader or the writer engine (write
 ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL; see ``packyard.metadata.engine``). Every write goes through
 ``_write``, which announces the change to the other processes on the database in its
 transaction (``change_feed``) and bumps ``changes`` after commit, so this process's caches
-drop what they hold at once and the others' as soon as they hear of it.
+drop what they hold at once and the others' as soon as they hear of it; before it commits, it
+renders the pages of the packages the transaction changed (``rendered_pages``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
+from packyard.metadata.rendered_pages import PageRenderer, forget_changed, render_changed
 
 
 class CatalogBase:
@@ -29,7 +31,8 @@ class CatalogBase:
     def __init__(self, url: str, pool: PoolSettings | None = None,
                  file_rules: Mapping[str, FileRule] | None = None, *,
                  changes: ChangeLog | None = None,
-                 blob_present: Callable[[int, str], bool] | None = None) -> None:
+                 blob_present: Callable[[int, str], bool] | None = None,
+                 page_renderers: Mapping[str, PageRenderer] | None = None) -> None:
         self.url = url
         self._reader, self._writer = create_engines(url, pool)
         # bootstrap shares it with the other processes on the data directory
@@ -40,6 +43,9 @@ class CatalogBase:
         # Whether the blob store holds (domain id, sha256): asked only of a blob a sweep has
         # deleted since an upload stored it (``blob_sweeps.claim_blobs``).
         self._blob_present = blob_present
+        # Per format: its project pages, rendered in each write that changes a package
+        # (``rendered_pages``); a format without one renders its pages when read.
+        self._page_renderers = dict(page_renderers or {})
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
@@ -62,7 +68,12 @@ class CatalogBase:
         """A write transaction; ``topic`` None for a write no other process caches anything
         of (a new token: nobody can have looked it up yet)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
+            forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn
+            changed = forget_changed(conn)
+            if changed and self._page_renderers:
+                # The changed packages' pages, committed with the change (``rendered_pages``).
+                render_changed(conn, changed, self._page_renderers)
             if topic is not None:
                 announce(conn, topic)
         # Committed: caches of pages and lookups built before this write are now stale.

@@ -1,0 +1,61 @@
+"""The catalog's reads and writes of rendered pages (``rendered_pages.py`` says why they are
+kept and when a row is current)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from packyard.metadata.engine import outages_as_unavailable
+from packyard.metadata.rendered_pages import PageSource, StoredPage, page_sources, store_pages
+from packyard.metadata.rows import package_record
+from packyard.metadata.schema import packages, rendered_pages
+from packyard.metadata.transactions import CatalogBase
+from packyard.model import Package
+
+
+class RenderedPageStore(CatalogBase):
+    """Reads of kept pages, and keeping a page its first read rendered."""
+
+    def rendered_page(self, repository_id: int, fmt: str, name: str, kind: str,
+                      namespace: str = "") -> tuple[StoredPage, int] | None:
+        """The current page ``kind`` of a package and the serial it shows, in one keyed
+        lookup; None when there is none (no such package, or not rendered since it changed)."""
+        query = (select(rendered_pages.c.digest, rendered_pages.c.body,
+                        rendered_pages.c.gzip_body, rendered_pages.c.serial)
+                 .select_from(packages.join(rendered_pages,
+                                            rendered_pages.c.package_id == packages.c.id))
+                 .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
+                        packages.c.namespace == namespace, packages.c.name == name,
+                        rendered_pages.c.kind == kind,
+                        rendered_pages.c.serial == packages.c.last_serial))
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredPage(kind, row.body, row.gzip_body, row.digest), int(row.serial)
+
+    def page_source(self, repository_id: int, fmt: str, name: str,
+                    namespace: str = "") -> PageSource | None:
+        """What a package's own page shows, for a page not rendered since it changed; None
+        when the repository has no such package."""
+        with self._read() as conn:
+            row = conn.execute(select(packages).where(
+                packages.c.repository_id == repository_id, packages.c.format == fmt,
+                packages.c.namespace == namespace, packages.c.name == name)).first()
+            if row is None:
+                return None
+            return page_sources(conn, [package_record(row)])[0]
+
+    def keep_rendered_pages(self, package: Package, pages: Sequence[StoredPage]) -> bool:
+        """Store pages a read rendered from ``package`` as it was then, unless the package has
+        changed since (its write rendered them already, or will be read again); whether they
+        were stored. Nothing any cache holds changes, so nothing is announced."""
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
+            serial = conn.execute(select(packages.c.last_serial).where(
+                packages.c.id == package.id)).scalar()
+            if serial != package.last_serial:
+                return False
+            store_pages(conn, package, pages)
+            return True
