@@ -197,6 +197,12 @@ class Catalog(Protocol):
         were stored."""
         ...
 
+    def flush_rendered_pages(self, timeout: float | None = None) -> bool:
+        """Wait until the pages of every package this process changed are rendered (they are
+        rendered right after each write, off its thread); whether they were within
+        ``timeout``."""
+        ...
+
     def find_listed_asset(self, repository_id: int, fmt: str, name: str, filename: str
                           ) -> tuple[str, Asset] | None:
         """The asset called ``filename`` in a project and its version's status, in one

@@ -3,12 +3,18 @@ kept and when a row is current)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 
 from packyard.metadata.engine import outages_as_unavailable
-from packyard.metadata.rendered_pages import PageSource, StoredPage, page_sources, store_pages
+from packyard.metadata.rendered_pages import (
+    PageSource,
+    StoredPage,
+    page_sources,
+    sources_to_render,
+    store_if_current,
+)
 from packyard.metadata.rows import package_record
 from packyard.metadata.schema import packages, rendered_pages
 from packyard.metadata.transactions import CatalogBase
@@ -50,12 +56,23 @@ class RenderedPageStore(CatalogBase):
 
     def keep_rendered_pages(self, package: Package, pages: Sequence[StoredPage]) -> bool:
         """Store pages a read rendered from ``package`` as it was then, unless the package has
-        changed since (its write rendered them already, or will be read again); whether they
-        were stored. Nothing any cache holds changes, so nothing is announced."""
+        changed since; whether they were stored. Nothing any cache holds changes, so nothing
+        is announced."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
-            serial = conn.execute(select(packages.c.last_serial).where(
-                packages.c.id == package.id)).scalar()
-            if serial != package.last_serial:
-                return False
-            store_pages(conn, package, pages)
-            return True
+            return store_if_current(conn, package, pages)
+
+    def render_pages(self, package_ids: Iterable[int]) -> int:
+        """Render and store the pages of these packages (those whose format renders pages,
+        in repositories without upstreams): read in one transaction, rendered outside any,
+        stored in one; returns how many packages' pages were stored."""
+        with self._read() as conn:
+            sources = sources_to_render(conn, package_ids, self._page_renderers)
+        if not sources:
+            return 0
+        rendered = [(s.package, self._page_renderers[s.package.format](s)) for s in sources]
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
+            return sum(store_if_current(conn, package, pages) for package, pages in rendered)
+
+    def flush_rendered_pages(self, timeout: float | None = None) -> bool:
+        """Wait until the pages of every package this process changed are rendered."""
+        return self._page_queue.flush(timeout)

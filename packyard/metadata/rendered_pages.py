@@ -3,12 +3,13 @@
 An install is almost all first reads, and the first read of a project page used to cost a
 listing (two queries) and a render (HTML or JSON, a sha256, a gzip) on top of the grant. A page
 changes only when its package's versions or files do, and every such write stamps the package
-with a new ``last_serial`` (``serials.py``). So each write transaction that bumps serials also
-renders the changed packages' own pages (with the format's ``PageRenderer``) and stores them in
-``rendered_pages`` beside them: committed together, or not at all. A read is then one keyed
-lookup (``rendered_page``), and a row is current exactly while its ``serial`` is the package's
-``last_serial`` — a write that changed a package without rendering (another version's code, a
-failed render) leaves a stale row that no read takes. A page with no current row is rendered on
+with a new ``last_serial`` (``serials.py``). So each write that bumps serials queues the
+changed packages (``PageQueue``), and right after it commits a thread of the writing process
+renders their own pages (with the format's ``PageRenderer``) and stores them in
+``rendered_pages``. A read is then one keyed lookup (``rendered_page``), and a row is current
+exactly while its ``serial`` is the package's ``last_serial`` — a write whose pages are not
+rendered yet (or never: another version's code, a failed render, a stop) leaves a stale row
+that no read takes. A page with no current row is rendered on
 its first read and kept then (``page_store.py``).
 
 Only a package's own page is kept: a repository with upstream repositories or an external
@@ -18,7 +19,9 @@ packages are not rendered here and their reads take the merging path (decision 0
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, union
@@ -35,6 +38,8 @@ from packyard.metadata.schema import (
 from packyard.model import IndexEntry, Package, PackageVersion
 
 _CHANGED = "packyard.changed_packages"
+
+log = logging.getLogger("packyard.metadata")
 
 
 @dataclass(frozen=True)
@@ -74,23 +79,20 @@ def forget_changed(conn: Connection) -> set[int]:
     return found
 
 
-def render_changed(conn: Connection, package_ids: Iterable[int],
-                   renderers: Mapping[str, PageRenderer]) -> int:
-    """Render and store, in the write transaction on ``conn``, the pages of these packages
-    whose format has a renderer and whose repository has no upstreams; returns how many
-    packages were rendered."""
-    rendered = 0
+def sources_to_render(conn: Connection, package_ids: Iterable[int],
+                      formats: Collection[str]) -> list[PageSource]:
+    """What the pages of these packages show, for those whose format renders pages and whose
+    repository has no upstreams."""
+    found: list[PageSource] = []
     for chunk in chunks(sorted(set(package_ids))):
         rows = conn.execute(select(packages).where(
-            packages.c.id.in_(chunk), packages.c.format.in_(list(renderers)))).all()
+            packages.c.id.in_(chunk), packages.c.format.in_(list(formats)))).all()
         if not rows:
             continue
         linked = _repositories_with_upstreams(conn, {row.repository_id for row in rows})
-        wanted = [package_record(row) for row in rows if row.repository_id not in linked]
-        for source in page_sources(conn, wanted):
-            store_pages(conn, source.package, renderers[source.package.format](source))
-            rendered += 1
-    return rendered
+        found += page_sources(conn, [package_record(row) for row in rows
+                                     if row.repository_id not in linked])
+    return found
 
 
 def _repositories_with_upstreams(conn: Connection, repository_ids: set[int]) -> set[int]:
@@ -126,6 +128,17 @@ def page_sources(conn: Connection, wanted: Sequence[Package]) -> list[PageSource
     return [PageSource(p, by_package[p.id], entries[p.id]) for p in wanted]
 
 
+def store_if_current(conn: Connection, package: Package, pages: Sequence[StoredPage]) -> bool:
+    """Store pages rendered from ``package`` as it was then, unless it has changed since (a
+    later render stores the newer page); whether they were stored."""
+    serial = conn.execute(select(packages.c.last_serial).where(
+        packages.c.id == package.id)).scalar()
+    if serial != package.last_serial:
+        return False
+    store_pages(conn, package, pages)
+    return True
+
+
 def store_pages(conn: Connection, package: Package, pages: Sequence[StoredPage]) -> None:
     conn.execute(delete(rendered_pages).where(rendered_pages.c.package_id == package.id))
     if pages:
@@ -133,3 +146,67 @@ def store_pages(conn: Connection, package: Package, pages: Sequence[StoredPage])
             {"package_id": package.id, "kind": page.kind, "serial": package.last_serial,
              "digest": page.digest, "body": page.body, "gzip_body": page.gzip_body}
             for page in pages])
+
+
+class PageQueue:
+    """Packages whose pages are to be rendered, and the thread that renders them.
+
+    Rendering after the write's commit, not in its transaction, keeps a publish as fast as
+    before (a page of 300 files takes tens of milliseconds to render, which a publish into
+    that project would otherwise pay and hold the write lock for), and coalesces: what piles
+    up while a render runs (twenty uploads into one project) is rendered once. A read that
+    comes first renders the page itself (``StoredPages``), as every read did before.
+    """
+
+    def __init__(self, render: Callable[[set[int]], object]) -> None:
+        self._render = render
+        self._pending: set[int] = set()
+        self._busy = False
+        self._closed = False
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # renders run (tests, logs)
+
+    def add(self, package_ids: Iterable[int]) -> None:
+        with self._condition:
+            if self._closed:
+                return
+            self._pending.update(package_ids)
+            if self._thread is None:
+                # Started on the first write: most processes that open the catalog never write.
+                self._thread = threading.Thread(target=self._run, name="packyard-pages",
+                                                daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything added so far is rendered (``packyard import`` before it
+        exits, tests); whether it was within ``timeout``."""
+        with self._condition:
+            return self._condition.wait_for(lambda: not self._pending and not self._busy,
+                                            timeout)
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._pending.clear()
+            self._condition.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending or self._closed)
+                if self._closed:
+                    return
+                batch, self._pending = self._pending, set()
+                self._busy = True
+            try:
+                self._render(batch)
+            except Exception:  # noqa: BLE001 - those pages are rendered by their next read
+                log.warning("rendering the pages of %d package(s) failed", len(batch),
+                            exc_info=True)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self.batches += 1
+                    self._condition.notify_all()

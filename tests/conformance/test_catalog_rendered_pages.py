@@ -1,6 +1,7 @@
 """Pages rendered by the write that changes a package, on every database backend: each kind of
 write leaves the kept page current (publish, status changes, deletions, copies, bulk imports,
-format attributes), a row a write did not render again is never read, a page rendered by a read
+format attributes), rendered after the write commits (a burst of writes ends with the last one's page),
+a row a write did not render again is never read, a page rendered by a read
 is kept only while the package is unchanged, repositories with upstreams are left to the
 merging path, and revision 0011 upgrades a database that has packages."""
 
@@ -80,7 +81,9 @@ def _package(catalog: SqlCatalog, repo: Repository) -> Package:
 
 
 def _page(catalog: SqlCatalog, repo: Repository) -> str | None:
-    """The kept page, checked to show the package's current serial."""
+    """The kept page once the writes' renders are done, checked to show the package's
+    current serial."""
+    assert catalog.flush_rendered_pages(30)
     found = catalog.rendered_page(repo.id, "pypi", "pkg", "text")
     if found is None:
         return None
@@ -129,6 +132,7 @@ def test_every_write_leaves_the_kept_page_current(databases: Databases) -> None:
                                    "pkg-4.0.tar.gz:Published")
     # Deleting the package (and then the repository) takes its pages with it.
     catalog.delete_package(_package(catalog, two), NOW)
+    assert catalog.flush_rendered_pages(30)
     assert catalog.rendered_page(two.id, "pypi", "pkg", "text") is None
     catalog.delete_repository(one)
     with catalog.engines[0].connect() as conn:
@@ -151,6 +155,16 @@ def test_a_page_a_write_did_not_render_again_is_not_read(databases: Databases) -
     assert _page(catalog, repo) == "pkg-1.0.tar.gz:Published pkg-2.0.tar.gz:Published"
 
 
+def test_after_a_burst_of_writes_to_one_package_its_page_shows_the_last(
+        databases: Databases) -> None:
+    catalog = _catalog(databases)
+    (repo,) = _repos(catalog, "repo")
+    for n in range(20):
+        _publish(catalog, repo, f"1.{n}", f"{n:064x}")
+    assert _page(catalog, repo) == " ".join(sorted(f"pkg-1.{n}.tar.gz:Published"
+                                                   for n in range(20)))
+
+
 def test_a_page_rendered_by_a_read_is_not_kept_once_the_package_changed(
         databases: Databases) -> None:
     catalog = _catalog(databases, renderers=False)
@@ -171,6 +185,7 @@ def test_repositories_with_upstreams_are_not_rendered(databases: Databases) -> N
     catalog.replace_upstreams(downstream, [upstream.id], lambda _graph: None)
     _publish(catalog, downstream, "1.0", A)
     _publish(catalog, upstream, "1.0", A)
+    assert catalog.flush_rendered_pages(30)
     assert catalog.rendered_page(downstream.id, "pypi", "pkg", "text") is None
     assert _page(catalog, upstream) == "pkg-1.0.tar.gz:Published"
 

@@ -66,7 +66,10 @@ def _files(repo: InProcessRepo) -> dict[str, Any]:
     return {f["filename"]: f["yanked"] for f in response.json()["files"]}
 
 
-def _soon(repo: InProcessRepo, expected: dict[str, Any]) -> None:
+def _soon(writer: InProcessPackyard, repo: InProcessRepo, expected: dict[str, Any]) -> None:
+    """The page as ``repo`` (on another app) serves it becomes ``expected`` once the writer
+    has rendered the page."""
+    assert writer.container.catalog.flush_rendered_pages(30)
     started = time.monotonic()
     while _files(repo) != expected:
         assert time.monotonic() - started < 2, f"{_files(repo)} != {expected}"
@@ -84,23 +87,23 @@ def test_every_change_is_read_from_a_page_rendered_by_the_write(
     one, two_ = (dists.wheel(DistSpec(name="Demo.Pkg", version=v)) for v in ("1.0", "2.0"))
     upload_ok(repo, one, two_)
     elsewhere = _on(second, repo)
-    _soon(elsewhere, {one.filename: False, two_.filename: False})
+    _soon(first, elsewhere, {one.filename: False, two_.filename: False})
     response = elsewhere.get("simple/demo-pkg/", **JSON_V1)
     assert response.headers["last-modified"].endswith(" GMT")
     args = {"domain": "acme", "repository": "shelf", "format": "pypi", "package": "demo-pkg"}
     api.update_package_versions_status(**args, versions=["1.0"], targetStatus="Unlisted")
-    _soon(elsewhere, {one.filename: "Unlisted", two_.filename: False})
+    _soon(first, elsewhere, {one.filename: "Unlisted", two_.filename: False})
     api.update_package_versions_status(**args, versions=["1.0"], targetStatus="Archived")
-    _soon(elsewhere, {two_.filename: False})
+    _soon(first, elsewhere, {two_.filename: False})
     api.copy_package_versions(domain="acme", sourceRepository="shelf",
                               destinationRepository="copies", format="pypi",
                               package="demo-pkg", versions=["2.0"])
     copies = InProcessRepo(repo.server_url, "acme", "copies",
                            repo.endpoint.replace("/shelf/", "/copies/"), repo.token,
                            transport=second.transport)
-    _soon(copies, {two_.filename: False})
+    _soon(first, copies, {two_.filename: False})
     api.delete_package_versions(**args, versions=["2.0"])
-    _soon(elsewhere, {})
+    _soon(first, elsewhere, {})
     assert renders.calls == 0  # every page the other process served was rendered by a write
     api.delete_package(**args)
     started = time.monotonic()
@@ -130,6 +133,7 @@ def test_a_page_no_write_rendered_is_rendered_on_its_read_and_kept(
         monkeypatch: pytest.MonkeyPatch) -> None:
     upload_ok(repo, dists.wheel(DistSpec(name="Demo.Pkg", version="1.0")))
     container = packyard.container
+    assert container.catalog.flush_rendered_pages(30)
     with container.catalog.engines[1].begin() as conn:  # as before revision 0011
         conn.exec_driver_sql("DELETE FROM rendered_pages")
     renders = _Counted(packyard, monkeypatch)
