@@ -11,7 +11,8 @@ in interleaved rounds:
   files/s;
 - **first reads**: `--reads` pages never read before (PEP 691 JSON), then the `.metadata`
   file of each, one request at a time on one keep-alive connection per server, alternating
-  between the servers request by request; latency of each, p50 and p90.
+  between the servers request by request; latency of each, p50 and p90, and the server's CPU
+  time per request (from /proc: what the machine's load moves least).
 
 Usage (the harness's interpreter needs httpx and boto3, as bench/run's does):
 
@@ -59,6 +60,14 @@ class Instance:
     notes: list[str] = field(default_factory=list)
     access_key: str = field(default_factory=lambda: "AKIABENCH" + secrets.token_hex(6).upper())
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    env: dict[str, str] = field(default_factory=dict)
+
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user + system, from /proc), which the machine's load
+        moves far less than wall time."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     @property
     def data(self) -> Path:
@@ -70,7 +79,7 @@ class Instance:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        env = {**os.environ, "PACKYARD_ROOT_ACCESS_KEY_ID": self.access_key,
+        env = {**os.environ, **self.env, "PACKYARD_ROOT_ACCESS_KEY_ID": self.access_key,
                "PACKYARD_ROOT_SECRET_ACCESS_KEY": self.secret_key}
         log = (self.root / "server.log").open("wb")
         self.proc = subprocess.Popen(
@@ -150,6 +159,7 @@ def _first_reads(instances: list[Instance], paths: list[str]) -> dict[str, list[
                                      headers={"Accept": JSON_V1, "Accept-Encoding": "gzip"})
                for i in instances}
     timings: dict[str, list[float]] = {i.label: [] for i in instances}
+    cpu = {i.label: i.cpu_seconds() for i in instances}
     try:
         for i in instances:  # the connection and the grant
             clients[i.label].get(i.endpoint + "simple/")
@@ -165,6 +175,8 @@ def _first_reads(instances: list[Instance], paths: list[str]) -> dict[str, list[
     finally:
         for client in clients.values():
             client.close()
+    for i in instances:  # the server's CPU per request, in ms, as the last entry's key
+        timings[f"{i.label}-cpu"] = [(i.cpu_seconds() - cpu[i.label]) * 1000 / len(paths)]
     return timings
 
 
@@ -179,9 +191,12 @@ def main() -> int:
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--uploads", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--env", action="append", default=[],
+                        help="NAME=VALUE for every server, e.g. PACKYARD_AUDIT_LOG=off")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="first-reads-"))
-    instances = [Instance(label, path, work / label) for label, path in
+    env = dict(spec.split("=", 1) for spec in args.env)
+    instances = [Instance(label, path, work / label, env=env) for label, path in
                  (spec.split("=", 1) for spec in args.bin)]
     folder = work / "projects"
     _write_projects(folder, args.projects)
@@ -196,7 +211,8 @@ def main() -> int:
         sample = random.Random(16).sample(range(args.projects),
                                           min(args.projects, args.reads * args.rounds))
         results: dict[str, dict[str, list[float]]] = {
-            i.label: {"new": [], "grow": [], "page": [], "metadata": []} for i in instances}
+            i.label: {"new": [], "grow": [], "page": [], "metadata": [], "page-cpu": [],
+                      "metadata-cpu": []} for i in instances}
         for r in range(args.rounds):
             order = instances if r % 2 == 0 else list(reversed(instances))
             for i in order:
@@ -213,6 +229,8 @@ def main() -> int:
             for i in instances:
                 results[i.label]["page"] += pages[i.label]
                 results[i.label]["metadata"] += metadata[i.label]
+                results[i.label]["page-cpu"] += pages[f"{i.label}-cpu"]
+                results[i.label]["metadata-cpu"] += metadata[f"{i.label}-cpu"]
         print(f"{args.projects:,} projects, {args.rounds} rounds")
         for i in instances:
             got = results[i.label]
@@ -221,7 +239,9 @@ def main() -> int:
                   f"project {', '.join(f'{v:.1f}' for v in got['grow'])} files/s; first page "
                   f"p50 {_p(got['page'], 50):.2f} ms p90 {_p(got['page'], 90):.2f} ms; first "
                   f".metadata p50 {_p(got['metadata'], 50):.2f} ms p90 "
-                  f"{_p(got['metadata'], 90):.2f} ms")
+                  f"{_p(got['metadata'], 90):.2f} ms; server CPU per first page "
+                  f"{statistics.median(got['page-cpu']):.2f} ms, per first .metadata "
+                  f"{statistics.median(got['metadata-cpu']):.2f} ms (median of rounds)")
     finally:
         for i in instances:
             i.stop()

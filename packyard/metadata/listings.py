@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
@@ -15,6 +15,13 @@ from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_rec
 from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, IndexEntry, Package, PackageVersion
+
+# Built once (SQLAlchemy reuses its compiled form): the first read of every file asks it.
+_LISTED_ASSET = (
+    select(assets, package_versions.c.status.label("version_status")).select_from(ASSET_JOIN)
+    .where(packages.c.repository_id == bindparam("repository_id"),
+           packages.c.format == bindparam("format"), packages.c.namespace == "",
+           packages.c.name == bindparam("name"), assets.c.name == bindparam("filename")))
 
 
 class ListingStore(CatalogBase):
@@ -101,12 +108,8 @@ class ListingStore(CatalogBase):
         """The asset called ``filename`` in a project and its version's status, in one
         query: the first read of a file asks nothing else."""
         with self._read() as conn:
-            row = conn.execute(
-                select(assets, package_versions.c.status.label("version_status"))
-                .select_from(ASSET_JOIN)
-                .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
-                       packages.c.namespace == "", packages.c.name == name,
-                       assets.c.name == filename)).first()
+            row = conn.execute(_LISTED_ASSET, {"repository_id": repository_id, "format": fmt,
+                                               "name": name, "filename": filename}).first()
         return None if row is None else (str(row.version_status), asset_record(row))
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,

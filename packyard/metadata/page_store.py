@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from packyard.metadata.engine import outages_as_unavailable
 from packyard.metadata.rendered_pages import (
@@ -20,6 +20,18 @@ from packyard.metadata.schema import packages, rendered_pages
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Package
 
+# Built once: SQLAlchemy then reuses its compiled form and cache key, which costs more than
+# the query itself when made per read (the first read of every page of an install).
+_CURRENT_PAGE = (
+    select(rendered_pages.c.digest, rendered_pages.c.body, rendered_pages.c.gzip_body,
+           rendered_pages.c.serial)
+    .select_from(packages.join(rendered_pages, rendered_pages.c.package_id == packages.c.id))
+    .where(packages.c.repository_id == bindparam("repository_id"),
+           packages.c.format == bindparam("format"),
+           packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name"),
+           rendered_pages.c.kind == bindparam("kind"),
+           rendered_pages.c.serial == packages.c.last_serial))
+
 
 class RenderedPageStore(CatalogBase):
     """Reads of kept pages, and keeping a page its first read rendered."""
@@ -28,16 +40,10 @@ class RenderedPageStore(CatalogBase):
                       namespace: str = "") -> tuple[StoredPage, int] | None:
         """The current page ``kind`` of a package and the serial it shows, in one keyed
         lookup; None when there is none (no such package, or not rendered since it changed)."""
-        query = (select(rendered_pages.c.digest, rendered_pages.c.body,
-                        rendered_pages.c.gzip_body, rendered_pages.c.serial)
-                 .select_from(packages.join(rendered_pages,
-                                            rendered_pages.c.package_id == packages.c.id))
-                 .where(packages.c.repository_id == repository_id, packages.c.format == fmt,
-                        packages.c.namespace == namespace, packages.c.name == name,
-                        rendered_pages.c.kind == kind,
-                        rendered_pages.c.serial == packages.c.last_serial))
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_CURRENT_PAGE, {
+                "repository_id": repository_id, "format": fmt, "namespace": namespace,
+                "name": name, "kind": kind}).first()
         if row is None:
             return None
         return StoredPage(kind, row.body, row.gzip_body, row.digest), int(row.serial)
