@@ -20,6 +20,7 @@ packages are not rendered here and their reads take the merging path (decision 0
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -165,6 +166,7 @@ class PageQueue:
         self._closed = False
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self.batches = 0  # renders run (tests, logs)
 
     def add(self, package_ids: Iterable[int]) -> None:
@@ -172,8 +174,11 @@ class PageQueue:
             if self._closed:
                 return
             self._pending.update(package_ids)
-            if self._thread is None:
-                # Started on the first write: most processes that open the catalog never write.
+            if self._thread is None or self._pid != os.getpid():
+                # Started on the first write (most processes that open the catalog never
+                # write), and again in a forked worker, which has no copy of the thread.
+                self._pid = os.getpid()
+                self._busy = False
                 self._thread = threading.Thread(target=self._run, name="packyard-pages",
                                                 daemon=True)
                 self._thread.start()
