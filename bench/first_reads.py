@@ -73,7 +73,7 @@ class Instance:
     def data(self) -> Path:
         return self.root / "data"
 
-    def start(self) -> None:
+    def start(self, *, create: bool = True) -> None:
         import socket
 
         with socket.socket() as sock:
@@ -100,8 +100,9 @@ class Instance:
         client = boto3.client("codeartifact", endpoint_url=f"http://127.0.0.1:{self.port}",
                               region_name="us-east-1", aws_access_key_id=self.access_key,
                               aws_secret_access_key=self.secret_key)
-        client.create_domain(domain="bench")
-        client.create_repository(domain="bench", repository="corpus")
+        if create:
+            client.create_domain(domain="bench")
+            client.create_repository(domain="bench", repository="corpus")
         self.token = client.get_authorization_token(domain="bench")["authorizationToken"]
         self.endpoint = client.get_repository_endpoint(
             domain="bench", repository="corpus", format="pypi")["repositoryEndpoint"]
