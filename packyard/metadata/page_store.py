@@ -13,6 +13,7 @@ from packyard.metadata.rendered_pages import (
     StoredPage,
     page_sources,
     sources_to_render,
+    store_all_if_current,
     store_if_current,
 )
 from packyard.metadata.rows import package_record
@@ -77,7 +78,7 @@ class RenderedPageStore(CatalogBase):
             return 0
         rendered = [(s.package, self._page_renderers[s.package.format](s)) for s in sources]
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
-            return sum(store_if_current(conn, package, pages) for package, pages in rendered)
+            return store_all_if_current(conn, rendered)
 
     def flush_rendered_pages(self, timeout: float | None = None) -> bool:
         """Wait until the pages of every package this process changed are rendered."""

@@ -140,6 +140,26 @@ def store_if_current(conn: Connection, package: Package, pages: Sequence[StoredP
     return True
 
 
+def store_all_if_current(conn: Connection,
+                         rendered: Sequence[tuple[Package, Sequence[StoredPage]]]) -> int:
+    """``store_if_current`` for many packages in a few statements (a bulk import renders
+    hundreds at once); returns how many were stored."""
+    serials: dict[int, int] = {}
+    for chunk in chunks(sorted({package.id for package, _ in rendered})):
+        serials.update((row.id, row.last_serial) for row in conn.execute(
+            select(packages.c.id, packages.c.last_serial).where(packages.c.id.in_(chunk))))
+    current = [(package, pages) for package, pages in rendered
+               if serials.get(package.id) == package.last_serial]
+    for chunk in chunks([package.id for package, _ in current]):
+        conn.execute(delete(rendered_pages).where(rendered_pages.c.package_id.in_(chunk)))
+    rows = [{"package_id": package.id, "kind": page.kind, "serial": package.last_serial,
+             "digest": page.digest, "body": page.body, "gzip_body": page.gzip_body}
+            for package, pages in current for page in pages]
+    if rows:
+        conn.execute(insert(rendered_pages), rows)
+    return len(current)
+
+
 def store_pages(conn: Connection, package: Package, pages: Sequence[StoredPage]) -> None:
     conn.execute(delete(rendered_pages).where(rendered_pages.c.package_id == package.id))
     if pages:
