@@ -8,7 +8,7 @@ and with every page rendered as its writes would have rendered them (`render_pag
 serve at once; each round reads `READS` pages never read before, alternating between the
 servers request by request, 3 s after the last round (past every cache window).
 
-    python bench/first_reads_scale.py --base-src /tmp/main-src --projects 100000 \
+    python bench/pages_probe_scale.py --base-src /tmp/main-src --projects 100000 \
         [--env PACKYARD_AUDIT_LOG=off]
 
 `--base-src` is a source tree of the *before* commit (`git archive COMMIT packyard | tar -x`);
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from first_reads import Instance, _first_reads, _p  # noqa: E402
+from pages_probe import Instance, _first_reads, _p  # noqa: E402
 
 HERE = Path(__file__).resolve()
 CHECKOUT = HERE.parent.parent

@@ -16,7 +16,7 @@ in interleaved rounds:
 
 Usage (the harness's interpreter needs httpx and boto3, as bench/run's does):
 
-    python bench/first_reads.py --bin base=/path/to/main/packyard --bin new=.venv/bin/packyard \
+    python bench/pages_probe.py --bin base=/path/to/main/packyard --bin new=.venv/bin/packyard \
         --projects 1000 --rounds 3
 """
 
