@@ -150,6 +150,9 @@ def build_services(settings: Settings) -> Services:
     catalog = SqlCatalog(settings.effective_database_url,
                          PoolSettings(settings.database_pool_size, settings.database_max_overflow),
                          file_rules={plugin.name: plugin.file_conflict for plugin in plugins},
+                         # Pages rendered when a package changes (``rendered_pages``).
+                         page_renderers={plugin.name: plugin.page_renderer for plugin in plugins
+                                         if plugin.page_renderer is not None},
                          # Every process on this data directory sees every write at once.
                          changes=SharedChangeLog(settings.data_dir / CHANGES_FILE),
                          blob_present=lambda domain_id, sha256: blobs.exists(

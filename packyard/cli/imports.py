@@ -155,6 +155,9 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                                soft_wrap=True, highlight=False)
             progress.update(task, advance=len(batch),
                             description=_summary(counts, time.monotonic() - started))
+    # The imported projects' pages are rendered right after each batch; the import is done
+    # when they are (``metadata/rendered_pages.py``).
+    services.catalog.flush_rendered_pages()
     seconds = time.monotonic() - started
     audit = LocalAudit(settings, services.engines)
     try:

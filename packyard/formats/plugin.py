@@ -9,7 +9,8 @@ behaviour in:
   version may hold, the external connections it serves;
 - ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
-- optionally ``file_import``: what ``packyard import`` publishes for it from disk.
+- optionally ``file_import``: what ``packyard import`` publishes for it from disk;
+- optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.routing import BaseRoute
 from packyard.auth.principal import Principal
 from packyard.formats.registry import FormatRules
 from packyard.http.answer import FirstRead, HotPath
+from packyard.metadata.catalog import PageRenderer
 from packyard.model import Domain, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
@@ -82,4 +84,10 @@ class FormatPlugin(FormatRules, Protocol):
     @property
     def file_import(self) -> FileImport | None:
         """What ``packyard import`` does for this format; None when it imports nothing."""
+        ...
+
+    @property
+    def page_renderer(self) -> PageRenderer | None:
+        """Its project pages, rendered by the catalog in each write that changes a package
+        (``metadata/rendered_pages.py``); None when its pages are rendered when read."""
         ...

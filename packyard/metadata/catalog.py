@@ -28,7 +28,9 @@ from packyard.metadata.listings import ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
 from packyard.metadata.origins import OriginStore, VersionOrigin
 from packyard.metadata.package_groups import PackageGroupRecord, PackageGroupStore
+from packyard.metadata.page_store import RenderedPageStore
 from packyard.metadata.publishing import PublishingStore, PublishResult
+from packyard.metadata.rendered_pages import PageRenderer, PageSource, StoredPage
 from packyard.metadata.repositories import RepositoryStore
 from packyard.metadata.resource_tags import ResourceTagStore
 from packyard.metadata.retention import EntryPoint, RetentionStore
@@ -69,12 +71,15 @@ __all__ = [
     "NewAsset",
     "NewFile",
     "NewVersion",
+    "PageRenderer",
+    "PageSource",
     "PackageGroupRecord",
     "PublishResult",
     "RepositoryLinks",
     "SqlCatalog",
     "VersionChanges",
     "StoredDataKey",
+    "StoredPage",
     "VersionOrigin",
     "new_revision",
 ]
@@ -173,6 +178,35 @@ class Catalog(Protocol):
     def project_index(self, repository_id: int, fmt: str, name: str, namespace: str = ""
                       ) -> tuple[Package, list[PackageVersion], list[IndexEntry]] | None:
         """Everything a project page shows; None when the repository has no such package."""
+        ...
+
+    def rendered_page(self, repository_id: int, fmt: str, name: str, kind: str,
+                      namespace: str = "") -> tuple[StoredPage, int] | None:
+        """The package's page ``kind`` as rendered since its last change, with the serial it
+        shows, in one keyed lookup; None when there is none (``rendered_pages``)."""
+        ...
+
+    def page_source(self, repository_id: int, fmt: str, name: str,
+                    namespace: str = "") -> PageSource | None:
+        """What a package's own page shows (one transaction); None when there is no such
+        package."""
+        ...
+
+    def keep_rendered_pages(self, package: Package, pages: Sequence[StoredPage]) -> bool:
+        """Store pages rendered from ``package`` unless it has changed since; whether they
+        were stored."""
+        ...
+
+    def flush_rendered_pages(self, timeout: float | None = None) -> bool:
+        """Wait until the pages of every package this process changed are rendered (they are
+        rendered right after each write, off its thread); whether they were within
+        ``timeout``."""
+        ...
+
+    def find_listed_asset(self, repository_id: int, fmt: str, name: str, filename: str
+                          ) -> tuple[str, Asset] | None:
+        """The asset called ``filename`` in a project and its version's status, in one
+        keyed lookup (the first read of a file)."""
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
@@ -457,7 +491,7 @@ class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore,
                  AssetPublishingStore, VersionLifecycleStore, BlobSweepStore, TagStore,
                  VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
                  UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
-                 DataKeyStore):
+                 DataKeyStore, RenderedPageStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

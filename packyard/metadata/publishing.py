@@ -57,6 +57,7 @@ class PublishingStore(CatalogBase):
         with self._write() as conn:
             conn.execute(update(package_versions).where(package_versions.c.id == version.id)
                          .values(status=status, revision=new_revision()))
+            bump_serials(conn, [version.package_id], datetime.now(UTC))
             write_version_events(conn, version_changes(
                 conn, [version.id], UPDATED, status_changed=status != version.status),
                 datetime.now(UTC))

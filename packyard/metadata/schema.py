@@ -119,6 +119,22 @@ packages = Table(
                      name="uq_packages_repo_format_ns_name"),
 )
 
+# Each package's own project pages, rendered when its versions or files change (in the write's
+# transaction) so that the first read of a page is one keyed lookup, not a listing and a render
+# (``metadata/rendered_pages.py``, decision 0016). A row is current while its ``serial`` is the
+# package's ``last_serial``; ``kind`` is the format's name for the representation ("html",
+# "json"), ``gzip_body`` its gzip encoding when it is worth sending compressed.
+rendered_pages = Table(
+    "rendered_pages", metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("serial", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("gzip_body", LargeBinary, nullable=True),
+)
+
 package_versions = Table(
     "package_versions", metadata,
     Column("id", Integer, primary_key=True),

@@ -14,14 +14,18 @@ from datetime import datetime
 
 from sqlalchemy import Connection, case, update
 
+from packyard.metadata.rendered_pages import note_changed
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import packages
 
 
 def bump_serials(conn: Connection, package_ids: Iterable[int], now: datetime) -> None:
-    """Stamp these packages as changed now, in the caller's write transaction."""
+    """Stamp these packages as changed now, in the caller's write transaction (their pages
+    are rendered again before it commits)."""
+    ids = sorted(set(package_ids))
+    note_changed(conn, ids)
     micros = int(now.timestamp() * 1_000_000)
-    for chunk in chunks(sorted(set(package_ids))):
+    for chunk in chunks(ids):
         conn.execute(update(packages).where(packages.c.id.in_(chunk)).values(
             last_serial=case((packages.c.last_serial >= micros, packages.c.last_serial + 1),
                              else_=micros)))

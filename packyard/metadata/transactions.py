@@ -4,12 +4,13 @@ Each catalog method is one transaction on the reader or the writer engine (write
 ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL; see ``packyard.metadata.engine``). Every write goes through
 ``_write``, which announces the change to the other processes on the database in its
 transaction (``change_feed``) and bumps ``changes`` after commit, so this process's caches
-drop what they hold at once and the others' as soon as they hear of it.
+drop what they hold at once and the others' as soon as they hear of it; then the pages of the
+packages it changed are queued to be rendered (``rendered_pages``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +22,7 @@ from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
+from packyard.metadata.rendered_pages import PageQueue, PageRenderer, forget_changed
 
 
 class CatalogBase:
@@ -30,7 +32,8 @@ class CatalogBase:
     def __init__(self, url: str, pool: PoolSettings | None = None,
                  file_rules: Mapping[str, FileRule] | None = None, *,
                  changes: ChangeLog | None = None,
-                 blob_present: Callable[[int, str], bool] | None = None) -> None:
+                 blob_present: Callable[[int, str], bool] | None = None,
+                 page_renderers: Mapping[str, PageRenderer] | None = None) -> None:
         self.url = url
         self._reader, self._writer = create_engines(url, pool)
         # bootstrap shares it with the other processes on the data directory
@@ -41,6 +44,10 @@ class CatalogBase:
         # Whether the blob store holds (domain id, sha256): asked only of a blob a sweep has
         # deleted since an upload stored it (``blob_sweeps.claim_blobs``).
         self._blob_present = blob_present
+        # Per format: its project pages, rendered after each write that changes a package
+        # (``rendered_pages``); a format without one renders its pages when read.
+        self._page_renderers = dict(page_renderers or {})
+        self._page_queue = PageQueue(self.render_pages)
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
@@ -49,7 +56,11 @@ class CatalogBase:
         with outages_as_unavailable():
             return current_revision(self._reader) == head_revision()
 
+    def render_pages(self, package_ids: Iterable[int]) -> int:
+        raise NotImplementedError  # RenderedPageStore's
+
     def dispose(self) -> None:
+        self._page_queue.close()
         self._reader.dispose()
         self._writer.dispose()
 
@@ -63,11 +74,15 @@ class CatalogBase:
         """A write transaction; ``topic`` None for a write no other process caches anything
         of (a new token: nobody can have looked it up yet)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
+            forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn
+            changed = forget_changed(conn)
             if topic is not None:
                 announce(conn, topic)
         # Committed: caches of pages and lookups built before this write are now stale.
         self.changes.touch()
+        if changed and self._page_renderers:
+            self._page_queue.add(changed)  # rendered right away, off this thread
 
     @property
     def engines(self) -> tuple[Engine, Engine]:

@@ -21,6 +21,7 @@ from packyard.metadata.schema import (
     packages,
     repositories,
 )
+from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import PackageVersion
 
@@ -34,6 +35,7 @@ class VersionEditStore(CatalogBase):
             conn.execute(update(package_versions).where(package_versions.c.id == version.id)
                          .values(attributes=encode_attributes(attributes),
                                  revision=new_revision()))
+            bump_serials(conn, [version.package_id], datetime.now(UTC))
             write_version_events(conn, version_changes(
                 conn, [version.id], UPDATED, metadata_updated=True), datetime.now(UTC))
             return version_record(conn.execute(select(package_versions).where(
@@ -70,4 +72,5 @@ class VersionEditStore(CatalogBase):
             conn.execute(delete(package_versions).where(
                 package_versions.c.package_id == package_id,
                 package_versions.c.version_key.in_(list(version_keys))))
+            bump_serials(conn, [package_id], now)
             return drop_unused_blobs(conn, domain_id, touched)

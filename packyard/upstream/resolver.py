@@ -20,7 +20,7 @@ serves one format.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint
-from packyard.model import Asset, Domain, Repository
+from packyard.model import Asset, Domain, IndexEntry, PackageVersion, Repository
 from packyard.storage.blobs import BlobStore, Digests
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
@@ -229,20 +229,20 @@ class UpstreamResolver:
             if found is None:
                 continue
             package, versions, entries = found
-            keys = {v.version: v.version_key for v in versions}
-            # A Deleted version is gone: an upstream may supply it again.
-            offered = [OfferedVersion(v.version, v.version_key, v.status, v.attributes,
-                                      published=v.published_at, revision=v.revision)
-                       for v in versions if v.status != "Deleted"]
-            files = [_stored_file(self._format.file_name(name, e.version, e.asset.name),
-                                  keys[e.version], e.asset) for e in entries]
             tags: dict[str, str] = {}
             if self._format.has_tags:
                 by_key = {v.version_key: v.version for v in versions}
                 tags = {tag: by_key[key] for tag, key in
                         self._catalog.package_tags(package.id).items() if key in by_key}
-            listings[step.repository_id] = Listing(Place(step), offered, files, tags)
+            listings[step.repository_id] = stored_listing(self._format, Place(step), name,
+                                                          versions, entries, tags)
         return listings
+
+    def has_upstreams(self, domain: Domain, repository: Repository) -> bool:
+        """Whether ``repository`` reads from upstream repositories or an external connection
+        (its pages are merged with theirs); may load the domain's graph (worker thread)."""
+        graph = self._graph(domain.id)
+        return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -304,9 +304,14 @@ class UpstreamResolver:
         base = self._format.derived_file(filename)
         asset_name, version_key = self._format.asset_named(
             name, base if base is not None else filename)
-        own = self._catalog.find_asset(repository.id, self._fmt, name, asset_name, namespace,
-                                       version_key)
-        if own is None or own[0].status not in LISTED:
+        if version_key is None and not namespace:
+            # One keyed lookup: the first read of each file of an install.
+            own = self._catalog.find_listed_asset(repository.id, self._fmt, name, asset_name)
+        else:
+            found = self._catalog.find_asset(repository.id, self._fmt, name, asset_name,
+                                             namespace, version_key)
+            own = None if found is None else (found[0].status, found[1])
+        if own is None or own[0] not in LISTED:
             return None
         if base is not None:
             return self._derived(domain, own[1].attributes, filename)
@@ -386,6 +391,21 @@ class UpstreamResolver:
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes,
                                     self._clock.now())
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+
+
+def stored_listing(fmt: FormatUpstream, place: Place, name: str,
+                   versions: Sequence[PackageVersion], entries: Sequence[IndexEntry],
+                   tags: Mapping[str, str]) -> Listing[Place]:
+    """What a repository itself holds of a package, as a listing to merge (and as its own
+    page shows it when it has no upstreams)."""
+    keys = {v.version: v.version_key for v in versions}
+    # A Deleted version is gone: an upstream may supply it again.
+    offered = [OfferedVersion(v.version, v.version_key, v.status, v.attributes,
+                              published=v.published_at, revision=v.revision)
+               for v in versions if v.status != "Deleted"]
+    files = [_stored_file(fmt.file_name(name, e.version, e.asset.name), keys[e.version],
+                          e.asset) for e in entries]
+    return Listing(place, offered, files, dict(tags))
 
 
 def _stored_file(filename: str, version_key: str, asset: Asset) -> OfferedFile:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.catalog import PageRenderer, SqlCatalog
 from packyard.metadata.new_files import FileRule
 from tests.services import DatabaseClones, PostgresServer
 
@@ -72,9 +72,11 @@ class Databases:
             _BACKENDS[self.backend](self._request, self._tmp_path, name, migrated))
 
     def catalog(self, url: str, file_rules: Mapping[str, FileRule] | None = None, *,
-                blob_present: Callable[[int, str], bool] | None = None) -> SqlCatalog:
+                blob_present: Callable[[int, str], bool] | None = None,
+                page_renderers: Mapping[str, PageRenderer] | None = None) -> SqlCatalog:
         """A catalog on ``url``, not migrated; disposed before the database is removed."""
-        catalog = SqlCatalog(url, file_rules=file_rules, blob_present=blob_present)
+        catalog = SqlCatalog(url, file_rules=file_rules, blob_present=blob_present,
+                             page_renderers=page_renderers)
         self._stack.callback(catalog.dispose)
         return catalog
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,14 @@ def _import(server: ServerProcess, repo: PypiRepo, home: ClientHome,
                 repo.domain, "--repository", repo.repository, *paths], home.env(), check=False)
 
 
+def _current_pages(server: ServerProcess, project: str) -> list[str]:
+    """The kinds of ``project``'s rendered pages that show its current serial."""
+    with contextlib.closing(sqlite3.connect(server.data_dir / "packyard.db")) as db:
+        return sorted(kind for (kind,) in db.execute(
+            "SELECT kind FROM rendered_pages JOIN packages ON packages.id = package_id "
+            "WHERE packages.name = ? AND serial = last_serial", (project,)))
+
+
 @pytest.fixture
 def specs() -> tuple[DistSpec, DistSpec]:
     suffix = secrets.token_hex(3)
@@ -59,6 +69,8 @@ def test_imported_files_install_with_pip(server: ServerProcess, pypi_repo: PypiR
 
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert "4 imported, 0 already present, 0 refused" in imported.stdout
+    # Its pages were rendered before it returned, where the server (another process) reads them.
+    assert _current_pages(server, normalize(main.name)) == ["html", "json"]
     with pypi_repo.client() as http:
         page = http.get(pypi_repo.project_url(normalize(main.name)))
     assert page.status_code == 200

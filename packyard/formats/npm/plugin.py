@@ -13,6 +13,7 @@ from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.formats.plugin import FileImport, MountedFormat
+    from packyard.metadata.catalog import PageRenderer
     from packyard.services.core import Core
 
 FORMAT = "npm"
@@ -69,4 +70,8 @@ class NpmFormat:
 
     @property
     def file_import(self) -> FileImport | None:
+        return None
+
+    @property
+    def page_renderer(self) -> PageRenderer | None:
         return None

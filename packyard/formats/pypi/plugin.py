@@ -20,6 +20,7 @@ from packyard.upstream.connections import ExternalConnection
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
     from packyard.formats.plugin import FileImport, FileImporter, MountedFormat
+    from packyard.metadata.catalog import PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
     from packyard.services.registry import Registry
@@ -72,6 +73,12 @@ class PypiFormat:
     @property
     def file_import(self) -> FileImport:
         return _DistributionImport()
+
+    @property
+    def page_renderer(self) -> PageRenderer:
+        from packyard.formats.pypi.stored_pages import render_stored_pages
+
+        return render_stored_pages
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import render_index, render_project
+from packyard.formats.pypi.stored_pages import StoredPages
 from packyard.formats.pypi.upstream import PypiUpstream, project_page
 from packyard.http import console_paths
 from packyard.http.answer import Answer
@@ -57,6 +58,8 @@ class PypiEndpoint:
                  resolver: UpstreamResolver, capacity: UploadCapacity,
                  blobs: BlobStore, catalog: Catalog) -> None:
         self._reads = reads
+        # Project pages rendered when the project changed (repositories without upstreams).
+        self.stored_pages = StoredPages(catalog, resolver)
         self._publisher = publisher
         # Project pages and files across the repository's upstreams and external connections.
         self._resolver = resolver
@@ -128,6 +131,9 @@ class PypiEndpoint:
 
     async def _render_project(self, access: RepositoryAccess, project: str,
                               media_type: str) -> RenderedPage:
+        stored = await self.stored_pages.page(access, project, media_type)
+        if stored is not None:
+            return stored
         # The page merges the repository with its upstreams (docs/upstreams.md).
         merged = await self._resolver.listing(access.domain, access.repository, project)
         return RenderedPage.of(render_project(project_page(project, merged), media_type),

@@ -1,0 +1,47 @@
+"""``PageQueue``: packages added while a render runs are rendered together next, a failed
+render does not stop the thread, and ``flush`` waits for everything added."""
+
+from __future__ import annotations
+
+import threading
+
+from packyard.metadata.rendered_pages import PageQueue
+
+
+def test_what_piles_up_during_a_render_is_rendered_in_one_batch() -> None:
+    started, release = threading.Event(), threading.Event()
+    batches: list[set[int]] = []
+
+    def render(ids: set[int]) -> None:
+        batches.append(set(ids))
+        started.set()
+        release.wait(10)
+
+    queue = PageQueue(render)
+    queue.add([1])
+    assert started.wait(10)
+    for package_id in (2, 3, 2, 4):  # four writes to three packages while 1 renders
+        queue.add([package_id])
+    assert queue.flush(0.05) is False  # still rendering
+    release.set()
+    assert queue.flush(10)
+    assert batches == [{1}, {2, 3, 4}]
+
+
+def test_a_failed_render_leaves_the_thread_rendering_the_next() -> None:
+    rendered: list[set[int]] = []
+
+    def render(ids: set[int]) -> None:
+        if 1 in ids:
+            raise RuntimeError("database gone")
+        rendered.append(ids)
+
+    queue = PageQueue(render)
+    queue.add([1])
+    assert queue.flush(10)
+    queue.add([2])
+    assert queue.flush(10)
+    assert rendered == [{2}]
+    queue.close()
+    queue.add([3])
+    assert queue.flush(1) and rendered == [{2}]
