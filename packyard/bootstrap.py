@@ -241,8 +241,11 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
         retries=settings.upstream_retries,
         max_concurrency=settings.upstream_max_concurrency,
         cooldown=settings.upstream_cooldown_seconds))
+    # Downloads are written into the blob store's staged writes (kept = committed, no copy),
+    # flushed to disk at the commit.
     pull = PullThrough(http, settings.upstream_spool_dir, settings.max_upload_bytes,
-                       failure_seconds=settings.upstream_page_ttl_seconds)
+                       failure_seconds=settings.upstream_page_ttl_seconds,
+                       stage=lambda: blobs.stage(batched=True))
     leftovers = pull.recover()
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",

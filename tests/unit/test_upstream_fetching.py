@@ -20,10 +20,10 @@ from packyard.clock import Clock
 from packyard.errors import UpstreamError
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
-from packyard.storage.blobs import Digests
+from packyard.storage.blobs import Digests, StagedBlob
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.documents import UpstreamDocuments
-from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
+from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
 
 INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
@@ -304,6 +304,17 @@ class FileServer:
                               headers={"Content-Length": str(len(self.body))})
 
 
+async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
+    pass
+
+
+def _keep_into(commits: list[StagedBlob]) -> Commit:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
+        commits.append(staged)
+
+    return commit
+
+
 def _source(sha: str = SHA, size: int | None = len(DATA)) -> FileSource:
     return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": sha}, size,
                       frozenset({"files.example"}))
@@ -313,8 +324,8 @@ def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
         tmp_path: Path) -> None:
     commits: list[tuple[bytes, Digests]] = []
 
-    def commit(spool: Path, digests: Digests) -> None:
-        commits.append((spool.read_bytes(), digests))
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
+        commits.append((staged.local_path.read_bytes(), digests))
 
     async def main() -> tuple[list[bytes], int]:
         server = FileServer()
@@ -342,7 +353,7 @@ def test_readers_get_the_last_chunk_only_after_verification(tmp_path: Path) -> N
     async def main() -> tuple[int, int]:
         server = FileServer()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
-        download = pull.start("d1", _source(), lambda spool, digests: None)
+        download = pull.start("d1", _source(), _keep_nothing)
         reader = download.open_reader()
         assert reader is not None
         received = 0
@@ -368,7 +379,7 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
         tmp_path: Path) -> None:
     events: list[str] = []
 
-    def commit(spool: Path, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
         events.append("committed")
 
     async def main() -> None:
@@ -390,7 +401,7 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
 
 
 def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
-    def commit(spool: Path, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
         raise OSError("disk full")
 
     async def main() -> int:
@@ -411,7 +422,7 @@ def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
 
 
 def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> None:
-    commits: list[Path] = []
+    commits: list[StagedBlob] = []
     wrong = "0" * 64
 
     async def main() -> tuple[str, str, str, int]:
@@ -419,7 +430,7 @@ def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> Non
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
         download = pull.start("d1", _source(sha=wrong),
-                              lambda spool, digests: commits.append(spool))
+                              _keep_into(commits))
         reader = download.open_reader()
         assert reader is not None
         with pytest.raises(VerificationFailed) as streamed:
@@ -428,7 +439,7 @@ def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> Non
         with pytest.raises(VerificationFailed) as waited:
             await download.result()
         with pytest.raises(VerificationFailed) as again:
-            pull.start("d1", _source(sha=wrong), lambda spool, digests: None)
+            pull.start("d1", _source(sha=wrong), _keep_nothing)
         return streamed.value.message, waited.value.message, again.value.message, server.requests
 
     streamed, waited, again, requests = asyncio.run(main())
@@ -444,7 +455,7 @@ def test_a_size_that_disagrees_with_the_page_is_refused_before_reading(tmp_path:
         server = FileServer()
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
-        download = pull.start("d1", _source(size=5), lambda spool, digests: None)
+        download = pull.start("d1", _source(size=5), _keep_nothing)
         with pytest.raises(VerificationFailed) as err:
             await download.result()
         return err.value.message
@@ -459,7 +470,7 @@ def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
         server = FileServer()
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 1000, 60)
-        download = pull.start("d1", _source(size=None), lambda spool, digests: None)
+        download = pull.start("d1", _source(size=None), _keep_nothing)
         with pytest.raises(UpstreamError) as err:
             await download.result()
         return err.value.message
@@ -489,7 +500,7 @@ def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path)
             source = FileSource(FILE_URL, name, {"sha256": wrong}, None,
                                 frozenset({"files.example"}))
             with pytest.raises(VerificationFailed) as err:
-                await pull.start("d1", source, lambda spool, digests: None).result()
+                await pull.start("d1", source, _keep_nothing).result()
             messages.append(err.value.message.split(" failed")[0])
         return messages, server.requests
 
@@ -550,7 +561,7 @@ def test_every_declared_digest_is_verified(tmp_path: Path) -> None:
         source = FileSource(FILE_URL, "demo-1.0.0.tgz", digests, None,
                             frozenset({"files.example"}))
         try:
-            await pull.start("d1", source, lambda spool, digests: None).result()
+            await pull.start("d1", source, _keep_nothing).result()
         except VerificationFailed as err:
             return err.message
         return None
@@ -566,7 +577,7 @@ def test_a_file_without_a_digest_to_verify_is_not_pulled(tmp_path: Path) -> None
     source = FileSource(FILE_URL, "demo-1.0.0.tgz", {"blake3": "0" * 64}, None,
                         frozenset({"files.example"}))
     with pytest.raises(UpstreamError, match="has no digest to verify it against"):
-        pull.start("d1", source, lambda spool, digests: None)
+        pull.start("d1", source, _keep_nothing)
 
 
 def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> None:

@@ -20,7 +20,11 @@ from urllib.parse import quote
 
 from packyard.errors import Invalid, NotFound, UpstreamError
 from packyard.formats.pypi import attributes as pypi_attributes
-from packyard.formats.pypi.archive import DistInspection, inspect_distribution
+from packyard.formats.pypi.archive import (
+    DistInspection,
+    inspect_core_metadata,
+    inspect_distribution,
+)
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
@@ -124,16 +128,40 @@ class PypiUpstream:
                                 f"index page declares sha256 {declared}")
         return data
 
+    async def fetch_companion(self, http: UpstreamHttp, file: OfferedFile,
+                              hosts: Collection[str]) -> bytes | None:
+        # PEP 658: the upstream's core metadata file, when its page declares one (its hash);
+        # for wheels only, as Packyard serves them.
+        if not file.filename.endswith(".whl") or file.url is None \
+                or pypi_attributes.metadata_sha256(file.attributes) is None:
+            return None
+        try:
+            return await self.fetch_derived(http, file, hosts,
+                                            file.filename + _METADATA_SUFFIX)
+        except (UpstreamError, NotFound) as exc:
+            log.info("reading %s's metadata from the wheel: %s", file.filename, exc.message)
+            return None
+
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 
     def keep(self, spool: Path, digests: Digests, file: OfferedFile,
-             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
+             version: OfferedVersion | None, put_blob: PutBlob,
+             companion: bytes | None = None) -> KeptFile:
         dist = parse_distribution_filename(file.filename)
         inspection: DistInspection | None = None
-        try:
-            inspection = inspect_distribution(spool, dist)
-        except Invalid as exc:
-            log.warning("kept %s without its metadata: %s", file.filename, exc.message)
+        if companion is not None and dist.kind == "bdist_wheel":
+            # Verified against the hash the upstream's page declares for it, as the wheel is
+            # against the wheel's (PEP 658): as trustworthy as the wheel, and no zip to open.
+            try:
+                inspection = inspect_core_metadata(companion, dist,
+                                                   file.filename + _METADATA_SUFFIX)
+            except Invalid as exc:
+                log.warning("%s; reading the wheel's own", exc.message)
+        if inspection is None:
+            try:
+                inspection = inspect_distribution(spool, dist)
+            except Invalid as exc:
+                log.warning("kept %s without its metadata: %s", file.filename, exc.message)
         extra: dict[str, int] = {}
         metadata_sha256 = metadata_size = None
         # PEP 658 metadata is served for wheels only: an sdist's PKG-INFO may be dynamic.
