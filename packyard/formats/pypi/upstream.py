@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from packaging.version import InvalidVersion, Version
+
 from packyard.errors import Invalid, NotFound, UpstreamError
 from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.archive import (
@@ -26,9 +28,9 @@ from packyard.formats.pypi.archive import (
     inspect_distribution,
 )
 from packyard.formats.pypi.dependencies import package_dependencies
-from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.filenames import DistFilename, parse_distribution_filename
 from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
-from packyard.formats.pypi.names import require_project_name
+from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
 from packyard.formats.pypi.plugin import FORMAT, PypiFormat
 from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
@@ -153,8 +155,8 @@ class PypiUpstream:
             # Verified against the hash the upstream's page declares for it, as the wheel is
             # against the wheel's (PEP 658): as trustworthy as the wheel, and no zip to open.
             try:
-                inspection = inspect_core_metadata(companion, dist,
-                                                   file.filename + _METADATA_SUFFIX)
+                inspection = _same_release(inspect_core_metadata(
+                    companion, dist, file.filename + _METADATA_SUFFIX), dist)
             except Invalid as exc:
                 log.warning("%s; reading the wheel's own", exc.message)
         if inspection is None:
@@ -182,6 +184,20 @@ class PypiUpstream:
         # The version as this file's name writes it, as an upload of the file records it.
         return KeptFile(display, _new_version(dist.version_text, file.version_key, inspection),
                         asset, extra)
+
+
+def _same_release(inspection: DistInspection, dist: DistFilename) -> DistInspection:
+    """The metadata of the release the wheel's name says (pip refuses a wheel whose metadata
+    names another), or ``Invalid``."""
+    try:
+        same = (normalize_name(inspection.name) == dist.normalized_name
+                and Version(inspection.version) == dist.version)
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise Invalid(f"{inspection.metadata_path} describes {inspection.name} "
+                      f"{inspection.version}, not the wheel's {dist.project} {dist.version_text}")
+    return inspection
 
 
 def _listing(name: str, files: Collection[UpstreamFile],
