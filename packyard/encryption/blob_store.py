@@ -398,16 +398,22 @@ class EncryptingBlobStore:
         except FileNotFoundError:
             raise NotFound(f"No blob {path.name}") from None
         try:
-            async def read_at(offset: int, length: int) -> bytes:
+            def read_at(offset: int, length: int) -> bytes:
                 last = offset + length == opened.ciphertext_size
                 want = length + 1 if last else length  # one more: appended bytes show
-                if want <= _INLINE_PREAD:
-                    data = os.pread(fd, want, offset)
-                else:
-                    data = await anyio.to_thread.run_sync(os.pread, fd, want, offset)
-                return _exact(data, length)
+                return _exact(os.pread(fd, want, offset), length)
 
-            async for piece in decryptor.aread(read_at, start, end):
+            # Each step reads up to 1 MiB and decrypts it into one piece: in a worker thread
+            # (one hop per MiB, the event loop free meanwhile), or on the loop for a small
+            # range (a 4 KiB range read is a header and one segment).
+            pieces = decryptor.read_joined(read_at, start, end)
+            stop = opened.plaintext_size if end is None else min(end, opened.plaintext_size)
+            inline = stop - start <= _INLINE_PREAD
+            while True:
+                piece = next(pieces, None) if inline \
+                    else await anyio.to_thread.run_sync(next, pieces, None)
+                if piece is None:
+                    break
                 yield piece
         finally:
             os.close(fd)
