@@ -18,12 +18,15 @@ import pytest
 
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
+from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests, StagedBlob
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
+from tests.unit.pypi_samples import build_wheel, metadata_text
 
 INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
@@ -596,3 +599,41 @@ def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> Non
     assert dict(offered.attributes) == {"requires_python": ">=3.8"}
     assert offered.upload_time == datetime(2026, 1, 1, tzinfo=UTC)
     assert pypi.encode(listing) == stored
+
+
+# -- a pulled wheel's core metadata: the upstream's PEP 658 file, or the wheel's ----------------
+
+def _kept_summary(tmp_path: Path, companion: bytes | None) -> str | None:
+    wheel = build_wheel(tmp_path, name="demo_pkg", version="1.0",
+                        metadata=metadata_text("demo-pkg", "1.0",
+                                              headers=[("Summary", "from the wheel")]))
+    offered = OfferedFile(wheel.name, "1", {"sha256": "0" * 64}, None, False, None,
+                          pypi_attributes.file_attributes(
+                              blake2_256=None, requires_python=None,
+                              metadata_sha256="1" * 64, metadata_size=None),
+                          url=FILE_URL)
+    stored: list[bytes] = []
+
+    def put_blob(data: bytes) -> Digests:
+        stored.append(data)
+        return Digests(len(data), "", "", hashlib.sha256(data).hexdigest(), "", "")
+
+    digests = Digests(wheel.stat().st_size, "", "", "0" * 64, "", "")
+    kept = PypiUpstream().keep(wheel, digests, offered, None, put_blob, companion)
+    assert stored and kept.asset.attributes  # the metadata blob is kept either way
+    return kept.version.summary
+
+
+def test_a_wheels_companion_metadata_is_used_instead_of_opening_the_wheel(
+        tmp_path: Path) -> None:
+    companion = metadata_text("demo-pkg", "1.0",
+                              headers=[("Summary", "from the upstream")]).encode()
+    assert _kept_summary(tmp_path, companion) == "from the upstream"
+    assert _kept_summary(tmp_path, None) == "from the wheel"
+
+
+@pytest.mark.parametrize(("name", "version"), [("other-pkg", "1.0"), ("demo-pkg", "2.0")])
+def test_companion_metadata_of_another_release_is_not_used(tmp_path: Path, name: str,
+                                                           version: str) -> None:
+    companion = metadata_text(name, version, headers=[("Summary", "from the upstream")]).encode()
+    assert _kept_summary(tmp_path, companion) == "from the wheel"
