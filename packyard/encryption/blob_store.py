@@ -213,7 +213,9 @@ class EncryptingBlobStore:
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
         try:
-            sealed = self._seal(staged.local_path, digests, domain_key, batched=False)
+            # Not flushed on its own: the inner store's commit flushes it (with the commits
+            # running at the same moment, where it groups them).
+            sealed = self._seal(staged.local_path, digests, domain_key, batched=True)
             if sealed is not None:
                 self.inner.commit(sealed, sealed_partition(domain_key))
         finally:
@@ -247,7 +249,7 @@ class EncryptingBlobStore:
         hasher.update(data)
         digests = hasher.digests()
         check_blob_key(domain_key, digests.sha256)
-        sealed = self._seal(bytes(data), digests, domain_key, batched=False)
+        sealed = self._seal(bytes(data), digests, domain_key, batched=True)
         if sealed is not None:
             self.inner.commit(sealed, sealed_partition(domain_key))
         return digests
