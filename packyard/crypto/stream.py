@@ -414,11 +414,21 @@ class StreamDecryptor:
 
     def read_joined(self, read_at: ReadAt, start: int = 0, end: int | None = None
                     ) -> Iterator[bytes]:
-        """``read``, a piece per ``read_at`` call (up to 1 MiB) instead of per segment; each
-        step reads and decrypts, so a caller may run each ``next`` in a worker thread."""
+        """``read``, a piece per ``read_at`` call (up to 1 MiB) instead of per segment."""
         start, end = self._range(start, end)
         for batch in self._plan(start, end):
             piece = self._open_joined(batch, read_at(batch.offset, batch.length))
+            if piece:
+                yield piece
+
+    async def aread_joined(self, read_at: AsyncReadAt, start: int = 0,
+                           end: int | None = None) -> AsyncIterator[bytes]:
+        """``read_joined`` over an asynchronous ``read_at``: the reads wait elsewhere, the
+        decryption runs here (AES-GCM holds the GIL: in a worker thread it would only contend
+        with the event loop)."""
+        start, end = self._range(start, end)
+        for batch in self._plan(start, end):
+            piece = self._open_joined(batch, await read_at(batch.offset, batch.length))
             if piece:
                 yield piece
 

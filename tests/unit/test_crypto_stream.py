@@ -276,6 +276,18 @@ def test_async_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes) -> No
     assert anyio.run(collect) == plaintext[70000:200000]
 
 
+def test_async_joined_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes) -> None:
+    async def read_at(offset: int, length: int) -> bytes:
+        return ciphertext[offset:offset + length]
+
+    async def collect(start: int, end: int | None) -> bytes:
+        decryptor = StreamDecryptor(KEY, AD, len(ciphertext), plaintext_size=len(plaintext))
+        return b"".join([piece async for piece in decryptor.aread_joined(read_at, start, end)])
+
+    assert anyio.run(collect, 70000, 200000) == plaintext[70000:200000]
+    assert anyio.run(collect, 0, None) == plaintext
+
+
 def test_other_segment_sizes_keep_the_same_rules() -> None:
     layout = Layout(256)
     data = os.urandom(5000)
