@@ -46,6 +46,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -184,13 +185,25 @@ def build_upstream(root: Path) -> dict[str, list[str]]:
         (simple / project).mkdir(parents=True)
         anchors = "".join(
             f'<a href="../../files/{html.escape(w.name)}#sha256='
-            f'{hashlib.sha256(w.read_bytes()).hexdigest()}">{html.escape(w.name)}</a><br>\n'
+            f'{hashlib.sha256(w.read_bytes()).hexdigest()}" '
+            f'data-core-metadata="sha256={_core_metadata(w)}">{html.escape(w.name)}</a><br>\n'
             for w in wheels)
         (simple / project / "index.html").write_text(
             f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
     links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
     (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
     return {project: [w.name for w in wheels] for project, wheels in by_project.items()}
+
+
+def _core_metadata(wheel: Path) -> str:
+    """Write the wheel's PEP 658 core metadata file beside it, as PyPI serves one for every
+    wheel; its sha256, for the page's ``data-core-metadata``."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        data = archive.read(name)
+    wheel.with_name(wheel.name + ".metadata").write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- the caches
@@ -217,16 +230,22 @@ class Cache:
 
 @dataclass
 class PackyardCache(Cache):
+    # Another checkout's packyard/ (``--baseline-src``): run that code instead, for a
+    # before/after comparison in one run.
+    source: Path | None = None
+
     def start(self, data: Path) -> str:
         import botocore.session
 
         from packyard import __version__
 
-        self.version = __version__
+        self.version = __version__ if self.source is None else "baseline"
         port = free_port()
         env = clean_env(PACKYARD_ROOT_ACCESS_KEY_ID=ROOT_KEY,
                         PACKYARD_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET,
                         PACKYARD_PYPI_UPSTREAM_URL=self.upstream)
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
         self.process = Process.start(
             "packyard", [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK,
                          "--port", str(port), "--data-dir", data, "--log-level", "warning"],
@@ -413,8 +432,15 @@ def main() -> None:
                         help="comma-separated: packyard, devpi, proxpi")
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="also run Packyard from this source tree (a checkout's root, e.g. "
+                             "`git worktree add /tmp/base main`) as the server `baseline`")
     args = parser.parse_args()
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    if args.baseline_src is not None:
+        source = args.baseline_src.resolve()
+        CACHES["baseline"] = lambda name, work, up: PackyardCache(name, work, up, source=source)
+        names.insert(0, "baseline")
     unknown = set(names) - set(CACHES)
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")

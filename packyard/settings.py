@@ -181,7 +181,8 @@ class Settings:
 
     @property
     def upstream_spool_dir(self) -> Path:
-        """Where files being pulled from an upstream are written before they are verified."""
+        """Where earlier versions wrote files being pulled from an upstream (now the blob
+        store's staging, ``storage/staging.py``); leftovers there are still removed at start."""
         return self.data_dir / "upstream-spool"
 
 

@@ -47,6 +47,7 @@ from packyard.server.limits import (
     sweep_for,
 )
 from packyard.server.proxy_headers import apply_proxy_headers, proxy_shape, scope_rewriter
+from packyard.server.response_cycle import PATHSEND, pathsend_ready
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
@@ -293,6 +294,9 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if pathsend_ready(RequestResponseCycle):
+            # A file response then names its file and the cycle sends it (response_cycle.py).
+            self.scope["extensions"] = {PATHSEND: {}}
         watch = self._watch
         if watch.phase != HEAD:  # a new connection's first request is timed from the connect
             watch.phase = HEAD

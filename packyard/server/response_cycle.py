@@ -1,11 +1,15 @@
 """The one patch of uvicorn's request cycle: its ``send``, wrapped once per back end.
 
-Two things ASGI cannot ask of a server go through it: a marked answer's head and body in one
-write (``server.coalesce``, httptools only) and the response's own reason phrase on the status
-line (``server.reason``, httptools and h11). Both act on the same ``send`` call, so one wrapper
-does both, in this order: a held head goes out with the next write; a start message loses its
-reason header, and while uvicorn writes its head the status-line table answers with that
-reason; a marked start has its head caught instead of written.
+Three things uvicorn does not do go through it: a marked answer's head and body in one write
+(``server.coalesce``, httptools only), the response's own reason phrase on the status line
+(``server.reason``, httptools and h11), and ASGI's ``http.response.pathsend`` (httptools
+only): a file response names its file and the kernel sends it (``server.sendfile``), with no
+worker-thread hop or copy per piece; the extension is offered in the scope only where this
+patch is in (``pathsend_ready``). All act on the same ``send`` call, so one wrapper does all,
+in this order: a path to send goes out after anything held; a held head goes out with the next
+write; a start message loses its reason header, and while uvicorn writes its head the
+status-line table answers with that reason; a marked start has its head caught instead of
+written.
 
 Before wrapping, ``install`` checks that uvicorn's cycle still has what the wrapper uses (a
 ``send(self, message)`` coroutine writing through ``self.transport`` and reading the module's
@@ -15,14 +19,18 @@ go out as uvicorn writes them, head and body apart, with the standard reason phr
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
+import anyio.to_thread
+
 from packyard.server.coalesce import COALESCE, HeadCatcher, HeadFirst
 from packyard.server.fence import Shape
 from packyard.server.reason import REASON, Phrases, split_reason
+from packyard.server.sendfile import plain_socket, send_file
 
 Send = Callable[[Any, Any], Awaitable[None]]
 
@@ -31,12 +39,27 @@ _HELD = "_packyard_head"
 # (``packyard serve`` reaches ``fence.install`` twice) changes and logs nothing more.
 _ours: weakref.WeakSet[Send] = weakref.WeakSet()
 _unfit: dict[str, object] = {}  # module name -> its send, found unfit
+PATHSEND = "http.response.pathsend"
+_pathsenders: weakref.WeakSet[Send] = weakref.WeakSet()  # wrappers that send paths
+# A file sent without sendfile (TLS, a transport with bytes still queued) goes in pieces this
+# large, read in worker threads.
+_PIECE = 1024 * 1024
 
 
-def wrap_send(original: Send, *, coalesce: bool) -> Send:
-    """uvicorn's ``RequestResponseCycle.send`` with reason phrases, and with coalescing."""
+def pathsend_ready(cycle: type) -> bool:
+    """Whether uvicorn's request cycle (httptools') answers ``http.response.pathsend`` (offer
+    it then)."""
+    return getattr(cycle, "send", None) in _pathsenders
+
+
+def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send:
+    """uvicorn's ``RequestResponseCycle.send`` with reason phrases, and with coalescing and
+    ``http.response.pathsend``."""
 
     async def send(self: Any, message: Any) -> None:
+        if pathsend and message.get("type") == PATHSEND:
+            await _send_path(self, message["path"], send)
+            return
         if coalesce:
             held: bytes | None = self.__dict__.pop(_HELD, None)
             if held is not None:  # the body of a marked response: one write with the head
@@ -71,10 +94,59 @@ def wrap_send(original: Send, *, coalesce: bool) -> Send:
                 REASON.reset(token)
 
     _ours.add(send)
+    if pathsend:
+        _pathsenders.add(send)
     return send
 
 
-def cycle_shape(module: ModuleType, table: str, *, coalesce: bool) -> Shape:
+async def _send_path(cycle: Any, path: str, send: Send) -> None:
+    """The body of a started response: the file at ``path``, its whole Content-Length."""
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"Unexpected ASGI message '{PATHSEND}'")
+    if cycle.disconnected:
+        return
+    held: bytes | None = cycle.__dict__.pop(_HELD, None)
+    if held is not None:
+        cycle.transport.write(held)
+    if cycle.flow.write_paused:
+        await cycle.flow.drain()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        length = cycle.expected_content_length
+        sock = None if cycle.chunked_encoding or cycle.scope["method"] == "HEAD" \
+            else plain_socket(cycle.transport)
+        if sock is None:
+            await _send_pieces(cycle, fd, length if not cycle.chunked_encoding else None, send)
+            return
+        try:
+            sent = await send_file(cycle.transport, sock, fd, 0, length)
+        except OSError:
+            # The client went away (or the server closed the connection): nothing more to send.
+            cycle.disconnected = True
+            cycle.transport.close()
+            return
+        cycle.expected_content_length -= sent
+        # Completes the response as uvicorn does (a file shorter than its Content-Length is
+        # refused there, and the connection closed).
+        await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        os.close(fd)
+
+
+async def _send_pieces(cycle: Any, fd: int, length: int | None, send: Send) -> None:
+    offset = 0
+    while length is None or offset < length:
+        want = _PIECE if length is None else min(_PIECE, length - offset)
+        piece = await anyio.to_thread.run_sync(os.pread, fd, want, offset)
+        offset += len(piece)
+        if not piece:
+            break
+        await send(cycle, {"type": "http.response.body", "body": piece, "more_body": True})
+    await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def cycle_shape(module: ModuleType, table: str, *, coalesce: bool,
+                pathsend: bool = False) -> Shape:
     """What ``wrap_send`` needs of one back end's module (``httptools_impl``: the status lines
     in ``STATUS_LINE``; ``h11_impl``: the phrases in ``STATUS_PHRASES``)."""
     shape = Shape()
@@ -93,10 +165,16 @@ def cycle_shape(module: ModuleType, table: str, *, coalesce: bool) -> Shape:
         shape.reads(cycle, "send", "transport")
         shape.holds("RequestResponseCycle instances taking new attributes",
                     lambda: cycle.__dictoffset__ != 0)
+    if pathsend:
+        shape.attributes(cycle, "transport", "flow", "scope", "response_started",
+                         "response_complete", "disconnected", "expected_content_length",
+                         "chunked_encoding")
+        shape.reads(cycle, "send", "expected_content_length", "response_complete")
     return shape
 
 
-def patch(module: ModuleType, table: str, *, coalesce: bool, consequence: str) -> bool:
+def patch(module: ModuleType, table: str, *, coalesce: bool, consequence: str,
+          pathsend: bool = False) -> bool:
     """Wrap one back end's ``send`` if it has what the wrapper uses; whether it is wrapped."""
     cycle = getattr(module, "RequestResponseCycle", None)
     send = getattr(cycle, "send", None)
@@ -104,12 +182,12 @@ def patch(module: ModuleType, table: str, *, coalesce: bool, consequence: str) -
         return True
     if module.__name__ in _unfit and _unfit[module.__name__] is send:
         return False
-    if not cycle_shape(module, table, coalesce=coalesce).fits(consequence):
+    if not cycle_shape(module, table, coalesce=coalesce, pathsend=pathsend).fits(consequence):
         _unfit[module.__name__] = send
         return False
     assert cycle is not None
     setattr(module, table, Phrases(getattr(module, table), status_line=table == "STATUS_LINE"))
-    cycle.send = wrap_send(cycle.send, coalesce=coalesce)
+    cycle.send = wrap_send(cycle.send, coalesce=coalesce, pathsend=pathsend)
     return True
 
 
@@ -120,9 +198,10 @@ def install() -> None:
     except ImportError:  # httptools not installed: uvicorn serves with h11
         pass
     else:
-        patch(httptools_impl, "STATUS_LINE", coalesce=True,
+        patch(httptools_impl, "STATUS_LINE", coalesce=True, pathsend=True,
               consequence="responses go out as uvicorn writes them (head and body in two "
-                          "writes; standard reason phrases, so twine shows no reason)")
+                          "writes; standard reason phrases, so twine shows no reason; files "
+                          "read in pieces, not sent by the kernel)")
     from uvicorn.protocols.http import h11_impl
 
     patch(h11_impl, "STATUS_PHRASES", coalesce=False,

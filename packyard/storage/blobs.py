@@ -76,6 +76,11 @@ class StagedBlob(Protocol):
 
     def write(self, chunk: bytes | memoryview) -> None: ...
 
+    def flush(self) -> None:
+        """Make what was written so far readable at ``local_path`` (not durable: that is the
+        commit's)."""
+        ...
+
     def name_as(self, sha256: str) -> None:
         """Commit under ``sha256`` rather than the bytes' own hash (which is then not
         computed; the other digests are those of nothing): for a store that keeps another

@@ -12,6 +12,7 @@ import anyio
 
 from packyard.errors import NotFound
 from packyard.storage.blobs import Digests, StagedBlob, check_blob_key
+from packyard.storage.group_flush import GroupFlush
 from packyard.storage.staging import StagedFile, StagingArea
 
 _CHUNK = 1024 * 1024
@@ -63,6 +64,10 @@ class LocalBlobStore:
         self.root = root
         # Inside root: a staged file becomes a blob by a rename on the same file system.
         self._staging = StagingArea(root / ".staging")
+        # Commits of staged writes not flushed on their own share syncfs(2) calls with the
+        # commits running at the same moment (group_flush.py); without syncfs, fsyncs.
+        self.flushes = GroupFlush(lambda: _flush(self.root, ())) if _syncfs is not None \
+            else None
 
     def _path(self, domain_key: str, sha256: str) -> Path:
         check_blob_key(domain_key, sha256)
@@ -73,7 +78,13 @@ class LocalBlobStore:
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
-        if isinstance(staged, StagedFile) and not staged.synced:
+        # A staged write flushed on its own (synced) keeps the fsyncs; one that was not is
+        # flushed with whatever else is being committed now (``GroupFlush``).
+        grouped = self.flushes if isinstance(staged, StagedFile) and not staged.synced \
+            else None
+        if grouped is not None:
+            grouped.flush()
+        elif isinstance(staged, StagedFile) and not staged.synced:
             _fsync(staged.local_path)
         final = self._path(domain_key, digests.sha256)
         if final.exists():
@@ -82,7 +93,10 @@ class LocalBlobStore:
             return digests
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.local_path, final)
-        _fsync(final.parent)
+        if grouped is not None:
+            grouped.flush()
+        else:
+            _fsync(final.parent)
         return digests
 
     def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
@@ -109,7 +123,7 @@ class LocalBlobStore:
         staged.local_path.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes, domain_key: str) -> Digests:
-        staged = self.stage()
+        staged = self.stage(batched=True)  # flushed by the commit, with its group
         try:
             staged.write(data)
             return self.commit(staged, domain_key)

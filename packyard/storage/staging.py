@@ -55,6 +55,11 @@ class StagedFile:
         self._written += len(chunk)
         self._file.write(chunk)
 
+    def flush(self) -> None:
+        """Hand what was written so far to the file, for readers that follow it by its path
+        (a pull-through's clients read the download as it arrives)."""
+        self._file.flush()
+
     def digests(self) -> Digests:
         if self._digests is None:
             self._file.flush()

@@ -136,8 +136,19 @@ class FormatUpstream(Protocol):
         ``upstream`` is the index URL of the upstream that offered ``file``."""
         ...
 
+    async def fetch_companion(self, http: UpstreamHttp, file: OfferedFile,
+                              hosts: Collection[str], upstream: str) -> bytes | None:
+        """What the upstream serves beside ``file`` that ``keep`` would otherwise read out of
+        the file itself (PyPI: a wheel's PEP 658 core metadata), fetched while the file
+        downloads and verified against what the upstream's document declares for it; None
+        when it offers none, or it cannot be had or fails verification (``keep`` then reads
+        the file). Never raises."""
+        ...
+
     def keep(self, spool: Path, digests: Digests, file: OfferedFile,
-             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
-        """What to record for a pulled file, read from its verified spool file in place
-        (runs in a worker thread; the file itself is stored by the caller)."""
+             version: OfferedVersion | None, put_blob: PutBlob,
+             companion: bytes | None = None) -> KeptFile:
+        """What to record for a pulled file, read from its verified spool file in place, or
+        from ``companion`` (``fetch_companion``'s) when it has what is needed (runs in a worker
+        thread; the file itself is stored by the caller)."""
         ...

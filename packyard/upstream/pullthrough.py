@@ -2,12 +2,13 @@
 
 The first request for a file not yet in Packyard starts a download; every request for the same
 bytes that arrives while it runs joins it instead of starting another. The download is written
-to a spool file that readers follow as it grows, so the first client receives bytes as they
-arrive from the upstream.
+straight into a staged write of the blob store (hashed as it is written), which readers follow
+as it grows, so the first client receives bytes as they arrive from the upstream, and keeping
+the file is the store's commit of that staged write: no copy.
 
 Nothing unverified is ever kept or completed: the digests the upstream's document declared
 (every one of sha256, sha512, sha1 and md5 it names) are checked when the last byte is in, and
-only then is the file handed to ``commit`` (which stores it). A reader is always one chunk
+only then is the staged file handed to ``commit`` (which stores it). A reader is always one chunk
 behind the download until the file is stored, so a client never holds the complete file before
 it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is
 stored, and for a while further requests for those bytes get the same error without a new
@@ -26,16 +27,15 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
 from packyard.singleflight import SingleFlight
-from packyard.storage.blobs import Digests, Hasher
+from packyard.storage.blobs import Digests, StagedBlob
 from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
@@ -43,6 +43,9 @@ from packyard.upstream.client import UpstreamHttp
 log = logging.getLogger("packyard.upstream")
 
 _READ_CHUNK = 1024 * 1024
+# What the upstream sends is written in batches of about this much: one worker-thread hop per
+# batch instead of one per network read (which is often a few KiB).
+_WRITE_BATCH = 256 * 1024
 _RECENT_SECONDS = 60.0  # a finished download answers late joiners this long
 
 
@@ -82,8 +85,9 @@ def claim_key(partition: str, source: FileSource) -> str:
     return hashlib.sha256("\0".join((partition, source.filename, source.key_digest)).encode()
                           ).hexdigest()
 
-Commit = Callable[[Path, Digests], None]
-"""Stores a verified spool file; runs in a worker thread; the spool is removed afterwards."""
+Commit = Callable[[StagedBlob, Digests], Awaitable[None]]
+"""Stores a verified download: the staged write it was written to, finished (``digests()``
+called), to commit to the blob store; what is left of it afterwards is discarded."""
 
 Adopt = Callable[[int], bool]
 """Keeps the copy another process pulled into repository ``keeper`` where ``commit`` would
@@ -185,12 +189,16 @@ class PullThrough:
     """Downloads files from upstreams, at most one per file at a time."""
 
     def __init__(self, http: UpstreamHttp, spool_dir: Path, max_bytes: int,
-                 failure_seconds: float, shared: SharedPulls | None = None) -> None:
+                 failure_seconds: float, stage: Callable[[], StagedBlob] | None = None,
+                 shared: SharedPulls | None = None) -> None:
         self._http = http
         # Claims shared with the other processes on the database; None: this process alone.
         self._shared = shared
-        # Spool files are named and cleaned up as every staged write is.
+        # Where downloads are written: the blob store's staged writes (``stage``), so that
+        # keeping one is a commit; without a store, spool files of this folder, named and
+        # cleaned up as every staged write is (and where earlier versions spooled).
         self._spool = StagingArea(spool_dir)
+        self._stage = stage or (lambda: self._spool.new(sync=False))
         self._max_bytes = max_bytes
         self._failure_seconds = failure_seconds
         self._flights: SingleFlight[_Key, Digests] = SingleFlight()
@@ -200,6 +208,12 @@ class PullThrough:
     @property
     def downloads_started(self) -> int:
         return self._flights.started
+
+    @property
+    def shares_downloads(self) -> bool:
+        """Whether downloads are claimed with the other processes on the database (a started
+        download may then wait for another process's instead of downloading)."""
+        return self._shared is not None
 
     def recover(self) -> int:
         """Remove spool files left by processes that are gone (other live workers may be
@@ -233,13 +247,13 @@ class PullThrough:
                                      or time.monotonic() - existing.finished_at
                                      < _RECENT_SECONDS) and existing.error is None:
             return existing
-        download = Download(source, self._spool.new_path())
         # Created now, before the task first runs, so readers can open it straight away.
-        spool: BinaryIO = open(download.path, "wb", buffering=0)  # noqa: SIM115 - task closes
+        staged = self._stage()
+        download = Download(source, staged.local_path)
         self._downloads[key] = download
         if self._shared is None:
             download._decided.set()
-        download.task = self._flights.task(key, lambda: self._run(key, download, spool, commit,
+        download.task = self._flights.task(key, lambda: self._run(key, download, staged, commit,
                                                                   keeper, adopt))
         return download
 
@@ -272,10 +286,9 @@ class PullThrough:
             return settled.digests
         return None
 
-    async def _run(self, key: _Key, download: Download, spool: BinaryIO, commit: Commit,
+    async def _run(self, key: _Key, download: Download, staged: StagedBlob, commit: Commit,
                    keeper: int | None, adopt: Adopt | None) -> Digests:
         source = download.source
-        hasher = Hasher()
         started = time.monotonic()
         stats = self._http.stats
         claim: HeldClaim | None = None
@@ -297,15 +310,20 @@ class PullThrough:
                     raise VerificationFailed(
                         f"Upstream {source.url} sends {declared} bytes for {source.filename}, "
                         f"but its index page says {source.size}; nothing was kept")
+                batch: list[bytes] = []
+                batched = 0
                 async for chunk in response.aiter_bytes():
-                    if download.written + len(chunk) > self._max_bytes:
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if download.written + batched > self._max_bytes:
                         raise UpstreamError(f"Upstream file {source.filename} is larger than "
                                             f"{self._max_bytes} bytes; not kept")
-                    await run_in_threadpool(_absorb, spool, hasher, chunk)
-                    download.released = download.written
-                    download.written += len(chunk)
-                    download._notify()
-            digests = hasher.digests()
+                    if batched >= _WRITE_BATCH:
+                        await _absorb(download, staged, batch)
+                        batch, batched = [], 0
+                if batch:
+                    await _absorb(download, staged, batch)
+            digests = await run_in_threadpool(staged.digests)
             for algorithm in VERIFIED_DIGESTS:
                 declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
                 if declared is not None and declared != actual:
@@ -317,10 +335,12 @@ class PullThrough:
                 raise VerificationFailed(
                     f"Upstream file {source.filename} has {digests.size} bytes, but its index "
                     f"page says {source.size}; nothing was kept")
-            spool.close()
             # The last chunk waits for the commit: a client that has the whole file can rely
-            # on it being kept (a later API call or offline install finds it).
-            await run_in_threadpool(commit, download.path, digests)
+            # on it being kept (a later API call or offline install finds it). The commit may
+            # move the staged file, so readers that come from now on wait for it instead;
+            # those reading already keep their descriptors.
+            download.removed = True
+            await commit(staged, digests)
             await _follow_up(download)
             download.stored = True
             download.verified = True
@@ -354,7 +374,8 @@ class PullThrough:
         finally:
             if claim is not None:  # failed otherwise (or cancelled): the next to ask claims it
                 await claim.release()
-            spool.close()
+            # Whatever the commit left of the staged write (all of it, when it failed).
+            staged.close()
             download.path.unlink(missing_ok=True)
             download.removed = True
             download._decided.set()
@@ -373,9 +394,15 @@ async def _follow_up(download: Download) -> None:
             log.exception("after pulling %s", download.source.filename)
 
 
-def _absorb(spool: BinaryIO, hasher: Hasher, chunk: bytes) -> None:
-    view = memoryview(chunk)
-    while view:  # an unbuffered write may take only part of the chunk
-        written = spool.write(view)
-        view = view[written or 0:]
-    hasher.update(chunk)
+async def _absorb(download: Download, staged: StagedBlob, batch: list[bytes]) -> None:
+    """Write (and hash) a batch in a worker thread, then let readers have all but it."""
+    await run_in_threadpool(_write, staged, batch)
+    download.released = download.written
+    download.written += sum(len(chunk) for chunk in batch)
+    download._notify()
+
+
+def _write(staged: StagedBlob, batch: list[bytes]) -> None:
+    for chunk in batch:
+        staged.write(chunk)
+    staged.flush()  # readers follow the file by its path

@@ -19,10 +19,10 @@ serves one format.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
@@ -30,7 +30,7 @@ from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint
 from packyard.model import Asset, Domain, IndexEntry, PackageVersion, Repository
-from packyard.storage.blobs import BlobStore, Digests
+from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp, host_of
@@ -51,7 +51,6 @@ from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
 
-_COPY_CHUNK = 1024 * 1024
 # As the domain graph's: a group change made by another process shows within this long.
 _GROUPS_TTL_SECONDS = 2.0
 
@@ -332,12 +331,23 @@ class UpstreamResolver:
                             index_url)
         targets = [owner] if owner.id == requester.id else [owner, requester]
         started_before = self._pull.downloads_started
+        # What the upstream serves beside the file, fetched while the file downloads (PyPI: its
+        # PEP 658 core metadata, so the wheel need not be opened to record it).
+        companions: list[asyncio.Task[bytes | None]] = []
 
         asset_name, version_key = self._format.asset_named(name, remote.filename)
 
-        def commit(spool: Path, digests: Digests) -> None:
-            self._keep(domain, targets, namespace, name, remote, version, connection, spool,
-                       digests)
+        async def commit(staged: StagedBlob, digests: Digests) -> None:
+            companion = None
+            try:
+                # Started with the download in one process; with claims shared by processes,
+                # fetched only now, by the process that downloaded (a waiter asks for nothing).
+                companion = await (companions[0] if companions else
+                                   self._format.fetch_companion(self._http, remote, hosts, index_url))
+            except Exception:  # noqa: BLE001 - a bug there must not lose the file
+                log.exception("fetching what %s's upstream serves beside it", remote.filename)
+            await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
+                                    version, connection, staged, digests, companion)
 
         def adopt(keeper: int) -> bool:
             # Another process pulled it into ``keeper``: the targets keep that copy.
@@ -347,7 +357,11 @@ class UpstreamResolver:
 
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
                                     adopt=adopt)
-        if self._pull.downloads_started == started_before and owner.id != requester.id:
+        if self._pull.downloads_started != started_before:
+            if not self._pull.shares_downloads:
+                companions.append(asyncio.create_task(
+                    self._format.fetch_companion(self._http, remote, hosts, index_url)))
+        elif owner.id != requester.id:
             # Joined a download started for another request (maybe another repository):
             # this repository keeps the file too, before its client gets the last byte.
 
@@ -373,18 +387,13 @@ class UpstreamResolver:
 
     def _keep(self, domain: Domain, targets: list[Repository], namespace: str, name: str,
               remote: OfferedFile, version: OfferedVersion | None, connection: str,
-              spool: Path, digests: Digests) -> None:
-        staged = self._blobs.stage()
-        try:
-            with spool.open("rb") as source:
-                while chunk := source.read(_COPY_CHUNK):
-                    staged.write(chunk)
-            self._blobs.commit(staged, domain.blob_key)
-        except BaseException:
-            self._blobs.discard(staged)
-            raise
-        kept = self._format.keep(spool, digests, remote, version,
-                                 lambda data: self._blobs.put_bytes(data, domain.blob_key))
+              staged: StagedBlob, digests: Digests, companion: bytes | None) -> None:
+        # Read in place before the commit moves it; the download's own staged write is
+        # committed as it is (no copy).
+        kept = self._format.keep(staged.local_path, digests, remote, version,
+                                 lambda data: self._blobs.put_bytes(data, domain.blob_key),
+                                 companion)
+        self._blobs.commit(staged, domain.blob_key)
         blob_sizes = {digests.sha256: digests.size, **kept.extra_blobs}
         held = self._catalog.retain(targets, self._fmt, namespace, name, kept.display_name,
                                     kept.version, kept.asset,

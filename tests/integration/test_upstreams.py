@@ -64,6 +64,8 @@ class _Served:
     declared_sha256: str
     metadata: bytes | None
     delay_before_body: float = 0.0
+    # The bytes sent for the .metadata file, when they are not what the page declares.
+    metadata_sent: bytes | None = None
 
 
 @dataclass
@@ -86,14 +88,17 @@ class StaticIndex:
         return f"http://127.0.0.1:{self.port}/simple/"
 
     def add(self, dist: Dist, *, declared_sha256: str | None = None,
-            delay_before_body: float = 0.0) -> None:
-        metadata = None
-        if dist.is_wheel:
+            delay_before_body: float = 0.0, metadata: bytes | None = None,
+            metadata_sent: bytes | None = None) -> None:
+        """Serve ``dist``; a wheel with its PEP 658 core metadata (``metadata``, declared on
+        the page; the wheel's own by default), sent as ``metadata_sent`` when given."""
+        if dist.is_wheel and metadata is None:
             with zipfile.ZipFile(dist.path) as zf:
                 metadata = next(zf.read(n) for n in zf.namelist()
                                 if n.endswith(".dist-info/METADATA"))
         self.projects.setdefault(normalize(dist.spec.name), {})[dist.filename] = _Served(
-            dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body)
+            dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body,
+            metadata_sent)
 
     def file_requests(self, filename: str) -> int:
         return self.requests[f"/files/{filename}"]
@@ -157,7 +162,8 @@ class StaticIndex:
                             continue
                         if parts[1].endswith(".metadata"):
                             if served.metadata is not None:
-                                self._send(200, served.metadata, "text/plain", {})
+                                self._send(200, served.metadata_sent or served.metadata,
+                                           "text/plain", {})
                                 return
                             break
                         self._send_slowly(served)
@@ -522,6 +528,41 @@ def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
     assert index.file_requests(dists.wheel(small).filename) == 1
     assert index.file_requests(dists.wheel(big).filename) == 1
     assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+
+
+def test_a_wheels_pep_658_metadata_is_taken_from_the_upstream_not_from_the_wheel(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """The upstream's .metadata file, verified against the hash its page declares, is what is
+    recorded and served: a summary only it has shows. Sent with other bytes than declared
+    (a lying or damaged file), it is not used: the wheel's own metadata is."""
+    told = DistSpec(name=unique_name("up-meta"), version="1.0")
+    lying = DistSpec(name=unique_name("up-metalie"), version="1.0")
+    wheel, other = dists.wheel(told), dists.wheel(lying)
+    with zipfile.ZipFile(wheel.path) as zf:
+        own = next(zf.read(n) for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+    upstream_says = own.replace(told.summary.encode(), b"Summary from the .metadata file")
+    index.add(wheel, metadata=upstream_says)
+    with zipfile.ZipFile(other.path) as zf:
+        other_own = next(zf.read(n) for n in zf.namelist()
+                         if n.endswith(".dist-info/METADATA"))
+    index.add(other, metadata_sent=other_own.replace(lying.summary.encode(), b"Not declared"))
+    chain = _chain(_server(server_factory, index), tmp_path)
+
+    with chain.http() as http:
+        for spec, dist, served in ((told, wheel, upstream_says), (lying, other, other_own)):
+            base = f"{chain.endpoint()}simple/{normalize(spec.name)}/{dist.filename}"
+            assert http.get(base).content == dist.data
+            assert http.get(base + ".metadata").content == served
+    assert index.requests[f"/files/{wheel.filename}.metadata"] == 1
+    described = chain.api.describe_package_version(
+        domain=chain.domain, repository="team", format="pypi", package=normalize(told.name),
+        packageVersion="1.0")["packageVersion"]
+    assert described["summary"] == "Summary from the .metadata file"
+    described = chain.api.describe_package_version(
+        domain=chain.domain, repository="team", format="pypi", package=normalize(lying.name),
+        packageVersion="1.0")["packageVersion"]
+    assert described["summary"] == lying.summary
 
 
 def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -47,10 +48,23 @@ class Recorder:
         return self.ciphertext[offset:offset + length]
 
 
+_JOINED = [False]
+
+
+@pytest.fixture(autouse=True, params=["per-segment", "joined"])
+def _reading(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every read, range and tampering case holds for ``read`` (a piece per segment) and for
+    ``read_joined`` (a piece per ``read_at`` call, what the encrypted store sends)."""
+    _JOINED[0] = request.param == "joined"
+    yield
+    _JOINED[0] = False
+
+
 def _read(ciphertext: bytes, start: int, end: int | None, *, size: int | None = None,
           key: bytes = KEY, ad: bytes = AD) -> bytes:
     decryptor = StreamDecryptor(key, ad, len(ciphertext), plaintext_size=size)
-    return b"".join(decryptor.read(Recorder(ciphertext), start, end))
+    read = decryptor.read_joined if _JOINED[0] else decryptor.read
+    return b"".join(read(Recorder(ciphertext), start, end))
 
 
 def _segments(ciphertext: bytes) -> tuple[bytes, list[bytes]]:
@@ -262,6 +276,18 @@ def test_async_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes) -> No
     assert anyio.run(collect) == plaintext[70000:200000]
 
 
+def test_async_joined_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes) -> None:
+    async def read_at(offset: int, length: int) -> bytes:
+        return ciphertext[offset:offset + length]
+
+    async def collect(start: int, end: int | None) -> bytes:
+        decryptor = StreamDecryptor(KEY, AD, len(ciphertext), plaintext_size=len(plaintext))
+        return b"".join([piece async for piece in decryptor.aread_joined(read_at, start, end)])
+
+    assert anyio.run(collect, 70000, 200000) == plaintext[70000:200000]
+    assert anyio.run(collect, 0, None) == plaintext
+
+
 def test_other_segment_sizes_keep_the_same_rules() -> None:
     layout = Layout(256)
     data = os.urandom(5000)
@@ -393,3 +419,13 @@ def test_verify_reads_every_segment(plaintext: bytes, ciphertext: bytes) -> None
     damaged[3 * SEGMENT_SIZE + 7] ^= 1
     with pytest.raises(TamperedBlob, match="segment 3 of 5"):
         StreamDecryptor(KEY, AD, len(ciphertext)).verify(Recorder(bytes(damaged)))
+
+
+def test_joined_reads_give_a_piece_per_read_at_call() -> None:
+    plaintext = os.urandom(3 * 1024 * 1024 + 12345)
+    ciphertext = encrypt_bytes(KEY, AD, plaintext)
+    recorder = Recorder(ciphertext)
+    decryptor = StreamDecryptor(KEY, AD, len(ciphertext), plaintext_size=len(plaintext))
+    pieces = list(decryptor.read_joined(recorder, 0, None))
+    assert b"".join(pieces) == plaintext
+    assert len(pieces) == len(recorder.calls) == 4  # a mebibyte of ciphertext at a time

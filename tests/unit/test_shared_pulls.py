@@ -17,7 +17,7 @@ import pytest
 
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.pull_claims import PullClaimStore
-from packyard.storage.blobs import Digests
+from packyard.storage.blobs import Digests, StagedBlob
 from packyard.upstream.claims import SharedPulls
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pullthrough import (
@@ -74,8 +74,8 @@ class Process:
         self.adopted: list[int] = []
         self._adoptable = adoptable
 
-    def commit(self, spool: Path, digests: Digests) -> None:
-        assert spool.read_bytes() == DATA
+    async def commit(self, staged: StagedBlob, digests: Digests) -> None:
+        assert staged.local_path.read_bytes() == DATA
         self.commits.append(digests)
 
     def adopt(self, keeper: int) -> bool:

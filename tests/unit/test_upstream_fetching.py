@@ -18,12 +18,15 @@ import pytest
 
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
+from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
-from packyard.storage.blobs import Digests
+from packyard.storage.blobs import Digests, StagedBlob
 from packyard.upstream.client import PageFetch, UpstreamHttp, UpstreamLimits
 from packyard.upstream.documents import UpstreamDocuments
-from packyard.upstream.pullthrough import FileSource, PullThrough, VerificationFailed
+from packyard.upstream.merge import OfferedFile
+from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
+from tests.unit.pypi_samples import build_wheel, metadata_text
 
 INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
@@ -333,6 +336,17 @@ class FileServer:
                               headers={"Content-Length": str(len(self.body))})
 
 
+async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
+    pass
+
+
+def _keep_into(commits: list[StagedBlob]) -> Commit:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
+        commits.append(staged)
+
+    return commit
+
+
 def _source(sha: str = SHA, size: int | None = len(DATA)) -> FileSource:
     return FileSource(FILE_URL, "demo_pkg-1.0.tar.gz", {"sha256": sha}, size,
                       frozenset({"files.example"}), INDEX)
@@ -342,8 +356,8 @@ def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
         tmp_path: Path) -> None:
     commits: list[tuple[bytes, Digests]] = []
 
-    def commit(spool: Path, digests: Digests) -> None:
-        commits.append((spool.read_bytes(), digests))
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
+        commits.append((staged.local_path.read_bytes(), digests))
 
     async def main() -> tuple[list[bytes], int]:
         server = FileServer()
@@ -371,7 +385,7 @@ def test_readers_get_the_last_chunk_only_after_verification(tmp_path: Path) -> N
     async def main() -> tuple[int, int]:
         server = FileServer()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
-        download = pull.start("d1", _source(), lambda spool, digests: None)
+        download = pull.start("d1", _source(), _keep_nothing)
         reader = download.open_reader()
         assert reader is not None
         received = 0
@@ -397,7 +411,7 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
         tmp_path: Path) -> None:
     events: list[str] = []
 
-    def commit(spool: Path, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
         events.append("committed")
 
     async def main() -> None:
@@ -419,7 +433,7 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
 
 
 def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
-    def commit(spool: Path, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, digests: Digests) -> None:
         raise OSError("disk full")
 
     async def main() -> int:
@@ -440,7 +454,7 @@ def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
 
 
 def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> None:
-    commits: list[Path] = []
+    commits: list[StagedBlob] = []
     wrong = "0" * 64
 
     async def main() -> tuple[str, str, str, int]:
@@ -448,7 +462,7 @@ def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> Non
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
         download = pull.start("d1", _source(sha=wrong),
-                              lambda spool, digests: commits.append(spool))
+                              _keep_into(commits))
         reader = download.open_reader()
         assert reader is not None
         with pytest.raises(VerificationFailed) as streamed:
@@ -457,7 +471,7 @@ def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> Non
         with pytest.raises(VerificationFailed) as waited:
             await download.result()
         with pytest.raises(VerificationFailed) as again:
-            pull.start("d1", _source(sha=wrong), lambda spool, digests: None)
+            pull.start("d1", _source(sha=wrong), _keep_nothing)
         return streamed.value.message, waited.value.message, again.value.message, server.requests
 
     streamed, waited, again, requests = asyncio.run(main())
@@ -473,7 +487,7 @@ def test_a_size_that_disagrees_with_the_page_is_refused_before_reading(tmp_path:
         server = FileServer()
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
-        download = pull.start("d1", _source(size=5), lambda spool, digests: None)
+        download = pull.start("d1", _source(size=5), _keep_nothing)
         with pytest.raises(VerificationFailed) as err:
             await download.result()
         return err.value.message
@@ -488,7 +502,7 @@ def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
         server = FileServer()
         server.release.set()
         pull = PullThrough(_http(server), tmp_path / "spool", 1000, 60)
-        download = pull.start("d1", _source(size=None), lambda spool, digests: None)
+        download = pull.start("d1", _source(size=None), _keep_nothing)
         with pytest.raises(UpstreamError) as err:
             await download.result()
         return err.value.message
@@ -518,7 +532,7 @@ def test_two_files_claiming_the_same_hash_never_share_a_download(tmp_path: Path)
             source = FileSource(FILE_URL, name, {"sha256": wrong}, None,
                                 frozenset({"files.example"}), INDEX)
             with pytest.raises(VerificationFailed) as err:
-                await pull.start("d1", source, lambda spool, digests: None).result()
+                await pull.start("d1", source, _keep_nothing).result()
             messages.append(err.value.message.split(" failed")[0])
         return messages, server.requests
 
@@ -579,7 +593,7 @@ def test_every_declared_digest_is_verified(tmp_path: Path) -> None:
         source = FileSource(FILE_URL, "demo-1.0.0.tgz", digests, None,
                             frozenset({"files.example"}), INDEX)
         try:
-            await pull.start("d1", source, lambda spool, digests: None).result()
+            await pull.start("d1", source, _keep_nothing).result()
         except VerificationFailed as err:
             return err.message
         return None
@@ -595,7 +609,7 @@ def test_a_file_without_a_digest_to_verify_is_not_pulled(tmp_path: Path) -> None
     source = FileSource(FILE_URL, "demo-1.0.0.tgz", {"blake3": "0" * 64}, None,
                         frozenset({"files.example"}), INDEX)
     with pytest.raises(UpstreamError, match="has no digest to verify it against"):
-        pull.start("d1", source, lambda spool, digests: None)
+        pull.start("d1", source, _keep_nothing)
 
 
 def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> None:
@@ -614,3 +628,41 @@ def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> Non
     assert dict(offered.attributes) == {"requires_python": ">=3.8"}
     assert offered.upload_time == datetime(2026, 1, 1, tzinfo=UTC)
     assert pypi.encode(listing) == stored
+
+
+# -- a pulled wheel's core metadata: the upstream's PEP 658 file, or the wheel's ----------------
+
+def _kept_summary(tmp_path: Path, companion: bytes | None) -> str | None:
+    wheel = build_wheel(tmp_path, name="demo_pkg", version="1.0",
+                        metadata=metadata_text("demo-pkg", "1.0",
+                                              headers=[("Summary", "from the wheel")]))
+    offered = OfferedFile(wheel.name, "1", {"sha256": "0" * 64}, None, False, None,
+                          pypi_attributes.file_attributes(
+                              blake2_256=None, requires_python=None,
+                              metadata_sha256="1" * 64, metadata_size=None),
+                          url=FILE_URL)
+    stored: list[bytes] = []
+
+    def put_blob(data: bytes) -> Digests:
+        stored.append(data)
+        return Digests(len(data), "", "", hashlib.sha256(data).hexdigest(), "", "")
+
+    digests = Digests(wheel.stat().st_size, "", "", "0" * 64, "", "")
+    kept = PypiUpstream().keep(wheel, digests, offered, None, put_blob, companion)
+    assert stored and kept.asset.attributes  # the metadata blob is kept either way
+    return kept.version.summary
+
+
+def test_a_wheels_companion_metadata_is_used_instead_of_opening_the_wheel(
+        tmp_path: Path) -> None:
+    companion = metadata_text("demo-pkg", "1.0",
+                              headers=[("Summary", "from the upstream")]).encode()
+    assert _kept_summary(tmp_path, companion) == "from the upstream"
+    assert _kept_summary(tmp_path, None) == "from the wheel"
+
+
+@pytest.mark.parametrize(("name", "version"), [("other-pkg", "1.0"), ("demo-pkg", "2.0")])
+def test_companion_metadata_of_another_release_is_not_used(tmp_path: Path, name: str,
+                                                           version: str) -> None:
+    companion = metadata_text(name, version, headers=[("Summary", "from the upstream")]).encode()
+    assert _kept_summary(tmp_path, companion) == "from the wheel"

@@ -174,8 +174,13 @@ class NpmUpstream:
 
     # -- keeping a pulled tarball (worker thread) ----------------------------------------------
 
+    async def fetch_companion(self, http: UpstreamHttp, file: OfferedFile,
+                              hosts: Collection[str], upstream: str) -> bytes | None:
+        return None  # a tarball's README is read from the tarball; npm serves nothing beside
+
     def keep(self, spool: Path, digests: Digests, file: OfferedFile,
-             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
+             version: OfferedVersion | None, put_blob: PutBlob,
+             companion: bytes | None = None) -> KeptFile:
         payload = version.payload if version is not None else None
         manifest = dict(attributes.manifest(payload))
         dist = manifest.get("dist")

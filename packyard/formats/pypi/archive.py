@@ -145,6 +145,15 @@ def inspect_distribution(
         raise Invalid(f"{dist.filename} is not a valid {label}: {exc.reason}.") from None
 
 
+def inspect_core_metadata(data: bytes, dist: DistFilename, source: str) -> DistInspection:
+    """``inspect_distribution`` of a wheel whose core metadata is at hand already (an
+    upstream's PEP 658 ``.metadata`` file, ``source``), without opening the wheel."""
+    try:
+        return _describe(dist, source, data)
+    except _Rejected as exc:
+        raise Invalid(f"{source} is not valid core metadata: {exc.reason}.") from None
+
+
 # -- members ---------------------------------------------------------------------------------
 
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")

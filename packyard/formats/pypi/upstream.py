@@ -18,13 +18,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from packaging.version import InvalidVersion, Version
+
 from packyard.errors import Invalid, NotFound, UpstreamError
 from packyard.formats.pypi import attributes as pypi_attributes
-from packyard.formats.pypi.archive import DistInspection, inspect_distribution
+from packyard.formats.pypi.archive import (
+    DistInspection,
+    inspect_core_metadata,
+    inspect_distribution,
+)
 from packyard.formats.pypi.dependencies import package_dependencies
-from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.filenames import DistFilename, parse_distribution_filename
 from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
-from packyard.formats.pypi.names import require_project_name
+from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
 from packyard.formats.pypi.plugin import FORMAT, PypiFormat
 from packyard.formats.pypi.simple import IndexFile, ProjectPage, relative_file_url
@@ -125,16 +131,40 @@ class PypiUpstream:
                                 f"index page declares sha256 {declared}")
         return data
 
+    async def fetch_companion(self, http: UpstreamHttp, file: OfferedFile,
+                              hosts: Collection[str], upstream: str) -> bytes | None:
+        # PEP 658: the upstream's core metadata file, when its page declares one (its hash);
+        # for wheels only, as Packyard serves them.
+        if not file.filename.endswith(".whl") or file.url is None \
+                or pypi_attributes.metadata_sha256(file.attributes) is None:
+            return None
+        try:
+            return await self.fetch_derived(http, file, hosts,
+                                            file.filename + _METADATA_SUFFIX, upstream)
+        except (UpstreamError, NotFound) as exc:
+            log.info("reading %s's metadata from the wheel: %s", file.filename, exc.message)
+            return None
+
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 
     def keep(self, spool: Path, digests: Digests, file: OfferedFile,
-             version: OfferedVersion | None, put_blob: PutBlob) -> KeptFile:
+             version: OfferedVersion | None, put_blob: PutBlob,
+             companion: bytes | None = None) -> KeptFile:
         dist = parse_distribution_filename(file.filename)
         inspection: DistInspection | None = None
-        try:
-            inspection = inspect_distribution(spool, dist)
-        except Invalid as exc:
-            log.warning("kept %s without its metadata: %s", file.filename, exc.message)
+        if companion is not None and dist.kind == "bdist_wheel":
+            # Verified against the hash the upstream's page declares for it, as the wheel is
+            # against the wheel's (PEP 658): as trustworthy as the wheel, and no zip to open.
+            try:
+                inspection = _same_release(inspect_core_metadata(
+                    companion, dist, file.filename + _METADATA_SUFFIX), dist)
+            except Invalid as exc:
+                log.warning("%s; reading the wheel's own", exc.message)
+        if inspection is None:
+            try:
+                inspection = inspect_distribution(spool, dist)
+            except Invalid as exc:
+                log.warning("kept %s without its metadata: %s", file.filename, exc.message)
         extra: dict[str, int] = {}
         metadata_sha256 = metadata_size = None
         # PEP 658 metadata is served for wheels only: an sdist's PKG-INFO may be dynamic.
@@ -155,6 +185,20 @@ class PypiUpstream:
         # The version as this file's name writes it, as an upload of the file records it.
         return KeptFile(display, _new_version(dist.version_text, file.version_key, inspection),
                         asset, extra)
+
+
+def _same_release(inspection: DistInspection, dist: DistFilename) -> DistInspection:
+    """The metadata of the release the wheel's name says (pip refuses a wheel whose metadata
+    names another), or ``Invalid``."""
+    try:
+        same = (normalize_name(inspection.name) == dist.normalized_name
+                and Version(inspection.version) == dist.version)
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise Invalid(f"{inspection.metadata_path} describes {inspection.name} "
+                      f"{inspection.version}, not the wheel's {dist.project} {dist.version_text}")
+    return inspection
 
 
 def _listing(name: str, files: Collection[UpstreamFile],

@@ -1,0 +1,102 @@
+"""A file's bytes sent by the kernel straight to a connection's socket: ``os.sendfile``.
+
+Serving a 100 MiB file through ASGI the ordinary way reads it in pieces in worker threads and
+hands each piece to the transport: a thread hop, a read and a copy into the socket per piece.
+``sendfile(2)`` moves the bytes from the page cache to the socket with none of that. uvicorn has
+no ``http.response.pathsend`` (the ASGI extension a file response uses for this), and uvloop's
+``loop.sendfile`` is not implemented, so this does it on the socket itself, driven by the event
+loop: send what the socket takes, and when it is full wait until it is writable again (on a
+duplicate of its descriptor, since the transport owns the original's registration in the loop).
+
+It is used only where that is sound: a plain TCP socket (no TLS, whose bytes must pass through
+the transport), and nothing of the response still buffered in the transport (that must go out
+first, and the transport's buffer is drained only by the transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+
+class SendfileStats:
+    """Files (and their bytes) sent this way by this process: plain increments on the event
+    loop's thread."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.bytes = 0
+
+
+stats = SendfileStats()
+
+
+def plain_socket(transport: Any) -> socket.socket | None:
+    """The transport's TCP socket, when bytes written to it directly reach the client in order
+    (no TLS, nothing buffered in the transport); None otherwise."""
+    if transport.is_closing() or transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
+        return None
+    if transport.get_write_buffer_size() != 0:
+        return None
+    return sock  # type: ignore[no-any-return]
+
+
+async def send_file(transport: Any, sock: socket.socket, fd: int, offset: int,
+                    count: int) -> int:
+    """Send ``count`` bytes of the open file ``fd`` from ``offset`` on the transport's
+    (non-blocking) socket; returns how many were sent: fewer only when the file is shorter.
+    Raises ``ConnectionError`` (an ``OSError``) when the connection fails or is closed
+    meanwhile."""
+    loop = asyncio.get_running_loop()
+    out = sock.fileno()
+    sent = 0
+    watch = -1
+    try:
+        while sent < count:
+            if transport.is_closing():
+                # Closed by the server meanwhile (a deadline, a shutdown): the socket may be
+                # gone, and the client will not get the rest anyway.
+                raise ConnectionAbortedError("the connection was closed while sending a file")
+            try:
+                n = os.sendfile(out, fd, offset + sent, count - sent)
+            except BlockingIOError:
+                n = -1
+            if n == 0:
+                break  # end of file
+            if n > 0:
+                sent += n
+                continue
+            if watch < 0:
+                watch = os.dup(out)
+            await _writable(loop, watch)
+    finally:
+        if watch >= 0:
+            os.close(watch)
+        stats.bytes += sent
+    stats.files += 1
+    return sent
+
+
+# How long a wait for the socket to take more lasts before the transport is looked at again.
+_RECHECK_SECONDS = 1.0
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    handle = loop.call_later(_RECHECK_SECONDS, wake)
+    try:
+        await ready
+    finally:
+        handle.cancel()
+        loop.remove_writer(fd)

@@ -1,0 +1,130 @@
+"""Files sent by the kernel (``server.sendfile``) through ASGI's ``http.response.pathsend``,
+which the patched request cycle answers (``server.response_cycle``).
+
+Against real uvicorn on uvloop with Packyard's protocol, as ``real_server`` runs it: the app is
+Starlette's ``FileResponse``, which uses the extension when the scope offers it; the server's
+count of what it sent with sendfile(2) (``sendfile.stats``) tells which way the bytes went.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.protocols.http import httptools_impl
+
+from packyard.server import fence, response_cycle, sendfile
+from packyard.server.protocol import PackyardHttpProtocol
+from tests.unit.real_server import RealServer, needs_write_counts, read_response, serving
+from tests.unit.test_server_response_cycle import uvicorn_restored  # noqa: F401 - fixture
+
+SIZE = 24 * 1024 * 1024 + 12345  # more than any socket buffer takes at once
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("files") / "big.bin"
+    path.write_bytes(os.urandom(SIZE))
+    return path
+
+
+def _app(path: Path) -> Starlette:
+    async def file(_request: Request) -> Response:
+        return FileResponse(path, media_type="application/octet-stream")
+
+    async def extensions(request: Request) -> Response:
+        return JSONResponse(sorted(request.scope.get("extensions", {})))
+
+    return Starlette(routes=[Route("/file", file, methods=["GET", "HEAD"]),
+                             Route("/extensions", extensions)])
+
+
+@pytest.fixture
+def patched(uvicorn_restored: None, big_file: Path) -> Iterator[RealServer]:  # noqa: F811
+    needs_write_counts()
+    fence.install()
+    with serving(_app(big_file), PackyardHttpProtocol) as server:
+        yield server
+
+
+def _get(server: RealServer, request: bytes) -> tuple[bytes, bytes, int]:
+    """The response's head and body, and how many bytes of it sendfile sent."""
+    with server.connect() as conn:
+        before = sendfile.stats.bytes
+        conn.sendall(request)
+        response = read_response(conn, head=request.startswith(b"HEAD"))
+        head, _, body = response.partition(b"\r\n\r\n")
+        return head, body, sendfile.stats.bytes - before
+
+
+def test_a_whole_file_is_sent_by_the_kernel(patched: RealServer, big_file: Path) -> None:
+    head, body, by_kernel = _get(patched, b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == big_file.read_bytes()
+    assert by_kernel == SIZE
+
+
+def test_the_connection_is_kept_alive_after_a_sent_file(patched: RealServer,
+                                                        big_file: Path) -> None:
+    data = big_file.read_bytes()
+    with patched.connect() as conn:
+        for _ in range(2):
+            conn.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(conn).partition(b"\r\n\r\n")[2] == data
+
+
+def test_head_and_ranges_go_the_ordinary_way(patched: RealServer, big_file: Path) -> None:
+    head, body, by_kernel = _get(patched, b"HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"content-length: {SIZE}".encode() in head
+    assert (body, by_kernel) == (b"", 0)
+    head, body, by_kernel = _get(
+        patched, b"GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 206")
+    assert (body, by_kernel) == (big_file.read_bytes()[10:20], 0)
+
+
+def test_a_client_that_goes_away_mid_file_leaves_the_server_serving(
+        patched: RealServer, big_file: Path) -> None:
+    conn = patched.connect()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    # A reset, not a FIN: the server's next sendfile fails at once.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+    _, body, _ = _get(patched, b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert body == big_file.read_bytes()
+
+
+def test_the_extension_is_offered_only_where_the_cycle_answers_it(
+        uvicorn_restored: None, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        big_file: Path) -> None:
+    """uvicorn's cycle left unpatched (not what the patch knows): no pathsend in the scope, and
+    files still go out whole, read in pieces."""
+    needs_write_counts()
+    original = httptools_impl.RequestResponseCycle.send
+
+    async def send(self: Any, message: Any, *more: Any) -> None:
+        await original(self, message)
+
+    monkeypatch.setattr(httptools_impl.RequestResponseCycle, "send", send)
+    fence.install()
+    assert not response_cycle.pathsend_ready(httptools_impl.RequestResponseCycle)
+    with serving(_app(big_file), PackyardHttpProtocol) as server:
+        _, offered, _ = _get(server, b"GET /extensions HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert offered == b"[]"
+        _, body, by_kernel = _get(server, b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert body == big_file.read_bytes() and by_kernel == 0
+
+
+def test_the_patched_cycle_offers_the_extension(patched: RealServer) -> None:
+    _, offered, _ = _get(patched, b"GET /extensions HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert offered == b'["http.response.pathsend"]'
