@@ -33,7 +33,8 @@ _CONFORMANCE = Path(__file__).parent / "conformance"
 _SUITES = {"databases": "metadata", "backend": "blob store"}
 _OUTCOMES = pytest.StashKey[Counter[tuple[str, str, str]]]()
 _SKIPS = pytest.StashKey[dict[tuple[str, str], str]]()  # the first reason per backend
-_STARTS = pytest.StashKey[dict[str, str]]()
+_STARTS = pytest.StashKey[dict[str, str]]()  # started in this process, not yet reported
+_REPORTED_STARTS = pytest.StashKey[dict[str, str]]()
 
 
 def _services_required() -> bool:
@@ -104,6 +105,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OUTCOMES] = Counter()
     config.stash[_SKIPS] = {}
     config.stash[_STARTS] = {}
+    config.stash[_REPORTED_STARTS] = {}
+    config.pluginmanager.register(_ReportCounter(config), "packyard-report-counter")
+
+
+# Under pytest-xdist the tests run in worker processes and only their reports reach the
+# controller, which prints the summary: what the summary needs travels in each report's
+# user_properties, and is counted where the reports are logged (worker and controller alike).
+_BACKEND_PROPERTY = "packyard-conformance-backend"
+_START_PROPERTY = "packyard-service-start"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -115,11 +125,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if callspec is not None and counted and item.path.is_relative_to(_CONFORMANCE):
         for fixture, suite in _SUITES.items():
             if fixture in callspec.params:
-                backend = (suite, str(callspec.params[fixture]))
-                item.config.stash[_OUTCOMES][(*backend, report.outcome)] += 1
-                if report.skipped and isinstance(report.longrepr, tuple):
-                    item.config.stash[_SKIPS].setdefault(backend, str(report.longrepr[2]).removeprefix("Skipped: "))
+                report.user_properties.append(
+                    (_BACKEND_PROPERTY, (suite, str(callspec.params[fixture]))))
+    if report.when == "setup":
+        for service, seconds in item.config.stash[_STARTS].items():
+            report.user_properties.append((_START_PROPERTY, (service, seconds)))
+        item.config.stash[_STARTS].clear()  # each start is reported once, by the next test
     return report
+
+
+class _ReportCounter:
+    """Counts the conformance backends and service starts the reports carry."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == _BACKEND_PROPERTY:
+                backend = (str(value[0]), str(value[1]))
+                self.config.stash[_OUTCOMES][(*backend, report.outcome)] += 1
+                if report.skipped and isinstance(report.longrepr, tuple):
+                    self.config.stash[_SKIPS].setdefault(
+                        backend, str(report.longrepr[2]).removeprefix("Skipped: "))
+            elif name == _START_PROPERTY:
+                self.config.stash[_REPORTED_STARTS].setdefault(str(value[0]), str(value[1]))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -135,5 +165,47 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         reason = skips.get((suite, backend))
         terminalreporter.write_line(f"{suite:10} {backend:11} {', '.join(counts)}"
                                     + (f" ({reason})" if reason else ""))
-    for service, seconds in terminalreporter.config.stash[_STARTS].items():
+    for service, seconds in terminalreporter.config.stash[_REPORTED_STARTS].items():
         terminalreporter.write_line(f"{service} started in {seconds}")
+
+
+# -- the order pytest-xdist hands out test files ----------------------------------------------
+
+# The slowest files, slowest first (measured with --durations): started first, they finish
+# while the other worker works through the many short files, instead of running alone at
+# the end. Every other file follows by layer, the real clients' first.
+_SLOWEST_FIRST = (
+    "integration/test_bench_replicas_smoke.py",
+    "integration/test_encryption_commands.py",
+    "integration/test_replicas.py",
+    "integration/test_first_hour.py",
+    "integration/test_access_control.py",
+    "integration/test_upstreams.py",
+    "integration/test_bench_smoke.py",
+    "integration/test_replica_pulls.py",
+    "integration/test_version_lifecycle.py",
+    "integration/test_npm_publish_install.py",
+    "integration/test_npm_walkthrough.py",
+    "integration/test_package_groups.py",
+    "integration/test_console_browser.py",
+    "integration/test_pypi_publish_install.py",
+    "integration/test_storage_crash.py",
+    "integration/test_webhooks.py",
+    "integration/test_real_packages.py",
+)
+_LAYERS = ("integration", "conformance", "inprocess", "unit")
+
+
+def _file_rank(path: Path) -> tuple[int, int]:
+    relative = path.relative_to(Path(__file__).parent).as_posix()
+    if relative in _SLOWEST_FIRST:
+        return (0, _SLOWEST_FIRST.index(relative))
+    layer = relative.split("/", 1)[0]
+    return (1, _LAYERS.index(layer) if layer in _LAYERS else len(_LAYERS))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):
+        return  # in one process the order changes nothing but where a failure shows first
+    # A stable sort keeps each file's tests together and in their own order.
+    items.sort(key=lambda item: _file_rank(item.path))

