@@ -54,7 +54,7 @@ _READER_TTL = 1.0
 # revoked, any catalog write (tags, a repository deleted or made again); the token's own
 # expiry ends it exactly. What nothing announces is the passing of time in a policy's
 # condition (``aws:CurrentTime``, ``aws:EpochTime``): such a policy is seen within this long.
-_CONNECTION_GRANT_TTL = 30.0
+_CONNECTION_GRANT_TTL = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,10 +106,10 @@ def test_a_connection_reuses_its_grant_past_a_second_and_another_connection_does
     kept = _connection(packyard, shelf)
     assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
     assert len(policy_checks) == 1
-    # Ten seconds later (the grant's clock), on the same connection: a new file and the
+    # Five seconds later (the grant's clock), on the same connection: a new file and the
     # cached page, without a policy evaluation.
     readers = packyard.container.core.gate._readers  # noqa: SLF001 - its clock, moved
-    monkeypatch.setattr(readers, "_monotonic", lambda: _later(10.0))
+    monkeypatch.setattr(readers, "_monotonic", lambda: _later(5.0))
     assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
     assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
     assert len(policy_checks) == 1
