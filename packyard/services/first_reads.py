@@ -96,6 +96,8 @@ class FirstReads:
         if isinstance(found, RenderedPage):
             return page_answer(found, headers.get(b"accept-encoding"),
                                headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
-        if isinstance(found, CachedFile) and found.data is not None:
-            return found.answer(headers.get(b"if-none-match"))
+        if isinstance(found, CachedFile):
+            if found.data is not None:
+                return found.answer(headers.get(b"if-none-match"))
+            return found.not_modified(headers.get(b"if-none-match"))
         return None

@@ -123,9 +123,14 @@ class HotReads:
         if not self._answer_files:
             return None
         cached = self._files.get(access.repository.id, key)
-        if cached is None or cached.data is None:
+        if cached is None:
             return None
-        answer = cached.answer(headers.get(b"if-none-match"))
+        if cached.data is None:  # a big file: only its revalidation is answered from memory
+            answer = cached.not_modified(headers.get(b"if-none-match"))
+            if answer is None:
+                return None
+        else:
+            answer = cached.answer(headers.get(b"if-none-match"))
         if answer.status == 304:
             self.files_not_modified += 1
         else:

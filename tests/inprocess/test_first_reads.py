@@ -76,6 +76,20 @@ def test_a_file_too_big_for_memory_is_left_to_the_routes(packyard: InProcessPack
     assert packyard.starlette_calls == before + 1
 
 
+def test_a_big_file_revalidated_is_a_304_from_memory_as_the_routes_send_it(
+        packyard: InProcessPackyard, repo: InProcessRepo) -> None:
+    big = "simple/demo-pkg/demo_pkg-2.0-py3-none-any.whl"
+    status, headers, _ = _raw(repo, big)  # streamed by the routes, its lookup kept
+    assert status == 200
+    before = packyard.starlette_calls
+    from_memory = _raw(repo, big, **{"If-None-Match": headers["etag"]})
+    assert packyard.starlette_calls == before, "a revalidation reached Starlette"
+    # The routes' own 304 (a Range request is theirs; If-None-Match is evaluated first).
+    by_routes = _raw(repo, big, **{"If-None-Match": headers["etag"], "Range": "bytes=0-9"})
+    assert packyard.starlette_calls == before + 1
+    assert from_memory == by_routes and from_memory[0] == 304
+
+
 @pytest.mark.parametrize(("path", "token", "status", "message"), [
     pytest.param("simple/demo-pkg/", "not-a-token", 401, "Invalid authorization token",
                  id="bad-token"),
