@@ -126,11 +126,12 @@ class HotReads:
         if cached is None:
             return None
         if cached.data is None:  # a big file: only its revalidation is answered from memory
-            answer = cached.not_modified(headers.get(b"if-none-match"))
-            if answer is None:
+            revalidated = cached.not_modified(headers.get(b"if-none-match"))
+            if revalidated is None:
                 return None
-        else:
-            answer = cached.answer(headers.get(b"if-none-match"))
+            self.files_not_modified += 1
+            return revalidated
+        answer = cached.answer(headers.get(b"if-none-match"))
         if answer.status == 304:
             self.files_not_modified += 1
         else:
