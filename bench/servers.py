@@ -339,8 +339,8 @@ class Devpi(Server):
                 "--serverdir",
                 str(data),
                 "--no-root-pypi",
-                "--root-passwd",
-                secrets.token_urlsafe(12),
+                # One argument: a password starting with "-" would read as an option.
+                f"--root-passwd={secrets.token_urlsafe(12)}",
             ],
             180,
             what="devpi-init",

@@ -59,7 +59,7 @@ from packyard.storage.backends import open_blob_store, open_shared_files, stagin
 from packyard.storage.blobs import BlobStore
 from packyard.upstream.claims import ClaimStore, SharedPulls
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
-from packyard.upstream.core import UpstreamCore
+from packyard.upstream.core import UpstreamCore, graph_cache
 from packyard.upstream.pullthrough import PullThrough
 from packyard.webhooks.config import WebhookConfig
 from packyard.webhooks.dispatch import WebhookDispatcher
@@ -270,4 +270,4 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     return UpstreamCore(catalog, blobs, http, pull, clock, urls,
                         {c.name: c.package_format for c in served},
                         settings.upstream_page_ttl_seconds,
-                        settings.upstream_verify_before_send_bytes)
+                        settings.upstream_verify_before_send_bytes, graph_cache(catalog))

@@ -41,6 +41,17 @@ def current_environment() -> RequestEnvironment | None:
     return _current.get()
 
 
+CONNECTION = "packyard.connection"
+"""The scope key naming the connection a request came on (a number ``packyard serve``'s
+protocol gives each connection, never reused in a process): grants are reused on it."""
+
+
+def connection_of(scope: Scope) -> int | None:
+    """The connection ``scope``'s request came on; None when the server does not say."""
+    found = scope.get(CONNECTION)
+    return found if isinstance(found, int) else None
+
+
 def environment_of(scope: Scope) -> RequestEnvironment:
     client = scope.get("client")
     return _environment(client[0] if client else None, scope.get("scheme"))

@@ -6,6 +6,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from packyard.auth.principal import Principal, root_principal, session_principal, user_principal
@@ -80,6 +81,10 @@ class PackageAuthenticator:
         reported to the token service. Grants made under an older value are stale."""
         iam = self._store.generation if self._store is not None else 0
         return iam + self._tokens.revocations
+
+    def now(self) -> datetime:
+        """The clock tokens expire by."""
+        return self._clock.now()
 
     def authenticate(self, authorization: str | None, domain: Domain) -> Principal:
         return self.principal_for(self.resolve(authorization), domain)

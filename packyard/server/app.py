@@ -4,6 +4,7 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
@@ -31,9 +32,10 @@ from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
 from packyard.server.log_context import install_request_ids
 from packyard.server.metrics import metrics_endpoint
-from packyard.server.observe import Observe, Observer
+from packyard.server.observe import Observe, Observer, access_entry
 from packyard.server.proxy_headers import trust_proxies
 from packyard.server.traffic import Traffic
+from packyard.services.first_reads import FirstReads
 from packyard.settings import Settings
 
 
@@ -88,29 +90,53 @@ class PackyardApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             answer = self.hot_answer(scope)
-            hot = answer is not None
-            for first_read in self._first_reads:
-                if answer is not None:
-                    break
-                answer = await first_read(scope)
             if answer is not None:
-                observer = self.observer
-                if observer is None:
-                    await answer.send(send)
-                    return
-                request_id = observer.ids.next()
-                await answer.send(send, request_id)
-                if hot:  # a first read did work: not counted as an answer from memory
-                    traffic = observer.traffic
-                    traffic.hot_answers += 1
-                    traffic.hot_bytes += len(answer.body)
-                if observer.access_log is not None:
-                    client = scope.get("client")
-                    observer.access_log.fast_lane(
-                        request_id, scope["method"], scope["path"], answer.status,
-                        len(answer.body), client[0] if client else None, None)
+                await self._send_hot(scope, answer, send)
                 return
+            if self._first_reads:
+                started = time.perf_counter()
+                for first_read in self._first_reads:
+                    answer = await first_read(scope)
+                    if answer is not None:
+                        await self._send_first_read(scope, answer, send, started)
+                        return
         await self.app(scope, receive, send)
+
+    async def _send_hot(self, scope: Scope, answer: Answer, send: Send) -> None:
+        observer = self.observer
+        if observer is None:
+            await answer.send(send)
+            return
+        request_id = observer.ids.next()
+        await answer.send(send, request_id)
+        traffic = observer.traffic
+        traffic.hot_answers += 1
+        traffic.hot_bytes += len(answer.body)
+        if observer.access_log is not None:
+            client = scope.get("client")
+            observer.access_log.fast_lane(request_id, scope["method"], scope["path"],
+                                          answer.status, len(answer.body),
+                                          client[0] if client else None, None)
+
+    async def _send_first_read(self, scope: Scope, answer: Answer, send: Send,
+                               started: float) -> None:
+        """Counted and logged as ``Observe`` counts and logs the routes' answers, under the
+        operation and caller the first-read path noted. Nothing to record in the audit trail:
+        its successes are not recorded (downloads audited leave first reads to the routes)
+        and the refusals that are recorded are left to the routes."""
+        observer = self.observer
+        if observer is None:
+            await answer.send(send)
+            return
+        request_id = observer.ids.next()
+        await answer.send(send, request_id)
+        note = note_of(scope)
+        elapsed = time.perf_counter() - started
+        sent = len(answer.body)
+        observer.traffic.count(note.surface, note.route, answer.status, elapsed, 0, sent)
+        if observer.access_log is not None:
+            observer.access_log.write(access_entry(scope, request_id, note, answer.status, 0,
+                                                   sent, elapsed))
 
 
 def create_app(settings: Settings | None = None,
@@ -157,10 +183,13 @@ def create_app(settings: Settings | None = None,
     app.state.container = container
     hot_paths = [mounted.hot_path for mounted in container.formats.values()
                  if mounted.hot_path is not None]
-    # With the audit trail on, the routes answer first reads: they record every refused read
-    # (and downloads, when asked), which the first-read path does not.
+    # With downloads audited, the routes answer first reads: they record each download. With
+    # the audit trail on, they answer the refusals it records (``services/first_reads.py``).
     first_reads = [mounted.first_read for mounted in container.formats.values()
-                   if mounted.first_read is not None and not trail.enabled]
+                   if mounted.first_read is not None and not settings.audit_downloads]
+    for first_read in first_reads:
+        if isinstance(first_read, FirstReads):
+            first_read.defer_refusals = trail.enabled
     return PackyardApp(app, hot_paths,
                        ConnectionLimits(settings.header_timeout_seconds,
                                         settings.body_timeout_seconds, settings.max_connections),

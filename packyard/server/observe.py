@@ -141,8 +141,8 @@ class Observe:
                 observer.traffic.count_upload(note.surface, note.upload_outcome
                                               or note.error_code or "failed")
             if observer.access_log is not None:
-                observer.access_log.write(self._access_entry(scope, request_id, note, status,
-                                                             received, sent, elapsed))
+                observer.access_log.write(access_entry(scope, request_id, note, status,
+                                                       received, sent, elapsed))
 
     def _facts(self, scope: Scope, request_id: str) -> RequestFacts:
         client = scope.get("client")
@@ -151,14 +151,15 @@ class Observe:
                             user_agent=_header(scope, b"user-agent"),
                             region=self.observer.region, account_id=self.observer.account_id)
 
-    @staticmethod
-    def _access_entry(scope: Scope, request_id: str, note: Any, status: int, received: int,
-                      sent: int, elapsed: float) -> dict[str, Any]:
-        client = scope.get("client")
-        return {"time": now_text(), "requestId": request_id, "method": scope.get("method"),
-                "path": scope.get("path"), "status": status or 500, "bytesIn": received,
-                "bytesOut": sent, "durationMs": round(elapsed * 1000, 3),
-                "principal": note.caller.arn if note.caller is not None else None,
-                "sourceIp": client[0] if client else None,
-                "userAgent": _header(scope, b"user-agent"), "surface": note.surface,
-                "operation": note.route, "errorCode": note.error_code}
+
+def access_entry(scope: Scope, request_id: str, note: Any, status: int, received: int,
+                 sent: int, elapsed: float) -> dict[str, Any]:
+    """A request's access-log line (``server/access_log.py``), from its note."""
+    client = scope.get("client")
+    return {"time": now_text(), "requestId": request_id, "method": scope.get("method"),
+            "path": scope.get("path"), "status": status or 500, "bytesIn": received,
+            "bytesOut": sent, "durationMs": round(elapsed * 1000, 3),
+            "principal": note.caller.arn if note.caller is not None else None,
+            "sourceIp": client[0] if client else None,
+            "userAgent": _header(scope, b"user-agent"), "surface": note.surface,
+            "operation": note.route, "errorCode": note.error_code}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import logging
 import time
 from http import HTTPStatus
@@ -33,6 +34,7 @@ import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from packyard.auth.environment import CONNECTION
 from packyard.http.answer import Answer, HotPath
 from packyard.http.request_note import RequestIds
 from packyard.server.fence import Shape
@@ -100,6 +102,9 @@ class _ServerHeaders:
 
 
 _server_headers = _ServerHeaders()
+# Each connection's number, for the grants reused on it (``RepositoryGate``): never reused, so a
+# grant cannot pass to a later connection that happens to get the same client port.
+_connection_numbers = itertools.count(1)
 
 
 def find_limits(app: Any) -> ConnectionLimits:
@@ -247,6 +252,7 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         self._observer = find_observer(self.app)
         self._watch = ConnectionWatch()
         self._lingering = False
+        self._connection = next(_connection_numbers)
 
     # -- connection limits (server_limits) ---------------------------------------------------
 
@@ -297,6 +303,7 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         if pathsend_ready(RequestResponseCycle):
             # A file response then names its file and the cycle sends it (response_cycle.py).
             self.scope["extensions"] = {PATHSEND: {}}
+        self.scope[CONNECTION] = self._connection  # type: ignore[literal-required]
         watch = self._watch
         if watch.phase != HEAD:  # a new connection's first request is timed from the connect
             watch.phase = HEAD

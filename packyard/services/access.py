@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from packyard.auth.environment import RequestEnvironment, current_environment
@@ -44,18 +45,33 @@ T = TypeVar("T")
 # request, so they are remembered this long (a deleted repository may answer for this long).
 _LOOKUP_TTL = 2.0
 _LOOKUP_MAX = 4096
-# A granted read is reused this long. A change this process makes (an IAM write, a revocation)
-# drops every grant at once; a change made by another process (a worker, the CLI) is seen once
-# the token check's own cache (4 s) and then this reuse have run out: within 5 s.
+# A granted read is reused this long for requests that name no connection (another server
+# than ``packyard serve``'s protocol, in-process tests).
 _READER_TTL = 1.0
+# ...and this long for the next requests on the same keep-alive connection (an install's
+# pages and files). Every change a grant may rest on drops it at once, made here or announced
+# by another process (``services/cache_invalidation.py``): an IAM or policy write, a token
+# revoked, any catalog write (tags, a repository deleted or made again); the token's own
+# expiry ends it exactly. What nothing announces is the passing of time in a policy's
+# condition (``aws:CurrentTime``, ``aws:EpochTime``): such a policy is seen within this long.
+_CONNECTION_GRANT_TTL = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    access: RepositoryAccess
+    # When the token (or the session that minted it) expires: the grant ends there too.
+    expires_at: datetime
 
 
 def _reader_key(label: str, repo_name: str, authorization: str | None,
-                env: RequestEnvironment | None) -> tuple[str, ...]:
+                env: RequestEnvironment | None, connection: int | None) -> tuple[object, ...]:
     # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport),
-    # so it is reused only for a request from the same place.
-    where = (env.source_ip or "", str(env.secure_transport)) if env else ("", "")
-    return (label, repo_name, authorization or "", *where)
+    # so it is reused only for a request from the same place; with a connection, only on it.
+    if env is None:
+        return (label, repo_name, authorization or "", "", "", connection)
+    return (label, repo_name, authorization or "", env.source_ip or "",
+            env.secure_transport, connection)
 
 
 class RepositoryGate:
@@ -66,13 +82,16 @@ class RepositoryGate:
         self._authn = authenticator
         self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds=_LOOKUP_TTL,
                                                                     max_entries=_LOOKUP_MAX)
-        # Granted reads, bound to the authenticator's generation and the authorizer's tag
-        # changes: an IAM write, a revocation or a tag change (aws:ResourceTag conditions)
-        # made through this process drops them all at once.
+        # Granted reads, bound to the authenticator's generation (IAM writes, revocations),
+        # the authorizer's tag changes and the catalog's change stamp (tags, repositories and
+        # domains deleted or made again), each moved by this process's writes and by the
+        # announcements of other processes' (``services/cache_invalidation.py``).
         authorizer = registry.authorizer
-        self._readers: TtlCache[tuple[str, ...], RepositoryAccess] = TtlCache(
+        changes = registry.catalog.changes
+        self._readers: TtlCache[tuple[object, ...], _Grant] = TtlCache(
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
-            version=lambda: authenticator.generation + authorizer.tag_changes)
+            version=lambda: hash((authenticator.generation, authorizer.tag_changes,
+                                  changes.stamp())))
 
     def forget_lookups(self) -> None:
         """Drop the remembered domain and repository rows (another process changed them)."""
@@ -92,8 +111,14 @@ class RepositoryGate:
         return RepositoryAccess(principal, domain, self._repository(domain, repo_name))
 
     def _authenticate(self, label: str, authorization: str | None) -> tuple[Principal, Domain]:
-        """The caller and the URL's domain: the token is checked before the domain is looked
-        up, and a domain that does not exist is one the token is not for."""
+        principal, domain, _expires = self._authenticate_until(label, authorization)
+        return principal, domain
+
+    def _authenticate_until(self, label: str, authorization: str | None
+                            ) -> tuple[Principal, Domain, datetime]:
+        """The caller, the URL's domain and when the token stops working: the token is
+        checked before the domain is looked up, and a domain that does not exist is one the
+        token is not for."""
         record = self._authn.resolve(authorization)
         name, owner = split_domain_label(label)
         try:
@@ -103,31 +128,46 @@ class RepositoryGate:
             domain = None
         principal = self._authn.principal_for(record, domain)
         assert domain is not None  # principal_for refuses a missing domain
-        return principal, domain
+        expires = record.expires_at
+        if principal.credentials_expire_at is not None:
+            expires = min(expires, principal.credentials_expire_at)
+        return principal, domain, expires
 
     def _repository(self, domain: Domain, repo_name: str) -> Repository:
         return self._cached(("r", domain.name, domain.owner, repo_name),
                             lambda: self.registry.catalog.get_repository(domain, repo_name))
 
-    def open_for_read(self, label: str, repo_name: str, authorization: str | None
-                      ) -> RepositoryAccess:
+    def open_for_read(self, label: str, repo_name: str, authorization: str | None,
+                      connection: int | None = None) -> RepositoryAccess:
         """``open`` with the ReadFromRepository check made on the repository's ARN before the
-        repository is looked up; a success is remembered briefly."""
+        repository is looked up; a success is remembered for the next requests of the same
+        caller from the same place (on the same ``connection``, when it names one)."""
         granted_at, generation = self._readers.now(), self._readers.version()
-        principal, domain = self._authenticate(label, authorization)
+        principal, domain, expires = self._authenticate_until(label, authorization)
         self.registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
                                        self.registry.arns.repository(domain.name, repo_name))
         access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
-        self._readers.put(_reader_key(label, repo_name, authorization, current_environment()),
-                          access, version=generation, since=granted_at)
+        self._readers.put(
+            _reader_key(label, repo_name, authorization, current_environment(), connection),
+            _Grant(access, expires), version=generation, since=granted_at,
+            ttl_seconds=_READER_TTL if connection is None else _CONNECTION_GRANT_TTL)
         return access
 
     def recent_reader(self, label: str, repo_name: str, authorization: str | None,
-                      env: RequestEnvironment | None) -> RepositoryAccess | None:
-        """A read access granted in the last ``_READER_TTL`` seconds to a request from ``env``
-        (where the request comes from), without blocking I/O.
+                      env: RequestEnvironment | None, connection: int | None = None
+                      ) -> RepositoryAccess | None:
+        """A read access granted to this caller for a request from ``env`` (where the request
+        comes from) on ``connection``, still good, without blocking I/O.
 
-        Pages and downloads are requested in bursts (one pip run asks for dozens); answering
-        the repeat ones from memory keeps them off the thread pool and the database.
+        Pages and downloads are requested in bursts on one connection (one pip run asks for
+        dozens); answering the repeat ones from memory keeps them off the thread pool, the
+        database and the policy evaluation.
         """
-        return self._readers.get(_reader_key(label, repo_name, authorization, env))
+        key = _reader_key(label, repo_name, authorization, env, connection)
+        grant = self._readers.get(key)
+        if grant is None:
+            return None
+        if self._authn.now() >= grant.expires_at:  # the token expired: exactly then
+            self._readers.discard(key)
+            return None
+        return grant.access

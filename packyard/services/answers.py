@@ -93,6 +93,17 @@ class CachedFile:
             self._variant.append(_file_variant(self.media_type, self.located.sha256, self.data))
         return self._variant[0].answer(if_none_match)
 
+    def not_modified(self, if_none_match: str | None) -> Answer | None:
+        """304 when ``if_none_match`` names this file, whatever its size (a published file
+        never changes: a client revalidating a big wheel needs no bytes and no blob store);
+        None otherwise. A big file's 304 carries what the routes' does (``PackageReads``)."""
+        etag = f'"{self.located.sha256}"'
+        if not etag_matches(if_none_match, etag):
+            return None
+        if self.data is not None:
+            return self.answer(if_none_match)
+        return Answer(304, [_FILE_CACHING, (b"etag", etag.encode())], b"")
+
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:

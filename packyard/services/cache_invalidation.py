@@ -7,12 +7,15 @@ its topic (``metadata/change_feed.py``), and this says what each topic drops:
 
 | topic | dropped |
 |---|---|
-| ``catalog`` | rendered pages and file lookups (the ``ChangeLog``), domain and repository rows, upstream graphs |
+| ``catalog`` | rendered pages, file lookups, upstream graphs and read grants (all bound to the ``ChangeLog``), domain and repository rows |
 | ``iam`` | principals, compiled policies and read grants (the IAM store's generation) |
 | ``tokens`` | token checks and read grants |
 
 When announcements may have been missed (the listener's connection was lost) everything is
-dropped. Each cache keeps its TTL as the backstop.
+dropped. Each cache keeps its TTL as the backstop. Pages, file lookups and read grants on a
+connection are kept until one of these drops them (``services/reads.py``,
+``services/access.py``), so a change that reaches this process only by TTL would be seen late:
+every write that can change them must announce its topic.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ class Core:
         """Grants, caches and answers for one format's read handlers (each format has its own
         caches; the grants are the gate's, shared)."""
         reads = PackageReads(self.gate, self.blobs, self.catalog.changes,
-                             audit_downloads=self.settings.audit_downloads)
+                             audit_downloads=self.settings.audit_downloads,
+                             stands_alone=self.upstreams.stands_alone)
         self.reads.append(reads)
         return reads
 

@@ -6,30 +6,44 @@ misses nearly every time, and each miss used to pay for Starlette's routing, its
 the handler's request objects on top of the grant and the render or lookup. This path does only
 the latter: for the same plain GET/HEAD requests the hot path reads, it makes the grant (the
 same ``RepositoryGate.open_for_read``, once for all who ask at once), fills the same caches
-through the format's own render or lookup, and sends the same ``Answer``. A refusal (401,
-403, 404, an upstream's 502) is answered with the format's own mapping of errors (the one its
-routes use), not tried again by the routes: a failure can leave traces (an upstream host
-remembered as down) that a second try would report differently. What it cannot answer that
-way — a file too big to keep in memory, a file still to be pulled from an upstream, an
-unexpected exception — is left to the routes, which then find the grant and any cached entry
-ready.
+through the format's own render or lookup, and sends the same ``Answer``.
+
+It describes the request in the request's note as the routes do (``http/request_note.py``: the
+format's surface and operation, the caller once granted), so ``/metrics`` and the access log
+count it under the same labels (``server/app.py`` reads the note). A refusal (404, an
+upstream's 502) is answered with the format's own mapping of errors (the one its routes use),
+not tried again by the routes: a failure can leave traces (an upstream host remembered as down)
+that a second try would report differently. The refusals the audit trail records (401 and 403:
+who asked, and why not) are left to the routes when the trail is on (``defer_refusals``); they
+come from the grant, which leaves no traces, so the routes make the same refusal again and
+record it. What it cannot answer from memory — a file too big to keep there, a file still to
+be pulled from an upstream, an unexpected exception — is left to the routes too, which then
+find the grant and any cached entry ready.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import Scope
 
-from packyard.auth.environment import RequestEnvironment, environment_of, request_environment
-from packyard.errors import PackyardError
+from packyard.auth.environment import (
+    RequestEnvironment,
+    connection_of,
+    environment_of,
+    request_environment,
+)
+from packyard.errors import Denied, PackyardError, Unauthenticated
 from packyard.http.answer import Answer
+from packyard.http.request_note import note_of
 from packyard.services.access import RepositoryAccess
 from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.hot_reads import HotKey, HotRoute, plain_read
 
-Grant = Callable[[str, str, str | None, RequestEnvironment | None], Awaitable[RepositoryAccess]]
-"""The read grant for (domain label, repository, Authorization header, environment)."""
+Grant = Callable[[str, str, str | None, RequestEnvironment | None, int | None],
+                 Awaitable[RepositoryAccess]]
+"""The read grant for (domain label, repository, Authorization header, environment,
+connection)."""
 
 Refused = Callable[[PackyardError], Answer]
 """The format's answer to a domain error (what its routes' error mapping sends)."""
@@ -43,30 +57,47 @@ class FirstReads:
     """Answers what the hot path missed, or None for the routes."""
 
     def __init__(self, grant: Grant, segment: str, route: HotRoute, fill: Fill,
-                 refused: Refused) -> None:
+                 refused: Refused, operations: Mapping[str, str], events: str) -> None:
         self._grant = grant
         self._refused = refused
         self._segment = segment
         self._route = route
         self._fill = fill
+        # The operation the routes name each kind of entry by ("page": "project_page"), and
+        # the audit trail's event source of package reads.
+        self._operations = operations
+        self._events = events
+        # With the audit trail on, 401 and 403 are the routes' to answer and record.
+        self.defer_refusals = False
 
     async def __call__(self, scope: Scope) -> Answer | None:
         read = plain_read(scope, self._segment, self._route)
         if read is None:
             return None
         parts, headers, wanted = read
+        note = note_of(scope)
+        note.surface, note.route = self._segment, self._operations.get(wanted[0], "other")
+        note.source, note.name = self._events, "ReadFromRepository"
+        # As the routes' reads: recorded when refused, successes only as downloads (which
+        # leave every first read to the routes, ``server/app.py``).
+        note.read_only, note.record_success = True, False
         with request_environment(scope):
             try:
                 access = await self._grant(parts[1], parts[3], headers.get(b"authorization"),
-                                           environment_of(scope))
+                                           environment_of(scope), connection_of(scope))
+                note.caller = access.principal
                 found = await self._fill(access, wanted)
+            except (Unauthenticated, Denied) as error:
+                return None if self.defer_refusals else self._refused(error)
             except PackyardError as error:
                 return self._refused(error)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None
         if isinstance(found, RenderedPage):
             return page_answer(found, headers.get(b"accept-encoding"),
-                               headers.get(b"if-none-match"))
-        if isinstance(found, CachedFile) and found.data is not None:
-            return found.answer(headers.get(b"if-none-match"))
+                               headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
+        if isinstance(found, CachedFile):
+            if found.data is not None:
+                return found.answer(headers.get(b"if-none-match"))
+            return found.not_modified(headers.get(b"if-none-match"))
         return None

@@ -4,9 +4,10 @@ Clients ask for the same package pages and small files over and over (pip revali
 page on every install). Once a read has been authorized and its answer cached, a repeat of it
 needs a few dictionary lookups; Starlette's routing, request objects and middleware cost several
 times that. So the app asks this first, for plain GET/HEAD requests on a format's package
-endpoint (``/{domain}-{owner}/{segment}/{repo}/...``): it answers only when the caller was
-granted a read of the repository within the last second (``RepositoryGate.recent_reader``, the
-same grant the handlers reuse) and the answer is already in the handlers' own caches
+endpoint (``/{domain}-{owner}/{segment}/{repo}/...``): it answers only when the caller holds a
+grant to read the repository still good (``RepositoryGate.recent_reader``: on the same
+keep-alive connection, until a change it rests on or the token's expiry; the same grant the
+handlers reuse) and the answer is already in the handlers' own caches
 (``PackageReads``); anything else (first requests, misses, Range, query strings, errors) goes on
 to the handlers, which fill the caches. Both send the same ``Answer``.
 
@@ -21,7 +22,7 @@ from typing import Literal
 
 from starlette.types import Scope
 
-from packyard.auth.environment import environment_of
+from packyard.auth.environment import connection_of, environment_of
 from packyard.http.answer import Answer
 from packyard.services.access import RepositoryGate
 from packyard.services.answers import CachedFile, RenderedPage, page_answer
@@ -104,7 +105,7 @@ class HotReads:
             return None
         parts, headers, wanted = read
         access = self._gate.recent_reader(parts[1], parts[3], headers.get(b"authorization"),
-                                          environment_of(scope))
+                                          environment_of(scope), connection_of(scope))
         if access is None:
             return None
         kind, key = wanted
@@ -122,8 +123,14 @@ class HotReads:
         if not self._answer_files:
             return None
         cached = self._files.get(access.repository.id, key)
-        if cached is None or cached.data is None:
+        if cached is None:
             return None
+        if cached.data is None:  # a big file: only its revalidation is answered from memory
+            revalidated = cached.not_modified(headers.get(b"if-none-match"))
+            if revalidated is None:
+                return None
+            self.files_not_modified += 1
+            return revalidated
         answer = cached.answer(headers.get(b"if-none-match"))
         if answer.status == 304:
             self.files_not_modified += 1

@@ -18,16 +18,17 @@ lookup function, and returns what they give.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from packyard.auth.environment import RequestEnvironment, current_environment
+from packyard.auth.environment import RequestEnvironment, connection_of, current_environment
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
+from packyard.model import Repository
 from packyard.services.access import RepositoryAccess, RepositoryGate
 from packyard.services.answers import (
     FILE_CACHING,
@@ -51,23 +52,35 @@ CODEARTIFACT_EVENTS = "codeartifact.amazonaws.com"
 # Files up to this size are kept in memory once read: small wheels and metadata files are the
 # bulk of an install's requests.
 INLINE_MAX = 64 * 1024
+# Pages and file lookups are good until the catalog changes, here or announced by another
+# process (``services/response_cache.py``); this is the backstop for a change never announced.
+CHANGE_BACKSTOP_SECONDS = 300.0
+# A page that merges upstreams is also only as fresh as their documents, which are refetched
+# by their own rules (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
+# change: such a page is rendered again after this long.
+MERGED_PAGE_SECONDS = 2.0
 
 
 class PackageReads:
     """Grants, caches and answers for one format's package endpoint."""
 
     def __init__(self, gate: RepositoryGate, blobs: BlobStore, changes: ChangeLog,
-                 audit_downloads: bool = False) -> None:
+                 audit_downloads: bool = False,
+                 stands_alone: Callable[[Repository], bool] = lambda _repository: False
+                 ) -> None:
         self._gate = gate
         self._segment = ""
         # Every download is recorded in the audit trail by the handlers, so the hot path
         # leaves files to them.
         self._audit_downloads = audit_downloads
         self._blobs = blobs
-        # Any metadata write drops these; other workers' writes show within the TTL.
-        self._pages: ResponseCache[RenderedPage] = ResponseCache(changes, ttl_seconds=2.0)
-        self._files: ResponseCache[CachedFile] = ResponseCache(changes, ttl_seconds=2.0,
-                                                                max_entries=2048)
+        # Any metadata write drops these, here or announced by another process.
+        self._pages: ResponseCache[RenderedPage] = ResponseCache(
+            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS)
+        self._files: ResponseCache[CachedFile] = ResponseCache(
+            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, max_entries=2048)
+        # Whether a repository has no upstreams (its pages then change only with the catalog).
+        self._stands_alone = stands_alone
         # When a grant or a page expires under load, every waiting request misses at once;
         # one of them does the work and the others wait for it (no herd on the thread pool).
         self._grants: SingleFlight[tuple[object, ...], RepositoryAccess] = SingleFlight()
@@ -114,27 +127,33 @@ class PackageReads:
         # Reads are recorded when refused; successful ones only as downloads, if asked for.
         note.record_success = False
         access = await self.grant(request.path_params["label"], request.path_params["repo"],
-                                  request.headers.get("authorization"), current_environment())
+                                  request.headers.get("authorization"), current_environment(),
+                                  connection_of(request.scope))
         note.caller = access.principal
         return access
 
     async def grant(self, label: str, repo: str, authorization: str | None,
-                    env: RequestEnvironment | None) -> RepositoryAccess:
+                    env: RequestEnvironment | None, connection: int | None = None
+                    ) -> RepositoryAccess:
         """``open_read`` for a request not (yet) parsed by Starlette; ``env`` must be the
-        current environment (the grant is remembered for requests from there)."""
-        access = self._gate.recent_reader(label, repo, authorization, env)
+        current environment (the grant is remembered for requests from there, on
+        ``connection`` when the server names it)."""
+        access = self._gate.recent_reader(label, repo, authorization, env, connection)
         if access is None:
             access = await self._grants.run(
-                (label, repo, authorization, env),
-                lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization))
+                (label, repo, authorization, env, connection),
+                lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization,
+                                          connection))
         return access
 
-    def first_reads(self, segment: str, route: HotRoute, fill: Fill,
-                    refused: Refused) -> FirstReads:
+    def first_reads(self, segment: str, route: HotRoute, fill: Fill, refused: Refused,
+                    operations: Mapping[str, str]) -> FirstReads:
         """Answers first reads of what ``hot_path`` serves, into the same caches, without the
         routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
-        (``services/first_reads.py``)."""
-        return FirstReads(self.grant, segment, route, fill, refused)
+        and ``operations`` the names its routes give a page's and a file's reads, for the
+        metrics and the access log (``services/first_reads.py``)."""
+        return FirstReads(self.grant, segment, route, fill, refused, operations,
+                          CODEARTIFACT_EVENTS)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:
@@ -152,18 +171,21 @@ class PackageReads:
     async def page(self, access: RepositoryAccess, key: Hashable,
                    render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         """The page ``key`` of the repository, rendered by ``render`` when not cached."""
-        repository_id = access.repository.id
-        page = self._pages.get(repository_id, key)
+        repository = access.repository
+        page = self._pages.get(repository.id, key)
         if page is None:
-            page = await self._renders.run((repository_id, key),
-                                           lambda: self._render(repository_id, key, render))
+            page = await self._renders.run((repository.id, key),
+                                           lambda: self._render(repository, key, render))
         return page
 
-    async def _render(self, repository_id: int, key: Hashable,
+    async def _render(self, repository: Repository, key: Hashable,
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         stamp = self._pages.stamp()
         page = await render()
-        self._pages.put(repository_id, key, stamp, page)
+        # Asked after the render, which has just read the repository's upstream graph.
+        self._pages.put(repository.id, key, stamp, page,
+                        ttl_seconds=None if self._stands_alone(repository)
+                        else MERGED_PAGE_SECONDS)
         return page
 
     @staticmethod

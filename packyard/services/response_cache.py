@@ -2,6 +2,10 @@
 
 Index pages are requested far more often than they change (pip asks for a page on every
 install and revalidates it every time), so a hit here answers without a thread hop or a query.
+A change made by this process or by any other on the same data directory moves the
+``ChangeLog`` at once; one made by a replica on the same PostgreSQL moves it when announced
+(``metadata/change_feed.py``). So an entry is good until then, and its TTL is only the
+backstop for a change nobody announced.
 """
 
 from __future__ import annotations
@@ -42,5 +46,8 @@ class ResponseCache(Generic[V]):
         assert stamp is not None
         return stamp
 
-    def put(self, repository_id: int, key: Hashable, stamp: int, value: V) -> None:
-        self._items.put((repository_id, key), value, version=stamp)
+    def put(self, repository_id: int, key: Hashable, stamp: int, value: V, *,
+            ttl_seconds: float | None = None) -> None:
+        """Remember ``value`` while the catalog stays at ``stamp``, for at most the cache's
+        TTL or ``ttl_seconds``."""
+        self._items.put((repository_id, key), value, version=stamp, ttl_seconds=ttl_seconds)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from packyard.clock import Clock
 from packyard.metadata.catalog import Catalog, DomainGraph
+from packyard.model import Repository
 from packyard.storage.blobs import BlobStore
 from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp
@@ -16,8 +17,16 @@ from packyard.upstream.pullthrough import PullThrough
 from packyard.upstream.resolver import UpstreamResolver
 
 # A domain's upstream links are read on every listing and file request but change rarely; a
-# change shows within this many seconds (the repository gate caches lookups as long).
+# catalog write drops them (``graph_cache``), other processes' writes when announced
+# (``services/cache_invalidation.py``), and at the latest after this many seconds.
 _GRAPH_TTL_SECONDS = 2.0
+
+
+def graph_cache(catalog: Catalog) -> TtlCache[int, DomainGraph]:
+    """The domains' upstream graphs, kept until the catalog's next write: a page rendered
+    from a graph must not outlive it (pages live until a change, ``services/reads.py``)."""
+    return TtlCache(ttl_seconds=_GRAPH_TTL_SECONDS, max_entries=1024,
+                    version=catalog.changes.stamp)
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,18 @@ class UpstreamCore:
     page_ttl_seconds: float
     # Files up to this size are verified before their first byte is sent.
     verify_before_send_bytes: int
-    # Each domain's upstream graph, shared by every format's resolver.
-    graphs: TtlCache[int, DomainGraph] = field(default_factory=lambda: TtlCache(
-        ttl_seconds=_GRAPH_TTL_SECONDS, max_entries=1024))
+    # Each domain's upstream graph, shared by every format's resolver (``graph_cache``).
+    graphs: TtlCache[int, DomainGraph]
+
+    def stands_alone(self, repository: Repository) -> bool:
+        """Whether ``repository`` has no upstreams and no external connection, by its domain's
+        graph as cached now (False when it is not: the cautious answer). Its pages then
+        change only with the catalog; others' also with what the upstreams serve."""
+        found = self.graphs.lookup(repository.domain_id)
+        if found is None:
+            return False
+        graph = found[0]
+        return not graph.upstreams.get(repository.id) and repository.id not in graph.external
 
     def documents_for(self, fmt: FormatUpstream) -> UpstreamDocuments:
         """A cache of ``fmt``'s upstream documents."""

@@ -5,11 +5,14 @@ and still refused at once when the caller's key or policy changes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from packyard.audit.query import AuditFilter
+from packyard.audit.trail import open_trail
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
@@ -24,8 +27,8 @@ READ = {"Effect": "Allow", "Resource": "*", "Action": [
 
 @pytest.fixture
 def packyard(packyard_factory: PackyardFactory) -> InProcessPackyard:
-    """A server without the audit trail: with it on, the routes answer first reads (below)."""
-    return packyard_factory(audit_log="off")
+    """A server with the defaults: the audit trail on."""
+    return packyard_factory()
 
 
 @pytest.fixture
@@ -71,6 +74,20 @@ def test_a_file_too_big_for_memory_is_left_to_the_routes(packyard: InProcessPack
     status, _, body = _raw(repo, "simple/demo-pkg/demo_pkg-2.0-py3-none-any.whl")
     assert (status, len(body) > 100_000) == (200, True)
     assert packyard.starlette_calls == before + 1
+
+
+def test_a_big_file_revalidated_is_a_304_from_memory_as_the_routes_send_it(
+        packyard: InProcessPackyard, repo: InProcessRepo) -> None:
+    big = "simple/demo-pkg/demo_pkg-2.0-py3-none-any.whl"
+    status, headers, _ = _raw(repo, big)  # streamed by the routes, its lookup kept
+    assert status == 200
+    before = packyard.starlette_calls
+    from_memory = _raw(repo, big, **{"If-None-Match": headers["etag"]})
+    assert packyard.starlette_calls == before, "a revalidation reached Starlette"
+    # The routes' own 304 (a Range request is theirs; If-None-Match is evaluated first).
+    by_routes = _raw(repo, big, **{"If-None-Match": headers["etag"], "Range": "bytes=0-9"})
+    assert packyard.starlette_calls == before + 1
+    assert from_memory == by_routes and from_memory[0] == 304
 
 
 @pytest.mark.parametrize(("path", "token", "status", "message"), [
@@ -141,14 +158,65 @@ def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
         500, "Packyard hit an internal error; see the server log\n")
 
 
-def test_with_the_audit_trail_on_first_reads_are_the_routes_so_refusals_are_recorded(
+def _reads_recorded(packyard: InProcessPackyard) -> list[dict[str, Any]]:
+    trail = open_trail(packyard.settings, packyard.container.catalog.engines)
+    try:
+        return list(trail.events(AuditFilter(name="ReadFromRepository")))
+    finally:
+        trail.close()
+
+
+def test_with_the_audit_trail_on_refusals_are_left_to_the_routes_which_record_them_once(
+        packyard: InProcessPackyard, repo: InProcessRepo) -> None:
+    before = packyard.starlette_calls
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200
+    assert packyard.starlette_calls == before, "a granted first read reached Starlette"
+    with httpx.Client(transport=repo.transport, auth=("aws", "not-a-token")) as http:
+        refused = http.get(repo.endpoint + "simple/demo-pkg/")
+    assert_refused(refused, 401, "Invalid authorization token")
+    assert packyard.starlette_calls == before + 1
+    [event] = _reads_recorded(packyard)
+    assert event["errorCode"] == "Unauthenticated", event
+
+
+def test_first_reads_with_the_trail_off_record_nothing_and_answer_refusals_themselves(
         packyard_factory: PackyardFactory, dists: DistFactory) -> None:
-    audited = packyard_factory()  # the trail is on by default
+    quiet = packyard_factory(audit_log="off")
+    repo = quiet.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = quiet.starlette_calls
+    with httpx.Client(transport=repo.transport, auth=("aws", "not-a-token")) as http:
+        assert http.get(repo.endpoint + "simple/demo-pkg/").status_code == 401
+    assert quiet.starlette_calls == before
+
+
+def test_a_first_read_is_counted_and_logged_under_its_operation_and_caller(
+        packyard_factory: PackyardFactory, dists: DistFactory, tmp_path: Path) -> None:
+    log = tmp_path / "access.jsonl"
+    logged = packyard_factory(access_log=str(log), metrics=True)
+    repo = logged.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = logged.starlette_calls
+    page = repo.get("simple/demo-pkg/", Accept=JSON_V1)
+    wheel = repo.get(f"simple/demo-pkg/{WHEEL}")
+    assert (page.status_code, wheel.status_code) == (200, 200)
+    assert logged.starlette_calls == before
+    lines = {line["requestId"]: line for line in map(json.loads, log.read_text().splitlines())}
+    for response, operation in ((page, "project_page"), (wheel, "file")):
+        line = lines[response.headers["x-amzn-requestid"]]
+        assert (line["surface"], line["operation"], line["status"]) == ("pypi", operation, 200)
+        assert line["principal"].endswith(":root") and line["bytesOut"] == len(response.content)
+    metrics = logged.http.get("/metrics").text
+    for operation in ("project_page", "file"):
+        assert (f'packyard_http_requests_total{{operation="{operation}",status="200",'
+                f'surface="pypi"}} 1.0') in metrics
+
+
+def test_with_downloads_audited_first_reads_are_the_routes(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    audited = packyard_factory(audit_downloads=True)
     repo = audited.pypi_repo()
     upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
     before = audited.starlette_calls
-    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200
+    assert repo.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
     assert audited.starlette_calls == before + 1
-    with httpx.Client(transport=repo.transport, auth=("aws", "not-a-token")) as http:
-        assert http.get(repo.endpoint + "simple/demo-pkg/").status_code == 401
-    assert audited.starlette_calls == before + 2

@@ -33,7 +33,8 @@ class Gate:
         self.asked: list[tuple[str, str, str | None, RequestEnvironment | None]] = []
 
     def recent_reader(self, label: str, repo: str, authorization: str | None,
-                      env: RequestEnvironment | None) -> RepositoryAccess | None:
+                      env: RequestEnvironment | None, connection: int | None = None
+                      ) -> RepositoryAccess | None:
         self.asked.append((label, repo, authorization, env))
         if authorization == AUTH and env is not None and env.source_ip == "127.0.0.1":
             return RepositoryAccess(cast(Any, None), cast(Any, None), REPO)

@@ -210,7 +210,8 @@ def mount_pypi(core: Core) -> MountedFormat:
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
                          first_read=reads.first_reads(
                              FORMAT, pypi_hot_route, endpoint.first_read,
-                             lambda error: Answer.of(to_response(error))), routes=[
+                             lambda error: Answer.of(to_response(error)),
+                             {"page": "project_page", "file": "file"}), routes=[
         # twine may post to the endpoint without its trailing slash, which no Mount matches.
         Route(prefix, endpoint.upload, methods=["POST"], middleware=[ERRORS]),
         # Errors become pip's and twine's answers in one place (errors.py), for every route.
