@@ -327,33 +327,44 @@ class StreamDecryptor:
             yield _Batch(offset, stop - offset, a, b - a + 1,
                          max(start, base) - base, min(end, layout.plaintext_start(b + 1)) - base)
 
-    def _open(self, batch: _Batch, data: bytes) -> list[bytes]:
-        """The plaintext of a batch's segments that the caller asked for, a piece per segment
-        (pieces of at most 64 KiB come from, and go back to, the allocator's free lists; joining
-        them into megabytes measured slower)."""
+    def _sealed_segments(self, batch: _Batch, data: bytes
+                         ) -> Iterator[tuple[int, bytes, memoryview]]:
+        """Each of a batch's segments as (segment number, nonce, sealed bytes), after the
+        header when the batch starts with it. The caller decrypts each before asking for the
+        next: the last segment counts as verified (the size with it) only once it has."""
         if len(data) != batch.length:
             raise TamperedBlob(f"the ciphertext ended {batch.length - len(data)} bytes early")
         view = memoryview(data)
         if batch.offset == 0:
             self._open_header(view[:HEADER_SIZE])
             view = view[HEADER_SIZE:]
-        aead = self._aead
-        assert aead is not None  # the plan reads the header first
         layout, prefix, last_segment = self._layout, self._prefix, self._segments - 1
-        pieces: list[bytes] = []
-        position = kept = 0
+        position = 0
         for segment in range(batch.first, batch.first + batch.count):
             size = (layout.ciphertext_start(segment + 1) - layout.ciphertext_start(segment)
                     if segment != last_segment else len(view) - position)
-            try:
-                plaintext = aead.decrypt(_NONCE.pack(prefix, segment, segment == last_segment),
-                                         view[position:position + size], None)
-            except InvalidTag:
-                raise TamperedBlob(
-                    f"segment {segment} of {self._segments} does not authenticate") from None
+            yield (segment, _NONCE.pack(prefix, segment, segment == last_segment),
+                   view[position:position + size])
             position += size
             if segment == last_segment:
                 self._size_verified = True
+
+    def _tampered(self, segment: int) -> TamperedBlob:
+        return TamperedBlob(f"segment {segment} of {self._segments} does not authenticate")
+
+    def _open(self, batch: _Batch, data: bytes) -> list[bytes]:
+        """The plaintext of a batch's segments that the caller asked for, a piece per segment
+        (pieces of at most 64 KiB come from, and go back to, the allocator's free lists; joining
+        them into megabytes measured slower)."""
+        pieces: list[bytes] = []
+        kept = 0
+        for segment, nonce, sealed in self._sealed_segments(batch, data):
+            aead = self._aead
+            assert aead is not None  # the plan reads the header first
+            try:
+                plaintext = aead.decrypt(nonce, sealed, None)
+            except InvalidTag:
+                raise self._tampered(segment) from None
             lo, hi = max(batch.keep_from - kept, 0), batch.keep_to - kept
             kept += len(plaintext)
             if hi > 0 and lo < len(plaintext):
@@ -365,38 +376,27 @@ class StreamDecryptor:
         buffer: for a whole download, a piece per ``read_at`` call (1 MiB) for one copy (into
         ``bytes``, which every reader takes), where 16 pieces of 64 KiB cost 16 sends
         downstream."""
-        if len(data) != batch.length:
-            raise TamperedBlob(f"the ciphertext ended {batch.length - len(data)} bytes early")
-        view = memoryview(data)
-        if batch.offset == 0:
-            self._open_header(view[:HEADER_SIZE])
-            view = view[HEADER_SIZE:]
-        aead = self._aead
-        assert aead is not None  # the plan reads the header first
+        segments = self._sealed_segments(batch, data)
         if batch.count == 0:
+            next(segments, None)  # the length and the header are checked all the same
             return b""
-        layout, prefix, last_segment = self._layout, self._prefix, self._segments - 1
-        out = bytearray(len(view) - batch.count * TAG_SIZE)
+        # The header's length comes off only when the batch carries it.
+        header = HEADER_SIZE if batch.offset == 0 else 0
+        out = bytearray(max(len(data) - header - batch.count * TAG_SIZE, 0))
         into = memoryview(out)
-        position = written = 0
-        for segment in range(batch.first, batch.first + batch.count):
-            size = (layout.ciphertext_start(segment + 1) - layout.ciphertext_start(segment)
-                    if segment != last_segment else len(view) - position)
-            nonce = _NONCE.pack(prefix, segment, segment == last_segment)
-            sealed = view[position:position + size]
-            target = into[written:written + size - TAG_SIZE]
+        written = 0
+        for segment, nonce, sealed in segments:
+            aead = self._aead
+            assert aead is not None  # the plan reads the header first
+            target = into[written:written + len(sealed) - TAG_SIZE]
             try:
                 if _DECRYPT_INTO:
                     aead.decrypt_into(nonce, sealed, None, target)
                 else:  # cryptography before 45
                     target[:] = aead.decrypt(nonce, sealed, None)
             except InvalidTag:
-                raise TamperedBlob(
-                    f"segment {segment} of {self._segments} does not authenticate") from None
-            position += size
-            written += size - TAG_SIZE
-            if segment == last_segment:
-                self._size_verified = True
+                raise self._tampered(segment) from None
+            written += len(sealed) - TAG_SIZE
         if batch.keep_from == 0 and batch.keep_to >= len(out):
             return bytes(out)
         return bytes(into[batch.keep_from:batch.keep_to])
