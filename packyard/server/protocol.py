@@ -300,9 +300,6 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if pathsend_ready(RequestResponseCycle):
-            # A file response then names its file and the cycle sends it (response_cycle.py).
-            self.scope["extensions"] = {PATHSEND: {}}
         self.scope[CONNECTION] = self._connection  # type: ignore[literal-required]
         watch = self._watch
         if watch.phase != HEAD:  # a new connection's first request is timed from the connect
@@ -353,6 +350,10 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
                 and (self.cycle is None or self.cycle.response_complete)
                 and not self.flow.write_paused and self._answer_now(self._hot)):
             return
+        if pathsend_ready(RequestResponseCycle):
+            # Offered to the app only (the fast lane sends no files): a file response then
+            # names its file and the cycle sends it (response_cycle.py).
+            self.scope["extensions"] = {PATHSEND: {}}
         super().on_headers_complete()
 
     def _answer_now(self, hot: HotPath) -> bool:
