@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
@@ -56,19 +56,31 @@ async def ready(request: Request) -> Response:
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
+def _segment(path: str) -> str:
+    """The second segment of a path, where a package endpoint names its format
+    (``/{domain}-{owner}/{segment}/{repo}/...``); "" when there is none."""
+    start = path.find("/", 1) + 1
+    if start == 0:
+        return ""
+    end = path.find("/", start)
+    return path[start:] if end < 0 else path[start:end]
+
+
 class PackyardApp:
     """Offers each request to the hot paths (repeat reads answered from memory), then to the
     first-read paths (a page or file not cached yet, rendered or looked up without the routes),
     else to Starlette. Nothing else differs between them: see ``services/hot_reads.py`` and
     ``services/first_reads.py``."""
 
-    def __init__(self, app: Starlette, hot_paths: list[HotPath],
+    def __init__(self, app: Starlette, hot_paths: Mapping[str, HotPath],
                  connection_limits: ConnectionLimits | None = None,
                  observer: Observer | None = None,
-                 first_reads: list[FirstRead] | None = None) -> None:
+                 first_reads: Mapping[str, FirstRead] | None = None) -> None:
         self.app = app
-        self._hot_paths = hot_paths
-        self._first_reads = first_reads or []
+        # By the URL segment of the format's package endpoint (``/{label}/{segment}/...``): a
+        # request is offered to its own format's paths only, not tried against each.
+        self._hot_paths = dict(hot_paths)
+        self._first_reads = dict(first_reads or {})
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
         # Request ids, counters and the access log, shared with the server's fast lane.
@@ -81,25 +93,24 @@ class PackyardApp:
 
     def hot_answer(self, scope: Scope) -> Answer | None:
         """The answer a hot path has ready for this HTTP request, if any (no I/O)."""
-        for hot_path in self._hot_paths:
-            answer = hot_path(scope)
-            if answer is not None:
-                return answer
-        return None
+        hot_path = self._hot_paths.get(_segment(scope["path"]))
+        return None if hot_path is None else hot_path(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            answer = self.hot_answer(scope)
+            segment = _segment(scope["path"])
+            hot_path = self._hot_paths.get(segment)
+            answer = None if hot_path is None else hot_path(scope)
             if answer is not None:
                 await self._send_hot(scope, answer, send)
                 return
-            if self._first_reads:
+            first_read = self._first_reads.get(segment)
+            if first_read is not None:
                 started = time.perf_counter()
-                for first_read in self._first_reads:
-                    answer = await first_read(scope)
-                    if answer is not None:
-                        await self._send_first_read(scope, answer, send, started)
-                        return
+                answer = await first_read(scope)
+                if answer is not None:
+                    await self._send_first_read(scope, answer, send, started)
+                    return
         await self.app(scope, receive, send)
 
     async def _send_hot(self, scope: Scope, answer: Answer, send: Send) -> None:
@@ -181,13 +192,16 @@ def create_app(settings: Settings | None = None,
                     middleware=[Middleware(Observe, observer=observer),
                                 Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
-    hot_paths = [mounted.hot_path for mounted in container.formats.values()
-                 if mounted.hot_path is not None]
+    segments = {name: container.registry.formats.get(name).url_segment
+                for name in container.formats}
+    hot_paths = {segments[name]: mounted.hot_path for name, mounted in container.formats.items()
+                 if mounted.hot_path is not None}
     # With downloads audited, the routes answer first reads: they record each download. With
     # the audit trail on, they answer the refusals it records (``services/first_reads.py``).
-    first_reads = [mounted.first_read for mounted in container.formats.values()
-                   if mounted.first_read is not None and not settings.audit_downloads]
-    for first_read in first_reads:
+    first_reads = {segments[name]: mounted.first_read
+                   for name, mounted in container.formats.items()
+                   if mounted.first_read is not None and not settings.audit_downloads}
+    for first_read in first_reads.values():
         if isinstance(first_read, FirstReads):
             first_read.defer_refusals = trail.enabled
     return PackyardApp(app, hot_paths,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 
 from packyard.errors import Invalid, NotFound
 from packyard.formats.npm.names import (
     PackageName,
     PackageRequest,
+    _decode_segment,
     from_codeartifact,
     parse_dist_tags_path,
     parse_package_name,
@@ -144,11 +147,15 @@ def test_request_paths(raw: str, expected: PackageRequest) -> None:
     ("@acme%2futil%2fextra", 'an encoded "/" is only allowed between a scope and a name'),
     ("..", "empty, '.' and '..' segments are not allowed"),
     ("demo-lib/../secret", "empty, '.' and '..' segments are not allowed"),
+    ("demo-lib/./x", "empty, '.' and '..' segments are not allowed"),
+    ("demo-lib/-/.", "empty, '.' and '..' segments are not allowed"),
     ("demo-lib/%2e%2e/x", "empty, '.' and '..' segments are not allowed"),
     ("demo-lib//-/x.tgz", "empty, '.' and '..' segments are not allowed"),
     ("demo-lib\\..\\x", "backslashes are not allowed"),
     ("demo-lib/%5c..", "backslashes are not allowed"),
     ("demo%00lib", "control characters are not allowed"),
+    ("demo\x01lib", "control characters are not allowed"),  # raw: not the plain fast path
+    ("demo-lib/-/x\x7f.tgz", "control characters are not allowed"),
     ("demo%ff", "percent-escapes must encode UTF-8"),
     ("demo-lib/-rev/not%20a%20rev", '"not a rev" is not a document revision'),
 ])
@@ -199,3 +206,17 @@ def test_dist_tag_paths(raw: str, expected: tuple[PackageName, str | None]) -> N
 def test_other_package_api_paths_are_not_found(raw: str) -> None:
     with pytest.raises(NotFound):
         parse_dist_tags_path(raw)
+
+
+# Every character a plain segment may hold (RFC 3986 pchar without "%"), and some that make a
+# segment take the decoding way.
+_PCHARS = "azAZ09-._~!$&'()*+,;=:@"
+
+
+@pytest.mark.parametrize("segment", [
+    _PCHARS, "util-1.0.0.tgz", "@acme", "a.b", "...", "a..b", "latest", "1.0.0-beta.1+build.7",
+    "%40acme", "caf%C3%A9", "a%20b", "a b", "caf\u00e9",
+])
+def test_a_plain_segment_reads_as_its_decoding_would(segment: str) -> None:
+    """The fast path for segments with nothing to decode gives what decoding gives."""
+    assert _decode_segment(segment, segment) == unquote(segment, errors="strict")

@@ -61,7 +61,7 @@ class Recorder:
             self.asgi.append((request.url.path, request.scope["client"]))
             return PlainTextResponse("asgi")
 
-        self.app = PackyardApp(Starlette(routes=[Route("/cold", echo)]), [hot_path], limits)
+        self.app = PackyardApp(Starlette(routes=[Route("/cold", echo)]), {"": hot_path}, limits)
 
 
 def _get(server: RealServer, path: str, extra: bytes = b"") -> bytes:

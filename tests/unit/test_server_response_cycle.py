@@ -54,7 +54,7 @@ async def _refused(_request: Request) -> Response:
 
 def _app() -> PackyardApp:
     return PackyardApp(Starlette(routes=[Route("/plain", _plain), Route("/refused", _refused)]),
-                       [_hot_path])
+                       {"": _hot_path})
 
 
 @pytest.fixture
