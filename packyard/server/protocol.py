@@ -29,6 +29,7 @@ import logging
 import time
 from http import HTTPStatus
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -366,8 +367,8 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
             return False
         raw_path = url.path
         path = raw_path.decode("ascii")
-        if "%" in path:
-            return False
+        if "%" in path:  # decoded as uvicorn decodes it; raw_path keeps the escapes
+            path = unquote(path)  # (npm's scoped packuments: "@s%2fn")
         http_version = parser.get_http_version()
         scope: Any = self.scope
         scope["method"] = method.decode("ascii")
