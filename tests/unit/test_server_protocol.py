@@ -54,6 +54,8 @@ class App:
         self.asgi_clients.append(scope["client"])
         if scope["path"] == "/slow":
             await asyncio.sleep(0.2)
+        if scope["path"] == "/slower":  # longer than the keep-alive timeout (1 s) leaves
+            await asyncio.sleep(0.6)
         answer = self.hot_answer(scope)
         if answer is not None:
             await answer.send(send)
@@ -261,6 +263,55 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
         started = time.monotonic()
         assert _closed(conn)
         assert time.monotonic() - started < 2.5
+
+
+def _still_open(conn: socket.socket, seconds: float) -> bool:
+    """Nothing arrives and the connection stays open for ``seconds``."""
+    conn.settimeout(seconds)
+    try:
+        return conn.recv(1) != b""
+    except TimeoutError:
+        return True
+    except ConnectionResetError:
+        return False
+
+
+def test_the_keep_alive_timeout_counts_from_the_last_answer(served: tuple[App, int]) -> None:
+    """The timer armed after the first answer is not moved by the second (it is armed once
+    per idle stretch): when due, it finds the connection idle for less than the timeout and
+    waits out the rest, so the connection is closed a whole timeout after the last answer."""
+    _, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_responses(conn, 1)
+        time.sleep(0.7)
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.settimeout(5)
+        _read_responses(conn, 1)
+        answered = time.monotonic()
+        assert _still_open(conn, 0.6)  # 1.3 s after the first answer, 0.6 s after the last
+        assert _closed(conn)
+        assert 0.9 <= time.monotonic() - answered < 2.5
+
+
+def test_a_connection_busy_when_its_timer_is_due_is_not_closed(served: tuple[App, int]) -> None:
+    """A request still being answered when the timeout of the idle stretch before it ends
+    keeps its connection; the timeout starts again from its answer."""
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        _read_responses(conn, 1)
+        time.sleep(0.8)
+        conn.sendall(b"GET /slower HTTP/1.1\r\nHost: x\r\n\r\n")  # busy at the 1 s mark
+        conn.settimeout(5)
+        (response,) = _read_responses(conn, 1)
+        answered = time.monotonic()
+        assert response.endswith(b"asgi /slower")
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_responses(conn, 1)[0].endswith(b"hello")
+        assert _closed(conn)
+        assert 0.9 <= time.monotonic() - answered < 2.5
+    assert app.asgi_paths == ["/slower"]
 
 
 def test_find_hot_answer_looks_beneath_the_proxy_headers_middleware() -> None:
