@@ -117,11 +117,11 @@ class Process:
 
     @classmethod
     def start(cls, name: str, cmd: Sequence[str | Path], log: Path,
-              env: dict[str, str]) -> Process:
+              env: dict[str, str], cwd: Path | None = None) -> Process:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
+                                    env=env, start_new_session=True, cwd=cwd)
         return cls(name, proc)
 
     def wait_ready(self, url: str, timeout: float = 120) -> None:
@@ -263,7 +263,10 @@ class PackyardCache(Cache):
         self.process = Process.start(
             "packyard", [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK,
                          "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            data.parent / "packyard.log", env)
+            data.parent / "packyard.log", env,
+            # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH:
+            # run from the repository's root, a baseline would import this checkout.
+            cwd=self.source if self.source is not None else REPO)
         base = f"http://{LOOPBACK}:{port}"
         self.process.wait_ready(base + "/health")
         api = botocore.session.get_session().create_client(
