@@ -1,5 +1,5 @@
-"""Pages merged from upstream documents are merged and rendered once per change of what they
-are merged from (``UpstreamResolver.merged_listing``, ``PackageReads``' page cache): kept while
+"""Pages merged from upstream documents (PyPI project pages, npm packuments) are merged and
+rendered once per change of what they are merged from (``UpstreamResolver.merged_listing``, ``PackageReads``' page cache): kept while
 the catalog is unchanged and until the upstream document is due for revalidation; after it,
 the same page unless the document changed; a local publish shows at once.
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -22,6 +23,9 @@ import pytest
 
 from packyard.bootstrap import Container
 from packyard.clock import Clock
+from packyard.formats.npm.names import parse_package_name
+from packyard.formats.npm.packuments import Packuments
+from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiEndpoint
@@ -36,6 +40,7 @@ from packyard.upstream.resolver import UpstreamResolver
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import upload_form
 from tests.integration.helpers import DistFactory, DistSpec
+from tests.integration.npm_registry import StaticRegistry
 
 INDEX = "https://index.example/simple/"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -235,3 +240,63 @@ def test_the_stale_copy_is_served_while_the_upstream_is_down(pages: Pages,
     _run(steps)
     assert len(upstream.requests) == 3
     assert (pages.asked, pages.merges, pages.renders) == (3, 1, 1)
+
+
+# -- npm: packuments read through the same resolver and page cache ------------------------------
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[StaticRegistry]:
+    found = StaticRegistry(tmp_path / "registry")
+    yield found
+    found.stop()
+
+
+def test_packuments_are_merged_and_rendered_once_per_change(
+        container: Container, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    clock = FakeClock()
+    registry_api = container.registry
+    domain = registry_api.create_domain(ROOT_PRINCIPAL, "acme")
+    registry_api.create_repository(ROOT_PRINCIPAL, "acme", "public", None)
+    registry_api.associate_external_connection(ROOT_PRINCIPAL, "acme", "public",
+                                               "public:npmjs")
+    team = registry_api.create_repository(ROOT_PRINCIPAL, "acme", "team", None,
+                                          upstreams=["public"])
+    access = RepositoryAccess(ROOT_PRINCIPAL, domain, team)
+    catalog = container.catalog
+    http = UpstreamHttp(UpstreamLimits(retries=0, read_timeout=5.0, cooldown=0.0))
+    documents = UpstreamDocuments(catalog, http, clock, DOCUMENT_TTL, NpmUpstream())
+    resolver = UpstreamResolver(
+        NpmUpstream(), catalog, container.registry.blobs, documents,
+        container.core.upstreams.pull, http, {"public:npmjs": registry.url}, clock, 0,
+        graph_cache(catalog))
+    reads = PackageReads(container.core.gate, container.registry.blobs, catalog.changes,
+                         clock=clock, monotonic=lambda: clock.now().timestamp())
+    packuments = Packuments(catalog, resolver)
+    name = parse_package_name("left-pad")
+    asked = 0
+
+    async def versions() -> list[str]:
+        nonlocal asked
+
+        async def render() -> RenderedPage:
+            nonlocal asked
+            asked += 1
+            return await packuments.page(domain, team, name, "full", "http://packyard/")
+
+        page = await reads.page(access, ("left-pad", "full"), render)
+        return list(json.loads(page.body)["versions"])
+
+    async def steps() -> None:
+        assert await versions() == ["1.0.0"]
+        clock.advance(60)
+        assert await versions() == ["1.0.0"]  # kept: nothing changed
+        clock.advance(DOCUMENT_TTL)
+        assert await versions() == ["1.0.0"]  # refetched, the same document: the same page
+        registry.add("left-pad", "2.0.0")
+        clock.advance(DOCUMENT_TTL + 1)
+        assert await versions() == ["1.0.0", "2.0.0"]
+
+    asyncio.run(steps())
+    assert [r for r in registry.requests if r == "/left-pad"] == ["/left-pad"] * 3
+    assert (asked, resolver.merges, packuments.renders) == (3, 2, 2)
