@@ -149,7 +149,10 @@ def start_packyard(name: str, work: Path, wheel: Path, encryption: str,
         proc = subprocess.Popen(
             [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK, "--port", str(port),
              "--data-dir", str(data / "data"), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH:
+            # run from this repository's root, a baseline would import this checkout.
+            cwd=source)
     base = f"http://{LOOPBACK}:{port}"
     wait_ready(proc, base + "/health")
     api = botocore.session.get_session().create_client(

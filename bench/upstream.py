@@ -117,11 +117,11 @@ class Process:
 
     @classmethod
     def start(cls, name: str, cmd: Sequence[str | Path], log: Path,
-              env: dict[str, str]) -> Process:
+              env: dict[str, str], cwd: Path | None = None) -> Process:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
+                                    env=env, start_new_session=True, cwd=cwd)
         return cls(name, proc)
 
     def wait_ready(self, url: str, timeout: float = 120) -> None:
@@ -137,6 +137,20 @@ class Process:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes: every process of its
+        session (gunicorn's workers too), with the children they have reaped."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            # After the command: state, ppid, pgrp, session, …, utime (12), stime, cutime, cstime.
+            if int(fields[3]) == self.proc.pid:
+                ticks += sum(int(f) for f in fields[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -249,7 +263,10 @@ class PackyardCache(Cache):
         self.process = Process.start(
             "packyard", [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK,
                          "--port", str(port), "--data-dir", data, "--log-level", "warning"],
-            data.parent / "packyard.log", env)
+            data.parent / "packyard.log", env,
+            # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH:
+            # run from the repository's root, a baseline would import this checkout.
+            cwd=self.source if self.source is not None else REPO)
         base = f"http://{LOOPBACK}:{port}"
         self.process.wait_ready(base + "/health")
         api = botocore.session.get_session().create_client(
@@ -381,12 +398,16 @@ class Figures:
     install_warm: list[float] = field(default_factory=list)
     fetch_cold: list[float] = field(default_factory=list)
     fetch_warm: list[float] = field(default_factory=list)
+    # The server's own CPU seconds for each fetch (less noisy than wall time on a busy machine).
+    fetch_cold_cpu: list[float] = field(default_factory=list)
+    fetch_warm_cpu: list[float] = field(default_factory=list)
 
 
-def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]]) -> Figures:
+def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
+            phases: Sequence[str] = ("install", "fetch")) -> Figures:
     figures = Figures(cache.name)
     for attempt in range(runs):
-        for phase in ("install", "fetch"):
+        for phase in phases:
             data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
             shutil.rmtree(data.parent, ignore_errors=True)
             data.mkdir(parents=True)
@@ -397,28 +418,45 @@ def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]]) -
                     figures.install_cold.append(timed_install(url, work / "scratch"))
                     figures.install_warm.append(timed_install(url, work / "scratch"))
                 else:
-                    figures.fetch_cold.append(timed_fetch(url, wheels))
-                    figures.fetch_warm.append(timed_fetch(url, wheels))
+                    assert cache.process is not None
+                    for temperature in ("cold", "warm"):
+                        cpu = cache.process.cpu_seconds()
+                        getattr(figures, f"fetch_{temperature}").append(
+                            timed_fetch(url, wheels))
+                        getattr(figures, f"fetch_{temperature}_cpu").append(
+                            cache.process.cpu_seconds() - cpu)
             finally:
                 cache.stop()
-        print(f"  {cache.name} run {attempt + 1}: install cold {figures.install_cold[-1]:.2f}s "
-              f"warm {figures.install_warm[-1]:.2f}s; fetch cold {figures.fetch_cold[-1]:.2f}s "
-              f"warm {figures.fetch_warm[-1]:.2f}s", flush=True)
+        done = []
+        if "install" in phases:
+            done.append(f"install cold {figures.install_cold[-1]:.2f}s "
+                        f"warm {figures.install_warm[-1]:.2f}s")
+        if "fetch" in phases:
+            done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
+                        f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
+                        f"warm {figures.fetch_warm[-1]:.2f}s "
+                        f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
+        print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
     return figures
 
 
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
-    columns = ("install_cold", "install_warm", "fetch_cold", "fetch_warm")
+    columns = ("install_cold", "install_warm", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
+               "fetch_warm_cpu")
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
              "seconds (x = this server's time / Packyard's)",
              f"{'server':<10} {'version':<9}" + "".join(f"{c:>20}" for c in columns)]
     for r in results:
         cells = []
         for column in columns:
+            if not getattr(r, column):
+                cells.append("-".rjust(20))  # a phase not measured (--phases)
+                continue
             value = statistics.median(getattr(r, column))
             ratio = ""
-            if base is not None:
+            if base is not None and getattr(base, column):
                 ratio = f" ({value / statistics.median(getattr(base, column)):.2f}x)"
             cells.append(f"{value:.2f}{ratio}".rjust(20))
         lines.append(f"{r.name:<10} {r.version:<9}" + "".join(cells))
@@ -432,6 +470,8 @@ def main() -> None:
                         help="comma-separated: packyard, devpi, proxpi")
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--phases", default="install,fetch",
+                        help="comma-separated: install (uv pip install), fetch (8 threads)")
     parser.add_argument("--baseline-src", type=Path,
                         help="also run Packyard from this source tree (a checkout's root, e.g. "
                              "`git worktree add /tmp/base main`) as the server `baseline`")
@@ -455,7 +495,9 @@ def main() -> None:
         upstream.wait_ready(f"http://{LOOPBACK}:{port}/simple/")
         url = f"http://{LOOPBACK}:{port}/simple/"
         print(f"upstream: {distributions} wheels at {url}", flush=True)
-        results = [measure(CACHES[n](n, work, url), args.runs, work, wheels) for n in names]
+        phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+        results = [measure(CACHES[n](n, work, url), args.runs, work, wheels, phases)
+                   for n in names]
     finally:
         upstream.stop()
     text = report(results, distributions)

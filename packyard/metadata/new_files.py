@@ -3,6 +3,10 @@ rejections publishing gives.
 
 Shared by single and batch publishing and by retention (kept copies of upstream files);
 a new version or asset gets a new revision, as in CodeArtifact.
+
+The statements are built once, with bound parameters, and executed with each file's values:
+building a statement and its cache key anew for every execution was about half of the CPU a
+pulled file's records cost (bench/UPSTREAM.md).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.errors import Conflict, Denied
@@ -96,36 +100,47 @@ def decode_attributes(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_SIBLINGS = select(assets.c.name, assets.c.attributes).where(
+    assets.c.package_version_id == bindparam("version_id"))
+_VERSION = select(package_versions).where(
+    package_versions.c.package_id == bindparam("package_id"),
+    package_versions.c.version_key == bindparam("version_key")).with_for_update()
+_INSERT_VERSION = insert(package_versions)
+_INSERT_ASSET = insert(assets)
+_NEW_REVISION = update(package_versions).where(
+    package_versions.c.id == bindparam("version_id")).values(
+    revision=bindparam("new_revision"))
+
+
 def sibling_files(conn: Connection, version_id: int) -> list[SiblingFile]:
     return [SiblingFile(row.name, decode_attributes(row.attributes)) for row in conn.execute(
-        select(assets.c.name, assets.c.attributes)
-        .where(assets.c.package_version_id == version_id))]
+        _SIBLINGS, {"version_id": version_id})]
 
 
 def version_row(conn: Connection, package_id: int, version_key: str) -> Row[Any] | None:
     """The version's row, locked until the transaction ends where the database can (FOR
     UPDATE on PostgreSQL; SQLite's writer holds the whole database already), so two files
     added to one version at once are judged one after the other."""
-    return conn.execute(select(package_versions).where(
-        package_versions.c.package_id == package_id,
-        package_versions.c.version_key == version_key).with_for_update()).first()
+    return conn.execute(_VERSION, {"package_id": package_id,
+                                   "version_key": version_key}).first()
 
 
 def insert_version(conn: Connection, package_id: int, new_version: NewVersion, now: datetime,
                     origin_type: str, origin_repository_id: int | None,
                     origin_external_connection: str | None) -> Row[Any]:
     """Record a new Published version and return its row."""
-    conn.execute(insert(package_versions).values(
-        package_id=package_id, version=new_version.version,
-        version_key=new_version.version_key, status="Published", revision=new_revision(),
-        published_at=now, summary=new_version.summary, home_page=new_version.home_page,
-        source_code_repository=new_version.source_code_repository,
-        licenses=json.dumps(new_version.licenses), readme=new_version.readme,
-        readme_content_type=new_version.readme_content_type,
-        dependencies=json.dumps(new_version.dependencies), origin_type=origin_type,
-        origin_repository_id=origin_repository_id,
-        origin_external_connection=origin_external_connection,
-        attributes=encode_attributes(new_version.attributes)))
+    conn.execute(_INSERT_VERSION, {
+        "package_id": package_id, "version": new_version.version,
+        "version_key": new_version.version_key, "status": "Published",
+        "revision": new_revision(), "published_at": now, "summary": new_version.summary,
+        "home_page": new_version.home_page,
+        "source_code_repository": new_version.source_code_repository,
+        "licenses": json.dumps(new_version.licenses), "readme": new_version.readme,
+        "readme_content_type": new_version.readme_content_type,
+        "dependencies": json.dumps(new_version.dependencies), "origin_type": origin_type,
+        "origin_repository_id": origin_repository_id,
+        "origin_external_connection": origin_external_connection,
+        "attributes": encode_attributes(new_version.attributes)})
     row = version_row(conn, package_id, new_version.version_key)
     assert row is not None
     return row
@@ -133,18 +148,17 @@ def insert_version(conn: Connection, package_id: int, new_version: NewVersion, n
 
 def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
     """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
-    inserted = conn.execute(insert(assets).values(
-        package_version_id=version_id, name=new_asset.name, size=new_asset.size,
-        sha256=new_asset.sha256, sha512=new_asset.sha512, sha1=new_asset.sha1,
-        md5=new_asset.md5, created_at=now,
-        attributes=encode_attributes(new_asset.attributes))).inserted_primary_key
+    inserted = conn.execute(_INSERT_ASSET, {
+        "package_version_id": version_id, "name": new_asset.name, "size": new_asset.size,
+        "sha256": new_asset.sha256, "sha512": new_asset.sha512, "sha1": new_asset.sha1,
+        "md5": new_asset.md5, "created_at": now,
+        "attributes": encode_attributes(new_asset.attributes)}).inserted_primary_key
     if new_asset.companions:
         assert inserted is not None
         asset_id = inserted[0]
         conn.execute(insert(asset_blobs), [{"asset_id": asset_id, "sha256": sha}
                                            for sha in sorted(set(new_asset.companions))])
-    conn.execute(update(package_versions).where(package_versions.c.id == version_id)
-                 .values(revision=new_revision()))
+    conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
 
 
 OPEN_STATUSES = ("Published", "Unlisted")  # versions that take new files

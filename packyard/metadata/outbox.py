@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from packyard.metadata.schema import (
@@ -74,6 +74,19 @@ class VersionChange:
     status_changed: bool = False
 
 
+_VERSION_CHANGES = (
+    select(package_versions.c.id, package_versions.c.version, package_versions.c.status,
+           package_versions.c.revision, packages.c.format, packages.c.namespace,
+           packages.c.name, repositories.c.id.label("repository_id"),
+           repositories.c.name.label("repository_name"),
+           domains.c.name.label("domain_name"), domains.c.owner.label("domain_owner"))
+    .join(packages, packages.c.id == package_versions.c.package_id)
+    .join(repositories, repositories.c.id == packages.c.repository_id)
+    .join(domains, domains.c.id == repositories.c.domain_id)
+    .where(package_versions.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(package_versions.c.id))
+
+
 def version_changes(conn: Connection, version_ids: Iterable[int], operation: str, *,
                     assets_added: dict[int, int] | None = None, assets_removed: int = 0,
                     metadata_updated: bool = False, status_changed: bool = False,
@@ -83,16 +96,7 @@ def version_changes(conn: Connection, version_ids: Iterable[int], operation: str
     ids = sorted(set(version_ids))
     if not ids:
         return []
-    rows = conn.execute(
-        select(package_versions.c.id, package_versions.c.version, package_versions.c.status,
-               package_versions.c.revision, packages.c.format, packages.c.namespace,
-               packages.c.name, repositories.c.id.label("repository_id"),
-               repositories.c.name.label("repository_name"),
-               domains.c.name.label("domain_name"), domains.c.owner.label("domain_owner"))
-        .join(packages, packages.c.id == package_versions.c.package_id)
-        .join(repositories, repositories.c.id == packages.c.repository_id)
-        .join(domains, domains.c.id == repositories.c.domain_id)
-        .where(package_versions.c.id.in_(ids)).order_by(package_versions.c.id)).all()
+    rows = conn.execute(_VERSION_CHANGES, {"ids": ids}).all()
     return [VersionChange(
         domain_name=row.domain_name, domain_owner=row.domain_owner,
         repository_id=row.repository_id, repository_name=row.repository_name,
@@ -103,19 +107,30 @@ def version_changes(conn: Connection, version_ids: Iterable[int], operation: str
         status_changed=status_changed) for row in rows]
 
 
+# Built once, executed with each package's values (``new_files``' module docstring says why).
+_SEQUENCE_KEY = (
+    package_event_sequences.c.repository_id == bindparam("repository_id_"),
+    package_event_sequences.c.format == bindparam("format_"),
+    package_event_sequences.c.namespace == bindparam("namespace_"),
+    package_event_sequences.c.name == bindparam("name_"))
+_LAST_SEQUENCE = select(package_event_sequences.c.last_sequence).where(*_SEQUENCE_KEY)
+_FIRST_SEQUENCE = insert(package_event_sequences)
+_NEXT_SEQUENCE = update(package_event_sequences).where(*_SEQUENCE_KEY).values(
+    last_sequence=bindparam("next_sequence"))
+
+
 def _next_sequence(conn: Connection, change: VersionChange) -> int:
     """The package's next event number (CodeArtifact's ``sequenceNumber``)."""
-    key = (package_event_sequences.c.repository_id == change.repository_id,
-           package_event_sequences.c.format == change.package_format,
-           package_event_sequences.c.namespace == change.package_namespace,
-           package_event_sequences.c.name == change.package_name)
-    last = conn.execute(select(package_event_sequences.c.last_sequence).where(*key)).scalar()
+    key = {"repository_id_": change.repository_id, "format_": change.package_format,
+           "namespace_": change.package_namespace, "name_": change.package_name}
+    last = conn.execute(_LAST_SEQUENCE, key).scalar()
     if last is None:
-        conn.execute(insert(package_event_sequences).values(
-            repository_id=change.repository_id, format=change.package_format,
-            namespace=change.package_namespace, name=change.package_name, last_sequence=1))
+        conn.execute(_FIRST_SEQUENCE, {
+            "repository_id": change.repository_id, "format": change.package_format,
+            "namespace": change.package_namespace, "name": change.package_name,
+            "last_sequence": 1})
         return 1
-    conn.execute(update(package_event_sequences).where(*key).values(last_sequence=last + 1))
+    conn.execute(_NEXT_SEQUENCE, {**key, "next_sequence": int(last) + 1})
     return int(last) + 1
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from packyard.metadata.blob_sweeps import claim_blobs
 from packyard.metadata.new_files import (
@@ -25,6 +25,13 @@ from packyard.metadata.schema import asset_blobs, assets, package_versions, pack
 from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
+
+# Built once (``new_files``' module docstring says why).
+_PACKAGE = select(packages).where(
+    packages.c.repository_id == bindparam("repository_id"),
+    packages.c.format == bindparam("format"), packages.c.namespace == bindparam("namespace"),
+    packages.c.name == bindparam("name"))
+_INSERT_PACKAGE = insert(packages)
 
 
 @dataclass(frozen=True)
@@ -64,16 +71,15 @@ class RetentionStore(CatalogBase):
     def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
                     name: str, display_name: str, new_version: NewVersion, new_asset: NewAsset,
                     entry: EntryPoint, now: datetime) -> bool:
-        where = (packages.c.repository_id == repository.id, packages.c.format == fmt,
-                 packages.c.namespace == namespace, packages.c.name == name)
-        pkg = conn.execute(select(packages).where(*where)).first()
+        key = {"repository_id": repository.id, "format": fmt, "namespace": namespace,
+               "name": name}
+        pkg = conn.execute(_PACKAGE, key).first()
         if pkg is None:
             # CodeArtifact's defaults for a package whose first version came from upstream.
-            conn.execute(insert(packages).values(
-                repository_id=repository.id, format=fmt, namespace=namespace, name=name,
-                display_name=display_name, origin_publish="BLOCK", origin_upstream="ALLOW",
-                created_at=now))
-            pkg = conn.execute(select(packages).where(*where)).one()
+            conn.execute(_INSERT_PACKAGE, {
+                **key, "display_name": display_name, "origin_publish": "BLOCK",
+                "origin_upstream": "ALLOW", "created_at": now})
+            pkg = conn.execute(_PACKAGE, key).one()
         elif pkg.origin_upstream != "ALLOW":
             return False
         ver = version_row(conn, pkg.id, new_version.version_key)

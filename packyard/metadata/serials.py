@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, case, update
+from sqlalchemy import BindParameter, Connection, bindparam, case, update
 
 from packyard.metadata.rendered_pages import note_changed
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import packages
+
+# Built once, executed with each write's packages (``new_files``' module docstring says why).
+_MICROS: BindParameter[int] = bindparam("micros")
+_BUMP = update(packages).where(packages.c.id.in_(bindparam("ids", expanding=True))).values(
+    last_serial=case((packages.c.last_serial >= _MICROS, packages.c.last_serial + 1),
+                     else_=_MICROS))
 
 
 def bump_serials(conn: Connection, package_ids: Iterable[int], now: datetime) -> None:
@@ -26,6 +32,4 @@ def bump_serials(conn: Connection, package_ids: Iterable[int], now: datetime) ->
     note_changed(conn, ids)
     micros = int(now.timestamp() * 1_000_000)
     for chunk in chunks(ids):
-        conn.execute(update(packages).where(packages.c.id.in_(chunk)).values(
-            last_serial=case((packages.c.last_serial >= micros, packages.c.last_serial + 1),
-                             else_=micros)))
+        conn.execute(_BUMP, {"ids": list(chunk), "micros": micros})

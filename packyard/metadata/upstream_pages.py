@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
+from packyard.metadata.engine import outages_as_unavailable
 from packyard.metadata.schema import upstream_pages
 from packyard.metadata.transactions import CatalogBase
 
@@ -38,8 +39,12 @@ class UpstreamPageStore(CatalogBase):
                           row.last_modified, row.fetched_at)
 
     def put_upstream_page(self, page: CachedPage) -> None:
-        """Store (or replace) a fetched page."""
-        with self._write() as conn:
+        """Store (or replace) a fetched page. It leaves ``changes`` alone and announces
+        nothing: no cached page or lookup is built from this table (each process keeps its own
+        copy of a document in memory and revalidates it on its own schedule, and a page merged
+        from one is kept by that copy's identity, ``UpstreamResolver.merged_listing``), and a
+        fetch or revalidation would otherwise empty every response cache of every process."""
+        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             conn.execute(delete(upstream_pages).where(
                 upstream_pages.c.index_url == page.index_url,
                 upstream_pages.c.project == page.project))

@@ -61,6 +61,9 @@ class RenderedPage:
     last_modified: datetime | None = None
     # A gzip encoding made already (off the event loop, with the body), used as is.
     gzip_body: bytes | None = field(default=None, compare=False, repr=False)
+    # For a page merged from upstream documents: when the first of them is due for
+    # revalidation (``UpstreamResolver.merged_listing``); the page is kept until then.
+    revalidate_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, body: bytes, media_type: str, *, last_modified: datetime | None = None,

@@ -50,7 +50,7 @@ class Core:
         caches; the grants are the gate's, shared)."""
         reads = PackageReads(self.gate, self.blobs, self.catalog.changes,
                              audit_downloads=self.settings.audit_downloads,
-                             stands_alone=self.upstreams.stands_alone)
+                             stands_alone=self.upstreams.stands_alone, clock=self.clock)
         self.reads.append(reads)
         return reads
 

@@ -18,6 +18,7 @@ lookup function, and returns what they give.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from packyard.auth.environment import RequestEnvironment, connection_of, current_environment
+from packyard.clock import Clock
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
 from packyard.model import Repository
@@ -55,9 +57,13 @@ INLINE_MAX = 64 * 1024
 # Pages and file lookups are good until the catalog changes, here or announced by another
 # process (``services/response_cache.py``); this is the backstop for a change never announced.
 CHANGE_BACKSTOP_SECONDS = 300.0
-# A page that merges upstreams is also only as fresh as their documents, which are refetched
-# by their own rules (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
-# change: such a page is rendered again after this long.
+# A page that merges upstreams is also only as fresh as their documents, which are revalidated
+# on their own schedule (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
+# change: such a page is kept until the first of them is due (``RenderedPage.revalidate_at``),
+# then asked of its format again, which finds the same merge unless a document changed
+# (``UpstreamResolver.merged_listing``). It is kept at least this long (a document served
+# stale, an upstream down: asked again at this pace, as before), and this long when its
+# format does not say.
 MERGED_PAGE_SECONDS = 2.0
 
 
@@ -66,9 +72,11 @@ class PackageReads:
 
     def __init__(self, gate: RepositoryGate, blobs: BlobStore, changes: ChangeLog,
                  audit_downloads: bool = False,
-                 stands_alone: Callable[[Repository], bool] = lambda _repository: False
-                 ) -> None:
+                 stands_alone: Callable[[Repository], bool] = lambda _repository: False,
+                 clock: Clock | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._gate = gate
+        self._clock = clock if clock is not None else Clock()
         self._segment = ""
         # Every download is recorded in the audit trail by the handlers, so the hot path
         # leaves files to them.
@@ -76,7 +84,7 @@ class PackageReads:
         self._blobs = blobs
         # Any metadata write drops these, here or announced by another process.
         self._pages: ResponseCache[RenderedPage] = ResponseCache(
-            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS)
+            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, monotonic=monotonic)
         self._files: ResponseCache[CachedFile] = ResponseCache(
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, max_entries=2048)
         # Whether a repository has no upstreams (its pages then change only with the catalog).
@@ -182,11 +190,19 @@ class PackageReads:
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         stamp = self._pages.stamp()
         page = await render()
-        # Asked after the render, which has just read the repository's upstream graph.
         self._pages.put(repository.id, key, stamp, page,
-                        ttl_seconds=None if self._stands_alone(repository)
-                        else MERGED_PAGE_SECONDS)
+                        ttl_seconds=self._lifetime(repository, page))
         return page
+
+    def _lifetime(self, repository: Repository, page: RenderedPage) -> float | None:
+        """How long ``page`` is kept if the catalog stays as it is (None: the backstop)."""
+        # Asked after the render, which has just read the repository's upstream graph.
+        if self._stands_alone(repository):
+            return None
+        if page.revalidate_at is None:
+            return MERGED_PAGE_SECONDS
+        due = (page.revalidate_at - self._clock.now()).total_seconds()
+        return min(CHANGE_BACKSTOP_SECONDS, max(MERGED_PAGE_SECONDS, due))
 
     @staticmethod
     def page_response(request: Request, page: RenderedPage) -> Response:

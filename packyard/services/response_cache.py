@@ -10,7 +10,8 @@ backstop for a change nobody announced.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from packyard.metadata.changes import ChangeLog
@@ -28,9 +29,11 @@ class ResponseCache(Generic[V]):
     """
 
     def __init__(self, changes: ChangeLog, *, ttl_seconds: float = 2.0,
-                 max_entries: int = 10_000) -> None:
+                 max_entries: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._items: TtlCache[tuple[int, Hashable], V] = TtlCache(
-            ttl_seconds=ttl_seconds, max_entries=max_entries, version=changes.stamp)
+            ttl_seconds=ttl_seconds, max_entries=max_entries, version=changes.stamp,
+            monotonic=monotonic)
 
     def get(self, repository_id: int, key: Hashable) -> V | None:
         return self._items.get((repository_id, key))

@@ -11,6 +11,10 @@ upstream's 404 is remembered as long as a document. Concurrent requests for one 
 one fetch. A slow revalidation is not waited for long: after ``revalidate_wait`` seconds the
 cached copy is served and the fetch finishes in the background (clients such as pip time out
 after 15 seconds).
+
+A document's parsed listing is the same object until its content changes (a 304, or a 200 with
+the same document, keeps it): what is merged and rendered from it is kept by that identity
+(``UpstreamResolver.merged_listing``).
 """
 
 from __future__ import annotations
@@ -81,6 +85,10 @@ class UpstreamDocuments:
                         self._format.document_url(*key), cached[0].fetched_at.isoformat())
             return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
 
+    def revalidate_at(self, result: DocumentResult) -> datetime:
+        """When the document ``get`` gave is next revalidated (past: it was served stale)."""
+        return result.fetched_at + self._ttl
+
     async def _cached(self, key: tuple[str, str]
                       ) -> tuple[CachedPage, UpstreamListing | None] | None:
         hit = self._memory.get(key)
@@ -142,7 +150,11 @@ class UpstreamDocuments:
                              len(fresh.rejected), name, fresh.rejected[0])
                 page = CachedPage(index_url, name, True, document, fetched.etag,
                                   fetched.last_modified, now)
-                parsed = fresh
+                # Refetched unchanged (an upstream without validators): the same listing, so
+                # what was merged and rendered from it stays (``UpstreamResolver``).
+                unchanged = (cached is not None and cached[0].found
+                             and cached[0].document == document)
+                parsed = cached[1] if unchanged and cached is not None else fresh
         except UpstreamError as exc:
             stats.errors += 1
             if cached is None:

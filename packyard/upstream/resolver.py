@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -53,6 +55,16 @@ log = logging.getLogger("packyard.upstream")
 
 # As the domain graph's: a group change made by another process shows within this long.
 _GROUPS_TTL_SECONDS = 2.0
+# A merged listing is kept while the catalog is unchanged (here, or announced by another
+# process) and its upstream documents are the same; this is the backstop for a change nobody
+# announced, as for pages (``services/reads.py``).
+_MERGED_TTL_SECONDS = 300.0
+# Merged listings kept (each with what the formats rendered of it).
+_MERGED_ENTRIES = 2048
+# The revalidation time of a listing merged from no upstream document.
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,13 @@ class InlineFile:
 Located = StoredFile | StreamingFile | InlineFile
 
 
+@dataclass(frozen=True)
+class _Plan:
+    steps: list[SearchStep]
+    graph: DomainGraph
+    stored: dict[int, Listing[Place]]  # what each repository step holds of the package
+
+
 @dataclass
 class _Resolution:
     merged: MergedProject[Place]
@@ -99,11 +118,50 @@ class _Resolution:
     exists: bool = False  # some place has the package, even with nothing listed
 
 
+@dataclass
+class _Gathered:
+    """What each place of a plan offers, before the merge."""
+
+    listings: list[Listing[Place]]
+    # Each external step's document as the document cache holds it (the same object until the
+    # document changes), in search order.
+    documents: list[UpstreamListing | None]
+    errors: list[UpstreamError]
+    exists: bool
+    revalidate_at: datetime  # when the first of the documents is due for revalidation
+
+
 @dataclass(frozen=True)
-class _Plan:
-    steps: list[SearchStep]
-    graph: DomainGraph
-    stored: dict[int, Listing[Place]]  # what each repository step holds of the package
+class MergedListing:
+    """A package's listing in a repository merged with its upstreams, as ``merged_listing``
+    keeps it: the same ``project`` (and ``renders``) for as long as what it was merged from is
+    unchanged, so that a format renders it once."""
+
+    project: MergedProject[Place]
+    # When the first upstream document it was merged from is due for revalidation
+    # (``UpstreamDocuments``; past when one was served stale); ``NEVER`` when there is none.
+    # A page rendered from it is good until then, or until the catalog changes.
+    revalidate_at: datetime
+    # What formats rendered of ``project``, by their own keys (``rendered``).
+    renders: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def rendered(self, key: Hashable, render: Callable[[MergedProject[Place]], T]) -> T:
+        """``render(project)``, made once per merge for each ``key`` (a page's name and
+        media type): two callers at once may both render, either result is the same."""
+        found = self.renders.get(key)
+        if found is None:
+            found = self.renders[key] = render(self.project)
+        return found
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A merged listing with what it was merged from: the plan (good while the catalog's
+    stamp is) and each external step's document, held so that identity compares them."""
+
+    plan: _Plan
+    documents: tuple[UpstreamListing | None, ...]
+    merged: MergedListing
 
 
 class UpstreamResolver:
@@ -129,21 +187,53 @@ class UpstreamResolver:
             ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024, version=catalog.changes.stamp)
         # The first read of each page plans here: a lighter hop than anyio's (thread_hop.py).
         self._threads = ThreadHop()
+        # Each package's merged listing per repository, kept while the catalog is unchanged
+        # (a write may change what any repository of the chain holds, or the origin controls).
+        self._merged: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
+            ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
+            version=catalog.changes.stamp)
+        self.merges = 0  # listings merged (tests and logs)
 
     # -- listings ------------------------------------------------------------------------------
 
     async def listing(self, domain: Domain, repository: Repository, name: str,
                       namespace: str = "") -> MergedProject[Place]:
         """Package ``name`` (normalized) in ``repository``, merged with its upstreams."""
+        return (await self.merged_listing(domain, repository, name, namespace)).project
+
+    async def merged_listing(self, domain: Domain, repository: Repository, name: str,
+                             namespace: str = "") -> MergedListing:
+        """``listing``, with when it is next due for revalidation; the same merge while the
+        catalog is unchanged and each upstream document is the one it was merged from (each
+        is still fetched and revalidated on its own schedule, ``UpstreamDocuments``)."""
         self._format.check_name(name)
-        plan = await self._threads.run(self._plan, domain, repository, namespace, name)
-        resolution = await self._resolve(plan, self._format.document_name(namespace, name))
-        if resolution.errors and not resolution.merged.files:
-            raise resolution.errors[0]
-        if not resolution.exists:
+        key = (repository.id, namespace, name)
+        stamp = self._merged.version()
+        kept = self._merged.get(key)
+        # The plan reads only the catalog: while its stamp is the same, so is the plan.
+        plan = kept.plan if kept is not None else await self._threads.run(
+            self._plan, domain, repository, namespace, name)
+        gathered = await self._gather(plan, self._format.document_name(namespace, name))
+        documents = tuple(gathered.documents)
+        if kept is not None and _same(kept.documents, documents) and not gathered.errors:
+            if kept.merged.revalidate_at == gathered.revalidate_at:
+                return kept.merged
+            # Revalidated, unchanged: the same merge (and renders), due again later.
+            merged = replace(kept.merged, revalidate_at=gathered.revalidate_at)
+            self._merged.put(key, _Kept(plan, documents, merged), version=stamp)
+            return merged
+        self.merges += 1
+        project = merge_listings(gathered.listings, self._format.version_sort_key)
+        if gathered.errors and not project.files:
+            raise gathered.errors[0]
+        if not gathered.exists:
             raise NotFound(f"No {self._format.noun} {name} in repository {repository.name}"
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
-        return resolution.merged
+        merged = MergedListing(project, gathered.revalidate_at)
+        if not gathered.errors:
+            # An upstream that failed with no copy to serve is asked again next time.
+            self._merged.put(key, _Kept(plan, documents, merged), version=stamp)
+        return merged
 
     async def external_url(self, domain: Domain, repository: Repository,
                            connection: str) -> str | None:
@@ -190,10 +280,19 @@ class UpstreamResolver:
              for record in self._catalog.list_package_groups(domain)}))
 
     async def _resolve(self, plan: _Plan, document: str) -> _Resolution:
+        gathered = await self._gather(plan, document)
+        merged = merge_listings(gathered.listings, self._format.version_sort_key)
+        return _Resolution(merged, gathered.errors, gathered.exists)
+
+    async def _gather(self, plan: _Plan, document: str) -> _Gathered:
+        """What each step of ``plan`` offers: the repositories' listings as planned, the
+        external connections' documents from the document cache."""
         stored = plan.stored
         listings: list[Listing[Place]] = []
+        documents: list[UpstreamListing | None] = []
         errors: list[UpstreamError] = []
         exists = False
+        revalidate_at = NEVER
         for step in plan.steps:
             if not step.is_external:
                 listing = stored.get(step.repository_id)
@@ -208,15 +307,16 @@ class UpstreamResolver:
             except UpstreamError as exc:
                 errors.append(exc)
                 continue
+            documents.append(result.listing)
+            revalidate_at = min(revalidate_at, self._documents.revalidate_at(result))
             if result.listing is not None:
                 exists = True
                 upstream = result.listing
                 listings.append(Listing(Place(step, upstream, index_url), upstream.versions,
                                         upstream.files, upstream.tags))
-        merged = merge_listings(listings, self._format.version_sort_key)
         for error in errors:
             log.warning("resolving %s: %s", document, error.message)
-        return _Resolution(merged, errors, exists)
+        return _Gathered(listings, documents, errors, exists, revalidate_at)
 
     def _repository_listings(self, steps: list[SearchStep], namespace: str,
                              name: str) -> dict[int, Listing[Place]]:
@@ -400,6 +500,12 @@ class UpstreamResolver:
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes,
                                     self._clock.now())
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+
+
+def _same(kept: tuple[UpstreamListing | None, ...],
+          now: tuple[UpstreamListing | None, ...]) -> bool:
+    """Whether the documents are the very ones a listing was merged from."""
+    return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
 
 
 def stored_listing(fmt: FormatUpstream, place: Place, name: str,

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -156,6 +161,31 @@ def test_cooldown_of_one_upstream_does_not_stop_another_upstream_on_the_same_hos
     assert answer.status == "ok" and answer.body == b'{"name": "left-pad"}'
     assert again.startswith(f"Upstream {pypi}demo-pkg/ not tried: its host failed just before")
     assert seen == ["/pypi/simple/demo-pkg/", "/npm/left-pad"]
+
+
+def test_httpcore_finds_sniffio_missing_without_searching_the_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore imports sniffio for every lock and event it makes (several per request); with
+    sniffio not installed each import searched every sys.path entry again."""
+    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
+    if importlib.util.find_spec("sniffio") is not None:
+        pytest.skip("sniffio is installed here: httpcore imports it once")
+    _http(PageServer())
+    from httpcore._synchronization import current_async_library
+    searched: list[str] = []
+    find_spec = importlib.machinery.PathFinder.find_spec
+
+    def counted(name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        searched.append(name)
+        return find_spec(name, path, target)
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counted)
+
+    async def main() -> str:
+        return current_async_library()
+
+    assert asyncio.run(main()) == "asyncio"
+    assert "sniffio" not in searched
 
 
 def test_connection_errors_are_reported_as_unreachable() -> None:

@@ -1,22 +1,23 @@
 """Packuments as a repository serves them: merged across its upstreams, rendered once per
 change, kept as bytes.
 
-A packument is rendered from the repository's merged listing (``UpstreamResolver.listing``:
-its own versions, its upstream repositories', the external connection's packument), in a
-worker thread: typescript's 3,500 versions take about half a second. The result, plain and
-gzip, is then kept twice: in ``PackageReads``' page cache (what the hot path answers from,
-dropped on any write and after two seconds) and here, keyed by what it was rendered from, so
-that when the page cache lets go the next request finds the merged listing unchanged (the same
-versions at the same revisions, the same upstream document, the same tags) and reuses the
-bytes instead of rendering again. Only a change to the package renders anew.
-"""
+A packument is rendered from the repository's merged listing
+(``UpstreamResolver.merged_listing``: its own versions, its upstream repositories', the external
+connection's packument), in a worker thread: typescript's 3,500 versions take about half a
+second. The result, plain and gzip, is then kept twice: in ``PackageReads``' page cache (what
+the hot path answers from, dropped on any write and when an upstream document it shows is due
+for revalidation) and here, keyed by what it was rendered from, so that when the page cache
+lets go the next request finds the merged listing unchanged (the very merge the resolver kept,
+or one with the same versions at the same revisions, the same upstream document, the same
+tags) and reuses the bytes instead of rendering again. Only a change to the package renders
+anew."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -78,20 +79,25 @@ class Packuments:
     async def page(self, domain: Domain, repository: Repository, name: PackageName,
                    kind: Kind, base_url: str) -> RenderedPage:
         """The packument of ``name`` in ``repository``, its tarball URLs under ``base_url``."""
-        merged = await self.merged(domain, repository, name)
-        fingerprint = _fingerprint(merged)
+        listing = await self._resolver.merged_listing(domain, repository, name.bare,
+                                                      name.namespace)
+        merged = listing.project
         key = (repository.id, name.full, kind, base_url)
         with self._lock:
             memo = self._memo.get(key)
             if memo is not None:
                 self._memo.move_to_end(key)
-        if memo is not None and memo.fingerprint == fingerprint:
-            return memo.page
-        package = await self.stored_package(name, merged)
-        page = await run_in_threadpool(_render, package, kind, base_url)
-        self.renders += 1
-        self._remember(key, _Memo(fingerprint, merged, page))
-        return page
+        # The same merge (nothing changed since): no fingerprint to compute.
+        if memo is not None and (memo.merged is merged
+                                 or memo.fingerprint == _fingerprint(merged)):
+            page = memo.page
+        else:
+            package = await self.stored_package(name, merged)
+            page = await run_in_threadpool(_render, package, kind, base_url)
+            self.renders += 1
+            self._remember(key, _Memo(_fingerprint(merged), merged, page))
+        # Kept by the page cache until an upstream document it shows is due again.
+        return replace(page, revalidate_at=listing.revalidate_at)
 
     async def stored_package(self, name: PackageName,
                              merged: MergedProject[Place]) -> StoredPackage:

@@ -6,6 +6,7 @@ core's (``PackageReads``); pages and files across upstreams are the resolver's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 from urllib.parse import quote
 
@@ -134,10 +135,13 @@ class PypiEndpoint:
         stored = await self.stored_pages.page(access, project, media_type)
         if stored is not None:
             return stored
-        # The page merges the repository with its upstreams (docs/upstreams.md).
-        merged = await self._resolver.listing(access.domain, access.repository, project)
-        return RenderedPage.of(render_project(project_page(project, merged), media_type),
-                               media_type)
+        # The page merges the repository with its upstreams (docs/upstreams.md), rendered
+        # once per merge, which stays the same until the catalog or an upstream document
+        # changes; it is kept until the documents are due again.
+        merged = await self._resolver.merged_listing(access.domain, access.repository, project)
+        page = merged.rendered(("simple", media_type), lambda listing: RenderedPage.of(
+            render_project(project_page(project, listing), media_type), media_type))
+        return replace(page, revalidate_at=merged.revalidate_at)
 
     async def file(self, request: Request) -> Response:
         project = request.path_params["project"]

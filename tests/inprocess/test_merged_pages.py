@@ -1,0 +1,302 @@
+"""Pages merged from upstream documents (PyPI project pages, npm packuments) are merged and
+rendered once per change of what they are merged from (``UpstreamResolver.merged_listing``, ``PackageReads``' page cache): kept while
+the catalog is unchanged and until the upstream document is due for revalidation; after it,
+the same page unless the document changed; a local publish shows at once.
+
+The real PyPI page path (``PypiEndpoint.first_read``) on the container's catalog and blob store,
+with the upstream an ``httpx.MockTransport`` and one fake clock for the document cache and the
+page cache, so that "the document is due" is a clock move, not a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from packyard.bootstrap import Container
+from packyard.clock import Clock
+from packyard.formats.npm.names import parse_package_name
+from packyard.formats.npm.packuments import Packuments
+from packyard.formats.npm.upstream import NpmUpstream
+from packyard.formats.pypi import routes as pypi_routes
+from packyard.formats.pypi.publish import PypiPublisher
+from packyard.formats.pypi.routes import PypiEndpoint
+from packyard.formats.pypi.upstream import PypiUpstream
+from packyard.services.access import RepositoryAccess
+from packyard.services.answers import RenderedPage
+from packyard.services.reads import PackageReads
+from packyard.upstream.client import UpstreamHttp, UpstreamLimits
+from packyard.upstream.core import graph_cache
+from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.resolver import UpstreamResolver
+from tests.inprocess.harness import ROOT_PRINCIPAL
+from tests.inprocess.service_support import upload_form
+from tests.integration.helpers import DistFactory, DistSpec
+from tests.integration.npm_registry import StaticRegistry
+
+INDEX = "https://index.example/simple/"
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+DOCUMENT_TTL = 120  # within the backstop of five minutes (CHANGE_BACKSTOP_SECONDS)
+
+
+class FakeClock(Clock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+def _document(*versions: str) -> bytes:
+    files = [{"filename": f"demo_pkg-{v}.tar.gz", "url": f"https://files.example/demo_pkg-{v}"
+              ".tar.gz", "hashes": {"sha256": hashlib.sha256(v.encode()).hexdigest()}}
+             for v in versions]
+    return json.dumps({"meta": {"api-version": "1.0"}, "name": "demo-pkg",
+                       "files": files}).encode()
+
+
+class Upstream:
+    """demo-pkg's page upstream, with an ETag unless ``validators`` is off; can go down."""
+
+    def __init__(self) -> None:
+        self.body = _document("1.0")
+        self.requests: list[httpx.Request] = []
+        self.statuses: list[int] = []
+        self.validators = True
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("down", request=request)
+        if not request.url.path.endswith("/demo-pkg/"):
+            return httpx.Response(404)
+        headers = {"Content-Type": JSON_V1}
+        if self.validators:
+            headers["ETag"] = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+            if request.headers.get("if-none-match") == headers["ETag"]:
+                self.statuses.append(304)
+                return httpx.Response(304, headers=headers)
+        self.statuses.append(200)
+        return httpx.Response(200, content=self.body, headers=headers)
+
+
+class Pages:
+    """``team`` (upstreams: ``lib``, then ``public`` with public:pypi), read through the PyPI
+    routes' page path, counting merges and renders."""
+
+    def __init__(self, container: Container, upstream: Upstream,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.clock = clock = FakeClock()
+        catalog = container.catalog
+        registry = container.registry
+        self.domain = registry.create_domain(ROOT_PRINCIPAL, "acme")
+        self.lib = registry.create_repository(ROOT_PRINCIPAL, "acme", "lib", None)
+        registry.create_repository(ROOT_PRINCIPAL, "acme", "public", None)
+        registry.associate_external_connection(ROOT_PRINCIPAL, "acme", "public", "public:pypi")
+        team = registry.create_repository(ROOT_PRINCIPAL, "acme", "team", None,
+                                          upstreams=["lib", "public"])
+        self.access = RepositoryAccess(ROOT_PRINCIPAL, self.domain, team)
+        http = UpstreamHttp(UpstreamLimits(retries=0, read_timeout=5.0, cooldown=0.0),
+                            transport=httpx.MockTransport(upstream))
+        fmt = PypiUpstream()
+        documents = UpstreamDocuments(catalog, http, clock, DOCUMENT_TTL, fmt)
+        self.resolver = UpstreamResolver(
+            fmt, catalog, container.registry.blobs, documents, container.core.upstreams.pull, http,
+            {"public:pypi": INDEX}, clock, 0, graph_cache(catalog))
+        reads = PackageReads(container.core.gate, container.registry.blobs, catalog.changes,
+                             clock=clock, monotonic=lambda: clock.now().timestamp())
+        self.routes = PypiEndpoint(reads, cast(Any, None), self.resolver, cast(Any, None),
+                                 container.registry.blobs, catalog)
+        self.renders = 0
+        render = pypi_routes.render_project
+        # Pages asked of the format (misses of the page cache).
+        self.asked = 0
+        merged_listing = self.resolver.merged_listing
+
+        async def asked(*args: Any) -> Any:
+            self.asked += 1
+            return await merged_listing(*args)
+
+        monkeypatch.setattr(self.resolver, "merged_listing", asked)
+
+        def counted(*args: Any) -> bytes:
+            self.renders += 1
+            return render(*args)
+
+        monkeypatch.setattr(pypi_routes, "render_project", counted)
+
+    async def files(self) -> list[str]:
+        page = await self.routes.first_read(self.access, ("page", ("demo-pkg", JSON_V1)))
+        assert isinstance(page, RenderedPage)
+        return [f["filename"] for f in json.loads(page.body)["files"]]
+
+    @property
+    def merges(self) -> int:
+        return self.resolver.merges
+
+
+@pytest.fixture
+def upstream() -> Upstream:
+    return Upstream()
+
+
+@pytest.fixture
+def pages(container: Container, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> Pages:
+    return Pages(container, upstream, monkeypatch)
+
+
+def _run(steps: Callable[[], Any]) -> None:
+    asyncio.run(steps())
+
+
+def test_reads_with_nothing_changed_merge_and_render_once(pages: Pages,
+                                                          upstream: Upstream) -> None:
+    async def steps() -> None:
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        # Past the two seconds a merged page used to be kept, well within the document's TTL.
+        for seconds in (5, 60, 50):
+            pages.clock.advance(seconds)
+            assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+
+    _run(steps)
+    assert (pages.asked, pages.merges, pages.renders, len(upstream.requests)) == (1, 1, 1, 1)
+
+
+def test_a_revalidated_unchanged_document_keeps_the_page(pages: Pages,
+                                                         upstream: Upstream) -> None:
+    async def steps() -> None:
+        await pages.files()
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # revalidated: 304
+        upstream.validators = False
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # refetched: the same bytes
+        pages.clock.advance(DOCUMENT_TTL - 10)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # kept until due again
+
+    _run(steps)
+    assert upstream.statuses == [200, 304, 200]
+    assert (pages.asked, pages.merges, pages.renders) == (3, 1, 1)
+
+
+def test_a_new_version_upstream_shows_on_the_read_after_the_revalidation(
+        pages: Pages, upstream: Upstream) -> None:
+    async def steps() -> None:
+        await pages.files()
+        upstream.body = _document("1.0", "1.1")
+        pages.clock.advance(DOCUMENT_TTL - 1)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # not due yet
+        pages.clock.advance(2)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz", "demo_pkg-1.1.tar.gz"]
+        pages.clock.advance(5)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz", "demo_pkg-1.1.tar.gz"]
+
+    _run(steps)
+    assert len(upstream.requests) == 2
+    assert (pages.asked, pages.merges, pages.renders) == (2, 2, 2)
+
+
+def test_a_local_publish_shows_at_once(pages: Pages, upstream: Upstream,
+                                       container: Container, publisher: PypiPublisher,
+                                       dists: DistFactory) -> None:
+    wheel = dists.wheel(DistSpec(name="demo-pkg", version="2.0"))
+
+    async def steps() -> None:
+        await pages.files()
+        publisher.publish(ROOT_PRINCIPAL, pages.domain, pages.lib,
+                          upload_form(container.registry.blobs, wheel))
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz", wheel.filename]
+
+    _run(steps)
+    assert len(upstream.requests) == 1  # the document is still fresh
+    assert (pages.asked, pages.merges, pages.renders) == (2, 2, 2)
+
+
+def test_the_stale_copy_is_served_while_the_upstream_is_down(pages: Pages,
+                                                             upstream: Upstream) -> None:
+    async def steps() -> None:
+        await pages.files()
+        upstream.down = True
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        pages.clock.advance(1)
+        await pages.files()  # kept a moment: the upstream is not asked on every read
+        pages.clock.advance(2)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # asked again
+
+    _run(steps)
+    assert len(upstream.requests) == 3
+    assert (pages.asked, pages.merges, pages.renders) == (3, 1, 1)
+
+
+# -- npm: packuments read through the same resolver and page cache ------------------------------
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[StaticRegistry]:
+    found = StaticRegistry(tmp_path / "registry")
+    yield found
+    found.stop()
+
+
+def test_packuments_are_merged_and_rendered_once_per_change(
+        container: Container, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    clock = FakeClock()
+    registry_api = container.registry
+    domain = registry_api.create_domain(ROOT_PRINCIPAL, "acme")
+    registry_api.create_repository(ROOT_PRINCIPAL, "acme", "public", None)
+    registry_api.associate_external_connection(ROOT_PRINCIPAL, "acme", "public",
+                                               "public:npmjs")
+    team = registry_api.create_repository(ROOT_PRINCIPAL, "acme", "team", None,
+                                          upstreams=["public"])
+    access = RepositoryAccess(ROOT_PRINCIPAL, domain, team)
+    catalog = container.catalog
+    http = UpstreamHttp(UpstreamLimits(retries=0, read_timeout=5.0, cooldown=0.0))
+    documents = UpstreamDocuments(catalog, http, clock, DOCUMENT_TTL, NpmUpstream())
+    resolver = UpstreamResolver(
+        NpmUpstream(), catalog, container.registry.blobs, documents,
+        container.core.upstreams.pull, http, {"public:npmjs": registry.url}, clock, 0,
+        graph_cache(catalog))
+    reads = PackageReads(container.core.gate, container.registry.blobs, catalog.changes,
+                         clock=clock, monotonic=lambda: clock.now().timestamp())
+    packuments = Packuments(catalog, resolver)
+    name = parse_package_name("left-pad")
+    asked = 0
+
+    async def versions() -> list[str]:
+        nonlocal asked
+
+        async def render() -> RenderedPage:
+            nonlocal asked
+            asked += 1
+            return await packuments.page(domain, team, name, "full", "http://packyard/")
+
+        page = await reads.page(access, ("left-pad", "full"), render)
+        return list(json.loads(page.body)["versions"])
+
+    async def steps() -> None:
+        assert await versions() == ["1.0.0"]
+        clock.advance(60)
+        assert await versions() == ["1.0.0"]  # kept: nothing changed
+        clock.advance(DOCUMENT_TTL)
+        assert await versions() == ["1.0.0"]  # refetched, the same document: the same page
+        registry.add("left-pad", "2.0.0")
+        clock.advance(DOCUMENT_TTL + 1)
+        assert await versions() == ["1.0.0", "2.0.0"]
+
+    asyncio.run(steps())
+    assert [r for r in registry.requests if r == "/left-pad"] == ["/left-pad"] * 3
+    assert (asked, resolver.merges, packuments.renders) == (3, 2, 2)
