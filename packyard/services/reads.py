@@ -169,24 +169,37 @@ class PackageReads:
     # -- pages -----------------------------------------------------------------------------------
 
     async def page(self, access: RepositoryAccess, key: Hashable,
-                   render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
-        """The page ``key`` of the repository, rendered by ``render`` when not cached."""
+                   render: Callable[[], Awaitable[RenderedPage]],
+                   stored: Callable[[], RenderedPage | None] | None = None) -> RenderedPage:
+        """The page ``key`` of the repository: when not cached, what ``stored`` finds on this
+        thread without waiting (a page kept by the write that changed it), else what
+        ``render`` makes, once for all who ask at once."""
         repository = access.repository
         page = self._pages.get(repository.id, key)
-        if page is None:
-            page = await self._renders.run((repository.id, key),
-                                           lambda: self._render(repository, key, render))
-        return page
+        if page is not None:
+            return page
+        if stored is not None:
+            stamp = self._pages.stamp()
+            page = stored()
+            if page is not None:
+                self._keep_page(repository, key, stamp, page)
+                return page
+        return await self._renders.run((repository.id, key),
+                                       lambda: self._render(repository, key, render))
 
     async def _render(self, repository: Repository, key: Hashable,
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         stamp = self._pages.stamp()
         page = await render()
-        # Asked after the render, which has just read the repository's upstream graph.
+        self._keep_page(repository, key, stamp, page)
+        return page
+
+    def _keep_page(self, repository: Repository, key: Hashable, stamp: int,
+                   page: RenderedPage) -> None:
+        # Asked after the page was found, which has just read the repository's upstream graph.
         self._pages.put(repository.id, key, stamp, page,
                         ttl_seconds=None if self._stands_alone(repository)
                         else MERGED_PAGE_SECONDS)
-        return page
 
     @staticmethod
     def page_response(request: Request, page: RenderedPage) -> Response:

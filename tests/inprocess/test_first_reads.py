@@ -152,7 +152,8 @@ def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
     def broken(*_args: object, **_kwargs: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(packyard.container.catalog, "rendered_page", broken)
+    for lookup in ("rendered_page", "rendered_page_now"):  # in a worker thread, on the loop
+        monkeypatch.setattr(packyard.container.catalog, lookup, broken)
     response = repo.get("simple/demo-pkg/", Accept=JSON_V1)
     assert (response.status_code, response.text) == (
         500, "Packyard hit an internal error; see the server log\n")

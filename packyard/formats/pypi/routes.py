@@ -121,7 +121,8 @@ class PypiEndpoint:
         access = await self._reads.open_read(request)
         page = await self._reads.page(
             access, (normalized, media_type),
-            lambda: self._render_project(access, normalized, media_type))
+            lambda: self._render_project(access, normalized, media_type),
+            lambda: self.stored_pages.page_now(access, normalized, media_type))
         return self._reads.page_response(request, page)
 
     async def _render_index(self, access: RepositoryAccess, media_type: str) -> RenderedPage:
@@ -168,7 +169,8 @@ class PypiEndpoint:
         if kind == "page":
             return await self._reads.page(
                 access, (project, detail),
-                lambda: self._render_project(access, project, detail))
+                lambda: self._render_project(access, project, detail),
+                lambda: self.stored_pages.page_now(access, project, detail))
         return await self._reads.stored_file(
             access, (project, detail),
             lambda: self._resolver.find_own(access.domain, access.repository, project, detail),
