@@ -69,6 +69,9 @@ class PackyardApp:
         self.app = app
         self._hot_paths = hot_paths
         self._first_reads = first_reads or []
+        # Their answers made on the event loop's thread without waiting (``FirstReads.now``).
+        self._first_reads_now = [first_read.now for first_read in self._first_reads
+                                 if isinstance(first_read, FirstReads)]
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
         # Request ids, counters and the access log, shared with the server's fast lane.
@@ -87,6 +90,30 @@ class PackyardApp:
                 return answer
         return None
 
+    def first_answer_now(self, scope: Scope) -> Answer | None:
+        """The answer to a first read that a caller granted on its connection already gets
+        on this thread without waiting (``FirstReads.now``), if any (no blocking I/O); count
+        it with ``first_answer_sent`` once written."""
+        for now in self._first_reads_now:
+            answer = now(scope)
+            if answer is not None:
+                return answer
+        return None
+
+    def first_answer_sent(self, scope: Scope, request_id: str, status: int, sent: int,
+                          started: float) -> None:
+        """A first read's answer counted and logged as ``Observe`` counts and logs the
+        routes' answers, under the operation and caller the first-read path noted."""
+        observer = self.observer
+        if observer is None:
+            return
+        note = note_of(scope)
+        elapsed = time.perf_counter() - started
+        observer.traffic.count(note.surface, note.route, status, elapsed, 0, sent)
+        if observer.access_log is not None:
+            observer.access_log.write(access_entry(scope, request_id, note, status, 0, sent,
+                                                   elapsed))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             answer = self.hot_answer(scope)
@@ -95,6 +122,10 @@ class PackyardApp:
                 return
             if self._first_reads:
                 started = time.perf_counter()
+                answer = self.first_answer_now(scope)
+                if answer is not None:
+                    await self._send_first_read(scope, answer, send, started)
+                    return
                 for first_read in self._first_reads:
                     answer = await first_read(scope)
                     if answer is not None:
@@ -130,13 +161,7 @@ class PackyardApp:
             return
         request_id = observer.ids.next()
         await answer.send(send, request_id)
-        note = note_of(scope)
-        elapsed = time.perf_counter() - started
-        sent = len(answer.body)
-        observer.traffic.count(note.surface, note.route, answer.status, elapsed, 0, sent)
-        if observer.access_log is not None:
-            observer.access_log.write(access_entry(scope, request_id, note, answer.status, 0,
-                                                   sent, elapsed))
+        self.first_answer_sent(scope, request_id, answer.status, len(answer.body), started)
 
 
 def create_app(settings: Settings | None = None,

@@ -38,7 +38,7 @@ from packyard.services.answers import (
     page_answer,
 )
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
-from packyard.services.first_reads import Fill, FirstReads, Refused
+from packyard.services.first_reads import Fill, FillNow, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
@@ -147,13 +147,16 @@ class PackageReads:
         return access
 
     def first_reads(self, segment: str, route: HotRoute, fill: Fill, refused: Refused,
-                    operations: Mapping[str, str]) -> FirstReads:
+                    operations: Mapping[str, str], fill_now: FillNow | None = None
+                    ) -> FirstReads:
         """Answers first reads of what ``hot_path`` serves, into the same caches, without the
         routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
         and ``operations`` the names its routes give a page's and a file's reads, for the
-        metrics and the access log (``services/first_reads.py``)."""
+        metrics and the access log; ``fill_now`` its lookup of a page that never waits, for
+        callers granted on their connection already (``services/first_reads.py``)."""
         return FirstReads(self.grant, segment, route, fill, refused, operations,
-                          CODEARTIFACT_EVENTS)
+                          CODEARTIFACT_EVENTS, recent=self._gate.recent_reader,
+                          fill_now=fill_now)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:
@@ -176,16 +179,25 @@ class PackageReads:
         ``render`` makes, once for all who ask at once."""
         repository = access.repository
         page = self._pages.get(repository.id, key)
-        if page is not None:
-            return page
-        if stored is not None:
+        if page is None and stored is not None:
+            page = self.stored_page(access, key, stored)
+        if page is None:
+            page = await self._renders.run((repository.id, key),
+                                           lambda: self._render(repository, key, render))
+        return page
+
+    def stored_page(self, access: RepositoryAccess, key: Hashable,
+                    stored: Callable[[], RenderedPage | None]) -> RenderedPage | None:
+        """The page ``key`` of the repository, cached or found by ``stored`` on this thread
+        (which must not wait: ``metadata/point_reads.py``) and cached; None when neither."""
+        repository = access.repository
+        page = self._pages.get(repository.id, key)
+        if page is None:
             stamp = self._pages.stamp()
             page = stored()
             if page is not None:
                 self._keep_page(repository, key, stamp, page)
-                return page
-        return await self._renders.run((repository.id, key),
-                                       lambda: self._render(repository, key, render))
+        return page
 
     async def _render(self, repository: Repository, key: Hashable,
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
