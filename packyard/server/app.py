@@ -93,8 +93,7 @@ class PackyardApp:
     def first_answer_now(self, scope: Scope) -> Answer | None:
         """The answer to a first read that a caller granted on its connection already gets
         on this thread without waiting (``FirstReads.now``), if any (no I/O that can wait:
-        ``metadata/point_reads.py``); count
-        it with ``first_answer_sent`` once written."""
+        ``metadata/point_reads.py``); count it with ``first_answer_sent`` once written."""
         for now in self._first_reads_now:
             answer = now(scope)
             if answer is not None:
