@@ -364,6 +364,12 @@ class PullThrough:
                 if claim is not None:
                     await claim.refused(error.message, self._failure_seconds)
                     claim = None
+            elif claim is not None:
+                # Released before the readers hear of the failure: a client retrying at once
+                # (in this process or another) claims the download instead of waiting out
+                # a claim nobody holds any more.
+                await claim.release()
+                claim = None
             download._notify()
             if isinstance(exc, PackyardError):
                 raise
