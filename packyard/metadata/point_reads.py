@@ -8,9 +8,11 @@ lookup is known to be short, the caller makes it on its own thread, bounded:
 
 - **embedded SQLite** (``SqlitePointReads``): its own connection per thread, with SQLite's
   busy timeout at 0 and ``query_only`` on. In WAL mode (the catalog's, ``engine.py``) readers
-  read their snapshot while a writer writes; the rare moments a reader would have to wait (a
-  WAL being recovered after a crash, a checkpoint resetting it) answer ``SQLITE_BUSY`` at once,
-  which is ``WouldWait``: the caller takes its worker thread as before. One statement in
+  read their snapshot while a writer writes; the rare moments a reader would have to wait
+  (SQLite's "queries return SQLITE_BUSY in WAL mode": another connection in exclusive locking
+  mode, the last connection closing the WAL, a WAL recovered after a crash) answer
+  ``SQLITE_BUSY`` at once, which is ``WouldWait``: the caller takes its worker thread as
+  before. One statement in
   autocommit is one read snapshot, so a lookup joining two tables sees them consistent. What a
   lookup may read is the caller's bound (``rendered_page_now``: a handful of B-tree pages and a
   row of at most ``POINT_READ_MAX_BYTES``); from the operating system's page cache that is tens
