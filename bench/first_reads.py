@@ -12,7 +12,8 @@ connection sees them (loopback; so the client's own share, ~0.1–0.2 ms, is in 
   (PEP 691 JSON, as pip and uv ask; the same names on both servers), then revalidates the pages
   the previous round read (more than `--gap` seconds earlier) with their ETags;
 - per server: the p50 and p90 of each kind over all rounds, and the server's CPU per request
-  (its whole process group, from /proc).
+  (its whole process group, from /proc), overall and per kind (read between the two phases of
+  each round; /proc counts 10 ms ticks, so use a large `--sample`).
 
 Run: `bench/run first-reads [--projects 1000] [--rounds 5] [--baseline-bin PATH]`.
 """
@@ -45,6 +46,9 @@ class Samples:
     statuses: dict[int, int] = dataclasses.field(default_factory=dict)
     cpu: float = 0.0
     requests: int = 0
+    # The same, for each kind on its own (the server's CPU is read between the two phases).
+    cpu_first: float = 0.0
+    cpu_revalidated: float = 0.0
 
 
 def _read(http: httpx.Client, url: str, headers: dict[str, str], samples: Samples,
@@ -68,10 +72,14 @@ def _round(server: Packyard, names: list[str], previous: dict[str, str],
             response = _read(http, f"{server.simple_url()}{name}/", {"Accept": JSON_V1},
                              samples, samples.first)
             etags[name] = response.headers.get("etag", "")
+        between = group_cpu_seconds(server.proc.pid)
         for name, etag in previous.items():
             _read(http, f"{server.simple_url()}{name}/",
                   {"Accept": JSON_V1, "If-None-Match": etag}, samples, samples.revalidated)
-    samples.cpu += group_cpu_seconds(server.proc.pid) - cpu
+    end = group_cpu_seconds(server.proc.pid)
+    samples.cpu += end - cpu
+    samples.cpu_first += between - cpu
+    samples.cpu_revalidated += end - between
     samples.requests += len(names) + len(previous)
     return etags
 
@@ -138,6 +146,10 @@ def main(argv: list[str]) -> int:
             "revalidated_p50_ms": _ms(got.revalidated, 0.5),
             "revalidated_p90_ms": _ms(got.revalidated, 0.9),
             "cpu_ms_per_request": round(got.cpu / got.requests * 1000, 3),
+            # Each phase's CPU over its requests (/proc counts in 10 ms ticks: use many).
+            "cpu_ms_per_first_read": round(got.cpu_first / max(1, len(got.first)) * 1000, 3),
+            "cpu_ms_per_revalidation": round(
+                got.cpu_revalidated / max(1, len(got.revalidated)) * 1000, 3),
             "statuses": got.statuses, "version": next(
                 (s.version for s in servers if s.name == name), "")}
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +160,10 @@ def main(argv: list[str]) -> int:
         print("after ÷ before: first p50 "
               f"{after['first_p50_ms'] / before['first_p50_ms']:.2f}, revalidated p50 "
               f"{after['revalidated_p50_ms'] / before['revalidated_p50_ms']:.2f}, CPU/request "
-              f"{after['cpu_ms_per_request'] / before['cpu_ms_per_request']:.2f}")
+              f"{after['cpu_ms_per_request'] / before['cpu_ms_per_request']:.2f} (first reads "
+              f"{after['cpu_ms_per_first_read'] / max(before['cpu_ms_per_first_read'], 1e-9):.2f}"
+              ", revalidations "
+              f"{after['cpu_ms_per_revalidation'] / max(before['cpu_ms_per_revalidation'], 1e-9):.2f})")
     return 0
 
 

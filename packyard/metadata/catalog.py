@@ -186,6 +186,12 @@ class Catalog(Protocol):
         shows, in one keyed lookup; None when there is none (``rendered_pages``)."""
         ...
 
+    def rendered_page_now(self, repository_id: int, fmt: str, name: str, kind: str,
+                          namespace: str = "") -> tuple[StoredPage, int] | None:
+        """``rendered_page`` made on the caller's thread (the event loop's) where the backend
+        can without waiting and the page is small (``point_reads.py``); None otherwise too."""
+        ...
+
     def page_source(self, repository_id: int, fmt: str, name: str,
                     namespace: str = "") -> PageSource | None:
         """What a package's own page shows (one transaction); None when there is no such

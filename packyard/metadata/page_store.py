@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, case, func, select
 
 from packyard.metadata.engine import outages_as_unavailable
+from packyard.metadata.point_reads import POINT_READ_MAX_BYTES, WouldWait
 from packyard.metadata.rendered_pages import (
     PageSource,
     StoredPage,
@@ -23,15 +24,25 @@ from packyard.model import Package
 
 # Built once: SQLAlchemy then reuses its compiled form and cache key, which costs more than
 # the query itself when made per read (the first read of every page of an install).
+_PAGE_OF_PACKAGE = packages.join(rendered_pages, rendered_pages.c.package_id == packages.c.id)
+_CURRENT = (packages.c.repository_id == bindparam("repository_id"),
+            packages.c.format == bindparam("format"),
+            packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name"),
+            rendered_pages.c.kind == bindparam("kind"),
+            rendered_pages.c.serial == packages.c.last_serial)
 _CURRENT_PAGE = (
     select(rendered_pages.c.digest, rendered_pages.c.body, rendered_pages.c.gzip_body,
-           rendered_pages.c.serial)
-    .select_from(packages.join(rendered_pages, rendered_pages.c.package_id == packages.c.id))
-    .where(packages.c.repository_id == bindparam("repository_id"),
-           packages.c.format == bindparam("format"),
-           packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name"),
-           rendered_pages.c.kind == bindparam("kind"),
-           rendered_pages.c.serial == packages.c.last_serial))
+           rendered_pages.c.serial).select_from(_PAGE_OF_PACKAGE).where(*_CURRENT))
+
+# The same lookup for the event loop's thread (``point_reads.py``): the bodies only when they
+# are small, by their lengths, which SQLite reads without the overflow pages that hold them.
+_SMALL = (func.length(rendered_pages.c.body)
+          + func.coalesce(func.length(rendered_pages.c.gzip_body), 0)) <= POINT_READ_MAX_BYTES
+_CURRENT_SMALL_PAGE = (
+    select(rendered_pages.c.digest, case((_SMALL, rendered_pages.c.body)).label("body"),
+           case((_SMALL, rendered_pages.c.gzip_body)).label("gzip_body"),
+           _SMALL.label("small"), rendered_pages.c.serial)
+    .select_from(_PAGE_OF_PACKAGE).where(*_CURRENT))
 
 
 class RenderedPageStore(CatalogBase):
@@ -48,6 +59,23 @@ class RenderedPageStore(CatalogBase):
         if row is None:
             return None
         return StoredPage(kind, row.body, row.gzip_body, row.digest), int(row.serial)
+
+    def rendered_page_now(self, repository_id: int, fmt: str, name: str, kind: str,
+                          namespace: str = "") -> tuple[StoredPage, int] | None:
+        """``rendered_page`` on the caller's own thread, where the backend reads without
+        waiting (``point_reads.py``) and the page's bytes are at most ``POINT_READ_MAX_BYTES``;
+        None otherwise, or when there is no current page: ``rendered_page`` (in a worker
+        thread) then decides."""
+        try:
+            row = self._point_reads.first(_CURRENT_SMALL_PAGE, {
+                "repository_id": repository_id, "format": fmt, "namespace": namespace,
+                "name": name, "kind": kind})
+        except WouldWait:
+            return None
+        if row is None or not row["small"]:
+            return None
+        return (StoredPage(kind, row["body"], row["gzip_body"], row["digest"]),
+                int(row["serial"]))
 
     def page_source(self, repository_id: int, fmt: str, name: str,
                     namespace: str = "") -> PageSource | None:

@@ -22,6 +22,7 @@ from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
+from packyard.metadata.point_reads import point_reads_for
 from packyard.metadata.rendered_pages import PageQueue, PageRenderer, forget_changed
 
 
@@ -48,6 +49,8 @@ class CatalogBase:
         # (``rendered_pages``); a format without one renders its pages when read.
         self._page_renderers = dict(page_renderers or {})
         self._page_queue = PageQueue(self.render_pages)
+        # Keyed lookups the event loop may make itself where they never wait (embedded SQLite).
+        self._point_reads = point_reads_for(url)
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
@@ -61,6 +64,7 @@ class CatalogBase:
 
     def dispose(self) -> None:
         self._page_queue.close()
+        self._point_reads.close()
         self._reader.dispose()
         self._writer.dispose()
 

@@ -81,6 +81,10 @@ class PackyardApp:
         # request is offered to its own format's paths only, not tried against each.
         self._hot_paths = dict(hot_paths)
         self._first_reads = dict(first_reads or {})
+        # Their answers made on the event loop's thread without waiting (``FirstReads.now``).
+        self._first_reads_now = {segment: first_read.now
+                                 for segment, first_read in self._first_reads.items()
+                                 if isinstance(first_read, FirstReads)}
         # Read by the server's protocol for each connection (server_protocol.find_limits).
         self.connection_limits = connection_limits or ConnectionLimits()
         # Request ids, counters and the access log, shared with the server's fast lane.
@@ -96,6 +100,27 @@ class PackyardApp:
         hot_path = self._hot_paths.get(_segment(scope["path"]))
         return None if hot_path is None else hot_path(scope)
 
+    def first_answer_now(self, scope: Scope) -> Answer | None:
+        """The answer to a first read that a caller granted on its connection already gets
+        on this thread without waiting (``FirstReads.now``), if any (no I/O that can wait:
+        ``metadata/point_reads.py``); count it with ``first_answer_sent`` once written."""
+        now = self._first_reads_now.get(_segment(scope["path"]))
+        return None if now is None else now(scope)
+
+    def first_answer_sent(self, scope: Scope, request_id: str, status: int, sent: int,
+                          started: float) -> None:
+        """A first read's answer counted and logged as ``Observe`` counts and logs the
+        routes' answers, under the operation and caller the first-read path noted."""
+        observer = self.observer
+        if observer is None:
+            return
+        note = note_of(scope)
+        elapsed = time.perf_counter() - started
+        observer.traffic.count(note.surface, note.route, status, elapsed, 0, sent)
+        if observer.access_log is not None:
+            observer.access_log.write(access_entry(scope, request_id, note, status, 0, sent,
+                                                   elapsed))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             segment = _segment(scope["path"])
@@ -107,7 +132,10 @@ class PackyardApp:
             first_read = self._first_reads.get(segment)
             if first_read is not None:
                 started = time.perf_counter()
-                answer = await first_read(scope)
+                now = self._first_reads_now.get(segment)
+                answer = None if now is None else now(scope)
+                if answer is None:
+                    answer = await first_read(scope)
                 if answer is not None:
                     await self._send_first_read(scope, answer, send, started)
                     return
@@ -141,13 +169,7 @@ class PackyardApp:
             return
         request_id = observer.ids.next()
         await answer.send(send, request_id)
-        note = note_of(scope)
-        elapsed = time.perf_counter() - started
-        sent = len(answer.body)
-        observer.traffic.count(note.surface, note.route, answer.status, elapsed, 0, sent)
-        if observer.access_log is not None:
-            observer.access_log.write(access_entry(scope, request_id, note, answer.status, 0,
-                                                   sent, elapsed))
+        self.first_answer_sent(scope, request_id, answer.status, len(answer.body), started)
 
 
 def create_app(settings: Settings | None = None,

@@ -153,6 +153,16 @@ def find_hot_answer(app: Any) -> tuple[HotPath | None, ProxyHeadersMiddleware | 
     return (hot if callable(hot) else None), proxy
 
 
+def find_first_answer(app: Any) -> tuple[HotPath | None, Any]:
+    """The app's ``first_answer_now`` and ``first_answer_sent`` (``PackyardApp``: first reads
+    made without waiting, and their counting) beneath uvicorn's proxy-headers middleware;
+    (None, None) for an app without them."""
+    if isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    now, sent = getattr(app, "first_answer_now", None), getattr(app, "first_answer_sent", None)
+    return (now, sent) if callable(now) and callable(sent) else (None, None)
+
+
 def response_bytes(answer: Answer, server_headers: bytes, *, head: bool,
                    keep_alive: bool, request_id_line: bytes | None = None) -> bytes:
     """The whole response as uvicorn would write it: status line, the server's headers, the
@@ -257,6 +267,10 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         super().__init__(*args, **kwargs)
         self._hot, self._proxy = (find_hot_answer(self.app) if self.mode is Mode.FULL
                                   else (None, None))
+        self._first_now: HotPath | None
+        self._first_sent: Any
+        self._first_now, self._first_sent = (find_first_answer(self.app) if self._hot
+                                             else (None, None))
         self._limits = find_limits(self.app)
         self._observer = find_observer(self.app)
         self._watch = ConnectionWatch()
@@ -436,8 +450,12 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
                     scope = dict(scope)
                     apply_proxy_headers(self._proxy, scope)
                     break
+        started = None  # set for a first read made here (counted as the app counts those)
         try:
             answer = hot(scope)
+            if answer is None and self._first_now is not None:
+                started = time.perf_counter()
+                answer = self._first_now(scope)
         except Exception:  # the ordinary path will meet it again and answer 500
             _log.exception("fast lane failed on %s", path)
             return False
@@ -454,7 +472,11 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
                               head=method == b"HEAD", keep_alive=keep_alive,
                               request_id_line=id_line)
         self.transport.write(data)
-        if observer is not None:
+        if started is not None:
+            if observer is not None:
+                self._first_sent(scope, RequestIds.id_of(id_line) or "", answer.status,
+                                 len(answer.body), started)
+        elif observer is not None:
             # Plain increments only: no lock, no label lookup (server/traffic.py).
             traffic = observer.traffic
             traffic.fast_lane_answers += 1

@@ -35,7 +35,7 @@ from packyard.auth.environment import (
 )
 from packyard.errors import Denied, PackyardError, Unauthenticated
 from packyard.http.answer import Answer
-from packyard.http.request_note import note_of
+from packyard.http.request_note import RequestNote, note_of
 from packyard.services.access import RepositoryAccess
 from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.hot_reads import HotKey, HotRoute, plain_read
@@ -45,6 +45,11 @@ Grant = Callable[[str, str, str | None, RequestEnvironment | None, int | None],
 """The read grant for (domain label, repository, Authorization header, environment,
 connection)."""
 
+Recent = Callable[[str, str, str | None, RequestEnvironment | None, int | None],
+                 RepositoryAccess | None]
+"""A read grant still good for (domain label, repository, Authorization header, environment,
+connection), from memory (``RepositoryGate.recent_reader``)."""
+
 Refused = Callable[[PackyardError], Answer]
 """The format's answer to a domain error (what its routes' error mapping sends)."""
 
@@ -52,13 +57,21 @@ Fill = Callable[[RepositoryAccess, HotKey], Awaitable[RenderedPage | CachedFile 
 """A format's render or lookup of the entry a request names, through ``PackageReads``' caches;
 None when the routes must answer (a name to redirect, a file only an upstream has)."""
 
+FillNow = Callable[[RepositoryAccess, HotKey], RenderedPage | None]
+"""A format's lookup of the page a request names on the caller's own thread, where that never
+waits (a page kept by the write that changed it, on embedded SQLite:
+``metadata/point_reads.py``); None when ``Fill`` must answer."""
+
 
 class FirstReads:
     """Answers what the hot path missed, or None for the routes."""
 
     def __init__(self, grant: Grant, segment: str, route: HotRoute, fill: Fill,
-                 refused: Refused, operations: Mapping[str, str], events: str) -> None:
+                 refused: Refused, operations: Mapping[str, str], events: str, *,
+                 recent: Recent | None = None, fill_now: FillNow | None = None) -> None:
         self._grant = grant
+        self._recent = recent
+        self._fill_now = fill_now
         self._refused = refused
         self._segment = segment
         self._route = route
@@ -70,17 +83,48 @@ class FirstReads:
         # With the audit trail on, 401 and 403 are the routes' to answer and record.
         self.defer_refusals = False
 
-    async def __call__(self, scope: Scope) -> Answer | None:
+    def now(self, scope: Scope) -> Answer | None:
+        """The answer made on the caller's thread (the event loop's: the server's fast lane
+        asks before any ASGI task exists), when the caller holds a read grant still good for
+        this connection (``recent``: the routes' grant, so nothing is revealed that they would
+        refuse) and the page is found without waiting (``fill_now``); None otherwise, and then
+        ``__call__`` answers. Noted as ``__call__`` notes it: the same operation and caller
+        for ``/metrics`` and the access log."""
+        if self._recent is None or self._fill_now is None:
+            return None
         read = plain_read(scope, self._segment, self._route)
-        if read is None:
+        if read is None or read[2][0] != "page":
             return None
         parts, headers, wanted = read
+        access = self._recent(parts[1], parts[3], headers.get(b"authorization"),
+                              environment_of(scope), connection_of(scope))
+        if access is None:
+            return None
+        try:
+            found = self._fill_now(access, wanted)
+        except Exception:  # noqa: BLE001 - ``__call__`` meets it again and leaves it to the routes
+            return None
+        if found is None:
+            return None
+        self._noted(scope, wanted).caller = access.principal
+        return page_answer(found, headers.get(b"accept-encoding"),
+                           headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
+
+    def _noted(self, scope: Scope, wanted: HotKey) -> RequestNote:
         note = note_of(scope)
         note.surface, note.route = self._segment, self._operations.get(wanted[0], "other")
         note.source, note.name = self._events, "ReadFromRepository"
         # As the routes' reads: recorded when refused, successes only as downloads (which
         # leave every first read to the routes, ``server/app.py``).
         note.read_only, note.record_success = True, False
+        return note
+
+    async def __call__(self, scope: Scope) -> Answer | None:
+        read = plain_read(scope, self._segment, self._route)
+        if read is None:
+            return None
+        parts, headers, wanted = read
+        note = self._noted(scope, wanted)
         with request_environment(scope):
             try:
                 access = await self._grant(parts[1], parts[3], headers.get(b"authorization"),

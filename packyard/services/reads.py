@@ -40,7 +40,7 @@ from packyard.services.answers import (
     page_answer,
 )
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
-from packyard.services.first_reads import Fill, FirstReads, Refused
+from packyard.services.first_reads import Fill, FillNow, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
 from packyard.singleflight import SingleFlight
@@ -155,13 +155,16 @@ class PackageReads:
         return access
 
     def first_reads(self, segment: str, route: HotRoute, fill: Fill, refused: Refused,
-                    operations: Mapping[str, str]) -> FirstReads:
+                    operations: Mapping[str, str], fill_now: FillNow | None = None
+                    ) -> FirstReads:
         """Answers first reads of what ``hot_path`` serves, into the same caches, without the
         routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
         and ``operations`` the names its routes give a page's and a file's reads, for the
-        metrics and the access log (``services/first_reads.py``)."""
+        metrics and the access log; ``fill_now`` its lookup of a page that never waits, for
+        callers granted on their connection already (``services/first_reads.py``)."""
         return FirstReads(self.grant, segment, route, fill, refused, operations,
-                          CODEARTIFACT_EVENTS)
+                          CODEARTIFACT_EVENTS, recent=self._gate.recent_reader,
+                          fill_now=fill_now)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:
@@ -177,22 +180,44 @@ class PackageReads:
     # -- pages -----------------------------------------------------------------------------------
 
     async def page(self, access: RepositoryAccess, key: Hashable,
-                   render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
-        """The page ``key`` of the repository, rendered by ``render`` when not cached."""
+                   render: Callable[[], Awaitable[RenderedPage]],
+                   stored: Callable[[], RenderedPage | None] | None = None) -> RenderedPage:
+        """The page ``key`` of the repository: when not cached, what ``stored`` finds on this
+        thread without waiting (a page kept by the write that changed it), else what
+        ``render`` makes, once for all who ask at once."""
         repository = access.repository
         page = self._pages.get(repository.id, key)
+        if page is None and stored is not None:
+            page = self.stored_page(access, key, stored)
         if page is None:
             page = await self._renders.run((repository.id, key),
                                            lambda: self._render(repository, key, render))
+        return page
+
+    def stored_page(self, access: RepositoryAccess, key: Hashable,
+                    stored: Callable[[], RenderedPage | None]) -> RenderedPage | None:
+        """The page ``key`` of the repository, cached or found by ``stored`` on this thread
+        (which must not wait: ``metadata/point_reads.py``) and cached; None when neither."""
+        repository = access.repository
+        page = self._pages.get(repository.id, key)
+        if page is None:
+            stamp = self._pages.stamp()
+            page = stored()
+            if page is not None:
+                self._keep_page(repository, key, stamp, page)
         return page
 
     async def _render(self, repository: Repository, key: Hashable,
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         stamp = self._pages.stamp()
         page = await render()
+        self._keep_page(repository, key, stamp, page)
+        return page
+
+    def _keep_page(self, repository: Repository, key: Hashable, stamp: int,
+                   page: RenderedPage) -> None:
         self._pages.put(repository.id, key, stamp, page,
                         ttl_seconds=self._lifetime(repository, page))
-        return page
 
     def _lifetime(self, repository: Repository, page: RenderedPage) -> float | None:
         """How long ``page`` is kept if the catalog stays as it is (None: the backstop)."""

@@ -343,6 +343,15 @@ class UpstreamResolver:
         graph = self._graph(domain.id)
         return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
 
+    def stands_alone_now(self, domain: Domain, repository: Repository) -> bool:
+        """Whether ``repository`` has no upstreams by its domain's graph as cached now, without
+        loading it (False when it is not cached: the caller's worker thread loads it)."""
+        found = self._graphs.lookup(domain.id)
+        if found is None:
+            return False
+        graph = found[0]
+        return not graph.upstreams.get(repository.id) and repository.id not in graph.external
+
     # -- files ---------------------------------------------------------------------------------
 
     async def locate(self, domain: Domain, repository: Repository, name: str, filename: str,

@@ -30,6 +30,7 @@ from packyard.metadata.catalog import (
     StoredPage,
 )
 from packyard.metadata.migrate import alembic_config
+from packyard.metadata.point_reads import POINT_READ_MAX_BYTES
 from packyard.metadata.schema import rendered_pages
 from packyard.metadata.version_lifecycle import CopyDecision
 from packyard.model import Package, Repository
@@ -85,6 +86,9 @@ def _page(catalog: SqlCatalog, repo: Repository) -> str | None:
     current serial."""
     assert catalog.flush_rendered_pages(30)
     found = catalog.rendered_page(repo.id, "pypi", "pkg", "text")
+    # The event loop's lookup agrees on SQLite, and is never made on PostgreSQL.
+    now = catalog.rendered_page_now(repo.id, "pypi", "pkg", "text")
+    assert now == (found if catalog.url.startswith("sqlite") else None)
     if found is None:
         return None
     page, serial = found
@@ -231,3 +235,29 @@ def test_revision_0012_upgrades_a_database_that_has_packages(databases: Database
     assert _page(catalog, repo) == ""
     _publish(catalog, repo, "1.0", A)
     assert _page(catalog, repo) == "pkg-1.0.tar.gz:Published"
+
+
+def test_the_event_loops_lookup_finds_another_processs_page_and_leaves_big_ones(
+        databases: Databases) -> None:
+    url = databases.url("db", migrated=True)
+    writer = databases.catalog(url, page_renderers={"pypi": _render})
+    writer.migrate()
+    reader = databases.catalog(url, page_renderers={"pypi": _render})
+    (repo,) = _repos(writer, "one")
+    assert reader.rendered_page_now(repo.id, "pypi", "pkg", "text") is None  # no package
+    _publish(writer, repo, "1.0", A)
+    assert writer.flush_rendered_pages(30)
+    kept = reader.rendered_page(repo.id, "pypi", "pkg", "text")
+    assert kept is not None
+    on_sqlite = url.startswith("sqlite")
+    assert reader.rendered_page_now(repo.id, "pypi", "pkg", "text") == (
+        kept if on_sqlite else None)
+    # A page bigger than the bound is read in a worker thread only.
+    big = StoredPage("text", b"x" * POINT_READ_MAX_BYTES, b"z", "big")
+    assert writer.keep_rendered_pages(_package(writer, repo), [big])
+    assert reader.rendered_page(repo.id, "pypi", "pkg", "text") == (big, kept[1])
+    assert reader.rendered_page_now(repo.id, "pypi", "pkg", "text") is None
+    small = StoredPage("text", b"x" * (POINT_READ_MAX_BYTES - 1), b"z", "small")
+    assert writer.keep_rendered_pages(_package(writer, repo), [small])
+    assert reader.rendered_page_now(repo.id, "pypi", "pkg", "text") == (
+        (small, kept[1]) if on_sqlite else None)

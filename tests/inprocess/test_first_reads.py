@@ -13,6 +13,7 @@ import pytest
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
+from packyard.thread_hop import ThreadHop
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
@@ -36,7 +37,9 @@ def repo(packyard: InProcessPackyard, dists: DistFactory) -> InProcessRepo:
     repo = packyard.pypi_repo()
     spec = DistSpec(name="demo-pkg", version="1.0")
     upload_ok(repo, dists.wheel(spec), dists.sdist(spec),
-              dists.wheel(DistSpec(name="demo-pkg", version="2.0", padding=100_000)))
+              dists.wheel(DistSpec(name="demo-pkg", version="2.0", padding=100_000)),
+              dists.wheel(DistSpec(name="other-pkg", version="1.0")))
+    assert packyard.container.catalog.flush_rendered_pages(30)  # the pages kept, as after a while
     return repo
 
 
@@ -142,8 +145,68 @@ def test_first_read_after_a_deny_policy_is_refused(packyard: InProcessPackyard,
                             "Resource": "*"}
     packyard.iam().put_user_policy(UserName="lee", PolicyName="deny", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [deny]}))
-    for path in (f"simple/demo-pkg/{WHEEL}", "simple/demo-pkg/"):  # new, and cached
+    # A new file, a cached page, and a stored page never read (the event loop's lookup).
+    for path in (f"simple/demo-pkg/{WHEEL}", "simple/demo-pkg/", "simple/other-pkg/"):
         assert lee.get(path, Accept=JSON_V1).status_code == 403
+
+
+def _hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The worker-thread hops made from now on, by the function they run."""
+    hops: list[str] = []
+    real = ThreadHop.run
+
+    async def counted(self: ThreadHop, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadHop, "run", counted)
+    return hops
+
+
+def test_a_stored_page_after_a_grant_is_read_on_the_loop_without_a_thread_hop(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
+    hops = _hops(monkeypatch)
+
+    def in_a_worker_thread(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("the stored page was looked up in a worker thread")
+
+    monkeypatch.setattr(packyard.container.catalog, "rendered_page", in_a_worker_thread)
+    before = packyard.starlette_calls
+    status, headers, body = _raw(repo, "simple/other-pkg/", Accept=JSON_V1)
+    assert (status, json.loads(body)["name"]) == (200, "other-pkg")
+    assert (hops, packyard.starlette_calls) == ([], before)
+    assert _raw(repo, "simple/other-pkg/", Accept=JSON_V1) == (status, headers, body)
+
+
+@pytest.mark.parametrize(("path", "token", "status", "message"), [
+    pytest.param("simple/other-pkg/", "not-a-token", 401, "Invalid authorization token",
+                 id="bad-token"),
+    pytest.param("simple/no-such-project/", None, 404,
+                 "No project no-such-project in repository shelf", id="unknown-project"),
+])
+def test_after_a_grant_a_first_read_refuses_what_the_routes_refuse(
+        packyard: InProcessPackyard, repo: InProcessRepo, path: str, token: str | None,
+        status: int, message: str) -> None:
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
+    with httpx.Client(transport=repo.transport, auth=("aws", token or repo.token)) as http:
+        assert_refused(http.get(repo.endpoint + path, headers={"Accept": JSON_V1}), status,
+                       message)
+
+
+def test_after_anothers_grant_a_caller_without_read_access_is_refused(
+        packyard: InProcessPackyard, repo: InProcessRepo) -> None:
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # root granted
+    iam = packyard.iam()
+    iam.create_user(UserName="max")
+    iam.put_user_policy(UserName="max", PolicyName="token", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{**READ, "Action": [
+            "codeartifact:GetAuthorizationToken", "sts:GetServiceBearerToken"]}]}))
+    key = iam.create_access_key(UserName="max")["AccessKey"]
+    max_repo = packyard.pypi_repo(create=False, credentials=Credentials(
+        key["AccessKeyId"], key["SecretAccessKey"]))
+    assert max_repo.get("simple/other-pkg/", Accept=JSON_V1).status_code == 403
 
 
 def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
@@ -152,7 +215,8 @@ def test_an_unexpected_failure_on_a_first_read_is_the_routes_plain_500(
     def broken(*_args: object, **_kwargs: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(packyard.container.catalog, "rendered_page", broken)
+    for lookup in ("rendered_page", "rendered_page_now"):  # in a worker thread, on the loop
+        monkeypatch.setattr(packyard.container.catalog, lookup, broken)
     response = repo.get("simple/demo-pkg/", Accept=JSON_V1)
     assert (response.status_code, response.text) == (
         500, "Packyard hit an internal error; see the server log\n")
@@ -195,21 +259,25 @@ def test_a_first_read_is_counted_and_logged_under_its_operation_and_caller(
     log = tmp_path / "access.jsonl"
     logged = packyard_factory(access_log=str(log), metrics=True)
     repo = logged.pypi_repo()
-    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")),
+              dists.wheel(DistSpec(name="other-pkg", version="1.0")))
+    assert logged.container.catalog.flush_rendered_pages(30)
     before = logged.starlette_calls
     page = repo.get("simple/demo-pkg/", Accept=JSON_V1)
     wheel = repo.get(f"simple/demo-pkg/{WHEEL}")
-    assert (page.status_code, wheel.status_code) == (200, 200)
+    other = repo.get("simple/other-pkg/", Accept=JSON_V1)  # granted: the loop's lookup
+    assert (page.status_code, wheel.status_code, other.status_code) == (200, 200, 200)
     assert logged.starlette_calls == before
     lines = {line["requestId"]: line for line in map(json.loads, log.read_text().splitlines())}
-    for response, operation in ((page, "project_page"), (wheel, "file")):
+    for response, operation in ((page, "project_page"), (wheel, "file"),
+                                (other, "project_page")):
         line = lines[response.headers["x-amzn-requestid"]]
         assert (line["surface"], line["operation"], line["status"]) == ("pypi", operation, 200)
         assert line["principal"].endswith(":root") and line["bytesOut"] == len(response.content)
     metrics = logged.http.get("/metrics").text
-    for operation in ("project_page", "file"):
+    for operation, count in (("project_page", 2), ("file", 1)):
         assert (f'packyard_http_requests_total{{operation="{operation}",status="200",'
-                f'surface="pypi"}} 1.0') in metrics
+                f'surface="pypi"}} {count}.0') in metrics
 
 
 def test_with_downloads_audited_first_reads_are_the_routes(

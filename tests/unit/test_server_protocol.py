@@ -13,19 +13,25 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import uvicorn
 
 from packyard.http.answer import Answer
+from packyard.http.request_note import RequestIds
 from packyard.server.protocol import (
     PackyardHttpProtocol,
     apply_proxy_headers,
+    find_first_answer,
     find_hot_answer,
     response_bytes,
 )
+from packyard.server.traffic import Traffic
 
+FIRST = Answer(200, [(b"content-length", b"5"), (b"content-type", b"text/plain")], b"first")
 HOT = Answer(200, [(b"etag", b'"e1"'), (b"content-length", b"5"),
                    (b"content-type", b"text/plain")], b"hello")
 UNFRAMED = Answer(200, [(b"content-type", b"text/plain")], b"no length")
@@ -66,9 +72,25 @@ class App:
         await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[App, int]]:
-    app = App()
+class FirstReadApp(App):
+    """``App`` with ``PackyardApp``'s first reads made without waiting: /first is answered by
+    ``first_answer_now`` and counted by ``first_answer_sent``; an observer gives request ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observer = SimpleNamespace(ids=RequestIds(), traffic=Traffic(), access_log=None)
+        self.first_sent: list[tuple[str, int, int]] = []
+
+    def first_answer_now(self, scope: Any) -> Answer | None:
+        return FIRST if scope["path"] == "/first" else None
+
+    def first_answer_sent(self, scope: Any, request_id: str, status: int, sent: int,
+                          started: float) -> None:
+        self.first_sent.append((request_id, status, sent))
+
+
+@contextmanager
+def _serving(app: App) -> Iterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, http=PackyardHttpProtocol, lifespan="off", log_level="error",
@@ -81,11 +103,18 @@ def served() -> Iterator[tuple[App, int]]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
     try:
-        yield app, sock.getsockname()[1]
+        yield sock.getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[App, int]]:
+    app = App()
+    with _serving(app) as port:
+        yield app, port
 
 
 def _connect(port: int) -> socket.socket:
@@ -391,3 +420,23 @@ def test_log_records_outside_a_request_say_so() -> None:
     finally:
         release_request_id(token)
     assert (outside.request_id, inside.request_id) == ("-", "rid-1")
+
+
+def test_a_first_read_made_without_waiting_is_written_and_counted_as_the_apps() -> None:
+    app = FirstReadApp()
+    with _serving(app) as port, _connect(port) as conn:
+        conn.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        first, hot = _read_responses(conn, 2)
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"\r\n\r\nfirst")
+    request_id = re.search(rb"x-amzn-requestid: (\S+)\r\n", first)
+    assert request_id is not None
+    # Counted once, as the app counts first reads (under their operation), not as a hot answer.
+    assert app.first_sent == [(request_id.group(1).decode(), 200, 5)]
+    assert app.observer.traffic.fast_lane_answers == 1  # the /hot one
+    assert hot.endswith(b"hello") and app.asgi_paths == []
+
+
+def test_find_first_answer_needs_both_halves() -> None:
+    app = FirstReadApp()
+    assert find_first_answer(app) == (app.first_answer_now, app.first_answer_sent)
+    assert find_first_answer(App()) == (None, None)

@@ -122,7 +122,8 @@ class PypiEndpoint:
         access = await self._reads.open_read(request)
         page = await self._reads.page(
             access, (normalized, media_type),
-            lambda: self._render_project(access, normalized, media_type))
+            lambda: self._render_project(access, normalized, media_type),
+            lambda: self.stored_pages.page_now(access, normalized, media_type))
         return self._reads.page_response(request, page)
 
     async def _render_index(self, access: RepositoryAccess, media_type: str) -> RenderedPage:
@@ -172,11 +173,26 @@ class PypiEndpoint:
         if kind == "page":
             return await self._reads.page(
                 access, (project, detail),
-                lambda: self._render_project(access, project, detail))
+                lambda: self._render_project(access, project, detail),
+                lambda: self.stored_pages.page_now(access, project, detail))
         return await self._reads.stored_file(
             access, (project, detail),
             lambda: self._resolver.find_own(access.domain, access.repository, project, detail),
             file_media_type(detail))
+
+
+    def first_read_now(self, access: RepositoryAccess, key: HotKey) -> RenderedPage | None:
+        """The page ``key`` names as ``first_read`` finds it, when that takes no waiting (a
+        page kept by the write that changed it, looked up on this thread); None otherwise."""
+        kind, entry = key
+        if kind != "page":
+            return None
+        project, media_type = cast(tuple[str, str], entry)  # pypi_hot_route's keys
+        if normalize_name(project) != project:
+            return None
+        return self._reads.stored_page(
+            access, (project, media_type),
+            lambda: self.stored_pages.page_now(access, project, media_type))
 
 
 def _noted(request: Request, route: str) -> RequestNote:
@@ -215,7 +231,8 @@ def mount_pypi(core: Core) -> MountedFormat:
                          first_read=reads.first_reads(
                              FORMAT, pypi_hot_route, endpoint.first_read,
                              lambda error: Answer.of(to_response(error)),
-                             {"page": "project_page", "file": "file"}), routes=[
+                             {"page": "project_page", "file": "file"},
+                             endpoint.first_read_now), routes=[
         # twine may post to the endpoint without its trailing slash, which no Mount matches.
         Route(prefix, endpoint.upload, methods=["POST"], middleware=[ERRORS]),
         # Errors become pip's and twine's answers in one place (errors.py), for every route.

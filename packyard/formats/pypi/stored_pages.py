@@ -3,7 +3,9 @@
 A write that changes a project renders its own page, PEP 503 HTML and PEP 691 JSON with their
 gzip, in the write's transaction (``render_stored_pages``, the catalog's ``PageRenderer`` for
 PyPI; ``metadata/rendered_pages.py``), so the first read of a page nobody has asked for yet is
-one keyed lookup in a worker thread instead of a listing and a render. The bytes are exactly
+one keyed lookup instead of a listing and a render: on the event loop's own thread where the
+catalog reads without waiting (embedded SQLite, ``metadata/point_reads.py``), else in a worker
+thread. The bytes are exactly
 what the merging path (``UpstreamResolver.listing``, ``upstream.project_page``) renders of a
 repository without upstreams, because they are made by the same functions; a repository with
 upstreams keeps that path (its page changes with theirs). A page the catalog has no current
@@ -83,6 +85,17 @@ class StoredPages:
         """The page of ``project`` (normalized) in ``media_type``; None when the repository
         has upstreams (its page is merged with theirs: the caller's path)."""
         return await self._threads.run(self._find, access, project, media_type)
+
+    def page_now(self, access: RepositoryAccess, project: str,
+                 media_type: str) -> RenderedPage | None:
+        """The stored page of ``project`` looked up on the caller's own thread (the event
+        loop's), where that never waits (``Catalog.rendered_page_now``) and the repository is
+        known to stand alone; None when ``page`` must answer."""
+        if not self._resolver.stands_alone_now(access.domain, access.repository):
+            return None
+        found = self._catalog.rendered_page_now(access.repository.id, FORMAT, project,
+                                                _KINDS[media_type])
+        return None if found is None else _answer(found[0], media_type, found[1])
 
     def _find(self, access: RepositoryAccess, project: str,
               media_type: str) -> RenderedPage | None:
