@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,6 +110,27 @@ def backend_name(url: str) -> str:
     return name
 
 
+def _enter_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting for the database's lock as any other statement does.
+
+    Turning a new database into WAL takes an exclusive lock, and SQLite answers SQLITE_BUSY
+    there without calling the busy handler when another connection is opening the same new
+    file (several processes starting at once on an empty data directory): retried here for as
+    long as ``busy_timeout`` would wait. Once the file is in WAL mode the pragma takes no lock.
+    """
+    deadline = time.monotonic() + _LOCK_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool: PoolSettings) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                            pool_size=pool.pool_size, max_overflow=pool.max_overflow,
@@ -118,7 +141,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool: PoolSettings) -> Engine:
         # We issue BEGIN ourselves (below); pysqlite's implicit transactions are off.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(cur)
         # FULL: a commit that returned is on disk, even after power loss.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
