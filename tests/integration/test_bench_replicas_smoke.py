@@ -46,7 +46,7 @@ def test_replicas_suite_measures_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "replicas.json"
     done = subprocess.run(
         [str(BENCH_RUN), "replicas", "--python", sys.executable, "--rounds", "1",
-         "--seconds", "1", "--warmup", "1", "--upload-count", "3", "--visibility-samples", "3",
+         "--seconds", "0.5", "--warmup", "0", "--upload-count", "3", "--visibility-samples", "3",
          "--scale-projects", "2000", "--uncached-reads", "5", "--output", str(output)],
         capture_output=True, text=True, timeout=1100, stdin=subprocess.DEVNULL,
         env={**_clean_env(), "BENCH_WORK": str(tmp_path / "work")})
