@@ -1,8 +1,9 @@
-"""Read grants reused on a keep-alive connection (``RepositoryGate``, ``services/access.py``):
-the next requests of a caller on the same connection skip the policy evaluation, for longer
-than the one second grants are reused without a connection, and every change a grant rests on
-(a token revoked, a key deactivated, a Deny policy, an untag, the token's expiry) refuses the
-very next request on that connection, whether the answer is cached or not.
+"""Read grants reused on keep-alive connections (``RepositoryGate``, ``services/access.py``):
+the next requests of a caller from the same place, on that connection or another of its own,
+skip the policy evaluation, for longer than the one second grants are reused without a
+connection, and every change a grant rests on (a token revoked, a key deactivated, a Deny
+policy, an untag, the token's expiry) refuses the very next request on that connection,
+whether the answer is cached or not.
 
 ``packyard serve``'s protocol numbers each connection in the scope (``server/protocol.py``);
 here a client on ``_connection`` gets a number the same way."""
@@ -100,7 +101,7 @@ def shelf(packyard: InProcessPackyard, dists: DistFactory) -> InProcessRepo:
     return repo
 
 
-def test_a_connection_reuses_its_grant_past_a_second_and_another_connection_does_not(
+def test_a_grant_is_reused_past_a_second_on_its_connection_and_the_callers_others(
         packyard: InProcessPackyard, shelf: InProcessRepo, policy_checks: list[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     kept = _connection(packyard, shelf)
@@ -113,8 +114,22 @@ def test_a_connection_reuses_its_grant_past_a_second_and_another_connection_does
     assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
     assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
     assert len(policy_checks) == 1
-    # Another connection of the same caller is authorized afresh.
+    # Another connection of the same caller from the same place (uv and npm open several):
+    # no policy evaluation either.
     assert _connection(packyard, shelf).get(PAGE, Accept=JSON_V1).status_code == 200
+    assert len(policy_checks) == 1
+    # Past the grant's lifetime, any connection is authorized afresh.
+    monkeypatch.setattr(readers, "_monotonic", lambda: _later(11.0))
+    assert _connection(packyard, shelf).get(PAGE, Accept=JSON_V1).status_code == 200
+    assert len(policy_checks) == 2
+
+
+def test_another_caller_on_a_new_connection_is_authorized_afresh(
+        packyard: InProcessPackyard, shelf: InProcessRepo, policy_checks: list[str]) -> None:
+    assert _connection(packyard, shelf).get(PAGE, Accept=JSON_V1).status_code == 200
+    assert len(policy_checks) == 1
+    other, _ = _reader(packyard, "olga")
+    assert other.get(PAGE, Accept=JSON_V1).status_code == 200
     assert len(policy_checks) == 2
 
 

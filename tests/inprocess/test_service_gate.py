@@ -90,3 +90,17 @@ def test_a_read_grant_is_reused_only_for_the_same_header_and_place(gate: Reposit
         assert gate.recent_reader(LABEL, "shelf", _basic(token), place) is None
     assert gate.recent_reader(LABEL, "shelf", "Bearer " + token, None) is None
     assert gate.recent_reader(LABEL, "other", _basic(token), None) is None
+
+
+def test_a_grant_made_on_a_connection_serves_the_callers_other_connections_from_that_place(
+        gate: RepositoryGate, token: str) -> None:
+    granted = gate.open_for_read(LABEL, "shelf", _basic(token), connection=1)
+    assert gate.recent_reader(LABEL, "shelf", _basic(token), None, connection=1) == granted
+    assert gate.recent_reader(LABEL, "shelf", _basic(token), None, connection=2) == granted
+    # Not for a request naming no connection (its grants live a second), nor from elsewhere,
+    # nor for another header, nor another repository.
+    assert gate.recent_reader(LABEL, "shelf", _basic(token), None) is None
+    elsewhere = RequestEnvironment(source_ip="10.0.0.1", secure_transport=False)
+    assert gate.recent_reader(LABEL, "shelf", _basic(token), elsewhere, connection=2) is None
+    assert gate.recent_reader(LABEL, "shelf", "Bearer " + token, None, connection=2) is None
+    assert gate.recent_reader(LABEL, "other", _basic(token), None, connection=2) is None

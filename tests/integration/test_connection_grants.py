@@ -1,7 +1,8 @@
-"""Read grants on a kept-alive connection under a real ``packyard serve``: the server's protocol
-numbers each connection, repeat reads on one are answered by the fast lane from the grant made
-for it (and not on another connection), and an IAM change made through the server refuses the very next request on that same
-connection (tests/inprocess/test_connection_grants.py has every kind of change)."""
+"""Read grants on kept-alive connections under a real ``packyard serve``: the server's protocol
+numbers each connection, repeat reads are answered by the fast lane from the grant made for the
+caller (on that connection and on the caller's other connections from the same place), and an
+IAM change made through the server refuses the very next request on a kept-alive connection
+(tests/inprocess/test_connection_grants.py has every kind of change)."""
 
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ def test_a_deny_policy_refuses_the_next_request_on_a_kept_alive_connection(
         assert [kept.get(page).status_code for _ in range(3)] == [200] * 3
         assert _fast_lane_answers(server) == before + 3  # the grant and page, reused
         with httpx.Client(trust_env=False, auth=("aws", token), timeout=30) as another:
-            # A grant is the connection's: another one is authorized afresh (not from memory).
+            # The caller's grant serves its other connections too (uv and npm open several):
+            # the first request of a new one is answered from memory.
             assert another.get(page).status_code == 200
-        assert _fast_lane_answers(server) == before + 3
+        assert _fast_lane_answers(server) == before + 4
         iam.put_user_policy(UserName=user, PolicyName="deny", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Deny", "Action": "codeartifact:ReadFromRepository",
