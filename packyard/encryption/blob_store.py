@@ -48,11 +48,23 @@ import anyio
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import TamperedBlob
 from packyard.crypto.keys import KeyProvider, WrappedKey
-from packyard.crypto.stream import LAYOUT, Layout, StreamDecryptor, StreamEncryptor
+from packyard.crypto.stream import (
+    LAYOUT,
+    Layout,
+    StreamDecryptor,
+    StreamEncryptor,
+    decrypt_bytes,
+)
 from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
 from packyard.model import Domain
-from packyard.storage.blobs import BlobStore, Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import (
+    BlobStore,
+    Digests,
+    Hasher,
+    StagedBlob,
+    check_blob_key,
+)
 from packyard.storage.read_cache import CachingBlobStore
 from packyard.ttl_cache import TtlCache
 
@@ -360,6 +372,23 @@ class EncryptingBlobStore:
         if self.open_key(domain_key, sha256) is not None:
             return None
         return self.inner.local_path(domain_key, sha256)
+
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        # Only with the data key open already: its row and its unwrapping may wait. Anything
+        # ``read`` would refuse (truncated, grown, tampered) is left to it, which says so.
+        check_blob_key(domain_key, sha256)
+        opened = self._opened.get((domain_key, sha256))
+        if opened is None or opened.plaintext_size > limit:
+            return None
+        ciphertext = self.inner.read_small_now(sealed_partition(domain_key), sha256,
+                                               opened.ciphertext_size)
+        if ciphertext is None or len(ciphertext) != opened.ciphertext_size:
+            return None
+        try:
+            return decrypt_bytes(opened.data_key, opened.associated_data, ciphertext,
+                                 plaintext_size=opened.plaintext_size, layout=self._layout)
+        except TamperedBlob:
+            return None
 
     async def read(self, domain_key: str, sha256: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:
