@@ -469,6 +469,11 @@ class Catalog(Protocol):
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
 
+    def data_key_now(self, domain_id: int, sha256: str) -> StoredDataKey | None:
+        """``data_key`` made on the caller's thread where the backend can without waiting
+        (``point_reads.py``); ``WouldWait`` otherwise (None means: no data key)."""
+        ...
+
     def add_data_key(self, key: StoredDataKey, now: datetime, *,
                      durable: bool = True) -> tuple[StoredDataKey, bool]:
         """Insert unless present; the row that holds, and whether it is ``key``. With

@@ -264,21 +264,28 @@ def test_a_first_read_on_the_loop_is_counted_and_logged_as_a_file_read(
             in app.http.get("/metrics").text)
 
 
-def test_an_encrypted_file_is_read_on_the_loop_once_its_data_key_is_open(
+def test_an_encrypted_file_is_read_on_the_loop_as_the_worker_reads_it(
         packyard_factory: PackyardFactory, dists: DistFactory,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # Encryption on (the default): the app that stored the wheel holds its data key open;
-    # another app on the same data must unwrap it first, which its worker thread does.
+    # Encryption on (the default), local keyring: an app that did not store the wheel (no data
+    # key open) unwraps its key on the loop too (its row by a point read, the keyring in
+    # memory), and sends what a worker-only app on the same data sends.
     stored = packyard_factory()
-    repo = stored.pypi_repo()
-    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
-    other_repo = _worker_only(packyard_factory()).pypi_repo(create=False)
-    for each in (repo, other_repo):
+    upload_ok(stored.pypi_repo(), dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    cold = packyard_factory()
+    repo = cold.pypi_repo(create=False)
+    worker_repo = _worker_only(packyard_factory()).pypi_repo(create=False)
+    for each in (repo, worker_repo):
         assert each.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
     hops = _hops(monkeypatch)
-    before = _raw(other_repo, f"simple/demo-pkg/{WHEEL}")
+    before = _raw(worker_repo, f"simple/demo-pkg/{WHEEL}")
     assert before[0] == 200 and hops
     hops.clear()
+
+    def in_a_worker_thread(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("the data key was looked up in a worker thread")
+
+    monkeypatch.setattr(cold.container.catalog, "data_key", in_a_worker_thread)
     assert _raw(repo, f"simple/demo-pkg/{WHEEL}") == before and hops == []
 
 
