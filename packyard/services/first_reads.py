@@ -60,8 +60,8 @@ None when the routes must answer (a name to redirect, a file only an upstream ha
 FillNow = Callable[[RepositoryAccess, HotKey], RenderedPage | CachedFile | None]
 """A format's lookup of the page or file a request names on the caller's own thread, where
 that never waits (a page kept by the write that changed it, a stored file's record, on
-embedded SQLite: ``metadata/point_reads.py``; a small file's bytes from its plain file); None
-when ``Fill`` must answer."""
+embedded SQLite: ``metadata/point_reads.py``; a small file's bytes where the blob store reads
+them without waiting: ``BlobStore.read_small_now``); None when ``Fill`` must answer."""
 
 
 class FirstReads:

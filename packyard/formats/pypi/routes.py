@@ -184,7 +184,8 @@ class PypiEndpoint:
                        ) -> RenderedPage | CachedFile | None:
         """The page or file ``key`` names as ``first_read`` finds it, when that takes no
         waiting (a page kept by the write that changed it, a file's record, looked up on this
-        thread; a small file's bytes read from its plain file); None otherwise."""
+        thread; a small file's bytes read there where the blob store can: ``stored_file_now``);
+        None otherwise."""
         kind, entry = key
         project, detail = cast(tuple[str, str], entry)  # pypi_hot_route's keys
         if normalize_name(project) != project:
