@@ -189,6 +189,17 @@ def test_what_the_loop_cannot_answer_is_answered_as_before(
     assert _raw(repo, path, **headers) == before  # and again, after any lookup was kept
 
 
+def test_a_range_after_a_first_read_on_the_loop_is_the_routes_206(pair: Pair) -> None:
+    loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
+    calls = loop.starlette_calls
+    assert _raw(repo, f"simple/demo-pkg/{WHEEL}")[0] == 200  # kept with its bytes, on the loop
+    assert loop.starlette_calls == calls
+    ranged = _raw(repo, f"simple/demo-pkg/{WHEEL}", Range="bytes=0-9")
+    assert loop.starlette_calls == calls + 1  # Range is the routes'
+    assert ranged == _raw(worker_repo, f"simple/demo-pkg/{WHEEL}", Range="bytes=0-9")
+    assert ranged[0] == 206 and len(ranged[2]) == 10
+
+
 def test_a_big_files_revalidation_after_its_lookup_on_the_loop_is_the_routes_304(
         pair: Pair) -> None:
     loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
