@@ -9,10 +9,12 @@ connection sees them (loopback; so the client's own share, ~0.1–0.2 ms, is in 
   a second Packyard (`packyard-base`, e.g. an install of `main`) runs on a copy of the same
   data, and the two are measured in alternating rounds;
 - each round, on each server, a fresh connection reads `--sample` pages never read before
-  (PEP 691 JSON, as pip and uv ask; the same names on both servers), then revalidates the pages
-  the previous round read (more than `--gap` seconds earlier) with their ETags;
+  (PEP 691 JSON, as pip and uv ask; the same names on both servers), then the file each page
+  lists (a small wheel, as most of an install's files are; its `.metadata` file too when the
+  page offers one), then revalidates the pages the previous round read (more than `--gap`
+  seconds earlier) with their ETags;
 - per server: the p50 and p90 of each kind over all rounds, and the server's CPU per request
-  (its whole process group, from /proc), overall and per kind (read between the two phases of
+  (its whole process group, from /proc), overall and per kind (read between the phases of
   each round; /proc counts 10 ms ticks, so use a large `--sample`).
 
 Run: `bench/run first-reads [--projects 1000] [--rounds 5] [--baseline-bin PATH]`.
@@ -42,12 +44,14 @@ JSON_V1 = "application/vnd.pypi.simple.v1+json"
 @dataclasses.dataclass
 class Samples:
     first: list[float] = dataclasses.field(default_factory=list)
+    files: list[float] = dataclasses.field(default_factory=list)
     revalidated: list[float] = dataclasses.field(default_factory=list)
     statuses: dict[int, int] = dataclasses.field(default_factory=dict)
     cpu: float = 0.0
     requests: int = 0
     # The same, for each kind on its own (the server's CPU is read between the two phases).
     cpu_first: float = 0.0
+    cpu_files: float = 0.0
     cpu_revalidated: float = 0.0
 
 
@@ -67,20 +71,30 @@ def _round(server: Packyard, names: list[str], previous: dict[str, str],
     assert server.proc is not None
     cpu = group_cpu_seconds(server.proc.pid)
     etags: dict[str, str] = {}
+    files: list[str] = []
     with httpx.Client(auth=("aws", server.token), trust_env=False, timeout=30) as http:
         for name in names:
-            response = _read(http, f"{server.simple_url()}{name}/", {"Accept": JSON_V1},
-                             samples, samples.first)
+            page_url = f"{server.simple_url()}{name}/"
+            response = _read(http, page_url, {"Accept": JSON_V1}, samples, samples.first)
             etags[name] = response.headers.get("etag", "")
+            for offered in response.json().get("files", [])[:1]:
+                url = str(httpx.URL(page_url).join(offered["url"]).copy_with(fragment=None))
+                files.append(url)
+                if offered.get("core-metadata"):
+                    files.append(url + ".metadata")
+        pages_done = group_cpu_seconds(server.proc.pid)
+        for url in files:
+            _read(http, url, {}, samples, samples.files)
         between = group_cpu_seconds(server.proc.pid)
         for name, etag in previous.items():
             _read(http, f"{server.simple_url()}{name}/",
                   {"Accept": JSON_V1, "If-None-Match": etag}, samples, samples.revalidated)
     end = group_cpu_seconds(server.proc.pid)
     samples.cpu += end - cpu
-    samples.cpu_first += between - cpu
+    samples.cpu_first += pages_done - cpu
+    samples.cpu_files += between - pages_done
     samples.cpu_revalidated += end - between
-    samples.requests += len(names) + len(previous)
+    samples.requests += len(names) + len(files) + len(previous)
     return etags
 
 
@@ -143,11 +157,13 @@ def main(argv: list[str]) -> int:
     for name, got in samples.items():
         report["servers"][name] = {
             "first_p50_ms": _ms(got.first, 0.5), "first_p90_ms": _ms(got.first, 0.9),
+            "file_p50_ms": _ms(got.files, 0.5), "file_p90_ms": _ms(got.files, 0.9),
             "revalidated_p50_ms": _ms(got.revalidated, 0.5),
             "revalidated_p90_ms": _ms(got.revalidated, 0.9),
             "cpu_ms_per_request": round(got.cpu / got.requests * 1000, 3),
             # Each phase's CPU over its requests (/proc counts in 10 ms ticks: use many).
             "cpu_ms_per_first_read": round(got.cpu_first / max(1, len(got.first)) * 1000, 3),
+            "cpu_ms_per_file_read": round(got.cpu_files / max(1, len(got.files)) * 1000, 3),
             "cpu_ms_per_revalidation": round(
                 got.cpu_revalidated / max(1, len(got.revalidated)) * 1000, 3),
             "statuses": got.statuses, "version": next(
@@ -158,7 +174,10 @@ def main(argv: list[str]) -> int:
     if len(servers) == 2:
         after, before = (report["servers"][s.name] for s in servers)
         print("after ÷ before: first p50 "
-              f"{after['first_p50_ms'] / before['first_p50_ms']:.2f}, revalidated p50 "
+              f"{after['first_p50_ms'] / before['first_p50_ms']:.2f}, file p50 "
+              f"{after['file_p50_ms'] / before['file_p50_ms']:.2f} (CPU per file read "
+              f"{after['cpu_ms_per_file_read'] / max(before['cpu_ms_per_file_read'], 1e-9):.2f})"
+              ", revalidated p50 "
               f"{after['revalidated_p50_ms'] / before['revalidated_p50_ms']:.2f}, CPU/request "
               f"{after['cpu_ms_per_request'] / before['cpu_ms_per_request']:.2f} (first reads "
               f"{after['cpu_ms_per_first_read'] / max(before['cpu_ms_per_first_read'], 1e-9):.2f}"

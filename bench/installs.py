@@ -407,12 +407,15 @@ def main(argv: list[str]) -> int:
             projects = [dep_name(i) for i in range(DEPS)] + requirements
             print(f"nginx mirror: {mirror.crawl(packyard, projects)} answers copied",
                   file=sys.stderr)
-            # The crawl read every page and file of `packyard`, and its caches keep them until
-            # a change: restarted, its installs meet what a user's first install after a
-            # restart meets (pages rendered at publish, in the catalog; nothing in memory).
-            packyard.stop()
-            packyard._launch()  # noqa: SLF001 - on its own data, as start_twin does
-            packyard._configure(create=False)  # noqa: SLF001
+        # The crawl read every page and file of `packyard`, and its caches keep them until a
+        # change; the uploads left every Packyard their files' data keys open: restarted, each
+        # one's installs meet what a user's first install after a restart meets (pages
+        # rendered at publish, in the catalog; nothing in memory).
+        for server in servers.values():
+            if isinstance(server, Packyard):
+                server.stop()
+                server._launch()  # noqa: SLF001 - on its own data, as start_twin does
+                server._configure(create=False)  # noqa: SLF001
         order = [n for n in names if n in servers]
         bench = Bench(servers, client, work / "installs" / "clients", args.gap, requirements)
         for number in range(args.rounds):

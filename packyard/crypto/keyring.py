@@ -362,17 +362,52 @@ class LocalKeyring:
 
     def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
         with self._mutex:
-            key = self._usable(wrapped.key_id)
-            blob = wrapped.ciphertext
-            if len(blob) != _WRAPPED_SIZE:
-                raise TamperedKey(f"A wrapped key of key {key.key_id} is {len(blob)} bytes, "
-                                  f"not {_WRAPPED_SIZE}")
-            form, version = _WRAP.unpack_from(blob)
-            if (form != _WRAP_FORMAT or version not in key.versions
-                    or wrapped.key_version not in (None, version)):
-                raise TamperedKey(f"A wrapped key names version {version} of key {key.key_id}, "
-                                  "which does not wrap it")
-            cipher = key.cipher(version)
+            key, version, cipher = self._unwrapper(wrapped, self._usable(wrapped.key_id))
+        return self._unwrap(wrapped, context, key, version, cipher)
+
+    def decrypt_data_key_now(self, wrapped: WrappedKey, context: EncryptionContext
+                             ) -> bytes | None:
+        """``decrypt_data_key`` on the caller's thread (the event loop's), when the keys in
+        memory are current (one ``stat``; a keyring changed since is read again by
+        ``decrypt_data_key``) and no other thread holds them; None otherwise or on any
+        failure, which ``decrypt_data_key`` then raises."""
+        if not self._mutex.acquire(blocking=False):
+            return None
+        try:
+            st = self.path.stat()
+            if (st.st_ino, st.st_mtime_ns, st.st_size) != self._stamp:
+                return None
+            key, version, cipher = self._unwrapper(wrapped, self._resolve(wrapped.key_id))
+            if not key.enabled:
+                return None
+        except (OSError, TamperedKey, UnknownKey):
+            return None
+        finally:
+            self._mutex.release()
+        try:
+            return self._unwrap(wrapped, context, key, version, cipher)
+        except TamperedKey:
+            return None
+
+    @staticmethod
+    def _unwrapper(wrapped: WrappedKey, key: _Key) -> tuple[_Key, int, AESGCM]:
+        """The KEK version and cipher that unwrap ``wrapped``; ``TamperedKey`` when its form
+        or version says it was not wrapped by ``key``."""
+        blob = wrapped.ciphertext
+        if len(blob) != _WRAPPED_SIZE:
+            raise TamperedKey(f"A wrapped key of key {key.key_id} is {len(blob)} bytes, "
+                              f"not {_WRAPPED_SIZE}")
+        form, version = _WRAP.unpack_from(blob)
+        if (form != _WRAP_FORMAT or version not in key.versions
+                or wrapped.key_version not in (None, version)):
+            raise TamperedKey(f"A wrapped key names version {version} of key {key.key_id}, "
+                              "which does not wrap it")
+        return key, version, key.cipher(version)
+
+    @staticmethod
+    def _unwrap(wrapped: WrappedKey, context: EncryptionContext, key: _Key, version: int,
+                cipher: AESGCM) -> bytes:
+        blob = wrapped.ciphertext
         try:
             return cipher.decrypt(blob[_WRAP.size:_WRAP.size + _NONCE_SIZE],
                                   blob[_WRAP.size + _NONCE_SIZE:],

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import KeyUnavailable
@@ -107,6 +107,20 @@ class KeyProvider(Protocol):
 
     def rotate(self, key_ref: str) -> KeyDescription:
         """Make a new KEK version the current one; older versions keep unwrapping."""
+        ...
+
+
+@runtime_checkable
+class UnwrapsNow(Protocol):
+    """A ``KeyProvider`` that can unwrap a data key on the caller's thread without waiting
+    (its KEKs in this process's memory: the local keyring), for the event loop's first read of
+    a small encrypted file. KMS and transit are round trips and have no such method."""
+
+    def decrypt_data_key_now(self, wrapped: WrappedKey, context: EncryptionContext
+                             ) -> bytes | None:
+        """``decrypt_data_key`` when it needs no waiting (no lock another thread holds, no
+        file to read again); None otherwise, and on any failure, which
+        ``decrypt_data_key`` then raises."""
         ...
 
 

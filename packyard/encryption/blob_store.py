@@ -47,12 +47,25 @@ import anyio
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import TamperedBlob
-from packyard.crypto.keys import KeyProvider, WrappedKey
-from packyard.crypto.stream import LAYOUT, Layout, StreamDecryptor, StreamEncryptor
+from packyard.crypto.keys import KeyProvider, UnwrapsNow, WrappedKey
+from packyard.crypto.stream import (
+    LAYOUT,
+    Layout,
+    StreamDecryptor,
+    StreamEncryptor,
+    decrypt_bytes,
+)
 from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
+from packyard.metadata.point_reads import WouldWait
 from packyard.model import Domain
-from packyard.storage.blobs import BlobStore, Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import (
+    BlobStore,
+    Digests,
+    Hasher,
+    StagedBlob,
+    check_blob_key,
+)
 from packyard.storage.read_cache import CachingBlobStore
 from packyard.ttl_cache import TtlCache
 
@@ -72,6 +85,10 @@ class DataKeyCatalog(Protocol):
     """What this store needs of the catalog (``Catalog`` has it all)."""
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
+
+    def data_key_now(self, domain_id: int, sha256: str) -> StoredDataKey | None:
+        """``data_key`` without waiting, or ``WouldWait``."""
+        ...
 
     def add_data_key(self, key: StoredDataKey, now: datetime, *,
                      durable: bool = True) -> tuple[StoredDataKey, bool]: ...
@@ -106,6 +123,9 @@ class EncryptingBlobStore:
         self._provider = provider
         self._keys = keys
         self._layout = layout
+        # Unwrapping on the caller's thread, where the provider can without waiting.
+        self._unwrap_now = provider.decrypt_data_key_now if isinstance(provider, UnwrapsNow) \
+            else None
         # Unwrapped data keys by (domain, sha256): never written anywhere.
         self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
             ttl_seconds=cache_seconds, max_entries=10_000)
@@ -115,6 +135,10 @@ class EncryptingBlobStore:
     def _opened_key(self, row: StoredDataKey, context: EncryptionContext) -> OpenedKey:
         data_key = self._provider.decrypt_data_key(
             WrappedKey(row.key_id, row.key_version, row.wrapped), context)
+        return self._opened_with(row, context, data_key)
+
+    def _opened_with(self, row: StoredDataKey, context: EncryptionContext,
+                     data_key: bytes) -> OpenedKey:
         return OpenedKey(data_key, context.blob_associated_data(), row.plaintext_size,
                          self._layout.ciphertext_size(row.plaintext_size))
 
@@ -128,6 +152,27 @@ class EncryptingBlobStore:
         if row is None:
             return None
         opened = self._opened_key(row, EncryptionContext(domain_key, sha256))
+        self._opened.put((domain_key, sha256), opened)
+        return opened
+
+    def _open_key_now(self, domain_key: str, sha256: str) -> OpenedKey | None:
+        """``open_key`` on the caller's thread: the key open in memory, else its row by a
+        point read and unwrapped by a provider that can without waiting (the local keyring);
+        ``WouldWait`` when either would wait (PostgreSQL, KMS, transit, a busy keyring)."""
+        cached = self._opened.get((domain_key, sha256))
+        if cached is not None:
+            return cached
+        if self._unwrap_now is None:
+            raise WouldWait
+        row = self._catalog.data_key_now(Domain.id_of_blob_key(domain_key), sha256)
+        if row is None:
+            return None
+        context = EncryptionContext(domain_key, sha256)
+        data_key = self._unwrap_now(WrappedKey(row.key_id, row.key_version, row.wrapped),
+                                    context)
+        if data_key is None:
+            raise WouldWait
+        opened = self._opened_with(row, context, data_key)
         self._opened.put((domain_key, sha256), opened)
         return opened
 
@@ -360,6 +405,29 @@ class EncryptingBlobStore:
         if self.open_key(domain_key, sha256) is not None:
             return None
         return self.inner.local_path(domain_key, sha256)
+
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        # With the data key opened without waiting (``_open_key_now``); a blob stored plain is
+        # read as ``read`` reads it. Anything ``read`` would refuse (truncated, grown,
+        # tampered) is left to it, which says so and logs it.
+        check_blob_key(domain_key, sha256)
+        try:
+            opened = self._open_key_now(domain_key, sha256)
+        except WouldWait:
+            return None
+        if opened is None:
+            return self.inner.read_small_now(domain_key, sha256, limit)
+        if opened.plaintext_size > limit:
+            return None
+        ciphertext = self.inner.read_small_now(sealed_partition(domain_key), sha256,
+                                               opened.ciphertext_size)
+        if ciphertext is None or len(ciphertext) != opened.ciphertext_size:
+            return None
+        try:
+            return decrypt_bytes(opened.data_key, opened.associated_data, ciphertext,
+                                 plaintext_size=opened.plaintext_size, layout=self._layout)
+        except TamperedBlob:
+            return None
 
     async def read(self, domain_key: str, sha256: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:

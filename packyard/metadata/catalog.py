@@ -24,7 +24,7 @@ from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
-from packyard.metadata.listings import ListingStore
+from packyard.metadata.listings import ListedFile, ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
 from packyard.metadata.origins import OriginStore, VersionOrigin
 from packyard.metadata.package_groups import PackageGroupRecord, PackageGroupStore
@@ -68,6 +68,7 @@ __all__ = [
     "DomainGraph",
     "EntryPoint",
     "ExternalConnectionRecord",
+    "ListedFile",
     "NewAsset",
     "NewFile",
     "NewVersion",
@@ -213,6 +214,12 @@ class Catalog(Protocol):
                           ) -> tuple[str, Asset] | None:
         """The asset called ``filename`` in a project and its version's status, in one
         keyed lookup (the first read of a file)."""
+        ...
+
+    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str
+                             ) -> ListedFile | None:
+        """``find_listed_asset`` made on the caller's thread (the event loop's) where the
+        backend can without waiting (``point_reads.py``); None otherwise too."""
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
@@ -461,6 +468,11 @@ class Catalog(Protocol):
     # -- data keys (encryption at rest) -----------------------------------------------------
 
     def data_key(self, domain_id: int, sha256: str) -> StoredDataKey | None: ...
+
+    def data_key_now(self, domain_id: int, sha256: str) -> StoredDataKey | None:
+        """``data_key`` made on the caller's thread where the backend can without waiting
+        (``point_reads.py``); ``WouldWait`` otherwise (None means: no data key)."""
+        ...
 
     def add_data_key(self, key: StoredDataKey, now: datetime, *,
                      durable: bool = True) -> tuple[StoredDataKey, bool]:

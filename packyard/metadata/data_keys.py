@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.metadata.schema import blobs, data_keys, domains
@@ -53,6 +53,11 @@ def _record(row: Row[Any]) -> StoredDataKey:
                          wrapped=bytes(row.wrapped), plaintext_size=int(row.plaintext_size))
 
 
+# Built once, for the event loop's lookup (``point_reads.py``: compiled once per statement).
+_DATA_KEY = select(data_keys).where(data_keys.c.domain_id == bindparam("domain_id"),
+                                    data_keys.c.sha256 == bindparam("sha256"))
+
+
 class DataKeyStore(CatalogBase):
     """The ``data_keys`` table."""
 
@@ -70,6 +75,19 @@ class DataKeyStore(CatalogBase):
             row = conn.execute(select(data_keys).where(
                 data_keys.c.domain_id == domain_id, data_keys.c.sha256 == sha256)).first()
         return _record(row) if row else None
+
+    def data_key_now(self, domain_id: int, sha256: str) -> StoredDataKey | None:
+        """``data_key`` on the caller's own thread (the event loop's: the first read of a
+        small encrypted file), where the backend reads without waiting (``point_reads.py``);
+        ``WouldWait`` otherwise. None is an answer here: the blob has no data key (stored
+        before encryption was on), so the caller must not take it for "cannot tell"."""
+        row = self._point_reads.first(_DATA_KEY, {"domain_id": domain_id, "sha256": sha256})
+        if row is None:
+            return None
+        return StoredDataKey(domain_id=row["domain_id"], sha256=row["sha256"],
+                             provider=row["provider"], key_id=row["key_id"],
+                             key_version=row["key_version"], wrapped=bytes(row["wrapped"]),
+                             plaintext_size=int(row["plaintext_size"]))
 
     def add_data_key(self, key: StoredDataKey, now: datetime, *,
                      durable: bool = True) -> tuple[StoredDataKey, bool]:

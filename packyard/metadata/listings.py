@@ -4,13 +4,15 @@ file lookups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, case, func, select
 
 from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
-from packyard.metadata.new_files import sibling_files
+from packyard.metadata.new_files import decode_attributes, sibling_files
+from packyard.metadata.point_reads import POINT_READ_MAX_BYTES, WouldWait
 from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
 from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
@@ -22,6 +24,33 @@ _LISTED_ASSET = (
     .where(packages.c.repository_id == bindparam("repository_id"),
            packages.c.format == bindparam("format"), packages.c.namespace == "",
            packages.c.name == bindparam("name"), assets.c.name == bindparam("filename")))
+
+# The same lookup for the event loop's thread (``point_reads.py``), of what a read needs: the
+# version's status, the blob, and the attributes only when small, by their length (a
+# wheel's are a few hundred bytes; the bound keeps the read short whatever a format stores).
+_SMALL_ATTRIBUTES = func.length(assets.c.attributes) <= POINT_READ_MAX_BYTES
+_LISTED_FILE_NOW = (
+    select(package_versions.c.status.label("version_status"), assets.c.sha256, assets.c.size,
+           case((_SMALL_ATTRIBUTES, assets.c.attributes)).label("attributes"),
+           _SMALL_ATTRIBUTES.label("small"))
+    .select_from(ASSET_JOIN)
+    .where(packages.c.repository_id == bindparam("repository_id"),
+           packages.c.format == bindparam("format"), packages.c.namespace == "",
+           packages.c.name == bindparam("name"), assets.c.name == bindparam("filename")))
+
+
+class ListedFile(NamedTuple):
+    """What a read of a file needs of its asset: its version's status (which decides whether
+    the file is served), its blob and the format's attributes (where derived files are)."""
+
+    status: str
+    sha256: str
+    size: int
+    attributes: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, status: str, asset: Asset) -> ListedFile:
+        return cls(status, asset.sha256, asset.size, asset.attributes)
 
 
 class ListingStore(CatalogBase):
@@ -111,6 +140,23 @@ class ListingStore(CatalogBase):
             row = conn.execute(_LISTED_ASSET, {"repository_id": repository_id, "format": fmt,
                                                "name": name, "filename": filename}).first()
         return None if row is None else (str(row.version_status), asset_record(row))
+
+    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str
+                             ) -> ListedFile | None:
+        """``find_listed_asset`` on the caller's own thread (the event loop's), where the
+        backend reads without waiting (``point_reads.py``) and the asset's attributes are at
+        most ``POINT_READ_MAX_BYTES``; None otherwise, or when there is no such asset:
+        ``find_listed_asset`` (in a worker thread) then decides."""
+        try:
+            row = self._point_reads.first(_LISTED_FILE_NOW, {
+                "repository_id": repository_id, "format": fmt, "name": name,
+                "filename": filename})
+        except WouldWait:
+            return None
+        if row is None or not row["small"]:
+            return None
+        return ListedFile(str(row["version_status"]), row["sha256"], int(row["size"]),
+                          decode_attributes(row["attributes"]))
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,
                    namespace: str = "", version_key: str | None = None

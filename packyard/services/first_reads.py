@@ -57,10 +57,11 @@ Fill = Callable[[RepositoryAccess, HotKey], Awaitable[RenderedPage | CachedFile 
 """A format's render or lookup of the entry a request names, through ``PackageReads``' caches;
 None when the routes must answer (a name to redirect, a file only an upstream has)."""
 
-FillNow = Callable[[RepositoryAccess, HotKey], RenderedPage | None]
-"""A format's lookup of the page a request names on the caller's own thread, where that never
-waits (a page kept by the write that changed it, on embedded SQLite:
-``metadata/point_reads.py``); None when ``Fill`` must answer."""
+FillNow = Callable[[RepositoryAccess, HotKey], RenderedPage | CachedFile | None]
+"""A format's lookup of the page or file a request names on the caller's own thread, where
+that never waits (a page kept by the write that changed it, a stored file's record, on
+embedded SQLite: ``metadata/point_reads.py``; a small file's bytes where the blob store reads
+them without waiting: ``BlobStore.read_small_now``); None when ``Fill`` must answer."""
 
 
 class FirstReads:
@@ -87,13 +88,13 @@ class FirstReads:
         """The answer made on the caller's thread (the event loop's: the server's fast lane
         asks before any ASGI task exists), when the caller holds a read grant still good for
         this connection (``recent``: the routes' grant, so nothing is revealed that they would
-        refuse) and the page is found without waiting (``fill_now``); None otherwise, and then
-        ``__call__`` answers. Noted as ``__call__`` notes it: the same operation and caller
-        for ``/metrics`` and the access log."""
+        refuse) and the page or file is found without waiting (``fill_now``); None otherwise,
+        and then ``__call__`` answers. Noted as ``__call__`` notes it: the same operation and
+        caller for ``/metrics`` and the access log; answered as ``__call__`` answers it."""
         if self._recent is None or self._fill_now is None:
             return None
         read = plain_read(scope, self._segment, self._route)
-        if read is None or read[2][0] != "page":
+        if read is None:
             return None
         parts, headers, wanted = read
         access = self._recent(parts[1], parts[3], headers.get(b"authorization"),
@@ -106,9 +107,10 @@ class FirstReads:
             return None
         if found is None:
             return None
-        self._noted(scope, wanted).caller = access.principal
-        return page_answer(found, headers.get(b"accept-encoding"),
-                           headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
+        answer = _answer(found, headers)
+        if answer is not None:
+            self._noted(scope, wanted).caller = access.principal
+        return answer
 
     def _noted(self, scope: Scope, wanted: HotKey) -> RequestNote:
         note = note_of(scope)
@@ -137,11 +139,15 @@ class FirstReads:
                 return self._refused(error)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None
-        if isinstance(found, RenderedPage):
-            return page_answer(found, headers.get(b"accept-encoding"),
-                               headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
-        if isinstance(found, CachedFile):
-            if found.data is not None:
-                return found.answer(headers.get(b"if-none-match"))
-            return found.not_modified(headers.get(b"if-none-match"))
-        return None
+        return None if found is None else _answer(found, headers)
+
+
+def _answer(found: RenderedPage | CachedFile, headers: Mapping[bytes, str]) -> Answer | None:
+    """What a first read sends of what it found: a page, a small file, or a big file's 304;
+    None for a big file's bytes (the routes stream them)."""
+    if isinstance(found, RenderedPage):
+        return page_answer(found, headers.get(b"accept-encoding"),
+                           headers.get(b"if-none-match"), headers.get(b"if-modified-since"))
+    if found.data is not None:
+        return found.answer(headers.get(b"if-none-match"))
+    return found.not_modified(headers.get(b"if-none-match"))

@@ -283,6 +283,33 @@ class PackageReads:
         path = self._blobs.local_path(located.blob_key, located.sha256)
         return located, (path.read_bytes() if path is not None else None)
 
+    def stored_file_now(self, access: RepositoryAccess, key: Hashable,
+                        lookup: Callable[[], StoredFile | None],
+                        media_type: str) -> CachedFile | None:
+        """The file ``key`` the repository holds, cached or found by ``lookup`` on this thread
+        (which must not wait: ``metadata/point_reads.py``) and cached as ``stored_file``
+        caches it: a small file with its bytes, read here where the blob store can without
+        waiting (``BlobStore.read_small_now``: at most ``INLINE_MAX`` from a local file, which
+        the page cache answers in microseconds), a big one without. None when
+        ``stored_file`` must answer: nothing found now, or a small file's bytes not readable
+        now (remote, missing, a data key still to unwrap: the store's ``read`` says which)."""
+        repository_id = access.repository.id
+        cached = self._files.get(repository_id, key)
+        if cached is not None:
+            return cached
+        stamp = self._files.stamp()
+        located = lookup()
+        if located is None:
+            return None
+        data = None
+        if located.size <= INLINE_MAX:
+            data = self._blobs.read_small_now(located.blob_key, located.sha256, INLINE_MAX)
+            if data is None:
+                return None
+        cached = CachedFile(located, data, media_type)
+        self._files.put(repository_id, key, stamp, cached)
+        return cached
+
     def cached_file_response(self, request: Request, cached: CachedFile) -> Response:
         """A file the repository holds: a small one from memory (unless a range is asked
         for), a bigger one from the blob store."""

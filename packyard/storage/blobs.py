@@ -136,6 +136,14 @@ class BlobStore(Protocol):
         none (callers then stream ``read``)."""
         ...
 
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        """The whole blob read on the caller's thread (the event loop's: the first read of a
+        small file), when it is at most ``limit`` bytes and nothing but a local disk or memory
+        is asked (a local file, an encrypted blob whose data key is open); None otherwise
+        (missing, bigger, remote, a key still to unwrap: the caller then ``read``s it, which
+        says which)."""
+        ...
+
     def read(self, domain_key: str, sha256: str, start: int = 0,
              end: int | None = None) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of a blob, clipped to its size (a range past the end
@@ -180,3 +188,14 @@ async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk
 
     return rest()
+
+
+def read_file_now(path: Path, limit: int) -> bytes | None:
+    """A local file's bytes when it holds at most ``limit`` (read up to one byte more, so a
+    bigger file is never read whole); None when it is missing, unreadable or bigger."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return None if len(data) > limit else data

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import Digests, StagedBlob, check_blob_key
+from packyard.storage.blobs import Digests, StagedBlob, check_blob_key, read_file_now
 from packyard.storage.group_flush import GroupFlush
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -143,6 +143,9 @@ class LocalBlobStore:
     def local_path(self, domain_key: str, sha256: str) -> Path | None:
         path = self._path(domain_key, sha256)
         return path if path.is_file() else None
+
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        return read_file_now(self._path(domain_key, sha256), limit)
 
     async def read(self, domain_key: str, sha256: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:

@@ -76,6 +76,10 @@ class MemoryBlobStore:
     def local_path(self, domain_key: str, sha256: str) -> Path | None:
         return None
 
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        data = self._blob(domain_key, sha256)
+        return None if data is None or len(data) > limit else bytes(data)
+
     async def read(self, domain_key: str, sha256: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:
         data = self._blob(domain_key, sha256)

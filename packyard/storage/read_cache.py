@@ -117,6 +117,11 @@ class CachingBlobStore:
             self._sizes.move_to_end((domain_key, sha256))
         return self._files.local_path(domain_key, sha256)
 
+    def read_small_now(self, domain_key: str, sha256: str, limit: int) -> bytes | None:
+        # The cached copy only: the store behind is a round trip.
+        return None if self.local_path(domain_key, sha256) is None \
+            else self._files.read_small_now(domain_key, sha256, limit)
+
     async def read(self, domain_key: str, sha256: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:
         if self.local_path(domain_key, sha256) is not None:

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
-from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint
+from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
 from packyard.model import Asset, Domain, IndexEntry, PackageVersion, Repository
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
@@ -419,11 +419,39 @@ class UpstreamResolver:
             found = self._catalog.find_asset(repository.id, self._fmt, name, asset_name,
                                              namespace, version_key)
             own = None if found is None else (found[0].status, found[1])
-        if own is None or own[0] not in LISTED:
+        if own is None:
             return None
-        if base is not None:
-            return self._derived(domain, own[1].attributes, filename)
-        return StoredFile(domain.blob_key, own[1].sha256, own[1].size)
+        return self._stored(domain, ListedFile.of(*own), filename, base, measure=True)
+
+    def find_own_now(self, domain: Domain, repository: Repository, name: str, filename: str
+                     ) -> StoredFile | None:
+        """``find_own`` on the caller's own thread (the event loop's), where its lookup never
+        waits (``Catalog.find_listed_file_now``) and nothing else is asked of the blob store;
+        None when ``find_own`` must answer (in a worker thread), including when the
+        repository holds no such file."""
+        base = self._format.derived_file(filename)
+        asset_name, version_key = self._format.asset_named(
+            name, base if base is not None else filename)
+        if version_key is not None:
+            return None  # a version's own file names (npm's): ``find_asset``'s two queries
+        own = self._catalog.find_listed_file_now(repository.id, self._fmt, name, asset_name)
+        if own is None:
+            return None
+        return self._stored(domain, own, filename, base, measure=False)
+
+    def _stored(self, domain: Domain, own: ListedFile, filename: str, base: str | None, *,
+                measure: bool) -> StoredFile | None:
+        """The file ``filename`` of an asset found (a file derived from it when ``base`` names
+        the asset's file) if its version is listed; None if not, and when its size is not
+        recorded unless ``measure`` lets the blob store (which may wait) be asked."""
+        if own.status not in LISTED:
+            return None
+        if base is None:
+            return StoredFile(domain.blob_key, own.sha256, own.size)
+        if measure:
+            return self._derived(domain, own.attributes, filename)
+        sha256, size = self._format.derived_blob(own.attributes, filename)
+        return None if size is None else StoredFile(domain.blob_key, sha256, size)
 
     def _derived(self, domain: Domain, attributes: Mapping[str, object],
                  filename: str) -> StoredFile:

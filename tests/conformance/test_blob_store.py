@@ -148,6 +148,24 @@ def test_local_path_is_the_blob_or_none(store: BlobStore) -> None:
     assert store.local_path("d1", "0" * 64) is None
 
 
+# Where a small blob is read on the caller's thread: local files and memory, and behind
+# encryption the same with the blob's data key open (an upload opens it); S3 is a round trip,
+# and its read cache answers for what it holds.
+_READ_NOW = {"local": True, "memory": True, "s3": False, "s3-cached": None}
+
+
+def test_a_small_blob_read_now_is_its_bytes_or_none(store: BlobStore,
+                                                    request: pytest.FixtureRequest) -> None:
+    data = b"the first read of a small file, on the event loop's thread"
+    sha256 = store.put_bytes(data, "d1").sha256
+    expected = _READ_NOW[request.node.callspec.params["backend"].removesuffix("+enc")]
+    now = store.read_small_now("d1", sha256, len(data))
+    assert now in ((data, None) if expected is None else (data if expected else None,))
+    assert store.read_small_now("d1", sha256, len(data) - 1) is None  # over the limit
+    assert store.read_small_now("d2", sha256, len(data)) is None  # another domain's
+    assert store.read_small_now("d1", "0" * 64, len(data)) is None  # missing
+
+
 def test_domains_are_partitioned(store: BlobStore) -> None:
     digests = store.put_bytes(b"abc", "d1")
     assert store.exists("d1", digests.sha256)

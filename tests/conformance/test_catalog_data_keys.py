@@ -1,14 +1,18 @@
 """The catalog's wrapped data keys (encryption at rest) on every database backend: one key per
 (domain, sha256) decided by the first writer, rotation's paging and conditional re-wrap, the
-plain blobs ``packyard encrypt`` walks, and a domain's rows gone with the domain."""
+plain blobs ``packyard encrypt`` walks, a domain's rows gone with the domain, and the
+event loop's lookup of a row (``data_key_now``)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
+
 from packyard.metadata.catalog import BlobRow, Catalog, NewAsset, NewVersion, SqlCatalog
 from packyard.metadata.data_keys import StoredDataKey
+from packyard.metadata.point_reads import WouldWait
 from packyard.model import Domain
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -42,6 +46,20 @@ def test_the_first_writer_decides_the_data_key(catalog: Catalog) -> None:
     assert catalog.data_key(domain.id, sha) == first
     other = catalog.create_domain("other", OWNER, "kek", NOW)
     assert catalog.data_key(other.id, sha) is None  # per domain
+
+
+def test_the_event_loops_lookup_agrees_on_sqlite_and_is_never_made_on_postgresql(
+        catalog: SqlCatalog) -> None:
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    sha = "e" * 64
+    kept, _ = catalog.add_data_key(_key(domain, sha, key_id="kek-1", wrapped=b"\x00w"), NOW)
+    if not catalog.url.startswith("sqlite"):
+        with pytest.raises(WouldWait):
+            catalog.data_key_now(domain.id, sha)
+        return
+    assert catalog.data_key_now(domain.id, sha) == kept == catalog.data_key(domain.id, sha)
+    # None is an answer: no data key (a blob stored plain), not "cannot tell".
+    assert catalog.data_key_now(domain.id, "f" * 64) is None
 
 
 def test_racing_writers_agree_on_one_key(catalog: Catalog) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,56 @@ def test_retiring_old_versions_leaves_the_current_one_only(tmp_path: Path) -> No
     assert ring.decrypt_data_key(new, context) == old.plaintext
     with pytest.raises(Invalid, match="cannot be retired"):
         ring.retire_versions_below(key.key_id, 3)
+
+
+# -- unwrapping on the event loop's thread (``decrypt_data_key_now``) --------------------------
+
+def test_a_data_key_unwrapped_now_is_the_one_decrypt_data_key_gives(tmp_path: Path) -> None:
+    keyring = LocalKeyring.in_data_dir(tmp_path, master_key=MASTER)
+    key = keyring.create_key()
+    data_key = keyring.generate_data_key(key.key_id, CONTEXT)
+    assert keyring.decrypt_data_key_now(data_key.wrapped, CONTEXT) == data_key.plaintext
+
+
+def test_a_keyring_another_thread_holds_is_not_waited_for(tmp_path: Path) -> None:
+    keyring = LocalKeyring.in_data_dir(tmp_path)
+    data_key = keyring.generate_data_key(keyring.create_key().key_id, CONTEXT)
+    holder_has_it, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with keyring._mutex:  # noqa: SLF001 - what a rotation's write holds
+            holder_has_it.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holder_has_it.wait(10)
+        assert keyring.decrypt_data_key_now(data_key.wrapped, CONTEXT) is None
+    finally:
+        release.set()
+        holder.join()
+    assert keyring.decrypt_data_key_now(data_key.wrapped, CONTEXT) == data_key.plaintext
+
+
+def test_a_keyring_changed_by_another_process_is_left_to_decrypt_data_key(
+        tmp_path: Path) -> None:
+    one, two = LocalKeyring.in_data_dir(tmp_path), LocalKeyring.in_data_dir(tmp_path)
+    key = one.create_key()
+    data_key = one.generate_data_key(key.key_id, CONTEXT)
+    assert two.decrypt_data_key_now(data_key.wrapped, CONTEXT) is None  # not read since
+    assert two.decrypt_data_key(data_key.wrapped, CONTEXT) == data_key.plaintext  # reads it
+    assert two.decrypt_data_key_now(data_key.wrapped, CONTEXT) == data_key.plaintext
+
+
+def test_what_decrypt_data_key_refuses_is_none_now(tmp_path: Path) -> None:
+    keyring = LocalKeyring.in_data_dir(tmp_path)
+    key = keyring.create_key()
+    data_key = keyring.generate_data_key(key.key_id, CONTEXT)
+    other = EncryptionContext("d2", "c3" * 32)
+    for wrapped, context in ((data_key.wrapped, other),
+                             (replace(data_key.wrapped, key_id="no-such-key"), CONTEXT),
+                             (replace(data_key.wrapped, ciphertext=b"short"), CONTEXT)):
+        assert keyring.decrypt_data_key_now(wrapped, context) is None
+    keyring.set_enabled(key.key_id, False)
+    assert keyring.decrypt_data_key_now(data_key.wrapped, CONTEXT) is None

@@ -180,19 +180,25 @@ class PypiEndpoint:
             lambda: self._resolver.find_own(access.domain, access.repository, project, detail),
             file_media_type(detail))
 
-
-    def first_read_now(self, access: RepositoryAccess, key: HotKey) -> RenderedPage | None:
-        """The page ``key`` names as ``first_read`` finds it, when that takes no waiting (a
-        page kept by the write that changed it, looked up on this thread); None otherwise."""
+    def first_read_now(self, access: RepositoryAccess, key: HotKey
+                       ) -> RenderedPage | CachedFile | None:
+        """The page or file ``key`` names as ``first_read`` finds it, when that takes no
+        waiting (a page kept by the write that changed it, a file's record, looked up on this
+        thread; a small file's bytes read there where the blob store can: ``stored_file_now``);
+        None otherwise."""
         kind, entry = key
-        if kind != "page":
-            return None
-        project, media_type = cast(tuple[str, str], entry)  # pypi_hot_route's keys
+        project, detail = cast(tuple[str, str], entry)  # pypi_hot_route's keys
         if normalize_name(project) != project:
             return None
-        return self._reads.stored_page(
-            access, (project, media_type),
-            lambda: self.stored_pages.page_now(access, project, media_type))
+        if kind == "page":
+            return self._reads.stored_page(
+                access, (project, detail),
+                lambda: self.stored_pages.page_now(access, project, detail))
+        return self._reads.stored_file_now(
+            access, (project, detail),
+            lambda: self._resolver.find_own_now(access.domain, access.repository, project,
+                                                detail),
+            file_media_type(detail))
 
 
 def _noted(request: Request, route: str) -> RequestNote:
