@@ -173,7 +173,10 @@ def build_services(settings: Settings) -> Services:
     secret_box = open_secret_box(settings, encryption.provider if encryption else None,
                                  catalog.engines[1], open_shared_files(settings))
     iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
-    authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
+    # Resource policies go with their repository or domain (a catalog write): compiled ones
+    # are kept under the access stamp too.
+    policies = StorePolicySource(iam_store, also_version=catalog.access_changes.stamp)
+    authorizer = Authorizer(settings.account_id, policies, clock,
                             settings.region,
                             ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)

@@ -8,7 +8,7 @@ its topic (``metadata/change_feed.py``), and this says what each topic drops:
 | topic | dropped |
 |---|---|
 | ``catalog`` | rendered pages, file lookups, upstream graphs and merged listings (all bound to the catalog's ``changes``) |
-| ``access`` | read grants, domain and repository rows and resource tags (all bound to its ``access_changes``); announced beside ``catalog`` by the writes access rests on |
+| ``access`` | read grants, domain and repository rows, resource tags and compiled resource policies (all bound to its ``access_changes``); announced beside ``catalog`` by the writes access rests on |
 | ``iam`` | principals, compiled policies and read grants (the IAM store's generation) |
 | ``tokens`` | token checks and read grants |
 
