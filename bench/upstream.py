@@ -12,8 +12,12 @@ Two measurements, each cold and warm:
 
 - install: one `uv pip install --no-cache` of the whole set into a fresh virtualenv (about 50
   distributions once dependencies are in) — what a user waits for, much of it uv's own work;
+  uv keeps its connections open, as installers do;
 - fetch: every project page and every wheel of the set read by 8 threads, the way an installer
-  reads them but without installing — the servers' own share.
+  reads them but without installing — the servers' own share (urllib: a new connection for
+  every request).
+
+Each also gives the server's own CPU seconds (its processes, from /proc).
 
 The report gives medians and each peer's time divided by Packyard's (above 1: Packyard is
 faster).
@@ -398,7 +402,10 @@ class Figures:
     install_warm: list[float] = field(default_factory=list)
     fetch_cold: list[float] = field(default_factory=list)
     fetch_warm: list[float] = field(default_factory=list)
-    # The server's own CPU seconds for each fetch (less noisy than wall time on a busy machine).
+    # The server's own CPU seconds for each install and fetch (less noisy than wall time on a
+    # busy machine).
+    install_cold_cpu: list[float] = field(default_factory=list)
+    install_warm_cpu: list[float] = field(default_factory=list)
     fetch_cold_cpu: list[float] = field(default_factory=list)
     fetch_warm_cpu: list[float] = field(default_factory=list)
 
@@ -414,11 +421,15 @@ def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
             try:
                 url = cache.start(data)
                 figures.version = cache.version
+                assert cache.process is not None
                 if phase == "install":
-                    figures.install_cold.append(timed_install(url, work / "scratch"))
-                    figures.install_warm.append(timed_install(url, work / "scratch"))
+                    for temperature in ("cold", "warm"):
+                        cpu = cache.process.cpu_seconds()
+                        getattr(figures, f"install_{temperature}").append(
+                            timed_install(url, work / "scratch"))
+                        getattr(figures, f"install_{temperature}_cpu").append(
+                            cache.process.cpu_seconds() - cpu)
                 else:
-                    assert cache.process is not None
                     for temperature in ("cold", "warm"):
                         cpu = cache.process.cpu_seconds()
                         getattr(figures, f"fetch_{temperature}").append(
@@ -430,7 +441,9 @@ def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
         done = []
         if "install" in phases:
             done.append(f"install cold {figures.install_cold[-1]:.2f}s "
-                        f"warm {figures.install_warm[-1]:.2f}s")
+                        f"(server CPU {figures.install_cold_cpu[-1]:.2f}s) "
+                        f"warm {figures.install_warm[-1]:.2f}s "
+                        f"(CPU {figures.install_warm_cpu[-1]:.2f}s)")
         if "fetch" in phases:
             done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
                         f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
@@ -443,8 +456,8 @@ def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
 
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
-    columns = ("install_cold", "install_warm", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
-               "fetch_warm_cpu")
+    columns = ("install_cold", "install_warm", "install_cold_cpu", "install_warm_cpu",
+               "fetch_cold", "fetch_warm", "fetch_cold_cpu", "fetch_warm_cpu")
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
              "seconds (x = this server's time / Packyard's)",
              f"{'server':<10} {'version':<9}" + "".join(f"{c:>20}" for c in columns)]
