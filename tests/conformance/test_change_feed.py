@@ -85,8 +85,8 @@ def test_a_write_access_rests_on_is_heard_as_catalog_and_access(
     domain = _domain(catalog)
     _heard_access_write(heard)
     assert heard.topics() == {"catalog", "access"}
-    catalog.create_repository(domain, "shelf", "", ACCOUNT, NOW)
     after = len(heard.changes)
+    catalog.create_repository(domain, "shelf", "", ACCOUNT, NOW)
     assert heard.wait_for(lambda: heard.topics(after) == {"catalog", "access"})
 
 
