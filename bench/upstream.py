@@ -12,8 +12,12 @@ Two measurements, each cold and warm:
 
 - install: one `uv pip install --no-cache` of the whole set into a fresh virtualenv (about 50
   distributions once dependencies are in) — what a user waits for, much of it uv's own work;
+  uv keeps its connections open, as installers do;
 - fetch: every project page and every wheel of the set read by 8 threads, the way an installer
-  reads them but without installing — the servers' own share.
+  reads them but without installing — the servers' own share (urllib: a new connection for
+  every request).
+
+Each also gives the server's own CPU seconds (its processes, from /proc).
 
 The report gives medians and each peer's time divided by Packyard's (above 1: Packyard is
 faster).
@@ -236,6 +240,10 @@ class Cache:
     def start(self, data: Path) -> str:
         raise NotImplementedError
 
+    def grant_misses(self) -> float | None:
+        """How often a read found no grant to reuse (Packyard's ``/metrics``); None elsewhere."""
+        return None
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
@@ -247,6 +255,14 @@ class PackyardCache(Cache):
     # Another checkout's packyard/ (``--baseline-src``): run that code instead, for a
     # before/after comparison in one run.
     source: Path | None = None
+    base: str = ""
+
+    def grant_misses(self) -> float | None:
+        with urllib.request.urlopen(self.base + "/metrics", timeout=30) as response:
+            text = response.read().decode()
+        found = re.search(r'^packyard_cache_misses_total\{cache="read_grants"\} (\S+)$', text,
+                          re.M)
+        return float(found.group(1)) if found else None
 
     def start(self, data: Path) -> str:
         import botocore.session
@@ -269,6 +285,7 @@ class PackyardCache(Cache):
             cwd=self.source if self.source is not None else REPO)
         base = f"http://{LOOPBACK}:{port}"
         self.process.wait_ready(base + "/health")
+        self.base = base
         api = botocore.session.get_session().create_client(
             "codeartifact", region_name="us-east-1", endpoint_url=base,
             aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_SECRET)
@@ -398,53 +415,68 @@ class Figures:
     install_warm: list[float] = field(default_factory=list)
     fetch_cold: list[float] = field(default_factory=list)
     fetch_warm: list[float] = field(default_factory=list)
-    # The server's own CPU seconds for each fetch (less noisy than wall time on a busy machine).
+    # The server's own CPU seconds for each install and fetch (less noisy than wall time on a
+    # busy machine).
+    install_cold_cpu: list[float] = field(default_factory=list)
+    install_warm_cpu: list[float] = field(default_factory=list)
     fetch_cold_cpu: list[float] = field(default_factory=list)
     fetch_warm_cpu: list[float] = field(default_factory=list)
+    # Packyard: reads that found no read grant to reuse during each cold install (a grant is
+    # kept per connection; what drops it makes the next request evaluate policies again).
+    install_cold_grant_misses: list[float] = field(default_factory=list)
 
 
-def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
-            phases: Sequence[str] = ("install", "fetch")) -> Figures:
-    figures = Figures(cache.name)
-    for attempt in range(runs):
-        for phase in phases:
-            data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
-            shutil.rmtree(data.parent, ignore_errors=True)
-            data.mkdir(parents=True)
-            try:
-                url = cache.start(data)
-                figures.version = cache.version
-                if phase == "install":
-                    figures.install_cold.append(timed_install(url, work / "scratch"))
-                    figures.install_warm.append(timed_install(url, work / "scratch"))
-                else:
-                    assert cache.process is not None
-                    for temperature in ("cold", "warm"):
-                        cpu = cache.process.cpu_seconds()
-                        getattr(figures, f"fetch_{temperature}").append(
-                            timed_fetch(url, wheels))
-                        getattr(figures, f"fetch_{temperature}_cpu").append(
-                            cache.process.cpu_seconds() - cpu)
-            finally:
-                cache.stop()
-        done = []
-        if "install" in phases:
-            done.append(f"install cold {figures.install_cold[-1]:.2f}s "
-                        f"warm {figures.install_warm[-1]:.2f}s")
-        if "fetch" in phases:
-            done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
-                        f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
-                        f"warm {figures.fetch_warm[-1]:.2f}s "
-                        f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
-        print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    return figures
+def measure(cache: Cache, attempt: int, work: Path, wheels: dict[str, list[str]],
+            figures: Figures, phases: Sequence[str] = ("install", "fetch")) -> None:
+    """One run (cold then warm, each phase on a new server) of ``cache`` into ``figures``."""
+    for phase in phases:
+        data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.mkdir(parents=True)
+        try:
+            url = cache.start(data)
+            figures.version = cache.version
+            assert cache.process is not None
+            if phase == "install":
+                for temperature in ("cold", "warm"):
+                    cpu, misses = cache.process.cpu_seconds(), cache.grant_misses()
+                    getattr(figures, f"install_{temperature}").append(
+                        timed_install(url, work / "scratch"))
+                    getattr(figures, f"install_{temperature}_cpu").append(
+                        cache.process.cpu_seconds() - cpu)
+                    after = cache.grant_misses()
+                    if temperature == "cold" and misses is not None and after is not None:
+                        figures.install_cold_grant_misses.append(after - misses)
+            else:
+                for temperature in ("cold", "warm"):
+                    cpu = cache.process.cpu_seconds()
+                    getattr(figures, f"fetch_{temperature}").append(
+                        timed_fetch(url, wheels))
+                    getattr(figures, f"fetch_{temperature}_cpu").append(
+                        cache.process.cpu_seconds() - cpu)
+        finally:
+            cache.stop()
+    done = []
+    if "install" in phases:
+        misses = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
+                  if figures.install_cold_grant_misses else "")
+        done.append(f"install cold {figures.install_cold[-1]:.2f}s "
+                    f"(server CPU {figures.install_cold_cpu[-1]:.2f}s{misses}) "
+                    f"warm {figures.install_warm[-1]:.2f}s "
+                    f"(CPU {figures.install_warm_cpu[-1]:.2f}s)")
+    if "fetch" in phases:
+        done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
+                    f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
+                    f"warm {figures.fetch_warm[-1]:.2f}s "
+                    f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
+    print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
-    columns = ("install_cold", "install_warm", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
-               "fetch_warm_cpu")
+    columns = ("install_cold", "install_warm", "install_cold_cpu", "install_warm_cpu",
+               "fetch_cold", "fetch_warm", "fetch_cold_cpu", "fetch_warm_cpu")
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
              "seconds (x = this server's time / Packyard's)",
              f"{'server':<10} {'version':<9}" + "".join(f"{c:>20}" for c in columns)]
@@ -496,8 +528,13 @@ def main() -> None:
         url = f"http://{LOOPBACK}:{port}/simple/"
         print(f"upstream: {distributions} wheels at {url}", flush=True)
         phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-        results = [measure(CACHES[n](n, work, url), args.runs, work, wheels, phases)
-                   for n in names]
+        caches = [CACHES[n](n, work, url) for n in names]
+        results = [Figures(n) for n in names]
+        # Interleaved, the order turned each run: the machine's load moves between runs.
+        for attempt in range(args.runs):
+            pairs = list(zip(caches, results, strict=True))
+            for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
+                measure(cache, attempt, work, wheels, figures, phases)
     finally:
         upstream.stop()
     text = report(results, distributions)

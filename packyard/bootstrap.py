@@ -69,6 +69,9 @@ log = logging.getLogger("packyard")
 CHANGES_FILE = "catalog.changes"
 """In the data directory: the catalog's change stamp, shared by its processes
 (``metadata/changes.py``)."""
+ACCESS_CHANGES_FILE = "catalog.access-changes"
+"""In the data directory: the stamp of the catalog writes access rests on (read grants are
+kept under it), shared the same way."""
 
 
 @dataclass
@@ -155,6 +158,8 @@ def build_services(settings: Settings) -> Services:
                                          if plugin.page_renderer is not None},
                          # Every process on this data directory sees every write at once.
                          changes=SharedChangeLog(settings.data_dir / CHANGES_FILE),
+                         access_changes=SharedChangeLog(settings.data_dir
+                                                        / ACCESS_CHANGES_FILE),
                          blob_present=lambda domain_id, sha256: blobs.exists(
                              domain_blob_key(domain_id), sha256))
     catalog.migrate()
@@ -168,7 +173,10 @@ def build_services(settings: Settings) -> Services:
     secret_box = open_secret_box(settings, encryption.provider if encryption else None,
                                  catalog.engines[1], open_shared_files(settings))
     iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
-    authorizer = Authorizer(settings.account_id, StorePolicySource(iam_store), clock,
+    # Resource policies go with their repository or domain (a catalog write): compiled ones
+    # are kept under the access stamp too.
+    policies = StorePolicySource(iam_store, also_version=catalog.access_changes.stamp)
+    authorizer = Authorizer(settings.account_id, policies, clock,
                             settings.region,
                             ResourceTagLookup(catalog, settings.region, settings.account_id))
     tokens = TokenService(catalog)
@@ -228,7 +236,7 @@ def build(settings: Settings) -> Container:
                                 claims)
     core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
-    invalidation = CacheInvalidation(catalog, iam_store, services.tokens, gate, upstreams,
+    invalidation = CacheInvalidation(catalog, iam_store, services.tokens, upstreams,
                                      watch_changes(settings.effective_database_url))
     webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
                                  EventOutbox(*services.engines), catalog.changes,

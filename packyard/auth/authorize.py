@@ -102,13 +102,6 @@ class Authorizer:
         # A resource's tags by ARN (domains, repositories, package groups): every decision on
         # a tagged resource sees them as aws:ResourceTag/<key>, whoever the caller is.
         self._resource_tags = resource_tags
-        # Bumped by each tag change made through this process, so grants remembered from
-        # decisions (services/access.py's read grants) drop out at once, as after an IAM write.
-        self.tag_changes = 0
-
-    def note_tag_change(self) -> None:
-        """A resource's tags changed: decisions made before may not hold any more."""
-        self.tag_changes += 1
 
     def request_context(self, extra: Mapping[str, Any] | None = None) -> dict[str, ContextInput]:
         """The environment's condition keys plus ``extra`` (which wins on a clash)."""

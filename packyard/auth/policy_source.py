@@ -2,8 +2,11 @@
 
 Policies are read from the IAM store and compiled once; both lookups are cached for a few seconds
 so that package downloads, which are authorized one by one, do not each query the database. A
-write through the store in this process empties the cache at once (``IamStore.generation``);
-a change made by another process (``packyard`` CLI, a replica) is seen within ``ttl`` seconds.
+write through the store in this process empties the cache at once (``IamStore.generation``),
+and so does a change of ``also_version`` (the catalog's access stamp: deleting a repository or
+a domain deletes its policy in the catalog's transaction, not through the store); a change made
+by another process (``packyard`` CLI, a replica) as soon as it is announced
+(``services/cache_invalidation.py``), within ``ttl`` seconds at worst.
 
 A stored document that no longer parses (it was accepted by an older, more lenient Packyard) is
 not skipped, as skipping a Deny would grant more than its author meant: it is reported as
@@ -114,13 +117,14 @@ class StorePolicySource:
     """Policies from the IAM store, cached for ``ttl`` seconds."""
 
     def __init__(self, store: IamStore, ttl: float = DEFAULT_TTL_SECONDS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 also_version: Callable[[], int] = lambda: 0) -> None:
         self._store = store
-        # Compiled policies by owner; bound to the store's generation, so a write made
-        # through this process applies to the next check.
+        # Compiled policies by owner; bound to the store's generation (and ``also_version``),
+        # so a write made through this process applies to the next check.
         self._cache: TtlCache[tuple[str, str], PolicySet] = TtlCache(
             ttl_seconds=ttl, max_entries=_CACHE_MAX, monotonic=monotonic,
-            version=lambda: store.generation)
+            version=lambda: hash((store.generation, also_version())))
 
     def _cached(self, key: tuple[str, str], load: Callable[[], PolicySet]) -> PolicySet:
         return self._cache.get_or_load(key, load)

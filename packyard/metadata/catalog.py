@@ -95,6 +95,13 @@ class Catalog(Protocol):
         in-process caches know what they hold is stale."""
         ...
 
+    @property
+    def access_changes(self) -> ChangeLog:
+        """Bumped after the committed writes an access decision or a read grant may rest on
+        (domains, repositories, resource tags; ``metadata/transactions.py``), and by no
+        other write."""
+        ...
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision; a no-op when it is there."""
         ...

@@ -5,6 +5,10 @@ reads must not query). Each write announces its *topic* inside its own transacti
 announcement exists exactly when the write does:
 
 - ``catalog``: domains, repositories, packages, files, upstream links (pages and lookups);
+- ``access``: the catalog writes an access decision or a read grant rests on (domains and
+  repositories made, changed or deleted, resource tags: ``CatalogBase._write``'s
+  ``changes_access``), announced beside ``catalog``, so a publish or a pull-through keep
+  leaves grants alone;
 - ``iam``: users, keys, roles, policies, sessions, resource policies (principals, policies,
   read grants);
 - ``tokens``: a token revoked (token checks, read grants).
@@ -46,9 +50,10 @@ from packyard.metadata.engine import backend_name, normalize_url
 log = logging.getLogger("packyard.metadata")
 
 CATALOG = "catalog"
+ACCESS = "access"
 IAM = "iam"
 TOKENS = "tokens"
-TOPICS = (CATALOG, IAM, TOKENS)
+TOPICS = (CATALOG, ACCESS, IAM, TOKENS)
 
 CHANNEL = "packyard_changes"
 # How often a process on SQLite looks for other processes' writes: the most a change made by

@@ -2,12 +2,15 @@
 
 Every write transaction of the catalog bumps it (after commit). Readers remember the stamp they
 computed a value under and compare: a value is good while the stamp is the one it was computed
-under. ``ChangeLog`` counts in this process only. ``SharedChangeLog`` keeps the stamp in a small
-file every process on one data directory maps into memory (``packyard serve --workers N``, a
-``packyard import`` next to it): a write in any of them is seen by the others' next read, as
-cheaply as a write here (one aligned 8-byte load from shared memory). Processes on other
-machines (replicas on one PostgreSQL) cannot see it; for them cached entries also expire after a
-short time (``ResponseCache``'s TTL).
+under. The catalog keeps two: ``changes``, bumped by every write, and ``access_changes``, bumped
+only by the writes an access decision rests on (``metadata/transactions.py``), which read grants
+are kept under. ``ChangeLog`` counts in this process only. ``SharedChangeLog`` keeps the stamp
+in a small file every process on one data directory maps into memory (``packyard serve
+--workers N``, a ``packyard import`` next to it): a write in any of them is seen by the
+others' next read, as cheaply as a write here (one aligned 8-byte load from shared memory). Processes on other
+machines (replicas on one PostgreSQL) cannot see it: they touch their own stamps when a write
+is announced (``metadata/change_feed.py``), and cached entries also expire after a short time
+(``ResponseCache``'s TTL).
 """
 
 from __future__ import annotations

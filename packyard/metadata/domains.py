@@ -30,7 +30,7 @@ class DomainStore(CatalogBase):
     def create_domain(self, name: str, owner: str, encryption_key: str, now: datetime,
                       tags: Mapping[str, str] | None = None) -> Domain:
         """A new domain, with its root package group ``/*`` and its tags."""
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             exists = conn.execute(select(domains.c.id).where(
                 domains.c.owner == owner, domains.c.name == name)).first()
             if exists:
@@ -73,7 +73,7 @@ class DomainStore(CatalogBase):
             return [domain_record(r, *self._domain_stats(conn, r.id)) for r in rows]
 
     def delete_domain(self, domain: Domain) -> None:
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             count = conn.execute(select(func.count()).select_from(repositories).where(
                 repositories.c.domain_id == domain.id)).scalar_one()
             if count:

@@ -150,7 +150,8 @@ class PackageGroupStore(CatalogBase):
     def create_package_group(self, domain: Domain, pattern: str, description: str | None,
                              contact_info: str | None, now: datetime,
                              tags: Mapping[str, str] | None = None) -> PackageGroupRecord:
-        with self._write() as conn:
+        # A group's tags are resource tags (decisions on its ARN see them): an access write.
+        with self._write(changes_access=True) as conn:
             if self._group_row(conn, domain.id, pattern) is not None:
                 raise Conflict(f"Package group {pattern} already exists in domain "
                                f"{domain.name}", resource_id=pattern,
@@ -220,7 +221,7 @@ class PackageGroupStore(CatalogBase):
     def delete_package_group(self, domain: Domain, pattern: str) -> PackageGroupRecord:
         """Delete a group with its allowed lists and tags; returns it as it was. Its children
         become children of its parent: the hierarchy is computed from the patterns left."""
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:  # its tags go: an access write
             group = self._one(conn, domain, pattern)
             conn.execute(delete(resource_tags).where(
                 resource_tags.c.resource_type == GROUP_RESOURCE,

@@ -35,7 +35,7 @@ class RepositoryStore(CatalogBase):
     def create_repository(self, domain: Domain, name: str, description: str,
                           administrator_account: str, now: datetime,
                           tags: Mapping[str, str] | None = None) -> Repository:
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             try:
                 repository_id = new_id(conn, insert(repositories).values(
                     domain_id=domain.id, name=name, description=description,
@@ -64,7 +64,7 @@ class RepositoryStore(CatalogBase):
         return [repository_record(r) for r in rows]
 
     def update_repository(self, repository: Repository, description: str) -> Repository:
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             conn.execute(update(repositories).where(repositories.c.id == repository.id)
                          .values(description=description))
             row = conn.execute(select(*REPO_COLUMNS).join(domains).where(
@@ -76,7 +76,7 @@ class RepositoryStore(CatalogBase):
         """Delete the repository and its contents; returns the sha256s no longer used in the
         domain, queued for the blob sweep (``blob_sweeps``)."""
         now = now or datetime.now(UTC)
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             pkg_ids = select(packages.c.id).where(packages.c.repository_id == repository.id)
             ver_ids = select(package_versions.c.id).where(package_versions.c.package_id.in_(pkg_ids))
             asset_ids = select(assets.c.id).where(assets.c.package_version_id.in_(ver_ids))

@@ -76,7 +76,7 @@ class ResourceTagStore(CatalogBase):
         """Replace a resource's tags with what ``change`` makes of them, in one transaction
         (``change`` may refuse by raising: nothing changes then). ``NotFound`` when there is
         no such resource."""
-        with self._write() as conn:
+        with self._write(changes_access=True) as conn:
             resource_id = _resource_id(conn, resource_type, owner, domain, name)
             if resource_id is None:
                 label = {DOMAIN: "Domain", REPOSITORY: "Repository",

@@ -6,6 +6,15 @@ Each catalog method is one transaction on the reader or the writer engine (write
 transaction (``change_feed``) and bumps ``changes`` after commit, so this process's caches
 drop what they hold at once and the others' as soon as they hear of it; then the pages of the
 packages it changed are queued to be rendered (``rendered_pages``).
+
+A write that can change an access decision or what a read grant names declares it where it
+is written, ``_write(changes_access=True)``: domains and repositories made, changed or deleted
+(deleting one also deletes its permissions policy), resource tags (``aws:ResourceTag/…``).
+It also announces ``access`` and bumps ``access_changes``, the stamp read grants, domain and
+repository lookups, resource tags and resource policies are kept under
+(``services/access.py``); every other write (a publish, a pull-through keep, a status change,
+a dist-tag) leaves them in place. Permissions policies themselves are IAM writes (the IAM
+store's generation).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from packyard.metadata.change_feed import CATALOG, announce
+from packyard.metadata.change_feed import ACCESS, CATALOG, announce
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
 from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
@@ -33,6 +42,7 @@ class CatalogBase:
     def __init__(self, url: str, pool: PoolSettings | None = None,
                  file_rules: Mapping[str, FileRule] | None = None, *,
                  changes: ChangeLog | None = None,
+                 access_changes: ChangeLog | None = None,
                  blob_present: Callable[[int, str], bool] | None = None,
                  page_renderers: Mapping[str, PageRenderer] | None = None) -> None:
         self.url = url
@@ -40,6 +50,9 @@ class CatalogBase:
         # bootstrap shares it with the other processes on the data directory
         # (``SharedChangeLog``); on its own, the catalog counts its own writes.
         self.changes = changes if changes is not None else ChangeLog()
+        # Bumped only by the writes that can change access (``_write(changes_access=True)``);
+        # shared the same way.
+        self.access_changes = access_changes if access_changes is not None else ChangeLog()
         # Per format: which files one version may hold together (publishing applies it).
         self._file_rules = dict(file_rules or {})
         # Whether the blob store holds (domain id, sha256): asked only of a blob a sweep has
@@ -74,16 +87,22 @@ class CatalogBase:
             yield conn
 
     @contextmanager
-    def _write(self, topic: str | None = CATALOG) -> Iterator[Connection]:
+    def _write(self, topic: str | None = CATALOG, *,
+               changes_access: bool = False) -> Iterator[Connection]:
         """A write transaction; ``topic`` None for a write no other process caches anything
-        of (a new token: nobody can have looked it up yet)."""
+        of (a new token: nobody can have looked it up yet); ``changes_access`` for a write
+        an access decision or a read grant may rest on (the module's docstring)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn
             changed = forget_changed(conn)
             if topic is not None:
                 announce(conn, topic)
+            if changes_access:
+                announce(conn, ACCESS)
         # Committed: caches of pages and lookups built before this write are now stale.
+        if changes_access:
+            self.access_changes.touch()
         self.changes.touch()
         if changed and self._page_renderers:
             self._page_queue.add(changed)  # rendered right away, off this thread

@@ -42,7 +42,9 @@ def split_domain_label(label: str) -> tuple[str, str]:
 T = TypeVar("T")
 
 # Domain and repository rows change rarely; index pages and downloads look them up on every
-# request, so they are remembered this long (a deleted repository may answer for this long).
+# request, so they are remembered until the catalog's access stamp moves (a domain or
+# repository made, changed or deleted, here or announced by another process), and this long
+# at most (a change never announced).
 _LOOKUP_TTL = 2.0
 _LOOKUP_MAX = 4096
 # A granted read is reused this long for requests that name no connection (another server
@@ -53,9 +55,12 @@ _READER_TTL = 1.0
 # once, and a connection's first request would otherwise pay the whole policy evaluation, ~0.6
 # ms of CPU against ~0.05 for a fast-lane answer). Every change a grant may rest on drops it at
 # once, made here or announced
-# by another process (``services/cache_invalidation.py``): an IAM or policy write, a token
-# revoked, any catalog write (tags, a repository deleted or made again); the token's own
-# expiry ends it exactly. What nothing announces is the passing of time in a policy's
+# by another process (``services/cache_invalidation.py``): an IAM write (identity policies,
+# domain and repository permissions policies, users, keys, roles), a token revoked, a catalog
+# write that moves the access stamp (tags; a domain or repository made, changed or deleted,
+# with its policy); the token's own expiry ends it exactly. Other catalog writes (a publish,
+# a pull-through keep, a status change, a dist-tag) cannot change a read's authorization and
+# leave grants in place. What nothing announces is the passing of time in a policy's
 # condition (``aws:CurrentTime``, ``aws:EpochTime``): such a policy is seen within this long.
 _CONNECTION_GRANT_TTL = 10.0
 
@@ -87,22 +92,18 @@ class RepositoryGate:
     def __init__(self, registry: Registry, authenticator: PackageAuthenticator) -> None:
         self.registry = registry
         self._authn = authenticator
-        self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds=_LOOKUP_TTL,
-                                                                    max_entries=_LOOKUP_MAX)
-        # Granted reads, bound to the authenticator's generation (IAM writes, revocations),
-        # the authorizer's tag changes and the catalog's change stamp (tags, repositories and
-        # domains deleted or made again), each moved by this process's writes and by the
-        # announcements of other processes' (``services/cache_invalidation.py``).
-        authorizer = registry.authorizer
-        changes = registry.catalog.changes
+        # The catalog's access stamp (``metadata/transactions.py``): moved by the writes to
+        # domains, repositories and resource tags only, by this process's and, as they are
+        # announced, other processes' (``services/cache_invalidation.py``).
+        access = registry.catalog.access_changes
+        self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(
+            ttl_seconds=_LOOKUP_TTL, max_entries=_LOOKUP_MAX, version=access.stamp)
+        # Granted reads, bound to the authenticator's generation (IAM writes, revocations)
+        # and the access stamp; not to the catalog's change stamp, which every publish and
+        # pull-through keep moves.
         self._readers: TtlCache[tuple[object, ...], _Grant] = TtlCache(
             ttl_seconds=_READER_TTL, max_entries=_LOOKUP_MAX,
-            version=lambda: hash((authenticator.generation, authorizer.tag_changes,
-                                  changes.stamp())))
-
-    def forget_lookups(self) -> None:
-        """Drop the remembered domain and repository rows (another process changed them)."""
-        self._lookups.clear()
+            version=lambda: hash((authenticator.generation, access.stamp())))
 
     def caches(self) -> dict[str, TtlCache[Any, Any]]:
         """The gate's caches by name (for ``/metrics``)."""

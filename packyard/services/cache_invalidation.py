@@ -7,7 +7,8 @@ its topic (``metadata/change_feed.py``), and this says what each topic drops:
 
 | topic | dropped |
 |---|---|
-| ``catalog`` | rendered pages, file lookups, upstream graphs and read grants (all bound to the ``ChangeLog``), domain and repository rows |
+| ``catalog`` | rendered pages, file lookups, upstream graphs and merged listings (all bound to the catalog's ``changes``) |
+| ``access`` | read grants, domain and repository rows, resource tags and compiled resource policies (all bound to its ``access_changes``); announced beside ``catalog`` by the writes access rests on |
 | ``iam`` | principals, compiled policies and read grants (the IAM store's generation) |
 | ``tokens`` | token checks and read grants |
 
@@ -26,8 +27,7 @@ from dataclasses import dataclass, field
 from packyard.auth.tokens import TokenService
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog
-from packyard.metadata.change_feed import CATALOG, IAM, TOKENS, ChangeWatcher
-from packyard.services.access import RepositoryGate
+from packyard.metadata.change_feed import ACCESS, CATALOG, IAM, TOKENS, TOPICS, ChangeWatcher
 from packyard.upstream.core import UpstreamCore
 
 log = logging.getLogger("packyard")
@@ -40,7 +40,6 @@ class CacheInvalidation:
     catalog: Catalog
     iam_store: IamStore
     tokens: TokenService
-    gate: RepositoryGate
     upstreams: UpstreamCore
     watcher: ChangeWatcher
     # How many announcements (by topic) and resyncs this process has acted on.
@@ -56,8 +55,9 @@ class CacheInvalidation:
     def changed_elsewhere(self, topics: frozenset[str]) -> None:
         if CATALOG in topics:
             self.catalog.changes.touch()
-            self.gate.forget_lookups()
             self.upstreams.graphs.clear()
+        if ACCESS in topics:
+            self.catalog.access_changes.touch()
         if IAM in topics:
             self.iam_store.note_change_elsewhere()
         if TOKENS in topics:
@@ -67,5 +67,5 @@ class CacheInvalidation:
 
     def resync(self) -> None:
         """Announcements may have been missed: drop everything."""
-        self.changed_elsewhere(frozenset({CATALOG, IAM, TOKENS}))
+        self.changed_elsewhere(frozenset(TOPICS))
         self.heard["resync"] = self.heard.get("resync", 0) + 1

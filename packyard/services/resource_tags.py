@@ -3,8 +3,10 @@ ListTagsForResource, and the resource tags every authorization decision sees.
 
 The limits and what each operation does to a resource's tags are ``packyard.tagging``'s rules.
 ``ResourceTagLookup`` gives the authorizer a resource's tags by its ARN for the
-``aws:ResourceTag/…`` condition keys, kept in memory until the next catalog write in this
-process (other processes: at most ``TTL_SECONDS``), like the other metadata caches.
+``aws:ResourceTag/…`` condition keys, kept in memory until the next write of the catalog that
+can change access (its access stamp: a tag change, a resource deleted or made again), here or
+announced by another process (``services/cache_invalidation.py``; at most ``TTL_SECONDS``
+when unannounced). A publish or a pull-through keep leaves them in place.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class ResourceTagLookup:
         self._region = region
         self._account_id = account_id
         self._cache: TtlCache[str, Mapping[str, str]] = TtlCache(
-            ttl_seconds=TTL_SECONDS, max_entries=4096, version=catalog.changes.stamp)
+            ttl_seconds=TTL_SECONDS, max_entries=4096, version=catalog.access_changes.stamp)
 
     def __call__(self, resource_arn: str) -> Mapping[str, str]:
         # Package ARNs (most decisions) take no tags: answered without a cache slot, so they
@@ -81,7 +83,6 @@ class ResourceTags:
         self._catalog.change_resource_tags(resource.kind, resource.owner, resource.domain,
                                            resource.name,
                                            lambda current: tag_resource(current, new))
-        self._authorizer.note_tag_change()
 
     def untag(self, principal: Principal, arn: str, keys: Sequence[str]) -> None:
         resource = self._resource(arn)
@@ -90,7 +91,6 @@ class ResourceTags:
         self._catalog.change_resource_tags(resource.kind, resource.owner, resource.domain,
                                            resource.name,
                                            lambda current: untag_resource(current, keys))
-        self._authorizer.note_tag_change()
 
     def list_tags(self, principal: Principal, arn: str) -> list[dict[str, str]]:
         resource = self._resource(arn)

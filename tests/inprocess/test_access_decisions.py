@@ -218,6 +218,28 @@ def test_repository_policy_of_one_repository_grants_nothing_in_another(
                                           f"{CA}:repository/acme/shelf"))
 
 
+def test_regression_a_repository_made_again_is_not_governed_by_the_deleted_ones_policy(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    # Deleting a repository deletes its permissions policy with it (a cascade in the catalog's
+    # transaction, not an IAM write): the policy compiled for its ARN must go too, or a
+    # repository made again under the same name would be read by whom the old policy allowed.
+    ivan = _user(packyard, "ivan", BEARER, {"Effect": "Allow", "Action": [
+        "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint"],
+        "Resource": "*"})
+    api = packyard.codeartifact()
+    api.create_repository(domain="acme", repository="other")
+    api.put_repository_permissions_policy(domain="acme", repository="other",
+                                          policyDocument=_policy({
+        "Effect": "Allow", "Principal": {"AWS": ivan.arn},
+        "Action": "codeartifact:ReadFromRepository", "Resource": "*"}))
+    other = packyard.pypi_repo(repository="other", create=False, credentials=ivan.credentials)
+    assert other.get("simple/").status_code == 200
+    api.delete_repository(domain="acme", repository="other")
+    api.create_repository(domain="acme", repository="other")
+    assert_refused(other.get("simple/"), 403, _denied(
+        ivan.arn, "codeartifact:ReadFromRepository", f"{CA}:repository/acme/other"))
+
+
 # -- conditions on the request -------------------------------------------------------------------
 
 def test_source_ip_condition_is_evaluated_on_the_client_address(

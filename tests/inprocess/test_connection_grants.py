@@ -3,7 +3,9 @@ the next requests of a caller from the same place, on that connection or another
 skip the policy evaluation, for longer than the one second grants are reused without a
 connection, and every change a grant rests on (a token revoked, a key deactivated, a Deny
 policy, an untag, the token's expiry) refuses the very next request on that connection,
-whether the answer is cached or not.
+whether the answer is cached or not, made in this process or in another; writes no grant
+rests on (a publish, a pull-through keep, a status change, a version deleted) leave the grants
+in place, here and in the other processes.
 
 ``packyard serve``'s protocol numbers each connection in the scope (``server/protocol.py``);
 here a client on ``_connection`` gets a number the same way."""
@@ -12,24 +14,41 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from anyio.from_thread import BlockingPortal
 from starlette.types import Receive, Scope, Send
 
 from packyard.auth.environment import CONNECTION
 from packyard.auth.token_ledger import TokenLedger
 from packyard.auth.tokens import hash_token
-from packyard.metadata.change_feed import TOKENS
-from tests.inprocess.harness import AsgiBridge, InProcessPackyard, InProcessRepo, assert_refused
+from packyard.metadata.change_feed import ACCESS, CATALOG, TOKENS, watch_changes
+from tests.inprocess.conftest import PackyardFactory
+from tests.inprocess.harness import (
+    AsgiBridge,
+    AwsClients,
+    InProcessPackyard,
+    InProcessRepo,
+    assert_refused,
+    settings_for,
+)
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 PAGE = "simple/demo-pkg/"
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 CA = "arn:aws:codeartifact:us-east-1:000000000000"
+DENY_READS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Principal": "*", "Action": "codeartifact:ReadFromRepository",
+     "Resource": "*"}]})
+# Well under a grant's life on a connection (10 s): seen by then only if heard.
+SOON = 0.5
 _numbers = itertools.count(1)
 
 
@@ -70,9 +89,10 @@ def policy_checks(packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) 
 
 
 def _reader(packyard: InProcessPackyard, name: str, *, tagged: bool = False,
-            duration_seconds: int | None = None) -> tuple[InProcessRepo, Credentials]:
+            duration_seconds: int | None = None,
+            repository: str = "shelf") -> tuple[InProcessRepo, Credentials]:
     """A user who may read (only repositories tagged team=data, with ``tagged``), its token
-    and the repository ``shelf`` on a connection of its own."""
+    and ``repository`` on a connection of its own."""
     iam = packyard.iam()
     iam.create_user(UserName=name)
     read: dict[str, Any] = {"Effect": "Allow", "Action": "codeartifact:ReadFromRepository",
@@ -86,7 +106,7 @@ def _reader(packyard: InProcessPackyard, name: str, *, tagged: bool = False,
             read]}))
     key = iam.create_access_key(UserName=name)["AccessKey"]
     credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
-    repo = packyard.pypi_repo(create=False, credentials=credentials,
+    repo = packyard.pypi_repo(repository=repository, create=False, credentials=credentials,
                               duration_seconds=duration_seconds)
     return _connection(packyard, repo), credentials
 
@@ -244,3 +264,187 @@ def test_an_expired_token_is_refused_the_moment_it_expires_on_a_kept_alive_conne
                        "The authorization token has expired")
 
 
+
+
+# -- writes no grant rests on ------------------------------------------------------------------
+
+def _publish(packyard: InProcessPackyard, shelf: InProcessRepo, dists: DistFactory) -> None:
+    upload_ok(shelf, dists.wheel(DistSpec(name="demo-pkg", version="2.0")))
+
+
+def _archive(packyard: InProcessPackyard, shelf: InProcessRepo, dists: DistFactory) -> None:
+    _publish(packyard, shelf, dists)
+    packyard.codeartifact().update_package_versions_status(
+        domain="acme", repository="shelf", format="pypi", package="demo-pkg",
+        versions=["2.0"], targetStatus="Archived")
+
+
+def _delete_version(packyard: InProcessPackyard, shelf: InProcessRepo,
+                    dists: DistFactory) -> None:
+    _publish(packyard, shelf, dists)
+    packyard.codeartifact().delete_package_versions(
+        domain="acme", repository="shelf", format="pypi", package="demo-pkg", versions=["2.0"])
+
+
+@pytest.mark.parametrize(("write", "versions"), [
+    pytest.param(_publish, ["1.0", "2.0"], id="publish"),
+    pytest.param(_archive, ["1.0"], id="status-change"),
+    pytest.param(_delete_version, ["1.0"], id="version-deleted"),
+])
+def test_a_version_write_leaves_the_grants_on_a_kept_alive_connection(
+        packyard: InProcessPackyard, shelf: InProcessRepo, dists: DistFactory,
+        policy_checks: list[str],
+        write: Callable[[InProcessPackyard, InProcessRepo, DistFactory], None],
+        versions: list[str]) -> None:
+    kept, _ = _reader(packyard, "pia")
+    _warm(kept)
+    assert len(policy_checks) == 1
+    write(packyard, shelf, dists)
+    # The page shows the write (pages follow every catalog write)...
+    assert kept.get(PAGE, Accept=JSON_V1).json()["versions"] == versions
+    assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
+    # ...and the caller's grant outlived it: no policy evaluation since the first.
+    assert len(policy_checks) == 1
+
+
+def test_a_pull_through_keep_leaves_the_grants_on_a_kept_alive_connection(
+        packyard: InProcessPackyard, dists: DistFactory, policy_checks: list[str]) -> None:
+    lib = packyard.pypi_repo(repository="lib")
+    wheel = dists.wheel(DistSpec(name="lib-pkg", version="1.0"))
+    upload_ok(lib, wheel)
+    api = packyard.codeartifact()
+    api.create_repository(domain="acme", repository="team", upstreams=[{"repositoryName": "lib"}])
+    team, _ = _reader(packyard, "kim", repository="team")
+    assert team.get("simple/lib-pkg/", Accept=JSON_V1).status_code == 200
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
+    # The file was kept in team (a catalog write, as any pull-through keeps its files)...
+    assert [v["version"] for v in api.list_package_versions(
+        domain="acme", repository="team", format="pypi", package="lib-pkg")["versions"]] == [
+        "1.0"]
+    assert team.get("simple/lib-pkg/", Accept=JSON_V1).status_code == 200
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
+    # ...and the grant made before it still answers.
+    assert policy_checks == [f"{CA}:repository/acme/team"]
+
+
+def test_a_publish_by_another_process_leaves_the_grants(
+        packyard: InProcessPackyard, packyard_factory: PackyardFactory, shelf: InProcessRepo,
+        dists: DistFactory, policy_checks: list[str]) -> None:
+    kept, _ = _reader(packyard, "pat")
+    _warm(kept)
+    # Another server on the same data directory (the catalog's shared stamp moves)...
+    other = packyard_factory()
+    upload_ok(other.pypi_repo(create=False), dists.wheel(DistSpec(name="demo-pkg",
+                                                                  version="2.0")))
+    assert kept.get(PAGE, Accept=JSON_V1).json()["versions"] == ["1.0", "2.0"]
+    # ...and a replica's publish, as announced on PostgreSQL.
+    invalidation = packyard.container.invalidation
+    assert invalidation is not None
+    invalidation.changed_elsewhere(frozenset({CATALOG}))
+    assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
+    assert len(policy_checks) == 1
+    # What a write access rests on announces drops them.
+    invalidation.changed_elsewhere(frozenset({CATALOG, ACCESS}))
+    assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
+    assert len(policy_checks) == 2
+
+
+# -- writes grants rest on, made by another process ------------------------------------------
+
+@pytest.fixture
+def replica(packyard: InProcessPackyard, shelf: InProcessRepo, data_dir: Path, tmp_path: Path,
+            portal: BlockingPortal, aws_clients: AwsClients) -> Iterator[InProcessPackyard]:
+    """Another server on ``packyard``'s database and blobs with a data directory of its own,
+    as a replica on PostgreSQL is: it shares no stamp file, so each hears of the other's writes
+    only as they are announced, once ``_listen`` starts its watcher."""
+    own = tmp_path / "replica"
+    own.mkdir(mode=0o700)
+    for name in ("iam-secrets.wrapped", "keyring.json"):  # the keys both must have
+        shutil.copy2(data_dir / name, own / name)
+    other = InProcessPackyard(settings_for(
+        own, blob_store=str(data_dir / "blobs"),
+        database_url=packyard.settings.effective_database_url), portal, aws_clients)
+    yield other
+    packyard.container.stop_background()
+    other.close()
+
+
+def _listen(app: InProcessPackyard) -> None:
+    """Start ``app``'s change watcher, hearing every write of this test process (whose
+    origin it would otherwise take for its own) from now on: started after the grants are
+    made, so that the writes made to set them up cannot be heard after them."""
+    invalidation = app.container.invalidation
+    assert invalidation is not None
+    invalidation.watcher = watch_changes(app.settings.effective_database_url, own="listener")
+    invalidation.start()
+    time.sleep(0.15)  # its first look at the counters
+
+
+def _within(seconds: float, check: Callable[[], bool]) -> None:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, "not seen in time"
+        time.sleep(0.01)
+
+
+def test_regression_policy_write_in_another_process_drops_connection_grants(
+        packyard: InProcessPackyard, shelf: InProcessRepo,
+        packyard_factory: PackyardFactory) -> None:
+    kept, _ = _reader(packyard, "pol")
+    _warm(kept)
+    # Another server on the same data directory: an IAM write reaches this one as announced.
+    other = packyard_factory()
+    _listen(packyard)
+    try:
+        other.codeartifact().put_repository_permissions_policy(
+            domain="acme", repository="shelf", policyDocument=DENY_READS)
+        _within(SOON, lambda: kept.get(PAGE, Accept=JSON_V1).status_code == 403)
+        assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 403
+    finally:
+        packyard.container.stop_background()
+
+
+def test_regression_policy_write_by_a_replica_drops_connection_grants(
+        packyard: InProcessPackyard, replica: InProcessPackyard) -> None:
+    kept, _ = _reader(packyard, "pam")
+    _warm(kept)
+    _listen(packyard)
+    replica.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=DENY_READS)
+    _within(SOON, lambda: kept.get(PAGE, Accept=JSON_V1).status_code == 403)
+    assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 403
+
+
+def test_regression_untag_by_a_replica_drops_connection_grants(
+        packyard: InProcessPackyard, replica: InProcessPackyard) -> None:
+    # No stamp file is shared: only the ``access`` announcement can drop the grant in time.
+    kept, _ = _reader(packyard, "una", tagged=True)
+    _warm(kept)
+    _listen(packyard)
+    replica.codeartifact().untag_resource(resourceArn=f"{CA}:repository/acme/shelf",
+                                          tagKeys=["team"])
+    _within(SOON, lambda: kept.get(PAGE, Accept=JSON_V1).status_code == 403)
+    assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 403
+
+
+def test_regression_repository_made_again_by_a_replica_drops_connection_grants(
+        packyard: InProcessPackyard, replica: InProcessPackyard) -> None:
+    kept, _ = _reader(packyard, "rex", tagged=True)
+    _warm(kept)
+    _listen(packyard)
+    api = replica.codeartifact()
+    api.delete_repository(domain="acme", repository="shelf")
+    api.create_repository(domain="acme", repository="shelf")  # untagged, and empty
+    _within(SOON, lambda: kept.get(PAGE, Accept=JSON_V1).status_code == 403)
+
+
+def test_a_publish_by_a_replica_leaves_the_grants(
+        packyard: InProcessPackyard, replica: InProcessPackyard, dists: DistFactory,
+        policy_checks: list[str]) -> None:
+    kept, _ = _reader(packyard, "rae")
+    _warm(kept)
+    _listen(packyard)
+    upload_ok(replica.pypi_repo(create=False), dists.wheel(DistSpec(name="demo-pkg",
+                                                                    version="2.0")))
+    _within(SOON, lambda: kept.get(PAGE, Accept=JSON_V1).json()["versions"] == ["1.0", "2.0"])
+    assert len(policy_checks) == 1
