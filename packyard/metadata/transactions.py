@@ -74,9 +74,11 @@ class CatalogBase:
             yield conn
 
     @contextmanager
-    def _write(self, topic: str | None = CATALOG) -> Iterator[Connection]:
+    def _write(self, topic: str | None = CATALOG, *,
+               content_only: bool = False) -> Iterator[Connection]:
         """A write transaction; ``topic`` None for a write no other process caches anything
-        of (a new token: nobody can have looked it up yet)."""
+        of (a new token: nobody can have looked it up yet); ``content_only`` for one that only
+        adds files or versions to packages (``ChangeLog.structure_stamp`` stays)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn
@@ -84,7 +86,7 @@ class CatalogBase:
             if topic is not None:
                 announce(conn, topic)
         # Committed: caches of pages and lookups built before this write are now stale.
-        self.changes.touch()
+        self.changes.touch(content_only=content_only)
         if changed and self._page_renderers:
             self._page_queue.add(changed)  # rendered right away, off this thread
 

@@ -4,7 +4,8 @@ ListTagsForResource, and the resource tags every authorization decision sees.
 The limits and what each operation does to a resource's tags are ``packyard.tagging``'s rules.
 ``ResourceTagLookup`` gives the authorizer a resource's tags by its ARN for the
 ``aws:ResourceTag/…`` condition keys, kept in memory until the next catalog write in this
-process (other processes: at most ``TTL_SECONDS``), like the other metadata caches.
+process that can change them (not a pulled file kept: ``ChangeLog.structure_stamp``; other
+processes: when announced, at most ``TTL_SECONDS``), like the other metadata caches.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class ResourceTagLookup:
         self._region = region
         self._account_id = account_id
         self._cache: TtlCache[str, Mapping[str, str]] = TtlCache(
-            ttl_seconds=TTL_SECONDS, max_entries=4096, version=catalog.changes.stamp)
+            ttl_seconds=TTL_SECONDS, max_entries=4096,
+            version=catalog.changes.structure_stamp)
 
     def __call__(self, resource_arn: str) -> Mapping[str, str]:
         # Package ARNs (most decisions) take no tags: answered without a cache slot, so they
