@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.metadata.schema import blobs, data_keys, domains
@@ -45,6 +45,12 @@ class BlobRow:
     sha256: str
     size: int
     encrypted: bool
+
+
+# Built once (``new_files``' module docstring says why): each pulled file asks them.
+_KEY_OF = select(data_keys).where(data_keys.c.domain_id == bindparam("domain_id"),
+                                  data_keys.c.sha256 == bindparam("sha256"))
+_INSERT_KEY = insert(data_keys)
 
 
 def _record(row: Row[Any]) -> StoredDataKey:
@@ -98,16 +104,16 @@ class DataKeyStore(CatalogBase):
         decided: list[tuple[StoredDataKey, bool]] = []
         with self._write_quiet() if durable else self._write_unflushed() as conn:
             for key in keys:
-                row = conn.execute(select(data_keys).where(
-                    data_keys.c.domain_id == key.domain_id,
-                    data_keys.c.sha256 == key.sha256)).first()
+                row = conn.execute(_KEY_OF, {"domain_id": key.domain_id,
+                                             "sha256": key.sha256}).first()
                 if row is not None:
                     decided.append((_record(row), False))
                     continue
-                conn.execute(insert(data_keys).values(
-                    domain_id=key.domain_id, sha256=key.sha256, provider=key.provider,
-                    key_id=key.key_id, key_version=key.key_version, wrapped=key.wrapped,
-                    plaintext_size=key.plaintext_size, created_at=now))
+                conn.execute(_INSERT_KEY, {
+                    "domain_id": key.domain_id, "sha256": key.sha256, "provider": key.provider,
+                    "key_id": key.key_id, "key_version": key.key_version,
+                    "wrapped": key.wrapped, "plaintext_size": key.plaintext_size,
+                    "created_at": now})
                 decided.append((key, True))
         return decided
 
