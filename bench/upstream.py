@@ -403,42 +403,53 @@ class Figures:
     fetch_warm_cpu: list[float] = field(default_factory=list)
 
 
-def measure(cache: Cache, runs: int, work: Path, wheels: dict[str, list[str]],
-            phases: Sequence[str] = ("install", "fetch")) -> Figures:
-    figures = Figures(cache.name)
+def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
+            wheels: dict[str, list[str]],
+            phases: Sequence[str] = ("install", "fetch")) -> None:
+    """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``."""
+    for phase in phases:
+        data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.mkdir(parents=True)
+        try:
+            url = cache.start(data)
+            figures.version = cache.version
+            if phase == "install":
+                figures.install_cold.append(timed_install(url, work / "scratch"))
+                figures.install_warm.append(timed_install(url, work / "scratch"))
+            else:
+                assert cache.process is not None
+                for temperature in ("cold", "warm"):
+                    cpu = cache.process.cpu_seconds()
+                    getattr(figures, f"fetch_{temperature}").append(timed_fetch(url, wheels))
+                    getattr(figures, f"fetch_{temperature}_cpu").append(
+                        cache.process.cpu_seconds() - cpu)
+        finally:
+            cache.stop()
+    done = []
+    if "install" in phases:
+        done.append(f"install cold {figures.install_cold[-1]:.2f}s "
+                    f"warm {figures.install_warm[-1]:.2f}s")
+    if "fetch" in phases:
+        done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
+                    f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
+                    f"warm {figures.fetch_warm[-1]:.2f}s "
+                    f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
+    print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
+                    wheels: dict[str, list[str]], phases: Sequence[str]) -> list[Figures]:
+    """Run i of every server before run i + 1 of any, in an order reversed every other run: a
+    change of the machine's load (other work on a shared machine) then falls on every server
+    alike instead of on whichever ran last."""
+    results = [Figures(cache.name) for cache in caches]
     for attempt in range(runs):
-        for phase in phases:
-            data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
-            shutil.rmtree(data.parent, ignore_errors=True)
-            data.mkdir(parents=True)
-            try:
-                url = cache.start(data)
-                figures.version = cache.version
-                if phase == "install":
-                    figures.install_cold.append(timed_install(url, work / "scratch"))
-                    figures.install_warm.append(timed_install(url, work / "scratch"))
-                else:
-                    assert cache.process is not None
-                    for temperature in ("cold", "warm"):
-                        cpu = cache.process.cpu_seconds()
-                        getattr(figures, f"fetch_{temperature}").append(
-                            timed_fetch(url, wheels))
-                        getattr(figures, f"fetch_{temperature}_cpu").append(
-                            cache.process.cpu_seconds() - cpu)
-            finally:
-                cache.stop()
-        done = []
-        if "install" in phases:
-            done.append(f"install cold {figures.install_cold[-1]:.2f}s "
-                        f"warm {figures.install_warm[-1]:.2f}s")
-        if "fetch" in phases:
-            done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
-                        f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
-                        f"warm {figures.fetch_warm[-1]:.2f}s "
-                        f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
-        print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    return figures
+        pairs = list(zip(caches, results, strict=True))
+        for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
+            measure(cache, figures, attempt, work, wheels, phases)
+    return results
 
 
 def report(results: list[Figures], distributions: int) -> str:
@@ -496,8 +507,8 @@ def main() -> None:
         url = f"http://{LOOPBACK}:{port}/simple/"
         print(f"upstream: {distributions} wheels at {url}", flush=True)
         phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-        results = [measure(CACHES[n](n, work, url), args.runs, work, wheels, phases)
-                   for n in names]
+        results = run_interleaved([CACHES[n](n, work, url) for n in names], args.runs, work,
+                                  wheels, phases)
     finally:
         upstream.stop()
     text = report(results, distributions)
