@@ -426,9 +426,10 @@ class Figures:
     install_cold_grant_misses: list[float] = field(default_factory=list)
 
 
-def measure(cache: Cache, attempt: int, work: Path, wheels: dict[str, list[str]],
-            figures: Figures, phases: Sequence[str] = ("install", "fetch")) -> None:
-    """One run (cold then warm, each phase on a new server) of ``cache`` into ``figures``."""
+def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
+            wheels: dict[str, list[str]],
+            phases: Sequence[str] = ("install", "fetch")) -> None:
+    """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``."""
     for phase in phases:
         data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
         shutil.rmtree(data.parent, ignore_errors=True)
@@ -471,6 +472,19 @@ def measure(cache: Cache, attempt: int, work: Path, wheels: dict[str, list[str]]
                     f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
     print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
+                    wheels: dict[str, list[str]], phases: Sequence[str]) -> list[Figures]:
+    """Run i of every server before run i + 1 of any, in an order reversed every other run: a
+    change of the machine's load (other work on a shared machine) then falls on every server
+    alike instead of on whichever ran last."""
+    results = [Figures(cache.name) for cache in caches]
+    for attempt in range(runs):
+        pairs = list(zip(caches, results, strict=True))
+        for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
+            measure(cache, figures, attempt, work, wheels, phases)
+    return results
 
 
 def report(results: list[Figures], distributions: int) -> str:
@@ -528,13 +542,8 @@ def main() -> None:
         url = f"http://{LOOPBACK}:{port}/simple/"
         print(f"upstream: {distributions} wheels at {url}", flush=True)
         phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-        caches = [CACHES[n](n, work, url) for n in names]
-        results = [Figures(n) for n in names]
-        # Interleaved, the order turned each run: the machine's load moves between runs.
-        for attempt in range(args.runs):
-            pairs = list(zip(caches, results, strict=True))
-            for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
-                measure(cache, attempt, work, wheels, figures, phases)
+        results = run_interleaved([CACHES[n](n, work, url) for n in names], args.runs, work,
+                                  wheels, phases)
     finally:
         upstream.stop()
     text = report(results, distributions)

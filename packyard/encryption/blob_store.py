@@ -93,6 +93,9 @@ class DataKeyCatalog(Protocol):
     def add_data_key(self, key: StoredDataKey, now: datetime, *,
                      durable: bool = True) -> tuple[StoredDataKey, bool]: ...
 
+    def add_data_keys(self, keys: Sequence[StoredDataKey], now: datetime, *,
+                      durable: bool = True) -> list[tuple[StoredDataKey, bool]]: ...
+
     def delete_data_key(self, domain_id: int, sha256: str) -> None: ...
 
 
@@ -202,12 +205,45 @@ class EncryptingBlobStore:
         row, ours = self._catalog.add_data_key(StoredDataKey(
             domain_id, sha256, self._provider.name, wrapped.key_id, wrapped.key_version,
             wrapped.ciphertext, size), datetime.now(UTC), durable=False)
+        return self._decided(domain_key, context, fresh.plaintext, size, row, ours)
+
+    def _decided(self, domain_key: str, context: EncryptionContext, plaintext: bytes,
+                 size: int, row: StoredDataKey, ours: bool) -> tuple[OpenedKey, bool]:
+        """The key the catalog kept for a blob: ours (``plaintext``, remembered), or the one
+        another writer recorded first."""
         if not ours:
             return self._opened_key(row, context), False
-        opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,
+        opened = OpenedKey(plaintext, context.blob_associated_data(), size,
                            self._layout.ciphertext_size(size))
-        self._opened.put((domain_key, sha256), opened)
+        self._opened.put((domain_key, context.sha256), opened)
         return opened, True
+
+    def _decide_keys(self, domain_key: str, blobs: Sequence[Digests]
+                     ) -> list[tuple[OpenedKey, bool]]:
+        """``_decide_key`` for several blobs, with one catalog write for all the new keys
+        (``commit_many``: a pulled wheel and its metadata file)."""
+        decided: list[tuple[OpenedKey, bool] | None] = []
+        new: list[tuple[int, EncryptionContext, bytes, StoredDataKey]] = []
+        domain_id = Domain.id_of_blob_key(domain_key)
+        for blob in blobs:
+            check_blob_key(domain_key, blob.sha256)
+            opened = self._opened.get((domain_key, blob.sha256))
+            decided.append(None if opened is None else (opened, False))
+            if opened is None:
+                context = EncryptionContext(domain_key, blob.sha256)
+                fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+                wrapped = fresh.wrapped
+                new.append((len(decided) - 1, context, fresh.plaintext, StoredDataKey(
+                    domain_id, blob.sha256, self._provider.name, wrapped.key_id,
+                    wrapped.key_version, wrapped.ciphertext, blob.size)))
+        if new:
+            # Not flushed on its own, as in ``_decide_key``.
+            rows = self._catalog.add_data_keys([key for *_, key in new], datetime.now(UTC),
+                                               durable=False)
+            for (index, context, plaintext, key), (row, ours) in zip(new, rows, strict=True):
+                decided[index] = self._decided(domain_key, context, plaintext,
+                                               key.plaintext_size, row, ours)
+        return [found for found in decided if found is not None]
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -216,11 +252,14 @@ class EncryptingBlobStore:
         return self.inner.stage(batched=True)
 
     def _seal(self, source: Path | bytes, digests: Digests, domain_key: str, *,
-              batched: bool) -> StagedBlob | None:
+              batched: bool, decided: tuple[OpenedKey, bool] | None = None
+              ) -> StagedBlob | None:
         """The ciphertext of ``source``, staged in the inner store and named by the
-        plaintext's sha256; None when the domain already holds it under its key."""
+        plaintext's sha256; None when the domain already holds it under its key. ``decided``:
+        its key as ``_decide_key`` gives it, decided already (``_decide_keys``)."""
         sha256 = digests.sha256
-        opened, fresh = self._decide_key(domain_key, sha256, digests.size)
+        opened, fresh = decided if decided is not None else self._decide_key(
+            domain_key, sha256, digests.size)
         target = sealed_partition(domain_key)
         if self.inner.exists(target, sha256):
             if not fresh:
@@ -271,8 +310,11 @@ class EncryptingBlobStore:
         digests = [blob.digests() for blob in staged]
         sealed: list[StagedBlob] = []
         try:
-            for blob, digest in zip(staged, digests, strict=True):
-                out = self._seal(blob.local_path, digest, domain_key, batched=True)
+            # Every new key in one catalog write.
+            keys = self._decide_keys(domain_key, digests)
+            for blob, digest, decided in zip(staged, digests, keys, strict=True):
+                out = self._seal(blob.local_path, digest, domain_key, batched=True,
+                                 decided=decided)
                 if out is not None:
                     sealed.append(out)
             # One flush for the whole batch, as the inner store does it.

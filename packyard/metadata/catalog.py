@@ -188,6 +188,13 @@ class Catalog(Protocol):
         """Everything a project page shows; None when the repository has no such package."""
         ...
 
+    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str
+                               ) -> dict[int, tuple[Package, list[PackageVersion],
+                                                    list[IndexEntry]]]:
+        """``project_index`` in every repository of the domain that has the package, by
+        repository id, in one transaction."""
+        ...
+
     def rendered_page(self, repository_id: int, fmt: str, name: str, kind: str,
                       namespace: str = "") -> tuple[StoredPage, int] | None:
         """The package's page ``kind`` as rendered since its last change, with the serial it
@@ -486,6 +493,11 @@ class Catalog(Protocol):
         """Insert unless present; the row that holds, and whether it is ``key``. With
         ``durable=False`` the commit may wait for the next durable commit to reach the disk
         (a power loss before it can lose the row; a killed process cannot)."""
+        ...
+
+    def add_data_keys(self, keys: Sequence[StoredDataKey], now: datetime, *,
+                      durable: bool = True) -> list[tuple[StoredDataKey, bool]]:
+        """``add_data_key`` for several blobs in one transaction, in order."""
         ...
 
     def delete_data_key(self, domain_id: int, sha256: str) -> None: ...

@@ -7,10 +7,18 @@ only by the writes an access decision rests on (``metadata/transactions.py``), w
 are kept under. ``ChangeLog`` counts in this process only. ``SharedChangeLog`` keeps the stamp
 in a small file every process on one data directory maps into memory (``packyard serve
 --workers N``, a ``packyard import`` next to it): a write in any of them is seen by the
-others' next read, as cheaply as a write here (one aligned 8-byte load from shared memory). Processes on other
-machines (replicas on one PostgreSQL) cannot see it: they touch their own stamps when a write
-is announced (``metadata/change_feed.py``), and cached entries also expire after a short time
-(``ResponseCache``'s TTL).
+others' next read, as cheaply as a write here (one aligned 8-byte load from shared memory).
+Processes on other machines (replicas on one PostgreSQL) cannot see it: they touch their own
+stamps when a write is announced (``metadata/change_feed.py``), and cached entries also expire
+after a short time (``ResponseCache``'s TTL).
+
+A second, per-process counter of ``changes``, ``structure_stamp``, moves with every write
+except those that only add content to packages (a file pulled through from an upstream kept in
+its repositories: ``touch(content_only=True)``). The caches of what such writes cannot change —
+a domain's upstream graph, its package groups — are bound to it, so a cold install keeping a
+file every few milliseconds does not make every next request load them again. Other
+processes' writes reach it through their announcements (``services/cache_invalidation.py``
+touches it), and those caches keep their short TTL as the backstop, as before.
 """
 
 from __future__ import annotations
@@ -33,20 +41,29 @@ class ChangeLog:
     def __init__(self) -> None:
         self._counter = itertools.count(1)
         self._stamp = 0
+        self._structure = 0
         self._lock = threading.Lock()
         # Called after every committed write (the webhooks' dispatcher wakes up: the write may
         # have queued an event); each must be quick and must not raise.
         self.listeners: list[Callable[[], None]] = []
 
-    def touch(self) -> None:
+    def touch(self, *, content_only: bool = False) -> None:
+        """A write committed; ``content_only``: it only added files or versions to packages
+        (the structure stamp stays)."""
         with self._lock:
             self._stamp = next(self._counter)
+            if not content_only:
+                self._structure = self._stamp
         for listener in self.listeners:
             listener()
 
     def stamp(self) -> int:
         # An int read is atomic under the GIL; no lock on the hot path.
         return self._stamp
+
+    def structure_stamp(self) -> int:
+        """Moved by every write but content-only ones (the module docstring)."""
+        return self._structure
 
 
 class SharedChangeLog(ChangeLog):
@@ -72,11 +89,15 @@ class SharedChangeLog(ChangeLog):
             os.close(fd)  # the mapping keeps the file
         self._cell = ctypes.c_uint64.from_buffer(self._map)
 
-    def touch(self) -> None:
+    def touch(self, *, content_only: bool = False) -> None:
         value = secrets.randbits(64)
         while value == self._cell.value:  # pragma: no cover - one chance in 2**64
             value = secrets.randbits(64)
         self._cell.value = value
+        if not content_only:
+            # Per process: other processes' structural writes arrive as announcements.
+            with self._lock:
+                self._structure = next(self._counter)
         for listener in self.listeners:
             listener()
 

@@ -11,7 +11,7 @@ re-wraps rows one at a time, which would otherwise empty every response cache pe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +45,12 @@ class BlobRow:
     sha256: str
     size: int
     encrypted: bool
+
+
+# Built once (``new_files``' module docstring says why): each pulled file asks them.
+_KEY_OF = select(data_keys).where(data_keys.c.domain_id == bindparam("domain_id"),
+                                  data_keys.c.sha256 == bindparam("sha256"))
+_INSERT_KEY = insert(data_keys)
 
 
 def _record(row: Row[Any]) -> StoredDataKey:
@@ -108,6 +114,26 @@ class DataKeyStore(CatalogBase):
                 key_id=key.key_id, key_version=key.key_version, wrapped=key.wrapped,
                 plaintext_size=key.plaintext_size, created_at=now))
         return key, True
+
+    def add_data_keys(self, keys: Sequence[StoredDataKey], now: datetime, *,
+                      durable: bool = True) -> list[tuple[StoredDataKey, bool]]:
+        """``add_data_key`` for several blobs in one transaction (a pulled wheel and its
+        metadata file), in order: a key for bytes named twice is the first's."""
+        decided: list[tuple[StoredDataKey, bool]] = []
+        with self._write_quiet() if durable else self._write_unflushed() as conn:
+            for key in keys:
+                row = conn.execute(_KEY_OF, {"domain_id": key.domain_id,
+                                             "sha256": key.sha256}).first()
+                if row is not None:
+                    decided.append((_record(row), False))
+                    continue
+                conn.execute(_INSERT_KEY, {
+                    "domain_id": key.domain_id, "sha256": key.sha256, "provider": key.provider,
+                    "key_id": key.key_id, "key_version": key.key_version,
+                    "wrapped": key.wrapped, "plaintext_size": key.plaintext_size,
+                    "created_at": now})
+                decided.append((key, True))
+        return decided
 
     def delete_data_key(self, domain_id: int, sha256: str) -> None:
         with self._write_quiet() as conn:

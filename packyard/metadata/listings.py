@@ -14,7 +14,7 @@ from packyard.metadata.expressions import starts_with
 from packyard.metadata.new_files import decode_attributes, sibling_files
 from packyard.metadata.point_reads import POINT_READ_MAX_BYTES, WouldWait
 from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
-from packyard.metadata.schema import assets, package_versions, packages
+from packyard.metadata.schema import assets, package_versions, packages, repositories
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, IndexEntry, Package, PackageVersion
 
@@ -51,6 +51,13 @@ class ListedFile(NamedTuple):
     @classmethod
     def of(cls, status: str, asset: Asset) -> ListedFile:
         return cls(status, asset.sha256, asset.size, asset.attributes)
+
+
+_DOMAIN_PACKAGES = (
+    select(packages).join(repositories, packages.c.repository_id == repositories.c.id)
+    .where(repositories.c.domain_id == bindparam("domain_id"),
+           packages.c.format == bindparam("format"),
+           packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name")))
 
 
 class ListingStore(CatalogBase):
@@ -131,6 +138,39 @@ class ListingStore(CatalogBase):
                 entries.append(IndexEntry(version=version.version, status=version.status,
                                           asset=asset_record(row), published_at=version.published_at))
         return package_record(pkg), versions, entries
+
+    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str
+                               ) -> dict[int, tuple[Package, list[PackageVersion],
+                                                    list[IndexEntry]]]:
+        """``project_index`` of the package called ``name`` in every repository of a domain
+        that has it, by repository id: one transaction, three queries, however many
+        repositories (an upstream search reads them all; each page and file pulled through)."""
+        with self._read() as conn:
+            found = {row.id: package_record(row) for row in conn.execute(_DOMAIN_PACKAGES, {
+                "domain_id": domain_id, "format": fmt, "namespace": namespace, "name": name})}
+            if not found:
+                return {}
+            versions: dict[int, PackageVersion] = {}
+            listed: dict[int, tuple[list[PackageVersion], list[IndexEntry]]] = {
+                package_id: ([], []) for package_id in found}
+            for row in conn.execute(select(package_versions).where(
+                    package_versions.c.package_id.in_(list(found)))):
+                version = version_record(row)
+                versions[version.id] = version
+                listed[version.package_id][0].append(version)
+            for chunk in chunks(sorted(versions)):
+                for row in conn.execute(select(assets).where(
+                        assets.c.package_version_id.in_(chunk))):
+                    version = versions[row.package_version_id]
+                    listed[version.package_id][1].append(IndexEntry(
+                        version=version.version, status=version.status,
+                        asset=asset_record(row), published_at=version.published_at))
+        result = {}
+        for package_id, (package_versions_, entries) in listed.items():
+            entries.sort(key=lambda entry: entry.asset.name)  # as project_index orders them
+            package = found[package_id]
+            result[package.repository_id] = (package, package_versions_, entries)
+        return result
 
     def find_listed_asset(self, repository_id: int, fmt: str, name: str, filename: str
                           ) -> tuple[str, Asset] | None:

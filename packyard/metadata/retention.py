@@ -20,6 +20,7 @@ from packyard.metadata.new_files import (
     version_row,
 )
 from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
+from packyard.metadata.rendered_pages import forget_changed
 from packyard.metadata.rows import ASSET_JOIN, asset_record, version_record
 from packyard.metadata.schema import asset_blobs, assets, package_versions, packages
 from packyard.metadata.serials import bump_serials
@@ -60,12 +61,18 @@ class RetentionStore(CatalogBase):
         kept: list[Repository] = []
         if not targets:
             return kept
-        with self._write() as conn:
+        # Adds packages, versions and files only: the domain's graph, groups and tags stand.
+        with self._write(content_only=True) as conn:
             claim_blobs(conn, targets[0].domain_id, blob_sizes, now, self._blob_present)
             for repository in targets:
                 if self._retain_one(conn, repository, fmt, namespace, name, display_name,
                                     new_version, new_asset, entry, now):
                     kept.append(repository)
+            # Kept copies live in repositories with upstreams or an external connection,
+            # whose pages are merged on read and never rendered after a write
+            # (``rendered_pages``): nothing to queue (one read transaction less per file).
+            # Should the links have gone meanwhile, the page is rendered on its first read.
+            forget_changed(conn)
         return kept
 
     def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,

@@ -88,10 +88,13 @@ class CatalogBase:
 
     @contextmanager
     def _write(self, topic: str | None = CATALOG, *,
-               changes_access: bool = False) -> Iterator[Connection]:
+               changes_access: bool = False,
+               content_only: bool = False) -> Iterator[Connection]:
         """A write transaction; ``topic`` None for a write no other process caches anything
         of (a new token: nobody can have looked it up yet); ``changes_access`` for a write
-        an access decision or a read grant may rest on (the module's docstring)."""
+        an access decision or a read grant may rest on (the module's docstring);
+        ``content_only`` for one that only adds files or versions to packages
+        (``ChangeLog.structure_stamp`` stays)."""
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn
@@ -103,7 +106,7 @@ class CatalogBase:
         # Committed: caches of pages and lookups built before this write are now stale.
         if changes_access:
             self.access_changes.touch()
-        self.changes.touch()
+        self.changes.touch(content_only=content_only)
         if changed and self._page_renderers:
             self._page_queue.add(changed)  # rendered right away, off this thread
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from packyard.metadata.engine import outages_as_unavailable
 from packyard.metadata.schema import upstream_pages
-from packyard.metadata.transactions import CatalogBase
+from packyard.metadata.transactions import CatalogBase, write_unflushed
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,13 @@ class CachedPage:
     etag: str | None
     last_modified: str | None
     fetched_at: datetime
+
+
+# Built once (``new_files``' module docstring says why): every project read cold stores one.
+_DELETE_PAGE = delete(upstream_pages).where(
+    upstream_pages.c.index_url == bindparam("index_url"),
+    upstream_pages.c.project == bindparam("project"))
+_INSERT_PAGE = insert(upstream_pages)
 
 
 class UpstreamPageStore(CatalogBase):
@@ -43,12 +50,14 @@ class UpstreamPageStore(CatalogBase):
         nothing: no cached page or lookup is built from this table (each process keeps its own
         copy of a document in memory and revalidates it on its own schedule, and a page merged
         from one is kept by that copy's identity, ``UpstreamResolver.merged_listing``), and a
-        fetch or revalidation would otherwise empty every response cache of every process."""
-        with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
-            conn.execute(delete(upstream_pages).where(
-                upstream_pages.c.index_url == page.index_url,
-                upstream_pages.c.project == page.project))
-            conn.execute(insert(upstream_pages).values(
-                index_url=page.index_url, project=page.project, found=page.found,
-                document=page.document, etag=page.etag, last_modified=page.last_modified,
-                fetched_at=page.fetched_at))
+        fetch or revalidation would otherwise empty every response cache of every process.
+
+        Not flushed on its own (``write_unflushed``): a copy lost to a power loss is fetched
+        again, and a cold install stores one per project it reads, each of which would hold
+        the writer lock through a flush of its own."""
+        with outages_as_unavailable(), write_unflushed(self._writer) as conn:
+            conn.execute(_DELETE_PAGE, {"index_url": page.index_url, "project": page.project})
+            conn.execute(_INSERT_PAGE, {
+                "index_url": page.index_url, "project": page.project, "found": page.found,
+                "document": page.document, "etag": page.etag,
+                "last_modified": page.last_modified, "fetched_at": page.fetched_at})

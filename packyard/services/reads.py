@@ -57,6 +57,9 @@ INLINE_MAX = 64 * 1024
 # Pages and file lookups are good until the catalog changes, here or announced by another
 # process (``services/response_cache.py``); this is the backstop for a change never announced.
 CHANGE_BACKSTOP_SECONDS = 300.0
+# How long a file found missing from a repository is taken as missing while the catalog is
+# unchanged: long enough for the first-read path's miss to serve its route's ask.
+ABSENT_SECONDS = 1.0
 # A page that merges upstreams is also only as fresh as their documents, which are revalidated
 # on their own schedule (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
 # change: such a page is kept until the first of them is due (``RenderedPage.revalidate_at``),
@@ -87,6 +90,11 @@ class PackageReads:
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, monotonic=monotonic)
         self._files: ResponseCache[CachedFile] = ResponseCache(
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, max_entries=2048)
+        # Files the repository was just found not to hold, while the catalog is unchanged and
+        # for a second at most: the first read of a file only an upstream has finds it missing,
+        # then its route asks again before pulling it through (one lookup and hop less).
+        self._absent: ResponseCache[bool] = ResponseCache(
+            changes, ttl_seconds=ABSENT_SECONDS, max_entries=1024)
         # Whether a repository has no upstreams (its pages then change only with the catalog).
         self._stands_alone = stands_alone
         # When a grant or a page expires under load, every waiting request misses at once;
@@ -251,6 +259,8 @@ class PackageReads:
         repository_id = access.repository.id
         cached = self._files.get(repository_id, key)
         if cached is None:
+            if self._absent.get(repository_id, key):
+                return None
             # Files the repository holds are looked up once for all who ask at once.
             cached = await self._lookups.run(
                 (repository_id, key), lambda: self._own_file(repository_id, key, lookup,
@@ -263,6 +273,7 @@ class PackageReads:
         stamp = self._files.stamp()
         found = await self._threads.run(self._find_with_bytes, lookup)
         if found is None:
+            self._absent.put(repository_id, key, stamp, True)
             return None
         located, data = found
         if data is None and located.size <= INLINE_MAX:

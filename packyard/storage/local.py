@@ -104,7 +104,12 @@ class LocalBlobStore:
         # renamed into place, and the renames before the caller writes metadata. On Linux one
         # syncfs(2) does each step for the whole batch, instead of two fsyncs per blob.
         digests = [blob.digests() for blob in staged]
-        _flush(self.root, [blob.local_path for blob in staged])
+        # Shared with the commits running at the same moment, where syncfs(2) makes that
+        # possible (a pulled wheel and its metadata file, several downloads at once).
+        if self.flushes is not None:
+            self.flushes.flush()
+        else:
+            _flush(self.root, [blob.local_path for blob in staged])
         parents: set[Path] = set()
         for blob, digest in zip(staged, digests, strict=True):
             final = self._path(domain_key, digest.sha256)
@@ -115,7 +120,10 @@ class LocalBlobStore:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 parents.add(final.parent)
             os.replace(blob.local_path, final)
-        _flush(self.root, parents | {parent.parent for parent in parents})
+        if self.flushes is not None:
+            self.flushes.flush()
+        else:
+            _flush(self.root, parents | {parent.parent for parent in parents})
         return digests
 
     def discard(self, staged: StagedBlob) -> None:

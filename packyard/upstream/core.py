@@ -17,16 +17,18 @@ from packyard.upstream.pullthrough import PullThrough
 from packyard.upstream.resolver import UpstreamResolver
 
 # A domain's upstream links are read on every listing and file request but change rarely; a
-# catalog write drops them (``graph_cache``), other processes' writes when announced
-# (``services/cache_invalidation.py``), and at the latest after this many seconds.
+# catalog write drops them (``graph_cache``; not one that only keeps a pulled file), other
+# processes' writes when announced (``services/cache_invalidation.py``), and at the latest
+# after this many seconds.
 _GRAPH_TTL_SECONDS = 2.0
 
 
 def graph_cache(catalog: Catalog) -> TtlCache[int, DomainGraph]:
-    """The domains' upstream graphs, kept until the catalog's next write: a page rendered
-    from a graph must not outlive it (pages live until a change, ``services/reads.py``)."""
+    """The domains' upstream graphs, kept until the catalog's next write that can change
+    them (not a pulled file kept: ``ChangeLog.structure_stamp``); a page rendered from a graph
+    does not outlive it, since every write moves the pages' stamp too (``services/reads.py``)."""
     return TtlCache(ttl_seconds=_GRAPH_TTL_SECONDS, max_entries=1024,
-                    version=catalog.changes.stamp)
+                    version=catalog.changes.structure_stamp)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
-from packyard.model import Asset, Domain, IndexEntry, PackageVersion, Repository
+from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, Repository
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
@@ -183,8 +183,10 @@ class UpstreamResolver:
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
         self._graphs = graphs
+        # Bound to the writes that can change groups (not a pulled file kept).
         self._groups: TtlCache[int, DomainGroups] = TtlCache(
-            ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024, version=catalog.changes.stamp)
+            ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024,
+            version=catalog.changes.structure_stamp)
         # The first read of each page plans here: a lighter hop than anyio's (thread_hop.py).
         self._threads = ThreadHop()
         # Each package's merged listing per repository, kept while the catalog is unchanged
@@ -192,6 +194,11 @@ class UpstreamResolver:
         self._merged: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
             ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
             version=catalog.changes.stamp)
+        # The repositories owning external connections, where pulled files are kept: rows
+        # only a structural write changes (not a pulled file kept).
+        self._owners: TtlCache[tuple[int, str], Repository] = TtlCache(
+            ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024,
+            version=catalog.changes.structure_stamp)
         self.merges = 0  # listings merged (tests and logs)
 
     # -- listings ------------------------------------------------------------------------------
@@ -258,18 +265,21 @@ class UpstreamResolver:
         graph = self._graph(domain.id)
         if not graph.upstreams.get(repository.id) and repository.id not in graph.external:
             steps = [SearchStep(repository.id)]
-        else:
-            held = self._catalog.packages_named(domain.id, self._fmt, namespace, name)
-            external = {repo: connection for repo, connection in graph.external.items()
-                        if connection in self._urls}
-            steps = search_steps(repository.id, graph.upstreams, external,
-                                 lambda repo: takes_from_upstream(held.get(repo)))
-            decisions = self._domain_groups(domain).deciding(self._fmt, namespace, name)
-            steps, refused = allowed_steps(steps, repository.id, graph.names, decisions)
-            for decision in refused:
-                log.info("not searching upstream for %s into %s: %s", name, repository.name,
-                         decision.reason)
-        return _Plan(steps, graph, self._repository_listings(steps, namespace, name))
+            return _Plan(steps, graph, self._repository_listings(steps, namespace, name))
+        # The package in every repository of the domain, with its versions and files: one
+        # read for the origin controls and for what each repository step holds.
+        indexes = self._catalog.domain_project_indexes(domain.id, self._fmt, namespace, name)
+        external = {repo: connection for repo, connection in graph.external.items()
+                    if connection in self._urls}
+        steps = search_steps(repository.id, graph.upstreams, external,
+                             lambda repo: takes_from_upstream(
+                                 indexes[repo][0] if repo in indexes else None))
+        decisions = self._domain_groups(domain).deciding(self._fmt, namespace, name)
+        steps, refused = allowed_steps(steps, repository.id, graph.names, decisions)
+        for decision in refused:
+            log.info("not searching upstream for %s into %s: %s", name, repository.name,
+                     decision.reason)
+        return _Plan(steps, graph, self._repository_listings(steps, namespace, name, indexes))
 
     def _domain_groups(self, domain: Domain) -> DomainGroups:
         """The domain's package groups: a change made in this process applies to the next
@@ -318,13 +328,18 @@ class UpstreamResolver:
             log.warning("resolving %s: %s", document, error.message)
         return _Gathered(listings, documents, errors, exists, revalidate_at)
 
-    def _repository_listings(self, steps: list[SearchStep], namespace: str,
-                             name: str) -> dict[int, Listing[Place]]:
+    def _repository_listings(self, steps: list[SearchStep], namespace: str, name: str,
+                             indexes: Mapping[int, tuple[Package, list[PackageVersion],
+                                                         list[IndexEntry]]] | None = None
+                             ) -> dict[int, Listing[Place]]:
+        """What each repository step holds; from ``indexes`` (``domain_project_indexes``)
+        when read already."""
         listings: dict[int, Listing[Place]] = {}
         for step in steps:
             if step.is_external:
                 continue
-            found = self._catalog.project_index(step.repository_id, self._fmt, name, namespace)
+            found = (indexes.get(step.repository_id) if indexes is not None else
+                     self._catalog.project_index(step.repository_id, self._fmt, name, namespace))
             if found is None:
                 continue
             package, versions, entries = found
@@ -355,17 +370,23 @@ class UpstreamResolver:
     # -- files ---------------------------------------------------------------------------------
 
     async def locate(self, domain: Domain, repository: Repository, name: str, filename: str,
-                     namespace: str = "") -> Located:
+                     namespace: str = "", *, own_checked: bool = False) -> Located:
         """Find (and pull through, if need be) a file, or a file derived from one, for
-        ``repository``."""
+        ``repository``; ``own_checked``: the caller has just found that ``repository`` itself
+        does not hold it (``find_own``), which is then not asked again."""
         self._format.check_name(name)
-        own = await run_in_threadpool(self.find_own, domain, repository, name, filename,
-                                      namespace)
-        if own is not None:
-            return own
         base = self._format.derived_file(filename)
         wanted = base if base is not None else filename
-        plan = await run_in_threadpool(self._plan, domain, repository, namespace, name)
+        kept = self._merged.get((repository.id, namespace, name))
+        if kept is not None and own_checked:
+            plan = kept.plan  # the page's plan, while the catalog is unchanged
+        else:
+            # One worker-thread hop for both: the first read of every file pulled through.
+            found = await self._threads.run(self._own_or_plan, domain, repository, name,
+                                            filename, namespace, own_checked)
+            if isinstance(found, StoredFile):
+                return found
+            plan = found
         noun = self._format.noun
         if len(plan.steps) == 1:
             raise NotFound(f"No file {filename} in {noun} {name}")
@@ -399,11 +420,26 @@ class UpstreamResolver:
         if base is not None:
             return InlineFile(await self._format.fetch_derived(
                 self._http, remote, hosts, filename, hit.source.index_url))
-        owner = await run_in_threadpool(self._catalog.get_repository, domain,
-                                        plan.graph.names[step.repository_id])
+        owner_name = plan.graph.names[step.repository_id]
+        owner = self._owners.get((domain.id, owner_name))
+        if owner is None:
+            owner = await self._threads.run(self._owner, domain, owner_name)
         return await self._pull_through(domain, owner, repository, namespace, name, remote,
                                         upstream.version(remote.version_key), hosts,
                                         hit.source.index_url, step.external_connection or "")
+
+    def _own_or_plan(self, domain: Domain, repository: Repository, name: str, filename: str,
+                     namespace: str, own_checked: bool) -> StoredFile | _Plan:
+        """The file ``repository`` holds, else where to look for it (worker thread)."""
+        own = None if own_checked else self.find_own(domain, repository, name, filename,
+                                                     namespace)
+        return own if own is not None else self._plan(domain, repository, namespace, name)
+
+    def _owner(self, domain: Domain, name: str) -> Repository:
+        """The repository owning an external connection, kept while no write can have changed
+        it (worker thread)."""
+        return self._owners.get_or_load((domain.id, name),
+                                        lambda: self._catalog.get_repository(domain, name))
 
     def find_own(self, domain: Domain, repository: Repository, name: str, filename: str,
                  namespace: str = "") -> StoredFile | None:
@@ -526,11 +562,24 @@ class UpstreamResolver:
               remote: OfferedFile, version: OfferedVersion | None, connection: str,
               staged: StagedBlob, digests: Digests, companion: bytes | None) -> None:
         # Read in place before the commit moves it; the download's own staged write is
-        # committed as it is (no copy).
-        kept = self._format.keep(staged.local_path, digests, remote, version,
-                                 lambda data: self._blobs.put_bytes(data, domain.blob_key),
-                                 companion)
-        self._blobs.commit(staged, domain.blob_key)
+        # committed as it is (no copy), with the blobs the format keeps beside it (PyPI: the
+        # core metadata file) in one batch: one decision of their data keys, shared flushes.
+        extra: list[StagedBlob] = []
+
+        def put_blob(data: bytes) -> Digests:
+            blob = self._blobs.stage(batched=True)
+            extra.append(blob)
+            blob.write(data)
+            return blob.digests()
+
+        try:
+            kept = self._format.keep(staged.local_path, digests, remote, version, put_blob,
+                                     companion)
+            self._blobs.commit_many([*extra, staged], domain.blob_key)
+        except BaseException:
+            for blob in extra:
+                self._blobs.discard(blob)
+            raise
         blob_sizes = {digests.sha256: digests.size, **kept.extra_blobs}
         held = self._catalog.retain(targets, self._fmt, namespace, name, kept.display_name,
                                     kept.version, kept.asset,

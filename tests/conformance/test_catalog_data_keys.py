@@ -85,6 +85,23 @@ def test_an_unflushed_data_key_is_decided_and_read_like_a_durable_one(catalog: C
     assert not ours and kept == first
 
 
+def test_several_keys_are_decided_in_one_write_as_one_at_a_time(catalog: Catalog) -> None:
+    """A pulled wheel and its metadata file: both keys in one transaction, each kept by the
+    first writer (a row already there wins; bytes named twice get the first's key)."""
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    there, _ = catalog.add_data_key(_key(domain, "1" * 64, wrapped=b"earlier"), NOW)
+    decided = catalog.add_data_keys(
+        [_key(domain, "2" * 64, wrapped=b"new"), _key(domain, "1" * 64, wrapped=b"late"),
+         _key(domain, "3" * 64, wrapped=b"a"), _key(domain, "3" * 64, wrapped=b"b")],
+        NOW, durable=False)
+    assert [(row.sha256[0], row.wrapped, ours) for row, ours in decided] == [
+        ("2", b"new", True), ("1", b"earlier", False), ("3", b"a", True), ("3", b"a", False)]
+    assert decided[1][0] == there
+    assert [catalog.data_key(domain.id, c * 64).wrapped  # type: ignore[union-attr]
+            for c in "123"] == [b"earlier", b"new", b"a"]
+    assert catalog.add_data_keys([], NOW) == []
+
+
 def test_racing_unflushed_writers_agree_on_one_key(catalog: Catalog) -> None:
     domain = catalog.create_domain("dom", OWNER, "kek", NOW)
     sha = "8" * 64

@@ -154,6 +154,33 @@ def test_origin_configuration_creates_a_package_without_versions(catalog: Catalo
     assert set(catalog.packages_named(team.domain_id, "pypi", "", "pkg")) == {team.id}
 
 
+def test_domain_project_indexes_are_each_repositorys_project_index(catalog: Catalog) -> None:
+    """An upstream search reads the package in every repository of the domain at once; what
+    it gets per repository is exactly ``project_index``'s answer."""
+    team, lib, other = _repos(catalog, "team", "lib", "other")
+    catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version(), _asset("pkg-1.0.tar.gz", "a" * 64),
+                    {"a" * 64: 3}, NOW)
+    catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version("2.0"),
+                    _asset("pkg-2.0-py3-none-any.whl", "b" * 64), {"b" * 64: 3}, NOW)
+    catalog.publish(lib, "pypi", "", "pkg", "Pkg", _version("2.0"),
+                    _asset("pkg-2.0.tar.gz", "c" * 64), {"c" * 64: 3}, NOW)
+    catalog.put_origin_configuration(team, "pypi", "", "pkg", "pkg", "BLOCK", "BLOCK", NOW)
+    catalog.publish(other, "pypi", "", "unrelated", "unrelated", _version(),
+                    _asset("unrelated-1.0.tar.gz", "d" * 64), {"d" * 64: 3}, NOW)
+    found = catalog.domain_project_indexes(team.domain_id, "pypi", "", "pkg")
+    assert set(found) == {team.id, lib.id}
+    for repository in (team, lib):
+        package, versions, entries = found[repository.id]
+        expected = catalog.project_index(repository.id, "pypi", "pkg")
+        assert expected is not None
+        assert (package, sorted(versions, key=lambda v: v.id), entries) == (
+            expected[0], sorted(expected[1], key=lambda v: v.id), expected[2])
+    assert [e.asset.name for e in found[lib.id][2]] == [
+        "pkg-1.0.tar.gz", "pkg-2.0-py3-none-any.whl", "pkg-2.0.tar.gz"]
+    assert found[team.id][1:] == ([], [])
+    assert catalog.domain_project_indexes(team.domain_id, "pypi", "", "missing") == {}
+
+
 def test_versions_published_before_upstreams_keep_their_repository_as_origin(
         catalog: Catalog) -> None:
     (team,) = _repos(catalog, "team")

@@ -4,17 +4,19 @@ and every kind of tampering answered 500 (never the bytes), with a log line nami
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from packyard.crypto.stream import LAYOUT, SEGMENT_SIZE
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo
 from tests.integration.helpers import Dist, DistFactory, DistSpec, upload_ok
 
 OWNER = "000000000000"
@@ -122,6 +124,41 @@ def test_an_upload_decides_its_data_keys_in_one_unflushed_write_each(
     assert writes == [False, False]  # the wheel and its metadata file
     assert reads == []
     assert repo.get(f"simple/keyed/{dist.filename}").content == dist.data
+
+
+def test_a_batch_decides_its_new_data_keys_in_one_write(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pulled wheel and its metadata file are committed together (``commit_many``): their
+    new keys in one unflushed catalog write; each blob reads back as its plaintext, and bytes
+    the domain holds already keep their key."""
+    container = packyard.container
+    domain = container.registry.create_domain(ROOT_PRINCIPAL, "acme")
+    catalog, blobs = container.catalog, container.registry.blobs
+    writes: list[tuple[int, bool]] = []
+    real_add = catalog.add_data_keys
+
+    def add_data_keys(keys: Any, now: object, *, durable: bool = True) -> Any:
+        writes.append((len(keys), durable))
+        return real_add(keys, now, durable=durable)
+
+    monkeypatch.setattr(catalog, "add_data_keys", add_data_keys)
+    held = blobs.put_bytes(b"already here", domain.blob_key)
+    payloads = [b"Metadata-Version: 2.1\n" * 50, b"wheel bytes " * 20_000, b"already here"]
+    staged = []
+    for data in payloads:
+        blob = blobs.stage(batched=True)
+        blob.write(data)
+        staged.append(blob)
+    digests = blobs.commit_many(staged, domain.blob_key)
+    assert writes == [(2, False)]  # the key of "already here" was known: not asked again
+    assert digests[2].sha256 == held.sha256
+    for data, digest in zip(payloads, digests, strict=True):
+        assert catalog.data_key(domain.id, digest.sha256) is not None
+
+        async def read(sha256: str = digest.sha256) -> bytes:
+            return b"".join([chunk async for chunk in blobs.read(domain.blob_key, sha256)])
+
+        assert asyncio.run(read()) == data
 
 
 @pytest.mark.parametrize(("first", "last"), [

@@ -30,6 +30,8 @@ from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiEndpoint
 from packyard.formats.pypi.upstream import PypiUpstream
+from packyard.metadata.new_files import NewAsset, NewVersion
+from packyard.metadata.retention import EntryPoint
 from packyard.services.access import RepositoryAccess
 from packyard.services.answers import RenderedPage
 from packyard.services.reads import PackageReads
@@ -300,3 +302,41 @@ def test_packuments_are_merged_and_rendered_once_per_change(
     asyncio.run(steps())
     assert [r for r in registry.requests if r == "/left-pad"] == ["/left-pad"] * 3
     assert (asked, resolver.merges, packuments.renders) == (3, 2, 2)
+
+
+def test_a_pulled_file_kept_keeps_the_domain_graph_and_a_repository_change_drops_it(
+        pages: Pages, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold install keeps a file every few milliseconds; each used to make the next request
+    load the domain's upstream graph (and groups, tags) again. Keeping a file changes what a
+    page lists (merged again), never the graph; changing upstreams still drops it at once."""
+    catalog = container.catalog
+    loads: list[int] = []
+    domain_graph = catalog.domain_graph
+
+    def counted(domain_id: int) -> Any:
+        loads.append(domain_id)
+        return domain_graph(domain_id)
+
+    monkeypatch.setattr(catalog, "domain_graph", counted)
+    data = b"kept from upstream"
+    sha256 = hashlib.sha256(data).hexdigest()
+    asset = NewAsset(name="demo_pkg-0.9.tar.gz", size=len(data), sha256=sha256,
+                     sha512=hashlib.sha512(data).hexdigest(), sha1=hashlib.sha1(data).hexdigest(),
+                     md5=hashlib.md5(data).hexdigest())
+    version = NewVersion(version="0.9", version_key="0.9", summary=None, home_page=None,
+                         source_code_repository=None, licenses=[], readme=None,
+                         readme_content_type=None, dependencies=[], origin_type="EXTERNAL")
+
+    async def steps() -> None:
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        catalog.retain([pages.lib], "pypi", "", "demo-pkg", "demo-pkg", version, asset,
+                       EntryPoint("EXTERNAL", None, "public:pypi"), {sha256: len(data)},
+                       pages.clock.now())
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+        assert len(loads) == 1
+        container.registry.update_repository(ROOT_PRINCIPAL, "acme", "team", None,
+                                             upstreams=["public"])
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        assert len(loads) == 2
+
+    _run(steps)

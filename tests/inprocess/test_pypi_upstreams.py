@@ -81,3 +81,25 @@ def test_unreachable_external_connection_is_a_502_that_says_so(
                    "Upstream http://127.0.0.1:9/simple/requests/ unreachable: ConnectError All "
                    "connection attempts failed; Packyard has never fetched project requests "
                    "from there, so it has no copy to serve")
+
+
+def test_a_file_only_an_upstream_has_is_looked_up_in_the_repository_once(
+        packyard: InProcessPackyard, chain: tuple[InProcessRepo, Any], dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first read of a file the repository does not hold finds it missing, then its route
+    pulls it through without asking again (the miss is good while the catalog is unchanged)."""
+    team, _ = chain
+    catalog = packyard.container.catalog
+    asked: list[str] = []
+    find = catalog.find_listed_asset
+
+    def counted(repository_id: int, fmt: str, name: str, filename: str) -> Any:
+        asked.append(filename)
+        return find(repository_id, fmt, name, filename)
+
+    monkeypatch.setattr(catalog, "find_listed_asset", counted)
+    wheel = dists.wheel(DistSpec(name="lib-pkg", version="1.0"))
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
+    assert asked == [wheel.filename]
+    # Kept in team now (a write): found there by the next read, without the upstream.
+    assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data

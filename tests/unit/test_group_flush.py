@@ -3,12 +3,17 @@ flush that started after it asked (its writes are in it)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from packyard.storage import local
+from packyard.storage.blobs import StagedBlob
 from packyard.storage.group_flush import GroupFlush
+from packyard.storage.local import LocalBlobStore
 
 
 class SlowDisk:
@@ -82,3 +87,49 @@ def test_a_failed_flush_fails_the_writers_it_was_for_and_the_next_one_runs_again
         group.flush()
     group.flush()  # the disk is back
     assert group.flushes == 2
+
+
+# -- the local blob store's batches through it ---------------------------------------------
+
+
+def _staged(store: LocalBlobStore, data: bytes) -> StagedBlob:
+    blob = store.stage(batched=True)
+    blob.write(data)
+    return blob
+
+
+def test_a_local_batch_is_flushed_before_its_renames_and_after_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``commit_many`` through the store's group flush keeps ``commit``'s order: the bytes are
+    durable before any name appears, the names before it returns."""
+    store = LocalBlobStore(tmp_path)
+    steps: list[str] = []
+    store.flushes = GroupFlush(lambda: steps.append("flush"))
+    real_replace = local.os.replace
+
+    def replace(source: Path, target: Path) -> None:
+        steps.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(local.os, "replace", replace)
+    digests = store.commit_many([_staged(store, b"wheel"), _staged(store, b"metadata")], "d1")
+    assert steps == ["flush", "rename", "rename", "flush"]
+    assert [store.local_path("d1", d.sha256).read_bytes() for d in digests  # type: ignore[union-attr]
+            ] == [b"wheel", b"metadata"]
+
+
+def test_a_local_batch_whose_flush_fails_leaves_no_blob_visible(tmp_path: Path) -> None:
+    """A crash or a failed flush before the renames: nothing of the batch is found under its
+    name (the staged files are what ``recover`` removes at the next start)."""
+    store = LocalBlobStore(tmp_path)
+
+    def failing() -> None:
+        raise OSError("disk gone")
+
+    store.flushes = GroupFlush(failing)
+    staged = [_staged(store, b"wheel"), _staged(store, b"metadata")]
+    with pytest.raises(OSError, match="disk gone"):
+        store.commit_many(staged, "d1")
+    for data in (b"wheel", b"metadata"):
+        assert not store.exists("d1", hashlib.sha256(data).hexdigest())
+

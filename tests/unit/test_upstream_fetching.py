@@ -27,7 +27,13 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests, StagedBlob
-from packyard.upstream.client import PageFetch, UpstreamHttp, UpstreamLimits
+from packyard.upstream.client import (
+    UPSTREAM_READ_BYTES,
+    PageFetch,
+    UpstreamHttp,
+    UpstreamLimits,
+    read_responses_in_larger_pieces,
+)
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
@@ -186,6 +192,50 @@ def test_httpcore_finds_sniffio_missing_without_searching_the_path(
 
     assert asyncio.run(main()) == "asyncio"
     assert "sniffio" not in searched
+
+
+def test_upstream_responses_are_read_a_mebibyte_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore reads a response 64 KiB at a time unless told otherwise; each read is a round
+    of Python work, so the client asks for up to 1 MiB (what the socket holds)."""
+    from httpcore._async.http11 import AsyncHTTP11Connection
+    monkeypatch.setattr(AsyncHTTP11Connection, "READ_NUM_BYTES", 64 * 1024)
+    _http(PageServer())
+    assert AsyncHTTP11Connection.READ_NUM_BYTES == UPSTREAM_READ_BYTES == 1024 * 1024
+
+
+def test_a_httpcore_without_its_read_size_is_left_as_it_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from httpcore._async.http11 import AsyncHTTP11Connection
+    monkeypatch.delattr(AsyncHTTP11Connection, "READ_NUM_BYTES")
+    assert read_responses_in_larger_pieces() is False
+    assert not hasattr(AsyncHTTP11Connection, "READ_NUM_BYTES")
+
+
+def test_a_large_file_arrives_whole_through_a_real_socket() -> None:
+    """The larger reads change nothing of what arrives: a 5 MiB body over loopback, hashed."""
+    body = os.urandom(5 * 1024 * 1024 + 17)
+
+    async def main() -> bytes:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/f.whl"
+        http = UpstreamHttp(UpstreamLimits(retries=0))
+        try:
+            async with http.stream_file(url, {"127.0.0.1"}, upstream=url) as response:
+                got = b"".join([chunk async for chunk in response.aiter_bytes()])
+        finally:
+            await http.aclose()
+            server.close()
+        return got
+
+    assert hashlib.sha256(asyncio.run(main())).digest() == hashlib.sha256(body).digest()
 
 
 def test_connection_errors_are_reported_as_unreachable() -> None:

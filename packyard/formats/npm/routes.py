@@ -133,7 +133,8 @@ class NpmEndpoint:
             _TARBALL)
         if cached is not None:
             return self._reads.cached_file_response(request, cached)
-        located = await self._resolver.locate(domain, repo, name.bare, filename, name.namespace)
+        located = await self._resolver.locate(domain, repo, name.bare, filename, name.namespace,
+                                              own_checked=True)
         return self._reads.file_response(request, located, _TARBALL)
 
     async def _version(self, request: Request, access: RepositoryAccess, name: PackageName,

@@ -158,7 +158,8 @@ class PypiEndpoint:
         if cached is not None:
             return self._reads.cached_file_response(request, cached)
         # Pulled through from an upstream when the repository does not hold it yet.
-        located = await self._resolver.locate(access.domain, access.repository, name, filename)
+        located = await self._resolver.locate(access.domain, access.repository, name, filename,
+                                              own_checked=True)
         return self._reads.file_response(request, located, media_type)
 
     async def first_read(self, access: RepositoryAccess, key: HotKey
