@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import string
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,14 +54,17 @@ def load_root_credentials(settings: Settings, shared: ServerSecrets | None = Non
     path = settings.data_dir / CREDENTIALS_FILE
     if shared is not None:
         return _shared_root_credentials(path, shared)
-    if path.exists():
-        _check_private(path)
-        data = json.loads(path.read_text())
-        return RootCredentials(data["access_key_id"], data["secret_access_key"])
-    creds = RootCredentials(_new_access_key_id(), _new_secret(), generated=True)
-    _write_private(path, json.dumps({"access_key_id": creds.access_key_id,
-                                     "secret_access_key": creds.secret_access_key}, indent=2))
-    return creds
+    if not path.exists():
+        creds = RootCredentials(_new_access_key_id(), _new_secret(), generated=True)
+        if _create_private(path, json.dumps({"access_key_id": creds.access_key_id,
+                                             "secret_access_key": creds.secret_access_key},
+                                            indent=2)):
+            return creds
+        # Another process starting on the same new data directory wrote it first: its pair
+        # is the root key (keeping ours would leave two processes accepting different keys).
+    _check_private(path)
+    data = json.loads(path.read_text())
+    return RootCredentials(data["access_key_id"], data["secret_access_key"])
 
 
 def _shared_root_credentials(path: Path, shared: ServerSecrets) -> RootCredentials:
@@ -97,15 +101,40 @@ def stored_access_key_id(data_dir: Path) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _write_private(path: Path, text: str) -> None:
+def _write_temporary(path: Path, text: str) -> Path:
+    """``text`` in a new owner-only file beside ``path``, named for this writer alone:
+    processes starting at once on one data directory each write their own (one shared
+    ``credentials.tmp`` was renamed away under another process, which then failed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return Path(name)
+
+
+def _write_private(path: Path, text: str) -> None:
+    os.replace(_write_temporary(path, text), path)
+
+
+def _create_private(path: Path, text: str) -> bool:
+    """Write ``path`` whole unless it exists already: whether this call created it."""
+    tmp = _write_temporary(path, text)
+    try:
+        os.link(tmp, path)  # atomic, and refused when path exists: first writer wins
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: create it exclusively instead
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+    finally:
+        tmp.unlink()
+    return True
 
 
 def _check_private(path: Path) -> None:

@@ -67,6 +67,11 @@ _TIMED_OUT = {
            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(text), text)
     for phase, text in ((HEAD, b"The request head did not arrive in time\n"),
                         (BODY, b"The request body stopped arriving\n"))}
+_HEAD_TOO_LARGE_TEXT = b"The request head is too large\n"
+_HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                   b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+                   b"content-length: %d\r\n\r\n%s"
+                   % (len(_HEAD_TOO_LARGE_TEXT), _HEAD_TOO_LARGE_TEXT))
 # After answering before the body arrived: how long the rest is read and dropped before the
 # connection closes, so that the client sees the answer before a reset could discard it.
 _LINGER_SECONDS = 2.0
@@ -321,6 +326,19 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         if self._lingering:
             return  # the rest of a body already answered: dropped unparsed
         super().data_received(data)
+        if self._watch.head_too_large(len(data), self._limits):
+            self._refuse_large_head()
+
+    def _refuse_large_head(self) -> None:
+        if self.transport.is_closing():
+            return
+        _log.info("closing a connection from %s: its request head passed %d bytes",
+                  self._peer(), self._limits.max_head_bytes)
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            self.transport.write(_HEAD_TOO_LARGE)  # nothing of a response is on the wire
+        self._watch.phase = IDLE
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -413,6 +431,7 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         watch = self._watch
         watch.phase = BODY  # until the message completes (at once when there is no body)
         watch.progress += 1
+        watch.head_bytes = 0
         if (self._hot is not None and not self.pipeline and not self.expect_100_continue
                 and (self.cycle is None or self.cycle.response_complete)
                 and not self.flow.write_paused and self._answer_now(self._hot)):

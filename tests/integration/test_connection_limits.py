@@ -124,6 +124,37 @@ def test_a_keep_alive_connection_gets_a_new_head_deadline_for_each_request(
             assert _one_response(sock).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+def test_regression_a_huge_request_head_is_refused_431_instead_of_stalling_the_worker(
+        short_deadlines: ServerProcess) -> None:
+    # One client sent 100 MB of a single header within the head deadline; httptools gathered
+    # it by concatenation and the worker's event loop answered nothing else for ~20 s.
+    with _connect(short_deadlines) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        try:
+            while sent < 50_000_000:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, _ = _until_closed(sock, within=10)
+        elapsed = time.monotonic() - started
+    assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), data[:200]
+    assert data.endswith(b"The request head is too large\n"), data
+    assert sent < 10_000_000, sent  # refused as soon as the cap passed, not at the deadline
+    assert elapsed < 3.5, elapsed
+
+
+def test_a_request_head_under_the_cap_is_served_and_the_next_one_is_counted_afresh(
+        short_deadlines: ServerProcess) -> None:
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 50_000 + b"\r\n\r\n"
+    with _connect(short_deadlines) as sock:
+        for _ in range(3):  # 150 KB on one connection, each head under 64 KiB
+            sock.sendall(head)
+            assert _one_response(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 # ------------------------------------------------------------------ the request body
 
 

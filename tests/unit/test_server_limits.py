@@ -64,3 +64,16 @@ def test_settings_defaults() -> None:
     settings = load_settings(environ={})
     assert (settings.header_timeout_seconds, settings.body_timeout_seconds,
             settings.max_connections) == (30.0, 60.0, 1000)
+    assert ConnectionLimits().max_head_bytes == 65536
+
+
+def test_regression_the_head_cap_counts_only_an_incomplete_head() -> None:
+    limits = ConnectionLimits(max_head_bytes=100)
+    watch = _watch(HEAD)
+    assert not watch.head_too_large(60, limits)
+    assert not watch.head_too_large(40, limits)  # exactly the cap
+    assert watch.head_too_large(1, limits)
+    watch.phase = BODY  # the head completed with these bytes: the count starts again
+    assert not watch.head_too_large(10_000, limits)
+    watch.phase = HEAD
+    assert not watch.head_too_large(100, limits)
