@@ -42,6 +42,7 @@ from packyard.http.server_hints import REASON_HEADER
 from packyard.metadata.transactions import CatalogBase
 from packyard.server.app import PackyardApp, create_app
 from packyard.settings import Settings
+from packyard.thread_hop import ThreadHop
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -410,3 +411,17 @@ def client_error(info: Any) -> tuple[str, int, str]:
     response = info.value.response
     return (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"],
             response["Error"]["Message"])
+
+
+def thread_hops(monkeypatch: Any) -> list[str]:
+    """The worker-thread hops made from now on (``ThreadHop.run``), by the function they run:
+    empty where a read was answered on the event loop's thread."""
+    hops: list[str] = []
+    real = ThreadHop.run
+
+    async def counted(self: ThreadHop, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadHop, "run", counted)
+    return hops

@@ -200,8 +200,9 @@ def test_deny_in_a_repository_policy_binds_even_root(packyard: InProcessPackyard
                    "with an explicit deny in a resource-based policy")
 
 
-def test_repository_policy_of_one_repository_grants_nothing_in_another(
-        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+def _ivan_reads_other(packyard: InProcessPackyard) -> User:
+    """A user allowed nothing of his own but a token, and the repository ``other``, whose
+    permissions policy lets him read it."""
     ivan = _user(packyard, "ivan", BEARER, {"Effect": "Allow", "Action": [
         "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint"],
         "Resource": "*"})
@@ -211,6 +212,12 @@ def test_repository_policy_of_one_repository_grants_nothing_in_another(
                                           policyDocument=_policy({
         "Effect": "Allow", "Principal": {"AWS": ivan.arn},
         "Action": "codeartifact:ReadFromRepository", "Resource": "*"}))
+    return ivan
+
+
+def test_repository_policy_of_one_repository_grants_nothing_in_another(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    ivan = _ivan_reads_other(packyard)
     assert packyard.pypi_repo(repository="other", create=False,
                               credentials=ivan.credentials).get("simple/").status_code == 200
     response = _repo_for(packyard, ivan).get("simple/pkg/", **JSON_V1)
@@ -223,15 +230,8 @@ def test_regression_a_repository_made_again_is_not_governed_by_the_deleted_ones_
     # Deleting a repository deletes its permissions policy with it (a cascade in the catalog's
     # transaction, not an IAM write): the policy compiled for its ARN must go too, or a
     # repository made again under the same name would be read by whom the old policy allowed.
-    ivan = _user(packyard, "ivan", BEARER, {"Effect": "Allow", "Action": [
-        "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint"],
-        "Resource": "*"})
+    ivan = _ivan_reads_other(packyard)
     api = packyard.codeartifact()
-    api.create_repository(domain="acme", repository="other")
-    api.put_repository_permissions_policy(domain="acme", repository="other",
-                                          policyDocument=_policy({
-        "Effect": "Allow", "Principal": {"AWS": ivan.arn},
-        "Action": "codeartifact:ReadFromRepository", "Resource": "*"}))
     other = packyard.pypi_repo(repository="other", create=False, credentials=ivan.credentials)
     assert other.get("simple/").status_code == 200
     api.delete_repository(domain="acme", repository="other")

@@ -12,15 +12,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from packyard.metadata.catalog import SqlCatalog
-from packyard.thread_hop import ThreadHop
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, thread_hops
 from tests.integration.helpers import Credentials, Dist, DistFactory, DistSpec, upload_ok
 from tests.services import PostgresServer
 
@@ -107,19 +105,6 @@ def _raw(repo: InProcessRepo, path: str, method: str = "GET", token: str | None 
         return response.status_code, sent, response.content
 
 
-def _hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The worker-thread hops made from now on, by the function they run."""
-    hops: list[str] = []
-    real = ThreadHop.run
-
-    async def counted(self: ThreadHop, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(fn, "__name__", repr(fn)))
-        return await real(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(ThreadHop, "run", counted)
-    return hops
-
-
 def _no_worker_lookup(app: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
     def in_a_worker_thread(*_args: object, **_kwargs: object) -> object:
         raise AssertionError("the file was looked up in a worker thread")
@@ -140,7 +125,7 @@ def test_a_files_first_read_after_a_grant_is_answered_on_the_loop_as_the_worker_
         monkeypatch: pytest.MonkeyPatch, path: str, method: str, headers: dict[str, str],
         status: int) -> None:
     loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
     before = _raw(worker_repo, path, method, **headers)
     assert before[0] == status and hops, "the worker-only app read it in a worker thread"
     hops.clear()
@@ -163,7 +148,7 @@ def test_a_first_read_revalidated_is_a_304_on_the_loop(
     loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
     etag = _raw(repo, f"simple/demo-pkg/{SDIST}")[1]["etag"]  # the sdist's, so the wheel is new
     wheel_etag = _raw(worker_repo, f"simple/demo-pkg/{WHEEL}")[1]["etag"]
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
     calls = loop.starlette_calls
     first = _raw(repo, f"simple/demo-pkg/{WHEEL}", **{"If-None-Match": wheel_etag})
     assert (first[0], first[2], hops, loop.starlette_calls) == (304, b"", [], calls)
@@ -262,7 +247,7 @@ def test_a_first_read_on_the_loop_is_counted_and_logged_as_a_file_read(
     repo = app.pypi_repo()
     upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
     assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
     responses = [repo.get(f"simple/demo-pkg/{WHEEL}.metadata"),
                  repo.get(f"simple/demo-pkg/{WHEEL}")]
     assert [r.status_code for r in responses] == [200, 200] and hops == []
@@ -288,7 +273,7 @@ def test_an_encrypted_file_is_read_on_the_loop_as_the_worker_reads_it(
     worker_repo = _worker_only(packyard_factory()).pypi_repo(create=False)
     for each in (repo, worker_repo):
         assert each.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
     before = _raw(worker_repo, f"simple/demo-pkg/{WHEEL}")
     assert before[0] == 200 and hops
     hops.clear()
@@ -320,7 +305,7 @@ def test_on_postgresql_a_files_first_read_takes_the_worker_thread_as_before(
     wheel = dists.wheel(DistSpec(name="demo-pkg", version="1.0"))
     upload_ok(repo, wheel)
     assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
     calls = app.starlette_calls
     status, _headers, body = _raw(repo, f"simple/demo-pkg/{WHEEL}")
     assert (status, body) == (200, wheel.path.read_bytes())

@@ -13,9 +13,8 @@ import pytest
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
-from packyard.thread_hop import ThreadHop
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused, thread_hops
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -150,24 +149,11 @@ def test_first_read_after_a_deny_policy_is_refused(packyard: InProcessPackyard,
         assert lee.get(path, Accept=JSON_V1).status_code == 403
 
 
-def _hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The worker-thread hops made from now on, by the function they run."""
-    hops: list[str] = []
-    real = ThreadHop.run
-
-    async def counted(self: ThreadHop, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(fn, "__name__", repr(fn)))
-        return await real(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(ThreadHop, "run", counted)
-    return hops
-
-
 def test_a_stored_page_after_a_grant_is_read_on_the_loop_without_a_thread_hop(
         packyard: InProcessPackyard, repo: InProcessRepo,
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200  # granted
-    hops = _hops(monkeypatch)
+    hops = thread_hops(monkeypatch)
 
     def in_a_worker_thread(*_args: object, **_kwargs: object) -> object:
         raise AssertionError("the stored page was looked up in a worker thread")
