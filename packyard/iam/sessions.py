@@ -33,7 +33,9 @@ class SessionStore(StoreBase):
         """A new session: (session, secret access key, session token); expired ones are purged."""
         secret, token = new_secret_access_key(), new_session_token()
         key_id = new_id("ASIA", 20)
-        with self._write() as conn:
+        # Nothing cached can rest on a session not handed out yet, nor on expired ones (every
+        # use checks the expiry): no read grant or cached principal is dropped for it.
+        with self._write(changes_decisions=False) as conn:
             conn.execute(delete(sts_sessions).where(sts_sessions.c.expires_at < now))
             if not conn.execute(select(iam_roles.c.id).where(iam_roles.c.id == role.id)).first():
                 raise NoSuchEntity(f"The role with name {role.name} cannot be found.",

@@ -49,7 +49,16 @@ class StoreBase:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, changes_decisions: bool = True) -> Iterator[Connection]:
+        """A write transaction, announced and moving ``generation`` unless
+        ``changes_decisions`` is False: a write no cached decision can rest on (a new STS
+        session: its key id is new, and the expired sessions it purges were already refused
+        by their expiry), so that a fleet assuming roles does not drop every read grant of
+        every caller each time one of its jobs starts."""
+        if not changes_decisions:
+            with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
+                yield conn
+            return
         try:
             with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn

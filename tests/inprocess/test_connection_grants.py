@@ -44,6 +44,7 @@ JSON_V1 = "application/vnd.pypi.simple.v1+json"
 PAGE = "simple/demo-pkg/"
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 CA = "arn:aws:codeartifact:us-east-1:000000000000"
+ACCOUNT = "arn:aws:iam::000000000000"
 DENY_READS = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Deny", "Principal": "*", "Action": "codeartifact:ReadFromRepository",
      "Resource": "*"}]})
@@ -305,6 +306,36 @@ def test_a_version_write_leaves_the_grants_on_a_kept_alive_connection(
     assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
     # ...and the caller's grant outlived it: no policy evaluation since the first.
     assert len(policy_checks) == 1
+
+
+def test_a_role_assumed_by_another_caller_leaves_the_grants(
+        packyard: InProcessPackyard, shelf: InProcessRepo, policy_checks: list[str]) -> None:
+    # A CI fleet assumes a role for every job; a new session is an IAM write no decision can
+    # rest on, so it must not make every reader's next request evaluate policies again.
+    kept, _ = _reader(packyard, "ada")
+    _warm(kept)
+    assert len(policy_checks) == 1
+    iam = packyard.iam()
+    arn = iam.create_user(UserName="job")["User"]["Arn"]
+    key = iam.create_access_key(UserName="job")["AccessKey"]
+    iam.put_user_policy(UserName="job", PolicyName="assume", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    iam.create_role(RoleName="builder", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": arn},
+                                                 "Action": "sts:AssumeRole"}]}))
+    _warm(kept)  # the IAM writes above drop the grant: granted again
+    assert len(policy_checks) == 2
+    job = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    assumed = packyard.sts(job).assume_role(RoleArn=f"{ACCOUNT}:role/builder",
+                                            RoleSessionName="job-1")["Credentials"]
+    assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
+    assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
+    assert len(policy_checks) == 2
+    # The session's credentials work at once, here as in any process.
+    session = Credentials(assumed["AccessKeyId"], assumed["SecretAccessKey"])
+    identity = packyard.sts(session, assumed["SessionToken"]).get_caller_identity()
+    assert identity["Arn"].endswith(":assumed-role/builder/job-1")
 
 
 def test_a_pull_through_keep_leaves_the_grants_on_a_kept_alive_connection(
