@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.parser
 import gzip
 import importlib.util
 import subprocess
@@ -12,9 +13,11 @@ import tracemalloc
 import warnings
 import zipfile
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
 
 import pytest
+from packaging.metadata import Metadata
 
 from packyard.errors import Invalid
 from packyard.formats.pypi.archive import (
@@ -23,6 +26,7 @@ from packyard.formats.pypi.archive import (
     InspectionLimits,
     MetadataProblem,
     format_size,
+    inspect_core_metadata,
     inspect_distribution,
 )
 from packyard.formats.pypi.filenames import parse_distribution_filename
@@ -675,3 +679,61 @@ def test_zip_sdist_without_pkg_info_is_refused(tmp_path: Path) -> None:
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
 
+
+
+# -- core metadata parsed once --------------------------------------------------------------------
+
+
+def _from_email_problems(text: str) -> list[tuple[str, str]]:
+    """The problems ``Metadata.from_email`` itself reports, as (field, message) pairs."""
+    try:
+        Metadata.from_email(text, validate=True)
+    except ExceptionGroup as group:
+        leaves: list[BaseException] = []
+        pending: list[BaseException] = [group]
+        while pending:
+            exc = pending.pop()
+            if isinstance(exc, BaseExceptionGroup):
+                pending.extend(exc.exceptions)
+            else:
+                leaves.append(exc)
+        return sorted((str(getattr(exc, "field", "")).lower(), str(exc)) for exc in leaves)
+    return []
+
+
+@pytest.mark.parametrize("text", [
+    RICH_METADATA,
+    metadata_text("bad name!", "1.0", headers=[("Requires-Python", ">=3.x")]),
+    metadata_text("sample", "not a version", metadata_version="2.4",
+                  headers=[("License-Expression", "MIT AND"), ("Dynamic", "Name")]),
+    metadata_text("sample", "1.0", metadata_version="9.9"),
+    "Metadata-Version: 2.1\nName: sample\n",
+    metadata_text(headers=[("Requires-Python", ">=3.8"), ("Requires-Python", ">=3.9")]),
+    metadata_text(headers=[("Frobnicate", "yes"), ("Requires-Dist", "foo (>=")]),
+], ids=["valid", "bad-name", "bad-version-2.4", "unknown-version", "no-version",
+        "duplicated-field", "unparsed-fields"])
+def test_core_metadata_problems_are_from_emails_after_one_parse(text: str) -> None:
+    # The email parser runs once per file now; the verdict must stay from_email's, word for
+    # word (they are the messages an upload is refused with).
+    result = inspect_core_metadata(text.encode(), parse_distribution_filename(WHEEL), "x")
+    assert sorted((p.field, p.message) for p in result.problems) == _from_email_problems(text)
+    assert (result.metadata is None) == bool(result.problems)
+    if result.metadata is not None:
+        assert result.metadata.name == Metadata.from_email(text).name
+
+
+def test_core_metadata_with_every_field_parsed_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    parse = email.parser.Parser.parsestr
+
+    def counted(self: email.parser.Parser, text: str, headersonly: bool = False) -> Message:
+        calls.append(text)
+        return parse(self, text, headersonly)
+
+    monkeypatch.setattr(email.parser.Parser, "parsestr", counted)
+    result = inspect_core_metadata(RICH_METADATA.encode(), parse_distribution_filename(WHEEL),
+                                   "x")
+    assert result.problems == () and result.metadata is not None
+    assert len(calls) == 1

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Protocol
 
-from packaging.metadata import Metadata, parse_email
+from packaging.metadata import Metadata, RawMetadata, parse_email
 from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Invalid
@@ -468,9 +468,17 @@ def _problem_order(problem: MetadataProblem) -> tuple[int, str, str]:
     return rank, problem.field, problem.message
 
 
-def _validate_metadata(text: str) -> tuple[Metadata | None, tuple[MetadataProblem, ...]]:
+def _validate_metadata(text: str, raw: RawMetadata, unparsed: Mapping[str, object]
+                       ) -> tuple[Metadata | None, tuple[MetadataProblem, ...]]:
+    """``Metadata.from_email(text)``'s verdict, from ``parse_email(text)`` already done.
+
+    With every field parsed, ``from_email`` is ``from_raw`` on what ``parse_email`` gave (the
+    same problems, the same messages), so the email parser runs once per file; fields it
+    could not parse take ``from_email`` itself, which words those problems."""
     try:
-        return Metadata.from_email(text, validate=True), ()
+        if unparsed:
+            return Metadata.from_email(text, validate=True), ()
+        return Metadata.from_raw(raw, validate=True), ()
     except ExceptionGroup as group:
         problems = [
             MetadataProblem(field=str(getattr(exc, "field", "")).lower(), message=str(exc))
@@ -490,8 +498,8 @@ def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspec
             f"{metadata_path} is not valid UTF-8 (byte {byte:#04x} at offset {exc.start})"
         ) from None
     # parse_email is lenient, so the fields are known even when validation fails.
-    raw, _ = parse_email(text)
-    metadata, problems = _validate_metadata(text)
+    raw, unparsed = parse_email(text)
+    metadata, problems = _validate_metadata(text, raw, unparsed)
     return DistInspection(
         filename=dist.filename,
         kind=dist.kind,
