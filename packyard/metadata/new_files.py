@@ -129,7 +129,19 @@ def insert_version(conn: Connection, package_id: int, new_version: NewVersion, n
                     origin_type: str, origin_repository_id: int | None,
                     origin_external_connection: str | None) -> Row[Any]:
     """Record a new Published version and return its row."""
-    conn.execute(_INSERT_VERSION, {
+    insert_version_id(conn, package_id, new_version, now, origin_type, origin_repository_id,
+                      origin_external_connection)
+    row = version_row(conn, package_id, new_version.version_key)
+    assert row is not None
+    return row
+
+
+def insert_version_id(conn: Connection, package_id: int, new_version: NewVersion,
+                      now: datetime, origin_type: str, origin_repository_id: int | None,
+                      origin_external_connection: str | None) -> int:
+    """``insert_version`` returning only the new row's id, without reading the row back (a
+    kept copy needs nothing else of it)."""
+    inserted = conn.execute(_INSERT_VERSION, {
         "package_id": package_id, "version": new_version.version,
         "version_key": new_version.version_key, "status": "Published",
         "revision": new_revision(), "published_at": now, "summary": new_version.summary,
@@ -140,14 +152,16 @@ def insert_version(conn: Connection, package_id: int, new_version: NewVersion, n
         "dependencies": json.dumps(new_version.dependencies), "origin_type": origin_type,
         "origin_repository_id": origin_repository_id,
         "origin_external_connection": origin_external_connection,
-        "attributes": encode_attributes(new_version.attributes)})
-    row = version_row(conn, package_id, new_version.version_key)
-    assert row is not None
-    return row
+        "attributes": encode_attributes(new_version.attributes)}).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
 
 
-def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
-    """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
+def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime, *,
+                 new_revision_needed: bool = True) -> None:
+    """Record a file of a version; the version gets a new revision, as CodeArtifact does
+    (``new_revision_needed=False``: the version was inserted in this transaction, with a
+    revision no reader has seen yet, which one more would only replace)."""
     inserted = conn.execute(_INSERT_ASSET, {
         "package_version_id": version_id, "name": new_asset.name, "size": new_asset.size,
         "sha256": new_asset.sha256, "sha512": new_asset.sha512, "sha1": new_asset.sha1,
@@ -158,7 +172,8 @@ def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: da
         asset_id = inserted[0]
         conn.execute(insert(asset_blobs), [{"asset_id": asset_id, "sha256": sha}
                                            for sha in sorted(set(new_asset.companions))])
-    conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
+    if new_revision_needed:
+        conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
 
 
 OPEN_STATUSES = ("Published", "Unlisted")  # versions that take new files

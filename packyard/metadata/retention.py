@@ -14,8 +14,9 @@ from packyard.metadata.blob_sweeps import claim_blobs
 from packyard.metadata.new_files import (
     NewAsset,
     NewVersion,
+    SiblingFile,
     insert_asset,
-    insert_version,
+    insert_version_id,
     sibling_files,
     version_row,
 )
@@ -80,34 +81,44 @@ class RetentionStore(CatalogBase):
                     entry: EntryPoint, now: datetime) -> bool:
         key = {"repository_id": repository.id, "format": fmt, "namespace": namespace,
                "name": name}
+        # What is inserted here is not read back: the ids the inserts return are all that is
+        # needed of a new package or version, and a new version has no files yet.
         pkg = conn.execute(_PACKAGE, key).first()
         if pkg is None:
             # CodeArtifact's defaults for a package whose first version came from upstream.
-            conn.execute(_INSERT_PACKAGE, {
+            inserted = conn.execute(_INSERT_PACKAGE, {
                 **key, "display_name": display_name, "origin_publish": "BLOCK",
-                "origin_upstream": "ALLOW", "created_at": now})
-            pkg = conn.execute(_PACKAGE, key).one()
+                "origin_upstream": "ALLOW", "created_at": now}).inserted_primary_key
+            assert inserted is not None
+            package_id = int(inserted[0])
         elif pkg.origin_upstream != "ALLOW":
             return False
-        ver = version_row(conn, pkg.id, new_version.version_key)
+        else:
+            package_id = pkg.id
+        ver = version_row(conn, package_id, new_version.version_key)
         created = ver is None
+        siblings: list[SiblingFile] = []
         if ver is None:
-            ver = insert_version(conn, pkg.id, new_version, now, entry.origin_type,
-                                  entry.repository_id, entry.external_connection)
+            version_id = insert_version_id(conn, package_id, new_version, now,
+                                           entry.origin_type, entry.repository_id,
+                                           entry.external_connection)
         elif ver.status not in ("Published", "Unlisted"):
             return False
-        siblings = sibling_files(conn, ver.id)
+        else:
+            version_id = ver.id
+            siblings = sibling_files(conn, version_id)
         if any(sibling.name == new_asset.name for sibling in siblings):
             return False
         rule = self._file_rules.get(fmt)
         if rule is not None and rule(new_asset.name, siblings) is not None:
             return False
-        insert_asset(conn, ver.id, new_asset, now)
-        bump_serials(conn, [pkg.id], now)
+        insert_asset(conn, version_id, new_asset, now, new_revision_needed=not created)
+        bump_serials(conn, [package_id], now)
         # Retaining a version from an upstream is an event in CodeArtifact too.
         write_version_events(conn, version_changes(
-            conn, [ver.id], CREATED if created else UPDATED, assets_added={ver.id: 1},
-            metadata_updated=created, status_changed=created), now)
+            conn, [version_id], CREATED if created else UPDATED,
+            assets_added={version_id: 1}, metadata_updated=created, status_changed=created),
+            now)
         return True
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import event
 
 from packyard.errors import Conflict, Denied, Invalid, NotFound, QuotaExceeded
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
@@ -104,6 +105,46 @@ def test_retained_packages_get_codeartifacts_upstream_defaults(catalog: Catalog)
     # Keeping it again is a no-op.
     assert catalog.retain([team], "pypi", "", "pkg", "Pkg", _version(),
                           _asset("pkg-1.0.tar.gz", "a" * 64),
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
+
+
+def test_a_kept_copy_reads_back_nothing_it_inserted(catalog: Catalog) -> None:
+    # A pulled file is kept in two repositories per pull (the cold pull-through's largest CPU
+    # cost): a new package and version take their ids from the inserts, a new version has no
+    # files to look through, and its fresh revision is not replaced at once by another.
+    team, store = _repos(catalog, "team", "store")
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    writer = catalog.engines[1]
+    event.listen(writer, "before_cursor_execute", count)
+    try:
+        kept = catalog.retain([store, team], "pypi", "", "pkg", "Pkg", _version(),
+                              _asset("pkg-1.0.tar.gz", "a" * 64),
+                              EntryPoint("EXTERNAL", None, "public:pypi"), {"a" * 64: 3}, NOW)
+    finally:
+        event.remove(writer, "before_cursor_execute", count)
+    assert [r.name for r in kept] == ["store", "team"]
+    assert not [s for s in statements if s.startswith("SELECT assets.")]
+    assert not [s for s in statements if s.startswith("UPDATE package_versions SET revision")]
+    package_reads = [s for s in statements if s.startswith("SELECT packages.id")]
+    assert len(package_reads) == 2  # one per repository: is the package there?
+    revisions = {}
+    for repo in (store, team):
+        found = catalog.find_asset(repo.id, "pypi", "pkg", "pkg-1.0.tar.gz")
+        assert found is not None and found[1].sha256 == "a" * 64
+        assert found[0].status == "Published" and found[0].revision
+        revisions[repo.id] = found[0].revision
+    # A second file of the version looks at its siblings and gives it a new revision.
+    wheel = _asset("pkg-1.0-py3-none-any.whl", "b" * 64)
+    assert catalog.retain([team], "pypi", "", "pkg", "Pkg", _version(), wheel,
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {"b" * 64: 3},
+                          NOW) == [team]
+    again = catalog.find_asset(team.id, "pypi", "pkg", "pkg-1.0-py3-none-any.whl")
+    assert again is not None and again[0].revision != revisions[team.id]
+    assert catalog.retain([team], "pypi", "", "pkg", "Pkg", _version(), wheel,
                           EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
 
 
