@@ -65,10 +65,24 @@ class RetentionStore(CatalogBase):
         # Adds packages, versions and files only: the domain's graph, groups and tags stand.
         with self._write(content_only=True) as conn:
             claim_blobs(conn, targets[0].domain_id, blob_sizes, now, self._blob_present)
+            # The packages and versions that took the file, the versions by whether new.
+            package_ids: list[int] = []
+            versions: dict[bool, list[int]] = {True: [], False: []}
             for repository in targets:
-                if self._retain_one(conn, repository, fmt, namespace, name, display_name,
-                                    new_version, new_asset, entry, now):
+                found = self._retain_one(conn, repository, fmt, namespace, name,
+                                         display_name, new_version, new_asset, entry, now)
+                if found is not None:
                     kept.append(repository)
+                    package_ids.append(found[0])
+                    versions[found[2]].append(found[1])
+            bump_serials(conn, package_ids, now)
+            # Retaining a version from an upstream is an event in CodeArtifact too: the
+            # events of every target read and queued together (one query and one insert).
+            for created, ids in versions.items():
+                write_version_events(conn, version_changes(
+                    conn, ids, CREATED if created else UPDATED,
+                    assets_added=dict.fromkeys(ids, 1), metadata_updated=created,
+                    status_changed=created), now)
             # Kept copies live in repositories with upstreams or an external connection,
             # whose pages are merged on read and never rendered after a write
             # (``rendered_pages``): nothing to queue (one read transaction less per file).
@@ -78,7 +92,10 @@ class RetentionStore(CatalogBase):
 
     def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
                     name: str, display_name: str, new_version: NewVersion, new_asset: NewAsset,
-                    entry: EntryPoint, now: datetime) -> bool:
+                    entry: EntryPoint, now: datetime) -> tuple[int, int, bool] | None:
+        """Keep the file in one repository: (the package's id, the version's id, whether the
+        version is new), or None when the repository does not take it. Its serial and event
+        are the caller's to write, for every repository at once."""
         key = {"repository_id": repository.id, "format": fmt, "namespace": namespace,
                "name": name}
         # What is inserted here is not read back: the ids the inserts return are all that is
@@ -92,7 +109,7 @@ class RetentionStore(CatalogBase):
             assert inserted is not None
             package_id = int(inserted[0])
         elif pkg.origin_upstream != "ALLOW":
-            return False
+            return None
         else:
             package_id = pkg.id
         ver = version_row(conn, package_id, new_version.version_key)
@@ -103,23 +120,17 @@ class RetentionStore(CatalogBase):
                                            entry.origin_type, entry.repository_id,
                                            entry.external_connection)
         elif ver.status not in ("Published", "Unlisted"):
-            return False
+            return None
         else:
             version_id = ver.id
             siblings = sibling_files(conn, version_id)
         if any(sibling.name == new_asset.name for sibling in siblings):
-            return False
+            return None
         rule = self._file_rules.get(fmt)
         if rule is not None and rule(new_asset.name, siblings) is not None:
-            return False
+            return None
         insert_asset(conn, version_id, new_asset, now, new_revision_needed=not created)
-        bump_serials(conn, [package_id], now)
-        # Retaining a version from an upstream is an event in CodeArtifact too.
-        write_version_events(conn, version_changes(
-            conn, [version_id], CREATED if created else UPDATED,
-            assets_added={version_id: 1}, metadata_updated=created, status_changed=created),
-            now)
-        return True
+        return package_id, version_id, created
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,

@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import event
 
 from packyard.errors import Conflict, Denied, Invalid, NotFound, QuotaExceeded
-from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, NewAsset, NewVersion
+from packyard.metadata.catalog import (
+    Catalog,
+    DomainGraph,
+    EntryPoint,
+    NewAsset,
+    NewVersion,
+    SqlCatalog,
+)
+from packyard.metadata.outbox import EventOutbox
 from packyard.model import Repository
 from tests.conformance.conftest import Databases
 
@@ -112,7 +120,7 @@ def test_a_kept_copy_reads_back_nothing_it_inserted(catalog: Catalog) -> None:
     # A pulled file is kept in two repositories per pull (the cold pull-through's largest CPU
     # cost): a new package and version take their ids from the inserts, a new version has no
     # files to look through, and its fresh revision is not replaced at once by another.
-    team, store = _repos(catalog, "team", "store")
+    team, store, other = _repos(catalog, "team", "store", "other")
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -131,6 +139,9 @@ def test_a_kept_copy_reads_back_nothing_it_inserted(catalog: Catalog) -> None:
     assert not [s for s in statements if s.startswith("UPDATE package_versions SET revision")]
     package_reads = [s for s in statements if s.startswith("SELECT packages.id")]
     assert len(package_reads) == 2  # one per repository: is the package there?
+    # Serials, events: one statement for both repositories.
+    assert len([s for s in statements if s.startswith("UPDATE packages SET last_serial")]) == 1
+    assert len([s for s in statements if s.startswith("INSERT INTO event_outbox")]) == 1
     revisions = {}
     for repo in (store, team):
         found = catalog.find_asset(repo.id, "pypi", "pkg", "pkg-1.0.tar.gz")
@@ -146,6 +157,21 @@ def test_a_kept_copy_reads_back_nothing_it_inserted(catalog: Catalog) -> None:
     assert again is not None and again[0].revision != revisions[team.id]
     assert catalog.retain([team], "pypi", "", "pkg", "Pkg", _version(), wheel,
                           EntryPoint("EXTERNAL", None, "public:pypi"), {}, NOW) == []
+    # A version new in one repository and not in the other: an event for each, as before.
+    sdist = _asset("pkg-1.0.zip", "d" * 64)
+    assert catalog.retain([team, other], "pypi", "", "pkg", "Pkg", _version(), sdist,
+                          EntryPoint("EXTERNAL", None, "public:pypi"), {"d" * 64: 3},
+                          NOW) == [team, other]
+    assert isinstance(catalog, SqlCatalog)
+    events = [(e.repository_name, e.document["detail"]["operationType"],
+               e.document["detail"]["sequenceNumber"],
+               e.document["detail"]["changes"]["assetsAdded"],
+               e.document["detail"]["changes"]["metadataUpdated"])
+              for e in EventOutbox(*catalog.engines).after(0)]
+    assert sorted(events) == sorted([
+        ("store", "Created", 1, 1, True), ("team", "Created", 1, 1, True),
+        ("team", "Updated", 2, 1, False), ("team", "Updated", 3, 1, False),
+        ("other", "Created", 1, 1, True)])
 
 
 def test_nothing_is_retained_where_the_package_blocks_upstream(catalog: Catalog) -> None:
