@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from packyard.metadata.schema import blobs, data_keys, domains
@@ -50,7 +51,13 @@ class BlobRow:
 # Built once (``new_files``' module docstring says why): each pulled file asks them.
 _KEY_OF = select(data_keys).where(data_keys.c.domain_id == bindparam("domain_id"),
                                   data_keys.c.sha256 == bindparam("sha256"))
-_INSERT_KEY = insert(data_keys)
+# A new key, unless the blob has one: ``RETURNING`` says which (psycopg gives no row count
+# for an ``INSERT … ON CONFLICT``), so a new blob's key costs one statement, not a read first.
+_INSERT_NEW_KEY = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(data_keys).on_conflict_do_nothing(
+        index_elements=[data_keys.c.domain_id, data_keys.c.sha256],
+    ).returning(data_keys.c.sha256)
+    for dialect in (postgresql, sqlite)}
 
 
 def _record(row: Row[Any]) -> StoredDataKey:
@@ -121,18 +128,20 @@ class DataKeyStore(CatalogBase):
         metadata file), in order: a key for bytes named twice is the first's."""
         decided: list[tuple[StoredDataKey, bool]] = []
         with self._write_quiet() if durable else self._write_unflushed() as conn:
+            insert_new = _INSERT_NEW_KEY[conn.dialect.name]
             for key in keys:
-                row = conn.execute(_KEY_OF, {"domain_id": key.domain_id,
-                                             "sha256": key.sha256}).first()
-                if row is not None:
-                    decided.append((_record(row), False))
-                    continue
-                conn.execute(_INSERT_KEY, {
+                inserted = conn.execute(insert_new, {
                     "domain_id": key.domain_id, "sha256": key.sha256, "provider": key.provider,
                     "key_id": key.key_id, "key_version": key.key_version,
                     "wrapped": key.wrapped, "plaintext_size": key.plaintext_size,
-                    "created_at": now})
-                decided.append((key, True))
+                    "created_at": now}).first()
+                if inserted is not None:
+                    decided.append((key, True))
+                    continue
+                # Another writer's key (or an earlier one of this batch): that one holds.
+                row = conn.execute(_KEY_OF, {"domain_id": key.domain_id,
+                                             "sha256": key.sha256}).one()
+                decided.append((_record(row), False))
         return decided
 
     def delete_data_key(self, domain_id: int, sha256: str) -> None:

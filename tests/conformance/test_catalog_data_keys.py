@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import event
 
 from packyard.metadata.catalog import BlobRow, Catalog, NewAsset, NewVersion, SqlCatalog
 from packyard.metadata.data_keys import StoredDataKey
@@ -100,6 +101,48 @@ def test_several_keys_are_decided_in_one_write_as_one_at_a_time(catalog: Catalog
     assert [catalog.data_key(domain.id, c * 64).wrapped  # type: ignore[union-attr]
             for c in "123"] == [b"earlier", b"new", b"a"]
     assert catalog.add_data_keys([], NOW) == []
+
+
+def test_a_new_blobs_key_costs_one_statement(catalog: SqlCatalog) -> None:
+    # A pulled wheel and its metadata file: each new key is written without a read before it
+    # (the cold pull-through's CPU); only a key that is there already is read.
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    catalog.add_data_key(_key(domain, "1" * 64, wrapped=b"earlier"), NOW)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith(("BEGIN", "PRAGMA", "SET", "SELECT pg_", "RESET")):
+            statements.append(statement.split()[0])
+
+    _, writer = catalog.engines
+    event.listen(writer, "before_cursor_execute", count)
+    try:
+        decided = catalog.add_data_keys([_key(domain, "2" * 64), _key(domain, "3" * 64)], NOW,
+                                        durable=False)
+        assert [ours for _, ours in decided] == [True, True]
+        assert statements == ["INSERT", "INSERT"]
+        statements.clear()
+        again = catalog.add_data_keys([_key(domain, "1" * 64, wrapped=b"late")], NOW)
+        assert again[0] == (catalog.data_key(domain.id, "1" * 64), False)
+        assert statements == ["INSERT", "SELECT"]
+    finally:
+        event.remove(writer, "before_cursor_execute", count)
+
+
+def test_racing_batches_agree_on_one_key(catalog: Catalog) -> None:
+    domain = catalog.create_domain("dom", OWNER, "kek", NOW)
+    shas = ["8" * 64, "9" * 64]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(
+            lambda i: catalog.add_data_keys(
+                [_key(domain, sha, wrapped=bytes([i])) for sha in shas], NOW,
+                durable=i % 2 == 0),
+            range(8)))
+    for index, sha in enumerate(shas):
+        decided = [batch[index] for batch in results]
+        assert sum(ours for _, ours in decided) == 1
+        kept = catalog.data_key(domain.id, sha)
+        assert kept is not None and {row.wrapped for row, _ in decided} == {kept.wrapped}
 
 
 def test_racing_unflushed_writers_agree_on_one_key(catalog: Catalog) -> None:
