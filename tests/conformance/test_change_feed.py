@@ -74,9 +74,16 @@ def _domain(catalog: SqlCatalog, name: str = "dom") -> Domain:
 
 
 def _heard_access_write(heard: Heard) -> int:
-    """Waits for a write access rests on (a domain made) to be heard; the deliveries so far."""
+    """Waits for the writes made so far (access rests on them: a domain made, a repository) to
+    be heard, all of them; the deliveries so far. Several writes may be heard in one delivery
+    or in several polls apart, so it waits until nothing more comes."""
     assert heard.wait_for(lambda: heard.topics() >= {"catalog", "access"})
-    return len(heard.changes)
+    quiet = max(0.2, change_feed.SQLITE_POLL_SECONDS * 4)
+    while True:
+        delivered = len(heard.changes)
+        time.sleep(quiet)
+        if len(heard.changes) == delivered:
+            return delivered
 
 
 def test_a_write_access_rests_on_is_heard_as_catalog_and_access(
