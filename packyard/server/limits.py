@@ -75,13 +75,18 @@ class ConnectionWatch:
         self.since = 0.0
         self.head_bytes = 0  # bytes received while the current request's head is incomplete
 
-    def head_too_large(self, received: int, limits: ConnectionLimits) -> bool:
+    def head_too_large(self, received: int, limits: ConnectionLimits,
+                       progress_before: int | None = None) -> bool:
         """Count ``received`` bytes just parsed against the head's cap: whether it is exceeded.
 
-        Called after the bytes were parsed: if the head is still incomplete they were all head
-        (or the tail of a previous request on the connection, at most one read's worth, which
-        only makes the cap a read larger); if it completed, the count starts again."""
-        if self.phase != HEAD:
+        Called after the bytes were parsed, with the ``progress`` from before. If the head is
+        still incomplete and no request began nor body moved in those bytes, they were all
+        head. If a request began in them (a pipelined one, or the next after a body's end),
+        how many were its head is unknown: the count starts again from the next read, so the
+        cap is at most a read larger, and a long head is still caught a read later. If the
+        head completed, the count starts again."""
+        if self.phase != HEAD or (progress_before is not None
+                                  and progress_before != self.progress):
             self.head_bytes = 0
             return False
         self.head_bytes += received

@@ -325,8 +325,10 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # the rest of a body already answered: dropped unparsed
+        watch = self._watch
+        progress = watch.progress
         super().data_received(data)
-        if self._watch.head_too_large(len(data), self._limits):
+        if watch.head_too_large(len(data), self._limits, progress):
             self._refuse_large_head()
 
     def _refuse_large_head(self) -> None:

@@ -77,3 +77,18 @@ def test_regression_the_head_cap_counts_only_an_incomplete_head() -> None:
     assert not watch.head_too_large(10_000, limits)
     watch.phase = HEAD
     assert not watch.head_too_large(100, limits)
+
+
+def test_regression_bytes_of_a_request_that_began_in_the_read_are_not_all_counted_as_head(
+) -> None:
+    # A read that ends a large body (or holds pipelined requests) and begins the next head: only
+    # the tail is head, so the read is not counted (a 256 KiB read would have refused the next
+    # request with 431); the next reads of that head are.
+    limits = ConnectionLimits(max_head_bytes=100)
+    watch = _watch(HEAD)
+    progress = watch.progress
+    watch.progress += 1  # a request began (or a body moved) while these bytes were parsed
+    assert not watch.head_too_large(256 * 1024, limits, progress)
+    assert watch.head_bytes == 0
+    assert not watch.head_too_large(100, limits, watch.progress)
+    assert watch.head_too_large(1, limits, watch.progress)  # a long head is still caught
