@@ -55,16 +55,14 @@ class StoreBase:
         session: its key id is new, and the expired sessions it purges were already refused
         by their expiry), so that a fleet assuming roles does not drop every read grant of
         every caller each time one of its jobs starts."""
-        if not changes_decisions:
-            with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
-                yield conn
-            return
         try:
             with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn
-                announce(conn, IAM)
+                if changes_decisions:
+                    announce(conn, IAM)
         finally:
-            self._generation = next(self._generations)
+            if changes_decisions:
+                self._generation = next(self._generations)
 
 
 def exists(conn: Connection, table: Table, condition: Any) -> bool:

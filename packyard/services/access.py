@@ -54,13 +54,13 @@ _READER_TTL = 1.0
 # keep-alive connections (an install's pages and files: uv and npm ask over many connections at
 # once, and a connection's first request would otherwise pay the whole policy evaluation, ~0.6
 # ms of CPU against ~0.05 for a fast-lane answer). Every change a grant may rest on drops it at
-# once, made here or announced
-# by another process (``services/cache_invalidation.py``): an IAM write (identity policies,
-# domain and repository permissions policies, users, keys, roles), a token revoked, a catalog
-# write that moves the access stamp (tags; a domain or repository made, changed or deleted,
-# with its policy); the token's own expiry ends it exactly. Other catalog writes (a publish,
-# a pull-through keep, a status change, a dist-tag) cannot change a read's authorization and
-# leave grants in place. What nothing announces is the passing of time in a policy's
+# once, made here or announced by another process (``services/cache_invalidation.py``): an
+# IAM write (identity policies, domain and repository permissions policies, users, keys,
+# roles; not a new STS session), a token revoked, a catalog write that moves the access stamp
+# (tags; a domain or repository made, changed or deleted, with its policy); the token's own
+# expiry ends it exactly. Other catalog writes (a publish, a pull-through keep, a status
+# change, a dist-tag) cannot change a read's authorization and leave grants in place. What
+# nothing announces is the passing of time in a policy's
 # condition (``aws:CurrentTime``, ``aws:EpochTime``): such a policy is seen within this long.
 _CONNECTION_GRANT_TTL = 10.0
 
@@ -169,8 +169,8 @@ class RepositoryGate:
         without blocking I/O.
 
         Pages and downloads are requested in bursts (one pip run asks for dozens on one
-        connection, uv and npm over many at once); answering the repeat ones from memory keeps them off the thread pool, the
-        database and the policy evaluation.
+        connection, uv and npm over many at once); answering the repeat ones from memory keeps
+        them off the thread pool, the database and the policy evaluation.
         """
         key = _reader_key(label, repo_name, authorization, env, connection)
         grant = self._readers.get(key)
