@@ -195,17 +195,23 @@ class EncryptingBlobStore:
         opened = self._opened.get((domain_key, sha256))
         if opened is not None:
             return opened, False
+        context, plaintext, key = self._new_key(domain_key, sha256, size)
+        # Not flushed on its own: the asset rows' commit, after the ciphertext is durable,
+        # flushes it with them. Before that, only a power loss can lose it, leaving ciphertext
+        # no row opens, which the next upload of these bytes replaces (``_seal``).
+        row, ours = self._catalog.add_data_key(key, datetime.now(UTC), durable=False)
+        return self._decided(domain_key, context, plaintext, size, row, ours)
+
+    def _new_key(self, domain_key: str, sha256: str, size: int
+                 ) -> tuple[EncryptionContext, bytes, StoredDataKey]:
+        """A fresh data key for a blob: its context, its plaintext and the row recording it."""
         domain_id = Domain.id_of_blob_key(domain_key)
         context = EncryptionContext(domain_key, sha256)
         fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
         wrapped = fresh.wrapped
-        # Not flushed on its own: the asset rows' commit, after the ciphertext is durable,
-        # flushes it with them. Before that, only a power loss can lose it, leaving ciphertext
-        # no row opens, which the next upload of these bytes replaces (``_seal``).
-        row, ours = self._catalog.add_data_key(StoredDataKey(
+        return context, fresh.plaintext, StoredDataKey(
             domain_id, sha256, self._provider.name, wrapped.key_id, wrapped.key_version,
-            wrapped.ciphertext, size), datetime.now(UTC), durable=False)
-        return self._decided(domain_key, context, fresh.plaintext, size, row, ours)
+            wrapped.ciphertext, size)
 
     def _decided(self, domain_key: str, context: EncryptionContext, plaintext: bytes,
                  size: int, row: StoredDataKey, ours: bool) -> tuple[OpenedKey, bool]:
@@ -224,18 +230,13 @@ class EncryptingBlobStore:
         (``commit_many``: a pulled wheel and its metadata file)."""
         decided: list[tuple[OpenedKey, bool] | None] = []
         new: list[tuple[int, EncryptionContext, bytes, StoredDataKey]] = []
-        domain_id = Domain.id_of_blob_key(domain_key)
         for blob in blobs:
             check_blob_key(domain_key, blob.sha256)
             opened = self._opened.get((domain_key, blob.sha256))
             decided.append(None if opened is None else (opened, False))
             if opened is None:
-                context = EncryptionContext(domain_key, blob.sha256)
-                fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
-                wrapped = fresh.wrapped
-                new.append((len(decided) - 1, context, fresh.plaintext, StoredDataKey(
-                    domain_id, blob.sha256, self._provider.name, wrapped.key_id,
-                    wrapped.key_version, wrapped.ciphertext, blob.size)))
+                new.append((len(decided) - 1,
+                            *self._new_key(domain_key, blob.sha256, blob.size)))
         if new:
             # Not flushed on its own, as in ``_decide_key``.
             rows = self._catalog.add_data_keys([key for *_, key in new], datetime.now(UTC),
