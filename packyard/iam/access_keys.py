@@ -29,7 +29,8 @@ class AccessKeyStore(StoreBase):
     def create_access_key(self, user_name: str, now: datetime) -> tuple[AccessKey, str]:
         """A new Active key for the user, and its secret (shown once, as IAM does)."""
         secret = new_secret_access_key()
-        with self._write() as conn:
+        # A new key grants its user nothing new: no cached decision rests on it.
+        with self._write(changes_decisions=False) as conn:
             user = user_row(conn, user_name)
             count = conn.execute(select(func.count()).select_from(iam_access_keys).where(
                 iam_access_keys.c.user_id == user.id)).scalar_one()

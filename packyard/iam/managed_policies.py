@@ -29,7 +29,8 @@ class ManagedPolicyStore(StoreBase):
     def create_policy(self, name: str, path: str, document: str, description: str | None,
                       now: datetime) -> ManagedPolicy:
         arn = iam_arn(self.account_id, "policy", path, name)
-        with self._write() as conn:
+        # Attached to no one yet (attaching it is the write that counts).
+        with self._write(changes_decisions=False) as conn:
             if conn.execute(select(iam_policies.c.id).where(
                     iam_policies.c.name_key == name.lower())).first():
                 raise EntityAlreadyExists(

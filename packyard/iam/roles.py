@@ -41,7 +41,8 @@ class RoleStore(StoreBase):
 
     def create_role(self, name: str, path: str, assume_role_policy: str,
                     description: str | None, max_session_duration: int, now: datetime) -> Role:
-        with self._write() as conn:
+        # No session of a new role exists yet: no cached decision rests on it.
+        with self._write(changes_decisions=False) as conn:
             if conn.execute(select(iam_roles.c.id).where(
                     iam_roles.c.name_key == name.lower())).first():
                 raise EntityAlreadyExists(f"Role with name {name} already exists.",

@@ -51,10 +51,11 @@ class StoreBase:
     @contextmanager
     def _write(self, *, changes_decisions: bool = True) -> Iterator[Connection]:
         """A write transaction, announced and moving ``generation`` unless
-        ``changes_decisions`` is False: a write no cached decision can rest on (a new STS
-        session: its key id is new, and the expired sessions it purges were already refused
-        by their expiry), so that a fleet assuming roles does not drop every read grant of
-        every caller each time one of its jobs starts."""
+        ``changes_decisions`` is False: a write no cached decision can rest on because it only
+        makes something new that no decision has seen yet (a user, a role, an access key, an
+        unattached managed policy, an STS session whose purge of expired sessions removes only
+        what their expiry already refused), so that a fleet assuming roles or a script
+        provisioning users does not drop every read grant of every caller each time."""
         try:
             with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn

@@ -45,7 +45,8 @@ class UserStore(StoreBase):
     """IAM users."""
 
     def create_user(self, name: str, path: str, now: datetime) -> User:
-        with self._write() as conn:
+        # A new user has no keys, tokens or policies yet: no cached decision rests on it.
+        with self._write(changes_decisions=False) as conn:
             if conn.execute(select(iam_users.c.id).where(
                     iam_users.c.name_key == name.lower())).first():
                 raise EntityAlreadyExists(f"User with name {name} already exists.",

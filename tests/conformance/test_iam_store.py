@@ -289,7 +289,20 @@ def test_deleting_a_repository_deletes_its_policy(store: IamStore, catalog: SqlC
     assert store.resource_policy(arn) is None
 
 
-def test_generation_changes_on_every_write(store: IamStore) -> None:
+def test_generation_changes_on_every_write_a_decision_can_rest_on(store: IamStore) -> None:
+    # Making something new (a user, its key, a role, an unattached policy) changes no
+    # decision already made; anything that can is a new generation.
     before = store.generation
     store.create_user("x", "/", NOW)
-    assert store.generation != before
+    store.create_access_key("x", NOW)
+    store.create_role("r", "/", DOC, None, 3600, NOW)
+    arn = store.create_policy("p", "/", DOC, None, NOW).arn
+    assert store.generation == before
+    changes = [lambda: store.put_user_policy("x", "inline", DOC),
+               lambda: store.attach_user_policy("x", arn),
+               lambda: store.detach_user_policy("x", arn),
+               lambda: store.delete_user_policy("x", "inline")]
+    for change in changes:
+        before = store.generation
+        change()
+        assert store.generation != before

@@ -338,6 +338,35 @@ def test_a_role_assumed_by_another_caller_leaves_the_grants(
     assert identity["Arn"].endswith(":assumed-role/builder/job-1")
 
 
+def test_making_users_roles_keys_and_policies_leaves_the_grants(
+        packyard: InProcessPackyard, shelf: InProcessRepo, policy_checks: list[str]) -> None:
+    # Provisioning (a user, its key, a role, a managed policy nobody has yet) makes only what
+    # no decision has seen; attaching the policy is the write that changes decisions.
+    kept, _ = _reader(packyard, "ivy")
+    _warm(kept)
+    assert len(policy_checks) == 1
+    iam = packyard.iam()
+    iam.create_user(UserName="newcomer")
+    key = iam.create_access_key(UserName="newcomer")["AccessKey"]
+    iam.create_role(RoleName="deployer", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole"}]}))
+    deny = iam.create_policy(PolicyName="no-reads", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Action": "codeartifact:ReadFromRepository",
+            "Resource": "*"}]}))["Policy"]["Arn"]
+    assert kept.get(PAGE, Accept=JSON_V1).status_code == 200
+    assert kept.get(f"simple/demo-pkg/{WHEEL}").status_code == 200
+    assert len(policy_checks) == 1
+    # The new key works at once.
+    newcomer = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    assert packyard.sts(newcomer).get_caller_identity()["Arn"] == f"{ACCOUNT}:user/newcomer"
+    # Attached to the reader, the Deny refuses its very next request.
+    iam.attach_user_policy(UserName="ivy", PolicyArn=deny)
+    assert kept.get(PAGE, Accept=JSON_V1).status_code == 403
+
+
 def test_a_pull_through_keep_leaves_the_grants_on_a_kept_alive_connection(
         packyard: InProcessPackyard, dists: DistFactory, policy_checks: list[str]) -> None:
     lib = packyard.pypi_repo(repository="lib")
