@@ -115,6 +115,7 @@ _LAST_SEQUENCES = select(package_event_sequences.c.repository_id,
     package_event_sequences.c.namespace == bindparam("namespace_"),
     package_event_sequences.c.name == bindparam("name_"))
 _FIRST_SEQUENCE = insert(package_event_sequences)
+_INSERT_EVENTS = insert(event_outbox)
 _NEXT_SEQUENCE = update(package_event_sequences).where(
     package_event_sequences.c.repository_id == bindparam("repository_id_"),
     package_event_sequences.c.format == bindparam("format_"),
@@ -189,7 +190,7 @@ def write_version_events(conn: Connection, changes: Sequence[VersionChange],
                      "repository_name": change.repository_name,
                      "document": json.dumps(document, separators=(",", ":"))})
     if rows:
-        conn.execute(insert(event_outbox), rows)
+        conn.execute(_INSERT_EVENTS, rows)
 
 
 def envelope(document: dict[str, Any], region: str) -> dict[str, Any]:
