@@ -103,18 +103,20 @@ class RetentionStore(CatalogBase):
                 conn, [package_id for _, package_id, version_id in places if version_id is None],
                 new_version, now, entry.origin_type, entry.repository_id,
                 entry.external_connection)
+            # (repository, package id, version id, whether the version is new)
+            kept = [(repository, package_id, new_versions[package_id], True)
+                    if version_id is None else (repository, package_id, version_id, False)
+                    for repository, package_id, version_id in places]
             # A version inserted in this transaction keeps its fresh revision; one already
             # there gets a new one, as CodeArtifact gives it.
-            insert_assets(conn, [new_versions[package_id] if version_id is None else version_id
-                                 for _, package_id, version_id in places], new_asset, now,
-                          new_revisions=[version_id for *_, version_id in places
-                                         if version_id is not None])
-            bump_serials(conn, [package_id for _, package_id, _ in places], now)
+            insert_assets(conn, [version_id for _, _, version_id, _ in kept], new_asset, now,
+                          new_revisions=[version_id for _, _, version_id, created in kept
+                                         if not created])
+            bump_serials(conn, [package_id for _, package_id, _, _ in kept], now)
             # Retaining a version from an upstream is an event in CodeArtifact too: the
             # events of every target read and queued together (one query and one insert).
             for created in (True, False):
-                ids = [new_versions[package_id] if version_id is None else version_id
-                       for _, package_id, version_id in places if (version_id is None) == created]
+                ids = [version_id for _, _, version_id, new in kept if new == created]
                 write_version_events(conn, version_changes(
                     conn, ids, CREATED if created else UPDATED,
                     assets_added=dict.fromkeys(ids, 1), metadata_updated=created,
@@ -124,7 +126,7 @@ class RetentionStore(CatalogBase):
             # (``rendered_pages``): nothing to queue (one read transaction less per file).
             # Should the links have gone meanwhile, the page is rendered on its first read.
             forget_changed(conn)
-        return [repository for repository, *_ in places]
+        return [repository for repository, *_ in kept]
 
     def _open_version(self, conn: Connection, package: Row[Any], fmt: str,
                       new_version: NewVersion, new_asset: NewAsset) -> int | None | Literal[False]:
