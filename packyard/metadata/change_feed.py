@@ -73,15 +73,19 @@ def origin() -> str:
     return f"{_BOOT}.{os.getpid()}"
 
 
+# Built once: every write runs one (a ``text()`` built per call is a new cache key each time).
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_COUNT = text("UPDATE change_counters SET counter = counter + 1, origin = :origin "
+              "WHERE topic = :topic")
+
+
 def announce(conn: Connection, topic: str) -> None:
     """Tell the other processes, as part of the write transaction on ``conn``, that ``topic``
     changed once it commits."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:channel, :payload)"),
-                     {"channel": CHANNEL, "payload": f"{topic} {origin()}"})
+        conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{topic} {origin()}"})
     else:
-        conn.execute(text("UPDATE change_counters SET counter = counter + 1, origin = :origin "
-                          "WHERE topic = :topic"), {"topic": topic, "origin": origin()})
+        conn.execute(_COUNT, {"topic": topic, "origin": origin()})
 
 
 OnChange = Callable[[frozenset[str]], None]

@@ -106,7 +106,13 @@ _VERSION = select(package_versions).where(
     package_versions.c.package_id == bindparam("package_id"),
     package_versions.c.version_key == bindparam("version_key")).with_for_update()
 _INSERT_VERSION = insert(package_versions)
+# Several rows in one statement, with what tells them apart (SQLAlchemy's "insertmanyvalues":
+# one INSERT … VALUES (…), (…) RETURNING on SQLite and PostgreSQL).
+_INSERT_VERSIONS = insert(package_versions).returning(package_versions.c.id,
+                                                      package_versions.c.package_id)
 _INSERT_ASSET = insert(assets)
+_INSERT_ASSETS = insert(assets).returning(assets.c.id)
+_INSERT_ASSET_BLOBS = insert(asset_blobs)
 _NEW_REVISION = update(package_versions).where(
     package_versions.c.id == bindparam("version_id")).values(
     revision=bindparam("new_revision"))
@@ -141,7 +147,31 @@ def insert_version_id(conn: Connection, package_id: int, new_version: NewVersion
                       origin_external_connection: str | None) -> int:
     """``insert_version`` returning only the new row's id, without reading the row back (a
     kept copy needs nothing else of it)."""
-    inserted = conn.execute(_INSERT_VERSION, {
+    inserted = conn.execute(_INSERT_VERSION, _version_values(
+        package_id, new_version, now, origin_type, origin_repository_id,
+        origin_external_connection)).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def insert_versions(conn: Connection, package_ids: Sequence[int], new_version: NewVersion,
+                    now: datetime, origin_type: str, origin_repository_id: int | None,
+                    origin_external_connection: str | None) -> dict[int, int]:
+    """``insert_version_id`` for the same version of several packages (a kept copy in each
+    repository it passed through) in one statement: each package's id -> its new version's
+    id (each version with a revision of its own)."""
+    if not package_ids:
+        return {}
+    rows = conn.execute(_INSERT_VERSIONS, [_version_values(
+        package_id, new_version, now, origin_type, origin_repository_id,
+        origin_external_connection) for package_id in package_ids])
+    return {int(row.package_id): int(row.id) for row in rows}
+
+
+def _version_values(package_id: int, new_version: NewVersion, now: datetime, origin_type: str,
+                    origin_repository_id: int | None,
+                    origin_external_connection: str | None) -> dict[str, Any]:
+    return {
         "package_id": package_id, "version": new_version.version,
         "version_key": new_version.version_key, "status": "Published",
         "revision": new_revision(), "published_at": now, "summary": new_version.summary,
@@ -152,9 +182,7 @@ def insert_version_id(conn: Connection, package_id: int, new_version: NewVersion
         "dependencies": json.dumps(new_version.dependencies), "origin_type": origin_type,
         "origin_repository_id": origin_repository_id,
         "origin_external_connection": origin_external_connection,
-        "attributes": encode_attributes(new_version.attributes)}).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+        "attributes": encode_attributes(new_version.attributes)}
 
 
 def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime, *,
@@ -162,18 +190,46 @@ def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: da
     """Record a file of a version; the version gets a new revision, as CodeArtifact does
     (``new_revision_needed=False``: the version was inserted in this transaction, with a
     revision no reader has seen yet, which one more would only replace)."""
-    inserted = conn.execute(_INSERT_ASSET, {
+    inserted = conn.execute(_INSERT_ASSET, _asset_values(version_id, new_asset, now)
+                            ).inserted_primary_key
+    if new_asset.companions:
+        assert inserted is not None
+        _insert_companions(conn, [int(inserted[0])], new_asset)
+    if new_revision_needed:
+        conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
+
+
+def insert_assets(conn: Connection, version_ids: Sequence[int], new_asset: NewAsset,
+                  now: datetime, *, new_revisions: Sequence[int] = ()) -> None:
+    """``insert_asset`` for the same file in several versions (a kept copy in each repository
+    it passed through), in one statement for the assets and one for their companion blobs;
+    ``new_revisions``: those of the versions that get a new revision (each its own), the
+    ones not inserted in this transaction."""
+    if not version_ids:
+        return
+    values = [_asset_values(version_id, new_asset, now) for version_id in version_ids]
+    if new_asset.companions:
+        rows = conn.execute(_INSERT_ASSETS, values)
+        _insert_companions(conn, sorted(int(row.id) for row in rows), new_asset)
+    else:
+        conn.execute(_INSERT_ASSET, values)
+    if new_revisions:
+        conn.execute(_NEW_REVISION, [{"version_id": version_id, "new_revision": new_revision()}
+                                     for version_id in new_revisions])
+
+
+def _asset_values(version_id: int, new_asset: NewAsset, now: datetime) -> dict[str, Any]:
+    return {
         "package_version_id": version_id, "name": new_asset.name, "size": new_asset.size,
         "sha256": new_asset.sha256, "sha512": new_asset.sha512, "sha1": new_asset.sha1,
         "md5": new_asset.md5, "created_at": now,
-        "attributes": encode_attributes(new_asset.attributes)}).inserted_primary_key
-    if new_asset.companions:
-        assert inserted is not None
-        asset_id = inserted[0]
-        conn.execute(insert(asset_blobs), [{"asset_id": asset_id, "sha256": sha}
-                                           for sha in sorted(set(new_asset.companions))])
-    if new_revision_needed:
-        conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
+        "attributes": encode_attributes(new_asset.attributes)}
+
+
+def _insert_companions(conn: Connection, asset_ids: Sequence[int], new_asset: NewAsset) -> None:
+    conn.execute(_INSERT_ASSET_BLOBS, [{"asset_id": asset_id, "sha256": sha}
+                                       for asset_id in asset_ids
+                                       for sha in sorted(set(new_asset.companions))])
 
 
 OPEN_STATUSES = ("Published", "Unlisted")  # versions that take new files

@@ -108,38 +108,63 @@ def version_changes(conn: Connection, version_ids: Iterable[int], operation: str
 
 
 # Built once, executed with each package's values (``new_files``' module docstring says why).
-_SEQUENCE_KEY = (
-    package_event_sequences.c.repository_id == bindparam("repository_id_"),
+_LAST_SEQUENCES = select(package_event_sequences.c.repository_id,
+                         package_event_sequences.c.last_sequence).where(
+    package_event_sequences.c.repository_id.in_(bindparam("repository_ids", expanding=True)),
     package_event_sequences.c.format == bindparam("format_"),
     package_event_sequences.c.namespace == bindparam("namespace_"),
     package_event_sequences.c.name == bindparam("name_"))
-_LAST_SEQUENCE = select(package_event_sequences.c.last_sequence).where(*_SEQUENCE_KEY)
 _FIRST_SEQUENCE = insert(package_event_sequences)
-_NEXT_SEQUENCE = update(package_event_sequences).where(*_SEQUENCE_KEY).values(
+_INSERT_EVENTS = insert(event_outbox)
+_NEXT_SEQUENCE = update(package_event_sequences).where(
+    package_event_sequences.c.repository_id == bindparam("repository_id_"),
+    package_event_sequences.c.format == bindparam("format_"),
+    package_event_sequences.c.namespace == bindparam("namespace_"),
+    package_event_sequences.c.name == bindparam("name_")).values(
     last_sequence=bindparam("next_sequence"))
 
+_SequenceKey = tuple[int, str, str, str]  # repository id, format, namespace, name
 
-def _next_sequence(conn: Connection, change: VersionChange) -> int:
-    """The package's next event number (CodeArtifact's ``sequenceNumber``)."""
-    key = {"repository_id_": change.repository_id, "format_": change.package_format,
-           "namespace_": change.package_namespace, "name_": change.package_name}
-    last = conn.execute(_LAST_SEQUENCE, key).scalar()
-    if last is None:
-        conn.execute(_FIRST_SEQUENCE, {
-            "repository_id": change.repository_id, "format": change.package_format,
-            "namespace": change.package_namespace, "name": change.package_name,
-            "last_sequence": 1})
-        return 1
-    conn.execute(_NEXT_SEQUENCE, {**key, "next_sequence": int(last) + 1})
-    return int(last) + 1
+
+def _next_sequences(conn: Connection, changes: Sequence[VersionChange]) -> list[int]:
+    """Each change's event number in its package (CodeArtifact's ``sequenceNumber``: one more
+    than the package's last, in the order of ``changes``). A package's numbers in all the
+    repositories that changed are read in one query and written in one statement each for
+    the new and the known (a kept copy in two repositories: two statements, not four)."""
+    repositories: dict[tuple[str, str, str], set[int]] = {}
+    for change in changes:
+        repositories.setdefault((change.package_format, change.package_namespace,
+                                 change.package_name), set()).add(change.repository_id)
+    known: dict[_SequenceKey, int] = {}
+    for (fmt, namespace, name), ids in repositories.items():
+        for row in conn.execute(_LAST_SEQUENCES, {"repository_ids": sorted(ids),
+                                                  "format_": fmt, "namespace_": namespace,
+                                                  "name_": name}):
+            known[(int(row.repository_id), fmt, namespace, name)] = int(row.last_sequence)
+    last = dict(known)
+    numbers = []
+    for change in changes:
+        key = (change.repository_id, change.package_format, change.package_namespace,
+               change.package_name)
+        last[key] = last.get(key, 0) + 1
+        numbers.append(last[key])
+    firsts = [{"repository_id": key[0], "format": key[1], "namespace": key[2], "name": key[3],
+               "last_sequence": number} for key, number in last.items() if key not in known]
+    nexts = [{"repository_id_": key[0], "format_": key[1], "namespace_": key[2],
+              "name_": key[3], "next_sequence": number}
+             for key, number in last.items() if key in known]
+    if firsts:
+        conn.execute(_FIRST_SEQUENCE, firsts)
+    if nexts:
+        conn.execute(_NEXT_SEQUENCE, nexts)
+    return numbers
 
 
 def write_version_events(conn: Connection, changes: Sequence[VersionChange],
                          now: datetime) -> None:
     """Queue one event per change, in the caller's transaction (see the module's docstring)."""
     rows = []
-    for change in changes:
-        sequence = _next_sequence(conn, change)
+    for change, sequence in zip(changes, _next_sequences(conn, changes), strict=True):
         dedupe = base64.b64encode(hashlib.sha256(
             f"{change.repository_id}/{change.package_format}/{change.package_namespace}/"
             f"{change.package_name}/{change.package_version}".encode()).digest()).decode()
@@ -165,7 +190,7 @@ def write_version_events(conn: Connection, changes: Sequence[VersionChange],
                      "repository_name": change.repository_name,
                      "document": json.dumps(document, separators=(",", ":"))})
     if rows:
-        conn.execute(insert(event_outbox), rows)
+        conn.execute(_INSERT_EVENTS, rows)
 
 
 def envelope(document: dict[str, Any], region: str) -> dict[str, Any]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.engine import Row
 
 from packyard.metadata.blob_sweeps import claim_blobs
 from packyard.metadata.new_files import (
     NewAsset,
     NewVersion,
-    SiblingFile,
-    insert_asset,
-    insert_version_id,
+    insert_assets,
+    insert_versions,
     sibling_files,
     version_row,
 )
@@ -29,11 +30,25 @@ from packyard.metadata.transactions import CatalogBase
 from packyard.model import Repository
 
 # Built once (``new_files``' module docstring says why).
-_PACKAGE = select(packages).where(
-    packages.c.repository_id == bindparam("repository_id"),
+_PACKAGES = select(packages).where(
+    packages.c.repository_id.in_(bindparam("repository_ids", expanding=True)),
     packages.c.format == bindparam("format"), packages.c.namespace == bindparam("namespace"),
     packages.c.name == bindparam("name"))
-_INSERT_PACKAGE = insert(packages)
+_INSERT_PACKAGES = insert(packages).returning(packages.c.id, packages.c.repository_id)
+
+
+def _insert_packages(conn: Connection, repository_ids: Sequence[int], key: dict[str, str],
+                     display_name: str, now: datetime) -> dict[int, int]:
+    """The package in each of these repositories, new, in one statement: repository id ->
+    package id."""
+    if not repository_ids:
+        return {}
+    # CodeArtifact's defaults for a package whose first version came from upstream.
+    rows = conn.execute(_INSERT_PACKAGES, [{
+        **key, "repository_id": repository_id, "display_name": display_name,
+        "origin_publish": "BLOCK", "origin_upstream": "ALLOW", "created_at": now}
+        for repository_id in repository_ids])
+    return {int(row.repository_id): int(row.id) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -59,26 +74,49 @@ class RetentionStore(CatalogBase):
         rule says the file would take the place of another (``file_rules``). Returns the
         targets that now hold a new copy.
         """
-        kept: list[Repository] = []
         if not targets:
-            return kept
+            return []
         # Adds packages, versions and files only: the domain's graph, groups and tags stand.
         with self._write(content_only=True) as conn:
             claim_blobs(conn, targets[0].domain_id, blob_sizes, now, self._blob_present)
-            # The packages and versions that took the file, the versions by whether new.
-            package_ids: list[int] = []
-            versions: dict[bool, list[int]] = {True: [], False: []}
+            # The statements of every target together (one each, not one per repository):
+            # the package looked up, the new packages, versions and files inserted. What is
+            # inserted is not read back: the ids the inserts return are all that is needed.
+            key = {"format": fmt, "namespace": namespace, "name": name}
+            found = {row.repository_id: row for row in conn.execute(
+                _PACKAGES, {**key, "repository_ids": [r.id for r in targets]})}
+            new_packages = _insert_packages(conn, [r.id for r in targets if r.id not in found],
+                                            key, display_name, now)
+            # Where the file goes: (repository, package id, its version's id or None for a
+            # version to insert).
+            places: list[tuple[Repository, int, int | None]] = []
             for repository in targets:
-                found = self._retain_one(conn, repository, fmt, namespace, name,
-                                         display_name, new_version, new_asset, entry, now)
-                if found is not None:
-                    kept.append(repository)
-                    package_ids.append(found[0])
-                    versions[found[2]].append(found[1])
-            bump_serials(conn, package_ids, now)
+                if repository.id in new_packages:
+                    # A new package has no versions yet.
+                    places.append((repository, new_packages[repository.id], None))
+                    continue
+                version_id = self._open_version(conn, found[repository.id], fmt,
+                                                new_version, new_asset)
+                if version_id is not False:
+                    places.append((repository, found[repository.id].id, version_id))
+            new_versions = insert_versions(
+                conn, [package_id for _, package_id, version_id in places if version_id is None],
+                new_version, now, entry.origin_type, entry.repository_id,
+                entry.external_connection)
+            # (repository, package id, version id, whether the version is new)
+            kept = [(repository, package_id, new_versions[package_id], True)
+                    if version_id is None else (repository, package_id, version_id, False)
+                    for repository, package_id, version_id in places]
+            # A version inserted in this transaction keeps its fresh revision; one already
+            # there gets a new one, as CodeArtifact gives it.
+            insert_assets(conn, [version_id for _, _, version_id, _ in kept], new_asset, now,
+                          new_revisions=[version_id for _, _, version_id, created in kept
+                                         if not created])
+            bump_serials(conn, [package_id for _, package_id, _, _ in kept], now)
             # Retaining a version from an upstream is an event in CodeArtifact too: the
             # events of every target read and queued together (one query and one insert).
-            for created, ids in versions.items():
+            for created in (True, False):
+                ids = [version_id for _, _, version_id, new in kept if new == created]
                 write_version_events(conn, version_changes(
                     conn, ids, CREATED if created else UPDATED,
                     assets_added=dict.fromkeys(ids, 1), metadata_updated=created,
@@ -88,49 +126,28 @@ class RetentionStore(CatalogBase):
             # (``rendered_pages``): nothing to queue (one read transaction less per file).
             # Should the links have gone meanwhile, the page is rendered on its first read.
             forget_changed(conn)
-        return kept
+        return [repository for repository, *_ in kept]
 
-    def _retain_one(self, conn: Connection, repository: Repository, fmt: str, namespace: str,
-                    name: str, display_name: str, new_version: NewVersion, new_asset: NewAsset,
-                    entry: EntryPoint, now: datetime) -> tuple[int, int, bool] | None:
-        """Keep the file in one repository: (the package's id, the version's id, whether the
-        version is new), or None when the repository does not take it. Its serial and event
-        are the caller's to write, for every repository at once."""
-        key = {"repository_id": repository.id, "format": fmt, "namespace": namespace,
-               "name": name}
-        # What is inserted here is not read back: the ids the inserts return are all that is
-        # needed of a new package or version, and a new version has no files yet.
-        pkg = conn.execute(_PACKAGE, key).first()
-        if pkg is None:
-            # CodeArtifact's defaults for a package whose first version came from upstream.
-            inserted = conn.execute(_INSERT_PACKAGE, {
-                **key, "display_name": display_name, "origin_publish": "BLOCK",
-                "origin_upstream": "ALLOW", "created_at": now}).inserted_primary_key
-            assert inserted is not None
-            package_id = int(inserted[0])
-        elif pkg.origin_upstream != "ALLOW":
-            return None
-        else:
-            package_id = pkg.id
-        ver = version_row(conn, package_id, new_version.version_key)
-        created = ver is None
-        siblings: list[SiblingFile] = []
+    def _open_version(self, conn: Connection, package: Row[Any], fmt: str,
+                      new_version: NewVersion, new_asset: NewAsset) -> int | None | Literal[False]:
+        """Whether a package a repository holds already takes the file: the id of its version
+        to add the file to, None when the version is to be inserted, or False when the
+        repository does not take the file (the package blocks upstream, the version is closed
+        or holds the file already, or the format's rule refuses it)."""
+        if package.origin_upstream != "ALLOW":
+            return False
+        ver = version_row(conn, package.id, new_version.version_key)
         if ver is None:
-            version_id = insert_version_id(conn, package_id, new_version, now,
-                                           entry.origin_type, entry.repository_id,
-                                           entry.external_connection)
-        elif ver.status not in ("Published", "Unlisted"):
             return None
-        else:
-            version_id = ver.id
-            siblings = sibling_files(conn, version_id)
+        if ver.status not in ("Published", "Unlisted"):
+            return False
+        siblings = sibling_files(conn, ver.id)
         if any(sibling.name == new_asset.name for sibling in siblings):
-            return None
+            return False
         rule = self._file_rules.get(fmt)
         if rule is not None and rule(new_asset.name, siblings) is not None:
-            return None
-        insert_asset(conn, version_id, new_asset, now, new_revision_needed=not created)
-        return package_id, version_id, created
+            return False
+        return int(ver.id)
 
     def retain_from(self, source_repository_id: int, fmt: str, name: str, filename: str,
                     targets: Sequence[Repository], now: datetime,

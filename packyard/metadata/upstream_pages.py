@@ -30,6 +30,8 @@ _DELETE_PAGE = delete(upstream_pages).where(
     upstream_pages.c.index_url == bindparam("index_url"),
     upstream_pages.c.project == bindparam("project"))
 _INSERT_PAGE = insert(upstream_pages)
+_PAGE = select(upstream_pages).where(upstream_pages.c.index_url == bindparam("index_url"),
+                                     upstream_pages.c.project == bindparam("project"))
 
 
 class UpstreamPageStore(CatalogBase):
@@ -37,9 +39,7 @@ class UpstreamPageStore(CatalogBase):
 
     def get_upstream_page(self, index_url: str, project: str) -> CachedPage | None:
         with self._read() as conn:
-            row = conn.execute(select(upstream_pages).where(
-                upstream_pages.c.index_url == index_url,
-                upstream_pages.c.project == project)).first()
+            row = conn.execute(_PAGE, {"index_url": index_url, "project": project}).first()
         if row is None:
             return None
         return CachedPage(row.index_url, row.project, bool(row.found), row.document, row.etag,
