@@ -182,21 +182,22 @@ def test_a_tarballs_first_read_revalidated_is_a_304_on_the_loop(
     assert first == _raw(pair.routes_repo, ONE, **{"If-None-Match": etag})
 
 
-@pytest.mark.parametrize(("path", "accept"), [
-    pytest.param("@acme%2futil", FULL, id="scoped-full"),
-    pytest.param("@acme%2Futil", CORGI, id="scoped-abbreviated"),
-    pytest.param("@acme/util", FULL, id="scoped-unencoded"),
-    pytest.param("plain", CORGI, id="unscoped"),
-    pytest.param("guarded", FULL, id="origin-blocked"),
-    pytest.param("nothing-here", FULL, id="unknown-package"),
-    pytest.param("@acme%2fnothing", CORGI, id="unknown-scoped-package"),
+@pytest.mark.parametrize(("path", "accept", "method"), [
+    pytest.param("@acme%2futil", FULL, "GET", id="scoped-full"),
+    pytest.param("@acme%2futil", CORGI, "HEAD", id="head"),
+    pytest.param("@acme%2Futil", CORGI, "GET", id="scoped-abbreviated"),
+    pytest.param("@acme/util", FULL, "GET", id="scoped-unencoded"),
+    pytest.param("plain", CORGI, "GET", id="unscoped"),
+    pytest.param("guarded", FULL, "GET", id="origin-blocked"),
+    pytest.param("nothing-here", FULL, "GET", id="unknown-package"),
+    pytest.param("@acme%2fnothing", CORGI, "GET", id="unknown-scoped-package"),
 ])
 def test_a_packuments_first_read_skips_starlette_and_is_the_routes_answer(
-        pair: Pair, path: str, accept: str) -> None:
+        pair: Pair, path: str, accept: str, method: str) -> None:
     loop = pair.loop
-    before = _raw(pair.routes_repo, path, Accept=accept)
+    before = _raw(pair.routes_repo, path, method, Accept=accept)
     calls = loop.starlette_calls
-    first = _raw(pair.repo, path, Accept=accept)
+    first = _raw(pair.repo, path, method, Accept=accept)
     assert loop.starlette_calls == calls, "the routes answered"
     assert first == before
     for encoding in ("gzip", "identity"):
@@ -267,3 +268,24 @@ def test_after_a_deny_policy_a_tarballs_first_read_is_refused_as_before(pair: Pa
     before = _raw(pair.routes_repo, ONE, token=token)
     assert before[0] == 403
     assert _raw(pair.repo, ONE, token=token) == before
+
+
+def test_with_the_audit_trail_off_the_first_read_path_refuses_as_the_routes_do(
+        packyard_factory: PackyardFactory) -> None:
+    # With the trail on, 401 and 403 are the routes' (they record them); with it off, the
+    # first-read path answers them itself, in npm's wire format.
+    loop = packyard_factory(encryption="off", audit_log="off")
+    repo = npm_repo(loop)
+    assert repo.publish(SCOPED, "1.0.0").status_code == 201
+    routes_repo = npm_repo(_routes_only(packyard_factory(encryption="off", audit_log="off")),
+                           create=False)
+    credentials = _reader(loop, "nora", TOKEN_ONLY)
+    token = loop.codeartifact(credentials).get_authorization_token(
+        domain=repo.domain)["authorizationToken"]
+    for path in (ONE, "@acme%2futil", "nothing-here"):
+        for bad in (token, "not-a-token", None):
+            calls = loop.starlette_calls
+            before = _raw(routes_repo, path, token=bad)
+            assert before[0] in (401, 403)
+            assert _raw(repo, path, token=bad) == before
+            assert loop.starlette_calls == calls, "the routes answered"
