@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from packyard.metadata.catalog import SqlCatalog
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, thread_hops
 from tests.inprocess.npm_support import CORGI, FULL, NpmRepo, npm_repo
 from tests.integration.helpers import Credentials
+from tests.services import PostgresServer
 
 SCOPED = "@acme/util"
 ONE = "@acme%2futil/-/util-1.0.0.tgz"
@@ -289,3 +292,49 @@ def test_with_the_audit_trail_off_the_first_read_path_refuses_as_the_routes_do(
             assert before[0] in (401, 403)
             assert _raw(repo, path, token=bad) == before
             assert loop.starlette_calls == calls, "the routes answered"
+
+
+def test_an_encrypted_tarball_is_read_on_the_loop_as_the_routes_read_it(
+        packyard_factory: PackyardFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Encryption on (the default), local keyring: an app that did not store the tarball (no
+    # data key open) unwraps its key on the loop too and sends what the routes send.
+    stored = npm_repo(packyard_factory())
+    assert stored.publish(SCOPED, "1.0.0").status_code == 201
+    cold = packyard_factory()
+    repo = npm_repo(cold, create=False)
+    routes_repo = npm_repo(_routes_only(packyard_factory()), create=False)
+    for each in (repo, routes_repo):
+        assert each.get("-/ping").status_code == 200  # granted
+    before = _raw(routes_repo, ONE)
+    assert before[0] == 200
+    hops = thread_hops(monkeypatch)
+    _no_worker_lookup(cold, monkeypatch)
+    calls = cold.starlette_calls
+    assert _raw(repo, ONE) == before
+    assert (hops, cold.starlette_calls) == ([], calls)
+
+
+@pytest.fixture
+def on_postgresql(postgres_server: PostgresServer) -> Iterator[str]:
+    database = postgres_server.new_name("npmfirstreads")
+    postgres_server.create_database(database)
+    url = postgres_server.url(database)
+    catalog = SqlCatalog(url)
+    catalog.migrate()
+    catalog.dispose()
+    yield url
+    postgres_server.drop_database(database)
+
+
+def test_on_postgresql_a_tarballs_first_read_takes_the_worker_thread_as_before(
+        packyard_factory: PackyardFactory, on_postgresql: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = packyard_factory(database_url=on_postgresql, encryption="off")
+    repo = npm_repo(app)
+    assert repo.publish(SCOPED, "1.0.0").status_code == 201
+    assert repo.get("-/ping").status_code == 200  # granted
+    hops = thread_hops(monkeypatch)
+    calls = app.starlette_calls
+    status, _headers, body = _raw(repo, ONE)
+    assert status == 200 and body[:2] == b"\x1f\x8b"  # the gzipped tarball
+    assert hops and app.starlette_calls == calls  # a worker thread, but still no Starlette
