@@ -17,7 +17,13 @@ connection sees them (loopback; so the client's own share, ~0.1–0.2 ms, is in 
   (its whole process group, from /proc), overall and per kind (read between the phases of
   each round; /proc counts 10 ms ticks, so use a large `--sample`).
 
-Run: `bench/run first-reads [--projects 1000] [--rounds 5] [--baseline-bin PATH]`.
+With `--format npm` the same for npm: `--projects` scoped packages (`@bench/first-read-N`, one
+small tarball each) published over npm's publish API, then each round reads abbreviated
+packuments never read before (as npm install asks), the tarball each lists, and revalidates the
+previous round's packuments.
+
+Run: `bench/run first-reads [--projects 1000] [--rounds 5] [--baseline-bin PATH]
+[--format npm]`.
 """
 
 from __future__ import annotations
@@ -98,6 +104,60 @@ def _round(server: Packyard, names: list[str], previous: dict[str, str],
     return etags
 
 
+NPM_ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+
+
+def _npm_endpoint(server: Packyard) -> str:
+    return server.endpoint.replace("/pypi/", "/npm/")
+
+
+def _npm_round(server: Packyard, names: list[str], previous: dict[str, str],
+               samples: Samples) -> dict[str, str]:
+    """``_round`` for npm: packuments never read before, their tarballs, then revalidations."""
+    assert server.proc is not None
+    endpoint = _npm_endpoint(server)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    cpu = group_cpu_seconds(server.proc.pid)
+    etags: dict[str, str] = {}
+    files: list[str] = []
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        for name in names:
+            response = _read(http, endpoint + name.replace("/", "%2f"),
+                             {**auth, "Accept": NPM_ABBREVIATED}, samples, samples.first)
+            etags[name] = response.headers.get("etag", "")
+            document = response.json()
+            latest = document["dist-tags"]["latest"]
+            files.append(document["versions"][latest]["dist"]["tarball"])
+        pages_done = group_cpu_seconds(server.proc.pid)
+        for url in files:
+            _read(http, url, auth, samples, samples.files)
+        between = group_cpu_seconds(server.proc.pid)
+        for name, etag in previous.items():
+            _read(http, endpoint + name.replace("/", "%2f"),
+                  {**auth, "Accept": NPM_ABBREVIATED, "If-None-Match": etag}, samples,
+                  samples.revalidated)
+    end = group_cpu_seconds(server.proc.pid)
+    samples.cpu += end - cpu
+    samples.cpu_first += pages_done - cpu
+    samples.cpu_files += between - pages_done
+    samples.cpu_revalidated += end - between
+    samples.requests += len(names) + len(files) + len(previous)
+    return etags
+
+
+def _publish_npm(server: Packyard, names: list[str]) -> None:
+    """Each package published as npm publishes it (four at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from npm import _package_tarball, _put_package
+
+    registry = _npm_endpoint(server)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda name: _put_package(registry, auth, name,
+                                                _package_tarball(name, {}), {}), names))
+
+
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
@@ -115,11 +175,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--packyard-bin", default=os.environ.get("BENCH_PACKYARD_BIN"))
     parser.add_argument("--baseline-bin", default=None)
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "first_reads.json")
+    parser.add_argument("--format", choices=("pypi", "npm"), default="pypi")
     args = parser.parse_args(argv)
     if args.sample * args.rounds > args.projects:
         parser.error("--sample × --rounds must not exceed --projects (each read is a first)")
     work: Path = args.work.resolve() / "first-reads"
-    names = [f"{PREFIX}-{index:06d}" for index in range(args.projects)]
+    npm = args.format == "npm"
+    names = [f"{'@bench/' if npm else ''}{PREFIX}-{index:06d}" for index in range(args.projects)]
     random.Random(16).shuffle(names)
     with terminate_as_interrupt(), ProcessGroup() as group:
         ctx = Context(work=work, group=group, repo_root=BENCH.parent,
@@ -127,7 +189,10 @@ def main(argv: list[str]) -> int:
         packyard = Packyard(ctx)
         packyard.install()
         packyard.start()
-        packyard.place_scale_projects(PREFIX, 0, args.projects)
+        if npm:
+            _publish_npm(packyard, names)
+        else:
+            packyard.place_scale_projects(PREFIX, 0, args.projects)
         servers = [packyard]
         if args.baseline_bin:
             base = Packyard(dataclasses.replace(ctx, packyard_bin=args.baseline_bin))
@@ -148,12 +213,12 @@ def main(argv: list[str]) -> int:
                 wait = last_round[server.name] + args.gap - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)  # spaced as a user's installs are, not a server wait
-                previous[server.name] = _round(server, batch, previous[server.name],
-                                               samples[server.name])
+                previous[server.name] = (_npm_round if npm else _round)(
+                    server, batch, previous[server.name], samples[server.name])
                 last_round[server.name] = time.monotonic()
             print(f"round {number + 1}/{args.rounds}", file=sys.stderr)
-    report = {"projects": args.projects, "rounds": args.rounds, "sample": args.sample,
-              "servers": {}}
+    report = {"format": args.format, "projects": args.projects, "rounds": args.rounds,
+              "sample": args.sample, "servers": {}}
     for name, got in samples.items():
         report["servers"][name] = {
             "first_p50_ms": _ms(got.first, 0.5), "first_p90_ms": _ms(got.first, 0.9),

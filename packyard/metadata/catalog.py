@@ -230,10 +230,12 @@ class Catalog(Protocol):
         keyed lookup (the first read of a file)."""
         ...
 
-    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str
+    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str,
+                             namespace: str = "", version_key: str | None = None
                              ) -> ListedFile | None:
         """``find_listed_asset`` made on the caller's thread (the event loop's) where the
-        backend can without waiting (``point_reads.py``); None otherwise too."""
+        backend can without waiting (``point_reads.py``); None otherwise too. With
+        ``namespace`` and ``version_key``: ``find_asset``'s file of that version."""
         ...
 
     def find_asset(self, repository_id: int, fmt: str, name: str, filename: str,

@@ -35,8 +35,13 @@ _LISTED_FILE_NOW = (
            _SMALL_ATTRIBUTES.label("small"))
     .select_from(ASSET_JOIN)
     .where(packages.c.repository_id == bindparam("repository_id"),
-           packages.c.format == bindparam("format"), packages.c.namespace == "",
+           packages.c.format == bindparam("format"),
+           packages.c.namespace == bindparam("namespace"),
            packages.c.name == bindparam("name"), assets.c.name == bindparam("filename")))
+# Of one version's file, for formats whose versions' files share names (npm's package.tgz):
+# ``find_asset``'s row with ``version_key``, in one statement.
+_VERSION_FILE_NOW = _LISTED_FILE_NOW.where(
+    package_versions.c.version_key == bindparam("version_key"))
 
 
 class ListedFile(NamedTuple):
@@ -181,16 +186,22 @@ class ListingStore(CatalogBase):
                                                "name": name, "filename": filename}).first()
         return None if row is None else (str(row.version_status), asset_record(row))
 
-    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str
+    def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str,
+                             namespace: str = "", version_key: str | None = None
                              ) -> ListedFile | None:
         """``find_listed_asset`` on the caller's own thread (the event loop's), where the
         backend reads without waiting (``point_reads.py``) and the asset's attributes are at
         most ``POINT_READ_MAX_BYTES``; None otherwise, or when there is no such asset:
-        ``find_listed_asset`` (in a worker thread) then decides."""
+        ``find_listed_asset`` (in a worker thread) then decides. With ``namespace`` and
+        ``version_key``, ``find_asset``'s file of that version (npm's tarballs)."""
+        params: dict[str, object] = {
+            "repository_id": repository_id, "format": fmt, "namespace": namespace,
+            "name": name, "filename": filename}
+        statement = _LISTED_FILE_NOW
+        if version_key is not None:
+            statement, params["version_key"] = _VERSION_FILE_NOW, version_key
         try:
-            row = self._point_reads.first(_LISTED_FILE_NOW, {
-                "repository_id": repository_id, "format": fmt, "name": name,
-                "filename": filename})
+            row = self._point_reads.first(statement, params)
         except WouldWait:
             return None
         if row is None or not row["small"]:

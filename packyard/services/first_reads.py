@@ -69,8 +69,11 @@ class FirstReads:
 
     def __init__(self, grant: Grant, segment: str, route: HotRoute, fill: Fill,
                  refused: Refused, operations: Mapping[str, str], events: str, *,
-                 recent: Recent | None = None, fill_now: FillNow | None = None) -> None:
+                 recent: Recent | None = None, fill_now: FillNow | None = None,
+                 raw_path: bool = False) -> None:
         self._grant = grant
+        # The path as the hot path reads it: still percent-encoded for npm's "@s%2fn".
+        self._raw_path = raw_path
         self._recent = recent
         self._fill_now = fill_now
         self._refused = refused
@@ -93,7 +96,7 @@ class FirstReads:
         caller for ``/metrics`` and the access log; answered as ``__call__`` answers it."""
         if self._recent is None or self._fill_now is None:
             return None
-        read = plain_read(scope, self._segment, self._route)
+        read = plain_read(scope, self._segment, self._route, raw_path=self._raw_path)
         if read is None:
             return None
         parts, headers, wanted = read
@@ -122,7 +125,7 @@ class FirstReads:
         return note
 
     async def __call__(self, scope: Scope) -> Answer | None:
-        read = plain_read(scope, self._segment, self._route)
+        read = plain_read(scope, self._segment, self._route, raw_path=self._raw_path)
         if read is None:
             return None
         parts, headers, wanted = read

@@ -163,16 +163,17 @@ class PackageReads:
         return access
 
     def first_reads(self, segment: str, route: HotRoute, fill: Fill, refused: Refused,
-                    operations: Mapping[str, str], fill_now: FillNow | None = None
-                    ) -> FirstReads:
+                    operations: Mapping[str, str], fill_now: FillNow | None = None, *,
+                    raw_path: bool = False) -> FirstReads:
         """Answers first reads of what ``hot_path`` serves, into the same caches, without the
         routes; ``fill`` is the format's render or lookup, ``refused`` its answer to an error
         and ``operations`` the names its routes give a page's and a file's reads, for the
         metrics and the access log; ``fill_now`` its lookup of a page that never waits, for
-        callers granted on their connection already (``services/first_reads.py``)."""
+        callers granted on their connection already (``services/first_reads.py``); with
+        ``raw_path``, ``route`` is given the path still percent-encoded, as ``hot_path``'s."""
         return FirstReads(self.grant, segment, route, fill, refused, operations,
                           CODEARTIFACT_EVENTS, recent=self._gate.recent_reader,
-                          fill_now=fill_now)
+                          fill_now=fill_now, raw_path=raw_path)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:

@@ -459,18 +459,18 @@ class UpstreamResolver:
             return None
         return self._stored(domain, ListedFile.of(*own), filename, base, measure=True)
 
-    def find_own_now(self, domain: Domain, repository: Repository, name: str, filename: str
-                     ) -> StoredFile | None:
+    def find_own_now(self, domain: Domain, repository: Repository, name: str, filename: str,
+                     namespace: str = "") -> StoredFile | None:
         """``find_own`` on the caller's own thread (the event loop's), where its lookup never
-        waits (``Catalog.find_listed_file_now``) and nothing else is asked of the blob store;
-        None when ``find_own`` must answer (in a worker thread), including when the
-        repository holds no such file."""
+        waits (``Catalog.find_listed_file_now``: the same row ``find_own`` reads, of the
+        version a file name names when the format's do: npm's) and nothing else is asked of
+        the blob store; None when ``find_own`` must answer (in a worker thread), including
+        when the repository holds no such file."""
         base = self._format.derived_file(filename)
         asset_name, version_key = self._format.asset_named(
             name, base if base is not None else filename)
-        if version_key is not None:
-            return None  # a version's own file names (npm's): ``find_asset``'s two queries
-        own = self._catalog.find_listed_file_now(repository.id, self._fmt, name, asset_name)
+        own = self._catalog.find_listed_file_now(repository.id, self._fmt, name, asset_name,
+                                                 namespace, version_key)
         if own is None:
             return None
         return self._stored(domain, own, filename, base, measure=False)

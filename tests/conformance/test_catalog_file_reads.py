@@ -2,7 +2,9 @@
 every database backend: on SQLite it finds what ``find_listed_asset`` finds (the version's
 status as it is, whatever it is: the status rules are the resolver's), nothing for a file,
 project or repository it does not hold, and nothing while the database cannot be read without
-waiting or when the asset's attributes are over the bound; on PostgreSQL it reads nothing."""
+waiting or when the asset's attributes are over the bound; given a namespace and a version,
+what ``find_asset`` finds (npm's tarballs, one file name in every version); on PostgreSQL it
+reads nothing."""
 
 from __future__ import annotations
 
@@ -131,3 +133,40 @@ def test_a_database_that_cannot_be_read_now_is_not_waited_for(databases: Databas
     finally:
         holder.close()
     assert catalog.find_listed_file_now(one.id, "pypi", "pkg", WHEEL) is not None
+
+
+def _publish_tarball(catalog: SqlCatalog, repo: Repository, namespace: str, version: str,
+                     sha256: str) -> None:
+    """One version of a package whose versions' files share a name (npm's package.tgz)."""
+    new_version = NewVersion(version=version, version_key=version, summary="s", home_page=None,
+                             source_code_repository=None, licenses=[], readme=None,
+                             readme_content_type=None, dependencies=[])
+    asset = NewAsset(name="package.tgz", size=5, sha256=sha256, sha512="0" * 128,
+                     sha1="0" * 40, md5="0" * 32, attributes={})
+    catalog.publish(repo, "npm", namespace, "util", "util", new_version, asset, {sha256: 5},
+                    NOW)
+
+
+@pytest.mark.parametrize(("namespace", "version_key", "expected"), [
+    pytest.param("acme", "1.0.0", "c" * 64, id="scoped-first-version"),
+    pytest.param("acme", "2.0.0", "d" * 64, id="scoped-second-version"),
+    pytest.param("", "1.0.0", "e" * 64, id="unscoped-same-name"),
+    pytest.param("acme", "9.9.9", None, id="other-version"),
+    pytest.param("other", "1.0.0", None, id="other-namespace"),
+])
+def test_a_versions_file_is_found_as_find_asset_finds_it(
+        databases: Databases, namespace: str, version_key: str, expected: str | None) -> None:
+    # npm's tarballs: one asset name in every version; the version and namespace decide.
+    catalog = _catalog(databases)
+    one, _ = _repos(catalog)
+    _publish_tarball(catalog, one, "acme", "1.0.0", "c" * 64)
+    _publish_tarball(catalog, one, "acme", "2.0.0", "d" * 64)
+    _publish_tarball(catalog, one, "", "1.0.0", "e" * 64)
+    worker = catalog.find_asset(one.id, "npm", "util", "package.tgz", namespace, version_key)
+    assert (worker[1].sha256 if worker is not None else None) == expected
+    now = catalog.find_listed_file_now(one.id, "npm", "util", "package.tgz", namespace,
+                                       version_key)
+    if expected is None or not _on_sqlite(catalog):
+        assert now is None
+    else:
+        assert now == ListedFile("Published", expected, 5, {})

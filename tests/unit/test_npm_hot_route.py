@@ -58,3 +58,15 @@ def test_the_memo_is_bounded_in_count_and_in_path_length() -> None:
     for i in range(5000):
         npm_hot_route(_parts(f"p{i}/-/p{i}-1.0.0.tgz"), HEADERS, SCOPE)
     assert hot_reads._parsed.cache_info().currsize == 4096
+
+
+@pytest.mark.parametrize(("label", "repo"), [
+    ("demo%2D000000000000", "repo"),
+    ("demo-000000000000", "re%70o"),
+])
+def test_a_percent_escape_in_the_label_or_repository_is_the_handlers(label: str,
+                                                                     repo: str) -> None:
+    # The path is read raw; the handlers read the label and repository decoded, so the raw
+    # ones would be granted or refused as other names (the first-read path grants by them).
+    parts = ["", label, "npm", repo, "demo-lib", "-", "demo-lib-1.0.0.tgz"]
+    assert npm_hot_route(parts, HEADERS, SCOPE) is None

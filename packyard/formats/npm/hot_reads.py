@@ -50,6 +50,10 @@ def npm_hot_route(parts: Sequence[str], headers: Mapping[bytes, str],
     # ["", label, "npm", repo, <the package path, still encoded>...]
     if len(parts) < 5 or not parts[4] or parts[4].startswith("-") or scope is None:
         return None
+    if "%" in parts[1] or "%" in parts[3]:
+        # The label and repository as the routes read them are decoded; the raw ones would
+        # name others (and be granted or refused as such): the routes' call.
+        return None
     path = "/".join(parts[4:])
     if len(path) <= _MEMO_PATH_LENGTH:
         request = _parsed(path)

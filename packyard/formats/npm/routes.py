@@ -12,7 +12,7 @@ core's (``PackageReads``); packuments and tarballs across upstreams are the reso
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,17 +25,18 @@ from packyard.formats.npm.dist_tags import (
     effective_dist_tags,
     validate_tag,
 )
-from packyard.formats.npm.errors import ERRORS, error_response
+from packyard.formats.npm.errors import ERRORS, error_response, to_response
 from packyard.formats.npm.hot_reads import endpoint_url, npm_hot_route, packument_key
 from packyard.formats.npm.names import (
     PackageName,
     parse_dist_tags_path,
+    parse_package_name,
     parse_package_request,
     validate_new_package_name,
 )
 from packyard.formats.npm.package_edits import DELETE, PUBLISH, PackageEdits
 from packyard.formats.npm.packument import LISTED_STATUSES, render_full
-from packyard.formats.npm.packuments import Packuments
+from packyard.formats.npm.packuments import Kind, Packuments
 from packyard.formats.npm.plugin import FORMAT, PUBLIC_NPMJS
 from packyard.formats.npm.publish import NpmLimits, NpmPublisher, ReceivedBody, receive
 from packyard.formats.npm.publish_body import PublishLimits
@@ -44,9 +45,13 @@ from packyard.formats.npm.search import parse_search_query
 from packyard.formats.npm.search_index import search_repository
 from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.plugin import MountedFormat
+from packyard.http.answer import Answer
 from packyard.http.request import base_url, declared_length
+from packyard.http.request_note import RequestNote, note_of
 from packyard.services.access import RepositoryAccess
+from packyard.services.answers import CachedFile, RenderedPage
 from packyard.services.core import Core
+from packyard.services.hot_reads import HotKey
 from packyard.services.reads import PackageReads
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.storage.blobs import BlobStore
@@ -78,6 +83,14 @@ def _audited_action(rest: str) -> str:
     return "DeletePackageVersions"
 
 
+def _noted(request: Request) -> RequestNote:
+    """The request's note (``http/request_note.py``) as an npm request; ``get`` names the
+    packument and tarball reads (the operations the first-read path notes them under)."""
+    note = note_of(request.scope)
+    note.surface = FORMAT
+    return note
+
+
 def _endpoint(request: Request) -> str:
     base = base_url(request)
     scheme, _, host = base.partition("://")
@@ -101,6 +114,7 @@ class NpmEndpoint:
     # -- GET and HEAD ------------------------------------------------------------------------
 
     async def get(self, request: Request) -> Response:
+        note = _noted(request)
         access = await self._reads.open_read(request)
         rest = _rest(request)
         if rest.startswith("-/") or rest == "-":
@@ -110,6 +124,7 @@ class NpmEndpoint:
         wanted = parse_package_request(rest)
         name = wanted.package
         if wanted.tarball is not None and wanted.rev is None:
+            note.route = "tarball"
             return await self._tarball(request, access, name, wanted.tarball)
         if wanted.version_or_tag is not None:
             return await self._version(request, access, name, wanted.version_or_tag)
@@ -118,6 +133,7 @@ class NpmEndpoint:
         if request.query_params.get("write") == "true":
             return await self._write_document(request, access, name)
         endpoint = _endpoint(request)
+        note.route = "packument"
         key = packument_key(name.full, request.headers.get("accept"), endpoint)
         page = await self._reads.page(
             access, key, lambda: self._packuments.page(access.domain, access.repository, name,
@@ -136,6 +152,44 @@ class NpmEndpoint:
         located = await self._resolver.locate(domain, repo, name.bare, filename, name.namespace,
                                               own_checked=True)
         return self._reads.file_response(request, located, _TARBALL)
+
+    async def first_read(self, access: RepositoryAccess, key: HotKey
+                         ) -> RenderedPage | CachedFile | None:
+        """The packument or tarball ``key`` (``npm_hot_route``'s) as ``get`` makes it, for the
+        first-read path; None where ``get`` would answer otherwise (a tarball the repository
+        does not hold itself: its pull-through or its 404)."""
+        kind, entry = key
+        if kind == "page":
+            full, form, endpoint = cast(tuple[str, Kind, str], entry)
+            name = parse_package_name(full)
+            return await self._reads.page(
+                access, entry, lambda: self._packuments.page(
+                    access.domain, access.repository, name, form, endpoint))
+        full, filename = cast(tuple[str, str], entry)
+        name = parse_package_name(full)
+        domain, repo = access.domain, access.repository
+        return await self._reads.stored_file(
+            access, entry,
+            lambda: self._resolver.find_own(domain, repo, name.bare, filename, name.namespace),
+            _TARBALL)
+
+    def first_read_now(self, access: RepositoryAccess, key: HotKey
+                       ) -> RenderedPage | CachedFile | None:
+        """The tarball ``key`` names as ``first_read`` finds it, when that takes no waiting
+        (its record looked up on this thread, a small tarball's bytes read there where the
+        blob store can: ``PackageReads.stored_file_now``); None otherwise, and for packuments,
+        which are rendered from a merged listing (worker threads)."""
+        kind, entry = key
+        if kind != "file":
+            return None
+        full, filename = cast(tuple[str, str], entry)
+        name = parse_package_name(full)
+        domain, repo = access.domain, access.repository
+        return self._reads.stored_file_now(
+            access, entry,
+            lambda: self._resolver.find_own_now(domain, repo, name.bare, filename,
+                                                name.namespace),
+            _TARBALL)
 
     async def _version(self, request: Request, access: RepositoryAccess, name: PackageName,
                        version_or_tag: str) -> Response:
@@ -195,6 +249,7 @@ class NpmEndpoint:
     # -- PUT -----------------------------------------------------------------------------------
 
     async def put(self, request: Request) -> Response:
+        _noted(request)
         # The caller is known, and allowed, before a byte of the body is read.
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
@@ -273,6 +328,7 @@ class NpmEndpoint:
     # -- DELETE --------------------------------------------------------------------------------
 
     async def delete(self, request: Request) -> Response:
+        _noted(request)
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
@@ -302,6 +358,7 @@ class NpmEndpoint:
     # -- POST ----------------------------------------------------------------------------------
 
     async def post(self, request: Request) -> Response:
+        _noted(request)
         access = await self._reads.open_read(request)
         rest = _rest(request)
         if rest != _ADVISORIES:
@@ -348,6 +405,11 @@ def mount_npm(core: Core) -> MountedFormat:
     endpoint = NpmEndpoint(core, reads, resolver, NpmPublisher(core.registry, limits))
     return MountedFormat(
         hot_path=reads.hot_path(FORMAT, npm_hot_route, raw_path=True),
+        first_read=reads.first_reads(
+            FORMAT, npm_hot_route, endpoint.first_read,
+            lambda error: Answer.of(to_response(error)),
+            {"page": "packument", "file": "tarball"}, endpoint.first_read_now,
+            raw_path=True),
         routes=[Mount("/{label}/npm/{repo}", middleware=[ERRORS], routes=[
             Route("/{path:path}", endpoint.get, methods=["GET", "HEAD"]),
             Route("/{path:path}", endpoint.put, methods=["PUT"]),
