@@ -59,8 +59,9 @@ class TtlCache(Generic[K, V]):
         # end (an entry dropped by another thread in between is simply not moved); writes,
         # expiry and eviction take the lock.
         entry = self._items.get(key)
+        source = self._source_version  # called here, not through version(): one call less
         if entry is not None and entry.expires_at > self._monotonic() and (
-                entry.version is None or entry.version == self.version()):
+                entry.version is None or (source is not None and entry.version == source())):
             try:  # noqa: SIM105 - cheaper than contextlib.suppress on this path
                 self._items.move_to_end(key)
             except KeyError:

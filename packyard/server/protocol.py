@@ -328,7 +328,9 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         watch = self._watch
         progress = watch.progress
         super().data_received(data)
-        if watch.head_too_large(len(data), self._limits, progress):
+        # Nothing to count once a request is wholly read (the usual case: one read each).
+        if (watch.phase != IDLE or watch.head_bytes) and watch.head_too_large(
+                len(data), self._limits, progress):
             self._refuse_large_head()
 
     def _refuse_large_head(self) -> None:
@@ -356,6 +358,8 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
 
     def on_message_complete(self) -> None:
         self._watch.phase = IDLE
+        if self.cycle is _ANSWERED:
+            return  # answered by the fast lane: uvicorn would only find the cycle complete
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -368,7 +372,9 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        flow = self.flow
+        if flow.read_paused:  # uvicorn's resume_reading checks the same (a call less here)
+            flow.resume_reading()
         if self.pipeline:
             queued, app = self.pipeline.pop()
             self._start_asgi_task(queued, app)

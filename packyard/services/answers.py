@@ -111,6 +111,8 @@ class CachedFile:
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
+    if if_none_match == etag:  # what pip, uv and npm send back: no list to take apart
+        return True
     candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
     return "*" in candidates or etag in candidates
 

@@ -217,6 +217,45 @@ def test_a_request_body_is_dropped_and_the_connection_goes_on(served: tuple[App,
         assert [r.endswith(b"hello") for r in _read_responses(conn, 2)] == [True, True]
 
 
+def test_a_body_after_a_fast_lane_answer_arriving_late_is_dropped(
+        served: tuple[App, int]) -> None:
+    # The lane's answer completes the cycle at the head; the body's end (in a later read) is
+    # not handed to uvicorn's cycle, and the connection's next request is answered.
+    app, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbo")
+        (first,) = _read_responses(conn, 1)
+        conn.sendall(b"dyGET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        (second,) = _read_responses(conn, 1)
+    assert first.endswith(b"hello") and second.endswith(b"hello")
+    assert app.asgi_paths == []
+
+
+def test_regression_a_too_large_head_after_a_fast_lane_answer_is_still_refused(
+        served: tuple[App, int]) -> None:
+    # The head cap is not checked after a read that completed its request (the lane's usual
+    # case); the next request's head is still counted and refused at the cap (64 KiB).
+    _, port = served
+    with _connect(port) as conn:
+        conn.sendall(b"GET /hot HTTP/1.1\r\nHost: x\r\n\r\n")
+        (answer,) = _read_responses(conn, 1)
+        assert answer.endswith(b"hello")
+        conn.sendall(b"GET /hot HTTP/1.1\r\n")
+        refused = b""
+        try:
+            for _ in range(40):  # up to 160 KiB of one header, in reads of its own
+                conn.sendall(b"x-filler: " + b"a" * 4096 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused and closed while we were still sending
+        conn.settimeout(5)
+        try:
+            while chunk := conn.recv(65536):
+                refused += chunk
+        except ConnectionResetError:
+            pass
+    assert refused.startswith(b"HTTP/1.1 431 "), refused[:100]
+
+
 @pytest.mark.parametrize("request_line, extra", [
     (b"GET /hot?x=1 HTTP/1.1", b""),  # the hot path declines
     (b"GET /unframed HTTP/1.1", b""),  # no content-length: uvicorn frames it

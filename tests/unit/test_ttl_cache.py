@@ -79,6 +79,14 @@ def test_an_entry_bound_to_a_version_dies_when_the_source_moves_on() -> None:
     assert cache.get("unbound") == "kept"
 
 
+def test_an_entry_bound_to_a_version_is_not_served_by_a_cache_without_a_source() -> None:
+    # get() calls the source itself (not through version()): a cache with no source has no
+    # version to match, so a value put with one is never served.
+    cache: TtlCache[str, str] = TtlCache(ttl_seconds=60, max_entries=10)
+    cache.put("grant", "read", version=1)
+    assert cache.get("grant") is None
+
+
 def test_a_value_computed_across_a_change_is_never_served() -> None:
     source = [1]
     cache: TtlCache[str, str] = TtlCache(ttl_seconds=60, max_entries=10,
