@@ -60,6 +60,15 @@ class Samples:
     cpu_files: float = 0.0
     cpu_revalidated: float = 0.0
 
+    def add_cpu(self, start: float, pages_done: float, files_done: float, end: float,
+                requests: int) -> None:
+        """A round's server CPU, read at its start, after each phase and at its end."""
+        self.cpu += end - start
+        self.cpu_first += pages_done - start
+        self.cpu_files += files_done - pages_done
+        self.cpu_revalidated += end - files_done
+        self.requests += requests
+
 
 def _read(http: httpx.Client, url: str, headers: dict[str, str], samples: Samples,
           into: list[float]) -> httpx.Response:
@@ -95,12 +104,8 @@ def _round(server: Packyard, names: list[str], previous: dict[str, str],
         for name, etag in previous.items():
             _read(http, f"{server.simple_url()}{name}/",
                   {"Accept": JSON_V1, "If-None-Match": etag}, samples, samples.revalidated)
-    end = group_cpu_seconds(server.proc.pid)
-    samples.cpu += end - cpu
-    samples.cpu_first += pages_done - cpu
-    samples.cpu_files += between - pages_done
-    samples.cpu_revalidated += end - between
-    samples.requests += len(names) + len(files) + len(previous)
+    samples.add_cpu(cpu, pages_done, between, group_cpu_seconds(server.proc.pid),
+                    len(names) + len(files) + len(previous))
     return etags
 
 
@@ -136,12 +141,8 @@ def _npm_round(server: Packyard, names: list[str], previous: dict[str, str],
             _read(http, endpoint + name.replace("/", "%2f"),
                   {**auth, "Accept": NPM_ABBREVIATED, "If-None-Match": etag}, samples,
                   samples.revalidated)
-    end = group_cpu_seconds(server.proc.pid)
-    samples.cpu += end - cpu
-    samples.cpu_first += pages_done - cpu
-    samples.cpu_files += between - pages_done
-    samples.cpu_revalidated += end - between
-    samples.requests += len(names) + len(files) + len(previous)
+    samples.add_cpu(cpu, pages_done, between, group_cpu_seconds(server.proc.pid),
+                    len(names) + len(files) + len(previous))
     return etags
 
 

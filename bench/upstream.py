@@ -331,9 +331,14 @@ class ProxpiCache(Cache):
         env = clean_env(PROXPI_INDEX_URL=self.upstream, PROXPI_EXTRA_INDEX_URLS="",
                         PROXPI_CACHE_DIR=str(data), PROXPI_INDEX_TTL="3600",
                         PROXPI_DOWNLOAD_TIMEOUT="300")
+        # --preload: the app (its cache directory scanned) made once before the workers
+        # fork. Without it a worker booting late scans the directory while the first is
+        # already downloading, unlinks a partial file that moved meanwhile, exits, and
+        # gunicorn stops the whole server mid-run (seen 2026-12-03: "Worker failed to boot").
         self.process = Process.start(
-            "proxpi", [bin_dir / "gunicorn", "--workers", "2", "--bind", f"{LOOPBACK}:{port}",
-                       "proxpi.server:app"], data.parent / "proxpi.log", env)
+            "proxpi", [bin_dir / "gunicorn", "--workers", "2", "--preload",
+                       "--bind", f"{LOOPBACK}:{port}", "proxpi.server:app"],
+            data.parent / "proxpi.log", env)
         base = f"http://{LOOPBACK}:{port}"
         self.process.wait_ready(base + "/health")
         return f"{base}/index/"

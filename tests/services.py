@@ -141,6 +141,10 @@ class DatabaseClones:
         self._thread = threading.Thread(target=self._run, name="database-clones", daemon=True)
         self._thread.start()
 
+    @property
+    def server(self) -> PostgresServer:
+        return self._server
+
     def take(self) -> str:
         """A new copy of the template, for one test; give it back with ``drop``."""
         made = self._ready.get(timeout=120)

@@ -30,6 +30,7 @@ from tests.inprocess.harness import (
 # The integration suite's guard: no AWS_*/PACKYARD_* variable or proxy from the machine.
 from tests.integration.conftest import _isolated_process_env  # noqa: F401
 from tests.integration.helpers import DistFactory
+from tests.services import DatabaseClones
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +122,13 @@ def publisher(container: Container) -> PypiPublisher:
 @pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> DistFactory:
     return DistFactory(tmp_path_factory.mktemp("dists"))
+
+
+@pytest.fixture
+def on_postgresql(postgres_migrated: DatabaseClones) -> Iterator[str]:
+    """The URL of a migrated PostgreSQL database of the test's own, dropped when it ends."""
+    database = postgres_migrated.take()
+    try:
+        yield postgres_migrated.server.url(database)
+    finally:
+        postgres_migrated.drop(database)

@@ -9,18 +9,15 @@ controls, a missing blob, Range, If-None-Match, big files, PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from packyard.metadata.catalog import SqlCatalog
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, thread_hops
 from tests.integration.helpers import Credentials, Dist, DistFactory, DistSpec, upload_ok
-from tests.services import PostgresServer
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
@@ -283,18 +280,6 @@ def test_an_encrypted_file_is_read_on_the_loop_as_the_worker_reads_it(
 
     monkeypatch.setattr(cold.container.catalog, "data_key", in_a_worker_thread)
     assert _raw(repo, f"simple/demo-pkg/{WHEEL}") == before and hops == []
-
-
-@pytest.fixture
-def on_postgresql(postgres_server: PostgresServer) -> Iterator[str]:
-    database = postgres_server.new_name("firstfiles")
-    postgres_server.create_database(database)
-    url = postgres_server.url(database)
-    catalog = SqlCatalog(url)
-    catalog.migrate()
-    catalog.dispose()
-    yield url
-    postgres_server.drop_database(database)
 
 
 def test_on_postgresql_a_files_first_read_takes_the_worker_thread_as_before(

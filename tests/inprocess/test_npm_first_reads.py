@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from packyard.metadata.catalog import SqlCatalog
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, thread_hops
 from tests.inprocess.npm_support import CORGI, FULL, NpmRepo, npm_repo
 from tests.integration.helpers import Credentials
-from tests.services import PostgresServer
 
 SCOPED = "@acme/util"
 ONE = "@acme%2futil/-/util-1.0.0.tgz"
@@ -312,18 +309,6 @@ def test_an_encrypted_tarball_is_read_on_the_loop_as_the_routes_read_it(
     calls = cold.starlette_calls
     assert _raw(repo, ONE) == before
     assert (hops, cold.starlette_calls) == ([], calls)
-
-
-@pytest.fixture
-def on_postgresql(postgres_server: PostgresServer) -> Iterator[str]:
-    database = postgres_server.new_name("npmfirstreads")
-    postgres_server.create_database(database)
-    url = postgres_server.url(database)
-    catalog = SqlCatalog(url)
-    catalog.migrate()
-    catalog.dispose()
-    yield url
-    postgres_server.drop_database(database)
 
 
 def test_on_postgresql_a_tarballs_first_read_takes_the_worker_thread_as_before(
