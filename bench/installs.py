@@ -1,4 +1,4 @@
-"""Installs side by side: pip and uv against Packyard, devpi and nginx, in interleaved rounds.
+"""Installs side by side: pip and uv against Packyard, devpi, pypiserver, proxpi and nginx.
 
 What a user waits for is an install, and an install is almost all *first* requests: each page,
 `.metadata` file and wheel is fetched once. bench's figure e measures each server alone, its
@@ -11,6 +11,12 @@ serves no `.metadata` files and no cache headers. This measures it the way a use
   ETag and Last-Modified), so the two serve the same bytes to the same requests;
 - the corpus is install-shaped: 50 projects needing 10 shared dependencies, 3 versions each,
   a wheel and an sdist per version (360 files);
+- the peers hold the same 360 files: devpi by twine upload (its loaded data kept between
+  runs), pypiserver (cached-dir backend, under gunicorn, as `servers.py` runs it) from its
+  packages folder, so its pages carry no PEP 658 `.metadata` (pypiserver has none); proxpi (a
+  caching proxy, under gunicorn `--preload`) in front of the nginx mirror, measured the way a
+  user meets it: after one pip install (not counted in the rounds, reported on its own as its
+  first install) has filled its cache;
 - every server runs at once and the installs are interleaved: in each round, pip cold on each
   server, then uv cold on each, then uv warm (the cache its cold run filled) on each, the
   server order rotating from round to round; no install starts within `--gap` seconds (default
@@ -19,7 +25,8 @@ serves no `.metadata` files and no cache headers. This measures it the way a use
 - each figure is the median over rounds of Packyard's time ÷ the peer's in the same round, with
   the server's CPU seconds per install (its whole process group, from /proc) beside it.
 
-Run: `bench/run installs [--rounds 5] [--gap 3.5] [--only packyard,nginx]`.
+Run: `bench/run installs [--rounds 5] [--gap 3.5] [--only packyard,nginx]` (`--only` picks
+among packyard, devpi, pypiserver, proxpi and nginx; packyard is always one of them).
 """
 
 from __future__ import annotations
@@ -51,11 +58,12 @@ from procs import (
     terminate_as_interrupt,
     wait_until_ready,
 )
-from servers import Context, Devpi, Nginx, Packyard, Server
+from servers import Context, Devpi, Nginx, Packyard, Proxpi, Pypiserver, Server
 
 BENCH = Path(__file__).resolve().parent
 APPS, DEPS, VERSIONS = 50, 10, ("1.0.0", "1.1.0", "2.0.0")
 FIGURES = ("pip_cold", "uv_cold", "uv_warm")
+PEERS = ("devpi", "pypiserver", "proxpi", "nginx")
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
@@ -88,7 +96,7 @@ def build_install_corpus(work: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.name != ".complete")
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    projects = [(dep_name(i), ()) for i in range(DEPS)]
+    projects: list[tuple[str, tuple[str, ...]]] = [(dep_name(i), ()) for i in range(DEPS)]
     projects += [(app_name(i), (f"{dep_name(i % DEPS)}>=1.0",)) for i in range(APPS)]
     for name, requires in projects:
         for version in VERSIONS:
@@ -158,6 +166,20 @@ class Mirror(Nginx):
         return written
 
 
+class MirroredProxpi(Proxpi):
+    """proxpi whose upstream is the nginx mirror of Packyard's answers (started by the bench,
+    which may also measure it as `nginx`), so it relays the same pages, `.metadata` files and
+    files."""
+
+    def __init__(self, ctx: Context, mirror: Mirror) -> None:
+        super().__init__(ctx)
+        self.mirror = mirror
+
+    def start(self) -> None:
+        self.fresh_run_dir()
+        self.launch(self.mirror.simple_url())
+
+
 def _get(url: str, headers: dict[str, str]) -> bytes:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as r:
         body: bytes = r.read()
@@ -200,7 +222,8 @@ class Bench:
     last_end: dict[str, float] = field(default_factory=dict)
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
 
-    def install(self, figure: str, name: str, cache: Path) -> None:
+    def install(self, figure: str, name: str, cache: Path) -> Sample:
+        """One install, timed, with the server's CPU seconds; spaced by the gap rule."""
         server = self.servers[name]
         wait = self.last_end.get(name, 0.0) + self.gap - time.monotonic()
         if wait > 0:
@@ -225,8 +248,11 @@ class Bench:
         run_checked(argv, 600, env=env, what=f"{figure} on {name}", drop_env_prefix=prefix)
         seconds = time.perf_counter() - started
         self.last_end[name] = time.monotonic()
-        used = group_cpu_seconds(server.proc.pid) - cpu
-        self.samples.setdefault((figure, name), []).append(Sample(seconds, used))
+        return Sample(seconds, group_cpu_seconds(server.proc.pid) - cpu)
+
+    def record(self, figure: str, name: str, cache: Path) -> None:
+        """One install, counted in the rounds' figures."""
+        self.samples.setdefault((figure, name), []).append(self.install(figure, name, cache))
 
 
 def make_client(path: Path) -> Venv:
@@ -357,7 +383,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--gap", type=float, default=3.5,
                         help="seconds between two installs on the same server")
-    parser.add_argument("--only", default="packyard,devpi,nginx")
+    parser.add_argument("--only", default=",".join(("packyard", *PEERS)),
+                        help="comma-separated servers, from packyard (always), "
+                             + ", ".join(PEERS))
     parser.add_argument("--work", type=Path,
                         default=Path(os.environ.get("BENCH_WORK", BENCH / ".work")))
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "installs.json")
@@ -368,6 +396,10 @@ def main(argv: list[str]) -> int:
                              "of two runs")
     args = parser.parse_args(argv)
     names = args.only.split(",")
+    unknown = sorted(set(names) - {"packyard", *PEERS})
+    if unknown or "packyard" not in names:
+        parser.error(f"--only: packyard and any of {', '.join(PEERS)}"
+                     + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     work: Path = args.work.resolve()
     files = build_install_corpus(work)
     client = make_client(work / "installs-client")
@@ -385,9 +417,15 @@ def main(argv: list[str]) -> int:
         if "devpi" in names:
             kept = work / "installs" / f"devpi-loaded-{corpus_key(files)}"
             servers["devpi"] = KeptDevpi(ctx, kept)
-        if "nginx" in names:
-            servers["nginx"] = Mirror(ctx)
-        for server in servers.values():
+        if "pypiserver" in names:
+            servers["pypiserver"] = Pypiserver(ctx)
+        # proxpi's upstream is the mirror, which runs whether or not nginx is measured.
+        mirror = Mirror(ctx) if {"nginx", "proxpi"} & set(names) else None
+        if mirror is not None and "nginx" in names:
+            servers["nginx"] = mirror
+        if mirror is not None and "proxpi" in names:
+            servers["proxpi"] = MirroredProxpi(ctx, mirror)
+        for server in {id(s): s for s in [*servers.values(), mirror] if s}.values():
             server.install()
         for server in servers.values():
             if isinstance(server, Packyard):
@@ -400,13 +438,16 @@ def main(argv: list[str]) -> int:
             if not devpi.loaded:
                 upload(devpi, files, parallel=4)
                 devpi.keep()
-        if "nginx" in servers:
-            mirror = servers["nginx"]
-            assert isinstance(mirror, Mirror)
+        if "pypiserver" in servers:
+            servers["pypiserver"].start()
+            servers["pypiserver"].place_files(files)
+        if mirror is not None:
             mirror.start()
             projects = [dep_name(i) for i in range(DEPS)] + requirements
             print(f"nginx mirror: {mirror.crawl(packyard, projects)} answers copied",
                   file=sys.stderr)
+        if "proxpi" in servers:
+            servers["proxpi"].start()
         # The crawl read every page and file of `packyard`, and its caches keep them until a
         # change; the uploads left every Packyard their files' data keys open: restarted, each
         # one's installs meet what a user's first install after a restart meets (pages
@@ -418,12 +459,20 @@ def main(argv: list[str]) -> int:
                 server._configure(create=False)  # noqa: SLF001
         order = [n for n in names if n in servers]
         bench = Bench(servers, client, work / "installs" / "clients", args.gap, requirements)
+        # proxpi holds nothing until a client asks: this install fills its cache (pages,
+        # `.metadata` files, wheels, from the mirror), as a user's first install through it
+        # would; the rounds then meet it warm, as every later install does (index TTL 1 h).
+        first = None
+        if "proxpi" in servers:
+            first = bench.install("pip_cold", "proxpi", bench.work / "proxpi-first-cache")
+            print(f"proxpi's first install (pip, cache empty): {first.seconds:.2f}s, "
+                  f"{first.cpu:.2f}s of its CPU", file=sys.stderr)
         for number in range(args.rounds):
             rotated = order[number % len(order):] + order[: number % len(order)]
             for figure in FIGURES:
                 for name in rotated:
                     cache = bench.work / f"{name}-{figure.split('_')[0]}-cache"
-                    bench.install(figure, name, cache)
+                    bench.record(figure, name, cache)
             print(f"round {number + 1}/{args.rounds}: " + ", ".join(
                 f"{f} {n} {bench.samples[(f, n)][-1].seconds:.2f}s"
                 for f in FIGURES for n in order), file=sys.stderr)
@@ -434,10 +483,16 @@ def main(argv: list[str]) -> int:
             "pip": run_checked([str(client.python), "-m", "pip", "--version"], 60).stdout.split()[1],
             "uv": run_checked([uv_binary(), "--version"], 60).stdout.split()[1],
             "corpus": corpus_key(files)}
+    if first is not None:
+        meta["proxpi_first_pip_install"] = {"seconds": round(first.seconds, 3),
+                                            "cpu_s": round(first.cpu, 3)}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"meta": meta, "figures": rows}, indent=2) + "\n")
     print(json.dumps(meta))
     print_table(rows, order)
+    if first is not None:
+        print(f"proxpi's first install (pip, its cache empty; not in the rounds): "
+              f"{first.seconds:.2f} s, {first.cpu:.2f} s of its CPU")
     return 0
 
 

@@ -106,7 +106,8 @@ class Server(ABC):
         return None
 
     def place_files(self, files: Iterable[Path]) -> None:
-        """Put corpus files in without uploading; only for servers that host no uploads."""
+        """Put corpus files in without uploading: how servers that host no uploads get them,
+        and what installs.py does for pypiserver (its storage is a folder)."""
         raise NotImplementedError(f"{self.name} takes files by upload")
 
     def twin_run_dir(self, label: str) -> Path:
@@ -472,6 +473,15 @@ class Pypiserver(Server):
     def upload_target(self) -> UploadTarget:
         return UploadTarget(f"{self.base}/", self.USER, self.password)
 
+    def place_files(self, files: Iterable[Path]) -> None:
+        """Hard-link (or copy) files into the packages folder: pypiserver's storage is that
+        folder, so a file put there is served as an uploaded one."""
+        for path in files:
+            try:
+                os.link(path, self.packages / path.name)
+            except OSError:  # another file system
+                shutil.copy2(path, self.packages / path.name)
+
     def place_scale_projects(self, prefix: str, start: int, stop: int) -> bool:
         # pypiserver's storage is this folder: files dropped in are served as uploaded ones.
         for index in range(start, stop):
@@ -592,9 +602,13 @@ class Proxpi(Server):
         self.upstream.install()
 
     def start(self) -> None:
-        assert self.venv is not None
         self.fresh_run_dir()
         self.upstream.start()
+        self.launch(self.upstream.simple_url())
+
+    def launch(self, index_url: str) -> None:
+        """Start proxpi (its cache empty) in front of the simple index at `index_url`."""
+        assert self.venv is not None
         self.port = free_port()
         self.proc = self.ctx.group.start(
             self.name,
@@ -602,13 +616,17 @@ class Proxpi(Server):
                 str(self.venv.bin("gunicorn")),
                 "--workers",
                 str(self.ctx.workers),
+                # The app (its cache folder scanned) made once before the workers fork: a
+                # worker booting late can otherwise unlink a partial download another is
+                # writing, exit, and take the server down (bench/upstream.py, 2026-12-03).
+                "--preload",
                 "--bind",
                 f"{LOOPBACK}:{self.port}",
                 "proxpi.server:app",
             ],
             self.run_dir / "server.log",
             env={
-                "PROXPI_INDEX_URL": self.upstream.simple_url(),
+                "PROXPI_INDEX_URL": index_url,
                 "PROXPI_EXTRA_INDEX_URLS": "",
                 "PROXPI_CACHE_DIR": str(self.run_dir / "cache"),
                 "PROXPI_INDEX_TTL": "3600",
