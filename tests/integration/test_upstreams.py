@@ -590,6 +590,83 @@ def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(
     assert version["origin"]["originType"] == "EXTERNAL"
 
 
+def test_a_kill_during_cold_pulls_leaves_both_repositories_whole(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """kill -9 while several files are being pulled through team from the store's external
+    connection, after others were kept: after a restart every version either repository lists
+    has its file, readable and as the upstream sent it, in both; the files in flight are in
+    neither; and pulling them again keeps them in both."""
+    index = StaticIndex(hold=threading.Event()).start()
+    assert index.hold is not None
+    index.hold.set()
+    try:
+        wheels = [dists.wheel(DistSpec(name=unique_name(f"crash-pull-{n}"), version="1.0",
+                                       padding=300_000)) for n in range(4)]
+        for wheel in wheels:
+            index.add(wheel)
+        kept, in_flight = wheels[:2], wheels[2:]
+        sent = {w.filename: w.sha256 for w in wheels}
+        first = _server(server_factory, index)
+        chain = _chain(first, tmp_path)
+
+        def pull(http: httpx.Client, wheel: Dist) -> httpx.Response:
+            return http.get(f"{chain.endpoint()}simple/{normalize(wheel.spec.name)}/"
+                            f"{wheel.filename}")
+
+        with chain.http() as http:
+            for wheel in kept:
+                assert pull(http, wheel).content == wheel.data
+        index.hold.clear()  # the next files' bodies are held back: their pulls stay in flight
+        with ThreadPoolExecutor(len(in_flight)) as pool, chain.http() as http:
+            for wheel in in_flight:
+                pool.submit(pull, http, wheel)  # ends in an error when the server dies
+            deadline = time.monotonic() + 30
+            while not all(index.file_requests(w.filename) for w in in_flight):
+                assert time.monotonic() < deadline, "the upstream was never asked"
+                time.sleep(0.02)
+            first.kill()
+        index.hold.set()
+
+        second = server_factory(env={"PACKYARD_PYPI_UPSTREAM_URL": index.url},
+                                data_dir=first.data_dir)
+        chain = Chain(second, codeartifact_client(second.url), chain.aws, chain.home,
+                      chain.domain, chain.store, chain.team, chain.token)
+
+        def listed() -> dict[str, set[str]]:
+            """Each repository's files, every one read back whole through the API."""
+            found: dict[str, set[str]] = {}
+            for repository in (chain.team, chain.store):
+                names = found.setdefault(repository, set())
+                for package in chain.packages(repository):
+                    for version in chain.versions(package, repository):
+                        where = {"domain": chain.domain, "repository": repository,
+                                 "format": "pypi", "package": package,
+                                 "packageVersion": version["version"]}
+                        assets = chain.api.list_package_version_assets(**where)["assets"]
+                        assert assets, f"{package} {version['version']} has no file"
+                        for asset in assets:
+                            body = chain.api.get_package_version_asset(
+                                **where, asset=asset["name"])["asset"].read()
+                            assert len(body) == asset["size"]
+                            assert hashlib.sha256(body).hexdigest() == asset["hashes"][
+                                "SHA-256"] == sent[asset["name"]]
+                            names.add(asset["name"])
+            return found
+
+        after_kill = listed()
+        assert after_kill[chain.team] == after_kill[chain.store] == {w.filename for w in kept}
+        with chain.http() as http:
+            for wheel in wheels:
+                response = pull(http, wheel)
+                assert response.status_code == 200, response.text
+                assert hashlib.sha256(response.content).hexdigest() == sent[wheel.filename]
+        again = listed()
+        assert again[chain.team] == again[chain.store] == set(sent)
+    finally:
+        index.hold.set()
+        index.stop()
+
+
 # --------------------------------------------------------------------------- origin controls
 
 
