@@ -72,8 +72,10 @@ class _Grant:
     expires_at: datetime
 
 
-def _reader_key(label: str, repo_name: str, authorization: str | None,
-                env: RequestEnvironment | None, connection: int | None) -> tuple[object, ...]:
+def reader_key(label: str, repo_name: str, authorization: str | None,
+               env: RequestEnvironment | None, connection: int | None) -> tuple[object, ...]:
+    """What a read grant is kept under: requests with the same key share one grant (and one
+    evaluation while it is being made)."""
     # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport),
     # so it is reused only for a request from the same place. Which connection of that place
     # carries the request changes nothing a policy can test, so a grant made on one serves the
@@ -156,7 +158,7 @@ class RepositoryGate:
                                        self.registry.arns.repository(domain.name, repo_name))
         access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
         self._readers.put(
-            _reader_key(label, repo_name, authorization, current_environment(), connection),
+            reader_key(label, repo_name, authorization, current_environment(), connection),
             _Grant(access, expires), version=generation, since=granted_at,
             ttl_seconds=_READER_TTL if connection is None else _CONNECTION_GRANT_TTL)
         return access
@@ -172,7 +174,7 @@ class RepositoryGate:
         connection, uv and npm over many at once); answering the repeat ones from memory keeps
         them off the thread pool, the database and the policy evaluation.
         """
-        key = _reader_key(label, repo_name, authorization, env, connection)
+        key = reader_key(label, repo_name, authorization, env, connection)
         grant = self._readers.get(key)
         if grant is None:
             return None

@@ -31,7 +31,7 @@ from packyard.clock import Clock
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
 from packyard.model import Repository
-from packyard.services.access import RepositoryAccess, RepositoryGate
+from packyard.services.access import RepositoryAccess, RepositoryGate, reader_key
 from packyard.services.answers import (
     FILE_CACHING,
     CachedFile,
@@ -156,8 +156,10 @@ class PackageReads:
         ``connection`` when the server names it)."""
         access = self._gate.recent_reader(label, repo, authorization, env, connection)
         if access is None:
+            # Keyed as the grant is kept: uv and npm open dozens of connections at once, and
+            # each would otherwise evaluate the same caller's policies in a thread of its own.
             access = await self._grants.run(
-                (label, repo, authorization, env, connection),
+                reader_key(label, repo, authorization, env, connection),
                 lambda: self._threads.run(self._gate.open_for_read, label, repo, authorization,
                                           connection))
         return access

@@ -12,6 +12,7 @@ here a client on ``_connection`` gets a number the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import shutil
@@ -25,7 +26,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 from starlette.types import Receive, Scope, Send
 
-from packyard.auth.environment import CONNECTION
+from packyard.auth.environment import CONNECTION, RequestEnvironment, _current
 from packyard.auth.token_ledger import TokenLedger
 from packyard.auth.tokens import hash_token
 from packyard.metadata.change_feed import ACCESS, CATALOG, TOKENS, watch_changes
@@ -152,6 +153,30 @@ def test_another_caller_on_a_new_connection_is_authorized_afresh(
     other, _ = _reader(packyard, "olga")
     assert other.get(PAGE, Accept=JSON_V1).status_code == 200
     assert len(policy_checks) == 2
+
+
+def test_a_callers_connections_asking_at_once_share_one_policy_evaluation(
+        packyard: InProcessPackyard, shelf: InProcessRepo, policy_checks: list[str]) -> None:
+    # uv and npm open dozens of connections at the start of an install: each one's first
+    # request without a grant must wait for the one evaluation, not make its own.
+    _, credentials = _reader(packyard, "uma")
+    token = packyard.pypi_repo(create=False, credentials=credentials).token
+    reads = packyard.container.core.reads[0]
+    here = RequestEnvironment("127.0.0.1", False)
+    elsewhere = RequestEnvironment("10.0.0.9", False)
+
+    async def at_once() -> list[object]:
+        async def ask(env: RequestEnvironment, connection: int) -> object:
+            _current.set(env)  # as RequestEnvironmentMiddleware sets it for each request
+            return await reads.grant("acme-000000000000", "shelf", f"Bearer {token}", env,
+                                     connection)
+        return list(await asyncio.gather(*(ask(here, 900 + n) for n in range(20)),
+                                         ask(elsewhere, 950)))
+
+    granted = packyard.portal.call(at_once)
+    assert len({id(access) for access in granted[:20]}) == 1  # one grant for the 20 connections
+    # Another source address is another decision (aws:SourceIp), made on its own.
+    assert policy_checks == [f"{CA}:repository/acme/shelf"] * 2
 
 
 def _later(seconds: float) -> float:
