@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -425,3 +426,18 @@ def thread_hops(monkeypatch: Any) -> list[str]:
 
     monkeypatch.setattr(ThreadHop, "run", counted)
     return hops
+
+
+TOKEN_ONLY = ["codeartifact:GetAuthorizationToken", "sts:GetServiceBearerToken"]
+"""The actions of a user who may get a token and do nothing with it."""
+
+
+def user_with(app: InProcessPackyard, name: str, actions: list[str]) -> Credentials:
+    """A new IAM user allowed ``actions`` on every resource, and its access key."""
+    iam = app.iam()
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Resource": "*", "Action": actions}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])

@@ -16,8 +16,14 @@ import httpx
 import pytest
 
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo, thread_hops
-from tests.integration.helpers import Credentials, Dist, DistFactory, DistSpec, upload_ok
+from tests.inprocess.harness import (
+    TOKEN_ONLY,
+    InProcessPackyard,
+    InProcessRepo,
+    thread_hops,
+    user_with,
+)
+from tests.integration.helpers import Dist, DistFactory, DistSpec, upload_ok
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
@@ -193,23 +199,10 @@ def test_a_big_files_revalidation_after_its_lookup_on_the_loop_is_the_routes_304
         and first[0] == 304
 
 
-def _user(app: InProcessPackyard, name: str, actions: list[str]) -> Credentials:
-    iam = app.iam()
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Resource": "*", "Action": actions}]}))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
-
-
-TOKEN_ONLY = ["codeartifact:GetAuthorizationToken", "sts:GetServiceBearerToken"]
-
-
 def test_a_refused_caller_is_refused_as_before_after_anothers_grant(
         pair: Pair) -> None:
     loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
-    credentials = _user(loop, "nora", TOKEN_ONLY)  # may get a token, may not read
+    credentials = user_with(loop, "nora", TOKEN_ONLY)  # may get a token, may not read
     token = loop.codeartifact(credentials).get_authorization_token(
         domain=repo.domain)["authorizationToken"]
     for path in (f"simple/demo-pkg/{WHEEL}", f"simple/demo-pkg/{SDIST}"):
@@ -222,7 +215,7 @@ def test_a_refused_caller_is_refused_as_before_after_anothers_grant(
 def test_after_a_deny_policy_a_files_first_read_is_refused_as_before(
         pair: Pair) -> None:
     loop, repo, worker_repo = pair.loop, pair.repo, pair.worker_repo
-    credentials = _user(loop, "lee", [*TOKEN_ONLY, "codeartifact:ReadFromRepository"])
+    credentials = user_with(loop, "lee", [*TOKEN_ONLY, "codeartifact:ReadFromRepository"])
     token = loop.codeartifact(credentials).get_authorization_token(
         domain=repo.domain)["authorizationToken"]
     for each in (repo, worker_repo):  # lee granted on both

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, thread_hops
+from tests.inprocess.harness import TOKEN_ONLY, InProcessPackyard, thread_hops, user_with
 from tests.inprocess.npm_support import CORGI, FULL, NpmRepo, npm_repo
-from tests.integration.helpers import Credentials
 
 SCOPED = "@acme/util"
 ONE = "@acme%2futil/-/util-1.0.0.tgz"
@@ -231,21 +230,8 @@ def test_an_encoded_label_is_left_to_the_routes(pair: Pair) -> None:
                                                               routes_answer.content)
 
 
-def _reader(app: InProcessPackyard, name: str, actions: list[str]) -> Credentials:
-    iam = app.iam()
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Resource": "*", "Action": actions}]}))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
-
-
-TOKEN_ONLY = ["codeartifact:GetAuthorizationToken", "sts:GetServiceBearerToken"]
-
-
 def test_a_refused_caller_is_refused_as_before_after_anothers_grant(pair: Pair) -> None:
-    credentials = _reader(pair.loop, "nora", TOKEN_ONLY)  # may get a token, may not read
+    credentials = user_with(pair.loop, "nora", TOKEN_ONLY)  # may get a token, may not read
     token = pair.loop.codeartifact(credentials).get_authorization_token(
         domain=pair.repo.domain)["authorizationToken"]
     for path in (ONE, "plain/-/plain-1.0.0.tgz", "@acme%2futil", "plain"):
@@ -256,7 +242,7 @@ def test_a_refused_caller_is_refused_as_before_after_anothers_grant(pair: Pair) 
 
 
 def test_after_a_deny_policy_a_tarballs_first_read_is_refused_as_before(pair: Pair) -> None:
-    credentials = _reader(pair.loop, "lee", [*TOKEN_ONLY, "codeartifact:ReadFromRepository"])
+    credentials = user_with(pair.loop, "lee", [*TOKEN_ONLY, "codeartifact:ReadFromRepository"])
     token = pair.loop.codeartifact(credentials).get_authorization_token(
         domain=pair.repo.domain)["authorizationToken"]
     for each in (pair.repo, pair.routes_repo):  # lee granted on both
@@ -279,7 +265,7 @@ def test_with_the_audit_trail_off_the_first_read_path_refuses_as_the_routes_do(
     assert repo.publish(SCOPED, "1.0.0").status_code == 201
     routes_repo = npm_repo(_routes_only(packyard_factory(encryption="off", audit_log="off")),
                            create=False)
-    credentials = _reader(loop, "nora", TOKEN_ONLY)
+    credentials = user_with(loop, "nora", TOKEN_ONLY)
     token = loop.codeartifact(credentials).get_authorization_token(
         domain=repo.domain)["authorizationToken"]
     for path in (ONE, "@acme%2futil", "nothing-here"):
