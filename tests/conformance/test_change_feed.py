@@ -24,6 +24,7 @@ from packyard.model import Domain
 from tests.conformance.conftest import Databases
 
 ACCOUNT = "000000000000"
+POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -111,7 +112,9 @@ def test_a_catalog_write_access_does_not_rest_on_is_heard_as_catalog_only(
 def test_an_iam_write_is_heard_as_iam(
         catalog: SqlCatalog, watching: tuple[ChangeWatcher, Heard]) -> None:
     _, heard = watching
-    IamStore(catalog.engines, ACCOUNT, SecretBox.generate()).create_user("alice", "/", NOW)
+    store = IamStore(catalog.engines, ACCOUNT, SecretBox.generate())
+    store.create_user("alice", "/", NOW)  # something new: no decision rests on it, unheard
+    store.put_user_policy("alice", "p", POLICY)
     assert heard.wait_for(lambda: "iam" in heard.topics())
     assert heard.topics() == {"iam"}
 
@@ -135,7 +138,9 @@ def test_a_refused_write_is_not_heard(
     after = _heard_access_write(heard)
     with pytest.raises(Conflict):
         _domain(catalog)  # rolled back, and its announcements with it
-    IamStore(catalog.engines, ACCOUNT, SecretBox.generate()).create_user("bob", "/", NOW)
+    store = IamStore(catalog.engines, ACCOUNT, SecretBox.generate())
+    store.create_user("bob", "/", NOW)
+    store.put_user_policy("bob", "p", POLICY)
     assert heard.wait_for(lambda: "iam" in heard.topics())
     assert [topics for _, topics in heard.changes[after:]] == [frozenset({"iam"})]
 
