@@ -185,18 +185,9 @@ def _version_values(package_id: int, new_version: NewVersion, now: datetime, ori
         "attributes": encode_attributes(new_version.attributes)}
 
 
-def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime, *,
-                 new_revision_needed: bool = True) -> None:
-    """Record a file of a version; the version gets a new revision, as CodeArtifact does
-    (``new_revision_needed=False``: the version was inserted in this transaction, with a
-    revision no reader has seen yet, which one more would only replace)."""
-    inserted = conn.execute(_INSERT_ASSET, _asset_values(version_id, new_asset, now)
-                            ).inserted_primary_key
-    if new_asset.companions:
-        assert inserted is not None
-        _insert_companions(conn, [int(inserted[0])], new_asset)
-    if new_revision_needed:
-        conn.execute(_NEW_REVISION, {"version_id": version_id, "new_revision": new_revision()})
+def insert_asset(conn: Connection, version_id: int, new_asset: NewAsset, now: datetime) -> None:
+    """Record a file of a version; the version gets a new revision, as CodeArtifact does."""
+    insert_assets(conn, [version_id], new_asset, now, new_revisions=[version_id])
 
 
 def insert_assets(conn: Connection, version_ids: Sequence[int], new_asset: NewAsset,
