@@ -91,6 +91,12 @@ def _noted(request: Request) -> RequestNote:
     return note
 
 
+def _tarball_of(entry: object) -> tuple[PackageName, str]:
+    """The package and file name of a tarball's hot key entry (``npm_hot_route``'s)."""
+    full, filename = cast(tuple[str, str], entry)
+    return parse_package_name(full), filename
+
+
 def _endpoint(request: Request) -> str:
     base = base_url(request)
     scheme, _, host = base.partition("://")
@@ -165,8 +171,7 @@ class NpmEndpoint:
             return await self._reads.page(
                 access, entry, lambda: self._packuments.page(
                     access.domain, access.repository, name, form, endpoint))
-        full, filename = cast(tuple[str, str], entry)
-        name = parse_package_name(full)
+        name, filename = _tarball_of(entry)
         domain, repo = access.domain, access.repository
         return await self._reads.stored_file(
             access, entry,
@@ -182,8 +187,7 @@ class NpmEndpoint:
         kind, entry = key
         if kind != "file":
             return None
-        full, filename = cast(tuple[str, str], entry)
-        name = parse_package_name(full)
+        name, filename = _tarball_of(entry)
         domain, repo = access.domain, access.repository
         return self._reads.stored_file_now(
             access, entry,
