@@ -8,8 +8,10 @@ built from scratch so that nothing from the machine (``~/.aws``, ``/etc/xdg/pip/
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
+import functools
 import gzip
 import hashlib
 import importlib.metadata
@@ -39,6 +41,8 @@ import botocore.config
 import botocore.credentials
 import httpx
 from botocore.awsrequest import AWSRequest
+
+from tests.integration.aws_forks import AwsCliForks
 
 BIN = Path(sys.executable).parent
 
@@ -246,12 +250,22 @@ class ClientHome:
         return env
 
 
+@functools.cache
+def _aws_forks() -> AwsCliForks:
+    forks = AwsCliForks(tool("aws"))
+    atexit.register(forks.close)
+    return forks
+
+
 def run(cmd: Sequence[str | Path], env: Mapping[str, str], *, check: bool = True,
         timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a client; on an unexpected exit code fail with its full output."""
     argv = [str(c) for c in cmd]
-    proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, stdin=subprocess.DEVNULL)
+    proc = _aws_forks().run(argv, env, timeout=timeout, cwd=cwd) if argv[0] == str(
+        tool("aws")) else None
+    if proc is None:
+        proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"command failed with exit code {proc.returncode}: {' '.join(argv)}\n"
