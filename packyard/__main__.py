@@ -1,3 +1,3 @@
-from packyard.cli.main import main
+from packyard.launch import main
 
 main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import socket
 import sys
@@ -132,6 +133,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     PACKYARD_MIN_FREE_DISK_BYTES, PACKYARD_HEADER_TIMEOUT_SECONDS,
     PACKYARD_BODY_TIMEOUT_SECONDS, PACKYARD_MAX_CONNECTIONS) are described in docs/security.md.
     """
+    # Off while start-up loads and builds what lives as long as the server (see
+    # packyard/launch.py); freeze_startup_objects collects once, freezes it and turns it back on.
+    gc.disable()
     import uvicorn
 
     from packyard.bootstrap import build
@@ -193,6 +197,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     # Each worker builds its own container from the same settings; this process already ran
     # the migrations and created the credentials, so workers only open what exists.
     container.catalog.dispose()
+    freeze_startup_objects()
     for name, value in settings.as_environment().items():
         os.environ[name] = value
     uvicorn.run("packyard.server.app:app_from_environment", factory=True, workers=settings.workers,

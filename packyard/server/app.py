@@ -268,9 +268,11 @@ def behind_proxies(app: PackyardApp, settings: Settings) -> ASGIApp:
 def freeze_startup_objects() -> None:
     """Exempt what start-up built (botocore's service models, routes, settings) from the
     garbage collector: full collections then no longer walk ~100,000 objects (tens of
-    milliseconds each), which shows in every request's tail latency."""
+    milliseconds each), which shows in every request's tail latency. The collector is turned
+    on here if start-up had turned it off (``packyard serve``)."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def app_from_environment() -> ASGIApp:
