@@ -84,6 +84,19 @@ def postgres_migrated(postgres_server: PostgresServer) -> Iterator[DatabaseClone
 
 
 @pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalog at the newest schema, migrated once per test process, for tests that
+    want one to copy (~2 ms) instead of migrating a new file (~140 ms of CPU)."""
+    from packyard.metadata.catalog import SqlCatalog
+
+    path = tmp_path_factory.mktemp("sqlite-migrated") / "catalog.sqlite"
+    catalog = SqlCatalog(f"sqlite:///{path}")
+    catalog.migrate()
+    catalog.dispose()  # the last connection's close checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
 def seaweedfs_server(request: pytest.FixtureRequest) -> Iterator[SeaweedServer]:
     try:
         server = start_seaweedfs()

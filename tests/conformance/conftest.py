@@ -3,7 +3,8 @@
 The catalog and the IAM store (which lives on the catalog's engines) run the same tests on each
 backend in ``_BACKENDS``. A backend is a context manager that makes one database and yields its
 SQLAlchemy URL: empty, or (``migrated``) already at the newest schema when the backend can do
-that faster than migrating. SQLite needs a file. PostgreSQL asks for the session's server
+that faster than migrating. SQLite needs a file (a copy of one migrated once, when
+``migrated``). PostgreSQL asks for the session's server
 (``tests/conftest.py``: started once from Debian's binaries; the tests are skipped where it
 cannot be) through ``request.getfixturevalue``, creates a database on it (a clone of a template
 migrated once, when ``migrated``), yields its URL and drops it afterwards.
@@ -11,6 +12,7 @@ migrated once, when ``migrated``), yields its URL and drops it afterwards.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -25,10 +27,12 @@ Backend = Callable[[pytest.FixtureRequest, Path, str, bool], AbstractContextMana
 
 
 @contextmanager
-def _sqlite(_request: pytest.FixtureRequest, tmp_path: Path, name: str,
-            _migrated: bool) -> Iterator[str]:
-    # Migrating a new SQLite file is as fast as copying one.
-    yield f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path, name: str,
+            migrated: bool) -> Iterator[str]:
+    path = tmp_path / f"{name}.sqlite"
+    if migrated:
+        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), path)
+    yield f"sqlite:///{path}"
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
     domains d1, d2 and d3 exist, KEKs in a local keyring."""
     def build(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         inner = base(request, tmp_path)
+        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), tmp_path / "catalog.db")
         catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
         catalog.migrate()
         request.addfinalizer(catalog.dispose)
