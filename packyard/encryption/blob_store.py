@@ -344,10 +344,11 @@ class EncryptingBlobStore:
 
     # -- encrypting what was stored plain (``packyard encrypt``) -------------------------------
 
-    def encrypt_plain(self, domain_key: str, sha256: str) -> str:
+    def encrypt_plain(self, domain_key: str, sha256: str, *, remove_plain: bool = True) -> str:
         """Encrypt one blob stored before encryption was on, in the order that keeps it
         readable at every step, crash or not: the encrypted copy is written, then its key row
-        committed (from here on reads decrypt), then the plain file removed. Returns
+        committed (from here on reads decrypt), then the plain file removed (unless not
+        ``remove_plain``: a reader that found no key a moment earlier is opening it). Returns
         ``encrypted``, ``done`` (it had its row already), ``missing`` (no plain file either) or
         ``corrupt`` (the plain file's bytes are not its sha256; left as it is)."""
         target = sealed_partition(domain_key)
@@ -383,7 +384,8 @@ class EncryptingBlobStore:
         finally:
             if spooled:
                 source.unlink(missing_ok=True)
-        self.inner.delete(domain_key, sha256)
+        if remove_plain:
+            self.inner.delete(domain_key, sha256)
         return "encrypted"
 
     def _plain_source(self, domain_key: str, sha256: str) -> tuple[Path, bool]:
