@@ -81,7 +81,8 @@ class AwsCliForks:
             except TimeoutError:
                 os.kill(pid, signal.SIGKILL)
                 self._reply(deadline=None)
-                raise subprocess.TimeoutExpired(list(argv), timeout, _read(out), _read(err)) from None
+                raise subprocess.TimeoutExpired(list(argv), timeout, _read(out),
+                                                _read(err)) from None
             return subprocess.CompletedProcess(list(argv), returncode, _read(out), _read(err))
 
     def close(self) -> None:
