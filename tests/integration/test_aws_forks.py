@@ -15,8 +15,10 @@ from tests.integration.aws_forks import AwsCliForks
 from tests.integration.helpers import ClientHome, ServerProcess, tool
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def forks() -> Iterator[AwsCliForks]:
+    """One fork server for the module (its start and warm-up cost ~2 s), as each test worker
+    has one."""
     forks = AwsCliForks(tool("aws"))
     yield forks
     forks.close()
