@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,30 +22,21 @@ import time
 from pathlib import Path
 
 import httpx
+from installs import group_cpu_seconds
+from procs import free_port
 
 _ENV = {"PACKYARD_ROOT_ACCESS_KEY_ID": "AKIABENCHSTARTUP000", "PACKYARD_ROOT_SECRET_ACCESS_KEY":
         "bench-startup-secret-key-0000000000000000"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _start(command: list[str], env: dict[str, str], data_dir: Path) -> tuple[float, float]:
     """(wall, CPU) seconds from the start until /health answers."""
-    port = _free_port()
+    port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([*command, "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--data-dir", str(data_dir)], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         while True:
             if proc.poll() is not None:
@@ -56,7 +46,7 @@ def _start(command: list[str], env: dict[str, str], data_dir: Path) -> tuple[flo
                 break
             except httpx.TransportError:
                 time.sleep(0.01)
-        return time.monotonic() - started, _cpu_seconds(proc.pid)
+        return time.monotonic() - started, group_cpu_seconds(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
