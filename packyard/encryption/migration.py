@@ -15,6 +15,7 @@ each: its key row is what took it off the first list).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -57,17 +58,15 @@ class _PlainRemovals:
 
     def add(self, domain_key: str, sha256: str) -> None:
         self._waiting.append((self._clock() + self._grace, domain_key, sha256))
-        self.remove_due()
-
-    def remove_due(self) -> None:
-        while self._waiting and self._waiting[0][0] <= self._clock():
-            _, domain_key, sha256 = self._waiting.popleft()
-            self._store.inner.delete(domain_key, sha256)
+        self._remove(until=self._clock())
 
     def remove_all(self) -> None:
         if self._waiting:
             self._sleep(max(0.0, self._waiting[-1][0] - self._clock()))
-        while self._waiting:
+        self._remove(until=math.inf)
+
+    def _remove(self, until: float) -> None:
+        while self._waiting and self._waiting[0][0] <= until:
             _, domain_key, sha256 = self._waiting.popleft()
             self._store.inner.delete(domain_key, sha256)
 
