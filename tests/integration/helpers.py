@@ -43,6 +43,7 @@ import httpx
 from botocore.awsrequest import AWSRequest
 
 from tests.integration.aws_forks import AwsCliForks
+from tests.integration.serve_forks import ForkedServer, ServeForks
 
 BIN = Path(sys.executable).parent
 
@@ -119,7 +120,7 @@ class ServerProcess:
     log_path: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | ForkedServer | None = None
 
     @property
     def url(self) -> str:
@@ -131,9 +132,15 @@ class ServerProcess:
                "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         env=self.env, start_new_session=True)
+        # A fork of a process that has loaded Packyard already (tests/integration/serve_forks.py)
+        # when it can be one; the same command as a plain process otherwise.
+        self.proc = None if PLAIN_SERVERS else _serve_forks().start(cmd, self.env,
+                                                                    log=self.log_path)
+        if self.proc is None:
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, env=self.env,
+                                             start_new_session=True)
         self.wait_ready(timeout)
         return self
 
@@ -248,6 +255,17 @@ class ClientHome:
         })
         env.update(extra)
         return env
+
+
+# Read at import: the suite's fixtures clear PACKYARD_* from the environment of the tests.
+PLAIN_SERVERS = os.environ.get("PACKYARD_TEST_PLAIN_SERVERS") == "1"
+
+
+@functools.cache
+def _serve_forks() -> ServeForks:
+    forks = ServeForks(Path(sys.executable))
+    atexit.register(forks.close)
+    return forks
 
 
 @functools.cache

@@ -1,0 +1,130 @@
+"""``packyard serve``'s fork server (tests/integration/serve_forks.py) starts a server as the
+plain process would: its own session, environment, arguments and log; the same exit codes for a
+refusal, a SIGTERM and a SIGKILL; and a plain process where an interpreter's start differs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.helpers import (
+    Credentials,
+    ServerProcess,
+    codeartifact_client,
+    server_env,
+    tool,
+)
+from tests.integration.serve_forks import ForkedServer, ServeForks
+
+
+@pytest.fixture(scope="module")
+def forks() -> Iterator[ServeForks]:
+    """A fork server of the module's own (each test worker has one for the suite)."""
+    import sys
+
+    forks = ServeForks(Path(sys.executable))
+    yield forks
+    forks.close()
+
+
+def _argv(port: int, data_dir: Path) -> list[str]:
+    return [str(tool("packyard")), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", str(data_dir)]
+
+
+def _forked(forks: ServeForks, argv: list[str], env: dict[str, str], log: Path) -> ForkedServer:
+    proc = forks.start(argv, env, log=log)
+    assert proc is not None, "the fork server declined a server it can start"
+    return proc
+
+
+def _plain(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _words(log: Path) -> list[str]:
+    """The log without what differs between two starts (ports, pids, keys, paths, times)."""
+    text = log.read_text(errors="replace")
+    text = re.sub(r"\b\d+\b", "N", text)
+    text = re.sub(r"/\S+", "PATH", text)
+    return [line for line in text.splitlines() if "secret" not in line.lower()]
+
+
+def test_a_forked_server_serves_from_its_own_session_environment_and_log(
+        forks: ServeForks, tmp_path: Path) -> None:
+    port = ServerProcess(tmp_path, tmp_path / "unused", {}).port
+    key = Credentials("AKIAFORKEDSERVER0001", "forked-server-secret-0000000000000000001")
+    env = server_env({"PACKYARD_ROOT_ACCESS_KEY_ID": key.access_key_id,
+                      "PACKYARD_ROOT_SECRET_ACCESS_KEY": key.secret_access_key,
+                      "PACKYARD_ACCOUNT_ID": "123456789012"})
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", env, port=port)
+    server.proc = _forked(forks, _argv(port, server.data_dir), env, server.log_path)
+    server.wait_ready(30)
+    try:
+        pid = server.proc.pid
+        assert os.getsid(pid) == pid  # as start_new_session=True
+        assert Path(f"/proc/{pid}/cwd").resolve() == Path.cwd().resolve()
+        # Its settings come from its own environment: the root key and the account it was given.
+        api = codeartifact_client(server.url, key)
+        api.create_domain(domain="forked")
+        assert api.describe_domain(domain="forked")["domain"]["owner"] == "123456789012"
+        assert httpx.get(f"{server.url}/health", trust_env=False).status_code == 200
+    finally:
+        server.stop()
+    assert server.proc.returncode == -signal.SIGTERM
+    log = server.log_path.read_text()
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in log and "Shutting down" in log
+
+
+def test_forked_and_plain_servers_end_alike(forks: ServeForks, tmp_path: Path) -> None:
+    env = server_env()
+    codes: dict[str, list[int]] = {}
+    for name in ("forked", "plain"):
+        base = tmp_path / name
+        base.mkdir()
+
+        def start(argv: list[str], log: Path, forked: bool = name == "forked"
+                  ) -> ForkedServer | subprocess.Popen[bytes]:
+            return _forked(forks, argv, env, log) if forked else _plain(argv, env, log)
+
+        # A port in use: the server refuses to start, with the same words and exit code.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            refused = start(_argv(taken.getsockname()[1], base / "busy"), base / "busy.log")
+            codes[name] = [refused.wait(60)]
+        # Stopped with SIGTERM, and killed with SIGKILL.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            server = ServerProcess(base / f"data-{sig}", base / f"{sig}.log", env)
+            server.proc = start(_argv(server.port, server.data_dir), server.log_path)
+            server.wait_ready(30)
+            assert server.proc.poll() is None
+            server.proc.send_signal(sig)
+            codes[name].append(server.proc.wait(30))
+    assert codes["forked"] == codes["plain"]
+    assert codes["plain"][0] > 0 and codes["plain"][2] == -signal.SIGKILL
+    forked_words = _words(tmp_path / "forked" / "busy.log")
+    assert forked_words and forked_words == _words(tmp_path / "plain" / "busy.log")
+
+
+def test_a_server_whose_interpreter_would_start_otherwise_is_declined(
+        forks: ServeForks, tmp_path: Path) -> None:
+    env = server_env()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        argv = _argv(taken.getsockname()[1], tmp_path / "data")
+        assert _forked(forks, argv, env, tmp_path / "same.log").wait(60) > 0
+        for changed in ({"PYTHONHASHSEED": "7"}, {"LC_ALL": "C"},
+                        {"COVERAGE_PROCESS_START": "x"}):
+            assert forks.start(argv, {**env, **changed}, log=tmp_path / "d.log") is None, changed
