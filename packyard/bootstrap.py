@@ -240,7 +240,7 @@ def build(settings: Settings) -> Container:
                                      watch_changes(settings.effective_database_url))
     webhooks = WebhookDispatcher(WebhookConfig(settings.effective_webhooks_file),
                                  EventOutbox(*services.engines), catalog.changes,
-                                 region=settings.region)
+                                 region=settings.region, now=clock.now)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
                      invalidation=invalidation,
                      readiness=Readiness(catalog, services.stored_blobs),

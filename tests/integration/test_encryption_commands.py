@@ -220,14 +220,16 @@ def test_rotation_killed_mid_run_loses_nothing_and_resume_finishes(tmp_path: Pat
         provider = services.encryption.provider
         kek = services.encryption.keys.kek_of(1)
         key_id = provider.describe_key(kek).key_id
-        # Many more data keys than blobs, so that the kill lands mid-way.
+        # Many more data keys than blobs, so that the kill lands mid-way (in one transaction:
+        # 3,000 durable commits took most of this test's time).
+        stored = type(services.catalog.data_key(1, next(iter(names))))
+        keys = []
         for i in range(3000):
             context = EncryptionContext("d1", f"{i:064x}")
             fresh = provider.generate_data_key(kek, context)
-            services.catalog.add_data_key(services.catalog.data_key(1, next(iter(names)))
-                                          .__class__(1, context.sha256, "local", key_id,
-                                                     fresh.wrapped.key_version,
-                                                     fresh.wrapped.ciphertext, 0), NOW)
+            keys.append(stored(1, context.sha256, "local", key_id, fresh.wrapped.key_version,
+                               fresh.wrapped.ciphertext, 0))
+        services.catalog.add_data_keys(keys, NOW)
         proc = subprocess.Popen(_packyard("keys", "rotate", "--domain", "acme"), env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _kill_when(proc, lambda: services.catalog.data_key_versions(key_id).get(2, 0) >= 50)

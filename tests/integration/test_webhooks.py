@@ -95,8 +95,12 @@ def test_a_publish_acknowledged_before_kill_9_is_delivered_once_after_restart(
     first.kill()  # the receiver was down: nothing can have been delivered
 
     receiver.start()
-    second = server_factory(env=env, data_dir=first.data_dir)
-    deadline = time.monotonic() + 60
+    # Restarted once the killed process's dispatch lease (30 s) has run out: the server's clock
+    # moved on rather than the test waiting.
+    second = server_factory(env={**env, "PACKYARD_CLOCK_OFFSET_SECONDS": "31"},
+                            data_dir=first.data_dir)
+    # Well under the lease: a dispatcher that did not read the server's clock would wait 30 s.
+    deadline = time.monotonic() + 20
     while not receiver.received and time.monotonic() < deadline:
         time.sleep(0.1)  # polling the receiver, not waiting for a server
     assert len(receiver.received) == 1
