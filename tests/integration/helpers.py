@@ -43,7 +43,7 @@ import httpx
 from botocore.awsrequest import AWSRequest
 
 from tests.integration.aws_forks import AwsCliForks
-from tests.integration.serve_forks import ForkedServer, ServeForks
+from tests.integration.packyard_forks import ForkedProcess, PackyardForks
 
 BIN = Path(sys.executable).parent
 
@@ -120,7 +120,7 @@ class ServerProcess:
     log_path: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | ForkedServer | None = None
+    proc: subprocess.Popen[bytes] | ForkedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -132,9 +132,9 @@ class ServerProcess:
                "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        # A fork of a process that has loaded Packyard already (tests/integration/serve_forks.py)
+        # A fork of a process that has loaded Packyard already (tests/integration/packyard_forks.py)
         # when it can be one; the same command as a plain process otherwise.
-        self.proc = None if PLAIN_SERVERS else _serve_forks().start(cmd, self.env,
+        self.proc = None if PLAIN_SERVERS else _packyard_forks().start(cmd, self.env,
                                                                     log=self.log_path)
         if self.proc is None:
             with self.log_path.open("ab") as log:
@@ -262,8 +262,8 @@ PLAIN_SERVERS = os.environ.get("PACKYARD_TEST_PLAIN_SERVERS") == "1"
 
 
 @functools.cache
-def _serve_forks() -> ServeForks:
-    forks = ServeForks(Path(sys.executable))
+def _packyard_forks() -> PackyardForks:
+    forks = PackyardForks(Path(sys.executable))
     atexit.register(forks.close)
     return forks
 
@@ -279,8 +279,11 @@ def run(cmd: Sequence[str | Path], env: Mapping[str, str], *, check: bool = True
         timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a client; on an unexpected exit code fail with its full output."""
     argv = [str(c) for c in cmd]
-    proc = _aws_forks().run(argv, env, timeout=timeout, cwd=cwd) if argv[0] == str(
-        tool("aws")) else None
+    proc = None
+    if argv[0] == str(tool("aws")):
+        proc = _aws_forks().run(argv, env, timeout=timeout, cwd=cwd)
+    elif argv[0] == str(tool("packyard")) and not PLAIN_SERVERS:
+        proc = _packyard_forks().run(argv, env, timeout=timeout, cwd=cwd)
     if proc is None:
         proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
                               timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
@@ -288,6 +291,17 @@ def run(cmd: Sequence[str | Path], env: Mapping[str, str], *, check: bool = True
         raise AssertionError(
             f"command failed with exit code {proc.returncode}: {' '.join(argv)}\n"
             f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
+    return proc
+
+
+def start_packyard(argv: Sequence[str | Path], env: Mapping[str, str]
+                   ) -> subprocess.Popen[bytes] | ForkedProcess:
+    """A ``packyard`` command left running (to be killed mid-run, say), its output discarded."""
+    args = [str(a) for a in argv]
+    proc = None if PLAIN_SERVERS else _packyard_forks().start(args, env)
+    if proc is None:
+        proc = subprocess.Popen(args, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
 
 

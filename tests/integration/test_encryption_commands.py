@@ -26,9 +26,12 @@ from packyard.settings import load_settings
 from tests.integration.helpers import (
     ServerProcess,
     codeartifact_client,
+    run,
     server_env,
+    start_packyard,
     tool,
 )
+from tests.integration.packyard_forks import ForkedProcess
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 OWNER = "000000000000"
@@ -69,7 +72,7 @@ def _packyard(*args: str) -> list[str]:
     return [str(tool("packyard")), *args]
 
 
-def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool],
+def _kill_when(proc: subprocess.Popen[bytes] | ForkedProcess, ready: Callable[[], bool],
                timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,8 +116,7 @@ def test_encrypt_killed_mid_run_loses_nothing_and_the_next_run_finishes(
     data_dir = tmp_path / "data"
     names = _plain_data_dir(data_dir, count=300, size=70_000)
     env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
-    proc = subprocess.Popen(_packyard("encrypt"), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = start_packyard(_packyard("encrypt"), env)
     services = _services(data_dir)
     try:
         _kill_when(proc, lambda: services.catalog.data_key_count() >= 20)
@@ -124,9 +126,8 @@ def test_encrypt_killed_mid_run_loses_nothing_and_the_next_run_finishes(
     assert 20 <= done < len(names)
     _all_readable(data_dir, names)  # half done: every file still reads right
 
-    finished = subprocess.run(_packyard("encrypt", "--output", "json"), env=env,
-                              capture_output=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr.decode()
+    finished = run(_packyard("encrypt", "--output", "json"), env, check=False, timeout=300)
+    assert finished.returncode == 0, finished.stderr
     counts = json.loads(finished.stdout)["counts"]
     # "done": a blob whose key row the killed run committed but whose plain file it had not
     # removed yet (those still in their grace period for readers, migration.py, and the one
@@ -136,9 +137,8 @@ def test_encrypt_killed_mid_run_loses_nothing_and_the_next_run_finishes(
     assert [p for p in (data_dir / "blobs" / "d1").rglob("*") if p.is_file()] == []
     _all_readable(data_dir, names)
 
-    verified = subprocess.run(_packyard("verify", "--output", "json"), env=env,
-                              capture_output=True, timeout=300)
-    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    verified = run(_packyard("verify", "--output", "json"), env, check=False, timeout=300)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout) == {"ok": True, "counts": {"ok": len(names)},
                                            "findings": []}
 
@@ -150,8 +150,8 @@ def test_a_plain_file_left_beside_its_ciphertext_is_removed_by_the_next_run(
     data_dir = tmp_path / "data"
     names = _plain_data_dir(data_dir, count=3, size=1000)
     env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
-    first = subprocess.run(_packyard("encrypt"), env=env, capture_output=True, timeout=300)
-    assert first.returncode == 0, first.stderr.decode()
+    first = run(_packyard("encrypt"), env, check=False, timeout=300)
+    assert first.returncode == 0, first.stderr
     sha = sorted(names)[0]
     services = _services(data_dir)
     try:
@@ -165,9 +165,8 @@ def test_a_plain_file_left_beside_its_ciphertext_is_removed_by_the_next_run(
     finally:
         services.catalog.dispose()
     assert [p.name for p in (data_dir / "blobs" / "d1").rglob("*") if p.is_file()] == [sha]
-    again = subprocess.run(_packyard("encrypt", "--output", "json"), env=env,
-                           capture_output=True, timeout=300)
-    assert again.returncode == 0, again.stderr.decode()
+    again = run(_packyard("encrypt", "--output", "json"), env, check=False, timeout=300)
+    assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"] == {"done": 1}
     assert [p for p in (data_dir / "blobs" / "d1").rglob("*") if p.is_file()] == []
     _all_readable(data_dir, names)
@@ -188,32 +187,29 @@ def test_verify_reports_tampered_and_plain_blobs(tmp_path: Path) -> None:
     sealed = data_dir / "blobs" / "d1.enc" / second[:2] / second
     sealed.write_bytes(sealed.read_bytes()[:-1] + b"\0")
 
-    text = subprocess.run(_packyard("verify", "--domain", "acme"), env=env,
-                          capture_output=True, timeout=120)
+    text = run(_packyard("verify", "--domain", "acme"), env, check=False, timeout=120)
     assert text.returncode == 1
-    assert text.stdout.decode().splitlines()[0] == (
+    assert text.stdout.splitlines()[0] == (
         "3 blobs checked: 1 ok, 1 not encrypted yet, 1 tampered with, 0 missing, 0 corrupt")
-    assert f"tampered: blob {second} of domain d1" in text.stdout.decode()
+    assert f"tampered: blob {second} of domain d1" in text.stdout
 
-    report = json.loads(subprocess.run(_packyard("verify", "--output", "json"), env=env,
-                                       capture_output=True, timeout=120).stdout)
+    report = json.loads(run(_packyard("verify", "--output", "json"), env, check=False,
+                            timeout=120).stdout)
     assert report["ok"] is False
     assert report["counts"] == {"ok": 1, "plain": 1, "tampered": 1}
     assert {(f["sha256"], f["status"]) for f in report["findings"]} == {
         (second, "tampered"), (third, "plain")}
 
-    unknown = subprocess.run(_packyard("verify", "--domain", "nope"), env=env,
-                             capture_output=True, timeout=120)
+    unknown = run(_packyard("verify", "--domain", "nope"), env, check=False, timeout=120)
     assert unknown.returncode == 2
-    assert "no domain 'nope' on this server" in unknown.stderr.decode()
+    assert "no domain 'nope' on this server" in unknown.stderr
 
 
 def test_rotation_killed_mid_run_loses_nothing_and_resume_finishes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     names = _plain_data_dir(data_dir, count=2, size=1000)
     env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
-    assert subprocess.run(_packyard("encrypt"), env=env, capture_output=True,
-                          timeout=120).returncode == 0
+    assert run(_packyard("encrypt"), env, check=False, timeout=120).returncode == 0
     services = _services(data_dir)
     try:
         assert services.encryption is not None
@@ -230,8 +226,7 @@ def test_rotation_killed_mid_run_loses_nothing_and_resume_finishes(tmp_path: Pat
             keys.append(stored(1, context.sha256, "local", key_id, fresh.wrapped.key_version,
                                fresh.wrapped.ciphertext, 0))
         services.catalog.add_data_keys(keys, NOW)
-        proc = subprocess.Popen(_packyard("keys", "rotate", "--domain", "acme"), env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = start_packyard(_packyard("keys", "rotate", "--domain", "acme"), env)
         _kill_when(proc, lambda: services.catalog.data_key_versions(key_id).get(2, 0) >= 50)
         versions = services.catalog.data_key_versions(key_id)
         assert versions.get(1, 0) > 0 and versions.get(2, 0) >= 50
@@ -239,10 +234,9 @@ def test_rotation_killed_mid_run_loses_nothing_and_resume_finishes(tmp_path: Pat
         services.catalog.dispose()
     _all_readable(data_dir, names)
 
-    resumed = subprocess.run(_packyard("keys", "rotate", "--domain", "acme", "--resume",
-                                       "--output", "json"),
-                             env=env, capture_output=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    resumed = run(_packyard("keys", "rotate", "--domain", "acme", "--resume", "--output",
+                            "json"), env, check=False, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["version"] == 2 and report["retired"] == [1]
     services = _services(data_dir)
@@ -263,8 +257,7 @@ def test_the_server_serves_every_file_while_encrypt_runs(tmp_path: Path) -> None
     try:
         api = codeartifact_client(server.url)
         env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
-        proc = subprocess.Popen(_packyard("encrypt"), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = start_packyard(_packyard("encrypt"), env)
         rounds = 0
         while proc.poll() is None or rounds == 0:
             for sha, name in names.items():

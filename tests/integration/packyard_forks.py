@@ -1,4 +1,4 @@
-"""``packyard serve`` started once per test process and forked for each server a test starts.
+"""``packyard`` started once per test process and forked for each server or command a test runs.
 
 The integration suite starts about a hundred servers, and each spent ~2 s of CPU (~2.7 s under
 coverage) importing ~1,300 modules before it ran a line of its own start-up. A fork server (the
@@ -7,12 +7,14 @@ once: ``packyard.launch.load()`` and what ``serve`` loads after it (uvicorn, the
 format plug-ins); then each server is a child forked from it that runs the real command, the
 console script's ``sys.exit(packyard.launch.main())``, with its own arguments, environment,
 working directory, session (``setsid``, as ``start_new_session=True``), stdin from /dev/null
-and stdout and stderr appended to its log. Nothing of the server's own start-up is shared:
-settings, the data directory, keys, migrations, the app and uvicorn all happen in the child.
+and stdout and stderr appended to its log (or, for a command, each to a file of its own).
+Nothing of the server's own start-up is shared: settings, the data directory, keys,
+migrations, the app and uvicorn all happen in the child. Other commands (``packyard encrypt``,
+``import``, ``migrate-storage``…) are forked the same way (``PackyardForks.run``).
 
 What only an interpreter's start decides cannot be given to a child: a server whose
 environment differs from the fork server's in a ``PYTHON*``, locale or ``COVERAGE_*`` variable
-runs as a plain process (``ServeForks.start`` answers None). Coverage follows the children
+runs as a plain process (``PackyardForks.start`` answers None). Coverage follows the children
 through ``[tool.coverage.run] patch = ["fork"]``: each child measures itself into a data file
 of its own.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import locale
 import os
 import pkgutil
 import select
@@ -59,10 +62,10 @@ def _startup(env: Mapping[str, str]) -> dict[str, str]:
             if name in _STARTUP_NAMES or name.startswith(_STARTUP_PREFIXES)}
 
 
-class ForkedServer:
-    """A forked ``packyard serve``, with what the suite uses of ``subprocess.Popen``."""
+class ForkedProcess:
+    """A forked ``packyard`` command, with what the suite uses of ``subprocess.Popen``."""
 
-    def __init__(self, forks: ServeForks, pid: int, args: Sequence[str]) -> None:
+    def __init__(self, forks: PackyardForks, pid: int, args: Sequence[str]) -> None:
         self._forks = forks
         self.pid = pid
         self.args = list(args)
@@ -91,7 +94,7 @@ class ForkedServer:
         self.send_signal(signal.SIGKILL)
 
 
-class ServeForks:
+class PackyardForks:
     """The client side: one fork server for this process, started by the first server."""
 
     def __init__(self, python: Path) -> None:
@@ -105,18 +108,23 @@ class ServeForks:
         self._workdir = Path(tempfile.mkdtemp(prefix="serve-forks-"))
         self._failed = ""
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str], *, log: Path,
-              cwd: Path | None = None) -> ForkedServer | None:
+    def start(self, argv: Sequence[str], env: Mapping[str, str], *, log: Path | None = None,
+              stdout: Path | None = None, stderr: Path | None = None,
+              cwd: Path | None = None) -> ForkedProcess | None:
         """Start ``argv`` (the ``packyard`` script and its arguments) as ``subprocess.Popen(argv,
         env=env, stdout=<log, appended>, stderr=STDOUT, stdin=DEVNULL, start_new_session=True)``
-        would; None when this server cannot (see the module's docstring)."""
+        would, or with ``stdout`` and ``stderr`` each written to a file of its own; None when
+        this server cannot (see the module's docstring)."""
         with self._lock:
             if self._server is None or self._server.poll() is not None:
                 self._start(env)
             if _startup(env) != self._startup:
                 return None
+            outputs = ({"stdout": str(log), "stderr": str(log), "append": True} if log else
+                       {"stdout": str(stdout or os.devnull), "stderr": str(stderr or os.devnull),
+                        "append": False})
             request = {"argv": [str(a) for a in argv], "env": dict(env),
-                       "cwd": str(cwd or Path.cwd()), "log": str(log)}
+                       "cwd": str(cwd or Path.cwd()), **outputs}
             assert self._server is not None and self._server.stdin is not None
             self._server.stdin.write(json.dumps(request).encode() + b"\n")
             self._server.stdin.flush()
@@ -126,7 +134,29 @@ class ServeForks:
                         raise AssertionError(self._failed)
                     self._ended.wait(timeout=1.0)
                 pid = self._pids.pop(0)
-            return ForkedServer(self, pid, argv)
+            return ForkedProcess(self, pid, argv)
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str], *, timeout: float,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str] | None:
+        """``argv`` as ``subprocess.run(capture_output=True, text=True, stdin=DEVNULL)`` would
+        run it; None when this server cannot."""
+        out = Path(tempfile.mkstemp(dir=self._workdir, suffix=".out")[1])
+        err = Path(tempfile.mkstemp(dir=self._workdir, suffix=".err")[1])
+        try:
+            proc = self.start(argv, env, stdout=out, stderr=err, cwd=cwd)
+            if proc is None:
+                return None
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
+                raise subprocess.TimeoutExpired(list(argv), timeout, _text(out),
+                                                _text(err)) from None
+            return subprocess.CompletedProcess(list(argv), code, _text(out), _text(err))
+        finally:
+            out.unlink(missing_ok=True)
+            err.unlink(missing_ok=True)
 
     def exit_code(self, pid: int) -> int | None:
         with self._ended:
@@ -179,6 +209,12 @@ class ServeForks:
             self._ended.notify_all()
 
 
+def _text(path: Path) -> str:
+    # As subprocess.run(text=True) decodes: the locale's encoding, universal newlines.
+    with path.open(encoding=locale.getpreferredencoding(False)) as stream:
+        return stream.read()
+
+
 # -- the server -------------------------------------------------------------------------------
 
 def _preload() -> None:
@@ -207,12 +243,12 @@ def _child(request: Mapping[str, Any]) -> None:
     os.environ.update(request["env"])
     time.tzset()
     tempfile.tempdir = None  # gettempdir() caches its answer; this server's TMPDIR decides
-    null = os.open(os.devnull, os.O_RDONLY)
-    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.closerange(3, 1 << 16)  # as Popen's close_fds: the log and /dev/null are on 0-2 now
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if request["append"] else os.O_TRUNC)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(os.open(request["stdout"], flags, 0o644), 1)
+    os.dup2(os.open(request["stderr"], flags, 0o644) if request["stderr"] != request["stdout"]
+            else 1, 2)
+    os.closerange(3, 1 << 16)  # as Popen's close_fds: what the child needs is on 0-2 now
     sys.argv = list(request["argv"])
     sys.path[0] = os.path.dirname(sys.argv[0])  # where a console script runs from
     import packyard.launch

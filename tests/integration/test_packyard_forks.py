@@ -1,4 +1,4 @@
-"""``packyard serve``'s fork server (tests/integration/serve_forks.py) starts a server as the
+"""``packyard serve``'s fork server (tests/integration/packyard_forks.py) starts a server as the
 plain process would: its own session, environment, arguments and log; the same exit codes for a
 refusal, a SIGTERM and a SIGKILL; and a plain process where an interpreter's start differs."""
 
@@ -22,15 +22,15 @@ from tests.integration.helpers import (
     server_env,
     tool,
 )
-from tests.integration.serve_forks import ForkedServer, ServeForks
+from tests.integration.packyard_forks import ForkedProcess, PackyardForks
 
 
 @pytest.fixture(scope="module")
-def forks() -> Iterator[ServeForks]:
+def forks() -> Iterator[PackyardForks]:
     """A fork server of the module's own (each test worker has one for the suite)."""
     import sys
 
-    forks = ServeForks(Path(sys.executable))
+    forks = PackyardForks(Path(sys.executable))
     yield forks
     forks.close()
 
@@ -40,7 +40,7 @@ def _argv(port: int, data_dir: Path) -> list[str]:
             "--data-dir", str(data_dir)]
 
 
-def _forked(forks: ServeForks, argv: list[str], env: dict[str, str], log: Path) -> ForkedServer:
+def _forked(forks: PackyardForks, argv: list[str], env: dict[str, str], log: Path) -> ForkedProcess:
     proc = forks.start(argv, env, log=log)
     assert proc is not None, "the fork server declined a server it can start"
     return proc
@@ -61,7 +61,7 @@ def _words(log: Path) -> list[str]:
 
 
 def test_a_forked_server_serves_from_its_own_session_environment_and_log(
-        forks: ServeForks, tmp_path: Path) -> None:
+        forks: PackyardForks, tmp_path: Path) -> None:
     port = ServerProcess(tmp_path, tmp_path / "unused", {}).port
     key = Credentials("AKIAFORKEDSERVER0001", "forked-server-secret-0000000000000000001")
     env = server_env({"PACKYARD_ROOT_ACCESS_KEY_ID": key.access_key_id,
@@ -86,7 +86,7 @@ def test_a_forked_server_serves_from_its_own_session_environment_and_log(
     assert f"Uvicorn running on http://127.0.0.1:{port}" in log and "Shutting down" in log
 
 
-def test_forked_and_plain_servers_end_alike(forks: ServeForks, tmp_path: Path) -> None:
+def test_forked_and_plain_servers_end_alike(forks: PackyardForks, tmp_path: Path) -> None:
     env = server_env()
     codes: dict[str, list[int]] = {}
     for name in ("forked", "plain"):
@@ -94,7 +94,7 @@ def test_forked_and_plain_servers_end_alike(forks: ServeForks, tmp_path: Path) -
         base.mkdir()
 
         def start(argv: list[str], log: Path, forked: bool = name == "forked"
-                  ) -> ForkedServer | subprocess.Popen[bytes]:
+                  ) -> ForkedProcess | subprocess.Popen[bytes]:
             return _forked(forks, argv, env, log) if forked else _plain(argv, env, log)
 
         # A port in use: the server refuses to start, with the same words and exit code.
@@ -118,7 +118,7 @@ def test_forked_and_plain_servers_end_alike(forks: ServeForks, tmp_path: Path) -
 
 
 def test_a_server_whose_interpreter_would_start_otherwise_is_declined(
-        forks: ServeForks, tmp_path: Path) -> None:
+        forks: PackyardForks, tmp_path: Path) -> None:
     env = server_env()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -128,3 +128,35 @@ def test_a_server_whose_interpreter_would_start_otherwise_is_declined(
         for changed in ({"PYTHONHASHSEED": "7"}, {"LC_ALL": "C"},
                         {"COVERAGE_PROCESS_START": "x"}):
             assert forks.start(argv, {**env, **changed}, log=tmp_path / "d.log") is None, changed
+
+
+def test_a_forked_command_answers_as_the_plain_process(forks: PackyardForks,
+                                                        tmp_path: Path) -> None:
+    from packyard.bootstrap import build_services
+    from packyard.settings import load_settings
+
+    packyard = str(tool("packyard"))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    build_services(load_settings(environ={}, data_dir=data_dir)).catalog.dispose()
+    env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+    commands = {
+        "help": [packyard, "--help"],
+        "usage": [packyard, "verify", "--no-such-option"],
+        "refused": [packyard, "verify", "--domain", "nope"],
+        "report": [packyard, "verify", "--output", "json"],
+    }
+    answers = {}
+    for name, argv in commands.items():
+        forked = forks.run(argv, env, timeout=120)
+        assert forked is not None, "the fork server declined a command it can run"
+        plain = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
+                               stdin=subprocess.DEVNULL)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            plain.returncode, plain.stdout, plain.stderr), name
+        answers[name] = forked
+    assert answers["help"].returncode == 0 and "serve" in answers["help"].stdout
+    assert answers["usage"].returncode == 2 and "No such option" in answers["usage"].stderr
+    assert answers["refused"].returncode == 2
+    assert "no domain 'nope' on this server" in answers["refused"].stderr
+    assert answers["report"].returncode == 0 and '"ok": true' in answers["report"].stdout
