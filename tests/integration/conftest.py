@@ -97,25 +97,36 @@ def server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
     proc.stop()
 
 
-@pytest.fixture
-def server_factory(tmp_path: Path, _server_registry: list[ServerProcess]) -> Iterator[ServerFactory]:
-    """Start extra servers: ``server_factory(env={...}, data_dir=...)``; all stopped afterwards.
-
-    Passing the data_dir of a stopped server restarts Packyard on the same data.
-    """
+def _factory(root: Path, registry: list[ServerProcess]) -> Iterator[ServerFactory]:
     started: list[ServerProcess] = []
 
     def start(env: Mapping[str, str | None] | None = None,
               data_dir: Path | None = None) -> ServerProcess:
-        directory = data_dir or tmp_path / f"server-{len(started)}" / "data"
+        directory = data_dir or root / f"server-{len(started)}" / "data"
         directory.parent.mkdir(parents=True, exist_ok=True)
-        proc = _start(_server_registry, directory, env)
+        proc = _start(registry, directory, env)
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, _server_registry: list[ServerProcess]) -> Iterator[ServerFactory]:
+    """Start extra servers: ``server_factory(env={...}, data_dir=...)``; all stopped afterwards.
+
+    Passing the data_dir of a stopped server restarts Packyard on the same data.
+    """
+    yield from _factory(tmp_path, _server_registry)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory: pytest.TempPathFactory,
+                          _server_registry: list[ServerProcess]) -> Iterator[ServerFactory]:
+    """``server_factory`` for a module's shared fixtures: stopped at the module's end."""
+    yield from _factory(tmp_path_factory.mktemp("module-servers"), _server_registry)
 
 
 @pytest.fixture(scope="session")

@@ -106,16 +106,19 @@ def running_cluster(env: dict[str, str], server_factory: ServerFactory, tmp_path
             replica.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster(postgres_server: PostgresServer, seaweedfs_server: SeaweedServer,
-            server_factory: ServerFactory, tmp_path: Path,
+            module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory,
             openbao: OpenBao) -> Iterator[Cluster]:
+    """Two replicas behind nginx, shared by the module's tests (each works in a domain of its
+    own; the one that kills a replica starts its own victim)."""
     database = postgres_server.new_name("replicas")
     postgres_server.create_database(database)
     env = replica_env(postgres_server, database, seaweedfs_server,
                       seaweedfs_server.new_prefix("replicas"), openbao)
     try:
-        with running_cluster(env, server_factory, tmp_path) as started:
+        with running_cluster(env, module_server_factory,
+                             tmp_path_factory.mktemp("cluster")) as started:
             yield started
     finally:
         postgres_server.drop_database(database)
