@@ -132,8 +132,8 @@ class ServerProcess:
                "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        # A fork of a process that has loaded Packyard already (tests/integration/packyard_forks.py)
-        # when it can be one; the same command as a plain process otherwise.
+        # A fork of a process that has loaded Packyard already (packyard_forks.py) when it can
+        # be one; the same command as a plain process otherwise.
         self.proc = None if PLAIN_SERVERS else _packyard_forks().start(cmd, self.env,
                                                                     log=self.log_path)
         if self.proc is None:
