@@ -32,6 +32,7 @@ import locale
 import os
 import pkgutil
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,7 +106,7 @@ class PackyardForks:
         self._pids: list[int] = []
         self._server: subprocess.Popen[bytes] | None = None
         self._startup: dict[str, str] = {}
-        self._workdir = Path(tempfile.mkdtemp(prefix="serve-forks-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix="packyard-forks-"))
         self._failed = ""
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], *, log: Path | None = None,
@@ -175,12 +176,13 @@ class PackyardForks:
             return self._exits[pid]
 
     def close(self) -> None:
+        """End the fork server: it stops the children still running (SIGTERM) and waits."""
         with self._lock:
-            if self._server is not None:
-                assert self._server.stdin is not None
-                self._server.stdin.close()  # the server ends at the end of its input
-                self._server.wait(timeout=60)
-                self._server = None
+            server, self._server = self._server, None
+            if server is not None and server.stdin is not None:
+                server.stdin.close()
+                server.wait(timeout=60)
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _start(self, env: Mapping[str, str]) -> None:
         self._startup = _startup(env)
@@ -189,7 +191,7 @@ class PackyardForks:
             self._server = subprocess.Popen(
                 [str(self._python), __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=log, env=start_env, cwd=self._workdir)
-        threading.Thread(target=self._read, args=(self._server,), name="serve-forks",
+        threading.Thread(target=self._read, args=(self._server,), name="packyard-forks",
                          daemon=True).start()
 
     def _read(self, server: subprocess.Popen[bytes]) -> None:
