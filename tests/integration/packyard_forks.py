@@ -96,7 +96,7 @@ class ForkedProcess:
 
 
 class PackyardForks:
-    """The client side: one fork server for this process, started by the first server."""
+    """The client side: one fork server for this process, started by the first ``packyard``."""
 
     def __init__(self, python: Path) -> None:
         self._python = python
@@ -207,7 +207,7 @@ class PackyardForks:
         log = (self._workdir / "server.log").read_text(errors="replace")
         with self._ended:
             if self._server is server:
-                self._failed = f"packyard serve's fork server exited:\n{log[-4000:]}"
+                self._failed = f"packyard's fork server exited:\n{log[-4000:]}"
             self._ended.notify_all()
 
 
@@ -277,12 +277,9 @@ def serve() -> None:
     while stdin_open or children:
         ready = select.select([0, wakeup[0]] if stdin_open else [wakeup[0]], [], [], 1.0)[0]
         if wakeup[0] in ready:
-            while True:
-                try:
-                    if not os.read(wakeup[0], 512):
-                        break
-                except BlockingIOError:
-                    break
+            with contextlib.suppress(BlockingIOError):  # drained: SIGCHLD woke the select
+                while os.read(wakeup[0], 512):
+                    pass
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:

@@ -1,6 +1,7 @@
-"""``packyard serve``'s fork server (tests/integration/packyard_forks.py) starts a server as the
-plain process would: its own session, environment, arguments and log; the same exit codes for a
-refusal, a SIGTERM and a SIGKILL; and a plain process where an interpreter's start differs."""
+"""``packyard``'s fork server (tests/integration/packyard_forks.py) starts a server as the plain
+process would: its own session, environment, arguments and log; the same exit codes for a
+refusal, a SIGTERM and a SIGKILL; a command with the same exit code, stdout and stderr; and a
+plain process where an interpreter's start differs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,8 +31,6 @@ from tests.integration.packyard_forks import ForkedProcess, PackyardForks
 @pytest.fixture(scope="module")
 def forks() -> Iterator[PackyardForks]:
     """A fork server of the module's own (each test worker has one for the suite)."""
-    import sys
-
     forks = PackyardForks(Path(sys.executable))
     yield forks
     forks.close()
@@ -52,6 +53,15 @@ def _plain(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+@contextmanager
+def _busy_port() -> Iterator[int]:
+    """A port something else listens on: a server started on it refuses to start."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
 def _words(log: Path) -> list[str]:
     """The log without what differs between two starts (ports, pids, keys, paths, times)."""
     text = log.read_text(errors="replace")
@@ -62,12 +72,12 @@ def _words(log: Path) -> list[str]:
 
 def test_a_forked_server_serves_from_its_own_session_environment_and_log(
         forks: PackyardForks, tmp_path: Path) -> None:
-    port = ServerProcess(tmp_path, tmp_path / "unused", {}).port
     key = Credentials("AKIAFORKEDSERVER0001", "forked-server-secret-0000000000000000001")
     env = server_env({"PACKYARD_ROOT_ACCESS_KEY_ID": key.access_key_id,
                       "PACKYARD_ROOT_SECRET_ACCESS_KEY": key.secret_access_key,
                       "PACKYARD_ACCOUNT_ID": "123456789012"})
-    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", env, port=port)
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", env)
+    port = server.port
     server.proc = _forked(forks, _argv(port, server.data_dir), env, server.log_path)
     server.wait_ready(30)
     try:
@@ -98,10 +108,8 @@ def test_forked_and_plain_servers_end_alike(forks: PackyardForks, tmp_path: Path
             return _forked(forks, argv, env, log) if forked else _plain(argv, env, log)
 
         # A port in use: the server refuses to start, with the same words and exit code.
-        with socket.socket() as taken:
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
-            refused = start(_argv(taken.getsockname()[1], base / "busy"), base / "busy.log")
+        with _busy_port() as port:
+            refused = start(_argv(port, base / "busy"), base / "busy.log")
             codes[name] = [refused.wait(60)]
         # Stopped with SIGTERM, and killed with SIGKILL.
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -120,10 +128,8 @@ def test_forked_and_plain_servers_end_alike(forks: PackyardForks, tmp_path: Path
 def test_a_server_whose_interpreter_would_start_otherwise_is_declined(
         forks: PackyardForks, tmp_path: Path) -> None:
     env = server_env()
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        argv = _argv(taken.getsockname()[1], tmp_path / "data")
+    with _busy_port() as port:
+        argv = _argv(port, tmp_path / "data")
         assert _forked(forks, argv, env, tmp_path / "same.log").wait(60) > 0
         for changed in ({"PYTHONHASHSEED": "7"}, {"LC_ALL": "C"},
                         {"COVERAGE_PROCESS_START": "x"}):
