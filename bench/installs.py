@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus import WheelSpec, sdist_bytes, sdist_filename, wheel_bytes
-from envs import Venv, uv_binary
+from envs import Venv, interpreter_of, uv_binary
 from procs import (
     LOOPBACK,
     ProcessGroup,
@@ -480,6 +480,8 @@ def main(argv: list[str]) -> int:
     meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rounds": args.rounds,
             "gap_s": args.gap, "files": len(files), "servers": order,
             "versions": {n: s.version for n, s in servers.items()},
+            "pythons": {n: interpreter_of(s.binary) for n, s in servers.items()
+                        if isinstance(s, Packyard)},
             "pip": run_checked([str(client.python), "-m", "pip", "--version"], 60).stdout.split()[1],
             "uv": run_checked([uv_binary(), "--version"], 60).stdout.split()[1],
             "corpus": corpus_key(files)}

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import load
 from corpus import CorpusSpec, build_corpus
+from envs import interpreter_of
 from procs import ProcessGroup, terminate_as_interrupt
 from report import print_report
 from results import ServerResult, to_json
 from rich.console import Console
-from servers import ALL_SERVERS, Context, make_server
+from servers import ALL_SERVERS, Context, Packyard, make_server
 from suite import Options, run_suite
 
 BENCH = Path(__file__).resolve().parent
@@ -268,6 +269,7 @@ def main(argv: list[str]) -> int:
     corpus = build_corpus(work, spec)
     script = load.write_script(work)
     results: list[ServerResult] = []
+    packyard_python: dict[str, object] = {}
     with terminate_as_interrupt(), ProcessGroup() as group:
         ctx = Context(
             work=work,
@@ -287,6 +289,8 @@ def main(argv: list[str]) -> int:
                 result = ServerResult(name=name, error=f"install failed: {error}")
                 console.log(f"  {name}: install failed: {str(error)[:400]}")
             else:
+                if isinstance(server, Packyard):
+                    packyard_python = interpreter_of(server.binary)
                 console.log(f"{name} {server.version}: measuring")
                 result = run_suite(server, corpus, options, script, lambda line: console.log(line))
             result.seconds = round(time.monotonic() - began, 1)
@@ -295,6 +299,7 @@ def main(argv: list[str]) -> int:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "mode": mode,
         "machine": machine(),
+        "packyard_python": packyard_python,
         "servers": servers,
         "wrk": {
             "threads": shape.threads,

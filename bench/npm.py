@@ -48,6 +48,7 @@ from typing import Any
 
 import load
 import rss
+from envs import interpreter_of
 from installs import group_cpu_seconds
 from procs import (
     LOOPBACK,
@@ -811,7 +812,7 @@ def main(argv: list[str]) -> int:
             "rounds": rounds, "publish_count": publish_count, "speed_mib": speed_mib,
             "big_mib": big_mib, "versions": args.versions, "bytes": sizes,
             "verdaccio": VERDACCIO, "npm": NPM if args.npm is None else str(args.npm),
-            "load_average": os.getloadavg()}
+            "packyard_python": interpreter_of(binary), "load_average": os.getloadavg()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"meta": meta, "rows": rows, "figures": figures,
                                        **report}, indent=2, default=str) + "\n")

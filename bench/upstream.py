@@ -53,7 +53,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -169,7 +169,9 @@ class Process:
 def venv_with(path: Path, requirements: Sequence[str]) -> Path:
     """A virtualenv holding ``requirements`` (rebuilt only when they change); its bin dir."""
     stamp = path / ".bench-requirements"
-    wanted = "\n".join(requirements)
+    # The interpreter too: a venv made from another one is made again.
+    wanted = "\n".join([*requirements, os.path.realpath(getattr(sys, "_base_executable",
+                                                                 sys.executable))])
     if not (stamp.exists() and stamp.read_text() == wanted):
         shutil.rmtree(path, ignore_errors=True)
         run([uv(), "venv", "--quiet", "--python", sys.executable, path])
@@ -255,6 +257,9 @@ class PackyardCache(Cache):
     # Another checkout's packyard/ (``--baseline-src``): run that code instead, for a
     # before/after comparison in one run.
     source: Path | None = None
+    # ``packyard:N`` in --servers: N worker processes (``packyard serve --workers N``), as
+    # proxpi runs two gunicorn workers; 1 otherwise.
+    workers: int = 1
     base: str = ""
 
     def grant_misses(self) -> float | None:
@@ -278,7 +283,8 @@ class PackyardCache(Cache):
             env["PYTHONPATH"] = str(self.source)
         self.process = Process.start(
             "packyard", [sys.executable, "-m", "packyard", "serve", "--host", LOOPBACK,
-                         "--port", str(port), "--data-dir", data, "--log-level", "warning"],
+                         "--port", str(port), "--data-dir", data, "--log-level", "warning",
+                         *(["--workers", str(self.workers)] if self.workers > 1 else [])],
             data.parent / "packyard.log", env,
             # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH:
             # run from the repository's root, a baseline would import this checkout.
@@ -518,7 +524,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "upstream")
     parser.add_argument("--servers", default="packyard,devpi,proxpi",
-                        help="comma-separated: packyard, devpi, proxpi")
+                        help="comma-separated: packyard, devpi, proxpi; packyard:N (or baseline:N) "
+                             "runs N worker processes")
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--phases", default="install,fetch",
@@ -532,6 +539,12 @@ def main() -> None:
         source = args.baseline_src.resolve()
         CACHES["baseline"] = lambda name, work, up: PackyardCache(name, work, up, source=source)
         names.insert(0, "baseline")
+    for name in names:
+        kind, _, workers = name.partition(":")
+        if workers and kind in ("packyard", "baseline") and workers.isdigit() and kind in CACHES:
+            make = CACHES[kind]
+            CACHES[name] = lambda n, work, up, make=make, count=int(workers): replace(
+                make(n, work, up), workers=count)
     unknown = set(names) - set(CACHES)
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")

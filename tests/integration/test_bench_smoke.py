@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,10 @@ def test_quick_mode_measures_packyard_alone(tmp_path: Path) -> None:
         if figure["value"] is not None
     )
     assert packyard["figures"]["page_html_rps"]["rss_mib"] > 0
+    # Which interpreter the server ran on (figures differ by ~25% between builds): this run's.
+    described = results["meta"]["packyard_python"]
+    assert described["version"] == platform.python_version()
+    assert described["executable"] == os.path.realpath(sys._base_executable)
 
 
 def _clean_env() -> dict[str, str]:
