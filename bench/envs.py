@@ -137,10 +137,11 @@ def installed_version(venv: Venv, distribution: str) -> str:
     return done.stdout.strip()
 
 
-# What the results say of the interpreter a server ran on: the same code answers ~25-30% more
-# requests per CPU second on Debian's python3.11 (PGO and LTO, libpython linked in) than on
-# pyenv's default build (neither, libpython a shared library), so a figure means little
-# without it.
+# What the results say of the interpreter a server ran on: the same code spends about a quarter
+# less of its own CPU per request on Debian's python3.11 (PGO and LTO, libpython linked in)
+# than on pyenv's default build (neither, libpython a shared library), so a figure means
+# little without it. Debian's build rules keep those flags out of sysconfig (its changelog:
+# "Don't propagate lto flags to the _sysconfigdata module"), hence the path beside them.
 _DESCRIBE = (
     "import json, os, sys, sysconfig; c = sysconfig.get_config_var('CONFIG_ARGS') or ''; "
     "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else ''; "

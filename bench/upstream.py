@@ -541,7 +541,8 @@ def main() -> None:
         names.insert(0, "baseline")
     for name in names:
         kind, _, workers = name.partition(":")
-        if workers and kind in ("packyard", "baseline") and workers.isdigit() and kind in CACHES:
+        if kind in ("packyard", "baseline") and kind in CACHES and workers.isdigit() \
+                and int(workers) >= 1:
             make = CACHES[kind]
             CACHES[name] = lambda n, work, up, make=make, count=int(workers): replace(
                 make(n, work, up), workers=count)
