@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from envs import interpreter_of  # noqa: E402
+# bench/ is a folder of scripts, not a package: on the path only while its module loads, so
+# its plain module names (load, report, results...) shadow nothing else in this test run.
+_BENCH = str(Path(__file__).resolve().parents[2] / "bench")
+sys.path.insert(0, _BENCH)
+try:
+    from envs import interpreter_of
+finally:
+    sys.path.remove(_BENCH)
 
 _HERE = os.path.realpath(sys._base_executable)
 
