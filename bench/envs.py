@@ -169,7 +169,12 @@ def interpreter_of(script: str | Path) -> dict[str, object]:
     interpreter = lines[0][2:].strip()
     if interpreter == "/bin/sh" and len(lines) > 1 and lines[1].startswith(_LONG_FORM):
         interpreter = lines[1].split('"')[1]
-    done = run_checked([interpreter, "-c", _DESCRIBE], 60,
-                       what=f"describing the interpreter of {script}")
-    described: dict[str, object] = json.loads(done.stdout)
+    # Asked when a run's results are written (npm, installs): a failure is recorded, not
+    # raised, so the figures measured before it are kept.
+    try:
+        done = run_checked([interpreter, "-c", _DESCRIBE], 60,
+                           what=f"describing the interpreter of {script}")
+        described: dict[str, object] = json.loads(done.stdout)
+    except (OSError, RuntimeError, ValueError) as err:
+        return {"error": str(err)[:500]}
     return described

@@ -48,3 +48,9 @@ def test_a_file_that_is_not_a_script_is_reported(tmp_path: Path, text: str) -> N
 
 def test_a_missing_script_is_reported(tmp_path: Path) -> None:
     assert "No such file" in str(interpreter_of(tmp_path / "gone")["error"])
+
+
+def test_an_interpreter_that_does_not_run_is_reported(tmp_path: Path) -> None:
+    script = tmp_path / "packyard"
+    script.write_text(f"#!{tmp_path / 'no-python'}\n")
+    assert "no-python" in str(interpreter_of(script)["error"])
