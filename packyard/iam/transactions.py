@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 
 from packyard.iam.secrets import SecretBox
 from packyard.metadata.change_feed import IAM, announce
-from packyard.metadata.engine import outages_as_unavailable
+from packyard.metadata.engine import may_wait, outages_as_unavailable, read_transaction
+from packyard.metadata.point_reads import WouldWait
 
 
 class StoreBase:
@@ -45,7 +46,7 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
+        with read_transaction(self._reader) as conn:
             yield conn
 
     @contextmanager
@@ -56,6 +57,8 @@ class StoreBase:
         unattached managed policy, an STS session whose purge of expired sessions removes only
         what their expiry already refused), so that a fleet assuming roles or a script
         provisioning users does not drop every read grant of every caller each time."""
+        if not may_wait():
+            raise WouldWait
         try:
             with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
                 yield conn

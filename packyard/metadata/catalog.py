@@ -15,6 +15,7 @@ their own modules.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -113,6 +114,12 @@ class Catalog(Protocol):
 
     def dispose(self) -> None:
         """Close the connections (before forking workers, or at exit)."""
+        ...
+
+    def shared_read(self, *, now: bool = False) -> AbstractContextManager[None]:
+        """The reads of the catalog and of the IAM store on its engines made inside the
+        block, in one read transaction (``engine.shared_read``); with ``now``, on the caller's
+        thread without waiting (embedded SQLite), or ``WouldWait``."""
         ...
 
     # -- domains ----------------------------------------------------------------------------

@@ -24,15 +24,18 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import SingletonThreadPool
 
 from packyard.errors import CannotStart, Unavailable
+from packyard.metadata.point_reads import WouldWait, sqlite_file
 
 log = logging.getLogger("packyard.metadata")
 
@@ -90,6 +93,114 @@ def outages_as_unavailable() -> Iterator[None]:
                     cause[0] if cause else "")
         raise DatabaseUnavailable("The metadata database is unavailable right now; try again "
                                   "shortly", retry_after_seconds=2) from error
+
+
+class _Shared:
+    """The transaction ``shared_read`` holds for the reads inside it: begun by the first of
+    them (a block whose reads all hit caches costs nothing), ended with the block."""
+
+    __slots__ = ("conn", "engine", "reader", "stack", "waits")
+
+    def __init__(self, reader: Engine, engine: Engine, *, waits: bool) -> None:
+        self.reader = reader  # the engine whose reads join this transaction
+        self.engine = engine  # the engine it is on: ``reader`` or the loop's own
+        # False on the event loop's own reader (``loop_reader_for``): nothing inside may wait.
+        self.waits = waits
+        self.conn: Connection | None = None
+        self.stack = ExitStack()
+
+    def connection(self) -> Connection:
+        if self.conn is None:
+            conn = self.stack.enter_context(self.engine.connect())
+            self.stack.enter_context(conn.begin())  # committed, or rolled back on an error
+            self.conn = conn
+        return self.conn
+
+
+# The read transaction ``shared_read`` holds open on this thread (or task).
+_shared: ContextVar[_Shared | None] = ContextVar("packyard_shared_read", default=None)
+
+
+@contextmanager
+def read_transaction(reader: Engine) -> Iterator[Connection]:
+    """A read transaction on ``reader`` (outages as ``DatabaseUnavailable``): the one
+    ``shared_read`` holds around the caller, if it holds one for this engine; else a
+    connection of its own, begun and ended here (``WouldWait`` instead inside a block that
+    must not wait)."""
+    shared = _shared.get()
+    if shared is not None:
+        if shared.reader is reader:
+            yield shared.connection()
+            return
+        if not shared.waits:
+            raise WouldWait
+    with outages_as_unavailable(), reader.connect() as conn, conn.begin():
+        yield conn
+
+
+def may_wait() -> bool:
+    """False inside ``shared_read(..., now=...)``: a write there would wait for the writer's
+    lock on the event loop's thread (its callers raise ``WouldWait`` instead)."""
+    shared = _shared.get()
+    return shared is None or shared.waits
+
+
+@contextmanager
+def shared_read(reader: Engine, now: Engine | None = None) -> Iterator[None]:
+    """Every ``read_transaction`` on ``reader`` inside the block is one transaction: one
+    snapshot, and one pooled checkout, ping, ``BEGIN`` and ``COMMIT`` for all of them, begun
+    by the first read (none when every read hits a cache). A read grant reads the token, the
+    domain, its tags and policies and the repository, each a method of its own store: apart,
+    those were six transactions, most of the grant's time. Nested blocks join the outer one.
+
+    With ``now`` (``loop_reader_for``), the transaction is on that engine's connection of
+    this thread, which never waits: what would wait (SQLite's rare ``SQLITE_BUSY`` for a
+    reader, a read of another engine, a write) raises ``WouldWait`` out of the block."""
+    if _shared.get() is not None:
+        yield
+        return
+    shared = _Shared(reader, now or reader, waits=now is None)
+    token = _shared.set(shared)
+    try:
+        if now is None:
+            with outages_as_unavailable(), shared.stack:
+                yield
+            return
+        try:
+            with shared.stack:
+                yield
+        except sa_exc.OperationalError as error:  # SQLITE_BUSY, answered at once
+            raise WouldWait from error
+    finally:
+        _shared.reset(token)
+
+
+def loop_reader_for(url: str) -> Engine | None:
+    """A reader the event loop's own thread may use where reads never wait: an SQLite file
+    (``point_reads.py`` says when a WAL reader could wait at all), each thread on a connection
+    of its own with the busy timeout at 0 and ``query_only`` on; None for PostgreSQL and for
+    in-memory SQLite. For ``shared_read(now=...)`` only: the same statements and types as the
+    reader's, so a store's reads need no second version for the loop."""
+    url = normalize_url(url)
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    engine = create_engine(url, poolclass=SingletonThreadPool, pool_size=64,
+                           connect_args={"check_same_thread": False, "timeout": 0})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=0")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def normalize_url(url: str) -> str:

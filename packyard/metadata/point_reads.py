@@ -131,12 +131,18 @@ class SqlitePointReads:
             conn.close()
 
 
-def point_reads_for(url: str) -> PointReads:
-    """``SqlitePointReads`` for a SQLite file, ``NoPointReads`` for anything else (PostgreSQL,
-    an in-memory SQLite database, which another connection would not see)."""
+def sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file ``url`` names; None for anything else (PostgreSQL, an
+    in-memory SQLite database, which another connection would not see, a URI with options)."""
     parsed = make_url(url)
     database = parsed.database
     if (parsed.get_backend_name() != "sqlite" or not database or database == ":memory:"
             or database.startswith("file:") or parsed.query):
-        return NoPointReads()
-    return SqlitePointReads(database)
+        return None
+    return database
+
+
+def point_reads_for(url: str) -> PointReads:
+    """``SqlitePointReads`` for a SQLite file, ``NoPointReads`` for anything else."""
+    path = sqlite_file(url)
+    return NoPointReads() if path is None else SqlitePointReads(path)

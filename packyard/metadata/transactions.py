@@ -20,7 +20,7 @@ store's generation).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,10 +28,18 @@ from sqlalchemy.engine import Engine
 
 from packyard.metadata.change_feed import ACCESS, CATALOG, announce
 from packyard.metadata.changes import ChangeLog
-from packyard.metadata.engine import PoolSettings, create_engines, outages_as_unavailable
+from packyard.metadata.engine import (
+    PoolSettings,
+    create_engines,
+    loop_reader_for,
+    may_wait,
+    outages_as_unavailable,
+    read_transaction,
+    shared_read,
+)
 from packyard.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from packyard.metadata.new_files import FileRule
-from packyard.metadata.point_reads import point_reads_for
+from packyard.metadata.point_reads import WouldWait, point_reads_for
 from packyard.metadata.rendered_pages import PageQueue, PageRenderer, forget_changed
 
 
@@ -64,6 +72,8 @@ class CatalogBase:
         self._page_queue = PageQueue(self.render_pages)
         # Keyed lookups the event loop may make itself where they never wait (embedded SQLite).
         self._point_reads = point_reads_for(url)
+        # And whole reads through the stores, in one transaction (``shared_read(now=True)``).
+        self._loop_reader = loop_reader_for(url)
 
     def migrate(self) -> None:
         upgrade_to_head(self._writer)
@@ -78,13 +88,26 @@ class CatalogBase:
     def dispose(self) -> None:
         self._page_queue.close()
         self._point_reads.close()
+        if self._loop_reader is not None:
+            self._loop_reader.dispose()
         self._reader.dispose()
         self._writer.dispose()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with outages_as_unavailable(), self._reader.connect() as conn, conn.begin():
+        with read_transaction(self._reader) as conn:
             yield conn
+
+    def shared_read(self, *, now: bool = False) -> AbstractContextManager[None]:
+        """The catalog's and the IAM store's reads inside the block in one transaction
+        (``engine.shared_read``: they share the reader engine); with ``now``, on the caller's
+        thread without waiting, or ``WouldWait`` (at once where the backend cannot: PostgreSQL).
+        """
+        if not now:
+            return shared_read(self._reader)
+        if self._loop_reader is None:
+            raise WouldWait
+        return shared_read(self._reader, self._loop_reader)
 
     @contextmanager
     def _write(self, topic: str | None = CATALOG, *,
@@ -95,6 +118,8 @@ class CatalogBase:
         an access decision or a read grant may rest on (the module's docstring);
         ``content_only`` for one that only adds files or versions to packages
         (``ChangeLog.structure_stamp`` stays)."""
+        if not may_wait():
+            raise WouldWait
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
             forget_changed(conn)  # anything a failed transaction on this connection noted
             yield conn

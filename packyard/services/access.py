@@ -153,15 +153,32 @@ class RepositoryGate:
         repository is looked up; a success is remembered for the next requests of the same
         caller from the same place (on any of its connections, when it names one)."""
         granted_at, generation = self._readers.now(), self._readers.version()
-        principal, domain, expires = self._authenticate_until(label, authorization)
-        self.registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
-                                       self.registry.arns.repository(domain.name, repo_name))
-        access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
+        # What the caches below do not hold is read in one transaction: token, domain, tags,
+        # policies and repository were six of their own, most of a grant's time.
+        with self.registry.catalog.shared_read():
+            principal, domain, expires = self._authenticate_until(label, authorization)
+            self.registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
+                                           self.registry.arns.repository(domain.name,
+                                                                         repo_name))
+            access = RepositoryAccess(principal, domain, self._repository(domain, repo_name))
         self._readers.put(
             reader_key(label, repo_name, authorization, current_environment(), connection),
             _Grant(access, expires), version=generation, since=granted_at,
             ttl_seconds=_READER_TTL if connection is None else _CONNECTION_GRANT_TTL)
         return access
+
+    def open_for_read_now(self, label: str, repo_name: str, authorization: str | None,
+                          connection: int | None = None) -> RepositoryAccess:
+        """``open_for_read`` made on the caller's thread without waiting: what the caches
+        miss is read on the catalog's reader for that thread, which never waits (embedded
+        SQLite); ``WouldWait`` where it would (PostgreSQL, a busy file), and then
+        ``open_for_read`` in a worker thread decides.
+
+        The first requests of a caller whose grant expired arrive together (uv asks for dozens
+        of pages at once): made here, the grant lets each of them be answered on the spot,
+        where in a worker they all waited for it and went the request cycle's way."""
+        with self.registry.catalog.shared_read(now=True):
+            return self.open_for_read(label, repo_name, authorization, connection)
 
     def recent_reader(self, label: str, repo_name: str, authorization: str | None,
                       env: RequestEnvironment | None, connection: int | None = None

@@ -36,6 +36,7 @@ from packyard.auth.environment import (
 from packyard.errors import Denied, PackyardError, Unauthenticated
 from packyard.http.answer import Answer
 from packyard.http.request_note import RequestNote, note_of
+from packyard.metadata.point_reads import WouldWait
 from packyard.services.access import RepositoryAccess
 from packyard.services.answers import CachedFile, RenderedPage, page_answer
 from packyard.services.hot_reads import HotKey, HotRoute, plain_read
@@ -49,6 +50,11 @@ Recent = Callable[[str, str, str | None, RequestEnvironment | None, int | None],
                  RepositoryAccess | None]
 """A read grant still good for (domain label, repository, Authorization header, environment,
 connection), from memory (``RepositoryGate.recent_reader``)."""
+
+GrantNow = Callable[[str, str, str | None, int | None], RepositoryAccess]
+"""The read grant for (domain label, repository, Authorization header, connection) made on the
+caller's thread for the current environment, or ``WouldWait`` (``RepositoryGate
+.open_for_read_now``)."""
 
 Refused = Callable[[PackyardError], Answer]
 """The format's answer to a domain error (what its routes' error mapping sends)."""
@@ -69,9 +75,10 @@ class FirstReads:
 
     def __init__(self, grant: Grant, segment: str, route: HotRoute, fill: Fill,
                  refused: Refused, operations: Mapping[str, str], events: str, *,
-                 recent: Recent | None = None, fill_now: FillNow | None = None,
-                 raw_path: bool = False) -> None:
+                 recent: Recent | None = None, grant_now: GrantNow | None = None,
+                 fill_now: FillNow | None = None, raw_path: bool = False) -> None:
         self._grant = grant
+        self._grant_now = grant_now
         # The path as the hot path reads it: still percent-encoded for npm's "@s%2fn".
         self._raw_path = raw_path
         self._recent = recent
@@ -91,19 +98,38 @@ class FirstReads:
         """The answer made on the caller's thread (the event loop's: the server's fast lane
         asks before any ASGI task exists), when the caller holds a read grant still good for
         this connection (``recent``: the routes' grant, so nothing is revealed that they would
-        refuse) and the page or file is found without waiting (``fill_now``); None otherwise,
-        and then ``__call__`` answers. Noted as ``__call__`` notes it: the same operation and
-        caller for ``/metrics`` and the access log; answered as ``__call__`` answers it."""
+        refuse) or it is made here without waiting (``grant_now``), and the page or file is
+        found without waiting (``fill_now``); None otherwise, and then ``__call__`` answers.
+        Noted as ``__call__`` notes it: the same operation and caller for ``/metrics`` and the
+        access log; answered as ``__call__`` answers it, refusals too."""
         if self._recent is None or self._fill_now is None:
             return None
         read = plain_read(scope, self._segment, self._route, raw_path=self._raw_path)
         if read is None:
             return None
         parts, headers, wanted = read
-        access = self._recent(parts[1], parts[3], headers.get(b"authorization"),
-                              environment_of(scope), connection_of(scope))
+        authorization = headers.get(b"authorization")
+        access = self._recent(parts[1], parts[3], authorization, environment_of(scope),
+                              connection_of(scope))
         if access is None:
-            return None
+            if self._grant_now is None:
+                return None
+            with request_environment(scope):
+                try:
+                    access = self._grant_now(parts[1], parts[3], authorization,
+                                             connection_of(scope))
+                except WouldWait:
+                    return None
+                except (Unauthenticated, Denied) as error:
+                    if self.defer_refusals:
+                        return None
+                    self._noted(scope, wanted)
+                    return self._refused(error)
+                except PackyardError as error:
+                    self._noted(scope, wanted)
+                    return self._refused(error)
+                except Exception:  # noqa: BLE001 - ``__call__`` meets it again: the routes answer
+                    return None
         try:
             found = self._fill_now(access, wanted)
         except Exception:  # noqa: BLE001 - ``__call__`` meets it again and leaves it to the routes

@@ -175,7 +175,8 @@ class PackageReads:
         ``raw_path``, ``route`` is given the path still percent-encoded, as ``hot_path``'s."""
         return FirstReads(self.grant, segment, route, fill, refused, operations,
                           CODEARTIFACT_EVENTS, recent=self._gate.recent_reader,
-                          fill_now=fill_now, raw_path=raw_path)
+                          grant_now=self._gate.open_for_read_now, fill_now=fill_now,
+                          raw_path=raw_path)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
                    ) -> RepositoryAccess:

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
+from packyard.metadata.point_reads import WouldWait
 from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, Repository
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
@@ -359,12 +360,20 @@ class UpstreamResolver:
         return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
 
     def stands_alone_now(self, domain: Domain, repository: Repository) -> bool:
-        """Whether ``repository`` has no upstreams by its domain's graph as cached now, without
-        loading it (False when it is not cached: the caller's worker thread loads it)."""
+        """Whether ``repository`` has no upstreams by its domain's graph, as cached or read
+        on the caller's thread where that never waits (``Catalog.shared_read(now=True)``: the
+        domain's upstream links, a row per link); False when it would wait (the caller's
+        worker thread loads it). The graph expires 2 s after it was read, so the first pages
+        of every install more than that after the last would each have gone to a worker."""
         found = self._graphs.lookup(domain.id)
-        if found is None:
-            return False
-        graph = found[0]
+        if found is not None:
+            graph = found[0]
+        else:
+            try:
+                with self._catalog.shared_read(now=True):
+                    graph = self._graph(domain.id)
+            except WouldWait:
+                return False
         return not graph.upstreams.get(repository.id) and repository.id not in graph.external
 
     # -- files ---------------------------------------------------------------------------------

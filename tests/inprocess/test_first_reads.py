@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
+from packyard.metadata.point_reads import WouldWait
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused, thread_hops
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
@@ -164,6 +166,70 @@ def test_a_stored_page_after_a_grant_is_read_on_the_loop_without_a_thread_hop(
     assert (status, json.loads(body)["name"]) == (200, "other-pkg")
     assert (hops, packyard.starlette_calls) == ([], before)
     assert _raw(repo, "simple/other-pkg/", Accept=JSON_V1) == (status, headers, body)
+
+
+def test_a_callers_first_read_makes_its_grant_on_the_loop_in_one_transaction(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # An IAM user's first request: token, access key, identity policies, domain, tags,
+    # resource policies and repository, all read on the event loop's own reader at once.
+    nia, _ = _reader(packyard, "nia")
+    catalog = packyard.container.catalog
+    reader, _writer = catalog.engines
+    loop_reader = catalog._loop_reader  # noqa: SLF001 - the transactions are what is checked
+    assert loop_reader is not None
+    on_reader: list[object] = []
+    on_loop: list[object] = []
+    count_reader, count_loop = on_reader.append, on_loop.append
+    event.listen(reader, "begin", count_reader)
+    event.listen(loop_reader, "begin", count_loop)
+    hops = thread_hops(monkeypatch)
+    before = packyard.starlette_calls
+    try:
+        status, _headers, body = _raw(nia, "simple/other-pkg/", Accept=JSON_V1)
+        assert (status, json.loads(body)["name"]) == (200, "other-pkg")
+        assert (hops, packyard.starlette_calls) == ([], before)
+        # The grant's transaction, then the domain's upstream graph (does the repository
+        # stand alone, so that its stored page is its whole page?).
+        assert (len(on_reader), len(on_loop)) == (0, 2)
+        # Both remembered as a worker thread's are: the next request reads neither again.
+        assert _raw(nia, f"simple/demo-pkg/{WHEEL}")[0] == 200
+        assert (len(on_reader), len(on_loop), hops) == (0, 2, [])
+    finally:
+        event.remove(reader, "begin", count_reader)
+        event.remove(loop_reader, "begin", count_loop)
+
+
+def test_a_grant_the_loop_cannot_make_without_waiting_is_made_in_a_worker_thread(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    nia, _ = _reader(packyard, "nia")
+    catalog = packyard.container.catalog
+
+    def busy(*, now: bool = False) -> Any:
+        if now:
+            raise WouldWait  # what a locked SQLite file answers on the loop's reader
+        return real(now=now)
+
+    real = catalog.shared_read
+    monkeypatch.setattr(catalog, "shared_read", busy)
+    hops = thread_hops(monkeypatch)
+    before = packyard.starlette_calls
+    status, _headers, body = _raw(nia, "simple/other-pkg/", Accept=JSON_V1)
+    assert (status, json.loads(body)["name"]) == (200, "other-pkg")
+    # The grant, then the page (the domain's graph could not be read on the loop either).
+    assert hops == ["open_for_read", "_find"] and packyard.starlette_calls == before
+
+
+def test_on_postgresql_a_first_reads_grant_is_made_in_a_worker_thread(
+        packyard_factory: PackyardFactory, dists: DistFactory, on_postgresql: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = packyard_factory(database_url=on_postgresql, encryption="off")
+    repo = app.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    hops = thread_hops(monkeypatch)
+    assert repo.get("simple/demo-pkg/", Accept=JSON_V1).status_code == 200
+    assert "open_for_read" in hops
 
 
 @pytest.mark.parametrize(("path", "token", "status", "message"), [
