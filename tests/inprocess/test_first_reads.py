@@ -5,6 +5,7 @@ and still refused at once when the caller's key or policy changes."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from sqlalchemy import event
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
+from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.point_reads import WouldWait
+from packyard.services.access import RepositoryGate
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused, thread_hops
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
@@ -175,6 +178,7 @@ def test_a_callers_first_read_makes_its_grant_on_the_loop_in_one_transaction(
     # resource policies and repository, all read on the event loop's own reader at once.
     nia, _ = _reader(packyard, "nia")
     catalog = packyard.container.catalog
+    assert isinstance(catalog, SqlCatalog)
     reader, _writer = catalog.engines
     loop_reader = catalog._loop_reader  # noqa: SLF001 - the transactions are what is checked
     assert loop_reader is not None
@@ -219,6 +223,51 @@ def test_a_grant_the_loop_cannot_make_without_waiting_is_made_in_a_worker_thread
     assert (status, json.loads(body)["name"]) == (200, "other-pkg")
     # The grant, then the page (the domain's graph could not be read on the loop either).
     assert hops == ["open_for_read", "_find"] and packyard.starlette_calls == before
+
+
+def test_a_grant_made_on_the_loop_refuses_a_missing_repository_as_the_routes_do(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    quiet = packyard_factory(audit_log="off")
+    repo = quiet.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="demo-pkg", version="1.0")))
+    before = quiet.starlette_calls
+    missing = repo.endpoint.replace("/shelf/", "/no-such-shelf/")
+    with httpx.Client(transport=repo.transport, auth=("aws", repo.token)) as http:
+        refused = http.get(missing + "simple/demo-pkg/", headers={"Accept": JSON_V1})
+    assert_refused(refused, 404, "Repository no-such-shelf not found in domain acme")
+    assert quiet.starlette_calls == before
+
+
+def test_an_unexpected_failure_making_the_grant_on_the_loop_leaves_it_to_a_worker(
+        packyard: InProcessPackyard, repo: InProcessRepo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    nia, _ = _reader(packyard, "nia")
+    real = RepositoryGate.open_for_read
+    failed: list[bool] = []
+
+    def open_for_read(self: RepositoryGate, *args: Any, **kwargs: Any) -> Any:
+        if not failed:  # the loop's try (the first), not the worker's
+            failed.append(True)
+            raise RuntimeError("boom")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RepositoryGate, "open_for_read", open_for_read)
+    hops = thread_hops(monkeypatch)
+    assert _raw(nia, "simple/other-pkg/", Accept=JSON_V1)[0] == 200
+    assert failed == [True] and hops[0] == "open_for_read"
+
+
+def test_no_write_is_made_inside_a_block_that_must_not_wait(
+        packyard: InProcessPackyard) -> None:
+    # The loop's block reads only: a write there would wait for the writer's lock.
+    catalog, iam = packyard.container.catalog, packyard.container.iam_store
+    assert iam is not None
+    with pytest.raises(WouldWait), catalog.shared_read(now=True):
+        catalog.create_domain("never", "111122223333", "key", datetime.now(UTC))
+    with pytest.raises(WouldWait), catalog.shared_read(now=True):
+        iam.create_user("never", "/", datetime.now(UTC))
+    assert "never" not in [domain.name for domain in catalog.list_domains()]
+    assert "never" not in [user.name for user in iam.list_users()]
 
 
 def test_on_postgresql_a_first_reads_grant_is_made_in_a_worker_thread(
