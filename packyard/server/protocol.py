@@ -214,7 +214,7 @@ def limits_shape() -> Shape:
     shape.attributes(ServerState, "total_requests")
     shape.attributes(FlowControl, "read_paused")
     shape.attributes(RequestResponseCycle, "response_complete", "response_started",
-                     "more_body", "waiting_for_100_continue")
+                     "more_body", "waiting_for_100_continue", "keep_alive", "on_response")
     return shape
 
 
@@ -246,6 +246,10 @@ class Mode(enum.Enum):
 class PackyardHttpProtocol(HttpToolsProtocol, Watched):
     mode: ClassVar[Mode | None] = None
     """Set by ``choose_mode``: at start (``server.fence.install``) or at the first connection."""
+    lingers_early_answers: ClassVar[bool] = True
+    """An answer sent before the request's body arrived is followed by a short linger and a
+    close (``_linger``): the request cycle's patch says ``connection: close`` on it
+    (``server/response_cycle.py``)."""
 
     @classmethod
     def choose_mode(cls) -> Mode:

@@ -1,11 +1,13 @@
 """The one patch of uvicorn's request cycle: its ``send``, wrapped once per back end.
 
-Three things uvicorn does not do go through it: a marked answer's head and body in one write
+Four things uvicorn does not do go through it: a marked answer's head and body in one write
 (``server.coalesce``, httptools only), the response's own reason phrase on the status line
-(``server.reason``, httptools and h11), and ASGI's ``http.response.pathsend`` (httptools
+(``server.reason``, httptools and h11), ASGI's ``http.response.pathsend`` (httptools
 only): a file response names its file and the kernel sends it (``server.sendfile``), with no
 worker-thread hop or copy per piece; the extension is offered in the scope only where this
-patch is in (``pathsend_ready``). All act on the same ``send`` call, so one wrapper does all,
+patch is in (``pathsend_ready``); and ``connection: close`` on an answer started before the
+request's body was read, where the server's protocol closes such connections
+(``_close_after_an_early_answer``). All act on the same ``send`` call, so one wrapper does all,
 in this order: a path to send goes out after anything held; a held head goes out with the next
 write; a start message loses its reason header, and while uvicorn writes its head the
 status-line table answers with that reason; a marked start has its head caught instead of
@@ -35,6 +37,7 @@ from packyard.server.sendfile import plain_socket, send_file
 Send = Callable[[Any, Any], Awaitable[None]]
 
 _HELD = "_packyard_head"
+_EARLY = "_packyard_early"  # an answer started before the request's body was read
 # The wrappers this module made, and the sends it found unfit and left alone: installing again
 # (``packyard serve`` reaches ``fence.install`` twice) changes and logs nothing more.
 _ours: weakref.WeakSet[Send] = weakref.WeakSet()
@@ -57,6 +60,7 @@ def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send
     ``http.response.pathsend``."""
 
     async def send(self: Any, message: Any) -> None:
+        message = _close_after_an_early_answer(self, message)
         if pathsend and message.get("type") == PATHSEND:
             await _send_path(self, message["path"], send)
             return
@@ -97,6 +101,28 @@ def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send
     if pathsend:
         _pathsenders.add(send)
     return send
+
+
+def _close_after_an_early_answer(cycle: Any, message: Any) -> Any:
+    """An answer started before the request's body was read says ``connection: close``: the
+    server's protocol closes such a connection after a short linger (``protocol._linger``), and
+    a client or proxy that reused it meanwhile (nginx's upstream keep-alive, urllib3's pool)
+    would send its next request into a connection that drops it ("If the server chooses to
+    close the connection immediately after sending the response, it SHOULD send a Connection
+    header including the connection-token close", RFC 2616 §8.1.2.1; RFC 9112 §9.6). uvicorn
+    then closes the connection when the answer is complete; while the body is still coming, the
+    protocol lingers instead (a close with unread bytes would reset the answer away)."""
+    kind = message.get("type")
+    if kind == "http.response.start":
+        if (getattr(cycle, "more_body", False) and cycle.keep_alive and getattr(
+                getattr(cycle.on_response, "__self__", None), "lingers_early_answers", False)):
+            cycle.__dict__[_EARLY] = True
+            return {**message, "headers": [*message.get("headers", ()),
+                                           (b"connection", b"close")]}
+    elif (cycle.__dict__.get(_EARLY) and not message.get("more_body", False)
+            and cycle.more_body):
+        cycle.keep_alive = True  # the protocol closes it, after its linger
+    return message
 
 
 async def _send_path(cycle: Any, path: str, send: Send) -> None:

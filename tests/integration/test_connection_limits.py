@@ -29,6 +29,7 @@ from tests.integration.helpers import (
     codeartifact_client,
     create_pypi_repo,
     unique_name,
+    upload,
     upload_ok,
 )
 
@@ -229,12 +230,37 @@ def test_an_early_answer_closes_the_connection_instead_of_reading_the_whole_body
     with _connect(server) as sock:
         sock.sendall(head)
         sock.settimeout(5)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 401 ")
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 401 ")
+        # Said, so that no client or proxy sends another request into it meanwhile.
+        head = answer.partition(b"\r\n\r\n")[0].lower()
+        assert b"\r\nconnection: close\r\n" in head + b"\r\n"
         started = time.monotonic()
         with pytest.raises((BrokenPipeError, ConnectionResetError)):  # noqa: PT012
             while time.monotonic() - started < 15:
                 sock.sendall(b"\0" * 65536)
         assert time.monotonic() - started < 6
+
+
+def test_regression_an_early_answer_says_connection_close(
+        server: ServerProcess, pypi_repo: PypiRepo, dists: DistFactory) -> None:
+    # A refused upload: the server closes that connection after a short linger, so the answer
+    # says so. Without it a client or proxy that pools connections could send its next request
+    # into the closing one (httpx notices the half-close first; a proxy's pool may not).
+    # Larger than what the server reads ahead of an app that has not asked for the body.
+    dist = dists.wheel(DistSpec(name=unique_name("early"), version="1.0",
+                                padding=4 * 1024 * 1024))
+    with httpx.Client(auth=("aws", "not-a-token"), timeout=10, trust_env=False) as http:
+        refused = upload(pypi_repo, dist, client=http)
+        assert refused.status_code == 401
+        assert refused.headers.get("connection") == "close"
+        started = time.monotonic()
+        assert http.get(f"{server.url}/health").status_code == 200
+        assert time.monotonic() - started < 1  # not waiting out the refused one's linger
+    # A request whose body was read keeps its connection.
+    with pypi_repo.client() as http:
+        kept = upload(pypi_repo, dist, client=http)
+        assert kept.status_code == 200 and "connection" not in kept.headers
 
 
 # ------------------------------------------------------------------ the connection cap

@@ -224,3 +224,59 @@ def test_an_unmarked_response_is_left_alone() -> None:
     cycle = _cycle()
     head, body = _send(cycle, {**START, COALESCE: False}, BODY)
     assert head.endswith(b"\r\n\r\n") and body == b"page"
+
+
+# An answer started before the request's body was read (an upload refused at its head).
+
+class _Lingering:
+    """Stands in for Packyard's protocol, which lingers and closes after such an answer."""
+
+    lingers_early_answers = True
+
+    def __init__(self) -> None:
+        self.completed = 0
+
+    def on_response_complete(self) -> None:
+        self.completed += 1
+
+
+def _early(protocol: object) -> Any:
+    cycle = _cycle()
+    cycle.on_response = getattr(protocol, "on_response_complete", lambda: None)
+    assert cycle.more_body  # nothing of the request's body read yet
+    return cycle
+
+
+UNMARKED = {**START, COALESCE: False}
+
+
+def test_an_early_answer_says_connection_close_and_the_protocol_lingers() -> None:
+    protocol = _Lingering()
+    cycle = _early(protocol)
+    head, body = _send(cycle, UNMARKED, BODY)
+    assert b"\r\nconnection: close\r\n" in head and body == b"page"
+    # Not closed by uvicorn with the body still coming: the protocol lingers, then closes.
+    assert not cycle.transport.closed and protocol.completed == 1
+
+
+def test_an_early_answer_whose_body_arrived_meanwhile_is_closed_at_once() -> None:
+    protocol = _Lingering()
+    cycle = _early(protocol)
+    (head,) = _send(cycle, UNMARKED)
+    cycle.more_body = False  # the rest of the request arrived before the answer's end
+    assert _send(cycle, BODY) == [head, b"page"]
+    assert b"\r\nconnection: close\r\n" in head and cycle.transport.closed
+
+
+def test_an_answer_after_the_body_was_read_keeps_the_connection() -> None:
+    cycle = _early(_Lingering())
+    cycle.more_body = False
+    head, _body = _send(cycle, UNMARKED, BODY)
+    assert b"connection" not in head.lower() and not cycle.transport.closed
+
+
+def test_without_packyards_protocol_an_early_answer_is_uvicorns() -> None:
+    # uvicorn's own protocol reads and drops the rest of the body and keeps the connection.
+    cycle = _early(object())
+    head, _body = _send(cycle, UNMARKED, BODY)
+    assert b"connection" not in head.lower() and not cycle.transport.closed
