@@ -114,8 +114,9 @@ def _close_after_an_early_answer(cycle: Any, message: Any) -> Any:
     protocol lingers instead (a close with unread bytes would reset the answer away)."""
     kind = message.get("type")
     if kind == "http.response.start":
-        if (getattr(cycle, "more_body", False) and cycle.keep_alive and getattr(
-                getattr(cycle.on_response, "__self__", None), "lingers_early_answers", False)):
+        protocol = getattr(getattr(cycle, "on_response", None), "__self__", None)
+        if (getattr(protocol, "lingers_early_answers", False)
+                and getattr(cycle, "more_body", False) and cycle.keep_alive):
             cycle.__dict__[_EARLY] = True
             return {**message, "headers": [*message.get("headers", ()),
                                            (b"connection", b"close")]}
