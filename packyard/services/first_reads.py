@@ -120,14 +120,11 @@ class FirstReads:
                                              connection_of(scope))
                 except WouldWait:
                     return None
-                except (Unauthenticated, Denied) as error:
-                    if self.defer_refusals:
-                        return None
-                    self._noted(scope, wanted)
-                    return self._refused(error)
                 except PackyardError as error:
-                    self._noted(scope, wanted)
-                    return self._refused(error)
+                    refusal = self._refusal(error)
+                    if refusal is not None:
+                        self._noted(scope, wanted)
+                    return refusal
                 except Exception:  # noqa: BLE001 - ``__call__`` meets it again: the routes answer
                     return None
         try:
@@ -140,6 +137,13 @@ class FirstReads:
         if answer is not None:
             self._noted(scope, wanted).caller = access.principal
         return answer
+
+    def _refusal(self, error: PackyardError) -> Answer | None:
+        """The format's answer to ``error``; None for the routes to answer a 401 or 403 while
+        the audit trail records those (``defer_refusals``)."""
+        if self.defer_refusals and isinstance(error, (Unauthenticated, Denied)):
+            return None
+        return self._refused(error)
 
     def _noted(self, scope: Scope, wanted: HotKey) -> RequestNote:
         note = note_of(scope)
@@ -162,10 +166,8 @@ class FirstReads:
                                            environment_of(scope), connection_of(scope))
                 note.caller = access.principal
                 found = await self._fill(access, wanted)
-            except (Unauthenticated, Denied) as error:
-                return None if self.defer_refusals else self._refused(error)
             except PackyardError as error:
-                return self._refused(error)
+                return self._refusal(error)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None
         return None if found is None else _answer(found, headers)
