@@ -195,11 +195,12 @@ class Catalog(Protocol):
         """Everything a project page shows; None when the repository has no such package."""
         ...
 
-    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str
+    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str,
+                               packages: Mapping[int, Package] | None = None
                                ) -> dict[int, tuple[Package, list[PackageVersion],
                                                     list[IndexEntry]]]:
         """``project_index`` in every repository of the domain that has the package, by
-        repository id, in one transaction."""
+        repository id, in one transaction; from ``packages`` (``packages_named``) when given."""
         ...
 
     def rendered_page(self, repository_id: int, fmt: str, name: str, kind: str,

@@ -5,6 +5,11 @@ reads must not query). Each write announces its *topic* inside its own transacti
 announcement exists exactly when the write does:
 
 - ``catalog``: domains, repositories, packages, files, upstream links (pages and lookups);
+- ``content``: a catalog write that only added files or versions to packages (a file pulled
+  through from an upstream, kept: ``CatalogBase._write``'s ``content_only``), announced
+  instead of ``catalog``: it changes pages and lookups, never a domain's upstream graph, its
+  package groups or a repository (``ChangeLog.structure_stamp``), so a cold install in one
+  process does not make the others load those again after every file;
 - ``access``: the catalog writes an access decision or a read grant rests on (domains and
   repositories made, changed or deleted, resource tags: ``CatalogBase._write``'s
   ``changes_access``), announced beside ``catalog``, so a publish or a pull-through keep
@@ -50,10 +55,11 @@ from packyard.metadata.engine import backend_name, normalize_url
 log = logging.getLogger("packyard.metadata")
 
 CATALOG = "catalog"
+CONTENT = "content"
 ACCESS = "access"
 IAM = "iam"
 TOKENS = "tokens"
-TOPICS = (CATALOG, ACCESS, IAM, TOKENS)
+TOPICS = (CATALOG, CONTENT, ACCESS, IAM, TOKENS)
 
 CHANNEL = "packyard_changes"
 # How often a process on SQLite looks for other processes' writes: the most a change made by

@@ -13,8 +13,15 @@ from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
 from packyard.metadata.new_files import decode_attributes, sibling_files
 from packyard.metadata.point_reads import POINT_READ_MAX_BYTES, WouldWait
-from packyard.metadata.rows import ASSET_JOIN, asset_record, chunks, package_record, version_record
-from packyard.metadata.schema import assets, package_versions, packages, repositories
+from packyard.metadata.rows import (
+    ASSET_JOIN,
+    DOMAIN_PACKAGES,
+    asset_record,
+    chunks,
+    package_record,
+    version_record,
+)
+from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, IndexEntry, Package, PackageVersion
 
@@ -56,13 +63,6 @@ class ListedFile(NamedTuple):
     @classmethod
     def of(cls, status: str, asset: Asset) -> ListedFile:
         return cls(status, asset.sha256, asset.size, asset.attributes)
-
-
-_DOMAIN_PACKAGES = (
-    select(packages).join(repositories, packages.c.repository_id == repositories.c.id)
-    .where(repositories.c.domain_id == bindparam("domain_id"),
-           packages.c.format == bindparam("format"),
-           packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name")))
 
 
 class ListingStore(CatalogBase):
@@ -144,15 +144,21 @@ class ListingStore(CatalogBase):
                                           asset=asset_record(row), published_at=version.published_at))
         return package_record(pkg), versions, entries
 
-    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str
+    def domain_project_indexes(self, domain_id: int, fmt: str, namespace: str, name: str,
+                               packages: Mapping[int, Package] | None = None
                                ) -> dict[int, tuple[Package, list[PackageVersion],
                                                     list[IndexEntry]]]:
         """``project_index`` of the package called ``name`` in every repository of a domain
         that has it, by repository id: one transaction, three queries, however many
-        repositories (an upstream search reads them all; each page and file pulled through)."""
+        repositories (an upstream search reads them all; each page and file pulled through);
+        two when the caller has just read the ``packages`` (``packages_named``, in the same
+        transaction)."""
         with self._read() as conn:
-            found = {row.id: package_record(row) for row in conn.execute(_DOMAIN_PACKAGES, {
-                "domain_id": domain_id, "format": fmt, "namespace": namespace, "name": name})}
+            found = ({package.id: package for package in packages.values()}
+                     if packages is not None else
+                     {row.id: package_record(row) for row in conn.execute(DOMAIN_PACKAGES, {
+                         "domain_id": domain_id, "format": fmt, "namespace": namespace,
+                         "name": name})})
             if not found:
                 return {}
             versions: dict[int, PackageVersion] = {}

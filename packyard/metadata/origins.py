@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
-from packyard.metadata.rows import package_record
+from packyard.metadata.rows import DOMAIN_PACKAGES, package_record
 from packyard.metadata.schema import package_versions, packages, repositories
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Package, Repository
@@ -28,12 +28,12 @@ class OriginStore(CatalogBase):
 
     def packages_named(self, domain_id: int, fmt: str, namespace: str,
                        name: str) -> dict[int, Package]:
-        """The package called ``name`` in every repository of a domain that has it, by repository id."""
+        """The package called ``name`` in every repository of a domain that has it, by
+        repository id (one query; each row's ``last_serial`` moves with every write to its
+        versions, files or tags)."""
         with self._read() as conn:
-            rows = conn.execute(select(packages).join(
-                repositories, packages.c.repository_id == repositories.c.id).where(
-                    repositories.c.domain_id == domain_id, packages.c.format == fmt,
-                    packages.c.namespace == namespace, packages.c.name == name)).all()
+            rows = conn.execute(DOMAIN_PACKAGES, {"domain_id": domain_id, "format": fmt,
+                                                  "namespace": namespace, "name": name}).all()
         return {r.repository_id: package_record(r) for r in rows}
 
     def put_origin_configuration(self, repository: Repository, fmt: str, namespace: str,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Connection, Insert, bindparam, select
 from sqlalchemy.engine import Row
 
 from packyard.metadata.new_files import decode_attributes
@@ -59,6 +59,15 @@ REPO_COLUMNS = (
 # assets -> their version -> their package, the join most file lookups need.
 ASSET_JOIN = assets.join(package_versions, assets.c.package_version_id == package_versions.c.id) \
     .join(packages, package_versions.c.package_id == packages.c.id)
+
+
+# The package called :name in every repository of the domain :domain_id (with :format and
+# :namespace), built once: an upstream search and its recheck (``packages_named``) read it.
+DOMAIN_PACKAGES = (
+    select(packages).join(repositories, packages.c.repository_id == repositories.c.id)
+    .where(repositories.c.domain_id == bindparam("domain_id"),
+           packages.c.format == bindparam("format"),
+           packages.c.namespace == bindparam("namespace"), packages.c.name == bindparam("name")))
 
 
 # Values per IN (...) list: far below every backend's limit on bound parameters.

@@ -1,15 +1,23 @@
-"""Package tags: named pointers to versions (npm's dist-tags), per package of a repository."""
+"""Package tags: named pointers to versions (npm's dist-tags), per package of a repository.
+
+A tag's change is a change of its package, as a version's is: it raises the package's
+``last_serial`` (``serials.py``), which a merged listing kept across other packages' changes is
+checked against (``UpstreamResolver``), in every process at once."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert, select, update
 
 from packyard.metadata.schema import package_tags
+from packyard.metadata.serials import bump_serials
 from packyard.metadata.transactions import CatalogBase
 
 
 class TagStore(CatalogBase):
-    """Reads and writes of package tags; a write bumps the ChangeLog like any other."""
+    """Reads and writes of package tags; a write bumps the ChangeLog and the package's serial
+    like any other change of it."""
 
     def package_tags(self, package_id: int) -> dict[str, str]:
         with self._read() as conn:
@@ -25,8 +33,12 @@ class TagStore(CatalogBase):
             if not moved:
                 conn.execute(insert(package_tags).values(package_id=package_id, tag=tag,
                                                          version_key=version_key))
+            bump_serials(conn, [package_id], datetime.now(UTC))
 
     def delete_package_tag(self, package_id: int, tag: str) -> bool:
         with self._write() as conn:
-            return bool(conn.execute(delete(package_tags).where(
+            deleted = bool(conn.execute(delete(package_tags).where(
                 package_tags.c.package_id == package_id, package_tags.c.tag == tag)).rowcount)
+            if deleted:
+                bump_serials(conn, [package_id], datetime.now(UTC))
+            return deleted

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from packyard.metadata.change_feed import ACCESS, CATALOG, announce
+from packyard.metadata.change_feed import ACCESS, CATALOG, CONTENT, announce
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.engine import (
     PoolSettings,
@@ -117,7 +117,7 @@ class CatalogBase:
         of (a new token: nobody can have looked it up yet); ``changes_access`` for a write
         an access decision or a read grant may rest on (the module's docstring);
         ``content_only`` for one that only adds files or versions to packages
-        (``ChangeLog.structure_stamp`` stays)."""
+        (``ChangeLog.structure_stamp`` stays; announced as ``content``, not ``catalog``)."""
         if not may_wait():
             raise WouldWait
         with outages_as_unavailable(), self._writer.connect() as conn, conn.begin():
@@ -125,7 +125,7 @@ class CatalogBase:
             yield conn
             changed = forget_changed(conn)
             if topic is not None:
-                announce(conn, topic)
+                announce(conn, CONTENT if content_only and topic == CATALOG else topic)
             if changes_access:
                 announce(conn, ACCESS)
         # Committed: caches of pages and lookups built before this write are now stale.

@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 from packyard.auth.tokens import TokenService
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog
-from packyard.metadata.change_feed import ACCESS, CATALOG, IAM, TOKENS, TOPICS, ChangeWatcher
+from packyard.metadata.change_feed import (
+    ACCESS,
+    CATALOG,
+    CONTENT,
+    IAM,
+    TOKENS,
+    TOPICS,
+    ChangeWatcher,
+)
 from packyard.upstream.core import UpstreamCore
 
 log = logging.getLogger("packyard")
@@ -56,6 +64,9 @@ class CacheInvalidation:
         if CATALOG in topics:
             self.catalog.changes.touch()
             self.upstreams.graphs.clear()
+        elif CONTENT in topics:
+            # Files kept elsewhere: pages and lookups drop, graphs and groups stay.
+            self.catalog.changes.touch(content_only=True)
         if ACCESS in topics:
             self.catalog.access_changes.touch()
         if IAM in topics:

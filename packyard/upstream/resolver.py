@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -110,6 +111,11 @@ class _Plan:
     steps: list[SearchStep]
     graph: DomainGraph
     stored: dict[int, Listing[Place]]  # what each repository step holds of the package
+    # When it was read (``time.monotonic``): the kept merges' backstop counts from it.
+    read_at: float
+    # The package's rows in every repository of the domain as the plan read them, by
+    # repository id (``Catalog.packages_named``); None for a repository without upstreams.
+    packages: dict[int, Package] | None = None
 
 
 @dataclass
@@ -158,7 +164,8 @@ class MergedListing:
 @dataclass(frozen=True)
 class _Kept:
     """A merged listing with what it was merged from: the plan (good while the catalog's
-    stamp is) and each external step's document, held so that identity compares them."""
+    stamp is, or while the package's rows are: ``_plan_again``) and each external step's
+    document, held so that identity compares them."""
 
     plan: _Plan
     documents: tuple[UpstreamListing | None, ...]
@@ -195,6 +202,13 @@ class UpstreamResolver:
         self._merged: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
             ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
             version=catalog.changes.stamp)
+        # The same merges across writes that only keep pulled files (a cold install keeps one
+        # every few milliseconds, and each moved the stamp above): taken again only while the
+        # package's own rows are the ones the plan read (``_plan_again``).
+        self._settled: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
+            ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
+            version=catalog.changes.structure_stamp)
+        self.rechecks = 0  # merges taken again after checking the package's rows (tests)
         # The repositories owning external connections, where pulled files are kept: rows
         # only a structural write changes (not a pulled file kept).
         self._owners: TtlCache[tuple[int, str], Repository] = TtlCache(
@@ -217,10 +231,19 @@ class UpstreamResolver:
         self._format.check_name(name)
         key = (repository.id, namespace, name)
         stamp = self._merged.version()
+        structure = self._settled.version()
         kept = self._merged.get(key)
-        # The plan reads only the catalog: while its stamp is the same, so is the plan.
-        plan = kept.plan if kept is not None else await self._threads.run(
-            self._plan, domain, repository, namespace, name)
+        if kept is not None:
+            # The plan reads only the catalog: while its stamp is the same, so is the plan.
+            plan = kept.plan
+        else:
+            settled = self._settled.get(key)
+            plan = await self._threads.run(self._plan_again, domain, repository, namespace,
+                                           name, settled)
+            if settled is not None and plan is settled.plan:
+                kept = settled
+                self.rechecks += 1
+                self._merged.put(key, kept, version=stamp, since=plan.read_at)
         gathered = await self._gather(plan, self._format.document_name(namespace, name))
         documents = tuple(gathered.documents)
         if kept is not None and _same(kept.documents, documents) and not gathered.errors:
@@ -228,7 +251,7 @@ class UpstreamResolver:
                 return kept.merged
             # Revalidated, unchanged: the same merge (and renders), due again later.
             merged = replace(kept.merged, revalidate_at=gathered.revalidate_at)
-            self._merged.put(key, _Kept(plan, documents, merged), version=stamp)
+            self._remember(key, _Kept(plan, documents, merged), stamp, structure)
             return merged
         self.merges += 1
         project = merge_listings(gathered.listings, self._format.version_sort_key)
@@ -240,8 +263,31 @@ class UpstreamResolver:
         merged = MergedListing(project, gathered.revalidate_at)
         if not gathered.errors:
             # An upstream that failed with no copy to serve is asked again next time.
-            self._merged.put(key, _Kept(plan, documents, merged), version=stamp)
+            self._remember(key, _Kept(plan, documents, merged), stamp, structure)
         return merged
+
+    def _remember(self, key: tuple[int, str, str], kept: _Kept, stamp: int | None,
+                  structure: int | None) -> None:
+        self._merged.put(key, kept, version=stamp, since=kept.plan.read_at)
+        if kept.plan.packages is not None:
+            self._settled.put(key, kept, version=structure, since=kept.plan.read_at)
+
+    def _plan_again(self, domain: Domain, repository: Repository, namespace: str, name: str,
+                    settled: _Kept | None) -> _Plan:
+        """``settled``'s plan when none of the catalog's writes since can have changed it,
+        else ``_plan`` (worker thread). ``settled`` is bound to the structure stamp: no write
+        since changed upstreams, groups, origin controls or repositories (only pulled files
+        were kept). Its plan stands if the package's rows in the domain are the ones it read
+        (one query): every write to a package's versions, files or tags raises its row's
+        ``last_serial``, in whichever process it ran, and another package's kept file leaves
+        them as they were."""
+        if settled is None or settled.plan.packages is None:
+            return self._plan(domain, repository, namespace, name)
+        with self._catalog.shared_read():
+            rows = self._catalog.packages_named(domain.id, self._fmt, namespace, name)
+            if rows == settled.plan.packages:
+                return settled.plan
+            return self._plan(domain, repository, namespace, name, rows)
 
     async def external_url(self, domain: Domain, repository: Repository,
                            connection: str) -> str | None:
@@ -260,16 +306,20 @@ class UpstreamResolver:
         return self._graphs.get_or_load(domain_id,
                                         lambda: self._catalog.domain_graph(domain_id))
 
-    def _plan(self, domain: Domain, repository: Repository, namespace: str,
-              name: str) -> _Plan:
-        """Where to look, and what the repositories there hold (one worker-thread hop)."""
+    def _plan(self, domain: Domain, repository: Repository, namespace: str, name: str,
+              packages: Mapping[int, Package] | None = None) -> _Plan:
+        """Where to look, and what the repositories there hold (one worker-thread hop);
+        ``packages``: the package's rows in the domain, just read (``packages_named``)."""
+        read_at = time.monotonic()
         graph = self._graph(domain.id)
         if not graph.upstreams.get(repository.id) and repository.id not in graph.external:
             steps = [SearchStep(repository.id)]
-            return _Plan(steps, graph, self._repository_listings(steps, namespace, name))
+            return _Plan(steps, graph, self._repository_listings(steps, namespace, name),
+                         read_at)
         # The package in every repository of the domain, with its versions and files: one
         # read for the origin controls and for what each repository step holds.
-        indexes = self._catalog.domain_project_indexes(domain.id, self._fmt, namespace, name)
+        indexes = self._catalog.domain_project_indexes(domain.id, self._fmt, namespace, name,
+                                                       packages)
         external = {repo: connection for repo, connection in graph.external.items()
                     if connection in self._urls}
         steps = search_steps(repository.id, graph.upstreams, external,
@@ -280,7 +330,8 @@ class UpstreamResolver:
         for decision in refused:
             log.info("not searching upstream for %s into %s: %s", name, repository.name,
                      decision.reason)
-        return _Plan(steps, graph, self._repository_listings(steps, namespace, name, indexes))
+        return _Plan(steps, graph, self._repository_listings(steps, namespace, name, indexes),
+                     read_at, {repo: package for repo, (package, _, _) in indexes.items()})
 
     def _domain_groups(self, domain: Domain) -> DomainGroups:
         """The domain's package groups: a change made in this process applies to the next

@@ -113,6 +113,17 @@ def test_a_write_no_access_rests_on_leaves_the_access_stamp(shelf: Shelf, write:
     assert shelf.catalog.changes.stamp() != changes
 
 
+@pytest.mark.parametrize("write", [pytest.param(w, id=n) for n, w in
+                                   {**MOVES_ACCESS, **LEAVES_ACCESS}.items()])
+def test_only_a_kept_file_leaves_the_structure_stamp(shelf: Shelf, write: Write) -> None:
+    """What domain graphs, package groups and merges kept across pulled files are bound to
+    (``ChangeLog.structure_stamp``): every write moves it but a pulled file kept."""
+    structure = shelf.catalog.changes.structure_stamp()
+    write(shelf)
+    kept_file = write is LEAVES_ACCESS["pull-through keep"]
+    assert (shelf.catalog.changes.structure_stamp() == structure) is kept_file
+
+
 def test_a_refused_write_moves_no_stamp(shelf: Shelf) -> None:
     changes, access = shelf.catalog.changes.stamp(), shelf.catalog.access_changes.stamp()
     with pytest.raises(Conflict, match="already exists"):

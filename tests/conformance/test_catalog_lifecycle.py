@@ -232,7 +232,21 @@ def test_every_change_raises_the_package_serial(catalog: SqlCatalog) -> None:
     catalog.change_versions(_package(catalog, one), {"2.0": "2.0"},
                             lambda current: plan_status_update(
                                 ["2.0"], current, target_status="Unlisted"), NOW)
-    assert _package(catalog, one).last_serial > second
+    third = _package(catalog, one).last_serial
+    assert third > second
+    # A tag (npm's dist-tags) moved or removed is a change of the package too.
+    package_id = _package(catalog, one).id
+    catalog.put_package_tag(package_id, "beta", "2.0")
+    fourth = _package(catalog, one).last_serial
+    assert fourth > third
+    catalog.put_package_tag(package_id, "beta", "1.0")
+    fifth = _package(catalog, one).last_serial
+    assert fifth > fourth
+    assert catalog.delete_package_tag(package_id, "beta")
+    sixth = _package(catalog, one).last_serial
+    assert sixth > fifth
+    assert not catalog.delete_package_tag(package_id, "beta")  # nothing there: no change
+    assert _package(catalog, one).last_serial == sixth
 
 
 def test_revision_0006_upgrades_a_database_with_packages(databases: Databases) -> None:

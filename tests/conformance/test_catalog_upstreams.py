@@ -310,6 +310,12 @@ def test_domain_project_indexes_are_each_repositorys_project_index(catalog: Cata
         "pkg-1.0.tar.gz", "pkg-2.0-py3-none-any.whl", "pkg-2.0.tar.gz"]
     assert found[team.id][1:] == ([], [])
     assert catalog.domain_project_indexes(team.domain_id, "pypi", "", "missing") == {}
+    # The same from the package rows just read (a merge's recheck that found them changed).
+    rows = catalog.packages_named(team.domain_id, "pypi", "", "pkg")
+    assert {repo: package.id for repo, package in rows.items()} == {
+        repo: package.id for repo, (package, _, _) in found.items()}
+    assert catalog.domain_project_indexes(team.domain_id, "pypi", "", "pkg", rows) == found
+    assert catalog.domain_project_indexes(team.domain_id, "pypi", "", "missing", {}) == {}
 
 
 def test_versions_published_before_upstreams_keep_their_repository_as_origin(

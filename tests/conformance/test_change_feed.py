@@ -18,7 +18,7 @@ from packyard.errors import Conflict
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata import change_feed
-from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.catalog import EntryPoint, NewAsset, NewVersion, SqlCatalog
 from packyard.metadata.change_feed import ChangeListener, ChangeWatcher, watch_changes
 from packyard.model import Domain
 from tests.conformance.conftest import Databases
@@ -107,6 +107,25 @@ def test_a_catalog_write_access_does_not_rest_on_is_heard_as_catalog_only(
     assert heard.wait_for(lambda: len(heard.changes) > after)
     time.sleep(0.2)  # anything else it announced would be heard by now
     assert heard.topics(after) == {"catalog"}
+
+
+def test_a_pulled_file_kept_is_heard_as_content_only(
+        catalog: SqlCatalog, watching: tuple[ChangeWatcher, Heard]) -> None:
+    """A kept file changes pages and lookups, never a domain's graph or groups: the other
+    processes hear ``content``, not ``catalog``, and keep those."""
+    _, heard = watching
+    repository = catalog.create_repository(_domain(catalog), "shelf", "", ACCOUNT, NOW)
+    after = _heard_access_write(heard)
+    version = NewVersion(version="1.0", version_key="1.0", summary=None, home_page=None,
+                         source_code_repository=None, licenses=[], readme=None,
+                         readme_content_type=None, dependencies=[], origin_type="EXTERNAL")
+    asset = NewAsset(name="up-1.0.tar.gz", size=3, sha256="c" * 64, sha512="0" * 128,
+                     sha1="0" * 40, md5="0" * 32)
+    catalog.retain([repository], "pypi", "", "up", "up", version, asset,
+                   EntryPoint("EXTERNAL", None, "public:pypi"), {"c" * 64: 3}, NOW)
+    assert heard.wait_for(lambda: len(heard.changes) > after)
+    time.sleep(0.2)  # anything else it announced would be heard by now
+    assert heard.topics(after) == {"content"}
 
 
 def test_an_iam_write_is_heard_as_iam(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiEndpoint
 from packyard.formats.pypi.upstream import PypiUpstream
+from packyard.lifecycle.version_changes import plan_status_update
 from packyard.metadata.new_files import NewAsset, NewVersion
 from packyard.metadata.retention import EntryPoint
 from packyard.services.access import RepositoryAccess
@@ -304,6 +306,27 @@ def test_packuments_are_merged_and_rendered_once_per_change(
     assert (asked, resolver.merges, packuments.renders) == (3, 2, 2)
 
 
+def _kept_file(name: str, version: str, data: bytes) -> tuple[NewVersion, NewAsset, str]:
+    """A version and its one file, as a pull-through keeps them (``Catalog.retain``)."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    asset = NewAsset(name=f"{name.replace('-', '_')}-{version}.tar.gz", size=len(data),
+                     sha256=sha256, sha512=hashlib.sha512(data).hexdigest(),
+                     sha1=hashlib.sha1(data).hexdigest(), md5=hashlib.md5(data).hexdigest())
+    new = NewVersion(version=version, version_key=version, summary=None, home_page=None,
+                     source_code_repository=None, licenses=[], readme=None,
+                     readme_content_type=None, dependencies=[], origin_type="EXTERNAL")
+    return new, asset, sha256
+
+
+def _keep(container: Container, pages: Pages, name: str, version: str) -> None:
+    """``name``'s ``version`` pulled through and kept in ``lib``."""
+    data = f"{name} {version} kept from upstream".encode()
+    new, asset, sha256 = _kept_file(name, version, data)
+    container.catalog.retain([pages.lib], "pypi", "", name, name, new, asset,
+                             EntryPoint("EXTERNAL", None, "public:pypi"), {sha256: len(data)},
+                             pages.clock.now())
+
+
 def test_a_pulled_file_kept_keeps_the_domain_graph_and_a_repository_change_drops_it(
         pages: Pages, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cold install keeps a file every few milliseconds; each used to make the next request
@@ -318,25 +341,126 @@ def test_a_pulled_file_kept_keeps_the_domain_graph_and_a_repository_change_drops
         return domain_graph(domain_id)
 
     monkeypatch.setattr(catalog, "domain_graph", counted)
-    data = b"kept from upstream"
-    sha256 = hashlib.sha256(data).hexdigest()
-    asset = NewAsset(name="demo_pkg-0.9.tar.gz", size=len(data), sha256=sha256,
-                     sha512=hashlib.sha512(data).hexdigest(), sha1=hashlib.sha1(data).hexdigest(),
-                     md5=hashlib.md5(data).hexdigest())
-    version = NewVersion(version="0.9", version_key="0.9", summary=None, home_page=None,
-                         source_code_repository=None, licenses=[], readme=None,
-                         readme_content_type=None, dependencies=[], origin_type="EXTERNAL")
 
     async def steps() -> None:
         assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
-        catalog.retain([pages.lib], "pypi", "", "demo-pkg", "demo-pkg", version, asset,
-                       EntryPoint("EXTERNAL", None, "public:pypi"), {sha256: len(data)},
-                       pages.clock.now())
+        _keep(container, pages, "demo-pkg", "0.9")
         assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
         assert len(loads) == 1
         container.registry.update_repository(ROOT_PRINCIPAL, "acme", "team", None,
                                              upstreams=["public"])
         assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        assert len(loads) == 2
+
+    _run(steps)
+
+
+def test_a_file_kept_for_another_package_leaves_the_merge(
+        pages: Pages, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file a cold install keeps moved the catalog's stamp, and every merged page was
+    planned, merged and rendered again on its next read, whatever package the file was of.
+    Now a page whose package's rows are unchanged is taken again after one query."""
+    catalog = container.catalog
+    plans: list[str] = []
+    domain_project_indexes = catalog.domain_project_indexes
+
+    def counted(domain_id: int, fmt: str, namespace: str, name: str, *rows: Any) -> Any:
+        plans.append(name)
+        return domain_project_indexes(domain_id, fmt, namespace, name, *rows)
+
+    monkeypatch.setattr(catalog, "domain_project_indexes", counted)
+
+    async def steps() -> None:
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        _keep(container, pages, "other-pkg", "1.0")
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        _keep(container, pages, "other-pkg", "1.1")
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        # The package's own kept file is shown at once.
+        _keep(container, pages, "demo-pkg", "0.9")
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+
+    _run(steps)
+    assert plans == ["demo-pkg", "demo-pkg"]  # the first read, and after its own file
+    assert (pages.asked, pages.merges, pages.renders, pages.resolver.rechecks) == (4, 2, 2, 2)
+
+
+def test_a_change_another_process_announced_late_is_seen_by_its_serial(
+        pages: Pages, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's write moves the shared stamp at once, but this process's structure
+    stamp only when its announcement is heard. A version made Unlisted there in between must
+    not leave the merge kept across pulled files standing: its serial moved."""
+    catalog = container.catalog
+
+    async def steps() -> None:
+        _keep(container, pages, "demo-pkg", "0.9")
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+        _keep(container, pages, "other-pkg", "1.0")  # the stamp moves, the structure stays
+        touch = catalog.changes.touch
+        # As another process's write reaches this one before its announcement does.
+        monkeypatch.setattr(catalog.changes, "touch",
+                            lambda content_only=False: touch(content_only=True))
+        package = catalog.find_package(pages.lib.id, "pypi", "", "demo-pkg")
+        assert package is not None
+        catalog.change_versions(package, {"0.9": "0.9"}, lambda current: plan_status_update(
+            ["0.9"], current, target_status="Archived"), pages.clock.now())
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+
+    _run(steps)
+    assert pages.resolver.rechecks == 0
+
+
+def test_own_kept_files_in_a_burst_leave_the_domain_graph(
+        pages: Pages, container: Container) -> None:
+    """The embedded default's change watcher hears its own process's writes when several
+    land between two of its polls (it cannot tell whose they were). A burst of kept files
+    was heard as ``catalog``, which drops every domain graph and moves the structure stamp:
+    during a cold install, again and again. Kept files are announced as ``content`` now."""
+    invalidation = container.invalidation
+    assert invalidation is not None
+    invalidation.start()
+    try:
+        time.sleep(0.15)  # its first look at the counters
+        structure = container.catalog.changes.structure_stamp()
+        for n in range(8):
+            _keep(container, pages, f"pkg-{n}", "1.0")
+        time.sleep(0.3)  # several polls
+        assert "catalog" not in invalidation.heard
+        assert container.catalog.changes.structure_stamp() == structure
+    finally:
+        container.stop_background()
+
+
+def test_a_file_kept_by_a_replica_drops_pages_and_keeps_the_graph(
+        pages: Pages, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica (no stamp file shared) is heard only through its announcements: its kept
+    file, announced as ``content``, must drop this process's pages at once and leave the
+    domain's graph; a structural write of its (``catalog``) drops the graph too."""
+    catalog = container.catalog
+    invalidation = container.invalidation
+    assert invalidation is not None
+    loads: list[int] = []
+    domain_graph = catalog.domain_graph
+
+    def counted(domain_id: int) -> Any:
+        loads.append(domain_id)
+        return domain_graph(domain_id)
+
+    monkeypatch.setattr(catalog, "domain_graph", counted)
+
+    async def steps() -> None:
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        with monkeypatch.context() as replica:
+            replica.setattr(catalog.changes, "touch", lambda content_only=False: None)
+            _keep(container, pages, "demo-pkg", "0.9")  # the replica's write: no stamp moved
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]  # not heard yet
+        structure = catalog.changes.structure_stamp()
+        invalidation.changed_elsewhere(frozenset({"content"}))
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+        assert catalog.changes.structure_stamp() == structure
+        assert len(loads) == 1
+        invalidation.changed_elsewhere(frozenset({"catalog"}))
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
         assert len(loads) == 2
 
     _run(steps)
