@@ -48,6 +48,7 @@ from packyard.upstream.merge import (
     MergedProject,
     OfferedFile,
     OfferedVersion,
+    is_large,
     merge_listings,
 )
 from packyard.upstream.origin import takes_from_upstream
@@ -254,7 +255,11 @@ class UpstreamResolver:
             self._remember(key, _Kept(plan, documents, merged), stamp, structure)
             return merged
         self.merges += 1
-        project = merge_listings(gathered.listings, self._format.version_sort_key)
+        if is_large(gathered.listings):
+            project = await self._threads.run(merge_listings, gathered.listings,
+                                              self._format.version_sort_key)
+        else:
+            project = merge_listings(gathered.listings, self._format.version_sort_key)
         if gathered.errors and not project.files:
             raise gathered.errors[0]
         if not gathered.exists:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -39,10 +39,11 @@ from packyard.formats.npm.upstream import parse_time
 from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, Repository
 from packyard.services.answers import RenderedPage
-from packyard.upstream.merge import MergedProject
+from packyard.upstream.merge import LARGE_LISTING_VERSIONS, MergedProject
 from packyard.upstream.resolver import Place, UpstreamResolver
 
 Kind = Literal["full", "abbreviated"]
+T = TypeVar("T")
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
 # Rendered documents kept beyond the page cache, by total size (a typescript-sized package is
@@ -87,28 +88,29 @@ class Packuments:
             memo = self._memo.get(key)
             if memo is not None:
                 self._memo.move_to_end(key)
-        # The same merge (nothing changed since): no fingerprint to compute.
-        if memo is not None and (memo.merged is merged
-                                 or memo.fingerprint == _fingerprint(merged)):
+        if memo is not None and memo.merged is merged:
+            # The same merge (nothing changed since): no fingerprint to compute.
             page = memo.page
         else:
-            package = await self.stored_package(name, merged)
-            page = await run_in_threadpool(_render, package, kind, base_url)
-            self.renders += 1
-            self._remember(key, _Memo(_fingerprint(merged), merged, page))
+            fingerprint = await _off_the_loop_if_large(merged, _fingerprint, merged)
+            if memo is not None and memo.fingerprint == fingerprint:
+                page = memo.page
+            else:
+                package = await self.stored_package(name, merged)
+                page = await run_in_threadpool(_render, package, kind, base_url)
+                self.renders += 1
+            # Held with this merge: its next read needs no fingerprint either.
+            self._remember(key, _Memo(fingerprint, merged, page))
         # Kept by the page cache until an upstream document it shows is due again.
         return replace(page, revalidate_at=listing.revalidate_at)
 
     async def stored_package(self, name: PackageName,
                              merged: MergedProject[Place]) -> StoredPackage:
         """What a packument shows of a merged listing, with the readme of its ``latest``."""
-        versions = {key: _stored_version(offered) for key, (offered, _) in
-                    merged.claims.items()}
-        listed = [v.version for v in versions.values() if v.status in LISTED_STATUSES]
+        versions, latest, modified = await _off_the_loop_if_large(merged, _stored_versions,
+                                                                  merged)
         if not versions:
             raise NotFound(f"{name.full} has no versions")
-        latest = effective_dist_tags(merged.tags, listed).get(LATEST)
-        modified = _upstream_modified(merged)
         if latest is not None:
             key = next(k for k, v in versions.items() if v.version == latest)
             offered, place = merged.claims[key]
@@ -147,6 +149,24 @@ class Packuments:
             while self._memo_bytes > _MEMO_BYTES and len(self._memo) > 1:
                 _, evicted = self._memo.popitem(last=False)
                 self._memo_bytes -= evicted.size
+
+
+async def _off_the_loop_if_large(merged: MergedProject[Place], work: Callable[..., T],
+                                 *args: Any) -> T:
+    """``work(*args)``, in a worker thread when ``merged`` has many versions (the event loop
+    would wait out ~0.1 s of it for a typescript-sized package), else here."""
+    if len(merged.claims) > LARGE_LISTING_VERSIONS:
+        return await run_in_threadpool(work, *args)
+    return work(*args)
+
+
+def _stored_versions(merged: MergedProject[Place]
+                     ) -> tuple[dict[str, StoredVersion], str | None, datetime | None]:
+    """A packument's versions by key, its ``latest`` and its upstream's ``modified``."""
+    versions = {key: _stored_version(offered) for key, (offered, _) in merged.claims.items()}
+    listed = [v.version for v in versions.values() if v.status in LISTED_STATUSES]
+    return (versions, effective_dist_tags(merged.tags, listed).get(LATEST),
+            _upstream_modified(merged))
 
 
 def _stored_version(offered: Any) -> StoredVersion:
