@@ -142,6 +142,7 @@ class UpstreamHttp:
         self.limits = limits
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self._making: asyncio.Future[httpx.AsyncClient] | None = None
         self._slots: asyncio.Semaphore | None = None
         # (upstream index URL, host) -> (until, why)
         self._down_until: dict[tuple[str, str], tuple[float, str]] = {}
@@ -150,30 +151,47 @@ class UpstreamHttp:
         fail_sniffio_imports_at_once()
         read_responses_in_larger_pieces()
 
-    def _http(self) -> httpx.AsyncClient:
-        # Created on first use, inside the running event loop.
+    async def _http(self) -> httpx.AsyncClient:
+        """The client, made on first use in a worker thread: loading the system's trusted
+        certificates (``ssl.create_default_context``) and building the client take ~90 ms,
+        which every request in flight would otherwise wait out on the event loop."""
         if self._client is None:
-            timeout = httpx.Timeout(connect=self.limits.connect_timeout,
-                                    read=self.limits.read_timeout,
-                                    write=self.limits.read_timeout,
-                                    pool=self.limits.read_timeout)
-            kwargs: dict[str, object] = {}
-            if self._transport is not None:
-                kwargs["transport"] = self._transport
-            self._client = httpx.AsyncClient(
-                timeout=timeout, follow_redirects=False,
-                # No proxies or netrc from the environment: only the configured URL is
-                # contacted. TLS trusts the system store (SSL_CERT_FILE is honoured).
-                trust_env=False, verify=ssl.create_default_context(),
-                limits=httpx.Limits(max_connections=self.limits.max_concurrency,
-                                    max_keepalive_connections=self.limits.max_concurrency),
-                headers={"User-Agent": f"packyard/{__version__}"}, **kwargs)  # type: ignore[arg-type]
+            if self._making is None:
+                self._making = asyncio.ensure_future(asyncio.to_thread(self._make_client))
+            making = self._making
+            try:
+                # Shielded: a caller cancelled while it waits leaves it to the others.
+                client = await asyncio.shield(making)
+            except Exception:
+                if self._making is making and making.done():
+                    self._making = None  # failed: the next request tries again
+                raise
+            if self._client is None:
+                self._client = client
         return self._client
+
+    def _make_client(self) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(connect=self.limits.connect_timeout,
+                                read=self.limits.read_timeout,
+                                write=self.limits.read_timeout,
+                                pool=self.limits.read_timeout)
+        kwargs: dict[str, object] = {}
+        if self._transport is not None:
+            kwargs["transport"] = self._transport
+        return httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False,
+            # No proxies or netrc from the environment: only the configured URL is
+            # contacted. TLS trusts the system store (SSL_CERT_FILE is honoured).
+            trust_env=False, verify=ssl.create_default_context(),
+            limits=httpx.Limits(max_connections=self.limits.max_concurrency,
+                                max_keepalive_connections=self.limits.max_concurrency),
+            headers={"User-Agent": f"packyard/{__version__}"}, **kwargs)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self._making = None
 
     @asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:
@@ -247,7 +265,7 @@ class UpstreamHttp:
 
     async def _follow(self, url: str, headers: dict[str, str],
                       allowed_hosts: Collection[str]) -> httpx.Response:
-        client = self._http()
+        client = await self._http()
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.requests += 1
@@ -310,7 +328,7 @@ class UpstreamHttp:
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
         self._check_host(upstream, url)
         async with self._slot(url):
-            client = self._http()
+            client = await self._http()
             self.requests += 1
             try:
                 response = await client.send(

@@ -11,7 +11,9 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import ssl
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from importlib.machinery import ModuleSpec
@@ -27,6 +29,7 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests, StagedBlob
+from packyard.upstream import client as client_module
 from packyard.upstream.client import (
     UPSTREAM_READ_BYTES,
     PageFetch,
@@ -167,6 +170,35 @@ def test_cooldown_of_one_upstream_does_not_stop_another_upstream_on_the_same_hos
     assert answer.status == "ok" and answer.body == b'{"name": "left-pad"}'
     assert again.startswith(f"Upstream {pypi}demo-pkg/ not tried: its host failed just before")
     assert seen == ["/pypi/simple/demo-pkg/", "/npm/left-pad"]
+
+
+def test_the_client_is_made_once_and_off_the_event_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the system's trusted certificates took ~55 ms on the event loop at the first
+    upstream request of each process, which every request in flight waited out. Eight first
+    requests at once make one client, in a worker thread; a failure to make it is not kept."""
+    made_on: list[bool] = []
+    failures = [RuntimeError("no certificates")]
+    create_default_context = ssl.create_default_context
+
+    def making(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made_on.append(threading.current_thread() is threading.main_thread())
+        if failures:
+            raise failures.pop()
+        return create_default_context(*args, **kwargs)
+
+    monkeypatch.setattr(client_module.ssl, "create_default_context", making)
+    http = _http(lambda request: httpx.Response(200, content=b"ok"))
+
+    async def main() -> list[bytes]:
+        with pytest.raises(RuntimeError, match="no certificates"):
+            await http.fetch_bytes(INDEX + "x", {"index.example"}, 100, upstream=INDEX)
+        return list(await asyncio.gather(*(
+            http.fetch_bytes(INDEX + f"x{n}", {"index.example"}, 100, upstream=INDEX)
+            for n in range(8))))
+
+    assert asyncio.run(main()) == [b"ok"] * 8  # the event loop runs on the main thread
+    assert made_on == [False, False]
 
 
 def test_httpcore_finds_sniffio_missing_without_searching_the_path(
