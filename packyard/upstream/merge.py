@@ -96,6 +96,12 @@ class MergedProject(Generic[S]):
     def find(self, filename: str) -> MergedFile[S] | None:
         return next((f for f in self.files if f.file.filename == filename), None)
 
+    @property
+    def is_large(self) -> bool:
+        """Whether work over it (a page's render) belongs in a worker thread: more than
+        ``LARGE_LISTING_VERSIONS`` versions, listed or not."""
+        return len(self.claims) > LARGE_LISTING_VERSIONS
+
 
 # Versions, over all the listings of one project, past which the Python work on them — the
 # merge, a packument's versions and fingerprint — runs in a worker thread rather than on the
@@ -104,7 +110,7 @@ class MergedProject(Generic[S]):
 LARGE_LISTING_VERSIONS = 200
 
 
-def is_large(listings: Sequence[Listing[Any]]) -> bool:
+def are_large(listings: Sequence[Listing[Any]]) -> bool:
     """Whether ``listings`` together offer more than ``LARGE_LISTING_VERSIONS`` versions."""
     return sum(len(listing.versions) for listing in listings) > LARGE_LISTING_VERSIONS
 

@@ -48,7 +48,7 @@ from packyard.upstream.merge import (
     MergedProject,
     OfferedFile,
     OfferedVersion,
-    is_large,
+    are_large,
     merge_listings,
 )
 from packyard.upstream.origin import takes_from_upstream
@@ -255,7 +255,7 @@ class UpstreamResolver:
             self._remember(key, _Kept(plan, documents, merged), stamp, structure)
             return merged
         self.merges += 1
-        if is_large(gathered.listings):
+        if are_large(gathered.listings):
             project = await self._threads.run(merge_listings, gathered.listings,
                                               self._format.version_sort_key)
         else:

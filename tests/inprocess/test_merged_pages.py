@@ -140,8 +140,12 @@ class Pages:
 
         monkeypatch.setattr(self.resolver, "merged_listing", asked)
 
+        # Whether each render ran on the event loop's thread (the main thread here).
+        self.rendered_on_loop: list[bool] = []
+
         def counted(*args: Any) -> bytes:
             self.renders += 1
+            self.rendered_on_loop.append(threading.current_thread() is threading.main_thread())
             return render(*args)
 
         monkeypatch.setattr(pypi_routes, "render_project", counted)
@@ -248,6 +252,23 @@ def test_the_stale_copy_is_served_while_the_upstream_is_down(pages: Pages,
     _run(steps)
     assert len(upstream.requests) == 3
     assert (pages.asked, pages.merges, pages.renders) == (3, 1, 1)
+
+
+def test_a_large_project_page_is_merged_and_rendered_off_the_event_loop(
+        pages: Pages, upstream: Upstream) -> None:
+    """A project with thousands of files upstream (botocore) was merged, rendered, digested
+    and gzipped on the event loop; past ``LARGE_LISTING_VERSIONS`` it is done in a worker
+    thread, a small page as before."""
+    upstream.body = _document(*(f"1.{n}" for n in range(LARGE_LISTING_VERSIONS + 1)))
+
+    async def steps() -> None:
+        assert len(await pages.files()) == LARGE_LISTING_VERSIONS + 1
+        upstream.body = _document("1.0")
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+
+    _run(steps)
+    assert pages.rendered_on_loop == [False, True]
 
 
 # -- npm: packuments read through the same resolver and page cache ------------------------------

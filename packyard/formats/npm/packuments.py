@@ -39,7 +39,7 @@ from packyard.formats.npm.upstream import parse_time
 from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, Repository
 from packyard.services.answers import RenderedPage
-from packyard.upstream.merge import LARGE_LISTING_VERSIONS, MergedProject
+from packyard.upstream.merge import MergedProject
 from packyard.upstream.resolver import Place, UpstreamResolver
 
 Kind = Literal["full", "abbreviated"]
@@ -155,7 +155,7 @@ async def _off_the_loop_if_large(merged: MergedProject[Place], work: Callable[..
                                  *args: Any) -> T:
     """``work(*args)``, in a worker thread when ``merged`` has many versions (the event loop
     would wait out ~0.1 s of it for a typescript-sized package), else here."""
-    if len(merged.claims) > LARGE_LISTING_VERSIONS:
+    if merged.is_large:
         return await run_in_threadpool(work, *args)
     return work(*args)
 

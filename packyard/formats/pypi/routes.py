@@ -38,7 +38,8 @@ from packyard.services.hot_reads import HotKey
 from packyard.services.reads import PackageReads
 from packyard.services.upload_capacity import UploadCapacity
 from packyard.storage.blobs import BlobStore
-from packyard.upstream.resolver import UpstreamResolver
+from packyard.upstream.merge import MergedProject
+from packyard.upstream.resolver import Place, UpstreamResolver
 
 
 def _not_acceptable() -> Response:
@@ -140,8 +141,16 @@ class PypiEndpoint:
         # once per merge, which stays the same until the catalog or an upstream document
         # changes; it is kept until the documents are due again.
         merged = await self._resolver.merged_listing(access.domain, access.repository, project)
-        page = merged.rendered(("simple", media_type), lambda listing: RenderedPage.of(
-            render_project(project_page(project, listing), media_type), media_type))
+
+        def render(listing: MergedProject[Place]) -> RenderedPage:
+            return RenderedPage.of(render_project(project_page(project, listing), media_type),
+                                   media_type)
+
+        key = ("simple", media_type)
+        # A large project's page (botocore's thousands of files: a render, a digest and a
+        # gzip of a megabyte) is made in a worker thread, not on the event loop.
+        page = (await run_in_threadpool(merged.rendered, key, render)
+                if merged.project.is_large else merged.rendered(key, render))
         return replace(page, revalidate_at=merged.revalidate_at)
 
     async def file(self, request: Request) -> Response:
