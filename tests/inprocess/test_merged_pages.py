@@ -34,6 +34,7 @@ from packyard.formats.pypi.publish import PypiPublisher
 from packyard.formats.pypi.routes import PypiEndpoint
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.lifecycle.version_changes import plan_status_update
+from packyard.metadata.catalog import Catalog
 from packyard.metadata.new_files import NewAsset, NewVersion
 from packyard.metadata.retention import EntryPoint
 from packyard.services.access import RepositoryAccess
@@ -386,6 +387,19 @@ def _kept_file(name: str, version: str, data: bytes) -> tuple[NewVersion, NewAss
     return new, asset, sha256
 
 
+def _graph_loads(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The domain ids whose upstream graph ``catalog`` loads from now on, in order."""
+    loads: list[int] = []
+    domain_graph = catalog.domain_graph
+
+    def counted(domain_id: int) -> Any:
+        loads.append(domain_id)
+        return domain_graph(domain_id)
+
+    monkeypatch.setattr(catalog, "domain_graph", counted)
+    return loads
+
+
 def _keep(container: Container, pages: Pages, name: str, version: str) -> None:
     """``name``'s ``version`` pulled through and kept in ``lib``."""
     data = f"{name} {version} kept from upstream".encode()
@@ -401,14 +415,7 @@ def test_a_pulled_file_kept_keeps_the_domain_graph_and_a_repository_change_drops
     load the domain's upstream graph (and groups, tags) again. Keeping a file changes what a
     page lists (merged again), never the graph; changing upstreams still drops it at once."""
     catalog = container.catalog
-    loads: list[int] = []
-    domain_graph = catalog.domain_graph
-
-    def counted(domain_id: int) -> Any:
-        loads.append(domain_id)
-        return domain_graph(domain_id)
-
-    monkeypatch.setattr(catalog, "domain_graph", counted)
+    loads = _graph_loads(catalog, monkeypatch)
 
     async def steps() -> None:
         assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
@@ -507,14 +514,7 @@ def test_a_file_kept_by_a_replica_drops_pages_and_keeps_the_graph(
     catalog = container.catalog
     invalidation = container.invalidation
     assert invalidation is not None
-    loads: list[int] = []
-    domain_graph = catalog.domain_graph
-
-    def counted(domain_id: int) -> Any:
-        loads.append(domain_id)
-        return domain_graph(domain_id)
-
-    monkeypatch.setattr(catalog, "domain_graph", counted)
+    loads = _graph_loads(catalog, monkeypatch)
 
     async def steps() -> None:
         assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
