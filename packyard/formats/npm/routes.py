@@ -201,8 +201,10 @@ class NpmEndpoint:
         serves it (``npm view pkg@1.0.0`` without a packument)."""
         merged = await self._packuments.merged(access.domain, access.repository, name)
         package = await self._packuments.stored_package(name, merged)
-        document = json.loads(await run_in_threadpool(
-            lambda: render_full(package, _endpoint(request)).body))
+        base_url = _endpoint(request)
+        # Rendered and read back in a worker thread: typescript's is 10 MB.
+        document = await run_in_threadpool(
+            lambda: json.loads(render_full(package, base_url).body))
         version = document["dist-tags"].get(version_or_tag, version_or_tag)
         manifest = document["versions"].get(version)
         if manifest is None:
