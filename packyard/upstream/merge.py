@@ -99,20 +99,24 @@ class MergedProject(Generic[S]):
     @property
     def is_large(self) -> bool:
         """Whether work over it (a page's render) belongs in a worker thread: more than
-        ``LARGE_LISTING_VERSIONS`` versions, listed or not."""
-        return len(self.claims) > LARGE_LISTING_VERSIONS
+        ``LARGE_LISTING_ENTRIES`` versions (listed or not) and files."""
+        return len(self.claims) + len(self.files) > LARGE_LISTING_ENTRIES
 
 
-# Versions, over all the listings of one project, past which the Python work on them — the
-# merge, a packument's versions and fingerprint — runs in a worker thread rather than on the
-# event loop: for a typescript-sized package (3,500 versions) it is ~0.1 s, which every other
-# request would wait out; a small project's is tens of microseconds, less than the hop.
-LARGE_LISTING_VERSIONS = 200
+# Versions and files, over all the listings of one project, past which the Python work on
+# them — the merge, a packument's versions and fingerprint, a page's render — runs in a worker
+# thread rather than on the event loop: for a typescript-sized package (3,500 versions) or a
+# PyPI project with thousands of files (numpy: ~130 releases of ~25 files) it is tens to
+# hundreds of milliseconds, which every other request would wait out; a small project's is
+# tens of microseconds, less than the hop.
+LARGE_LISTING_ENTRIES = 400
 
 
 def are_large(listings: Sequence[Listing[Any]]) -> bool:
-    """Whether ``listings`` together offer more than ``LARGE_LISTING_VERSIONS`` versions."""
-    return sum(len(listing.versions) for listing in listings) > LARGE_LISTING_VERSIONS
+    """Whether ``listings`` together offer more than ``LARGE_LISTING_ENTRIES`` versions and
+    files."""
+    return sum(len(listing.versions) + len(listing.files)
+               for listing in listings) > LARGE_LISTING_ENTRIES
 
 
 def merge_listings(listings: Sequence[Listing[S]],

@@ -44,7 +44,7 @@ from packyard.upstream import resolver as resolver_module
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import graph_cache
 from packyard.upstream.documents import UpstreamDocuments
-from packyard.upstream.merge import LARGE_LISTING_VERSIONS
+from packyard.upstream.merge import LARGE_LISTING_ENTRIES
 from packyard.upstream.resolver import UpstreamResolver
 from tests.inprocess.harness import ROOT_PRINCIPAL
 from tests.inprocess.service_support import upload_form
@@ -255,21 +255,36 @@ def test_the_stale_copy_is_served_while_the_upstream_is_down(pages: Pages,
     assert (pages.asked, pages.merges, pages.renders) == (3, 1, 1)
 
 
+def _wheels(versions: int, per_version: int) -> bytes:
+    """demo-pkg's upstream page with ``per_version`` wheels of each of ``versions`` releases."""
+    files = [{"filename": name, "url": f"https://files.example/{name}",
+              "hashes": {"sha256": hashlib.sha256(name.encode()).hexdigest()}}
+             for v in range(versions) for n in range(per_version)
+             for name in [f"demo_pkg-1.{v}-{n}-py3-none-any.whl"]]
+    return json.dumps({"meta": {"api-version": "1.0"}, "name": "demo-pkg",
+                       "files": files}).encode()
+
+
 def test_a_large_project_page_is_merged_and_rendered_off_the_event_loop(
         pages: Pages, upstream: Upstream) -> None:
-    """A project with thousands of files upstream (botocore) was merged, rendered, digested
-    and gzipped on the event loop; past ``LARGE_LISTING_VERSIONS`` it is done in a worker
-    thread, a small page as before."""
-    upstream.body = _document(*(f"1.{n}" for n in range(LARGE_LISTING_VERSIONS + 1)))
+    """A project with thousands of files upstream (numpy, botocore) was merged, rendered,
+    digested and gzipped on the event loop; past ``LARGE_LISTING_ENTRIES`` versions and files
+    it is done in a worker thread, whether they are many versions or many files of a few; a
+    small page as before."""
+    many_versions = LARGE_LISTING_ENTRIES // 2 + 1
+    upstream.body = _document(*(f"1.{n}" for n in range(many_versions)))
 
     async def steps() -> None:
-        assert len(await pages.files()) == LARGE_LISTING_VERSIONS + 1
+        assert len(await pages.files()) == many_versions
+        upstream.body = _wheels(10, LARGE_LISTING_ENTRIES // 10)  # 10 + 400 entries
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert len(await pages.files()) == LARGE_LISTING_ENTRIES
         upstream.body = _document("1.0")
         pages.clock.advance(DOCUMENT_TTL + 1)
         assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
 
     _run(steps)
-    assert pages.rendered_on_loop == [False, True]
+    assert pages.rendered_on_loop == [False, False, True]
 
 
 # -- npm: packuments read through the same resolver and page cache ------------------------------
@@ -342,9 +357,11 @@ def test_a_large_packument_is_merged_and_prepared_off_the_event_loop(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """typescript's 3,500 versions took ~0.1 s of merging, fingerprinting and preparing on
     the event loop after each change of the package (a new version upstream, a kept
-    tarball), which every other request waited out. Past ``LARGE_LISTING_VERSIONS`` that
-    work runs in a worker thread; a small package's stays where it is (cheaper than a hop)."""
-    for n in range(LARGE_LISTING_VERSIONS + 1):
+    tarball), which every other request waited out. Past ``LARGE_LISTING_ENTRIES`` versions
+    and files that work runs in a worker thread; a small package's stays where it is
+    (cheaper than a hop)."""
+    versions = LARGE_LISTING_ENTRIES // 2 + 1  # and a tarball each
+    for n in range(versions):
         registry.add("big", f"1.0.{n}")
     registry.add("small", "1.0.0")
     team = NpmTeam(container, registry)
@@ -364,7 +381,7 @@ def test_a_large_packument_is_merged_and_prepared_off_the_event_loop(
     watched(packuments_module, "_stored_versions")
 
     async def steps() -> None:
-        assert len(await team.versions("big")) == LARGE_LISTING_VERSIONS + 1
+        assert len(await team.versions("big")) == versions
         big = list(ran)
         ran.clear()
         assert await team.versions("small") == ["1.0.0"]
