@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from packyard.iam.secrets import new_secret_access_key
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.settings import Settings
 
@@ -38,7 +39,8 @@ def _new_access_key_id() -> str:
 
 
 def _new_secret() -> str:
-    return secrets.token_urlsafe(30)[:40]
+    # AWS's length and alphabet: never a leading "-" a command line would take for an option.
+    return new_secret_access_key()
 
 
 def load_root_credentials(settings: Settings, shared: ServerSecrets | None = None

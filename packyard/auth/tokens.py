@@ -16,6 +16,7 @@ from typing import Any
 
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid, Unauthenticated
+from packyard.iam.secrets import opaque_token
 from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, TokenRecord
 from packyard.ttl_cache import TtlCache
@@ -72,7 +73,7 @@ class TokenService:
     def issue(self, principal: Principal, domain: Domain, duration_seconds: int | None,
               now: datetime) -> IssuedToken:
         expires_at = token_lifetime(duration_seconds, principal, now)
-        token = secrets.token_urlsafe(48)
+        token = opaque_token(48)
         self._catalog.insert_token(secrets.token_hex(16), hash_token(token), principal.arn,
                                    principal.access_key_id, domain, now, expires_at)
         self.minted += 1

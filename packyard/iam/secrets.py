@@ -41,9 +41,19 @@ def new_secret_access_key() -> str:
     return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
 
 
+def opaque_token(nbytes: int) -> str:
+    """``nbytes`` random bytes as URL-safe text that never starts with ``-``: a token is pasted
+    into command lines (``twine upload -p TOKEN``, ``aws configure set aws_session_token
+    TOKEN``), which would take it for an option (one token in 64 did)."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def new_session_token() -> str:
     """An opaque session token for temporary credentials."""
-    return secrets.token_urlsafe(96)
+    return opaque_token(96)
 
 
 class SecretBox:

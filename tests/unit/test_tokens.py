@@ -11,6 +11,8 @@ from packyard.auth.package_auth import token_from_authorization
 from packyard.auth.principal import Principal, root_principal
 from packyard.auth.tokens import token_lifetime
 from packyard.errors import Invalid, Unauthenticated
+from packyard.iam import secrets as secrets_module
+from packyard.iam.secrets import new_secret_access_key, new_session_token, opaque_token
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ROOT = root_principal("000000000000")
@@ -65,3 +67,19 @@ def test_token_from_authorization(header: str, token: str) -> None:
 def test_bad_authorization_headers(header: str | None, message: str) -> None:
     with pytest.raises(Unauthenticated, match=message):
         token_from_authorization(header)
+
+
+def test_regression_a_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh-clone run failed when an authorization token began with ``-``: ``twine upload
+    -u aws -p TOKEN`` took it for an option ("argument -p/--password: expected one
+    argument"), as would any command line a user pastes a token or secret into. One random
+    token in 64 began so; they are drawn again until none does."""
+    drawn = iter(["-leading-dash", "_fine", "-again", "ok"])
+    monkeypatch.setattr(secrets_module.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert opaque_token(48) == "_fine"
+    assert new_session_token() == "ok"
+    monkeypatch.undo()
+    # The real draws (about 30 of 2,000 begin with "-" before they are drawn again), and the
+    # root and IAM secrets, of AWS's alphabet.
+    assert not any(opaque_token(48).startswith("-") or new_secret_access_key().startswith("-")
+                   for _ in range(2000))
