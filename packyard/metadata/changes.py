@@ -17,8 +17,9 @@ except those that only add content to packages (a file pulled through from an up
 its repositories: ``touch(content_only=True)``). The caches of what such writes cannot change —
 a domain's upstream graph, its package groups — are bound to it, so a cold install keeping a
 file every few milliseconds does not make every next request load them again. Other
-processes' writes reach it through their announcements (``services/cache_invalidation.py``
-touches it), and those caches keep their short TTL as the backstop, as before.
+processes' writes reach it through their ``catalog`` announcements
+(``services/cache_invalidation.py`` touches it; their kept files are announced as ``content``,
+which moves only the stamp), and those caches keep their short TTL as the backstop, as before.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class SharedChangeLog(ChangeLog):
             value = secrets.randbits(64)
         self._cell.value = value
         if not content_only:
-            # Per process: other processes' structural writes arrive as announcements.
+            # Per process: other processes' structural writes arrive as ``catalog``
+            # announcements.
             with self._lock:
                 self._structure = next(self._counter)
         for listener in self.listeners:

@@ -259,8 +259,8 @@ tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
-# One row per topic of ``change_feed`` (catalog, access, iam, tokens): on SQLite every write
-# increments its topic's counter in its own transaction, and other processes poll them
+# One row per topic of ``change_feed`` (catalog, content, access, iam, tokens): on SQLite every
+# write increments its topic's counter in its own transaction, and other processes poll them
 # (``ChangePoller``); on PostgreSQL announcements are NOTIFYs and these rows stay at 0.
 change_counters = Table(
     "change_counters", metadata,
