@@ -73,6 +73,24 @@ PEERS: dict[str, tuple[str, ...]] = {
     "proxpi": ("proxpi==1.3.1", "gunicorn==27.0.1"),
 }
 
+# The upstream: `python -m http.server`'s handler (HTTP/1.0, a connection per request), on a
+# server whose listen queue holds 128 connections, as a real index's does (nginx: 511).
+# http.server's own queue holds 5: when a cache opened more connections than that at once (the
+# first pages of 8 readers, then a wheel and its .metadata file each), the kernel dropped a
+# connection attempt and the client tried again a second later (TcpExtListenOverflows), so one
+# request in a cold run waited about 1 s for nothing the cache did (bench/UPSTREAM.md, round 6).
+UPSTREAM_SERVER = """
+import functools, sys
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+host, port, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+Server((host, port), functools.partial(Quiet, directory=directory)).serve_forever()
+"""
+
 ROOT_KEY = "AKIABENCHUPSTREAM001"
 ROOT_SECRET = "bench-upstream-secret-" + "0" * 16
 
@@ -553,8 +571,8 @@ def main() -> None:
     wheels = build_upstream(work / "index")
     distributions = sum(len(names) for names in wheels.values())
     port = free_port()
-    upstream = Process.start("upstream", [sys.executable, "-m", "http.server", str(port),
-                                          "--bind", LOOPBACK, "--directory", work / "index"],
+    upstream = Process.start("upstream", [sys.executable, "-c", UPSTREAM_SERVER, LOOPBACK,
+                                          str(port), work / "index"],
                              work / "upstream.log", clean_env())
     try:
         upstream.wait_ready(f"http://{LOOPBACK}:{port}/simple/")
