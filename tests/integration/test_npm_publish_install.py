@@ -58,8 +58,19 @@ def test_npm_publishes_installs_and_ci_from_the_lockfile(key: str, npm_repo: Npm
     (consumer / "node_modules").rename(tmp_path / "old-modules")
     fresh = NpmHome(tmp_path / "home2")
     fresh.write_npmrc(npm_repo.endpoint, npm_repo.token)
-    fresh.run(client, "ci", cwd=consumer)
+    cold = fresh.run(client, "ci", "--loglevel", "http", cwd=consumer)
     assert (consumer / "node_modules/demo-app/index.js").is_file()
+    fetched = [line for line in cold.stderr.splitlines() if "http fetch GET 200" in line]
+    assert any(line.endswith("(cache miss)") and "/-/util-1.0.0.tgz" in line
+               for line in fetched), cold.stderr
+    # Again, with the cache that run filled: the lockfile's integrity is what the packument
+    # and the tarball say, so npm takes every tarball from its cache and GETs nothing (its
+    # audit's one POST aside; bench/README.md: why a warm `npm ci` times npm alone).
+    (consumer / "node_modules").rename(tmp_path / "cold-modules")
+    warm = fresh.run(client, "ci", "--loglevel", "http", cwd=consumer)
+    assert (consumer / "node_modules/@acme/util/index.js").is_file()
+    assert "http fetch GET" not in warm.stderr, warm.stderr
+    assert sum("(cache hit)" in line for line in warm.stderr.splitlines()) == 2, warm.stderr
 
 
 def test_npm_dist_tags_deprecate_and_unpublish(npm_repo: NpmRepo, tmp_path: Path) -> None:
