@@ -73,6 +73,36 @@ def test_npm_publishes_installs_and_ci_from_the_lockfile(key: str, npm_repo: Npm
     assert sum("(cache hit)" in line for line in warm.stderr.splitlines()) == 2, warm.stderr
 
 
+@pytest.mark.parametrize("key", ["npm10", "npm11"])
+def test_npm_publish_workspaces_publishes_every_package_of_a_monorepo(
+        key: str, npm_repo: NpmRepo, tmp_path: Path) -> None:
+    # One npm process, one publish per workspace: how a monorepo releases (bench/README.md).
+    client = npm_client(key)
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    root = tmp_path / "monorepo"
+    root.mkdir()
+    (root / "package.json").write_text(json.dumps(
+        {"name": "monorepo", "version": "0.0.0", "private": True,
+         "workspaces": ["packages/*"]}) + "\n")
+    package_json(root / "packages/core", "@acme/ws-core", "1.2.0")
+    package_json(root / "packages/cli", "ws-cli", "0.3.0",
+                 dependencies={"@acme/ws-core": "^1.2.0"})
+    package_json(root / "packages/web", "ws-web", "2.0.0")
+    home.run(client, "publish", "--workspaces", cwd=root)
+    for name, version in (("@acme/ws-core", "1.2.0"), ("ws-cli", "0.3.0"), ("ws-web", "2.0.0")):
+        document = npm_repo.packument(name).json()
+        assert document["dist-tags"] == {"latest": version}, name
+        assert list(document["versions"]) == [version], name
+    assert npm_repo.packument("ws-cli").json()["versions"]["0.3.0"]["dependencies"] == {
+        "@acme/ws-core": "^1.2.0"}
+    assert npm_repo.packument("monorepo").status_code == 404  # private: never sent
+
+    consumer = _consumer(tmp_path, {"ws-cli": "^0.3.0"})
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/@acme/ws-core/index.js").is_file()
+
+
 def test_npm_dist_tags_deprecate_and_unpublish(npm_repo: NpmRepo, tmp_path: Path) -> None:
     client = npm_client("npm11")
     home = NpmHome(tmp_path / "home")
