@@ -85,7 +85,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 class Server(ThreadingHTTPServer):
     request_queue_size = 128
 class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
+    def log_request(self, *args):  # errors are still logged (log_error)
         pass
 host, port, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 Server((host, port), functools.partial(Quiet, directory=directory)).serve_forever()
