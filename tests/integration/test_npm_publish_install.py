@@ -220,6 +220,49 @@ def test_yarn4_publishes_and_installs(npm_repo: NpmRepo, tmp_path: Path) -> None
     assert "@acme/berry@npm:1.0.0" in (consumer / "yarn.lock").read_text()
 
 
+def _monorepo(root: Path, core: str, cli: str) -> None:
+    """A monorepo of two workspaces, ``cli`` depending on ``core`` through ``workspace:^``
+    (pnpm's and yarn's own protocol, which they rewrite to a range when they publish)."""
+    root.mkdir()
+    (root / "package.json").write_text(json.dumps(
+        {"name": "monorepo", "version": "0.0.0", "private": True,
+         "workspaces": ["packages/*"]}) + "\n")
+    (root / "pnpm-workspace.yaml").write_text("packages:\n  - 'packages/*'\n")
+    package_json(root / "packages/core", core, "1.0.0")
+    package_json(root / "packages/cli", cli, "1.0.0", dependencies={core: "workspace:^"})
+
+
+def _published_monorepo(npm_repo: NpmRepo, core: str, cli: str) -> None:
+    assert list(npm_repo.packument(core).json()["versions"]) == ["1.0.0"]
+    manifest = npm_repo.packument(cli).json()["versions"]["1.0.0"]
+    assert manifest["dependencies"] == {core: "^1.0.0"}
+
+
+def test_pnpm_publishes_every_workspace_of_a_monorepo(npm_repo: NpmRepo,
+                                                      tmp_path: Path) -> None:
+    client = npm_client("pnpm")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    root = tmp_path / "monorepo"
+    _monorepo(root, "@acme/pnpm-core", "pnpm-cli")
+    home.run(client, "install", cwd=root)  # links the workspaces the publish resolves
+    home.run(client, "-r", "publish", "--no-git-checks", cwd=root)
+    _published_monorepo(npm_repo, "@acme/pnpm-core", "pnpm-cli")
+
+
+def test_yarn4_publishes_every_workspace_of_a_monorepo(npm_repo: NpmRepo,
+                                                       tmp_path: Path) -> None:
+    client = npm_client("yarn4")
+    home = NpmHome(tmp_path / "home")
+    root = tmp_path / "monorepo"
+    _monorepo(root, "@acme/berry-core", "berry-cli")
+    home.write_yarnrc_yml(root, npm_repo.endpoint, npm_repo.token)
+    (root / "yarn.lock").write_text("")
+    home.run(client, "install", cwd=root)
+    home.run(client, "workspaces", "foreach", "-A", "--no-private", "npm", "publish", cwd=root)
+    _published_monorepo(npm_repo, "@acme/berry-core", "berry-cli")
+
+
 def test_install_through_public_npmjs_then_the_upstream_goes_away(
         server_factory: Any, tmp_path: Path) -> None:
     from tests.integration.helpers import codeartifact_client
