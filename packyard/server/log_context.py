@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from packyard.errors import PackyardError
 from packyard.http.request_note import current_request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -31,7 +32,43 @@ def install_request_ids() -> None:
     _installed = True
 
 
+# What uvicorn logs when an application raises after its response started.
+_ASGI_EXCEPTION = "Exception in ASGI application"
+
+
+class CutShortResponses(logging.Filter):
+    """One warning line, not uvicorn's error and chained tracebacks, for a response Packyard
+    cut short on purpose: a file streamed from an upstream that failed before its last byte
+    (``upstream/pullthrough.py``) can only be told to the client by ending the response
+    early, which under ASGI is raising from its body; the error says why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.levelno >= logging.ERROR \
+                and record.getMessage().startswith(_ASGI_EXCEPTION):
+            error = _packyard_error(record.exc_info[1])
+            if error is not None:
+                record.msg, record.args = "response cut short: %s", (error.message,)
+                record.exc_info = record.exc_text = None
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _packyard_error(exc: BaseException | None) -> PackyardError | None:
+    """The Packyard error at the root of ``exc``'s chain (Starlette wraps it twice), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PackyardError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def configure_logging(level: str) -> None:
-    """The server's log: standard error, each line with its request id."""
+    """The server's log: standard error, each line with its request id; responses cut short
+    on purpose as one line each (``CutShortResponses``, on uvicorn's logger)."""
     install_request_ids()
     logging.basicConfig(level=level.upper(), format=FORMAT)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, CutShortResponses) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(CutShortResponses())

@@ -358,6 +358,10 @@ class PullThrough:
                 f"Pulling {source.filename} from upstream failed: {type(exc).__name__}")
             download.error = error
             stats.file_pull_errors += 1
+            if isinstance(exc, PackyardError) and not isinstance(error, VerificationFailed):
+                # Its readers' responses are cut short; this says why, once per download.
+                log.warning("pulling %s from upstream failed: %s; nothing was kept",
+                            source.filename, error.message)
             if isinstance(error, VerificationFailed):
                 self._failures[key] = (time.monotonic() + self._failure_seconds, error)
                 log.warning("%s", error.message)

@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import os
+import socket
 import threading
 import time
 import zipfile
@@ -77,6 +78,9 @@ class StaticIndex:
     failing: bool = False
     # While set to an unset event, file bodies are sent only once it is set (a slow download).
     hold: threading.Event | None = None
+    # While set, a file's body stops after this many bytes and the connection closes (an
+    # upstream that goes away in the middle of a file).
+    cut_after: int | None = None
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -188,9 +192,13 @@ class StaticIndex:
                 if index.hold is not None:
                     index.hold.wait(timeout=60)
                 step = 256 * 1024
-                for start in range(0, len(served.data), step):
-                    self.wfile.write(served.data[start:start + step])
+                data = served.data if index.cut_after is None else served.data[:index.cut_after]
+                for start in range(0, len(data), step):
+                    self.wfile.write(data[start:start + step])
                     self.wfile.flush()
+                if index.cut_after is not None:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
@@ -528,6 +536,35 @@ def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
     assert index.file_requests(dists.wheel(small).filename) == 1
     assert index.file_requests(dists.wheel(big).filename) == 1
     assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+
+
+def test_an_upstream_that_goes_away_mid_file_cuts_the_download_short_and_keeps_nothing(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    big = DistSpec(name=unique_name("up-cut"), version="1.0", padding=3 * 1024 * 1024)
+    wheel = dists.wheel(big)
+    index.add(wheel)
+    server = _server(server_factory, index)
+    chain = _chain(server, tmp_path)
+    index.cut_after = len(wheel.data) // 2
+
+    failed = _pip_install(chain, tmp_path / "venv", big.name, check=False)
+    assert failed.returncode != 0
+    assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+    # The operator's log says what happened in two lines, without a traceback: the pull
+    # that failed, and the response cut short for it.
+    log = server.log_text()
+    assert (f"pulling {wheel.filename} from upstream failed: Upstream "
+            f"{index.url.removesuffix('simple/')}files/{wheel.filename} failed while sending") in log
+    assert "response cut short: Upstream" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+    # pip retried (each retry a pull of its own: a failure mid-file is not remembered).
+    tried = index.file_requests(wheel.filename)
+    index.cut_after = None  # back: the next install pulls the whole file and keeps it
+    _pip_install(chain, tmp_path / "venv2", big.name)
+    assert index.file_requests(wheel.filename) == tried + 1
+    assert normalize(big.name) in chain.packages("team")
 
 
 def test_a_wheels_pep_658_metadata_is_taken_from_the_upstream_not_from_the_wheel(

@@ -1,0 +1,52 @@
+"""The server's log: a response cut short on purpose is one warning line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from packyard.errors import UpstreamError
+from packyard.server.log_context import CutShortResponses, configure_logging
+
+
+def _record(exc: BaseException) -> logging.LogRecord:
+    try:
+        raise exc
+    except BaseException:
+        exc_info = sys.exc_info()
+    return logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1,
+                             "Exception in ASGI application\n", None, exc_info)
+
+
+def _wrapped(cause: BaseException) -> BaseException:
+    """Starlette's way: "response already started", chained from the body's error."""
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise RuntimeError("Caught handled exception, but response already started.") \
+                from exc
+    except RuntimeError as outer:
+        return outer
+
+
+def test_a_packyard_error_that_ended_a_response_is_one_warning_line() -> None:
+    record = _record(_wrapped(UpstreamError("Upstream u failed while sending: reset")))
+    assert CutShortResponses().filter(record)
+    assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
+    assert record.getMessage() == "response cut short: Upstream u failed while sending: reset"
+    assert record.exc_info is None
+
+
+def test_any_other_exception_keeps_its_traceback() -> None:
+    record = _record(_wrapped(KeyError("bug")))
+    assert CutShortResponses().filter(record)
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.getMessage().startswith("Exception in ASGI application")
+
+
+def test_configuring_twice_installs_the_filter_once() -> None:
+    configure_logging("warning")
+    configure_logging("warning")
+    filters = logging.getLogger("uvicorn.error").filters
+    assert sum(isinstance(f, CutShortResponses) for f in filters) == 1
