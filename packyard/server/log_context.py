@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from packyard.errors import PackyardError
+from packyard.errors import UpstreamError
 from packyard.http.request_note import current_request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -38,14 +38,16 @@ _ASGI_EXCEPTION = "Exception in ASGI application"
 
 class CutShortResponses(logging.Filter):
     """One warning line, not uvicorn's error and chained tracebacks, for a response Packyard
-    cut short on purpose: a file streamed from an upstream that failed before its last byte
-    (``upstream/pullthrough.py``) can only be told to the client by ending the response
-    early, which under ASGI is raising from its body; the error says why."""
+    cut short on purpose: a file streamed from an upstream that failed (or failed
+    verification) before its last byte (``upstream/pullthrough.py``) can only be told to the
+    client by ending the response early, which under ASGI is raising from its body; the error
+    says why. Anything else that ends a started response (this server's own storage failing,
+    a bug) keeps uvicorn's error and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.levelno >= logging.ERROR \
                 and record.getMessage().startswith(_ASGI_EXCEPTION):
-            error = _packyard_error(record.exc_info[1])
+            error = _upstream_error(record.exc_info[1])
             if error is not None:
                 record.msg, record.args = "response cut short: %s", (error.message,)
                 record.exc_info = record.exc_text = None
@@ -53,11 +55,11 @@ class CutShortResponses(logging.Filter):
         return True
 
 
-def _packyard_error(exc: BaseException | None) -> PackyardError | None:
-    """The Packyard error at the root of ``exc``'s chain (Starlette wraps it twice), if any."""
+def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
+    """The upstream's error at the root of ``exc``'s chain (Starlette wraps it twice), if any."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, PackyardError):
+        if isinstance(exc, UpstreamError):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
