@@ -30,7 +30,7 @@ def _wrapped(cause: BaseException) -> BaseException:
         return outer
 
 
-def test_a_packyard_error_that_ended_a_response_is_one_warning_line() -> None:
+def test_an_upstream_error_that_ended_a_response_is_one_warning_line() -> None:
     record = _record(_wrapped(UpstreamError("Upstream u failed while sending: reset")))
     assert CutShortResponses().filter(record)
     assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
@@ -48,7 +48,11 @@ def test_any_other_exception_keeps_its_traceback() -> None:
 
 
 def test_configuring_twice_installs_the_filter_once() -> None:
-    configure_logging("warning")
-    configure_logging("warning")
-    filters = logging.getLogger("uvicorn.error").filters
-    assert sum(isinstance(f, CutShortResponses) for f in filters) == 1
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    before = list(uvicorn_log.filters)
+    try:
+        configure_logging("warning")
+        configure_logging("warning")
+        assert sum(isinstance(f, CutShortResponses) for f in uvicorn_log.filters) == 1
+    finally:  # the rest of this worker's tests see uvicorn's logger as they found it
+        uvicorn_log.filters[:] = before
