@@ -742,6 +742,27 @@ def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> Non
     assert pypi.encode(listing) == stored
 
 
+def test_pypi_documents_keep_each_files_version_as_its_name_writes_it() -> None:
+    # Two files of one release whose names write its version differently: each row keeps its
+    # own text, as parsed, and the listing's version is the first one's.
+    def entry(filename: str) -> dict[str, object]:
+        return {"filename": filename, "url": f"https://files.example/{filename}",
+                "hashes": {"sha256": SHA}}
+
+    page = json.dumps({"meta": {"api-version": "1.1"}, "files": [
+        entry("demo_pkg-1.0-py3-none-any.whl"), entry("demo_pkg-1.0.0.tar.gz"),
+        entry("Demo.Pkg-2.0rc1.zip")]}).encode()
+    pypi = PypiUpstream()
+    listing = pypi.parse_listing(page, "application/vnd.pypi.simple.v1+json",
+                                 "https://pypi.example/simple/demo-pkg/", "demo-pkg")
+    rows = json.loads(pypi.encode(listing))
+    assert [(r["version"], r["version_key"]) for r in rows] == [
+        ("1.0", "1"), ("1.0.0", "1"), ("2.0rc1", "2rc1")]
+    assert [(v.version, v.version_key) for v in listing.versions] == [("1.0", "1"),
+                                                                      ("2.0rc1", "2rc1")]
+    assert pypi.decode("demo-pkg", pypi.encode(listing)) == listing
+
+
 # -- a pulled wheel's core metadata: the upstream's PEP 658 file, or the wheel's ----------------
 
 def _kept_summary(tmp_path: Path, companion: bytes | None) -> str | None:

@@ -46,6 +46,10 @@ _TAG_RE = re.compile(r"[A-Za-z0-9_.]+", re.ASCII)
 # PEP 427's build tag: a number, then an optional suffix.
 _BUILD_TAG_RE = re.compile(r"[0-9]+[A-Za-z0-9_.]*", re.ASCII)
 
+# Control characters (NUL included) and DEL: one C-level scan instead of a Python loop over
+# the characters, which a page of 10,000 upstream files made visible.
+_UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f]")
+
 _WHEEL_FORMAT_HINT = ("See https://packaging.python.org/specifications/"
                       "binary-distribution-format/ for the wheel filename format.")
 
@@ -89,7 +93,7 @@ def check_filename_is_safe(filename: str) -> None:
         )
     # Control characters (NUL included) and DEL have no place in a filename and break headers
     # and object stores; Warehouse refuses them too.
-    if any(ord(char) < 32 or ord(char) == 127 for char in filename):
+    if _UNPRINTABLE_RE.search(filename):
         raise Invalid(
             "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL "
             "character (ordinal 127) in the name."
@@ -129,6 +133,23 @@ def _check_wheel_tags(filename: str, extension: str) -> None:
                       f"'.'. {_WHEEL_FORMAT_HINT}")
 
 
+def _name_and_version(filename: str, extension: str) -> tuple[str, str]:
+    if extension == ".whl":
+        # Wheel names never contain '-' (PEP 427 escapes it to '_'), so the name and the
+        # version are the first two dash-separated parts.
+        project, version_text = filename.split("-")[:2]
+        return project, version_text
+    # A PEP 440 version has no '-', so an sdist's version follows the last one.
+    project, _, version_text = filename[: -len(extension)].rpartition("-")
+    return project, version_text
+
+
+def version_text_of(filename: str) -> str:
+    """The version as written in the name of a file ``parse_distribution_filename`` accepted
+    (without parsing it again)."""
+    return _name_and_version(filename, _extension_of(filename))[1]
+
+
 def parse_distribution_filename(filename: str) -> DistFilename:
     """Parse and check the filename of an uploaded wheel or source distribution.
 
@@ -144,9 +165,7 @@ def parse_distribution_filename(filename: str) -> DistFilename:
             _, version, build_tag, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as exc:
             raise Invalid(f"{exc}. {_WHEEL_FORMAT_HINT}") from None
-        # Wheel names never contain '-' (PEP 427 escapes it to '_'), so the name and the
-        # version are the first two dash-separated parts.
-        project, version_text = filename.split("-")[:2]
+        project, version_text = _name_and_version(filename, extension)
         _check_wheel_tags(filename, extension)
     else:
         try:
@@ -156,8 +175,7 @@ def parse_distribution_filename(filename: str) -> DistFilename:
                 f"{exc}. See https://packaging.python.org/specifications/"
                 "source-distribution-format/ for the sdist filename format."
             ) from None
-        # A PEP 440 version has no '-', so the version follows the last one.
-        project, _, version_text = filename[: -len(extension)].rpartition("-")
+        project, version_text = _name_and_version(filename, extension)
     if not is_valid_project_name(project):
         raise Invalid(
             f"Invalid project name {project!r} in filename {filename!r}: "

@@ -18,9 +18,10 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
+from packaging.utils import canonicalize_version
+
 from packyard.errors import Invalid, UpstreamError
 from packyard.formats.pypi.filenames import parse_distribution_filename
-from packyard.formats.pypi.names import normalize_version
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -103,15 +104,16 @@ def _checked(raw: _RawFile, project: str) -> UpstreamFile:
     dist = parse_distribution_filename(raw.filename)
     if dist.normalized_name != project:
         raise Invalid(f"{raw.filename}: names project {dist.normalized_name}, not {project}")
-    scheme = urlsplit(raw.url).scheme.lower()
-    if scheme not in ("http", "https"):
+    if not raw.url.startswith(_PLAIN_SCHEMES) \
+            and (scheme := urlsplit(raw.url).scheme.lower()) not in ("http", "https"):
         raise Invalid(f"{raw.filename}: URL scheme {scheme!r} is not http or https")
     sha256 = raw.hashes.get("sha256")
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise Invalid(f"{raw.filename}: no sha256 hash, so it could not be verified")
     return UpstreamFile(
         filename=raw.filename, url=raw.url, sha256=sha256.lower(),
-        version=dist.version_text, version_key=normalize_version(str(dist.version)),
+        # normalize_version's result, from the version the filename's parse already made
+        version=dist.version_text, version_key=canonicalize_version(dist.version),
         size=raw.size if isinstance(raw.size, int) and raw.size >= 0 else None,
         requires_python=raw.requires_python if isinstance(raw.requires_python, str) else None,
         yanked=_yanked(raw.yanked),
@@ -146,6 +148,19 @@ def _metadata_hash(value: Any) -> str | None:
     return None
 
 
+_PLAIN_SCHEMES = ("https://", "http://")
+
+
+def _absolute(page_url: str, url: str) -> str:
+    """``url`` resolved against the page's URL, without a fragment. Most upstreams (PyPI
+    among them) list absolute URLs that joining would give back unchanged: those are taken as
+    they are, as ``urljoin`` would (no fragment, nothing its parse strips or drops)."""
+    if url.startswith(_PLAIN_SCHEMES) and url.isascii() and url.isprintable() \
+            and "#" not in url and ";" not in url and not url.endswith("?"):
+        return url
+    return urldefrag(urljoin(page_url, url)).url
+
+
 # -- PEP 691 JSON ----------------------------------------------------------------------------
 
 
@@ -173,7 +188,7 @@ def _files_from_json(body: bytes, page_url: str) -> list[_RawFile]:
         hashes = entry.get("hashes")
         metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
         out.append(_RawFile(
-            filename=filename, url=urldefrag(urljoin(page_url, url)).url,
+            filename=filename, url=_absolute(page_url, url),
             hashes={str(k).lower(): v for k, v in hashes.items()}
             if isinstance(hashes, dict) else {},
             size=entry.get("size"), requires_python=entry.get("requires-python"),

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,11 @@ from packyard.formats.pypi.archive import (
     inspect_distribution,
 )
 from packyard.formats.pypi.dependencies import package_dependencies
-from packyard.formats.pypi.filenames import DistFilename, parse_distribution_filename
+from packyard.formats.pypi.filenames import (
+    DistFilename,
+    parse_distribution_filename,
+    version_text_of,
+)
 from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
 from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
@@ -90,12 +93,20 @@ class PypiUpstream:
         return _listing(name, project.files, project.rejected)
 
     def encode(self, listing: UpstreamListing) -> str:
-        # The shape kept since revision 0003: a list of the page's files, as parsed.
+        # The shape kept since revision 0003: a list of the page's files, as parsed (the
+        # fields of ``UpstreamFile``, in order). Built directly: ``asdict`` and parsing each
+        # name again took as long as parsing the page (10,000 files: ~0.4 s).
         rows = []
         for f in listing.files:
-            row = asdict(_upstream_file(f))
-            row["upload_time"] = f.upload_time.isoformat() if f.upload_time else None
-            rows.append(row)
+            assert f.url is not None and f.sha256 is not None
+            rows.append({
+                "filename": f.filename, "url": f.url, "sha256": f.sha256,
+                # Only files whose names parse are listed (index_page checks them).
+                "version": version_text_of(f.filename), "version_key": f.version_key,
+                "size": f.size, "requires_python": pypi_attributes.requires_python(f.attributes),
+                "yanked": f.yanked,
+                "upload_time": f.upload_time.isoformat() if f.upload_time else None,
+                "metadata_sha256": pypi_attributes.metadata_sha256(f.attributes)})
         return json.dumps(rows, separators=(",", ":"))
 
     def decode(self, name: str, text: str) -> UpstreamListing:
@@ -214,18 +225,6 @@ def _listing(name: str, files: Collection[UpstreamFile],
                                             metadata_size=None),
             url=f.url))
     return UpstreamListing(name, tuple(versions.values()), tuple(offered), rejected)
-
-
-def _upstream_file(f: OfferedFile) -> UpstreamFile:
-    assert f.url is not None and f.sha256 is not None
-    return UpstreamFile(
-        filename=f.filename, url=f.url, sha256=f.sha256,
-        # Only files whose names parse are listed (index_page checks them).
-        version=parse_distribution_filename(f.filename).version_text,
-        version_key=f.version_key, size=f.size,
-        requires_python=pypi_attributes.requires_python(f.attributes), yanked=f.yanked,
-        upload_time=f.upload_time,
-        metadata_sha256=pypi_attributes.metadata_sha256(f.attributes))
 
 
 def _new_version(version: str, version_key: str,
