@@ -15,7 +15,12 @@ Two measurements, each cold and warm:
   uv keeps its connections open, as installers do;
 - fetch: every project page and every wheel of the set read by 8 threads, the way an installer
   reads them but without installing — the servers' own share (urllib: a new connection for
-  every request).
+  every request);
+- pages: the project pages of 12 of PyPI's largest projects (awscli, botocore, grpcio, …:
+  1,500 to 11,000 files each, as PyPI lists them), read one after the other as pip asks for
+  them (PEP 691 JSON preferred): cold, each read is the first the server has seen, so it
+  fetches, parses and keeps the upstream's page; warm, the same reads again. The upstream
+  serves copies of PyPI's own pages, downloaded once (JSON to who asks for it, else HTML).
 
 Each also gives the server's own CPU seconds (its processes, from /proc).
 
@@ -60,6 +65,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOOPBACK = "127.0.0.1"
 
+# Projects with some of PyPI's largest pages (1,500 to 11,000 files), for the pages phase.
+BIG_PROJECTS = (
+    "awscli", "boto3", "botocore", "cryptography", "grpcio", "numpy", "pandas", "protobuf",
+    "pyarrow", "scipy", "setuptools", "tensorflow",
+)
+PYPI_JSON = "application/vnd.pypi.simple.v1+json"
+# What pip asks an index for.
+PIP_ACCEPT = f"{PYPI_JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+
 # Top-level requirements; with their dependencies they come to about 50 distributions.
 REQUIREMENTS = (
     "requests", "flask", "rich", "pydantic", "httpx", "attrs", "pyyaml", "sqlalchemy",
@@ -79,14 +93,28 @@ PEERS: dict[str, tuple[str, ...]] = {
 # first pages of 8 readers, then a wheel and its .metadata file each), the kernel dropped a
 # connection attempt and the client tried again a second later (TcpExtListenOverflows), so one
 # request in a cold run waited about 1 s for nothing the cache did (bench/UPSTREAM.md, round 6).
+# A folder with an index.json beside its index.html answers PEP 691 JSON to a client that asks
+# for it, as PyPI does (the pages phase's copies of PyPI's pages).
 UPSTREAM_SERVER = """
-import functools, sys
+import functools, io, os, sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 class Server(ThreadingHTTPServer):
     request_queue_size = 128
 class Quiet(SimpleHTTPRequestHandler):
     def log_request(self, *args):  # errors are still logged (log_error)
         pass
+    def send_head(self):
+        found = os.path.join(self.translate_path(self.path), "index.json")
+        if (self.path.endswith("/") and os.path.isfile(found)
+                and "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")):
+            with open(found, "rb") as page:
+                body = page.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        return super().send_head()
 host, port, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 Server((host, port), functools.partial(Quiet, directory=directory)).serve_forever()
 """
@@ -231,6 +259,38 @@ def build_upstream(root: Path) -> dict[str, list[str]]:
     links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
     (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
     return {project: [w.name for w in wheels] for project, wheels in by_project.items()}
+
+
+def build_pages(root: Path) -> list[str]:
+    """Download the pages of BIG_PROJECTS once from PyPI, as JSON and as HTML, into a PEP 503
+    layout of their own (their files are never asked for); the projects."""
+    simple = root / "simple"
+    stamp = root / ".projects"
+    if not (stamp.exists() and stamp.read_text() == "\n".join(BIG_PROJECTS)):
+        shutil.rmtree(root, ignore_errors=True)
+        for project in BIG_PROJECTS:
+            (simple / project).mkdir(parents=True)
+            for accept, name in ((PYPI_JSON, "index.json"), ("text/html", "index.html")):
+                request = urllib.request.Request(f"https://pypi.org/simple/{project}/",
+                                                 headers={"Accept": accept})
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    (simple / project / name).write_bytes(response.read())
+        # The root's list of projects, which devpi's mirror reads first.
+        links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in BIG_PROJECTS)
+        (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+        stamp.write_text("\n".join(BIG_PROJECTS))
+    return list(BIG_PROJECTS)
+
+
+def timed_pages(index_url: str, projects: Sequence[str]) -> float:
+    """Seconds to read every project's page, one after the other, as pip asks for them."""
+    opener, base = _opener(index_url, PIP_ACCEPT)
+    started = time.perf_counter()
+    for project in projects:
+        with opener.open(f"{base}{project}/", timeout=300) as response:
+            if not response.read():
+                raise RuntimeError(f"the page of {project} is empty")
+    return time.perf_counter() - started
 
 
 def _core_metadata(wheel: Path) -> str:
@@ -404,17 +464,22 @@ def timed_install(index_url: str, scratch: Path) -> float:
 _HREF = re.compile(r'href="([^"]+)"')
 
 
-def timed_fetch(index_url: str, wheels: dict[str, list[str]]) -> float:
-    """Seconds to read every project's page and its wheels, 8 at a time, as an installer would."""
+def _opener(index_url: str, accept: str) -> tuple[urllib.request.OpenerDirector, str]:
+    """An opener sending ``accept`` and the URL's credentials; the URL without them."""
     parts = urllib.parse.urlsplit(index_url)
     opener = urllib.request.build_opener()
-    # PEP 503 HTML, which all three serve (proxpi answers 406 to a request without Accept).
-    opener.addheaders = [("Accept", "text/html")]
+    opener.addheaders = [("Accept", accept)]
     if parts.username:
         token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
         opener.addheaders.append(("Authorization", f"Basic {token}"))
     netloc = f"{parts.hostname or LOOPBACK}:{parts.port}"  # without the credentials
-    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return opener, urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def timed_fetch(index_url: str, wheels: dict[str, list[str]]) -> float:
+    """Seconds to read every project's page and its wheels, 8 at a time, as an installer would."""
+    # PEP 503 HTML, which all three serve (proxpi answers 406 to a request without Accept).
+    opener, base = _opener(index_url, "text/html")
 
     def project(name: str) -> int:
         page_url = f"{base}{name}/"
@@ -450,6 +515,9 @@ class Figures:
     install_warm_cpu: list[float] = field(default_factory=list)
     fetch_cold_cpu: list[float] = field(default_factory=list)
     fetch_warm_cpu: list[float] = field(default_factory=list)
+    pages_cold: list[float] = field(default_factory=list)
+    pages_warm: list[float] = field(default_factory=list)
+    pages_cold_cpu: list[float] = field(default_factory=list)
     # Packyard: reads that found no read grant to reuse during each cold install (a grant is
     # kept per connection; what drops it makes the next request evaluate policies again).
     install_cold_grant_misses: list[float] = field(default_factory=list)
@@ -457,35 +525,42 @@ class Figures:
 
 def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
             wheels: dict[str, list[str]],
-            phases: Sequence[str] = ("install", "fetch")) -> None:
+            phases: Sequence[str] = ("install", "fetch"), pages_upstream: str = "") -> None:
     """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``."""
     for phase in phases:
         data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
         shutil.rmtree(data.parent, ignore_errors=True)
         data.mkdir(parents=True)
+        # The pages phase reads another upstream: copies of PyPI's largest pages.
+        server = replace(cache, upstream=pages_upstream) if phase == "pages" else cache
         try:
-            url = cache.start(data)
-            figures.version = cache.version
-            assert cache.process is not None
+            url = server.start(data)
+            figures.version = server.version
+            assert server.process is not None
             if phase == "install":
                 for temperature in ("cold", "warm"):
-                    cpu, misses = cache.process.cpu_seconds(), cache.grant_misses()
+                    cpu, misses = server.process.cpu_seconds(), server.grant_misses()
                     getattr(figures, f"install_{temperature}").append(
                         timed_install(url, work / "scratch"))
                     getattr(figures, f"install_{temperature}_cpu").append(
-                        cache.process.cpu_seconds() - cpu)
-                    after = cache.grant_misses()
+                        server.process.cpu_seconds() - cpu)
+                    after = server.grant_misses()
                     if temperature == "cold" and misses is not None and after is not None:
                         figures.install_cold_grant_misses.append(after - misses)
+            elif phase == "pages":
+                cpu = server.process.cpu_seconds()
+                figures.pages_cold.append(timed_pages(url, BIG_PROJECTS))
+                figures.pages_cold_cpu.append(server.process.cpu_seconds() - cpu)
+                figures.pages_warm.append(timed_pages(url, BIG_PROJECTS))
             else:
                 for temperature in ("cold", "warm"):
-                    cpu = cache.process.cpu_seconds()
+                    cpu = server.process.cpu_seconds()
                     getattr(figures, f"fetch_{temperature}").append(
                         timed_fetch(url, wheels))
                     getattr(figures, f"fetch_{temperature}_cpu").append(
-                        cache.process.cpu_seconds() - cpu)
+                        server.process.cpu_seconds() - cpu)
         finally:
-            cache.stop()
+            server.stop()
     done = []
     if "install" in phases:
         misses = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
@@ -499,12 +574,17 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                     f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
                     f"warm {figures.fetch_warm[-1]:.2f}s "
                     f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
+    if "pages" in phases:
+        done.append(f"pages cold {figures.pages_cold[-1]:.2f}s "
+                    f"(server CPU {figures.pages_cold_cpu[-1]:.2f}s) "
+                    f"warm {figures.pages_warm[-1]:.2f}s")
     print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
-                    wheels: dict[str, list[str]], phases: Sequence[str]) -> list[Figures]:
+                    wheels: dict[str, list[str]], phases: Sequence[str],
+                    pages_upstream: str = "") -> list[Figures]:
     """Run i of every server before run i + 1 of any, in an order reversed every other run: a
     change of the machine's load (other work on a shared machine) then falls on every server
     alike instead of on whichever ran last."""
@@ -512,14 +592,17 @@ def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
     for attempt in range(runs):
         pairs = list(zip(caches, results, strict=True))
         for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
-            measure(cache, figures, attempt, work, wheels, phases)
+            measure(cache, figures, attempt, work, wheels, phases, pages_upstream)
     return results
 
 
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
-    columns = ("install_cold", "install_warm", "install_cold_cpu", "install_warm_cpu",
-               "fetch_cold", "fetch_warm", "fetch_cold_cpu", "fetch_warm_cpu")
+    columns = [c for c in ("install_cold", "install_warm", "install_cold_cpu",
+                           "install_warm_cpu", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
+                           "fetch_warm_cpu", "pages_cold", "pages_warm", "pages_cold_cpu")
+               # a phase not measured (--phases) leaves its columns out
+               if any(getattr(r, c) for r in results)]
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
              "seconds (x = this server's time / Packyard's)",
              f"{'server':<10} {'version':<9}" + "".join(f"{c:>20}" for c in columns)]
@@ -527,7 +610,7 @@ def report(results: list[Figures], distributions: int) -> str:
         cells = []
         for column in columns:
             if not getattr(r, column):
-                cells.append("-".rjust(20))  # a phase not measured (--phases)
+                cells.append("-".rjust(20))
                 continue
             value = statistics.median(getattr(r, column))
             ratio = ""
@@ -547,7 +630,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--phases", default="install,fetch",
-                        help="comma-separated: install (uv pip install), fetch (8 threads)")
+                        help="comma-separated: install (uv pip install), fetch (8 threads), "
+                             "pages (PyPI's largest pages, one after the other; not run "
+                             "unless asked for)")
     parser.add_argument("--baseline-src", type=Path,
                         help="also run Packyard from this source tree (a checkout's root, e.g. "
                              "`git worktree add /tmp/base main`) as the server `baseline`")
@@ -570,19 +655,33 @@ def main() -> None:
     work: Path = args.work.resolve()
     wheels = build_upstream(work / "index")
     distributions = sum(len(names) for names in wheels.values())
-    port = free_port()
-    upstream = Process.start("upstream", [sys.executable, "-c", UPSTREAM_SERVER, LOOPBACK,
-                                          str(port), work / "index"],
-                             work / "upstream.log", clean_env())
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown_phases = set(phases) - {"install", "fetch", "pages"}
+    if unknown_phases:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown_phases))}")
+    upstreams = {"wheels": work / "index"}
+    if "pages" in phases:
+        build_pages(work / "pages")
+        upstreams["pages"] = work / "pages"
+    urls: dict[str, str] = {}
+    processes = []
     try:
-        upstream.wait_ready(f"http://{LOOPBACK}:{port}/simple/")
-        url = f"http://{LOOPBACK}:{port}/simple/"
-        print(f"upstream: {distributions} wheels at {url}", flush=True)
-        phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-        results = run_interleaved([CACHES[n](n, work, url) for n in names], args.runs, work,
-                                  wheels, phases)
+        for kind, root in upstreams.items():
+            port = free_port()
+            processes.append(Process.start(
+                "upstream", [sys.executable, "-c", UPSTREAM_SERVER, LOOPBACK, str(port), root],
+                work / f"upstream-{kind}.log", clean_env()))
+            urls[kind] = f"http://{LOOPBACK}:{port}/simple/"
+            processes[-1].wait_ready(urls[kind])
+        print(f"upstream: {distributions} wheels at {urls['wheels']}", flush=True)
+        if "pages" in urls:
+            print(f"upstream: the pages of {len(BIG_PROJECTS)} large projects at "
+                  f"{urls['pages']}", flush=True)
+        results = run_interleaved([CACHES[n](n, work, urls["wheels"]) for n in names],
+                                  args.runs, work, wheels, phases, urls.get("pages", ""))
     finally:
-        upstream.stop()
+        for process in processes:
+            process.stop()
     text = report(results, distributions)
     print(text)
     if args.json:
