@@ -9,8 +9,9 @@ and what the catalog records for a kept file are the format's: PyPI's answers ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +20,20 @@ from packyard.metadata.new_files import NewAsset, NewVersion
 from packyard.storage.blobs import Digests
 from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.merge import OfferedFile, OfferedVersion
+
+
+def file_hosts(urls: Iterable[str]) -> frozenset[str]:
+    """The hosts of ``urls``; a URL that does not parse names none (fetching it fails on its
+    own, and must not make the other files of its listing fail too)."""
+    hosts = set()
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:  # e.g. "https://[bad/…": an unclosed IPv6 literal
+            continue
+        if host:
+            hosts.add(host)
+    return frozenset(hosts)
 
 
 @dataclass(frozen=True)
@@ -36,7 +51,13 @@ class UpstreamListing:
 
     def file_hosts(self) -> frozenset[str]:
         """Hosts the upstream's own file URLs use (redirects may go only there)."""
-        return frozenset(h for f in self.files if f.url and (h := urlsplit(f.url).hostname))
+        return self._file_hosts
+
+    @cached_property
+    def _file_hosts(self) -> frozenset[str]:
+        # Once per listing, not once per pull: every file pulled asks, on the event loop, and
+        # a large project lists thousands of URLs (grpcio's 11,000: tens of milliseconds).
+        return file_hosts(f.url for f in self.files if f.url)
 
     def find(self, filename: str) -> OfferedFile | None:
         return next((f for f in self.files if f.filename == filename), None)

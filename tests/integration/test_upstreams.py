@@ -22,7 +22,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ class _Served:
     delay_before_body: float = 0.0
     # The bytes sent for the .metadata file, when they are not what the page declares.
     metadata_sent: bytes | None = None
+    # The URL the page lists for it, when not the index's own ``../../files/NAME``.
+    url: str | None = None
 
 
 @dataclass
@@ -93,7 +95,7 @@ class StaticIndex:
 
     def add(self, dist: Dist, *, declared_sha256: str | None = None,
             delay_before_body: float = 0.0, metadata: bytes | None = None,
-            metadata_sent: bytes | None = None) -> None:
+            metadata_sent: bytes | None = None, url: str | None = None) -> None:
         """Serve ``dist``; a wheel with its PEP 658 core metadata (``metadata``, declared on
         the page; the wheel's own by default), sent as ``metadata_sent`` when given."""
         if dist.is_wheel and metadata is None:
@@ -102,7 +104,7 @@ class StaticIndex:
                                 if n.endswith(".dist-info/METADATA"))
         self.projects.setdefault(normalize(dist.spec.name), {})[dist.filename] = _Served(
             dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body,
-            metadata_sent)
+            metadata_sent, url)
 
     def file_requests(self, filename: str) -> int:
         return self.requests[f"/files/{filename}"]
@@ -112,7 +114,8 @@ class StaticIndex:
         if json_page:
             entries = []
             for name, served in sorted(files.items()):
-                entry: dict[str, Any] = {"filename": name, "url": f"../../files/{name}",
+                entry: dict[str, Any] = {"filename": name,
+                                         "url": served.url or f"../../files/{name}",
                                          "hashes": {"sha256": served.declared_sha256},
                                          "size": len(served.data)}
                 if served.metadata is not None:
@@ -123,7 +126,8 @@ class StaticIndex:
                                "files": entries})
             return body.encode(), JSON_V1
         anchors = "".join(
-            f'<a href="../../files/{html.escape(name)}#sha256={served.declared_sha256}">'
+            f'<a href="{html.escape(served.url or f"../../files/{name}")}'
+            f'#sha256={served.declared_sha256}">'
             f"{html.escape(name)}</a><br>\n" for name, served in sorted(files.items()))
         return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode(), "text/html"
 
@@ -536,6 +540,28 @@ def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
     assert index.file_requests(dists.wheel(small).filename) == 1
     assert index.file_requests(dists.wheel(big).filename) == 1
     assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+
+
+def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_rest_installs(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    # Before, the file was listed, and every pull of any file of the project answered 500:
+    # the hosts its files may be fetched from were worked out by splitting every URL.
+    old = DistSpec(name=unique_name("up-url"), version="1.0")
+    new = replace(old, version="1.1")
+    index.add(dists.wheel(old))
+    index.add(dists.wheel(new), url=f"https://[files.example/{dists.wheel(new).filename}")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    _pip_install(chain, tmp_path / "venv", old.name)
+    assert _installed(chain, tmp_path / "venv", old.module) == f"{old.name} 1.0"
+    with chain.http() as http:
+        page = http.get(f"{chain.endpoint()}simple/{normalize(old.name)}/")
+    assert page.status_code == 200
+    assert dists.wheel(old).filename in page.text
+    assert dists.wheel(new).filename not in page.text
+    assert chain.server.log_text().count(
+        f"left out 1 file(s) of {normalize(old.name)}, e.g. {dists.wheel(new).filename}: its "
+        "URL does not parse (Invalid IPv6 URL)") == 1
 
 
 def test_an_upstream_that_goes_away_mid_file_cuts_the_download_short_and_keeps_nothing(

@@ -170,3 +170,47 @@ def test_an_unknown_media_type_is_an_upstream_error() -> None:
     assert err.value.message == (f"Upstream page {PAGE} has media type "
                                  "'application/octet-stream', which is neither PEP 691 JSON "
                                  "nor HTML")
+
+
+# -- URLs that do not parse: the file is left out, the rest of the page stays ---------------
+
+
+BAD_IPV6 = "https://[files.example/demo_pkg-1.0.tar.gz"  # urlsplit: "Invalid IPv6 URL"
+
+
+def test_unparsable_url_in_json_leaves_only_that_file_out() -> None:
+    # Before, such a URL was listed, and every later pull of any file of the project failed
+    # (the listing's file hosts were worked out by splitting every URL: ValueError).
+    good = _file("demo_pkg-1.1.tar.gz", url="https://files.example/demo_pkg-1.1.tar.gz")
+    project = parse_project_page(_json_page(_file("demo_pkg-1.0.tar.gz", url=BAD_IPV6), good),
+                                 JSON, PAGE, "demo-pkg")
+    assert [f.filename for f in project.files] == ["demo_pkg-1.1.tar.gz"]
+    assert project.rejected == ("demo_pkg-1.0.tar.gz: its URL does not parse "
+                                "(Invalid IPv6 URL)",)
+    assert project.file_hosts() == {"files.example"}
+
+
+def test_unparsable_href_in_html_leaves_only_that_file_out() -> None:
+    body = (f'<a href="{BAD_IPV6}#sha256={SHA}">demo_pkg-1.0.tar.gz</a>'
+            f'<a href="/files/demo_pkg-1.1.tar.gz#sha256={SHA}">demo_pkg-1.1.tar.gz</a>').encode()
+    project = parse_project_page(body, "text/html", PAGE, "demo-pkg")
+    assert [f.filename for f in project.files] == ["demo_pkg-1.1.tar.gz"]
+    assert project.rejected == ("demo_pkg-1.0.tar.gz: its URL does not parse "
+                                "(Invalid IPv6 URL)",)
+
+
+def test_ipv6_file_urls_are_kept() -> None:
+    url = "https://[::1]:8443/files/demo_pkg-1.0.tar.gz"
+    project = parse_project_page(_json_page(_file("demo_pkg-1.0.tar.gz", url=url)), JSON, PAGE,
+                                 "demo-pkg")
+    assert [f.url for f in project.files] == [url]
+    assert project.file_hosts() == {"::1"}
+
+
+def test_an_unparsable_base_href_is_an_upstream_error() -> None:
+    body = (f'<base href="https://[bad/"><a href="demo_pkg-1.0.tar.gz#sha256={SHA}">x</a>'
+            ).encode()
+    with pytest.raises(UpstreamError) as err:
+        parse_project_page(body, "text/html", PAGE, "demo-pkg")
+    assert err.value.message == (f"Upstream page {PAGE} has a <base href> that does not parse "
+                                 "('https://[bad/')")

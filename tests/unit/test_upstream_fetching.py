@@ -38,6 +38,7 @@ from packyard.upstream.client import (
     read_responses_in_larger_pieces,
 )
 from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
 from tests.unit.pypi_samples import build_wheel, metadata_text
@@ -740,6 +741,21 @@ def test_pypi_documents_keep_the_shape_stored_before(catalog: SqlCatalog) -> Non
     assert dict(offered.attributes) == {"requires_python": ">=3.8"}
     assert offered.upload_time == datetime(2026, 1, 1, tzinfo=UTC)
     assert pypi.encode(listing) == stored
+
+
+def test_a_listings_file_hosts_skip_a_url_that_does_not_parse_and_are_worked_out_once() -> None:
+    # A listing is asked for its hosts by every pull of one of its files, on the event loop:
+    # a URL that does not parse must not fail them all, and thousands of URLs are split once.
+    def offered(name: str, url: str) -> OfferedFile:
+        return OfferedFile(name, "1", {"sha256": SHA}, None, False, None, {}, url=url)
+
+    listing = UpstreamListing("demo-pkg", (), (
+        offered("a-1.tgz", "https://[files.example/a-1.tgz"),
+        offered("b-1.tgz", "https://files.example/b-1.tgz"),
+        offered("c-1.tgz", "https://cdn.example/c-1.tgz")))
+    hosts = listing.file_hosts()
+    assert hosts == {"files.example", "cdn.example"}
+    assert listing.file_hosts() is hosts
 
 
 def test_pypi_documents_keep_each_files_version_as_its_name_writes_it() -> None:

@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_version
 from packyard.errors import Invalid, UpstreamError
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
+from packyard.upstream.format import file_hosts
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -53,7 +54,7 @@ class UpstreamProject:
 
     def file_hosts(self) -> frozenset[str]:
         """Hosts the upstream's own file URLs use (redirects may go only there)."""
-        return frozenset(h for f in self.files if (h := urlsplit(f.url).hostname))
+        return file_hosts(f.url for f in self.files)
 
 
 def parse_project_page(body: bytes, content_type: str, page_url: str,
@@ -104,9 +105,13 @@ def _checked(raw: _RawFile, project: str) -> UpstreamFile:
     dist = parse_distribution_filename(raw.filename)
     if dist.normalized_name != project:
         raise Invalid(f"{raw.filename}: names project {dist.normalized_name}, not {project}")
-    if not raw.url.startswith(_PLAIN_SCHEMES) \
-            and (scheme := urlsplit(raw.url).scheme.lower()) not in ("http", "https"):
-        raise Invalid(f"{raw.filename}: URL scheme {scheme!r} is not http or https")
+    if not _is_plain(raw.url):
+        try:
+            scheme = urlsplit(raw.url).scheme.lower()
+        except ValueError as exc:  # e.g. an unclosed IPv6 literal: nothing could fetch it
+            raise Invalid(f"{raw.filename}: its URL does not parse ({exc})") from None
+        if scheme not in ("http", "https"):
+            raise Invalid(f"{raw.filename}: URL scheme {scheme!r} is not http or https")
     sha256 = raw.hashes.get("sha256")
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise Invalid(f"{raw.filename}: no sha256 hash, so it could not be verified")
@@ -151,14 +156,25 @@ def _metadata_hash(value: Any) -> str | None:
 _PLAIN_SCHEMES = ("https://", "http://")
 
 
+def _is_plain(url: str) -> bool:
+    """Whether ``url`` is absolute http(s) and joining it to a page would give it back
+    unchanged: no fragment, nothing ``urlsplit`` strips, drops or could refuse (control
+    characters, an empty parameter or query, non-ASCII, an IPv6 literal's brackets). Most
+    upstreams, PyPI among them, list only such URLs; the others are joined and split."""
+    return (url.startswith(_PLAIN_SCHEMES) and url.isascii() and url.isprintable()
+            and "#" not in url and ";" not in url and "[" not in url and "]" not in url
+            and not url.endswith("?"))
+
+
 def _absolute(page_url: str, url: str) -> str:
-    """``url`` resolved against the page's URL, without a fragment. Most upstreams (PyPI
-    among them) list absolute URLs that joining would give back unchanged: those are taken as
-    they are, as ``urljoin`` would (no fragment, nothing its parse strips or drops)."""
-    if url.startswith(_PLAIN_SCHEMES) and url.isascii() and url.isprintable() \
-            and "#" not in url and ";" not in url and not url.endswith("?"):
+    """``url`` resolved against the page's URL, without a fragment; as it is when it does
+    not parse (``_checked`` leaves that file out)."""
+    if _is_plain(url):
         return url
-    return urldefrag(urljoin(page_url, url)).url
+    try:
+        return urldefrag(urljoin(page_url, url)).url
+    except ValueError:
+        return url
 
 
 # -- PEP 691 JSON ----------------------------------------------------------------------------
@@ -220,14 +236,23 @@ def _files_from_html(body: bytes, page_url: str) -> list[_RawFile]:
     parser.feed(body.decode("utf-8", errors="replace"))
     parser.close()
     # PEP 503: relative URLs resolve against <base href> when the page has one.
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    try:
+        base = urljoin(page_url, parser.base) if parser.base else page_url
+    except ValueError:
+        raise UpstreamError(f"Upstream page {page_url} has a <base href> that does not parse "
+                            f"({parser.base!r})") from None
     out: list[_RawFile] = []
     for attrs in parser.anchors:
         href = attrs.get("href")
         if not href:
             continue
-        url, fragment = urldefrag(urljoin(base, href))
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        try:
+            url, fragment = urldefrag(urljoin(base, href))
+            path = urlsplit(url).path
+        except ValueError:  # an href that does not parse: left out by ``_checked``, with why
+            url, fragment = href, ""
+            path = href.split("#", 1)[0].split("?", 1)[0]
+        filename = unquote(path.rsplit("/", 1)[-1])
         hashes: dict[str, str] = {}
         name, sep, value = fragment.partition("=")
         if sep:
