@@ -22,6 +22,18 @@ from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.merge import OfferedFile, OfferedVersion
 
 
+def url_parses(url: str) -> bool:
+    """Whether ``urlsplit`` takes ``url``: it refuses only an IPv6 literal's brackets that do
+    not close or hold no address, and a non-ASCII host that normalizes to a delimiter."""
+    if url.isascii() and "[" not in url and "]" not in url:
+        return True
+    try:
+        urlsplit(url)
+    except ValueError:
+        return False
+    return True
+
+
 def file_hosts(urls: Iterable[str]) -> frozenset[str]:
     """The hosts of ``urls``; a URL that does not parse names none (fetching it fails on its
     own, and must not make the other files of its listing fail too)."""

@@ -25,6 +25,7 @@ import pytest
 
 from packyard.clock import Clock
 from packyard.errors import UpstreamError
+from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
@@ -756,6 +757,22 @@ def test_a_listings_file_hosts_skip_a_url_that_does_not_parse_and_are_worked_out
     hosts = listing.file_hosts()
     assert hosts == {"files.example", "cdn.example"}
     assert listing.file_hosts() is hosts
+
+
+def test_an_npm_version_whose_tarball_url_does_not_parse_is_left_out_with_the_reason() -> None:
+    def version(number: str, tarball: str) -> dict[str, object]:
+        return {"name": "demo", "version": number,
+                "dist": {"tarball": tarball, "shasum": "0" * 40}}
+
+    document = {"name": "demo", "dist-tags": {"latest": "1.0.2"}, "versions": {
+        "1.0.0": version("1.0.0", "https://registry.example/demo/-/demo-1.0.0.tgz"),
+        "1.0.1": version("1.0.1", "https://[registry.example/demo/-/demo-1.0.1.tgz"),
+        "1.0.2": version("1.0.2", "https://[::1]:8443/demo/-/demo-1.0.2.tgz")}}
+    listing = NpmUpstream().parse_listing(json.dumps(document).encode(), "application/json",
+                                          "https://registry.example/demo", "demo")
+    assert [v.version for v in listing.versions] == ["1.0.0", "1.0.2"]
+    assert listing.rejected == ("1.0.1: its tarball URL does not parse",)
+    assert listing.file_hosts() == {"registry.example", "::1"}
 
 
 def test_pypi_documents_keep_each_files_version_as_its_name_writes_it() -> None:

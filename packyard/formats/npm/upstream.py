@@ -32,7 +32,7 @@ from packyard.formats.npm.tarball import TarballLimits, inspect_tarball
 from packyard.metadata.new_files import NewAsset, NewVersion
 from packyard.storage.blobs import Digests
 from packyard.upstream.client import UpstreamHttp
-from packyard.upstream.format import KeptFile, PutBlob, UpstreamListing
+from packyard.upstream.format import KeptFile, PutBlob, UpstreamListing, url_parses
 from packyard.upstream.merge import OfferedFile, OfferedVersion
 
 log = logging.getLogger("packyard.upstream")
@@ -243,6 +243,9 @@ def _listing(name: str, document: Mapping[str, Any]) -> UpstreamListing:
         digests = _declared_digests(dist)
         if not isinstance(tarball, str) or not tarball.startswith(("http://", "https://")):
             rejected.append(f"{version}: no tarball URL")
+            continue
+        if not url_parses(tarball):  # left out, as PyPI's pages leave such a file out
+            rejected.append(f"{version}: its tarball URL does not parse")
             continue
         if not digests:
             rejected.append(f"{version}: no integrity or shasum to verify its tarball against")
