@@ -261,9 +261,9 @@ def build_upstream(root: Path) -> dict[str, list[str]]:
     return {project: [w.name for w in wheels] for project, wheels in by_project.items()}
 
 
-def build_pages(root: Path) -> list[str]:
+def build_pages(root: Path) -> None:
     """Download the pages of BIG_PROJECTS once from PyPI, as JSON and as HTML, into a PEP 503
-    layout of their own (their files are never asked for); the projects."""
+    layout of their own (their files are never asked for)."""
     simple = root / "simple"
     stamp = root / ".projects"
     if not (stamp.exists() and stamp.read_text() == "\n".join(BIG_PROJECTS)):
@@ -279,7 +279,6 @@ def build_pages(root: Path) -> list[str]:
         links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in BIG_PROJECTS)
         (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
         stamp.write_text("\n".join(BIG_PROJECTS))
-    return list(BIG_PROJECTS)
 
 
 def timed_pages(index_url: str, projects: Sequence[str]) -> float:
