@@ -40,6 +40,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -65,6 +66,7 @@ from packyard.storage.blobs import (
     Hasher,
     StagedBlob,
     check_blob_key,
+    side_by_side,
 )
 from packyard.storage.read_cache import CachingBlobStore
 from packyard.ttl_cache import TtlCache
@@ -286,8 +288,9 @@ class EncryptingBlobStore:
                 else:
                     with source.open("rb") as plain:
                         while chunk := plain.read(_CHUNK):
-                            check.update(chunk)
-                            encryptor.write(chunk)
+                            # The check on a helper thread while this one encrypts.
+                            side_by_side(partial(check.update, chunk),
+                                         partial(encryptor.write, chunk), size=len(chunk))
             if check.hexdigest() != sha256:
                 raise ValueError(f"the staged file for {sha256} changed after it was hashed")
         except BaseException:

@@ -369,6 +369,29 @@ def test_a_large_blob_is_stored_whole_and_read_in_any_range(store: BlobStore) ->
     assert store.recover() == 0
 
 
+def test_every_digest_is_its_hashs_whatever_the_chunks(store: BlobStore) -> None:
+    # Chunks below and above the size from which the digests are split between two threads
+    # (``storage/blobs.py``), bytes and memoryviews: each hash must see every byte in order.
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    sizes = [1, 64 * 1024 - 1, 64 * 1024, 5, 1024 * 1024 + 3, 200 * 1024]
+    blob = store.stage()
+    offset = 0
+    for size in sizes * 10:
+        if offset >= len(data):
+            break
+        piece = memoryview(data)[offset:offset + size]
+        blob.write(piece if size % 2 else bytes(piece))
+        offset += size
+    blob.write(data[offset:])
+    digest = store.commit(blob, "d1")
+    assert (digest.size, digest.md5, digest.sha1, digest.sha256, digest.sha512,
+            digest.blake2_256) == (
+        len(data), hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+        hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest(),
+        hashlib.blake2b(data, digest_size=32).hexdigest())
+    assert hashlib.sha256(_read_all(store, "d1", digest.sha256)).hexdigest() == digest.sha256
+
+
 def test_concurrent_commits_of_a_large_blob_all_succeed(store: BlobStore) -> None:
     data = os.urandom(1024 * 1024) * 17
     staged: list[StagedBlob] = []

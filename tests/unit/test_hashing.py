@@ -1,0 +1,132 @@
+"""The five digests of every stored byte (``storage/blobs.py``): a large chunk's digests split
+between the caller's thread and a helper, each hash still seeing every byte in order, and
+``side_by_side``'s two halves both finished before it returns or raises."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+
+import pytest
+
+from packyard.storage import blobs
+from packyard.storage.blobs import Hasher, side_by_side
+
+
+def _expected(data: bytes) -> tuple[int, str, str, str, str, str]:
+    return (len(data), hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+            hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest(),
+            hashlib.blake2b(data, digest_size=32).hexdigest())
+
+
+def _digests(chunks: list[bytes]) -> tuple[int, str, str, str, str, str]:
+    hasher = Hasher()
+    for chunk in chunks:
+        hasher.update(memoryview(chunk))
+    d = hasher.digests()
+    return (d.size, d.md5, d.sha1, d.sha256, d.sha512, d.blake2_256)
+
+
+@pytest.mark.parametrize("helper", [True, False], ids=["two-threads", "one-core"])
+def test_digests_are_each_hashs_own_whatever_the_chunk_sizes(
+        monkeypatch: pytest.MonkeyPatch, helper: bool) -> None:
+    if not helper:
+        monkeypatch.setattr(blobs, "_helper", lambda: None)
+    data = os.urandom(2 * 1024 * 1024 + 7)
+    cuts = [0, 1, 64 * 1024, 128 * 1024 - 1, 128 * 1024 + 1, 1024 * 1024, 1024 * 1024 + 10,
+            len(data)]
+    chunks = [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    assert _digests(chunks) == _expected(data)
+    assert _digests([data]) == _expected(data)
+    assert _digests([]) == _expected(b"")
+
+
+def test_a_large_chunk_is_hashed_on_two_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    if blobs._helper() is None:
+        pytest.skip("one core: nothing to split")
+    seen: set[int] = set()
+    real = blobs._update
+
+    def spy(hashes: tuple[object, ...], chunk: bytes | memoryview) -> None:
+        seen.add(threading.get_ident())
+        real(hashes, chunk)
+
+    monkeypatch.setattr(blobs, "_update", spy)
+    Hasher().update(os.urandom(256 * 1024))
+    assert len(seen) == 2
+    seen.clear()
+    Hasher().update(os.urandom(1024))  # small: not worth the hand-over
+    assert len(seen) == 1
+
+
+def test_side_by_side_returns_only_when_both_halves_are_done() -> None:
+    done: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.2)
+        done.append("there")
+
+    side_by_side(slow, lambda: done.append("here"), size=1 << 20)
+    assert sorted(done) == ["here", "there"]
+
+
+def test_side_by_side_raises_the_helpers_error_after_this_threads_half() -> None:
+    done: list[str] = []
+
+    def fails() -> None:
+        raise ValueError("there failed")
+
+    def here() -> None:
+        time.sleep(0.1)
+        done.append("here")
+
+    with pytest.raises(ValueError, match="there failed"):
+        side_by_side(fails, here, size=1 << 20)
+    assert done == ["here"]
+
+
+def test_side_by_side_waits_for_the_helper_when_this_threads_half_fails() -> None:
+    done: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.2)
+        done.append("there")
+
+    def fails() -> None:
+        raise ValueError("here failed")
+
+    with pytest.raises(ValueError, match="here failed"):
+        side_by_side(slow, fails, size=1 << 20)
+    assert done == ["there"]  # nothing of it still running once the error is raised
+
+
+def test_a_small_buffer_is_worked_on_by_this_thread_alone() -> None:
+    threads: set[int] = set()
+    side_by_side(lambda: threads.add(threading.get_ident()),
+                 lambda: threads.add(threading.get_ident()), size=1024)
+    assert threads == {threading.get_ident()}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_hashes_with_helpers_of_its_own() -> None:
+    # The parent's helper threads do not exist in a child: a child using its parent's pool
+    # would wait forever for its first large chunk.
+    Hasher().update(os.urandom(256 * 1024))  # the parent's helpers made
+    data = os.urandom(256 * 1024)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's exit status is what is checked
+        hasher = Hasher()
+        hasher.update(data)
+        os._exit(0 if hasher.digests().sha512 == hashlib.sha512(data).hexdigest() else 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(child, 9)
+    os.waitpid(child, 0)
+    pytest.fail("the child's hashing never finished")
