@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
@@ -310,19 +311,7 @@ class PullThrough:
                     raise VerificationFailed(
                         f"Upstream {source.url} sends {declared} bytes for {source.filename}, "
                         f"but its index page says {source.size}; nothing was kept")
-                batch: list[bytes] = []
-                batched = 0
-                async for chunk in response.aiter_bytes():
-                    batch.append(chunk)
-                    batched += len(chunk)
-                    if download.written + batched > self._max_bytes:
-                        raise UpstreamError(f"Upstream file {source.filename} is larger than "
-                                            f"{self._max_bytes} bytes; not kept")
-                    if batched >= _WRITE_BATCH:
-                        await _absorb(download, staged, batch)
-                        batch, batched = [], 0
-                if batch:
-                    await _absorb(download, staged, batch)
+                await _receive(response, download, staged, self._max_bytes)
             digests = await run_in_threadpool(staged.digests)
             for algorithm in VERIFIED_DIGESTS:
                 declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
@@ -402,6 +391,42 @@ async def _follow_up(download: Download) -> None:
             await run_in_threadpool(work)
         except Exception:  # the file is kept; one extra retention failing is logged
             log.exception("after pulling %s", download.source.filename)
+
+
+async def _receive(response: httpx.Response, download: Download, staged: StagedBlob,
+                   max_bytes: int) -> None:
+    """The response's bytes written (and hashed) into ``staged`` in batches, the next batch
+    read while the last one is written (one after the other, a large file took as long as
+    reading it plus hashing it); one batch in flight at a time, so they land in order."""
+    source = download.source
+    batch: list[bytes] = []
+    batched = received = 0
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for chunk in response.aiter_bytes():
+            batch.append(chunk)
+            batched += len(chunk)
+            received += len(chunk)
+            if received > max_bytes:
+                raise UpstreamError(f"Upstream file {source.filename} is larger than "
+                                    f"{max_bytes} bytes; not kept")
+            if batched >= _WRITE_BATCH:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_absorb(download, staged, batch))
+                batch, batched = [], 0
+        if writing is not None:
+            await writing
+        if batch:
+            await _absorb(download, staged, batch)
+    finally:
+        # A batch still being written when the download fails (or is cancelled): the staged
+        # file is closed after this, never under a writer.
+        if writing is not None:
+            if not writing.done():
+                await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # seen: what failed first is what this raises
 
 
 async def _absorb(download: Download, staged: StagedBlob, batch: list[bytes]) -> None:

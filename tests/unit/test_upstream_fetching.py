@@ -14,6 +14,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from importlib.machinery import ModuleSpec
@@ -30,6 +31,7 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.storage.blobs import Digests, StagedBlob
+from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
 from packyard.upstream.client import (
     UPSTREAM_READ_BYTES,
@@ -623,6 +625,91 @@ def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
 
     assert asyncio.run(main()) == ("Upstream file demo_pkg-1.0.tar.gz is larger than 1000 "
                                    "bytes; not kept")
+
+
+class _SlowFirstWrite(StagedFile):
+    """A staged file whose first write waits for ``until`` (at most ``seconds``), noting what
+    happens to it in ``events``."""
+
+    def __init__(self, path: Path, events: list[str], until: Callable[[float], bool],
+                 seconds: float) -> None:
+        super().__init__(path, sync=False)
+        self.events, self.until, self.seconds = events, until, seconds
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        if not self.events:
+            self.events.append(f"first write waited: {self.until(self.seconds)}")
+        super().write(chunk)
+
+    def close(self) -> None:
+        self.events.append("closed")
+        super().close()
+
+
+def _chunks_then(body: bytes, after_each: Callable[[int], None]) -> Handler:
+    """Serves ``body`` in 64 KiB chunks, calling ``after_each(offset)`` before each."""
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 64 * 1024):
+                after_each(start)
+                yield body[start:start + 64 * 1024]
+                await asyncio.sleep(0)
+
+        return httpx.Response(200, content=chunks(),
+                              headers={"Content-Length": str(len(body))})
+    return handler  # type: ignore[return-value]
+
+
+def test_the_next_batch_is_read_while_the_last_one_is_written(tmp_path: Path) -> None:
+    # One after the other, a large file took as long as reading it plus writing and hashing
+    # it: the first batch (256 KiB) is written here only once the upstream has been asked
+    # for what comes after it.
+    asked_beyond = threading.Event()
+    events: list[str] = []
+    area = StagingArea(tmp_path / "stage")
+
+    def after_each(offset: int) -> None:
+        if offset >= 320 * 1024:
+            asked_beyond.set()
+
+    async def main() -> Digests:
+        pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
+                           10 * len(DATA), 60,
+                           stage=lambda: _SlowFirstWrite(area.new_path(), events,
+                                                         asked_beyond.wait, 3.0))
+        return await pull.start("d1", _source(), _keep_nothing).result()
+
+    assert asyncio.run(main()).sha256 == SHA
+    assert events[0] == "first write waited: True"
+    assert list(area.folder.iterdir()) == []
+
+
+def test_an_upstream_failing_while_a_batch_is_written_closes_the_file_after_the_write(
+        tmp_path: Path) -> None:
+    events: list[str] = []
+    area = StagingArea(tmp_path / "stage")
+
+    def after_each(offset: int) -> None:
+        if offset >= 384 * 1024:
+            raise httpx.ReadError("connection reset")
+
+    def slowly(seconds: float) -> bool:
+        time.sleep(seconds)
+        return True
+
+    async def main() -> str:
+        pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
+                           10 * len(DATA), 60,
+                           stage=lambda: _SlowFirstWrite(area.new_path(), events, slowly, 0.3))
+        with pytest.raises(UpstreamError) as failed:
+            await pull.start("d1", _source(), _keep_nothing).result()
+        return failed.value.message
+
+    assert "demo_pkg-1.0.tar.gz" in asyncio.run(main())
+    # The batch being written when the upstream failed was written whole, then the file closed
+    # (never closed under its writer), then removed.
+    assert events == ["first write waited: True", "closed"]
+    assert list(area.folder.iterdir()) == []
 
 
 def test_leftover_spool_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
