@@ -21,6 +21,10 @@ Two measurements, each cold and warm:
   them (PEP 691 JSON preferred): cold, each read is the first the server has seen, so it
   fetches, parses and keeps the upstream's page; warm, the same reads again. The upstream
   serves copies of PyPI's own pages, downloaded once (JSON to who asks for it, else HTML).
+- large: one large wheel (300 MiB of random bytes, `--large-mib`; made once) read by one
+  client, its page then the file: cold, the server pulls it through (verifies, hashes, keeps;
+  Packyard also encrypts); warm, the same read from the server's copy. Large wheels (torch,
+  tensorflow, CUDA libraries) are where a pull-through's throughput is what a user waits for.
 
 Each also gives the server's own CPU seconds (its processes, from /proc).
 
@@ -56,7 +60,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -292,6 +296,66 @@ def timed_pages(index_url: str, projects: Sequence[str]) -> float:
     return time.perf_counter() - started
 
 
+LARGE_PROJECT = "bench-large"
+
+
+def build_large(root: Path, mib: int) -> str:
+    """A PEP 503 index of one project holding one wheel of ``mib`` MiB of random bytes (stored,
+    not compressed: nothing shrinks it on the way) and its core metadata file; made once per
+    size. Returns the wheel's file name."""
+    name = "bench_large-1.0-py3-none-any.whl"
+    folder = root / "simple" / LARGE_PROJECT
+    stamp = root / ".size"
+    if stamp.exists() and stamp.read_text() == str(mib):
+        return name
+    shutil.rmtree(root, ignore_errors=True)
+    folder.mkdir(parents=True)
+    wheel = folder / name
+    metadata = "Metadata-Version: 2.1\nName: bench-large\nVersion: 1.0\n\n"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("bench_large/__init__.py", "")
+        with archive.open("bench_large/data.bin", "w", force_zip64=True) as data:
+            for _ in range(mib):
+                data.write(os.urandom(1024 * 1024))
+        archive.writestr("bench_large-1.0.dist-info/METADATA", metadata)
+        archive.writestr("bench_large-1.0.dist-info/WHEEL",
+                         "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n")
+        archive.writestr("bench_large-1.0.dist-info/RECORD", "")
+    metadata_sha = _core_metadata(wheel)
+    digest = hashlib.sha256()
+    with wheel.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    (folder / "index.html").write_text(
+        f'<!DOCTYPE html><html><body>\n<a href="{name}#sha256={digest.hexdigest()}" '
+        f'data-core-metadata="sha256={metadata_sha}" '
+        f'data-dist-info-metadata="sha256={metadata_sha}">{name}</a><br>\n</body></html>\n')
+    (root / "simple" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body>\n<a href="{LARGE_PROJECT}/">{LARGE_PROJECT}</a><br>\n'
+        "</body></html>\n")
+    stamp.write_text(str(mib))
+    return name
+
+
+def timed_large(index_url: str, wheel: str, size: int) -> float:
+    """Seconds to read the large project's page, then its wheel, whole."""
+    opener, base = _opener(index_url, "text/html")
+    started = time.perf_counter()
+    page_url = f"{base}{LARGE_PROJECT}/"
+    with opener.open(page_url, timeout=300) as response:
+        page = response.read().decode()
+    href = next(h for h in _HREF.findall(page) if wheel in html.unescape(h))
+    target = urllib.parse.urljoin(page_url, html.unescape(href).split("#", 1)[0])
+    got = 0
+    with opener.open(target, timeout=600) as response:
+        while chunk := response.read(1024 * 1024):
+            got += len(chunk)
+    if got != size:
+        raise RuntimeError(f"{wheel}: {got} bytes read, {size} expected")
+    return time.perf_counter() - started
+
+
 def _core_metadata(wheel: Path) -> str:
     """Write the wheel's PEP 658 core metadata file beside it, as PyPI serves one for every
     wheel; its sha256, for the page's ``data-core-metadata``."""
@@ -517,6 +581,9 @@ class Figures:
     pages_cold: list[float] = field(default_factory=list)
     pages_warm: list[float] = field(default_factory=list)
     pages_cold_cpu: list[float] = field(default_factory=list)
+    large_cold: list[float] = field(default_factory=list)
+    large_warm: list[float] = field(default_factory=list)
+    large_cold_cpu: list[float] = field(default_factory=list)
     # Packyard: reads that found no read grant to reuse during each cold install (a grant is
     # kept per connection; what drops it makes the next request evaluate policies again).
     install_cold_grant_misses: list[float] = field(default_factory=list)
@@ -524,14 +591,20 @@ class Figures:
 
 def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
             wheels: dict[str, list[str]],
-            phases: Sequence[str] = ("install", "fetch"), pages_upstream: str = "") -> None:
-    """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``."""
+            phases: Sequence[str] = ("install", "fetch"),
+            upstreams: Mapping[str, str] | None = None,
+            large: tuple[str, int] = ("", 0)) -> None:
+    """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``.
+    ``upstreams``: the phases that read an upstream of their own (pages, large), its URL;
+    ``large``: the large wheel's name and size."""
     for phase in phases:
         data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
         shutil.rmtree(data.parent, ignore_errors=True)
         data.mkdir(parents=True)
-        # The pages phase reads another upstream: copies of PyPI's largest pages.
-        server = replace(cache, upstream=pages_upstream) if phase == "pages" else cache
+        # The pages and large phases read upstreams of their own: copies of PyPI's largest
+        # pages; one large wheel.
+        own = (upstreams or {}).get(phase)
+        server = replace(cache, upstream=own) if own else cache
         try:
             url = server.start(data)
             figures.version = server.version
@@ -551,6 +624,11 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                 figures.pages_cold.append(timed_pages(url, BIG_PROJECTS))
                 figures.pages_cold_cpu.append(server.process.cpu_seconds() - cpu)
                 figures.pages_warm.append(timed_pages(url, BIG_PROJECTS))
+            elif phase == "large":
+                cpu = server.process.cpu_seconds()
+                figures.large_cold.append(timed_large(url, *large))
+                figures.large_cold_cpu.append(server.process.cpu_seconds() - cpu)
+                figures.large_warm.append(timed_large(url, *large))
             else:
                 for temperature in ("cold", "warm"):
                     cpu = server.process.cpu_seconds()
@@ -577,13 +655,18 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
         done.append(f"pages cold {figures.pages_cold[-1]:.2f}s "
                     f"(server CPU {figures.pages_cold_cpu[-1]:.2f}s) "
                     f"warm {figures.pages_warm[-1]:.2f}s")
+    if "large" in phases:
+        done.append(f"large cold {figures.large_cold[-1]:.2f}s "
+                    f"(server CPU {figures.large_cold_cpu[-1]:.2f}s) "
+                    f"warm {figures.large_warm[-1]:.2f}s")
     print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
                     wheels: dict[str, list[str]], phases: Sequence[str],
-                    pages_upstream: str = "") -> list[Figures]:
+                    upstreams: Mapping[str, str] | None = None,
+                    large: tuple[str, int] = ("", 0)) -> list[Figures]:
     """Run i of every server before run i + 1 of any, in an order reversed every other run: a
     change of the machine's load (other work on a shared machine) then falls on every server
     alike instead of on whichever ran last."""
@@ -591,7 +674,7 @@ def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
     for attempt in range(runs):
         pairs = list(zip(caches, results, strict=True))
         for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
-            measure(cache, figures, attempt, work, wheels, phases, pages_upstream)
+            measure(cache, figures, attempt, work, wheels, phases, upstreams, large)
     return results
 
 
@@ -599,7 +682,8 @@ def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
     columns = [c for c in ("install_cold", "install_warm", "install_cold_cpu",
                            "install_warm_cpu", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
-                           "fetch_warm_cpu", "pages_cold", "pages_warm", "pages_cold_cpu")
+                           "fetch_warm_cpu", "pages_cold", "pages_warm", "pages_cold_cpu",
+                           "large_cold", "large_warm", "large_cold_cpu")
                # a phase not measured (--phases) leaves its columns out
                if any(getattr(r, c) for r in results)]
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
@@ -630,8 +714,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--phases", default="install,fetch",
                         help="comma-separated: install (uv pip install), fetch (8 threads), "
-                             "pages (PyPI's largest pages, one after the other; not run "
-                             "unless asked for)")
+                             "pages (PyPI's largest pages, one after the other), large (one "
+                             "large wheel; pages and large are not run unless asked for)")
+    parser.add_argument("--large-mib", type=int, default=300,
+                        help="the large phase's wheel, in MiB")
     parser.add_argument("--baseline-src", type=Path,
                         help="also run Packyard from this source tree (a checkout's root, e.g. "
                              "`git worktree add /tmp/base main`) as the server `baseline`")
@@ -655,13 +741,18 @@ def main() -> None:
     wheels = build_upstream(work / "index")
     distributions = sum(len(names) for names in wheels.values())
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown_phases = set(phases) - {"install", "fetch", "pages"}
+    unknown_phases = set(phases) - {"install", "fetch", "pages", "large"}
     if unknown_phases:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown_phases))}")
     upstreams = {"wheels": work / "index"}
     if "pages" in phases:
         build_pages(work / "pages")
         upstreams["pages"] = work / "pages"
+    large = ("", 0)
+    if "large" in phases:
+        wheel = build_large(work / "large", args.large_mib)
+        large = (wheel, (work / "large" / "simple" / LARGE_PROJECT / wheel).stat().st_size)
+        upstreams["large"] = work / "large"
     urls: dict[str, str] = {}
     processes = []
     try:
@@ -676,8 +767,12 @@ def main() -> None:
         if "pages" in urls:
             print(f"upstream: the pages of {len(BIG_PROJECTS)} large projects at "
                   f"{urls['pages']}", flush=True)
+        if "large" in urls:
+            print(f"upstream: {large[0]} ({large[1] / 2**20:.0f} MiB) at {urls['large']}",
+                  flush=True)
         results = run_interleaved([CACHES[n](n, work, urls["wheels"]) for n in names],
-                                  args.runs, work, wheels, phases, urls.get("pages", ""))
+                                  args.runs, work, wheels, phases,
+                                  {k: v for k, v in urls.items() if k != "wheels"}, large)
     finally:
         for process in processes:
             process.stop()
