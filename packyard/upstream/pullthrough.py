@@ -29,6 +29,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,7 @@ from packyard.storage.blobs import Digests, StagedBlob
 from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
+from packyard.write_behind import WriteBehind
 
 log = logging.getLogger("packyard.upstream")
 
@@ -395,14 +397,12 @@ async def _follow_up(download: Download) -> None:
 
 async def _receive(response: httpx.Response, download: Download, staged: StagedBlob,
                    max_bytes: int) -> None:
-    """The response's bytes written (and hashed) into ``staged`` in batches, the next batch
-    read while the last one is written (one after the other, a large file took as long as
-    reading it plus hashing it); one batch in flight at a time, so they land in order."""
+    """The response's bytes written (and hashed) into ``staged`` in batches, each written while
+    the next is read (``write_behind.py``)."""
     source = download.source
     batch: list[bytes] = []
     batched = received = 0
-    writing: asyncio.Task[None] | None = None
-    try:
+    async with WriteBehind() as writes:
         async for chunk in response.aiter_bytes():
             batch.append(chunk)
             batched += len(chunk)
@@ -411,22 +411,11 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                 raise UpstreamError(f"Upstream file {source.filename} is larger than "
                                     f"{max_bytes} bytes; not kept")
             if batched >= _WRITE_BATCH:
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(_absorb(download, staged, batch))
+                await writes.put(partial(_absorb, download, staged, batch))
                 batch, batched = [], 0
-        if writing is not None:
-            await writing
         if batch:
-            await _absorb(download, staged, batch)
-    finally:
-        # A batch still being written when the download fails (or is cancelled): the staged
-        # file is closed after this, never under a writer.
-        if writing is not None:
-            if not writing.done():
-                await asyncio.wait([writing])
-            if not writing.cancelled():
-                writing.exception()  # seen: what failed first is what this raises
+            await writes.put(partial(_absorb, download, staged, batch))
+        await writes.drain()
 
 
 async def _absorb(download: Download, staged: StagedBlob, batch: list[bytes]) -> None:

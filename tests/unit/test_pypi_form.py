@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from packyard.errors import Denied, Invalid, TooLarge
 from packyard.formats.pypi.form import UploadForm, read_upload_form
+from packyard.storage.blobs import StagedBlob
 from packyard.storage.local import LocalBlobStore
 
 MiB = 1024 * 1024
@@ -80,6 +82,42 @@ def test_file_part_streams_to_staging_with_bounded_memory(tmp_path: Path) -> Non
     assert digests.size == file_bytes
     assert digests.sha256 == _expected_sha256(file_bytes, chunk)
     assert form.staged.local_path.stat().st_size == file_bytes
+    store.discard(form.staged)
+
+
+def test_the_next_piece_is_read_while_the_last_is_parsed_and_written(tmp_path: Path) -> None:
+    # One after the other, a large upload took as long as receiving it plus hashing and
+    # writing it: the file's first piece is written here only once the body has been asked
+    # for the piece after it.
+    store = LocalBlobStore(tmp_path / "blobs")
+    asked_for_more = threading.Event()
+    waited: list[bool] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        pieces = _body(4 * 256 * 1024, bytes(256 * 1024), {"name": "sample"})
+        file_pieces = 0
+        async for piece in pieces:
+            if len(piece) == 256 * 1024:
+                file_pieces += 1
+                if file_pieces == 2:
+                    asked_for_more.set()
+            yield piece
+
+    def stage() -> StagedBlob:
+        staged = store.stage()
+        write = staged.write
+
+        def first_waits(chunk: bytes | memoryview) -> None:
+            if not waited:
+                waited.append(asked_for_more.wait(3))
+            write(chunk)
+
+        staged.write = first_waits  # type: ignore[method-assign]
+        return staged
+
+    form = asyncio.run(read_upload_form(CONTENT_TYPE, body(), stage, store.discard, 10 * MiB))
+    assert waited == [True]
+    assert form.staged is not None and form.staged.digests().size == 4 * 256 * 1024
     store.discard(form.staged)
 
 

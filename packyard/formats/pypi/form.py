@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.errors import Invalid, PackyardError, TooLarge
 from packyard.formats.pypi.archive import format_size
 from packyard.storage.blobs import StagedBlob
+from packyard.write_behind import WriteBehind
 
 MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
 MAX_FIELDS = 500
@@ -150,10 +152,13 @@ async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
         "on_part_end": builder.on_part_end,
     })
     try:
-        async for chunk in body:
-            if chunk:
-                # Hashing and writing happen in a worker thread, off the event loop.
-                await run_in_threadpool(parser.write, chunk)
+        # Parsing, hashing and writing happen in a worker thread, off the event loop, each
+        # piece while the next is read; the last is done before the staged file is discarded.
+        async with WriteBehind() as writes:
+            async for chunk in body:
+                if chunk:
+                    await writes.put(partial(run_in_threadpool, parser.write, chunk))
+            await writes.drain()
         parser.finalize()
     except BaseException as exc:
         if builder.form.staged is not None:
