@@ -253,16 +253,25 @@ def build_upstream(root: Path) -> dict[str, list[str]]:
     shutil.rmtree(simple, ignore_errors=True)
     for project, wheels in by_project.items():
         (simple / project).mkdir(parents=True)
-        anchors = "".join(
-            f'<a href="../../files/{html.escape(w.name)}#sha256='
-            f'{hashlib.sha256(w.read_bytes()).hexdigest()}" '
-            f'data-core-metadata="sha256={_core_metadata(w)}">{html.escape(w.name)}</a><br>\n'
-            for w in wheels)
-        (simple / project / "index.html").write_text(
-            f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
-    links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
-    (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+        _write_links(simple / project, [_wheel_link(w, "../../files/") for w in wheels])
+    _write_links(simple, [f'<a href="{p}/">{p}</a>' for p in sorted(by_project)])
     return {project: [w.name for w in wheels] for project, wheels in by_project.items()}
+
+
+def _wheel_link(wheel: Path, prefix: str) -> str:
+    """A PEP 503 anchor for ``wheel`` (its sha256 read in pieces: the large phase's is
+    hundreds of MiB) with its PEP 658 metadata file's hash, written beside it."""
+    with wheel.open("rb") as stream:
+        sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
+    name = html.escape(wheel.name)
+    return (f'<a href="{prefix}{name}#sha256={sha256}" '
+            f'data-core-metadata="sha256={_core_metadata(wheel)}">{name}</a>')
+
+
+def _write_links(folder: Path, anchors: Sequence[str]) -> None:
+    """``folder``/index.html: a PEP 503 page of ``anchors``."""
+    links = "".join(f"{anchor}<br>\n" for anchor in anchors)
+    (folder / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
 
 def build_pages(root: Path) -> None:
@@ -280,8 +289,7 @@ def build_pages(root: Path) -> None:
                 with urllib.request.urlopen(request, timeout=120) as response:
                     (simple / project / name).write_bytes(response.read())
         # The root's list of projects, which devpi's mirror reads first.
-        links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in BIG_PROJECTS)
-        (simple / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+        _write_links(simple, [f'<a href="{p}/">{p}</a>' for p in BIG_PROJECTS])
         stamp.write_text("\n".join(BIG_PROJECTS))
 
 
@@ -322,18 +330,8 @@ def build_large(root: Path, mib: int) -> str:
                          "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\n"
                          "Tag: py3-none-any\n")
         archive.writestr("bench_large-1.0.dist-info/RECORD", "")
-    metadata_sha = _core_metadata(wheel)
-    digest = hashlib.sha256()
-    with wheel.open("rb") as stream:
-        while chunk := stream.read(1024 * 1024):
-            digest.update(chunk)
-    (folder / "index.html").write_text(
-        f'<!DOCTYPE html><html><body>\n<a href="{name}#sha256={digest.hexdigest()}" '
-        f'data-core-metadata="sha256={metadata_sha}" '
-        f'data-dist-info-metadata="sha256={metadata_sha}">{name}</a><br>\n</body></html>\n')
-    (root / "simple" / "index.html").write_text(
-        f'<!DOCTYPE html><html><body>\n<a href="{LARGE_PROJECT}/">{LARGE_PROJECT}</a><br>\n'
-        "</body></html>\n")
+    _write_links(folder, [_wheel_link(wheel, "")])
+    _write_links(root / "simple", [f'<a href="{LARGE_PROJECT}/">{LARGE_PROJECT}</a>'])
     stamp.write_text(str(mib))
     return name
 

@@ -9,7 +9,8 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 
 from packyard.errors import UpstreamError
-from packyard.formats.pypi.index_page import parse_project_page
+from packyard.formats.pypi.index_page import UpstreamProject, parse_project_page
+from packyard.upstream.format import file_hosts
 
 SHA = "a" * 64
 META = "b" * 64
@@ -137,12 +138,18 @@ def test_a_file_listed_twice_is_taken_once() -> None:
     assert project.rejected == ("demo_pkg-1.0.tar.gz: listed twice; the first entry is used",)
 
 
+def _hosts(project: UpstreamProject) -> frozenset[str]:
+    """The hosts a pull of the project's files may be redirected to, as its listing works them
+    out (``UpstreamListing.file_hosts``)."""
+    return file_hosts(f.url for f in project.files)
+
+
 def test_file_hosts_are_the_hosts_of_the_file_urls() -> None:
     body = _json_page(_file("demo_pkg-1.0.tar.gz",
                             url="https://files.example/a/demo_pkg-1.0.tar.gz"),
                       _file("demo_pkg-1.1.tar.gz"))
     project = parse_project_page(body, JSON, PAGE, "demo-pkg")
-    assert project.file_hosts() == {"files.example", "pypi.example"}
+    assert _hosts(project) == {"files.example", "pypi.example"}
 
 
 def test_json_that_is_not_json_is_an_upstream_error() -> None:
@@ -187,7 +194,7 @@ def test_unparsable_url_in_json_leaves_only_that_file_out() -> None:
     assert [f.filename for f in project.files] == ["demo_pkg-1.1.tar.gz"]
     assert project.rejected == ("demo_pkg-1.0.tar.gz: its URL does not parse "
                                 "(Invalid IPv6 URL)",)
-    assert project.file_hosts() == {"files.example"}
+    assert _hosts(project) == {"files.example"}
 
 
 def test_unparsable_href_in_html_leaves_only_that_file_out() -> None:
@@ -204,7 +211,7 @@ def test_ipv6_file_urls_are_kept() -> None:
     project = parse_project_page(_json_page(_file("demo_pkg-1.0.tar.gz", url=url)), JSON, PAGE,
                                  "demo-pkg")
     assert [f.url for f in project.files] == [url]
-    assert project.file_hosts() == {"::1"}
+    assert _hosts(project) == {"::1"}
 
 
 def test_an_unparsable_base_href_is_an_upstream_error() -> None:

@@ -23,7 +23,6 @@ from packaging.utils import canonicalize_version
 from packyard.errors import Invalid, UpstreamError
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
-from packyard.upstream.format import file_hosts
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -51,10 +50,6 @@ class UpstreamProject:
     name: str  # PEP 503-normalized, as requested
     files: tuple[UpstreamFile, ...]
     rejected: tuple[str, ...] = ()  # why each left-out file was left out
-
-    def file_hosts(self) -> frozenset[str]:
-        """Hosts the upstream's own file URLs use (redirects may go only there)."""
-        return file_hosts(f.url for f in self.files)
 
 
 def parse_project_page(body: bytes, content_type: str, page_url: str,
