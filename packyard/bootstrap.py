@@ -60,6 +60,7 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.claims import ClaimStore, SharedPulls
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.core import UpstreamCore, graph_cache
+from packyard.upstream.later_digests import LaterDigests
 from packyard.upstream.pullthrough import PullThrough
 from packyard.webhooks.config import WebhookConfig
 from packyard.webhooks.dispatch import WebhookDispatcher
@@ -233,7 +234,7 @@ def build(settings: Settings) -> Container:
     # needs no claims (two more transactions per pulled file).
     claims = PullClaimStore(services.engines) if shared or settings.workers > 1 else None
     upstreams = build_upstreams(settings, catalog, services.blobs, services.formats, clock,
-                                claims)
+                                registry.later_digests, claims)
     core = Core(settings, registry, gate, upstreams, capacity)
     mounted = {plugin.name: plugin.build(core) for plugin in services.plugins}
     invalidation = CacheInvalidation(catalog, iam_store, services.tokens, upstreams,
@@ -249,7 +250,7 @@ def build(settings: Settings) -> Container:
 
 
 def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
-                    formats: FormatRegistry, clock: Clock,
+                    formats: FormatRegistry, clock: Clock, later: LaterDigests,
                     claims: ClaimStore | None = None) -> UpstreamCore:
     """The upstream side every format shares: HTTP client, pull-through downloads (one per
     file across every process on the database, through ``claims``; None: one per file in
@@ -278,4 +279,5 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     return UpstreamCore(catalog, blobs, http, pull, clock, urls,
                         {c.name: c.package_format for c in served},
                         settings.upstream_page_ttl_seconds,
-                        settings.upstream_verify_before_send_bytes, graph_cache(catalog))
+                        settings.upstream_verify_before_send_bytes, graph_cache(catalog),
+                        later)

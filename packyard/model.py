@@ -92,22 +92,30 @@ class Asset:
     name: str
     size: int
     sha256: str
-    sha512: str
-    sha1: str
-    md5: str
+    # None for a pulled file's digest not computed yet: a pull computes what it verifies and
+    # what its format needs at once, the rest is filled in after (``upstream/later_digests``).
+    sha512: str | None
+    sha1: str | None
+    md5: str | None
     created_at: datetime
     # The format's own data about the file (PyPI: ``formats/pypi/attributes.py``).
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
+    @property
+    def digests_complete(self) -> bool:
+        return None not in (self.md5, self.sha1, self.sha512)
+
     def hashes(self) -> dict[str, str]:
-        """The hash map CodeArtifact's AssetSummary carries."""
-        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256,
-                "SHA-512": self.sha512}
+        """The hash map CodeArtifact's AssetSummary carries (the digests known)."""
+        return {label: value for label, value in (
+            ("MD5", self.md5), ("SHA-1", self.sha1), ("SHA-256", self.sha256),
+            ("SHA-512", self.sha512)) if value is not None}
 
     def hashes_by_algorithm(self) -> dict[str, str]:
         """The same digests by ``hashlib`` name, as upstream listings declare them."""
-        return {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256,
-                "sha512": self.sha512}
+        return {name: value for name, value in (
+            ("md5", self.md5), ("sha1", self.sha1), ("sha256", self.sha256),
+            ("sha512", self.sha512)) if value is not None}
 
 
 @dataclass(frozen=True)

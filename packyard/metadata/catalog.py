@@ -25,6 +25,7 @@ from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
+from packyard.metadata.later_digests import LaterDigestStore
 from packyard.metadata.listings import ListedFile, ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
 from packyard.metadata.origins import OriginStore, VersionOrigin
@@ -324,6 +325,16 @@ class Catalog(Protocol):
         """Delete these queued blobs that are still unused (``delete_blob``), in one write
         transaction; returns how many were deleted."""
 
+    # -- digests filled in after a pull ----------------------------------------------------------
+
+    def digests_missing(self, limit: int = 100) -> list[tuple[int, str]]:
+        """Blobs (domain id, sha256) some asset of which still lacks a digest."""
+        ...
+
+    def fill_digests(self, sha256: str, md5: str, sha1: str, sha512: str) -> int:
+        """Every asset of these bytes gets the digests it lacks; returns how many changed."""
+        ...
+
     def update_version_attributes(self, version: PackageVersion,
                                   attributes: Mapping[str, Any]) -> PackageVersion:
         """Replace the format's data about a version (npm: a deprecation); the version gets
@@ -538,7 +549,7 @@ class SqlCatalog(DomainStore, RepositoryStore, ListingStore, PublishingStore,
                  AssetPublishingStore, VersionLifecycleStore, BlobSweepStore, TagStore,
                  VersionEditStore, UpstreamLinkStore, OriginStore, RetentionStore,
                  UpstreamPageStore, TokenStore, PackageGroupStore, ResourceTagStore,
-                 DataKeyStore, RenderedPageStore):
+                 DataKeyStore, RenderedPageStore, LaterDigestStore):
     """The catalog on SQLAlchemy Core.
 
     Constructed as ``SqlCatalog(url)``; the parts add methods only, so there is one

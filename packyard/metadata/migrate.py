@@ -14,7 +14,10 @@ refuses to start (``SchemaTooNew``) rather than run old code on a schema it does
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -22,7 +25,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from packyard.errors import CannotStart
 from packyard.metadata.engine import MIGRATING, MIGRATION_LOCK
@@ -61,8 +64,8 @@ def upgrade_to_head(engine: Engine) -> bool:
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
     head = script.get_current_head()
-    with engine.connect() as connection, connection.execution_options(
-            **{MIGRATING: True}).begin():
+    with engine.connect() as connection, _table_rebuilds(connection), \
+            connection.execution_options(**{MIGRATING: True}).begin():
         if connection.dialect.name == "postgresql":
             # Other processes wait here for the whole of a migration, however long it takes,
             # then find the schema current. Writers of running replicas are not held up:
@@ -83,4 +86,38 @@ def upgrade_to_head(engine: Engine) -> bool:
                     "that version (schemas are never downgraded)") from None
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        _check_foreign_keys(connection)
     return True
+
+
+@contextmanager
+def _table_rebuilds(connection: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys off while the migration's transaction runs: SQLite changes a
+    column (NOT NULL, a type) by rebuilding its table, and dropping the old copy of a table
+    others refer to would fail, or fail the commit, with them on (SQLite's "Making Other Kinds
+    Of Table Schema Changes"). ``foreign_keys`` cannot change inside a transaction, so it is set
+    on the driver's connection before the migration begins, checked before it commits
+    (``_check_foreign_keys``) and on again after."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        try:
+            raw.execute("PRAGMA foreign_keys=ON")
+        except Exception:
+            # Never back in the pool without its foreign keys.
+            connection.invalidate()
+            raise
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: "
+                           f"{broken[:5]}")

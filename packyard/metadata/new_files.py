@@ -38,9 +38,10 @@ class NewAsset:
     name: str
     size: int
     sha256: str
-    sha512: str
-    sha1: str
-    md5: str
+    # None: not computed yet (a pulled file's, filled in after it is kept).
+    sha512: str | None
+    sha1: str | None
+    md5: str | None
     # The format's own data about the file, kept as a JSON object.
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
     # Other blobs the file keeps alive (PyPI: its PEP 658 core metadata file), by sha256.

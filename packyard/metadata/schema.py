@@ -177,9 +177,11 @@ assets = Table(
     Column("name", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
-    Column("sha512", String(128), nullable=False),
-    Column("sha1", String(40), nullable=False),
-    Column("md5", String(32), nullable=False),
+    # NULL: not computed yet. A pull computes what it verifies and what its format needs at
+    # once; the rest are filled in after the file is kept (``upstream/later_digests.py``).
+    Column("sha512", String(128), nullable=True),
+    Column("sha1", String(40), nullable=True),
+    Column("md5", String(32), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     # The format's own data about the file, as a JSON object (PyPI: blake2_256,
     # requires_python, and its PEP 658 core metadata file's sha256 and size).
@@ -187,6 +189,10 @@ assets = Table(
     UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
 )
 Index("ix_assets_sha256", assets.c.sha256)
+DIGESTS_MISSING = assets.c.md5.is_(None) | assets.c.sha1.is_(None) | assets.c.sha512.is_(None)
+"""The assets whose digests are still to be filled in: few, and found by a partial index."""
+Index("ix_assets_digests_missing", assets.c.sha256, sqlite_where=DIGESTS_MISSING,
+      postgresql_where=DIGESTS_MISSING)
 # A file name looked up across a whole repository (PyPI's file names are unique in one).
 Index("ix_assets_name", assets.c.name)
 

@@ -235,13 +235,17 @@ def create_app(settings: Settings | None = None,
 def _lifespan(container: Container, observer: Observer
               ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """What a serving process starts and stops beside the requests: hearing other processes'
-    writes, the webhooks' sender, and at the end the audit trail's last flush."""
+    writes, the digests pulls left for later, the webhooks' sender, and at the end the audit
+    trail's last flush."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other
         # processes' writes while serving.
         container.start_background()
+        # Digests a stopped process left unfilled (a pulled file's MD5, SHA-1, SHA-512).
+        later = container.core.upstreams.later
+        later.nudge()
         webhooks = container.webhooks
         if webhooks is not None:
             webhooks.initialize()
@@ -249,6 +253,7 @@ def _lifespan(container: Container, observer: Observer
         try:
             yield
         finally:
+            await later.close()
             if webhooks is not None:
                 webhooks.close()
             observer.trail.close()

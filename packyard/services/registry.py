@@ -25,6 +25,7 @@ from packyard.storage.blobs import BlobStore
 from packyard.tagging.resource_tags import tags_for_new_resource
 from packyard.upstream.connections import check_connection_name
 from packyard.upstream.graph import check_upstream_names, find_cycle
+from packyard.upstream.later_digests import LaterDigests
 from packyard.upstream.origin import ALLOW, BLOCK
 
 
@@ -54,6 +55,8 @@ class Registry:
         self.clock = clock
         # Deletes the blobs a deletion frees, after its commit (and at every start).
         self.sweeper = BlobSweeper(catalog, blobs, clock)
+        # Fills in the digests pulls leave for later (``upstream/later_digests.py``).
+        self.later_digests = LaterDigests(catalog, blobs)
         # With encryption at rest: the key a new domain records (``--encryption-key``, or the
         # default key), checked with the key provider.
         self._domain_keys = domain_keys
@@ -366,7 +369,13 @@ class Registry:
         return VersionRef(domain, repo, pkg, found)
 
     def list_assets(self, ref: VersionRef) -> list[Asset]:
-        return self.catalog.list_assets(ref.version.id)
+        """The version's assets, every digest filled in: a pulled file's not filled in yet
+        are read and filled in now (called from a worker thread)."""
+        assets = self.catalog.list_assets(ref.version.id)
+        missing = {(ref.domain.id, a.sha256) for a in assets if not a.digests_complete}
+        if missing and self.later_digests.fill_from_thread(missing):
+            assets = self.catalog.list_assets(ref.version.id)
+        return assets
 
     def find_version_asset(self, ref: VersionRef, asset_name: str) -> Asset:
         for asset in self.catalog.list_assets(ref.version.id):

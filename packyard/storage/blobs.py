@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
@@ -21,17 +21,23 @@ from typing import Any, Protocol
 
 from packyard.errors import NotFound
 
+LATER_DIGESTS = ("md5", "sha1", "sha512", "blake2_256")
+"""The digests a write may leave out (``StagedBlob.hash_only``); sha256, which names the blob,
+is always computed."""
+
 
 @dataclass(frozen=True)
 class Digests:
-    """Every digest a client may ask for, computed in one pass."""
+    """Every digest a client may ask for, computed in one pass; one of ``LATER_DIGESTS`` is
+    None when the write that made it left it out (a pulled file's, filled in after it is kept:
+    ``upstream/later_digests.py``)."""
 
     size: int
-    md5: str
-    sha1: str
+    md5: str | None
+    sha1: str | None
     sha256: str
-    sha512: str
-    blake2_256: str
+    sha512: str | None
+    blake2_256: str | None
 
 
 # Buffers at least this large are worked on by two threads (``side_by_side``): below it,
@@ -85,20 +91,27 @@ class Hasher:
     split between the caller's thread and a helper thread, in two halves of about equal cost.
     Each hash still sees the chunks in order: the call returns when both halves are done."""
 
-    def __init__(self) -> None:
+    def __init__(self, only: Collection[str] | None = None) -> None:
+        """``only``: which of ``LATER_DIGESTS`` to compute besides sha256 (all by default)."""
+        wanted = set(LATER_DIGESTS if only is None else only)
+        if not wanted <= set(LATER_DIGESTS):
+            raise ValueError(f"unknown digests {sorted(wanted - set(LATER_DIGESTS))}")
         self._size = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if "md5" in wanted else None
+        self._sha1 = hashlib.sha1(usedforsecurity=False) if "sha1" in wanted else None
         self._sha256 = hashlib.sha256()
-        self._sha512 = hashlib.sha512()
-        self._blake2 = hashlib.blake2b(digest_size=32)
+        self._sha512 = hashlib.sha512() if "sha512" in wanted else None
+        self._blake2 = hashlib.blake2b(digest_size=32) if "blake2_256" in wanted else None
         # MD5, SHA-1 and SHA-256 here, SHA-512 and BLAKE2b on the helper: about even (MD5 is
         # the slowest; SHA-1 and SHA-256 have instructions of their own on most CPUs).
-        self._here = (self._md5, self._sha1, self._sha256)
-        self._there = (self._sha512, self._blake2)
+        self._here = tuple(h for h in (self._md5, self._sha1, self._sha256) if h is not None)
+        self._there = tuple(h for h in (self._sha512, self._blake2) if h is not None)
 
     def update(self, chunk: bytes | memoryview) -> None:
         self._size += len(chunk)
+        if not self._there:
+            _update(self._here, chunk)
+            return
         side_by_side(partial(_update, self._there, chunk), partial(_update, self._here, chunk),
                      size=len(chunk))
 
@@ -109,12 +122,16 @@ class Hasher:
     def digests(self) -> Digests:
         return Digests(
             size=self._size,
-            md5=self._md5.hexdigest(),
-            sha1=self._sha1.hexdigest(),
+            md5=_hex(self._md5),
+            sha1=_hex(self._sha1),
             sha256=self._sha256.hexdigest(),
-            sha512=self._sha512.hexdigest(),
-            blake2_256=self._blake2.hexdigest(),
+            sha512=_hex(self._sha512),
+            blake2_256=_hex(self._blake2),
         )
+
+
+def _hex(hash_: Any) -> str | None:
+    return None if hash_ is None else str(hash_.hexdigest())
 
 
 class StagedBlob(Protocol):
@@ -140,6 +157,12 @@ class StagedBlob(Protocol):
         """Commit under ``sha256`` rather than the bytes' own hash (which is then not
         computed; the other digests are those of nothing): for a store that keeps another
         form of the bytes under their name (an encrypted blob under its plaintext's hash)."""
+        ...
+
+    def hash_only(self, digests: Collection[str]) -> None:
+        """Compute only these of ``LATER_DIGESTS`` besides sha256 (the others are None in
+        ``digests()``): for a pull, which must verify what its upstream declared and nothing
+        more before it is kept. Called before the first write."""
         ...
 
     def digests(self) -> Digests:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +49,11 @@ class StagedFile:
         computed: an encrypted blob is stored under its plaintext's sha256
         (``encryption/blob_store.py``). Called before the first write."""
         self._name = sha256
+
+    def hash_only(self, digests: Collection[str]) -> None:
+        if self._written:
+            raise RuntimeError("hash_only() after the first write")
+        self._hasher = Hasher(digests)
 
     def write(self, chunk: bytes | memoryview) -> None:
         if self._name is None:

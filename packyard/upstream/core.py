@@ -13,6 +13,7 @@ from packyard.ttl_cache import TtlCache
 from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import FormatUpstream
+from packyard.upstream.later_digests import LaterDigests
 from packyard.upstream.pullthrough import PullThrough
 from packyard.upstream.resolver import UpstreamResolver
 
@@ -52,6 +53,8 @@ class UpstreamCore:
     verify_before_send_bytes: int
     # Each domain's upstream graph, shared by every format's resolver (``graph_cache``).
     graphs: TtlCache[int, DomainGraph]
+    # Fills in the digests pulls leave for later (started by the first kept file lacking one).
+    later: LaterDigests
 
     def stands_alone(self, repository: Repository) -> bool:
         """Whether ``repository`` has no upstreams and no external connection, by its domain's
@@ -73,4 +76,4 @@ class UpstreamCore:
                 if self.connection_formats.get(name) == fmt.format}
         return UpstreamResolver(fmt, self.catalog, self.blobs, self.documents_for(fmt),
                                 self.pull, self.http, urls, self.clock,
-                                self.verify_before_send_bytes, self.graphs)
+                                self.verify_before_send_bytes, self.graphs, self.later)

@@ -116,6 +116,15 @@ class FormatUpstream(Protocol):
         """Whether a repository's listing carries its package tags (npm's dist-tags)."""
         ...
 
+    @property
+    def pull_digests(self) -> frozenset[str]:
+        """Which of ``LATER_DIGESTS`` (``storage/blobs.py``) a kept file's records need at
+        once (PyPI: BLAKE2b, in the file's attributes; npm: SHA-512 and SHA-1, its
+        packuments' ``integrity`` and ``shasum``). A pull computes these and those its upstream
+        declared; the rest are filled in after the file is kept
+        (``upstream/later_digests.py``)."""
+        ...
+
     def check_name(self, name: str) -> None:
         """Refuse (``Invalid``) a name the format cannot have, before anything is looked up."""
         ...

@@ -7,12 +7,13 @@ as it grows, so the first client receives bytes as they arrive from the upstream
 the file is the store's commit of that staged write: no copy.
 
 Nothing unverified is ever kept or completed: the digests the upstream's document declared
-(every one of sha256, sha512, sha1 and md5 it names) are checked when the last byte is in, and
-only then is the staged file handed to ``commit`` (which stores it). A reader is always one chunk
-behind the download until the file is stored, so a client never holds the complete file before
-it is verified and kept; on a mismatch readers fail (their response is cut short), nothing is
-stored, and for a while further requests for those bytes get the same error without a new
-download.
+(every one of sha256, sha512, sha1 and md5 it names) are checked when the last byte is in (a
+download computes those, sha256 and what the caller asks for; the rest are filled in after the
+file is kept, ``later_digests.py``), and only then is the staged file handed to ``commit``
+(which stores it). A reader is always one chunk behind the download until the file is stored,
+so a client never holds the complete file before it is verified and kept; on a mismatch
+readers fail (their response is cut short), nothing is stored, and for a while further
+requests for those bytes get the same error without a new download.
 
 Across processes (``--workers``, replicas) a download first claims the file in the database
 (``claims.py``); a process that finds it claimed waits for the holder and keeps the holder's
@@ -27,7 +28,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
 from packyard.singleflight import SingleFlight
-from packyard.storage.blobs import Digests, StagedBlob
+from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
 from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
@@ -224,7 +225,8 @@ class PullThrough:
         return self._spool.recover()
 
     def start(self, partition: str, source: FileSource, commit: Commit, *,
-              keeper: int | None = None, adopt: Adopt | None = None) -> Download:
+              keeper: int | None = None, adopt: Adopt | None = None,
+              digests: Collection[str] = LATER_DIGESTS) -> Download:
         """The download of ``source`` into ``partition`` (a domain's blob key): running,
         recently finished, or started now. Raises the remembered error of a recent verification
         failure. Downloads are told apart by file name and declared hash, so two files that
@@ -232,7 +234,9 @@ class PullThrough:
 
         ``keeper`` is the repository ``commit`` keeps the file in, where another process that
         waited for this download copies it from; ``adopt`` is how this one keeps such a copy
-        (without it, a file another process pulled is downloaded again). Wait for
+        (without it, a file another process pulled is downloaded again). ``digests``: which
+        of ``LATER_DIGESTS`` ``commit`` needs, besides sha256 and those the source declares
+        (which are verified); the others are None in the digests it is given. Wait for
         ``Download.decided`` before opening a reader."""
         if not source.key_digest:
             raise UpstreamError(f"Upstream file {source.filename} has no digest to verify it "
@@ -252,6 +256,7 @@ class PullThrough:
             return existing
         # Created now, before the task first runs, so readers can open it straight away.
         staged = self._stage()
+        staged.hash_only({*digests, *(a for a in source.digests if a in LATER_DIGESTS)})
         download = Download(source, staged.local_path)
         self._downloads[key] = download
         if self._shared is None:

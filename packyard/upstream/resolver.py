@@ -42,6 +42,7 @@ from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 from packyard.upstream.graph import SearchStep, search_steps
 from packyard.upstream.group_origins import DomainGroups, allowed_steps
+from packyard.upstream.later_digests import LaterDigests
 from packyard.upstream.merge import (
     LISTED,
     Listing,
@@ -180,7 +181,8 @@ class UpstreamResolver:
     def __init__(self, fmt: FormatUpstream, catalog: Catalog, blobs: BlobStore,
                  documents: UpstreamDocuments, pull: PullThrough, http: UpstreamHttp,
                  connection_urls: Mapping[str, str], clock: Clock,
-                 verify_before_send_bytes: int, graphs: TtlCache[int, DomainGraph]) -> None:
+                 verify_before_send_bytes: int, graphs: TtlCache[int, DomainGraph],
+                 later: LaterDigests) -> None:
         self._format = fmt
         self._fmt = fmt.format
         self._catalog = catalog
@@ -192,6 +194,7 @@ class UpstreamResolver:
         self._clock = clock
         self._verify_before_send = verify_before_send_bytes
         self._graphs = graphs
+        self._later = later
         # Bound to the writes that can change groups (not a pulled file kept).
         self._groups: TtlCache[int, DomainGroups] = TtlCache(
             ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024,
@@ -586,6 +589,8 @@ class UpstreamResolver:
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
             await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
                                     version, connection, staged, digests, companion)
+            if None in (digests.md5, digests.sha1, digests.sha512):
+                self._later.nudge()
 
         def adopt(keeper: int) -> bool:
             # Another process pulled it into ``keeper``: the targets keep that copy.
@@ -594,7 +599,7 @@ class UpstreamResolver:
                                              self._clock.now(), namespace, version_key)
 
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
-                                    adopt=adopt)
+                                    adopt=adopt, digests=self._format.pull_digests)
         if self._pull.downloads_started != started_before:
             if not self._pull.shares_downloads:
                 companions.append(asyncio.create_task(
@@ -611,6 +616,9 @@ class UpstreamResolver:
             if not download.add_followup(retain):
                 await download.result()
                 await run_in_threadpool(retain)
+            # The copy may have been made of rows still lacking digests, after they were
+            # filled in: the filler looks again.
+            self._later.nudge()
         if remote.size is not None and remote.size <= self._verify_before_send:
             digests = await download.result()
             return StoredFile(domain.blob_key, digests.sha256, digests.size)

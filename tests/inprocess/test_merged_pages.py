@@ -124,7 +124,8 @@ class Pages:
         documents = UpstreamDocuments(catalog, http, clock, DOCUMENT_TTL, fmt)
         self.resolver = UpstreamResolver(
             fmt, catalog, container.registry.blobs, documents, container.core.upstreams.pull, http,
-            {"public:pypi": INDEX}, clock, 0, graph_cache(catalog))
+            {"public:pypi": INDEX}, clock, 0, graph_cache(catalog),
+            container.core.upstreams.later)
         reads = PackageReads(container.core.gate, container.registry.blobs, catalog.changes,
                              clock=clock, monotonic=lambda: clock.now().timestamp())
         self.routes = PypiEndpoint(reads, cast(Any, None), self.resolver, cast(Any, None),
@@ -314,7 +315,8 @@ class NpmTeam:
         documents = UpstreamDocuments(catalog, http, clock, DOCUMENT_TTL, NpmUpstream())
         self.resolver = UpstreamResolver(
             NpmUpstream(), catalog, api.blobs, documents, container.core.upstreams.pull, http,
-            {"public:npmjs": registry.url}, clock, 0, graph_cache(catalog))
+            {"public:npmjs": registry.url}, clock, 0, graph_cache(catalog),
+            container.core.upstreams.later)
         self.reads = PackageReads(container.core.gate, api.blobs, catalog.changes,
                                   clock=clock, monotonic=lambda: clock.now().timestamp())
         self.packuments = Packuments(catalog, self.resolver)

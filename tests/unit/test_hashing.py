@@ -130,3 +130,37 @@ def test_a_forked_child_hashes_with_helpers_of_its_own() -> None:
     os.kill(child, 9)
     os.waitpid(child, 0)
     pytest.fail("the child's hashing never finished")
+
+
+@pytest.mark.parametrize("only", [(), ("md5",), ("blake2_256",), ("sha512", "sha1"),
+                                  ("md5", "sha1", "sha512")])
+def test_a_hasher_told_which_digests_computes_those_and_sha256(only: tuple[str, ...]) -> None:
+    data = os.urandom(300 * 1024 + 3)
+    hasher = Hasher(only)
+    for start in range(0, len(data), 100 * 1024):
+        hasher.update(data[start:start + 100 * 1024])
+    d = hasher.digests()
+    size, md5, sha1, sha256, sha512, blake2 = _expected(data)
+    assert (d.size, d.sha256) == (size, sha256)
+    assert {name: getattr(d, name) for name in blobs.LATER_DIGESTS} == {
+        "md5": md5 if "md5" in only else None,
+        "sha1": sha1 if "sha1" in only else None,
+        "sha512": sha512 if "sha512" in only else None,
+        "blake2_256": blake2 if "blake2_256" in only else None}
+
+
+def test_a_hasher_refuses_a_digest_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="unknown digests"):
+        Hasher(("sha3_256",))
+
+
+def test_a_staged_write_is_told_its_digests_before_its_first_byte(tmp_path) -> None:
+    from packyard.storage.staging import StagedFile
+
+    staged = StagedFile(tmp_path / "a.part", sync=False)
+    staged.hash_only(("blake2_256",))
+    staged.write(b"abc")
+    with pytest.raises(RuntimeError, match="after the first write"):
+        staged.hash_only(("md5",))
+    d = staged.digests()
+    assert (d.sha256, d.md5) == (hashlib.sha256(b"abc").hexdigest(), None)

@@ -30,7 +30,7 @@ from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
-from packyard.storage.blobs import Digests, StagedBlob
+from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
 from packyard.upstream.client import (
@@ -919,3 +919,36 @@ def test_companion_metadata_of_another_release_is_not_used(tmp_path: Path, name:
                                                            version: str) -> None:
     companion = metadata_text(name, version, headers=[("Summary", "from the upstream")]).encode()
     assert _kept_summary(tmp_path, companion) == "from the wheel"
+
+
+def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path) -> None:
+    """MD5, SHA-1 and SHA-512 cost five times SHA-256 and nothing a pull serves needs them:
+    a pull computes sha256, what its upstream declared and what its format asks for."""
+
+    async def main(declared: dict[str, str], asked: tuple[str, ...]) -> Digests:
+        given: list[Digests] = []
+
+        async def commit(staged: StagedBlob, digests: Digests) -> None:
+            given.append(digests)
+
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        source = FileSource(FILE_URL, "demo-1.0.0.tgz", declared, None,
+                            frozenset({"files.example"}), INDEX)
+        await pull.start("d1", source, commit, digests=asked).result()
+        return given[0]
+
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    pypi_like = asyncio.run(main({"sha256": sha256}, ("blake2_256",)))
+    assert (pypi_like.sha256, pypi_like.blake2_256) == (
+        sha256, hashlib.blake2b(DATA, digest_size=32).hexdigest())
+    assert (pypi_like.md5, pypi_like.sha1, pypi_like.sha512) == (None, None, None)
+    md5 = hashlib.md5(DATA).hexdigest()
+    declared_md5 = asyncio.run(main({"sha256": sha256, "md5": md5}, ()))
+    assert (declared_md5.md5, declared_md5.sha1, declared_md5.sha512,
+            declared_md5.blake2_256) == (md5, None, None, None)
+    # Without ``digests``, a pull computes every one (what its callers got before).
+    every = asyncio.run(main({"sha256": sha256}, LATER_DIGESTS))
+    assert every.sha512 == hashlib.sha512(DATA).hexdigest()
+    assert every.sha1 == hashlib.sha1(DATA).hexdigest() and every.md5 == md5

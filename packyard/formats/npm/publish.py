@@ -127,6 +127,8 @@ def _finish(parser: PublishBodyParser, chunks: list[bytes],
         _feed(parser, chunks)
     body = parser.close()
     digests = staged[0].digests() if staged else Hasher().digests()
+    # A publish's staged write computes every digest (only a pull leaves some for later).
+    assert digests.sha512 is not None and digests.sha1 is not None
     return replace(body, sha512=digests.sha512, sha1=digests.sha1)
 
 

@@ -93,6 +93,7 @@ class NpmUpstream:
     noun = "package"
     accept = ACCEPT
     has_tags = True
+    pull_digests = frozenset({"sha512", "sha1"})
 
     def __init__(self, tarball_limits: TarballLimits | None = None) -> None:
         self._tarball_limits = tarball_limits or TarballLimits()

@@ -36,9 +36,10 @@ from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.publish import FORMAT
 from packyard.http.request import base_url
 from packyard.metadata.catalog import Catalog
-from packyard.model import IndexEntry, PackageVersion
+from packyard.model import IndexEntry, PackageVersion, Repository
 from packyard.services.answers import RenderedPage
 from packyard.services.reads import PackageReads
+from packyard.upstream.later_digests import LaterDigests
 
 MEDIA_TYPE = "application/json"
 
@@ -53,10 +54,12 @@ class JsonPage(RenderedPage):
 class JsonApi:
     """The two JSON API routes, on the reads service and the catalog."""
 
-    def __init__(self, reads: PackageReads, catalog: Catalog, public_url: str | None) -> None:
+    def __init__(self, reads: PackageReads, catalog: Catalog, public_url: str | None,
+                 later: LaterDigests) -> None:
         self._reads = reads
         self._catalog = catalog
         self._public_url = public_url
+        self._later = later
 
     async def project(self, request: Request) -> Response:
         return await self._answer(request, None)
@@ -77,19 +80,28 @@ class JsonApi:
         endpoint = f"{self._public_url or base_url(request)}/{label}/pypi/{repo}/"
         page = await self._reads.page(
             access, ("json", endpoint, normalized, version),
-            lambda: self._render(access.repository.id, endpoint, normalized, version))
+            lambda: self._render(access.repository, endpoint, normalized, version))
         response = self._reads.page_response(request, page)
         if isinstance(page, JsonPage):
             response.headers[LAST_SERIAL_HEADER] = str(page.last_serial)
         return response
 
-    async def _render(self, repository_id: int, endpoint: str, name: str,
+    async def _render(self, repository: Repository, endpoint: str, name: str,
                       version: str | None) -> RenderedPage:
-        found = await run_in_threadpool(self._catalog.project_index, repository_id, FORMAT,
+        found = await run_in_threadpool(self._catalog.project_index, repository.id, FORMAT,
                                         name)
         if found is None:
             raise NotFound(f"No project {name} in this repository")
         package, versions, entries = found
+        missing = {(repository.domain_id, e.asset.sha256) for e in entries
+                   if e.asset.md5 is None}
+        if missing and await self._later.fill_now(missing):
+            # A pulled file's MD5, not filled in yet: filled in now, and read again.
+            found = await run_in_threadpool(self._catalog.project_index, repository.id,
+                                            FORMAT, name)
+            if found is None:
+                raise NotFound(f"No project {name} in this repository")
+            package, versions, entries = found
         document = JsonProject(
             name=package.display_name,
             releases=_releases(versions, entries, f"{endpoint}simple/{quote(name)}/"),

@@ -241,7 +241,8 @@ def mount_pypi(core: Core) -> MountedFormat:
     endpoint = PypiEndpoint(reads, PypiPublisher(core.registry, core.settings.max_upload_bytes),
                             core.upstreams.resolver_for(PypiUpstream()), core.uploads,
                             core.blobs, core.catalog)
-    json_api = JsonApi(reads, core.catalog, core.settings.public_url)
+    json_api = JsonApi(reads, core.catalog, core.settings.public_url,
+                       core.registry.later_digests)
     prefix = "/{label}/pypi/{repo}"
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
                          first_read=reads.first_reads(

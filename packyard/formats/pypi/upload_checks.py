@@ -79,11 +79,17 @@ class FileDigests(Protocol):
     @property
     def size(self) -> int: ...
     @property
-    def md5(self) -> str: ...
+    def md5(self) -> str | None: ...
     @property
     def sha256(self) -> str: ...
     @property
-    def blake2_256(self) -> str: ...
+    def blake2_256(self) -> str | None: ...
+
+
+def _computed(digest: str | None) -> str:
+    # An upload's staged write computes every digest (only a pull leaves some for later).
+    assert digest is not None, "an upload's digests are all computed"
+    return digest.lower()
 
 
 @dataclass(frozen=True)
@@ -501,9 +507,9 @@ def _validated(
         kind=dist.kind,
         python_version=_python_version(fields, dist),
         size=digests.size,
-        md5=digests.md5.lower(),
+        md5=_computed(digests.md5),
         sha256=digests.sha256.lower(),
-        blake2_256=digests.blake2_256.lower(),
+        blake2_256=_computed(digests.blake2_256),
         metadata_bytes=inspection.metadata_bytes,
         metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
         metadata_version=inspection.metadata_version,

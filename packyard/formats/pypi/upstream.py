@@ -61,6 +61,7 @@ class PypiUpstream:
     noun = "project"
     accept = ACCEPT
     has_tags = False
+    pull_digests = frozenset({"blake2_256"})
 
     def __init__(self) -> None:
         self._rules = PypiFormat()

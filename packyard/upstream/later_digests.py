@@ -1,0 +1,141 @@
+"""The digests a pull leaves for later, filled in once the server has a moment.
+
+Every byte of a pulled file is hashed while it downloads, and the client waits for that: its
+sha256 (the blob's name), the digests its upstream declared (verified before anything is kept)
+and those its format's records need at once (``FormatUpstream.pull_digests``). MD5, SHA-1 and
+SHA-512 besides cost about five times SHA-256's CPU, and nothing a pull serves needs them, only
+what the API and PyPI's JSON API answer later; so the kept file's assets hold NULL for them
+(``metadata/later_digests.py``) and this service reads the file back and fills them in.
+
+It runs on the event loop, as a task started by the first file kept with digests missing (and
+by the server's start, for those a stopped process left): it waits until no pull has been kept
+for ``quiet`` seconds (an install's burst is not slowed by it), or at most ``patience``
+seconds, then fills every asset the catalog says lacks a digest, one blob at a time. Any
+process may fill any asset; two filling the same one write the same digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection
+from contextlib import suppress
+
+import anyio.from_thread
+from starlette.concurrency import run_in_threadpool
+
+from packyard.errors import PackyardError
+from packyard.metadata.catalog import Catalog
+from packyard.model import domain_blob_key
+from packyard.storage.blobs import BlobStore, Digests, Hasher
+
+log = logging.getLogger("packyard.digests")
+
+BATCH = 20
+"""Blobs asked of the catalog at a time."""
+
+
+class LaterDigests:
+    """Fills in the digests pulls left out; ``nudge`` after each such file is kept."""
+
+    def __init__(self, catalog: Catalog, blobs: BlobStore, *, quiet: float = 1.0,
+                 patience: float = 10.0) -> None:
+        self._catalog = catalog
+        self._blobs = blobs
+        self._quiet = quiet
+        self._patience = patience
+        self._task: asyncio.Task[None] | None = None
+        self._nudged_at: float | None = None  # the last nudge not yet worked on
+        self._first_nudge: float | None = None
+        self.filled = 0  # blobs whose digests this process filled in (tests, metrics)
+
+    def nudge(self) -> None:
+        """Some asset lacks digests (called on the event loop): fill them in soon."""
+        now = time.monotonic()
+        self._nudged_at = now
+        if self._first_nudge is None:
+            self._first_nudge = now
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop filling (the server is stopping); what is left is filled after the next
+        start."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while self._nudged_at is not None:
+            assert self._first_nudge is not None
+            now = time.monotonic()
+            wait = min(self._nudged_at + self._quiet, self._first_nudge + self._patience) - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self._nudged_at = self._first_nudge = None
+            try:
+                await self.fill()
+            except Exception:  # noqa: BLE001 - retried on the next nudge or start
+                log.exception("filling in digests")
+
+    async def fill(self) -> int:
+        """Fill in every digest missing now; returns how many blobs were done. A blob that
+        cannot be read (gone, failing its integrity check) is logged and left for the next
+        time."""
+        done = 0
+        failed: set[tuple[int, str]] = set()
+        while True:
+            batch = [item for item in await run_in_threadpool(
+                self._catalog.digests_missing, BATCH + len(failed)) if item not in failed]
+            if not batch:
+                return done
+            for domain_id, sha256 in batch[:BATCH]:
+                if await self._fill_blob(domain_id, sha256):
+                    done += 1
+                    self.filled += 1
+                else:
+                    failed.add((domain_id, sha256))
+
+    def fill_from_thread(self, blobs: Collection[tuple[int, str]]) -> bool:
+        """Fill in these blobs' (domain id, sha256) digests now, for an answer that shows them
+        (``ListPackageVersionAssets``); called from a worker thread of the event loop's. False
+        when some could not be (or there is no event loop to read them on)."""
+        try:
+            return anyio.from_thread.run(self.fill_now, blobs)
+        except RuntimeError:  # not a worker thread of an event loop (an offline command)
+            return False
+
+    async def fill_now(self, blobs: Collection[tuple[int, str]]) -> bool:
+        """``fill_from_thread`` on the event loop."""
+        filled = [await self._fill_blob(domain_id, sha256) for domain_id, sha256 in blobs]
+        self.filled += sum(filled)
+        return all(filled)
+
+    async def _fill_blob(self, domain_id: int, sha256: str) -> bool:
+        try:
+            digests = await self._digests(domain_blob_key(domain_id), sha256)
+        except PackyardError as e:
+            log.warning("could not fill in the digests of blob %s of domain %d: %s", sha256,
+                        domain_id, e.message)
+            return False
+        if digests.sha256 != sha256:
+            log.error("blob %s of domain %d reads back as %s; its digests are left unfilled",
+                      sha256, domain_id, digests.sha256)
+            return False
+        assert digests.md5 is not None and digests.sha1 is not None
+        assert digests.sha512 is not None
+        await run_in_threadpool(self._catalog.fill_digests, sha256, digests.md5,
+                                digests.sha1, digests.sha512)
+        return True
+
+    async def _digests(self, domain_key: str, sha256: str) -> Digests:
+        """The blob's digests, read back as a download reads it (decrypted), hashed off the
+        event loop a piece at a time; sha256 too, so what is filled in is of these bytes."""
+        hasher = Hasher(("md5", "sha1", "sha512"))
+        async for chunk in self._blobs.read(domain_key, sha256):
+            await run_in_threadpool(hasher.update, chunk)
+        return hasher.digests()

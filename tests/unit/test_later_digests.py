@@ -1,0 +1,148 @@
+"""The filler of the digests a pull leaves for later (``upstream/later_digests.py``): it waits
+for a quiet moment (or at most its patience), reads each blob back, checks it is the blob it is
+named for, and fills in MD5, SHA-1 and SHA-512; a blob it cannot read is left for next time
+and does not stop the others."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from packyard.errors import NotFound
+from packyard.upstream.later_digests import LaterDigests
+
+
+class _Catalog:
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.missing = {(1, sha) for sha in blobs}
+        self.filled: dict[str, tuple[str, str, str]] = {}
+        self.fill_times: list[float] = []
+
+    def digests_missing(self, limit: int = 100) -> list[tuple[int, str]]:
+        return sorted(self.missing)[:limit]
+
+    def fill_digests(self, sha256: str, md5: str, sha1: str, sha512: str) -> int:
+        self.filled[sha256] = (md5, sha1, sha512)
+        self.fill_times.append(time.monotonic())
+        self.missing.discard((1, sha256))
+        return 1
+
+
+class _Blobs:
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    async def read(self, domain_key: str, sha256: str) -> AsyncIterator[bytes]:
+        if sha256 not in self.blobs:
+            raise NotFound(f"No blob {sha256}")
+        data = self.blobs[sha256]
+        for start in range(0, len(data), 70_000):
+            yield data[start:start + 70_000]
+
+
+def _blob(n: int) -> tuple[str, bytes]:
+    data = bytes([n]) * (200_000 + n)
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def _filler(blobs: dict[str, bytes], **timing: float) -> tuple[LaterDigests, _Catalog]:
+    catalog = _Catalog(blobs)
+    later = LaterDigests(catalog, _Blobs(blobs), **timing)  # type: ignore[arg-type]
+    return later, catalog
+
+
+def test_every_missing_blob_gets_its_own_digests() -> None:
+    blobs = dict(_blob(n) for n in range(45))  # more than a batch
+    later, catalog = _filler(blobs)
+    assert asyncio.run(later.fill()) == 45
+    assert catalog.filled == {sha: (hashlib.md5(d).hexdigest(), hashlib.sha1(d).hexdigest(),
+                                    hashlib.sha512(d).hexdigest()) for sha, d in blobs.items()}
+
+
+def test_a_blob_that_cannot_be_read_or_is_not_its_name_is_left_and_the_rest_filled(
+        caplog: pytest.LogCaptureFixture) -> None:
+    blobs = dict(_blob(n) for n in range(3))
+    gone, changed, fine = sorted(blobs)
+    later, catalog = _filler(blobs)
+    catalog.missing.add((1, "f" * 64))  # ... and one the store does not have
+    del later._blobs.blobs[gone]  # type: ignore[attr-defined]
+    later._blobs.blobs[changed] = b"other bytes"  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="packyard.digests"):
+        assert asyncio.run(later.fill()) == 1
+    assert list(catalog.filled) == [fine]
+    assert {(1, gone), (1, changed), (1, "f" * 64)} == catalog.missing
+    assert f"blob {changed} of domain 1 reads back as " in caplog.text
+    assert f"could not fill in the digests of blob {gone} of domain 1: No blob" in caplog.text
+
+
+def test_the_filler_waits_for_a_quiet_moment_then_fills() -> None:
+    """Kept files nudge it; it fills once none came for ``quiet`` seconds (an install's burst
+    is not slowed by it)."""
+    blobs = dict(_blob(n) for n in range(3))
+    later, catalog = _filler(blobs, quiet=0.3, patience=30)
+
+    async def main() -> tuple[float, float]:
+        started = time.monotonic()
+        for _ in range(6):  # a burst of kept files, 0.1 s apart
+            later.nudge()
+            await asyncio.sleep(0.1)
+        assert catalog.filled == {}
+        last_nudge = time.monotonic()
+        while len(catalog.filled) < 3:
+            assert time.monotonic() - started < 10
+            await asyncio.sleep(0.02)
+        return last_nudge - started, catalog.fill_times[0] - last_nudge
+
+    burst, after = asyncio.run(main())
+    assert burst >= 0.55 and 0.15 <= after < 2.0
+
+
+def test_the_filler_does_not_wait_longer_than_its_patience() -> None:
+    blobs = dict(_blob(n) for n in range(2))
+    later, catalog = _filler(blobs, quiet=0.3, patience=0.5)
+
+    async def main() -> float:
+        started = time.monotonic()
+        while not catalog.filled:  # nudged without pause
+            assert time.monotonic() - started < 10
+            later.nudge()
+            await asyncio.sleep(0.05)
+        return catalog.fill_times[0] - started
+
+    assert 0.45 <= asyncio.run(main()) < 3.0
+
+
+def test_closing_stops_a_waiting_filler_and_leaves_the_digests_for_the_next_start() -> None:
+    blobs = dict(_blob(n) for n in range(2))
+    later, catalog = _filler(blobs, quiet=5, patience=5)
+
+    async def main() -> None:
+        later.nudge()
+        await asyncio.sleep(0.05)
+        await later.close()
+
+    asyncio.run(main())
+    assert catalog.filled == {} and len(catalog.missing) == 2
+
+
+def test_filling_from_a_worker_thread_runs_on_the_event_loop() -> None:
+    blobs = dict(_blob(n) for n in range(2))
+    later, catalog = _filler(blobs)
+    (first, data), _ = blobs.items()
+
+    async def main() -> Any:
+        from starlette.concurrency import run_in_threadpool
+        return await run_in_threadpool(later.fill_from_thread, {(1, first)})
+
+    assert asyncio.run(main()) is True
+    assert catalog.filled == {first: (hashlib.md5(data).hexdigest(),
+                                      hashlib.sha1(data).hexdigest(),
+                                      hashlib.sha512(data).hexdigest())}
+    # Outside an event loop's worker thread (an offline command): nothing, and no error.
+    assert later.fill_from_thread({(1, first)}) is False
