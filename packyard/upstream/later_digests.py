@@ -22,7 +22,7 @@ import time
 from collections.abc import Collection
 from contextlib import suppress
 
-import anyio.from_thread
+import anyio
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError
@@ -102,11 +102,15 @@ class LaterDigests:
 
     def fill_from_thread(self, blobs: Collection[tuple[int, str]]) -> bool:
         """Fill in these blobs' (domain id, sha256) digests now, for an answer that shows them
-        (``ListPackageVersionAssets``); called from a worker thread of the event loop's. False
-        when some could not be (or there is no event loop to read them on)."""
+        (``ListPackageVersionAssets``), from a thread that is not the event loop's; False when
+        some could not be. It reads the blobs on an event loop of its own in this thread: a
+        worker thread waiting for the server's loop to read them would hold one of the
+        loop's worker threads while the reads wait for one (enough such calls at once, and
+        none would finish)."""
         try:
-            return anyio.from_thread.run(self.fill_now, blobs)
-        except RuntimeError:  # not a worker thread of an event loop (an offline command)
+            return anyio.run(self.fill_now, blobs)
+        except RuntimeError:  # called on a thread running an event loop already
+            log.exception("digests not filled in")
             return False
 
     async def fill_now(self, blobs: Collection[tuple[int, str]]) -> bool:

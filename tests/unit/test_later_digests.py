@@ -144,5 +144,21 @@ def test_filling_from_a_worker_thread_runs_on_the_event_loop() -> None:
     assert catalog.filled == {first: (hashlib.md5(data).hexdigest(),
                                       hashlib.sha1(data).hexdigest(),
                                       hashlib.sha512(data).hexdigest())}
-    # Outside an event loop's worker thread (an offline command): nothing, and no error.
-    assert later.fill_from_thread({(1, first)}) is False
+
+
+def test_filling_from_worker_threads_needs_none_of_the_loops_worker_threads() -> None:
+    """Requests that fill digests from worker threads hold those threads while they wait: had
+    the reading waited for a worker thread of the same loop, enough of them at once (here:
+    every one the loop has) would wait for each other for ever."""
+    blobs = dict(_blob(n) for n in range(2))
+    later, catalog = _filler(blobs)
+
+    async def main() -> list[bool]:
+        import anyio.to_thread
+        from starlette.concurrency import run_in_threadpool
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        calls = [run_in_threadpool(later.fill_from_thread, {(1, sha)}) for sha in blobs]
+        return list(await asyncio.wait_for(asyncio.gather(*calls), timeout=20))
+
+    assert asyncio.run(main()) == [True, True]
+    assert set(catalog.filled) == set(blobs)
