@@ -331,8 +331,9 @@ class Catalog(Protocol):
         """Blobs (domain id, sha256) some asset of which still lacks a digest."""
         ...
 
-    def fill_digests(self, sha256: str, md5: str, sha1: str, sha512: str) -> int:
-        """Every asset of these bytes gets the digests it lacks; returns how many changed."""
+    def fill_digests(self, filled: Sequence[tuple[str, str, str, str]]) -> int:
+        """Every asset of each blob (sha256, md5, sha1, sha512) gets the digests it lacks, in
+        one transaction; returns how many assets changed."""
         ...
 
     def update_version_attributes(self, version: PackageVersion,

@@ -10,11 +10,14 @@ gets the same digests.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Sequence
 
+from sqlalchemy import bindparam, func, select, update
+
+from packyard.metadata.engine import outages_as_unavailable
 from packyard.metadata.rows import ASSET_JOIN
 from packyard.metadata.schema import DIGESTS_MISSING, assets, packages, repositories
-from packyard.metadata.transactions import CatalogBase
+from packyard.metadata.transactions import CatalogBase, write_unflushed
 
 
 class LaterDigestStore(CatalogBase):
@@ -30,14 +33,24 @@ class LaterDigestStore(CatalogBase):
                 .group_by(assets.c.sha256).order_by(assets.c.sha256).limit(limit))
             return [(row.domain_id, row.sha256) for row in rows]
 
-    def fill_digests(self, sha256: str, md5: str, sha1: str, sha512: str) -> int:
-        """Every asset of these bytes gets the digests it lacks; returns how many changed.
+    def fill_digests(self, filled: Sequence[tuple[str, str, str, str]]) -> int:
+        """Every asset of each blob (sha256, md5, sha1, sha512) gets the digests it lacks, in one
+        transaction; returns how many assets changed.
 
-        Moves the change stamp (a kept page or answer showing the digests is made again) as a
-        write that only adds to packages, so no structure cache is dropped."""
-        with self._write(content_only=True) as conn:
-            return conn.execute(
-                update(assets).where(assets.c.sha256 == sha256, DIGESTS_MISSING)
-                .values(md5=func.coalesce(assets.c.md5, md5),
-                        sha1=func.coalesce(assets.c.sha1, sha1),
-                        sha512=func.coalesce(assets.c.sha512, sha512))).rowcount
+        Leaves ``changes`` alone and announces nothing, like a stored upstream page: no cached
+        answer was made with these digests missing (the answers that show them fill them in
+        first), and moving the stamp would empty every process's caches after each install.
+        Not flushed on its own (``write_unflushed``): a fill lost to a power loss is done
+        again by the next start."""
+        if not filled:
+            return 0
+        with outages_as_unavailable(), write_unflushed(self._writer) as conn:
+            return conn.execute(_FILL, [
+                {"digest": sha256, "md5_value": md5, "sha1_value": sha1,
+                 "sha512_value": sha512} for sha256, md5, sha1, sha512 in filled]).rowcount
+
+
+_FILL = (update(assets).where(assets.c.sha256 == bindparam("digest"), DIGESTS_MISSING)
+         .values(md5=func.coalesce(assets.c.md5, bindparam("md5_value")),
+                 sha1=func.coalesce(assets.c.sha1, bindparam("sha1_value")),
+                 sha512=func.coalesce(assets.c.sha512, bindparam("sha512_value"))))

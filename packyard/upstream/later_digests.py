@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 
 import anyio
@@ -93,12 +93,9 @@ class LaterDigests:
                 self._catalog.digests_missing, BATCH + len(failed)) if item not in failed]
             if not batch:
                 return done
-            for domain_id, sha256 in batch[:BATCH]:
-                if await self._fill_blob(domain_id, sha256):
-                    done += 1
-                    self.filled += 1
-                else:
-                    failed.add((domain_id, sha256))
+            unread = await self._fill(batch[:BATCH])
+            done += len(batch[:BATCH]) - len(unread)
+            failed.update(unread)
 
     def fill_from_thread(self, blobs: Collection[tuple[int, str]]) -> bool:
         """Fill in these blobs' (domain id, sha256) digests now, for an answer that shows them
@@ -115,26 +112,37 @@ class LaterDigests:
 
     async def fill_now(self, blobs: Collection[tuple[int, str]]) -> bool:
         """``fill_from_thread`` on the event loop."""
-        filled = [await self._fill_blob(domain_id, sha256) for domain_id, sha256 in blobs]
-        self.filled += sum(filled)
-        return all(filled)
+        return not await self._fill(blobs)
 
-    async def _fill_blob(self, domain_id: int, sha256: str) -> bool:
+    async def _fill(self, blobs: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Fill in these blobs' digests, in one catalog write; returns those that could not be
+        read."""
+        filled: list[tuple[str, str, str, str]] = []
+        failed: list[tuple[int, str]] = []
+        for domain_id, sha256 in blobs:
+            digests = await self._blob_digests(domain_id, sha256)
+            if digests is None:
+                failed.append((domain_id, sha256))
+                continue
+            assert digests.md5 is not None and digests.sha1 is not None
+            assert digests.sha512 is not None
+            filled.append((sha256, digests.md5, digests.sha1, digests.sha512))
+        await run_in_threadpool(self._catalog.fill_digests, filled)
+        self.filled += len(filled)
+        return failed
+
+    async def _blob_digests(self, domain_id: int, sha256: str) -> Digests | None:
         try:
             digests = await self._digests(domain_blob_key(domain_id), sha256)
         except PackyardError as e:
             log.warning("could not fill in the digests of blob %s of domain %d: %s", sha256,
                         domain_id, e.message)
-            return False
+            return None
         if digests.sha256 != sha256:
             log.error("blob %s of domain %d reads back as %s; its digests are left unfilled",
                       sha256, domain_id, digests.sha256)
-            return False
-        assert digests.md5 is not None and digests.sha1 is not None
-        assert digests.sha512 is not None
-        await run_in_threadpool(self._catalog.fill_digests, sha256, digests.md5,
-                                digests.sha1, digests.sha512)
-        return True
+            return None
+        return digests
 
     async def _digests(self, domain_key: str, sha256: str) -> Digests:
         """The blob's digests, read back as a download reads it (decrypted), hashed off the

@@ -82,18 +82,21 @@ def test_filling_a_blobs_digests_fills_every_asset_of_it_and_keeps_what_was_ther
     catalog.retain([store], "pypi", "", "pkg", "pkg", _version("2.0"), partial, EXTERNAL,
                    {"d" * 64: 3}, NOW)
     stamp = catalog.changes.stamp()
-    # Same bytes, same digests: in both repositories and in the other domain.
-    assert catalog.fill_digests("a" * 64, "6" * 32, "7" * 40, "8" * 128) == 3
-    assert catalog.changes.stamp() != stamp  # kept answers showing digests are made again
+    # Same bytes, same digests: in both repositories and in the other domain; and what an
+    # asset had is kept, only what it lacked is filled in. One transaction for both blobs.
+    assert catalog.fill_digests([("a" * 64, "6" * 32, "7" * 40, "8" * 128),
+                                 ("d" * 64, "9" * 32, "9" * 40, "9" * 128)]) == 4
     for repo in (store, team, other):
         assert _digests(catalog, repo, "pkg", "pkg-1.0.tar.gz") == ("6" * 32, "7" * 40,
                                                                      "8" * 128)
-    # What an asset had is kept; only what it lacked is filled in.
-    assert catalog.fill_digests("d" * 64, "9" * 32, "9" * 40, "9" * 128) == 1
     assert _digests(catalog, store, "pkg", "pkg-2.0.tar.gz") == ("4" * 32, "5" * 40, "9" * 128)
     assert catalog.digests_missing() == []
+    # No cached answer was made without them (those that show them fill them in first): the
+    # caches of every process stay.
+    assert catalog.changes.stamp() == stamp
     # Filling in again changes nothing.
-    assert catalog.fill_digests("a" * 64, "0" * 32, "0" * 40, "0" * 128) == 0
+    assert catalog.fill_digests([("a" * 64, "0" * 32, "0" * 40, "0" * 128)]) == 0
+    assert catalog.fill_digests([]) == 0
     assert _digests(catalog, team, "pkg", "pkg-1.0.tar.gz")[0] == "6" * 32
 
 

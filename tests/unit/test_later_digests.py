@@ -23,15 +23,18 @@ class _Catalog:
         self.missing = {(1, sha) for sha in blobs}
         self.filled: dict[str, tuple[str, str, str]] = {}
         self.fill_times: list[float] = []
+        self.writes = 0
 
     def digests_missing(self, limit: int = 100) -> list[tuple[int, str]]:
         return sorted(self.missing)[:limit]
 
-    def fill_digests(self, sha256: str, md5: str, sha1: str, sha512: str) -> int:
-        self.filled[sha256] = (md5, sha1, sha512)
-        self.fill_times.append(time.monotonic())
-        self.missing.discard((1, sha256))
-        return 1
+    def fill_digests(self, filled: list[tuple[str, str, str, str]]) -> int:
+        self.writes += 1
+        for sha256, md5, sha1, sha512 in filled:
+            self.filled[sha256] = (md5, sha1, sha512)
+            self.fill_times.append(time.monotonic())
+            self.missing.discard((1, sha256))
+        return len(filled)
 
 
 class _Blobs:
@@ -61,6 +64,7 @@ def test_every_missing_blob_gets_its_own_digests() -> None:
     blobs = dict(_blob(n) for n in range(45))  # more than a batch
     later, catalog = _filler(blobs)
     assert asyncio.run(later.fill()) == 45
+    assert catalog.writes == 3  # a write per batch of 20, not one per blob
     assert catalog.filled == {sha: (hashlib.md5(d).hexdigest(), hashlib.sha1(d).hexdigest(),
                                     hashlib.sha512(d).hexdigest()) for sha, d in blobs.items()}
 
