@@ -206,6 +206,21 @@ class Process:
                 ticks += sum(int(f) for f in fields[11:15])
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def cpu_until_quiet(self, window: float = 0.5, quiet_windows: int = 3,
+                        limit: float = 30.0) -> float:
+        """CPU seconds the server spends from now until it is quiet (``quiet_windows`` windows
+        in a row with under 10 ms of CPU each, at most ``limit`` seconds): background work a
+        read left behind (Packyard fills in a pulled file's other digests after it is kept),
+        which the timed reads do not show."""
+        started, deadline = self.cpu_seconds(), time.monotonic() + limit
+        last, quiet = started, 0
+        while quiet < quiet_windows and time.monotonic() < deadline:
+            time.sleep(window)
+            now = self.cpu_seconds()
+            quiet = quiet + 1 if now - last < 0.01 else 0
+            last = now
+        return last - started
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -449,9 +464,10 @@ class DevpiCache(Cache):
     def start(self, data: Path) -> str:
         bin_dir = venv_with(self.work / "venvs" / "devpi", PEERS["devpi"])
         self.version = PEERS["devpi"][0].split("==")[1]
-        password = secrets.token_urlsafe(12)
+        # One argument: a password starting with "-" would read as an option (one in ~64
+        # runs stopped the bench so).
         run([bin_dir / "devpi-init", "--serverdir", data, "--no-root-pypi",
-             "--root-passwd", password])
+             f"--root-passwd={secrets.token_urlsafe(12)}"])
         port = free_port()
         self.process = Process.start(
             "devpi", [bin_dir / "devpi-server", "--serverdir", data, "--host", LOOPBACK,
@@ -582,6 +598,9 @@ class Figures:
     large_cold: list[float] = field(default_factory=list)
     large_warm: list[float] = field(default_factory=list)
     large_cold_cpu: list[float] = field(default_factory=list)
+    # CPU the server spends after a phase's reads until it is quiet (work left for later).
+    fetch_after_cpu: list[float] = field(default_factory=list)
+    large_after_cpu: list[float] = field(default_factory=list)
     # Packyard: reads that found no read grant to reuse during each cold install (a grant is
     # kept per connection; what drops it makes the next request evaluate policies again).
     install_cold_grant_misses: list[float] = field(default_factory=list)
@@ -627,6 +646,7 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                 figures.large_cold.append(timed_large(url, *large))
                 figures.large_cold_cpu.append(server.process.cpu_seconds() - cpu)
                 figures.large_warm.append(timed_large(url, *large))
+                figures.large_after_cpu.append(server.process.cpu_until_quiet())
             else:
                 for temperature in ("cold", "warm"):
                     cpu = server.process.cpu_seconds()
@@ -634,6 +654,7 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                         timed_fetch(url, wheels))
                     getattr(figures, f"fetch_{temperature}_cpu").append(
                         server.process.cpu_seconds() - cpu)
+                figures.fetch_after_cpu.append(server.process.cpu_until_quiet())
         finally:
             server.stop()
     done = []
@@ -648,7 +669,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
         done.append(f"fetch cold {figures.fetch_cold[-1]:.2f}s "
                     f"(server CPU {figures.fetch_cold_cpu[-1]:.2f}s) "
                     f"warm {figures.fetch_warm[-1]:.2f}s "
-                    f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s)")
+                    f"(CPU {figures.fetch_warm_cpu[-1]:.2f}s), then "
+                    f"{figures.fetch_after_cpu[-1]:.2f}s of CPU until quiet")
     if "pages" in phases:
         done.append(f"pages cold {figures.pages_cold[-1]:.2f}s "
                     f"(server CPU {figures.pages_cold_cpu[-1]:.2f}s) "
@@ -656,7 +678,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
     if "large" in phases:
         done.append(f"large cold {figures.large_cold[-1]:.2f}s "
                     f"(server CPU {figures.large_cold_cpu[-1]:.2f}s) "
-                    f"warm {figures.large_warm[-1]:.2f}s")
+                    f"warm {figures.large_warm[-1]:.2f}s, then "
+                    f"{figures.large_after_cpu[-1]:.2f}s of CPU until quiet")
     print(f"  {cache.name} run {attempt + 1}: {'; '.join(done)}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
@@ -680,8 +703,9 @@ def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
     columns = [c for c in ("install_cold", "install_warm", "install_cold_cpu",
                            "install_warm_cpu", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
-                           "fetch_warm_cpu", "pages_cold", "pages_warm", "pages_cold_cpu",
-                           "large_cold", "large_warm", "large_cold_cpu")
+                           "fetch_warm_cpu", "fetch_after_cpu", "pages_cold", "pages_warm",
+                           "pages_cold_cpu", "large_cold", "large_warm", "large_cold_cpu",
+                           "large_after_cpu")
                # a phase not measured (--phases) leaves its columns out
                if any(getattr(r, c) for r in results)]
     lines = [f"{len(REQUIREMENTS)} requirements, {distributions} wheels upstream; median "
