@@ -464,10 +464,11 @@ class DevpiCache(Cache):
     def start(self, data: Path) -> str:
         bin_dir = venv_with(self.work / "venvs" / "devpi", PEERS["devpi"])
         self.version = PEERS["devpi"][0].split("==")[1]
+        password = secrets.token_urlsafe(12)
         # One argument: a password starting with "-" would read as an option (one in ~64
         # runs stopped the bench so).
         run([bin_dir / "devpi-init", "--serverdir", data, "--no-root-pypi",
-             f"--root-passwd={secrets.token_urlsafe(12)}"])
+             f"--root-passwd={password}"])
         port = free_port()
         self.process = Process.start(
             "devpi", [bin_dir / "devpi-server", "--serverdir", data, "--host", LOOPBACK,
