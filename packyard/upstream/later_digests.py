@@ -10,8 +10,9 @@ what the API and PyPI's JSON API answer later; so the kept file's assets hold NU
 It runs on the event loop, as a task started by the first file kept with digests missing (and
 by the server's start, for those a stopped process left): it waits until no pull has been kept
 for ``quiet`` seconds (an install's burst is not slowed by it), or at most ``patience``
-seconds, then fills every asset the catalog says lacks a digest, one blob at a time. Any
-process may fill any asset; two filling the same one write the same digests.
+seconds, then fills every asset the catalog says lacks a digest, reading one blob at a time and
+writing a batch of them at a time. Any process may fill any asset; two filling the same one
+write the same digests.
 """
 
 from __future__ import annotations
@@ -111,8 +112,13 @@ class LaterDigests:
             return False
 
     async def fill_now(self, blobs: Collection[tuple[int, str]]) -> bool:
-        """``fill_from_thread`` on the event loop."""
-        return not await self._fill(blobs)
+        """``fill_from_thread`` on the event loop. A failure (the database away) is logged:
+        the answer goes out with the digests it has rather than not at all."""
+        try:
+            return not await self._fill(blobs)
+        except Exception:  # noqa: BLE001 - the background filler tries again later
+            log.exception("filling in digests for an answer")
+            return False
 
     async def _fill(self, blobs: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
         """Fill in these blobs' digests, in one catalog write; returns those that could not be

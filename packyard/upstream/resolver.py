@@ -616,8 +616,8 @@ class UpstreamResolver:
             if not download.add_followup(retain):
                 await download.result()
                 await run_in_threadpool(retain)
-            # The copy may have been made of rows still lacking digests, after they were
-            # filled in: the filler looks again.
+            # The copy may have been made of rows read before the filler filled them in: it
+            # looks again.
             self._later.nudge()
         if remote.size is not None and remote.size <= self._verify_before_send:
             digests = await download.result()

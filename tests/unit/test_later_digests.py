@@ -166,3 +166,18 @@ def test_filling_from_worker_threads_needs_none_of_the_loops_worker_threads() ->
 
     assert asyncio.run(main()) == [True, True]
     assert set(catalog.filled) == set(blobs)
+
+
+def test_a_failing_catalog_write_leaves_an_answer_its_digests_unfilled_not_failed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    blobs = dict(_blob(n) for n in range(1))
+    later, catalog = _filler(blobs)
+
+    def away(filled: Any) -> int:
+        raise RuntimeError("the database is away")
+
+    catalog.fill_digests = away  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="packyard.digests"):
+        assert later.fill_from_thread(set(catalog.missing)) is False
+    assert "filling in digests for an answer" in caplog.text
+    assert len(catalog.missing) == 1
