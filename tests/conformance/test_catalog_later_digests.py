@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from packyard.metadata.catalog import Catalog, EntryPoint, NewAsset, NewVersion
+from packyard.metadata.catalog import Catalog, EntryPoint, NewAsset
 from packyard.model import Repository
 from tests.conformance.conftest import Databases
 from tests.conformance.test_catalog_attributes_migration import (
     META_SHA,
     _database_at_0004_with_data,
 )
+from tests.conformance.test_catalog_upstreams import _version
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 OWNER = "000000000000"
@@ -28,12 +29,6 @@ EXTERNAL = EntryPoint("EXTERNAL", None, "public:pypi")
 def _repos(catalog: Catalog, domain: str, *names: str) -> list[Repository]:
     created = catalog.create_domain(domain, OWNER, "key", NOW)
     return [catalog.create_repository(created, n, "", OWNER, NOW) for n in names]
-
-
-def _version(v: str = "1.0") -> NewVersion:
-    return NewVersion(version=v, version_key=v, summary="s", home_page=None,
-                      source_code_repository=None, licenses=[], readme=None,
-                      readme_content_type=None, dependencies=[])
 
 
 def _pulled(name: str, sha: str) -> NewAsset:
