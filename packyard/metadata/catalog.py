@@ -25,7 +25,7 @@ from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
 from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
-from packyard.metadata.later_digests import LaterDigestStore
+from packyard.metadata.later_digests import LaterDigest, LaterDigestStore
 from packyard.metadata.listings import ListedFile, ListingStore
 from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revision
 from packyard.metadata.origins import OriginStore, VersionOrigin
@@ -70,6 +70,7 @@ __all__ = [
     "DomainGraph",
     "EntryPoint",
     "ExternalConnectionRecord",
+    "LaterDigest",
     "ListedFile",
     "NewAsset",
     "NewFile",
@@ -331,9 +332,9 @@ class Catalog(Protocol):
         """Blobs (domain id, sha256) some asset of which still lacks a digest."""
         ...
 
-    def fill_digests(self, filled: Sequence[tuple[str, str, str, str]]) -> int:
-        """Every asset of each blob (sha256, md5, sha1, sha512) gets the digests it lacks, in
-        one transaction; returns how many assets changed."""
+    def fill_digests(self, filled: Sequence[LaterDigest]) -> int:
+        """Every asset of each blob gets the digests it lacks (its attributes' too: a key
+        named for a digest, null), in one transaction; returns how many assets changed."""
         ...
 
     def update_version_attributes(self, version: PackageVersion,

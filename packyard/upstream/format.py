@@ -119,10 +119,10 @@ class FormatUpstream(Protocol):
     @property
     def pull_digests(self) -> frozenset[str]:
         """Which of ``LATER_DIGESTS`` (``storage/blobs.py``) a kept file's records need at
-        once (PyPI: BLAKE2b, in the file's attributes; npm: SHA-512 and SHA-1, its
-        packuments' ``integrity`` and ``shasum``). A pull computes these and those its upstream
-        declared; the rest are filled in after the file is kept
-        (``upstream/later_digests.py``)."""
+        once (npm: SHA-512 and SHA-1, its packuments' ``integrity`` and ``shasum``; PyPI:
+        none). A pull computes these and those its upstream declared; the rest are filled in
+        after the file is kept (``upstream/later_digests.py``), a format's attributes too when
+        they hold the digest's name with null (PyPI's BLAKE2b)."""
         ...
 
     def check_name(self, name: str) -> None:

@@ -2,10 +2,11 @@
 
 Every byte of a pulled file is hashed while it downloads, and the client waits for that: its
 sha256 (the blob's name), the digests its upstream declared (verified before anything is kept)
-and those its format's records need at once (``FormatUpstream.pull_digests``). MD5, SHA-1 and
-SHA-512 besides cost about five times SHA-256's CPU, and nothing a pull serves needs them, only
-what the API and PyPI's JSON API answer later; so the kept file's assets hold NULL for them
-(``metadata/later_digests.py``) and this service reads the file back and fills them in.
+and those its format's records need at once (``FormatUpstream.pull_digests``). MD5, SHA-1,
+SHA-512 and BLAKE2b besides cost about six times SHA-256's CPU, and nothing a pull serves needs
+them, only what the API and PyPI's JSON API answer later; so the kept file's assets hold NULL
+for them, in their columns or their format's attributes (``metadata/later_digests.py``), and
+this service reads the file back and fills them in.
 
 It runs on the event loop, as a task started by the first file kept with digests missing (and
 by the server's start, for those a stopped process left): it waits until no pull has been kept
@@ -27,14 +28,23 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import Catalog, LaterDigest
 from packyard.model import domain_blob_key
-from packyard.storage.blobs import BlobStore, Digests, Hasher
+from packyard.storage.blobs import LATER_DIGESTS, BlobStore, Digests, Hasher
 
 log = logging.getLogger("packyard.digests")
 
 BATCH = 20
 """Blobs asked of the catalog at a time."""
+
+
+def pull_digests(asked: Collection[str], declared: Collection[str]) -> set[str]:
+    """Which of ``LATER_DIGESTS`` a pull computes: those its format asked for and those its
+    upstream declared (to verify them). The filler finds a file by its asset's missing MD5,
+    SHA-1 or SHA-512; when the upstream declared all three, nothing would bring the filler to
+    it, so the pull computes every digest itself."""
+    wanted = {*asked, *(name for name in declared if name in LATER_DIGESTS)}
+    return set(LATER_DIGESTS) if {"md5", "sha1", "sha512"} <= wanted else wanted
 
 
 class LaterDigests:
@@ -123,7 +133,7 @@ class LaterDigests:
     async def _fill(self, blobs: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
         """Fill in these blobs' digests, in one catalog write; returns those that could not be
         read."""
-        filled: list[tuple[str, str, str, str]] = []
+        filled: list[LaterDigest] = []
         failed: list[tuple[int, str]] = []
         for domain_id, sha256 in blobs:
             digests = await self._blob_digests(domain_id, sha256)
@@ -131,8 +141,9 @@ class LaterDigests:
                 failed.append((domain_id, sha256))
                 continue
             assert digests.md5 is not None and digests.sha1 is not None
-            assert digests.sha512 is not None
-            filled.append((sha256, digests.md5, digests.sha1, digests.sha512))
+            assert digests.sha512 is not None and digests.blake2_256 is not None
+            filled.append(LaterDigest(sha256, digests.md5, digests.sha1, digests.sha512,
+                                      digests.blake2_256))
         await run_in_threadpool(self._catalog.fill_digests, filled)
         self.filled += len(filled)
         return failed
@@ -153,7 +164,7 @@ class LaterDigests:
     async def _digests(self, domain_key: str, sha256: str) -> Digests:
         """The blob's digests, read back as a download reads it (decrypted), hashed off the
         event loop a piece at a time; sha256 too, so what is filled in is of these bytes."""
-        hasher = Hasher(("md5", "sha1", "sha512"))
+        hasher = Hasher(LATER_DIGESTS)
         async for chunk in self._blobs.read(domain_key, sha256):
             await run_in_threadpool(hasher.update, chunk)
         return hasher.digests()

@@ -42,6 +42,7 @@ from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
 from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.later_digests import pull_digests
 from packyard.write_behind import WriteBehind
 
 log = logging.getLogger("packyard.upstream")
@@ -236,7 +237,8 @@ class PullThrough:
         waited for this download copies it from; ``adopt`` is how this one keeps such a copy
         (without it, a file another process pulled is downloaded again). ``digests``: which
         of ``LATER_DIGESTS`` ``commit`` needs, besides sha256 and those the source declares
-        (which are verified); the others are None in the digests it is given. Wait for
+        (which are verified; ``later_digests.pull_digests``); the others are None in the
+        digests it is given. Wait for
         ``Download.decided`` before opening a reader."""
         if not source.key_digest:
             raise UpstreamError(f"Upstream file {source.filename} has no digest to verify it "
@@ -256,7 +258,7 @@ class PullThrough:
             return existing
         # Created now, before the task first runs, so readers can open it straight away.
         staged = self._stage()
-        staged.hash_only({*digests, *(a for a in source.digests if a in LATER_DIGESTS)})
+        staged.hash_only(pull_digests(digests, source.digests))
         download = Download(source, staged.local_path)
         self._downloads[key] = download
         if self._shared is None:

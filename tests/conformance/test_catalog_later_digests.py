@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from packyard.metadata.catalog import Catalog, EntryPoint, NewAsset
+from packyard.metadata.catalog import Catalog, EntryPoint, LaterDigest, NewAsset
 from packyard.model import Repository
 from tests.conformance.conftest import Databases
 from tests.conformance.test_catalog_attributes_migration import (
@@ -32,9 +32,16 @@ def _repos(catalog: Catalog, domain: str, *names: str) -> list[Repository]:
 
 
 def _pulled(name: str, sha: str) -> NewAsset:
-    """A pulled file's asset as a pull records it: sha256 only (and the format's BLAKE2b)."""
+    """A pulled file's asset as a pull records it: sha256 only, and its format's BLAKE2b
+    left for later (null under the digest's name)."""
     return NewAsset(name=name, size=3, sha256=sha, sha512=None, sha1=None, md5=None,
-                    attributes={"blake2_256": "b" * 64})
+                    attributes={"blake2_256": None, "requires_python": ">=3.9"})
+
+
+def _attributes(catalog: Catalog, repo: Repository, filename: str) -> dict[str, object]:
+    found = catalog.find_asset(repo.id, "pypi", "pkg", filename)
+    assert found is not None
+    return dict(found[1].attributes)
 
 
 def _digests(catalog: Catalog, repo: Repository, name: str, filename: str
@@ -73,26 +80,34 @@ def test_filling_a_blobs_digests_fills_every_asset_of_it_and_keeps_what_was_ther
     for repos in ([store, team], [other]):
         catalog.retain(repos, "pypi", "", "pkg", "pkg", _version(),
                        _pulled("pkg-1.0.tar.gz", "a" * 64), EXTERNAL, {"a" * 64: 3}, NOW)
-    partial = replace(_pulled("pkg-2.0.tar.gz", "d" * 64), md5="4" * 32, sha1="5" * 40)
+    partial = replace(_pulled("pkg-2.0.tar.gz", "d" * 64), md5="4" * 32, sha1="5" * 40,
+                      attributes={"blake2_256": "b" * 64})
     catalog.retain([store], "pypi", "", "pkg", "pkg", _version("2.0"), partial, EXTERNAL,
                    {"d" * 64: 3}, NOW)
     stamp = catalog.changes.stamp()
     # Same bytes, same digests: in both repositories and in the other domain; and what an
     # asset had is kept, only what it lacked is filled in. One transaction for both blobs.
-    assert catalog.fill_digests([("a" * 64, "6" * 32, "7" * 40, "8" * 128),
-                                 ("d" * 64, "9" * 32, "9" * 40, "9" * 128)]) == 4
+    assert catalog.fill_digests([LaterDigest("a" * 64, "6" * 32, "7" * 40, "8" * 128, "e" * 64),
+                                 LaterDigest("d" * 64, "9" * 32, "9" * 40, "9" * 128,
+                                             "f" * 64)]) == 4
     for repo in (store, team, other):
         assert _digests(catalog, repo, "pkg", "pkg-1.0.tar.gz") == ("6" * 32, "7" * 40,
                                                                      "8" * 128)
+        # The format's digest left null is filled in; its other attributes are kept.
+        assert _attributes(catalog, repo, "pkg-1.0.tar.gz") == {
+            "blake2_256": "e" * 64, "requires_python": ">=3.9"}
     assert _digests(catalog, store, "pkg", "pkg-2.0.tar.gz") == ("4" * 32, "5" * 40, "9" * 128)
+    assert _attributes(catalog, store, "pkg-2.0.tar.gz") == {"blake2_256": "b" * 64}
     assert catalog.digests_missing() == []
     # No cached answer was made without them (those that show them fill them in first): the
     # caches of every process stay.
     assert catalog.changes.stamp() == stamp
     # Filling in again changes nothing.
-    assert catalog.fill_digests([("a" * 64, "0" * 32, "0" * 40, "0" * 128)]) == 0
+    assert catalog.fill_digests([LaterDigest("a" * 64, "0" * 32, "0" * 40, "0" * 128,
+                                             "0" * 64)]) == 0
     assert catalog.fill_digests([]) == 0
     assert _digests(catalog, team, "pkg", "pkg-1.0.tar.gz")[0] == "6" * 32
+    assert _attributes(catalog, team, "pkg-1.0.tar.gz")["blake2_256"] == "e" * 64
 
 
 def test_revision_0015_keeps_every_asset_and_its_references_and_foreign_keys_stay_on(

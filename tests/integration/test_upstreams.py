@@ -732,29 +732,30 @@ def test_a_kill_during_cold_pulls_leaves_both_repositories_whole(
 
 
 def _asset_digests(data_dir: Path, filename: str) -> set[tuple[Any, ...]]:
-    """Every row of the asset ``filename`` in the catalog: (md5, sha1, sha512)."""
+    """Every row of the asset ``filename`` in the catalog: (md5, sha1, sha512, and the
+    BLAKE2b in PyPI's attributes)."""
     with sqlite3.connect(data_dir / "packyard.db") as db:
-        return set(db.execute("SELECT md5, sha1, sha512 FROM assets WHERE name = ?",
-                              (filename,)))
+        return set(db.execute("SELECT md5, sha1, sha512, json_extract(attributes, "
+                              "'$.blake2_256') FROM assets WHERE name = ?", (filename,)))
 
 
-def _until_filled(data_dir: Path, filename: str, expected: tuple[str, str, str]) -> None:
+def _until_filled(data_dir: Path, filename: str, expected: tuple[str, ...]) -> None:
     deadline = time.monotonic() + 30
     while _asset_digests(data_dir, filename) != {expected}:
         assert time.monotonic() < deadline, _asset_digests(data_dir, filename)
         time.sleep(0.1)
 
 
-def _expected_digests(data: bytes) -> tuple[str, str, str]:
+def _expected_digests(data: bytes) -> tuple[str, str, str, str]:
     return (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
-            hashlib.sha512(data).hexdigest())
+            hashlib.sha512(data).hexdigest(), hashlib.blake2b(data, digest_size=32).hexdigest())
 
 
-def test_a_pulled_files_md5_sha1_and_sha512_are_filled_in_after_it_is_kept(
+def test_a_pulled_files_md5_sha1_sha512_and_blake2b_are_filled_in_after_it_is_kept(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
-    """A pull computes sha256 (and PyPI's BLAKE2b) and leaves MD5, SHA-1 and SHA-512 to be
-    filled in once it is kept; whoever asks for them before that gets them all the same
+    """A pull computes sha256 and leaves MD5, SHA-1, SHA-512 and PyPI's BLAKE2b to be filled
+    in once it is kept; whoever asks for them before that gets them all the same
     (ListPackageVersionAssets, PyPI's JSON API), and the background filler fills in every
     repository's row of the file in the catalog."""
     specs = [DistSpec(name=unique_name(f"up-digests-{n}"), version="1.0", padding=200_000)
@@ -770,7 +771,7 @@ def test_a_pulled_files_md5_sha1_and_sha512_are_filled_in_after_it_is_kept(
             url = f"{chain.endpoint()}simple/{normalize(wheel.spec.name)}/{wheel.filename}"
             assert http.get(url).content == wheel.data
         # Asked for at once: every digest, each of the file's own bytes.
-        md5, sha1, sha512 = _expected_digests(asked.data)
+        md5, sha1, sha512, _ = _expected_digests(asked.data)
         for repository in ("team", "pypi-store"):
             [asset] = chain.api.list_package_version_assets(
                 domain=chain.domain, repository=repository, format="pypi",
@@ -790,8 +791,9 @@ def test_a_pulled_files_md5_sha1_and_sha512_are_filled_in_after_it_is_kept(
 def test_digests_left_unfilled_by_a_stopped_server_are_filled_in_at_the_next_start(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
-    """What ``kill -9`` between a pull and its filler leaves (assets without MD5, SHA-1 and
-    SHA-512) is filled in by the next start, read back from the stored (encrypted) file."""
+    """What ``kill -9`` between a pull and its filler leaves (assets without MD5, SHA-1,
+    SHA-512 and BLAKE2b) is filled in by the next start, read back from the stored (encrypted)
+    file."""
     spec = DistSpec(name=unique_name("up-unfilled"), version="1.0", padding=100_000)
     wheel = dists.wheel(spec)
     index.add(wheel)
@@ -803,9 +805,10 @@ def test_digests_left_unfilled_by_a_stopped_server_are_filled_in_at_the_next_sta
     _until_filled(first.data_dir, wheel.filename, _expected_digests(wheel.data))
     first.kill()
     with sqlite3.connect(first.data_dir / "packyard.db") as db:
-        db.execute("UPDATE assets SET md5 = NULL, sha1 = NULL, sha512 = NULL WHERE name = ?",
+        db.execute("UPDATE assets SET md5 = NULL, sha1 = NULL, sha512 = NULL, attributes = "
+                   "json_set(attributes, '$.blake2_256', NULL) WHERE name = ?",
                    (wheel.filename,))
-    assert _asset_digests(first.data_dir, wheel.filename) == {(None, None, None)}
+    assert _asset_digests(first.data_dir, wheel.filename) == {(None, None, None, None)}
     second = server_factory(env={"PACKYARD_PYPI_UPSTREAM_URL": index.url},
                             data_dir=first.data_dir)
     _until_filled(second.data_dir, wheel.filename, _expected_digests(wheel.data))

@@ -1,6 +1,6 @@
 """The filler of the digests a pull leaves for later (``upstream/later_digests.py``): it waits
 for a quiet moment (or at most its patience), reads each blob back, checks it is the blob it is
-named for, and fills in MD5, SHA-1 and SHA-512; a blob it cannot read is left for next time
+named for, and fills in MD5, SHA-1, SHA-512 and BLAKE2b; a blob it cannot read is left for next time
 and does not stop the others."""
 
 from __future__ import annotations
@@ -15,23 +15,24 @@ from typing import Any
 import pytest
 
 from packyard.errors import NotFound
+from packyard.metadata.catalog import LaterDigest
 from packyard.upstream.later_digests import LaterDigests
 
 
 class _Catalog:
     def __init__(self, blobs: dict[str, bytes]) -> None:
         self.missing = {(1, sha) for sha in blobs}
-        self.filled: dict[str, tuple[str, str, str]] = {}
+        self.filled: dict[str, tuple[str, str, str, str]] = {}
         self.fill_times: list[float] = []
         self.writes = 0
 
     def digests_missing(self, limit: int = 100) -> list[tuple[int, str]]:
         return sorted(self.missing)[:limit]
 
-    def fill_digests(self, filled: list[tuple[str, str, str, str]]) -> int:
+    def fill_digests(self, filled: list[LaterDigest]) -> int:
         self.writes += 1
-        for sha256, md5, sha1, sha512 in filled:
-            self.filled[sha256] = (md5, sha1, sha512)
+        for sha256, md5, sha1, sha512, blake2_256 in filled:
+            self.filled[sha256] = (md5, sha1, sha512, blake2_256)
             self.fill_times.append(time.monotonic())
             self.missing.discard((1, sha256))
         return len(filled)
@@ -54,6 +55,11 @@ def _blob(n: int) -> tuple[str, bytes]:
     return hashlib.sha256(data).hexdigest(), data
 
 
+def _expected(data: bytes) -> tuple[str, str, str, str]:
+    return (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+            hashlib.sha512(data).hexdigest(), hashlib.blake2b(data, digest_size=32).hexdigest())
+
+
 def _filler(blobs: dict[str, bytes], **timing: float) -> tuple[LaterDigests, _Catalog]:
     catalog = _Catalog(blobs)
     later = LaterDigests(catalog, _Blobs(blobs), **timing)  # type: ignore[arg-type]
@@ -65,8 +71,7 @@ def test_every_missing_blob_gets_its_own_digests() -> None:
     later, catalog = _filler(blobs)
     assert asyncio.run(later.fill()) == 45
     assert catalog.writes == 3  # a write per batch of 20, not one per blob
-    assert catalog.filled == {sha: (hashlib.md5(d).hexdigest(), hashlib.sha1(d).hexdigest(),
-                                    hashlib.sha512(d).hexdigest()) for sha, d in blobs.items()}
+    assert catalog.filled == {sha: _expected(d) for sha, d in blobs.items()}
 
 
 def test_a_blob_that_cannot_be_read_or_is_not_its_name_is_left_and_the_rest_filled(
@@ -145,9 +150,7 @@ def test_filling_from_a_worker_thread_runs_on_the_event_loop() -> None:
         return await run_in_threadpool(later.fill_from_thread, {(1, first)})
 
     assert asyncio.run(main()) is True
-    assert catalog.filled == {first: (hashlib.md5(data).hexdigest(),
-                                      hashlib.sha1(data).hexdigest(),
-                                      hashlib.sha512(data).hexdigest())}
+    assert catalog.filled == {first: _expected(data)}
 
 
 def test_filling_from_worker_threads_needs_none_of_the_loops_worker_threads() -> None:

@@ -37,6 +37,16 @@ def test_release_file_cannot_be_shadowed_by_another_spelling_of_its_version(
     assert conflict.resource_id == new
 
 
+def test_a_held_file_whose_blake2b_is_not_filled_in_yet_is_named_without_it() -> None:
+    # A pulled file's BLAKE2b is filled in after it is kept (decision 0019).
+    conflict = release_conflict("pkg-1.0.0-py3-none-any.whl",
+                                [Held("pkg-1.0-py3-none-any.whl", blake2_256="")])
+    assert conflict is not None
+    assert conflict.message == (
+        "File already exists ('pkg-1.0-py3-none-any.whl'): pkg-1.0.0-py3-none-any.whl is the "
+        "same release, build tag and tags under another name; files are never replaced")
+
+
 @pytest.mark.parametrize(("held", "new"), [
     pytest.param("pkg-1.0.tar.gz", "pkg-1.0.zip", id="zip-after-tar-gz"),
     pytest.param("pkg-1.0.tar.gz", "pkg-1.0.0.tar.gz", id="version-spelling"),

@@ -30,6 +30,7 @@ from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.later_digests import ATTRIBUTE_DIGESTS
 from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
@@ -906,6 +907,26 @@ def _kept_summary(tmp_path: Path, companion: bytes | None) -> str | None:
     return kept.version.summary
 
 
+def test_a_pulled_wheels_blake2b_not_computed_is_recorded_as_left_for_later(
+        tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, name="demo_pkg", version="1.0")
+    offered = OfferedFile(wheel.name, "1", {"sha256": "0" * 64}, None, False, None, {},
+                          url=FILE_URL)
+    size = wheel.stat().st_size
+
+    def kept_attributes(blake2_256: str | None) -> dict[str, object]:
+        digests = Digests(size, None, None, "0" * 64, None, blake2_256)
+        kept = PypiUpstream().keep(wheel, digests, offered, None,
+                                   lambda data: Digests(len(data), "", "", "1" * 64, "", ""),
+                                   None)
+        return dict(kept.asset.attributes)
+
+    # Null under the digest's own name: what the catalog's fill looks for.
+    assert "blake2_256" in ATTRIBUTE_DIGESTS
+    assert kept_attributes(None)["blake2_256"] is None
+    assert kept_attributes("b2" * 32)["blake2_256"] == "b2" * 32
+
+
 def test_a_wheels_companion_metadata_is_used_instead_of_opening_the_wheel(
         tmp_path: Path) -> None:
     companion = metadata_text("demo-pkg", "1.0",
@@ -948,6 +969,14 @@ def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path)
     declared_md5 = asyncio.run(main({"sha256": sha256, "md5": md5}, ()))
     assert (declared_md5.md5, declared_md5.sha1, declared_md5.sha512,
             declared_md5.blake2_256) == (md5, None, None, None)
+    # PyPI asks for none (its BLAKE2b is filled in later, as the MD5 is).
+    assert PypiUpstream().pull_digests == frozenset()
+    # The upstream declared MD5, SHA-1 and SHA-512: no asset would be missing one for the
+    # filler to find, so the pull computes every digest, BLAKE2b too.
+    declared_all = asyncio.run(main({"sha256": sha256, "md5": md5,
+                                     "sha1": hashlib.sha1(DATA).hexdigest(),
+                                     "sha512": hashlib.sha512(DATA).hexdigest()}, ()))
+    assert declared_all.blake2_256 == hashlib.blake2b(DATA, digest_size=32).hexdigest()
     # Without ``digests``, a pull computes every one (what its callers got before).
     every = asyncio.run(main({"sha256": sha256}, LATER_DIGESTS))
     assert every.sha512 == hashlib.sha512(DATA).hexdigest()

@@ -18,11 +18,17 @@ _METADATA_SIZE = "metadata_size"
 
 
 def file_attributes(*, blake2_256: str | None, requires_python: str | None,
-                    metadata_sha256: str | None, metadata_size: int | None) -> dict[str, Any]:
-    """The attributes of a file, leaving out what it does not have."""
+                    metadata_sha256: str | None, metadata_size: int | None,
+                    blake2_later: bool = False) -> dict[str, Any]:
+    """The attributes of a file, leaving out what it does not have. ``blake2_later``: a pulled
+    file's BLAKE2b, not computed yet, is recorded as null, which the catalog fills in once it
+    is (``metadata/later_digests.py``: the key is the digest's name)."""
     found = {_BLAKE2_256: blake2_256, _REQUIRES_PYTHON: requires_python,
              _METADATA_SHA256: metadata_sha256, _METADATA_SIZE: metadata_size}
-    return {key: value for key, value in found.items() if value is not None}
+    kept: dict[str, Any] = {key: value for key, value in found.items() if value is not None}
+    if blake2_later and blake2_256 is None:
+        kept[_BLAKE2_256] = None
+    return kept
 
 
 def _text(attributes: Mapping[str, Any], key: str) -> str | None:

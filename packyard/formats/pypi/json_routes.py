@@ -94,9 +94,10 @@ class JsonApi:
             raise NotFound(f"No project {name} in this repository")
         package, versions, entries = found
         missing = {(repository.domain_id, e.asset.sha256) for e in entries
-                   if e.asset.md5 is None}
+                   if not e.asset.digests_complete}
         if missing and await self._later.fill_now(missing):
-            # A pulled file's MD5, not filled in yet: filled in now, and read again.
+            # A pulled file's MD5 and BLAKE2b, not filled in yet: filled in now, and read
+            # again.
             found = await run_in_threadpool(self._catalog.project_index, repository.id,
                                             FORMAT, name)
             if found is None:

@@ -63,8 +63,10 @@ def release_conflict(filename: str, siblings: Iterable[ReleaseFile]) -> Conflict
             return Conflict(f"Only one sdist may be uploaded per release: this release has "
                             f"{other.name} already; files are never replaced",
                             resource_id=filename, resource_type="asset")
-        return Conflict(f"File already exists ('{other.name}', with blake2_256 hash "
-                        f"{other.blake2_256}): {filename} is the same release, build tag and "
-                        "tags under another name; files are never replaced",
+        # A pulled file's BLAKE2b may not be filled in yet.
+        held = (f"'{other.name}', with blake2_256 hash {other.blake2_256}" if other.blake2_256
+                else f"'{other.name}'")
+        return Conflict(f"File already exists ({held}): {filename} is the same release, build "
+                        "tag and tags under another name; files are never replaced",
                         resource_id=filename, resource_type="asset")
     return None

@@ -61,7 +61,8 @@ class PypiUpstream:
     noun = "project"
     accept = ACCEPT
     has_tags = False
-    pull_digests = frozenset({"blake2_256"})
+    # A pulled file's BLAKE2b (its attributes) is filled in after it is kept, as its MD5 is.
+    pull_digests: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._rules = PypiFormat()
@@ -192,7 +193,8 @@ class PypiUpstream:
             sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
             attributes=pypi_attributes.file_attributes(
                 blake2_256=digests.blake2_256, requires_python=requires_python,
-                metadata_sha256=metadata_sha256, metadata_size=metadata_size),
+                metadata_sha256=metadata_sha256, metadata_size=metadata_size,
+                blake2_later=True),
             companions=(metadata_sha256,) if metadata_sha256 else ())
         # The version as this file's name writes it, as an upload of the file records it.
         return KeptFile(display, _new_version(dist.version_text, file.version_key, inspection),
