@@ -69,7 +69,7 @@ class LaterDigestStore(CatalogBase):
             # The few whose attributes hold a null (a pull's): the null digests among them.
             waiting = conn.execute(
                 select(assets.c.id, assets.c.sha256, assets.c.attributes)
-                .where(assets.c.sha256.in_(by_sha), DIGESTS_MISSING,
+                .where(assets.c.sha256.in_(list(by_sha)), DIGESTS_MISSING,
                        assets.c.attributes.contains("null"))).all()
             attributes = [
                 {"asset_id": row.id, "attributes_value": encode_attributes(new)}
