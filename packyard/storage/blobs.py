@@ -91,8 +91,11 @@ class Hasher:
     split between the caller's thread and a helper thread, in two halves of about equal cost.
     Each hash still sees the chunks in order: the call returns when both halves are done."""
 
-    def __init__(self, only: Collection[str] | None = None) -> None:
-        """``only``: which of ``LATER_DIGESTS`` to compute besides sha256 (all by default)."""
+    def __init__(self, only: Collection[str] | None = None, *,
+                 one_thread: bool = False) -> None:
+        """``only``: which of ``LATER_DIGESTS`` to compute besides sha256 (all by default).
+        ``one_thread``: every digest on the caller's thread, for background work, which
+        leaves the other core to the requests."""
         wanted = set(LATER_DIGESTS if only is None else only)
         if not wanted <= set(LATER_DIGESTS):
             raise ValueError(f"unknown digests {sorted(wanted - set(LATER_DIGESTS))}")
@@ -104,8 +107,12 @@ class Hasher:
         self._blake2 = hashlib.blake2b(digest_size=32) if "blake2_256" in wanted else None
         # MD5, SHA-1 and SHA-256 here, SHA-512 and BLAKE2b on the helper: about even (MD5 is
         # the slowest; SHA-1 and SHA-256 have instructions of their own on most CPUs).
-        self._here = tuple(h for h in (self._md5, self._sha1, self._sha256) if h is not None)
-        self._there = tuple(h for h in (self._sha512, self._blake2) if h is not None)
+        here: tuple[Any, ...] = (self._md5, self._sha1, self._sha256)
+        there: tuple[Any, ...] = (self._sha512, self._blake2)
+        if one_thread:
+            here, there = here + there, ()
+        self._here = tuple(h for h in here if h is not None)
+        self._there = tuple(h for h in there if h is not None)
 
     def update(self, chunk: bytes | memoryview) -> None:
         self._size += len(chunk)

@@ -61,6 +61,24 @@ def test_a_large_chunk_is_hashed_on_two_threads_at_once(monkeypatch: pytest.Monk
     assert len(seen) == 1
 
 
+def test_a_hasher_for_background_work_keeps_to_one_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: set[int] = set()
+    real = blobs._update
+
+    def spy(hashes: tuple[object, ...], chunk: bytes | memoryview) -> None:
+        seen.add(threading.get_ident())
+        real(hashes, chunk)
+
+    monkeypatch.setattr(blobs, "_update", spy)
+    data = os.urandom(256 * 1024)
+    hasher = Hasher(one_thread=True)
+    hasher.update(data)
+    assert seen == {threading.get_ident()}
+    d = hasher.digests()
+    assert (d.size, d.md5, d.sha1, d.sha256, d.sha512, d.blake2_256) == _expected(data)
+
+
 def test_side_by_side_returns_only_when_both_halves_are_done() -> None:
     done: list[str] = []
 
