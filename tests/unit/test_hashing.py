@@ -43,38 +43,35 @@ def test_digests_are_each_hashs_own_whatever_the_chunk_sizes(
     assert _digests([]) == _expected(b"")
 
 
-def test_a_large_chunk_is_hashed_on_two_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def hashing_threads(monkeypatch: pytest.MonkeyPatch) -> set[int]:
+    """The threads that feed chunks to hashes from now on."""
+    seen: set[int] = set()
+    real = blobs._update
+
+    def spy(hashes: tuple[object, ...], chunk: bytes | memoryview) -> None:
+        seen.add(threading.get_ident())
+        real(hashes, chunk)
+
+    monkeypatch.setattr(blobs, "_update", spy)
+    return seen
+
+
+def test_a_large_chunk_is_hashed_on_two_threads_at_once(hashing_threads: set[int]) -> None:
     if blobs._helper() is None:
         pytest.skip("one core: nothing to split")
-    seen: set[int] = set()
-    real = blobs._update
-
-    def spy(hashes: tuple[object, ...], chunk: bytes | memoryview) -> None:
-        seen.add(threading.get_ident())
-        real(hashes, chunk)
-
-    monkeypatch.setattr(blobs, "_update", spy)
     Hasher().update(os.urandom(256 * 1024))
-    assert len(seen) == 2
-    seen.clear()
+    assert len(hashing_threads) == 2
+    hashing_threads.clear()
     Hasher().update(os.urandom(1024))  # small: not worth the hand-over
-    assert len(seen) == 1
+    assert len(hashing_threads) == 1
 
 
-def test_a_hasher_for_background_work_keeps_to_one_thread(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: set[int] = set()
-    real = blobs._update
-
-    def spy(hashes: tuple[object, ...], chunk: bytes | memoryview) -> None:
-        seen.add(threading.get_ident())
-        real(hashes, chunk)
-
-    monkeypatch.setattr(blobs, "_update", spy)
+def test_a_hasher_for_background_work_keeps_to_one_thread(hashing_threads: set[int]) -> None:
     data = os.urandom(256 * 1024)
     hasher = Hasher(one_thread=True)
     hasher.update(data)
-    assert seen == {threading.get_ident()}
+    assert hashing_threads == {threading.get_ident()}
     d = hasher.digests()
     assert (d.size, d.md5, d.sha1, d.sha256, d.sha512, d.blake2_256) == _expected(data)
 
