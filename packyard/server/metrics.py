@@ -135,8 +135,8 @@ class PackyardCollector:
                  stats.file_pull_bytes),
                 ("packyard_upstream_file_pull_waits", "File pulls that waited for another "
                  "worker's or replica's download of the same file.", stats.file_pull_waits),
-                ("packyard_upstream_digests_filled", "Pulled files whose MD5, SHA-1 and "
-                 "SHA-512 were worked out after they were kept.",
+                ("packyard_upstream_digests_filled", "Pulled files whose MD5, SHA-1, SHA-512 "
+                 "(and PyPI's BLAKE2b) were worked out after they were kept.",
                  self._container.core.upstreams.later.filled)):
             yield CounterMetricFamily(name, what, value=value)
 
