@@ -39,6 +39,11 @@ class Digests:
     sha512: str | None
     blake2_256: str | None
 
+    @property
+    def left_for_later(self) -> bool:
+        """Whether the write left some digest out (to be filled in after the file is kept)."""
+        return any(getattr(self, name) is None for name in LATER_DIGESTS)
+
 
 # Buffers at least this large are worked on by two threads (``side_by_side``): below it,
 # handing half the work over costs more than it saves.

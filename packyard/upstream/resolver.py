@@ -589,7 +589,7 @@ class UpstreamResolver:
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
             await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
                                     version, connection, staged, digests, companion)
-            if None in (digests.md5, digests.sha1, digests.sha512):
+            if digests.left_for_later:
                 self._later.nudge()
 
         def adopt(keeper: int) -> bool:

@@ -162,6 +162,9 @@ def test_a_hasher_told_which_digests_computes_those_and_sha256(only: tuple[str, 
         "sha1": sha1 if "sha1" in only else None,
         "sha512": sha512 if "sha512" in only else None,
         "blake2_256": blake2 if "blake2_256" in only else None}
+    # Every digest but the ones asked for is left for later; none when all were asked for.
+    assert d.left_for_later
+    assert not Hasher(blobs.LATER_DIGESTS).digests().left_for_later
 
 
 def test_a_hasher_refuses_a_digest_it_does_not_know() -> None:
