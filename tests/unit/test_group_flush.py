@@ -133,3 +133,49 @@ def test_a_local_batch_whose_flush_fails_leaves_no_blob_visible(tmp_path: Path) 
     for data in (b"wheel", b"metadata"):
         assert not store.exists("d1", hashlib.sha256(data).hexdigest())
 
+
+
+def test_a_large_batch_flushes_its_own_files_and_folders_not_the_whole_file_system(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of ``OWN_FLUSH_AT`` bytes or more is flushed by an fsync of each of its files,
+    then, after the renames, of the folders holding the new names and of those holding the
+    folders made for them: a syncfs would also write every other dirty page of the file
+    system (an encrypted store's plaintext staged beside its ciphertext: twice the bytes)."""
+    store = LocalBlobStore(tmp_path)
+    steps: list[str] = []
+    store.flushes = GroupFlush(lambda: steps.append("flush"))
+    monkeypatch.setattr(local, "OWN_FLUSH_AT", 8)
+    monkeypatch.setattr(local, "_fsync", lambda path: steps.append(f"fsync {path}"))
+    real_replace = local.os.replace
+    monkeypatch.setattr(local.os, "replace",
+                        lambda source, target: (steps.append("rename"),
+                                                real_replace(source, target)))
+    staged = [_staged(store, b"a large wheel"), _staged(store, b"meta")]
+    paths = [blob.local_path for blob in staged]
+    digests = store.commit_many(staged, "d1")
+    finals = [tmp_path / "d1" / d.sha256[:2] / d.sha256 for d in digests]
+    assert steps[:2] == [f"fsync {paths[0]}", f"fsync {paths[1]}"]
+    assert steps[2:4] == ["rename", "rename"]
+    assert sorted(steps[4:]) == sorted({f"fsync {final.parent}" for final in finals}
+                                       | {f"fsync {tmp_path / 'd1'}", f"fsync {tmp_path}"})
+    assert [final.read_bytes() for final in finals] == [b"a large wheel", b"meta"]
+
+
+def test_a_large_blob_committed_alone_flushes_its_own_file_and_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalBlobStore(tmp_path)
+    (tmp_path / "d1").mkdir()
+    steps: list[str] = []
+    store.flushes = GroupFlush(lambda: steps.append("flush"))
+    monkeypatch.setattr(local, "OWN_FLUSH_AT", 8)
+    monkeypatch.setattr(local, "_fsync", lambda path: steps.append(f"fsync {path}"))
+    blob = _staged(store, b"a large wheel")
+    staged_path = blob.local_path
+    digests = store.commit(blob, "d1")
+    final = tmp_path / "d1" / digests.sha256[:2] / digests.sha256
+    # The file, then the folder made for it and the domain's folder that now names it.
+    assert steps == [f"fsync {staged_path}", f"fsync {final.parent}", f"fsync {tmp_path / 'd1'}"]
+    assert final.read_bytes() == b"a large wheel"
+    # A small one still shares the group's flushes.
+    store.commit(_staged(store, b"small"), "d1")
+    assert steps[3:] == ["flush", "flush"]
