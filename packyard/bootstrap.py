@@ -266,10 +266,11 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     shared = (SharedPulls(claims, settings.upstream_claim_seconds) if claims is not None
               else None)
     # Downloads are written into the blob store's staged writes (kept = committed, no copy),
-    # flushed to disk at the commit.
+    # flushed to disk at the commit; an encrypted store encrypts them as they are written.
     pull = PullThrough(http, settings.upstream_spool_dir, settings.max_upload_bytes,
                        failure_seconds=settings.upstream_page_ttl_seconds,
-                       stage=lambda: blobs.stage(batched=True), shared=shared)
+                       stage=lambda expected: blobs.stage(batched=True, expected=expected),
+                       shared=shared)
     leftovers = pull.recover()
     if leftovers:
         log.warning("removed %d incomplete upstream download(s) left by an earlier stop",

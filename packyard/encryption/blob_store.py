@@ -56,6 +56,7 @@ from packyard.crypto.stream import (
     StreamEncryptor,
     decrypt_bytes,
 )
+from packyard.encryption.sealed_while_written import MadeKey, SealedWhileWritten, Sealer
 from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
 from packyard.metadata.point_reads import WouldWait
@@ -63,6 +64,7 @@ from packyard.model import Domain
 from packyard.storage.blobs import (
     BlobStore,
     Digests,
+    ExpectedBlob,
     Hasher,
     StagedBlob,
     check_blob_key,
@@ -134,6 +136,8 @@ class EncryptingBlobStore:
         # Unwrapped data keys by (domain, sha256): never written anywhere.
         self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
             ttl_seconds=cache_seconds, max_entries=10_000)
+        self._sealer = Sealer(make_key=self._make_key, stage_ciphertext=self._stage_ciphertext,
+                              discard=inner.discard, encryptor=self._encryptor)
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -226,19 +230,22 @@ class EncryptingBlobStore:
         self._opened.put((domain_key, context.sha256), opened)
         return opened, True
 
-    def _decide_keys(self, domain_key: str, blobs: Sequence[Digests]
-                     ) -> list[tuple[OpenedKey, bool]]:
+    def _decide_keys(self, domain_key: str, blobs: Sequence[Digests],
+                     made: Sequence[MadeKey | None]) -> list[tuple[OpenedKey, bool]]:
         """``_decide_key`` for several blobs, with one catalog write for all the new keys
-        (``commit_many``: a pulled wheel and its metadata file)."""
+        (``commit_many``: a pulled wheel and its metadata file). ``made``: a blob's key made
+        already (its ciphertext written with the download: ``SealedWhileWritten``), proposed
+        instead of a new one."""
         decided: list[tuple[OpenedKey, bool] | None] = []
         new: list[tuple[int, EncryptionContext, bytes, StoredDataKey]] = []
-        for blob in blobs:
+        for blob, ready in zip(blobs, made, strict=True):
             check_blob_key(domain_key, blob.sha256)
             opened = self._opened.get((domain_key, blob.sha256))
             decided.append(None if opened is None else (opened, False))
             if opened is None:
-                new.append((len(decided) - 1,
-                            *self._new_key(domain_key, blob.sha256, blob.size)))
+                new.append((len(decided) - 1, ready.context, ready.data_key, ready.row)
+                           if ready is not None else
+                           (len(decided) - 1, *self._new_key(domain_key, blob.sha256, blob.size)))
         if new:
             # Not flushed on its own, as in ``_decide_key``.
             rows = self._catalog.add_data_keys([key for *_, key in new], datetime.now(UTC),
@@ -250,16 +257,47 @@ class EncryptingBlobStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def stage(self, *, batched: bool = False) -> StagedBlob:
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedBlob:
         # The plaintext is never committed as it is, so it needs no flush of its own.
-        return self.inner.stage(batched=True)
+        plain = self.inner.stage(batched=True)
+        if expected is None:
+            return plain
+        # Bytes whose sha256 is known before they arrive (a pull): encrypted as written.
+        return SealedWhileWritten(plain, expected, self._sealer)
+
+    def _make_key(self, expected: ExpectedBlob) -> MadeKey:
+        """A fresh data key for bytes expected to be ``expected`` (``SealedWhileWritten``);
+        recorded only if the commit uses it."""
+        context, plaintext, row = self._new_key(expected.domain_key, expected.sha256, 0)
+        return MadeKey(context, plaintext, row)
+
+    def _stage_ciphertext(self, sha256: str) -> StagedBlob:
+        out = self.inner.stage(batched=True)
+        out.name_as(sha256)
+        return out
+
+    def _encryptor(self, key: MadeKey, out: StagedBlob) -> StreamEncryptor:
+        return StreamEncryptor(key.data_key, key.context.blob_associated_data(), out.write,
+                               layout=self._layout)
+
+    def _made_key(self, staged: StagedBlob, digests: Digests,
+                  domain_key: str) -> MadeKey | None:
+        """The key ``staged``'s ciphertext was made under while it was written, when it can be
+        the blob's: made for these bytes in this domain."""
+        if not isinstance(staged, SealedWhileWritten) \
+                or staged.expected.domain_key != domain_key:
+            return None
+        return staged.made_key(digests)
 
     def _seal(self, source: Path | bytes, digests: Digests, domain_key: str, *,
-              batched: bool, decided: tuple[OpenedKey, bool] | None = None
-              ) -> StagedBlob | None:
+              batched: bool, decided: tuple[OpenedKey, bool] | None = None,
+              staged: StagedBlob | None = None) -> StagedBlob | None:
         """The ciphertext of ``source``, staged in the inner store and named by the
         plaintext's sha256; None when the domain already holds it under its key. ``decided``:
-        its key as ``_decide_key`` gives it, decided already (``_decide_keys``)."""
+        its key as ``_decide_key`` gives it, decided already (``_decide_keys``). ``staged``: the
+        write ``source`` is, whose ciphertext made as it was written (``SealedWhileWritten``)
+        is taken as it is when its key is the one decided."""
         sha256 = digests.sha256
         opened, fresh = decided if decided is not None else self._decide_key(
             domain_key, sha256, digests.size)
@@ -276,6 +314,11 @@ class EncryptingBlobStore:
             # catalog again rather than write bytes under a key no row may hold any more.
             self._opened.discard((domain_key, sha256))
             opened, fresh = self._decide_key(domain_key, sha256, digests.size)
+        written = None if staged is None else self._made_key(staged, digests, domain_key)
+        if fresh and written is not None and written.data_key == opened.data_key:
+            assert isinstance(staged, SealedWhileWritten)
+            # Made from the very bytes that were hashed: nothing to read or check again.
+            return staged.take_ciphertext()
         out = self.inner.stage(batched=batched)
         try:
             out.name_as(sha256)
@@ -301,24 +344,30 @@ class EncryptingBlobStore:
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()
         try:
+            made = self._made_key(staged, digests, domain_key)
+            decided = None if made is None else self._decide_keys(domain_key, [digests],
+                                                                  [made])[0]
             # Not flushed on its own: the inner store's commit flushes it (with the commits
             # running at the same moment, where it groups them).
-            sealed = self._seal(staged.local_path, digests, domain_key, batched=True)
+            sealed = self._seal(staged.local_path, digests, domain_key, batched=True,
+                                decided=decided, staged=staged)
             if sealed is not None:
                 self.inner.commit(sealed, sealed_partition(domain_key))
         finally:
-            staged.local_path.unlink(missing_ok=True)
+            _done_with(staged)
         return digests
 
     def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
         digests = [blob.digests() for blob in staged]
         sealed: list[StagedBlob] = []
         try:
+            made = [self._made_key(blob, digest, domain_key)
+                    for blob, digest in zip(staged, digests, strict=True)]
             # Every new key in one catalog write.
-            keys = self._decide_keys(domain_key, digests)
+            keys = self._decide_keys(domain_key, digests, made)
             for blob, digest, decided in zip(staged, digests, keys, strict=True):
                 out = self._seal(blob.local_path, digest, domain_key, batched=True,
-                                 decided=decided)
+                                 decided=decided, staged=blob)
                 if out is not None:
                     sealed.append(out)
             # One flush for the whole batch, as the inner store does it.
@@ -329,7 +378,7 @@ class EncryptingBlobStore:
             raise
         finally:
             for blob in staged:
-                blob.local_path.unlink(missing_ok=True)
+                _done_with(blob)
         return digests
 
     def discard(self, staged: StagedBlob) -> None:
@@ -558,6 +607,14 @@ class EncryptingBlobStore:
 
     def recover(self) -> int:
         return self.inner.recover()
+
+
+def _done_with(staged: StagedBlob) -> None:
+    """A committed (or failed) staged write's plaintext removed, and a ciphertext made as it
+    was written that the commit did not take thrown away."""
+    staged.local_path.unlink(missing_ok=True)
+    if isinstance(staged, SealedWhileWritten):
+        staged.close()
 
 
 class _RemoteReadAt:

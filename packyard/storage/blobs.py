@@ -146,6 +146,16 @@ def _hex(hash_: Any) -> str | None:
     return None if hash_ is None else str(hash_.hexdigest())
 
 
+@dataclass(frozen=True, slots=True)
+class ExpectedBlob:
+    """Where a staged write is expected to be committed: the domain, and the sha256 that its
+    source declared (an upstream's index page). Only a hint: the commit names the blob by the
+    bytes' own sha256, and a pull whose bytes are not the declared ones is never committed."""
+
+    domain_key: str
+    sha256: str
+
+
 class StagedBlob(Protocol):
     """Bytes being written; invisible until the store commits them."""
 
@@ -189,11 +199,14 @@ class StagedBlob(Protocol):
 class BlobStore(Protocol):
     """Content-addressed storage partitioned by domain."""
 
-    def stage(self, *, batched: bool = False) -> StagedBlob:
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedBlob:
         """Start a new staged write.
 
         A ``batched`` write is not flushed to disk on its own: it is meant for ``commit_many``,
-        which flushes a whole batch at once.
+        which flushes a whole batch at once. ``expected``: where the bytes are declared to
+        belong, for a store that keeps another form of them (encryption), which may then make
+        it as they are written; the others ignore it.
         """
         ...
 
@@ -254,10 +267,15 @@ class BlobStore(Protocol):
         ...
 
 
+def is_blob_name(sha256: str) -> bool:
+    """Whether ``sha256`` can name a blob: 64 lowercase hex digits."""
+    return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+
+
 def check_blob_key(domain_key: str, sha256: str) -> None:
     """Refuse names no blob can have, in every backend alike: a hash that is not one is a blob
     nobody can find (``NotFound``); a bad domain key is a caller's bug (``ValueError``)."""
-    if not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+    if not is_blob_name(sha256):
         raise NotFound(f"No blob {sha256!r}")
     if not domain_key or "/" in domain_key or domain_key.startswith("."):
         raise ValueError(f"bad domain key {domain_key!r}")

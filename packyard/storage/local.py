@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import Digests, StagedBlob, check_blob_key, read_file_now
+from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, check_blob_key, read_file_now
 from packyard.storage.group_flush import GroupFlush
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -93,7 +93,8 @@ class LocalBlobStore:
         check_blob_key(domain_key, sha256)
         return self.root / domain_key / sha256[:2] / sha256
 
-    def stage(self, *, batched: bool = False) -> StagedFile:
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedFile:
         return self._staging.new(sync=not batched)
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import Digests, ExpectedBlob, Hasher, StagedBlob, check_blob_key
 from packyard.storage.staging import StagedFile, StagingArea
 
 _CHUNK = 1024 * 1024
@@ -38,7 +38,8 @@ class MemoryBlobStore:
             # Equal bytes are stored once: the first copy stays.
             self._domains.setdefault(domain_key, {}).setdefault(sha256, data)
 
-    def stage(self, *, batched: bool = False) -> StagedFile:
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedFile:
         # Never fsynced: the bytes are copied into memory on commit, and do not outlive us.
         return self._staging.new(sync=False)
 

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from packyard.storage.blobs import BlobStore, Digests, StagedBlob, check_blob_key
+from packyard.storage.blobs import BlobStore, Digests, ExpectedBlob, StagedBlob, check_blob_key
 from packyard.storage.local import LocalBlobStore
 
 log = logging.getLogger("packyard.storage")
@@ -70,8 +70,9 @@ class CachingBlobStore:
 
     # -- the store's own business ---------------------------------------------------------
 
-    def stage(self, *, batched: bool = False) -> StagedBlob:
-        return self.inner.stage(batched=batched)
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedBlob:
+        return self.inner.stage(batched=batched, expected=expected)
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         return self.inner.commit(staged, domain_key)

@@ -38,7 +38,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, GenericError
 
 from packyard.errors import NotFound, Unavailable
-from packyard.storage.blobs import Digests, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import Digests, ExpectedBlob, Hasher, StagedBlob, check_blob_key
 from packyard.storage.s3_connection import S3Clients
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -110,7 +110,8 @@ class S3BlobStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def stage(self, *, batched: bool = False) -> StagedFile:
+    def stage(self, *, batched: bool = False,
+              expected: ExpectedBlob | None = None) -> StagedFile:
         # Never fsynced: the durable copy is the object, written on commit.
         return self._staging.new(sync=False)
 

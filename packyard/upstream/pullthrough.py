@@ -38,7 +38,13 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError, UpstreamError
 from packyard.singleflight import SingleFlight
-from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
+from packyard.storage.blobs import (
+    LATER_DIGESTS,
+    Digests,
+    ExpectedBlob,
+    StagedBlob,
+    is_blob_name,
+)
 from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
@@ -194,16 +200,19 @@ class PullThrough:
     """Downloads files from upstreams, at most one per file at a time."""
 
     def __init__(self, http: UpstreamHttp, spool_dir: Path, max_bytes: int,
-                 failure_seconds: float, stage: Callable[[], StagedBlob] | None = None,
+                 failure_seconds: float,
+                 stage: Callable[[ExpectedBlob | None], StagedBlob] | None = None,
                  shared: SharedPulls | None = None) -> None:
         self._http = http
         # Claims shared with the other processes on the database; None: this process alone.
         self._shared = shared
         # Where downloads are written: the blob store's staged writes (``stage``), so that
         # keeping one is a commit; without a store, spool files of this folder, named and
-        # cleaned up as every staged write is (and where earlier versions spooled).
+        # cleaned up as every staged write is (and where earlier versions spooled). A store
+        # is told the domain and the sha256 the upstream declared (an encrypted one then
+        # encrypts as the bytes arrive).
         self._spool = StagingArea(spool_dir)
-        self._stage = stage or (lambda: self._spool.new(sync=False))
+        self._stage = stage or (lambda expected: self._spool.new(sync=False))
         self._max_bytes = max_bytes
         self._failure_seconds = failure_seconds
         self._flights: SingleFlight[_Key, Digests] = SingleFlight()
@@ -257,7 +266,9 @@ class PullThrough:
                                      < _RECENT_SECONDS) and existing.error is None:
             return existing
         # Created now, before the task first runs, so readers can open it straight away.
-        staged = self._stage()
+        declared = source.digests.get("sha256", "")
+        staged = self._stage(ExpectedBlob(partition, declared) if is_blob_name(declared)
+                             else None)
         staged.hash_only(pull_digests(digests, source.digests))
         download = Download(source, staged.local_path)
         self._downloads[key] = download

@@ -28,7 +28,7 @@ from packyard.encryption.blob_store import EncryptingBlobStore
 from packyard.encryption.providers import DomainKeys
 from packyard.errors import NotFound
 from packyard.metadata.catalog import SqlCatalog
-from packyard.storage.blobs import BlobStore, StagedBlob
+from packyard.storage.blobs import BlobStore, ExpectedBlob, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
 from packyard.storage.read_cache import CachingBlobStore
@@ -291,6 +291,58 @@ def test_delete_domain_keeps_other_domains(store: BlobStore) -> None:
     assert store.exists("d1", a.sha256) and not store.exists("d2", a.sha256)
     # A deleted domain can be used again.
     assert store.put_bytes(b"a", "d2") == a and store.exists("d2", a.sha256)
+
+
+def test_a_write_staged_with_its_expected_name_is_stored_and_read_as_any_other(
+        backend: Backend) -> None:
+    """A pull tells the store where its bytes are declared to belong (an encrypted store then
+    encrypts as they are written); alone or in a batch, what is read back is what was written,
+    and nothing is left in staging."""
+    store = backend.store
+    data = os.urandom(300 * 1024 + 7)
+    other = b"its metadata file"
+    sha = hashlib.sha256(data).hexdigest()
+    staged = store.stage(batched=True, expected=ExpectedBlob("d1", sha))
+    for start in range(0, len(data), 100 * 1024):
+        staged.write(data[start:start + 100 * 1024])
+    beside = store.stage(batched=True)
+    beside.write(other)
+    digests = store.commit_many([staged, beside], "d1")
+    assert [d.sha256 for d in digests] == [sha, hashlib.sha256(other).hexdigest()]
+    assert _read_all(store, "d1", sha) == data
+    assert _read_all(store, "d1", sha, 1000, 70_000) == data[1000:70_000]
+    assert _read_all(store, "d1", digests[1].sha256) == other
+    # Alone, and again (the bytes stored already: one copy).
+    for _ in range(2):
+        again = store.stage(expected=ExpectedBlob("d2", sha))
+        again.write(data)
+        assert store.commit(again, "d2").sha256 == sha
+        assert _read_all(store, "d2", sha) == data
+    assert store.recover() == 0
+    assert [p for p in backend.staging_dir.iterdir()] == []
+
+
+def test_a_write_whose_bytes_are_not_the_expected_ones_is_stored_under_their_own_name(
+        backend: Backend) -> None:
+    store = backend.store
+    declared = hashlib.sha256(b"what the index page said").hexdigest()
+    staged = store.stage(expected=ExpectedBlob("d1", declared))
+    staged.write(b"what the upstream sent")
+    digests = store.commit(staged, "d1")
+    assert digests.sha256 == hashlib.sha256(b"what the upstream sent").hexdigest()
+    assert _read_all(store, "d1", digests.sha256) == b"what the upstream sent"
+    assert not store.exists("d1", declared)
+    assert [p for p in backend.staging_dir.iterdir()] == []
+
+
+def test_a_write_staged_with_its_expected_name_and_discarded_leaves_nothing(
+        backend: Backend) -> None:
+    sha = hashlib.sha256(b"half a pull").hexdigest()
+    staged = backend.store.stage(expected=ExpectedBlob("d1", sha))
+    staged.write(b"half a pull")
+    backend.store.discard(staged)
+    assert not backend.store.exists("d1", sha)
+    assert [p for p in backend.staging_dir.iterdir()] == []
 
 
 def test_recover_removes_leftovers_of_dead_writers(backend: Backend) -> None:

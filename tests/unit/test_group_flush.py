@@ -147,9 +147,12 @@ def test_a_large_batch_flushes_its_own_files_and_folders_not_the_whole_file_syst
     monkeypatch.setattr(local, "OWN_FLUSH_AT", 8)
     monkeypatch.setattr(local, "_fsync", lambda path: steps.append(f"fsync {path}"))
     real_replace = local.os.replace
-    monkeypatch.setattr(local.os, "replace",
-                        lambda source, target: (steps.append("rename"),
-                                                real_replace(source, target)))
+
+    def replace(source: Path, target: Path) -> None:
+        steps.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(local.os, "replace", replace)
     staged = [_staged(store, b"a large wheel"), _staged(store, b"meta")]
     paths = [blob.local_path for blob in staged]
     digests = store.commit_many(staged, "d1")

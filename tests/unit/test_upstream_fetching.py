@@ -676,7 +676,7 @@ def test_the_next_batch_is_read_while_the_last_one_is_written(tmp_path: Path) ->
     async def main() -> Digests:
         pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
                            10 * len(DATA), 60,
-                           stage=lambda: _SlowFirstWrite(area.new_path(), events,
+                           stage=lambda expected: _SlowFirstWrite(area.new_path(), events,
                                                          asked_beyond.wait, 3.0))
         return await pull.start("d1", _source(), _keep_nothing).result()
 
@@ -701,7 +701,7 @@ def test_an_upstream_failing_while_a_batch_is_written_closes_the_file_after_the_
     async def main() -> str:
         pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
                            10 * len(DATA), 60,
-                           stage=lambda: _SlowFirstWrite(area.new_path(), events, slowly, 0.3))
+                           stage=lambda expected: _SlowFirstWrite(area.new_path(), events, slowly, 0.3))
         with pytest.raises(UpstreamError) as failed:
             await pull.start("d1", _source(), _keep_nothing).result()
         return failed.value.message

@@ -1,0 +1,157 @@
+"""A staged write encrypted as it is written: a pulled file whose upstream declared its sha256.
+
+``EncryptingBlobStore`` stores a blob's ciphertext under a data key bound to the blob's domain
+and sha256 (``crypto/context.py``), so it can only start encrypting once it knows the sha256:
+an upload's bytes are staged plain, hashed, then read again, checked and encrypted at commit
+(``EncryptingBlobStore._seal``), a second pass over every byte (a third of a large pull's
+commit). A pull knows the sha256 to expect before the first byte, from the upstream's index
+page, so ``EncryptingBlobStore.stage(expected=...)`` hands out a ``SealedWhileWritten``: the
+plaintext staged as any write is (readers of the download follow it by its path; formats open
+it), and beside it the ciphertext, made chunk by chunk under a fresh data key as the bytes are
+written. At commit the ciphertext is used as it is when the bytes are the sha256 expected and
+the catalog records that key as the blob's first; otherwise (bytes not as declared, a key
+recorded already by another writer, the key not made) it is thrown away and the commit
+encrypts as it does for an upload. The key is made on the first write (in the writer's
+worker thread: a KMS or transit provider asks the network), and recorded only at commit, once
+the bytes are verified: a download that fails leaves no row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+from packyard.crypto.context import EncryptionContext
+from packyard.crypto.stream import StreamEncryptor
+from packyard.metadata.data_keys import StoredDataKey
+from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, side_by_side
+
+log = logging.getLogger("packyard.encryption")
+
+
+@dataclass(frozen=True, slots=True)
+class MadeKey:
+    """A fresh data key made for a blob not yet written: its context, plaintext and the row
+    that would record it (its ``plaintext_size`` set once the size is known)."""
+
+    context: EncryptionContext
+    data_key: bytes
+    row: StoredDataKey
+
+
+@dataclass(frozen=True, slots=True)
+class Sealer:
+    """What encrypting as written needs of the store: a fresh key for (domain, sha256), and a
+    staged write of the inner store for the ciphertext, named by the plaintext's sha256."""
+
+    make_key: Callable[[ExpectedBlob], MadeKey]
+    stage_ciphertext: Callable[[str], StagedBlob]
+    discard: Callable[[StagedBlob], None]
+    encryptor: Callable[[MadeKey, StagedBlob], StreamEncryptor]
+
+
+class SealedWhileWritten:
+    """A ``StagedBlob`` whose bytes are encrypted as they are written (module docstring)."""
+
+    def __init__(self, plain: StagedBlob, expected: ExpectedBlob, sealer: Sealer) -> None:
+        self._plain = plain
+        self.expected = expected
+        self._sealer = sealer
+        self._key: MadeKey | None = None
+        self._ciphertext: StagedBlob | None = None
+        self._encryptor: StreamEncryptor | None = None
+        self._given_up = False
+        self._finished = False
+
+    # -- the plaintext's side, as any staged write ---------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self._plain.size
+
+    @property
+    def local_path(self) -> Path:
+        return self._plain.local_path
+
+    def flush(self) -> None:
+        self._plain.flush()
+
+    def name_as(self, sha256: str) -> None:
+        raise RuntimeError("a write sealed as it is written is named by its expected sha256")
+
+    def hash_only(self, digests: Collection[str]) -> None:
+        self._plain.hash_only(digests)
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        encryptor = self._encryptor if self._encryptor is not None else self._start()
+        if encryptor is None:
+            self._plain.write(chunk)
+            return
+        # The ciphertext on a helper thread (its writes let the interpreter lock go) while this
+        # one writes and hashes the plaintext; the helper's side never waits for anything.
+        side_by_side(partial(encryptor.write, chunk), partial(self._plain.write, chunk),
+                     size=len(chunk))
+
+    def _start(self) -> StreamEncryptor | None:
+        if self._given_up or self._plain.size:
+            return None  # written to before it could start: the commit encrypts it
+        try:
+            self._key = self._sealer.make_key(self.expected)
+            self._ciphertext = self._sealer.stage_ciphertext(self.expected.sha256)
+            self._encryptor = self._sealer.encryptor(self._key, self._ciphertext)
+        except Exception:  # noqa: BLE001 - the pull goes on; its commit encrypts it
+            log.warning("could not encrypt %s as it was pulled; it is encrypted when kept",
+                        self.expected.sha256, exc_info=True)
+            self._give_up()
+            return None
+        return self._encryptor
+
+    def digests(self) -> Digests:
+        digests = self._plain.digests()
+        if not self._finished:
+            self._finished = True
+            if self._encryptor is not None and digests.sha256 == self.expected.sha256:
+                try:
+                    self._encryptor.close()
+                    assert self._ciphertext is not None
+                    self._ciphertext.digests()
+                except Exception:  # noqa: BLE001 - the commit encrypts it instead
+                    log.warning("could not finish encrypting %s as it was pulled",
+                                self.expected.sha256, exc_info=True)
+                    self._give_up()
+            else:
+                self._give_up()
+        return digests
+
+    def close(self) -> None:
+        """The plaintext's handle released; the ciphertext, unless the commit took it, thrown
+        away."""
+        self._plain.close()
+        self._give_up()
+
+    def _give_up(self) -> None:
+        self._given_up = True
+        self._encryptor = None
+        ciphertext, self._ciphertext = self._ciphertext, None
+        if ciphertext is not None:
+            self._sealer.discard(ciphertext)
+
+    # -- what the commit takes -----------------------------------------------------------------
+
+    def made_key(self, digests: Digests) -> MadeKey | None:
+        """The key the ciphertext was made under, with the blob's size, when there is a whole
+        ciphertext of exactly these bytes (after ``digests``); None otherwise."""
+        if self._key is None or self._ciphertext is None or not self._finished \
+                or digests.sha256 != self.expected.sha256:
+            return None
+        return replace(self._key, row=replace(self._key.row, plaintext_size=digests.size))
+
+    def take_ciphertext(self) -> StagedBlob:
+        """The finished ciphertext, handed to the commit (no longer this write's to discard)."""
+        ciphertext, self._ciphertext = self._ciphertext, None
+        assert ciphertext is not None and self._finished
+        self._given_up = True
+        return ciphertext

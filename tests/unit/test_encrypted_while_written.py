@@ -1,0 +1,185 @@
+"""A pulled file encrypted as it is written (``encryption/sealed_while_written.py``): the
+ciphertext made with the download under a key made for the declared sha256 is what the commit
+keeps, without reading the staged plaintext again; when it cannot be (bytes not as declared,
+another writer's key recorded first, no key made) the commit encrypts as for an upload, and
+nothing made for it is left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from packyard.crypto.context import EncryptionContext
+from packyard.crypto.keyring import LocalKeyring
+from packyard.crypto.keys import DataKey
+from packyard.encryption.blob_store import EncryptingBlobStore, sealed_partition
+from packyard.encryption.providers import DomainKeys
+from packyard.metadata.catalog import SqlCatalog
+from packyard.storage.blobs import ExpectedBlob, StagedBlob
+from packyard.storage.local import LocalBlobStore
+
+DATA = os.urandom(200 * 1024 + 3)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+class _Data:
+    def __init__(self, tmp_path: Path, catalog: SqlCatalog) -> None:
+        self.root = tmp_path / "blobs"
+        self.inner = LocalBlobStore(self.root)
+        self.catalog = catalog
+        self.keyring = LocalKeyring.in_data_dir(tmp_path)
+        self.keys = DomainKeys(self.keyring, catalog, "alias/aws/codeartifact")
+        catalog.create_domain("one", "000000000000", self.keys.for_new_domain(None),
+                              datetime.now(UTC))  # blob key d1
+        self.made = 0
+
+    def store(self) -> EncryptingBlobStore:
+        return EncryptingBlobStore(self.inner, self.catalog, self.keyring, self.keys)
+
+    def staging(self) -> list[Path]:
+        return sorted((self.root / ".staging").iterdir())
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Data]:
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog.migrate()
+    made = _Data(tmp_path, catalog)
+    generate = made.keyring.generate_data_key
+
+    def counted(key_ref: str, context: EncryptionContext) -> DataKey:
+        made.made += 1
+        return generate(key_ref, context)
+
+    monkeypatch.setattr(made.keyring, "generate_data_key", counted)
+    yield made
+    catalog.dispose()
+
+
+def _read(store: EncryptingBlobStore, sha256: str) -> bytes:
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in store.read("d1", sha256)])
+    return anyio.run(collect)
+
+
+def _pulled(store: EncryptingBlobStore, data: bytes = DATA, sha256: str = SHA) -> StagedBlob:
+    staged = store.stage(batched=True, expected=ExpectedBlob("d1", sha256))
+    for start in range(0, len(data), 64 * 1024):
+        staged.write(data[start:start + 64 * 1024])
+    return staged
+
+
+def test_a_pulled_file_is_kept_as_the_ciphertext_made_while_it_was_written(
+        data: _Data) -> None:
+    """The commit does not read the staged plaintext again: changed on disk after it was
+    written (which the second pass refuses: ``_seal``), the blob kept is still the bytes that
+    were written and hashed."""
+    store = data.store()
+    staged = _pulled(store)
+    assert staged.digests().sha256 == SHA
+    staged.local_path.write_bytes(b"changed after it was written")
+    assert store.commit(staged, "d1").sha256 == SHA
+    assert _read(data.store(), SHA) == DATA  # a cold store: the key from its row
+    row = data.catalog.data_key(1, SHA)
+    assert row is not None and row.plaintext_size == len(DATA)
+    assert data.inner.size(sealed_partition("d1"), SHA) == \
+        store._layout.ciphertext_size(len(DATA))
+    assert data.made == 1 and data.staging() == []
+
+
+def test_its_key_is_made_on_the_first_write_not_when_it_is_staged(data: _Data) -> None:
+    """Staging happens on the event loop; making a key may ask a KMS or transit over the
+    network, so it waits for the first write (a worker thread's)."""
+    store = data.store()
+    staged = store.stage(batched=True, expected=ExpectedBlob("d1", SHA))
+    assert data.made == 0
+    staged.write(DATA)
+    assert data.made == 1
+    store.commit(staged, "d1")
+    assert _read(store, SHA) == DATA
+
+
+def test_a_batch_keeps_the_ciphertext_made_while_written_beside_one_sealed_at_commit(
+        data: _Data) -> None:
+    store = data.store()
+    metadata = store.stage(batched=True)
+    metadata.write(b"Metadata-Version: 2.1")
+    wheel = _pulled(store)
+    wheel.local_path.write_bytes(b"changed after it was written")
+    digests = store.commit_many([wheel, metadata], "d1")
+    assert _read(data.store(), digests[0].sha256) == DATA
+    assert _read(data.store(), digests[1].sha256) == b"Metadata-Version: 2.1"
+    assert data.staging() == []
+
+
+def test_bytes_not_as_declared_are_encrypted_at_commit_and_the_early_ciphertext_dropped(
+        data: _Data) -> None:
+    store = data.store()
+    staged = _pulled(store, b"other bytes", SHA)
+    digests = store.commit(staged, "d1")
+    assert digests.sha256 == hashlib.sha256(b"other bytes").hexdigest()
+    assert _read(data.store(), digests.sha256) == b"other bytes"
+    assert data.catalog.data_key(1, SHA) is None
+    assert data.staging() == []
+
+
+def test_a_key_another_writer_recorded_first_wins_and_ours_is_dropped(data: _Data) -> None:
+    """Two pulls of the same bytes (two file names, or two processes): the first commit's key
+    is the blob's; the second's ciphertext, under a key no row holds, is thrown away."""
+    first, second = data.store(), data.store()
+    one, two = _pulled(first), _pulled(second)
+    first.commit(one, "d1")
+    row = data.catalog.data_key(1, SHA)
+    second.commit(two, "d1")
+    assert data.catalog.data_key(1, SHA) == row
+    assert _read(data.store(), SHA) == DATA
+    assert data.staging() == []
+
+
+def test_bytes_the_domain_holds_already_are_not_stored_again(data: _Data) -> None:
+    store = data.store()
+    store.put_bytes(DATA, "d1")
+    row = data.catalog.data_key(1, SHA)
+    store.commit(_pulled(store), "d1")
+    assert data.catalog.data_key(1, SHA) == row
+    assert _read(data.store(), SHA) == DATA
+    assert data.staging() == []
+
+
+def test_a_failed_pull_leaves_no_key_row_and_no_staged_file(data: _Data) -> None:
+    store = data.store()
+    staged = _pulled(store)
+    store.discard(staged)
+    assert data.catalog.data_key(1, SHA) is None
+    assert data.staging() == []
+
+
+def test_a_key_that_cannot_be_made_while_written_is_made_at_commit(
+        data: _Data, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The provider failing for the early key (a KMS away for a moment) does not fail the
+    pull: the plaintext is written as before and encrypted at commit."""
+    store = data.store()
+    generate = data.keyring.generate_data_key
+    calls: list[str] = []
+
+    def once_failing(key_ref: str, context: EncryptionContext) -> DataKey:
+        calls.append(key_ref)
+        if len(calls) == 1:
+            raise OSError("key service away")
+        return generate(key_ref, context)
+
+    monkeypatch.setattr(data.keyring, "generate_data_key", once_failing)
+    with caplog.at_level(logging.WARNING, logger="packyard.encryption"):
+        staged = _pulled(store)
+    assert "could not encrypt" in caplog.text
+    store.commit(staged, "d1")
+    assert len(calls) == 2
+    assert _read(data.store(), SHA) == DATA
+    assert data.staging() == []
