@@ -19,8 +19,11 @@ Writes (``commit``): the staged plaintext was hashed as it arrived; the catalog 
 data key of (domain, sha256) (the first writer's, ``Catalog.add_data_key``), then the plaintext
 is read once more, hashed again while it is encrypted into a new inner staged write (a staged
 file changed since it was hashed is refused), and that is committed under the plaintext's
-sha256. The order is key row, ciphertext, then (the caller's) asset rows. The key row's commit
-does not wait for the disk on its own (``add_data_key(durable=False)``): the asset rows' commit
+sha256. A pull, whose sha256 its upstream declared before the first byte, is encrypted as it
+is written instead (``stage(expected=...)``, ``sealed_while_written.py``): its key is proposed
+to the catalog at commit, and when it is the first the ciphertext is committed as it is
+(``docs/decisions/0020``). The order is key row, ciphertext, then (the caller's) asset rows.
+The key row's commit does not wait for the disk on its own (``add_data_key(durable=False)``): the asset rows' commit
 flushes it with them, which saves an upload one database flush per blob. A killed process loses
 nothing; a power loss between the ciphertext and the asset rows can leave ciphertext that no row
 opens and no asset names, which the next upload of the same bytes replaces (``_seal``).

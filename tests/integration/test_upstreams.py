@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+from packyard.crypto.stream import LAYOUT
 from tests.integration.conftest import ServerFactory
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
@@ -816,6 +817,39 @@ def test_digests_left_unfilled_by_a_stopped_server_are_filled_in_at_the_next_sta
 
 
 # --------------------------------------------------------------------------- origin controls
+
+
+def test_a_pulled_file_is_kept_as_the_ciphertext_made_while_it_arrived(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """With encryption on (the default), a file pulled from an upstream that declares its
+    sha256 is encrypted as it arrives (decision 0020) and kept as that ciphertext: what pip
+    installs is the upstream's wheel, what is on disk is its ciphertext of the expected size
+    under the data key the catalog recorded, and nothing staged is left (neither the
+    plaintext the download's readers followed nor a second ciphertext). The wheel is larger
+    than ``OWN_FLUSH_AT``, so its commit flushes its own files."""
+    spec = DistSpec(name=unique_name("up-sealed"), version="1.0", padding=9 * 1024 * 1024)
+    wheel = dists.wheel(spec)
+    index.add(wheel)
+    server = _server(server_factory, index)
+    chain = _chain(server, tmp_path)
+    _pip_install(chain, tmp_path / "venv", spec.name)
+    assert _installed(chain, tmp_path / "venv", spec.module) == f"{spec.name} 1.0"
+    blobs = server.data_dir / "blobs"
+    [stored] = list(blobs.glob(f"d*.enc/{wheel.sha256[:2]}/{wheel.sha256}"))
+    ciphertext = stored.read_bytes()
+    assert len(ciphertext) == LAYOUT.ciphertext_size(len(wheel.data))
+    assert wheel.data[:4096] not in ciphertext and b"_padding.bin" not in ciphertext
+    assert [p for p in blobs.glob(f"d[0-9]*/{wheel.sha256[:2]}/{wheel.sha256}")
+            if not p.parent.parent.name.endswith(".enc")] == []  # no plain copy
+    with sqlite3.connect(server.data_dir / "packyard.db") as db:
+        assert db.execute("SELECT plaintext_size FROM data_keys WHERE sha256 = ?",
+                          (wheel.sha256,)).fetchall() == [(len(wheel.data),)]
+    assert list((blobs / ".staging").iterdir()) == []
+    # Read back, decrypted, as another client would get it.
+    with chain.http() as http:
+        url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+        assert hashlib.sha256(http.get(url).content).hexdigest() == wheel.sha256
 
 
 def test_a_private_package_never_shows_the_public_versions_of_its_name(
