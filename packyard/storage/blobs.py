@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
@@ -85,6 +85,17 @@ def side_by_side(there: Callable[[], object], here: Callable[[], object], *, siz
         here()
     finally:
         done.result()
+
+
+def on_helper(work: Callable[[], object]) -> Future[object] | None:
+    """``work`` started on a helper thread, for the caller to wait for later (its result, or
+    its error, from the future); None where there is no helper (one core), ``work`` then done
+    here before returning. For work that lets the GIL go and never waits for anything."""
+    helper = _helper()
+    if helper is None:
+        work()
+        return None
+    return helper.submit(work)
 
 
 class Hasher:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import DataKey
+from packyard.encryption import sealed_while_written
 from packyard.encryption.blob_store import EncryptingBlobStore, sealed_partition
 from packyard.encryption.providers import DomainKeys
 from packyard.metadata.catalog import SqlCatalog
@@ -181,5 +183,48 @@ def test_a_key_that_cannot_be_made_while_written_is_made_at_commit(
     assert "could not encrypt" in caplog.text
     store.commit(staged, "d1")
     assert len(calls) == 2
+    assert _read(data.store(), SHA) == DATA
+    assert data.staging() == []
+
+
+def test_the_plaintext_is_handed_to_the_encrypting_helper_a_mebibyte_at_a_time(
+        data: _Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hand-over per network read cost more CPU than the encryption it moved: a batch per
+    mebibyte, and what the caller's reused buffer held when it was written is what is kept."""
+    handed: list[int] = []
+    real = sealed_while_written.on_helper
+
+    def counted(work: Callable[[], object]) -> Future[object] | None:
+        handed.append(1)
+        return real(work)
+
+    monkeypatch.setattr(sealed_while_written, "on_helper", counted)
+    store = data.store()
+    whole = os.urandom(3 * 1024 * 1024 + 5)
+    staged = store.stage(batched=True,
+                         expected=ExpectedBlob("d1", hashlib.sha256(whole).hexdigest()))
+    buffer = bytearray(64 * 1024)
+    for start in range(0, len(whole), len(buffer)):
+        piece = whole[start:start + len(buffer)]
+        buffer[:len(piece)] = piece
+        staged.write(memoryview(buffer)[:len(piece)])  # the same buffer, refilled each time
+    staged.local_path.write_bytes(b"changed after it was written")  # not read again
+    sha256 = store.commit(staged, "d1").sha256
+    assert len(handed) == 4  # three full mebibytes, then the rest at the end
+    assert _read(data.store(), sha256) == whole
+    assert data.staging() == []
+
+
+def test_a_helper_failing_on_the_last_batch_leaves_the_encryption_to_the_commit(
+        data: _Data, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def failing(_encryptor: object, _chunks: object) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(sealed_while_written, "_encrypt_all", failing)
+    store = data.store()
+    staged = _pulled(store)
+    with caplog.at_level(logging.WARNING, logger="packyard.encryption"):
+        assert store.commit(staged, "d1").sha256 == SHA
+    assert "could not finish encrypting" in caplog.text
     assert _read(data.store(), SHA) == DATA
     assert data.staging() == []
