@@ -33,10 +33,13 @@ from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, on_helper
 
 log = logging.getLogger("packyard.encryption")
 
-# The plaintext is handed to the helper thread that encrypts it this much at a time: a hand-over
-# per network read (~64 KiB) cost more CPU than the encryption it moved (a cold fetch of 61
-# small wheels: 1.67 s of server CPU encrypting on the writer's thread, 1.77 s handing each
-# read over), while encrypting on the writer's thread left a large pull's two cores unshared.
+# A file's first 8 MiB are encrypted on the writer's thread, the rest on a helper thread, handed
+# over a mebibyte at a time: handing small files' reads over cost more CPU than it moved (the
+# bench's cold fetch of 61 small wheels: 1.67–1.68 s of server CPU encrypting on the writer's
+# thread, 1.77 s handing every network read over, 1.79 s every mebibyte), while a large pull
+# encrypted on the writer's thread alone left the second core idle (a 300 MiB wheel: 1.67 →
+# 1.51 s and 2.43 → 1.99 s cold with the helper; bench/UPSTREAM.md round 11).
+_HELPED_FROM = 8 * 1024 * 1024
 _HAND_OVER_AT = 1024 * 1024
 
 
@@ -101,6 +104,9 @@ class SealedWhileWritten:
         self._plain.write(chunk)
         if encryptor is None:
             return
+        if self._plain.size <= _HELPED_FROM:
+            encryptor.write(chunk)
+            return
         # Held (a copy only of a view, whose buffer the caller may reuse) until a batch is
         # worth handing over.
         self._held.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
@@ -142,7 +148,8 @@ class SealedWhileWritten:
             self._finished = True
             if self._encryptor is not None and digests.sha256 == self.expected.sha256:
                 try:
-                    self._hand_over(self._encryptor)
+                    if self._held:
+                        self._hand_over(self._encryptor)
                     self._wait_for_helper()
                     self._encryptor.close()
                     assert self._ciphertext is not None

@@ -187,10 +187,12 @@ def test_a_key_that_cannot_be_made_while_written_is_made_at_commit(
     assert data.staging() == []
 
 
-def test_the_plaintext_is_handed_to_the_encrypting_helper_a_mebibyte_at_a_time(
+def test_a_large_files_plaintext_is_handed_to_the_encrypting_helper_a_mebibyte_at_a_time(
         data: _Data, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A hand-over per network read cost more CPU than the encryption it moved: a batch per
-    mebibyte, and what the caller's reused buffer held when it was written is what is kept."""
+    """A hand-over per network read cost more CPU than the encryption it moved: the first
+    ``_HELPED_FROM`` bytes are encrypted on the writer's thread, then a batch per mebibyte;
+    what the caller's reused buffer held when it was written is what is kept."""
+    monkeypatch.setattr(sealed_while_written, "_HELPED_FROM", 1024 * 1024)
     handed: list[int] = []
     real = sealed_while_written.on_helper
 
@@ -210,7 +212,7 @@ def test_the_plaintext_is_handed_to_the_encrypting_helper_a_mebibyte_at_a_time(
         staged.write(memoryview(buffer)[:len(piece)])  # the same buffer, refilled each time
     staged.local_path.write_bytes(b"changed after it was written")  # not read again
     sha256 = store.commit(staged, "d1").sha256
-    assert len(handed) == 4  # three full mebibytes, then the rest at the end
+    assert len(handed) == 3  # the first mebibyte here, two more on the helper, then the rest
     assert _read(data.store(), sha256) == whole
     assert data.staging() == []
 
@@ -221,6 +223,7 @@ def test_a_helper_failing_on_the_last_batch_leaves_the_encryption_to_the_commit(
         raise OSError("no space left on device")
 
     monkeypatch.setattr(sealed_while_written, "_encrypt_all", failing)
+    monkeypatch.setattr(sealed_while_written, "_HELPED_FROM", 64 * 1024)
     store = data.store()
     staged = _pulled(store)
     with caplog.at_level(logging.WARNING, logger="packyard.encryption"):
