@@ -3,7 +3,7 @@
 ``EncryptingBlobStore`` stores a blob's ciphertext under a data key bound to the blob's domain
 and sha256 (``crypto/context.py``), so it can only start encrypting once it knows the sha256:
 an upload's bytes are staged plain, hashed, then read again, checked and encrypted at commit
-(``EncryptingBlobStore._seal``), a second pass over every byte (a third of a large pull's
+(``EncryptingBlobStore._seal``), a second pass over every byte (half of a large pull's
 commit). A pull knows the sha256 to expect before the first byte, from the upstream's index
 page, so ``EncryptingBlobStore.stage(expected=...)`` hands out a ``SealedWhileWritten``: the
 plaintext staged as any write is (readers of the download follow it by its path; formats open

@@ -6,6 +6,7 @@ The upstream is an ``httpx.MockTransport``: these tests count every request it r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -31,7 +33,7 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.later_digests import ATTRIBUTE_DIGESTS
-from packyard.storage.blobs import LATER_DIGESTS, Digests, StagedBlob
+from packyard.storage.blobs import LATER_DIGESTS, Digests, ExpectedBlob, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
 from packyard.upstream.client import (
@@ -677,7 +679,7 @@ def test_the_next_batch_is_read_while_the_last_one_is_written(tmp_path: Path) ->
         pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
                            10 * len(DATA), 60,
                            stage=lambda expected: _SlowFirstWrite(area.new_path(), events,
-                                                         asked_beyond.wait, 3.0))
+                                                                  asked_beyond.wait, 3.0))
         return await pull.start("d1", _source(), _keep_nothing).result()
 
     assert asyncio.run(main()).sha256 == SHA
@@ -701,7 +703,8 @@ def test_an_upstream_failing_while_a_batch_is_written_closes_the_file_after_the_
     async def main() -> str:
         pull = PullThrough(_http(_chunks_then(DATA, after_each)), tmp_path / "spool",
                            10 * len(DATA), 60,
-                           stage=lambda expected: _SlowFirstWrite(area.new_path(), events, slowly, 0.3))
+                           stage=lambda expected: _SlowFirstWrite(area.new_path(), events,
+                                                                  slowly, 0.3))
         with pytest.raises(UpstreamError) as failed:
             await pull.start("d1", _source(), _keep_nothing).result()
         return failed.value.message
@@ -711,6 +714,32 @@ def test_an_upstream_failing_while_a_batch_is_written_closes_the_file_after_the_
     # (never closed under its writer), then removed.
     assert events == ["first write waited: True", "closed"]
     assert list(area.folder.iterdir()) == []
+
+
+def test_a_download_is_staged_with_the_domain_and_sha256_its_upstream_declared(
+        tmp_path: Path) -> None:
+    """The store is told where the bytes are declared to belong (an encrypted one encrypts
+    them as they arrive: decision 0020); a source that declares no usable sha256 (none, or not
+    a blob's name) stages without it."""
+    area = StagingArea(tmp_path / "stage")
+    told: list[ExpectedBlob | None] = []
+
+    def stage(expected: ExpectedBlob | None) -> StagedBlob:
+        told.append(expected)
+        return area.new(sync=False)
+
+    async def main() -> None:
+        pull = PullThrough(_http(FileServer()), tmp_path / "spool", 10 * len(DATA), 60,
+                           stage=stage)
+        await pull.start("d1", _source(), _keep_nothing).result()
+        for declared in ({"sha512": hashlib.sha512(DATA).hexdigest()},
+                         {"sha256": SHA.upper()}):
+            source = replace(_source(), digests=declared, filename=f"{len(told)}.tar.gz")
+            with contextlib.suppress(UpstreamError):
+                await pull.start("d1", source, _keep_nothing).result()
+
+    asyncio.run(main())
+    assert told == [ExpectedBlob("d1", SHA), None, None]
 
 
 def test_leftover_spool_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
