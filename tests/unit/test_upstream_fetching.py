@@ -729,7 +729,9 @@ def test_a_download_is_staged_with_the_domain_and_sha256_its_upstream_declared(
         return area.new(sync=False)
 
     async def main() -> None:
-        pull = PullThrough(_http(FileServer()), tmp_path / "spool", 10 * len(DATA), 60,
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60,
                            stage=stage)
         await pull.start("d1", _source(), _keep_nothing).result()
         for declared in ({"sha512": hashlib.sha512(DATA).hexdigest()},
