@@ -67,16 +67,6 @@ def _fsync_each(paths: Iterable[Path]) -> None:
 OWN_FLUSH_AT = 8 * 1024 * 1024
 
 
-def _missing_dirs(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist yet, outermost first: the
-    folders ``mkdir(parents=True)`` is about to make, whose entries then need a flush."""
-    missing: list[Path] = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    return missing[::-1]
-
-
 class LocalBlobStore:
     """Blobs under ``root/<domain>/<sha[:2]>/<sha>``; staging under ``root/.staging``."""
 
@@ -113,15 +103,20 @@ class LocalBlobStore:
             # Same bytes already stored for this domain: keep one copy.
             staged.local_path.unlink(missing_ok=True)
             return digests
-        made = _missing_dirs(final.parent)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.local_path, final)
         if grouped is not None:
             grouped.flush()
         else:
-            # The new name, and the entries of the folders made for it.
-            _fsync_each([final.parent, *{folder.parent for folder in made}])
+            _fsync_each(self._folders_naming([final]))
         return digests
+
+    def _folders_naming(self, blobs: Iterable[Path]) -> set[Path]:
+        """The folders whose entries lead to these blobs: each one's own, its domain's and the
+        root. All of them, not only those this commit made: a folder another commit made a
+        moment ago may not be durable yet (that commit's flush still to come)."""
+        return {self.root} | {folder for blob in blobs
+                              for folder in (blob.parent, blob.parent.parent)}
 
     def commit_many(self, staged: Sequence[StagedBlob], domain_key: str) -> list[Digests]:
         # The order of commit(), for a batch: every file's bytes reach the disk before any is
@@ -135,22 +130,19 @@ class LocalBlobStore:
             grouped.flush()
         else:
             _fsync_each(blob.local_path for blob in staged)
-        made: list[Path] = []
-        parents: set[Path] = set()
+        renamed: list[Path] = []
         for blob, digest in zip(staged, digests, strict=True):
             final = self._path(domain_key, digest.sha256)
             if final.exists():
                 blob.local_path.unlink(missing_ok=True)
                 continue
-            if final.parent not in parents:
-                made += _missing_dirs(final.parent)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                parents.add(final.parent)
+            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(blob.local_path, final)
+            renamed.append(final)
         if grouped is not None:
             grouped.flush()
         else:
-            _fsync_each(parents | {folder.parent for folder in made})
+            _fsync_each(self._folders_naming(renamed))
         return digests
 
     def discard(self, staged: StagedBlob) -> None:
