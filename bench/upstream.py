@@ -611,10 +611,11 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
             wheels: dict[str, list[str]],
             phases: Sequence[str] = ("install", "fetch"),
             upstreams: Mapping[str, str] | None = None,
-            large: tuple[str, int] = ("", 0)) -> None:
+            large: tuple[str, int] = ("", 0), keep_data: bool = False) -> None:
     """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``.
     ``upstreams``: the phases that read an upstream of their own (pages, large), its URL;
-    ``large``: the large wheel's name and size."""
+    ``large``: the large wheel's name and size. The server's data is removed after the phase
+    (its log stays beside it) unless ``keep_data``: a large phase leaves ~0.6 GB a run."""
     for phase in phases:
         data = work / "runs" / cache.name / f"run{attempt}-{phase}" / "data"
         shutil.rmtree(data.parent, ignore_errors=True)
@@ -658,6 +659,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                 figures.fetch_after_cpu.append(server.process.cpu_until_quiet())
         finally:
             server.stop()
+            if not keep_data:
+                shutil.rmtree(data, ignore_errors=True)
     done = []
     if "install" in phases:
         misses = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
@@ -688,7 +691,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
 def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
                     wheels: dict[str, list[str]], phases: Sequence[str],
                     upstreams: Mapping[str, str] | None = None,
-                    large: tuple[str, int] = ("", 0)) -> list[Figures]:
+                    large: tuple[str, int] = ("", 0), keep_data: bool = False
+                    ) -> list[Figures]:
     """Run i of every server before run i + 1 of any, in an order reversed every other run: a
     change of the machine's load (other work on a shared machine) then falls on every server
     alike instead of on whichever ran last."""
@@ -696,7 +700,8 @@ def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
     for attempt in range(runs):
         pairs = list(zip(caches, results, strict=True))
         for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
-            measure(cache, figures, attempt, work, wheels, phases, upstreams, large)
+            measure(cache, figures, attempt, work, wheels, phases, upstreams, large,
+                    keep_data)
     return results
 
 
@@ -734,6 +739,9 @@ def main() -> None:
                         help="comma-separated: packyard, devpi, proxpi; packyard:N (or baseline:N) "
                              "runs N worker processes")
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep each run's server data (removed after the run otherwise; "
+                             "logs are kept either way)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--phases", default="install,fetch",
                         help="comma-separated: install (uv pip install), fetch (8 threads), "
@@ -795,7 +803,8 @@ def main() -> None:
                   flush=True)
         results = run_interleaved([CACHES[n](n, work, urls["wheels"]) for n in names],
                                   args.runs, work, wheels, phases,
-                                  {k: v for k, v in urls.items() if k != "wheels"}, large)
+                                  {k: v for k, v in urls.items() if k != "wheels"}, large,
+                                  args.keep_data)
     finally:
         for process in processes:
             process.stop()
