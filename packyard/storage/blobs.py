@@ -75,16 +75,16 @@ def side_by_side(there: Callable[[], object], here: Callable[[], object], *, siz
     done: for work on a buffer of ``size`` bytes that lets the GIL go (hashlib's digests,
     AES-GCM), so that two cores share one stream's bytes. One after the other on one core, or
     for a buffer too small to be worth the hand-over."""
-    helper = _helper() if size >= _SPLIT_AT else None
-    if helper is None:
+    if size < _SPLIT_AT:
         there()
         here()
         return
-    done = helper.submit(there)
+    done = on_helper(there)
     try:
         here()
     finally:
-        done.result()
+        if done is not None:
+            done.result()
 
 
 def on_helper(work: Callable[[], object]) -> Future[object] | None:
