@@ -59,7 +59,7 @@ from packyard.crypto.stream import (
     StreamEncryptor,
     decrypt_bytes,
 )
-from packyard.encryption.sealed_while_written import MadeKey, SealedWhileWritten, Sealer
+from packyard.encryption.sealed_while_written import MadeKey, SealedWhileWritten
 from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
 from packyard.metadata.point_reads import WouldWait
@@ -139,8 +139,6 @@ class EncryptingBlobStore:
         # Unwrapped data keys by (domain, sha256): never written anywhere.
         self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
             ttl_seconds=cache_seconds, max_entries=10_000)
-        self._sealer = Sealer(make_key=self._make_key, stage_ciphertext=self._stage_ciphertext,
-                              discard=inner.discard, encryptor=self._encryptor)
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -267,22 +265,19 @@ class EncryptingBlobStore:
         if expected is None:
             return plain
         # Bytes whose sha256 is known before they arrive (a pull): encrypted as written.
-        return SealedWhileWritten(plain, expected, self._sealer)
+        return SealedWhileWritten(plain, expected, self._start_sealing, self.inner.discard)
 
-    def _make_key(self, expected: ExpectedBlob) -> MadeKey:
-        """A fresh data key for bytes expected to be ``expected`` (``SealedWhileWritten``);
-        recorded only if the commit uses it."""
+    def _start_sealing(self, expected: ExpectedBlob
+                       ) -> tuple[MadeKey, StagedBlob, StreamEncryptor]:
+        """For ``SealedWhileWritten``: a fresh data key for bytes expected to be ``expected``
+        (recorded only if the commit uses it), the inner staged write for their ciphertext and
+        the encryptor writing into it."""
         context, plaintext, row = self._new_key(expected.domain_key, expected.sha256, 0)
-        return MadeKey(context, plaintext, row)
-
-    def _stage_ciphertext(self, sha256: str) -> StagedBlob:
         out = self.inner.stage(batched=True)
-        out.name_as(sha256)
-        return out
-
-    def _encryptor(self, key: MadeKey, out: StagedBlob) -> StreamEncryptor:
-        return StreamEncryptor(key.data_key, key.context.blob_associated_data(), out.write,
-                               layout=self._layout)
+        out.name_as(expected.sha256)
+        return (MadeKey(context, plaintext, row), out,
+                StreamEncryptor(plaintext, context.blob_associated_data(), out.write,
+                                layout=self._layout))
 
     def _made_key(self, staged: StagedBlob, digests: Digests,
                   domain_key: str) -> MadeKey | None:
@@ -317,11 +312,11 @@ class EncryptingBlobStore:
             # catalog again rather than write bytes under a key no row may hold any more.
             self._opened.discard((domain_key, sha256))
             opened, fresh = self._decide_key(domain_key, sha256, digests.size)
-        written = None if staged is None else self._made_key(staged, digests, domain_key)
-        if fresh and written is not None and written.data_key == opened.data_key:
-            assert isinstance(staged, SealedWhileWritten)
+        if fresh and isinstance(staged, SealedWhileWritten):
             # Made from the very bytes that were hashed: nothing to read or check again.
-            return staged.take_ciphertext()
+            taken = staged.take_ciphertext(opened.data_key)
+            if taken is not None:
+                return taken
         out = self.inner.stage(batched=batched)
         try:
             out.name_as(sha256)

@@ -53,24 +53,21 @@ class MadeKey:
     row: StoredDataKey
 
 
-@dataclass(frozen=True, slots=True)
-class Sealer:
-    """What encrypting as written needs of the store: a fresh key for (domain, sha256), and a
-    staged write of the inner store for the ciphertext, named by the plaintext's sha256."""
-
-    make_key: Callable[[ExpectedBlob], MadeKey]
-    stage_ciphertext: Callable[[str], StagedBlob]
-    discard: Callable[[StagedBlob], None]
-    encryptor: Callable[[MadeKey, StagedBlob], StreamEncryptor]
+Start = Callable[[ExpectedBlob], tuple[MadeKey, StagedBlob, StreamEncryptor]]
+"""What encrypting as written needs of the store: a fresh key for (domain, sha256), a staged
+write of the inner store for the ciphertext (named by the plaintext's sha256), and the
+encryptor writing into it."""
 
 
 class SealedWhileWritten:
     """A ``StagedBlob`` whose bytes are encrypted as they are written (module docstring)."""
 
-    def __init__(self, plain: StagedBlob, expected: ExpectedBlob, sealer: Sealer) -> None:
+    def __init__(self, plain: StagedBlob, expected: ExpectedBlob, start: Start,
+                 discard: Callable[[StagedBlob], None]) -> None:
         self._plain = plain
         self.expected = expected
-        self._sealer = sealer
+        self._start_sealing = start
+        self._discard = discard
         self._key: MadeKey | None = None
         self._ciphertext: StagedBlob | None = None
         self._encryptor: StreamEncryptor | None = None
@@ -132,9 +129,7 @@ class SealedWhileWritten:
         if self._given_up or self._plain.size:
             return None  # written to before it could start: the commit encrypts it
         try:
-            self._key = self._sealer.make_key(self.expected)
-            self._ciphertext = self._sealer.stage_ciphertext(self.expected.sha256)
-            self._encryptor = self._sealer.encryptor(self._key, self._ciphertext)
+            self._key, self._ciphertext, self._encryptor = self._start_sealing(self.expected)
         except Exception:  # noqa: BLE001 - the pull goes on; its commit encrypts it
             log.warning("could not encrypt %s as it was pulled; it is encrypted when kept",
                         self.expected.sha256, exc_info=True)
@@ -177,7 +172,7 @@ class SealedWhileWritten:
             self._wait_for_helper()
         ciphertext, self._ciphertext = self._ciphertext, None
         if ciphertext is not None:
-            self._sealer.discard(ciphertext)
+            self._discard(ciphertext)
 
     # -- what the commit takes -----------------------------------------------------------------
 
@@ -189,10 +184,13 @@ class SealedWhileWritten:
             return None
         return replace(self._key, row=replace(self._key.row, plaintext_size=digests.size))
 
-    def take_ciphertext(self) -> StagedBlob:
-        """The finished ciphertext, handed to the commit (no longer this write's to discard)."""
+    def take_ciphertext(self, data_key: bytes) -> StagedBlob | None:
+        """The finished ciphertext, handed to the commit (no longer this write's to discard),
+        when it was made under ``data_key`` (the key the catalog decided: ``made_key``'s, if
+        it was the first); None otherwise."""
+        if self._key is None or self._key.data_key != data_key or not self._finished:
+            return None
         ciphertext, self._ciphertext = self._ciphertext, None
-        assert ciphertext is not None and self._finished
         self._given_up = True
         return ciphertext
 
