@@ -36,6 +36,7 @@ from packyard.http.request_note import (
     release_request_id,
 )
 from packyard.server.access_log import AccessLog, now_text
+from packyard.server.response_cycle import ZEROCOPYSEND
 from packyard.server.traffic import Traffic
 
 log = logging.getLogger("packyard.audit")
@@ -127,6 +128,10 @@ class Observe:
                 if replaced:
                     return
                 sent += len(message.get("body", b""))
+            elif message["type"] == ZEROCOPYSEND:  # a range of a file, sent by the kernel
+                if replaced:
+                    return
+                sent += message.get("count") or 0
             await send(message)
 
         try:

@@ -50,7 +50,7 @@ from packyard.server.limits import (
     sweep_for,
 )
 from packyard.server.proxy_headers import apply_proxy_headers, proxy_shape, scope_rewriter
-from packyard.server.response_cycle import PATHSEND, pathsend_ready
+from packyard.server.response_cycle import PATHSEND, ZEROCOPYSEND, pathsend_ready
 
 _STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
                  for status in HTTPStatus}
@@ -450,8 +450,9 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
             return
         if pathsend_ready(RequestResponseCycle):
             # Offered to the app only (the fast lane sends no files): a file response then
-            # names its file and the cycle sends it (response_cycle.py).
-            self.scope["extensions"] = {PATHSEND: {}}
+            # names its file, or a range of an open one, and the cycle sends it
+            # (response_cycle.py).
+            self.scope["extensions"] = {PATHSEND: {}, ZEROCOPYSEND: {}}
         super().on_headers_complete()
 
     def _answer_now(self, hot: HotPath) -> bool:

@@ -2,10 +2,11 @@
 
 Four things uvicorn does not do go through it: a marked answer's head and body in one write
 (``server.coalesce``, httptools only), the response's own reason phrase on the status line
-(``server.reason``, httptools and h11), ASGI's ``http.response.pathsend`` (httptools
-only): a file response names its file and the kernel sends it (``server.sendfile``), with no
-worker-thread hop or copy per piece; the extension is offered in the scope only where this
-patch is in (``pathsend_ready``); and ``connection: close`` on an answer started before the
+(``server.reason``, httptools and h11), ASGI's ``http.response.pathsend`` and
+``http.response.zerocopysend`` (httptools only): a file response names its file (or a range
+of an open one) and the kernel sends it (``server.sendfile``), with no worker-thread hop or
+copy per piece; the extensions are offered in the scope only where this patch is in
+(``pathsend_ready``); and ``connection: close`` on an answer started before the
 request's body was read, where the server's protocol closes such connections
 (``_close_after_an_early_answer``). All act on the same ``send`` call, so one wrapper does all,
 in this order: a path to send goes out after anything held; a held head goes out with the next
@@ -43,6 +44,9 @@ _EARLY = "_packyard_early"  # an answer started before the request's body was re
 _ours: weakref.WeakSet[Send] = weakref.WeakSet()
 _unfit: dict[str, object] = {}  # module name -> its send, found unfit
 PATHSEND = "http.response.pathsend"
+# ASGI's zero-copy send: a range of an open file as the next piece of a started body (the
+# download a pull-through streams while it arrives, ``services/spool_response.py``).
+ZEROCOPYSEND = "http.response.zerocopysend"
 _pathsenders: weakref.WeakSet[Send] = weakref.WeakSet()  # wrappers that send paths
 # A file sent without sendfile (TLS, a transport with bytes still queued) goes in pieces this
 # large, read in worker threads.
@@ -63,6 +67,9 @@ def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send
         message = _close_after_an_early_answer(self, message)
         if pathsend and message.get("type") == PATHSEND:
             await _send_path(self, message["path"], send)
+            return
+        if pathsend and message.get("type") == ZEROCOPYSEND:
+            await _send_range(self, message, send)
             return
         if coalesce:
             held: bytes | None = self.__dict__.pop(_HELD, None)
@@ -160,16 +167,69 @@ async def _send_path(cycle: Any, path: str, send: Send) -> None:
         os.close(fd)
 
 
-async def _send_pieces(cycle: Any, fd: int, length: int | None, send: Send) -> None:
-    offset = 0
-    while length is None or offset < length:
-        want = _PIECE if length is None else min(_PIECE, length - offset)
+async def _send_range(cycle: Any, message: Any, send: Send) -> None:
+    """ASGI's ``http.response.zerocopysend``: ``count`` bytes of the open file ``file`` (an
+    object with ``fileno()``, or a descriptor) from ``offset`` (the file's position when
+    absent, which then moves past them), to its end when ``count`` is absent; then the body
+    goes on, or ends unless ``more_body``. A file shorter than that cuts the response short."""
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"Unexpected ASGI message '{ZEROCOPYSEND}'")
+    if cycle.disconnected:
+        return
+    file = message["file"]
+    fd = file if isinstance(file, int) else file.fileno()
+    offset = message.get("offset")
+    at = os.lseek(fd, 0, os.SEEK_CUR) if offset is None else offset
+    count = message.get("count")
+    if count is None:
+        count = max(os.fstat(fd).st_size - at, 0)
+    more = bool(message.get("more_body", False))
+    held: bytes | None = cycle.__dict__.pop(_HELD, None)
+    if held is not None:
+        cycle.transport.write(held)
+    if cycle.flow.write_paused:
+        await cycle.flow.drain()
+    sock = None if cycle.chunked_encoding else plain_socket(cycle.transport)
+    if cycle.scope["method"] == "HEAD":
+        sent = count  # a HEAD answer has no body to send
+    elif sock is None:
+        sent = await _send_pieces(cycle, fd, count, send, start=at, end_body=False)
+    else:
+        try:
+            sent = await send_file(cycle.transport, sock, fd, at, count)
+        except OSError:
+            cycle.disconnected = True
+            cycle.transport.close()
+            return
+        cycle.expected_content_length -= sent
+    if offset is None:
+        os.lseek(fd, at + sent, os.SEEK_SET)
+    if sent < count:
+        # The file ended early: what was promised cannot be sent, so the client must not
+        # take the response for whole (uvicorn closes a body shorter than its length too).
+        cycle.disconnected = True
+        cycle.transport.close()
+        return
+    if not more:
+        await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_pieces(cycle: Any, fd: int, length: int | None, send: Send, *, start: int = 0,
+                       end_body: bool = True) -> int:
+    """``length`` bytes of ``fd`` from ``start`` (to its end when None) read in worker threads
+    and sent as body pieces, then the body's end unless not ``end_body``; returns how many
+    were sent."""
+    offset = start
+    while length is None or offset - start < length:
+        want = _PIECE if length is None else min(_PIECE, length - (offset - start))
         piece = await anyio.to_thread.run_sync(os.pread, fd, want, offset)
         offset += len(piece)
         if not piece:
             break
         await send(cycle, {"type": "http.response.body", "body": piece, "more_body": True})
-    await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+    if end_body:
+        await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+    return offset - start
 
 
 def cycle_shape(module: ModuleType, table: str, *, coalesce: bool,

@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from packyard.auth.environment import RequestEnvironment, connection_of, current_environment
 from packyard.clock import Clock
@@ -43,6 +43,7 @@ from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
 from packyard.services.first_reads import Fill, FillNow, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.response_cache import ResponseCache
+from packyard.services.spool_response import SpoolResponse
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
 from packyard.thread_hop import ThreadHop
@@ -357,5 +358,4 @@ class PackageReads:
             # uv asks HEAD first (range support); the download started goes on for its GET.
             located.reader.close()
             return Response(None, media_type=media_type, headers=headers)
-        return StreamingResponse(located.reader.stream(), media_type=media_type,
-                                 headers=headers)
+        return SpoolResponse(located.reader, media_type, headers)

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -113,6 +113,9 @@ class Download:
         self.path = path
         self.written = 0
         self.released = 0  # bytes readers may have: all but the newest chunk until verified
+        # The length the upstream's response declared (Content-Length), once its head is in.
+        self.length: int | None = None
+        self.headed = False
         self.verified = False
         self.stored = False
         self.removed = False
@@ -145,6 +148,14 @@ class Download:
         """Wait for the next change (more bytes, verification, failure)."""
         await self._event.wait()
 
+    async def declared_size(self) -> int | None:
+        """The file's size as the upstream's response declares it, once that response has
+        begun (None when it declares none); None at once when the download ended first (failed,
+        or stored elsewhere)."""
+        while not self.headed and self.error is None and not self.removed:
+            await self.changed()
+        return self.length
+
     async def result(self) -> Digests:
         """Wait until the file is verified and stored (or raise why it was not)."""
         assert self.task is not None
@@ -173,8 +184,15 @@ class SpoolReader:
     def close(self) -> None:
         self._closer()
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The file's bytes as they become readable; raises if the download fails."""
+    def fileno(self) -> int:
+        """The spool's descriptor, open until the reader is closed (``ranges`` closes it when
+        done): for a response that has the kernel send the ranges (``sendfile(2)``)."""
+        return self._fd
+
+    async def ranges(self) -> AsyncGenerator[tuple[int, int], None]:
+        """``(offset, count)`` of the file's bytes as they become readable through
+        ``fileno``, in order and without gaps; raises if the download fails. The reader is
+        closed when the iteration ends."""
         download = self._download
         offset = 0
         try:
@@ -182,18 +200,33 @@ class SpoolReader:
                 if download.error is not None and not download.verified:
                     raise download.error
                 if offset < download.released:
-                    size = min(_READ_CHUNK, download.released - offset)
-                    chunk = await run_in_threadpool(os.pread, self._fd, size, offset)
-                    if not chunk:
-                        raise UpstreamError(f"Spool of {download.source.filename} ended early")
-                    offset += len(chunk)
-                    yield chunk
+                    count = download.released - offset
+                    yield offset, count
+                    offset += count
                     continue
                 if download.verified:
                     return
                 await download.changed()
         finally:
             self.close()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The file's bytes as they become readable, read in worker threads; raises if the
+        download fails."""
+        filename = self._download.source.filename
+        ranges = self.ranges()
+        try:
+            async for start, count in ranges:
+                end = start + count
+                while start < end:
+                    chunk = await run_in_threadpool(os.pread, self._fd,
+                                                    min(_READ_CHUNK, end - start), start)
+                    if not chunk:
+                        raise UpstreamError(f"Spool of {filename} ended early")
+                    start += len(chunk)
+                    yield chunk
+        finally:
+            await ranges.aclose()
 
 
 class PullThrough:
@@ -331,6 +364,13 @@ class PullThrough:
                     raise VerificationFailed(
                         f"Upstream {source.url} sends {declared} bytes for {source.filename}, "
                         f"but its index page says {source.size}; nothing was kept")
+                # Asked for without content coding (``Accept-Encoding: identity``), so the
+                # bytes read are the bytes declared: readers may promise their clients as much.
+                if (declared is not None and declared.isdigit()
+                        and response.headers.get("content-encoding", "identity") == "identity"):
+                    download.length = int(declared)
+                download.headed = True
+                download._notify()
                 await _receive(response, download, staged, self._max_bytes)
             digests = await run_in_threadpool(staged.digests)
             for algorithm in VERIFIED_DIGESTS:

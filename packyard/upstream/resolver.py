@@ -627,7 +627,15 @@ class UpstreamResolver:
         if reader is None:
             digests = await download.result()
             return StoredFile(domain.blob_key, digests.sha256, digests.size)
-        return StreamingFile(reader, remote.size)
+        # A size the index did not declare (PEP 503 HTML has none) is taken from the
+        # upstream's response: the client's answer then has a Content-Length (and is sent by
+        # the kernel, ``services/spool_response.py``) instead of being chunked. An upstream
+        # that failed before answering is a 502 now rather than a 200 cut short.
+        size = remote.size if remote.size is not None else await download.declared_size()
+        if download.error is not None and not download.verified:
+            reader.close()
+            raise download.error
+        return StreamingFile(reader, size)
 
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 

@@ -463,6 +463,42 @@ def test_an_html_only_upstream_works_too(server_factory: ServerFactory, dists: D
         upstream.stop()
 
 
+def test_a_file_from_an_index_without_sizes_is_answered_with_its_length_while_it_arrives(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """PEP 503 HTML gives no file sizes: a file streamed while it arrives takes its length
+    from the upstream's response, so the client gets a Content-Length (a progress bar, a cut
+    it can tell) instead of a chunked body; an upstream that fails before answering is a 502
+    with the reason, not a 200 cut short."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-len"), version="1.0", padding=4 * 1024 * 1024)
+        gone = DistSpec(name=unique_name("up-len-gone"), version="1.0",
+                        padding=4 * 1024 * 1024)
+        wheel, other = dists.wheel(spec), dists.wheel(gone)
+        upstream.add(wheel, delay_before_body=0.5)  # streamed: still arriving when answered
+        upstream.add(other)
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        with chain.http() as http:
+            base = f"{chain.endpoint()}simple/"
+            page = http.get(f"{base}{normalize(spec.name)}/")
+            assert page.status_code == 200
+            with http.stream("GET", f"{base}{normalize(spec.name)}/{wheel.filename}") as got:
+                assert got.status_code == 200
+                assert got.headers.get("content-length") == str(len(wheel.data))
+                assert "transfer-encoding" not in got.headers
+                body = got.read()
+            assert hashlib.sha256(body).hexdigest() == wheel.sha256
+
+            assert http.get(f"{base}{normalize(gone.name)}/").status_code == 200
+            upstream.failing = True
+            refused = http.get(f"{base}{normalize(gone.name)}/{other.filename}")
+        assert refused.status_code == 502
+        assert refused.text.startswith("Upstream ") and other.filename in refused.text
+        assert chain.packages("team") == [normalize(spec.name)]
+    finally:
+        upstream.stop()
+
+
 def test_a_repository_upstream_without_external_connection(
         server: ServerProcess, dists: DistFactory, tmp_path: Path) -> None:
     api = codeartifact_client(server.url)

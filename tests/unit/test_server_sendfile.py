@@ -1,8 +1,10 @@
-"""Files sent by the kernel (``server.sendfile``) through ASGI's ``http.response.pathsend``,
-which the patched request cycle answers (``server.response_cycle``).
+"""Files sent by the kernel (``server.sendfile``) through ASGI's ``http.response.pathsend`` and
+``http.response.zerocopysend``, which the patched request cycle answers
+(``server.response_cycle``).
 
 Against real uvicorn on uvloop with Packyard's protocol, as ``real_server`` runs it: the app is
-Starlette's ``FileResponse``, which uses the extension when the scope offers it; the server's
+Starlette's ``FileResponse``, which uses pathsend when the scope offers it, and an app sending
+ranges of an open file as the pull-through's spool response does; the server's
 count of what it sent with sendfile(2) (``sendfile.stats``) tells which way the bytes went.
 """
 
@@ -44,7 +46,42 @@ def _app(path: Path) -> Starlette:
         return JSONResponse(sorted(request.scope.get("extensions", {})))
 
     return Starlette(routes=[Route("/file", file, methods=["GET", "HEAD"]),
-                             Route("/extensions", extensions)])
+                             Route("/extensions", extensions),
+                             Route("/ranges", _Ranges(path), methods=["GET", "HEAD"])])
+
+
+class _Ranges:
+    """An ASGI app sending ``path`` as ranges of its open descriptor (``?cuts=A,B`` splits it
+    there; ``?chunked`` sends no Content-Length; ``?short`` promises more than the file has;
+    ``?positioned`` sends the last range without offset or count, from the file's position)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = self.path
+        query = dict(pair.partition("=")[::2]
+                     for pair in scope["query_string"].decode().split("&") if pair)
+        size = path.stat().st_size
+        cuts = [int(c) for c in query.get("cuts", "").split(",") if c]
+        edges = [0, *cuts, size]
+        headers = [(b"content-type", b"application/octet-stream")]
+        if "chunked" not in query:
+            promised = size + (10 if "short" in query else 0)
+            headers.append((b"content-length", str(promised).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with path.open("rb") as file:
+            for index, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
+                last = index == len(edges) - 2
+                message: dict[str, Any] = {"type": "http.response.zerocopysend", "file": file,
+                                           "offset": start, "count": end - start,
+                                           "more_body": not last}
+                if last and "positioned" in query:
+                    file.seek(start)
+                    del message["offset"], message["count"]
+                elif last and "short" in query:
+                    message["count"] += 10
+                await send(message)
 
 
 @pytest.fixture
@@ -127,4 +164,74 @@ def test_the_extension_is_offered_only_where_the_cycle_answers_it(
 
 def test_the_patched_cycle_offers_the_extension(patched: RealServer) -> None:
     _, offered, _ = _get(patched, b"GET /extensions HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert offered == b'["http.response.pathsend"]'
+    assert offered == b'["http.response.pathsend","http.response.zerocopysend"]'
+
+
+def test_ranges_of_an_open_file_are_sent_by_the_kernel(patched: RealServer,
+                                                      big_file: Path) -> None:
+    """What a file still arriving from an upstream is sent as (``SpoolResponse``): each range
+    as the download releases it, then the end of the body; the connection stays usable."""
+    cuts = b"1,65536,9000000"
+    head, body, by_kernel = _get(patched, b"GET /ranges?cuts=" + cuts + b" HTTP/1.1\r\n"
+                                 b"Host: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"content-length: {SIZE}".encode() in head
+    assert body == big_file.read_bytes()
+    assert by_kernel == SIZE
+    data = big_file.read_bytes()
+    with patched.connect() as conn:
+        for _ in range(2):
+            conn.sendall(b"GET /ranges?cuts=" + cuts + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(conn).partition(b"\r\n\r\n")[2] == data
+
+
+def test_a_range_without_offset_or_count_is_the_rest_from_the_files_position(
+        patched: RealServer, big_file: Path) -> None:
+    _, body, by_kernel = _get(patched, b"GET /ranges?cuts=1000&positioned HTTP/1.1\r\n"
+                              b"Host: x\r\n\r\n")
+    assert body == big_file.read_bytes()
+    assert by_kernel == SIZE
+
+
+def test_ranges_of_a_chunked_answer_go_in_pieces(patched: RealServer, big_file: Path) -> None:
+    """Without a Content-Length the body is chunked, and raw bytes from the kernel would break
+    the framing: the ranges are read and sent as ordinary pieces."""
+    before = sendfile.stats.bytes
+    with patched.connect() as conn:
+        conn.sendall(b"GET /ranges?cuts=70000&chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while not received.endswith(b"\r\n0\r\n\r\n"):
+            chunk = conn.recv(1 << 20)
+            assert chunk, "connection closed mid-response"
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert sendfile.stats.bytes == before
+    unchunked = bytearray()
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        unchunked += body[:size]
+        body = body[size + 2:]
+    assert unchunked == big_file.read_bytes()
+
+
+def test_a_head_answer_sends_no_ranges(patched: RealServer) -> None:
+    head, body, by_kernel = _get(patched, b"HEAD /ranges?cuts=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"content-length: {SIZE}".encode() in head
+    assert (body, by_kernel) == (b"", 0)
+
+
+def test_a_file_shorter_than_its_range_cuts_the_answer_short(patched: RealServer) -> None:
+    """The answer promised bytes the file does not have: the connection is closed before the
+    promised length, so the client cannot take the answer for whole."""
+    with patched.connect() as conn:
+        conn.sendall(b"GET /ranges?cuts=4096&short HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.settimeout(30)
+        received = b""
+        while chunk := conn.recv(1 << 20):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert f"content-length: {SIZE + 10}".encode() in head
+    assert len(body) == SIZE  # all the file has, then the close

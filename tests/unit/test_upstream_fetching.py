@@ -435,8 +435,9 @@ def test_a_project_the_upstream_does_not_have_is_remembered(catalog: SqlCatalog)
 class FileServer:
     """Serves DATA in chunks; ``release`` lets the last chunk go."""
 
-    def __init__(self, body: bytes = DATA) -> None:
+    def __init__(self, body: bytes = DATA, *, length: bool = True) -> None:
         self.body = body
+        self.length = length  # whether the response declares its Content-Length
         self.requests = 0
         self.release = asyncio.Event()
 
@@ -452,7 +453,8 @@ class FileServer:
             yield self.body[-step:]
 
         return httpx.Response(200, content=chunks(),
-                              headers={"Content-Length": str(len(self.body))})
+                              headers={"Content-Length": str(len(self.body))} if self.length
+                              else {})
 
 
 async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
@@ -524,6 +526,72 @@ def test_readers_get_the_last_chunk_only_after_verification(tmp_path: Path) -> N
     before, after = asyncio.run(main())
     assert before < len(DATA) - 64 * 1024 + 1
     assert after == len(DATA)
+
+
+def test_ranges_follow_the_download_in_order_and_read_back_as_its_bytes(
+        tmp_path: Path) -> None:
+    """What a response that has the kernel send the spool gets (``SpoolResponse``): ranges of
+    the reader's descriptor, contiguous, the last one only once the file is kept; the
+    descriptor is closed when they end."""
+
+    async def main() -> tuple[list[tuple[int, int]], bytes, int]:
+        server = FileServer()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(), _keep_nothing)
+        reader = download.open_reader()
+        assert reader is not None
+        fd = reader.fileno()
+        ranges: list[tuple[int, int]] = []
+        got = b""
+        released = asyncio.get_running_loop().call_later(0.05, server.release.set)
+        async for offset, count in reader.ranges():
+            ranges.append((offset, count))
+            got += os.pread(fd, count, offset)
+        released.cancel()
+        return ranges, got, fd
+
+    ranges, got, fd = asyncio.run(main())
+    assert got == DATA
+    assert [offset for offset, _ in ranges] == [0, *(sum(c for _, c in ranges[:i + 1])
+                                                    for i in range(len(ranges) - 1))]
+    assert len(ranges) >= 2  # the last chunk came on its own, after verification
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+@pytest.mark.parametrize("declares", [True, False])
+def test_a_downloads_size_is_what_the_upstreams_response_declares(
+        tmp_path: Path, declares: bool) -> None:
+    """For a file whose index page gives no size (PEP 503 HTML), the client's answer takes the
+    upstream response's Content-Length, known as soon as that response begins."""
+
+    async def main() -> tuple[int | None, bool]:
+        server = FileServer(length=declares)
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(size=None), _keep_nothing)
+        size = await asyncio.wait_for(download.declared_size(), 5)
+        arrived_whole = download.verified  # the last chunk is still held back upstream
+        server.release.set()
+        await download.result()
+        return size, arrived_whole
+
+    assert asyncio.run(main()) == ((len(DATA) if declares else None), False)
+
+
+def test_a_download_that_fails_before_its_response_has_no_declared_size(
+        tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500)
+
+    async def main() -> tuple[int | None, bool]:
+        pull = PullThrough(_http(refuse, retries=0), tmp_path / "spool", 10 * len(DATA), 60)
+        download = pull.start("d1", _source(size=None), _keep_nothing)
+        size = await asyncio.wait_for(download.declared_size(), 5)
+        with pytest.raises(UpstreamError):
+            await download.result()
+        return size, download.error is not None
+
+    assert asyncio.run(main()) == (None, True)
 
 
 def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
