@@ -26,7 +26,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 
 from packyard.errors import Conflict
 from packyard.metadata.rows import ASSET_JOIN, chunks
@@ -88,12 +100,16 @@ def queue_unused_blobs(conn: Connection, domain_id: int, shas: Iterable[str],
 
 # Built once, executed with each new file's blobs (a pulled file's records ran them built
 # anew each time, a fifth of their CPU: ``new_files``' module docstring says why it matters).
-_HAVE = select(blobs.c.sha256).where(
-    blobs.c.domain_id == bindparam("domain_id"),
-    blobs.c.sha256.in_(bindparam("sha256s", expanding=True)))
-_SWEPT = select(blob_sweeps.c.sha256, blob_sweeps.c.swept_at).where(
-    blob_sweeps.c.domain_id == bindparam("domain_id"),
-    blob_sweeps.c.sha256.in_(bindparam("sha256s", expanding=True)))
+# Which of some blobs the domain records (``held`` 1) and which are queued for the sweep or
+# swept (``held`` 0, with ``swept_at``): one statement for both, run for every file kept.
+_HELD_OR_QUEUED = union_all(
+    select(blob_sweeps.c.sha256, blob_sweeps.c.swept_at, literal(0).label("held")).where(
+        blob_sweeps.c.domain_id == bindparam("domain_id"),
+        blob_sweeps.c.sha256.in_(bindparam("sha256s", expanding=True))),
+    select(blobs.c.sha256, type_coerce(null(), blob_sweeps.c.swept_at.type),
+           literal(1)).where(
+        blobs.c.domain_id == bindparam("domain_id"),
+        blobs.c.sha256.in_(bindparam("sha256s", expanding=True))))
 _INSERT_BLOB = insert(blobs)
 
 
@@ -103,13 +119,14 @@ def claim_blobs(conn: Connection, domain_id: int, sizes: Mapping[str, int], now:
     those queued for the sweep. ``Conflict`` when one was swept after this upload stored it
     (``present`` says it is gone): the caller's transaction then records nothing."""
     for chunk in chunks(sorted(sizes)):
-        have = {row.sha256 for row in conn.execute(
-            _HAVE, {"domain_id": domain_id, "sha256s": list(chunk)})}
+        rows = conn.execute(_HELD_OR_QUEUED,
+                            {"domain_id": domain_id, "sha256s": list(chunk)}).all()
+        have = {row.sha256 for row in rows if row.held}
         chunk = [sha for sha in chunk if sha not in have]
         if not chunk:
             continue
-        swept = {row.sha256: row.swept_at for row in conn.execute(
-            _SWEPT, {"domain_id": domain_id, "sha256s": chunk})}
+        swept = {row.sha256: row.swept_at for row in rows
+                 if not row.held and row.sha256 not in have}
         for sha, swept_at in sorted(swept.items()):
             if swept_at is not None and (present is None or not present(domain_id, sha)):
                 raise Conflict(

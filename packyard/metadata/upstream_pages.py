@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from packyard.metadata.engine import outages_as_unavailable
 from packyard.metadata.schema import upstream_pages
@@ -26,10 +28,18 @@ class CachedPage:
 
 
 # Built once (``new_files``' module docstring says why): every project read cold stores one.
-_DELETE_PAGE = delete(upstream_pages).where(
-    upstream_pages.c.index_url == bindparam("index_url"),
-    upstream_pages.c.project == bindparam("project"))
-_INSERT_PAGE = insert(upstream_pages)
+# A stored page replaces the one before in one statement (both backends have ON CONFLICT).
+
+
+def _store_page(dialect: Any) -> Any:
+    stmt = dialect.insert(upstream_pages)
+    return stmt.on_conflict_do_update(
+        index_elements=[upstream_pages.c.index_url, upstream_pages.c.project],
+        set_={column: stmt.excluded[column]
+              for column in ("found", "document", "etag", "last_modified", "fetched_at")})
+
+
+_STORE_PAGE = {"sqlite": _store_page(sqlite), "postgresql": _store_page(postgresql)}
 _PAGE = select(upstream_pages).where(upstream_pages.c.index_url == bindparam("index_url"),
                                      upstream_pages.c.project == bindparam("project"))
 
@@ -56,8 +66,7 @@ class UpstreamPageStore(CatalogBase):
         again, and a cold install stores one per project it reads, each of which would hold
         the writer lock through a flush of its own."""
         with outages_as_unavailable(), write_unflushed(self._writer) as conn:
-            conn.execute(_DELETE_PAGE, {"index_url": page.index_url, "project": page.project})
-            conn.execute(_INSERT_PAGE, {
+            conn.execute(_STORE_PAGE[conn.dialect.name], {
                 "index_url": page.index_url, "project": page.project, "found": page.found,
                 "document": page.document, "etag": page.etag,
                 "last_modified": page.last_modified, "fetched_at": page.fetched_at})

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from packyard.errors import Conflict, Denied, NotFound, PackyardError
 from packyard.metadata.catalog import (
@@ -462,8 +462,20 @@ def test_upstream_pages_are_kept_and_replaced(catalog: Catalog) -> None:
     catalog.put_upstream_page(page)
     assert catalog.get_upstream_page(index, "pkg") == page
     missing = CachedPage(index, "pkg", False, None, None, None, NOW.replace(hour=1))
-    catalog.put_upstream_page(missing)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0])
+
+    writer = catalog.engines[1]
+    event.listen(writer, "before_cursor_execute", count)
+    try:
+        catalog.put_upstream_page(missing)
+    finally:
+        event.remove(writer, "before_cursor_execute", count)
     assert catalog.get_upstream_page(index, "pkg") == missing
+    # Replaced in one statement (a cold install stores one page per project it reads).
+    assert [s for s in statements if s in ("INSERT", "UPDATE", "DELETE")] == ["INSERT"]
     assert catalog.get_upstream_page("https://other.example/simple/", "pkg") is None
 
 

@@ -144,6 +144,8 @@ def test_a_kept_copy_reads_back_nothing_it_inserted(catalog: Catalog) -> None:
     finally:
         event.remove(writer, "before_cursor_execute", count)
     assert [r.name for r in kept] == ["store", "team"]
+    # Which of the file's blobs the domain holds and which are queued for the sweep: one query.
+    assert made("SELECT blob_sweeps.sha256") == 1 and not made("SELECT blobs.sha256")
     assert not made("SELECT assets.")
     assert not made("UPDATE package_versions SET revision")
     assert not made("SELECT package_versions.id, package_versions.package_id")
