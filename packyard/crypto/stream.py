@@ -54,6 +54,8 @@ ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, length)``: ``length`` ciphertext bytes from ``offset`` (fewer only at the
 end): a file's ``os.pread``, an object store's ranged GET."""
 AsyncReadAt = Callable[[int, int], Awaitable[bytes]]
+# Runs a piece's reading and decryption elsewhere (a worker thread) and gives its result.
+Run = Callable[[Callable[[], bytes]], Awaitable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +431,32 @@ class StreamDecryptor:
         start, end = self._range(start, end)
         for batch in self._plan(start, end):
             piece = self._open_joined(batch, await read_at(batch.offset, batch.length))
+            if piece:
+                yield piece
+
+    async def aread_ahead(self, read_at: ReadAt, run: Run, start: int = 0,
+                          end: int | None = None) -> AsyncIterator[bytes]:
+        """``read_joined``, each piece read and decrypted by ``run`` (a worker thread), the
+        next one under way while the caller sends this one. AES-GCM holds the GIL, so this
+        pays only where the sending lets it go (the server writes large pieces on the socket
+        itself, ``server/response_cycle.py``): then the decryption of one mebibyte and the
+        kernel's copy of the one before it share the two cores. A piece still under way when
+        the caller stops is left to finish (``read_at`` must stay usable until it does)."""
+        start, end = self._range(start, end)
+
+        def opened(batch: _Batch) -> Callable[[], bytes]:
+            return lambda: self._open_joined(batch, read_at(batch.offset, batch.length))
+
+        pending: Awaitable[bytes] | None = None
+        for batch in self._plan(start, end):
+            # The plan moves on only once the batch before is decrypted: the first one reads
+            # the header the rest are planned by.
+            piece = b"" if pending is None else await pending
+            pending = run(opened(batch))
+            if piece:
+                yield piece
+        if pending is not None:
+            piece = await pending
             if piece:
                 yield piece
 

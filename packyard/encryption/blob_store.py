@@ -37,10 +37,12 @@ raises ``TamperedBlob`` (logged, naming domain and sha256) before any of its byt
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -81,6 +83,7 @@ log = logging.getLogger("packyard.encryption")
 SEALED_SUFFIX = ".enc"
 _CHUNK = 1024 * 1024
 _INLINE_PREAD = 256 * 1024  # smaller reads of a local file are done on the event loop
+_AHEAD_FROM = 1024 * 1024  # longer reads of a local file are decrypted ahead, in a worker thread
 
 
 def sealed_partition(domain_key: str) -> str:
@@ -562,6 +565,22 @@ class EncryptingBlobStore:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound(f"No blob {path.name}") from None
+        if (end if end is not None else decryptor.plaintext_size) - start > _AHEAD_FROM:
+            # A long read: each mebibyte read and decrypted in a worker thread while the one
+            # before is sent (``StreamDecryptor.aread_ahead``). The file is closed by the
+            # last of the reader and the piece still under way when the reader stops.
+            file = _SharedFile(fd)
+
+            def exact_at(offset: int, length: int) -> bytes:
+                last = offset + length == opened.ciphertext_size
+                return _exact(os.pread(fd, length + 1 if last else length, offset), length)
+
+            try:
+                async for piece in decryptor.aread_ahead(exact_at, file.run, start, end):
+                    yield piece
+            finally:
+                file.release()
+            return
         try:
             async def read_at(offset: int, length: int) -> bytes:
                 last = offset + length == opened.ciphertext_size
@@ -627,6 +646,44 @@ class _RemoteReadAt:
         pieces = [chunk async for chunk in self._inner.read(self._target, self._sha256,
                                                             offset, stop)]
         return _exact(b"".join(pieces), length)
+
+
+class _SharedFile:
+    """A descriptor read by worker threads (``run``) as well as its reader: closed once the
+    reader has let it go (``release``) and no read is under way."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._users = 1  # the reader
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            done = self._users == 0
+        if done:
+            os.close(self._fd)
+
+    def run(self, work: Callable[[], bytes]) -> Awaitable[bytes]:
+        """``work`` in a worker thread, the file held open until it is done; a result nobody
+        waits for any more (the client went away) is dropped quietly."""
+        with self._lock:
+            self._users += 1
+
+        def held() -> bytes:
+            try:
+                return work()
+            finally:
+                self.release()
+
+        future = asyncio.get_running_loop().run_in_executor(None, held)
+        future.add_done_callback(_retrieved)
+        return future
+
+
+def _retrieved(future: asyncio.Future[bytes]) -> None:
+    if not future.cancelled():
+        future.exception()  # read: an abandoned piece's error is not logged as unretrieved
 
 
 def _exact(data: bytes, length: int) -> bytes:

@@ -33,7 +33,7 @@ import anyio.to_thread
 from packyard.server.coalesce import COALESCE, HeadCatcher, HeadFirst
 from packyard.server.fence import Shape
 from packyard.server.reason import REASON, Phrases, split_reason
-from packyard.server.sendfile import plain_socket, send_file
+from packyard.server.sendfile import plain_socket, send_bytes, send_file
 
 Send = Callable[[Any, Any], Awaitable[None]]
 
@@ -51,6 +51,8 @@ _pathsenders: weakref.WeakSet[Send] = weakref.WeakSet()  # wrappers that send pa
 # A file sent without sendfile (TLS, a transport with bytes still queued) goes in pieces this
 # large, read in worker threads.
 _PIECE = 1024 * 1024
+# A body piece at least this large goes on the socket itself, not through the transport.
+_DIRECT_AT = 256 * 1024
 
 
 def pathsend_ready(cycle: type) -> bool:
@@ -70,6 +72,10 @@ def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send
             return
         if pathsend and message.get("type") == ZEROCOPYSEND:
             await _send_range(self, message, send)
+            return
+        if (pathsend and message.get("type") == "http.response.body"
+                and len(message.get("body", b"")) >= _DIRECT_AT
+                and await _sent_directly(self, message, send)):
             return
         if coalesce:
             held: bytes | None = self.__dict__.pop(_HELD, None)
@@ -165,6 +171,33 @@ async def _send_path(cycle: Any, path: str, send: Send) -> None:
         await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         os.close(fd)
+
+
+async def _sent_directly(cycle: Any, message: Any, send: Send) -> bool:
+    """A large piece of a body with a known length written on the socket itself
+    (``sendfile.send_bytes``), the interpreter lock let go while the kernel copies it; False
+    (nothing done) where the transport must write it: a held head, bytes it still holds, TLS,
+    a chunked body, a piece longer than the length left."""
+    body = message["body"]
+    if (not cycle.response_started or cycle.response_complete or cycle.disconnected
+            or cycle.chunked_encoding or cycle.scope["method"] == "HEAD"
+            or _HELD in cycle.__dict__ or len(body) > cycle.expected_content_length):
+        return False
+    if cycle.flow.write_paused:
+        await cycle.flow.drain()
+    sock = plain_socket(cycle.transport)
+    if sock is None:
+        return False
+    try:
+        await send_bytes(cycle.transport, sock, body)
+    except OSError:
+        cycle.disconnected = True
+        cycle.transport.close()
+        return True
+    cycle.expected_content_length -= len(body)
+    if not message.get("more_body", False):
+        await send(cycle, {"type": "http.response.body", "body": b"", "more_body": False})
+    return True
 
 
 async def _send_range(cycle: Any, message: Any, send: Send) -> None:

@@ -7,9 +7,10 @@ facts checked here (40-byte header, 65480-byte first plaintext segment, 65520 af
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import pytest
@@ -48,22 +49,40 @@ class Recorder:
         return self.ciphertext[offset:offset + length]
 
 
-_JOINED = [False]
+_MODE = ["per-segment"]
 
 
-@pytest.fixture(autouse=True, params=["per-segment", "joined"])
+@pytest.fixture(autouse=True, params=["per-segment", "joined", "ahead"])
 def _reading(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every read, range and tampering case holds for ``read`` (a piece per segment) and for
-    ``read_joined`` (a piece per ``read_at`` call, what the encrypted store sends)."""
-    _JOINED[0] = request.param == "joined"
+    """Every read, range and tampering case holds for ``read`` (a piece per segment), for
+    ``read_joined`` (a piece per ``read_at`` call, what the encrypted store sends) and for
+    ``aread_ahead`` (those pieces each read and decrypted in a worker thread, the next one
+    under way while the caller has this one: the encrypted store's long reads of a file)."""
+    _MODE[0] = request.param
     yield
-    _JOINED[0] = False
+    _MODE[0] = "per-segment"
+
+
+def _ahead(decryptor: StreamDecryptor, read_at: stream.ReadAt, start: int,
+           end: int | None) -> bytes:
+    async def collect() -> bytes:
+        loop = asyncio.get_running_loop()
+
+        def run(work: Callable[[], bytes]) -> Awaitable[bytes]:
+            return loop.run_in_executor(None, work)
+
+        return b"".join([piece async for piece in decryptor.aread_ahead(read_at, run, start,
+                                                                         end)])
+
+    return asyncio.run(collect())
 
 
 def _read(ciphertext: bytes, start: int, end: int | None, *, size: int | None = None,
           key: bytes = KEY, ad: bytes = AD) -> bytes:
     decryptor = StreamDecryptor(key, ad, len(ciphertext), plaintext_size=size)
-    read = decryptor.read_joined if _JOINED[0] else decryptor.read
+    if _MODE[0] == "ahead":
+        return _ahead(decryptor, Recorder(ciphertext), start, end)
+    read = decryptor.read_joined if _MODE[0] == "joined" else decryptor.read
     return b"".join(read(Recorder(ciphertext), start, end))
 
 
@@ -288,6 +307,42 @@ def test_async_joined_reads_equal_sync_reads(plaintext: bytes, ciphertext: bytes
 
     assert anyio.run(collect, 70000, 200000) == plaintext[70000:200000]
     assert anyio.run(collect, 0, None) == plaintext
+
+
+def test_reads_ahead_run_each_mebibyte_elsewhere_one_at_a_time() -> None:
+    """``aread_ahead`` hands each piece's read and decryption to ``run`` (a worker thread in
+    the store), the next one started only once the one before is done (it may hold the header
+    the rest are planned by) and before that one is handed to the caller."""
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    ciphertext = encrypt_bytes(KEY, AD, data)
+    events: list[str] = []
+
+    async def collect() -> bytes:
+        loop = asyncio.get_running_loop()
+        under_way = 0
+
+        def run(work: Callable[[], bytes]) -> Awaitable[bytes]:
+            def counted() -> bytes:
+                nonlocal under_way
+                under_way += 1
+                assert under_way == 1, "two pieces decrypted at once"
+                try:
+                    return work()
+                finally:
+                    under_way -= 1
+            events.append("run")
+            return loop.run_in_executor(None, counted)
+
+        decryptor = StreamDecryptor(KEY, AD, len(ciphertext), plaintext_size=len(data))
+        pieces = []
+        async for piece in decryptor.aread_ahead(Recorder(ciphertext), run):
+            events.append("piece")
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    assert asyncio.run(collect()) == data
+    # Four reads of up to a mebibyte: the second starts before the first piece is handed on.
+    assert events == ["run", "run", "piece", "run", "piece", "run", "piece", "piece"]
 
 
 def test_other_segment_sizes_keep_the_same_rules() -> None:

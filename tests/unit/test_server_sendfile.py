@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from uvicorn.protocols.http import httptools_impl
 
@@ -45,7 +45,22 @@ def _app(path: Path) -> Starlette:
     async def extensions(request: Request) -> Response:
         return JSONResponse(sorted(request.scope.get("extensions", {})))
 
+    async def body(request: Request) -> Response:
+        size = int(request.query_params.get("size", str(SIZE)))
+        return Response(path.read_bytes()[:size], media_type="application/octet-stream")
+
+    async def pieces(_request: Request) -> Response:
+        data = path.read_bytes()
+
+        async def each() -> AsyncIterator[bytes]:
+            for start in range(0, len(data), 512 * 1024):
+                yield data[start:start + 512 * 1024]
+
+        return StreamingResponse(each(), media_type="application/octet-stream")
+
     return Starlette(routes=[Route("/file", file, methods=["GET", "HEAD"]),
+                             Route("/body", body, methods=["GET", "HEAD"]),
+                             Route("/pieces", pieces),
                              Route("/extensions", extensions),
                              Route("/ranges", _Ranges(path), methods=["GET", "HEAD"])])
 
@@ -235,3 +250,57 @@ def test_a_file_shorter_than_its_range_cuts_the_answer_short(patched: RealServer
     head, _, body = received.partition(b"\r\n\r\n")
     assert f"content-length: {SIZE + 10}".encode() in head
     assert len(body) == SIZE  # all the file has, then the close
+
+
+def _written(server: RealServer, request: bytes) -> tuple[bytes, bytes, int]:
+    """The response's head and body, and how many bytes of it went on the socket directly."""
+    with server.connect() as conn:
+        before = sendfile.stats.written
+        conn.sendall(request)
+        response = read_response(conn, head=request.startswith(b"HEAD"))
+        head, _, body = response.partition(b"\r\n\r\n")
+        return head, body, sendfile.stats.written - before
+
+
+def test_a_large_piece_of_a_body_is_written_on_the_socket_itself(patched: RealServer,
+                                                                  big_file: Path) -> None:
+    """What an encrypted download's decrypted mebibytes take: the socket written directly,
+    the interpreter lock let go while the kernel copies (the transport's write keeps it), so
+    the next piece is decrypted meanwhile; the connection stays usable."""
+    head, body, direct = _written(patched, b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == big_file.read_bytes()
+    assert direct == SIZE
+    with patched.connect() as conn:
+        for _ in range(2):
+            conn.sendall(b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(conn).partition(b"\r\n\r\n")[2] == big_file.read_bytes()
+
+
+def test_small_pieces_heads_and_chunked_bodies_go_through_the_transport(
+        patched: RealServer, big_file: Path) -> None:
+    _, body, direct = _written(patched, b"GET /body?size=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (body, direct) == (big_file.read_bytes()[:1000], 0)
+    head, body, direct = _written(patched, b"HEAD /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert f"content-length: {SIZE}".encode() in head and (body, direct) == (b"", 0)
+    before = sendfile.stats.written
+    with patched.connect() as conn:
+        conn.sendall(b"GET /pieces HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while not received.endswith(b"\r\n0\r\n\r\n"):
+            chunk = conn.recv(1 << 20)
+            assert chunk, "connection closed mid-response"
+            received += chunk
+    assert b"transfer-encoding: chunked" in received.partition(b"\r\n\r\n")[0].lower()
+    assert sendfile.stats.written == before
+
+
+def test_a_client_that_goes_away_mid_body_leaves_the_server_serving(
+        patched: RealServer, big_file: Path) -> None:
+    conn = patched.connect()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.sendall(b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+    _, body, _ = _written(patched, b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert body == big_file.read_bytes()
