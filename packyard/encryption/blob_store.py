@@ -142,6 +142,10 @@ class EncryptingBlobStore:
         # Unwrapped data keys by (domain, sha256): never written anywhere.
         self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
             ttl_seconds=cache_seconds, max_entries=10_000)
+        # Long reads of local files under way (``_read_file``: only one alone decrypts
+        # ahead); counted under a lock: a read may run on another thread's event loop
+        # (``LaterDigests.fill_from_thread``).
+        self._long_reads = _LongReads()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -565,10 +569,15 @@ class EncryptingBlobStore:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound(f"No blob {path.name}") from None
-        if (end if end is not None else decryptor.plaintext_size) - start > _AHEAD_FROM:
-            # A long read: each mebibyte read and decrypted in a worker thread while the one
-            # before is sent (``StreamDecryptor.aread_ahead``). The file is closed by the
-            # last of the reader and the piece still under way when the reader stops.
+        long = (end if end is not None else decryptor.plaintext_size) - start > _AHEAD_FROM
+        if long and self._long_reads.begin():
+            # The one long read under way: each mebibyte read and decrypted in a worker thread
+            # while the one before is sent (``StreamDecryptor.aread_ahead``), the second core
+            # doing what it otherwise would not. Beside another long read it is not (both
+            # cores are busy then, and decrypting in a thread only contends with the event
+            # loop for the GIL: 4 downloads at once lost 16 % of their throughput that way).
+            # The file is closed by the last of the reader and the piece still under way
+            # when the reader stops.
             file = _SharedFile(fd)
 
             def exact_at(offset: int, length: int) -> bytes:
@@ -580,6 +589,7 @@ class EncryptingBlobStore:
                     yield piece
             finally:
                 file.release()
+                self._long_reads.end()
             return
         try:
             async def read_at(offset: int, length: int) -> bytes:
@@ -597,6 +607,8 @@ class EncryptingBlobStore:
                 yield piece
         finally:
             os.close(fd)
+            if long:
+                self._long_reads.end()  # counted in by begin() above, but not alone
 
     def _remote_reader(self, target: str, sha256: str, opened: OpenedKey
                        ) -> _RemoteReadAt:
@@ -646,6 +658,24 @@ class _RemoteReadAt:
         pieces = [chunk async for chunk in self._inner.read(self._target, self._sha256,
                                                             offset, stop)]
         return _exact(b"".join(pieces), length)
+
+
+class _LongReads:
+    """The long reads of local files under way in this store (a count, under a lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def begin(self) -> bool:
+        """Counts one in; True when it is the only one."""
+        with self._lock:
+            self._count += 1
+            return self._count == 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._count -= 1
 
 
 class _SharedFile:

@@ -69,6 +69,37 @@ def test_a_long_read_is_decrypted_ahead_in_worker_threads(
     assert threading.get_ident() not in decrypted_on
 
 
+def test_beside_another_long_read_a_long_read_is_decrypted_on_the_callers_thread(
+        store: EncryptingBlobStore, decrypted_on: list[int]) -> None:
+    """Decrypting ahead pays only with a core to spare: of two long reads at once, the first
+    decrypts ahead and the second on the event loop as before (in a thread it would only
+    contend with the loop for the GIL); once both are done, the next one alone is ahead
+    again."""
+    sha256 = store.put_bytes(LONG, "d1").sha256
+
+    async def two_at_once() -> tuple[bytes, bytes]:
+        first, second = store.read("d1", sha256), store.read("d1", sha256)
+        got = [b"", b""]
+        while True:
+            progressed = False
+            for index, reader in enumerate((first, second)):
+                try:
+                    got[index] += await reader.__anext__()
+                    progressed = True
+                except StopAsyncIteration:
+                    pass
+            if not progressed:
+                return got[0], got[1]
+
+    assert asyncio.run(two_at_once()) == (LONG, LONG)
+    loop_thread = threading.get_ident()
+    assert decrypted_on.count(loop_thread) == 4  # the second read's four mebibytes
+    assert len(decrypted_on) == 8
+    decrypted_on.clear()
+    assert _read(store, sha256) == LONG
+    assert loop_thread not in decrypted_on
+
+
 def test_a_short_read_is_decrypted_on_the_callers_thread(
         store: EncryptingBlobStore, decrypted_on: list[int]) -> None:
     sha256 = store.put_bytes(SHORT, "d1").sha256
