@@ -1,18 +1,21 @@
 """The one patch of uvicorn's request cycle: its ``send``, wrapped once per back end.
 
-Four things uvicorn does not do go through it: a marked answer's head and body in one write
+Five things uvicorn does not do go through it: a marked answer's head and body in one write
 (``server.coalesce``, httptools only), the response's own reason phrase on the status line
 (``server.reason``, httptools and h11), ASGI's ``http.response.pathsend`` and
 ``http.response.zerocopysend`` (httptools only): a file response names its file (or a range
 of an open one) and the kernel sends it (``server.sendfile``), with no worker-thread hop or
 copy per piece; the extensions are offered in the scope only where this patch is in
-(``pathsend_ready``); and ``connection: close`` on an answer started before the
-request's body was read, where the server's protocol closes such connections
-(``_close_after_an_early_answer``). All act on the same ``send`` call, so one wrapper does all,
-in this order: a path to send goes out after anything held; a held head goes out with the next
-write; a start message loses its reason header, and while uvicorn writes its head the
-status-line table answers with that reason; a marked start has its head caught instead of
-written.
+(``pathsend_ready``); a body piece of 256 KiB or more written on the socket itself, the
+interpreter lock let go while the kernel copies it (uvloop's transport keeps it: a decrypted
+download's next mebibyte is decrypted meanwhile, ``EncryptingBlobStore._read_file``); and
+``connection: close`` on an answer started before the request's body was read, where the
+server's protocol closes such connections (``_close_after_an_early_answer``). All act on the
+same ``send`` call, so one wrapper does all, in this order: a path or a range to send goes out
+after anything held; a large piece goes on the socket when nothing is held or queued; a held
+head goes out with the next write; a start message loses its reason header, and while uvicorn
+writes its head the status-line table answers with that reason; a marked start has its head
+caught instead of written.
 
 Before wrapping, ``install`` checks that uvicorn's cycle still has what the wrapper uses (a
 ``send(self, message)`` coroutine writing through ``self.transport`` and reading the module's
@@ -63,7 +66,8 @@ def pathsend_ready(cycle: type) -> bool:
 
 def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send:
     """uvicorn's ``RequestResponseCycle.send`` with reason phrases, and with coalescing and
-    ``http.response.pathsend``."""
+    (``pathsend``) ASGI's ``http.response.pathsend`` and ``zerocopysend`` and large body
+    pieces written on the socket itself."""
 
     async def send(self: Any, message: Any) -> None:
         message = _close_after_an_early_answer(self, message)
