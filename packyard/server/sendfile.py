@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 
@@ -55,32 +56,13 @@ async def send_file(transport: Any, sock: socket.socket, fd: int, offset: int,
     (non-blocking) socket; returns how many were sent: fewer only when the file is shorter.
     Raises ``ConnectionError`` (an ``OSError``) when the connection fails or is closed
     meanwhile."""
-    loop = asyncio.get_running_loop()
     out = sock.fileno()
-    sent = 0
-    watch = -1
-    try:
-        while sent < count:
-            if transport.is_closing():
-                # Closed by the server meanwhile (a deadline, a shutdown): the socket may be
-                # gone, and the client will not get the rest anyway.
-                raise ConnectionAbortedError("the connection was closed while sending a file")
-            try:
-                n = os.sendfile(out, fd, offset + sent, count - sent)
-            except BlockingIOError:
-                n = -1
-            if n == 0:
-                break  # end of file
-            if n > 0:
-                sent += n
-                continue
-            if watch < 0:
-                watch = os.dup(out)
-            await _writable(loop, watch)
-    finally:
-        if watch >= 0:
-            os.close(watch)
-        stats.bytes += sent
+
+    def step(done: int) -> int:
+        return os.sendfile(out, fd, offset + done, count - done)
+
+    sent = await _pump(transport, out, step, count)
+    stats.bytes += sent
     stats.files += 1
     return sent
 
@@ -90,27 +72,44 @@ async def send_bytes(transport: Any, sock: socket.socket, data: bytes | memoryvi
     is let go while the kernel copies (the transport's own write keeps it), so another thread
     can work meanwhile (the next piece's decryption). Raises ``ConnectionError`` (an
     ``OSError``) when the connection fails or is closed meanwhile."""
-    loop = asyncio.get_running_loop()
     view = memoryview(data)
     out = sock.fileno()  # the transport's socket object itself refuses send()
-    sent = 0
+
+    def step(done: int) -> int:
+        return os.write(out, view[done:])
+
+    stats.written += await _pump(transport, out, step, len(view))
+
+
+async def _pump(transport: Any, out: int, step: Callable[[int], int], total: int) -> int:
+    """``step(done)`` (one non-blocking write of what is left on the socket ``out``: how many
+    bytes went, 0 when the source has no more) until ``total`` bytes are out, waiting while
+    the socket is full; returns how many went."""
+    loop = asyncio.get_running_loop()
+    done = 0
     watch = -1
     try:
-        while sent < len(view):
+        while done < total:
             if transport.is_closing():
+                # Closed by the server meanwhile (a deadline, a shutdown): the socket may be
+                # gone, and the client will not get the rest anyway.
                 raise ConnectionAbortedError("the connection was closed while sending")
             try:
-                sent += os.write(out, view[sent:])
-                continue
+                n = step(done)
             except BlockingIOError:
-                pass
+                n = -1
+            if n == 0:
+                break  # the source ended
+            if n > 0:
+                done += n
+                continue
             if watch < 0:
                 watch = os.dup(out)
             await _writable(loop, watch)
     finally:
         if watch >= 0:
             os.close(watch)
-        stats.written += sent
+    return done
 
 
 # How long a wait for the socket to take more lasts before the transport is looked at again.

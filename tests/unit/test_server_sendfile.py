@@ -107,14 +107,16 @@ def patched(uvicorn_restored: None, big_file: Path) -> Iterator[RealServer]:  # 
         yield server
 
 
-def _get(server: RealServer, request: bytes) -> tuple[bytes, bytes, int]:
-    """The response's head and body, and how many bytes of it sendfile sent."""
+def _get(server: RealServer, request: bytes, way: str = "bytes") -> tuple[bytes, bytes, int]:
+    """The response's head and body, and how many bytes of it went the ``way`` counted in
+    ``sendfile.stats``: by sendfile (``bytes``), or written on the socket directly
+    (``written``)."""
     with server.connect() as conn:
-        before = sendfile.stats.bytes
+        before = getattr(sendfile.stats, way)
         conn.sendall(request)
         response = read_response(conn, head=request.startswith(b"HEAD"))
         head, _, body = response.partition(b"\r\n\r\n")
-        return head, body, sendfile.stats.bytes - before
+        return head, body, getattr(sendfile.stats, way) - before
 
 
 def test_a_whole_file_is_sent_by_the_kernel(patched: RealServer, big_file: Path) -> None:
@@ -143,16 +145,18 @@ def test_head_and_ranges_go_the_ordinary_way(patched: RealServer, big_file: Path
     assert (body, by_kernel) == (big_file.read_bytes()[10:20], 0)
 
 
-def test_a_client_that_goes_away_mid_file_leaves_the_server_serving(
-        patched: RealServer, big_file: Path) -> None:
+@pytest.mark.parametrize("path", [b"/file", b"/body", b"/ranges?cuts=70000"],
+                         ids=["sendfile", "socket write", "zerocopysend"])
+def test_a_client_that_goes_away_mid_body_leaves_the_server_serving(
+        patched: RealServer, big_file: Path, path: bytes) -> None:
     conn = patched.connect()
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    conn.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert conn.recv(4096).startswith(b"HTTP/1.1 200")
-    # A reset, not a FIN: the server's next sendfile fails at once.
+    # A reset, not a FIN: the server's next write fails at once.
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     conn.close()
-    _, body, _ = _get(patched, b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, body, _ = _get(patched, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert body == big_file.read_bytes()
 
 
@@ -211,24 +215,10 @@ def test_ranges_of_a_chunked_answer_go_in_pieces(patched: RealServer, big_file: 
     """Without a Content-Length the body is chunked, and raw bytes from the kernel would break
     the framing: the ranges are read and sent as ordinary pieces."""
     before = sendfile.stats.bytes
-    with patched.connect() as conn:
-        conn.sendall(b"GET /ranges?cuts=70000&chunked HTTP/1.1\r\nHost: x\r\n\r\n")
-        received = b""
-        while not received.endswith(b"\r\n0\r\n\r\n"):
-            chunk = conn.recv(1 << 20)
-            assert chunk, "connection closed mid-response"
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
+    head, unchunked = _get_chunked(patched, b"GET /ranges?cuts=70000&chunked HTTP/1.1\r\n"
+                                   b"Host: x\r\n\r\n")
     assert b"transfer-encoding: chunked" in head.lower()
     assert sendfile.stats.bytes == before
-    unchunked = bytearray()
-    while True:
-        size_line, _, body = body.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        unchunked += body[:size]
-        body = body[size + 2:]
     assert unchunked == big_file.read_bytes()
 
 
@@ -252,14 +242,24 @@ def test_a_file_shorter_than_its_range_cuts_the_answer_short(patched: RealServer
     assert len(body) == SIZE  # all the file has, then the close
 
 
-def _written(server: RealServer, request: bytes) -> tuple[bytes, bytes, int]:
-    """The response's head and body, and how many bytes of it went on the socket directly."""
+def _get_chunked(server: RealServer, request: bytes) -> tuple[bytes, bytes]:
+    """A chunked response's head and its body unchunked."""
     with server.connect() as conn:
-        before = sendfile.stats.written
         conn.sendall(request)
-        response = read_response(conn, head=request.startswith(b"HEAD"))
-        head, _, body = response.partition(b"\r\n\r\n")
-        return head, body, sendfile.stats.written - before
+        received = b""
+        while not received.endswith(b"\r\n0\r\n\r\n"):
+            chunk = conn.recv(1 << 20)
+            assert chunk, "connection closed mid-response"
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    body = bytearray()
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return head, bytes(body)
+        body += rest[:size]
+        rest = rest[size + 2:]
 
 
 def test_a_large_piece_of_a_body_is_written_on_the_socket_itself(patched: RealServer,
@@ -267,7 +267,7 @@ def test_a_large_piece_of_a_body_is_written_on_the_socket_itself(patched: RealSe
     """What an encrypted download's decrypted mebibytes take: the socket written directly,
     the interpreter lock let go while the kernel copies (the transport's write keeps it), so
     the next piece is decrypted meanwhile; the connection stays usable."""
-    head, body, direct = _written(patched, b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body, direct = _get(patched, b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n", "written")
     assert head.startswith(b"HTTP/1.1 200") and body == big_file.read_bytes()
     assert direct == SIZE
     with patched.connect() as conn:
@@ -278,29 +278,12 @@ def test_a_large_piece_of_a_body_is_written_on_the_socket_itself(patched: RealSe
 
 def test_small_pieces_heads_and_chunked_bodies_go_through_the_transport(
         patched: RealServer, big_file: Path) -> None:
-    _, body, direct = _written(patched, b"GET /body?size=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, body, direct = _get(patched, b"GET /body?size=1000 HTTP/1.1\r\nHost: x\r\n\r\n", "written")
     assert (body, direct) == (big_file.read_bytes()[:1000], 0)
-    head, body, direct = _written(patched, b"HEAD /body HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body, direct = _get(patched, b"HEAD /body HTTP/1.1\r\nHost: x\r\n\r\n", "written")
     assert f"content-length: {SIZE}".encode() in head and (body, direct) == (b"", 0)
     before = sendfile.stats.written
-    with patched.connect() as conn:
-        conn.sendall(b"GET /pieces HTTP/1.1\r\nHost: x\r\n\r\n")
-        received = b""
-        while not received.endswith(b"\r\n0\r\n\r\n"):
-            chunk = conn.recv(1 << 20)
-            assert chunk, "connection closed mid-response"
-            received += chunk
-    assert b"transfer-encoding: chunked" in received.partition(b"\r\n\r\n")[0].lower()
+    head, body = _get_chunked(patched, b"GET /pieces HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower() and body == big_file.read_bytes()
     assert sendfile.stats.written == before
 
-
-def test_a_client_that_goes_away_mid_body_leaves_the_server_serving(
-        patched: RealServer, big_file: Path) -> None:
-    conn = patched.connect()
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    conn.sendall(b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    conn.close()
-    _, body, _ = _written(patched, b"GET /body HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert body == big_file.read_bytes()
