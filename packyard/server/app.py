@@ -243,8 +243,10 @@ def _lifespan(container: Container, observer: Observer
         # Under a server (uvicorn sends lifespan events; in-process tests do not): hear other
         # processes' writes while serving.
         container.start_background()
-        # Digests a stopped process left unfilled (a pulled file's MD5, SHA-1, SHA-512).
+        # Digests a stopped process left unfilled (a pulled file's MD5, SHA-1, SHA-512),
+        # filled in while no request is being served.
         later = container.core.upstreams.later
+        later.yield_to(observer.traffic.activity)
         later.nudge()
         webhooks = container.webhooks
         if webhooks is not None:

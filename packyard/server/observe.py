@@ -134,9 +134,11 @@ class Observe:
                 sent += message.get("count") or 0
             await send(message)
 
+        observer.traffic.in_flight += 1
         try:
             await self.app(scope, counted_receive, observed_send)
         finally:
+            observer.traffic.in_flight -= 1
             release_request_id(token)
             elapsed = time.perf_counter() - started
             observer.traffic.count(note.surface, note.route, status or 500, elapsed, received,

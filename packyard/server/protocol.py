@@ -444,6 +444,8 @@ class PackyardHttpProtocol(HttpToolsProtocol, Watched):
         watch.phase = BODY  # until the message completes (at once when there is no body)
         watch.progress += 1
         watch.head_bytes = 0
+        if self._observer is not None:
+            self._observer.traffic.begun += 1  # a plain increment (server/traffic.py)
         if (self._hot is not None and not self.pipeline and not self.expect_100_continue
                 and (self.cycle is None or self.cycle.response_complete)
                 and not self.flow.write_paused and self._answer_now(self._hot)):

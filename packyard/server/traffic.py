@@ -51,6 +51,16 @@ class Traffic:
     hot_bytes: int = 0
     # Requests the audit trail could not record (answered 500).
     audit_failures: int = 0
+    # Requests begun (their heads read, by the server's protocol, whichever way they are
+    # answered) and those answered the ASGI way not finished yet: how background work tells
+    # the server is busy (``activity``).
+    begun: int = 0
+    in_flight: int = 0
+
+    def activity(self) -> tuple[int, int]:
+        """(requests begun, requests under way): while both stay put and none is under way,
+        nothing is being served (``LaterDigests.yield_to``)."""
+        return self.begun, self.in_flight
 
     def count(self, surface: str, route: str, status: int, seconds: float, bytes_in: int,
               bytes_out: int) -> None:

@@ -12,8 +12,11 @@ It runs on the event loop, as a task started by the first file kept with digests
 by the server's start, for those a stopped process left): it waits until no pull has been kept
 for ``quiet`` seconds (an install's burst is not slowed by it), or at most ``patience``
 seconds, then fills every asset the catalog says lacks a digest, reading one blob at a time and
-writing a batch of them at a time. Any process may fill any asset; two filling the same one
-write the same digests.
+writing a batch of them at a time. Under a server (``yield_to``) it also gives way to requests:
+between blobs and between the pieces of one it goes on only while no request has begun and
+none is under way, for at most ``patience`` seconds per batch (a large download right after a
+large pull is not slowed by the pull's own digests; a server never idle still gets them). Any
+process may fill any asset; two filling the same one write the same digests.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 
 import anyio
@@ -37,6 +40,12 @@ log = logging.getLogger("packyard.digests")
 BATCH = 20
 """Blobs asked of the catalog at a time."""
 
+PIECE = 1024 * 1024
+"""Bytes of a blob read (and hashed) at a time."""
+
+Activity = Callable[[], tuple[int, int]]
+"""(requests begun, requests under way) in this process (``server/traffic.py``)."""
+
 
 def pull_digests(asked: Collection[str], declared: Collection[str]) -> set[str]:
     """Which of ``LATER_DIGESTS`` a pull computes: those its format asked for and those its
@@ -51,15 +60,35 @@ class LaterDigests:
     """Fills in the digests pulls left out; ``nudge`` after each such file is kept."""
 
     def __init__(self, catalog: Catalog, blobs: BlobStore, *, quiet: float = 1.0,
-                 patience: float = 10.0) -> None:
+                 patience: float = 10.0, poll: float = 0.05) -> None:
         self._catalog = catalog
         self._blobs = blobs
         self._quiet = quiet
         self._patience = patience
+        self._poll = poll
+        self._activity: Activity | None = None
+        self._seen: tuple[int, int] | None = None  # the activity at the last look
         self._task: asyncio.Task[None] | None = None
         self._nudged_at: float | None = None  # the last nudge not yet worked on
         self._first_nudge: float | None = None
         self.filled = 0  # blobs whose digests this process filled in (tests, metrics)
+
+    def yield_to(self, activity: Activity) -> None:
+        """Give way to the requests ``activity`` counts (the server's, set at its start)."""
+        self._activity = activity
+
+    async def _lull(self, until: float) -> None:
+        """At once when no request has begun since the last look and none is under way;
+        otherwise once that has held for a poll interval, or at ``until``."""
+        activity = self._activity
+        if activity is None:
+            return
+        now = activity()
+        while not (now == self._seen and now[1] == 0) and time.monotonic() < until:
+            self._seen = now
+            await asyncio.sleep(self._poll)
+            now = activity()
+        self._seen = now
 
     def nudge(self) -> None:
         """Some asset lacks digests (called on the event loop): fill them in soon."""
@@ -104,7 +133,8 @@ class LaterDigests:
                 self._catalog.digests_missing, BATCH + len(failed)) if item not in failed]
             if not batch:
                 return done
-            unread = await self._fill(batch[:BATCH])
+            unread = await self._fill(batch[:BATCH],
+                                      yielding_until=time.monotonic() + self._patience)
             done += len(batch[:BATCH]) - len(unread)
             failed.update(unread)
 
@@ -130,13 +160,15 @@ class LaterDigests:
             log.exception("filling in digests for an answer")
             return False
 
-    async def _fill(self, blobs: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    async def _fill(self, blobs: Iterable[tuple[int, str]], *,
+                    yielding_until: float | None = None) -> list[tuple[int, str]]:
         """Fill in these blobs' digests, in one catalog write; returns those that could not be
-        read."""
+        read. ``yielding_until``: giving way to requests until then (the background filler;
+        not an answer's own filling, which a request waits for)."""
         filled: list[LaterDigest] = []
         failed: list[tuple[int, str]] = []
         for domain_id, sha256 in blobs:
-            digests = await self._blob_digests(domain_id, sha256)
+            digests = await self._blob_digests(domain_id, sha256, yielding_until)
             if digests is None:
                 failed.append((domain_id, sha256))
                 continue
@@ -148,9 +180,10 @@ class LaterDigests:
         self.filled += len(filled)
         return failed
 
-    async def _blob_digests(self, domain_id: int, sha256: str) -> Digests | None:
+    async def _blob_digests(self, domain_id: int, sha256: str,
+                            yielding_until: float | None) -> Digests | None:
         try:
-            digests = await self._digests(domain_blob_key(domain_id), sha256)
+            digests = await self._digests(domain_blob_key(domain_id), sha256, yielding_until)
         except PackyardError as e:
             log.warning("could not fill in the digests of blob %s of domain %d: %s", sha256,
                         domain_id, e.message)
@@ -161,13 +194,29 @@ class LaterDigests:
             return None
         return digests
 
-    async def _digests(self, domain_key: str, sha256: str) -> Digests:
+    async def _digests(self, domain_key: str, sha256: str,
+                       yielding_until: float | None) -> Digests:
         """The blob's digests, read back as a download reads it (decrypted), hashed off the
         event loop a piece at a time; sha256 too, so what is filled in is of these bytes. On
         one thread: a read that comes meanwhile (the same file again, a second client) keeps
         the other core (a 300 MiB wheel read while its digests are filled in: 0.65 s with
-        them on two threads, 0.46 s on one; 0.33 s with no filling under way)."""
+        them on two threads, 0.46 s on one; 0.33 s with no filling under way). Each piece is
+        a read of its own, so that a pause for requests between two holds nothing open (nor
+        counts as a long read under way, which would keep a download's decryption from
+        going ahead: ``EncryptingBlobStore._read_file``)."""
         hasher = Hasher(LATER_DIGESTS, one_thread=True)
-        async for chunk in self._blobs.read(domain_key, sha256):
-            await run_in_threadpool(hasher.update, chunk)
-        return hasher.digests()
+        start = 0
+        while True:
+            if yielding_until is not None:
+                await self._lull(yielding_until)
+            piece = [chunk async for chunk in self._blobs.read(domain_key, sha256, start,
+                                                                 start + PIECE)]
+            if not piece:
+                return hasher.digests()
+            await run_in_threadpool(_update, hasher, piece)
+            start += sum(len(chunk) for chunk in piece)
+
+
+def _update(hasher: Hasher, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)

@@ -41,13 +41,16 @@ class _Catalog:
 class _Blobs:
     def __init__(self, blobs: dict[str, bytes]) -> None:
         self.blobs = blobs
+        self.reads: list[tuple[str, int, int | None]] = []
 
-    async def read(self, domain_key: str, sha256: str) -> AsyncIterator[bytes]:
+    async def read(self, domain_key: str, sha256: str, start: int = 0,
+                   end: int | None = None) -> AsyncIterator[bytes]:
+        self.reads.append((sha256, start, end))
         if sha256 not in self.blobs:
             raise NotFound(f"No blob {sha256}")
-        data = self.blobs[sha256]
-        for start in range(0, len(data), 70_000):
-            yield data[start:start + 70_000]
+        data = self.blobs[sha256][start:end]
+        for at in range(0, len(data), 70_000):
+            yield data[at:at + 70_000]
 
 
 def _blob(n: int) -> tuple[str, bytes]:
@@ -184,3 +187,79 @@ def test_a_failing_catalog_write_leaves_an_answer_its_digests_unfilled_not_faile
         assert later.fill_from_thread(set(catalog.missing)) is False
     assert "filling in digests for an answer" in caplog.text
     assert len(catalog.missing) == 1
+
+
+def test_each_piece_of_a_blob_is_a_read_of_its_own() -> None:
+    """A pause for requests between two pieces holds no read open (a long read under way keeps
+    a download's decryption from going ahead)."""
+    sha, data = _blob(0)
+    big = data * 12  # ~2.3 MiB
+    blobs = {hashlib.sha256(big).hexdigest(): big}
+    later, catalog = _filler(blobs)
+    assert asyncio.run(later.fill()) == 1
+    [(name, expected)] = blobs.items()
+    assert catalog.filled == {name: _expected(expected)}
+    reads = later._blobs.reads  # type: ignore[attr-defined]
+    assert [(start, end) for _, start, end in reads] == [
+        (0, 1 << 20), (1 << 20, 2 << 20), (2 << 20, 3 << 20), (len(big), len(big) + (1 << 20))]
+
+
+class _Requests:
+    """What the server counts: requests begun, and those under way."""
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.in_flight = 0
+
+    def __call__(self) -> tuple[int, int]:
+        return self.begun, self.in_flight
+
+
+def test_the_filler_gives_way_to_requests_under_way_and_arriving() -> None:
+    blobs = dict(_blob(n) for n in range(3))
+    later, catalog = _filler(blobs, patience=30, poll=0.02)
+    requests = _Requests()
+    later.yield_to(requests)
+
+    async def main() -> tuple[int, int, float]:
+        requests.in_flight = 1  # a download under way
+        filling = asyncio.create_task(later.fill())
+        await asyncio.sleep(0.3)
+        during_download = len(catalog.filled)
+        requests.in_flight = 0
+        for _ in range(10):  # then an install's burst of short requests
+            requests.begun += 1
+            await asyncio.sleep(0.01)
+        during_burst = len(catalog.filled)
+        quiet = time.monotonic()
+        assert await asyncio.wait_for(filling, 10) == 3
+        return during_download, during_burst, catalog.fill_times[0] - quiet
+
+    during_download, during_burst, after = asyncio.run(main())
+    assert (during_download, during_burst) == (0, 0)
+    assert after < 2.0
+    assert catalog.filled == {sha: _expected(d) for sha, d in blobs.items()}
+
+
+def test_a_server_never_idle_still_gets_its_digests_after_the_patience() -> None:
+    blobs = dict(_blob(n) for n in range(2))
+    later, catalog = _filler(blobs, patience=0.4, poll=0.02)
+    requests = _Requests()
+    requests.in_flight = 1  # for ever
+    later.yield_to(requests)
+    started = time.monotonic()
+    assert asyncio.run(asyncio.wait_for(later.fill(), 10)) == 2
+    assert 0.35 <= time.monotonic() - started < 5
+
+
+def test_an_answers_own_filling_does_not_wait_for_requests() -> None:
+    """``ListPackageVersionAssets`` fills what it shows while it is itself a request under way:
+    it must not wait for requests to end."""
+    blobs = dict(_blob(n) for n in range(1))
+    later, catalog = _filler(blobs, patience=30)
+    requests = _Requests()
+    requests.in_flight = 1
+    later.yield_to(requests)
+    started = time.monotonic()
+    assert later.fill_from_thread(set(catalog.missing)) is True
+    assert time.monotonic() - started < 2
