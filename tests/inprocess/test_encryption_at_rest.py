@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from packyard.crypto.stream import LAYOUT, SEGMENT_SIZE
+from packyard.encryption.sealed_while_written import SealedWhileWritten
+from packyard.storage.blobs import StagedBlob
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo
-from tests.integration.helpers import Dist, DistFactory, DistSpec, upload_ok
+from tests.integration.helpers import Dist, DistFactory, DistSpec, upload, upload_ok
 
 OWNER = "000000000000"
 # Plaintext segment 0 holds 65480 bytes (64 KiB less the header and a tag), the others 65520.
@@ -108,6 +110,7 @@ def test_an_upload_decides_its_data_keys_in_one_unflushed_write_each(
     reads: list[str] = []
     writes: list[bool] = []
     real_read, real_add = catalog.data_key, catalog.add_data_key
+    real_add_many = catalog.add_data_keys
 
     def data_key(domain_id: int, sha256: str) -> object:
         reads.append(sha256)
@@ -117,13 +120,49 @@ def test_an_upload_decides_its_data_keys_in_one_unflushed_write_each(
         writes.append(durable)
         return real_add(key, now, durable=durable)  # type: ignore[arg-type]
 
+    def add_data_keys(keys: list[object], now: object, *, durable: bool = True) -> object:
+        writes.append(durable)  # the wheel's key, made while it arrived (decision 0020)
+        return real_add_many(keys, now, durable=durable)  # type: ignore[arg-type]
+
     monkeypatch.setattr(catalog, "data_key", data_key)
     monkeypatch.setattr(catalog, "add_data_key", add_data_key)
+    monkeypatch.setattr(catalog, "add_data_keys", add_data_keys)
     dist = dists.wheel(DistSpec(name="keyed", version="1.0"))
     upload_ok(repo, dist)
     assert writes == [False, False]  # the wheel and its metadata file
     assert reads == []
     assert repo.get(f"simple/keyed/{dist.filename}").content == dist.data
+
+
+def test_an_upload_whose_form_declares_its_sha256_is_kept_as_the_ciphertext_made_as_it_arrived(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """twine sends ``sha256_digest`` before the file: the file is encrypted as it is written
+    (decision 0020) and that ciphertext is what the commit keeps, with no second pass over the
+    staged file. A form declaring other bytes' sha256 is refused and leaves nothing staged; a
+    form declaring none is encrypted at the commit, as before."""
+    taken: list[bool] = []
+    real_take = SealedWhileWritten.take_ciphertext
+
+    def take_ciphertext(self: SealedWhileWritten, data_key: bytes) -> StagedBlob | None:
+        ciphertext = real_take(self, data_key)
+        taken.append(ciphertext is not None)
+        return ciphertext
+
+    monkeypatch.setattr(SealedWhileWritten, "take_ciphertext", take_ciphertext)
+    declared, lying, silent = (dists.wheel(DistSpec(name=name, version="1.0", padding=300_000))
+                               for name in ("declared", "lying", "silent"))
+    upload_ok(repo, declared)
+    assert taken == [True]
+    refused = upload(repo, lying, fields={"sha256_digest": declared.sha256})
+    assert refused.status_code == 400 and "digest" in refused.text.lower()
+    assert taken == [True]
+    assert list((packyard.settings.data_dir / "blobs" / ".staging").iterdir()) == []
+    response = upload(repo, silent, fields={"sha256_digest": None})
+    assert response.status_code == 200, response.text
+    assert taken == [True]  # encrypted by the commit: nothing made while it arrived
+    for dist in (declared, silent):
+        assert repo.get(f"simple/{dist.spec.name}/{dist.filename}").content == dist.data
 
 
 def test_a_batch_decides_its_new_data_keys_in_one_write(

@@ -48,7 +48,8 @@ async def _body(file_bytes: int, chunk: bytes, fields: dict[str, str]) -> AsyncI
 
 def _parse(store: LocalBlobStore, body: AsyncIterator[bytes], max_file_bytes: int) -> UploadForm:
     return asyncio.run(
-        read_upload_form(CONTENT_TYPE, body, store.stage, store.discard, max_file_bytes)
+        read_upload_form(CONTENT_TYPE, body, lambda _declared: store.stage(), store.discard,
+                         max_file_bytes)
     )
 
 
@@ -103,7 +104,7 @@ def test_the_next_piece_is_read_while_the_last_is_parsed_and_written(tmp_path: P
                     asked_for_more.set()
             yield piece
 
-    def stage() -> StagedBlob:
+    def stage(_declared: str | None) -> StagedBlob:
         staged = store.stage()
         write = staged.write
 
@@ -139,7 +140,8 @@ def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Invalid) as caught:
         asyncio.run(
             read_upload_form(
-                "application/x-www-form-urlencoded", body(), store.stage, store.discard, MiB
+                "application/x-www-form-urlencoded", body(), lambda _declared: store.stage(),
+                store.discard, MiB
             )
         )
     assert caught.value.message == "Uploads must be multipart/form-data (the legacy upload API)"
@@ -147,8 +149,8 @@ def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
 
 def _parse_checked(store: LocalBlobStore, body: AsyncIterator[bytes],
                    check: Callable[[str], None]) -> UploadForm:
-    return asyncio.run(read_upload_form(CONTENT_TYPE, body, store.stage, store.discard,
-                                        10 * MiB, check))
+    return asyncio.run(read_upload_form(CONTENT_TYPE, body, lambda _declared: store.stage(),
+                                        store.discard, 10 * MiB, check))
 
 
 def _staged(store: LocalBlobStore) -> list[Path]:
@@ -184,3 +186,48 @@ def test_a_file_before_the_name_is_refused_when_the_name_is_checked(tmp_path: Pa
     with pytest.raises(Invalid, match="must send the 'name' field before the file"):
         _parse_checked(store, _body(MiB, b"x" * 65536, {"version": "1.0"}), lambda name: None)
     assert _staged(store) == []
+
+
+@pytest.mark.parametrize(("fields", "told"), [
+    ({"name": "sample", "sha256_digest": "AB" * 32}, "ab" * 32),  # twine's order
+    ({"name": "sample"}, None),
+    ({"name": "sample", "sha256_digest": "not a digest"}, None),
+    ({"name": "sample", "sha256_digest": "ab" * 31}, None),
+])
+def test_the_file_is_staged_told_the_sha256_the_form_declared_before_it(
+        tmp_path: Path, fields: dict[str, str], told: str | None) -> None:
+    """An encrypted store encrypts a file whose sha256 it is told as it arrives (decision
+    0020); what is published is named by the bytes' own sha256 all the same."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    asked: list[str | None] = []
+
+    def stage(declared: str | None) -> StagedBlob:
+        asked.append(declared)
+        return store.stage()
+
+    form = asyncio.run(read_upload_form(CONTENT_TYPE, _body(1000, b"x" * 100, fields), stage,
+                                        store.discard, MiB))
+    assert asked == [told]
+    assert form.staged is not None
+    store.discard(form.staged)
+
+
+def test_a_sha256_declared_after_the_file_is_not_told(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    asked: list[str | None] = []
+
+    def stage(declared: str | None) -> StagedBlob:
+        asked.append(declared)
+        return store.stage()
+
+    async def body() -> AsyncIterator[bytes]:
+        async for piece in _body(10, b"y" * 10, {"name": "sample"}):
+            if piece.startswith(f"\r\n--{BOUNDARY}--".encode()):
+                yield (f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; '
+                       f'name="sha256_digest"\r\n\r\n{"cd" * 32}').encode()
+            yield piece
+
+    form = asyncio.run(read_upload_form(CONTENT_TYPE, body(), stage, store.discard, MiB))
+    assert asked == [None] and form.first("sha256_digest") == "cd" * 32
+    assert form.staged is not None
+    store.discard(form.staged)

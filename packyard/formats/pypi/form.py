@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import Invalid, PackyardError, TooLarge
 from packyard.formats.pypi.archive import format_size
-from packyard.storage.blobs import StagedBlob
+from packyard.storage.blobs import StagedBlob, is_blob_name
 from packyard.write_behind import WriteBehind
 
 MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
@@ -44,10 +44,16 @@ class UploadForm:
         return values[0] if values else None
 
 
+Stage = Callable[[str | None], StagedBlob]
+"""Makes the staged write for the file, told the sha256 the form declared before it (twine's
+``sha256_digest``: an encrypted store then encrypts the file as it arrives, decision 0020) or
+None. Only a hint: what is published is named by the bytes' own sha256."""
+
+
 class _FormBuilder:
     """Callbacks for python-multipart's parser, building an UploadForm."""
 
-    def __init__(self, stage: Callable[[], StagedBlob], max_file_bytes: int,
+    def __init__(self, stage: Stage, max_file_bytes: int,
                  check_name: NameCheck | None) -> None:
         self.form = UploadForm()
         self._stage = stage
@@ -95,7 +101,8 @@ class _FormBuilder:
                 raise Invalid(_NAME_FIRST)
             self._is_file = True
             self.form.filename = filename.decode("utf-8", "replace")
-            self.form.staged = self._stage()
+            declared = (self.form.first("sha256_digest") or "").strip().lower()
+            self.form.staged = self._stage(declared if is_blob_name(declared) else None)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
@@ -130,7 +137,7 @@ class _FormBuilder:
 
 
 async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
-                           stage: Callable[[], StagedBlob], discard: Callable[[StagedBlob], None],
+                           stage: Stage, discard: Callable[[StagedBlob], None],
                            max_file_bytes: int, check_name: NameCheck | None = None
                            ) -> UploadForm:
     """Parse a multipart upload; on any error the staged file is discarded.

@@ -37,7 +37,7 @@ from packyard.services.core import Core
 from packyard.services.hot_reads import HotKey
 from packyard.services.reads import PackageReads
 from packyard.services.upload_capacity import UploadCapacity
-from packyard.storage.blobs import BlobStore
+from packyard.storage.blobs import BlobStore, ExpectedBlob, StagedBlob
 from packyard.upstream.merge import MergedProject
 from packyard.upstream.resolver import Place, UpstreamResolver
 
@@ -82,9 +82,15 @@ class PypiEndpoint:
             self._publisher.authorize_upload(access.principal, access.domain,
                                              access.repository, name)
 
+        def stage(declared_sha256: str | None) -> StagedBlob:
+            # twine sends the file's sha256 before the file: an encrypted store encrypts it as
+            # it arrives, and keeps that ciphertext when the bytes are the declared ones.
+            return blobs.stage(expected=None if declared_sha256 is None
+                               else ExpectedBlob(access.domain.blob_key, declared_sha256))
+
         with self._capacity.admit(declared_length(request)):
             form = await read_upload_form(request.headers.get("content-type"),
-                                          request.stream(), blobs.stage, blobs.discard,
+                                          request.stream(), stage, blobs.discard,
                                           self._publisher.max_upload_bytes, authorize_name)
             outcome = await run_in_threadpool(self._publisher.publish, access.principal,
                                               access.domain, access.repository, form)
