@@ -37,12 +37,10 @@ raises ``TamperedBlob`` (logged, naming domain and sha256) before any of its byt
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -61,6 +59,7 @@ from packyard.crypto.stream import (
     StreamEncryptor,
     decrypt_bytes,
 )
+from packyard.encryption.read_ahead import LongReads, SharedFile
 from packyard.encryption.sealed_while_written import MadeKey, SealedWhileWritten
 from packyard.errors import NotFound
 from packyard.metadata.catalog import StoredDataKey
@@ -76,6 +75,7 @@ from packyard.storage.blobs import (
     side_by_side,
 )
 from packyard.storage.read_cache import CachingBlobStore
+from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
 
 log = logging.getLogger("packyard.encryption")
@@ -143,9 +143,9 @@ class EncryptingBlobStore:
         self._opened: TtlCache[tuple[str, str], OpenedKey] = TtlCache(
             ttl_seconds=cache_seconds, max_entries=10_000)
         # Long reads of local files under way (``_read_file``: only one alone decrypts
-        # ahead); counted under a lock: a read may run on another thread's event loop
-        # (``LaterDigests.fill_from_thread``).
-        self._long_reads = _LongReads()
+        # ahead, in these threads).
+        self._long_reads = LongReads()
+        self._decrypting = ThreadHop(max_workers=2, name="packyard-decrypt")
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -572,13 +572,9 @@ class EncryptingBlobStore:
         long = (end if end is not None else decryptor.plaintext_size) - start > _AHEAD_FROM
         if long and self._long_reads.begin():
             # The one long read under way: each mebibyte read and decrypted in a worker thread
-            # while the one before is sent (``StreamDecryptor.aread_ahead``), the second core
-            # doing what it otherwise would not. Beside another long read it is not (both
-            # cores are busy then, and decrypting in a thread only contends with the event
-            # loop for the GIL: 4 downloads at once lost 16 % of their throughput that way).
-            # The file is closed by the last of the reader and the piece still under way
-            # when the reader stops.
-            file = _SharedFile(fd)
+            # while the one before is sent (``StreamDecryptor.aread_ahead``); beside another,
+            # on the event loop as below (``read_ahead.py`` says why).
+            file = SharedFile(fd, self._decrypting)
 
             def exact_at(offset: int, length: int) -> bytes:
                 last = offset + length == opened.ciphertext_size
@@ -658,62 +654,6 @@ class _RemoteReadAt:
         pieces = [chunk async for chunk in self._inner.read(self._target, self._sha256,
                                                             offset, stop)]
         return _exact(b"".join(pieces), length)
-
-
-class _LongReads:
-    """The long reads of local files under way in this store (a count, under a lock)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-
-    def begin(self) -> bool:
-        """Counts one in; True when it is the only one."""
-        with self._lock:
-            self._count += 1
-            return self._count == 1
-
-    def end(self) -> None:
-        with self._lock:
-            self._count -= 1
-
-
-class _SharedFile:
-    """A descriptor read by worker threads (``run``) as well as its reader: closed once the
-    reader has let it go (``release``) and no read is under way."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._users = 1  # the reader
-        self._lock = threading.Lock()
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            done = self._users == 0
-        if done:
-            os.close(self._fd)
-
-    def run(self, work: Callable[[], bytes]) -> Awaitable[bytes]:
-        """``work`` in a worker thread, the file held open until it is done; a result nobody
-        waits for any more (the client went away) is dropped quietly."""
-        with self._lock:
-            self._users += 1
-
-        def held() -> bytes:
-            try:
-                return work()
-            finally:
-                self.release()
-
-        future = asyncio.get_running_loop().run_in_executor(None, held)
-        future.add_done_callback(_retrieved)
-        return future
-
-
-def _retrieved(future: asyncio.Future[bytes]) -> None:
-    if not future.cancelled():
-        future.exception()  # read: an abandoned piece's error is not logged as unretrieved
 
 
 def _exact(data: bytes, length: int) -> bytes:

@@ -27,11 +27,8 @@ class CachedPage:
     fetched_at: datetime
 
 
-# Built once (``new_files``' module docstring says why): every project read cold stores one.
-# A stored page replaces the one before in one statement (both backends have ON CONFLICT).
-
-
 def _store_page(dialect: Any) -> Any:
+    """A page stored, replacing the one before in one statement (ON CONFLICT, on both)."""
     stmt = dialect.insert(upstream_pages)
     return stmt.on_conflict_do_update(
         index_elements=[upstream_pages.c.index_url, upstream_pages.c.project],
@@ -39,6 +36,7 @@ def _store_page(dialect: Any) -> Any:
               for column in ("found", "document", "etag", "last_modified", "fetched_at")})
 
 
+# Built once (``new_files``' module docstring says why): every project read cold stores one.
 _STORE_PAGE = {"sqlite": _store_page(sqlite), "postgresql": _store_page(postgresql)}
 _PAGE = select(upstream_pages).where(upstream_pages.c.index_url == bindparam("index_url"),
                                      upstream_pages.c.project == bindparam("project"))

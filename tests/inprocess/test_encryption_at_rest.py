@@ -156,6 +156,8 @@ def test_an_upload_whose_form_declares_its_sha256_is_kept_as_the_ciphertext_made
     assert taken == [True]
     refused = upload(repo, lying, fields={"sha256_digest": declared.sha256})
     assert refused.status_code == 400 and "digest" in refused.text.lower()
+    assert refused.text.strip() == ("The sha256_digest supplied does not match the SHA-256 "
+                                    "digest calculated from the uploaded file.")
     assert taken == [True]
     assert list((packyard.settings.data_dir / "blobs" / ".staging").iterdir()) == []
     response = upload(repo, silent, fields={"sha256_digest": None})

@@ -138,7 +138,8 @@ def test_a_file_is_closed_by_the_last_of_its_reader_and_the_read_under_way(
         tmp_path: Path) -> None:
     """The reader stopping while a worker thread still reads must not close the descriptor
     under it (its number could be reused by another open file meanwhile)."""
-    from packyard.encryption.blob_store import _SharedFile
+    from packyard.encryption.read_ahead import SharedFile
+    from packyard.thread_hop import ThreadHop
 
     path = tmp_path / "f"
     path.write_bytes(b"0123456789")
@@ -146,7 +147,7 @@ def test_a_file_is_closed_by_the_last_of_its_reader_and_the_read_under_way(
     go = threading.Event()
 
     async def main() -> tuple[bool, bytes, bool]:
-        file = _SharedFile(fd)
+        file = SharedFile(fd, ThreadHop(1, "test-read-ahead"))
 
         def slow_read() -> bytes:
             go.wait(5)

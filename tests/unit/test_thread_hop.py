@@ -42,3 +42,19 @@ def test_an_exception_reaches_the_caller() -> None:
             asyncio.run(hop.run(fail))
     finally:
         hop.close()
+
+
+def test_a_started_call_is_under_way_before_it_is_awaited() -> None:
+    """``start``: the next piece of a download decrypted while the caller sends this one."""
+    hop = ThreadHop(1, "test-hop")
+    began = threading.Event()
+
+    async def main() -> tuple[bool, int]:
+        future = hop.start(lambda: began.set() or 7)
+        ran_meanwhile = await asyncio.to_thread(began.wait, 5)  # nothing awaited it yet
+        return ran_meanwhile, await future
+
+    try:
+        assert asyncio.run(main()) == (True, 7)
+    finally:
+        hop.close()
