@@ -265,10 +265,11 @@ class EncryptingBlobStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedBlob:
-        # The plaintext is never committed as it is, so it needs no flush of its own.
-        plain = self.inner.stage(batched=True)
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedBlob:
+        # The plaintext is never committed as it is, so it needs no flush of its own, and
+        # never goes to the disk as it is written.
+        plain = self.inner.stage(batched=True, scratch=True)
         if expected is None:
             return plain
         # Bytes whose sha256 is known before they arrive (a pull): encrypted as written.
@@ -450,7 +451,7 @@ class EncryptingBlobStore:
         path = self.inner.local_path(domain_key, sha256)
         if path is not None:
             return path, False
-        staged = self.inner.stage(batched=True)
+        staged = self.inner.stage(batched=True, scratch=True)
 
         async def copy() -> None:
             async for chunk in self.inner.read(domain_key, sha256):

@@ -210,14 +210,16 @@ class StagedBlob(Protocol):
 class BlobStore(Protocol):
     """Content-addressed storage partitioned by domain."""
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedBlob:
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedBlob:
         """Start a new staged write.
 
         A ``batched`` write is not flushed to disk on its own: it is meant for ``commit_many``,
         which flushes a whole batch at once. ``expected``: where the bytes are declared to
         belong, for a store that keeps another form of them (encryption), which may then make
-        it as they are written; the others ignore it.
+        it as they are written; the others ignore it. ``scratch``: the bytes will never be
+        committed as they are, only read back (an encrypted store's plaintext), so a store
+        that would hand them to its disk as they come (the local one) does not.
         """
         ...
 

@@ -83,9 +83,11 @@ class LocalBlobStore:
         check_blob_key(domain_key, sha256)
         return self.root / domain_key / sha256[:2] / sha256
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedFile:
-        return self._staging.new(sync=not batched)
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedFile:
+        # A large file kept as it is goes to the disk as it is written, so its commit's flush
+        # (OWN_FLUSH_AT) does not start from nothing.
+        return self._staging.new(sync=not batched, write_back=not scratch)
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         digests = staged.digests()

@@ -38,8 +38,8 @@ class MemoryBlobStore:
             # Equal bytes are stored once: the first copy stays.
             self._domains.setdefault(domain_key, {}).setdefault(sha256, data)
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedFile:
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedFile:
         # Never fsynced: the bytes are copied into memory on commit, and do not outlive us.
         return self._staging.new(sync=False)
 

@@ -70,9 +70,9 @@ class CachingBlobStore:
 
     # -- the store's own business ---------------------------------------------------------
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedBlob:
-        return self.inner.stage(batched=batched, expected=expected)
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedBlob:
+        return self.inner.stage(batched=batched, expected=expected, scratch=scratch)
 
     def commit(self, staged: StagedBlob, domain_key: str) -> Digests:
         return self.inner.commit(staged, domain_key)

@@ -110,8 +110,8 @@ class S3BlobStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def stage(self, *, batched: bool = False,
-              expected: ExpectedBlob | None = None) -> StagedFile:
+    def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
+              scratch: bool = False) -> StagedFile:
         # Never fsynced: the durable copy is the object, written on commit.
         return self._staging.new(sync=False)
 

@@ -46,12 +46,13 @@ from packyard.upstream.client import (
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
+from packyard.upstream.pullthrough import _WRITE_BATCH as WRITE_BATCH
 from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
 from tests.unit.pypi_samples import build_wheel, metadata_text
 
 INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
-DATA = bytes(range(256)) * 4096  # 1 MiB
+DATA = bytes(range(256)) * 16384  # 4 MiB: several of the batches a download is written in
 SHA = hashlib.sha256(DATA).hexdigest()
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -733,14 +734,14 @@ def _chunks_then(body: bytes, after_each: Callable[[int], None]) -> Handler:
 
 def test_the_next_batch_is_read_while_the_last_one_is_written(tmp_path: Path) -> None:
     # One after the other, a large file took as long as reading it plus writing and hashing
-    # it: the first batch (256 KiB) is written here only once the upstream has been asked
-    # for what comes after it.
+    # it: the first batch is written here only once the upstream has been asked for what comes
+    # after it.
     asked_beyond = threading.Event()
     events: list[str] = []
     area = StagingArea(tmp_path / "stage")
 
     def after_each(offset: int) -> None:
-        if offset >= 320 * 1024:
+        if offset >= WRITE_BATCH + 64 * 1024:
             asked_beyond.set()
 
     async def main() -> Digests:
@@ -759,12 +760,15 @@ def test_an_upstream_failing_while_a_batch_is_written_closes_the_file_after_the_
         tmp_path: Path) -> None:
     events: list[str] = []
     area = StagingArea(tmp_path / "stage")
+    writing = threading.Event()
 
     def after_each(offset: int) -> None:
-        if offset >= 384 * 1024:
+        if offset >= WRITE_BATCH + 128 * 1024:
+            writing.wait(5)  # the first batch's write under way (a queued one is dropped)
             raise httpx.ReadError("connection reset")
 
     def slowly(seconds: float) -> bool:
+        writing.set()
         time.sleep(seconds)
         return True
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import Invalid, PackyardError, TooLarge
 from packyard.formats.pypi.archive import format_size
@@ -136,6 +135,9 @@ class _FormBuilder:
                 self._name_checked = True
 
 
+_QUEUED = 1024 * 1024
+
+
 async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
                            stage: Stage, discard: Callable[[StagedBlob], None],
                            max_file_bytes: int, check_name: NameCheck | None = None
@@ -159,12 +161,13 @@ async def read_upload_form(content_type: str | None, body: AsyncIterator[bytes],
         "on_part_end": builder.on_part_end,
     })
     try:
-        # Parsing, hashing and writing happen in a worker thread, off the event loop, each
-        # piece while the next is read; the last is done before the staged file is discarded.
-        async with WriteBehind() as writes:
+        # Parsing, hashing and writing happen in a worker thread, off the event loop, while
+        # the next pieces are read; the last is done before the staged file is discarded.
+        # At most _QUEUED bytes wait for it: uploads run by the dozen.
+        async with WriteBehind(limit=_QUEUED) as writes:
             async for chunk in body:
                 if chunk:
-                    await writes.put(partial(run_in_threadpool, parser.write, chunk))
+                    await writes.put(partial(parser.write, chunk), size=len(chunk))
             await writes.drain()
         parser.finalize()
     except BaseException as exc:
