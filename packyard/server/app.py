@@ -235,8 +235,8 @@ def create_app(settings: Settings | None = None,
 def _lifespan(container: Container, observer: Observer
               ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """What a serving process starts and stops beside the requests: hearing other processes'
-    writes, the digests pulls left for later, the webhooks' sender, and at the end the audit
-    trail's last flush."""
+    writes, the digests pulls left for later, merged pages made again after pulls, the
+    webhooks' sender, and at the end the audit trail's last flush."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -248,6 +248,10 @@ def _lifespan(container: Container, observer: Observer
         later = container.core.upstreams.later
         later.yield_to(observer.traffic.activity)
         later.nudge()
+        # Merged pages made again after pulled files are kept, while nothing is served.
+        warmers = [reads.warmer for reads in container.core.reads]
+        for warmer in warmers:
+            warmer.yield_to(observer.traffic.activity)
         webhooks = container.webhooks
         if webhooks is not None:
             webhooks.initialize()
@@ -255,6 +259,8 @@ def _lifespan(container: Container, observer: Observer
         try:
             yield
         finally:
+            for warmer in warmers:
+                await warmer.close()
             await later.close()
             if webhooks is not None:
                 webhooks.close()

@@ -51,6 +51,7 @@ class Core:
         reads = PackageReads(self.gate, self.blobs, self.catalog.changes,
                              audit_downloads=self.settings.audit_downloads,
                              stands_alone=self.upstreams.stands_alone, clock=self.clock)
+        self.upstreams.kept.listen(reads.warmer.nudge)
         self.reads.append(reads)
         return reads
 

@@ -42,6 +42,7 @@ from packyard.services.answers import (
 from packyard.services.blob_response import BlobResponse, LargeChunkFileResponse
 from packyard.services.first_reads import Fill, FillNow, FirstReads, Refused
 from packyard.services.hot_reads import HotReads, HotRoute
+from packyard.services.page_warmer import PageWarmer
 from packyard.services.response_cache import ResponseCache
 from packyard.services.spool_response import SpoolResponse
 from packyard.singleflight import SingleFlight
@@ -105,6 +106,8 @@ class PackageReads:
         self._lookups: SingleFlight[tuple[object, ...], CachedFile | None] = SingleFlight()
         # Grants and file lookups: the blocking part of the first read of each file or page.
         self._threads = ThreadHop()
+        # Merged pages made again after a pulled file is kept, before the next read.
+        self.warmer = PageWarmer()
 
     def caches(self) -> dict[str, TtlCache[Any, Any]]:
         """Rendered pages and file lookups, by name (for ``/metrics``)."""
@@ -225,6 +228,16 @@ class PackageReads:
         stamp = self._pages.stamp()
         page = await render()
         self._keep_page(repository, key, stamp, page)
+        revalidate_at = page.revalidate_at
+        if revalidate_at is not None and not self._stands_alone(repository):
+            # A merged page: made again after the next pulled file is kept (page_warmer.py),
+            # while the upstream documents it was merged from are fresh.
+            self.warmer.remember(
+                (repository.id, key),
+                lambda: self._renders.run((repository.id, key),
+                                          lambda: self._render(repository, key, render)),
+                lambda: self._pages.get(repository.id, key) is not None,
+                lambda: self._clock.now() < revalidate_at)
         return page
 
     def _keep_page(self, repository: Repository, key: Hashable, stamp: int,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from packyard.clock import Clock
 from packyard.metadata.catalog import Catalog, DomainGraph
@@ -32,6 +32,22 @@ def graph_cache(catalog: Catalog) -> TtlCache[int, DomainGraph]:
                     version=catalog.changes.structure_stamp)
 
 
+class KeptFiles:
+    """Who hears that a pulled file was kept in a repository (on the event loop, after its
+    records are written): what keeps things made from the catalog ahead of reads
+    (``services/page_warmer.py``)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def announce(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
 @dataclass(frozen=True)
 class UpstreamCore:
     """HTTP to upstreams, one download per file, and where each external connection is; a
@@ -55,6 +71,8 @@ class UpstreamCore:
     graphs: TtlCache[int, DomainGraph]
     # Fills in the digests pulls leave for later (started by the first kept file lacking one).
     later: LaterDigests
+    # Told of every pulled file kept, by every format's resolver.
+    kept: KeptFiles = field(default_factory=KeptFiles)
 
     def stands_alone(self, repository: Repository) -> bool:
         """Whether ``repository`` has no upstreams and no external connection, by its domain's
@@ -76,4 +94,5 @@ class UpstreamCore:
                 if self.connection_formats.get(name) == fmt.format}
         return UpstreamResolver(fmt, self.catalog, self.blobs, self.documents_for(fmt),
                                 self.pull, self.http, urls, self.clock,
-                                self.verify_before_send_bytes, self.graphs, self.later)
+                                self.verify_before_send_bytes, self.graphs, self.later,
+                                self.kept.announce)

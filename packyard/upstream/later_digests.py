@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 
 import anyio
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError
+from packyard.lull import Activity, Lull
 from packyard.metadata.catalog import Catalog, LaterDigest
 from packyard.model import domain_blob_key
 from packyard.storage.blobs import LATER_DIGESTS, BlobStore, Digests, Hasher
@@ -42,10 +43,6 @@ BATCH = 20
 
 PIECE = 1024 * 1024
 """Bytes of a blob read (and hashed) at a time."""
-
-Activity = Callable[[], tuple[int, int]]
-"""(requests begun, requests under way) in this process (``server/traffic.py``)."""
-
 
 def pull_digests(asked: Collection[str], declared: Collection[str]) -> set[str]:
     """Which of ``LATER_DIGESTS`` a pull computes: those its format asked for and those its
@@ -65,9 +62,7 @@ class LaterDigests:
         self._blobs = blobs
         self._quiet = quiet
         self._patience = patience
-        self._poll = poll
-        self._activity: Activity | None = None
-        self._seen: tuple[int, int] | None = None  # the activity at the last look
+        self._lull = Lull(poll=poll)
         self._task: asyncio.Task[None] | None = None
         self._nudged_at: float | None = None  # the last nudge not yet worked on
         self._first_nudge: float | None = None
@@ -75,20 +70,7 @@ class LaterDigests:
 
     def yield_to(self, activity: Activity) -> None:
         """Give way to the requests ``activity`` counts (the server's, set at its start)."""
-        self._activity = activity
-
-    async def _lull(self, until: float) -> None:
-        """At once when no request has begun since the last look and none is under way;
-        otherwise once that has held for a poll interval, or at ``until``."""
-        activity = self._activity
-        if activity is None:
-            return
-        now = activity()
-        while not (now == self._seen and now[1] == 0) and time.monotonic() < until:
-            self._seen = now
-            await asyncio.sleep(self._poll)
-            now = activity()
-        self._seen = now
+        self._lull.activity = activity
 
     def nudge(self) -> None:
         """Some asset lacks digests (called on the event loop): fill them in soon."""
@@ -208,7 +190,7 @@ class LaterDigests:
         start = 0
         while True:
             if yielding_until is not None:
-                await self._lull(yielding_until)
+                await self._lull.wait(yielding_until)
             piece = [chunk async for chunk in self._blobs.read(domain_key, sha256, start,
                                                                  start + PIECE)]
             if not piece:

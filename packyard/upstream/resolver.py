@@ -182,7 +182,7 @@ class UpstreamResolver:
                  documents: UpstreamDocuments, pull: PullThrough, http: UpstreamHttp,
                  connection_urls: Mapping[str, str], clock: Clock,
                  verify_before_send_bytes: int, graphs: TtlCache[int, DomainGraph],
-                 later: LaterDigests) -> None:
+                 later: LaterDigests, kept: Callable[[], None] = lambda: None) -> None:
         self._format = fmt
         self._fmt = fmt.format
         self._catalog = catalog
@@ -195,6 +195,7 @@ class UpstreamResolver:
         self._verify_before_send = verify_before_send_bytes
         self._graphs = graphs
         self._later = later
+        self._kept = kept  # told on the event loop of each pulled file kept
         # Bound to the writes that can change groups (not a pulled file kept).
         self._groups: TtlCache[int, DomainGroups] = TtlCache(
             ttl_seconds=_GROUPS_TTL_SECONDS, max_entries=1024,
@@ -589,6 +590,7 @@ class UpstreamResolver:
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
             await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
                                     version, connection, staged, digests, companion)
+            self._kept()
             if digests.left_for_later:
                 self._later.nudge()
 

@@ -128,6 +128,7 @@ class Pages:
             container.core.upstreams.later)
         reads = PackageReads(container.core.gate, container.registry.blobs, catalog.changes,
                              clock=clock, monotonic=lambda: clock.now().timestamp())
+        self.reads = reads
         self.routes = PypiEndpoint(reads, cast(Any, None), self.resolver, cast(Any, None),
                                  container.registry.blobs, catalog)
         self.renders = 0
@@ -426,6 +427,47 @@ def _keep(container: Container, pages: Pages, name: str, version: str) -> None:
     container.catalog.retain([pages.lib], "pypi", "", name, name, new, asset,
                              EntryPoint("EXTERNAL", None, "public:pypi"), {sha256: len(data)},
                              pages.clock.now())
+
+
+def test_a_page_read_is_made_again_after_a_kept_file_before_the_next_read(
+        pages: Pages, container: Container, upstream: Upstream) -> None:
+    """A cold install keeps a file of every package it pulls, so each page it read was stale
+    when the next install read it, and that read merged and rendered it again. The page
+    warmer makes it again in a quiet moment after the kept file, through the read's own
+    render: the next read is a cache hit showing the file."""
+    warmer = pages.reads.warmer
+
+    async def steps() -> None:
+        assert await pages.files() == ["demo_pkg-1.0.tar.gz"]
+        _keep(container, pages, "demo-pkg", "0.9")
+        warmer.yield_to(lambda: (0, 0))  # a server with nothing under way
+        assert await warmer.warm() == 1
+        assert (pages.asked, pages.renders) == (2, 2)
+        assert await warmer.warm() == 0  # made already
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+        assert (pages.asked, pages.renders) == (2, 2)  # the read found it made
+
+    _run(steps)
+    assert len(upstream.requests) == 1
+
+
+def test_a_page_whose_upstream_document_is_due_is_left_for_its_read(
+        pages: Pages, container: Container, upstream: Upstream) -> None:
+    """Making a page again never asks an upstream: one merged from a document that is due
+    for revalidation is left to the next read, which revalidates it."""
+    warmer = pages.reads.warmer
+    warmer.yield_to(lambda: (0, 0))
+
+    async def steps() -> None:
+        await pages.files()
+        _keep(container, pages, "demo-pkg", "0.9")
+        pages.clock.advance(DOCUMENT_TTL + 1)
+        assert await warmer.warm() == 0
+        assert len(upstream.requests) == 1
+        assert await pages.files() == ["demo_pkg-0.9.tar.gz", "demo_pkg-1.0.tar.gz"]
+        assert len(upstream.requests) == 2  # the read revalidated it
+
+    _run(steps)
 
 
 def test_a_pulled_file_kept_keeps_the_domain_graph_and_a_repository_change_drops_it(
