@@ -85,6 +85,13 @@ class TtlCache(Generic[K, V]):
             self.misses += 1
             return None
 
+    def holds(self, key: K) -> bool:
+        """Whether ``key`` has a live entry, without counting a hit or a miss or touching its
+        place (background work asking, not a read)."""
+        entry = self._items.get(key)
+        return entry is not None and entry.expires_at > self._monotonic() and (
+            entry.version is None or entry.version == self.version())
+
     def now(self) -> float:
         """This cache's clock: pass a reading taken before a load to ``put(since=...)``."""
         return self._monotonic()

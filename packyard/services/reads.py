@@ -236,7 +236,7 @@ class PackageReads:
                 (repository.id, key),
                 lambda: self._renders.run((repository.id, key),
                                           lambda: self._render(repository, key, render)),
-                lambda: self._pages.get(repository.id, key) is not None,
+                lambda: self._pages.holds(repository.id, key),
                 lambda: self._clock.now() < revalidate_at)
         return page
 

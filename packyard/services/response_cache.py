@@ -38,6 +38,10 @@ class ResponseCache(Generic[V]):
     def get(self, repository_id: int, key: Hashable) -> V | None:
         return self._items.get((repository_id, key))
 
+    def holds(self, repository_id: int, key: Hashable) -> bool:
+        """Whether a read would find the entry, without counting one."""
+        return self._items.holds((repository_id, key))
+
     @property
     def cache(self) -> TtlCache[Any, V]:
         """The entries, for ``/metrics`` (size, hits, misses)."""

@@ -140,3 +140,22 @@ def test_threads_share_one_consistent_cache() -> None:
     for t in threads:
         t.join()
     assert len(cache) == 50
+
+
+def test_holds_says_whether_a_read_would_find_the_entry_without_counting_one() -> None:
+    now = [0.0]
+    version = [1]
+    cache: TtlCache[str, int] = TtlCache(ttl_seconds=10, max_entries=2,
+                                         version=lambda: version[0], monotonic=lambda: now[0])
+    cache.put("a", 1, version=1)
+    cache.put("b", 2, version=1)
+    assert cache.holds("a") and not cache.holds("c")
+    assert (cache.hits, cache.misses) == (0, 0)
+    cache.put("c", 3, version=1)  # "a" was not moved by holds: it is the one evicted
+    assert not cache.holds("a") and cache.holds("b")
+    version[0] = 2
+    assert not cache.holds("b")  # the source changed
+    cache.put("d", 4, version=2)
+    now[0] = 11
+    assert not cache.holds("d")  # expired
+    assert (cache.hits, cache.misses) == (0, 0)
