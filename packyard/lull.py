@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 Activity = Callable[[], tuple[int, int]]
 """(requests begun, requests under way) in this process (``server/traffic.py``)."""
@@ -34,3 +35,52 @@ class Lull:
             await asyncio.sleep(self._poll)
             now = activity()
         self._seen = now
+
+
+class AfterQuiet:
+    """Runs ``work`` on the event loop once ``nudge`` has not been called for ``quiet``
+    seconds (a burst of writes is over), or ``patience`` seconds after the first nudge not yet
+    worked on, whichever comes first; a nudge during the work runs it again afterwards."""
+
+    def __init__(self, work: Callable[[], Awaitable[object]], *, quiet: float,
+                 patience: float | None = None) -> None:
+        self._work = work
+        self._quiet = quiet
+        self._patience = patience
+        self._task: asyncio.Task[None] | None = None
+        self._nudged_at: float | None = None  # the last nudge not yet worked on
+        self._first_nudge: float | None = None
+
+    @property
+    def nudged(self) -> bool:
+        """Whether a nudge came since the work began (what it does may be stale again)."""
+        return self._nudged_at is not None
+
+    def nudge(self) -> None:
+        """Called on the event loop."""
+        now = time.monotonic()
+        self._nudged_at = now
+        if self._first_nudge is None:
+            self._first_nudge = now
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop (the server is stopping): the work under way is cancelled."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while self._nudged_at is not None and self._first_nudge is not None:
+            due = self._nudged_at + self._quiet
+            if self._patience is not None:
+                due = min(due, self._first_nudge + self._patience)
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self._nudged_at = self._first_nudge = None
+            await self._work()

@@ -16,15 +16,13 @@ made again lives no longer than a read would have kept it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from contextlib import suppress
 from dataclasses import dataclass
 
-from packyard.lull import Activity, Lull
+from packyard.lull import Activity, AfterQuiet, Lull
 
 log = logging.getLogger("packyard")
 
@@ -51,8 +49,7 @@ class PageWarmer:
         self._pages: OrderedDict[Hashable, _Page] = OrderedDict()
         self._lull = Lull(poll=poll)
         self._serving = False
-        self._task: asyncio.Task[None] | None = None
-        self._nudged_at: float | None = None
+        self._soon = AfterQuiet(self.warm, quiet=quiet)
         self.made = 0  # pages made again (tests, logs)
 
     def yield_to(self, activity: Activity) -> None:
@@ -72,27 +69,11 @@ class PageWarmer:
 
     def nudge(self) -> None:
         """A pulled file was kept (on the event loop): remembered pages may be stale."""
-        if not self._serving or not self._pages:
-            return
-        self._nudged_at = time.monotonic()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._serving and self._pages:
+            self._soon.nudge()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while self._nudged_at is not None:
-            wait = self._nudged_at + self._quiet - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            self._nudged_at = None
-            await self.warm()
+        await self._soon.close()
 
     async def warm(self) -> int:
         """Make again every remembered page that is not made and is fresh, the most recently
@@ -101,7 +82,7 @@ class PageWarmer:
         done = 0
         until = time.monotonic() + self._patience
         for key, page in reversed(list(self._pages.items())):
-            if self._nudged_at is not None:
+            if self._soon.nudged:
                 break
             if page.made():
                 continue

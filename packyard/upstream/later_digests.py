@@ -21,17 +21,15 @@ process may fill any asset; two filling the same one write the same digests.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Collection, Iterable
-from contextlib import suppress
 
 import anyio
 from starlette.concurrency import run_in_threadpool
 
 from packyard.errors import PackyardError
-from packyard.lull import Activity, Lull
+from packyard.lull import Activity, AfterQuiet, Lull
 from packyard.metadata.catalog import Catalog, LaterDigest
 from packyard.model import domain_blob_key
 from packyard.storage.blobs import LATER_DIGESTS, BlobStore, Digests, Hasher
@@ -60,12 +58,9 @@ class LaterDigests:
                  patience: float = 10.0, poll: float = 0.05) -> None:
         self._catalog = catalog
         self._blobs = blobs
-        self._quiet = quiet
         self._patience = patience
         self._lull = Lull(poll=poll)
-        self._task: asyncio.Task[None] | None = None
-        self._nudged_at: float | None = None  # the last nudge not yet worked on
-        self._first_nudge: float | None = None
+        self._soon = AfterQuiet(self._fill_all, quiet=quiet, patience=patience)
         self.filled = 0  # blobs whose digests this process filled in (tests, metrics)
 
     def yield_to(self, activity: Activity) -> None:
@@ -74,35 +69,18 @@ class LaterDigests:
 
     def nudge(self) -> None:
         """Some asset lacks digests (called on the event loop): fill them in soon."""
-        now = time.monotonic()
-        self._nudged_at = now
-        if self._first_nudge is None:
-            self._first_nudge = now
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._soon.nudge()
 
     async def close(self) -> None:
         """Stop filling (the server is stopping); what is left is filled after the next
         start."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await self._soon.close()
 
-    async def _run(self) -> None:
-        while self._nudged_at is not None:
-            assert self._first_nudge is not None
-            now = time.monotonic()
-            wait = min(self._nudged_at + self._quiet, self._first_nudge + self._patience) - now
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            self._nudged_at = self._first_nudge = None
-            try:
-                await self.fill()
-            except Exception:  # noqa: BLE001 - retried on the next nudge or start
-                log.exception("filling in digests")
+    async def _fill_all(self) -> None:
+        try:
+            await self.fill()
+        except Exception:  # noqa: BLE001 - retried on the next nudge or start
+            log.exception("filling in digests")
 
     async def fill(self) -> int:
         """Fill in every digest missing now; returns how many blobs were done. A blob that
