@@ -137,7 +137,10 @@ class PackyardCollector:
                  "worker's or replica's download of the same file.", stats.file_pull_waits),
                 ("packyard_upstream_digests_filled", "Pulled files whose MD5, SHA-1, SHA-512 "
                  "(and PyPI's BLAKE2b) were worked out after they were kept.",
-                 self._container.core.upstreams.later.filled)):
+                 self._container.core.upstreams.later.filled),
+                ("packyard_upstream_pages_made_again", "Merged pages made again after pulled "
+                 "files were kept, before their next read.",
+                 sum(reads.warmer.made for reads in self._container.core.reads))):
             yield CounterMetricFamily(name, what, value=value)
 
     def _caches(self) -> Iterator[Metric]:

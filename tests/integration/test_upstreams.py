@@ -1007,3 +1007,40 @@ def test_upstream_fetches_hits_pulls_and_stale_answers_are_in_the_metrics(
         assert http.get(page).status_code == 200
     assert _metric(stale, "packyard_upstream_errors_total") >= 1
     assert _metric(stale, "packyard_upstream_stale_answers_total") >= 1
+
+
+def _page_cache(server: ServerProcess) -> tuple[float, float]:
+    """The PyPI page cache's (hits, misses) so far."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{server.url}/metrics", trust_env=False).text
+    found = {sample.name: sample.value for family in text_string_to_metric_families(text)
+             for sample in family.samples if sample.labels.get("cache") == "pypi_pages"}
+    return found["packyard_cache_hits_total"], found["packyard_cache_misses_total"]
+
+
+def test_the_next_install_reads_every_page_the_pulls_changed_from_the_cache(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """Each file a cold install keeps changes its package's page, which used to be merged and
+    rendered again on the next install's read of it. The pages are made again in the quiet
+    after the pulls (``services/page_warmer.py``): uv's next install finds every one made."""
+    lib = DistSpec(name=unique_name("warm-lib"), version="1.0")
+    app = DistSpec(name=unique_name("warm-app"), version="1.0", requires_dist=(lib.name,))
+    for dist in (dists.wheel(lib), dists.wheel(app)):
+        index.add(dist)
+    server = _server(server_factory, index)
+    chain = _chain(server, tmp_path)
+    _uv_install(chain, tmp_path / "cold", app.name)
+    assert _installed(chain, tmp_path / "cold", lib.module) == f"{lib.name} 1.0"
+    # Made again a second after the last kept file, while nothing is served.
+    deadline = time.monotonic() + 30
+    while _metric(server, "packyard_upstream_pages_made_again_total") < 2:
+        assert time.monotonic() < deadline, "the pages were not made again"
+        time.sleep(0.1)
+    hits, misses = _page_cache(server)
+    _uv_install(chain, tmp_path / "warm", "--no-cache", app.name)
+    assert _installed(chain, tmp_path / "warm", app.module) == f"{app.name} 1.0"
+    after_hits, after_misses = _page_cache(server)
+    assert after_misses == misses, "a page the pulls changed was merged again on its read"
+    assert after_hits >= hits + 2  # both projects' pages
