@@ -43,14 +43,13 @@ class PageWarmer:
 
     def __init__(self, *, quiet: float = 1.0, patience: float = 10.0,
                  capacity: int = CAPACITY, poll: float = 0.05) -> None:
-        self._quiet = quiet
         self._patience = patience
         self._capacity = capacity
         self._pages: OrderedDict[Hashable, _Page] = OrderedDict()
         self._lull = Lull(poll=poll)
         self._serving = False
-        self._soon = AfterQuiet(self.warm, quiet=quiet)
-        self.made = 0  # pages made again (tests, logs)
+        self._soon = AfterQuiet(self._warm_logged, quiet=quiet)
+        self.made = 0  # pages made again (tests, /metrics)
 
     def yield_to(self, activity: Activity) -> None:
         """Start making pages again, giving way to the requests ``activity`` counts (the
@@ -74,6 +73,12 @@ class PageWarmer:
 
     async def close(self) -> None:
         await self._soon.close()
+
+    async def _warm_logged(self) -> None:
+        try:
+            await self.warm()
+        except Exception:  # noqa: BLE001 - the next read makes its page, as without this
+            log.exception("making pages again")
 
     async def warm(self) -> int:
         """Make again every remembered page that is not made and is fresh, the most recently
