@@ -601,6 +601,7 @@ class Figures:
     large_cold_cpu: list[float] = field(default_factory=list)
     # CPU the server spends after a phase's cold reads until it is quiet (work left for later),
     # before its warm reads begin.
+    install_after_cpu: list[float] = field(default_factory=list)
     fetch_after_cpu: list[float] = field(default_factory=list)
     large_after_cpu: list[float] = field(default_factory=list)
     # Packyard: reads that found no read grant to reuse during each cold install (a grant is
@@ -639,6 +640,9 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                     after = server.grant_misses()
                     if temperature == "cold" and misses is not None and after is not None:
                         figures.install_cold_grant_misses.append(after - misses)
+                    if temperature == "cold":
+                        # The next install comes later, once the server is quiet (see fetch).
+                        figures.install_after_cpu.append(server.process.cpu_until_quiet())
             elif phase == "pages":
                 cpu = server.process.cpu_seconds()
                 figures.pages_cold.append(timed_pages(url, BIG_PROJECTS))
@@ -674,7 +678,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
         misses = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
                   if figures.install_cold_grant_misses else "")
         done.append(f"install cold {figures.install_cold[-1]:.2f}s "
-                    f"(server CPU {figures.install_cold_cpu[-1]:.2f}s{misses}) "
+                    f"(server CPU {figures.install_cold_cpu[-1]:.2f}s{misses}), then "
+                    f"{figures.install_after_cpu[-1]:.2f}s of CPU until quiet, "
                     f"warm {figures.install_warm[-1]:.2f}s "
                     f"(CPU {figures.install_warm_cpu[-1]:.2f}s)")
     if "fetch" in phases:
@@ -716,9 +721,9 @@ def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
 def report(results: list[Figures], distributions: int) -> str:
     base = next((r for r in results if r.name == "packyard"), None)
     columns = [c for c in ("install_cold", "install_warm", "install_cold_cpu",
-                           "install_warm_cpu", "fetch_cold", "fetch_warm", "fetch_cold_cpu",
-                           "fetch_warm_cpu", "fetch_after_cpu", "pages_cold", "pages_warm",
-                           "pages_cold_cpu", "large_cold", "large_warm", "large_cold_cpu",
+                           "install_warm_cpu", "install_after_cpu", "fetch_cold", "fetch_warm",
+                           "fetch_cold_cpu", "fetch_warm_cpu", "fetch_after_cpu", "pages_cold",
+                           "pages_warm", "pages_cold_cpu", "large_cold", "large_warm", "large_cold_cpu",
                            "large_after_cpu")
                # a phase not measured (--phases) leaves its columns out
                if any(getattr(r, c) for r in results)]
