@@ -61,8 +61,10 @@ class WriteBehind:
                                              Callable[[], None] | None]] = collections.deque()
         self._writing = False
         self._stopped = False
+        self._broken: BaseException | None = None  # a write's failure, as the thread saw it
         # The loop's own.
         self._queued = 0  # bytes put and not yet written
+        self._pending = 0  # writes put and not yet written or dropped
         self._error: BaseException | None = None
         self._raised = False  # the error raised to the caller already
         self._room = asyncio.Event()
@@ -76,12 +78,17 @@ class WriteBehind:
         self._raise_failure()
         context = contextvars.copy_context()
         with self._lock:
+            if self._broken is not None:
+                # Failed on its thread, not yet heard on the loop: nothing more is written.
+                self._error = self._broken
+                self._raise_failure()
             self._queue.append((lambda: context.run(write), size, then))
             start = not self._writing
             self._writing = True
         self._queued += size
+        self._pending += 1
+        self._idle.clear()
         if start:
-            self._idle.clear()
             _writers().submit(self._write_queued)
         while self._queued > self._limit and self._error is None:
             self._room.clear()
@@ -101,9 +108,13 @@ class WriteBehind:
     # -- the worker thread's side ----------------------------------------------------------
 
     def _write_queued(self) -> None:
+        # Every write put is answered on the loop by one call, written or dropped, in the
+        # order they were put (this thread's calls come after those of the thread before it,
+        # which made its last before letting the next one start): the loop counts them.
         while True:
             with self._lock:
                 if not self._queue or self._stopped:
+                    dropped = len(self._queue)
                     self._queue.clear()
                     self._writing = False
                     break
@@ -112,12 +123,15 @@ class WriteBehind:
                 write()
             except BaseException as error:  # noqa: BLE001 - handed to the loop, raised there
                 with self._lock:
+                    dropped = len(self._queue)
                     self._queue.clear()
                     self._writing = False
-                self._loop.call_soon_threadsafe(self._failed, error)
-                break
+                    self._broken = error
+                self._loop.call_soon_threadsafe(self._failed, error, dropped)
+                return
             self._loop.call_soon_threadsafe(self._written, size, then)
-        self._loop.call_soon_threadsafe(self._went_idle)
+        if dropped:
+            self._loop.call_soon_threadsafe(self._settle, dropped)
 
     # -- back on the loop --------------------------------------------------------------------
 
@@ -126,16 +140,18 @@ class WriteBehind:
         self._room.set()
         if then is not None and self._error is None:
             then()
+        self._settle(1)
 
-    def _went_idle(self) -> None:
-        with self._lock:
-            # Not if a put meanwhile started the next writer: it says when it is done.
-            if not self._writing:
-                self._idle.set()
-
-    def _failed(self, error: BaseException) -> None:
+    def _failed(self, error: BaseException, dropped: int) -> None:
         self._error = error
         self._room.set()
+        self._settle(1 + dropped)
+
+    def _settle(self, count: int) -> None:
+        """``count`` writes written or dropped: idle once none is left."""
+        self._pending -= count
+        if not self._pending:
+            self._idle.set()
 
     async def __aenter__(self) -> WriteBehind:
         return self

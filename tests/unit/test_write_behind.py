@@ -115,18 +115,42 @@ def test_writes_run_in_the_putters_context() -> None:
 
 def test_a_put_just_after_the_queue_ran_dry_is_still_drained() -> None:
     log: list[int] = []
+    followed: list[int] = []
 
     async def main() -> None:
         async with WriteBehind() as writes:
             for index in range(200):
-                await writes.put(partial(log.append, index), size=1)
+                await writes.put(partial(log.append, index), size=1,
+                                 then=partial(followed.append, index))
                 if index % 3 == 0:
                     await asyncio.sleep(0)
                 await writes.drain()
                 assert log[-1] == index
+                assert followed[-1] == index  # its follow-up too, before drain returned
 
     asyncio.run(main())
     assert log == list(range(200))
+    assert followed == list(range(200))
+
+
+def test_a_put_after_a_write_failed_is_refused_even_before_the_loop_heard_of_it() -> None:
+    failed = threading.Event()
+    written: list[str] = []
+
+    def fails() -> None:
+        failed.set()
+        raise OSError("disk full")
+
+    async def main() -> None:
+        async with WriteBehind() as writes:
+            await writes.put(fails, size=1)
+            assert failed.wait(5)
+            time.sleep(0.1)  # the thread is done; the loop has not run its report yet
+            await writes.put(lambda: written.append("after the failure"), size=1)
+
+    with pytest.raises(OSError, match="disk full"):
+        asyncio.run(main())
+    assert written == []
 
 
 def test_a_failed_write_is_raised_by_the_next_put_and_stops_there() -> None:
