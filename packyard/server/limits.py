@@ -36,6 +36,8 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from packyard.libc import libc_function
+
 log = logging.getLogger("packyard")
 
 # File descriptors a server process needs besides its connections (database, blobs being
@@ -111,18 +113,9 @@ class Watched:
         raise NotImplementedError
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim(3): hand freed heap memory back to the operating system."""
-    try:
-        function = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
-        return None
-    function.argtypes = [ctypes.c_size_t]
-    function.restype = ctypes.c_int
-    return function
-
-
-_malloc_trim = _load_malloc_trim()
+# glibc's malloc_trim(3): hand freed heap memory back to the operating system (None on musl
+# or macOS: nothing to do).
+_malloc_trim = libc_function("malloc_trim", ctypes.c_size_t)
 
 # After a flood of connections drops below half its peak (and the peak was this large), the
 # memory those connections held is given back (``_malloc_trim``).

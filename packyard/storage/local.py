@@ -5,12 +5,13 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import anyio
 
 from packyard.errors import NotFound
+from packyard.libc import libc_function
 from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, check_blob_key, read_file_now
 from packyard.storage.group_flush import GroupFlush
 from packyard.storage.staging import StagedFile, StagingArea
@@ -27,18 +28,8 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """Linux's syncfs(2): flush one file system (data and metadata), waiting for it."""
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
-
-
-_syncfs = _load_syncfs()
+# Linux's syncfs(2): flush one file system (data and metadata), waiting for it.
+_syncfs = libc_function("syncfs", ctypes.c_int)
 
 
 def _sync_file_system(root: Path) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import ctypes
 import os
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
+from packyard.libc import libc_function
 from packyard.processes import pid_alive
 from packyard.storage.blobs import Digests, Hasher
 
@@ -31,18 +32,9 @@ WRITE_BACK_EVERY = 8 * 1024 * 1024
 _SYNC_FILE_RANGE_WRITE = 2  # start writing the range's dirty pages, without waiting
 
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """Linux's sync_file_range(2), which Python's ``os`` does not offer; None elsewhere."""
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-_sync_file_range = _load_sync_file_range()
+# Linux's sync_file_range(2), which Python's ``os`` does not offer.
+_sync_file_range = libc_function("sync_file_range", ctypes.c_int, ctypes.c_longlong,
+                                 ctypes.c_longlong, ctypes.c_uint)
 
 
 class StagedFile:
