@@ -15,7 +15,7 @@ Two measurements, each cold and warm:
   uv keeps its connections open, as installers do;
 - fetch: every project page and every wheel of the set read by 8 threads, the way an installer
   reads them but without installing — the servers' own share (urllib: a new connection for
-  every request);
+  every request); `--fetch-clients 1` reads them one after the other (each request's latency);
 - pages: the project pages of 12 of PyPI's largest projects (awscli, botocore, grpcio, …:
   1,500 to 11,000 files each, as PyPI lists them), read one after the other as pip asks for
   them (PEP 691 JSON preferred): cold, each read is the first the server has seen, so it
@@ -554,8 +554,9 @@ def _opener(index_url: str, accept: str) -> tuple[urllib.request.OpenerDirector,
     return opener, urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def timed_fetch(index_url: str, wheels: dict[str, list[str]]) -> float:
-    """Seconds to read every project's page and its wheels, 8 at a time, as an installer would."""
+def timed_fetch(index_url: str, wheels: dict[str, list[str]], clients: int = 8) -> float:
+    """Seconds to read every project's page and its wheels, ``clients`` at a time (8: as an
+    installer would; 1: each request's own latency, one after the other)."""
     # PEP 503 HTML, which all three serve (proxpi answers 406 to a request without Accept).
     opener, base = _opener(index_url, "text/html")
 
@@ -572,7 +573,7 @@ def timed_fetch(index_url: str, wheels: dict[str, list[str]]) -> float:
         return got
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=clients) as pool:
         sizes = list(pool.map(project, sorted(wheels)))
     if not all(sizes):
         raise RuntimeError("a project's wheel was not found on its page")
@@ -613,7 +614,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
             wheels: dict[str, list[str]],
             phases: Sequence[str] = ("install", "fetch"),
             upstreams: Mapping[str, str] | None = None,
-            large: tuple[str, int] = ("", 0), keep_data: bool = False) -> None:
+            large: tuple[str, int] = ("", 0), keep_data: bool = False,
+            fetch_clients: int = 8) -> None:
     """One run of ``cache``: each phase on a fresh server, its figures added to ``figures``.
     ``upstreams``: the phases that read an upstream of their own (pages, large), its URL;
     ``large``: the large wheel's name and size. The server's data is removed after the phase
@@ -659,7 +661,7 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                 for temperature in ("cold", "warm"):
                     cpu = server.process.cpu_seconds()
                     getattr(figures, f"fetch_{temperature}").append(
-                        timed_fetch(url, wheels))
+                        timed_fetch(url, wheels, fetch_clients))
                     getattr(figures, f"fetch_{temperature}_cpu").append(
                         server.process.cpu_seconds() - cpu)
                     if temperature == "cold":
@@ -704,8 +706,8 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
 def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
                     wheels: dict[str, list[str]], phases: Sequence[str],
                     upstreams: Mapping[str, str] | None = None,
-                    large: tuple[str, int] = ("", 0), keep_data: bool = False
-                    ) -> list[Figures]:
+                    large: tuple[str, int] = ("", 0), keep_data: bool = False,
+                    fetch_clients: int = 8) -> list[Figures]:
     """Run i of every server before run i + 1 of any, in an order reversed every other run: a
     change of the machine's load (other work on a shared machine) then falls on every server
     alike instead of on whichever ran last."""
@@ -714,7 +716,7 @@ def run_interleaved(caches: Sequence[Cache], runs: int, work: Path,
         pairs = list(zip(caches, results, strict=True))
         for cache, figures in pairs if attempt % 2 == 0 else reversed(pairs):
             measure(cache, figures, attempt, work, wheels, phases, upstreams, large,
-                    keep_data)
+                    keep_data, fetch_clients)
     return results
 
 
@@ -757,9 +759,13 @@ def main() -> None:
                              "logs are kept either way)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--phases", default="install,fetch",
-                        help="comma-separated: install (uv pip install), fetch (8 threads), "
+                        help="comma-separated: install (uv pip install), fetch (--fetch-clients "
+                             "threads), "
                              "pages (PyPI's largest pages, one after the other), large (one "
                              "large wheel; pages and large are not run unless asked for)")
+    parser.add_argument("--fetch-clients", type=int, default=8,
+                        help="the fetch phase's clients reading at once (1: each request's "
+                             "latency alone, what the server does per request)")
     parser.add_argument("--large-mib", type=int, default=300,
                         help="the large phase's wheel, in MiB")
     parser.add_argument("--baseline-src", type=Path,
@@ -817,7 +823,7 @@ def main() -> None:
         results = run_interleaved([CACHES[n](n, work, urls["wheels"]) for n in names],
                                   args.runs, work, wheels, phases,
                                   {k: v for k, v in urls.items() if k != "wheels"}, large,
-                                  args.keep_data)
+                                  args.keep_data, max(args.fetch_clients, 1))
     finally:
         for process in processes:
             process.stop()
