@@ -814,6 +814,8 @@ def main() -> None:
             urls[kind] = f"http://{LOOPBACK}:{port}/simple/"
             processes[-1].wait_ready(urls[kind])
         print(f"upstream: {distributions} wheels at {urls['wheels']}", flush=True)
+        if "fetch" in phases:
+            print(f"fetch: {max(args.fetch_clients, 1)} client(s) at once", flush=True)
         if "pages" in urls:
             print(f"upstream: the pages of {len(BIG_PROJECTS)} large projects at "
                   f"{urls['pages']}", flush=True)
