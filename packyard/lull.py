@@ -4,9 +4,12 @@ pages made again) may take the cores without slowing a request."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+
+log = logging.getLogger("packyard")
 
 Activity = Callable[[], tuple[int, int]]
 """(requests begun, requests under way) in this process (``server/traffic.py``)."""
@@ -40,11 +43,15 @@ class Lull:
 class AfterQuiet:
     """Runs ``work`` on the event loop once ``nudge`` has not been called for ``quiet``
     seconds (a burst of writes is over), or ``patience`` seconds after the first nudge not yet
-    worked on, whichever comes first; a nudge during the work runs it again afterwards."""
+    worked on, whichever comes first; a nudge during the work runs it again afterwards. A pass
+    that fails is logged as ``what`` and left for the next nudge (what it would have done is
+    background work a later pass or read does)."""
 
-    def __init__(self, work: Callable[[], Awaitable[object]], *, quiet: float,
-                 patience: float | None = None) -> None:
+    def __init__(self, work: Callable[[], Awaitable[object]], what: str, *, quiet: float,
+                 patience: float | None = None, logger: logging.Logger = log) -> None:
         self._work = work
+        self._what = what
+        self._log = logger
         self._quiet = quiet
         self._patience = patience
         self._task: asyncio.Task[None] | None = None
@@ -83,4 +90,7 @@ class AfterQuiet:
                 await asyncio.sleep(wait)
                 continue
             self._nudged_at = self._first_nudge = None
-            await self._work()
+            try:
+                await self._work()
+            except Exception:  # noqa: BLE001 - retried on the next nudge
+                self._log.exception("%s", self._what)

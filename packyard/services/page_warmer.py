@@ -48,7 +48,8 @@ class PageWarmer:
         self._pages: OrderedDict[Hashable, _Page] = OrderedDict()
         self._lull = Lull(poll=poll)
         self._serving = False
-        self._soon = AfterQuiet(self._warm_logged, quiet=quiet)
+        # A failed pass leaves its pages to their next read, as without this.
+        self._soon = AfterQuiet(self.warm, "making pages again", quiet=quiet, logger=log)
         self.made = 0  # pages made again (tests, /metrics)
 
     def yield_to(self, activity: Activity) -> None:
@@ -73,12 +74,6 @@ class PageWarmer:
 
     async def close(self) -> None:
         await self._soon.close()
-
-    async def _warm_logged(self) -> None:
-        try:
-            await self.warm()
-        except Exception:  # noqa: BLE001 - the next read makes its page, as without this
-            log.exception("making pages again")
 
     async def warm(self) -> int:
         """Make again every remembered page that is not made and is fresh, the most recently

@@ -206,8 +206,7 @@ class PackageReads:
         if page is None and stored is not None:
             page = self.stored_page(access, key, stored)
         if page is None:
-            page = await self._renders.run((repository.id, key),
-                                           lambda: self._render(repository, key, render))
+            page = await self._render_once(repository, key, render)
         return page
 
     def stored_page(self, access: RepositoryAccess, key: Hashable,
@@ -223,6 +222,12 @@ class PackageReads:
                 self._keep_page(repository, key, stamp, page)
         return page
 
+    def _render_once(self, repository: Repository, key: Hashable,
+                     render: Callable[[], Awaitable[RenderedPage]]) -> Awaitable[RenderedPage]:
+        """``render`` run and its page kept, once for all who ask for the page at once."""
+        return self._renders.run((repository.id, key),
+                                 lambda: self._render(repository, key, render))
+
     async def _render(self, repository: Repository, key: Hashable,
                       render: Callable[[], Awaitable[RenderedPage]]) -> RenderedPage:
         stamp = self._pages.stamp()
@@ -234,8 +239,7 @@ class PackageReads:
             # while the upstream documents it was merged from are fresh.
             self.warmer.remember(
                 (repository.id, key),
-                lambda: self._renders.run((repository.id, key),
-                                          lambda: self._render(repository, key, render)),
+                lambda: self._render_once(repository, key, render),
                 lambda: self._pages.holds(repository.id, key),
                 lambda: self._clock.now() < revalidate_at)
         return page

@@ -60,7 +60,9 @@ class LaterDigests:
         self._blobs = blobs
         self._patience = patience
         self._lull = Lull(poll=poll)
-        self._soon = AfterQuiet(self._fill_all, quiet=quiet, patience=patience)
+        # A failed pass is retried on the next nudge or start.
+        self._soon = AfterQuiet(self.fill, "filling in digests", quiet=quiet,
+                                patience=patience, logger=log)
         self.filled = 0  # blobs whose digests this process filled in (tests, metrics)
 
     def yield_to(self, activity: Activity) -> None:
@@ -75,12 +77,6 @@ class LaterDigests:
         """Stop filling (the server is stopping); what is left is filled after the next
         start."""
         await self._soon.close()
-
-    async def _fill_all(self) -> None:
-        try:
-            await self.fill()
-        except Exception:  # noqa: BLE001 - retried on the next nudge or start
-            log.exception("filling in digests")
 
     async def fill(self) -> int:
         """Fill in every digest missing now; returns how many blobs were done. A blob that

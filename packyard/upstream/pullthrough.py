@@ -470,6 +470,14 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
         download._notify()
 
     async with WriteBehind() as writes:
+
+        async def hand_over() -> None:
+            # Written in the writer's thread; then readers may have all but this batch.
+            nonlocal batch, batched
+            await writes.put(partial(_write, staged, batch), size=batched,
+                             then=partial(release, batched))
+            batch, batched = [], 0
+
         async for chunk in response.aiter_bytes():
             batch.append(chunk)
             batched += len(chunk)
@@ -478,12 +486,9 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                 raise UpstreamError(f"Upstream file {source.filename} is larger than "
                                     f"{max_bytes} bytes; not kept")
             if batched >= _WRITE_BATCH:
-                await writes.put(partial(_write, staged, batch), size=batched,
-                                 then=partial(release, batched))
-                batch, batched = [], 0
+                await hand_over()
         if batch:
-            await writes.put(partial(_write, staged, batch), size=batched,
-                             then=partial(release, batched))
+            await hand_over()
         await writes.drain()
 
 

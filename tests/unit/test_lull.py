@@ -4,7 +4,10 @@ run once a burst of nudges is over (or at most a patience after the first)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+
+import pytest
 
 from packyard.lull import AfterQuiet, Lull
 
@@ -45,14 +48,14 @@ def test_work_runs_once_the_nudges_stop_or_after_the_patience() -> None:
         runs.append(time.monotonic())
 
     async def steps() -> None:
-        quiet = AfterQuiet(work, quiet=0.1)
+        quiet = AfterQuiet(work, "working", quiet=0.1)
         started = time.monotonic()
         for _ in range(5):
             quiet.nudge()
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)
         assert len(runs) == 1 and runs[0] - started >= 0.2 + 0.1  # after the last nudge
-        patient = AfterQuiet(work, quiet=0.1, patience=0.2)
+        patient = AfterQuiet(work, "working", quiet=0.1, patience=0.2)
         started = time.monotonic()
         for _ in range(10):  # never quiet for 0.1 s
             patient.nudge()
@@ -78,10 +81,38 @@ def test_a_nudge_during_the_work_runs_it_again_and_close_cancels_it() -> None:
 
     async def steps() -> None:
         nonlocal soon
-        soon = AfterQuiet(work, quiet=0.05)
+        soon = AfterQuiet(work, "working", quiet=0.05)
         soon.nudge()
         await asyncio.sleep(0.3)
         await soon.close()  # the second run, under way, is cancelled
 
     asyncio.run(steps())
     assert runs == [False, True, False]
+
+
+def test_a_pass_that_fails_is_logged_and_the_next_nudge_runs_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[int] = []
+
+    async def work() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise RuntimeError("the catalog is away")
+
+    async def steps() -> None:
+        soon = AfterQuiet(work, "filling in something", quiet=0.02)
+        soon.nudge()
+        while not runs:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        soon.nudge()  # the task is done (not dead of its error): a new pass runs
+        while len(runs) < 2:
+            await asyncio.sleep(0.01)
+        await soon.close()
+
+    with caplog.at_level(logging.ERROR, logger="packyard"):
+        asyncio.run(asyncio.wait_for(steps(), 5))
+    assert runs == [0, 1]
+    failed = [r for r in caplog.records if r.getMessage() == "filling in something"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert "the catalog is away" in caplog.text
