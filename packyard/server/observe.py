@@ -109,9 +109,13 @@ class Observe:
                         # any other: 503 with Retry-After, which clients retry.
                         outage = isinstance(error, Unavailable)
                         replacement = 503 if outage else 500
-                        log.exception("could not record %s %s in the audit trail; answering "
-                                      "%d instead of %d", note.source, note.name, replacement,
-                                      status)
+                        if outage:  # its cause was logged on one line where it was met
+                            log.warning("could not record %s %s in the audit trail (%s); "
+                                        "answering 503", note.source, note.name, error)
+                        else:
+                            log.exception("could not record %s %s in the audit trail; "
+                                          "answering 500 instead of %d", note.source,
+                                          note.name, status)
                         observer.traffic.audit_failures += 1
                         replaced = True
                         status = replacement

@@ -4,6 +4,7 @@ recorded before the answer goes out, with no secret in it (issue 18, "Checked ho
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +198,14 @@ def test_every_line_is_one_json_event(packyard: InProcessPackyard) -> None:
                for p in (packyard.settings.data_dir / "audit").iterdir())
 
 
+def _audit_failures_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records
+            if "in the audit trail" in record.getMessage()]
+
+
 def test_an_event_that_cannot_be_kept_turns_the_answer_into_a_500(
-        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     observer = packyard.app.observer
     assert observer is not None
 
@@ -214,10 +221,15 @@ def test_an_event_that_cannot_be_kept_turns_the_answer_into_a_500(
                              "server log\n")
     assert response.headers["x-amzn-requestid"]
     assert observer.traffic.audit_failures >= 1  # botocore may retry a 500
+    logged = _audit_failures_logged(caplog)
+    assert logged and all(record.levelno == logging.ERROR and record.exc_info
+                          for record in logged)  # a bug: its traceback
+    assert "answering 500 instead of 200" in logged[0].getMessage()
 
 
 def test_an_event_lost_to_a_database_outage_is_a_503_to_retry(
-        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     # The scaled setup's trail is the database: while it restarts, an audited request is
     # answered as every other outage is, not as a bug.
     observer = packyard.app.observer
@@ -235,6 +247,11 @@ def test_an_event_lost_to_a_database_outage_is_a_503_to_retry(
     assert response.headers["retry-after"] == "2"
     assert response.text == ("The request could not be recorded in the audit trail; see the "
                              "server log\n")
+    # An outage is one line per request, as every other outage is, not a traceback each.
+    logged = _audit_failures_logged(caplog)
+    assert logged and all(record.levelno == logging.WARNING and not record.exc_info
+                          for record in logged)
+    assert "database is unavailable right now" in logged[0].getMessage()
 
 
 def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:
