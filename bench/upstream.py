@@ -518,7 +518,19 @@ def _json_call(method: str, url: str, body: dict[str, object],
         return answer
 
 
-CACHES: dict[str, Callable[[str, Path, str], Cache]] = {
+MakeCache = Callable[[str, Path, str], Cache]
+
+
+def _with_workers(make: MakeCache, count: int) -> MakeCache:
+    """``make``, its Packyard serving with ``count`` worker processes."""
+    def made(name: str, work: Path, upstream: str) -> Cache:
+        cache = make(name, work, upstream)
+        assert isinstance(cache, PackyardCache)
+        return replace(cache, workers=count)
+    return made
+
+
+CACHES: dict[str, MakeCache] = {
     "packyard": lambda name, work, up: PackyardCache(name, work, up),
     "devpi": lambda name, work, up: DevpiCache(name, work, up),
     "proxpi": lambda name, work, up: ProxpiCache(name, work, up),
@@ -677,10 +689,10 @@ def measure(cache: Cache, figures: Figures, attempt: int, work: Path,
                 shutil.rmtree(data, ignore_errors=True)
     done = []
     if "install" in phases:
-        misses = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
+        missed = (f", {figures.install_cold_grant_misses[-1]:.0f} grant misses"
                   if figures.install_cold_grant_misses else "")
         done.append(f"install cold {figures.install_cold[-1]:.2f}s "
-                    f"(server CPU {figures.install_cold_cpu[-1]:.2f}s{misses}), then "
+                    f"(server CPU {figures.install_cold_cpu[-1]:.2f}s{missed}), then "
                     f"{figures.install_after_cpu[-1]:.2f}s of CPU until quiet, "
                     f"warm {figures.install_warm[-1]:.2f}s "
                     f"(CPU {figures.install_warm_cpu[-1]:.2f}s)")
@@ -781,9 +793,7 @@ def main() -> None:
         kind, _, workers = name.partition(":")
         if kind in ("packyard", "baseline") and kind in CACHES and workers.isdigit() \
                 and int(workers) >= 1:
-            make = CACHES[kind]
-            CACHES[name] = lambda n, work, up, make=make, count=int(workers): replace(
-                make(n, work, up), workers=count)
+            CACHES[name] = _with_workers(CACHES[kind], int(workers))
     unknown = set(names) - set(CACHES)
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
