@@ -47,7 +47,7 @@ def build(db: str, count: int) -> None:
 
     catalog = SqlCatalog(f"sqlite:///{db}")
     with catalog.engines[0].connect() as conn:
-        owner = conn.execute(text("SELECT owner FROM domains WHERE name = 'bench'")).scalar()
+        owner = conn.execute(text("SELECT owner FROM domains WHERE name = 'bench'")).scalar_one()
     repository = catalog.get_repository(catalog.get_domain(owner, "bench"), "corpus")
     version = NewVersion(version="1.0.0", version_key="1.0.0", summary="s", home_page=None,
                          source_code_repository=None, licenses=[], readme=None,

@@ -246,7 +246,7 @@ def file_url(http: Any, side: Side, project: str) -> str:
     files = listed(http, side, project)
     if not files:
         raise RuntimeError(f"{side.label} does not list {project}")
-    return urllib.parse.urljoin(side.page_url(project), files[0]["url"])
+    return urllib.parse.urljoin(side.page_url(project), str(files[0]["url"]))
 
 
 def twine_files_per_second(side: Side, files: list[Path]) -> float:
@@ -258,7 +258,7 @@ def twine_files_per_second(side: Side, files: list[Path]) -> float:
         check=False)
     if done.returncode != 0:
         raise RuntimeError(f"twine upload to {side.label} failed: {done.stderr[-800:]}")
-    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    seconds = float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
     return len(files) / seconds
 
 
@@ -655,7 +655,7 @@ def page_at_scale(args: argparse.Namespace, svc: Services, ctx: Any, report: Rep
                                f"beside 1,000, on PostgreSQL", "req/s",
                                target=f"{big_label} >= 1/1.2 of 1,000")
         for round_no in range(args.rounds):
-            rates = {}
+            rates: dict[str, list[float]] = {}
             for label in ([small_label, big_label, big_label, small_label] if round_no % 2 == 0
                           else [big_label, small_label, small_label, big_label]):
                 side = sides[label]

@@ -166,9 +166,11 @@ class DatabaseClones:
         # Copies first, while there is room for them; drops when the test is waiting for none.
         while True:
             if not self._ready.full() and not self._stopping.is_set():
+                made: str | BaseException
                 try:
-                    made: str | BaseException = self._server.new_name("clone")
-                    self._server.create_database(made, self._template)
+                    name = self._server.new_name("clone")
+                    self._server.create_database(name, self._template)
+                    made = name
                 except BaseException as exc:  # noqa: BLE001 - handed to the test taking it
                     made = exc
                 self._ready.put(made)
