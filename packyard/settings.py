@@ -91,8 +91,9 @@ class Settings:
     # Upstream requests in flight at once; more wait (up to the read timeout) and then fail.
     upstream_max_concurrency: int = 16
     # After an upstream host fails, requests to it fail at once (cached pages are served) for
-    # this long instead of each waiting out the timeouts.
-    upstream_cooldown_seconds: float = 15.0
+    # this long instead of each waiting out the timeouts; then one request tries it again, and
+    # an answer puts it back in use.
+    upstream_cooldown_seconds: float = 2.0
     # Files up to this size are verified against the upstream's sha256 before the first byte is
     # sent (so a mismatch is a clean 502); larger ones are streamed as they arrive, holding the
     # last chunk back until the hash is checked.

@@ -11,9 +11,13 @@
 - A host that just failed (unreachable, timing out, 5xx after the retries) is not tried again
   for ``cooldown`` seconds by the upstream that saw it fail: requests fail at once, so cached
   pages are served without first waiting out the timeouts on every request while an upstream
-  is down. The cooldown is kept per upstream (its index URL) and host, not per host alone:
-  two upstreams on one host (a PyPI and an npm index behind one proxy) are different
-  services, and one's outage must not stop the other.
+  is down. Then one request is let through to try it (the others still fail at once while it
+  does): an answer puts the host back in use for every request, a failure starts another
+  cooldown. So an upstream that comes back is used within seconds, and one that stays down
+  costs one request's timeouts per cooldown, not every request's. The cooldown is kept per
+  upstream (its index URL) and host, not per host alone: two upstreams on one host (a PyPI and
+  an npm index behind one proxy) are different services, and one's outage must not stop the
+  other.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import math
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -115,7 +120,7 @@ class UpstreamLimits:
     read_timeout: float = 30.0
     retries: int = 2
     max_concurrency: int = 16
-    cooldown: float = 15.0
+    cooldown: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -134,18 +139,30 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+@dataclass(slots=True)
+class _Down:
+    """A host that failed for one upstream: its requests fail at once until ``retry_at``, when
+    one of them is let through to try it (``trying``)."""
+
+    why: str
+    retry_at: float
+    trying: bool = False
+
+
 class UpstreamHttp:
     """The one HTTP client Packyard uses to reach upstream indexes."""
 
     def __init__(self, limits: UpstreamLimits,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._transport = transport
+        self._monotonic = monotonic  # the cooldowns' clock (tests move it by hand)
         self._client: httpx.AsyncClient | None = None
         self._making: asyncio.Future[httpx.AsyncClient] | None = None
         self._slots: asyncio.Semaphore | None = None
-        # (upstream index URL, host) -> (until, why)
-        self._down_until: dict[tuple[str, str], tuple[float, str]] = {}
+        # (upstream index URL, host) -> since when it is not tried, and why
+        self._down: dict[tuple[str, str], _Down] = {}
         self.requests = 0  # upstream requests sent (for tests and logs)
         self.stats = UpstreamStats()
         fail_sniffio_imports_at_once()
@@ -208,20 +225,41 @@ class UpstreamHttp:
         finally:
             self._slots.release()
 
-    def _check_host(self, upstream: str, url: str) -> None:
-        key = (upstream, host_of(url))
-        down = self._down_until.get(key)
+    def _check_host(self, upstream: str, url: str) -> _Down | None:
+        """None when the host is in use; its mark when this request is the one let through to
+        try it again (``_tried`` ends the try); otherwise UpstreamError, at once."""
+        down = self._down.get((upstream, host_of(url)))
         if down is None:
-            return
-        if time.monotonic() >= down[0]:
-            del self._down_until[key]
-            return
-        raise UpstreamError(f"Upstream {url} not tried: its host failed just before ({down[1]}); "
-                            f"trying again in {down[0] - time.monotonic():.0f}s")
+            return None
+        now = self._monotonic()
+        if not down.trying and now >= down.retry_at:
+            down.trying = True
+            return down
+        when = ("another request is trying it now" if down.trying
+                else f"trying again in {math.ceil(down.retry_at - now)}s")
+        raise UpstreamError(f"Upstream {url} not tried: its host failed just before "
+                            f"({down.why}); {when}")
+
+    @contextmanager
+    def _tried(self, upstream: str, url: str) -> Iterator[None]:
+        """Around a request to ``url``: a try of a host marked down that ends with neither an
+        answer nor a failure of the host (cancelled, a redirect refused) leaves the next
+        request to try it."""
+        trial = self._check_host(upstream, url)
+        try:
+            yield
+        finally:
+            if trial is not None:
+                trial.trying = False
 
     def _mark_down(self, upstream: str, url: str, error: UpstreamError) -> None:
-        self._down_until[(upstream, host_of(url))] = (
-            time.monotonic() + self.limits.cooldown, error.message)
+        self._down[(upstream, host_of(url))] = _Down(error.message,
+                                                     self._monotonic() + self.limits.cooldown)
+
+    def _mark_up(self, upstream: str, url: str) -> None:
+        """The host answered: back in use for every request."""
+        if self._down:
+            self._down.pop((upstream, host_of(url)), None)
 
     @asynccontextmanager
     async def _open(self, upstream: str, url: str, headers: dict[str, str],
@@ -229,7 +267,13 @@ class UpstreamHttp:
         """A streaming response for ``url`` after redirects and retries; 4xx are returned.
         ``upstream`` is the index URL of the upstream asking, which its cooldown is kept
         under."""
-        self._check_host(upstream, url)
+        with self._tried(upstream, url):
+            async with self._open_tried(upstream, url, headers, allowed_hosts) as response:
+                yield response
+
+    @asynccontextmanager
+    async def _open_tried(self, upstream: str, url: str, headers: dict[str, str],
+                          allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
         async with self._slot(url):
             attempt = 0
             while True:
@@ -256,6 +300,7 @@ class UpstreamHttp:
                                           f"{response.status_code} {response.reason_phrase}")
                     self._mark_down(upstream, url, error)
                     raise error
+                self._mark_up(upstream, url)
                 yield response
             except httpx.TransportError as exc:
                 raise UpstreamError(f"Upstream {url} failed while sending: "
@@ -326,7 +371,11 @@ class UpstreamHttp:
                    limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         """POST a query to an upstream (npm's advisories): (status, content type, body), the
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
-        self._check_host(upstream, url)
+        with self._tried(upstream, url):
+            return await self._post_tried(url, body, headers, limit, upstream=upstream)
+
+    async def _post_tried(self, url: str, body: bytes, headers: dict[str, str],
+                          limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         async with self._slot(url):
             client = await self._http()
             self.requests += 1
@@ -343,6 +392,7 @@ class UpstreamHttp:
                                       f"{type(exc).__name__} {exc}".rstrip())
                 self._mark_down(upstream, url, error)
                 raise error from None
+            self._mark_up(upstream, url)
             return response.status_code, response.headers.get("content-type", ""), data
 
     @asynccontextmanager

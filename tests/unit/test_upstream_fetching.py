@@ -180,6 +180,141 @@ def test_cooldown_of_one_upstream_does_not_stop_another_upstream_on_the_same_hos
     assert seen == ["/pypi/simple/demo-pkg/", "/npm/left-pad"]
 
 
+def _cooling(handler: Any, now: list[float]) -> UpstreamHttp:
+    """A client without retries, a 2 s cooldown and a clock moved by hand (``now[0] += s``)."""
+    return UpstreamHttp(UpstreamLimits(retries=0, cooldown=2.0, read_timeout=5.0),
+                        transport=httpx.MockTransport(handler), monotonic=lambda: now[0])
+
+
+def test_regression_an_upstream_back_after_an_outage_is_tried_again_after_the_cooldown(
+        ) -> None:
+    # With a fixed 15 s cooldown, an upstream restarted in a second failed every pull for 15 s
+    # more: pip's own retries of a download (about 8 s) all got "not tried". Now, after the
+    # cooldown, one request tries the host, and its answer puts it back in use for everyone.
+    now = [1000.0]
+    up = [False]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if not up[0]:
+            raise httpx.ConnectError("connection refused")
+        return httpx.Response(200, content=_page())
+
+    http = _cooling(handler, now)
+
+    async def fetch() -> str:
+        try:
+            return (await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)).status
+        except UpstreamError as exc:
+            return exc.message
+
+    async def main() -> list[str]:
+        answers = [await fetch()]  # fails: the host is marked down
+        up[0] = True  # back, but within the cooldown nobody asks it
+        now[0] += 1.0
+        answers.append(await fetch())
+        now[0] += 1.0  # the cooldown is over: the next request tries, and it answers
+        answers += [await fetch(), await fetch()]
+        return answers
+
+    down, cooling, tried, after = asyncio.run(main())
+    assert down.startswith(f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError")
+    assert cooling == (f"Upstream {INDEX}demo-pkg/ not tried: its host failed just before "
+                       f"({down}); trying again in 1s")
+    assert (tried, after) == ("ok", "ok")
+    assert seen == ["/simple/demo-pkg/"] * 3  # the request in the cooldown was never sent
+
+
+def test_while_one_request_tries_a_host_again_the_others_still_fail_at_once() -> None:
+    now = [1000.0]
+    answer = asyncio.Event()
+    calls = [0]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        if calls[0] == 1:
+            return httpx.Response(503)
+        await answer.wait()  # the try hangs until the test lets it answer
+        return httpx.Response(200, content=_page())
+
+    http = _cooling(handler, now)
+
+    async def main() -> tuple[str, str, str, str]:
+        with pytest.raises(UpstreamError):
+            await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)
+        now[0] += 2.0
+        trying = asyncio.create_task(http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX))
+        await asyncio.sleep(0.01)  # the try is under way, waiting for its answer
+        with pytest.raises(UpstreamError) as meanwhile:
+            await http.fetch_page(INDEX + "other/", upstream=INDEX)
+        answer.set()
+        tried = await trying
+        after = await http.fetch_page(INDEX + "other/", upstream=INDEX)
+        return meanwhile.value.message, tried.status, after.status, str(calls[0])
+
+    meanwhile, tried, after, calls_made = asyncio.run(main())
+    assert meanwhile.endswith("; another request is trying it now"), meanwhile
+    assert (tried, after, calls_made) == ("ok", "ok", "3")
+
+
+def test_a_try_that_ends_without_an_answer_leaves_the_next_request_to_try() -> None:
+    # A try cancelled (its client went away) proves nothing either way: the host is neither
+    # back in use nor cooled down again, and the next request tries it at once.
+    now = [1000.0]
+    calls = [0]
+    hang = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        if calls[0] == 1:
+            return httpx.Response(502)
+        if calls[0] == 2:
+            await hang.wait()  # never set: this try is cancelled
+        return httpx.Response(200, content=_page())
+
+    http = _cooling(handler, now)
+
+    async def main() -> str:
+        with pytest.raises(UpstreamError):
+            await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)
+        now[0] += 2.0
+        trying = asyncio.create_task(http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX))
+        await asyncio.sleep(0.01)
+        trying.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trying
+        return (await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)).status
+
+    assert asyncio.run(main()) == "ok"
+    assert calls[0] == 3
+
+
+def test_a_try_that_fails_cools_the_host_down_again() -> None:
+    now = [1000.0]
+    calls = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        return httpx.Response(503)
+
+    http = _cooling(handler, now)
+
+    async def main() -> list[str]:
+        messages = []
+        for step in (0.0, 2.0, 1.0):  # fails; tried after the cooldown and fails; cooling again
+            now[0] += step
+            with pytest.raises(UpstreamError) as failed:
+                await http.fetch_page(INDEX + "demo-pkg/", upstream=INDEX)
+            messages.append(failed.value.message)
+        return messages
+
+    first, tried, cooling = asyncio.run(main())
+    assert first == tried == f"Upstream {INDEX}demo-pkg/ answered 503 Service Unavailable"
+    assert cooling.endswith("trying again in 1s")
+    assert calls[0] == 2
+
+
 def test_the_client_is_made_once_and_off_the_event_loop(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the system's trusted certificates took ~55 ms on the event loop at the first
