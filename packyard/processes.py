@@ -7,15 +7,30 @@ so that start-up clean-up can tell a dead writer's leftovers from a live worker'
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+_PROC = Path("/proc")
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (ours or another user's)."""
+    """Whether a process with this id is running (ours or another user's): not when it has
+    ended and only its exit status waits for its parent (a zombie: killed with -9 and not yet
+    reaped, which a restart straight after the kill meets)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        # It exists, under another user: signal 0 only checks.
-        return True
-    return True
+        pass  # it exists, under another user: signal 0 only checks
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux's process state "Z" (``/proc/PID/stat``); False where there is no ``/proc``."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses, the state
+    # follows the last ")".
+    return stat[stat.rfind(")") + 2:stat.rfind(")") + 3] == "Z"

@@ -13,7 +13,9 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -377,6 +379,43 @@ def test_recover_keeps_live_writers_files_and_removes_them_once_they_die(
     assert writer.exitcode == 0
     assert store.recover() == 1
     assert store.recover() == 0
+
+
+def test_regression_recover_removes_the_files_of_a_writer_killed_and_not_yet_reaped(
+        store: BlobStore) -> None:
+    # kill -9 and a restart straight after: the killed process is a zombie until its parent
+    # reaps it (seconds, under some inits), and a zombie's pid answers signal 0, so its files
+    # were taken for a live worker's and kept until the next restart.
+    fork = multiprocessing.get_context("fork")
+    staged = fork.Event()
+    writer = fork.Process(target=_stage_and_sleep, args=(store, staged))
+    writer.start()
+    try:
+        assert staged.wait(30)
+        assert writer.pid is not None
+        os.kill(writer.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not _is_zombie(writer.pid):  # dead, and not reaped: nobody has waited for it
+            assert time.monotonic() < deadline, "the writer did not die"
+            time.sleep(0.01)
+        assert store.recover() == 1
+    finally:
+        writer.kill()
+        writer.join(30)
+
+
+def _stage_and_sleep(store: BlobStore, staged: Event) -> None:
+    """A writer process killed while it writes: it waits on nothing shared (a process killed
+    while waiting on a multiprocessing Event would leave that Event's ``set`` waiting for it)."""
+    blob = store.stage()
+    blob.write(b"half an upload")
+    staged.set()
+    time.sleep(60)
+
+
+def _is_zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2] == "Z"
 
 
 def test_commit_many_stores_a_batch(store: BlobStore) -> None:
