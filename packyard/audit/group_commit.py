@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from packyard.errors import Unavailable
+
 T = TypeVar("T")
 
 log = logging.getLogger("packyard.audit")
@@ -64,7 +66,9 @@ class GroupCommit(Generic[T]):
             try:
                 self._flush([item for item, _ in batch])
             except BaseException as exc:  # every waiter learns it; the thread goes on
-                log.error("could not write %d audit event(s): %s", len(batch), exc)
+                # An outage (the database restarting) is a warning, as everywhere else.
+                log.log(logging.WARNING if isinstance(exc, Unavailable) else logging.ERROR,
+                        "could not write %d audit event(s): %s", len(batch), exc)
                 for _, done in batch:
                     done.set_exception(exc)
                 continue

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from packyard.audit.group_commit import GroupCommit
 from packyard.audit.query import AuditFilter, select
 from packyard.audit.trail import FILE, AuditTrail
 from packyard.cli.audit import audit, parse_moment
+from packyard.metadata.engine import DatabaseUnavailable
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -109,14 +111,22 @@ def test_group_commit_keeps_every_item_in_few_flushes() -> None:
     assert commit.flushes == len(flushed) < 50 and commit.items == 50
 
 
-def test_group_commit_tells_every_waiter_of_a_failed_flush() -> None:
+@pytest.mark.parametrize(("failure", "level"), [
+    (OSError("disk full"), logging.ERROR),
+    (DatabaseUnavailable("The metadata database is unavailable right now; try again shortly"),
+     logging.WARNING),  # an outage: a warning, as everywhere else
+])
+def test_group_commit_tells_every_waiter_of_a_failed_flush(
+        failure: Exception, level: int, caplog: pytest.LogCaptureFixture) -> None:
     def flush(_batch: Sequence[int]) -> None:
-        raise OSError("disk full")
+        raise failure
 
     commit: GroupCommit[int] = GroupCommit(flush, "test")
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(type(failure), match=str(failure)):
         commit.write(1)
     commit.close()
+    logged = [r for r in caplog.records if "could not write 1 audit event(s)" in r.getMessage()]
+    assert [r.levelno for r in logged] == [level]
 
 
 def test_a_closed_trail_refuses_new_events(tmp_path: Path) -> None:
