@@ -161,7 +161,8 @@ class UpstreamHttp:
         self._client: httpx.AsyncClient | None = None
         self._making: asyncio.Future[httpx.AsyncClient] | None = None
         self._slots: asyncio.Semaphore | None = None
-        # (upstream index URL, host) -> since when it is not tried, and why
+        # (upstream index URL, host) -> until when its requests fail at once, why, and whether
+        # one is trying it now
         self._down: dict[tuple[str, str], _Down] = {}
         self.requests = 0  # upstream requests sent (for tests and logs)
         self.stats = UpstreamStats()
