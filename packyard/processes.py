@@ -22,15 +22,16 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass  # it exists, under another user: signal 0 only checks
-    return not _zombie(pid)
+    return process_state(pid) != "Z"
 
 
-def _zombie(pid: int) -> bool:
-    """Linux's process state "Z" (``/proc/PID/stat``); False where there is no ``/proc``."""
+def process_state(pid: int) -> str | None:
+    """Linux's one-letter state of a process (``/proc/PID/stat``: "R", "S", "Z" for a zombie
+    …); None where there is no such process or no ``/proc``."""
     try:
         stat = (_PROC / str(pid) / "stat").read_text()
     except OSError:
-        return False
+        return None
     # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses, the state
     # follows the last ")".
-    return stat[stat.rfind(")") + 2:stat.rfind(")") + 3] == "Z"
+    return stat[stat.rfind(")") + 2:][:1] or None

@@ -29,8 +29,8 @@ import math
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -241,8 +241,8 @@ class UpstreamHttp:
         raise UpstreamError(f"Upstream {url} not tried: its host failed just before "
                             f"({down.why}); {when}")
 
-    @contextmanager
-    def _tried(self, upstream: str, url: str) -> Iterator[None]:
+    @asynccontextmanager
+    async def _tried(self, upstream: str, url: str) -> AsyncIterator[None]:
         """Around a request to ``url``: a try of a host marked down that ends with neither an
         answer nor a failure of the host (cancelled, a redirect refused) leaves the next
         request to try it."""
@@ -268,14 +268,7 @@ class UpstreamHttp:
         """A streaming response for ``url`` after redirects and retries; 4xx are returned.
         ``upstream`` is the index URL of the upstream asking, which its cooldown is kept
         under."""
-        with self._tried(upstream, url):
-            async with self._open_tried(upstream, url, headers, allowed_hosts) as response:
-                yield response
-
-    @asynccontextmanager
-    async def _open_tried(self, upstream: str, url: str, headers: dict[str, str],
-                          allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
-        async with self._slot(url):
+        async with self._tried(upstream, url), self._slot(url):
             attempt = 0
             while True:
                 try:
@@ -372,12 +365,7 @@ class UpstreamHttp:
                    limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         """POST a query to an upstream (npm's advisories): (status, content type, body), the
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
-        with self._tried(upstream, url):
-            return await self._post_tried(url, body, headers, limit, upstream=upstream)
-
-    async def _post_tried(self, url: str, body: bytes, headers: dict[str, str],
-                          limit: int, *, upstream: str) -> tuple[int, str, bytes]:
-        async with self._slot(url):
+        async with self._tried(upstream, url), self._slot(url):
             client = await self._http()
             self.requests += 1
             try:

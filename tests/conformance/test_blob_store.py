@@ -30,6 +30,7 @@ from packyard.encryption.blob_store import EncryptingBlobStore
 from packyard.encryption.providers import DomainKeys
 from packyard.errors import NotFound
 from packyard.metadata.catalog import SqlCatalog
+from packyard.processes import process_state
 from packyard.storage.blobs import BlobStore, ExpectedBlob, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
@@ -395,7 +396,7 @@ def test_regression_recover_removes_the_files_of_a_writer_killed_and_not_yet_rea
         assert writer.pid is not None
         os.kill(writer.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while not _is_zombie(writer.pid):  # dead, and not reaped: nobody has waited for it
+        while process_state(writer.pid) != "Z":  # dead, and not reaped: nobody has waited for it
             assert time.monotonic() < deadline, "the writer did not die"
             time.sleep(0.01)
         assert store.recover() == 1
@@ -411,11 +412,6 @@ def _stage_and_sleep(store: BlobStore, staged: Event) -> None:
     blob.write(b"half an upload")
     staged.set()
     time.sleep(60)
-
-
-def _is_zombie(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rfind(")") + 2] == "Z"
 
 
 def test_commit_many_stores_a_batch(store: BlobStore) -> None:

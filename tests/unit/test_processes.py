@@ -7,8 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from packyard.processes import pid_alive
+import pytest
+
+from packyard import processes
+from packyard.processes import pid_alive, process_state
 
 
 def test_a_running_process_is_alive_and_one_that_ended_is_not() -> None:
@@ -29,7 +33,7 @@ def test_regression_a_process_killed_and_not_yet_reaped_is_not_alive() -> None:
     try:
         os.kill(child.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _state(child.pid) != "Z":
+        while process_state(child.pid) != "Z":
             assert time.monotonic() < deadline, "the child did not die"
             time.sleep(0.01)
         os.kill(child.pid, 0)  # signal 0 alone would call it alive
@@ -38,7 +42,11 @@ def test_regression_a_process_killed_and_not_yet_reaped_is_not_alive() -> None:
         child.wait()
 
 
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as stat:
-        text = stat.read()
-    return text[text.rfind(")") + 2]
+
+def test_a_process_state_is_read_past_a_command_with_parentheses_and_spaces(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_text("42 (odd (name) x) S 1 42 42 0 -1\n")
+    monkeypatch.setattr(processes, "_PROC", tmp_path)
+    assert process_state(42) == "S"
+    assert process_state(43) is None  # no such process
