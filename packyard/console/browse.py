@@ -228,9 +228,8 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                                                              pkg.namespace, pkg.name,
                                                              v.version))
             for v in reversed(versions)]
-    published = [v for v in versions if v.status == "Published"]
     return PackagePage(domain, repo, pkg, rows,
-                       published[-1].version if published else None,
+                       c.registry.default_display_version(pkg, versions),
                        c.may(p, "codeartifact:PutPackageOriginConfiguration",
                              c.registry.arns.package(domain, repo, pkg.format, pkg.namespace,
                                                      pkg.name)),

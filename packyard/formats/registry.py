@@ -10,12 +10,13 @@ the format serves. This module sits below the services and imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from packyard.errors import Conflict, Invalid
 from packyard.formats.codeartifact import codeartifact_formats
 from packyard.metadata.new_files import SiblingFile
+from packyard.model import PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 
@@ -37,6 +38,13 @@ class FormatRules(Protocol):
         """The CodeArtifact external connections this format serves, with where each is."""
         ...
 
+    def default_display_version(self, versions: Sequence[PackageVersion],
+                                tags: Mapping[str, str]) -> str | None:
+        """The version of a package CodeArtifact shows by default (ListPackageVersions'
+        ``defaultDisplayVersion``), of all its ``versions`` and its stored ``tags`` (tag ->
+        version key); ``most_recently_published`` for PyPI and most formats."""
+        ...
+
     def normalize_name(self, name: str) -> str: ...
 
     def normalize_namespace(self, namespace: str | None) -> str:
@@ -51,6 +59,13 @@ class FormatRules(Protocol):
         """Whether a version may take a new file next to the ones it holds (the catalog asks
         inside the transaction that adds it): the conflict, or None."""
         ...
+
+
+def most_recently_published(versions: Sequence[PackageVersion]) -> str | None:
+    """CodeArtifact's default display version "for Maven and PyPI packages": the most
+    recently published version (of those Published)."""
+    published = [v for v in versions if v.status == "Published"]
+    return max(published, key=lambda v: v.published_at).version if published else None
 
 
 @runtime_checkable

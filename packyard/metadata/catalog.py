@@ -176,8 +176,12 @@ class Catalog(Protocol):
 
     def list_packages(self, repository_id: int, fmt: str | None = None,
                       namespace: str | None = None, prefix: str | None = None,
-                      after: str | None = None, limit: int = 1000) -> list[Package]:
-        """By name: those after ``after``, starting with ``prefix``, at most ``limit``."""
+                      after: tuple[str, int] | None = None, limit: int | None = None, *,
+                      namespace_prefix: str | None = None, publish: str | None = None,
+                      upstream: str | None = None) -> list[Package]:
+        """By name, then id: those after ``after`` (a package's name and id), whose name starts
+        with ``prefix`` and namespace is ``namespace`` (or starts with ``namespace_prefix``),
+        with the origin controls ``publish`` and ``upstream`` when given; at most ``limit``."""
         ...
 
     def list_project_names(self, repository_id: int, fmt: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
@@ -78,17 +78,30 @@ class ListingStore(CatalogBase):
 
     def list_packages(self, repository_id: int, fmt: str | None = None,
                       namespace: str | None = None, prefix: str | None = None,
-                      after: str | None = None, limit: int = 1000) -> list[Package]:
+                      after: tuple[str, int] | None = None, limit: int | None = None, *,
+                      namespace_prefix: str | None = None, publish: str | None = None,
+                      upstream: str | None = None) -> list[Package]:
         query = select(packages).where(packages.c.repository_id == repository_id)
         if fmt:
             query = query.where(packages.c.format == fmt)
         if namespace is not None:
             query = query.where(packages.c.namespace == namespace)
+        if namespace_prefix:
+            query = query.where(starts_with(packages.c.namespace, namespace_prefix))
         if prefix:
             query = query.where(starts_with(packages.c.name, prefix))
+        if publish:
+            query = query.where(packages.c.origin_publish == publish)
+        if upstream:
+            query = query.where(packages.c.origin_upstream == upstream)
         if after is not None:
-            query = query.where(packages.c.name > after)
-        query = query.order_by(packages.c.name).limit(limit)
+            # By (name, id): one name may be a package of several formats or namespaces.
+            name, package_id = after
+            query = query.where(or_(packages.c.name > name,
+                                    and_(packages.c.name == name, packages.c.id > package_id)))
+        query = query.order_by(packages.c.name, packages.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as conn:
             return [package_record(r) for r in conn.execute(query)]
 

@@ -118,6 +118,8 @@ packages = Table(
     UniqueConstraint("repository_id", "format", "namespace", "name",
                      name="uq_packages_repo_format_ns_name"),
 )
+# ListPackages pages a repository's packages by name (then id) from where the last page ended.
+Index("ix_packages_repository_name", packages.c.repository_id, packages.c.name, packages.c.id)
 
 # Each package's own project pages, rendered when its versions or files change (in the write's
 # transaction) so that the first read of a page is one keyed lookup, not a listing and a render

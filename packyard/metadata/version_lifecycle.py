@@ -175,14 +175,15 @@ class VersionLifecycleStore(CatalogBase):
             target = _package(conn, destination.id, fmt, namespace, name)
             present = _versions(conn, target.id, version_keys.values()) if target else {}
             held = {requested: (CopyDestination(present[key].status,
-                                                _content(conn, present[key]))
+                                                _content(conn, present[key]),
+                                                present[key].revision)
                                 if key in present else None)
                     for requested, key in version_keys.items()}
             plan = decide({requested: found[1] for requested, found in offered.items()},
                           held, _publish_refusal(conn, destination, target, fmt, namespace, name,
                                                   display_name))
             if plan.failed or not plan.changes:
-                return VersionChanges(plan)
+                return VersionChanges(plan, dict(plan.unchanged))
             if target is None:
                 conn.execute(insert(packages).values(
                     repository_id=destination.id, format=fmt, namespace=namespace, name=name,
@@ -196,7 +197,7 @@ class VersionLifecycleStore(CatalogBase):
             if replaced:
                 conn.execute(delete(package_versions).where(
                     package_versions.c.id.in_(replaced)))
-            states: dict[str, VersionState] = {}
+            states = dict(plan.unchanged)
             copies: dict[int, int] = {}  # new version id -> its assets
             for requested, status in plan.changes.items():
                 revision, copy_id, asset_count = _copy_version(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from packyard.arn import ArnBuilder
 from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import Principal
-from packyard.auth.tokens import IssuedToken, TokenService
+from packyard.auth.tokens import DEFAULT_DURATION, IssuedToken, TokenService, token_lifetime
 from packyard.clock import Clock
 from packyard.errors import Denied, Invalid, NotFound
 from packyard.formats.registry import FormatRegistry
@@ -252,14 +252,19 @@ class Registry:
         self.authorizer.check(principal, "codeartifact:GetAuthorizationToken",
                               self.arns.domain(domain_name))
         # As in AWS, the caller also needs sts:GetServiceBearerToken for CodeArtifact; policies
-        # can limit token lifetimes with sts:DurationSeconds (the requested value, 43200 when
-        # omitted, 0 for "as long as my credentials").
+        # can limit token lifetimes with sts:DurationSeconds: the requested value, 43200 when
+        # omitted, and for 0 ("as long as my credentials") the lifetime that gives, so that 0
+        # cannot get round a limit.
+        now = self.clock.now()
+        requested = DEFAULT_DURATION if duration_seconds is None else duration_seconds
+        if requested == 0:
+            lifetime = token_lifetime(0, principal, now) - now
+            requested = max(0, int(lifetime.total_seconds()))
         self.authorizer.check(principal, "sts:GetServiceBearerToken", "*",
                               {"sts:AWSServiceName": "codeartifact.amazonaws.com",
-                               "sts:DurationSeconds": (43200 if duration_seconds is None
-                                                       else duration_seconds)})
+                               "sts:DurationSeconds": requested})
         domain = self.get_domain(domain_name, domain_owner)
-        return self.tokens.issue(principal, domain, duration_seconds, self.clock.now())
+        return self.tokens.issue(principal, domain, duration_seconds, now)
 
     def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,
                                 fmt: str, base_url: str, domain_owner: str | None = None
@@ -286,7 +291,11 @@ class Registry:
 
     def list_packages(self, principal: Principal, domain_name: str, repo_name: str,
                       fmt: str | None, namespace: str | None, prefix: str | None,
-                      domain_owner: str | None = None) -> tuple[Repository, list[Package]]:
+                      domain_owner: str | None = None, *, publish: str | None = None,
+                      upstream: str | None = None, after: tuple[str, int] | None = None,
+                      limit: int | None = None) -> tuple[Repository, list[Package]]:
+        """A repository's packages by name, then id (``after`` the last one seen); as
+        CodeArtifact's ListPackages, ``namespace`` and ``prefix`` are prefixes."""
         self.authorizer.check(principal, "codeartifact:ListPackages",
                               self.arns.repository(domain_name, repo_name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
@@ -294,7 +303,9 @@ class Registry:
             self.formats.get(fmt)
         if prefix and fmt:
             prefix = self.formats.get(fmt).normalize_name(prefix)
-        return repo, self.catalog.list_packages(repo.id, fmt, namespace, prefix)
+        return repo, self.catalog.list_packages(repo.id, fmt, prefix=prefix, after=after,
+                                                limit=limit, namespace_prefix=namespace,
+                                                publish=publish, upstream=upstream)
 
     def find_package(self, principal: Principal, action: str, domain_name: str,
                      repo_name: str, fmt: str, namespace: str | None, package: str,
@@ -355,6 +366,13 @@ class Registry:
             versions = [v for v in versions if v.status == status]
         versions.sort(key=lambda v: self.formats.get(fmt).version_sort_key(v.version))
         return pkg, versions
+
+    def default_display_version(self, pkg: Package, versions: Sequence[PackageVersion]
+                                ) -> str | None:
+        """The version CodeArtifact shows by default, of all of ``pkg``'s ``versions`` (the
+        format's rule: npm's ``latest``, PyPI's most recently published)."""
+        return self.formats.get(pkg.format).default_display_version(
+            versions, self.catalog.package_tags(pkg.id))
 
     def find_version(self, principal: Principal, action: str, domain_name: str,
                      repo_name: str, fmt: str, namespace: str | None, package: str,

@@ -409,8 +409,35 @@ def test_list_packages_filters_and_pages_by_name(catalog: Catalog) -> None:
     assert names(namespace="scope") == ["abe"]
     assert names(prefix="ab") == ["abc", "abd", "abe"]
     assert names(prefix="a_") == ["a_b"]  # "_" is a character, not a LIKE wildcard
-    assert names(after="abc", limit=2) == ["abd", "abe"]
+    abc = catalog.list_packages(repo.id, prefix="abc")[0]
+    assert names(after=(abc.name, abc.id), limit=2) == ["abd", "abe"]
     assert catalog.list_packages(_repo(catalog, "other").id) == []
+
+
+def test_list_packages_pages_by_name_and_id_and_filters_in_the_query(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    # One name in three places (two formats, two namespaces): a page may end between them.
+    for fmt, namespace in (("npm", "acme"), ("npm", "acme-labs"), ("generic", "tools")):
+        catalog.put_origin_configuration(repo, fmt, namespace, "same", "same", "ALLOW",
+                                         "ALLOW", NOW)
+    catalog.put_origin_configuration(repo, "npm", "other", "zeta", "zeta", "BLOCK", "BLOCK",
+                                     NOW)
+    everything = catalog.list_packages(repo.id)
+    assert [(p.name, p.namespace) for p in everything] == [
+        ("same", "acme"), ("same", "acme-labs"), ("same", "tools"), ("zeta", "other")]
+    seen, after = [], None
+    while True:
+        page = catalog.list_packages(repo.id, after=after, limit=1)
+        if not page:
+            break
+        seen += page
+        after = (page[-1].name, page[-1].id)
+    assert seen == everything
+    assert [p.namespace for p in catalog.list_packages(repo.id, namespace_prefix="acme")] == [
+        "acme", "acme-labs"]
+    assert [p.namespace for p in catalog.list_packages(repo.id, namespace="acme")] == ["acme"]
+    assert [p.name for p in catalog.list_packages(repo.id, publish="BLOCK")] == ["zeta"]
+    assert [p.name for p in catalog.list_packages(repo.id, upstream="ALLOW")] == ["same"] * 3
 
 
 def test_project_names_are_those_with_a_listed_version(catalog: Catalog) -> None:

@@ -131,6 +131,42 @@ def test_token_lifetime_limited_by_sts_duration_seconds(packyard: InProcessPacky
     assert client_error(info)[0] == "AccessDeniedException"
 
 
+def test_regression_duration_zero_does_not_get_round_a_token_lifetime_limit(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    short = dict(BEARER, Condition={**BEARER["Condition"],  # type: ignore[dict-item]
+                                    "NumericLessThanEquals": {"sts:DurationSeconds": 3600}})
+    dave = _user(packyard, "dave", short, {"Effect": "Allow", "Action": READ, "Resource": "*"})
+    # 0 is "as long as my credentials": a long-term key's token would live 12 hours.
+    with pytest.raises(ClientError) as info:
+        packyard.codeartifact(dave.credentials).get_authorization_token(domain="acme",
+                                                                        durationSeconds=0)
+    assert client_error(info)[0] == "AccessDeniedException"
+
+
+def test_regression_another_accounts_domain_is_access_denied_naming_its_arn(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    other = "111111111111"
+    alice = _user(packyard, "alice", {"Effect": "Allow", "Action": "codeartifact:*",
+                                      "Resource": f"{CA}:domain/acme"})
+    for who, credentials in (("alice", alice.credentials), ("root", None)):
+        api = packyard.codeartifact(credentials) if credentials else packyard.codeartifact()
+        for call, kwargs, resource in (
+                (api.describe_domain, {"domain": "acme"}, "domain/acme"),
+                (api.describe_repository, {"domain": "acme", "repository": "shelf"},
+                 "repository/acme/shelf"),
+                (api.list_package_versions, {"domain": "acme", "repository": "shelf",
+                                             "format": "pypi", "package": "pkg"},
+                 "package/acme/shelf/pypi//pkg")):
+            with pytest.raises(ClientError) as info:
+                call(domainOwner=other, **kwargs)
+            code, status, message = client_error(info)
+            assert (code, status) == ("AccessDeniedException", 403), (who, call)
+            assert f"on resource: arn:aws:codeartifact:us-east-1:{other}:{resource}" in message
+    # The server's own account, named, is as if it were not.
+    assert packyard.codeartifact(alice.credentials).describe_domain(
+        domain="acme", domainOwner=CA.split(":")[4])["domain"]["name"] == "acme"
+
+
 def test_explicit_deny_beats_an_allow(packyard: InProcessPackyard, admin: InProcessRepo) -> None:
     erin = _user(packyard, "erin", BEARER,
                  {"Effect": "Allow", "Action": READ, "Resource": "*"},

@@ -196,6 +196,22 @@ def test_update_origin_configuration_errors(api: Any) -> None:
                                        "Repository nope not found in domain acme")
 
 
+@pytest.mark.parametrize("entry, missing", [
+    ({"originRestrictionType": "PUBLISH"}, "repositoryName"),
+    ({"repositoryName": "team"}, "originRestrictionType"),
+    ({}, "originRestrictionType and repositoryName"),
+])
+@pytest.mark.parametrize("change", ["addAllowedRepositories", "removeAllowedRepositories"])
+def test_regression_an_allowed_repository_missing_a_member_is_a_validation_error_not_a_500(
+        api: Any, change: str, entry: dict[str, str], missing: str) -> None:
+    api.create_package_group(domain="acme", packageGroup="/pypi//acme~")
+    code, status, message = _fails(
+        api.update_package_group_origin_configuration, domain="acme",
+        packageGroup="/pypi//acme~", **{change: [entry]})
+    assert (code, status) == ("ValidationException", 400)
+    assert message == f"Each allowed repository to add or remove needs {missing}"
+
+
 def test_delete_package_group(api: Any) -> None:
     code, status, message = _fails(api.delete_package_group, domain="acme", packageGroup="/*")
     assert (code, status) == ("ValidationException", 400)

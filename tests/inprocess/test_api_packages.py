@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, aws_error, client_error
-from tests.integration.helpers import Dist, DistFactory, DistSpec, upload, upload_ok
+from tests.integration.helpers import (
+    DEFAULT_ACCOUNT,
+    Dist,
+    DistFactory,
+    DistSpec,
+    upload,
+    upload_ok,
+)
 
 V10 = DistSpec(name="Demo.Pkg", version="1.0", summary="Demo one", readme="# Demo\n\nHello.",
                requires_dist=("requests>=2.0", "idna", "rich; extra == 'cli'"),
@@ -68,6 +76,70 @@ def test_list_packages_filters(published: Published, filters: dict[str, str],
     assert [p["package"] for p in listed["packages"]] == expected
 
 
+def _many_packages(packyard: InProcessPackyard, count: int) -> None:
+    """``count`` generic packages in acme/shelf (made in the catalog: quicker than the API)."""
+    catalog = packyard.container.catalog
+    shelf = catalog.get_repository(catalog.get_domain(DEFAULT_ACCOUNT, "acme"), "shelf")
+    now = datetime.now(UTC)
+    for i in range(count):
+        catalog.put_origin_configuration(shelf, "generic", "ns", f"p{i:05d}", f"p{i:05d}",
+                                         "ALLOW", "BLOCK", now)
+
+
+def test_regression_list_packages_pages_through_more_than_a_thousand_packages(
+        packyard: InProcessPackyard, published: Published) -> None:
+    _many_packages(packyard, 1010)
+    pages = published.api.get_paginator("list_packages").paginate(
+        domain="acme", repository="shelf", PaginationConfig={"PageSize": 200})
+    names = [p["package"] for page in pages for p in page["packages"]]
+    assert names == ["demo-pkg", *(f"p{i:05d}" for i in range(1010))]
+    first = published.api.list_packages(domain="acme", repository="shelf")
+    assert len(first["packages"]) == 100 and first["nextToken"]
+    last = published.api.list_packages(domain="acme", repository="shelf", maxResults=11,
+                                       format="generic", packagePrefix="p0100")
+    assert [p["package"] for p in last["packages"]] == [f"p0100{i}" for i in range(10)]
+    assert "nextToken" not in last
+
+
+def test_regression_list_packages_namespace_is_a_prefix(packyard: InProcessPackyard,
+                                                        published: Published) -> None:
+    for namespace in ("acme", "acme-labs", "other"):
+        published.api.put_package_origin_configuration(
+            domain="acme", repository="shelf", format="generic", namespace=namespace,
+            package="tool", restrictions={"publish": "ALLOW", "upstream": "BLOCK"})
+    for given, expected in (("ac", ["acme", "acme-labs"]), ("acme-", ["acme-labs"]),
+                            ("other", ["other"]), ("x", [])):
+        listed = published.api.list_packages(domain="acme", repository="shelf",
+                                             namespace=given)["packages"]
+        assert [p["namespace"] for p in listed] == expected, given
+
+
+@pytest.mark.parametrize("token", [
+    "LTM=",  # "-3"
+    "MV8w",  # "1_0"
+    "IDE=",  # " 1"
+    "MDE=",  # "01"
+    "bogus",
+])
+def test_regression_a_forged_next_token_is_refused(published: Published, token: str) -> None:
+    assert _fails(published.api.list_package_versions, **published.args(), nextToken=token) \
+        == ("ValidationException", 400, "nextToken is not valid")
+
+
+def test_regression_a_next_token_of_another_operation_is_refused(
+        packyard: InProcessPackyard, published: Published) -> None:
+    _many_packages(packyard, 3)
+    token = published.api.list_packages(domain="acme", repository="shelf",
+                                        maxResults=1)["nextToken"]
+    assert _fails(published.api.list_packages, domain="acme", repository="shelf",
+                  nextToken="Mg==") == ("ValidationException", 400, "nextToken is not valid")
+    assert _fails(published.api.list_repositories, nextToken=token)[:2] == (
+        "ValidationException", 400)
+    following = published.api.list_packages(domain="acme", repository="shelf", maxResults=1,
+                                            nextToken=token)
+    assert [p["package"] for p in following["packages"]] == ["p00000"]
+
+
 def test_describe_package_accepts_any_spelling(published: Published) -> None:
     described = published.api.describe_package(**published.args(package="DEMO_pkg"))
     assert described["package"] == {
@@ -100,6 +172,25 @@ def test_put_origin_configuration_creates_an_empty_package(published: Published)
 
 
 # -- versions ----------------------------------------------------------------------------------
+
+def test_regression_default_display_version_is_the_most_recently_published(
+        published: Published, dists: DistFactory) -> None:
+    # 0.5 uploaded after 1.0 and 1.1: the newest upload, not the highest version.
+    upload_ok(published.repo, dists.wheel(DistSpec(name="Demo.Pkg", version="0.5")))
+
+    def default(**filters: str) -> str | None:
+        return published.api.list_package_versions(
+            **published.args(), **filters).get("defaultDisplayVersion")
+
+    assert default() == "0.5"
+    assert default(status="Unlisted") == "0.5"  # whatever the filters leave
+    published.api.update_package_versions_status(**published.args(), versions=["0.5"],
+                                                 targetStatus="Archived")
+    assert default() == "1.1"
+    published.api.update_package_versions_status(**published.args(), versions=["1.0", "1.1"],
+                                                 targetStatus="Unlisted")
+    assert default() is None
+
 
 def test_list_package_versions_in_version_order(published: Published) -> None:
     listed = published.api.list_package_versions(**published.args())

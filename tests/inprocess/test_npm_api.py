@@ -99,6 +99,26 @@ def test_namespace_with_an_at_sign_is_the_scope(repo: NpmRepo) -> None:
         "namespace"] == "acme"
 
 
+def test_regression_default_display_version_is_the_latest_tag(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    repo.publish("@acme/util", "2.0.0-rc.1", tag="next")
+
+    def default(**filters: str) -> str | None:
+        listed = _call(api, "list_package_versions", namespace="acme", package="util",
+                       **filters)
+        return listed.get("defaultDisplayVersion")
+
+    latest = repo.packument("@acme/util")["dist-tags"]["latest"]
+    assert latest != "2.0.0-rc.1" and default() == latest
+    assert repo.put_json("-/package/@acme%2futil/dist-tags/latest", "1.0.0").status_code == 201
+    assert default() == "1.0.0"
+    # Whatever the filters leave: it is the package's, not the page's.
+    _call(api, "update_package_versions_status", namespace="acme", package="util",
+          versions=["1.10.0"], targetStatus="Unlisted")
+    assert default(status="Unlisted") == "1.0.0"
+    assert default(originType="EXTERNAL") == "1.0.0"
+
+
 def test_origin_configuration_blocks_publishing(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     _call(api, "put_package_origin_configuration", namespace="acme", package="util",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -127,8 +128,8 @@ class CodeArtifactEndpoint:
         domain = params.get("domain")
         if not isinstance(domain, str):
             return []
-        arns = self._ops.arns
-        owner = params.get("domainOwner") or arns.account_id
+        owner = params.get("domainOwner") or self._ops.arns.account_id
+        arns = replace(self._ops.arns, account_id=owner)
         found = [{"ARN": arns.domain(domain), "accountId": owner,
                   "type": "AWS::CodeArtifact::Domain"}]
         repository = params.get("repository")

@@ -71,8 +71,16 @@ def _describe(ops: GroupOperations, p: dict[str, Any], view: GroupView) -> dict[
 
 
 def _changes(items: list[dict[str, str]] | None) -> list[AllowedRepositoryChange]:
-    return [AllowedRepositoryChange(item["originRestrictionType"], item["repositoryName"])
-            for item in items or []]
+    changes = []
+    for item in items or []:
+        # The model requires neither member of PackageGroupAllowedRepository; both are needed.
+        missing = [m for m in ("originRestrictionType", "repositoryName") if not item.get(m)]
+        if missing:
+            raise Invalid(f"Each allowed repository to add or remove needs "
+                          f"{' and '.join(missing)}")
+        changes.append(AllowedRepositoryChange(item["originRestrictionType"],
+                                               item["repositoryName"]))
+    return changes
 
 
 # -- package groups ------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ a dict in the model's output shape.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
@@ -78,13 +81,52 @@ def _page(items: Sequence[Any], params: dict[str, Any], default_max: int = 100
     token = params.get("nextToken")
     if token:
         try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+            text = base64.urlsafe_b64decode(token.encode()).decode()
         except (ValueError, UnicodeDecodeError):
             raise Invalid("nextToken is not valid") from None
+        # Only what _page itself made: a decimal offset, without sign, spaces or leading zeros.
+        if not text.isascii() or not text.isdigit() or str(int(text)) != text:
+            raise Invalid("nextToken is not valid")
+        start = int(text)
     size = params.get("maxResults") or default_max
     chunk = items[start:start + size]
     more = start + size < len(items)
     return chunk, base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
+
+
+def owned_arn(arns: ArnBuilder, params: dict[str, Any]) -> str:
+    """The ARN of what an operation's parameters name, most specific first: a package, a
+    repository (the destination of a copy), a package group, the domain."""
+    domain = str(params.get("domain", ""))
+    repository = params.get("repository") or params.get("destinationRepository")
+    if repository and params.get("package") and params.get("format"):
+        return arns.package(domain, repository, params["format"], params.get("namespace"),
+                            params["package"])
+    if repository:
+        return arns.repository(domain, repository)
+    if params.get("packageGroup"):
+        return arns.package_group(domain, params["packageGroup"])
+    return arns.domain(domain)
+
+
+def _after_token(operation: str, name: str, row_id: int) -> str:
+    """The nextToken of a page that ends at (``name``, ``row_id``), for ``operation`` only."""
+    return base64.urlsafe_b64encode(json.dumps([operation, name, row_id]).encode()).decode()
+
+
+def _last_seen(operation: str, token: str | None) -> tuple[str, int] | None:
+    """What ``_after_token`` put in ``token`` (None for the first page); a token made for
+    another operation, or not by Packyard, is refused."""
+    if not token:
+        return None
+    try:
+        made = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        made = None
+    if (not isinstance(made, list) or len(made) != 3 or made[0] != operation
+            or not isinstance(made[1], str) or type(made[2]) is not int):
+        raise Invalid("nextToken is not valid")
+    return made[1], made[2]
 
 
 class Operations:
@@ -101,6 +143,7 @@ class Operations:
         handler = self.handlers.get(name)
         if handler is None:
             raise Invalid(f"The operation {name} is not supported by Packyard yet")
+        self._check_owner(name, ctx, params)
         return handler(self, ctx, params)
 
     async def call_streaming(self, name: str, ctx: CallContext, params: dict[str, Any],
@@ -109,7 +152,20 @@ class Operations:
         handler = self.streaming_handlers.get(name)
         if handler is None:
             raise Invalid(f"The operation {name} is not supported by Packyard yet")
+        if params.get("domainOwner"):
+            await run_in_threadpool(self._check_owner, name, ctx, params)
         return await handler(self, ctx, params, body)
+
+    def _check_owner(self, name: str, ctx: CallContext, params: dict[str, Any]) -> None:
+        """A call naming another account's domain (``domainOwner``) is authorized on that
+        account's resource ARN before anything is looked up, as AWS does: it is across accounts,
+        so it needs that resource's policy too, which no domain here has (each is this server's
+        account's): AccessDenied naming the resource, never whether it exists."""
+        owner = params.get("domainOwner")
+        if not owner or owner == self.arns.account_id:
+            return
+        self.registry.authorizer.check(ctx.principal, f"codeartifact:{name}",
+                                       owned_arn(replace(self.arns, account_id=owner), params))
 
     # -- shapes --------------------------------------------------------------------------------
 
@@ -319,14 +375,17 @@ def _get_repository_endpoint(ops: Operations, ctx: CallContext, p: dict[str, Any
 
 @operation("ListPackages")
 def _list_packages(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
+    # Paged in the catalog from where the last page ended (a repository may hold any number
+    # of packages): the token names the last package's name and id.
+    size = p.get("maxResults") or 100
+    after = _last_seen("ListPackages", p.get("nextToken"))
     _, packages = ops.registry.list_packages(
         ctx.principal, p["domain"], p["repository"], p.get("format"), p.get("namespace"),
-        p.get("packagePrefix"), p.get("domainOwner"))
-    if p.get("publish"):
-        packages = [x for x in packages if x.origin_publish == p["publish"]]
-    if p.get("upstream"):
-        packages = [x for x in packages if x.origin_upstream == p["upstream"]]
-    items, token = _page(packages, p)
+        p.get("packagePrefix"), p.get("domainOwner"), publish=p.get("publish"),
+        upstream=p.get("upstream"), after=after, limit=size + 1)
+    items = packages[:size]
+    token = _after_token("ListPackages", items[-1].name, items[-1].id) \
+        if len(packages) > size else None
     return {"packages": [ops.package_summary(x) for x in items], "nextToken": token}
 
 
@@ -348,12 +407,13 @@ def _put_package_origin_configuration(ops: Operations, ctx: CallContext,
 
 @operation("ListPackageVersions")
 def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    pkg, versions = ops.registry.list_package_versions(
-        ctx.principal, status=p.get("status"), **_pkg_args(p))
+    pkg, versions = ops.registry.list_package_versions(ctx.principal, **_pkg_args(p))
+    # Of all the package's versions, whatever the filters.
+    default = ops.registry.default_display_version(pkg, versions)
+    if p.get("status"):
+        versions = [v for v in versions if v.status == p["status"]]
     if p.get("originType"):
         versions = [v for v in versions if v.origin_type == p["originType"]]
-    published = [v for v in versions if v.status == "Published"]
-    default = published[-1].version if published else None
     if p.get("sortBy") == "PUBLISHED_TIME":
         versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
     items, token = _page(versions, p)

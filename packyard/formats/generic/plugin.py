@@ -3,12 +3,14 @@ CodeArtifact API (``services/asset_publishing.py``), so its package endpoint ser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from packyard.errors import Conflict
 from packyard.formats.generic import names
+from packyard.formats.registry import most_recently_published
 from packyard.metadata.new_files import SiblingFile
+from packyard.model import PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ class GenericFormat:
 
     def version_sort_key(self, version: str) -> Any:
         return names.version_sort_key(version)
+
+    def default_display_version(self, versions: Sequence[PackageVersion],
+                                tags: Mapping[str, str]) -> str | None:
+        return most_recently_published(versions)
 
     def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # Any names side by side; the same name with other bytes is the catalog's conflict.

@@ -3,7 +3,7 @@ its ``packyard import``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,9 @@ from packyard.errors import Conflict
 from packyard.formats.pypi import attributes, names
 from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
 from packyard.formats.pypi.release_files import release_conflict
+from packyard.formats.registry import most_recently_published
 from packyard.metadata.new_files import SiblingFile
+from packyard.model import PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
@@ -58,6 +60,10 @@ class PypiFormat:
             return (1, Version(version), "")
         except InvalidVersion:
             return (0, Version("0"), version)
+
+    def default_display_version(self, versions: Sequence[PackageVersion],
+                                tags: Mapping[str, str]) -> str | None:
+        return most_recently_published(versions)
 
     def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # One sdist per release, one wheel per build tag and tag set (release_files).
