@@ -46,6 +46,8 @@ class NewAsset:
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
     # Other blobs the file keeps alive (PyPI: its PEP 658 core metadata file), by sha256.
     companions: tuple[str, ...] = ()
+    # When its origin uploaded it (a pulled file: the upstream's time); None: now.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class NewVersion:
     origin_type: str = "INTERNAL"
     # The format's own data about the version, kept as a JSON object (npm: the manifest).
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # When its origin published it (a pulled version: the upstream's time); None: now.
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,8 @@ def _version_values(package_id: int, new_version: NewVersion, now: datetime, ori
     return {
         "package_id": package_id, "version": new_version.version,
         "version_key": new_version.version_key, "status": "Published",
-        "revision": new_revision(), "published_at": now, "summary": new_version.summary,
+        "revision": new_revision(), "published_at": new_version.published_at or now,
+        "summary": new_version.summary,
         "home_page": new_version.home_page,
         "source_code_repository": new_version.source_code_repository,
         "licenses": json.dumps(new_version.licenses), "readme": new_version.readme,
@@ -214,7 +219,7 @@ def _asset_values(version_id: int, new_asset: NewAsset, now: datetime) -> dict[s
     return {
         "package_version_id": version_id, "name": new_asset.name, "size": new_asset.size,
         "sha256": new_asset.sha256, "sha512": new_asset.sha512, "sha1": new_asset.sha1,
-        "md5": new_asset.md5, "created_at": now,
+        "md5": new_asset.md5, "created_at": new_asset.created_at or now,
         "attributes": encode_attributes(new_asset.attributes)}
 
 

@@ -183,11 +183,13 @@ class RetentionStore(CatalogBase):
             home_page=source.home_page, source_code_repository=source.source_code_repository,
             licenses=source.licenses, readme=source.readme,
             readme_content_type=source.readme_content_type, dependencies=source.dependencies,
-            origin_type=source.origin_type, attributes=source.attributes)
+            origin_type=source.origin_type, attributes=source.attributes,
+            published_at=source.published_at)
         asset = asset_record(row)
         new_asset = NewAsset(name=asset.name, size=asset.size, sha256=asset.sha256,
                              sha512=asset.sha512, sha1=asset.sha1, md5=asset.md5,
-                             attributes=asset.attributes, companions=companions)
+                             attributes=asset.attributes, companions=companions,
+                             created_at=asset.created_at)
         self.retain(targets, fmt, namespace, name, row.display_name, new_version, new_asset,
                     entry, {}, now)
         return True

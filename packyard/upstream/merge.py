@@ -16,7 +16,7 @@ Pure functions; the resolver gathers the listings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -129,7 +129,13 @@ def merge_listings(listings: Sequence[Listing[S]],
     files: dict[str, MergedFile[S]] = {}
     for listing in listings:
         for offered in listing.files:
-            if offered.filename in files:
+            first = files.get(offered.filename)
+            if first is not None:
+                # A kept copy is the repository's own file, offered unyanked; the upstream that
+                # still offers the same bytes says whether they are yanked (PEP 592), now.
+                if (first.yanked is False and offered.yanked is not False
+                        and offered.sha256 is not None and offered.sha256 == first.file.sha256):
+                    files[offered.filename] = replace(first, yanked=offered.yanked)
                 continue
             found = claims.get(offered.version_key)
             if found is None or found[0].status not in LISTED:

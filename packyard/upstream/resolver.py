@@ -664,11 +664,22 @@ class UpstreamResolver:
                 self._blobs.discard(blob)
             raise
         blob_sizes = {digests.sha256: digests.size, **kept.extra_blobs}
+        # The upstream's times, not the pull's: what an index shows of a file (PyPI's
+        # upload-time, npm's time) must not change because Packyard kept it (uv.lock records
+        # upload times; --exclude-newer, npm's --before and release-age rules read them).
+        # Never later than now: an upstream's clock or a hostile page cannot date it ahead.
+        now = self._clock.now()
+        version_time = (version.published if version is not None else None) or remote.upload_time
+        file_time = remote.upload_time or version_time
         held = self._catalog.retain(targets, self._fmt, namespace, name, kept.display_name,
-                                    kept.version, kept.asset,
-                                    EntryPoint("EXTERNAL", None, connection), blob_sizes,
-                                    self._clock.now())
+                                    replace(kept.version, published_at=_until(version_time, now)),
+                                    replace(kept.asset, created_at=_until(file_time, now)),
+                                    EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+
+
+def _until(moment: datetime | None, now: datetime) -> datetime | None:
+    return None if moment is None else min(moment, now)
 
 
 def _same(kept: tuple[UpstreamListing | None, ...],

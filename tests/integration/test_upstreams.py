@@ -71,6 +71,14 @@ class _Served:
     metadata_sent: bytes | None = None
     # The URL the page lists for it, when not the index's own ``../../files/NAME``.
     url: str | None = None
+    upload_time: str | None = None  # PEP 700's upload-time (JSON pages only)
+    yanked: bool | str = False  # PEP 592
+
+
+def _yanked_attribute(yanked: bool | str) -> str:
+    if yanked is False:
+        return ""
+    return ' data-yanked=""' if yanked is True else f' data-yanked="{html.escape(yanked)}"'
 
 
 @dataclass
@@ -97,7 +105,8 @@ class StaticIndex:
 
     def add(self, dist: Dist, *, declared_sha256: str | None = None,
             delay_before_body: float = 0.0, metadata: bytes | None = None,
-            metadata_sent: bytes | None = None, url: str | None = None) -> None:
+            metadata_sent: bytes | None = None, url: str | None = None,
+            upload_time: str | None = None, yanked: bool | str = False) -> None:
         """Serve ``dist``; a wheel with its PEP 658 core metadata (``metadata``, declared on
         the page; the wheel's own by default), sent as ``metadata_sent`` when given."""
         if dist.is_wheel and metadata is None:
@@ -106,7 +115,7 @@ class StaticIndex:
                                 if n.endswith(".dist-info/METADATA"))
         self.projects.setdefault(normalize(dist.spec.name), {})[dist.filename] = _Served(
             dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body,
-            metadata_sent, url)
+            metadata_sent, url, upload_time, yanked)
 
     def file_requests(self, filename: str) -> int:
         return self.requests[f"/files/{filename}"]
@@ -123,13 +132,17 @@ class StaticIndex:
                 if served.metadata is not None:
                     entry["core-metadata"] = {
                         "sha256": hashlib.sha256(served.metadata).hexdigest()}
+                if served.upload_time is not None:
+                    entry["upload-time"] = served.upload_time
+                if served.yanked is not False:
+                    entry["yanked"] = served.yanked
                 entries.append(entry)
             body = json.dumps({"meta": {"api-version": "1.1"}, "name": project,
                                "files": entries})
             return body.encode(), JSON_V1
         anchors = "".join(
             f'<a href="{html.escape(served.url or f"../../files/{name}")}'
-            f'#sha256={served.declared_sha256}">'
+            f'#sha256={served.declared_sha256}"{_yanked_attribute(served.yanked)}>'
             f"{html.escape(name)}</a><br>\n" for name, served in sorted(files.items()))
         return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode(), "text/html"
 
@@ -664,6 +677,47 @@ def test_a_wheels_pep_658_metadata_is_taken_from_the_upstream_not_from_the_wheel
         domain=chain.domain, repository="team", format="pypi", package=normalize(lying.name),
         packageVersion="1.0")["packageVersion"]
     assert described["summary"] == lying.summary
+
+
+def test_regression_a_kept_file_keeps_the_upstreams_upload_time_and_yank(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """Keeping a file must not change what the index says of it: its upload-time (uv.lock
+    records it; --exclude-newer reads it) stays the upstream's, and a yanked release stays
+    yanked, so pip still passes it over unless pinned."""
+    name = unique_name("up-yank")
+    good, yanked = (dists.wheel(DistSpec(name=name, version=v)) for v in ("1.0", "1.1"))
+    index.add(good, upload_time="2020-01-02T03:04:05.000000Z")
+    index.add(yanked, upload_time="2021-06-07T08:09:10.500000Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    project = f"{chain.endpoint()}simple/{normalize(name)}/"
+    with chain.http() as http:
+        # A pinned install takes the yanked file: it is pulled and kept.
+        assert http.get(project + yanked.filename).content == yanked.data
+        assert http.get(project + good.filename).content == good.data
+        assert [v["version"] for v in chain.versions(normalize(name))] == ["1.0", "1.1"]
+        entries = {f["filename"]: f for f in http.get(
+            project, headers={"Accept": JSON_V1}).json()["files"]}
+        html_page = http.get(project, headers={"Accept": "text/html"}).text
+        released = http.get(f"{chain.endpoint()}pypi/{normalize(name)}/json").json()
+    assert entries[good.filename]["upload-time"] == "2020-01-02T03:04:05.000000Z"
+    assert entries[yanked.filename]["upload-time"] == "2021-06-07T08:09:10.500000Z"
+    assert entries[yanked.filename]["yanked"] == "broken build"
+    assert entries[good.filename].get("yanked", False) is False
+    assert 'data-yanked="broken build"' in html_page
+    assert released["releases"]["1.0"][0]["upload_time_iso_8601"].startswith(
+        "2020-01-02T03:04:05")
+    published = {v["version"]: v for v in chain.versions(normalize(name))}
+    assert chain.api.describe_package_version(
+        domain=chain.domain, repository="team", format="pypi", package=normalize(name),
+        packageVersion="1.0")["packageVersion"]["publishedTime"].year == 2020
+    assert set(published) == {"1.0", "1.1"}
+    # pip passes the yanked release over, as it does against the upstream itself.
+    report = tmp_path / "report.json"
+    _pip_install(chain, tmp_path / "venv", "--dry-run", "--report", str(report), name)
+    chosen = json.loads(report.read_text())["install"]
+    assert [(i["metadata"]["name"], i["metadata"]["version"]) for i in chosen] == [
+        (name, "1.0")]
 
 
 def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(

@@ -74,3 +74,18 @@ def test_find_by_filename() -> None:
     found = merged.find("p-1.0.tar.gz")
     assert found is not None and found.source == "ext"
     assert merged.find("p-9.tar.gz") is None
+
+
+def test_regression_a_kept_copy_of_a_yanked_file_stays_yanked() -> None:
+    # R kept the upstream's yanked wheel (a pinned install): the upstream, offering the same
+    # bytes, still says it is yanked; other bytes under that name say nothing about R's file.
+    own = _listing("R", [("1.0", "Published")], [_file("p-1.0-py3-none-any.whl", "1.0"),
+                                                 _file("p-1.0.tar.gz", "1.0", "1" * 64)])
+    public = _listing("ext", [("1.0", "Published")], [
+        _file("p-1.0-py3-none-any.whl", "1.0", yanked="broken"),
+        _file("p-1.0.tar.gz", "1.0", "2" * 64, yanked=True)])
+    assert _merge(own, public) == {"p-1.0-py3-none-any.whl": ("R", "broken"),
+                                   "p-1.0.tar.gz": ("R", False)}
+    # An Unlisted version's own reason stands.
+    unlisted = _listing("R", [("1.0", "Unlisted")], [_file("p-1.0-py3-none-any.whl", "1.0")])
+    assert _merge(unlisted, public)["p-1.0-py3-none-any.whl"] == ("R", "Unlisted")
