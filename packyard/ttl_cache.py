@@ -29,6 +29,7 @@ class _Entry(Generic[V]):
     value: V
     expires_at: float
     version: int | None
+    weight: int = 0
 
 
 class TtlCache(Generic[K, V]):
@@ -36,11 +37,18 @@ class TtlCache(Generic[K, V]):
 
     def __init__(self, *, ttl_seconds: float, max_entries: int,
                  version: Callable[[], int] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 weigh: Callable[[V], int] | None = None, max_weight: int = 0) -> None:
+        """``weigh`` and ``max_weight``: entries also go, least recently used first, while
+        their weights add up to more than ``max_weight`` (what they hold varies a lot: one
+        npm packument's listing against a small project's), the newest always kept."""
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._ttl = ttl_seconds
         self._max = max_entries
+        self._weigh = weigh
+        self._max_weight = max_weight
+        self._weight = 0
         self._source_version = version
         self._monotonic = monotonic
         self._items: OrderedDict[K, _Entry[V]] = OrderedDict()
@@ -82,6 +90,7 @@ class TtlCache(Generic[K, V]):
                     self.hits += 1
                     return (entry.value,)
                 del self._items[key]
+                self._weight -= entry.weight
             self.misses += 1
             return None
 
@@ -103,12 +112,20 @@ class TtlCache(Generic[K, V]):
         before the value was read from its source; default: now), so a cached value is never
         older than the TTL, however long the load took."""
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
-        entry = _Entry(value, (self._monotonic() if since is None else since) + ttl, version)
+        weight = self._weigh(value) if self._weigh is not None else 0
+        entry = _Entry(value, (self._monotonic() if since is None else since) + ttl, version,
+                       weight)
         with self._lock:
+            old = self._items.get(key)
+            if old is not None:
+                self._weight -= old.weight
             self._items[key] = entry
             self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
+            self._weight += weight
+            while len(self._items) > self._max or (
+                    self._weigh is not None and self._weight > self._max_weight
+                    and len(self._items) > 1):
+                self._weight -= self._items.popitem(last=False)[1].weight
 
     def get_or_load(self, key: K, load: Callable[[], V]) -> V:
         """The cached value, or ``load()`` remembered (concurrent misses may each load; put a
@@ -123,11 +140,19 @@ class TtlCache(Generic[K, V]):
 
     def discard(self, key: K) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            entry = self._items.pop(key, None)
+            if entry is not None:
+                self._weight -= entry.weight
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
+
+    @property
+    def weight(self) -> int:
+        """What the entries held weigh together (0 without ``weigh``)."""
+        return self._weight
 
     def __len__(self) -> int:
         return len(self._items)

@@ -498,6 +498,11 @@ class Catalog(Protocol):
         """Store (or replace) a fetched page."""
         ...
 
+    def touch_upstream_page(self, page: CachedPage) -> None:
+        """A stored page revalidated unchanged: its validators and fetch time replaced, not
+        its document."""
+        ...
+
     # -- authorization tokens ---------------------------------------------------------------
 
     def insert_token(self, token_id: str, secret_sha256: str, principal_arn: str,

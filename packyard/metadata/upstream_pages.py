@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from packyard.metadata.engine import outages_as_unavailable
@@ -38,6 +38,11 @@ def _store_page(dialect: Any) -> Any:
 
 # Built once (``new_files``' module docstring says why): every project read cold stores one.
 _STORE_PAGE = {"sqlite": _store_page(sqlite), "postgresql": _store_page(postgresql)}
+_TOUCH_PAGE = (update(upstream_pages)
+               .where(upstream_pages.c.index_url == bindparam("page_index_url"),
+                      upstream_pages.c.project == bindparam("page_project"))
+               .values(etag=bindparam("etag"), last_modified=bindparam("last_modified"),
+                       fetched_at=bindparam("fetched_at")))
 _PAGE = select(upstream_pages).where(upstream_pages.c.index_url == bindparam("index_url"),
                                      upstream_pages.c.project == bindparam("project"))
 
@@ -68,3 +73,13 @@ class UpstreamPageStore(CatalogBase):
                 "index_url": page.index_url, "project": page.project, "found": page.found,
                 "document": page.document, "etag": page.etag,
                 "last_modified": page.last_modified, "fetched_at": page.fetched_at})
+
+    def touch_upstream_page(self, page: CachedPage) -> None:
+        """A stored page revalidated unchanged (the upstream's 304): its validators and fetch
+        time replaced, its document left as stored (it may be megabytes); as unannounced and
+        unflushed as ``put_upstream_page``."""
+        with outages_as_unavailable(), write_unflushed(self._writer) as conn:
+            conn.execute(_TOUCH_PAGE, {
+                "page_index_url": page.index_url, "page_project": page.project,
+                "etag": page.etag, "last_modified": page.last_modified,
+                "fetched_at": page.fetched_at})

@@ -65,6 +65,13 @@ class RenderedPage:
     # revalidation (``UpstreamResolver.merged_listing``); the page is kept until then.
     revalidate_at: datetime | None = field(default=None, compare=False)
 
+    @property
+    def size(self) -> int:
+        """About the memory it holds: its body and a gzip encoding (made already, or reckoned
+        at a quarter of the body until it is)."""
+        return len(self.body) + (len(self.gzip_body) if self.gzip_body is not None
+                                 else len(self.body) // 4)
+
     @classmethod
     def of(cls, body: bytes, media_type: str, *, last_modified: datetime | None = None,
            gzip_body: bytes | None = None) -> RenderedPage:

@@ -62,6 +62,12 @@ CHANGE_BACKSTOP_SECONDS = 300.0
 # How long a file found missing from a repository is taken as missing while the catalog is
 # unchanged: long enough for the first-read path's miss to serve its route's ask.
 ABSENT_SECONDS = 1.0
+# What the rendered pages kept in memory may hold together, bodies and gzip encodings.
+PAGES_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _page_size(page: RenderedPage) -> int:
+    return page.size
 # A page that merges upstreams is also only as fresh as their documents, which are revalidated
 # on their own schedule (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
 # change: such a page is kept until the first of them is due (``RenderedPage.revalidate_at``),
@@ -88,8 +94,12 @@ class PackageReads:
         self._audit_downloads = audit_downloads
         self._blobs = blobs
         # Any metadata write drops these, here or announced by another process.
+        # Bounded by what they hold too: every write makes them stale at once, but a stale
+        # entry holds its memory until it is read or pushed out (a cold npm install keeps a
+        # tarball, and so makes every cached packument stale, every few milliseconds).
         self._pages: ResponseCache[RenderedPage] = ResponseCache(
-            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, monotonic=monotonic)
+            changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, monotonic=monotonic,
+            weigh=_page_size, max_weight=PAGES_MAX_BYTES)
         self._files: ResponseCache[CachedFile] = ResponseCache(
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, max_entries=2048)
         # Files the repository was just found not to hold, while the catalog is unchanged and

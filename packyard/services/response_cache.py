@@ -30,10 +30,13 @@ class ResponseCache(Generic[V]):
 
     def __init__(self, changes: ChangeLog, *, ttl_seconds: float = 2.0,
                  max_entries: int = 10_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 weigh: Callable[[V], int] | None = None, max_weight: int = 0) -> None:
+        """``weigh``/``max_weight`` bound the entries by what they hold as well as by their
+        number (``TtlCache``): an npm packument's page is megabytes, a PyPI page kilobytes."""
         self._items: TtlCache[tuple[int, Hashable], V] = TtlCache(
             ttl_seconds=ttl_seconds, max_entries=max_entries, version=changes.stamp,
-            monotonic=monotonic)
+            monotonic=monotonic, weigh=weigh, max_weight=max_weight)
 
     def get(self, repository_id: int, key: Hashable) -> V | None:
         return self._items.get((repository_id, key))

@@ -15,11 +15,18 @@ after 15 seconds).
 A document's parsed listing is the same object until its content changes (a 304, or a 200 with
 the same document, keeps it): what is merged and rendered from it is kept by that identity
 (``UpstreamResolver.merged_listing``).
+
+The in-memory copies are bounded by the size of their encoded documents (``_MEMORY_BYTES``), not
+by their number: one npm packument (next, typescript) parses into tens of megabytes of objects,
+a small project's into kilobytes. The encoded document itself is not held (only its digest, to
+tell a refetched document unchanged): a 304 refreshes the stored copy's validators and fetch
+time without writing the document again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -36,8 +43,34 @@ from packyard.upstream.format import FormatUpstream, UpstreamListing
 
 log = logging.getLogger("packyard.upstream")
 
-# Parsed documents kept in memory, counted in files (a big project lists thousands of files).
-_MEMORY_FILES = 100_000
+# Parsed documents kept in memory, counted by the length of their encoded documents: their
+# objects take five to eight times that (npm's largest packuments encode to 5-15 MB), so
+# this holds about 100 MB of parsed listings: hundreds of PyPI projects, a few huge packuments.
+_MEMORY_BYTES = 16 * 1024 * 1024
+_ABSENT_BYTES = 1024  # what an upstream's "no such package" is counted as
+
+
+@dataclass(frozen=True)
+class _Held:
+    """One document in memory: its stored page without the document, the document's digest,
+    the parsed listing, and what it counts for in ``_MEMORY_BYTES``."""
+
+    page: CachedPage
+    digest: str | None
+    listing: UpstreamListing | None
+    weight: int
+
+
+def _held(page: CachedPage, listing: UpstreamListing | None) -> _Held:
+    document = page.document
+    if document is None:
+        return _Held(page, None, listing, _ABSENT_BYTES)
+    return _Held(replace(page, document=None), _digest(document), listing,
+                 max(len(document), _ABSENT_BYTES))
+
+
+def _digest(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,9 +94,8 @@ class UpstreamDocuments:
         self._http = http
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
-        self._memory: OrderedDict[tuple[str, str], tuple[CachedPage, UpstreamListing | None]] \
-            = OrderedDict()
-        self._memory_files = 0
+        self._memory: OrderedDict[tuple[str, str], _Held] = OrderedDict()
+        self._memory_bytes = 0
         self._flights: SingleFlight[tuple[str, str], DocumentResult] = SingleFlight()
 
     async def get(self, index_url: str, name: str) -> DocumentResult:
@@ -71,9 +103,9 @@ class UpstreamDocuments:
         key = (index_url, name)
         cached = await self._cached(key)
         stats = self._http.stats
-        if cached is not None and self._clock.now() - cached[0].fetched_at < self._ttl:
+        if cached is not None and self._clock.now() - cached.page.fetched_at < self._ttl:
             stats.hits += 1
-            return DocumentResult(cached[1], cached[0].fetched_at)
+            return DocumentResult(cached.listing, cached.page.fetched_at)
         refresh = self._flights.task(key, lambda: self._refresh(key, cached))
         if cached is None:
             return await asyncio.shield(refresh)
@@ -82,15 +114,14 @@ class UpstreamDocuments:
         except TimeoutError:
             stats.stale += 1
             log.warning("upstream slow to revalidate %s; serving the copy fetched at %s",
-                        self._format.document_url(*key), cached[0].fetched_at.isoformat())
-            return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
+                        self._format.document_url(*key), cached.page.fetched_at.isoformat())
+            return DocumentResult(cached.listing, cached.page.fetched_at, stale=True)
 
     def revalidate_at(self, result: DocumentResult) -> datetime:
         """When the document ``get`` gave is next revalidated (past: it was served stale)."""
         return result.fetched_at + self._ttl
 
-    async def _cached(self, key: tuple[str, str]
-                      ) -> tuple[CachedPage, UpstreamListing | None] | None:
+    async def _cached(self, key: tuple[str, str]) -> _Held | None:
         hit = self._memory.get(key)
         if hit is not None:
             self._memory.move_to_end(key)
@@ -98,63 +129,67 @@ class UpstreamDocuments:
         loaded = await run_in_threadpool(self._load, key)
         if loaded is None:
             return None
-        self._remember(key, *loaded)
+        self._remember(key, loaded)
         return loaded
 
-    def _load(self, key: tuple[str, str]
-              ) -> tuple[CachedPage, UpstreamListing | None] | None:
+    def _load(self, key: tuple[str, str]) -> _Held | None:
         """The document as last kept in the catalog, decoded (worker thread)."""
         stored = self._catalog.get_upstream_page(*key)
         if stored is None:
             return None
-        parsed = self._format.decode(key[1], stored.document) \
-            if stored.found and stored.document is not None else None
-        return stored, parsed
+        parsed = None
+        if stored.found and stored.document is not None:
+            parsed = replace(self._format.decode(key[1], stored.document),
+                             weight=len(stored.document))
+        return _held(stored, parsed)
 
-    def _remember(self, key: tuple[str, str], page: CachedPage,
-                  parsed: UpstreamListing | None) -> None:
+    def _remember(self, key: tuple[str, str], held: _Held) -> None:
         old = self._memory.pop(key, None)
         if old is not None:
-            self._memory_files -= _size(old[1])
-        self._memory[key] = (page, parsed)
-        self._memory_files += _size(parsed)
-        while self._memory_files > _MEMORY_FILES and len(self._memory) > 1:
-            _, (_, evicted) = self._memory.popitem(last=False)
-            self._memory_files -= _size(evicted)
+            self._memory_bytes -= old.weight
+        self._memory[key] = held
+        self._memory_bytes += held.weight
+        while self._memory_bytes > _MEMORY_BYTES and len(self._memory) > 1:
+            _, evicted = self._memory.popitem(last=False)
+            self._memory_bytes -= evicted.weight
 
-    async def _refresh(self, key: tuple[str, str],
-                       cached: tuple[CachedPage, UpstreamListing | None] | None
-                       ) -> DocumentResult:
+    async def _refresh(self, key: tuple[str, str], cached: _Held | None) -> DocumentResult:
         index_url, name = key
         url = self._format.document_url(index_url, name)
         stats = self._http.stats
         stats.fetches += 1
         try:
             fetched = await self._http.fetch_page(
-                url, upstream=index_url, accept=self._format.accept, etag=cached[0].etag if cached else None,
-                last_modified=cached[0].last_modified if cached else None)
+                url, upstream=index_url, accept=self._format.accept,
+                etag=cached.page.etag if cached else None,
+                last_modified=cached.page.last_modified if cached else None)
             now = self._clock.now()
             if fetched.status == "not_modified" and cached is not None:
-                page = replace(cached[0], fetched_at=now, etag=fetched.etag,
+                # The stored document stands: only its validators and fetch time move.
+                page = replace(cached.page, fetched_at=now, etag=fetched.etag,
                                last_modified=fetched.last_modified)
-                parsed = cached[1]
-            elif fetched.status == "absent":
-                page = CachedPage(index_url, name, False, None, None, None, now)
-                parsed = None
+                await run_in_threadpool(self._catalog.touch_upstream_page, page)
+                held = replace(cached, page=page)
             else:
-                # A big document (an npm packument can be megabytes) is parsed off the loop.
-                fresh, document = await run_in_threadpool(
-                    self._parse, fetched.body, fetched.content_type, fetched.url, name)
-                if fresh.rejected:
-                    log.info("upstream %s: left out %d file(s) of %s, e.g. %s", index_url,
-                             len(fresh.rejected), name, fresh.rejected[0])
-                page = CachedPage(index_url, name, True, document, fetched.etag,
-                                  fetched.last_modified, now)
-                # Refetched unchanged (an upstream without validators): the same listing, so
-                # what was merged and rendered from it stays (``UpstreamResolver``).
-                unchanged = (cached is not None and cached[0].found
-                             and cached[0].document == document)
-                parsed = cached[1] if unchanged and cached is not None else fresh
+                if fetched.status == "absent":
+                    page = CachedPage(index_url, name, False, None, None, None, now)
+                    parsed = None
+                else:
+                    # A big document (an npm packument can be megabytes) is parsed off the loop.
+                    fresh, document = await run_in_threadpool(
+                        self._parse, fetched.body, fetched.content_type, fetched.url, name)
+                    if fresh.rejected:
+                        log.info("upstream %s: left out %d file(s) of %s, e.g. %s", index_url,
+                                 len(fresh.rejected), name, fresh.rejected[0])
+                    page = CachedPage(index_url, name, True, document, fetched.etag,
+                                      fetched.last_modified, now)
+                    # Refetched unchanged (an upstream without validators): the same listing,
+                    # so what was merged and rendered from it stays (``UpstreamResolver``).
+                    unchanged = (cached is not None and cached.page.found
+                                 and cached.digest == _digest(document))
+                    parsed = cached.listing if unchanged and cached is not None else fresh
+                await run_in_threadpool(self._catalog.put_upstream_page, page)
+                held = _held(page, parsed)
         except UpstreamError as exc:
             stats.errors += 1
             if cached is None:
@@ -163,19 +198,15 @@ class UpstreamDocuments:
                                     "to serve") from None
             stats.stale += 1
             log.warning("upstream %s failed (%s); serving the copy of %s fetched at %s",
-                        url, exc.message, name, cached[0].fetched_at.isoformat())
-            return DocumentResult(cached[1], cached[0].fetched_at, stale=True)
-        await run_in_threadpool(self._catalog.put_upstream_page, page)
-        self._remember(key, page, parsed)
-        return DocumentResult(parsed, page.fetched_at)
-
+                        url, exc.message, name, cached.page.fetched_at.isoformat())
+            return DocumentResult(cached.listing, cached.page.fetched_at, stale=True)
+        self._remember(key, held)
+        return DocumentResult(held.listing, held.page.fetched_at)
 
     def _parse(self, body: bytes, content_type: str, url: str,
                name: str) -> tuple[UpstreamListing, str]:
         """A fetched document, parsed and encoded as it is kept (worker thread)."""
         parsed = self._format.parse_listing(body, content_type, url, name)
-        return parsed, self._format.encode(parsed)
+        document = self._format.encode(parsed)
+        return replace(parsed, weight=len(document)), document
 
-
-def _size(listing: UpstreamListing | None) -> int:
-    return 1 + (len(listing.files) if listing is not None else 0)

@@ -60,6 +60,9 @@ class UpstreamListing:
     tags: Mapping[str, str] = field(default_factory=dict, compare=False)
     # The format's own data about the whole package (npm: the packument's readme and times).
     payload: Any = field(default=None, compare=False)
+    # What it stands for in memory: its encoded document's length (set by the document
+    # cache, which bounds the memory of what it and the merges made from it hold by this).
+    weight: int = field(default=0, compare=False)
 
     def file_hosts(self) -> frozenset[str]:
         """Hosts the upstream's own file URLs use (redirects may go only there)."""

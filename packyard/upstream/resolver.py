@@ -63,8 +63,11 @@ _GROUPS_TTL_SECONDS = 2.0
 # process) and its upstream documents are the same; this is the backstop for a change nobody
 # announced, as for pages (``services/reads.py``).
 _MERGED_TTL_SECONDS = 300.0
-# Merged listings kept (each with what the formats rendered of it).
+# Merged listings kept (each with what the formats rendered of it), and what the upstream
+# documents they hold may weigh together (their encoded length, as ``documents.py`` counts them:
+# a merge holds its documents in memory even after the document cache has let them go).
 _MERGED_ENTRIES = 2048
+_MERGED_WEIGHT = 16 * 1024 * 1024
 # The revalidation time of a listing merged from no upstream document.
 NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -173,6 +176,9 @@ class _Kept:
     documents: tuple[UpstreamListing | None, ...]
     merged: MergedListing
 
+    def weight(self) -> int:
+        return sum(d.weight for d in self.documents if d is not None)
+
 
 class UpstreamResolver:
     """Answers a format's package listings and file requests of a repository across its
@@ -206,13 +212,14 @@ class UpstreamResolver:
         # (a write may change what any repository of the chain holds, or the origin controls).
         self._merged: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
             ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
-            version=catalog.changes.stamp)
+            version=catalog.changes.stamp, weigh=_Kept.weight, max_weight=_MERGED_WEIGHT)
         # The same merges across writes that only keep pulled files (a cold install keeps one
         # every few milliseconds, and each moved the stamp above): taken again only while the
         # package's own rows are the ones the plan read (``_plan_again``).
         self._settled: TtlCache[tuple[int, str, str], _Kept] = TtlCache(
             ttl_seconds=_MERGED_TTL_SECONDS, max_entries=_MERGED_ENTRIES,
-            version=catalog.changes.structure_stamp)
+            version=catalog.changes.structure_stamp, weigh=_Kept.weight,
+            max_weight=_MERGED_WEIGHT)
         self.rechecks = 0  # merges taken again after checking the package's rows (tests)
         # The repositories owning external connections, where pulled files are kept: rows
         # only a structural write changes (not a pulled file kept).

@@ -506,6 +506,20 @@ def test_upstream_pages_are_kept_and_replaced(catalog: Catalog) -> None:
     assert catalog.get_upstream_page("https://other.example/simple/", "pkg") is None
 
 
+def test_an_upstream_page_revalidated_unchanged_keeps_its_document(catalog: Catalog) -> None:
+    index = "https://registry.example/"
+    page = CachedPage(index, "next", True, '{"versions": [1]}', '"e1"', None, NOW)
+    catalog.put_upstream_page(page)
+    other = CachedPage(index, "other", True, '{"versions": [2]}', '"o1"', None, NOW)
+    catalog.put_upstream_page(other)
+    later = NOW.replace(hour=3)
+    catalog.touch_upstream_page(CachedPage(index, "next", True, None, '"e2"',
+                                           "Fri, 02 Jan 2026", later))
+    assert catalog.get_upstream_page(index, "next") == CachedPage(
+        index, "next", True, '{"versions": [1]}', '"e2"', "Fri, 02 Jan 2026", later)
+    assert catalog.get_upstream_page(index, "other") == other
+
+
 def test_tokens_are_found_by_their_secrets_hash_and_expire(catalog: SqlCatalog) -> None:
     domain = catalog.create_domain("dom", "000000000000", "key", NOW)
     later = NOW.replace(hour=12)

@@ -159,3 +159,21 @@ def test_holds_says_whether_a_read_would_find_the_entry_without_counting_one() -
     now[0] = 11
     assert not cache.holds("d")  # expired
     assert (cache.hits, cache.misses) == (0, 0)
+
+
+def test_entries_go_when_their_weights_add_up_to_more_than_the_limit() -> None:
+    cache: TtlCache[str, bytes] = TtlCache(ttl_seconds=60, max_entries=100, weigh=len,
+                                           max_weight=10)
+    cache.put("a", b"1234")
+    cache.put("b", b"1234")
+    assert cache.weight == 8
+    cache.get("a")  # a is now the most recently used
+    cache.put("c", b"1234")
+    assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, b"1234", b"1234")
+    assert cache.weight == 8
+    cache.put("a", b"1")  # replaced: its old weight goes
+    assert cache.weight == 5
+    cache.put("big", b"x" * 50)  # heavier than the limit alone: kept, everything else goes
+    assert (len(cache), cache.weight, cache.get("big")) == (1, 50, b"x" * 50)
+    cache.discard("big")
+    assert (len(cache), cache.weight) == (0, 0)

@@ -36,6 +36,7 @@ from packyard.metadata.later_digests import ATTRIBUTE_DIGESTS
 from packyard.storage.blobs import LATER_DIGESTS, Digests, ExpectedBlob, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
+from packyard.upstream import documents as documents_module
 from packyard.upstream.client import (
     UPSTREAM_READ_BYTES,
     PageFetch,
@@ -515,6 +516,57 @@ def test_an_old_page_is_revalidated_with_its_etag(catalog: SqlCatalog) -> None:
     asyncio.run(main())
     etag = '"' + hashlib.sha256(server.body).hexdigest()[:16] + '"'
     assert [r.headers.get("if-none-match") for r in server.requests] == [None, etag]
+
+
+def test_regression_a_page_revalidated_unchanged_is_not_stored_again(
+        catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 304 moves the stored copy's validators and time; the document (an npm packument can be
+    # 15 MB) is not written again, and not held in memory to be written.
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+    stored: list[str | None] = []
+    put = catalog.put_upstream_page
+    monkeypatch.setattr(catalog, "put_upstream_page",
+                        lambda page: (stored.append(page.document), put(page))[1])
+    asyncio.run(pages.get(INDEX, "demo-pkg"))
+    document = catalog.get_upstream_page(INDEX, "demo-pkg")
+    assert document is not None and stored == [document.document]
+    assert all(held.page.document is None for held in pages._memory.values())
+    clock.moment += timedelta(seconds=61)
+    again = asyncio.run(pages.get(INDEX, "demo-pkg"))
+    assert again.fetched_at == clock.moment and len(stored) == 1
+    revalidated = catalog.get_upstream_page(INDEX, "demo-pkg")
+    assert revalidated == replace(document, fetched_at=clock.moment)
+
+
+def test_regression_documents_in_memory_are_bounded_by_their_size(
+        catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        files = [{"filename": f"{name.replace('-', '_')}-{i}.0.tar.gz",
+                  "url": f"https://files.example/{name}-{i}.tar.gz", "hashes": {"sha256": SHA}}
+                 for i in range(200)]
+        body = json.dumps({"meta": {"api-version": "1.0"}, "name": name, "files": files})
+        return httpx.Response(200, content=body.encode(), headers={
+            "Content-Type": "application/vnd.pypi.simple.v1+json"})
+
+    http = _http(handler)
+    pages = UpstreamPages(catalog, http, FakeClock(), ttl_seconds=60)
+    names = [f"proj-{i}" for i in range(10)]
+
+    async def read_all() -> list[int]:
+        return [len((await pages.get(INDEX, n)).listing.files)  # type: ignore[union-attr]
+                for n in names]
+
+    asyncio.run(pages.get(INDEX, "proj-sized"))
+    one = pages._memory_bytes
+    monkeypatch.setattr(documents_module, "_MEMORY_BYTES", 3 * one)
+    assert asyncio.run(read_all()) == [200] * 10
+    assert pages._memory_bytes <= 3 * one and len(pages._memory) == 3
+    # One dropped from memory is read back from the catalog, not fetched again.
+    fetched = http.stats.fetches
+    assert asyncio.run(read_all()) == [200] * 10
+    assert http.stats.fetches == fetched
 
 
 def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: SqlCatalog) -> None:

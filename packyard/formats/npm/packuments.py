@@ -47,8 +47,10 @@ T = TypeVar("T")
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
 # Rendered documents kept beyond the page cache, by total size (a typescript-sized package is
-# ~10 MB full and ~6 MB abbreviated, plus their gzip).
-_MEMO_BYTES = 256 * 1024 * 1024
+# ~10 MB full and ~6 MB abbreviated, plus their gzip): with the parsed documents, merges and
+# pages (``upstream/documents.py``, ``upstream/resolver.py``, ``services/reads.py``) what a
+# server holds of upstream packages stays within a few hundred megabytes.
+_MEMO_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
