@@ -190,10 +190,11 @@ class FormatUpstream(Protocol):
         the file). Never raises."""
         ...
 
-    def keep(self, spool: Path, digests: Digests, file: OfferedFile,
+    def keep(self, spool: Path, digests: Digests, name: str, file: OfferedFile,
              version: OfferedVersion | None, put_blob: PutBlob,
              companion: bytes | None = None) -> KeptFile:
-        """What to record for a pulled file, read from its verified spool file in place, or
+        """What to record for a pulled file of the package ``name`` (as the document was asked
+        for), read from its verified spool file in place, or
         from ``companion`` (``fetch_companion``'s) when it has what is needed (runs in a worker
         thread; the file itself is stored by the caller)."""
         ...

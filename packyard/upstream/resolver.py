@@ -663,8 +663,8 @@ class UpstreamResolver:
             return blob.digests()
 
         try:
-            kept = self._format.keep(staged.local_path, digests, remote, version, put_blob,
-                                     companion)
+            kept = self._format.keep(staged.local_path, digests, name, remote, version,
+                                     put_blob, companion)
             self._blobs.commit_many([*extra, staged], domain.blob_key)
         except BaseException:
             for blob in extra:

@@ -323,3 +323,37 @@ def test_unexpected_failure_is_a_plain_500(index: Index, monkeypatch: pytest.Mon
     response = index.get("simple/", Accept=HTML_V1)
     assert (response.status_code, response.text) == (
         500, "Packyard hit an internal error; see the server log\n")
+
+
+# -- PEP 658 metadata of uploaded sdists (PEP 643) ---------------------------------------------
+
+@pytest.mark.parametrize(("spec", "served"), [
+    # What setuptools < 68 wrote: 2.1 and no Requires-Dist, whatever install_requires said.
+    pytest.param(DistSpec(name="legacy-deps", version="1.0"), False, id="2.1"),
+    pytest.param(DistSpec(name="dynamic-deps", version="1.0", metadata_format="2.2",
+                          dynamic=("Requires-Dist",)), False, id="2.2-dynamic-requires-dist"),
+    pytest.param(DistSpec(name="static-deps", version="1.0", metadata_format="2.2",
+                          requires_dist=("six",)), True, id="2.2-static"),
+])
+def test_regression_an_uploaded_sdists_metadata_is_offered_only_when_reliable(
+        repo: InProcessRepo, dists: DistFactory, spec: DistSpec, served: bool) -> None:
+    # pip resolved from a 2.1 sdist's .metadata and installed it without its dependencies.
+    sdist = dists.sdist(spec)
+    upload_ok(repo, sdist)
+    project = spec.name
+    metadata = spec.core_metadata().encode()
+    declared = f"sha256={hashlib.sha256(metadata).hexdigest()}"
+    html = repo.get(f"simple/{project}/", Accept="text/html").text
+    assert (f'data-core-metadata="{declared}"' in html) is served
+    assert (f'data-dist-info-metadata="{declared}"' in html) is served
+    assert ("data-core-metadata" in html) is served
+    page = repo.get(f"simple/{project}/", Accept=JSON_V1).json()
+    expected = {"sha256": hashlib.sha256(metadata).hexdigest()} if served else False
+    assert page["files"][0]["core-metadata"] == expected
+    document = repo.get(f"pypi/{project}/json").json()
+    assert document["urls"][0]["core-metadata"] == expected
+    response = repo.get(f"simple/{project}/{sdist.filename}.metadata")
+    if served:
+        assert (response.status_code, response.content) == (200, metadata)
+    else:
+        assert response.status_code == 404

@@ -416,13 +416,16 @@ class DistSpec:
     # filename and the upload form.
     metadata_name: str | None = None
     metadata_version: str | None = None
+    # The Metadata-Version written, and the fields it lists as Dynamic (PEP 643, from 2.2).
+    metadata_format: str = METADATA_VERSION
+    dynamic: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
         return _dist_stem(self.name)
 
     def core_metadata(self) -> str:
-        lines = [f"Metadata-Version: {METADATA_VERSION}",
+        lines = [f"Metadata-Version: {self.metadata_format}",
                  f"Name: {self.metadata_name or self.name}",
                  f"Version: {self.metadata_version or self.version}",
                  f"Summary: {self.summary}"]
@@ -434,6 +437,7 @@ class DistSpec:
         if self.requires_python:
             lines.append(f"Requires-Python: {self.requires_python}")
         lines.extend(f"Requires-Dist: {req}" for req in self.requires_dist)
+        lines.extend(f"Dynamic: {field}" for field in self.dynamic)
         text = "\n".join(lines) + "\n"
         if self.readme is not None:
             text += f"Description-Content-Type: {self.readme_content_type}\n\n{self.readme}"
@@ -469,7 +473,7 @@ class Dist:
         fields: dict[str, str | list[str]] = {
             ":action": "file_upload",
             "protocol_version": "1",
-            "metadata_version": METADATA_VERSION,
+            "metadata_version": spec.metadata_format,
             "name": spec.name,
             "version": spec.version,
             "filetype": "bdist_wheel" if self.is_wheel else "sdist",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import io
 import secrets
+import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from tests.integration.helpers import (
     run,
     tool,
     unique_name,
+    wheel_from_installed,
 )
 
 README = "# Tutorial package\n\nPublished by the **integration tests**.\n"
@@ -312,3 +315,53 @@ def test_list_versions_of_missing_package_is_not_found(tutorial: Tutorial) -> No
                               *tutorial.api_args("no-such-package"))
     assert "(ResourceNotFoundException) when calling the ListPackageVersions" in proc.stderr
 
+
+
+# ------------------------------------------------------------------ an sdist's metadata (PEP 643)
+
+def _setuptools_sdist(out_dir: Path, name: str, version: str, install_requires: str) -> Path:
+    """An sdist as setuptools < 68 made it: PKG-INFO 2.1 with no Requires-Dist, the
+    dependencies in setup.py's install_requires alone."""
+    base = f"{name.replace('-', '_')}-{version}"
+    module = name.replace("-", "_")
+    members = {
+        f"{base}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{base}/setup.py": (f"from setuptools import setup\nsetup(name={name!r}, "
+                             f"version={version!r}, packages=[{module!r}], "
+                             f"install_requires=[{install_requires!r}])\n"),
+        f"{base}/{module}/__init__.py": f"VALUE = {name + ' ' + version!r}\n",
+    }
+    path = out_dir / f"{base}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for member, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_regression_pip_installs_a_legacy_sdists_dependencies(tutorial: Tutorial,
+                                                              tmp_path: Path) -> None:
+    # pip took the PKG-INFO Packyard served as the sdist's .metadata for the truth and
+    # installed it without the dependency its setup.py declares.
+    tutorial.require_upload()
+    name = f"legacy-sdist-{secrets.token_hex(3)}"
+    sdist = _setuptools_sdist(tmp_path, name, "1.0", tutorial.dep.name)
+    run([tool("twine"), "upload", "--non-interactive", "-r", "codeartifact", str(sdist)],
+        tutorial.home.env())
+    # The build's setuptools from a local directory: nothing from the internet.
+    build_wheels = tmp_path / "build-wheels"
+    build_wheels.mkdir()
+    wheel_from_installed("setuptools", build_wheels)
+    token = tutorial.aws.json("codeartifact", "get-authorization-token", "--domain",
+                              tutorial.domain)["authorizationToken"]
+    scheme, rest = tutorial.endpoint.split("://", 1)
+    home = tutorial.home
+    python = make_venv(tmp_path / "venv", home)
+    run([tool("pip"), "--python", python, "install", "--no-cache-dir",
+         "--index-url", f"{scheme}://aws:{token}@{rest}simple/",
+         "--find-links", str(build_wheels), name], home.env())
+    shown = run([python, "-c", f"import {tutorial.dep.module} as d; print(d.VALUE)"],
+                home.env()).stdout
+    assert shown.strip() == f"{tutorial.dep.name} 0.3"

@@ -42,6 +42,7 @@ from tests.integration.helpers import (
     DistSpec,
     PypiRepo,
     ServerProcess,
+    build_sdist,
     codeartifact_client,
     free_port,
     make_venv,
@@ -51,6 +52,7 @@ from tests.integration.helpers import (
     unique_name,
     upload,
     upload_ok,
+    wheel_from_installed,
 )
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -613,6 +615,35 @@ def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_r
     assert chain.server.log_text().count(
         f"left out 1 file(s) of {normalize(old.name)}, e.g. {dists.wheel(new).filename}: its "
         "URL does not parse (Invalid IPv6 URL)") == 1
+
+
+def test_regression_an_old_sdist_with_a_hyphen_in_its_version_is_listed_and_downloads(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    # docutils-0.15.1-post1.tar.gz and cffi-1.0.2-2.tar.gz were left out of PyPI's pages
+    # ("invalid version"; "names project cffi-1-0-2, not cffi"): pip reads their version after
+    # the project's name, 0.15.1.post1 and 1.0.2.post2.
+    spec = DistSpec(name=unique_name("up-hyphen"), version="0.15.1.post1")
+    out = tmp_path / "dists"
+    out.mkdir()
+    stem = spec.name.replace("-", "_")
+    sdist = build_sdist(spec, out, filename=f"{stem}-0.15.1-post1.tar.gz")
+    index.add(sdist)
+    # The build's setuptools, as public:pypi would serve it.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    setuptools = wheel_from_installed("setuptools", wheels)
+    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
+                   setuptools))
+    chain = _chain(_server(server_factory, index), tmp_path)
+    with chain.http() as http:
+        page = http.get(f"{chain.endpoint()}simple/{normalize(spec.name)}/")
+    assert page.status_code == 200 and sdist.filename in page.text
+    run([tool("pip"), "download", "--no-cache-dir", "--no-deps", "--no-binary", spec.name,
+         "--index-url", chain.index_url(), "--dest", str(tmp_path / "got"),
+         f"{spec.name}==0.15.1.post1"], chain.home.env())
+    assert (tmp_path / "got" / sdist.filename).read_bytes() == sdist.data
+    assert [v["version"] for v in chain.versions(normalize(spec.name))] == ["0.15.1-post1"]
 
 
 def test_an_upstream_that_goes_away_mid_file_cuts_the_download_short_and_keeps_nothing(

@@ -28,6 +28,7 @@ from packyard.formats.pypi.archive import (
     format_size,
     inspect_core_metadata,
     inspect_distribution,
+    serves_core_metadata,
 )
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from tests.unit.pypi_samples import (
@@ -737,3 +738,30 @@ def test_core_metadata_with_every_field_parsed_is_parsed_once(
                                    "x")
     assert result.problems == () and result.metadata is not None
     assert len(calls) == 1
+
+
+# -- which metadata files are served (PEP 658), by PEP 643 -------------------------------------
+
+@pytest.mark.parametrize(("filename", "metadata_version", "dynamic", "served"), [
+    # setuptools < 68 wrote 2.1 and no Requires-Dist, whatever install_requires said.
+    (SDIST, "2.1", (), False),
+    (SDIST, "1.0", (), False),
+    (SDIST, "2.2", (), True),
+    (SDIST, "2.4", (), True),
+    (SDIST, "2.2", ("Requires-Dist",), False),
+    (SDIST, "2.3", ("requires-python",), False),
+    (SDIST, "2.2", ("Provides-Extra",), False),
+    (SDIST, "2.2", ("Summary", "Classifier"), True),  # nothing pip resolves with
+    ("sample-1.0.zip", "2.1", (), False),
+    (WHEEL, "2.1", (), True),  # a built wheel's METADATA is what it installs
+])
+def test_regression_an_sdists_metadata_is_served_only_when_pep_643_makes_it_reliable(
+        filename: str, metadata_version: str, dynamic: tuple[str, ...], served: bool) -> None:
+    # pip resolved from an sdist's PKG-INFO 2.1 served as .metadata and installed it
+    # without the dependencies its setup.py declares.
+    text = metadata_text(metadata_version=metadata_version,
+                         headers=[("Dynamic", field) for field in dynamic])
+    inspection = inspect_core_metadata(text.encode(), parse_distribution_filename(filename),
+                                       "PKG-INFO")
+    assert inspection.dynamic == tuple(field.lower() for field in dynamic)
+    assert serves_core_metadata(inspection) is served

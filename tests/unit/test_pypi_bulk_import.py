@@ -18,7 +18,13 @@ from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.settings import load_settings
-from tests.unit.pypi_samples import build_sdist, build_wheel, metadata_text
+from tests.unit.pypi_samples import (
+    build_sdist,
+    build_wheel,
+    metadata_text,
+    sdist_members,
+    write_tar_gz,
+)
 
 ACCT = "000000000000"
 ROOT = root_principal(ACCT)
@@ -120,6 +126,27 @@ def test_import_publishes_wheels_and_sdists_with_their_metadata(
     # stored once although they came in one batch.
     assert len(_blob_files(data_dir)) == 5
     assert _staging_files(data_dir) == []
+
+
+def test_regression_an_imported_sdist_serves_its_metadata_only_when_pep_643_makes_it_reliable(
+        services: Services, tmp_path: Path, data_dir: Path) -> None:
+    # Imports published every sdist's PKG-INFO as its .metadata; pip resolved from a 2.1 one
+    # and installed the sdist without the dependencies its setup.py declares.
+    folder = tmp_path / "sdists"
+    folder.mkdir()
+    for name, metadata_version in (("legacy", "2.1"), ("static", "2.2")):
+        write_tar_gz(folder / f"{name}-1.0.tar.gz", sdist_members(
+            name, "1.0", pkg_info=metadata_text(name, "1.0", metadata_version=metadata_version)))
+    results = _run(_importer(services), folder)
+    assert {r.status for r in results} == {"imported"}
+    _, repository = services.registry.get_repository("dom", "repo")
+    served = {}
+    for name in ("legacy", "static"):
+        found = services.catalog.project_index(repository.id, "pypi", name)
+        assert found is not None
+        served[name] = metadata_sha256(found[2][0].asset.attributes) is not None
+    assert served == {"legacy": False, "static": True}
+    assert len(_blob_files(data_dir)) == 3  # two sdists, one metadata file
 
 
 def test_importing_again_is_a_no_op(services: Services, dists: Path, data_dir: Path) -> None:

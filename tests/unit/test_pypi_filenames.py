@@ -7,7 +7,11 @@ from packaging.tags import Tag
 from packaging.version import Version
 
 from packyard.errors import Invalid
-from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.filenames import (
+    parse_distribution_filename,
+    parse_listed_filename,
+    version_text_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -203,3 +207,45 @@ def test_compressed_tag_sets_and_build_tags_stay_accepted() -> None:
     assert parsed.build_tag == (12, "_rc.1")
     assert len(parsed.tags) == 4
 
+
+
+# -- files an upstream lists on a project's page ------------------------------------------------
+
+@pytest.mark.parametrize(("filename", "project", "name", "version", "version_text"), [
+    ("docutils-0.15.1-post1.tar.gz", "docutils", "docutils", "0.15.1.post1", "0.15.1-post1"),
+    ("cffi-1.0.2-2.tar.gz", "cffi", "cffi", "1.0.2.post2", "1.0.2-2"),
+    ("cffi-1.2.0-1.tar.gz", "cffi", "cffi", "1.2.0.post1", "1.2.0-1"),
+    ("Foo.Bar-1.0-2.zip", "foo-bar", "Foo.Bar", "1.0.post2", "1.0-2"),
+    ("foo-bar-1.0.tar.gz", "foo-bar", "foo-bar", "1.0", "1.0"),
+])
+def test_regression_an_upstreams_sdist_with_a_hyphen_in_its_version_is_read_after_the_project(
+        filename: str, project: str, name: str, version: str, version_text: str) -> None:
+    # Such files were left out of upstream pages ("invalid version", or "names project
+    # cffi-1-0-2, not cffi"); pip splits them after the project's name, as this does now.
+    dist = parse_listed_filename(filename, project)
+    assert (dist.kind, dist.project, dist.normalized_name, dist.version, dist.version_text) \
+        == ("sdist", name, project, Version(version), version_text)
+    assert version_text_of(filename, project) == version_text
+
+
+@pytest.mark.parametrize(("filename", "project", "named"), [
+    ("cffi-1.0.2-2.tar.gz", "cffi-1-0-2", "cffi-1-0-2"),  # a page of that name: the plain parse
+    ("foo-bar-1.0.tar.gz", "foo", "foo-bar"),  # "bar-1.0" is no version: another project's
+])
+def test_a_listed_file_that_does_not_split_after_the_project_keeps_the_plain_parse(
+        filename: str, project: str, named: str) -> None:
+    assert parse_listed_filename(filename, project).normalized_name == named
+
+
+@pytest.mark.parametrize("filename", [
+    "docutils-0.15.1-post 1.tar.gz", "docutils-0.15.1-\x01.tar.gz", "docutils-one-two.tar.gz"])
+def test_a_listed_sdist_whose_rest_is_no_version_is_refused_as_an_upload_would_be(
+        filename: str) -> None:
+    with pytest.raises(Invalid):
+        parse_listed_filename(filename, "docutils")
+
+
+def test_uploads_still_refuse_an_sdist_name_with_a_hyphen_in_its_version() -> None:
+    # PEP 625: an upload's sdist name is {name}-{version}.tar.gz with a normalized version;
+    # only upstream listings, which hold files from before it, are read leniently.
+    assert "invalid version" in _refusal("docutils-0.15.1-post1.tar.gz")

@@ -9,7 +9,9 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 
 from packyard.errors import UpstreamError
+from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.index_page import UpstreamProject, parse_project_page
+from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.upstream.format import file_hosts
 
 SHA = "a" * 64
@@ -221,3 +223,40 @@ def test_an_unparsable_base_href_is_an_upstream_error() -> None:
         parse_project_page(body, "text/html", PAGE, "demo-pkg")
     assert err.value.message == (f"Upstream page {PAGE} has a <base href> that does not parse "
                                  "('https://[bad/')")
+
+
+def test_regression_old_sdists_with_a_hyphen_in_their_version_are_listed() -> None:
+    # PyPI's docutils and cffi pages: these were left out ("invalid version", "names project
+    # cffi-1-0-2, not cffi"), so pip could not install them through Packyard.
+    files = [_file("docutils-0.15.1-post1.tar.gz"), _file("docutils-0.15.1.tar.gz"),
+             _file("cffi-1.0.2-2.tar.gz")]
+    project = parse_project_page(_json_page(*files), JSON, PAGE, "docutils")
+    assert [(f.filename, f.version, f.version_key) for f in project.files] == [
+        ("docutils-0.15.1-post1.tar.gz", "0.15.1-post1", "0.15.1.post1"),
+        ("docutils-0.15.1.tar.gz", "0.15.1", "0.15.1")]
+    assert project.rejected == ("cffi-1.0.2-2.tar.gz: names project cffi-1-0-2, not docutils",)
+    cffi = parse_project_page(_json_page(_file("cffi-1.0.2-2.tar.gz")), JSON, PAGE, "cffi")
+    assert [(f.version, f.version_key) for f in cffi.files] == [("1.0.2-2", "1.0.2.post2")]
+
+
+def test_regression_an_upstreams_metadata_file_for_an_sdist_is_not_passed_on() -> None:
+    # Whether an sdist's PKG-INFO can be resolved from is in the file (PEP 643); pip took a
+    # Metadata-Version 2.1 one as the truth and installed no dependencies.
+    body = _json_page(_file("demo_pkg-1.0.tar.gz", **{"core-metadata": {"sha256": META}}),
+                      _file("demo_pkg-1.0-py3-none-any.whl",
+                            **{"core-metadata": {"sha256": META}}))
+    upstream = PypiUpstream()
+    listing = upstream.parse_listing(body, JSON, PAGE, "demo-pkg")
+    again = upstream.decode("demo-pkg", upstream.encode(listing))  # as cached
+    for found in (listing, again):
+        assert {f.filename: pypi_attributes.metadata_sha256(f.attributes)
+                for f in found.files} == {"demo_pkg-1.0.tar.gz": None,
+                                          "demo_pkg-1.0-py3-none-any.whl": META}
+
+
+def test_a_cached_listing_keeps_a_hyphenated_versions_text() -> None:
+    upstream = PypiUpstream()
+    listing = upstream.parse_listing(_json_page(_file("cffi-1.0.2-2.tar.gz")), JSON, PAGE,
+                                     "cffi")
+    again = upstream.decode("cffi", upstream.encode(listing))
+    assert [(v.version, v.version_key) for v in again.versions] == [("1.0.2-2", "1.0.2.post2")]

@@ -1192,7 +1192,7 @@ def _kept_summary(tmp_path: Path, companion: bytes | None) -> str | None:
         return Digests(len(data), "", "", hashlib.sha256(data).hexdigest(), "", "")
 
     digests = Digests(wheel.stat().st_size, "", "", "0" * 64, "", "")
-    kept = PypiUpstream().keep(wheel, digests, offered, None, put_blob, companion)
+    kept = PypiUpstream().keep(wheel, digests, "demo-pkg", offered, None, put_blob, companion)
     assert stored and kept.asset.attributes  # the metadata blob is kept either way
     return kept.version.summary
 
@@ -1206,7 +1206,7 @@ def test_a_pulled_wheels_blake2b_not_computed_is_recorded_as_left_for_later(
 
     def kept_attributes(blake2_256: str | None) -> dict[str, object]:
         digests = Digests(size, None, None, "0" * 64, None, blake2_256)
-        kept = PypiUpstream().keep(wheel, digests, offered, None,
+        kept = PypiUpstream().keep(wheel, digests, "demo-pkg", offered, None,
                                    lambda data: Digests(len(data), "", "", "1" * 64, "", ""),
                                    None)
         return dict(kept.asset.attributes)

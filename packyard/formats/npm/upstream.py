@@ -179,7 +179,7 @@ class NpmUpstream:
                               hosts: Collection[str], upstream: str) -> bytes | None:
         return None  # a tarball's README is read from the tarball; npm serves nothing beside
 
-    def keep(self, spool: Path, digests: Digests, file: OfferedFile,
+    def keep(self, spool: Path, digests: Digests, name: str, file: OfferedFile,
              version: OfferedVersion | None, put_blob: PutBlob,
              companion: bytes | None = None) -> KeptFile:
         payload = version.payload if version is not None else None

@@ -99,6 +99,30 @@ class DistInspection:
     author_email: str | None
     keywords: tuple[str, ...]
     classifiers: tuple[str, ...]
+    dynamic: tuple[str, ...] = ()
+    """The fields the Dynamic field names (PEP 643), lower-case."""
+
+
+# The fields pip takes from a PEP 658 metadata file to resolve without building the sdist.
+_RESOLUTION_FIELDS = frozenset({"name", "version", "requires-dist", "requires-python",
+                                "provides-extra"})
+
+
+def serves_core_metadata(inspection: DistInspection) -> bool:
+    """Whether the metadata file is served beside the distribution as PEP 658 ``.metadata``.
+
+    pip resolves from that file instead of the distribution, so it must be what an install
+    would find. A wheel's METADATA is. An sdist's PKG-INFO is only from Metadata-Version 2.2
+    on (PEP 643), and then not for the fields it lists as Dynamic: before that, setuptools
+    wrote no Requires-Dist whatever setup.py's install_requires said, and pip served such a
+    file installs none of the dependencies. PyPI serves no metadata file for an sdist."""
+    if inspection.kind == "bdist_wheel":
+        return True
+    try:
+        reliable = Version(inspection.metadata_version.strip()) >= Version("2.2")
+    except InvalidVersion:
+        reliable = False
+    return reliable and not _RESOLUTION_FIELDS & set(inspection.dynamic)
 
 
 def format_size(size: int) -> str:
@@ -522,4 +546,5 @@ def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspec
         author_email=raw.get("author_email"),
         keywords=tuple(raw.get("keywords", ())),
         classifiers=tuple(raw.get("classifiers", ())),
+        dynamic=tuple(field.strip().lower() for field in raw.get("dynamic", ())),
     )

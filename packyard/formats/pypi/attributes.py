@@ -2,8 +2,10 @@
 
 The catalog keeps what every format shares (name, size, the CodeArtifact hashes); PyPI adds
 the BLAKE2b-256 digest Warehouse reports, ``Requires-Python`` for the Simple API's
-``data-requires-python``, and the sha256 and size of the wheel's PEP 658 core metadata file
-(a blob of its own, also recorded as the asset's companion blob).
+``data-requires-python``, and the sha256 and size of the PEP 658 core metadata file served
+beside it — a wheel's, or an uploaded sdist's whose PKG-INFO PEP 643 makes reliable
+(``archive.serves_core_metadata``) — a blob of its own, also recorded as the asset's companion
+blob.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Invalid
 from packyard.formats.pypi.names import PROJECT_NAME_RULE, is_valid_project_name, normalize_name
@@ -49,6 +49,8 @@ _BUILD_TAG_RE = re.compile(r"[0-9]+[A-Za-z0-9_.]*", re.ASCII)
 # Control characters (NUL included) and DEL: one C-level scan instead of a Python loop over
 # the characters, which a page of 10,000 upstream files made visible.
 _UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f]")
+# What a PEP 440 version may be written with (packaging's parse also takes spaces around it).
+_VERSION_TEXT_RE = re.compile(r"[A-Za-z0-9._+!-]+", re.ASCII)
 
 _WHEEL_FORMAT_HINT = ("See https://packaging.python.org/specifications/"
                       "binary-distribution-format/ for the wheel filename format.")
@@ -144,10 +146,15 @@ def _name_and_version(filename: str, extension: str) -> tuple[str, str]:
     return project, version_text
 
 
-def version_text_of(filename: str) -> str:
-    """The version as written in the name of a file ``parse_distribution_filename`` accepted
-    (without parsing it again)."""
-    return _name_and_version(filename, _extension_of(filename))[1]
+def version_text_of(filename: str, project: str) -> str:
+    """The version as written in the name of a file ``parse_listed_filename`` accepted for
+    ``project`` (normalized), without parsing it again."""
+    extension = _extension_of(filename)
+    name, version_text = _name_and_version(filename, extension)
+    if extension == ".whl" or normalize_name(name) == project:
+        return version_text
+    split = _after_project(filename[: -len(extension)], project)
+    return split[1] if split is not None else version_text
 
 
 def parse_distribution_filename(filename: str) -> DistFilename:
@@ -192,3 +199,50 @@ def parse_distribution_filename(filename: str) -> DistFilename:
         tags=tags,
         build_tag=build_tag,
     )
+
+
+def _after_project(stem: str, project: str) -> tuple[str, str] | None:
+    """An sdist's stem split after the name of ``project`` (normalized), as pip splits it
+    knowing the project: the name as written and the rest, or None when it starts otherwise."""
+    for at, char in enumerate(stem):
+        if char == "-" and normalize_name(stem[:at]) == project:
+            return stem[:at], stem[at + 1:]
+    return None
+
+
+def parse_listed_filename(filename: str, project: str) -> DistFilename:
+    """Parse the name of a file an upstream lists on the page of ``project`` (normalized).
+
+    The same checks as an upload's name, but an old sdist's version may hold a '-'
+    (``docutils-0.15.1-post1.tar.gz``, ``cffi-1.0.2-2.tar.gz``: from before PEP 625, which
+    uploads must follow). pip, which knows the project, takes what follows its name as the
+    version (0.15.1.post1, 1.0.2.post2), so such a file is read that way too. A name that
+    still does not parse, or names another project, is the upload's parse and its refusal.
+    """
+    try:
+        dist = parse_distribution_filename(filename)
+    except Invalid:
+        check_filename_is_safe(filename)  # the refusal of an unsafe name stands
+        legacy = _legacy_sdist(filename, _extension_of(filename), project)
+        if legacy is None:
+            raise
+        return legacy
+    if dist.kind == "sdist" and dist.normalized_name != project:
+        return _legacy_sdist(filename, dist.extension, project) or dist
+    return dist
+
+
+def _legacy_sdist(filename: str, extension: str, project: str) -> DistFilename | None:
+    if EXTENSIONS[extension] != "sdist":
+        return None
+    split = _after_project(filename[: -len(extension)], project)
+    if split is None or not is_valid_project_name(split[0]) \
+            or not _VERSION_TEXT_RE.fullmatch(split[1]):
+        return None
+    try:
+        version = Version(split[1])
+    except InvalidVersion:
+        return None
+    return DistFilename(filename=filename, kind=EXTENSIONS[extension], extension=extension,
+                        project=split[0], normalized_name=project, version=version,
+                        version_text=split[1])

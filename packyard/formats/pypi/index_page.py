@@ -2,7 +2,8 @@
 
 Nothing on an upstream page is trusted beyond what the specs promise: every file must have a
 sha256 (it is verified before anything is kept), an http(s) URL, and a filename that passes the
-same checks as an upload (``filenames``) and names the project the page is for.
+same checks as an upload (``filenames``; an old sdist's version may hold a '-', read as pip
+reads it) and names the project the page is for.
 Files that fail are left out and counted, never fatal: one odd legacy file must not hide a
 project. Pure functions; no I/O.
 """
@@ -21,7 +22,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from packaging.utils import canonicalize_version
 
 from packyard.errors import Invalid, UpstreamError
-from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.filenames import parse_listed_filename
 from packyard.formats.pypi.negotiation import SIMPLE_V1_JSON
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -97,7 +98,7 @@ class _RawFile:
 
 
 def _checked(raw: _RawFile, project: str) -> UpstreamFile:
-    dist = parse_distribution_filename(raw.filename)
+    dist = parse_listed_filename(raw.filename, project)
     if dist.normalized_name != project:
         raise Invalid(f"{raw.filename}: names project {dist.normalized_name}, not {project}")
     if not _is_plain(raw.url):

@@ -51,8 +51,12 @@ class CheckedFile:
     digests: Digests
 
 
-def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests) -> NewFile:
-    """What the catalog records for a validated file and its PEP 658 metadata blob."""
+def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None) -> NewFile:
+    """What the catalog records for a validated file and its PEP 658 metadata blob, if it
+    serves one (``ValidatedUpload.serves_metadata``)."""
+    blob_sizes = {digests.sha256: digests.size}
+    if meta is not None:
+        blob_sizes[meta.sha256] = meta.size
     return NewFile(
         name=validated.normalized_name, display_name=validated.display_name,
         version=NewVersion(
@@ -68,9 +72,10 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests) -> Ne
                        attributes=file_attributes(
                            blake2_256=digests.blake2_256,
                            requires_python=validated.requires_python,
-                           metadata_sha256=meta.sha256, metadata_size=meta.size),
-                       companions=(meta.sha256,)),
-        blob_sizes={digests.sha256: digests.size, meta.sha256: meta.size})
+                           metadata_sha256=meta.sha256 if meta else None,
+                           metadata_size=meta.size if meta else None),
+                       companions=(meta.sha256,) if meta else ()),
+        blob_sizes=blob_sizes)
 
 
 def _repeat(stored_sha256: str | None, filename: str, sha256: str) -> PublishOutcome | None:
@@ -160,7 +165,8 @@ class PypiPublisher:
 
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
-        meta = blobs.put_bytes(validated.metadata_bytes, domain.blob_key)
+        meta = (blobs.put_bytes(validated.metadata_bytes, domain.blob_key)
+                if validated.serves_metadata else None)
         new = _new_file(validated, digests, meta)
         result = catalog.publish(repo, FORMAT, "", new.name, new.display_name, new.version,
                                  new.asset, new.blob_sizes, self._registry.clock.now())
@@ -198,7 +204,7 @@ class PypiPublisher:
         """
         answers: dict[int, PublishOutcome | PackyardError] = {}
         blobs = self._registry.blobs
-        pending: list[tuple[int, CheckedFile, StagedBlob]] = []
+        pending: list[tuple[int, CheckedFile, StagedBlob | None]] = []
         try:
             taken = self._registry.catalog.find_assets_named(
                 repo.id, FORMAT, [f.validated.filename for f in files])
@@ -215,21 +221,27 @@ class PypiPublisher:
                     blobs.discard(checked.staged)
                     continue
                 stored[filename] = sha256  # the same name twice in one batch
+                if not checked.validated.serves_metadata:
+                    pending.append((index, checked, None))
+                    continue
                 meta = blobs.stage(batched=True)
                 pending.append((index, checked, meta))
                 meta.write(checked.validated.metadata_bytes)
                 meta.digests()  # closes the file: a batch must not hold one open per file
             if pending:
                 blobs.commit_many([blob for _, checked, meta in pending
-                                   for blob in (checked.staged, meta)], domain.blob_key)
+                                   for blob in (checked.staged, meta) if blob is not None],
+                                  domain.blob_key)
         except BaseException:
             # Whatever was committed already is unreferenced, which is harmless.
             for checked in files:
                 blobs.discard(checked.staged)
-            for _, _, meta in pending:
-                blobs.discard(meta)
+            for _, _, staged_meta in pending:
+                if staged_meta is not None:
+                    blobs.discard(staged_meta)
             raise
-        new_files = [_new_file(checked.validated, checked.digests, meta.digests())
+        new_files = [_new_file(checked.validated, checked.digests,
+                               meta.digests() if meta is not None else None)
                      for _, checked, meta in pending]
         results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
                                                       self._registry.clock.now())

@@ -26,7 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from packyard.errors import Invalid, TooLarge
-from packyard.formats.pypi.archive import DistInspection, format_size
+from packyard.formats.pypi.archive import DistInspection, format_size, serves_core_metadata
 from packyard.formats.pypi.filenames import DistFilename, DistKind, parse_distribution_filename
 from packyard.formats.pypi.names import (
     PROJECT_NAME_RULE,
@@ -113,9 +113,12 @@ class ValidatedUpload:
     sha256: str
     blake2_256: str
     metadata_bytes: bytes
-    """The core metadata file exactly as in the archive, served as PEP 658 ``.metadata``."""
+    """The core metadata file exactly as in the archive."""
     metadata_sha256: str
     """Hex SHA-256 of ``metadata_bytes`` (PEP 658/714 ``data-dist-info-metadata``)."""
+    serves_metadata: bool
+    """Whether ``metadata_bytes`` is served as PEP 658 ``.metadata``: always for a wheel, for
+    an sdist only when PEP 643 makes it reliable (``archive.serves_core_metadata``)."""
     metadata_version: str
     summary: str | None
     description: str | None
@@ -512,6 +515,7 @@ def _validated(
         blake2_256=_computed(digests.blake2_256),
         metadata_bytes=inspection.metadata_bytes,
         metadata_sha256=hashlib.sha256(inspection.metadata_bytes).hexdigest(),
+        serves_metadata=serves_core_metadata(inspection),
         metadata_version=inspection.metadata_version,
         summary=inspection.summary,
         description=inspection.description,

@@ -1,8 +1,9 @@
 """PyPI's side of reading from upstreams (``FormatUpstream``), and its merged project page.
 
 An upstream index speaks PEP 691 JSON or PEP 503 HTML (``index_page``); a file's version is in
-its name; a wheel's PEP 658 core metadata is served next to it as ``{file}.metadata`` and kept
-as a blob of its own when the wheel is kept. The neutral machinery (``upstream/resolver.py``)
+its name, after the project's; a wheel's PEP 658 core metadata is served next to it as
+``{file}.metadata`` and kept as a blob of its own when the wheel is kept (an upstream's for an
+sdist is not passed on: ``_listing``). The neutral machinery (``upstream/resolver.py``)
 does the rest.
 """
 
@@ -29,7 +30,7 @@ from packyard.formats.pypi.archive import (
 from packyard.formats.pypi.dependencies import package_dependencies
 from packyard.formats.pypi.filenames import (
     DistFilename,
-    parse_distribution_filename,
+    parse_listed_filename,
     version_text_of,
 )
 from packyard.formats.pypi.index_page import UpstreamFile, parse_project_page
@@ -104,7 +105,8 @@ class PypiUpstream:
             rows.append({
                 "filename": f.filename, "url": f.url, "sha256": f.sha256,
                 # Only files whose names parse are listed (index_page checks them).
-                "version": version_text_of(f.filename), "version_key": f.version_key,
+                "version": version_text_of(f.filename, listing.name),
+                "version_key": f.version_key,
                 "size": f.size, "requires_python": pypi_attributes.requires_python(f.attributes),
                 "yanked": f.yanked,
                 "upload_time": f.upload_time.isoformat() if f.upload_time else None,
@@ -160,10 +162,10 @@ class PypiUpstream:
 
     # -- keeping a pulled file (worker thread) -------------------------------------------------
 
-    def keep(self, spool: Path, digests: Digests, file: OfferedFile,
+    def keep(self, spool: Path, digests: Digests, name: str, file: OfferedFile,
              version: OfferedVersion | None, put_blob: PutBlob,
              companion: bytes | None = None) -> KeptFile:
-        dist = parse_distribution_filename(file.filename)
+        dist = parse_listed_filename(file.filename, name)
         inspection: DistInspection | None = None
         if companion is not None and dist.kind == "bdist_wheel":
             # Verified against the hash the upstream's page declares for it, as the wheel is
@@ -180,7 +182,8 @@ class PypiUpstream:
                 log.warning("kept %s without its metadata: %s", file.filename, exc.message)
         extra: dict[str, int] = {}
         metadata_sha256 = metadata_size = None
-        # PEP 658 metadata is served for wheels only: an sdist's PKG-INFO may be dynamic.
+        # PEP 658 metadata is served for a pulled wheel only, as PyPI serves it: the page
+        # showed none for the sdist before it was kept (``_listing``), and shows the same after.
         if inspection is not None and dist.kind == "bdist_wheel":
             meta = put_blob(inspection.metadata_bytes)
             metadata_sha256, metadata_size = meta.sha256, meta.size
@@ -221,10 +224,13 @@ def _listing(name: str, files: Collection[UpstreamFile],
     offered = []
     for f in files:
         versions.setdefault(f.version_key, OfferedVersion(f.version, f.version_key, "Published"))
+        # An upstream's metadata file for an sdist is not passed on: whether it can be
+        # trusted is in the file itself (PEP 643, ``archive.serves_core_metadata``).
+        metadata_sha256 = f.metadata_sha256 if f.filename.endswith(".whl") else None
         offered.append(OfferedFile(
             f.filename, f.version_key, {"sha256": f.sha256}, f.size, f.yanked, f.upload_time,
             pypi_attributes.file_attributes(blake2_256=None, requires_python=f.requires_python,
-                                            metadata_sha256=f.metadata_sha256,
+                                            metadata_sha256=metadata_sha256,
                                             metadata_size=None),
             url=f.url))
     return UpstreamListing(name, tuple(versions.values()), tuple(offered), rejected)
