@@ -45,11 +45,24 @@ from packyard.services.hot_reads import HotReads, HotRoute
 from packyard.services.page_warmer import PageWarmer
 from packyard.services.response_cache import ResponseCache
 from packyard.services.spool_response import SpoolResponse
+from packyard.services.upstream_file_answers import (
+    UpstreamRangeResponse,
+    head_answer,
+    not_satisfiable,
+)
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
-from packyard.upstream.resolver import InlineFile, Located, StoredFile
+from packyard.upstream.byte_ranges import ByteRange, FileRequest
+from packyard.upstream.resolver import (
+    InlineFile,
+    Located,
+    RangeNotSatisfiable,
+    StoredFile,
+    UpstreamFileHead,
+    UpstreamRange,
+)
 
 CODEARTIFACT_EVENTS = "codeartifact.amazonaws.com"
 
@@ -379,10 +392,34 @@ class PackageReads:
                                               filename=None, stat_result=None)
             return BlobResponse(self._blobs, located.blob_key, located.sha256, located.size,
                                 media_type, headers)
+        if isinstance(located, UpstreamFileHead):
+            return head_answer(located, media_type, headers)
+        if isinstance(located, UpstreamRange):
+            return UpstreamRangeResponse(located, media_type, headers)
+        if isinstance(located, RangeNotSatisfiable):
+            return not_satisfiable(located)
+        span = None
         if located.size is not None:
             headers["Content-Length"] = str(located.size)
+            headers["Accept-Ranges"] = "bytes"
+            # One range of a file being pulled follows the download (several: the whole file).
+            wanted = self.file_request(request).range_of(None)
+            if wanted is not None:
+                found = wanted.within(located.size)
+                if found is None:
+                    located.reader.close()
+                    return not_satisfiable(RangeNotSatisfiable(located.size))
+                span = (*found, located.size)
         if request.method == "HEAD":
-            # uv asks HEAD first (range support); the download started goes on for its GET.
+            # A HEAD of a file being pulled (a HEAD alone pulls nothing: ``FileRequest``).
             located.reader.close()
             return Response(None, media_type=media_type, headers=headers)
-        return SpoolResponse(located.reader, media_type, headers)
+        return SpoolResponse(located.reader, media_type, headers, span)
+
+    @staticmethod
+    def file_request(request: Request) -> FileRequest:
+        """What ``request`` asks of a file besides its name (``UpstreamResolver.locate``)."""
+        headers = request.headers
+        return FileRequest(head=request.method == "HEAD",
+                           byte_range=ByteRange.parse(headers.get("range")),
+                           if_range=headers.get("if-range"))

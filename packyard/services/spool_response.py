@@ -24,23 +24,33 @@ ZEROCOPYSEND = "http.response.zerocopysend"  # the ASGI extension's name
 class SpoolResponse(Response):
     """A download's bytes as they are released, then the end of the body; a download that
     fails cuts the response short (its error is raised to the server, which closes the
-    connection)."""
+    connection). With ``span`` (``[start, end)`` of a file of ``size`` bytes), a 206 of that
+    range, sent as its bytes are released (a range at the end of the file waits for the file
+    to be verified and kept, as the last bytes of a whole read do)."""
 
     def __init__(self, reader: SpoolReader, media_type: str,
-                 headers: Mapping[str, str]) -> None:
+                 headers: Mapping[str, str],
+                 span: tuple[int, int, int] | None = None) -> None:
         self._reader = reader
-        self.status_code = 200
+        self._span = span
+        self.status_code = 200 if span is None else 206
         self.media_type = media_type
         self.background = None
+        if span is not None:
+            start, end, size = span
+            headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{size}",
+                       "Content-Length": str(end - start)}
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start, end = (0, None) if self._span is None else self._span[:2]
         if ZEROCOPYSEND not in scope.get("extensions", {}):
-            await StreamingResponse(self._reader.stream(), status_code=self.status_code,
+            await StreamingResponse(self._reader.stream(start, end),
+                                    status_code=self.status_code,
                                     headers=dict(self.headers),
                                     media_type=self.media_type)(scope, receive, send)
             return
-        ranges = self._reader.ranges()
+        ranges = self._reader.ranges(start, end)
         try:
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})

@@ -396,6 +396,20 @@ class UpstreamHttp:
                                     f"{response.status_code} {response.reason_phrase}")
             yield response
 
+    @asynccontextmanager
+    async def stream_range(self, url: str, allowed_hosts: Collection[str], byte_range: str, *,
+                           upstream: str) -> AsyncIterator[httpx.Response]:
+        """A response to a Range request (``byte_range``, a Range header's value) for a file:
+        206 (the range), 200 (the upstream ignored the Range: the whole file follows) or 416;
+        UpstreamError for any other answer, as ``stream_file``."""
+        async with self._open(upstream, url, {"Accept-Encoding": "identity",
+                                              "Range": byte_range},
+                              allowed_hosts) as response:
+            if response.status_code not in (200, 206, 416):
+                raise UpstreamError(f"Upstream {response.url} answered "
+                                    f"{response.status_code} {response.reason_phrase}")
+            yield response
+
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     chunks: list[bytes] = []

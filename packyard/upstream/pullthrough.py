@@ -191,32 +191,37 @@ class SpoolReader:
         done): for a response that has the kernel send the ranges (``sendfile(2)``)."""
         return self._fd
 
-    async def ranges(self) -> AsyncGenerator[tuple[int, int], None]:
-        """``(offset, count)`` of the file's bytes as they become readable through
-        ``fileno``, in order and without gaps; raises if the download fails. The reader is
-        closed when the iteration ends."""
+    async def ranges(self, start: int = 0, end: int | None = None
+                     ) -> AsyncGenerator[tuple[int, int], None]:
+        """``(offset, count)`` of the file's bytes from ``start`` to ``end`` (the whole file
+        by default) as they become readable through ``fileno``, in order and without gaps;
+        raises if the download fails, or ends before ``end``. The reader is closed when the
+        iteration ends."""
         download = self._download
-        offset = 0
+        offset = start
         try:
-            while True:
+            while end is None or offset < end:
                 if download.error is not None and not download.verified:
                     raise download.error
-                if offset < download.released:
-                    count = download.released - offset
-                    yield offset, count
-                    offset += count
+                released = download.released if end is None else min(download.released, end)
+                if offset < released:
+                    yield offset, released - offset
+                    offset = released
                     continue
                 if download.verified:
+                    if end is not None:
+                        raise UpstreamError(f"{download.source.filename} has "
+                                            f"{download.released} bytes, not {end}")
                     return
                 await download.changed()
         finally:
             self.close()
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The file's bytes as they become readable, read in worker threads; raises if the
-        download fails."""
+    async def stream(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The file's bytes (from ``start`` to ``end``, as ``ranges``) as they become
+        readable, read in worker threads; raises if the download fails."""
         filename = self._download.source.filename
-        ranges = self.ranges()
+        ranges = self.ranges(start, end)
         try:
             async for start, count in ranges:
                 end = start + count
@@ -312,6 +317,18 @@ class PullThrough:
         download.task = self._flights.task(key, lambda: self._run(key, download, staged, commit,
                                                                   keeper, adopt))
         return download
+
+    def knows(self, partition: str, source: FileSource) -> bool:
+        """Whether ``start`` would join a download of ``source`` (running, or stored a moment
+        ago) or raise a verification failure it remembers, rather than start one."""
+        key = (partition, source.filename, source.key_digest)
+        failed = self._failures.get(key)
+        if failed is not None and time.monotonic() < failed[0]:
+            return True
+        existing = self._downloads.get(key)
+        return existing is not None and existing.error is None and (
+            existing.finished_at is None
+            or time.monotonic() - existing.finished_at < _RECENT_SECONDS)
 
     def _forget_finished(self) -> None:
         now = time.monotonic()

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import httpx
 from starlette.concurrency import run_in_threadpool
 
 from packyard.clock import Clock
@@ -37,6 +39,13 @@ from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, R
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
+from packyard.upstream.byte_ranges import (
+    WHOLE_FILE,
+    ByteRange,
+    FileRequest,
+    parse_content_range,
+    unsatisfied_size,
+)
 from packyard.upstream.client import UpstreamHttp, host_of
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import FormatUpstream, UpstreamListing
@@ -108,7 +117,43 @@ class InlineFile:
     data: bytes
 
 
-Located = StoredFile | StreamingFile | InlineFile
+@dataclass(frozen=True)
+class UpstreamFileHead:
+    """A file only an upstream has, as its document describes it: a HEAD's answer (nothing is
+    fetched or kept for a HEAD)."""
+
+    sha256: str | None
+    size: int | None
+
+
+@dataclass
+class UpstreamRange:
+    """Part of a file only an upstream has, read from it for a Range request and kept nowhere:
+    ``[start, end)`` of ``size`` bytes (None: the upstream did not say), streamed by
+    ``body``, which closes the upstream's response when it ends; ``aclose`` closes it for an
+    answer never sent."""
+
+    start: int
+    end: int
+    size: int | None
+    sha256: str | None
+    body: AsyncIterator[bytes]
+    _closing: AsyncExitStack
+
+    async def aclose(self) -> None:
+        await self._closing.aclose()
+
+
+@dataclass(frozen=True)
+class RangeNotSatisfiable:
+    """A range past the end of a file only an upstream has (a 416 with its ``size``, when
+    known)."""
+
+    size: int | None
+
+
+Located = (StoredFile | StreamingFile | InlineFile | UpstreamFileHead | UpstreamRange
+           | RangeNotSatisfiable)
 
 
 @dataclass(frozen=True)
@@ -446,10 +491,13 @@ class UpstreamResolver:
     # -- files ---------------------------------------------------------------------------------
 
     async def locate(self, domain: Domain, repository: Repository, name: str, filename: str,
-                     namespace: str = "", *, own_checked: bool = False) -> Located:
+                     namespace: str = "", *, own_checked: bool = False,
+                     asked: FileRequest = WHOLE_FILE) -> Located:
         """Find (and pull through, if need be) a file, or a file derived from one, for
         ``repository``; ``own_checked``: the caller has just found that ``repository`` itself
-        does not hold it (``find_own``), which is then not asked again."""
+        does not hold it (``find_own``), which is then not asked again. ``asked``: a HEAD of
+        a file only an upstream has is answered from its document, and one range of it is
+        read from the upstream without keeping anything (``_read_range``)."""
         self._format.check_name(name)
         base = self._format.derived_file(filename)
         wanted = base if base is not None else filename
@@ -496,6 +544,15 @@ class UpstreamResolver:
         if base is not None:
             return InlineFile(await self._format.fetch_derived(
                 self._http, remote, hosts, filename, hit.source.index_url))
+        if asked.head:
+            # What a HEAD says needs nothing fetched: uv asks it before its range reads.
+            return UpstreamFileHead(remote.digests.get("sha256"), remote.size)
+        byte_range = asked.range_of(remote.digests.get("sha256"))
+        if byte_range is not None:
+            peeked = await self._read_range(domain, remote, hosts, hit.source.index_url,
+                                            byte_range)
+            if peeked is not None:
+                return peeked
         owner_name = plan.graph.names[step.repository_id]
         owner = self._owners.get((domain.id, owner_name))
         if owner is None:
@@ -503,6 +560,71 @@ class UpstreamResolver:
         return await self._pull_through(domain, owner, repository, namespace, name, remote,
                                         upstream.version(remote.version_key), hosts,
                                         hit.source.index_url, step.external_connection or "")
+
+    async def _read_range(self, domain: Domain, remote: OfferedFile, hosts: frozenset[str],
+                          index_url: str, wanted: ByteRange) -> Located | None:
+        """``wanted`` of a file only an upstream has, read from the upstream and kept nowhere;
+        None when it is to be pulled and answered from the kept copy as before: a range
+        covering the whole file (a download), a file this process is pulling now (or has just
+        kept, or refused: ``PullThrough.knows``), or an upstream that ignored the Range.
+
+        The bytes are sent unverified: a digest covers the whole file, never a part. That is
+        what the range is for: uv and poetry read a wheel's zip directory this way to learn
+        its metadata when the index offers no PEP 658 file, and download (and verify) the
+        whole file only to install it. PyPI's own CDN serves such peeks the same way; keeping
+        the file for them would pull gigabytes that are never installed."""
+        assert remote.url is not None
+        size = remote.size
+        asked, span = wanted, None
+        if size is not None:
+            span = wanted.within(size)
+            if span is None:
+                return RangeNotSatisfiable(size)
+            if span == (0, size):
+                return None
+            asked = ByteRange(span[0], span[1] - 1)
+        source = FileSource(remote.url, remote.filename, remote.digests, size, hosts,
+                            index_url)
+        if self._pull.knows(domain.blob_key, source):
+            return None
+        closing = AsyncExitStack()
+        try:
+            response = await closing.enter_async_context(self._http.stream_range(
+                remote.url, hosts, asked.header, upstream=index_url))
+            if response.status_code == 200:
+                await closing.aclose()
+                return None
+            stated = response.headers.get("content-range")
+            if response.status_code == 416:
+                total = unsatisfied_size(stated)
+                if size is not None or (total is not None and wanted.within(total) is not None):
+                    raise UpstreamError(f"Upstream {response.url} answered 416 to "
+                                        f"{asked.header} of {remote.filename}"
+                                        + (f", which its index says has {size} bytes"
+                                           if size is not None else ""))
+                await closing.aclose()
+                return RangeNotSatisfiable(total)
+            answered = parse_content_range(stated)
+            if answered is None or not (
+                    wanted.answered_by(*answered) if span is None
+                    else answered[:2] == span and answered[2] in (None, size)) or (
+                    response.headers.get("content-encoding", "identity") != "identity"):
+                raise UpstreamError(f"Upstream {response.url} answered {asked.header} of "
+                                    f"{remote.filename} with Content-Range {stated!r}"
+                                    + (f" ({size} bytes declared)" if size is not None else "")
+                                    + "; not served")
+            start, end, total = answered
+            length = response.headers.get("content-length")
+            if length is not None and length.strip() != str(end - start):
+                raise UpstreamError(f"Upstream {response.url} sends {length.strip()} bytes "
+                                    f"for {stated}; not served")
+            log.debug("reading %s of %s from upstream (not kept)", stated, remote.filename)
+            return UpstreamRange(start, end, size if size is not None else total,
+                                 remote.digests.get("sha256"),
+                                 _range_body(response, end - start, closing), closing)
+        except BaseException:
+            await closing.aclose()
+            raise
 
     def _own_or_plan(self, domain: Domain, repository: Repository, name: str, filename: str,
                      namespace: str, own_checked: bool) -> StoredFile | _Plan:
@@ -687,6 +809,29 @@ class UpstreamResolver:
 
 def _until(moment: datetime | None, now: datetime) -> datetime | None:
     return None if moment is None else min(moment, now)
+
+
+async def _range_body(response: httpx.Response, length: int,
+                      closing: AsyncExitStack) -> AsyncIterator[bytes]:
+    """The ``length`` bytes of an upstream's 206 as they arrive (what httpx reads at a time:
+    bounded memory); raises when it sends more or fewer (the client's answer is cut short).
+    The response is closed when it ends."""
+    try:
+        sent = 0
+        async for chunk in response.aiter_bytes():
+            sent += len(chunk)
+            if sent > length:
+                raise UpstreamError(f"Upstream {response.url} sent more than the {length} "
+                                    "bytes of its range")
+            yield chunk
+        if sent != length:
+            raise UpstreamError(f"Upstream {response.url} sent {sent} of the {length} bytes "
+                                "of its range")
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"Upstream {response.url} failed while sending: "
+                            f"{type(exc).__name__} {exc}".rstrip()) from None
+    finally:
+        await closing.aclose()
 
 
 def _same(kept: tuple[UpstreamListing | None, ...],

@@ -78,6 +78,27 @@ def test_tarball_pulled_once_verified_and_kept_in_both_repositories(
     assert readme == "# @types/thing\n"
 
 
+def test_regression_a_range_of_a_tarball_not_kept_from_a_registry_ignoring_ranges(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """npm never sends Range, but the rule is the resolver's, for every format: a HEAD pulls
+    nothing, and a range the registry answers with the whole tarball (200) is pulled, kept and
+    answered from the download (a packument declares no size: the registry's length places
+    it)."""
+    data = registry.add("left-pad", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    path = "left-pad/-/left-pad-1.0.0.tgz"
+    head = team.request("HEAD", path)
+    assert (head.status_code, head.headers["accept-ranges"]) == (200, "bytes")
+    assert _tarball_gets(registry) == []
+    got = team.get(path, headers={"Range": "bytes=-100"})
+    assert (got.status_code, got.content, got.headers["content-range"]) == (
+        206, data[-100:], f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}")
+    assert len(_tarball_gets(registry)) == 2  # the range, answered whole; then the pull
+    assert [p["package"] for p in api.list_packages(domain="acme",
+                                                     repository="team")["packages"]] == [
+        "left-pad"]
+
+
 def test_a_tarball_that_fails_its_integrity_is_not_kept(
         packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
     registry.add("left-pad", "1.0.0")

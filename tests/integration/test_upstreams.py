@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -95,9 +96,13 @@ class StaticIndex:
     # While set, a file's body stops after this many bytes and the connection closes (an
     # upstream that goes away in the middle of a file).
     cut_after: int | None = None
+    # Answer Range requests for files 206 (as files.pythonhosted.org does) unless this is set.
+    ignore_ranges: bool = False
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    # (path, Range header) of every file request that had one.
+    ranges: list[tuple[str, str]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -160,6 +165,8 @@ class StaticIndex:
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 with index._lock:
                     index.requests[self.path] += 1
+                    if self.headers.get("Range") is not None:
+                        index.ranges.append((self.path, self.headers["Range"]))
                 if index.failing:
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
@@ -204,7 +211,31 @@ class StaticIndex:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _send_range(self, data: bytes) -> bool:
+                """A single ``bytes=`` range answered 206 (or 416); False when not asked."""
+                wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range") or "")
+                if index.ignore_ranges or wanted is None or wanted.group(0) == "bytes=-":
+                    return False
+                first, last = wanted.group(1), wanted.group(2)
+                start = int(first) if first else max(len(data) - int(last), 0)
+                end = min(int(last) + 1, len(data)) if first and last else len(data)
+                if start >= len(data) or (not first and int(last) == 0):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return True
+                self.send_response(206)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.send_header("Content-Length", str(end - start))
+                self.end_headers()
+                self.wfile.write(data[start:end])
+                return True
+
             def _send_slowly(self, served: _Served) -> None:
+                if self._send_range(served.data):
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(served.data)))
@@ -512,6 +543,74 @@ def test_a_file_from_an_index_without_sizes_is_answered_with_its_length_while_it
         assert chain.packages("team") == [normalize(spec.name)]
     finally:
         upstream.stop()
+
+
+def test_regression_a_range_of_a_file_not_kept_is_read_from_the_upstream_or_the_pull_in_flight(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """uv reads a wheel's zip directory with a HEAD and Range requests: the ranges of a file
+    not kept are the upstream's (206, nothing pulled or kept); while the file is being pulled,
+    a range follows the download instead."""
+    spec = DistSpec(name=unique_name("up-range"), version="1.0", padding=8 * 1024 * 1024)
+    wheel = dists.wheel(spec)
+    index.add(wheel)
+    chain = _chain(_server(server_factory, index), tmp_path)
+    url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+    size = len(wheel.data)
+    with chain.http() as http:
+        head = http.head(url)
+        assert (head.status_code, head.headers["accept-ranges"],
+                head.headers["content-length"]) == (200, "bytes", str(size))
+        got = http.get(url, headers={"Range": "bytes=-65536"})
+        assert (got.status_code, got.headers["content-range"]) == (
+            206, f"bytes {size - 65536}-{size - 1}/{size}")
+        assert got.content == wheel.data[-65536:]
+    assert index.ranges == [(f"/files/{wheel.filename}", f"bytes={size - 65536}-{size - 1}")]
+    assert index.file_requests(wheel.filename) == 1
+    assert chain.packages("team") == chain.packages("pypi-store") == []
+
+    index.hold = threading.Event()  # the pull's body waits: ranges asked meanwhile join it
+
+    def get(headers: dict[str, str]) -> httpx.Response:
+        with chain.http() as client:
+            return client.get(url, headers=headers)
+
+    with ThreadPoolExecutor(3) as pool:
+        whole = pool.submit(get, {})
+        deadline = time.monotonic() + 30
+        while index.file_requests(wheel.filename) < 2:
+            assert time.monotonic() < deadline, "the pull never reached the upstream"
+            time.sleep(0.01)
+        first = pool.submit(get, {"Range": "bytes=100-199"})
+        last = pool.submit(get, {"Range": "bytes=-1000"})
+        index.hold.set()
+        assert whole.result().content == wheel.data
+        assert (first.result().status_code, first.result().content) == (206, wheel.data[100:200])
+        assert (last.result().status_code, last.result().headers["content-range"],
+                last.result().content) == (206, f"bytes {size - 1000}-{size - 1}/{size}",
+                                           wheel.data[-1000:])
+    assert index.file_requests(wheel.filename) == 2 and len(index.ranges) == 1
+    assert chain.packages("team") == [normalize(spec.name)]
+
+
+def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps_nothing(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """An index without core metadata: uv reads each wheel's METADATA through Range requests
+    (as ``uv pip compile`` against PyPI's torch and jupyter wheels does); Packyard forwards them
+    instead of pulling whole wheels it would keep and never install."""
+    spec = DistSpec(name=unique_name("up-peek"), version="2.0", padding=4 * 1024 * 1024)
+    wheel = dists.wheel(spec)
+    index.add(wheel)
+    index.projects[normalize(spec.name)][wheel.filename].metadata = None
+    chain = _chain(_server(server_factory, index), tmp_path)
+    requirements = tmp_path / "requirements.in"
+    requirements.write_text(f"{spec.name}\n")
+    compiled = run([tool("uv"), "pip", "compile", "--no-cache", "--index-url", chain.index_url(),
+                    requirements], chain.home.env())
+    assert f"{normalize(spec.name)}==2.0" in compiled.stdout
+    assert index.ranges and all(path == f"/files/{wheel.filename}" for path, _ in index.ranges)
+    assert chain.packages("team") == chain.packages("pypi-store") == []
 
 
 def test_a_repository_upstream_without_external_connection(

@@ -156,7 +156,8 @@ class NpmEndpoint:
         if cached is not None:
             return self._reads.cached_file_response(request, cached)
         located = await self._resolver.locate(domain, repo, name.bare, filename, name.namespace,
-                                              own_checked=True)
+                                              own_checked=True,
+                                              asked=self._reads.file_request(request))
         return self._reads.file_response(request, located, _TARBALL)
 
     async def first_read(self, access: RepositoryAccess, key: HotKey

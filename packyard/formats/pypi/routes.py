@@ -174,7 +174,8 @@ class PypiEndpoint:
             return self._reads.cached_file_response(request, cached)
         # Pulled through from an upstream when the repository does not hold it yet.
         located = await self._resolver.locate(access.domain, access.repository, name, filename,
-                                              own_checked=True)
+                                              own_checked=True,
+                                              asked=self._reads.file_request(request))
         return self._reads.file_response(request, located, media_type)
 
     async def first_read(self, access: RepositoryAccess, key: HotKey
