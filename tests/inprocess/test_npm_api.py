@@ -119,6 +119,15 @@ def test_regression_default_display_version_is_the_latest_tag(repo: NpmRepo) -> 
     assert default(originType="EXTERNAL") == "1.0.0"
 
 
+def test_regression_npm_publish_tag_next_leaves_latest_alone(repo: NpmRepo) -> None:
+    assert repo.publish("tagged", "1.0.0").status_code == 201
+    assert repo.publish("tagged", "2.0.0", tag="next").status_code == 201
+    assert repo.packument("tagged")["dist-tags"] == {"latest": "1.0.0", "next": "2.0.0"}
+    # The default tag moves it on again.
+    assert repo.publish("tagged", "2.1.0").status_code == 201
+    assert repo.packument("tagged")["dist-tags"] == {"latest": "2.1.0", "next": "2.0.0"}
+
+
 def test_origin_configuration_blocks_publishing(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     _call(api, "put_package_origin_configuration", namespace="acme", package="util",

@@ -106,6 +106,19 @@ def test_publish_with_another_tag_stores_it() -> None:
     assert tags_after_publish({}, {"beta": "2.0.0-rc.1"}, "2.0.0-rc.1") == {"beta": "2.0.0-rc.1"}
 
 
+def test_regression_publish_with_another_tag_leaves_latest_where_it_was() -> None:
+    # npm publish --tag next of 2.0.0 after 1.0.0: latest stays 1.0.0, as on the npm registry
+    # (2.0.0 would otherwise take it as the highest version).
+    stored = tags_after_publish({}, {"next": "2.0.0"}, "2.0.0", ["1.0.0"])
+    assert stored == {"next": "2.0.0", "latest": "1.0.0"}
+    assert effective_dist_tags(stored, ["1.0.0", "2.0.0"])["latest"] == "1.0.0"
+    # A pin stays as it is; the first version of all becomes latest, whatever its tag.
+    assert tags_after_publish({"latest": "0.9.0"}, {"next": "2.0.0"}, "2.0.0",
+                              ["0.9.0", "1.0.0"]) == {"latest": "0.9.0", "next": "2.0.0"}
+    first = tags_after_publish({}, {"next": "1.0.0"}, "1.0.0", [])
+    assert effective_dist_tags(first, ["1.0.0"]) == {"latest": "1.0.0", "next": "1.0.0"}
+
+
 @pytest.mark.parametrize(("requested", "message"), [
     ({"latest": "9.9.9"}, 'The dist-tag "latest" in the publish body names \'9.9.9\', not the '
                           "version being published (1.0.0)."),

@@ -82,13 +82,20 @@ def effective_dist_tags(stored: Mapping[str, str], listed: Iterable[str]) -> dic
 
 
 def tags_after_publish(stored: Mapping[str, str], requested: Mapping[str, object],
-                       version: str) -> dict[str, str]:
-    """The stored tags once ``version`` is published with the body's ``dist-tags``.
+                       version: str, listed: Iterable[str] = ()) -> dict[str, str]:
+    """The stored tags once ``version`` is published with the body's ``dist-tags``, the
+    package's ``listed`` versions before it.
 
     npm sends exactly one tag, the ``--tag`` value (``latest`` by default), naming the version
-    it publishes; a tag naming another version is refused rather than guessed at.
+    it publishes; a tag naming another version is refused rather than guessed at. A publish
+    under another tag (``--tag next``) leaves ``latest`` where it was, as the npm registry
+    does: it is pinned there, or the new version, highest, would take it automatically.
     """
     tags = dict(stored)
+    if LATEST not in requested and LATEST not in tags:
+        before = effective_dist_tags(stored, listed).get(LATEST)
+        if before is not None:
+            tags[LATEST] = before
     for tag, target in requested.items():
         validate_tag(tag)
         if target != version:

@@ -23,6 +23,7 @@ from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.dist_tags import tags_after_publish
 from packyard.formats.npm.names import PackageName
+from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.formats.npm.plugin import FORMAT, TARBALL_ASSET
 from packyard.formats.npm.publish_body import PublishBody, PublishBodyParser, PublishLimits
 from packyard.formats.npm.publish_checks import (
@@ -184,6 +185,7 @@ class NpmPublisher:
         key = version_key(request.version)
         package = catalog.find_package(repo.id, FORMAT, name.namespace, name.bare)
         stored_tags: dict[str, str] = {}
+        listed: list[str] = []
         if package is not None:
             existing = catalog.get_version(package.id, key)
             if existing is not None:
@@ -193,10 +195,12 @@ class NpmPublisher:
                 if is_identical_republish(request, integrity):
                     self._registry.blobs.discard(staged)
                     return PublishOutcome(name, request.version, created=False)
-            by_key = {v.version_key: v.version for v in catalog.list_versions(package.id)}
+            versions = catalog.list_versions(package.id)
+            by_key = {v.version_key: v.version for v in versions}
+            listed = [v.version for v in versions if v.status in LISTED_STATUSES]
             stored_tags = {tag: by_key[k] for tag, k in catalog.package_tags(package.id).items()
                            if k in by_key}
-        tags = tags_after_publish(stored_tags, request.dist_tags, request.version)
+        tags = tags_after_publish(stored_tags, request.dist_tags, request.version, listed)
         readme, readme_filename = choose_readme(request, inspection)
         manifest = stored_manifest(request, inspection)
         summary = version_summary(manifest)
