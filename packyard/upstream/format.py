@@ -9,6 +9,7 @@ and what the catalog records for a kept file are the format's: PyPI's answers ar
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -48,6 +49,9 @@ def file_hosts(urls: Iterable[str]) -> frozenset[str]:
     return frozenset(hosts)
 
 
+_SERIALS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class UpstreamListing:
     """A package as an upstream's document lists it, parsed by the format."""
@@ -63,6 +67,9 @@ class UpstreamListing:
     # What it stands for in memory: its encoded document's length (set by the document
     # cache, which bounds the memory of what it and the merges made from it hold by this).
     weight: int = field(default=0, compare=False)
+    # Which parse of a document it is, never reused (unlike an object's id once it is gone):
+    # what is rendered from a listing is remembered by this, without holding the listing.
+    serial: int = field(default_factory=lambda: next(_SERIALS), compare=False)
 
     def file_hosts(self) -> frozenset[str]:
         """Hosts the upstream's own file URLs use (redirects may go only there)."""

@@ -11,10 +11,12 @@ page cache, so that "the document is due" is a clock move, not a sleep.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -353,6 +355,33 @@ def test_packuments_are_merged_and_rendered_once_per_change(
     asyncio.run(steps())
     assert [r for r in registry.requests if r == "/left-pad"] == ["/left-pad"] * 3
     assert (team.asked, team.resolver.merges, team.packuments.renders) == (3, 2, 2)
+
+
+def test_regression_a_rendered_packument_does_not_hold_the_upstream_document(
+        container: Container, registry: StaticRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The documents and merges are bounded by size; the renders remembered beside them must
+    # not hold a document once those have let it go (they held every packument ever read).
+    registry.add("left-pad", "1.0.0")
+    team = NpmTeam(container, registry)
+    documents = team.resolver._documents
+
+    async def steps() -> None:
+        assert await team.versions("left-pad") == ["1.0.0"]
+        held = next(iter(documents._memory.values())).listing
+        assert held is not None
+        gone = weakref.ref(held)
+        del held
+        documents._memory.clear()
+        team.resolver._merged.clear()
+        team.resolver._settled.clear()
+        team.reads._pages.cache.clear()
+        gc.collect()
+        assert gone() is None
+        # Read again (from the catalog's copy): the same packument, rendered anew.
+        assert await team.versions("left-pad") == ["1.0.0"]
+
+    asyncio.run(steps())
+    assert team.packuments.renders == 2
 
 
 def test_a_large_packument_is_merged_and_prepared_off_the_event_loop(

@@ -15,6 +15,7 @@ anew."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
@@ -56,7 +57,9 @@ _MEMO_BYTES = 128 * 1024 * 1024
 @dataclass(frozen=True)
 class _Memo:
     fingerprint: Hashable
-    merged: MergedProject[Place]  # holds what the fingerprint names by identity
+    # The merge it was rendered from, not held: a merge holds its upstream documents (tens of
+    # megabytes of manifests for a large packument), which the document cache bounds.
+    merged: weakref.ref[MergedProject[Place]]
     page: RenderedPage
 
     @property
@@ -90,7 +93,7 @@ class Packuments:
             memo = self._memo.get(key)
             if memo is not None:
                 self._memo.move_to_end(key)
-        if memo is not None and memo.merged is merged:
+        if memo is not None and memo.merged() is merged:
             # The same merge (nothing changed since): no fingerprint to compute.
             page = memo.page
         else:
@@ -102,7 +105,7 @@ class Packuments:
                 page = await run_in_threadpool(_render, package, kind, base_url)
                 self.renders += 1
             # Held with this merge: its next read needs no fingerprint either.
-            self._remember(key, _Memo(fingerprint, merged, page))
+            self._remember(key, _Memo(fingerprint, weakref.ref(merged), page))
         # Kept by the page cache until an upstream document it shows is due again.
         return replace(page, revalidate_at=listing.revalidate_at)
 
@@ -198,11 +201,12 @@ def _upstream_readme_name(place: Place) -> str | None:
 
 def _fingerprint(merged: MergedProject[Place]) -> Hashable:
     """What a packument is rendered from, cheaply: each version's status and revision (a
-    repository's) or identity (an upstream document's, which is the same object until the
-    document changes), and the tags."""
+    repository's) or the serial of the upstream document it comes from (the same listing
+    until the document changes), and the tags."""
     versions = tuple(sorted(
-        (key, offered.status, offered.revision or "", 0 if offered.revision else id(offered))
-        for key, (offered, _) in merged.claims.items()))
+        (key, offered.status, offered.revision or "",
+         place.upstream.serial if place.upstream is not None else 0)
+        for key, (offered, place) in merged.claims.items()))
     return versions, tuple(sorted(merged.tags.items()))
 
 
