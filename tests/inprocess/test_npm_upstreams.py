@@ -179,6 +179,24 @@ def test_advisories_are_proxied_when_the_repository_reaches_public_npmjs(
     assert "POST /-/npm/v1/security/advisories/bulk" in registry.requests
 
 
+@pytest.mark.parametrize(("upstream", "answered"), [(400, 400), (405, 502), (404, 502),
+                                                    (503, 502)])
+def test_regression_an_upstream_without_advisories_is_a_502_not_its_own_status(
+        packyard_factory: PackyardFactory, registry: StaticRegistry, upstream: int,
+        answered: int) -> None:
+    # A mirror answering 405 is the upstream failing the client, not the client's mistake (a
+    # 405 from Packyard, without Allow, names a method Packyard itself refuses); a 400 is about
+    # the body the client sent, passed on as it is.
+    team, _ = _chain(packyard_factory, registry)
+    registry.post_status = upstream
+    response = team.request("POST", "-/npm/v1/security/advisories/bulk",
+                            content=b'{"left-pad":["1.0.0"]}',
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == answered
+    assert response.json() == {
+        "error": f"The upstream's advisories endpoint answered {upstream}"}
+
+
 def test_one_repository_reaches_public_pypi_and_public_npmjs_through_two_stores(
         packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
     """The README's layout: the team's repository has a PyPI store first, then an npm store."""

@@ -80,6 +80,7 @@ class StaticRegistry:
         self.tarballs: dict[str, bytes] = {}
         self.requests: list[str] = []
         self.hold: threading.Event | None = None
+        self.post_status = 200  # what a POST (npm audit's advisories) is answered
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,7 +101,7 @@ class StaticRegistry:
                 registry.requests.append("POST " + self.path)
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
-                self._send(200, b"{}", "application/json")
+                self._send(registry.post_status, b"{}", "application/json")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)

@@ -384,9 +384,14 @@ class NpmEndpoint:
         status, content_type, answer = await self._core.upstreams.http.post(
             upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
-            return error_response(status if 400 <= status < 500 else 502,
+            # A refusal of the body sent is the client's to see; anything else (a mirror
+            # without the endpoint: 404, 405) is the upstream failing it.
+            return error_response(status if status in _BODY_REFUSALS else 502,
                                   f"The upstream's advisories endpoint answered {status}")
         return Response(answer, media_type=content_type or "application/json")
+
+
+_BODY_REFUSALS = frozenset({400, 413, 415, 422})
 
 
 async def _small_body(request: Request, limit: int) -> bytes:
