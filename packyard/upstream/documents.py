@@ -45,8 +45,9 @@ log = logging.getLogger("packyard.upstream")
 
 # Parsed documents kept in memory, counted by the length of their encoded documents: their
 # objects take five to eight times that (npm's largest packuments encode to 5-15 MB), so
-# this holds about 100 MB of parsed listings: hundreds of PyPI projects, a few huge packuments.
-_MEMORY_BYTES = 16 * 1024 * 1024
+# this holds about 200 MB of parsed listings: thousands of PyPI projects (PyPI's twelve largest
+# pages, botocore's and awscli's among them, encode to about 25 MB), a dozen huge packuments.
+_MEMORY_BYTES = 32 * 1024 * 1024
 _ABSENT_BYTES = 1024  # what an upstream's "no such package" is counted as
 
 

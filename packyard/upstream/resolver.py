@@ -76,7 +76,7 @@ _MERGED_TTL_SECONDS = 300.0
 # documents they hold may weigh together (their encoded length, as ``documents.py`` counts them:
 # a merge holds its documents in memory even after the document cache has let them go).
 _MERGED_ENTRIES = 2048
-_MERGED_WEIGHT = 16 * 1024 * 1024
+_MERGED_WEIGHT = 32 * 1024 * 1024
 # The revalidation time of a listing merged from no upstream document.
 NEVER = datetime.max.replace(tzinfo=UTC)
 
