@@ -158,7 +158,8 @@ def test_attachment_that_is_not_base64(repo: NpmRepo) -> None:
 
 
 LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
-          "--repository REPOSITORY` (yarn 2+: set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+          "--repository REPOSITORY` (yarn 1 also needs always-auth=true in .npmrc; yarn 2+: "
+          "set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
 
 
 def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:

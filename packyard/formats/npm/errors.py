@@ -36,8 +36,8 @@ log = logging.getLogger("packyard.npm")
 # What npm, pnpm and yarn print when a request came without a token (npm's own hint, "npm
 # login", would not work here).
 _LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
-           "--repository REPOSITORY` (yarn 2+: set npmAuthToken and npmAlwaysAuth in "
-           ".yarnrc.yml)")
+           "--repository REPOSITORY` (yarn 1 also needs always-auth=true in .npmrc; yarn 2+: "
+           "set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
