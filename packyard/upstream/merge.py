@@ -119,6 +119,20 @@ def are_large(listings: Sequence[Listing[Any]]) -> bool:
                for listing in listings) > LARGE_LISTING_ENTRIES
 
 
+def _as_upstream_says(first: MergedFile[S], same: OfferedFile) -> MergedFile[S]:
+    """A kept copy as a place further on, offering the same bytes, says of them: yanked
+    (PEP 592) while it says so (a kept copy is the repository's own file, offered unyanked),
+    and uploaded when it says, if earlier (a copy kept before Packyard kept upload times
+    shows when it was pulled)."""
+    merged = first
+    if first.yanked is False and same.yanked is not False:
+        merged = replace(merged, yanked=same.yanked)
+    if same.upload_time is not None and (first.file.upload_time is None
+                                         or same.upload_time < first.file.upload_time):
+        merged = replace(merged, file=replace(first.file, upload_time=same.upload_time))
+    return merged
+
+
 def merge_listings(listings: Sequence[Listing[S]],
                    sort_key: Callable[[str], Any]) -> MergedProject[S]:
     """One project page from listings in search order (see the module docstring)."""
@@ -131,11 +145,8 @@ def merge_listings(listings: Sequence[Listing[S]],
         for offered in listing.files:
             first = files.get(offered.filename)
             if first is not None:
-                # A kept copy is the repository's own file, offered unyanked; the upstream that
-                # still offers the same bytes says whether they are yanked (PEP 592), now.
-                if (first.yanked is False and offered.yanked is not False
-                        and offered.sha256 is not None and offered.sha256 == first.file.sha256):
-                    files[offered.filename] = replace(first, yanked=offered.yanked)
+                if offered.sha256 is not None and offered.sha256 == first.file.sha256:
+                    files[offered.filename] = _as_upstream_says(first, offered)
                 continue
             found = claims.get(offered.version_key)
             if found is None or found[0].status not in LISTED:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from packaging.version import Version
 
 from packyard.upstream.merge import Listing, OfferedFile, OfferedVersion, merge_listings
@@ -89,3 +91,23 @@ def test_regression_a_kept_copy_of_a_yanked_file_stays_yanked() -> None:
     # An Unlisted version's own reason stands.
     unlisted = _listing("R", [("1.0", "Unlisted")], [_file("p-1.0-py3-none-any.whl", "1.0")])
     assert _merge(unlisted, public)["p-1.0-py3-none-any.whl"] == ("R", "Unlisted")
+
+
+def test_regression_a_copy_kept_with_its_pull_time_shows_the_upstreams_upload_time() -> None:
+    # Copies kept before upload times were kept carry the time of the pull: the upstream
+    # offering the same bytes says when they were uploaded. A later upstream time, or other
+    # bytes, change nothing.
+    early, pulled = datetime(2020, 1, 2, tzinfo=UTC), datetime(2026, 12, 5, tzinfo=UTC)
+
+    def offered(sha: str, when: datetime | None) -> OfferedFile:
+        return OfferedFile("p-1.0.tar.gz", "1.0", {"sha256": sha}, 1, False, when)
+
+    def merged_time(own: OfferedFile, upstream: OfferedFile) -> datetime | None:
+        project = merge_listings([_listing("R", [("1.0", "Published")], [own]),
+                                  _listing("ext", [("1.0", "Published")], [upstream])], Version)
+        return project.files[0].file.upload_time
+
+    assert merged_time(offered("a" * 64, pulled), offered("a" * 64, early)) == early
+    assert merged_time(offered("a" * 64, early), offered("a" * 64, pulled)) == early
+    assert merged_time(offered("a" * 64, pulled), offered("b" * 64, early)) == pulled
+    assert merged_time(offered("a" * 64, None), offered("a" * 64, early)) == early
