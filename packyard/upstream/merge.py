@@ -74,6 +74,8 @@ class Listing(Generic[S]):
     files: Sequence[OfferedFile]
     # Named pointers to versions (npm's dist-tags): tag -> version, as the place has them.
     tags: Mapping[str, str] = field(default_factory=dict)
+    # An upstream's document (what it says now), not what a repository holds.
+    from_upstream: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class MergedProject(Generic[S]):
     # Tags pointing at listed versions, the nearest place's first: a tag the repository
     # itself sets wins over an upstream's.
     tags: dict[str, str] = field(default_factory=dict)
+    # For a claimed version, the same version as the nearest upstream document offering it
+    # has it: what an upstream says now of a version a repository kept (npm: a deprecation
+    # made since).
+    further: dict[str, tuple[OfferedVersion, S]] = field(default_factory=dict)
 
     def find(self, filename: str) -> MergedFile[S] | None:
         return next((f for f in self.files if f.file.filename == filename), None)
@@ -137,9 +143,14 @@ def merge_listings(listings: Sequence[Listing[S]],
                    sort_key: Callable[[str], Any]) -> MergedProject[S]:
     """One project page from listings in search order (see the module docstring)."""
     claims: dict[str, tuple[OfferedVersion, S]] = {}
+    further: dict[str, tuple[OfferedVersion, S]] = {}
     for listing in listings:
         for version in listing.versions:
-            claims.setdefault(version.version_key, (version, listing.source))
+            if version.version_key in claims:
+                if listing.from_upstream:
+                    further.setdefault(version.version_key, (version, listing.source))
+            else:
+                claims[version.version_key] = (version, listing.source)
     files: dict[str, MergedFile[S]] = {}
     for listing in listings:
         for offered in listing.files:
@@ -164,4 +175,5 @@ def merge_listings(listings: Sequence[Listing[S]],
             if target in listed_set:
                 tags.setdefault(tag, target)
     return MergedProject(files=sorted(files.values(), key=lambda f: f.file.filename),
+                         further=further,
                          versions=sorted(listed, key=sort_key), claims=claims, tags=tags)

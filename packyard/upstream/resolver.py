@@ -436,7 +436,7 @@ class UpstreamResolver:
                 exists = True
                 upstream = result.listing
                 listings.append(Listing(Place(step, upstream, index_url), upstream.versions,
-                                        upstream.files, upstream.tags))
+                                        upstream.files, upstream.tags, from_upstream=True))
         for error in errors:
             log.warning("resolving %s: %s", document, error.message)
         return _Gathered(listings, documents, errors, exists, revalidate_at)

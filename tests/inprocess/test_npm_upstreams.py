@@ -5,6 +5,7 @@ for many."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from packyard.formats.npm.negotiation import CORGI, FULL
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.npm_support import NpmRepo, npm_repo
 from tests.integration.npm_registry import StaticRegistry, npm_tarball
@@ -195,6 +197,33 @@ def test_regression_an_upstream_without_advisories_is_a_502_not_its_own_status(
     assert response.status_code == answered
     assert response.json() == {
         "error": f"The upstream's advisories endpoint answered {upstream}"}
+
+
+def test_regression_a_kept_version_shows_the_upstreams_deprecation_and_time(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """A version kept before its upstream deprecated it (a security notice, often) shows the
+    deprecation in both packuments, and the upstream's publish time when it is earlier (a copy
+    kept by an older Packyard recorded the pull's)."""
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "1.1.0")
+    team, api = _chain(packyard_factory, registry, upstream_page_ttl_seconds=0)
+    for version in ("1.0.0", "1.1.0"):
+        assert team.get(f"left-pad/-/left-pad-{version}.tgz").status_code == 200
+    kept = api.list_package_versions(domain="acme", repository="team", format="npm",
+                                     package="left-pad")["versions"]
+    assert [v["version"] for v in kept] == ["1.0.0", "1.1.0"]
+    upstream = registry.packages["left-pad"]
+    upstream["versions"]["1.0.0"]["deprecated"] = "1.0.0 has a security problem"
+    upstream["versions"]["1.1.0"]["deprecated"] = "use 2.x"
+    upstream["time"]["1.1.0"] = "2023-05-06T07:08:09.000Z"
+    time.sleep(2.1)  # a page merging upstreams is kept at least 2 s (services/reads.py)
+    for accept in (FULL, CORGI):
+        document = team.packument("left-pad", accept)
+        assert document["versions"]["1.0.0"]["deprecated"] == "1.0.0 has a security problem"
+        assert document["versions"]["1.1.0"]["deprecated"] == "use 2.x"
+    full = team.packument("left-pad", FULL)
+    assert full["time"]["1.0.0"] == "2024-01-01T00:00:00.000Z"
+    assert full["time"]["1.1.0"] == "2023-05-06T07:08:09.000Z"
 
 
 def test_one_repository_reaches_public_pypi_and_public_npmjs_through_two_stores(

@@ -111,3 +111,14 @@ def test_regression_a_copy_kept_with_its_pull_time_shows_the_upstreams_upload_ti
     assert merged_time(offered("a" * 64, early), offered("a" * 64, pulled)) == early
     assert merged_time(offered("a" * 64, pulled), offered("b" * 64, early)) == pulled
     assert merged_time(offered("a" * 64, None), offered("a" * 64, early)) == early
+
+
+def test_a_claimed_version_keeps_what_the_nearest_upstream_document_says_of_it() -> None:
+    own = _listing("R", [("1.0", "Published")], [])
+    kept_further = _listing("U", [("1.0", "Published"), ("2.0", "Published")], [])
+    document = Listing("ext", [OfferedVersion("1.0", "1.0", "Published", {"note": "ext"})], [],
+                       from_upstream=True)
+    merged = merge_listings([own, kept_further, document], Version)
+    assert {k: (v.payload, s) for k, (v, s) in merged.further.items()} == {
+        "1.0": ({"note": "ext"}, "ext")}
+    assert merged.claims["1.0"][1] == "R" and merged.claims["2.0"][1] == "U"

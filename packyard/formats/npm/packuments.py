@@ -40,7 +40,7 @@ from packyard.formats.npm.upstream import parse_time
 from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, Repository
 from packyard.services.answers import RenderedPage
-from packyard.upstream.merge import MergedProject
+from packyard.upstream.merge import MergedProject, OfferedVersion
 from packyard.upstream.resolver import Place, UpstreamResolver
 
 Kind = Literal["full", "abbreviated"]
@@ -168,18 +168,40 @@ async def _off_the_loop_if_large(merged: MergedProject[Place], work: Callable[..
 def _stored_versions(merged: MergedProject[Place]
                      ) -> tuple[dict[str, StoredVersion], str | None, datetime | None]:
     """A packument's versions by key, its ``latest`` and its upstream's ``modified``."""
-    versions = {key: _stored_version(offered) for key, (offered, _) in merged.claims.items()}
+    versions = {key: _stored_version(offered, merged.further.get(key))
+                for key, (offered, _) in merged.claims.items()}
     listed = [v.version for v in versions.values() if v.status in LISTED_STATUSES]
     return (versions, effective_dist_tags(merged.tags, listed).get(LATEST),
             _upstream_modified(merged))
 
 
-def _stored_version(offered: Any) -> StoredVersion:
+def _stored_version(offered: OfferedVersion,
+                    further: tuple[OfferedVersion, Place] | None = None) -> StoredVersion:
     payload = offered.payload
+    deprecated = attributes.deprecated(payload)
+    published = offered.published or _EPOCH
+    if further is not None and _same_tarball(payload, further[0].payload):
+        # A copy the repository kept, as the upstream has it now: deprecated since (often a
+        # security notice), and published when it says if earlier (a copy kept before kept
+        # versions took the upstream's time shows the pull's). A deprecation set here stands.
+        upstream = further[0]
+        deprecated = deprecated or attributes.deprecated(upstream.payload)
+        if upstream.published is not None and upstream.published < published:
+            published = upstream.published
     return StoredVersion(
         version=offered.version, manifest=attributes.manifest(payload), status=offered.status,
-        published=offered.published or _EPOCH, deprecated=attributes.deprecated(payload),
+        published=published, deprecated=deprecated,
         readme_filename=attributes.readme_filename(payload))
+
+
+def _same_tarball(payload: Any, other: Any) -> bool:
+    """Whether two versions' manifests declare the same tarball (``dist.integrity``)."""
+    mine = attributes.manifest(payload).get("dist")
+    theirs = attributes.manifest(other).get("dist")
+    if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
+        return False
+    integrity = mine.get("integrity")
+    return isinstance(integrity, str) and bool(integrity) and integrity == theirs.get("integrity")
 
 
 def _upstream_modified(merged: MergedProject[Place]) -> datetime | None:
@@ -202,12 +224,17 @@ def _upstream_readme_name(place: Place) -> str | None:
 def _fingerprint(merged: MergedProject[Place]) -> Hashable:
     """What a packument is rendered from, cheaply: each version's status and revision (a
     repository's) or the serial of the upstream document it comes from (the same listing
-    until the document changes), and the tags."""
+    until the document changes), the serial of the one offering it further on (what a kept
+    copy shows of it), and the tags."""
     versions = tuple(sorted(
-        (key, offered.status, offered.revision or "",
-         place.upstream.serial if place.upstream is not None else 0)
+        (key, offered.status, offered.revision or "", _serial(place),
+         _serial(merged.further[key][1]) if key in merged.further else 0)
         for key, (offered, place) in merged.claims.items()))
     return versions, tuple(sorted(merged.tags.items()))
+
+
+def _serial(place: Place) -> int:
+    return place.upstream.serial if place.upstream is not None else 0
 
 
 def _render(package: StoredPackage, kind: Kind, base_url: str) -> RenderedPage:
