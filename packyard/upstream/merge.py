@@ -76,6 +76,9 @@ class Listing(Generic[S]):
     tags: Mapping[str, str] = field(default_factory=dict)
     # An upstream's document (what it says now), not what a repository holds.
     from_upstream: bool = False
+    # When the place's holding of the project last changed, tags and deprecations included
+    # (a repository's package: its last serial); None when it does not say.
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class MergedProject(Generic[S]):
     # has it: what an upstream says now of a version a repository kept (npm: a deprecation
     # made since).
     further: dict[str, tuple[OfferedVersion, S]] = field(default_factory=dict)
+    # The latest ``changed_at`` of the listings merged.
+    changed_at: datetime | None = None
 
     def find(self, filename: str) -> MergedFile[S] | None:
         return next((f for f in self.files if f.file.filename == filename), None)
@@ -174,6 +179,7 @@ def merge_listings(listings: Sequence[Listing[S]],
         for tag, target in listing.tags.items():
             if target in listed_set:
                 tags.setdefault(tag, target)
+    changes = [listing.changed_at for listing in listings if listing.changed_at is not None]
     return MergedProject(files=sorted(files.values(), key=lambda f: f.file.filename),
-                         further=further,
+                         further=further, changed_at=max(changes, default=None),
                          versions=sorted(listed, key=sort_key), claims=claims, tags=tags)

@@ -462,7 +462,8 @@ class UpstreamResolver:
                 tags = {tag: by_key[key] for tag, key in
                         self._catalog.package_tags(package.id).items() if key in by_key}
             listings[step.repository_id] = stored_listing(self._format, Place(step), name,
-                                                          versions, entries, tags)
+                                                          versions, entries, tags,
+                                                          package.last_serial)
         return listings
 
     def has_upstreams(self, domain: Domain, repository: Repository) -> bool:
@@ -842,7 +843,7 @@ def _same(kept: tuple[UpstreamListing | None, ...],
 
 def stored_listing(fmt: FormatUpstream, place: Place, name: str,
                    versions: Sequence[PackageVersion], entries: Sequence[IndexEntry],
-                   tags: Mapping[str, str]) -> Listing[Place]:
+                   tags: Mapping[str, str], last_serial: int = 0) -> Listing[Place]:
     """What a repository itself holds of a package, as a listing to merge (and as its own
     page shows it when it has no upstreams)."""
     keys = {v.version: v.version_key for v in versions}
@@ -852,7 +853,9 @@ def stored_listing(fmt: FormatUpstream, place: Place, name: str,
                for v in versions if v.status != "Deleted"]
     files = [_stored_file(fmt.file_name(name, e.version, e.asset.name), keys[e.version],
                           e.asset) for e in entries]
-    return Listing(place, offered, files, dict(tags))
+    # The serial is the time of the package's last change in microseconds (``serials.py``).
+    changed = datetime.fromtimestamp(last_serial / 1_000_000, UTC) if last_serial > 0 else None
+    return Listing(place, offered, files, dict(tags), changed_at=changed)
 
 
 def _stored_file(filename: str, version_key: str, asset: Asset) -> OfferedFile:

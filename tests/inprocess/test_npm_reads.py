@@ -4,8 +4,9 @@ advisories, version statuses."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
 
@@ -122,6 +123,23 @@ def test_version_document(repo: NpmRepo) -> None:
     missing = repo.get("@acme%2futil/9.9.9")
     assert missing.status_code == 404
     assert missing.json() == {"error": "version not found: @acme/util@9.9.9"}
+
+
+def test_regression_a_dist_tag_or_a_deprecation_moves_last_modified(repo: NpmRepo) -> None:
+    # The ETag moved and Last-Modified did not: a client revalidating with If-Modified-Since
+    # alone got 304 and kept the old document.
+    def modified() -> str:
+        return repo.get("@acme%2futil").headers["last-modified"]
+
+    before = modified()
+    time.sleep(1.1)  # Last-Modified counts whole seconds
+    assert repo.put_json("-/package/@acme%2futil/dist-tags/stable", "1.0.0").status_code == 201
+    tagged = modified()
+    assert parsedate_to_datetime(tagged) > parsedate_to_datetime(before)
+    again = repo.get("@acme%2futil", headers={"If-Modified-Since": before})
+    assert again.status_code == 200 and again.json()["dist-tags"]["stable"] == "1.0.0"
+    assert repo.packument("@acme/util")["time"]["modified"] >= \
+        parsedate_to_datetime(tagged).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def test_dist_tags(repo: NpmRepo) -> None:

@@ -171,8 +171,11 @@ def _stored_versions(merged: MergedProject[Place]
     versions = {key: _stored_version(offered, merged.further.get(key))
                 for key, (offered, _) in merged.claims.items()}
     listed = [v.version for v in versions.values() if v.status in LISTED_STATUSES]
-    return (versions, effective_dist_tags(merged.tags, listed).get(LATEST),
-            _upstream_modified(merged))
+    # Modified when any place last changed the package (a dist-tag or a deprecation too), so
+    # Last-Modified moves with the ETag.
+    modified = max((t for t in (_upstream_modified(merged), merged.changed_at) if t is not None),
+                   default=None)
+    return versions, effective_dist_tags(merged.tags, listed).get(LATEST), modified
 
 
 def _stored_version(offered: OfferedVersion,
