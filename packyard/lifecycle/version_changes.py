@@ -97,7 +97,6 @@ class CopyDestination:
 
     status: str
     content: str
-    revision: str
 
 
 @dataclass(frozen=True)
@@ -116,13 +115,15 @@ class Plan:
     """What an operation does to each requested version.
 
     ``changes``: the versions to write, each with the status it ends with. ``unchanged``: versions
-    already in the requested state (or, for a copy with ``allowOverwrite``, already identical in
-    the destination), successful with nothing to write: reported with their current status and
-    revision. ``failed``: the ``failedVersions`` entries. A plan with failures changes nothing.
+    already in the requested state, successful with nothing to write (the caller reports their
+    current status and revision). ``omitted``: copies already identical in the destination,
+    successful and left out of the answer. ``failed``: the ``failedVersions`` entries. A plan
+    with failures changes nothing.
     """
 
     changes: dict[str, Status] = field(default_factory=dict)
     unchanged: dict[str, VersionState] = field(default_factory=dict)
+    omitted: tuple[str, ...] = ()
     failed: dict[str, VersionError] = field(default_factory=dict)
 
     def failed_versions(self) -> dict[str, dict[str, str]]:
@@ -199,7 +200,7 @@ def plan_status_update(versions: Sequence[str], current: Mapping[str, VersionSta
             unchanged[version] = state
         else:
             changes[version] = target
-    return _all_or_nothing(Plan(changes, unchanged, failed), versions, _skipped)
+    return _all_or_nothing(Plan(changes, unchanged, (), failed), versions, _skipped)
 
 
 def plan_dispose(versions: Sequence[str], current: Mapping[str, VersionState | None], *,
@@ -219,7 +220,7 @@ def plan_dispose(versions: Sequence[str], current: Mapping[str, VersionState | N
             unchanged[version] = state
         else:
             changes[version] = Status.DISPOSED
-    return _all_or_nothing(Plan(changes, unchanged, failed), versions, _skipped)
+    return _all_or_nothing(Plan(changes, unchanged, (), failed), versions, _skipped)
 
 
 def plan_delete(versions: Sequence[str], current: Mapping[str, VersionState | None], *,
@@ -233,7 +234,7 @@ def plan_delete(versions: Sequence[str], current: Mapping[str, VersionState | No
             failed[version] = error
         else:
             changes[version] = Status.DELETED
-    return _all_or_nothing(Plan(changes, {}, failed), versions, _skipped)
+    return _all_or_nothing(Plan(changes, {}, (), failed), versions, _skipped)
 
 
 def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
@@ -245,12 +246,9 @@ def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
     the caller looked there too, its upstreams) offers; ``destination`` to the destination's
     copy. ``publish_refusal`` is the reason the destination's origin controls refuse publishing
     this package (``package_groups.origin_controls.origin_decision``), None when they allow it.
-    A copied version keeps the source's status. A version the destination has is
-    ``ALREADY_EXISTS`` unless ``allow_overwrite``, as the API reference says, even with the same
-    files (an answer names every requested version); overwritten by the same files, it is left as
-    it is and reported as it stands."""
+    A copied version keeps the source's status."""
     changes: dict[str, Status] = {}
-    unchanged: dict[str, VersionState] = {}
+    omitted: list[str] = []
     failed: dict[str, VersionError] = {}
     for version in versions:
         offered = source.get(version)
@@ -273,16 +271,14 @@ def plan_copy(versions: Sequence[str], source: Mapping[str, CopySource | None],
         present = destination.get(version)
         if present is not None and present.status == Status.DELETED:
             present = None
-        if present is None:
+        if present is None or (allow_overwrite and present.content != offered.content):
             changes[version] = Status(offered.status)
-        elif not allow_overwrite:
+        elif present.content == offered.content:
+            omitted.append(version)
+        else:
             failed[version] = VersionError(ErrorCode.ALREADY_EXISTS,
                                            f"Version {version} already exists")
-        elif present.content == offered.content:
-            unchanged[version] = VersionState(present.status, present.revision)
-        else:
-            changes[version] = Status(offered.status)
-    return _all_or_nothing(Plan(changes, unchanged, failed), versions,
+    return _all_or_nothing(Plan(changes, {}, tuple(omitted), failed), versions,
                            lambda v: f"Version {v} was skipped")
 
 

@@ -175,15 +175,14 @@ class VersionLifecycleStore(CatalogBase):
             target = _package(conn, destination.id, fmt, namespace, name)
             present = _versions(conn, target.id, version_keys.values()) if target else {}
             held = {requested: (CopyDestination(present[key].status,
-                                                _content(conn, present[key]),
-                                                present[key].revision)
+                                                _content(conn, present[key]))
                                 if key in present else None)
                     for requested, key in version_keys.items()}
             plan = decide({requested: found[1] for requested, found in offered.items()},
                           held, _publish_refusal(conn, destination, target, fmt, namespace, name,
                                                   display_name))
             if plan.failed or not plan.changes:
-                return VersionChanges(plan, dict(plan.unchanged))
+                return VersionChanges(plan)
             if target is None:
                 conn.execute(insert(packages).values(
                     repository_id=destination.id, format=fmt, namespace=namespace, name=name,
@@ -197,7 +196,7 @@ class VersionLifecycleStore(CatalogBase):
             if replaced:
                 conn.execute(delete(package_versions).where(
                     package_versions.c.id.in_(replaced)))
-            states = dict(plan.unchanged)
+            states: dict[str, VersionState] = {}
             copies: dict[int, int] = {}  # new version id -> its assets
             for requested, status in plan.changes.items():
                 revision, copy_id, asset_count = _copy_version(

