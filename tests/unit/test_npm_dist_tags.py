@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from packyard.errors import Invalid, NotFound, TooLarge
 from packyard.formats.npm.dist_tags import (
     effective_dist_tags,
+    named_tags,
     parse_tag_body,
     tags_after_delete,
     tags_after_publish,
     tags_after_set,
     validate_tag,
 )
+from packyard.model import PackageVersion
 
 
 @pytest.mark.parametrize("tag", ["latest", "beta", "next", "vnext", "x-ray", "xyz", "canary",
@@ -151,3 +155,11 @@ def test_dist_tag_rm() -> None:
         tags_after_delete({}, "latest", "demo")
     assert refused.value.message == ('"latest" of demo already follows its highest version and '
                                      "cannot be removed.")
+
+
+def test_named_tags_are_the_catalogs_tags_by_version_of_versions_still_held() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    versions = [PackageVersion(1, 1, "1.0.0-Beta", "1.0.0-beta", "Published", "r", when),
+                PackageVersion(2, 1, "2.0.0", "2.0.0", "Unlisted", "r", when)]
+    assert named_tags({"next": "1.0.0-beta", "old": "0.9.0", "latest": "2.0.0"}, versions) == {
+        "next": "1.0.0-Beta", "latest": "2.0.0"}

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from packyard.errors import Invalid, NotFound, TooLarge
 from packyard.formats.npm.semver import highest
+from packyard.model import PackageVersion
 
 LATEST = "latest"
 
@@ -64,6 +65,13 @@ def parse_tag_body(body: bytes) -> str:
         raise Invalid("A dist-tag body must be a JSON string naming a version, "
                       'such as "1.0.0".')
     return value
+
+
+def named_tags(stored: Mapping[str, str], versions: Iterable[PackageVersion]) -> dict[str, str]:
+    """The catalog's tags (tag -> version key) as dist-tags name them (tag -> version), those
+    whose version the package still has."""
+    by_key = {v.version_key: v.version for v in versions}
+    return {tag: by_key[key] for tag, key in stored.items() if key in by_key}
 
 
 def effective_dist_tags(stored: Mapping[str, str], listed: Iterable[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from packyard.errors import NotFound
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dist_tags import (
     effective_dist_tags,
+    named_tags,
     parse_tag_body,
     tags_after_delete,
     tags_after_set,
@@ -80,9 +81,7 @@ class PackageEdits:
         if found is None or not found[1]:
             raise NotFound(f"{name.full} is not in this registry.")
         package, versions, _ = found
-        by_key = {v.version_key: v.version for v in versions}
-        tags = {tag: by_key[key] for tag, key in
-                self._registry.catalog.package_tags(package.id).items() if key in by_key}
+        tags = named_tags(self._registry.catalog.package_tags(package.id), versions)
         stored = [StoredVersion(
             version=v.version, manifest=attributes.manifest(v.attributes), status=v.status,
             published=v.published_at, deprecated=attributes.deprecated(v.attributes),

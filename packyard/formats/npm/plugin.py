@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from packyard.errors import Conflict, Invalid
 from packyard.formats.npm import semver
-from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags
+from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags, named_tags
 from packyard.formats.npm.names import MAX_PART_LENGTH
 from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.metadata.new_files import SiblingFile
@@ -66,9 +66,7 @@ class NpmFormat:
         # "For npm packages, it's the version referenced by the latest tag": pinned, or the
         # one Packyard keeps it on, as the packument shows it.
         listed = {v.version for v in versions if v.status in LISTED_STATUSES}
-        by_key = {v.version_key: v.version for v in versions}
-        named = {tag: by_key[key] for tag, key in tags.items() if key in by_key}
-        return effective_dist_tags(named, listed).get(LATEST)
+        return effective_dist_tags(named_tags(tags, versions), listed).get(LATEST)
 
     def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # A version holds one file, package.tgz: the catalog itself refuses other bytes under

@@ -21,7 +21,7 @@ from packyard.auth.principal import Principal
 from packyard.errors import Denied
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
-from packyard.formats.npm.dist_tags import tags_after_publish
+from packyard.formats.npm.dist_tags import named_tags, tags_after_publish
 from packyard.formats.npm.names import PackageName
 from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.formats.npm.plugin import FORMAT, TARBALL_ASSET
@@ -196,10 +196,8 @@ class NpmPublisher:
                     self._registry.blobs.discard(staged)
                     return PublishOutcome(name, request.version, created=False)
             versions = catalog.list_versions(package.id)
-            by_key = {v.version_key: v.version for v in versions}
             listed = [v.version for v in versions if v.status in LISTED_STATUSES]
-            stored_tags = {tag: by_key[k] for tag, k in catalog.package_tags(package.id).items()
-                           if k in by_key}
+            stored_tags = named_tags(catalog.package_tags(package.id), versions)
         tags = tags_after_publish(stored_tags, request.dist_tags, request.version, listed)
         readme, readme_filename = choose_readme(request, inspection)
         manifest = stored_manifest(request, inspection)

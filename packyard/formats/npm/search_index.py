@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from packyard.formats.npm import attributes
-from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags
+from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags, named_tags
 from packyard.formats.npm.names import PackageName
 from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.formats.npm.plugin import FORMAT
@@ -30,8 +30,7 @@ def search_repository(catalog: Catalog, repository: Repository, query: SearchQue
         listed = {v.version: v for v in versions if v.status in LISTED_STATUSES}
         if not listed:
             continue
-        by_key = {v.version_key: v.version for v in versions}
-        tags = {t: by_key[k] for t, k in catalog.package_tags(package.id).items() if k in by_key}
+        tags = named_tags(catalog.package_tags(package.id), versions)
         latest = listed[effective_dist_tags(tags, listed)[LATEST]]
         name = PackageName(package.namespace or None, package.name)
         found.append(searchable(name, latest.version, attributes.manifest(latest.attributes),
