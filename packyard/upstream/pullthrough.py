@@ -293,17 +293,13 @@ class PullThrough:
             raise UpstreamError(f"Upstream file {source.filename} has no digest to verify it "
                                 "against; not pulled")
         key = (partition, source.filename, source.key_digest)
-        failed = self._failures.get(key)
+        failed = self._failure(key)
         if failed is not None:
-            if time.monotonic() < failed[0]:
-                raise failed[1]
-            del self._failures[key]
+            raise failed
         if len(self._downloads) > 256:
             self._forget_finished()
-        existing = self._downloads.get(key)
-        if existing is not None and (existing.finished_at is None
-                                     or time.monotonic() - existing.finished_at
-                                     < _RECENT_SECONDS) and existing.error is None:
+        existing = self._joinable(key)
+        if existing is not None:
             return existing
         # Created now, before the task first runs, so readers can open it straight away.
         declared = source.digests.get("sha256", "")
@@ -322,13 +318,26 @@ class PullThrough:
         """Whether ``start`` would join a download of ``source`` (running, or stored a moment
         ago) or raise a verification failure it remembers, rather than start one."""
         key = (partition, source.filename, source.key_digest)
+        return self._failure(key) is not None or self._joinable(key) is not None
+
+    def _failure(self, key: _Key) -> PackyardError | None:
+        """The verification failure remembered for ``key``, while it is remembered."""
         failed = self._failures.get(key)
-        if failed is not None and time.monotonic() < failed[0]:
-            return True
+        if failed is None:
+            return None
+        if time.monotonic() < failed[0]:
+            return failed[1]
+        del self._failures[key]
+        return None
+
+    def _joinable(self, key: _Key) -> Download | None:
+        """The download of ``key`` a request joins: running, or stored a moment ago."""
         existing = self._downloads.get(key)
-        return existing is not None and existing.error is None and (
-            existing.finished_at is None
-            or time.monotonic() - existing.finished_at < _RECENT_SECONDS)
+        if existing is not None and existing.error is None and (
+                existing.finished_at is None
+                or time.monotonic() - existing.finished_at < _RECENT_SECONDS):
+            return existing
+        return None
 
     def _forget_finished(self) -> None:
         now = time.monotonic()
