@@ -77,10 +77,6 @@ CHANGE_BACKSTOP_SECONDS = 300.0
 ABSENT_SECONDS = 1.0
 # What the rendered pages kept in memory may hold together, bodies and gzip encodings.
 PAGES_MAX_BYTES = 64 * 1024 * 1024
-
-
-def _page_size(page: RenderedPage) -> int:
-    return page.size
 # A page that merges upstreams is also only as fresh as their documents, which are revalidated
 # on their own schedule (``PACKYARD_UPSTREAM_PAGE_TTL_SECONDS``) and announce nothing when they
 # change: such a page is kept until the first of them is due (``RenderedPage.revalidate_at``),
@@ -112,7 +108,7 @@ class PackageReads:
         # tarball, and so makes every cached packument stale, every few milliseconds).
         self._pages: ResponseCache[RenderedPage] = ResponseCache(
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, monotonic=monotonic,
-            weigh=_page_size, max_weight=PAGES_MAX_BYTES)
+            weigh=lambda page: page.size, max_weight=PAGES_MAX_BYTES)
         self._files: ResponseCache[CachedFile] = ResponseCache(
             changes, ttl_seconds=CHANGE_BACKSTOP_SECONDS, max_entries=2048)
         # Files the repository was just found not to hold, while the catalog is unchanged and

@@ -303,6 +303,8 @@ class Registry:
             self.formats.get(fmt)
         if prefix and fmt:
             prefix = self.formats.get(fmt).normalize_name(prefix)
+        if namespace and fmt:
+            namespace = self.formats.get(fmt).normalize_namespace(namespace)  # npm: "@" or not
         return repo, self.catalog.list_packages(repo.id, fmt, prefix=prefix, after=after,
                                                 limit=limit, namespace_prefix=namespace,
                                                 publish=publish, upstream=upstream)

@@ -99,6 +99,14 @@ def test_namespace_with_an_at_sign_is_the_scope(repo: NpmRepo) -> None:
         "namespace"] == "acme"
 
 
+def test_list_packages_namespace_with_or_without_its_at(repo: NpmRepo) -> None:
+    api = repo.app.codeartifact()
+    for given in ("@acme", "acme", "@ac"):
+        listed = api.list_packages(domain="acme", repository="npmrepo", format="npm",
+                                   namespace=given)["packages"]
+        assert [(p["namespace"], p["package"]) for p in listed] == [("acme", "util")], given
+
+
 def test_regression_default_display_version_is_the_latest_tag(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     repo.publish("@acme/util", "2.0.0-rc.1", tag="next")
