@@ -46,9 +46,9 @@ from packyard.services.page_warmer import PageWarmer
 from packyard.services.response_cache import ResponseCache
 from packyard.services.spool_response import SpoolResponse
 from packyard.services.upstream_file_answers import (
-    UpstreamRangeResponse,
     head_answer,
     not_satisfiable,
+    range_answer,
 )
 from packyard.singleflight import SingleFlight
 from packyard.storage.blobs import BlobStore
@@ -391,7 +391,7 @@ class PackageReads:
         if isinstance(located, UpstreamFileHead):
             return head_answer(located, media_type, headers)
         if isinstance(located, UpstreamRange):
-            return UpstreamRangeResponse(located, media_type, headers)
+            return range_answer(located, media_type, headers)
         if isinstance(located, RangeNotSatisfiable):
             return not_satisfiable(located)
         span = None

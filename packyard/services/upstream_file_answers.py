@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
 
 from packyard.upstream.resolver import RangeNotSatisfiable, UpstreamFileHead, UpstreamRange
 
@@ -37,27 +36,10 @@ def not_satisfiable(located: RangeNotSatisfiable) -> Response:
         "Content-Range": f"bytes */{located.size}"})
 
 
-class UpstreamRangeResponse(Response):
-    """206 with the upstream's bytes of the range as they arrive; the upstream's response is
-    closed when this one ends, or when it is never sent."""
-
-    def __init__(self, located: UpstreamRange, media_type: str,
-                 headers: Mapping[str, str]) -> None:
-        self._located = located
-        self.status_code = 206
-        self.media_type = media_type
-        self.background = None
-        total = "*" if located.size is None else str(located.size)
-        self.init_headers({**headers, **_etag(located.sha256), "Accept-Ranges": "bytes",
-                           "Content-Range": f"bytes {located.start}-{located.end - 1}/{total}",
-                           "Content-Length": str(located.end - located.start)})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})
-            async for chunk in self._located.body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await self._located.aclose()
+def range_answer(located: UpstreamRange, media_type: str,
+                 headers: Mapping[str, str]) -> Response:
+    """206 with the bytes of the range the upstream sent (all read already)."""
+    total = "*" if located.size is None else str(located.size)
+    return Response(located.data, status_code=206, media_type=media_type, headers={
+        **headers, **_etag(located.sha256), "Accept-Ranges": "bytes",
+        "Content-Range": f"bytes {located.start}-{located.end - 1}/{total}"})

@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -77,6 +76,12 @@ _MERGED_TTL_SECONDS = 300.0
 # a merge holds its documents in memory even after the document cache has let them go).
 _MERGED_ENTRIES = 2048
 _MERGED_WEIGHT = 32 * 1024 * 1024
+# The largest range of a file not kept that is read from the upstream for a client; a larger
+# one is answered from a pull, as a download is. A forwarded range is read whole before it is
+# answered so that a client reading slowly holds no upstream connection and slot (16 of them
+# could otherwise stop every pull-through); the client's answer is held in memory, so bounded.
+# uv's and poetry's reads of a wheel's zip directory and METADATA are tens of KiB.
+MAX_FORWARDED_RANGE = 1024 * 1024
 # The revalidation time of a listing merged from no upstream document.
 NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -126,22 +131,18 @@ class UpstreamFileHead:
     size: int | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class UpstreamRange:
     """Part of a file only an upstream has, read from it for a Range request and kept nowhere:
-    ``[start, end)`` of ``size`` bytes (None: the upstream did not say), streamed by
-    ``body``, which closes the upstream's response when it ends; ``aclose`` closes it for an
-    answer never sent."""
+    ``data`` is ``[start, end)`` of ``size`` bytes (None: the upstream did not say), read whole
+    before it is answered (at most ``MAX_FORWARDED_RANGE``), so the upstream's connection and
+    its concurrency slot are free again however slowly the client reads it."""
 
     start: int
     end: int
     size: int | None
     sha256: str | None
-    body: AsyncIterator[bytes]
-    _closing: AsyncExitStack
-
-    async def aclose(self) -> None:
-        await self._closing.aclose()
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -566,8 +567,9 @@ class UpstreamResolver:
                           index_url: str, wanted: ByteRange) -> Located | None:
         """``wanted`` of a file only an upstream has, read from the upstream and kept nowhere;
         None when it is to be pulled and answered from the kept copy as before: a range
-        covering the whole file (a download), a file this process is pulling now (or has just
-        kept, or refused: ``PullThrough.knows``), or an upstream that ignored the Range.
+        covering the whole file (a download) or more than ``MAX_FORWARDED_RANGE`` of it, a file
+        this process is pulling now (or has just kept, or refused: ``PullThrough.knows``), or an
+        upstream that ignored the Range.
 
         The bytes are sent unverified: a digest covers the whole file, never a part. That is
         what the range is for: uv and poetry read a wheel's zip directory this way to learn
@@ -581,19 +583,16 @@ class UpstreamResolver:
             span = wanted.within(size)
             if span is None:
                 return RangeNotSatisfiable(size)
-            if span == (0, size):
+            if span == (0, size) or span[1] - span[0] > MAX_FORWARDED_RANGE:
                 return None
             asked = ByteRange(span[0], span[1] - 1)
         source = FileSource(remote.url, remote.filename, remote.digests, size, hosts,
                             index_url)
         if self._pull.knows(domain.blob_key, source):
             return None
-        closing = AsyncExitStack()
-        try:
-            response = await closing.enter_async_context(self._http.stream_range(
-                remote.url, hosts, asked.header, upstream=index_url))
+        async with self._http.stream_range(remote.url, hosts, asked.header,
+                                           upstream=index_url) as response:
             if response.status_code == 200:
-                await closing.aclose()
                 return None
             stated = response.headers.get("content-range")
             if response.status_code == 416:
@@ -603,7 +602,6 @@ class UpstreamResolver:
                                         f"{asked.header} of {remote.filename}"
                                         + (f", which its index says has {size} bytes"
                                            if size is not None else ""))
-                await closing.aclose()
                 return RangeNotSatisfiable(total)
             answered = parse_content_range(stated)
             if answered is None or not (
@@ -615,17 +613,16 @@ class UpstreamResolver:
                                     + (f" ({size} bytes declared)" if size is not None else "")
                                     + "; not served")
             start, end, total = answered
+            if end - start > MAX_FORWARDED_RANGE:  # placed by the upstream: too large
+                return None
             length = response.headers.get("content-length")
             if length is not None and length.strip() != str(end - start):
                 raise UpstreamError(f"Upstream {response.url} sends {length.strip()} bytes "
                                     f"for {stated}; not served")
             log.debug("reading %s of %s from upstream (not kept)", stated, remote.filename)
+            data = await _range_bytes(response, end - start)
             return UpstreamRange(start, end, size if size is not None else total,
-                                 remote.digests.get("sha256"),
-                                 _range_body(response, end - start, closing), closing)
-        except BaseException:
-            await closing.aclose()
-            raise
+                                 remote.digests.get("sha256"), data)
 
     def _own_or_plan(self, domain: Domain, repository: Repository, name: str, filename: str,
                      namespace: str, own_checked: bool) -> StoredFile | _Plan:
@@ -812,27 +809,25 @@ def _until(moment: datetime | None, now: datetime) -> datetime | None:
     return None if moment is None else min(moment, now)
 
 
-async def _range_body(response: httpx.Response, length: int,
-                      closing: AsyncExitStack) -> AsyncIterator[bytes]:
-    """The ``length`` bytes of an upstream's 206 as they arrive (what httpx reads at a time:
-    bounded memory); raises when it sends more or fewer (the client's answer is cut short).
-    The response is closed when it ends."""
+async def _range_bytes(response: httpx.Response, length: int) -> bytes:
+    """The ``length`` bytes of an upstream's 206, all of them; UpstreamError when it sends more
+    or fewer, before the client is answered (a 502, not a 206 cut short)."""
+    chunks: list[bytes] = []
+    received = 0
     try:
-        sent = 0
         async for chunk in response.aiter_bytes():
-            sent += len(chunk)
-            if sent > length:
+            received += len(chunk)
+            if received > length:
                 raise UpstreamError(f"Upstream {response.url} sent more than the {length} "
                                     "bytes of its range")
-            yield chunk
-        if sent != length:
-            raise UpstreamError(f"Upstream {response.url} sent {sent} of the {length} bytes "
-                                "of its range")
+            chunks.append(chunk)
     except httpx.TransportError as exc:
         raise UpstreamError(f"Upstream {response.url} failed while sending: "
                             f"{type(exc).__name__} {exc}".rstrip()) from None
-    finally:
-        await closing.aclose()
+    if received != length:
+        raise UpstreamError(f"Upstream {response.url} sent {received} of the {length} bytes "
+                            "of its range")
+    return b"".join(chunks)
 
 
 def _same(kept: tuple[UpstreamListing | None, ...],

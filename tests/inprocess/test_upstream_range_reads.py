@@ -87,8 +87,9 @@ def _size(chain: Chain) -> int:
 @pytest.mark.parametrize(("asked", "span"), [
     ("bytes=-65536", lambda n: (n - 65536, n)),
     ("bytes=100-199", lambda n: (100, 200)),
-    ("bytes=1048576-", lambda n: (1048576, n)),
-    ("bytes=5-99999999", lambda n: (5, n)),
+    ("bytes=3145000-", lambda n: (3145000, n)),
+    # MAX_FORWARDED_RANGE exactly.
+    ("bytes=2097152-3145727", lambda n: (2097152, 3145728)),
 ])
 def test_regression_a_range_of_a_file_not_kept_is_read_from_the_upstream_and_kept_nowhere(
         chain: Chain, asked: str, span: Any) -> None:
@@ -109,6 +110,28 @@ def test_regression_a_range_of_a_file_not_kept_is_read_from_the_upstream_and_kep
     assert chain.get().content == chain.wheel.data
     assert chain.get(Range=asked).content == chain.wheel.data[start:end]
     assert chain.index.file_requests(chain.wheel.filename) == 2
+    assert chain.kept() == {"team": ["big-pkg"], "pypi-store": ["big-pkg"], "blob": ["stored"]}
+
+
+@pytest.mark.parametrize(("asked", "span"), [
+    ("bytes=1048576-", lambda n: (1048576, n)),
+    ("bytes=5-99999999", lambda n: (5, n)),
+    ("bytes=0-1048576", lambda n: (0, 1048577)),  # one byte more than MAX_FORWARDED_RANGE
+])
+def test_regression_a_range_too_large_to_forward_is_answered_from_a_pull(
+        chain: Chain, asked: str, span: Any) -> None:
+    """A range of more than MAX_FORWARDED_RANGE is a download in parts (a resumed one, a
+    download manager's): the file is pulled and kept, and the range answered from it, instead
+    of the upstream's range being read for it (held in memory while the client reads it)."""
+    start, end = span(_size(chain))
+    got = chain.get(Range=asked)
+    assert (got.status_code, got.headers["content-range"]) == (
+        206, f"bytes {start}-{end - 1}/{_size(chain)}")
+    assert got.content == chain.wheel.data[start:end]
+    # The whole file afterwards comes from that one download (joined, or kept by then).
+    assert chain.get().content == chain.wheel.data
+    assert chain.file_ranges() == []
+    assert chain.index.file_requests(chain.wheel.filename) == 1
     assert chain.kept() == {"team": ["big-pkg"], "pypi-store": ["big-pkg"], "blob": ["stored"]}
 
 
@@ -239,5 +262,12 @@ def test_regression_a_range_of_a_file_from_an_index_without_sizes_is_placed_by_t
         assert [asked for _, asked in index.ranges] == ["bytes=-100", f"bytes={size + 10}-"]
         assert app.codeartifact().list_packages(domain="acme",
                                                 repository="pypi-store")["packages"] == []
+        # Where the upstream's answer shows the range is too large to forward, it is pulled.
+        large = repo.get(path, Range="bytes=1048576-")
+        assert (large.status_code, large.content, large.headers["content-range"]) == (
+            206, wheel.data[1048576:], f"bytes 1048576-{size - 1}/{size}")
+        assert [asked for _, asked in index.ranges][2:] == ["bytes=1048576-"]
+        assert [p["package"] for p in app.codeartifact().list_packages(
+            domain="acme", repository="pypi-store")["packages"]] == ["big-pkg"]
     finally:
         index.stop()

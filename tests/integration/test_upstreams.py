@@ -593,6 +593,33 @@ def test_regression_a_range_of_a_file_not_kept_is_read_from_the_upstream_or_the_
     assert chain.packages("team") == [normalize(spec.name)]
 
 
+def test_regression_a_client_reading_a_large_range_slowly_holds_no_upstream_slot(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A range of a file not kept was streamed from the upstream as the client read it: a
+    client that reads slowly (or not at all) held one of the upstream's concurrency slots for
+    as long, and a few of them stopped every pull-through ("Upstream busy"). A large range is
+    now answered from a pull (which reads the upstream at its own pace), a small one read
+    whole before it is answered."""
+    spec = DistSpec(name=unique_name("up-slow"), version="1.0", padding=32 * 1024 * 1024)
+    other = DistSpec(name=unique_name("up-other"), version="1.0")
+    wheel = dists.wheel(spec)
+    index.add(wheel)
+    index.add(dists.wheel(other))
+    chain = _chain(_server(server_factory, index, PACKYARD_UPSTREAM_MAX_CONCURRENCY="1",
+                           PACKYARD_UPSTREAM_READ_TIMEOUT_SECONDS="5"), tmp_path)
+    url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+    with chain.http() as slow, chain.http() as http:
+        with slow.stream("GET", url, headers={"Range": "bytes=100-"}) as ranged:
+            assert ranged.status_code == 206
+            # Nothing of the body read yet: the other project's page needs the one slot.
+            page = http.get(f"{chain.endpoint()}simple/{normalize(other.name)}/")
+            assert page.status_code == 200, page.text
+            assert ranged.read() == wheel.data[100:]
+    assert index.ranges == []
+    assert chain.packages("pypi-store") == [normalize(spec.name)]
+
+
 def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps_nothing(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
