@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -848,6 +849,87 @@ def test_regression_a_kept_file_keeps_the_upstreams_upload_time_and_yank(
     chosen = json.loads(report.read_text())["install"]
     assert [(i["metadata"]["name"], i["metadata"]["version"]) for i in chosen] == [
         (name, "1.0")]
+
+
+def test_regression_the_json_api_answers_for_a_project_only_an_upstream_offers(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """``pypi/NAME/json`` answered 404 for a project the repository offers only through its
+    upstream, though the Simple page lists it, so pip-tools' ``pip-compile --generate-hashes``
+    (7.7: ``piptools/repositories/pypi.py``, hashes matched to the page's links by URL)
+    downloaded every file to hash it. It answers from the merged page now: each file's URL
+    is the page's link, with the page's sha256, size, upload time and yank; asking fetches no file, and nothing of the upstream before the caller is known."""
+    name = unique_name("up-json")
+    old_wheel, old_sdist = dists.both(DistSpec(name=name, version="1.0"))
+    bad = dists.wheel(DistSpec(name=name, version="2.0"))
+    for dist in (old_wheel, old_sdist):
+        index.add(dist, upload_time="2022-03-04T05:06:07.250000Z")
+    index.add(bad, upload_time="2023-01-01T00:00:00.000000Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    project = normalize(name)
+    document_url = f"{chain.endpoint()}pypi/{project}/json"
+    with httpx.Client(trust_env=False, timeout=60) as anonymous:
+        assert anonymous.get(document_url).status_code == 401
+    assert index.requests[f"/simple/{project}/"] == 0  # nothing asked before authorization
+    with chain.http() as http:
+        response = http.get(document_url)
+        assert response.status_code == 200, response.text
+        document = response.json()
+        page_url = f"{chain.endpoint()}simple/{project}/"
+        page = http.get(page_url, headers={"Accept": JSON_V1}).json()
+        release = http.get(f"{chain.endpoint()}pypi/{project}/2.0/json").json()
+    listed = {f["filename"]: f for f in page["files"]}
+    served = {f["filename"]: f for files in document["releases"].values() for f in files}
+    assert sorted(document["releases"]) == ["1.0", "2.0"]
+    assert set(served) == set(listed) == {old_wheel.filename, old_sdist.filename, bad.filename}
+    for filename, entry in served.items():
+        # pip-tools looks a candidate's hash up by the link's absolute URL.
+        assert entry["url"] == urljoin(page_url, listed[filename]["url"])
+        assert entry["digests"]["sha256"] == listed[filename]["hashes"]["sha256"]
+        assert entry["size"] == listed[filename]["size"]
+        assert entry["yanked"] == (filename == bad.filename)
+    assert served[old_sdist.filename]["upload_time_iso_8601"] == "2022-03-04T05:06:07.250000Z"
+    assert served[bad.filename]["yanked_reason"] == "broken build"
+    # The latest release is the newest not yanked, as on PyPI.
+    assert (document["info"]["name"], document["info"]["version"]) == (project, "1.0")
+    assert [f["filename"] for f in document["urls"]] == sorted(
+        [old_wheel.filename, old_sdist.filename])
+    assert (release["info"]["yanked"], release["info"]["yanked_reason"]) == (
+        True, "broken build")
+    assert int(response.headers["X-PyPI-Last-Serial"]) == document["last_serial"] > 0
+    assert all(index.file_requests(f) == 0 for f in served)  # nothing downloaded
+
+
+def test_regression_the_json_api_shows_an_upstreams_yank_of_a_kept_file(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A file kept from the upstream showed in the JSON API as the repository's own view (not
+    yanked) while the Simple page carries the upstream's yank (PEP 592), made before or after
+    it was kept: the JSON API says what the page says."""
+    name = unique_name("up-json-yank")
+    before, after = (dists.wheel(DistSpec(name=name, version=v)) for v in ("1.0", "1.1"))
+    index.add(before, yanked="yanked before")
+    index.add(after)
+    chain = _chain(_server(server_factory, index, PACKYARD_UPSTREAM_PAGE_TTL_SECONDS="0"),
+                   tmp_path)
+    project = normalize(name)
+    page_url = f"{chain.endpoint()}simple/{project}/"
+    with chain.http() as http:
+        for dist in (before, after):
+            assert http.get(page_url + dist.filename).content == dist.data  # kept
+        index.projects[project][after.filename].yanked = "yanked after"
+        page = {f["filename"]: f.get("yanked", False) for f in http.get(
+            page_url, headers={"Accept": JSON_V1}).json()["files"]}
+        document = http.get(f"{chain.endpoint()}pypi/{project}/json").json()
+        release = http.get(f"{chain.endpoint()}pypi/{project}/1.1/json").json()
+    assert [v["version"] for v in chain.versions(project)] == ["1.0", "1.1"]
+    assert page == {before.filename: "yanked before", after.filename: "yanked after"}
+    served = {f["filename"]: f["yanked_reason"] for files in document["releases"].values()
+              for f in files}
+    assert served == page
+    assert (release["info"]["yanked"], release["info"]["yanked_reason"]) == (
+        True, "yanked after")
+    assert [f["yanked"] for f in release["urls"]] == [True]
 
 
 def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(
