@@ -99,6 +99,8 @@ class StaticIndex:
     cut_after: int | None = None
     # Answer Range requests for files 206 (as files.pythonhosted.org does) unless this is set.
     ignore_ranges: bool = False
+    # Answer HEAD of a file with its length (else 501, as Python's http.server does).
+    answers_head: bool = False
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -202,6 +204,22 @@ class StaticIndex:
                         self._send_slowly(served)
                         return
                 self._send(404, b"not found\n", "text/plain", {})
+
+            def do_HEAD(self) -> None:  # noqa: N802 - the http.server API
+                with index._lock:
+                    index.requests["HEAD " + self.path] += 1
+                parts = self.path.strip("/").split("/")
+                served = next((files[parts[1]] for files in index.projects.values()
+                               if len(parts) == 2 and parts[1] in files), None)
+                if not index.answers_head or parts[0] != "files" or served is None:
+                    self.send_response(501)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(served.data)))
+                self.end_headers()
 
             def _send(self, status: int, body: bytes, kind: str, extra: dict[str, str]) -> None:
                 self.send_response(status)
@@ -594,6 +612,37 @@ def test_regression_a_range_of_a_file_not_kept_is_read_from_the_upstream_or_the_
     assert chain.packages("team") == [normalize(spec.name)]
 
 
+@pytest.mark.parametrize("answers_head", [True, False], ids=["head", "range"])
+def test_regression_a_head_of_a_file_an_index_gives_no_size_for_has_its_length(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path,
+        answers_head: bool) -> None:
+    """A HEAD of a file not kept, from an index that declares no sizes (PEP 503 HTML), had no
+    Content-Length, so uv read no range of it and downloaded (and Packyard kept) the whole
+    file. The length is asked of the upstream (its HEAD; a one-byte range where it answers no
+    HEAD), after authorization, and nothing is downloaded or kept."""
+    upstream = StaticIndex(html_only=True, answers_head=answers_head).start()
+    try:
+        spec = DistSpec(name=unique_name("up-head"), version="1.0", padding=2 * 1024 * 1024)
+        wheel = dists.wheel(spec)
+        upstream.add(wheel)
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+        with httpx.Client(trust_env=False, timeout=60) as anonymous:
+            assert anonymous.head(url).status_code == 401
+        assert not upstream.requests  # nothing asked before authorization
+        with chain.http() as http:
+            head = http.head(url)
+        assert (head.status_code, head.headers.get("content-length"),
+                head.headers.get("accept-ranges")) == (200, str(len(wheel.data)), "bytes"), \
+            head.text
+        assert upstream.ranges == ([] if answers_head else
+                                   [(f"/files/{wheel.filename}", "bytes=0-0")])
+        assert upstream.requests[f"HEAD /files/{wheel.filename}"] == 1
+        assert chain.packages("team") == chain.packages("pypi-store") == []
+    finally:
+        upstream.stop()
+
+
 def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps_nothing(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
@@ -612,6 +661,30 @@ def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps
     assert f"{normalize(spec.name)}==2.0" in compiled.stdout
     assert index.ranges and all(path == f"/files/{wheel.filename}" for path, _ in index.ranges)
     assert chain.packages("team") == chain.packages("pypi-store") == []
+
+
+def test_regression_uv_against_an_index_without_sizes_or_metadata_keeps_nothing(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """With an HTML-only upstream (no sizes, no PEP 658 files), uv's HEAD of a wheel had no
+    Content-Length, so uv downloaded the whole wheel (and Packyard pulled and kept it) to read
+    its metadata; with the length, uv reads ranges and nothing is kept."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-peek-html"), version="2.0",
+                        padding=4 * 1024 * 1024)
+        wheel = dists.wheel(spec)
+        upstream.add(wheel)
+        upstream.projects[normalize(spec.name)][wheel.filename].metadata = None
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        requirements = tmp_path / "requirements.in"
+        requirements.write_text(f"{spec.name}\n")
+        compiled = run([tool("uv"), "pip", "compile", "--no-cache", "--index-url",
+                        chain.index_url(), requirements], chain.home.env())
+        assert f"{normalize(spec.name)}==2.0" in compiled.stdout
+        assert chain.packages("team") == chain.packages("pypi-store") == []
+        assert len(upstream.ranges) == upstream.file_requests(wheel.filename) >= 2
+    finally:
+        upstream.stop()
 
 
 def test_a_repository_upstream_without_external_connection(
