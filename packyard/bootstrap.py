@@ -31,7 +31,7 @@ from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secret_key import open_secret_box
 from packyard.iam.secrets import SecretBox
-from packyard.iam.shared_secrets import ServerSecrets
+from packyard.iam.shared_secrets import ServerSecrets, account_created_at
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
 from packyard.metadata.change_feed import watch_changes
@@ -214,7 +214,8 @@ def build(settings: Settings) -> Container:
         LifecycleOperations(registry, permissions,
                             AssetPublisher(registry, capacity, settings.max_upload_bytes)),
         signed, settings.public_url)
-    iam = IamService(iam_store, authorizer, clock)
+    iam = IamService(iam_store, authorizer, clock,
+                     lambda now: account_created_at(services.secrets, now))
     sts = StsService(iam_store, authorizer, clock)
     iam_api = IamEndpoint(IamServices(iam, sts), signed)
     package_auth = PackageAuthenticator(services.tokens, settings.account_id, clock,

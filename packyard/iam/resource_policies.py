@@ -58,11 +58,20 @@ class ResourcePolicyStore(StoreBase):
                 resource_policies.c.resource_arn == resource_arn)).first()
             if row is None:
                 raise NotFound(f"No resource policy is set on {resource_arn}",
-                               resource_id=resource_arn, resource_type="policy")
+                               resource_id=resource_arn,
+                               resource_type=resource_type_of(resource_arn))
             if expected_revision is not None:
                 _check_revision(row, expected_revision, resource_arn)
             conn.execute(delete(resource_policies).where(resource_policies.c.id == row.id))
             return _resource_policy(row)
+
+
+def resource_type_of(resource_arn: str) -> str:
+    """The ``resourceType`` an error about the policy on ``resource_arn`` names: the resource
+    it is attached to ("domain" or "repository"), as CodeArtifact's ResourceType enum has no
+    "policy" (SDKs with typed enums would read it as unknown)."""
+    resource = resource_arn.split(":", 5)[-1]
+    return "repository" if resource.startswith("repository/") else "domain"
 
 
 def _resource_policy(row: Row[Any]) -> ResourcePolicy:
@@ -72,8 +81,10 @@ def _resource_policy(row: Row[Any]) -> ResourcePolicy:
 def _check_revision(row: Row[Any] | None, expected: str, resource_arn: str) -> None:
     if row is None:
         raise Conflict(f"The policy revision {expected} does not match: {resource_arn} has no "
-                       "resource policy", resource_id=resource_arn, resource_type="policy")
+                       "resource policy", resource_id=resource_arn,
+                       resource_type=resource_type_of(resource_arn))
     if row.revision != expected:
         raise Conflict(f"The policy revision {expected} is not the current revision of the "
                        f"policy on {resource_arn}; get the policy again and retry with its "
-                       "revision", resource_id=resource_arn, resource_type="policy")
+                       "revision", resource_id=resource_arn,
+                       resource_type=resource_type_of(resource_arn))

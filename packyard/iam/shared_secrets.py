@@ -51,3 +51,15 @@ class ServerSecrets:
             conn.execute(insert(server_secrets).values(
                 name=name, value=self._box.encrypt(value), created_at=now))
         return value, True
+
+
+ACCOUNT_CREATED = "account-created-at"
+"""The moment this Packyard's account came to be (its root user's ``CreateDate``): the first
+time any process was asked for it, kept here so that every replica and restart says the same.
+Not a secret, but one moment every process must agree on, created once, as the root key is."""
+
+
+def account_created_at(secrets: ServerSecrets, now: datetime) -> datetime:
+    """When the account was created: ``now`` on the first ask of all, what was kept then after."""
+    value, _ = secrets.get_or_create(ACCOUNT_CREATED, now.isoformat, now)
+    return datetime.fromisoformat(value)

@@ -8,6 +8,8 @@ caller without permission learns nothing about which names are taken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from packyard.auth.authorize import Authorizer
@@ -35,14 +37,29 @@ from packyard.iam.store import IamStore
 DEFAULT_MAX_SESSION_DURATION = 3600
 
 
+@dataclass(frozen=True)
+class RootUser:
+    """The account's root user as IAM's GetUser shows it: no name or path, the account id as
+    its UserId, and the account's creation date as its CreateDate."""
+
+    user_id: str
+    arn: str
+    created_at: datetime
+
+
 class IamService:
     """The service behind the IAM API."""
 
-    def __init__(self, store: IamStore, authorizer: Authorizer, clock: Clock) -> None:
+    def __init__(self, store: IamStore, authorizer: Authorizer, clock: Clock,
+                 account_created: Callable[[datetime], datetime] | None = None) -> None:
         self.store = store
         self._authz = authorizer
         self._clock = clock
         self._account = store.account_id
+        # When the account was created, given the time now (``shared_secrets``: kept in the
+        # database on the first ask); without a database to keep it, the first ask's time.
+        self._account_created = account_created
+        self._created_at: datetime | None = None
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -91,15 +108,22 @@ class IamService:
         self._authz.check(principal, "iam:CreateUser", iam_arn(self._account, "user", path, name))
         return self.store.create_user(name, path, self._now())
 
-    def get_user(self, principal: Principal, name: str | None) -> User | Principal:
-        """The named user; without a name, the caller itself (root is returned as a Principal)."""
+    def get_user(self, principal: Principal, name: str | None) -> User | RootUser:
+        """The named user; without a name, the caller itself (root as a ``RootUser``)."""
         if not name:
             if principal.kind != USER:
                 if principal.is_root:
-                    return principal
+                    return RootUser(principal.user_id, principal.arn, self._account_since())
                 raise Invalid("Must specify userName when calling with non-User credentials")
             name = principal.name
         return self._authorize_user(principal, "iam:GetUser", name)
+
+    def _account_since(self) -> datetime:
+        if self._created_at is None:
+            now = self._now()
+            self._created_at = (self._account_created(now) if self._account_created is not None
+                                else now)
+        return self._created_at
 
     def list_users(self, principal: Principal, path_prefix: str | None) -> list[User]:
         self._authz.check(principal, "iam:ListUsers", "*")

@@ -17,6 +17,7 @@ from packyard.auth.principal import Principal
 from packyard.clock import Clock
 from packyard.errors import Invalid, NotFound
 from packyard.iam.records import ResourcePolicy
+from packyard.iam.resource_policies import resource_type_of
 from packyard.iam.store import IamStore
 from packyard.policy.document import PolicyKind, parse_policy
 from packyard.services.registry import Registry
@@ -98,5 +99,5 @@ class PermissionsPolicies:
         found = self._store.resource_policy(arn)
         if found is None:
             raise NotFound(f"No resource policy is set on the {what}", resource_id=arn,
-                           resource_type="policy")
+                           resource_type=resource_type_of(arn))
         return found

@@ -39,6 +39,7 @@ import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
+from packyard.upstream.byte_ranges import parse_content_range, unsatisfied_size
 
 log = logging.getLogger("packyard.upstream")
 
@@ -264,7 +265,8 @@ class UpstreamHttp:
 
     @asynccontextmanager
     async def _open(self, upstream: str, url: str, headers: dict[str, str],
-                    allowed_hosts: Collection[str]) -> AsyncIterator[httpx.Response]:
+                    allowed_hosts: Collection[str], method: str = "GET"
+                    ) -> AsyncIterator[httpx.Response]:
         """A streaming response for ``url`` after redirects and retries; 4xx are returned.
         ``upstream`` is the index URL of the upstream asking, which its cooldown is kept
         under."""
@@ -272,7 +274,7 @@ class UpstreamHttp:
             attempt = 0
             while True:
                 try:
-                    response = await self._follow(url, headers, allowed_hosts)
+                    response = await self._follow(url, headers, allowed_hosts, method)
                 except httpx.TransportError as exc:
                     if attempt < self.limits.retries:
                         attempt += 1
@@ -289,7 +291,11 @@ class UpstreamHttp:
                     continue
                 break
             try:
-                if response.status_code >= 500 or response.status_code == 429:
+                # A 501 to a HEAD is a server without HEAD (Python's http.server), not one in
+                # trouble: the caller asks otherwise.
+                refused_method = method != "GET" and response.status_code == 501
+                if (response.status_code >= 500 and not refused_method) \
+                        or response.status_code == 429:
                     error = UpstreamError(f"Upstream {response.url} answered "
                                           f"{response.status_code} {response.reason_phrase}")
                     self._mark_down(upstream, url, error)
@@ -303,12 +309,12 @@ class UpstreamHttp:
                 await response.aclose()
 
     async def _follow(self, url: str, headers: dict[str, str],
-                      allowed_hosts: Collection[str]) -> httpx.Response:
+                      allowed_hosts: Collection[str], method: str = "GET") -> httpx.Response:
         client = await self._http()
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.requests += 1
-            request = client.build_request("GET", current, headers=headers)
+            request = client.build_request(method, current, headers=headers)
             response = await client.send(request, stream=True)
             if not response.has_redirect_location:  # 304 is a 3xx without a Location
                 return response
@@ -409,6 +415,34 @@ class UpstreamHttp:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
             yield response
+
+    async def content_length(self, url: str, allowed_hosts: Collection[str], *,
+                             upstream: str) -> int | None:
+        """A file's length as the upstream states it without sending it: a HEAD's
+        Content-Length, else (a server that refuses HEAD, as Python's http.server does, or
+        answers it without a length) the total in the Content-Range of a one-byte range;
+        None when neither says. UpstreamError for a 5xx or an unreachable upstream."""
+        async with self._open(upstream, url, {"Accept-Encoding": "identity"}, allowed_hosts,
+                              method="HEAD") as response:
+            if response.status_code == 200 and "content-encoding" not in response.headers:
+                length = _length(response.headers.get("content-length"))
+                if length is not None:
+                    return length
+        async with self.stream_range(url, allowed_hosts, "bytes=0-0",
+                                     upstream=upstream) as response:
+            if response.status_code == 416:  # an empty file
+                return unsatisfied_size(response.headers.get("content-range"))
+            if "content-encoding" in response.headers:
+                return None
+            if response.status_code == 200:
+                return _length(response.headers.get("content-length"))
+            answered = parse_content_range(response.headers.get("content-range"))
+            return None if answered is None else answered[2]
+
+
+def _length(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:

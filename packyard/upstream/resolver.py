@@ -547,8 +547,14 @@ class UpstreamResolver:
             return InlineFile(await self._format.fetch_derived(
                 self._http, remote, hosts, filename, hit.source.index_url))
         if asked.head:
-            # What a HEAD says needs nothing fetched: uv asks it before its range reads.
-            return UpstreamFileHead(remote.digests.get("sha256"), remote.size)
+            # What a HEAD says needs nothing fetched: uv asks it before its range reads. A
+            # length the index does not declare (PEP 503 HTML has none) is asked of the
+            # upstream, as a GET's answer would have it: uv reads no range of a file whose
+            # HEAD has no Content-Length, and downloads the whole file instead.
+            size = remote.size
+            if size is None:
+                size = await self._upstream_length(remote, hosts, hit.source.index_url)
+            return UpstreamFileHead(remote.digests.get("sha256"), size)
         byte_range = asked.range_of(remote.digests.get("sha256"))
         if byte_range is not None:
             peeked = await self._read_range(domain, remote, hosts, hit.source.index_url,
@@ -562,6 +568,19 @@ class UpstreamResolver:
         return await self._pull_through(domain, owner, repository, namespace, name, remote,
                                         upstream.version(remote.version_key), hosts,
                                         hit.source.index_url, step.external_connection or "")
+
+    async def _upstream_length(self, remote: OfferedFile, hosts: frozenset[str],
+                               index_url: str) -> int | None:
+        """The length the upstream states for a file its index gives no size for, within
+        one read timeout; None when it states none."""
+        assert remote.url is not None
+        limit = self._http.limits.read_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._http.content_length(remote.url, hosts, upstream=index_url)
+        except TimeoutError:
+            raise UpstreamError(f"Upstream {remote.url} did not state the length of "
+                                f"{remote.filename} within {limit:g}s") from None
 
     async def _read_range(self, domain: Domain, remote: OfferedFile, hosts: frozenset[str],
                           index_url: str, wanted: ByteRange) -> Located | None:

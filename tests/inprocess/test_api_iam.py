@@ -49,7 +49,9 @@ def test_user_lifecycle(iam: Any) -> None:
 
 
 def test_get_user_without_a_name_is_the_caller(packyard: InProcessPackyard, iam: Any) -> None:
-    assert iam.get_user()["User"] == {"UserId": DEFAULT_ACCOUNT, "Arn": f"{ACCOUNT_ARN}:root"}
+    root = iam.get_user()["User"]
+    assert {k: v for k, v in root.items() if k != "CreateDate"} == {
+        "UserId": DEFAULT_ACCOUNT, "Arn": f"{ACCOUNT_ARN}:root"}
     iam.create_user(UserName="alice")
     iam.put_user_policy(UserName="alice", PolicyName="self", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
@@ -57,6 +59,20 @@ def test_get_user_without_a_name_is_the_caller(packyard: InProcessPackyard, iam:
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     alice = packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
     assert alice.get_user()["User"]["UserName"] == "alice"
+
+
+def test_regression_root_get_user_has_the_accounts_create_date(packyard: InProcessPackyard,
+                                                                iam: Any) -> None:
+    """GetUser for the root caller had no CreateDate, which botocore's User shape requires
+    (AWS gives the account's creation date): it has one, the same on every call, and no later
+    than users created since."""
+    required = iam.meta.service_model.shape_for("User").required_members
+    assert "CreateDate" in required
+    first = iam.get_user()["User"]
+    assert set(required) - {"Path", "UserName"} <= set(first)  # AWS leaves these out for root
+    created = iam.create_user(UserName="later")["User"]["CreateDate"]
+    assert first["CreateDate"] <= created
+    assert iam.get_user()["User"]["CreateDate"] == first["CreateDate"]
 
 
 def test_access_key_lifecycle(packyard: InProcessPackyard, iam: Any) -> None:

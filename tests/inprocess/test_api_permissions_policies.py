@@ -83,7 +83,25 @@ def test_stale_revision_is_a_conflict(packyard: InProcessPackyard, api: Any, kin
         f"The policy revision {first} is not the current revision of the policy on {arn}; "
         "get the policy again and retry with its revision")
     body = aws_error(packyard.last_aws_response)[2]
-    assert (body["resourceId"], body["resourceType"]) == (arn, "policy")
+    assert (body["resourceId"], body["resourceType"]) == (arn, kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_regression_missing_policy_names_a_resource_type_of_the_enum(
+        packyard: InProcessPackyard, api: Any, kind: str) -> None:
+    """A missing policy (get, delete, or a revision of none) named ``resourceType: "policy"``,
+    which CodeArtifact's ResourceType enum (botocore's service model) does not have: it names
+    the domain or repository the policy would be on."""
+    put, get, delete, target, arn, _ = KINDS[kind]
+    model = api.meta.service_model.shape_for("ResourceNotFoundException")
+    allowed = model.members["resourceType"].enum
+    for call, extra in ((get, {}), (delete, {}), (put, {"policyDocument": DOCUMENT,
+                                                         "policyRevision": "made-up"})):
+        with pytest.raises(ClientError):
+            getattr(api, call)(**target, **extra)
+        body = aws_error(packyard.last_aws_response)[2]
+        assert body["resourceType"] in allowed
+        assert (body["resourceId"], body["resourceType"]) == (arn, kind)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -98,3 +98,28 @@ def test_lifecycle_changes_show_at_once(packyard: InProcessPackyard,
     assert shelf.get("pypi/demo-pkg/1.0/json").status_code == 404
     api.dispose_package_versions(**args, versions=["2.0", "3.0rc1"])
     assert shelf.get("pypi/demo-pkg/json").status_code == 404
+
+
+def test_regression_a_downstream_answers_for_a_project_only_its_upstream_repository_holds(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    """A repository whose upstream repository holds a project listed it on its Simple page but
+    answered 404 in the JSON API: it answers with the upstream's releases, its core metadata,
+    and URLs through the downstream (where pip's links point)."""
+    lib = packyard.pypi_repo(repository="lib")
+    upload_ok(lib, dists.wheel(V10), dists.sdist(V10), dists.wheel(V20))
+    packyard.codeartifact().create_repository(domain="acme", repository="team",
+                                              upstreams=[{"repositoryName": "lib"}])
+    team = packyard.pypi_repo(repository="team", create=False)
+    response = team.get("pypi/demo-pkg/json")
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert (document["info"]["name"], document["info"]["version"]) == ("Demo.Pkg", "2.0")
+    assert document["info"]["summary"] == "Demo two"
+    assert sorted(document["releases"]) == ["1.0", "2.0"]
+    page = team.get("simple/demo-pkg/",
+                    Accept="application/vnd.pypi.simple.v1+json").json()["files"]
+    assert {f["url"]: f["digests"]["sha256"] for files in document["releases"].values()
+            for f in files} == {f"{team.endpoint}simple/demo-pkg/{f['url']}": f["hashes"]["sha256"]
+                                for f in page}
+    release = team.get("pypi/demo-pkg/1.0/json").json()
+    assert release["info"]["requires_dist"] == ["requests>=2.0"]

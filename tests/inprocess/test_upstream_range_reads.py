@@ -256,17 +256,19 @@ def test_regression_a_range_of_a_file_from_an_index_without_sizes_is_placed_by_t
             206, wheel.data[-100:], f"bytes {size - 100}-{size - 1}/{size}")
         head = repo.client().head(repo.endpoint + path)
         assert head.headers["accept-ranges"] == "bytes"
-        assert "content-length" not in head.headers  # unknown until the upstream says
+        # Asked of the upstream: a one-byte range, as this index answers no HEAD.
+        assert head.headers["content-length"] == str(size)
         past = repo.get(path, Range=f"bytes={size + 10}-")
         assert (past.status_code, past.headers["content-range"]) == (416, f"bytes */{size}")
-        assert [asked for _, asked in index.ranges] == ["bytes=-100", f"bytes={size + 10}-"]
+        assert [asked for _, asked in index.ranges] == ["bytes=-100", "bytes=0-0",
+                                                        f"bytes={size + 10}-"]
         assert app.codeartifact().list_packages(domain="acme",
                                                 repository="pypi-store")["packages"] == []
         # Where the upstream's answer shows the range is too large to forward, it is pulled.
         large = repo.get(path, Range="bytes=1048576-")
         assert (large.status_code, large.content, large.headers["content-range"]) == (
             206, wheel.data[1048576:], f"bytes 1048576-{size - 1}/{size}")
-        assert [asked for _, asked in index.ranges][2:] == ["bytes=1048576-"]
+        assert [asked for _, asked in index.ranges][3:] == ["bytes=1048576-"]
         assert [p["package"] for p in app.codeartifact().list_packages(
             domain="acme", repository="pypi-store")["packages"]] == ["big-pkg"]
     finally:

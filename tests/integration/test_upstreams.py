@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -98,6 +99,8 @@ class StaticIndex:
     cut_after: int | None = None
     # Answer Range requests for files 206 (as files.pythonhosted.org does) unless this is set.
     ignore_ranges: bool = False
+    # Answer HEAD of a file with its length (else 501, as Python's http.server does).
+    answers_head: bool = False
     port: int = field(default_factory=free_port)
     projects: dict[str, dict[str, _Served]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -201,6 +204,22 @@ class StaticIndex:
                         self._send_slowly(served)
                         return
                 self._send(404, b"not found\n", "text/plain", {})
+
+            def do_HEAD(self) -> None:  # noqa: N802 - the http.server API
+                with index._lock:
+                    index.requests["HEAD " + self.path] += 1
+                parts = self.path.strip("/").split("/")
+                served = next((files[parts[1]] for files in index.projects.values()
+                               if len(parts) == 2 and parts[1] in files), None)
+                if not index.answers_head or parts[0] != "files" or served is None:
+                    self.send_response(501)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(served.data)))
+                self.end_headers()
 
             def _send(self, status: int, body: bytes, kind: str, extra: dict[str, str]) -> None:
                 self.send_response(status)
@@ -609,15 +628,46 @@ def test_regression_a_client_reading_a_large_range_slowly_holds_no_upstream_slot
     chain = _chain(_server(server_factory, index, PACKYARD_UPSTREAM_MAX_CONCURRENCY="1",
                            PACKYARD_UPSTREAM_READ_TIMEOUT_SECONDS="5"), tmp_path)
     url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
-    with chain.http() as slow, chain.http() as http:
-        with slow.stream("GET", url, headers={"Range": "bytes=100-"}) as ranged:
-            assert ranged.status_code == 206
-            # Nothing of the body read yet: the other project's page needs the one slot.
-            page = http.get(f"{chain.endpoint()}simple/{normalize(other.name)}/")
-            assert page.status_code == 200, page.text
-            assert ranged.read() == wheel.data[100:]
+    with chain.http() as slow, chain.http() as http, \
+            slow.stream("GET", url, headers={"Range": "bytes=100-"}) as ranged:
+        assert ranged.status_code == 206
+        # Nothing of the body read yet: the other project's page needs the one slot.
+        page = http.get(f"{chain.endpoint()}simple/{normalize(other.name)}/")
+        assert page.status_code == 200, page.text
+        assert ranged.read() == wheel.data[100:]
     assert index.ranges == []
     assert chain.packages("pypi-store") == [normalize(spec.name)]
+
+
+@pytest.mark.parametrize("answers_head", [True, False], ids=["head", "range"])
+def test_regression_a_head_of_a_file_an_index_gives_no_size_for_has_its_length(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path,
+        answers_head: bool) -> None:
+    """A HEAD of a file not kept, from an index that declares no sizes (PEP 503 HTML), had no
+    Content-Length, so uv read no range of it and downloaded (and Packyard kept) the whole
+    file. The length is asked of the upstream (its HEAD; a one-byte range where it answers no
+    HEAD), after authorization, and nothing is downloaded or kept."""
+    upstream = StaticIndex(html_only=True, answers_head=answers_head).start()
+    try:
+        spec = DistSpec(name=unique_name("up-head"), version="1.0", padding=2 * 1024 * 1024)
+        wheel = dists.wheel(spec)
+        upstream.add(wheel)
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+        with httpx.Client(trust_env=False, timeout=60) as anonymous:
+            assert anonymous.head(url).status_code == 401
+        assert not upstream.requests  # nothing asked before authorization
+        with chain.http() as http:
+            head = http.head(url)
+        assert (head.status_code, head.headers.get("content-length"),
+                head.headers.get("accept-ranges")) == (200, str(len(wheel.data)), "bytes"), \
+            head.text
+        assert upstream.ranges == ([] if answers_head else
+                                   [(f"/files/{wheel.filename}", "bytes=0-0")])
+        assert upstream.requests[f"HEAD /files/{wheel.filename}"] == 1
+        assert chain.packages("team") == chain.packages("pypi-store") == []
+    finally:
+        upstream.stop()
 
 
 def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps_nothing(
@@ -638,6 +688,30 @@ def test_regression_uv_resolving_without_pep_658_metadata_reads_ranges_and_keeps
     assert f"{normalize(spec.name)}==2.0" in compiled.stdout
     assert index.ranges and all(path == f"/files/{wheel.filename}" for path, _ in index.ranges)
     assert chain.packages("team") == chain.packages("pypi-store") == []
+
+
+def test_regression_uv_against_an_index_without_sizes_or_metadata_keeps_nothing(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """With an HTML-only upstream (no sizes, no PEP 658 files), uv's HEAD of a wheel had no
+    Content-Length, so uv downloaded the whole wheel (and Packyard pulled and kept it) to read
+    its metadata; with the length, uv reads ranges and nothing is kept."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-peek-html"), version="2.0",
+                        padding=4 * 1024 * 1024)
+        wheel = dists.wheel(spec)
+        upstream.add(wheel)
+        upstream.projects[normalize(spec.name)][wheel.filename].metadata = None
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        requirements = tmp_path / "requirements.in"
+        requirements.write_text(f"{spec.name}\n")
+        compiled = run([tool("uv"), "pip", "compile", "--no-cache", "--index-url",
+                        chain.index_url(), requirements], chain.home.env())
+        assert f"{normalize(spec.name)}==2.0" in compiled.stdout
+        assert chain.packages("team") == chain.packages("pypi-store") == []
+        assert len(upstream.ranges) == upstream.file_requests(wheel.filename) >= 2
+    finally:
+        upstream.stop()
 
 
 def test_a_repository_upstream_without_external_connection(
@@ -875,6 +949,87 @@ def test_regression_a_kept_file_keeps_the_upstreams_upload_time_and_yank(
     chosen = json.loads(report.read_text())["install"]
     assert [(i["metadata"]["name"], i["metadata"]["version"]) for i in chosen] == [
         (name, "1.0")]
+
+
+def test_regression_the_json_api_answers_for_a_project_only_an_upstream_offers(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """``pypi/NAME/json`` answered 404 for a project the repository offers only through its
+    upstream, though the Simple page lists it, so pip-tools' ``pip-compile --generate-hashes``
+    (7.7: ``piptools/repositories/pypi.py``, hashes matched to the page's links by URL)
+    downloaded every file to hash it. It answers from the merged page now: each file's URL
+    is the page's link, with the page's sha256, size, upload time and yank; asking fetches no file, and nothing of the upstream before the caller is known."""
+    name = unique_name("up-json")
+    old_wheel, old_sdist = dists.both(DistSpec(name=name, version="1.0"))
+    bad = dists.wheel(DistSpec(name=name, version="2.0"))
+    for dist in (old_wheel, old_sdist):
+        index.add(dist, upload_time="2022-03-04T05:06:07.250000Z")
+    index.add(bad, upload_time="2023-01-01T00:00:00.000000Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    project = normalize(name)
+    document_url = f"{chain.endpoint()}pypi/{project}/json"
+    with httpx.Client(trust_env=False, timeout=60) as anonymous:
+        assert anonymous.get(document_url).status_code == 401
+    assert index.requests[f"/simple/{project}/"] == 0  # nothing asked before authorization
+    with chain.http() as http:
+        response = http.get(document_url)
+        assert response.status_code == 200, response.text
+        document = response.json()
+        page_url = f"{chain.endpoint()}simple/{project}/"
+        page = http.get(page_url, headers={"Accept": JSON_V1}).json()
+        release = http.get(f"{chain.endpoint()}pypi/{project}/2.0/json").json()
+    listed = {f["filename"]: f for f in page["files"]}
+    served = {f["filename"]: f for files in document["releases"].values() for f in files}
+    assert sorted(document["releases"]) == ["1.0", "2.0"]
+    assert set(served) == set(listed) == {old_wheel.filename, old_sdist.filename, bad.filename}
+    for filename, entry in served.items():
+        # pip-tools looks a candidate's hash up by the link's absolute URL.
+        assert entry["url"] == urljoin(page_url, listed[filename]["url"])
+        assert entry["digests"]["sha256"] == listed[filename]["hashes"]["sha256"]
+        assert entry["size"] == listed[filename]["size"]
+        assert entry["yanked"] == (filename == bad.filename)
+    assert served[old_sdist.filename]["upload_time_iso_8601"] == "2022-03-04T05:06:07.250000Z"
+    assert served[bad.filename]["yanked_reason"] == "broken build"
+    # The latest release is the newest not yanked, as on PyPI.
+    assert (document["info"]["name"], document["info"]["version"]) == (project, "1.0")
+    assert [f["filename"] for f in document["urls"]] == sorted(
+        [old_wheel.filename, old_sdist.filename])
+    assert (release["info"]["yanked"], release["info"]["yanked_reason"]) == (
+        True, "broken build")
+    assert int(response.headers["X-PyPI-Last-Serial"]) == document["last_serial"] > 0
+    assert all(index.file_requests(f) == 0 for f in served)  # nothing downloaded
+
+
+def test_regression_the_json_api_shows_an_upstreams_yank_of_a_kept_file(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A file kept from the upstream showed in the JSON API as the repository's own view (not
+    yanked) while the Simple page carries the upstream's yank (PEP 592), made before or after
+    it was kept: the JSON API says what the page says."""
+    name = unique_name("up-json-yank")
+    before, after = (dists.wheel(DistSpec(name=name, version=v)) for v in ("1.0", "1.1"))
+    index.add(before, yanked="yanked before")
+    index.add(after)
+    chain = _chain(_server(server_factory, index, PACKYARD_UPSTREAM_PAGE_TTL_SECONDS="0"),
+                   tmp_path)
+    project = normalize(name)
+    page_url = f"{chain.endpoint()}simple/{project}/"
+    with chain.http() as http:
+        for dist in (before, after):
+            assert http.get(page_url + dist.filename).content == dist.data  # kept
+        index.projects[project][after.filename].yanked = "yanked after"
+        page = {f["filename"]: f.get("yanked", False) for f in http.get(
+            page_url, headers={"Accept": JSON_V1}).json()["files"]}
+        document = http.get(f"{chain.endpoint()}pypi/{project}/json").json()
+        release = http.get(f"{chain.endpoint()}pypi/{project}/1.1/json").json()
+    assert [v["version"] for v in chain.versions(project)] == ["1.0", "1.1"]
+    assert page == {before.filename: "yanked before", after.filename: "yanked after"}
+    served = {f["filename"]: f["yanked_reason"] for files in document["releases"].values()
+              for f in files}
+    assert served == page
+    assert (release["info"]["yanked"], release["info"]["yanked_reason"]) == (
+        True, "yanked after")
+    assert [f["yanked"] for f in release["urls"]] == [True]
 
 
 def test_fifty_concurrent_requests_for_one_file_make_one_upstream_download(

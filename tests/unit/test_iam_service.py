@@ -18,7 +18,7 @@ from packyard.iam.errors import AccessDenied, InvalidInput, LimitExceeded, Malfo
 from packyard.iam.secrets import SecretBox
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import SqlCatalog
-from packyard.services.iam import IamService
+from packyard.services.iam import IamService, RootUser
 from packyard.services.sts import StsService
 
 ACCT = "000000000000"
@@ -106,7 +106,9 @@ def test_get_user_without_a_name(services: tuple[IamService, StsService]) -> Non
     iam, _ = services
     alice = _as_user(iam, "alice", {"Effect": "Allow", "Action": "iam:GetUser",
                                     "Resource": "*"})
-    assert iam.get_user(ROOT, None) == ROOT
+    root = iam.get_user(ROOT, None)
+    assert isinstance(root, RootUser)
+    assert (root.user_id, root.arn) == (ROOT.user_id, ROOT.arn)
     assert iam.get_user(alice, None).arn == alice.arn
     session = session_principal(ACCT, "arn:aws:sts::0:assumed-role/r/s", "AROA:s", "s",
                                 "ASIA", datetime(2030, 1, 1, tzinfo=UTC), "arn:role")

@@ -25,6 +25,16 @@ from packyard.formats.pypi.json_api import (
     render_project_json,
     render_release_json,
 )
+from packyard.formats.pypi.json_routes import merged_project
+from packyard.upstream.graph import SearchStep
+from packyard.upstream.merge import (
+    Listing,
+    MergedProject,
+    OfferedFile,
+    OfferedVersion,
+    merge_listings,
+)
+from packyard.upstream.resolver import Place
 
 WHEEL_SHA = "c23e447ea90d796d1e645c35c4b2de125040add12a845825546f91c93f391b6b"
 SDIST_SHA = "0ace7980f82c5815ede4cd7bf9f6693684cec2ae47b9b7ade9add533b8627c6b"
@@ -311,3 +321,57 @@ def test_a_version_that_is_not_pep_440_sorts_below_the_others() -> None:
     assert list(document["releases"]) == ["1.0", "0.1", "2004d"]
     only_legacy = latest_release(project(JsonRelease("2004d", "Published")))
     assert only_legacy is not None and only_legacy.version == "2004d"
+
+
+# -- documents from the Simple page's merge (json_routes.merged_project) ----------------------
+
+FILES_URL = "https://packyard.example/d-000000000000/pypi/r/simple/p/"
+
+
+def _offered(filename: str, version: str, sha256: str, *, yanked: bool | str = False,
+             size: int | None = 10, upload_time: datetime | None = None) -> OfferedFile:
+    return OfferedFile(filename, version, {"sha256": sha256}, size, yanked, upload_time,
+                       {"requires_python": ">=3.9"}, url=f"https://up.example/{filename}")
+
+
+def _merged_from_upstream(*offered: OfferedFile) -> MergedProject[Place]:
+    place = Place(SearchStep(1, "public:pypi"))
+    return merge_listings([
+        Listing(Place(SearchStep(1)), [], []),
+        Listing(place, [OfferedVersion(v, v, "Published") for v in
+                        dict.fromkeys(f.version_key for f in offered)], offered,
+                from_upstream=True)], str)
+
+
+def test_a_release_only_an_upstream_offers_shows_what_its_page_says() -> None:
+    moment = datetime(2022, 3, 4, 5, 6, 7, tzinfo=UTC)
+    merged = _merged_from_upstream(
+        _offered("p-1.0-py3-none-any.whl", "1.0", "a" * 64, upload_time=moment),
+        _offered("p-1.0.tar.gz", "1.0", "b" * 64, size=None),
+        _offered("p-2.0.tar.gz", "2.0", "c" * 64, yanked="broken"))
+    document = project_document(merged_project("p", merged, {}, FILES_URL))
+    assert document is not None
+    assert (document["info"]["name"], document["info"]["version"],
+            document["info"]["requires_python"]) == ("p", "1.0", ">=3.9")
+    assert document["last_serial"] == int(moment.timestamp() * 1_000_000)
+    files = {f["filename"]: f for fs in document["releases"].values() for f in fs}
+    assert files["p-1.0.tar.gz"]["url"] == FILES_URL + "p-1.0.tar.gz"
+    assert (files["p-1.0.tar.gz"]["size"], files["p-1.0.tar.gz"]["upload_time"],
+            files["p-1.0.tar.gz"]["upload_time_iso_8601"]) == (0, None, None)
+    assert files["p-1.0-py3-none-any.whl"]["digests"] == {
+        "blake2b_256": None, "md5": None, "sha256": "a" * 64}
+    assert (files["p-2.0.tar.gz"]["yanked"], files["p-2.0.tar.gz"]["yanked_reason"]) == (
+        True, "broken")
+    release = release_document(merged_project("p", merged, {}, FILES_URL), "2.0")
+    assert release is not None and release["info"]["yanked_reason"] == "broken"
+
+
+def test_a_release_with_one_file_yanked_is_not_yanked_but_that_file_is() -> None:
+    merged = _merged_from_upstream(
+        _offered("p-1.0-py3-none-any.whl", "1.0", "a" * 64, yanked=True),
+        _offered("p-1.0.tar.gz", "1.0", "b" * 64))
+    document = project_document(merged_project("p", merged, {}, FILES_URL))
+    assert document is not None
+    assert document["info"]["yanked"] is False
+    assert {f["filename"]: f["yanked"] for f in document["urls"]} == {
+        "p-1.0-py3-none-any.whl": True, "p-1.0.tar.gz": False}

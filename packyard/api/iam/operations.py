@@ -16,7 +16,7 @@ from urllib.parse import quote
 from packyard.auth.principal import Principal
 from packyard.iam.errors import InvalidInput
 from packyard.iam.records import AccessKey, ManagedPolicy, Role, User
-from packyard.services.iam import IamService
+from packyard.services.iam import IamService, RootUser
 from packyard.services.sts import StsService
 
 
@@ -120,9 +120,11 @@ def _create_user(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str,
 @operation("iam", "GetUser")
 def _get_user(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
     found = s.iam.get_user(who, p.get("UserName"))
-    if isinstance(found, Principal):
-        # The root user, as IAM shows it: no name or path, the account id as its UserId.
-        return {"User": {"UserId": found.user_id, "Arn": found.arn}}
+    if isinstance(found, RootUser):
+        # The root user, as IAM shows it: no name or path, the account id as its UserId, the
+        # account's creation as its CreateDate (botocore's User shape requires it).
+        return {"User": {"UserId": found.user_id, "Arn": found.arn,
+                         "CreateDate": found.created_at}}
     return {"User": _user(found)}
 
 

@@ -13,7 +13,9 @@ Which releases appear follows the Simple API here (``upstream/merge.py``): Publi
 Unlisted versions, an Unlisted one shown as yanked with the reason "Unlisted" (PyPI lists yanked
 releases, flagged ``yanked``); Archived, Disposed, Deleted and Unfinished versions do not
 appear, in ``releases`` or as a release document. The project document describes PyPI's
-"latest" release: not yanked first, then not a pre-release, then the highest version.
+"latest" release: not yanked first, then not a pre-release, then the highest version. A file
+carries its own yank (PEP 592 yanks files; an upstream's yank, as the Simple page shows it),
+and a release shows yanked when it is, or when every file of it is.
 
 What Packyard does not have is given as PyPI gives it when absent: no vulnerabilities (``[]``),
 no ownership roles, no download counts.
@@ -48,15 +50,18 @@ class JsonFile:
     filename: str
     url: str  # absolute, or relative to where the document is served
     size: int
-    upload_time: datetime  # timezone-aware
+    upload_time: datetime | None  # timezone-aware; None when an upstream's page has none
     sha256: str
     md5: str | None = None
     blake2b_256: str | None = None
     requires_python: str | None = None
     metadata_sha256: str | None = None  # of the PEP 658 ``.metadata`` file, when served
+    # This file's own yank (PEP 592), as the Simple page shows it: an upstream's yank of a
+    # file it offers, or of a kept copy (``merge._as_upstream_says``).
+    yanked: bool | str = False
 
     def __post_init__(self) -> None:
-        if self.upload_time.utcoffset() is None:
+        if self.upload_time is not None and self.upload_time.utcoffset() is None:
             raise ValueError(f"upload time of {self.filename} must be timezone-aware")
 
 
@@ -239,8 +244,9 @@ def _info(project: JsonProject, release: JsonRelease) -> dict[str, Any]:
 
 def _file(release: JsonRelease, file: JsonFile) -> dict[str, Any]:
     packagetype, python_version = _dist_kind(file.filename)
-    moment = file.upload_time.astimezone(UTC).replace(tzinfo=None)
-    yank = release.yank
+    moment = (None if file.upload_time is None
+              else file.upload_time.astimezone(UTC).replace(tzinfo=None))
+    yank = file.yanked or release.yank
     return {
         "comment_text": "",
         "core-metadata": ({"sha256": file.metadata_sha256} if file.metadata_sha256 is not None
@@ -254,9 +260,10 @@ def _file(release: JsonRelease, file: JsonFile) -> dict[str, Any]:
         "python_version": python_version,
         "requires_python": file.requires_python or None,
         "size": file.size,
-        "upload_time": moment.strftime("%Y-%m-%dT%H:%M:%S"),
+        # null when an upstream's page (PEP 503 HTML) gives no upload time.
+        "upload_time": None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S"),
         # Warehouse writes the naive UTC time's isoformat(): no fraction when it is zero.
-        "upload_time_iso_8601": moment.isoformat() + "Z",
+        "upload_time_iso_8601": None if moment is None else moment.isoformat() + "Z",
         "url": file.url,
         "yanked": bool(yank),
         "yanked_reason": yank if isinstance(yank, str) else None,

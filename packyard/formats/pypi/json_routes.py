@@ -4,17 +4,19 @@ Renovate and dependency bots.
 
 Authorized as the Simple API is (ReadFromRepository with the repository's token), a name that
 is not normalized answers 301 to the normalized one (after authorization, so no names leak),
-and a project or release the repository does not list answers 404. The documents describe the
-repository's own versions (``json_api.py`` decides which: Published, and Unlisted as yanked);
-versions only an upstream holds are not in them. They are rendered from one catalog read and
-cached through ``PackageReads`` like the Simple pages, so a publish, status change, disposal or
+and a project or release the repository does not list answers 404. The documents list what
+the Simple page lists (``json_api.py`` decides which: Published, and Unlisted as yanked): in a
+repository with upstreams, the page's own merge (``merged_project``), so a project only an
+upstream offers has its documents, and a kept file the upstream has yanked shows yanked. They
+are rendered from one catalog read (and the merge) and cached through ``PackageReads`` like the
+Simple pages, so a publish, status change, disposal or
 deletion shows in the next answer, in every worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -36,12 +38,18 @@ from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.publish import FORMAT
 from packyard.http.request import base_url
 from packyard.metadata.catalog import Catalog
-from packyard.model import IndexEntry, PackageVersion, Repository
+from packyard.model import IndexEntry, Package, PackageVersion, Repository
+from packyard.services.access import RepositoryAccess
 from packyard.services.answers import RenderedPage
 from packyard.services.reads import PackageReads
 from packyard.upstream.later_digests import LaterDigests
+from packyard.upstream.merge import LISTED, MergedFile, MergedProject
+from packyard.upstream.resolver import Place, UpstreamResolver
 
 MEDIA_TYPE = "application/json"
+
+# A project as one repository holds it (``Catalog.project_index``).
+Found = tuple[Package, list[PackageVersion], list[IndexEntry]]
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,9 @@ class JsonApi:
     """The two JSON API routes, on the reads service and the catalog."""
 
     def __init__(self, reads: PackageReads, catalog: Catalog, public_url: str | None,
-                 later: LaterDigests) -> None:
+                 later: LaterDigests, resolver: UpstreamResolver) -> None:
         self._reads = reads
+        self._resolver = resolver
         self._catalog = catalog
         self._public_url = public_url
         self._later = later
@@ -80,34 +89,44 @@ class JsonApi:
         endpoint = f"{self._public_url or base_url(request)}/{label}/pypi/{repo}/"
         page = await self._reads.page(
             access, ("json", endpoint, normalized, version),
-            lambda: self._render(access.repository, endpoint, normalized, version))
+            lambda: self._render(access, endpoint, normalized, version))
         response = self._reads.page_response(request, page)
         if isinstance(page, JsonPage):
             response.headers[LAST_SERIAL_HEADER] = str(page.last_serial)
         return response
 
-    async def _render(self, repository: Repository, endpoint: str, name: str,
+    async def _render(self, access: RepositoryAccess, endpoint: str, name: str,
                       version: str | None) -> RenderedPage:
-        found = await run_in_threadpool(self._catalog.project_index, repository.id, FORMAT,
-                                        name)
-        if found is None:
+        repository = access.repository
+        merges, found = await run_in_threadpool(self._read, access, name)
+        if found is not None:
+            missing = {(repository.domain_id, e.asset.sha256) for e in found[2]
+                       if not e.asset.digests_complete}
+            if missing and await self._later.fill_now(missing):
+                # A pulled file's MD5 and BLAKE2b, not filled in yet: filled in now, and read
+                # again.
+                found = await run_in_threadpool(self._catalog.project_index, repository.id,
+                                                FORMAT, name)
+        files_url = f"{endpoint}simple/{quote(name)}/"
+        revalidate_at = None
+        if merges:
+            # What the Simple page lists (the same merge, the same authorization: this
+            # request's), so that a project only an upstream offers has its documents too.
+            merged = await self._resolver.merged_listing(access.domain, repository, name)
+            held = await run_in_threadpool(self._held, merged.project, repository, name,
+                                          found)
+            document = (await run_in_threadpool(merged_project, name, merged.project, held,
+                                                files_url)
+                        if merged.project.is_large else
+                        merged_project(name, merged.project, held, files_url))
+            revalidate_at = merged.revalidate_at
+        elif found is None:
             raise NotFound(f"No project {name} in this repository")
-        package, versions, entries = found
-        missing = {(repository.domain_id, e.asset.sha256) for e in entries
-                   if not e.asset.digests_complete}
-        if missing and await self._later.fill_now(missing):
-            # A pulled file's MD5 and BLAKE2b, not filled in yet: filled in now, and read
-            # again.
-            found = await run_in_threadpool(self._catalog.project_index, repository.id,
-                                            FORMAT, name)
-            if found is None:
-                raise NotFound(f"No project {name} in this repository")
+        else:
             package, versions, entries = found
-        document = JsonProject(
-            name=package.display_name,
-            releases=_releases(versions, entries, f"{endpoint}simple/{quote(name)}/"),
-            last_serial=package.last_serial,
-            project_url=f"{endpoint}simple/{quote(name)}/")
+            document = JsonProject(name=package.display_name,
+                                   releases=_releases(versions, entries, files_url),
+                                   last_serial=package.last_serial, project_url=files_url)
         body = (render_project_json(document) if version is None
                 else render_release_json(document, version))
         if body is None:
@@ -115,7 +134,28 @@ class JsonApi:
                            if version is not None else
                            f"No listed release of {name} in this repository")
         page = RenderedPage.of(body, MEDIA_TYPE)
-        return JsonPage(page.body, page.media_type, page.digest, last_serial=package.last_serial)
+        return JsonPage(page.body, page.media_type, page.digest, revalidate_at=revalidate_at,
+                        last_serial=document.last_serial)
+
+    def _read(self, access: RepositoryAccess, name: str) -> tuple[bool, Found | None]:
+        """Whether the repository's pages merge upstreams, and what it holds of ``name``
+        (worker thread)."""
+        return (self._resolver.has_upstreams(access.domain, access.repository),
+                self._catalog.project_index(access.repository.id, FORMAT, name))
+
+    def _held(self, merged: MergedProject[Place], repository: Repository, name: str,
+              own: Found | None) -> dict[int, Found]:
+        """What each repository deciding a listed version holds of the project, by id: their
+        versions' metadata and files (worker thread)."""
+        held: dict[int, Found] = {} if own is None else {repository.id: own}
+        for offered, place in merged.claims.values():
+            step = place.step
+            if step.is_external or step.repository_id in held or offered.status not in LISTED:
+                continue
+            found = self._catalog.project_index(step.repository_id, FORMAT, name)
+            if found is not None:
+                held[step.repository_id] = found
+        return held
 
 
 def _releases(versions: Sequence[PackageVersion], entries: Sequence[IndexEntry],
@@ -153,3 +193,66 @@ def _metadata(version: PackageVersion, entries: Sequence[IndexEntry]) -> Release
         requires_dist=[f"{d['package']}{d.get('versionRequirement', '')}"
                        for d in version.dependencies if d.get("package")],
         requires_python=requires_python)
+
+
+def merged_project(name: str, merged: MergedProject[Place], held: Mapping[int, Found],
+                   files_url: str) -> JsonProject:
+    """The project as the Simple page merges it (``upstream/merge.py``): its listed versions,
+    each from the place that decides it, with the files the page lists and their yanks.
+
+    A version a repository of the domain holds has the metadata it keeps (``held``, by
+    repository id); one only an upstream offers has what the page knows of it (its files'
+    Requires-Python), nothing more. A file the requesting repository holds has all its
+    digests; one only an upstream offers has the digests its page declares."""
+    own_files = {e.asset.name: e for _, _, entries in held.values() for e in entries}
+    kept = {(repository_id, v.version_key): v for repository_id, (_, versions, _)
+            in held.items() for v in versions}
+    by_version: dict[str, list[MergedFile[Place]]] = {}
+    for merged_file in merged.files:
+        by_version.setdefault(merged_file.file.version_key, []).append(merged_file)
+    releases = []
+    for key, (offered, place) in merged.claims.items():
+        if offered.status not in LISTED:
+            continue
+        files = [_merged_file(m, own_files.get(m.file.filename), files_url)
+                 for m in by_version.get(key, [])]
+        version = (None if place.step.is_external
+                   else kept.get((place.step.repository_id, key)))
+        if version is not None:
+            entries = [own_files[f.filename] for f in files if f.filename in own_files]
+            metadata = _metadata(version, entries)
+        else:
+            metadata = ReleaseMetadata(requires_python=next(
+                (f.requires_python for f in files if f.requires_python), None))
+        # A release is yanked when every file of it is (PEP 592 yanks files; PyPI releases).
+        yank = files[0].yanked if files and all(f.yanked for f in files) else False
+        releases.append(JsonRelease(version=offered.version, status=offered.status,
+                                    files=files, metadata=metadata, yanked=yank))
+    packages = [package for package, _, _ in held.values()]
+    # The serial moves with any kept copy's change and with an upstream's newer upload.
+    uploads = [m.file.upload_time for m in merged.files if m.file.upload_time is not None]
+    serials = [p.last_serial for p in packages] + [
+        int(moment.timestamp() * 1_000_000) for moment in uploads]
+    return JsonProject(name=packages[0].display_name if packages else name,
+                       releases=releases, last_serial=max(serials, default=0),
+                       project_url=files_url)
+
+
+def _merged_file(merged: MergedFile[Place], own: IndexEntry | None,
+                 files_url: str) -> JsonFile:
+    offered = merged.file
+    if own is not None and own.asset.sha256 == offered.sha256:
+        # A kept copy: its own digests, with the page's upload time and yank.
+        kept = _file(own, files_url)
+        return replace(kept, upload_time=offered.upload_time or kept.upload_time,
+                       yanked=merged.yanked)
+    assert offered.sha256 is not None  # an upstream's file is listed with its sha256
+    return JsonFile(filename=offered.filename, url=files_url + quote(offered.filename),
+                    # An HTML-only upstream gives no size; 0 stands for "not known", as on
+                    # the Simple page.
+                    size=offered.size or 0, upload_time=offered.upload_time,
+                    sha256=offered.sha256, md5=offered.digests.get("md5"),
+                    blake2b_256=attributes.blake2_256(offered.attributes) or None,
+                    requires_python=attributes.requires_python(offered.attributes),
+                    metadata_sha256=attributes.metadata_sha256(offered.attributes),
+                    yanked=merged.yanked)

@@ -245,11 +245,11 @@ async def release_page(request: Request) -> Response:
 def mount_pypi(core: Core) -> MountedFormat:
     """The PyPI package endpoint on the core's services."""
     reads = core.package_reads()
+    resolver = core.upstreams.resolver_for(PypiUpstream())
     endpoint = PypiEndpoint(reads, PypiPublisher(core.registry, core.settings.max_upload_bytes),
-                            core.upstreams.resolver_for(PypiUpstream()), core.uploads,
-                            core.blobs, core.catalog)
+                            resolver, core.uploads, core.blobs, core.catalog)
     json_api = JsonApi(reads, core.catalog, core.settings.public_url,
-                       core.registry.later_digests)
+                       core.registry.later_digests, resolver)
     prefix = "/{label}/pypi/{repo}"
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
                          first_read=reads.first_reads(
