@@ -179,6 +179,15 @@ def test_advisories_without_public_npmjs_are_404_never_zero(repo: NpmRepo) -> No
                                         "reach public:npmjs."}
 
 
+@pytest.mark.parametrize("path", ["-/npm/v1/security/audits/quick", "-/npm/v1/security/audits"])
+def test_regression_pnpms_audits_without_public_npmjs_are_the_bulk_endpoints_404(
+        repo: NpmRepo, path: str) -> None:
+    response = repo.request("POST", path, content=b"{}")
+    assert response.status_code == 404
+    assert response.json() == {"error": "This repository has no npm advisories: it does not "
+                                        "reach public:npmjs."}
+
+
 def test_unlisted_versions_leave_the_packument_but_still_download(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     api.update_package_versions_status(domain=repo.domain, repository=repo.repository,

@@ -181,6 +181,28 @@ def test_advisories_are_proxied_when_the_repository_reaches_public_npmjs(
     assert "POST /-/npm/v1/security/advisories/bulk" in registry.requests
 
 
+@pytest.mark.parametrize("path", ["-/npm/v1/security/audits/quick", "-/npm/v1/security/audits"])
+def test_regression_pnpms_audits_are_passed_on_as_the_bulk_advisories_are(
+        packyard_factory: PackyardFactory, registry: StaticRegistry, path: str) -> None:
+    # pnpm audit posts the quick audit, then npm 6's full one; both were a 404 from Packyard.
+    team, _ = _chain(packyard_factory, registry)
+    registry.post_body = b'{"advisories":{},"metadata":{"vulnerabilities":{}}}'
+    tree = b'{"name":"app","version":"1.0.0","requires":{"left-pad":"1.0.0"}}'
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"advisories": {}, "metadata": {"vulnerabilities": {}}}
+    assert registry.posted == [("/" + path, tree)]
+    registry.post_status = 404  # an upstream without it: the upstream failing, 502
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 502
+    assert response.json() == {"error": "The upstream's audits endpoint answered 404"}
+    # Authorized first, as every read: no token, no upstream request.
+    assert team.request("POST", path, content=tree, token=None).status_code == 401
+    assert len(registry.posted) == 2
+
+
 @pytest.mark.parametrize(("upstream", "answered"), [(400, 400), (405, 502), (404, 502),
                                                     (503, 502)])
 def test_regression_an_upstream_without_advisories_is_a_502_not_its_own_status(

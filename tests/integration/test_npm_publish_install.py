@@ -297,3 +297,67 @@ def test_install_through_public_npmjs_then_the_upstream_goes_away(
     fresh.write_npmrc(repo.endpoint, repo.token)
     fresh.run(client, "install", cwd=consumer)
     assert (consumer / "node_modules/@types/thing/index.js").is_file()
+
+
+def _audit_report(name: str, version: str) -> dict[str, Any]:
+    """An npm 6 audit report (what the quick and full audit endpoints answer) with one
+    advisory against ``name@version``."""
+    return {
+        "actions": [],
+        "advisories": {"1001": {
+            "id": 1001, "module_name": name, "severity": "high",
+            "title": f"Prototype pollution in {name}", "url": "https://example.test/1001",
+            "vulnerable_versions": f"<={version}", "patched_versions": f">{version}",
+            "recommendation": "Upgrade", "cwe": "CWE-1321", "cves": [], "overview": "",
+            "created": "2024-01-01T00:00:00.000Z", "updated": "2024-01-01T00:00:00.000Z",
+            "deleted": None, "access": "public", "found_by": {"name": "test"},
+            "reported_by": {"name": "test"}, "references": "", "github_advisory_id": "",
+            "metadata": {"module_type": "", "exploitability": 1, "affected_components": ""},
+            "findings": [{"version": version, "paths": [name]}]}},
+        "muted": [],
+        "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 0, "high": 1,
+                                         "critical": 0},
+                     "dependencies": 1, "devDependencies": 0, "optionalDependencies": 0,
+                     "totalDependencies": 1},
+    }
+
+
+def test_regression_pnpm_audit_reaches_the_upstreams_advisories(server_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("pnpm")
+    upstream = StaticRegistry(tmp_path / "registry")
+    try:
+        upstream.add("left-pad", "1.3.0")
+        upstream.post_body = json.dumps(_audit_report("left-pad", "1.3.0")).encode()
+        server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+        api = codeartifact_client(server.url)
+        repo = create_npm_repo(api, server.url, "audit")
+        api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                          externalConnection="public:npmjs")
+        home = NpmHome(tmp_path / "home")
+        home.write_npmrc(repo.endpoint, repo.token)
+        consumer = _consumer(tmp_path, {"left-pad": "^1.3.0"})
+        home.run(client, "install", cwd=consumer)
+
+        found = home.run(client, "audit", cwd=consumer, check=False)
+        assert found.returncode == 1, found.stdout + found.stderr  # vulnerabilities found
+        assert "Prototype pollution in left-pad" in found.stdout, found.stdout
+        assert "1 vulnerabilities found" in found.stdout and "1 high" in found.stdout
+        # pnpm's first choice, the quick audit, answered: the full one was not needed.
+        assert [path for path, _ in upstream.posted] == ["/-/npm/v1/security/audits/quick"]
+        tree = json.loads(upstream.posted[0][1])  # pnpm's importers, then their dependencies
+        assert tree["dependencies"]["."]["requires"] == {"left-pad": "1.3.0"}, tree
+
+        # Without public:npmjs: pnpm's own "no audit endpoint" error, never "no
+        # vulnerabilities".
+        api.disassociate_external_connection(domain=repo.domain, repository=repo.repository,
+                                             externalConnection="public:npmjs")
+        alone = home.run(client, "audit", cwd=consumer, check=False)
+        assert alone.returncode != 0
+        assert "ERR_PNPM_AUDIT_ENDPOINT_NOT_EXISTS" in alone.stdout + alone.stderr
+        assert len(upstream.posted) == 1
+    finally:
+        upstream.stop()

@@ -58,7 +58,12 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.resolver import UpstreamResolver
 
 _TARBALL = "application/octet-stream"
-_ADVISORIES = "-/npm/v1/security/advisories/bulk"
+# npm audit's endpoints, passed on to public:npmjs: npm 7+ posts the bulk advisories query; pnpm
+# (up to 10 at least) posts the quick audit, then npm 6's full audit when that is not a 200.
+# Each is named in the upstream's refusal as the client knows it.
+_AUDITS = {"-/npm/v1/security/advisories/bulk": "advisories",
+           "-/npm/v1/security/audits/quick": "audits",
+           "-/npm/v1/security/audits": "audits"}
 _MAX_ADVISORY_BYTES = 16 * 1024 * 1024
 _NO_ATTACHMENTS = Invalid("This request takes a document without a tarball.")
 
@@ -368,7 +373,8 @@ class NpmEndpoint:
         _noted(request)
         access = await self._reads.open_read(request)
         rest = _rest(request)
-        if rest != _ADVISORIES:
+        kind = _AUDITS.get(rest)
+        if kind is None:
             raise NotFound(f"Not found: POST /{rest}")
         # Only a repository that reaches the public registry can say what it knows of
         # vulnerabilities; anything else is a 404, never a made-up "0 vulnerabilities".
@@ -382,12 +388,12 @@ class NpmEndpoint:
         if request.headers.get("content-encoding"):
             headers["Content-Encoding"] = request.headers["content-encoding"]
         status, content_type, answer = await self._core.upstreams.http.post(
-            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
+            upstream + rest, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
             # A refusal of the body sent is the client's to see; anything else (a mirror
             # without the endpoint: 404, 405) is the upstream failing it.
             return error_response(status if status in _BODY_REFUSALS else 502,
-                                  f"The upstream's advisories endpoint answered {status}")
+                                  f"The upstream's {kind} endpoint answered {status}")
         return Response(answer, media_type=content_type or "application/json")
 
 
