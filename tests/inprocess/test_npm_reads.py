@@ -188,6 +188,34 @@ def test_regression_pnpms_audits_without_public_npmjs_are_the_bulk_endpoints_404
                                         "reach public:npmjs."}
 
 
+_NO_STARS = {"error": "npm star, unstar and stars are not supported: this registry (like AWS "
+                     "CodeArtifact) keeps no stars."}
+
+
+def test_regression_npm_star_unstar_and_stars_are_a_405_npm_prints(repo: NpmRepo) -> None:
+    # npm star: GET ?write=true, then PUT {_id, _rev, users} (it was a 400 about "versions").
+    document = repo.get("@acme%2futil?write=true").json()
+    star = {"_id": "@acme/util", "_rev": document["_rev"], "users": {"root": True}}
+    for users in ({"root": True}, {}):  # star, unstar
+        response = repo.put_json("@acme%2futil", {**star, "users": users})
+        assert (response.status_code, response.json()) == (405, _NO_STARS)
+    assert "deprecated" not in repo.packument("@acme/util")["versions"]["1.0.0"]
+    # npm sends its command on each request: a star's first read is refused at once (so a
+    # package the repository only reaches upstream, with no document to write, says the same).
+    for path in ("@acme%2futil?write=true", "left-pad?write=true"):
+        response = repo.get(path, headers={"npm-command": "star"})
+        assert (response.status_code, response.json()) == (405, _NO_STARS)
+    # npm stars reads a CouchDB view.
+    response = repo.get('-/_view/starredByUser?key="root"', headers={"npm-command": "stars"})
+    assert (response.status_code, response.json()) == (405, _NO_STARS)
+    # Authorized first: no token, no word on stars.
+    assert repo.get('-/_view/starredByUser?key="root"', token=None).status_code == 401
+    assert repo.put_json("@acme%2futil", star, token=None).status_code == 401
+    # deprecate's read of the same document is untouched.
+    assert repo.get("@acme%2futil?write=true",
+                    headers={"npm-command": "deprecate"}).status_code == 200
+
+
 def test_unlisted_versions_leave_the_packument_but_still_download(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     api.update_package_versions_status(domain=repo.domain, repository=repo.repository,

@@ -134,6 +134,25 @@ def test_npm_dist_tags_deprecate_and_unpublish(npm_repo: NpmRepo, tmp_path: Path
     assert npm_repo.packument("demo-lib").status_code == 404
 
 
+def test_regression_npm_star_and_stars_say_stars_are_not_supported(npm_repo: NpmRepo,
+                                                                    tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    _publish(home, client, package_json(tmp_path / "lib", "star-lib", "1.0.0"))
+    for args in (("star", "star-lib"), ("unstar", "star-lib"), ("stars",)):
+        refused = home.run(client, *args, cwd=tmp_path, check=False)
+        assert refused.returncode != 0, refused.stdout
+        # npm's whole error: the status, the request and the registry's message, nothing else
+        # (no "could not be found", no retries).
+        assert "npm error code E405" in refused.stderr, refused.stderr
+        assert ("npm error 405 Method Not Allowed - GET " + npm_repo.endpoint) in refused.stderr
+        assert ("npm star, unstar and stars are not supported: this registry (like AWS "
+                "CodeArtifact) keeps no stars.") in refused.stderr, refused.stderr
+        assert "could not be found" not in refused.stderr
+    assert npm_repo.packument("star-lib").json()["versions"]["1.0.0"]["version"] == "1.0.0"
+
+
 def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProcess,
                                          tmp_path: Path) -> None:
     client = npm_client("npm11")

@@ -43,6 +43,7 @@ from packyard.formats.npm.publish_body import PublishLimits
 from packyard.formats.npm.publish_checks import is_publish
 from packyard.formats.npm.search import parse_search_query
 from packyard.formats.npm.search_index import search_repository
+from packyard.formats.npm.stars import VIEWS, is_star, is_star_command, refuse_stars
 from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.plugin import MountedFormat
 from packyard.http.answer import Answer
@@ -142,6 +143,8 @@ class NpmEndpoint:
         if wanted.tarball is not None or wanted.rev is not None:
             raise NotFound(f"Not found: /{rest}")
         if request.query_params.get("write") == "true":
+            if is_star_command(request.headers.get("npm-command")):
+                raise refuse_stars()
             return await self._write_document(request, access, name)
         endpoint = _endpoint(request)
         note.route = "packument"
@@ -238,6 +241,8 @@ class NpmEndpoint:
             found = await run_in_threadpool(search_repository, self._core.catalog,
                                             access.repository, query, self._core.clock.now())
             return _json(found)
+        if rest.startswith(VIEWS):
+            raise refuse_stars()
         if rest.startswith("package/"):
             name, tag = parse_dist_tags_path(rest.removeprefix("package/"))
             tags = await self._dist_tags(access, name)
@@ -294,6 +299,8 @@ class NpmEndpoint:
                 return _json({"ok": True, "id": outcome.name.full,
                               "created": outcome.created},
                              status=201 if outcome.created else 200)
+        if is_star(received.body.document):
+            raise refuse_stars()
         changed = await run_in_threadpool(self._edits.deprecate, access.principal,
                                           access.domain, access.repository, name,
                                           received.body.document)
