@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,32 @@ def test_whoami_ping_and_search(repo: NpmRepo) -> None:
     assert [o["package"]["name"] for o in found["objects"]] == ["@acme/util"]
     assert found["objects"][0]["package"]["version"] == "1.1.0"
     assert found["objects"][0]["package"]["description"] == ""
+
+
+def test_regression_search_qualifiers_and_the_publisher(repo: NpmRepo) -> None:
+    assert repo.publish("pad-kit", "0.3.0", manifest={
+        "description": "Padding kit", "keywords": ["pad", "string"],
+        "author": "Ann Lee <ann@example.com>",
+        "_npmUser": {"name": "mallory"}}).status_code == 201  # a claim, not kept
+
+    def search(text: str) -> list[dict[str, Any]]:
+        found = repo.get("-/v1/search", params={"text": text, "size": "20"}).json()
+        return [o["package"] for o in found["objects"]]
+
+    [kit] = search("author:ann")
+    assert kit["name"] == "pad-kit"
+    assert kit["author"] == {"name": "Ann Lee", "email": "ann@example.com"}
+    # Who published it, as the token's principal (npm whoami), never the body's claim.
+    assert kit["publisher"] == {"username": "root"}
+    assert kit["maintainers"] == [{"username": "root"}]
+    assert [p["name"] for p in search("maintainer:root")] == ["@acme/util", "pad-kit"]
+    assert search("maintainer:mallory") == []
+    assert [p["name"] for p in search("keywords:pad+string")] == ["pad-kit"]
+    assert [p["name"] for p in search("keywords:string,-pad")] == []
+    assert [p["name"] for p in search("is:unstable")] == ["pad-kit"]
+    assert [p["name"] for p in search("not:unstable")] == ["@acme/util"]
+    assert [p["name"] for p in search("scope:acme maintainer:root")] == ["@acme/util"]
+    assert repo.get("-/v1/search?text=maintainer:root", token=None).status_code == 401
 
 
 def test_advisories_without_public_npmjs_are_404_never_zero(repo: NpmRepo) -> None:

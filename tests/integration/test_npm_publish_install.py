@@ -153,6 +153,30 @@ def test_regression_npm_star_and_stars_say_stars_are_not_supported(npm_repo: Npm
     assert npm_repo.packument("star-lib").json()["versions"]["1.0.0"]["version"] == "1.0.0"
 
 
+def test_regression_npm_search_qualifiers_and_who_published(npm_repo: NpmRepo,
+                                                              tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    kit = package_json(tmp_path / "kit", "pad-kit", "0.3.0")
+    manifest = json.loads((kit / "package.json").read_text())
+    manifest.update(keywords=["pad", "string"], author="Ann Lee <ann@example.com>")
+    (kit / "package.json").write_text(json.dumps(manifest))
+    _publish(home, client, kit)
+    _publish(home, client, package_json(tmp_path / "other", "pad-other", "1.0.0"))
+
+    found = home.run(client, "search", "author:ann", cwd=tmp_path).stdout
+    assert "pad-kit" in found and "pad-other" not in found, found
+    # npm's "published … by ???" when the registry names no publisher.
+    assert "by root" in found and "Maintainers: root" in found, found
+    keywords = home.run(client, "search", "pad", "keywords:pad+string", cwd=tmp_path).stdout
+    assert "pad-kit" in keywords and "pad-other" not in keywords, keywords
+    stable = json.loads(home.run(client, "search", "--json", "pad", "not:unstable",
+                                 cwd=tmp_path).stdout)
+    assert [p["name"] for p in stable] == ["pad-other"]
+    assert stable[0]["publisher"] == {"username": "root"}
+
+
 def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProcess,
                                          tmp_path: Path) -> None:
     client = npm_client("npm11")
