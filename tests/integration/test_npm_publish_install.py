@@ -404,3 +404,47 @@ def test_regression_pnpm_audit_reaches_the_upstreams_advisories(server_factory: 
         assert len(upstream.posted) == 1
     finally:
         upstream.stop()
+
+
+def test_regression_npm_dist_tag_and_deprecate_a_version_only_the_upstream_has(
+        server_factory: Any, tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("npm11")
+    upstream = StaticRegistry(tmp_path / "registry")
+    try:
+        upstream.add("left-pad", "1.0.0")
+        upstream.add("left-pad", "2.0.0")
+        server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+        api = codeartifact_client(server.url)
+        repo = create_npm_repo(api, server.url, "edit")
+        api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                          externalConnection="public:npmjs")
+        home = NpmHome(tmp_path / "home")
+        home.write_npmrc(repo.endpoint, repo.token)
+
+        # Neither version was ever installed: each command keeps the one it names, then
+        # changes the repository's copy (it said "version not found" / "not in this
+        # registry").
+        home.run(client, "dist-tag", "add", "left-pad@1.0.0", "stable", cwd=tmp_path)
+        listed = home.run(client, "dist-tag", "ls", "left-pad", cwd=tmp_path).stdout
+        assert "latest: 2.0.0" in listed and "stable: 1.0.0" in listed, listed
+        home.run(client, "deprecate", "left-pad@2.0.0", "use 3.x", cwd=tmp_path)
+        document = repo.packument("left-pad").json()
+        assert document["dist-tags"] == {"latest": "2.0.0", "stable": "1.0.0"}
+        assert document["versions"]["2.0.0"]["deprecated"] == "use 3.x"
+        assert "deprecated" not in document["versions"]["1.0.0"]
+        versions = api.list_package_versions(domain=repo.domain, repository=repo.repository,
+                                             format="npm", package="left-pad")["versions"]
+        assert sorted((v["version"], v["origin"]["originType"]) for v in versions) == [
+            ("1.0.0", "EXTERNAL"), ("2.0.0", "EXTERNAL")]
+        # npm install sees both changes.
+        consumer = _consumer(tmp_path, {"left-pad": "stable"})
+        home.run(client, "install", cwd=consumer)
+        lock = json.loads((consumer / "package-lock.json").read_text())
+        assert lock["packages"]["node_modules/left-pad"]["version"] == "1.0.0"
+        newer = home.run(client, "install", "left-pad@2.0.0", cwd=consumer)
+        assert "npm warn deprecated left-pad@2.0.0: use 3.x" in newer.stderr, newer.stderr
+    finally:
+        upstream.stop()

@@ -34,7 +34,7 @@ from packyard.formats.npm.names import (
     parse_package_request,
     validate_new_package_name,
 )
-from packyard.formats.npm.package_edits import DELETE, PUBLISH, PackageEdits
+from packyard.formats.npm.package_edits import DELETE, PUBLISH, LocalPackage, PackageEdits
 from packyard.formats.npm.packument import LISTED_STATUSES, render_full
 from packyard.formats.npm.packuments import Kind, Packuments
 from packyard.formats.npm.plugin import FORMAT, PUBLIC_NPMJS
@@ -45,6 +45,7 @@ from packyard.formats.npm.search import parse_search_query
 from packyard.formats.npm.search_index import search_repository
 from packyard.formats.npm.stars import VIEWS, is_star, is_star_command, refuse_stars
 from packyard.formats.npm.upstream import NpmUpstream
+from packyard.formats.npm.upstream_versions import UpstreamVersions
 from packyard.formats.plugin import MountedFormat
 from packyard.http.answer import Answer
 from packyard.http.request import base_url, declared_length
@@ -120,6 +121,8 @@ class NpmEndpoint:
         self._publisher = publisher
         self._packuments = Packuments(core.catalog, resolver)
         self._edits = PackageEdits(core.registry, publisher)
+        self._upstream_versions = UpstreamVersions(core.registry, resolver, self._packuments,
+                                                   self._edits)
         self._capacity: UploadCapacity = core.uploads
         self._blobs: BlobStore = core.blobs
 
@@ -222,11 +225,20 @@ class NpmEndpoint:
 
     async def _write_document(self, request: Request, access: RepositoryAccess,
                               name: PackageName) -> Response:
-        """``GET /<name>?write=true``: the repository's own document with its ``_rev``, which
-        npm deprecate and unpublish edit and send back."""
-        local = await run_in_threadpool(self._edits.local, access.repository, name)
-        document = await run_in_threadpool(render_full, local.document, _endpoint(request),
-                                           write=True)
+        """``GET /<name>?write=true``: the document npm deprecate and unpublish edit and send
+        back: every version the packument lists (so ``npm deprecate`` finds one only the
+        upstreams have, which the PUT then keeps), with the ``_rev`` of the repository's own
+        document, which those writes are checked against."""
+        try:
+            local: LocalPackage | None = await run_in_threadpool(self._edits.local,
+                                                                  access.repository, name)
+        except NotFound:
+            local = None
+        merged = await self._packuments.merged(access.domain, access.repository, name)
+        package = await self._packuments.stored_package(name, merged)
+        document = await run_in_threadpool(
+            lambda: render_full(package, _endpoint(request), write=True,
+                                revision=local.revision if local is not None else None))
         return Response(document.body, media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
@@ -254,14 +266,13 @@ class NpmEndpoint:
         raise NotFound(f"Not found: /-/{rest}")
 
     async def _dist_tags(self, access: RepositoryAccess, name: PackageName) -> dict[str, str]:
-        try:
-            return await run_in_threadpool(self._edits.dist_tags, access.repository, name)
-        except NotFound:
-            # A package the repository only reaches upstream: the packument's tags.
-            merged = await self._packuments.merged(access.domain, access.repository, name)
-            package = await self._packuments.stored_package(name, merged)
-            listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
-            return effective_dist_tags(package.dist_tags, listed)
+        """The package's tags as its packument has them: the repository's own merged with its
+        upstreams' (a repository that keeps only some versions must not list the tags of
+        those alone: ``latest`` would name an older version than installs get)."""
+        merged = await self._packuments.merged(access.domain, access.repository, name)
+        package = await self._packuments.stored_package(name, merged)
+        listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
+        return effective_dist_tags(package.dist_tags, listed)
 
     # -- PUT -----------------------------------------------------------------------------------
 
@@ -301,6 +312,7 @@ class NpmEndpoint:
                              status=201 if outcome.created else 200)
         if is_star(received.body.document):
             raise refuse_stars()
+        await self._upstream_versions.keep_to_deprecate(access, name, received.body.document)
         changed = await run_in_threadpool(self._edits.deprecate, access.principal,
                                           access.domain, access.repository, name,
                                           received.body.document)
@@ -340,9 +352,10 @@ class NpmEndpoint:
         validate_tag(tag)
         await self._authorize(access, name, PUBLISH)
         body = await _small_body(request, MAX_TAG_BODY_BYTES)
-        tags = await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
-                                       access.repository, name, tag, body)
-        return _json({"ok": True, **tags}, status=201)
+        await self._upstream_versions.keep_to_tag(access, name, body)
+        await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
+                                access.repository, name, tag, body)
+        return _json({"ok": True, **await self._dist_tags(access, name)}, status=201)
 
     # -- DELETE --------------------------------------------------------------------------------
 
@@ -354,9 +367,9 @@ class NpmEndpoint:
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
-            tags = await run_in_threadpool(self._edits.delete_tag, access.principal,
-                                           access.domain, access.repository, name, tag)
-            return _json({"ok": True, **tags})
+            await run_in_threadpool(self._edits.delete_tag, access.principal, access.domain,
+                                    access.repository, name, tag)
+            return _json({"ok": True, **await self._dist_tags(access, name)})
         if rest.startswith("-") or not rest:
             raise NotFound(f"Not found: DELETE /{rest}")
         wanted = parse_package_request(rest)
