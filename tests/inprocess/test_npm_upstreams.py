@@ -289,9 +289,18 @@ def test_regression_pnpms_audits_are_passed_on_as_the_bulk_advisories_are(
                             headers={"Content-Type": "application/json"})
     assert response.status_code == 502
     assert response.json() == {"error": "The upstream's audits endpoint answered 404"}
+    # The npm registry retiring these endpoints (410) says why; the client sees it.
+    registry.post_status = 410
+    registry.post_body = (b'{"error":"This endpoint is being retired. Use the bulk advisory '
+                          b'endpoint instead."}')
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (502, {
+        "error": "The upstream's audits endpoint answered 410: This endpoint is being "
+                 "retired. Use the bulk advisory endpoint instead."})
     # Authorized first, as every read: no token, no upstream request.
     assert team.request("POST", path, content=tree, token=None).status_code == 401
-    assert len(registry.posted) == 2
+    assert len(registry.posted) == 3
 
 
 @pytest.mark.parametrize(("upstream", "answered"), [(400, 400), (405, 502), (404, 502),

@@ -411,13 +411,29 @@ class NpmEndpoint:
             upstream + rest, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
             # A refusal of the body sent is the client's to see; anything else (a mirror
-            # without the endpoint: 404, 405) is the upstream failing it.
+            # without the endpoint: 404, 405; the npm registry retiring pnpm's audits: 410)
+            # is the upstream failing it, with the upstream's own reason when it gives one.
             return error_response(status if status in _BODY_REFUSALS else 502,
-                                  f"The upstream's {kind} endpoint answered {status}")
+                                  f"The upstream's {kind} endpoint answered {status}"
+                                  + _upstream_reason(answer))
         return Response(answer, media_type=content_type or "application/json")
 
 
 _BODY_REFUSALS = frozenset({400, 413, 415, 422})
+_MAX_REASON = 500
+
+
+def _upstream_reason(answer: bytes) -> str:
+    """``: <error>`` from an upstream's npm error body (``{"error": …}``), else nothing: the
+    npm registry says why it refuses ("This endpoint is being retired. Use the bulk advisory
+    endpoint instead. …"), which the client should see."""
+    try:
+        error = json.loads(answer).get("error") if len(answer) <= 64 * 1024 else None
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    return ": " + " ".join(error.split())[:_MAX_REASON]
 
 
 async def _small_body(request: Request, limit: int) -> bytes:
