@@ -68,6 +68,11 @@ class InsufficientStorage(PackyardError):
     """The server lacks the disk space to store what was sent (HTTP 507)."""
 
 
+class Unsupported(PackyardError):
+    """A feature the server does not have, asked for in a well-formed request (npm's stars):
+    HTTP 405 on the npm endpoint, whose clients print its message as it is."""
+
+
 class UpstreamError(PackyardError):
     """An upstream index failed or answered with something unusable (HTTP 502)."""
 

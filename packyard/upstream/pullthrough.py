@@ -186,6 +186,14 @@ class SpoolReader:
     def close(self) -> None:
         self._closer()
 
+    async def stored(self) -> Digests:
+        """Wait until the file is verified and stored, reading nothing (or raise why it was
+        not): for a caller that only needs it kept. The reader is closed."""
+        try:
+            return await self._download.result()
+        finally:
+            self.close()
+
     def fileno(self) -> int:
         """The spool's descriptor, open until the reader is closed (``ranges`` closes it when
         done): for a response that has the kernel send the ranges (``sendfile(2)``)."""

@@ -582,6 +582,16 @@ class UpstreamResolver:
             raise UpstreamError(f"Upstream {remote.url} did not state the length of "
                                 f"{remote.filename} within {limit:g}s") from None
 
+    async def keep(self, domain: Domain, repository: Repository, name: str, filename: str,
+                   namespace: str = "") -> None:
+        """Have ``repository`` keep a file it reaches only through its upstreams, as a
+        download of it would (pulled, verified, kept where CodeArtifact keeps it), without
+        sending it anywhere: before a change the repository makes to that version (npm's
+        dist-tag and deprecate). The caller has authorized the read."""
+        located = await self.locate(domain, repository, name, filename, namespace)
+        if isinstance(located, StreamingFile):
+            await located.reader.stored()
+
     async def _read_range(self, domain: Domain, remote: OfferedFile, hosts: frozenset[str],
                           index_url: str, wanted: ByteRange) -> Located | None:
         """``wanted`` of a file only an upstream has, read from the upstream and kept nowhere;

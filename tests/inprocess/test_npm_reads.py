@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 import pytest
 
@@ -172,11 +173,74 @@ def test_whoami_ping_and_search(repo: NpmRepo) -> None:
     assert found["objects"][0]["package"]["description"] == ""
 
 
+def test_regression_search_qualifiers_and_the_publisher(repo: NpmRepo) -> None:
+    assert repo.publish("pad-kit", "0.3.0", manifest={
+        "description": "Padding kit", "keywords": ["pad", "string"],
+        "author": "Ann Lee <ann@example.com>",
+        "_npmUser": {"name": "mallory"}}).status_code == 201  # a claim, not kept
+
+    def search(text: str) -> list[dict[str, Any]]:
+        found = repo.get("-/v1/search", params={"text": text, "size": "20"}).json()
+        return [o["package"] for o in found["objects"]]
+
+    [kit] = search("author:ann")
+    assert kit["name"] == "pad-kit"
+    assert kit["author"] == {"name": "Ann Lee", "email": "ann@example.com"}
+    # Who published it, as the token's principal (npm whoami), never the body's claim.
+    assert kit["publisher"] == {"username": "root"}
+    assert kit["maintainers"] == [{"username": "root"}]
+    assert [p["name"] for p in search("maintainer:root")] == ["@acme/util", "pad-kit"]
+    assert search("maintainer:mallory") == []
+    assert [p["name"] for p in search("keywords:pad+string")] == ["pad-kit"]
+    assert [p["name"] for p in search("keywords:string,-pad")] == []
+    assert [p["name"] for p in search("is:unstable")] == ["pad-kit"]
+    assert [p["name"] for p in search("not:unstable")] == ["@acme/util"]
+    assert [p["name"] for p in search("scope:acme maintainer:root")] == ["@acme/util"]
+    assert repo.get("-/v1/search?text=maintainer:root", token=None).status_code == 401
+
+
 def test_advisories_without_public_npmjs_are_404_never_zero(repo: NpmRepo) -> None:
     response = repo.request("POST", "-/npm/v1/security/advisories/bulk", content=b"{}")
     assert response.status_code == 404
     assert response.json() == {"error": "This repository has no npm advisories: it does not "
                                         "reach public:npmjs."}
+
+
+@pytest.mark.parametrize("path", ["-/npm/v1/security/audits/quick", "-/npm/v1/security/audits"])
+def test_regression_pnpms_audits_without_public_npmjs_are_the_bulk_endpoints_404(
+        repo: NpmRepo, path: str) -> None:
+    response = repo.request("POST", path, content=b"{}")
+    assert response.status_code == 404
+    assert response.json() == {"error": "This repository has no npm advisories: it does not "
+                                        "reach public:npmjs."}
+
+
+_NO_STARS = {"error": "npm star, unstar and stars are not supported: this registry (like AWS "
+                     "CodeArtifact) keeps no stars."}
+
+
+def test_regression_npm_star_unstar_and_stars_are_a_405_npm_prints(repo: NpmRepo) -> None:
+    # npm star: GET ?write=true, then PUT {_id, _rev, users} (it was a 400 about "versions").
+    document = repo.get("@acme%2futil?write=true").json()
+    star = {"_id": "@acme/util", "_rev": document["_rev"], "users": {"root": True}}
+    for users in ({"root": True}, {}):  # star, unstar
+        response = repo.put_json("@acme%2futil", {**star, "users": users})
+        assert (response.status_code, response.json()) == (405, _NO_STARS)
+    assert "deprecated" not in repo.packument("@acme/util")["versions"]["1.0.0"]
+    # npm sends its command on each request: a star's first read is refused at once (so a
+    # package the repository only reaches upstream, with no document to write, says the same).
+    for path in ("@acme%2futil?write=true", "left-pad?write=true"):
+        response = repo.get(path, headers={"npm-command": "star"})
+        assert (response.status_code, response.json()) == (405, _NO_STARS)
+    # npm stars reads a CouchDB view.
+    response = repo.get('-/_view/starredByUser?key="root"', headers={"npm-command": "stars"})
+    assert (response.status_code, response.json()) == (405, _NO_STARS)
+    # Authorized first: no token, no word on stars.
+    assert repo.get('-/_view/starredByUser?key="root"', token=None).status_code == 401
+    assert repo.put_json("@acme%2futil", star, token=None).status_code == 401
+    # deprecate's read of the same document is untouched.
+    assert repo.get("@acme%2futil?write=true",
+                    headers={"npm-command": "deprecate"}).status_code == 200
 
 
 def test_unlisted_versions_leave_the_packument_but_still_download(repo: NpmRepo) -> None:

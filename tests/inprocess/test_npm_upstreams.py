@@ -5,6 +5,7 @@ for many."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ import pytest
 from packyard.formats.npm.negotiation import CORGI, FULL
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.npm_support import NpmRepo, npm_repo
+from tests.integration.helpers import Credentials
 from tests.integration.npm_registry import StaticRegistry, npm_tarball
 
 
@@ -132,6 +134,95 @@ def test_local_versions_and_the_repositorys_own_tags_win(
     assert "description" not in document["versions"]["1.0.0"]  # the kept manifest
 
 
+def _kept(api: Any, repository: str, package: str = "left-pad") -> list[tuple[str, str]]:
+    try:
+        versions = api.list_package_versions(domain="acme", repository=repository,
+                                             format="npm", package=package)["versions"]
+    except api.exceptions.ResourceNotFoundException:
+        return []
+    return [(v["version"], v["origin"]["originType"]) for v in versions]
+
+
+def test_regression_dist_tag_add_keeps_a_version_only_the_upstream_has(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    # It was "version not found" (or "left-pad is not in this registry"): npm dist-tag ls
+    # showed the version, npm dist-tag add could not tag it.
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "2.0.0")
+    team, api = _chain(packyard_factory, registry)
+    assert _kept(api, "team") == []
+    response = team.put_json("-/package/left-pad/dist-tags/stable", "1.0.0")
+    assert response.status_code == 201, response.text
+    # The answer and dist-tag ls are the packument's tags, not those of the kept versions only.
+    assert response.json() == {"ok": True, "latest": "2.0.0", "stable": "1.0.0"}
+    # Kept as an install keeps it (in team and in public, which holds the connection).
+    assert _kept(api, "team") == [("1.0.0", "EXTERNAL")]
+    assert _kept(api, "public") == [("1.0.0", "EXTERNAL")]
+    assert team.packument("left-pad")["dist-tags"] == {"latest": "2.0.0", "stable": "1.0.0"}
+    assert team.get("-/package/left-pad/dist-tags").json() == {"latest": "2.0.0",
+                                                               "stable": "1.0.0"}
+    assert len(_tarball_gets(registry)) == 1
+    # With some versions kept, another one only the upstream has is kept the same way.
+    assert team.put_json("-/package/left-pad/dist-tags/next", "2.0.0").status_code == 201
+    assert _kept(api, "team") == [("1.0.0", "EXTERNAL"), ("2.0.0", "EXTERNAL")]
+    # A version nobody has is still the registry's "version not found", and nothing is kept.
+    missing = team.put_json("-/package/left-pad/dist-tags/beta", "9.9.9")
+    assert (missing.status_code, missing.json()) == (
+        404, {"error": "version not found: left-pad@9.9.9"})
+    assert len(_kept(api, "team")) == 2
+
+
+def test_regression_deprecate_keeps_the_upstream_version_it_deprecates(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "2.0.0")
+    team, api = _chain(packyard_factory, registry)
+    # npm deprecate: the write document lists what the packument lists, upstream versions too.
+    document = team.get("left-pad?write=true").json()
+    assert list(document["versions"]) == ["1.0.0", "2.0.0"] and document["_rev"]
+    document["versions"]["1.0.0"]["deprecated"] = "use 2.x"
+    response = team.put_json("left-pad", document)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"ok": True, "id": "left-pad", "changed": 1}
+    assert _kept(api, "team") == [("1.0.0", "EXTERNAL")]  # 2.0.0 unchanged: not kept
+    versions = team.packument("left-pad")["versions"]
+    assert versions["1.0.0"]["deprecated"] == "use 2.x"
+    assert "deprecated" not in versions["2.0.0"]
+    # The deprecation is team's, on its copy: the upstream and public's copy are untouched.
+    assert "deprecated" not in registry.packages["left-pad"]["versions"]["1.0.0"]
+    public = npm_repo(team.app, repository="public", create=False)
+    assert "deprecated" not in public.packument("left-pad")["versions"]["1.0.0"]
+    # The write document's _rev is team's own document's: an unpublish based on it works.
+    rev = team.get("left-pad?write=true").json()["_rev"]
+    assert team.request("DELETE", f"left-pad/-rev/{rev}").status_code == 200
+    assert _kept(api, "team") == []
+
+
+def test_regression_keeping_for_an_edit_is_authorized_first(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    registry.add("left-pad", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    app = team.app
+    token = {"Effect": "Allow", "Action": ["codeartifact:GetAuthorizationToken",
+                                           "sts:GetServiceBearerToken"], "Resource": "*"}
+    publish = {"Effect": "Allow", "Action": "codeartifact:PublishPackageVersion",
+               "Resource": "*"}
+    read = {"Effect": "Allow", "Action": "codeartifact:ReadFromRepository", "Resource": "*"}
+    for user, statements, action in (("reader", [token, read], "PublishPackageVersion"),
+                                     ("tagger", [token, publish], "ReadFromRepository")):
+        iam = app.iam()
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        caller = npm_repo(app, repository="team", create=False,
+                          credentials=Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+        response = caller.put_json("-/package/left-pad/dist-tags/stable", "1.0.0")
+        assert response.status_code == 403, response.text
+        assert f"codeartifact:{action}" in response.json()["error"]
+    assert _kept(api, "team") == [] and _tarball_gets(registry) == []
+
+
 def test_origin_controls_block_the_upstream(packyard_factory: PackyardFactory,
                                             registry: StaticRegistry) -> None:
     registry.add("left-pad", "1.0.0")
@@ -179,6 +270,37 @@ def test_advisories_are_proxied_when_the_repository_reaches_public_npmjs(
                             headers={"Content-Type": "application/json"})
     assert response.status_code == 200 and response.json() == {}
     assert "POST /-/npm/v1/security/advisories/bulk" in registry.requests
+
+
+@pytest.mark.parametrize("path", ["-/npm/v1/security/audits/quick", "-/npm/v1/security/audits"])
+def test_regression_pnpms_audits_are_passed_on_as_the_bulk_advisories_are(
+        packyard_factory: PackyardFactory, registry: StaticRegistry, path: str) -> None:
+    # pnpm audit posts the quick audit, then npm 6's full one; both were a 404 from Packyard.
+    team, _ = _chain(packyard_factory, registry)
+    registry.post_body = b'{"advisories":{},"metadata":{"vulnerabilities":{}}}'
+    tree = b'{"name":"app","version":"1.0.0","requires":{"left-pad":"1.0.0"}}'
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"advisories": {}, "metadata": {"vulnerabilities": {}}}
+    assert registry.posted == [("/" + path, tree)]
+    registry.post_status = 404  # an upstream without it: the upstream failing, 502
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 502
+    assert response.json() == {"error": "The upstream's audits endpoint answered 404"}
+    # The npm registry retiring these endpoints (410) says why; the client sees it.
+    registry.post_status = 410
+    registry.post_body = (b'{"error":"This endpoint is being retired. Use the bulk advisory '
+                          b'endpoint instead."}')
+    response = team.request("POST", path, content=tree,
+                            headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (502, {
+        "error": "The upstream's audits endpoint answered 410: This endpoint is being "
+                 "retired. Use the bulk advisory endpoint instead."})
+    # Authorized first, as every read: no token, no upstream request.
+    assert team.request("POST", path, content=tree, token=None).status_code == 401
+    assert len(registry.posted) == 3
 
 
 @pytest.mark.parametrize(("upstream", "answered"), [(400, 400), (405, 502), (404, 502),

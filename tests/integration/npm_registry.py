@@ -81,6 +81,8 @@ class StaticRegistry:
         self.requests: list[str] = []
         self.hold: threading.Event | None = None
         self.post_status = 200  # what a POST (npm audit's advisories) is answered
+        self.post_body = b"{}"  # and with what
+        self.posted: list[tuple[str, bytes]] = []  # each POST's path and body
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,8 +102,8 @@ class StaticRegistry:
             def do_POST(self) -> None:  # noqa: N802
                 registry.requests.append("POST " + self.path)
                 length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                self._send(registry.post_status, b"{}", "application/json")
+                registry.posted.append((self.path, self.rfile.read(length)))
+                self._send(registry.post_status, registry.post_body, "application/json")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)

@@ -134,6 +134,49 @@ def test_npm_dist_tags_deprecate_and_unpublish(npm_repo: NpmRepo, tmp_path: Path
     assert npm_repo.packument("demo-lib").status_code == 404
 
 
+def test_regression_npm_star_and_stars_say_stars_are_not_supported(npm_repo: NpmRepo,
+                                                                    tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    _publish(home, client, package_json(tmp_path / "lib", "star-lib", "1.0.0"))
+    for args in (("star", "star-lib"), ("unstar", "star-lib"), ("stars",)):
+        refused = home.run(client, *args, cwd=tmp_path, check=False)
+        assert refused.returncode != 0, refused.stdout
+        # npm's whole error: the status, the request and the registry's message, nothing else
+        # (no "could not be found", no retries).
+        assert "npm error code E405" in refused.stderr, refused.stderr
+        assert ("npm error 405 Method Not Allowed - GET " + npm_repo.endpoint) in refused.stderr
+        assert ("npm star, unstar and stars are not supported: this registry (like AWS "
+                "CodeArtifact) keeps no stars.") in refused.stderr, refused.stderr
+        assert "could not be found" not in refused.stderr
+    assert npm_repo.packument("star-lib").json()["versions"]["1.0.0"]["version"] == "1.0.0"
+
+
+def test_regression_npm_search_qualifiers_and_who_published(npm_repo: NpmRepo,
+                                                              tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    kit = package_json(tmp_path / "kit", "pad-kit", "0.3.0")
+    manifest = json.loads((kit / "package.json").read_text())
+    manifest.update(keywords=["pad", "string"], author="Ann Lee <ann@example.com>")
+    (kit / "package.json").write_text(json.dumps(manifest))
+    _publish(home, client, kit)
+    _publish(home, client, package_json(tmp_path / "other", "pad-other", "1.0.0"))
+
+    found = home.run(client, "search", "author:ann", cwd=tmp_path).stdout
+    assert "pad-kit" in found and "pad-other" not in found, found
+    # npm's "published … by ???" when the registry names no publisher.
+    assert "by root" in found and "Maintainers: root" in found, found
+    keywords = home.run(client, "search", "pad", "keywords:pad+string", cwd=tmp_path).stdout
+    assert "pad-kit" in keywords and "pad-other" not in keywords, keywords
+    stable = json.loads(home.run(client, "search", "--json", "pad", "not:unstable",
+                                 cwd=tmp_path).stdout)
+    assert [p["name"] for p in stable] == ["pad-other"]
+    assert stable[0]["publisher"] == {"username": "root"}
+
+
 def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProcess,
                                          tmp_path: Path) -> None:
     client = npm_client("npm11")
@@ -297,3 +340,111 @@ def test_install_through_public_npmjs_then_the_upstream_goes_away(
     fresh.write_npmrc(repo.endpoint, repo.token)
     fresh.run(client, "install", cwd=consumer)
     assert (consumer / "node_modules/@types/thing/index.js").is_file()
+
+
+def _audit_report(name: str, version: str) -> dict[str, Any]:
+    """An npm 6 audit report (what the quick and full audit endpoints answer) with one
+    advisory against ``name@version``."""
+    return {
+        "actions": [],
+        "advisories": {"1001": {
+            "id": 1001, "module_name": name, "severity": "high",
+            "title": f"Prototype pollution in {name}", "url": "https://example.test/1001",
+            "vulnerable_versions": f"<={version}", "patched_versions": f">{version}",
+            "recommendation": "Upgrade", "cwe": "CWE-1321", "cves": [], "overview": "",
+            "created": "2024-01-01T00:00:00.000Z", "updated": "2024-01-01T00:00:00.000Z",
+            "deleted": None, "access": "public", "found_by": {"name": "test"},
+            "reported_by": {"name": "test"}, "references": "", "github_advisory_id": "",
+            "metadata": {"module_type": "", "exploitability": 1, "affected_components": ""},
+            "findings": [{"version": version, "paths": [name]}]}},
+        "muted": [],
+        "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 0, "high": 1,
+                                         "critical": 0},
+                     "dependencies": 1, "devDependencies": 0, "optionalDependencies": 0,
+                     "totalDependencies": 1},
+    }
+
+
+def test_regression_pnpm_audit_reaches_the_upstreams_advisories(server_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("pnpm")
+    upstream = StaticRegistry(tmp_path / "registry")
+    try:
+        upstream.add("left-pad", "1.3.0")
+        upstream.post_body = json.dumps(_audit_report("left-pad", "1.3.0")).encode()
+        server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+        api = codeartifact_client(server.url)
+        repo = create_npm_repo(api, server.url, "audit")
+        api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                          externalConnection="public:npmjs")
+        home = NpmHome(tmp_path / "home")
+        home.write_npmrc(repo.endpoint, repo.token)
+        consumer = _consumer(tmp_path, {"left-pad": "^1.3.0"})
+        home.run(client, "install", cwd=consumer)
+
+        found = home.run(client, "audit", cwd=consumer, check=False)
+        assert found.returncode == 1, found.stdout + found.stderr  # vulnerabilities found
+        assert "Prototype pollution in left-pad" in found.stdout, found.stdout
+        assert "1 vulnerabilities found" in found.stdout and "1 high" in found.stdout
+        # pnpm's first choice, the quick audit, answered: the full one was not needed.
+        assert [path for path, _ in upstream.posted] == ["/-/npm/v1/security/audits/quick"]
+        tree = json.loads(upstream.posted[0][1])  # pnpm's importers, then their dependencies
+        assert tree["dependencies"]["."]["requires"] == {"left-pad": "1.3.0"}, tree
+
+        # Without public:npmjs: pnpm's own "no audit endpoint" error, never "no
+        # vulnerabilities".
+        api.disassociate_external_connection(domain=repo.domain, repository=repo.repository,
+                                             externalConnection="public:npmjs")
+        alone = home.run(client, "audit", cwd=consumer, check=False)
+        assert alone.returncode != 0
+        assert "ERR_PNPM_AUDIT_ENDPOINT_NOT_EXISTS" in alone.stdout + alone.stderr
+        assert len(upstream.posted) == 1
+    finally:
+        upstream.stop()
+
+
+def test_regression_npm_dist_tag_and_deprecate_a_version_only_the_upstream_has(
+        server_factory: Any, tmp_path: Path) -> None:
+    from tests.integration.helpers import codeartifact_client
+    from tests.integration.npm_registry import StaticRegistry
+
+    client = npm_client("npm11")
+    upstream = StaticRegistry(tmp_path / "registry")
+    try:
+        upstream.add("left-pad", "1.0.0")
+        upstream.add("left-pad", "2.0.0")
+        server = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+        api = codeartifact_client(server.url)
+        repo = create_npm_repo(api, server.url, "edit")
+        api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                          externalConnection="public:npmjs")
+        home = NpmHome(tmp_path / "home")
+        home.write_npmrc(repo.endpoint, repo.token)
+
+        # Neither version was ever installed: each command keeps the one it names, then
+        # changes the repository's copy (it said "version not found" / "not in this
+        # registry").
+        home.run(client, "dist-tag", "add", "left-pad@1.0.0", "stable", cwd=tmp_path)
+        listed = home.run(client, "dist-tag", "ls", "left-pad", cwd=tmp_path).stdout
+        assert "latest: 2.0.0" in listed and "stable: 1.0.0" in listed, listed
+        home.run(client, "deprecate", "left-pad@2.0.0", "use 3.x", cwd=tmp_path)
+        document = repo.packument("left-pad").json()
+        assert document["dist-tags"] == {"latest": "2.0.0", "stable": "1.0.0"}
+        assert document["versions"]["2.0.0"]["deprecated"] == "use 3.x"
+        assert "deprecated" not in document["versions"]["1.0.0"]
+        versions = api.list_package_versions(domain=repo.domain, repository=repo.repository,
+                                             format="npm", package="left-pad")["versions"]
+        assert sorted((v["version"], v["origin"]["originType"]) for v in versions) == [
+            ("1.0.0", "EXTERNAL"), ("2.0.0", "EXTERNAL")]
+        # npm install sees both changes.
+        consumer = _consumer(tmp_path, {"left-pad": "stable"})
+        home.run(client, "install", cwd=consumer)
+        lock = json.loads((consumer / "package-lock.json").read_text())
+        assert lock["packages"]["node_modules/left-pad"]["version"] == "1.0.0"
+        newer = home.run(client, "install", "left-pad@2.0.0", cwd=consumer)
+        assert "npm warn deprecated left-pad@2.0.0: use 3.x" in newer.stderr, newer.stderr
+    finally:
+        upstream.stop()

@@ -174,13 +174,24 @@ def test_names_not_allowed_for_new_packages(name: str, message: str) -> None:
 
 def test_stored_manifest() -> None:
     request = check_publish(parsed_file(NPM11_ACME_UTIL_BODY), ACME)
-    stored = stored_manifest(request, inspection(ACME_UTIL_TGZ))
+    stored = stored_manifest(request, inspection(ACME_UTIL_TGZ), "ci-publisher")
     assert stored["dist"] == {"integrity": request.integrity, "shasum": request.shasum,
                               "fileCount": 4, "unpackedSize": 342}
     assert stored["_hasShrinkwrap"] is True
     assert "readme" not in stored and "readmeFilename" not in stored
     assert (stored["name"], stored["version"], stored["_npmVersion"]) == (
         "@acme/util", "1.0.0", "11.21.2")
+
+
+def test_regression_the_stored_manifest_names_its_publisher_not_the_clients_claim() -> None:
+    # What npm search shows as "published by" and the maintainers: who published it here.
+    request = check_publish(parsed_file(NPM11_ACME_UTIL_BODY), ACME)
+    claimed = {**request.manifest, "_npmUser": {"name": "someone-else"},
+               "maintainers": [{"name": "someone-else"}]}
+    forged = PublishRequest(**{**request.__dict__, "manifest": claimed})
+    stored = stored_manifest(forged, inspection(ACME_UTIL_TGZ), "ci-publisher")
+    assert stored["_npmUser"] == {"name": "ci-publisher"}
+    assert stored["maintainers"] == [{"name": "ci-publisher"}]
 
 
 def test_readme_comes_from_the_tarball_first() -> None:

@@ -10,9 +10,11 @@ import pytest
 from packyard.errors import Invalid
 from packyard.formats.npm.names import PackageName
 from packyard.formats.npm.search import (
+    Person,
     SearchablePackage,
     SearchQuery,
     parse_search_query,
+    person,
     search,
     searchable,
 )
@@ -22,12 +24,20 @@ NOW = datetime(2024, 6, 5, 10, 0, tzinfo=UTC)
 T = datetime(2024, 5, 1, tzinfo=UTC)
 
 PACKAGES = [
-    searchable(PackageName(None, "demo-lib"), "1.0.0", DEMO_LIB_MANIFEST, T, publisher="alice"),
+    searchable(PackageName(None, "demo-lib"), "1.0.0",
+               {**DEMO_LIB_MANIFEST, "_npmUser": {"name": "alice"}}, T),
     searchable(PackageName("acme", "util"), "2.0.0",
-               {"description": "Scoped utilities", "keywords": "util, helpers"}, T),
-    searchable(PackageName(None, "demo"), "0.1.0", {"description": "The demo"}, T),
+               {"description": "Scoped utilities", "keywords": "util, helpers",
+                "author": "Bob Builder <bob@example.com> (https://example.com/bob)",
+                "_npmUser": {"name": "bob"}}, T,
+               publishers=[Person("bob"), Person("carol")]),
+    searchable(PackageName(None, "demo"), "0.1.0", {"description": "The demo"}, T,
+               deprecated=True),
     searchable(PackageName(None, "left-pad"), "1.3.0",
-               {"description": "String padding", "keywords": ["pad", "string"]}, T),
+               {"description": "String padding", "keywords": ["pad", "string"],
+                "author": {"name": "Azer", "email": "azer@example.com"},
+                "maintainers": [{"name": "azer", "email": "azer@example.com"}],
+                "_npmUser": {"name": "azer", "email": "azer@example.com"}}, T),
 ]
 
 
@@ -66,16 +76,82 @@ def test_response_shape() -> None:
     ("nothing-like-it", []),
     ("", ["@acme/util", "demo", "demo-lib", "left-pad"]),
     ("keywords:pad", ["left-pad"]),
-    ("keywords:pad,string", ["left-pad"]),
-    ("keywords:pad,other", []),
     ("scope:acme", ["@acme/util"]),
     ("scope:@acme util", ["@acme/util"]),
-    ("author:alice demo", ["demo", "demo-lib"]),  # other qualifiers are ignored
+    ("http://example.com", []),  # not a qualifier: a word
 ])
 def test_matching(text: str, expected: list[str]) -> None:
     response = search(PACKAGES, SearchQuery(text), NOW)
     assert names(response) == expected
     assert response["total"] == len(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # The public registry's qualifiers (REGISTRY-API.md, GET /-/v1/search).
+    ("author:bob", ["@acme/util"]),  # a word of the string form's name...
+    ("author:BOB@example.com", ["@acme/util"]),  # ...or its e-mail, in any case
+    ("author:azer pad", ["left-pad"]),  # the object form, with a word
+    ("author:builder", ["@acme/util"]),
+    ("author:alice", []),  # alice published demo-lib; she is not its author
+    ("author:example.com", []),
+    ("maintainer:alice", ["demo-lib"]),  # the publisher maintains it
+    ("maintainer:carol", ["@acme/util"]),  # who published an older version too
+    ("maintainer:azer@example.com", ["left-pad"]),  # the manifest's maintainers
+    ("maintainer:nobody", []),
+    ("keywords:pad,string", ["left-pad"]),  # "," is OR
+    ("keywords:pad,other", ["left-pad"]),
+    ("keywords:pad+other", []),  # "+" is AND
+    ("keywords:pad+string", ["left-pad"]),
+    ("keywords:demo,pad+string", ["demo-lib", "left-pad"]),  # demo OR (pad AND string)
+    ("keywords:demo,pad,-string", ["demo-lib"]),  # ",-" is NOT
+    ("keywords:-string", ["@acme/util", "demo", "demo-lib"]),
+    ("is:unstable", ["demo"]),  # below 1.0.0
+    ("not:unstable demo", ["demo-lib"]),
+    ("is:deprecated", ["demo"]),
+    ("not:deprecated demo", ["demo-lib"]),
+    ("not:insecure", ["@acme/util", "demo", "demo-lib", "left-pad"]),  # nothing known
+    ("is:insecure", ["@acme/util", "demo", "demo-lib", "left-pad"]),
+    ("scope:acme author:bob keywords:helpers", ["@acme/util"]),  # every qualifier holds
+    ("scope:acme author:azer", []),
+])
+def test_regression_the_registrys_search_qualifiers(text: str, expected: list[str]) -> None:
+    response = search(PACKAGES, SearchQuery(text), NOW)
+    assert sorted(names(response)) == expected
+    assert response["total"] == len(expected)
+
+
+def test_regression_boost_exact_false_ranks_the_exact_name_as_any_other() -> None:
+    assert names(search(PACKAGES, SearchQuery("demo"), NOW)) == ["demo", "demo-lib"]
+    flat = search(PACKAGES, SearchQuery("demo boost-exact:false"), NOW)
+    assert [o["searchScore"] for o in flat["objects"]] == [0.8, 0.8]
+
+
+def test_regression_results_name_the_publisher_maintainers_and_author() -> None:
+    [util] = search(PACKAGES, SearchQuery("scope:acme"), NOW)["objects"]
+    assert util["package"]["publisher"] == {"username": "bob"}
+    assert util["package"]["maintainers"] == [{"username": "bob"}, {"username": "carol"}]
+    assert util["package"]["author"] == {"name": "Bob Builder", "email": "bob@example.com",
+                                         "url": "https://example.com/bob"}
+    [pad] = search(PACKAGES, SearchQuery("left-pad"), NOW)["objects"]
+    assert pad["package"]["publisher"] == {"username": "azer", "email": "azer@example.com"}
+    assert pad["package"]["maintainers"] == [{"username": "azer",
+                                              "email": "azer@example.com"}]
+    [demo] = search(PACKAGES, SearchQuery("demo boost-exact:true"), NOW)["objects"][:1]
+    assert "publisher" not in demo["package"] and demo["package"]["maintainers"] == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Ann Lee <ann@example.com> (https://ann.example)",
+     Person("Ann Lee", "ann@example.com", "https://ann.example")),
+    ("ann", Person("ann")),
+    ("ann <ann@example.com>", Person("ann", "ann@example.com")),
+    ({"name": "ann", "email": "ann@example.com"}, Person("ann", "ann@example.com")),
+    ({"name": 5}, None),
+    ("", None),
+    (["ann"], None),
+])
+def test_person(value: Any, expected: Person | None) -> None:
+    assert person(value) == expected
 
 
 def test_paging() -> None:
@@ -109,3 +185,4 @@ def test_searchable_tolerates_old_manifests() -> None:
     found = searchable(PackageName(None, "old"), "0.0.1",
                        {"description": 5, "keywords": [1, "ok"], "repository": {"url": 3}}, T)
     assert found == SearchablePackage(PackageName(None, "old"), "0.0.1", None, ("ok",), T, {})
+    assert not searchable(PackageName(None, "old"), "1.0", {}, T).is_unstable  # not semver

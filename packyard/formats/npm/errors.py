@@ -26,6 +26,7 @@ from packyard.errors import (
     TooLarge,
     Unauthenticated,
     Unavailable,
+    Unsupported,
     UpstreamError,
 )
 from packyard.http.errors import error_handlers
@@ -46,6 +47,7 @@ _STATUS: list[tuple[type[PackyardError], int]] = [
     (Conflict, 409),
     (TooLarge, 413),
     (Invalid, 400),
+    (Unsupported, 405),
     (UpstreamError, 502),
     (Unavailable, 503),
     (InsufficientStorage, 507),

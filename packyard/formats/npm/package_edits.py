@@ -1,7 +1,8 @@
 """What npm changes on a package besides publishing: dist-tags, deprecations, unpublish.
 
-Each acts on what the repository itself holds (never on an upstream's versions), is authorized
-before anything is looked up (dist-tags and deprecations as PublishPackageVersion, unpublish as
+Each acts on what the repository itself holds (a version only its upstreams have is kept
+first, by the endpoint, as a download of it would keep it), is authorized before anything is
+looked up (dist-tags and deprecations as PublishPackageVersion, unpublish as
 DeletePackageVersions, as CodeArtifact would for the same change through its API), and a
 document write names the ``_rev`` it was based on (``GET ?write=true``), refused when the
 package changed since.
@@ -88,6 +89,12 @@ class PackageEdits:
             readme=v.readme, readme_filename=attributes.readme_filename(v.attributes))
             for v in versions]
         return LocalPackage(package, versions, tags, StoredPackage(name, stored, tags))
+
+    def held_versions(self, repo: Repository, name: PackageName) -> set[str]:
+        """The version keys of every version ``repo`` itself holds of ``name``, in any
+        status (a version it does not hold is one only its upstreams have)."""
+        found = self._registry.catalog.project_index(repo.id, FORMAT, name.bare, name.namespace)
+        return {v.version_key for v in found[1]} if found is not None else set()
 
     # -- dist-tags -------------------------------------------------------------------------------
 

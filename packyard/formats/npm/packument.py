@@ -181,8 +181,11 @@ def document_revision(package: StoredPackage) -> str:
     return "1-" + hashlib.sha256(_encode({"state": state})).hexdigest()[:32]
 
 
-def render_full(package: StoredPackage, base_url: str, *, write: bool = False) -> RenderedDocument:
-    """The full packument (``GET /<name>``); ``write`` adds ``_rev`` (``?write=true``).
+def render_full(package: StoredPackage, base_url: str, *, write: bool = False,
+                revision: str | None = None) -> RenderedDocument:
+    """The full packument (``GET /<name>``); ``write`` adds ``_rev`` (``?write=true``):
+    ``revision``, the one writes are checked against (the repository's own document's, when
+    ``package`` also shows its upstreams' versions), else ``package``'s.
 
     ``base_url`` is the repository endpoint, ending with ``/``: tarball URLs are absolute
     under it, as clients fetch exactly what ``dist.tarball`` says.
@@ -192,7 +195,7 @@ def render_full(package: StoredPackage, base_url: str, *, write: bool = False) -
     tags = effective_dist_tags(package.dist_tags, versions)
     document: dict[str, Any] = {"_id": package.name.full}
     if write:
-        document["_rev"] = document_revision(package)
+        document["_rev"] = revision or document_revision(package)
     document.update({"name": package.name.full, "dist-tags": tags, "versions": versions,
                      "time": _time(package, listed)})
     latest = next((v for v in listed if v.version == tags.get(LATEST)), None)

@@ -200,7 +200,7 @@ class NpmPublisher:
             stored_tags = named_tags(catalog.package_tags(package.id), versions)
         tags = tags_after_publish(stored_tags, request.dist_tags, request.version, listed)
         readme, readme_filename = choose_readme(request, inspection)
-        manifest = stored_manifest(request, inspection)
+        manifest = stored_manifest(request, inspection, principal.name)
         summary = version_summary(manifest)
         new_version = NewVersion(
             version=request.version, version_key=key, summary=summary.summary,

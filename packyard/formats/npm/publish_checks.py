@@ -156,14 +156,19 @@ def is_identical_republish(request: PublishRequest, existing_integrity: str | No
                    f"{request.version}.")
 
 
-def stored_manifest(request: PublishRequest, inspection: TarballInspection) -> dict[str, Any]:
+def stored_manifest(request: PublishRequest, inspection: TarballInspection,
+                    publisher: str) -> dict[str, Any]:
     """The manifest to keep for a published version (``packument.StoredVersion.manifest``).
 
     The client's manifest minus what is kept elsewhere, with ``dist`` rebuilt from what the
     registry measured: a client-sent ``dist.tarball`` names the client's idea of the host, and
-    signatures it sent are not the registry's.
+    signatures it sent are not the registry's. ``_npmUser`` and ``maintainers`` are the
+    registry's, as on the public registry: the principal that published (``publisher``, the
+    name ``npm whoami`` prints), never what the client claimed.
     """
     manifest = {k: v for k, v in request.manifest.items() if k not in _NOT_STORED}
+    manifest["_npmUser"] = {"name": publisher}
+    manifest["maintainers"] = [{"name": publisher}]
     manifest["name"] = request.name.full
     manifest["version"] = request.version
     manifest["_hasShrinkwrap"] = inspection.has_shrinkwrap

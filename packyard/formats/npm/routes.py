@@ -34,7 +34,7 @@ from packyard.formats.npm.names import (
     parse_package_request,
     validate_new_package_name,
 )
-from packyard.formats.npm.package_edits import DELETE, PUBLISH, PackageEdits
+from packyard.formats.npm.package_edits import DELETE, PUBLISH, LocalPackage, PackageEdits
 from packyard.formats.npm.packument import LISTED_STATUSES, render_full
 from packyard.formats.npm.packuments import Kind, Packuments
 from packyard.formats.npm.plugin import FORMAT, PUBLIC_NPMJS
@@ -43,7 +43,9 @@ from packyard.formats.npm.publish_body import PublishLimits
 from packyard.formats.npm.publish_checks import is_publish
 from packyard.formats.npm.search import parse_search_query
 from packyard.formats.npm.search_index import search_repository
+from packyard.formats.npm.stars import VIEWS, is_star, is_star_command, refuse_stars
 from packyard.formats.npm.upstream import NpmUpstream
+from packyard.formats.npm.upstream_versions import UpstreamVersions
 from packyard.formats.plugin import MountedFormat
 from packyard.http.answer import Answer
 from packyard.http.request import base_url, declared_length
@@ -58,7 +60,12 @@ from packyard.storage.blobs import BlobStore
 from packyard.upstream.resolver import UpstreamResolver
 
 _TARBALL = "application/octet-stream"
-_ADVISORIES = "-/npm/v1/security/advisories/bulk"
+# npm audit's endpoints, passed on to public:npmjs: npm 7+ posts the bulk advisories query; pnpm
+# (up to 10 at least) posts the quick audit, then npm 6's full audit when that is not a 200.
+# Each is named in the upstream's refusal as the client knows it.
+_AUDITS = {"-/npm/v1/security/advisories/bulk": "advisories",
+           "-/npm/v1/security/audits/quick": "audits",
+           "-/npm/v1/security/audits": "audits"}
 _MAX_ADVISORY_BYTES = 16 * 1024 * 1024
 _NO_ATTACHMENTS = Invalid("This request takes a document without a tarball.")
 
@@ -114,6 +121,8 @@ class NpmEndpoint:
         self._publisher = publisher
         self._packuments = Packuments(core.catalog, resolver)
         self._edits = PackageEdits(core.registry, publisher)
+        self._upstream_versions = UpstreamVersions(core.registry, resolver, self._packuments,
+                                                   self._edits)
         self._capacity: UploadCapacity = core.uploads
         self._blobs: BlobStore = core.blobs
 
@@ -137,6 +146,8 @@ class NpmEndpoint:
         if wanted.tarball is not None or wanted.rev is not None:
             raise NotFound(f"Not found: /{rest}")
         if request.query_params.get("write") == "true":
+            if is_star_command(request.headers.get("npm-command")):
+                raise refuse_stars()
             return await self._write_document(request, access, name)
         endpoint = _endpoint(request)
         note.route = "packument"
@@ -214,11 +225,20 @@ class NpmEndpoint:
 
     async def _write_document(self, request: Request, access: RepositoryAccess,
                               name: PackageName) -> Response:
-        """``GET /<name>?write=true``: the repository's own document with its ``_rev``, which
-        npm deprecate and unpublish edit and send back."""
-        local = await run_in_threadpool(self._edits.local, access.repository, name)
-        document = await run_in_threadpool(render_full, local.document, _endpoint(request),
-                                           write=True)
+        """``GET /<name>?write=true``: the document npm deprecate and unpublish edit and send
+        back: every version the packument lists (so ``npm deprecate`` finds one only the
+        upstreams have, which the PUT then keeps), with the ``_rev`` of the repository's own
+        document, which those writes are checked against."""
+        try:
+            local: LocalPackage | None = await run_in_threadpool(self._edits.local,
+                                                                  access.repository, name)
+        except NotFound:
+            local = None
+        merged = await self._packuments.merged(access.domain, access.repository, name)
+        package = await self._packuments.stored_package(name, merged)
+        document = await run_in_threadpool(
+            lambda: render_full(package, _endpoint(request), write=True,
+                                revision=local.revision if local is not None else None))
         return Response(document.body, media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
@@ -233,6 +253,8 @@ class NpmEndpoint:
             found = await run_in_threadpool(search_repository, self._core.catalog,
                                             access.repository, query, self._core.clock.now())
             return _json(found)
+        if rest.startswith(VIEWS):
+            raise refuse_stars()
         if rest.startswith("package/"):
             name, tag = parse_dist_tags_path(rest.removeprefix("package/"))
             tags = await self._dist_tags(access, name)
@@ -244,14 +266,13 @@ class NpmEndpoint:
         raise NotFound(f"Not found: /-/{rest}")
 
     async def _dist_tags(self, access: RepositoryAccess, name: PackageName) -> dict[str, str]:
-        try:
-            return await run_in_threadpool(self._edits.dist_tags, access.repository, name)
-        except NotFound:
-            # A package the repository only reaches upstream: the packument's tags.
-            merged = await self._packuments.merged(access.domain, access.repository, name)
-            package = await self._packuments.stored_package(name, merged)
-            listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
-            return effective_dist_tags(package.dist_tags, listed)
+        """The package's tags as its packument has them: the repository's own merged with its
+        upstreams' (a repository that keeps only some versions must not list the tags of
+        those alone: ``latest`` would name an older version than installs get)."""
+        merged = await self._packuments.merged(access.domain, access.repository, name)
+        package = await self._packuments.stored_package(name, merged)
+        listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
+        return effective_dist_tags(package.dist_tags, listed)
 
     # -- PUT -----------------------------------------------------------------------------------
 
@@ -289,6 +310,9 @@ class NpmEndpoint:
                 return _json({"ok": True, "id": outcome.name.full,
                               "created": outcome.created},
                              status=201 if outcome.created else 200)
+        if is_star(received.body.document):
+            raise refuse_stars()
+        await self._upstream_versions.keep_to_deprecate(access, name, received.body.document)
         changed = await run_in_threadpool(self._edits.deprecate, access.principal,
                                           access.domain, access.repository, name,
                                           received.body.document)
@@ -328,9 +352,10 @@ class NpmEndpoint:
         validate_tag(tag)
         await self._authorize(access, name, PUBLISH)
         body = await _small_body(request, MAX_TAG_BODY_BYTES)
-        tags = await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
-                                       access.repository, name, tag, body)
-        return _json({"ok": True, **tags}, status=201)
+        await self._upstream_versions.keep_to_tag(access, name, body)
+        await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
+                                access.repository, name, tag, body)
+        return _json({"ok": True, **await self._dist_tags(access, name)}, status=201)
 
     # -- DELETE --------------------------------------------------------------------------------
 
@@ -342,9 +367,9 @@ class NpmEndpoint:
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
-            tags = await run_in_threadpool(self._edits.delete_tag, access.principal,
-                                           access.domain, access.repository, name, tag)
-            return _json({"ok": True, **tags})
+            await run_in_threadpool(self._edits.delete_tag, access.principal, access.domain,
+                                    access.repository, name, tag)
+            return _json({"ok": True, **await self._dist_tags(access, name)})
         if rest.startswith("-") or not rest:
             raise NotFound(f"Not found: DELETE /{rest}")
         wanted = parse_package_request(rest)
@@ -368,7 +393,8 @@ class NpmEndpoint:
         _noted(request)
         access = await self._reads.open_read(request)
         rest = _rest(request)
-        if rest != _ADVISORIES:
+        kind = _AUDITS.get(rest)
+        if kind is None:
             raise NotFound(f"Not found: POST /{rest}")
         # Only a repository that reaches the public registry can say what it knows of
         # vulnerabilities; anything else is a 404, never a made-up "0 vulnerabilities".
@@ -382,16 +408,32 @@ class NpmEndpoint:
         if request.headers.get("content-encoding"):
             headers["Content-Encoding"] = request.headers["content-encoding"]
         status, content_type, answer = await self._core.upstreams.http.post(
-            upstream + _ADVISORIES, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
+            upstream + rest, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
             # A refusal of the body sent is the client's to see; anything else (a mirror
-            # without the endpoint: 404, 405) is the upstream failing it.
+            # without the endpoint: 404, 405; the npm registry retiring pnpm's audits: 410)
+            # is the upstream failing it, with the upstream's own reason when it gives one.
             return error_response(status if status in _BODY_REFUSALS else 502,
-                                  f"The upstream's advisories endpoint answered {status}")
+                                  f"The upstream's {kind} endpoint answered {status}"
+                                  + _upstream_reason(answer))
         return Response(answer, media_type=content_type or "application/json")
 
 
 _BODY_REFUSALS = frozenset({400, 413, 415, 422})
+_MAX_REASON = 500
+
+
+def _upstream_reason(answer: bytes) -> str:
+    """``: <error>`` from an upstream's npm error body (``{"error": …}``), else nothing: the
+    npm registry says why it refuses ("This endpoint is being retired. Use the bulk advisory
+    endpoint instead. …"), which the client should see."""
+    try:
+        error = json.loads(answer).get("error") if len(answer) <= 64 * 1024 else None
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    return ": " + " ".join(error.split())[:_MAX_REASON]
 
 
 async def _small_body(request: Request, limit: int) -> bytes:

@@ -1,4 +1,5 @@
-"""What ``npm search`` looks through: the repository's own packages, each by its ``latest``."""
+"""What ``npm search`` looks through: the repository's own packages, each by its ``latest``
+(and who published its listed versions)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags, named_ta
 from packyard.formats.npm.names import PackageName
 from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.formats.npm.plugin import FORMAT
-from packyard.formats.npm.search import SearchablePackage, SearchQuery, search, searchable
+from packyard.formats.npm.search import (
+    SearchablePackage,
+    SearchQuery,
+    person,
+    search,
+    searchable,
+)
 from packyard.metadata.catalog import Catalog
 from packyard.model import Repository
 
@@ -33,6 +40,11 @@ def search_repository(catalog: Catalog, repository: Repository, query: SearchQue
         tags = named_tags(catalog.package_tags(package.id), versions)
         latest = listed[effective_dist_tags(tags, listed)[LATEST]]
         name = PackageName(package.namespace or None, package.name)
+        # Who published each listed version, the newest first: the package's maintainers.
+        newest_first = sorted(listed.values(), key=lambda v: v.published_at, reverse=True)
+        publishers = [p for v in newest_first
+                      if (p := person(attributes.manifest(v.attributes).get("_npmUser")))]
         found.append(searchable(name, latest.version, attributes.manifest(latest.attributes),
-                                latest.published_at))
+                                latest.published_at, publishers,
+                                attributes.deprecated(latest.attributes) is not None))
     return search(found, query, now)
