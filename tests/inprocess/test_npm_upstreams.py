@@ -92,12 +92,16 @@ def test_regression_a_range_of_a_tarball_not_kept_from_a_registry_ignoring_range
     team, api = _chain(packyard_factory, registry)
     path = "left-pad/-/left-pad-1.0.0.tgz"
     head = team.request("HEAD", path)
-    assert (head.status_code, head.headers["accept-ranges"]) == (200, "bytes")
-    assert _tarball_gets(registry) == []
+    assert (head.status_code, head.headers["accept-ranges"],
+            head.headers["content-length"]) == (200, "bytes", str(len(data)))
+    # The length a packument does not declare is asked of the registry: its one-byte range,
+    # answered whole here, closed unread; nothing is pulled or kept.
+    assert _tarball_gets(registry) == [f"/{path}"]
+    assert api.list_packages(domain="acme", repository="team")["packages"] == []
     got = team.get(path, headers={"Range": "bytes=-100"})
     assert (got.status_code, got.content, got.headers["content-range"]) == (
         206, data[-100:], f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}")
-    assert len(_tarball_gets(registry)) == 2  # the range, answered whole; then the pull
+    assert len(_tarball_gets(registry)) == 3  # and the range, answered whole; then the pull
     assert [p["package"] for p in api.list_packages(domain="acme",
                                                      repository="team")["packages"]] == [
         "left-pad"]
