@@ -32,8 +32,6 @@ from packyard.services.registry import VersionRef
 from packyard.services.version_lifecycle import PackageRef, VersionLifecycle
 
 PAGE_SIZE = 100
-# The status filter reads each package's versions; it stops after this many packages.
-STATUS_SCAN_LIMIT = 2000
 STATUSES = ("Published", "Unlisted", "Archived", "Disposed", "Unfinished")
 
 
@@ -99,7 +97,6 @@ class RepositoryPage:
     filter: PackageFilter
     formats: list[str]
     more_pages: bool
-    scanned_all: bool
     policy: Section[ResourcePolicy]
     can_edit_policy: bool
     can_get_token: bool
@@ -124,29 +121,22 @@ def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
 
 
 def _packages(c: ConsoleServices, p: Principal, domain: str, repo: str,
-              f: PackageFilter) -> tuple[list[PackageRow], bool, bool]:
+              f: PackageFilter) -> tuple[list[PackageRow], bool]:
+    # The status filter is one query, then only packages whose versions the principal may
+    # list (reading a version's status is ListPackageVersions), so that no page lists a
+    # package the API would not show with that status.
     _, found = c.registry.list_packages(p, domain, repo, f.format or None,
-                                        f.namespace or None, f.prefix or None)
-    scanned_all = True
+                                        f.namespace or None, f.prefix or None,
+                                        version_status=f.status or None)
     if f.status:
-        kept = []
-        for index, pkg in enumerate(found):
-            if index >= STATUS_SCAN_LIMIT:
-                scanned_all = False
-                break
-            try:
-                _, versions = c.registry.list_package_versions(
-                    p, domain, repo, pkg.format, pkg.namespace or None, pkg.name)
-            except Denied:
-                continue
-            if any(v.status == f.status for v in versions):
-                kept.append(pkg)
-        found = kept
+        found = [pkg for pkg in found if c.may(
+            p, "codeartifact:ListPackageVersions",
+            c.registry.arns.package(domain, repo, pkg.format, pkg.namespace, pkg.name))]
     start = (f.page - 1) * PAGE_SIZE
     rows = [PackageRow(pkg, paths.package_path(domain, repo, pkg.format, pkg.namespace,
                                                pkg.name))
             for pkg in found[start:start + PAGE_SIZE]]
-    return rows, len(found) > start + PAGE_SIZE, scanned_all
+    return rows, len(found) > start + PAGE_SIZE
 
 
 def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
@@ -159,7 +149,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
     graph = layout(name, lambda n: _links(c, p, domain, repo, n),
                    lambda n: paths.repository_path(domain, n))
     listed = section(lambda: _packages(c, p, domain, name, f))
-    rows, more, scanned_all = listed.value if listed.value else ([], False, True)
+    rows, more = listed.value if listed.value else ([], False)
     endpoints: dict[str, Section[str]] = {}
     instructions: list[ClientInstructions] = []
     target = Target(base_url, domain, repo.domain_owner, name)
@@ -172,7 +162,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
             instructions += build(target, endpoint.value, token[0] if token else None)
     return RepositoryPage(
         domain, repo, list(links.upstreams), [x.name for x in links.external_connections],
-        graph, Section(rows, listed.denied, listed.missing), f, formats, more, scanned_all,
+        graph, Section(rows, listed.denied, listed.missing), f, formats, more,
         section(lambda: c.permissions.get_repository_policy(p, domain, name, None)),
         c.may(p, "codeartifact:PutRepositoryPermissionsPolicy",
               c.registry.arns.repository(domain, name)),

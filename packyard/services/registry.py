@@ -293,9 +293,12 @@ class Registry:
                       fmt: str | None, namespace: str | None, prefix: str | None,
                       domain_owner: str | None = None, *, publish: str | None = None,
                       upstream: str | None = None, after: tuple[str, int] | None = None,
-                      limit: int | None = None) -> tuple[Repository, list[Package]]:
+                      limit: int | None = None, version_status: str | None = None
+                      ) -> tuple[Repository, list[Package]]:
         """A repository's packages by name, then id (``after`` the last one seen); as
-        CodeArtifact's ListPackages, ``namespace`` and ``prefix`` are prefixes."""
+        CodeArtifact's ListPackages, ``namespace`` and ``prefix`` are prefixes.
+        ``version_status`` (the console's filter, not an API parameter) keeps the packages
+        with a version in that status."""
         self.authorizer.check(principal, "codeartifact:ListPackages",
                               self.arns.repository(domain_name, repo_name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
@@ -307,7 +310,8 @@ class Registry:
             namespace = self.formats.get(fmt).normalize_namespace(namespace)  # npm: "@" or not
         return repo, self.catalog.list_packages(repo.id, fmt, prefix=prefix, after=after,
                                                 limit=limit, namespace_prefix=namespace,
-                                                publish=publish, upstream=upstream)
+                                                publish=publish, upstream=upstream,
+                                                version_status=version_status)
 
     def find_package(self, principal: Principal, action: str, domain_name: str,
                      repo_name: str, fmt: str, namespace: str | None, package: str,

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
 import pytest
 
+from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from tests.inprocess.console_support import ConsoleUser
-from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo
+from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo, user_with
 from tests.integration.helpers import ROOT, Credentials, DistFactory, DistSpec, upload_ok
 
 VERSION = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
@@ -487,3 +489,46 @@ def test_a_version_that_does_not_exist_is_a_404_page(published: InProcessRepo,
     answer = browser.get(VERSION.replace("/1.0", "/9.9"))
     assert answer.status_code == 404
     assert "Package version demo 9.9 not found" in _text(answer)
+
+
+def test_regression_the_status_filter_finds_a_package_past_the_first_two_thousand(
+        repo: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """The filter read each package's versions, stopped after 2,000 packages (seconds of
+    work) and then said "No packages match the filter" of a repository whose 2,001st package
+    had an Unlisted version."""
+    catalog = packyard.container.catalog
+    shelf = catalog.get_repository(catalog.get_domain("000000000000", "acme"), "shelf")
+    now = datetime.now(UTC)
+    key = packyard.container.registry.formats.get("pypi").normalize_version("1.0")
+    files = []
+    for i in range(2001):
+        name, sha = f"pkg-{i:04d}", f"{i:064x}"
+        version = NewVersion(version="1.0", version_key=key, summary="", home_page=None,
+                             source_code_repository=None, licenses=[], readme=None,
+                             readme_content_type=None, dependencies=[])
+        asset = NewAsset(name=f"{name}-1.0.tar.gz", size=3, sha256=sha, sha512="0" * 128,
+                         sha1="0" * 40, md5="0" * 32, attributes={})
+        files.append(NewFile(name, name, version, asset, {sha: 3}))
+    catalog.publish_many(shelf, "pypi", "", files, now)
+    packyard.codeartifact().update_package_versions_status(
+        domain="acme", repository="shelf", format="pypi", package="pkg-2000",
+        versions=["1.0"], targetStatus="Unlisted")
+    browser.sign_in()
+    page = browser.get(REPO + "?status=Unlisted")
+    assert page.status_code == 200
+    assert f"{REPO}/packages/pypi/-/pkg-2000" in page.text
+    assert f"{REPO}/packages/pypi/-/pkg-1999" not in page.text
+    last = browser.get(REPO + "?status=Published&page=20")  # 2,000 Published, 100 a page
+    assert f"{REPO}/packages/pypi/-/pkg-1999" in last.text and ">Next</a>" not in last.text
+
+
+def test_the_status_filter_leaves_out_packages_whose_versions_are_denied(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Read in one query now, a version's status is still shown only to a principal that may
+    list the package's versions."""
+    credentials = user_with(packyard, "lister", ["codeartifact:ListPackages",
+                                                  "codeartifact:DescribeRepository",
+                                                  "codeartifact:GetRepositoryEndpoint"])
+    browser.sign_in(credentials)
+    assert "/-/demo" in browser.get(REPO).text
+    assert "/-/demo" not in browser.get(REPO + "?status=Published").text
