@@ -166,7 +166,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
         section(lambda: c.permissions.get_repository_policy(p, domain, name, None)),
         c.may(p, "codeartifact:PutRepositoryPermissionsPolicy",
               c.registry.arns.repository(domain, name)),
-        c.may(p, "codeartifact:GetAuthorizationToken", c.registry.arns.domain(domain)),
+        c.registry.may_get_authorization_token(p, domain),
         instructions, endpoints,
         token=token[0] if token else None, token_expires=token[1] if token else None)
 

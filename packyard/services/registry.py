@@ -39,6 +39,12 @@ class VersionRef:
     version: PackageVersion
 
 
+def _bearer_token_context(duration_seconds: int) -> dict[str, object]:
+    """The condition keys of the sts:GetServiceBearerToken check behind a CodeArtifact token."""
+    return {"sts:AWSServiceName": "codeartifact.amazonaws.com",
+            "sts:DurationSeconds": duration_seconds}
+
+
 class Registry:
     """The registry's service layer for domains, repositories, tokens and package reads."""
 
@@ -261,10 +267,17 @@ class Registry:
             lifetime = token_lifetime(0, principal, now) - now
             requested = max(0, int(lifetime.total_seconds()))
         self.authorizer.check(principal, "sts:GetServiceBearerToken", "*",
-                              {"sts:AWSServiceName": "codeartifact.amazonaws.com",
-                               "sts:DurationSeconds": requested})
+                              _bearer_token_context(requested))
         domain = self.get_domain(domain_name, domain_owner)
         return self.tokens.issue(principal, domain, duration_seconds, now)
+
+    def may_get_authorization_token(self, principal: Principal, domain_name: str) -> bool:
+        """Whether ``get_authorization_token`` with the default duration would be allowed:
+        both of its checks (the console offers "Get a token" only then)."""
+        return (self.authorizer.is_allowed(principal, "codeartifact:GetAuthorizationToken",
+                                           self.arns.domain(domain_name))
+                and self.authorizer.is_allowed(principal, "sts:GetServiceBearerToken", "*",
+                                               _bearer_token_context(DEFAULT_DURATION)))
 
     def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,
                                 fmt: str, base_url: str, domain_owner: str | None = None

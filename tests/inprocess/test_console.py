@@ -532,3 +532,20 @@ def test_the_status_filter_leaves_out_packages_whose_versions_are_denied(
     browser.sign_in(credentials)
     assert "/-/demo" in browser.get(REPO).text
     assert "/-/demo" not in browser.get(REPO + "?status=Published").text
+
+
+def test_regression_get_a_token_is_offered_only_with_sts_get_service_bearer_token(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """A token needs codeartifact:GetAuthorizationToken and sts:GetServiceBearerToken; the
+    button was offered on the first alone, and pressing it ended on a 403 page."""
+    reading = ["codeartifact:DescribeRepository", "codeartifact:ListPackages",
+               "codeartifact:GetRepositoryEndpoint", "codeartifact:GetAuthorizationToken"]
+    browser.sign_in(user_with(packyard, "half", reading))
+    page = browser.get(REPO)
+    assert page.status_code == 200 and 'id="get-token"' not in page.text
+    assert browser.post(REPO + "/token").status_code == 403  # as the API refuses it
+    other = ConsoleUser(packyard)
+    other.sign_in(user_with(packyard, "whole", [*reading, "sts:GetServiceBearerToken"]))
+    assert 'id="get-token"' in other.get(REPO).text
+    assert "Your token" in _text(other.post(REPO + "/token"))
+    other.close()
