@@ -4,6 +4,7 @@ lifecycle service the API's operations use, with CodeArtifact's errors on the pa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from html import unescape
 from typing import Any
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from tests.inprocess.console_support import ConsoleUser
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 REPO = "/console/domains/acme/repositories/shelf"
@@ -194,3 +196,19 @@ def test_each_action_is_in_the_audit_trail_as_its_operation(
         parameters = found[0]["requestParameters"]
         assert {k: parameters.get(k) for k in ("repo", "name", "viaConsole", *extra)} == {
             "repo": "shelf", "name": "demo", "viaConsole": True, **extra}, name
+
+
+def test_regression_confirmations_name_a_scoped_npm_package_with_its_scope(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """The confirmations said "Delete package core from npmrepo …?" of @babel/core: the name
+    without its scope, which names another package."""
+    npm = npm_repo(packyard)
+    assert npm.publish("@babel/core", "7.0.0").status_code == 201
+    package = "/console/domains/acme/repositories/npmrepo/packages/npm/babel/core"
+    browser.sign_in()
+    confirmations = _text(browser.get(package)) + _text(browser.get(package + "/versions/7.0.0"))
+    asked = re.findall(r'data-confirm="([^"]*)"', confirmations)
+    assert "Delete package @babel/core from npmrepo, with all its versions, their assets and " \
+           "its origin controls?" in asked
+    assert "Unlist @babel/core 7.0.0? (status Published \u2192 Unlisted)" in asked
+    assert all("@babel/core" in question for question in asked), asked
