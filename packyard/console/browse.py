@@ -22,7 +22,7 @@ from packyard.console.groups import (
 )
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
-from packyard.console.readme import RenderedReadme, render_readme
+from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
 from packyard.http import console_paths as paths
@@ -283,7 +283,7 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     def readme() -> RenderedReadme | None:
         c.registry.find_version(p, "codeartifact:GetPackageVersionReadme", domain, repo, fmt,
                                 namespace, name, version)
-        return render_readme(v.readme, v.readme_content_type, pkg.format)
+        return c.readmes.render(v.readme, v.readme_content_type, pkg.format)
 
     def assets() -> list[Asset]:
         return c.registry.list_assets(c.registry.find_version(

@@ -549,3 +549,29 @@ def test_regression_get_a_token_is_offered_only_with_sts_get_service_bearer_toke
     assert 'id="get-token"' in other.get(REPO).text
     assert "Your token" in _text(other.post(REPO + "/token"))
     other.close()
+
+
+def test_regression_a_readme_is_rendered_once_for_every_view_of_it(
+        repo: InProcessRepo, dists: DistFactory, browser: ConsoleUser,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each view of a version rendered its README again: seconds for a few hundred KiB of
+    reStructuredText (2.5 s for 400 KiB), on every page load."""
+    from packyard.console import readme
+
+    rst = "Guide\n=====\n\n" + "A paragraph with *emphasis* and ``code``.\n\n" * 50
+    upload_ok(repo, dists.wheel(DistSpec(name="guide", version="1.0", readme=rst,
+                                         readme_content_type="text/x-rst")))
+    rendered: list[str] = []
+    real = readme.rst.render
+
+    def counted(text: str, *args: Any, **kwargs: Any) -> str | None:
+        rendered.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(readme.rst, "render", counted)
+    browser.sign_in()
+    page = "/console/domains/acme/repositories/shelf/packages/pypi/-/guide/versions/1.0"
+    for _ in range(3):
+        answer = browser.get(page)
+        assert answer.status_code == 200 and "<em>emphasis</em>" in answer.text
+    assert len(rendered) == 1
