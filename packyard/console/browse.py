@@ -194,6 +194,9 @@ class PackagePage:
     can_set_origin: bool
     can_delete: bool
     group: Section[PackageGroupOf] = field(default_factory=Section)
+    # This page's path, quoted: forms post under it (the request's path is decoded, and a
+    # generic package's name or version may hold "%2F").
+    href: str = ""
 
 
 def _origin_text(c: ConsoleServices, versions: Sequence[PackageVersion]) -> dict[int, str]:
@@ -225,7 +228,9 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                                                      pkg.name)),
                        may_delete_package(c, p, domain, repo, pkg),
                        group=package_group_of(c, p, domain, pkg.format, pkg.namespace,
-                                              pkg.name))
+                                              pkg.name),
+                       href=paths.package_path(domain, repo, pkg.format, pkg.namespace,
+                                               pkg.name))
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,8 @@ class VersionPage:
     package_href: str
     # Dispose, delete and copy to another repository.
     lifecycle: VersionActions
+    # This page's path, quoted, as PackagePage.href.
+    href: str = ""
 
 
 # The status changes the console offers from each status, with their buttons' labels.
@@ -302,7 +309,9 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     return VersionPage(domain, repo, ref, _origin_text(c, [v])[v.id], section(readme),
                        section(assets), section(dependencies), actions,
                        paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name),
-                       version_actions(c, p, domain, repo, pkg, v))
+                       version_actions(c, p, domain, repo, pkg, v),
+                       paths.version_path(domain, repo, pkg.format, pkg.namespace, pkg.name,
+                                          v.version))
 
 
 def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,

@@ -3,6 +3,7 @@ lifecycle service the API's operations use, with CodeArtifact's errors on the pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -212,3 +213,31 @@ def test_regression_confirmations_name_a_scoped_npm_package_with_its_scope(
            "its origin controls?" in asked
     assert "Unlist @babel/core 7.0.0? (status Published \u2192 Unlisted)" in asked
     assert all("@babel/core" in question for question in asked), asked
+
+
+def test_regression_a_generic_version_whose_name_holds_percent_2f_can_be_acted_on(
+        repo: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Generic names and versions may hold "%" ("1.0%2F" is a valid version). The version page
+    put the request's decoded path in its download links and forms, so "…/versions/1.0%2F/…"
+    reached the server as "1.0/" and the download, Unlist and the rest answered 404."""
+    content = b"hello"
+    packyard.codeartifact().publish_package_version(
+        domain="acme", repository="shelf", format="generic", namespace="n%2Fs",
+        package="p%2Fq", packageVersion="1.0%2F", assetName="a.txt", assetContent=content,
+        assetSHA256=hashlib.sha256(content).hexdigest())
+    package = REPO + "/packages/generic/n%252Fs/p%252Fq"
+    version = package + "/versions/1.0%252F"
+    browser.sign_in()
+    page = browser.get(package)
+    assert page.status_code == 200 and f'href="{version}"' in page.text
+    assert f'action="{package}/origin"' in page.text
+    page = browser.get(version)
+    assert page.status_code == 200
+    assert f'action="{version}/status"' in page.text
+    download = browser.get(version + "/assets/a.txt")
+    assert (download.status_code, download.content) == (200, content)
+    answer = browser.post(version + "/status", {"target": "Unlisted", "expected": "Published"})
+    assert (answer.status_code, answer.headers["location"]) == (303, version)
+    assert ">Unlisted</span>" in browser.get(answer.headers["location"]).text
+    answer = browser.post(version + "/delete", {"expected": "Unlisted"})
+    assert (answer.status_code, answer.headers["location"]) == (303, package)
