@@ -205,6 +205,15 @@ class Web:
             target += "?" + request.url.query
         return f"{paths.ROOT}/sign-in?next={quote(target, safe='')}"
 
+    @staticmethod
+    def form_signin_location(request: Request) -> str:
+        """The sign-in that leads back to the page a form was posted from (its ``Referer``,
+        which the console's Referrer-Policy keeps for its own pages), not to the form's
+        action, which only takes a POST."""
+        referer = urlsplit(request.headers.get("referer", ""))
+        page = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+        return f"{paths.ROOT}/sign-in?next={quote(page, safe='')}"
+
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a console path, never another site."""

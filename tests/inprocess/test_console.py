@@ -575,3 +575,20 @@ def test_regression_a_readme_is_rendered_once_for_every_view_of_it(
         answer = browser.get(page)
         assert answer.status_code == 200 and "<em>emphasis</em>" in answer.text
     assert len(rendered) == 1
+
+
+def test_regression_a_form_sent_after_the_session_ended_gets_a_page_leading_back(
+        published: InProcessRepo, browser: ConsoleUser) -> None:
+    """A tab left open past the idle timeout: pressing Unlist answered a bare line of text,
+    "Sign in to continue.", with no way to sign in or to tell whether anything was done."""
+    answer = browser.http.post(VERSION + "/status", data={"target": "Unlisted",
+                                                         "expected": "Published"},
+                               headers={"referer": f"http://packyard.test{VERSION}"})
+    assert answer.status_code == 401
+    text = _text(answer)
+    assert "<h1>Not signed in</h1>" in text and "What you sent was not done." in text
+    assert f'href="/console/sign-in?next={VERSION.replace("/", "%2F")}"' in text
+    # Without a Referer (or with another site's), the sign-in leads to the console's start.
+    answer = browser.http.post(VERSION + "/status", data={"target": "Unlisted"},
+                               headers={"referer": "https://elsewhere.example/x"})
+    assert 'href="/console/sign-in?next=%2Fconsole%2F"' in answer.text
