@@ -592,3 +592,33 @@ def test_regression_a_form_sent_after_the_session_ended_gets_a_page_leading_back
     answer = browser.http.post(VERSION + "/status", data={"target": "Unlisted"},
                                headers={"referer": "https://elsewhere.example/x"})
     assert 'href="/console/sign-in?next=%2Fconsole%2F"' in answer.text
+
+
+def test_regression_a_policy_editor_opened_on_none_does_not_replace_one_set_since(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Two people open the editor of a repository without a policy; the first saves. The
+    second's save carried no revision and replaced the first's silently, though the editor
+    promises that two people editing at once do not overwrite each other."""
+    def policy(sid: str) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": sid, "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "codeartifact:ReadFromRepository", "Resource": "*"}]})
+
+    browser.sign_in()
+    editor = browser.get(REPO + "/policy")
+    assert 'name="revision" value=""' in editor.text  # it shows no policy
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=policy("First"))
+    answer = browser.post(REPO + "/policy", {"document": policy("Second"), "revision": ""})
+    assert answer.status_code == 409
+    assert "since you read it" in _text(answer) and '"Second"' in _text(answer)
+    stored = packyard.codeartifact().get_repository_permissions_policy(domain="acme",
+                                                                       repository="shelf")
+    assert json.loads(stored["policy"]["document"])["Statement"][0]["Sid"] == "First"
+    # Read again, it is replaced with its revision; the API still replaces without one.
+    revision = stored["policy"]["revision"]
+    answer = browser.post(REPO + "/policy", {"document": policy("Second"), "revision": revision})
+    assert answer.status_code == 303
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=policy("Third"))
