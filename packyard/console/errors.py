@@ -68,6 +68,10 @@ def console_errors(web: Web) -> Middleware:
         redisplay: Redisplay | None = getattr(request.state, "redisplay", None)
         if redisplay is not None:
             response = redisplay(exc, status)
+        elif request.method == "POST":
+            # A refused action: back to the page it was taken on, to see how things are now.
+            response = web.render(request, "error.html", status, title=title,
+                                  message=exc.message, back=web.form_page(request))
         else:
             response = web.render(request, "error.html", status, title=title,
                                   message=exc.message)

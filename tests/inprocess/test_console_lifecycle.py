@@ -241,3 +241,18 @@ def test_regression_a_generic_version_whose_name_holds_percent_2f_can_be_acted_o
     assert ">Unlisted</span>" in browser.get(answer.headers["location"]).text
     answer = browser.post(version + "/delete", {"expected": "Unlisted"})
     assert (answer.status_code, answer.headers["location"]) == (303, package)
+
+
+def test_regression_a_refused_action_leads_back_to_the_page_it_was_taken_on(
+        published: InProcessRepo, browser: ConsoleUser) -> None:
+    """A refused action ("current status: Unlisted, expected status: Published …; reload the
+    page to see its status now") offered only a link to the list of domains."""
+    browser.sign_in()
+    browser.get(VERSION)
+    referer = {"referer": f"http://packyard.test{VERSION}"}
+    assert browser.post(VERSION + "/status", {"target": "Unlisted", "expected": "Published"},
+                        headers=referer).status_code == 303
+    answer = browser.post(VERSION + "/status", {"target": "Archived", "expected": "Published"},
+                          headers=referer)
+    assert answer.status_code == 400 and "MISMATCHED_STATUS" in answer.text
+    assert f'<a href="{VERSION}" id="back">Back to the page</a>' in answer.text
