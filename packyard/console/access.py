@@ -224,14 +224,18 @@ def repository_policy(c: ConsoleServices, p: Principal, domain: str, repo: str
                    "codeartifact:DeleteRepositoryPermissionsPolicy")
 
 
+# The editor sends the revision it showed; none means it showed no policy, and then it may
+# only create one, not replace one set since.
 def put_domain_policy(c: ConsoleServices, p: Principal, domain: str, document: str,
                       revision: str | None) -> None:
-    c.permissions.put_domain_policy(p, domain, None, document, revision or None)
+    c.permissions.put_domain_policy(p, domain, None, document, revision or None,
+                                    expect_none=not revision)
 
 
 def put_repository_policy(c: ConsoleServices, p: Principal, domain: str, repo: str,
                           document: str, revision: str | None) -> None:
-    c.permissions.put_repository_policy(p, domain, repo, None, document, revision or None)
+    c.permissions.put_repository_policy(p, domain, repo, None, document, revision or None,
+                                        expect_none=not revision)
 
 
 def delete_domain_policy(c: ConsoleServices, p: Principal, domain: str,

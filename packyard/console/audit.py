@@ -57,6 +57,20 @@ CHANGES: dict[str, tuple[str, str, str]] = {
     "copy_version": (CODEARTIFACT, "CopyPackageVersions", "CopyPackageVersions"),
     "delete_package": (CODEARTIFACT, "DeletePackage", "DeletePackage"),
 }
+# The pages whose forms post to ``…/{action}``: each action is its own service call, and
+# recorded under that call's name (an unknown action keeps the handler's name above).
+ACTIONS: dict[str, dict[str, str]] = {
+    "user_action": {"create-key": "CreateAccessKey", "key-status": "UpdateAccessKey",
+                    "delete-key": "DeleteAccessKey", "attach": "AttachUserPolicy",
+                    "detach": "DetachUserPolicy", "delete": "DeleteUser"},
+    "role_action": {"attach": "AttachRolePolicy", "detach": "DetachRolePolicy",
+                    "delete": "DeleteRole"},
+    "package_group_action": {"create": "CreatePackageGroup", "update": "UpdatePackageGroup",
+                             "origin": "UpdatePackageGroupOriginConfiguration",
+                             "add-repository": "UpdatePackageGroupOriginConfiguration",
+                             "remove-repository": "UpdatePackageGroupOriginConfiguration",
+                             "delete": "DeletePackageGroup"},
+}
 # Form fields worth recording (choices, never secrets or documents).
 _FORM_FIELDS = ("target", "expected", "status", "key_id", "policy_arn", "publish", "upstream",
                 "user_name", "access_key_id", "role_arn", "session_name", "duration",
@@ -79,6 +93,9 @@ def noted(handler: Handler, name: str) -> Handler:
             source, event, on_delete = CHANGES[name]
             note.source = source
             note.name = on_delete if request.url.path.endswith("/delete") else event
+            action = request.path_params.get("action")
+            if isinstance(action, str):
+                note.name = ACTIONS.get(name, {}).get(action, note.name)
         else:
             note.source, note.name = CONSOLE, "ConsoleView"
             note.read_only, note.record_success = True, False

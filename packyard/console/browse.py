@@ -22,7 +22,7 @@ from packyard.console.groups import (
 )
 from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
-from packyard.console.readme import RenderedReadme, render_readme
+from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
 from packyard.http import console_paths as paths
@@ -32,8 +32,6 @@ from packyard.services.registry import VersionRef
 from packyard.services.version_lifecycle import PackageRef, VersionLifecycle
 
 PAGE_SIZE = 100
-# The status filter reads each package's versions; it stops after this many packages.
-STATUS_SCAN_LIMIT = 2000
 STATUSES = ("Published", "Unlisted", "Archived", "Disposed", "Unfinished")
 
 
@@ -99,7 +97,6 @@ class RepositoryPage:
     filter: PackageFilter
     formats: list[str]
     more_pages: bool
-    scanned_all: bool
     policy: Section[ResourcePolicy]
     can_edit_policy: bool
     can_get_token: bool
@@ -124,29 +121,22 @@ def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
 
 
 def _packages(c: ConsoleServices, p: Principal, domain: str, repo: str,
-              f: PackageFilter) -> tuple[list[PackageRow], bool, bool]:
+              f: PackageFilter) -> tuple[list[PackageRow], bool]:
+    # The status filter is one query, then only packages whose versions the principal may
+    # list (reading a version's status is ListPackageVersions), so that no page lists a
+    # package the API would not show with that status.
     _, found = c.registry.list_packages(p, domain, repo, f.format or None,
-                                        f.namespace or None, f.prefix or None)
-    scanned_all = True
+                                        f.namespace or None, f.prefix or None,
+                                        version_status=f.status or None)
     if f.status:
-        kept = []
-        for index, pkg in enumerate(found):
-            if index >= STATUS_SCAN_LIMIT:
-                scanned_all = False
-                break
-            try:
-                _, versions = c.registry.list_package_versions(
-                    p, domain, repo, pkg.format, pkg.namespace or None, pkg.name)
-            except Denied:
-                continue
-            if any(v.status == f.status for v in versions):
-                kept.append(pkg)
-        found = kept
+        found = [pkg for pkg in found if c.may(
+            p, "codeartifact:ListPackageVersions",
+            c.registry.arns.package(domain, repo, pkg.format, pkg.namespace, pkg.name))]
     start = (f.page - 1) * PAGE_SIZE
     rows = [PackageRow(pkg, paths.package_path(domain, repo, pkg.format, pkg.namespace,
                                                pkg.name))
             for pkg in found[start:start + PAGE_SIZE]]
-    return rows, len(found) > start + PAGE_SIZE, scanned_all
+    return rows, len(found) > start + PAGE_SIZE
 
 
 def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
@@ -159,7 +149,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
     graph = layout(name, lambda n: _links(c, p, domain, repo, n),
                    lambda n: paths.repository_path(domain, n))
     listed = section(lambda: _packages(c, p, domain, name, f))
-    rows, more, scanned_all = listed.value if listed.value else ([], False, True)
+    rows, more = listed.value if listed.value else ([], False)
     endpoints: dict[str, Section[str]] = {}
     instructions: list[ClientInstructions] = []
     target = Target(base_url, domain, repo.domain_owner, name)
@@ -172,11 +162,11 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
             instructions += build(target, endpoint.value, token[0] if token else None)
     return RepositoryPage(
         domain, repo, list(links.upstreams), [x.name for x in links.external_connections],
-        graph, Section(rows, listed.denied, listed.missing), f, formats, more, scanned_all,
+        graph, Section(rows, listed.denied, listed.missing), f, formats, more,
         section(lambda: c.permissions.get_repository_policy(p, domain, name, None)),
         c.may(p, "codeartifact:PutRepositoryPermissionsPolicy",
               c.registry.arns.repository(domain, name)),
-        c.may(p, "codeartifact:GetAuthorizationToken", c.registry.arns.domain(domain)),
+        c.registry.may_get_authorization_token(p, domain),
         instructions, endpoints,
         token=token[0] if token else None, token_expires=token[1] if token else None)
 
@@ -204,6 +194,9 @@ class PackagePage:
     can_set_origin: bool
     can_delete: bool
     group: Section[PackageGroupOf] = field(default_factory=Section)
+    # This page's path, quoted: forms post under it (the request's path is decoded, and a
+    # generic package's name or version may hold "%2F").
+    href: str = ""
 
 
 def _origin_text(c: ConsoleServices, versions: Sequence[PackageVersion]) -> dict[int, str]:
@@ -235,7 +228,9 @@ def package_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
                                                      pkg.name)),
                        may_delete_package(c, p, domain, repo, pkg),
                        group=package_group_of(c, p, domain, pkg.format, pkg.namespace,
-                                              pkg.name))
+                                              pkg.name),
+                       href=paths.package_path(domain, repo, pkg.format, pkg.namespace,
+                                               pkg.name))
 
 
 @dataclass(frozen=True)
@@ -259,6 +254,8 @@ class VersionPage:
     package_href: str
     # Dispose, delete and copy to another repository.
     lifecycle: VersionActions
+    # This page's path, quoted, as PackagePage.href.
+    href: str = ""
 
 
 # The status changes the console offers from each status, with their buttons' labels.
@@ -293,7 +290,7 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     def readme() -> RenderedReadme | None:
         c.registry.find_version(p, "codeartifact:GetPackageVersionReadme", domain, repo, fmt,
                                 namespace, name, version)
-        return render_readme(v.readme, v.readme_content_type, pkg.format)
+        return c.readmes.render(v.readme, v.readme_content_type, pkg.format)
 
     def assets() -> list[Asset]:
         return c.registry.list_assets(c.registry.find_version(
@@ -312,7 +309,9 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     return VersionPage(domain, repo, ref, _origin_text(c, [v])[v.id], section(readme),
                        section(assets), section(dependencies), actions,
                        paths.package_path(domain, repo, pkg.format, pkg.namespace, pkg.name),
-                       version_actions(c, p, domain, repo, pkg, v))
+                       version_actions(c, p, domain, repo, pkg, v),
+                       paths.version_path(domain, repo, pkg.format, pkg.namespace, pkg.name,
+                                          v.version))
 
 
 def set_version_status(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: str,

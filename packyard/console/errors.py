@@ -4,7 +4,8 @@ A refusal is a page that says why, in the service's words, with the status the A
 give (403, 404, 400, 409, 413, 429). A form handler may leave a way to show the form again
 with the message next to what was wrong (``request.state.redisplay``): a policy that does not
 parse comes back in its editor with the engine's error above it. No live session sends a
-browser to the sign-in page (a POST gets 401: it would be lost on the way).
+browser to the sign-in page (a POST gets a 401 page, with a sign-in that leads back to the
+form's page: what it sent would be lost on the way).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from packyard.console import audit
 from packyard.console.signin import TooManySignIns
@@ -58,12 +59,19 @@ def console_errors(web: Web) -> Middleware:
             if request.method in ("GET", "HEAD"):
                 return web.redirect(web.signin_location(request))
             audit.refused(request, "SignInRequired", exc.message, 401)
-            return HTMLResponse(exc.message + "\n", status_code=401)
+            # A page, not a bare line: what was sent was not done, and how to get back.
+            return web.render(request, "error.html", 401, title="Not signed in",
+                              message=f"{exc.message} What you sent was not done.",
+                              signin=web.form_signin_location(request))
         status, title = status_of(exc)
         audit.refused(request, type(exc).__name__, exc.message, status)
         redisplay: Redisplay | None = getattr(request.state, "redisplay", None)
         if redisplay is not None:
             response = redisplay(exc, status)
+        elif request.method == "POST":
+            # A refused action: back to the page it was taken on, to see how things are now.
+            response = web.render(request, "error.html", status, title=title,
+                                  message=exc.message, back=web.form_page(request))
         else:
             response = web.render(request, "error.html", status, title=title,
                                   message=exc.message)

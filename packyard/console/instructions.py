@@ -4,6 +4,10 @@ As CodeArtifact's "View connection instructions": for each client, the ``aws cod
 login`` line where the AWS CLI configures it, and the configuration written by hand, with the
 token in it when the user asked for one (``token``) or a shell variable the first step sets.
 Pure: the endpoint URLs come from ``Registry.get_repository_endpoint``.
+
+Without a token, each snippet must still work as copied: a shell expands the variable, npm,
+pnpm and both yarns expand ``${VARIABLE}`` (braces required) in their files, but pip.conf and
+.pypirc are read as they are, so pip and twine get environment variables instead of a file.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def _token_steps(target: Target, token: str | None) -> tuple[str, tuple[Snippet,
     """The token's text in later snippets, and the step that sets it when there is none."""
     if token is not None:
         return token, ()
-    return f"${TOKEN_VARIABLE}", (Snippet(
+    return f"${{{TOKEN_VARIABLE}}}", (Snippet(
         "Get a token (valid 12 hours) with the AWS CLI",
         f"export {TOKEN_VARIABLE}=$(aws codeartifact get-authorization-token "
         f"--domain {target.domain} --domain-owner {target.owner} "
@@ -68,6 +72,29 @@ def _login(target: Target, tool: str) -> Snippet:
                    f"--endpoint-url {target.base_url}")
 
 
+def _pip_file(authed: str, token: str | None) -> Snippet:
+    """pip.conf with the token in it; pip reads no variable there, so without a token the
+    index URL goes into the environment."""
+    if token is not None:
+        return Snippet("or write pip's configuration file", f"[global]\nindex-url = {authed}\n",
+                       "pip.conf")
+    return Snippet("or for this shell only", f"export PIP_INDEX_URL={authed}")
+
+
+def _twine_steps(endpoint: str, token: str | None) -> tuple[Snippet, ...]:
+    """.pypirc with the token in it; twine reads no variable there, so without a token the
+    repository and credentials go into twine's environment variables."""
+    if token is None:
+        return (Snippet("Publish with twine",
+                        f"export TWINE_REPOSITORY_URL={endpoint}\nexport TWINE_USERNAME=aws\n"
+                        f"export TWINE_PASSWORD=${{{TOKEN_VARIABLE}}}\ntwine upload dist/*"),)
+    return (Snippet("Publish with twine: put the repository in",
+                    "[distutils]\nindex-servers =\n    codeartifact\n\n[codeartifact]\n"
+                    f"repository = {endpoint}\nusername = aws\npassword = {token}\n",
+                    ".pypirc"),
+            Snippet("then", "twine upload --repository codeartifact dist/*"))
+
+
 def pypi_instructions(target: Target, endpoint: str, token: str | None
                       ) -> list[ClientInstructions]:
     secret, first = _token_steps(target, token)
@@ -76,15 +103,10 @@ def pypi_instructions(target: Target, endpoint: str, token: str | None
     return [
         ClientInstructions("pip", "pypi", (*first, Snippet(
             "Install from this repository",
-            f"pip config set global.index-url {authed}"), Snippet(
-            "or write pip's configuration file", f"[global]\nindex-url = {authed}\n", "pip.conf"),
+            f"pip config set global.index-url {authed}"), _pip_file(authed, token),
             _login(target, "pip"))),
-        ClientInstructions("twine", "pypi", (*first, Snippet(
-            "Publish with twine: put the repository in",
-            "[distutils]\nindex-servers =\n    codeartifact\n\n[codeartifact]\n"
-            f"repository = {endpoint}\nusername = aws\npassword = {secret}\n", ".pypirc"),
-            Snippet("then", "twine upload --repository codeartifact dist/*"),
-            _login(target, "twine"))),
+        ClientInstructions("twine", "pypi", (*first, *_twine_steps(endpoint, token),
+                                              _login(target, "twine"))),
         ClientInstructions("uv", "pypi", (*first, Snippet(
             "Install", f"uv pip install --index-url {authed} PACKAGE"), Snippet(
             "or name the index in",

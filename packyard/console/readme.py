@@ -10,10 +10,14 @@ A second pass drops what the allow-list still lets through and the console will 
 images from other hosts (loading one tells that host who reads the page, and when) keep only
 their alt text, and links open without a referrer. The console's Content-Security-Policy
 (``routes.py``) forbids scripts and remote images as well, should anything slip through.
+
+``Readmes`` remembers what it rendered, by the README's content: a version's README is the same
+on every view, and reStructuredText of a few hundred KiB takes docutils seconds to render.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +25,8 @@ import nh3
 from markupsafe import Markup
 from readme_renderer import markdown, rst, txt
 from readme_renderer.clean import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+
+from packyard.ttl_cache import TtlCache
 
 # Beyond this, a README is shown as plain text (rendering cost grows with its size).
 MAX_RENDERED_CHARS = 512 * 1024
@@ -77,3 +83,22 @@ def render_readme(text: str | None, content_type: str | None, fmt: str) -> Rende
         kind = "plain text"
         html = txt.render(text) or ""
     return RenderedReadme(Markup(_clean(html)), kind)
+
+
+class Readmes:
+    """``render_readme`` with its answers remembered by the README's text, content type and
+    format, bounded by the rendered HTML's total size (least recently viewed out first)."""
+
+    def __init__(self, *, max_bytes: int = 32 * 1024 * 1024, max_entries: int = 512,
+                 ttl_seconds: float = 3600.0) -> None:
+        self._rendered: TtlCache[tuple[str, str, str], RenderedReadme | None] = TtlCache(
+            ttl_seconds=ttl_seconds, max_entries=max_entries, max_weight=max_bytes,
+            weigh=lambda found: len(found.html) if found is not None else 0)
+
+    def render(self, text: str | None, content_type: str | None, fmt: str
+               ) -> RenderedReadme | None:
+        if not text or not text.strip():
+            return None
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._rendered.get_or_load((digest, content_type or "", fmt),
+                                          lambda: render_readme(text, content_type, fmt))

@@ -57,6 +57,16 @@ def _package_args(request: Request) -> tuple[str, str, str, str | None, str]:
             pp["name"])
 
 
+# Where an action goes back to, quoted again from the path's parameters: the request's own
+# path is decoded, and a generic package's name or version may hold "%2F".
+def _package_page(request: Request) -> str:
+    return paths.package_path(*_package_args(request))
+
+
+def _version_page(request: Request) -> str:
+    return paths.version_path(*_package_args(request), request.path_params["version"])
+
+
 class Console:
     """Request handlers bound to the services they call."""
 
@@ -195,7 +205,7 @@ class Console:
         await self._call(browse.set_origin_configuration, self.c, caller.principal,
                          *_package_args(request), fields.get("publish", ""),
                          fields.get("upstream", ""))
-        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+        return self.web.redirect(_package_page(request))
 
     async def version(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -209,7 +219,7 @@ class Console:
         args = (*_package_args(request), request.path_params["version"])
         await self._call(browse.set_version_status, self.c, caller.principal, *args,
                          fields.get("target", ""), fields.get("expected", ""))
-        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+        return self.web.redirect(_version_page(request))
 
     # Dispose, delete and copy: one handler each, so each is its own event in the audit trail.
     async def dispose_version(self, request: Request) -> Response:
@@ -218,7 +228,7 @@ class Console:
         await self._call(lifecycle.dispose_version, self.c, caller.principal,
                          *_package_args(request), request.path_params["version"],
                          fields.get("expected", ""))
-        return self.web.redirect(request.url.path.rsplit("/", 1)[0])
+        return self.web.redirect(_version_page(request))
 
     async def delete_version(self, request: Request) -> Response:
         caller = self._caller(request)
@@ -226,7 +236,7 @@ class Console:
         await self._call(lifecycle.delete_version, self.c, caller.principal,
                          *_package_args(request), request.path_params["version"],
                          fields.get("expected", ""))
-        return self.web.redirect(request.url.path.rsplit("/versions/", 1)[0])
+        return self.web.redirect(_package_page(request))
 
     async def copy_version(self, request: Request) -> Response:
         caller = self._caller(request)

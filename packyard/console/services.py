@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Generic, TypeVar
 
 from packyard.auth.principal import Principal
+from packyard.console.readme import Readmes
 from packyard.errors import Denied, NotFound
 from packyard.services.audit_log import AuditLog
 from packyard.services.iam import IamService
@@ -37,6 +38,11 @@ class ConsoleServices:
     audit: AuditLog | None = None
     # Issue 13's version lifecycle (dispose, delete, copy) plugs in here when the services
     # offer it; until then the console shows what these offer.
+
+    @cached_property
+    def readmes(self) -> Readmes:
+        """READMEs rendered once for every view of them (console/readme.py)."""
+        return Readmes()
 
     @cached_property
     def groups(self) -> PackageGroups:

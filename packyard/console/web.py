@@ -205,6 +205,18 @@ class Web:
             target += "?" + request.url.query
         return f"{paths.ROOT}/sign-in?next={quote(target, safe='')}"
 
+    @staticmethod
+    def form_page(request: Request) -> str:
+        """The console page a form was posted from (its ``Referer``, which the console's
+        Referrer-Policy keeps for its own pages), or the console's start."""
+        referer = urlsplit(request.headers.get("referer", ""))
+        return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+    def form_signin_location(self, request: Request) -> str:
+        """The sign-in that leads back to the page a form was posted from, not to the form's
+        action, which only takes a POST."""
+        return f"{paths.ROOT}/sign-in?next={quote(self.form_page(request), safe='')}"
+
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a console path, never another site."""

@@ -33,13 +33,18 @@ class ResourcePolicyStore(StoreBase):
 
     def put_resource_policy(self, resource_arn: str, domain_id: int, repository_id: int | None,
                             document: str, expected_revision: str | None,
-                            now: datetime) -> ResourcePolicy:
-        """Set the policy; with ``expected_revision``, only over that revision (else Conflict)."""
+                            now: datetime, *, expect_none: bool = False) -> ResourcePolicy:
+        """Set the policy; with ``expected_revision``, only over that revision, and with
+        ``expect_none`` only where there is none yet (else Conflict)."""
         with self._write() as conn:
             row = conn.execute(select(resource_policies).where(
                 resource_policies.c.resource_arn == resource_arn)).first()
             if expected_revision is not None:
                 _check_revision(row, expected_revision, resource_arn)
+            elif expect_none and row is not None:
+                raise Conflict(f"A policy was set on {resource_arn} since you read it (revision "
+                               f"{row.revision}); read it again before replacing it",
+                               resource_id=resource_arn, resource_type="policy")
             revision = new_revision()
             if row is None:
                 conn.execute(insert(resource_policies).values(

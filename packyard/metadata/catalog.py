@@ -178,10 +178,12 @@ class Catalog(Protocol):
                       namespace: str | None = None, prefix: str | None = None,
                       after: tuple[str, int] | None = None, limit: int | None = None, *,
                       namespace_prefix: str | None = None, publish: str | None = None,
-                      upstream: str | None = None) -> list[Package]:
+                      upstream: str | None = None, version_status: str | None = None
+                      ) -> list[Package]:
         """By name, then id: those after ``after`` (a package's name and id), whose name starts
         with ``prefix`` and namespace is ``namespace`` (or starts with ``namespace_prefix``),
-        with the origin controls ``publish`` and ``upstream`` when given; at most ``limit``."""
+        with the origin controls ``publish`` and ``upstream`` and a version whose status is
+        ``version_status`` when given; at most ``limit``."""
         ...
 
     def list_project_names(self, repository_id: int, fmt: str) -> list[str]:

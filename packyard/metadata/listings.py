@@ -80,7 +80,8 @@ class ListingStore(CatalogBase):
                       namespace: str | None = None, prefix: str | None = None,
                       after: tuple[str, int] | None = None, limit: int | None = None, *,
                       namespace_prefix: str | None = None, publish: str | None = None,
-                      upstream: str | None = None) -> list[Package]:
+                      upstream: str | None = None, version_status: str | None = None
+                      ) -> list[Package]:
         query = select(packages).where(packages.c.repository_id == repository_id)
         if fmt:
             query = query.where(packages.c.format == fmt)
@@ -94,6 +95,9 @@ class ListingStore(CatalogBase):
             query = query.where(packages.c.origin_publish == publish)
         if upstream:
             query = query.where(packages.c.origin_upstream == upstream)
+        if version_status:
+            query = query.where(packages.c.id.in_(select(package_versions.c.package_id).where(
+                package_versions.c.status == version_status)))
         if after is not None:
             # By (name, id): one name may be a package of several formats or namespaces.
             name, package_id = after

@@ -46,13 +46,16 @@ class PermissionsPolicies:
 
     def put_domain_policy(self, principal: Principal, domain_name: str,
                           domain_owner: str | None, document: str,
-                          revision: str | None) -> ResourcePolicy:
+                          revision: str | None, *, expect_none: bool = False
+                          ) -> ResourcePolicy:
+        """``expect_none``: only if the domain has no policy yet (the console's editor,
+        opened on none, must not replace one set since)."""
         arn = self._arns.domain(domain_name)
         self._authz.check(principal, "codeartifact:PutDomainPermissionsPolicy", arn)
         domain = self._registry.get_domain(domain_name, domain_owner)
         check_resource_policy(document)
         return self._store.put_resource_policy(arn, domain.id, None, document, revision,
-                                               self._clock.now())
+                                               self._clock.now(), expect_none=expect_none)
 
     def get_domain_policy(self, principal: Principal, domain_name: str,
                           domain_owner: str | None) -> ResourcePolicy:
@@ -72,13 +75,15 @@ class PermissionsPolicies:
 
     def put_repository_policy(self, principal: Principal, domain_name: str, repo_name: str,
                               domain_owner: str | None, document: str,
-                              revision: str | None) -> ResourcePolicy:
+                              revision: str | None, *, expect_none: bool = False
+                              ) -> ResourcePolicy:
+        """``expect_none`` as for ``put_domain_policy``."""
         arn = self._arns.repository(domain_name, repo_name)
         self._authz.check(principal, "codeartifact:PutRepositoryPermissionsPolicy", arn)
         domain, repo = self._registry.get_repository(domain_name, repo_name, domain_owner)
         check_resource_policy(document)
         return self._store.put_resource_policy(arn, domain.id, repo.id, document, revision,
-                                               self._clock.now())
+                                               self._clock.now(), expect_none=expect_none)
 
     def get_repository_policy(self, principal: Principal, domain_name: str, repo_name: str,
                               domain_owner: str | None) -> ResourcePolicy:

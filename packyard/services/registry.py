@@ -39,6 +39,12 @@ class VersionRef:
     version: PackageVersion
 
 
+def _bearer_token_context(duration_seconds: int) -> dict[str, object]:
+    """The condition keys of the sts:GetServiceBearerToken check behind a CodeArtifact token."""
+    return {"sts:AWSServiceName": "codeartifact.amazonaws.com",
+            "sts:DurationSeconds": duration_seconds}
+
+
 class Registry:
     """The registry's service layer for domains, repositories, tokens and package reads."""
 
@@ -261,10 +267,17 @@ class Registry:
             lifetime = token_lifetime(0, principal, now) - now
             requested = max(0, int(lifetime.total_seconds()))
         self.authorizer.check(principal, "sts:GetServiceBearerToken", "*",
-                              {"sts:AWSServiceName": "codeartifact.amazonaws.com",
-                               "sts:DurationSeconds": requested})
+                              _bearer_token_context(requested))
         domain = self.get_domain(domain_name, domain_owner)
         return self.tokens.issue(principal, domain, duration_seconds, now)
+
+    def may_get_authorization_token(self, principal: Principal, domain_name: str) -> bool:
+        """Whether ``get_authorization_token`` with the default duration would be allowed:
+        both of its checks (the console offers "Get a token" only then)."""
+        return (self.authorizer.is_allowed(principal, "codeartifact:GetAuthorizationToken",
+                                           self.arns.domain(domain_name))
+                and self.authorizer.is_allowed(principal, "sts:GetServiceBearerToken", "*",
+                                               _bearer_token_context(DEFAULT_DURATION)))
 
     def get_repository_endpoint(self, principal: Principal, domain_name: str, name: str,
                                 fmt: str, base_url: str, domain_owner: str | None = None
@@ -293,9 +306,12 @@ class Registry:
                       fmt: str | None, namespace: str | None, prefix: str | None,
                       domain_owner: str | None = None, *, publish: str | None = None,
                       upstream: str | None = None, after: tuple[str, int] | None = None,
-                      limit: int | None = None) -> tuple[Repository, list[Package]]:
+                      limit: int | None = None, version_status: str | None = None
+                      ) -> tuple[Repository, list[Package]]:
         """A repository's packages by name, then id (``after`` the last one seen); as
-        CodeArtifact's ListPackages, ``namespace`` and ``prefix`` are prefixes."""
+        CodeArtifact's ListPackages, ``namespace`` and ``prefix`` are prefixes.
+        ``version_status`` (the console's filter, not an API parameter) keeps the packages
+        with a version in that status."""
         self.authorizer.check(principal, "codeartifact:ListPackages",
                               self.arns.repository(domain_name, repo_name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
@@ -307,7 +323,8 @@ class Registry:
             namespace = self.formats.get(fmt).normalize_namespace(namespace)  # npm: "@" or not
         return repo, self.catalog.list_packages(repo.id, fmt, prefix=prefix, after=after,
                                                 limit=limit, namespace_prefix=namespace,
-                                                publish=publish, upstream=upstream)
+                                                publish=publish, upstream=upstream,
+                                                version_status=version_status)
 
     def find_package(self, principal: Principal, action: str, domain_name: str,
                      repo_name: str, fmt: str, namespace: str | None, package: str,

@@ -440,6 +440,29 @@ def test_list_packages_pages_by_name_and_id_and_filters_in_the_query(catalog: Ca
     assert [p.name for p in catalog.list_packages(repo.id, upstream="ALLOW")] == ["same"] * 3
 
 
+def test_list_packages_by_the_status_of_one_of_their_versions(catalog: Catalog) -> None:
+    repo = _repo(catalog)
+    for name, versions in (("both", ("1.0", "2.0")), ("kept", ("1.0",)), ("gone", ("1.0",))):
+        for v in versions:
+            catalog.publish(repo, "pypi", "", name, name, _version(v),
+                            _asset(f"{name}-{v}.tar.gz", f"{name}{v}".ljust(64, "0")),
+                            {f"{name}{v}".ljust(64, "0"): 3}, NOW)
+    catalog.put_origin_configuration(repo, "npm", "", "empty", "empty", "ALLOW", "ALLOW", NOW)
+    by_name = {p.name: p for p in catalog.list_packages(repo.id)}
+    for name, v, status in (("both", "2.0", "Archived"), ("gone", "1.0", "Unlisted")):
+        found = catalog.get_version(by_name[name].id, v)
+        assert found is not None
+        catalog.update_version_status(found, status)
+
+    def names(status: str) -> list[str]:
+        return [p.name for p in catalog.list_packages(repo.id, version_status=status)]
+
+    assert names("Published") == ["both", "kept"]
+    assert names("Archived") == ["both"]
+    assert names("Unlisted") == ["gone"]
+    assert names("Disposed") == []
+
+
 def test_project_names_are_those_with_a_listed_version(catalog: Catalog) -> None:
     repo = _repo(catalog)
     for name, status in (("shown", "Published"), ("unlisted", "Unlisted"),

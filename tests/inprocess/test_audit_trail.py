@@ -358,3 +358,49 @@ def test_the_console_says_when_the_trail_is_off(packyard_factory: PackyardFactor
         assert "The audit trail is off (PACKYARD_AUDIT_LOG=off)." in page.text
     finally:
         browser.close()
+
+
+def test_regression_console_actions_are_recorded_as_the_service_calls_they_make(
+        packyard: InProcessPackyard) -> None:
+    """The actions of a user's, a role's and a package group's pages were recorded as
+    ConsoleUserAction, ConsoleRoleAction and ConsolePackageGroupAction, so an auditor looking
+    for DeleteUser or AttachRolePolicy did not find the ones made in the console."""
+    from tests.inprocess.console_support import ConsoleUser
+
+    packyard.codeartifact().create_domain(domain="acme")
+    iam = packyard.iam()
+    iam.create_user(UserName="erin")
+    iam.create_role(RoleName="builder", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "sts:AssumeRole"}]}))
+    read_only = "arn:aws:iam::aws:policy/AWSCodeArtifactReadOnlyAccess"
+    browser = ConsoleUser(packyard)
+    try:
+        browser.sign_in()
+        browser.get("/console/access")
+        posts = [("/console/access/users/erin/create-key", {}),
+                 ("/console/access/users/erin/attach", {"policy_arn": read_only}),
+                 ("/console/access/users/erin/detach", {"policy_arn": read_only}),
+                 ("/console/access/roles/builder/attach", {"policy_arn": read_only}),
+                 ("/console/access/roles/builder/detach", {"policy_arn": read_only}),
+                 ("/console/access/roles/builder/delete", {}),
+                 ("/console/domains/acme/package-groups/create", {"pattern": "/pypi//acme~"}),
+                 ("/console/domains/acme/package-groups/update",
+                  {"pattern": "/pypi//acme~", "description": "ours"}),
+                 ("/console/domains/acme/package-groups/delete", {"pattern": "/pypi//acme~"})]
+        for path, form in posts:
+            assert browser.post(path, form).status_code in (200, 303), path
+        key = iam.list_access_keys(UserName="erin")["AccessKeyMetadata"][0]["AccessKeyId"]
+        for path, form in [("/console/access/users/erin/delete-key", {"key_id": key}),
+                           ("/console/access/users/erin/delete", {})]:
+            assert browser.post(path, form).status_code == 303, path
+    finally:
+        browser.close()
+    changes = [e["eventName"] for e in _events(packyard)
+               if e.get("requestParameters", {}).get("viaConsole")
+               and e["eventName"] != "ConsoleLogin"]
+    assert changes == ["CreateAccessKey", "AttachUserPolicy", "DetachUserPolicy",
+                       "AttachRolePolicy", "DetachRolePolicy", "DeleteRole",
+                       "CreatePackageGroup", "UpdatePackageGroup", "DeletePackageGroup",
+                       "DeleteAccessKey", "DeleteUser"]

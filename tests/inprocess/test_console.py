@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
 import pytest
 
+from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from tests.inprocess.console_support import ConsoleUser
-from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo
+from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo, user_with
 from tests.integration.helpers import ROOT, Credentials, DistFactory, DistSpec, upload_ok
 
 VERSION = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
@@ -487,3 +489,136 @@ def test_a_version_that_does_not_exist_is_a_404_page(published: InProcessRepo,
     answer = browser.get(VERSION.replace("/1.0", "/9.9"))
     assert answer.status_code == 404
     assert "Package version demo 9.9 not found" in _text(answer)
+
+
+def test_regression_the_status_filter_finds_a_package_past_the_first_two_thousand(
+        repo: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """The filter read each package's versions, stopped after 2,000 packages (seconds of
+    work) and then said "No packages match the filter" of a repository whose 2,001st package
+    had an Unlisted version."""
+    catalog = packyard.container.catalog
+    shelf = catalog.get_repository(catalog.get_domain("000000000000", "acme"), "shelf")
+    now = datetime.now(UTC)
+    key = packyard.container.registry.formats.get("pypi").normalize_version("1.0")
+    files = []
+    for i in range(2001):
+        name, sha = f"pkg-{i:04d}", f"{i:064x}"
+        version = NewVersion(version="1.0", version_key=key, summary="", home_page=None,
+                             source_code_repository=None, licenses=[], readme=None,
+                             readme_content_type=None, dependencies=[])
+        asset = NewAsset(name=f"{name}-1.0.tar.gz", size=3, sha256=sha, sha512="0" * 128,
+                         sha1="0" * 40, md5="0" * 32, attributes={})
+        files.append(NewFile(name, name, version, asset, {sha: 3}))
+    catalog.publish_many(shelf, "pypi", "", files, now)
+    packyard.codeartifact().update_package_versions_status(
+        domain="acme", repository="shelf", format="pypi", package="pkg-2000",
+        versions=["1.0"], targetStatus="Unlisted")
+    browser.sign_in()
+    page = browser.get(REPO + "?status=Unlisted")
+    assert page.status_code == 200
+    assert f"{REPO}/packages/pypi/-/pkg-2000" in page.text
+    assert f"{REPO}/packages/pypi/-/pkg-1999" not in page.text
+    last = browser.get(REPO + "?status=Published&page=20")  # 2,000 Published, 100 a page
+    assert f"{REPO}/packages/pypi/-/pkg-1999" in last.text and ">Next</a>" not in last.text
+
+
+def test_the_status_filter_leaves_out_packages_whose_versions_are_denied(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Read in one query now, a version's status is still shown only to a principal that may
+    list the package's versions."""
+    credentials = user_with(packyard, "lister", ["codeartifact:ListPackages",
+                                                  "codeartifact:DescribeRepository",
+                                                  "codeartifact:GetRepositoryEndpoint"])
+    browser.sign_in(credentials)
+    assert "/-/demo" in browser.get(REPO).text
+    assert "/-/demo" not in browser.get(REPO + "?status=Published").text
+
+
+def test_regression_get_a_token_is_offered_only_with_sts_get_service_bearer_token(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """A token needs codeartifact:GetAuthorizationToken and sts:GetServiceBearerToken; the
+    button was offered on the first alone, and pressing it ended on a 403 page."""
+    reading = ["codeartifact:DescribeRepository", "codeartifact:ListPackages",
+               "codeartifact:GetRepositoryEndpoint", "codeartifact:GetAuthorizationToken"]
+    browser.sign_in(user_with(packyard, "half", reading))
+    page = browser.get(REPO)
+    assert page.status_code == 200 and 'id="get-token"' not in page.text
+    assert browser.post(REPO + "/token").status_code == 403  # as the API refuses it
+    other = ConsoleUser(packyard)
+    other.sign_in(user_with(packyard, "whole", [*reading, "sts:GetServiceBearerToken"]))
+    assert 'id="get-token"' in other.get(REPO).text
+    assert "Your token" in _text(other.post(REPO + "/token"))
+    other.close()
+
+
+def test_regression_a_readme_is_rendered_once_for_every_view_of_it(
+        repo: InProcessRepo, dists: DistFactory, browser: ConsoleUser,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each view of a version rendered its README again: seconds for a few hundred KiB of
+    reStructuredText (2.5 s for 400 KiB), on every page load."""
+    from packyard.console import readme
+
+    rst = "Guide\n=====\n\n" + "A paragraph with *emphasis* and ``code``.\n\n" * 50
+    upload_ok(repo, dists.wheel(DistSpec(name="guide", version="1.0", readme=rst,
+                                         readme_content_type="text/x-rst")))
+    rendered: list[str] = []
+    real = readme.rst.render
+
+    def counted(text: str, *args: Any, **kwargs: Any) -> str | None:
+        rendered.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(readme.rst, "render", counted)
+    browser.sign_in()
+    page = "/console/domains/acme/repositories/shelf/packages/pypi/-/guide/versions/1.0"
+    for _ in range(3):
+        answer = browser.get(page)
+        assert answer.status_code == 200 and "<em>emphasis</em>" in answer.text
+    assert len(rendered) == 1
+
+
+def test_regression_a_form_sent_after_the_session_ended_gets_a_page_leading_back(
+        published: InProcessRepo, browser: ConsoleUser) -> None:
+    """A tab left open past the idle timeout: pressing Unlist answered a bare line of text,
+    "Sign in to continue.", with no way to sign in or to tell whether anything was done."""
+    answer = browser.http.post(VERSION + "/status", data={"target": "Unlisted",
+                                                         "expected": "Published"},
+                               headers={"referer": f"http://packyard.test{VERSION}"})
+    assert answer.status_code == 401
+    text = _text(answer)
+    assert "<h1>Not signed in</h1>" in text and "What you sent was not done." in text
+    assert f'href="/console/sign-in?next={VERSION.replace("/", "%2F")}"' in text
+    # Without a Referer (or with another site's), the sign-in leads to the console's start.
+    answer = browser.http.post(VERSION + "/status", data={"target": "Unlisted"},
+                               headers={"referer": "https://elsewhere.example/x"})
+    assert 'href="/console/sign-in?next=%2Fconsole%2F"' in answer.text
+
+
+def test_regression_a_policy_editor_opened_on_none_does_not_replace_one_set_since(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Two people open the editor of a repository without a policy; the first saves. The
+    second's save carried no revision and replaced the first's silently, though the editor
+    promises that two people editing at once do not overwrite each other."""
+    def policy(sid: str) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": sid, "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+            "Action": "codeartifact:ReadFromRepository", "Resource": "*"}]})
+
+    browser.sign_in()
+    editor = browser.get(REPO + "/policy")
+    assert 'name="revision" value=""' in editor.text  # it shows no policy
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=policy("First"))
+    answer = browser.post(REPO + "/policy", {"document": policy("Second"), "revision": ""})
+    assert answer.status_code == 409
+    assert "since you read it" in _text(answer) and '"Second"' in _text(answer)
+    stored = packyard.codeartifact().get_repository_permissions_policy(domain="acme",
+                                                                       repository="shelf")
+    assert json.loads(stored["policy"]["document"])["Statement"][0]["Sid"] == "First"
+    # Read again, it is replaced with its revision; the API still replaces without one.
+    revision = stored["policy"]["revision"]
+    answer = browser.post(REPO + "/policy", {"document": policy("Second"), "revision": revision})
+    assert answer.status_code == 303
+    packyard.codeartifact().put_repository_permissions_policy(
+        domain="acme", repository="shelf", policyDocument=policy("Third"))

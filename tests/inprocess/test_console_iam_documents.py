@@ -253,7 +253,7 @@ def test_these_changes_are_in_the_audit_trail_without_their_documents(
         ("dave", "read")]
     deleted = _events(packyard, name="DeleteUserPolicy")
     assert [e["requestParameters"]["policy"] for e in deleted] == ["read"]
-    group = _events(packyard, name="ConsolePackageGroupAction")
+    group = _events(packyard, name="CreatePackageGroup")
     assert [(e["requestParameters"]["action"], e["requestParameters"]["pattern"])
             for e in group] == [("create", "/pypi//acme~")]
     assert "NotInTheTrail" not in _raw_log(packyard)

@@ -3,7 +3,9 @@ lifecycle service the API's operations use, with CodeArtifact's errors on the pa
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from html import unescape
 from typing import Any
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.inprocess.console_support import ConsoleUser
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 REPO = "/console/domains/acme/repositories/shelf"
@@ -194,3 +197,62 @@ def test_each_action_is_in_the_audit_trail_as_its_operation(
         parameters = found[0]["requestParameters"]
         assert {k: parameters.get(k) for k in ("repo", "name", "viaConsole", *extra)} == {
             "repo": "shelf", "name": "demo", "viaConsole": True, **extra}, name
+
+
+def test_regression_confirmations_name_a_scoped_npm_package_with_its_scope(
+        packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """The confirmations said "Delete package core from npmrepo …?" of @babel/core: the name
+    without its scope, which names another package."""
+    npm = npm_repo(packyard)
+    assert npm.publish("@babel/core", "7.0.0").status_code == 201
+    package = "/console/domains/acme/repositories/npmrepo/packages/npm/babel/core"
+    browser.sign_in()
+    confirmations = _text(browser.get(package)) + _text(browser.get(package + "/versions/7.0.0"))
+    asked = re.findall(r'data-confirm="([^"]*)"', confirmations)
+    assert "Delete package @babel/core from npmrepo, with all its versions, their assets and " \
+           "its origin controls?" in asked
+    assert "Unlist @babel/core 7.0.0? (status Published \u2192 Unlisted)" in asked
+    assert all("@babel/core" in question for question in asked), asked
+
+
+def test_regression_a_generic_version_whose_name_holds_percent_2f_can_be_acted_on(
+        repo: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Generic names and versions may hold "%" ("1.0%2F" is a valid version). The version page
+    put the request's decoded path in its download links and forms, so "…/versions/1.0%2F/…"
+    reached the server as "1.0/" and the download, Unlist and the rest answered 404."""
+    content = b"hello"
+    packyard.codeartifact().publish_package_version(
+        domain="acme", repository="shelf", format="generic", namespace="n%2Fs",
+        package="p%2Fq", packageVersion="1.0%2F", assetName="a.txt", assetContent=content,
+        assetSHA256=hashlib.sha256(content).hexdigest())
+    package = REPO + "/packages/generic/n%252Fs/p%252Fq"
+    version = package + "/versions/1.0%252F"
+    browser.sign_in()
+    page = browser.get(package)
+    assert page.status_code == 200 and f'href="{version}"' in page.text
+    assert f'action="{package}/origin"' in page.text
+    page = browser.get(version)
+    assert page.status_code == 200
+    assert f'action="{version}/status"' in page.text
+    download = browser.get(version + "/assets/a.txt")
+    assert (download.status_code, download.content) == (200, content)
+    answer = browser.post(version + "/status", {"target": "Unlisted", "expected": "Published"})
+    assert (answer.status_code, answer.headers["location"]) == (303, version)
+    assert ">Unlisted</span>" in browser.get(answer.headers["location"]).text
+    answer = browser.post(version + "/delete", {"expected": "Unlisted"})
+    assert (answer.status_code, answer.headers["location"]) == (303, package)
+
+
+def test_regression_a_refused_action_leads_back_to_the_page_it_was_taken_on(
+        published: InProcessRepo, browser: ConsoleUser) -> None:
+    """A refused action ("current status: Unlisted, expected status: Published …; reload the
+    page to see its status now") offered only a link to the list of domains."""
+    browser.sign_in()
+    browser.get(VERSION)
+    referer = {"referer": f"http://packyard.test{VERSION}"}
+    assert browser.post(VERSION + "/status", {"target": "Unlisted", "expected": "Published"},
+                        headers=referer).status_code == 303
+    answer = browser.post(VERSION + "/status", {"target": "Archived", "expected": "Published"},
+                          headers=referer)
+    assert answer.status_code == 400 and "MISMATCHED_STATUS" in answer.text
+    assert f'<a href="{VERSION}" id="back">Back to the page</a>' in answer.text

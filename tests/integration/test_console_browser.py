@@ -432,3 +432,49 @@ def test_npm_instructions_copied_from_the_console_publish_and_install_with_npm(
         "dependencies": {"console-npm-demo": "^1.0.0"}}))
     home.run(client, "install", cwd=consumer)
     assert (consumer / "node_modules/console-npm-demo/index.js").is_file()
+
+
+def _copy_snippet(page: Any, client: str, has_text: str) -> str:
+    """Open ``client``'s instructions and copy the snippet that shows ``has_text``."""
+    section = page.locator(f"#connect-{client}")
+    if section.get_attribute("open") is None:
+        section.locator("summary").click()
+    snippet = section.locator(".snippet").filter(has_text=has_text)
+    snippet.get_by_role("button", name="Copy").click()
+    return str(page.evaluate("navigator.clipboard.readText()"))
+
+
+def test_regression_instructions_without_a_token_work_as_copied_with_npm_twine_and_pip(
+        server: ServerProcess, api: Any, dists: DistFactory, context: Any,
+        tmp_path: Path) -> None:
+    """Without "Get a token", each snippet reads the token from $CODEARTIFACT_AUTH_TOKEN,
+    which the first snippet sets. The .npmrc and .pypirc snippets used to say
+    ``$CODEARTIFACT_AUTH_TOKEN``, which npm (it expands ``${...}`` only) and twine (it
+    expands nothing) sent as it is: both were refused with 401."""
+    client = npm_client("npm11")
+    repo = create_npm_repo(api, server.url, "console-notoken")
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    page.goto(f"{server.url}/console/domains/{repo.domain}/repositories/{repo.repository}")
+    # What the first snippet (the AWS CLI's get-authorization-token) sets.
+    token = api.get_authorization_token(domain=repo.domain)["authorizationToken"]
+
+    npm_home = NpmHome(tmp_path / "npm-home")
+    npm_home.npmrc.write_text(_copy_snippet(page, "npm", "registry="))
+    npm_home.run(client, "publish", cwd=package_json(tmp_path / "lib", "notoken-npm-demo"),
+                 env=npm_home.env(client, CODEARTIFACT_AUTH_TOKEN=token))
+    assert api.list_package_versions(domain=repo.domain, repository=repo.repository,
+                                     format="npm", package="notoken-npm-demo")["versions"]
+
+    home = ClientHome(tmp_path / "home")
+    wheel = dists.wheel(DistSpec(name="notoken-demo", version="1.0"))
+    env = home.env(CODEARTIFACT_AUTH_TOKEN=token)
+    twine = _copy_snippet(page, "twine", "twine upload")
+    published = run(["bash", "-ec", twine.replace("dist/*", str(wheel.path))], env,
+                    check=False)
+    assert published.returncode == 0, published.stdout + published.stderr
+    pip = _copy_snippet(page, "pip", "PIP_INDEX_URL")
+    got = run(["bash", "-ec", f"{pip}\npip download --no-deps --no-cache-dir -d "
+                              f"{tmp_path / 'dl'} notoken-demo"], env, check=False)
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert (tmp_path / "dl" / wheel.filename).exists()

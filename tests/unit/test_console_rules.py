@@ -228,7 +228,7 @@ def test_without_a_token_the_first_step_gets_one_with_the_aws_cli() -> None:
         "export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain "
         "acme --domain-owner 000000000000 --query authorizationToken --output text "
         "--endpoint-url http://packages.test:8080)")
-    assert "$CODEARTIFACT_AUTH_TOKEN@" in pip.snippets[1].text
+    assert "${CODEARTIFACT_AUTH_TOKEN}@" in pip.snippets[1].text
     assert pip.snippets[-1].text.startswith("aws codeartifact login --tool pip --domain acme")
 
 
