@@ -416,23 +416,22 @@ def test_regression_npm_audit_does_not_tell_the_public_registry_internal_names(
                             content=json.dumps(internal_only).encode(),
                             headers={"Content-Type": "application/json"})
     assert (response.status_code, response.json()) == (200, {})
-    # pnpm's npm 6 tree: pruned at every level.
+    # pnpm's npm 6 tree (its importer "." first): pruned at every level.
     registry.post_body = b'{"advisories":{},"metadata":{"vulnerabilities":{}}}'
-    tree = {"name": "app", "version": "1.0.0",
-            "requires": {"@acme/lib": "1.0.0", "left-pad": "1.0.0"},
-            "dependencies": {"@acme/lib": {"version": "1.0.0",
-                                           "requires": {"acme-util": "1.0.0"}},
-                             "left-pad": {"version": "1.0.0",
-                                          "requires": {"acme-util": "1.0.0"},
-                                          "dependencies": {"acme-util": {"version": "1.0.0"}}}}}
+    left_pad = {"version": "1.0.0", "requires": {"acme-util": "1.0.0"},
+                "dependencies": {"acme-util": {"version": "1.0.0"}}}
+    tree = {"requires": {}, "dependencies": {".": {
+        "version": "1.0.0", "requires": {"@acme/lib": "1.0.0", "left-pad": "1.0.0"},
+        "dependencies": {"@acme/lib": {"version": "1.0.0", "requires": {"acme-util": "1.0.0"}},
+                         "left-pad": left_pad}}}}
     response = team.request("POST", "-/npm/v1/security/audits/quick",
                             content=json.dumps(tree).encode(),
                             headers={"Content-Type": "application/json"})
     assert response.status_code == 200
-    assert json.loads(registry.posted[-1][1]) == {
-        "name": "app", "version": "1.0.0", "requires": {"left-pad": "1.0.0"},
+    assert json.loads(registry.posted[-1][1]) == {"requires": {}, "dependencies": {".": {
+        "version": "1.0.0", "requires": {"left-pad": "1.0.0"},
         "dependencies": {"left-pad": {"version": "1.0.0", "requires": {},
-                                      "dependencies": {}}}}
+                                      "dependencies": {}}}}}}
     assert len(registry.posted) == 2
     garbled = team.request("POST", "-/npm/v1/security/advisories/bulk", content=b"{not json",
                            headers={"Content-Type": "application/json"})

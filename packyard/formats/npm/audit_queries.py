@@ -2,7 +2,8 @@
 
 npm 7+ posts the bulk advisories query, ``{"name": ["version", ...]}`` (gzip-encoded); pnpm
 posts npm 6's audit tree, ``{"name": ..., "requires": {name: range}, "dependencies": {name:
-{"version": ..., "requires": ..., "dependencies": ...}}}``. Packyard passes them on to
+{"version": ..., "requires": ..., "dependencies": ...}}}`` (its importers, ``.`` and workspace
+paths, are keys of the root's ``dependencies``). Packyard passes them on to
 ``public:npmjs``. A package a repository never asks the registry about (its origin controls or
 its package group block the external connection: an internal name) is left out, so the query
 does not tell the public registry the internal names a package group keeps from it; an
@@ -71,7 +72,8 @@ def without_names(kind: str, document: Any, withheld: set[str]) -> Any:
 
 
 def package_names(names: Iterable[str]) -> dict[str, PackageName | None]:
-    """Each name parsed (None where no registry could have a package of that name)."""
+    """Each name parsed (None where no registry could have a package of that name: pnpm's
+    importers, ``.`` and workspace paths, are keys of the tree too)."""
     parsed: dict[str, PackageName | None] = {}
     for name in names:
         try:

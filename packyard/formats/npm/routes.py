@@ -443,8 +443,10 @@ class NpmEndpoint:
         pairs = {(name.namespace, name.bare) for name in parsed.values() if name is not None}
         kept_from = await run_in_threadpool(self._resolver.withheld_from, access.domain,
                                             access.repository, PUBLIC_NPMJS.name, pairs)
+        # A key no package could have is not a package: pnpm's importers ("." and workspace
+        # paths) hold the dependencies under them.
         withheld = {text for text, name in parsed.items()
-                    if name is None or (name.namespace, name.bare) in kept_from}
+                    if name is not None and (name.namespace, name.bare) in kept_from}
         if not withheld:
             return None
         return without_names(kind, document, withheld)
