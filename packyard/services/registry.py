@@ -332,12 +332,14 @@ class Registry:
                      ) -> tuple[Domain, Repository, Package]:
         plugin = self.formats.get(fmt)
         name = plugin.normalize_name(package)
+        # The ARN names the package as it is found (npm's "@acme" is namespace "acme"), so a
+        # Deny on it holds however the request spells it.
+        namespace = plugin.normalize_namespace(namespace)
         # Authorize first (as AWS does): a caller without access learns nothing of what exists.
         self.authorizer.check(principal, action, self.arns.package(
             domain_name, repo_name, fmt, namespace, name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
-        pkg = self.catalog.find_package(repo.id, fmt, plugin.normalize_namespace(namespace),
-                                        name)
+        pkg = self.catalog.find_package(repo.id, fmt, namespace, name)
         if pkg is None:
             raise NotFound(f"Package {package} not found in repository {repo.name}",
                            resource_id=package, resource_type="package")
@@ -358,15 +360,14 @@ class Registry:
         with no versions, so versions can be blocked before any arrive (as in CodeArtifact)."""
         plugin = self.formats.get(fmt)
         name = plugin.normalize_name(package)
+        namespace = plugin.normalize_namespace(namespace)  # as find_package names it
         self.authorizer.check(principal, "codeartifact:PutPackageOriginConfiguration",
                               self.arns.package(domain_name, repo_name, fmt, namespace, name))
         domain, repo = self.get_repository(domain_name, repo_name, domain_owner)
         for label, value in (("publish", publish), ("upstream", upstream)):
             if value not in (ALLOW, BLOCK):
                 raise Invalid(f"restrictions.{label} must be ALLOW or BLOCK, got {value!r}")
-        return self.catalog.put_origin_configuration(repo, fmt,
-                                                     plugin.normalize_namespace(namespace),
-                                                     name, package,
+        return self.catalog.put_origin_configuration(repo, fmt, namespace, name, package,
                                                      publish, upstream, self.clock.now())
 
     def version_origins(self, versions: Sequence[PackageVersion]) -> dict[int, VersionOrigin]:

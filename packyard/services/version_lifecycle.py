@@ -125,6 +125,7 @@ class VersionLifecycle:
         registry = self._registry
         rules = registry.formats.get(format)
         name = rules.normalize_name(package)
+        namespace = rules.normalize_namespace(namespace)  # the ARN names it as it is kept
         registry.authorizer.check(principal, "codeartifact:ReadFromRepository",
                                   registry.arns.repository(domain, source_repository))
         registry.authorizer.check(principal, "codeartifact:CopyPackageVersions",
@@ -149,7 +150,7 @@ class VersionLifecycle:
                              publish_refusal=refusal)
 
         changes = registry.catalog.copy_versions(
-            sources, destination, format, rules.normalize_namespace(namespace), name,
+            sources, destination, format, namespace, name,
             {v: rules.normalize_version(v) for v in names}, decide, registry.clock.now())
         if changes.freed:
             self._sweeper.sweep()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -363,6 +363,29 @@ class UpstreamResolver:
         if any(step.external_connection == connection for step in steps):
             return self._urls[connection]
         return None
+
+    def withheld_from(self, domain: Domain, repository: Repository, connection: str,
+                      names: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (namespace, name) pairs a request to ``repository`` would never ask
+        ``connection`` about: its search for them does not reach the connection, or origin
+        controls (the packages' own, their groups') leave that step out, as ``_plan`` does
+        (worker thread). What is sent there on a client's behalf besides a package request
+        (npm audit's queries) names only the others: an internal name kept from the public
+        registry is not told to it that way either."""
+        graph = self._graph(domain.id)
+        external = {repo: name for repo, name in graph.external.items() if name == connection}
+        groups = self._domain_groups(domain)
+        withheld: set[tuple[str, str]] = set()
+        with self._catalog.shared_read():
+            for namespace, name in names:
+                packages = self._catalog.packages_named(domain.id, self._fmt, namespace, name)
+                steps = search_steps(repository.id, graph.upstreams, external,
+                                     _descends_by(packages))
+                steps, _ = allowed_steps(steps, repository.id, graph.names,
+                                         groups.deciding(self._fmt, namespace, name))
+                if not any(step.external_connection == connection for step in steps):
+                    withheld.add((namespace, name))
+        return withheld
 
     def _graph(self, domain_id: int) -> DomainGraph:
         return self._graphs.get_or_load(domain_id,
@@ -832,6 +855,11 @@ class UpstreamResolver:
                                     replace(kept.asset, created_at=_until(file_time, now)),
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+
+
+def _descends_by(packages: Mapping[int, Package]) -> Callable[[int], bool]:
+    """Whether a search may go on past each repository, by its own copy of the package."""
+    return lambda repo: takes_from_upstream(packages.get(repo))
 
 
 def _until(moment: datetime | None, now: datetime) -> datetime | None:

@@ -309,3 +309,47 @@ def test_publishes_and_unpublishes_are_in_the_audit_trail_refused_ones_too(
         "You cannot publish over the previously published versions: 1.0.0."]
     assert len(deleted) == 1 and "errorCode" not in deleted[0]
     assert deleted[0]["requestParameters"]["repositoryName"] == "npmrepo"
+
+
+def test_regression_a_deny_on_a_scoped_package_holds_when_the_namespace_has_its_at(
+        repo: NpmRepo) -> None:
+    """``--namespace @acme`` (which the API takes, as awscli users write scopes) names the
+    package ``acme/util``; its ARN is the one a Deny names, not ``npm/@acme/util``, which
+    let every package action and copy through."""
+    app = repo.app
+    app.codeartifact().create_repository(domain="acme", repository="other")
+    creds = _user(app, "mallory", {"Effect": "Allow", "Action": "codeartifact:*",
+                                   "Resource": "*"},
+                  {"Effect": "Deny", "Action": "codeartifact:*",
+                   "Resource": f"{CA}:package/acme/*/npm/acme/util"})
+    api = app.codeartifact(creds)
+    version = {"packageVersion": "1.0.0"}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("describe_package", {}), ("list_package_versions", {}),
+        ("describe_package_version", version), ("list_package_version_assets", version),
+        ("get_package_version_readme", version),
+        ("list_package_version_dependencies", version),
+        ("get_package_version_asset", {**version, "asset": "package.tgz"}),
+        ("update_package_versions_status", {"versions": ["1.0.0"], "targetStatus": "Unlisted"}),
+        ("put_package_origin_configuration",
+         {"restrictions": {"publish": "ALLOW", "upstream": "ALLOW"}}),
+        ("delete_package_versions", {"versions": ["1.0.0"]}),
+        ("delete_package", {})]
+    for scope in ("acme", "@acme"):
+        for operation, extra in calls:
+            with pytest.raises(ClientError) as info:
+                _call(api, operation, namespace=scope, package="util", **extra)
+            code, status, message = client_error(info)
+            assert (code, status, operation) == ("AccessDeniedException", 403, operation)
+            assert message.endswith(f"{CA}:package/acme/npmrepo/npm/acme/util with an "
+                                    "explicit deny in an identity-based policy"), message
+        with pytest.raises(ClientError) as info:
+            api.copy_package_versions(domain="acme", sourceRepository="npmrepo",
+                                      destinationRepository="other", format="npm",
+                                      namespace=scope, package="util", versions=["1.0.0"])
+        assert f"{CA}:package/acme/other/npm/acme/util with" in client_error(info)[2]
+    listed = app.codeartifact().list_package_versions(
+        domain="acme", repository="npmrepo", format="npm", namespace="acme",
+        package="util")["versions"]
+    assert sorted(v["version"] for v in listed if v["status"] == "Published") == [
+        "1.0.0", "1.10.0", "1.2.0", "1.2.0-beta.1"]

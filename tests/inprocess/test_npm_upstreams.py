@@ -5,6 +5,7 @@ for many."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -386,3 +387,53 @@ def test_repeat_reads_of_what_came_from_upstream_take_the_hot_path(
         for _ in range(3):
             assert team.get(path).status_code == 200
         assert team.app.starlette_calls == before, path
+
+
+def test_regression_npm_audit_does_not_tell_the_public_registry_internal_names(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """npm audit posted every installed name to public:npmjs, the internal ones too: a
+    package group with EXTERNAL_UPSTREAM BLOCK (README: its packages are never asked of the
+    public registry) and a package published to the repository (upstream BLOCK) were named in
+    the query the registry got. Now only what the repository would ask the registry about is
+    sent; a query left with nothing is answered 'no advisories' without asking."""
+    registry.add("left-pad", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    api.create_package_group(domain="acme", packageGroup="/npm/acme/*")
+    api.update_package_group_origin_configuration(
+        domain="acme", packageGroup="/npm/acme/*", restrictions={"EXTERNAL_UPSTREAM": "BLOCK"})
+    assert team.publish("acme-util", "1.0.0").status_code == 201
+    registry.post_body = b'{"left-pad":[]}'
+    query = {"@acme/lib": ["1.0.0"], "acme-util": ["1.0.0"], "left-pad": ["1.0.0"]}
+    response = team.request("POST", "-/npm/v1/security/advisories/bulk",
+                            content=gzip.compress(json.dumps(query).encode()),
+                            headers={"Content-Type": "application/json",
+                                     "Content-Encoding": "gzip"})
+    assert (response.status_code, response.json()) == (200, {"left-pad": []})
+    assert [(path, json.loads(body)) for path, body in registry.posted] == [
+        ("/-/npm/v1/security/advisories/bulk", {"left-pad": ["1.0.0"]})]
+    internal_only = {"@acme/lib": ["1.0.0"], "acme-util": ["1.0.0"]}
+    response = team.request("POST", "-/npm/v1/security/advisories/bulk",
+                            content=json.dumps(internal_only).encode(),
+                            headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (200, {})
+    # pnpm's npm 6 tree (its importer "." first): pruned at every level.
+    registry.post_body = b'{"advisories":{},"metadata":{"vulnerabilities":{}}}'
+    left_pad = {"version": "1.0.0", "requires": {"acme-util": "1.0.0"},
+                "dependencies": {"acme-util": {"version": "1.0.0"}}}
+    tree = {"requires": {}, "dependencies": {".": {
+        "version": "1.0.0", "requires": {"@acme/lib": "1.0.0", "left-pad": "1.0.0"},
+        "dependencies": {"@acme/lib": {"version": "1.0.0", "requires": {"acme-util": "1.0.0"}},
+                         "left-pad": left_pad}}}}
+    response = team.request("POST", "-/npm/v1/security/audits/quick",
+                            content=json.dumps(tree).encode(),
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert json.loads(registry.posted[-1][1]) == {"requires": {}, "dependencies": {".": {
+        "version": "1.0.0", "requires": {"left-pad": "1.0.0"},
+        "dependencies": {"left-pad": {"version": "1.0.0", "requires": {},
+                                      "dependencies": {}}}}}}
+    assert len(registry.posted) == 2
+    garbled = team.request("POST", "-/npm/v1/security/advisories/bulk", content=b"{not json",
+                           headers={"Content-Type": "application/json"})
+    assert (garbled.status_code, garbled.json()) == (
+        400, {"error": "The audit query is not a JSON document."})

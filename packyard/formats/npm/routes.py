@@ -12,6 +12,7 @@ core's (``PackageReads``); packuments and tarballs across upstreams are the reso
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +21,14 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from packyard.errors import Invalid, NotFound, TooLarge
+from packyard.formats.npm.audit_queries import (
+    ADVISORIES,
+    AUDITS,
+    package_names,
+    queried_names,
+    read_query,
+    without_names,
+)
 from packyard.formats.npm.dist_tags import (
     MAX_TAG_BODY_BYTES,
     effective_dist_tags,
@@ -63,9 +72,9 @@ _TARBALL = "application/octet-stream"
 # npm audit's endpoints, passed on to public:npmjs: npm 7+ posts the bulk advisories query; pnpm
 # (up to 10 at least) posts the quick audit, then npm 6's full audit when that is not a 200.
 # Each is named in the upstream's refusal as the client knows it.
-_AUDITS = {"-/npm/v1/security/advisories/bulk": "advisories",
-           "-/npm/v1/security/audits/quick": "audits",
-           "-/npm/v1/security/audits": "audits"}
+_AUDITS = {"-/npm/v1/security/advisories/bulk": ADVISORIES,
+           "-/npm/v1/security/audits/quick": AUDITS,
+           "-/npm/v1/security/audits": AUDITS}
 _MAX_ADVISORY_BYTES = 16 * 1024 * 1024
 _NO_ATTACHMENTS = Invalid("This request takes a document without a tarball.")
 
@@ -407,6 +416,12 @@ class NpmEndpoint:
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         if request.headers.get("content-encoding"):
             headers["Content-Encoding"] = request.headers["content-encoding"]
+        public = await self._public_query(access, kind, body, headers)
+        if public is not None:
+            if kind == ADVISORIES and not public:
+                return _json({})  # nothing left to ask about: no advisories
+            body = json.dumps(public, ensure_ascii=False).encode()
+            headers.pop("Content-Encoding", None)
         status, content_type, answer = await self._core.upstreams.http.post(
             upstream + rest, body, headers, _MAX_ADVISORY_BYTES, upstream=upstream)
         if status != 200:
@@ -417,6 +432,24 @@ class NpmEndpoint:
                                   f"The upstream's {kind} endpoint answered {status}"
                                   + _upstream_reason(answer))
         return Response(answer, media_type=content_type or "application/json")
+
+
+    async def _public_query(self, access: RepositoryAccess, kind: str, body: bytes,
+                        headers: Mapping[str, str]) -> Any:
+        """The audit query without the packages the repository never asks public:npmjs
+        about (``audit_queries.py``); None when it names none of them (sent as it came)."""
+        document = read_query(body, headers.get("Content-Encoding"), _MAX_ADVISORY_BYTES)
+        parsed = package_names(queried_names(kind, document))
+        pairs = {(name.namespace, name.bare) for name in parsed.values() if name is not None}
+        kept_from = await run_in_threadpool(self._resolver.withheld_from, access.domain,
+                                            access.repository, PUBLIC_NPMJS.name, pairs)
+        # A key no package could have is not a package: pnpm's importers ("." and workspace
+        # paths) hold the dependencies under them.
+        withheld = {text for text, name in parsed.items()
+                    if name is not None and (name.namespace, name.bare) in kept_from}
+        if not withheld:
+            return None
+        return without_names(kind, document, withheld)
 
 
 _BODY_REFUSALS = frozenset({400, 413, 415, 422})
