@@ -433,9 +433,8 @@ class NpmEndpoint:
                                   + _upstream_reason(answer))
         return Response(answer, media_type=content_type or "application/json")
 
-
     async def _public_query(self, access: RepositoryAccess, kind: str, body: bytes,
-                        headers: Mapping[str, str]) -> Any:
+                            headers: Mapping[str, str]) -> Any:
         """The audit query without the packages the repository never asks public:npmjs
         about (``audit_queries.py``); None when it names none of them (sent as it came)."""
         document = read_query(body, headers.get("Content-Encoding"), _MAX_ADVISORY_BYTES)
