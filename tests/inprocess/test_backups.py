@@ -4,6 +4,7 @@ readable; and each refusal says what to do instead."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
@@ -198,3 +199,82 @@ def test_the_commands_print_one_line_and_fail_with_the_fix(packyard: InProcessPa
                                    str(tmp_path / "r")])
     assert refused.exit_code == 2
     assert "exists; restore into a new --data-dir" in refused.output
+
+
+def _disk_full_on_the_blob_number(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Make every ``n``-th file copied fail as a full disk does."""
+    copy = backups._copy_verified
+    copies: list[Path] = []
+
+    def copy_or_fill(source: Path, target: Path, sha256: str | None, size: int) -> None:
+        copies.append(target)
+        if len(copies) % n == 0:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        copy(source, target, sha256, size)
+
+    monkeypatch.setattr(backups, "_copy_verified", copy_or_fill)
+
+
+def test_regression_a_backup_onto_a_full_disk_says_so_in_one_line_and_leaves_nothing(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    for n in range(2):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    _disk_full_on_the_blob_number(monkeypatch, 2)
+    (tmp_path / "empty").mkdir()
+    for dest in (tmp_path / "new" / "backup", tmp_path / "empty"):
+        result = CliRunner().invoke(main, ["backup", str(dest), "--data-dir",
+                                           str(packyard.settings.data_dir)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "error: the backup stopped: No space left on device (" in result.output
+        assert f"nothing of it was kept in {dest}" in " ".join(result.output.split())
+        # No half backup for a later restore (or a careless copy) to take for a whole one.
+        assert not dest.exists() or list(dest.iterdir()) == []
+    assert (tmp_path / "new").is_dir()  # only what the backup made is removed
+
+
+def test_regression_restore_into_a_data_directory_holding_files_is_refused(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    backups.backup(packyard.settings, tmp_path / "b")
+    other = tmp_path / "other"
+    other.mkdir()
+    # Another install's keyring, its database moved away (as the refusal over a database
+    # suggests): restoring there would replace the only key to its files.
+    (other / "keyring.json").write_text('{"another": "install"}')
+    with pytest.raises(Invalid, match=f"{other} is not empty; restore into a new, empty "):
+        backups.restore(tmp_path / "b", settings_for(other))
+    assert (other / "keyring.json").read_text() == '{"another": "install"}'
+    assert sorted(p.name for p in other.iterdir()) == ["keyring.json"]
+
+
+def test_regression_a_restore_stopped_by_a_full_disk_says_so_and_carries_on_when_run_again(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    for n in range(3):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    backups.backup(packyard.settings, tmp_path / "b")
+    restored = tmp_path / "restored"
+    with monkeypatch.context() as patched:
+        _disk_full_on_the_blob_number(patched, 2)
+        result = CliRunner().invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                           str(restored)])
+    assert result.exit_code == 2, result.output
+    assert "error: the restore stopped: No space left on device (" in result.output
+    assert not (restored / "packyard.db").exists()
+    # Another backup is not restored over what this one left ...
+    (tmp_path / "b2").mkdir()
+    shutil.copytree(tmp_path / "b", tmp_path / "b2", dirs_exist_ok=True)
+    manifest = json.loads((tmp_path / "b2" / backups.MANIFEST).read_text())
+    (tmp_path / "b2" / backups.MANIFEST).write_text(json.dumps(
+        {**manifest, "created": "2026-01-01T00:00:00+00:00"}))
+    with pytest.raises(Invalid, match="holds an interrupted restore of another backup"):
+        backups.restore(tmp_path / "b2", settings_for(restored))
+    # ... and the same one, run again, finishes.
+    again = backups.restore(tmp_path / "b", settings_for(restored))
+    assert again.blobs >= 3 and (restored / "packyard.db").exists()
+    assert not (restored / backups.RESTORING).exists()
