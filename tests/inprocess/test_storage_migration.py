@@ -162,9 +162,31 @@ def test_a_database_in_use_is_refused(packyard: InProcessPackyard, target: Targe
         catalog.create_domain("third", "000000000000", "", NOW)
     finally:
         catalog.dispose()
-    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\); "
-                                      "migrate into a new database"):
+    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\) "
+                                      "and holds another install's domains or users; migrate "
+                                      "into a new database"):
         migrate_storage(packyard.settings, target.settings)
+
+
+def test_regression_a_database_holding_as_many_domains_of_another_install_is_refused(
+        packyard: InProcessPackyard, target: Target, dists: DistFactory) -> None:
+    """Another install with one domain, as this one has: not taken for an earlier run of this
+    copy ("rows already copied", exit 0, and none of this install's rows copied)."""
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    catalog = SqlCatalog(target.database_url)
+    try:
+        catalog.migrate()
+        catalog.create_domain(repo.domain, "000000000000", "", NOW)  # same name, another one
+    finally:
+        catalog.dispose()
+    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\) "
+                                      "and holds another install's domains or users"):
+        migrate_storage(packyard.settings, target.settings)
+    # Refused before a file was copied: the bucket prefix is as it was.
+    store = open_blob_store(target.settings)
+    assert not any(store.exists(f"d{n}", dist.sha256) for n in range(1, 4))
 
 
 def test_the_command_says_what_it_copied_and_how_to_start(packyard: InProcessPackyard,
