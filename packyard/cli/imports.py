@@ -109,6 +109,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     from packyard.auth.principal import root_principal
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
+    from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode
 
     settings = _settings(data_dir, database_url, blob_store)
     file_import = _file_import()
@@ -117,6 +118,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         _fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
               f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
+    if settings.encryption == "on":
+        try:  # held until the command ends
+            mode_lock = hold_encrypting_mode(settings.data_dir, "packyard import")  # noqa: F841
+        except ModeConflict as exc:
+            _fail(str(exc))
     try:
         services = build_services(settings)
     except CannotStart as exc:
