@@ -7,7 +7,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import shutil
+import stat
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,3 +280,28 @@ def test_regression_a_restore_stopped_by_a_full_disk_says_so_and_carries_on_when
     again = backups.restore(tmp_path / "b", settings_for(restored))
     assert again.blobs >= 3 and (restored / "packyard.db").exists()
     assert not (restored / backups.RESTORING).exists()
+
+
+def test_regression_a_backup_and_its_restore_are_owner_only_whatever_the_umask(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """Restored blobs were 0644 in 0755 folders under a usual umask of 022, where everything
+    Packyard makes in a data directory is owner-only."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    previous = os.umask(0o022)
+    try:
+        runner = CliRunner()
+        done = runner.invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                    str(packyard.settings.data_dir)])
+        assert done.exit_code == 0, done.output
+        done = runner.invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                    str(tmp_path / "r")])
+        assert done.exit_code == 0, done.output
+    finally:
+        os.umask(previous)
+    for root in (tmp_path / "b", tmp_path / "r"):
+        made = [root, *root.rglob("*")]
+        assert len(made) > 5
+        loose = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode))
+                 for p in made if stat.S_IMODE(p.stat().st_mode) & 0o077}
+        assert loose == {}
