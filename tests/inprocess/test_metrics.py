@@ -96,3 +96,17 @@ def test_an_unreachable_upstream_is_counted_as_a_fetch_and_an_error(
     assert _value(samples, "packyard_upstream_errors_total") == 1
     assert _value(samples, "packyard_upstream_document_hits_total") == 0
     assert _value(samples, "packyard_upstream_stale_answers_total") == 0
+
+
+def test_regression_readiness_probes_are_counted_as_the_servers_ready_route(
+        packyard: InProcessPackyard) -> None:
+    """A balancer's /ready probes (its 503s above all) were counted as surface and operation
+    "other", with every unknown path."""
+    for _ in range(2):
+        assert packyard.http.get("/ready").status_code == 200
+    assert packyard.http.get("/no/such/path").status_code == 404
+    samples = _samples(packyard)
+    assert _value(samples, "packyard_http_requests_total", surface="server", operation="ready",
+                  status="200") == 2
+    assert _value(samples, "packyard_http_requests_total", surface="other", operation="other",
+                  status="200") == 0
