@@ -82,6 +82,8 @@ _SKIPPED = {"change_counters", "server_secrets"}
 _CREDENTIALS = "credentials.json"
 _ROOT_SECRET = "root-credentials"
 _BATCH = 1000
+# A name no blob can have (domain keys are d<N>): what ``_check_store`` looks for.
+_PROBE = ("packyard-migrate", "0" * 64)
 _KEY_PAGE = 200
 _CHUNK = 1024 * 1024
 
@@ -129,10 +131,11 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
             with source_catalog.engines[0].connect() as reader, \
                     target_catalog.engines[0].connect() as target_reader:
                 _destination_in_use(reader, target_reader)  # another install's: refused now
-            if move is not None:
-                report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
             # No read cache: it would be written into the source's data directory.
             store = open_blob_store(replace(target, blob_cache_bytes=0))
+            _check_store(store, str(target.blob_store))
+            if move is not None:
+                report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
             with source_catalog.engines[0].connect() as reader:
                 _copy_blobs(reader, blob_dir, store, opener, report, progress)
             _copy_secrets(source, target, target_catalog, move)
@@ -143,6 +146,20 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
             source_catalog.dispose()
             target_catalog.dispose()
     return report
+
+
+def _check_store(store: BlobStore, where: str) -> None:
+    """Look for a name no blob has, before anything is copied: wrong credentials, a missing
+    bucket or an endpoint that does not answer are one line naming the store, not a traceback
+    from the middle of the copy."""
+    try:
+        store.exists(*_PROBE)
+    except Exception as error:  # noqa: BLE001 - the backends' own errors (obstore, botocore)
+        cause = error.__cause__ if isinstance(error, PackyardError) and error.__cause__ \
+            else error
+        first = (str(cause).strip().splitlines() or [""])[0]
+        raise Invalid(f"cannot use the blob store {where}: {type(cause).__name__}: {first} "
+                      "(nothing was copied)") from None
 
 
 def _move_keys(snapshot: Engine, move: KeyMove, progress: Progress | None) -> int:

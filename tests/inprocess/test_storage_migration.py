@@ -29,7 +29,7 @@ from packyard.storage.backends import open_blob_store, open_shared_files
 from packyard.storage.s3 import S3BlobStore
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
-from tests.integration.helpers import DistFactory, DistSpec, upload
+from tests.integration.helpers import DistFactory, DistSpec, free_port, upload
 from tests.openbao import OpenBao
 from tests.services import PostgresServer, SeaweedServer
 
@@ -198,6 +198,41 @@ def test_the_command_says_what_it_copied_and_how_to_start(packyard: InProcessPac
     assert result.exit_code == 0, result.output
     assert "copied 0 file(s) (0 already there) and " in result.output
     assert f"start the replicas with --database-url {target.database_url}" in result.output
+
+
+def test_regression_an_unreachable_database_is_one_line_naming_it_without_its_password(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """A database that is down, or a wrong host, port or name, was a SQLAlchemy traceback
+    (``packyard serve`` met it the same way: the first connection is the migration's)."""
+    port = free_port()  # nobody listens there
+    url = f"postgresql://packyard:s3cret-pw@127.0.0.1:{port}/packyard"
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+        "--to-database-url", url, "--to-blob-store", str(tmp_path / "blobs")])
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception,
+                                                                     SystemExit)
+    line = " ".join(result.output.split())
+    assert line.startswith(f"error: cannot reach the database postgresql+psycopg://packyard:***"
+                           f"@127.0.0.1:{port}/packyard: connection failed: ")
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+
+
+def test_regression_a_blob_store_refusing_the_credentials_is_one_line_before_any_copy(
+        packyard: InProcessPackyard, target: Target, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong S3 credentials were an obstore traceback from the middle of the copy."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(Invalid, match=rf"cannot use the blob store {target.blob_store}: "
+                                      r"\w+Error: .*403.* \(nothing was copied\)"):
+        migrate_storage(packyard.settings, target.settings)
+    catalog = SqlCatalog(target.database_url)
+    try:
+        assert catalog.list_domains() == []
+    finally:
+        catalog.dispose()
 
 
 def test_migrating_into_the_source_database_is_refused(packyard: InProcessPackyard) -> None:
