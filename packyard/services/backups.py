@@ -40,6 +40,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from packyard import __version__
+from packyard.crypto.keyring import KEYRING_FILE, key_versions
 from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import Invalid
@@ -126,6 +127,7 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
     for name in SECRET_FILES:
         if (settings.data_dir / name).exists():
             _copy_private(settings.data_dir / name, dest / name)
+    _check_keyring_opens(dest / DATABASE, dest / KEYRING_FILE)
     manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),
                 "blobs": report.blobs, "bytes": report.bytes, "complete": not report.missing}
     # Last, and on disk before it is in place: its presence says the copy above is whole.
@@ -189,6 +191,29 @@ def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup:
         if where.is_dir() and any(where.iterdir()):
             raise Invalid(f"{where} is not empty; restore into a new, empty --data-dir (the "
                           "backup's keyring, secrets and files would replace what is there)")
+
+
+def _check_keyring_opens(database: Path, keyring: Path) -> None:
+    """Refuse a copy whose keyring lacks a key version the copied data keys are wrapped by:
+    ``packyard keys rotate`` retired it between the database's snapshot and the keyring's copy,
+    and the copy's encrypted files could never be read."""
+    if not keyring.exists():
+        return
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                        "'data_keys'").fetchone() is None:
+            return
+        needed = conn.execute("SELECT DISTINCT key_id, key_version FROM data_keys "
+                              "WHERE provider = 'local'").fetchall()
+    finally:
+        conn.close()
+    held = key_versions(keyring)
+    for key_id, version in needed:
+        if version not in held.get(key_id, set()):
+            raise Invalid(f"key {key_id} version {version}, which the copied files' data keys "
+                          "are wrapped by, was retired while the backup ran (packyard keys "
+                          "rotate): run the backup again once the rotation is done")
 
 
 def snapshot_sqlite(database: Path, target: Path) -> None:

@@ -305,3 +305,28 @@ def test_regression_a_backup_and_its_restore_are_owner_only_whatever_the_umask(
         loose = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode))
                  for p in made if stat.S_IMODE(p.stat().st_mode) & 0o077}
         assert loose == {}
+
+
+def test_regression_a_key_rotation_during_the_backup_fails_it_instead_of_an_unreadable_copy(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keys rotate`` between the database's snapshot and the keyring's copy retired the key
+    version the copied data keys are wrapped by: the backup said it was done, and not one of
+    its files could be read after a restore."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    snapshot = backups.snapshot_sqlite
+
+    def snapshot_then_rotate(database: Path, target: Path) -> None:
+        snapshot(database, target)
+        rotated = CliRunner().invoke(main, ["keys", "rotate", "--domain", repo.domain,
+                                            "--data-dir", str(packyard.settings.data_dir)])
+        assert rotated.exit_code == 0, rotated.output
+
+    monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_rotate)
+    with pytest.raises(Invalid, match=r"version 1, which the copied files' data keys are "
+                                      r"wrapped by, was retired while the backup ran"):
+        backups.backup(packyard.settings, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
+    monkeypatch.undo()
+    assert backups.backup(packyard.settings, tmp_path / "backup").blobs >= 1  # once it is done
