@@ -12,8 +12,8 @@ A backup is consistent while the server runs, without stopping it:
 3. the IAM secrets key (or, with encryption at rest, its wrapped key), the local keyring and the
    generated root credentials, without which the copy's secret access keys and encrypted blobs
    are unreadable, are copied owner-only, after the snapshot (so the keyring holds every key its
-   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: do not rotate
-   during a backup).
+   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: checked, and
+   the backup fails then).
 
 Encrypted blobs (those with a data key in the snapshot) are copied as they are stored, ciphertext
 under ``blobs/d<N>.enc/``, with their data keys in the database copy: nothing is decrypted, so
