@@ -53,8 +53,10 @@ RESTORING = "restore-in-progress.json"
 DATABASE = "packyard.db"
 BLOBS = "blobs"
 # Besides the database and the blobs: the key that decrypts stored secret access keys, and the
-# root credentials a first start generated.
-SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json")
+# root credentials a first start generated; and the webhooks (their secrets too), without which
+# a restored server would send no event, saying nothing.
+SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json",
+                "webhooks.json")
 _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)

@@ -330,3 +330,16 @@ def test_regression_a_key_rotation_during_the_backup_fails_it_instead_of_an_unre
     assert not (tmp_path / "backup").exists()
     monkeypatch.undo()
     assert backups.backup(packyard.settings, tmp_path / "backup").blobs >= 1  # once it is done
+
+
+def test_regression_the_webhooks_of_the_data_directory_are_backed_up_and_restored(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """``DATA_DIR/webhooks.json`` was left out: a restored server sent no event, silently."""
+    webhooks = json.dumps({"webhooks": [{"name": "ci", "url": "https://ci.example/hook",
+                                         "domain": "acme", "secret": "s3cret"}]})
+    (packyard.settings.data_dir / "webhooks.json").write_text(webhooks)
+    backups.backup(packyard.settings, tmp_path / "b")
+    backups.restore(tmp_path / "b", settings_for(tmp_path / "r"))
+    for copy in (tmp_path / "b" / "webhooks.json", tmp_path / "r" / "webhooks.json"):
+        assert copy.read_text() == webhooks
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # it holds the webhooks' secrets
