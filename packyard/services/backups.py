@@ -172,9 +172,9 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
                 _copy_private(src / name, settings.data_dir / name)
         _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
     except OSError as exc:
-        raise Invalid(f"the restore stopped: {_os_error(exc)}; the server cannot start on "
-                      f"{settings.data_dir} yet: run the restore again once this is mended, "
-                      "and it carries on") from None
+        raise Invalid(f"the restore stopped: {_os_error(exc)}; no server starts on "
+                      f"{settings.data_dir} until it is done: run the restore again once this "
+                      "is mended, and it carries on") from None
     marker.unlink()
     return report
 

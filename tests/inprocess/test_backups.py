@@ -18,8 +18,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from packyard.bootstrap import build_services
 from packyard.cli.main import main
-from packyard.errors import Invalid
+from packyard.errors import CannotStart, Invalid
 from packyard.services import backups
 from packyard.settings import Settings
 from tests.inprocess.conftest import PackyardFactory
@@ -267,6 +268,10 @@ def test_regression_a_restore_stopped_by_a_full_disk_says_so_and_carries_on_when
                                            str(restored)])
     assert result.exit_code == 2, result.output
     assert "error: the restore stopped: No space left on device (" in result.output
+    assert not (restored / "packyard.db").exists()
+    # A server started there now would make a new, empty registry in the restore's place.
+    with pytest.raises(CannotStart, match="a packyard restore into .* has not finished"):
+        build_services(settings_for(restored))
     assert not (restored / "packyard.db").exists()
     # Another backup is not restored over what this one left ...
     (tmp_path / "b2").mkdir()
