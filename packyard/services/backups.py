@@ -126,6 +126,12 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             report.bytes += size
         if progress:
             progress(n, len(listed), report.bytes)
+    lost = _still_listed(database, report.missing)
+    if lost:
+        # Not deleted while it ran (the database lists them still): elsewhere, or lost.
+        raise Invalid(f"{len(lost)} file(s) the database lists are not in {blob_dir} (the "
+                      f"first: {lost[0]}): if the server keeps its files elsewhere, pass its "
+                      "--blob-store (PACKYARD_BLOB_STORE); else run packyard verify")
     for name in SECRET_FILES:
         if (settings.data_dir / name).exists():
             _copy_private(settings.data_dir / name, dest / name)
@@ -189,10 +195,24 @@ def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup:
         raise Invalid(f"{data_dir} holds an interrupted restore of another backup (from "
                       f"{restoring.get('from')}): restore that one again, or restore into a "
                       "new, empty --data-dir")
-    for where in (data_dir, blob_dir):
+    for where, option in ((data_dir, "--data-dir"), (blob_dir, "--blob-store")):
         if where.is_dir() and any(where.iterdir()):
-            raise Invalid(f"{where} is not empty; restore into a new, empty --data-dir (the "
+            raise Invalid(f"{where} is not empty; restore into a new, empty {option} (the "
                           "backup's keyring, secrets and files would replace what is there)")
+
+
+def _still_listed(database: Path, missing: list[str]) -> list[str]:
+    """Those of the ``missing`` blobs (``d<N>/<sha256>``) the live database lists still: not
+    deleted since the snapshot, so not where the backup looked."""
+    if not missing:
+        return []
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        return [blob for blob in missing if conn.execute(
+            "SELECT 1 FROM blobs WHERE domain_id = ? AND sha256 = ?",
+            (int(blob.split("/")[0][1:]), blob.split("/")[1])).fetchone() is not None]
+    finally:
+        conn.close()
 
 
 def _check_keyring_opens(database: Path, keyring: Path) -> None:

@@ -133,7 +133,11 @@ def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
 
     def snapshot_then_delete(database: Path, target: Path) -> None:
         snapshot(database, target)
-        shutil.rmtree(packyard.settings.blob_dir)  # as a deletion right after the snapshot
+        # A deletion right after the snapshot: its rows, then (the sweep) its files.
+        packyard.codeartifact().delete_package_versions(
+            domain=repo.domain, repository=repo.repository, format="pypi", package="pkg",
+            versions=["1.0"])
+        packyard.container.registry.sweeper.sweep()
 
     monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_delete)
     report = backups.backup(packyard.settings, tmp_path / "backup")
@@ -348,3 +352,25 @@ def test_regression_the_webhooks_of_the_data_directory_are_backed_up_and_restore
     for copy in (tmp_path / "b" / "webhooks.json", tmp_path / "r" / "webhooks.json"):
         assert copy.read_text() == webhooks
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # it holds the webhooks' secrets
+
+
+def test_regression_a_backup_looking_for_the_files_in_the_wrong_place_says_so(
+        packyard_factory: PackyardFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """A server with PACKYARD_BLOB_STORE=/elsewhere, backed up without --blob-store: '2
+    file(s) were deleted while the backup ran', exit 1, and an incomplete backup left."""
+    packyard = packyard_factory(blob_store=str(tmp_path / "elsewhere"))
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    result = CliRunner().invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                       str(packyard.settings.data_dir)],
+                                env={"PACKYARD_BLOB_STORE": None})
+    assert result.exit_code == 2, result.output
+    assert (f"2 file(s) the database lists are not in {packyard.settings.data_dir / 'blobs'} "
+            "(the first: d1/") in " ".join(result.output.split())
+    assert ("if the server keeps its files elsewhere, pass its --blob-store "
+            "(PACKYARD_BLOB_STORE); else run packyard verify") in " ".join(result.output.split())
+    assert not (tmp_path / "b").exists()
+    done = CliRunner().invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                     str(packyard.settings.data_dir), "--blob-store",
+                                     str(tmp_path / "elsewhere")])
+    assert done.exit_code == 0, done.output
