@@ -228,7 +228,13 @@ def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore,
             try:
                 if sealed:
                     staged.name_as(sha256)
-                with path.open("rb") as source:
+                try:
+                    source = path.open("rb")
+                except FileNotFoundError:
+                    raise Invalid(f"{path} is missing, though the database lists it: if the "
+                                  "server keeps its files elsewhere, pass its --blob-store; "
+                                  "else run packyard verify (no row was copied)") from None
+                with source:
                     while chunk := source.read(_CHUNK):
                         staged.write(chunk)
                 if sealed and staged.size != LAYOUT.ciphertext_size(size):

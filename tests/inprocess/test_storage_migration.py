@@ -235,6 +235,28 @@ def test_regression_a_blob_store_refusing_the_credentials_is_one_line_before_any
         catalog.dispose()
 
 
+def test_regression_an_install_keeping_its_files_in_another_directory_moves_with_blob_store(
+        packyard_factory: PackyardFactory, target: Target, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A server given --blob-store /elsewhere could not be moved: migrate-storage looked in
+    DATA_DIR/blobs only (no option to say otherwise) and stopped with a FileNotFoundError
+    traceback."""
+    packyard = packyard_factory(encryption="off", blob_store=str(tmp_path / "elsewhere"))
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    args = ["migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+            "--to-database-url", target.database_url, "--to-blob-store", target.blob_store]
+    env = {"PACKYARD_S3_ENDPOINT_URL": str(target.settings.s3_endpoint_url)}
+    missed = CliRunner().invoke(main, args, env=env)
+    assert missed.exit_code == 2, missed.output
+    assert "is missing, though the database lists it: if the server keeps its files " \
+           "elsewhere, pass its --blob-store" in " ".join(missed.output.split())
+    moved = CliRunner().invoke(main, [*args, "--blob-store", str(tmp_path / "elsewhere")],
+                               env=env)
+    assert moved.exit_code == 0, moved.output
+    assert "copied 2 file(s) (0 already there)" in moved.output
+
+
 def test_migrating_into_the_source_database_is_refused(packyard: InProcessPackyard) -> None:
     with pytest.raises(Invalid, match="--to-database-url is the source database"):
         migrate_storage(packyard.settings, packyard.settings)
