@@ -149,7 +149,7 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
     A restore that stopped (a full disk, Ctrl-C) is run again and carries on: a marker in the
     data directory names the backup it was restoring, and no other data directory that holds
     anything is written to (its keyring and secrets would be replaced by the backup's)."""
-    database, blob_dir = embedded_paths(settings)
+    database, blob_dir = embedded_paths(settings, "packyard restore")
     manifest = src / MANIFEST
     if not manifest.exists() or not (src / DATABASE).exists():
         raise Invalid(f"{src} is not a Packyard backup (no {MANIFEST} and {DATABASE})")

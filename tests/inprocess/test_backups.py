@@ -374,3 +374,10 @@ def test_regression_a_backup_looking_for_the_files_in_the_wrong_place_says_so(
                                      str(packyard.settings.data_dir), "--blob-store",
                                      str(tmp_path / "elsewhere")])
     assert done.exit_code == 0, done.output
+
+
+def test_regression_restore_onto_postgresql_names_itself_in_the_refusal(tmp_path: Path) -> None:
+    """It said 'packyard backup covers the embedded default' to a user running restore."""
+    settings = Settings(data_dir=tmp_path / "r", database_url="postgresql://u@h/db")
+    with pytest.raises(Invalid, match="^packyard restore covers the embedded default"):
+        backups.restore(tmp_path, settings)
