@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 
 
@@ -110,3 +111,23 @@ def test_regression_readiness_probes_are_counted_as_the_servers_ready_route(
                   status="200") == 2
     assert _value(samples, "packyard_http_requests_total", surface="other", operation="other",
                   status="200") == 0
+
+
+def test_regression_npm_publishes_are_counted_as_uploads_and_by_route(
+        packyard: InProcessPackyard) -> None:
+    """An npm publish was not in packyard_uploads_total (only a refused one was), and every npm
+    write was operation "other"."""
+    npm = npm_repo(packyard)
+    assert npm.publish("left-pad", "1.0.0").status_code == 201
+    assert npm.publish("left-pad", "1.0.0").status_code == 200  # the same again
+    assert npm.get("-/whoami").status_code == 200
+    samples = _samples(packyard)
+    assert _value(samples, "packyard_uploads_total", format="npm", outcome="created") == 1
+    assert _value(samples, "packyard_uploads_total", format="npm", outcome="identical") == 1
+    assert _value(samples, "packyard_http_requests_total", surface="npm", operation="publish",
+                  status="201") == 1
+    assert _value(samples, "packyard_http_requests_total", surface="npm", operation="whoami",
+                  status="200") == 1
+    assert not [labels for (name, labels), _ in samples.items()
+                if name == "packyard_http_requests_total" and ("surface", "npm") in labels
+                and ("operation", "other") in labels]

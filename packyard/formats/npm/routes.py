@@ -124,7 +124,10 @@ class NpmEndpoint:
         access = await self._reads.open_read(request)
         rest = _rest(request)
         if rest.startswith("-/") or rest == "-":
-            return await self._special_get(request, access, rest[2:])
+            special = rest[2:]
+            note.route = _SPECIAL_ROUTES.get(special, "dist_tag" if special.startswith(
+                "package/") else "other")
+            return await self._special_get(request, access, special)
         if not rest:
             raise NotFound("Not found: this is a registry; ask for a package by name.")
         wanted = parse_package_request(rest)
@@ -133,10 +136,12 @@ class NpmEndpoint:
             note.route = "tarball"
             return await self._tarball(request, access, name, wanted.tarball)
         if wanted.version_or_tag is not None:
+            note.route = "version"
             return await self._version(request, access, name, wanted.version_or_tag)
         if wanted.tarball is not None or wanted.rev is not None:
             raise NotFound(f"Not found: /{rest}")
         if request.query_params.get("write") == "true":
+            note.route = "packument_write"
             return await self._write_document(request, access, name)
         endpoint = _endpoint(request)
         note.route = "packument"
@@ -256,11 +261,12 @@ class NpmEndpoint:
     # -- PUT -----------------------------------------------------------------------------------
 
     async def put(self, request: Request) -> Response:
-        _noted(request)
+        note = _noted(request)
         # The caller is known, and allowed, before a byte of the body is read.
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
+            note.route = "dist_tag"
             return await self._put_tag(request, access, rest.removeprefix("-/package/"))
         if rest.startswith("-/user/"):
             raise Invalid("npm login and adduser are not how Packyard signs you in: run "
@@ -270,9 +276,11 @@ class NpmEndpoint:
         wanted = parse_package_request(rest)
         name = wanted.package
         if wanted.rev is not None and wanted.tarball is None:
+            note.route = "unpublish"
             return await self._unpublish_versions(request, access, name, wanted.rev)
         if wanted.tarball is not None or wanted.version_or_tag is not None:
             raise NotFound(f"Not found: PUT /{rest}")
+        note.route = "publish"
         await self._authorize(access, name, PUBLISH)
 
         def refuse_early() -> None:
@@ -286,9 +294,12 @@ class NpmEndpoint:
                 outcome = await run_in_threadpool(self._publisher.publish, access.principal,
                                                   access.domain, access.repository, name,
                                                   received)
+                # Counted in packyard_uploads_total{format="npm"}, as a twine upload is.
+                note.upload_outcome = "created" if outcome.created else "identical"
                 return _json({"ok": True, "id": outcome.name.full,
                               "created": outcome.created},
                              status=201 if outcome.created else 200)
+        note.route = "deprecate"
         changed = await run_in_threadpool(self._edits.deprecate, access.principal,
                                           access.domain, access.repository, name,
                                           received.body.document)
@@ -335,10 +346,12 @@ class NpmEndpoint:
     # -- DELETE --------------------------------------------------------------------------------
 
     async def delete(self, request: Request) -> Response:
-        _noted(request)
+        note = _noted(request)
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
+        note.route = "unpublish"
         if rest.startswith("-/package/"):
+            note.route = "dist_tag"
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
@@ -365,7 +378,7 @@ class NpmEndpoint:
     # -- POST ----------------------------------------------------------------------------------
 
     async def post(self, request: Request) -> Response:
-        _noted(request)
+        _noted(request).route = "advisories"
         access = await self._reads.open_read(request)
         rest = _rest(request)
         if rest != _ADVISORIES:
@@ -392,6 +405,8 @@ class NpmEndpoint:
 
 
 _BODY_REFUSALS = frozenset({400, 413, 415, 422})
+# The route classes of /-/… reads in /metrics and the access log (a fixed set: never the path).
+_SPECIAL_ROUTES = {"ping": "ping", "whoami": "whoami", "v1/search": "search"}
 
 
 async def _small_body(request: Request, limit: int) -> bytes:
