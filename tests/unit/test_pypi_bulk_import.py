@@ -431,3 +431,24 @@ def test_regression_a_fifo_among_the_files_neither_hangs_the_import_nor_is_taken
     assert code == 1
     assert "1 imported, 0 already present, 1 refused" in out
     assert f"refused {named}: cannot read {named}: not a regular file" in err.replace("\n", "")
+
+
+def test_regression_a_full_disk_stops_the_import_in_one_line(
+        data_dir: Path, dists: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The staging area's disk filling up was an OSError traceback."""
+    import errno
+
+    from packyard.storage.staging import StagedFile
+
+    def full(self: StagedFile, chunk: bytes | memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StagedFile, "write", full)
+    code, _, err = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                        str(dists))
+    assert code == 2
+    assert " ".join(err.split()) == (
+        "error: the import stopped: No space left on device; 0 file(s) were imported before "
+        "it (whole batches only): run it again once this is mended, and the files already "
+        "imported are skipped")
+    assert _staging_files(data_dir) == []
