@@ -105,10 +105,17 @@ def encrypt(data_dir: Path | None, output: str) -> None:
             _fail(str(exc))
     services, encryption = _services(settings)
     total = plain_blob_count(services.catalog)
-    with _progress() as bar:
-        task = bar.add_task("encrypting blobs", total=total)
-        report = encrypt_existing(services.catalog, encryption.blobs,
-                                  lambda _domain, _outcome: bar.advance(task))
+    try:
+        with _progress() as bar:
+            task = bar.add_task("encrypting blobs", total=total)
+            report = encrypt_existing(services.catalog, encryption.blobs,
+                                      lambda _domain, _outcome: bar.advance(task))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"the encryption stopped: {exc.strerror or exc}{where}; nothing is lost (the "
+              "files not encrypted yet stay plain and readable, those encrypted so far no "
+              "longer take their plain space): run it again once this is mended, and it "
+              "carries on")
     services.catalog.dispose()
     if output == "json":
         click.echo(json.dumps({"counts": dict(report.counts), "problems": [
