@@ -26,6 +26,7 @@ from packyard.clock import Clock
 from packyard.console import Console, ConsoleServices, build_console
 from packyard.data_dir import secure_data_dir
 from packyard.encryption.wiring import Encryption, wire_encryption
+from packyard.errors import CannotStart
 from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
@@ -43,6 +44,7 @@ from packyard.model import domain_blob_key
 from packyard.services.access import RepositoryGate
 from packyard.services.asset_publishing import AssetPublisher
 from packyard.services.audit_log import AuditLog
+from packyard.services.backups import RESTORING
 from packyard.services.cache_invalidation import CacheInvalidation
 from packyard.services.core import Core
 from packyard.services.iam import IamService
@@ -147,6 +149,10 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
     services on them."""
+    if (settings.data_dir / RESTORING).exists():
+        # Started now, it would make a new, empty registry where the restore is to put one.
+        raise CannotStart(f"a packyard restore into {settings.data_dir} has not finished "
+                          f"({RESTORING} is there): run the same restore again to finish it")
     secure_data_dir(settings.data_dir)
     plugins = builtin_formats()
     formats = FormatRegistry(plugins)

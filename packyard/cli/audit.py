@@ -21,6 +21,7 @@ from rich.table import Table
 from packyard.audit import query
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import DATABASE, OFF, open_trail, sink_kind
+from packyard.cli.storage_options import database_url_option
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import load_settings
 
@@ -69,12 +70,17 @@ def _what(event: dict[str, Any]) -> str:
 @click.option("--output", type=click.Choice(["table", "json"]), default="table",
               help="A table for people, or JSON lines (one CloudTrail-shaped event per line) "
                    "for scripts.")
+@database_url_option
 def audit(data_dir: Path | None, since: str | None, until: str | None, principal: str | None,
           event_name: str | None, resource: str | None, errors_only: bool,
-          output: str) -> None:
-    """Show the audit trail: every API call, publish and refusal, oldest first."""
+          output: str, database_url: str | None) -> None:
+    """Show the audit trail: every API call, publish and refusal, oldest first.
+
+    Replicas on PostgreSQL keep it in the database: pass its --database-url (or
+    PACKYARD_DATABASE_URL) as they are given it.
+    """
     try:
-        settings = load_settings(data_dir=data_dir)
+        settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
         _err.print(f"[red]error:[/] {exc}")
         sys.exit(2)
@@ -92,7 +98,8 @@ def audit(data_dir: Path | None, since: str | None, until: str | None, principal
         engines = SqlCatalog(settings.effective_database_url).engines
     elif not (settings.data_dir / "audit").is_dir():
         _err.print(f"[red]error:[/] no audit trail in {escape(str(settings.data_dir.resolve()))}"
-                   "; pass the server's --data-dir", soft_wrap=True)
+                   "; pass the server's --data-dir (replicas on PostgreSQL: its --database-url)",
+                   soft_wrap=True)
         sys.exit(2)
     trail = open_trail(settings, engines)
     try:

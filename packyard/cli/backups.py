@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.cli.storage_options import blob_store_option
+from packyard.data_dir import restrict_new_files
 from packyard.errors import Invalid
 from packyard.services import backups
 from packyard.settings import Settings, load_settings
@@ -65,6 +66,7 @@ def backup_data(dest: Path, data_dir: Path | None, blob_store: str | None) -> No
     For PostgreSQL and S3 use pg_dump and bucket versioning (docs/deployment.md).
     """
     settings = _settings(data_dir, blob_store)
+    restrict_new_files()  # the copy holds the keyring and secrets: owner-only, as the original
     try:
         with _progress("Backing up") as step:
             report = backups.backup(settings, dest, step)
@@ -89,6 +91,7 @@ def restore_data(src: Path, data_dir: Path | None, blob_store: str | None) -> No
     restore that was interrupted is simply run again.
     """
     settings = _settings(data_dir, blob_store)
+    restrict_new_files()  # a data directory's files are owner-only (README, Storage and safety)
     try:
         with _progress("Restoring") as step:
             report = backups.restore(src, settings, step)

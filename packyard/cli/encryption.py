@@ -95,13 +95,27 @@ def encrypt(data_dir: Path | None, output: str) -> None:
     -9) loses nothing, and the next run finishes the rest.
     """
     from packyard.encryption.migration import encrypt_existing, plain_blob_count
+    from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode
 
-    services, encryption = _services(_settings(data_dir))
+    settings = _settings(data_dir)
+    if settings.encryption == "on":
+        try:  # held until the command ends
+            mode_lock = hold_encrypting_mode(settings.data_dir, "packyard encrypt")  # noqa: F841
+        except ModeConflict as exc:
+            _fail(str(exc))
+    services, encryption = _services(settings)
     total = plain_blob_count(services.catalog)
-    with _progress() as bar:
-        task = bar.add_task("encrypting blobs", total=total)
-        report = encrypt_existing(services.catalog, encryption.blobs,
-                                  lambda _domain, _outcome: bar.advance(task))
+    try:
+        with _progress() as bar:
+            task = bar.add_task("encrypting blobs", total=total)
+            report = encrypt_existing(services.catalog, encryption.blobs,
+                                      lambda _domain, _outcome: bar.advance(task))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"the encryption stopped: {exc.strerror or exc}{where}; nothing is lost (the "
+              "files not encrypted yet stay plain and readable, those encrypted so far no "
+              "longer take their plain space): run it again once this is mended, and it "
+              "carries on")
     services.catalog.dispose()
     if output == "json":
         click.echo(json.dumps({"counts": dict(report.counts), "problems": [

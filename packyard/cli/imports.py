@@ -109,6 +109,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     from packyard.auth.principal import root_principal
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
+    from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode
 
     settings = _settings(data_dir, database_url, blob_store)
     file_import = _file_import()
@@ -117,6 +118,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         _fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
               f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
+    if settings.encryption == "on":
+        try:  # held until the command ends
+            mode_lock = hold_encrypting_mode(settings.data_dir, "packyard import")  # noqa: F841
+        except ModeConflict as exc:
+            _fail(str(exc))
     try:
         services = build_services(settings)
     except CannotStart as exc:
@@ -141,20 +147,29 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     counts: Counter[str] = Counter()
     refused: list[FileResult] = []
     started = time.monotonic()
-    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
-                  transient=True) as progress:
-        task = progress.add_task("", total=len(files))
-        for batch in importer.run(files):
-            for result in batch:
-                counts[result.status] += 1
-                if result.status == "refused":
-                    refused.append(result)
-                    if output == "text":
-                        progress.console.print(f"[red]refused[/] {result.path}: {result.reason}",
-                                               soft_wrap=True, highlight=False)
-            progress.update(task, advance=len(batch),
-                            description=_summary(counts, time.monotonic() - started))
+    try:
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
+                      transient=True) as progress:
+            task = progress.add_task("", total=len(files))
+            for batch in importer.run(files):
+                for result in batch:
+                    counts[result.status] += 1
+                    if result.status == "refused":
+                        refused.append(result)
+                        if output == "text":
+                            progress.console.print(
+                                f"[red]refused[/] {result.path}: {result.reason}",
+                                soft_wrap=True, highlight=False)
+                progress.update(task, advance=len(batch),
+                                description=_summary(counts, time.monotonic() - started))
+    except OSError as exc:
+        # The staging area's disk (full, read-only): not a file's fault, so the import stops;
+        # the batches committed before stay, and a rerun skips them.
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"the import stopped: {exc.strerror or exc}{where}; {counts['imported']:,} "
+              "file(s) were imported before it (whole batches only): run it again once this "
+              "is mended, and the files already imported are skipped")
     # The imported projects' pages are rendered right after each batch; the import is done
     # when they are (``metadata/rendered_pages.py``).
     services.catalog.flush_rendered_pages()

@@ -140,6 +140,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
 
     from packyard.bootstrap import build
     from packyard.data_dir import restrict_new_files
+    from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode, hold_plain_mode
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
     from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
@@ -167,8 +168,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     restrict_new_files()  # inherited by --workers processes
     allow_open_files(settings.max_connections)  # likewise
     try:
+        # Held as long as the server runs: a plain server and encrypting writers keep apart.
+        mode_lock = (hold_plain_mode(settings.data_dir) if settings.encryption == "off"  # noqa: F841
+                     else hold_encrypting_mode(settings.data_dir, "this server"))
         container = build(settings)
-    except CannotStart as exc:
+    except (CannotStart, ModeConflict) as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"

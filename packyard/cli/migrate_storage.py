@@ -30,6 +30,9 @@ _err = Console(stderr=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The embedded install to copy (default ./data, or PACKYARD_DATA_DIR); only "
                    "read.")
+@click.option("--blob-store", "from_blob_store", default=None, metavar="DIRECTORY",
+              help="Where the embedded install keeps its files, when its server was given "
+                   "another directory than DATA_DIR/blobs (its --blob-store).")
 @click.option("--to-database-url", required=True, metavar="URL",
               help="The new database: postgresql://USER:PASSWORD@HOST/DATABASE, empty.")
 @click.option("--to-blob-store", required=True, metavar="WHERE",
@@ -43,7 +46,8 @@ _err = Console(stderr=True)
               help="Move the data keys of the local keyring's key LOCAL (id, ARN or alias) to "
                    "the target provider's key TARGET; other keys go to "
                    "PACKYARD_DEFAULT_ENCRYPTION_KEY. Repeatable.")
-def migrate_storage_command(data_dir: Path | None, to_database_url: str, to_blob_store: str,
+def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
+                            to_database_url: str, to_blob_store: str,
                             to_key_provider: str | None, key_map: tuple[str, ...]) -> None:
     """Copy an embedded install (catalog, IAM, tokens, files) to PostgreSQL and an object
     store, verifying every file's sha256. The source is only read; stop its server first, or
@@ -54,9 +58,9 @@ def migrate_storage_command(data_dir: Path | None, to_database_url: str, to_blob
         target = load_settings(data_dir=data_dir, database_url=to_database_url,
                                blob_store=to_blob_store,
                                key_provider=to_key_provider)
-        # The source is the data directory's own database and blobs, whatever
-        # PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
-        source = dataclasses.replace(target, database_url=None, blob_store=None)
+        # The source is the data directory's own database and blobs (or --blob-store),
+        # whatever PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
+        source = dataclasses.replace(target, database_url=None, blob_store=from_blob_store)
     except ValueError as exc:
         _err.print(f"[red]error:[/] {exc}")
         sys.exit(2)

@@ -121,6 +121,14 @@ class _Key:
         return cipher
 
 
+def key_versions(path: Path) -> dict[str, set[int]]:
+    """The versions each key of the keyring file at ``path`` holds, read without opening any
+    (so without a master key): which wrapped data keys a copy of it can still open."""
+    document = json.loads(path.read_text())
+    return {key_id: {int(version) for version in entry["versions"]}
+            for key_id, entry in document["keys"].items()}
+
+
 class LocalKeyring:
     """KEKs in a file; a ``KeyProvider``, plus what the KMS API subset needs (aliases, listing,
     enabling and disabling)."""

@@ -80,18 +80,24 @@ def encrypt_existing(catalog: Catalog, store: EncryptingBlobStore,
     report = MigrationReport()
     removals = _PlainRemovals(store, grace_seconds, clock, sleep)
     after = (0, "")
-    while page := catalog.blob_rows(after=after, limit=_PAGE, plain_only=True):
-        for row in page:
-            domain_key = f"d{row.domain_id}"
-            outcome = store.encrypt_plain(domain_key, row.sha256, remove_plain=False)
-            if outcome == "encrypted":
-                removals.add(domain_key, row.sha256)
-            report.counts[outcome] += 1
-            if outcome in ("missing", "corrupt"):
-                report.problems.append((domain_key, row.sha256, outcome))
-            if progress is not None:
-                progress(domain_key, outcome)
-        after = (page[-1].domain_id, page[-1].sha256)
+    try:
+        while page := catalog.blob_rows(after=after, limit=_PAGE, plain_only=True):
+            for row in page:
+                domain_key = f"d{row.domain_id}"
+                outcome = store.encrypt_plain(domain_key, row.sha256, remove_plain=False)
+                if outcome == "encrypted":
+                    removals.add(domain_key, row.sha256)
+                report.counts[outcome] += 1
+                if outcome in ("missing", "corrupt"):
+                    report.problems.append((domain_key, row.sha256, outcome))
+                if progress is not None:
+                    progress(domain_key, outcome)
+            after = (page[-1].domain_id, page[-1].sha256)
+    except OSError:
+        # A full disk: the plain copies of what is encrypted already go all the same, or
+        # every later run would stop at the same file for want of the space they hold.
+        removals.remove_all()
+        raise
     removals.remove_all()
     after = (0, "")
     while page := catalog.blob_rows(after=after, limit=_PAGE):

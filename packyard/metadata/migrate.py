@@ -24,6 +24,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -35,6 +36,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 class SchemaTooNew(CannotStart):
     """The database was migrated past what this code knows; the message names both revisions."""
+
+
+class DatabaseUnreachable(CannotStart):
+    """The database refused or never answered the first connection (down, a wrong host, port,
+    name or password); the message names it, without the password."""
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -64,7 +70,15 @@ def upgrade_to_head(engine: Engine) -> bool:
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
     head = script.get_current_head()
-    with engine.connect() as connection, _table_rebuilds(connection), \
+    try:
+        connection = engine.connect()
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+        # At start-up, the first thing to reach the database: one line, not a traceback.
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise DatabaseUnreachable(
+            f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
+            f"{cause[0] if cause else type(error).__name__}") from None
+    with connection, _table_rebuilds(connection), \
             connection.execution_options(**{MIGRATING: True}).begin():
         if connection.dialect.name == "postgresql":
             # Other processes wait here for the whole of a migration, however long it takes,

@@ -48,6 +48,8 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     """Readiness for load balancers (``services/readiness.py``): 200 when the database and the
     blob store answer and the schema is this code's, else 503 saying which is not."""
+    note = note_of(request.scope)
+    note.surface, note.route = "server", "ready"  # a balancer's probes, apart in /metrics
     readiness = request.app.state.container.readiness
     report = await readiness.report()
     body = {"status": "ready" if report.ready else "not ready", "checks": report.checks}

@@ -12,8 +12,8 @@ A backup is consistent while the server runs, without stopping it:
 3. the IAM secrets key (or, with encryption at rest, its wrapped key), the local keyring and the
    generated root credentials, without which the copy's secret access keys and encrypted blobs
    are unreadable, are copied owner-only, after the snapshot (so the keyring holds every key its
-   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: do not rotate
-   during a backup).
+   data keys name, unless ``packyard keys rotate`` retired a version meanwhile: checked, and
+   the backup fails then).
 
 Encrypted blobs (those with a data key in the snapshot) are copied as they are stored, ciphertext
 under ``blobs/d<N>.enc/``, with their data keys in the database copy: nothing is decrypted, so
@@ -40,6 +40,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from packyard import __version__
+from packyard.crypto.keyring import KEYRING_FILE, key_versions
 from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import Invalid
@@ -47,11 +48,15 @@ from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
 
 MANIFEST = "backup.json"
+# In a data directory being restored into, until the restore is done: which backup it is.
+RESTORING = "restore-in-progress.json"
 DATABASE = "packyard.db"
 BLOBS = "blobs"
 # Besides the database and the blobs: the key that decrypts stored secret access keys, and the
-# root credentials a first start generated.
-SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json")
+# root credentials a first start generated; and the webhooks (their secrets too), without which
+# a restored server would send no event, saying nothing.
+SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json",
+                "webhooks.json")
 _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)
@@ -85,13 +90,29 @@ def embedded_paths(settings: Settings, command: str = "packyard backup") -> tupl
 
 
 def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> BackupReport:
-    """Copy the embedded install ``settings`` names into the new directory ``dest``."""
+    """Copy the embedded install ``settings`` names into the new directory ``dest``.
+
+    A backup that stops half-way (a full or read-only destination, a damaged blob, Ctrl-C)
+    removes what it wrote: ``dest`` is left as it was found, never holding half a backup."""
     database, blob_dir = embedded_paths(settings)
     if not database.exists():
         raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
     if dest.exists() and any(dest.iterdir()):
         raise Invalid(f"{dest} is not empty; back up into a new directory")
-    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    created = not dest.exists()
+    try:
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return _backup(settings, database, blob_dir, dest, progress)
+    except BaseException as exc:
+        _remove_partial(dest, created)
+        if isinstance(exc, OSError):
+            raise Invalid(f"the backup stopped: {_os_error(exc)}; nothing of it was kept "
+                          f"in {dest}") from None
+        raise
+
+
+def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
+            progress: Progress | None) -> BackupReport:
     snapshot_sqlite(database, dest / DATABASE)
     report = BackupReport()
     listed = _listed_blobs(dest / DATABASE)
@@ -105,40 +126,116 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
             report.bytes += size
         if progress:
             progress(n, len(listed), report.bytes)
+    lost = _still_listed(database, report.missing)
+    if lost:
+        # Not deleted while it ran (the database lists them still): elsewhere, or lost.
+        raise Invalid(f"{len(lost)} file(s) the database lists are not in {blob_dir} (the "
+                      f"first: {lost[0]}): if the server keeps its files elsewhere, pass its "
+                      "--blob-store (PACKYARD_BLOB_STORE); else run packyard verify")
     for name in SECRET_FILES:
         if (settings.data_dir / name).exists():
             _copy_private(settings.data_dir / name, dest / name)
+    _check_keyring_opens(dest / DATABASE, dest / KEYRING_FILE)
     manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),
                 "blobs": report.blobs, "bytes": report.bytes, "complete": not report.missing}
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    # Last, and on disk before it is in place: its presence says the copy above is whole.
+    _write_durably(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return report
 
 
 def restore(src: Path, settings: Settings, progress: Progress | None = None) -> BackupReport:
-    """Copy the backup in ``src`` into the empty data directory ``settings`` names."""
-    database, blob_dir = embedded_paths(settings)
+    """Copy the backup in ``src`` into the empty data directory ``settings`` names.
+
+    A restore that stopped (a full disk, Ctrl-C) is run again and carries on: a marker in the
+    data directory names the backup it was restoring, and no other data directory that holds
+    anything is written to (its keyring and secrets would be replaced by the backup's)."""
+    database, blob_dir = embedded_paths(settings, "packyard restore")
     manifest = src / MANIFEST
     if not manifest.exists() or not (src / DATABASE).exists():
         raise Invalid(f"{src} is not a Packyard backup (no {MANIFEST} and {DATABASE})")
-    if not json.loads(manifest.read_text()).get("complete", False):
+    described = json.loads(manifest.read_text())
+    if not described.get("complete", False):
         raise Invalid(f"{src} is an incomplete backup (blobs were deleted while it ran); "
                       "use another")
     if database.exists():
         raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    report = BackupReport()
-    listed = _listed_blobs(src / DATABASE)
-    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
-        _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed)
-        report.blobs += 1
-        report.bytes += size
-        if progress:
-            progress(n, len(listed), report.bytes)
-    for name in SECRET_FILES:
-        if (src / name).exists():
-            _copy_private(src / name, settings.data_dir / name)
-    _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
+    marker = settings.data_dir / RESTORING
+    _check_restorable_into(settings.data_dir, blob_dir, marker, str(described.get("created")))
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_durably(marker, json.dumps({"backup": str(described.get("created")),
+                                           "from": str(src)}).encode())
+        report = BackupReport()
+        listed = _listed_blobs(src / DATABASE)
+        for n, (key, sha256, size, sealed) in enumerate(listed, 1):
+            _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed)
+            report.blobs += 1
+            report.bytes += size
+            if progress:
+                progress(n, len(listed), report.bytes)
+        for name in SECRET_FILES:
+            if (src / name).exists():
+                _copy_private(src / name, settings.data_dir / name)
+        _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
+    except OSError as exc:
+        raise Invalid(f"the restore stopped: {_os_error(exc)}; no server starts on "
+                      f"{settings.data_dir} until it is done: run the restore again once this "
+                      "is mended, and it carries on") from None
+    marker.unlink()
     return report
+
+
+def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup: str) -> None:
+    """Refuse a data directory (or blob directory) that holds anything, unless it is what an
+    interrupted restore of this same backup left."""
+    if marker.exists():
+        restoring = json.loads(marker.read_text() or "{}")
+        if restoring.get("backup") == backup:
+            return  # run again: carry on
+        raise Invalid(f"{data_dir} holds an interrupted restore of another backup (from "
+                      f"{restoring.get('from')}): restore that one again, or restore into a "
+                      "new, empty --data-dir")
+    for where, option in ((data_dir, "--data-dir"), (blob_dir, "--blob-store")):
+        if where.is_dir() and any(where.iterdir()):
+            raise Invalid(f"{where} is not empty; restore into a new, empty {option} (the "
+                          "backup's keyring, secrets and files would replace what is there)")
+
+
+def _still_listed(database: Path, missing: list[str]) -> list[str]:
+    """Those of the ``missing`` blobs (``d<N>/<sha256>``) the live database lists still: not
+    deleted since the snapshot, so not where the backup looked."""
+    if not missing:
+        return []
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        return [blob for blob in missing if conn.execute(
+            "SELECT 1 FROM blobs WHERE domain_id = ? AND sha256 = ?",
+            (int(blob.split("/")[0][1:]), blob.split("/")[1])).fetchone() is not None]
+    finally:
+        conn.close()
+
+
+def _check_keyring_opens(database: Path, keyring: Path) -> None:
+    """Refuse a copy whose keyring lacks a key version the copied data keys are wrapped by:
+    ``packyard keys rotate`` retired it between the database's snapshot and the keyring's copy,
+    and the copy's encrypted files could never be read."""
+    if not keyring.exists():
+        return
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                        "'data_keys'").fetchone() is None:
+            return
+        needed = conn.execute("SELECT DISTINCT key_id, key_version FROM data_keys "
+                              "WHERE provider = 'local'").fetchall()
+    finally:
+        conn.close()
+    held = key_versions(keyring)
+    for key_id, version in needed:
+        if version not in held.get(key_id, set()):
+            raise Invalid(f"key {key_id} version {version}, which the copied files' data keys "
+                          "are wrapped by, was retired while the backup ran (packyard keys "
+                          "rotate): run the backup again once the rotation is done")
 
 
 def snapshot_sqlite(database: Path, target: Path) -> None:
@@ -198,18 +295,51 @@ def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) ->
     digest = hashlib.sha256()
     copied = 0
     with source.open("rb") as reader, partial.open("wb") as writer:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-            writer.write(chunk)
-            copied += len(chunk)
-        writer.flush()
-        os.fsync(writer.fileno())
+        try:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+                copied += len(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+        except OSError as exc:
+            exc.filename = exc.filename or str(target)  # a full disk's error names no file
+            raise
     if (sha256 is not None and digest.hexdigest() != sha256) or copied != size:
         partial.unlink()
         what = f"sha256 {sha256} and size {size}" if sha256 else f"the size {size}"
         raise Invalid(f"{source} is damaged: its bytes do not match {what} recorded in the "
                       "catalog")
     os.replace(partial, target)
+
+
+def _write_durably(target: Path, data: bytes) -> None:
+    """Write ``target`` (0600) through a temporary file, on disk before it takes the name."""
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as writer:
+        writer.write(data)
+        writer.flush()
+        os.fsync(writer.fileno())
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)
+
+
+def _remove_partial(dest: Path, created: bool) -> None:
+    """Remove what a backup that stopped wrote into ``dest`` (``dest`` too if it made it)."""
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for entry in dest.iterdir() if dest.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _os_error(exc: OSError) -> str:
+    """An operating system error in one line: what failed, on which file."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def _copy_private(source: Path, target: Path) -> None:

@@ -30,7 +30,8 @@ the new keys, IAM's wrapped key is re-wrapped too, and no blob is rewritten. A s
 re-wraps again from the source (its snapshot is gone) and skips the blobs already copied.
 
 The destination must be empty (no domain, no IAM user) unless this is a rerun of the same
-copy, which a marker secret in ``server_secrets`` recognizes.
+copy, which the source's domains and IAM users found there (ids, names, creation times)
+recognize.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ _SKIPPED = {"change_counters", "server_secrets"}
 _CREDENTIALS = "credentials.json"
 _ROOT_SECRET = "root-credentials"
 _BATCH = 1000
+# A name no blob can have (domain keys are d<N>): what ``_check_store`` looks for.
+_PROBE = ("packyard-migrate", "0" * 64)
 _KEY_PAGE = 200
 _CHUNK = 1024 * 1024
 
@@ -125,10 +128,14 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
             opener = move.target if move else (open_target_provider(target) if providers
                                                else None)
             target_catalog.migrate()
-            if move is not None:
-                report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
+            with source_catalog.engines[0].connect() as reader, \
+                    target_catalog.engines[0].connect() as target_reader:
+                _destination_in_use(reader, target_reader)  # another install's: refused now
             # No read cache: it would be written into the source's data directory.
             store = open_blob_store(replace(target, blob_cache_bytes=0))
+            _check_store(store, str(target.blob_store))
+            if move is not None:
+                report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
             with source_catalog.engines[0].connect() as reader:
                 _copy_blobs(reader, blob_dir, store, opener, report, progress)
             _copy_secrets(source, target, target_catalog, move)
@@ -139,6 +146,20 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
             source_catalog.dispose()
             target_catalog.dispose()
     return report
+
+
+def _check_store(store: BlobStore, where: str) -> None:
+    """Look for a name no blob has, before anything is copied: wrong credentials, a missing
+    bucket or an endpoint that does not answer are one line naming the store, not a traceback
+    from the middle of the copy."""
+    try:
+        store.exists(*_PROBE)
+    except Exception as error:  # noqa: BLE001 - the backends' own errors (obstore, botocore)
+        cause = error.__cause__ if isinstance(error, PackyardError) and error.__cause__ \
+            else error
+        first = (str(cause).strip().splitlines() or [""])[0]
+        raise Invalid(f"cannot use the blob store {where}: {type(cause).__name__}: {first} "
+                      "(nothing was copied)") from None
 
 
 def _move_keys(snapshot: Engine, move: KeyMove, progress: Progress | None) -> int:
@@ -207,7 +228,13 @@ def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore,
             try:
                 if sealed:
                     staged.name_as(sha256)
-                with path.open("rb") as source:
+                try:
+                    source = path.open("rb")
+                except FileNotFoundError:
+                    raise Invalid(f"{path} is missing, though the database lists it: if the "
+                                  "server keeps its files elsewhere, pass its --blob-store; "
+                                  "else run packyard verify (no row was copied)") from None
+                with source:
                     while chunk := source.read(_CHUNK):
                         staged.write(chunk)
                 if sealed and staged.size != LAYOUT.ciphertext_size(size):
@@ -311,18 +338,9 @@ def _copy_secrets(source: Settings, target: Settings, target_catalog: SqlCatalog
 def _copy_rows(reader: Connection, writer: Connection, report: MigrationReport,
                progress: Progress | None) -> None:
     tables = [table for table in metadata.sorted_tables if table.name not in _SKIPPED]
-    occupied = [table.name for table in tables if table.name in ("domains", "iam_users")
-                and writer.execute(select(func.count()).select_from(table)).scalar_one()]
-    if occupied:
-        source_domains = reader.execute(select(func.count()).select_from(
-            metadata.tables["domains"])).scalar_one()
-        target_domains = writer.execute(select(func.count()).select_from(
-            metadata.tables["domains"])).scalar_one()
-        if source_domains == target_domains:
-            report.rows_present = True  # an earlier run committed them (one transaction)
-            return
-        raise Invalid(f"the destination database is not empty ({', '.join(occupied)}); "
-                      "migrate into a new database")
+    if _destination_in_use(reader, writer):
+        report.rows_present = True  # an earlier run committed them (one transaction)
+        return
     for n, table in enumerate(tables, 1):
         rows = reader.execute(select(table)).mappings()
         batch: list[dict[str, object]] = []
@@ -339,6 +357,38 @@ def _copy_rows(reader: Connection, writer: Connection, report: MigrationReport,
             progress("tables", n, len(tables))
     if writer.dialect.name == "postgresql":
         _advance_sequences(writer)
+
+
+def _destination_in_use(reader: Connection, writer: Connection) -> bool:
+    """Whether the destination holds rows already: this copy's, from an earlier run (True), or
+    another install's (refused: checked before anything is copied, and again in the rows'
+    transaction)."""
+    occupied = [name for name in ("domains", "iam_users") if writer.execute(
+        select(func.count()).select_from(metadata.tables[name])).scalar_one()]
+    if not occupied:
+        return False
+    if _copied_before(reader, writer):
+        return True
+    raise Invalid(f"the destination database is not empty ({', '.join(occupied)}) and "
+                  "holds another install's domains or users; migrate into a new database "
+                  "(nothing was copied)")
+
+
+def _copied_before(reader: Connection, writer: Connection) -> bool:
+    """Whether the destination's rows are the ones an earlier run of this copy committed: each
+    domain and IAM user of the source is there, with its id, name and creation time (as many
+    domains is not enough: another install's one ``my-domain`` would pass for this one's)."""
+    identities = {"domains": ("id", "name", "owner", "created_at"),
+                  "iam_users": ("id", "name", "created_at")}
+    found = False
+    for name, columns in identities.items():
+        table = metadata.tables[name]
+        wanted = select(*(table.c[column] for column in columns))
+        source = {tuple(row) for row in reader.execute(wanted)}
+        if not source <= {tuple(row) for row in writer.execute(wanted)}:
+            return False
+        found = found or bool(source)
+    return found
 
 
 def _advance_sequences(writer: Connection) -> None:

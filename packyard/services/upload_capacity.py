@@ -10,6 +10,7 @@ declared) a 507. Both are decided in microseconds, from counters and one statvfs
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from packyard.errors import InsufficientStorage, Throttled
 log = logging.getLogger("packyard.uploads")
 
 RETRY_AFTER_SECONDS = 5
+# A write refused because the file system (or the user's quota) is full.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _gib(size: int) -> str:
@@ -71,6 +74,14 @@ class UploadCapacity:
             self._reserved += declared
         try:
             yield
+        except OSError as error:
+            if error.errno not in _DISK_FULL:
+                raise
+            # Filled by something the reserve did not count (another process, the reserve
+            # off): the client's 507 says so, not a 500 that twine retries five times.
+            log.warning("an upload filled the disk: %s", error)
+            raise InsufficientStorage("The server's disk filled up while storing this upload; "
+                                      "ask its administrator to free space") from None
         finally:
             with self._lock:
                 self._active -= 1

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import open_trail
+from packyard.cli.audit import audit
 from packyard.metadata.engine import DatabaseUnavailable
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo
@@ -404,3 +406,19 @@ def test_regression_console_actions_are_recorded_as_the_service_calls_they_make(
                        "AttachRolePolicy", "DetachRolePolicy", "DeleteRole",
                        "CreatePackageGroup", "UpdatePackageGroup", "DeletePackageGroup",
                        "DeleteAccessKey", "DeleteUser"]
+
+
+def test_regression_the_audit_command_reads_the_replicas_trail_in_their_database(
+        packyard_factory: PackyardFactory, tmp_path: Path) -> None:
+    """Replicas keep their trail in the database (``PACKYARD_AUDIT_LOG=database``, the default
+    on PostgreSQL), and ``packyard audit`` took no --database-url (``token`` and ``import``
+    do): 'no audit trail in ./data'."""
+    packyard = packyard_factory(audit_log="database")
+    packyard.codeartifact().create_domain(domain="acme")
+    url = f"sqlite:///{packyard.settings.data_dir / 'packyard.db'}"
+    result = CliRunner().invoke(audit, [
+        "--data-dir", str(tmp_path / "replica"), "--database-url", url,
+        "--event", "CreateDomain", "--output", "json"], env={"PACKYARD_AUDIT_LOG": "database"})
+    assert result.exit_code == 0, result.output
+    [event] = [json.loads(line) for line in result.output.splitlines()]
+    assert event["eventName"] == "CreateDomain" and "acme" in json.dumps(event)

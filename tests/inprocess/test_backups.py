@@ -4,9 +4,12 @@ readable; and each refusal says what to do instead."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import shutil
+import stat
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +18,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from packyard.bootstrap import build_services
 from packyard.cli.main import main
-from packyard.errors import Invalid
+from packyard.errors import CannotStart, Invalid
 from packyard.services import backups
 from packyard.settings import Settings
 from tests.inprocess.conftest import PackyardFactory
@@ -129,7 +133,11 @@ def test_a_blob_deleted_during_the_backup_makes_it_incomplete_and_unrestorable(
 
     def snapshot_then_delete(database: Path, target: Path) -> None:
         snapshot(database, target)
-        shutil.rmtree(packyard.settings.blob_dir)  # as a deletion right after the snapshot
+        # A deletion right after the snapshot: its rows, then (the sweep) its files.
+        packyard.codeartifact().delete_package_versions(
+            domain=repo.domain, repository=repo.repository, format="pypi", package="pkg",
+            versions=["1.0"])
+        packyard.container.registry.sweeper.sweep()
 
     monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_delete)
     report = backups.backup(packyard.settings, tmp_path / "backup")
@@ -198,3 +206,178 @@ def test_the_commands_print_one_line_and_fail_with_the_fix(packyard: InProcessPa
                                    str(tmp_path / "r")])
     assert refused.exit_code == 2
     assert "exists; restore into a new --data-dir" in refused.output
+
+
+def _disk_full_on_the_blob_number(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Make every ``n``-th file copied fail as a full disk does."""
+    copy = backups._copy_verified
+    copies: list[Path] = []
+
+    def copy_or_fill(source: Path, target: Path, sha256: str | None, size: int) -> None:
+        copies.append(target)
+        if len(copies) % n == 0:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        copy(source, target, sha256, size)
+
+    monkeypatch.setattr(backups, "_copy_verified", copy_or_fill)
+
+
+def test_regression_a_backup_onto_a_full_disk_says_so_in_one_line_and_leaves_nothing(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    for n in range(2):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    _disk_full_on_the_blob_number(monkeypatch, 2)
+    (tmp_path / "empty").mkdir()
+    for dest in (tmp_path / "new" / "backup", tmp_path / "empty"):
+        result = CliRunner().invoke(main, ["backup", str(dest), "--data-dir",
+                                           str(packyard.settings.data_dir)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "error: the backup stopped: No space left on device (" in result.output
+        assert f"nothing of it was kept in {dest}" in " ".join(result.output.split())
+        # No half backup for a later restore (or a careless copy) to take for a whole one.
+        assert not dest.exists() or list(dest.iterdir()) == []
+    assert (tmp_path / "new").is_dir()  # only what the backup made is removed
+
+
+def test_regression_restore_into_a_data_directory_holding_files_is_refused(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    backups.backup(packyard.settings, tmp_path / "b")
+    other = tmp_path / "other"
+    other.mkdir()
+    # Another install's keyring, its database moved away (as the refusal over a database
+    # suggests): restoring there would replace the only key to its files.
+    (other / "keyring.json").write_text('{"another": "install"}')
+    with pytest.raises(Invalid, match=f"{other} is not empty; restore into a new, empty "):
+        backups.restore(tmp_path / "b", settings_for(other))
+    assert (other / "keyring.json").read_text() == '{"another": "install"}'
+    assert sorted(p.name for p in other.iterdir()) == ["keyring.json"]
+
+
+def test_regression_a_restore_stopped_by_a_full_disk_says_so_and_carries_on_when_run_again(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = packyard.pypi_repo()
+    for n in range(3):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    backups.backup(packyard.settings, tmp_path / "b")
+    restored = tmp_path / "restored"
+    with monkeypatch.context() as patched:
+        _disk_full_on_the_blob_number(patched, 2)
+        result = CliRunner().invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                           str(restored)])
+    assert result.exit_code == 2, result.output
+    assert "error: the restore stopped: No space left on device (" in result.output
+    assert not (restored / "packyard.db").exists()
+    # A server started there now would make a new, empty registry in the restore's place.
+    with pytest.raises(CannotStart, match="a packyard restore into .* has not finished"):
+        build_services(settings_for(restored))
+    assert not (restored / "packyard.db").exists()
+    # Another backup is not restored over what this one left ...
+    (tmp_path / "b2").mkdir()
+    shutil.copytree(tmp_path / "b", tmp_path / "b2", dirs_exist_ok=True)
+    manifest = json.loads((tmp_path / "b2" / backups.MANIFEST).read_text())
+    (tmp_path / "b2" / backups.MANIFEST).write_text(json.dumps(
+        {**manifest, "created": "2026-01-01T00:00:00+00:00"}))
+    with pytest.raises(Invalid, match="holds an interrupted restore of another backup"):
+        backups.restore(tmp_path / "b2", settings_for(restored))
+    # ... and the same one, run again, finishes.
+    again = backups.restore(tmp_path / "b", settings_for(restored))
+    assert again.blobs >= 3 and (restored / "packyard.db").exists()
+    assert not (restored / backups.RESTORING).exists()
+
+
+def test_regression_a_backup_and_its_restore_are_owner_only_whatever_the_umask(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """Restored blobs were 0644 in 0755 folders under a usual umask of 022, where everything
+    Packyard makes in a data directory is owner-only."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    previous = os.umask(0o022)
+    try:
+        runner = CliRunner()
+        done = runner.invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                    str(packyard.settings.data_dir)])
+        assert done.exit_code == 0, done.output
+        done = runner.invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                    str(tmp_path / "r")])
+        assert done.exit_code == 0, done.output
+    finally:
+        os.umask(previous)
+    for root in (tmp_path / "b", tmp_path / "r"):
+        made = [root, *root.rglob("*")]
+        assert len(made) > 5
+        loose = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode))
+                 for p in made if stat.S_IMODE(p.stat().st_mode) & 0o077}
+        assert loose == {}
+
+
+def test_regression_a_key_rotation_during_the_backup_fails_it_instead_of_an_unreadable_copy(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keys rotate`` between the database's snapshot and the keyring's copy retired the key
+    version the copied data keys are wrapped by: the backup said it was done, and not one of
+    its files could be read after a restore."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    snapshot = backups.snapshot_sqlite
+
+    def snapshot_then_rotate(database: Path, target: Path) -> None:
+        snapshot(database, target)
+        rotated = CliRunner().invoke(main, ["keys", "rotate", "--domain", repo.domain,
+                                            "--data-dir", str(packyard.settings.data_dir)])
+        assert rotated.exit_code == 0, rotated.output
+
+    monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_then_rotate)
+    with pytest.raises(Invalid, match=r"version 1, which the copied files' data keys are "
+                                      r"wrapped by, was retired while the backup ran"):
+        backups.backup(packyard.settings, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
+    monkeypatch.undo()
+    assert backups.backup(packyard.settings, tmp_path / "backup").blobs >= 1  # once it is done
+
+
+def test_regression_the_webhooks_of_the_data_directory_are_backed_up_and_restored(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """``DATA_DIR/webhooks.json`` was left out: a restored server sent no event, silently."""
+    webhooks = json.dumps({"webhooks": [{"name": "ci", "url": "https://ci.example/hook",
+                                         "domain": "acme", "secret": "s3cret"}]})
+    (packyard.settings.data_dir / "webhooks.json").write_text(webhooks)
+    backups.backup(packyard.settings, tmp_path / "b")
+    backups.restore(tmp_path / "b", settings_for(tmp_path / "r"))
+    for copy in (tmp_path / "b" / "webhooks.json", tmp_path / "r" / "webhooks.json"):
+        assert copy.read_text() == webhooks
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # it holds the webhooks' secrets
+
+
+def test_regression_a_backup_looking_for_the_files_in_the_wrong_place_says_so(
+        packyard_factory: PackyardFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """A server with PACKYARD_BLOB_STORE=/elsewhere, backed up without --blob-store: '2
+    file(s) were deleted while the backup ran', exit 1, and an incomplete backup left."""
+    packyard = packyard_factory(blob_store=str(tmp_path / "elsewhere"))
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    result = CliRunner().invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                       str(packyard.settings.data_dir)],
+                                env={"PACKYARD_BLOB_STORE": None})
+    assert result.exit_code == 2, result.output
+    assert (f"2 file(s) the database lists are not in {packyard.settings.data_dir / 'blobs'} "
+            "(the first: d1/") in " ".join(result.output.split())
+    assert ("if the server keeps its files elsewhere, pass its --blob-store "
+            "(PACKYARD_BLOB_STORE); else run packyard verify") in " ".join(result.output.split())
+    assert not (tmp_path / "b").exists()
+    done = CliRunner().invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                     str(packyard.settings.data_dir), "--blob-store",
+                                     str(tmp_path / "elsewhere")])
+    assert done.exit_code == 0, done.output
+
+
+def test_regression_restore_onto_postgresql_names_itself_in_the_refusal(tmp_path: Path) -> None:
+    """It said 'packyard backup covers the embedded default' to a user running restore."""
+    settings = Settings(data_dir=tmp_path / "r", database_url="postgresql://u@h/db")
+    with pytest.raises(Invalid, match="^packyard restore covers the embedded default"):
+        backups.restore(tmp_path, settings)

@@ -4,11 +4,17 @@ before the row was committed."""
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
 
 from packyard.bootstrap import Services, build_services
+from packyard.cli.main import main
 from packyard.encryption.blob_store import sealed_partition
 from packyard.encryption.migration import PLAIN_GRACE_SECONDS, encrypt_existing
 from packyard.metadata.catalog import NewAsset, NewVersion
@@ -87,3 +93,51 @@ def test_a_blob_just_encrypted_keeps_its_plain_file_for_a_reader_that_chose_it(
     assert clock.slept == [PLAIN_GRACE_SECONDS / 2]
     assert all(store.inner.exists(sealed_partition(blob_key), sha) for sha in shas)
     services.catalog.dispose()
+
+
+def test_regression_a_run_stopped_by_a_full_disk_frees_the_plain_copies_it_encrypted(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk stopped ``packyard encrypt`` with a traceback and kept the plain copies of
+    the files it had encrypted (their removal waits for the end of the pass), so every next
+    run stopped at the same file for want of the space they held."""
+    blob_key, made = _plain_blobs(data_dir, 4)
+    shas = sorted(made)
+    services = _services(data_dir)
+    assert services.encryption is not None
+    store = services.encryption.blobs
+    write = type(store)._replace_ciphertext
+    calls: list[str] = []
+
+    def fills_on_the_third(self: Any, source: Path, opened: Any, domain_key: str,
+                           sha256: str) -> bool:
+        calls.append(sha256)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, source, opened, domain_key, sha256)
+
+    monkeypatch.setattr(type(store), "_replace_ciphertext", fills_on_the_third)
+    clock = _Clock()
+    with pytest.raises(OSError):
+        encrypt_existing(services.catalog, store, clock=clock, sleep=clock.sleep)
+    # The two encrypted: ciphertext only. The rest: plain, as they were.
+    assert [store.inner.exists(blob_key, sha) for sha in shas] == [False, False, True, True]
+    monkeypatch.undo()
+    report = encrypt_existing(services.catalog, store, clock=clock, sleep=clock.sleep)
+    assert report.counts == {"encrypted": 2}
+    assert not any(store.inner.exists(blob_key, sha) for sha in shas)
+    services.catalog.dispose()
+
+
+def test_regression_the_command_stopped_by_a_full_disk_says_so_in_one_line(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plain_blobs(data_dir, 1)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("packyard.encryption.migration.encrypt_existing", full)
+    result = CliRunner().invoke(main, ["encrypt", "--data-dir", str(data_dir)],
+                                env={"PACKYARD_ENCRYPTION": None})
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()).startswith(
+        "error: the encryption stopped: No space left on device; nothing is lost")

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 
 
@@ -96,3 +97,37 @@ def test_an_unreachable_upstream_is_counted_as_a_fetch_and_an_error(
     assert _value(samples, "packyard_upstream_errors_total") == 1
     assert _value(samples, "packyard_upstream_document_hits_total") == 0
     assert _value(samples, "packyard_upstream_stale_answers_total") == 0
+
+
+def test_regression_readiness_probes_are_counted_as_the_servers_ready_route(
+        packyard: InProcessPackyard) -> None:
+    """A balancer's /ready probes (its 503s above all) were counted as surface and operation
+    "other", with every unknown path."""
+    for _ in range(2):
+        assert packyard.http.get("/ready").status_code == 200
+    assert packyard.http.get("/no/such/path").status_code == 404
+    samples = _samples(packyard)
+    assert _value(samples, "packyard_http_requests_total", surface="server", operation="ready",
+                  status="200") == 2
+    assert _value(samples, "packyard_http_requests_total", surface="other", operation="other",
+                  status="200") == 0
+
+
+def test_regression_npm_publishes_are_counted_as_uploads_and_by_route(
+        packyard: InProcessPackyard) -> None:
+    """An npm publish was not in packyard_uploads_total (only a refused one was), and every npm
+    write was operation "other"."""
+    npm = npm_repo(packyard)
+    assert npm.publish("left-pad", "1.0.0").status_code == 201
+    assert npm.publish("left-pad", "1.0.0").status_code == 200  # the same again
+    assert npm.get("-/whoami").status_code == 200
+    samples = _samples(packyard)
+    assert _value(samples, "packyard_uploads_total", format="npm", outcome="created") == 1
+    assert _value(samples, "packyard_uploads_total", format="npm", outcome="identical") == 1
+    assert _value(samples, "packyard_http_requests_total", surface="npm", operation="publish",
+                  status="201") == 1
+    assert _value(samples, "packyard_http_requests_total", surface="npm", operation="whoami",
+                  status="200") == 1
+    assert not [labels for (name, labels), _ in samples.items()
+                if name == "packyard_http_requests_total" and ("surface", "npm") in labels
+                and ("operation", "other") in labels]

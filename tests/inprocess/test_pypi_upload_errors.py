@@ -313,3 +313,25 @@ def test_upload_to_a_missing_repository_is_404(packyard: InProcessPackyard,
     url = repo.endpoint.replace("/shelf/", "/absent/")
     assert_refused(upload(repo, dists.wheel(PKG), url=url), 404,
                    "Repository absent not found in domain acme")
+
+
+def test_regression_a_disk_that_fills_during_an_upload_is_a_507_not_a_500(
+        packyard_factory: PackyardFactory, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the reserve off (or filled by another process), the disk filling while an upload
+    was staged was a 500 with a traceback in the log, which twine retried five times."""
+    import errno
+
+    from packyard.storage.staging import StagedFile
+
+    packyard = packyard_factory(min_free_disk_bytes=0)
+    repo = packyard.pypi_repo()
+
+    def full(self: StagedFile, chunk: bytes | memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StagedFile, "write", full)
+    assert_refused(upload(repo, dists.wheel(PKG)), 507,
+                   "The server's disk filled up while storing this upload; ask its "
+                   "administrator to free space")
+    _nothing_published(packyard, repo)

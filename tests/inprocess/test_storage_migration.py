@@ -29,7 +29,7 @@ from packyard.storage.backends import open_blob_store, open_shared_files
 from packyard.storage.s3 import S3BlobStore
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
-from tests.integration.helpers import DistFactory, DistSpec, upload
+from tests.integration.helpers import DistFactory, DistSpec, free_port, upload
 from tests.openbao import OpenBao
 from tests.services import PostgresServer, SeaweedServer
 
@@ -162,9 +162,31 @@ def test_a_database_in_use_is_refused(packyard: InProcessPackyard, target: Targe
         catalog.create_domain("third", "000000000000", "", NOW)
     finally:
         catalog.dispose()
-    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\); "
-                                      "migrate into a new database"):
+    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\) "
+                                      "and holds another install's domains or users; migrate "
+                                      "into a new database"):
         migrate_storage(packyard.settings, target.settings)
+
+
+def test_regression_a_database_holding_as_many_domains_of_another_install_is_refused(
+        packyard: InProcessPackyard, target: Target, dists: DistFactory) -> None:
+    """Another install with one domain, as this one has: not taken for an earlier run of this
+    copy ("rows already copied", exit 0, and none of this install's rows copied)."""
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    catalog = SqlCatalog(target.database_url)
+    try:
+        catalog.migrate()
+        catalog.create_domain(repo.domain, "000000000000", "", NOW)  # same name, another one
+    finally:
+        catalog.dispose()
+    with pytest.raises(Invalid, match=r"the destination database is not empty \(domains\) "
+                                      "and holds another install's domains or users"):
+        migrate_storage(packyard.settings, target.settings)
+    # Refused before a file was copied: the bucket prefix is as it was.
+    store = open_blob_store(target.settings)
+    assert not any(store.exists(f"d{n}", dist.sha256) for n in range(1, 4))
 
 
 def test_the_command_says_what_it_copied_and_how_to_start(packyard: InProcessPackyard,
@@ -176,6 +198,63 @@ def test_the_command_says_what_it_copied_and_how_to_start(packyard: InProcessPac
     assert result.exit_code == 0, result.output
     assert "copied 0 file(s) (0 already there) and " in result.output
     assert f"start the replicas with --database-url {target.database_url}" in result.output
+
+
+def test_regression_an_unreachable_database_is_one_line_naming_it_without_its_password(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """A database that is down, or a wrong host, port or name, was a SQLAlchemy traceback
+    (``packyard serve`` met it the same way: the first connection is the migration's)."""
+    port = free_port()  # nobody listens there
+    url = f"postgresql://packyard:s3cret-pw@127.0.0.1:{port}/packyard"
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+        "--to-database-url", url, "--to-blob-store", str(tmp_path / "blobs")])
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception,
+                                                                     SystemExit)
+    line = " ".join(result.output.split())
+    assert line.startswith(f"error: cannot reach the database postgresql+psycopg://packyard:***"
+                           f"@127.0.0.1:{port}/packyard: connection failed: ")
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+
+
+def test_regression_a_blob_store_refusing_the_credentials_is_one_line_before_any_copy(
+        packyard: InProcessPackyard, target: Target, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong S3 credentials were an obstore traceback from the middle of the copy."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(Invalid, match=rf"cannot use the blob store {target.blob_store}: "
+                                      r"\w+Error: .*403.* \(nothing was copied\)"):
+        migrate_storage(packyard.settings, target.settings)
+    catalog = SqlCatalog(target.database_url)
+    try:
+        assert catalog.list_domains() == []
+    finally:
+        catalog.dispose()
+
+
+def test_regression_an_install_keeping_its_files_in_another_directory_moves_with_blob_store(
+        packyard_factory: PackyardFactory, target: Target, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A server given --blob-store /elsewhere could not be moved: migrate-storage looked in
+    DATA_DIR/blobs only (no option to say otherwise) and stopped with a FileNotFoundError
+    traceback."""
+    packyard = packyard_factory(encryption="off", blob_store=str(tmp_path / "elsewhere"))
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    args = ["migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+            "--to-database-url", target.database_url, "--to-blob-store", target.blob_store]
+    env = {"PACKYARD_S3_ENDPOINT_URL": str(target.settings.s3_endpoint_url)}
+    missed = CliRunner().invoke(main, args, env=env)
+    assert missed.exit_code == 2, missed.output
+    assert "is missing, though the database lists it: if the server keeps its files " \
+           "elsewhere, pass its --blob-store" in " ".join(missed.output.split())
+    moved = CliRunner().invoke(main, [*args, "--blob-store", str(tmp_path / "elsewhere")],
+                               env=env)
+    assert moved.exit_code == 0, moved.output
+    assert "copied 2 file(s) (0 already there)" in moved.output
 
 
 def test_migrating_into_the_source_database_is_refused(packyard: InProcessPackyard) -> None:

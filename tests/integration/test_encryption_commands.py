@@ -24,8 +24,11 @@ from packyard.crypto.context import EncryptionContext
 from packyard.metadata.catalog import NewAsset, NewVersion
 from packyard.settings import load_settings
 from tests.integration.helpers import (
+    DistFactory,
+    DistSpec,
     ServerProcess,
     codeartifact_client,
+    free_port,
     run,
     server_env,
     start_packyard,
@@ -340,3 +343,42 @@ def test_ciphertext_whose_key_row_a_power_loss_took_is_replaced_by_the_next_uplo
     finally:
         services.catalog.dispose()
     _all_readable(data_dir, {sha: "x"})
+
+
+def test_regression_commands_that_encrypt_are_refused_while_a_plain_server_runs(
+        tmp_path: Path, dists: DistFactory) -> None:
+    """``packyard encrypt`` (or ``import``, or a second server, with encryption on) beside a
+    server started with ``PACKYARD_ENCRYPTION=off``: each file it encrypted was a 404 there
+    until a restart. Refused now, in one line, and every file still served."""
+    data_dir = tmp_path / "data"
+    names = _plain_data_dir(data_dir, count=3, size=1000)
+    server = ServerProcess(data_dir, tmp_path / "server.log",
+                           server_env({"PACKYARD_ENCRYPTION": "off"})).start()
+    env = server_env({"PACKYARD_DATA_DIR": str(data_dir)})
+    try:
+        wheel = dists.wheel(DistSpec(name="late", version="1.0"))
+        for command in (["encrypt"], ["import", "--domain", "acme", "--repository", "shelf",
+                                      str(wheel.path)]):
+            refused = run(_packyard(*command), env, check=False)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            message = " ".join(refused.stderr.split())
+            assert (f"error: a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, "
+                    f"and it could not read the files packyard {command[0]} encrypts: restart "
+                    "that server with encryption on (unset PACKYARD_ENCRYPTION) first") in message
+        started = run(_packyard("serve", "--port", str(free_port()), "--data-dir",
+                                str(data_dir)), server_env(), check=False, timeout=60)
+        assert started.returncode == 2
+        assert "the files this server encrypts" in " ".join((started.stdout + started.stderr)
+                                                            .split())
+        api = codeartifact_client(server.url)
+        for sha, name in names.items():
+            body = api.get_package_version_asset(
+                domain="acme", repository="shelf", format="pypi", package=name.split("-")[0],
+                packageVersion="1.0", asset=name)["asset"].read()
+            assert hashlib.sha256(body).hexdigest() == sha
+    finally:
+        server.stop()
+    assert _data_key_count(data_dir) == 0  # nothing was encrypted behind its back
+    # Once it is stopped, the same command runs.
+    done = run(_packyard("encrypt"), env)
+    assert done.stdout.startswith("3 encrypted")

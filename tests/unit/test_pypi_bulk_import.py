@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -402,3 +404,51 @@ def test_import_refuses_a_file_that_shadows_another_spelling_of_a_release_file(
     assert results[1].reason == ("Only one sdist may be uploaded per release: this release has "
                                  "pkg-1.0.tar.gz already; files are never replaced")
     assert _files_in(services, "pkg") == ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"]
+
+
+def test_regression_a_fifo_among_the_files_neither_hangs_the_import_nor_is_taken(
+        data_dir: Path, tmp_path: Path) -> None:
+    """A FIFO named like a wheel: skipped in a folder, refused when named; the import used to
+    wait for a writer for ever on opening it."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    build_wheel(folder, name="good", version="1.0")
+    os.mkfifo(folder / "pipe-1.0-py3-none-any.whl")
+    assert [p.name for p in find_distributions([folder])] == ["good-1.0-py3-none-any.whl"]
+    named = folder / "pipe-1.0-py3-none-any.whl"
+    result: list[tuple[int, str, str]] = []
+    worker = threading.Thread(target=lambda: result.append(_cli(
+        "--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo", str(folder),
+        str(named))), daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():
+        with open(named, "wb"):  # let the stuck import go, then fail
+            pass
+        worker.join(10)
+        pytest.fail("packyard import waited on the FIFO")
+    [(code, out, err)] = result
+    assert code == 1
+    assert "1 imported, 0 already present, 1 refused" in out
+    assert f"refused {named}: cannot read {named}: not a regular file" in err.replace("\n", "")
+
+
+def test_regression_a_full_disk_stops_the_import_in_one_line(
+        data_dir: Path, dists: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The staging area's disk filling up was an OSError traceback."""
+    import errno
+
+    from packyard.storage.staging import StagedFile
+
+    def full(self: StagedFile, chunk: bytes | memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StagedFile, "write", full)
+    code, _, err = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                        str(dists))
+    assert code == 2
+    assert " ".join(err.split()) == (
+        "error: the import stopped: No space left on device; 0 file(s) were imported before "
+        "it (whole batches only): run it again once this is mended, and the files already "
+        "imported are skipped")
+    assert _staging_files(data_dir) == []

@@ -142,7 +142,10 @@ class NpmEndpoint:
         access = await self._reads.open_read(request)
         rest = _rest(request)
         if rest.startswith("-/") or rest == "-":
-            return await self._special_get(request, access, rest[2:])
+            special = rest[2:]
+            note.route = _SPECIAL_ROUTES.get(special, "dist_tag" if special.startswith(
+                "package/") else "other")
+            return await self._special_get(request, access, special)
         if not rest:
             raise NotFound("Not found: this is a registry; ask for a package by name.")
         wanted = parse_package_request(rest)
@@ -151,10 +154,12 @@ class NpmEndpoint:
             note.route = "tarball"
             return await self._tarball(request, access, name, wanted.tarball)
         if wanted.version_or_tag is not None:
+            note.route = "version"
             return await self._version(request, access, name, wanted.version_or_tag)
         if wanted.tarball is not None or wanted.rev is not None:
             raise NotFound(f"Not found: /{rest}")
         if request.query_params.get("write") == "true":
+            note.route = "packument_write"
             if is_star_command(request.headers.get("npm-command")):
                 raise refuse_stars()
             return await self._write_document(request, access, name)
@@ -286,11 +291,12 @@ class NpmEndpoint:
     # -- PUT -----------------------------------------------------------------------------------
 
     async def put(self, request: Request) -> Response:
-        _noted(request)
+        note = _noted(request)
         # The caller is known, and allowed, before a byte of the body is read.
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
+            note.route = "dist_tag"
             return await self._put_tag(request, access, rest.removeprefix("-/package/"))
         if rest.startswith("-/user/"):
             raise Invalid("npm login and adduser are not how Packyard signs you in: run "
@@ -300,9 +306,11 @@ class NpmEndpoint:
         wanted = parse_package_request(rest)
         name = wanted.package
         if wanted.rev is not None and wanted.tarball is None:
+            note.route = "unpublish"
             return await self._unpublish_versions(request, access, name, wanted.rev)
         if wanted.tarball is not None or wanted.version_or_tag is not None:
             raise NotFound(f"Not found: PUT /{rest}")
+        note.route = "publish"
         await self._authorize(access, name, PUBLISH)
 
         def refuse_early() -> None:
@@ -316,9 +324,12 @@ class NpmEndpoint:
                 outcome = await run_in_threadpool(self._publisher.publish, access.principal,
                                                   access.domain, access.repository, name,
                                                   received)
+                # Counted in packyard_uploads_total{format="npm"}, as a twine upload is.
+                note.upload_outcome = "created" if outcome.created else "identical"
                 return _json({"ok": True, "id": outcome.name.full,
                               "created": outcome.created},
                              status=201 if outcome.created else 200)
+        note.route = "deprecate"
         if is_star(received.body.document):
             raise refuse_stars()
         await self._upstream_versions.keep_to_deprecate(access, name, received.body.document)
@@ -369,10 +380,12 @@ class NpmEndpoint:
     # -- DELETE --------------------------------------------------------------------------------
 
     async def delete(self, request: Request) -> Response:
-        _noted(request)
+        note = _noted(request)
         rest = _rest(request)
         access = await self._reads.open(request, _audited_action(rest))
+        note.route = "unpublish"
         if rest.startswith("-/package/"):
+            note.route = "dist_tag"
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
@@ -399,7 +412,7 @@ class NpmEndpoint:
     # -- POST ----------------------------------------------------------------------------------
 
     async def post(self, request: Request) -> Response:
-        _noted(request)
+        _noted(request).route = "advisories"
         access = await self._reads.open_read(request)
         rest = _rest(request)
         kind = _AUDITS.get(rest)
@@ -453,6 +466,8 @@ class NpmEndpoint:
 
 _BODY_REFUSALS = frozenset({400, 413, 415, 422})
 _MAX_REASON = 500
+# The route classes of /-/… reads in /metrics and the access log (a fixed set: never the path).
+_SPECIAL_ROUTES = {"ping": "ping", "whoami": "whoami", "v1/search": "search"}
 
 
 def _upstream_reason(answer: bytes) -> str:

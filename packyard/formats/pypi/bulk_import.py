@@ -8,6 +8,8 @@ the blobs and one metadata transaction per batch instead of per file, which is w
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -73,11 +75,16 @@ class BulkImporter:
         (a full disk) is not the file's fault and stops the import.
         """
         try:
-            size = path.stat().st_size
-            source = path.open("rb")
+            # Without blocking: opening a FIFO waits for a writer, for ever.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise _unreadable(path, exc) from None
-        with source:
+        described = os.fstat(fd)
+        if not stat.S_ISREG(described.st_mode):
+            os.close(fd)
+            raise Invalid(f"cannot read {path}: not a regular file")
+        size = described.st_size
+        with open(fd, "rb") as source:
             # The size limit first, so an oversized file is refused without being copied.
             check_size(path.name, size, self._publisher.max_upload_bytes)
             staged = self._blobs.stage(batched=True)

@@ -1,0 +1,89 @@
+"""One data directory, one encryption mode among its running processes.
+
+A server started with ``PACKYARD_ENCRYPTION=off`` reads blobs as plain files: a blob another
+process encrypts meanwhile (``packyard encrypt``, ``packyard import`` or a second server with
+encryption on) is gone for it, and every download of it is a 404 until it is restarted (it then
+refuses to start with encryption off, rightly). So the two kinds of process keep out of each
+other's way with two ``flock`` files in the data directory:
+
+- a plain server holds a shared lock on ``encryption-off.lock`` for as long as it runs;
+- a process that writes encrypted blobs holds a shared lock on ``encryption-on.lock`` for its
+  run;
+- each, once it holds its own lock, checks the other's file is not held (an exclusive lock
+  taken and let go at once) and refuses to go on when it is.
+
+Whichever of two such processes took its lock second sees the first one's, so they never both
+go on. Two processes checking at the same moment can see each other's momentary check as a
+holder: the check is tried again for a second before it counts. The locks are the kernel's and
+go with the process, however it ends (``kill -9`` too). They cover the processes of one machine
+on one data directory, which is where the embedded default keeps its blobs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import IO
+
+OFF_LOCK = "encryption-off.lock"
+ON_LOCK = "encryption-on.lock"
+_CHECK_SECONDS = 1.0
+
+
+class ModeConflict(Exception):
+    """A process of the other encryption mode runs on this data directory."""
+
+
+def hold_plain_mode(data_dir: Path) -> IO[bytes]:
+    """For a server with encryption off: hold ``encryption-off.lock`` (keep the returned file
+    open as long as the server runs); ``ModeConflict`` while a process writes encrypted blobs
+    there."""
+    held = _hold(data_dir / OFF_LOCK)
+    if _held_by_others(data_dir / ON_LOCK):
+        held.close()
+        raise ModeConflict(
+            f"a process writing encrypted files (packyard encrypt, packyard import or a server "
+            f"with encryption on) is running on {data_dir}, and a server with "
+            "PACKYARD_ENCRYPTION=off could not read what it writes: start this one with "
+            "encryption on (unset PACKYARD_ENCRYPTION), or once that process has ended")
+    return held
+
+
+def hold_encrypting_mode(data_dir: Path, what: str) -> IO[bytes]:
+    """For a process that writes encrypted blobs (``what`` names it in the refusal): hold
+    ``encryption-on.lock`` for its run; ``ModeConflict`` while a server with encryption off
+    runs there."""
+    held = _hold(data_dir / ON_LOCK)
+    if _held_by_others(data_dir / OFF_LOCK):
+        held.close()
+        raise ModeConflict(
+            f"a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it could not "
+            f"read the files {what} encrypts: restart that server with encryption on (unset "
+            "PACKYARD_ENCRYPTION) first")
+    return held
+
+
+def _hold(path: Path) -> IO[bytes]:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    held = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+    fcntl.flock(held, fcntl.LOCK_SH)  # only ever blocked by a check, for an instant
+    return held
+
+
+def _held_by_others(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with open(path, "rb") as probe:
+        deadline = time.monotonic() + _CHECK_SECONDS
+        while True:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return True
+                time.sleep(0.05)
+            else:
+                fcntl.flock(probe, fcntl.LOCK_UN)
+                return False
