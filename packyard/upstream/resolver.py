@@ -64,6 +64,8 @@ from packyard.upstream.origin import takes_from_upstream
 from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
+# A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
+_NO_BLOB = "0" * 64
 
 # As the domain graph's: a group change made by another process shows within this long.
 _GROUPS_TTL_SECONDS = 2.0
@@ -756,6 +758,13 @@ class UpstreamResolver:
                                              [t for t in targets if t.id != keeper],
                                              self._clock.now(), namespace, version_key)
 
+        streamed = remote.size is None or remote.size > self._verify_before_send
+        if streamed and not self._pull.knows(domain.blob_key, source):
+            # A streamed pull's client has its 200 before the file is kept: with the store
+            # down, the commit fails after the whole download and the answer is cut short
+            # (retried, downloaded again). One look first (a stat on disk, a HEAD on S3) makes
+            # that a 503 with the store's reason, before the upstream is asked anything.
+            await run_in_threadpool(self._blobs.exists, domain.blob_key, _NO_BLOB)
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
                                     adopt=adopt, digests=self._format.pull_digests)
         if self._pull.downloads_started != started_before:
