@@ -211,3 +211,18 @@ def test_npm_login_is_refused_with_the_command_to_run(repo: NpmRepo) -> None:
     _refused(repo.put_json("-/user/org.couchdb.user:alice", login), 400,
              "npm login and adduser are not how Packyard signs you in: run "
              "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+
+
+def test_regression_other_bytes_published_at_the_same_moment_get_npms_refusal(
+        repo: NpmRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two replicas took `npm publish` of one version at once: the one that committed second
+    # had looked before the first committed, and npm printed the catalog's "409 Conflict -
+    # File already exists: package.tgz has other content in version 1.0.0; files are never
+    # replaced" instead of its own EPUBLISHCONFLICT words.
+    assert repo.publish("demo", "1.0.0").status_code == 201
+    catalog = repo.app.container.registry.catalog
+    monkeypatch.setattr(catalog, "get_version", lambda *_args: None)  # looked before it
+    response = repo.publish("demo", "1.0.0", manifest={"description": "changed"})
+    _refused(response, 409, "You cannot publish over the previously published versions: 1.0.0.")
+    monkeypatch.undo()
+    assert repo.packument("demo")["versions"]["1.0.0"].get("description") != "changed"

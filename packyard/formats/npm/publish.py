@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from starlette.concurrency import run_in_threadpool
 
 from packyard.auth.principal import Principal
-from packyard.errors import Denied
+from packyard.errors import Conflict, Denied
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.dist_tags import named_tags, tags_after_publish
@@ -30,6 +30,7 @@ from packyard.formats.npm.publish_checks import (
     check_publish,
     choose_readme,
     is_identical_republish,
+    published_over,
     stored_manifest,
 )
 from packyard.formats.npm.semver import version_key
@@ -214,9 +215,16 @@ class NpmPublisher:
                          sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5)
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
-        result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
-                                 new_version, asset, {digests.sha256: digests.size},
-                                 self._registry.clock.now())
+        try:
+            result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
+                                     new_version, asset, {digests.sha256: digests.size},
+                                     self._registry.clock.now())
+        except Conflict as conflict:
+            if conflict.resource_type != "asset":
+                raise
+            # Another publish of this version (another replica or worker) committed after the
+            # look above: refused as if it had come first, not as the catalog's package.tgz.
+            raise published_over(request.version) from conflict
         if not result.created:
             return PublishOutcome(name, request.version, created=False)
         self._apply_tags(result.package.id, stored_tags, tags)
