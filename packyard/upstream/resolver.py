@@ -322,7 +322,8 @@ class UpstreamResolver:
         if gathered.errors and not project.files:
             raise gathered.errors[0]
         if not gathered.exists:
-            raise NotFound(f"No {self._format.noun} {name} in repository {repository.name}"
+            shown = self._format.document_name(namespace, name)  # npm: with its @scope
+            raise NotFound(f"No {self._format.noun} {shown} in repository {repository.name}"
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
         merged = MergedListing(project, gathered.revalidate_at)
         if not gathered.errors:
@@ -515,15 +516,15 @@ class UpstreamResolver:
             if isinstance(found, StoredFile):
                 return found
             plan = found
-        noun = self._format.noun
+        noun, shown = self._format.noun, self._format.document_name(namespace, name)
         if len(plan.steps) == 1:
-            raise NotFound(f"No file {filename} in {noun} {name}")
-        resolution = await self._resolve(plan, self._format.document_name(namespace, name))
+            raise NotFound(f"No file {filename} in {noun} {shown}")
+        resolution = await self._resolve(plan, shown)
         hit = resolution.merged.find(wanted)
         if hit is None:
             if resolution.errors:
                 raise resolution.errors[0]
-            raise NotFound(f"No file {filename} in {noun} {name} in repository "
+            raise NotFound(f"No file {filename} in {noun} {shown} in repository "
                            f"{repository.name} or its upstreams")
         step = hit.source.step
         if not step.is_external:
