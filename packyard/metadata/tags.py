@@ -45,7 +45,6 @@ class TagStore(CatalogBase):
             return deleted
 
 
-
 def write_package_tags(conn: Connection, package_id: int,
                        changes: Mapping[str, str | None]) -> None:
     """Point each tag of ``changes`` at its version key, or remove it (None), in the caller's

@@ -233,7 +233,6 @@ class NpmPublisher:
         return PublishOutcome(name, request.version, created=True)
 
 
-
 def tag_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:
     """The difference between two tag sets (tag -> version) as the catalog writes it: tag ->
     version key, None for a tag removed."""
