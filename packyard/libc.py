@@ -19,3 +19,15 @@ def libc_function(name: str, *argtypes: Any) -> Callable[..., int] | None:
     function.argtypes = list(argtypes)
     function.restype = ctypes.c_int
     return function  # type: ignore[no-any-return]
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def set_parent_death_signal(signum: int) -> bool:
+    """Linux's ``prctl(PR_SET_PDEATHSIG, signum)``: the kernel sends ``signum`` to this process
+    when the thread that started it ends, however it ends (``kill -9`` included). False where
+    that cannot be asked (not Linux)."""
+    prctl = libc_function("prctl", ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                          ctypes.c_ulong, ctypes.c_ulong)
+    return prctl is not None and prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0

@@ -143,7 +143,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode, hold_plain_mode
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
-    from packyard.server.app import behind_proxies, create_app, freeze_startup_objects
+    from packyard.server.app import (
+        SUPERVISOR_PID,
+        behind_proxies,
+        create_app,
+        freeze_startup_objects,
+    )
     from packyard.server.limits import allow_open_files
     from packyard.server.log_context import configure_logging
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
@@ -204,6 +209,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     freeze_startup_objects()
     for name, value in settings.as_environment().items():
         os.environ[name] = value
+    os.environ[SUPERVISOR_PID] = str(os.getpid())  # its workers end when it does, even killed
     uvicorn.run("packyard.server.app:app_from_environment", factory=True, workers=settings.workers,
                 http=PROTOCOL_PATH, **common)
 

@@ -278,10 +278,12 @@ class Catalog(Protocol):
 
     def publish(self, repository: Repository, fmt: str, namespace: str, name: str,
                 display_name: str, new_version: NewVersion, new_asset: NewAsset,
-                blob_sizes: dict[str, int], now: datetime) -> PublishResult:
+                blob_sizes: dict[str, int], now: datetime,
+                tag_changes: Mapping[str, str | None] | None = None) -> PublishResult:
         """Add one asset (and its package and version when new). The same file again is a
         no-op (``created`` False); ``Conflict`` for the same name with other bytes or a closed
-        version, ``Denied`` when the package's origin controls block publishing."""
+        version, ``Denied`` when the package's origin controls block publishing. ``tag_changes``:
+        tags pointed at a version key, or removed (None), in the same transaction."""
         ...
 
     def publish_many(self, repository: Repository, fmt: str, namespace: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from packyard.metadata.package_groups import group_refusal
 from packyard.metadata.rows import asset_record, package_record, version_record
 from packyard.metadata.schema import assets, package_versions, packages
 from packyard.metadata.serials import bump_serials
+from packyard.metadata.tags import write_package_tags
 from packyard.metadata.transactions import CatalogBase
 from packyard.model import Asset, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import RestrictionType
@@ -66,17 +67,23 @@ class PublishingStore(CatalogBase):
 
     def publish(self, repository: Repository, fmt: str, namespace: str, name: str,
                 display_name: str, new_version: NewVersion, new_asset: NewAsset,
-                blob_sizes: dict[str, int], now: datetime) -> PublishResult:
+                blob_sizes: dict[str, int], now: datetime,
+                tag_changes: Mapping[str, str | None] | None = None) -> PublishResult:
         """Add one asset (and its package and version when new) in one transaction.
 
         A file of the same name with the same bytes is a no-op; with other bytes it is a conflict
         and nothing changes. So is a file the format's rule says would take the place of one
-        the version holds under another name (``file_rules``).
+        the version holds under another name (``file_rules``). ``tag_changes``: tags (npm's
+        dist-tags) pointed at a version key, or removed (None), in the same transaction when
+        the asset is added.
         """
         with self._write() as conn:
-            return self._publish_one(conn, repository, fmt, namespace,
-                                     NewFile(name, display_name, new_version, new_asset,
-                                             blob_sizes), now)
+            result = self._publish_one(conn, repository, fmt, namespace,
+                                       NewFile(name, display_name, new_version, new_asset,
+                                               blob_sizes), now)
+            if tag_changes and result.created:
+                write_package_tags(conn, result.package.id, tag_changes)
+            return result
 
     def publish_many(self, repository: Repository, fmt: str, namespace: str,
                      files: Sequence[NewFile], now: datetime) -> list[bool | PackyardError]:

@@ -6,9 +6,10 @@ checked against (``UpstreamResolver``), in every process at once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from packyard.metadata.schema import package_tags
 from packyard.metadata.serials import bump_serials
@@ -42,3 +43,23 @@ class TagStore(CatalogBase):
             if deleted:
                 bump_serials(conn, [package_id], datetime.now(UTC))
             return deleted
+
+
+def write_package_tags(conn: Connection, package_id: int,
+                       changes: Mapping[str, str | None]) -> None:
+    """Point each tag of ``changes`` at its version key, or remove it (None), in the caller's
+    write transaction: a publish's tags are written with its version, so a failure between
+    the two cannot leave the version published and its tags as they were."""
+    gone = sorted(tag for tag, key in changes.items() if key is None)
+    if gone:
+        conn.execute(delete(package_tags).where(package_tags.c.package_id == package_id,
+                                                package_tags.c.tag.in_(gone)))
+    for tag, version_key in changes.items():
+        if version_key is None:
+            continue
+        moved = conn.execute(update(package_tags).where(
+            package_tags.c.package_id == package_id, package_tags.c.tag == tag)
+            .values(version_key=version_key)).rowcount
+        if not moved:
+            conn.execute(insert(package_tags).values(package_id=package_id, tag=tag,
+                                                     version_key=version_key))

@@ -4,6 +4,7 @@ package endpoint."""
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -290,6 +291,9 @@ def freeze_startup_objects() -> None:
     gc.enable()
 
 
+SUPERVISOR_PID = "PACKYARD_SUPERVISOR_PID"  # set by ``packyard serve`` for its workers
+
+
 def app_from_environment() -> ASGIApp:
     """The app for one worker process, configured from PACKYARD_* variables (``--workers``)."""
     from packyard.data_dir import restrict_new_files
@@ -297,6 +301,7 @@ def app_from_environment() -> ASGIApp:
     from packyard.server.log_context import configure_logging
     from packyard.settings import load_settings
 
+    _end_with_supervisor()
     restrict_new_files()
     fence.install()
     settings = load_settings()
@@ -304,3 +309,18 @@ def app_from_environment() -> ASGIApp:
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app
+
+
+def _end_with_supervisor() -> None:
+    """Stop this worker (gracefully: SIGTERM, as ``packyard serve`` stops it) when the process
+    that started it dies. Killed with -9 (or by the OOM killer), the supervisor cannot stop its
+    workers: they went on serving the port, orphaned, and a restart found it in use."""
+    import signal
+
+    from packyard.libc import set_parent_death_signal
+
+    expected = os.environ.get(SUPERVISOR_PID, "")
+    if not expected.isdigit() or not set_parent_death_signal(signal.SIGTERM):
+        return
+    if os.getppid() != int(expected):  # it died before the kernel was asked
+        os.kill(os.getpid(), signal.SIGTERM)

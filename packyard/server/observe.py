@@ -9,7 +9,8 @@ access-log line.
    surface noted an event to record, records it in the audit trail and waits until it is
    durable before the status line goes out: an acknowledged request's event is never lost. An
    event that cannot be recorded turns the answer into a 500 (the audit trail is a control;
-   the change itself may have been made, which the server log says);
+   the change itself may have been made, which the server log says), or a 503 when the trail's
+   database is down; a request the surface answered 503 for that outage keeps its own answer;
 3. when the response ends, counts it (``server/traffic.py``) and writes its access-log line.
 
 Answers the hot path gives from memory never reach Starlette; they are counted where they are
@@ -108,6 +109,17 @@ class Observe:
                         # The database being down (the scaled setup's trail) is an outage like
                         # any other: 503 with Retry-After, which clients retry.
                         outage = isinstance(error, Unavailable)
+                        if outage and status == 503:
+                            # The surface met the same outage and answered it in its own
+                            # protocol (CodeArtifact's ServiceUnavailableException, npm's
+                            # {"error"}, twine's reason): that answer says why, ours would
+                            # not. Nothing was done, so only a refusal's event is lost.
+                            log.warning("could not record %s %s in the audit trail (%s); "
+                                        "answering the outage's own 503", note.source,
+                                        note.name, error)
+                            observer.traffic.audit_failures += 1
+                            await send(message)
+                            return
                         replacement = 503 if outage else 500
                         if outage:  # its cause was logged on one line where it was met
                             log.warning("could not record %s %s in the audit trail (%s); "

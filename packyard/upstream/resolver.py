@@ -64,6 +64,8 @@ from packyard.upstream.origin import takes_from_upstream
 from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
+# A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
+_NO_BLOB = "0" * 64
 
 # As the domain graph's: a group change made by another process shows within this long.
 _GROUPS_TTL_SECONDS = 2.0
@@ -320,7 +322,8 @@ class UpstreamResolver:
         if gathered.errors and not project.files:
             raise gathered.errors[0]
         if not gathered.exists:
-            raise NotFound(f"No {self._format.noun} {name} in repository {repository.name}"
+            shown = self._format.document_name(namespace, name)  # npm: with its @scope
+            raise NotFound(f"No {self._format.noun} {shown} in repository {repository.name}"
                            + (" or its upstreams" if len(plan.steps) > 1 else ""))
         merged = MergedListing(project, gathered.revalidate_at)
         if not gathered.errors:
@@ -536,15 +539,15 @@ class UpstreamResolver:
             if isinstance(found, StoredFile):
                 return found
             plan = found
-        noun = self._format.noun
+        noun, shown = self._format.noun, self._format.document_name(namespace, name)
         if len(plan.steps) == 1:
-            raise NotFound(f"No file {filename} in {noun} {name}")
-        resolution = await self._resolve(plan, self._format.document_name(namespace, name))
+            raise NotFound(f"No file {filename} in {noun} {shown}")
+        resolution = await self._resolve(plan, shown)
         hit = resolution.merged.find(wanted)
         if hit is None:
             if resolution.errors:
                 raise resolution.errors[0]
-            raise NotFound(f"No file {filename} in {noun} {name} in repository "
+            raise NotFound(f"No file {filename} in {noun} {shown} in repository "
                            f"{repository.name} or its upstreams")
         step = hit.source.step
         if not step.is_external:
@@ -779,6 +782,13 @@ class UpstreamResolver:
                                              [t for t in targets if t.id != keeper],
                                              self._clock.now(), namespace, version_key)
 
+        streamed = remote.size is None or remote.size > self._verify_before_send
+        if streamed and not self._pull.knows(domain.blob_key, source):
+            # A streamed pull's client has its 200 before the file is kept: with the store
+            # down, the commit fails after the whole download and the answer is cut short
+            # (retried, downloaded again). One look first (a stat on disk, a HEAD on S3) makes
+            # that a 503 with the store's reason, before the upstream is asked anything.
+            await run_in_threadpool(self._blobs.exists, domain.blob_key, _NO_BLOB)
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
                                     adopt=adopt, digests=self._format.pull_digests)
         if self._pull.downloads_started != started_before:

@@ -17,7 +17,9 @@ from packyard.audit.trail import open_trail
 from packyard.cli.audit import audit
 from packyard.metadata.engine import DatabaseUnavailable
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import InProcessPackyard, InProcessRepo
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
+from tests.inprocess.npm_support import npm_repo
+from tests.inprocess.test_outages import DATABASE_DOWN, _database_down
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
     ROOT,
@@ -422,3 +424,33 @@ def test_regression_the_audit_command_reads_the_replicas_trail_in_their_database
     assert result.exit_code == 0, result.output
     [event] = [json.loads(line) for line in result.output.splitlines()]
     assert event["eventName"] == "CreateDomain" and "acme" in json.dumps(event)
+
+
+def test_regression_an_outage_refused_in_its_own_protocol_keeps_that_answer(
+        packyard: InProcessPackyard, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Replicas on PostgreSQL keep the trail in the database: while it was down, the AWS CLI
+    # said "An error occurred (503) ...: The request could not be recorded in the audit
+    # trail", twine and npm publish a bare "503 Service Unavailable", where the surface had
+    # answered the outage in its own protocol with its reason.
+    repo = packyard.pypi_repo()
+    npm = npm_repo(packyard)
+    observer = packyard.app.observer
+    assert observer is not None
+
+    async def trail_down(_event: dict[str, Any]) -> None:
+        raise DatabaseUnavailable(DATABASE_DOWN, retry_after_seconds=2)
+
+    monkeypatch.setattr(observer.trail, "record_async", trail_down)
+    with _database_down(monkeypatch):
+        api = packyard.signed("POST", "/v1/domains")
+        uploaded = upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0")))
+        published = npm.publish("left-pad")
+    assert api.status_code == 503 and api.headers["retry-after"] == "2"
+    assert api.headers["x-amzn-errortype"] == "ServiceUnavailableException"
+    assert api.json() == {"message": DATABASE_DOWN}
+    assert_refused(uploaded, 503, DATABASE_DOWN)
+    assert uploaded.headers["retry-after"] == "2"
+    assert published.status_code == 503
+    assert published.json() == {"error": DATABASE_DOWN}
+    assert observer.traffic.audit_failures >= 3

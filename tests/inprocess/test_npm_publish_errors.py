@@ -13,9 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from packyard.metadata import tags as tags_module
+from packyard.metadata.engine import DatabaseUnavailable
 from packyard.storage.backends import staging_dir
 from tests.inprocess.harness import InProcessPackyard
 from tests.inprocess.npm_support import NpmRepo, escape, npm_repo
+from tests.inprocess.test_outages import DATABASE_DOWN
 from tests.unit.npm_samples import Member, integrity, manifest_bytes, publish_document, tgz
 
 
@@ -211,3 +214,38 @@ def test_npm_login_is_refused_with_the_command_to_run(repo: NpmRepo) -> None:
     _refused(repo.put_json("-/user/org.couchdb.user:alice", login), 400,
              "npm login and adduser are not how Packyard signs you in: run "
              "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+
+
+def test_regression_other_bytes_published_at_the_same_moment_get_npms_refusal(
+        repo: NpmRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two replicas took `npm publish` of one version at once: the one that committed second
+    # had looked before the first committed, and npm printed the catalog's "409 Conflict -
+    # File already exists: package.tgz has other content in version 1.0.0; files are never
+    # replaced" instead of its own EPUBLISHCONFLICT words.
+    assert repo.publish("demo", "1.0.0").status_code == 201
+    catalog = repo.app.container.registry.catalog
+    monkeypatch.setattr(catalog, "get_version", lambda *_args: None)  # looked before it
+    response = repo.publish("demo", "1.0.0", manifest={"description": "changed"})
+    _refused(response, 409, "You cannot publish over the previously published versions: 1.0.0.")
+    monkeypatch.undo()
+    assert repo.packument("demo")["versions"]["1.0.0"].get("description") != "changed"
+
+
+def test_regression_a_publish_whose_tags_cannot_be_written_publishes_nothing(
+        repo: NpmRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tags were written after the version, in a transaction of their own: `npm publish
+    # --tag beta` meeting a database outage between the two was answered 503 with 1.1.0
+    # published and `latest` not pinned to 1.0.0, so `npm install demo` got the beta; npm's
+    # retry was a 200 no-op that never wrote the tag.
+    assert repo.publish("demo", "1.0.0").status_code == 201
+
+    def outage(*_args: Any, **_kwargs: Any) -> Any:  # the tag's statement, wherever it runs
+        raise DatabaseUnavailable(DATABASE_DOWN, retry_after_seconds=2)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tags_module, "update", outage)
+        refused = repo.publish("demo", "1.1.0", tag="beta")
+    _refused(refused, 503, DATABASE_DOWN)
+    assert sorted(repo.packument("demo")["versions"]) == ["1.0.0"]
+    assert repo.publish("demo", "1.1.0", tag="beta").status_code == 201
+    assert repo.packument("demo")["dist-tags"] == {"latest": "1.0.0", "beta": "1.1.0"}

@@ -278,3 +278,14 @@ def test_bad_paths(repo: NpmRepo) -> None:
     response = repo.get("..%2f..%2fetc")
     assert response.status_code == 400
     assert response.json()["error"].startswith('Invalid package path "..%2f..%2fetc"')
+
+
+def test_regression_an_unknown_scoped_package_is_named_with_its_scope(repo: NpmRepo) -> None:
+    # npm printed "404 Not Found - GET …/@acme%2fnope - No package nope in repository npmrepo".
+    response = repo.get("@acme%2fnope")
+    assert response.status_code == 404
+    assert response.json() == {"error": "No package @acme/nope in repository npmrepo"}
+    assert repo.publish("@acme/other", "1.0.0").status_code == 201
+    missing = repo.get("@acme/other/-/other-9.9.9.tgz")
+    assert missing.status_code == 404
+    assert "@acme/other" in missing.json()["error"], missing.json()

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from packyard.processes import pid_alive
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -238,6 +240,26 @@ def test_several_workers_share_one_port_and_see_each_others_writes(
               fresh_home.env()).stdout
     assert out.strip() == "2.0"
     assert FENCE_WARNING not in srv.log_text()  # each worker checked uvicorn too
+
+
+def test_regression_workers_end_when_serve_is_killed_and_a_restart_finds_the_port_free(
+        server_factory: Any) -> None:
+    # `kill -9` of `packyard serve --workers 2` (or the OOM killer choosing it) left both
+    # workers serving the port, orphaned; the restart said "port … is in use by another
+    # program".
+    srv = server_factory(env={"PACKYARD_WORKERS": "2"})
+    assert srv.proc is not None
+    workers = _children(srv.proc.pid)
+    assert len(workers) >= 2, srv.log_text()
+    srv.kill()
+    started = time.monotonic()
+    while any(pid_alive(pid) for pid in workers):
+        assert time.monotonic() - started < 15.0, (
+            [pid for pid in workers if pid_alive(pid)], srv.log_text())
+        time.sleep(0.05)
+    srv.start()
+    assert httpx.get(f"{srv.url}/health", trust_env=False).status_code == 200
+    srv.stop()
 
 
 def test_a_world_readable_data_directory_is_made_owner_only_and_new_files_are_too(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from starlette.concurrency import run_in_threadpool
 
 from packyard.auth.principal import Principal
-from packyard.errors import Denied
+from packyard.errors import Conflict, Denied
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.dist_tags import named_tags, tags_after_publish
@@ -30,6 +30,7 @@ from packyard.formats.npm.publish_checks import (
     check_publish,
     choose_readme,
     is_identical_republish,
+    published_over,
     stored_manifest,
 )
 from packyard.formats.npm.semver import version_key
@@ -214,30 +215,42 @@ class NpmPublisher:
                          sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5)
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
-        result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
-                                 new_version, asset, {digests.sha256: digests.size},
-                                 self._registry.clock.now())
+        try:
+            result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
+                                     new_version, asset, {digests.sha256: digests.size},
+                                     self._registry.clock.now(),
+                                     tag_changes=tag_changes(stored_tags, tags))
+        except Conflict as conflict:
+            if conflict.resource_type != "asset":
+                raise
+            # Another publish of this version (another replica or worker) committed after the
+            # look above: refused as if it had come first, not as the catalog's package.tgz.
+            raise published_over(request.version) from conflict
         if not result.created:
             return PublishOutcome(name, request.version, created=False)
-        self._apply_tags(result.package.id, stored_tags, tags)
         log.info("published %s@%s to %s/%s", name.full, request.version, domain.name,
                  repo.name)
         return PublishOutcome(name, request.version, created=True)
 
-    def _apply_tags(self, package_id: int, before: dict[str, str],
-                    after: dict[str, str]) -> None:
-        apply_tags(self._registry, package_id, before, after)
+
+def tag_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:
+    """The difference between two tag sets (tag -> version) as the catalog writes it: tag ->
+    version key, None for a tag removed."""
+    changes: dict[str, str | None] = {tag: None for tag in before.keys() - after.keys()}
+    changes.update({tag: version_key(version) for tag, version in after.items()
+                    if before.get(tag) != version})
+    return changes
 
 
 def apply_tags(registry: Registry, package_id: int, before: dict[str, str],
                after: dict[str, str]) -> None:
     """Write the difference between two tag sets (tag -> version) to the catalog."""
     catalog = registry.catalog
-    for tag in before.keys() - after.keys():
-        catalog.delete_package_tag(package_id, tag)
-    for tag, version in after.items():
-        if before.get(tag) != version:
-            catalog.put_package_tag(package_id, tag, version_key(version))
+    for tag, key in tag_changes(before, after).items():
+        if key is None:
+            catalog.delete_package_tag(package_id, tag)
+        else:
+            catalog.put_package_tag(package_id, tag, key)
 
 
 def _integrity(sha512_hex: str) -> str:

@@ -152,8 +152,13 @@ def is_identical_republish(request: PublishRequest, existing_integrity: str | No
         return False
     if existing_integrity == request.integrity:
         return True
-    raise Conflict("You cannot publish over the previously published versions: "
-                   f"{request.version}.")
+    raise published_over(request.version)
+
+
+def published_over(version: str) -> Conflict:
+    """The refusal of other bytes for a version the package has (npm's EPUBLISHCONFLICT
+    words), also when the other publish committed only while this one was being checked."""
+    return Conflict(f"You cannot publish over the previously published versions: {version}.")
 
 
 def stored_manifest(request: PublishRequest, inspection: TarballInspection,
