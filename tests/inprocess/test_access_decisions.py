@@ -484,3 +484,23 @@ def test_regression_a_write_without_permission_cannot_tell_which_repositories_ex
                 assert response.status_code == 403, (repository, method, path, response.text)
                 assert response.json()["error"] == _denied(
                     eve.arn, f"codeartifact:{action}", f"{arn}/npm/{namespace}/pkg")
+
+
+def test_regression_a_deleted_domains_token_does_not_open_the_domain_made_after_it(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    # SQLite gives a new domain the id of the last one deleted, and a token's check was kept
+    # for 4 seconds by that id: a token of the deleted domain opened the new one (and its read
+    # grant kept it open 10 seconds more).
+    api = packyard.codeartifact()
+    api.create_domain(domain="gone")
+    token = api.get_authorization_token(domain="gone")["authorizationToken"]
+    gone = InProcessRepo(admin.server_url, "gone", "shelf",
+                         admin.endpoint.replace("/acme-", "/gone-"), token,
+                         transport=admin.transport)
+    assert _get(gone, _basic("aws", token)).status_code == 404  # checked, and kept
+    catalog = packyard.container.catalog
+    old_id = catalog.get_domain(DEFAULT_ACCOUNT, "gone").id
+    api.delete_domain(domain="gone")
+    fresh = packyard.pypi_repo(domain="fresh", repository="shelf")
+    assert catalog.get_domain(DEFAULT_ACCOUNT, "fresh").id == old_id  # the id reused
+    assert_refused(_get(fresh, _basic("aws", token)), 401, "Invalid authorization token")
