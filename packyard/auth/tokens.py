@@ -63,9 +63,13 @@ class TokenService:
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        # sha256 of a presented token -> its record (None: no such token).
-        self._cache: TtlCache[str, TokenRecord | None] = TtlCache(ttl_seconds=CACHE_SECONDS,
-                                                                  max_entries=_CACHE_MAX)
+        # sha256 of a presented token -> its record (None: no such token). Bound to the
+        # catalog's access stamp, which a domain's deletion moves: the deletion takes its
+        # tokens with it, and SQLite may give the next domain the same id, which a record kept
+        # from before would match.
+        self._cache: TtlCache[str, TokenRecord | None] = TtlCache(
+            ttl_seconds=CACHE_SECONDS, max_entries=_CACHE_MAX,
+            version=catalog.access_changes.stamp)
         # Bumped by forget_cached, so reused read grants (services/access.py) drop out too.
         self.revocations = 0
         self.minted = 0  # for /metrics

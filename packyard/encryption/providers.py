@@ -69,8 +69,11 @@ class DomainKeys:
         self.provider = provider
         self._catalog = catalog
         self.default_key = default_key
+        # Bound to the catalog's access stamp, which a domain's deletion moves: SQLite may give
+        # the next domain the deleted one's id, and that domain has a key of its own.
         self._by_domain: TtlCache[int, str] = TtlCache(ttl_seconds=_KEY_TTL_SECONDS,
-                                                       max_entries=10_000)
+                                                       max_entries=10_000,
+                                                       version=catalog.access_changes.stamp)
 
     def default(self) -> KeyDescription:
         """The default key, made on first use where the provider can name it (the keyring's
@@ -99,11 +102,12 @@ class DomainKeys:
         domain's key does not change, except once for a domain of an earlier release)."""
         key = self._by_domain.get(domain_id)
         if key is None:
+            version = self._by_domain.version()
             domain = self._catalog.domain_by_id(domain_id)
             if domain is None:
                 raise UnknownKey(f"No domain with id {domain_id}")
             key = self._kek(domain)
-            self._by_domain.put(domain_id, key)
+            self._by_domain.put(domain_id, key, version=version)
         return key
 
     def _kek(self, domain: Domain) -> str:

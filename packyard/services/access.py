@@ -30,6 +30,18 @@ class RepositoryAccess:
     repository: Repository
 
 
+@dataclass(frozen=True)
+class WriteCaller:
+    """A write's caller and the domain its URL names, authenticated; the repository the URL
+    names is looked up (``RepositoryGate.repository_for``) only once the write is authorized on
+    the names, so a caller who may not make it learns nothing of whether the repository
+    exists (a 404 before the 403 would tell it)."""
+
+    principal: Principal
+    domain: Domain
+    repository_name: str
+
+
 def split_domain_label(label: str) -> tuple[str, str]:
     """``{domain}-{owner}`` (CodeArtifact's hostname label) into its parts."""
     name, sep, owner = label.rpartition("-")
@@ -119,6 +131,18 @@ class RepositoryGate:
         """Authenticate and find the repository; authorization is per action (``check``)."""
         principal, domain = self._authenticate(label, authorization)
         return RepositoryAccess(principal, domain, self._repository(domain, repo_name))
+
+    def open_for_write(self, label: str, repo_name: str, authorization: str | None
+                       ) -> WriteCaller:
+        """Authenticate a write; its repository is looked up after its authorization."""
+        principal, domain = self._authenticate(label, authorization)
+        return WriteCaller(principal, domain, repo_name)
+
+    def repository_for(self, caller: WriteCaller) -> RepositoryAccess:
+        """The repository a write names, for a caller the write was authorized for (NotFound
+        when there is none)."""
+        return RepositoryAccess(caller.principal, caller.domain,
+                                self._repository(caller.domain, caller.repository_name))
 
     def _authenticate(self, label: str, authorization: str | None) -> tuple[Principal, Domain]:
         principal, domain, _expires = self._authenticate_until(label, authorization)

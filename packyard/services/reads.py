@@ -31,7 +31,7 @@ from packyard.clock import Clock
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
 from packyard.model import Repository
-from packyard.services.access import RepositoryAccess, RepositoryGate, reader_key
+from packyard.services.access import RepositoryAccess, RepositoryGate, WriteCaller, reader_key
 from packyard.services.answers import (
     FILE_CACHING,
     CachedFile,
@@ -202,15 +202,22 @@ class PackageReads:
                           raw_path=raw_path)
 
     async def open(self, request: Request, action: str = "PublishPackageVersion"
-                   ) -> RepositoryAccess:
-        """The caller and the repository the path names, authenticated, for a write (whose
-        authorization is the service's, per action)."""
+                   ) -> WriteCaller:
+        """The caller of a write, authenticated, and the repository the path names, not yet
+        looked up: the write is authorized (the service's, per action) on the names first, then
+        ``repository_for`` finds the repository."""
         note = self.note(request, action)
-        access = await run_in_threadpool(self._gate.open, request.path_params["label"],
+        caller = await run_in_threadpool(self._gate.open_for_write,
+                                         request.path_params["label"],
                                          request.path_params["repo"],
                                          request.headers.get("authorization"))
-        note.caller = access.principal
-        return access
+        note.caller = caller.principal
+        return caller
+
+    def repository_for(self, caller: WriteCaller) -> RepositoryAccess:
+        """The repository of a write the caller was authorized for (NotFound when there is
+        none); the lookup is cached, as the reads' are."""
+        return self._gate.repository_for(caller)
 
     # -- pages -----------------------------------------------------------------------------------
 

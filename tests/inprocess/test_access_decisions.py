@@ -446,3 +446,61 @@ def test_describe_without_permission_cannot_tell_which_repositories_exist(
         with pytest.raises(ClientError) as info:
             nobody.describe_repository(domain="acme", repository=repository)
         assert client_error(info)[0] == "AccessDeniedException", repository
+
+
+@pytest.mark.parametrize("grant", [[], ["codeartifact:ReadFromRepository"]],
+                         ids=["token-only", "reader"])
+def test_regression_a_write_without_permission_cannot_tell_which_repositories_exist(
+        packyard: InProcessPackyard, admin: InProcessRepo, dists: DistFactory,
+        grant: list[str]) -> None:
+    # twine upload, npm publish, unpublish and dist-tag looked the repository up before the
+    # write was authorized: a token that may not write got 404 "Repository ... not found" for
+    # a repository that does not exist and 403 for one that does.
+    eve = _user(packyard, "eve", BEARER, {"Effect": "Allow", "Action": [
+        "codeartifact:GetAuthorizationToken", *grant], "Resource": "*"})
+    token = _repo_for(packyard, eve).token
+    bearer = {"Authorization": f"Bearer {token}"}
+    npm_document = {"name": "pkg", "versions": {}}
+    for repository in ("shelf", "absent"):
+        endpoint = admin.endpoint.replace("/shelf/", f"/{repository}/")
+        repo = InProcessRepo(admin.server_url, admin.domain, repository, endpoint, token,
+                             transport=admin.transport)
+        arn = f"{CA}:package/acme/{repository}"
+        assert_refused(upload(repo, dists.wheel(DistSpec(name="pkg", version="2.0"))), 403,
+                       _denied(eve.arn, "codeartifact:PublishPackageVersion",
+                               f"{arn}/pypi//pkg"))
+        npm = endpoint.replace("/pypi/", "/npm/")
+        with httpx.Client(transport=admin.transport) as http:
+            for method, path, action in (
+                    ("PUT", "pkg", "PublishPackageVersion"),
+                    ("PUT", "@scope%2fpkg/-rev/1-a", "DeletePackageVersions"),
+                    ("DELETE", "pkg/-rev/1-a", "DeletePackageVersions"),
+                    ("DELETE", "pkg/-/pkg-1.0.0.tgz/-rev/1-a", "DeletePackageVersions"),
+                    ("PUT", "-/package/pkg/dist-tags/beta", "PublishPackageVersion"),
+                    ("DELETE", "-/package/pkg/dist-tags/beta", "PublishPackageVersion")):
+                response = http.request(method, npm + path, headers=bearer,
+                                        json=npm_document if method == "PUT" else None)
+                namespace = "scope" if "@scope" in path else ""
+                assert response.status_code == 403, (repository, method, path, response.text)
+                assert response.json()["error"] == _denied(
+                    eve.arn, f"codeartifact:{action}", f"{arn}/npm/{namespace}/pkg")
+
+
+def test_regression_a_deleted_domains_token_does_not_open_the_domain_made_after_it(
+        packyard: InProcessPackyard, admin: InProcessRepo) -> None:
+    # SQLite gives a new domain the id of the last one deleted, and a token's check was kept
+    # for 4 seconds by that id: a token of the deleted domain opened the new one (and its read
+    # grant kept it open 10 seconds more).
+    api = packyard.codeartifact()
+    api.create_domain(domain="gone")
+    token = api.get_authorization_token(domain="gone")["authorizationToken"]
+    gone = InProcessRepo(admin.server_url, "gone", "shelf",
+                         admin.endpoint.replace("/acme-", "/gone-"), token,
+                         transport=admin.transport)
+    assert _get(gone, _basic("aws", token)).status_code == 404  # checked, and kept
+    catalog = packyard.container.catalog
+    old_id = catalog.get_domain(DEFAULT_ACCOUNT, "gone").id
+    api.delete_domain(domain="gone")
+    fresh = packyard.pypi_repo(domain="fresh", repository="shelf")
+    assert catalog.get_domain(DEFAULT_ACCOUNT, "fresh").id == old_id  # the id reused
+    assert_refused(_get(fresh, _basic("aws", token)), 401, "Invalid authorization token")

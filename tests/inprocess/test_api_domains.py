@@ -3,6 +3,7 @@ documented error in CodeArtifact's JSON shape."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,3 +172,30 @@ def test_invalid_domain_name_is_a_validation_error(packyard: InProcessPackyard, 
     assert aws_error(packyard.last_aws_response)[2] == {
         "message": message, "reason": "FIELD_VALIDATION_FAILED"}
     assert packyard.codeartifact().list_domains()["domains"] == []
+
+
+def test_regression_a_domain_made_in_a_deleted_ones_place_wraps_its_data_keys_with_its_own_key(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    # SQLite gives a new domain the id of the last one deleted, and the key a domain's data
+    # keys are wrapped with was kept a minute by that id: a domain created with
+    # --encryption-key had its first files' data keys wrapped with the deleted domain's key.
+    encryption = packyard.container.encryption
+    assert encryption is not None
+    mine = encryption.provider.create_key(description="mine")
+    catalog = packyard.container.catalog
+    old = packyard.pypi_repo(domain="old", repository="shelf")
+    old_file = dists.wheel(DistSpec(name="first", version="1.0"))
+    upload_ok(old, old_file)
+    api = packyard.codeartifact()
+    old_id = catalog.get_domain(DEFAULT_ACCOUNT, "old").id
+    assert catalog.data_key(old_id, hashlib.sha256(old_file.data).hexdigest()) is not None
+    api.delete_repository(domain="old", repository="shelf")
+    api.delete_domain(domain="old")
+    api.create_domain(domain="new", encryptionKey=mine.arn)
+    assert catalog.get_domain(DEFAULT_ACCOUNT, "new").id == old_id  # the id reused
+    new = packyard.pypi_repo(domain="new", repository="shelf")
+    new_file = dists.wheel(DistSpec(name="second", version="1.0"))
+    upload_ok(new, new_file)
+    stored = catalog.data_key(old_id, hashlib.sha256(new_file.data).hexdigest())
+    assert stored is not None
+    assert stored.key_id == mine.key_id

@@ -104,7 +104,7 @@ class PackageEdits:
 
     def set_tag(self, principal: Principal, domain: Domain, repo: Repository,
                 name: PackageName, tag: str, body: bytes) -> dict[str, str]:
-        self._publisher.authorize(principal, domain, repo, name, PUBLISH)
+        self._publisher.authorize(principal, domain, repo.name, name, PUBLISH)
         target = parse_tag_body(body)
         local = self.local(repo, name)
         version = local.version(target) if _is_version(target) else None
@@ -115,7 +115,7 @@ class PackageEdits:
 
     def delete_tag(self, principal: Principal, domain: Domain, repo: Repository,
                    name: PackageName, tag: str) -> dict[str, str]:
-        self._publisher.authorize(principal, domain, repo, name, PUBLISH)
+        self._publisher.authorize(principal, domain, repo.name, name, PUBLISH)
         local = self.local(repo, name)
         tags = tags_after_delete(local.tags, tag, name.full)
         apply_tags(self._registry, local.package.id, local.tags, tags)
@@ -156,7 +156,7 @@ class PackageEdits:
                           name: PackageName, version: str, rev: str) -> bool:
         """``DELETE /<name>/-/<file>/-rev/<rev>``: the version goes; False when it was gone
         already (npm's PUT before it removed it)."""
-        self._publisher.authorize(principal, domain, repo, name, DELETE)
+        self._publisher.authorize(principal, domain, repo.name, name, DELETE)
         try:
             local = self.local(repo, name)
         except NotFound:
@@ -171,7 +171,7 @@ class PackageEdits:
     def unpublish_package(self, principal: Principal, domain: Domain, repo: Repository,
                           name: PackageName, rev: str) -> list[str]:
         """``DELETE /<name>/-rev/<rev>``: every version goes."""
-        self._publisher.authorize(principal, domain, repo, name, DELETE)
+        self._publisher.authorize(principal, domain, repo.name, name, DELETE)
         local = self.local(repo, name)
         check_revision(rev, local.revision, name.full)
         removed = [v.version for v in local.versions]

@@ -141,9 +141,11 @@ class NpmPublisher:
         self._registry = registry
         self.limits = limits
 
-    def authorize(self, principal: Principal, domain: Domain, repo: Repository,
+    def authorize(self, principal: Principal, domain: Domain, repository: str,
                   name: PackageName, action: str = "codeartifact:PublishPackageVersion") -> None:
-        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, name.namespace,
+        """Check ``action`` on the package's ARN, built from the names alone: the repository
+        need not have been looked up (so a refused caller cannot tell whether it exists)."""
+        arn = self._registry.arns.package(domain.name, repository, FORMAT, name.namespace,
                                           name.bare)
         self._registry.authorizer.check(principal, action, arn)
 

@@ -59,7 +59,7 @@ from packyard.formats.plugin import MountedFormat
 from packyard.http.answer import Answer
 from packyard.http.request import base_url, declared_length
 from packyard.http.request_note import RequestNote, note_of
-from packyard.services.access import RepositoryAccess
+from packyard.services.access import RepositoryAccess, WriteCaller
 from packyard.services.answers import CachedFile, RenderedPage
 from packyard.services.core import Core
 from packyard.services.hot_reads import HotKey
@@ -294,10 +294,10 @@ class NpmEndpoint:
         note = _noted(request)
         # The caller is known, and allowed, before a byte of the body is read.
         rest = _rest(request)
-        access = await self._reads.open(request, _audited_action(rest))
+        caller = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/package/"):
             note.route = "dist_tag"
-            return await self._put_tag(request, access, rest.removeprefix("-/package/"))
+            return await self._put_tag(request, caller, rest.removeprefix("-/package/"))
         if rest.startswith("-/user/"):
             raise Invalid("npm login and adduser are not how Packyard signs you in: run "
                           "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
@@ -307,11 +307,11 @@ class NpmEndpoint:
         name = wanted.package
         if wanted.rev is not None and wanted.tarball is None:
             note.route = "unpublish"
-            return await self._unpublish_versions(request, access, name, wanted.rev)
+            return await self._unpublish_versions(request, caller, name, wanted.rev)
         if wanted.tarball is not None or wanted.version_or_tag is not None:
             raise NotFound(f"Not found: PUT /{rest}")
         note.route = "publish"
-        await self._authorize(access, name, PUBLISH)
+        access = await self._authorize(caller, name, PUBLISH)
 
         def refuse_early() -> None:
             self._publisher.refuse_early(access.domain, access.repository, name)
@@ -338,14 +338,21 @@ class NpmEndpoint:
                                           received.body.document)
         return _json({"ok": True, "id": name.full, "changed": changed})
 
-    async def _authorize(self, access: RepositoryAccess, name: PackageName,
-                         action: str) -> None:
-        await run_in_threadpool(self._publisher.authorize, access.principal, access.domain,
-                                access.repository, name, action)
+    async def _authorize(self, caller: WriteCaller, name: PackageName,
+                         action: str) -> RepositoryAccess:
+        """Authorize a write on the names in its URL, then find its repository: a caller who
+        may not make it is refused whether or not the repository exists."""
 
-    async def _unpublish_versions(self, request: Request, access: RepositoryAccess,
+        def authorize() -> RepositoryAccess:
+            self._publisher.authorize(caller.principal, caller.domain, caller.repository_name,
+                                      name, action)
+            return self._reads.repository_for(caller)
+
+        return await run_in_threadpool(authorize)
+
+    async def _unpublish_versions(self, request: Request, caller: WriteCaller,
                                   name: PackageName, rev: str) -> Response:
-        await self._authorize(access, name, DELETE)
+        access = await self._authorize(caller, name, DELETE)
         received = await self._document(request)
         removed = await run_in_threadpool(self._edits.unpublish_versions, access.domain,
                                           access.repository, name, rev,
@@ -363,14 +370,14 @@ class NpmEndpoint:
             raise _NO_ATTACHMENTS
         return received
 
-    async def _put_tag(self, request: Request, access: RepositoryAccess,
+    async def _put_tag(self, request: Request, caller: WriteCaller,
                        rest: str) -> Response:
         name, tag = parse_dist_tags_path(rest)
         if tag is None:
             raise Invalid("PUT /-/package/<name>/dist-tags/<tag> with the version as a JSON "
                           "string sets a tag.")
         validate_tag(tag)
-        await self._authorize(access, name, PUBLISH)
+        access = await self._authorize(caller, name, PUBLISH)
         body = await _small_body(request, MAX_TAG_BODY_BYTES)
         await self._upstream_versions.keep_to_tag(access, name, body)
         await run_in_threadpool(self._edits.set_tag, access.principal, access.domain,
@@ -382,13 +389,14 @@ class NpmEndpoint:
     async def delete(self, request: Request) -> Response:
         note = _noted(request)
         rest = _rest(request)
-        access = await self._reads.open(request, _audited_action(rest))
+        caller = await self._reads.open(request, _audited_action(rest))
         note.route = "unpublish"
         if rest.startswith("-/package/"):
             note.route = "dist_tag"
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
+            access = await self._authorize(caller, name, PUBLISH)
             await run_in_threadpool(self._edits.delete_tag, access.principal, access.domain,
                                     access.repository, name, tag)
             return _json({"ok": True, **await self._dist_tags(access, name)})
@@ -398,6 +406,7 @@ class NpmEndpoint:
         if wanted.rev is None:
             raise Invalid("An unpublish names the document revision it is based on: DELETE "
                           "/<name>/-rev/<rev> or /<name>/-/<tarball>/-rev/<rev>.")
+        access = await self._authorize(caller, wanted.package, DELETE)
         if wanted.tarball is not None:
             assert wanted.tarball_version is not None
             await run_in_threadpool(self._edits.unpublish_tarball, access.principal,

@@ -8,11 +8,12 @@ it (``upload_checks.validate_file``), so a file is accepted exactly when its upl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from packyard.auth.principal import Principal
-from packyard.errors import Conflict, PackyardError
+from packyard.errors import Conflict, Invalid, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
 from packyard.formats.pypi.attributes import file_attributes
 from packyard.formats.pypi.dependencies import package_dependencies
@@ -21,6 +22,7 @@ from packyard.formats.pypi.form import UploadForm
 from packyard.formats.pypi.names import normalize_name
 from packyard.formats.pypi.upload_checks import (
     ValidatedUpload,
+    check_form,
     check_name,
     check_request,
     validate_file,
@@ -28,6 +30,7 @@ from packyard.formats.pypi.upload_checks import (
 )
 from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from packyard.model import Domain, Repository
+from packyard.services.access import RepositoryAccess, WriteCaller
 from packyard.services.registry import Registry
 from packyard.storage.blobs import Digests, StagedBlob
 
@@ -100,15 +103,18 @@ class PypiPublisher:
         self._registry = registry
         self.max_upload_bytes = max_upload_bytes
 
-    def _authorize(self, principal: Principal, domain: Domain, repo: Repository,
+    def _authorize(self, principal: Principal, domain: Domain, repository: str,
                    normalized_name: str) -> None:
-        arn = self._registry.arns.package(domain.name, repo.name, FORMAT, None,
+        arn = self._registry.arns.package(domain.name, repository, FORMAT, None,
                                           normalized_name)
         self._registry.authorizer.check(principal, "codeartifact:PublishPackageVersion", arn)
 
-    def authorize_upload(self, principal: Principal, domain: Domain, repo: Repository,
-                         form_name: str) -> None:
-        """Check the caller may publish the project an upload form's ``name`` field names.
+    def authorize_upload(self, caller: WriteCaller, form_name: str,
+                         repository_for: Callable[[WriteCaller], RepositoryAccess]
+                         ) -> RepositoryAccess:
+        """Check the caller may publish the project an upload form's ``name`` field names,
+        then find the repository (``repository_for``: NotFound only now, so a caller who may
+        not publish cannot tell whether it exists).
 
         Called as soon as the field is read, before the file is (``form.read_upload_form``),
         so a caller who may not publish is refused without a byte stored. The file's own name
@@ -116,9 +122,20 @@ class PypiPublisher:
         again on it.
         """
         name = normalize_name(check_name(form_name))
-        self._authorize(principal, domain, repo, name)
+        self._authorize(caller.principal, caller.domain, caller.repository_name, name)
+        access = repository_for(caller)
         # The package group's origin controls, before a byte of the file is stored.
-        self._registry.check_group_allows_publishing(domain, repo, FORMAT, "", name)
+        self._registry.check_group_allows_publishing(access.domain, access.repository, FORMAT,
+                                                     "", name)
+        return access
+
+    def refuse_unnamed(self, form: UploadForm) -> NoReturn:
+        """Refuse a form whose ``name`` field never came (so nothing was authorized, and its
+        repository was not looked up) for what it lacks."""
+        if form.staged is not None:
+            self._registry.blobs.discard(form.staged)
+        check_form({k: v[0] for k, v in form.fields.items() if v})
+        raise Invalid("Missing 'name' field: the upload must name its project.")
 
     # -- one upload --------------------------------------------------------------------------
 
@@ -143,7 +160,7 @@ class PypiPublisher:
         assert staged is not None and digests is not None  # check_request refuses a missing file
         # On the name the filename gives, before the archive is opened: a caller who may not
         # publish learns nothing more and costs no more work.
-        self._authorize(principal, domain, repo, dist.normalized_name)
+        self._authorize(principal, domain, repo.name, dist.normalized_name)
         inspection = inspect_distribution(staged.local_path, dist)
         validated = validate_upload(fields, dist, digests, inspection, self.max_upload_bytes)
 
@@ -185,7 +202,7 @@ class PypiPublisher:
         try:
             digests = staged.digests()
             dist = parse_distribution_filename(filename)
-            self._authorize(principal, domain, repo, dist.normalized_name)
+            self._authorize(principal, domain, repo.name, dist.normalized_name)
             inspection = inspect_distribution(staged.local_path, dist)
             validated = validate_file(dist, digests, inspection, self.max_upload_bytes)
         except BaseException:

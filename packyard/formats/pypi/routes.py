@@ -74,24 +74,29 @@ class PypiEndpoint:
         # Nothing of the body is read until the caller is known, a place is free and the disk
         # has room; nothing is stored until the form's name says the caller may publish it.
         note = _noted(request, "upload")
-        access = await self._reads.open(request)
+        caller = await self._reads.open(request)
         blobs = self._blobs
+        # The repository, once the form's name says the caller may publish there.
+        opened: list[RepositoryAccess] = []
 
         def authorize_name(name: str) -> None:
             _add_parameters(note, packageName=name)
-            self._publisher.authorize_upload(access.principal, access.domain,
-                                             access.repository, name)
+            opened.append(self._publisher.authorize_upload(caller, name,
+                                                           self._reads.repository_for))
 
         def stage(declared_sha256: str | None) -> StagedBlob:
             # twine sends the file's sha256 before the file: an encrypted store encrypts it as
             # it arrives, and keeps that ciphertext when the bytes are the declared ones.
             return blobs.stage(expected=None if declared_sha256 is None
-                               else ExpectedBlob(access.domain.blob_key, declared_sha256))
+                               else ExpectedBlob(caller.domain.blob_key, declared_sha256))
 
         with self._capacity.admit(declared_length(request)):
             form = await read_upload_form(request.headers.get("content-type"),
                                           request.stream(), stage, blobs.discard,
                                           self._publisher.max_upload_bytes, authorize_name)
+            if not opened:
+                self._publisher.refuse_unnamed(form)
+            access = opened[0]
             outcome = await run_in_threadpool(self._publisher.publish, access.principal,
                                               access.domain, access.repository, form)
         _add_parameters(note, assetName=outcome.filename)
