@@ -61,6 +61,9 @@ domains = Table(
     Column("status", String(16), nullable=False, default="Active"),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("owner", "name", name="uq_domains_owner_name"),
+    # Never reused (SQLite: AUTOINCREMENT): what processes keep by id must not pass to a new
+    # one made in a deleted one's place (migration 0018).
+    sqlite_autoincrement=True,
 )
 
 repositories = Table(
@@ -72,6 +75,9 @@ repositories = Table(
     Column("administrator_account", String(12), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("domain_id", "name", name="uq_repositories_domain_name"),
+    # Never reused (SQLite: AUTOINCREMENT): what processes keep by id must not pass to a new
+    # one made in a deleted one's place (migration 0018).
+    sqlite_autoincrement=True,
 )
 
 # One row per stored object per domain: assets are stored once whichever repositories hold them.
@@ -117,6 +123,7 @@ packages = Table(
     Column("last_serial", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("repository_id", "format", "namespace", "name",
                      name="uq_packages_repo_format_ns_name"),
+    sqlite_autoincrement=True,  # ids never reused, as domains' (migration 0018)
 )
 # ListPackages pages a repository's packages by name (then id) from where the last page ended.
 Index("ix_packages_repository_name", packages.c.repository_id, packages.c.name, packages.c.id)
@@ -162,6 +169,7 @@ package_versions = Table(
     # The format's own data about the version, as a JSON object (npm: the manifest document).
     Column("attributes", Text, nullable=False, server_default="{}"),
     UniqueConstraint("package_id", "version_key", name="uq_package_versions_pkg_version"),
+    sqlite_autoincrement=True,  # ids never reused, as domains' (migration 0018)
 )
 
 # Named pointers to a package's versions (npm's dist-tags), kept per repository's package.
@@ -189,6 +197,7 @@ assets = Table(
     # requires_python, and its PEP 658 core metadata file's sha256 and size).
     Column("attributes", Text, nullable=False, server_default="{}"),
     UniqueConstraint("package_version_id", "name", name="uq_assets_version_name"),
+    sqlite_autoincrement=True,  # ids never reused, as domains' (migration 0018)
 )
 Index("ix_assets_sha256", assets.c.sha256)
 DIGESTS_MISSING = assets.c.md5.is_(None) | assets.c.sha1.is_(None) | assets.c.sha512.is_(None)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 
 from packyard.errors import Conflict, Denied, NotFound, PackyardError
 from packyard.metadata.catalog import (
@@ -673,3 +673,33 @@ def test_a_kept_upstream_copy_never_shadows_a_file_the_version_holds(ruled: Cata
                         EntryPoint("EXTERNAL", None, "public:pypi"), shadow.blob_sizes, NOW)
     assert kept == []
     assert _index(ruled, repo, "pkg") == [("1.0", "pkg-1.0-py3-none-any.whl", "a" * 64)]
+
+
+def test_regression_the_ids_of_deleted_rows_are_never_given_again(catalog: SqlCatalog) -> None:
+    """SQLite gave a new row the largest id plus one, so a domain (repository, package, version,
+    asset) made after the newest one was deleted took its id, and what processes keep by id for
+    a while (a token's check, the key a domain's data keys are wrapped with) passed to the new
+    one. Ids are now never given twice, on SQLite as on PostgreSQL (migration 0018)."""
+    tables = ("domains", "repositories", "packages", "package_versions", "assets")
+
+    def newest() -> dict[str, int]:
+        with catalog.engines[0].connect() as conn:
+            return {t: conn.execute(text(f"SELECT max(id) FROM {t}")).scalar_one()
+                    for t in tables}
+
+    def made(name: str) -> Repository:
+        d = catalog.create_domain(name, "000000000000", "key", NOW)
+        r = catalog.create_repository(d, "repo", "", "000000000000", NOW)
+        sha = (name[-1] * 64)
+        catalog.publish(r, "pypi", "", "pkg", "Pkg", _version(),
+                        _asset("pkg-1.0.tar.gz", sha), {sha: 3}, NOW)
+        return r
+
+    gone = made("dom-a")
+    before = newest()
+    catalog.delete_repository(gone, NOW)
+    catalog.delete_domain(catalog.get_domain("000000000000", "dom-a"))
+    made("dom-b")
+    after = newest()
+    assert {t: after[t] > before[t] for t in tables} == dict.fromkeys(tables, True), (
+        before, after)

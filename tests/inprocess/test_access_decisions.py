@@ -488,9 +488,9 @@ def test_regression_a_write_without_permission_cannot_tell_which_repositories_ex
 
 def test_regression_a_deleted_domains_token_does_not_open_the_domain_made_after_it(
         packyard: InProcessPackyard, admin: InProcessRepo) -> None:
-    # SQLite gives a new domain the id of the last one deleted, and a token's check was kept
-    # for 4 seconds by that id: a token of the deleted domain opened the new one (and its read
-    # grant kept it open 10 seconds more).
+    # SQLite gave a new domain the id of the last one deleted (until migration 0018), and a
+    # token's check was kept for 4 seconds by that id: a token of the deleted domain opened
+    # the new one (and its read grant kept it open 10 seconds more).
     api = packyard.codeartifact()
     api.create_domain(domain="gone")
     token = api.get_authorization_token(domain="gone")["authorizationToken"]
@@ -502,5 +502,5 @@ def test_regression_a_deleted_domains_token_does_not_open_the_domain_made_after_
     old_id = catalog.get_domain(DEFAULT_ACCOUNT, "gone").id
     api.delete_domain(domain="gone")
     fresh = packyard.pypi_repo(domain="fresh", repository="shelf")
-    assert catalog.get_domain(DEFAULT_ACCOUNT, "fresh").id == old_id  # the id reused
+    assert catalog.get_domain(DEFAULT_ACCOUNT, "fresh").id != old_id  # never given twice (0018)
     assert_refused(_get(fresh, _basic("aws", token)), 401, "Invalid authorization token")

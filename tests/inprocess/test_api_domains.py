@@ -176,9 +176,10 @@ def test_invalid_domain_name_is_a_validation_error(packyard: InProcessPackyard, 
 
 def test_regression_a_domain_made_in_a_deleted_ones_place_wraps_its_data_keys_with_its_own_key(
         packyard: InProcessPackyard, dists: DistFactory) -> None:
-    # SQLite gives a new domain the id of the last one deleted, and the key a domain's data
-    # keys are wrapped with was kept a minute by that id: a domain created with
-    # --encryption-key had its first files' data keys wrapped with the deleted domain's key.
+    # SQLite gave a new domain the id of the last one deleted (until migration 0018), and the
+    # key a domain's data keys are wrapped with was kept a minute by that id: a domain created
+    # with --encryption-key had its first files' data keys wrapped with the deleted domain's
+    # key.
     encryption = packyard.container.encryption
     assert encryption is not None
     mine = encryption.provider.create_key(description="mine")
@@ -192,10 +193,11 @@ def test_regression_a_domain_made_in_a_deleted_ones_place_wraps_its_data_keys_wi
     api.delete_repository(domain="old", repository="shelf")
     api.delete_domain(domain="old")
     api.create_domain(domain="new", encryptionKey=mine.arn)
-    assert catalog.get_domain(DEFAULT_ACCOUNT, "new").id == old_id  # the id reused
+    new_id = catalog.get_domain(DEFAULT_ACCOUNT, "new").id
+    assert new_id != old_id  # never given twice (0018)
     new = packyard.pypi_repo(domain="new", repository="shelf")
     new_file = dists.wheel(DistSpec(name="second", version="1.0"))
     upload_ok(new, new_file)
-    stored = catalog.data_key(old_id, hashlib.sha256(new_file.data).hexdigest())
+    stored = catalog.data_key(new_id, hashlib.sha256(new_file.data).hexdigest())
     assert stored is not None
     assert stored.key_id == mine.key_id
