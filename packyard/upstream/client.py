@@ -8,6 +8,8 @@
   backoff, but only before any byte of the body has been used.
 - Redirects are followed by hand, at most five, and only to hosts the caller allows: the index's
   own host and the hosts its pages name for files (issue: "upstream traffic is confined").
+- No connection goes to an internal address (loopback, private, link-local…) but the index's
+  own host and port, whatever a page or a redirect names (``destinations``).
 - A host that just failed (unreachable, timing out, 5xx after the retries) is not tried again
   for ``cooldown`` seconds by the upstream that saw it fail: requests fail at once, so cached
   pages are served without first waiting out the timeouts on every request while an upstream
@@ -35,11 +37,13 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
 from packyard.upstream.byte_ranges import parse_content_range, unsatisfied_size
+from packyard.upstream.destinations import ConfinedBackend, for_index
 
 log = logging.getLogger("packyard.upstream")
 
@@ -194,17 +198,17 @@ class UpstreamHttp:
                                 read=self.limits.read_timeout,
                                 write=self.limits.read_timeout,
                                 pool=self.limits.read_timeout)
-        kwargs: dict[str, object] = {}
-        if self._transport is not None:
-            kwargs["transport"] = self._transport
+        # TLS trusts the system store (SSL_CERT_FILE is honoured).
+        verify = ssl.create_default_context()
+        limits = httpx.Limits(max_connections=self.limits.max_concurrency,
+                              max_keepalive_connections=self.limits.max_concurrency)
         return httpx.AsyncClient(
             timeout=timeout, follow_redirects=False,
             # No proxies or netrc from the environment: only the configured URL is
-            # contacted. TLS trusts the system store (SSL_CERT_FILE is honoured).
-            trust_env=False, verify=ssl.create_default_context(),
-            limits=httpx.Limits(max_connections=self.limits.max_concurrency,
-                                max_keepalive_connections=self.limits.max_concurrency),
-            headers={"User-Agent": f"packyard/{__version__}"}, **kwargs)  # type: ignore[arg-type]
+            # contacted.
+            trust_env=False,
+            transport=self._transport or _confined_transport(verify, limits),
+            headers={"User-Agent": f"packyard/{__version__}"})
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -274,7 +278,8 @@ class UpstreamHttp:
             attempt = 0
             while True:
                 try:
-                    response = await self._follow(url, headers, allowed_hosts, method)
+                    with for_index(upstream):
+                        response = await self._follow(url, headers, allowed_hosts, method)
                 except httpx.TransportError as exc:
                     if attempt < self.limits.retries:
                         attempt += 1
@@ -375,9 +380,10 @@ class UpstreamHttp:
             client = await self._http()
             self.requests += 1
             try:
-                response = await client.send(
-                    client.build_request("POST", url, content=body, headers=headers),
-                    stream=True)
+                with for_index(upstream):
+                    response = await client.send(
+                        client.build_request("POST", url, content=body, headers=headers),
+                        stream=True)
                 try:
                     data = await _read_capped(response, limit)
                 finally:
@@ -438,6 +444,27 @@ class UpstreamHttp:
                 return _length(response.headers.get("content-length"))
             answered = parse_content_range(response.headers.get("content-range"))
             return None if answered is None else answered[2]
+
+
+def _confined_transport(verify: ssl.SSLContext, limits: httpx.Limits
+                        ) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through ``ConfinedBackend``.
+
+    httpx has no setting for httpcore's network backend: the transport's connection pool
+    (``_pool``, httpx 0.2x) is made again with it. Checked, not assumed: another httpx whose
+    transport holds no ``AsyncConnectionPool`` there stops Packyard's first upstream request
+    rather than let it connect unconfined.
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
+        raise RuntimeError(f"httpx {httpx.__version__}'s transport has no connection pool "
+                           "where Packyard expects one; upstream connections cannot be confined")
+    transport._pool = httpcore.AsyncConnectionPool(  # the docstring says why
+        ssl_context=verify, max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+        network_backend=ConfinedBackend())
+    return transport
 
 
 def _length(value: str | None) -> int | None:

@@ -44,6 +44,7 @@ from packyard.upstream.client import (
     UpstreamLimits,
     read_responses_in_larger_pieces,
 )
+from packyard.upstream.destinations import is_internal
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
@@ -412,6 +413,77 @@ def test_a_large_file_arrives_whole_through_a_real_socket() -> None:
         return got
 
     assert hashlib.sha256(asyncio.run(main())).digest() == hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1",
+                                     "fe80::1", "fd00::1", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+                                     "::ffff:127.0.0.1", "::ffff:169.254.169.254"])
+def test_internal_addresses_are_internal(address: str) -> None:
+    assert is_internal(address)
+
+
+@pytest.mark.parametrize("address", ["151.101.0.223", "2a04:4e42::223", "::ffff:151.101.0.223"])
+def test_public_addresses_are_not_internal(address: str) -> None:
+    assert not is_internal(address)
+
+
+def test_regression_an_upstream_page_cannot_send_packyard_to_an_internal_address() -> None:
+    """A hostile index names files on an internal service (a cloud's metadata address, an
+    admin port beside Packyard): a range read used to be sent there and its bytes answered
+    to the client. Whatever the URL's spelling, or a redirect from the index's own host,
+    nothing connects to an internal address but the index's own host and port."""
+    connections: list[int] = []
+
+    async def main() -> list[str]:
+        async def secret(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            await reader.readuntil(b"\r\n\r\n")
+            body = b"AWS_SECRET=do-not-leak"
+            writer.write(b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-%d/%d\r\n"
+                         b"Content-Length: %d\r\n\r\n" % (len(body) - 1, len(body), len(body))
+                         + body)
+            await writer.drain()
+            writer.close()
+
+        async def index(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/latest/\r\n"
+                         b"Content-Length: 0\r\n\r\n" % secret_port)
+            await writer.drain()
+            writer.close()
+
+        inside = await asyncio.start_server(secret, "127.0.0.1", 0)
+        secret_port = inside.sockets[0].getsockname()[1]
+        own = await asyncio.start_server(index, "127.0.0.1", 0)
+        index_url = f"http://127.0.0.1:{own.sockets[0].getsockname()[1]}/simple/"
+        http = UpstreamHttp(UpstreamLimits(retries=0))
+        refusals = []
+        try:
+            for url in (f"http://127.0.0.1:{secret_port}/f.whl",
+                        f"http://localhost.:{secret_port}/f.whl",
+                        f"http://0x7f000001:{secret_port}/f.whl",
+                        f"http://good@127.0.0.1:{secret_port}/f.whl",
+                        f"{index_url}redirected/f.whl"):
+                with pytest.raises(UpstreamError) as refused:
+                    async with http.stream_range(url, {"127.0.0.1", "localhost.", "0x7f000001"},
+                                                 "bytes=0-10", upstream=index_url):
+                        pass
+                refusals.append(refused.value.message)
+            # The index's own host and port is the administrator's choice: used as is.
+            secret_url = f"http://127.0.0.1:{secret_port}/f.whl"
+            async with http.stream_range(secret_url, {"127.0.0.1"}, "bytes=0-10",
+                                         upstream=secret_url) as response:
+                assert response.status_code == 206
+        finally:
+            await http.aclose()
+            inside.close()
+            own.close()
+        return refusals
+
+    refusals = asyncio.run(main())
+    assert len(connections) == 1  # the index's own only
+    for message in refusals:
+        assert "is at 127.0.0.1, an internal address" in message, message
 
 
 def test_connection_errors_are_reported_as_unreachable() -> None:
