@@ -86,6 +86,9 @@ class Settings:
     upstream_connect_timeout_seconds: float = 10.0
     # Longest wait for the next bytes of an upstream response (not for a whole file).
     upstream_read_timeout_seconds: float = 30.0
+    # Longest wait for a whole upstream document (a project page, a packument, a core metadata
+    # file): one trickling a byte at a time never meets the read timeout.
+    upstream_document_timeout_seconds: float = 60.0
     # Extra attempts after a connection error, a timeout or a 5xx/429 answer, before any byte.
     upstream_retries: int = 2
     # Upstream requests in flight at once; more wait (up to the read timeout) and then fail.
@@ -230,6 +233,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                          f"{settings.audit_log!r}")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
                  "audit_log_max_bytes", "upstream_claim_seconds",
+                 "upstream_document_timeout_seconds",
                  "console_idle_timeout_seconds", "console_session_seconds",
                  "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:

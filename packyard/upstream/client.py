@@ -1,7 +1,10 @@
 """HTTP to upstream indexes: bounded in time and in concurrency, retried a little, confined.
 
 - Every request has a connect timeout and a per-read timeout; a whole file may take as long as
-  it keeps moving, a page has a size cap.
+  it keeps moving, a page has a size cap, and a document read whole (a page, a core metadata
+  file, an answer to a query) must arrive within ``document_timeout``: an upstream trickling a
+  byte a second never meets the read timeout, and would hold one of the concurrency slots
+  for as long as it liked.
 - At most ``max_concurrency`` upstream requests are in flight; more wait for a slot no longer
   than the read timeout and then fail, so a slow upstream cannot pile up unbounded work.
 - Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with a short
@@ -126,6 +129,7 @@ class UpstreamLimits:
     retries: int = 2
     max_concurrency: int = 16
     cooldown: float = 2.0
+    document_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -347,7 +351,8 @@ class UpstreamHttp:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._open(upstream, url, headers, {host_of(url)}) as response:
+        async with self._whole(url), \
+                self._open(upstream, url, headers, {host_of(url)}) as response:
             final = str(response.url)
             if response.status_code == 304:
                 return PageFetch("not_modified", final, etag=response.headers.get("etag", etag),
@@ -365,8 +370,9 @@ class UpstreamHttp:
     async def fetch_bytes(self, url: str, allowed_hosts: Collection[str], limit: int, *,
                           upstream: str) -> bytes:
         """A small file (core metadata) in one piece; UpstreamError unless the answer is 200."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity"},
-                              allowed_hosts) as response:
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity"},
+                           allowed_hosts) as response:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
@@ -376,7 +382,7 @@ class UpstreamHttp:
                    limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         """POST a query to an upstream (npm's advisories): (status, content type, body), the
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
-        async with self._tried(upstream, url), self._slot(url):
+        async with self._tried(upstream, url), self._slot(url), self._whole(url):
             client = await self._http()
             self.requests += 1
             try:
@@ -397,6 +403,17 @@ class UpstreamHttp:
             return response.status_code, response.headers.get("content-type", ""), data
 
     @asynccontextmanager
+    async def _whole(self, url: str) -> AsyncIterator[None]:
+        """Around a request whose answer is read whole: it ends within ``document_timeout``,
+        or UpstreamError."""
+        try:
+            async with asyncio.timeout(self.limits.document_timeout):
+                yield
+        except TimeoutError:
+            raise UpstreamError(f"Upstream {url} did not send its answer within "
+                                f"{self.limits.document_timeout:g}s; given up") from None
+
+    @asynccontextmanager
     async def stream_file(self, url: str, allowed_hosts: Collection[str], *,
                           upstream: str) -> AsyncIterator[httpx.Response]:
         """A 200 response whose body is the file, to be read with ``aiter_bytes``."""
@@ -413,10 +430,11 @@ class UpstreamHttp:
                            upstream: str) -> AsyncIterator[httpx.Response]:
         """A response to a Range request (``byte_range``, a Range header's value) for a file:
         206 (the range), 200 (the upstream ignored the Range: the whole file follows) or 416;
-        UpstreamError for any other answer, as ``stream_file``."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity",
-                                              "Range": byte_range},
-                              allowed_hosts) as response:
+        UpstreamError for any other answer, as ``stream_file``. Read whole (at most
+        ``MAX_FORWARDED_RANGE``), so within ``document_timeout``."""
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity", "Range": byte_range},
+                           allowed_hosts) as response:
             if response.status_code not in (200, 206, 416):
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
@@ -428,8 +446,9 @@ class UpstreamHttp:
         Content-Length, else (a server that refuses HEAD, as Python's http.server does, or
         answers it without a length) the total in the Content-Range of a one-byte range;
         None when neither says. UpstreamError for a 5xx or an unreachable upstream."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity"}, allowed_hosts,
-                              method="HEAD") as response:
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity"}, allowed_hosts,
+                           method="HEAD") as response:
             if response.status_code == 200 and "content-encoding" not in response.headers:
                 length = _length(response.headers.get("content-length"))
                 if length is not None:

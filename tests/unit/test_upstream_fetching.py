@@ -486,6 +486,54 @@ def test_regression_an_upstream_page_cannot_send_packyard_to_an_internal_address
         assert "is at 127.0.0.1, an internal address" in message, message
 
 
+def test_regression_a_page_trickled_a_byte_at_a_time_gives_its_slot_back() -> None:
+    """An upstream sending a page a byte at a time never meets the read timeout: the fetch
+    held one of the concurrency slots for as long as the upstream liked (16 such pages, and
+    every upstream request of every repository failed 'Upstream busy'). A document must now
+    arrive whole within the document timeout, and its slot is then free for the next."""
+
+    async def main() -> tuple[str, float, PageFetch]:
+        async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(1000):
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+            writer.close()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+            writer.close()
+
+        slow = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        good = await asyncio.start_server(answer, "127.0.0.1", 0)
+        slow_url = f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}/simple/x/"
+        good_url = f"http://127.0.0.1:{good.sockets[0].getsockname()[1]}/simple/x/"
+        http = UpstreamHttp(UpstreamLimits(retries=0, read_timeout=1.0, max_concurrency=1,
+                                           document_timeout=0.5))
+        try:
+            started = time.monotonic()
+            with pytest.raises(UpstreamError) as given_up:
+                await http.fetch_page(slow_url, upstream=slow_url)
+            took = time.monotonic() - started
+            fetched = await http.fetch_page(good_url, upstream=good_url)
+        finally:
+            await http.aclose()
+            slow.close()
+            good.close()
+        return given_up.value.message, took, fetched
+
+    message, took, fetched = asyncio.run(main())
+    assert message.endswith("did not send its answer within 0.5s; given up"), message
+    assert took < 2.0
+    assert fetched.status == "ok" and fetched.body == b"{}"
+
+
 def test_connection_errors_are_reported_as_unreachable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
