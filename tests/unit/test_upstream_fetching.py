@@ -703,6 +703,32 @@ def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: SqlCatalog)
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("fmt", [PypiUpstream(), NpmUpstream()], ids=["pypi", "npm"])
+def test_regression_a_document_nested_too_deeply_is_an_upstream_error(
+        catalog: SqlCatalog, fmt: PypiUpstream | NpmUpstream) -> None:
+    """JSON nested 200,000 deep made Python's json raise RecursionError: a 500 'internal
+    error' for the package, and, once the project was cached, its revalidation failed the
+    same way instead of serving the cached copy. Now it is an upstream's unusable answer."""
+    deep = b'{"name":"demo-pkg","versions":{"1.0.0":' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=deep, headers={"Content-Type": "application/json"})
+
+    clock = FakeClock()
+    with pytest.raises(UpstreamError) as err:
+        asyncio.run(UpstreamDocuments(catalog, _http(handler, retries=0), clock, 60, fmt)
+                    .get(INDEX, "demo-pkg"))
+    assert "sent a document nested too deeply to read" in err.value.message
+    # A project cached before is served from its copy.
+    server = PageServer()
+    pages = UpstreamPages(catalog, _http(server, retries=0), clock, ttl_seconds=60)
+    first = asyncio.run(pages.get(INDEX, "demo-pkg"))
+    server.body = b'{"files":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    clock.moment += timedelta(seconds=61)
+    stale = asyncio.run(pages.get(INDEX, "demo-pkg"))
+    assert stale.stale and stale.listing == first.listing
+
+
 def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
         catalog: SqlCatalog) -> None:
     server = PageServer()
