@@ -1417,3 +1417,25 @@ def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path)
     every = asyncio.run(main({"sha256": sha256}, LATER_DIGESTS))
     assert every.sha512 == hashlib.sha512(DATA).hexdigest()
     assert every.sha1 == hashlib.sha1(DATA).hexdigest() and every.md5 == md5
+
+
+@pytest.mark.parametrize(("name", "version"), [("requests", "1.0"), ("demo-pkg", "9.9")])
+def test_regression_a_pulled_wheel_whose_metadata_names_another_release_keeps_none_of_it(
+        tmp_path: Path, name: str, version: str) -> None:
+    """A wheel listed under demo-pkg whose METADATA says requests 9.9 (a compromised mirror)
+    was kept with 'requests' as the package's display name and requests' summary and
+    dependencies; an upload of it is refused. It is kept, verified, without its metadata."""
+    wheel = build_wheel(tmp_path, name="demo_pkg", version="1.0",
+                        metadata=metadata_text(name, version, headers=[
+                            ("Summary", "another project's"), ("Requires-Dist", "evil")]))
+    offered = OfferedFile(wheel.name, "1", {"sha256": "0" * 64}, None, False, None, {},
+                          url=FILE_URL)
+    stored: list[bytes] = []
+    kept = PypiUpstream().keep(wheel, Digests(wheel.stat().st_size, "", "", "0" * 64, "", ""),
+                               "demo-pkg", offered, None,
+                               lambda data: (stored.append(data),
+                                             Digests(len(data), "", "", "1" * 64, "", ""))[1],
+                               None)
+    assert kept.display_name == "demo_pkg"
+    assert kept.version.summary is None and kept.version.dependencies == []
+    assert stored == []  # no core metadata file served for it either
