@@ -795,6 +795,34 @@ def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
     assert chain.packages("team") == [] and chain.packages("pypi-store") == []
 
 
+def test_regression_a_small_file_an_html_index_gives_no_size_for_is_verified_before_it_is_sent(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """A PEP 503 page declares no size, so a small file whose bytes do not match its hash was
+    streamed: the first client got a 200 cut short (uv: 'end of file before message length
+    reached'; pip: that it 'Got' the empty file's sha256), never why. The upstream's
+    Content-Length says it is small: it is verified first, and uv shows the 502 with both
+    hashes."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-bad-html"), version="1.0")
+        wheel, wrong = dists.wheel(spec), "0" * 64
+        upstream.add(wheel, declared_sha256=wrong)
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        expected = (f"Upstream file {wheel.filename} failed verification: its index page "
+                    f"declares sha256 {wrong}, the bytes sent have {wheel.sha256}; "
+                    "nothing was kept")
+        with chain.http() as http:
+            url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+            first = http.get(url)  # the request that downloads it
+            assert (first.status_code, first.text.strip()) == (502, expected)
+        failed = _uv_install(chain, tmp_path / "venv", spec.name, check=False)
+        assert failed.returncode != 0
+        assert expected in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+        assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+    finally:
+        upstream.stop()
+
+
 def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_rest_installs(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
