@@ -1032,6 +1032,37 @@ def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
                                    "bytes; not kept")
 
 
+def test_regression_a_file_sent_with_a_content_coding_is_kept_as_sent(tmp_path: Path) -> None:
+    """A server that marks a .tar.gz 'Content-Encoding: gzip' (a common web server setting)
+    had it decompressed before it was hashed: the .tar failed the page's sha256, which pip,
+    reading the bytes as sent, verifies fine. And a hostile upstream's 2 MB gzip of zeros,
+    decompressed, was 2 GB spooled and sent to the client. The bytes as sent are the file."""
+    import gzip
+    sent = gzip.compress(DATA)  # a .tar.gz as it is on disk
+    sha = hashlib.sha256(sent).hexdigest()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:  # as a network response arrives
+            yield sent
+
+        return httpx.Response(200, content=body(), headers={
+            "Content-Encoding": "gzip", "Content-Length": str(len(sent))})
+
+    async def main() -> bytes:
+        kept: list[bytes] = []
+
+        async def commit(staged: StagedBlob, digests: Digests) -> None:
+            kept.append(staged.local_path.read_bytes())
+
+        pull = PullThrough(_http(handler), tmp_path / "spool",  # type: ignore[arg-type]
+                           2 * len(sent), 60)
+        digests = await pull.start("d1", _source(sha=sha, size=len(sent)), commit).result()
+        assert digests.sha256 == sha
+        return kept[0]
+
+    assert asyncio.run(main()) == sent
+
+
 class _SlowFirstWrite(StagedFile):
     """A staged file whose first write waits for ``until`` (at most ``seconds``), noting what
     happens to it in ``events``."""
