@@ -6,6 +6,11 @@ maps them to its own wire format in exactly one place.
 
 from __future__ import annotations
 
+import re
+
+# The user information of an http(s) URL: what comes between "//" and "@" before the host.
+_USERINFO = re.compile(r"(https?://)[^/?#\s]*@", re.IGNORECASE)
+
 
 class PackyardError(Exception):
     """Base of every error a service raises on purpose."""
@@ -74,7 +79,15 @@ class Unsupported(PackyardError):
 
 
 class UpstreamError(PackyardError):
-    """An upstream index failed or answered with something unusable (HTTP 502)."""
+    """An upstream index failed or answered with something unusable (HTTP 502).
+
+    Its message names upstream URLs, and is shown to every client reading the repository:
+    credentials in them (``https://USER:PASSWORD@mirror/simple/``, and the file URLs that
+    page's relative links resolve to) are left out of it, here, whoever builds it.
+    """
+
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        super().__init__(_USERINFO.sub(r"\1", message), **kwargs)
 
 
 class CannotStart(Exception):

@@ -741,6 +741,31 @@ def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
         "project demo-pkg from there, so it has no copy to serve")
 
 
+def test_regression_an_upstreams_credentials_are_not_in_what_clients_are_told(
+        catalog: SqlCatalog) -> None:
+    """An index URL with credentials (``https://USER:PASSWORD@mirror/simple/``, an internal
+    mirror that asks for them) was quoted whole in every 502: any client reading the
+    repository could read the password. Neither the index's nor a file's URL shows them."""
+    secret_index = "https://svc:s3cr3t%40pw@index.example/simple/"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/demo-pkg/"):
+            return httpx.Response(503)
+        return httpx.Response(404)
+
+    http = _http(handler, retries=0)
+    with pytest.raises(UpstreamError) as page_error:
+        asyncio.run(UpstreamPages(catalog, http, FakeClock(), 60).get(secret_index, "demo-pkg"))
+    with pytest.raises(UpstreamError) as file_error:
+        asyncio.run(http.fetch_bytes(f"{secret_index}../files/demo_pkg-1.0.whl.metadata",
+                                     {"index.example"}, 10, upstream=secret_index))
+    for message in (page_error.value.message, file_error.value.message):
+        assert "s3cr3t" not in message and "svc" not in message, message
+        assert "https://index.example/" in message, message
+    assert UpstreamError("at http://u:p@ss@host.example/x and http://host.example/?a=b@c").message \
+        == "at http://host.example/x and http://host.example/?a=b@c"
+
+
 def test_pages_survive_a_restart(catalog: SqlCatalog) -> None:
     server = PageServer()
     asyncio.run(UpstreamPages(catalog, _http(server), FakeClock(), 60).get(INDEX, "demo-pkg"))
