@@ -130,6 +130,8 @@ class UpstreamLimits:
     max_concurrency: int = 16
     cooldown: float = 2.0
     document_timeout: float = 60.0
+    # Internal networks (CIDRs) connections may still go to (``destinations``).
+    internal_networks_allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,8 @@ class UpstreamHttp:
             # No proxies or netrc from the environment: only the configured URL is
             # contacted.
             trust_env=False,
-            transport=self._transport or _confined_transport(verify, limits),
+            transport=self._transport or _confined_transport(
+                verify, limits, self.limits.internal_networks_allowed),
             headers={"User-Agent": f"packyard/{__version__}"})
 
     async def aclose(self) -> None:
@@ -465,8 +468,8 @@ class UpstreamHttp:
             return None if answered is None else answered[2]
 
 
-def _confined_transport(verify: ssl.SSLContext, limits: httpx.Limits
-                        ) -> httpx.AsyncHTTPTransport:
+def _confined_transport(verify: ssl.SSLContext, limits: httpx.Limits,
+                        networks_allowed: Collection[str] = ()) -> httpx.AsyncHTTPTransport:
     """httpx's transport, connecting through ``ConfinedBackend``.
 
     httpx has no setting for httpcore's network backend: the transport's connection pool
@@ -482,7 +485,7 @@ def _confined_transport(verify: ssl.SSLContext, limits: httpx.Limits
         ssl_context=verify, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
-        network_backend=ConfinedBackend())
+        network_backend=ConfinedBackend(networks_allowed=networks_allowed))
     return transport
 
 

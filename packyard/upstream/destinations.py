@@ -55,24 +55,33 @@ def for_index(index_url: str) -> Iterator[None]:
         _index_origin.reset(token)
 
 
-def is_internal(address: str) -> bool:
-    """Whether an IP address is one an upstream's page must not send Packyard to."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def is_internal(address: str, allowed: Iterable[Network] = ()) -> bool:
+    """Whether an IP address is one an upstream's page must not send Packyard to: internal,
+    and in none of the ``allowed`` networks."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    if not (not ip.is_global or ip.is_multicast):
+        return False
+    return not any(ip.version == n.version and ip in n for n in allowed)
 
 
-def internal_among(addresses: Iterable[str]) -> str | None:
-    """The first internal address of ``addresses``, if any."""
-    return next((a for a in addresses if is_internal(a)), None)
+def internal_among(addresses: Iterable[str], allowed: Iterable[Network] = ()) -> str | None:
+    """The first internal address of ``addresses`` (outside ``allowed``), if any."""
+    networks = list(allowed)
+    return next((a for a in addresses if is_internal(a, networks)), None)
 
 
 class ConfinedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, connecting only to addresses ``is_internal`` allows."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None, *,
+                 networks_allowed: Iterable[str] = ()) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
+        self._allowed = [ipaddress.ip_network(n, strict=False) for n in networks_allowed]
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
@@ -83,14 +92,14 @@ class ConfinedBackend(httpcore.AsyncNetworkBackend):
             return await self._inner.connect_tcp(host, port, timeout, local_address,
                                                  socket_options)
         addresses = await _resolve(host, port, timeout)
-        internal = internal_among(addresses)
+        internal = internal_among(addresses, self._allowed)
         if internal is not None:
             # Not a connection error: nothing is retried, and the host is not marked down.
             own = f" ({index[0]}:{index[1]})" if index else ""
             raise UpstreamError(
                 f"Upstream host {host}:{port} is at {internal}, an internal address (loopback, "
                 f"private, link-local or reserved); only the upstream's own index{own} may be "
-                "on one; refused")
+                "on one (or a network in PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED); refused")
         failure: Exception | None = None
         for address in addresses:
             try:

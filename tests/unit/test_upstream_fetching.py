@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
+import ipaddress
 import json
 import os
 import ssl
@@ -33,6 +34,7 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.later_digests import ATTRIBUTE_DIGESTS
+from packyard.settings import load_settings
 from packyard.storage.blobs import LATER_DIGESTS, Digests, ExpectedBlob, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
@@ -532,6 +534,42 @@ def test_regression_a_page_trickled_a_byte_at_a_time_gives_its_slot_back() -> No
     assert message.endswith("did not send its answer within 0.5s; given up"), message
     assert took < 2.0
     assert fetched.status == "ok" and fetched.body == b"{}"
+
+
+def test_an_internal_network_allowed_by_the_administrator_is_connected_to() -> None:
+    """A DNS answering public names with internal addresses (a proxy's fake IPs, a CDN
+    mirrored on the internal network): PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED."""
+    assert is_internal("198.18.0.7") and not is_internal(
+        "198.18.0.7", [ipaddress.ip_network("198.18.0.0/15")])
+    assert is_internal("10.0.0.1", [ipaddress.ip_network("198.18.0.0/15")])
+
+    async def main() -> int:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/f.whl"
+        http = UpstreamHttp(UpstreamLimits(retries=0, internal_networks_allowed=("127.0.0.0/8",)))
+        try:
+            async with http.stream_file(url, {"127.0.0.1"},
+                                        upstream="https://index.example/simple/") as response:
+                return response.status_code
+        finally:
+            await http.aclose()
+            server.close()
+
+    assert asyncio.run(main()) == 200
+
+
+def test_internal_networks_allowed_must_be_networks() -> None:
+    with pytest.raises(ValueError, match="takes networks such as 10.0.0.0/8"):
+        load_settings({"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED": "10.0.0.0/8,corp"})
+    assert load_settings({"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED":
+                              " 10.0.0.0/8, fd00::/8"}).upstream_networks_allowed == (
+        "10.0.0.0/8", "fd00::/8")
 
 
 def test_connection_errors_are_reported_as_unreachable() -> None:
