@@ -6,7 +6,9 @@ whose ``public:pypi`` external connection points at it. pip, uv, twine-style upl
 CLI drive the chain the way the README's recommended layout sets it up: a team repository whose
 upstream is a store repository holding the external connection.
 
-``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org.
+``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org (with
+``PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED`` passed on, where DNS answers its file host with
+an internal address).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ from tests.integration.helpers import (
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 # Read at import: the suite's fixtures clear PACKYARD_* from the environment of the tests.
 INTERNET = os.environ.get("PACKYARD_TEST_INTERNET") == "1"
+# Where DNS answers pypi.org's file host with an internal address (a proxy's fake IPs).
+INTERNAL_NETWORKS = os.environ.get("PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED", "")
 
 
 # --------------------------------------------------------------------------- the upstream
@@ -1355,7 +1359,8 @@ def test_publishing_over_a_package_pulled_from_upstream_is_refused(
 @pytest.mark.skipif(not INTERNET, reason="set PACKYARD_TEST_INTERNET=1 to reach pypi.org")
 def test_real_packages_through_public_pypi(server_factory: ServerFactory,
                                           tmp_path: Path) -> None:
-    server = server_factory(env={})  # the default upstream: https://pypi.org/simple/
+    # The default upstream: https://pypi.org/simple/
+    server = server_factory(env={"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED": INTERNAL_NETWORKS})
     chain = _chain(server, tmp_path)
     _uv_install(chain, tmp_path / "uv", "requests==2.32.3", "six")
     _pip_install(chain, tmp_path / "pip", "idna", "attrs")
