@@ -827,6 +827,34 @@ def test_regression_a_small_file_an_html_index_gives_no_size_for_is_verified_bef
         upstream.stop()
 
 
+def test_regression_an_upstream_page_cannot_point_packyard_at_an_internal_service(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A hostile index lists a file on another local service (a metadata endpoint, an admin
+    port): pip's and uv's range reads and downloads of it used to be fetched from there and
+    answered with its bytes. Nothing is asked of it now, and the clients see why."""
+    inside = StaticIndex().start()  # the internal service: a second server on 127.0.0.1
+    try:
+        spec = DistSpec(name=unique_name("up-ssrf"), version="1.0")
+        wheel = dists.wheel(spec)
+        inside.add(wheel)
+        index.add(wheel, url=f"http://127.0.0.1:{inside.port}/files/{wheel.filename}")
+        chain = _chain(_server(server_factory, index), tmp_path)
+        url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+        with chain.http() as http:
+            for headers in ({"Range": "bytes=0-99"}, {}):
+                answer = http.get(url, headers=headers)
+                assert answer.status_code == 502, (headers, answer.status_code)
+                assert f"Upstream host 127.0.0.1:{inside.port} is at 127.0.0.1, an internal " \
+                    "address" in answer.text, answer.text
+        failed = _uv_install(chain, tmp_path / "venv", spec.name, check=False)
+        assert failed.returncode != 0 and "an internal address" in failed.stderr, failed.stderr
+        assert dict(inside.requests) == {}
+        assert chain.packages("team") == []
+    finally:
+        inside.stop()
+
+
 def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_rest_installs(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
