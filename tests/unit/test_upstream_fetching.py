@@ -1393,6 +1393,26 @@ def test_an_npm_version_whose_tarball_url_does_not_parse_is_left_out_with_the_re
     assert listing.file_hosts() == {"registry.example", "::1"}
 
 
+def test_regression_an_npm_version_with_path_or_markup_in_it_is_left_out() -> None:
+    """A hostile registry's packument listed versions such as '../../../etc/passwd',
+    '<script>…</script>' or '3.0.0\\0': Packyard's packument offered them, with tarball URLs
+    holding them, although no publish could make them (and no request could fetch them).
+    An old version that is not semver but plain text (0.0.1beta) stays."""
+    def version(number: str) -> dict[str, object]:
+        return {"name": "demo", "version": number,
+                "dist": {"tarball": f"https://registry.example/demo/-/demo-{number}.tgz",
+                         "shasum": "0" * 40}}
+
+    odd = ["../../../etc/passwd", "2.0.0/../../x", "<script>alert(1)</script>", "3.0.0\x00",
+           "4.0.0%2f..", "5.0.0 ", "6.0.0\\x", "7.0.0+" + "a" * 300]
+    document = {"name": "demo", "versions": {v: version(v) for v in ["1.0.0", "0.0.1beta", *odd]}}
+    listing = NpmUpstream().parse_listing(json.dumps(document).encode(), "application/json",
+                                          "https://registry.example/demo", "demo")
+    assert [v.version for v in listing.versions] == ["1.0.0", "0.0.1beta"]
+    assert len(listing.rejected) == len(odd)
+    assert all("not a version" in why for why in listing.rejected)
+
+
 def test_pypi_documents_keep_each_files_version_as_its_name_writes_it() -> None:
     # Two files of one release whose names write its version differently: each row keeps its
     # own text, as parsed, and the listing's version is the first one's.
