@@ -87,7 +87,13 @@ class UpstreamError(PackyardError):
     """
 
     def __init__(self, message: str, **kwargs: str | None) -> None:
-        super().__init__(_USERINFO.sub(r"\1", message), **kwargs)
+        super().__init__(without_credentials(message), **kwargs)
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user information (``USER:PASSWORD@``) of every http(s) URL in it
+    left out."""
+    return _USERINFO.sub(r"\1", text)
 
 
 class CannotStart(Exception):
