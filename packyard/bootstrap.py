@@ -266,6 +266,8 @@ def build_upstreams(settings: Settings, catalog: Catalog, blobs: BlobStore,
     http = UpstreamHttp(UpstreamLimits(
         connect_timeout=settings.upstream_connect_timeout_seconds,
         read_timeout=settings.upstream_read_timeout_seconds,
+        document_timeout=settings.upstream_document_timeout_seconds,
+        internal_networks_allowed=settings.upstream_networks_allowed,
         retries=settings.upstream_retries,
         max_concurrency=settings.upstream_max_concurrency,
         cooldown=settings.upstream_cooldown_seconds))

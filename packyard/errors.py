@@ -6,6 +6,11 @@ maps them to its own wire format in exactly one place.
 
 from __future__ import annotations
 
+import re
+
+# The user information of an http(s) URL: what comes between "//" and "@" before the host.
+_USERINFO = re.compile(r"(https?://)[^/?#\s]*@", re.IGNORECASE)
+
 
 class PackyardError(Exception):
     """Base of every error a service raises on purpose."""
@@ -74,7 +79,21 @@ class Unsupported(PackyardError):
 
 
 class UpstreamError(PackyardError):
-    """An upstream index failed or answered with something unusable (HTTP 502)."""
+    """An upstream index failed or answered with something unusable (HTTP 502).
+
+    Its message names upstream URLs, and is shown to every client reading the repository:
+    credentials in them (``https://USER:PASSWORD@mirror/simple/``, and the file URLs that
+    page's relative links resolve to) are left out of it, here, whoever builds it.
+    """
+
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        super().__init__(without_credentials(message), **kwargs)
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user information (``USER:PASSWORD@``) of every http(s) URL in it
+    left out."""
+    return _USERINFO.sub(r"\1", text)
 
 
 class CannotStart(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -86,6 +87,14 @@ class Settings:
     upstream_connect_timeout_seconds: float = 10.0
     # Longest wait for the next bytes of an upstream response (not for a whole file).
     upstream_read_timeout_seconds: float = 30.0
+    # Longest wait for a whole upstream document (a project page, a packument, a core metadata
+    # file): one trickling a byte at a time never meets the read timeout.
+    upstream_document_timeout_seconds: float = 60.0
+    # Internal networks (comma-separated CIDRs) upstream files and redirects may still reach:
+    # no connection goes to a loopback, private, link-local or reserved address but the index
+    # URL's own host and port, unless it is in one of these (a DNS that answers public names
+    # with internal addresses: a proxy's fake IPs, a split-horizon mirror of a CDN).
+    upstream_internal_networks_allowed: str = ""
     # Extra attempts after a connection error, a timeout or a 5xx/429 answer, before any byte.
     upstream_retries: int = 2
     # Upstream requests in flight at once; more wait (up to the read timeout) and then fail.
@@ -152,6 +161,10 @@ class Settings:
     # console_signin_window_seconds since its last failure.
     console_max_failed_signins: int = 5
     console_signin_window_seconds: int = 5 * 60
+
+    @property
+    def upstream_networks_allowed(self) -> tuple[str, ...]:
+        return tuple(_split_list(self.upstream_internal_networks_allowed))
 
     @property
     def signing_regions(self) -> frozenset[str] | None:
@@ -230,6 +243,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                          f"{settings.audit_log!r}")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",
                  "audit_log_max_bytes", "upstream_claim_seconds",
+                 "upstream_document_timeout_seconds",
                  "console_idle_timeout_seconds", "console_session_seconds",
                  "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:
@@ -258,6 +272,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             "managed KMS key (its ARN, alias or id) that these credentials may use for "
             f"GenerateDataKey and Decrypt: {settings.default_encryption_key} is an AWS managed "
             "key, usable only by the AWS service that owns it")
+    for network in settings.upstream_networks_allowed:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError("PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED takes networks such as "
+                             f"10.0.0.0/8 or fd00::/8, separated by commas; got {network!r}") \
+                from None
     for name, what in (("pypi_upstream_url", "a simple index"),
                        ("npm_upstream_url", "an npm registry")):
         upstream = getattr(settings, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from packyard.errors import UpstreamError
+from packyard.errors import UpstreamError, without_credentials
 from packyard.http.request_note import current_request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -55,6 +55,17 @@ class CutShortResponses(logging.Filter):
         return True
 
 
+class UpstreamCredentials(logging.Filter):
+    """Upstream URLs logged without their credentials: httpx logs each request's URL whole,
+    and an index URL may hold a password (``https://USER:PASSWORD@mirror/simple/``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = without_credentials(message), ()
+        return True
+
+
 def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
     """The upstream's error at the root of ``exc``'s chain (Starlette wraps it twice), if any."""
     seen: set[int] = set()
@@ -74,3 +85,7 @@ def configure_logging(level: str) -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, CutShortResponses) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(CutShortResponses())
+    for name in ("httpx", "packyard.upstream"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UpstreamCredentials) for f in logger.filters):
+            logger.addFilter(UpstreamCredentials())

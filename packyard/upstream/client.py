@@ -1,13 +1,18 @@
 """HTTP to upstream indexes: bounded in time and in concurrency, retried a little, confined.
 
 - Every request has a connect timeout and a per-read timeout; a whole file may take as long as
-  it keeps moving, a page has a size cap.
+  it keeps moving, a page has a size cap, and a document read whole (a page, a core metadata
+  file, an answer to a query) must arrive within ``document_timeout``: an upstream trickling a
+  byte a second never meets the read timeout, and would hold one of the concurrency slots
+  for as long as it liked.
 - At most ``max_concurrency`` upstream requests are in flight; more wait for a slot no longer
   than the read timeout and then fail, so a slow upstream cannot pile up unbounded work.
 - Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with a short
   backoff, but only before any byte of the body has been used.
 - Redirects are followed by hand, at most five, and only to hosts the caller allows: the index's
   own host and the hosts its pages name for files (issue: "upstream traffic is confined").
+- No connection goes to an internal address (loopback, private, link-local…) but the index's
+  own host and port, whatever a page or a redirect names (``destinations``).
 - A host that just failed (unreachable, timing out, 5xx after the retries) is not tried again
   for ``cooldown`` seconds by the upstream that saw it fail: requests fail at once, so cached
   pages are served without first waiting out the timeouts on every request while an upstream
@@ -35,11 +40,13 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
 from packyard.upstream.byte_ranges import parse_content_range, unsatisfied_size
+from packyard.upstream.destinations import ConfinedBackend, for_index
 
 log = logging.getLogger("packyard.upstream")
 
@@ -122,6 +129,9 @@ class UpstreamLimits:
     retries: int = 2
     max_concurrency: int = 16
     cooldown: float = 2.0
+    document_timeout: float = 60.0
+    # Internal networks (CIDRs) connections may still go to (``destinations``).
+    internal_networks_allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,17 +204,18 @@ class UpstreamHttp:
                                 read=self.limits.read_timeout,
                                 write=self.limits.read_timeout,
                                 pool=self.limits.read_timeout)
-        kwargs: dict[str, object] = {}
-        if self._transport is not None:
-            kwargs["transport"] = self._transport
+        # TLS trusts the system store (SSL_CERT_FILE is honoured).
+        verify = ssl.create_default_context()
+        limits = httpx.Limits(max_connections=self.limits.max_concurrency,
+                              max_keepalive_connections=self.limits.max_concurrency)
         return httpx.AsyncClient(
             timeout=timeout, follow_redirects=False,
             # No proxies or netrc from the environment: only the configured URL is
-            # contacted. TLS trusts the system store (SSL_CERT_FILE is honoured).
-            trust_env=False, verify=ssl.create_default_context(),
-            limits=httpx.Limits(max_connections=self.limits.max_concurrency,
-                                max_keepalive_connections=self.limits.max_concurrency),
-            headers={"User-Agent": f"packyard/{__version__}"}, **kwargs)  # type: ignore[arg-type]
+            # contacted.
+            trust_env=False,
+            transport=self._transport or _confined_transport(
+                verify, limits, self.limits.internal_networks_allowed),
+            headers={"User-Agent": f"packyard/{__version__}"})
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -274,7 +285,8 @@ class UpstreamHttp:
             attempt = 0
             while True:
                 try:
-                    response = await self._follow(url, headers, allowed_hosts, method)
+                    with for_index(upstream):
+                        response = await self._follow(url, headers, allowed_hosts, method)
                 except httpx.TransportError as exc:
                     if attempt < self.limits.retries:
                         attempt += 1
@@ -342,7 +354,8 @@ class UpstreamHttp:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._open(upstream, url, headers, {host_of(url)}) as response:
+        async with self._whole(url), \
+                self._open(upstream, url, headers, {host_of(url)}) as response:
             final = str(response.url)
             if response.status_code == 304:
                 return PageFetch("not_modified", final, etag=response.headers.get("etag", etag),
@@ -360,8 +373,9 @@ class UpstreamHttp:
     async def fetch_bytes(self, url: str, allowed_hosts: Collection[str], limit: int, *,
                           upstream: str) -> bytes:
         """A small file (core metadata) in one piece; UpstreamError unless the answer is 200."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity"},
-                              allowed_hosts) as response:
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity"},
+                           allowed_hosts) as response:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
@@ -371,13 +385,14 @@ class UpstreamHttp:
                    limit: int, *, upstream: str) -> tuple[int, str, bytes]:
         """POST a query to an upstream (npm's advisories): (status, content type, body), the
         answer capped at ``limit`` bytes; no redirects followed, no retries."""
-        async with self._tried(upstream, url), self._slot(url):
+        async with self._tried(upstream, url), self._slot(url), self._whole(url):
             client = await self._http()
             self.requests += 1
             try:
-                response = await client.send(
-                    client.build_request("POST", url, content=body, headers=headers),
-                    stream=True)
+                with for_index(upstream):
+                    response = await client.send(
+                        client.build_request("POST", url, content=body, headers=headers),
+                        stream=True)
                 try:
                     data = await _read_capped(response, limit)
                 finally:
@@ -389,6 +404,17 @@ class UpstreamHttp:
                 raise error from None
             self._mark_up(upstream, url)
             return response.status_code, response.headers.get("content-type", ""), data
+
+    @asynccontextmanager
+    async def _whole(self, url: str) -> AsyncIterator[None]:
+        """Around a request whose answer is read whole: it ends within ``document_timeout``,
+        or UpstreamError."""
+        try:
+            async with asyncio.timeout(self.limits.document_timeout):
+                yield
+        except TimeoutError:
+            raise UpstreamError(f"Upstream {url} did not send its answer within "
+                                f"{self.limits.document_timeout:g}s; given up") from None
 
     @asynccontextmanager
     async def stream_file(self, url: str, allowed_hosts: Collection[str], *,
@@ -407,10 +433,11 @@ class UpstreamHttp:
                            upstream: str) -> AsyncIterator[httpx.Response]:
         """A response to a Range request (``byte_range``, a Range header's value) for a file:
         206 (the range), 200 (the upstream ignored the Range: the whole file follows) or 416;
-        UpstreamError for any other answer, as ``stream_file``."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity",
-                                              "Range": byte_range},
-                              allowed_hosts) as response:
+        UpstreamError for any other answer, as ``stream_file``. Read whole (at most
+        ``MAX_FORWARDED_RANGE``), so within ``document_timeout``."""
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity", "Range": byte_range},
+                           allowed_hosts) as response:
             if response.status_code not in (200, 206, 416):
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
@@ -422,8 +449,9 @@ class UpstreamHttp:
         Content-Length, else (a server that refuses HEAD, as Python's http.server does, or
         answers it without a length) the total in the Content-Range of a one-byte range;
         None when neither says. UpstreamError for a 5xx or an unreachable upstream."""
-        async with self._open(upstream, url, {"Accept-Encoding": "identity"}, allowed_hosts,
-                              method="HEAD") as response:
+        async with self._whole(url), \
+                self._open(upstream, url, {"Accept-Encoding": "identity"}, allowed_hosts,
+                           method="HEAD") as response:
             if response.status_code == 200 and "content-encoding" not in response.headers:
                 length = _length(response.headers.get("content-length"))
                 if length is not None:
@@ -438,6 +466,27 @@ class UpstreamHttp:
                 return _length(response.headers.get("content-length"))
             answered = parse_content_range(response.headers.get("content-range"))
             return None if answered is None else answered[2]
+
+
+def _confined_transport(verify: ssl.SSLContext, limits: httpx.Limits,
+                        networks_allowed: Collection[str] = ()) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through ``ConfinedBackend``.
+
+    httpx has no setting for httpcore's network backend: the transport's connection pool
+    (``_pool``, httpx 0.2x) is made again with it. Checked, not assumed: another httpx whose
+    transport holds no ``AsyncConnectionPool`` there stops Packyard's first upstream request
+    rather than let it connect unconfined.
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
+        raise RuntimeError(f"httpx {httpx.__version__}'s transport has no connection pool "
+                           "where Packyard expects one; upstream connections cannot be confined")
+    transport._pool = httpcore.AsyncConnectionPool(  # the docstring says why
+        ssl_context=verify, max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+        network_backend=ConfinedBackend(networks_allowed=networks_allowed))
+    return transport
 
 
 def _length(value: str | None) -> int | None:

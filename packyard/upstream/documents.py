@@ -207,7 +207,13 @@ class UpstreamDocuments:
     def _parse(self, body: bytes, content_type: str, url: str,
                name: str) -> tuple[UpstreamListing, str]:
         """A fetched document, parsed and encoded as it is kept (worker thread)."""
-        parsed = self._format.parse_listing(body, content_type, url, name)
-        document = self._format.encode(parsed)
+        try:
+            parsed = self._format.parse_listing(body, content_type, url, name)
+            document = self._format.encode(parsed)
+        except RecursionError:
+            # JSON nested a thousand deep (Python's json recurses per level): an upstream
+            # error like any unusable answer, so a cached copy is served, not a 500.
+            raise UpstreamError(f"Upstream {url} sent a document nested too deeply to "
+                                "read") from None
         return replace(parsed, weight=len(document)), document
 

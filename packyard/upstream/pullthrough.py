@@ -512,7 +512,11 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                              then=partial(release, batched))
             batch, batched = [], 0
 
-        async for chunk in response.aiter_bytes():
+        # The bytes as sent, never decoded: a server may mark a .tar.gz "Content-Encoding:
+        # gzip" although it was asked for none, and the index's digests are of the file as
+        # sent (pip reads it so too); decoding would also let a small upstream answer
+        # become gigabytes here.
+        async for chunk in response.aiter_raw():
             batch.append(chunk)
             batched += len(chunk)
             received += len(chunk)

@@ -826,6 +826,13 @@ class UpstreamResolver:
         if download.error is not None and not download.verified:
             reader.close()
             raise download.error
+        if remote.size is None and size is not None and size <= self._verify_before_send:
+            # Small by the upstream's own word: verified and kept before it is sent, as one
+            # whose index declared the size, so a mismatch is a 502 that says so, not a 200
+            # cut short (pip then reported the empty file's hash, not why).
+            reader.close()
+            digests = await download.result()
+            return StoredFile(domain.blob_key, digests.sha256, digests.size)
         return StreamingFile(reader, size)
 
     # -- keeping a pulled file (worker thread) -------------------------------------------------

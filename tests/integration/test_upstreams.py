@@ -6,7 +6,9 @@ whose ``public:pypi`` external connection points at it. pip, uv, twine-style upl
 CLI drive the chain the way the README's recommended layout sets it up: a team repository whose
 upstream is a store repository holding the external connection.
 
-``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org.
+``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org (with
+``PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED`` passed on, where DNS answers its file host with
+an internal address).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ from tests.integration.helpers import (
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 # Read at import: the suite's fixtures clear PACKYARD_* from the environment of the tests.
 INTERNET = os.environ.get("PACKYARD_TEST_INTERNET") == "1"
+# Where DNS answers pypi.org's file host with an internal address (a proxy's fake IPs).
+INTERNAL_NETWORKS = os.environ.get("PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED", "")
 
 
 # --------------------------------------------------------------------------- the upstream
@@ -795,6 +799,62 @@ def test_a_file_whose_hash_does_not_match_is_refused_and_not_kept(
     assert chain.packages("team") == [] and chain.packages("pypi-store") == []
 
 
+def test_regression_a_small_file_an_html_index_gives_no_size_for_is_verified_before_it_is_sent(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """A PEP 503 page declares no size, so a small file whose bytes do not match its hash was
+    streamed: the first client got a 200 cut short (uv: 'end of file before message length
+    reached'; pip: that it 'Got' the empty file's sha256), never why. The upstream's
+    Content-Length says it is small: it is verified first, and uv shows the 502 with both
+    hashes."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        spec = DistSpec(name=unique_name("up-bad-html"), version="1.0")
+        wheel, wrong = dists.wheel(spec), "0" * 64
+        upstream.add(wheel, declared_sha256=wrong)
+        chain = _chain(_server(server_factory, upstream), tmp_path)
+        expected = (f"Upstream file {wheel.filename} failed verification: its index page "
+                    f"declares sha256 {wrong}, the bytes sent have {wheel.sha256}; "
+                    "nothing was kept")
+        with chain.http() as http:
+            url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+            first = http.get(url)  # the request that downloads it
+            assert (first.status_code, first.text.strip()) == (502, expected)
+        failed = _uv_install(chain, tmp_path / "venv", spec.name, check=False)
+        assert failed.returncode != 0
+        assert expected in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+        assert chain.packages("team") == [] and chain.packages("pypi-store") == []
+    finally:
+        upstream.stop()
+
+
+def test_regression_an_upstream_page_cannot_point_packyard_at_an_internal_service(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """A hostile index lists a file on another local service (a metadata endpoint, an admin
+    port): pip's and uv's range reads and downloads of it used to be fetched from there and
+    answered with its bytes. Nothing is asked of it now, and the clients see why."""
+    inside = StaticIndex().start()  # the internal service: a second server on 127.0.0.1
+    try:
+        spec = DistSpec(name=unique_name("up-ssrf"), version="1.0")
+        wheel = dists.wheel(spec)
+        inside.add(wheel)
+        index.add(wheel, url=f"http://127.0.0.1:{inside.port}/files/{wheel.filename}")
+        chain = _chain(_server(server_factory, index), tmp_path)
+        url = f"{chain.endpoint()}simple/{normalize(spec.name)}/{wheel.filename}"
+        with chain.http() as http:
+            for headers in ({"Range": "bytes=0-99"}, {}):
+                answer = http.get(url, headers=headers)
+                assert answer.status_code == 502, (headers, answer.status_code)
+                assert f"Upstream host 127.0.0.1:{inside.port} is at 127.0.0.1, an internal " \
+                    "address" in answer.text, answer.text
+        failed = _uv_install(chain, tmp_path / "venv", spec.name, check=False)
+        assert failed.returncode != 0 and "an internal address" in failed.stderr, failed.stderr
+        assert dict(inside.requests) == {}
+        assert chain.packages("team") == []
+    finally:
+        inside.stop()
+
+
 def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_rest_installs(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
@@ -1327,7 +1387,8 @@ def test_publishing_over_a_package_pulled_from_upstream_is_refused(
 @pytest.mark.skipif(not INTERNET, reason="set PACKYARD_TEST_INTERNET=1 to reach pypi.org")
 def test_real_packages_through_public_pypi(server_factory: ServerFactory,
                                           tmp_path: Path) -> None:
-    server = server_factory(env={})  # the default upstream: https://pypi.org/simple/
+    # The default upstream: https://pypi.org/simple/
+    server = server_factory(env={"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED": INTERNAL_NETWORKS})
     chain = _chain(server, tmp_path)
     _uv_install(chain, tmp_path / "uv", "requests==2.32.3", "six")
     _pip_install(chain, tmp_path / "pip", "idna", "attrs")

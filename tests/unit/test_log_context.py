@@ -56,3 +56,16 @@ def test_configuring_twice_installs_the_filter_once() -> None:
         assert sum(isinstance(f, CutShortResponses) for f in uvicorn_log.filters) == 1
     finally:  # the rest of this worker's tests see uvicorn's logger as they found it
         uvicorn_log.filters[:] = before
+
+
+def test_regression_upstream_credentials_are_not_logged() -> None:
+    """httpx logged each upstream request's URL whole: with an index URL holding a password,
+    every page fetch wrote it to the server's log."""
+    configure_logging("INFO")
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, 'HTTP Request: %s %s "%s"',
+                               ("GET", "https://svc:s3cr3t@mirror.example/simple/x/",
+                                "HTTP/1.1 200 OK"), None)
+    filters = logging.getLogger("httpx").filters
+    assert filters and all(f.filter(record) for f in filters)
+    assert record.getMessage() == ('HTTP Request: GET https://mirror.example/simple/x/ '
+                                   '"HTTP/1.1 200 OK"')

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
+import ipaddress
 import json
 import os
 import ssl
@@ -33,6 +34,7 @@ from packyard.formats.pypi import attributes as pypi_attributes
 from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.later_digests import ATTRIBUTE_DIGESTS
+from packyard.settings import load_settings
 from packyard.storage.blobs import LATER_DIGESTS, Digests, ExpectedBlob, StagedBlob
 from packyard.storage.staging import StagedFile, StagingArea
 from packyard.upstream import client as client_module
@@ -44,6 +46,7 @@ from packyard.upstream.client import (
     UpstreamLimits,
     read_responses_in_larger_pieces,
 )
+from packyard.upstream.destinations import is_internal
 from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
@@ -414,6 +417,161 @@ def test_a_large_file_arrives_whole_through_a_real_socket() -> None:
     assert hashlib.sha256(asyncio.run(main())).digest() == hashlib.sha256(body).digest()
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1",
+                                     "fe80::1", "fd00::1", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+                                     "::ffff:127.0.0.1", "::ffff:169.254.169.254"])
+def test_internal_addresses_are_internal(address: str) -> None:
+    assert is_internal(address)
+
+
+@pytest.mark.parametrize("address", ["151.101.0.223", "2a04:4e42::223", "::ffff:151.101.0.223"])
+def test_public_addresses_are_not_internal(address: str) -> None:
+    assert not is_internal(address)
+
+
+def test_regression_an_upstream_page_cannot_send_packyard_to_an_internal_address() -> None:
+    """A hostile index names files on an internal service (a cloud's metadata address, an
+    admin port beside Packyard): a range read used to be sent there and its bytes answered
+    to the client. Whatever the URL's spelling, or a redirect from the index's own host,
+    nothing connects to an internal address but the index's own host and port."""
+    connections: list[int] = []
+
+    async def main() -> list[str]:
+        async def secret(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            await reader.readuntil(b"\r\n\r\n")
+            body = b"AWS_SECRET=do-not-leak"
+            writer.write(b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-%d/%d\r\n"
+                         b"Content-Length: %d\r\n\r\n" % (len(body) - 1, len(body), len(body))
+                         + body)
+            await writer.drain()
+            writer.close()
+
+        async def index(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/latest/\r\n"
+                         b"Content-Length: 0\r\n\r\n" % secret_port)
+            await writer.drain()
+            writer.close()
+
+        inside = await asyncio.start_server(secret, "127.0.0.1", 0)
+        secret_port = inside.sockets[0].getsockname()[1]
+        own = await asyncio.start_server(index, "127.0.0.1", 0)
+        index_url = f"http://127.0.0.1:{own.sockets[0].getsockname()[1]}/simple/"
+        http = UpstreamHttp(UpstreamLimits(retries=0))
+        refusals = []
+        try:
+            for url in (f"http://127.0.0.1:{secret_port}/f.whl",
+                        f"http://localhost.:{secret_port}/f.whl",
+                        f"http://0x7f000001:{secret_port}/f.whl",
+                        f"http://good@127.0.0.1:{secret_port}/f.whl",
+                        f"{index_url}redirected/f.whl"):
+                with pytest.raises(UpstreamError) as refused:
+                    async with http.stream_range(url, {"127.0.0.1", "localhost.", "0x7f000001"},
+                                                 "bytes=0-10", upstream=index_url):
+                        pass
+                refusals.append(refused.value.message)
+            # The index's own host and port is the administrator's choice: used as is.
+            secret_url = f"http://127.0.0.1:{secret_port}/f.whl"
+            async with http.stream_range(secret_url, {"127.0.0.1"}, "bytes=0-10",
+                                         upstream=secret_url) as response:
+                assert response.status_code == 206
+        finally:
+            await http.aclose()
+            inside.close()
+            own.close()
+        return refusals
+
+    refusals = asyncio.run(main())
+    assert len(connections) == 1  # the index's own only
+    for message in refusals:
+        assert "is at 127.0.0.1, an internal address" in message, message
+
+
+def test_regression_a_page_trickled_a_byte_at_a_time_gives_its_slot_back() -> None:
+    """An upstream sending a page a byte at a time never meets the read timeout: the fetch
+    held one of the concurrency slots for as long as the upstream liked (16 such pages, and
+    every upstream request of every repository failed 'Upstream busy'). A document must now
+    arrive whole within the document timeout, and its slot is then free for the next."""
+
+    async def main() -> tuple[str, float, PageFetch]:
+        async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(1000):
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+            writer.close()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+            writer.close()
+
+        slow = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        good = await asyncio.start_server(answer, "127.0.0.1", 0)
+        slow_url = f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}/simple/x/"
+        good_url = f"http://127.0.0.1:{good.sockets[0].getsockname()[1]}/simple/x/"
+        http = UpstreamHttp(UpstreamLimits(retries=0, read_timeout=1.0, max_concurrency=1,
+                                           document_timeout=0.5))
+        try:
+            started = time.monotonic()
+            with pytest.raises(UpstreamError) as given_up:
+                await http.fetch_page(slow_url, upstream=slow_url)
+            took = time.monotonic() - started
+            fetched = await http.fetch_page(good_url, upstream=good_url)
+        finally:
+            await http.aclose()
+            slow.close()
+            good.close()
+        return given_up.value.message, took, fetched
+
+    message, took, fetched = asyncio.run(main())
+    assert message.endswith("did not send its answer within 0.5s; given up"), message
+    assert took < 2.0
+    assert fetched.status == "ok" and fetched.body == b"{}"
+
+
+def test_an_internal_network_allowed_by_the_administrator_is_connected_to() -> None:
+    """A DNS answering public names with internal addresses (a proxy's fake IPs, a CDN
+    mirrored on the internal network): PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED."""
+    assert is_internal("198.18.0.7") and not is_internal(
+        "198.18.0.7", [ipaddress.ip_network("198.18.0.0/15")])
+    assert is_internal("10.0.0.1", [ipaddress.ip_network("198.18.0.0/15")])
+
+    async def main() -> int:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/f.whl"
+        http = UpstreamHttp(UpstreamLimits(retries=0, internal_networks_allowed=("127.0.0.0/8",)))
+        try:
+            async with http.stream_file(url, {"127.0.0.1"},
+                                        upstream="https://index.example/simple/") as response:
+                return response.status_code
+        finally:
+            await http.aclose()
+            server.close()
+
+    assert asyncio.run(main()) == 200
+
+
+def test_internal_networks_allowed_must_be_networks() -> None:
+    with pytest.raises(ValueError, match="takes networks such as 10.0.0.0/8"):
+        load_settings({"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED": "10.0.0.0/8,corp"})
+    assert load_settings({"PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED":
+                              " 10.0.0.0/8, fd00::/8"}).upstream_networks_allowed == (
+        "10.0.0.0/8", "fd00::/8")
+
+
 def test_connection_errors_are_reported_as_unreachable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -583,6 +741,32 @@ def test_a_cached_page_is_served_while_the_upstream_is_down(catalog: SqlCatalog)
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("fmt", [PypiUpstream(), NpmUpstream()], ids=["pypi", "npm"])
+def test_regression_a_document_nested_too_deeply_is_an_upstream_error(
+        catalog: SqlCatalog, fmt: PypiUpstream | NpmUpstream) -> None:
+    """JSON nested 200,000 deep made Python's json raise RecursionError: a 500 'internal
+    error' for the package, and, once the project was cached, its revalidation failed the
+    same way instead of serving the cached copy. Now it is an upstream's unusable answer."""
+    deep = b'{"name":"demo-pkg","versions":{"1.0.0":' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=deep, headers={"Content-Type": "application/json"})
+
+    clock = FakeClock()
+    with pytest.raises(UpstreamError) as err:
+        asyncio.run(UpstreamDocuments(catalog, _http(handler, retries=0), clock, 60, fmt)
+                    .get(INDEX, "demo-pkg"))
+    assert "sent a document nested too deeply to read" in err.value.message
+    # A project cached before is served from its copy.
+    server = PageServer()
+    pages = UpstreamPages(catalog, _http(server, retries=0), clock, ttl_seconds=60)
+    first = asyncio.run(pages.get(INDEX, "demo-pkg"))
+    server.body = b'{"files":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    clock.moment += timedelta(seconds=61)
+    stale = asyncio.run(pages.get(INDEX, "demo-pkg"))
+    assert stale.stale and stale.listing == first.listing
+
+
 def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
         catalog: SqlCatalog) -> None:
     server = PageServer()
@@ -593,6 +777,31 @@ def test_a_page_never_fetched_fails_clearly_while_the_upstream_is_down(
     assert err.value.message == (
         f"Upstream {INDEX}demo-pkg/ unreachable: ConnectError down; Packyard has never fetched "
         "project demo-pkg from there, so it has no copy to serve")
+
+
+def test_regression_an_upstreams_credentials_are_not_in_what_clients_are_told(
+        catalog: SqlCatalog) -> None:
+    """An index URL with credentials (``https://USER:PASSWORD@mirror/simple/``, an internal
+    mirror that asks for them) was quoted whole in every 502: any client reading the
+    repository could read the password. Neither the index's nor a file's URL shows them."""
+    secret_index = "https://svc:s3cr3t%40pw@index.example/simple/"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/demo-pkg/"):
+            return httpx.Response(503)
+        return httpx.Response(404)
+
+    http = _http(handler, retries=0)
+    with pytest.raises(UpstreamError) as page_error:
+        asyncio.run(UpstreamPages(catalog, http, FakeClock(), 60).get(secret_index, "demo-pkg"))
+    with pytest.raises(UpstreamError) as file_error:
+        asyncio.run(http.fetch_bytes(f"{secret_index}../files/demo_pkg-1.0.whl.metadata",
+                                     {"index.example"}, 10, upstream=secret_index))
+    for message in (page_error.value.message, file_error.value.message):
+        assert "s3cr3t" not in message and "svc" not in message, message
+        assert "https://index.example/" in message, message
+    assert UpstreamError("at http://u:p@ss@host.example/x and http://host.example/?a=b@c").message \
+        == "at http://host.example/x and http://host.example/?a=b@c"
 
 
 def test_pages_survive_a_restart(catalog: SqlCatalog) -> None:
@@ -886,6 +1095,37 @@ def test_a_file_larger_than_the_limit_is_not_kept(tmp_path: Path) -> None:
                                    "bytes; not kept")
 
 
+def test_regression_a_file_sent_with_a_content_coding_is_kept_as_sent(tmp_path: Path) -> None:
+    """A server that marks a .tar.gz 'Content-Encoding: gzip' (a common web server setting)
+    had it decompressed before it was hashed: the .tar failed the page's sha256, which pip,
+    reading the bytes as sent, verifies fine. And a hostile upstream's 2 MB gzip of zeros,
+    decompressed, was 2 GB spooled and sent to the client. The bytes as sent are the file."""
+    import gzip
+    sent = gzip.compress(DATA)  # a .tar.gz as it is on disk
+    sha = hashlib.sha256(sent).hexdigest()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:  # as a network response arrives
+            yield sent
+
+        return httpx.Response(200, content=body(), headers={
+            "Content-Encoding": "gzip", "Content-Length": str(len(sent))})
+
+    async def main() -> bytes:
+        kept: list[bytes] = []
+
+        async def commit(staged: StagedBlob, digests: Digests) -> None:
+            kept.append(staged.local_path.read_bytes())
+
+        pull = PullThrough(_http(handler), tmp_path / "spool",  # type: ignore[arg-type]
+                           2 * len(sent), 60)
+        digests = await pull.start("d1", _source(sha=sha, size=len(sent)), commit).result()
+        assert digests.sha256 == sha
+        return kept[0]
+
+    assert asyncio.run(main()) == sent
+
+
 class _SlowFirstWrite(StagedFile):
     """A staged file whose first write waits for ``until`` (at most ``seconds``), noting what
     happens to it in ``events``."""
@@ -1153,6 +1393,26 @@ def test_an_npm_version_whose_tarball_url_does_not_parse_is_left_out_with_the_re
     assert listing.file_hosts() == {"registry.example", "::1"}
 
 
+def test_regression_an_npm_version_with_path_or_markup_in_it_is_left_out() -> None:
+    """A hostile registry's packument listed versions such as '../../../etc/passwd',
+    '<script>…</script>' or '3.0.0\\0': Packyard's packument offered them, with tarball URLs
+    holding them, although no publish could make them (and no request could fetch them).
+    An old version that is not semver but plain text (0.0.1beta) stays."""
+    def version(number: str) -> dict[str, object]:
+        return {"name": "demo", "version": number,
+                "dist": {"tarball": f"https://registry.example/demo/-/demo-{number}.tgz",
+                         "shasum": "0" * 40}}
+
+    odd = ["../../../etc/passwd", "2.0.0/../../x", "<script>alert(1)</script>", "3.0.0\x00",
+           "4.0.0%2f..", "5.0.0 ", "6.0.0\\x", "7.0.0+" + "a" * 300]
+    document = {"name": "demo", "versions": {v: version(v) for v in ["1.0.0", "0.0.1beta", *odd]}}
+    listing = NpmUpstream().parse_listing(json.dumps(document).encode(), "application/json",
+                                          "https://registry.example/demo", "demo")
+    assert [v.version for v in listing.versions] == ["1.0.0", "0.0.1beta"]
+    assert len(listing.rejected) == len(odd)
+    assert all("not a version" in why for why in listing.rejected)
+
+
 def test_pypi_documents_keep_each_files_version_as_its_name_writes_it() -> None:
     # Two files of one release whose names write its version differently: each row keeps its
     # own text, as parsed, and the listing's version is the first one's.
@@ -1271,3 +1531,25 @@ def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path)
     every = asyncio.run(main({"sha256": sha256}, LATER_DIGESTS))
     assert every.sha512 == hashlib.sha512(DATA).hexdigest()
     assert every.sha1 == hashlib.sha1(DATA).hexdigest() and every.md5 == md5
+
+
+@pytest.mark.parametrize(("name", "version"), [("requests", "1.0"), ("demo-pkg", "9.9")])
+def test_regression_a_pulled_wheel_whose_metadata_names_another_release_keeps_none_of_it(
+        tmp_path: Path, name: str, version: str) -> None:
+    """A wheel listed under demo-pkg whose METADATA says requests 9.9 (a compromised mirror)
+    was kept with 'requests' as the package's display name and requests' summary and
+    dependencies; an upload of it is refused. It is kept, verified, without its metadata."""
+    wheel = build_wheel(tmp_path, name="demo_pkg", version="1.0",
+                        metadata=metadata_text(name, version, headers=[
+                            ("Summary", "another project's"), ("Requires-Dist", "evil")]))
+    offered = OfferedFile(wheel.name, "1", {"sha256": "0" * 64}, None, False, None, {},
+                          url=FILE_URL)
+    stored: list[bytes] = []
+    kept = PypiUpstream().keep(wheel, Digests(wheel.stat().st_size, "", "", "0" * 64, "", ""),
+                               "demo-pkg", offered, None,
+                               lambda data: (stored.append(data),
+                                             Digests(len(data), "", "", "1" * 64, "", ""))[1],
+                               None)
+    assert kept.display_name == "demo_pkg"
+    assert kept.version.summary is None and kept.version.dependencies == []
+    assert stored == []  # no core metadata file served for it either

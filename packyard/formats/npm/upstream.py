@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.names import parse_package_name
 from packyard.formats.npm.plugin import FORMAT, TARBALL_ASSET
-from packyard.formats.npm.semver import version_key, version_sort_key
+from packyard.formats.npm.semver import MAX_VERSION_LENGTH, version_key, version_sort_key
 from packyard.formats.npm.tarball import TarballLimits, inspect_tarball
 from packyard.metadata.new_files import NewAsset, NewVersion
 from packyard.storage.blobs import Digests
@@ -48,6 +49,12 @@ _NOT_KEPT = ("readme", "readmeFilename", "deprecated", "_attachments")
 def tarball_filename(name: str, version: str) -> str:
     """The file name a version's tarball is requested by: ``util-1.0.0.tgz`` (no scope)."""
     return f"{name}-{version}.tgz"
+
+
+# What a version an upstream lists may be written with, semver or not (very old packages have
+# versions such as 0.0.1beta): it becomes part of a tarball's name and URL, so no path
+# separators, escapes, markup, blanks or control characters.
+_VERSION_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*", re.ASCII)
 
 
 def version_key_of(version: str) -> str:
@@ -233,6 +240,9 @@ def _listing(name: str, document: Mapping[str, Any]) -> UpstreamListing:
     for version, raw in raw_versions.items():
         if not isinstance(raw, Mapping) or not isinstance(version, str):
             rejected.append(f"{version}: its manifest is not an object")
+            continue
+        if len(version) > MAX_VERSION_LENGTH or not _VERSION_TEXT.fullmatch(version):
+            rejected.append(f"{version[:40]!r}: not a version (letters, digits and . _ + -)")
             continue
         key = version_key_of(version)
         if key in seen:

@@ -177,7 +177,11 @@ class PypiUpstream:
                 log.warning("%s; reading the wheel's own", exc.message)
         if inspection is None:
             try:
-                inspection = inspect_distribution(spool, dist)
+                # An upload naming another project in its metadata is refused; a pulled file
+                # is what the upstream serves (verified), kept without such metadata: neither
+                # the other project's name nor its dependencies are recorded for this one.
+                inspection = _same_release(inspect_distribution(spool, dist), dist,
+                                           version_too=dist.kind == "bdist_wheel")
             except Invalid as exc:
                 log.warning("kept %s without its metadata: %s", file.filename, exc.message)
         extra: dict[str, int] = {}
@@ -204,12 +208,14 @@ class PypiUpstream:
                         asset, extra)
 
 
-def _same_release(inspection: DistInspection, dist: DistFilename) -> DistInspection:
-    """The metadata of the release the wheel's name says (pip refuses a wheel whose metadata
-    names another), or ``Invalid``."""
+def _same_release(inspection: DistInspection, dist: DistFilename, *,
+                  version_too: bool = True) -> DistInspection:
+    """The metadata of the release the file's name says (pip refuses a wheel whose metadata
+    names another), or ``Invalid``; with ``version_too`` False (an old sdist, whose PKG-INFO
+    may write its version as no PEP 440 reader does) only the project is compared."""
     try:
         same = (normalize_name(inspection.name) == dist.normalized_name
-                and Version(inspection.version) == dist.version)
+                and (not version_too or Version(inspection.version) == dist.version))
     except InvalidVersion:
         same = False
     if not same:
