@@ -89,7 +89,7 @@ class Settings:
     upstream_read_timeout_seconds: float = 30.0
     # Longest wait for a whole upstream document (a project page, a packument, a core metadata
     # file): one trickling a byte at a time never meets the read timeout.
-    upstream_document_timeout_seconds: float = 60.0
+    upstream_document_timeout_seconds: float = 120.0
     # Internal networks (comma-separated CIDRs) upstream files and redirects may still reach:
     # no connection goes to a loopback, private, link-local or reserved address but the index
     # URL's own host and port, unless it is in one of these (a DNS that answers public names

@@ -129,7 +129,7 @@ class UpstreamLimits:
     retries: int = 2
     max_concurrency: int = 16
     cooldown: float = 2.0
-    document_timeout: float = 60.0
+    document_timeout: float = 120.0
     # Internal networks (CIDRs) connections may still go to (``destinations``).
     internal_networks_allowed: tuple[str, ...] = ()
 

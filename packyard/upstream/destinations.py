@@ -7,10 +7,15 @@ Packyard would fetch it, and a range read would hand the bytes to any client wit
 So every connection is checked when it is made, on the addresses it would actually go to (not
 on the URL's text: ``0x7f000001``, ``localhost.`` and a DNS name pointing inward all resolve
 first), and the connection is made to a checked address, so a second DNS answer cannot swap an
-internal one in. An address that is not globally reachable (loopback, private, link-local,
-unique local, shared, reserved, unspecified, multicast; an IPv4 one inside IPv6 too) is
-refused, except at the host and port of the upstream's own index URL, which an administrator
-chose (a mirror on the internal network, a test's local index).
+internal one in. An address on a network where a host's own or an organisation's services
+live (``INTERNAL``: loopback, RFC 1918 private, carrier-grade NAT, link-local, unique local,
+unspecified, multicast; an IPv4 one inside IPv6 too) is refused, except at the host and port
+of the upstream's own index URL, which an administrator chose (a mirror on the internal
+network, a test's local index). The ranges set aside for documentation and benchmarking
+(``203.0.113.0/24``, ``198.18.0.0/15``, …) are not refused: no service of anyone's lives
+there, while DNS servers and proxies do answer public names with them (this project's own
+network answers ``files.pythonhosted.org`` with ``203.0.113.80``; a proxy's fake IPs are in
+``198.18.0.0/15``), and refusing them would refuse PyPI's files.
 """
 
 from __future__ import annotations
@@ -57,6 +62,21 @@ def for_index(index_url: str) -> Iterator[None]:
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+INTERNAL: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8",        # "this host" (0.0.0.0 reaches the host itself)
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",  # private (RFC 1918)
+    "100.64.0.0/10",    # carrier-grade NAT, shared address space (RFC 6598)
+    "127.0.0.0/8",      # loopback
+    "169.254.0.0/16",   # link-local: a cloud's metadata service
+    "192.0.0.0/24",     # IETF protocol assignments
+    "224.0.0.0/4", "255.255.255.255/32",  # multicast, broadcast
+    "::/128", "::1/128",  # unspecified, loopback
+    "fc00::/7",         # unique local
+    "fe80::/10",        # link-local
+    "ff00::/8",         # multicast
+))
+"""Networks a host's own or an organisation's internal services are on."""
+
 
 def is_internal(address: str, allowed: Iterable[Network] = ()) -> bool:
     """Whether an IP address is one an upstream's page must not send Packyard to: internal,
@@ -64,7 +84,7 @@ def is_internal(address: str, allowed: Iterable[Network] = ()) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if not (not ip.is_global or ip.is_multicast):
+    if not any(ip.version == n.version and ip in n for n in INTERNAL):
         return False
     return not any(ip.version == n.version and ip in n for n in allowed)
 

@@ -6,9 +6,9 @@ whose ``public:pypi`` external connection points at it. pip, uv, twine-style upl
 CLI drive the chain the way the README's recommended layout sets it up: a team repository whose
 upstream is a store repository holding the external connection.
 
-``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org (with
-``PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED`` passed on, where DNS answers its file host with
-an internal address).
+``PACKYARD_TEST_INTERNET=1`` also runs one test against the real pypi.org, with the default
+settings (``PACKYARD_UPSTREAM_INTERNAL_NETWORKS_ALLOWED`` is passed on where set, for a DNS that
+answers its file host with an internal address).
 """
 
 from __future__ import annotations
