@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 
 from packyard.storage.s3 import BlobStoreUnavailable
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import assert_refused
 from tests.inprocess.test_outages import STORE_DOWN
 from tests.inprocess.test_upstream_range_reads import Chain, chain, index  # noqa: F401
+from tests.integration.helpers import DistFactory, DistSpec
+from tests.integration.test_upstreams import StaticIndex
 
 
 def test_regression_a_pull_while_the_blob_store_is_down_is_a_503_before_the_download(
@@ -34,3 +37,33 @@ def test_regression_a_pull_while_the_blob_store_is_down_is_a_503_before_the_down
     pulled = chain.get()
     assert pulled.status_code == 200 and pulled.content == chain.wheel.data
     assert chain.index.file_requests(chain.wheel.filename) == 1
+
+
+def test_a_small_pull_from_an_index_without_sizes_while_the_store_is_down_is_a_503(
+        packyard_factory: PackyardFactory, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PEP 503 HTML declares no size, and the store is not looked at before such a pull; a
+    small file (by the upstream's Content-Length) is verified and kept before it is answered,
+    so the store's failure is its 503, not a 200 cut short."""
+    upstream = StaticIndex(html_only=True).start()
+    try:
+        wheel = dists.wheel(DistSpec(name="big-pkg", version="1.0"))  # a few KiB
+        upstream.add(wheel)
+        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
+        repo = app.pypi_repo(repository="pypi-store")
+        app.codeartifact().associate_external_connection(
+            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        blobs = app.container.registry.blobs
+
+        def down(*_args: Any, **_kwargs: Any) -> Any:
+            raise BlobStoreUnavailable(STORE_DOWN)
+
+        path = f"simple/big-pkg/{wheel.filename}"
+        with monkeypatch.context() as patched:
+            for method in ("exists", "size", "commit", "commit_many"):
+                patched.setattr(blobs, method, down)
+            assert_refused(repo.get(path), 503, STORE_DOWN)
+        pulled = repo.get(path)
+        assert pulled.status_code == 200 and pulled.content == wheel.data
+    finally:
+        upstream.stop()
