@@ -40,28 +40,29 @@ def hold_plain_mode(data_dir: Path) -> IO[bytes]:
     """For a server with encryption off: hold ``encryption-off.lock`` (keep the returned file
     open as long as the server runs); ``ModeConflict`` while a process writes encrypted blobs
     there."""
-    held = _hold(data_dir / OFF_LOCK)
-    if _held_by_others(data_dir / ON_LOCK):
-        held.close()
-        raise ModeConflict(
-            f"a process writing encrypted files (packyard encrypt, packyard import or a server "
-            f"with encryption on) is running on {data_dir}, and a server with "
-            "PACKYARD_ENCRYPTION=off could not read what it writes: start this one with "
-            "encryption on (unset PACKYARD_ENCRYPTION), or once that process has ended")
-    return held
+    return _hold_apart(data_dir, OFF_LOCK, ON_LOCK, (
+        f"a process writing encrypted files (packyard encrypt, packyard import or a server "
+        f"with encryption on) is running on {data_dir}, and a server with "
+        "PACKYARD_ENCRYPTION=off could not read what it writes: start this one with "
+        "encryption on (unset PACKYARD_ENCRYPTION), or once that process has ended"))
 
 
 def hold_encrypting_mode(data_dir: Path, what: str) -> IO[bytes]:
     """For a process that writes encrypted blobs (``what`` names it in the refusal): hold
     ``encryption-on.lock`` for its run; ``ModeConflict`` while a server with encryption off
     runs there."""
-    held = _hold(data_dir / ON_LOCK)
-    if _held_by_others(data_dir / OFF_LOCK):
+    return _hold_apart(data_dir, ON_LOCK, OFF_LOCK, (
+        f"a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it could not "
+        f"read the files {what} encrypts: restart that server with encryption on (unset "
+        "PACKYARD_ENCRYPTION) first"))
+
+
+def _hold_apart(data_dir: Path, own: str, other: str, refusal: str) -> IO[bytes]:
+    """Hold ``own`` (shared), then refuse with ``refusal`` if ``other`` is held."""
+    held = _hold(data_dir / own)
+    if _held_by_others(data_dir / other):
         held.close()
-        raise ModeConflict(
-            f"a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it could not "
-            f"read the files {what} encrypts: restart that server with encryption on (unset "
-            "PACKYARD_ENCRYPTION) first")
+        raise ModeConflict(refusal)
     return held
 
 

@@ -28,12 +28,7 @@ class TagStore(CatalogBase):
 
     def put_package_tag(self, package_id: int, tag: str, version_key: str) -> None:
         with self._write() as conn:
-            moved = conn.execute(update(package_tags).where(
-                package_tags.c.package_id == package_id, package_tags.c.tag == tag)
-                .values(version_key=version_key)).rowcount
-            if not moved:
-                conn.execute(insert(package_tags).values(package_id=package_id, tag=tag,
-                                                         version_key=version_key))
+            write_package_tags(conn, package_id, {tag: version_key})
             bump_serials(conn, [package_id], datetime.now(UTC))
 
     def delete_package_tag(self, package_id: int, tag: str) -> bool:
