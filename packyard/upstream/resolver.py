@@ -35,6 +35,7 @@ from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
 from packyard.metadata.point_reads import WouldWait
 from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, Repository
+from packyard.package_groups.origin_controls import OriginDecision
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
 from packyard.thread_hop import ThreadHop
 from packyard.ttl_cache import TtlCache
@@ -377,15 +378,12 @@ class UpstreamResolver:
         registry is not told to it that way either."""
         graph = self._graph(domain.id)
         external = {repo: name for repo, name in graph.external.items() if name == connection}
-        groups = self._domain_groups(domain)
         withheld: set[tuple[str, str]] = set()
         with self._catalog.shared_read():
             for namespace, name in names:
                 packages = self._catalog.packages_named(domain.id, self._fmt, namespace, name)
-                steps = search_steps(repository.id, graph.upstreams, external,
-                                     _descends_by(packages))
-                steps, _ = allowed_steps(steps, repository.id, graph.names,
-                                         groups.deciding(self._fmt, namespace, name))
+                steps, _ = self._steps(domain, repository, graph, external, namespace, name,
+                                       packages)
                 if not any(step.external_connection == connection for step in steps):
                     withheld.add((namespace, name))
         return withheld
@@ -410,16 +408,26 @@ class UpstreamResolver:
                                                        packages)
         external = {repo: connection for repo, connection in graph.external.items()
                     if connection in self._urls}
-        steps = search_steps(repository.id, graph.upstreams, external,
-                             lambda repo: takes_from_upstream(
-                                 indexes[repo][0] if repo in indexes else None))
-        decisions = self._domain_groups(domain).deciding(self._fmt, namespace, name)
-        steps, refused = allowed_steps(steps, repository.id, graph.names, decisions)
+        held = {repo: package for repo, (package, _, _) in indexes.items()}
+        steps, refused = self._steps(domain, repository, graph, external, namespace, name, held)
         for decision in refused:
             log.info("not searching upstream for %s into %s: %s", name, repository.name,
                      decision.reason)
         return _Plan(steps, graph, self._repository_listings(steps, namespace, name, indexes),
-                     read_at, {repo: package for repo, (package, _, _) in indexes.items()})
+                     read_at, held)
+
+    def _steps(self, domain: Domain, repository: Repository, graph: DomainGraph,
+               external: Mapping[int, str], namespace: str, name: str,
+               packages: Mapping[int, Package]) -> tuple[list[SearchStep], list[OriginDecision]]:
+        """The steps a request for the package in ``repository`` takes, as its origin controls
+        (each repository's own copy of the package, ``packages`` by repository id) and its
+        package group let it, and the group's decisions that left steps out: one rule for the
+        requests themselves (``_plan``) and for what is told an upstream besides
+        (``withheld_from``)."""
+        steps = search_steps(repository.id, graph.upstreams, external,
+                             lambda repo: takes_from_upstream(packages.get(repo)))
+        return allowed_steps(steps, repository.id, graph.names,
+                             self._domain_groups(domain).deciding(self._fmt, namespace, name))
 
     def _domain_groups(self, domain: Domain) -> DomainGroups:
         """The domain's package groups: a change made in this process applies to the next
@@ -577,9 +585,12 @@ class UpstreamResolver:
             # length the index does not declare (PEP 503 HTML has none) is asked of the
             # upstream, as a GET's answer would have it: uv reads no range of a file whose
             # HEAD has no Content-Length, and downloads the whole file instead.
+            # (Each request within the upstream client's document deadline.)
             size = remote.size
             if size is None:
-                size = await self._upstream_length(remote, hosts, hit.source.index_url)
+                assert remote.url is not None
+                size = await self._http.content_length(remote.url, hosts,
+                                                       upstream=hit.source.index_url)
             return UpstreamFileHead(remote.digests.get("sha256"), size)
         byte_range = asked.range_of(remote.digests.get("sha256"))
         if byte_range is not None:
@@ -594,19 +605,6 @@ class UpstreamResolver:
         return await self._pull_through(domain, owner, repository, namespace, name, remote,
                                         upstream.version(remote.version_key), hosts,
                                         hit.source.index_url, step.external_connection or "")
-
-    async def _upstream_length(self, remote: OfferedFile, hosts: frozenset[str],
-                               index_url: str) -> int | None:
-        """The length the upstream states for a file its index gives no size for, within
-        one read timeout; None when it states none."""
-        assert remote.url is not None
-        limit = self._http.limits.read_timeout
-        try:
-            async with asyncio.timeout(limit):
-                return await self._http.content_length(remote.url, hosts, upstream=index_url)
-        except TimeoutError:
-            raise UpstreamError(f"Upstream {remote.url} did not state the length of "
-                                f"{remote.filename} within {limit:g}s") from None
 
     async def keep(self, domain: Domain, repository: Repository, name: str, filename: str,
                    namespace: str = "") -> None:
@@ -880,11 +878,6 @@ class UpstreamResolver:
                                     replace(kept.asset, created_at=_until(file_time, now)),
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
-
-
-def _descends_by(packages: Mapping[int, Package]) -> Callable[[int], bool]:
-    """Whether a search may go on past each repository, by its own copy of the package."""
-    return lambda repo: takes_from_upstream(packages.get(repo))
 
 
 def _until(moment: datetime | None, now: datetime) -> datetime | None:

@@ -82,6 +82,12 @@ class Packuments:
                      name: PackageName) -> MergedProject[Place]:
         return await self._resolver.listing(domain, repository, name.bare, name.namespace)
 
+    async def package(self, domain: Domain, repository: Repository,
+                      name: PackageName) -> StoredPackage:
+        """What ``name``'s packument in ``repository`` shows (``stored_package`` of its merge),
+        for the documents and answers made from it besides the packument itself."""
+        return await self.stored_package(name, await self.merged(domain, repository, name))
+
     async def page(self, domain: Domain, repository: Repository, name: PackageName,
                    kind: Kind, base_url: str) -> RenderedPage:
         """The packument of ``name`` in ``repository``, its tarball URLs under ``base_url``."""

@@ -225,8 +225,7 @@ class NpmEndpoint:
                        version_or_tag: str) -> Response:
         """``GET /<name>/<version-or-tag>``: one version's manifest, as the public registry
         serves it (``npm view pkg@1.0.0`` without a packument)."""
-        merged = await self._packuments.merged(access.domain, access.repository, name)
-        package = await self._packuments.stored_package(name, merged)
+        package = await self._packuments.package(access.domain, access.repository, name)
         base_url = _endpoint(request)
         # Rendered and read back in a worker thread: typescript's is 10 MB.
         document = await run_in_threadpool(
@@ -248,8 +247,7 @@ class NpmEndpoint:
                                                                   access.repository, name)
         except NotFound:
             local = None
-        merged = await self._packuments.merged(access.domain, access.repository, name)
-        package = await self._packuments.stored_package(name, merged)
+        package = await self._packuments.package(access.domain, access.repository, name)
         document = await run_in_threadpool(
             lambda: render_full(package, _endpoint(request), write=True,
                                 revision=local.revision if local is not None else None))
@@ -283,8 +281,7 @@ class NpmEndpoint:
         """The package's tags as its packument has them: the repository's own merged with its
         upstreams' (a repository that keeps only some versions must not list the tags of
         those alone: ``latest`` would name an older version than installs get)."""
-        merged = await self._packuments.merged(access.domain, access.repository, name)
-        package = await self._packuments.stored_package(name, merged)
+        package = await self._packuments.package(access.domain, access.repository, name)
         listed = [v.version for v in package.versions if v.status in LISTED_STATUSES]
         return effective_dist_tags(package.dist_tags, listed)
 
