@@ -103,3 +103,10 @@ class CannotStart(Exception):
     Not a ``PackyardError``: no request is being answered. The message is one line with the fix;
     the commands print it as ``error: …`` and exit with status 2.
     """
+
+
+def os_error_text(error: OSError) -> str:
+    """An operating system error in one line, as the commands print it: what failed (the
+    system's words) and on which file."""
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.errors import CannotStart, NotFound, PackyardError
+from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -111,8 +111,7 @@ def encrypt(data_dir: Path | None, output: str) -> None:
             report = encrypt_existing(services.catalog, encryption.blobs,
                                       lambda _domain, _outcome: bar.advance(task))
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        _fail(f"the encryption stopped: {exc.strerror or exc}{where}; nothing is lost (the "
+        _fail(f"the encryption stopped: {os_error_text(exc)}; nothing is lost (the "
               "files not encrypted yet stay plain and readable, those encrypted so far no "
               "longer take their plain space): run it again once this is mended, and it "
               "carries on")

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from packyard.audit.local import LocalAudit
 from packyard.cli.storage_options import storage_options
-from packyard.errors import CannotStart, NotFound, PackyardError
+from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -166,8 +166,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
         # the batches committed before stay, and a rerun skips them.
-        where = f" ({exc.filename})" if exc.filename else ""
-        _fail(f"the import stopped: {exc.strerror or exc}{where}; {counts['imported']:,} "
+        _fail(f"the import stopped: {os_error_text(exc)}; {counts['imported']:,} "
               "file(s) were imported before it (whole batches only): run it again once this "
               "is mended, and the files already imported are skipped")
     # The imported projects' pages are rendered right after each batch; the import is done

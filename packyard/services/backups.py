@@ -43,7 +43,7 @@ from packyard import __version__
 from packyard.crypto.keyring import KEYRING_FILE, key_versions
 from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import SEALED_SUFFIX
-from packyard.errors import Invalid
+from packyard.errors import Invalid, os_error_text
 from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
 
@@ -106,7 +106,7 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
     except BaseException as exc:
         _remove_partial(dest, created)
         if isinstance(exc, OSError):
-            raise Invalid(f"the backup stopped: {_os_error(exc)}; nothing of it was kept "
+            raise Invalid(f"the backup stopped: {os_error_text(exc)}; nothing of it was kept "
                           f"in {dest}") from None
         raise
 
@@ -178,7 +178,7 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
                 _copy_private(src / name, settings.data_dir / name)
         _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
     except OSError as exc:
-        raise Invalid(f"the restore stopped: {_os_error(exc)}; no server starts on "
+        raise Invalid(f"the restore stopped: {os_error_text(exc)}; no server starts on "
                       f"{settings.data_dir} until it is done: run the restore again once this "
                       "is mended, and it carries on") from None
     marker.unlink()
@@ -334,12 +334,6 @@ def _remove_partial(dest: Path, created: bool) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-
-
-def _os_error(exc: OSError) -> str:
-    """An operating system error in one line: what failed, on which file."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"{exc.strerror or exc}{where}"
 
 
 def _copy_private(source: Path, target: Path) -> None:
