@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import bz2
 import contextlib
 import functools
 import gzip
@@ -558,6 +559,9 @@ def build_sdist(spec: DistSpec, out_dir: Path, *, filename: str | None = None) -
             info.mode = 0o644
             tf.addfile(info, io.BytesIO(data))
     path = out_dir / (filename or f"{base}.tar.gz")
+    if path.name.endswith(".tar.bz2"):  # an older format an upstream may still list
+        path.write_bytes(bz2.compress(raw.getvalue()))
+        return Dist(spec, path)
     with path.open("wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0) as gz:
         gz.write(raw.getvalue())
     return Dist(spec, path)

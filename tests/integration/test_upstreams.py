@@ -906,6 +906,37 @@ def test_regression_an_old_sdist_with_a_hyphen_in_its_version_is_listed_and_down
     assert [v["version"] for v in chain.versions(normalize(spec.name))] == ["0.15.1-post1"]
 
 
+def test_regression_an_old_tar_bz2_sdist_is_listed_installed_and_kept_with_its_metadata(
+        server_factory: ServerFactory, index: StaticIndex, tmp_path: Path) -> None:
+    # PyPI still serves .tar.bz2 sdists of old releases (Twisted 8-12, WebOb 1.0.2) and pip
+    # installs them; Packyard left them off upstream pages, so pip found no such version.
+    spec = DistSpec(name=unique_name("up-bz2"), version="1.0.2",
+                    summary="An sdist from before PEP 527")
+    out = tmp_path / "dists"
+    out.mkdir()
+    stem = spec.name.replace("-", "_")
+    sdist = build_sdist(spec, out, filename=f"{stem}-1.0.2.tar.bz2")
+    index.add(sdist)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    setuptools = wheel_from_installed("setuptools", wheels)
+    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
+                   setuptools))
+    chain = _chain(_server(server_factory, index), tmp_path)
+    venv = tmp_path / "venv"
+    _pip_install(chain, venv, f"{spec.name}==1.0.2")
+    assert _installed(chain, venv, spec.module) == f"{spec.name} 1.0.2"
+    name = normalize(spec.name)
+    assert [v["version"] for v in chain.versions(name)] == ["1.0.2"]
+    described = chain.api.describe_package_version(
+        domain=chain.domain, repository=chain.team, format="pypi", package=name,
+        packageVersion="1.0.2")["packageVersion"]
+    assert described["summary"] == "An sdist from before PEP 527"
+    with chain.http() as http:
+        got = http.get(f"{chain.endpoint()}simple/{name}/{sdist.filename}")
+    assert got.status_code == 200 and got.content == sdist.data
+
+
 def test_an_upstream_that_goes_away_mid_file_cuts_the_download_short_and_keeps_nothing(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:

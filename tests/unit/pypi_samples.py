@@ -132,8 +132,10 @@ class Zeros(io.RawIOBase):
 
 
 def write_tar_gz(path: Path, members: Iterable[TarMember]) -> Path:
-    """Write a gzip-compressed tar with hand-made members (links, devices, odd paths)."""
-    with tarfile.open(path, "w:gz") as tar:
+    """Write a compressed tar with hand-made members (links, devices, odd paths): gzip, or
+    bzip2 / xz when the name ends ``.tar.bz2`` / ``.tar.xz``."""
+    compression = {".bz2": "bz2", ".xz": "xz"}.get(path.suffix, "gz")
+    with tarfile.open(path, f"w:{compression}") as tar:
         for member in members:
             info = tarfile.TarInfo(member.name)
             info.type = member.kind

@@ -30,7 +30,7 @@ from packyard.formats.pypi.archive import (
     inspect_distribution,
     serves_core_metadata,
 )
-from packyard.formats.pypi.filenames import parse_distribution_filename
+from packyard.formats.pypi.filenames import parse_distribution_filename, parse_listed_filename
 from tests.unit.pypi_samples import (
     WHEEL_FILE,
     TarMember,
@@ -577,6 +577,48 @@ def test_tar_bomb_is_refused_quickly_with_bounded_memory(tmp_path: Path) -> None
     elapsed, peak = _bounded(attempt)
     assert elapsed < 5
     assert peak < 8 * MiB
+
+
+@pytest.mark.parametrize("extension", [".tar.bz2", ".tar.xz", ".tgz"])
+def test_regression_an_upstreams_older_sdist_formats_are_read(tmp_path: Path,
+                                                                extension: str) -> None:
+    # Pulled through from an index that still serves them (PyPI: Twisted 8-12, WebOb 1.0.2);
+    # their metadata was never read: such files were left off upstream pages altogether.
+    path = write_tar_gz(tmp_path / f"sample-1.0{extension}", sdist_members())
+    dist = parse_listed_filename(path.name, "sample")
+    inspection = inspect_distribution(path, dist)
+    assert (inspection.name, str(inspection.version)) == ("sample", "1.0")
+
+
+@pytest.mark.parametrize("extension", [".tar.bz2", ".tar.xz"])
+def test_a_bzip2_or_xz_tar_bomb_is_refused_quickly_with_bounded_memory(
+        tmp_path: Path, extension: str) -> None:
+    members = [TarMember("sample-1.0/huge.bin", size=64 * MiB), *sdist_members()]
+    path = write_tar_gz(tmp_path / f"sample-1.0{extension}", members)
+    assert path.stat().st_size < 1 * MiB
+    limits = InspectionLimits(max_sdist_unpacked_bytes=16 * MiB)
+    dist = parse_listed_filename(path.name, "sample")
+
+    def attempt() -> None:
+        with pytest.raises(Invalid) as caught:
+            inspect_distribution(path, dist, limits=limits)
+        assert caught.value.message == (
+            f"sample-1.0{extension} is not a valid source distribution: it unpacks to more "
+            "than 16 MiB.")
+
+    elapsed, peak = _bounded(attempt)
+    assert elapsed < 10
+    assert peak < 16 * MiB
+
+
+def test_an_sdist_named_bz2_that_is_not_bzip2_is_refused(tmp_path: Path) -> None:
+    path = write_tar_gz(tmp_path / "sample-1.0.tar.gz", sdist_members())
+    renamed = path.rename(tmp_path / "sample-1.0.tar.bz2")
+    with pytest.raises(Invalid) as caught:
+        inspect_distribution(renamed, parse_listed_filename(renamed.name, "sample"))
+    assert caught.value.message.startswith(
+        "sample-1.0.tar.bz2 is not a valid source distribution: not a bz2-compressed tar "
+        "archive (")
 
 
 def test_tar_with_too_many_members_is_refused(tmp_path: Path) -> None:

@@ -245,6 +245,36 @@ def test_a_listed_sdist_whose_rest_is_no_version_is_refused_as_an_upload_would_b
         parse_listed_filename(filename, "docutils")
 
 
+@pytest.mark.parametrize(("filename", "project", "version"), [
+    ("Twisted-8.2.0.tar.bz2", "twisted", "8.2.0"),
+    ("Twisted-12.3.0.tar.bz2", "twisted", "12.3.0"),
+    ("WebOb-1.0.2.tar.bz2", "webob", "1.0.2"),
+    ("foo-1.0.tgz", "foo", "1.0"),
+    ("foo_bar-2.0.tar.xz", "foo-bar", "2.0"),
+])
+def test_regression_an_upstreams_tar_bz2_tgz_and_tar_xz_sdists_are_listed(
+        filename: str, project: str, version: str) -> None:
+    # pip and uv install these (PyPI still serves them for old releases); they were left off
+    # upstream pages, so `pip install Twisted==8.2.0` found nothing through Packyard.
+    dist = parse_listed_filename(filename, project)
+    assert (dist.kind, dist.normalized_name, dist.version_text) == ("sdist", project, version)
+    assert version_text_of(filename, project) == version
+
+
+@pytest.mark.parametrize("filename", [
+    "Twisted-8.2.0.tar.bz2", "foo-1.0.tgz", "foo-1.0.tar.xz", "pytz-2006g-py2.4.egg",
+    "foo-1.0.win32.exe"])
+def test_uploads_still_refuse_the_older_sdist_formats_and_eggs(filename: str) -> None:
+    assert "Invalid file extension" in _refusal(filename)
+
+
+@pytest.mark.parametrize("filename", ["pytz-2006g-py2.4.egg", "foo-1.0.win32.exe",
+                                      "foo-1.0.win32.msi"])
+def test_eggs_and_installers_stay_off_upstream_pages(filename: str) -> None:
+    with pytest.raises(Invalid):
+        parse_listed_filename(filename, filename.split("-")[0])
+
+
 def test_uploads_still_refuse_an_sdist_name_with_a_hyphen_in_its_version() -> None:
     # PEP 625: an upload's sdist name is {name}-{version}.tar.gz with a normalized version;
     # only upstream listings, which hold files from before it, are read leniently.

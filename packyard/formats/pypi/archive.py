@@ -12,8 +12,10 @@ Where the metadata lives:
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import posixpath
 import re
 import struct
@@ -163,7 +165,7 @@ def inspect_distribution(
         elif dist.extension == ".zip":
             metadata_path, data = _read_zip_sdist_metadata(Path(path), limits)
         else:
-            metadata_path, data = _read_tar_sdist_metadata(Path(path), limits)
+            metadata_path, data = _read_tar_sdist_metadata(Path(path), dist.extension, limits)
         return _describe(dist, metadata_path, data)
     except _Rejected as exc:
         raise Invalid(f"{dist.filename} is not a valid {label}: {exc.reason}.") from None
@@ -428,16 +430,29 @@ def _check_tar_member_kind(member: tarfile.TarInfo) -> None:
             )
 
 
-def _read_tar_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str, bytes]:
-    """Walk every member of a .tar.gz (streaming, never seeking back) and read PKG-INFO."""
+def _decompressed(raw: IO[bytes], extension: str) -> bz2.BZ2File | lzma.LZMAFile | gzip.GzipFile:
+    """The tar stream inside a compressed sdist: gzip, or the older formats an upstream may
+    list (``filenames.LISTED_EXTENSIONS``)."""
+    if extension == ".tar.bz2":
+        return bz2.BZ2File(raw, mode="rb")
+    if extension == ".tar.xz":
+        return lzma.LZMAFile(raw, mode="rb")
+    return gzip.GzipFile(fileobj=raw, mode="rb")
+
+
+def _read_tar_sdist_metadata(path: Path, extension: str,
+                             limits: InspectionLimits) -> tuple[str, bytes]:
+    """Walk every member of a compressed tar (streaming, never seeking back) and read
+    PKG-INFO."""
     top: str | None = None
     found: tuple[str, bytes] | None = None
     count = 0
     cap = limits.max_metadata_bytes
+    compression = "gzip" if extension in (".tar.gz", ".tgz") else extension.rsplit(".", 1)[1]
     try:
         with (
             path.open("rb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+            _decompressed(raw, extension) as unzipped,
             _UnpackLimit(unzipped, limits.max_sdist_unpacked_bytes) as limited,
             tarfile.open(fileobj=limited, mode="r|") as tar,
         ):
@@ -462,8 +477,8 @@ def _read_tar_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str,
                 if stream is None:  # pragma: no cover - isreg() members always have data
                     raise _Rejected(f"{member.name} cannot be read")
                 found = (member.name, _read_capped(stream, cap, member.name))
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise _Rejected(f"not a gzip-compressed tar archive ({exc})") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise _Rejected(f"not a {compression}-compressed tar archive ({exc})") from None
     if top is None:
         raise _Rejected("it is empty")
     if found is None:

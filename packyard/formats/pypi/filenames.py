@@ -40,6 +40,16 @@ EXTENSIONS: dict[str, DistKind] = {
 
 _ACCEPTED_EXTENSIONS_TEXT = ".whl (wheel), .tar.gz (source distribution) or legacy .zip"
 
+# What an upstream may list besides: sdists from before PEP 527 that pip and uv still install
+# (PyPI serves them for old releases: Twisted 8-12, WebOb 1.0.2). Never taken in an upload.
+# Eggs, .exe and .msi are left out: no installer Packyard serves reads them.
+LISTED_EXTENSIONS: dict[str, DistKind] = {
+    **EXTENSIONS,
+    ".tar.bz2": "sdist",
+    ".tgz": "sdist",
+    ".tar.xz": "sdist",
+}
+
 # A wheel's compatibility tags (PEP 425): packaging parses any text there, so a filename could
 # carry quotes or markup into pages and storage keys. Dots separate a compressed tag set.
 _TAG_RE = re.compile(r"[A-Za-z0-9_.]+", re.ASCII)
@@ -109,8 +119,8 @@ def check_filename_is_safe(filename: str) -> None:
         raise Invalid(f"Cannot upload a file whose name starts with '.': {filename!r}.")
 
 
-def _extension_of(filename: str) -> str:
-    for extension in EXTENSIONS:
+def _extension_of(filename: str, *, listed: bool = False) -> str:
+    for extension in LISTED_EXTENSIONS if listed else EXTENSIONS:
         if filename.endswith(extension):
             return extension
     raise Invalid(
@@ -149,7 +159,7 @@ def _name_and_version(filename: str, extension: str) -> tuple[str, str]:
 def version_text_of(filename: str, project: str) -> str:
     """The version as written in the name of a file ``parse_listed_filename`` accepted for
     ``project`` (normalized), without parsing it again."""
-    extension = _extension_of(filename)
+    extension = _extension_of(filename, listed=True)
     name, version_text = _name_and_version(filename, extension)
     if extension == ".whl" or normalize_name(name) == project:
         return version_text
@@ -216,14 +226,16 @@ def parse_listed_filename(filename: str, project: str) -> DistFilename:
     The same checks as an upload's name, but an old sdist's version may hold a '-'
     (``docutils-0.15.1-post1.tar.gz``, ``cffi-1.0.2-2.tar.gz``: from before PEP 625, which
     uploads must follow). pip, which knows the project, takes what follows its name as the
-    version (0.15.1.post1, 1.0.2.post2), so such a file is read that way too. A name that
-    still does not parse, or names another project, is the upload's parse and its refusal.
+    version (0.15.1.post1, 1.0.2.post2), so such a file is read that way too; and so is an
+    sdist in one of ``LISTED_EXTENSIONS``' older archive formats (``Twisted-8.2.0.tar.bz2``).
+    A name that still does not parse, or names another project, is the upload's parse and its
+    refusal.
     """
     try:
         dist = parse_distribution_filename(filename)
     except Invalid:
         check_filename_is_safe(filename)  # the refusal of an unsafe name stands
-        legacy = _legacy_sdist(filename, _extension_of(filename), project)
+        legacy = _legacy_sdist(filename, _extension_of(filename, listed=True), project)
         if legacy is None:
             raise
         return legacy
@@ -233,7 +245,7 @@ def parse_listed_filename(filename: str, project: str) -> DistFilename:
 
 
 def _legacy_sdist(filename: str, extension: str, project: str) -> DistFilename | None:
-    if EXTENSIONS[extension] != "sdist":
+    if LISTED_EXTENSIONS[extension] != "sdist":
         return None
     split = _after_project(filename[: -len(extension)], project)
     if split is None or not is_valid_project_name(split[0]) \
@@ -243,6 +255,6 @@ def _legacy_sdist(filename: str, extension: str, project: str) -> DistFilename |
         version = Version(split[1])
     except InvalidVersion:
         return None
-    return DistFilename(filename=filename, kind=EXTENSIONS[extension], extension=extension,
+    return DistFilename(filename=filename, kind="sdist", extension=extension,
                         project=split[0], normalized_name=project, version=version,
                         version_text=split[1])
