@@ -22,6 +22,7 @@ from packyard.audit import query
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import DATABASE, OFF, open_trail, sink_kind
 from packyard.cli.storage_options import database_url_option
+from packyard.cli.tables import print_table
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import load_settings
 
@@ -124,5 +125,5 @@ def audit(data_dir: Path | None, since: str | None, until: str | None, principal
                       f"[red]{escape(result)}[/]" if result != "ok" else "ok",
                       escape(_what(event)), escape(_who(event)),
                       escape(str(event.get("sourceIPAddress", ""))))
-    _out.print(table)
+    print_table(table, _out)
     _err.print(f"{len(events)} event(s)")

@@ -1,7 +1,8 @@
 """The encryption commands: ``packyard encrypt``, ``packyard verify`` and ``packyard keys rotate``.
 
-Each works on the server's data directory (and its database and blob store, from the same
-settings), while the server runs: ``encrypt`` keeps every blob readable at every step,
+Each works on the server's data directory and its database and blob store (the same
+``--database-url`` / ``--blob-store`` as the server's, or its ``PACKYARD_*`` settings), while the
+server runs: ``encrypt`` keeps every blob readable at every step,
 ``keys rotate`` re-wraps data keys one row at a time, ``verify`` only reads. Progress goes to
 stderr, the summary to stdout (``--output json`` for scripts).
 """
@@ -17,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
 
@@ -38,11 +40,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _settings(data_dir: Path | None) -> Settings:
+def _settings(data_dir: Path | None, database_url: str | None,
+              blob_store: str | None) -> Settings:
     from packyard.storage.backends import MEMORY, check_blob_store
 
     try:
-        settings = load_settings(data_dir=data_dir)
+        settings = load_settings(data_dir=data_dir, database_url=database_url,
+                                 blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
         _fail(str(exc))
@@ -86,8 +90,10 @@ def _domain_id(services: Services, domain: str | None) -> int | None:
 
 @click.command("encrypt")
 @_DATA_DIR
+@storage_options
 @_OUTPUT
-def encrypt(data_dir: Path | None, output: str) -> None:
+def encrypt(data_dir: Path | None, database_url: str | None, blob_store: str | None,
+            output: str) -> None:
     """Encrypt, in place, every blob stored before encryption was on.
 
     Safe while the server runs and after a crash: each blob is written encrypted, its key
@@ -97,7 +103,7 @@ def encrypt(data_dir: Path | None, output: str) -> None:
     from packyard.encryption.migration import encrypt_existing, plain_blob_count
     from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, database_url, blob_store)
     if settings.encryption == "on":
         try:  # held until the command ends
             mode_lock = hold_encrypting_mode(settings.data_dir, "packyard encrypt")  # noqa: F841
@@ -130,15 +136,17 @@ def encrypt(data_dir: Path | None, output: str) -> None:
 
 @click.command("verify")
 @_DATA_DIR
+@storage_options
 @click.option("--domain", default=None, help="Only this domain's blobs (default: all).")
 @_OUTPUT
-def verify(data_dir: Path | None, domain: str | None, output: str) -> None:
+def verify(data_dir: Path | None, database_url: str | None, blob_store: str | None,
+           domain: str | None, output: str) -> None:
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
     corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
     from packyard.encryption.verification import verify_blobs
 
-    services, encryption = _services(_settings(data_dir))
+    services, encryption = _services(_settings(data_dir, database_url, blob_store))
     domain_id = _domain_id(services, domain)
     with _progress() as bar:
         task = bar.add_task("verifying blobs", total=None)
@@ -169,11 +177,13 @@ def keys() -> None:
 
 @keys.command("rotate")
 @_DATA_DIR
+@storage_options
 @click.option("--domain", required=True, help="The domain whose key to rotate.")
 @click.option("--resume", is_flag=True,
               help="Finish re-wrapping after an interrupted run, without a new version.")
 @_OUTPUT
-def rotate_key(data_dir: Path | None, domain: str, resume: bool, output: str) -> None:
+def rotate_key(data_dir: Path | None, database_url: str | None, blob_store: str | None,
+               domain: str, resume: bool, output: str) -> None:
     """Make a new version of DOMAIN's key for new writes, re-wrap every data key wrapped by an
     older version (no blob is rewritten), then retire the old versions.
 
@@ -184,7 +194,7 @@ def rotate_key(data_dir: Path | None, domain: str, resume: bool, output: str) ->
     from packyard.iam.secret_key import rewrap_secret_key
     from packyard.storage.backends import open_shared_files
 
-    services, encryption = _services(_settings(data_dir))
+    services, encryption = _services(_settings(data_dir, database_url, blob_store))
     domain_id = _domain_id(services, domain)
     assert domain_id is not None
     key_ref = encryption.keys.kek_of(domain_id)

@@ -23,6 +23,7 @@ from packyard.audit.local import LocalAudit
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
 from packyard.cli.storage_options import database_url_option
+from packyard.cli.tables import print_table
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import Settings, load_settings
 
@@ -109,7 +110,7 @@ def list_tokens(data_dir: Path | None, database_url: str | None, principal: str 
         state = [t.state(now)] if include_inactive else []
         table.add_row(t.id, t.domain_name, t.expires_at.strftime("%Y-%m-%d %H:%MZ"), *state,
                       t.principal_arn)
-    _out.print(table)
+    print_table(table, _out)
 
 
 def _one_live_token(ledger: TokenLedger, prefix: str, now: datetime) -> str | None:

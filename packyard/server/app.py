@@ -28,7 +28,12 @@ from packyard.auth.environment import RequestEnvironmentMiddleware
 from packyard.bootstrap import Container, build
 from packyard.console import browser_root
 from packyard.http.answer import Answer, FirstRead, HotPath
-from packyard.http.request_note import RequestIds, note_of
+from packyard.http.request_note import (
+    RequestIds,
+    bind_request_id,
+    note_of,
+    release_request_id,
+)
 from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
 from packyard.server.log_context import install_request_ids
@@ -135,12 +140,21 @@ class PackyardApp:
             first_read = self._first_reads.get(segment)
             if first_read is not None:
                 started = time.perf_counter()
-                now = self._first_reads_now.get(segment)
-                answer = None if now is None else now(scope)
-                if answer is None:
-                    answer = await first_read(scope)
+                observer = self.observer
+                # The answer's id, bound before the read: a line it logs (a stored file that
+                # failed its integrity check) names the request, as the routes' lines do.
+                request_id = observer.ids.next() if observer is not None else None
+                token = None if request_id is None else bind_request_id(request_id)
+                try:
+                    now = self._first_reads_now.get(segment)
+                    answer = None if now is None else now(scope)
+                    if answer is None:
+                        answer = await first_read(scope)
+                finally:
+                    if token is not None:
+                        release_request_id(token)
                 if answer is not None:
-                    await self._send_first_read(scope, answer, send, started)
+                    await self._send_first_read(scope, answer, send, started, request_id)
                     return
         await self.app(scope, receive, send)
 
@@ -161,16 +175,14 @@ class PackyardApp:
                                           client[0] if client else None, None)
 
     async def _send_first_read(self, scope: Scope, answer: Answer, send: Send,
-                               started: float) -> None:
+                               started: float, request_id: str | None) -> None:
         """Counted and logged as ``Observe`` counts and logs the routes' answers, under the
         operation and caller the first-read path noted. Nothing to record in the audit trail:
         its successes are not recorded (downloads audited leave first reads to the routes)
         and the refusals that are recorded are left to the routes."""
-        observer = self.observer
-        if observer is None:
+        if request_id is None:  # no observer
             await answer.send(send)
             return
-        request_id = observer.ids.next()
         await answer.send(send, request_id)
         self.first_answer_sent(scope, request_id, answer.status, len(answer.body), started)
 

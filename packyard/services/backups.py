@@ -44,8 +44,11 @@ from packyard.crypto.keyring import KEYRING_FILE, key_versions
 from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import Invalid, os_error_text
+from packyard.iam.secret_key import WRAPPED_FILE
+from packyard.iam.secrets import KEY_FILE
 from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
+from packyard.storage.backends import open_shared_files
 
 MANIFEST = "backup.json"
 # In a data directory being restored into, until the restore is done: which backup it is.
@@ -55,8 +58,7 @@ BLOBS = "blobs"
 # Besides the database and the blobs: the key that decrypts stored secret access keys, and the
 # root credentials a first start generated; and the webhooks (their secrets too), without which
 # a restored server would send no event, saying nothing.
-SECRET_FILES = ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json", "credentials.json",
-                "webhooks.json")
+SECRET_FILES = (KEY_FILE, WRAPPED_FILE, "keyring.json", "credentials.json", "webhooks.json")
 _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)
@@ -132,8 +134,13 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
         raise Invalid(f"{len(lost)} file(s) the database lists are not in {blob_dir} (the "
                       f"first: {lost[0]}): if the server keeps its files elsewhere, pass its "
                       "--blob-store (PACKYARD_BLOB_STORE); else run packyard verify")
+    shared = open_shared_files(settings)  # a directory store keeps IAM's key beside its blobs
     for name in SECRET_FILES:
-        if (settings.data_dir / name).exists():
+        if name in (KEY_FILE, WRAPPED_FILE):
+            data = shared.read(name)
+            if data is not None:
+                _write_durably(dest / name, data)
+        elif (settings.data_dir / name).exists():
             _copy_private(settings.data_dir / name, dest / name)
     _check_keyring_opens(dest / DATABASE, dest / KEYRING_FILE)
     manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),

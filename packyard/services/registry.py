@@ -14,6 +14,7 @@ from packyard.auth.principal import Principal
 from packyard.auth.tokens import DEFAULT_DURATION, IssuedToken, TokenService, token_lifetime
 from packyard.clock import Clock
 from packyard.errors import Denied, Invalid, NotFound
+from packyard.formats.codeartifact import has_namespaces
 from packyard.formats.registry import FormatRegistry
 from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, VersionOrigin
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
@@ -359,6 +360,10 @@ class Registry:
         """Set a package's origin restrictions; a package not in the repository is created
         with no versions, so versions can be blocked before any arrive (as in CodeArtifact)."""
         plugin = self.formats.get(fmt)
+        if namespace and not has_namespaces(fmt):
+            # Reads of such a package find none; this would create one no client can reach.
+            raise Invalid(f"{fmt} packages have no namespace: leave out namespace "
+                          "(--namespace)")
         name = plugin.normalize_name(package)
         namespace = plugin.normalize_namespace(namespace)  # as find_package names it
         self.authorizer.check(principal, "codeartifact:PutPackageOriginConfiguration",

@@ -8,7 +8,8 @@ What is copied, in this order, so that a run stopped at any point is simply run 
 2. every blob the snapshot lists, into the destination store, each verified against its sha256
    on the way (the store hashes what it commits); blobs already there are skipped, which is
    what makes a second run resume;
-3. the IAM secrets key into the destination's shared files (``storage/shared_files.py``), so the
+3. the IAM secrets key into the destination's shared files (``storage/shared_files.py``: with
+   its blobs, the bucket's or the directory's ``.packyard/``), so the
    copied secret access keys stay readable, and the generated root credentials into
    ``server_secrets``, so the replicas keep the install's root key. With encryption at rest the
    key is wrapped (``iam-secrets.wrapped``): copied as it is when transit or KMS wraps it; when
@@ -112,6 +113,11 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
         raise Invalid("--to-database-url is the source database")
     report = MigrationReport()
     with tempfile.TemporaryDirectory(prefix="packyard-migrate-") as scratch:
+        # The destination's own data directory, a scratch one: its settings came with the
+        # source's, and nothing of the destination (its shared files, an S3 store's staging)
+        # may be written into the source, or be taken for the destination's from there.
+        target = replace(target, database_url=target.effective_database_url,
+                         data_dir=Path(scratch) / "destination")
         snapshot = Path(scratch) / "snapshot.db"
         snapshot_sqlite(database, snapshot)
         source_catalog = SqlCatalog(f"sqlite:///{snapshot}")
@@ -285,20 +291,19 @@ def _secret_key(source: Settings, move: KeyMove | None) -> tuple[str, bytes] | N
     as it is, unless the local keyring wraps it (then re-wrapped by ``move``'s provider, or
     without a move the key itself, for the destination's provider to wrap at its first
     start)."""
-    wrapped, plain = source.data_dir / WRAPPED_FILE, source.data_dir / KEY_FILE
-    if wrapped.exists() and plain.exists():
+    files = open_shared_files(source)
+    wrapped, plain = files.read(WRAPPED_FILE), files.read(KEY_FILE)
+    if wrapped is not None and plain is not None:
         raise Invalid("IAM's secrets key is being moved onto the key provider (both "
                       f"{WRAPPED_FILE} and {KEY_FILE} are there): start the server once on "
                       "this data directory to finish that, then migrate")
-    if wrapped.exists():
-        if json.loads(wrapped.read_text()).get("provider") != "local":
-            return WRAPPED_FILE, wrapped.read_bytes()
+    if wrapped is not None:
+        if json.loads(wrapped).get("provider") != "local":
+            return WRAPPED_FILE, wrapped
         if move is not None:
-            return WRAPPED_FILE, move_secret_key(wrapped.read_bytes(), move)
-        return KEY_FILE, unwrap_secret_key(source, wrapped.read_bytes()) + b"\n"
-    if plain.exists():
-        return KEY_FILE, plain.read_bytes()
-    return None
+            return WRAPPED_FILE, move_secret_key(wrapped, move)
+        return KEY_FILE, unwrap_secret_key(source, wrapped) + b"\n"
+    return (KEY_FILE, plain) if plain is not None else None
 
 
 def _same_key(held: bytes, copied: bytes, name: str, move: KeyMove | None) -> bool:

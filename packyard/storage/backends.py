@@ -22,6 +22,8 @@ from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 MEMORY = "memory://"
 S3 = "s3://"
+# A store's shared files, beside its blobs (no blob key has a dot: domain keys are d<N>).
+SHARED_DIR = ".packyard"
 
 
 def check_blob_store(settings: Settings) -> None:
@@ -75,12 +77,17 @@ def open_blob_store(settings: Settings) -> BlobStore:
 
 
 def open_shared_files(settings: Settings) -> SharedFiles:
-    """Where the files every process must agree on live (``storage/shared_files.py``): the
-    bucket of an S3 blob store (replicas share it), else the data directory."""
+    """Where the files every process must agree on live (``storage/shared_files.py``): with
+    the blobs, so that whoever shares those shares them, and a store moved by
+    ``migrate-storage`` takes them along: the bucket of an S3 blob store (``.packyard/``), a
+    directory store's ``.packyard/`` (still read from the data directory, where they were
+    kept before), else the data directory."""
     where = settings.blob_store
     if where and where.startswith(S3):
         from packyard.storage.s3 import S3SharedFiles
 
         return S3SharedFiles(connect(S3Location.parse(where),
                                      S3Connection(endpoint_url=settings.s3_endpoint_url)))
+    if where and where != MEMORY:
+        return DirectoryFiles(Path(where) / SHARED_DIR, earlier=settings.data_dir)
     return DirectoryFiles(settings.data_dir)

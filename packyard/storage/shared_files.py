@@ -3,7 +3,8 @@
 Replicas on one database each have a data directory of their own, so a key generated there
 would differ on each, and secrets one replica encrypted would be unreadable on the others. The
 key lives with the blobs instead (``storage/backends.open_shared_files``): in the data directory
-for the embedded default (as always), in the bucket (``<prefix>/.packyard/<name>``, created with
+for the embedded default (as always), beside the blobs (``<directory>/.packyard/<name>``) for a
+directory store, in the bucket (``<prefix>/.packyard/<name>``, created with
 ``If-None-Match: *``: the first replica's key wins, the others read it) for an S3 store. Never
 in the database: a copy of the database alone then holds no usable secret.
 """
@@ -44,17 +45,29 @@ class SharedFiles(Protocol):
 
 
 class DirectoryFiles:
-    """Files in a local directory, owner-only (0600)."""
+    """Files in a local directory, owner-only (0600).
 
-    def __init__(self, directory: Path) -> None:
+    ``earlier`` is where such files were kept before (a directory store's were in the data
+    directory until they moved beside its blobs): a file found only there is still that
+    install's file, read, replaced and removed there; new files are made in ``directory``."""
+
+    def __init__(self, directory: Path, earlier: Path | None = None) -> None:
         self.directory = directory
+        self.earlier = earlier
 
     @property
     def where(self) -> str:
         return str(self.directory)
 
+    def _home(self, name: str) -> Path:
+        """The directory holding ``name``: ``earlier`` only if the file is there alone."""
+        if self.earlier is not None and not (self.directory / name).exists() \
+                and (self.earlier / name).exists():
+            return self.earlier
+        return self.directory
+
     def read(self, name: str) -> bytes | None:
-        path = self.directory / name
+        path = self._home(name) / name
         try:
             if path.stat().st_mode & 0o077:
                 # Tighten rather than refuse: the file may have been copied with a loose umask.
@@ -86,7 +99,9 @@ class DirectoryFiles:
         return data
 
     def replace(self, name: str, data: bytes) -> None:
-        path = self.directory / name
+        home = self._home(name)
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / name
         tmp = path.with_name(f"{name}.{secrets.token_hex(8)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -97,10 +112,12 @@ class DirectoryFiles:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        _sync_directory(self.directory)
+        _sync_directory(home)
 
     def remove(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
+        if self.earlier is not None:
+            (self.earlier / name).unlink(missing_ok=True)
 
 
 def _sync_directory(directory: Path) -> None:

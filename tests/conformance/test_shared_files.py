@@ -23,6 +23,12 @@ def _directory(_request: pytest.FixtureRequest, tmp_path: Path) -> Pair:
     return DirectoryFiles(tmp_path / "data"), DirectoryFiles(tmp_path / "data")
 
 
+def _beside_blobs(_request: pytest.FixtureRequest, tmp_path: Path) -> Pair:
+    """A directory store's (``<store>/.packyard/``, read in the data directory before)."""
+    return tuple(DirectoryFiles(tmp_path / "store" / ".packyard", earlier=tmp_path / "data")
+                 for _ in range(2))  # type: ignore[return-value]
+
+
 def _s3(request: pytest.FixtureRequest, _tmp_path: Path) -> Pair:
     server: SeaweedServer = request.getfixturevalue("seaweedfs_server")
     location = S3Location(server.bucket, server.new_prefix())
@@ -33,7 +39,7 @@ def _s3(request: pytest.FixtureRequest, _tmp_path: Path) -> Pair:
 
 
 _BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Pair]] = {
-    "directory": _directory, "s3": _s3}
+    "directory": _directory, "beside-blobs": _beside_blobs, "s3": _s3}
 
 
 @pytest.fixture(params=sorted(_BACKENDS))

@@ -171,6 +171,22 @@ def test_put_origin_configuration_creates_an_empty_package(published: Published)
     assert versions["versions"] == []
 
 
+def test_regression_an_origin_configuration_with_a_namespace_for_pypi_is_refused(
+        published: Published) -> None:
+    """PyPI has no namespaces: --namespace X created a package pypi X/demo-pkg that no read
+    reaches (describe-package with the namespace finds none) and list-packages showed."""
+    before = published.api.list_packages(domain="acme", repository="shelf")["packages"]
+    described = published.api.describe_package(**published.args())
+    code, status, message = _fails(
+        published.api.put_package_origin_configuration, **published.args(namespace="X"),
+        restrictions={"publish": "BLOCK", "upstream": "BLOCK"})
+    assert (code, status) == ("ValidationException", 400)
+    assert message == "pypi packages have no namespace: leave out namespace (--namespace)"
+    assert published.api.list_packages(domain="acme", repository="shelf")["packages"] == before
+    assert published.api.describe_package(**published.args())["package"] == \
+        described["package"]  # the package of that name without a namespace: untouched
+
+
 # -- versions ----------------------------------------------------------------------------------
 
 def test_regression_default_display_version_is_the_most_recently_published(

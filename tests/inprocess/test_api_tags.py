@@ -99,6 +99,23 @@ def test_reserved_aws_keys_are_refused(api: Any) -> None:
     assert code == "ValidationException"
 
 
+def test_a_refused_request_changes_none_of_its_tags(api: Any) -> None:
+    """TagResource and UntagResource are all or nothing: good tags before the one refused, or
+    before the one past the limit of 50, are not written; keys before a reserved one stay."""
+    before = _tags(api, REPO_ARN)
+    for tags, expected in [
+            ([{"key": "ok-1", "value": "1"}, {"key": "ok-2", "value": "2"},
+              {"key": "aws:x", "value": "3"}], "ValidationException"),
+            ([{"key": "ok-1", "value": "1"}, {"key": "ok-1", "value": "2"}],
+             "ValidationException"),
+            ([{"key": f"k{i}", "value": "v"} for i in range(50)],  # and team: 51
+             "ServiceQuotaExceededException")]:
+        assert _fails(api.tag_resource, resourceArn=REPO_ARN, tags=tags)[0] == expected
+        assert _tags(api, REPO_ARN) == before
+    code, _, _ = _fails(api.untag_resource, resourceArn=REPO_ARN, tagKeys=["team", "aws:x"])
+    assert code == "ValidationException" and _tags(api, REPO_ARN) == before
+
+
 def test_an_arn_that_takes_no_tags_and_a_missing_resource(api: Any) -> None:
     code, status, message = _fails(api.tag_resource,
                                    resourceArn=f"{CA}:package/acme/shelf/pypi//pkg",

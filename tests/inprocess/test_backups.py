@@ -23,6 +23,7 @@ from packyard.cli.main import main
 from packyard.errors import CannotStart, Invalid
 from packyard.services import backups
 from packyard.settings import Settings
+from packyard.storage.backends import open_shared_files
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, settings_for
 from tests.integration.helpers import DistFactory, DistSpec, upload
@@ -374,6 +375,9 @@ def test_regression_a_backup_looking_for_the_files_in_the_wrong_place_says_so(
                                      str(packyard.settings.data_dir), "--blob-store",
                                      str(tmp_path / "elsewhere")])
     assert done.exit_code == 0, done.output
+    # IAM's key, wherever that store keeps it (``storage/shared_files.py``), is in it too.
+    held = open_shared_files(packyard.settings).read("iam-secrets.wrapped")
+    assert held is not None and (tmp_path / "b" / "iam-secrets.wrapped").read_bytes() == held
 
 
 def test_regression_restore_onto_postgresql_names_itself_in_the_refusal(tmp_path: Path) -> None:

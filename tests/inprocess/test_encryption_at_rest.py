@@ -281,6 +281,24 @@ def test_a_tampered_file_is_never_served(packyard: InProcessPackyard, repo: InPr
                for r in caplog.records)
 
 
+def test_regression_a_first_read_of_a_tampered_file_logs_it_under_the_request_id(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A small file is answered by the first-read path (``services/first_reads.py``), ahead of
+    the middleware that binds the request id: its integrity-error line said ``-`` where every
+    other request's lines name the x-amzn-RequestId the client got."""
+    small = dists.wheel(DistSpec(name="secret", version="1.0"))
+    upload_ok(repo, small)
+    path = _ciphertext(packyard, "acme", small.sha256)
+    path.write_bytes(_flip(100)(path.read_bytes()))
+    with caplog.at_level(logging.ERROR):
+        response = repo.get(f"simple/secret/{small.filename}")
+    assert response.status_code == 500 and "failed its integrity check" in response.text
+    [line] = [r for r in caplog.records if "failed its integrity check" in r.getMessage()]
+    assert small.sha256 in line.getMessage()
+    assert getattr(line, "request_id", None) == response.headers["x-amzn-requestid"]
+
+
 def test_a_range_over_a_tampered_segment_is_refused(packyard: InProcessPackyard,
                                                    repo: InProcessRepo, big: Dist) -> None:
     upload_ok(repo, big)

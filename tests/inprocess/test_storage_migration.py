@@ -257,6 +257,40 @@ def test_regression_an_install_keeping_its_files_in_another_directory_moves_with
     assert "copied 2 file(s) (0 already there)" in moved.output
 
 
+def test_regression_a_move_onto_a_directory_store_keeps_its_shared_files_beside_its_blobs(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """``--to-blob-store DIRECTORY`` wrote IAM's secrets key into the SOURCE data directory
+    (the destination's settings came with it): the source was written to, and the destination
+    had no key, so a server on it could not read the copied secret access keys."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+    assert packyard.container.iam_store is not None
+    packyard.container.iam_store.create_user("ci", "/", NOW)
+    key, secret = packyard.container.iam_store.create_access_key("ci", NOW)
+    assert packyard.container.catalog.flush_rendered_pages(timeout=30)
+    before = _tree(packyard.settings.data_dir)
+    served = _pages(repo, "pkg")
+    store, database = tmp_path / "moved-blobs", f"sqlite:///{tmp_path / 'moved.db'}"
+
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+        "--to-database-url", database, "--to-blob-store", str(store)],
+        env={"PACKYARD_ENCRYPTION": "off"})
+    assert result.exit_code == 0, result.output
+    assert _tree(packyard.settings.data_dir) == before  # the source is only read
+    assert (store / ".packyard" / "iam-secrets.key").is_file()
+
+    moved = InProcessPackyard(settings_for(tmp_path / "replica", database_url=database,
+                                           blob_store=str(store), encryption="off"),
+                              packyard.portal, packyard._clients)
+    try:
+        assert moved.container.iam_store is not None
+        assert moved.container.iam_store.access_key_secret(key.id) == secret
+        assert _pages(_on(moved, repo), "pkg") == served
+    finally:
+        moved.close()
+
+
 def test_migrating_into_the_source_database_is_refused(packyard: InProcessPackyard) -> None:
     with pytest.raises(Invalid, match="--to-database-url is the source database"):
         migrate_storage(packyard.settings, packyard.settings)

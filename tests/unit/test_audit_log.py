@@ -210,6 +210,26 @@ def test_audit_prints_a_table(tmp_path: Path) -> None:
     assert "CreateDomain" not in out and "1 event(s)" in err
 
 
+def test_regression_piped_each_event_is_one_line_that_grep_finds(tmp_path: Path) -> None:
+    """Piped (``packyard audit | grep alice``), rows were folded at 80 columns: a long ARN or
+    resource went on the next lines, and grep found a piece of the row."""
+    session = ("arn:aws:sts::000000000000:assumed-role/a-rather-long-role-name-for-ci/"
+               "a-long-session-name-from-the-pipeline-that-ran")
+    trail = AuditTrail(FILE, directory=tmp_path / "audit")
+    for n in range(3):
+        trail.record(_event("PublishPackageVersion", NOW, userIdentity={"arn": session},
+                            requestParameters={"domainName": "a-long-domain-name-of-the-team",
+                                               "repositoryName": "the-shared-repository",
+                                               "packageName": f"package-number-{n}"}))
+    trail.close()
+    code, out, _ = _run("--data-dir", str(tmp_path))  # CliRunner's stdout is no terminal
+    assert code == 0
+    for n in range(3):
+        [row] = [line for line in out.splitlines() if f"package-number-{n}" in line]
+        assert "PublishPackageVersion" in row and session in row
+        assert "a-long-domain-name-of-the-team/the-shared-repository/" in row
+
+
 def test_audit_without_a_trail_says_where_it_looked(tmp_path: Path) -> None:
     code, _, err = _run("--data-dir", str(tmp_path))
     assert code == 2 and "no audit trail in" in err and "--data-dir" in err

@@ -18,12 +18,18 @@ from packyard.formats.pypi.bulk_import import BulkImporter
 from packyard.formats.pypi.dist_files import find_distributions
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.settings import load_settings
-from packyard.storage.backends import check_blob_store, open_blob_store, staging_dir
+from packyard.storage.backends import (
+    check_blob_store,
+    open_blob_store,
+    open_shared_files,
+    staging_dir,
+)
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
 from packyard.storage.read_cache import CachingBlobStore
 from packyard.storage.s3 import S3BlobStore
 from packyard.storage.s3_connection import S3Location
+from packyard.storage.shared_files import DirectoryFiles
 from tests.unit.pypi_samples import build_sdist, build_wheel
 
 ROOT = root_principal("000000000000")
@@ -39,6 +45,42 @@ def test_a_directory_puts_blobs_there(tmp_path: Path) -> None:
                              data_dir=tmp_path / "data")
     store = open_blob_store(settings)
     assert isinstance(store, LocalBlobStore) and store.root == tmp_path / "other-disk"
+
+
+def test_the_default_keeps_its_shared_files_in_the_data_directory(tmp_path: Path) -> None:
+    files = open_shared_files(load_settings(environ={}, data_dir=tmp_path))
+    assert isinstance(files, DirectoryFiles) and files.directory == tmp_path
+
+
+def test_regression_a_directory_store_keeps_its_shared_files_beside_its_blobs(
+        tmp_path: Path) -> None:
+    """They were in the data directory whatever the store: a store moved by migrate-storage
+    (or shared by replicas) had none, and the key went into the source's data directory."""
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": str(tmp_path / "other-disk")},
+                             data_dir=tmp_path / "data")
+    files = open_shared_files(settings)
+    assert files.get_or_create("iam-secrets.key", lambda: b"new") == b"new"
+    assert (tmp_path / "other-disk" / ".packyard" / "iam-secrets.key").read_bytes() == b"new"
+    assert not (tmp_path / "data" / "iam-secrets.key").exists()
+
+
+def test_a_directory_stores_files_kept_in_the_data_directory_before_are_still_its_own(
+        tmp_path: Path) -> None:
+    """An install given --blob-store DIR before its shared files moved beside the blobs keeps
+    its key, and a rotation or a removal changes that key, not a second copy."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "iam-secrets.wrapped").write_bytes(b"old")
+    settings = load_settings(environ={"PACKYARD_BLOB_STORE": str(tmp_path / "other-disk")},
+                             data_dir=data)
+    files = open_shared_files(settings)
+    assert files.get_or_create("iam-secrets.wrapped", lambda: b"new") == b"old"
+    files.replace("iam-secrets.wrapped", b"rotated")
+    assert (data / "iam-secrets.wrapped").read_bytes() == b"rotated"
+    assert files.read("iam-secrets.wrapped") == b"rotated"
+    files.remove("iam-secrets.wrapped")
+    assert files.read("iam-secrets.wrapped") is None
+    assert not (data / "iam-secrets.wrapped").exists()
 
 
 def test_memory_keeps_blobs_in_memory_and_stages_in_the_data_directory(tmp_path: Path) -> None:

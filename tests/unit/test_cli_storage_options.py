@@ -7,12 +7,15 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from packyard.auth.principal import root_principal
 from packyard.auth.tokens import TokenService
+from packyard.bootstrap import build_services
 from packyard.cli.main import main
-from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.catalog import NewAsset, NewVersion, SqlCatalog
+from packyard.settings import load_settings
 from tests.integration.helpers import free_port
 
 ACCT = "000000000000"
@@ -66,3 +69,54 @@ def test_token_list_reads_the_database_the_flag_names(tmp_path: Path) -> None:
                            "--database-url", f"sqlite:///{elsewhere}", "--output", "json")
     assert code == 0, output
     assert [t["domain"] for t in json.loads(output)] == ["dom"]
+
+
+def _install_storing_elsewhere(data_dir: Path, blob_store: Path) -> None:
+    """A data directory whose server was given ``--blob-store blob_store``, with one file
+    stored before encryption was on."""
+    services = build_services(load_settings(environ={}, data_dir=data_dir,
+                                            blob_store=str(blob_store), encryption="off"))
+    catalog = services.catalog
+    domain = catalog.create_domain("acme", ACCT, f"arn:aws:kms:us-east-1:{ACCT}:key/packyard-acme",
+                                   datetime.now(UTC))
+    repo = catalog.create_repository(domain, "shelf", "", ACCT, datetime.now(UTC))
+    data = b"a wheel's bytes" * 1000
+    digests = services.blobs.put_bytes(data, domain.blob_key)
+    version = NewVersion(version="1.0", version_key="1", summary="s", home_page=None,
+                         source_code_repository=None, licenses=[], readme=None,
+                         readme_content_type=None, dependencies=[])
+    asset = NewAsset(name="p-1.0-py3-none-any.whl", size=len(data), sha256=digests.sha256,
+                     sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5)
+    catalog.publish(repo, "pypi", "", "p", "p", version, asset, {digests.sha256: len(data)},
+                    datetime.now(UTC))
+    catalog.dispose()
+
+
+@pytest.mark.parametrize("command", [["verify"], ["encrypt"], ["keys", "rotate"]])
+def test_regression_the_encryption_commands_take_the_blob_store_and_database_url(
+        command: list[str]) -> None:
+    """verify, encrypt and keys rotate had no --blob-store (nor --database-url): an install
+    whose files are not in DATA_DIR/blobs could only be named through PACKYARD_BLOB_STORE."""
+    code, output = _invoke(*command, "--help")
+    assert code == 0
+    assert "--blob-store WHERE" in output and "--database-url URL" in output
+
+
+def test_regression_verify_reads_the_blob_store_the_flag_names(tmp_path: Path) -> None:
+    """Run without it, verify looks in DATA_DIR/blobs and finds the file missing."""
+    _install_storing_elsewhere(tmp_path / "data", tmp_path / "elsewhere")
+    code, output = _invoke("verify", "--data-dir", str(tmp_path / "data"), "--output", "json")
+    assert code == 1 and json.loads(output)["counts"]["missing"] == 1
+    code, output = _invoke("verify", "--data-dir", str(tmp_path / "data"),
+                           "--blob-store", str(tmp_path / "elsewhere"), "--output", "json")
+    assert code == 0, output
+    assert json.loads(output)["counts"] == {"plain": 1}
+
+
+def test_regression_encrypt_encrypts_in_the_blob_store_the_flag_names(tmp_path: Path) -> None:
+    _install_storing_elsewhere(tmp_path / "data", tmp_path / "elsewhere")
+    code, output = _invoke("encrypt", "--data-dir", str(tmp_path / "data"),
+                           "--blob-store", str(tmp_path / "elsewhere"), "--output", "json")
+    assert code == 0, output
+    assert json.loads(output)["counts"]["encrypted"] == 1
+    assert len(list((tmp_path / "elsewhere").glob("d*.enc/*/*"))) == 1  # sealed where it was

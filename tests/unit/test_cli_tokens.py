@@ -112,7 +112,9 @@ def test_an_empty_id_names_no_token(data_dir: Path) -> None:
 @pytest.mark.parametrize("width", [80, 60])
 def test_the_table_never_cuts_an_id(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                     width: int) -> None:
-    monkeypatch.setattr(tokens_cli, "_out", Console(width=width))
+    # A terminal that wide (piped, the table is not fitted: the test below).
+    monkeypatch.setattr(tokens_cli, "_out", Console(width=width, force_terminal=True,
+                                                    color_system=None))
     _add_token(data_dir, "f" * 32,
                f"arn:aws:sts::{ACCT}:assumed-role/a-rather-long-role-name/a-long-session-name")
     ids = _ids(data_dir)
@@ -122,6 +124,19 @@ def test_the_table_never_cuts_an_id(data_dir: Path, monkeypatch: pytest.MonkeyPa
         assert max(len(line) for line in out.splitlines()) <= width
         shown = {line.split()[0] for line in out.splitlines() if line.strip()}
         assert set(ids) <= shown, out
+
+
+def test_regression_piped_each_token_is_one_line_that_grep_finds(data_dir: Path) -> None:
+    """Piped (``packyard token list | grep ROLE``), the table was fitted to 80 columns: a long
+    principal ARN folded onto the next lines, so grep found a piece of the row, not the id."""
+    principal = (f"arn:aws:sts::{ACCT}:assumed-role/a-rather-long-role-name-for-ci/"
+                 "a-long-session-name-from-the-pipeline-that-ran")
+    _add_token(data_dir, "f" * 32, principal)
+    for extra in ((), ("--all",)):
+        code, out, _ = _run("list", *extra, data_dir=data_dir)  # CliRunner: no terminal
+        assert code == 0
+        [row] = [line for line in out.splitlines() if principal in line]
+        assert row.split()[0] == "f" * 32 and "dom" in row.split()
 
 
 def test_revoke_by_principal(data_dir: Path) -> None:
