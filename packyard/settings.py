@@ -221,6 +221,10 @@ def _coerce(raw: str, current: Any) -> Any:
     return raw
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_WORKERS, MAX_WORKERS = 1, 64
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from defaults, then ``PACKYARD_<FIELD>`` variables, then explicit overrides."""
     env = os.environ if environ is None else environ
@@ -248,6 +252,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
                  "console_max_failed_signins", "console_signin_window_seconds"):
         if getattr(settings, name) <= 0:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
+    # As ``serve``'s flags take them (a level logging does not know was a traceback at start).
+    if settings.log_level not in LOG_LEVELS:
+        raise ValueError(f"PACKYARD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got "
+                         f"{settings.log_level!r}")
+    if not MIN_WORKERS <= settings.workers <= MAX_WORKERS:
+        raise ValueError(f"PACKYARD_WORKERS must be {MIN_WORKERS} to {MAX_WORKERS}, got "
+                         f"{settings.workers}")
     if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
         raise ValueError("PACKYARD_ACCOUNT_ID must be 12 digits, like an AWS account id")
     for region in [settings.region, *_split_list(settings.allowed_regions)]:

@@ -17,7 +17,7 @@ from packyard import __version__
 from packyard.auth.credentials import RootCredentials, stored_access_key_id
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
-from packyard.settings import load_settings
+from packyard.settings import LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, load_settings
 
 console = Console(stderr=True)
 
@@ -101,9 +101,9 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--public-url", default=None,
               help="Base URL clients use, when behind a proxy (default: from the request).")
 @click.option("--log-level", default=None,
-              type=click.Choice(["debug", "info", "warning", "error"]),
+              type=click.Choice(LOG_LEVELS),
               help="Server log level (default info).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
+@click.option("--workers", type=click.IntRange(MIN_WORKERS, MAX_WORKERS), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
 @click.option("--allowed-regions", default=None, metavar="REGIONS",
               help="More regions signed requests may be scoped to besides PACKYARD_REGION, "

@@ -1,0 +1,43 @@
+"""``serve``'s settings from the environment are checked as its flags are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from packyard.cli.main import main
+from packyard.settings import load_settings
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PACKYARD_LOG_LEVEL", "verbose",
+     "PACKYARD_LOG_LEVEL must be one of debug, info, warning, error, got 'verbose'"),
+    ("PACKYARD_WORKERS", "0", "PACKYARD_WORKERS must be 1 to 64, got 0"),
+    ("PACKYARD_WORKERS", "200", "PACKYARD_WORKERS must be 1 to 64, got 200"),
+])
+def test_regression_log_level_and_workers_from_the_environment_are_checked(
+        variable: str, value: str, message: str) -> None:
+    # The flags refused these; the variables let them through (0 workers took the
+    # multi-process path, an unknown level was a traceback once logging was set up).
+    with pytest.raises(ValueError) as caught:
+        load_settings(environ={variable: value})
+    assert str(caught.value) == message
+
+
+def test_regression_serve_refuses_an_unknown_log_level_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(main, ["serve", "--port", "1", "--data-dir", str(data_dir)],
+                                env={"PACKYARD_LOG_LEVEL": "verbose"})
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "PACKYARD_LOG_LEVEL must be one of debug, info, warning, error" in result.output
+    assert "Traceback" not in result.output
+    assert not data_dir.exists()
+
+
+def test_the_levels_and_worker_counts_the_flags_take_are_accepted() -> None:
+    for level in ("debug", "info", "warning", "error"):
+        assert load_settings(environ={"PACKYARD_LOG_LEVEL": level}).log_level == level
+    assert load_settings(environ={"PACKYARD_WORKERS": "64"}).workers == 64
