@@ -25,6 +25,7 @@ from packyard.console.lifecycle import VersionActions, may_delete_package, versi
 from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.errors import Denied, Invalid
+from packyard.formats.registry import DependencyTexts
 from packyard.http import console_paths as paths
 from packyard.iam.records import ResourcePolicy
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
@@ -266,12 +267,22 @@ _TRANSITIONS = {
 }
 
 
+def _dependencies(c: ConsoleServices, domain: str, repo: str, fmt: str,
+                  version: PackageVersion) -> list[Dependency]:
+    # A format may keep more of each than its record (PyPI: extras and environment markers,
+    # without which a conditional dependency would read as always required).
+    rules = c.registry.formats.get(fmt)
+    texts = rules.dependency_texts(version) if isinstance(rules, DependencyTexts) else None
+    return [_dependency(c, domain, repo, fmt, dep, texts[i] if texts else None)
+            for i, dep in enumerate(version.dependencies)]
+
+
 def _dependency(c: ConsoleServices, domain: str, repo: str, fmt: str,
-                dep: dict[str, str]) -> Dependency:
+                dep: dict[str, str], whole: str | None) -> Dependency:
     name = dep.get("package", "")
     namespace = dep.get("namespace") or None
     spec = dep.get("versionRequirement") or ""
-    text = (f"@{namespace}/" if namespace and fmt == "npm" else "") + name + (
+    text = whole or (f"@{namespace}/" if namespace and fmt == "npm" else "") + name + (
         f" {spec}" if spec else "")
     try:
         normalized = c.registry.formats.get(fmt).normalize_name(name)
@@ -300,8 +311,7 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     def dependencies() -> list[Dependency]:
         found = c.registry.find_version(p, "codeartifact:ListPackageVersionDependencies",
                                         domain, repo, fmt, namespace, name, version)
-        return [_dependency(c, domain, repo, pkg.format, d)
-                for d in found.version.dependencies]
+        return _dependencies(c, domain, repo, pkg.format, found.version)
 
     arn = c.registry.arns.package(domain, repo, pkg.format, pkg.namespace, pkg.name)
     actions = ([t for t in _TRANSITIONS.get(v.status, [])]

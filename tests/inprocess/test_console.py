@@ -5,6 +5,7 @@ and do, every refusal with the words the user reads. The same app a browser reac
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import unescape
@@ -622,3 +623,34 @@ def test_regression_a_policy_editor_opened_on_none_does_not_replace_one_set_sinc
     assert answer.status_code == 303
     packyard.codeartifact().put_repository_permissions_policy(
         domain="acme", repository="shelf", policyDocument=policy("Third"))
+
+
+def test_regression_a_dependency_shows_its_environment_marker_and_extras(
+        repo: InProcessRepo, packyard: InProcessPackyard, dists: DistFactory,
+        browser: ConsoleUser) -> None:
+    """``colorama; sys_platform == "win32"`` showed as a plain ``colorama`` on the version's
+    page, so a reader took it for always required: CodeArtifact's dependency records have no
+    place for a marker or extras. They are kept in the version now and shown whole (escaped);
+    the API's records keep their shape."""
+    script = "<script>alert(1)</script>"
+    upload_ok(repo, dists.wheel(DistSpec(name="marked", version="1.0", requires_dist=(
+        'colorama ; sys_platform=="win32"', "requests[socks]>=2.0; extra == 'net'",
+        "idna>=3", f"evil; platform_machine == '{script}'"))))
+    browser.sign_in()
+    page = browser.get(
+        "/console/domains/acme/repositories/shelf/packages/pypi/-/marked/versions/1.0")
+    assert page.status_code == 200
+    shown = [unescape(item) for item in re.findall(
+        r'<li><a href="[^"]*/packages/pypi/-/[^"]+">([^<]*)</a>', page.text)]
+    assert shown == ['colorama; sys_platform == "win32"',
+                     'requests[socks]>=2.0; extra == "net"', "idna>=3",
+                     f'evil; platform_machine == "{script}"']
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(" in page.text
+    records = packyard.codeartifact().list_package_version_dependencies(
+        domain="acme", repository="shelf", format="pypi", package="marked",
+        packageVersion="1.0")["dependencies"]
+    assert records[:3] == [
+        {"package": "colorama", "dependencyType": "install", "versionRequirement": ""},
+        {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
+        {"package": "idna", "dependencyType": "install", "versionRequirement": ">=3"}]
