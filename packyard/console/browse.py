@@ -121,14 +121,33 @@ def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
     return Links(links.upstreams, [x.name for x in links.external_connections])
 
 
+def _listed(c: ConsoleServices, p: Principal, domain: str, repo: str, f: PackageFilter,
+            formats: Sequence[str]) -> list[Package]:
+    """ListPackages with the filter: ``namespace`` and ``prefix`` are prefixes, each as the
+    format spells it (npm's scope ``@acme`` is the namespace ``acme``)."""
+    if f.format or not f.namespace:
+        return c.registry.list_packages(p, domain, repo, f.format or None, f.namespace or None,
+                                        f.prefix or None, version_status=f.status or None)[1]
+    # A namespace alone: ListPackages without a format would compare it as typed, so the
+    # scope "@acme" found nothing. Each format is asked with its own spelling, merged in
+    # the list's order (name, then id); a format in which it cannot be a namespace has none.
+    found: list[Package] = []
+    for fmt in formats:
+        try:
+            found += c.registry.list_packages(p, domain, repo, fmt, f.namespace,
+                                              f.prefix or None,
+                                              version_status=f.status or None)[1]
+        except Invalid:
+            continue
+    return sorted(found, key=lambda pkg: (pkg.name, pkg.id))
+
+
 def _packages(c: ConsoleServices, p: Principal, domain: str, repo: str,
-              f: PackageFilter) -> tuple[list[PackageRow], bool]:
+              f: PackageFilter, formats: Sequence[str]) -> tuple[list[PackageRow], bool]:
     # The status filter is one query, then only packages whose versions the principal may
     # list (reading a version's status is ListPackageVersions), so that no page lists a
     # package the API would not show with that status.
-    _, found = c.registry.list_packages(p, domain, repo, f.format or None,
-                                        f.namespace or None, f.prefix or None,
-                                        version_status=f.status or None)
+    found = _listed(c, p, domain, repo, f, formats)
     if f.status:
         found = [pkg for pkg in found if c.may(
             p, "codeartifact:ListPackageVersions",
@@ -149,7 +168,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
     links = c.registry.repository_links(repo)
     graph = layout(name, lambda n: _links(c, p, domain, repo, n),
                    lambda n: paths.repository_path(domain, n))
-    listed = section(lambda: _packages(c, p, domain, name, f))
+    listed = section(lambda: _packages(c, p, domain, name, f, formats))
     rows, more = listed.value if listed.value else ([], False)
     endpoints: dict[str, Section[str]] = {}
     instructions: list[ClientInstructions] = []

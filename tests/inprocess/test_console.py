@@ -4,6 +4,7 @@ and do, every refusal with the words the user reads. The same app a browser reac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from tests.inprocess.console_support import ConsoleUser
 from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo, user_with
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import ROOT, Credentials, DistFactory, DistSpec, upload_ok
 
 VERSION = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
@@ -654,3 +656,32 @@ def test_regression_a_dependency_shows_its_environment_marker_and_extras(
         {"package": "colorama", "dependencyType": "install", "versionRequirement": ""},
         {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
         {"package": "idna", "dependencyType": "install", "versionRequirement": ">=3"}]
+
+
+def test_regression_the_namespace_filter_works_without_a_format(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Without a format chosen, the namespace was compared as typed: an npm scope given as
+    "@acme" (how npm writes it, and how the format filter reads it) listed nothing."""
+    npm = npm_repo(packyard, repository="shelf", create=False)
+    for name in ("@acme/util", "@acmes/other", "@zed/thing"):
+        assert npm.publish(name).status_code in (200, 201)
+    content = b"hello"
+    packyard.codeartifact().publish_package_version(
+        domain="acme", repository="shelf", format="generic", namespace="acme-tools",
+        package="kit", packageVersion="1.0", assetName="a.txt", assetContent=content,
+        assetSHA256=hashlib.sha256(content).hexdigest())
+    browser.sign_in()
+
+    def listed(query: str) -> list[str]:
+        page = browser.get(REPO + query)
+        assert page.status_code == 200, _text(page)
+        return re.findall(r'href="/console/domains/acme/repositories/shelf/packages/'
+                          r'([^"/]+/[^"/]+/[^"/]+)"', page.text)
+
+    assert listed("?namespace=%40acme") == ["npm/acmes/other", "npm/acme/util"]
+    assert listed("?namespace=acme") == ["generic/acme-tools/kit", "npm/acmes/other",
+                                         "npm/acme/util"]
+    assert listed("?namespace=%40acme&prefix=u") == ["npm/acme/util"]
+    assert listed("?namespace=%40acme&format=npm") == listed("?namespace=%40acme")
+    assert listed("?namespace=acme-&status=Published") == ["generic/acme-tools/kit"]
+    assert listed("?namespace=nothing") == []
