@@ -24,6 +24,7 @@ from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
 from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
+from packyard.console.tags import TagsView, tags_view
 from packyard.errors import Denied, Invalid
 from packyard.formats.registry import DependencyTexts
 from packyard.http import console_paths as paths
@@ -45,6 +46,7 @@ class DomainPage:
     can_create_repository: bool
     groups: Section[list[GroupRow]]
     can_create_group: bool
+    tags: TagsView = field(default_factory=TagsView)
 
 
 def domains(c: ConsoleServices, p: Principal) -> list[Domain]:
@@ -60,7 +62,7 @@ def domain_page(c: ConsoleServices, p: Principal, name: str) -> DomainPage:
         section(lambda: c.permissions.get_domain_policy(p, name, None)),
         c.may(p, "codeartifact:PutDomainPermissionsPolicy", arn),
         c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")),
-        domain_groups(c, p, name), may_create_group(c, p, name))
+        domain_groups(c, p, name), may_create_group(c, p, name), tags_view(c, p, arn))
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class RepositoryPage:
     token: str | None = None
     token_expires: Any = None
     warnings: list[str] = field(default_factory=list)
+    tags: TagsView = field(default_factory=TagsView)
 
 
 def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
@@ -188,7 +191,8 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
               c.registry.arns.repository(domain, name)),
         c.registry.may_get_authorization_token(p, domain),
         instructions, endpoints,
-        token=token[0] if token else None, token_expires=token[1] if token else None)
+        token=token[0] if token else None, token_expires=token[1] if token else None,
+        tags=tags_view(c, p, c.registry.arns.repository(domain, name)))
 
 
 def mint_token(c: ConsoleServices, p: Principal, domain: str) -> tuple[str, Any]:

@@ -685,3 +685,50 @@ def test_regression_the_namespace_filter_works_without_a_format(
     assert listed("?namespace=%40acme&format=npm") == listed("?namespace=%40acme")
     assert listed("?namespace=acme-&status=Published") == ["generic/acme-tools/kit"]
     assert listed("?namespace=nothing") == []
+
+
+def test_regression_domain_and_repository_pages_show_their_tags_to_who_may_list_them(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Tags set with tag-resource were nowhere in the console. The domain and repository
+    pages show them now, to a principal allowed ListTagsForResource, and change them with
+    TagResource and UntagResource, authorized as the API authorizes them."""
+    api = packyard.codeartifact()
+    domain_arn = api.describe_domain(domain="acme")["domain"]["arn"]
+    repo_arn = api.describe_repository(domain="acme", repository="shelf")["repository"]["arn"]
+    api.tag_resource(resourceArn=domain_arn, tags=[{"key": "team", "value": "data"}])
+    api.tag_resource(resourceArn=repo_arn, tags=[
+        {"key": "cost-centre", "value": "<b>42</b>"}, {"key": "stage", "value": ""}])
+    browser.sign_in()
+    page = browser.get("/console/domains/acme")
+    assert '<h2 id="tags">Tags</h2>' in page.text
+    assert "<tr><td><code>team</code></td><td>data</td>" in page.text
+    page = browser.get(REPO)
+    assert "<tr><td><code>cost-centre</code></td><td>&lt;b&gt;42&lt;/b&gt;</td>" in page.text
+    assert "<tr><td><code>stage</code></td><td></td>" in page.text
+
+    answer = browser.post(REPO + "/tags/add", {"tag_key": "owner", "tag_value": "ops"})
+    assert (answer.status_code, answer.headers["location"]) == (303, REPO + "#tags")
+    answer = browser.post(REPO + "/tags/remove", {"tag_key": "stage"})
+    assert answer.status_code == 303
+    assert api.list_tags_for_resource(resourceArn=repo_arn)["tags"] == [
+        {"key": "cost-centre", "value": "<b>42</b>"}, {"key": "owner", "value": "ops"}]
+    answer = browser.post("/console/domains/acme/tags/add", {"tag_key": "aws:x"})
+    assert answer.status_code == 400 and "aws:" in _text(answer)
+
+    # Without ListTagsForResource: why they are not shown, never the tags; no forms offered,
+    # and a forged change is refused.
+    reader = ConsoleUser(packyard)
+    reader.sign_in(user_with(packyard, "untagged", [
+        "codeartifact:DescribeDomain", "codeartifact:ListRepositoriesInDomain",
+        "codeartifact:DescribeRepository", "codeartifact:ListPackages",
+        "codeartifact:GetRepositoryEndpoint"]))
+    for path, hidden in [("/console/domains/acme", "team"), (REPO, "cost-centre")]:
+        page = reader.get(path)
+        assert page.status_code == 200 and '<h2 id="tags">Tags</h2>' in page.text
+        assert hidden not in page.text and "Add or change tag" not in page.text
+        assert ("Not shown: User: arn:aws:iam::000000000000:user/untagged is not authorized "
+                "to perform: codeartifact:ListTagsForResource") in _text(page)
+    answer = reader.post(REPO + "/tags/remove", {"tag_key": "owner"})
+    assert answer.status_code == 403 and "codeartifact:UntagResource" in _text(answer)
+    assert len(api.list_tags_for_resource(resourceArn=repo_arn)["tags"]) == 2
+    reader.close()
