@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from packyard.formats.pypi import upstream
 from packyard.formats.pypi.archive import inspect_core_metadata
-from packyard.formats.pypi.dependencies import (
-    package_dependencies,
-    requirement_texts,
-    version_attributes,
-)
+from packyard.formats.pypi.dependencies import dependency_records, requirement_texts
 from packyard.formats.pypi.filenames import parse_distribution_filename
 
 
 def test_requirements_become_package_dependencies() -> None:
-    assert package_dependencies(["packaging>=20", "rich", "tomli; python_version < '3.11'",
-                                 "not a requirement !!"]) == [
+    assert dependency_records(["packaging>=20", "rich", "tomli; python_version < '3.11'",
+                               "not a requirement !!"])[0] == [
         {"package": "packaging", "dependencyType": "install", "versionRequirement": ">=20"},
         {"package": "rich", "dependencyType": "install", "versionRequirement": ""},
         {"package": "tomli", "dependencyType": "install", "versionRequirement": ""},
@@ -26,13 +22,13 @@ def test_regression_markers_and_extras_are_kept_beside_the_records_at_upload_and
     console showed ``colorama; sys_platform == "win32"`` as an unconditional ``colorama``."""
     requires = ['colorama ; sys_platform=="win32"', "requests[socks]>=2; extra == 'net'",
                 "idna>=3", "not a requirement !!"]
-    kept = version_attributes(requires)
+    records, kept = dependency_records(requires)
     whole = ['colorama; sys_platform == "win32"', 'requests[socks]>=2; extra == "net"',
              "idna>=3"]
     assert kept == {"requires_dist": whole}
-    assert requirement_texts(kept, len(package_dependencies(requires))) == whole
+    assert requirement_texts(kept, len(records)) == whole
     # Plain requirements need nothing kept; a list that does not match the records is unused.
-    assert version_attributes(["idna>=3"]) == {}
+    assert dependency_records(["idna>=3"])[1] == {}
     assert requirement_texts({}, 1) is None
     assert requirement_texts(kept, 2) is None
     # A version pulled from an upstream keeps them as an uploaded one does.

@@ -30,17 +30,22 @@ def _requirements(requires_dist: Iterable[str]) -> list[Requirement]:
     return found
 
 
-def package_dependencies(requires_dist: Iterable[str]) -> list[dict[str, str]]:
-    """What ListPackageVersionDependencies returns; unparsable requirements are left out."""
-    return [{"package": req.name, "dependencyType": "install",
-             "versionRequirement": str(req.specifier) if req.specifier else ""}
-            for req in _requirements(requires_dist)]
-
-
-def version_attributes(requires_dist: Iterable[str]) -> dict[str, Any]:
-    """The version's attributes that keep each requirement whole, as PEP 508 writes it
+def dependency_records(requires_dist: Iterable[str]
+                       ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """What ListPackageVersionDependencies returns (unparsable requirements are left out),
+    and the version's attributes that keep each requirement whole, as PEP 508 writes it
     (``requests[socks]>=2; python_version < "3.10"``), when one has extras or a marker."""
     requirements = _requirements(requires_dist)
+    return _records(requirements), _kept(requirements)
+
+
+def _records(requirements: Sequence[Requirement]) -> list[dict[str, str]]:
+    return [{"package": req.name, "dependencyType": "install",
+             "versionRequirement": str(req.specifier) if req.specifier else ""}
+            for req in requirements]
+
+
+def _kept(requirements: Sequence[Requirement]) -> dict[str, Any]:
     if not any(req.extras or req.marker for req in requirements):
         return {}
     return {_REQUIRES_DIST: [str(req) for req in requirements]}

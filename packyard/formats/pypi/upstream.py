@@ -27,7 +27,7 @@ from packyard.formats.pypi.archive import (
     inspect_core_metadata,
     inspect_distribution,
 )
-from packyard.formats.pypi.dependencies import package_dependencies, version_attributes
+from packyard.formats.pypi.dependencies import dependency_records
 from packyard.formats.pypi.filenames import (
     DistFilename,
     parse_listed_filename,
@@ -254,8 +254,7 @@ def _new_version(version: str, version_key: str,
         license_text = (inspection.license or "").strip()
         if license_text and "\n" not in license_text and len(license_text) <= 200:
             licenses = [{"name": license_text}]
-        dependencies = package_dependencies(inspection.requires_dist)
-        kept = version_attributes(inspection.requires_dist)
+        dependencies, kept = dependency_records(inspection.requires_dist)
     return NewVersion(version=version, version_key=version_key, summary=summary,
                       home_page=home_page, source_code_repository=None, licenses=licenses,
                       readme=readme, readme_content_type=readme_type,
