@@ -56,6 +56,8 @@ CHANGES: dict[str, tuple[str, str, str]] = {
     "delete_version": (CODEARTIFACT, "DeletePackageVersions", "DeletePackageVersions"),
     "copy_version": (CODEARTIFACT, "CopyPackageVersions", "CopyPackageVersions"),
     "delete_package": (CODEARTIFACT, "DeletePackage", "DeletePackage"),
+    "domain_tags": (CODEARTIFACT, "ConsoleTagAction", "ConsoleTagAction"),
+    "repository_tags": (CODEARTIFACT, "ConsoleTagAction", "ConsoleTagAction"),
 }
 # The pages whose forms post to ``…/{action}``: each action is its own service call, and
 # recorded under that call's name (an unknown action keeps the handler's name above).
@@ -70,12 +72,14 @@ ACTIONS: dict[str, dict[str, str]] = {
                              "add-repository": "UpdatePackageGroupOriginConfiguration",
                              "remove-repository": "UpdatePackageGroupOriginConfiguration",
                              "delete": "DeletePackageGroup"},
+    "domain_tags": {"add": "TagResource", "remove": "UntagResource"},
+    "repository_tags": {"add": "TagResource", "remove": "UntagResource"},
 }
 # Form fields worth recording (choices, never secrets or documents).
 _FORM_FIELDS = ("target", "expected", "status", "key_id", "policy_arn", "publish", "upstream",
                 "user_name", "access_key_id", "role_arn", "session_name", "duration",
                 "pattern", "restriction", "repository", "PUBLISH", "EXTERNAL_UPSTREAM",
-                "INTERNAL_UPSTREAM", "name", "destination", "allow_overwrite")
+                "INTERNAL_UPSTREAM", "name", "destination", "allow_overwrite", "tag_key")
 
 
 def noted(handler: Handler, name: str) -> Handler:

@@ -24,7 +24,9 @@ from packyard.console.instructions import BY_FORMAT, ClientInstructions, Target
 from packyard.console.lifecycle import VersionActions, may_delete_package, version_actions
 from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
+from packyard.console.tags import TagsView, tags_view
 from packyard.errors import Denied, Invalid
+from packyard.formats.registry import DependencyTexts
 from packyard.http import console_paths as paths
 from packyard.iam.records import ResourcePolicy
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
@@ -44,6 +46,7 @@ class DomainPage:
     can_create_repository: bool
     groups: Section[list[GroupRow]]
     can_create_group: bool
+    tags: TagsView = field(default_factory=TagsView)
 
 
 def domains(c: ConsoleServices, p: Principal) -> list[Domain]:
@@ -59,7 +62,7 @@ def domain_page(c: ConsoleServices, p: Principal, name: str) -> DomainPage:
         section(lambda: c.permissions.get_domain_policy(p, name, None)),
         c.may(p, "codeartifact:PutDomainPermissionsPolicy", arn),
         c.may(p, "codeartifact:CreateRepository", c.registry.arns.repository(name, "*")),
-        domain_groups(c, p, name), may_create_group(c, p, name))
+        domain_groups(c, p, name), may_create_group(c, p, name), tags_view(c, p, arn))
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class RepositoryPage:
     token: str | None = None
     token_expires: Any = None
     warnings: list[str] = field(default_factory=list)
+    tags: TagsView = field(default_factory=TagsView)
 
 
 def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
@@ -120,14 +124,33 @@ def _links(c: ConsoleServices, p: Principal, domain: str, start: Repository,
     return Links(links.upstreams, [x.name for x in links.external_connections])
 
 
+def _listed(c: ConsoleServices, p: Principal, domain: str, repo: str, f: PackageFilter,
+            formats: Sequence[str]) -> list[Package]:
+    """ListPackages with the filter: ``namespace`` and ``prefix`` are prefixes, each as the
+    format spells it (npm's scope ``@acme`` is the namespace ``acme``)."""
+    if f.format or not f.namespace:
+        return c.registry.list_packages(p, domain, repo, f.format or None, f.namespace or None,
+                                        f.prefix or None, version_status=f.status or None)[1]
+    # A namespace alone: ListPackages without a format would compare it as typed, so the
+    # scope "@acme" found nothing. Each format is asked with its own spelling, merged in
+    # the list's order (name, then id); a format in which it cannot be a namespace has none.
+    found: list[Package] = []
+    for fmt in formats:
+        try:
+            found += c.registry.list_packages(p, domain, repo, fmt, f.namespace,
+                                              f.prefix or None,
+                                              version_status=f.status or None)[1]
+        except Invalid:
+            continue
+    return sorted(found, key=lambda pkg: (pkg.name, pkg.id))
+
+
 def _packages(c: ConsoleServices, p: Principal, domain: str, repo: str,
-              f: PackageFilter) -> tuple[list[PackageRow], bool]:
+              f: PackageFilter, formats: Sequence[str]) -> tuple[list[PackageRow], bool]:
     # The status filter is one query, then only packages whose versions the principal may
     # list (reading a version's status is ListPackageVersions), so that no page lists a
     # package the API would not show with that status.
-    _, found = c.registry.list_packages(p, domain, repo, f.format or None,
-                                        f.namespace or None, f.prefix or None,
-                                        version_status=f.status or None)
+    found = _listed(c, p, domain, repo, f, formats)
     if f.status:
         found = [pkg for pkg in found if c.may(
             p, "codeartifact:ListPackageVersions",
@@ -148,7 +171,7 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
     links = c.registry.repository_links(repo)
     graph = layout(name, lambda n: _links(c, p, domain, repo, n),
                    lambda n: paths.repository_path(domain, n))
-    listed = section(lambda: _packages(c, p, domain, name, f))
+    listed = section(lambda: _packages(c, p, domain, name, f, formats))
     rows, more = listed.value if listed.value else ([], False)
     endpoints: dict[str, Section[str]] = {}
     instructions: list[ClientInstructions] = []
@@ -168,7 +191,8 @@ def repository_page(c: ConsoleServices, p: Principal, domain: str, name: str,
               c.registry.arns.repository(domain, name)),
         c.registry.may_get_authorization_token(p, domain),
         instructions, endpoints,
-        token=token[0] if token else None, token_expires=token[1] if token else None)
+        token=token[0] if token else None, token_expires=token[1] if token else None,
+        tags=tags_view(c, p, c.registry.arns.repository(domain, name)))
 
 
 def mint_token(c: ConsoleServices, p: Principal, domain: str) -> tuple[str, Any]:
@@ -266,12 +290,22 @@ _TRANSITIONS = {
 }
 
 
+def _dependencies(c: ConsoleServices, domain: str, repo: str, fmt: str,
+                  version: PackageVersion) -> list[Dependency]:
+    # A format may keep more of each than its record (PyPI: extras and environment markers,
+    # without which a conditional dependency would read as always required).
+    rules = c.registry.formats.get(fmt)
+    texts = rules.dependency_texts(version) if isinstance(rules, DependencyTexts) else None
+    return [_dependency(c, domain, repo, fmt, dep, texts[i] if texts else None)
+            for i, dep in enumerate(version.dependencies)]
+
+
 def _dependency(c: ConsoleServices, domain: str, repo: str, fmt: str,
-                dep: dict[str, str]) -> Dependency:
+                dep: dict[str, str], whole: str | None) -> Dependency:
     name = dep.get("package", "")
     namespace = dep.get("namespace") or None
     spec = dep.get("versionRequirement") or ""
-    text = (f"@{namespace}/" if namespace and fmt == "npm" else "") + name + (
+    text = whole or (f"@{namespace}/" if namespace and fmt == "npm" else "") + name + (
         f" {spec}" if spec else "")
     try:
         normalized = c.registry.formats.get(fmt).normalize_name(name)
@@ -300,8 +334,7 @@ def version_page(c: ConsoleServices, p: Principal, domain: str, repo: str, fmt: 
     def dependencies() -> list[Dependency]:
         found = c.registry.find_version(p, "codeartifact:ListPackageVersionDependencies",
                                         domain, repo, fmt, namespace, name, version)
-        return [_dependency(c, domain, repo, pkg.format, d)
-                for d in found.version.dependencies]
+        return _dependencies(c, domain, repo, pkg.format, found.version)
 
     arn = c.registry.arns.package(domain, repo, pkg.format, pkg.namespace, pkg.name)
     actions = ([t for t in _TRANSITIONS.get(v.status, [])]

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from packyard.audit.query import AuditFilter, parse_moment
-from packyard.console import access, browse, groups, iam_documents, lifecycle
+from packyard.console import access, browse, groups, iam_documents, lifecycle, tags
 from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
@@ -171,6 +171,35 @@ class Console:
             return self.web.render(request, "error.html", 404, title="Not found",
                                    message=f"No action {action!r}")
         return self.web.redirect(paths.package_group_path(domain, pattern))
+
+    # -- resource tags -----------------------------------------------------------------------
+
+    async def _tags(self, request: Request, repository: str | None) -> Response:
+        """The POSTs of a domain's or repository's tags: ``add`` (TagResource, a key it has
+        takes the new value) or ``remove`` (UntagResource)."""
+        caller = self._caller(request)
+        fields = await self.web.form(request, caller)
+        domain, action = request.path_params["domain"], request.path_params["action"]
+        arn = tags.resource_arn(self.c, domain, repository)
+        if action == "add":
+            await self._call(tags.add_tag, self.c, caller.principal, arn,
+                             fields.get("tag_key", ""), fields.get("tag_value", ""))
+        elif action == "remove":
+            await self._call(tags.remove_tag, self.c, caller.principal, arn,
+                             fields.get("tag_key", ""))
+        else:
+            return self.web.render(request, "error.html", 404, title="Not found",
+                                   message=f"No action {action!r}")
+        back = (paths.domain_path(domain) if repository is None
+                else paths.repository_path(domain, repository))
+        return self.web.redirect(back + "#tags")
+
+    # One handler for each resource: each is its own event in the audit trail.
+    async def domain_tags(self, request: Request) -> Response:
+        return await self._tags(request, None)
+
+    async def repository_tags(self, request: Request) -> Response:
+        return await self._tags(request, request.path_params["repo"])
 
     async def repository(self, request: Request, token: tuple[str, Any] | None = None
                          ) -> Response:
@@ -525,7 +554,9 @@ class Console:
             route("/domains/{domain}/policy/delete", self.domain_policy, post),
             route("/domains/{domain}/package-group", self.package_group, get),
             route("/domains/{domain}/package-groups/{action}", self.package_group_action, post),
+            route("/domains/{domain}/tags/{action}", self.domain_tags, post),
             route(repo, self.repository, get),
+            route(repo + "/tags/{action}", self.repository_tags, post),
             route(repo + "/token", self.token, post),
             route(repo + "/policy", self.repository_policy, get + post),
             route(repo + "/policy/delete", self.repository_policy, post),

@@ -21,6 +21,7 @@ from packyard.services.iam import IamService
 from packyard.services.package_groups import PackageGroups
 from packyard.services.permissions_policies import PermissionsPolicies
 from packyard.services.registry import Registry
+from packyard.services.resource_tags import ResourceTags
 from packyard.services.token_admin import TokenAdministration
 from packyard.settings import Settings
 
@@ -49,6 +50,11 @@ class ConsoleServices:
         """The package group operations' service (the API builds its own on the same
         registry: it holds no state but the registry's)."""
         return PackageGroups(self.registry)
+
+    @cached_property
+    def tags(self) -> ResourceTags:
+        """Resource tags' operations, as the API's (they hold no state but the registry's)."""
+        return ResourceTags(self.registry)
 
     def may(self, principal: Principal, action: str, resource_arn: str) -> bool:
         """Whether to offer an action (the service checks again when it is taken)."""

@@ -69,6 +69,17 @@ def most_recently_published(versions: Sequence[PackageVersion]) -> str | None:
 
 
 @runtime_checkable
+class DependencyTexts(FormatRules, Protocol):
+    """A format that keeps more of a dependency than CodeArtifact's PackageDependency record
+    holds (PyPI: extras and environment markers), for the pages that show dependencies."""
+
+    def dependency_texts(self, version: PackageVersion) -> Sequence[str] | None:
+        """How each of ``version.dependencies`` reads in the format's own terms, in their
+        order; None when the version keeps nothing more than the records."""
+        ...
+
+
+@runtime_checkable
 class AssetRules(FormatRules, Protocol):
     """A format whose versions are published asset by asset through the API (CodeArtifact's
     PublishPackageVersion, which takes generic packages only)."""

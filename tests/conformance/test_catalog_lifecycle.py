@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from packyard.errors import Conflict
 from packyard.lifecycle.version_changes import (
@@ -165,6 +165,53 @@ def test_delete_package_removes_everything_and_answers_it(catalog: SqlCatalog) -
     deleted, freed = catalog.delete_package(pkg, NOW)
     assert (deleted.name, freed) == ("pkg", [A])
     assert catalog.find_package(one.id, "pypi", "", "pkg") is None
+
+
+def test_regression_deleting_a_package_asks_about_its_blobs_together_not_one_by_one(
+        catalog: SqlCatalog) -> None:
+    """Deleting a package of 400 versions from the console took 1.1 s on a quiet server and
+    7-10 s under load: whether each freed blob was still in use was asked blob by blob when
+    it was queued and again when it was swept (1,600 queries, ~4,000 statements in the
+    writers' transactions). The statements no longer grow with the versions; what is deleted,
+    kept and recorded is the same."""
+    small, big, other = _repos(catalog, "small", "big", "other")
+
+    def delete_and_sweep(repo: Repository, count: int) -> list[str]:
+        shas = [f"{repo.id:08x}{i:056x}" for i in range(count)]
+        pkg = None
+        for i, sha in enumerate(shas):
+            pkg = _publish(catalog, repo, f"1.{i}", sha)
+        assert pkg is not None
+        _publish(catalog, other, f"{repo.id}.0", shas[0])  # still used elsewhere: kept
+        statements: list[str] = []
+
+        def noted(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            statements.append(" ".join(statement.split()))
+
+        swept: list[str] = []
+
+        def delete(_domain: int, sha: str) -> bool:
+            swept.append(sha)
+            return True
+
+        writer = catalog.engines[1]
+        event.listen(writer, "before_cursor_execute", noted)
+        try:
+            _, freed = catalog.delete_package(pkg, NOW)
+            deleted = catalog.sweep_blobs(catalog.pending_sweeps(count), delete, NOW)
+        finally:
+            event.remove(writer, "before_cursor_execute", noted)
+        assert freed == sorted(shas[1:]) and sorted(swept) == sorted(shas[1:])
+        assert deleted == count - 1 and catalog.pending_sweeps() == []
+        with catalog.engines[0].connect() as conn:  # a package event for each version
+            assert conn.execute(text(
+                "SELECT count(*) FROM event_outbox WHERE document LIKE '%\"Deleted\"%'")
+            ).scalar_one() == count + (5 if repo.name == "big" else 0)
+        return statements
+
+    few = delete_and_sweep(small, 5)
+    many = delete_and_sweep(big, 60)
+    assert len(many) == len(few), many
 
 
 def _copy(versions: list[str], *, allow_overwrite: bool = False) -> CopyDecision:

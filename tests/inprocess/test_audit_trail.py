@@ -392,7 +392,9 @@ def test_regression_console_actions_are_recorded_as_the_service_calls_they_make(
                  ("/console/domains/acme/package-groups/create", {"pattern": "/pypi//acme~"}),
                  ("/console/domains/acme/package-groups/update",
                   {"pattern": "/pypi//acme~", "description": "ours"}),
-                 ("/console/domains/acme/package-groups/delete", {"pattern": "/pypi//acme~"})]
+                 ("/console/domains/acme/package-groups/delete", {"pattern": "/pypi//acme~"}),
+                 ("/console/domains/acme/tags/add", {"tag_key": "team", "tag_value": "a"}),
+                 ("/console/domains/acme/tags/remove", {"tag_key": "team"})]
         for path, form in posts:
             assert browser.post(path, form).status_code in (200, 303), path
         key = iam.list_access_keys(UserName="erin")["AccessKeyMetadata"][0]["AccessKeyId"]
@@ -407,7 +409,7 @@ def test_regression_console_actions_are_recorded_as_the_service_calls_they_make(
     assert changes == ["CreateAccessKey", "AttachUserPolicy", "DetachUserPolicy",
                        "AttachRolePolicy", "DetachRolePolicy", "DeleteRole",
                        "CreatePackageGroup", "UpdatePackageGroup", "DeletePackageGroup",
-                       "DeleteAccessKey", "DeleteUser"]
+                       "TagResource", "UntagResource", "DeleteAccessKey", "DeleteUser"]
 
 
 def test_regression_the_audit_command_reads_the_replicas_trail_in_their_database(

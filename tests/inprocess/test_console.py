@@ -4,7 +4,9 @@ and do, every refusal with the words the user reads. The same app a browser reac
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import unescape
@@ -15,6 +17,7 @@ import pytest
 from packyard.metadata.catalog import NewAsset, NewFile, NewVersion
 from tests.inprocess.console_support import ConsoleUser
 from tests.inprocess.harness import ROOT_PRINCIPAL, InProcessPackyard, InProcessRepo, user_with
+from tests.inprocess.npm_support import npm_repo
 from tests.integration.helpers import ROOT, Credentials, DistFactory, DistSpec, upload_ok
 
 VERSION = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo/versions/1.0"
@@ -622,3 +625,110 @@ def test_regression_a_policy_editor_opened_on_none_does_not_replace_one_set_sinc
     assert answer.status_code == 303
     packyard.codeartifact().put_repository_permissions_policy(
         domain="acme", repository="shelf", policyDocument=policy("Third"))
+
+
+def test_regression_a_dependency_shows_its_environment_marker_and_extras(
+        repo: InProcessRepo, packyard: InProcessPackyard, dists: DistFactory,
+        browser: ConsoleUser) -> None:
+    """``colorama; sys_platform == "win32"`` showed as a plain ``colorama`` on the version's
+    page, so a reader took it for always required: CodeArtifact's dependency records have no
+    place for a marker or extras. They are kept in the version now and shown whole (escaped);
+    the API's records keep their shape."""
+    script = "<script>alert(1)</script>"
+    upload_ok(repo, dists.wheel(DistSpec(name="marked", version="1.0", requires_dist=(
+        'colorama ; sys_platform=="win32"', "requests[socks]>=2.0; extra == 'net'",
+        "idna>=3", f"evil; platform_machine == '{script}'"))))
+    browser.sign_in()
+    page = browser.get(
+        "/console/domains/acme/repositories/shelf/packages/pypi/-/marked/versions/1.0")
+    assert page.status_code == 200
+    shown = [unescape(item) for item in re.findall(
+        r'<li><a href="[^"]*/packages/pypi/-/[^"]+">([^<]*)</a>', page.text)]
+    assert shown == ['colorama; sys_platform == "win32"',
+                     'requests[socks]>=2.0; extra == "net"', "idna>=3",
+                     f'evil; platform_machine == "{script}"']
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(" in page.text
+    records = packyard.codeartifact().list_package_version_dependencies(
+        domain="acme", repository="shelf", format="pypi", package="marked",
+        packageVersion="1.0")["dependencies"]
+    assert records[:3] == [
+        {"package": "colorama", "dependencyType": "install", "versionRequirement": ""},
+        {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
+        {"package": "idna", "dependencyType": "install", "versionRequirement": ">=3"}]
+
+
+def test_regression_the_namespace_filter_works_without_a_format(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Without a format chosen, the namespace was compared as typed: an npm scope given as
+    "@acme" (how npm writes it, and how the format filter reads it) listed nothing."""
+    npm = npm_repo(packyard, repository="shelf", create=False)
+    for name in ("@acme/util", "@acmes/other", "@zed/thing"):
+        assert npm.publish(name).status_code in (200, 201)
+    content = b"hello"
+    packyard.codeartifact().publish_package_version(
+        domain="acme", repository="shelf", format="generic", namespace="acme-tools",
+        package="kit", packageVersion="1.0", assetName="a.txt", assetContent=content,
+        assetSHA256=hashlib.sha256(content).hexdigest())
+    browser.sign_in()
+
+    def listed(query: str) -> list[str]:
+        page = browser.get(REPO + query)
+        assert page.status_code == 200, _text(page)
+        return re.findall(r'href="/console/domains/acme/repositories/shelf/packages/'
+                          r'([^"/]+/[^"/]+/[^"/]+)"', page.text)
+
+    assert listed("?namespace=%40acme") == ["npm/acmes/other", "npm/acme/util"]
+    assert listed("?namespace=acme") == ["generic/acme-tools/kit", "npm/acmes/other",
+                                         "npm/acme/util"]
+    assert listed("?namespace=%40acme&prefix=u") == ["npm/acme/util"]
+    assert listed("?namespace=%40acme&format=npm") == listed("?namespace=%40acme")
+    assert listed("?namespace=acme-&status=Published") == ["generic/acme-tools/kit"]
+    assert listed("?namespace=nothing") == []
+
+
+def test_regression_domain_and_repository_pages_show_their_tags_to_who_may_list_them(
+        published: InProcessRepo, packyard: InProcessPackyard, browser: ConsoleUser) -> None:
+    """Tags set with tag-resource were nowhere in the console. The domain and repository
+    pages show them now, to a principal allowed ListTagsForResource, and change them with
+    TagResource and UntagResource, authorized as the API authorizes them."""
+    api = packyard.codeartifact()
+    domain_arn = api.describe_domain(domain="acme")["domain"]["arn"]
+    repo_arn = api.describe_repository(domain="acme", repository="shelf")["repository"]["arn"]
+    api.tag_resource(resourceArn=domain_arn, tags=[{"key": "team", "value": "data"}])
+    api.tag_resource(resourceArn=repo_arn, tags=[
+        {"key": "cost-centre", "value": "<b>42</b>"}, {"key": "stage", "value": ""}])
+    browser.sign_in()
+    page = browser.get("/console/domains/acme")
+    assert '<h2 id="tags">Tags</h2>' in page.text
+    assert "<tr><td><code>team</code></td><td>data</td>" in page.text
+    page = browser.get(REPO)
+    assert "<tr><td><code>cost-centre</code></td><td>&lt;b&gt;42&lt;/b&gt;</td>" in page.text
+    assert "<tr><td><code>stage</code></td><td></td>" in page.text
+
+    answer = browser.post(REPO + "/tags/add", {"tag_key": "owner", "tag_value": "ops"})
+    assert (answer.status_code, answer.headers["location"]) == (303, REPO + "#tags")
+    answer = browser.post(REPO + "/tags/remove", {"tag_key": "stage"})
+    assert answer.status_code == 303
+    assert api.list_tags_for_resource(resourceArn=repo_arn)["tags"] == [
+        {"key": "cost-centre", "value": "<b>42</b>"}, {"key": "owner", "value": "ops"}]
+    answer = browser.post("/console/domains/acme/tags/add", {"tag_key": "aws:x"})
+    assert answer.status_code == 400 and "aws:" in _text(answer)
+
+    # Without ListTagsForResource: why they are not shown, never the tags; no forms offered,
+    # and a forged change is refused.
+    reader = ConsoleUser(packyard)
+    reader.sign_in(user_with(packyard, "untagged", [
+        "codeartifact:DescribeDomain", "codeartifact:ListRepositoriesInDomain",
+        "codeartifact:DescribeRepository", "codeartifact:ListPackages",
+        "codeartifact:GetRepositoryEndpoint"]))
+    for path, hidden in [("/console/domains/acme", "team"), (REPO, "cost-centre")]:
+        page = reader.get(path)
+        assert page.status_code == 200 and '<h2 id="tags">Tags</h2>' in page.text
+        assert hidden not in page.text and "Add or change tag" not in page.text
+        assert ("Not shown: User: arn:aws:iam::000000000000:user/untagged is not authorized "
+                "to perform: codeartifact:ListTagsForResource") in _text(page)
+    answer = reader.post(REPO + "/tags/remove", {"tag_key": "owner"})
+    assert answer.status_code == 403 and "codeartifact:UntagResource" in _text(answer)
+    assert len(api.list_tags_for_resource(resourceArn=repo_arn)["tags"]) == 2
+    reader.close()

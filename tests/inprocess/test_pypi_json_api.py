@@ -123,3 +123,17 @@ def test_regression_a_downstream_answers_for_a_project_only_its_upstream_reposit
                                 for f in page}
     release = team.get("pypi/demo-pkg/1.0/json").json()
     assert release["info"]["requires_dist"] == ["requests>=2.0"]
+
+
+def test_regression_requires_dist_keeps_its_environment_markers_and_extras(
+        repo: InProcessRepo, dists: DistFactory) -> None:
+    """The JSON API's requires_dist was made from the dependency records, which have no place
+    for a marker: ``colorama; sys_platform == "win32"`` read as an unconditional
+    ``colorama`` to a tool resolving from it."""
+    upload_ok(repo, dists.wheel(DistSpec(name="marked", version="1.0", requires_dist=(
+        'colorama ; sys_platform=="win32"', "requests[socks]>=2.0; extra == 'net'",
+        "idna>=3"))))
+    for path in ("pypi/marked/json", "pypi/marked/1.0/json"):
+        assert repo.get(path).json()["info"]["requires_dist"] == [
+            'colorama; sys_platform == "win32"', 'requests[socks]>=2.0; extra == "net"',
+            "idna>=3"], path

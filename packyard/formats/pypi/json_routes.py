@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from packyard.errors import NotFound
 from packyard.formats.pypi import attributes
+from packyard.formats.pypi.dependencies import requirement_texts
 from packyard.formats.pypi.json_api import (
     LAST_SERIAL_HEADER,
     JsonFile,
@@ -179,8 +180,9 @@ def _file(entry: IndexEntry, files_url: str) -> JsonFile:
 
 
 def _metadata(version: PackageVersion, entries: Sequence[IndexEntry]) -> ReleaseMetadata:
-    """What the catalog keeps of a release's core metadata (the Requires-Dist entries without
-    their markers and extras, which it does not keep)."""
+    """What the catalog keeps of a release's core metadata (the Requires-Dist entries whole
+    when the version keeps them, ``dependencies.py``; a version stored before has them
+    without their markers and extras)."""
     requires_python = next((attributes.requires_python(e.asset.attributes) for e in entries
                             if attributes.requires_python(e.asset.attributes)), None)
     licenses = [item["name"] for item in version.licenses if item.get("name")]
@@ -190,8 +192,9 @@ def _metadata(version: PackageVersion, entries: Sequence[IndexEntry]) -> Release
         license=", ".join(licenses) or None, home_page=version.home_page,
         project_urls=({"Source": version.source_code_repository}
                       if version.source_code_repository else {}),
-        requires_dist=[f"{d['package']}{d.get('versionRequirement', '')}"
-                       for d in version.dependencies if d.get("package")],
+        requires_dist=list(requirement_texts(version.attributes, len(version.dependencies))
+                           or [f"{d['package']}{d.get('versionRequirement', '')}"
+                               for d in version.dependencies if d.get("package")]),
         requires_python=requires_python)
 
 

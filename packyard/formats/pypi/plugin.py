@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Conflict
 from packyard.formats.pypi import attributes, names
+from packyard.formats.pypi.dependencies import requirement_texts
 from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
 from packyard.formats.pypi.release_files import release_conflict
 from packyard.formats.registry import most_recently_published
@@ -64,6 +65,11 @@ class PypiFormat:
     def default_display_version(self, versions: Sequence[PackageVersion],
                                 tags: Mapping[str, str]) -> str | None:
         return most_recently_published(versions)
+
+    def dependency_texts(self, version: PackageVersion) -> Sequence[str] | None:
+        # Requires-Dist with its extras and marker, as the metadata (and PyPI's JSON API)
+        # writes it: ``colorama; sys_platform == "win32"``.
+        return requirement_texts(version.attributes, len(version.dependencies))
 
     def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # One sdist per release, one wheel per build tag and tag set (release_files).

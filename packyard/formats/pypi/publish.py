@@ -16,7 +16,7 @@ from packyard.auth.principal import Principal
 from packyard.errors import Conflict, Invalid, PackyardError
 from packyard.formats.pypi.archive import inspect_distribution
 from packyard.formats.pypi.attributes import file_attributes
-from packyard.formats.pypi.dependencies import package_dependencies
+from packyard.formats.pypi.dependencies import dependency_records
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.form import UploadForm
 from packyard.formats.pypi.names import normalize_name
@@ -58,6 +58,7 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None
     """What the catalog records for a validated file and its PEP 658 metadata blob, if it
     serves one (``ValidatedUpload.serves_metadata``)."""
     blob_sizes = {digests.sha256: digests.size}
+    dependencies, kept = dependency_records(validated.requires_dist)
     if meta is not None:
         blob_sizes[meta.sha256] = meta.size
     return NewFile(
@@ -69,7 +70,7 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None
             licenses=[{"name": name} for name in validated.licenses],
             readme=validated.description,
             readme_content_type=validated.description_content_type,
-            dependencies=package_dependencies(validated.requires_dist)),
+            dependencies=dependencies, attributes=kept),
         asset=NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
                        sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
                        attributes=file_attributes(

@@ -27,7 +27,7 @@ from packyard.formats.pypi.archive import (
     inspect_core_metadata,
     inspect_distribution,
 )
-from packyard.formats.pypi.dependencies import package_dependencies
+from packyard.formats.pypi.dependencies import dependency_records
 from packyard.formats.pypi.filenames import (
     DistFilename,
     parse_listed_filename,
@@ -247,17 +247,18 @@ def _new_version(version: str, version_key: str,
     summary = home_page = readme = readme_type = None
     licenses: list[dict[str, str]] = []
     dependencies: list[dict[str, str]] = []
+    kept: dict[str, Any] = {}
     if inspection is not None:
         summary, home_page = inspection.summary, inspection.home_page
         readme, readme_type = inspection.description, inspection.description_content_type
         license_text = (inspection.license or "").strip()
         if license_text and "\n" not in license_text and len(license_text) <= 200:
             licenses = [{"name": license_text}]
-        dependencies = package_dependencies(inspection.requires_dist)
+        dependencies, kept = dependency_records(inspection.requires_dist)
     return NewVersion(version=version, version_key=version_key, summary=summary,
                       home_page=home_page, source_code_repository=None, licenses=licenses,
                       readme=readme, readme_content_type=readme_type,
-                      dependencies=dependencies, origin_type="EXTERNAL")
+                      dependencies=dependencies, origin_type="EXTERNAL", attributes=kept)
 
 
 def project_page(name: str, merged: MergedProject[Any]) -> ProjectPage:
