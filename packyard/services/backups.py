@@ -58,7 +58,8 @@ BLOBS = "blobs"
 # Besides the database and the blobs: the key that decrypts stored secret access keys, and the
 # root credentials a first start generated; and the webhooks (their secrets too), without which
 # a restored server would send no event, saying nothing.
-SECRET_FILES = (KEY_FILE, WRAPPED_FILE, "keyring.json", "credentials.json", "webhooks.json")
+WEBHOOKS_FILE = "webhooks.json"
+SECRET_FILES = (KEY_FILE, WRAPPED_FILE, "keyring.json", "credentials.json", WEBHOOKS_FILE)
 _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)
@@ -140,8 +141,13 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             data = shared.read(name)
             if data is not None:
                 _write_durably(dest / name, data)
-        elif (settings.data_dir / name).exists():
-            _copy_private(settings.data_dir / name, dest / name)
+        else:
+            # The webhooks where the server reads them (PACKYARD_WEBHOOKS_FILE may name a file
+            # outside the data directory); restored as the data directory's webhooks.json.
+            source = (settings.effective_webhooks_file if name == WEBHOOKS_FILE
+                      else settings.data_dir / name)
+            if source.exists():
+                _copy_private(source, dest / name)
     _check_keyring_opens(dest / DATABASE, dest / KEYRING_FILE)
     manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),
                 "blobs": report.blobs, "bytes": report.bytes, "complete": not report.missing}

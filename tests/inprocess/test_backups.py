@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -353,6 +354,23 @@ def test_regression_the_webhooks_of_the_data_directory_are_backed_up_and_restore
     for copy in (tmp_path / "b" / "webhooks.json", tmp_path / "r" / "webhooks.json"):
         assert copy.read_text() == webhooks
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # it holds the webhooks' secrets
+
+
+def test_regression_webhooks_named_by_packyard_webhooks_file_are_backed_up_too(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """Only ``DATA_DIR/webhooks.json`` was copied: webhooks kept where
+    ``PACKYARD_WEBHOOKS_FILE`` names were left out, and the restored server sent no event."""
+    webhooks = json.dumps({"webhooks": [{"name": "ops", "url": "https://ops.example/hook",
+                                         "domain": "acme", "secret": "t0ken"}]})
+    elsewhere = tmp_path / "etc" / "packyard-webhooks.json"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(webhooks)
+    settings = replace(packyard.settings, webhooks_file=str(elsewhere))
+    backups.backup(settings, tmp_path / "b")
+    backups.restore(tmp_path / "b", settings_for(tmp_path / "r"))
+    for copy in (tmp_path / "b" / "webhooks.json", tmp_path / "r" / "webhooks.json"):
+        assert copy.read_text() == webhooks
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
 
 
 def test_regression_a_backup_looking_for_the_files_in_the_wrong_place_says_so(
