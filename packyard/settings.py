@@ -91,7 +91,8 @@ class Settings:
     # file): one trickling a byte at a time never meets the read timeout.
     upstream_document_timeout_seconds: float = 120.0
     # Internal networks (comma-separated CIDRs) upstream files and redirects may still reach:
-    # no connection goes to a loopback, private, link-local or reserved address but the index
+    # no connection goes to a loopback, private (RFC 1918, CGNAT, unique local), link-local or
+    # multicast address (not the documentation ranges: upstream/destinations.py) but the index
     # URL's own host and port, unless it is in one of these (a DNS that answers public names
     # with internal addresses: a proxy's fake IPs, a split-horizon mirror of a CDN).
     upstream_internal_networks_allowed: str = ""
