@@ -877,6 +877,22 @@ def test_an_upstream_file_url_that_does_not_parse_leaves_that_file_out_and_the_r
         "URL does not parse (Invalid IPv6 URL)") == 1
 
 
+def _old_sdist_upstream(index: StaticIndex, spec: DistSpec, suffix: str,
+                        tmp_path: Path) -> Dist:
+    """The upstream serves ``spec``'s sdist named ``<name>-<suffix>`` (a name from before
+    PEP 625 or 527), and the setuptools its build needs, as public:pypi would."""
+    out = tmp_path / "dists"
+    out.mkdir()
+    sdist = build_sdist(spec, out, filename=f"{spec.name.replace('-', '_')}-{suffix}")
+    index.add(sdist)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    setuptools = wheel_from_installed("setuptools", wheels)
+    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
+                   setuptools))
+    return sdist
+
+
 def test_regression_an_old_sdist_with_a_hyphen_in_its_version_is_listed_and_downloads(
         server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
         tmp_path: Path) -> None:
@@ -884,17 +900,7 @@ def test_regression_an_old_sdist_with_a_hyphen_in_its_version_is_listed_and_down
     # ("invalid version"; "names project cffi-1-0-2, not cffi"): pip reads their version after
     # the project's name, 0.15.1.post1 and 1.0.2.post2.
     spec = DistSpec(name=unique_name("up-hyphen"), version="0.15.1.post1")
-    out = tmp_path / "dists"
-    out.mkdir()
-    stem = spec.name.replace("-", "_")
-    sdist = build_sdist(spec, out, filename=f"{stem}-0.15.1-post1.tar.gz")
-    index.add(sdist)
-    # The build's setuptools, as public:pypi would serve it.
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    setuptools = wheel_from_installed("setuptools", wheels)
-    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
-                   setuptools))
+    sdist = _old_sdist_upstream(index, spec, "0.15.1-post1.tar.gz", tmp_path)
     chain = _chain(_server(server_factory, index), tmp_path)
     with chain.http() as http:
         page = http.get(f"{chain.endpoint()}simple/{normalize(spec.name)}/")
@@ -912,16 +918,7 @@ def test_regression_an_old_tar_bz2_sdist_is_listed_installed_and_kept_with_its_m
     # installs them; Packyard left them off upstream pages, so pip found no such version.
     spec = DistSpec(name=unique_name("up-bz2"), version="1.0.2",
                     summary="An sdist from before PEP 527")
-    out = tmp_path / "dists"
-    out.mkdir()
-    stem = spec.name.replace("-", "_")
-    sdist = build_sdist(spec, out, filename=f"{stem}-1.0.2.tar.bz2")
-    index.add(sdist)
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    setuptools = wheel_from_installed("setuptools", wheels)
-    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
-                   setuptools))
+    sdist = _old_sdist_upstream(index, spec, "1.0.2.tar.bz2", tmp_path)
     chain = _chain(_server(server_factory, index), tmp_path)
     venv = tmp_path / "venv"
     _pip_install(chain, venv, f"{spec.name}==1.0.2")
