@@ -106,7 +106,7 @@ def _list_package_groups(ops: Operations, ctx: CallContext, p: dict[str, Any]) -
     g = _ops(ops)
     views = g.groups.list_groups(ctx.principal, p["domain"], p.get("domainOwner"),
                                  p.get("prefix"))
-    items, token = _page(views, p)
+    items, token = _page(views, p, "ListPackageGroups")
     return {"packageGroups": [_describe(g, p, v) for v in items], "nextToken": token}
 
 
@@ -115,7 +115,7 @@ def _list_sub_package_groups(ops: Operations, ctx: CallContext, p: dict[str, Any
     g = _ops(ops)
     views = g.groups.sub_groups(ctx.principal, p["domain"], p["packageGroup"],
                                 p.get("domainOwner"))
-    items, token = _page(views, p)
+    items, token = _page(views, p, "ListSubPackageGroups")
     return {"packageGroups": [_describe(g, p, v) for v in items], "nextToken": token}
 
 
@@ -133,7 +133,7 @@ def _list_associated_packages(ops: Operations, ctx: CallContext, p: dict[str, An
     g = _ops(ops)
     packages = g.groups.associated_packages(ctx.principal, p["domain"], p["packageGroup"],
                                             bool(p.get("preview")), p.get("domainOwner"))
-    items, token = _page(packages, p)
+    items, token = _page(packages, p, "ListAssociatedPackages")
     return {"packages": [{"format": a.format, "namespace": a.namespace or None,
                           "package": a.name, "associationType": a.association.value}
                          for a in items], "nextToken": token}
@@ -166,7 +166,7 @@ def _list_allowed_repositories_for_group(ops: Operations, ctx: CallContext,
     g = _ops(ops)
     names = g.groups.allowed_repositories(ctx.principal, p["domain"], p["packageGroup"],
                                           p["originRestrictionType"], p.get("domainOwner"))
-    items, token = _page(names, p)
+    items, token = _page(names, p, "ListAllowedRepositoriesForGroup")
     return {"allowedRepositories": list(items), "nextToken": token}
 
 

@@ -74,24 +74,31 @@ HANDLERS: dict[str, Handler] = {}
 operation = registrar(HANDLERS)
 
 
-def _page(items: Sequence[Any], params: dict[str, Any], default_max: int = 100
+def _page(items: Sequence[Any], params: dict[str, Any], op_name: str, default_max: int = 100
           ) -> tuple[Sequence[Any], str | None]:
-    """Offset pagination with an opaque token, as CodeArtifact's nextToken."""
+    """Offset pagination with an opaque token, as CodeArtifact's nextToken. The token names
+    the operation that made it: another operation's token is refused, not read as an offset
+    into a different list (a page of domains' token given to ListRepositories skipped
+    repositories)."""
     start = 0
     token = params.get("nextToken")
     if token:
         try:
-            text = base64.urlsafe_b64decode(token.encode()).decode()
+            made = json.loads(base64.urlsafe_b64decode(token.encode()))
         except (ValueError, UnicodeDecodeError):
-            raise Invalid("nextToken is not valid") from None
-        # Only what _page itself made: a decimal offset, without sign, spaces or leading zeros.
-        if not text.isascii() or not text.isdigit() or str(int(text)) != text:
+            made = None
+        if (not isinstance(made, list) or len(made) != 2 or made[0] != op_name
+                or type(made[1]) is not int or made[1] < 0):
             raise Invalid("nextToken is not valid")
-        start = int(text)
+        start = made[1]
     size = params.get("maxResults") or default_max
     chunk = items[start:start + size]
     more = start + size < len(items)
-    return chunk, base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
+    return chunk, _offset_token(op_name, start + size) if more else None
+
+
+def _offset_token(op_name: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([op_name, offset]).encode()).decode()
 
 
 def owned_arn(arns: ArnBuilder, params: dict[str, Any]) -> str:
@@ -268,7 +275,7 @@ def _describe_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> An
 
 @operation("ListDomains")
 def _list_domains(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    items, token = _page(ops.registry.list_domains(ctx.principal), p)
+    items, token = _page(ops.registry.list_domains(ctx.principal), p, "ListDomains")
     return {"domains": [ops.domain_summary(d) for d in items], "nextToken": token}
 
 
@@ -341,7 +348,7 @@ def _disassociate_external_connection(ops: Operations, ctx: CallContext,
 @operation("ListRepositories")
 def _list_repositories(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     repos = ops.registry.list_repositories(ctx.principal, prefix=p.get("repositoryPrefix"))
-    items, token = _page(repos, p)
+    items, token = _page(repos, p, "ListRepositories")
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -350,7 +357,7 @@ def _list_repositories_in_domain(ops: Operations, ctx: CallContext, p: dict[str,
     repos = ops.registry.list_repositories(
         ctx.principal, prefix=p.get("repositoryPrefix"), domain_name=p["domain"],
         domain_owner=p.get("domainOwner"), administrator_account=p.get("administratorAccount"))
-    items, token = _page(repos, p)
+    items, token = _page(repos, p, "ListRepositoriesInDomain")
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -416,7 +423,7 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
         versions = [v for v in versions if v.origin_type == p["originType"]]
     if p.get("sortBy") == "PUBLISHED_TIME":
         versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
-    items, token = _page(versions, p)
+    items, token = _page(versions, p, "ListPackageVersions")
     origins = ops.registry.version_origins(items)
     return {"defaultDisplayVersion": default, "format": pkg.format,
             "namespace": pkg.namespace or None, "package": pkg.name,
@@ -434,7 +441,7 @@ def _describe_package_version(ops: Operations, ctx: CallContext, p: dict[str, An
 @operation("ListPackageVersionAssets")
 def _list_package_version_assets(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionAssets")
-    items, token = _page(ops.registry.list_assets(ref), p)
+    items, token = _page(ops.registry.list_assets(ref), p, "ListPackageVersionAssets")
     return {**_version_header(ref), "assets": [ops.asset_summary(a) for a in items],
             "nextToken": token}
 
@@ -449,7 +456,8 @@ def _get_package_version_readme(ops: Operations, ctx: CallContext, p: dict[str, 
 def _list_package_version_dependencies(ops: Operations, ctx: CallContext,
                                        p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionDependencies")
-    items, token = _page(ref.version.dependencies, p, default_max=1000)
+    items, token = _page(ref.version.dependencies, p, "ListPackageVersionDependencies",
+                         default_max=1000)
     return {**_version_header(ref), "dependencies": list(items), "nextToken": token}
 
 
