@@ -285,3 +285,19 @@ def test_disassociating_an_absent_connection_is_not_found(packyard: InProcessPac
                   repository="public", externalConnection="public:pypi") == (
         "ResourceNotFoundException", 404,
         "Repository public has no external connection public:pypi")
+
+
+def test_regression_an_absent_connection_names_a_resource_type_of_the_enum(
+        packyard: InProcessPackyard, api: Any) -> None:
+    """Disassociating a connection the repository does not have answered
+    ``resourceType: "external-connection"``, which CodeArtifact's ResourceType enum (botocore's
+    service model) does not have: an SDK with typed enums saw an unknown value. It names the
+    repository, as the conflict of associating a second connection does."""
+    api.create_repository(domain="acme", repository="public")
+    with pytest.raises(ClientError):
+        api.disassociate_external_connection(domain="acme", repository="public",
+                                             externalConnection="public:pypi")
+    body = aws_error(packyard.last_aws_response)[2]
+    model = api.meta.service_model.shape_for("ResourceNotFoundException")
+    assert body["resourceType"] in model.members["resourceType"].enum
+    assert (body["resourceId"], body["resourceType"]) == ("public", "repository")
