@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from packyard.api.codeartifact.pagination import Cursor, page
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
@@ -72,33 +74,6 @@ def registrar(table: dict[str, Handler]) -> Callable[[str], Callable[[Handler], 
 
 HANDLERS: dict[str, Handler] = {}
 operation = registrar(HANDLERS)
-
-
-def _page(items: Sequence[Any], params: dict[str, Any], op_name: str, default_max: int = 100
-          ) -> tuple[Sequence[Any], str | None]:
-    """Offset pagination with an opaque token, as CodeArtifact's nextToken. The token names
-    the operation that made it: another operation's token is refused, not read as an offset
-    into a different list (a page of domains' token given to ListRepositories skipped
-    repositories)."""
-    start = 0
-    token = params.get("nextToken")
-    if token:
-        try:
-            made = json.loads(base64.urlsafe_b64decode(token.encode()))
-        except (ValueError, UnicodeDecodeError):
-            made = None
-        if (not isinstance(made, list) or len(made) != 2 or made[0] != op_name
-                or type(made[1]) is not int or made[1] < 0):
-            raise Invalid("nextToken is not valid")
-        start = made[1]
-    size = params.get("maxResults") or default_max
-    chunk = items[start:start + size]
-    more = start + size < len(items)
-    return chunk, _offset_token(op_name, start + size) if more else None
-
-
-def _offset_token(op_name: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([op_name, offset]).encode()).decode()
 
 
 def owned_arn(arns: ArnBuilder, params: dict[str, Any]) -> str:
@@ -258,6 +233,14 @@ def _version_header(ref: VersionRef) -> dict[str, Any]:
             "versionRevision": ref.version.revision}
 
 
+def _repository_cursor(r: Repository) -> Cursor:
+    return [r.name, r.domain_name]
+
+
+def _microseconds(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
 # -- domains -------------------------------------------------------------------------------------
 
 @operation("CreateDomain")
@@ -275,7 +258,8 @@ def _describe_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> An
 
 @operation("ListDomains")
 def _list_domains(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    items, token = _page(ops.registry.list_domains(ctx.principal), p, "ListDomains")
+    items, token = page(ops.registry.list_domains(ctx.principal), p, "ListDomains",
+                         lambda d: [d.name])
     return {"domains": [ops.domain_summary(d) for d in items], "nextToken": token}
 
 
@@ -348,7 +332,7 @@ def _disassociate_external_connection(ops: Operations, ctx: CallContext,
 @operation("ListRepositories")
 def _list_repositories(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     repos = ops.registry.list_repositories(ctx.principal, prefix=p.get("repositoryPrefix"))
-    items, token = _page(repos, p, "ListRepositories")
+    items, token = page(repos, p, "ListRepositories", _repository_cursor)
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -357,7 +341,7 @@ def _list_repositories_in_domain(ops: Operations, ctx: CallContext, p: dict[str,
     repos = ops.registry.list_repositories(
         ctx.principal, prefix=p.get("repositoryPrefix"), domain_name=p["domain"],
         domain_owner=p.get("domainOwner"), administrator_account=p.get("administratorAccount"))
-    items, token = _page(repos, p, "ListRepositoriesInDomain")
+    items, token = page(repos, p, "ListRepositoriesInDomain", _repository_cursor)
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -421,9 +405,15 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
         versions = [v for v in versions if v.status == p["status"]]
     if p.get("originType"):
         versions = [v for v in versions if v.origin_type == p["originType"]]
+    sort_key = ops.registry.formats.get(pkg.format).version_sort_key
     if p.get("sortBy") == "PUBLISHED_TIME":
-        versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
-    items, token = _page(versions, p, "ListPackageVersions")
+        # Newest first; versions published in the same microsecond in version order.
+        items, token = page(versions, p, "ListPackageVersions",
+                            lambda v: [_microseconds(v.published_at), v.version],
+                            lambda c: (-int(c[0]), sort_key(str(c[1])), c[1]))
+    else:
+        items, token = page(versions, p, "ListPackageVersions", lambda v: [v.version],
+                            lambda c: (sort_key(str(c[0])), c[0]))
     origins = ops.registry.version_origins(items)
     return {"defaultDisplayVersion": default, "format": pkg.format,
             "namespace": pkg.namespace or None, "package": pkg.name,
@@ -441,7 +431,8 @@ def _describe_package_version(ops: Operations, ctx: CallContext, p: dict[str, An
 @operation("ListPackageVersionAssets")
 def _list_package_version_assets(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionAssets")
-    items, token = _page(ops.registry.list_assets(ref), p, "ListPackageVersionAssets")
+    items, token = page(ops.registry.list_assets(ref), p, "ListPackageVersionAssets",
+                         lambda a: [a.name])
     return {**_version_header(ref), "assets": [ops.asset_summary(a) for a in items],
             "nextToken": token}
 
@@ -456,7 +447,7 @@ def _get_package_version_readme(ops: Operations, ctx: CallContext, p: dict[str, 
 def _list_package_version_dependencies(ops: Operations, ctx: CallContext,
                                        p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionDependencies")
-    items, token = _page(ref.version.dependencies, p, "ListPackageVersionDependencies",
+    items, token = page(ref.version.dependencies, p, "ListPackageVersionDependencies",
                          default_max=1000)
     return {**_version_header(ref), "dependencies": list(items), "nextToken": token}
 
