@@ -404,7 +404,10 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
     if p.get("status"):
         versions = [v for v in versions if v.status == p["status"]]
     if p.get("originType"):
-        versions = [v for v in versions if v.origin_type == p["originType"]]
+        # The origin each version is shown with: UNKNOWN once its entry repository is deleted.
+        shown = ops.registry.version_origins(versions)
+        versions = [v for v in versions
+                    if ops.origin(shown.get(v.id))["originType"] == p["originType"]]
     sort_key = ops.registry.formats.get(pkg.format).version_sort_key
     if p.get("sortBy") == "PUBLISHED_TIME":
         # Newest first; versions published in the same microsecond in version order.
