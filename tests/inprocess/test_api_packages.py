@@ -245,6 +245,15 @@ def test_regression_a_clean_up_walking_the_pages_deletes_every_version(
     assert published.api.list_package_versions(**published.args())["versions"] == []
 
 
+def test_regression_a_token_of_one_sort_order_is_refused_by_the_other(
+        published: Published) -> None:
+    by_time = published.api.list_package_versions(**published.args(), maxResults=1,
+                                                  sortBy="PUBLISHED_TIME")
+    assert _fails(published.api.list_package_versions, **published.args(),
+                  nextToken=by_time["nextToken"]) == (
+        "ValidationException", 400, "nextToken is not valid")
+
+
 def test_regression_a_version_published_between_pages_is_listed_once(
         published: Published, dists: DistFactory) -> None:
     first = published.api.list_package_versions(**published.args(), maxResults=1)

@@ -411,7 +411,7 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
     sort_key = ops.registry.formats.get(pkg.format).version_sort_key
     if p.get("sortBy") == "PUBLISHED_TIME":
         # Newest first; versions published in the same microsecond in version order.
-        items, token = page(versions, p, "ListPackageVersions",
+        items, token = page(versions, p, "ListPackageVersions by PUBLISHED_TIME",
                             lambda v: [_microseconds(v.published_at), v.version],
                             lambda c: (-int(c[0]), sort_key(str(c[1])), c[1]))
     else:
