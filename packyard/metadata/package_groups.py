@@ -38,6 +38,9 @@ from packyard.package_groups.origin_controls import (
 )
 from packyard.package_groups.patterns import ROOT, PackageGroupPattern, parse_pattern
 
+# The resourceType of a package group's NotFound and Conflict. CodeArtifact's ResourceType enum
+# (botocore's model) has no value for package groups and none of its values is one, so this is
+# the ARN's resource type; SDKs with typed enums keep it as an unknown value.
 GROUP_RESOURCE: Final = "package-group"
 
 _MODE_COLUMNS: Final = {

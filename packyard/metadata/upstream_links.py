@@ -118,5 +118,8 @@ class UpstreamLinkStore(CatalogBase):
                 repository_external_connections.c.repository_id == repository.id,
                 repository_external_connections.c.name == name))
             if not result.rowcount:
+                # Named as the repository, as the Conflict above is: CodeArtifact's
+                # ResourceType enum has no value for an external connection.
                 raise NotFound(f"Repository {repository.name} has no external connection "
-                               f"{name}", resource_id=name, resource_type="external-connection")
+                               f"{name}", resource_id=repository.name,
+                               resource_type="repository")

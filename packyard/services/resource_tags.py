@@ -98,5 +98,8 @@ class ResourceTags:
         tags = self._catalog.resource_tags(resource.kind, resource.owner, resource.domain,
                                            resource.name)
         if tags is None:
-            raise NotFound(f"Resource {arn} not found", resource_id=arn)
+            # Named as TagResource and UntagResource name it (catalog.change_resource_tags).
+            raise NotFound(f"Resource {arn} not found",
+                           resource_id=resource.name or resource.domain,
+                           resource_type=resource.kind)
         return tag_list(tags)

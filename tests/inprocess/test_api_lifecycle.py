@@ -239,6 +239,23 @@ def test_copy_promotes_versions_without_copying_bytes(release: Shelf) -> None:
     assert [a["hashes"]["SHA-256"] for a in assets["assets"]] == [shelf.wheel_10.sha256]
 
 
+def test_regression_origin_type_filter_matches_the_origin_shown(release: Shelf) -> None:
+    """Once the repository a version was published to is deleted, its copies show origin
+    UNKNOWN, but ``--origin-type UNKNOWN`` listed none of them and ``--origin-type INTERNAL``
+    still did: the filter read the stored entry type, not the origin the answer shows."""
+    shelf = release
+    _copy(shelf, versions=["1.0", "1.1"])
+    shelf.api.delete_repository(domain="acme", repository="shelf")
+
+    def listed(**filters: str) -> list[tuple[str, str]]:
+        return [(v["version"], v["origin"]["originType"]) for v in shelf.api.list_package_versions(
+            **shelf.args(repository="release"), **filters)["versions"]]
+
+    assert listed() == [("1.0", "UNKNOWN"), ("1.1", "UNKNOWN")]
+    assert listed(originType="UNKNOWN") == listed()
+    assert listed(originType="INTERNAL") == []
+
+
 def test_copy_by_version_revisions(release: Shelf) -> None:
     shelf = release
     revision = shelf.api.describe_package_version(

@@ -222,6 +222,49 @@ def test_list_package_versions_by_published_time(published: Published) -> None:
     assert [v["version"] for v in listed["versions"]] == ["1.1", "1.0"]
 
 
+@pytest.mark.parametrize("sort", [{}, {"sortBy": "PUBLISHED_TIME"}])
+def test_regression_a_clean_up_walking_the_pages_deletes_every_version(
+        published: Published, dists: DistFactory, sort: dict[str, str]) -> None:
+    """The nextToken was an offset: a script that deleted each page's versions before asking
+    for the next page skipped as many versions as it had deleted (half of them, here)."""
+    for version in ("2.0", "2.1", "3.0", "3.1"):
+        upload_ok(published.repo, dists.wheel(DistSpec(name="Demo.Pkg", version=version)))
+    everything = [v["version"] for v in published.api.list_package_versions(
+        **published.args(), **sort)["versions"]]
+    seen: list[str] = []
+    page = published.api.list_package_versions(**published.args(), **sort, maxResults=2)
+    while True:
+        shown = [v["version"] for v in page["versions"]]
+        seen += shown
+        published.api.delete_package_versions(**published.args(), versions=shown)
+        if "nextToken" not in page:
+            break
+        page = published.api.list_package_versions(**published.args(), **sort, maxResults=2,
+                                                   nextToken=page["nextToken"])
+    assert seen == everything and len(everything) == 6
+    assert published.api.list_package_versions(**published.args())["versions"] == []
+
+
+def test_regression_a_token_of_one_sort_order_is_refused_by_the_other(
+        published: Published) -> None:
+    by_time = published.api.list_package_versions(**published.args(), maxResults=1,
+                                                  sortBy="PUBLISHED_TIME")
+    assert _fails(published.api.list_package_versions, **published.args(),
+                  nextToken=by_time["nextToken"]) == (
+        "ValidationException", 400, "nextToken is not valid")
+
+
+def test_regression_a_version_published_between_pages_is_listed_once(
+        published: Published, dists: DistFactory) -> None:
+    first = published.api.list_package_versions(**published.args(), maxResults=1)
+    assert [v["version"] for v in first["versions"]] == ["1.0"]
+    upload_ok(published.repo, dists.wheel(DistSpec(name="Demo.Pkg", version="0.9")))
+    rest = published.api.list_package_versions(**published.args(), maxResults=5,
+                                               nextToken=first["nextToken"])
+    # 0.9 sorts before the page already read: not in the rest, and 1.0 not twice.
+    assert [v["version"] for v in rest["versions"]] == ["1.1"]
+
+
 def test_describe_package_version(published: Published) -> None:
     described = published.api.describe_package_version(
         **published.args(packageVersion="1.0"))["packageVersion"]

@@ -94,6 +94,26 @@ def test_list_repositories_in_domain_paginates(api: Any) -> None:
     assert len(rest["repositories"]) == 2 and "nextToken" not in rest
 
 
+def test_regression_a_next_token_of_another_list_operation_is_refused(api: Any) -> None:
+    """A ListDomains token was an offset that ListRepositories and ListRepositoriesInDomain
+    read as their own: a script that mixed up its tokens silently skipped repositories."""
+    api.create_domain(domain="other")
+    for i in range(3):
+        api.create_repository(domain="acme", repository=f"r{i}")
+    domains_token = api.list_domains(maxResults=1)["nextToken"]
+    for call, kwargs in ((api.list_repositories, {}),
+                         (api.list_repositories_in_domain, {"domain": "acme"})):
+        with pytest.raises(ClientError) as info:
+            call(nextToken=domains_token, **kwargs)
+        assert client_error(info) == ("ValidationException", 400, "nextToken is not valid")
+    in_domain_token = api.list_repositories_in_domain(domain="acme", maxResults=1)["nextToken"]
+    with pytest.raises(ClientError):
+        api.list_repositories(nextToken=in_domain_token)
+    following = api.list_repositories_in_domain(domain="acme", maxResults=1,
+                                                nextToken=in_domain_token)
+    assert [r["name"] for r in following["repositories"]] == ["r1"]
+
+
 def test_delete_repository_returns_what_it_was(api: Any) -> None:
     api.create_repository(domain="acme", repository="base")
     api.create_repository(domain="acme", repository="team",
@@ -265,3 +285,19 @@ def test_disassociating_an_absent_connection_is_not_found(packyard: InProcessPac
                   repository="public", externalConnection="public:pypi") == (
         "ResourceNotFoundException", 404,
         "Repository public has no external connection public:pypi")
+
+
+def test_regression_an_absent_connection_names_a_resource_type_of_the_enum(
+        packyard: InProcessPackyard, api: Any) -> None:
+    """Disassociating a connection the repository does not have answered
+    ``resourceType: "external-connection"``, which CodeArtifact's ResourceType enum (botocore's
+    service model) does not have: an SDK with typed enums saw an unknown value. It names the
+    repository, as the conflict of associating a second connection does."""
+    api.create_repository(domain="acme", repository="public")
+    with pytest.raises(ClientError):
+        api.disassociate_external_connection(domain="acme", repository="public",
+                                             externalConnection="public:pypi")
+    body = aws_error(packyard.last_aws_response)[2]
+    model = api.meta.service_model.shape_for("ResourceNotFoundException")
+    assert body["resourceType"] in model.members["resourceType"].enum
+    assert (body["resourceId"], body["resourceType"]) == ("public", "repository")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.inprocess.harness import InProcessPackyard, client_error
+from tests.inprocess.harness import InProcessPackyard, aws_error, client_error
 from tests.integration.helpers import DEFAULT_ACCOUNT, DEFAULT_REGION, Credentials
 
 CA = f"arn:aws:codeartifact:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}"
@@ -129,6 +129,21 @@ def test_an_arn_that_takes_no_tags_and_a_missing_resource(api: Any) -> None:
     code, _, _ = _fails(api.tag_resource, resourceArn=f"{CA}:domain/nope",
                         tags=[{"key": "a", "value": "b"}])
     assert code == "ResourceNotFoundException"
+
+
+def test_regression_list_tags_of_a_missing_resource_names_it_as_tag_resource_does(
+        packyard: InProcessPackyard, api: Any) -> None:
+    """ListTagsForResource of a missing repository or domain answered ResourceNotFoundException
+    with its ARN as resourceId and no resourceType; TagResource names the same resource by its
+    name and type."""
+    for arn, named in ((f"{CA}:repository/acme/nope", ("nope", "repository")),
+                       (f"{CA}:domain/nope", ("nope", "domain"))):
+        for call, extra in ((api.tag_resource, {"tags": [{"key": "a", "value": "b"}]}),
+                            (api.list_tags_for_resource, {})):
+            with pytest.raises(ClientError):
+                call(resourceArn=arn, **extra)
+            body = aws_error(packyard.last_aws_response)[2]
+            assert (body["resourceId"], body["resourceType"]) == named
 
 
 def test_deleting_a_repository_drops_its_tags(api: Any) -> None:

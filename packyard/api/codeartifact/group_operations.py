@@ -12,9 +12,9 @@ from packyard.api.codeartifact.operations import (
     CallContext,
     Handler,
     Operations,
-    _page,
     registrar,
 )
+from packyard.api.codeartifact.pagination import Cursor, page
 from packyard.api.codeartifact.policy_operations import PolicyOperations
 from packyard.errors import Invalid
 from packyard.package_groups.origin_controls import AllowedRepositoryChange
@@ -44,6 +44,10 @@ def _ops(ops: Operations) -> GroupOperations:
     if not isinstance(ops, GroupOperations):
         raise Invalid("Package groups and tags are not enabled on this server")
     return ops
+
+
+def _group_cursor(view: GroupView) -> Cursor:
+    return [view.record.pattern]
 
 
 def _describe(ops: GroupOperations, p: dict[str, Any], view: GroupView) -> dict[str, Any]:
@@ -106,7 +110,7 @@ def _list_package_groups(ops: Operations, ctx: CallContext, p: dict[str, Any]) -
     g = _ops(ops)
     views = g.groups.list_groups(ctx.principal, p["domain"], p.get("domainOwner"),
                                  p.get("prefix"))
-    items, token = _page(views, p)
+    items, token = page(views, p, "ListPackageGroups", _group_cursor)
     return {"packageGroups": [_describe(g, p, v) for v in items], "nextToken": token}
 
 
@@ -115,7 +119,7 @@ def _list_sub_package_groups(ops: Operations, ctx: CallContext, p: dict[str, Any
     g = _ops(ops)
     views = g.groups.sub_groups(ctx.principal, p["domain"], p["packageGroup"],
                                 p.get("domainOwner"))
-    items, token = _page(views, p)
+    items, token = page(views, p, "ListSubPackageGroups", _group_cursor)
     return {"packageGroups": [_describe(g, p, v) for v in items], "nextToken": token}
 
 
@@ -133,7 +137,8 @@ def _list_associated_packages(ops: Operations, ctx: CallContext, p: dict[str, An
     g = _ops(ops)
     packages = g.groups.associated_packages(ctx.principal, p["domain"], p["packageGroup"],
                                             bool(p.get("preview")), p.get("domainOwner"))
-    items, token = _page(packages, p)
+    items, token = page(packages, p, "ListAssociatedPackages",
+                         lambda a: [a.format, a.namespace or "", a.name])
     return {"packages": [{"format": a.format, "namespace": a.namespace or None,
                           "package": a.name, "associationType": a.association.value}
                          for a in items], "nextToken": token}
@@ -166,7 +171,8 @@ def _list_allowed_repositories_for_group(ops: Operations, ctx: CallContext,
     g = _ops(ops)
     names = g.groups.allowed_repositories(ctx.principal, p["domain"], p["packageGroup"],
                                           p["originRestrictionType"], p.get("domainOwner"))
-    items, token = _page(names, p)
+    items, token = page(names, p, "ListAllowedRepositoriesForGroup",
+                         lambda name: [name])
     return {"allowedRepositories": list(items), "nextToken": token}
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from packyard.api.codeartifact.pagination import Cursor, page
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
@@ -72,26 +74,6 @@ def registrar(table: dict[str, Handler]) -> Callable[[str], Callable[[Handler], 
 
 HANDLERS: dict[str, Handler] = {}
 operation = registrar(HANDLERS)
-
-
-def _page(items: Sequence[Any], params: dict[str, Any], default_max: int = 100
-          ) -> tuple[Sequence[Any], str | None]:
-    """Offset pagination with an opaque token, as CodeArtifact's nextToken."""
-    start = 0
-    token = params.get("nextToken")
-    if token:
-        try:
-            text = base64.urlsafe_b64decode(token.encode()).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise Invalid("nextToken is not valid") from None
-        # Only what _page itself made: a decimal offset, without sign, spaces or leading zeros.
-        if not text.isascii() or not text.isdigit() or str(int(text)) != text:
-            raise Invalid("nextToken is not valid")
-        start = int(text)
-    size = params.get("maxResults") or default_max
-    chunk = items[start:start + size]
-    more = start + size < len(items)
-    return chunk, base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
 
 
 def owned_arn(arns: ArnBuilder, params: dict[str, Any]) -> str:
@@ -251,6 +233,14 @@ def _version_header(ref: VersionRef) -> dict[str, Any]:
             "versionRevision": ref.version.revision}
 
 
+def _repository_cursor(r: Repository) -> Cursor:
+    return [r.name, r.domain_name]
+
+
+def _microseconds(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
 # -- domains -------------------------------------------------------------------------------------
 
 @operation("CreateDomain")
@@ -268,7 +258,8 @@ def _describe_domain(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> An
 
 @operation("ListDomains")
 def _list_domains(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
-    items, token = _page(ops.registry.list_domains(ctx.principal), p)
+    items, token = page(ops.registry.list_domains(ctx.principal), p, "ListDomains",
+                         lambda d: [d.name])
     return {"domains": [ops.domain_summary(d) for d in items], "nextToken": token}
 
 
@@ -341,7 +332,7 @@ def _disassociate_external_connection(ops: Operations, ctx: CallContext,
 @operation("ListRepositories")
 def _list_repositories(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     repos = ops.registry.list_repositories(ctx.principal, prefix=p.get("repositoryPrefix"))
-    items, token = _page(repos, p)
+    items, token = page(repos, p, "ListRepositories", _repository_cursor)
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -350,7 +341,7 @@ def _list_repositories_in_domain(ops: Operations, ctx: CallContext, p: dict[str,
     repos = ops.registry.list_repositories(
         ctx.principal, prefix=p.get("repositoryPrefix"), domain_name=p["domain"],
         domain_owner=p.get("domainOwner"), administrator_account=p.get("administratorAccount"))
-    items, token = _page(repos, p)
+    items, token = page(repos, p, "ListRepositoriesInDomain", _repository_cursor)
     return {"repositories": [ops.repository_summary(r) for r in items], "nextToken": token}
 
 
@@ -413,10 +404,19 @@ def _list_package_versions(ops: Operations, ctx: CallContext, p: dict[str, Any])
     if p.get("status"):
         versions = [v for v in versions if v.status == p["status"]]
     if p.get("originType"):
-        versions = [v for v in versions if v.origin_type == p["originType"]]
+        # The origin each version is shown with: UNKNOWN once its entry repository is deleted.
+        shown = ops.registry.version_origins(versions)
+        versions = [v for v in versions
+                    if ops.origin(shown.get(v.id))["originType"] == p["originType"]]
+    sort_key = ops.registry.formats.get(pkg.format).version_sort_key
     if p.get("sortBy") == "PUBLISHED_TIME":
-        versions = sorted(versions, key=lambda v: v.published_at, reverse=True)
-    items, token = _page(versions, p)
+        # Newest first; versions published in the same microsecond in version order.
+        items, token = page(versions, p, "ListPackageVersions by PUBLISHED_TIME",
+                            lambda v: [_microseconds(v.published_at), v.version],
+                            lambda c: (-int(c[0]), sort_key(str(c[1])), c[1]))
+    else:
+        items, token = page(versions, p, "ListPackageVersions", lambda v: [v.version],
+                            lambda c: (sort_key(str(c[0])), c[0]))
     origins = ops.registry.version_origins(items)
     return {"defaultDisplayVersion": default, "format": pkg.format,
             "namespace": pkg.namespace or None, "package": pkg.name,
@@ -434,7 +434,8 @@ def _describe_package_version(ops: Operations, ctx: CallContext, p: dict[str, An
 @operation("ListPackageVersionAssets")
 def _list_package_version_assets(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionAssets")
-    items, token = _page(ops.registry.list_assets(ref), p)
+    items, token = page(ops.registry.list_assets(ref), p, "ListPackageVersionAssets",
+                         lambda a: [a.name])
     return {**_version_header(ref), "assets": [ops.asset_summary(a) for a in items],
             "nextToken": token}
 
@@ -449,7 +450,8 @@ def _get_package_version_readme(ops: Operations, ctx: CallContext, p: dict[str, 
 def _list_package_version_dependencies(ops: Operations, ctx: CallContext,
                                        p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionDependencies")
-    items, token = _page(ref.version.dependencies, p, default_max=1000)
+    items, token = page(ref.version.dependencies, p, "ListPackageVersionDependencies",
+                         default_max=1000)
     return {**_version_header(ref), "dependencies": list(items), "nextToken": token}
 
 
