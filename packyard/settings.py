@@ -94,6 +94,10 @@ class Settings:
     # parsed at once; a document that would take more waits (up to the read timeout), then
     # fails "Upstream busy". At least the largest page (64 MiB); the default holds four.
     upstream_document_budget_bytes: int = 256 * 1024 * 1024
+    # A file pulled from an upstream may take as long as it keeps moving at this many bytes a
+    # second, averaged over each minute of its download (0: no such check): one trickled a
+    # byte at a time would hold an upstream slot for ever.
+    upstream_min_file_bytes_per_second: int = 1024
     # Internal networks (comma-separated CIDRs) upstream files and redirects may still reach:
     # no connection goes to a loopback, private, link-local or reserved address but the index
     # URL's own host and port, unless it is in one of these (a DNS that answers public names
@@ -279,6 +283,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             "managed KMS key (its ARN, alias or id) that these credentials may use for "
             f"GenerateDataKey and Decrypt: {settings.default_encryption_key} is an AWS managed "
             "key, usable only by the AWS service that owns it")
+    if settings.upstream_min_file_bytes_per_second < 0:
+        raise ValueError("PACKYARD_UPSTREAM_MIN_FILE_BYTES_PER_SECOND must be 0 (no check) or "
+                         "more")
     if settings.upstream_document_budget_bytes < _MAX_UPSTREAM_PAGE_BYTES:
         raise ValueError("PACKYARD_UPSTREAM_DOCUMENT_BUDGET_BYTES must be at least "
                          f"{_MAX_UPSTREAM_PAGE_BYTES} (the largest upstream page read)")

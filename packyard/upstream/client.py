@@ -1,10 +1,10 @@
 """HTTP to upstream indexes: bounded in time and in concurrency, retried a little, confined.
 
 - Every request has a connect timeout and a per-read timeout; a whole file may take as long as
-  it keeps moving, a page has a size cap, and a document read whole (a page, a core metadata
-  file, an answer to a query) must arrive within ``document_timeout``: an upstream trickling a
-  byte a second never meets the read timeout, and would hold one of the concurrency slots
-  for as long as it liked.
+  it keeps moving (at ``file_min_rate`` bytes a second at least, ``pace.py``), a page has a
+  size cap, and a document read whole (a page, a core metadata file, an answer to a query)
+  must arrive within ``document_timeout``: an upstream trickling a byte a second never meets
+  the read timeout, and would hold one of the concurrency slots for as long as it liked.
 - Documents read whole hold a share of one byte budget while they are read and parsed
   (``document_budget``): sixteen 64 MiB pages at once would hold a gigabyte.
 - At most ``max_concurrency`` upstream requests are in flight; more wait for a slot no longer
@@ -136,6 +136,9 @@ class UpstreamLimits:
     # Bytes of documents read whole (pages, packuments, metadata files) held at once
     # (``document_budget``): four of the largest pages.
     document_budget: int = 4 * MAX_PAGE_BYTES
+    # The least pace of a file pulled (``pace.py``): bytes a second over each window (0: none).
+    file_min_rate: int = 1024
+    file_rate_window: float = 60.0
     # Internal networks (CIDRs) connections may still go to (``destinations``).
     internal_networks_allowed: tuple[str, ...] = ()
 
