@@ -90,6 +90,14 @@ class Settings:
     # Longest wait for a whole upstream document (a project page, a packument, a core metadata
     # file): one trickling a byte at a time never meets the read timeout.
     upstream_document_timeout_seconds: float = 120.0
+    # Bytes of upstream documents (project pages, packuments, metadata files) read whole and
+    # parsed at once; a document that would take more waits (up to the read timeout), then
+    # fails "Upstream busy". At least the largest page (64 MiB); the default holds four.
+    upstream_document_budget_bytes: int = 256 * 1024 * 1024
+    # A file pulled from an upstream may take as long as it keeps moving at this many bytes a
+    # second, averaged over each minute of its download (0: no such check): one trickled a
+    # byte at a time would hold an upstream slot for ever.
+    upstream_min_file_bytes_per_second: int = 1024
     # Internal networks (comma-separated CIDRs) upstream files and redirects may still reach:
     # no connection goes to a loopback, private (RFC 1918, CGNAT, unique local), link-local or
     # multicast address (not the documentation ranges: upstream/destinations.py) but the index
@@ -203,6 +211,9 @@ class Settings:
 
 _ENV_PREFIX = "PACKYARD_"
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+# The largest upstream document read (upstream/client.py's MAX_PAGE_BYTES): a smaller budget
+# of documents could never hold one.
+_MAX_UPSTREAM_PAGE_BYTES = 64 * 1024 * 1024
 
 
 def _split_list(raw: str) -> list[str]:
@@ -284,6 +295,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             "managed KMS key (its ARN, alias or id) that these credentials may use for "
             f"GenerateDataKey and Decrypt: {settings.default_encryption_key} is an AWS managed "
             "key, usable only by the AWS service that owns it")
+    if settings.upstream_min_file_bytes_per_second < 0:
+        raise ValueError("PACKYARD_UPSTREAM_MIN_FILE_BYTES_PER_SECOND must be 0 (no check) or "
+                         "more")
+    if settings.upstream_document_budget_bytes < _MAX_UPSTREAM_PAGE_BYTES:
+        raise ValueError("PACKYARD_UPSTREAM_DOCUMENT_BUDGET_BYTES must be at least "
+                         f"{_MAX_UPSTREAM_PAGE_BYTES} (the largest upstream page read)")
     for network in settings.upstream_networks_allowed:
         try:
             ipaddress.ip_network(network, strict=False)

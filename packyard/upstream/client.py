@@ -1,10 +1,12 @@
 """HTTP to upstream indexes: bounded in time and in concurrency, retried a little, confined.
 
 - Every request has a connect timeout and a per-read timeout; a whole file may take as long as
-  it keeps moving, a page has a size cap, and a document read whole (a page, a core metadata
-  file, an answer to a query) must arrive within ``document_timeout``: an upstream trickling a
-  byte a second never meets the read timeout, and would hold one of the concurrency slots
-  for as long as it liked.
+  it keeps moving (at ``file_min_rate`` bytes a second at least, ``pace.py``), a page has a
+  size cap, and a document read whole (a page, a core metadata file, an answer to a query)
+  must arrive within ``document_timeout``: an upstream trickling a byte a second never meets
+  the read timeout, and would hold one of the concurrency slots for as long as it liked.
+- Documents read whole hold a share of one byte budget while they are read and parsed
+  (``document_budget``): sixteen 64 MiB pages at once would hold a gigabyte.
 - At most ``max_concurrency`` upstream requests are in flight; more wait for a slot no longer
   than the read timeout and then fail, so a slow upstream cannot pile up unbounded work.
 - Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with a short
@@ -45,8 +47,10 @@ import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
+from packyard.libc import give_back_free_memory
 from packyard.upstream.byte_ranges import parse_content_range, unsatisfied_size
 from packyard.upstream.destinations import ConfinedBackend, for_index
+from packyard.upstream.document_budget import DocumentBudget, Lease
 
 log = logging.getLogger("packyard.upstream")
 
@@ -130,6 +134,12 @@ class UpstreamLimits:
     max_concurrency: int = 16
     cooldown: float = 2.0
     document_timeout: float = 120.0
+    # Bytes of documents read whole (pages, packuments, metadata files) held at once
+    # (``document_budget``): four of the largest pages.
+    document_budget: int = 4 * MAX_PAGE_BYTES
+    # The least pace of a file pulled (``pace.py``): bytes a second over each window (0: none).
+    file_min_rate: int = 1024
+    file_rate_window: float = 60.0
     # Internal networks (CIDRs) connections may still go to (``destinations``).
     internal_networks_allowed: tuple[str, ...] = ()
 
@@ -177,8 +187,25 @@ class UpstreamHttp:
         self._down: dict[tuple[str, str], _Down] = {}
         self.requests = 0  # upstream requests sent (for tests and logs)
         self.stats = UpstreamStats()
+        # Documents wait for room as long as requests wait for a slot.
+        self.budget = DocumentBudget(limits.document_budget, limits.read_timeout,
+                                     self._give_back_memory)
+        self._trim_timer: asyncio.TimerHandle | None = None
         fail_sniffio_imports_at_once()
         read_responses_in_larger_pieces()
+
+    def _give_back_memory(self) -> None:
+        """After a large document is parsed (or refused): its body and what parsing it took
+        are freed, but glibc keeps freed heap memory for reuse, so a server that read a few
+        large pages at once stayed at that size. Handed back in a worker thread a second
+        later (the failed request's exception and callbacks let go of the body only once the
+        loop has run them), at most once a second."""
+        if self._trim_timer is None:
+            self._trim_timer = asyncio.get_running_loop().call_later(1.0, self._trim)
+
+    def _trim(self) -> None:
+        self._trim_timer = None
+        asyncio.get_running_loop().run_in_executor(None, give_back_free_memory)
 
     async def _http(self) -> httpx.AsyncClient:
         """The client, made on first use in a worker thread: loading the system's trusted
@@ -346,9 +373,11 @@ class UpstreamHttp:
 
     async def fetch_page(self, url: str, *, upstream: str, accept: str = "*/*",
                          etag: str | None = None,
-                         last_modified: str | None = None) -> PageFetch:
+                         last_modified: str | None = None,
+                         lease: Lease | None = None) -> PageFetch:
         """GET an upstream document (a project page, a packument), conditionally when
-        validators are given (RFC 9110 13.1)."""
+        validators are given (RFC 9110 13.1). Its body is counted in ``lease`` (the caller
+        holds it until the document is parsed), else in a lease of its own."""
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -366,7 +395,11 @@ class UpstreamHttp:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {final} answered {response.status_code} "
                                     f"{response.reason_phrase}")
-            body = await _read_capped(response, MAX_PAGE_BYTES)
+            if lease is not None:
+                body = await _read_capped(response, MAX_PAGE_BYTES, lease)
+            else:
+                async with self.budget.lease(final) as own:
+                    body = await _read_capped(response, MAX_PAGE_BYTES, own)
             return PageFetch("ok", final, body, response.headers.get("content-type", ""),
                              response.headers.get("etag"), response.headers.get("last-modified"))
 
@@ -379,7 +412,8 @@ class UpstreamHttp:
             if response.status_code != 200:
                 raise UpstreamError(f"Upstream {response.url} answered "
                                     f"{response.status_code} {response.reason_phrase}")
-            return await _read_capped(response, limit)
+            async with self.budget.lease(str(response.url)) as lease:
+                return await _read_capped(response, limit, lease)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
                    limit: int, *, upstream: str) -> tuple[int, str, bytes]:
@@ -494,12 +528,22 @@ def _length(value: str | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+async def _read_capped(response: httpx.Response, limit: int,
+                       lease: Lease | None = None) -> bytes:
+    """The body, at most ``limit`` bytes, counted in ``lease`` as it grows (from the
+    length the response declares, when it declares one)."""
+    declared = _length(response.headers.get("content-length"))
+    if declared is not None and declared > limit and "content-encoding" not in response.headers:
+        raise UpstreamError(f"Upstream {response.url} sent more than {limit} bytes")
+    if lease is not None and declared:
+        await lease.grow(min(declared, limit))
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > limit:
             raise UpstreamError(f"Upstream {response.url} sent more than {limit} bytes")
+        if lease is not None and size > lease.held:
+            await lease.grow(size)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -39,6 +39,7 @@ from packyard.errors import UpstreamError
 from packyard.metadata.catalog import CachedPage, Catalog
 from packyard.singleflight import SingleFlight
 from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.document_budget import Lease
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 
 log = logging.getLogger("packyard.upstream")
@@ -155,15 +156,22 @@ class UpstreamDocuments:
             self._memory_bytes -= evicted.weight
 
     async def _refresh(self, key: tuple[str, str], cached: _Held | None) -> DocumentResult:
+        url = self._format.document_url(*key)
+        # The body fetched and what is parsed from it count in the budget of documents held
+        # at once until the parsed listing is kept (``document_budget``).
+        async with self._http.budget.lease(url) as lease:
+            return await self._fetch(key, cached, url, lease)
+
+    async def _fetch(self, key: tuple[str, str], cached: _Held | None, url: str,
+                     lease: Lease) -> DocumentResult:
         index_url, name = key
-        url = self._format.document_url(index_url, name)
         stats = self._http.stats
         stats.fetches += 1
         try:
             fetched = await self._http.fetch_page(
                 url, upstream=index_url, accept=self._format.accept,
                 etag=cached.page.etag if cached else None,
-                last_modified=cached.page.last_modified if cached else None)
+                last_modified=cached.page.last_modified if cached else None, lease=lease)
             now = self._clock.now()
             if fetched.status == "not_modified" and cached is not None:
                 # The stored document stands: only its validators and fetch time move.

@@ -49,6 +49,7 @@ from packyard.storage.staging import StagingArea
 from packyard.upstream.claims import HeldClaim, PulledElsewhere, RefusedElsewhere, SharedPulls
 from packyard.upstream.client import UpstreamHttp
 from packyard.upstream.later_digests import pull_digests
+from packyard.upstream.pace import Pace
 from packyard.write_behind import WriteBehind
 
 log = logging.getLogger("packyard.upstream")
@@ -407,7 +408,10 @@ class PullThrough:
                     download.length = int(declared)
                 download.headed = True
                 download._notify()
-                await _receive(response, download, staged, self._max_bytes)
+                limits = self._http.limits
+                await _receive(response, download, staged, self._max_bytes,
+                               Pace(limits.file_min_rate, limits.file_rate_window,
+                                    source.filename))
             digests = await run_in_threadpool(staged.digests)
             for algorithm in VERIFIED_DIGESTS:
                 declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
@@ -490,10 +494,11 @@ async def _follow_up(download: Download) -> None:
 
 
 async def _receive(response: httpx.Response, download: Download, staged: StagedBlob,
-                   max_bytes: int) -> None:
+                   max_bytes: int, pace: Pace) -> None:
     """The response's bytes written (and hashed) into ``staged`` in batches, in a worker thread
     while the next are read (``write_behind.py``); readers may have all but the last batch
-    written (the last waits for the file to be kept)."""
+    written (the last waits for the file to be kept). Given up when the upstream falls
+    behind ``pace``."""
     source = download.source
     batch: list[bytes] = []
     batched = received = 0
@@ -523,6 +528,7 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
             if received > max_bytes:
                 raise UpstreamError(f"Upstream file {source.filename} is larger than "
                                     f"{max_bytes} bytes; not kept")
+            pace.received(received)
             if batched >= _WRITE_BATCH:
                 await hand_over()
         if batch:

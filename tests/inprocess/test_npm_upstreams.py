@@ -147,6 +147,32 @@ def _kept(api: Any, repository: str, package: str = "left-pad") -> list[tuple[st
     return [(v["version"], v["origin"]["originType"]) for v in versions]
 
 
+def test_upstream_dist_tags_naming_versions_it_does_not_have_are_left_out(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """An upstream packument whose dist-tags name versions missing from its ``versions`` (or
+    left out of the packument) is served without those tags, as the npm registry never serves
+    one: in the full and abbreviated packuments, ``dist-tag ls`` and a tag's version
+    document; its ``latest`` is then the highest version, as for a package without one."""
+    registry.add("left-pad", "1.0.0")
+    registry.add("left-pad", "2.0.0")
+    registry.add("left-pad", "3.0.0")
+    del registry.packages["left-pad"]["versions"]["3.0.0"]["dist"]["integrity"]
+    del registry.packages["left-pad"]["versions"]["3.0.0"]["dist"]["shasum"]  # left out
+    registry.packages["left-pad"]["dist-tags"].update(
+        {"latest": "9.9.9", "beta": "4.0.0-beta.1", "broken": "3.0.0", "old": "1.0.0"})
+    team, _ = _chain(packyard_factory, registry)
+    expected = {"latest": "2.0.0", "old": "1.0.0"}
+    for accept in (FULL, CORGI):
+        document = team.get("left-pad", headers={"Accept": accept}).json()
+        assert document["dist-tags"] == expected
+        assert set(document["versions"]) == {"1.0.0", "2.0.0"}
+    assert team.get("-/package/left-pad/dist-tags").json() == expected
+    assert team.get("left-pad/latest").json()["version"] == "2.0.0"
+    missing = team.get("left-pad/beta")
+    assert (missing.status_code, missing.json()) == (
+        404, {"error": "version not found: left-pad@beta"})
+
+
 def test_regression_dist_tag_add_keeps_a_version_only_the_upstream_has(
         packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
     # It was "version not found" (or "left-pad is not in this registry"): npm dist-tag ls

@@ -271,6 +271,43 @@ def test_wheel_without_metadata_is_refused(pypi_repo: PypiRepo, tmp_path: Path) 
     _assert_nothing_published(pypi_repo, "lambda-pkg")
 
 
+def test_regression_twine_upload_of_a_wheel_bomb_is_refused_with_pypis_rule(
+        pypi_repo: PypiRepo, tmp_path: Path, fresh_home: ClientHome) -> None:
+    """A wheel with a member of 128 MiB of zeros (about 130 KiB deflated) was accepted, so
+    every pip install of it wrote 128 MiB. Refused, as PyPI refuses it: a zip that unpacks to
+    more than 64 MiB and more than 50 times its size."""
+    dist = build_wheel(DistSpec(name="bomb-pkg", version="1.0"), tmp_path)
+    with zipfile.ZipFile(dist.path, "a", compression=zipfile.ZIP_DEFLATED,
+                         compresslevel=9) as zf, \
+            zf.open("bomb_pkg/zeros.bin", "w", force_zip64=True) as member:
+        for _ in range(128):
+            member.write(bytes(1024 * 1024))
+    size = dist.path.stat().st_size
+    assert size < 1024 * 1024
+    _write_pypirc(fresh_home, pypi_repo)
+    proc = _twine(fresh_home, dist.path)
+    assert proc.returncode != 0
+    out = " ".join((proc.stdout + proc.stderr).split())  # twine wraps the reason
+    assert "400 Bad Request" in out, out
+    assert "exceeds the compression ratio of 50 (a decompression bomb" in out, (
+        f"twine does not show why:\n{out}")
+    response = upload(pypi_repo, dist)
+    assert (response.status_code, _reason(response)) == (400, (
+        "Invalid distribution file. bomb_pkg-1.0-py3-none-any.whl exceeds the compression "
+        "ratio of 50 (a decompression bomb, refused as PyPI refuses it): its members unpack "
+        f"to 128.0 MiB from {size / 1024:.1f} KiB."))
+    _assert_nothing_published(pypi_repo, "bomb-pkg")
+
+
+def test_a_wheel_that_compresses_well_but_unpacks_small_is_accepted(
+        pypi_repo: PypiRepo, tmp_path: Path) -> None:
+    """PyPI's rule spares small wheels however well they compress (JSON, stubs)."""
+    dist = build_wheel(DistSpec(name="squeezed-pkg", version="1.0"), tmp_path)
+    with zipfile.ZipFile(dist.path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("squeezed_pkg/zeros.bin", bytes(8 * 1024 * 1024))
+    upload_ok(pypi_repo, dist)
+
+
 @pytest.mark.parametrize("field", ["sha256_digest", "blake2_256_digest", "md5_digest"])
 def test_digest_mismatch_is_refused(pypi_repo: PypiRepo, dists: DistFactory,
                                     field: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from packyard.formats.pypi.archive import DistInspection, inspect_distribution
 from packyard.formats.pypi.filenames import parse_distribution_filename
 from packyard.formats.pypi.upload_checks import (
     check_action,
+    check_compression,
     check_consistency,
     check_digests,
     check_form,
@@ -612,3 +614,36 @@ def test_validate_file_applies_the_size_limit(tmp_path: Path) -> None:
     with pytest.raises(TooLarge, match="File too large: sample-1.0-py3-none-any.whl is "):
         validate_file(parse_distribution_filename(upload.path.name), upload.computed,
                       upload.inspection, 10)
+
+
+# -- decompression bombs (Warehouse's rule) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unpacked", "size", "refused"),
+    [
+        (None, 1, False),  # a tar: its unpacked size is bounded while it is walked
+        (64 * MiB, 1, False),  # not more than 64 MiB: however well it compresses
+        (64 * MiB + 1, 64 * MiB // 50 + 1, False),  # just under 50 times its size
+        (64 * MiB + 1, 64 * MiB // 50, True),  # just over
+        (1024 * MiB, 1 * MiB, True),
+    ],
+)
+def test_regression_a_zip_unpacking_to_far_more_than_it_weighs_is_refused(
+        good: Upload, unpacked: int | None, size: int, refused: bool) -> None:
+    inspection = dataclasses.replace(good.inspection, unpacked_bytes=unpacked)
+    dist = parse_distribution_filename(WHEEL)
+    if not refused:
+        check_compression(dist, size, inspection)
+        return
+    with pytest.raises(Invalid) as caught:
+        check_compression(dist, size, inspection)
+    assert caught.value.message.startswith(
+        f"Invalid distribution file. {WHEEL} exceeds the compression ratio of 50 "
+        "(a decompression bomb, refused as PyPI refuses it): its members unpack to ")
+
+
+def test_a_wheels_unpacked_size_is_what_its_directory_declares(good: Upload) -> None:
+    with zipfile.ZipFile(good.path) as archive:
+        declared = sum(info.file_size for info in archive.infolist())
+    assert good.inspection.unpacked_bytes == declared > 0

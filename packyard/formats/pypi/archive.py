@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from types import MappingProxyType
@@ -103,6 +103,9 @@ class DistInspection:
     classifiers: tuple[str, ...]
     dynamic: tuple[str, ...] = ()
     """The fields the Dynamic field names (PEP 643), lower-case."""
+    unpacked_bytes: int | None = None
+    """A zip's members' sizes as its directory declares them, summed (what an installer
+    writes out: it refuses a member that unpacks to more); None for a tar."""
 
 
 # The fields pip takes from a PEP 658 metadata file to resolve without building the sdist.
@@ -160,13 +163,14 @@ def inspect_distribution(
     """
     label = "wheel" if dist.kind == "bdist_wheel" else "source distribution"
     try:
+        unpacked: int | None = None
         if dist.extension == ".whl":
-            metadata_path, data = _read_wheel_metadata(Path(path), dist, limits)
+            metadata_path, data, unpacked = _read_wheel_metadata(Path(path), dist, limits)
         elif dist.extension == ".zip":
-            metadata_path, data = _read_zip_sdist_metadata(Path(path), limits)
+            metadata_path, data, unpacked = _read_zip_sdist_metadata(Path(path), limits)
         else:
             metadata_path, data = _read_tar_sdist_metadata(Path(path), dist.extension, limits)
-        return _describe(dist, metadata_path, data)
+        return replace(_describe(dist, metadata_path, data), unpacked_bytes=unpacked)
     except _Rejected as exc:
         raise Invalid(f"{dist.filename} is not a valid {label}: {exc.reason}.") from None
 
@@ -311,9 +315,13 @@ def _read_zip_member(archive: zipfile.ZipFile, name: str, cap: int) -> bytes:
         raise _Rejected(f"member {name!r} cannot be read ({exc})") from None
 
 
+def _unpacked_bytes(archive: zipfile.ZipFile) -> int:
+    return sum(info.file_size for info in archive.infolist())
+
+
 def _read_wheel_metadata(
     path: Path, dist: DistFilename, limits: InspectionLimits
-) -> tuple[str, bytes]:
+) -> tuple[str, bytes, int]:
     with _open_zip(path, limits) as archive:
         names = set(archive.namelist())
         # Only a top-level .dist-info counts: a vendored package's metadata deeper down is data.
@@ -332,7 +340,9 @@ def _read_wheel_metadata(
         wheel_file = _read_zip_member(archive, wheel_path, limits.max_metadata_bytes)
         _check_wheel_version(wheel_path, wheel_file)
         metadata_path = f"{dist_info}/METADATA"
-        return metadata_path, _read_zip_member(archive, metadata_path, limits.max_metadata_bytes)
+        return (metadata_path,
+                _read_zip_member(archive, metadata_path, limits.max_metadata_bytes),
+                _unpacked_bytes(archive))
 
 
 def _check_dist_info_matches(dist_info: str, dist: DistFilename) -> None:
@@ -364,7 +374,7 @@ def _check_wheel_version(wheel_path: str, data: bytes) -> None:
         raise _Rejected(f"Wheel-Version {wheel_version.strip()!r} is not supported (use 1.x)")
 
 
-def _read_zip_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str, bytes]:
+def _read_zip_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str, bytes, int]:
     with _open_zip(path, limits) as archive:
         top: str | None = None
         metadata_path: str | None = None
@@ -379,7 +389,9 @@ def _read_zip_sdist_metadata(path: Path, limits: InspectionLimits) -> tuple[str,
             raise _Rejected("it is empty")
         if metadata_path is None:
             raise _Rejected(f"PKG-INFO not found at {top}/PKG-INFO")
-        return metadata_path, _read_zip_member(archive, metadata_path, limits.max_metadata_bytes)
+        return (metadata_path,
+                _read_zip_member(archive, metadata_path, limits.max_metadata_bytes),
+                _unpacked_bytes(archive))
 
 
 def _same_top_level(top: str | None, first_part: str) -> str:

@@ -231,6 +231,25 @@ def check_size(filename: str, size: int, max_size: int) -> None:
         raise Invalid(f"The uploaded file {filename} is empty.")
 
 
+# Warehouse's rule (forklift/legacy.py, _is_valid_dist_file, for every zip: wheels and .zip
+# sdists): a zip whose members unpack to more than 64 MiB and to more than 50 times its own
+# size is a decompression bomb (an installer writes all of it out). Data that compresses well
+# (JSON, interface descriptions) stays well below 50 (pypi/warehouse#13962).
+COMPRESSION_RATIO_MIN_BYTES = 64 * 1024 * 1024
+COMPRESSION_RATIO_LIMIT = 50
+
+
+def check_compression(dist: DistFilename, size: int, inspection: DistInspection) -> None:
+    """Refuse a zip that unpacks to far more than it weighs, as PyPI does."""
+    unpacked = inspection.unpacked_bytes
+    if (unpacked is not None and unpacked > COMPRESSION_RATIO_MIN_BYTES
+            and unpacked > COMPRESSION_RATIO_LIMIT * max(size, 1)):
+        raise Invalid(
+            f"Invalid distribution file. {dist.filename} exceeds the compression ratio of "
+            f"{COMPRESSION_RATIO_LIMIT} (a decompression bomb, refused as PyPI refuses it): "
+            f"its members unpack to {format_size(unpacked)} from {format_size(size)}.")
+
+
 def check_digests(fields: Mapping[str, str], computed: FileDigests) -> None:
     """Refuse an upload whose declared digests differ from the stored bytes' digests.
 
@@ -423,6 +442,7 @@ def validate_upload(
     check_filename_matches_form(fields, dist)
     check_size(dist.filename, digests.size, max_size)
     check_digests(fields, digests)
+    check_compression(dist, digests.size, inspection)
     warnings = check_metadata(inspection)
     check_metadata_matches_form(fields, inspection)
     return _validated(fields, dist, digests, inspection, warnings)
