@@ -31,13 +31,3 @@ def set_parent_death_signal(signum: int) -> bool:
     prctl = libc_function("prctl", ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
                           ctypes.c_ulong, ctypes.c_ulong)
     return prctl is not None and prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
-
-
-_malloc_trim = libc_function("malloc_trim", ctypes.c_size_t)
-
-
-def give_back_free_memory() -> bool:
-    """glibc's ``malloc_trim(0)``: hand the heap memory freed but kept for reuse back to the
-    operating system (a few milliseconds; the interpreter lock is let go meanwhile). False
-    where the C library has no such call (musl, macOS)."""
-    return _malloc_trim is not None and _malloc_trim(0) >= 0

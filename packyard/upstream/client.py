@@ -47,7 +47,6 @@ import httpx
 
 from packyard import __version__
 from packyard.errors import UpstreamError
-from packyard.libc import give_back_free_memory
 from packyard.upstream.byte_ranges import parse_content_range, unsatisfied_size
 from packyard.upstream.destinations import ConfinedBackend, for_index
 from packyard.upstream.document_budget import DocumentBudget, Lease
@@ -188,24 +187,9 @@ class UpstreamHttp:
         self.requests = 0  # upstream requests sent (for tests and logs)
         self.stats = UpstreamStats()
         # Documents wait for room as long as requests wait for a slot.
-        self.budget = DocumentBudget(limits.document_budget, limits.read_timeout,
-                                     self._give_back_memory)
-        self._trim_timer: asyncio.TimerHandle | None = None
+        self.budget = DocumentBudget(limits.document_budget, limits.read_timeout)
         fail_sniffio_imports_at_once()
         read_responses_in_larger_pieces()
-
-    def _give_back_memory(self) -> None:
-        """After a large document is parsed (or refused): its body and what parsing it took
-        are freed, but glibc keeps freed heap memory for reuse, so a server that read a few
-        large pages at once stayed at that size. Handed back in a worker thread a second
-        later (the failed request's exception and callbacks let go of the body only once the
-        loop has run them), at most once a second."""
-        if self._trim_timer is None:
-            self._trim_timer = asyncio.get_running_loop().call_later(1.0, self._trim)
-
-    def _trim(self) -> None:
-        self._trim_timer = None
-        asyncio.get_running_loop().run_in_executor(None, give_back_free_memory)
 
     async def _http(self) -> httpx.AsyncClient:
         """The client, made on first use in a worker thread: loading the system's trusted

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from packyard.errors import UpstreamError
 
 STEP = 1024 * 1024  # a lease grows a MiB at a time: a few grows per document, not one a chunk
-# A lease that held this much calls ``on_large_release`` when it ends (memory to give back).
-LARGE = 16 * 1024 * 1024
 
 
 class Lease:
@@ -57,11 +55,9 @@ class _Waiter:
 class DocumentBudget:
     """At most ``limit`` bytes of upstream documents held at once by this process."""
 
-    def __init__(self, limit: int, wait: float,
-                 on_large_release: Callable[[], None] | None = None) -> None:
+    def __init__(self, limit: int, wait: float) -> None:
         self.limit = limit
         self.wait = wait
-        self._on_large_release = on_large_release
         self.used = 0
         self.peak = 0  # the most ever held at once (tests, metrics)
         self._holders: set[Lease] = set()
@@ -75,11 +71,8 @@ class DocumentBudget:
         try:
             yield lease
         finally:
-            large = lease.held >= LARGE
             self._free(lease)
             self._settle()
-            if large and self._on_large_release is not None:
-                self._on_large_release()
 
     async def _grow(self, lease: Lease, total: int) -> None:
         if total > self.limit:

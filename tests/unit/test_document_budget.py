@@ -17,7 +17,7 @@ from packyard.formats.pypi.upstream import PypiUpstream
 from packyard.metadata.catalog import SqlCatalog
 from packyard.settings import load_settings
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
-from packyard.upstream.document_budget import LARGE, STEP, DocumentBudget, Lease
+from packyard.upstream.document_budget import STEP, DocumentBudget, Lease
 from packyard.upstream.documents import UpstreamDocuments
 
 MiB = 1024 * 1024
@@ -256,19 +256,3 @@ def test_a_budget_smaller_than_the_largest_page_is_refused_at_start() -> None:
     assert str(err.value) == ("PACKYARD_UPSTREAM_DOCUMENT_BUDGET_BYTES must be at least "
                               "67108864 (the largest upstream page read)")
     assert load_settings({}).upstream_document_budget_bytes == 4 * 64 * MiB
-
-
-def test_a_large_lease_ending_asks_for_memory_to_be_given_back() -> None:
-    """glibc keeps freed heap memory: after a large document the server asks it back."""
-    calls: list[str] = []
-
-    async def main() -> None:
-        budget = DocumentBudget(64 * MiB, wait=1.0, on_large_release=lambda: calls.append("x"))
-        async with budget.lease("small") as small:
-            await small.grow(LARGE - STEP)
-        assert calls == []
-        async with budget.lease("large") as large:
-            await large.grow(LARGE)
-        assert calls == ["x"]
-
-    asyncio.run(main())
