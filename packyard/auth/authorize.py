@@ -74,6 +74,7 @@ def request_principal(principal: Principal) -> RequestPrincipal:
         user_id=principal.user_id,
         username=principal.name if principal.kind == USER else None,
         source_arn=principal.role_arn,
+        token_issued_at=principal.credentials_issued_at,
     )
 
 
