@@ -344,3 +344,28 @@ def test_unexpected_failure_is_a_service_failure(packyard: InProcessPackyard,
     monkeypatch.setattr(packyard.container.iam_store, "list_users", broken)
     assert _fails(packyard.iam().list_users) == (
         "ServiceFailure", 500, "Packyard hit an internal error; see the server log")
+
+
+def test_regression_iam_requests_are_made_to_us_east_1(packyard_factory: Any) -> None:
+    # aws:RequestedRegion was the server's region for IAM too, so the User Guide's "Denies
+    # access to AWS based on the requested Region" without its NotAction exemption for iam:*
+    # let IAM calls through on a server in eu-west-1, where AWS denies them: IAM's one endpoint
+    # is in us-east-1.
+    packyard = packyard_factory(region="eu-west-1")
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="region", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}}]}))
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert _fails(alice.list_users) == (
+        "AccessDenied", 403, f"User: {ACCOUNT_ARN}:user/alice is not authorized to perform: "
+                             "iam:ListUsers with an explicit deny in an identity-based policy")
+    iam.put_user_policy(UserName="alice", PolicyName="region", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:List*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}]}))
+    assert [u["UserName"] for u in alice.list_users()["Users"]] == ["alice"]
