@@ -249,3 +249,12 @@ def test_regression_user_guide_source_ip_example_denies_other_addresses(
     iam.put_user_policy(UserName="alice", PolicyName="ip", PolicyDocument=_deny_all_when({
         "Bool": {"aws:PrincipalIsAWSService": "false"}}))
     assert _fails(packyard.iam(setup.alice).list_users)[:2] == ("AccessDenied", 403)
+
+
+def test_regression_source_identity_is_refused_rather_than_ignored(packyard: InProcessPackyard,
+                                                                   setup: Setup) -> None:
+    # AWS sets a source identity only when the trust policy also allows sts:SetSourceIdentity
+    # (this one does not: AWS refuses). It was dropped, and the role assumed without it.
+    assert _fails(packyard.sts(setup.alice).assume_role, RoleArn=ROLE_ARN,
+                  RoleSessionName="who", SourceIdentity="alice@example.com") == (
+        "ValidationError", 400, "SourceIdentity is not supported by Packyard")

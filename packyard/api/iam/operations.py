@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from packyard.auth.principal import Principal
-from packyard.iam.errors import InvalidInput
+from packyard.errors import Invalid
+from packyard.iam.errors import InvalidInput, StsValidationError
 from packyard.iam.records import AccessKey, ManagedPolicy, Role, User
 from packyard.services.iam import IamService, RootUser
 from packyard.services.sts import StsService
@@ -102,11 +103,12 @@ def _page(items: Sequence[Any], p: dict[str, Any], key: str,
     return out
 
 
-def _refuse_unsupported(p: dict[str, Any], *names: str) -> None:
+def _refuse_unsupported(p: dict[str, Any], *names: str,
+                        error: type[Invalid] = InvalidInput) -> None:
     # Ignoring a permissions boundary would grant more than asked; tags would silently vanish.
     for name in names:
         if p.get(name):
-            raise InvalidInput(f"{name} is not supported by Packyard")
+            raise error(f"{name} is not supported by Packyard")
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -331,7 +333,10 @@ def _get_caller_identity(s: IamServices, who: Principal, p: dict[str, Any]) -> d
 
 @operation("sts", "AssumeRole")
 def _assume_role(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    _refuse_unsupported(p, "Tags", "TransitiveTagKeys", "SerialNumber", "ProvidedContexts")
+    # SourceIdentity too: AWS sets it only when the trust policy also allows
+    # sts:SetSourceIdentity, and conditions on aws:SourceIdentity would not see it.
+    _refuse_unsupported(p, "Tags", "TransitiveTagKeys", "SerialNumber", "ProvidedContexts",
+                        "SourceIdentity", error=StsValidationError)
     creds = s.sts.assume_role(who, p["RoleArn"], p["RoleSessionName"], p.get("DurationSeconds"),
                               p.get("Policy"), p.get("PolicyArns"), p.get("ExternalId"))
     session = creds.session
