@@ -443,6 +443,10 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, *, variables: bo
             raise Invalid(f"{where}: {ignored}")
         if effect == Effect.DENY.value:
             ignored = None
+    if role_trust and resource_element is not None and not stored:
+        # IAM's own wording: a trust policy is about the role it is attached to.
+        raise Invalid(f"{where}: Has prohibited field {resource_element} (a role trust policy "
+                      "applies to its role)")
 
     conditions: tuple[Condition, ...] = ()
     if "Condition" in raw:

@@ -23,7 +23,7 @@ from packyard.iam.documents import (
     check_identity_policy,
     check_trust_policy,
 )
-from packyard.iam.errors import InvalidInput, NoSuchEntity
+from packyard.iam.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from packyard.iam.records import (
     AccessKey,
     InlinePolicy,
@@ -33,6 +33,7 @@ from packyard.iam.records import (
     iam_arn,
 )
 from packyard.iam.store import IamStore
+from packyard.policy.document import PolicyKind, parse_policy
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 
@@ -208,6 +209,7 @@ class IamService:
         path = path or "/"
         self._authz.check(principal, "iam:CreateRole", iam_arn(self._account, "role", path, name))
         check_trust_policy(assume_role_policy)
+        self._check_trusted_entities_exist(assume_role_policy)
         return self.store.create_role(name, path, assume_role_policy, description,
                                       max_session_duration or DEFAULT_MAX_SESSION_DURATION,
                                       self._now())
@@ -222,7 +224,30 @@ class IamService:
     def update_assume_role_policy(self, principal: Principal, name: str, document: str) -> None:
         self._authorize_role(principal, "iam:UpdateAssumeRolePolicy", name)
         check_trust_policy(document)
+        self._check_trusted_entities_exist(document)
         self.store.update_assume_role_policy(name, document)
+
+    def _check_trusted_entities_exist(self, document: str) -> None:
+        """Refuse a trust policy naming a user or role of this account that does not exist, as
+        IAM does ("Invalid principal in policy"): a later user or role of that name would
+        otherwise be trusted by a policy written before it existed."""
+        trust = parse_policy(document, kind=PolicyKind.RESOURCE, role_trust=True)
+        for statement in trust.statements:
+            for arn in sorted(statement.principals.arns if statement.principals else ()):
+                if not self._names_an_entity(arn):
+                    raise MalformedPolicyDocument(f'Invalid principal in policy: "AWS":"{arn}"')
+
+    def _names_an_entity(self, arn: str) -> bool:
+        """Whether an ARN of this account's users or roles names one (other ARNs: True)."""
+        parts = arn.split(":", 5)
+        if parts[2] != "iam" or parts[4] != self._account:
+            return True
+        kind, _, rest = parts[5].partition("/")
+        name = rest.rsplit("/", 1)[-1]
+        found: User | Role | None = (self._user_or_none(name) if kind == "user"
+                                     else self._role_or_none(name) if kind == "role" else None)
+        # Names are unique ignoring case, as IAM has them; the path must be the entity's.
+        return found is not None and found.arn.lower() == arn.lower()
 
     def delete_role(self, principal: Principal, name: str) -> None:
         self._authorize_role(principal, "iam:DeleteRole", name)

@@ -369,3 +369,34 @@ def test_regression_iam_requests_are_made_to_us_east_1(packyard_factory: Any) ->
             {"Effect": "Allow", "Action": "iam:List*", "Resource": "*",
              "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}]}))
     assert [u["UserName"] for u in alice.list_users()["Users"]] == ["alice"]
+
+
+@pytest.mark.parametrize(("principal", "element"), [
+    (f"{ACCOUNT_ARN}:user/ghost", None),
+    (f"{ACCOUNT_ARN}:role/ghost", None),
+    (f"{ACCOUNT_ARN}:user/other-path/alice", None),  # right name, wrong path
+    (f"{ACCOUNT_ARN}:root", "Resource"),
+])
+def test_regression_trust_policy_is_checked_as_iam_checks_it(iam: Any, principal: str,
+                                                             element: str | None) -> None:
+    # A trust policy naming a user or role that does not exist was stored, so whoever later
+    # made a user of that name could assume the role; IAM refuses it (and any Resource
+    # element) as MalformedPolicyDocument.
+    iam.create_user(UserName="alice")
+    statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if element:
+        statement[element] = "*"
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    expected = (f'Invalid principal in policy: "AWS":"{principal}"' if element is None
+                else "Policy statement 1: Has prohibited field Resource (a role trust policy "
+                     "applies to its role)")
+    assert _fails(iam.create_role, RoleName="ci", AssumeRolePolicyDocument=document) == (
+        "MalformedPolicyDocument", 400, expected)
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=TRUST)
+    assert _fails(iam.update_assume_role_policy, RoleName="ci", PolicyDocument=document) == (
+        "MalformedPolicyDocument", 400, expected)
+    assert iam.update_assume_role_policy(RoleName="ci", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": [f"{ACCOUNT_ARN}:user/ALICE",
+                                                     f"{ACCOUNT_ARN}:role/ci"]},
+            "Action": "sts:AssumeRole"}]}))
