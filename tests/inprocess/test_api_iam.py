@@ -400,3 +400,21 @@ def test_regression_trust_policy_is_checked_as_iam_checks_it(iam: Any, principal
             "Effect": "Allow", "Principal": {"AWS": [f"{ACCOUNT_ARN}:user/ALICE",
                                                      f"{ACCOUNT_ARN}:role/ci"]},
             "Action": "sts:AssumeRole"}]}))
+
+
+def test_regression_attached_managed_policies_are_limited_to_ten(iam: Any) -> None:
+    # IAM's default quota: ten managed policies attached to a user or a role. An eleventh was
+    # attached, so a set-up that fails on AWS passed against Packyard.
+    iam.create_user(UserName="alice")
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=TRUST)
+    arns = [iam.create_policy(PolicyName=f"p{i}", PolicyDocument=DOCUMENT)["Policy"]["Arn"]
+            for i in range(11)]
+    for arn in arns[:10]:
+        iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+        iam.attach_role_policy(RoleName="ci", PolicyArn=arn)
+    iam.attach_user_policy(UserName="alice", PolicyArn=arns[0])  # again: still a no-op
+    assert _fails(iam.attach_user_policy, UserName="alice", PolicyArn=arns[10]) == (
+        "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerUser: 10")
+    assert _fails(iam.attach_role_policy, RoleName="ci", PolicyArn=arns[10]) == (
+        "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerRole: 10")
+    assert len(iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]) == 10
