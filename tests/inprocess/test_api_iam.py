@@ -418,3 +418,24 @@ def test_regression_attached_managed_policies_are_limited_to_ten(iam: Any) -> No
     assert _fails(iam.attach_role_policy, RoleName="ci", PolicyArn=arns[10]) == (
         "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerRole: 10")
     assert len(iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]) == 10
+
+
+def test_regression_deleting_what_each_page_lists_skips_nothing(iam: Any) -> None:
+    # The Marker was a position: a clean-up deleting the users of each page (boto3's paginator
+    # asks for the next page after the loop body ran) skipped as many users as it had deleted.
+    names = [f"user{i}" for i in range(7)]
+    for name in names:
+        iam.create_user(UserName=name)
+    seen: list[str] = []
+    page = iam.list_users(MaxItems=2)
+    while True:
+        for user in page["Users"]:
+            seen.append(user["UserName"])
+            iam.delete_user(UserName=user["UserName"])
+        if not page["IsTruncated"]:
+            break
+        page = iam.list_users(MaxItems=2, Marker=page["Marker"])
+    assert seen == names
+    assert iam.list_users()["Users"] == []
+    assert _fails(iam.list_users, Marker="bm90IGEgbWFya2Vy") == (
+        "InvalidInput", 400, "Invalid Marker: pass the Marker of a previous response")
