@@ -439,3 +439,12 @@ def test_regression_deleting_what_each_page_lists_skips_nothing(iam: Any) -> Non
     assert iam.list_users()["Users"] == []
     assert _fails(iam.list_users, Marker="bm90IGEgbWFya2Vy") == (
         "InvalidInput", 400, "Invalid Marker: pass the Marker of a previous response")
+
+
+def test_regression_no_policy_is_listed_as_a_permissions_boundary(iam: Any) -> None:
+    # PolicyUsageFilter was ignored: asked for the policies used as permissions boundaries
+    # (there are none: Packyard has no boundaries), ListPolicies listed every policy.
+    iam.create_policy(PolicyName="p", PolicyDocument=DOCUMENT)
+    assert iam.list_policies(PolicyUsageFilter="PermissionsBoundary")["Policies"] == []
+    assert "p" in [p["PolicyName"] for p in iam.list_policies(
+        PolicyUsageFilter="PermissionsPolicy")["Policies"]]

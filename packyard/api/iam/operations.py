@@ -319,6 +319,8 @@ def _get_policy_version(s: IamServices, who: Principal, p: dict[str, Any]) -> di
 def _list_policies(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
     policies = s.iam.list_policies(who, p.get("Scope"), bool(p.get("OnlyAttached")),
                                    p.get("PathPrefix"))
+    if p.get("PolicyUsageFilter") == "PermissionsBoundary":
+        policies = []  # no policy sets a permissions boundary: Packyard has none
     return _page(policies, p, "Policies", _policy, _by_policy)
 
 
