@@ -99,8 +99,11 @@ class IamService:
             return user_name
         if principal.kind == USER:
             return principal.name
+        if not principal.is_root:
+            # IAM's answer to a role session, as for GetUser.
+            raise Invalid("Must specify userName when calling with non-User credentials")
         raise InvalidInput("Pass UserName (--user-name): the root user's keys come from the "
-                           "server settings and role sessions have no IAM user")
+                           "server settings")
 
     # -- users ---------------------------------------------------------------------------------
 

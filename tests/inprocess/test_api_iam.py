@@ -257,7 +257,7 @@ def test_third_access_key_exceeds_the_quota(iam: Any) -> None:
 def test_root_must_name_the_user_of_a_key(iam: Any) -> None:
     assert _fails(iam.create_access_key) == (
         "InvalidInput", 400, "Pass UserName (--user-name): the root user's keys come from the "
-                             "server settings and role sessions have no IAM user")
+                             "server settings")
 
 
 @pytest.mark.parametrize(("document", "message"), [

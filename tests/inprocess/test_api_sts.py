@@ -258,3 +258,18 @@ def test_regression_source_identity_is_refused_rather_than_ignored(packyard: InP
     assert _fails(packyard.sts(setup.alice).assume_role, RoleArn=ROLE_ARN,
                   RoleSessionName="who", SourceIdentity="alice@example.com") == (
         "ValidationError", 400, "SourceIdentity is not supported by Packyard")
+
+
+def test_regression_role_session_without_user_name_is_iams_validation_error(
+        packyard: InProcessPackyard, setup: Setup) -> None:
+    # A role session omitting UserName on the access key operations got InvalidInput with
+    # Packyard's own text; IAM answers as it does for GetUser.
+    creds = packyard.sts(setup.alice).assume_role(RoleArn=ROLE_ARN,
+                                                  RoleSessionName="keys")["Credentials"]
+    session = packyard.iam(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]),
+                           creds["SessionToken"])
+    expected = ("ValidationError", 400,
+                "Must specify userName when calling with non-User credentials")
+    assert _fails(session.list_access_keys) == expected
+    assert _fails(session.create_access_key) == expected
+    assert _fails(session.get_user) == expected
