@@ -8,6 +8,7 @@ caller without permission learns nothing about which names are taken.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -267,11 +268,13 @@ class IamService:
         return self.store.create_policy(name, path, document, description, self._now())
 
     def get_policy(self, principal: Principal, arn: str) -> ManagedPolicy:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:GetPolicy", arn)
         return self.store.get_policy(arn)
 
     def get_policy_version(self, principal: Principal, arn: str,
                            version_id: str) -> ManagedPolicy:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:GetPolicyVersion", arn)
         policy = self.store.get_policy(arn)
         if version_id != policy.default_version_id:
@@ -287,15 +290,18 @@ class IamService:
         return self.store.list_policies(scope or "All", only_attached, path_prefix or "/")
 
     def delete_policy(self, principal: Principal, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:DeletePolicy", arn)
         self.store.delete_policy(arn)
 
     def attach_user_policy(self, principal: Principal, user_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_user(principal, "iam:AttachUserPolicy", user_name,
                              {"iam:PolicyARN": arn})
         self.store.attach_user_policy(user_name, arn)
 
     def detach_user_policy(self, principal: Principal, user_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_user(principal, "iam:DetachUserPolicy", user_name,
                              {"iam:PolicyARN": arn})
         self.store.detach_user_policy(user_name, arn)
@@ -307,11 +313,13 @@ class IamService:
                 if p.path.startswith(path_prefix or "/")]
 
     def attach_role_policy(self, principal: Principal, role_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_role(principal, "iam:AttachRolePolicy", role_name,
                              {"iam:PolicyARN": arn})
         self.store.attach_role_policy(role_name, arn)
 
     def detach_role_policy(self, principal: Principal, role_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_role(principal, "iam:DetachRolePolicy", role_name,
                              {"iam:PolicyARN": arn})
         self.store.detach_role_policy(role_name, arn)
@@ -322,3 +330,11 @@ class IamService:
         return [p for p in self.store.list_attached_role_policies(role_name)
                 if p.path.startswith(path_prefix or "/")]
 
+
+_POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/\S+")
+
+
+def _check_policy_arn(arn: str) -> None:
+    """IAM's answer to a PolicyArn that is no policy ARN (often a policy's bare name)."""
+    if not _POLICY_ARN.fullmatch(arn):
+        raise InvalidInput(f"ARN {arn} is not valid.", resource_id=arn, resource_type="policy")

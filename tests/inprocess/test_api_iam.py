@@ -448,3 +448,16 @@ def test_regression_no_policy_is_listed_as_a_permissions_boundary(iam: Any) -> N
     assert iam.list_policies(PolicyUsageFilter="PermissionsBoundary")["Policies"] == []
     assert "p" in [p["PolicyName"] for p in iam.list_policies(
         PolicyUsageFilter="PermissionsPolicy")["Policies"]]
+
+
+@pytest.mark.parametrize("call", ["attach_user_policy", "detach_user_policy", "get_policy",
+                                  "delete_policy"])
+def test_regression_a_policy_name_for_its_arn_is_invalid_input(iam: Any, call: str) -> None:
+    # A policy's bare name passed as --policy-arn (a common slip) was NoSuchEntity (404), as if
+    # the ARN were well-formed; IAM answers InvalidInput and says the ARN is not valid.
+    iam.create_user(UserName="alice")
+    kwargs = {"PolicyArn": "AWSCodeArtifactReadOnlyAccess"}
+    if call.endswith("user_policy"):
+        kwargs["UserName"] = "alice"
+    assert _fails(getattr(iam, call), **kwargs) == (
+        "InvalidInput", 400, "ARN AWSCodeArtifactReadOnlyAccess is not valid.")
