@@ -61,6 +61,8 @@ _OWN_POLICY_IGNORED_ACTIONS = frozenset({
     "codeartifact:putrepositorypermissionspolicy",
 })
 
+GLOBAL_SERVICES_REGION = "us-east-1"
+
 _PRINCIPAL_TYPES = {ROOT: PrincipalType.ROOT, USER: PrincipalType.USER,
                     ASSUMED_ROLE: PrincipalType.ASSUMED_ROLE}
 
@@ -74,6 +76,7 @@ def request_principal(principal: Principal) -> RequestPrincipal:
         user_id=principal.user_id,
         username=principal.name if principal.kind == USER else None,
         source_arn=principal.role_arn,
+        token_issued_at=principal.credentials_issued_at,
     )
 
 
@@ -103,12 +106,19 @@ class Authorizer:
         # a tagged resource sees them as aws:ResourceTag/<key>, whoever the caller is.
         self._resource_tags = resource_tags
 
-    def request_context(self, extra: Mapping[str, Any] | None = None) -> dict[str, ContextInput]:
-        """The environment's condition keys plus ``extra`` (which wins on a clash)."""
+    def request_context(self, extra: Mapping[str, Any] | None = None,
+                        action: str = "") -> dict[str, ContextInput]:
+        """The environment's condition keys for ``action`` plus ``extra`` (which wins on a
+        clash)."""
         now = self._clock.now()
         context: dict[str, ContextInput] = {"aws:CurrentTime": now,
                                             "aws:EpochTime": int(now.timestamp())}
-        if self._region:
+        if action.lower().startswith("iam:"):
+            # IAM is a global service whose one endpoint is in us-east-1: every IAM request is
+            # made to that region, whatever the server's ("Denies access to AWS based on the
+            # requested Region").
+            context["aws:RequestedRegion"] = GLOBAL_SERVICES_REGION
+        elif self._region:
             context["aws:RequestedRegion"] = self._region
         environment = current_environment()
         if environment is not None:
@@ -134,7 +144,7 @@ class Authorizer:
         request = AuthzRequest(principal=request_principal(principal), action=action,
                                resource=resource_arn,
                                resource_account=resource_account(resource_arn),
-                               context=self.request_context(context))
+                               context=self.request_context(context, action))
         identity = self._policies.identity_policies(principal)
         if resource_policies is not None:
             resources = PolicySet(tuple(resource_policies))

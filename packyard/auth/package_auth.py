@@ -139,7 +139,7 @@ class PackageAuthenticator:
                 return None
             return session_principal(self._account_id, session.arn, session.user_id,
                                      session.session_name, access_key_id, session.expires_at,
-                                     session.role.arn)
+                                     session.role.arn, session.created_at)
         found = self._store.access_key(access_key_id)
         if found is None:
             return None

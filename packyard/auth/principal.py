@@ -26,6 +26,8 @@ class Principal:
     credentials_expire_at: datetime | None = None
     # For a role session, the role's ARN (with its path); None otherwise.
     role_arn: str | None = None
+    # When temporary credentials were issued (aws:TokenIssueTime); None for long-term keys.
+    credentials_issued_at: datetime | None = None
 
     @property
     def is_root(self) -> bool:
@@ -52,7 +54,8 @@ def user_principal(account_id: str, user_arn: str, user_id: str, name: str,
 
 def session_principal(account_id: str, session_arn: str, assumed_role_id: str,
                       session_name: str, access_key_id: str, expires_at: datetime,
-                      role_arn: str) -> Principal:
+                      role_arn: str, issued_at: datetime | None = None) -> Principal:
     return Principal(arn=session_arn, account_id=account_id, kind=ASSUMED_ROLE,
                      user_id=assumed_role_id, name=session_name, access_key_id=access_key_id,
-                     credentials_expire_at=expires_at, role_arn=role_arn)
+                     credentials_expire_at=expires_at, role_arn=role_arn,
+                     credentials_issued_at=issued_at)

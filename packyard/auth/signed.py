@@ -169,7 +169,7 @@ class SignedRequestAuthenticator:
             raise UnrecognizedClient()
         return secret, session_principal(
             self._account_id, session.arn, session.user_id, session.session_name, key_id,
-            session.expires_at, session.role.arn)
+            session.expires_at, session.role.arn, session.created_at)
 
     def begin(self, method: str, raw_path: str, raw_query: str,
               raw_headers: Iterable[tuple[bytes, bytes]], service: str) -> PendingRequest:

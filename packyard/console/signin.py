@@ -118,4 +118,4 @@ class SignIn:
         session = credentials.session
         return session_principal(principal.account_id, session.arn, session.user_id,
                                  session.session_name, session.access_key_id,
-                                 session.expires_at, session.role.arn)
+                                 session.expires_at, session.role.arn, session.created_at)

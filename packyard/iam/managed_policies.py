@@ -13,7 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from packyard.iam.errors import DeleteConflict, EntityAlreadyExists, InvalidInput, NoSuchEntity
+from packyard.iam.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    InvalidInput,
+    LimitExceeded,
+    NoSuchEntity,
+)
 from packyard.iam.managed import AWS_MANAGED_POLICIES, aws_managed_policy, is_aws_managed_arn
 from packyard.iam.records import ManagedPolicy, iam_arn
 from packyard.iam.roles import role_row
@@ -21,6 +27,9 @@ from packyard.iam.schema import iam_policies, iam_role_attachments, iam_user_att
 from packyard.iam.secrets import new_id
 from packyard.iam.transactions import StoreBase
 from packyard.iam.users import user_row
+
+# IAM quotas "Managed policies attached to an IAM user" and "... to an IAM role": 10 by default.
+MAX_ATTACHED_POLICIES = 10
 
 
 class ManagedPolicyStore(StoreBase):
@@ -76,7 +85,8 @@ class ManagedPolicyStore(StoreBase):
         with self._write() as conn:
             user = user_row(conn, user_name)
             _policy(conn, arn)
-            _attach(conn, iam_user_attachments, iam_user_attachments.c.user_id, user.id, arn)
+            _attach(conn, iam_user_attachments, iam_user_attachments.c.user_id, user.id, arn,
+                    "PoliciesPerUser")
 
     def detach_user_policy(self, user_name: str, arn: str) -> None:
         with self._write() as conn:
@@ -93,7 +103,8 @@ class ManagedPolicyStore(StoreBase):
         with self._write() as conn:
             role = role_row(conn, role_name)
             _policy(conn, arn)
-            _attach(conn, iam_role_attachments, iam_role_attachments.c.role_id, role.id, arn)
+            _attach(conn, iam_role_attachments, iam_role_attachments.c.role_id, role.id, arn,
+                    "PoliciesPerRole")
 
     def detach_role_policy(self, role_name: str, arn: str) -> None:
         with self._write() as conn:
@@ -151,11 +162,17 @@ def _policy(conn: Connection, arn: str) -> ManagedPolicy:
         updated_at=row.updated_at)
 
 
-def _attach(conn: Connection, table: Table, owner: Any, owner_id: str, arn: str) -> None:
+def _attach(conn: Connection, table: Table, owner: Any, owner_id: str, arn: str,
+            quota: str) -> None:
     # Attaching twice is a no-op in IAM.
     if conn.execute(select(table.c.policy_arn).where(owner == owner_id,
                                                      table.c.policy_arn == arn)).first():
         return
+    attached = conn.execute(select(func.count()).select_from(table).where(
+        owner == owner_id)).scalar_one()
+    if attached >= MAX_ATTACHED_POLICIES:
+        raise LimitExceeded(f"Cannot exceed quota for {quota}: {MAX_ATTACHED_POLICIES}",
+                            resource_id=arn, resource_type="policy")
     conn.execute(insert(table).values({owner.key: owner_id, "policy_arn": arn}))
 
 

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -67,6 +68,7 @@ class RequestPrincipal:
     service name such as `codeartifact.amazonaws.com`, or `*` for an anonymous caller.
     `source_arn` is the ARN behind a session (the role, with its path, for an assumed role; the
     IAM user for a federated user); when omitted it is derived from `arn` without a path.
+    Callers of type ASSUMED_ROLE and FEDERATED_USER hold temporary credentials.
     """
 
     arn: str
@@ -75,6 +77,9 @@ class RequestPrincipal:
     user_id: str | None = None
     username: str | None = None
     source_arn: str | None = None
+    # When the caller's temporary credentials were issued (aws:TokenIssueTime); None for
+    # long-term credentials.
+    token_issued_at: datetime | None = None
 
     @classmethod
     def anonymous(cls) -> RequestPrincipal:
@@ -438,6 +443,10 @@ def _parse_statement(raw: object, index: int, kind: PolicyKind, *, variables: bo
             raise Invalid(f"{where}: {ignored}")
         if effect == Effect.DENY.value:
             ignored = None
+    if role_trust and resource_element is not None and not stored:
+        # IAM's own wording: a trust policy is about the role it is attached to.
+        raise Invalid(f"{where}: Has prohibited field {resource_element} (a role trust policy "
+                      "applies to its role)")
 
     conditions: tuple[Condition, ...] = ()
     if "Condition" in raw:

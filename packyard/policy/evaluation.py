@@ -122,6 +122,9 @@ _PRINCIPAL_TYPE_KEY = {
 }
 
 
+_TEMPORARY_CREDENTIALS = frozenset({PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER})
+
+
 def principal_context(principal: RequestPrincipal,
                       resource_account: str | None) -> dict[str, ContextInput]:
     """The global condition keys that follow from the caller and the resource's account."""
@@ -148,6 +151,19 @@ def principal_context(principal: RequestPrincipal,
         keys["aws:userid"] = principal.user_id
     elif principal.type is PrincipalType.ROOT and principal.account:
         keys["aws:userid"] = principal.account
+    if principal.type is not PrincipalType.ANONYMOUS:
+        # Present in every signed request ("AWS global condition context keys"), so that the
+        # User Guide's Deny statements conditioned on them (the source-IP example's
+        # `"Bool": {"aws:ViaAWSService": "false"}`) apply. No AWS service calls Packyard on a
+        # caller's behalf.
+        keys["aws:ViaAWSService"] = False
+        keys["aws:PrincipalIsAWSService"] = principal.type is PrincipalType.SERVICE
+    if principal.type in _TEMPORARY_CREDENTIALS:
+        # Present only for temporary credentials; Packyard's sessions never involve MFA.
+        # "Revoke active sessions" denies on aws:TokenIssueTime.
+        keys["aws:MultiFactorAuthPresent"] = False
+        if principal.token_issued_at is not None:
+            keys["aws:TokenIssueTime"] = principal.token_issued_at
     return keys
 
 

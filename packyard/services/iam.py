@@ -8,6 +8,7 @@ caller without permission learns nothing about which names are taken.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from packyard.iam.documents import (
     check_identity_policy,
     check_trust_policy,
 )
-from packyard.iam.errors import InvalidInput, NoSuchEntity
+from packyard.iam.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from packyard.iam.records import (
     AccessKey,
     InlinePolicy,
@@ -33,6 +34,7 @@ from packyard.iam.records import (
     iam_arn,
 )
 from packyard.iam.store import IamStore
+from packyard.policy.document import PolicyKind, parse_policy
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 
@@ -98,8 +100,11 @@ class IamService:
             return user_name
         if principal.kind == USER:
             return principal.name
+        if not principal.is_root:
+            # IAM's answer to a role session, as for GetUser.
+            raise Invalid("Must specify userName when calling with non-User credentials")
         raise InvalidInput("Pass UserName (--user-name): the root user's keys come from the "
-                           "server settings and role sessions have no IAM user")
+                           "server settings")
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -208,6 +213,7 @@ class IamService:
         path = path or "/"
         self._authz.check(principal, "iam:CreateRole", iam_arn(self._account, "role", path, name))
         check_trust_policy(assume_role_policy)
+        self._check_trusted_entities_exist(assume_role_policy)
         return self.store.create_role(name, path, assume_role_policy, description,
                                       max_session_duration or DEFAULT_MAX_SESSION_DURATION,
                                       self._now())
@@ -222,7 +228,30 @@ class IamService:
     def update_assume_role_policy(self, principal: Principal, name: str, document: str) -> None:
         self._authorize_role(principal, "iam:UpdateAssumeRolePolicy", name)
         check_trust_policy(document)
+        self._check_trusted_entities_exist(document)
         self.store.update_assume_role_policy(name, document)
+
+    def _check_trusted_entities_exist(self, document: str) -> None:
+        """Refuse a trust policy naming a user or role of this account that does not exist, as
+        IAM does ("Invalid principal in policy"): a later user or role of that name would
+        otherwise be trusted by a policy written before it existed."""
+        trust = parse_policy(document, kind=PolicyKind.RESOURCE, role_trust=True)
+        for statement in trust.statements:
+            for arn in sorted(statement.principals.arns if statement.principals else ()):
+                if not self._names_an_entity(arn):
+                    raise MalformedPolicyDocument(f'Invalid principal in policy: "AWS":"{arn}"')
+
+    def _names_an_entity(self, arn: str) -> bool:
+        """Whether an ARN of this account's users or roles names one (other ARNs: True)."""
+        parts = arn.split(":", 5)
+        if parts[2] != "iam" or parts[4] != self._account:
+            return True
+        kind, _, rest = parts[5].partition("/")
+        name = rest.rsplit("/", 1)[-1]
+        found: User | Role | None = (self._user_or_none(name) if kind == "user"
+                                     else self._role_or_none(name) if kind == "role" else None)
+        # Names are unique ignoring case, as IAM has them; the path must be the entity's.
+        return found is not None and found.arn.lower() == arn.lower()
 
     def delete_role(self, principal: Principal, name: str) -> None:
         self._authorize_role(principal, "iam:DeleteRole", name)
@@ -239,11 +268,13 @@ class IamService:
         return self.store.create_policy(name, path, document, description, self._now())
 
     def get_policy(self, principal: Principal, arn: str) -> ManagedPolicy:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:GetPolicy", arn)
         return self.store.get_policy(arn)
 
     def get_policy_version(self, principal: Principal, arn: str,
                            version_id: str) -> ManagedPolicy:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:GetPolicyVersion", arn)
         policy = self.store.get_policy(arn)
         if version_id != policy.default_version_id:
@@ -259,15 +290,18 @@ class IamService:
         return self.store.list_policies(scope or "All", only_attached, path_prefix or "/")
 
     def delete_policy(self, principal: Principal, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authz.check(principal, "iam:DeletePolicy", arn)
         self.store.delete_policy(arn)
 
     def attach_user_policy(self, principal: Principal, user_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_user(principal, "iam:AttachUserPolicy", user_name,
                              {"iam:PolicyARN": arn})
         self.store.attach_user_policy(user_name, arn)
 
     def detach_user_policy(self, principal: Principal, user_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_user(principal, "iam:DetachUserPolicy", user_name,
                              {"iam:PolicyARN": arn})
         self.store.detach_user_policy(user_name, arn)
@@ -279,11 +313,13 @@ class IamService:
                 if p.path.startswith(path_prefix or "/")]
 
     def attach_role_policy(self, principal: Principal, role_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_role(principal, "iam:AttachRolePolicy", role_name,
                              {"iam:PolicyARN": arn})
         self.store.attach_role_policy(role_name, arn)
 
     def detach_role_policy(self, principal: Principal, role_name: str, arn: str) -> None:
+        _check_policy_arn(arn)
         self._authorize_role(principal, "iam:DetachRolePolicy", role_name,
                              {"iam:PolicyARN": arn})
         self.store.detach_role_policy(role_name, arn)
@@ -294,3 +330,11 @@ class IamService:
         return [p for p in self.store.list_attached_role_policies(role_name)
                 if p.path.startswith(path_prefix or "/")]
 
+
+_POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/\S+")
+
+
+def _check_policy_arn(arn: str) -> None:
+    """IAM's answer to a PolicyArn that is no policy ARN (often a policy's bare name)."""
+    if not _POLICY_ARN.fullmatch(arn):
+        raise InvalidInput(f"ARN {arn} is not valid.", resource_id=arn, resource_type="policy")

@@ -257,7 +257,7 @@ def test_third_access_key_exceeds_the_quota(iam: Any) -> None:
 def test_root_must_name_the_user_of_a_key(iam: Any) -> None:
     assert _fails(iam.create_access_key) == (
         "InvalidInput", 400, "Pass UserName (--user-name): the root user's keys come from the "
-                             "server settings and role sessions have no IAM user")
+                             "server settings")
 
 
 @pytest.mark.parametrize(("document", "message"), [
@@ -344,3 +344,120 @@ def test_unexpected_failure_is_a_service_failure(packyard: InProcessPackyard,
     monkeypatch.setattr(packyard.container.iam_store, "list_users", broken)
     assert _fails(packyard.iam().list_users) == (
         "ServiceFailure", 500, "Packyard hit an internal error; see the server log")
+
+
+def test_regression_iam_requests_are_made_to_us_east_1(packyard_factory: Any) -> None:
+    # aws:RequestedRegion was the server's region for IAM too, so the User Guide's "Denies
+    # access to AWS based on the requested Region" without its NotAction exemption for iam:*
+    # let IAM calls through on a server in eu-west-1, where AWS denies them: IAM's one endpoint
+    # is in us-east-1.
+    packyard = packyard_factory(region="eu-west-1")
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="region", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}}]}))
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert _fails(alice.list_users) == (
+        "AccessDenied", 403, f"User: {ACCOUNT_ARN}:user/alice is not authorized to perform: "
+                             "iam:ListUsers with an explicit deny in an identity-based policy")
+    iam.put_user_policy(UserName="alice", PolicyName="region", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:List*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}]}))
+    assert [u["UserName"] for u in alice.list_users()["Users"]] == ["alice"]
+
+
+@pytest.mark.parametrize(("principal", "element"), [
+    (f"{ACCOUNT_ARN}:user/ghost", None),
+    (f"{ACCOUNT_ARN}:role/ghost", None),
+    (f"{ACCOUNT_ARN}:user/other-path/alice", None),  # right name, wrong path
+    (f"{ACCOUNT_ARN}:root", "Resource"),
+])
+def test_regression_trust_policy_is_checked_as_iam_checks_it(iam: Any, principal: str,
+                                                             element: str | None) -> None:
+    # A trust policy naming a user or role that does not exist was stored, so whoever later
+    # made a user of that name could assume the role; IAM refuses it (and any Resource
+    # element) as MalformedPolicyDocument.
+    iam.create_user(UserName="alice")
+    statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if element:
+        statement[element] = "*"
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    expected = (f'Invalid principal in policy: "AWS":"{principal}"' if element is None
+                else "Policy statement 1: Has prohibited field Resource (a role trust policy "
+                     "applies to its role)")
+    assert _fails(iam.create_role, RoleName="ci", AssumeRolePolicyDocument=document) == (
+        "MalformedPolicyDocument", 400, expected)
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=TRUST)
+    assert _fails(iam.update_assume_role_policy, RoleName="ci", PolicyDocument=document) == (
+        "MalformedPolicyDocument", 400, expected)
+    assert iam.update_assume_role_policy(RoleName="ci", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": [f"{ACCOUNT_ARN}:user/ALICE",
+                                                     f"{ACCOUNT_ARN}:role/ci"]},
+            "Action": "sts:AssumeRole"}]}))
+
+
+def test_regression_attached_managed_policies_are_limited_to_ten(iam: Any) -> None:
+    # IAM's default quota: ten managed policies attached to a user or a role. An eleventh was
+    # attached, so a set-up that fails on AWS passed against Packyard.
+    iam.create_user(UserName="alice")
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=TRUST)
+    arns = [iam.create_policy(PolicyName=f"p{i}", PolicyDocument=DOCUMENT)["Policy"]["Arn"]
+            for i in range(11)]
+    for arn in arns[:10]:
+        iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+        iam.attach_role_policy(RoleName="ci", PolicyArn=arn)
+    iam.attach_user_policy(UserName="alice", PolicyArn=arns[0])  # again: still a no-op
+    assert _fails(iam.attach_user_policy, UserName="alice", PolicyArn=arns[10]) == (
+        "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerUser: 10")
+    assert _fails(iam.attach_role_policy, RoleName="ci", PolicyArn=arns[10]) == (
+        "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerRole: 10")
+    assert len(iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]) == 10
+
+
+def test_regression_deleting_what_each_page_lists_skips_nothing(iam: Any) -> None:
+    # The Marker was a position: a clean-up deleting the users of each page (boto3's paginator
+    # asks for the next page after the loop body ran) skipped as many users as it had deleted.
+    names = [f"user{i}" for i in range(7)]
+    for name in names:
+        iam.create_user(UserName=name)
+    seen: list[str] = []
+    page = iam.list_users(MaxItems=2)
+    while True:
+        for user in page["Users"]:
+            seen.append(user["UserName"])
+            iam.delete_user(UserName=user["UserName"])
+        if not page["IsTruncated"]:
+            break
+        page = iam.list_users(MaxItems=2, Marker=page["Marker"])
+    assert seen == names
+    assert iam.list_users()["Users"] == []
+    assert _fails(iam.list_users, Marker="bm90IGEgbWFya2Vy") == (
+        "InvalidInput", 400, "Invalid Marker: pass the Marker of a previous response")
+
+
+def test_regression_no_policy_is_listed_as_a_permissions_boundary(iam: Any) -> None:
+    # PolicyUsageFilter was ignored: asked for the policies used as permissions boundaries
+    # (there are none: Packyard has no boundaries), ListPolicies listed every policy.
+    iam.create_policy(PolicyName="p", PolicyDocument=DOCUMENT)
+    assert iam.list_policies(PolicyUsageFilter="PermissionsBoundary")["Policies"] == []
+    assert "p" in [p["PolicyName"] for p in iam.list_policies(
+        PolicyUsageFilter="PermissionsPolicy")["Policies"]]
+
+
+@pytest.mark.parametrize("call", ["attach_user_policy", "detach_user_policy", "get_policy",
+                                  "delete_policy"])
+def test_regression_a_policy_name_for_its_arn_is_invalid_input(iam: Any, call: str) -> None:
+    # A policy's bare name passed as --policy-arn (a common slip) was NoSuchEntity (404), as if
+    # the ARN were well-formed; IAM answers InvalidInput and says the ARN is not valid.
+    iam.create_user(UserName="alice")
+    kwargs = {"PolicyArn": "AWSCodeArtifactReadOnlyAccess"}
+    if call.endswith("user_policy"):
+        kwargs["UserName"] = "alice"
+    assert _fails(getattr(iam, call), **kwargs) == (
+        "InvalidInput", 400, "ARN AWSCodeArtifactReadOnlyAccess is not valid.")

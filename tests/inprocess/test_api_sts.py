@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -183,3 +184,92 @@ def test_sts_errors_are_sts_xml(packyard: InProcessPackyard, setup: Setup) -> No
     ns = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
     assert root.tag == "{https://sts.amazonaws.com/doc/2011-06-15/}ErrorResponse"
     assert root.findtext("sts:Error/sts:Code", namespaces=ns) == "AccessDenied"
+
+
+# -- global condition keys of signed requests -----------------------------------------------------
+
+def _deny_all_when(condition: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition}]})
+
+
+def _session(packyard: InProcessPackyard, setup: Setup, name: str) -> Any:
+    creds = packyard.sts(setup.alice).assume_role(RoleArn=ROLE_ARN,
+                                                  RoleSessionName=name)["Credentials"]
+    return packyard.codeartifact(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]),
+                                 creds["SessionToken"])
+
+
+def test_regression_revoking_older_sessions_denies_them(packyard: InProcessPackyard,
+                                                        setup: Setup) -> None:
+    # The IAM User Guide's "Revoking IAM role temporary security credentials": the console's
+    # AWSRevokeOlderSessions policy denies every session issued before it. aws:TokenIssueTime
+    # was missing, so the Deny never applied and the revoked session kept working.
+    session = _session(packyard, setup, "leaked")
+    assert session.list_domains()["domains"] == []
+    revoke_from = (datetime.now(UTC) + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    packyard.iam().put_role_policy(RoleName="builder", PolicyName="AWSRevokeOlderSessions",
+                                   PolicyDocument=json.dumps({
+                                       "Version": "2012-10-17", "Statement": [{
+                                           "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+                                           "Condition": {"DateLessThan": {
+                                               "aws:TokenIssueTime": revoke_from}}}]}))
+    code, status, message = _fails(session.list_domains)
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert "with an explicit deny in an identity-based policy" in message
+
+
+def test_regression_mfa_condition_denies_role_sessions_not_access_keys(
+        packyard: InProcessPackyard, setup: Setup) -> None:
+    # aws:MultiFactorAuthPresent is present (false) for temporary credentials obtained without
+    # MFA and absent for long-term access keys ("AWS global condition context keys"). It was
+    # always absent, so a Deny on "false" let role sessions through.
+    iam = packyard.iam()
+    no_mfa = {"Bool": {"aws:MultiFactorAuthPresent": "false"}}
+    iam.put_role_policy(RoleName="builder", PolicyName="list", PolicyDocument=_deny_all_when(
+        no_mfa))
+    assert _fails(_session(packyard, setup, "no-mfa").list_domains)[:2] == (
+        "AccessDeniedException", 403)
+    iam.put_user_policy(UserName="alice", PolicyName="all", PolicyDocument=_deny_all_when(
+        no_mfa))
+    assert packyard.codeartifact(setup.alice).list_domains()["domains"] == []
+
+
+def test_regression_user_guide_source_ip_example_denies_other_addresses(
+        packyard: InProcessPackyard, setup: Setup) -> None:
+    # The IAM User Guide's "Denies access to AWS based on the source IP" pairs NotIpAddress with
+    # "Bool": {"aws:ViaAWSService": "false"}; the key was missing, so the Deny never applied.
+    iam = packyard.iam()
+    iam.put_user_policy(UserName="alice", PolicyName="ip", PolicyDocument=_deny_all_when({
+        "NotIpAddress": {"aws:SourceIp": ["192.0.2.0/24", "203.0.113.0/24"]},
+        "Bool": {"aws:ViaAWSService": "false"}}))
+    assert _fails(packyard.codeartifact(setup.alice).list_domains)[:2] == (
+        "AccessDeniedException", 403)
+    iam.put_user_policy(UserName="alice", PolicyName="ip", PolicyDocument=_deny_all_when({
+        "Bool": {"aws:PrincipalIsAWSService": "false"}}))
+    assert _fails(packyard.iam(setup.alice).list_users)[:2] == ("AccessDenied", 403)
+
+
+def test_regression_source_identity_is_refused_rather_than_ignored(packyard: InProcessPackyard,
+                                                                   setup: Setup) -> None:
+    # AWS sets a source identity only when the trust policy also allows sts:SetSourceIdentity
+    # (this one does not: AWS refuses). It was dropped, and the role assumed without it.
+    assert _fails(packyard.sts(setup.alice).assume_role, RoleArn=ROLE_ARN,
+                  RoleSessionName="who", SourceIdentity="alice@example.com") == (
+        "ValidationError", 400, "SourceIdentity is not supported by Packyard")
+
+
+def test_regression_role_session_without_user_name_is_iams_validation_error(
+        packyard: InProcessPackyard, setup: Setup) -> None:
+    # A role session omitting UserName on the access key operations got InvalidInput with
+    # Packyard's own text; IAM answers as it does for GetUser.
+    creds = packyard.sts(setup.alice).assume_role(RoleArn=ROLE_ARN,
+                                                  RoleSessionName="keys")["Credentials"]
+    session = packyard.iam(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]),
+                           creds["SessionToken"])
+    expected = ("ValidationError", 400,
+                "Must specify userName when calling with non-User credentials")
+    assert _fails(session.list_access_keys) == expected
+    assert _fails(session.create_access_key) == expected
+    assert _fails(session.get_user) == expected

@@ -95,6 +95,7 @@ def test_a_role_that_exists_already_is_a_conflict(packyard: InProcessPackyard,
 def test_a_trust_policy_is_edited_with_an_error_then_saved(packyard: InProcessPackyard,
                                                            browser: ConsoleUser) -> None:
     packyard.iam().create_role(RoleName="Builder", AssumeRolePolicyDocument=TRUST)
+    packyard.iam().create_user(UserName="alice")  # a trust policy names existing users only
     browser.sign_in()
     assert 'href="/console/access/roles/Builder/trust-policy"' in browser.get(ROLE).text
     page = browser.get(ROLE + "/trust-policy")

@@ -461,11 +461,12 @@ def test_assume_role_with_the_cli(server: ServerProcess, admin: Admin, tmp_path:
 def test_assume_role_refused_when_the_trust_policy_names_someone_else(
         admin: Admin) -> None:
     _, creds = admin.user_with_key(unique_name("outsider"))
+    someone = admin.aws.json("iam", "create-user", "--user-name",
+                             unique_name("someone"))["User"]["Arn"]
     role = unique_name("private-role")
     role_arn = admin.aws.json("iam", "create-role", "--role-name", role,
                               "--assume-role-policy-document",
-                              admin.file(_trust(f"arn:aws:iam::{ACCOUNT}:user/someone")))[
-        "Role"]["Arn"]
+                              admin.file(_trust(someone)))["Role"]["Arn"]
     sts = _client("sts", admin.aws.endpoint, creds)
     with pytest.raises(ClientError) as info:
         sts.assume_role(RoleArn=role_arn, RoleSessionName="s1")

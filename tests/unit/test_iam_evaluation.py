@@ -7,7 +7,8 @@ evaluation logic", "NotPrincipal") and the CodeArtifact User Guide's tutorial po
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -611,36 +612,50 @@ def test_reason_strings() -> None:
     assert [r.value for r in DecisionReason] == ["allowed", "explicit deny", "implicit deny"]
 
 
+# Keys every signed request carries.
+SIGNED: dict[str, Any] = {"aws:ViaAWSService": False, "aws:PrincipalIsAWSService": False}
+
 PRINCIPAL_CONTEXTS = [
     pytest.param(ALICE, {"aws:PrincipalType": "User", "aws:PrincipalAccount": ACCOUNT,
                          "aws:ResourceAccount": ACCOUNT,
                          "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/alice",
-                         "aws:username": "alice", "aws:userid": ALICE.user_id}, id="user"),
+                         "aws:username": "alice", "aws:userid": ALICE.user_id, **SIGNED},
+                 id="user"),
     pytest.param(RequestPrincipal(arn=f"arn:aws:iam::{ACCOUNT}:user/team/bob",
                                   type=PrincipalType.USER, account=ACCOUNT),
                  {"aws:PrincipalType": "User", "aws:PrincipalAccount": ACCOUNT,
                   "aws:ResourceAccount": ACCOUNT,
                   "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/team/bob",
-                  "aws:username": "bob"}, id="user-with-path-without-id"),
+                  "aws:username": "bob", **SIGNED}, id="user-with-path-without-id"),
     pytest.param(root(), {"aws:PrincipalType": "Account", "aws:PrincipalAccount": ACCOUNT,
                           "aws:ResourceAccount": ACCOUNT,
                           "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:root",
-                          "aws:userid": ACCOUNT}, id="root"),
+                          "aws:userid": ACCOUNT, **SIGNED}, id="root"),
     pytest.param(DEPLOY_SESSION, {"aws:PrincipalType": "AssumedRole",
                                   "aws:PrincipalAccount": ACCOUNT,
                                   "aws:ResourceAccount": ACCOUNT,
                                   "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/deploy",
-                                  "aws:userid": "AROAEXAMPLEROLEID1234:ci-run-1"},
+                                  "aws:userid": "AROAEXAMPLEROLEID1234:ci-run-1", **SIGNED,
+                                  "aws:MultiFactorAuthPresent": False},
                  id="assumed-role"),
+    pytest.param(replace(DEPLOY_SESSION, token_issued_at=datetime(2030, 1, 2, tzinfo=UTC)),
+                 {"aws:PrincipalType": "AssumedRole", "aws:PrincipalAccount": ACCOUNT,
+                  "aws:ResourceAccount": ACCOUNT,
+                  "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/deploy",
+                  "aws:userid": "AROAEXAMPLEROLEID1234:ci-run-1", **SIGNED,
+                  "aws:MultiFactorAuthPresent": False,
+                  "aws:TokenIssueTime": datetime(2030, 1, 2, tzinfo=UTC)},
+                 id="assumed-role-with-issue-time"),
     pytest.param(ANONYMOUS, {"aws:PrincipalType": "Anonymous", "aws:ResourceAccount": ACCOUNT},
                  id="anonymous"),
     pytest.param(SERVICE, {"aws:PrincipalServiceName": "codeartifact.amazonaws.com",
-                           "aws:ResourceAccount": ACCOUNT}, id="service"),
+                           "aws:ResourceAccount": ACCOUNT, "aws:ViaAWSService": False,
+                           "aws:PrincipalIsAWSService": True}, id="service"),
 ]
 
 
 @pytest.mark.parametrize(("principal", "expected"), PRINCIPAL_CONTEXTS)
-def test_principal_context(principal: RequestPrincipal, expected: dict[str, str]) -> None:
+def test_principal_context(principal: RequestPrincipal, expected: dict[str, Any]) -> None:
     assert principal_context(principal, ACCOUNT) == expected
 
 

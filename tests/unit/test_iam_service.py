@@ -154,7 +154,10 @@ def test_assume_role_refusals(services: tuple[IamService, StsService], kwargs: d
 
 def test_role_chaining_is_limited_to_an_hour(services: tuple[IamService, StsService]) -> None:
     iam, sts = services
-    role = _role(iam, f"arn:aws:iam::{ACCT}:role/ci", max_session=43200)
+    role = _role(iam, f"arn:aws:iam::{ACCT}:root", max_session=43200)
+    # A role can trust itself once it exists (IAM refuses a principal that does not).
+    iam.update_assume_role_policy(ROOT, "ci", _doc({
+        "Effect": "Allow", "Principal": {"AWS": role}, "Action": "sts:AssumeRole"}))
     session = session_principal(ACCT, f"arn:aws:sts::{ACCT}:assumed-role/ci/a", "AROA:a", "a",
                                 "ASIA", datetime(2030, 1, 1, tzinfo=UTC),
                                 f"arn:aws:iam::{ACCT}:role/ci")

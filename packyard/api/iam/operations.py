@@ -8,13 +8,16 @@ decodes every ``policyDocumentType`` member).
 from __future__ import annotations
 
 import base64
+import bisect
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from packyard.auth.principal import Principal
-from packyard.iam.errors import InvalidInput
+from packyard.errors import Invalid
+from packyard.iam.errors import InvalidInput, StsValidationError
 from packyard.iam.records import AccessKey, ManagedPolicy, Role, User
 from packyard.services.iam import IamService, RootUser
 from packyard.services.sts import StsService
@@ -84,29 +87,68 @@ def _attached(policies: Sequence[ManagedPolicy]) -> list[dict[str, Any]]:
     return [{"PolicyName": p.name, "PolicyArn": p.arn} for p in policies]
 
 
-def _page(items: Sequence[Any], p: dict[str, Any], key: str,
-          render: Callable[[Any], Any]) -> dict[str, Any]:
-    """IAM's Marker/MaxItems pagination over a full list."""
+SortKey = tuple[str, ...]
+
+
+def _page(items: Sequence[Any], p: dict[str, Any], key: str, render: Callable[[Any], Any],
+          order: Callable[[Any], SortKey]) -> dict[str, Any]:
+    """IAM's Marker/MaxItems pagination over a full list, in ``order``.
+
+    The Marker names the last item returned (its sort key), not a position, so a clean-up that
+    deletes what each page lists (a boto3 paginator fetches the next page after the loop body
+    ran) neither skips nor repeats an item, as with IAM's own markers.
+    """
+    ordered = sorted(items, key=order)
     start = 0
     if p.get("Marker"):
-        try:
-            start = int(base64.urlsafe_b64decode(p["Marker"].encode()).decode())
-        except ValueError:
-            raise InvalidInput("Invalid Marker: pass the Marker of a previous response") from None
+        start = bisect.bisect_right([order(i) for i in ordered], _marker_key(p["Marker"]))
     size = p.get("MaxItems") or 100
-    chunk = items[start:start + size]
-    truncated = start + size < len(items)
+    chunk = ordered[start:start + size]
+    truncated = start + size < len(ordered)
     out: dict[str, Any] = {key: [render(i) for i in chunk], "IsTruncated": truncated}
     if truncated:
-        out["Marker"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        out["Marker"] = base64.urlsafe_b64encode(
+            json.dumps(list(order(chunk[-1]))).encode()).decode()
     return out
 
 
-def _refuse_unsupported(p: dict[str, Any], *names: str) -> None:
+def _marker_key(marker: str) -> SortKey:
+    try:
+        found = json.loads(base64.urlsafe_b64decode(marker.encode()))
+    except ValueError:
+        found = None
+    if not isinstance(found, list) or not all(isinstance(part, str) for part in found):
+        raise InvalidInput("Invalid Marker: pass the Marker of a previous response")
+    return tuple(found)
+
+
+def _by_name(item: User | Role) -> SortKey:
+    return (item.name.lower(),)
+
+
+def _by_text(name: str) -> SortKey:
+    return (name.lower(),)
+
+
+def _by_creation(key: AccessKey) -> SortKey:
+    return (key.created_at.isoformat(), key.id)
+
+
+def _by_policy(policy: ManagedPolicy) -> SortKey:
+    # AWS managed policies first, as ListPolicies has always listed them.
+    return ("0" if policy.is_aws_managed else "1", policy.name.lower())
+
+
+def _by_arn(attached: dict[str, Any]) -> SortKey:
+    return (attached["PolicyArn"],)
+
+
+def _refuse_unsupported(p: dict[str, Any], *names: str,
+                        error: type[Invalid] = InvalidInput) -> None:
     # Ignoring a permissions boundary would grant more than asked; tags would silently vanish.
     for name in names:
         if p.get(name):
-            raise InvalidInput(f"{name} is not supported by Packyard")
+            raise error(f"{name} is not supported by Packyard")
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -130,7 +172,7 @@ def _get_user(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, An
 
 @operation("iam", "ListUsers")
 def _list_users(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    return _page(s.iam.list_users(who, p.get("PathPrefix")), p, "Users", _user)
+    return _page(s.iam.list_users(who, p.get("PathPrefix")), p, "Users", _user, _by_name)
 
 
 @operation("iam", "DeleteUser")
@@ -149,7 +191,8 @@ def _create_access_key(s: IamServices, who: Principal, p: dict[str, Any]) -> dic
 
 @operation("iam", "ListAccessKeys")
 def _list_access_keys(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    return _page(s.iam.list_access_keys(who, p.get("UserName")), p, "AccessKeyMetadata", _key)
+    return _page(s.iam.list_access_keys(who, p.get("UserName")), p, "AccessKeyMetadata", _key,
+                 _by_creation)
 
 
 @operation("iam", "UpdateAccessKey")
@@ -181,7 +224,8 @@ def _get_user_policy(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[
 
 @operation("iam", "ListUserPolicies")
 def _list_user_policies(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    return _page(s.iam.list_user_policies(who, p["UserName"]), p, "PolicyNames", str)
+    return _page(s.iam.list_user_policies(who, p["UserName"]), p, "PolicyNames", str,
+                 _by_text)
 
 
 @operation("iam", "DeleteUserPolicy")
@@ -205,7 +249,8 @@ def _get_role_policy(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[
 
 @operation("iam", "ListRolePolicies")
 def _list_role_policies(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    return _page(s.iam.list_role_policies(who, p["RoleName"]), p, "PolicyNames", str)
+    return _page(s.iam.list_role_policies(who, p["RoleName"]), p, "PolicyNames", str,
+                 _by_text)
 
 
 @operation("iam", "DeleteRolePolicy")
@@ -231,7 +276,7 @@ def _get_role(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, An
 
 @operation("iam", "ListRoles")
 def _list_roles(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    return _page(s.iam.list_roles(who, p.get("PathPrefix")), p, "Roles", _role)
+    return _page(s.iam.list_roles(who, p.get("PathPrefix")), p, "Roles", _role, _by_name)
 
 
 @operation("iam", "UpdateAssumeRolePolicy")
@@ -274,7 +319,9 @@ def _get_policy_version(s: IamServices, who: Principal, p: dict[str, Any]) -> di
 def _list_policies(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
     policies = s.iam.list_policies(who, p.get("Scope"), bool(p.get("OnlyAttached")),
                                    p.get("PathPrefix"))
-    return _page(policies, p, "Policies", _policy)
+    if p.get("PolicyUsageFilter") == "PermissionsBoundary":
+        policies = []  # no policy sets a permissions boundary: Packyard has none
+    return _page(policies, p, "Policies", _policy, _by_policy)
 
 
 @operation("iam", "DeletePolicy")
@@ -299,7 +346,7 @@ def _detach_user_policy(s: IamServices, who: Principal, p: dict[str, Any]) -> di
 def _list_attached_user_policies(s: IamServices, who: Principal,
                                  p: dict[str, Any]) -> dict[str, Any]:
     policies = s.iam.list_attached_user_policies(who, p["UserName"], p.get("PathPrefix"))
-    return _page(_attached(policies), p, "AttachedPolicies", dict)
+    return _page(_attached(policies), p, "AttachedPolicies", dict, _by_arn)
 
 
 @operation("iam", "AttachRolePolicy")
@@ -318,7 +365,7 @@ def _detach_role_policy(s: IamServices, who: Principal, p: dict[str, Any]) -> di
 def _list_attached_role_policies(s: IamServices, who: Principal,
                                  p: dict[str, Any]) -> dict[str, Any]:
     policies = s.iam.list_attached_role_policies(who, p["RoleName"], p.get("PathPrefix"))
-    return _page(_attached(policies), p, "AttachedPolicies", dict)
+    return _page(_attached(policies), p, "AttachedPolicies", dict, _by_arn)
 
 
 # -- STS -----------------------------------------------------------------------------------------
@@ -331,7 +378,10 @@ def _get_caller_identity(s: IamServices, who: Principal, p: dict[str, Any]) -> d
 
 @operation("sts", "AssumeRole")
 def _assume_role(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
-    _refuse_unsupported(p, "Tags", "TransitiveTagKeys", "SerialNumber", "ProvidedContexts")
+    # SourceIdentity too: AWS sets it only when the trust policy also allows
+    # sts:SetSourceIdentity, and conditions on aws:SourceIdentity would not see it.
+    _refuse_unsupported(p, "Tags", "TransitiveTagKeys", "SerialNumber", "ProvidedContexts",
+                        "SourceIdentity", error=StsValidationError)
     creds = s.sts.assume_role(who, p["RoleArn"], p["RoleSessionName"], p.get("DurationSeconds"),
                               p.get("Policy"), p.get("PolicyArns"), p.get("ExternalId"))
     session = creds.session
