@@ -234,7 +234,9 @@ def _check_keyring_opens(database: Path, keyring: Path) -> None:
     and the copy's encrypted files could never be read."""
     if not keyring.exists():
         return
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    # Immutable: a finished copy, read without the -wal and -shm files a read-only connection
+    # to a WAL database leaves behind (they were left in every backup and every restore).
+    conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
     try:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
                         "'data_keys'").fetchone() is None:
@@ -268,8 +270,9 @@ def snapshot_sqlite(database: Path, target: Path) -> None:
 
 
 def _listed_blobs(database: Path) -> list[tuple[str, str, int, bool]]:
-    """Each blob the database lists: (domain key, sha256, size, whether it has a data key)."""
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    """Each blob the database lists: (domain key, sha256, size, whether it has a data key).
+    ``database`` is a backup's copy, read as ``_check_keyring_opens`` reads it."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
     try:
         keyed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
                              "'data_keys'").fetchone() is not None  # none before encryption

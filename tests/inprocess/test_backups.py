@@ -79,6 +79,8 @@ def test_a_backup_taken_during_uploads_restores_everything_it_lists(
     assert report.missing == [] and report.blobs >= 3
     manifest = json.loads((tmp_path / "backup" / backups.MANIFEST).read_text())
     assert manifest["complete"] is True
+    # The database is one file: no -wal or -shm left beside it by reading the copy.
+    assert sorted(p.name for p in (tmp_path / "backup").glob("packyard.db*")) == ["packyard.db"]
     # With encryption on: the ciphertext as it is stored, and what opens it (the keyring, IAM's
     # wrapped key; the data keys are rows of the database copy).
     secrets = [name for name in ("iam-secrets.key", "iam-secrets.wrapped", "keyring.json")
