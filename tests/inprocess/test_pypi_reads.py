@@ -357,3 +357,13 @@ def test_regression_an_uploaded_sdists_metadata_is_offered_only_when_reliable(
         assert (response.status_code, response.content) == (200, metadata)
     else:
         assert response.status_code == 404
+
+
+@pytest.mark.parametrize("value", ["application/vnd.pypi.simple.v1+json",
+                                   "application/vnd.pypi.simple.latest+json"])
+def test_regression_format_parameter_with_an_unescaped_plus_chooses_json(index: Index,
+                                                                          value: str) -> None:
+    # The URL as PEP 691 and PyPI's docs write it: the "+" reaches the server as a space.
+    for path in ("simple/demo-pkg/", "simple/"):
+        response = index.get(f"{path}?format={value}", Accept="text/html")
+        assert (response.status_code, _media_type(response)) == (200, JSON_V1)

@@ -188,6 +188,7 @@ def test_choose_media_type_treats_all_garbage_as_no_header(accept: str) -> None:
         pytest.param("application/vnd.pypi.simple.latest+json", JSON, id="latest-json"),
         pytest.param("application/vnd.pypi.simple.latest+html", HTML, id="latest-html"),
         pytest.param("  Application/Vnd.Pypi.Simple.V1+Json ", JSON, id="case-and-space"),
+        pytest.param("application/vnd.pypi.simple.v1 json", JSON, id="plus-decoded-as-space"),
         pytest.param("json", None, id="shorthand-is-not-a-media-type"),
         pytest.param("*/*", None, id="wildcards-not-allowed"),
         pytest.param(f"{JSON};q=1", None, id="quality-not-allowed"),

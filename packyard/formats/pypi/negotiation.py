@@ -96,10 +96,14 @@ def media_type_for_format(value: str | None) -> str | None:
     explore the API in a browser. The value must be exactly one of the simple-API media
     types (the ``latest`` aliases answer with the concrete v1 type). None tells the caller
     to fall back to :func:`choose_media_type`, which PEP 691 allows.
+
+    A space stands for "+": the URL PEP 691 and PyPI's docs show,
+    ``?format=application/vnd.pypi.simple.v1+json``, has the "+" unescaped, and a query
+    string decodes it as a space (no media type has one).
     """
     if value is None:
         return None
-    return _FORMAT_VALUES.get(value.strip().lower())
+    return _FORMAT_VALUES.get(value.strip().lower().replace(" ", "+"))
 
 
 @functools.lru_cache(maxsize=512)  # clients send few distinct headers, over and over
