@@ -231,6 +231,24 @@ def test_form_field_refused(packyard: InProcessPackyard, repo: InProcessRepo,
     _nothing_published(packyard, repo)
 
 
+def test_regression_attestations_are_refused_not_dropped(packyard: InProcessPackyard,
+                                                        repo: InProcessRepo,
+                                                        dists: DistFactory) -> None:
+    # What twine --attestations and uv publish send beside the file (PEP 740): the index must
+    # refuse an upload whose attestations it cannot verify, not store the file without them.
+    attestation = ('[{"version": 1, "verification_material": {"certificate": "MIIB", '
+                   '"transparency_entries": []}, "envelope": {"statement": "e30=", '
+                   '"signature": "MEUC"}}]')
+    for dist in (dists.wheel(PKG), dists.sdist(PKG)):
+        assert_refused(upload(repo, dist, fields={"attestations": attestation}), 400,
+                       "Invalid attestations supplied during upload: this server does not "
+                       "support PEP 740 attestations (it cannot verify them, so it does not "
+                       "store them); upload without them (twine: leave out --attestations; uv "
+                       "publish: --no-attestations).")
+    _nothing_published(packyard, repo)
+    upload_ok(repo, dists.wheel(PKG))
+
+
 def test_empty_file(packyard: InProcessPackyard, repo: InProcessRepo,
                     dists: DistFactory) -> None:
     response = upload(repo, dists.wheel(PKG), content=b"",

@@ -4,7 +4,7 @@ Each check refuses with the one-line message the publisher sees (twine prints it
 status code), modelled on PyPI's upload API so that the wording is familiar. The file's own core
 metadata is authoritative; of the form's many fields only ``:action``, ``protocol_version``,
 ``name``, ``version``, ``filetype``, ``metadata_version``, ``pyversion`` and the digests are
-read, and the name and version must agree with the file.
+read, and the name and version must agree with the file; PEP 740 ``attestations`` are refused.
 
 Use ``check_request`` before opening the archive (cheap checks, in the right order) and
 ``validate_upload`` once it has been inspected (it runs every check again, then builds what the
@@ -195,6 +195,15 @@ def check_form(fields: Mapping[str, str]) -> None:
     metadata_version = _field(fields, "metadata_version")
     if metadata_version and not is_supported_metadata_version(metadata_version):
         raise Invalid(_unsupported_metadata_version(metadata_version, "metadata_version"))
+    if _field(fields, "attestations"):
+        # PEP 740: an index "MUST reject the upload" when it fails to verify an attestation
+        # sent with it. Packyard verifies none (no Sigstore, no Trusted Publishing), so storing
+        # the file without them would let the publisher believe they were published. The
+        # wording starts as PyPI's does (warehouse's forklift/legacy.py).
+        raise Invalid(
+            "Invalid attestations supplied during upload: this server does not support PEP "
+            "740 attestations (it cannot verify them, so it does not store them); upload "
+            "without them (twine: leave out --attestations; uv publish: --no-attestations).")
     for field, _, algorithm, length in _DIGEST_FIELDS:
         value = _field(fields, field)
         if value and (len(value) != length or not _HEX_RE.fullmatch(value)):
