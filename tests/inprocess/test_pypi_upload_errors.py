@@ -272,6 +272,23 @@ def test_multipart_without_the_content_file(packyard: InProcessPackyard, repo: I
     _nothing_published(packyard, repo)
 
 
+def test_regression_a_pgp_signature_part_is_ignored_as_pypi_ignores_it(
+        repo: InProcessRepo, dists: DistFactory) -> None:
+    # What twine sends for --sign, or a .asc file given with the dist: a file part before
+    # 'content'. PyPI drops it and publishes the file; refusing it failed such uploads.
+    wheel = dists.wheel(PKG)
+    signature = b"-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n"
+    with repo.client() as http:
+        response = http.post(repo.endpoint, data=wheel.form_fields(), files=[
+            ("gpg_signature", (wheel.filename + ".asc", signature)),
+            ("content", (wheel.filename, wheel.data))])
+    assert (response.status_code, response.text) == (200, "OK\n")
+    assert repo.get(f"simple/pkg/{wheel.filename}").content == wheel.data
+    assert repo.get(f"simple/pkg/{wheel.filename}.asc").status_code == 404
+    assert "gpg-sig" not in repo.get(
+        "simple/pkg/", Accept="application/vnd.pypi.simple.v1+json").json()["files"][0]
+
+
 def test_two_files_in_one_upload(packyard: InProcessPackyard, repo: InProcessRepo,
                                  dists: DistFactory) -> None:
     wheel = dists.wheel(PKG)

@@ -23,6 +23,9 @@ from packyard.write_behind import WriteBehind
 MAX_FIELDS_BYTES = 16 * 1024 * 1024  # long descriptions are the largest fields
 MAX_FIELDS = 500
 
+# The legacy API's signature part, which PyPI ignores (``_FormBuilder.on_headers_finished``).
+_SIGNATURE = "gpg_signature"
+
 NameCheck = Callable[[str], None]
 """Judges the form's ``name`` field (the project) before the file is read; raises to refuse."""
 
@@ -64,6 +67,7 @@ class _FormBuilder:
         self._headers: dict[str, bytes] = {}
         self._name: str | None = None
         self._is_file = False
+        self._is_dropped = False
         self._value = bytearray()
         self._field_bytes = 0
 
@@ -71,6 +75,7 @@ class _FormBuilder:
         self._headers = {}
         self._name = None
         self._is_file = False
+        self._is_dropped = False
         self._value = bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -91,7 +96,13 @@ class _FormBuilder:
             raise Invalid("A form part has no name")
         self._name = name.decode("utf-8", "replace")
         filename = params.get(b"filename")
-        if filename is not None:
+        if filename is not None and self._name == _SIGNATURE:
+            # twine sends a PGP signature (--sign, or a .asc file among the dists) as a file
+            # part. PyPI has ignored it since it stopped taking signatures in 2023 (warehouse:
+            # "we don't care about the legacy gpg_signature field"), so the upload goes on
+            # without it, here too.
+            self._is_dropped = True
+        elif filename is not None:
             if self._name != "content":
                 raise Invalid(f"Unexpected file in form field {self._name!r}")
             if self.form.staged is not None:
@@ -113,15 +124,21 @@ class _FormBuilder:
                 raise TooLarge(f"File too large: {self.form.filename} is larger than "
                                f"{format_size(self._max_file)}, the limit.")
             staged.write(data[start:end])
+        elif self._is_dropped:
+            # Read and dropped, but bounded as the fields are.
+            self._count_field_bytes(end - start)
         else:
-            self._field_bytes += end - start
-            if self._field_bytes > MAX_FIELDS_BYTES:
-                raise Invalid(f"Form fields too large: at most {format_size(MAX_FIELDS_BYTES)} "
-                              "in all")
+            self._count_field_bytes(end - start)
             self._value += data[start:end]
 
+    def _count_field_bytes(self, size: int) -> None:
+        self._field_bytes += size
+        if self._field_bytes > MAX_FIELDS_BYTES:
+            raise Invalid(f"Form fields too large: at most {format_size(MAX_FIELDS_BYTES)} "
+                          "in all")
+
     def on_part_end(self) -> None:
-        if not self._is_file and self._name is not None:
+        if not self._is_file and not self._is_dropped and self._name is not None:
             if sum(len(v) for v in self.form.fields.values()) >= MAX_FIELDS:
                 raise Invalid(f"Too many form fields (at most {MAX_FIELDS})")
             try:
