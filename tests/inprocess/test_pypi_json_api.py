@@ -137,3 +137,15 @@ def test_regression_requires_dist_keeps_its_environment_markers_and_extras(
         assert repo.get(path).json()["info"]["requires_dist"] == [
             'colorama; sys_platform == "win32"', 'requests[socks]>=2.0; extra == "net"',
             "idna>=3"], path
+
+
+def test_regression_release_url_leads_to_the_release_page(shelf: InProcessRepo) -> None:
+    # It pointed under the Simple page (simple/demo-pkg/1.0/), where a version is no file:
+    # 404. PyPI's release_url is the release's page; here the console's, as for hatch and flit.
+    for path in ("pypi/demo-pkg/json", "pypi/demo-pkg/1.0/json"):
+        release_url = shelf.get(path).json()["info"]["release_url"]
+        with shelf.client() as http:
+            answer = http.get(release_url)
+        assert answer.status_code == 303, (release_url, answer.status_code)
+        assert answer.headers["location"].startswith(
+            "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg/versions/")

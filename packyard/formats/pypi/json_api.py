@@ -119,14 +119,16 @@ class JsonProject:
     """A project as one repository serves it.
 
     ``name`` is the display name (PyPI's ``info.name``). ``project_url`` stands for PyPI's
-    project page (``package_url`` and ``project_url``); a release's ``release_url`` is it plus
-    ``VERSION/``, as on PyPI. ``last_serial`` is the project's change counter.
+    project page (``package_url`` and ``project_url``); a release's ``release_url`` is
+    ``release_pages`` (``project_url`` when empty) plus ``VERSION/``, as on PyPI, where a
+    release's page is. ``last_serial`` is the project's change counter.
     """
 
     name: str
     releases: Sequence[JsonRelease]
     last_serial: int
     project_url: str
+    release_pages: str = ""
 
 
 def listed_releases(project: JsonProject) -> list[JsonRelease]:
@@ -232,7 +234,8 @@ def _info(project: JsonProject, release: JsonRelease) -> dict[str, Any]:
         "project_url": project.project_url,
         "project_urls": dict(meta.project_urls) or None,
         "provides_extra": list(meta.provides_extra) or None,
-        "release_url": f"{project.project_url}{quote(release.version, safe='')}/",
+        "release_url": (f"{project.release_pages or project.project_url}"
+                        f"{quote(release.version, safe='')}/"),
         "requires_dist": list(meta.requires_dist) or None,
         "requires_python": meta.requires_python,
         "summary": meta.summary,

@@ -109,6 +109,10 @@ class JsonApi:
                 found = await run_in_threadpool(self._catalog.project_index, repository.id,
                                                 FORMAT, name)
         files_url = f"{endpoint}simple/{quote(name)}/"
+        # ``<endpoint>NAME/VERSION/`` is the release's page (``routes.release_page``: the
+        # console's), as PyPI's release_url is its release page; under ``files_url`` a
+        # version is no file (404).
+        release_pages = f"{endpoint}{quote(name)}/"
         revalidate_at = None
         if merges:
             # What the Simple page lists (the same merge, the same authorization: this
@@ -120,6 +124,7 @@ class JsonApi:
                                                 files_url)
                         if merged.project.is_large else
                         merged_project(name, merged.project, held, files_url))
+            document = replace(document, release_pages=release_pages)
             revalidate_at = merged.revalidate_at
         elif found is None:
             raise NotFound(f"No project {name} in this repository")
@@ -127,7 +132,8 @@ class JsonApi:
             package, versions, entries = found
             document = JsonProject(name=package.display_name,
                                    releases=_releases(versions, entries, files_url),
-                                   last_serial=package.last_serial, project_url=files_url)
+                                   last_serial=package.last_serial, project_url=files_url,
+                                   release_pages=release_pages)
         body = (render_project_json(document) if version is None
                 else render_release_json(document, version))
         if body is None:
