@@ -490,3 +490,35 @@ def test_upload_url_never_redirects(pypi_repo: PypiRepo, dists: DistFactory) -> 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_regression_twine_signatures_publish_and_attestations_are_refused(
+        pypi_repo: PypiRepo, dists: DistFactory, fresh_home: ClientHome,
+        tmp_path: Path) -> None:
+    # A .asc beside the dist makes twine send it as 'gpg_signature' (PyPI ignores it; it was
+    # refused here); --attestations sends PEP 740 attestations (dropped without a word).
+    _write_pypirc(fresh_home, pypi_repo)
+    signed = dists.wheel(DistSpec(name="upsilon-pkg", version="1.0"))
+    (tmp_path / signed.filename).write_bytes(signed.data)
+    (tmp_path / f"{signed.filename}.asc").write_text(
+        "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n")
+    proc = _twine(fresh_home, tmp_path / signed.filename, tmp_path / f"{signed.filename}.asc")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with pypi_repo.client() as http:
+        served = http.get(f"{pypi_repo.project_url('upsilon-pkg')}{signed.filename}")
+    assert served.content == signed.data
+
+    attested = dists.wheel(DistSpec(name="phi-pkg", version="1.0"))
+    (tmp_path / attested.filename).write_bytes(attested.data)
+    attestation = tmp_path / f"{attested.filename}.publish.attestation"
+    attestation.write_text('{"version": 1, "verification_material": {"certificate": "MIIB", '
+                           '"transparency_entries": []}, "envelope": {"statement": "e30=", '
+                           '"signature": "MEUC"}}')
+    proc = run([tool("twine"), "upload", "--non-interactive", "-r", "codeartifact",
+                "--attestations", str(tmp_path / attested.filename), str(attestation)],
+               fresh_home.env(), check=False)
+    assert proc.returncode != 0
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert "400 Bad Request" in out, out
+    assert "Invalid attestations supplied during upload" in out, out
+    _assert_nothing_published(pypi_repo, "phi-pkg")
