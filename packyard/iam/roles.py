@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from packyard.iam.errors import DeleteConflict, EntityAlreadyExists, NoSuchEntity
+from packyard.iam.forgotten_principals import forget_in_trust_policies
 from packyard.iam.records import Role, iam_arn
 from packyard.iam.schema import iam_role_attachments, iam_role_policies, iam_roles, sts_sessions
 from packyard.iam.secrets import new_id
@@ -89,4 +90,6 @@ class RoleStore(StoreBase):
             # foreign_keys=ON, which a hand-opened connection may lack.
             conn.execute(delete(sts_sessions).where(sts_sessions.c.role_id == row.id))
             conn.execute(delete(iam_roles).where(iam_roles.c.id == row.id))
-            return role_record(self.account_id, row)
+            deleted = role_record(self.account_id, row)
+            forget_in_trust_policies(conn, deleted.arn, deleted.id)
+            return deleted

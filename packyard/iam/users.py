@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.engine import Row
 
 from packyard.iam.errors import DeleteConflict, EntityAlreadyExists, NoSuchEntity
+from packyard.iam.forgotten_principals import forget_in_trust_policies
 from packyard.iam.records import User, iam_arn
 from packyard.iam.schema import (
     iam_access_keys,
@@ -87,4 +88,6 @@ class UserStore(StoreBase):
                     raise DeleteConflict(f"Cannot delete entity, {advice}.",
                                          resource_id=name, resource_type="user")
             conn.execute(delete(iam_users).where(iam_users.c.id == row.id))
-            return user_record(self.account_id, row)
+            deleted = user_record(self.account_id, row)
+            forget_in_trust_policies(conn, deleted.arn, deleted.id)
+            return deleted

@@ -3,6 +3,7 @@ documented error in CodeArtifact's JSON shape."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
 
@@ -201,3 +202,19 @@ def test_regression_a_domain_made_in_a_deleted_ones_place_wraps_its_data_keys_wi
     stored = catalog.data_key(new_id, hashlib.sha256(new_file.data).hexdigest())
     assert stored is not None
     assert stored.key_id == mine.key_id
+
+
+@pytest.mark.parametrize("operation", ["list_domains", "list_packages"])
+def test_regression_a_deeply_nested_next_token_is_a_validation_error(
+        packyard: InProcessPackyard, operation: str) -> None:
+    # A nextToken of a JSON array nested deeper than the parser recurses (1400 '[' fit in its
+    # 2000 characters) was an InternalServerException (500) rather than a refusal.
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    api.create_repository(domain="acme", repository="shelf")
+    token = base64.urlsafe_b64encode(b"[" * 1400).decode()
+    assert len(token) <= 2000
+    where = {"domain": "acme", "repository": "shelf"} if operation == "list_packages" else {}
+    with pytest.raises(ClientError) as info:
+        getattr(api, operation)(nextToken=token, **where)
+    assert client_error(info) == ("ValidationException", 400, "nextToken is not valid")

@@ -461,3 +461,44 @@ def test_regression_a_policy_name_for_its_arn_is_invalid_input(iam: Any, call: s
         kwargs["UserName"] = "alice"
     assert _fails(getattr(iam, call), **kwargs) == (
         "InvalidInput", 400, "ARN AWSCodeArtifactReadOnlyAccess is not valid.")
+
+
+@pytest.mark.parametrize("kind", ["user", "role"])
+def test_regression_a_recreated_entity_is_not_trusted_by_its_namesakes_policy(
+        packyard: InProcessPackyard, iam: Any, kind: str) -> None:
+    # A trust policy naming a user (or a role) still trusted a new user made with that name
+    # after the first was deleted; IAM shows the deleted one's unique id there instead, which
+    # trusts nobody.
+    iam.create_user(UserName="bob")
+    if kind == "user":
+        old_id = iam.create_user(UserName="alice")["User"]["UserId"]
+    else:
+        old_id = iam.create_role(RoleName="alice", AssumeRolePolicyDocument=TRUST)["Role"]["RoleId"]
+    arn = f"{ACCOUNT_ARN}:{kind}/alice"
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": [arn, f"{ACCOUNT_ARN}:user/bob"]},
+            "Action": "sts:AssumeRole"}]}))
+    (iam.delete_user if kind == "user" else iam.delete_role)(**{
+        "UserName" if kind == "user" else "RoleName": "alice"})
+    trust = iam.get_role(RoleName="ci")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["AWS"] == [old_id, f"{ACCOUNT_ARN}:user/bob"]
+    allow_assume = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+    if kind == "user":
+        iam.create_user(UserName="alice")
+        iam.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=allow_assume)
+        key = iam.create_access_key(UserName="alice")["AccessKey"]
+        caller = packyard.sts(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    else:
+        iam.create_role(RoleName="alice", AssumeRolePolicyDocument=TRUST)
+        iam.put_role_policy(RoleName="alice", PolicyName="assume", PolicyDocument=allow_assume)
+        iam.put_user_policy(UserName="bob", PolicyName="assume", PolicyDocument=allow_assume)
+        key = iam.create_access_key(UserName="bob")["AccessKey"]
+        bob = packyard.sts(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+        creds = bob.assume_role(RoleArn=arn, RoleSessionName="first")["Credentials"]
+        caller = packyard.sts(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]),
+                              creds["SessionToken"])
+    code, status, _ = _fails(caller.assume_role, RoleArn=f"{ACCOUNT_ARN}:role/ci",
+                             RoleSessionName="later")
+    assert (code, status) == ("AccessDenied", 403)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.parser
 import gzip
 import importlib.util
+import lzma
 import subprocess
 import sys
 import tarfile
@@ -609,6 +610,36 @@ def test_a_bzip2_or_xz_tar_bomb_is_refused_quickly_with_bounded_memory(
     elapsed, peak = _bounded(attempt)
     assert elapsed < 10
     assert peak < 16 * MiB
+
+
+def _xz_sdist(tmp_path: Path, *streams: list[dict[str, int]]) -> Path:
+    """The sample sdist as a .tar.xz, its tar split over one xz stream per filter chain."""
+    tar = gzip.decompress(write_tar_gz(tmp_path / SDIST, sdist_members()).read_bytes())
+    cuts = [len(tar) * n // len(streams) for n in range(len(streams) + 1)]
+    path = tmp_path / "sample-1.0.tar.xz"
+    path.write_bytes(b"".join(
+        lzma.compress(tar[start:end], format=lzma.FORMAT_XZ, filters=filters)
+        for start, end, filters in zip(cuts[:-1], cuts[1:], streams, strict=True)))
+    return path
+
+
+def test_regression_an_xz_sdist_naming_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
+    # An .xz sets its decoder's dictionary (up to 1.5 GiB), which fills as it unpacks: a
+    # 40 KiB file took the server a gigabyte within the unpack limit. Such a file is refused;
+    # what xz -9e writes (a 64 MiB dictionary), and streams one after another, are read.
+    huge = [{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": 1536 * MiB}]
+    path = _xz_sdist(tmp_path, huge)
+    with pytest.raises(Invalid) as caught:
+        inspect_distribution(path, parse_listed_filename(path.name, "sample"))
+    assert caught.value.message.startswith(
+        "sample-1.0.tar.xz is not a valid source distribution: not a xz-compressed tar "
+        "archive (")
+    extreme = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+    plain = [{"id": lzma.FILTER_LZMA2, "preset": 1}]
+    for streams in ([extreme], [plain, extreme, plain]):
+        path = _xz_sdist(tmp_path, *streams)
+        inspection = inspect_distribution(path, parse_listed_filename(path.name, "sample"))
+        assert (inspection.name, str(inspection.version)) == ("sample", "1.0")
 
 
 def test_an_sdist_named_bz2_that_is_not_bzip2_is_refused(tmp_path: Path) -> None:

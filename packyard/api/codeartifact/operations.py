@@ -103,7 +103,7 @@ def _last_seen(operation: str, token: str | None) -> tuple[str, int] | None:
         return None
     try:
         made = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
         made = None
     if (not isinstance(made, list) or len(made) != 3 or made[0] != operation
             or not isinstance(made[1], str) or type(made[2]) is not int):

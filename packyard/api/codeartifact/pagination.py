@@ -72,7 +72,7 @@ def _decoded(token: str | None, operation: str) -> Cursor | None:
         return None
     try:
         made = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
         made = None
     if (not isinstance(made, list) or len(made) < 2 or made[0] != operation
             or not all(type(v) in (str, int) for v in made[1:])):

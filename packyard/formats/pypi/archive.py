@@ -55,6 +55,9 @@ class InspectionLimits:
     """The most members an archive may have."""
     max_sdist_unpacked_bytes: int = 1024 * MiB
     """How much decompressed tar stream is walked to find PKG-INFO and check every member."""
+    max_xz_memory_bytes: int = 128 * MiB
+    """The most memory an .tar.xz's decoder may take: its dictionary, which the file sets (up
+    to 1.5 GiB; ``xz -9`` takes 64 MiB) and which fills as it unpacks."""
 
 
 DEFAULT_LIMITS = InspectionLimits()
@@ -442,14 +445,64 @@ def _check_tar_member_kind(member: tarfile.TarInfo) -> None:
             )
 
 
-def _decompressed(raw: IO[bytes], extension: str) -> bz2.BZ2File | lzma.LZMAFile | gzip.GzipFile:
+def _decompressed(raw: IO[bytes], extension: str, limits: InspectionLimits
+                  ) -> bz2.BZ2File | io.BufferedReader | gzip.GzipFile:
     """The tar stream inside a compressed sdist: gzip, or the older formats an upstream may
     list (``filenames.LISTED_EXTENSIONS``)."""
     if extension == ".tar.bz2":
         return bz2.BZ2File(raw, mode="rb")
     if extension == ".tar.xz":
-        return lzma.LZMAFile(raw, mode="rb")
+        # Not LZMAFile, which takes no memory limit: a 40 KiB file naming a 1.5 GiB dictionary
+        # took the server a gigabyte as it unpacked (within the unpack limit).
+        return io.BufferedReader(_XzStream(raw, limits.max_xz_memory_bytes), _CHUNK)
     return gzip.GzipFile(fileobj=raw, mode="rb")
+
+
+class _XzStream(io.RawIOBase):
+    """The bytes of the .xz stream(s) in ``source``, decoded within ``memlimit`` bytes
+    (an LZMAError beyond it)."""
+
+    def __init__(self, source: IO[bytes], memlimit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._memlimit = memlimit
+        self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=memlimit)
+        self._pending = b""  # read from the source, not yet given to the decoder
+        self._later = False  # the decoder is of a stream after the first, yet to decode
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._decoder.eof:
+                # Concatenated streams are one file, as xz reads them.
+                self._pending = self._decoder.unused_data + self._pending
+                if not self._pending:
+                    self._pending = self._source.read(_CHUNK)
+                if not self._pending:
+                    return 0
+                self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=self._memlimit)
+                self._later = True
+            if self._decoder.needs_input:
+                if not self._pending:
+                    self._pending = self._source.read(_CHUNK)
+                    if not self._pending:
+                        raise EOFError("the xz stream ends before its end marker")
+                chunk, self._pending = self._pending, b""
+            else:
+                chunk = b""
+            try:
+                data = self._decoder.decompress(chunk, len(view))
+            except lzma.LZMAError:
+                if self._later:
+                    return 0  # what follows the first stream(s) is no stream: ignored
+                raise
+            if data:
+                self._later = False
+                view[: len(data)] = data
+                return len(data)
 
 
 def _read_tar_sdist_metadata(path: Path, extension: str,
@@ -464,7 +517,7 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
     try:
         with (
             path.open("rb") as raw,
-            _decompressed(raw, extension) as unzipped,
+            _decompressed(raw, extension, limits) as unzipped,
             _UnpackLimit(unzipped, limits.max_sdist_unpacked_bytes) as limited,
             tarfile.open(fileobj=limited, mode="r|") as tar,
         ):
