@@ -233,7 +233,7 @@ def _coerce(raw: str, current: Any) -> Any:
     return raw
 
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 MIN_WORKERS, MAX_WORKERS = 1, 64
 
 
@@ -265,6 +265,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         if getattr(settings, name) <= 0:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be more than 0")
     # As ``serve``'s flags take them (a level logging does not know was a traceback at start).
+    settings = replace(settings, log_level=settings.log_level.strip().lower())
     if settings.log_level not in LOG_LEVELS:
         raise ValueError(f"PACKYARD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got "
                          f"{settings.log_level!r}")

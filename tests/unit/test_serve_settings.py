@@ -13,7 +13,10 @@ from packyard.settings import load_settings
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("PACKYARD_LOG_LEVEL", "verbose",
-     "PACKYARD_LOG_LEVEL must be one of debug, info, warning, error, got 'verbose'"),
+     "PACKYARD_LOG_LEVEL must be one of critical, error, warning, info, debug, got "
+     "'verbose'"),
+    ("PACKYARD_LOG_LEVEL", "trace",  # uvicorn's, which logging does not know: a traceback
+     "PACKYARD_LOG_LEVEL must be one of critical, error, warning, info, debug, got 'trace'"),
     ("PACKYARD_WORKERS", "0", "PACKYARD_WORKERS must be 1 to 64, got 0"),
     ("PACKYARD_WORKERS", "200", "PACKYARD_WORKERS must be 1 to 64, got 200"),
 ])
@@ -32,12 +35,14 @@ def test_regression_serve_refuses_an_unknown_log_level_in_one_line(tmp_path: Pat
                                 env={"PACKYARD_LOG_LEVEL": "verbose"})
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "PACKYARD_LOG_LEVEL must be one of debug, info, warning, error" in result.output
+    assert "PACKYARD_LOG_LEVEL must be one of critical, error, warning, info" in result.output
     assert "Traceback" not in result.output
     assert not data_dir.exists()
 
 
 def test_the_levels_and_worker_counts_the_flags_take_are_accepted() -> None:
-    for level in ("debug", "info", "warning", "error"):
+    for level in ("critical", "error", "warning", "info", "debug"):
         assert load_settings(environ={"PACKYARD_LOG_LEVEL": level}).log_level == level
+    # As logging reads it: any case (uvicorn failed on "INFO").
+    assert load_settings(environ={"PACKYARD_LOG_LEVEL": "INFO"}).log_level == "info"
     assert load_settings(environ={"PACKYARD_WORKERS": "64"}).workers == 64
