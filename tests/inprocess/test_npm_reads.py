@@ -279,6 +279,12 @@ def test_regression_npm_access_owner_and_team_commands_are_a_405_npm_prints(
 
 def test_dist_tags_and_login_paths_are_not_taken_for_account_commands(repo: NpmRepo) -> None:
     assert set(repo.get("-/package/@acme%2futil/dist-tags").json()) >= {"latest"}
+    for name in ("@acme%2futil", "@acme/util"):
+        for tag in ("access", "visibility", "collaborators"):
+            path = f"-/package/{name}/dist-tags/{tag}"
+            assert repo.put_json(path, "1.0.0").status_code == 201, (name, tag)
+            assert repo.get(path).json() == "1.0.0"
+            assert repo.request("DELETE", path).status_code == 200
     response = repo.put_json("-/user/org.couchdb.user:bob", {"name": "bob"})
     assert response.status_code == 400
     assert "aws codeartifact login --tool npm" in response.json()["error"]

@@ -19,7 +19,9 @@ from packyard.errors import Unsupported
 # Paths after ``/-/`` as npm 10 and 11 build them (libnpmaccess, libnpmteam, libnpmorg,
 # libnpmhook, npm-profile, lib/commands/owner.js), with the command each belongs to.
 _PATHS = (
-    (re.compile(r"package/.+/(collaborators|visibility|access)"), "access"),
+    # ``package/<name>/dist-tags/access`` is a tag named "access", not npm access.
+    (re.compile(r"package/(?!.*/dist-tags/)(@[^/]+/)?[^/]+/(collaborators|visibility|access)"),
+     "access"),
     (re.compile(r"(user|org|team)/.+/package"), "access"),
     (re.compile(r"user/org\.couchdb\.user:.*"), "owner"),
     (re.compile(r"org/[^/]+/user"), "org"),
