@@ -16,6 +16,7 @@ import pytest
 from packyard.metadata import tags as tags_module
 from packyard.metadata.engine import DatabaseUnavailable
 from packyard.storage.backends import staging_dir
+from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard
 from tests.inprocess.npm_support import NpmRepo, escape, npm_repo
 from tests.inprocess.test_outages import DATABASE_DOWN
@@ -249,3 +250,17 @@ def test_regression_a_publish_whose_tags_cannot_be_written_publishes_nothing(
     assert sorted(repo.packument("demo")["versions"]) == ["1.0.0"]
     assert repo.publish("demo", "1.1.0", tag="beta").status_code == 201
     assert repo.packument("demo")["dist-tags"] == {"latest": "1.0.0", "beta": "1.1.0"}
+
+
+def test_regression_a_tarball_over_the_limit_is_refused(packyard_factory: PackyardFactory) -> None:
+    """PACKYARD_NPM_MAX_TARBALL_BYTES is the largest tarball a publish may carry; the body limit
+    (that tarball in base64 plus the document allowance) let a tarball of up to 32 MiB more in."""
+    repo = npm_repo(packyard_factory(npm_max_tarball_bytes=4096))
+    # 16 KiB that gzip cannot shrink below 4 KiB.
+    noise = b"".join(hashlib.sha512(i.to_bytes(4, "big")).digest() for i in range(256))
+    tarball = tgz([Member("package/package.json", manifest_bytes("demo", "1.0.0")),
+                   Member("package/noise.bin", noise)])
+    assert len(tarball) > 4096
+    response = _put(repo, "demo", publish_document("demo", "1.0.0", tarball))
+    _refused(response, 413, "The tarball is larger than 4096 bytes.")
+    _nothing_stored(repo, "demo")

@@ -243,6 +243,53 @@ def test_regression_npm_star_unstar_and_stars_are_a_405_npm_prints(repo: NpmRepo
                     headers={"npm-command": "deprecate"}).status_code == 200
 
 
+def _not_supported(command: str) -> dict[str, str]:
+    return {"error": f"npm {command} is not supported: this registry (like AWS CodeArtifact) "
+                     "has no npm users, teams or organizations; IAM policies say who may read, "
+                     "publish and delete (aws codeartifact put-repository-permissions-policy)."}
+
+
+# Each request as npm 11 sends it for the command (libnpmaccess, libnpmteam, libnpmorg,
+# npm-profile, lib/commands/owner.js and token.js).
+@pytest.mark.parametrize(("command", "method", "path"), [
+    ("access", "GET", "-/org/root/package"),  # npm access list packages
+    ("access", "GET", "-/user/root/package"),
+    ("access", "GET", "-/package/@acme%2futil/collaborators"),
+    ("access", "GET", "-/package/@acme%2futil/visibility"),  # npm access get status
+    ("access", "POST", "-/package/@acme%2futil/access"),  # npm access set status=private
+    ("access", "PUT", "-/team/acme/devs/package"),  # npm access grant
+    ("access", "DELETE", "-/team/acme/devs/package"),  # npm access revoke
+    ("owner", "GET", "-/user/org.couchdb.user:bob"),  # npm owner add/rm, before the edit
+    ("team", "GET", "-/org/acme/team?format=cli"),
+    ("team", "PUT", "-/team/acme/devs/user"),
+    ("org", "GET", "-/org/acme/user"),
+    ("token", "GET", "-/npm/v1/tokens"),
+    ("profile", "GET", "-/npm/v1/user"),
+])
+def test_regression_npm_access_owner_and_team_commands_are_a_405_npm_prints(
+        repo: NpmRepo, command: str, method: str, path: str) -> None:
+    """They were 404s: npm printed "Not found: /-/user/root/package … could not be found or
+    you do not have permission to access it", as if a package or a permission were missing."""
+    body = {"content": b"{}", "headers": {"Content-Type": "application/json"}}
+    response = repo.request(method, path, **(body if method in ("PUT", "POST") else {}))
+    assert (response.status_code, response.json()) == (405, _not_supported(command))
+    # Authenticated first: no token, no word on what the registry has.
+    assert repo.request(method, path, token=None).status_code == 401
+
+
+def test_dist_tags_and_login_paths_are_not_taken_for_account_commands(repo: NpmRepo) -> None:
+    assert set(repo.get("-/package/@acme%2futil/dist-tags").json()) >= {"latest"}
+    for name in ("@acme%2futil", "@acme/util"):
+        for tag in ("access", "visibility", "collaborators"):
+            path = f"-/package/{name}/dist-tags/{tag}"
+            assert repo.put_json(path, "1.0.0").status_code == 201, (name, tag)
+            assert repo.get(path).json() == "1.0.0"
+            assert repo.request("DELETE", path).status_code == 200
+    response = repo.put_json("-/user/org.couchdb.user:bob", {"name": "bob"})
+    assert response.status_code == 400
+    assert "aws codeartifact login --tool npm" in response.json()["error"]
+
+
 def test_unlisted_versions_leave_the_packument_but_still_download(repo: NpmRepo) -> None:
     api = repo.app.codeartifact()
     api.update_package_versions_status(domain=repo.domain, repository=repo.repository,

@@ -177,6 +177,18 @@ def test_regression_npm_search_qualifiers_and_who_published(npm_repo: NpmRepo,
     assert stable[0]["publisher"] == {"username": "root"}
 
 
+def test_regression_npm_view_names_the_publisher_without_undefined(npm_repo: NpmRepo,
+                                                                    tmp_path: Path) -> None:
+    # npm view prints "published … by NAME <EMAIL>"; with no email it printed "root <undefined>".
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, npm_repo.token)
+    _publish(home, client, package_json(tmp_path / "viewed", "viewed-lib", "1.0.0"))
+    shown = home.run(client, "view", "viewed-lib", cwd=tmp_path).stdout
+    assert "published just now by root\n" in shown + "\n", shown
+    assert "undefined" not in shown, shown
+
+
 def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProcess,
                                          tmp_path: Path) -> None:
     client = npm_client("npm11")

@@ -190,7 +190,7 @@ def test_regression_the_stored_manifest_names_its_publisher_not_the_clients_clai
                "maintainers": [{"name": "someone-else"}]}
     forged = PublishRequest(**{**request.__dict__, "manifest": claimed})
     stored = stored_manifest(forged, inspection(ACME_UTIL_TGZ), "ci-publisher")
-    assert stored["_npmUser"] == {"name": "ci-publisher"}
+    assert stored["_npmUser"] == {"name": "ci-publisher", "email": ""}
     assert stored["maintainers"] == [{"name": "ci-publisher"}]
 
 

@@ -60,7 +60,8 @@ class NpmLimits:
     def of(cls, max_tarball_bytes: int, max_document_bytes: int) -> NpmLimits:
         # base64 makes 4 bytes of every 3, and the document rides along.
         body = -(-max_tarball_bytes * 4 // 3) + max_document_bytes
-        return cls(PublishLimits(max_body_bytes=body, max_document_bytes=max_document_bytes),
+        return cls(PublishLimits(max_body_bytes=body, max_document_bytes=max_document_bytes,
+                                 max_tarball_bytes=max_tarball_bytes),
                    TarballLimits(max_unpacked_bytes=max(2 * max_tarball_bytes, 64 * MiB)))
 
 

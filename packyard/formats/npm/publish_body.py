@@ -37,6 +37,9 @@ class PublishLimits:
     """The body without the tarball (the manifest, a readme; a deprecate PUT is the whole
     packument, which is 10 MB for typescript's 3,500 versions)."""
     max_depth: int = 64
+    max_tarball_bytes: int = 2048 * MiB
+    """The attachment once decoded (``PACKYARD_NPM_MAX_TARBALL_BYTES``): the body limit alone
+    would let a tarball as large as the document allowance through on top of it."""
 
 
 DEFAULT_LIMITS = PublishLimits()
@@ -113,6 +116,9 @@ class PublishBodyParser:
             raise TooLarge(f"The publish body is larger than {_mib(self._limits.max_body_bytes)}.")
         self._buf += chunk
         self._run()
+        if self._data_out.length > self._limits.max_tarball_bytes:
+            raise TooLarge("The tarball is larger than "
+                           f"{_mib(self._limits.max_tarball_bytes)}.")
         self._offset += self._pos
         del self._buf[:self._pos]
         self._pos = 0

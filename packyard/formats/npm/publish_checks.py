@@ -169,10 +169,12 @@ def stored_manifest(request: PublishRequest, inspection: TarballInspection,
     registry measured: a client-sent ``dist.tarball`` names the client's idea of the host, and
     signatures it sent are not the registry's. ``_npmUser`` and ``maintainers`` are the
     registry's, as on the public registry: the principal that published (``publisher``, the
-    name ``npm whoami`` prints), never what the client claimed.
+    name ``npm whoami`` prints), never what the client claimed. A principal has no e-mail
+    address; ``_npmUser`` says so with ``""``: npm view prints ``by NAME <EMAIL>`` and, with
+    no ``email`` at all, printed ``by root <undefined>``.
     """
     manifest = {k: v for k, v in request.manifest.items() if k not in _NOT_STORED}
-    manifest["_npmUser"] = {"name": publisher}
+    manifest["_npmUser"] = {"name": publisher, "email": ""}
     manifest["maintainers"] = [{"name": publisher}]
     manifest["name"] = request.name.full
     manifest["version"] = request.version

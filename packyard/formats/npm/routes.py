@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from packyard.errors import Invalid, NotFound, TooLarge
+from packyard.formats.npm.account_commands import account_command, refuse_account_command
 from packyard.formats.npm.audit_queries import (
     ADVISORIES,
     AUDITS,
@@ -267,6 +268,7 @@ class NpmEndpoint:
             return _json(found)
         if rest.startswith(VIEWS):
             raise refuse_stars()
+        _refuse_account_command(rest)
         if rest.startswith("package/"):
             name, tag = parse_dist_tags_path(rest.removeprefix("package/"))
             tags = await self._dist_tags(access, name)
@@ -292,12 +294,14 @@ class NpmEndpoint:
         # The caller is known, and allowed, before a byte of the body is read.
         rest = _rest(request)
         caller = await self._reads.open(request, _audited_action(rest))
-        if rest.startswith("-/package/"):
-            note.route = "dist_tag"
-            return await self._put_tag(request, caller, rest.removeprefix("-/package/"))
         if rest.startswith("-/user/"):
             raise Invalid("npm login and adduser are not how Packyard signs you in: run "
                           "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+        if rest.startswith("-/"):
+            _refuse_account_command(rest[2:])
+        if rest.startswith("-/package/"):
+            note.route = "dist_tag"
+            return await self._put_tag(request, caller, rest.removeprefix("-/package/"))
         if rest.startswith("-") or not rest:
             raise NotFound(f"Not found: /{rest}")
         wanted = parse_package_request(rest)
@@ -388,6 +392,8 @@ class NpmEndpoint:
         rest = _rest(request)
         caller = await self._reads.open(request, _audited_action(rest))
         note.route = "unpublish"
+        if rest.startswith("-/"):
+            _refuse_account_command(rest[2:])
         if rest.startswith("-/package/"):
             note.route = "dist_tag"
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
@@ -423,6 +429,8 @@ class NpmEndpoint:
         rest = _rest(request)
         kind = _AUDITS.get(rest)
         if kind is None:
+            if rest.startswith("-/"):
+                _refuse_account_command(rest[2:])
             raise NotFound(f"Not found: POST /{rest}")
         # Only a repository that reaches the public registry can say what it knows of
         # vulnerabilities; anything else is a 404, never a made-up "0 vulnerabilities".
@@ -474,6 +482,13 @@ _BODY_REFUSALS = frozenset({400, 413, 415, 422})
 _MAX_REASON = 500
 # The route classes of /-/… reads in /metrics and the access log (a fixed set: never the path).
 _SPECIAL_ROUTES = {"ping": "ping", "whoami": "whoami", "v1/search": "search"}
+
+
+def _refuse_account_command(special: str) -> None:
+    """``npm access``, ``owner``, ``team`` and the like: refused (``account_commands``)."""
+    command = account_command(special)
+    if command is not None:
+        raise refuse_account_command(command)
 
 
 def _upstream_reason(answer: bytes) -> str:
