@@ -6,8 +6,6 @@ a dict in the model's output shape.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,7 +13,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.codeartifact.pagination import Cursor, page
+from packyard.api.codeartifact.pagination import Cursor, cursor_of, page, token_after
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
@@ -91,24 +89,15 @@ def owned_arn(arns: ArnBuilder, params: dict[str, Any]) -> str:
     return arns.domain(domain)
 
 
-def _after_token(operation: str, name: str, row_id: int) -> str:
-    """The nextToken of a page that ends at (``name``, ``row_id``), for ``operation`` only."""
-    return base64.urlsafe_b64encode(json.dumps([operation, name, row_id]).encode()).decode()
-
-
 def _last_seen(operation: str, token: str | None) -> tuple[str, int] | None:
-    """What ``_after_token`` put in ``token`` (None for the first page); a token made for
-    another operation, or not by Packyard, is refused."""
-    if not token:
+    """The (name, row id) a ListPackages page ended at (``pagination.token_after``); None for
+    the first page."""
+    made = cursor_of(token, operation)
+    if made is None:
         return None
-    try:
-        made = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
-        made = None
-    if (not isinstance(made, list) or len(made) != 3 or made[0] != operation
-            or not isinstance(made[1], str) or type(made[2]) is not int):
+    if len(made) != 2 or not isinstance(made[0], str) or type(made[1]) is not int:
         raise Invalid("nextToken is not valid")
-    return made[1], made[2]
+    return made[0], made[1]
 
 
 class Operations:
@@ -375,7 +364,7 @@ def _list_packages(ops: Operations, ctx: CallContext, p: dict[str, Any]) -> Any:
         p.get("packagePrefix"), p.get("domainOwner"), publish=p.get("publish"),
         upstream=p.get("upstream"), after=after, limit=size + 1)
     items = packages[:size]
-    token = _after_token("ListPackages", items[-1].name, items[-1].id) \
+    token = token_after("ListPackages", [items[-1].name, items[-1].id]) \
         if len(packages) > size else None
     return {"packages": [ops.package_summary(x) for x in items], "nextToken": token}
 

@@ -38,7 +38,7 @@ def page(items: Sequence[T], params: dict[str, Any], operation: str,
     starts after the token's cursor, wherever that item went since. Without ``cursor`` the
     token is an offset, for lists that never change (a version's dependencies)."""
     size = params.get("maxResults") or default_max
-    made = _decoded(params.get("nextToken"), operation)
+    made = cursor_of(params.get("nextToken"), operation)
     if cursor is None:
         start = 0
         if made is not None:
@@ -47,7 +47,7 @@ def page(items: Sequence[T], params: dict[str, Any], operation: str,
             start = made[0]
         chunk = items[start:start + size]
         more = start + size < len(items)
-        return chunk, _token(operation, [start + size]) if more else None
+        return chunk, token_after(operation, [start + size]) if more else None
     keys = [order(cursor(item)) for item in items]
     ranked = sorted(range(len(items)), key=keys.__getitem__)
     start = 0
@@ -59,15 +59,17 @@ def page(items: Sequence[T], params: dict[str, Any], operation: str,
             raise Invalid("nextToken is not valid") from None
     chosen = [items[i] for i in ranked[start:start + size]]
     more = start + size < len(items)
-    return chosen, _token(operation, cursor(chosen[-1])) if more and chosen else None
+    return chosen, token_after(operation, cursor(chosen[-1])) if more and chosen else None
 
 
-def _token(operation: str, cursor: Cursor) -> str:
+def token_after(operation: str, cursor: Cursor) -> str:
+    """The nextToken of a page of ``operation`` that ends at ``cursor``."""
     return base64.urlsafe_b64encode(json.dumps([operation, *cursor]).encode()).decode()
 
 
-def _decoded(token: str | None, operation: str) -> Cursor | None:
-    """The cursor ``_token`` put in ``token`` for ``operation``; None for the first page."""
+def cursor_of(token: str | None, operation: str) -> Cursor | None:
+    """The cursor ``token_after`` put in ``token`` for ``operation``; None for the first page;
+    a token made for another operation, or not by Packyard, is refused."""
     if not token:
         return None
     try:
