@@ -32,6 +32,11 @@ class Pace:
         self._window_bytes = 0  # received when the window began
         self.what = what
 
+    def waited(self, seconds: float) -> None:
+        """Packyard itself held the download up for ``seconds`` (its writes to a slow disk):
+        the window is that much longer, so only the upstream's own pace is judged."""
+        self._window_end += seconds
+
     def received(self, total: int) -> None:
         """``total`` bytes received so far."""
         if not self._rate:

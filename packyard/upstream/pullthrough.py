@@ -530,7 +530,10 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                                     f"{max_bytes} bytes; not kept")
             pace.received(received)
             if batched >= _WRITE_BATCH:
+                # A full write queue (a slow disk) holds the download up: not the upstream's.
+                held = time.monotonic()
                 await hand_over()
+                pace.waited(time.monotonic() - held)
         if batch:
             await hand_over()
         await writes.drain()

@@ -30,6 +30,21 @@ class Clock:
         return self.now
 
 
+def test_regression_time_packyard_held_the_download_up_is_not_the_upstreams() -> None:
+    # A disk stalled for a minute (the write queue full) made a steady upstream look slow.
+    clock = Clock()
+    pace = Pace(1000, 60.0, "demo.whl", clock)
+    clock.now = 10.0
+    pace.received(10_000)  # 1000 bytes a second so far
+    clock.now = 80.0
+    pace.waited(70.0)  # the writes held it up for 70 s
+    clock.now = 90.0
+    pace.received(30_000)  # 20,000 more in the 20 s the upstream was read: its pace holds
+    clock.now = 200.0
+    with pytest.raises(UpstreamError, match="less than the 1000"):
+        pace.received(31_000)  # a real trickle is still caught
+
+
 def test_a_window_below_the_rate_is_given_up_and_a_faster_one_starts_the_next() -> None:
     clock = Clock()
     pace = Pace(1000, 60.0, "demo.whl", clock)
