@@ -108,6 +108,19 @@ def attach(scope: Any, request_id: str) -> RequestNote:
     return note
 
 
+def keep_request_id(scope: Any, request_id: str) -> None:
+    """Give the request ``request_id`` before ``attach`` (the first-read path, which may hand
+    the request on to the routes): ``attach`` is then given the same id back by
+    ``kept_request_id``, so every line and the answer name one id."""
+    scope[_REQUEST_ID] = request_id
+
+
+def kept_request_id(scope: Any) -> str | None:
+    """The id ``keep_request_id`` gave the request, if any."""
+    found = scope.get(_REQUEST_ID)
+    return found if isinstance(found, str) else None
+
+
 def bind_request_id(request_id: str) -> Token[str | None]:
     """Make ``request_id`` the id of this context's log lines (until ``release_request_id``)."""
     return _current_request_id.set(request_id)

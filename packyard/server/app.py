@@ -31,6 +31,7 @@ from packyard.http.answer import Answer, FirstRead, HotPath
 from packyard.http.request_note import (
     RequestIds,
     bind_request_id,
+    keep_request_id,
     note_of,
     release_request_id,
 )
@@ -156,6 +157,8 @@ class PackyardApp:
                 if answer is not None:
                     await self._send_first_read(scope, answer, send, started, request_id)
                     return
+                if request_id is not None:  # handed on: the routes answer under this id
+                    keep_request_id(scope, request_id)
         await self.app(scope, receive, send)
 
     async def _send_hot(self, scope: Scope, answer: Answer, send: Send) -> None:

@@ -34,6 +34,7 @@ from packyard.http.request_note import (
     RequestIds,
     attach,
     bind_request_id,
+    kept_request_id,
     release_request_id,
 )
 from packyard.server.access_log import AccessLog, now_text
@@ -77,7 +78,8 @@ class Observe:
             await self.app(scope, receive, send)
             return
         observer = self.observer
-        request_id = observer.ids.next()
+        # The first-read path's, when it handed the request on: one id for all of it.
+        request_id = kept_request_id(scope) or observer.ids.next()
         token = bind_request_id(request_id)
         note = attach(scope, request_id)
         started = time.perf_counter()

@@ -299,6 +299,20 @@ def test_regression_a_first_read_of_a_tampered_file_logs_it_under_the_request_id
     assert getattr(line, "request_id", None) == response.headers["x-amzn-requestid"]
 
 
+def test_regression_a_first_read_handed_on_to_the_routes_keeps_its_request_id(
+        repo: InProcessRepo, big: Dist) -> None:
+    """The first-read path takes an id before it reads (so its log lines name the request);
+    a request it hands on to the routes (a large file) was given a second one there, so lines
+    logged before the hand-off named an id the client never saw. One id now: consecutive
+    requests' ids follow each other."""
+    upload_ok(repo, big)
+    ids = [repo.get(f"simple/secret/{big.filename}").headers["x-amzn-requestid"]
+           for _ in range(2)]
+    first, second = (int(i.rsplit("-", 1)[1], 16) for i in ids)
+    assert ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]
+    assert second == first + 1
+
+
 def test_a_range_over_a_tampered_segment_is_refused(packyard: InProcessPackyard,
                                                    repo: InProcessRepo, big: Dist) -> None:
     upload_ok(repo, big)
