@@ -1,4 +1,4 @@
-"""The nextToken of CodeArtifact's in-memory lists (``api/codeartifact/pagination.py``)."""
+"""The nextToken of CodeArtifact's in-memory lists (``api/pagination.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from packyard.api.codeartifact.pagination import page
+from packyard.api.pagination import page
 from packyard.errors import Invalid
 
 NAMES = ["b", "d", "a", "c", "e"]

@@ -14,8 +14,8 @@ from packyard.api.codeartifact.operations import (
     Operations,
     registrar,
 )
-from packyard.api.codeartifact.pagination import Cursor, page
 from packyard.api.codeartifact.policy_operations import PolicyOperations
+from packyard.api.pagination import Cursor, page
 from packyard.errors import Invalid
 from packyard.package_groups.origin_controls import AllowedRepositoryChange
 from packyard.services.package_groups import GroupView, PackageGroups

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.codeartifact.pagination import Cursor, cursor_of, page, token_after
+from packyard.api.pagination import Cursor, cursor_of, page, token_after
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid

@@ -7,14 +7,12 @@ decodes every ``policyDocumentType`` member).
 
 from __future__ import annotations
 
-import base64
-import bisect
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from packyard.api.pagination import page
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
 from packyard.iam.errors import InvalidInput, StsValidationError
@@ -92,34 +90,22 @@ SortKey = tuple[str, ...]
 
 def _page(items: Sequence[Any], p: dict[str, Any], key: str, render: Callable[[Any], Any],
           order: Callable[[Any], SortKey]) -> dict[str, Any]:
-    """IAM's Marker/MaxItems pagination over a full list, in ``order``.
+    """IAM's Marker/MaxItems pagination over a full list, in ``order`` (``api/pagination.py``,
+    as CodeArtifact's lists).
 
     The Marker names the last item returned (its sort key), not a position, so a clean-up that
     deletes what each page lists (a boto3 paginator fetches the next page after the loop body
     ran) neither skips nor repeats an item, as with IAM's own markers.
     """
-    ordered = sorted(items, key=order)
-    start = 0
-    if p.get("Marker"):
-        start = bisect.bisect_right([order(i) for i in ordered], _marker_key(p["Marker"]))
-    size = p.get("MaxItems") or 100
-    chunk = ordered[start:start + size]
-    truncated = start + size < len(ordered)
-    out: dict[str, Any] = {key: [render(i) for i in chunk], "IsTruncated": truncated}
-    if truncated:
-        out["Marker"] = base64.urlsafe_b64encode(
-            json.dumps(list(order(chunk[-1]))).encode()).decode()
-    return out
-
-
-def _marker_key(marker: str) -> SortKey:
     try:
-        found = json.loads(base64.urlsafe_b64decode(marker.encode()))
-    except ValueError:
-        found = None
-    if not isinstance(found, list) or not all(isinstance(part, str) for part in found):
-        raise InvalidInput("Invalid Marker: pass the Marker of a previous response")
-    return tuple(found)
+        chunk, marker = page(items, p, key, lambda item: list(order(item)),
+                             token_key="Marker", size_key="MaxItems")
+    except Invalid:
+        raise InvalidInput("Invalid Marker: pass the Marker of a previous response") from None
+    out: dict[str, Any] = {key: [render(i) for i in chunk], "IsTruncated": marker is not None}
+    if marker is not None:
+        out["Marker"] = marker
+    return out
 
 
 def _by_name(item: User | Role) -> SortKey:

@@ -1,4 +1,5 @@
-"""CodeArtifact's ``nextToken`` for the lists an operation has whole in memory.
+"""The page tokens of the lists an operation has whole in memory: CodeArtifact's ``nextToken``
+and IAM's ``Marker``.
 
 A token says where the last page ended by the last item's place in the list's order (its
 cursor), not by a count: a caller that deletes what a page showed before asking for the next
@@ -29,16 +30,18 @@ def _order_by_itself(cursor: Cursor) -> Any:
 def page(items: Sequence[T], params: dict[str, Any], operation: str,
          cursor: Callable[[T], Cursor] | None = None,
          order: Callable[[Cursor], Any] = _order_by_itself,
-         default_max: int = 100) -> tuple[Sequence[T], str | None]:
-    """The page of ``items`` that ``params`` (``maxResults``, ``nextToken``) ask for, and the
-    token of the next one (None on the last page).
+         default_max: int = 100, *, token_key: str = "nextToken",
+         size_key: str = "maxResults") -> tuple[Sequence[T], str | None]:
+    """The page of ``items`` that ``params`` (``size_key``, ``token_key``: CodeArtifact's
+    ``maxResults`` and ``nextToken`` by default, IAM's ``MaxItems`` and ``Marker``) ask for,
+    and the token of the next one (None on the last page).
 
     ``cursor`` gives an item's place as JSON values and ``order`` turns a cursor into what
     sorts the list (by default the cursor itself): the items are put in that order, and a page
     starts after the token's cursor, wherever that item went since. Without ``cursor`` the
     token is an offset, for lists that never change (a version's dependencies)."""
-    size = params.get("maxResults") or default_max
-    made = cursor_of(params.get("nextToken"), operation)
+    size = params.get(size_key) or default_max
+    made = cursor_of(params.get(token_key), operation)
     if cursor is None:
         start = 0
         if made is not None:
