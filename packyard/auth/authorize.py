@@ -113,14 +113,16 @@ class Authorizer:
         now = self._clock.now()
         context: dict[str, ContextInput] = {"aws:CurrentTime": now,
                                             "aws:EpochTime": int(now.timestamp())}
+        environment = current_environment()
         if action.lower().startswith("iam:"):
             # IAM is a global service whose one endpoint is in us-east-1: every IAM request is
             # made to that region, whatever the server's ("Denies access to AWS based on the
             # requested Region").
             context["aws:RequestedRegion"] = GLOBAL_SERVICES_REGION
+        elif environment is not None and environment.requested_region:
+            context["aws:RequestedRegion"] = environment.requested_region
         elif self._region:
             context["aws:RequestedRegion"] = self._region
-        environment = current_environment()
         if environment is not None:
             if environment.source_ip:
                 context["aws:SourceIp"] = environment.source_ip

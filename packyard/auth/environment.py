@@ -15,6 +15,7 @@ aws:SourceIp.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import ipaddress
 from collections.abc import Iterator
@@ -30,6 +31,9 @@ class RequestEnvironment:
 
     source_ip: str | None
     secure_transport: bool
+    # The region of the endpoint the request was made to, when the request says so (an STS
+    # request's SigV4 credential scope); None leaves the Authorizer's default.
+    requested_region: str | None = None
 
 
 _current: ContextVar[RequestEnvironment | None] = ContextVar("packyard_request_environment",
@@ -74,6 +78,23 @@ def request_environment(scope: Scope) -> Iterator[None]:
     """``scope``'s environment as the current one, for a request served before the middleware
     (the first-read path, ``services/first_reads.py``)."""
     token = _current.set(environment_of(scope))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@contextlib.contextmanager
+def requested_region(region: str) -> Iterator[None]:
+    """``region`` as the current request's aws:RequestedRegion while the block runs.
+
+    STS has a global endpoint (us-east-1) and one in each region; a client signs for the region
+    of the endpoint it calls (its configured region, since botocore's ``sts_regional_endpoints``
+    defaults to ``regional``; with ``--endpoint-url`` always), which is what AWS's
+    aws:RequestedRegion would be.
+    """
+    current = _current.get() or RequestEnvironment(source_ip=None, secure_transport=False)
+    token = _current.set(dataclasses.replace(current, requested_region=region))
     try:
         yield
     finally:

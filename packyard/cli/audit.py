@@ -46,7 +46,8 @@ def _what(event: dict[str, Any]) -> str:
     params = event.get("requestParameters") or {}
     parts = [str(params[key]) for key in ("domain", "domainName", "repository",
                                            "repositoryName", "package", "packageName",
-                                           "assetName", "UserName", "RoleName")
+                                           "assetName", "UserName", "RoleName",
+                                           "resourceArn")
              if isinstance(params.get(key), str)]
     return "/".join(dict.fromkeys(parts))
 

@@ -6,8 +6,10 @@ each data key wrapped by a per-domain key-encryption key that a key provider kee
   spelling its checker needs.
 - ``keys``: the ``KeyProvider`` protocol and its records; ``keyring`` (local, the default),
   ``transit`` (Vault / OpenBao), ``kms`` (AWS KMS) implement it.
-- ``key_cache``: unwrapped data keys kept in memory for a while, never written anywhere.
 - ``errors``: ``TamperedBlob``, ``TamperedKey``, ``KeyUnavailable``, ``UnknownKey``.
+
+Unwrapped data keys are kept in memory by their one user, ``EncryptingBlobStore``
+(``packyard/encryption/blob_store.py``), whichever provider wraps them.
 
 How the blob store will use all this: ``docs/decisions/0001-encryption-at-rest.md``.
 """

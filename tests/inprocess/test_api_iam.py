@@ -371,6 +371,36 @@ def test_regression_iam_requests_are_made_to_us_east_1(packyard_factory: Any) ->
     assert [u["UserName"] for u in alice.list_users()["Users"]] == ["alice"]
 
 
+def test_regression_sts_requests_are_made_to_the_region_they_are_signed_for(
+        packyard_factory: Any) -> None:
+    # aws:RequestedRegion was the server's region for STS, so a client configured for
+    # us-east-1 (botocore signs for, and on AWS calls, sts.us-east-1.amazonaws.com) got through
+    # a Deny outside eu-west-1 on a server in eu-west-1 (which accepts us-east-1 for STS).
+    packyard = packyard_factory(region="eu-west-1")
+    iam = packyard.iam()
+    iam.create_role(RoleName="ci", AssumeRolePolicyDocument=TRUST)
+    iam.create_user(UserName="alice")
+
+    def only_in(region: str) -> None:
+        iam.put_user_policy(UserName="alice", PolicyName="region", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
+                {"Effect": "Deny", "Action": "*", "Resource": "*",
+                 "Condition": {"StringNotEquals": {"aws:RequestedRegion": region}}}]}))
+
+    only_in("eu-west-1")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = packyard.sts(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert alice.meta.region_name == "us-east-1"
+    assert _fails(alice.assume_role, RoleArn=f"{ACCOUNT_ARN}:role/ci",
+                  RoleSessionName="build") == (
+        "AccessDenied", 403, f"User: {ACCOUNT_ARN}:user/alice is not authorized to perform: "
+                             f"sts:AssumeRole on resource: {ACCOUNT_ARN}:role/ci")
+    only_in("us-east-1")
+    assert alice.assume_role(RoleArn=f"{ACCOUNT_ARN}:role/ci",
+                             RoleSessionName="build")["Credentials"]["AccessKeyId"]
+
+
 @pytest.mark.parametrize(("principal", "element"), [
     (f"{ACCOUNT_ARN}:user/ghost", None),
     (f"{ACCOUNT_ARN}:role/ghost", None),

@@ -456,3 +456,22 @@ def test_regression_an_outage_refused_in_its_own_protocol_keeps_that_answer(
     assert published.status_code == 503
     assert published.json() == {"error": DATABASE_DOWN}
     assert observer.traffic.audit_failures >= 3
+
+
+def test_regression_tagging_events_name_the_resource_tagged(packyard: InProcessPackyard) -> None:
+    # TagResource and UntagResource name their resource by ARN, not by domain and repository:
+    # their events had no resources, and ``packyard audit`` showed an empty resource column.
+    api = packyard.codeartifact()
+    api.create_domain(domain="acme")
+    api.create_repository(domain="acme", repository="shelf")
+    arn = f"arn:aws:codeartifact:us-east-1:{DEFAULT_ACCOUNT}:repository/acme/shelf"
+    api.tag_resource(resourceArn=arn, tags=[{"key": "team", "value": "ops"}])
+    api.untag_resource(resourceArn=arn, tagKeys=["team"])
+    for name in ("TagResource", "UntagResource"):
+        assert _one(packyard, name)["resources"] == [{
+            "ARN": arn, "accountId": DEFAULT_ACCOUNT, "type": "AWS::CodeArtifact::Repository"}]
+    result = CliRunner().invoke(audit, ["--data-dir", str(packyard.settings.data_dir),
+                                        "--event", "TagResource"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.output.splitlines() if "TagResource" in line]
+    assert arn in row

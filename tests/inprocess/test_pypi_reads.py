@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -367,3 +367,26 @@ def test_regression_format_parameter_with_an_unescaped_plus_chooses_json(index: 
     for path in ("simple/demo-pkg/", "simple/"):
         response = index.get(f"{path}?format={value}", Accept="text/html")
         assert (response.status_code, _media_type(response)) == (200, JSON_V1)
+
+
+@pytest.mark.parametrize(("path", "why"), [
+    ("pypi/demo-pkg/", "PyPI's legacy pages (pypi/NAME/) are not served"),
+    ("pypi/demo-pkg/1.0/", "PyPI's legacy pages (pypi/NAME/) are not served"),
+    ("demo-pkg/latest/", "'latest' is not a version of 'demo-pkg'"),
+])
+def test_regression_pages_that_are_no_release_page_are_not_found(index: Index, path: str,
+                                                                 why: str) -> None:
+    # ``pypi/NAME/`` (PyPI's legacy project page) matched the release page hatch and flit print
+    # (NAME/VERSION/), so it was sent on to the console's page of version NAME of a package
+    # called "pypi". pypi.org answers 404; so does Packyard, saying where projects are.
+    with index.repo.client() as http:
+        response = http.get(index.repo.endpoint + path)
+    endpoint = urlsplit(index.repo.endpoint).path.rstrip("/")
+    assert response.status_code == 404, response.headers.get("location")
+    assert response.text == (
+        f"No page {endpoint}/{path}: {why}. This repository's projects are listed at "
+        f"{endpoint}/simple/ and described by PyPI's JSON API at {endpoint}/pypi/NAME/json\n")
+    with index.repo.client() as http:
+        release = http.get(index.repo.endpoint + "demo-pkg/1.0/")
+    assert (release.status_code, release.headers["location"]) == (
+        303, "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg/versions/1.0")

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from packyard.crypto.errors import TamperedBlob
-from packyard.crypto.key_cache import CachingKeyProvider
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider
 from packyard.encryption.blob_store import EncryptingBlobStore, sealed_partition
@@ -60,10 +60,21 @@ def test_a_cold_store_opens_the_data_key_on_the_callers_thread(data: _Data) -> N
     assert data.store().read_small_now("d1", sha256, len(DATA)) == DATA
 
 
+class _RoundTripOnly:
+    """The keyring without ``decrypt_data_key_now``: as KMS and transit, it may wait."""
+
+    def __init__(self, inner: LocalKeyring) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "decrypt_data_key_now":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
 def test_a_provider_that_unwraps_only_by_round_trip_is_left_to_read(data: _Data) -> None:
     sha256 = data.store().put_bytes(DATA, "d1").sha256
-    # CachingKeyProvider has no decrypt_data_key_now: as KMS and transit, it may wait.
-    store = data.store(CachingKeyProvider(data.keyring))
+    store = data.store(_RoundTripOnly(data.keyring))
     assert store.read_small_now("d1", sha256, len(DATA)) is None
     assert _read(store, sha256) == DATA  # opens the key, in a worker thread
     assert store.read_small_now("d1", sha256, len(DATA)) == DATA

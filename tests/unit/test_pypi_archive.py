@@ -6,6 +6,7 @@ import email.parser
 import gzip
 import importlib.util
 import lzma
+import os
 import subprocess
 import sys
 import tarfile
@@ -610,6 +611,32 @@ def test_a_bzip2_or_xz_tar_bomb_is_refused_quickly_with_bounded_memory(
     elapsed, peak = _bounded(attempt)
     assert elapsed < 10
     assert peak < 16 * MiB
+
+
+@pytest.mark.parametrize("extension", [".tar.bz2", ".tar.xz"])
+def test_regression_a_compressed_tar_is_refused_once_past_its_ratio(tmp_path: Path,
+                                                                  extension: str) -> None:
+    # A .tar.bz2 of under a KiB unpacking to gigabytes was walked up to the 1 GiB unpack limit:
+    # 3 s of a worker thread's CPU for each such file an upstream lists. Past 32 MiB, a tar
+    # may unpack to at most 1000 times its compressed size (gzip itself cannot pass ~1030).
+    members = [TarMember("sample-1.0/huge.bin", size=40 * MiB), *sdist_members()]
+    path = write_tar_gz(tmp_path / f"sample-1.0{extension}", members)
+    size = path.stat().st_size
+    assert size * DEFAULT_LIMITS.max_sdist_ratio < 40 * MiB
+    dist = parse_listed_filename(path.name, "sample")
+    with pytest.raises(Invalid) as caught:
+        inspect_distribution(path, dist)
+    assert caught.value.message == (
+        f"sample-1.0{extension} is not a valid source distribution: it unpacks to more than "
+        f"32 MiB, over 1000 times its compressed size ({format_size(size)}).")
+    # A tar that unpacks past the ratio-free size at an ordinary ratio is read.
+    limits = InspectionLimits(sdist_ratio_free_bytes=1 * MiB, max_sdist_ratio=10)
+    (tmp_path / "ordinary").mkdir()
+    ordinary = write_tar_gz(tmp_path / "ordinary" / f"sample-1.0{extension}", [
+        TarMember("sample-1.0/data.bin", os.urandom(2 * MiB)), *sdist_members()])
+    inspection = inspect_distribution(ordinary, parse_listed_filename(ordinary.name, "sample"),
+                                      limits=limits)
+    assert (inspection.name, str(inspection.version)) == ("sample", "1.0")
 
 
 def _xz_sdist(tmp_path: Path, *streams: list[dict[str, int]]) -> Path:

@@ -25,6 +25,7 @@ from packyard.api.codeartifact.protocol import (
     serialize_output,
     streaming_payload,
 )
+from packyard.arn import parse_taggable
 from packyard.auth.principal import Principal
 from packyard.auth.signed import PendingRequest, SignedRequestAuthenticator
 from packyard.auth.sigv4 import PayloadHashMismatch
@@ -38,6 +39,10 @@ MAX_API_BODY = 1024 * 1024
 EVENT_SOURCE = "codeartifact.amazonaws.com"
 # Operations CloudTrail marks read-only (their answers are left out of the trail).
 _READ_ONLY = ("Describe", "List", "Get")
+# CloudTrail's resource types, by ``parse_taggable``'s kinds.
+_RESOURCE_TYPES = {"domain": "AWS::CodeArtifact::Domain",
+                   "repository": "AWS::CodeArtifact::Repository",
+                   "package-group": "AWS::CodeArtifact::PackageGroup"}
 
 
 class CodeArtifactEndpoint:
@@ -124,7 +129,14 @@ class CodeArtifactEndpoint:
                           "nothing was stored") from None
 
     def _resources(self, params: dict[str, Any]) -> list[dict[str, str]]:
-        """CloudTrail's ``resources`` of a call: its domain and repository."""
+        """CloudTrail's ``resources`` of a call: its domain and repository, or the resource
+        whose ARN it names (TagResource, UntagResource, ListTagsForResource)."""
+        named = params.get("resourceArn")
+        if isinstance(named, str):
+            taggable = parse_taggable(named)
+            return [] if taggable is None else [{
+                "ARN": named, "accountId": taggable.owner,
+                "type": _RESOURCE_TYPES[taggable.kind]}]
         domain = params.get("domain")
         if not isinstance(domain, str):
             return []

@@ -17,6 +17,7 @@ from packyard.api.iam import operations
 from packyard.api.iam.errors import RequestFacts
 from packyard.api.iam.operations import IamServices
 from packyard.api.iam.protocol import SERVICES, find_operation, parse_params, render_result
+from packyard.auth.environment import requested_region
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import parse_request_signature
 from packyard.errors import PackyardError
@@ -74,8 +75,15 @@ class IamEndpoint:
         note.read_only = op.name.startswith(("Get", "List"))
         parsed = parse_params(op, params)
         note.request_parameters = parsed
-        result = await run_in_threadpool(operations.call, service, op.name, self._services,
-                                         principal, parsed)
+        if service == "sts":
+            # STS is regional as well as global: the request was made to the region it was
+            # signed for (us-east-1 for the global endpoint), IAM's always to us-east-1.
+            with requested_region(pending.parsed.region):
+                result = await run_in_threadpool(operations.call, service, op.name,
+                                                 self._services, principal, parsed)
+        else:
+            result = await run_in_threadpool(operations.call, service, op.name, self._services,
+                                             principal, parsed)
         if isinstance(result, dict):
             note.response_elements = result
         payload = render_result(service, op, result, request_id)

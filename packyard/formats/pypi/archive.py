@@ -16,6 +16,7 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import posixpath
 import re
 import struct
@@ -55,6 +56,12 @@ class InspectionLimits:
     """The most members an archive may have."""
     max_sdist_unpacked_bytes: int = 1024 * MiB
     """How much decompressed tar stream is walked to find PKG-INFO and check every member."""
+    max_sdist_ratio: int = 1000
+    """Past ``sdist_ratio_free_bytes``, how many times its own size a compressed tar may unpack
+    to. gzip cannot pass ~1030 (a file of nothing but zeros); bzip2 and xz can pass a
+    million: a 785-byte .tar.bz2 cost 3 s of CPU to reach the 1 GiB limit."""
+    sdist_ratio_free_bytes: int = 32 * MiB
+    """How much a compressed tar may unpack to whatever its ratio."""
     max_xz_memory_bytes: int = 128 * MiB
     """The most memory an .tar.xz's decoder may take: its dictionary, which the file sets (up
     to 1.5 GiB; ``xz -9`` takes 64 MiB) and which fills as it unpacks."""
@@ -413,10 +420,11 @@ class _UnpackLimit(io.RawIOBase):
     Put between gzip and tarfile, it bounds the CPU and memory a gzip bomb can cost.
     """
 
-    def __init__(self, source: _Readable, limit: int) -> None:
+    def __init__(self, source: _Readable, limit: int, why: str = "") -> None:
         super().__init__()
         self._source = source
         self._limit = limit
+        self._why = why
         self._total = 0
 
     def readable(self) -> bool:
@@ -428,8 +436,19 @@ class _UnpackLimit(io.RawIOBase):
         view[: len(data)] = data
         self._total += len(data)
         if self._total > self._limit:
-            raise _Rejected(f"it unpacks to more than {format_size(self._limit)}")
+            raise _Rejected(f"it unpacks to more than {format_size(self._limit)}{self._why}")
         return len(data)
+
+
+def _unpack_limit(source: _Readable, compressed_size: int,
+                  limits: InspectionLimits) -> _UnpackLimit:
+    """``source`` within the unpack limit, or within its ratio to ``compressed_size`` when
+    that is lower: a bomb is refused after a few MiB of work, not a GiB."""
+    by_ratio = max(limits.sdist_ratio_free_bytes, compressed_size * limits.max_sdist_ratio)
+    if by_ratio < limits.max_sdist_unpacked_bytes:
+        return _UnpackLimit(source, by_ratio, f", over {limits.max_sdist_ratio} times its "
+                                              f"compressed size ({format_size(compressed_size)})")
+    return _UnpackLimit(source, limits.max_sdist_unpacked_bytes)
 
 
 def _check_tar_member_kind(member: tarfile.TarInfo) -> None:
@@ -518,7 +537,7 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
         with (
             path.open("rb") as raw,
             _decompressed(raw, extension, limits) as unzipped,
-            _UnpackLimit(unzipped, limits.max_sdist_unpacked_bytes) as limited,
+            _unpack_limit(unzipped, os.fstat(raw.fileno()).st_size, limits) as limited,
             tarfile.open(fileobj=limited, mode="r|") as tar,
         ):
             for member in tar:

@@ -53,6 +53,15 @@ def require_project_name(name: str) -> None:
                        resource_id=name, resource_type="package")
 
 
+def is_valid_version(version: str) -> bool:
+    """Whether ``version`` is a PEP 440 version as written (no surrounding whitespace)."""
+    try:
+        parse_version(version)
+    except Invalid:
+        return False
+    return True
+
+
 def parse_version(version: str) -> Version:
     """Parse a PEP 440 version string, refusing anything a publisher should not send.
 

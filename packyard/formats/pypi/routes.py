@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from packyard.errors import NotFound
 from packyard.formats.plugin import MountedFormat
 from packyard.formats.pypi.errors import ERRORS, to_response
 from packyard.formats.pypi.form import read_upload_form
 from packyard.formats.pypi.hot_reads import pypi_hot_route
 from packyard.formats.pypi.json_routes import JsonApi
-from packyard.formats.pypi.names import normalize_name, require_project_name
+from packyard.formats.pypi.names import is_valid_version, normalize_name, require_project_name
 from packyard.formats.pypi.negotiation import negotiate
 from packyard.formats.pypi.publish import FORMAT, PypiPublisher
 from packyard.formats.pypi.simple import render_index, render_project
@@ -242,9 +243,37 @@ async def release_page(request: Request) -> Response:
     domain, _owner = split_domain_label(request.path_params["label"])
     project = request.path_params["project"]
     require_project_name(project)
+    version = request.path_params["version"]
+    if not is_valid_version(version):
+        # Not a page hatch or flit printed (they print a release's own version): above all
+        # ``pypi/NAME/``, PyPI's legacy project page, which was sent on to the page of version
+        # NAME of a package called "pypi". pypi.org answers 404 there too.
+        why = (_LEGACY_PAGES if normalize_name(project) == "pypi"
+               else f"{version!r} is not a version of {project!r}")
+        raise NotFound(_no_such_page(request, why), resource_id=project,
+                       resource_type="package")
     return RedirectResponse(console_paths.version_path(
         domain, request.path_params["repo"], FORMAT, None, normalize_name(project),
         request.path_params["version"]), status_code=303)
+
+
+async def legacy_release_page(request: Request) -> Response:
+    """``<endpoint>pypi/NAME/VERSION/``, PyPI's legacy release page: 404 (as on pypi.org), saying
+    where the release is described."""
+    project = request.path_params["project"]
+    require_project_name(project)
+    raise NotFound(_no_such_page(request, _LEGACY_PAGES),
+                   resource_id=project, resource_type="package")
+
+
+_LEGACY_PAGES = "PyPI's legacy pages (pypi/NAME/) are not served"
+
+
+def _no_such_page(request: Request, why: str) -> str:
+    endpoint = request.url.path.split("/pypi/", 1)[0] + "/pypi/" + request.path_params["repo"]
+    return (f"No page {request.url.path}: {why}. This repository's projects are listed at "
+            f"{endpoint}/simple/ and described by PyPI's JSON API at "
+            f"{endpoint}/pypi/NAME/json")
 
 
 def mount_pypi(core: Core) -> MountedFormat:
@@ -273,6 +302,7 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
             Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
+            Route("/pypi/{project}/{version}/", legacy_release_page, methods=["GET", "HEAD"]),
             # PyPI's JSON API (json_routes.py).
             Route("/pypi/{project}/json", json_api.project, methods=["GET", "HEAD"]),
             Route("/pypi/{project}/{version}/json", json_api.release, methods=["GET", "HEAD"]),

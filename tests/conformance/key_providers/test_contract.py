@@ -21,7 +21,6 @@ import pytest
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
-from packyard.crypto.key_cache import CachingKeyProvider
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import KeyProvider, WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
@@ -33,9 +32,9 @@ CONTEXT = EncryptionContext("d1", "a1" * 32)
 
 
 def _each_is_a_key_provider(local: LocalKeyring, transit: TransitKeyProvider,
-                            kms: KmsKeyProvider, cached: CachingKeyProvider) -> list[KeyProvider]:
+                            kms: KmsKeyProvider) -> list[KeyProvider]:
     """Never called: mypy --strict checks here that every provider matches the Protocol."""
-    return [local, transit, kms, cached]
+    return [local, transit, kms]
 
 
 class Direct:
@@ -256,33 +255,3 @@ def test_rewrap_checks_the_context_too(h: Any) -> None:
     data_key = h.generate_data_key(key.key_id, CONTEXT)
     with pytest.raises(TamperedKey):
         h.rewrap(data_key.wrapped, EncryptionContext("d9", CONTEXT.sha256))
-
-
-# -- the data-key cache, over each provider ---------------------------------------------------
-
-class _Counting:
-    """Counts the unwraps that reach the provider."""
-
-    def __init__(self, inner: KeyProvider) -> None:
-        self.inner, self.unwraps = inner, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def decrypt_data_key(self, wrapped: WrappedKey, context: EncryptionContext) -> bytes:
-        self.unwraps += 1
-        return self.inner.decrypt_data_key(wrapped, context)
-
-
-def test_the_cache_answers_repeated_unwraps_without_the_provider(h: Any) -> None:
-    key = h.create_key()
-    wrapped = h.generate_data_key(key.key_id, CONTEXT)
-    counting = _Counting(h)
-    cached = CachingKeyProvider(counting, ttl_seconds=60, max_entries=10)
-    first = cached.decrypt_data_key(wrapped.wrapped, CONTEXT)  # kms: the one Decrypt answered
-    assert cached.decrypt_data_key(wrapped.wrapped, CONTEXT) == first == wrapped.plaintext
-    assert counting.unwraps == 1
-    # Another context is another question: it reaches the provider, which refuses it.
-    with pytest.raises(TamperedKey):
-        cached.decrypt_data_key(wrapped.wrapped, EncryptionContext("d2", CONTEXT.sha256))
-    assert counting.unwraps == 2
