@@ -56,7 +56,7 @@ class InspectionLimits:
     max_sdist_unpacked_bytes: int = 1024 * MiB
     """How much decompressed tar stream is walked to find PKG-INFO and check every member."""
     max_xz_memory_bytes: int = 128 * MiB
-    """The most memory an .tar.xz's decoder may take: its dictionary, which the file sets (up
+    """The most memory a .tar.xz's decoder may take: its dictionary, which the file sets (up
     to 1.5 GiB; ``xz -9`` takes 64 MiB) and which fills as it unpacks."""
 
 
@@ -514,6 +514,8 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
     count = 0
     cap = limits.max_metadata_bytes
     compression = "gzip" if extension in (".tar.gz", ".tgz") else extension.rsplit(".", 1)[1]
+    # Said as it is read aloud: "an xz-compressed", "a bz2-compressed".
+    kind = f"{'an' if compression == 'xz' else 'a'} {compression}-compressed tar archive"
     try:
         with (
             path.open("rb") as raw,
@@ -543,7 +545,7 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
                     raise _Rejected(f"{member.name} cannot be read")
                 found = (member.name, _read_capped(stream, cap, member.name))
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        raise _Rejected(f"not a {compression}-compressed tar archive ({exc})") from None
+        raise _Rejected(f"not {kind} ({exc})") from None
     if top is None:
         raise _Rejected("it is empty")
     if found is None:
