@@ -24,11 +24,11 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from packaging.metadata import Metadata, RawMetadata, parse_email
 from packaging.version import InvalidVersion, Version
@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from packyard.errors import Invalid
 from packyard.formats.pypi.filenames import DistFilename, DistKind
 from packyard.formats.pypi.names import normalize_name
+from packyard.formats.pypi.release_info import info_attributes
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -106,6 +107,8 @@ class DistInspection:
     classifiers: tuple[str, ...]
     dynamic: tuple[str, ...] = ()
     """The fields the Dynamic field names (PEP 643), lower-case."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """The version attributes keeping the fields the JSON API shows (``release_info.py``)."""
     unpacked_bytes: int | None = None
     """A zip's members' sizes as its directory declares them, summed (what an installer
     writes out: it refuses a member that unpacks to more); None for a tar."""
@@ -629,4 +632,5 @@ def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspec
         keywords=tuple(raw.get("keywords", ())),
         classifiers=tuple(raw.get("classifiers", ())),
         dynamic=tuple(field.strip().lower() for field in raw.get("dynamic", ())),
+        info=MappingProxyType(info_attributes(raw)),
     )
