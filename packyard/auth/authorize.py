@@ -17,10 +17,11 @@ operations against the domain and all resources within the domain"), so a domain
 stops anyone from opening a repository with its own policy.
 
 Request context keys: ``aws:CurrentTime``, ``aws:EpochTime``, ``aws:RequestedRegion``, and, inside
-an HTTP request, ``aws:SourceIp`` and ``aws:SecureTransport`` (see ``packyard.auth.environment``);
-the principal keys (``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:userid``,
-``aws:username``, ``aws:PrincipalType``) come from the principal. Callers add their own
-(``sts:AWSServiceName``, ``sts:DurationSeconds``, ``iam:PolicyARN``) through ``context``.
+an HTTP request, ``aws:SourceIp``, ``aws:SecureTransport`` and ``aws:UserAgent`` (see
+``packyard.auth.environment``); the principal keys (``aws:PrincipalArn``,
+``aws:PrincipalAccount``, ``aws:userid``, ``aws:username``, ``aws:PrincipalType``) come from the
+principal. Callers add their own (``sts:AWSServiceName``, ``sts:DurationSeconds``,
+``iam:PolicyARN``) through ``context``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class Authorizer:
             if environment.source_ip:
                 context["aws:SourceIp"] = environment.source_ip
             context["aws:SecureTransport"] = environment.secure_transport
+            if environment.user_agent is not None:
+                context["aws:UserAgent"] = environment.user_agent
         context.update(extra or {})
         return context
 

@@ -1,7 +1,8 @@
-"""The request's environment (client address, TLS) for the condition keys that describe it.
+"""The request's environment (client address, TLS, client software) for the condition keys
+that describe it.
 
-``aws:SourceIp`` and ``aws:SecureTransport`` are facts about the HTTP request, not about the
-principal, and authorization happens deep in services that never see the request. A small ASGI
+``aws:SourceIp``, ``aws:SecureTransport`` and ``aws:UserAgent`` are facts about the HTTP request,
+not about the principal, and authorization happens deep in services that never see the request. A small ASGI
 middleware records them in a context variable for the duration of each request; the Authorizer
 reads them from there. Context variables follow the request into ``run_in_threadpool`` (anyio
 copies the context), and are never shared between requests.
@@ -9,7 +10,9 @@ copies the context), and are never shared between requests.
 Only the connection's client address and scheme are used, as uvicorn reports them: uvicorn
 applies X-Forwarded-For/-Proto only for connections from FORWARDED_ALLOW_IPS (default 127.0.0.1,
 a proxy on the same host). Reading those headers here would let any client choose its own
-aws:SourceIp.
+aws:SourceIp. ``aws:UserAgent`` is the request's User-Agent header as the client sent it: AWS
+documents it as a key the caller controls, for blocking clients rather than for trust ("AWS
+global condition context keys").
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import dataclasses
 import functools
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -31,6 +34,8 @@ class RequestEnvironment:
 
     source_ip: str | None
     secure_transport: bool
+    # The User-Agent header; None when the request sent none (then aws:UserAgent is absent).
+    user_agent: str | None = None
     # The region of the endpoint the request was made to, when the request says so (an STS
     # request's SigV4 credential scope); None leaves the Authorizer's default.
     requested_region: str | None = None
@@ -56,13 +61,31 @@ def connection_of(scope: Scope) -> int | None:
     return found if isinstance(found, int) else None
 
 
+# User-Agents longer than this are not remembered: the caller chooses the header, and 1,024
+# remembered environments must not hold whatever it sends.
+_REMEMBERED_USER_AGENT_BYTES = 512
+
+
 def environment_of(scope: Scope) -> RequestEnvironment:
     client = scope.get("client")
-    return _environment(client[0] if client else None, scope.get("scheme"))
+    host, scheme = client[0] if client else None, scope.get("scheme")
+    user_agent = _user_agent(scope.get("headers", ()))
+    if user_agent is not None and len(user_agent) > _REMEMBERED_USER_AGENT_BYTES:
+        return _environment.__wrapped__(host, scheme, user_agent)
+    return _environment(host, scheme, user_agent)
+
+
+def _user_agent(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The first User-Agent header's value."""
+    for name, value in headers:
+        if name == b"user-agent":
+            return bytes(value)
+    return None
 
 
 @functools.lru_cache(maxsize=1024)
-def _environment(host: str | None, scheme: str | None) -> RequestEnvironment:
+def _environment(host: str | None, scheme: str | None, user_agent: bytes | None
+                 ) -> RequestEnvironment:
     # Clients come back many times a second; parsing their address once is enough.
     source_ip: str | None = None
     if host:
@@ -70,7 +93,9 @@ def _environment(host: str | None, scheme: str | None) -> RequestEnvironment:
             source_ip = str(ipaddress.ip_address(host))
         except ValueError:
             source_ip = None  # e.g. a unix socket or a test client's made-up host
-    return RequestEnvironment(source_ip=source_ip, secure_transport=scheme in ("https", "wss"))
+    return RequestEnvironment(source_ip=source_ip, secure_transport=scheme in ("https", "wss"),
+                              user_agent=None if user_agent is None
+                              else user_agent.decode("latin-1"))
 
 
 @contextlib.contextmanager

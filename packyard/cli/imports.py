@@ -194,7 +194,8 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             "filesPerSecond": round(len(files) / seconds, 1) if seconds > 0 else None,
         }, indent=2))
     else:
-        click.echo(f"{len(files):,} files into {target} in {seconds:.1f}s: "
+        noun = "file" if len(files) == 1 else "files"
+        click.echo(f"{len(files):,} {noun} into {target} in {seconds:.1f}s: "
                    f"{_summary(counts, seconds)}")
     if refused:
         sys.exit(1)

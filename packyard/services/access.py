@@ -88,16 +88,16 @@ def reader_key(label: str, repo_name: str, authorization: str | None,
                env: RequestEnvironment | None, connection: int | None) -> tuple[object, ...]:
     """What a read grant is kept under: requests with the same key share one grant (and one
     evaluation while it is being made)."""
-    # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport),
-    # so it is reused only for a request from the same place. Which connection of that place
+    # The grant may rest on conditions about the request (aws:SourceIp, aws:SecureTransport,
+    # aws:UserAgent), so it is reused only for a request from the same place and client. Which connection of that place
     # carries the request changes nothing a policy can test, so a grant made on one serves the
     # caller's others; grants of requests naming no connection are kept apart (their lifetime
     # is shorter).
     on_connection = connection is not None
     if env is None:
-        return (label, repo_name, authorization or "", "", "", on_connection)
+        return (label, repo_name, authorization or "", "", "", None, on_connection)
     return (label, repo_name, authorization or "", env.source_ip or "",
-            env.secure_transport, on_connection)
+            env.secure_transport, env.user_agent, on_connection)
 
 
 class RepositoryGate:

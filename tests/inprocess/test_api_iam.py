@@ -4,6 +4,7 @@ managed policies, roles, and IAM's XML errors."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode
@@ -469,6 +470,36 @@ def test_regression_deleting_what_each_page_lists_skips_nothing(iam: Any) -> Non
     assert iam.list_users()["Users"] == []
     assert _fails(iam.list_users, Marker="bm90IGEgbWFya2Vy") == (
         "InvalidInput", 400, "Invalid Marker: pass the Marker of a previous response")
+
+
+def test_regression_markers_fit_iams_model_with_the_longest_paths_and_names(iam: Any) -> None:
+    # A Marker held the last item's whole sort key: a policy ARN with a long path made one of
+    # some 900 characters, which the server itself then refused (markerType: at most 320), so
+    # boto3's paginator and the AWS CLI's automatic pagination stopped at the first page.
+    path = "/" + "/".join(["p" * 99] * 5) + "/"
+    assert len(path) == 501  # IAM allows up to 512
+    arns = [iam.create_policy(PolicyName=f"{i}" + "x" * 127, Path=path,
+                              PolicyDocument=DOCUMENT)["Policy"]["Arn"] for i in range(4)]
+    iam.create_user(UserName="u" * 64, Path=path)
+    iam.create_role(RoleName="r" * 64, Path=path, AssumeRolePolicyDocument=TRUST)
+    for arn in arns:
+        iam.attach_user_policy(UserName="u" * 64, PolicyArn=arn)
+        iam.attach_role_policy(RoleName="r" * 64, PolicyArn=arn)
+    walks = {"list_attached_user_policies": ({"UserName": "u" * 64}, "AttachedPolicies"),
+             "list_attached_role_policies": ({"RoleName": "r" * 64}, "AttachedPolicies"),
+             "list_policies": ({"Scope": "Local", "PathPrefix": path}, "Policies")}
+    for operation, (params, key) in walks.items():
+        markers: list[str] = []
+        seen: list[str] = []
+        for response in iam.get_paginator(operation).paginate(
+                **params, PaginationConfig={"PageSize": 1}):
+            seen += [item["PolicyArn" if key == "AttachedPolicies" else "Arn"]
+                     for item in response[key]]
+            if response["IsTruncated"]:
+                markers.append(response["Marker"])
+        assert sorted(seen) == sorted(arns), operation
+        assert len(markers) == 3 and all(1 <= len(m) <= 320 for m in markers), operation
+        assert all(re.fullmatch(r"[\u0020-\u00FF]+", m) for m in markers), operation
 
 
 def test_regression_no_policy_is_listed_as_a_permissions_boundary(iam: Any) -> None:

@@ -102,14 +102,16 @@ def test_format_query_parameter_chooses_the_format(index: Index) -> None:
     assert _media_type(response) == JSON_V1
 
 
-@pytest.mark.parametrize("accept", ["image/png", "application/vnd.pypi.simple.v2+json"])
-def test_unacceptable_format_is_406(index: Index, accept: str) -> None:
+@pytest.mark.parametrize("accept", ["application/json", "image/png",
+                                    "application/vnd.pypi.simple.v2+json"])
+def test_regression_an_accept_naming_no_served_type_gets_html(index: Index, accept: str) -> None:
+    # These were answered 406; PyPI answers them with its HTML page.
     for path in ("simple/demo-pkg/", "simple/"):
         response = index.get(path, Accept=accept)
-        assert response.status_code == 406
-        assert response.text == (
-            "None of the media types in Accept is served here; use "
-            "application/vnd.pypi.simple.v1+json or text/html\n")
+        assert (response.status_code, _media_type(response)) == (200, "text/html")
+        assert "Accept" in response.headers["vary"]
+    assert f'href="{index.sdist.filename}#sha256=' in index.get("simple/demo-pkg/",
+                                                                   Accept=accept).text
 
 
 @pytest.mark.parametrize(("path", "location"), [

@@ -420,6 +420,8 @@ class DistSpec:
     # The Metadata-Version written, and the fields it lists as Dynamic (PEP 643, from 2.2).
     metadata_format: str = METADATA_VERSION
     dynamic: tuple[str, ...] = ()
+    # More header lines for the core metadata, as written ("Author: Ada").
+    more_metadata: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -439,10 +441,35 @@ class DistSpec:
             lines.append(f"Requires-Python: {self.requires_python}")
         lines.extend(f"Requires-Dist: {req}" for req in self.requires_dist)
         lines.extend(f"Dynamic: {field}" for field in self.dynamic)
+        lines.extend(self.more_metadata)
         text = "\n".join(lines) + "\n"
         if self.readme is not None:
             text += f"Description-Content-Type: {self.readme_content_type}\n\n{self.readme}"
         return text
+
+
+DESCRIBED_METADATA = (
+    "Author: Ada Lovelace", "Author-email: ada@example.invalid", "Maintainer: Grace Hopper",
+    "Maintainer-email: grace@example.invalid", "Keywords: alpha,beta",
+    "Classifier: Programming Language :: Python :: 3",
+    "Classifier: License :: OSI Approved :: MIT License",
+    "Download-URL: https://example.invalid/download", "Platform: any")
+
+
+def described_info() -> dict[str, Any]:
+    """What ``info`` shows of a release whose metadata has ``DESCRIBED_METADATA`` (and DistSpec's
+    License, Home-page and Project-URL), as PyPI shows it."""
+    return {
+        "author": "Ada Lovelace", "author_email": "ada@example.invalid",
+        "maintainer": "Grace Hopper", "maintainer_email": "grace@example.invalid",
+        "keywords": "alpha,beta", "license": "MIT",
+        "classifiers": ["Programming Language :: Python :: 3",
+                        "License :: OSI Approved :: MIT License"],
+        "download_url": "https://example.invalid/download", "platform": "any",
+        "project_urls": {"Homepage": "https://example.invalid/home",
+                         "Download": "https://example.invalid/download",
+                         "Source": "https://example.invalid/source"},
+    }
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,61 @@ def test_token_without_read_access_gets_403_for_a_missing_repository(
     missing = _simple(server, domain, "no-such-repo", token)
     assert (existing.status_code, missing.status_code) == (403, 403)
     assert "codeartifact:ReadFromRepository" in missing.text
+
+
+# ------------------------------------------------------------------ aws:UserAgent
+
+_BLOCKED_TOOL = "blocked-tool/1.0"
+
+
+def _user_blocking_a_tool(server: ServerProcess, prefix: str, action: str) -> Credentials:
+    """A new user allowed everything but ``action`` from clients whose User-Agent names
+    ``_BLOCKED_TOOL``."""
+    iam = _client("iam", server)
+    name = unique_name(prefix)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="no-blocked-tool", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": ["codeartifact:*", "sts:GetServiceBearerToken"],
+         "Resource": "*"},
+        {"Effect": "Deny", "Action": action, "Resource": "*",
+         "Condition": {"StringLike": {"aws:UserAgent": "*blocked-tool/*"}}}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def test_regression_user_agent_condition_applies_to_signed_api_requests(
+        server: ServerProcess) -> None:
+    # aws:UserAgent was never in the request context: a Deny on it never applied.
+    creds = _user_blocking_a_tool(server, "uaapi", "codeartifact:ListDomains")
+    session = boto3.session.Session(aws_access_key_id=creds.access_key_id,
+                                    aws_secret_access_key=creds.secret_access_key,
+                                    region_name=DEFAULT_REGION)
+    plain = session.client("codeartifact", endpoint_url=server.url, config=botocore.config.Config(
+        retries={"max_attempts": 1, "mode": "standard"}))
+    blocked = session.client("codeartifact", endpoint_url=server.url,
+                             config=botocore.config.Config(
+                                 retries={"max_attempts": 1, "mode": "standard"},
+                                 user_agent_extra=_BLOCKED_TOOL))
+    assert "domains" in plain.list_domains()
+    code, status, message = _refused(blocked.list_domains)
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert "codeartifact:ListDomains" in message and "explicit deny" in message
+
+
+def test_regression_user_agent_condition_applies_to_package_reads(server: ServerProcess) -> None:
+    domain, repo = _domain_and_repository(server, "uapkg")
+    creds = _user_blocking_a_tool(server, "uapkg", "codeartifact:ReadFromRepository")
+    token = _client("codeartifact", server, creds).get_authorization_token(
+        domain=domain)["authorizationToken"]
+    url = f"{server.url}/{domain}-{ACCOUNT}/pypi/{repo}/simple/"
+
+    def read(user_agent: str) -> httpx.Response:
+        return httpx.get(url, auth=("aws", token), headers={"User-Agent": user_agent},
+                         trust_env=False, timeout=30)
+
+    # The same token, twice each way: a grant kept for one client is not reused for another.
+    for _ in range(2):
+        assert read("pip/24.0 CPython/3.11").status_code == 200
+        refused = read(f"curl/8.5 {_BLOCKED_TOOL}")
+        assert refused.status_code == 403
+        assert "codeartifact:ReadFromRepository" in refused.text

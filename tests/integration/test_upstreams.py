@@ -39,6 +39,7 @@ from packyard.crypto.stream import LAYOUT
 from tests.integration.conftest import ServerFactory
 from tests.integration.helpers import (
     DEFAULT_ACCOUNT,
+    DESCRIBED_METADATA,
     AwsCli,
     ClientHome,
     Dist,
@@ -48,6 +49,7 @@ from tests.integration.helpers import (
     ServerProcess,
     build_sdist,
     codeartifact_client,
+    described_info,
     free_port,
     make_venv,
     normalize,
@@ -1499,3 +1501,21 @@ def test_the_next_install_reads_every_page_the_pulls_changed_from_the_cache(
     after_hits, after_misses = _page_cache(server)
     assert after_misses == misses, "a page the pulls changed was merged again on its read"
     assert after_hits >= hits + 2  # both projects' pages
+
+
+def test_regression_the_json_api_shows_the_metadata_of_a_release_kept_from_the_upstream(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    # A release kept from an upstream showed null author, keywords and project URLs and no
+    # classifiers in the JSON API, though its files' metadata had them.
+    name = unique_name("up-json-info")
+    wheel = dists.wheel(DistSpec(name=name, version="1.0", more_metadata=DESCRIBED_METADATA))
+    index.add(wheel)
+    chain = _chain(_server(server_factory, index), tmp_path)
+    project = normalize(name)
+    with chain.http() as http:
+        assert http.get(f"{chain.endpoint()}simple/{project}/{wheel.filename}").content == \
+            wheel.data  # kept
+        info = http.get(f"{chain.endpoint()}pypi/{project}/json").json()["info"]
+    expected = described_info()
+    assert {key: info[key] for key in expected} == expected

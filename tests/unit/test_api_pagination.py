@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -64,3 +65,35 @@ def test_a_list_without_cursor_pages_by_offset() -> None:
         NAMES[:3], NAMES[3:])
     with pytest.raises(Invalid):
         page(NAMES, {"nextToken": _token("ListDeps", -1)}, "ListDeps")
+
+
+def test_regression_tokens_fit_the_models_however_long_the_names() -> None:
+    # A token held the last item's whole cursor, \u-escaped: 255-character non-ASCII names
+    # (or 520-character package group patterns) made nextTokens over CodeArtifact's 2,000
+    # characters, and a long IAM policy path Markers over IAM's 320.
+    astral = [[f"generic{i % 2}", "\U0001f600" * 250 + str(i), "\u00e9" * 254 + str(i)]
+              for i in range(6)]
+    patterns = [["/generic/" + "\u00e9" * 500 + f"{i}~"] for i in range(6)]
+    policies = [[f"arn:aws:iam::000000000000:policy/{'p' * 500}/{i}" + "x" * 127]
+                for i in range(6)]
+    for items, limit, shape in ((astral, 2000, r"\S+"), (patterns, 2000, r"\S+"),
+                                (policies, 320, r"[\u0020-\u00FF]+")):
+        seen: list[list[str | int]] = []
+        params: dict[str, Any] = {"maxResults": 1}
+        while True:
+            chunk, token = page(items, params, "ListThings", lambda c: list(c), token_max=limit)
+            seen += chunk
+            if token is None:
+                break
+            assert 1 <= len(token) <= limit and re.fullmatch(shape, token)
+            params = {"maxResults": 1, "nextToken": token}
+        assert sorted(map(tuple, seen)) == sorted(map(tuple, items))
+
+
+def test_cut_cursors_keep_a_page_exact_when_its_last_item_is_deleted() -> None:
+    names = [["p" * 400 + f"{i}"] for i in range(5)]
+    chunk, token = page(names, {"maxResults": 2}, "ListThings", lambda c: list(c), token_max=320)
+    rest = [n for n in names if n not in chunk]
+    following, _ = page(rest, {"maxResults": 5, "nextToken": token}, "ListThings",
+                        lambda c: list(c), token_max=320)
+    assert sorted(map(tuple, chunk + following)) == sorted(map(tuple, names))

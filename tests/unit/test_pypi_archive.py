@@ -659,7 +659,7 @@ def test_regression_an_xz_sdist_naming_a_huge_dictionary_is_refused(tmp_path: Pa
     with pytest.raises(Invalid) as caught:
         inspect_distribution(path, parse_listed_filename(path.name, "sample"))
     assert caught.value.message.startswith(
-        "sample-1.0.tar.xz is not a valid source distribution: not a xz-compressed tar "
+        "sample-1.0.tar.xz is not a valid source distribution: not an xz-compressed tar "
         "archive (")
     extreme = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
     plain = [{"id": lzma.FILTER_LZMA2, "preset": 1}]

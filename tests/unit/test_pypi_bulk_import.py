@@ -296,6 +296,15 @@ def test_command_imports_and_summarises(data_dir: Path, dists: Path) -> None:
     assert "3 imported, 0 already present, 0 refused (" in out and "files/s)" in out
 
 
+def test_regression_one_file_is_summarised_as_one_file(data_dir: Path, dists: Path) -> None:
+    # "1 files into dom/repo": the summary's noun did not follow the count.
+    wheel = next(dists.glob("beta-*.whl"))
+    code, out, _ = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                        str(wheel))
+    assert code == 0
+    assert out.startswith("1 file into dom/repo in ")
+
+
 def test_command_records_each_run_in_the_audit_trail(data_dir: Path, dists: Path) -> None:
     from packyard.audit.file_log import read_segments
 

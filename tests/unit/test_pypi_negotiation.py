@@ -96,9 +96,9 @@ def test_choose_media_type_ranks_quality_then_specificity_then_order(
         pytest.param(f"{JSON};q=0, application/*", HTML, id="specific-q0-beats-wildcard"),
         pytest.param("text/html;q=0, */*", JSON, id="text-html-refused-wildcard-rest"),
         pytest.param(f"{HTML};q=0, text/html;q=0, */*", JSON, id="only-json-left"),
-        pytest.param("text/html;q=0.000", None, id="q-zero-with-decimals"),
-        pytest.param("*/*;q=0", None, id="everything-refused"),
-        pytest.param(f"{JSON};q=0, {HTML};q=0, text/html;q=0", None, id="all-three-refused"),
+        pytest.param("text/html;q=0.000", TEXT_HTML, id="q-zero-with-decimals"),
+        pytest.param("*/*;q=0", TEXT_HTML, id="everything-refused"),
+        pytest.param(f"{JSON};q=0, {HTML};q=0, text/html;q=0", TEXT_HTML, id="all-three-refused"),
         pytest.param(
             f"application/vnd.pypi.simple.latest+json;q=0, {JSON}",
             JSON,
@@ -106,7 +106,7 @@ def test_choose_media_type_ranks_quality_then_specificity_then_order(
         ),
     ],
 )
-def test_choose_media_type_honours_q_zero(accept: str, expected: str | None) -> None:
+def test_choose_media_type_honours_q_zero(accept: str, expected: str) -> None:
     assert choose_media_type(accept) == expected
 
 
@@ -120,8 +120,9 @@ def test_choose_media_type_honours_q_zero(accept: str, expected: str | None) -> 
         pytest.param("application/xml;q=0.9, image/webp", id="several-unknown"),
     ],
 )
-def test_choose_media_type_returns_none_when_nothing_acceptable(accept: str) -> None:
-    assert choose_media_type(accept) is None
+def test_regression_nothing_acceptable_falls_back_to_text_html_as_pypi_does(accept: str) -> None:
+    # These were answered 406; PyPI (Warehouse's _select_content_type) answers text/html.
+    assert choose_media_type(accept) == TEXT_HTML
 
 
 @pytest.mark.parametrize(
@@ -207,11 +208,11 @@ def test_media_type_for_format(value: str | None, expected: str | None) -> None:
         pytest.param(PIP_ACCEPT, "text/html", TEXT_HTML, id="format-beats-accept"),
         pytest.param("text/plain", JSON, JSON, id="format-rescues-unacceptable-accept"),
         pytest.param(PIP_ACCEPT, "yaml", JSON, id="unknown-format-falls-back-to-accept"),
-        pytest.param("text/plain", "yaml", None, id="unknown-format-and-bad-accept"),
+        pytest.param("text/plain", "yaml", TEXT_HTML, id="unknown-format-and-bad-accept"),
         pytest.param(PIP_ACCEPT, None, JSON, id="no-format"),
     ],
 )
-def test_negotiate(accept: str, format_param: str | None, expected: str | None) -> None:
+def test_negotiate(accept: str, format_param: str | None, expected: str) -> None:
     assert negotiate(accept, format_param) == expected
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from packyard.api.pagination import page
+from packyard.api.pagination import IAM_MARKER_MAX, page
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
 from packyard.iam.errors import InvalidInput, StsValidationError
@@ -95,11 +95,12 @@ def _page(items: Sequence[Any], p: dict[str, Any], key: str, render: Callable[[A
 
     The Marker names the last item returned (its sort key), not a position, so a clean-up that
     deletes what each page lists (a boto3 paginator fetches the next page after the loop body
-    ran) neither skips nor repeats an item, as with IAM's own markers.
+    ran) neither skips nor repeats an item, as with IAM's own markers. It fits IAM's model (320
+    characters) however long the names and paths.
     """
     try:
         chunk, marker = page(items, p, key, lambda item: list(order(item)),
-                             token_key="Marker", size_key="MaxItems")
+                             token_key="Marker", size_key="MaxItems", token_max=IAM_MARKER_MAX)
     except Invalid:
         raise InvalidInput("Invalid Marker: pass the Marker of a previous response") from None
     out: dict[str, Any] = {key: [render(i) for i in chunk], "IsTruncated": marker is not None}

@@ -25,11 +25,11 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from packaging.metadata import Metadata, RawMetadata, parse_email
 from packaging.version import InvalidVersion, Version
@@ -37,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 from packyard.errors import Invalid
 from packyard.formats.pypi.filenames import DistFilename, DistKind
 from packyard.formats.pypi.names import normalize_name
+from packyard.formats.pypi.release_info import info_attributes
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -63,7 +64,7 @@ class InspectionLimits:
     sdist_ratio_free_bytes: int = 32 * MiB
     """How much a compressed tar may unpack to whatever its ratio."""
     max_xz_memory_bytes: int = 128 * MiB
-    """The most memory an .tar.xz's decoder may take: its dictionary, which the file sets (up
+    """The most memory a .tar.xz's decoder may take: its dictionary, which the file sets (up
     to 1.5 GiB; ``xz -9`` takes 64 MiB) and which fills as it unpacks."""
 
 
@@ -113,6 +114,8 @@ class DistInspection:
     classifiers: tuple[str, ...]
     dynamic: tuple[str, ...] = ()
     """The fields the Dynamic field names (PEP 643), lower-case."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """The version attributes keeping the fields the JSON API shows (``release_info.py``)."""
     unpacked_bytes: int | None = None
     """A zip's members' sizes as its directory declares them, summed (what an installer
     writes out: it refuses a member that unpacks to more); None for a tar."""
@@ -533,6 +536,8 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
     count = 0
     cap = limits.max_metadata_bytes
     compression = "gzip" if extension in (".tar.gz", ".tgz") else extension.rsplit(".", 1)[1]
+    # Said as it is read aloud: "an xz-compressed", "a bz2-compressed".
+    kind = f"{'an' if compression == 'xz' else 'a'} {compression}-compressed tar archive"
     try:
         with (
             path.open("rb") as raw,
@@ -562,7 +567,7 @@ def _read_tar_sdist_metadata(path: Path, extension: str,
                     raise _Rejected(f"{member.name} cannot be read")
                 found = (member.name, _read_capped(stream, cap, member.name))
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        raise _Rejected(f"not a {compression}-compressed tar archive ({exc})") from None
+        raise _Rejected(f"not {kind} ({exc})") from None
     if top is None:
         raise _Rejected("it is empty")
     if found is None:
@@ -646,4 +651,5 @@ def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspec
         keywords=tuple(raw.get("keywords", ())),
         classifiers=tuple(raw.get("classifiers", ())),
         dynamic=tuple(field.strip().lower() for field in raw.get("dynamic", ())),
+        info=MappingProxyType(info_attributes(raw)),
     )

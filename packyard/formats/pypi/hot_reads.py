@@ -27,8 +27,5 @@ def pypi_hot_route(parts: Sequence[str], headers: Mapping[bytes, str],
     # and gets the handlers' redirect.
     project, filename = parts[5], parts[6]
     if not filename:
-        media_type = negotiate(headers.get(b"accept"))
-        if media_type is None:
-            return None
-        return ("page", (project, media_type))
+        return ("page", (project, negotiate(headers.get(b"accept"))))
     return ("file", (project, filename))

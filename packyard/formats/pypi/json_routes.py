@@ -37,6 +37,7 @@ from packyard.formats.pypi.json_api import (
 )
 from packyard.formats.pypi.names import normalize_name, require_project_name
 from packyard.formats.pypi.publish import FORMAT
+from packyard.formats.pypi.release_info import kept_info, project_urls, text, texts
 from packyard.http.request import base_url
 from packyard.metadata.catalog import Catalog
 from packyard.model import IndexEntry, Package, PackageVersion, Repository
@@ -188,11 +189,13 @@ def _file(entry: IndexEntry, files_url: str) -> JsonFile:
 def _metadata(version: PackageVersion, entries: Sequence[IndexEntry]) -> ReleaseMetadata:
     """What the catalog keeps of a release's core metadata (the Requires-Dist entries whole
     when the version keeps them, ``dependencies.py``; a version stored before has them
-    without their markers and extras)."""
+    without their markers and extras; the other fields ``info`` shows as ``release_info.py``
+    keeps them, and for a version stored before those were kept, only its license and source
+    URL)."""
     requires_python = next((attributes.requires_python(e.asset.attributes) for e in entries
                             if attributes.requires_python(e.asset.attributes)), None)
     licenses = [item["name"] for item in version.licenses if item.get("name")]
-    return ReleaseMetadata(
+    base = ReleaseMetadata(
         summary=version.summary, description=version.readme,
         description_content_type=version.readme_content_type,
         license=", ".join(licenses) or None, home_page=version.home_page,
@@ -202,6 +205,18 @@ def _metadata(version: PackageVersion, entries: Sequence[IndexEntry]) -> Release
                            or [f"{d['package']}{d.get('versionRequirement', '')}"
                                for d in version.dependencies if d.get("package")]),
         requires_python=requires_python)
+    info = kept_info(version.attributes)
+    if info is None:
+        return base
+    return replace(
+        base, author=text(info, "author"), author_email=text(info, "author_email"),
+        maintainer=text(info, "maintainer"), maintainer_email=text(info, "maintainer_email"),
+        keywords=text(info, "keywords"), license=text(info, "license"),
+        license_expression=text(info, "license_expression"),
+        license_files=texts(info, "license_files"), classifiers=texts(info, "classifiers"),
+        platform=text(info, "platform"), download_url=text(info, "download_url"),
+        project_urls=project_urls(info, text(info, "home_page")),
+        provides_extra=texts(info, "provides_extra"), dynamic=texts(info, "dynamic"))
 
 
 def merged_project(name: str, merged: MergedProject[Place], held: Mapping[int, Found],

@@ -2,8 +2,12 @@
 
 The simple index serves one resource in three media types; the client's ``Accept`` header
 (or an explicit ``?format=`` query parameter) picks one. This module only decides; the
-route handler sets ``Content-Type`` to the answer, adds ``Vary: Accept``, and answers 406
-when :func:`choose_media_type` returns ``None``.
+route handler sets ``Content-Type`` to the answer and adds ``Vary: Accept``.
+
+When ``Accept`` names none of them (``application/json``, ``image/png``, a future
+``v2+json``), the answer is ``text/html``, as PyPI (Warehouse's ``_select_content_type``)
+answers: the first of the three choices PEP 691 leaves the server, rather than a 406 that a
+script asking PyPI for ``application/json`` never meets there.
 """
 
 from __future__ import annotations
@@ -63,15 +67,15 @@ _FORMAT_VALUES = {
 
 
 
-def choose_media_type(accept_header: str | None) -> str | None:
-    """Pick the media type to answer a simple-index request with, or None for 406.
+def choose_media_type(accept_header: str | None) -> str:
+    """Pick the media type to answer a simple-index request with.
 
     Returns one of SIMPLE_V1_JSON, SIMPLE_V1_HTML or TEXT_HTML. A missing header, an empty
     one, or one with no well-formed entry means "anything" and gets TEXT_HTML, the type
     every client since PEP 503 understands. Otherwise each of our types takes its quality
     from the most specific entry that names it; q=0 rules a type out. The best quality
     wins, then the more specific match, then the entry the client listed first, then
-    ``_SERVER_PREFERENCE``.
+    ``_SERVER_PREFERENCE``. When no type is acceptable, TEXT_HTML, as on PyPI.
     """
     entries = [e for e in parse_accept(accept_header) if _is_media_range(e.value)]
     if not entries:
@@ -85,7 +89,7 @@ def choose_media_type(accept_header: str | None) -> str | None:
         if entry.quality > 0:
             ranked.append((-entry.quality, -specificity, entry.position, preference, media_type))
     if not ranked:
-        return None
+        return TEXT_HTML
     return min(ranked)[-1]
 
 
@@ -107,7 +111,7 @@ def media_type_for_format(value: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=512)  # clients send few distinct headers, over and over
-def negotiate(accept_header: str | None, format_param: str | None = None) -> str | None:
+def negotiate(accept_header: str | None, format_param: str | None = None) -> str:
     """Pick the media type for a request: a known ``?format=`` wins, else ``Accept`` decides."""
     return media_type_for_format(format_param) or choose_media_type(accept_header)
 

@@ -70,7 +70,7 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None
             licenses=[{"name": name} for name in validated.licenses],
             readme=validated.description,
             readme_content_type=validated.description_content_type,
-            dependencies=dependencies, attributes=kept),
+            dependencies=dependencies, attributes={**kept, **validated.info}),
         asset=NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
                        sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
                        attributes=file_attributes(

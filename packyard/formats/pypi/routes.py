@@ -43,12 +43,6 @@ from packyard.upstream.merge import MergedProject
 from packyard.upstream.resolver import Place, UpstreamResolver
 
 
-def _not_acceptable() -> Response:
-    return Response("None of the media types in Accept is served here; use "
-                    "application/vnd.pypi.simple.v1+json or text/html\n", status_code=406,
-                    media_type="text/plain", headers={"Vary": "Accept"})
-
-
 def file_media_type(filename: str) -> str:
     """PEP 658 core metadata is text; distributions are bytes."""
     return "text/plain" if filename.endswith(".metadata") else "application/octet-stream"
@@ -109,8 +103,6 @@ class PypiEndpoint:
     async def index(self, request: Request) -> Response:
         _noted(request, "simple_index")
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-        if media_type is None:
-            return _not_acceptable()
         access = await self._reads.open_read(request)
         page = await self._reads.page(access, ("/", media_type),
                                       lambda: self._render_index(access, media_type))
@@ -130,8 +122,6 @@ class PypiEndpoint:
                 target += "?" + request.url.query
             return RedirectResponse(target, status_code=301)
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-        if media_type is None:
-            return _not_acceptable()
         access = await self._reads.open_read(request)
         page = await self._reads.page(
             access, (normalized, media_type),

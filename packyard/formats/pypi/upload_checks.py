@@ -19,7 +19,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.metadata import Metadata
 from packaging.requirements import InvalidRequirement, Requirement
@@ -134,6 +134,8 @@ class ValidatedUpload:
     classifiers: tuple[str, ...]
     warnings: tuple[str, ...]
     """Metadata problems that were tolerated; worth showing to the publisher."""
+    info: Mapping[str, Any]
+    """The version attributes keeping the fields the JSON API shows (``release_info.py``)."""
 
 
 def _field(fields: Mapping[str, str], name: str) -> str:
@@ -559,4 +561,5 @@ def _validated(
         keywords=inspection.keywords,
         classifiers=inspection.classifiers,
         warnings=warnings,
+        info=inspection.info,
     )

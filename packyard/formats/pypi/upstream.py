@@ -255,6 +255,7 @@ def _new_version(version: str, version_key: str,
         if license_text and "\n" not in license_text and len(license_text) <= 200:
             licenses = [{"name": license_text}]
         dependencies, kept = dependency_records(inspection.requires_dist)
+        kept.update(inspection.info)
     return NewVersion(version=version, version_key=version_key, summary=summary,
                       home_page=home_page, source_code_repository=None, licenses=licenses,
                       readme=readme, readme_content_type=readme_type,
