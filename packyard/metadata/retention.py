@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.engine import Row
 
-from packyard.metadata.blob_sweeps import claim_blobs
+from packyard.metadata.blob_sweeps import claim_blobs, queue_unused_blobs
 from packyard.metadata.new_files import (
     NewAsset,
     NewVersion,
@@ -107,6 +107,11 @@ class RetentionStore(CatalogBase):
             kept = [(repository, package_id, new_versions[package_id], True)
                     if version_id is None else (repository, package_id, version_id, False)
                     for repository, package_id, version_id in places]
+            if not kept:
+                # No target takes the file (its versions closed while it was pulled): the
+                # bytes the pull stored are queued for the sweep, not left with no asset.
+                queue_unused_blobs(conn, targets[0].domain_id, blob_sizes, now)
+                return []
             # A version inserted in this transaction keeps its fresh revision; one already
             # there gets a new one, as CodeArtifact gives it.
             insert_assets(conn, [version_id for _, _, version_id, _ in kept], new_asset, now,
