@@ -24,6 +24,7 @@ from packyard.crypto.kms import KmsKeyProvider
 from packyard.crypto.transit import TransitKeyProvider
 from packyard.errors import CannotStart, Invalid
 from packyard.metadata.catalog import Catalog
+from packyard.metadata.new_files import domain_gone
 from packyard.model import Domain
 from packyard.settings import Settings
 from packyard.ttl_cache import TtlCache
@@ -105,7 +106,9 @@ class DomainKeys:
             version = self._by_domain.version()
             domain = self._catalog.domain_by_id(domain_id)
             if domain is None:
-                raise UnknownKey(f"No domain with id {domain_id}")
+                # Deleted after the write that asks was let in (an upload racing
+                # delete-domain): not said by its internal id.
+                raise domain_gone()
             key = self._kek(domain)
             self._by_domain.put(domain_id, key, version=version)
         return key

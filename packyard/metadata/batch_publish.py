@@ -24,6 +24,8 @@ from packyard.metadata.new_files import (
     file_exists,
     new_revision,
     publish_blocked,
+    repository_gone,
+    standing_repositories,
     version_closed,
 )
 from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
@@ -139,6 +141,8 @@ class BatchPublish:
                 "origin_publish": "ALLOW", "origin_upstream": "BLOCK", "created_at": self._now}
                for name, display_name in display_names.items() if name not in publishing]
         if new:
+            if not standing_repositories(self._conn, [self._repository.id]):
+                raise repository_gone(self._repository)
             self._conn.execute(insert(packages), new)
             publishing.update({row["name"]: "ALLOW" for row in new})
         return publishing

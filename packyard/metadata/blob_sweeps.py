@@ -153,6 +153,13 @@ def claim_blobs(conn: Connection, domain_id: int, sizes: Mapping[str, int], now:
 class BlobSweepStore(CatalogBase):
     """The queue of blobs to delete, and the sweep's transactions."""
 
+    def release_blobs(self, domain_id: int, shas: Iterable[str], now: datetime) -> list[str]:
+        """Queue for the sweep those of ``shas`` that no asset of the domain uses: blobs an
+        upload stored before the transaction that was to record them refused the file (other
+        bytes won its name, its version was closed meanwhile). Returns them, sorted."""
+        with self._write() as conn:
+            return queue_unused_blobs(conn, domain_id, shas, now)
+
     def pending_sweeps(self, limit: int = 100) -> list[tuple[int, str]]:
         with self._read() as conn:
             return [(row.domain_id, row.sha256) for row in conn.execute(

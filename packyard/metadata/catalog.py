@@ -14,7 +14,7 @@ their own modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -327,6 +327,11 @@ class Catalog(Protocol):
 
     def pending_sweeps(self, limit: int = 100) -> list[tuple[int, str]]:
         """Queued blobs (domain id, sha256), oldest first."""
+        ...
+
+    def release_blobs(self, domain_id: int, shas: Iterable[str], now: datetime) -> list[str]:
+        """Queue those of ``shas`` no asset of the domain uses for the sweep (blobs stored for
+        a file its transaction then refused); returns them."""
         ...
 
     def sweep_blobs(self, queued: Sequence[tuple[int, str]], delete_blob: BlobDelete,

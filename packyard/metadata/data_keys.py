@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
+from packyard.metadata.new_files import domain_gone
 from packyard.metadata.schema import blobs, data_keys, domains
 from packyard.metadata.transactions import CatalogBase, write_unflushed
 
@@ -110,7 +112,8 @@ class DataKeyStore(CatalogBase):
         ``durable=False`` (an upload's new blob): the commit does not wait for the disk; the
         asset rows' own commit, written after the ciphertext, makes it durable with them
         (``_write_unflushed``). Not for a blob whose plain copy is removed next."""
-        with self._write_quiet() if durable else self._write_unflushed() as conn:
+        with self._domain_standing([key.domain_id]), \
+                self._write_quiet() if durable else self._write_unflushed() as conn:
             row = conn.execute(select(data_keys).where(
                 data_keys.c.domain_id == key.domain_id,
                 data_keys.c.sha256 == key.sha256)).first()
@@ -122,12 +125,27 @@ class DataKeyStore(CatalogBase):
                 plaintext_size=key.plaintext_size, created_at=now))
         return key, True
 
+    @contextmanager
+    def _domain_standing(self, domain_ids: Sequence[int]) -> Iterator[None]:
+        """A data key for a domain deleted since its upload was let in fails its foreign key:
+        said as the domain gone (``NotFound``), not as an internal error."""
+        try:
+            yield
+        except IntegrityError:
+            with self._read() as conn:
+                standing = set(conn.execute(select(domains.c.id).where(
+                    domains.c.id.in_(sorted(set(domain_ids))))).scalars())
+            if standing != set(domain_ids):
+                raise domain_gone() from None
+            raise
+
     def add_data_keys(self, keys: Sequence[StoredDataKey], now: datetime, *,
                       durable: bool = True) -> list[tuple[StoredDataKey, bool]]:
         """``add_data_key`` for several blobs in one transaction (a pulled wheel and its
         metadata file), in order: a key for bytes named twice is the first's."""
         decided: list[tuple[StoredDataKey, bool]] = []
-        with self._write_quiet() if durable else self._write_unflushed() as conn:
+        with self._domain_standing([key.domain_id for key in keys]), \
+                self._write_quiet() if durable else self._write_unflushed() as conn:
             insert_new = _INSERT_NEW_KEY[conn.dialect.name]
             for key in keys:
                 inserted = conn.execute(insert_new, {

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 
-from packyard.errors import Conflict, Denied
-from packyard.metadata.schema import asset_blobs, assets, package_versions
+from packyard.errors import Conflict, Denied, NotFound
+from packyard.metadata.schema import asset_blobs, assets, package_versions, repositories
 from packyard.model import Repository
 
 
@@ -239,6 +239,31 @@ def publish_blocked(repository: Repository, name: str, display_name: str) -> Den
                   "the package's origin configuration (publish: BLOCK); an administrator can "
                   "allow it with put-package-origin-configuration",
                   resource_id=name, resource_type="package")
+
+
+_STANDING = select(repositories.c.id).where(
+    repositories.c.id.in_(bindparam("repository_ids", expanding=True)))
+
+
+def standing_repositories(conn: Connection, repository_ids: Sequence[int]) -> set[int]:
+    """Of these repositories, those not deleted: asked before a new package goes into one, as
+    a file's repository may have been deleted while its bytes were received (an upload) or
+    fetched (a pull); the package's insert would fail its foreign key."""
+    return set(conn.execute(_STANDING,
+                            {"repository_ids": sorted(set(repository_ids))}).scalars())
+
+
+def repository_gone(repository: Repository) -> NotFound:
+    return NotFound(f"Repository {repository.name} not found in domain "
+                    f"{repository.domain_name}: it was deleted while this file was being "
+                    "stored; nothing was published", resource_id=repository.name,
+                    resource_type="repository")
+
+
+def domain_gone() -> NotFound:
+    # Only the domain's id is at hand where this is found (its key, its data key rows).
+    return NotFound("Domain not found: it was deleted while this file was being stored; "
+                    "nothing was published", resource_type="domain")
 
 
 def file_exists(filename: str, version: str) -> Conflict:

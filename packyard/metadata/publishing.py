@@ -23,7 +23,9 @@ from packyard.metadata.new_files import (
     insert_version,
     new_revision,
     publish_blocked,
+    repository_gone,
     sibling_files,
+    standing_repositories,
     version_closed,
     version_row,
 )
@@ -153,6 +155,8 @@ def package_to_publish_into(conn: Connection, repository: Repository, fmt: str,
     if refusal is not None:
         raise refusal
     if pkg is None:
+        if not standing_repositories(conn, [repository.id]):
+            raise repository_gone(repository)
         conn.execute(insert(packages).values(
             repository_id=repository.id, format=fmt, namespace=namespace, name=name,
             display_name=display_name, origin_publish="ALLOW", origin_upstream="BLOCK",

@@ -12,13 +12,14 @@ from typing import Any, Literal
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.engine import Row
 
-from packyard.metadata.blob_sweeps import claim_blobs
+from packyard.metadata.blob_sweeps import claim_blobs, queue_unused_blobs
 from packyard.metadata.new_files import (
     NewAsset,
     NewVersion,
     insert_assets,
     insert_versions,
     sibling_files,
+    standing_repositories,
     version_row,
 )
 from packyard.metadata.outbox import CREATED, UPDATED, version_changes, write_version_events
@@ -77,16 +78,22 @@ class RetentionStore(CatalogBase):
         if not targets:
             return []
         # Adds packages, versions and files only: the domain's graph, groups and tags stand.
+        domain_id = targets[0].domain_id
         with self._write(content_only=True) as conn:
-            claim_blobs(conn, targets[0].domain_id, blob_sizes, now, self._blob_present)
+            claim_blobs(conn, domain_id, blob_sizes, now, self._blob_present)
             # The statements of every target together (one each, not one per repository):
             # the package looked up, the new packages, versions and files inserted. What is
             # inserted is not read back: the ids the inserts return are all that is needed.
             key = {"format": fmt, "namespace": namespace, "name": name}
             found = {row.repository_id: row for row in conn.execute(
                 _PACKAGES, {**key, "repository_ids": [r.id for r in targets]})}
-            new_packages = _insert_packages(conn, [r.id for r in targets if r.id not in found],
-                                            key, display_name, now)
+            missing = [r.id for r in targets if r.id not in found]
+            if missing:
+                # A repository deleted while the file came takes nothing.
+                standing = standing_repositories(conn, missing)
+                targets = [r for r in targets if r.id in found or r.id in standing]
+                missing = [i for i in missing if i in standing]
+            new_packages = _insert_packages(conn, missing, key, display_name, now)
             # Where the file goes: (repository, package id, its version's id or None for a
             # version to insert).
             places: list[tuple[Repository, int, int | None]] = []
@@ -107,6 +114,11 @@ class RetentionStore(CatalogBase):
             kept = [(repository, package_id, new_versions[package_id], True)
                     if version_id is None else (repository, package_id, version_id, False)
                     for repository, package_id, version_id in places]
+            if not kept:
+                # No target takes the file (its versions closed while it was pulled): the
+                # bytes the pull stored are queued for the sweep, not left with no asset.
+                queue_unused_blobs(conn, domain_id, blob_sizes, now)
+                return []
             # A version inserted in this transaction keeps its fresh revision; one already
             # there gets a new one, as CodeArtifact gives it.
             insert_assets(conn, [version_id for _, _, version_id, _ in kept], new_asset, now,

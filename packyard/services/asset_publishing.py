@@ -177,16 +177,19 @@ class AssetPublisher:
         except BaseException:
             blobs.discard(staged)
             raise
-        result = self._registry.catalog.publish_asset(
-            target.repository, upload.format, target.namespace, target.name, upload.package,
-            NewVersion(version=upload.version,
-                       version_key=target.rules.normalize_version(upload.version),
-                       summary=None, home_page=None, source_code_repository=None, licenses=[],
-                       readme=None, readme_content_type=None, dependencies=[]),
-            NewAsset(name=upload.asset_name, size=digests.size, sha256=digests.sha256,
-                     sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
-            {digests.sha256: digests.size}, self._registry.clock.now(),
-            finished=not upload.unfinished)
+        with self._registry.sweeper.recording(target.repository.domain_id, [digests.sha256]):
+            result = self._registry.catalog.publish_asset(
+                target.repository, upload.format, target.namespace, target.name,
+                upload.package,
+                NewVersion(version=upload.version,
+                           version_key=target.rules.normalize_version(upload.version),
+                           summary=None, home_page=None, source_code_repository=None,
+                           licenses=[], readme=None, readme_content_type=None,
+                           dependencies=[]),
+                NewAsset(name=upload.asset_name, size=digests.size, sha256=digests.sha256,
+                         sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
+                {digests.sha256: digests.size}, self._registry.clock.now(),
+                finished=not upload.unfinished)
         log.info("published %s to %s %s/%s %s in %s/%s (%s)", upload.asset_name,
                  upload.format, target.namespace, target.name, upload.version,
                  target.domain.name, target.repository.name,

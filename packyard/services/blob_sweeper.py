@@ -5,12 +5,19 @@ repository) queues them in the same transaction (``metadata/blob_sweeps.py``); t
 made it runs the sweep right after the commit, and every start runs it too, so a crash in
 between only delays the deletion. Each blob is checked again and deleted inside a write
 transaction: an upload of the same bytes, or a copy, meanwhile takes it back instead.
+
+An upload stores its bytes before the transaction that records them, and that transaction may
+still refuse the file (a racing upload's other bytes took its name, the version was archived or
+disposed of meanwhile): ``recording`` queues and sweeps what it stored then, so a refused upload
+leaves no bytes (nor data key) that nothing records.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 from packyard.clock import Clock
 from packyard.metadata.catalog import Catalog
@@ -50,6 +57,26 @@ class BlobSweeper:
             if deleted:
                 log.info("deleted %d blob(s) no asset uses any more", deleted)
             return deleted
+
+    @contextmanager
+    def recording(self, domain_id: int, shas: Collection[str]) -> Iterator[None]:
+        """Around the transaction that records blobs just stored: when it fails, those of
+        ``shas`` nothing uses are queued and swept (the failure is raised as it was)."""
+        try:
+            yield
+        except BaseException:
+            self.release(domain_id, shas)
+            raise
+
+    def release(self, domain_id: int, shas: Collection[str]) -> None:
+        """Queue and sweep those of ``shas`` nothing in the domain uses. A failure (the
+        database gone) is logged, not raised over the upload's own error: the blobs stay."""
+        try:
+            if self._catalog.release_blobs(domain_id, shas, self._clock.now()):
+                self.sweep()
+        except Exception:
+            log.warning("could not release %d blob(s) of domain %d that an upload stored "
+                        "but did not record", len(shas), domain_id, exc_info=True)
 
     def _delete(self, domain_id: int, sha256: str) -> bool:
         # Called inside the sweep's write transaction, which deletes the data key row itself:

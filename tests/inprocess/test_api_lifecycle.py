@@ -17,7 +17,7 @@ from packyard.services.blob_sweeper import BlobSweeper
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, client_error
 from tests.inprocess.test_access_decisions import CA, _denied, _user
-from tests.integration.helpers import Dist, DistFactory, DistSpec, upload_ok
+from tests.integration.helpers import Dist, DistFactory, DistSpec, upload, upload_ok
 
 V10 = DistSpec(name="Demo.Pkg", version="1.0")
 V11 = DistSpec(name="Demo.Pkg", version="1.1")
@@ -364,6 +364,29 @@ def test_a_blob_the_store_fails_to_delete_stays_queued_for_the_next_sweep(shelf:
     assert sweeper.sweep() == 2  # the wheel and its PEP 658 metadata file
     assert not shelf.blob_exists(shelf.wheel_10)
     assert sweeper.sweep() == 0
+
+
+@pytest.mark.parametrize("status", ["Archived", "Disposed"])
+def test_regression_an_upload_its_closed_version_refuses_leaves_no_bytes_behind(
+        shelf: Shelf, dists: DistFactory, status: str) -> None:
+    # The refusal comes from the transaction that was to record the file, after its bytes
+    # were stored (where an upload racing the status change meets it too): they stayed, with
+    # their data key, recorded nowhere and never swept.
+    if status == "Disposed":
+        shelf.api.dispose_package_versions(**shelf.args(), versions=["1.0"])
+    else:
+        shelf.api.update_package_versions_status(**shelf.args(), versions=["1.0"],
+                                                 targetStatus=status)
+    sdist = dists.sdist(V10)
+    refused = upload(shelf.repo, sdist)
+    assert refused.status_code == 409, refused.text
+    assert f"is {status}; no files can be added" in refused.text
+    assert not shelf.blob_exists(sdist)
+    catalog = shelf.packyard.container.catalog
+    domain = catalog.get_domain(shelf.packyard.container.settings.account_id, "acme",
+                                with_stats=False)
+    assert catalog.data_key(domain.id, sdist.sha256) is None
+    assert shelf.blob_exists(shelf.wheel_11)
 
 
 def test_another_process_on_the_data_directory_sees_a_deletion_at_once(

@@ -370,3 +370,31 @@ def test_regression_a_disk_that_fills_during_an_upload_is_a_507_not_a_500(
                    "The server's disk filled up while storing this upload; ask its "
                    "administrator to free space")
     _nothing_published(packyard, repo)
+
+
+@pytest.mark.parametrize("deleted", ["repository", "domain"])
+def test_regression_an_upload_racing_the_deletion_of_its_repository_is_a_404(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch, deleted: str) -> None:
+    """The repository (or its domain) deleted after the upload was let in and before its bytes
+    were recorded: the package's insert failed its foreign key, a 500 with a traceback (and
+    the bytes stayed); a domain gone was a 404 naming its internal id."""
+    container = packyard.container
+    catalog = container.catalog
+    domain = catalog.get_domain(container.settings.account_id, "acme", with_stats=False)
+    shelf = catalog.get_repository(domain, "shelf")
+    judged = catalog.release_conflict
+
+    def deleted_meanwhile(*args: Any) -> Any:
+        catalog.delete_repository(shelf, container.registry.clock.now())
+        if deleted == "domain":
+            catalog.delete_domain(domain)
+        return judged(*args)
+
+    monkeypatch.setattr(catalog, "release_conflict", deleted_meanwhile)
+    wheel = dists.wheel(PKG)
+    response = upload(repo, wheel)
+    assert response.status_code == 404, response.text
+    assert "was deleted while this file was being stored; nothing was published" in (
+        response.text)
+    assert not list(container.settings.blob_dir.rglob(wheel.sha256))

@@ -1224,6 +1224,87 @@ def test_a_kill_during_cold_pulls_leaves_both_repositories_whole(
         index.stop()
 
 
+def test_regression_a_file_pulled_while_its_version_closed_leaves_no_bytes_behind(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """A file whose version is archived in both repositories while it is being pulled is
+    sent to the client and kept in neither; its bytes go with the next sweep (at the latest
+    the next start). They stayed, with a catalog row of their own that no file used."""
+    index = StaticIndex(hold=threading.Event()).start()
+    assert index.hold is not None
+    index.hold.set()
+    try:
+        spec = DistSpec(name=unique_name("closed-pull"), version="1.0", padding=300_000)
+        wheel, sdist = dists.wheel(spec), dists.sdist(spec)
+        index.add(wheel)
+        index.add(sdist)
+        first = _server(server_factory, index)
+        chain = _chain(first, tmp_path)
+        project = normalize(spec.name)
+        url = f"{chain.endpoint()}simple/{project}/"
+        with chain.http() as http:
+            assert http.get(url + wheel.filename).status_code == 200
+        index.hold.clear()
+        with ThreadPoolExecutor(1) as pool, chain.http() as http:
+            pulled = pool.submit(http.get, url + sdist.filename)
+            deadline = time.monotonic() + 30
+            while not index.file_requests(sdist.filename):
+                assert time.monotonic() < deadline, "the upstream was never asked"
+                time.sleep(0.02)
+            for repository in (chain.team, chain.store):
+                chain.api.update_package_versions_status(
+                    domain=chain.domain, repository=repository, format="pypi",
+                    package=project, versions=["1.0"], targetStatus="Archived")
+            index.hold.set()
+            assert pulled.result().content == sdist.data
+        for repository in (chain.team, chain.store):
+            assets = chain.api.list_package_version_assets(
+                domain=chain.domain, repository=repository, format="pypi", package=project,
+                packageVersion="1.0")["assets"]
+            assert [a["name"] for a in assets] == [wheel.filename]
+        first.stop()
+        server_factory(env={"PACKYARD_PYPI_UPSTREAM_URL": index.url}, data_dir=first.data_dir)
+        blobs = first.data_dir / "blobs"
+        assert [p for p in blobs.rglob(sdist.sha256)] == []
+        assert [p for p in blobs.rglob(wheel.sha256)] != []
+    finally:
+        index.hold.set()
+        index.stop()
+
+
+def test_regression_a_pull_racing_the_deletion_of_the_repository_asked_is_kept_upstream(
+        server_factory: ServerFactory, dists: DistFactory, tmp_path: Path) -> None:
+    """team is deleted while a file asked through it is being pulled: the client gets the
+    file and the store keeps it. The kept copy's new package in team failed its foreign key:
+    a 502 ("IntegrityError"), nothing kept anywhere, and the bytes left behind."""
+    index = StaticIndex(hold=threading.Event()).start()
+    assert index.hold is not None
+    try:
+        spec = DistSpec(name=unique_name("gone-pull"), version="1.0", padding=300_000)
+        wheel = dists.wheel(spec)
+        index.add(wheel)
+        chain = _chain(_server(server_factory, index), tmp_path)
+        project = normalize(spec.name)
+        with ThreadPoolExecutor(1) as pool, chain.http() as http:
+            pulled = pool.submit(http.get, f"{chain.endpoint()}simple/{project}/"
+                                           f"{wheel.filename}")
+            deadline = time.monotonic() + 30
+            while not index.file_requests(wheel.filename):
+                assert time.monotonic() < deadline, "the upstream was never asked"
+                time.sleep(0.02)
+            chain.api.delete_repository(domain=chain.domain, repository=chain.team)
+            index.hold.set()
+            response = pulled.result()
+        assert response.status_code == 200, response.text
+        assert response.content == wheel.data
+        assets = chain.api.list_package_version_assets(
+            domain=chain.domain, repository=chain.store, format="pypi", package=project,
+            packageVersion="1.0")["assets"]
+        assert [a["name"] for a in assets] == [wheel.filename]
+    finally:
+        index.hold.set()
+        index.stop()
+
+
 def _asset_digests(data_dir: Path, filename: str) -> set[tuple[Any, ...]]:
     """Every row of the asset ``filename`` in the catalog: (md5, sha1, sha512, and the
     BLAKE2b in PyPI's attributes)."""

@@ -219,10 +219,11 @@ class NpmPublisher:
         blobs = self._registry.blobs
         blobs.commit(staged, domain.blob_key)
         try:
-            result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
-                                     new_version, asset, {digests.sha256: digests.size},
-                                     self._registry.clock.now(),
-                                     tag_changes=tag_changes(stored_tags, tags))
+            with self._registry.sweeper.recording(repo.domain_id, [digests.sha256]):
+                result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
+                                         new_version, asset, {digests.sha256: digests.size},
+                                         self._registry.clock.now(),
+                                         tag_changes=tag_changes(stored_tags, tags))
         except Conflict as conflict:
             if conflict.resource_type != "asset":
                 raise

@@ -186,8 +186,10 @@ class PypiPublisher:
         meta = (blobs.put_bytes(validated.metadata_bytes, domain.blob_key)
                 if validated.serves_metadata else None)
         new = _new_file(validated, digests, meta)
-        result = catalog.publish(repo, FORMAT, "", new.name, new.display_name, new.version,
-                                 new.asset, new.blob_sizes, self._registry.clock.now())
+        with self._registry.sweeper.recording(repo.domain_id, new.blob_sizes.keys()):
+            result = catalog.publish(repo, FORMAT, "", new.name, new.display_name,
+                                     new.version, new.asset, new.blob_sizes,
+                                     self._registry.clock.now())
         log.info("published %s to %s/%s (%s)", validated.filename, domain.name, repo.name,
                  "new" if result.created else "identical re-upload")
         return PublishOutcome(validated.filename, result.created)
@@ -261,8 +263,14 @@ class PypiPublisher:
         new_files = [_new_file(checked.validated, checked.digests,
                                meta.digests() if meta is not None else None)
                      for _, checked, meta in pending]
-        results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
-                                                      self._registry.clock.now())
+        committed = {sha for file in new_files for sha in file.blob_sizes}
+        with self._registry.sweeper.recording(repo.domain_id, committed):
+            results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
+                                                          self._registry.clock.now())
+        refused = {sha for file, result in zip(new_files, results, strict=True)
+                   if isinstance(result, PackyardError) for sha in file.blob_sizes}
+        if refused:
+            self._registry.sweeper.release(repo.domain_id, refused)
         for (index, checked, _), result in zip(pending, results, strict=True):
             answers[index] = (result if isinstance(result, PackyardError)
                               else PublishOutcome(checked.validated.filename, result))
