@@ -127,8 +127,15 @@ class Web:
                                       self.codec.csrf_token(session.session_id))
         return request.state.caller  # type: ignore[no-any-return]
 
+    def secure(self, request: Request) -> bool:
+        """Whether the console's cookies are ``Secure``: over HTTPS, and whenever the public
+        URL is HTTPS, whatever the request says (a proxy not in the trusted list forwards
+        plain HTTP, but the browser is on HTTPS and must never send the cookie without it)."""
+        return request.url.scheme == "https" or (self._public_url or "").lower().startswith(
+            "https://")
+
     def set_session_cookie(self, request: Request, session: ConsoleSession | None) -> None:
-        secure = request.url.scheme == "https"
+        secure = self.secure(request)
         if session is None:
             value = cookie_header(COOKIE, "", secure=secure, max_age=0)
         else:
@@ -180,8 +187,7 @@ class Web:
         return secrets.token_urlsafe(24)
 
     def signin_cookie(self, request: Request, nonce: str) -> str:
-        return cookie_header(SIGNIN_COOKIE, nonce, secure=request.url.scheme == "https",
-                             max_age=3600)
+        return cookie_header(SIGNIN_COOKIE, nonce, secure=self.secure(request), max_age=3600)
 
     # -- answers -----------------------------------------------------------------------------
 
