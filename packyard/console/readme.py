@@ -18,6 +18,7 @@ on every view, and reStructuredText of a few hundred KiB takes docutils seconds 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -48,12 +49,28 @@ def _renderer(content_type: str | None, fmt: str) -> str:
     return "reStructuredText"
 
 
+# What a browser drops from a URL before reading it: C0 controls and spaces around it, tabs
+# and newlines anywhere (the URL Standard's basic URL parser).
+_AROUND = "".join(map(chr, range(0x21)))
+_INSIDE = re.compile(r"[\t\n\r]")
+
+
+def _elsewhere(url: str) -> bool:
+    """Whether a browser would load ``url`` from another host: it names a scheme or a host,
+    read as the browser reads it, where "\\" is "/" and any run of slashes at the start
+    introduces a host (``/\\host/x.png`` and ``///host/x.png`` are another host's image)."""
+    cleaned = _INSIDE.sub("", url.strip(_AROUND)).replace("\\", "/")
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:  # an unclosed IPv6 host ("//[x/p.png"): not kept either
+        return True
+    return bool(parts.scheme or parts.netloc) or cleaned.startswith("//")
+
+
 def _local_only(tag: str, attribute: str, value: str) -> str | None:
     """nh3's attribute filter: an image from another host keeps its alt text only."""
-    if tag == "img" and attribute == "src":
-        parts = urlsplit(value)
-        if parts.scheme or parts.netloc:
-            return None
+    if tag == "img" and attribute == "src" and _elsewhere(value):
+        return None
     return value
 
 

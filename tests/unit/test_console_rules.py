@@ -169,6 +169,23 @@ def test_a_markdown_readme_keeps_no_script_handler_javascript_link_or_remote_ima
     assert '<h1>Title</h1>' in html
 
 
+@pytest.mark.parametrize("src", [
+    "/\\tracker.example/p.png", "\\\\tracker.example/p.png", "///tracker.example/p.png",
+    " /\\tracker.example/p.png", "/\t/tracker.example/p.png", "//[tracker.example/p.png",
+])
+def test_regression_an_image_from_another_host_written_as_a_browser_reads_it_is_dropped(
+        src: str) -> None:
+    """A browser reads "\\" as "/" and a run of slashes at the start as a host, so
+    ``/\\tracker.example/p.png`` is another host's image: it passed the check, which read
+    it as a path, and only the Content-Security-Policy kept the browser from loading it."""
+    rendered = render_readme(f'<img src="{src}" alt="remote"> ![local](logo.png)',
+                             "text/markdown", "pypi")
+    assert rendered is not None
+    html = str(rendered.html)
+    assert "tracker.example" not in html and '<img alt="remote">' in html
+    assert 'src="logo.png"' in html
+
+
 def test_an_npm_readme_without_a_content_type_is_markdown_cleaned_the_same_way() -> None:
     rendered = render_readme(HOSTILE, None, "npm")
     assert rendered is not None and rendered.kind == "Markdown"
