@@ -258,6 +258,29 @@ def test_with_a_public_url_forms_are_accepted_from_that_origin_only(
         user.close()
 
 
+@pytest.mark.parametrize("public_url", ["https://Packages.Example.com",
+                                        "https://packages.example.com:443/"])
+def test_regression_a_public_url_with_capitals_or_its_default_port_accepts_its_own_forms(
+        packyard_factory: Any, public_url: str) -> None:
+    """Browsers send Origin with the host in lower case and without the scheme's default
+    port; the check compared it with the public URL as written, so every console form
+    (the sign-in first) was refused as cross-origin."""
+    user = ConsoleUser(packyard_factory(public_url=public_url))
+    user.http.base_url = "https://packages.example.com"
+    try:
+        assert user.sign_in().status_code == 303
+        answer = user.post("/console/access/users", {"user_name": "proxied"},
+                           headers={"origin": "https://packages.example.com"})
+        assert answer.status_code == 303
+        for other in ("https://packages.example.com:8443", "http://packages.example.com",
+                      "https://packages.example.com.evil.example"):
+            answer = user.post("/console/access/users", {"user_name": "other"},
+                               headers={"origin": other})
+            assert answer.status_code == 403, other
+    finally:
+        user.close()
+
+
 def test_a_form_larger_than_the_limit_is_refused_unread(browser: ConsoleUser) -> None:
     browser.sign_in()
     answer = browser.post("/console/access/users", {"user_name": "x" * (1024 * 1024)})
