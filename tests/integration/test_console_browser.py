@@ -82,7 +82,7 @@ def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
               dists.wheel(DistSpec(name="hostile-readme", version="0.1",
                                    readme=HOSTILE_README)),
               dists.wheel(DistSpec(name="status-demo", version="2.0")),
-              dists.wheel(DistSpec(name="console-images", version="0.1",
+              dists.wheel(DistSpec(name="readme-images", version="0.1",
                                    readme=CONSOLE_IMAGES_README)))
     # A package group, so the domain's page lists one besides the root group.
     api.create_package_group(domain=repo.domain, packageGroup="/pypi//console~",
@@ -258,7 +258,7 @@ def test_regression_a_readme_image_does_not_request_console_pages_as_its_reader(
     _sign_in(page, server, ROOT)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(_version_url(server, published, "console-images", "0.1"))
+    page.goto(_version_url(server, published, "readme-images", "0.1"))
     readme = page.locator("#readme")
     expect(readme.get_by_role("heading", name="Console images")).to_be_visible()
     expect(readme.get_by_role("img", name="audit page")).to_have_count(1)
