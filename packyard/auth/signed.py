@@ -138,6 +138,18 @@ class SignedRequestAuthenticator:
             raise ExpiredToken()
         return principal
 
+    def names_a_key(self, access_key_id: str) -> bool:
+        """Whether ``access_key_id`` is one this server issued (the root's, a user's in any
+        status, a role session's): a failed console sign-in records only such an id, since
+        what was typed there may be a secret pasted into the wrong field."""
+        if _same(access_key_id, self._root.access_key_id):
+            return True
+        if self._store is None:
+            return False
+        if access_key_id.startswith("ASIA"):
+            return self._store.session(access_key_id) is not None
+        return self._store.access_key(access_key_id) is not None
+
     def _key(self, key_id: str, session_token: str | None) -> tuple[str, Principal]:
         if _same(key_id, self._root.access_key_id):
             if session_token is not None:

@@ -115,6 +115,13 @@ def add_form_choices(request: Request, fields: dict[str, str]) -> None:
     note.request_parameters = {**(note.request_parameters or {}), **chosen}
 
 
+def record_parameter(request: Request, name: str, value: str) -> None:
+    """Record ``value`` as the parameter ``name`` instead of what the form said."""
+    note = note_of(request.scope)
+    if note.request_parameters is not None and name in note.request_parameters:
+        note.request_parameters = {**note.request_parameters, name: value}
+
+
 def refused(request: Request, code: str, message: str, status: int) -> None:
     """A refusal: always recorded for a change; for a page, when the caller was not allowed."""
     note = note_of(request.scope)

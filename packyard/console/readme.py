@@ -7,9 +7,11 @@ event attributes, links only to ``http``, ``https`` and ``mailto``. PyPI's
 with no content type from any other format (npm's) is Markdown, cleaned the same way.
 
 A second pass drops what the allow-list still lets through and the console will not show:
-images from other hosts (loading one tells that host who reads the page, and when) keep only
-their alt text, and links open without a referrer. The console's Content-Security-Policy
-(``routes.py``) forbids scripts and remote images as well, should anything slip through.
+images keep only their alt text (one from another host tells that host who reads the page,
+and when; any other is a path on this server, which the reader's browser would request as the
+reader, a console page included), and links open without a referrer. The console's
+Content-Security-Policy (``web.py``) forbids scripts and remote images as well, should
+anything slip through.
 
 ``Readmes`` remembers what it rendered, by the README's content: a version's README is the same
 on every view, and reStructuredText of a few hundred KiB takes docutils seconds to render.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import nh3
 from markupsafe import Markup
@@ -48,19 +49,21 @@ def _renderer(content_type: str | None, fmt: str) -> str:
     return "reStructuredText"
 
 
-def _local_only(tag: str, attribute: str, value: str) -> str | None:
-    """nh3's attribute filter: an image from another host keeps its alt text only."""
+def _no_image_source(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's attribute filter: an image keeps its alt text only. From another host it would
+    tell that host who reads the page, and when; from this server, any path (``/console/audit``,
+    ``../../access``, ``logo.png``) is a console page that the reader's browser would request
+    as the reader, a refusal recorded in the audit trail under the reader's name. A README's
+    own images are not on this server anyway."""
     if tag == "img" and attribute == "src":
-        parts = urlsplit(value)
-        if parts.scheme or parts.netloc:
-            return None
+        return None
     return value
 
 
 def _clean(html: str) -> str:
     return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes={"http", "https", "mailto"},
-                     link_rel="nofollow noopener noreferrer", attribute_filter=_local_only)
+                     link_rel="nofollow noopener noreferrer", attribute_filter=_no_image_source)
 
 
 def render_readme(text: str | None, content_type: str | None, fmt: str) -> RenderedReadme | None:

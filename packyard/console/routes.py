@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from packyard.audit.query import AuditFilter, parse_moment
-from packyard.console import access, browse, groups, iam_documents, lifecycle, tags
+from packyard.console import access, audit, browse, groups, iam_documents, lifecycle, tags
 from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
@@ -99,6 +99,8 @@ class Console:
 
     async def signin(self, request: Request) -> Response:
         fields = await self.web.form(request, None, MAX_SIGNIN_BYTES)
+        audit.record_parameter(request, "access_key_id", await self._call(
+            self._signin.recorded_key_id, fields.get("access_key_id", "")))
         kept = {k: fields.get(k, "") for k in ("access_key_id", "role_arn", "session_name")}
         request.state.redisplay = lambda exc, status: self._signin_form(
             request, exc.message, status, kept)

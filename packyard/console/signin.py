@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from packyard.audit.events import HIDDEN
 from packyard.auth.principal import Principal, session_principal
 from packyard.auth.signed import SignedRequestAuthenticator
 from packyard.auth.sigv4 import SignatureError
@@ -91,6 +92,15 @@ class SignIn:
         self._authn = authenticator
         self._sts = sts
         self._failures = failures
+
+    def recorded_key_id(self, access_key_id: str) -> str:
+        """The access key id as the audit trail records a sign-in: itself when it names a key,
+        hidden otherwise, as CloudTrail hides an unknown user name (a secret pasted into the
+        key id field would be shown to every reader of the trail)."""
+        key_id = access_key_id.strip()
+        if key_id and len(key_id) <= 128 and self._authn.names_a_key(key_id):
+            return key_id
+        return HIDDEN
 
     def sign_in(self, form: SignInForm, source: str) -> Principal:
         key_id = form.access_key_id.strip()

@@ -127,8 +127,15 @@ class Web:
                                       self.codec.csrf_token(session.session_id))
         return request.state.caller  # type: ignore[no-any-return]
 
+    def secure(self, request: Request) -> bool:
+        """Whether the console's cookies are ``Secure``: over HTTPS, and whenever the public
+        URL is HTTPS, whatever the request says (a proxy not in the trusted list forwards
+        plain HTTP, but the browser is on HTTPS and must never send the cookie without it)."""
+        return request.url.scheme == "https" or (self._public_url or "").lower().startswith(
+            "https://")
+
     def set_session_cookie(self, request: Request, session: ConsoleSession | None) -> None:
-        secure = request.url.scheme == "https"
+        secure = self.secure(request)
         if session is None:
             value = cookie_header(COOKIE, "", secure=secure, max_age=0)
         else:
@@ -170,9 +177,8 @@ class Web:
         origin = request.headers.get("origin")
         if origin is None:
             return
-        expected = urlsplit(self.base_url(request))
-        got = urlsplit(origin)
-        if (got.scheme, got.netloc) != (expected.scheme, expected.netloc):
+        got = web_origin(origin)
+        if got is None or got != web_origin(self.base_url(request)):
             raise Denied(f"Cross-origin form posts are refused (Origin {origin}).")
 
     @staticmethod
@@ -180,8 +186,7 @@ class Web:
         return secrets.token_urlsafe(24)
 
     def signin_cookie(self, request: Request, nonce: str) -> str:
-        return cookie_header(SIGNIN_COOKIE, nonce, secure=request.url.scheme == "https",
-                             max_age=3600)
+        return cookie_header(SIGNIN_COOKIE, nonce, secure=self.secure(request), max_age=3600)
 
     # -- answers -----------------------------------------------------------------------------
 
@@ -216,6 +221,24 @@ class Web:
         """The sign-in that leads back to the page a form was posted from, not to the form's
         action, which only takes a POST."""
         return f"{paths.ROOT}/sign-in?next={quote(self.form_page(request), safe='')}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def web_origin(url: str) -> tuple[str, str, int | None] | None:
+    """A URL's origin as browsers compare it: scheme and host in lower case, the scheme's
+    default port made explicit (a public URL written ``https://Host:443`` is the origin a
+    browser sends as ``https://host``); None when it has no host or a bad port."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
 def safe_next(target: str | None) -> str:

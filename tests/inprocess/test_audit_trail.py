@@ -312,6 +312,32 @@ def test_console_sign_ins_and_changes_are_recorded_as_their_service_calls(
     assert ROOT_SECRET not in raw and "wrong-secret-value" not in raw and "csrf" not in raw
 
 
+def test_regression_a_secret_typed_into_the_console_key_id_field_is_not_recorded(
+        packyard: InProcessPackyard) -> None:
+    """A user who pastes the secret access key into "Access key ID" (or swaps the fields)
+    is refused, and the trail recorded what was typed there as the access key id: the secret,
+    in clear, for every reader of the trail (the console's Audit page, packyard audit).
+    CloudTrail hides an unknown user name of a failed ConsoleLogin; so does Packyard now,
+    while a key it issued is still recorded, refused or not."""
+    from tests.inprocess.console_support import ConsoleUser
+
+    iam = packyard.iam()
+    iam.create_user(UserName="alice")
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    secret = key["SecretAccessKey"]
+    browser = ConsoleUser(packyard)
+    try:
+        assert browser.sign_in(Credentials(secret, key["AccessKeyId"])).status_code == 401
+        assert browser.sign_in(Credentials(key["AccessKeyId"], "wrong")).status_code == 401
+        assert browser.sign_in(Credentials(key["AccessKeyId"], secret)).status_code == 303
+    finally:
+        browser.close()
+    logins = _events(packyard, name="ConsoleLogin")
+    assert [e["requestParameters"]["access_key_id"] for e in logins] == [
+        "HIDDEN_DUE_TO_SECURITY_REASONS", key["AccessKeyId"], key["AccessKeyId"]]
+    assert secret not in _raw_log(packyard)
+
+
 def test_the_console_shows_the_trail_to_whoever_may_look_events_up(
         packyard: InProcessPackyard) -> None:
     from tests.inprocess.console_support import ConsoleUser

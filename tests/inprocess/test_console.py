@@ -95,6 +95,29 @@ def test_over_https_the_cookie_is_secure(browser: ConsoleUser) -> None:
     assert answer.headers["set-cookie"].endswith("; Secure")
 
 
+def test_regression_with_an_https_public_url_the_cookies_are_secure_over_a_plain_hop(
+        packyard_factory: Any) -> None:
+    """Behind a proxy that is not in PACKYARD_FORWARDED_ALLOW_IPS, the request reaches the
+    server as plain HTTP although the browser is on the public HTTPS URL: the session cookie
+    was set without Secure, so the browser would send it over plain HTTP to that host."""
+    user = ConsoleUser(packyard_factory(public_url="https://packages.example.com"))
+    try:
+        page = user.get("/console/sign-in")
+        signin_cookie = page.headers["set-cookie"]
+        nonce = page.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
+        # As the proxy forwards it: the nonce cookie the browser sent over HTTPS, plain HTTP.
+        answer = user.http.post("/console/sign-in", data={
+            "nonce": nonce, "access_key_id": ROOT.access_key_id,
+            "secret_access_key": ROOT.secret_access_key},
+            headers={"cookie": f"packyard_console_signin={nonce}"})
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith("packyard_console=")
+        assert signin_cookie.endswith("; Secure") and cookie.endswith("; Secure")
+    finally:
+        user.close()
+
+
 @pytest.mark.parametrize("credentials", [
     Credentials(ROOT.access_key_id, "wrong-secret"),
     Credentials("AKIANOSUCHKEY0000000", ROOT.secret_access_key),
@@ -220,6 +243,8 @@ def test_a_post_from_another_origin_is_refused(browser: ConsoleUser) -> None:
 def test_with_a_public_url_forms_are_accepted_from_that_origin_only(
         packyard_factory: Any) -> None:
     user = ConsoleUser(packyard_factory(public_url="https://packages.example.com"))
+    # The browser is at the public URL: its Secure cookie goes only over HTTPS.
+    user.http.base_url = "https://packages.example.com"
     try:
         user.sign_in()
         answer = user.post("/console/access/users", {"user_name": "direct"},
@@ -229,6 +254,29 @@ def test_with_a_public_url_forms_are_accepted_from_that_origin_only(
         answer = user.post("/console/access/users", {"user_name": "proxied"},
                            headers={"origin": "https://packages.example.com"})
         assert answer.status_code == 303
+    finally:
+        user.close()
+
+
+@pytest.mark.parametrize("public_url", ["https://Packages.Example.com",
+                                        "https://packages.example.com:443/"])
+def test_regression_a_public_url_with_capitals_or_its_default_port_accepts_its_own_forms(
+        packyard_factory: Any, public_url: str) -> None:
+    """Browsers send Origin with the host in lower case and without the scheme's default
+    port; the check compared it with the public URL as written, so every console form
+    (the sign-in first) was refused as cross-origin."""
+    user = ConsoleUser(packyard_factory(public_url=public_url))
+    user.http.base_url = "https://packages.example.com"
+    try:
+        assert user.sign_in().status_code == 303
+        answer = user.post("/console/access/users", {"user_name": "proxied"},
+                           headers={"origin": "https://packages.example.com"})
+        assert answer.status_code == 303
+        for other in ("https://packages.example.com:8443", "http://packages.example.com",
+                      "https://packages.example.com.evil.example"):
+            answer = user.post("/console/access/users", {"user_name": "other"},
+                               headers={"origin": other})
+            assert answer.status_code == 403, other
     finally:
         user.close()
 

@@ -62,6 +62,12 @@ HOSTILE_README = """# Hostile
 <img src="https://tracker.invalid/pixel.png" alt="remote image">
 """
 
+# Images on this server's own paths: each a console page the reader's browser would request.
+CONSOLE_IMAGES_README = """# Console images
+
+<img src="/console/audit" alt="audit page"> ![access page](../../../../../../../../access)
+"""
+
 
 @pytest.fixture(scope="module")
 def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
@@ -75,7 +81,9 @@ def published(server: ServerProcess, api: Any, dists: DistFactory) -> PypiRepo:
                                          requires_dist=("idna>=3",))),
               dists.wheel(DistSpec(name="hostile-readme", version="0.1",
                                    readme=HOSTILE_README)),
-              dists.wheel(DistSpec(name="status-demo", version="2.0")))
+              dists.wheel(DistSpec(name="status-demo", version="2.0")),
+              dists.wheel(DistSpec(name="readme-images", version="0.1",
+                                   readme=CONSOLE_IMAGES_README)))
     # A package group, so the domain's page lists one besides the root group.
     api.create_package_group(domain=repo.domain, packageGroup="/pypi//console~",
                              description="The console's demo packages",
@@ -239,6 +247,25 @@ def test_a_readme_with_script_links_and_event_attributes_renders_inert(
     expect(readme.locator("[onerror], [onmouseover], [onclick]")).to_have_count(0)
     assert "tracker.invalid" not in readme.inner_html() and not blocked
     expect(readme.get_by_role("img", name="remote image")).to_have_count(1)
+
+
+def test_regression_a_readme_image_does_not_request_console_pages_as_its_reader(
+        server: ServerProcess, published: PypiRepo, context: Any) -> None:
+    """``<img src="/console/audit">`` (or any relative path) in a README made each reader's
+    browser request that console page with the reader's session: a reader without
+    cloudtrail:LookupEvents was recorded in the audit trail as refused it."""
+    page = context.new_page()
+    _sign_in(page, server, ROOT)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(_version_url(server, published, "readme-images", "0.1"))
+    readme = page.locator("#readme")
+    expect(readme.get_by_role("heading", name="Console images")).to_be_visible()
+    expect(readme.get_by_role("img", name="audit page")).to_have_count(1)
+    expect(readme.locator("img[src]")).to_have_count(0)
+    page.wait_for_load_state("networkidle")
+    assert [url for url in requested if "/console/audit" in url or url.endswith("/access")
+            ] == []
 
 
 def test_a_read_only_principal_sees_no_write_actions_and_a_forged_one_is_refused(

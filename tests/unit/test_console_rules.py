@@ -165,8 +165,42 @@ def test_a_markdown_readme_keeps_no_script_handler_javascript_link_or_remote_ima
     for banned in ("<script", "onerror", "onclick", "javascript:", "tracker.example", "<style",
                    "<iframe"):
         assert banned not in html, banned
-    assert '<img alt="remote">' in html and 'src="logo.png"' in html
+    assert '<img alt="remote">' in html and '<img alt="local">' in html
     assert '<h1>Title</h1>' in html
+
+
+@pytest.mark.parametrize("src", [
+    "/\\tracker.example/p.png", "\\\\tracker.example/p.png", "///tracker.example/p.png",
+    " /\\tracker.example/p.png", "/\t/tracker.example/p.png", "//[tracker.example/p.png",
+])
+def test_regression_an_image_from_another_host_written_as_a_browser_reads_it_is_dropped(
+        src: str) -> None:
+    """A browser reads "\\" as "/" and a run of slashes at the start as a host, so
+    ``/\\tracker.example/p.png`` is another host's image: it passed the check, which read
+    it as a path, and only the Content-Security-Policy kept the browser from loading it."""
+    rendered = render_readme(f'<img src="{src}" alt="remote"> ![local](logo.png)',
+                             "text/markdown", "pypi")
+    assert rendered is not None
+    html = str(rendered.html)
+    assert "tracker.example" not in html and '<img alt="remote">' in html
+
+
+@pytest.mark.parametrize("src", [
+    "/console/audit", "../../../../../../../../access/users/admin", "logo.png",
+    "1.0/assets/demo-1.0-py3-none-any.whl", "?x=1",
+])
+def test_regression_a_readme_image_makes_no_request_to_the_console_as_its_reader(
+        src: str) -> None:
+    """Any image path is on this server: ``<img src="/console/audit">`` in a README made
+    every reader's browser request that page as the reader, and a reader without
+    cloudtrail:LookupEvents was recorded in the audit trail as refused it, a request they
+    never made. Images keep their alt text only."""
+    rendered = render_readme(f'<img src="{src}" alt="probe"> and ![md]({src})',
+                             "text/markdown", "pypi")
+    assert rendered is not None
+    html = str(rendered.html)
+    assert "src=" not in html
+    assert '<img alt="probe">' in html and '<img alt="md">' in html
 
 
 def test_an_npm_readme_without_a_content_type_is_markdown_cleaned_the_same_way() -> None:
