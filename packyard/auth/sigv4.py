@@ -383,9 +383,14 @@ def _auth_fields(text: str) -> dict[str, str]:
 def _split_credential(credential: str) -> tuple[str, str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5:
+        # AWS's message quotes the whole credential; here only its scope's elements are: a
+        # secret access key pasted as the key id (swapped in a client's configuration) holds
+        # "/" about every other time, and this message goes to the server's log and the audit
+        # trail, which others read.
+        scope = "/".join(parts[1:][-4:])
         raise IncompleteSignature(
             "Credential must have exactly 5 slash-delimited elements, e.g. "
-            f"keyid/date/region/service/term, got '{credential}'"
+            f"keyid/date/region/service/term, got '…/{scope}' ({len(parts)} elements)"
         )
     return parts[0], parts[1], parts[2], parts[3], parts[4]
 

@@ -486,7 +486,7 @@ PARSE_REJECTIONS: dict[str, tuple[Callable[[], object], Rejection]] = {
         lambda: _parse(GOOD_AUTH.replace(SCOPE, "AKIDEXAMPLE/20150830/us-east-1")),
         Rejection(IncompleteSignature, "IncompleteSignatureException",
                   "Credential must have exactly 5 slash-delimited elements, e.g. "
-                  "keyid/date/region/service/term, got 'AKIDEXAMPLE/20150830/us-east-1'")),
+                  "keyid/date/region/service/term, got '…/20150830/us-east-1' (3 elements)")),
     "host not signed": (
         lambda: _parse(GOOD_AUTH.replace("host;x-amz-date", "x-amz-date")),
         Rejection(InvalidSignature, "InvalidSignatureException",
@@ -570,6 +570,26 @@ def test_bearer_token_is_not_echoed() -> None:
     with pytest.raises(IncompleteSignature) as caught:
         _parse("Bearer eyJhbGciOi.secret")
     assert "eyJhbGciOi" not in caught.value.message
+
+
+@pytest.mark.parametrize("query", [False, True], ids=["header", "presigned"])
+def test_regression_a_secret_given_as_the_key_id_is_not_quoted_in_the_error(query: bool) -> None:
+    # Key id and secret swapped in a client's configuration: the secret (with "/" in it, as
+    # about every other one has) is sent as the credential's key id. The refusal's message is
+    # logged and recorded in the audit trail, which others read.
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    credential = f"{secret}/20150830/us-east-1/service/aws4_request"
+    with pytest.raises(IncompleteSignature) as caught:
+        if query:
+            _parse(None, query="X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+                   + credential.replace("/", "%2F")
+                   + "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=60"
+                   "&X-Amz-SignedHeaders=host&X-Amz-Signature=abc")
+        else:
+            _parse(GOOD_AUTH.replace(SCOPE, credential))
+    message = caught.value.message
+    assert "20150830/us-east-1/service/aws4_request" in message
+    assert not any(piece in message for piece in secret.split("/")), message
 
 
 def test_authorization_fields_tolerate_any_spacing_and_order() -> None:
