@@ -87,6 +87,12 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
     click.echo(f"copied {report.blobs_copied} file(s) ({report.blobs_present} already there) "
                f"and {rows}{moved}; start the replicas with --database-url {to_database_url} "
                f"--blob-store {to_blob_store}")
+    webhooks = source.effective_webhooks_file
+    if webhooks.exists():
+        # A file, not rows (secrets stay out of the database): replicas without it send no
+        # event, saying nothing.
+        click.echo(f"the webhooks in {webhooks} are not in the database: give each replica a "
+                   "copy (PACKYARD_WEBHOOKS_FILE)")
 
 
 def _pair(entry: str) -> tuple[str, str]:

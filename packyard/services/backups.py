@@ -151,7 +151,7 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             report.bytes += size
         if progress:
             progress(n, len(listed), report.bytes)
-    lost = _still_listed(database, report.missing)
+    lost = still_listed(database, report.missing)
     if lost:
         # Not deleted while it ran (the database lists them still): elsewhere, or lost.
         raise Invalid(f"{len(lost)} file(s) the database lists are not in {blob_dir} (the "
@@ -333,7 +333,7 @@ def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup:
                           "backup's keyring, secrets and files would replace what is there)")
 
 
-def _still_listed(database: Path, missing: list[str]) -> list[str]:
+def still_listed(database: Path, missing: list[str]) -> list[str]:
     """Those of the ``missing`` blobs (``d<N>/<sha256>``) the live database lists still: not
     deleted since the snapshot, so not where the backup looked."""
     if not missing:
