@@ -9,6 +9,7 @@ stderr, the summary to stdout (``--output json`` for scripts).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -144,7 +145,7 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
     corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
-    from packyard.encryption.verification import verify_blobs
+    from packyard.encryption.verification import REPAIR, verify_blobs
 
     services, encryption = _services(_settings(data_dir, database_url, blob_store))
     domain_id = _domain_id(services, domain)
@@ -156,7 +157,9 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     if output == "json":
         click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "findings": [
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
-             "detail": f.detail} for f in report.findings]}))
+             "detail": f.detail, "storedAs": f.stored_as,
+             "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
+            for f in report.findings], **({} if report.ok else {"repair": REPAIR})}))
     else:
         checked = sum(report.counts.values())
         click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
@@ -167,6 +170,17 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
             if finding.status != "plain":
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "
                            f"{finding.domain_key} {finding.detail}".rstrip())
+                click.echo(f"    stored as {finding.stored_as}")
+                for user in finding.used_by:
+                    scope = "@" if user.format == "npm" else ""
+                    package = (f"{scope}{user.namespace}/{user.package}" if user.namespace
+                               else user.package)
+                    click.echo(f"    used by {user.repository} {user.format} {package} "
+                               f"{user.version} ({user.asset})")
+                if not finding.used_by:
+                    click.echo("    used by no package version (its version was deleted)")
+        if not report.ok:
+            click.echo(REPAIR)
     sys.exit(0 if report.ok else 1)
 
 

@@ -4,7 +4,8 @@ and check that each plaintext's sha256 is its name.
 A finding per blob that is not right: ``tampered`` (a segment, the header or the size does not
 authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, the store has no
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
-``packyard encrypt``).
+``packyard encrypt``). Each bad blob names the package versions it is an asset of, and where
+it is stored, so it can be mended: ``REPAIR`` says how.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from dataclasses import dataclass, field
 import anyio
 
 from packyard.crypto.errors import KeyUnavailable, TamperedBlob, TamperedKey
+from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import NotFound
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import BlobUser, Catalog
 from packyard.storage.blobs import BlobStore
 
 _PAGE = 500
+# How a bad blob is mended; both ways were tried on a registry a backup had been taken of.
+REPAIR = ("To repair a blob: put its file back from a backup (the same path under the "
+          "backup's blobs/; `sha256sum -c SHA256SUMS` in the backup checks it first) and run "
+          "verify again; or delete the versions using it (aws codeartifact "
+          "delete-package-versions) and publish them again: a version kept from an upstream "
+          "is fetched again at its next install.")
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class Finding:
     sha256: str
     status: str
     detail: str = ""
+    # Where it is stored under the blob store (``d1.enc/ab/ab…``), and what uses it.
+    stored_as: str = ""
+    used_by: tuple[BlobUser, ...] = ()
 
 
 @dataclass
@@ -73,7 +84,11 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
             status, detail = _check(store, domain_key, row.sha256)
             if status == "ok" and not row.encrypted:
                 status = "plain"
-            finding = Finding(domain_key, row.sha256, status, detail)
+            stored_as = (f"{domain_key}{SEALED_SUFFIX if row.encrypted else ''}/"
+                         f"{row.sha256[:2]}/{row.sha256}")
+            used_by = (() if status in ("ok", "plain")
+                       else tuple(catalog.blob_users(row.domain_id, row.sha256)))
+            finding = Finding(domain_key, row.sha256, status, detail, stored_as, used_by)
             report.counts[status] += 1
             if status != "ok":
                 report.findings.append(finding)
