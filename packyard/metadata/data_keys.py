@@ -223,7 +223,8 @@ class DataKeyStore(CatalogBase):
     def blob_users(self, domain_id: int, sha256: str, limit: int = 5) -> list[BlobUser]:
         """The package versions whose assets are (or come with: a wheel's METADATA) this blob
         of the domain, at most ``limit``: what ``packyard verify`` names for a bad blob."""
-        joined = (assets.join(package_versions, package_versions.c.id == assets.c.package_version_id)
+        joined = (assets.join(package_versions,
+                              package_versions.c.id == assets.c.package_version_id)
                   .join(packages, packages.c.id == package_versions.c.package_id)
                   .join(repositories, repositories.c.id == packages.c.repository_id))
         columns = (repositories.c.name.label("repository"), packages.c.format,
