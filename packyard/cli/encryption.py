@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.cli.storage_options import storage_options
@@ -37,7 +38,8 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+    # escape: a path in the message is text, not rich's markup (MarkupError).
+    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
 
 

@@ -511,3 +511,17 @@ def test_regression_an_unfinished_backup_is_named_so(packyard: InProcessPackyard
     with pytest.raises(Invalid, match="is an unfinished backup .*; use another"):
         backups.restore(backup, settings_for(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+def test_regression_a_destination_named_like_markup_is_named_as_it_is(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """``/backups/[/b]`` (rich's markup for 'end bold') in the one-line error ended in a
+    MarkupError traceback instead."""
+    dest = tmp_path / "[" / "b]"
+    dest.mkdir(parents=True)
+    (dest / "x").write_text("x")
+    result = CliRunner().invoke(main, ["backup", str(dest), "--data-dir",
+                                       str(packyard.settings.data_dir)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {dest} is not empty; back up into a new directory" in \
+        " ".join(result.output.split())
