@@ -199,9 +199,15 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
     if not described.get("complete", False):
         raise Invalid(f"{src} is an incomplete backup (blobs were deleted while it ran); "
                       "use another")
-    if database.exists():
-        raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
     marker = settings.data_dir / RESTORING
+    if database.exists():
+        if _finished_but_marked(src, database, marker, str(described.get("created"))):
+            # Stopped between its last two steps: the database was in place, the marker not
+            # yet removed (and no server would start there).
+            marker.unlink()
+            return BackupReport(blobs=int(described.get("blobs", 0)),
+                                bytes=int(described.get("bytes", 0)))
+        raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
     _check_restorable_into(settings.data_dir, blob_dir, marker, str(described.get("created")))
     sums = _read_sums(src)
     created = not settings.data_dir.exists()
@@ -223,6 +229,14 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
                       "is mended, and it carries on") from None
     marker.unlink()
     return report
+
+
+def _finished_but_marked(src: Path, database: Path, marker: Path, backup: str) -> bool:
+    """Whether ``database`` is this backup's, put in place by a restore of it that stopped
+    before it removed its marker."""
+    if not marker.exists() or json.loads(marker.read_text() or "{}").get("backup") != backup:
+        return False
+    return _file_sha256(database) == _file_sha256(src / DATABASE)
 
 
 def _restore_files(src: Path, sums: dict[str, str] | None, data_dir: Path, blob_dir: Path,

@@ -525,3 +525,26 @@ def test_regression_a_destination_named_like_markup_is_named_as_it_is(
     assert result.exit_code == 2, result.output
     assert f"error: {dest} is not empty; back up into a new directory" in \
         " ".join(result.output.split())
+
+
+def test_regression_a_restore_stopped_after_its_database_was_in_place_finishes_when_run_again(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """Killed between putting the database in place and removing its marker, the restore
+    could not be finished: the server said 'run the same restore again to finish it', and the
+    restore said 'packyard.db exists; restore into a new --data-dir'."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    restored = tmp_path / "r"
+    backups.restore(backup, settings_for(restored))
+    marker = {"backup": json.loads((backup / backups.MANIFEST).read_text())["created"],
+              "from": str(backup)}
+    (restored / backups.RESTORING).write_text(json.dumps(marker))  # what the kill left
+    with pytest.raises(CannotStart, match="run the same restore again to finish it"):
+        build_services(settings_for(restored))
+    assert backups.restore(backup, settings_for(restored)).blobs >= 2
+    assert not (restored / backups.RESTORING).exists()
+    build_services(settings_for(restored)).catalog.dispose()
+    # Another install's database under such a marker is not taken for the backup's.
+    (restored / backups.RESTORING).write_text(json.dumps(marker))
+    (restored / "packyard.db").write_bytes(b"another")
+    with pytest.raises(Invalid, match="exists; restore into a new --data-dir"):
+        backups.restore(backup, settings_for(restored))
