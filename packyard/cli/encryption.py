@@ -147,7 +147,12 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
     corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
-    from packyard.encryption.verification import REPAIR, verify_blobs
+    from packyard.encryption.verification import (
+        REPAIR,
+        STRAY_REMOVAL,
+        stray_files,
+        verify_blobs,
+    )
 
     services, encryption = _services(_settings(data_dir, database_url, blob_store))
     domain_id = _domain_id(services, domain)
@@ -156,8 +161,12 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         report = verify_blobs(services.catalog, encryption.blobs, domain_id=domain_id,
                               progress=lambda _finding: bar.advance(task))
     services.catalog.dispose()
+    blob_dir = _blob_directory(services.settings)
+    strays = ([] if blob_dir is None else
+              stray_files(blob_dir, report.listed, None if domain_id is None else f"d{domain_id}"))
     if output == "json":
-        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "findings": [
+        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "stray": strays,
+                               "findings": [
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
              "detail": f.detail, "storedAs": f.stored_as,
              "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
@@ -181,9 +190,22 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
                                f"{user.version} ({user.asset})")
                 if not finding.used_by:
                     click.echo("    used by no package version (its version was deleted)")
+        if strays:
+            click.echo(f"{len(strays):,} stray file(s) under {blob_dir} that no catalog row "
+                       "names:")
+            for stray in strays:
+                click.echo(f"  stray: {stray}")
+            click.echo(STRAY_REMOVAL)
         if not report.ok:
             click.echo(REPAIR)
     sys.exit(0 if report.ok else 1)
+
+
+def _blob_directory(settings: Settings) -> Path | None:
+    """The blob store's directory, when it is one (an S3 store is not walked)."""
+    if settings.blob_store and "://" in settings.blob_store:
+        return None
+    return Path(settings.blob_store) if settings.blob_store else settings.blob_dir
 
 
 @click.group("keys")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -77,3 +79,31 @@ def test_regression_verify_names_the_versions_of_a_bad_blob_and_its_repairs_work
             [entry] = http.get(page, headers=JSON_V1).json()["files"]
             got = http.get(str(httpx.URL(page).join(entry["url"])))
             assert hashlib.sha256(got.content).hexdigest() == dist.sha256
+
+
+def test_regression_verify_lists_stray_files_without_failing(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    """A file under the blob store that no row names (what a write killed before its row
+    committed leaves) was not mentioned at all."""
+    repo = packyard.pypi_repo()
+    assert upload(repo, dists.wheel(DistSpec(name="kept", version="1.0"))).status_code == 200
+    blobs = packyard.settings.blob_dir
+    stray = blobs / "d1.enc" / "ab" / ("ab" * 32)
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"left by a killed import")
+    an_hour_ago = time.time() - 2 * 3600
+    os.utime(stray, (an_hour_ago, an_hour_ago))
+    in_flight = blobs / "d1.enc" / "ab" / ("ab" * 31 + "cd")  # its row is being committed
+    in_flight.write_bytes(b"an upload")
+
+    code, text = _verify(packyard)
+    assert code == 0, text  # nothing is lost: space only
+    lines = text.splitlines()
+    assert f"1 stray file(s) under {blobs} that no catalog row names:" in lines
+    assert f"  stray: d1.enc/ab/{'ab' * 32}" in lines
+    assert "they may be deleted" in lines[-1]
+    code, report = _verify(packyard, "--output", "json")
+    assert json.loads(report)["stray"] == [f"d1.enc/ab/{'ab' * 32}"]
+    stray.unlink()  # the removal it says is safe
+    assert "stray" not in _verify(packyard)[1]
+    assert repo.get("simple/kept/").status_code == 200
