@@ -84,7 +84,7 @@ def audit(data_dir: Path | None, since: str | None, until: str | None, principal
     try:
         settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {exc}")
+        _err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     now = datetime.now(UTC)
     wanted = AuditFilter(since=parse_moment(since, now) if since else None,

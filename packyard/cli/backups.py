@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.cli.storage_options import blob_store_option
@@ -28,7 +29,8 @@ _data_dir_option = click.option(
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+    # escape: a path such as /backups/[/b] is text, not rich's markup (MarkupError).
+    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
 
 
@@ -74,7 +76,7 @@ def backup_data(dest: Path, data_dir: Path | None, blob_store: str | None) -> No
         _fail(str(exc))
     if report.missing:
         _err.print(f"[red]error:[/] {len(report.missing)} file(s) were deleted while the backup "
-                   f"ran, so {dest} is incomplete (marked so in {backups.MANIFEST}); run the "
+                   f"ran, so {escape(str(dest))} is incomplete (marked so in {backups.MANIFEST}); run the "
                    "backup again into a new directory", soft_wrap=True)
         sys.exit(1)
     click.echo(f"backed up {report.blobs} file(s), {_size(report.bytes)}, to {dest}")

@@ -9,6 +9,7 @@ stderr, the summary to stdout (``--output json`` for scripts).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.cli.storage_options import storage_options
@@ -36,7 +38,8 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+    # escape: a path in the message is text, not rich's markup (MarkupError).
+    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
 
 
@@ -144,7 +147,12 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
     corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
-    from packyard.encryption.verification import verify_blobs
+    from packyard.encryption.verification import (
+        REPAIR,
+        STRAY_REMOVAL,
+        stray_files,
+        verify_blobs,
+    )
 
     services, encryption = _services(_settings(data_dir, database_url, blob_store))
     domain_id = _domain_id(services, domain)
@@ -153,10 +161,16 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         report = verify_blobs(services.catalog, encryption.blobs, domain_id=domain_id,
                               progress=lambda _finding: bar.advance(task))
     services.catalog.dispose()
+    blob_dir = _blob_directory(services.settings)
+    strays = ([] if blob_dir is None else
+              stray_files(blob_dir, report.listed, None if domain_id is None else f"d{domain_id}"))
     if output == "json":
-        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "findings": [
+        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "stray": strays,
+                               "findings": [
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
-             "detail": f.detail} for f in report.findings]}))
+             "detail": f.detail, "storedAs": f.stored_as,
+             "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
+            for f in report.findings], **({} if report.ok else {"repair": REPAIR})}))
     else:
         checked = sum(report.counts.values())
         click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
@@ -167,7 +181,31 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
             if finding.status != "plain":
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "
                            f"{finding.domain_key} {finding.detail}".rstrip())
+                click.echo(f"    stored as {finding.stored_as}")
+                for user in finding.used_by:
+                    scope = "@" if user.format == "npm" else ""
+                    package = (f"{scope}{user.namespace}/{user.package}" if user.namespace
+                               else user.package)
+                    click.echo(f"    used by {user.repository} {user.format} {package} "
+                               f"{user.version} ({user.asset})")
+                if not finding.used_by:
+                    click.echo("    used by no package version (its version was deleted)")
+        if strays:
+            click.echo(f"{len(strays):,} stray file(s) under {blob_dir} that no catalog row "
+                       "names:")
+            for stray in strays:
+                click.echo(f"  stray: {stray}")
+            click.echo(STRAY_REMOVAL)
+        if not report.ok:
+            click.echo(REPAIR)
     sys.exit(0 if report.ok else 1)
+
+
+def _blob_directory(settings: Settings) -> Path | None:
+    """The blob store's directory, when it is one (an S3 store is not walked)."""
+    if settings.blob_store and "://" in settings.blob_store:
+        return None
+    return Path(settings.blob_store) if settings.blob_store else settings.blob_dir
 
 
 @click.group("keys")

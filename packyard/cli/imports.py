@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
@@ -33,7 +34,8 @@ _err = Console(stderr=True)
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {message}", soft_wrap=True)
+    # escape: a path such as wheels/[/b]/x.whl is text, not rich's markup (MarkupError).
+    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(2)
 
 
@@ -66,6 +68,12 @@ def _file_import() -> FileImport:
     if not found:
         _fail("no package format here imports files")
     return found[0]
+
+
+def _shown(path: Path) -> str:
+    """A path as text a terminal shows as it is: a control character in a file's name (an
+    escape sequence, a new line) is written as Python writes it in a string (``\\x1b``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
 
 
 def _summary(counts: Counter[str], seconds: float) -> str:
@@ -159,7 +167,8 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                         refused.append(result)
                         if output == "text":
                             progress.console.print(
-                                f"[red]refused[/] {result.path}: {result.reason}",
+                                f"[red]refused[/] {escape(_shown(result.path))}: "
+                                f"{escape(result.reason or '')}",
                                 soft_wrap=True, highlight=False)
                 progress.update(task, advance=len(batch),
                                 description=_summary(counts, time.monotonic() - started))

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from packyard import __version__
 from packyard.auth.credentials import RootCredentials, stored_access_key_id
@@ -163,7 +164,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     problem = _why_cannot_listen(settings.host, settings.port)
     if problem:
@@ -178,7 +179,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                      else hold_encrypting_mode(settings.data_dir, "this server"))
         container = build(settings)
     except (CannotStart, ModeConflict) as exc:
-        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
     root = container.root

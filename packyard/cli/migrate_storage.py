@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,7 +63,7 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
         # whatever PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
         source = dataclasses.replace(target, database_url=None, blob_store=from_blob_store)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {exc}")
+        _err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=_err, transient=True) as bar:
@@ -78,7 +79,7 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
             report = migrate_storage(source, target, step, keys)
         except (PackyardError, CannotStart) as exc:
             bar.stop()
-            _err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
+            _err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
             sys.exit(2)
     rows = ("rows already copied by an earlier run" if report.rows_present
             else f"{report.rows} rows")
@@ -87,6 +88,12 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
     click.echo(f"copied {report.blobs_copied} file(s) ({report.blobs_present} already there) "
                f"and {rows}{moved}; start the replicas with --database-url {to_database_url} "
                f"--blob-store {to_blob_store}")
+    webhooks = source.effective_webhooks_file
+    if webhooks.exists():
+        # A file, not rows (secrets stay out of the database): replicas without it send no
+        # event, saying nothing.
+        click.echo(f"the webhooks in {webhooks} are not in the database: give each replica a "
+                   "copy (PACKYARD_WEBHOOKS_FILE)")
 
 
 def _pair(entry: str) -> tuple[str, str]:

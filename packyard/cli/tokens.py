@@ -39,10 +39,11 @@ def _open(data_dir: Path | None, database_url: str | None) -> tuple[Settings, To
     try:
         settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {exc}")
+        _err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
-        _err.print(f"[red]error:[/] no Packyard database in {settings.data_dir.resolve()}; "
+        _err.print(f"[red]error:[/] no Packyard database in "
+                   f"{escape(str(settings.data_dir.resolve()))}; "
                    "pass the server's --data-dir")
         sys.exit(2)
     return settings, TokenLedger(SqlCatalog(settings.effective_database_url).engines)

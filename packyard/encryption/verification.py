@@ -4,24 +4,37 @@ and check that each plaintext's sha256 is its name.
 A finding per blob that is not right: ``tampered`` (a segment, the header or the size does not
 authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, the store has no
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
-``packyard encrypt``).
+``packyard encrypt``). Each bad blob names the package versions it is an asset of, and where
+it is stored, so it can be mended: ``REPAIR`` says how. On a directory store, files no row
+names (``stray_files``) are listed too: they take space only, and are not failures.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 
 from packyard.crypto.errors import KeyUnavailable, TamperedBlob, TamperedKey
+from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import NotFound
-from packyard.metadata.catalog import Catalog
+from packyard.metadata.catalog import BlobUser, Catalog
 from packyard.storage.blobs import BlobStore
 
 _PAGE = 500
+# How a bad blob is mended; both ways were tried on a registry a backup had been taken of.
+REPAIR = ("To repair a blob: put its file back from a backup (the same path under the "
+          "backup's blobs/; `sha256sum -c SHA256SUMS` in the backup checks it first) and run "
+          "verify again; or delete the versions using it (aws codeartifact "
+          "delete-package-versions) and publish them again: a version kept from an upstream "
+          "is fetched again at its next install.")
 
 
 @dataclass(frozen=True)
@@ -30,12 +43,26 @@ class Finding:
     sha256: str
     status: str
     detail: str = ""
+    # Where it is stored under the blob store (``d1.enc/ab/ab…``), and what uses it.
+    stored_as: str = ""
+    used_by: tuple[BlobUser, ...] = ()
+
+
+# A blob file is written before the row naming it commits (an upload in flight), and a file
+# whose row went is deleted just after: younger than this, a file without a row is no stray.
+STRAY_AGE_SECONDS = 3600
+STRAY_REMOVAL = ("Stray files are what a write stopped before its row was committed left "
+                 "(or files put there by hand): they take space only, nothing serves them; "
+                 "they may be deleted.")
+_BLOB_FILE = re.compile(r"d[0-9]+(\.enc)?/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
 @dataclass
 class VerifyReport:
     counts: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
+    # Every blob the catalog lists, by (domain key, sha256): what stray_files compares with.
+    listed: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -73,11 +100,44 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
             status, detail = _check(store, domain_key, row.sha256)
             if status == "ok" and not row.encrypted:
                 status = "plain"
-            finding = Finding(domain_key, row.sha256, status, detail)
+            stored_as = (f"{domain_key}{SEALED_SUFFIX if row.encrypted else ''}/"
+                         f"{row.sha256[:2]}/{row.sha256}")
+            used_by = (() if status in ("ok", "plain")
+                       else tuple(catalog.blob_users(row.domain_id, row.sha256)))
+            finding = Finding(domain_key, row.sha256, status, detail, stored_as, used_by)
             report.counts[status] += 1
+            report.listed.add((domain_key, row.sha256))
             if status != "ok":
                 report.findings.append(finding)
             if progress is not None:
                 progress(finding)
         after = (page[-1].domain_id, page[-1].sha256)
     return report
+
+
+def stray_files(blob_dir: Path, listed: set[tuple[str, str]], domain_key: str | None = None,
+                now: float | None = None) -> list[str]:
+    """Files of a directory blob store (``d1.enc/ab/ab…``, relative to ``blob_dir``) that no
+    row of the catalog names, older than ``STRAY_AGE_SECONDS``; only ``domain_key``'s when
+    given."""
+    now = time.time() if now is None else now
+    found = []
+    for folder, subfolders, names in os.walk(blob_dir):
+        subfolders.sort()
+        for name in sorted(names):
+            path = Path(folder, name)
+            relative = path.relative_to(blob_dir).as_posix()
+            if not _BLOB_FILE.fullmatch(relative):
+                continue  # staging, shared files, a partial copy
+            key = relative.split("/")[0].removesuffix(SEALED_SUFFIX)
+            if domain_key is not None and key != domain_key:
+                continue
+            if (key, name) in listed:
+                continue
+            try:
+                if now - path.stat().st_mtime < STRAY_AGE_SECONDS:
+                    continue
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            found.append(relative)
+    return found

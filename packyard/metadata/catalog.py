@@ -23,7 +23,7 @@ from packyard.errors import PackyardError
 from packyard.metadata.asset_publishing import AssetPublishingStore
 from packyard.metadata.blob_sweeps import BlobDelete, BlobSweepStore
 from packyard.metadata.changes import ChangeLog
-from packyard.metadata.data_keys import BlobRow, DataKeyStore, StoredDataKey
+from packyard.metadata.data_keys import BlobRow, BlobUser, DataKeyStore, StoredDataKey
 from packyard.metadata.domains import DomainStore
 from packyard.metadata.later_digests import LaterDigest, LaterDigestStore
 from packyard.metadata.listings import ListedFile, ListingStore
@@ -65,6 +65,7 @@ from packyard.package_groups.origin_controls import OriginConfiguration, Restric
 
 __all__ = [
     "BlobRow",
+    "BlobUser",
     "CachedPage",
     "Catalog",
     "DomainGraph",
@@ -558,6 +559,10 @@ class Catalog(Protocol):
     def blob_rows(self, domain_id: int | None = None, *, after: tuple[int, str] = (0, ""),
                   limit: int = 500, plain_only: bool = False) -> list[BlobRow]:
         """Blobs in (domain, sha256) order after ``after``; ``plain_only``: without a key."""
+        ...
+
+    def blob_users(self, domain_id: int, sha256: str, limit: int = 5) -> list[BlobUser]:
+        """The package versions a blob of the domain is (or comes with) an asset of."""
         ...
 
     def set_domain_encryption_key(self, domain_id: int, encryption_key: str) -> None: ...

@@ -23,7 +23,16 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from packyard.metadata.new_files import domain_gone
-from packyard.metadata.schema import blobs, data_keys, domains
+from packyard.metadata.schema import (
+    asset_blobs,
+    assets,
+    blobs,
+    data_keys,
+    domains,
+    package_versions,
+    packages,
+    repositories,
+)
 from packyard.metadata.transactions import CatalogBase, write_unflushed
 
 
@@ -48,6 +57,18 @@ class BlobRow:
     sha256: str
     size: int
     encrypted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUser:
+    """A package version's asset that is a blob, or that the blob comes with."""
+
+    repository: str
+    format: str
+    namespace: str | None
+    package: str
+    version: str
+    asset: str
 
 
 # Built once (``new_files``' module docstring says why): each pulled file asks them.
@@ -216,6 +237,26 @@ class DataKeyStore(CatalogBase):
             rows = conn.execute(query.order_by(blobs.c.domain_id, blobs.c.sha256)
                                 .limit(limit)).all()
         return [BlobRow(r.domain_id, r.sha256, int(r.size), bool(r.encrypted)) for r in rows]
+
+    def blob_users(self, domain_id: int, sha256: str, limit: int = 5) -> list[BlobUser]:
+        """The package versions whose assets are (or come with: a wheel's METADATA) this blob
+        of the domain, at most ``limit``: what ``packyard verify`` names for a bad blob."""
+        joined = (assets.join(package_versions,
+                              package_versions.c.id == assets.c.package_version_id)
+                  .join(packages, packages.c.id == package_versions.c.package_id)
+                  .join(repositories, repositories.c.id == packages.c.repository_id))
+        columns = (repositories.c.name.label("repository"), packages.c.format,
+                   packages.c.namespace, packages.c.name.label("package"),
+                   package_versions.c.version, assets.c.name.label("asset"))
+        own = select(*columns).select_from(joined).where(
+            repositories.c.domain_id == domain_id, assets.c.sha256 == sha256)
+        companion = select(*columns).select_from(
+            joined.join(asset_blobs, asset_blobs.c.asset_id == assets.c.id)).where(
+            repositories.c.domain_id == domain_id, asset_blobs.c.sha256 == sha256)
+        with self._read() as conn:
+            rows = conn.execute(own.union_all(companion).limit(limit)).all()
+        return [BlobUser(r.repository, r.format, r.namespace or None, r.package, r.version,
+                         r.asset) for r in rows]
 
     def set_domain_encryption_key(self, domain_id: int, encryption_key: str) -> None:
         """Move a domain to another KEK (a domain of an earlier release, whose made-up key

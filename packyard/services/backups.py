@@ -20,8 +20,14 @@ under ``blobs/d<N>.enc/``, with their data keys in the database copy: nothing is
 the copy is checked by size (a ciphertext's size follows from the plaintext's), and ``packyard
 verify`` on the restored directory authenticates every segment and checks every sha256.
 
-``restore`` copies the same back into an empty data directory, verifying every blob again,
-the database last: a restore that stopped half-way leaves no database, so it is run again.
+Every file the backup writes is listed with the sha256 of its bytes in ``SHA256SUMS``
+(``sha256sum -c``'s format), written just before the manifest: a ciphertext changed in the
+backup since, a file removed or a truncated database is found by the restore (or by
+``sha256sum -c SHA256SUMS`` in the backup), not served.
+
+``restore`` copies the same back into an empty data directory, verifying every file again,
+the database last: a restore that stopped half-way leaves no database, so it is run again. A
+backup found damaged on the way is not half-restored: what the restore wrote is removed.
 PostgreSQL and S3 are backed up with their own tools (docs/deployment.md).
 """
 
@@ -51,6 +57,8 @@ from packyard.settings import Settings
 from packyard.storage.backends import open_shared_files
 
 MANIFEST = "backup.json"
+# Every file of the backup, as ``sha256sum`` lists them: the restore checks each against it.
+SUMS = "SHA256SUMS"
 # In a data directory being restored into, until the restore is done: which backup it is.
 RESTORING = "restore-in-progress.json"
 DATABASE = "packyard.db"
@@ -64,6 +72,10 @@ _CHUNK = 1024 * 1024
 
 # (files done, files in all, bytes done)
 Progress = Callable[[int, int, int], None]
+
+
+class DamagedBackup(Invalid):
+    """A file of the backup is missing, or its bytes are not those it was written with."""
 
 
 @dataclass
@@ -101,6 +113,9 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
     if not database.exists():
         raise Invalid(f"no Packyard database at {database}; pass the server's --data-dir")
     if dest.exists() and any(dest.iterdir()):
+        if (dest / DATABASE).exists() and not (dest / MANIFEST).exists():
+            raise Invalid(f"{dest} holds an unfinished backup (it was stopped before it wrote "
+                          f"{MANIFEST}): remove it, or back up into a new directory")
         raise Invalid(f"{dest} is not empty; back up into a new directory")
     created = not dest.exists()
     try:
@@ -111,17 +126,24 @@ def backup(settings: Settings, dest: Path, progress: Progress | None = None) -> 
         if isinstance(exc, OSError):
             raise Invalid(f"the backup stopped: {os_error_text(exc)}; nothing of it was kept "
                           f"in {dest}") from None
+        if isinstance(exc, sqlite3.Error):
+            # SQLite's own words for a full or read-only destination ("database or disk is
+            # full", "unable to open database file"), naming the file it was writing.
+            raise Invalid(f"the backup stopped: {exc} ({dest / DATABASE}); nothing of it was "
+                          f"kept in {dest}") from None
         raise
 
 
 def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             progress: Progress | None) -> BackupReport:
     snapshot_sqlite(database, dest / DATABASE)
+    sums = {DATABASE: _file_sha256(dest / DATABASE)}
     report = BackupReport()
     listed = _listed_blobs(dest / DATABASE)
     for n, (key, sha256, size, sealed) in enumerate(listed, 1):
         try:
-            _copy_blob(blob_dir, dest / BLOBS, key, sha256, size, sealed)
+            name, stored = _copy_blob(blob_dir, dest / BLOBS, key, sha256, size, sealed)
+            sums[f"{BLOBS}/{name}"] = stored
         except FileNotFoundError:
             report.missing.append(f"{key}/{sha256}")
         else:
@@ -129,7 +151,7 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             report.bytes += size
         if progress:
             progress(n, len(listed), report.bytes)
-    lost = _still_listed(database, report.missing)
+    lost = still_listed(database, report.missing)
     if lost:
         # Not deleted while it ran (the database lists them still): elsewhere, or lost.
         raise Invalid(f"{len(lost)} file(s) the database lists are not in {blob_dir} (the "
@@ -141,6 +163,7 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             data = shared.read(name)
             if data is not None:
                 _write_durably(dest / name, data)
+                sums[name] = hashlib.sha256(data).hexdigest()
         else:
             # The webhooks where the server reads them (PACKYARD_WEBHOOKS_FILE may name a file
             # outside the data directory); restored as the data directory's webhooks.json.
@@ -148,9 +171,12 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
                       else settings.data_dir / name)
             if source.exists():
                 _copy_private(source, dest / name)
+                sums[name] = _file_sha256(dest / name)
     _check_keyring_opens(dest / DATABASE, dest / KEYRING_FILE)
     manifest = {"packyardVersion": __version__, "created": datetime.now(UTC).isoformat(),
                 "blobs": report.blobs, "bytes": report.bytes, "complete": not report.missing}
+    _write_durably(dest / SUMS, "".join(f"{digest}  {name}\n"
+                                        for name, digest in sums.items()).encode())
     # Last, and on disk before it is in place: its presence says the copy above is whole.
     _write_durably(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return report
@@ -164,38 +190,145 @@ def restore(src: Path, settings: Settings, progress: Progress | None = None) -> 
     anything is written to (its keyring and secrets would be replaced by the backup's)."""
     database, blob_dir = embedded_paths(settings, "packyard restore")
     manifest = src / MANIFEST
+    if (src / DATABASE).exists() and not manifest.exists():
+        raise Invalid(f"{src} is an unfinished backup (it was stopped before it wrote "
+                      f"{MANIFEST}); use another, or run the backup again into a new directory")
     if not manifest.exists() or not (src / DATABASE).exists():
         raise Invalid(f"{src} is not a Packyard backup (no {MANIFEST} and {DATABASE})")
     described = json.loads(manifest.read_text())
     if not described.get("complete", False):
         raise Invalid(f"{src} is an incomplete backup (blobs were deleted while it ran); "
                       "use another")
-    if database.exists():
-        raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
     marker = settings.data_dir / RESTORING
+    if database.exists():
+        if _finished_but_marked(src, database, marker, str(described.get("created"))):
+            # Stopped between its last two steps: the database was in place, the marker not
+            # yet removed (and no server would start there).
+            marker.unlink()
+            return BackupReport(blobs=int(described.get("blobs", 0)),
+                                bytes=int(described.get("bytes", 0)))
+        raise Invalid(f"{database} exists; restore into a new --data-dir (or move it away)")
     _check_restorable_into(settings.data_dir, blob_dir, marker, str(described.get("created")))
+    sums = _read_sums(src)
+    created = not settings.data_dir.exists()
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_durably(marker, json.dumps({"backup": str(described.get("created")),
                                            "from": str(src)}).encode())
-        report = BackupReport()
-        listed = _listed_blobs(src / DATABASE)
-        for n, (key, sha256, size, sealed) in enumerate(listed, 1):
-            _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed)
-            report.blobs += 1
-            report.bytes += size
-            if progress:
-                progress(n, len(listed), report.bytes)
-        for name in SECRET_FILES:
-            if (src / name).exists():
-                _copy_private(src / name, settings.data_dir / name)
+        report = _restore_files(src, sums, settings.data_dir, blob_dir, progress)
         _copy_private(src / DATABASE, database)  # last: its presence means the restore finished
+    except DamagedBackup as exc:
+        # Running it again would not help: leave nothing a server (or a later restore of
+        # another backup) would take for a restore under way.
+        _remove_restored(settings.data_dir, blob_dir, created)
+        raise DamagedBackup(f"{exc}: the backup is damaged; nothing of it was kept in "
+                            f"{settings.data_dir}: restore another backup") from None
     except OSError as exc:
         raise Invalid(f"the restore stopped: {os_error_text(exc)}; no server starts on "
                       f"{settings.data_dir} until it is done: run the restore again once this "
                       "is mended, and it carries on") from None
     marker.unlink()
     return report
+
+
+def _finished_but_marked(src: Path, database: Path, marker: Path, backup: str) -> bool:
+    """Whether ``database`` is this backup's, put in place by a restore of it that stopped
+    before it removed its marker."""
+    if not marker.exists() or json.loads(marker.read_text() or "{}").get("backup") != backup:
+        return False
+    return _file_sha256(database) == _file_sha256(src / DATABASE)
+
+
+def _restore_files(src: Path, sums: dict[str, str] | None, data_dir: Path, blob_dir: Path,
+                   progress: Progress | None) -> BackupReport:
+    """Check the backup's database, then copy its blobs and secret files into place, each
+    checked against ``SHA256SUMS`` (a backup from before it: blobs against the catalog)."""
+    if sums is not None:
+        _check_sum(src, DATABASE, sums)
+    try:
+        if sums is None:
+            _check_database_pages(src / DATABASE)
+        listed = _listed_blobs(src / DATABASE)
+    except sqlite3.Error as exc:
+        raise DamagedBackup(f"{src / DATABASE} cannot be read ({exc})") from None
+    report = BackupReport()
+    for n, (key, sha256, size, sealed) in enumerate(listed, 1):
+        try:
+            _copy_blob(src / BLOBS, blob_dir, key, sha256, size, sealed,
+                       None if sums is None else sums)
+        except FileNotFoundError as exc:
+            if exc.filename and Path(exc.filename).is_relative_to(src):
+                raise DamagedBackup(f"{exc.filename} is missing") from None
+            raise
+        report.blobs += 1
+        report.bytes += size
+        if progress:
+            progress(n, len(listed), report.bytes)
+    for name in SECRET_FILES:
+        if sums is not None and name in sums:
+            _check_sum(src, name, sums)  # a keyring lost: every restored file unreadable
+        if (src / name).exists():
+            _copy_private(src / name, data_dir / name)
+    return report
+
+
+def _read_sums(src: Path) -> dict[str, str] | None:
+    """The backup's ``SHA256SUMS`` as {relative path: sha256}; ``None`` for a backup taken
+    before there was one."""
+    try:
+        text = (src / SUMS).read_text()
+    except FileNotFoundError:
+        return None
+    sums = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    return sums
+
+
+def _check_sum(src: Path, name: str, sums: dict[str, str]) -> None:
+    try:
+        found = _file_sha256(src / name)
+    except FileNotFoundError:
+        raise DamagedBackup(f"{src / name} is missing") from None
+    if found != sums.get(name):
+        raise DamagedBackup(f"{src / name} is not the file that was backed up (its sha256 is "
+                            f"not the one in {src / SUMS})")
+
+
+def _check_database_pages(database: Path) -> None:
+    """SQLite's quick check of a backup's database (one taken before ``SHA256SUMS``)."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
+    try:
+        found = conn.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        conn.close()
+    if found != "ok":
+        raise sqlite3.DatabaseError(str(found))
+
+
+def _remove_restored(data_dir: Path, blob_dir: Path, created: bool) -> None:
+    """Remove what a restore of a damaged backup wrote: the directories held nothing else
+    (``_check_restorable_into``)."""
+    for where in (blob_dir, data_dir):
+        if not where.is_dir():
+            continue
+        if where == data_dir and created:
+            shutil.rmtree(where, ignore_errors=True)
+            continue
+        for entry in where.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup: str) -> None:
@@ -214,7 +347,7 @@ def _check_restorable_into(data_dir: Path, blob_dir: Path, marker: Path, backup:
                           "backup's keyring, secrets and files would replace what is there)")
 
 
-def _still_listed(database: Path, missing: list[str]) -> list[str]:
+def still_listed(database: Path, missing: list[str]) -> list[str]:
     """Those of the ``missing`` blobs (``d<N>/<sha256>``) the live database lists still: not
     deleted since the snapshot, so not where the backup looked."""
     if not missing:
@@ -288,24 +421,38 @@ def _listed_blobs(database: Path) -> list[tuple[str, str, int, bool]]:
 
 
 def _copy_blob(source_dir: Path, target_dir: Path, key: str, sha256: str, size: int,
-               sealed: bool) -> None:
-    """One blob as it is stored: its ciphertext when it has a data key (checked by size), else
-    the plain file (checked by sha256). A blob with a data key whose ciphertext is not there yet
-    (``packyard encrypt`` writes the key row first) is still plain, and copied so."""
+               sealed: bool, sums: dict[str, str] | None = None) -> tuple[str, str]:
+    """One blob as it is stored: its ciphertext when it has a data key (checked by size, and
+    by its sha256 when ``sums``, a backup's ``SHA256SUMS``, lists it), else the plain file
+    (checked by sha256). A blob with a data key whose ciphertext is not there yet (``packyard
+    encrypt`` writes the key row first) is still plain, and copied so. Returns the name it has
+    under the blob directory and the sha256 of its stored bytes."""
     if sealed:
         name = Path(key + SEALED_SUFFIX) / sha256[:2] / sha256
         if (source_dir / name).exists() or not (source_dir / key / sha256[:2] / sha256).exists():
-            _copy_verified(source_dir / name, target_dir / name, None,
-                           LAYOUT.ciphertext_size(size))
-            return
+            listed = _listed_sum(sums, name)
+            return name.as_posix(), _copy_verified(source_dir / name, target_dir / name, listed,
+                                                   LAYOUT.ciphertext_size(size))
     name = Path(key) / sha256[:2] / sha256
-    _copy_verified(source_dir / name, target_dir / name, sha256, size)
+    if sums is not None:
+        _listed_sum(sums, name)
+    return name.as_posix(), _copy_verified(source_dir / name, target_dir / name, sha256, size)
 
 
-def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) -> None:
+def _listed_sum(sums: dict[str, str] | None, name: Path) -> str | None:
+    if sums is None:
+        return None
+    listed = sums.get(f"{BLOBS}/{name.as_posix()}")
+    if listed is None:
+        raise DamagedBackup(f"{BLOBS}/{name.as_posix()} is not in the backup's {SUMS}")
+    return listed
+
+
+def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) -> str:
     """Copy ``source`` to ``target`` through a temporary file, refusing bytes whose sha256 (when
-    given: not for ciphertext) or size is not the catalog's (a damaged blob is not backed up as
-    if it were good)."""
+    given: not for ciphertext, unless a backup's ``SHA256SUMS`` lists it) or size is not the
+    recorded one (a damaged blob is not backed up, or restored, as if it were good). Returns
+    the sha256 of the bytes copied."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
@@ -324,9 +471,10 @@ def _copy_verified(source: Path, target: Path, sha256: str | None, size: int) ->
     if (sha256 is not None and digest.hexdigest() != sha256) or copied != size:
         partial.unlink()
         what = f"sha256 {sha256} and size {size}" if sha256 else f"the size {size}"
-        raise Invalid(f"{source} is damaged: its bytes do not match {what} recorded in the "
-                      "catalog")
+        raise DamagedBackup(f"{source} is damaged: its bytes do not match {what} recorded "
+                            "for it")
     os.replace(partial, target)
+    return digest.hexdigest()
 
 
 def _write_durably(target: Path, data: bytes) -> None:

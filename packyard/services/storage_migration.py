@@ -72,7 +72,7 @@ from packyard.iam.secrets import KEY_FILE, SecretBox
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
 from packyard.metadata.schema import metadata
-from packyard.services.backups import embedded_paths, snapshot_sqlite
+from packyard.services.backups import embedded_paths, snapshot_sqlite, still_listed
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, open_shared_files
 from packyard.storage.blobs import BlobStore
@@ -143,7 +143,7 @@ def migrate_storage(source: Settings, target: Settings, progress: Progress | Non
             if move is not None:
                 report.keys_moved = _move_keys(source_catalog.engines[1], move, progress)
             with source_catalog.engines[0].connect() as reader:
-                _copy_blobs(reader, blob_dir, store, opener, report, progress)
+                _copy_blobs(reader, database, blob_dir, store, opener, report, progress)
             _copy_secrets(source, target, target_catalog, move)
             with source_catalog.engines[0].connect() as reader, \
                     target_catalog.engines[1].connect() as writer, writer.begin():
@@ -205,7 +205,7 @@ def _move_keys(snapshot: Engine, move: KeyMove, progress: Progress | None) -> in
             progress("keys", done, total)
 
 
-def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore,
+def _copy_blobs(reader: Connection, database: Path, blob_dir: Path, store: BlobStore,
                 opener: KeyProvider | None, report: MigrationReport,
                 progress: Progress | None) -> None:
     """Copy every blob the snapshot lists; ``opener`` (the destination's provider) opens each
@@ -237,6 +237,12 @@ def _copy_blobs(reader: Connection, blob_dir: Path, store: BlobStore,
                 try:
                     source = path.open("rb")
                 except FileNotFoundError:
+                    if not still_listed(database, [f"d{domain_id}/{sha256}"]):
+                        # Its version was deleted since the snapshot: a server runs there.
+                        raise Invalid(f"{path} was deleted after the copy began: a server "
+                                      f"running on {database.parent} deletes files; stop it, "
+                                      "then run migrate-storage again (no row was "
+                                      "copied)") from None
                     raise Invalid(f"{path} is missing, though the database lists it: if the "
                                   "server keeps its files elsewhere, pass its --blob-store; "
                                   "else run packyard verify (no row was copied)") from None

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import threading
 from dataclasses import replace
@@ -217,11 +218,11 @@ def _disk_full_on_the_blob_number(monkeypatch: pytest.MonkeyPatch, n: int) -> No
     copy = backups._copy_verified
     copies: list[Path] = []
 
-    def copy_or_fill(source: Path, target: Path, sha256: str | None, size: int) -> None:
+    def copy_or_fill(source: Path, target: Path, sha256: str | None, size: int) -> str:
         copies.append(target)
         if len(copies) % n == 0:
             raise OSError(errno.ENOSPC, "No space left on device", str(target))
-        copy(source, target, sha256, size)
+        return copy(source, target, sha256, size)
 
     monkeypatch.setattr(backups, "_copy_verified", copy_or_fill)
 
@@ -405,3 +406,145 @@ def test_regression_restore_onto_postgresql_names_itself_in_the_refusal(tmp_path
     settings = Settings(data_dir=tmp_path / "r", database_url="postgresql://u@h/db")
     with pytest.raises(Invalid, match="^packyard restore covers the embedded default"):
         backups.restore(tmp_path, settings)
+
+
+def test_regression_a_backup_whose_database_does_not_fit_says_so_in_one_line(
+        packyard: InProcessPackyard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A destination too small for the database copy (or read-only) ended in a traceback of
+    sqlite3.OperationalError and exit 1, the status of a backup that is only incomplete."""
+    snapshot = backups.snapshot_sqlite
+
+    def snapshot_onto_a_full_disk(database: Path, target: Path) -> None:
+        snapshot(database, target.with_name("partial"))  # what SQLite wrote before it stopped
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(backups, "snapshot_sqlite", snapshot_onto_a_full_disk)
+    (tmp_path / "small").mkdir()
+    result = CliRunner().invoke(main, ["backup", str(tmp_path / "small"), "--data-dir",
+                                       str(packyard.settings.data_dir)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (f"error: the backup stopped: database or disk is full "
+            f"({tmp_path / 'small' / 'packyard.db'}); nothing of it was kept in "
+            f"{tmp_path / 'small'}") in " ".join(result.output.split())
+    assert list((tmp_path / "small").iterdir()) == []
+
+
+def _backed_up(packyard: InProcessPackyard, dists: DistFactory, dest: Path) -> Path:
+    repo = packyard.pypi_repo()
+    for n in range(2):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    backups.backup(packyard.settings, dest)
+    return dest
+
+
+def _refused_and_nothing_kept(backup: Path, restored: Path, says: str) -> None:
+    result = CliRunner().invoke(main, ["restore", str(backup), "--data-dir", str(restored)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    said = " ".join(result.output.split())
+    assert says in said
+    assert (f"the backup is damaged; nothing of it was kept in {restored}: restore another "
+            "backup") in said
+    # Nothing a server would start on, nor a restore under way that a later one would refuse.
+    assert not restored.exists() or list(restored.iterdir()) == []
+
+
+def test_regression_a_restore_of_a_backup_whose_ciphertext_changed_is_refused(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """An encrypted blob was checked by its size only: a byte changed in the backup was
+    restored, 'restored 2 file(s)', and the server answered 500 for that file."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    [sealed, *_] = sorted((backup / "blobs").glob("*.enc/*/*"))
+    damaged = bytearray(sealed.read_bytes())
+    damaged[40] ^= 1
+    sealed.write_bytes(bytes(damaged))
+    _refused_and_nothing_kept(backup, tmp_path / "r", f"{sealed} is damaged: its bytes do not "
+                                                      "match sha256 ")
+    assert f"  blobs/{sealed.relative_to(backup / 'blobs').as_posix()}\n" in \
+        (backup / backups.SUMS).read_text()  # ``sha256sum -c SHA256SUMS`` finds it too
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["with-sums", "older-backup"])
+def test_regression_a_restore_of_a_backup_with_a_truncated_database_is_refused(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path, listed: bool) -> None:
+    """A traceback (sqlite3.DatabaseError: database disk image is malformed), leaving a
+    half-restored data directory behind."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    if not listed:
+        (backup / backups.SUMS).unlink()
+    database = backup / "packyard.db"
+    with database.open("r+b") as file:
+        file.truncate(database.stat().st_size // 2)
+    _refused_and_nothing_kept(
+        backup, tmp_path / "r",
+        f"{database} is not the file that was backed up (its sha256 is not the one in "
+        if listed else f"{database} cannot be read (database disk image is malformed)")
+
+
+@pytest.mark.parametrize("removed", ["blob", "keyring.json"])
+def test_regression_a_restore_of_a_backup_missing_a_file_is_refused(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path, removed: str) -> None:
+    """A blob removed from the backup: 'the restore stopped … run the restore again once this
+    is mended, and it carries on', which it never could; the keyring removed: restored, with
+    every file unreadable."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    gone = (sorted((backup / "blobs").glob("*.enc/*/*"))[0] if removed == "blob"
+            else backup / removed)
+    gone.unlink()
+    (tmp_path / "r").mkdir()
+    _refused_and_nothing_kept(backup, tmp_path / "r", f"{gone} is missing")
+
+
+def test_regression_an_unfinished_backup_is_named_so(packyard: InProcessPackyard,
+                                                     dists: DistFactory,
+                                                     tmp_path: Path) -> None:
+    """A backup killed half-way: run again, 'is not empty; back up into a new directory';
+    restored, 'is not a Packyard backup (no backup.json and packyard.db)', though it had one."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.MANIFEST).unlink()  # what kill -9 before its last step leaves
+    (backup / backups.SUMS).unlink()
+    with pytest.raises(Invalid, match="holds an unfinished backup .*: remove it, or back up "
+                                      "into a new directory"):
+        backups.backup(packyard.settings, backup)
+    with pytest.raises(Invalid, match="is an unfinished backup .*; use another"):
+        backups.restore(backup, settings_for(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_regression_a_destination_named_like_markup_is_named_as_it_is(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    """``/backups/[/b]`` (rich's markup for 'end bold') in the one-line error ended in a
+    MarkupError traceback instead."""
+    dest = tmp_path / "[" / "b]"
+    dest.mkdir(parents=True)
+    (dest / "x").write_text("x")
+    result = CliRunner().invoke(main, ["backup", str(dest), "--data-dir",
+                                       str(packyard.settings.data_dir)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {dest} is not empty; back up into a new directory" in \
+        " ".join(result.output.split())
+
+
+def test_regression_a_restore_stopped_after_its_database_was_in_place_finishes_when_run_again(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """Killed between putting the database in place and removing its marker, the restore
+    could not be finished: the server said 'run the same restore again to finish it', and the
+    restore said 'packyard.db exists; restore into a new --data-dir'."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    restored = tmp_path / "r"
+    backups.restore(backup, settings_for(restored))
+    marker = {"backup": json.loads((backup / backups.MANIFEST).read_text())["created"],
+              "from": str(backup)}
+    (restored / backups.RESTORING).write_text(json.dumps(marker))  # what the kill left
+    with pytest.raises(CannotStart, match="run the same restore again to finish it"):
+        build_services(settings_for(restored))
+    assert backups.restore(backup, settings_for(restored)).blobs >= 2
+    assert not (restored / backups.RESTORING).exists()
+    build_services(settings_for(restored)).catalog.dispose()
+    # Another install's database under such a marker is not taken for the backup's.
+    (restored / backups.RESTORING).write_text(json.dumps(marker))
+    (restored / "packyard.db").write_bytes(b"another")
+    with pytest.raises(Invalid, match="exists; restore into a new --data-dir"):
+        backups.restore(backup, settings_for(restored))

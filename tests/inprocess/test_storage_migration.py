@@ -23,6 +23,7 @@ from packyard.cli.main import main
 from packyard.errors import Invalid
 from packyard.iam.shared_secrets import ServerSecrets
 from packyard.metadata.catalog import SqlCatalog
+from packyard.services import storage_migration
 from packyard.services.storage_migration import migrate_storage
 from packyard.settings import Settings
 from packyard.storage.backends import open_blob_store, open_shared_files
@@ -598,3 +599,46 @@ def test_an_install_encrypted_on_transit_moves_as_ciphertext_and_serves_byte_for
         assert moved.container.iam_store.access_key_secret(key.id) == secret
     finally:
         moved.close()
+
+
+def test_regression_a_file_deleted_by_a_running_server_is_not_called_missing(
+        packyard: InProcessPackyard, target: Target, dists: DistFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run beside a server deleting versions, it said 'is missing, though the database lists
+    it … else run packyard verify', which then found nothing wrong."""
+    repo = packyard.pypi_repo()
+    for n in range(2):
+        assert upload(repo, dists.wheel(DistSpec(name="pkg", version=f"1.{n}"))).status_code \
+            == 200
+    snapshot = storage_migration.snapshot_sqlite
+
+    def snapshot_then_delete(database: Path, copy: Path) -> None:
+        snapshot(database, copy)
+        packyard.codeartifact().delete_package_versions(
+            domain=repo.domain, repository=repo.repository, format="pypi", package="pkg",
+            versions=["1.0"])
+        packyard.container.registry.sweeper.sweep()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage_migration, "snapshot_sqlite", snapshot_then_delete)
+        with pytest.raises(Invalid, match=r"was deleted after the copy began: a server running "
+                                          r"on .* deletes files; stop it, then run "
+                                          r"migrate-storage again \(no row was copied\)"):
+            migrate_storage(packyard.settings, target.settings)
+    assert migrate_storage(packyard.settings, target.settings).rows > 0  # once it is stopped
+
+
+def test_regression_the_command_says_the_webhooks_stay_behind(packyard: InProcessPackyard,
+                                                               target: Target) -> None:
+    """The webhooks are a file of the data directory, not rows: replicas started as the
+    command said sent no event, and nothing said so."""
+    webhooks = packyard.settings.data_dir / "webhooks.json"
+    webhooks.write_text(json.dumps({"webhooks": [{"name": "ci", "url": "https://ci.example/h",
+                                                  "domain": "acme"}]}))
+    result = CliRunner().invoke(main, [
+        "migrate-storage", "--data-dir", str(packyard.settings.data_dir),
+        "--to-database-url", target.database_url, "--to-blob-store", target.blob_store],
+        env={"PACKYARD_S3_ENDPOINT_URL": str(target.settings.s3_endpoint_url)})
+    assert result.exit_code == 0, result.output
+    assert (f"the webhooks in {webhooks} are not in the database: give each replica a copy "
+            "(PACKYARD_WEBHOOKS_FILE)") in " ".join(result.output.split())
