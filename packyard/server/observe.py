@@ -19,6 +19,7 @@ sent (``PackyardApp``, ``server/protocol.py``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ log = logging.getLogger("packyard.audit")
 
 _REQUEST_ID = b"x-amzn-requestid"
 _AUDIT_FAILED = (b"The request could not be recorded in the audit trail; see the server log\n")
+_DISK_FULL = (b"The request could not be recorded in the audit trail: the server's disk is "
+              b"full; try again shortly\n")
+
+
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -109,16 +116,18 @@ class Observe:
                             scope, request_id)))
                     except Exception as error:
                         # The database being down (the scaled setup's trail) is an outage like
-                        # any other: 503 with Retry-After, which clients retry.
-                        outage = isinstance(error, Unavailable)
-                        if outage and status == 503:
-                            # The surface met the same outage and answered it in its own
-                            # protocol (CodeArtifact's ServiceUnavailableException, npm's
-                            # {"error"}, twine's reason): that answer says why, ours would
-                            # not. Nothing was done, so only a refusal's event is lost.
+                        # any other: 503 with Retry-After, which clients retry; so is a full
+                        # disk under the file trail (/ready says so meanwhile).
+                        outage = isinstance(error, Unavailable) or _disk_full(error)
+                        if outage and (status == 503 or (status == 507
+                                                         and _disk_full(error))):
+                            # The surface met the same outage (or full disk) and answered it
+                            # in its own protocol (CodeArtifact's ServiceUnavailableException,
+                            # npm's {"error"}, twine's reason): that answer says why, ours
+                            # would not. Nothing was done, so only a refusal's event is lost.
                             log.warning("could not record %s %s in the audit trail (%s); "
-                                        "answering the outage's own 503", note.source,
-                                        note.name, error)
+                                        "answering the surface's own %d", note.source,
+                                        note.name, error, status)
                             observer.traffic.audit_failures += 1
                             await send(message)
                             return
@@ -133,14 +142,15 @@ class Observe:
                         observer.traffic.audit_failures += 1
                         replaced = True
                         status = replacement
+                        body = _DISK_FULL if _disk_full(error) else _AUDIT_FAILED
                         headers = [(b"content-type", b"text/plain; charset=utf-8"),
-                                   (b"content-length", str(len(_AUDIT_FAILED)).encode()),
+                                   (b"content-length", str(len(body)).encode()),
                                    (_REQUEST_ID, request_id.encode("ascii"))]
                         if outage:
                             headers.append((b"retry-after", b"2"))
                         await send({"type": "http.response.start", "status": replacement,
                                     "headers": headers})
-                        await send({"type": "http.response.body", "body": _AUDIT_FAILED})
+                        await send({"type": "http.response.body", "body": body})
                         return
             elif message["type"] == "http.response.body":
                 if replaced:
