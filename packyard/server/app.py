@@ -39,7 +39,7 @@ from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
 from packyard.server.log_context import install_request_ids
 from packyard.server.metrics import metrics_endpoint
-from packyard.server.observe import Observe, Observer, access_entry
+from packyard.server.observe import Observe, Observer, access_entry, log_failure
 from packyard.server.proxy_headers import trust_proxies
 from packyard.server.traffic import Traffic
 from packyard.services.first_reads import FirstReads
@@ -129,6 +129,12 @@ class PackyardApp:
         if observer.access_log is not None:
             observer.access_log.write(access_entry(scope, request_id, note, status, 0, sent,
                                                    elapsed))
+        if status >= 400 and not note.logged:  # a refusal (404, an upstream's 502)
+            token = bind_request_id(request_id)
+            try:
+                log_failure(scope, note, status)
+            finally:
+                release_request_id(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -92,7 +92,9 @@ async def _refused(request: Request, error: PackyardError) -> Response:
                   without_credentials("?" + request.url.query)[1:], error.message)
     else:
         log.info("%s refused: %s", _operation(request), error.message)
-    note_of(request.scope).refused(response.headers["x-amzn-errortype"], error.message)
+    note = note_of(request.scope)
+    note.refused(response.headers["x-amzn-errortype"], error.message)
+    note.logged = True
     return response
 
 
