@@ -62,10 +62,24 @@ class UpstreamCredentials(logging.Filter):
     string, and a presigned request carries its signature and session token there."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "@" in message or "=" in message:
-            record.msg, record.args = without_credentials(message), ()
+        # Each argument cleaned where it stands: uvicorn's access formatter reads the
+        # arguments themselves (client, method, path, version, status).
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_clean(arg) for arg in record.args)
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = _clean(record.msg)
         return True
+
+
+def _clean(arg: object) -> object:
+    """``arg`` as logged, without credentials if its text may hold some (an httpx ``URL`` is
+    turned into its text then)."""
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = arg if isinstance(arg, str) else str(arg)
+    if "@" in text or "=" in text:
+        return without_credentials(text)
+    return arg
 
 
 # Libraries whose debug lines hold secrets: botocore writes each request's headers

@@ -95,5 +95,13 @@ def test_regression_presigned_queries_and_signed_headers_are_not_logged(
     logging.getLogger("botocore.auth").debug("Signature:\n%s", "feedc0ffee")
     for secret in ("feedc0ffee", "sessiontokensecret", "tok3n", "azuresig"):
         assert secret not in caplog.text
+    # uvicorn's own formatter still finds the access line's five arguments.
+    from uvicorn.logging import AccessFormatter
+
+    [access] = [record for record in caplog.records if record.name == "uvicorn.access"]
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s',
+                           use_colors=False).format(access)
+    assert line.startswith('127.0.0.1:1 - "GET /?Action=GetCallerIdentity&Version=2011-06-15&')
+    assert "X-Amz-Signature=HIDDEN" in line and "feedc0ffee" not in line
     assert "GET /?Action=GetCallerIdentity&Version=2011-06-15" in caplog.text
     assert "https://files.example/a.whl?X-Amz-Signature=HIDDEN" in caplog.text
