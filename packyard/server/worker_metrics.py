@@ -2,7 +2,8 @@
 
 Each worker counts its own requests in memory (``server/traffic.py``), and a scrape reaches one
 of them. So each worker also writes what it counted, once a second, to a file of its own in
-the data directory (``worker-metrics/<pid>.json``, replaced whole), and the worker a scrape
+the data directory (``worker-metrics/<pid>-<tag>.json``, replaced whole; the tag keeps a
+later process given the same pid from replacing an ended worker's file), and the worker a scrape
 reaches answers with its own figures as they are now plus the other workers' files, summed
 sample by sample: the totals are at most a second behind for the other workers.
 
@@ -18,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -56,11 +58,12 @@ class WorkerMetrics:
     def __init__(self, data_dir: Path, pid: int | None = None) -> None:
         self.directory = data_dir / DIRECTORY
         self.pid = os.getpid() if pid is None else pid
+        self._name = f"{self.pid}-{secrets.token_hex(4)}"
 
     def publish(self, families: list[dict[str, Any]]) -> None:
         """Replace this worker's file with ``families`` (from ``snapshot``)."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = self.directory / f"{self.pid}.json"
+        target = self.directory / f"{self._name}.json"
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps({"pid": self.pid, "families": families}))
         os.replace(temporary, target)
@@ -103,10 +106,11 @@ class WorkerMetrics:
         except OSError:
             return
         for path in paths:
-            if path.stem == str(self.pid) or not path.stem.isdigit():
+            pid = path.stem.partition("-")[0]
+            if path.stem == self._name or not pid.isdigit():
                 continue
             with contextlib.suppress(OSError, ValueError):
                 document = json.loads(path.read_text())
                 families = document.get("families")
                 if isinstance(families, list):
-                    yield int(path.stem), families
+                    yield int(pid), families

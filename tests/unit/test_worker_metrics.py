@@ -67,3 +67,13 @@ def test_counters_and_histograms_of_every_worker_add_up_and_an_ended_workers_gau
         ("demo_seconds_count", None)]
     reset(tmp_path)
     assert list(WorkerMetrics(tmp_path).combined([])) == []
+
+
+def test_a_later_process_given_an_ended_workers_pid_does_not_replace_its_counts(
+        tmp_path: Path) -> None:
+    pid = _ended_pid()
+    WorkerMetrics(tmp_path, pid=pid).publish(snapshot(_families(requests=5, entries=0, slow=0)))
+    WorkerMetrics(tmp_path, pid=pid).publish(snapshot(_families(requests=2, entries=0, slow=0)))
+    [requests] = [family for family in WorkerMetrics(tmp_path).combined([])
+                  if family.name == "demo_requests"]
+    assert [sample.value for sample in requests.samples] == [7.0]
