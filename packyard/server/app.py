@@ -274,13 +274,18 @@ def _publishing(collector: PackyardCollector, workers: WorkerMetrics | None
         return None
 
     async def publish() -> None:
+        failing = False
         while True:
             # Read on the event loop's thread, where the counters are written.
             families = snapshot(collector.collect())
             try:
                 await anyio.to_thread.run_sync(workers.publish, families)
+                failing = False
             except OSError as error:
-                log.warning("could not write this worker's metrics for the others: %s", error)
+                if not failing:  # once per outage (a full disk), not once a second
+                    log.warning("could not write this worker's metrics for the others' "
+                                "scrapes: %s", error)
+                failing = True
             await asyncio.sleep(PUBLISH_SECONDS)
 
     return publish
