@@ -63,6 +63,7 @@ class Readiness:
         self._catalog = catalog
         self._blobs = blobs
         self._data_dir = data_dir
+        self._data_dir_error: str | None = None  # what the last probe met, if it failed
         self._monotonic = monotonic
         self._flight: SingleFlight[str, ReadinessReport] = SingleFlight()
         self._last: tuple[float, ReadinessReport] | None = None
@@ -107,11 +108,17 @@ class Readiness:
     def _check_data_dir(self, data_dir: Path) -> str:
         try:
             write_probe(data_dir / f".ready-probe-{os.getpid()}")
+            if self._data_dir_error is not None:
+                log.info("readiness: the data directory %s can be written again", data_dir)
+                self._data_dir_error = None
             return OK
         except OSError as error:
-            # The path stays in the server log: the probe answers anyone.
-            log.warning("readiness: cannot write to the data directory %s: %s", data_dir,
-                        error)
+            # The path stays in the server log: the probe answers anyone. Once per change,
+            # not once per probe.
+            if str(error) != self._data_dir_error:
+                log.warning("readiness: cannot write to the data directory %s: %s", data_dir,
+                            error)
+                self._data_dir_error = str(error)
             if error.errno in _DISK_FULL:
                 return "the data directory's disk is full"
             if error.errno == errno.EROFS:

@@ -118,6 +118,8 @@ def test_regression_not_ready_while_the_data_directory_cannot_be_written(
         "database": "ok", "blobStore": "ok", "dataDirectory": said}}
     assert str(packyard.settings.data_dir) not in response.text
     assert str(packyard.settings.data_dir) in caplog.text
+    assert packyard.http.get("/ready").status_code == 503  # a balancer asks again: no new line
+    assert caplog.text.count("cannot write to the data directory") == 1
     monkeypatch.undo()
     monkeypatch.setattr(readiness_module, "REMEMBER_SECONDS", 0.0)
     assert packyard.http.get("/ready").status_code == 200
