@@ -251,7 +251,8 @@ def build(settings: Settings) -> Container:
                                  region=settings.region, now=clock.now)
     return Container(settings, root, catalog, registry, api, core, mounted, iam_api, iam_store,
                      invalidation=invalidation,
-                     readiness=Readiness(catalog, services.stored_blobs),
+                     readiness=Readiness(catalog, services.stored_blobs,
+                                         data_dir=settings.data_dir),
                      encryption=services.encryption, kms_api=kms_api, console=console,
                      trail=trail, webhooks=webhooks)
 

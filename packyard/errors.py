@@ -10,6 +10,12 @@ import re
 
 # The user information of an http(s) URL: what comes between "//" and "@" before the host.
 _USERINFO = re.compile(r"(https?://)[^/?#\s]*@", re.IGNORECASE)
+# Query parameters that carry a secret: a presigned URL's signature and session token
+# (SigV4's X-Amz-Signature, X-Amz-Security-Token; Azure's sig), tokens, passwords.
+_SECRET_QUERY = re.compile(
+    r"([?&](?:[^=&#\s\"'<>]*(?:signature|token|password|passwd|secret|credential)"
+    r"[^=&#\s\"'<>]*|sig|key|auth)=)[^&#\s\"'<>]*", re.IGNORECASE)
+HIDDEN_VALUE = "HIDDEN"
 
 
 class PackyardError(Exception):
@@ -92,8 +98,9 @@ class UpstreamError(PackyardError):
 
 def without_credentials(text: str) -> str:
     """``text`` with the user information (``USER:PASSWORD@``) of every http(s) URL in it
-    left out."""
-    return _USERINFO.sub(r"\1", text)
+    left out, and the values of query parameters that carry secrets (a presigned URL's
+    ``X-Amz-Signature``, ``X-Amz-Security-Token``, ``token=``, ``password=``) hidden."""
+    return _SECRET_QUERY.sub(r"\1" + HIDDEN_VALUE, _USERINFO.sub(r"\1", text))
 
 
 class CannotStart(Exception):

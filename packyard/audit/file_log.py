@@ -13,7 +13,8 @@ so a killed process loses nothing it acknowledged. With ``fsync`` (the default) 
 on disk before the answer (``fdatasync`` once per batch of waiting requests, ``group_commit``),
 so a power cut or an operating-system crash loses nothing acknowledged either; without it such a
 crash may lose the last few seconds. A torn last line (a crash in the middle of a write) is
-skipped by the reader.
+skipped by the reader; a batch a full disk took only part of is cut off again (``write_batch``),
+so the next batch starts on a line of its own.
 """
 
 from __future__ import annotations
@@ -74,13 +75,30 @@ class FileAuditLog:
         if self._fd is None or (self._size and self._size + len(data) > self._max_bytes):
             self._close_segment()
             self._fd = self._open_next()
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fdatasync(self._fd)
+        except OSError:
+            # A full disk may take part of the batch: left there, its torn line would join
+            # the next batch's first line into one the reader cannot parse, losing an event
+            # acknowledged after the disk had room again. Cut the segment back to its last
+            # whole line, or leave it for a new one if even that fails.
+            self._cut_back()
+            raise
         self._size += len(data)
-        if self._fsync:
-            os.fdatasync(self._fd)
+
+    def _cut_back(self) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            log.warning("could not cut a partly written audit batch from %s; the next "
+                        "events go to a new segment", self.path)
+            self._close_segment()
 
     def _close_segment(self) -> None:
         if self._fd is not None:

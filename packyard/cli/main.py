@@ -144,6 +144,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode, hold_plain_mode
     from packyard.server import coalesce as server_coalesce
     from packyard.server import reason as server_reason
+    from packyard.server import worker_metrics
     from packyard.server.app import (
         SUPERVISOR_PID,
         behind_proxies,
@@ -207,6 +208,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     # Each worker builds its own container from the same settings; this process already ran
     # the migrations and created the credentials, so workers only open what exists.
     container.catalog.dispose()
+    worker_metrics.reset(settings.data_dir)  # a new server's counters start at zero
     freeze_startup_objects()
     for name, value in settings.as_environment().items():
         os.environ[name] = value

@@ -79,6 +79,10 @@ class RequestNote:
     error_message: str | None = None
     # What an upload added (for the uploads metric): "created" or "identical".
     upload_outcome: str | None = None
+    # For the server log's line of a failed request (``server/observe.py``): what the refusal
+    # said (audited or not), and whether the surface wrote that line itself.
+    reason: str | None = None
+    logged: bool = False
 
     def refused(self, code: str, message: str) -> None:
         """The request was refused (or failed) with this error code and message."""

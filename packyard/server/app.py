@@ -3,13 +3,16 @@ package endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -38,12 +41,15 @@ from packyard.http.request_note import (
 from packyard.server.access_log import AccessLog
 from packyard.server.limits import ConnectionLimits
 from packyard.server.log_context import install_request_ids
-from packyard.server.metrics import metrics_endpoint
-from packyard.server.observe import Observe, Observer, access_entry
+from packyard.server.metrics import PackyardCollector, metrics_endpoint
+from packyard.server.observe import Observe, Observer, access_entry, log_failure
 from packyard.server.proxy_headers import trust_proxies
 from packyard.server.traffic import Traffic
+from packyard.server.worker_metrics import PUBLISH_SECONDS, WorkerMetrics, snapshot
 from packyard.services.first_reads import FirstReads
 from packyard.settings import Settings
+
+log = logging.getLogger("packyard.metrics")
 
 
 async def health(request: Request) -> Response:
@@ -129,6 +135,12 @@ class PackyardApp:
         if observer.access_log is not None:
             observer.access_log.write(access_entry(scope, request_id, note, status, 0, sent,
                                                    elapsed))
+        if status >= 400 and not note.logged:  # a refusal (404, an upstream's 502)
+            token = bind_request_id(request_id)
+            try:
+                log_failure(scope, note, status)
+            finally:
+                release_request_id(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -204,11 +216,15 @@ def create_app(settings: Settings | None = None,
     access_log = AccessLog(settings.access_log) if settings.access_log else None
     observer = Observer(RequestIds(), trail, traffic, access_log, settings.region,
                         settings.account_id)
+    collector = PackyardCollector(container, traffic)
+    # With --workers N, each worker's figures go where the others find them.
+    workers = (WorkerMetrics(settings.data_dir) if settings.metrics and settings.workers > 1
+               else None)
     # Each surface maps errors to its wire format in one place, registered on its route.
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        *([Route("/metrics", metrics_endpoint(container, traffic), methods=["GET"])]
+        *([Route("/metrics", metrics_endpoint(collector, workers), methods=["GET"])]
           if settings.metrics else []),
         Route("/v1/{path:path}", container.api.__call__, methods=api_methods,
               middleware=[CODEARTIFACT_ERRORS]),
@@ -228,7 +244,8 @@ def create_app(settings: Settings | None = None,
                         middleware=[KMS_ERRORS])
             root = Route("/", ByTarget(kms.app, root.app), methods=["POST", "GET"])
         routes.append(root)
-    app = Starlette(routes=routes, lifespan=_lifespan(container, observer),
+    app = Starlette(routes=routes, lifespan=_lifespan(container, observer,
+                                                     _publishing(collector, workers)),
                     middleware=[Middleware(Observe, observer=observer),
                                 Middleware(RequestEnvironmentMiddleware)])
     app.state.container = container
@@ -250,11 +267,37 @@ def create_app(settings: Settings | None = None,
                        observer, first_reads)
 
 
-def _lifespan(container: Container, observer: Observer
+def _publishing(collector: PackyardCollector, workers: WorkerMetrics | None
+                ) -> Callable[[], Coroutine[Any, Any, None]] | None:
+    """A worker's loop writing its figures for the others' scrapes (``--workers N``)."""
+    if workers is None:
+        return None
+
+    async def publish() -> None:
+        failing = False
+        while True:
+            # Read on the event loop's thread, where the counters are written.
+            families = snapshot(collector.collect())
+            try:
+                await anyio.to_thread.run_sync(workers.publish, families)
+                failing = False
+            except OSError as error:
+                if not failing:  # once per outage (a full disk), not once a second
+                    log.warning("could not write this worker's metrics for the others' "
+                                "scrapes: %s", error)
+                failing = True
+            await asyncio.sleep(PUBLISH_SECONDS)
+
+    return publish
+
+
+def _lifespan(container: Container, observer: Observer,
+              publish: Callable[[], Coroutine[Any, Any, None]] | None = None
               ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """What a serving process starts and stops beside the requests: hearing other processes'
     writes, the digests pulls left for later, merged pages made again after pulls, the
-    webhooks' sender, and at the end the audit trail's last flush."""
+    webhooks' sender, its figures for the other workers' scrapes, and at the end the audit
+    trail's last flush."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -274,9 +317,13 @@ def _lifespan(container: Container, observer: Observer
         if webhooks is not None:
             webhooks.initialize()
             webhooks.start()
+        publishing: asyncio.Task[None] | None = (
+            None if publish is None else asyncio.create_task(publish()))
         try:
             yield
         finally:
+            if publishing is not None:
+                publishing.cancel()
             for warmer in warmers:
                 await warmer.close()
             await later.close()

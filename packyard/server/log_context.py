@@ -56,14 +56,36 @@ class CutShortResponses(logging.Filter):
 
 
 class UpstreamCredentials(logging.Filter):
-    """Upstream URLs logged without their credentials: httpx logs each request's URL whole,
-    and an index URL may hold a password (``https://USER:PASSWORD@mirror/simple/``)."""
+    """URLs logged without their credentials: httpx logs each upstream request's URL whole,
+    and an index URL may hold a password (``https://USER:PASSWORD@mirror/simple/``) or a file
+    URL a presigned query; uvicorn's access log (at ``debug``) writes each request's query
+    string, and a presigned request carries its signature and session token there."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "@" in message:
-            record.msg, record.args = without_credentials(message), ()
+        # Each argument cleaned where it stands: uvicorn's access formatter reads the
+        # arguments themselves (client, method, path, version, status).
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_clean(arg) for arg in record.args)
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = _clean(record.msg)
         return True
+
+
+def _clean(arg: object) -> object:
+    """``arg`` as logged, without credentials if its text may hold some (an httpx ``URL`` is
+    turned into its text then)."""
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = arg if isinstance(arg, str) else str(arg)
+    if "@" in text or "=" in text:
+        return without_credentials(text)
+    return arg
+
+
+# Libraries whose debug lines hold secrets: botocore writes each request's headers
+# (Authorization, X-Amz-Security-Token) and its signing steps; urllib3 the URLs it fetches.
+# They stay at INFO whatever the server's level.
+_TELL_SECRETS_AT_DEBUG = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
@@ -79,13 +101,17 @@ def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
 
 def configure_logging(level: str) -> None:
     """The server's log: standard error, each line with its request id; responses cut short
-    on purpose as one line each (``CutShortResponses``, on uvicorn's logger)."""
+    on purpose as one line each (``CutShortResponses``, on uvicorn's logger); no credentials
+    in URLs (``UpstreamCredentials``), and no library's debug lines that hold secrets."""
     install_request_ids()
     logging.basicConfig(level=level.upper(), format=FORMAT)
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, CutShortResponses) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(CutShortResponses())
-    for name in ("httpx", "packyard.upstream"):
+    for name in ("httpx", "packyard.upstream", "uvicorn.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, UpstreamCredentials) for f in logger.filters):
             logger.addFilter(UpstreamCredentials())
+    floor = max(logging.INFO, logging.getLevelName(level.upper()))
+    for name in _TELL_SECRETS_AT_DEBUG:
+        logging.getLogger(name).setLevel(floor)

@@ -8,8 +8,8 @@ them when Prometheus scrapes. Labels are fixed sets (surfaces, operation names f
 models, route classes, status codes, cache names, configured webhooks), never names a client
 chose, so no caller can grow the output.
 
-Each process counts its own requests: with ``--workers N`` a scrape reaches one worker
-(README, "Metrics").
+Each process counts its own requests; with ``--workers N`` the worker a scrape reaches adds the
+others' figures, which each writes once a second (``server/worker_metrics.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from starlette.responses import Response
 from packyard.bootstrap import Container
 from packyard.http.request_note import note_of
 from packyard.server.traffic import BUCKETS, Traffic
+from packyard.server.worker_metrics import WorkerMetrics
 from packyard.services.hot_reads import HotReads
 
 
@@ -180,11 +181,22 @@ class PackyardCollector:
         yield deliveries
 
 
-def metrics_endpoint(container: Container, traffic: Traffic
+class AllWorkers:
+    """This worker's families with the other workers' figures added (``--workers N``)."""
+
+    def __init__(self, own: PackyardCollector, workers: WorkerMetrics) -> None:
+        self._own = own
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        return self._workers.combined(self._own.collect())
+
+
+def metrics_endpoint(collector: PackyardCollector, workers: WorkerMetrics | None = None
                      ) -> Callable[[Request], Any]:
-    """The ``/metrics`` handler of one app."""
+    """The ``/metrics`` handler of one app; with ``workers``, of every worker."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PackyardCollector(container, traffic))
+    registry.register(collector if workers is None else AllWorkers(collector, workers))
 
     async def metrics(request: Request) -> Response:
         note = note_of(request.scope)

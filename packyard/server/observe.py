@@ -11,7 +11,9 @@ access-log line.
    event that cannot be recorded turns the answer into a 500 (the audit trail is a control;
    the change itself may have been made, which the server log says), or a 503 when the trail's
    database is down; a request the surface answered 503 for that outage keeps its own answer;
-3. when the response ends, counts it (``server/traffic.py``) and writes its access-log line.
+3. when the response ends, counts it (``server/traffic.py``), writes its access-log line, and
+   for an error answer one line in the server log with its id (``log_failure``), unless the
+   surface wrote one.
 
 Answers the hot path gives from memory never reach Starlette; they are counted where they are
 sent (``PackyardApp``, ``server/protocol.py``).
@@ -19,6 +21,7 @@ sent (``PackyardApp``, ``server/protocol.py``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -42,9 +45,16 @@ from packyard.server.response_cycle import ZEROCOPYSEND
 from packyard.server.traffic import Traffic
 
 log = logging.getLogger("packyard.audit")
+requests_log = logging.getLogger("packyard.request")
 
 _REQUEST_ID = b"x-amzn-requestid"
 _AUDIT_FAILED = (b"The request could not be recorded in the audit trail; see the server log\n")
+_DISK_FULL = (b"The request could not be recorded in the audit trail: the server's disk is "
+              b"full; try again shortly\n")
+
+
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -109,17 +119,20 @@ class Observe:
                             scope, request_id)))
                     except Exception as error:
                         # The database being down (the scaled setup's trail) is an outage like
-                        # any other: 503 with Retry-After, which clients retry.
-                        outage = isinstance(error, Unavailable)
-                        if outage and status == 503:
-                            # The surface met the same outage and answered it in its own
-                            # protocol (CodeArtifact's ServiceUnavailableException, npm's
-                            # {"error"}, twine's reason): that answer says why, ours would
-                            # not. Nothing was done, so only a refusal's event is lost.
+                        # any other: 503 with Retry-After, which clients retry; so is a full
+                        # disk under the file trail (/ready says so meanwhile).
+                        outage = isinstance(error, Unavailable) or _disk_full(error)
+                        if outage and (status == 503 or (status == 507
+                                                         and _disk_full(error))):
+                            # The surface met the same outage (or full disk) and answered it
+                            # in its own protocol (CodeArtifact's ServiceUnavailableException,
+                            # npm's {"error"}, twine's reason): that answer says why, ours
+                            # would not. Nothing was done, so only a refusal's event is lost.
                             log.warning("could not record %s %s in the audit trail (%s); "
-                                        "answering the outage's own 503", note.source,
-                                        note.name, error)
+                                        "answering the surface's own %d", note.source,
+                                        note.name, error, status)
                             observer.traffic.audit_failures += 1
+                            note.logged = True
                             await send(message)
                             return
                         replacement = 503 if outage else 500
@@ -131,16 +144,18 @@ class Observe:
                                           "answering 500 instead of %d", note.source,
                                           note.name, status)
                         observer.traffic.audit_failures += 1
+                        note.logged = True
                         replaced = True
                         status = replacement
+                        body = _DISK_FULL if _disk_full(error) else _AUDIT_FAILED
                         headers = [(b"content-type", b"text/plain; charset=utf-8"),
-                                   (b"content-length", str(len(_AUDIT_FAILED)).encode()),
+                                   (b"content-length", str(len(body)).encode()),
                                    (_REQUEST_ID, request_id.encode("ascii"))]
                         if outage:
                             headers.append((b"retry-after", b"2"))
                         await send({"type": "http.response.start", "status": replacement,
                                     "headers": headers})
-                        await send({"type": "http.response.body", "body": _AUDIT_FAILED})
+                        await send({"type": "http.response.body", "body": body})
                         return
             elif message["type"] == "http.response.body":
                 if replaced:
@@ -157,6 +172,8 @@ class Observe:
             await self.app(scope, counted_receive, observed_send)
         finally:
             observer.traffic.in_flight -= 1
+            if (status >= 400 or not status) and not note.logged:
+                log_failure(scope, note, status)  # while the request's id is the log's
             release_request_id(token)
             elapsed = time.perf_counter() - started
             observer.traffic.count(note.surface, note.route, status or 500, elapsed, received,
@@ -175,6 +192,36 @@ class Observe:
                             source_ip=client[0] if client else None,
                             user_agent=_header(scope, b"user-agent"),
                             region=self.observer.region, account_id=self.observer.account_id)
+
+
+def log_failure(scope: Scope, note: Any, status: int) -> None:
+    """One line in the server log for a request answered with an error (the request id is
+    the record's own): which request, the status, and what the refusal said. A surface that
+    writes its own line (the APIs' "refused", every traceback) marks the note ``logged``.
+    A read of something that is not there is routine (pip asks every index for every
+    project), so it is a debug line; a server error is a warning."""
+    method = scope.get("method", "?")
+    if not status or status >= 500:
+        level = logging.WARNING
+    elif status == 404 and method in ("GET", "HEAD"):
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
+    if not requests_log.isEnabledFor(level):
+        return
+    said = note.error_message or note.reason
+    requests_log.log(level, "%s %s answered %s%s%s", method, _printable(scope.get("path", "")),
+                     status or "nothing (the error is below)",
+                     f" {note.error_code}" if note.error_code else "",
+                     f": {_printable(said)}" if said else "")
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: a path or message quoting what a client sent cannot forge a line
+    of the log."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def access_entry(scope: Scope, request_id: str, note: Any, status: int, received: int,

@@ -123,7 +123,7 @@ class FirstReads:
                 except PackyardError as error:
                     refusal = self._refusal(error)
                     if refusal is not None:
-                        self._noted(scope, wanted)
+                        self._noted(scope, wanted).reason = error.message
                     return refusal
                 except Exception:  # noqa: BLE001 - ``__call__`` meets it again: the routes answer
                     return None
@@ -167,6 +167,7 @@ class FirstReads:
                 note.caller = access.principal
                 found = await self._fill(access, wanted)
             except PackyardError as error:
+                note.reason = error.message  # for the server log's line (``server/app.py``)
                 return self._refusal(error)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None

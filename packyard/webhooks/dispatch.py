@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +50,31 @@ MAX_AGE = timedelta(hours=24)
 # they are pruned.
 KEEP_SENT = timedelta(hours=1)
 _BATCH = 50
+
+
+# The webhook a request of this context is sent to (``_send``), for ``WebhookUrlsHidden``.
+_sending: ContextVar[str | None] = ContextVar("packyard_webhook_sending", default=None)
+
+
+class WebhookUrlsHidden(logging.Filter):
+    """httpx logs each request's URL whole, and a webhook's URL may be its receiver's secret
+    (a token in its path, as chat services' incoming webhooks have): a webhook's request line
+    names the webhook and its host instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = _sending.get()
+        if name is not None and isinstance(record.args, tuple) and len(record.args) >= 2:
+            url = httpx.URL(str(record.args[1]))
+            record.args = (record.args[0], f"{url.scheme}://{url.host}/… (webhook {name})",
+                           *record.args[2:])
+        return True
+
+
+def _hide_webhook_urls() -> None:
+    """Install ``WebhookUrlsHidden`` on httpx's logger (once)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, WebhookUrlsHidden) for f in logger.filters):
+        logger.addFilter(WebhookUrlsHidden())
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -90,6 +116,7 @@ class WebhookDispatcher:
         # (webhook, result) -> count, for /metrics: delivered, failed, dropped.
         self.deliveries: dict[tuple[str, str], int] = {}
         self._pruned_at = float("-inf")
+        _hide_webhook_urls()
         if changes is not None:
             changes.listeners.append(self._wake.set)
 
@@ -246,10 +273,13 @@ class WebhookDispatcher:
             self._client = httpx.Client(
                 timeout=httpx.Timeout(10.0), follow_redirects=False, transport=self._transport,
                 headers={"User-Agent": f"Packyard-Webhooks/{__version__}"})
+        sending = _sending.set(webhook.name)
         try:
             response = self._client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
+        finally:
+            _sending.reset(sending)
         if 200 <= response.status_code < 300:
             return None
         return f"HTTP {response.status_code}"

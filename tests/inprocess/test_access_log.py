@@ -83,3 +83,53 @@ def test_log_lines_of_a_request_carry_its_id(packyard: InProcessPackyard,
     refused = [record for record in caplog.records if "refused" in record.getMessage()]
     assert refused and all(getattr(record, "request_id", None) == request_id
                            for record in refused)
+
+
+def test_regression_every_failed_package_request_logs_one_line_with_its_id(
+        packyard: InProcessPackyard, dists: DistFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # twine's upload refused for bad input, a read with a bad token, npm's bad publish body:
+    # the server's log had nothing at info for any of them (only the APIs logged refusals),
+    # so the request id a user reported led nowhere.
+    from tests.inprocess.npm_support import npm_repo
+    from tests.integration.helpers import upload
+
+    caplog.set_level(logging.INFO, logger="packyard")
+    repo = packyard.pypi_repo()
+    npm = npm_repo(packyard)
+    caplog.clear()
+    answers = [
+        upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0")),
+               fields={"version": None}),
+        packyard.http.get(repo.endpoint + "simple/pkg/", auth=("aws", "not-a-token")),
+        npm.request("PUT", "left-pad", content=b"{not json",
+                    headers={"Content-Type": "application/json"}),
+        npm.get("left-pad", token="not-a-token"),
+    ]
+    assert [answer.status_code for answer in answers] == [400, 401, 400, 401]
+    for answer in answers:
+        request_id = answer.headers["x-amzn-requestid"]
+        lines = [record for record in caplog.records
+                 if getattr(record, "request_id", None) == request_id]
+        assert len(lines) == 1, [record.getMessage() for record in lines]
+        assert lines[0].levelno == logging.INFO
+        message = lines[0].getMessage()
+        assert f"answered {answer.status_code}" in message
+        assert "not-a-token" not in message and repo.token not in message
+    assert "Missing 'version' field" in caplog.text
+    # The APIs' refusals keep their own one line.
+    with pytest.raises(ClientError):
+        packyard.codeartifact().describe_domain(domain="nowhere")
+    request_id = packyard.last_aws_response.headers["x-amzn-RequestId"]
+    assert [record.getMessage().split(":")[0] for record in caplog.records
+            if getattr(record, "request_id", None) == request_id] == [
+        "DescribeDomain refused"]
+
+
+def test_regression_a_failed_request_cannot_forge_a_log_line(
+        packyard: InProcessPackyard, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="packyard")
+    packyard.http.post("/nowhere%0A2026-01-01 INFO forged")
+    [line] = [record.getMessage() for record in caplog.records
+              if record.name == "packyard.request"]
+    assert "\n" not in line and "/nowhere\\n2026-01-01 INFO forged answered 404" in line

@@ -258,6 +258,33 @@ def test_an_event_lost_to_a_database_outage_is_a_503_to_retry(
     assert "database is unavailable right now" in logged[0].getMessage()
 
 
+def test_regression_an_event_lost_to_a_full_disk_is_a_503_to_retry(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # With the data directory's disk full, every audited request was a 500 "see the server
+    # log" with a traceback in the log each time, as if Packyard had a bug.
+    import errno
+
+    observer = packyard.app.observer
+    assert observer is not None
+
+    async def fail(_event: dict[str, Any]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(observer.trail, "record_async", fail)
+    with pytest.raises(ClientError):
+        packyard.codeartifact().list_domains()
+    response = packyard.last_aws_response
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.text == ("The request could not be recorded in the audit trail: the "
+                             "server's disk is full; try again shortly\n")
+    logged = _audit_failures_logged(caplog)
+    assert logged and all(record.levelno == logging.WARNING and not record.exc_info
+                          for record in logged)
+    assert "No space left on device" in logged[0].getMessage()
+
+
 def test_refused_iam_calls_are_recorded(packyard: InProcessPackyard) -> None:
     iam = packyard.iam()
     iam.create_user(UserName="alice")

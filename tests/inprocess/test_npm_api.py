@@ -311,6 +311,33 @@ def test_publishes_and_unpublishes_are_in_the_audit_trail_refused_ones_too(
     assert deleted[0]["requestParameters"]["repositoryName"] == "npmrepo"
 
 
+def test_regression_npm_writes_name_their_package_in_the_audit_trail(repo: NpmRepo) -> None:
+    # npm publish, dist-tag and unpublish events named only the domain and repository (a twine
+    # upload names its project and file): `packyard audit --resource left-pad` found none of
+    # them, and a refused publish did not say of what.
+    app = repo.app
+    repo.publish("@acme/util", "1.0.0", manifest={"description": "other bytes"})  # 409
+    assert repo.request("PUT", "-/package/left-pad/dist-tags/beta", content=b'"1.3.0"',
+                        headers={"Content-Type": "application/json"}).status_code == 201
+    rev = repo.get("left-pad?write=true").json()["_rev"]
+    assert repo.request("DELETE", f"left-pad/-rev/{rev}").status_code == 200
+    trail = open_trail(app.settings, app.container.catalog.engines)
+    try:
+        about_left_pad = list(trail.events(AuditFilter(resource="left-pad")))
+        about_util = list(trail.events(AuditFilter(resource="@acme/util")))
+    finally:
+        trail.close()
+    assert [(e["eventName"], e["requestParameters"].get("packageVersion"),
+             e["requestParameters"].get("tag")) for e in about_left_pad] == [
+        ("PublishPackageVersion", "1.3.0", None), ("PublishPackageVersion", None, "beta"),
+        ("DeletePackageVersions", None, None)]
+    assert all(e["requestParameters"]["packageFormat"] == "npm" for e in about_left_pad)
+    refused = [e for e in about_util if "errorCode" in e]
+    assert len(refused) == 1 and refused[0]["requestParameters"]["packageNamespace"] == "acme"
+    assert [e["requestParameters"]["packageVersion"] for e in about_util
+            if "errorCode" not in e] == ["1.0.0", "1.10.0", "1.2.0", "1.2.0-beta.1"]
+
+
 def test_regression_a_deny_on_a_scoped_package_holds_when_the_namespace_has_its_at(
         repo: NpmRepo) -> None:
     """``--namespace @acme`` (which the API takes, as awscli users write scopes) names the

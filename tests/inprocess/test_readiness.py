@@ -4,6 +4,9 @@ and the schema is this code's; 503 naming what is not, and ready again without a
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +34,8 @@ def _no_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ready_needs_no_signature_and_names_each_check(packyard: InProcessPackyard) -> None:
     response = packyard.http.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready",
-                               "checks": {"database": "ok", "blobStore": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {
+        "database": "ok", "blobStore": "ok", "dataDirectory": "ok"}}
 
 
 def test_not_ready_while_the_database_is_down_and_ready_after(
@@ -42,7 +45,7 @@ def test_not_ready_while_the_database_is_down_and_ready_after(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json() == {"status": "not ready", "checks": {
-        "database": "the database is unavailable", "blobStore": "ok"}}
+        "database": "the database is unavailable", "blobStore": "ok", "dataDirectory": "ok"}}
     assert packyard.http.get("/ready").status_code == 200
 
 
@@ -55,7 +58,8 @@ def test_not_ready_while_the_blob_store_is_down(packyard: InProcessPackyard,
     response = packyard.http.get("/ready")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok",
-                                         "blobStore": "the blob store is unavailable"}
+                                         "blobStore": "the blob store is unavailable",
+                                         "dataDirectory": "ok"}
 
 
 def test_with_encryption_on_ready_probes_the_store_under_it(
@@ -91,6 +95,35 @@ def test_a_blob_store_that_fails_oddly_is_not_ready_and_logged(
     assert response.json()["checks"]["blobStore"] == (
         "checking the blob store failed; see the server log")
     assert "readiness: checking the blob store failed" in caplog.text
+
+
+@pytest.mark.parametrize(("code", "said"), [
+    (errno.ENOSPC, "the data directory's disk is full"),
+    (errno.EROFS, "the data directory is read-only"),
+    (errno.EIO, "the data directory cannot be written; see the server log")])
+def test_regression_not_ready_while_the_data_directory_cannot_be_written(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, code: int, said: str) -> None:
+    # With the data directory's disk full, /ready said ready while every change, upload and
+    # audited request failed (SQLite's commit, the audit trail's append): a balancer kept
+    # sending them. The path is told to the server log only: /ready answers anyone.
+    def refused(path: Path) -> None:
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(readiness_module, "write_probe", refused)
+    response = packyard.http.get("/ready")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {"status": "not ready", "checks": {
+        "database": "ok", "blobStore": "ok", "dataDirectory": said}}
+    assert str(packyard.settings.data_dir) not in response.text
+    assert str(packyard.settings.data_dir) in caplog.text
+    assert packyard.http.get("/ready").status_code == 503  # a balancer asks again: no new line
+    assert caplog.text.count("cannot write to the data directory") == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(readiness_module, "REMEMBER_SECONDS", 0.0)
+    assert packyard.http.get("/ready").status_code == 200
+    assert not list(packyard.settings.data_dir.glob(".ready-probe-*"))
 
 
 def test_callers_asking_at_once_share_one_check_remembered_for_a_second(

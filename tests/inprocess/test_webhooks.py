@@ -339,3 +339,34 @@ def test_the_sending_thread_wakes_on_a_committed_change(
         assert [e["detail"]["sequenceNumber"] for e in receiver.events()] == [1]
     finally:
         dispatcher.close()
+
+
+def test_regression_a_webhooks_url_is_not_in_the_server_log(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # httpx logged each delivery's URL whole at info: a receiver whose URL holds its token
+    # (chat services' incoming webhooks) had it in every log line shipped.
+    import logging
+
+    domain, repo = shelf
+    receiver = Receiver()
+    receiver.down = False
+    path = tmp_path / "webhooks.json"
+    path.write_text(json.dumps({"webhooks": [
+        {"name": "chat", "url": "https://hooks.receiver.test/services/T01/B02/s3cr3tPathToken",
+         "secret": SECRET, "domain": "acme"}]}))
+    dispatcher = WebhookDispatcher(WebhookConfig(path), _outbox(container), None,
+                                   transport=httpx.MockTransport(receiver))
+    dispatcher.initialize()
+    caplog.set_level(logging.INFO, logger="httpx")
+    publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                      upload_form(container.registry.blobs, dists.wheel(PKG)))
+    dispatcher.run_once()
+    dispatcher.close()
+    assert len(receiver.received) == 1
+    assert "s3cr3tPathToken" not in caplog.text
+    assert "https://hooks.receiver.test/… (webhook chat)" in caplog.text
+    # Other requests (an upstream's) keep their URL.
+    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))) as client:
+        client.get("https://pypi.example/simple/pkg/")
+    assert "https://pypi.example/simple/pkg/" in caplog.text

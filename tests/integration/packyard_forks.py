@@ -252,7 +252,11 @@ def _child(request: Mapping[str, Any]) -> None:
             else 1, 2)
     os.closerange(3, 1 << 16)  # as Popen's close_fds: what the child needs is on 0-2 now
     sys.argv = list(request["argv"])
-    sys.path[0] = os.path.dirname(sys.argv[0])  # where a console script runs from
+    # Where a console script runs from, in front of PYTHONPATH's entries (this server's
+    # sys.path starts with them, its own directory taken off): replacing sys.path[0] dropped
+    # the first, and a worker of ``--workers N`` (spawned with this sys.path) imported
+    # whichever Packyard is installed instead of the one PYTHONPATH names.
+    sys.path.insert(0, os.path.dirname(sys.argv[0]))
     import packyard.launch
 
     # The console script's own line: leave through SystemExit, so the interpreter flushes its

@@ -242,6 +242,36 @@ def test_several_workers_share_one_port_and_see_each_others_writes(
     assert FENCE_WARNING not in srv.log_text()  # each worker checked uvicorn too
 
 
+def test_regression_metrics_of_several_workers_count_every_workers_requests(
+        server_factory: Any) -> None:
+    # With --workers 2 a scrape reached one worker and showed its counts only: about half of
+    # the requests, and a different half on each scrape, which Prometheus reads as resets.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    srv = server_factory(env={"PACKYARD_WORKERS": "2"})
+    sent = 60
+    for index in range(sent):
+        with httpx.Client() as client:  # a new connection each: either worker
+            assert client.get(f"{srv.url}/nowhere-{index}").status_code == 404
+
+    def not_found() -> list[float]:
+        seen = []
+        for _ in range(6):
+            with httpx.Client() as client:
+                text = client.get(f"{srv.url}/metrics").text
+            [family] = [family for family in text_string_to_metric_families(text)
+                        if family.name == "packyard_http_requests"]
+            seen.append(sum(sample.value for sample in family.samples
+                            if sample.labels["surface"] == "other"
+                            and sample.labels["status"] == "404"))
+        return seen
+
+    deadline = time.monotonic() + 10
+    while (seen := not_found()) != [float(sent)] * 6:
+        assert time.monotonic() < deadline, seen  # the others' figures: within a second
+        time.sleep(0.3)
+
+
 def test_regression_workers_end_when_serve_is_killed_and_a_restart_finds_the_port_free(
         server_factory: Any) -> None:
     # `kill -9` of `packyard serve --workers 2` (or the OOM killer choosing it) left both

@@ -82,6 +82,42 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     assert [event["eventName"] for event in read_segments(tmp_path)] == ["Kept"]
 
 
+@pytest.mark.parametrize("truncate_fails", [False, True])
+def test_regression_an_event_written_after_a_full_disk_is_read_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, truncate_fails: bool) -> None:
+    # A full disk took the first 40 bytes of a batch and refused the rest; once there was room
+    # again the next acknowledged event was appended to that torn fragment, and the reader
+    # skipped the line as unparseable: the event was lost.
+    import errno
+    import os
+
+    from packyard.audit import file_log
+
+    log = FileAuditLog(tmp_path, max_bytes=1 << 20)
+    log.write_batch([encode(_event("Before"))])
+    real_write = os.write
+    calls = 0
+
+    def full_disk(fd: int, data: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return real_write(fd, bytes(data[:40]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(file_log.os, "write", full_disk)
+    if truncate_fails:
+        def no_truncate(fd: int, size: int) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+        monkeypatch.setattr(file_log.os, "ftruncate", no_truncate)
+    with pytest.raises(OSError):
+        log.write_batch([encode(_event("Refused", detail="z" * 100))])
+    monkeypatch.setattr(file_log.os, "write", real_write)
+    log.write_batch([encode(_event("After"))])
+    log.close()
+    assert [event["eventName"] for event in read_segments(tmp_path)] == ["Before", "After"]
+
+
 def test_each_process_writes_its_own_segments(tmp_path: Path) -> None:
     first, second = FileAuditLog(tmp_path, 1 << 20), FileAuditLog(tmp_path, 1 << 20)
     first.write_batch([encode(_event("A"))])

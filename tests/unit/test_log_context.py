@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+import pytest
+
 from packyard.errors import Unavailable, UpstreamError
 from packyard.server.log_context import CutShortResponses, configure_logging
 
@@ -69,3 +71,37 @@ def test_regression_upstream_credentials_are_not_logged() -> None:
     assert filters and all(f.filter(record) for f in filters)
     assert record.getMessage() == ('HTTP Request: GET https://mirror.example/simple/x/ '
                                    '"HTTP/1.1 200 OK"')
+
+
+def test_regression_presigned_queries_and_signed_headers_are_not_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """At ``--log-level debug`` uvicorn's access log wrote each request's query string whole
+    (a presigned request's X-Amz-Signature and X-Amz-Security-Token), httpx each pulled file's
+    presigned URL, and botocore (the S3 blob store, KMS) every request's Authorization and
+    X-Amz-Security-Token headers and its signing steps."""
+    configure_logging("debug")
+    caplog.set_level(logging.DEBUG)
+    presigned = ("/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Credential=AKIDEXAMPLE"
+                 "%2F20261205%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Signature=feedc0ffee"
+                 "&X-Amz-Security-Token=sessiontokensecret&token=tok3n&sig=azuresig")
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET",
+                                             presigned, "1.1", 200)
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "GET",
+                                    "https://files.example/a.whl?X-Amz-Signature=feedc0ffee",
+                                    "HTTP/1.1 200 OK")
+    logging.getLogger("botocore.endpoint").debug(
+        "Sending http request: %s", "headers={'Authorization': b'AWS4-HMAC-SHA256 "
+        "Signature=feedc0ffee', 'X-Amz-Security-Token': b'sessiontokensecret'}")
+    logging.getLogger("botocore.auth").debug("Signature:\n%s", "feedc0ffee")
+    for secret in ("feedc0ffee", "sessiontokensecret", "tok3n", "azuresig"):
+        assert secret not in caplog.text
+    # uvicorn's own formatter still finds the access line's five arguments.
+    from uvicorn.logging import AccessFormatter
+
+    [access] = [record for record in caplog.records if record.name == "uvicorn.access"]
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s',
+                           use_colors=False).format(access)
+    assert line.startswith('127.0.0.1:1 - "GET /?Action=GetCallerIdentity&Version=2011-06-15&')
+    assert "X-Amz-Signature=HIDDEN" in line and "feedc0ffee" not in line
+    assert "GET /?Action=GetCallerIdentity&Version=2011-06-15" in caplog.text
+    assert "https://files.example/a.whl?X-Amz-Signature=HIDDEN" in caplog.text

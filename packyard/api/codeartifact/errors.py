@@ -24,6 +24,7 @@ from packyard.errors import (
     TooLarge,
     Unauthenticated,
     Unavailable,
+    without_credentials,
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request_note import note_of
@@ -87,11 +88,13 @@ async def _refused(request: Request, error: PackyardError) -> Response:
     response = to_response(error)
     if response.status_code == 500:
         # E.g. an asset that failed its integrity check: named with the request's parameters.
-        log.error("%s failed (%s): %s", _operation(request), request.url.query,
-                  error.message)
+        log.error("%s failed (%s): %s", _operation(request),
+                  without_credentials("?" + request.url.query)[1:], error.message)
     else:
         log.info("%s refused: %s", _operation(request), error.message)
-    note_of(request.scope).refused(response.headers["x-amzn-errortype"], error.message)
+    note = note_of(request.scope)
+    note.refused(response.headers["x-amzn-errortype"], error.message)
+    note.logged = True
     return response
 
 

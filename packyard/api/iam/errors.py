@@ -114,6 +114,7 @@ async def _refused(request: Request, error: PackyardError) -> Response:
         note.name = (facts.action if facts.action in _known_actions(facts.service)
                      else "Unknown")
     note.refused(error_code_and_status(error)[0], error.message)
+    note.logged = True
     return to_response(facts.service, error, facts.request_id)
 
 

@@ -59,7 +59,9 @@ def _request_id(request: Request) -> str:
 async def _refused(request: Request, error: PackyardError) -> Response:
     code = error_code(error)
     log.info("kms:%s refused: %s", request.headers.get("x-amz-target", "?"), error.message)
-    note_of(request.scope).refused(code, error.message)
+    note = note_of(request.scope)
+    note.refused(code, error.message)
+    note.logged = True
     return _json(code, 500 if code == "KMSInternalException" else 400, error.message,
                  _request_id(request))
 

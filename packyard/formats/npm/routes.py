@@ -108,6 +108,16 @@ def _noted(request: Request) -> RequestNote:
     return note
 
 
+def _note_package(request: Request, name: PackageName, **more: str) -> None:
+    """Name the package a write is about in its audit event (and ``packyard audit
+    --resource``), as a PyPI upload names its project: before it is authorized, so a refusal
+    names it too."""
+    note = note_of(request.scope)
+    named = {"packageFormat": FORMAT, "packageName": name.full,
+             **({"packageNamespace": name.scope} if name.scope is not None else {}), **more}
+    note.request_parameters = {**(note.request_parameters or {}), **named}
+
+
 def _tarball_of(entry: object) -> tuple[PackageName, str]:
     """The package and file name of a tarball's hot key entry (``npm_hot_route``'s)."""
     full, filename = cast(tuple[str, str], entry)
@@ -306,6 +316,7 @@ class NpmEndpoint:
             raise NotFound(f"Not found: /{rest}")
         wanted = parse_package_request(rest)
         name = wanted.package
+        _note_package(request, name)
         if wanted.rev is not None and wanted.tarball is None:
             note.route = "unpublish"
             return await self._unpublish_versions(request, caller, name, wanted.rev)
@@ -327,6 +338,7 @@ class NpmEndpoint:
                                                   received)
                 # Counted in packyard_uploads_total{format="npm"}, as a twine upload is.
                 note.upload_outcome = "created" if outcome.created else "identical"
+                _note_package(request, name, packageVersion=outcome.version)
                 return _json({"ok": True, "id": outcome.name.full,
                               "created": outcome.created},
                              status=201 if outcome.created else 200)
@@ -378,6 +390,7 @@ class NpmEndpoint:
             raise Invalid("PUT /-/package/<name>/dist-tags/<tag> with the version as a JSON "
                           "string sets a tag.")
         validate_tag(tag)
+        _note_package(request, name, tag=tag)
         access = await self._authorize(caller, name, PUBLISH)
         body = await _small_body(request, MAX_TAG_BODY_BYTES)
         await self._upstream_versions.keep_to_tag(access, name, body)
@@ -399,6 +412,7 @@ class NpmEndpoint:
             name, tag = parse_dist_tags_path(rest.removeprefix("-/package/"))
             if tag is None:
                 raise NotFound(f"Not found: DELETE /{rest}")
+            _note_package(request, name, tag=tag)
             access = await self._authorize(caller, name, PUBLISH)
             await run_in_threadpool(self._edits.delete_tag, access.principal, access.domain,
                                     access.repository, name, tag)
@@ -409,6 +423,8 @@ class NpmEndpoint:
         if wanted.rev is None:
             raise Invalid("An unpublish names the document revision it is based on: DELETE "
                           "/<name>/-rev/<rev> or /<name>/-/<tarball>/-rev/<rev>.")
+        _note_package(request, wanted.package, **(
+            {"packageVersion": wanted.tarball_version} if wanted.tarball_version else {}))
         access = await self._authorize(caller, wanted.package, DELETE)
         if wanted.tarball is not None:
             assert wanted.tarball_version is not None

@@ -64,6 +64,7 @@ async def _refused(request: Request, error: PackyardError) -> Response:
         # provider will not use: the server's fault, named with what was asked for.
         log.error("%s %s failed: %s", request.method, request.url.path, error.message)
     note = note_of(request.scope)
+    note.logged = response.status_code == 500
     # Into the audit trail: every refused upload, and reads refused for who asked (a read of
     # something that is not there is no refusal, and pip asks for many such).
     if response.status_code in (401, 403) or note.name == "PublishPackageVersion":
