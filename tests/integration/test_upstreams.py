@@ -22,11 +22,13 @@ import socket
 import sqlite3
 import threading
 import time
+import tomllib
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -718,6 +720,86 @@ def test_regression_uv_against_an_index_without_sizes_or_metadata_keeps_nothing(
         assert len(upstream.ranges) == upstream.file_requests(wheel.filename) >= 2
     finally:
         upstream.stop()
+
+
+def test_a_uv_project_publishes_locks_and_syncs_through_the_chain(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """What uv users do beyond ``uv pip install``, with the team repository as the project's
+    ``[[tool.uv.index]]`` (credentials from ``UV_INDEX_<NAME>_USERNAME``/``_PASSWORD``):
+    ``uv publish --index`` (whose check URL then finds the files there), ``uv add``,
+    ``uv lock --exclude-newer`` (PEP 700 upload times of uploaded and upstream files),
+    ``uv lock --upgrade`` past an upstream's yank, ``uv sync``, ``uv tree``, and ``uv export``
+    hashes that ``pip install --require-hashes`` accepts."""
+    dep = unique_name("up-uv-dep")
+    old, old_sdist = dists.both(DistSpec(name=dep, version="1.0"))
+    new, bad = (dists.wheel(DistSpec(name=dep, version=v)) for v in ("2.0", "2.1"))
+    index.add(old, upload_time="2020-01-01T00:00:00Z")
+    index.add(old_sdist, upload_time="2020-01-01T00:00:01.250000Z")
+    index.add(new, upload_time="2023-06-01T12:00:00.5+00:00")
+    index.add(bad, upload_time="2023-07-01T00:00:00Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    private = unique_name("uv-private")
+    wheel, sdist = dists.both(DistSpec(name=private, version="1.0", requires_dist=(dep,)))
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.8"\n'
+        'dependencies = []\n\n[[tool.uv.index]]\nname = "packyard"\n'
+        f'url = "{chain.endpoint()}simple/"\npublish-url = "{chain.endpoint()}"\n'
+        "default = true\n")
+    env = chain.home.env(UV_INDEX_PACKYARD_USERNAME="aws",
+                         UV_INDEX_PACKYARD_PASSWORD=chain.token)
+    del env["UV_NO_CONFIG"]  # the project's [tool.uv] is what is tried here
+
+    def uv(*args: str | Path) -> str:
+        done = run([tool("uv"), *args], env, cwd=project)
+        return done.stdout + done.stderr
+
+    def locked() -> dict[str, Any]:
+        text = (project / "uv.lock").read_text()
+        assert chain.token not in text
+        return {p["name"]: p for p in tomllib.loads(text)["package"]}
+
+    publish = ("publish", "--index", "packyard", "--trusted-publishing", "never",
+               wheel.path, sdist.path)
+    uv(*publish)
+    assert uv(*publish).count("already exists, skipping") == 2  # found through the check URL
+    cutoff = datetime.now(UTC) + timedelta(hours=1)
+    uv("add", private)
+    packages = locked()
+    assert packages[normalize(dep)]["version"] == "2.0"
+    served = {d.filename: d for d in (old, old_sdist, new, wheel, sdist)}
+    for name in (private, dep):
+        entry = packages[normalize(name)]
+        assert entry["source"] == {"registry": f"{chain.endpoint()}simple/"}
+        for file in [*entry.get("wheels", []), *filter(None, [entry.get("sdist")])]:
+            dist = served[file["url"].rsplit("/", 1)[-1]]
+            assert file["hash"] == f"sha256:{dist.sha256}"
+            assert file["size"] == len(dist.data)
+            uploaded = datetime.fromisoformat(file["upload-time"].replace("Z", "+00:00"))
+            if name == dep:
+                assert uploaded == datetime(2023, 6, 1, 12, 0, 0, 500000, tzinfo=UTC)
+            else:
+                assert datetime(2024, 1, 1, tzinfo=UTC) < uploaded < cutoff
+    # As of 2022: the upstream's 2.0 is newer; the private package is let through by name.
+    uv("lock", "--exclude-newer", "2022-01-01T00:00:00Z",
+       "--exclude-newer-package", f"{private}={cutoff:%Y-%m-%dT%H:%M:%SZ}")
+    packages = locked()
+    assert packages[normalize(dep)]["version"] == "1.0"
+    assert packages[normalize(dep)]["sdist"]["upload-time"].startswith("2020-01-01T00:00:01.25")
+    uv("lock", "--upgrade")
+    assert locked()[normalize(dep)]["version"] == "2.0"  # 2.1 is yanked upstream
+    uv("sync")
+    assert f"{normalize(dep)} v2.0" in uv("tree")
+    assert _installed(chain, project / ".venv", normalize(dep).replace("-", "_")) == f"{dep} 2.0"
+    requirements = tmp_path / "requirements.txt"
+    uv("export", "--format", "requirements-txt", "--no-emit-project", "-o", requirements)
+    venv = tmp_path / "hashed"
+    run([tool("pip"), "--python", make_venv(venv, chain.home), "install", "--no-cache-dir",
+         "--require-hashes", "--index-url", chain.index_url(), "-r", requirements],
+        chain.home.env())
+    assert _installed(chain, venv, normalize(private).replace("-", "_")) == f"{private} 1.0"
 
 
 def test_a_repository_upstream_without_external_connection(
