@@ -22,11 +22,13 @@ import socket
 import sqlite3
 import threading
 import time
+import tomllib
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,14 @@ class _Served:
     url: str | None = None
     upload_time: str | None = None  # PEP 700's upload-time (JSON pages only)
     yanked: bool | str = False  # PEP 592
+    # The page's Requires-Python, when it is not the file's own (PyPI's pages can differ).
+    requires_python: str | None = None
+
+
+def _requires_python_attribute(requires_python: str | None) -> str:
+    if requires_python is None:
+        return ""
+    return f' data-requires-python="{html.escape(requires_python)}"'
 
 
 def _yanked_attribute(yanked: bool | str) -> str:
@@ -122,7 +132,8 @@ class StaticIndex:
     def add(self, dist: Dist, *, declared_sha256: str | None = None,
             delay_before_body: float = 0.0, metadata: bytes | None = None,
             metadata_sent: bytes | None = None, url: str | None = None,
-            upload_time: str | None = None, yanked: bool | str = False) -> None:
+            upload_time: str | None = None, yanked: bool | str = False,
+            requires_python: str | None = None) -> None:
         """Serve ``dist``; a wheel with its PEP 658 core metadata (``metadata``, declared on
         the page; the wheel's own by default), sent as ``metadata_sent`` when given."""
         if dist.is_wheel and metadata is None:
@@ -131,7 +142,7 @@ class StaticIndex:
                                 if n.endswith(".dist-info/METADATA"))
         self.projects.setdefault(normalize(dist.spec.name), {})[dist.filename] = _Served(
             dist.data, declared_sha256 or dist.sha256, metadata, delay_before_body,
-            metadata_sent, url, upload_time, yanked)
+            metadata_sent, url, upload_time, yanked, requires_python)
 
     def file_requests(self, filename: str) -> int:
         return self.requests[f"/files/{filename}"]
@@ -152,13 +163,16 @@ class StaticIndex:
                     entry["upload-time"] = served.upload_time
                 if served.yanked is not False:
                     entry["yanked"] = served.yanked
+                if served.requires_python is not None:
+                    entry["requires-python"] = served.requires_python
                 entries.append(entry)
             body = json.dumps({"meta": {"api-version": "1.1"}, "name": project,
                                "files": entries})
             return body.encode(), JSON_V1
         anchors = "".join(
             f'<a href="{html.escape(served.url or f"../../files/{name}")}'
-            f'#sha256={served.declared_sha256}"{_yanked_attribute(served.yanked)}>'
+            f'#sha256={served.declared_sha256}"{_yanked_attribute(served.yanked)}'
+            f"{_requires_python_attribute(served.requires_python)}>"
             f"{html.escape(name)}</a><br>\n" for name, served in sorted(files.items()))
         return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode(), "text/html"
 
@@ -718,6 +732,159 @@ def test_regression_uv_against_an_index_without_sizes_or_metadata_keeps_nothing(
         assert len(upstream.ranges) == upstream.file_requests(wheel.filename) >= 2
     finally:
         upstream.stop()
+
+
+def test_a_uv_project_publishes_locks_and_syncs_through_the_chain(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """What uv users do beyond ``uv pip install``, with the team repository as the project's
+    ``[[tool.uv.index]]`` (credentials from ``UV_INDEX_<NAME>_USERNAME``/``_PASSWORD``):
+    ``uv publish --index`` (whose check URL then finds the files there), ``uv add``,
+    ``uv lock --exclude-newer`` (PEP 700 upload times of uploaded and upstream files),
+    ``uv lock --upgrade`` past an upstream's yank, ``uv sync``, ``uv tree``, and ``uv export``
+    hashes that ``pip install --require-hashes`` accepts."""
+    dep = unique_name("up-uv-dep")
+    old, old_sdist = dists.both(DistSpec(name=dep, version="1.0"))
+    new, bad = (dists.wheel(DistSpec(name=dep, version=v)) for v in ("2.0", "2.1"))
+    index.add(old, upload_time="2020-01-01T00:00:00Z")
+    index.add(old_sdist, upload_time="2020-01-01T00:00:01.250000Z")
+    index.add(new, upload_time="2023-06-01T12:00:00.5+00:00")
+    index.add(bad, upload_time="2023-07-01T00:00:00Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    private = unique_name("uv-private")
+    wheel, sdist = dists.both(DistSpec(name=private, version="1.0", requires_dist=(dep,)))
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.8"\n'
+        'dependencies = []\n\n[[tool.uv.index]]\nname = "packyard"\n'
+        f'url = "{chain.endpoint()}simple/"\npublish-url = "{chain.endpoint()}"\n'
+        "default = true\n")
+    env = chain.home.env(UV_INDEX_PACKYARD_USERNAME="aws",
+                         UV_INDEX_PACKYARD_PASSWORD=chain.token)
+    del env["UV_NO_CONFIG"]  # the project's [tool.uv] is what is tried here
+
+    def uv(*args: str | Path) -> str:
+        done = run([tool("uv"), *args], env, cwd=project)
+        return done.stdout + done.stderr
+
+    def locked() -> dict[str, Any]:
+        text = (project / "uv.lock").read_text()
+        assert chain.token not in text
+        return {p["name"]: p for p in tomllib.loads(text)["package"]}
+
+    publish = ("publish", "--index", "packyard", "--trusted-publishing", "never",
+               wheel.path, sdist.path)
+    uv(*publish)
+    assert uv(*publish).count("already exists, skipping") == 2  # found through the check URL
+    cutoff = datetime.now(UTC) + timedelta(hours=1)
+    uv("add", private)
+    packages = locked()
+    assert packages[normalize(dep)]["version"] == "2.0"
+    served = {d.filename: d for d in (old, old_sdist, new, wheel, sdist)}
+    for name in (private, dep):
+        entry = packages[normalize(name)]
+        assert entry["source"] == {"registry": f"{chain.endpoint()}simple/"}
+        for file in [*entry.get("wheels", []), *filter(None, [entry.get("sdist")])]:
+            dist = served[file["url"].rsplit("/", 1)[-1]]
+            assert file["hash"] == f"sha256:{dist.sha256}"
+            assert file["size"] == len(dist.data)
+            uploaded = datetime.fromisoformat(file["upload-time"].replace("Z", "+00:00"))
+            if name == dep:
+                assert uploaded == datetime(2023, 6, 1, 12, 0, 0, 500000, tzinfo=UTC)
+            else:
+                assert datetime(2024, 1, 1, tzinfo=UTC) < uploaded < cutoff
+    # As of 2022: the upstream's 2.0 is newer; the private package is let through by name.
+    uv("lock", "--exclude-newer", "2022-01-01T00:00:00Z",
+       "--exclude-newer-package", f"{private}={cutoff:%Y-%m-%dT%H:%M:%SZ}")
+    packages = locked()
+    assert packages[normalize(dep)]["version"] == "1.0"
+    assert packages[normalize(dep)]["sdist"]["upload-time"].startswith("2020-01-01T00:00:01.25")
+    uv("lock", "--upgrade")
+    assert locked()[normalize(dep)]["version"] == "2.0"  # 2.1 is yanked upstream
+    uv("sync")
+    assert f"{normalize(dep)} v2.0" in uv("tree")
+    assert _installed(chain, project / ".venv", normalize(dep).replace("-", "_")) == f"{dep} 2.0"
+    requirements = tmp_path / "requirements.txt"
+    uv("export", "--format", "requirements-txt", "--no-emit-project", "-o", requirements)
+    venv = tmp_path / "hashed"
+    run([tool("pip"), "--python", make_venv(venv, chain.home), "install", "--no-cache-dir",
+         "--require-hashes", "--index-url", chain.index_url(), "-r", requirements],
+        chain.home.env())
+    assert _installed(chain, venv, normalize(private).replace("-", "_")) == f"{private} 1.0"
+
+
+def test_pip_beyond_install_through_the_chain(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """What pip users do beyond ``pip install NAME``, through a team repository and its
+    upstream: a name spelled otherwise (``Up_Pip.Private``), extras with markers, a second
+    repository as ``--extra-index-url``, an upstream's Requires-Python (on its page, not in
+    the file) kept through a pull, ``--pre`` and ``pip index versions``, an upstream's yank
+    (installed pinned with pip's warning, passed over otherwise) and ``--no-binary``."""
+    tag = unique_name("pip")
+    old_name, pre_name, yank_name = (f"up-{tag}-{kind}" for kind in ("old", "pre", "yank"))
+    index.add(dists.wheel(DistSpec(name=old_name, version="1.0", requires_python=None)))
+    python2_only = dists.wheel(DistSpec(name=old_name, version="2.0", requires_python=None))
+    index.add(python2_only, requires_python="<3")
+    for version in ("1.0", "2.0b1"):
+        index.add(dists.wheel(DistSpec(name=pre_name, version=version)))
+    index.add(dists.wheel(DistSpec(name=yank_name, version="1.0")))
+    index.add(dists.wheel(DistSpec(name=yank_name, version="1.1")), yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    private = f"Up_Pip.Private{tag.replace('-', '_')}"
+    upload_ok(chain.repo(), *dists.both(DistSpec(name=private, version="1.0", requires_dist=(
+        pre_name, f"{old_name}; extra == 'old' and python_version >= '3'",
+        "not-there-anywhere; extra == 'old' and sys_platform == 'win32'"),
+        more_metadata=("Provides-Extra: old",))))
+    chain.api.create_repository(domain=chain.domain, repository="extra")
+    extra_only = f"up-{tag}-extra-only"
+    upload_ok(chain.repo("extra"), dists.wheel(DistSpec(name=extra_only, version="1.0")))
+
+    asked: list[str] = []
+
+    def chosen(*requirements: str) -> dict[str, str]:
+        asked.append(" ".join(requirements))
+        report = tmp_path / f"report-{len(asked)}.json"
+        _pip_install(chain, tmp_path / f"dry-{len(asked)}", "--dry-run", "--report", str(report),
+                     "--extra-index-url", chain.index_url("extra"), *requirements)
+        return {normalize(i["metadata"]["name"]): i["metadata"]["version"]
+                for i in json.loads(report.read_text())["install"]}
+
+    assert chosen(f"{private}[old]", extra_only) == {
+        normalize(private): "1.0", pre_name: "1.0", old_name: "1.0", extra_only: "1.0"}
+    # Kept (pinned past its Requires-Python), 2.0 is still for Python 2 only.
+    downloads = tmp_path / "downloads"
+    run([tool("pip"), "download", "--no-cache-dir", "--no-deps", "--ignore-requires-python",
+         "-d", downloads, "--index-url", chain.index_url(), f"{old_name}==2.0"],
+        chain.home.env())
+    assert [v["version"] for v in chain.versions(old_name)] == ["2.0"]
+    page_url = f"{chain.endpoint()}simple/{old_name}/"
+    with chain.http() as http:
+        entries = {f["filename"]: f for f in http.get(
+            page_url, headers={"Accept": JSON_V1}).json()["files"]}
+        html_page = http.get(page_url, headers={"Accept": "text/html"}).text
+    assert entries[python2_only.filename]["requires-python"] == "<3"
+    assert 'data-requires-python="&lt;3"' in html_page
+    assert chosen(old_name) == {old_name: "1.0"}
+    assert chosen("--pre", pre_name) == {pre_name: "2.0b1"}
+    versions = run([tool("pip"), "index", "versions", "--pre", "--index-url", chain.index_url(),
+                    pre_name], chain.home.env()).stdout
+    assert "Available versions: 2.0b1, 1.0" in versions
+    assert chosen(yank_name) == {yank_name: "1.0"}
+    pinned = _pip_install(chain, tmp_path / "pinned", f"{yank_name}==1.1")
+    assert "Reason for being yanked: broken build" in pinned.stdout + pinned.stderr
+    assert _installed(chain, tmp_path / "pinned", yank_name.replace("-", "_")) == \
+        f"{yank_name} 1.1"
+    # The sdist, built with the setuptools the upstream serves, as public:pypi would.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    setuptools = wheel_from_installed("setuptools", wheels)
+    index.add(Dist(DistSpec(name="setuptools", version=setuptools.name.split("-")[1]),
+                   setuptools))
+    run([tool("pip"), "download", "--no-cache-dir", "--no-deps", "--no-binary", private,
+         "-d", downloads, "--index-url", chain.index_url(), private.lower()], chain.home.env())
+    assert (downloads / f"{normalize(private).replace('-', '_')}-1.0.tar.gz").exists()
 
 
 def test_a_repository_upstream_without_external_connection(
