@@ -143,7 +143,7 @@ def test_encrypt_killed_mid_run_loses_nothing_and_the_next_run_finishes(
     verified = run(_packyard("verify", "--output", "json"), env, check=False, timeout=300)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout) == {"ok": True, "counts": {"ok": len(names)},
-                                           "findings": []}
+                                           "stray": [], "findings": []}
 
 
 def test_a_plain_file_left_beside_its_ciphertext_is_removed_by_the_next_run(
