@@ -85,6 +85,8 @@ class BackupReport:
     # Blobs the snapshot lists that were gone when copied (deleted since): the backup lacks
     # them and is not complete.
     missing: list[str] = field(default_factory=list)
+    # Encrypted files restored from a backup without SHA256SUMS: checked by size only.
+    unauthenticated: int = 0
 
 
 def embedded_paths(settings: Settings, command: str = "packyard backup") -> tuple[Path, Path]:
@@ -266,6 +268,8 @@ def _restore_files(src: Path, sums: dict[str, str] | None, data_dir: Path, blob_
             raise
         report.blobs += 1
         report.bytes += size
+        if sums is None and sealed:
+            report.unauthenticated += 1
         if progress:
             progress(n, len(listed), report.bytes)
     for name in SECRET_FILES:

@@ -541,6 +541,27 @@ def test_regression_an_older_backup_with_its_secrets_is_still_restored(
         (backup / "keyring.json").read_bytes()
 
 
+def test_regression_a_restore_of_an_older_backup_says_verify_authenticates_its_files(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """A backup from before SHA256SUMS whose ciphertext changed was 'restored 4 file(s)' and
+    nothing else, so the damage was found only by the download that failed with a 500."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.SUMS).unlink()
+    [sealed, *_] = sorted((backup / "blobs").glob("*.enc/*/*"))
+    damaged = bytearray(sealed.read_bytes())
+    damaged[40] ^= 1
+    sealed.write_bytes(bytes(damaged))
+    restored = tmp_path / "r"
+    result = CliRunner().invoke(main, ["restore", str(backup), "--data-dir", str(restored)])
+    assert result.exit_code == 0, result.output
+    encrypted = len(list((backup / "blobs").glob("*.enc/*/*")))
+    assert (f"The backup predates SHA256SUMS: its {encrypted} encrypted file(s) were checked "
+            f"by size only; `packyard verify --data-dir {restored}` authenticates them") in \
+        " ".join(result.output.split())
+    verified = CliRunner().invoke(main, ["verify", "--data-dir", str(restored)])
+    assert verified.exit_code == 1 and f"tampered: blob {sealed.name}" in verified.output
+
+
 def test_regression_an_unfinished_backup_is_named_so(packyard: InProcessPackyard,
                                                      dists: DistFactory,
                                                      tmp_path: Path) -> None:
