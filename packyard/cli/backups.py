@@ -101,3 +101,7 @@ def restore_data(src: Path, data_dir: Path | None, blob_store: str | None) -> No
         _fail(str(exc))
     click.echo(f"restored {report.blobs} file(s), {_size(report.bytes)}, into "
                f"{settings.data_dir}")
+    if report.unauthenticated:
+        click.echo(f"The backup predates SHA256SUMS: its {report.unauthenticated} encrypted "
+                   "file(s) were checked by size only; `packyard verify --data-dir "
+                   f"{settings.data_dir}` authenticates them")

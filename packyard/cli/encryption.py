@@ -163,7 +163,8 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     services.catalog.dispose()
     blob_dir = _blob_directory(services.settings)
     strays = ([] if blob_dir is None else
-              stray_files(blob_dir, report.listed, None if domain_id is None else f"d{domain_id}"))
+              stray_files(blob_dir, report.listed, None if domain_id is None else f"d{domain_id}",
+                          sealed=report.sealed))
     if output == "json":
         click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "stray": strays,
                                "findings": [
@@ -191,8 +192,7 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
                 if not finding.used_by:
                     click.echo("    used by no package version (its version was deleted)")
         if strays:
-            click.echo(f"{len(strays):,} stray file(s) under {blob_dir} that no catalog row "
-                       "names:")
+            click.echo(f"{len(strays):,} stray file(s) under {blob_dir} that nothing serves:")
             for stray in strays:
                 click.echo(f"  stray: {stray}")
             click.echo(STRAY_REMOVAL)

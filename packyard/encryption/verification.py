@@ -6,7 +6,8 @@ authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, t
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
 ``packyard encrypt``). Each bad blob names the package versions it is an asset of, and where
 it is stored, so it can be mended: ``REPAIR`` says how. On a directory store, files no row
-names (``stray_files``) are listed too: they take space only, and are not failures.
+names (``stray_files``) are listed too, and so are plain copies of encrypted blobs that a
+``packyard encrypt`` stopped before removing them: they take space only, and are not failures.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class Finding:
 # A blob file is written before the row naming it commits (an upload in flight), and a file
 # whose row went is deleted just after: younger than this, a file without a row is no stray.
 STRAY_AGE_SECONDS = 3600
-STRAY_REMOVAL = ("Stray files are what a write stopped before its row was committed left "
-                 "(or files put there by hand): they take space only, nothing serves them; "
-                 "they may be deleted.")
+STRAY_REMOVAL = ("Stray files are what a write stopped before its row was committed left, "
+                 "plain copies a packyard encrypt stopped before removing (their encrypted "
+                 "file is served), or files put there by hand: they take space only, nothing "
+                 "serves them; they may be deleted.")
 _BLOB_FILE = re.compile(r"d[0-9]+(\.enc)?/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
@@ -63,6 +65,9 @@ class VerifyReport:
     findings: list[Finding] = field(default_factory=list)
     # Every blob the catalog lists, by (domain key, sha256): what stray_files compares with.
     listed: set[tuple[str, str]] = field(default_factory=set)
+    # Those of them encrypted and read back whole: a plain file of one beside its ciphertext
+    # is a stray (not of one whose ciphertext is bad: it may be the only good copy).
+    sealed: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +112,8 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
             finding = Finding(domain_key, row.sha256, status, detail, stored_as, used_by)
             report.counts[status] += 1
             report.listed.add((domain_key, row.sha256))
+            if row.encrypted and status == "ok":
+                report.sealed.add((domain_key, row.sha256))
             if status != "ok":
                 report.findings.append(finding)
             if progress is not None:
@@ -116,10 +123,12 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
 
 
 def stray_files(blob_dir: Path, listed: set[tuple[str, str]], domain_key: str | None = None,
-                now: float | None = None) -> list[str]:
+                now: float | None = None,
+                sealed: set[tuple[str, str]] | None = None) -> list[str]:
     """Files of a directory blob store (``d1.enc/ab/ab…``, relative to ``blob_dir``) that no
-    row of the catalog names, older than ``STRAY_AGE_SECONDS``; only ``domain_key``'s when
-    given."""
+    row of the catalog names, or plain copies of ``sealed`` blobs beside their ciphertext (left
+    by a ``packyard encrypt`` stopped before it removed them: a plaintext at rest that nothing
+    serves), older than ``STRAY_AGE_SECONDS``; only ``domain_key``'s when given."""
     now = time.time() if now is None else now
     found = []
     for folder, subfolders, names in os.walk(blob_dir):
@@ -132,7 +141,7 @@ def stray_files(blob_dir: Path, listed: set[tuple[str, str]], domain_key: str | 
             key = relative.split("/")[0].removesuffix(SEALED_SUFFIX)
             if domain_key is not None and key != domain_key:
                 continue
-            if (key, name) in listed:
+            if (key, name) in listed and not _plain_copy(blob_dir, relative, sealed or set()):
                 continue
             try:
                 if now - path.stat().st_mtime < STRAY_AGE_SECONDS:
@@ -141,3 +150,12 @@ def stray_files(blob_dir: Path, listed: set[tuple[str, str]], domain_key: str | 
                 continue  # deleted meanwhile
             found.append(relative)
     return found
+
+
+def _plain_copy(blob_dir: Path, relative: str, sealed: set[tuple[str, str]]) -> bool:
+    """Whether ``relative`` is the plain file of an encrypted blob whose ciphertext is there
+    (with the ciphertext missing, the plain file is what is read: no stray)."""
+    key, _, rest = relative.partition("/")
+    if key.endswith(SEALED_SUFFIX) or (key, rest.rpartition("/")[2]) not in sealed:
+        return False
+    return (blob_dir / f"{key}{SEALED_SUFFIX}" / rest).exists()

@@ -85,6 +85,8 @@ class BackupReport:
     # Blobs the snapshot lists that were gone when copied (deleted since): the backup lacks
     # them and is not complete.
     missing: list[str] = field(default_factory=list)
+    # Encrypted files restored from a backup without SHA256SUMS: checked by size only.
+    unauthenticated: int = 0
 
 
 def embedded_paths(settings: Settings, command: str = "packyard backup") -> tuple[Path, Path]:
@@ -245,12 +247,16 @@ def _restore_files(src: Path, sums: dict[str, str] | None, data_dir: Path, blob_
     checked against ``SHA256SUMS`` (a backup from before it: blobs against the catalog)."""
     if sums is not None:
         _check_sum(src, DATABASE, sums)
+    needed: tuple[bool, set[tuple[str, int]]] = (False, set())
     try:
         if sums is None:
             _check_database_pages(src / DATABASE)
+            needed = _keys_needed(src / DATABASE)
         listed = _listed_blobs(src / DATABASE)
     except sqlite3.Error as exc:
         raise DamagedBackup(f"{src / DATABASE} cannot be read ({exc})") from None
+    if sums is None:
+        _check_older_secrets(src, *needed)
     report = BackupReport()
     for n, (key, sha256, size, sealed) in enumerate(listed, 1):
         try:
@@ -262,6 +268,8 @@ def _restore_files(src: Path, sums: dict[str, str] | None, data_dir: Path, blob_
             raise
         report.blobs += 1
         report.bytes += size
+        if sums is None and sealed:
+            report.unauthenticated += 1
         if progress:
             progress(n, len(listed), report.bytes)
     for name in SECRET_FILES:
@@ -305,6 +313,54 @@ def _check_database_pages(database: Path) -> None:
         conn.close()
     if found != "ok":
         raise sqlite3.DatabaseError(str(found))
+
+
+def _keys_needed(database: Path) -> tuple[bool, set[tuple[str, int]]]:
+    """What a backup's database cannot be read without: whether it holds IAM secrets (access
+    keys, role sessions), and the local keyring's key versions its data keys are wrapped by."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
+    try:
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        secrets = any(conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+                      for table in ("iam_access_keys", "sts_sessions") if table in tables)
+        versions = set() if "data_keys" not in tables else set(conn.execute(
+            "SELECT DISTINCT key_id, key_version FROM data_keys WHERE provider = 'local'"))
+    finally:
+        conn.close()
+    return secrets, versions
+
+
+def _check_older_secrets(src: Path, secrets: bool, versions: set[tuple[str, int]]) -> None:
+    """A backup from before ``SHA256SUMS`` lists no secret file, so check that it holds those
+    its database needs: without them the restore would 'succeed' into an install whose access
+    keys fail with 500s and whose every encrypted file is unreadable."""
+    wrapped = src / WRAPPED_FILE
+    if secrets and not (src / KEY_FILE).exists() and not wrapped.exists():
+        raise DamagedBackup(f"{wrapped} is missing (and so is {KEY_FILE}): the backup's "
+                            "secret access keys could not be read")
+    versions = set(versions)
+    if wrapped.exists():
+        try:
+            document = json.loads(wrapped.read_bytes())
+            if document["provider"] == "local":
+                versions.add((str(document["key_id"]), int(document["key_version"])))
+        except (ValueError, KeyError, TypeError):
+            raise DamagedBackup(f"{wrapped} is damaged (not the wrapped key it was)") from None
+    if not versions:
+        return
+    keyring = src / KEYRING_FILE
+    try:
+        held = key_versions(keyring)
+    except FileNotFoundError:
+        raise DamagedBackup(f"{keyring} is missing") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DamagedBackup(f"{keyring} is damaged (not the keyring it was)") from None
+    lacking = sorted(f"{key_id} version {version}" for key_id, version in versions
+                     if version not in held.get(key_id, set()))
+    if lacking:
+        raise DamagedBackup(f"{keyring} lacks key {lacking[0]}, which the backup's files are "
+                            "wrapped by")
 
 
 def _remove_restored(data_dir: Path, blob_dir: Path, created: bool) -> None:

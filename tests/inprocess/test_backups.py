@@ -497,6 +497,71 @@ def test_regression_a_restore_of_a_backup_missing_a_file_is_refused(
     _refused_and_nothing_kept(backup, tmp_path / "r", f"{gone} is missing")
 
 
+def _damage_secret(backup: Path, how: str) -> tuple[Path, str]:
+    if how == "keyring-removed":
+        (backup / "keyring.json").unlink()
+        return backup / "keyring.json", "is missing"
+    if how == "keyring-truncated":
+        keyring = backup / "keyring.json"
+        keyring.write_bytes(keyring.read_bytes()[:len(keyring.read_bytes()) // 2])
+        return keyring, "is damaged (not the keyring it was)"
+    if how == "keyring-emptied":
+        keyring = backup / "keyring.json"
+        keyring.write_text(json.dumps({**json.loads(keyring.read_text()), "keys": {}}))
+        return keyring, "lacks key "
+    (backup / "iam-secrets.wrapped").unlink()
+    return backup / "iam-secrets.wrapped", "is missing (and so is iam-secrets.key)"
+
+
+@pytest.mark.parametrize("how", ["keyring-removed", "keyring-truncated", "keyring-emptied",
+                                 "iam-secret-key-removed"])
+def test_regression_a_restore_of_an_older_backup_without_its_secrets_is_refused(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path, how: str) -> None:
+    """A backup taken before SHA256SUMS (Packyard a546bee) whose keyring was lost or damaged
+    was restored, 'restored 2 file(s)', into an install where no file could be read (verify:
+    'The keyring … is damaged'); one without its IAM secret key, into one whose every access
+    key was a 500 (the server made a new key)."""
+    assert packyard.container.iam_store is not None
+    packyard.container.iam_store.create_user("ci", "/", NOW)
+    packyard.container.iam_store.create_access_key("ci", NOW)
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.SUMS).unlink()  # as every backup before it
+    damaged, says = _damage_secret(backup, how)
+    _refused_and_nothing_kept(backup, tmp_path / "r", f"{damaged} {says}")
+
+
+def test_regression_an_older_backup_with_its_secrets_is_still_restored(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """The check of an older backup's secrets refuses no whole one."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.SUMS).unlink()
+    report = backups.restore(backup, settings_for(tmp_path / "r"))
+    assert report.blobs == json.loads((backup / backups.MANIFEST).read_text())["blobs"] > 0
+    assert (tmp_path / "r" / "keyring.json").read_bytes() == \
+        (backup / "keyring.json").read_bytes()
+
+
+def test_regression_a_restore_of_an_older_backup_says_verify_authenticates_its_files(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """A backup from before SHA256SUMS whose ciphertext changed was 'restored 4 file(s)' and
+    nothing else, so the damage was found only by the download that failed with a 500."""
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.SUMS).unlink()
+    [sealed, *_] = sorted((backup / "blobs").glob("*.enc/*/*"))
+    damaged = bytearray(sealed.read_bytes())
+    damaged[40] ^= 1
+    sealed.write_bytes(bytes(damaged))
+    restored = tmp_path / "r"
+    result = CliRunner().invoke(main, ["restore", str(backup), "--data-dir", str(restored)])
+    assert result.exit_code == 0, result.output
+    encrypted = len(list((backup / "blobs").glob("*.enc/*/*")))
+    assert (f"The backup predates SHA256SUMS: its {encrypted} encrypted file(s) were checked "
+            f"by size only; `packyard verify --data-dir {restored}` authenticates them") in \
+        " ".join(result.output.split())
+    verified = CliRunner().invoke(main, ["verify", "--data-dir", str(restored)])
+    assert verified.exit_code == 1 and f"tampered: blob {sealed.name}" in verified.output
+
+
 def test_regression_an_unfinished_backup_is_named_so(packyard: InProcessPackyard,
                                                      dists: DistFactory,
                                                      tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_regression_verify_lists_stray_files_without_failing(
     code, text = _verify(packyard)
     assert code == 0, text  # nothing is lost: space only
     lines = text.splitlines()
-    assert f"1 stray file(s) under {blobs} that no catalog row names:" in lines
+    assert f"1 stray file(s) under {blobs} that nothing serves:" in lines
     assert f"  stray: d1.enc/ab/{'ab' * 32}" in lines
     assert "they may be deleted" in lines[-1]
     code, report = _verify(packyard, "--output", "json")
@@ -107,3 +107,37 @@ def test_regression_verify_lists_stray_files_without_failing(
     stray.unlink()  # the removal it says is safe
     assert "stray" not in _verify(packyard)[1]
     assert repo.get("simple/kept/").status_code == 200
+
+
+def test_regression_verify_lists_the_plain_copy_an_interrupted_encrypt_left(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    """A ``packyard encrypt`` (Packyard a546bee's too) stopped after writing a blob's
+    ciphertext and before removing its plain file left the plaintext at rest, and verify said
+    '1 blobs checked: 1 ok' and nothing else, so nobody knew to run encrypt again."""
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="kept", version="1.0"))
+    assert upload(repo, dist).status_code == 200
+    blobs = packyard.settings.blob_dir
+    [sealed] = [path for path in (blobs / "d1.enc").glob("*/*") if path.name == dist.sha256]
+    plain = blobs / "d1" / dist.sha256[:2] / dist.sha256
+    plain.parent.mkdir(parents=True, exist_ok=True)
+    plain.write_bytes(dist.path.read_bytes())
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(plain, (two_hours_ago, two_hours_ago))
+
+    code, text = _verify(packyard)
+    assert code == 0, text
+    assert f"  stray: d1/{dist.sha256[:2]}/{dist.sha256}" in text.splitlines()
+    assert "plain copies a packyard encrypt stopped before removing" in " ".join(text.split())
+    plain.unlink()  # as it says: the ciphertext is what is served
+    assert "stray" not in _verify(packyard)[1]
+    assert hashlib.sha256(repo.get(f"simple/kept/{dist.filename}").content).hexdigest() == \
+        dist.sha256
+    # A bad ciphertext's plain file may be the only good copy: not called a stray.
+    plain.write_bytes(dist.path.read_bytes())
+    os.utime(plain, (two_hours_ago, two_hours_ago))
+    damaged = bytearray(sealed.read_bytes())
+    damaged[40] ^= 1
+    sealed.write_bytes(bytes(damaged))
+    code, text = _verify(packyard)
+    assert code == 1 and "stray" not in text, text
