@@ -4,7 +4,8 @@ and check that each plaintext's sha256 is its name.
 A finding per blob that is not right: ``tampered`` (a segment, the header or the size does not
 authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, the store has no
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
-``packyard encrypt``).
+``packyard encrypt``), ``key-unavailable`` (the key provider will not unwrap its data key: the
+key deleted, disabled or refused there, or the provider not answering; the detail says which).
 """
 
 from __future__ import annotations
