@@ -7,13 +7,16 @@ How each protocol should map them (in its one error-mapping place, when the blob
   ``packyard verify`` reports them.
 - ``KeyUnavailable``: HTTP 500 as well (the server, not the caller, lacks the key: a disabled
   key, a provider that refuses or does not answer), logged with the provider's own reason.
+- ``UnusableKey`` is an ``Invalid``: ``create-domain --encryption-key`` naming a key the provider
+  has but that cannot wrap data keys (a transit key that is not derived) answers 400
+  ``ValidationException`` with the fix.
 - ``UnknownKey`` is a ``NotFound``: ``create-domain --encryption-key`` naming a key the provider
   does not have answers 404 ``ResourceNotFoundException``, as CodeArtifact does.
 """
 
 from __future__ import annotations
 
-from packyard.errors import NotFound, PackyardError
+from packyard.errors import Invalid, NotFound, PackyardError
 
 
 class TamperedBlob(PackyardError):
@@ -33,3 +36,8 @@ class KeyUnavailable(PackyardError):
 
 class UnknownKey(NotFound):
     """The key provider has no key by that id, alias or ARN."""
+
+
+class UnusableKey(Invalid):
+    """The provider has the key, but it cannot serve as a key-encryption key (a transit key
+    made without ``derived=true``): the caller's choice to change, not the server's fault."""

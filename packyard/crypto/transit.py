@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey, UnusableKey
 from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
 from packyard.errors import Invalid
 
@@ -81,7 +81,7 @@ class TransitKeyProvider:
 
     def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:
         if not data.get("derived"):
-            raise KeyUnavailable(
+            raise UnusableKey(
                 f"Transit key {key} is not a derived key, so it cannot bind a data key to its "
                 "blob: make one with derived=true", resource_id=key, resource_type="key")
         versions = tuple(sorted(int(v) for v in data.get("keys", {})))

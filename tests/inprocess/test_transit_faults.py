@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from packyard.encryption.verification import verify_blobs
 from packyard.iam.secret_key import WRAPPED_FILE
@@ -64,3 +65,18 @@ def test_regression_a_file_whose_transit_key_was_deleted_is_a_server_fault_not_m
     assert not report.ok
     assert {f.status for f in report.findings} == {"key-unavailable"}
     assert all(f"key '{key}' no longer exists" in f.detail for f in report.findings)
+
+
+def test_regression_create_domain_with_a_transit_key_that_is_not_derived_is_a_validation_error(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao) -> None:
+    # Was: 500 InternalServerException "Internal error", which the AWS CLI retried four times
+    # before showing it, for a key the caller chose and can fix.
+    packyard = _on_transit(packyard_factory, data_dir, openbao)
+    _transit(openbao, "POST", "keys/not-derived", {"type": "aes256-gcm96"})
+    api = packyard.codeartifact()
+    with pytest.raises(api.exceptions.ValidationException) as refused:
+        api.create_domain(domain="acme", encryptionKey="not-derived")
+    assert "not a derived key" in refused.value.response["Error"]["Message"]
+    assert "derived=true" in refused.value.response["Error"]["Message"]
+    with pytest.raises(api.exceptions.ResourceNotFoundException):
+        api.describe_domain(domain="acme")

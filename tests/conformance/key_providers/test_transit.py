@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey, UnusableKey
 from packyard.crypto.keys import WrappedKey
 from packyard.crypto.transit import TransitKeyProvider
 from packyard.errors import Invalid
@@ -34,7 +34,7 @@ def test_a_key_that_is_not_derived_is_refused(openbao: OpenBao) -> None:
     httpx.post(f"{openbao.url}/v1/transit/keys/plain-key", json={"type": "aes256-gcm96"},
                headers={"X-Vault-Token": openbao.root_token}).raise_for_status()
     provider = TransitKeyProvider(openbao.url, openbao.root_token)
-    with pytest.raises(KeyUnavailable, match="not a derived key"):
+    with pytest.raises(UnusableKey, match="not a derived key"):
         provider.describe_key("plain-key")
 
 
