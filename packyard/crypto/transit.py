@@ -36,6 +36,20 @@ _VERSION = re.compile(rb"vault:v(\d+):")
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
+def _refusal(method: str, path: str, status: int, reason: str, key: str) -> str:
+    """What a refusal says, with the fix for those an operator meets (short enough for the
+    status line twine and pip show)."""
+    if status == 403:
+        return (f"Transit refused {method} {path} (403 {reason}): PACKYARD_TRANSIT_TOKEN "
+                f"expired, was revoked or may not use key {key}; give the server a new token "
+                "(read at start)")
+    if "disallowed by policy (too old)" in reason:
+        return (f"Transit key {key} no longer decrypts this data key's version "
+                "(min_decryption_version was raised past it): lower it again, then run "
+                "`packyard keys rotate --domain <domain> --resume` to re-wrap every data key")
+    return f"Transit refused {method} {path} ({status}): {reason}"
+
+
 class TransitKeyProvider:
     """KEKs in a Vault or OpenBao transit mount."""
 
@@ -76,7 +90,7 @@ class TransitKeyProvider:
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
         if "message authentication failed" in reason or "invalid ciphertext" in reason:
             raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
-        raise KeyUnavailable(f"Transit refused {method} {path} ({response.status_code}): {reason}",
+        raise KeyUnavailable(_refusal(method, path, response.status_code, reason, key),
                              resource_id=key, resource_type="key")
 
     def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:

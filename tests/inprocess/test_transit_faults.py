@@ -24,9 +24,10 @@ def _on_transit(factory: PackyardFactory, data_dir: Path, bao: OpenBao,
     # transit, as a new install would.
     (data_dir / WRAPPED_FILE).unlink(missing_ok=True)
     # No opened key kept: every read asks transit, as a read after the cache's minutes does.
-    return factory(key_provider="transit", transit_url=bao.url, transit_token=bao.root_token,
-                   default_encryption_key=bao.new_key(), data_key_cache_seconds=0.0,
-                   **overrides)
+    settings: dict[str, Any] = {
+        "key_provider": "transit", "transit_url": bao.url, "transit_token": bao.root_token,
+        "default_encryption_key": bao.new_key(), "data_key_cache_seconds": 0.0}
+    return factory(**{**settings, **overrides})
 
 
 def _transit(bao: OpenBao, method: str, path: str, body: dict[str, Any] | None = None) -> None:
@@ -80,3 +81,53 @@ def test_regression_create_domain_with_a_transit_key_that_is_not_derived_is_a_va
     assert "derived=true" in refused.value.response["Error"]["Message"]
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.describe_domain(domain="acme")
+
+
+def _bao(bao: OpenBao, method: str, path: str, body: dict[str, Any] | None = None
+         ) -> dict[str, Any]:
+    response = httpx.request(method, f"{bao.url}/v1/{path}", json=body, timeout=10,
+                             headers={"X-Vault-Token": bao.root_token}, trust_env=False)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json() if response.content else {}
+    return answer
+
+
+def test_regression_a_revoked_transit_token_is_named_with_the_fix(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao,
+        dists: DistFactory) -> None:
+    # Was: "Transit refused POST decrypt/KEY (403): permission denied", which does not say that
+    # it is Packyard's token, nor what to do.
+    _bao(openbao, "PUT", "sys/policies/acl/packyard-transit",
+         {"policy": 'path "transit/*" { capabilities = ["create", "read", "update"] }'})
+    token = _bao(openbao, "POST", "auth/token/create",
+                 {"policies": ["packyard-transit"], "ttl": "1h"})["auth"]["client_token"]
+    packyard = _on_transit(packyard_factory, data_dir, openbao, transit_token=token)
+    repo = packyard.pypi_repo()
+    upload_ok(repo, dists.wheel(DistSpec(name="revoked", version="1.0")))
+    _bao(openbao, "POST", "auth/token/revoke", {"token": token})
+
+    refused = upload(repo, dists.wheel(DistSpec(name="revoked", version="1.1")))
+    assert refused.status_code == 500
+    assert "PACKYARD_TRANSIT_TOKEN expired, was revoked" in twine_reason(refused)
+    assert "give the server a new token" in twine_reason(refused)
+
+
+def test_regression_a_raised_min_decryption_version_is_named_with_the_fix(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao,
+        dists: DistFactory) -> None:
+    # Was: "ciphertext or signature version is disallowed by policy (too old)" and nothing on
+    # how the files become readable again.
+    packyard = _on_transit(packyard_factory, data_dir, openbao)
+    key = packyard.settings.default_encryption_key
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="too-old", version="1.0"))
+    upload_ok(repo, dist)
+    _transit(openbao, "POST", f"keys/{key}/rotate")
+    _transit(openbao, "POST", f"keys/{key}/config", {"min_decryption_version": 2})
+
+    download = repo.get(f"simple/too-old/{dist.filename}")
+    assert download.status_code == 500
+    reason = twine_reason(download)
+    assert f"Transit key {key} no longer decrypts" in reason
+    assert "min_decryption_version was raised" in reason
+    assert "packyard keys rotate --domain <domain> --resume" in reason
