@@ -14,13 +14,16 @@ own ciphertext string (``vault:v<version>:<base64>``), which carries its key ver
 
 Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyUnavailable``; "encryption key
 not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
-(400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``.
+(400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``. After a call gets no
+answer (refused, timed out), the calls of the next few seconds fail at once with the same reason,
+so requests queued behind a hung transit are not each held for a timeout of their own.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +66,11 @@ class TransitKeyProvider:
         if namespace:
             headers["X-Vault-Namespace"] = namespace
         self._client = client or httpx.Client(timeout=timeout_seconds)
+        # When transit last failed to answer (monotonic), and why: calls in the next
+        # ``_quiet_seconds`` fail at once instead of each waiting out its own timeout.
+        self._silent_since: float | None = None
+        self._silent_reason = ""
+        self._quiet_seconds = min(3.0, timeout_seconds)
         self._headers = headers
         self._base = f"{url.rstrip('/')}/v1/{mount.strip('/')}"
 
@@ -73,11 +81,22 @@ class TransitKeyProvider:
               ) -> dict[str, Any]:
         if not _KEY_NAME.fullmatch(key):
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
+        silent_since = self._silent_since
+        if silent_since is not None and time.monotonic() - silent_since < self._quiet_seconds:
+            # Calls that queued behind ones that timed out fail now, not after a timeout of
+            # their own each: downloads waiting for a hung transit wait one timeout, not one
+            # per worker thread's turn.
+            raise KeyUnavailable(f"The transit server did not answer "
+                                 f"{time.monotonic() - silent_since:.0f} s ago "
+                                 f"({self._silent_reason}); asking again shortly")
         try:
             response = self._client.request(method, f"{self._base}/{path}", json=body,
                                             headers=self._headers)
         except httpx.HTTPError as e:
-            raise KeyUnavailable(f"The transit server did not answer: {e}") from None
+            self._silent_since, self._silent_reason = time.monotonic(), str(e) or type(e).__name__
+            raise KeyUnavailable(f"The transit server did not answer: "
+                                 f"{self._silent_reason}") from None
+        self._silent_since = None
         if response.is_success:
             answer: dict[str, Any] = response.json() if response.content else {}
             return answer.get("data") or {}
