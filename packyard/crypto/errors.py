@@ -34,6 +34,10 @@ class KeyUnavailable(PackyardError):
     deletion, unreachable)."""
 
 
+class KeyRefused(KeyUnavailable):
+    """The provider answered that Packyard's credentials may not use the key (transit's 403)."""
+
+
 class UnknownKey(NotFound):
     """The key provider has no key by that id, alias or ARN."""
 

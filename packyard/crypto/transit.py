@@ -12,8 +12,8 @@ Transit has no aliases: a key is named by its name, which ``create_key`` makes u
 (``packyard-<hex>``) unless the operator made the key beforehand. The wrapped form is transit's
 own ciphertext string (``vault:v<version>:<base64>``), which carries its key version.
 
-Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyUnavailable``; "encryption key
-not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
+Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyRefused`` (a
+``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
 (400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``. After a call gets no
 answer (refused, timed out), the calls of the next few seconds fail at once with the same reason,
 so requests queued behind a hung transit are not each held for a timeout of their own.
@@ -31,12 +31,28 @@ from typing import Any
 import httpx
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey, UnusableKey
+from packyard.crypto.errors import (
+    KeyRefused,
+    KeyUnavailable,
+    TamperedKey,
+    UnknownKey,
+    UnusableKey,
+)
 from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
 from packyard.errors import Invalid
 
 _VERSION = re.compile(rb"vault:v(\d+):")
+_MULTI_ERROR = re.compile(r"\d+ errors? occurred:\s*\n\t\* (.*)", re.DOTALL)
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _one_line(error: str) -> str:
+    """One of transit's errors on one line: a multi-error ("1 error occurred:\n\t* permission
+    denied\n\n") as its items, for the status line twine and pip show."""
+    items = _MULTI_ERROR.fullmatch(error.strip())
+    if items is not None:
+        return "; ".join(item.strip() for item in items.group(1).split("\t* ") if item.strip())
+    return " ".join(error.split())
 
 
 def _refusal(method: str, path: str, status: int, reason: str, key: str) -> str:
@@ -104,13 +120,14 @@ class TransitKeyProvider:
             errors = response.json().get("errors") or []
         except ValueError:
             errors = []
-        reason = "; ".join(errors) or response.reason_phrase
+        reason = "; ".join(_one_line(str(e)) for e in errors) or response.reason_phrase
         if response.status_code == 404 or "encryption key not found" in reason:
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
         if "message authentication failed" in reason or "invalid ciphertext" in reason:
             raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
-        raise KeyUnavailable(_refusal(method, path, response.status_code, reason, key),
-                             resource_id=key, resource_type="key")
+        refused = KeyRefused if response.status_code == 403 else KeyUnavailable
+        raise refused(_refusal(method, path, response.status_code, reason, key),
+                      resource_id=key, resource_type="key")
 
     def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:
         if not data.get("derived"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packyard.crypto.errors import UnknownKey
+from packyard.crypto.errors import KeyRefused, UnknownKey
 from packyard.crypto.keyring import LocalKeyring, load_master_key
 from packyard.crypto.keys import KeyDescription, KeyProvider
 from packyard.crypto.kms import KmsKeyProvider
@@ -93,10 +93,16 @@ class DomainKeys:
 
     def for_new_domain(self, requested: str | None) -> str:
         """The key a new domain records: ``requested`` (an ARN, alias or id the provider
-        knows; ``UnknownKey``, a ``NotFound``, otherwise) or the default key."""
+        knows; ``UnknownKey``, a ``NotFound``, otherwise; ``Invalid`` when the provider will not
+        let Packyard use it) or the default key."""
         if not requested:
             return key_name(self.default())
-        return key_name(self.provider.describe_key(requested))
+        try:
+            return key_name(self.provider.describe_key(requested))
+        except KeyRefused as e:
+            # A key the caller chose and the server's credentials may not use: the caller's to
+            # change, not a server fault for the AWS CLI to retry.
+            raise Invalid(f"encryptionKey {requested!r} cannot be used: {e.message}") from None
 
     def kek_of(self, domain_id: int) -> str:
         """The key ``domain_id``'s new data keys are wrapped with (cached for a minute: a

@@ -131,3 +131,23 @@ def test_regression_a_raised_min_decryption_version_is_named_with_the_fix(
     assert f"Transit key {key} no longer decrypts" in reason
     assert "min_decryption_version was raised" in reason
     assert "packyard keys rotate --domain <domain> --resume" in reason
+
+
+def test_regression_create_domain_with_a_transit_key_the_token_may_not_use_is_a_validation_error(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao) -> None:
+    # Was: 500 InternalServerException "Internal error", retried four times by the AWS CLI.
+    _bao(openbao, "PUT", "sys/policies/acl/packyard-some-keys", {"policy": (
+        'path "transit/*" { capabilities = ["create", "read", "update"] }\n'
+        'path "transit/keys/forbidden-*" { capabilities = ["deny"] }')})
+    token = _bao(openbao, "POST", "auth/token/create",
+                 {"policies": ["packyard-some-keys"], "ttl": "1h"})["auth"]["client_token"]
+    packyard = _on_transit(packyard_factory, data_dir, openbao, transit_token=token)
+    _transit(openbao, "POST", "keys/forbidden-1", {"type": "aes256-gcm96", "derived": True})
+    api = packyard.codeartifact()
+    with pytest.raises(api.exceptions.ValidationException) as refused:
+        api.create_domain(domain="acme", encryptionKey="forbidden-1")
+    message = refused.value.response["Error"]["Message"]
+    assert "encryptionKey 'forbidden-1' cannot be used" in message
+    assert "403 permission denied" in message  # transit's reason, on one line
+    with pytest.raises(api.exceptions.ResourceNotFoundException):
+        api.describe_domain(domain="acme")
