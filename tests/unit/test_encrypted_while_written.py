@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 from packyard.crypto.context import EncryptionContext
+from packyard.crypto.errors import KeyUnavailable
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import DataKey
 from packyard.encryption import sealed_while_written
@@ -231,3 +232,20 @@ def test_a_helper_failing_on_the_last_batch_leaves_the_encryption_to_the_commit(
     assert "could not finish encrypting" in caplog.text
     assert _read(data.store(), SHA) == DATA
     assert data.staging() == []
+
+
+def test_regression_a_key_provider_away_is_logged_in_one_line_without_a_traceback(
+        data: _Data, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # Was: with transit down, every upload and pull logged "could not encrypt … as it was
+    # pulled" (uploads too) with a full traceback, beside the one-line error its client got.
+    def away(key_ref: str, context: EncryptionContext) -> DataKey:
+        raise KeyUnavailable("The transit server did not answer: connection refused")
+
+    monkeypatch.setattr(data.keyring, "generate_data_key", away)
+    with caplog.at_level(logging.WARNING, logger="packyard.encryption"):
+        staged = _pulled(data.store())
+    data.store().discard(staged)
+    [record] = [r for r in caplog.records if "could not encrypt" in r.getMessage()]
+    assert record.exc_info is None
+    assert "The transit server did not answer" in record.getMessage()
+    assert "as it was written" in record.getMessage()
