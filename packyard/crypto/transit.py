@@ -26,6 +26,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,13 +56,22 @@ def _one_line(error: str) -> str:
     return " ".join(error.split())
 
 
-def _refusal(method: str, path: str, status: int, reason: str, key: str) -> str:
+def _read_token(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _refusal(method: str, path: str, status: int, reason: str, key: str,
+             token_file: Path | None) -> str:
     """What a refusal says, with the fix for those an operator meets (short enough for the
     status line twine and pip show)."""
+    if status == 403 and token_file is not None:
+        return (f"Transit refused {method} {path} (403 {reason}): the token in "
+                f"PACKYARD_TRANSIT_TOKEN_FILE expired, was revoked or may not use key {key}; "
+                "write a new one there (read again on the next refusal)")
     if status == 403:
         return (f"Transit refused {method} {path} (403 {reason}): PACKYARD_TRANSIT_TOKEN "
                 f"expired, was revoked or may not use key {key}; give the server a new token "
-                "(read at start)")
+                "(read at start; PACKYARD_TRANSIT_TOKEN_FILE is read again)")
     if "disallowed by policy (too old)" in reason:
         return (f"Transit key {key} no longer decrypts this data key's version "
                 "(min_decryption_version was raised past it): lower it again, then run "
@@ -77,7 +87,12 @@ class TransitKeyProvider:
 
     def __init__(self, url: str, token: str, *, mount: str = "transit",
                  namespace: str | None = None, timeout_seconds: float = 10.0,
-                 client: httpx.Client | None = None) -> None:
+                 client: httpx.Client | None = None, token_file: Path | None = None) -> None:
+        # A token file (a Vault / OpenBao agent's sink) is read now and again whenever transit
+        # refuses the token it held: a renewed token is taken up without a restart.
+        self._token_file = token_file
+        if token_file is not None:
+            token = _read_token(token_file)
         headers = {"X-Vault-Token": token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
@@ -108,6 +123,9 @@ class TransitKeyProvider:
         try:
             response = self._client.request(method, f"{self._base}/{path}", json=body,
                                             headers=self._headers)
+            if response.status_code == 403 and self._token_renewed():
+                response = self._client.request(method, f"{self._base}/{path}", json=body,
+                                                headers=self._headers)
         except httpx.HTTPError as e:
             self._silent_since, self._silent_reason = time.monotonic(), str(e) or type(e).__name__
             raise KeyUnavailable(f"The transit server did not answer: "
@@ -126,8 +144,22 @@ class TransitKeyProvider:
         if "message authentication failed" in reason or "invalid ciphertext" in reason:
             raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
         refused = KeyRefused if response.status_code == 403 else KeyUnavailable
-        raise refused(_refusal(method, path, response.status_code, reason, key),
+        raise refused(_refusal(method, path, response.status_code, reason, key,
+                               self._token_file),
                       resource_id=key, resource_type="key")
+
+    def _token_renewed(self) -> bool:
+        """Whether the token file now holds another token than the one refused (then taken)."""
+        if self._token_file is None:
+            return False
+        try:
+            token = _read_token(self._token_file)
+        except OSError:
+            return False
+        if token == self._headers["X-Vault-Token"]:
+            return False
+        self._headers = {**self._headers, "X-Vault-Token": token}
+        return True
 
     def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:
         if not data.get("derived"):

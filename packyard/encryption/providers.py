@@ -38,9 +38,14 @@ def open_key_provider(settings: Settings) -> KeyProvider:
     """The provider ``settings.key_provider`` names; ``CannotStart`` with the fix when its
     settings are unusable."""
     if settings.key_provider == "transit":
-        assert settings.transit_url and settings.transit_token  # load_settings checks
-        return TransitKeyProvider(settings.transit_url, settings.transit_token,
-                                  mount=settings.transit_mount)
+        assert settings.transit_url  # load_settings checks, and for a token
+        try:
+            return TransitKeyProvider(
+                settings.transit_url, settings.transit_token or "", mount=settings.transit_mount,
+                token_file=Path(settings.transit_token_file) if settings.transit_token_file
+                else None)
+        except OSError as e:
+            raise CannotStart(f"PACKYARD_TRANSIT_TOKEN_FILE cannot be read: {e}") from None
     if settings.key_provider == "kms":
         import botocore.session
 

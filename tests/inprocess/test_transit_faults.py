@@ -151,3 +151,37 @@ def test_regression_create_domain_with_a_transit_key_the_token_may_not_use_is_a_
     assert "403 permission denied" in message  # transit's reason, on one line
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.describe_domain(domain="acme")
+
+
+def test_regression_a_renewed_transit_token_is_taken_up_without_a_restart(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao,
+        dists: DistFactory, tmp_path: Path) -> None:
+    # Was: the token was read once, at start: when it expired or was revoked, every file not
+    # opened lately failed until the server was restarted with a new one. A token file (an
+    # agent's sink) is read again when transit refuses the token it held.
+    _bao(openbao, "PUT", "sys/policies/acl/packyard-transit",
+         {"policy": 'path "transit/*" { capabilities = ["create", "read", "update"] }'})
+
+    def new_token() -> str:
+        answer = _bao(openbao, "POST", "auth/token/create",
+                      {"policies": ["packyard-transit"], "ttl": "1h"})
+        token: str = answer["auth"]["client_token"]
+        return token
+
+    first = new_token()
+    token_file = tmp_path / "transit-token"
+    token_file.write_text(first + "\n")
+    packyard = _on_transit(packyard_factory, data_dir, openbao, transit_token=None,
+                           transit_token_file=str(token_file))
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="renewed", version="1.0"))
+    upload_ok(repo, dist)
+    _bao(openbao, "POST", "auth/token/revoke", {"token": first})
+
+    refused = repo.get(f"simple/renewed/{dist.filename}")
+    assert refused.status_code == 500
+    assert "the token in PACKYARD_TRANSIT_TOKEN_FILE expired" in twine_reason(refused)
+
+    token_file.write_text(new_token() + "\n")
+    assert repo.get(f"simple/renewed/{dist.filename}").content == dist.data
+    upload_ok(repo, dists.wheel(DistSpec(name="renewed", version="1.1")))
