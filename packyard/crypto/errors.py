@@ -6,7 +6,10 @@ How each protocol should map them (in its one error-mapping place, when the blob
   one log line naming the domain, the asset and the blob's sha256; the bytes are never served.
   ``packyard verify`` reports them.
 - ``KeyUnavailable``: HTTP 500 as well (the server, not the caller, lacks the key: a disabled
-  key, a provider that refuses or does not answer), logged with the provider's own reason.
+  key, a provider that refuses), logged with the provider's own reason.
+- ``KeyProviderSilent``: a provider that does not answer (down, hung) is also ``Unavailable``:
+  503 with Retry-After (CodeArtifact ``ServiceUnavailableException``, with its message), as a
+  database outage is; the provider logs the start of each such outage once.
 - ``UnusableKey`` is an ``Invalid``: ``create-domain --encryption-key`` naming a key the provider
   has but that cannot wrap data keys (a transit key that is not derived) answers 400
   ``ValidationException`` with the fix.
@@ -16,7 +19,7 @@ How each protocol should map them (in its one error-mapping place, when the blob
 
 from __future__ import annotations
 
-from packyard.errors import Invalid, NotFound, PackyardError
+from packyard.errors import Invalid, NotFound, PackyardError, Unavailable
 
 
 class TamperedBlob(PackyardError):
@@ -32,6 +35,14 @@ class TamperedKey(PackyardError):
 class KeyUnavailable(PackyardError):
     """The key provider cannot or will not use the key now (disabled, access denied, pending
     deletion, unreachable)."""
+
+
+class KeyProviderSilent(KeyUnavailable, Unavailable):
+    """The key provider did not answer (refused the connection, timed out): the same request
+    may work in a moment."""
+
+    def __init__(self, message: str) -> None:
+        Unavailable.__init__(self, message, retry_after_seconds=5)
 
 
 class KeyRefused(KeyUnavailable):

@@ -13,15 +13,18 @@ Transit has no aliases: a key is named by its name, which ``create_key`` makes u
 own ciphertext string (``vault:v<version>:<base64>``), which carries its key version.
 
 Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyRefused`` (a
-``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
-(400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``. After a call gets no
-answer (refused, timed out), the calls of the next few seconds fail at once with the same reason,
-so requests queued behind a hung transit are not each held for a timeout of their own.
+``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message
+authentication failed" / "invalid ciphertext" (400) → ``TamperedKey``; no answer (refused, timed
+out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again); anything else →
+``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
+with the same reason, so requests queued behind a hung transit are not each held for a timeout
+of their own; the outage's start and end are logged once.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 import uuid
@@ -33,6 +36,7 @@ import httpx
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import (
+    KeyProviderSilent,
     KeyRefused,
     KeyUnavailable,
     TamperedKey,
@@ -41,6 +45,8 @@ from packyard.crypto.errors import (
 )
 from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
 from packyard.errors import Invalid
+
+log = logging.getLogger("packyard.encryption")
 
 _VERSION = re.compile(rb"vault:v(\d+):")
 _MULTI_ERROR = re.compile(r"\d+ errors? occurred:\s*\n\t\* (.*)", re.DOTALL)
@@ -100,6 +106,7 @@ class TransitKeyProvider:
         # When transit last failed to answer (monotonic), and why: calls in the next
         # ``_quiet_seconds`` fail at once instead of each waiting out its own timeout.
         self._silent_since: float | None = None
+        self._silent = False  # since the last call that got no answer (logged once per outage)
         self._silent_reason = ""
         self._quiet_seconds = min(3.0, timeout_seconds)
         self._headers = headers
@@ -117,9 +124,9 @@ class TransitKeyProvider:
             # Calls that queued behind ones that timed out fail now, not after a timeout of
             # their own each: downloads waiting for a hung transit wait one timeout, not one
             # per worker thread's turn.
-            raise KeyUnavailable(f"The transit server did not answer "
-                                 f"{time.monotonic() - silent_since:.0f} s ago "
-                                 f"({self._silent_reason}); asking again shortly")
+            raise KeyProviderSilent(f"The transit server did not answer "
+                                    f"{time.monotonic() - silent_since:.0f} s ago "
+                                    f"({self._silent_reason}); asking again shortly")
         try:
             response = self._client.request(method, f"{self._base}/{path}", json=body,
                                             headers=self._headers)
@@ -127,10 +134,17 @@ class TransitKeyProvider:
                 response = self._client.request(method, f"{self._base}/{path}", json=body,
                                                 headers=self._headers)
         except httpx.HTTPError as e:
-            self._silent_since, self._silent_reason = time.monotonic(), str(e) or type(e).__name__
-            raise KeyUnavailable(f"The transit server did not answer: "
-                                 f"{self._silent_reason}") from None
-        self._silent_since = None
+            reason = str(e) or type(e).__name__
+            if not self._silent:
+                log.warning("the transit server at %s did not answer (%s): files whose keys "
+                            "are not open, and new files, are refused until it does",
+                            self._base, reason)
+            self._silent = True
+            self._silent_since, self._silent_reason = time.monotonic(), reason
+            raise KeyProviderSilent(f"The transit server did not answer: {reason}") from None
+        if self._silent:
+            log.warning("the transit server at %s answers again", self._base)
+        self._silent_since, self._silent = None, False
         if response.is_success:
             answer: dict[str, Any] = response.json() if response.content else {}
             return answer.get("data") or {}
