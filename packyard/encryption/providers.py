@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packyard.crypto.errors import KeyRefused, UnknownKey
+from packyard.crypto.errors import KeyRefused, KeyUnavailable, UnknownKey, UnusableKey
 from packyard.crypto.keyring import LocalKeyring, load_master_key
 from packyard.crypto.keys import KeyDescription, KeyProvider
 from packyard.crypto.kms import KmsKeyProvider
@@ -86,6 +86,11 @@ class DomainKeys:
         alias); elsewhere it must exist (``PACKYARD_DEFAULT_ENCRYPTION_KEY``)."""
         try:
             return self.provider.describe_key(self.default_key)
+        except UnusableKey as e:
+            # The server's setting, not the caller's choice: no ValidationException for a
+            # create-domain that named no key.
+            raise KeyUnavailable(f"PACKYARD_DEFAULT_ENCRYPTION_KEY: {e.message}",
+                                 resource_id=self.default_key, resource_type="key") from None
         except UnknownKey:
             if not (self.provider.supports_aliases and self.provider.name == "local"
                     and self.default_key.startswith("alias/")):

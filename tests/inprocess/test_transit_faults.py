@@ -266,3 +266,15 @@ def test_regression_transit_down_is_503_with_its_reason_on_every_surface(
     assert "The transit server did not answer" in answer.json()["message"]
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.describe_domain(domain="elsewhere")
+
+
+def test_a_default_key_that_is_not_derived_is_the_servers_fault_not_the_callers(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao) -> None:
+    # A create-domain naming no key is not refused as the caller's mistake (400): the
+    # setting is the operator's, named in the 500's log line.
+    _transit(openbao, "POST", "keys/default-not-derived", {"type": "aes256-gcm96"})
+    packyard = _on_transit(packyard_factory, data_dir, openbao,
+                           default_encryption_key="default-not-derived")
+    answer = packyard.signed("POST", "/v1/domain?domain=acme", body=b"{}")
+    assert answer.status_code == 500
+    assert answer.headers["x-amzn-ErrorType"] == "InternalServerException"
