@@ -135,6 +135,9 @@ class Settings:
     master_key_file: str | None = None
     transit_url: str | None = None
     transit_token: str | None = field(default=None, repr=False)
+    # A file holding the token, read again when transit refuses it (a Vault / OpenBao agent's
+    # token sink renews it there): instead of, or besides, ``transit_token``.
+    transit_token_file: str | None = None
     transit_mount: str = "transit"
     kms_region: str | None = None
     kms_endpoint_url: str | None = None
@@ -283,10 +286,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     if settings.key_provider not in ("local", "transit", "kms"):
         raise ValueError("PACKYARD_KEY_PROVIDER must be local, transit or kms, got "
                          f"{settings.key_provider!r}")
-    if settings.key_provider == "transit" and not (settings.transit_url
-                                                   and settings.transit_token):
+    if settings.key_provider == "transit" and not (
+            settings.transit_url and (settings.transit_token or settings.transit_token_file)):
         raise ValueError("PACKYARD_KEY_PROVIDER=transit needs PACKYARD_TRANSIT_URL and "
-                         "PACKYARD_TRANSIT_TOKEN")
+                         "PACKYARD_TRANSIT_TOKEN (or PACKYARD_TRANSIT_TOKEN_FILE)")
     if (settings.encryption == "on" and settings.key_provider == "kms"
             and settings.default_encryption_key.startswith("alias/aws/")):
         # An AWS managed key's policy lets only the AWS service that owns it use it:

@@ -177,7 +177,8 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
                    f"{report.counts['plain']:,} not encrypted yet, "
                    f"{report.counts['tampered']:,} tampered with, "
-                   f"{report.counts['missing']:,} missing, {report.counts['corrupt']:,} corrupt")
+                   f"{report.counts['missing']:,} missing, {report.counts['corrupt']:,} corrupt, "
+                   f"{report.counts['key-unavailable']:,} whose key the provider will not open")
         for finding in report.findings:
             if finding.status != "plain":
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "

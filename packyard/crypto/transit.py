@@ -12,28 +12,77 @@ Transit has no aliases: a key is named by its name, which ``create_key`` makes u
 (``packyard-<hex>``) unless the operator made the key beforehand. The wrapped form is transit's
 own ciphertext string (``vault:v<version>:<base64>``), which carries its key version.
 
-Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyUnavailable``; "encryption key
-not found" (400) or 404 → ``UnknownKey``; "message authentication failed" / "invalid ciphertext"
-(400) → ``TamperedKey``; anything else, or no answer → ``KeyUnavailable``.
+Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyRefused`` (a
+``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message
+authentication failed" / "invalid ciphertext" (400) → ``TamperedKey``; no answer (refused, timed
+out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again); anything else →
+``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
+with the same reason, so requests queued behind a hung transit are not each held for a timeout
+of their own; the outage's start and end are logged once.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
+import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.errors import (
+    KeyProviderSilent,
+    KeyRefused,
+    KeyUnavailable,
+    TamperedKey,
+    UnknownKey,
+    UnusableKey,
+)
 from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
 from packyard.errors import Invalid
 
+log = logging.getLogger("packyard.encryption")
+
 _VERSION = re.compile(rb"vault:v(\d+):")
+_MULTI_ERROR = re.compile(r"\d+ errors? occurred:\s*\n\t\* (.*)", re.DOTALL)
 _KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _one_line(error: str) -> str:
+    """One of transit's errors on one line: a multi-error ("1 error occurred:\n\t* permission
+    denied\n\n") as its items, for the status line twine and pip show."""
+    items = _MULTI_ERROR.fullmatch(error.strip())
+    if items is not None:
+        return "; ".join(item.strip() for item in items.group(1).split("\t* ") if item.strip())
+    return " ".join(error.split())
+
+
+def _read_token(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _refusal(method: str, path: str, status: int, reason: str, key: str,
+             token_file: Path | None) -> str:
+    """What a refusal says, with the fix for those an operator meets (short enough for the
+    status line twine and pip show)."""
+    if status == 403 and token_file is not None:
+        return (f"Transit refused {method} {path} (403 {reason}): the token in "
+                f"PACKYARD_TRANSIT_TOKEN_FILE expired, was revoked or may not use key {key}; "
+                "write a new one there (read again on the next refusal)")
+    if status == 403:
+        return (f"Transit refused {method} {path} (403 {reason}): PACKYARD_TRANSIT_TOKEN "
+                f"expired, was revoked or may not use key {key}; give the server a new token "
+                "(read at start; PACKYARD_TRANSIT_TOKEN_FILE is read again)")
+    if "disallowed by policy (too old)" in reason:
+        return (f"Transit key {key} no longer decrypts this data key's version "
+                "(min_decryption_version was raised past it): lower it again, then run "
+                "`packyard keys rotate --domain <domain> --resume` to re-wrap every data key")
+    return f"Transit refused {method} {path} ({status}): {reason}"
 
 
 class TransitKeyProvider:
@@ -44,11 +93,22 @@ class TransitKeyProvider:
 
     def __init__(self, url: str, token: str, *, mount: str = "transit",
                  namespace: str | None = None, timeout_seconds: float = 10.0,
-                 client: httpx.Client | None = None) -> None:
+                 client: httpx.Client | None = None, token_file: Path | None = None) -> None:
+        # A token file (a Vault / OpenBao agent's sink) is read now and again whenever transit
+        # refuses the token it held: a renewed token is taken up without a restart.
+        self._token_file = token_file
+        if token_file is not None:
+            token = _read_token(token_file)
         headers = {"X-Vault-Token": token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
         self._client = client or httpx.Client(timeout=timeout_seconds)
+        # When transit last failed to answer (monotonic), and why: calls in the next
+        # ``_quiet_seconds`` fail at once instead of each waiting out its own timeout.
+        self._silent_since: float | None = None
+        self._silent = False  # since the last call that got no answer (logged once per outage)
+        self._silent_reason = ""
+        self._quiet_seconds = min(3.0, timeout_seconds)
         self._headers = headers
         self._base = f"{url.rstrip('/')}/v1/{mount.strip('/')}"
 
@@ -59,11 +119,32 @@ class TransitKeyProvider:
               ) -> dict[str, Any]:
         if not _KEY_NAME.fullmatch(key):
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
+        silent_since = self._silent_since
+        if silent_since is not None and time.monotonic() - silent_since < self._quiet_seconds:
+            # Calls that queued behind ones that timed out fail now, not after a timeout of
+            # their own each: downloads waiting for a hung transit wait one timeout, not one
+            # per worker thread's turn.
+            raise KeyProviderSilent(f"The transit server did not answer "
+                                    f"{time.monotonic() - silent_since:.0f} s ago "
+                                    f"({self._silent_reason}); asking again shortly")
         try:
             response = self._client.request(method, f"{self._base}/{path}", json=body,
                                             headers=self._headers)
+            if response.status_code == 403 and self._token_renewed():
+                response = self._client.request(method, f"{self._base}/{path}", json=body,
+                                                headers=self._headers)
         except httpx.HTTPError as e:
-            raise KeyUnavailable(f"The transit server did not answer: {e}") from None
+            reason = str(e) or type(e).__name__
+            if not self._silent:
+                log.warning("the transit server at %s did not answer (%s): files whose keys "
+                            "are not open, and new files, are refused until it does",
+                            self._base, reason)
+            self._silent = True
+            self._silent_since, self._silent_reason = time.monotonic(), reason
+            raise KeyProviderSilent(f"The transit server did not answer: {reason}") from None
+        if self._silent:
+            log.warning("the transit server at %s answers again", self._base)
+        self._silent_since, self._silent = None, False
         if response.is_success:
             answer: dict[str, Any] = response.json() if response.content else {}
             return answer.get("data") or {}
@@ -71,17 +152,32 @@ class TransitKeyProvider:
             errors = response.json().get("errors") or []
         except ValueError:
             errors = []
-        reason = "; ".join(errors) or response.reason_phrase
+        reason = "; ".join(_one_line(str(e)) for e in errors) or response.reason_phrase
         if response.status_code == 404 or "encryption key not found" in reason:
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
         if "message authentication failed" in reason or "invalid ciphertext" in reason:
             raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
-        raise KeyUnavailable(f"Transit refused {method} {path} ({response.status_code}): {reason}",
-                             resource_id=key, resource_type="key")
+        refused = KeyRefused if response.status_code == 403 else KeyUnavailable
+        raise refused(_refusal(method, path, response.status_code, reason, key,
+                               self._token_file),
+                      resource_id=key, resource_type="key")
+
+    def _token_renewed(self) -> bool:
+        """Whether the token file now holds another token than the one refused (then taken)."""
+        if self._token_file is None:
+            return False
+        try:
+            token = _read_token(self._token_file)
+        except OSError:
+            return False
+        if token == self._headers["X-Vault-Token"]:
+            return False
+        self._headers = {**self._headers, "X-Vault-Token": token}
+        return True
 
     def _describe(self, key: str, data: dict[str, Any]) -> KeyDescription:
         if not data.get("derived"):
-            raise KeyUnavailable(
+            raise UnusableKey(
                 f"Transit key {key} is not a derived key, so it cannot bind a data key to its "
                 "blob: make one with derived=true", resource_id=key, resource_type="key")
         versions = tuple(sorted(int(v) for v in data.get("keys", {})))

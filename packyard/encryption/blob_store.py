@@ -50,8 +50,8 @@ from typing import Protocol
 import anyio
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import TamperedBlob
-from packyard.crypto.keys import KeyProvider, UnwrapsNow, WrappedKey
+from packyard.crypto.errors import KeyUnavailable, TamperedBlob, UnknownKey
+from packyard.crypto.keys import DataKey, KeyProvider, UnwrapsNow, WrappedKey
 from packyard.crypto.stream import (
     LAYOUT,
     Layout,
@@ -125,6 +125,17 @@ class OpenedKey:
     ciphertext_size: int
 
 
+def key_gone(provider: str, key_id: str, context: EncryptionContext) -> KeyUnavailable:
+    """The provider no longer has a key the catalog names (deleted in transit or KMS): the
+    server's fault, not a missing file (a ``NotFound`` would answer 404 for a file the index
+    lists, and ``packyard verify`` would count it missing while its bytes are there)."""
+    return KeyUnavailable(
+        f"The {provider} key {key_id!r} no longer exists at the key provider (it wraps the data "
+        f"key of blob {context.sha256}): restore it there, from the provider's backup; the "
+        "files it wraps cannot be read, nor new ones written, without it",
+        resource_id=key_id, resource_type="key")
+
+
 class EncryptingBlobStore:
     """A ``BlobStore`` encrypting into ``inner`` (see the module docstring)."""
 
@@ -150,9 +161,18 @@ class EncryptingBlobStore:
     # -- keys ----------------------------------------------------------------------------------
 
     def _opened_key(self, row: StoredDataKey, context: EncryptionContext) -> OpenedKey:
-        data_key = self._provider.decrypt_data_key(
-            WrappedKey(row.key_id, row.key_version, row.wrapped), context)
+        try:
+            data_key = self._provider.decrypt_data_key(
+                WrappedKey(row.key_id, row.key_version, row.wrapped), context)
+        except UnknownKey:
+            raise key_gone(self._provider.name, row.key_id, context) from None
         return self._opened_with(row, context, data_key)
+
+    def _generate(self, kek: str, context: EncryptionContext) -> DataKey:
+        try:
+            return self._provider.generate_data_key(kek, context)
+        except UnknownKey:
+            raise key_gone(self._provider.name, kek, context) from None
 
     def _opened_with(self, row: StoredDataKey, context: EncryptionContext,
                      data_key: bytes) -> OpenedKey:
@@ -221,7 +241,7 @@ class EncryptingBlobStore:
         """A fresh data key for a blob: its context, its plaintext and the row recording it."""
         domain_id = Domain.id_of_blob_key(domain_key)
         context = EncryptionContext(domain_key, sha256)
-        fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+        fresh = self._generate(self._keys.kek_of(domain_id), context)
         wrapped = fresh.wrapped
         return context, fresh.plaintext, StoredDataKey(
             domain_id, sha256, self._provider.name, wrapped.key_id, wrapped.key_version,
@@ -425,7 +445,7 @@ class EncryptingBlobStore:
             if row is not None:
                 opened = self._opened_key(row, context)
             else:
-                fresh = self._provider.generate_data_key(self._keys.kek_of(domain_id), context)
+                fresh = self._generate(self._keys.kek_of(domain_id), context)
                 opened = OpenedKey(fresh.plaintext, context.blob_associated_data(), size,
                                    self._layout.ciphertext_size(size))
             if not self._replace_ciphertext(source, opened, domain_key, sha256):

@@ -23,7 +23,13 @@ from dataclasses import dataclass, replace
 import anyio
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedBlob, TamperedKey, UnknownKey
+from packyard.crypto.errors import (
+    KeyUnavailable,
+    TamperedBlob,
+    TamperedKey,
+    UnknownKey,
+    UnusableKey,
+)
 from packyard.crypto.keyring import KEYRING_FILE
 from packyard.crypto.keys import KeyDescription, KeyProvider, WrappedKey
 from packyard.crypto.stream import StreamDecryptor
@@ -84,7 +90,7 @@ def open_key_move(source: Settings, target: Settings,
     def usable(ref: str, named_by: str) -> KeyDescription:
         try:
             key = provider.describe_key(ref)
-        except (UnknownKey, KeyUnavailable) as e:
+        except (UnknownKey, UnusableKey, KeyUnavailable) as e:
             raise Invalid(f"{named_by} names {ref!r}, which {setting} cannot use: "
                           f"{e.message}") from None
         if not key.enabled:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packyard.crypto.errors import UnknownKey
+from packyard.crypto.errors import KeyRefused, KeyUnavailable, UnknownKey, UnusableKey
 from packyard.crypto.keyring import LocalKeyring, load_master_key
 from packyard.crypto.keys import KeyDescription, KeyProvider
 from packyard.crypto.kms import KmsKeyProvider
@@ -38,9 +38,14 @@ def open_key_provider(settings: Settings) -> KeyProvider:
     """The provider ``settings.key_provider`` names; ``CannotStart`` with the fix when its
     settings are unusable."""
     if settings.key_provider == "transit":
-        assert settings.transit_url and settings.transit_token  # load_settings checks
-        return TransitKeyProvider(settings.transit_url, settings.transit_token,
-                                  mount=settings.transit_mount)
+        assert settings.transit_url  # load_settings checks, and for a token
+        try:
+            return TransitKeyProvider(
+                settings.transit_url, settings.transit_token or "", mount=settings.transit_mount,
+                token_file=Path(settings.transit_token_file) if settings.transit_token_file
+                else None)
+        except OSError as e:
+            raise CannotStart(f"PACKYARD_TRANSIT_TOKEN_FILE cannot be read: {e}") from None
     if settings.key_provider == "kms":
         import botocore.session
 
@@ -81,6 +86,11 @@ class DomainKeys:
         alias); elsewhere it must exist (``PACKYARD_DEFAULT_ENCRYPTION_KEY``)."""
         try:
             return self.provider.describe_key(self.default_key)
+        except UnusableKey as e:
+            # The server's setting, not the caller's choice: no ValidationException for a
+            # create-domain that named no key.
+            raise KeyUnavailable(f"PACKYARD_DEFAULT_ENCRYPTION_KEY: {e.message}",
+                                 resource_id=self.default_key, resource_type="key") from None
         except UnknownKey:
             if not (self.provider.supports_aliases and self.provider.name == "local"
                     and self.default_key.startswith("alias/")):
@@ -93,10 +103,16 @@ class DomainKeys:
 
     def for_new_domain(self, requested: str | None) -> str:
         """The key a new domain records: ``requested`` (an ARN, alias or id the provider
-        knows; ``UnknownKey``, a ``NotFound``, otherwise) or the default key."""
+        knows; ``UnknownKey``, a ``NotFound``, otherwise; ``Invalid`` when the provider will not
+        let Packyard use it) or the default key."""
         if not requested:
             return key_name(self.default())
-        return key_name(self.provider.describe_key(requested))
+        try:
+            return key_name(self.provider.describe_key(requested))
+        except KeyRefused as e:
+            # A key the caller chose and the server's credentials may not use: the caller's to
+            # change, not a server fault for the AWS CLI to retry.
+            raise Invalid(f"encryptionKey {requested!r} cannot be used: {e.message}") from None
 
     def kek_of(self, domain_id: int) -> str:
         """The key ``domain_id``'s new data keys are wrapped with (cached for a minute: a

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.stream import StreamEncryptor
+from packyard.errors import PackyardError
 from packyard.metadata.data_keys import StoredDataKey
 from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, on_helper
 
@@ -130,8 +131,13 @@ class SealedWhileWritten:
             return None  # written to before it could start: the commit encrypts it
         try:
             self._key, self._ciphertext, self._encryptor = self._start_sealing(self.expected)
-        except Exception:  # noqa: BLE001 - the pull goes on; its commit encrypts it
-            log.warning("could not encrypt %s as it was pulled; it is encrypted when kept",
+        except PackyardError as e:  # the key provider's refusal: its reason says it all
+            log.warning("could not encrypt %s as it was written (%s); it is encrypted when kept",
+                        self.expected.sha256, e.message)
+            self._give_up()
+            return None
+        except Exception:  # noqa: BLE001 - the write goes on; its commit encrypts it
+            log.warning("could not encrypt %s as it was written; it is encrypted when kept",
                         self.expected.sha256, exc_info=True)
             self._give_up()
             return None

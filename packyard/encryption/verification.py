@@ -4,10 +4,12 @@ and check that each plaintext's sha256 is its name.
 A finding per blob that is not right: ``tampered`` (a segment, the header or the size does not
 authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, the store has no
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
-``packyard encrypt``). Each bad blob names the package versions it is an asset of, and where
-it is stored, so it can be mended: ``REPAIR`` says how. On a directory store, files no row
-names (``stray_files``) are listed too, and so are plain copies of encrypted blobs that a
-``packyard encrypt`` stopped before removing them: they take space only, and are not failures.
+``packyard encrypt``), ``key-unavailable`` (the key provider will not unwrap its data key: the
+key deleted, disabled or refused there, or the provider not answering; the detail says which).
+Each bad blob names the package versions it is an asset of, and where it is stored, so it can
+be mended: ``REPAIR`` says how. On a directory store, files no row names (``stray_files``) are
+listed too, and so are plain copies of encrypted blobs that a ``packyard encrypt`` stopped
+before removing them: they take space only, and are not failures.
 """
 
 from __future__ import annotations

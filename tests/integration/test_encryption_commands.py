@@ -193,7 +193,8 @@ def test_verify_reports_tampered_and_plain_blobs(tmp_path: Path) -> None:
     text = run(_packyard("verify", "--domain", "acme"), env, check=False, timeout=120)
     assert text.returncode == 1
     assert text.stdout.splitlines()[0] == (
-        "3 blobs checked: 1 ok, 1 not encrypted yet, 1 tampered with, 0 missing, 0 corrupt")
+        "3 blobs checked: 1 ok, 1 not encrypted yet, 1 tampered with, 0 missing, 0 corrupt, "
+        "0 whose key the provider will not open")
     assert f"tampered: blob {second} of domain d1" in text.stdout
 
     report = json.loads(run(_packyard("verify", "--output", "json"), env, check=False,
