@@ -214,6 +214,12 @@ def keys() -> None:
     """Key-encryption keys: rotation."""
 
 
+# A running server's write wraps a data key just before recording it: one wrapped under the
+# old version as the rotation began may be recorded after its first pass, so the rotation
+# looks again this long after it before retiring the old versions (``rotation.rewrap_all``).
+ROTATION_SETTLE_SECONDS = 5.0
+
+
 @keys.command("rotate")
 @_DATA_DIR
 @storage_options
@@ -247,7 +253,8 @@ def rotate_key(data_dir: Path | None, database_url: str | None, blob_store: str 
             report = rotate(services.catalog, encryption.provider, key_ref, resume=resume,
                             progress=lambda n: bar.advance(task, n), started=started,
                             before_retire=lambda key: rewrap_secret_key(
-                                open_shared_files(services.settings), encryption.provider, key))
+                                open_shared_files(services.settings), encryption.provider, key),
+                            settle_seconds=ROTATION_SETTLE_SECONDS)
         except PackyardError as exc:
             _fail(exc.message)
     services.catalog.dispose()

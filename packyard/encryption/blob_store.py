@@ -41,7 +41,7 @@ import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -271,7 +271,8 @@ class EncryptingBlobStore:
             opened = self._opened.get((domain_key, blob.sha256))
             decided.append(None if opened is None else (opened, False))
             if opened is None:
-                new.append((len(decided) - 1, ready.context, ready.data_key, ready.row)
+                new.append((len(decided) - 1, ready.context, ready.data_key,
+                            self._wrapped_now(ready))
                            if ready is not None else
                            (len(decided) - 1, *self._new_key(domain_key, blob.sha256, blob.size)))
         if new:
@@ -306,6 +307,14 @@ class EncryptingBlobStore:
         return (MadeKey(context, plaintext, row), out,
                 StreamEncryptor(plaintext, context.blob_associated_data(), out.write,
                                 layout=self._layout))
+
+    def _wrapped_now(self, made: MadeKey) -> StoredDataKey:
+        """``made``'s row, its data key wrapped again under the KEK's current version. It was
+        made when the bytes began to arrive: a ``packyard keys rotate`` that ran while they came
+        could not see it, and may have retired the version that wrapped it."""
+        wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
+        return replace(made.row, key_id=wrapped.key_id, key_version=wrapped.key_version,
+                       wrapped=wrapped.ciphertext)
 
     def _made_key(self, staged: StagedBlob, digests: Digests,
                   domain_key: str) -> MadeKey | None:

@@ -11,6 +11,7 @@ versions to itself (AWS KMS), rotation is the provider's and nothing needs re-wr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -45,23 +46,33 @@ def pending(catalog: Catalog, key: KeyDescription) -> int:
 
 def rewrap_all(catalog: Catalog, provider: KeyProvider, key: KeyDescription,
                progress: Callable[[int], None] | None = None,
-               before_retire: Callable[[KeyDescription], object] | None = None
-               ) -> RotationReport:
+               before_retire: Callable[[KeyDescription], object] | None = None,
+               settle_seconds: float = 0.0) -> RotationReport:
     """Re-wrap every data key below ``key``'s current version, then retire those versions;
-    ``before_retire(key)`` re-wraps what the catalog does not hold (IAM's secret key)."""
+    ``before_retire(key)`` re-wraps what the catalog does not hold (IAM's secret key).
+
+    ``settle_seconds``: how long to wait before looking for such keys once more, ahead of
+    retiring. A server's write wraps its blob's data key just before the transaction that
+    records it (``EncryptingBlobStore``), so a key wrapped under the old version just before
+    the rotation may be recorded just after the first pass: the second pass finds it."""
     done = 0
     current = key.current_version
     if current is not None:
-        while page := catalog.data_keys_below(key.key_id, current, _PAGE):
-            for row in page:
-                context = EncryptionContext(f"d{row.domain_id}", row.sha256)
-                new = provider.rewrap(WrappedKey(row.key_id, row.key_version, row.wrapped),
-                                      context)
-                if catalog.replace_wrapped_key(row, new.key_id, new.key_version,
-                                               new.ciphertext):
-                    done += 1
-                if progress is not None:
-                    progress(1)
+        for again in (False, True):
+            if again:
+                if settle_seconds <= 0:
+                    break
+                time.sleep(settle_seconds)
+            while page := catalog.data_keys_below(key.key_id, current, _PAGE):
+                for row in page:
+                    context = EncryptionContext(f"d{row.domain_id}", row.sha256)
+                    new = provider.rewrap(WrappedKey(row.key_id, row.key_version,
+                                                     row.wrapped), context)
+                    if catalog.replace_wrapped_key(row, new.key_id, new.key_version,
+                                                   new.ciphertext):
+                        done += 1
+                    if progress is not None:
+                        progress(1)
     if before_retire is not None:
         before_retire(key)
     retired: tuple[int, ...] = ()
@@ -77,9 +88,10 @@ def rewrap_all(catalog: Catalog, provider: KeyProvider, key: KeyDescription,
 def rotate(catalog: Catalog, provider: KeyProvider, key_ref: str, *, resume: bool = False,
            progress: Callable[[int], None] | None = None,
            started: Callable[[KeyDescription, int], None] | None = None,
-           before_retire: Callable[[KeyDescription], object] | None = None) -> RotationReport:
+           before_retire: Callable[[KeyDescription], object] | None = None,
+           settle_seconds: float = 0.0) -> RotationReport:
     """Rotate ``key_ref`` (unless ``resume``) and re-wrap; ``started(key, pending)`` first."""
     key = provider.describe_key(key_ref) if resume else provider.rotate(key_ref)
     if started is not None:
         started(key, pending(catalog, key))
-    return rewrap_all(catalog, provider, key, progress, before_retire)
+    return rewrap_all(catalog, provider, key, progress, before_retire, settle_seconds)

@@ -20,11 +20,12 @@ import pytest
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import KeyUnavailable
 from packyard.crypto.keyring import LocalKeyring
-from packyard.crypto.keys import DataKey
+from packyard.crypto.keys import DataKey, WrappedKey
 from packyard.encryption import rotation, sealed_while_written
 from packyard.encryption.blob_store import EncryptingBlobStore, sealed_partition
 from packyard.encryption.providers import DomainKeys
 from packyard.metadata.catalog import SqlCatalog
+from packyard.metadata.data_keys import StoredDataKey
 from packyard.storage.blobs import ExpectedBlob, StagedBlob
 from packyard.storage.local import LocalBlobStore
 
@@ -251,8 +252,6 @@ def test_regression_a_key_provider_away_is_logged_in_one_line_without_a_tracebac
     assert "as it was written" in record.getMessage()
 
 
-@pytest.mark.xfail(strict=True, reason="not mended yet: a key made before `keys rotate` and "
-                   "recorded after it retired that version (see the test's comment)")
 def test_regression_a_pull_under_way_during_keys_rotate_stays_readable(data: _Data) -> None:
     # A pull (or an upload whose form declares its sha256) makes its data key at its first
     # write and records it at commit. `packyard keys rotate` run in between re-wraps every row
@@ -268,3 +267,23 @@ def test_regression_a_pull_under_way_during_keys_rotate_stays_readable(data: _Da
         staged.write(DATA[start:start + 64 * 1024])
     store.commit(staged, "d1")
     assert _read(data.store(), SHA) == DATA  # a store that has not opened its key yet
+
+
+def test_regression_a_key_recorded_between_a_rotations_passes_is_rewrapped_before_retiring(
+        data: _Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server wraps a blob's data key just before the transaction that records it: one wrapped
+    # under the old version as `keys rotate` began may be recorded after the rotation's first
+    # pass. The rotation looks again before retiring that version.
+    kek = data.keys.kek_of(1)
+    context = EncryptionContext("d1", SHA)
+    early = data.keyring.generate_data_key(kek, context)
+    row = StoredDataKey(1, SHA, data.keyring.name, early.wrapped.key_id,
+                        early.wrapped.key_version, early.wrapped.ciphertext, len(DATA))
+    monkeypatch.setattr(rotation.time, "sleep",
+                        lambda _seconds: data.catalog.add_data_key(row, datetime.now(UTC)))
+    report = rotation.rotate(data.catalog, data.keyring, kek, settle_seconds=1.0)
+    kept = data.catalog.data_key(1, SHA)
+    assert kept is not None and early.wrapped.key_version in report.retired
+    assert kept.key_version == report.version
+    assert data.keyring.decrypt_data_key(
+        WrappedKey(kept.key_id, kept.key_version, kept.wrapped), context) == early.plaintext
