@@ -116,6 +116,7 @@ class SealedSecrets:
 
 
 def sealed_secrets(engine: Engine) -> SealedSecrets:
+    """What the catalog on ``engine`` holds sealed with IAM's secret key."""
     with engine.connect() as conn:
         keys = conn.execute(select(func.count()).select_from(iam_access_keys).where(
             iam_access_keys.c.secret_encrypted.not_like(f"{LOST_PREFIX}%"))).scalar_one()
@@ -139,10 +140,12 @@ def _check_not_lost(writer: Engine, files: SharedFiles, expected: str) -> bool:
     if secret_key_file(files) is not None:
         return False
     sealed = sealed_secrets(writer)
+    if not sealed:
+        return True
     # A replica starting at the same moment on a new store writes its key before it seals
-    # anything: secrets seen now with no key there were sealed with one that is gone.
-    if not sealed or secret_key_file(files) is not None:
-        return not sealed
+    # anything: secrets seen now with no key there yet were sealed with one that is gone.
+    if secret_key_file(files) is not None:
+        return False
     raise LostSecretKey(
         f"IAM's secret key {expected} is missing from {files.where}, and the catalog holds "
         f"{sealed} sealed with it: restore {expected} there from a backup and start again; or, "
