@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from packyard.iam.secrets import new_secret_access_key
-from packyard.iam.shared_secrets import ServerSecrets
+from packyard.iam.shared_secrets import ROOT_SECRET, ServerSecrets
 from packyard.settings import Settings
 
 CREDENTIALS_FILE = "credentials.json"
-ROOT_SECRET = "root-credentials"  # its name in server_secrets
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
 
 

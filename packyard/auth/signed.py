@@ -50,6 +50,7 @@ from packyard.auth.sigv4 import (
 )
 from packyard.clock import Clock
 from packyard.errors import Denied
+from packyard.iam.secrets import LostSecret
 from packyard.iam.sessions import token_digest
 from packyard.iam.store import IamStore
 from packyard.settings import DEFAULT_REGION
@@ -164,7 +165,16 @@ class SignedRequestAuthenticator:
         found = self._store.access_key(key_id)
         if found is None or found[0].status != "Active":
             raise UnrecognizedClient()
-        secret = self._store.access_key_secret(key_id)
+        try:
+            secret = self._store.access_key_secret(key_id)
+        except LostSecret as lost:
+            # Said to whoever holds the key id (not a secret): the holder needs to know what
+            # to do, and the key can do nothing else.
+            raise UnrecognizedClient(
+                f"The secret of access key {key_id} was lost with the server's IAM secret key "
+                f"and given up on {lost.since}: this key no longer works. Ask an administrator "
+                "to create a new access key for you (aws iam create-access-key) and to delete "
+                "this one.") from None
         if secret is None:
             raise UnrecognizedClient()
         _, user = found

@@ -221,6 +221,7 @@ def _register_subcommands() -> None:
     from packyard.cli.audit import audit
     from packyard.cli.backups import backup_data, restore_data
     from packyard.cli.encryption import encrypt, keys, verify
+    from packyard.cli.iam import iam
     from packyard.cli.imports import import_files
     from packyard.cli.migrate_storage import migrate_storage_command
     from packyard.cli.tokens import token
@@ -230,6 +231,7 @@ def _register_subcommands() -> None:
     main.add_command(encrypt)
     main.add_command(verify)
     main.add_command(keys)
+    main.add_command(iam)
     main.add_command(audit)
     main.add_command(backup_data)
     main.add_command(restore_data)

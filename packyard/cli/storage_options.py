@@ -1,9 +1,9 @@
 """The ``--database-url`` and ``--blob-store`` options every command on a server's data takes.
 
 Each overrides its ``PACKYARD_*`` variable, as every flag does: ``serve``, ``import``,
-``encrypt``, ``verify``, ``keys rotate`` and ``token`` then work on the same metadata and
-blobs whether they are in the data directory (the default) or on PostgreSQL and an
-S3-compatible store (docs/deployment.md).
+``encrypt``, ``verify``, ``keys rotate``, ``token`` and ``iam reset-secret-key`` then work on
+the same metadata and blobs whether they are in the data directory (the default) or on
+PostgreSQL and an S3-compatible store (docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ A data directory from before (``iam-secrets.key``) is migrated at start, crash-s
 wrapped key is written first, then every sealed secret is re-sealed under it in one transaction
 (read through both keys, so rows under either open), then the old file is removed. A start
 that finds both files does the rest again; secrets are never under a key that is not there.
+
+A key is made only when nothing is sealed yet: a start that finds neither file while the
+catalog holds sealed secrets (a key file lost, or left out of a restore) refuses
+(``LostSecretKey``) instead of making a new key that would open none of them. Giving them up is
+an explicit step, ``packyard iam reset-secret-key`` (``forget_lost_secrets``): the access keys
+are kept, marked lost, so that a signature made with one gets an answer saying so.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import base64
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.engine import Engine
 
 from packyard.crypto.context import EncryptionContext
@@ -34,7 +42,8 @@ from packyard.encryption.key_move import KeyMove
 from packyard.encryption.providers import open_key_provider
 from packyard.errors import CannotStart, PackyardError
 from packyard.iam.schema import iam_access_keys, server_secrets, sts_sessions
-from packyard.iam.secrets import KEY_FILE, SecretBox
+from packyard.iam.secrets import KEY_FILE, LOST_PREFIX, SecretBox
+from packyard.iam.shared_secrets import ROOT_SECRET
 from packyard.settings import Settings
 from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
@@ -55,9 +64,13 @@ def open_secret_box(settings: Settings, provider: KeyProvider | None, writer: En
     bucket every replica shares), so every replica opens the one key the first one made."""
     default_key = settings.default_encryption_key
     where = f"{WRAPPED_FILE} in {files.where}"
+    missing = _check_not_lost(writer, files, KEY_FILE if provider is None else WRAPPED_FILE)
     if provider is None:
         if files.read(WRAPPED_FILE) is None:
-            return SecretBox.from_shared_files(files)
+            box = SecretBox.from_shared_files(files)
+            if missing:
+                _drop_unreadable_server_secrets(writer, box)
+            return box
         provider = open_key_provider(settings)
     try:
         wrapped = _decode(files.get_or_create(WRAPPED_FILE, lambda: _encode(
@@ -72,7 +85,118 @@ def open_secret_box(settings: Settings, provider: KeyProvider | None, writer: En
     if old is not None:
         _reseal(writer, MultiFernet([Fernet(fernet_key), Fernet(old.strip())]))
         files.remove(KEY_FILE)
-    return SecretBox(fernet_key)
+    box = SecretBox(fernet_key, source=where)
+    if missing:
+        _drop_unreadable_server_secrets(writer, box)
+    return box
+
+
+class LostSecretKey(CannotStart):
+    """IAM's secret key file is gone while the catalog holds secrets sealed with it."""
+
+
+@dataclass(frozen=True)
+class SealedSecrets:
+    """What the catalog holds sealed with IAM's secret key (access keys already marked lost
+    need it no more)."""
+
+    access_keys: int
+    sessions: int
+    root_key: bool  # the replicas' shared root key (PostgreSQL), ``auth/credentials.py``
+
+    def __bool__(self) -> bool:
+        return bool(self.access_keys or self.sessions or self.root_key)
+
+    def __str__(self) -> str:
+        parts = [_count(self.access_keys, "IAM access key"), _count(self.sessions, "role session")]
+        parts = [part for part in parts if part]
+        if self.root_key:
+            parts.append("the replicas' shared root key")
+        return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+
+
+def sealed_secrets(engine: Engine) -> SealedSecrets:
+    """What the catalog on ``engine`` holds sealed with IAM's secret key."""
+    with engine.connect() as conn:
+        keys = conn.execute(select(func.count()).select_from(iam_access_keys).where(
+            iam_access_keys.c.secret_encrypted.not_like(f"{LOST_PREFIX}%"))).scalar_one()
+        sessions = conn.execute(select(func.count()).select_from(sts_sessions)).scalar_one()
+        root = conn.execute(select(server_secrets.c.name).where(
+            server_secrets.c.name == ROOT_SECRET)).first() is not None
+    return SealedSecrets(keys, sessions, root)
+
+
+def secret_key_file(files: SharedFiles) -> str | None:
+    """The name of IAM's secret key file in ``files``, or None when neither is there."""
+    for name in (WRAPPED_FILE, KEY_FILE):
+        if files.read(name) is not None:
+            return name
+    return None
+
+
+def _check_not_lost(writer: Engine, files: SharedFiles, expected: str) -> bool:
+    """Whether the key is still to be made; ``LostSecretKey`` if secrets are sealed with one
+    that is gone."""
+    if secret_key_file(files) is not None:
+        return False
+    sealed = sealed_secrets(writer)
+    if not sealed:
+        return True
+    # A replica starting at the same moment on a new store writes its key before it seals
+    # anything: secrets seen now with no key there yet were sealed with one that is gone.
+    if secret_key_file(files) is not None:
+        return False
+    raise LostSecretKey(
+        f"IAM's secret key {expected} is missing from {files.where}, and the catalog holds "
+        f"{sealed} sealed with it: restore {expected} there from a backup and start again; or, "
+        "to give those secrets up (their users then create new access keys; the root key "
+        "keeps working), run `packyard iam reset-secret-key` with this server's --data-dir "
+        "(and --database-url, --blob-store)")
+
+
+@dataclass(frozen=True)
+class ForgottenSecrets:
+    """What ``forget_lost_secrets`` gave up."""
+
+    access_keys: int
+    sessions: int
+    server_secrets: int
+
+
+def forget_lost_secrets(writer: Engine, files: SharedFiles, now: datetime) -> ForgottenSecrets:
+    """Give up the secrets a lost IAM secret key sealed (``packyard iam reset-secret-key``), so
+    that the next start makes a new key: access keys are marked lost (a signature made with one
+    is answered saying so, until it is deleted), role sessions end, and the secrets replicas
+    share in the database go (the root key is seeded again from ``credentials.json``).
+    ``CannotStart`` when a key file is there: nothing is lost."""
+    found = secret_key_file(files)
+    if found is not None:
+        raise CannotStart(f"IAM's secret key is there ({found} in {files.where}): nothing to "
+                          "reset (a secret that does not open with it was sealed with another "
+                          "key: restore that one)")
+    lost = f"{LOST_PREFIX}{now.isoformat(timespec='seconds')}"
+    with writer.connect() as conn, conn.begin():
+        keys = conn.execute(update(iam_access_keys).where(
+            iam_access_keys.c.secret_encrypted.not_like(f"{LOST_PREFIX}%")).values(
+            secret_encrypted=lost)).rowcount
+        sessions = conn.execute(delete(sts_sessions)).rowcount
+        shared = conn.execute(delete(server_secrets)).rowcount
+    return ForgottenSecrets(keys, sessions, shared)
+
+
+def _drop_unreadable_server_secrets(writer: Engine, box: SecretBox) -> None:
+    """After a key was made where none was: shared rows that are not secrets (the account's
+    creation date) sealed with a key that is gone would fail every read; they are made again
+    when next asked. Rows another replica just sealed with the new key open, and stay."""
+    with writer.connect() as conn, conn.begin():
+        for name, value in conn.execute(select(server_secrets.c.name,
+                                               server_secrets.c.value)).all():
+            if not box.opens(value):
+                conn.execute(delete(server_secrets).where(server_secrets.c.name == name))
+
+
+def _count(n: int, noun: str) -> str:
+    return "" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def unwrap_secret_key(settings: Settings, wrapped: bytes) -> bytes:
@@ -143,7 +267,8 @@ def _reseal(writer: Engine, fernet: MultiFernet) -> None:
     secrets replicas share (``shared_secrets``: the generated root credentials)."""
     with writer.connect() as conn, conn.begin():
         for table in _SEALED:
-            rows = conn.execute(select(table.c.id, table.c.secret_encrypted)).all()
+            rows = conn.execute(select(table.c.id, table.c.secret_encrypted).where(
+                table.c.secret_encrypted.not_like(f"{LOST_PREFIX}%"))).all()
             for row in rows:
                 resealed = fernet.rotate(row.secret_encrypted.encode("ascii")).decode("ascii")
                 conn.execute(update(table).where(table.c.id == row.id).values(

@@ -21,6 +21,17 @@ from cryptography.fernet import Fernet, InvalidToken
 from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 KEY_FILE = "iam-secrets.key"
+# What a secret given up with its lost key holds instead (``packyard iam reset-secret-key``),
+# followed by the moment it was given up; a Fernet token never starts so.
+LOST_PREFIX = "lost:"
+
+
+class LostSecret(Exception):
+    """A stored secret given up when IAM's secret key was lost and reset."""
+
+    def __init__(self, since: str) -> None:
+        super().__init__(f"given up on {since}")
+        self.since = since
 
 # IAM ids are uppercase letters and digits after a four-letter prefix that says what they are
 # ("Unique identifiers" in the IAM User Guide): AKIA access keys, ASIA temporary access keys,
@@ -59,9 +70,10 @@ def new_session_token() -> str:
 class SecretBox:
     """Encrypts and decrypts secrets with one key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, source: str = KEY_FILE) -> None:
         self._fernet = Fernet(key)
         self._key = key
+        self._source = source  # the key's file, for messages
 
     def derive_key(self, purpose: str) -> bytes:
         """A 32-byte key for another use (the console's session cookies), derived from this
@@ -88,7 +100,7 @@ class SecretBox:
         """The key in ``files`` (``KEY_FILE``), created by whichever process comes first."""
         key = files.get_or_create(KEY_FILE, lambda: Fernet.generate_key() + b"\n").strip()
         try:
-            return cls(key)
+            return cls(key, source=f"{KEY_FILE} in {files.where}")
         except ValueError:
             raise ValueError(f"{KEY_FILE} in {files.where} is not a Fernet key (44 url-safe "
                              "base64 characters); restore it from a backup") from None
@@ -97,9 +109,20 @@ class SecretBox:
         return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
 
     def decrypt(self, sealed: str) -> str:
+        """The secret; ``LostSecret`` for one given up with a lost key."""
+        if sealed.startswith(LOST_PREFIX):
+            raise LostSecret(sealed.removeprefix(LOST_PREFIX))
         try:
             return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise ValueError(
-                f"A stored secret cannot be decrypted: {KEY_FILE} is not the key it was "
+                f"A stored secret cannot be decrypted: {self._source} is not the key it was "
                 "encrypted with (replicas on one database need one blob store, where the key is)") from None
+
+    def opens(self, sealed: str) -> bool:
+        """Whether ``sealed`` was sealed with this key."""
+        try:
+            self._fernet.decrypt(sealed.encode("ascii"))
+        except (InvalidToken, UnicodeEncodeError):
+            return False
+        return True

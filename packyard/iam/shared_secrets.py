@@ -19,6 +19,10 @@ from packyard.iam.schema import server_secrets
 from packyard.iam.secrets import SecretBox
 from packyard.metadata.engine import outages_as_unavailable
 
+ROOT_SECRET = "root-credentials"
+"""The generated root credentials' name (``auth/credentials.py``): on PostgreSQL, one pair
+for every replica."""
+
 
 class ServerSecrets:
     """Named secrets in ``server_secrets``, created once by whichever process comes first."""

@@ -1,7 +1,8 @@
 """Sending the outbox's events to the webhooks: signed, retried with backoff, in order.
 
 One thread per server process; one process at a time sends (a lease in the database, renewed
-while held, taken over by another worker or replica when it runs out), so every webhook gets
+while held, handed back by a clean stop, taken over by another worker or replica when it runs
+out after a crash), so every webhook gets
 its events in the order they were committed. Each webhook has a cursor (``webhook_cursors``):
 the id of the last event it acknowledged (a 2xx answer) or that is not for it. An event is sent
 until it is acknowledged, with exponential backoff between attempts (1 s, 2 s, 4 s, … at most
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from packyard import __version__
@@ -131,12 +132,16 @@ class WebhookDispatcher:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop sending; True when the thread is over (it may still be in a slow request)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+            if self._thread.is_alive():
+                return False
             self._thread = None
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -181,6 +186,16 @@ class WebhookDispatcher:
                 event_dispatch_lease.c.name == "webhooks").values(
                 holder=self.holder, expires_at=now + LEASE))
             return True
+
+    def _release_lease(self) -> None:
+        try:
+            with self._outbox.writer.connect() as conn, conn.begin():
+                conn.execute(delete(event_dispatch_lease).where(
+                    event_dispatch_lease.c.name == "webhooks",
+                    event_dispatch_lease.c.holder == self.holder))
+        except Exception:  # the database gone as the server stops: the lease runs out instead
+            log.warning("could not hand back the webhooks' sending lease; the next server "
+                        "sends once it runs out (%d s)", LEASE.total_seconds(), exc_info=True)
 
     def _cursor(self, webhook: Webhook) -> _Cursor:
         with self._outbox.reader.connect() as conn, conn.begin():
@@ -303,7 +318,11 @@ class WebhookDispatcher:
         self._outbox.prune(self._outbox.last_id(), self._now() - KEEP_SENT)
 
     def close(self) -> None:
-        self.stop()
+        """Stop, and hand the lease back: the next process (a restart, another worker or
+        replica) sends at once instead of waiting ``LEASE`` for it to run out. Not while the
+        thread may still be sending: another sender then could reorder a webhook's events."""
+        if self.stop():
+            self._release_lease()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -4,18 +4,31 @@ half-way is finished by the next; rotation re-wraps the secret key before retiri
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from packyard.auth.credentials import RootCredentials
+from packyard.auth.signed import SignedRequestAuthenticator
+from packyard.auth.sigv4 import UnrecognizedClient
 from packyard.bootstrap import Services, build_services
+from packyard.cli.main import main
+from packyard.clock import Clock
 from packyard.crypto.keyring import LocalKeyring
 from packyard.iam import secret_key
 from packyard.iam.schema import iam_access_keys
-from packyard.iam.secret_key import LOCAL_KEY_ALIAS, WRAPPED_FILE, rewrap_secret_key
+from packyard.iam.secret_key import (
+    LOCAL_KEY_ALIAS,
+    WRAPPED_FILE,
+    LostSecretKey,
+    rewrap_secret_key,
+)
 from packyard.iam.secrets import KEY_FILE
+from packyard.iam.shared_secrets import account_created_at
 from packyard.settings import load_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -115,3 +128,96 @@ def test_rotation_rewraps_the_secret_key_before_old_versions_retire(tmp_path: Pa
     finally:
         services.catalog.dispose()
     assert _secret(tmp_path, key_id)[0] == secret
+
+
+@pytest.mark.parametrize(("env", "name"), [({}, WRAPPED_FILE),
+                                           ({"PACKYARD_ENCRYPTION": "off"}, KEY_FILE)])
+def test_regression_a_lost_secret_key_is_not_replaced_while_secrets_need_it(
+        tmp_path: Path, env: dict[str, str], name: str) -> None:
+    key_id, secret, sealed = _with_access_key(tmp_path, **env)
+    (tmp_path / name).unlink()
+    with pytest.raises(LostSecretKey) as refused:
+        _services(tmp_path, **env)
+    assert str(refused.value).startswith(
+        f"IAM's secret key {name} is missing from {tmp_path}, and the catalog holds 1 IAM "
+        f"access key sealed with it: restore {name} there from a backup")
+    assert "packyard iam reset-secret-key" in str(refused.value)
+    assert not (tmp_path / WRAPPED_FILE).exists() and not (tmp_path / KEY_FILE).exists()
+
+
+def test_regression_after_a_reset_the_old_keys_are_refused_saying_so_and_new_ones_work(
+        tmp_path: Path) -> None:
+    key_id, _, _ = _with_access_key(tmp_path)
+    services = _services(tmp_path)
+    try:
+        role = services.iam_store.create_role(
+            "deployer", "/", json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                "Action": "sts:AssumeRole"}]}), None, 3600, NOW)
+        services.iam_store.create_session(role, "s", "arn:aws:iam::000000000000:root", NOW,
+                                          NOW + timedelta(hours=1))
+    finally:
+        services.catalog.dispose()
+    (tmp_path / WRAPPED_FILE).unlink()
+    with pytest.raises(LostSecretKey) as refused:
+        _services(tmp_path)
+    assert "holds 1 IAM access key and 1 role session sealed" in str(refused.value)
+    done = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(tmp_path),
+                                     "--output", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {"accessKeysLost": 1, "sessionsEnded": 1,
+                                       "sharedSecretsRemoved": 0}
+    services = _services(tmp_path)
+    try:
+        root = RootCredentials("AKIAROOTROOTROOTROOT", "root-secret")
+        signed = SignedRequestAuthenticator(root, "000000000000", Clock(), 300,
+                                            services.iam_store)
+        with pytest.raises(UnrecognizedClient) as lost:
+            signed.verify_secret(key_id, "whatever was kept")
+        assert str(lost.value).startswith(f"The secret of access key {key_id} was lost with "
+                                          "the server's IAM secret key and given up on ")
+        assert signed.verify_secret(root.access_key_id, root.secret_access_key).arn.endswith(
+            ":root")
+        new, secret = services.iam_store.create_access_key("alice", NOW)
+        assert signed.verify_secret(new.id, secret).arn.endswith(":user/alice")
+    finally:
+        services.catalog.dispose()
+    # Nothing is lost any more: the command refuses, naming the new key.
+    again = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(tmp_path)])
+    assert again.exit_code == 2 and "nothing to reset" in again.output
+
+
+def test_regression_without_iam_secrets_a_missing_key_is_made_again_silently(
+        tmp_path: Path) -> None:
+    services = _services(tmp_path)  # a new install: no key yet, none needed
+    try:
+        made = account_created_at(services.secrets, NOW)
+    finally:
+        services.catalog.dispose()
+    (tmp_path / WRAPPED_FILE).unlink()
+    services = _services(tmp_path)
+    try:
+        # The account's creation date, not a secret, was sealed with the key that went: made
+        # again on the next ask instead of failing every read.
+        later = NOW + timedelta(days=1)
+        assert account_created_at(services.secrets, later) == later != made
+    finally:
+        services.catalog.dispose()
+    assert (tmp_path / WRAPPED_FILE).exists()
+
+
+def test_regression_a_secret_the_key_does_not_open_names_the_wrapped_file(
+        tmp_path: Path) -> None:
+    key_id, _, _ = _with_access_key(tmp_path)
+    other = tmp_path / "other"
+    _with_access_key(other)
+    (tmp_path / WRAPPED_FILE).write_bytes((other / WRAPPED_FILE).read_bytes())
+    (tmp_path / "keyring.json").write_bytes((other / "keyring.json").read_bytes())
+    services = _services(tmp_path)
+    try:
+        with pytest.raises(ValueError) as wrong:
+            services.iam_store.access_key_secret(key_id)
+        assert str(wrong.value).startswith(
+            f"A stored secret cannot be decrypted: {WRAPPED_FILE} in {tmp_path} is not the key")
+    finally:
+        services.catalog.dispose()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,8 @@ import pytest
 from packyard import bootstrap
 from packyard.bootstrap import Container
 from packyard.errors import CannotStart
-from packyard.iam.secret_key import WRAPPED_FILE
-from packyard.iam.secrets import KEY_FILE
+from packyard.iam.secret_key import WRAPPED_FILE, LostSecretKey, forget_lost_secrets
+from packyard.iam.secrets import KEY_FILE, LostSecret
 from packyard.storage.backends import open_shared_files
 from tests.inprocess.harness import settings_for
 from tests.openbao import OpenBao
@@ -35,6 +37,12 @@ def _encryption(request: pytest.FixtureRequest) -> dict[str, Any]:
     bao: OpenBao = request.getfixturevalue("openbao")
     return {"key_provider": "transit", "transit_url": bao.url, "transit_token": bao.root_token,
             "default_encryption_key": bao.new_key()}
+
+
+@pytest.fixture
+def encryption(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings of ``request.param``'s encryption (indirect)."""
+    return _encryption(request)
 
 
 @pytest.fixture(params=["transit", "off"])
@@ -130,4 +138,70 @@ def test_encryption_with_the_local_keyring_on_postgresql_is_refused_at_start(
             "PACKYARD_KEY_PROVIDER=transit or kms (or PACKYARD_ENCRYPTION=off)")
         assert not (tmp_path / "keyring.json").exists()
     finally:
+        postgres_server.drop_database(database)
+
+
+def test_regression_a_key_lost_from_the_bucket_stops_a_replica_until_reset(
+        replicas: list[Container]) -> None:
+    first = replicas[0]
+    assert first.iam_store is not None
+    first.iam_store.create_user("ci", "/", NOW)
+    key, _ = first.iam_store.create_access_key("ci", NOW)
+    files = open_shared_files(first.settings)
+    name = KEY_FILE if first.encryption is None else WRAPPED_FILE
+    files.remove(name)
+    with pytest.raises(LostSecretKey) as refused:
+        bootstrap.build(first.settings)
+    assert str(refused.value).startswith(
+        f"IAM's secret key {name} is missing from {files.where}, and the catalog holds 1 IAM "
+        "access key and the replicas' shared root key sealed with it")
+    assert files.read(name) is None
+    forget_lost_secrets(first.catalog.engines[1], files, NOW)
+    # The shared root key is seeded again from the starting replica's credentials.json.
+    again = bootstrap.build(first.settings)
+    try:
+        assert (again.root.access_key_id, again.root.secret_access_key) == (
+            first.root.access_key_id, first.root.secret_access_key)
+        assert again.iam_store is not None
+        with pytest.raises(LostSecret):
+            again.iam_store.access_key_secret(key.id)
+        made, secret = again.iam_store.create_access_key("ci", NOW)
+        assert again.iam_store.access_key_secret(made.id) == secret
+    finally:
+        again.catalog.dispose()
+
+
+@pytest.mark.parametrize("encryption", ["transit", "off"], indirect=True)
+def test_replicas_starting_at_once_on_a_new_store_agree_on_one_key(
+        encryption: dict[str, Any], postgres_server: PostgresServer,
+        seaweedfs_server: SeaweedServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs_server.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs_server.secret_access_key)
+    database = postgres_server.new_name("at-once")
+    postgres_server.create_database(database)
+    blob_store = f"s3://{seaweedfs_server.bucket}/{seaweedfs_server.new_prefix()}"
+    settings = [settings_for(
+        tmp_path / f"replica-{n}", root_access_key_id=None, root_secret_access_key=None,
+        database_url=postgres_server.url(database), blob_store=blob_store,
+        s3_endpoint_url=seaweedfs_server.endpoint_url, **encryption) for n in range(2)]
+    barrier = threading.Barrier(2)
+
+    def build(one: Any) -> Container:
+        barrier.wait()
+        return bootstrap.build(one)
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(build, one) for one in settings]
+        built = [future.result(timeout=120) for future in futures]
+    try:
+        first, second = built
+        assert first.iam_store is not None and second.iam_store is not None
+        assert first.root.access_key_id == second.root.access_key_id
+        first.iam_store.create_user("ci", "/", NOW)
+        key, secret = first.iam_store.create_access_key("ci", NOW)
+        assert second.iam_store.access_key_secret(key.id) == secret
+    finally:
+        for container in built:
+            container.catalog.dispose()
         postgres_server.drop_database(database)

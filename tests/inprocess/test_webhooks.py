@@ -213,6 +213,27 @@ def test_a_second_process_waits_for_the_lease(
     second.close()
 
 
+def test_regression_a_clean_stop_hands_the_lease_to_the_next_process_at_once(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path) -> None:
+    # A restart (SIGTERM, then a new process) used to leave the lease to run out: deliveries
+    # waited up to 30 s. A process that dies without closing still holds it (test above).
+    domain, repo = shelf
+    receiver, clock = Receiver(), Clock()
+    receiver.down = False
+    blobs = container.registry.blobs
+    wheel, sdist = dists.both(PKG)
+    first = _dispatcher(container, tmp_path, receiver, clock)
+    publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, wheel))
+    first.run_once()
+    first.close()
+    second = _dispatcher(container, tmp_path, receiver, clock)
+    publisher.publish(ROOT_PRINCIPAL, domain, repo, upload_form(blobs, sdist))
+    second.run_once()  # the same moment: the lease would have had 30 s to run
+    assert [e["detail"]["sequenceNumber"] for e in receiver.events()] == [1, 2]
+    second.close()
+
+
 def test_an_event_refused_for_a_day_is_given_up_and_the_next_ones_go_on(
         container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
         dists: DistFactory, tmp_path: Path) -> None:

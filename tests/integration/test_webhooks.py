@@ -115,3 +115,37 @@ def test_a_publish_acknowledged_before_kill_9_is_delivered_once_after_restart(
     assert (event["detail"]["packageName"], event["detail"]["operationType"]) == (
         "hooked-pkg", "Created")
     assert _delivered(second) == 1 and len(receiver.received) == 1
+
+
+def test_regression_after_a_clean_restart_deliveries_resume_at_once(
+        server_factory: Any, receiver: Receiver, dists: DistFactory, tmp_path: Path) -> None:
+    # A server stopped with SIGTERM kept its sending lease until it ran out: the restarted one
+    # waited 30 s before its first delivery.
+    webhooks = tmp_path / "webhooks.json"
+    webhooks.write_text(json.dumps({"webhooks": [
+        {"name": "ci", "url": receiver.url, "secretEnv": "TEST_WEBHOOK_SECRET",
+         "domain": "hooked"}]}))
+    env = {"PACKYARD_WEBHOOKS_FILE": str(webhooks), "TEST_WEBHOOK_SECRET": SECRET}
+    receiver.start()
+    first = server_factory(env=env)
+    api = codeartifact_client(first.url)
+    api.create_domain(domain="hooked")
+    repo = create_pypi_repo(api, first.url, "hooked-repo", domain="hooked")
+    upload_ok(repo, dists.wheel(DistSpec(name="hooked-pkg", version="1.0")))
+    deadline = time.monotonic() + 20
+    while not receiver.received and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling the receiver, not waiting for a server
+    assert len(receiver.received) == 1
+    first.stop()
+
+    second = server_factory(env=env, data_dir=first.data_dir)
+    later = create_pypi_repo(codeartifact_client(second.url), second.url, "later",
+                             domain="hooked")
+    upload_ok(later, dists.wheel(DistSpec(name="hooked-pkg", version="1.1")))
+    published = time.monotonic()
+    while len(receiver.received) < 2 and time.monotonic() < published + 25:
+        time.sleep(0.1)
+    assert len(receiver.received) == 2
+    # The dispatcher polls each second; the old lease would have held it back for 30 s.
+    assert time.monotonic() - published < 10
+    assert json.loads(receiver.received[1][1])["detail"]["packageVersion"] == "1.1"

@@ -1,0 +1,88 @@
+"""``packyard iam reset-secret-key``: give up the IAM secrets a lost secret key sealed.
+
+A server refuses to start when IAM's secret key file (``iam-secrets.wrapped``, or
+``iam-secrets.key`` with encryption off) is gone while the catalog holds secrets sealed with
+it (``iam/secret_key.py``). Restoring the file from a backup keeps every access key working;
+this command is the other way out, taken knowingly: run with the servers stopped, on the same
+``--data-dir`` / ``--database-url`` / ``--blob-store`` as ``packyard serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from packyard.cli.storage_options import storage_options
+from packyard.errors import CannotStart
+from packyard.settings import load_settings
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    sys.exit(2)
+
+
+@click.group("iam")
+def iam() -> None:
+    """IAM's secret key (the key that seals IAM users' secret access keys)."""
+
+
+@iam.command("reset-secret-key")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
+@storage_options
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              help="A summary for people, or JSON for scripts.")
+def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store: str | None,
+                     output: str) -> None:
+    """Give up the IAM secrets sealed with a lost IAM secret key, so the server starts again.
+
+    Only when the key file is gone (restore it from a backup instead if you can: every access
+    key then keeps working). IAM users' access keys stop working: a request signed with one is
+    refused saying its secret was lost; an administrator creates new keys (the root key, which
+    does not depend on this key, keeps working) and deletes the old ones. Role sessions end.
+    The next `packyard serve` makes a new key. Stop the servers first.
+    """
+    from packyard.iam.secret_key import forget_lost_secrets
+    from packyard.metadata.catalog import SqlCatalog
+    from packyard.storage.backends import check_blob_store, open_shared_files
+
+    try:
+        settings = load_settings(data_dir=data_dir, database_url=database_url,
+                                 blob_store=blob_store)
+        check_blob_store(settings)
+        if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
+            _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
+                  "--data-dir")
+        catalog = SqlCatalog(settings.effective_database_url)
+        try:
+            catalog.migrate()
+            done = forget_lost_secrets(catalog.engines[1], open_shared_files(settings),
+                                       datetime.now(UTC))
+        finally:
+            catalog.dispose()
+    except (ValueError, CannotStart) as exc:
+        _fail(str(exc))
+    if output == "json":
+        _out.print_json(json.dumps({"accessKeysLost": done.access_keys,
+                                    "sessionsEnded": done.sessions,
+                                    "sharedSecretsRemoved": done.server_secrets}))
+        return
+    _out.print(f"{done.access_keys} IAM access key(s) marked lost: their users need new ones "
+               "(aws iam create-access-key, then delete-access-key of the old one); "
+               f"{done.sessions} role session(s) ended. The next `packyard serve` makes a new "
+               "IAM secret key.", soft_wrap=True, highlight=False)
+    if done.server_secrets and settings.root_access_key_id is None:
+        _out.print(f"The shared root key is seeded again from {settings.data_dir.resolve()}"
+                   "/credentials.json at the next start (start there first; without that file "
+                   "a new root key is made).", soft_wrap=True, highlight=False)
