@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.errors import KeyRefused, KeyUnavailable, TamperedKey, UnknownKey
 from packyard.crypto.keys import WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
 
@@ -62,8 +62,9 @@ def test_access_denied_is_key_unavailable_naming_the_key(kms: tuple[KmsKeyProvid
                                                          ) -> None:
     provider, stubber = kms
     _error(stubber, "generate_data_key", "AccessDeniedException", GENERATE)
-    with pytest.raises(KeyUnavailable, match="alias/d1 may not be used by this server's AWS "
-                                             "credentials: KMS: AccessDeniedException"):
+    with pytest.raises(KeyRefused, match=r"alias/d1 may not be used by this server's AWS "
+                                         r"credentials: allow kms:Decrypt, .* \(KMS: "
+                                         r"AccessDeniedException\)"):
         provider.generate_data_key("alias/d1", CONTEXT)
 
 
