@@ -68,8 +68,8 @@ def _refusal(code: str, message: str, key_ref: str) -> str:
         return (f"KMS key {key_ref} is disabled: enable it (aws kms enable-key --key-id "
                 f"{key_ref}); until then its files cannot be read nor new ones written")
     if code == "KMSInvalidStateException" and "pending deletion" in message:
-        return (f"KMS key {key_ref} is pending deletion: cancel it (aws kms cancel-key-deletion "
-                f"--key-id {key_ref}, then enable-key) or its files are lost when it is deleted")
+        return (f"KMS key {key_ref} is pending deletion: cancel that (aws kms "
+                f"cancel-key-deletion --key-id {key_ref}) and enable it, or its files are lost")
     if code == "KMSInvalidStateException":
         return (f"KMS key {key_ref} is not in a state that allows this ({message}): if it is "
                 f"pending deletion, cancel that (aws kms cancel-key-deletion --key-id {key_ref})")
