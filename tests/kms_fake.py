@@ -51,7 +51,7 @@ class _Key:
 class FakeKms:
     """KMS on 127.0.0.1 (``url``); keys made with ``create_key`` and put in states by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._keys: dict[str, _Key] = {}
         self._lock = threading.Lock()
         fake = self
@@ -76,7 +76,7 @@ class FakeKms:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -198,11 +198,11 @@ class Relay:
     given: ``stop`` refuses connections (KMS down), ``hang`` takes them and never answers (a
     stalled network, a hung load balancer), ``start`` relays again."""
 
-    def __init__(self, target: str) -> None:
-        host, port = target.removeprefix("http://").rsplit(":", 1)
-        self._target = (host, int(port))
+    def __init__(self, target: str, port: int = 0) -> None:
+        host, target_port = target.removeprefix("http://").rsplit(":", 1)
+        self._target = (host, int(target_port))
         self._listener: socket.socket | None = None
-        self._port = 0
+        self._port = port
         self._open: list[socket.socket] = []
         self._hung = False
         self.start()
