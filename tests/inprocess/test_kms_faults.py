@@ -24,6 +24,7 @@ from packyard.iam.secret_key import WRAPPED_FILE
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, twine_reason
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
+from tests.integration.test_upstreams import StaticIndex
 from tests.kms_fake import FakeKms, Relay
 
 
@@ -149,6 +150,30 @@ def test_regression_a_kms_key_the_server_cannot_use_is_named_with_the_fix(
     report = verify_blobs(packyard.container.catalog, packyard.container.encryption.blobs)
     assert {f.status for f in report.findings} == {"key-unavailable"}
     assert all(why in f.detail and fix in f.detail for f in report.findings)
+
+
+def test_a_pull_while_kms_is_down_is_a_503_and_works_once_it_is_back(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms,
+        dists: DistFactory) -> None:
+    upstream = StaticIndex().start()
+    try:
+        wheel = dists.wheel(DistSpec(name="pulled", version="1.0"))
+        upstream.add(wheel)
+        relay = Relay(kms.url)
+        packyard = _on_kms(packyard_factory, data_dir, kms, relay.url,
+                           pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
+        repo = packyard.pypi_repo(repository="pypi-store")
+        packyard.codeartifact().associate_external_connection(
+            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        relay.stop()
+        pulled = repo.get(f"simple/pulled/{wheel.filename}")
+        assert pulled.status_code == 503
+        assert "KMS did not answer" in twine_reason(pulled)
+        relay.start()
+        time.sleep(3.1)  # the quiet seconds after the last call that got no answer
+        assert repo.get(f"simple/pulled/{wheel.filename}").content == wheel.data
+    finally:
+        upstream.stop()
 
 
 def test_a_file_whose_kms_key_was_deleted_is_a_server_fault_not_missing(
