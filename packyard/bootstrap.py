@@ -31,7 +31,7 @@ from packyard.formats import builtin_formats
 from packyard.formats.plugin import FormatPlugin, MountedFormat
 from packyard.formats.registry import FormatRegistry
 from packyard.iam.secret_key import open_secret_box
-from packyard.iam.secrets import SecretBox
+from packyard.iam.secrets import SecretBox, UnopenedSecretBox
 from packyard.iam.shared_secrets import ServerSecrets, account_created_at
 from packyard.iam.store import IamStore
 from packyard.metadata.catalog import Catalog, SqlCatalog
@@ -146,9 +146,10 @@ class Services:
     encryption: Encryption | None = None
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, iam_secrets: bool = True) -> Services:
     """Open (and migrate) the metadata store and the blob store ``settings`` name, and wire the
-    services on them."""
+    services on them. Without ``iam_secrets`` (a command that reads none), IAM's secret key
+    that does not open is refused only if something asks for a secret."""
     if (settings.data_dir / RESTORING).exists():
         # Started now, it would make a new, empty registry where the restore is to put one.
         raise CannotStart(f"a packyard restore into {settings.data_dir} has not finished "
@@ -177,8 +178,13 @@ def build_services(settings: Settings) -> Services:
         blobs = encryption.blobs
     clock = Clock(settings.clock_offset_seconds)
     arns = ArnBuilder(settings.region, settings.account_id)
-    secret_box = open_secret_box(settings, encryption.provider if encryption else None,
-                                 catalog.engines[1], open_shared_files(settings))
+    try:
+        secret_box = open_secret_box(settings, encryption.provider if encryption else None,
+                                     catalog.engines[1], open_shared_files(settings))
+    except CannotStart as e:
+        if iam_secrets:
+            raise
+        secret_box = UnopenedSecretBox(str(e))
     iam_store = IamStore(catalog.engines, settings.account_id, secret_box)
     # Resource policies go with their repository or domain (a catalog write): compiled ones
     # are kept under the access stamp too.

@@ -62,13 +62,14 @@ def _settings(data_dir: Path | None, database_url: str | None,
     return settings
 
 
-def _services(settings: Settings) -> tuple[Services, Encryption]:
+def _services(settings: Settings, *, iam_secrets: bool = True
+              ) -> tuple[Services, Encryption]:
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
 
     restrict_new_files()
     try:
-        services = build_services(settings)
+        services = build_services(settings, iam_secrets=iam_secrets)
     except (CannotStart, PackyardError) as exc:
         _fail(str(exc))
     if services.encryption is None:
@@ -154,7 +155,10 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         verify_blobs,
     )
 
-    services, encryption = _services(_settings(data_dir, database_url, blob_store))
+    # IAM's secret key is not needed here: when its key (often the domains' own) will not open,
+    # the blobs under that key say why.
+    services, encryption = _services(_settings(data_dir, database_url, blob_store),
+                                     iam_secrets=False)
     domain_id = _domain_id(services, domain)
     with _progress() as bar:
         task = bar.add_task("verifying blobs", total=None)

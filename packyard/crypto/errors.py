@@ -7,12 +7,14 @@ How each protocol should map them (in its one error-mapping place, when the blob
   ``packyard verify`` reports them.
 - ``KeyUnavailable``: HTTP 500 as well (the server, not the caller, lacks the key: a disabled
   key, a provider that refuses), logged with the provider's own reason.
-- ``KeyProviderSilent``: a provider that does not answer (down, hung) is also ``Unavailable``:
+- ``KeyProviderSilent``: a provider that does not answer (down, hung), or says "not now"
+  (KMS's throttling), is also ``Unavailable``:
   503 with Retry-After (CodeArtifact ``ServiceUnavailableException``, with its message), as a
   database outage is; the provider logs the start of each such outage once.
 - ``UnusableKey`` is an ``Invalid``: ``create-domain --encryption-key`` naming a key the provider
-  has but that cannot wrap data keys (a transit key that is not derived) answers 400
-  ``ValidationException`` with the fix.
+  has but that cannot wrap data keys (a transit key that is not derived, a KMS key that is not
+  symmetric) answers 400 ``ValidationException`` with the fix; so does a ``KeyRefused`` (the
+  server's credentials may not use it) or a key not enabled, there.
 - ``UnknownKey`` is a ``NotFound``: ``create-domain --encryption-key`` naming a key the provider
   does not have answers 404 ``ResourceNotFoundException``, as CodeArtifact does.
 """
@@ -38,8 +40,9 @@ class KeyUnavailable(PackyardError):
 
 
 class KeyProviderSilent(KeyUnavailable, Unavailable):
-    """The key provider did not answer (refused the connection, timed out): the same request
-    may work in a moment."""
+    """The key provider did not answer (refused the connection, timed out), or answered that
+    it cannot now (KMS's throttling or internal errors): the same request may work in a
+    moment."""
 
     def __init__(self, message: str) -> None:
         Unavailable.__init__(self, message, retry_after_seconds=5)

@@ -59,6 +59,7 @@ class KeyDescription:
     arn: str | None = None
     description: str = ""
     created_at: datetime | None = None
+    state: str | None = None  # the provider's own word for it (KMS's KeyState: PendingDeletion)
 
 
 class KeyProvider(Protocol):

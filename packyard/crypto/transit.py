@@ -18,15 +18,13 @@ authentication failed" / "invalid ciphertext" (400) → ``TamperedKey``; no answ
 out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again); anything else →
 ``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
 with the same reason, so requests queued behind a hung transit are not each held for a timeout
-of their own; the outage's start and end are logged once.
+of their own; the outage's start and end are logged once (``silence.py``).
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +34,6 @@ import httpx
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import (
-    KeyProviderSilent,
     KeyRefused,
     KeyUnavailable,
     TamperedKey,
@@ -44,9 +41,8 @@ from packyard.crypto.errors import (
     UnusableKey,
 )
 from packyard.crypto.keys import DataKey, KeyDescription, WrappedKey, check_data_key
+from packyard.crypto.silence import ProviderSilence
 from packyard.errors import Invalid
-
-log = logging.getLogger("packyard.encryption")
 
 _VERSION = re.compile(rb"vault:v(\d+):")
 _MULTI_ERROR = re.compile(r"\d+ errors? occurred:\s*\n\t\* (.*)", re.DOTALL)
@@ -103,14 +99,10 @@ class TransitKeyProvider:
         if namespace:
             headers["X-Vault-Namespace"] = namespace
         self._client = client or httpx.Client(timeout=timeout_seconds)
-        # When transit last failed to answer (monotonic), and why: calls in the next
-        # ``_quiet_seconds`` fail at once instead of each waiting out its own timeout.
-        self._silent_since: float | None = None
-        self._silent = False  # since the last call that got no answer (logged once per outage)
-        self._silent_reason = ""
-        self._quiet_seconds = min(3.0, timeout_seconds)
         self._headers = headers
         self._base = f"{url.rstrip('/')}/v1/{mount.strip('/')}"
+        self._silence = ProviderSilence("the transit server", self._base,
+                                        quiet_seconds=min(3.0, timeout_seconds))
 
     def close(self) -> None:
         self._client.close()
@@ -119,14 +111,7 @@ class TransitKeyProvider:
               ) -> dict[str, Any]:
         if not _KEY_NAME.fullmatch(key):
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
-        silent_since = self._silent_since
-        if silent_since is not None and time.monotonic() - silent_since < self._quiet_seconds:
-            # Calls that queued behind ones that timed out fail now, not after a timeout of
-            # their own each: downloads waiting for a hung transit wait one timeout, not one
-            # per worker thread's turn.
-            raise KeyProviderSilent(f"The transit server did not answer "
-                                    f"{time.monotonic() - silent_since:.0f} s ago "
-                                    f"({self._silent_reason}); asking again shortly")
+        self._silence.check()
         try:
             response = self._client.request(method, f"{self._base}/{path}", json=body,
                                             headers=self._headers)
@@ -134,17 +119,8 @@ class TransitKeyProvider:
                 response = self._client.request(method, f"{self._base}/{path}", json=body,
                                                 headers=self._headers)
         except httpx.HTTPError as e:
-            reason = str(e) or type(e).__name__
-            if not self._silent:
-                log.warning("the transit server at %s did not answer (%s): files whose keys "
-                            "are not open, and new files, are refused until it does",
-                            self._base, reason)
-            self._silent = True
-            self._silent_since, self._silent_reason = time.monotonic(), reason
-            raise KeyProviderSilent(f"The transit server did not answer: {reason}") from None
-        if self._silent:
-            log.warning("the transit server at %s answers again", self._base)
-        self._silent_since, self._silent = None, False
+            raise self._silence.no_answer(str(e) or type(e).__name__) from None
+        self._silence.answered()
         if response.is_success:
             answer: dict[str, Any] = response.json() if response.content else {}
             return answer.get("data") or {}

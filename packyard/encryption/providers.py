@@ -20,7 +20,7 @@ from pathlib import Path
 from packyard.crypto.errors import KeyRefused, KeyUnavailable, UnknownKey, UnusableKey
 from packyard.crypto.keyring import LocalKeyring, load_master_key
 from packyard.crypto.keys import KeyDescription, KeyProvider
-from packyard.crypto.kms import KmsKeyProvider
+from packyard.crypto.kms import KmsKeyProvider, kms_client
 from packyard.crypto.transit import TransitKeyProvider
 from packyard.errors import CannotStart, Invalid
 from packyard.metadata.catalog import Catalog
@@ -47,12 +47,8 @@ def open_key_provider(settings: Settings) -> KeyProvider:
         except OSError as e:
             raise CannotStart(f"PACKYARD_TRANSIT_TOKEN_FILE cannot be read: {e}") from None
     if settings.key_provider == "kms":
-        import botocore.session
-
-        client = botocore.session.get_session().create_client(
-            "kms", region_name=settings.kms_region or settings.region,
-            endpoint_url=settings.kms_endpoint_url)
-        return KmsKeyProvider(client)
+        return KmsKeyProvider(kms_client(settings.kms_region or settings.region,
+                                         settings.kms_endpoint_url))
     try:
         master = load_master_key(settings.master_key,
                                  Path(settings.master_key_file) if settings.master_key_file
@@ -108,11 +104,18 @@ class DomainKeys:
         if not requested:
             return key_name(self.default())
         try:
-            return key_name(self.provider.describe_key(requested))
+            key = self.provider.describe_key(requested)
         except KeyRefused as e:
             # A key the caller chose and the server's credentials may not use: the caller's to
             # change, not a server fault for the AWS CLI to retry.
             raise Invalid(f"encryptionKey {requested!r} cannot be used: {e.message}") from None
+        if not key.enabled:
+            # Else the domain is made, and every upload to it fails.
+            why = ("is pending deletion: cancel its deletion and enable it first"
+                   if key.state == "PendingDeletion" else "is disabled: enable it first")
+            raise Invalid(f"encryptionKey {requested!r} cannot be used: key {key_name(key)} "
+                          f"{why}")
+        return key_name(key)
 
     def kek_of(self, domain_id: int) -> str:
         """The key ``domain_id``'s new data keys are wrapped with (cached for a minute: a

@@ -15,9 +15,11 @@ from __future__ import annotations
 import secrets
 import string
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from packyard.errors import CannotStart
 from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
 KEY_FILE = "iam-secrets.key"
@@ -126,3 +128,26 @@ class SecretBox:
         except (InvalidToken, UnicodeEncodeError):
             return False
         return True
+
+class UnopenedSecretBox(SecretBox):
+    """The box of a command that reads no IAM secret (``packyard verify``) when the key
+    provider would not open IAM's secret key: the provider's refusal is reported on the blobs
+    it concerns (the domains' key is often the same one), not as a failure to start."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def _refuse(self) -> NoReturn:
+        raise CannotStart(self._reason)
+
+    def derive_key(self, purpose: str) -> bytes:
+        self._refuse()
+
+    def encrypt(self, secret: str) -> str:
+        self._refuse()
+
+    def decrypt(self, sealed: str) -> str:
+        self._refuse()
+
+    def opens(self, sealed: str) -> bool:
+        self._refuse()

@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable, TamperedKey, UnknownKey
+from packyard.crypto.errors import KeyRefused, KeyUnavailable, TamperedKey, UnknownKey
 from packyard.crypto.keys import WrappedKey
 from packyard.crypto.kms import KmsKeyProvider
 
@@ -62,8 +62,9 @@ def test_access_denied_is_key_unavailable_naming_the_key(kms: tuple[KmsKeyProvid
                                                          ) -> None:
     provider, stubber = kms
     _error(stubber, "generate_data_key", "AccessDeniedException", GENERATE)
-    with pytest.raises(KeyUnavailable, match="alias/d1 may not be used by this server's AWS "
-                                             "credentials: KMS: AccessDeniedException"):
+    with pytest.raises(KeyRefused, match=r"alias/d1 may not be used by this server's AWS "
+                                         r"credentials: allow kms:Decrypt, .* \(KMS: "
+                                         r"AccessDeniedException\)"):
         provider.generate_data_key("alias/d1", CONTEXT)
 
 
@@ -164,3 +165,28 @@ def test_kms_default_key_is_not_checked_with_encryption_off() -> None:
 
     settings = load_settings({"PACKYARD_KEY_PROVIDER": "kms", "PACKYARD_ENCRYPTION": "off"})
     assert settings.encryption == "off"
+
+
+def test_regression_no_aws_credentials_is_said_as_such_not_as_kms_silent() -> None:
+    # Was: "KMS did not answer for key …: Unable to locate credentials": botocore never called
+    # KMS, and with KMS's silence now a 503 (try again) the client would retry in vain.
+    from botocore.exceptions import NoCredentialsError
+
+    from packyard.crypto.errors import KeyProviderSilent
+
+    class NoCredentials:
+        def decrypt(self, **params: Any) -> dict[str, Any]:
+            raise NoCredentialsError()
+
+    with pytest.raises(KeyUnavailable, match="found no AWS credentials") as refused:
+        KmsKeyProvider(NoCredentials()).decrypt_data_key(WRAPPED, CONTEXT)
+    assert not isinstance(refused.value, KeyProviderSilent)
+
+
+def test_kms_throttling_is_a_try_again(kms: tuple[KmsKeyProvider, Stubber]) -> None:
+    from packyard.crypto.errors import KeyProviderSilent
+
+    provider, stubber = kms
+    _error(stubber, "decrypt", "ThrottlingException", DECRYPT)
+    with pytest.raises(KeyProviderSilent, match="ThrottlingException"):
+        provider.decrypt_data_key(WRAPPED, CONTEXT)
