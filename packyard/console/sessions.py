@@ -11,7 +11,8 @@ Cookies are not isolated by port or scheme: any service on the same host name (a
 a plain-HTTP page) may set a cookie of the console's name for the host, planting a sign-in
 nonce (a login CSRF) or fixing a session. So over HTTPS both cookies carry the ``__Host-``
 prefix (RFC 6265bis §4.1.3.2), which a browser accepts only ``Secure``, from a secure origin,
-with ``Path=/`` and no ``Domain``: no plain-HTTP service or subdomain can set one, and the
+with ``Path=/`` and no ``Domain``: no plain-HTTP service or subdomain can set one (an HTTPS
+service on another port of the same host name still can: cookies ignore ports), and the
 unprefixed names are never read there. Over plain HTTP (the local default) a browser refuses
 ``__Host-`` cookies, so there they keep their plain names and ``Path=/console``
 (``CookieNames``).
