@@ -23,7 +23,6 @@ from packyard.console import access, audit, browse, groups, iam_documents, lifec
 from packyard.console.audit import Handler, noted
 from packyard.console.errors import console_errors, status_of
 from packyard.console.services import ConsoleServices
-from packyard.console.sessions import COOKIE, SIGNIN_COOKIE
 from packyard.console.signin import SignIn, SignInForm
 from packyard.console.web import (
     MAX_SIGNIN_BYTES,
@@ -84,7 +83,7 @@ class Console:
     # -- signing in and out ------------------------------------------------------------------
 
     async def signin_page(self, request: Request) -> Response:
-        if self.web.codec.decode(request.cookies.get(COOKIE)) is not None:
+        if self.web.session(request) is not None:
             return self.web.redirect(safe_next(request.query_params.get("next")))
         return self._signin_form(request, None, 200)
 
@@ -104,7 +103,7 @@ class Console:
         kept = {k: fields.get(k, "") for k in ("access_key_id", "role_arn", "session_name")}
         request.state.redisplay = lambda exc, status: self._signin_form(
             request, exc.message, status, kept)
-        nonce = request.cookies.get(SIGNIN_COOKIE)
+        nonce = self.web.signin_nonce(request)
         if not nonce or nonce != fields.get("nonce"):
             raise Denied("The sign-in form has expired or came from another site; sign in "
                          "again from this page.")
@@ -115,7 +114,10 @@ class Console:
         note_of(request.scope).caller = principal
         self.web.set_session_cookie(request, self.web.codec.start(principal.arn,
                                                                   principal.access_key_id))
-        return self.web.redirect(safe_next(fields.get("next")))
+        response = self.web.redirect(safe_next(fields.get("next")))
+        # The nonce has served: it is not sent along with every later request.
+        response.headers.append("set-cookie", self.web.signin_cookie(request, ""))
+        return response
 
     async def signout(self, request: Request) -> Response:
         caller = self._caller(request)

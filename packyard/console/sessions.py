@@ -4,8 +4,18 @@ A sign-in proves a key pair once (``signin.py``); from then on the browser holds
 ``v1.<payload>.<mac>`` whose payload is the principal's ARN and access key id, a random
 session id, when the session started and when it was last used, and whose MAC is an
 HMAC-SHA256 under a key derived from the data directory's secrets key, so every worker and
-replica sharing that key accepts it. The cookie is ``HttpOnly`` (no script reads it),
-``SameSite=Strict`` (no other site's page sends it) and ``Secure`` over HTTPS.
+replica sharing that key accepts it. The cookie is ``HttpOnly`` (no script reads it) and
+``SameSite=Strict`` (no other site's page sends it).
+
+Cookies are not isolated by port or scheme: any service on the same host name (another port,
+a plain-HTTP page) may set a cookie of the console's name for the host, planting a sign-in
+nonce (a login CSRF) or fixing a session. So over HTTPS both cookies carry the ``__Host-``
+prefix (RFC 6265bis §4.1.3.2), which a browser accepts only ``Secure``, from a secure origin,
+with ``Path=/`` and no ``Domain``: no plain-HTTP service or subdomain can set one (an HTTPS
+service on another port of the same host name still can: cookies ignore ports), and the
+unprefixed names are never read there. Over plain HTTP (the local default) a browser refuses
+``__Host-`` cookies, so there they keep their plain names and ``Path=/console``
+(``CookieNames``).
 
 Each request checks the MAC, the idle timeout (``console_idle_timeout_seconds`` since the last
 request, the cookie being renewed at most once a minute), the absolute lifetime
@@ -37,6 +47,8 @@ COOKIE = "packyard_console"
 # Set on the sign-in page and echoed by its form: a sign-in another site posts is refused.
 SIGNIN_COOKIE = "packyard_console_signin"
 PATH = "/console"
+# A cookie only a secure origin of this very host may set (RFC 6265bis §4.1.3.2).
+HOST_PREFIX = "__Host-"
 RENEW_AFTER_SECONDS = 60
 _SIGNED_OUT_MAX = 100_000
 
@@ -136,11 +148,34 @@ class SessionCodec:
             self.csrf_token(session_id).encode(), (presented or "").encode("utf-8", "replace"))
 
 
-def cookie_header(name: str, value: str, *, secure: bool, max_age: int | None) -> str:
-    """A ``Set-Cookie`` value with the console's flags (``max_age=0`` deletes it)."""
-    parts = [f"{name}={value}", f"Path={PATH}", "HttpOnly", "SameSite=Strict"]
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts)
+@dataclass(frozen=True)
+class CookieNames:
+    """The console's cookies as one request sees them: over HTTPS (``secure``) the
+    ``__Host-`` names with ``Path=/``, over plain HTTP the plain names under ``/console``."""
+
+    secure: bool
+
+    @property
+    def session(self) -> str:
+        return self._name(COOKIE)
+
+    @property
+    def signin(self) -> str:
+        return self._name(SIGNIN_COOKIE)
+
+    @property
+    def path(self) -> str:
+        return "/" if self.secure else PATH
+
+    def _name(self, name: str) -> str:
+        return HOST_PREFIX + name if self.secure else name
+
+    def header(self, name: str, value: str, *, max_age: int | None) -> str:
+        """A ``Set-Cookie`` value with the console's flags for one of this request's names
+        (``max_age=0`` deletes it, under the name and path it was set with)."""
+        parts = [f"{name}={value}", f"Path={self.path}", "HttpOnly", "SameSite=Strict"]
+        if max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)

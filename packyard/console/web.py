@@ -22,13 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from packyard.auth.package_auth import PackageAuthenticator
 from packyard.auth.principal import Principal
 from packyard.console.audit import add_form_choices
-from packyard.console.sessions import (
-    COOKIE,
-    SIGNIN_COOKIE,
-    ConsoleSession,
-    SessionCodec,
-    cookie_header,
-)
+from packyard.console.sessions import ConsoleSession, CookieNames, SessionCodec
 from packyard.errors import Denied, PackyardError, TooLarge
 from packyard.http import console_paths as paths
 from packyard.http.request import base_url, declared_length
@@ -111,7 +105,7 @@ class Web:
 
     def caller(self, request: Request) -> Caller:
         """The live session's principal; SignInRequired when there is none."""
-        session = self.codec.decode(request.cookies.get(COOKIE))
+        session = self.session(request)
         if session is None:
             raise SignInRequired("Sign in to continue.")
         principal = self._principals.acting_principal(session.principal_arn,
@@ -127,6 +121,11 @@ class Web:
                                       self.codec.csrf_token(session.session_id))
         return request.state.caller  # type: ignore[no-any-return]
 
+    def session(self, request: Request) -> ConsoleSession | None:
+        """The live session the request's cookie names, read under this request's name only
+        (over HTTPS never the unprefixed one, which another service on the host can set)."""
+        return self.codec.decode(request.cookies.get(self.cookies(request).session))
+
     def secure(self, request: Request) -> bool:
         """Whether the console's cookies are ``Secure``: over HTTPS, and whenever the public
         URL is HTTPS, whatever the request says (a proxy not in the trusted list forwards
@@ -134,13 +133,16 @@ class Web:
         return request.url.scheme == "https" or (self._public_url or "").lower().startswith(
             "https://")
 
+    def cookies(self, request: Request) -> CookieNames:
+        """The cookies' names and path for this request: ``__Host-`` ones when ``secure``."""
+        return CookieNames(self.secure(request))
+
     def set_session_cookie(self, request: Request, session: ConsoleSession | None) -> None:
-        secure = self.secure(request)
+        names = self.cookies(request)
         if session is None:
-            value = cookie_header(COOKIE, "", secure=secure, max_age=0)
+            value = names.header(names.session, "", max_age=0)
         else:
-            value = cookie_header(COOKIE, self.codec.encode(session), secure=secure,
-                                  max_age=None)
+            value = names.header(names.session, self.codec.encode(session), max_age=None)
         request.state.console_cookie = value
 
     def base_url(self, request: Request) -> str:
@@ -186,7 +188,13 @@ class Web:
         return secrets.token_urlsafe(24)
 
     def signin_cookie(self, request: Request, nonce: str) -> str:
-        return cookie_header(SIGNIN_COOKIE, nonce, secure=self.secure(request), max_age=3600)
+        """The sign-in form's nonce cookie (an empty ``nonce`` deletes it)."""
+        names = self.cookies(request)
+        return names.header(names.signin, nonce, max_age=3600 if nonce else 0)
+
+    def signin_nonce(self, request: Request) -> str | None:
+        """The nonce cookie the browser sent, under this request's name only."""
+        return request.cookies.get(self.cookies(request).signin)
 
     # -- answers -----------------------------------------------------------------------------
 

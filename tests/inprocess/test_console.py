@@ -52,6 +52,15 @@ def _text(response: Any) -> str:
     return unescape(response.text)
 
 
+def _set_cookie(answer: Any, name: str) -> str:
+    """The ``Set-Cookie`` an answer carries for ``name``."""
+    return next(c for c in answer.headers.get_list("set-cookie") if c.startswith(name + "="))
+
+
+def _nonce(page: Any) -> str:
+    return unescape(page.text.split('name="nonce" value="', 1)[1].split('"', 1)[0])
+
+
 # -- the root and the sign-in ---------------------------------------------------------------------
 
 def test_get_root_from_a_browser_is_sent_to_the_console(packyard: InProcessPackyard) -> None:
@@ -79,20 +88,92 @@ def test_signing_in_sets_a_session_cookie_that_is_httponly_samesite_strict_and_h
         browser: ConsoleUser) -> None:
     answer = browser.sign_in(next="/console/access")
     assert (answer.status_code, answer.headers["location"]) == (303, "/console/access")
-    cookie = next(c for c in answer.headers.get_list("set-cookie")
-                  if c.startswith("packyard_console="))
+    cookie = _set_cookie(answer, "packyard_console")
     assert cookie.endswith("; Path=/console; HttpOnly; SameSite=Strict")
     assert ROOT.secret_access_key not in cookie and "Secure" not in cookie
     assert "root" in browser.get("/console/").text
 
 
-def test_over_https_the_cookie_is_secure(browser: ConsoleUser) -> None:
-    page = browser.get("https://packyard.test/console/sign-in")
-    nonce = page.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
-    answer = browser.http.post("https://packyard.test/console/sign-in", data={
-        "nonce": nonce, "access_key_id": ROOT.access_key_id,
+def test_regression_over_https_the_session_cookie_is_host_prefixed_secure_and_path_root(
+        browser: ConsoleUser) -> None:
+    """Cookies do not isolate by port or scheme: another service on the host could set a
+    cookie named like the console's. Over HTTPS both carry the ``__Host-`` prefix, which a
+    browser takes only Secure, from a secure origin, with Path=/ and no Domain."""
+    browser.http.base_url = "https://packyard.test"
+    page = browser.get("/console/sign-in")
+    assert page.headers["set-cookie"] == (
+        f"__Host-packyard_console_signin={_nonce(page)}; Path=/; HttpOnly; SameSite=Strict; "
+        "Max-Age=3600; Secure")
+    answer = browser.http.post("/console/sign-in", data={
+        "nonce": _nonce(page), "access_key_id": ROOT.access_key_id,
         "secret_access_key": ROOT.secret_access_key})
-    assert answer.headers["set-cookie"].endswith("; Secure")
+    assert answer.status_code == 303
+    session = _set_cookie(answer, "__Host-packyard_console")
+    assert session.endswith("; Path=/; HttpOnly; SameSite=Strict; Secure")
+    assert "Domain" not in session and ROOT.secret_access_key not in session
+    # The nonce has served its sign-in: deleted under the name and path it was set with.
+    assert _set_cookie(answer, "__Host-packyard_console_signin") == (
+        "__Host-packyard_console_signin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
+    assert not [c for c in answer.headers.get_list("set-cookie")
+                if c.startswith("packyard_console")]
+    assert "root" in browser.get("/console/").text
+    # Sign-out deletes the cookie under the name and path it was set with.
+    answer = browser.post("/console/sign-out")
+    assert (answer.status_code, answer.headers["set-cookie"]) == (
+        303, "__Host-packyard_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
+    assert browser.get("/console/").status_code == 303
+
+
+def test_regression_a_sign_in_nonce_planted_by_a_sibling_service_is_not_accepted_over_https(
+        browser: ConsoleUser) -> None:
+    """A service on another port of the host, or a plain-HTTP page on it, can set
+    ``packyard_console_signin`` for the host; its form then echoed the planted nonce and a
+    victim's browser was signed into the attacker's account (login CSRF). Over HTTPS only the
+    ``__Host-`` nonce, which no such service can set, is read."""
+    planted = "planted-by-a-sibling"
+    answer = browser.http.post("https://packyard.test/console/sign-in", data={
+        "nonce": planted, "access_key_id": ROOT.access_key_id,
+        "secret_access_key": ROOT.secret_access_key},
+        headers={"cookie": f"packyard_console_signin={planted}"})
+    assert answer.status_code == 403
+    assert ("The sign-in form has expired or came from another site; sign in again from this "
+            "page.") in _text(answer)
+    assert not [c for c in answer.headers.get_list("set-cookie")
+                if c.startswith(("packyard_console=", "__Host-packyard_console="))]
+
+
+def test_regression_a_session_cookie_planted_by_a_sibling_service_is_not_read_over_https(
+        browser: ConsoleUser) -> None:
+    """Session fixation: a sibling service could set ``packyard_console`` (an attacker's own
+    session) for the host, and the HTTPS console acted on it. Over HTTPS only the
+    ``__Host-`` name is read; the same value under it (which the sibling cannot set) works."""
+    browser.sign_in()  # over plain HTTP: the attacker's own, valid, unprefixed cookie
+    value = browser.http.cookies["packyard_console"]
+    browser.http.cookies.clear()
+    answer = browser.http.get("https://packyard.test/console/",
+                              headers={"cookie": f"packyard_console={value}"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in?next=%2Fconsole%2F"
+    answer = browser.http.get("https://packyard.test/console/sign-in",
+                              headers={"cookie": f"packyard_console={value}"})
+    assert answer.status_code == 200 and 'name="nonce"' in answer.text
+    answer = browser.http.get("https://packyard.test/console/",
+                              headers={"cookie": f"__Host-packyard_console={value}"})
+    assert answer.status_code == 200 and "root" in answer.text
+
+
+def test_regression_the_console_cookie_sent_on_every_path_authenticates_nothing_else(
+        repo: InProcessRepo, browser: ConsoleUser) -> None:
+    """With Path=/ the browser sends the HTTPS console's session cookie to every path of the
+    host: the package endpoints and the AWS APIs take a token or a signature, never it."""
+    browser.http.base_url = "https://packyard.test"
+    browser.sign_in()
+    cookie = {"cookie": f"__Host-packyard_console={browser.http.cookies['__Host-packyard_console']}"}
+    simple = repo.endpoint.replace("http://", "https://", 1) + "simple/"
+    with repo.client(auth=None) as http:
+        assert http.get(simple, headers=cookie).status_code == 401
+        answer = http.get("https://packyard.test/?Action=ListUsers", headers=cookie)
+        assert answer.status_code == 403 and "MissingAuthenticationToken" in answer.text
 
 
 def test_regression_with_an_https_public_url_the_cookies_are_secure_over_a_plain_hop(
@@ -104,16 +185,23 @@ def test_regression_with_an_https_public_url_the_cookies_are_secure_over_a_plain
     try:
         page = user.get("/console/sign-in")
         signin_cookie = page.headers["set-cookie"]
-        nonce = page.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
+        nonce = _nonce(page)
         # As the proxy forwards it: the nonce cookie the browser sent over HTTPS, plain HTTP.
         answer = user.http.post("/console/sign-in", data={
             "nonce": nonce, "access_key_id": ROOT.access_key_id,
             "secret_access_key": ROOT.secret_access_key},
-            headers={"cookie": f"packyard_console_signin={nonce}"})
+            headers={"cookie": f"__Host-packyard_console_signin={nonce}"})
         assert answer.status_code == 303
-        cookie = answer.headers["set-cookie"]
-        assert cookie.startswith("packyard_console=")
-        assert signin_cookie.endswith("; Secure") and cookie.endswith("; Secure")
+        cookie = _set_cookie(answer, "__Host-packyard_console")
+        assert signin_cookie.startswith("__Host-packyard_console_signin=")
+        assert signin_cookie.endswith("; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600; Secure")
+        assert cookie.endswith("; Path=/; HttpOnly; SameSite=Strict; Secure")
+        # The plain hop does not make the planted unprefixed nonce count.
+        answer = user.http.post("/console/sign-in", data={
+            "nonce": "planted", "access_key_id": ROOT.access_key_id,
+            "secret_access_key": ROOT.secret_access_key},
+            headers={"cookie": "packyard_console_signin=planted"})
+        assert answer.status_code == 403
     finally:
         user.close()
 
@@ -204,7 +292,8 @@ def test_sign_out_ends_the_session_and_a_copied_cookie_with_it(browser: ConsoleU
     copied = dict(browser.http.cookies)
     answer = browser.post("/console/sign-out")
     assert (answer.status_code, answer.headers["location"]) == (303, "/console/sign-in")
-    assert "Max-Age=0" in answer.headers["set-cookie"]
+    assert answer.headers["set-cookie"] == (
+        "packyard_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
     browser.http.cookies.clear()
     browser.http.cookies.update(copied)
     assert browser.get("/console/").status_code == 303

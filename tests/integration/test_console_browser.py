@@ -2,8 +2,8 @@
 
 One walk through what a user does (sign in, browse to a version and read its README, mint a
 token and copy pip's configuration into pip, edit a policy with an error and then without,
-revoke the token and see pip refused, sign out), a README that tries to run script, and a
-read-only principal. The same walk takes docs/console.md's screenshots
+revoke the token and see pip refused, sign out), a README that tries to run script, a
+read-only principal, and the console over HTTPS behind a TLS proxy. The same walk takes docs/console.md's screenshots
 (``PACKYARD_CONSOLE_SCREENSHOTS=docs/console``).
 """
 
@@ -37,6 +37,7 @@ from tests.integration.helpers import (
 )
 from tests.integration.npm_clients import NpmHome, npm_client, package_json
 from tests.integration.npm_registry import create_npm_repo
+from tests.integration.tls_proxy import tls_proxy
 
 README = """# Demo for the console
 
@@ -324,6 +325,43 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_every_link(
         assert page.evaluate("document.activeElement.id") == "main"
     finally:
         ctx.close()
+
+
+def test_regression_over_https_chromium_keeps_host_prefixed_cookies_and_ignores_planted_ones(
+        server_factory: Any, browser: Any, tmp_path: Path) -> None:
+    """Behind a TLS proxy, with an HTTPS public URL: the console's cookies are ``__Host-``
+    ones, which Chromium takes only from this secure host with Path=/; the plain-named nonce
+    another service on the host could plant is ignored, and sign-out deletes the session's."""
+    with tls_proxy(tmp_path) as proxy:
+        url = proxy.url
+        proxy.backend_port = server_factory(env={"PACKYARD_PUBLIC_URL": url}).port
+        ctx = browser.new_context(ignore_https_errors=True)
+        ctx.set_default_timeout(15_000)
+        try:
+            # As a plain-HTTP service on another port of the host may: a nonce for the host.
+            ctx.add_cookies([{"name": "packyard_console_signin", "value": "planted",
+                              "domain": "127.0.0.1", "path": "/"}])
+            page = ctx.new_page()
+            page.goto(url + "/console/")
+            assert "/console/sign-in" in page.url
+            page.get_by_label("Access key ID").fill(ROOT.access_key_id)
+            page.get_by_label("Secret access key").fill(ROOT.secret_access_key)
+            page.get_by_label("Secret access key").press("Enter")
+            page.wait_for_url(re.compile(r"/console/$"))
+            kept = {c["name"]: c for c in ctx.cookies(url)}
+            session = kept["__Host-packyard_console"]
+            assert (session["secure"], session["httpOnly"], session["sameSite"],
+                    session["path"]) == (True, True, "Strict", "/")
+            # The nonce has served: deleted; the planted one is still there, never read.
+            assert "__Host-packyard_console_signin" not in kept
+            assert kept["packyard_console_signin"]["value"] == "planted"
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(re.compile(r"/console/sign-in"))
+            assert "__Host-packyard_console" not in {c["name"] for c in ctx.cookies(url)}
+            page.goto(url + "/console/access")
+            assert "/console/sign-in" in page.url
+        finally:
+            ctx.close()
 
 
 def test_a_form_from_another_site_carries_no_session_and_one_without_its_csrf_token_is_refused(

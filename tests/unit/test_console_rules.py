@@ -7,7 +7,7 @@ import pytest
 from packyard.console.graph import Links, layout
 from packyard.console.instructions import Target, npm_instructions, pypi_instructions
 from packyard.console.readme import render_readme
-from packyard.console.sessions import SessionCodec, cookie_header
+from packyard.console.sessions import CookieNames, SessionCodec
 from packyard.console.signin import FailedSignIns, TooManySignIns
 from packyard.console.web import safe_next
 from packyard.settings import load_settings
@@ -107,10 +107,15 @@ def test_csrf_tokens_are_per_session_and_checked_in_constant_time() -> None:
 
 
 def test_the_cookie_flags() -> None:
-    assert cookie_header("n", "v", secure=False, max_age=None) == (
+    plain = CookieNames(secure=False)
+    assert (plain.session, plain.signin) == ("packyard_console", "packyard_console_signin")
+    assert plain.header("n", "v", max_age=None) == (
         "n=v; Path=/console; HttpOnly; SameSite=Strict")
-    assert cookie_header("n", "", secure=True, max_age=0) == (
-        "n=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
+    secure = CookieNames(secure=True)
+    assert (secure.session, secure.signin) == ("__Host-packyard_console",
+                                               "__Host-packyard_console_signin")
+    assert secure.header(secure.session, "", max_age=0) == (
+        "__Host-packyard_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
 
 
 @pytest.mark.parametrize(("target", "expected"), [
