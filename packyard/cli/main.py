@@ -102,8 +102,8 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--public-url", default=None,
               help="Base URL clients use, when behind a proxy (default: from the request).")
 @click.option("--log-level", default=None,
-              type=click.Choice(LOG_LEVELS),
-              help="Server log level (default info).")
+              type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Server log level, in any case (default info).")
 @click.option("--workers", type=click.IntRange(MIN_WORKERS, MAX_WORKERS), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
 @click.option("--allowed-regions", default=None, metavar="REGIONS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,20 @@ def test_the_levels_and_worker_counts_the_flags_take_are_accepted() -> None:
     # As logging reads it: any case (uvicorn failed on "INFO").
     assert load_settings(environ={"PACKYARD_LOG_LEVEL": "INFO"}).log_level == "info"
     assert load_settings(environ={"PACKYARD_WORKERS": "64"}).workers == 64
+
+
+def test_regression_the_log_level_flag_takes_any_case(tmp_path: Path) -> None:
+    # README: --log-level, like PACKYARD_LOG_LEVEL, takes the level "in any case"; the flag
+    # refused `--log-level INFO` with a usage error while the variable took it.
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--log-level", "INFO", "--port", str(port),
+                                           "--data-dir", str(data_dir)])
+    assert "Invalid value for '--log-level'" not in result.output
+    # It got as far as the listening socket: the flag was taken.
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is in use" in result.output
+    assert not data_dir.exists()
