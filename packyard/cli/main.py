@@ -165,7 +165,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     problem = _why_cannot_listen(settings.host, settings.port)
     if problem:

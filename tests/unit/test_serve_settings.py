@@ -64,3 +64,41 @@ def test_regression_the_log_level_flag_takes_any_case(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"port {port} on 127.0.0.1 is in use" in result.output
     assert not data_dir.exists()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PACKYARD_AUDIT_FSYNC", "ture",
+     "PACKYARD_AUDIT_FSYNC must be true or false (or 1/yes/on, 0/no/off), got 'ture'"),
+    ("PACKYARD_METRICS", "disabled",
+     "PACKYARD_METRICS must be true or false (or 1/yes/on, 0/no/off), got 'disabled'"),
+    ("PACKYARD_PORT", "abc", "PACKYARD_PORT must be a whole number, got 'abc'"),
+    ("PACKYARD_MAX_UPLOAD_BYTES", "5GiB",
+     "PACKYARD_MAX_UPLOAD_BYTES must be a whole number, got '5GiB'"),
+    ("PACKYARD_DATA_KEY_CACHE_SECONDS", "5m",
+     "PACKYARD_DATA_KEY_CACHE_SECONDS must be a number (of seconds), got '5m'"),
+])
+def test_regression_a_malformed_setting_is_refused_saying_what_it_must_be(
+        variable: str, value: str, message: str) -> None:
+    # A yes/no setting with a typo was taken as false without a word (PACKYARD_AUDIT_FSYNC=ture
+    # turned fsync off), and a number that was none said Python's "invalid literal for int()
+    # with base 10: 'abc'".
+    with pytest.raises(ValueError) as caught:
+        load_settings(environ={variable: value})
+    assert str(caught.value) == message
+
+
+def test_yes_no_settings_take_the_words_they_always_took() -> None:
+    for word in ("true", "TRUE", "1", "yes", "on", " On "):
+        assert load_settings(environ={"PACKYARD_AUDIT_DOWNLOADS": word}).audit_downloads is True
+    for word in ("false", "False", "0", "no", "off"):
+        assert load_settings(environ={"PACKYARD_METRICS": word}).metrics is False
+
+
+def test_regression_serve_refuses_a_malformed_setting_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(data_dir)],
+                                env={"PACKYARD_AUDIT_FSYNC": "ture"})
+    assert result.exit_code == 2
+    assert result.output == ("error: PACKYARD_AUDIT_FSYNC must be true or false (or 1/yes/on, "
+                             "0/no/off), got 'ture'\n")
+    assert not data_dir.exists()
