@@ -185,8 +185,9 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
                    f"{report.counts['key-unavailable']:,} whose key the provider will not open")
         for finding in report.findings:
             if finding.status != "plain":
+                detail = f": {finding.detail}" if finding.detail else ""
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "
-                           f"{finding.domain_key} {finding.detail}".rstrip())
+                           f"{finding.domain_key}{detail}")
                 click.echo(f"    stored as {finding.stored_as}")
                 for user in finding.used_by:
                     scope = "@" if user.format == "npm" else ""
