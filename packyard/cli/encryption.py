@@ -79,7 +79,8 @@ def _services(settings: Settings, *, iam_secrets: bool = True
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err, transient=True)
+                    TimeElapsedColumn(), console=_err, transient=True,
+                    disable=not _err.is_terminal)
 
 
 def _domain_id(services: Services, domain: str | None) -> int | None:
