@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from packyard.cli.main import main
-from packyard.settings import load_settings
+from packyard.settings import Settings, load_settings
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
@@ -102,3 +103,18 @@ def test_regression_serve_refuses_a_malformed_setting_in_one_line(tmp_path: Path
     assert result.output == ("error: PACKYARD_AUDIT_FSYNC must be true or false (or 1/yes/on, "
                              "0/no/off), got 'ture'\n")
     assert not data_dir.exists()
+
+
+def test_regression_serve_help_says_every_flag_has_its_variable() -> None:
+    # The help listed some variables (PACKYARD_HOST, …) and not others (PACKYARD_LOG_LEVEL,
+    # PACKYARD_WORKERS, PACKYARD_ACCESS_LOG), as if those flags had none.
+    result = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Every option can also be set as the environment variable named after it" in (
+        " ".join(result.output.split()))
+    names = {f.name for f in fields(Settings)}
+    serve = main.commands["serve"]
+    flags = [p.name for p in serve.params if p.name != "help"]
+    assert "log_level" in flags and "access_log" in flags
+    for flag in flags:
+        assert flag in names, f"--{flag.replace('_', '-')} has no PACKYARD_{flag.upper()}"
