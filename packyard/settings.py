@@ -224,13 +224,28 @@ def _split_list(raw: str) -> list[str]:
 
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
 def _coerce(raw: str, current: Any) -> Any:
+    """``raw`` as the type of the setting's default; a ValueError says what it must be."""
     if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        # Refused rather than taken as false: PACKYARD_AUDIT_FSYNC=ture must not turn it off.
+        if word not in _TRUE + _FALSE:
+            raise ValueError(f"must be true or false (or {'/'.join(_TRUE[1:])}, "
+                             f"{'/'.join(_FALSE[1:])}), got {raw!r}")
+        return word in _TRUE
     if isinstance(current, int):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
     if isinstance(current, float):
-        return float(raw)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number (of seconds), got {raw!r}") from None
     if isinstance(current, Path):
         return Path(raw)
     return raw
@@ -252,7 +267,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             try:
                 values[f.name] = _coerce(raw, default if default is not None else "")
             except ValueError as exc:
-                raise ValueError(f"{_ENV_PREFIX}{f.name.upper()}: {exc}") from None
+                raise ValueError(f"{_ENV_PREFIX}{f.name.upper()} {exc}") from None
     if "forwarded_allow_ips" not in values and env.get("FORWARDED_ALLOW_IPS"):
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})

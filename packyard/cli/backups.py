@@ -44,7 +44,8 @@ def _settings(data_dir: Path | None, blob_store: str | None) -> Settings:
 @contextmanager
 def _progress(what: str) -> Iterator[backups.Progress]:
     with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+                  TimeElapsedColumn(), console=_err, transient=True,
+                  disable=not _err.is_terminal) as bar:
         task = bar.add_task(what, total=None)
 
         def step(done: int, total: int, _bytes: int) -> None:

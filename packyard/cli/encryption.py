@@ -79,7 +79,8 @@ def _services(settings: Settings, *, iam_secrets: bool = True
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err, transient=True)
+                    TimeElapsedColumn(), console=_err, transient=True,
+                    disable=not _err.is_terminal)
 
 
 def _domain_id(services: Services, domain: str | None) -> int | None:
@@ -185,8 +186,9 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
                    f"{report.counts['key-unavailable']:,} whose key the provider will not open")
         for finding in report.findings:
             if finding.status != "plain":
+                detail = f": {finding.detail}" if finding.detail else ""
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "
-                           f"{finding.domain_key} {finding.detail}".rstrip())
+                           f"{finding.domain_key}{detail}")
                 click.echo(f"    stored as {finding.stored_as}")
                 for user in finding.used_by:
                     scope = "@" if user.format == "npm" else ""

@@ -158,7 +158,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     try:
         with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
-                      transient=True) as progress:
+                      transient=True, disable=not _err.is_terminal) as progress:
             task = progress.add_task("", total=len(files))
             for batch in importer.run(files):
                 for result in batch:

@@ -102,8 +102,8 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--public-url", default=None,
               help="Base URL clients use, when behind a proxy (default: from the request).")
 @click.option("--log-level", default=None,
-              type=click.Choice(LOG_LEVELS),
-              help="Server log level (default info).")
+              type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Server log level, in any case (default info).")
 @click.option("--workers", type=click.IntRange(MIN_WORKERS, MAX_WORKERS), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
 @click.option("--allowed-regions", default=None, metavar="REGIONS",
@@ -122,10 +122,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
           blob_store: str | None) -> None:
     """Start the server: by default on SQLite and local disk in DATA_DIR.
 
-    Every option can also be set as an environment variable: PACKYARD_HOST, PACKYARD_PORT,
-    PACKYARD_DATA_DIR, PACKYARD_PUBLIC_URL, PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
-    PACKYARD_ALLOWED_REGIONS, PACKYARD_FORWARDED_ALLOW_IPS, PACKYARD_ROOT_ACCESS_KEY_ID,
-    PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES.
+    Every option can also be set as the environment variable named after it (--log-level:
+    PACKYARD_LOG_LEVEL, --workers: PACKYARD_WORKERS, ...); the flag wins. Settings without a
+    flag are variables only: PACKYARD_ACCOUNT_ID, PACKYARD_REGION,
+    PACKYARD_ROOT_ACCESS_KEY_ID, PACKYARD_ROOT_SECRET_ACCESS_KEY, PACKYARD_MAX_UPLOAD_BYTES,
+    and the rest of README.md's Configuration table.
     Where data lives: --database-url / PACKYARD_DATABASE_URL (sqlite:///PATH or
     postgresql://…), --blob-store / PACKYARD_BLOB_STORE (a directory, memory:// or
     s3://BUCKET/PREFIX) with PACKYARD_S3_ENDPOINT_URL and the usual AWS_* variables; several
@@ -165,7 +166,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     problem = _why_cannot_listen(settings.host, settings.port)
     if problem:

@@ -66,7 +66,8 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
         _err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_err, transient=True) as bar:
+                  TimeElapsedColumn(), console=_err, transient=True,
+                  disable=not _err.is_terminal) as bar:
         tasks: dict[str, TaskID] = {}
 
         def step(what: str, done: int, total: int) -> None:

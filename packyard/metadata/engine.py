@@ -270,8 +270,10 @@ def _sqlite_engine(url: str, *, immediate: bool, pool: PoolSettings) -> Engine:
 
 def _postgresql_engines(url: str, pool: PoolSettings) -> tuple[Engine, Engine]:
     if importlib.util.find_spec("psycopg") is None:
-        raise CannotStart("PACKYARD_DATABASE_URL names PostgreSQL, which needs psycopg: pip "
-                          "install 'packyard[postgresql]'")
+        # Not "PACKYARD_DATABASE_URL": the URL may be a flag (--database-url, migrate-storage's
+        # --to-database-url).
+        raise CannotStart("a postgresql:// database URL needs psycopg, which is not installed "
+                          "here: pip install 'packyard[postgresql]'")
     common: dict[str, Any] = {
         "pool_size": pool.pool_size, "max_overflow": pool.max_overflow,
         "pool_timeout": pool.pool_timeout,

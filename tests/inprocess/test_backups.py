@@ -196,6 +196,22 @@ def test_restore_of_a_directory_that_is_no_backup_is_refused(tmp_path: Path) -> 
         backups.restore(tmp_path, settings_for(tmp_path / "data"))
 
 
+def test_regression_a_refusal_piped_is_its_one_line_with_no_blank_line_before_it(
+        packyard: InProcessPackyard, tmp_path: Path) -> None:
+    # The progress bar, off a terminal, still ended with a newline on standard error, so a
+    # refused restore (and verify, import, …) printed a blank line before its one line.
+    runner = CliRunner()
+    assert runner.invoke(main, ["backup", str(tmp_path / "b"), "--data-dir",
+                                str(packyard.settings.data_dir)]).exit_code == 0
+    refused = runner.invoke(main, ["restore", str(tmp_path / "b"), "--data-dir",
+                                   str(packyard.settings.data_dir)])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: "), repr(refused.stderr)
+    assert refused.stderr.count("\n") == 1
+    verified = runner.invoke(main, ["verify", "--data-dir", str(packyard.settings.data_dir)])
+    assert verified.exit_code == 0 and verified.stderr == ""
+
+
 def test_the_commands_print_one_line_and_fail_with_the_fix(packyard: InProcessPackyard,
                                                            tmp_path: Path) -> None:
     runner = CliRunner()

@@ -81,6 +81,22 @@ def test_regression_verify_names_the_versions_of_a_bad_blob_and_its_repairs_work
             assert hashlib.sha256(got.content).hexdigest() == dist.sha256
 
 
+def test_regression_verify_separates_a_bad_blobs_domain_from_what_is_wrong(
+        packyard: InProcessPackyard, dists: DistFactory) -> None:
+    """It printed 'tampered: blob 7a1d… of domain d1 The stored file 7a1d… failed its
+    integrity check', the domain run into the reason."""
+    repo = packyard.pypi_repo()
+    kept = dists.wheel(DistSpec(name="kept", version="1.0"))
+    assert upload(repo, kept).status_code == 200
+    [damaged] = packyard.settings.blob_dir.glob(f"d1.enc/*/{kept.sha256}")
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+
+    code, text = _verify(packyard)
+    assert code == 1
+    assert f"  tampered: blob {kept.sha256} of domain d1: The stored file {kept.sha256} " \
+           "failed its integrity check" in text.splitlines()
+
+
 def test_regression_verify_lists_stray_files_without_failing(
         packyard: InProcessPackyard, dists: DistFactory) -> None:
     """A file under the blob store that no row names (what a write killed before its row

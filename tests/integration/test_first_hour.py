@@ -153,7 +153,7 @@ def new_user(tmp_path: Path) -> NewUser:
     shutil.copy2(REPO / "pyproject.toml", user.checkout / "pyproject.toml")
     (user.checkout / ".venv" / "bin").mkdir(parents=True)
     (user.checkout / ".venv" / "bin" / "packyard").symlink_to(tool("packyard"))
-    (user.checkout / ".venv" / ".installed").touch()
+    (user.checkout / ".venv" / ".installed").write_text("editable\n")
     return user
 
 
@@ -291,6 +291,43 @@ def test_serve_sets_up_its_venv_step_by_step_whatever_the_users_pip_configuratio
             assert said == [f"scripts/serve: starting: packyard serve --port {port}"]
     assert (checkout / ".venv" / ".installed").exists()
     assert list((tmp_path / "tmp").iterdir()) == [], "the set-up's log outlived a success"
+
+
+def test_regression_serve_runs_the_checkouts_code_after_it_changes(new_user: NewUser,
+                                                                  tmp_path: Path) -> None:
+    # scripts/serve installed a copy of the checkout into .venv (`pip install .`) and set up
+    # again only when pyproject.toml changed: after a `git pull` (or an edit) it went on
+    # starting the old code. The stand-in's `packyard` prints which code it is.
+    checkout = tmp_path / "stand-in"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO / "scripts" / "serve", checkout / "scripts" / "serve")
+    (checkout / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=77"]\nbuild-backend = "setuptools.build_meta"\n'
+        '\n[project]\nname = "packyard-stand-in"\nversion = "0"\n'
+        '\n[project.scripts]\npackyard = "packyard_stand_in:main"\n'
+        '\n[tool.setuptools]\npy-modules = ["packyard_stand_in"]\n')
+    module = checkout / "packyard_stand_in.py"
+    module.write_text('def main() -> None:\n    print("the code before the pull")\n')
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name in ("setuptools", "pip"):
+        wheel_from_installed(name, wheels)
+    env = new_user.env(PYTHON=getattr(sys, "_base_executable", sys.executable),
+                       PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
+
+    first = run([checkout / "scripts" / "serve"], env, timeout=300, cwd=new_user.home)
+    assert first.stdout.strip() == "the code before the pull"
+    module.write_text('def main() -> None:\n    print("the code after the pull")\n')
+    second = run([checkout / "scripts" / "serve"], env, timeout=120, cwd=new_user.home)
+    assert second.stdout.strip() == "the code after the pull"
+    assert "setting up" not in second.stderr  # set up once, as before
+
+    # A .venv an older scripts/serve made (a copy of the code) is set up again, once.
+    (checkout / ".venv" / ".installed").write_text("")
+    module.write_text('def main() -> None:\n    print("the code after the next pull")\n')
+    third = run([checkout / "scripts" / "serve"], env, timeout=300, cwd=new_user.home)
+    assert third.stdout.strip() == "the code after the next pull"
+    assert "scripts/serve: setting up .venv" in third.stderr
 
 
 def test_serve_shows_the_end_of_the_log_when_its_set_up_fails(new_user: NewUser,

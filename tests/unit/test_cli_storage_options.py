@@ -120,3 +120,26 @@ def test_regression_encrypt_encrypts_in_the_blob_store_the_flag_names(tmp_path: 
     assert code == 0, output
     assert json.loads(output)["counts"]["encrypted"] == 1
     assert len(list((tmp_path / "elsewhere").glob("d*.enc/*/*"))) == 1  # sealed where it was
+
+
+def test_regression_a_postgresql_url_without_psycopg_names_no_variable_the_user_did_not_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # migrate-storage --to-database-url postgresql://… without psycopg said "error:
+    # PACKYARD_DATABASE_URL names PostgreSQL, which needs psycopg", a variable nobody had set.
+    import importlib.util
+
+    import packyard.metadata.engine as engine
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(engine.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "psycopg"
+                        else real_find_spec(name, *rest))
+    (tmp_path / "data").mkdir()
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'data' / 'packyard.db'}")
+    catalog.migrate()
+    catalog.dispose()
+    code, output = _invoke("migrate-storage", "--data-dir", str(tmp_path / "data"),
+                           "--to-database-url", "postgresql://packyard:secret@db.internal/p",
+                           "--to-blob-store", str(tmp_path / "to"))
+    assert code == 2
+    assert output == ("error: a postgresql:// database URL needs psycopg, which is not "
+                      "installed here: pip install 'packyard[postgresql]'\n")

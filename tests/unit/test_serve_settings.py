@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from packyard.cli.main import main
-from packyard.settings import load_settings
+from packyard.settings import Settings, load_settings
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
@@ -46,3 +48,73 @@ def test_the_levels_and_worker_counts_the_flags_take_are_accepted() -> None:
     # As logging reads it: any case (uvicorn failed on "INFO").
     assert load_settings(environ={"PACKYARD_LOG_LEVEL": "INFO"}).log_level == "info"
     assert load_settings(environ={"PACKYARD_WORKERS": "64"}).workers == 64
+
+
+def test_regression_the_log_level_flag_takes_any_case(tmp_path: Path) -> None:
+    # README: --log-level, like PACKYARD_LOG_LEVEL, takes the level "in any case"; the flag
+    # refused `--log-level INFO` with a usage error while the variable took it.
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--log-level", "INFO", "--port", str(port),
+                                           "--data-dir", str(data_dir)])
+    assert "Invalid value for '--log-level'" not in result.output
+    # It got as far as the listening socket: the flag was taken.
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is in use" in result.output
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PACKYARD_AUDIT_FSYNC", "ture",
+     "PACKYARD_AUDIT_FSYNC must be true or false (or 1/yes/on, 0/no/off), got 'ture'"),
+    ("PACKYARD_METRICS", "disabled",
+     "PACKYARD_METRICS must be true or false (or 1/yes/on, 0/no/off), got 'disabled'"),
+    ("PACKYARD_PORT", "abc", "PACKYARD_PORT must be a whole number, got 'abc'"),
+    ("PACKYARD_MAX_UPLOAD_BYTES", "5GiB",
+     "PACKYARD_MAX_UPLOAD_BYTES must be a whole number, got '5GiB'"),
+    ("PACKYARD_DATA_KEY_CACHE_SECONDS", "5m",
+     "PACKYARD_DATA_KEY_CACHE_SECONDS must be a number (of seconds), got '5m'"),
+])
+def test_regression_a_malformed_setting_is_refused_saying_what_it_must_be(
+        variable: str, value: str, message: str) -> None:
+    # A yes/no setting with a typo was taken as false without a word (PACKYARD_AUDIT_FSYNC=ture
+    # turned fsync off), and a number that was none said Python's "invalid literal for int()
+    # with base 10: 'abc'".
+    with pytest.raises(ValueError) as caught:
+        load_settings(environ={variable: value})
+    assert str(caught.value) == message
+
+
+def test_yes_no_settings_take_the_words_they_always_took() -> None:
+    for word in ("true", "TRUE", "1", "yes", "on", " On "):
+        assert load_settings(environ={"PACKYARD_AUDIT_DOWNLOADS": word}).audit_downloads is True
+    for word in ("false", "False", "0", "no", "off"):
+        assert load_settings(environ={"PACKYARD_METRICS": word}).metrics is False
+
+
+def test_regression_serve_refuses_a_malformed_setting_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(data_dir)],
+                                env={"PACKYARD_AUDIT_FSYNC": "ture"})
+    assert result.exit_code == 2
+    assert result.output == ("error: PACKYARD_AUDIT_FSYNC must be true or false (or 1/yes/on, "
+                             "0/no/off), got 'ture'\n")
+    assert not data_dir.exists()
+
+
+def test_regression_serve_help_says_every_flag_has_its_variable() -> None:
+    # The help listed some variables (PACKYARD_HOST, …) and not others (PACKYARD_LOG_LEVEL,
+    # PACKYARD_WORKERS, PACKYARD_ACCESS_LOG), as if those flags had none.
+    result = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Every option can also be set as the environment variable named after it" in (
+        " ".join(result.output.split()))
+    names = {f.name for f in fields(Settings)}
+    serve = main.commands["serve"]
+    flags = [p.name for p in serve.params if p.name != "help"]
+    assert "log_level" in flags and "access_log" in flags
+    for flag in flags:
+        assert flag in names, f"--{flag.replace('_', '-')} has no PACKYARD_{flag.upper()}"
