@@ -176,8 +176,11 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         report = verify_blobs(services.catalog, encryption.blobs, domain_id=domain_id,
                               progress=lambda _finding: bar.advance(task))
     # Listed after the check: a plain copy is a stray only beside a ciphertext that read back.
-    strays = list(stray_blobs(services.catalog, encryption.blobs.inner, domain_id=domain_id,
-                              unsound=report.unsound))
+    with _progress() as bar:
+        task = bar.add_task("looking for stray files", total=None)
+        strays = list(stray_blobs(services.catalog, encryption.blobs.inner,
+                                  domain_id=domain_id, unsound=report.unsound,
+                                  progress=lambda _blob: bar.advance(task)))
     deleted = (delete_strays(strays, encryption.blobs, services.catalog,
                              services.registry.sweeper.sweep_strays) if delete else [])
     services.catalog.dispose()

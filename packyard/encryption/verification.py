@@ -144,7 +144,8 @@ class Stray:
 
 def stray_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = None,
                 unsound: Collection[tuple[str, str]] = (), now: float | None = None,
-                page_size: int = _PAGE) -> Iterator[Stray]:
+                page_size: int = _PAGE,
+                progress: Callable[[StoredBlob], None] | None = None) -> Iterator[Stray]:
     """The blobs of ``store`` (the one holding the files: under encryption, its inner store,
     ``d1.enc/ab/ab…``) stored more than ``STRAY_AGE_SECONDS`` ago that no row of the catalog
     names, or that are plain copies of encrypted blobs beside their ciphertext (left by a
@@ -154,7 +155,7 @@ def stray_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = N
     Each partition's listing is walked beside the catalog's rows of its domain, both in sha256
     order, a page of each at a time: memory holds a page, not the registry's names.
     ``unsound``: the (domain key, sha256) of blobs that did not read back whole; the plain file
-    of one is no stray (it may be the only good copy)."""
+    of one is no stray (it may be the only good copy). ``progress``: after each blob listed."""
     now = time.time() if now is None else now
     for key in store.domain_keys():
         plain_key = key.removesuffix(SEALED_SUFFIX)
@@ -167,6 +168,8 @@ def stray_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = N
         rows = _catalog_rows(catalog, key_domain, page_size)
         row = next(rows, None)
         for blob in store.list_blobs(key, page_size=page_size):
+            if progress is not None:
+                progress(blob)
             while row is not None and row.sha256 < blob.sha256:
                 row = next(rows, None)
             named = row is not None and row.sha256 == blob.sha256

@@ -93,3 +93,13 @@ def test_a_plain_copy_is_a_stray_only_beside_a_sound_ciphertext(
                              now=time.time() + STRAY_AGE_SECONDS + 1))
     assert [(s.stored_as, s.plain_copy) for s in found] == (
         [(f"d1/{sha[:2]}/{sha}", True)] if stray else [])
+
+
+def test_progress_is_told_of_every_blob_listed(tmp_path: Path) -> None:
+    store = MemoryBlobStore(tmp_path / "staging")
+    for n in range(5):
+        store.put_bytes(str(n).encode(), "d1")
+    seen: list[str] = []
+    list(stray_blobs(cast(Catalog, _Rows([])), store, page_size=2,
+                     progress=lambda blob: seen.append(blob.sha256)))
+    assert seen == sorted(_sha(n) for n in range(5))
