@@ -143,16 +143,26 @@ def encrypt(data_dir: Path | None, database_url: str | None, blob_store: str | N
 @_DATA_DIR
 @storage_options
 @click.option("--domain", default=None, help="Only this domain's blobs (default: all).")
+@click.option("--delete-strays", "delete", is_flag=True,
+              help="Also delete the stray files it lists (stored more than an hour ago, and "
+                   "nothing serves them), each checked again just before: safe while the "
+                   "server runs.")
 @_OUTPUT
 def verify(data_dir: Path | None, database_url: str | None, blob_store: str | None,
-           domain: str | None, output: str) -> None:
+           domain: str | None, delete: bool, output: str) -> None:
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
-    corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
+    corrupt (plain blobs are reported, not failures: run `packyard encrypt`).
+
+    Also lists stray files: stored more than an hour ago, and nothing serves them (what an
+    upload or a pull killed before it was recorded left, or the plain copy an interrupted
+    `packyard encrypt` left beside a file's encrypted one); `--delete-strays` deletes them.
+    """
     from packyard.encryption.verification import (
         REPAIR,
         STRAY_REMOVAL,
-        stray_files,
+        delete_strays,
+        stray_blobs,
         verify_blobs,
     )
 
@@ -165,13 +175,21 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         task = bar.add_task("verifying blobs", total=None)
         report = verify_blobs(services.catalog, encryption.blobs, domain_id=domain_id,
                               progress=lambda _finding: bar.advance(task))
+    # Listed after the check: a plain copy is a stray only beside a ciphertext that read back.
+    with _progress() as bar:
+        task = bar.add_task("looking for stray files", total=None)
+        strays = list(stray_blobs(services.catalog, encryption.blobs.inner,
+                                  domain_id=domain_id, unsound=report.unsound,
+                                  progress=lambda _blob: bar.advance(task)))
+    deleted = (delete_strays(strays, encryption.blobs, services.catalog,
+                             services.registry.sweeper.sweep_strays) if delete else [])
     services.catalog.dispose()
-    blob_dir = _blob_directory(services.settings)
-    strays = ([] if blob_dir is None else
-              stray_files(blob_dir, report.listed, None if domain_id is None else f"d{domain_id}",
-                          sealed=report.sealed))
+    where = _blob_store_name(services.settings)
     if output == "json":
-        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts), "stray": strays,
+        click.echo(json.dumps({"ok": report.ok, "counts": dict(report.counts),
+                               "stray": [stray.stored_as for stray in strays],
+                               **({"deleted": [stray.stored_as for stray in deleted]}
+                                  if delete else {}),
                                "findings": [
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
              "detail": f.detail, "storedAs": f.stored_as,
@@ -199,20 +217,31 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
                 if not finding.used_by:
                     click.echo("    used by no package version (its version was deleted)")
         if strays:
-            click.echo(f"{len(strays):,} stray file(s) under {blob_dir} that nothing serves:")
+            click.echo(f"{len(strays):,} stray file(s) under {where} that nothing serves:")
             for stray in strays:
-                click.echo(f"  stray: {stray}")
-            click.echo(STRAY_REMOVAL)
+                click.echo(f"  stray: {stray.stored_as}")
+            if not delete:
+                click.echo(STRAY_REMOVAL)
+        if delete:
+            click.echo(f"{len(deleted):,} stray file(s) deleted"
+                       + (":" if deleted else ""))
+            for stray in deleted:
+                click.echo(f"  deleted: {stray.stored_as}")
+            gone = {stray.stored_as for stray in deleted}
+            for stray in strays:
+                if stray.stored_as not in gone:
+                    click.echo(f"  kept: {stray.stored_as}: recorded since it was listed, or "
+                               "the blob store would not delete it (see the log)")
         if not report.ok:
             click.echo(REPAIR)
     sys.exit(0 if report.ok else 1)
 
 
-def _blob_directory(settings: Settings) -> Path | None:
-    """The blob store's directory, when it is one (an S3 store is not walked)."""
+def _blob_store_name(settings: Settings) -> str:
+    """Where the blobs are, as the operator named them: a directory, or an s3:// URL."""
     if settings.blob_store and "://" in settings.blob_store:
-        return None
-    return Path(settings.blob_store) if settings.blob_store else settings.blob_dir
+        return settings.blob_store
+    return str(Path(settings.blob_store) if settings.blob_store else settings.blob_dir)
 
 
 @click.group("keys")

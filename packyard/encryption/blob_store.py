@@ -38,9 +38,11 @@ raises ``TamperedBlob`` (logged, naming domain and sha256) before any of its byt
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -66,11 +68,13 @@ from packyard.metadata.catalog import StoredDataKey
 from packyard.metadata.point_reads import WouldWait
 from packyard.model import Domain
 from packyard.storage.blobs import (
+    LIST_PAGE,
     BlobStore,
     Digests,
     ExpectedBlob,
     Hasher,
     StagedBlob,
+    StoredBlob,
     check_blob_key,
     side_by_side,
 )
@@ -662,6 +666,26 @@ class EncryptingBlobStore:
 
     def recover(self) -> int:
         return self.inner.recover()
+
+    # -- listing ---------------------------------------------------------------------------------
+
+    def domain_keys(self) -> list[str]:
+        return sorted({key.removesuffix(SEALED_SUFFIX) for key in self.inner.domain_keys()})
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        """Each blob of the domain once, encrypted or still plain (both when an interrupted
+        ``packyard encrypt`` left its plain file: the later time); the inner store's
+        ``list_blobs`` says where each file is."""
+        if domain_key is not None:
+            check_blob_key(domain_key, "0" * 64)
+        for key in self.domain_keys() if domain_key is None else [domain_key]:
+            both = heapq.merge(
+                self.inner.list_blobs(key, page_size=page_size),
+                self.inner.list_blobs(sealed_partition(key), page_size=page_size),
+                key=lambda blob: blob.sha256)
+            for sha256, copies in itertools.groupby(both, key=lambda blob: blob.sha256):
+                yield StoredBlob(key, sha256, max(blob.modified for blob in copies))
 
 
 def _done_with(staged: StagedBlob) -> None:

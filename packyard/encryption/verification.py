@@ -7,29 +7,31 @@ copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted
 ``packyard encrypt``), ``key-unavailable`` (the key provider will not unwrap its data key: the
 key deleted, disabled or refused there, or the provider not answering; the detail says which).
 Each bad blob names the package versions it is an asset of, and where it is stored, so it can
-be mended: ``REPAIR`` says how. On a directory store, files no row names (``stray_files``) are
-listed too, and so are plain copies of encrypted blobs that a ``packyard encrypt`` stopped
-before removing them: they take space only, and are not failures.
+be mended: ``REPAIR`` says how. Stored blobs no row names (``stray_blobs``, on every store: the
+store's listing walked beside the catalog's rows, both in order) are listed too, and so are
+plain copies of encrypted blobs that a ``packyard encrypt`` stopped before removing them: they
+take space only, and are not failures. ``delete_strays`` deletes them (``packyard verify
+--delete-strays``): through the blob sweep, whose write transaction re-checks each one, so it is
+safe beside a running server.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 
 from packyard.crypto.errors import KeyUnavailable, TamperedBlob, TamperedKey
-from packyard.encryption.blob_store import SEALED_SUFFIX
+from packyard.encryption.blob_store import SEALED_SUFFIX, EncryptingBlobStore, sealed_partition
 from packyard.errors import NotFound
-from packyard.metadata.catalog import BlobUser, Catalog
-from packyard.storage.blobs import BlobStore
+from packyard.metadata.catalog import BlobRow, BlobUser, Catalog
+from packyard.model import Domain
+from packyard.storage.blobs import BlobStore, StoredBlob
 
 _PAGE = 500
 # How a bad blob is mended; both ways were tried on a registry a backup had been taken of.
@@ -57,23 +59,25 @@ STRAY_AGE_SECONDS = 3600
 STRAY_REMOVAL = ("Stray files are what a write stopped before its row was committed left, "
                  "plain copies a packyard encrypt stopped before removing (their encrypted "
                  "file is served), or files put there by hand: they take space only, nothing "
-                 "serves them; they may be deleted.")
-_BLOB_FILE = re.compile(r"d[0-9]+(\.enc)?/[0-9a-f]{2}/[0-9a-f]{64}")
+                 "serves them; they may be deleted: packyard verify --delete-strays deletes "
+                 "them, safely beside a running server.")
+_DOMAIN_KEY = re.compile(r"d[0-9]+")
 
 
 @dataclass
 class VerifyReport:
     counts: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
-    # Every blob the catalog lists, by (domain key, sha256): what stray_files compares with.
-    listed: set[tuple[str, str]] = field(default_factory=set)
-    # Those of them encrypted and read back whole: a plain file of one beside its ciphertext
-    # is a stray (not of one whose ciphertext is bad: it may be the only good copy).
-    sealed: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
         return not any(f.status != "plain" for f in self.findings)
+
+    @property
+    def unsound(self) -> set[tuple[str, str]]:
+        """The (domain key, sha256) of the blobs that did not read back whole: the plain file
+        of one beside its ciphertext is no stray (it may be the only good copy)."""
+        return {(f.domain_key, f.sha256) for f in self.findings if f.status != "plain"}
 
 
 def _check(store: BlobStore, domain_key: str, sha256: str) -> tuple[str, str]:
@@ -113,9 +117,6 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
                        else tuple(catalog.blob_users(row.domain_id, row.sha256)))
             finding = Finding(domain_key, row.sha256, status, detail, stored_as, used_by)
             report.counts[status] += 1
-            report.listed.add((domain_key, row.sha256))
-            if row.encrypted and status == "ok":
-                report.sealed.add((domain_key, row.sha256))
             if status != "ok":
                 report.findings.append(finding)
             if progress is not None:
@@ -124,40 +125,106 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
     return report
 
 
-def stray_files(blob_dir: Path, listed: set[tuple[str, str]], domain_key: str | None = None,
-                now: float | None = None,
-                sealed: set[tuple[str, str]] | None = None) -> list[str]:
-    """Files of a directory blob store (``d1.enc/ab/ab…``, relative to ``blob_dir``) that no
-    row of the catalog names, or plain copies of ``sealed`` blobs beside their ciphertext (left
-    by a ``packyard encrypt`` stopped before it removed them: a plaintext at rest that nothing
-    serves), older than ``STRAY_AGE_SECONDS``; only ``domain_key``'s when given."""
+@dataclass(frozen=True)
+class Stray:
+    """A stored blob nothing serves: no row of the catalog names it, or (``plain_copy``) it is
+    the plain file of a blob served encrypted."""
+
+    blob: StoredBlob
+    plain_copy: bool = False
+
+    @property
+    def domain_id(self) -> int:
+        return Domain.id_of_blob_key(self.blob.domain_key.removesuffix(SEALED_SUFFIX))
+
+    @property
+    def stored_as(self) -> str:
+        return self.blob.stored_as
+
+
+def stray_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = None,
+                unsound: Collection[tuple[str, str]] = (), now: float | None = None,
+                page_size: int = _PAGE,
+                progress: Callable[[StoredBlob], None] | None = None) -> Iterator[Stray]:
+    """The blobs of ``store`` (the one holding the files: under encryption, its inner store,
+    ``d1.enc/ab/ab…``) stored more than ``STRAY_AGE_SECONDS`` ago that no row of the catalog
+    names, or that are plain copies of encrypted blobs beside their ciphertext (left by a
+    ``packyard encrypt`` stopped before it removed them: a plaintext at rest that nothing
+    serves), of one domain or all of them; in (domain key, sha256) order.
+
+    Each partition's listing is walked beside the catalog's rows of its domain, both in sha256
+    order, a page of each at a time: memory holds a page, not the registry's names.
+    ``unsound``: the (domain key, sha256) of blobs that did not read back whole; the plain file
+    of one is no stray (it may be the only good copy). ``progress``: after each blob listed."""
     now = time.time() if now is None else now
-    found = []
-    for folder, subfolders, names in os.walk(blob_dir):
-        subfolders.sort()
-        for name in sorted(names):
-            path = Path(folder, name)
-            relative = path.relative_to(blob_dir).as_posix()
-            if not _BLOB_FILE.fullmatch(relative):
-                continue  # staging, shared files, a partial copy
-            key = relative.split("/")[0].removesuffix(SEALED_SUFFIX)
-            if domain_key is not None and key != domain_key:
+    for key in store.domain_keys():
+        plain_key = key.removesuffix(SEALED_SUFFIX)
+        if not _DOMAIN_KEY.fullmatch(plain_key):
+            continue  # not a domain's partition: put there by hand
+        key_domain = Domain.id_of_blob_key(plain_key)
+        if domain_id is not None and key_domain != domain_id:
+            continue
+        sealed = key != plain_key
+        rows = _catalog_rows(catalog, key_domain, page_size)
+        row = next(rows, None)
+        for blob in store.list_blobs(key, page_size=page_size):
+            if progress is not None:
+                progress(blob)
+            while row is not None and row.sha256 < blob.sha256:
+                row = next(rows, None)
+            named = row is not None and row.sha256 == blob.sha256
+            plain_copy = (named and not sealed and row is not None and row.encrypted
+                          and (plain_key, blob.sha256) not in unsound
+                          and store.exists(sealed_partition(plain_key), blob.sha256))
+            if named and not plain_copy:
                 continue
-            if (key, name) in listed and not _plain_copy(blob_dir, relative, sealed or set()):
-                continue
-            try:
-                if now - path.stat().st_mtime < STRAY_AGE_SECONDS:
-                    continue
-            except FileNotFoundError:
-                continue  # deleted meanwhile
-            found.append(relative)
-    return found
+            if now - blob.modified < STRAY_AGE_SECONDS:
+                continue  # its row may be being committed
+            yield Stray(blob, plain_copy)
 
 
-def _plain_copy(blob_dir: Path, relative: str, sealed: set[tuple[str, str]]) -> bool:
-    """Whether ``relative`` is the plain file of an encrypted blob whose ciphertext is there
-    (with the ciphertext missing, the plain file is what is read: no stray)."""
-    key, _, rest = relative.partition("/")
-    if key.endswith(SEALED_SUFFIX) or (key, rest.rpartition("/")[2]) not in sealed:
-        return False
-    return (blob_dir / f"{key}{SEALED_SUFFIX}" / rest).exists()
+def _catalog_rows(catalog: Catalog, domain_id: int, page_size: int) -> Iterator[BlobRow]:
+    """The domain's blob rows in sha256 order, read a page at a time."""
+    after = (domain_id, "")
+    while page := catalog.blob_rows(domain_id, after=after, limit=page_size):
+        yield from page
+        after = (domain_id, page[-1].sha256)
+
+
+StraySweep = Callable[[int, Collection[str]], list[str]]
+"""Queues blobs of a domain no row names for the blob sweep and sweeps them (the sweep's own
+guard: ``BlobSweeper.sweep_strays``); returns those it deleted."""
+
+
+def delete_strays(strays: Iterable[Stray], store: EncryptingBlobStore, catalog: Catalog,
+                  sweep: StraySweep, batch: int = _PAGE) -> list[Stray]:
+    """Delete ``strays``, each checked once more right before: a blob no row named goes
+    through the blob sweep (``sweep``), which deletes it in a write transaction only while
+    still no row names it, so an upload recording those bytes meanwhile either keeps them or
+    is refused and sent again, as beside any sweep; a plain copy is deleted only while its
+    blob's data key is recorded and its ciphertext is there (reads then never open it).
+    Returns those deleted."""
+    deleted: list[Stray] = []
+    pending: dict[int, dict[str, list[Stray]]] = {}
+
+    def flush(domain_id: int) -> None:
+        waiting = pending.pop(domain_id, {})
+        if waiting:
+            for sha256 in sweep(domain_id, sorted(waiting)):
+                deleted.extend(waiting[sha256])
+
+    for stray in strays:
+        sha256, key = stray.blob.sha256, stray.blob.domain_key
+        if stray.plain_copy:
+            if catalog.data_key(stray.domain_id, sha256) is not None \
+                    and store.inner.exists(sealed_partition(key), sha256):
+                store.inner.delete(key, sha256)
+                deleted.append(stray)
+            continue
+        waiting = pending.setdefault(stray.domain_id, {})
+        waiting.setdefault(sha256, []).append(stray)
+        if len(waiting) >= batch:
+            flush(stray.domain_id)
+    for domain_id in sorted(pending):
+        flush(domain_id)
+    return sorted(deleted, key=lambda stray: (stray.blob.domain_key, stray.blob.sha256))

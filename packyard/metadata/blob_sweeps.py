@@ -150,8 +150,41 @@ def claim_blobs(conn: Connection, domain_id: int, sizes: Mapping[str, int], now:
                                      "size": sizes[sha], "created_at": now} for sha in chunk])
 
 
+def queue_strays(conn: Connection, domain_id: int, shas: Iterable[str],
+                 now: datetime) -> list[str]:
+    """Of ``shas`` (blobs found stored that no ``blobs`` row named: strays, ``packyard verify
+    --delete-strays``), those that still have no row and no asset of the domain uses, queued
+    for the sweep; returns them, sorted. A row recorded since the listing keeps its blob (no
+    row is deleted here, unlike ``queue_unused_blobs``)."""
+    wanted = sorted(set(shas))
+    named: set[str] = set()
+    for chunk in chunks(wanted):
+        named.update(conn.execute(select(blobs.c.sha256).where(
+            blobs.c.domain_id == domain_id, blobs.c.sha256.in_(chunk))).scalars())
+    named |= blobs_in_use(conn, domain_id, [sha for sha in wanted if sha not in named])
+    strays = [sha for sha in wanted if sha not in named]
+    for chunk in chunks(strays):
+        queued = set(conn.execute(select(blob_sweeps.c.sha256).where(
+            blob_sweeps.c.domain_id == domain_id, blob_sweeps.c.sha256.in_(chunk))).scalars())
+        if queued:
+            conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                                   blob_sweeps.c.sha256.in_(sorted(queued)))
+                         .values(queued_at=now, swept_at=None))
+        new = [{"domain_id": domain_id, "sha256": sha, "queued_at": now}
+               for sha in chunk if sha not in queued]
+        if new:
+            conn.execute(insert(blob_sweeps), new)
+    return strays
+
+
 class BlobSweepStore(CatalogBase):
     """The queue of blobs to delete, and the sweep's transactions."""
+
+    def queue_strays(self, domain_id: int, shas: Iterable[str], now: datetime) -> list[str]:
+        """Queue for the sweep those of ``shas`` that no row names and no asset uses
+        (``queue_strays``). Returns them, sorted."""
+        with self._write() as conn:
+            return queue_strays(conn, domain_id, shas, now)
 
     def release_blobs(self, domain_id: int, shas: Iterable[str], now: datetime) -> list[str]:
         """Queue for the sweep those of ``shas`` that no asset of the domain uses: blobs an

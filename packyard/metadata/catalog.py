@@ -335,6 +335,11 @@ class Catalog(Protocol):
         a file its transaction then refused); returns them."""
         ...
 
+    def queue_strays(self, domain_id: int, shas: Iterable[str], now: datetime) -> list[str]:
+        """Queue for the sweep those of ``shas`` (blobs found stored that no row named) that
+        still have no row and no asset uses; returns them, sorted."""
+        ...
+
     def sweep_blobs(self, queued: Sequence[tuple[int, str]], delete_blob: BlobDelete,
                     now: datetime) -> int:
         """Delete these queued blobs that are still unused (``delete_blob``), in one write

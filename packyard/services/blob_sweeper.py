@@ -78,6 +78,31 @@ class BlobSweeper:
             log.warning("could not release %d blob(s) of domain %d that an upload stored "
                         "but did not record", len(shas), domain_id, exc_info=True)
 
+    def sweep_strays(self, domain_id: int, shas: Collection[str]) -> list[str]:
+        """Delete blobs of the domain found stored with no row naming them (``packyard verify
+        --delete-strays``), as any sweep deletes: queued, then each checked again and deleted
+        in a write transaction, so one an upload records meanwhile is kept (taken back from
+        the queue) or the upload is refused and sent again (swept before it recorded).
+        Returns those deleted, sorted."""
+        with self._lock:
+            queued = self._catalog.queue_strays(domain_id, shas, self._clock.now())
+            deleted: list[str] = []
+
+            def delete(domain_id: int, sha256: str) -> bool:
+                gone = self._delete(domain_id, sha256)
+                if gone:
+                    deleted.append(sha256)
+                return gone
+
+            for start in range(0, len(queued), BATCH):
+                self._catalog.sweep_blobs([(domain_id, sha) for sha in
+                                           queued[start:start + BATCH]],
+                                          delete, self._clock.now())
+            if deleted:
+                log.info("deleted %d stray blob(s) of domain %d that no row named",
+                         len(deleted), domain_id)
+            return sorted(deleted)
+
     def _delete(self, domain_id: int, sha256: str) -> bool:
         # Called inside the sweep's write transaction, which deletes the data key row itself:
         # an encrypting store's own ``delete`` would write that row from another transaction

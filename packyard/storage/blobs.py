@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
@@ -207,6 +207,26 @@ class StagedBlob(Protocol):
         ...
 
 
+LIST_PAGE = 1000
+"""Blobs fetched at a time by ``list_blobs`` (S3 answers at most 1,000 per request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob the store holds, as ``BlobStore.list_blobs`` names it."""
+
+    domain_key: str
+    sha256: str
+    modified: float
+    """When its bytes were stored, in seconds since the epoch (a file's mtime, an object's
+    LastModified)."""
+
+    @property
+    def stored_as(self) -> str:
+        """Where it is below the store (``d1/ab/ab…``), as every backend lays blobs out."""
+        return f"{self.domain_key}/{self.sha256[:2]}/{self.sha256}"
+
+
 class BlobStore(Protocol):
     """Content-addressed storage partitioned by domain."""
 
@@ -279,10 +299,30 @@ class BlobStore(Protocol):
         processes' staged writes stay); returns how many leftovers were removed."""
         ...
 
+    def domain_keys(self) -> list[str]:
+        """The domain keys the store holds blobs under, sorted (a few per domain: what
+        ``list_blobs`` of every domain goes through)."""
+        ...
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        """Every committed blob of ``domain_key`` (of every domain when None), in (domain key,
+        sha256) order, with when it was stored: fetched a page (or on disk a folder) at a time,
+        so memory stays bounded however many there are. Staged writes, the shared files
+        (``.packyard/``) and partial uploads are no blobs and are never listed. For finding
+        what the catalog does not name (``packyard verify``'s strays)."""
+        ...
+
 
 def is_blob_name(sha256: str) -> bool:
     """Whether ``sha256`` can name a blob: 64 lowercase hex digits."""
     return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+
+
+def is_domain_key(name: str) -> bool:
+    """Whether ``name`` can be a domain key: not empty, no slash, no leading dot (the store's
+    own folders, ``.staging`` and ``.packyard``, have one)."""
+    return bool(name) and "/" not in name and not name.startswith(".")
 
 
 def check_blob_key(domain_key: str, sha256: str) -> None:
@@ -290,7 +330,7 @@ def check_blob_key(domain_key: str, sha256: str) -> None:
     nobody can find (``NotFound``); a bad domain key is a caller's bug (``ValueError``)."""
     if not is_blob_name(sha256):
         raise NotFound(f"No blob {sha256!r}")
-    if not domain_key or "/" in domain_key or domain_key.startswith("."):
+    if not is_domain_key(domain_key):
         raise ValueError(f"bad domain key {domain_key!r}")
 
 

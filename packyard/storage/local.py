@@ -5,14 +5,25 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterable, Sequence
+import stat
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import anyio
 
 from packyard.errors import NotFound
 from packyard.libc import libc_function
-from packyard.storage.blobs import Digests, ExpectedBlob, StagedBlob, check_blob_key, read_file_now
+from packyard.storage.blobs import (
+    LIST_PAGE,
+    Digests,
+    ExpectedBlob,
+    StagedBlob,
+    StoredBlob,
+    check_blob_key,
+    is_blob_name,
+    is_domain_key,
+    read_file_now,
+)
 from packyard.storage.group_flush import GroupFlush
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -195,3 +206,38 @@ class LocalBlobStore:
 
     def recover(self) -> int:
         return self._staging.recover()
+
+    def domain_keys(self) -> list[str]:
+        return sorted(name for name in _folders(self.root) if is_domain_key(name))
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        # A folder at a time (a 256th of a domain), in the order of the names: the folders
+        # are the first two digits of the names in them.
+        if domain_key is not None:
+            check_blob_key(domain_key, "0" * 64)
+        for key in self.domain_keys() if domain_key is None else [domain_key]:
+            for prefix in sorted(_folders(self.root / key)):
+                folder = self.root / key / prefix
+                try:
+                    names = sorted(os.listdir(folder))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # deleted meanwhile
+                for name in names:
+                    if not (is_blob_name(name) and name.startswith(prefix)):
+                        continue  # a file put there by hand
+                    try:
+                        found = os.stat(folder / name, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(found.st_mode):
+                        yield StoredBlob(key, name, found.st_mtime)
+
+
+def _folders(path: Path) -> list[str]:
+    """The names of the folders in ``path`` (none when it is missing)."""
+    try:
+        with os.scandir(path) as entries:
+            return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -9,11 +9,20 @@ only committed blobs are held in memory.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 from packyard.errors import NotFound
-from packyard.storage.blobs import Digests, ExpectedBlob, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import (
+    LIST_PAGE,
+    Digests,
+    ExpectedBlob,
+    Hasher,
+    StagedBlob,
+    StoredBlob,
+    check_blob_key,
+)
 from packyard.storage.staging import StagedFile, StagingArea
 
 _CHUNK = 1024 * 1024
@@ -25,6 +34,8 @@ class MemoryBlobStore:
     def __init__(self, staging_dir: Path) -> None:
         self._staging = StagingArea(staging_dir)
         self._domains: dict[str, dict[str, bytes]] = {}
+        # When each blob was stored (``list_blobs``), by the same keys.
+        self._stored_at: dict[str, dict[str, float]] = {}
         # Uploads commit from worker threads while the event loop reads.
         self._lock = threading.Lock()
 
@@ -37,6 +48,7 @@ class MemoryBlobStore:
         with self._lock:
             # Equal bytes are stored once: the first copy stays.
             self._domains.setdefault(domain_key, {}).setdefault(sha256, data)
+            self._stored_at.setdefault(domain_key, {}).setdefault(sha256, time.time())
 
     def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
               scratch: bool = False) -> StagedFile:
@@ -94,11 +106,27 @@ class MemoryBlobStore:
         check_blob_key(domain_key, sha256)
         with self._lock:
             self._domains.get(domain_key, {}).pop(sha256, None)
+            self._stored_at.get(domain_key, {}).pop(sha256, None)
 
     def delete_domain(self, domain_key: str) -> None:
         check_blob_key(domain_key, "0" * 64)
         with self._lock:
             self._domains.pop(domain_key, None)
+            self._stored_at.pop(domain_key, None)
 
     def recover(self) -> int:
         return self._staging.recover()
+
+    def domain_keys(self) -> list[str]:
+        with self._lock:
+            return sorted(key for key, blobs in self._domains.items() if blobs)
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        if domain_key is not None:
+            check_blob_key(domain_key, "0" * 64)
+        for key in self.domain_keys() if domain_key is None else [domain_key]:
+            with self._lock:  # a copy of the names: commits go on meanwhile
+                stored = sorted(self._stored_at.get(key, {}).items())
+            for sha256, stored_at in stored:
+                yield StoredBlob(key, sha256, stored_at)

@@ -25,10 +25,18 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
-from packyard.storage.blobs import BlobStore, Digests, ExpectedBlob, StagedBlob, check_blob_key
+from packyard.storage.blobs import (
+    LIST_PAGE,
+    BlobStore,
+    Digests,
+    ExpectedBlob,
+    StagedBlob,
+    StoredBlob,
+    check_blob_key,
+)
 from packyard.storage.local import LocalBlobStore
 
 log = logging.getLogger("packyard.storage")
@@ -96,6 +104,13 @@ class CachingBlobStore:
 
     def recover(self) -> int:
         return self.inner.recover()
+
+    def domain_keys(self) -> list[str]:
+        return self.inner.domain_keys()
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        return self.inner.list_blobs(domain_key, page_size=page_size)
 
     def delete(self, domain_key: str, sha256: str) -> None:
         self.inner.delete(domain_key, sha256)

@@ -38,7 +38,17 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, GenericError
 
 from packyard.errors import NotFound, Unavailable
-from packyard.storage.blobs import Digests, ExpectedBlob, Hasher, StagedBlob, check_blob_key
+from packyard.storage.blobs import (
+    LIST_PAGE,
+    Digests,
+    ExpectedBlob,
+    Hasher,
+    StagedBlob,
+    StoredBlob,
+    check_blob_key,
+    is_blob_name,
+    is_domain_key,
+)
 from packyard.storage.s3_connection import S3Clients
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -268,6 +278,42 @@ class S3BlobStore:
         # Listed a page at a time and deleted with bulk DeleteObjects requests.
         for page in obstore.list(self._objects, prefix=f"{domain_key}/"):
             obstore.delete(self._objects, [meta["path"] for meta in page])
+
+    # -- listing -------------------------------------------------------------------------------
+
+    def _pages(self, what: str, **request: Any) -> Iterator[dict[str, Any]]:
+        """ListObjectsV2's answers below the prefix, one request at a time."""
+        client, location = self._clients.botocore, self._clients.location
+        pages = iter(client.get_paginator("list_objects_v2").paginate(
+            Bucket=location.bucket, **request))
+        while True:
+            with _outages_as_unavailable(what):
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
+
+    def domain_keys(self) -> list[str]:
+        below = self._clients.location.key("")
+        keys = [common["Prefix"][len(below):].rstrip("/")
+                for page in self._pages("listing the domains", Prefix=below, Delimiter="/")
+                for common in page.get("CommonPrefixes", [])]
+        return sorted(key for key in keys if is_domain_key(key))
+
+    def list_blobs(self, domain_key: str | None = None, *,
+                   page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
+        # ListObjectsV2 answers in the keys' order (UTF-8 binary), which below a domain's
+        # prefix is the sha256s' order. Multipart uploads under way are not objects yet.
+        if domain_key is not None:
+            check_blob_key(domain_key, "0" * 64)
+        for key in self.domain_keys() if domain_key is None else [domain_key]:
+            below = self._clients.location.key(f"{key}/")
+            for page in self._pages(f"listing {key}", Prefix=below,
+                                    PaginationConfig={"PageSize": page_size}):
+                for found in page.get("Contents", []):
+                    prefix, _, name = found["Key"][len(below):].partition("/")
+                    if is_blob_name(name) and name.startswith(prefix):
+                        yield StoredBlob(key, name, found["LastModified"].timestamp())
 
     def recover(self) -> int:
         """Remove dead writers' staged files, and abort multipart uploads older than a day

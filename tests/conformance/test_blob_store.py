@@ -35,8 +35,9 @@ from packyard.storage.blobs import BlobStore, ExpectedBlob, StagedBlob
 from packyard.storage.local import LocalBlobStore
 from packyard.storage.memory import MemoryBlobStore
 from packyard.storage.read_cache import CachingBlobStore
-from packyard.storage.s3 import S3BlobStore
+from packyard.storage.s3 import S3BlobStore, S3SharedFiles
 from packyard.storage.s3_connection import S3Connection, S3Location, connect
+from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 from tests.services import SeaweedServer
 
 
@@ -44,10 +45,13 @@ from tests.services import SeaweedServer
 class Backend:
     store: BlobStore
     staging_dir: Path
+    # The files kept beside the blobs (``storage/shared_files.py``), where the backend has them.
+    shared: SharedFiles | None = None
 
 
 def _local(_request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return Backend(LocalBlobStore(tmp_path / "blobs"), tmp_path / "blobs" / ".staging")
+    return Backend(LocalBlobStore(tmp_path / "blobs"), tmp_path / "blobs" / ".staging",
+                   DirectoryFiles(tmp_path / "blobs" / ".packyard"))
 
 
 def _memory(_request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -59,20 +63,22 @@ def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     location = S3Location(server.bucket, server.new_prefix())
     connection = S3Connection(server.endpoint_url, server.region, server.access_key_id,
                               server.secret_access_key)
-    return Backend(S3BlobStore(connect(location, connection), tmp_path / "staging"),
-                   tmp_path / "staging")
+    clients = connect(location, connection)
+    return Backend(S3BlobStore(clients, tmp_path / "staging"), tmp_path / "staging",
+                   S3SharedFiles(clients))
 
 
 def _s3_cached(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     # What replicas run: the S3 store behind a local read cache of hot blobs.
     s3 = _s3(request, tmp_path)
-    return Backend(CachingBlobStore(s3.store, tmp_path / "cache", 1024 * 1024), s3.staging_dir)
+    return Backend(CachingBlobStore(s3.store, tmp_path / "cache", 1024 * 1024), s3.staging_dir,
+                   s3.shared)
 
 
 def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
                ) -> Callable[[pytest.FixtureRequest, Path], Backend]:
     """``base`` behind encryption at rest, as bootstrap wires it: data keys in a catalog whose
-    domains d1, d2 and d3 exist, KEKs in a local keyring."""
+    domains d1 to d10 exist, KEKs in a local keyring."""
     def build(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         inner = base(request, tmp_path)
         shutil.copyfile(request.getfixturevalue("sqlite_migrated"), tmp_path / "catalog.db")
@@ -81,11 +87,11 @@ def _encrypted(base: Callable[[pytest.FixtureRequest, Path], Backend]
         request.addfinalizer(catalog.dispose)
         keyring = LocalKeyring.in_data_dir(tmp_path)
         keys = DomainKeys(keyring, catalog, "alias/aws/codeartifact")
-        for name in ("one", "two", "three"):  # ids 1, 2, 3: blob keys d1, d2, d3
-            catalog.create_domain(name, "000000000000", keys.for_new_domain(None),
+        for n in range(1, 11):  # ids 1 to 10: blob keys d1 to d10
+            catalog.create_domain(f"domain-{n}", "000000000000", keys.for_new_domain(None),
                                   datetime.now(UTC))
         return Backend(EncryptingBlobStore(inner.store, catalog, keyring, keys),
-                       inner.staging_dir)
+                       inner.staging_dir, inner.shared)
     return build
 
 
@@ -294,6 +300,55 @@ def test_delete_domain_keeps_other_domains(store: BlobStore) -> None:
     assert store.exists("d1", a.sha256) and not store.exists("d2", a.sha256)
     # A deleted domain can be used again.
     assert store.put_bytes(b"a", "d2") == a and store.exists("d2", a.sha256)
+
+
+def _listed(store: BlobStore, domain_key: str | None = None, **options: int
+            ) -> list[tuple[str, str]]:
+    return [(blob.domain_key, blob.sha256) for blob in store.list_blobs(domain_key, **options)]
+
+
+def test_list_blobs_names_each_stored_blob_in_order_with_when_it_was_stored(
+        store: BlobStore) -> None:
+    before = time.time()
+    stored = {(key, store.put_bytes(data, key).sha256)
+              for key in ("d1", "d2", "d10") for data in (b"a", b"b", key.encode())}
+    store.put_bytes(b"a", "d1")  # stored once
+    after = time.time()
+    # Every domain's, in (domain key, sha256) order: d1, d10, d2.
+    assert _listed(store) == sorted(stored)
+    assert store.domain_keys() == ["d1", "d10", "d2"]
+    assert _listed(store, "d2") == sorted(item for item in stored if item[0] == "d2")
+    assert _listed(store, "d3") == []
+    for blob in store.list_blobs():
+        # An object store's LastModified has whole seconds (and its own clock).
+        assert before - 2 <= blob.modified <= after + 2
+        assert blob.stored_as == f"{blob.domain_key}/{blob.sha256[:2]}/{blob.sha256}"
+
+
+def test_list_blobs_fetches_a_page_at_a_time_and_misses_none_between_pages(
+        store: BlobStore) -> None:
+    shas = sorted(store.put_bytes(str(n).encode(), "d1").sha256 for n in range(7))
+    for page_size in (1, 2, 3, 1000):
+        assert _listed(store, "d1", page_size=page_size) == [("d1", sha) for sha in shas]
+
+
+def test_list_blobs_leaves_out_staged_writes_shared_files_and_deleted_blobs(
+        backend: Backend) -> None:
+    store = backend.store
+    kept = store.put_bytes(b"kept", "d1").sha256
+    gone = store.put_bytes(b"gone", "d1").sha256
+    store.delete("d1", gone)
+    staged = store.stage()  # an upload under way
+    staged.write(b"half an upload")
+    staged.flush()
+    if backend.shared is not None:
+        backend.shared.get_or_create("iam-secrets.wrapped", lambda: b"a wrapped key")
+        backend.shared.get_or_create("keyring.json", lambda: b"{}")
+    assert _listed(store) == [("d1", kept)]
+    assert store.domain_keys() == ["d1"]
+    store.delete_domain("d1")
+    assert _listed(store) == []
+    store.discard(staged)
 
 
 def test_a_write_staged_with_its_expected_name_is_stored_and_read_as_any_other(

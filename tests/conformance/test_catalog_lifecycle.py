@@ -126,6 +126,44 @@ def test_an_upload_whose_bytes_a_sweep_deleted_is_refused(databases: Databases) 
     assert [v.version for v in catalog.list_versions(pkg.id)] == ["1.0"]
 
 
+def test_strays_are_queued_only_while_no_row_names_them(catalog: SqlCatalog) -> None:
+    # packyard verify --delete-strays: blobs found stored that no row named when listed.
+    (one,) = _repos(catalog, "one")
+    _publish(catalog, one, "1.0", A)  # recorded since the listing
+    assert catalog.queue_strays(one.domain_id, [B, A, B], NOW) == [B]
+    assert catalog.pending_sweeps() == [(one.domain_id, B)]
+    deleted: list[str] = []
+    assert catalog.sweep_blobs(catalog.pending_sweeps(),
+                               lambda d, s: deleted.append(s) or True, NOW) == 1
+    assert deleted == [B]
+    assert [row.sha256 for row in catalog.blob_rows(one.domain_id)] == [A]  # A's row stays
+
+
+def test_a_stray_recorded_after_it_was_queued_is_taken_back_not_swept(
+        catalog: SqlCatalog) -> None:
+    (one,) = _repos(catalog, "one")
+    queued = [(one.domain_id, sha) for sha in catalog.queue_strays(one.domain_id, [A], NOW)]
+    _publish(catalog, one, "1.0", A)  # an upload of those bytes recorded them meanwhile
+    assert catalog.pending_sweeps() == []
+    assert catalog.sweep_blobs(queued, lambda d, s: pytest.fail("deleted a recorded blob"),
+                               NOW) == 0
+
+
+def test_an_upload_whose_bytes_were_swept_as_a_stray_is_refused(databases: Databases) -> None:
+    present: dict[str, bool] = {A: False}
+    catalog = databases.catalog(databases.url("db", migrated=True),
+                                blob_present=lambda _d, sha: present[sha])
+    catalog.migrate()
+    (one,) = _repos(catalog, "one")
+    catalog.queue_strays(one.domain_id, [A], NOW)
+    catalog.sweep_blobs(catalog.pending_sweeps(), lambda d, s: True, NOW)
+    # It found the stray's bytes stored and kept them; the sweep deleted them before its rows.
+    with pytest.raises(Conflict, match="were deleted while it was being recorded"):
+        _publish(catalog, one, "1.0", A)
+    present[A] = True  # stored again by the retried upload
+    _publish(catalog, one, "1.0", A)
+
+
 def test_swept_rows_are_forgotten_after_a_day(catalog: SqlCatalog) -> None:
     (one,) = _repos(catalog, "one")
     pkg = _publish(catalog, one, "1.0", A)

@@ -139,3 +139,24 @@ def test_recover_clears_staging_even_when_uploads_cannot_be_listed(
     (tmp_path / "staging" / "999999999.deadbeef.part").write_bytes(b"partial")
     assert store.recover() == 1  # a start-up is not stopped by the sweep
     assert "could not list multipart uploads in s3://" in caplog.text
+
+
+def test_list_blobs_leaves_out_unfinished_uploads_and_objects_of_other_prefixes(
+        seaweedfs_server: SeaweedServer, prefix: str, tmp_path: Path) -> None:
+    store = _replica(seaweedfs_server, prefix, tmp_path / "staging")
+    kept = store.put_bytes(b"kept", "dom").sha256
+    client, bucket = seaweedfs_server.client(), seaweedfs_server.bucket
+    sha = hashlib.sha256(b"a large upload under way").hexdigest()
+    upload = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/dom/{sha[:2]}/{sha}")
+    client.upload_part(Bucket=bucket, Key=f"{prefix}/dom/{sha[:2]}/{sha}",
+                       UploadId=upload["UploadId"], PartNumber=1, Body=b"a part")
+    # A prefix that starts with this store's (``…-1`` beside ``…-10``) is another store's.
+    client.put_object(Bucket=bucket, Key=f"{prefix}0/dom/{kept[:2]}/{kept}", Body=b"other")
+    client.put_object(Bucket=bucket, Key=f"{prefix}/dom/{kept[:2]}/not-a-blob", Body=b"x")
+    try:
+        assert [(blob.domain_key, blob.sha256) for blob in store.list_blobs()] == \
+            [("dom", kept)]
+        assert store.domain_keys() == ["dom"]
+    finally:
+        client.abort_multipart_upload(Bucket=bucket, Key=f"{prefix}/dom/{sha[:2]}/{sha}",
+                                      UploadId=upload["UploadId"])
