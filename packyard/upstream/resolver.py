@@ -504,25 +504,37 @@ class UpstreamResolver:
     def has_upstreams(self, domain: Domain, repository: Repository) -> bool:
         """Whether ``repository`` reads from upstream repositories or an external connection
         (its pages are merged with theirs); may load the domain's graph (worker thread)."""
-        graph = self._graph(domain.id)
-        return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
+        return _reads_upstreams(self._graph(domain.id), repository)
 
     def stands_alone_now(self, domain: Domain, repository: Repository) -> bool:
         """Whether ``repository`` has no upstreams by its domain's graph, as cached or read
-        on the caller's thread where that never waits (``Catalog.shared_read(now=True)``: the
-        domain's upstream links, a row per link); False when it would wait (the caller's
-        worker thread loads it). The graph expires 2 s after it was read, so the first pages
-        of every install more than that after the last would each have gone to a worker."""
+        on the caller's thread where that never waits (``_graph_now``); False when it would
+        wait (the caller's worker thread loads it). The graph expires 2 s after it was read, so
+        the first pages of every install more than that after the last would each have gone to
+        a worker."""
+        graph = self._graph_now(domain)
+        return graph is not None and not _reads_upstreams(graph, repository)
+
+    def merges_upstreams_now(self, domain: Domain, repository: Repository) -> bool:
+        """Whether ``repository`` reads from upstreams (its pages are merged with theirs) by
+        its domain's graph, as ``stands_alone_now`` finds it without waiting; False when it
+        would wait. A merged page's first read then goes straight to ``merged_listing``,
+        without a worker-thread hop to learn it."""
+        graph = self._graph_now(domain)
+        return graph is not None and _reads_upstreams(graph, repository)
+
+    def _graph_now(self, domain: Domain) -> DomainGraph | None:
+        """The domain's graph, as cached or read on the caller's thread where that never
+        waits (``Catalog.shared_read(now=True)``: the domain's upstream links, a row per
+        link); None when it would wait."""
         found = self._graphs.lookup(domain.id)
         if found is not None:
-            graph = found[0]
-        else:
-            try:
-                with self._catalog.shared_read(now=True):
-                    graph = self._graph(domain.id)
-            except WouldWait:
-                return False
-        return not graph.upstreams.get(repository.id) and repository.id not in graph.external
+            return found[0]
+        try:
+            with self._catalog.shared_read(now=True):
+                return self._graph(domain.id)
+        except WouldWait:
+            return None
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -878,6 +890,11 @@ class UpstreamResolver:
                                     replace(kept.asset, created_at=_until(file_time, now)),
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+
+
+def _reads_upstreams(graph: DomainGraph, repository: Repository) -> bool:
+    """Whether ``repository`` reads from upstream repositories or an external connection."""
+    return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
 
 
 def _until(moment: datetime | None, now: datetime) -> datetime | None:
