@@ -47,7 +47,7 @@ from packyard.upstream.byte_ranges import (
     unsatisfied_size,
 )
 from packyard.upstream.client import UpstreamHttp, host_of
-from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.documents import Loaded, UpstreamDocuments
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 from packyard.upstream.graph import SearchStep, search_steps
 from packyard.upstream.group_origins import DomainGroups, allowed_steps
@@ -294,18 +294,19 @@ class UpstreamResolver:
         stamp = self._merged.version()
         structure = self._settled.version()
         kept = self._merged.get(key)
+        loaded: dict[str, Loaded] = {}  # documents read with the plan
         if kept is not None:
             # The plan reads only the catalog: while its stamp is the same, so is the plan.
             plan = kept.plan
         else:
             settled = self._settled.get(key)
-            plan = await self._threads.run(self._plan_again, domain, repository, namespace,
-                                           name, settled)
+            plan, loaded = await self._threads.run(self._plan_with_documents, domain,
+                                                   repository, namespace, name, settled)
             if settled is not None and plan is settled.plan:
                 kept = settled
                 self.rechecks += 1
                 self._merged.put(key, kept, version=stamp, since=plan.read_at)
-        gathered = await self._gather(plan, self._format.document_name(namespace, name))
+        gathered = await self._gather(plan, self._format.document_name(namespace, name), loaded)
         documents = tuple(gathered.documents)
         if kept is not None and _same(kept.documents, documents) and not gathered.errors:
             if kept.merged.revalidate_at == gathered.revalidate_at:
@@ -337,6 +338,24 @@ class UpstreamResolver:
         self._merged.put(key, kept, version=stamp, since=kept.plan.read_at)
         if kept.plan.packages is not None:
             self._settled.put(key, kept, version=structure, since=kept.plan.read_at)
+
+    def _plan_with_documents(self, domain: Domain, repository: Repository, namespace: str,
+                             name: str, settled: _Kept | None
+                             ) -> tuple[_Plan, dict[str, Loaded]]:
+        """``_plan_again``, and the upstream documents its steps will ask for that are not in
+        memory, read from the catalog (by index URL): one worker-thread hop and one read
+        transaction for the first read of a page (worker thread)."""
+        with self._catalog.shared_read():
+            plan = self._plan_again(domain, repository, namespace, name, settled)
+            document = self._format.document_name(namespace, name)
+            loaded: dict[str, Loaded] = {}
+            for step in plan.steps:
+                if step.external_connection is not None:
+                    index_url = self._urls[step.external_connection]
+                    ahead = self._documents.load_ahead(index_url, document)
+                    if ahead is not None:
+                        loaded[index_url] = ahead
+        return plan, loaded
 
     def _plan_again(self, domain: Domain, repository: Repository, namespace: str, name: str,
                     settled: _Kept | None) -> _Plan:
@@ -442,9 +461,11 @@ class UpstreamResolver:
         merged = merge_listings(gathered.listings, self._format.version_sort_key)
         return _Resolution(merged, gathered.errors, gathered.exists)
 
-    async def _gather(self, plan: _Plan, document: str) -> _Gathered:
+    async def _gather(self, plan: _Plan, document: str,
+                      loaded: Mapping[str, Loaded] | None = None) -> _Gathered:
         """What each step of ``plan`` offers: the repositories' listings as planned, the
-        external connections' documents from the document cache."""
+        external connections' documents from the document cache (``loaded``: those read
+        with the plan, by index URL)."""
         stored = plan.stored
         listings: list[Listing[Place]] = []
         documents: list[UpstreamListing | None] = []
@@ -461,7 +482,8 @@ class UpstreamResolver:
             assert step.external_connection is not None
             index_url = self._urls[step.external_connection]
             try:
-                result = await self._documents.get(index_url, document)
+                result = await self._documents.get(
+                    index_url, document, loaded.get(index_url) if loaded is not None else None)
             except UpstreamError as exc:
                 errors.append(exc)
                 continue
