@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
-from packyard.metadata.point_reads import WouldWait
+from packyard.metadata.point_reads import MISSING, Missing, WouldWait
 from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import OriginDecision
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
@@ -743,19 +743,19 @@ class UpstreamResolver:
         return self._stored(domain, ListedFile.of(*own), filename, base, measure=True)
 
     def find_own_now(self, domain: Domain, repository: Repository, name: str, filename: str,
-                     namespace: str = "") -> StoredFile | None:
+                     namespace: str = "") -> StoredFile | Missing | None:
         """``find_own`` on the caller's own thread (the event loop's), where its lookup never
         waits (``Catalog.find_listed_file_now``: the same row ``find_own`` reads, of the
         version a file name names when the format's do: npm's) and nothing else is asked of
-        the blob store; None when ``find_own`` must answer (in a worker thread), including
-        when the repository holds no such file."""
+        the blob store; ``MISSING`` when the repository holds no such file (``find_own``
+        would find none either); None when ``find_own`` must answer (in a worker thread)."""
         base = self._format.derived_file(filename)
         asset_name, version_key = self._format.asset_named(
             name, base if base is not None else filename)
         own = self._catalog.find_listed_file_now(repository.id, self._fmt, name, asset_name,
                                                  namespace, version_key)
-        if own is None:
-            return None
+        if own is None or own is MISSING:
+            return own
         return self._stored(domain, own, filename, base, measure=False)
 
     def _stored(self, domain: Domain, own: ListedFile, filename: str, base: str | None, *,
