@@ -409,10 +409,12 @@ class PullThrough:
                 download.headed = True
                 download._notify()
                 limits = self._http.limits
-                await _receive(response, download, staged, self._max_bytes,
-                               Pace(limits.file_min_rate, limits.file_rate_window,
-                                    source.filename))
-            digests = await run_in_threadpool(staged.digests)
+                last = await _receive(response, download, staged, self._max_bytes,
+                                      Pace(limits.file_min_rate, limits.file_rate_window,
+                                           source.filename))
+            digests = await run_in_threadpool(_finish, staged, last)
+            if last:  # readers may have what was written before it
+                _release(download, sum(map(len, last)))
             for algorithm in VERIFIED_DIGESTS:
                 declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
                 if declared is not None and declared != actual:
@@ -494,19 +496,15 @@ async def _follow_up(download: Download) -> None:
 
 
 async def _receive(response: httpx.Response, download: Download, staged: StagedBlob,
-                   max_bytes: int, pace: Pace) -> None:
+                   max_bytes: int, pace: Pace) -> list[bytes]:
     """The response's bytes written (and hashed) into ``staged`` in batches, in a worker thread
-    while the next are read (``write_behind.py``); readers may have all but the last batch
-    written (the last waits for the file to be kept). Given up when the upstream falls
-    behind ``pace``."""
+    while the next are read (``write_behind.py``), all but the last batch, which is returned
+    (``_finish`` writes it in the hop that finishes the file: a small file, one batch, takes
+    a single hop); readers may have all but the last batch written (the last waits for the
+    file to be kept). Given up when the upstream falls behind ``pace``."""
     source = download.source
     batch: list[bytes] = []
     batched = received = 0
-
-    def release(size: int) -> None:
-        download.released = download.written
-        download.written += size
-        download._notify()
 
     async with WriteBehind() as writes:
 
@@ -514,7 +512,7 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
             # Written in the writer's thread; then readers may have all but this batch.
             nonlocal batch, batched
             await writes.put(partial(_write, staged, batch), size=batched,
-                             then=partial(release, batched))
+                             then=partial(_release, download, batched))
             batch, batched = [], 0
 
         # The bytes as sent, never decoded: a server may mark a .tar.gz "Content-Encoding:
@@ -534,9 +532,21 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                 held = time.monotonic()
                 await hand_over()
                 pace.waited(time.monotonic() - held)
-        if batch:
-            await hand_over()
         await writes.drain()
+    return batch
+
+
+def _release(download: Download, size: int) -> None:
+    """``size`` more bytes written to the spool: readers may have all written before them."""
+    download.released = download.written
+    download.written += size
+    download._notify()
+
+
+def _finish(staged: StagedBlob, last: list[bytes]) -> Digests:
+    """The last batch written and the staged write finished: its digests (worker thread)."""
+    _write(staged, last)
+    return staged.digests()
 
 
 def _write(staged: StagedBlob, batch: list[bytes]) -> None:
