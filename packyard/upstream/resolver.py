@@ -62,7 +62,7 @@ from packyard.upstream.merge import (
     merge_listings,
 )
 from packyard.upstream.origin import takes_from_upstream
-from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
+from packyard.upstream.pullthrough import FileSource, Finish, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
 # A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
@@ -793,7 +793,7 @@ class UpstreamResolver:
 
         asset_name, version_key = self._format.asset_named(name, remote.filename)
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
             companion = None
             try:
                 # Started with the download in one process; with claims shared by processes,
@@ -802,11 +802,13 @@ class UpstreamResolver:
                                    self._format.fetch_companion(self._http, remote, hosts, index_url))
             except Exception:  # noqa: BLE001 - a bug there must not lose the file
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
-            await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
-                                    version, connection, staged, digests, companion)
+            digests = await run_in_threadpool(self._keep, domain, targets, namespace, name,
+                                              remote, version, connection, staged, finish,
+                                              companion)
             self._kept()
             if digests.left_for_later:
                 self._later.nudge()
+            return digests
 
         def adopt(keeper: int) -> bool:
             # Another process pulled it into ``keeper``: the targets keep that copy.
@@ -879,7 +881,9 @@ class UpstreamResolver:
 
     def _keep(self, domain: Domain, targets: list[Repository], namespace: str, name: str,
               remote: OfferedFile, version: OfferedVersion | None, connection: str,
-              staged: StagedBlob, digests: Digests, companion: bytes | None) -> None:
+              staged: StagedBlob, finish: Finish, companion: bytes | None) -> Digests:
+        # Finished and verified in this hop too (nothing is kept when that fails).
+        digests = finish()
         # Read in place before the commit moves it; the download's own staged write is
         # committed as it is (no copy), with the blobs the format keeps beside it (PyPI: the
         # core metadata file) in one batch: one decision of their data keys, shared flushes.
@@ -912,6 +916,7 @@ class UpstreamResolver:
                                     replace(kept.asset, created_at=_until(file_time, now)),
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+        return digests
 
 
 def _reads_upstreams(graph: DomainGraph, repository: Repository) -> bool:

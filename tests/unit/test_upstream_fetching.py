@@ -51,7 +51,13 @@ from packyard.upstream.documents import UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import _WRITE_BATCH as WRITE_BATCH
-from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
+from packyard.upstream.pullthrough import (
+    Commit,
+    FileSource,
+    Finish,
+    PullThrough,
+    VerificationFailed,
+)
 from tests.unit.pypi_samples import build_wheel, metadata_text
 
 INDEX = "https://index.example/simple/"
@@ -858,13 +864,15 @@ class FileServer:
                               else {})
 
 
-async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
-    pass
+async def _keep_nothing(staged: StagedBlob, finish: Finish) -> Digests:
+    return finish()
 
 
 def _keep_into(commits: list[StagedBlob]) -> Commit:
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         commits.append(staged)
+        return digests
 
     return commit
 
@@ -878,8 +886,10 @@ def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
         tmp_path: Path) -> None:
     commits: list[tuple[bytes, Digests]] = []
 
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         commits.append((staged.local_path.read_bytes(), digests))
+        return digests
 
     async def main() -> tuple[list[bytes], int]:
         server = FileServer()
@@ -999,8 +1009,10 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
         tmp_path: Path) -> None:
     events: list[str] = []
 
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         events.append("committed")
+        return digests
 
     async def main() -> None:
         server = FileServer()
@@ -1021,7 +1033,8 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
 
 
 def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        finish()
         raise OSError("disk full")
 
     async def main() -> int:
@@ -1118,8 +1131,10 @@ def test_regression_a_file_sent_with_a_content_coding_is_kept_as_sent(tmp_path: 
     async def main() -> bytes:
         kept: list[bytes] = []
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            digests = finish()
             kept.append(staged.local_path.read_bytes())
+            return digests
 
         pull = PullThrough(_http(handler), tmp_path / "spool",  # type: ignore[arg-type]
                            2 * len(sent), 60)
@@ -1503,8 +1518,10 @@ def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path)
     async def main(declared: dict[str, str], asked: tuple[str, ...]) -> Digests:
         given: list[Digests] = []
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            digests = finish()
             given.append(digests)
+            return digests
 
         server = FileServer()
         server.release.set()
