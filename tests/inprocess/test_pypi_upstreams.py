@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from packyard.formats.pypi.stored_pages import StoredPages
 from packyard.metadata.point_reads import MISSING
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import DistFactory, DistSpec, upload_ok
@@ -49,6 +50,23 @@ def test_a_file_read_through_the_downstream_is_kept_there(chain: tuple[InProcess
                                      package="lib-pkg")["package"]
     assert described["originConfiguration"]["restrictions"] == {"publish": "BLOCK",
                                                                 "upstream": "ALLOW"}
+
+
+def test_a_merged_pages_first_read_takes_no_worker_thread_to_learn_it_is_merged(
+        chain: tuple[InProcessRepo, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The domain's graph at hand says ``team`` has upstreams: its page goes straight to the
+    merge, without the stored-page lookup's worker thread (``merges_upstreams_now``)."""
+    team, _ = chain
+    looked_up: list[str] = []
+    find = StoredPages._find
+
+    def counted(self: StoredPages, access: Any, project: str, media_type: str) -> Any:
+        looked_up.append(project)
+        return find(self, access, project, media_type)
+
+    monkeypatch.setattr(StoredPages, "_find", counted)
+    body = team.get("simple/lib-pkg/", **JSON_V1).json()
+    assert (body["versions"], looked_up) == (["1.0"], [])
 
 
 def test_own_package_hides_an_upstream_one_of_the_same_name(

@@ -47,7 +47,7 @@ from packyard.upstream.client import (
     read_responses_in_larger_pieces,
 )
 from packyard.upstream.destinations import is_internal
-from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.documents import Loaded, UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import _WRITE_BATCH as WRITE_BATCH
@@ -684,6 +684,29 @@ def test_an_old_page_is_revalidated_with_its_etag(catalog: SqlCatalog) -> None:
     asyncio.run(main())
     etag = '"' + hashlib.sha256(server.body).hexdigest()[:16] + '"'
     assert [r.headers.get("if-none-match") for r in server.requests] == [None, etag]
+
+
+def test_a_document_read_ahead_is_not_read_again_and_memory_still_comes_first(
+        catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A page's plan reads the catalog's copy in its own worker-thread hop (``load_ahead``);
+    # ``get`` takes it instead of reading it again, but a copy in memory (fetched meanwhile)
+    # wins over one read before it.
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+    asyncio.run(pages.get(INDEX, "demo-pkg"))  # fetched and stored
+    restarted = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+    ahead = restarted.load_ahead(INDEX, "demo-pkg")
+    assert ahead is not None and ahead.held is not None
+    reads: list[str] = []
+    get_page = catalog.get_upstream_page
+    monkeypatch.setattr(catalog, "get_upstream_page",
+                        lambda index, name: (reads.append(name), get_page(index, name))[1])
+    result = asyncio.run(restarted.get(INDEX, "demo-pkg", ahead))
+    assert (result.listing is not None, reads, len(server.requests)) == (True, [], 1)
+    assert restarted.load_ahead(INDEX, "demo-pkg") is None  # in memory now: nothing read
+    stale = Loaded(("https://other.example/simple/", "demo-pkg"), None)  # another document's
+    assert asyncio.run(restarted.get(INDEX, "demo-pkg", stale)).listing is not None
+    assert reads == []
 
 
 def test_regression_a_page_revalidated_unchanged_is_not_stored_again(
