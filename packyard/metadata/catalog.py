@@ -31,6 +31,7 @@ from packyard.metadata.new_files import NewAsset, NewFile, NewVersion, new_revis
 from packyard.metadata.origins import OriginStore, VersionOrigin
 from packyard.metadata.package_groups import PackageGroupRecord, PackageGroupStore
 from packyard.metadata.page_store import RenderedPageStore
+from packyard.metadata.point_reads import Missing
 from packyard.metadata.publishing import PublishingStore, PublishResult
 from packyard.metadata.rendered_pages import PageRenderer, PageSource, StoredPage
 from packyard.metadata.repositories import RepositoryStore
@@ -249,9 +250,10 @@ class Catalog(Protocol):
 
     def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str,
                              namespace: str = "", version_key: str | None = None
-                             ) -> ListedFile | None:
+                             ) -> ListedFile | Missing | None:
         """``find_listed_asset`` made on the caller's thread (the event loop's) where the
-        backend can without waiting (``point_reads.py``); None otherwise too. With
+        backend can without waiting (``point_reads.py``); ``MISSING`` when the repository
+        holds no such file; None when it cannot be told now. With
         ``namespace`` and ``version_key``: ``find_asset``'s file of that version."""
         ...
 

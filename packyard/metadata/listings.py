@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from packyard.errors import PackyardError
 from packyard.metadata.expressions import starts_with
 from packyard.metadata.new_files import decode_attributes, sibling_files
-from packyard.metadata.point_reads import POINT_READ_MAX_BYTES, WouldWait
+from packyard.metadata.point_reads import MISSING, POINT_READ_MAX_BYTES, Missing, WouldWait
 from packyard.metadata.rows import (
     ASSET_JOIN,
     DOMAIN_PACKAGES,
@@ -211,12 +211,14 @@ class ListingStore(CatalogBase):
 
     def find_listed_file_now(self, repository_id: int, fmt: str, name: str, filename: str,
                              namespace: str = "", version_key: str | None = None
-                             ) -> ListedFile | None:
+                             ) -> ListedFile | Missing | None:
         """``find_listed_asset`` on the caller's own thread (the event loop's), where the
         backend reads without waiting (``point_reads.py``) and the asset's attributes are at
-        most ``POINT_READ_MAX_BYTES``; None otherwise, or when there is no such asset:
-        ``find_listed_asset`` (in a worker thread) then decides. With ``namespace`` and
-        ``version_key``, ``find_asset``'s file of that version (npm's tarballs)."""
+        most ``POINT_READ_MAX_BYTES``; ``MISSING`` when there is no such asset (as final as
+        ``find_listed_asset``'s None: the first read of a file only an upstream has needs no
+        worker thread to learn it); None otherwise: ``find_listed_asset`` (in a worker
+        thread) then decides. With ``namespace`` and ``version_key``, ``find_asset``'s file of
+        that version (npm's tarballs)."""
         params: dict[str, object] = {
             "repository_id": repository_id, "format": fmt, "namespace": namespace,
             "name": name, "filename": filename}
@@ -227,7 +229,9 @@ class ListingStore(CatalogBase):
             row = self._point_reads.first(statement, params)
         except WouldWait:
             return None
-        if row is None or not row["small"]:
+        if row is None:
+            return MISSING
+        if not row["small"]:
             return None
         return ListedFile(str(row["version_status"]), row["sha256"], int(row["size"]),
                           decode_attributes(row["attributes"]))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any, Protocol
 
 from sqlalchemy import Select
@@ -45,6 +46,17 @@ class Row(Protocol):
 
 class WouldWait(Exception):  # noqa: N818 - a condition, not a failure: the caller hops
     """The lookup cannot be made now without waiting: make it in a worker thread."""
+
+
+class Missing(Enum):
+    """What a lookup made now says when there is no such row: as final, for that moment, as
+    the worker thread's lookup of the same row would be (a miss its caller may remember as
+    one instead of asking again in a worker thread)."""
+
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING
 
 
 class PointReads(Protocol):

@@ -30,6 +30,7 @@ from packyard.auth.environment import RequestEnvironment, connection_of, current
 from packyard.clock import Clock
 from packyard.http.request_note import RequestNote, note_of
 from packyard.metadata.changes import ChangeLog
+from packyard.metadata.point_reads import MISSING, Missing
 from packyard.model import Repository
 from packyard.services.access import RepositoryAccess, RepositoryGate, WriteCaller, reader_key
 from packyard.services.answers import (
@@ -343,7 +344,7 @@ class PackageReads:
         return located, (path.read_bytes() if path is not None else None)
 
     def stored_file_now(self, access: RepositoryAccess, key: Hashable,
-                        lookup: Callable[[], StoredFile | None],
+                        lookup: Callable[[], StoredFile | Missing | None],
                         media_type: str) -> CachedFile | None:
         """The file ``key`` the repository holds, cached or found by ``lookup`` on this thread
         (which must not wait: ``metadata/point_reads.py``) and cached as ``stored_file``
@@ -351,13 +352,19 @@ class PackageReads:
         waiting (``BlobStore.read_small_now``: at most ``INLINE_MAX`` from a local file, which
         the page cache answers in microseconds), a big one without. None when
         ``stored_file`` must answer: nothing found now, or a small file's bytes not readable
-        now (remote, missing, a data key still to unwrap: the store's ``read`` says which)."""
+        now (remote, missing, a data key still to unwrap: the store's ``read`` says which).
+        A file ``lookup`` finds ``MISSING`` is remembered as ``stored_file``'s own lookup
+        remembers one, so neither it nor the route asks again in a worker thread (the first
+        read of each file pulled through)."""
         repository_id = access.repository.id
         cached = self._files.get(repository_id, key)
         if cached is not None:
             return cached
         stamp = self._files.stamp()
         located = lookup()
+        if located is MISSING:
+            self._absent.put(repository_id, key, stamp, True)
+            return None
         if located is None:
             return None
         data = None

@@ -38,7 +38,7 @@ from packyard.clock import Clock
 from packyard.errors import UpstreamError
 from packyard.metadata.catalog import CachedPage, Catalog
 from packyard.singleflight import SingleFlight
-from packyard.upstream.client import UpstreamHttp
+from packyard.upstream.client import PageFetch, UpstreamHttp
 from packyard.upstream.document_budget import Lease
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 
@@ -76,6 +76,15 @@ def _digest(document: str) -> str:
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """A document read from the catalog ahead of ``UpstreamDocuments.get`` (``load_ahead``):
+    ``held`` None when the catalog has none."""
+
+    key: tuple[str, str]
+    held: _Held | None
+
+
+@dataclass(frozen=True)
 class DocumentResult:
     """A package as the upstream lists it; ``listing`` None when the upstream has no such
     package."""
@@ -100,10 +109,12 @@ class UpstreamDocuments:
         self._memory_bytes = 0
         self._flights: SingleFlight[tuple[str, str], DocumentResult] = SingleFlight()
 
-    async def get(self, index_url: str, name: str) -> DocumentResult:
-        """What the upstream at ``index_url`` (an index root URL) lists of package ``name``."""
+    async def get(self, index_url: str, name: str, loaded: Loaded | None = None
+                  ) -> DocumentResult:
+        """What the upstream at ``index_url`` (an index root URL) lists of package ``name``;
+        ``loaded``: the catalog's copy, read ahead by the caller (``load_ahead``)."""
         key = (index_url, name)
-        cached = await self._cached(key)
+        cached = await self._cached(key, loaded)
         stats = self._http.stats
         if cached is not None and self._clock.now() - cached.page.fetched_at < self._ttl:
             stats.hits += 1
@@ -123,16 +134,29 @@ class UpstreamDocuments:
         """When the document ``get`` gave is next revalidated (past: it was served stale)."""
         return result.fetched_at + self._ttl
 
-    async def _cached(self, key: tuple[str, str]) -> _Held | None:
+    def load_ahead(self, index_url: str, name: str) -> Loaded | None:
+        """The catalog's copy of a document ``get`` will be asked for, read on the caller's
+        worker thread (beside its own reads: ``UpstreamResolver``'s plan of the page, so the
+        first read of a page needs no hop of its own for it); None when the document is in
+        memory (nothing read)."""
+        key = (index_url, name)
+        if key in self._memory:
+            return None
+        return Loaded(key, self._load(key))
+
+    async def _cached(self, key: tuple[str, str], loaded: Loaded | None) -> _Held | None:
         hit = self._memory.get(key)
         if hit is not None:
             self._memory.move_to_end(key)
             return hit
-        loaded = await run_in_threadpool(self._load, key)
-        if loaded is None:
+        if loaded is not None and loaded.key == key:
+            held = loaded.held
+        else:
+            held = await run_in_threadpool(self._load, key)
+        if held is None:
             return None
-        self._remember(key, loaded)
-        return loaded
+        self._remember(key, held)
+        return held
 
     def _load(self, key: tuple[str, str]) -> _Held | None:
         """The document as last kept in the catalog, decoded (worker thread)."""
@@ -182,23 +206,13 @@ class UpstreamDocuments:
             else:
                 if fetched.status == "absent":
                     page = CachedPage(index_url, name, False, None, None, None, now)
-                    parsed = None
+                    await run_in_threadpool(self._catalog.put_upstream_page, page)
+                    held = _held(page, None)
                 else:
-                    # A big document (an npm packument can be megabytes) is parsed off the loop.
-                    fresh, document = await run_in_threadpool(
-                        self._parse, fetched.body, fetched.content_type, fetched.url, name)
-                    if fresh.rejected:
-                        log.info("upstream %s: left out %d file(s) of %s, e.g. %s", index_url,
-                                 len(fresh.rejected), name, fresh.rejected[0])
-                    page = CachedPage(index_url, name, True, document, fetched.etag,
-                                      fetched.last_modified, now)
-                    # Refetched unchanged (an upstream without validators): the same listing,
-                    # so what was merged and rendered from it stays (``UpstreamResolver``).
-                    unchanged = (cached is not None and cached.page.found
-                                 and cached.digest == _digest(document))
-                    parsed = cached.listing if unchanged and cached is not None else fresh
-                await run_in_threadpool(self._catalog.put_upstream_page, page)
-                held = _held(page, parsed)
+                    # A big document (an npm packument can be megabytes) is parsed off the
+                    # loop, and kept in the same worker-thread hop.
+                    held = await run_in_threadpool(self._parse_and_keep, key, cached, fetched,
+                                                   now)
         except UpstreamError as exc:
             stats.errors += 1
             if cached is None:
@@ -211,6 +225,23 @@ class UpstreamDocuments:
             return DocumentResult(cached.listing, cached.page.fetched_at, stale=True)
         self._remember(key, held)
         return DocumentResult(held.listing, held.page.fetched_at)
+
+    def _parse_and_keep(self, key: tuple[str, str], cached: _Held | None,
+                        fetched: PageFetch, now: datetime) -> _Held:
+        """A fetched document parsed, encoded and kept in the catalog (worker thread)."""
+        index_url, name = key
+        fresh, document = self._parse(fetched.body, fetched.content_type, fetched.url, name)
+        if fresh.rejected:
+            log.info("upstream %s: left out %d file(s) of %s, e.g. %s", index_url,
+                     len(fresh.rejected), name, fresh.rejected[0])
+        page = CachedPage(index_url, name, True, document, fetched.etag, fetched.last_modified,
+                          now)
+        # Refetched unchanged (an upstream without validators): the same listing, so what was
+        # merged and rendered from it stays (``UpstreamResolver``).
+        unchanged = (cached is not None and cached.page.found
+                     and cached.digest == _digest(document))
+        self._catalog.put_upstream_page(page)
+        return _held(page, cached.listing if unchanged and cached is not None else fresh)
 
     def _parse(self, body: bytes, content_type: str, url: str,
                name: str) -> tuple[UpstreamListing, str]:

@@ -99,9 +99,15 @@ def claim_key(partition: str, source: FileSource) -> str:
     return hashlib.sha256("\0".join((partition, source.filename, source.key_digest)).encode()
                           ).hexdigest()
 
-Commit = Callable[[StagedBlob, Digests], Awaitable[None]]
-"""Stores a verified download: the staged write it was written to, finished (``digests()``
-called), to commit to the blob store; what is left of it afterwards is discarded."""
+Finish = Callable[[], Digests]
+"""Finishes a download's staged write (its last bytes written, ``digests()`` called) and
+verifies it against what the upstream declared (``VerificationFailed`` when it does not
+match); its digests. Blocking: ``Commit`` calls it in the worker thread that stores the file."""
+
+Commit = Callable[[StagedBlob, Finish], Awaitable[Digests]]
+"""Stores a download: calls ``finish`` first, in the worker thread that then commits the staged
+write it finished to the blob store (one hop for both); the digests ``finish`` gave. Nothing
+is stored when ``finish`` raises; what is left of the staged write afterwards is discarded."""
 
 Adopt = Callable[[int], bool]
 """Keeps the copy another process pulled into repository ``keeper`` where ``commit`` would
@@ -409,27 +415,16 @@ class PullThrough:
                 download.headed = True
                 download._notify()
                 limits = self._http.limits
-                await _receive(response, download, staged, self._max_bytes,
-                               Pace(limits.file_min_rate, limits.file_rate_window,
-                                    source.filename))
-            digests = await run_in_threadpool(staged.digests)
-            for algorithm in VERIFIED_DIGESTS:
-                declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
-                if declared is not None and declared != actual:
-                    raise VerificationFailed(
-                        f"Upstream file {source.filename} failed verification: its index page "
-                        f"declares {algorithm} {declared}, the bytes sent have {actual}; "
-                        "nothing was kept")
-            if source.size is not None and digests.size != source.size:
-                raise VerificationFailed(
-                    f"Upstream file {source.filename} has {digests.size} bytes, but its index "
-                    f"page says {source.size}; nothing was kept")
-            # The last chunk waits for the commit: a client that has the whole file can rely
+                last = await _receive(response, download, staged, self._max_bytes,
+                                      Pace(limits.file_min_rate, limits.file_rate_window,
+                                           source.filename))
+            # The last batch waits for the commit: a client that has the whole file can rely
             # on it being kept (a later API call or offline install finds it). The commit may
             # move the staged file, so readers that come from now on wait for it instead;
             # those reading already keep their descriptors.
             download.removed = True
-            await commit(staged, digests)
+            digests = await commit(staged, partial(_finish, staged, last, source))
+            download.written += sum(map(len, last))
             await _follow_up(download)
             download.stored = True
             download.verified = True
@@ -494,19 +489,15 @@ async def _follow_up(download: Download) -> None:
 
 
 async def _receive(response: httpx.Response, download: Download, staged: StagedBlob,
-                   max_bytes: int, pace: Pace) -> None:
+                   max_bytes: int, pace: Pace) -> list[bytes]:
     """The response's bytes written (and hashed) into ``staged`` in batches, in a worker thread
-    while the next are read (``write_behind.py``); readers may have all but the last batch
-    written (the last waits for the file to be kept). Given up when the upstream falls
-    behind ``pace``."""
+    while the next are read (``write_behind.py``), all but the last batch, which is returned
+    (``_finish`` writes it in the hop that finishes the file: a small file, one batch, takes
+    a single hop); readers may have all but the last batch written (the last waits for the
+    file to be kept). Given up when the upstream falls behind ``pace``."""
     source = download.source
     batch: list[bytes] = []
     batched = received = 0
-
-    def release(size: int) -> None:
-        download.released = download.written
-        download.written += size
-        download._notify()
 
     async with WriteBehind() as writes:
 
@@ -514,7 +505,7 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
             # Written in the writer's thread; then readers may have all but this batch.
             nonlocal batch, batched
             await writes.put(partial(_write, staged, batch), size=batched,
-                             then=partial(release, batched))
+                             then=partial(_release, download, batched))
             batch, batched = [], 0
 
         # The bytes as sent, never decoded: a server may mark a .tar.gz "Content-Encoding:
@@ -534,9 +525,39 @@ async def _receive(response: httpx.Response, download: Download, staged: StagedB
                 held = time.monotonic()
                 await hand_over()
                 pace.waited(time.monotonic() - held)
-        if batch:
-            await hand_over()
         await writes.drain()
+    return batch
+
+
+def _release(download: Download, size: int) -> None:
+    """``size`` more bytes written to the spool: readers may have all written before them."""
+    download.released = download.written
+    download.written += size
+    download._notify()
+
+
+def _finish(staged: StagedBlob, last: list[bytes], source: FileSource) -> Digests:
+    """The last batch written, the staged write finished and verified: its digests (``Finish``,
+    worker thread)."""
+    _write(staged, last)
+    digests = staged.digests()
+    _verify(source, digests)
+    return digests
+
+
+def _verify(source: FileSource, digests: Digests) -> None:
+    """``VerificationFailed`` unless the bytes have every digest and the size ``source``'s
+    document declared."""
+    for algorithm in VERIFIED_DIGESTS:
+        declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
+        if declared is not None and declared != actual:
+            raise VerificationFailed(
+                f"Upstream file {source.filename} failed verification: its index page "
+                f"declares {algorithm} {declared}, the bytes sent have {actual}; nothing was kept")
+    if source.size is not None and digests.size != source.size:
+        raise VerificationFailed(
+            f"Upstream file {source.filename} has {digests.size} bytes, but its index page says "
+            f"{source.size}; nothing was kept")
 
 
 def _write(staged: StagedBlob, batch: list[bytes]) -> None:

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from packyard.clock import Clock
 from packyard.errors import NotFound, UpstreamError
 from packyard.metadata.catalog import Catalog, DomainGraph, EntryPoint, ListedFile
-from packyard.metadata.point_reads import WouldWait
+from packyard.metadata.point_reads import MISSING, Missing, WouldWait
 from packyard.model import Asset, Domain, IndexEntry, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import OriginDecision
 from packyard.storage.blobs import BlobStore, Digests, StagedBlob
@@ -47,7 +47,7 @@ from packyard.upstream.byte_ranges import (
     unsatisfied_size,
 )
 from packyard.upstream.client import UpstreamHttp, host_of
-from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.documents import Loaded, UpstreamDocuments
 from packyard.upstream.format import FormatUpstream, UpstreamListing
 from packyard.upstream.graph import SearchStep, search_steps
 from packyard.upstream.group_origins import DomainGroups, allowed_steps
@@ -62,7 +62,7 @@ from packyard.upstream.merge import (
     merge_listings,
 )
 from packyard.upstream.origin import takes_from_upstream
-from packyard.upstream.pullthrough import FileSource, PullThrough, SpoolReader
+from packyard.upstream.pullthrough import FileSource, Finish, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
 # A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
@@ -294,18 +294,19 @@ class UpstreamResolver:
         stamp = self._merged.version()
         structure = self._settled.version()
         kept = self._merged.get(key)
+        loaded: dict[str, Loaded] = {}  # documents read with the plan
         if kept is not None:
             # The plan reads only the catalog: while its stamp is the same, so is the plan.
             plan = kept.plan
         else:
             settled = self._settled.get(key)
-            plan = await self._threads.run(self._plan_again, domain, repository, namespace,
-                                           name, settled)
+            plan, loaded = await self._threads.run(self._plan_with_documents, domain,
+                                                   repository, namespace, name, settled)
             if settled is not None and plan is settled.plan:
                 kept = settled
                 self.rechecks += 1
                 self._merged.put(key, kept, version=stamp, since=plan.read_at)
-        gathered = await self._gather(plan, self._format.document_name(namespace, name))
+        gathered = await self._gather(plan, self._format.document_name(namespace, name), loaded)
         documents = tuple(gathered.documents)
         if kept is not None and _same(kept.documents, documents) and not gathered.errors:
             if kept.merged.revalidate_at == gathered.revalidate_at:
@@ -337,6 +338,24 @@ class UpstreamResolver:
         self._merged.put(key, kept, version=stamp, since=kept.plan.read_at)
         if kept.plan.packages is not None:
             self._settled.put(key, kept, version=structure, since=kept.plan.read_at)
+
+    def _plan_with_documents(self, domain: Domain, repository: Repository, namespace: str,
+                             name: str, settled: _Kept | None
+                             ) -> tuple[_Plan, dict[str, Loaded]]:
+        """``_plan_again``, and the upstream documents its steps will ask for that are not in
+        memory, read from the catalog (by index URL): one worker-thread hop and one read
+        transaction for the first read of a page (worker thread)."""
+        with self._catalog.shared_read():
+            plan = self._plan_again(domain, repository, namespace, name, settled)
+            document = self._format.document_name(namespace, name)
+            loaded: dict[str, Loaded] = {}
+            for step in plan.steps:
+                if step.external_connection is not None:
+                    index_url = self._urls[step.external_connection]
+                    ahead = self._documents.load_ahead(index_url, document)
+                    if ahead is not None:
+                        loaded[index_url] = ahead
+        return plan, loaded
 
     def _plan_again(self, domain: Domain, repository: Repository, namespace: str, name: str,
                     settled: _Kept | None) -> _Plan:
@@ -442,9 +461,11 @@ class UpstreamResolver:
         merged = merge_listings(gathered.listings, self._format.version_sort_key)
         return _Resolution(merged, gathered.errors, gathered.exists)
 
-    async def _gather(self, plan: _Plan, document: str) -> _Gathered:
+    async def _gather(self, plan: _Plan, document: str,
+                      loaded: Mapping[str, Loaded] | None = None) -> _Gathered:
         """What each step of ``plan`` offers: the repositories' listings as planned, the
-        external connections' documents from the document cache."""
+        external connections' documents from the document cache (``loaded``: those read
+        with the plan, by index URL)."""
         stored = plan.stored
         listings: list[Listing[Place]] = []
         documents: list[UpstreamListing | None] = []
@@ -461,7 +482,8 @@ class UpstreamResolver:
             assert step.external_connection is not None
             index_url = self._urls[step.external_connection]
             try:
-                result = await self._documents.get(index_url, document)
+                result = await self._documents.get(
+                    index_url, document, loaded.get(index_url) if loaded is not None else None)
             except UpstreamError as exc:
                 errors.append(exc)
                 continue
@@ -504,25 +526,37 @@ class UpstreamResolver:
     def has_upstreams(self, domain: Domain, repository: Repository) -> bool:
         """Whether ``repository`` reads from upstream repositories or an external connection
         (its pages are merged with theirs); may load the domain's graph (worker thread)."""
-        graph = self._graph(domain.id)
-        return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
+        return _reads_upstreams(self._graph(domain.id), repository)
 
     def stands_alone_now(self, domain: Domain, repository: Repository) -> bool:
         """Whether ``repository`` has no upstreams by its domain's graph, as cached or read
-        on the caller's thread where that never waits (``Catalog.shared_read(now=True)``: the
-        domain's upstream links, a row per link); False when it would wait (the caller's
-        worker thread loads it). The graph expires 2 s after it was read, so the first pages
-        of every install more than that after the last would each have gone to a worker."""
+        on the caller's thread where that never waits (``_graph_now``); False when it would
+        wait (the caller's worker thread loads it). The graph expires 2 s after it was read, so
+        the first pages of every install more than that after the last would each have gone to
+        a worker."""
+        graph = self._graph_now(domain)
+        return graph is not None and not _reads_upstreams(graph, repository)
+
+    def merges_upstreams_now(self, domain: Domain, repository: Repository) -> bool:
+        """Whether ``repository`` reads from upstreams (its pages are merged with theirs) by
+        its domain's graph, as ``stands_alone_now`` finds it without waiting; False when it
+        would wait. A merged page's first read then goes straight to ``merged_listing``,
+        without a worker-thread hop to learn it."""
+        graph = self._graph_now(domain)
+        return graph is not None and _reads_upstreams(graph, repository)
+
+    def _graph_now(self, domain: Domain) -> DomainGraph | None:
+        """The domain's graph, as cached or read on the caller's thread where that never
+        waits (``Catalog.shared_read(now=True)``: the domain's upstream links, a row per
+        link); None when it would wait."""
         found = self._graphs.lookup(domain.id)
         if found is not None:
-            graph = found[0]
-        else:
-            try:
-                with self._catalog.shared_read(now=True):
-                    graph = self._graph(domain.id)
-            except WouldWait:
-                return False
-        return not graph.upstreams.get(repository.id) and repository.id not in graph.external
+            return found[0]
+        try:
+            with self._catalog.shared_read(now=True):
+                return self._graph(domain.id)
+        except WouldWait:
+            return None
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -709,19 +743,19 @@ class UpstreamResolver:
         return self._stored(domain, ListedFile.of(*own), filename, base, measure=True)
 
     def find_own_now(self, domain: Domain, repository: Repository, name: str, filename: str,
-                     namespace: str = "") -> StoredFile | None:
+                     namespace: str = "") -> StoredFile | Missing | None:
         """``find_own`` on the caller's own thread (the event loop's), where its lookup never
         waits (``Catalog.find_listed_file_now``: the same row ``find_own`` reads, of the
         version a file name names when the format's do: npm's) and nothing else is asked of
-        the blob store; None when ``find_own`` must answer (in a worker thread), including
-        when the repository holds no such file."""
+        the blob store; ``MISSING`` when the repository holds no such file (``find_own``
+        would find none either); None when ``find_own`` must answer (in a worker thread)."""
         base = self._format.derived_file(filename)
         asset_name, version_key = self._format.asset_named(
             name, base if base is not None else filename)
         own = self._catalog.find_listed_file_now(repository.id, self._fmt, name, asset_name,
                                                  namespace, version_key)
-        if own is None:
-            return None
+        if own is None or own is MISSING:
+            return own
         return self._stored(domain, own, filename, base, measure=False)
 
     def _stored(self, domain: Domain, own: ListedFile, filename: str, base: str | None, *,
@@ -759,7 +793,7 @@ class UpstreamResolver:
 
         asset_name, version_key = self._format.asset_named(name, remote.filename)
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
             companion = None
             try:
                 # Started with the download in one process; with claims shared by processes,
@@ -768,11 +802,13 @@ class UpstreamResolver:
                                    self._format.fetch_companion(self._http, remote, hosts, index_url))
             except Exception:  # noqa: BLE001 - a bug there must not lose the file
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
-            await run_in_threadpool(self._keep, domain, targets, namespace, name, remote,
-                                    version, connection, staged, digests, companion)
+            digests = await run_in_threadpool(self._keep, domain, targets, namespace, name,
+                                              remote, version, connection, staged, finish,
+                                              companion)
             self._kept()
             if digests.left_for_later:
                 self._later.nudge()
+            return digests
 
         def adopt(keeper: int) -> bool:
             # Another process pulled it into ``keeper``: the targets keep that copy.
@@ -845,7 +881,9 @@ class UpstreamResolver:
 
     def _keep(self, domain: Domain, targets: list[Repository], namespace: str, name: str,
               remote: OfferedFile, version: OfferedVersion | None, connection: str,
-              staged: StagedBlob, digests: Digests, companion: bytes | None) -> None:
+              staged: StagedBlob, finish: Finish, companion: bytes | None) -> Digests:
+        # Finished and verified in this hop too (nothing is kept when that fails).
+        digests = finish()
         # Read in place before the commit moves it; the download's own staged write is
         # committed as it is (no copy), with the blobs the format keeps beside it (PyPI: the
         # core metadata file) in one batch: one decision of their data keys, shared flushes.
@@ -878,6 +916,12 @@ class UpstreamResolver:
                                     replace(kept.asset, created_at=_until(file_time, now)),
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
+        return digests
+
+
+def _reads_upstreams(graph: DomainGraph, repository: Repository) -> bool:
+    """Whether ``repository`` reads from upstream repositories or an external connection."""
+    return bool(graph.upstreams.get(repository.id)) or repository.id in graph.external
 
 
 def _until(moment: datetime | None, now: datetime) -> datetime | None:

@@ -1,8 +1,9 @@
 """The first read of a file looked up on the event loop's thread (``find_listed_file_now``), on
 every database backend: on SQLite it finds what ``find_listed_asset`` finds (the version's
-status as it is, whatever it is: the status rules are the resolver's), nothing for a file,
-project or repository it does not hold, and nothing while the database cannot be read without
-waiting or when the asset's attributes are over the bound; given a namespace and a version,
+status as it is, whatever it is: the status rules are the resolver's), ``MISSING`` for a file,
+project or repository it does not hold (as final as ``find_listed_asset``'s None: the first
+read of a file only an upstream has takes it as the miss), and nothing while the database
+cannot be read without waiting or when the asset's attributes are over the bound; given a namespace and a version,
 what ``find_asset`` finds (npm's tarballs, one file name in every version); on PostgreSQL it
 reads nothing."""
 
@@ -18,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from packyard.lifecycle.version_changes import plan_dispose, plan_status_update
 from packyard.metadata.catalog import ListedFile, NewAsset, NewVersion, SqlCatalog
-from packyard.metadata.point_reads import POINT_READ_MAX_BYTES
+from packyard.metadata.point_reads import MISSING, POINT_READ_MAX_BYTES, Missing
 from packyard.metadata.schema import assets
 from packyard.model import Package, Repository
 from tests.conformance.conftest import Databases
@@ -56,6 +57,12 @@ def _on_sqlite(catalog: SqlCatalog) -> bool:
     return catalog.url.startswith("sqlite")
 
 
+def _missing(catalog: SqlCatalog) -> Missing | None:
+    """What a lookup made now says of a file not held: ``MISSING`` where it reads (SQLite),
+    nothing on PostgreSQL."""
+    return MISSING if _on_sqlite(catalog) else None
+
+
 def test_a_file_is_found_as_the_worker_threads_lookup_finds_it(databases: Databases) -> None:
     catalog = _catalog(databases)
     one, two = _repos(catalog)
@@ -80,7 +87,7 @@ def test_a_file_not_held_is_not_found(databases: Databases, repo: str, fmt: str,
     repos = dict(zip(("one", "two"), _repos(catalog), strict=True))
     _publish(catalog, repos["one"])
     assert catalog.find_listed_asset(repos[repo].id, fmt, name, filename) is None
-    assert catalog.find_listed_file_now(repos[repo].id, fmt, name, filename) is None
+    assert catalog.find_listed_file_now(repos[repo].id, fmt, name, filename) is _missing(catalog)
 
 
 def test_the_versions_status_is_given_as_it_is(databases: Databases) -> None:
@@ -98,8 +105,8 @@ def test_the_versions_status_is_given_as_it_is(databases: Databases) -> None:
     worker = catalog.find_listed_asset(one.id, "pypi", "pkg", WHEEL)
     now = catalog.find_listed_file_now(one.id, "pypi", "pkg", WHEEL)
     # A disposed version's files: whatever the worker thread's lookup says, this says too.
-    assert now == (None if worker is None or not _on_sqlite(catalog)
-                   else ListedFile.of(*worker))
+    assert now == (_missing(catalog) if worker is None else
+                   ListedFile.of(*worker) if _on_sqlite(catalog) else None)
 
 
 def test_attributes_over_the_bound_are_left_to_the_worker_thread(databases: Databases) -> None:
@@ -166,7 +173,9 @@ def test_a_versions_file_is_found_as_find_asset_finds_it(
     assert (worker[1].sha256 if worker is not None else None) == expected
     now = catalog.find_listed_file_now(one.id, "npm", "util", "package.tgz", namespace,
                                        version_key)
-    if expected is None or not _on_sqlite(catalog):
+    if expected is None:
+        assert now is _missing(catalog)
+    elif not _on_sqlite(catalog):
         assert now is None
     else:
         assert now == ListedFile("Published", expected, 5, {})

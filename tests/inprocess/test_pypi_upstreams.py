@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from packyard.formats.pypi.stored_pages import StoredPages
+from packyard.metadata.point_reads import MISSING
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.integration.helpers import DistFactory, DistSpec, upload_ok
 
@@ -50,6 +52,23 @@ def test_a_file_read_through_the_downstream_is_kept_there(chain: tuple[InProcess
                                                                 "upstream": "ALLOW"}
 
 
+def test_a_merged_pages_first_read_takes_no_worker_thread_to_learn_it_is_merged(
+        chain: tuple[InProcessRepo, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The domain's graph at hand says ``team`` has upstreams: its page goes straight to the
+    merge, without the stored-page lookup's worker thread (``merges_upstreams_now``)."""
+    team, _ = chain
+    looked_up: list[str] = []
+    find = StoredPages._find
+
+    def counted(self: StoredPages, access: Any, project: str, media_type: str) -> Any:
+        looked_up.append(project)
+        return find(self, access, project, media_type)
+
+    monkeypatch.setattr(StoredPages, "_find", counted)
+    body = team.get("simple/lib-pkg/", **JSON_V1).json()
+    assert (body["versions"], looked_up) == (["1.0"], [])
+
+
 def test_own_package_hides_an_upstream_one_of_the_same_name(
         packyard: InProcessPackyard, chain: tuple[InProcessRepo, Any],
         dists: DistFactory) -> None:
@@ -87,19 +106,28 @@ def test_a_file_only_an_upstream_has_is_looked_up_in_the_repository_once(
         packyard: InProcessPackyard, chain: tuple[InProcessRepo, Any], dists: DistFactory,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The first read of a file the repository does not hold finds it missing, then its route
-    pulls it through without asking again (the miss is good while the catalog is unchanged)."""
+    pulls it through without asking again (the miss is good while the catalog is unchanged).
+    On SQLite the miss is found on the event loop's thread (``find_listed_file_now``), and no
+    worker thread asks again."""
     team, _ = chain
     catalog = packyard.container.catalog
-    asked: list[str] = []
-    find = catalog.find_listed_asset
+    asked: list[tuple[str, str]] = []
+    find, find_now = catalog.find_listed_asset, catalog.find_listed_file_now
 
     def counted(repository_id: int, fmt: str, name: str, filename: str) -> Any:
-        asked.append(filename)
+        asked.append(("worker", filename))
         return find(repository_id, fmt, name, filename)
 
+    def counted_now(repository_id: int, fmt: str, name: str, filename: str, *args: Any) -> Any:
+        found = find_now(repository_id, fmt, name, filename, *args)
+        asked.append(("now" if found is MISSING else "not now", filename))
+        return found
+
     monkeypatch.setattr(catalog, "find_listed_asset", counted)
+    monkeypatch.setattr(catalog, "find_listed_file_now", counted_now)
     wheel = dists.wheel(DistSpec(name="lib-pkg", version="1.0"))
     assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data
-    assert asked == [wheel.filename]
+    misses = [where for where, _ in asked if where != "not now"]
+    assert misses == (["now"] if catalog.url.startswith("sqlite") else ["worker"])
     # Kept in team now (a write): found there by the next read, without the upstream.
     assert team.get(f"simple/lib-pkg/{wheel.filename}").content == wheel.data

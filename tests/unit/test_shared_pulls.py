@@ -22,6 +22,7 @@ from packyard.upstream.claims import SharedPulls
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pullthrough import (
     FileSource,
+    Finish,
     PullThrough,
     VerificationFailed,
     claim_key,
@@ -74,9 +75,11 @@ class Process:
         self.adopted: list[int] = []
         self._adoptable = adoptable
 
-    async def commit(self, staged: StagedBlob, digests: Digests) -> None:
+    async def commit(self, staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         assert staged.local_path.read_bytes() == DATA
         self.commits.append(digests)
+        return digests
 
     def adopt(self, keeper: int) -> bool:
         self.adopted.append(keeper)

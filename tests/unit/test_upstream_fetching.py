@@ -47,11 +47,17 @@ from packyard.upstream.client import (
     read_responses_in_larger_pieces,
 )
 from packyard.upstream.destinations import is_internal
-from packyard.upstream.documents import UpstreamDocuments
+from packyard.upstream.documents import Loaded, UpstreamDocuments
 from packyard.upstream.format import UpstreamListing
 from packyard.upstream.merge import OfferedFile
 from packyard.upstream.pullthrough import _WRITE_BATCH as WRITE_BATCH
-from packyard.upstream.pullthrough import Commit, FileSource, PullThrough, VerificationFailed
+from packyard.upstream.pullthrough import (
+    Commit,
+    FileSource,
+    Finish,
+    PullThrough,
+    VerificationFailed,
+)
 from tests.unit.pypi_samples import build_wheel, metadata_text
 
 INDEX = "https://index.example/simple/"
@@ -680,6 +686,29 @@ def test_an_old_page_is_revalidated_with_its_etag(catalog: SqlCatalog) -> None:
     assert [r.headers.get("if-none-match") for r in server.requests] == [None, etag]
 
 
+def test_a_document_read_ahead_is_not_read_again_and_memory_still_comes_first(
+        catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A page's plan reads the catalog's copy in its own worker-thread hop (``load_ahead``);
+    # ``get`` takes it instead of reading it again, but a copy in memory (fetched meanwhile)
+    # wins over one read before it.
+    server, clock = PageServer(), FakeClock()
+    pages = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+    asyncio.run(pages.get(INDEX, "demo-pkg"))  # fetched and stored
+    restarted = UpstreamPages(catalog, _http(server), clock, ttl_seconds=60)
+    ahead = restarted.load_ahead(INDEX, "demo-pkg")
+    assert ahead is not None and ahead.held is not None
+    reads: list[str] = []
+    get_page = catalog.get_upstream_page
+    monkeypatch.setattr(catalog, "get_upstream_page",
+                        lambda index, name: (reads.append(name), get_page(index, name))[1])
+    result = asyncio.run(restarted.get(INDEX, "demo-pkg", ahead))
+    assert (result.listing is not None, reads, len(server.requests)) == (True, [], 1)
+    assert restarted.load_ahead(INDEX, "demo-pkg") is None  # in memory now: nothing read
+    stale = Loaded(("https://other.example/simple/", "demo-pkg"), None)  # another document's
+    assert asyncio.run(restarted.get(INDEX, "demo-pkg", stale)).listing is not None
+    assert reads == []
+
+
 def test_regression_a_page_revalidated_unchanged_is_not_stored_again(
         catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
     # A 304 moves the stored copy's validators and time; the document (an npm packument can be
@@ -858,13 +887,15 @@ class FileServer:
                               else {})
 
 
-async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
-    pass
+async def _keep_nothing(staged: StagedBlob, finish: Finish) -> Digests:
+    return finish()
 
 
 def _keep_into(commits: list[StagedBlob]) -> Commit:
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         commits.append(staged)
+        return digests
 
     return commit
 
@@ -878,8 +909,10 @@ def test_fifty_concurrent_requests_make_one_download_and_all_get_the_bytes(
         tmp_path: Path) -> None:
     commits: list[tuple[bytes, Digests]] = []
 
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         commits.append((staged.local_path.read_bytes(), digests))
+        return digests
 
     async def main() -> tuple[list[bytes], int]:
         server = FileServer()
@@ -999,8 +1032,10 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
         tmp_path: Path) -> None:
     events: list[str] = []
 
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        digests = finish()
         events.append("committed")
+        return digests
 
     async def main() -> None:
         server = FileServer()
@@ -1021,7 +1056,8 @@ def test_the_last_chunk_waits_until_the_file_and_its_followups_are_kept(
 
 
 def test_a_failing_commit_cuts_the_readers_short(tmp_path: Path) -> None:
-    async def commit(staged: StagedBlob, digests: Digests) -> None:
+    async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+        finish()
         raise OSError("disk full")
 
     async def main() -> int:
@@ -1118,8 +1154,10 @@ def test_regression_a_file_sent_with_a_content_coding_is_kept_as_sent(tmp_path: 
     async def main() -> bytes:
         kept: list[bytes] = []
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            digests = finish()
             kept.append(staged.local_path.read_bytes())
+            return digests
 
         pull = PullThrough(_http(handler), tmp_path / "spool",  # type: ignore[arg-type]
                            2 * len(sent), 60)
@@ -1503,8 +1541,10 @@ def test_a_pull_computes_only_the_digests_declared_and_asked_for(tmp_path: Path)
     async def main(declared: dict[str, str], asked: tuple[str, ...]) -> Digests:
         given: list[Digests] = []
 
-        async def commit(staged: StagedBlob, digests: Digests) -> None:
+        async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            digests = finish()
             given.append(digests)
+            return digests
 
         server = FileServer()
         server.release.set()

@@ -16,7 +16,7 @@ from packyard.settings import load_settings
 from packyard.storage.blobs import Digests, StagedBlob
 from packyard.upstream.client import UpstreamHttp, UpstreamLimits
 from packyard.upstream.pace import Pace
-from packyard.upstream.pullthrough import FileSource, PullThrough
+from packyard.upstream.pullthrough import FileSource, Finish, PullThrough
 
 INDEX = "https://index.example/simple/"
 FILE_URL = "https://files.example/f/demo_pkg-1.0.tar.gz"
@@ -101,8 +101,8 @@ def _trickle(body: bytes, piece: int, pause: float) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-async def _keep_nothing(staged: StagedBlob, digests: Digests) -> None:
-    pass
+async def _keep_nothing(staged: StagedBlob, finish: Finish) -> Digests:
+    return finish()
 
 
 def _pull(tmp_path: Path, transport: httpx.MockTransport, body: bytes) -> tuple[

@@ -83,7 +83,10 @@ class StoredPages:
     async def page(self, access: RepositoryAccess, project: str,
                    media_type: str) -> RenderedPage | None:
         """The page of ``project`` (normalized) in ``media_type``; None when the repository
-        has upstreams (its page is merged with theirs: the caller's path)."""
+        has upstreams (its page is merged with theirs: the caller's path), known at once
+        when its domain's graph is at hand (no worker-thread hop to learn it)."""
+        if self._resolver.merges_upstreams_now(access.domain, access.repository):
+            return None
         return await self._threads.run(self._find, access, project, media_type)
 
     def page_now(self, access: RepositoryAccess, project: str,
