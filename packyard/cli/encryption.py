@@ -3,7 +3,9 @@
 Each works on the server's data directory and its database and blob store (the same
 ``--database-url`` / ``--blob-store`` as the server's, or its ``PACKYARD_*`` settings), while the
 server runs: ``encrypt`` keeps every blob readable at every step,
-``keys rotate`` re-wraps data keys one row at a time, ``verify`` only reads. Progress goes to
+``keys rotate`` re-wraps data keys one row at a time, ``verify`` only reads (and deletes, with
+``--delete-strays``, only what nothing serves). ``verify`` works with encryption off too; the
+other two need it on. Progress goes to
 stderr, the summary to stdout (``--output json`` for scripts).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -62,16 +65,21 @@ def _settings(data_dir: Path | None, database_url: str | None,
     return settings
 
 
-def _services(settings: Settings, *, iam_secrets: bool = True
-              ) -> tuple[Services, Encryption]:
+def _open_services(settings: Settings, *, iam_secrets: bool = True) -> Services:
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
 
     restrict_new_files()
     try:
-        services = build_services(settings, iam_secrets=iam_secrets)
+        return build_services(settings, iam_secrets=iam_secrets)
     except (CannotStart, PackyardError) as exc:
         _fail(str(exc))
+
+
+def _services(settings: Settings, *, iam_secrets: bool = True
+              ) -> tuple[Services, Encryption]:
+    """The services, for a command that needs encryption on (``encrypt``, ``keys rotate``)."""
+    services = _open_services(settings, iam_secrets=iam_secrets)
     if services.encryption is None:
         _fail("PACKYARD_ENCRYPTION=off: set it to on (the default) to use encryption")
     return services, services.encryption
@@ -152,12 +160,31 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
            domain: str | None, delete: bool, output: str) -> None:
     """Read every blob back: authenticate every segment of the encrypted ones and check that
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
-    corrupt (plain blobs are reported, not failures: run `packyard encrypt`).
+    corrupt (plain blobs are reported, not failures: run `packyard encrypt`). With
+    PACKYARD_ENCRYPTION=off every blob is plain, as it should be: it finds the missing and
+    corrupt ones.
 
     Also lists stray files: stored more than an hour ago, and nothing serves them (what an
     upload or a pull killed before it was recorded left, or the plain copy an interrupted
     `packyard encrypt` left beside a file's encrypted one); `--delete-strays` deletes them.
     """
+    from packyard.encryption.mode_locks import ModeConflict, hold_plain_mode
+
+    settings = _settings(data_dir, database_url, blob_store)
+    held: AbstractContextManager[object] = nullcontext()
+    if settings.encryption == "off":
+        # It reads blobs as plain files, like a server with encryption off: a blob encrypted
+        # meanwhile would look missing. Shared with such a server, so it runs beside one.
+        try:
+            held = hold_plain_mode(settings.data_dir, "packyard verify")
+        except ModeConflict as exc:
+            _fail(str(exc))
+    with held:  # until the command ends
+        _verify(settings, domain, delete, output)
+
+
+def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -> NoReturn:
+    """``verify``'s work, its summary on stdout, and its exit: 0 when every blob is sound."""
     from packyard.encryption.verification import (
         REPAIR,
         STRAY_REMOVAL,
@@ -168,20 +195,25 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
 
     # IAM's secret key is not needed here: when its key (often the domains' own) will not open,
     # the blobs under that key say why.
-    services, encryption = _services(_settings(data_dir, database_url, blob_store),
-                                     iam_secrets=False)
+    services = _open_services(settings, iam_secrets=False)
+    encryption = services.encryption
+    # What reads blobs back (decrypting them), and what holds the files: under encryption its
+    # inner store, without it the same plain store.
+    reads = encryption.blobs if encryption is not None else services.blobs
+    files = encryption.blobs.inner if encryption is not None else services.blobs
     domain_id = _domain_id(services, domain)
     with _progress() as bar:
         task = bar.add_task("verifying blobs", total=None)
-        report = verify_blobs(services.catalog, encryption.blobs, domain_id=domain_id,
+        report = verify_blobs(services.catalog, reads, domain_id=domain_id,
+                              encryption=encryption is not None,
                               progress=lambda _finding: bar.advance(task))
     # Listed after the check: a plain copy is a stray only beside a ciphertext that read back.
     with _progress() as bar:
         task = bar.add_task("looking for stray files", total=None)
-        strays = list(stray_blobs(services.catalog, encryption.blobs.inner,
+        strays = list(stray_blobs(services.catalog, files,
                                   domain_id=domain_id, unsound=report.unsound,
                                   progress=lambda _blob: bar.advance(task)))
-    deleted = (delete_strays(strays, encryption.blobs, services.catalog,
+    deleted = (delete_strays(strays, files, services.catalog,
                              services.registry.sweeper.sweep_strays) if delete else [])
     services.catalog.dispose()
     where = _blob_store_name(services.settings)
@@ -197,11 +229,18 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
             for f in report.findings], **({} if report.ok else {"repair": REPAIR})}))
     else:
         checked = sum(report.counts.values())
-        click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
-                   f"{report.counts['plain']:,} not encrypted yet, "
-                   f"{report.counts['tampered']:,} tampered with, "
-                   f"{report.counts['missing']:,} missing, {report.counts['corrupt']:,} corrupt, "
-                   f"{report.counts['key-unavailable']:,} whose key the provider will not open")
+        if encryption is None:  # nothing is encrypted, nor has a key
+            click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
+                       f"{report.counts['missing']:,} missing, "
+                       f"{report.counts['corrupt']:,} corrupt")
+        else:
+            click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
+                       f"{report.counts['plain']:,} not encrypted yet, "
+                       f"{report.counts['tampered']:,} tampered with, "
+                       f"{report.counts['missing']:,} missing, "
+                       f"{report.counts['corrupt']:,} corrupt, "
+                       f"{report.counts['key-unavailable']:,} whose key the provider will "
+                       "not open")
         for finding in report.findings:
             if finding.status != "plain":
                 detail = f": {finding.detail}" if finding.detail else ""

@@ -6,7 +6,9 @@ encryption on) is gone for it, and every download of it is a 404 until it is res
 refuses to start with encryption off, rightly). So the two kinds of process keep out of each
 other's way with two ``flock`` files in the data directory:
 
-- a plain server holds a shared lock on ``encryption-off.lock`` for as long as it runs;
+- a plain server holds a shared lock on ``encryption-off.lock`` for as long as it runs, and so
+  does a ``packyard verify`` with encryption off (it reads blobs as plain files too; beside a
+  plain server it runs, the lock being shared);
 - a process that writes encrypted blobs holds a shared lock on ``encryption-on.lock`` for its
   run;
 - each, once it holds its own lock, checks the other's file is not held (an exclusive lock
@@ -36,13 +38,14 @@ class ModeConflict(Exception):
     """A process of the other encryption mode runs on this data directory."""
 
 
-def hold_plain_mode(data_dir: Path) -> IO[bytes]:
-    """For a server with encryption off: hold ``encryption-off.lock`` (keep the returned file
-    open as long as the server runs); ``ModeConflict`` while a process writes encrypted blobs
-    there."""
+def hold_plain_mode(data_dir: Path, what: str = "a server") -> IO[bytes]:
+    """For a process that reads blobs as plain files, a server with encryption off or a
+    ``packyard verify`` with it off (``what`` names it in the refusal): hold
+    ``encryption-off.lock`` (keep the returned file open as long as it runs);
+    ``ModeConflict`` while a process writes encrypted blobs there."""
     return _hold_apart(data_dir, OFF_LOCK, ON_LOCK, (
         f"a process writing encrypted files (packyard encrypt, packyard import or a server "
-        f"with encryption on) is running on {data_dir}, and a server with "
+        f"with encryption on) is running on {data_dir}, and {what} with "
         "PACKYARD_ENCRYPTION=off could not read what it writes: start this one with "
         "encryption on (unset PACKYARD_ENCRYPTION), or once that process has ended"))
 

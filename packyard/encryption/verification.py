@@ -6,6 +6,8 @@ authenticate, or the key does not unwrap), ``missing`` (the catalog counts it, t
 copy), ``corrupt`` (its bytes do not hash to its name), ``plain`` (not encrypted yet: run
 ``packyard encrypt``), ``key-unavailable`` (the key provider will not unwrap its data key: the
 key deleted, disabled or refused there, or the provider not answering; the detail says which).
+With encryption off (``verify_blobs(encryption=False)``, the plain store) a blob read back whole
+is ``ok``: plain is the normal state there, and only ``missing`` and ``corrupt`` are found.
 Each bad blob names the package versions it is an asset of, and where it is stored, so it can
 be mended: ``REPAIR`` says how. Stored blobs no row names (``stray_blobs``, on every store: the
 store's listing walked beside the catalog's rows, both in order) are listed too, and so are
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from packyard.crypto.errors import KeyUnavailable, TamperedBlob, TamperedKey
-from packyard.encryption.blob_store import SEALED_SUFFIX, EncryptingBlobStore, sealed_partition
+from packyard.encryption.blob_store import SEALED_SUFFIX, sealed_partition
 from packyard.errors import NotFound
 from packyard.metadata.catalog import BlobRow, BlobUser, Catalog
 from packyard.model import Domain
@@ -101,15 +103,17 @@ def _check(store: BlobStore, domain_key: str, sha256: str) -> tuple[str, str]:
 
 
 def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = None,
+                 encryption: bool = True,
                  progress: Callable[[Finding], None] | None = None) -> VerifyReport:
-    """Check every blob of one domain (or all of them)."""
+    """Check every blob of one domain (or all of them) read through ``store``: the encrypting
+    store, or without ``encryption`` the plain one, where a plain blob is no finding."""
     report = VerifyReport()
     after = (0, "")
     while page := catalog.blob_rows(domain_id, after=after, limit=_PAGE):
         for row in page:
             domain_key = f"d{row.domain_id}"
             status, detail = _check(store, domain_key, row.sha256)
-            if status == "ok" and not row.encrypted:
+            if status == "ok" and not row.encrypted and encryption:
                 status = "plain"
             stored_as = (f"{domain_key}{SEALED_SUFFIX if row.encrypted else ''}/"
                          f"{row.sha256[:2]}/{row.sha256}")
@@ -196,14 +200,15 @@ StraySweep = Callable[[int, Collection[str]], list[str]]
 guard: ``BlobSweeper.sweep_strays``); returns those it deleted."""
 
 
-def delete_strays(strays: Iterable[Stray], store: EncryptingBlobStore, catalog: Catalog,
+def delete_strays(strays: Iterable[Stray], store: BlobStore, catalog: Catalog,
                   sweep: StraySweep, batch: int = _PAGE) -> list[Stray]:
     """Delete ``strays``, each checked once more right before: a blob no row named goes
     through the blob sweep (``sweep``), which deletes it in a write transaction only while
     still no row names it, so an upload recording those bytes meanwhile either keeps them or
     is refused and sent again, as beside any sweep; a plain copy is deleted only while its
     blob's data key is recorded and its ciphertext is there (reads then never open it).
-    Returns those deleted."""
+    ``store`` holds the files, as for ``stray_blobs`` (only plain copies are deleted from it
+    here). Returns those deleted."""
     deleted: list[Stray] = []
     pending: dict[int, dict[str, list[Stray]]] = {}
 
@@ -217,8 +222,8 @@ def delete_strays(strays: Iterable[Stray], store: EncryptingBlobStore, catalog: 
         sha256, key = stray.blob.sha256, stray.blob.domain_key
         if stray.plain_copy:
             if catalog.data_key(stray.domain_id, sha256) is not None \
-                    and store.inner.exists(sealed_partition(key), sha256):
-                store.inner.delete(key, sha256)
+                    and store.exists(sealed_partition(key), sha256):
+                store.delete(key, sha256)
                 deleted.append(stray)
             continue
         waiting = pending.setdefault(stray.domain_id, {})

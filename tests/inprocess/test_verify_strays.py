@@ -105,7 +105,7 @@ def test_a_stray_recorded_between_listing_and_deletion_is_not_deleted(
         f"d1.enc/{dist.sha256[:2]}/{dist.sha256}"]
 
     assert upload(repo, dist).status_code == 200  # recorded meanwhile
-    deleted = delete_strays(strays, encryption.blobs, catalog,
+    deleted = delete_strays(strays, encryption.blobs.inner, catalog,
                             packyard.container.registry.sweeper.sweep_strays)
     assert deleted == []
     assert path.exists()
