@@ -92,19 +92,23 @@ def queue_unused_blobs(conn: Connection, domain_id: int, shas: Iterable[str],
     for chunk in chunks(unused):
         conn.execute(delete(blobs).where(blobs.c.domain_id == domain_id,
                                          blobs.c.sha256.in_(chunk)))
-        queued = {row.sha256 for row in conn.execute(
-            select(blob_sweeps.c.sha256).where(blob_sweeps.c.domain_id == domain_id,
-                                               blob_sweeps.c.sha256.in_(chunk)))}
-        if queued:
-            # Swept once before and in use again since: to be swept again.
-            conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
-                                                   blob_sweeps.c.sha256.in_(sorted(queued)))
-                         .values(queued_at=now, swept_at=None))
-        new = [{"domain_id": domain_id, "sha256": sha, "queued_at": now}
-               for sha in chunk if sha not in queued]
-        if new:
-            conn.execute(insert(blob_sweeps), new)
+        _queue(conn, domain_id, chunk, now)
     return unused
+
+
+def _queue(conn: Connection, domain_id: int, chunk: Sequence[str], now: datetime) -> None:
+    """Queue ``chunk`` (one batch of sha256s) for the sweep: a row swept once before (in use
+    again since, or stored again) is queued again, the others are added."""
+    queued = set(conn.execute(select(blob_sweeps.c.sha256).where(
+        blob_sweeps.c.domain_id == domain_id, blob_sweeps.c.sha256.in_(chunk))).scalars())
+    if queued:
+        conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
+                                               blob_sweeps.c.sha256.in_(sorted(queued)))
+                     .values(queued_at=now, swept_at=None))
+    new = [{"domain_id": domain_id, "sha256": sha, "queued_at": now}
+           for sha in chunk if sha not in queued]
+    if new:
+        conn.execute(insert(blob_sweeps), new)
 
 
 # Built once, executed with each new file's blobs (a pulled file's records ran them built
@@ -164,16 +168,7 @@ def queue_strays(conn: Connection, domain_id: int, shas: Iterable[str],
     named |= blobs_in_use(conn, domain_id, [sha for sha in wanted if sha not in named])
     strays = [sha for sha in wanted if sha not in named]
     for chunk in chunks(strays):
-        queued = set(conn.execute(select(blob_sweeps.c.sha256).where(
-            blob_sweeps.c.domain_id == domain_id, blob_sweeps.c.sha256.in_(chunk))).scalars())
-        if queued:
-            conn.execute(update(blob_sweeps).where(blob_sweeps.c.domain_id == domain_id,
-                                                   blob_sweeps.c.sha256.in_(sorted(queued)))
-                         .values(queued_at=now, swept_at=None))
-        new = [{"domain_id": domain_id, "sha256": sha, "queued_at": now}
-               for sha in chunk if sha not in queued]
-        if new:
-            conn.execute(insert(blob_sweeps), new)
+        _queue(conn, domain_id, chunk, now)
     return strays
 
 

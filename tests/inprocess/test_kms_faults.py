@@ -27,7 +27,8 @@ from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, twine_reason
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 from tests.integration.test_upstreams import StaticIndex
-from tests.kms_fake import FakeKms, Relay
+from tests.kms_fake import FakeKms
+from tests.relay import Relay
 
 
 @pytest.fixture()

@@ -4,10 +4,7 @@ never passed off as a file that is not there."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import threading
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, twine_reason
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 from tests.openbao import OpenBao
+from tests.relay import Relay
 
 
 def _on_transit(factory: PackyardFactory, data_dir: Path, bao: OpenBao,
@@ -192,54 +190,13 @@ def test_regression_a_renewed_transit_token_is_taken_up_without_a_restart(
     upload_ok(repo, dists.wheel(DistSpec(name="renewed", version="1.1")))
 
 
-class _Relay:
-    """A TCP relay to OpenBao that can be stopped: transit down, as the server sees it."""
-
-    def __init__(self, target: str) -> None:
-        host, port = target.removeprefix("http://").rsplit(":", 1)
-        self._target = (host, int(port))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # stopped
-            upstream = socket.create_connection(self._target)
-            self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def stop(self) -> None:
-        """Down: no new connection taken, and the server's kept-alive ones cut."""
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-        self._listener.close()
-        for connection in self._open:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-
-
 def test_regression_transit_down_is_503_with_its_reason_on_every_surface(
         packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao,
         dists: DistFactory, caplog: pytest.LogCaptureFixture) -> None:
     # Was: 500 on the package endpoints and, on the CodeArtifact API, InternalServerException
     # "Internal error", which says nothing of the key provider; a database outage answers 503
     # ServiceUnavailableException with its reason, and this is the same kind of outage.
-    relay = _Relay(openbao.url)
+    relay = Relay(openbao.url)
     first = _on_transit(packyard_factory, data_dir, openbao, transit_url=relay.url)
     dist = dists.wheel(DistSpec(name="away", version="1.0"))
     upload_ok(first.pypi_repo(), dist)
