@@ -53,6 +53,7 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
     does not depend on this key, keeps working) and deletes the old ones. Role sessions end.
     The next `packyard serve` makes a new key. Stop the servers first.
     """
+    from packyard.encryption.mode_locks import held_by_a_process
     from packyard.iam.secret_key import forget_lost_secrets
     from packyard.metadata.catalog import SqlCatalog
     from packyard.storage.backends import check_blob_store, open_shared_files
@@ -64,6 +65,13 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
             _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
                   "--data-dir")
+        if held_by_a_process(settings.data_dir):
+            # A running server keeps the lost key in memory and seals the new access keys an
+            # administrator makes with it: the next start would find them sealed with a key
+            # that is gone, and refuse again.
+            _fail(f"a Packyard server (or packyard import or encrypt) is running on "
+                  f"{settings.data_dir}: stop it first, then run this again (a server running "
+                  "meanwhile keeps sealing secrets with the lost key)")
         catalog = SqlCatalog(settings.effective_database_url)
         try:
             catalog.migrate()

@@ -19,6 +19,7 @@ from packyard.bootstrap import Services, build_services
 from packyard.cli.main import main
 from packyard.clock import Clock
 from packyard.crypto.keyring import LocalKeyring
+from packyard.encryption.mode_locks import hold_encrypting_mode, hold_plain_mode
 from packyard.iam import secret_key
 from packyard.iam.schema import iam_access_keys
 from packyard.iam.secret_key import (
@@ -221,3 +222,31 @@ def test_regression_a_secret_the_key_does_not_open_names_the_wrapped_file(
             f"A stored secret cannot be decrypted: {WRAPPED_FILE} in {tmp_path} is not the key")
     finally:
         services.catalog.dispose()
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_regression_reset_secret_key_refuses_while_a_server_runs_on_the_data_directory(
+        tmp_path: Path, mode: str) -> None:
+    # Before: it marked the keys lost under a running server, which still held the lost key
+    # and sealed the new access keys an administrator then made with it, so the next start
+    # refused again, now for those.
+    env = {} if mode == "on" else {"PACKYARD_ENCRYPTION": "off"}
+    _with_access_key(tmp_path, **env)
+    (tmp_path / (WRAPPED_FILE if mode == "on" else KEY_FILE)).unlink()
+    server = (hold_encrypting_mode(tmp_path, "this server") if mode == "on"
+              else hold_plain_mode(tmp_path))  # what `packyard serve` holds while it runs
+    try:
+        refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                            str(tmp_path)])
+    finally:
+        server.close()
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        f"error: a Packyard server (or packyard import or encrypt) is running on {tmp_path}: "
+        "stop it first, then run this again (a server running meanwhile keeps sealing secrets "
+        "with the lost key)")
+    with pytest.raises(LostSecretKey):  # nothing was given up
+        _services(tmp_path, **env)
+    done = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("1 IAM access key(s) marked lost")
