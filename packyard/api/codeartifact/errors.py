@@ -74,8 +74,7 @@ def to_response(error: PackyardError) -> Response:
             if name == "ValidationException":
                 extra = {"reason": "FIELD_VALIDATION_FAILED" if isinstance(error, Invalid)
                          else "OTHER"}
-            headers = ({"Retry-After": str(error.retry_after_seconds)}
-                       if isinstance(error, Unavailable) else None)
+            headers = error.headers() if isinstance(error, Unavailable) else None
             return error_response(name, status, error.message, headers=headers, **extra)
     return error_response("InternalServerException", 500, "Internal error")
 
