@@ -149,7 +149,6 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     each file's sha256 is the one recorded. Exits 1 when a blob is tampered with, missing or
     corrupt (plain blobs are reported, not failures: run `packyard encrypt`)."""
     from packyard.encryption.verification import (
-        REPAIR,
         STRAY_REMOVAL,
         stray_files,
         verify_blobs,
@@ -175,7 +174,7 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
              "detail": f.detail, "storedAs": f.stored_as,
              "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
-            for f in report.findings], **({} if report.ok else {"repair": REPAIR})}))
+            for f in report.findings], **report.repairs}))
     else:
         checked = sum(report.counts.values())
         click.echo(f"{checked:,} blobs checked: {report.counts['ok']:,} ok, "
@@ -201,8 +200,8 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
             for stray in strays:
                 click.echo(f"  stray: {stray}")
             click.echo(STRAY_REMOVAL)
-        if not report.ok:
-            click.echo(REPAIR)
+        for repair in report.repairs.values():
+            click.echo(repair)
     sys.exit(0 if report.ok else 1)
 
 

@@ -164,6 +164,33 @@ def test_regression_a_kms_key_the_server_cannot_use_is_named_with_the_fix(
     assert all(why in f["detail"] and fix in f["detail"] for f in report["findings"])
 
 
+def test_regression_verify_does_not_advise_deleting_files_whose_kms_key_is_disabled(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms,
+        dists: DistFactory) -> None:
+    # Was: after naming the disabled key and `aws kms enable-key`, verify ended with "To repair
+    # a blob: put its file back from a backup …; or delete the versions using it … and publish
+    # them again", which mends nothing here (the files are whole) and loses them.
+    packyard = _on_kms(packyard_factory, data_dir, kms)
+    key = packyard.settings.default_encryption_key
+    upload_ok(packyard.pypi_repo(), dists.wheel(DistSpec(name="whole", version="1.0")))
+    kms.set_state(key, "Disabled")
+    env = {name: value for name, value in packyard.settings.as_environment().items()
+           if name.startswith("PACKYARD_")}
+    result = CliRunner().invoke(verify, [], env=env)
+    assert result.exit_code == 1
+    assert "To repair a blob" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "A blob whose key the provider will not open is not damaged: mend the key as its line "
+        "says (enable it, cancel its deletion, allow it to the server's credentials, restore "
+        "it at the provider, or bring the provider back) and run verify again; do not delete "
+        "its versions nor replace its file.")
+    report = _verify(packyard)
+    assert "repair" not in report
+    assert report["keyRepair"].startswith("A blob whose key the provider will not open is not")
+    kms.set_state(key, "Enabled")  # what the finding said: all is well again
+    assert CliRunner().invoke(verify, [], env=env).exit_code == 0
+
+
 def test_a_pull_while_kms_is_down_is_a_503_and_works_once_it_is_back(
         packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms,
         dists: DistFactory) -> None:
