@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -31,6 +32,8 @@ from packyard.iam.secret_key import (
 from packyard.iam.secrets import KEY_FILE
 from packyard.iam.shared_secrets import account_created_at
 from packyard.settings import load_settings
+from tests.inprocess.conftest import PackyardFactory
+from tests.integration.helpers import Credentials
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -250,3 +253,29 @@ def test_regression_reset_secret_key_refuses_while_a_server_runs_on_the_data_dir
     done = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(tmp_path)])
     assert done.exit_code == 0, done.output
     assert done.output.startswith("1 IAM access key(s) marked lost")
+
+
+def test_regression_a_lost_key_is_refused_in_each_api_s_own_words(
+        packyard_factory: PackyardFactory, data_dir: Path) -> None:
+    # README said every API answered InvalidClientTokenId; the CodeArtifact API's word for it
+    # is UnrecognizedClientException (as AWS's), both 403 with the same message.
+    first = packyard_factory()
+    first.iam().create_user(UserName="alice")
+    made = first.iam().create_access_key(UserName="alice")["AccessKey"]
+    old = Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+    first.close()
+    (data_dir / WRAPPED_FILE).unlink()
+    reset = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir)])
+    assert reset.exit_code == 0, reset.output
+    second = packyard_factory()
+    for call, code in ((lambda: second.codeartifact(old).list_domains(),
+                        "UnrecognizedClientException"),
+                       (lambda: second.sts(old).get_caller_identity(), "InvalidClientTokenId"),
+                       (lambda: second.iam(old).list_users(), "InvalidClientTokenId")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert refused.value.response["Error"]["Code"] == code
+        assert refused.value.response["Error"]["Message"].startswith(
+            f"The secret of access key {old.access_key_id} was lost with the server's IAM "
+            "secret key")
