@@ -109,6 +109,27 @@ def test_regression_kms_down_is_503_with_its_reason_on_every_surface_and_recover
     assert _outage_lines(caplog, "answers again") == 1
 
 
+def test_regression_uploads_refused_while_kms_is_down_log_no_line_of_their_own(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms, dists: DistFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Was: besides the outage's one line and each request's own, every upload declaring its
+    # sha256 (twine's do) logged "could not encrypt … as it was written (KMS did not answer …);
+    # it is encrypted when kept": a second line per refused upload, twine's five retries ten
+    # lines, and the file was not kept.
+    relay = Relay(kms.url)
+    packyard = _on_kms(packyard_factory, data_dir, kms, relay.url)
+    repo = packyard.pypi_repo()
+    relay.stop()
+    with caplog.at_level(logging.DEBUG, logger="packyard.encryption"):
+        for _ in range(3):
+            refused = upload(repo, dists.wheel(DistSpec(name="later", version="1.0")))
+            assert refused.status_code == 503
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "packyard.encryption" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("KMS at ")
+    assert any("as it was written" in r.getMessage() for r in caplog.records)  # at debug
+
+
 def test_regression_calls_queued_behind_a_hung_kms_fail_after_one_timeout(kms: FakeKms) -> None:
     # Was: botocore's own 60 s read timeout, and its retries, for each call: downloads queued
     # on the server's read threads waited minutes each behind a hung KMS.
