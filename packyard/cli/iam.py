@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
-from packyard.settings import load_settings
+from packyard.settings import Settings, load_settings
 
 _out = Console()
 _err = Console(stderr=True)
@@ -30,6 +30,24 @@ _err = Console(stderr=True)
 def _fail(message: str) -> NoReturn:
     _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
+
+
+def _not_the_servers_blob_store(settings: Settings) -> str | None:
+    """Why the blob store these settings name cannot be the server's, if it plainly cannot.
+
+    IAM's secret key lives with the blobs (a directory store's ``.packyard/``, the bucket):
+    looked for in the data directory instead, it is not found there, and every access key
+    would be given up while the key is whole where the server keeps it."""
+    where = settings.blob_store
+    if not where:
+        if not settings.blob_dir.is_dir():  # every server without --blob-store makes it
+            return (f"{settings.blob_dir} does not exist: the server keeps its files, and "
+                    "IAM's secret key with them, in another blob store; pass the server's "
+                    "--blob-store (and --database-url), as `packyard serve` is given them")
+    elif where != "memory://" and "://" not in where and not Path(where).is_dir():
+        return (f"the blob store {where} does not exist: pass the server's --blob-store, as "
+                "`packyard serve` is given it")
+    return None
 
 
 @click.group("iam")
@@ -65,6 +83,9 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
             _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
                   "--data-dir")
+        wrong_store = _not_the_servers_blob_store(settings)
+        if wrong_store:
+            _fail(wrong_store)
         if held_by_a_process(settings.data_dir):
             # A running server keeps the lost key in memory and seals the new access keys an
             # administrator makes with it: the next start would find them sealed with a key

@@ -279,3 +279,33 @@ def test_regression_a_lost_key_is_refused_in_each_api_s_own_words(
         assert refused.value.response["Error"]["Message"].startswith(
             f"The secret of access key {old.access_key_id} was lost with the server's IAM "
             "secret key")
+
+
+def test_regression_reset_secret_key_without_the_servers_blob_store_gives_nothing_up(
+        tmp_path: Path) -> None:
+    # Before: run with --data-dir alone on a server given --blob-store DIR (whose .packyard/
+    # holds IAM's secret key), it found no key file in the data directory and marked every
+    # access key lost, the key being whole where the server keeps it.
+    data_dir, store = tmp_path / "data", tmp_path / "store"
+    key_id, secret, _ = _with_access_key(data_dir, PACKYARD_BLOB_STORE=str(store))
+    assert (store / ".packyard" / WRAPPED_FILE).exists()
+    for options, refusal in (
+            ([], f"error: {data_dir / 'blobs'} does not exist: the server keeps its files, and "
+                 "IAM's secret key with them, in another blob store; pass the server's "
+                 "--blob-store (and --database-url), as `packyard serve` is given them"),
+            (["--blob-store", str(tmp_path / "elsewhere")],
+             f"error: the blob store {tmp_path / 'elsewhere'} does not exist: pass the "
+             "server's --blob-store, as `packyard serve` is given it")):
+        refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                            str(data_dir), *options])
+        assert refused.exit_code == 2
+        assert " ".join(refused.output.split()) == refusal
+    services = _services(data_dir, PACKYARD_BLOB_STORE=str(store))
+    try:
+        assert services.iam_store.access_key_secret(key_id) == secret  # nothing given up
+    finally:
+        services.catalog.dispose()
+    # With the server's --blob-store, the key is found there: nothing to reset.
+    there = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir),
+                                      "--blob-store", str(store)])
+    assert there.exit_code == 2 and "nothing to reset" in there.output
