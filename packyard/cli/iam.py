@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.markup import escape
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
 from packyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 _out = Console()
 _err = Console(stderr=True)
@@ -48,6 +51,20 @@ def _not_the_servers_blob_store(settings: Settings) -> str | None:
         return (f"the blob store {where} does not exist: pass the server's --blob-store, as "
                 "`packyard serve` is given it")
     return None
+
+
+def _holds_none_of_the_catalogs_files(settings: Settings, engine: Engine) -> str | None:
+    """Why a directory blob store is not the server's: it holds none of the first files the
+    catalog lists (a failed start without the server's --blob-store makes an empty
+    ``blobs/`` in the data directory, so its being there proves nothing)."""
+    from packyard.iam.secret_key import directory_blob_root, holds_none_of_the_blobs
+
+    root = directory_blob_root(settings)
+    if root is None or not holds_none_of_the_blobs(engine, root):
+        return None
+    return (f"{root} holds none of this catalog's files: it is not the server's blob store, "
+            "where IAM's secret key is kept with them; pass the server's --blob-store (and "
+            "--database-url), as `packyard serve` is given them")
 
 
 @click.group("iam")
@@ -96,6 +113,9 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         catalog = SqlCatalog(settings.effective_database_url)
         try:
             catalog.migrate()
+            strange = _holds_none_of_the_catalogs_files(settings, catalog.engines[1])
+            if strange:
+                _fail(strange)
             done = forget_lost_secrets(catalog.engines[1], open_shared_files(settings),
                                        datetime.now(UTC))
         finally:

@@ -5,6 +5,7 @@ half-way is finished by the next; rotation re-wraps the secret key before retiri
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from packyard.iam.secrets import KEY_FILE
 from packyard.iam.shared_secrets import account_created_at
 from packyard.settings import load_settings
 from tests.inprocess.conftest import PackyardFactory
-from tests.integration.helpers import Credentials
+from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -309,3 +310,39 @@ def test_regression_reset_secret_key_without_the_servers_blob_store_gives_nothin
     there = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir),
                                       "--blob-store", str(store)])
     assert there.exit_code == 2 and "nothing to reset" in there.output
+
+
+def test_regression_reset_secret_key_after_a_start_without_the_blob_store_gives_nothing_up(
+        packyard_factory: PackyardFactory, data_dir: Path, tmp_path: Path,
+        dists: DistFactory) -> None:
+    # A start without the server's --blob-store refuses (no key in the data directory) but
+    # leaves an empty blobs/ there: reset-secret-key then took the data directory for the
+    # store, found no key, and gave every access key up while the key was whole in the store.
+    store = tmp_path / "store"
+    (data_dir / WRAPPED_FILE).unlink()  # the template's: this server's goes to its store
+    first = packyard_factory(blob_store=str(store))
+    first.iam().create_user(UserName="alice")
+    made = first.iam().create_access_key(UserName="alice")["AccessKey"]
+    upload_ok(first.pypi_repo(), dists.wheel(DistSpec(name="kept", version="1.0")))
+    first.close()
+    assert (store / ".packyard" / WRAPPED_FILE).exists()
+    shutil.rmtree(data_dir / "blobs", ignore_errors=True)
+    with pytest.raises(LostSecretKey) as lost:  # started without --blob-store
+        _services(data_dir)
+    assert (data_dir / "blobs").is_dir()
+    # The start's refusal says what happened first (it named only a backup and the reset).
+    assert (f"sealed with it: {data_dir / 'blobs'} holds none of the catalog's files either, so "
+            "this server was started with another --blob-store (PACKYARD_BLOB_STORE) before, "
+            "where the key is kept with them: start it with the same. Else restore "
+            ) in str(lost.value)
+
+    refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                        str(data_dir)])
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        f"error: {data_dir / 'blobs'} holds none of this catalog's files: it is not the "
+        "server's blob store, where IAM's secret key is kept with them; pass the server's "
+        "--blob-store (and --database-url), as `packyard serve` is given them")
+    again = packyard_factory(blob_store=str(store))
+    assert again.sts(Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+                     ).get_caller_identity()["Arn"].endswith(":user/alice")
