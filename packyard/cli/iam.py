@@ -89,7 +89,7 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
     The next `packyard serve` makes a new key. Stop the servers first.
     """
     from packyard.encryption.mode_locks import held_by_a_process
-    from packyard.iam.secret_key import forget_lost_secrets
+    from packyard.iam.secret_key import forget_lost_secrets, secret_key_file
     from packyard.metadata.catalog import SqlCatalog
     from packyard.storage.backends import check_blob_store, open_shared_files
 
@@ -100,10 +100,13 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
             _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
                   "--data-dir")
-        wrong_store = _not_the_servers_blob_store(settings)
+        files = open_shared_files(settings)
+        # With the key there, nothing is lost: forget_lost_secrets says so, whatever runs.
+        lost = secret_key_file(files) is None
+        wrong_store = _not_the_servers_blob_store(settings) if lost else None
         if wrong_store:
             _fail(wrong_store)
-        if held_by_a_process(settings.data_dir):
+        if lost and held_by_a_process(settings.data_dir):
             # A running server keeps the lost key in memory and seals the new access keys an
             # administrator makes with it: the next start would find them sealed with a key
             # that is gone, and refuse again.
@@ -113,11 +116,10 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         catalog = SqlCatalog(settings.effective_database_url)
         try:
             catalog.migrate()
-            strange = _holds_none_of_the_catalogs_files(settings, catalog.engines[1])
+            strange = lost and _holds_none_of_the_catalogs_files(settings, catalog.engines[1])
             if strange:
                 _fail(strange)
-            done = forget_lost_secrets(catalog.engines[1], open_shared_files(settings),
-                                       datetime.now(UTC))
+            done = forget_lost_secrets(catalog.engines[1], files, datetime.now(UTC))
         finally:
             catalog.dispose()
     except (ValueError, CannotStart) as exc:
