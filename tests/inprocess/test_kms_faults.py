@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from packyard.cli.encryption import verify
@@ -210,6 +211,34 @@ def test_regression_verify_does_not_advise_deleting_files_whose_kms_key_is_disab
     assert report["keyRepair"].startswith("A blob whose key the provider will not open is not")
     kms.set_state(key, "Enabled")  # what the finding said: all is well again
     assert CliRunner().invoke(verify, [], env=env).exit_code == 0
+
+
+@pytest.mark.parametrize(("state", "why", "fix"), [
+    ("Disabled", "is disabled", "aws kms enable-key --key-id"),
+    ("denied", "may not be used by this server's AWS credentials",
+     "allow kms:Decrypt, kms:GenerateDataKey"),
+])
+def test_regression_the_codeartifact_api_names_an_unusable_kms_key_not_internal_error(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms, dists: DistFactory,
+        state: str, why: str, fix: str) -> None:
+    # The AWS CLI's user read "InternalServerException … Internal error" (after botocore's
+    # retries), the fix only in the server's log, while twine and pip were told it.
+    packyard = _on_kms(packyard_factory, data_dir, kms)
+    key = packyard.settings.default_encryption_key
+    dist = dists.wheel(DistSpec(name="stuck", version="1.0"))
+    upload_ok(packyard.pypi_repo(), dist)
+    if state == "denied":
+        kms.deny(key)
+    else:
+        kms.set_state(key, state)
+    with pytest.raises(ClientError) as refused:
+        packyard.codeartifact().get_package_version_asset(
+            domain="acme", repository="shelf", format="pypi", package="stuck",
+            packageVersion="1.0", asset=dist.filename)
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert error["Code"] == "InternalServerException"
+    assert f"KMS key {key} {why}" in error["Message"] and fix in error["Message"]
 
 
 def test_a_pull_while_kms_is_down_is_a_503_and_works_once_it_is_back(
