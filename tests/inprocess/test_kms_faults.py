@@ -153,6 +153,37 @@ def test_regression_calls_queued_behind_a_hung_kms_fail_after_one_timeout(kms: F
     assert time.monotonic() - started < 1.5  # not 16 / 4 turns of a timeout
 
 
+def test_regression_one_call_at_a_time_asks_a_hung_kms_again(kms: FakeKms) -> None:
+    # Was: once the quiet seconds after a failed call were over, every call asked KMS again:
+    # all the requests that came during the next timeout waited it whole (7.5 to 10 s each
+    # for six downloads half a second apart), not only the one that asked.
+    relay = Relay(kms.url)
+    provider = KmsKeyProvider(kms_client("us-east-1", relay.url, timeout_seconds=1.0),
+                              quiet_seconds=0.2)
+    key = kms.create_key()
+    context = EncryptionContext("d1", "ab" * 32)
+    wrapped = provider.generate_data_key(key, context).wrapped
+    relay.hang()
+    with pytest.raises(KeyProviderSilent):
+        provider.decrypt_data_key(wrapped, context)  # the outage begins: one timeout
+    time.sleep(0.3)  # past the quiet seconds: KMS is asked again
+
+    def call(delay: float) -> float:
+        time.sleep(delay)
+        started = time.monotonic()
+        with pytest.raises(KeyProviderSilent, match="KMS did not answer"):
+            provider.decrypt_data_key(wrapped, context)
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        waits = sorted(pool.map(call, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]))
+    assert waits[-1] >= 0.9  # the one that asked waited its timeout
+    assert waits[-2] < 0.2, waits  # the others were answered at once
+    relay.start()
+    time.sleep(0.3)
+    assert provider.decrypt_data_key(wrapped, context)  # asked again once it is back
+
+
 @pytest.mark.parametrize(("state", "why", "fix"), [
     ("Disabled", "is disabled", "aws kms enable-key --key-id"),
     ("PendingDeletion", "is pending deletion", "aws kms cancel-key-deletion --key-id"),
