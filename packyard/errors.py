@@ -69,6 +69,15 @@ class Unavailable(PackyardError):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 
+    def headers(self) -> dict[str, str]:
+        """The answer's headers: ``Retry-After``, and ``Connection: close``. A client that
+        waits ``Retry-After`` (pip's urllib3 does) and then sent its retry on the kept-alive
+        connection met the server's keep-alive timeout (5 s, uvicorn's) closing it at that very
+        moment: the retry failed as a reset connection ("Connection reset by peer", "Remote end
+        closed connection without response") instead of being answered. Closed at once, the
+        retry comes on a new connection."""
+        return {"Retry-After": str(self.retry_after_seconds), "Connection": "close"}
+
 
 class Throttled(Unavailable):
     """Too many requests of this kind at once (uploads in flight): an ``Unavailable`` the

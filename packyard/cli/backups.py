@@ -81,6 +81,10 @@ def backup_data(dest: Path, data_dir: Path | None, blob_store: str | None) -> No
                    "backup again into a new directory", soft_wrap=True)
         sys.exit(1)
     click.echo(f"backed up {report.blobs} file(s), {_size(report.bytes)}, to {dest}")
+    if report.secret_key_missing:
+        _err.print(f"[red]error:[/] {escape(report.secret_key_missing)}", soft_wrap=True,
+                   highlight=False)
+        sys.exit(1)
 
 
 @click.command("restore")

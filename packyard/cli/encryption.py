@@ -186,7 +186,6 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
 def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -> NoReturn:
     """``verify``'s work, its summary on stdout, and its exit: 0 when every blob is sound."""
     from packyard.encryption.verification import (
-        REPAIR,
         STRAY_REMOVAL,
         delete_strays,
         stray_blobs,
@@ -226,7 +225,7 @@ def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -
             {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
              "detail": f.detail, "storedAs": f.stored_as,
              "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
-            for f in report.findings], **({} if report.ok else {"repair": REPAIR})}))
+            for f in report.findings], **report.repairs}))
     else:
         checked = sum(report.counts.values())
         if encryption is None:  # nothing is encrypted, nor has a key
@@ -271,8 +270,8 @@ def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -
                 if stray.stored_as not in gone:
                     click.echo(f"  kept: {stray.stored_as}: recorded since it was listed, or "
                                "the blob store would not delete it (see the log)")
-        if not report.ok:
-            click.echo(REPAIR)
+        for repair in report.repairs.values():
+            click.echo(repair)
     sys.exit(0 if report.ok else 1)
 
 

@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
@@ -21,7 +21,10 @@ from rich.markup import escape
 
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
-from packyard.settings import load_settings
+from packyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 _out = Console()
 _err = Console(stderr=True)
@@ -30,6 +33,38 @@ _err = Console(stderr=True)
 def _fail(message: str) -> NoReturn:
     _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
+
+
+def _not_the_servers_blob_store(settings: Settings) -> str | None:
+    """Why the blob store these settings name cannot be the server's, if it plainly cannot.
+
+    IAM's secret key lives with the blobs (a directory store's ``.packyard/``, the bucket):
+    looked for in the data directory instead, it is not found there, and every access key
+    would be given up while the key is whole where the server keeps it."""
+    where = settings.blob_store
+    if not where:
+        if not settings.blob_dir.is_dir():  # every server without --blob-store makes it
+            return (f"{settings.blob_dir} does not exist: the server keeps its files, and "
+                    "IAM's secret key with them, in another blob store; pass the server's "
+                    "--blob-store (and --database-url), as `packyard serve` is given them")
+    elif where != "memory://" and "://" not in where and not Path(where).is_dir():
+        return (f"the blob store {where} does not exist: pass the server's --blob-store, as "
+                "`packyard serve` is given it")
+    return None
+
+
+def _holds_none_of_the_catalogs_files(settings: Settings, engine: Engine) -> str | None:
+    """Why a directory blob store is not the server's: it holds none of the first files the
+    catalog lists (a failed start without the server's --blob-store makes an empty
+    ``blobs/`` in the data directory, so its being there proves nothing)."""
+    from packyard.iam.secret_key import directory_blob_root, holds_none_of_the_blobs
+
+    root = directory_blob_root(settings)
+    if root is None or not holds_none_of_the_blobs(engine, root):
+        return None
+    return (f"{root} holds none of this catalog's files: it is not the server's blob store, "
+            "where IAM's secret key is kept with them; pass the server's --blob-store (and "
+            "--database-url), as `packyard serve` is given them")
 
 
 @click.group("iam")
@@ -53,7 +88,8 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
     does not depend on this key, keeps working) and deletes the old ones. Role sessions end.
     The next `packyard serve` makes a new key. Stop the servers first.
     """
-    from packyard.iam.secret_key import forget_lost_secrets
+    from packyard.encryption.mode_locks import held_by_a_process
+    from packyard.iam.secret_key import forget_lost_secrets, secret_key_file
     from packyard.metadata.catalog import SqlCatalog
     from packyard.storage.backends import check_blob_store, open_shared_files
 
@@ -64,11 +100,26 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
             _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
                   "--data-dir")
+        files = open_shared_files(settings)
+        # With the key there, nothing is lost: forget_lost_secrets says so, whatever runs.
+        lost = secret_key_file(files) is None
+        wrong_store = _not_the_servers_blob_store(settings) if lost else None
+        if wrong_store:
+            _fail(wrong_store)
+        if lost and held_by_a_process(settings.data_dir):
+            # A running server keeps the lost key in memory and seals the new access keys an
+            # administrator makes with it: the next start would find them sealed with a key
+            # that is gone, and refuse again.
+            _fail(f"a Packyard server (or packyard import or encrypt) is running on "
+                  f"{settings.data_dir}: stop it first, then run this again (a server running "
+                  "meanwhile keeps sealing secrets with the lost key)")
         catalog = SqlCatalog(settings.effective_database_url)
         try:
             catalog.migrate()
-            done = forget_lost_secrets(catalog.engines[1], open_shared_files(settings),
-                                       datetime.now(UTC))
+            strange = lost and _holds_none_of_the_catalogs_files(settings, catalog.engines[1])
+            if strange:
+                _fail(strange)
+            done = forget_lost_secrets(catalog.engines[1], files, datetime.now(UTC))
         finally:
             catalog.dispose()
     except (ValueError, CannotStart) as exc:

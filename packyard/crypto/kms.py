@@ -94,6 +94,13 @@ class KmsKeyProvider:
         method: Callable[..., dict[str, Any]] = getattr(self._client, operation)
         self._silence.check()
         try:
+            return self._ask(method, key_ref, **params)
+        finally:
+            self._silence.done()
+
+    def _ask(self, method: Callable[..., dict[str, Any]], key_ref: str,
+             **params: Any) -> dict[str, Any]:
+        try:
             answer = method(**params)
         except ClientError as e:
             self._silence.answered()

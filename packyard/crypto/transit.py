@@ -120,6 +120,8 @@ class TransitKeyProvider:
                                                 headers=self._headers)
         except httpx.HTTPError as e:
             raise self._silence.no_answer(str(e) or type(e).__name__) from None
+        finally:
+            self._silence.done()
         self._silence.answered()
         if response.is_success:
             answer: dict[str, Any] = response.json() if response.content else {}

@@ -60,6 +60,13 @@ def hold_encrypting_mode(data_dir: Path, what: str) -> IO[bytes]:
         "PACKYARD_ENCRYPTION) first"))
 
 
+def held_by_a_process(data_dir: Path) -> bool:
+    """Whether a process holds either lock on ``data_dir``: a server (either mode), or
+    ``packyard encrypt`` / ``import`` at work there. For the commands that must run with the
+    servers stopped (``packyard iam reset-secret-key``)."""
+    return any(_held_by_others(data_dir / name) for name in (OFF_LOCK, ON_LOCK))
+
+
 def _hold_apart(data_dir: Path, own: str, other: str, refusal: str) -> IO[bytes]:
     """Hold ``own`` (shared), then refuse with ``refusal`` if ``other`` is held."""
     held = _hold(data_dir / own)

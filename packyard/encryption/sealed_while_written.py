@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from packyard.crypto.context import EncryptionContext
+from packyard.crypto.errors import KeyUnavailable
 from packyard.crypto.stream import StreamEncryptor
 from packyard.errors import PackyardError
 from packyard.metadata.data_keys import StoredDataKey
@@ -131,7 +132,16 @@ class SealedWhileWritten:
             return None  # written to before it could start: the commit encrypts it
         try:
             self._key, self._ciphertext, self._encryptor = self._start_sealing(self.expected)
-        except PackyardError as e:  # the key provider's refusal: its reason says it all
+        except KeyUnavailable as e:
+            # The provider down, or the key refused: the commit asks again and most likely
+            # fails the same way, its request's line saying why (and an outage's start is
+            # logged once): a warning here was a second line per refused upload or pull, and
+            # its "encrypted when kept" was not so.
+            log.debug("could not encrypt %s as it was written (%s); the commit tries again",
+                      self.expected.sha256, e.message)
+            self._give_up()
+            return None
+        except PackyardError as e:  # another refusal of the key provider: its reason says it
             log.warning("could not encrypt %s as it was written (%s); it is encrypted when kept",
                         self.expected.sha256, e.message)
             self._give_up()

@@ -43,6 +43,14 @@ REPAIR = ("To repair a blob: put its file back from a backup (the same path unde
           "delete-package-versions) and publish them again: a version kept from an upstream "
           "is fetched again at its next install.")
 
+# How a blob whose key will not open is mended: at the key, not the file. The file is whole.
+KEY_REPAIR = ("A blob whose key the provider will not open is not damaged: mend the key as its "
+              "line says (enable it, cancel its deletion, allow it to the server's "
+              "credentials, restore it at the provider, or bring the provider back) and run "
+              "verify again; do not delete its versions nor replace its file.")
+# The findings that are the file's own (what REPAIR mends).
+DAMAGED = frozenset({"tampered", "missing", "corrupt"})
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -80,6 +88,14 @@ class VerifyReport:
         """The (domain key, sha256) of the blobs that did not read back whole: the plain file
         of one beside its ciphertext is no stray (it may be the only good copy)."""
         return {(f.domain_key, f.sha256) for f in self.findings if f.status != "plain"}
+
+    @property
+    def repairs(self) -> dict[str, str]:
+        """How to mend what was found (JSON names: ``repair`` for damaged files, ``keyRepair``
+        for files whose key will not open)."""
+        statuses = {f.status for f in self.findings}
+        return {**({"repair": REPAIR} if statuses & DAMAGED else {}),
+                **({"keyRepair": KEY_REPAIR} if "key-unavailable" in statuses else {})}
 
 
 def _check(store: BlobStore, domain_key: str, sha256: str) -> tuple[str, str]:

@@ -38,12 +38,14 @@ from sqlalchemy.engine import Engine
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import UnknownKey
 from packyard.crypto.keys import KeyDescription, KeyProvider, WrappedKey
+from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.encryption.key_move import KeyMove
 from packyard.encryption.providers import open_key_provider
 from packyard.errors import CannotStart, PackyardError
 from packyard.iam.schema import iam_access_keys, server_secrets, sts_sessions
 from packyard.iam.secrets import KEY_FILE, LOST_PREFIX, SecretBox
 from packyard.iam.shared_secrets import ROOT_SECRET
+from packyard.metadata.schema import blobs
 from packyard.settings import Settings
 from packyard.storage.shared_files import DirectoryFiles, SharedFiles
 
@@ -64,7 +66,8 @@ def open_secret_box(settings: Settings, provider: KeyProvider | None, writer: En
     bucket every replica shares), so every replica opens the one key the first one made."""
     default_key = settings.default_encryption_key
     where = f"{WRAPPED_FILE} in {files.where}"
-    missing = _check_not_lost(writer, files, KEY_FILE if provider is None else WRAPPED_FILE)
+    missing = _check_not_lost(writer, files, KEY_FILE if provider is None else WRAPPED_FILE,
+                              blob_root=directory_blob_root(settings))
     if provider is None:
         if files.read(WRAPPED_FILE) is None:
             box = SecretBox.from_shared_files(files)
@@ -134,7 +137,27 @@ def secret_key_file(files: SharedFiles) -> str | None:
     return None
 
 
-def _check_not_lost(writer: Engine, files: SharedFiles, expected: str) -> bool:
+def directory_blob_root(settings: Settings) -> Path | None:
+    """The directory the blobs are in, when they are in one (not S3, not memory)."""
+    where = settings.blob_store
+    if where and "://" in where:
+        return None
+    return Path(where) if where else settings.blob_dir
+
+
+def holds_none_of_the_blobs(engine: Engine, root: Path) -> bool:
+    """Whether the directory blob store at ``root`` holds none of the first files the catalog
+    on ``engine`` lists: then it is not the server's (started before with another
+    ``--blob-store``), and neither is the IAM secret key looked for beside it."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(blobs.c.domain_id, blobs.c.sha256).limit(20)).all()
+    return bool(rows) and not any(
+        (root / f"d{domain_id}{suffix}" / sha256[:2] / sha256).exists()
+        for domain_id, sha256 in rows for suffix in (SEALED_SUFFIX, ""))
+
+
+def _check_not_lost(writer: Engine, files: SharedFiles, expected: str, *,
+                    blob_root: Path | None = None) -> bool:
     """Whether the key is still to be made; ``LostSecretKey`` if secrets are sealed with one
     that is gone."""
     if secret_key_file(files) is not None:
@@ -148,7 +171,12 @@ def _check_not_lost(writer: Engine, files: SharedFiles, expected: str) -> bool:
         return False
     raise LostSecretKey(
         f"IAM's secret key {expected} is missing from {files.where}, and the catalog holds "
-        f"{sealed} sealed with it: restore {expected} there from a backup and start again; or, "
+        f"{sealed} sealed with it: "
+        + (f"{blob_root} holds none of the catalog's files either, so this server was started "
+           "with another --blob-store (PACKYARD_BLOB_STORE) before, where the key is kept with "
+           "them: start it with the same. Else "
+           if blob_root is not None and holds_none_of_the_blobs(writer, blob_root) else "")
+        + f"restore {expected} there from a backup and start again; or, "
         "to give those secrets up (their users then create new access keys; the root key "
         "keeps working), run `packyard iam reset-secret-key` with this server's --data-dir "
         "(and --database-url, --blob-store)")

@@ -51,7 +51,7 @@ from packyard.crypto.stream import LAYOUT
 from packyard.encryption.blob_store import SEALED_SUFFIX
 from packyard.errors import Invalid, os_error_text
 from packyard.iam.secret_key import WRAPPED_FILE
-from packyard.iam.secrets import KEY_FILE
+from packyard.iam.secrets import KEY_FILE, LOST_PREFIX
 from packyard.metadata.engine import backend_name
 from packyard.settings import Settings
 from packyard.storage.backends import open_shared_files
@@ -87,6 +87,8 @@ class BackupReport:
     missing: list[str] = field(default_factory=list)
     # Encrypted files restored from a backup without SHA256SUMS: checked by size only.
     unauthenticated: int = 0
+    # Why the backup's IAM secrets will not open: the key file that seals them was not there.
+    secret_key_missing: str = ""
 
 
 def embedded_paths(settings: Settings, command: str = "packyard backup") -> tuple[Path, Path]:
@@ -166,6 +168,16 @@ def _backup(settings: Settings, database: Path, blob_dir: Path, dest: Path,
             if data is not None:
                 _write_durably(dest / name, data)
                 sums[name] = hashlib.sha256(data).hexdigest()
+            elif name == WRAPPED_FILE and KEY_FILE not in sums:
+                needing = _sealed_secrets(dest / DATABASE)
+                if needing:
+                    report.secret_key_missing = (
+                        f"IAM's secret key ({WRAPPED_FILE}, or {KEY_FILE}) is missing from "
+                        f"{shared.where}, and the database holds {needing} IAM access key(s) "
+                        "or role session(s) sealed with it: the backup cannot open them (nor "
+                        "can a server started on it). Put the file back from an "
+                        "earlier backup and back up again; or give those secrets up with "
+                        "`packyard iam reset-secret-key`")
         else:
             # The webhooks where the server reads them (PACKYARD_WEBHOOKS_FILE may name a file
             # outside the data directory); restored as the data directory's webhooks.json.
@@ -329,6 +341,19 @@ def _keys_needed(database: Path) -> tuple[bool, set[tuple[str, int]]]:
     finally:
         conn.close()
     return secrets, versions
+
+
+def _sealed_secrets(database: Path) -> int:
+    """How many secrets in the SQLite copy ``database`` need IAM's secret key: access keys not
+    given up (``packyard iam reset-secret-key``), and role sessions."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
+    try:
+        keys = conn.execute("SELECT count(*) FROM iam_access_keys WHERE secret_encrypted "
+                            "NOT LIKE ?", (f"{LOST_PREFIX}%",)).fetchone()[0]
+        sessions = conn.execute("SELECT count(*) FROM sts_sessions").fetchone()[0]
+    finally:
+        conn.close()
+    return int(keys) + int(sessions)
 
 
 def _check_older_secrets(src: Path, secrets: bool, versions: set[tuple[str, int]]) -> None:

@@ -66,7 +66,10 @@ class WebhookUrlsHidden(logging.Filter):
         name = _sending.get()
         if name is not None and isinstance(record.args, tuple) and len(record.args) >= 2:
             url = httpx.URL(str(record.args[1]))
-            record.args = (record.args[0], f"{url.scheme}://{url.host}/… (webhook {name})",
+            # The port too (None when the scheme's own): a receiver on 127.0.0.1:9000 was
+            # logged as http://127.0.0.1/…, which is another address.
+            port = "" if url.port is None else f":{url.port}"
+            record.args = (record.args[0], f"{url.scheme}://{url.host}{port}/… (webhook {name})",
                            *record.args[2:])
         return True
 

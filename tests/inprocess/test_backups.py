@@ -629,3 +629,30 @@ def test_regression_a_restore_stopped_after_its_database_was_in_place_finishes_w
     (restored / "packyard.db").write_bytes(b"another")
     with pytest.raises(Invalid, match="exists; restore into a new --data-dir"):
         backups.restore(backup, settings_for(restored))
+
+
+def test_regression_a_backup_without_the_iam_secret_key_its_database_needs_says_so(
+        packyard_factory: PackyardFactory, data_dir: Path, tmp_path: Path) -> None:
+    # Was "backed up 0 file(s), 0.0 MiB, to DEST", exit 0, for a data directory whose
+    # iam-secrets.wrapped was gone while access keys were sealed with it: a backup that the
+    # restore took as whole, and whose server then refused to start.
+    packyard = packyard_factory()
+    packyard.iam().create_user(UserName="alice")
+    packyard.iam().create_access_key(UserName="alice")
+    packyard.close()
+    (data_dir / "iam-secrets.wrapped").unlink()
+    dest = tmp_path / "backup"
+    result = CliRunner().invoke(main, ["backup", "--data-dir", str(data_dir), str(dest)])
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        f"error: IAM's secret key (iam-secrets.wrapped, or iam-secrets.key) is missing from "
+        f"{data_dir}, and the database holds 1 IAM access key(s) or role session(s) sealed "
+        "with it: the backup cannot open them (nor can a server started on it). Put the file "
+        "back from an earlier backup and back up again; or give those secrets up with "
+        "`packyard iam reset-secret-key`")
+    # Once given up, nothing needs the key: the backup is whole.
+    reset = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir)])
+    assert reset.exit_code == 0, reset.output
+    again = CliRunner().invoke(main, ["backup", "--data-dir", str(data_dir),
+                                      str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output

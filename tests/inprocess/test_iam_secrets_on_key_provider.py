@@ -5,10 +5,12 @@ half-way is finished by the next; rotation re-wraps the secret key before retiri
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from packyard.bootstrap import Services, build_services
 from packyard.cli.main import main
 from packyard.clock import Clock
 from packyard.crypto.keyring import LocalKeyring
+from packyard.encryption.mode_locks import hold_encrypting_mode, hold_plain_mode
 from packyard.iam import secret_key
 from packyard.iam.schema import iam_access_keys
 from packyard.iam.secret_key import (
@@ -30,6 +33,8 @@ from packyard.iam.secret_key import (
 from packyard.iam.secrets import KEY_FILE
 from packyard.iam.shared_secrets import account_created_at
 from packyard.settings import load_settings
+from tests.inprocess.conftest import PackyardFactory
+from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload_ok
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -221,3 +226,123 @@ def test_regression_a_secret_the_key_does_not_open_names_the_wrapped_file(
             f"A stored secret cannot be decrypted: {WRAPPED_FILE} in {tmp_path} is not the key")
     finally:
         services.catalog.dispose()
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_regression_reset_secret_key_refuses_while_a_server_runs_on_the_data_directory(
+        tmp_path: Path, mode: str) -> None:
+    # Before: it marked the keys lost under a running server, which still held the lost key
+    # and sealed the new access keys an administrator then made with it, so the next start
+    # refused again, now for those.
+    env = {} if mode == "on" else {"PACKYARD_ENCRYPTION": "off"}
+    _with_access_key(tmp_path, **env)
+    (tmp_path / (WRAPPED_FILE if mode == "on" else KEY_FILE)).unlink()
+    server = (hold_encrypting_mode(tmp_path, "this server") if mode == "on"
+              else hold_plain_mode(tmp_path))  # what `packyard serve` holds while it runs
+    try:
+        refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                            str(tmp_path)])
+    finally:
+        server.close()
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        f"error: a Packyard server (or packyard import or encrypt) is running on {tmp_path}: "
+        "stop it first, then run this again (a server running meanwhile keeps sealing secrets "
+        "with the lost key)")
+    with pytest.raises(LostSecretKey):  # nothing was given up
+        _services(tmp_path, **env)
+    done = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("1 IAM access key(s) marked lost")
+
+
+def test_regression_a_lost_key_is_refused_in_each_api_s_own_words(
+        packyard_factory: PackyardFactory, data_dir: Path) -> None:
+    # README said every API answered InvalidClientTokenId; the CodeArtifact API's word for it
+    # is UnrecognizedClientException (as AWS's), both 403 with the same message.
+    first = packyard_factory()
+    first.iam().create_user(UserName="alice")
+    made = first.iam().create_access_key(UserName="alice")["AccessKey"]
+    old = Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+    first.close()
+    (data_dir / WRAPPED_FILE).unlink()
+    reset = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir)])
+    assert reset.exit_code == 0, reset.output
+    second = packyard_factory()
+    for call, code in ((lambda: second.codeartifact(old).list_domains(),
+                        "UnrecognizedClientException"),
+                       (lambda: second.sts(old).get_caller_identity(), "InvalidClientTokenId"),
+                       (lambda: second.iam(old).list_users(), "InvalidClientTokenId")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert refused.value.response["Error"]["Code"] == code
+        assert refused.value.response["Error"]["Message"].startswith(
+            f"The secret of access key {old.access_key_id} was lost with the server's IAM "
+            "secret key")
+
+
+def test_regression_reset_secret_key_without_the_servers_blob_store_gives_nothing_up(
+        tmp_path: Path) -> None:
+    # Before: run with --data-dir alone on a server given --blob-store DIR (whose .packyard/
+    # holds IAM's secret key), it found no key file in the data directory and marked every
+    # access key lost, the key being whole where the server keeps it.
+    data_dir, store = tmp_path / "data", tmp_path / "store"
+    key_id, secret, _ = _with_access_key(data_dir, PACKYARD_BLOB_STORE=str(store))
+    assert (store / ".packyard" / WRAPPED_FILE).exists()
+    for options, refusal in (
+            ([], f"error: {data_dir / 'blobs'} does not exist: the server keeps its files, and "
+                 "IAM's secret key with them, in another blob store; pass the server's "
+                 "--blob-store (and --database-url), as `packyard serve` is given them"),
+            (["--blob-store", str(tmp_path / "elsewhere")],
+             f"error: the blob store {tmp_path / 'elsewhere'} does not exist: pass the "
+             "server's --blob-store, as `packyard serve` is given it")):
+        refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                            str(data_dir), *options])
+        assert refused.exit_code == 2
+        assert " ".join(refused.output.split()) == refusal
+    services = _services(data_dir, PACKYARD_BLOB_STORE=str(store))
+    try:
+        assert services.iam_store.access_key_secret(key_id) == secret  # nothing given up
+    finally:
+        services.catalog.dispose()
+    # With the server's --blob-store, the key is found there: nothing to reset.
+    there = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir", str(data_dir),
+                                      "--blob-store", str(store)])
+    assert there.exit_code == 2 and "nothing to reset" in there.output
+
+
+def test_regression_reset_secret_key_after_a_start_without_the_blob_store_gives_nothing_up(
+        packyard_factory: PackyardFactory, data_dir: Path, tmp_path: Path,
+        dists: DistFactory) -> None:
+    # A start without the server's --blob-store refuses (no key in the data directory) but
+    # leaves an empty blobs/ there: reset-secret-key then took the data directory for the
+    # store, found no key, and gave every access key up while the key was whole in the store.
+    store = tmp_path / "store"
+    (data_dir / WRAPPED_FILE).unlink()  # the template's: this server's goes to its store
+    first = packyard_factory(blob_store=str(store))
+    first.iam().create_user(UserName="alice")
+    made = first.iam().create_access_key(UserName="alice")["AccessKey"]
+    upload_ok(first.pypi_repo(), dists.wheel(DistSpec(name="kept", version="1.0")))
+    first.close()
+    assert (store / ".packyard" / WRAPPED_FILE).exists()
+    shutil.rmtree(data_dir / "blobs", ignore_errors=True)
+    with pytest.raises(LostSecretKey) as lost:  # started without --blob-store
+        _services(data_dir)
+    assert (data_dir / "blobs").is_dir()
+    # The start's refusal says what happened first (it named only a backup and the reset).
+    assert (f"sealed with it: {data_dir / 'blobs'} holds none of the catalog's files either, so "
+            "this server was started with another --blob-store (PACKYARD_BLOB_STORE) before, "
+            "where the key is kept with them: start it with the same. Else restore "
+            ) in str(lost.value)
+
+    refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                        str(data_dir)])
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        f"error: {data_dir / 'blobs'} holds none of this catalog's files: it is not the "
+        "server's blob store, where IAM's secret key is kept with them; pass the server's "
+        "--blob-store (and --database-url), as `packyard serve` is given them")
+    again = packyard_factory(blob_store=str(store))
+    assert again.sts(Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+                     ).get_caller_identity()["Arn"].endswith(":user/alice")

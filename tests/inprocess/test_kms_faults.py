@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from packyard.cli.encryption import verify
@@ -110,6 +111,27 @@ def test_regression_kms_down_is_503_with_its_reason_on_every_surface_and_recover
     assert _outage_lines(caplog, "answers again") == 1
 
 
+def test_regression_uploads_refused_while_kms_is_down_log_no_line_of_their_own(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms, dists: DistFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Was: besides the outage's one line and each request's own, every upload declaring its
+    # sha256 (twine's do) logged "could not encrypt … as it was written (KMS did not answer …);
+    # it is encrypted when kept": a second line per refused upload, twine's five retries ten
+    # lines, and the file was not kept.
+    relay = Relay(kms.url)
+    packyard = _on_kms(packyard_factory, data_dir, kms, relay.url)
+    repo = packyard.pypi_repo()
+    relay.stop()
+    with caplog.at_level(logging.DEBUG, logger="packyard.encryption"):
+        for _ in range(3):
+            refused = upload(repo, dists.wheel(DistSpec(name="later", version="1.0")))
+            assert refused.status_code == 503
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "packyard.encryption" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("KMS at ")
+    assert any("as it was written" in r.getMessage() for r in caplog.records)  # at debug
+
+
 def test_regression_calls_queued_behind_a_hung_kms_fail_after_one_timeout(kms: FakeKms) -> None:
     # Was: botocore's own 60 s read timeout, and its retries, for each call: downloads queued
     # on the server's read threads waited minutes each behind a hung KMS.
@@ -130,6 +152,37 @@ def test_regression_calls_queued_behind_a_hung_kms_fail_after_one_timeout(kms: F
         waits = list(pool.map(call, range(16)))
     assert max(waits) < 1.5
     assert time.monotonic() - started < 1.5  # not 16 / 4 turns of a timeout
+
+
+def test_regression_one_call_at_a_time_asks_a_hung_kms_again(kms: FakeKms) -> None:
+    # Was: once the quiet seconds after a failed call were over, every call asked KMS again:
+    # all the requests that came during the next timeout waited it whole (7.5 to 10 s each
+    # for six downloads half a second apart), not only the one that asked.
+    relay = Relay(kms.url)
+    provider = KmsKeyProvider(kms_client("us-east-1", relay.url, timeout_seconds=1.0),
+                              quiet_seconds=0.2)
+    key = kms.create_key()
+    context = EncryptionContext("d1", "ab" * 32)
+    wrapped = provider.generate_data_key(key, context).wrapped
+    relay.hang()
+    with pytest.raises(KeyProviderSilent):
+        provider.decrypt_data_key(wrapped, context)  # the outage begins: one timeout
+    time.sleep(0.3)  # past the quiet seconds: KMS is asked again
+
+    def call(delay: float) -> float:
+        time.sleep(delay)
+        started = time.monotonic()
+        with pytest.raises(KeyProviderSilent, match="KMS did not answer"):
+            provider.decrypt_data_key(wrapped, context)
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        waits = sorted(pool.map(call, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]))
+    assert waits[-1] >= 0.9  # the one that asked waited its timeout
+    assert waits[-2] < 0.2, waits  # the others were answered at once
+    relay.start()
+    time.sleep(0.3)
+    assert provider.decrypt_data_key(wrapped, context)  # asked again once it is back
 
 
 @pytest.mark.parametrize(("state", "why", "fix"), [
@@ -163,6 +216,61 @@ def test_regression_a_kms_key_the_server_cannot_use_is_named_with_the_fix(
     report = _verify(packyard)
     assert {f["status"] for f in report["findings"]} == {"key-unavailable"}
     assert all(why in f["detail"] and fix in f["detail"] for f in report["findings"])
+
+
+def test_regression_verify_does_not_advise_deleting_files_whose_kms_key_is_disabled(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms,
+        dists: DistFactory) -> None:
+    # Was: after naming the disabled key and `aws kms enable-key`, verify ended with "To repair
+    # a blob: put its file back from a backup …; or delete the versions using it … and publish
+    # them again", which mends nothing here (the files are whole) and loses them.
+    packyard = _on_kms(packyard_factory, data_dir, kms)
+    key = packyard.settings.default_encryption_key
+    upload_ok(packyard.pypi_repo(), dists.wheel(DistSpec(name="whole", version="1.0")))
+    kms.set_state(key, "Disabled")
+    env = {name: value for name, value in packyard.settings.as_environment().items()
+           if name.startswith("PACKYARD_")}
+    result = CliRunner().invoke(verify, [], env=env)
+    assert result.exit_code == 1
+    assert "To repair a blob" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "A blob whose key the provider will not open is not damaged: mend the key as its line "
+        "says (enable it, cancel its deletion, allow it to the server's credentials, restore "
+        "it at the provider, or bring the provider back) and run verify again; do not delete "
+        "its versions nor replace its file.")
+    report = _verify(packyard)
+    assert "repair" not in report
+    assert report["keyRepair"].startswith("A blob whose key the provider will not open is not")
+    kms.set_state(key, "Enabled")  # what the finding said: all is well again
+    assert CliRunner().invoke(verify, [], env=env).exit_code == 0
+
+
+@pytest.mark.parametrize(("state", "why", "fix"), [
+    ("Disabled", "is disabled", "aws kms enable-key --key-id"),
+    ("denied", "may not be used by this server's AWS credentials",
+     "allow kms:Decrypt, kms:GenerateDataKey"),
+])
+def test_regression_the_codeartifact_api_names_an_unusable_kms_key_not_internal_error(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms, dists: DistFactory,
+        state: str, why: str, fix: str) -> None:
+    # The AWS CLI's user read "InternalServerException … Internal error" (after botocore's
+    # retries), the fix only in the server's log, while twine and pip were told it.
+    packyard = _on_kms(packyard_factory, data_dir, kms)
+    key = packyard.settings.default_encryption_key
+    dist = dists.wheel(DistSpec(name="stuck", version="1.0"))
+    upload_ok(packyard.pypi_repo(), dist)
+    if state == "denied":
+        kms.deny(key)
+    else:
+        kms.set_state(key, state)
+    with pytest.raises(ClientError) as refused:
+        packyard.codeartifact().get_package_version_asset(
+            domain="acme", repository="shelf", format="pypi", package="stuck",
+            packageVersion="1.0", asset=dist.filename)
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert error["Code"] == "InternalServerException"
+    assert f"KMS key {key} {why}" in error["Message"] and fix in error["Message"]
 
 
 def test_a_pull_while_kms_is_down_is_a_503_and_works_once_it_is_back(

@@ -60,6 +60,7 @@ def test_regression_verify_names_the_versions_of_a_bad_blob_and_its_repairs_work
         "repository": "shelf", "format": "pypi", "namespace": None, "package": "gone",
         "version": "2.0", "asset": gone.path.name}]
     assert "delete-package-versions" in json.loads(report)["repair"]
+    assert "keyRepair" not in json.loads(report)
 
     # The first repair: the file put back from the backup, at the path verify named.
     shutil.copyfile(tmp_path / "backup" / "blobs" / f"d1.enc/{kept.sha256[:2]}/{kept.sha256}",

@@ -362,6 +362,33 @@ def test_the_sending_thread_wakes_on_a_committed_change(
         dispatcher.close()
 
 
+def test_regression_a_webhooks_port_is_in_its_log_line(
+        container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
+        dists: DistFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Was "POST http://127.0.0.1/… (webhook ci)" for a receiver at 127.0.0.1:18410: the port
+    # left out named another address than the one the server sends to.
+    import logging
+
+    domain, repo = shelf
+    receiver = Receiver()
+    receiver.down = False
+    path = tmp_path / "webhooks.json"
+    path.write_text(json.dumps({"webhooks": [
+        {"name": "ci", "url": "http://127.0.0.1:18410/hook?token=s3cr3t", "secret": SECRET,
+         "domain": "acme"}]}))
+    dispatcher = WebhookDispatcher(WebhookConfig(path), _outbox(container), None,
+                                   transport=httpx.MockTransport(receiver))
+    dispatcher.initialize()
+    caplog.set_level(logging.INFO, logger="httpx")
+    publisher.publish(ROOT_PRINCIPAL, domain, repo,
+                      upload_form(container.registry.blobs, dists.wheel(PKG)))
+    dispatcher.run_once()
+    dispatcher.close()
+    assert len(receiver.received) == 1
+    assert "http://127.0.0.1:18410/… (webhook ci)" in caplog.text
+    assert "s3cr3t" not in caplog.text
+
+
 def test_regression_a_webhooks_url_is_not_in_the_server_log(
         container: Container, publisher: PypiPublisher, shelf: tuple[Domain, Repository],
         dists: DistFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

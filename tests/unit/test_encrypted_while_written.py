@@ -243,11 +243,13 @@ def test_regression_a_key_provider_away_is_logged_in_one_line_without_a_tracebac
         raise KeyUnavailable("The transit server did not answer: connection refused")
 
     monkeypatch.setattr(data.keyring, "generate_data_key", away)
-    with caplog.at_level(logging.WARNING, logger="packyard.encryption"):
+    with caplog.at_level(logging.DEBUG, logger="packyard.encryption"):
         staged = _pulled(data.store())
     data.store().discard(staged)
     [record] = [r for r in caplog.records if "could not encrypt" in r.getMessage()]
     assert record.exc_info is None
+    # At debug: the request's own line says why it failed, an outage's start is logged once.
+    assert record.levelno == logging.DEBUG
     assert "The transit server did not answer" in record.getMessage()
     assert "as it was written" in record.getMessage()
 

@@ -12,6 +12,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
+from packyard.crypto.errors import KeyUnavailable
 from packyard.errors import (
     Conflict,
     Denied,
@@ -74,9 +75,13 @@ def to_response(error: PackyardError) -> Response:
             if name == "ValidationException":
                 extra = {"reason": "FIELD_VALIDATION_FAILED" if isinstance(error, Invalid)
                          else "OTHER"}
-            headers = ({"Retry-After": str(error.retry_after_seconds)}
-                       if isinstance(error, Unavailable) else None)
+            headers = error.headers() if isinstance(error, Unavailable) else None
             return error_response(name, status, error.message, headers=headers, **extra)
+    if isinstance(error, KeyUnavailable):
+        # The server's own fault, but one its operator mends at the key provider (a KMS key
+        # disabled, pending deletion, denied, deleted): said as the package endpoints say it,
+        # not "Internal error" with the fix only in the server's log.
+        return error_response("InternalServerException", 500, error.message)
     return error_response("InternalServerException", 500, "Internal error")
 
 

@@ -66,7 +66,7 @@ def to_response(error: PackyardError) -> Response:
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard", Bearer realm="packyard"'
     if isinstance(error, Unavailable):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+        headers.update(error.headers())
     message = _LOG_IN if isinstance(error, NoCredentials) else error.message
     return error_response(status, message, headers)
 

@@ -53,7 +53,7 @@ def to_response(error: PackyardError) -> Response:
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard"'
     if isinstance(error, Unavailable):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+        headers.update(error.headers())
     return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)
 
 
