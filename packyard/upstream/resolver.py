@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -794,12 +795,25 @@ class UpstreamResolver:
         asset_name, version_key = self._format.asset_named(name, remote.filename)
 
         async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            # Started with the download in one process; with claims shared by processes,
+            # fetched only now, by the process that downloaded (a waiter asks for nothing).
+            fetching = companions[0] if companions else asyncio.ensure_future(
+                self._format.fetch_companion(self._http, remote, hosts, index_url))
+            if not fetching.done():
+                await asyncio.sleep(0)  # one that asks the upstream nothing is done now
+            if not fetching.done():
+                # Still on its way: the bytes are verified first, in a hop of their own, so a
+                # file that does not match is refused now, not once the companion is in (or
+                # its fetch gave up: up to the document timeout) and never kept with it.
+                try:
+                    verified = await run_in_threadpool(finish)
+                except BaseException:
+                    fetching.cancel()
+                    raise
+                finish = partial(_given, verified)
             companion = None
             try:
-                # Started with the download in one process; with claims shared by processes,
-                # fetched only now, by the process that downloaded (a waiter asks for nothing).
-                companion = await (companions[0] if companions else
-                                   self._format.fetch_companion(self._http, remote, hosts, index_url))
+                companion = await fetching
             except Exception:  # noqa: BLE001 - a bug there must not lose the file
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
             digests = await run_in_threadpool(self._keep, domain, targets, namespace, name,
@@ -917,6 +931,11 @@ class UpstreamResolver:
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
         return digests
+
+
+def _given(digests: Digests) -> Digests:
+    """A ``Finish`` that has already run: the digests it gave."""
+    return digests
 
 
 def _reads_upstreams(graph: DomainGraph, repository: Repository) -> bool:
