@@ -787,7 +787,6 @@ class UpstreamResolver:
         source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts,
                             index_url)
         targets = [owner] if owner.id == requester.id else [owner, requester]
-        started_before = self._pull.downloads_started
         # What the upstream serves beside the file, fetched while the file downloads (PyPI: its
         # PEP 658 core metadata, so the wheel need not be opened to record it).
         companions: list[asyncio.Task[bytes | None]] = []
@@ -841,6 +840,9 @@ class UpstreamResolver:
             # 15); a small one is verified and kept before it is answered anyway (below), so
             # the store's failure is its 503 too.
             await run_in_threadpool(self._blobs.exists, domain.blob_key, _NO_BLOB)
+        # Counted right before: another request may start this download while the look above
+        # waits, and one that joins it must keep the file in its repository too (below).
+        started_before = self._pull.downloads_started
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
                                     adopt=adopt, digests=self._format.pull_digests)
         if self._pull.downloads_started != started_before:
