@@ -805,20 +805,19 @@ class UpstreamResolver:
             # fetched only now, by the process that downloaded (a waiter asks for nothing).
             fetching = companions[0] if companions else asyncio.ensure_future(
                 self._format.fetch_companion(self._http, remote, hosts, index_url))
-            if not fetching.done():
-                # Most are in within moments of the file (and one the format asks no upstream
-                # for at once): then finishing, verifying and keeping take one hop.
-                await asyncio.wait({fetching}, timeout=_COMPANION_GRACE_SECONDS)
-            if not fetching.done():
-                # Still on its way: the bytes are verified first, in a hop of their own, so a
-                # file that does not match is refused now, not once the companion is in (or
-                # its fetch gave up: up to the document timeout) and never kept with it.
-                try:
-                    verified = await run_in_threadpool(finish)
-                except BaseException:
-                    fetching.cancel()
-                    raise
-                finish = partial(_given, verified)
+            try:
+                if not fetching.done():
+                    # Most are in within moments of the file (and one the format asks no
+                    # upstream for at once): then finishing, verifying and keeping take one hop.
+                    await asyncio.wait({fetching}, timeout=_COMPANION_GRACE_SECONDS)
+                if not fetching.done():
+                    # Still on its way: the bytes are verified first, in a hop of their own, so
+                    # a file that does not match is refused now, not once the companion is in
+                    # (or its fetch gave up: up to the document timeout).
+                    finish = partial(_given, await run_in_threadpool(finish))
+            except BaseException:  # refused, or cancelled: the companion is not wanted
+                fetching.cancel()
+                raise
             companion = None
             try:
                 companion = await fetching
