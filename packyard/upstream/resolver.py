@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -65,6 +66,13 @@ from packyard.upstream.origin import takes_from_upstream
 from packyard.upstream.pullthrough import FileSource, Finish, PullThrough, SpoolReader
 
 log = logging.getLogger("packyard.upstream")
+# How long a pull's commit waits for what the upstream serves beside the file (PyPI's PEP 658
+# file) before it verifies the file in a hop of its own instead of in the keeping's: a file
+# that does not match is refused without waiting for a slow one, and one a moment behind the
+# file costs no extra hop (40 small cold pulls, 8 at a time, from a local index: without the
+# wait 10 took the extra hop, 40 with --workers 2, its fetch starting at the commit; with it,
+# 0 and 1).
+_COMPANION_GRACE_SECONDS = 0.05
 # A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
 _NO_BLOB = "0" * 64
 
@@ -786,7 +794,6 @@ class UpstreamResolver:
         source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts,
                             index_url)
         targets = [owner] if owner.id == requester.id else [owner, requester]
-        started_before = self._pull.downloads_started
         # What the upstream serves beside the file, fetched while the file downloads (PyPI: its
         # PEP 658 core metadata, so the wheel need not be opened to record it).
         companions: list[asyncio.Task[bytes | None]] = []
@@ -794,12 +801,26 @@ class UpstreamResolver:
         asset_name, version_key = self._format.asset_named(name, remote.filename)
 
         async def commit(staged: StagedBlob, finish: Finish) -> Digests:
+            # Started with the download in one process; with claims shared by processes,
+            # fetched only now, by the process that downloaded (a waiter asks for nothing).
+            fetching = companions[0] if companions else asyncio.ensure_future(
+                self._format.fetch_companion(self._http, remote, hosts, index_url))
+            try:
+                if not fetching.done():
+                    # Most are in within moments of the file (and one the format asks no
+                    # upstream for at once): then finishing, verifying and keeping take one hop.
+                    await asyncio.wait({fetching}, timeout=_COMPANION_GRACE_SECONDS)
+                if not fetching.done():
+                    # Still on its way: the bytes are verified first, in a hop of their own, so
+                    # a file that does not match is refused now, not once the companion is in
+                    # (or its fetch gave up: up to the document timeout).
+                    finish = partial(_given, await run_in_threadpool(finish))
+            except BaseException:  # refused, or cancelled: the companion is not wanted
+                fetching.cancel()
+                raise
             companion = None
             try:
-                # Started with the download in one process; with claims shared by processes,
-                # fetched only now, by the process that downloaded (a waiter asks for nothing).
-                companion = await (companions[0] if companions else
-                                   self._format.fetch_companion(self._http, remote, hosts, index_url))
+                companion = await fetching
             except Exception:  # noqa: BLE001 - a bug there must not lose the file
                 log.exception("fetching what %s's upstream serves beside it", remote.filename)
             digests = await run_in_threadpool(self._keep, domain, targets, namespace, name,
@@ -827,6 +848,9 @@ class UpstreamResolver:
             # 15); a small one is verified and kept before it is answered anyway (below), so
             # the store's failure is its 503 too.
             await run_in_threadpool(self._blobs.exists, domain.blob_key, _NO_BLOB)
+        # Counted right before: another request may start this download while the look above
+        # waits, and one that joins it must keep the file in its repository too (below).
+        started_before = self._pull.downloads_started
         download = self._pull.start(domain.blob_key, source, commit, keeper=owner.id,
                                     adopt=adopt, digests=self._format.pull_digests)
         if self._pull.downloads_started != started_before:
@@ -917,6 +941,11 @@ class UpstreamResolver:
                                     EntryPoint("EXTERNAL", None, connection), blob_sizes, now)
         log.info("kept %s in %s", remote.filename, ", ".join(r.name for r in held) or "nothing")
         return digests
+
+
+def _given(digests: Digests) -> Digests:
+    """A ``Finish`` that has already run: the digests it gave."""
+    return digests
 
 
 def _reads_upstreams(graph: DomainGraph, repository: Repository) -> bool:

@@ -4,6 +4,8 @@ been downloaded and could not be kept (``UpstreamResolver._pull_through``)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -66,4 +68,32 @@ def test_a_small_pull_from_an_index_without_sizes_while_the_store_is_down_is_a_5
         pulled = repo.get(path)
         assert pulled.status_code == 200 and pulled.content == wheel.data
     finally:
+        upstream.stop()
+
+
+def test_regression_a_file_failing_verification_is_refused_without_waiting_for_its_pep_658_file(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    """A wheel whose bytes do not match its page's sha256, from an upstream slow to send its
+    PEP 658 .metadata file: the client gets the 502 that says so as soon as the wheel is in.
+    The verification had moved into the commit, after the wait for that file: the 502 came
+    only once the upstream sent it (or its fetch gave up, up to the document timeout)."""
+    upstream = StaticIndex(metadata_hold=threading.Event()).start()
+    assert upstream.metadata_hold is not None
+    try:
+        wheel, wrong = dists.wheel(DistSpec(name="bad-pkg", version="1.0")), "0" * 64
+        upstream.add(wheel, declared_sha256=wrong)
+        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
+        repo = app.pypi_repo(repository="pypi-store")
+        app.codeartifact().associate_external_connection(
+            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        started = time.monotonic()
+        refused = repo.get(f"simple/bad-pkg/{wheel.filename}")
+        assert time.monotonic() - started < 20  # the .metadata file is held for 60 s
+        assert_refused(refused, 502, f"Upstream file {wheel.filename} failed verification: "
+                       f"its index page declares sha256 {wrong}, the bytes sent have "
+                       f"{wheel.sha256}; nothing was kept")
+        assert app.codeartifact().list_packages(domain="acme",
+                                                repository="pypi-store")["packages"] == []
+    finally:
+        upstream.metadata_hold.set()
         upstream.stop()

@@ -11,7 +11,9 @@ connection.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,3 +275,35 @@ def test_regression_a_range_of_a_file_from_an_index_without_sizes_is_placed_by_t
             domain="acme", repository="pypi-store")["packages"]] == ["big-pkg"]
     finally:
         index.stop()
+
+
+def test_regression_two_repositories_pulling_one_file_at_once_both_keep_it(
+        chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two clients download a file only the upstream has, at the same moment, through two
+    repositories reading from the one owning the connection: both get it, one download, and
+    both repositories keep it. The request that joined the other's download had counted the
+    downloads started before its look at the blob store, during which the other started this
+    one: it took the download for its own, so its repository did not keep the file (with two
+    clients, about half the time: its client had the whole file, its repository listed
+    nothing) and the PEP 658 file was fetched a second time."""
+    api = chain.app.codeartifact()
+    api.create_repository(domain="acme", repository="team2",
+                          upstreams=[{"repositoryName": "pypi-store"}])
+    team2 = chain.app.pypi_repo(repository="team2", create=False)
+    blobs = chain.app.container.registry.blobs
+    exists, both_looking = blobs.exists, threading.Barrier(2, timeout=10)
+
+    def looked(domain_key: str, sha256: str) -> bool:
+        both_looking.wait()  # both look before either starts the download
+        return exists(domain_key, sha256)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(blobs, "exists", looked)
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(lambda repo: repo.get(chain.path), [chain.team, team2]))
+    assert [(r.status_code, r.content == chain.wheel.data) for r in got] == [(200, True)] * 2
+    assert chain.index.file_requests(chain.wheel.filename) == 1
+    held = {repo: [p["package"] for p in api.list_packages(
+        domain="acme", repository=repo)["packages"]] for repo in ("team", "team2", "pypi-store")}
+    assert held == {"team": ["big-pkg"], "team2": ["big-pkg"], "pypi-store": ["big-pkg"]}
+    assert chain.index.requests[f"/files/{chain.wheel.filename}.metadata"] == 1

@@ -110,6 +110,8 @@ class StaticIndex:
     failing: bool = False
     # While set to an unset event, file bodies are sent only once it is set (a slow download).
     hold: threading.Event | None = None
+    # The same for the PEP 658 .metadata files (an upstream slow to send them).
+    metadata_hold: threading.Event | None = None
     # While set, a file's body stops after this many bytes and the connection closes (an
     # upstream that goes away in the middle of a file).
     cut_after: int | None = None
@@ -216,6 +218,8 @@ class StaticIndex:
                         if served is None:
                             continue
                         if parts[1].endswith(".metadata"):
+                            if index.metadata_hold is not None:
+                                index.metadata_hold.wait(timeout=60)
                             if served.metadata is not None:
                                 self._send(200, served.metadata_sent or served.metadata,
                                            "text/plain", {})
