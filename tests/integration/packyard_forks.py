@@ -204,9 +204,9 @@ class PackyardForks:
                 else:
                     self._pids.append(reply["pid"])
                 self._ended.notify_all()
-        log = (self._workdir / "server.log").read_text(errors="replace")
         with self._ended:
-            if self._server is server:
+            if self._server is server:  # not ended by close(), which removes the log with it
+                log = (self._workdir / "server.log").read_text(errors="replace")
                 self._failed = f"packyard's fork server exited:\n{log[-4000:]}"
             self._ended.notify_all()
 
