@@ -26,6 +26,7 @@ from packyard.crypto.kms import KmsKeyProvider, kms_client
 from packyard.iam.secret_key import WRAPPED_FILE
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, twine_reason
+from tests.inprocess.key_faults import one_file_under_the_default_key
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 from tests.integration.test_upstreams import StaticIndex
 from tests.kms_fake import FakeKms
@@ -197,10 +198,7 @@ def test_regression_a_kms_key_the_server_cannot_use_is_named_with_the_fix(
     # Was: "KMS key ARN is not in a state that allows this (pending deletion?): ..." and no
     # word of what to do, for a key disabled, pending deletion or denied alike.
     packyard = _on_kms(packyard_factory, data_dir, kms)
-    key = packyard.settings.default_encryption_key
-    repo = packyard.pypi_repo()
-    dist = dists.wheel(DistSpec(name="stuck", version="1.0"))
-    upload_ok(repo, dist)
+    key, repo, dist = one_file_under_the_default_key(packyard, dists, "stuck")
     if state == "denied":
         kms.deny(key)
     else:
@@ -256,9 +254,7 @@ def test_regression_the_codeartifact_api_names_an_unusable_kms_key_not_internal_
     # The AWS CLI's user read "InternalServerException … Internal error" (after botocore's
     # retries), the fix only in the server's log, while twine and pip were told it.
     packyard = _on_kms(packyard_factory, data_dir, kms)
-    key = packyard.settings.default_encryption_key
-    dist = dists.wheel(DistSpec(name="stuck", version="1.0"))
-    upload_ok(packyard.pypi_repo(), dist)
+    key, _, dist = one_file_under_the_default_key(packyard, dists, "stuck")
     if state == "denied":
         kms.deny(key)
     else:
@@ -301,10 +297,7 @@ def test_a_file_whose_kms_key_was_deleted_is_a_server_fault_not_missing(
         packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms,
         dists: DistFactory) -> None:
     packyard = _on_kms(packyard_factory, data_dir, kms)
-    key = packyard.settings.default_encryption_key
-    repo = packyard.pypi_repo()
-    dist = dists.wheel(DistSpec(name="gone-key", version="1.0"))
-    upload_ok(repo, dist)
+    key, repo, dist = one_file_under_the_default_key(packyard, dists, "gone-key")
     kms.delete(key)
 
     download = repo.get(f"simple/gone-key/{dist.filename}")

@@ -16,6 +16,7 @@ from packyard.encryption.verification import verify_blobs
 from packyard.iam.secret_key import WRAPPED_FILE
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard, twine_reason
+from tests.inprocess.key_faults import one_file_under_the_default_key
 from tests.integration.helpers import DistFactory, DistSpec, upload, upload_ok
 from tests.openbao import OpenBao
 from tests.relay import Relay
@@ -46,10 +47,7 @@ def test_regression_a_file_whose_transit_key_was_deleted_is_a_server_fault_not_m
     # key" for a file the index lists, twine a 404 on upload, and `packyard verify` counted the
     # blob "missing" with no word of the key, while its bytes were all there.
     packyard = _on_transit(packyard_factory, data_dir, openbao)
-    key = packyard.settings.default_encryption_key
-    repo = packyard.pypi_repo()
-    dist = dists.wheel(DistSpec(name="gone-key", version="1.0"))
-    upload_ok(repo, dist)
+    key, repo, dist = one_file_under_the_default_key(packyard, dists, "gone-key")
     _transit(openbao, "POST", f"keys/{key}/config", {"deletion_allowed": True})
     _transit(openbao, "DELETE", f"keys/{key}")
 
@@ -121,10 +119,7 @@ def test_regression_a_raised_min_decryption_version_is_named_with_the_fix(
     # Was: "ciphertext or signature version is disallowed by policy (too old)" and nothing on
     # how the files become readable again.
     packyard = _on_transit(packyard_factory, data_dir, openbao)
-    key = packyard.settings.default_encryption_key
-    repo = packyard.pypi_repo()
-    dist = dists.wheel(DistSpec(name="too-old", version="1.0"))
-    upload_ok(repo, dist)
+    key, repo, dist = one_file_under_the_default_key(packyard, dists, "too-old")
     _transit(openbao, "POST", f"keys/{key}/rotate")
     _transit(openbao, "POST", f"keys/{key}/config", {"min_decryption_version": 2})
 
