@@ -76,6 +76,7 @@ from packyard.storage.blobs import (
     StagedBlob,
     StoredBlob,
     check_blob_key,
+    listed_domains,
     side_by_side,
 )
 from packyard.storage.read_cache import CachingBlobStore
@@ -677,9 +678,7 @@ class EncryptingBlobStore:
         """Each blob of the domain once, encrypted or still plain (both when an interrupted
         ``packyard encrypt`` left its plain file: the later time); the inner store's
         ``list_blobs`` says where each file is."""
-        if domain_key is not None:
-            check_blob_key(domain_key, "0" * 64)
-        for key in self.domain_keys() if domain_key is None else [domain_key]:
+        for key in listed_domains(self, domain_key):
             both = heapq.merge(
                 self.inner.list_blobs(key, page_size=page_size),
                 self.inner.list_blobs(sealed_partition(key), page_size=page_size),
