@@ -317,7 +317,10 @@ class EncryptingBlobStore:
         """``made``'s row, its data key wrapped again under the KEK's current version. It was
         made when the bytes began to arrive: a ``packyard keys rotate`` that ran while they came
         could not see it, and may have retired the version that wrapped it."""
-        wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
+        try:
+            wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
+        except UnknownKey:
+            raise key_gone(self._provider.name, made.row.key_id, made.context) from None
         return replace(made.row, key_id=wrapped.key_id, key_version=wrapped.key_version,
                        wrapped=wrapped.ciphertext)
 
