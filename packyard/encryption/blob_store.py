@@ -76,6 +76,7 @@ from packyard.storage.blobs import (
     StagedBlob,
     StoredBlob,
     check_blob_key,
+    listed_domains,
     side_by_side,
 )
 from packyard.storage.read_cache import CachingBlobStore
@@ -316,7 +317,10 @@ class EncryptingBlobStore:
         """``made``'s row, its data key wrapped again under the KEK's current version. It was
         made when the bytes began to arrive: a ``packyard keys rotate`` that ran while they came
         could not see it, and may have retired the version that wrapped it."""
-        wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
+        try:
+            wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
+        except UnknownKey:
+            raise key_gone(self._provider.name, made.row.key_id, made.context) from None
         return replace(made.row, key_id=wrapped.key_id, key_version=wrapped.key_version,
                        wrapped=wrapped.ciphertext)
 
@@ -677,9 +681,7 @@ class EncryptingBlobStore:
         """Each blob of the domain once, encrypted or still plain (both when an interrupted
         ``packyard encrypt`` left its plain file: the later time); the inner store's
         ``list_blobs`` says where each file is."""
-        if domain_key is not None:
-            check_blob_key(domain_key, "0" * 64)
-        for key in self.domain_keys() if domain_key is None else [domain_key]:
+        for key in listed_domains(self, domain_key):
             both = heapq.merge(
                 self.inner.list_blobs(key, page_size=page_size),
                 self.inner.list_blobs(sealed_partition(key), page_size=page_size),

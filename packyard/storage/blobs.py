@@ -334,6 +334,15 @@ def check_blob_key(domain_key: str, sha256: str) -> None:
         raise ValueError(f"bad domain key {domain_key!r}")
 
 
+def listed_domains(store: BlobStore, domain_key: str | None) -> list[str]:
+    """The domain keys ``store.list_blobs(domain_key)`` goes through: ``domain_key`` (checked
+    as every backend checks one), or every one the store holds when None."""
+    if domain_key is None:
+        return store.domain_keys()
+    check_blob_key(domain_key, "0" * 64)
+    return [domain_key]
+
+
 async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """``chunks`` with its first chunk already read: awaited before a response starts, so a blob
     that is missing or fails its integrity check becomes an error answer (404, 500) instead of

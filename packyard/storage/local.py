@@ -22,6 +22,7 @@ from packyard.storage.blobs import (
     check_blob_key,
     is_blob_name,
     is_domain_key,
+    listed_domains,
     read_file_now,
 )
 from packyard.storage.group_flush import GroupFlush
@@ -214,9 +215,7 @@ class LocalBlobStore:
                    page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
         # A folder at a time (a 256th of a domain), in the order of the names: the folders
         # are the first two digits of the names in them.
-        if domain_key is not None:
-            check_blob_key(domain_key, "0" * 64)
-        for key in self.domain_keys() if domain_key is None else [domain_key]:
+        for key in listed_domains(self, domain_key):
             for prefix in sorted(_folders(self.root / key)):
                 folder = self.root / key / prefix
                 try:

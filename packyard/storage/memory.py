@@ -22,6 +22,7 @@ from packyard.storage.blobs import (
     StagedBlob,
     StoredBlob,
     check_blob_key,
+    listed_domains,
 )
 from packyard.storage.staging import StagedFile, StagingArea
 
@@ -123,9 +124,7 @@ class MemoryBlobStore:
 
     def list_blobs(self, domain_key: str | None = None, *,
                    page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
-        if domain_key is not None:
-            check_blob_key(domain_key, "0" * 64)
-        for key in self.domain_keys() if domain_key is None else [domain_key]:
+        for key in listed_domains(self, domain_key):
             with self._lock:  # a copy of the names: commits go on meanwhile
                 stored = sorted(self._stored_at.get(key, {}).items())
             for sha256, stored_at in stored:

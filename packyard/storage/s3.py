@@ -48,6 +48,7 @@ from packyard.storage.blobs import (
     check_blob_key,
     is_blob_name,
     is_domain_key,
+    listed_domains,
 )
 from packyard.storage.s3_connection import S3Clients
 from packyard.storage.staging import StagedFile, StagingArea
@@ -304,9 +305,7 @@ class S3BlobStore:
                    page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
         # ListObjectsV2 answers in the keys' order (UTF-8 binary), which below a domain's
         # prefix is the sha256s' order. Multipart uploads under way are not objects yet.
-        if domain_key is not None:
-            check_blob_key(domain_key, "0" * 64)
-        for key in self.domain_keys() if domain_key is None else [domain_key]:
+        for key in listed_domains(self, domain_key):
             below = self._clients.location.key(f"{key}/")
             for page in self._pages(f"listing {key}", Prefix=below,
                                     PaginationConfig={"PageSize": page_size}):

@@ -102,12 +102,15 @@ def claim_key(partition: str, source: FileSource) -> str:
 Finish = Callable[[], Digests]
 """Finishes a download's staged write (its last bytes written, ``digests()`` called) and
 verifies it against what the upstream declared (``VerificationFailed`` when it does not
-match); its digests. Blocking: ``Commit`` calls it in the worker thread that stores the file."""
+match); its digests. Blocking: ``Commit`` calls it in a worker thread, before it stores the
+file."""
 
 Commit = Callable[[StagedBlob, Finish], Awaitable[Digests]]
-"""Stores a download: calls ``finish`` first, in the worker thread that then commits the staged
-write it finished to the blob store (one hop for both); the digests ``finish`` gave. Nothing
-is stored when ``finish`` raises; what is left of the staged write afterwards is discarded."""
+"""Stores a download: calls ``finish`` first, as a rule in the worker thread that then commits
+the staged write it finished to the blob store (one hop for both; ``UpstreamResolver`` gives it
+a hop of its own while what the upstream serves beside the file is still on its way); the
+digests ``finish`` gave. Nothing is stored when ``finish`` raises; what is left of the staged
+write afterwards is discarded."""
 
 Adopt = Callable[[int], bool]
 """Keeps the copy another process pulled into repository ``keeper`` where ``commit`` would

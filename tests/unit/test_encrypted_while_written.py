@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from packyard.crypto.context import EncryptionContext
-from packyard.crypto.errors import KeyUnavailable
+from packyard.crypto.errors import KeyUnavailable, UnknownKey
 from packyard.crypto.keyring import LocalKeyring
 from packyard.crypto.keys import DataKey, WrappedKey
 from packyard.encryption import rotation, sealed_while_written
@@ -289,3 +289,21 @@ def test_regression_a_key_recorded_between_a_rotations_passes_is_rewrapped_befor
     assert kept.key_version == report.version
     assert data.keyring.decrypt_data_key(
         WrappedKey(kept.key_id, kept.key_version, kept.wrapped), context) == early.plaintext
+
+
+def test_regression_a_key_deleted_at_the_provider_while_a_pull_is_written_is_named_not_a_404(
+        data: _Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The data key made at the first write is wrapped again as it is recorded: a KEK deleted
+    # at the provider meanwhile was the provider's ``UnknownKey`` there, a ``NotFound`` (404
+    # "No ... key" for an upload or a pull), where opening or making a key says the key is
+    # gone and how to restore it (500).
+    store = data.store()
+    staged = _pulled(store)
+
+    def deleted(key_ref: str, plaintext: bytes, context: EncryptionContext) -> WrappedKey:
+        raise UnknownKey(f"No key {key_ref!r}")
+
+    monkeypatch.setattr(data.keyring, "wrap_data_key", deleted)
+    with pytest.raises(KeyUnavailable, match="no longer exists at the key provider"):
+        store.commit(staged, "d1")
+    assert data.catalog.data_key(1, SHA) is None
