@@ -316,7 +316,11 @@ class EncryptingBlobStore:
     def _wrapped_now(self, made: MadeKey) -> StoredDataKey:
         """``made``'s row, its data key wrapped again under the KEK's current version. It was
         made when the bytes began to arrive: a ``packyard keys rotate`` that ran while they came
-        could not see it, and may have retired the version that wrapped it."""
+        could not see it, and may have retired the version that wrapped it. A provider whose
+        keys have no versions (KMS: rotation is AWS's, and what a key wrapped stays unwrappable)
+        is not asked again: the row is kept as made."""
+        if made.row.key_version is None:
+            return made.row
         try:
             wrapped = self._provider.wrap_data_key(made.row.key_id, made.data_key, made.context)
         except UnknownKey:

@@ -307,3 +307,25 @@ def test_regression_a_key_deleted_at_the_provider_while_a_pull_is_written_is_nam
     with pytest.raises(KeyUnavailable, match="no longer exists at the key provider"):
         store.commit(staged, "d1")
     assert data.catalog.data_key(1, SHA) is None
+
+
+def test_a_key_without_versions_is_not_wrapped_again_at_the_commit(
+        data: _Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The re-wrap at the commit is for keys a ``keys rotate`` retires versions of; a provider
+    # whose keys have none (KMS) would be asked once more per pulled file for nothing.
+    generate = data.keyring.generate_data_key
+
+    def unversioned(key_ref: str, context: EncryptionContext) -> DataKey:
+        made = generate(key_ref, context)
+        return DataKey(made.plaintext, WrappedKey(made.wrapped.key_id, None,
+                                                  made.wrapped.ciphertext))
+
+    def asked_again(key_ref: str, plaintext: bytes, context: EncryptionContext) -> WrappedKey:
+        raise AssertionError("wrapped again")
+
+    monkeypatch.setattr(data.keyring, "generate_data_key", unversioned)
+    monkeypatch.setattr(data.keyring, "wrap_data_key", asked_again)
+    store = data.store()
+    store.commit(_pulled(store), "d1")
+    row = data.catalog.data_key(1, SHA)
+    assert row is not None and row.key_version is None
