@@ -33,7 +33,7 @@ from packyard.encryption.blob_store import SEALED_SUFFIX, sealed_partition
 from packyard.errors import NotFound
 from packyard.metadata.catalog import BlobRow, BlobUser, Catalog
 from packyard.model import Domain
-from packyard.storage.blobs import BlobStore, StoredBlob
+from packyard.storage.blobs import BlobStore, StoredBlob, blob_name
 
 _PAGE = 500
 # How a bad blob is mended; both ways were tried on a registry a backup had been taken of.
@@ -131,8 +131,8 @@ def verify_blobs(catalog: Catalog, store: BlobStore, *, domain_id: int | None = 
             status, detail = _check(store, domain_key, row.sha256)
             if status == "ok" and not row.encrypted and encryption:
                 status = "plain"
-            stored_as = (f"{domain_key}{SEALED_SUFFIX if row.encrypted else ''}/"
-                         f"{row.sha256[:2]}/{row.sha256}")
+            stored_as = blob_name(sealed_partition(domain_key) if row.encrypted else domain_key,
+                                  row.sha256)
             used_by = (() if status in ("ok", "plain")
                        else tuple(catalog.blob_users(row.domain_id, row.sha256)))
             finding = Finding(domain_key, row.sha256, status, detail, stored_as, used_by)

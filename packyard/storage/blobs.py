@@ -211,6 +211,11 @@ LIST_PAGE = 1000
 """Blobs fetched at a time by ``list_blobs`` (S3 answers at most 1,000 per request)."""
 
 
+def blob_name(domain_key: str, sha256: str) -> str:
+    """Where a blob is below its store (``d1/ab/ab…``), as every backend lays blobs out."""
+    return f"{domain_key}/{sha256[:2]}/{sha256}"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredBlob:
     """A blob the store holds, as ``BlobStore.list_blobs`` names it."""
@@ -223,8 +228,8 @@ class StoredBlob:
 
     @property
     def stored_as(self) -> str:
-        """Where it is below the store (``d1/ab/ab…``), as every backend lays blobs out."""
-        return f"{self.domain_key}/{self.sha256[:2]}/{self.sha256}"
+        """Where it is below the store (``blob_name``)."""
+        return blob_name(self.domain_key, self.sha256)
 
 
 class BlobStore(Protocol):

@@ -45,6 +45,7 @@ from packyard.storage.blobs import (
     Hasher,
     StagedBlob,
     StoredBlob,
+    blob_name,
     check_blob_key,
     is_blob_name,
     is_domain_key,
@@ -117,7 +118,7 @@ class S3BlobStore:
 
     def _name(self, domain_key: str, sha256: str) -> str:
         check_blob_key(domain_key, sha256)
-        return f"{domain_key}/{sha256[:2]}/{sha256}"
+        return blob_name(domain_key, sha256)
 
     # -- writing -------------------------------------------------------------------------------
 
