@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from packyard.cli.common import fail
+from packyard.cli.common import fail, progress
 from packyard.cli.storage_options import blob_store_option
 from packyard.data_dir import restrict_new_files
 from packyard.errors import Invalid
@@ -28,7 +28,6 @@ _data_dir_option = click.option(
     help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
 
 
-
 def _settings(data_dir: Path | None, blob_store: str | None) -> Settings:
     try:
         return load_settings(data_dir=data_dir, blob_store=blob_store)
@@ -38,9 +37,8 @@ def _settings(data_dir: Path | None, blob_store: str | None) -> Settings:
 
 @contextmanager
 def _progress(what: str) -> Iterator[backups.Progress]:
-    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                  TimeElapsedColumn(), console=_err, transient=True,
-                  disable=not _err.is_terminal) as bar:
+    with progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                  TimeElapsedColumn()) as bar:
         task = bar.add_task(what, total=None)
 
         def step(done: int, total: int, _bytes: int) -> None:

@@ -1,5 +1,5 @@
-"""What the commands on a server's data share: the refusal they print, and the check that the
-data directory they were given holds the server's database."""
+"""What the commands on a server's data share: the refusal they print, the check that the
+data directory they were given holds the server's database, and their progress bars."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, ProgressColumn
 
 from packyard.settings import Settings
 
@@ -27,3 +28,9 @@ def need_database(settings: Settings) -> None:
     if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
         fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
              "--data-dir")
+
+
+def progress(*columns: str | ProgressColumn) -> Progress:
+    """A progress bar of ``columns`` on stderr, gone once done; none when stderr is not a
+    terminal (a log or a pipe would keep every redraw)."""
+    return Progress(*columns, console=_err, transient=True, disable=not _err.is_terminal)

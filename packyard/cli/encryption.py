@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.cli.common import fail, need_database
+from packyard.cli.common import fail, need_database, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
@@ -31,14 +30,12 @@ if TYPE_CHECKING:
     from packyard.bootstrap import Services
     from packyard.encryption.wiring import Encryption
 
-_err = Console(stderr=True)
 _DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                          default=None,
                          help="The server's data directory (default ./data, or "
                               "PACKYARD_DATA_DIR).")
 _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
                        help="A summary for people, or JSON for scripts.")
-
 
 
 def _settings(data_dir: Path | None, database_url: str | None,
@@ -79,9 +76,8 @@ def _services(settings: Settings, *, iam_secrets: bool = True
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err, transient=True,
-                    disable=not _err.is_terminal)
+    return progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn())
 
 
 def _domain_id(services: Services, domain: str | None) -> int | None:

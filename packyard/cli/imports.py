@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
-from packyard.cli.common import fail, need_database
+from packyard.cli.common import fail, need_database, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
@@ -30,9 +29,6 @@ if TYPE_CHECKING:
     from packyard.formats.plugin import FileImport, FileResult
 
 DEFAULT_BATCH_SIZE = 500
-
-_err = Console(stderr=True)
-
 
 
 def _settings(data_dir: Path | None, database_url: str | None = None,
@@ -149,21 +145,20 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     refused: list[FileResult] = []
     started = time.monotonic()
     try:
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
-                      transient=True, disable=not _err.is_terminal) as progress:
-            task = progress.add_task("", total=len(files))
+        with progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task("", total=len(files))
             for batch in importer.run(files):
                 for result in batch:
                     counts[result.status] += 1
                     if result.status == "refused":
                         refused.append(result)
                         if output == "text":
-                            progress.console.print(
+                            bar.console.print(
                                 f"[red]refused[/] {escape(_shown(result.path))}: "
                                 f"{escape(result.reason or '')}",
                                 soft_wrap=True, highlight=False)
-                progress.update(task, advance=len(batch),
+                bar.update(task, advance=len(batch),
                                 description=_summary(counts, time.monotonic() - started))
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
