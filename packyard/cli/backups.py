@@ -8,13 +8,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
+from packyard.cli.common import fail, progress
 from packyard.cli.storage_options import blob_store_option
 from packyard.data_dir import restrict_new_files
 from packyard.errors import Invalid
@@ -28,24 +28,17 @@ _data_dir_option = click.option(
     help="The server's data directory (default ./data, or PACKYARD_DATA_DIR).")
 
 
-def _fail(message: str) -> NoReturn:
-    # escape: a path such as /backups/[/b] is text, not rich's markup (MarkupError).
-    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    sys.exit(2)
-
-
 def _settings(data_dir: Path | None, blob_store: str | None) -> Settings:
     try:
         return load_settings(data_dir=data_dir, blob_store=blob_store)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @contextmanager
 def _progress(what: str) -> Iterator[backups.Progress]:
-    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                  TimeElapsedColumn(), console=_err, transient=True,
-                  disable=not _err.is_terminal) as bar:
+    with progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                  TimeElapsedColumn()) as bar:
         task = bar.add_task(what, total=None)
 
         def step(done: int, total: int, _bytes: int) -> None:
@@ -74,7 +67,7 @@ def backup_data(dest: Path, data_dir: Path | None, blob_store: str | None) -> No
         with _progress("Backing up") as step:
             report = backups.backup(settings, dest, step)
     except Invalid as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if report.missing:
         _err.print(f"[red]error:[/] {len(report.missing)} file(s) were deleted while the backup "
                    f"ran, so {escape(str(dest))} is incomplete (marked so in {backups.MANIFEST}); run the "
@@ -103,7 +96,7 @@ def restore_data(src: Path, data_dir: Path | None, blob_store: str | None) -> No
         with _progress("Restoring") as step:
             report = backups.restore(src, settings, step)
     except Invalid as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"restored {report.blobs} file(s), {_size(report.bytes)}, into "
                f"{settings.data_dir}")
     if report.unauthenticated:

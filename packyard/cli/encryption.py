@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from packyard.cli.common import fail, need_database, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
@@ -31,19 +30,12 @@ if TYPE_CHECKING:
     from packyard.bootstrap import Services
     from packyard.encryption.wiring import Encryption
 
-_err = Console(stderr=True)
 _DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                          default=None,
                          help="The server's data directory (default ./data, or "
                               "PACKYARD_DATA_DIR).")
 _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
                        help="A summary for people, or JSON for scripts.")
-
-
-def _fail(message: str) -> NoReturn:
-    # escape: a path in the message is text, not rich's markup (MarkupError).
-    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    sys.exit(2)
 
 
 def _settings(data_dir: Path | None, database_url: str | None,
@@ -55,13 +47,11 @@ def _settings(data_dir: Path | None, database_url: str | None,
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if settings.blob_store == MEMORY:
-        _fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
-              "this command works on blobs kept on disk or in S3")
-    if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
-        _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
-              "--data-dir")
+        fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
+             "this command works on blobs kept on disk or in S3")
+    need_database(settings)
     return settings
 
 
@@ -73,7 +63,7 @@ def _open_services(settings: Settings, *, iam_secrets: bool = True) -> Services:
     try:
         return build_services(settings, iam_secrets=iam_secrets)
     except (CannotStart, PackyardError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _services(settings: Settings, *, iam_secrets: bool = True
@@ -81,14 +71,13 @@ def _services(settings: Settings, *, iam_secrets: bool = True
     """The services, for a command that needs encryption on (``encrypt``, ``keys rotate``)."""
     services = _open_services(settings, iam_secrets=iam_secrets)
     if services.encryption is None:
-        _fail("PACKYARD_ENCRYPTION=off: set it to on (the default) to use encryption")
+        fail("PACKYARD_ENCRYPTION=off: set it to on (the default) to use encryption")
     return services, services.encryption
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err, transient=True,
-                    disable=not _err.is_terminal)
+    return progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn())
 
 
 def _domain_id(services: Services, domain: str | None) -> int | None:
@@ -98,7 +87,7 @@ def _domain_id(services: Services, domain: str | None) -> int | None:
         return services.catalog.get_domain(services.settings.account_id, domain,
                                            with_stats=False).id
     except NotFound:
-        _fail(f"no domain {domain!r} on this server")
+        fail(f"no domain {domain!r} on this server")
 
 
 @click.command("encrypt")
@@ -121,7 +110,7 @@ def encrypt(data_dir: Path | None, database_url: str | None, blob_store: str | N
         try:  # held until the command ends
             mode_lock = hold_encrypting_mode(settings.data_dir, "packyard encrypt")  # noqa: F841
         except ModeConflict as exc:
-            _fail(str(exc))
+            fail(str(exc))
     services, encryption = _services(settings)
     total = plain_blob_count(services.catalog)
     try:
@@ -130,9 +119,9 @@ def encrypt(data_dir: Path | None, database_url: str | None, blob_store: str | N
             report = encrypt_existing(services.catalog, encryption.blobs,
                                       lambda _domain, _outcome: bar.advance(task))
     except OSError as exc:
-        _fail(f"the encryption stopped: {os_error_text(exc)}; nothing is lost (the "
-              "files not encrypted yet stay plain and readable, those encrypted so far no "
-              "longer take their plain space): run it again once this is mended, and it "
+        fail(f"the encryption stopped: {os_error_text(exc)}; nothing is lost (the "
+             "files not encrypted yet stay plain and readable, those encrypted so far no "
+             "longer take their plain space): run it again once this is mended, and it "
               "carries on")
     services.catalog.dispose()
     if output == "json":
@@ -178,7 +167,7 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
         try:
             held = hold_plain_mode(settings.data_dir, "packyard verify")
         except ModeConflict as exc:
-            _fail(str(exc))
+            fail(str(exc))
     with held:  # until the command ends
         _verify(settings, domain, delete, output)
 
@@ -329,7 +318,7 @@ def rotate_key(data_dir: Path | None, database_url: str | None, blob_store: str 
                                 open_shared_files(services.settings), encryption.provider, key),
                             settle_seconds=ROTATION_SETTLE_SECONDS)
         except PackyardError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     services.catalog.dispose()
     if output == "json":
         click.echo(json.dumps({"key": report.key_id, "version": report.version,

@@ -10,15 +10,14 @@ this command is the other way out, taken knowingly: run with the servers stopped
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
+from packyard.cli.common import fail, need_database
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
 from packyard.settings import Settings, load_settings
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 _out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    sys.exit(2)
 
 
 def _not_the_servers_blob_store(settings: Settings) -> str | None:
@@ -97,33 +90,31 @@ def reset_secret_key(data_dir: Path | None, database_url: str | None, blob_store
         settings = load_settings(data_dir=data_dir, database_url=database_url,
                                  blob_store=blob_store)
         check_blob_store(settings)
-        if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
-            _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
-                  "--data-dir")
+        need_database(settings)
         files = open_shared_files(settings)
         # With the key there, nothing is lost: forget_lost_secrets says so, whatever runs.
         lost = secret_key_file(files) is None
         wrong_store = _not_the_servers_blob_store(settings) if lost else None
         if wrong_store:
-            _fail(wrong_store)
+            fail(wrong_store)
         if lost and held_by_a_process(settings.data_dir):
             # A running server keeps the lost key in memory and seals the new access keys an
             # administrator makes with it: the next start would find them sealed with a key
             # that is gone, and refuse again.
-            _fail(f"a Packyard server (or packyard import or encrypt) is running on "
-                  f"{settings.data_dir}: stop it first, then run this again (a server running "
-                  "meanwhile keeps sealing secrets with the lost key)")
+            fail(f"a Packyard server (or packyard import or encrypt) is running on "
+                 f"{settings.data_dir}: stop it first, then run this again (a server running "
+                 "meanwhile keeps sealing secrets with the lost key)")
         catalog = SqlCatalog(settings.effective_database_url)
         try:
             catalog.migrate()
             strange = lost and _holds_none_of_the_catalogs_files(settings, catalog.engines[1])
             if strange:
-                _fail(strange)
+                fail(strange)
             done = forget_lost_secrets(catalog.engines[1], files, datetime.now(UTC))
         finally:
             catalog.dispose()
     except (ValueError, CannotStart) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if output == "json":
         _out.print_json(json.dumps({"accessKeysLost": done.access_keys,
                                     "sessionsEnded": done.sessions,

@@ -13,14 +13,14 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
+from packyard.cli.common import fail, need_database, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings, load_settings
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
     from packyard.formats.plugin import FileImport, FileResult
 
 DEFAULT_BATCH_SIZE = 500
-
-_err = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    # escape: a path such as wheels/[/b]/x.whl is text, not rich's markup (MarkupError).
-    _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
-    sys.exit(2)
 
 
 def _settings(data_dir: Path | None, database_url: str | None = None,
@@ -48,15 +40,12 @@ def _settings(data_dir: Path | None, database_url: str | None = None,
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if settings.blob_store == MEMORY:
         # The files would land in this command's memory, never in the server's.
-        _fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
-              "packyard import can only add files to a server whose blobs are on disk")
-    if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
-        # Never start a new, empty registry by mistake: the data must be the server's.
-        _fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
-              "--data-dir")
+        fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
+             "packyard import can only add files to a server whose blobs are on disk")
+    need_database(settings)
     return settings
 
 
@@ -66,7 +55,7 @@ def _file_import() -> FileImport:
 
     found = [p.file_import for p in builtin_formats() if p.file_import is not None]
     if not found:
-        _fail("no package format here imports files")
+        fail("no package format here imports files")
     return found[0]
 
 
@@ -123,32 +112,32 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     file_import = _file_import()
     files = file_import.find(paths)
     if not files:
-        _fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
-              f"{', '.join(str(p) for p in paths)}")
+        fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
+             f"{', '.join(str(p) for p in paths)}")
     restrict_new_files()
     if settings.encryption == "on":
         try:  # held until the command ends
             mode_lock = hold_encrypting_mode(settings.data_dir, "packyard import")  # noqa: F841
         except ModeConflict as exc:
-            _fail(str(exc))
+            fail(str(exc))
     try:
         services = build_services(settings)
     except CannotStart as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         services.registry.get_domain(domain, owner)
     except NotFound as exc:
-        _fail(f"{exc.message} (create it first: aws codeartifact create-domain --domain {domain})")
+        fail(f"{exc.message} (create it first: aws codeartifact create-domain --domain {domain})")
     except PackyardError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     try:
         found_domain, found_repository = services.registry.get_repository(domain, repository,
                                                                           owner)
     except NotFound as exc:
-        _fail(f"{exc.message} (create it first: aws codeartifact create-repository "
-              f"--domain {domain} --repository {repository})")
+        fail(f"{exc.message} (create it first: aws codeartifact create-repository "
+             f"--domain {domain} --repository {repository})")
     except PackyardError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     importer = file_import.importer(services.registry, settings.max_upload_bytes,
                                     root_principal(settings.account_id), found_domain,
                                     found_repository, batch_size)
@@ -156,28 +145,27 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     refused: list[FileResult] = []
     started = time.monotonic()
     try:
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
-                      transient=True, disable=not _err.is_terminal) as progress:
-            task = progress.add_task("", total=len(files))
+        with progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task("", total=len(files))
             for batch in importer.run(files):
                 for result in batch:
                     counts[result.status] += 1
                     if result.status == "refused":
                         refused.append(result)
                         if output == "text":
-                            progress.console.print(
+                            bar.console.print(
                                 f"[red]refused[/] {escape(_shown(result.path))}: "
                                 f"{escape(result.reason or '')}",
                                 soft_wrap=True, highlight=False)
-                progress.update(task, advance=len(batch),
+                bar.update(task, advance=len(batch),
                                 description=_summary(counts, time.monotonic() - started))
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
         # the batches committed before stay, and a rerun skips them.
-        _fail(f"the import stopped: {os_error_text(exc)}; {counts['imported']:,} "
-              "file(s) were imported before it (whole batches only): run it again once this "
-              "is mended, and the files already imported are skipped")
+        fail(f"the import stopped: {os_error_text(exc)}; {counts['imported']:,} "
+             "file(s) were imported before it (whole batches only): run it again once this "
+             "is mended, and the files already imported are skipped")
     # The imported projects' pages are rendered right after each batch; the import is done
     # when they are (``metadata/rendered_pages.py``).
     services.catalog.flush_rendered_pages()

@@ -5,26 +5,21 @@ Register with the main command in ``packyard/cli/main.py``."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 
+from packyard.cli.common import fail, progress
 from packyard.errors import CannotStart, PackyardError
 from packyard.services.storage_migration import migrate_storage
 from packyard.settings import load_settings
-
-_err = Console(stderr=True)
 
 
 @click.command("migrate-storage")
@@ -63,11 +58,9 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
         # whatever PACKYARD_DATABASE_URL and PACKYARD_BLOB_STORE (the replicas' settings) say.
         source = dataclasses.replace(target, database_url=None, blob_store=from_blob_store)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_err, transient=True,
-                  disable=not _err.is_terminal) as bar:
+        fail(str(exc))
+    with progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn()) as bar:
         tasks: dict[str, TaskID] = {}
 
         def step(what: str, done: int, total: int) -> None:
@@ -80,8 +73,7 @@ def migrate_storage_command(data_dir: Path | None, from_blob_store: str | None,
             report = migrate_storage(source, target, step, keys)
         except (PackyardError, CannotStart) as exc:
             bar.stop()
-            _err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
-            sys.exit(2)
+            fail(str(exc))
     rows = ("rows already copied by an earlier run" if report.rows_present
             else f"{report.rows} rows")
     moved = (f"; moved {report.keys_moved} data key(s) onto PACKYARD_KEY_PROVIDER="

@@ -22,6 +22,7 @@ from rich.table import Table
 from packyard.audit.local import LocalAudit
 from packyard.auth.token_ledger import TokenInfo, TokenLedger
 from packyard.auth.tokens import hash_token
+from packyard.cli.common import fail, need_database
 from packyard.cli.storage_options import database_url_option
 from packyard.cli.tables import print_table
 from packyard.metadata.catalog import SqlCatalog
@@ -39,13 +40,8 @@ def _open(data_dir: Path | None, database_url: str | None) -> tuple[Settings, To
     try:
         settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
-    if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
-        _err.print(f"[red]error:[/] no Packyard database in "
-                   f"{escape(str(settings.data_dir.resolve()))}; "
-                   "pass the server's --data-dir")
-        sys.exit(2)
+        fail(str(exc))
+    need_database(settings)
     return settings, TokenLedger(SqlCatalog(settings.effective_database_url).engines)
 
 

@@ -346,3 +346,14 @@ def test_regression_reset_secret_key_after_a_start_without_the_blob_store_gives_
     again = packyard_factory(blob_store=str(store))
     assert again.sts(Credentials(made["AccessKeyId"], made["SecretAccessKey"])
                      ).get_caller_identity()["Arn"].endswith(":user/alice")
+
+
+def test_reset_secret_key_on_a_directory_without_a_database_refuses_and_makes_none(
+        tmp_path: Path) -> None:
+    # Without the check it would migrate a new, empty catalog into the wrong directory.
+    refused = CliRunner().invoke(main, ["iam", "reset-secret-key", "--data-dir",
+                                        str(tmp_path)])
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        f"error: no Packyard database in {tmp_path.resolve()}; pass the server's --data-dir")
+    assert not (tmp_path / "packyard.db").exists()

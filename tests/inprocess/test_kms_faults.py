@@ -342,3 +342,24 @@ def test_create_domain_with_an_unknown_kms_key_is_not_found(
     api = packyard.codeartifact()
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.create_domain(domain="acme", encryptionKey="alias/nobody")
+
+
+def test_a_default_kms_key_that_cannot_wrap_is_the_servers_setting_not_a_validation_error(
+        packyard_factory: PackyardFactory, data_dir: Path, kms: FakeKms) -> None:
+    # create-domain naming no key gets the default key: one that cannot wrap data keys is the
+    # server's PACKYARD_DEFAULT_ENCRYPTION_KEY to mend, said as such (not a ValidationException
+    # about a key the caller never named).
+    first = _on_kms(packyard_factory, data_dir, kms)
+    first.close()
+    asymmetric = kms.create_key(spec="RSA_2048")
+    packyard = packyard_factory(**{
+        **{f.name: getattr(first.settings, f.name) for f in fields(first.settings)
+           if f.name != "data_dir"}, "default_encryption_key": asymmetric})
+    with pytest.raises(ClientError) as refused:
+        packyard.codeartifact().create_domain(domain="plain-default")
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert error["Code"] == "InternalServerException"
+    assert error["Message"].startswith(
+        f"PACKYARD_DEFAULT_ENCRYPTION_KEY: KMS key {asymmetric} is not a symmetric encryption "
+        "key")

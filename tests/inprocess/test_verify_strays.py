@@ -18,6 +18,7 @@ from packyard.cli.main import main
 from packyard.encryption import verification
 from packyard.encryption.blob_store import EncryptingBlobStore
 from packyard.encryption.verification import delete_strays, stray_blobs
+from packyard.services.blob_sweeper import BlobSweeper
 from packyard.storage.blobs import BlobStore
 from tests.inprocess.conftest import PackyardFactory
 from tests.inprocess.harness import InProcessPackyard
@@ -185,3 +186,23 @@ def test_verify_of_one_domain_lists_only_its_strays(packyard: InProcessPackyard,
     assert json.loads(report)["stray"] == [names["one"]] == json.loads(report)["deleted"]
     code, report = _verify(packyard, "--output", "json")
     assert json.loads(report)["stray"] == [names["two"]]
+
+
+def test_verify_delete_strays_names_each_stray_it_kept(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listed stray the sweep would not delete (recorded since it was listed, or the store
+    refused) is said as kept, with why, beside the count of those deleted."""
+    packyard.pypi_repo()  # domain d1
+    killed = _blobs(packyard).put_bytes(b"an upload killed before its rows", "d1")
+    path = packyard.settings.blob_dir / "d1.enc" / killed.sha256[:2] / killed.sha256
+    os.utime(path, (TWO_HOURS_AGO, TWO_HOURS_AGO))
+    # What the sweep answers for a blob a row names by the time it looks: none deleted.
+    monkeypatch.setattr(BlobSweeper, "sweep_strays", lambda *_args: [])
+    code, text = _verify(packyard, "--delete-strays")
+    assert code == 0, text
+    name = f"d1.enc/{killed.sha256[:2]}/{killed.sha256}"
+    assert text.splitlines()[-2:] == [
+        "0 stray file(s) deleted",
+        f"  kept: {name}: recorded since it was listed, or the blob store would not delete it "
+        "(see the log)"]
+    assert path.exists()
