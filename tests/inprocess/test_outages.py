@@ -61,6 +61,9 @@ def test_iam_during_a_database_outage_is_its_service_unavailable(
         assert response.status_code == 503
         assert "<Code>ServiceUnavailable</Code>" in response.text
         assert DATABASE_DOWN in response.text
+        # Was without either: the other surfaces' 503s say when to retry, on a new connection.
+        assert response.headers["retry-after"] == "2"
+        assert response.headers["connection"] == "close"
 
 
 def test_an_upload_while_the_blob_store_is_down_is_503_and_leaves_nothing(

@@ -77,15 +77,18 @@ def error_code_and_status(error: PackyardError) -> tuple[str, int]:
     return "ServiceFailure", 500
 
 
-def xml_error(service: str, code: str, status: int, message: str, request_id: str) -> Response:
+def xml_error(service: str, code: str, status: int, message: str, request_id: str,
+              headers: dict[str, str] | None = None) -> Response:
     body = render_error(service, code, message, request_id, sender_fault=status < 500)
     return Response(body, status_code=status, media_type="text/xml",
-                    headers={"x-amzn-RequestId": request_id})
+                    headers={"x-amzn-RequestId": request_id, **(headers or {})})
 
 
 def to_response(service: str, error: PackyardError, request_id: str) -> Response:
     code, status = error_code_and_status(error)
-    return xml_error(service, code, status, error.message, request_id)
+    # An outage's Retry-After, and its connection closed, as on every other surface.
+    headers = error.headers() if isinstance(error, Unavailable) else None
+    return xml_error(service, code, status, error.message, request_id, headers)
 
 
 @dataclass(frozen=True)
