@@ -1,16 +1,18 @@
 """What the commands on a server's data share: the refusal they print, the check that the
-data directory they were given holds the server's database, and their progress bars."""
+data directory they were given holds the server's database, their settings, and their
+progress bars."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, ProgressColumn
 
-from packyard.settings import Settings
+from packyard.settings import Settings, load_settings
 
 _err = Console(stderr=True)
 
@@ -28,6 +30,26 @@ def need_database(settings: Settings) -> None:
     if settings.database_url is None and not (settings.data_dir / "packyard.db").exists():
         fail(f"no Packyard database in {settings.data_dir.resolve()}; pass the server's "
              "--data-dir")
+
+
+def blob_settings(data_dir: Path | None, database_url: str | None, blob_store: str | None, *,
+                  not_in_memory: str) -> Settings:
+    """The settings of a command that works on the server's database and stored blobs: a
+    usable blob store, not ``memory://`` (refused with ``not_in_memory``: the blobs would be
+    this command's own), and a data directory holding the database."""
+    from packyard.storage.backends import MEMORY, check_blob_store
+
+    try:
+        settings = load_settings(data_dir=data_dir, database_url=database_url,
+                                 blob_store=blob_store)
+        check_blob_store(settings)
+    except ValueError as exc:
+        fail(str(exc))
+    if settings.blob_store == MEMORY:
+        fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
+             + not_in_memory)
+    need_database(settings)
+    return settings
 
 
 def progress(*columns: str | ProgressColumn) -> Progress:

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.cli.common import fail, need_database, progress
+from packyard.cli.common import blob_settings, fail, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
-from packyard.settings import Settings, load_settings
+from packyard.settings import Settings
 
 if TYPE_CHECKING:
     from packyard.bootstrap import Services
@@ -40,19 +40,8 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 
 def _settings(data_dir: Path | None, database_url: str | None,
               blob_store: str | None) -> Settings:
-    from packyard.storage.backends import MEMORY, check_blob_store
-
-    try:
-        settings = load_settings(data_dir=data_dir, database_url=database_url,
-                                 blob_store=blob_store)
-        check_blob_store(settings)
-    except ValueError as exc:
-        fail(str(exc))
-    if settings.blob_store == MEMORY:
-        fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
-             "this command works on blobs kept on disk or in S3")
-    need_database(settings)
-    return settings
+    return blob_settings(data_dir, database_url, blob_store,
+                         not_in_memory="this command works on blobs kept on disk or in S3")
 
 
 def _open_services(settings: Settings, *, iam_secrets: bool = True) -> Services:

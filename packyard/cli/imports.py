@@ -20,10 +20,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
-from packyard.cli.common import fail, need_database, progress
+from packyard.cli.common import blob_settings, fail, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
-from packyard.settings import Settings, load_settings
+from packyard.settings import Settings
 
 if TYPE_CHECKING:
     from packyard.formats.plugin import FileImport, FileResult
@@ -33,20 +33,10 @@ DEFAULT_BATCH_SIZE = 500
 
 def _settings(data_dir: Path | None, database_url: str | None = None,
               blob_store: str | None = None) -> Settings:
-    from packyard.storage.backends import MEMORY, check_blob_store
-
-    try:
-        settings = load_settings(data_dir=data_dir, database_url=database_url,
-                                 blob_store=blob_store)
-        check_blob_store(settings)
-    except ValueError as exc:
-        fail(str(exc))
-    if settings.blob_store == MEMORY:
-        # The files would land in this command's memory, never in the server's.
-        fail("PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
-             "packyard import can only add files to a server whose blobs are on disk")
-    need_database(settings)
-    return settings
+    # The files would land in this command's memory, never in the server's.
+    return blob_settings(data_dir, database_url, blob_store,
+                         not_in_memory="packyard import can only add files to a server whose "
+                                       "blobs are on disk")
 
 
 def _file_import() -> FileImport:
