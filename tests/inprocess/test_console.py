@@ -536,7 +536,11 @@ def test_managed_policies_are_attached_to_a_role_and_detached(packyard: InProces
     assert (answer.status_code, answer.headers["location"]) == (303, role)
     attached = packyard.iam().list_attached_role_policies(RoleName="Builder")
     assert [a["PolicyArn"] for a in attached["AttachedPolicies"]] == [READ_ONLY]
-    assert ">Detach</button>" in browser.get(role).text
+    page = browser.get(role).text
+    assert ">Detach</button>" in page
+    # The form carries the session's CSRF token (the section is a macro shared with users).
+    assert re.search(rf'action="{role}/detach" class="inline"><input type="hidden" '
+                     r'name="csrf" value="[^"]{16,}"', page)
     browser.post(role + "/detach", {"policy_arn": READ_ONLY})
     assert packyard.iam().list_attached_role_policies(
         RoleName="Builder")["AttachedPolicies"] == []
