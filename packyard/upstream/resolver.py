@@ -73,6 +73,11 @@ log = logging.getLogger("packyard.upstream")
 # wait 10 took the extra hop, 40 with --workers 2, its fetch starting at the commit; with it,
 # 0 and 1).
 _COMPANION_GRACE_SECONDS = 0.05
+# How long a verified file waits for that companion before it is kept without it (PyPI: the
+# core metadata read from the wheel itself): an upstream slow to send its PEP 658 file must
+# not hold the client's download (a small file is kept before it is answered) up to the
+# document timeout.
+_COMPANION_WAIT_SECONDS = 2.0
 # A name no blob has, looked up only to learn whether the blob store answers (as /ready does).
 _NO_BLOB = "0" * 64
 
@@ -819,10 +824,18 @@ class UpstreamResolver:
                 fetching.cancel()
                 raise
             companion = None
-            try:
-                companion = await fetching
-            except Exception:  # noqa: BLE001 - a bug there must not lose the file
-                log.exception("fetching what %s's upstream serves beside it", remote.filename)
+            if not fetching.done():
+                await asyncio.wait({fetching}, timeout=_COMPANION_WAIT_SECONDS)
+            if not fetching.done():
+                fetching.cancel()
+                log.info("kept %s without what its upstream serves beside it, which did not "
+                         "come within %g s", remote.filename, _COMPANION_WAIT_SECONDS)
+            else:
+                try:
+                    companion = fetching.result()
+                except Exception:  # noqa: BLE001 - a bug there must not lose the file
+                    log.exception("fetching what %s's upstream serves beside it",
+                                  remote.filename)
             digests = await run_in_threadpool(self._keep, domain, targets, namespace, name,
                                               remote, version, connection, staged, finish,
                                               companion)

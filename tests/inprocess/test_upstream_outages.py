@@ -97,3 +97,34 @@ def test_regression_a_file_failing_verification_is_refused_without_waiting_for_i
     finally:
         upstream.metadata_hold.set()
         upstream.stop()
+
+
+def test_regression_a_good_wheel_is_not_held_back_by_an_upstream_slow_to_send_its_pep_658_file(
+        packyard_factory: PackyardFactory, dists: DistFactory) -> None:
+    """A wheel that verifies, from an upstream whose PEP 658 .metadata file does not come: the
+    client got its file only once that file came or its fetch gave up (up to the document
+    timeout, 120 s), since a small file is kept before it is answered and the keeping waited
+    for the metadata. It is now kept with the core metadata read from the wheel itself after
+    a short wait, and that metadata is what the registry serves for it."""
+    upstream = StaticIndex(metadata_hold=threading.Event()).start()
+    assert upstream.metadata_hold is not None
+    try:
+        wheel = dists.wheel(DistSpec(name="slow-meta", version="1.0"))
+        upstream.add(wheel)
+        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
+        repo = app.pypi_repo(repository="pypi-store")
+        app.codeartifact().associate_external_connection(
+            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        started = time.monotonic()
+        pulled = repo.get(f"simple/slow-meta/{wheel.filename}")
+        assert time.monotonic() - started < 20  # the .metadata file is held for 60 s
+        assert pulled.status_code == 200 and pulled.content == wheel.data
+        versions = app.codeartifact().list_package_versions(
+            domain="acme", repository="pypi-store", format="pypi", package="slow-meta")
+        assert [v["version"] for v in versions["versions"]] == ["1.0"]
+        metadata = repo.get(f"simple/slow-meta/{wheel.filename}.metadata")
+        assert metadata.status_code == 200
+        assert b"Name: slow-meta" in metadata.content and b"Version: 1.0" in metadata.content
+    finally:
+        upstream.metadata_hold.set()
+        upstream.stop()
