@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from packyard.storage.s3 import BlobStoreUnavailable
 from tests.inprocess.harness import InProcessPackyard, assert_refused, aws_error, sign
-from tests.integration.helpers import DistFactory, DistSpec, upload
+from tests.integration.helpers import Credentials, DistFactory, DistSpec, upload
 
 DATABASE_DOWN = "The metadata database is unavailable right now; try again shortly"
 STORE_DOWN = "The blob store is unavailable right now; try again shortly"
@@ -64,6 +64,31 @@ def test_iam_during_a_database_outage_is_its_service_unavailable(
         # Was without either: the other surfaces' 503s say when to retry, on a new connection.
         assert response.headers["retry-after"] == "2"
         assert response.headers["connection"] == "close"
+
+
+def test_regression_kms_during_a_database_outage_is_a_503_to_retry_not_an_internal_error(
+        packyard: InProcessPackyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was KMSInternalException, a 500 ("internal error": botocore retried it as a fault) with
+    # no Retry-After; KMS answers a dependency it waits for as DependencyTimeoutException, 503.
+    iam = packyard.iam()
+    iam.create_user(UserName="keeper")
+    key = iam.create_access_key(UserName="keeper")["AccessKey"]
+    keeper = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    body = b"{}"
+    headers = {"X-Amz-Target": "TrentService.ListKeys",
+               "Content-Type": "application/x-amz-json-1.1"}
+    with _database_down(monkeypatch):  # the user's key is looked up in the database
+        response = packyard.signed("POST", "/", body=body, service="kms", headers=headers,
+                                   credentials=keeper)
+        assert response.status_code == 503
+        assert response.json() == {"__type": "DependencyTimeoutException",
+                                   "message": DATABASE_DOWN}
+        assert response.headers["retry-after"] == "2"
+        assert response.headers["connection"] == "close"
+    back = packyard.signed("POST", "/", body=body, service="kms", headers=headers,
+                           credentials=keeper)
+    assert back.status_code == 400  # answered again: this user is allowed no kms: action
+    assert back.json()["__type"] == "AccessDeniedException"
 
 
 def test_an_upload_while_the_blob_store_is_down_is_503_and_leaves_nothing(

@@ -18,6 +18,7 @@ from packyard.errors import (
     PackyardError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 from packyard.http.errors import error_handlers
 from packyard.http.request_note import note_of
@@ -32,7 +33,11 @@ _GENERIC: list[tuple[type[PackyardError], str]] = [
     (Conflict, "AlreadyExistsException"),
     (Denied, "AccessDeniedException"),
     (Unauthenticated, "UnrecognizedClientException"),
+    # An outage (the database down): KMS's "timed out while trying to fulfill the request.
+    # You can retry", a 503, not the KMSInternalException 500 of a fault.
+    (Unavailable, "DependencyTimeoutException"),
 ]
+_STATUS = {"KMSInternalException": 500, "DependencyTimeoutException": 503}
 
 
 def error_code(error: PackyardError) -> str:
@@ -46,9 +51,10 @@ def error_code(error: PackyardError) -> str:
     return "KMSInternalException"
 
 
-def _json(code: str, status: int, message: str, request_id: str) -> Response:
+def _json(code: str, status: int, message: str, request_id: str,
+          headers: dict[str, str] | None = None) -> Response:
     return Response(render_error(code, message), status_code=status, media_type=CONTENT_TYPE,
-                    headers={"x-amzn-RequestId": request_id})
+                    headers={"x-amzn-RequestId": request_id, **(headers or {})})
 
 
 def _request_id(request: Request) -> str:
@@ -62,8 +68,9 @@ async def _refused(request: Request, error: PackyardError) -> Response:
     note = note_of(request.scope)
     note.refused(code, error.message)
     note.logged = True
-    return _json(code, 500 if code == "KMSInternalException" else 400, error.message,
-                 _request_id(request))
+    # An outage's Retry-After, and its connection closed, as on every other surface.
+    headers = error.headers() if isinstance(error, Unavailable) else None
+    return _json(code, _STATUS.get(code, 400), error.message, _request_id(request), headers)
 
 
 async def _failed(request: Request, error: Exception) -> Response:
