@@ -7,7 +7,6 @@ or the catalog's database in the scaled setup); works while the server runs.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rich.table import Table
 from packyard.audit import query
 from packyard.audit.query import AuditFilter
 from packyard.audit.trail import DATABASE, OFF, open_trail, sink_kind
+from packyard.cli.common import fail
 from packyard.cli.storage_options import database_url_option
 from packyard.cli.tables import print_table
 from packyard.metadata.catalog import SqlCatalog
@@ -84,8 +84,7 @@ def audit(data_dir: Path | None, since: str | None, until: str | None, principal
     try:
         settings = load_settings(data_dir=data_dir, database_url=database_url)
     except ValueError as exc:
-        _err.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
+        fail(str(exc))
     now = datetime.now(UTC)
     wanted = AuditFilter(since=parse_moment(since, now) if since else None,
                          until=parse_moment(until, now) if until else None,
@@ -93,16 +92,13 @@ def audit(data_dir: Path | None, since: str | None, until: str | None, principal
                          errors_only=errors_only)
     kind = sink_kind(settings)
     if kind == OFF:
-        _err.print("[red]error:[/] the audit trail is off (PACKYARD_AUDIT_LOG=off)")
-        sys.exit(2)
+        fail("the audit trail is off (PACKYARD_AUDIT_LOG=off)")
     engines = None
     if kind == DATABASE:
         engines = SqlCatalog(settings.effective_database_url).engines
     elif not (settings.data_dir / "audit").is_dir():
-        _err.print(f"[red]error:[/] no audit trail in {escape(str(settings.data_dir.resolve()))}"
-                   "; pass the server's --data-dir (replicas on PostgreSQL: its --database-url)",
-                   soft_wrap=True)
-        sys.exit(2)
+        fail(f"no audit trail in {settings.data_dir.resolve()}; pass the server's --data-dir "
+             "(replicas on PostgreSQL: its --database-url)")
     trail = open_trail(settings, engines)
     try:
         events = trail.events(wanted)

@@ -149,8 +149,7 @@ def revoke_tokens(data_dir: Path | None, database_url: str | None, token_ids: tu
     characters.
     """
     if not token_ids and not from_stdin and principal is None:
-        _err.print("[red]error:[/] name a TOKEN_ID, or pass --stdin or --principal")
-        sys.exit(2)
+        fail("name a TOKEN_ID, or pass --stdin or --principal")
     settings, ledger = _open(data_dir, database_url)
     audit = _Revocations(settings, ledger)
     now = datetime.now(UTC)
