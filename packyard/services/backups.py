@@ -328,15 +328,12 @@ def _check_database_pages(database: Path) -> None:
 
 
 def _keys_needed(database: Path) -> tuple[bool, set[tuple[str, int]]]:
-    """What a backup's database cannot be read without: whether it holds IAM secrets (access
-    keys, role sessions), and the local keyring's key versions its data keys are wrapped by."""
+    """What a backup's database cannot be read without: whether it holds secrets sealed by
+    IAM's secret key, and the local keyring's key versions its data keys are wrapped by."""
     conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
     try:
-        tables = {name for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        secrets = any(conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
-                      for table in ("iam_access_keys", "sts_sessions") if table in tables)
-        versions = set() if "data_keys" not in tables else set(conn.execute(
+        secrets = _sealed_count(conn) > 0
+        versions = set() if not _has_table(conn, "data_keys") else set(conn.execute(
             "SELECT DISTINCT key_id, key_version FROM data_keys WHERE provider = 'local'"))
     finally:
         conn.close()
@@ -344,16 +341,29 @@ def _keys_needed(database: Path) -> tuple[bool, set[tuple[str, int]]]:
 
 
 def _sealed_secrets(database: Path) -> int:
-    """How many secrets in the SQLite copy ``database`` need IAM's secret key: access keys not
-    given up (``packyard iam reset-secret-key``), and role sessions."""
+    """How many secrets in the SQLite copy ``database`` need IAM's secret key."""
     conn = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
     try:
-        keys = conn.execute("SELECT count(*) FROM iam_access_keys WHERE secret_encrypted "
-                            "NOT LIKE ?", (f"{LOST_PREFIX}%",)).fetchone()[0]
-        sessions = conn.execute("SELECT count(*) FROM sts_sessions").fetchone()[0]
+        return _sealed_count(conn)
     finally:
         conn.close()
+
+
+def _sealed_count(conn: sqlite3.Connection) -> int:
+    """Access keys not given up (``packyard iam reset-secret-key`` marks them lost: nothing
+    opens them) and role sessions; tables an older database lacks count none."""
+    keys = sessions = 0
+    if _has_table(conn, "iam_access_keys"):
+        keys = conn.execute("SELECT count(*) FROM iam_access_keys WHERE secret_encrypted "
+                            "NOT LIKE ?", (f"{LOST_PREFIX}%",)).fetchone()[0]
+    if _has_table(conn, "sts_sessions"):
+        sessions = conn.execute("SELECT count(*) FROM sts_sessions").fetchone()[0]
     return int(keys) + int(sessions)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
 
 
 def _check_older_secrets(src: Path, secrets: bool, versions: set[tuple[str, int]]) -> None:

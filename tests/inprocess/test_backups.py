@@ -557,6 +557,26 @@ def test_regression_an_older_backup_with_its_secrets_is_still_restored(
         (backup / "keyring.json").read_bytes()
 
 
+def test_regression_an_older_backup_whose_access_keys_were_given_up_needs_no_iam_secret_key(
+        packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
+    """An older backup's restore asked for IAM's secret key whenever an access key was in the
+    database, even one `packyard iam reset-secret-key` had given up (nothing opens it), which
+    the check of a new backup already left out: such a backup could not be restored."""
+    assert packyard.container.iam_store is not None
+    packyard.container.iam_store.create_user("ci", "/", NOW)
+    packyard.container.iam_store.create_access_key("ci", NOW)
+    backup = _backed_up(packyard, dists, tmp_path / "b")
+    (backup / backups.SUMS).unlink()  # as every backup before it
+    conn = sqlite3.connect(backup / backups.DATABASE)
+    with conn:
+        conn.execute("UPDATE iam_access_keys SET secret_encrypted = 'lost:' || secret_encrypted")
+    conn.close()
+    for name in ("iam-secrets.wrapped", "iam-secrets.key"):
+        (backup / name).unlink(missing_ok=True)
+    report = backups.restore(backup, settings_for(tmp_path / "r"))
+    assert report.blobs > 0
+
+
 def test_regression_a_restore_of_an_older_backup_says_verify_authenticates_its_files(
         packyard: InProcessPackyard, dists: DistFactory, tmp_path: Path) -> None:
     """A backup from before SHA256SUMS whose ciphertext changed was 'restored 4 file(s)' and
