@@ -192,6 +192,9 @@ def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -
                                   progress=lambda _blob: bar.advance(task)))
     deleted = (delete_strays(strays, files, services.catalog,
                              services.registry.sweeper.sweep_strays) if delete else [])
+    # Findings name a domain by its blobs' partition (d1), as they are stored; with its name.
+    names = ({domain.blob_key: domain.name for domain in services.catalog.list_domains()}
+             if any(f.status != "plain" for f in report.findings) else {})
     services.catalog.dispose()
     where = _blob_store_name(services.settings)
     if output == "json":
@@ -200,7 +203,8 @@ def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -
                                **({"deleted": [stray.stored_as for stray in deleted]}
                                   if delete else {}),
                                "findings": [
-            {"domain": f.domain_key, "sha256": f.sha256, "status": f.status,
+            {"domain": f.domain_key, "domainName": names.get(f.domain_key),
+             "sha256": f.sha256, "status": f.status,
              "detail": f.detail, "storedAs": f.stored_as,
              "usedBy": [dataclasses.asdict(user) for user in f.used_by]}
             for f in report.findings], **report.repairs}))
@@ -221,8 +225,10 @@ def _verify(settings: Settings, domain: str | None, delete: bool, output: str) -
         for finding in report.findings:
             if finding.status != "plain":
                 detail = f": {finding.detail}" if finding.detail else ""
+                name = names.get(finding.domain_key)
+                domain_shown = f"{name} ({finding.domain_key})" if name else finding.domain_key
                 click.echo(f"  {finding.status}: blob {finding.sha256} of domain "
-                           f"{finding.domain_key}{detail}")
+                           f"{domain_shown}{detail}")
                 click.echo(f"    stored as {finding.stored_as}")
                 for user in finding.used_by:
                     scope = "@" if user.format == "npm" else ""

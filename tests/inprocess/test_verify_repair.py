@@ -47,10 +47,10 @@ def test_regression_verify_names_the_versions_of_a_bad_blob_and_its_repairs_work
     assert code == 1
     lines = text.splitlines()
     at = lines.index(next(line for line in lines if kept.sha256 in line))
-    assert lines[at].startswith(f"  tampered: blob {kept.sha256} of domain d1")
+    assert lines[at].startswith(f"  tampered: blob {kept.sha256} of domain acme (d1)")
     assert lines[at + 1] == f"    stored as d1.enc/{kept.sha256[:2]}/{kept.sha256}"
     assert lines[at + 2] == f"    used by shelf pypi kept 1.0 ({kept.path.name})"
-    at = lines.index(f"  missing: blob {gone.sha256} of domain d1")
+    at = lines.index(f"  missing: blob {gone.sha256} of domain acme (d1)")
     assert lines[at + 2] == f"    used by shelf pypi gone 2.0 ({gone.path.name})"
     assert lines[-1].startswith("To repair a blob: put its file back from a backup")
     code, report = _verify(packyard, "--output", "json")
@@ -94,7 +94,7 @@ def test_regression_verify_separates_a_bad_blobs_domain_from_what_is_wrong(
 
     code, text = _verify(packyard)
     assert code == 1
-    assert f"  tampered: blob {kept.sha256} of domain d1: The stored file {kept.sha256} " \
+    assert f"  tampered: blob {kept.sha256} of domain acme (d1): The stored file {kept.sha256} " \
            "failed its integrity check" in text.splitlines()
 
 

@@ -69,11 +69,11 @@ def test_a_corrupt_and_a_missing_blob_are_named_with_their_versions(
     lines = text.splitlines()
     assert lines[0] == "6 blobs checked: 4 ok, 1 missing, 1 corrupt"
     at = lines.index(next(line for line in lines if damaged.sha256 in line))
-    assert lines[at].startswith(f"  corrupt: blob {damaged.sha256} of domain d1: its bytes "
+    assert lines[at].startswith(f"  corrupt: blob {damaged.sha256} of domain acme (d1): its bytes "
                                 "hash to ")
     assert lines[at + 1] == f"    stored as d1/{damaged.sha256[:2]}/{damaged.sha256}"
     assert lines[at + 2] == f"    used by shelf pypi damaged 1.0 ({damaged.path.name})"
-    at = lines.index(f"  missing: blob {gone.sha256} of domain d1")
+    at = lines.index(f"  missing: blob {gone.sha256} of domain acme (d1)")
     assert lines[at + 1] == f"    stored as d1/{gone.sha256[:2]}/{gone.sha256}"
     assert lines[at + 2] == f"    used by shelf pypi gone 1.0 ({gone.path.name})"
     assert kept.sha256 not in text

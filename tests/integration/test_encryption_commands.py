@@ -195,12 +195,13 @@ def test_verify_reports_tampered_and_plain_blobs(tmp_path: Path) -> None:
     assert text.stdout.splitlines()[0] == (
         "3 blobs checked: 1 ok, 1 not encrypted yet, 1 tampered with, 0 missing, 0 corrupt, "
         "0 whose key the provider will not open")
-    assert f"tampered: blob {second} of domain d1" in text.stdout
+    assert f"tampered: blob {second} of domain acme (d1)" in text.stdout
 
     report = json.loads(run(_packyard("verify", "--output", "json"), env, check=False,
                             timeout=120).stdout)
     assert report["ok"] is False
     assert report["counts"] == {"ok": 1, "plain": 1, "tampered": 1}
+    assert {f["domainName"] for f in report["findings"]} == {"acme"}
     assert {(f["sha256"], f["status"]) for f in report["findings"]} == {
         (second, "tampered"), (third, "plain")}
 
