@@ -375,6 +375,12 @@ def test_regression_format_parameter_with_an_unescaped_plus_chooses_json(index: 
     ("pypi/demo-pkg/", "PyPI's legacy pages (pypi/NAME/) are not served"),
     ("pypi/demo-pkg/1.0/", "PyPI's legacy pages (pypi/NAME/) are not served"),
     ("demo-pkg/latest/", "'latest' is not a version of 'demo-pkg'"),
+    # The endpoint given as an index URL, without simple/: GET of the endpoint was a bare 405,
+    # of a project's page below it a bare "Not Found".
+    ("", "the repository's endpoint is where twine uploads; pip's and uv's index URL is the "
+         "endpoint followed by simple/"),
+    ("demo-pkg/", "the repository's endpoint is where twine uploads; pip's and uv's index URL "
+                  "is the endpoint followed by simple/"),
 ])
 def test_regression_pages_that_are_no_release_page_are_not_found(index: Index, path: str,
                                                                  why: str) -> None:

@@ -257,6 +257,14 @@ async def legacy_release_page(request: Request) -> Response:
 
 
 _LEGACY_PAGES = "PyPI's legacy pages (pypi/NAME/) are not served"
+_NOT_AN_INDEX = ("the repository's endpoint is where twine uploads; pip's and uv's index URL is "
+                 "the endpoint followed by simple/")
+
+
+async def not_an_index(request: Request) -> Response:
+    """``<endpoint>`` and ``<endpoint>NAME/`` read as an index (the endpoint given to pip or uv
+    as its index URL, without ``simple/``): a 404 saying where the index is."""
+    raise NotFound(_no_such_page(request, _NOT_AN_INDEX))
 
 
 def _no_such_page(request: Request, why: str) -> str:
@@ -292,6 +300,8 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/simple/{project}", endpoint.project, methods=["GET", "HEAD"]),
             Route("/simple/{project}/{filename}", endpoint.file, methods=["GET", "HEAD"]),
             Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
+            Route("/", not_an_index, methods=["GET", "HEAD"]),
+            Route("/{project}/", not_an_index, methods=["GET", "HEAD"]),
             Route("/pypi/{project}/{version}/", legacy_release_page, methods=["GET", "HEAD"]),
             # PyPI's JSON API (json_routes.py).
             Route("/pypi/{project}/json", json_api.project, methods=["GET", "HEAD"]),
