@@ -14,6 +14,7 @@ refuses to start (``SchemaTooNew``) rather than run old code on a schema it does
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from packyard.errors import CannotStart
 from packyard.metadata.engine import MIGRATING, MIGRATION_LOCK
+
+log = logging.getLogger("packyard.metadata")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -78,7 +81,7 @@ def upgrade_to_head(engine: Engine) -> bool:
         raise DatabaseUnreachable(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
             f"{cause[0] if cause else type(error).__name__}") from None
-    with connection, _table_rebuilds(connection), \
+    with connection, _table_rebuilds(connection), _alembic_quiet(), \
             connection.execution_options(**{MIGRATING: True}).begin():
         if connection.dialect.name == "postgresql":
             # Other processes wait here for the whole of a migration, however long it takes,
@@ -101,7 +104,25 @@ def upgrade_to_head(engine: Engine) -> bool:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         _check_foreign_keys(connection)
+    log.info("database schema %s", f"created (revision {head})" if current is None
+             else f"upgraded from revision {current} to {head}")
     return True
+
+
+@contextmanager
+def _alembic_quiet() -> Iterator[None]:
+    """Alembic's own lines (two a connection, one a migration: ~20 before a new server's first
+    line) only at debug; the upgrade is said in one line instead."""
+    alembic_log = logging.getLogger("alembic")
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    before = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(before)
 
 
 @contextmanager
