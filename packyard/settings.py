@@ -272,7 +272,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
-    if settings.audit_log.strip().lower() not in ("", "file", "database", "off"):
+    # Choices in any case, as the yes/no settings and --log-level take them (ON was refused
+    # while On and on... were not all alike either).
+    settings = replace(settings, encryption=settings.encryption.strip().lower(),
+                       key_provider=settings.key_provider.strip().lower(),
+                       audit_log=settings.audit_log.strip().lower())
+    if settings.audit_log not in ("", "file", "database", "off"):
         raise ValueError("PACKYARD_AUDIT_LOG must be file, database or off, got "
                          f"{settings.audit_log!r}")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "max_connections",

@@ -118,3 +118,15 @@ def test_regression_serve_help_says_every_flag_has_its_variable() -> None:
     assert "log_level" in flags and "access_log" in flags
     for flag in flags:
         assert flag in names, f"--{flag.replace('_', '-')} has no PACKYARD_{flag.upper()}"
+
+
+def test_regression_a_choice_setting_takes_any_case_as_the_others_do() -> None:
+    # PACKYARD_ENCRYPTION=ON (or PACKYARD_KEY_PROVIDER=KMS) was refused ("must be on or off,
+    # got 'ON'") while the yes/no settings, --log-level and PACKYARD_AUDIT_LOG took any case.
+    settings = load_settings(environ={"PACKYARD_ENCRYPTION": "OFF ", "PACKYARD_AUDIT_LOG": "OFF",
+                                      "PACKYARD_KEY_PROVIDER": "Local"})
+    assert (settings.encryption, settings.audit_log, settings.key_provider) == (
+        "off", "off", "local")
+    with pytest.raises(ValueError) as caught:
+        load_settings(environ={"PACKYARD_ENCRYPTION": "maybe"})
+    assert str(caught.value) == "PACKYARD_ENCRYPTION must be on or off, got 'maybe'"
