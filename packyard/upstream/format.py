@@ -117,6 +117,12 @@ class FormatUpstream(Protocol):
         ...
 
     @property
+    def document_noun(self) -> str:
+        """What the format calls an upstream's document in messages ("index page" for PyPI,
+        "packument" for npm)."""
+        ...
+
+    @property
     def accept(self) -> str:
         """The Accept header sent for an upstream document."""
         ...

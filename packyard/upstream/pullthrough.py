@@ -84,6 +84,7 @@ class FileSource:
     size: int | None
     allowed_hosts: frozenset[str]
     upstream: str  # the index URL of the upstream offering it (its failures cool down there)
+    document: str = "index page"  # what the format calls the document (messages)
 
     @property
     def key_digest(self) -> str:
@@ -555,12 +556,12 @@ def _verify(source: FileSource, digests: Digests) -> None:
         declared, actual = source.digests.get(algorithm), getattr(digests, algorithm)
         if declared is not None and declared != actual:
             raise VerificationFailed(
-                f"Upstream file {source.filename} failed verification: its index page "
+                f"Upstream file {source.filename} failed verification: its {source.document} "
                 f"declares {algorithm} {declared}, the bytes sent have {actual}; nothing was kept")
     if source.size is not None and digests.size != source.size:
         raise VerificationFailed(
-            f"Upstream file {source.filename} has {digests.size} bytes, but its index page says "
-            f"{source.size}; nothing was kept")
+            f"Upstream file {source.filename} has {digests.size} bytes, but its {source.document} "
+            f"says {source.size}; nothing was kept")
 
 
 def _write(staged: StagedBlob, batch: list[bytes]) -> None:

@@ -687,7 +687,7 @@ class UpstreamResolver:
                 return None
             asked = ByteRange(span[0], span[1] - 1)
         source = FileSource(remote.url, remote.filename, remote.digests, size, hosts,
-                            index_url)
+                            index_url, self._format.document_noun)
         if self._pull.knows(domain.blob_key, source):
             return None
         async with self._http.stream_range(remote.url, hosts, asked.header,
@@ -797,7 +797,7 @@ class UpstreamResolver:
                             index_url: str, connection: str) -> Located:
         assert remote.url is not None
         source = FileSource(remote.url, remote.filename, remote.digests, remote.size, hosts,
-                            index_url)
+                            index_url, self._format.document_noun)
         targets = [owner] if owner.id == requester.id else [owner, requester]
         # What the upstream serves beside the file, fetched while the file downloads (PyPI: its
         # PEP 658 core metadata, so the wheel need not be opened to record it).

@@ -98,6 +98,7 @@ class NpmUpstream:
 
     format = FORMAT
     noun = "package"
+    document_noun = "packument"
     accept = ACCEPT
     has_tags = True
     pull_digests = frozenset({"sha512", "sha1"})

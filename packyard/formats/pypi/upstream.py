@@ -60,6 +60,7 @@ class PypiUpstream:
 
     format = FORMAT
     noun = "project"
+    document_noun = "index page"
     accept = ACCEPT
     has_tags = False
     # A pulled file's BLAKE2b (its attributes) is filled in after it is kept, as its MD5 is.
