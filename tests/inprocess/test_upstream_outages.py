@@ -12,11 +12,21 @@ import pytest
 
 from packyard.storage.s3 import BlobStoreUnavailable
 from tests.inprocess.conftest import PackyardFactory
-from tests.inprocess.harness import assert_refused
+from tests.inprocess.harness import InProcessPackyard, InProcessRepo, assert_refused
 from tests.inprocess.test_outages import STORE_DOWN
 from tests.inprocess.test_upstream_range_reads import Chain, chain, index  # noqa: F401
 from tests.integration.helpers import DistFactory, DistSpec
 from tests.integration.test_upstreams import StaticIndex
+
+
+def _pypi_store(packyard_factory: PackyardFactory,
+                upstream: StaticIndex) -> tuple[InProcessPackyard, InProcessRepo]:
+    """A server whose repository ``pypi-store`` has ``public:pypi`` at ``upstream``."""
+    app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
+    repo = app.pypi_repo(repository="pypi-store")
+    app.codeartifact().associate_external_connection(
+        domain="acme", repository="pypi-store", externalConnection="public:pypi")
+    return app, repo
 
 
 def test_regression_a_pull_while_the_blob_store_is_down_is_a_503_before_the_download(
@@ -51,10 +61,7 @@ def test_a_small_pull_from_an_index_without_sizes_while_the_store_is_down_is_a_5
     try:
         wheel = dists.wheel(DistSpec(name="big-pkg", version="1.0"))  # a few KiB
         upstream.add(wheel)
-        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
-        repo = app.pypi_repo(repository="pypi-store")
-        app.codeartifact().associate_external_connection(
-            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        app, repo = _pypi_store(packyard_factory, upstream)
         blobs = app.container.registry.blobs
 
         def down(*_args: Any, **_kwargs: Any) -> Any:
@@ -82,10 +89,7 @@ def test_regression_a_file_failing_verification_is_refused_without_waiting_for_i
     try:
         wheel, wrong = dists.wheel(DistSpec(name="bad-pkg", version="1.0")), "0" * 64
         upstream.add(wheel, declared_sha256=wrong)
-        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
-        repo = app.pypi_repo(repository="pypi-store")
-        app.codeartifact().associate_external_connection(
-            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        app, repo = _pypi_store(packyard_factory, upstream)
         started = time.monotonic()
         refused = repo.get(f"simple/bad-pkg/{wheel.filename}")
         assert time.monotonic() - started < 20  # the .metadata file is held for 60 s
@@ -111,10 +115,7 @@ def test_regression_a_good_wheel_is_not_held_back_by_an_upstream_slow_to_send_it
     try:
         wheel = dists.wheel(DistSpec(name="slow-meta", version="1.0"))
         upstream.add(wheel)
-        app = packyard_factory(pypi_upstream_url=upstream.url, upstream_cooldown_seconds=0.0)
-        repo = app.pypi_repo(repository="pypi-store")
-        app.codeartifact().associate_external_connection(
-            domain="acme", repository="pypi-store", externalConnection="public:pypi")
+        app, repo = _pypi_store(packyard_factory, upstream)
         started = time.monotonic()
         pulled = repo.get(f"simple/slow-meta/{wheel.filename}")
         assert time.monotonic() - started < 20  # the .metadata file is held for 60 s
