@@ -378,7 +378,7 @@ def test_regression_format_parameter_with_an_unescaped_plus_chooses_json(index: 
 ])
 def test_regression_pages_that_are_no_release_page_are_not_found(index: Index, path: str,
                                                                  why: str) -> None:
-    # ``pypi/NAME/`` (PyPI's legacy project page) matched the release page hatch and flit print
+    # ``pypi/NAME/`` (PyPI's legacy project page) matched the release page hatch prints
     # (NAME/VERSION/), so it was sent on to the console's page of version NAME of a package
     # called "pypi". pypi.org answers 404; so does Packyard, saying where projects are.
     with index.repo.client() as http:
