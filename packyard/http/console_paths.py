@@ -1,9 +1,10 @@
 """Where the web console shows things: its URL paths, built in one place.
 
 The console (``packyard/console/``) routes these paths, and other surfaces link to them: the
-PyPI endpoint sends the page hatch and flit print after a publish (``<endpoint>NAME/VERSION/``)
-to the version's console page. Packages are addressed by format, namespace (``-`` when the
-package has none) and name; every segment is percent-encoded.
+PyPI endpoint sends the pages hatch and flit print after a publish (``<endpoint>NAME/VERSION/``,
+``<endpoint>/NAME``) to the version's and the package's console page. Packages are addressed
+by format, namespace (``-`` when the package has none) and name; every segment is
+percent-encoded.
 """
 
 from __future__ import annotations

@@ -617,7 +617,7 @@ def test_a_principal_without_any_permission_sees_the_refusal(
             "codeartifact:ListDomains") in _text(answer)
 
 
-# -- the URL hatch and flit print ----------------------------------------------------------------
+# -- the URLs hatch and flit print ---------------------------------------------------------------
 
 def test_the_release_url_after_a_publish_leads_to_the_versions_page(
         packyard: InProcessPackyard) -> None:

@@ -169,8 +169,38 @@ LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --dom
 def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
     response = repo.request("PUT", "demo", token=None, content=b"{}")
     assert response.status_code == 401
-    assert "otp" not in response.headers["www-authenticate"].lower()
+    assert "www-authenticate" not in response.headers  # so nothing in it says otp
     assert response.json() == {"error": LOG_IN}
+
+
+# What npm 11 and bun 1.4 send when they publish (bun's are the same but for user-agent).
+_PUBLISH_HEADERS = {"npm-auth-type": "web", "npm-command": "publish",
+                    "content-type": "application/json", "accept": "*/*",
+                    "user-agent": "Bun/1.4.5 linux x64 workspaces/false"}
+
+
+def test_regression_a_401_said_bearer_so_npm_printed_npm_login_and_bun_the_header(
+        repo: NpmRepo) -> None:
+    """A 401 with ``WWW-Authenticate: Basic …, Bearer …`` made npm 11 print "your
+    authentication token seems to be invalid … npm login" (which cannot log in here) and bun
+    publish "unable to authenticate, need: Basic realm=…", neither the reason; without the
+    header npm prints "401 Unauthorized - PUT … - Invalid authorization token" and bun
+    "401 Unauthorized: … - Invalid authorization token"."""
+    document = publish_document("demo", "1.0.0", tgz([Member("package/package.json",
+                                                            manifest_bytes("demo", "1.0.0"))]))
+    publish = repo.request("PUT", "demo", token="wrong", headers=_PUBLISH_HEADERS,
+                           content=json.dumps(document).encode())
+    install = repo.request("GET", "left-pad", token="wrong", headers={
+        "npm-auth-type": "legacy", "user-agent": "Bun/1.4.5",
+        "accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"})
+    for response in (publish, install):
+        _refused(response, 401, "Invalid authorization token")
+        assert "www-authenticate" not in response.headers
+    anonymous = repo.request("PUT", "demo", token=None, headers=_PUBLISH_HEADERS,
+                             content=json.dumps(document).encode())
+    _refused(anonymous, 401, LOG_IN)
+    assert "www-authenticate" not in anonymous.headers
+    _nothing_stored(repo, "demo")
 
 
 def test_basic_aws_token_works_as_bearer_does(repo: NpmRepo) -> None:

@@ -141,7 +141,7 @@ def test_regression_requires_dist_keeps_its_environment_markers_and_extras(
 
 def test_regression_release_url_leads_to_the_release_page(shelf: InProcessRepo) -> None:
     # It pointed under the Simple page (simple/demo-pkg/1.0/), where a version is no file:
-    # 404. PyPI's release_url is the release's page; here the console's, as for hatch and flit.
+    # 404. PyPI's release_url is the release's page; here the console's, as for hatch.
     for path in ("pypi/demo-pkg/json", "pypi/demo-pkg/1.0/json"):
         release_url = shelf.get(path).json()["info"]["release_url"]
         with shelf.client() as http:

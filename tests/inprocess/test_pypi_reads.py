@@ -384,7 +384,7 @@ def test_regression_format_parameter_with_an_unescaped_plus_chooses_json(index: 
 ])
 def test_regression_pages_that_are_no_release_page_are_not_found(index: Index, path: str,
                                                                  why: str) -> None:
-    # ``pypi/NAME/`` (PyPI's legacy project page) matched the release page hatch and flit print
+    # ``pypi/NAME/`` (PyPI's legacy project page) matched the release page hatch prints
     # (NAME/VERSION/), so it was sent on to the console's page of version NAME of a package
     # called "pypi". pypi.org answers 404; so does Packyard, saying where projects are.
     with index.repo.client() as http:
@@ -398,3 +398,24 @@ def test_regression_pages_that_are_no_release_page_are_not_found(index: Index, p
         release = http.get(index.repo.endpoint + "demo-pkg/1.0/")
     assert (release.status_code, release.headers["location"]) == (
         303, "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg/versions/1.0")
+
+
+def test_regression_the_package_url_flit_prints_after_a_publish_was_not_found(
+        index: Index) -> None:
+    """flit 4 prints "Package is at {repository}/{name}": with the .pypirc ``aws codeartifact
+    login --tool twine`` writes (the endpoint, with its slash) ``<endpoint>/Demo.Pkg``, which
+    was a bare "Not Found"; now it leads to the package's console page, as hatch's
+    ``<endpoint>NAME/VERSION/`` leads to the version's."""
+    endpoint = index.repo.endpoint
+    package = "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg"
+    with index.repo.client() as http:
+        for url in (endpoint + "/Demo.Pkg", endpoint + "Demo.Pkg"):
+            response = http.get(url, headers={"user-agent": "Mozilla/5.0"})
+            assert (response.status_code, response.headers["location"]) == (303, package), url
+        # The names the endpoint uses itself keep their answers.
+        simple = http.get(endpoint + "simple")
+        assert (simple.status_code, simple.headers["location"]) == (307, endpoint + "simple/")
+        assert http.get(endpoint + "legacy").status_code == 307
+        legacy = http.get(endpoint + "pypi")
+        assert legacy.status_code == 404
+        assert legacy.text.startswith(f"No page {urlsplit(endpoint).path}pypi: PyPI's legacy")

@@ -170,7 +170,7 @@ def test_a_user_signs_in_browses_connects_pip_edits_a_policy_revokes_and_signs_o
     expect(page.get_by_role("link", name="console_demo-1.0.0-py3-none-any.whl")).to_be_visible()
     shots.take(page, "version")
 
-    # The URL hatch and flit print after a publish leads to this page.
+    # The URL hatch prints after a publish leads to this page.
     page.goto(f"{published.endpoint}Console_Demo/1.0.0/")
     assert page.url == _version_url(server, published, "console-demo", "1.0.0")
 

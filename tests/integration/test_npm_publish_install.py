@@ -153,6 +153,25 @@ def test_regression_npm_star_and_stars_say_stars_are_not_supported(npm_repo: Npm
     assert npm_repo.packument("star-lib").json()["versions"]["1.0.0"]["version"] == "1.0.0"
 
 
+def test_regression_npm_prints_why_a_token_is_refused_instead_of_npm_login(
+        npm_repo: NpmRepo, tmp_path: Path) -> None:
+    """A 401 named Bearer in WWW-Authenticate, and npm 11 printed "Unable to authenticate, your
+    authentication token seems to be invalid … npm login" (which cannot log in here) in place
+    of the registry's reason."""
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, "not-a-token")
+    lib = package_json(tmp_path / "lib", "auth-lib", "1.0.0")
+    for args, method in ((("publish",), "PUT"), (("view", "auth-lib"), "GET")):
+        refused = home.run(client, *args, cwd=lib, check=False)
+        assert refused.returncode != 0, refused.stdout
+        assert "npm error code E401" in refused.stderr, refused.stderr
+        assert (f"npm error 401 Unauthorized - {method} {npm_repo.endpoint}auth-lib - "
+                "Invalid authorization token") in refused.stderr, refused.stderr
+        assert "npm login" not in refused.stderr
+    assert npm_repo.packument("auth-lib").status_code == 404
+
+
 def test_regression_npm_search_qualifiers_and_who_published(npm_repo: NpmRepo,
                                                               tmp_path: Path) -> None:
     client = npm_client("npm11")

@@ -2,9 +2,13 @@
 
 npm prints ``{"error": …}`` (npm-registry-fetch's error body: "404 Not Found - GET <url> -
 <error>"), as do pnpm and yarn; so every refusal is that JSON object with the status the
-public registry would give. A 401 says ``Basic`` and ``Bearer`` in ``WWW-Authenticate`` and
-never ``otp`` (npm would ask for a one-time password). ``ERRORS`` registers this mapping in
-front of the package endpoint's routes (``packyard/http/errors.py``).
+public registry would give. A 401 carries no ``WWW-Authenticate``: npm 11, given one that says
+``Bearer``, prints its own "your authentication token seems to be invalid … npm login" instead
+of the answer's ``error``, and bun's publish prints the header ("unable to authenticate, need:
+…"); without it both print the reason, as pnpm and yarn do either way. None of them answers a
+challenge: each sends the token unasked (yarn with always-auth), and none is asked for a
+one-time password. ``ERRORS`` registers this mapping in front of the package endpoint's routes
+(``packyard/http/errors.py``).
 """
 
 from __future__ import annotations
@@ -63,8 +67,6 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def to_response(error: PackyardError) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
     headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="packyard", Bearer realm="packyard"'
     if isinstance(error, Unavailable):
         headers.update(error.headers())
     message = _LOG_IN if isinstance(error, NoCredentials) else error.message

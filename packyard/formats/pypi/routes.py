@@ -227,7 +227,7 @@ def _add_parameters(note: RequestNote, **values: str) -> None:
 
 
 async def release_page(request: Request) -> Response:
-    """``<endpoint>NAME/VERSION/``, the page hatch and flit print after a publish (PyPI's
+    """``<endpoint>NAME/VERSION/``, the page hatch prints after a publish (PyPI's
     ``/project/NAME/VERSION/`` under the upload URL): the version's page in the console, which
     asks the reader to sign in. Nothing is looked up, so the redirect tells nobody anything."""
     domain, _owner = split_domain_label(request.path_params["label"])
@@ -235,7 +235,7 @@ async def release_page(request: Request) -> Response:
     require_project_name(project)
     version = request.path_params["version"]
     if not is_valid_version(version):
-        # Not a page hatch or flit printed (they print a release's own version): above all
+        # Not a page hatch printed (it prints a release's own version): above all
         # ``pypi/NAME/``, PyPI's legacy project page, which was sent on to the page of version
         # NAME of a package called "pypi". pypi.org answers 404 there too.
         why = (_LEGACY_PAGES if normalize_name(project) == "pypi"
@@ -245,6 +245,28 @@ async def release_page(request: Request) -> Response:
     return RedirectResponse(console_paths.version_path(
         domain, request.path_params["repo"], FORMAT, None, normalize_name(project),
         request.path_params["version"]), status_code=303)
+
+
+async def package_page(request: Request) -> Response:
+    """``<endpoint>/NAME``, the page flit prints after a publish (``Package is at
+    {repository}/{name}``: with the URL ``aws codeartifact login --tool twine`` writes into
+    .pypirc, ``<endpoint>/NAME`` with two slashes): the package's page in the console.
+    Nothing is looked up, as for ``release_page``. Without the second slash, ``simple`` and
+    ``legacy`` are sent on to their URL with the slash (what the router does for a path no
+    route takes), and ``pypi``, PyPI's legacy page, is not found."""
+    project = request.path_params["project"]
+    require_project_name(project)
+    name = normalize_name(project)
+    if request.url.path.endswith(f"/{request.path_params['repo']}/{project}"):
+        if name in ("simple", "legacy"):
+            return RedirectResponse(request.url.replace(path=request.url.path + "/"),
+                                    status_code=307)
+        if name == "pypi":
+            raise NotFound(_no_such_page(request, _LEGACY_PAGES), resource_id=project,
+                           resource_type="package")
+    domain, _owner = split_domain_label(request.path_params["label"])
+    return RedirectResponse(console_paths.package_path(
+        domain, request.path_params["repo"], FORMAT, None, name), status_code=303)
 
 
 async def legacy_release_page(request: Request) -> Response:
@@ -302,6 +324,8 @@ def mount_pypi(core: Core) -> MountedFormat:
             Route("/{project}/{version}/", release_page, methods=["GET", "HEAD"]),
             Route("/", not_an_index, methods=["GET", "HEAD"]),
             Route("/{project}/", not_an_index, methods=["GET", "HEAD"]),
+            Route("/{project}", package_page, methods=["GET", "HEAD"]),
+            Route("//{project}", package_page, methods=["GET", "HEAD"]),
             Route("/pypi/{project}/{version}/", legacy_release_page, methods=["GET", "HEAD"]),
             # PyPI's JSON API (json_routes.py).
             Route("/pypi/{project}/json", json_api.project, methods=["GET", "HEAD"]),
