@@ -173,6 +173,30 @@ def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
     assert response.json() == {"error": LOG_IN}
 
 
+def test_regression_npm_hid_why_a_token_was_refused(packyard: InProcessPackyard,
+                                                    packyard_factory: PackyardFactory,
+                                                    repo: NpmRepo) -> None:
+    """npm 11 prints no 401 body when WWW-Authenticate names Bearer or Basic: an expired token
+    (they last 12 hours) said only "your authentication token seems to be invalid … npm
+    login", which does not work here. The reason and the command that logs in are now also in
+    ``npm-notice``, which npm prints (``npm notice …``); pnpm and yarn print the body."""
+    short = packyard.codeartifact().get_authorization_token(
+        domain=repo.domain, durationSeconds=900)["authorizationToken"]
+    later = NpmRepo(packyard_factory(clock_offset_seconds=1000), repo.domain, repo.repository,
+                    repo.endpoint, short)
+    command = ("run `aws codeartifact login --tool npm --domain DOMAIN --repository "
+               "REPOSITORY`")
+    for refused, message in [
+            (later.get("left-pad"), f"The authorization token has expired; log in again: "
+                                    f"{command}"),
+            (repo.get("left-pad", token="garbage"),
+             f"Invalid authorization token; log in again: {command}"),
+            (repo.get("left-pad/-/left-pad-1.0.0.tgz", token=None), LOG_IN)]:
+        _refused(refused, 401, message)
+        assert refused.headers["npm-notice"] == message
+        assert "Bearer" in refused.headers["www-authenticate"]
+
+
 def test_basic_aws_token_works_as_bearer_does(repo: NpmRepo) -> None:
     basic = base64.b64encode(f"aws:{repo.token}".encode()).decode()
     response = repo.request("GET", "-/whoami", token=None,

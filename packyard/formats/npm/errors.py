@@ -3,8 +3,12 @@
 npm prints ``{"error": …}`` (npm-registry-fetch's error body: "404 Not Found - GET <url> -
 <error>"), as do pnpm and yarn; so every refusal is that JSON object with the status the
 public registry would give. A 401 says ``Basic`` and ``Bearer`` in ``WWW-Authenticate`` and
-never ``otp`` (npm would ask for a one-time password). ``ERRORS`` registers this mapping in
-front of the package endpoint's routes (``packyard/http/errors.py``).
+never ``otp`` (npm would ask for a one-time password). npm does not print a 401's body when
+``WWW-Authenticate`` names Bearer or Basic: it says "your authentication token seems to be
+invalid … npm login" instead, which does not work here. So a 401 also carries its message,
+with the command that logs in, as ``npm-notice``, which npm prints (``npm notice …``) before
+its own words; pnpm and yarn print the body, which says the same. ``ERRORS`` registers this
+mapping in front of the package endpoint's routes (``packyard/http/errors.py``).
 """
 
 from __future__ import annotations
@@ -30,15 +34,17 @@ from packyard.errors import (
     UpstreamError,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.request import header_text
 from packyard.http.request_note import note_of
 
 log = logging.getLogger("packyard.npm")
 
 # What npm, pnpm and yarn print when a request came without a token (npm's own hint, "npm
 # login", would not work here).
-_LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
-           "--repository REPOSITORY` (yarn 1 also needs always-auth=true in .npmrc; yarn 2+: "
-           "set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+_LOGIN_COMMAND = "aws codeartifact login --tool npm --domain DOMAIN --repository REPOSITORY"
+_LOG_IN = (f"Authentication required: run `{_LOGIN_COMMAND}` (yarn 1 also needs "
+           "always-auth=true in .npmrc; yarn 2+: set npmAuthToken and npmAlwaysAuth in "
+           ".yarnrc.yml)")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
@@ -63,11 +69,16 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def to_response(error: PackyardError) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
     headers: dict[str, str] = {}
+    message = error.message
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard", Bearer realm="packyard"'
+        # A token that expired (the usual case: they last 12 hours), or one for another
+        # domain: what is wrong, and how to get one that works.
+        message = _LOG_IN if isinstance(error, NoCredentials) else (
+            f"{message.rstrip('.')}; log in again: run `{_LOGIN_COMMAND}`")
+        headers["npm-notice"] = header_text(message)
     if isinstance(error, Unavailable):
         headers.update(error.headers())
-    message = _LOG_IN if isinstance(error, NoCredentials) else error.message
     return error_response(status, message, headers)
 
 
