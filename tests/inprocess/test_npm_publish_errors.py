@@ -179,7 +179,7 @@ def test_regression_npm_hid_why_a_token_was_refused(packyard: InProcessPackyard,
     """npm 11 prints no 401 body when WWW-Authenticate names Bearer or Basic: an expired token
     (they last 12 hours) said only "your authentication token seems to be invalid … npm
     login", which does not work here. The reason and the command that logs in are now also in
-    ``npm-notice``, which npm prints (``npm notice …``); pnpm and yarn print the body."""
+    ``npm-notice``, which npm prints (``npm notice …``); yarn 1 prints the body."""
     short = packyard.codeartifact().get_authorization_token(
         domain=repo.domain, durationSeconds=900)["authorizationToken"]
     later = NpmRepo(packyard_factory(clock_offset_seconds=1000), repo.domain, repo.repository,

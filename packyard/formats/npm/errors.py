@@ -7,8 +7,9 @@ never ``otp`` (npm would ask for a one-time password). npm does not print a 401'
 ``WWW-Authenticate`` names Bearer or Basic: it says "your authentication token seems to be
 invalid … npm login" instead, which does not work here. So a 401 also carries its message,
 with the command that logs in, as ``npm-notice``, which npm prints (``npm notice …``) before
-its own words; pnpm and yarn print the body, which says the same. ``ERRORS`` registers this
-mapping in front of the package endpoint's routes (``packyard/http/errors.py``).
+its own words; yarn prints the body, which says the same (pnpm 10 and 12 print only
+"Unauthorized - 401"). ``ERRORS`` registers this mapping in front of the package endpoint's
+routes (``packyard/http/errors.py``).
 """
 
 from __future__ import annotations
