@@ -218,6 +218,21 @@ def test_aws_codeartifact_login_tool_npm(npm_repo: NpmRepo, server: ServerProces
     assert f"@acme:registry={npm_repo.endpoint}" in npm_home.npmrc.read_text()
 
 
+def test_regression_npm_shows_why_its_token_was_refused(npm_repo: NpmRepo,
+                                                        tmp_path: Path) -> None:
+    """npm 11 prints no 401 body when WWW-Authenticate names Bearer: a refused token said only
+    "npm login", which does not work here. The reason and the command come as npm-notice."""
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(npm_repo.endpoint, "not-a-token")
+    refused = home.run(client, "view", "left-pad", "--fetch-retries=0", cwd=tmp_path,
+                       check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "npm error code E401" in refused.stderr, refused.stderr
+    assert ("npm notice Invalid authorization token; log in again: run `aws codeartifact login "
+            "--tool npm --domain DOMAIN --repository REPOSITORY`") in refused.stderr
+
+
 def test_pnpm_publishes_and_installs_with_a_lockfile(npm_repo: NpmRepo, tmp_path: Path) -> None:
     client = npm_client("pnpm")
     home = NpmHome(tmp_path / "home")
