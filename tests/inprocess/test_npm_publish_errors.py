@@ -173,6 +173,10 @@ def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
     assert response.json() == {"error": LOG_IN}
 
 
+_LOGIN_COMMAND = ("run `aws codeartifact login --tool npm --domain DOMAIN --repository "
+                  "REPOSITORY`")
+
+
 # What npm 11 and bun 1.4 send when they publish (bun's are the same but for user-agent).
 _PUBLISH_HEADERS = {"npm-auth-type": "web", "npm-command": "publish",
                     "content-type": "application/json", "accept": "*/*",
@@ -194,13 +198,35 @@ def test_regression_a_401_said_bearer_so_npm_printed_npm_login_and_bun_the_heade
         "npm-auth-type": "legacy", "user-agent": "Bun/1.4.5",
         "accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"})
     for response in (publish, install):
-        _refused(response, 401, "Invalid authorization token")
+        _refused(response, 401, f"Invalid authorization token; log in again: {_LOGIN_COMMAND}")
         assert "www-authenticate" not in response.headers
     anonymous = repo.request("PUT", "demo", token=None, headers=_PUBLISH_HEADERS,
                              content=json.dumps(document).encode())
     _refused(anonymous, 401, LOG_IN)
     assert "www-authenticate" not in anonymous.headers
     _nothing_stored(repo, "demo")
+
+
+def test_regression_npm_hid_why_a_token_was_refused(packyard: InProcessPackyard,
+                                                    packyard_factory: PackyardFactory,
+                                                    repo: NpmRepo) -> None:
+    """npm 11 prints no 401 body when WWW-Authenticate names Bearer or Basic: an expired token
+    (they last 12 hours) said only "your authentication token seems to be invalid … npm
+    login", which does not work here. A 401 now says why and the command that logs in, in the
+    body npm prints once no WWW-Authenticate names Bearer (yarn 1 prints it either way)."""
+    short = packyard.codeartifact().get_authorization_token(
+        domain=repo.domain, durationSeconds=900)["authorizationToken"]
+    later = NpmRepo(packyard_factory(clock_offset_seconds=1000), repo.domain, repo.repository,
+                    repo.endpoint, short)
+    command = _LOGIN_COMMAND
+    for refused, message in [
+            (later.get("left-pad"), f"The authorization token has expired; log in again: "
+                                    f"{command}"),
+            (repo.get("left-pad", token="garbage"),
+             f"Invalid authorization token; log in again: {command}"),
+            (repo.get("left-pad/-/left-pad-1.0.0.tgz", token=None), LOG_IN)]:
+        _refused(refused, 401, message)
+        assert "www-authenticate" not in refused.headers
 
 
 def test_basic_aws_token_works_as_bearer_does(repo: NpmRepo) -> None:

@@ -266,6 +266,28 @@ def test_origin_controls_block_the_upstream(packyard_factory: PackyardFactory,
     assert _tarball_gets(registry) == []
 
 
+def test_regression_a_package_blocked_from_upstream_said_only_it_has_no_versions(
+        packyard_factory: PackyardFactory, registry: StaticRegistry) -> None:
+    """A package first published to a repository (or set so) takes no upstream versions: once
+    its own are unpublished, npm said only "left-pad has no versions", though the npm registry
+    has it; now the 404 says the repository's origin configuration is what keeps them out."""
+    registry.add("left-pad", "1.0.0")
+    team, api = _chain(packyard_factory, registry)
+    assert team.publish("left-pad", "9.9.9").status_code == 201
+    api.delete_package_versions(domain="acme", repository="team", format="npm",
+                                package="left-pad", versions=["9.9.9"])
+    got = team.get("left-pad")
+    assert got.status_code == 404
+    assert got.json() == {"error": (
+        "left-pad has no versions in repository team, and its origin configuration there "
+        "blocks versions from upstream repositories and external connections (upstream: "
+        "BLOCK; put-package-origin-configuration with upstream=ALLOW lets them in)")}
+    api.put_package_origin_configuration(domain="acme", repository="team", format="npm",
+                                         package="left-pad",
+                                         restrictions={"publish": "ALLOW", "upstream": "ALLOW"})
+    assert set(team.packument("left-pad")["versions"]) == {"1.0.0"}
+
+
 def test_stale_copy_when_the_upstream_is_down(packyard_factory: PackyardFactory,
                                               registry: StaticRegistry) -> None:
     registry.add("left-pad", "1.0.0")

@@ -167,7 +167,9 @@ def test_regression_npm_prints_why_a_token_is_refused_instead_of_npm_login(
         assert refused.returncode != 0, refused.stdout
         assert "npm error code E401" in refused.stderr, refused.stderr
         assert (f"npm error 401 Unauthorized - {method} {npm_repo.endpoint}auth-lib - "
-                "Invalid authorization token") in refused.stderr, refused.stderr
+                "Invalid authorization token; log in again: run `aws codeartifact login "
+                "--tool npm --domain DOMAIN --repository REPOSITORY`") in refused.stderr, \
+            refused.stderr
         assert "npm login" not in refused.stderr
     assert npm_repo.packument("auth-lib").status_code == 404
 

@@ -5,7 +5,8 @@ npm prints ``{"error": …}`` (npm-registry-fetch's error body: "404 Not Found -
 public registry would give. A 401 carries no ``WWW-Authenticate``: npm 11, given one that says
 ``Bearer``, prints its own "your authentication token seems to be invalid … npm login" instead
 of the answer's ``error``, and bun's publish prints the header ("unable to authenticate, need:
-…"); without it both print the reason, as pnpm and yarn do either way. None of them answers a
+…"); without it both print the reason, and its message names the command that logs in (yarn
+1 prints it too; pnpm 10 and 12 print only "Unauthorized - 401"). None of them answers a
 challenge: each sends the token unasked (yarn with always-auth), and none is asked for a
 one-time password. ``ERRORS`` registers this mapping in front of the package endpoint's routes
 (``packyard/http/errors.py``).
@@ -40,9 +41,10 @@ log = logging.getLogger("packyard.npm")
 
 # What npm, pnpm and yarn print when a request came without a token (npm's own hint, "npm
 # login", would not work here).
-_LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
-           "--repository REPOSITORY` (yarn 1 also needs always-auth=true in .npmrc; yarn 2+: "
-           "set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+_LOGIN_COMMAND = "aws codeartifact login --tool npm --domain DOMAIN --repository REPOSITORY"
+_LOG_IN = (f"Authentication required: run `{_LOGIN_COMMAND}` (yarn 1 also needs "
+           "always-auth=true in .npmrc; yarn 2+: set npmAuthToken and npmAlwaysAuth in "
+           ".yarnrc.yml)")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
@@ -67,9 +69,14 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def to_response(error: PackyardError) -> Response:
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
     headers: dict[str, str] = {}
+    message = error.message
+    if status == 401:
+        # A token that expired (the usual case: they last 12 hours), or one for another
+        # domain: what is wrong, and how to get one that works.
+        message = _LOG_IN if isinstance(error, NoCredentials) else (
+            f"{message.rstrip('.')}; log in again: run `{_LOGIN_COMMAND}`")
     if isinstance(error, Unavailable):
         headers.update(error.headers())
-    message = _LOG_IN if isinstance(error, NoCredentials) else error.message
     return error_response(status, message, headers)
 
 

@@ -41,6 +41,7 @@ from packyard.metadata.catalog import Catalog
 from packyard.model import Domain, Repository
 from packyard.services.answers import RenderedPage
 from packyard.upstream.merge import MergedProject, OfferedVersion
+from packyard.upstream.origin import takes_from_upstream
 from packyard.upstream.resolver import Place, UpstreamResolver
 
 Kind = Literal["full", "abbreviated"]
@@ -86,7 +87,8 @@ class Packuments:
                       name: PackageName) -> StoredPackage:
         """What ``name``'s packument in ``repository`` shows (``stored_package`` of its merge),
         for the documents and answers made from it besides the packument itself."""
-        return await self.stored_package(name, await self.merged(domain, repository, name))
+        return await self._stored_in(repository, name,
+                                     await self.merged(domain, repository, name))
 
     async def page(self, domain: Domain, repository: Repository, name: PackageName,
                    kind: Kind, base_url: str) -> RenderedPage:
@@ -107,13 +109,30 @@ class Packuments:
             if memo is not None and memo.fingerprint == fingerprint:
                 page = memo.page
             else:
-                package = await self.stored_package(name, merged)
+                package = await self._stored_in(repository, name, merged)
                 page = await run_in_threadpool(_render, package, kind, base_url)
                 self.renders += 1
             # Held with this merge: its next read needs no fingerprint either.
             self._remember(key, _Memo(fingerprint, weakref.ref(merged), page))
         # Kept by the page cache until an upstream document it shows is due again.
         return replace(page, revalidate_at=listing.revalidate_at)
+
+    async def _stored_in(self, repository: Repository, name: PackageName,
+                         merged: MergedProject[Place]) -> StoredPackage:
+        """``stored_package``, whose "no versions" says so when the repository's own origin
+        configuration of the package is what keeps its upstreams' versions out."""
+        try:
+            return await self.stored_package(name, merged)
+        except NotFound:
+            package = await run_in_threadpool(self._catalog.find_package, repository.id, FORMAT,
+                                              name.namespace, name.bare)
+            if package is None or takes_from_upstream(package):
+                raise
+            raise NotFound(
+                f"{name.full} has no versions in repository {repository.name}, and its origin "
+                "configuration there blocks versions from upstream repositories and external "
+                "connections (upstream: BLOCK; put-package-origin-configuration with "
+                "upstream=ALLOW lets them in)") from None
 
     async def stored_package(self, name: PackageName,
                              merged: MergedProject[Place]) -> StoredPackage:
