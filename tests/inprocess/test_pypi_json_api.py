@@ -189,3 +189,20 @@ def test_regression_a_description_written_as_a_header_keeps_no_indentation(
         domain="acme", repository="shelf", format="pypi", package=name,
         packageVersion=spec.version)["readme"]
     assert readme == text
+
+
+def test_regression_keywords_and_dynamic_fields_read_as_on_pypi(
+        repo: InProcessRepo, dists: DistFactory) -> None:
+    """``Keywords: interface,components,plugins`` showed as written, and ``Dynamic:
+    license-file`` lowercased, where PyPI's JSON API shows ``interface, components, plugins``
+    and ``License-File`` (Warehouse joins the keywords with ", " and title-cases Dynamic), as
+    zope.interface 8.7 and requests 2.34.2 pulled from PyPI did."""
+    upload_ok(repo, dists.wheel(DistSpec(
+        name="worded", version="1.0", metadata_format="2.4", dynamic=("license-file",),
+        more_metadata=("Keywords: interface,components,plugins",))))
+    upload_ok(repo, dists.wheel(DistSpec(
+        name="spaced", version="1.0", more_metadata=("Keywords: one two three",))))
+    info = repo.get("pypi/worded/1.0/json").json()["info"]
+    assert (info["keywords"], info["dynamic"]) == ("interface, components, plugins",
+                                                   ["License-File"])
+    assert repo.get("pypi/spaced/json").json()["info"]["keywords"] == "one two three"
