@@ -622,7 +622,7 @@ _DESCRIPTION_HEADER_RE = re.compile(r"\A(?:[^\r\n]+\r?\n)*?description[ \t]*:", 
 _PIPED_LINE_RE = re.compile(r"^[ \t]*\|")
 
 
-def unfold_description(value: str) -> str:
+def _unfold_description(value: str) -> str:
     """The text of a Description written as a header field, as its author wrote it.
 
     Metadata-Version 1.x and 2.0 put the description in a ``Description:`` header, each line
@@ -648,7 +648,7 @@ def _description(text: str, raw: RawMetadata) -> str | None:
     description = raw.get("description")
     if description is None or _DESCRIPTION_HEADER_RE.match(text) is None:
         return description  # none, or the message body's, taken as it is
-    return unfold_description(description)
+    return _unfold_description(description)
 
 
 def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspection:
