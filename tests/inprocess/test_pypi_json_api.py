@@ -167,12 +167,21 @@ PIPED_DESCRIPTION = DistSpec(
                    "       |\n"
                    "       |    indented::",))
 
+NEXT_LINE_DESCRIPTION = DistSpec(  # as ruamel.yaml 0.15.0's PKG-INFO starts it
+    name="next-line", version="1.0", metadata_format="1.1", requires_python=None,
+    more_metadata=("Description: \n"
+                   "        Next line\n"
+                   "        =========\n"
+                   "        \n"
+                   "        text",))
+
 
 @pytest.mark.parametrize(("spec", "text"), [
     (OLD_STYLE_DESCRIPTION,
      "``old-style`` parses arguments\n==========================\n\nUsage::\n\n"
      "    old-style --help"),
     (PIPED_DESCRIPTION, "Piped\n=====\n\n    indented::"),
+    (NEXT_LINE_DESCRIPTION, "Next line\n=========\n\ntext"),
 ])
 def test_regression_a_description_written_as_a_header_keeps_no_indentation(
         packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,

@@ -641,7 +641,9 @@ def _unfold_description(value: str) -> str:
                          for line in rest)
     else:
         body = textwrap.dedent("\n".join(rest))
-    return f"{first}\n{body}".rstrip()
+    # A description that starts on the line after "Description:" starts with its text, as
+    # pkginfo strips it, not with an empty line.
+    return (f"{first}\n{body}" if first else body).strip("\n").rstrip()
 
 
 def _description(text: str, raw: RawMetadata) -> str | None:
