@@ -149,3 +149,69 @@ def test_regression_release_url_leads_to_the_release_page(shelf: InProcessRepo) 
         assert answer.status_code == 303, (release_url, answer.status_code)
         assert answer.headers["location"].startswith(
             "/console/domains/acme/repositories/shelf/packages/pypi/-/demo-pkg/versions/")
+
+
+OLD_STYLE_DESCRIPTION = DistSpec(
+    name="old-style", version="0.6.2", metadata_format="1.1", requires_python=None,
+    more_metadata=("Description: ``old-style`` parses arguments\n"
+                   "        ==========================\n"
+                   "        \n"
+                   "        Usage::\n"
+                   "        \n"
+                   "            old-style --help\n"
+                   "        ",))
+PIPED_DESCRIPTION = DistSpec(
+    name="piped", version="1.0", metadata_format="2.1", requires_python=None,
+    more_metadata=("Description: Piped\n"
+                   "       |=====\n"
+                   "       |\n"
+                   "       |    indented::",))
+
+NEXT_LINE_DESCRIPTION = DistSpec(  # as ruamel.yaml 0.15.0's PKG-INFO starts it
+    name="next-line", version="1.0", metadata_format="1.1", requires_python=None,
+    more_metadata=("Description: \n"
+                   "        Next line\n"
+                   "        =========\n"
+                   "        \n"
+                   "        text",))
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    (OLD_STYLE_DESCRIPTION,
+     "``old-style`` parses arguments\n==========================\n\nUsage::\n\n"
+     "    old-style --help"),
+    (PIPED_DESCRIPTION, "Piped\n=====\n\n    indented::"),
+    (NEXT_LINE_DESCRIPTION, "Next line\n=========\n\ntext"),
+])
+def test_regression_a_description_written_as_a_header_keeps_no_indentation(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory,
+        spec: DistSpec, text: str) -> None:
+    """An sdist whose PKG-INFO has its description in a ``Description:`` header (setuptools
+    before Metadata-Version 2.1 bodies; docopt 0.6.2 on PyPI) showed every line but the first
+    indented by the 8 spaces that continue the header field (or by the spec's 7 and ``|``), in
+    the JSON API's ``description`` and in ``get-package-version-readme``: a block quote, not
+    the author's text, where PyPI shows the text itself."""
+    upload_ok(repo, dists.sdist(spec))
+    name = spec.name
+    assert repo.get(f"pypi/{name}/{spec.version}/json").json()["info"]["description"] == text
+    readme = packyard.codeartifact().get_package_version_readme(
+        domain="acme", repository="shelf", format="pypi", package=name,
+        packageVersion=spec.version)["readme"]
+    assert readme == text
+
+
+def test_regression_keywords_and_dynamic_fields_read_as_on_pypi(
+        repo: InProcessRepo, dists: DistFactory) -> None:
+    """``Keywords: interface,components,plugins`` showed as written, and ``Dynamic:
+    license-file`` lowercased, where PyPI's JSON API shows ``interface, components, plugins``
+    and ``License-File`` (Warehouse joins the keywords with ", " and title-cases Dynamic), as
+    zope.interface 8.7 and requests 2.34.2 pulled from PyPI did."""
+    upload_ok(repo, dists.wheel(DistSpec(
+        name="worded", version="1.0", metadata_format="2.4", dynamic=("license-file",),
+        more_metadata=("Keywords: interface,components,plugins",))))
+    upload_ok(repo, dists.wheel(DistSpec(
+        name="spaced", version="1.0", more_metadata=("Keywords: one two three",))))
+    info = repo.get("pypi/worded/1.0/json").json()["info"]
+    assert (info["keywords"], info["dynamic"]) == ("interface, components, plugins",
+                                                   ["License-File"])
+    assert repo.get("pypi/spaced/json").json()["info"]["keywords"] == "one two three"

@@ -462,7 +462,7 @@ def described_info() -> dict[str, Any]:
     return {
         "author": "Ada Lovelace", "author_email": "ada@example.invalid",
         "maintainer": "Grace Hopper", "maintainer_email": "grace@example.invalid",
-        "keywords": "alpha,beta", "license": "MIT",
+        "keywords": "alpha, beta", "license": "MIT",
         "classifiers": ["Programming Language :: Python :: 3",
                         "License :: OSI Approved :: MIT License"],
         "download_url": "https://example.invalid/download", "platform": "any",

@@ -65,7 +65,7 @@ METADATA = ReleaseMetadata(
                   "Bug Reports": "https://github.com/pypa/sampleproject/issues"},
     requires_dist=("peppercorn", "check-manifest ; extra == 'dev'",
                    "coverage ; extra == 'test'"),
-    provides_extra=("dev", "test"), dynamic=("requires_dist",))
+    provides_extra=("dev", "test"), dynamic=("requires-dist",))
 
 
 def old_file(version: str) -> JsonFile:
@@ -138,7 +138,7 @@ INFO_400 = {
     "docs_url": None,
     "download_url": "",
     "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
-    "dynamic": ["requires_dist"],
+    "dynamic": ["Requires-Dist"],
     "home_page": "",
     "keywords": "sample, setuptools, development",
     "license": "...",

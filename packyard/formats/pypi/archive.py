@@ -21,6 +21,7 @@ import posixpath
 import re
 import struct
 import tarfile
+import textwrap
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -615,6 +616,43 @@ def _validate_metadata(text: str, raw: RawMetadata, unparsed: Mapping[str, objec
         return None, tuple(sorted(problems, key=_problem_order))
 
 
+# A Description field in the headers, rather than in the body: the header block ends at the
+# first empty line, and a continuation line starts with whitespace, so cannot match.
+_DESCRIPTION_HEADER_RE = re.compile(r"\A(?:[^\r\n]+\r?\n)*?description[ \t]*:", re.IGNORECASE)
+_PIPED_LINE_RE = re.compile(r"^[ \t]*\|")
+
+
+def _unfold_description(value: str) -> str:
+    """The text of a Description written as a header field, as its author wrote it.
+
+    Metadata-Version 1.x and 2.0 put the description in a ``Description:`` header, each line
+    after the first indented so that it continues the field: setuptools and distutils indent
+    with 8 spaces, the core metadata specification with 7 and a ``|``. The email parser keeps
+    that indentation, which would turn the whole text but its first line into an indented
+    block (reStructuredText's block quote, Markdown's code). Taken off here as setuptools and
+    pkginfo (hence twine, hence PyPI) take it off: each ``|`` with what precedes it, else the
+    indentation common to the continuation lines."""
+    lines = value.splitlines()
+    if len(lines) < 2:
+        return value.strip()
+    first, rest = lines[0].strip(), lines[1:]
+    if all(_PIPED_LINE_RE.match(line) or not line.strip() for line in rest):
+        body = "\n".join(_PIPED_LINE_RE.sub("", line, count=1) if line.strip() else ""
+                         for line in rest)
+    else:
+        body = textwrap.dedent("\n".join(rest))
+    # A description that starts on the line after "Description:" starts with its text, as
+    # pkginfo strips it, not with an empty line.
+    return (f"{first}\n{body}" if first else body).strip("\n").rstrip()
+
+
+def _description(text: str, raw: RawMetadata) -> str | None:
+    description = raw.get("description")
+    if description is None or _DESCRIPTION_HEADER_RE.match(text) is None:
+        return description  # none, or the message body's, taken as it is
+    return _unfold_description(description)
+
+
 def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspection:
     # The core metadata specification requires UTF-8; guessing another encoding would store
     # text that differs from what the author wrote.
@@ -639,7 +677,7 @@ def _describe(dist: DistFilename, metadata_path: str, data: bytes) -> DistInspec
         name=raw.get("name", ""),
         version=raw.get("version", ""),
         summary=raw.get("summary"),
-        description=raw.get("description"),
+        description=_description(text, raw),
         description_content_type=raw.get("description_content_type"),
         requires_python=raw.get("requires_python"),
         requires_dist=tuple(raw.get("requires_dist", ())),

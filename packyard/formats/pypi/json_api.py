@@ -207,6 +207,14 @@ def _document(project: JsonProject, release: JsonRelease) -> dict[str, Any]:
     }
 
 
+def _keywords(kept: str | None) -> str | None:
+    """Keywords as Warehouse shows them: the metadata's comma-separated list joined with ", "
+    (``Keywords: a,b`` shows as ``a, b``); a list without commas is one keyword, as it was."""
+    if kept is None or "," not in kept:
+        return kept
+    return ", ".join(keyword.strip() for keyword in kept.split(","))
+
+
 def _info(project: JsonProject, release: JsonRelease) -> dict[str, Any]:
     meta = release.metadata
     yank = release.yank
@@ -220,9 +228,10 @@ def _info(project: JsonProject, release: JsonRelease) -> dict[str, Any]:
         "docs_url": None,
         "download_url": meta.download_url,
         "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
-        "dynamic": list(meta.dynamic) or None,
+        # Warehouse title-cases each field name (``license-file`` shows as ``License-File``).
+        "dynamic": [field.title() for field in meta.dynamic] or None,
         "home_page": meta.home_page,
-        "keywords": meta.keywords,
+        "keywords": _keywords(meta.keywords),
         "license": meta.license,
         "license_expression": meta.license_expression,
         "license_files": list(meta.license_files) or None,

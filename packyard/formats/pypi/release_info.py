@@ -28,8 +28,8 @@ def info_attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
                             if isinstance(raw.get(key), str) and raw[key]}
     kept.update({key: [str(item) for item in raw[key]] for key in _LISTS if raw.get(key)})
     if raw.get("keywords"):
-        # Metadata 1.1+ separates keywords with commas: Warehouse keeps the header's text, which
-        # packaging has split, so it is joined back as the build tools write it.
+        # Metadata 1.1+ separates keywords with commas, which packaging has split on: joined
+        # back as the build tools write them (the JSON API shows them as Warehouse does).
         kept["keywords"] = ",".join(raw["keywords"])
     if raw.get("platforms"):
         # Warehouse's form field takes the first Platform twine sends.
