@@ -26,7 +26,7 @@ from packyard.console.readme import RenderedReadme
 from packyard.console.services import ConsoleServices, Section, section
 from packyard.console.tags import TagsView, tags_view
 from packyard.errors import Denied, Invalid
-from packyard.formats.registry import DependencyTexts
+from packyard.formats.registry import DependencyTexts, dependency_records
 from packyard.http import console_paths as paths
 from packyard.iam.records import ResourcePolicy
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
@@ -297,7 +297,7 @@ def _dependencies(c: ConsoleServices, domain: str, repo: str, fmt: str,
     rules = c.registry.formats.get(fmt)
     texts = rules.dependency_texts(version) if isinstance(rules, DependencyTexts) else None
     return [_dependency(c, domain, repo, fmt, dep, texts[i] if texts else None)
-            for i, dep in enumerate(version.dependencies)]
+            for i, dep in enumerate(dependency_records(rules, version))]
 
 
 def _dependency(c: ConsoleServices, domain: str, repo: str, fmt: str,

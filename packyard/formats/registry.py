@@ -80,6 +80,23 @@ class DependencyTexts(FormatRules, Protocol):
 
 
 @runtime_checkable
+class DependencyRecords(FormatRules, Protocol):
+    """A format whose stored PackageDependency records are not all answered as stored (PyPI:
+    those written before its dependencyType was CodeArtifact's "Requires-Dist")."""
+
+    def dependency_records(self, version: PackageVersion) -> list[dict[str, Any]]:
+        """``version.dependencies`` as ListPackageVersionDependencies answers them."""
+        ...
+
+
+def dependency_records(rules: FormatRules, version: PackageVersion) -> list[dict[str, Any]]:
+    """``version``'s dependency records as answered (``DependencyRecords``), or as stored."""
+    if isinstance(rules, DependencyRecords):
+        return rules.dependency_records(version)
+    return list(version.dependencies)
+
+
+@runtime_checkable
 class AssetRules(FormatRules, Protocol):
     """A format whose versions are published asset by asset through the API (CodeArtifact's
     PublishPackageVersion, which takes generic packages only)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from sqlalchemy import text
 
 from tests.inprocess.harness import InProcessPackyard, InProcessRepo, aws_error, client_error
 from tests.integration.helpers import (
@@ -301,9 +302,22 @@ def test_list_package_version_dependencies(published: Published) -> None:
     listed = published.api.list_package_version_dependencies(
         **published.args(packageVersion="1.0"))
     assert listed["dependencies"] == [
-        {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
-        {"package": "idna", "dependencyType": "install", "versionRequirement": ""},
-        {"package": "rich", "dependencyType": "install", "versionRequirement": ""}]
+        {"package": "requests", "dependencyType": "Requires-Dist", "versionRequirement": ">=2.0"},
+        {"package": "idna", "dependencyType": "Requires-Dist", "versionRequirement": ""},
+        {"package": "rich", "dependencyType": "Requires-Dist", "versionRequirement": ""}]
+
+
+def test_regression_pypi_dependencies_say_requires_dist_as_codeartifact_does(
+        packyard: InProcessPackyard, published: Published) -> None:
+    """CodeArtifact's dependencyType of a PyPI dependency is "Requires-Dist" (botocore's
+    PackageDependency: "pypi: Requires-Dist"); Packyard answered "install". Records stored
+    before say "install" and are answered as "Requires-Dist" too."""
+    with packyard.container.catalog.engines[1].begin() as conn:
+        conn.execute(text("UPDATE package_versions SET dependencies = REPLACE(dependencies, "
+                          "'Requires-Dist', 'install')"))
+    listed = published.api.list_package_version_dependencies(
+        **published.args(packageVersion="1.0"))
+    assert {d["dependencyType"] for d in listed["dependencies"]} == {"Requires-Dist"}
 
 
 def test_get_package_version_asset_streams_the_file(published: Published) -> None:

@@ -794,9 +794,9 @@ def test_regression_a_dependency_shows_its_environment_marker_and_extras(
         domain="acme", repository="shelf", format="pypi", package="marked",
         packageVersion="1.0")["dependencies"]
     assert records[:3] == [
-        {"package": "colorama", "dependencyType": "install", "versionRequirement": ""},
-        {"package": "requests", "dependencyType": "install", "versionRequirement": ">=2.0"},
-        {"package": "idna", "dependencyType": "install", "versionRequirement": ">=3"}]
+        {"package": "colorama", "dependencyType": "Requires-Dist", "versionRequirement": ""},
+        {"package": "requests", "dependencyType": "Requires-Dist", "versionRequirement": ">=2.0"},
+        {"package": "idna", "dependencyType": "Requires-Dist", "versionRequirement": ">=3"}]
 
 
 def test_regression_the_namespace_filter_works_without_a_format(

@@ -44,7 +44,7 @@ def test_publish_records_the_version_its_asset_and_metadata(
     version = catalog.get_version(package.id, "1")
     assert version is not None
     assert (version.version, version.readme, version.dependencies) == (
-        "1.0", "# Hi", [{"package": "idna", "dependencyType": "install",
+        "1.0", "# Hi", [{"package": "idna", "dependencyType": "Requires-Dist",
                          "versionRequirement": ">=3"}])
     [asset] = catalog.list_assets(version.id)
     assert (asset.name, asset.sha256, asset.size) == (wheel.filename, wheel.sha256,

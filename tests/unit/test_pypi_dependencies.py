@@ -11,9 +11,9 @@ from packyard.formats.pypi.filenames import parse_distribution_filename
 def test_requirements_become_package_dependencies() -> None:
     assert dependency_records(["packaging>=20", "rich", "tomli; python_version < '3.11'",
                                "not a requirement !!"])[0] == [
-        {"package": "packaging", "dependencyType": "install", "versionRequirement": ">=20"},
-        {"package": "rich", "dependencyType": "install", "versionRequirement": ""},
-        {"package": "tomli", "dependencyType": "install", "versionRequirement": ""},
+        {"package": "packaging", "dependencyType": "Requires-Dist", "versionRequirement": ">=20"},
+        {"package": "rich", "dependencyType": "Requires-Dist", "versionRequirement": ""},
+        {"package": "tomli", "dependencyType": "Requires-Dist", "versionRequirement": ""},
     ]
 
 

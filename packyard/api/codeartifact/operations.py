@@ -17,6 +17,7 @@ from packyard.api.pagination import Cursor, cursor_of, page, token_after
 from packyard.arn import ArnBuilder
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid
+from packyard.formats.registry import dependency_records
 from packyard.http.request import header_text
 from packyard.metadata.catalog import VersionOrigin
 from packyard.model import Asset, Domain, Package, Repository
@@ -439,8 +440,8 @@ def _get_package_version_readme(ops: Operations, ctx: CallContext, p: dict[str, 
 def _list_package_version_dependencies(ops: Operations, ctx: CallContext,
                                        p: dict[str, Any]) -> Any:
     ref = _version_ref(ops, ctx, p, "codeartifact:ListPackageVersionDependencies")
-    items, token = page(ref.version.dependencies, p, "ListPackageVersionDependencies",
-                         default_max=1000)
+    records = dependency_records(ops.registry.formats.get(ref.package.format), ref.version)
+    items, token = page(records, p, "ListPackageVersionDependencies", default_max=1000)
     return {**_version_header(ref), "dependencies": list(items), "nextToken": token}
 
 

@@ -17,6 +17,10 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 _REQUIRES_DIST = "requires_dist"
+# CodeArtifact's dependencyType of every PyPI dependency (botocore's PackageDependency: "pypi:
+# Requires-Dist"); records written before said "install", and are answered as it.
+DEPENDENCY_TYPE = "Requires-Dist"
+_WRITTEN_BEFORE = "install"
 
 
 def _requirements(requires_dist: Iterable[str]) -> list[Requirement]:
@@ -40,9 +44,17 @@ def dependency_records(requires_dist: Iterable[str]
 
 
 def _records(requirements: Sequence[Requirement]) -> list[dict[str, str]]:
-    return [{"package": req.name, "dependencyType": "install",
+    return [{"package": req.name, "dependencyType": DEPENDENCY_TYPE,
              "versionRequirement": str(req.specifier) if req.specifier else ""}
             for req in requirements]
+
+
+def as_answered(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A version's stored records as CodeArtifact answers them: those written before with
+    ``dependencyType`` "install" say "Requires-Dist"."""
+    return [{**record, "dependencyType": DEPENDENCY_TYPE}
+            if record.get("dependencyType") == _WRITTEN_BEFORE else dict(record)
+            for record in records]
 
 
 def _kept(requirements: Sequence[Requirement]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from packyard.errors import Conflict
 from packyard.formats.pypi import attributes, names
-from packyard.formats.pypi.dependencies import requirement_texts
+from packyard.formats.pypi.dependencies import as_answered, requirement_texts
 from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
 from packyard.formats.pypi.release_files import release_conflict
 from packyard.formats.registry import most_recently_published
@@ -70,6 +70,9 @@ class PypiFormat:
         # Requires-Dist with its extras and marker, as the metadata (and PyPI's JSON API)
         # writes it: ``colorama; sys_platform == "win32"``.
         return requirement_texts(version.attributes, len(version.dependencies))
+
+    def dependency_records(self, version: PackageVersion) -> list[dict[str, Any]]:
+        return as_answered(version.dependencies)
 
     def file_conflict(self, filename: str, siblings: Sequence[SiblingFile]) -> Conflict | None:
         # One sdist per release, one wheel per build tag and tag set (release_files).
