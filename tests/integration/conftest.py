@@ -19,6 +19,7 @@ from tests.integration.helpers import (
     ServerProcess,
     codeartifact_client,
     create_pypi_repo,
+    free_port,
     server_env,
     tool,
 )
@@ -127,6 +128,16 @@ def module_server_factory(tmp_path_factory: pytest.TempPathFactory,
                           _server_registry: list[ServerProcess]) -> Iterator[ServerFactory]:
     """``server_factory`` for a module's shared fixtures: stopped at the module's end."""
     yield from _factory(tmp_path_factory.mktemp("module-servers"), _server_registry)
+
+
+@pytest.fixture(scope="module")
+def offline_server(module_server_factory: ServerFactory) -> ServerProcess:
+    """A server of the module's own whose public upstreams (pypi.org and the npm registry)
+    are a loopback port nothing listens on: a client asking Packyard for anything the test did
+    not publish fails instead of reaching the internet."""
+    nowhere = f"http://127.0.0.1:{free_port()}/"
+    return module_server_factory(env={"PACKYARD_PYPI_UPSTREAM_URL": nowhere + "simple/",
+                                      "PACKYARD_NPM_UPSTREAM_URL": nowhere})
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,14 @@
-"""The real npm, pnpm and yarn the suite installs, each run in a home of its own.
+"""The real npm, pnpm, yarn and bun the suite installs, each run in a home of its own.
 
 ``scripts/test`` installs pinned releases into ``.test-cache/npm-clients/`` and names each one's
 script in a ``PACKYARD_*`` variable (``PACKYARD_NPM10``, ``PACKYARD_NPM11``, ``PACKYARD_PNPM``,
-``PACKYARD_YARN1``, ``PACKYARD_YARN4``); they are read when this module is imported, because the
-suite's session fixture removes ``PACKYARD_*`` from the environment. A test asks for a client
+``PACKYARD_YARN1``, ``PACKYARD_YARN4``; ``PACKYARD_BUN`` names bun's binary); they are read when
+this module is imported, because the suite's session fixture removes ``PACKYARD_*`` from the
+environment. A test asks for a client
 with :func:`npm_client`, which skips the test when the setup could not install it (offline).
 
 Each run gets an environment built from scratch, like the Python clients in ``helpers``: its
-own HOME, npm userconfig and globalconfig, caches, pnpm store and yarn folders, so nothing from
+own HOME, npm userconfig and globalconfig, caches, pnpm store, yarn folders and bun cache, so nothing from
 the machine (``~/.npmrc``, a global yarnrc, a proxy, ``CI``) changes what the client does.
 """
 
@@ -29,13 +30,19 @@ NODE = shutil.which("node")
 
 @dataclass(frozen=True)
 class NpmClient:
-    """One installed client: what to call it, and the script node runs."""
+    """One installed client: what to call it, and the script node runs (bun: its binary)."""
 
     key: str
-    """``npm10``, ``npm11``, ``pnpm``, ``yarn1`` or ``yarn4``."""
+    """``npm10``, ``npm11``, ``pnpm``, ``yarn1``, ``yarn4`` or ``bun``."""
     tool: str
-    """``npm``, ``pnpm`` or ``yarn``: which configuration files it reads."""
+    """``npm``, ``pnpm``, ``yarn`` or ``bun``: which configuration files it reads."""
     script: Path
+
+    @property
+    def argv(self) -> list[str]:
+        """What runs the client: node and its script, or bun's own binary."""
+        assert NODE is not None
+        return [str(self.script)] if self.tool == "bun" else [NODE, str(self.script)]
 
     @property
     def is_berry(self) -> bool:
@@ -45,7 +52,7 @@ class NpmClient:
 
 _VARIABLES = {"npm10": ("npm", "PACKYARD_NPM10"), "npm11": ("npm", "PACKYARD_NPM11"),
               "pnpm": ("pnpm", "PACKYARD_PNPM"), "yarn1": ("yarn", "PACKYARD_YARN1"),
-              "yarn4": ("yarn", "PACKYARD_YARN4")}
+              "yarn4": ("yarn", "PACKYARD_YARN4"), "bun": ("bun", "PACKYARD_BUN")}
 # Read now: the session fixture clears PACKYARD_* before any test runs.
 INSTALLED: dict[str, NpmClient] = {
     key: NpmClient(key, tool, Path(os.environ[variable]))
@@ -54,7 +61,7 @@ INSTALLED: dict[str, NpmClient] = {
 }
 ALL_CLIENTS = tuple(_VARIABLES)
 PINNED = {"npm10": "10.9.9", "npm11": "11.21.2", "pnpm": "10.34.9", "yarn1": "1.22.22",
-          "yarn4": "4.18.1"}
+          "yarn4": "4.18.1", "bun": "1.4.5"}
 """What scripts/test installs (the reasons are there)."""
 
 
@@ -65,7 +72,7 @@ def npm_client(key: str) -> NpmClient:
     client = INSTALLED.get(key)
     if client is None:
         pytest.skip(f"{key} was not installed by scripts/test (offline?); "
-                    f"set {_VARIABLES[key][1]} to its script")
+                    f"set {_VARIABLES[key][1]} to its {'binary' if key == 'bun' else 'script'}")
     return client
 
 
@@ -84,14 +91,15 @@ class NpmHome:
 
     def __post_init__(self) -> None:
         for sub in ("tmp", ".config", ".cache", ".local/share", ".local/state", "pnpm-home",
-                    "npm-global/etc", ".yarn-berry", ".yarn-cache"):
+                    "npm-global/etc", ".yarn-berry", ".yarn-cache", ".bun-cache"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.npmrc.touch()
         self.global_npmrc.touch()
 
     @property
     def npmrc(self) -> Path:
-        """The user config npm, pnpm and yarn 1 read, and ``aws codeartifact login`` writes."""
+        """The user config npm, pnpm, yarn 1 and bun read, and ``aws codeartifact login``
+        writes (bun reads ``$HOME/.npmrc``, not npm's variables)."""
         return self.root / ".npmrc"
 
     @property
@@ -131,6 +139,9 @@ class NpmHome:
             # Only settings berry knows: it aborts on an unknown YARN_* variable.
             env["YARN_GLOBAL_FOLDER"] = str(self.root / ".yarn-berry")
             env["YARN_ENABLE_TELEMETRY"] = "0"
+        elif client.tool == "bun":
+            env["BUN_INSTALL_CACHE_DIR"] = str(self.root / ".bun-cache")
+            env["DO_NOT_TRACK"] = "1"  # no telemetry, no crash report sent anywhere
         env.update(extra)
         return env
 
@@ -138,8 +149,7 @@ class NpmHome:
             timeout: float = 180.0, env: Mapping[str, str] | None = None,
             ) -> subprocess.CompletedProcess[str]:
         """Run ``client`` with ``args`` in ``cwd``; on an unexpected exit, fail with its output."""
-        assert NODE is not None
-        argv = [NODE, str(client.script), *(str(a) for a in args)]
+        argv = [*client.argv, *(str(a) for a in args)]
         proc = subprocess.run(argv, env=dict(env or self.env(client)), cwd=cwd, timeout=timeout,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
