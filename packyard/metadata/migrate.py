@@ -81,7 +81,7 @@ def upgrade_to_head(engine: Engine) -> bool:
         raise DatabaseUnreachable(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
             f"{cause[0] if cause else type(error).__name__}") from None
-    with connection, _table_rebuilds(connection), _alembic_quiet(), \
+    with connection, _table_rebuilds(connection), \
             connection.execution_options(**{MIGRATING: True}).begin():
         if connection.dialect.name == "postgresql":
             # Other processes wait here for the whole of a migration, however long it takes,
@@ -107,22 +107,6 @@ def upgrade_to_head(engine: Engine) -> bool:
     log.info("database schema %s", f"created (revision {head})" if current is None
              else f"upgraded from revision {current} to {head}")
     return True
-
-
-@contextmanager
-def _alembic_quiet() -> Iterator[None]:
-    """Alembic's own lines (two a connection, one a migration: ~20 before a new server's first
-    line) only at debug; the upgrade is said in one line instead."""
-    alembic_log = logging.getLogger("alembic")
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    before = alembic_log.level
-    alembic_log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        alembic_log.setLevel(before)
 
 
 @contextmanager

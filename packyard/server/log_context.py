@@ -115,3 +115,7 @@ def configure_logging(level: str) -> None:
     floor = max(logging.INFO, logging.getLevelName(level.upper()))
     for name in _TELL_SECRETS_AT_DEBUG:
         logging.getLogger(name).setLevel(floor)
+    # Alembic's lines (two a connection, one a migration: ~20 before a new server's first
+    # line) only at debug; the migration says what it did in one line (metadata/migrate.py).
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level.lower() == "debug"
+                                          else logging.WARNING)
