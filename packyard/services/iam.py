@@ -134,6 +134,18 @@ class IamService:
         self._authz.check(principal, "iam:ListUsers", "*")
         return self.store.list_users(path_prefix or "/")
 
+    def list_groups_for_user(self, principal: Principal, name: str) -> list[dict[str, str]]:
+        """The user's groups: none, as Packyard has no groups. Answered rather than refused,
+        so that the User Guide's "view their own permissions" policy and the scripts that audit
+        a user work as on an account without groups."""
+        self._authorize_user(principal, "iam:ListGroupsForUser", name)
+        return []
+
+    def list_groups(self, principal: Principal) -> list[dict[str, str]]:
+        """The account's groups: none (see ``list_groups_for_user``)."""
+        self._authz.check(principal, "iam:ListGroups", "*")
+        return []
+
     def delete_user(self, principal: Principal, name: str) -> None:
         self._authorize_user(principal, "iam:DeleteUser", name)
         self.store.delete_user(name)
@@ -283,6 +295,12 @@ class IamService:
                                "attachable.", resource_id=version_id,
                                resource_type="policy-version")
         return policy
+
+    def list_policy_versions(self, principal: Principal, arn: str) -> ManagedPolicy:
+        """The policy whose versions are listed: Packyard keeps one, the default."""
+        _check_policy_arn(arn)
+        self._authz.check(principal, "iam:ListPolicyVersions", arn)
+        return self.store.get_policy(arn)
 
     def list_policies(self, principal: Principal, scope: str | None, only_attached: bool,
                       path_prefix: str | None) -> list[ManagedPolicy]:

@@ -563,3 +563,54 @@ def test_regression_a_recreated_entity_is_not_trusted_by_its_namesakes_policy(
     code, status, _ = _fails(caller.assume_role, RoleArn=f"{ACCOUNT_ARN}:role/ci",
                              RoleSessionName="later")
     assert (code, status) == ("AccessDenied", 403)
+
+
+# The CodeArtifact User Guide's "Allow a user to view their own permissions" example, verbatim
+# (https://docs.aws.amazon.com/codeartifact/latest/ug/security_iam_id-based-policy-examples.html).
+VIEW_OWN_PERMISSIONS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "ViewOwnUserInfo", "Effect": "Allow",
+     "Action": ["iam:GetUserPolicy", "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies",
+                "iam:ListUserPolicies", "iam:GetUser"],
+     "Resource": ["arn:aws:iam::*:user/${aws:username}"]},
+    {"Sid": "NavigateInConsole", "Effect": "Allow",
+     "Action": ["iam:GetGroupPolicy", "iam:GetPolicyVersion", "iam:GetPolicy",
+                "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies",
+                "iam:ListPolicyVersions", "iam:ListPolicies", "iam:ListUsers"],
+     "Resource": "*"}]})
+
+
+def test_regression_view_own_permissions_lists_groups_and_policy_versions(
+        packyard: InProcessPackyard, iam: Any) -> None:
+    """The User Guide's "view their own permissions" policy grants ListGroupsForUser and
+    ListPolicyVersions, but both (and ListGroups) were InvalidAction ("Could not find operation
+    ..."). They answer as IAM does for an account without groups and with one version of each
+    policy, authorized as IAM authorizes them."""
+    for name in ("alice", "bob"):
+        iam.create_user(UserName=name)
+    iam.put_user_policy(UserName="alice", PolicyName="view-own", PolicyDocument=VIEW_OWN_PERMISSIONS)
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    alice = packyard.iam(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+
+    own = alice.list_groups_for_user(UserName="alice")
+    assert (own["Groups"], own["IsTruncated"]) == ([], False)
+    assert _fails(alice.list_groups_for_user, UserName="bob") == (
+        "AccessDenied", 403,
+        f"User: {ACCOUNT_ARN}:user/alice is not authorized to perform: iam:ListGroupsForUser on "
+        f"resource: {ACCOUNT_ARN}:user/bob because no identity-based policy allows the "
+        "iam:ListGroupsForUser action")
+    assert _fails(alice.list_groups) == (
+        "AccessDenied", 403,
+        f"User: {ACCOUNT_ARN}:user/alice is not authorized to perform: iam:ListGroups because no "
+        "identity-based policy allows the iam:ListGroups action")
+    assert iam.list_groups()["Groups"] == []
+
+    versions = alice.list_policy_versions(PolicyArn=READ_ONLY)["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"], "Document" in v) for v in versions] == [
+        ("v1", True, False)]
+    assert alice.get_policy_version(PolicyArn=READ_ONLY, VersionId="v1")["PolicyVersion"][
+        "VersionId"] == "v1"
+    assert _fails(iam.list_policy_versions, PolicyArn=f"{ACCOUNT_ARN}:policy/ghost") == (
+        "NoSuchEntity", 404,
+        f"Policy {ACCOUNT_ARN}:policy/ghost does not exist or is not attachable.")
+    assert _fails(iam.list_groups_for_user, UserName="ghost") == (
+        "NoSuchEntity", 404, "The user with name ghost cannot be found.")

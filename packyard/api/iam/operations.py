@@ -117,6 +117,10 @@ def _by_text(name: str) -> SortKey:
     return (name.lower(),)
 
 
+def _by_group(group: dict[str, Any]) -> SortKey:
+    return (str(group["GroupName"]).lower(),)
+
+
 def _by_creation(key: AccessKey) -> SortKey:
     return (key.created_at.isoformat(), key.id)
 
@@ -160,6 +164,17 @@ def _get_user(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, An
 @operation("iam", "ListUsers")
 def _list_users(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
     return _page(s.iam.list_users(who, p.get("PathPrefix")), p, "Users", _user, _by_name)
+
+
+@operation("iam", "ListGroupsForUser")
+def _list_groups_for_user(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
+    groups = s.iam.list_groups_for_user(who, p["UserName"])
+    return _page(groups, p, "Groups", dict, _by_group)
+
+
+@operation("iam", "ListGroups")
+def _list_groups(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
+    return _page(s.iam.list_groups(who), p, "Groups", dict, _by_group)
 
 
 @operation("iam", "DeleteUser")
@@ -300,6 +315,15 @@ def _get_policy_version(s: IamServices, who: Principal, p: dict[str, Any]) -> di
     return {"PolicyVersion": {"Document": _document(policy.document),
                               "VersionId": policy.default_version_id, "IsDefaultVersion": True,
                               "CreateDate": policy.created_at}}
+
+
+@operation("iam", "ListPolicyVersions")
+def _list_policy_versions(s: IamServices, who: Principal, p: dict[str, Any]) -> dict[str, Any]:
+    policy = s.iam.list_policy_versions(who, p["PolicyArn"])
+    # As IAM lists versions: without their documents (GetPolicyVersion has them).
+    version = {"VersionId": policy.default_version_id, "IsDefaultVersion": True,
+               "CreateDate": policy.created_at}
+    return _page([version], p, "Versions", dict, lambda v: (v["VersionId"],))
 
 
 @operation("iam", "ListPolicies")
