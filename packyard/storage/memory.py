@@ -34,22 +34,21 @@ class MemoryBlobStore:
 
     def __init__(self, staging_dir: Path) -> None:
         self._staging = StagingArea(staging_dir)
-        self._domains: dict[str, dict[str, bytes]] = {}
-        # When each blob was stored (``list_blobs``), by the same keys.
-        self._stored_at: dict[str, dict[str, float]] = {}
+        # Each blob's bytes and when it was stored (``list_blobs``).
+        self._domains: dict[str, dict[str, tuple[bytes, float]]] = {}
         # Uploads commit from worker threads while the event loop reads.
         self._lock = threading.Lock()
 
     def _blob(self, domain_key: str, sha256: str) -> bytes | None:
         check_blob_key(domain_key, sha256)
         with self._lock:
-            return self._domains.get(domain_key, {}).get(sha256)
+            kept = self._domains.get(domain_key, {}).get(sha256)
+        return None if kept is None else kept[0]
 
     def _keep(self, domain_key: str, sha256: str, data: bytes) -> None:
         with self._lock:
             # Equal bytes are stored once: the first copy stays.
-            self._domains.setdefault(domain_key, {}).setdefault(sha256, data)
-            self._stored_at.setdefault(domain_key, {}).setdefault(sha256, time.time())
+            self._domains.setdefault(domain_key, {}).setdefault(sha256, (data, time.time()))
 
     def stage(self, *, batched: bool = False, expected: ExpectedBlob | None = None,
               scratch: bool = False) -> StagedFile:
@@ -107,13 +106,11 @@ class MemoryBlobStore:
         check_blob_key(domain_key, sha256)
         with self._lock:
             self._domains.get(domain_key, {}).pop(sha256, None)
-            self._stored_at.get(domain_key, {}).pop(sha256, None)
 
     def delete_domain(self, domain_key: str) -> None:
         check_blob_key(domain_key, "0" * 64)
         with self._lock:
             self._domains.pop(domain_key, None)
-            self._stored_at.pop(domain_key, None)
 
     def recover(self) -> int:
         return self._staging.recover()
@@ -126,6 +123,7 @@ class MemoryBlobStore:
                    page_size: int = LIST_PAGE) -> Iterator[StoredBlob]:
         for key in listed_domains(self, domain_key):
             with self._lock:  # a copy of the names: commits go on meanwhile
-                stored = sorted(self._stored_at.get(key, {}).items())
+                stored = sorted((sha256, at) for sha256, (_data, at)
+                                in self._domains.get(key, {}).items())
             for sha256, stored_at in stored:
                 yield StoredBlob(key, sha256, stored_at)
