@@ -234,11 +234,9 @@ def test_the_readme_walkthrough_runs_as_written_with_the_pip_login(
     assert "index-url" not in new_user.pip_conf.read_text()
 
 
-def test_serve_sets_up_its_venv_step_by_step_whatever_the_users_pip_configuration(
-        new_user: NewUser, tmp_path: Path) -> None:
-    # A Packyard checkout whose project is a stand-in: a `packyard` command that runs the test
-    # environment's, so that setting it up needs only setuptools (and pip), found offline.
-    checkout = tmp_path / "stand-in"
+def _stand_in_checkout(checkout: Path) -> Path:
+    """A checkout holding scripts/serve and a project whose `packyard` command is the module
+    ``packyard_stand_in`` (the caller writes it): set up with setuptools alone, offline."""
     (checkout / "scripts").mkdir(parents=True)
     shutil.copy2(REPO / "scripts" / "serve", checkout / "scripts" / "serve")
     (checkout / "pyproject.toml").write_text(
@@ -246,6 +244,14 @@ def test_serve_sets_up_its_venv_step_by_step_whatever_the_users_pip_configuratio
         '\n[project]\nname = "packyard-stand-in"\nversion = "0"\n'
         '\n[project.scripts]\npackyard = "packyard_stand_in:main"\n'
         '\n[tool.setuptools]\npy-modules = ["packyard_stand_in"]\n')
+    return checkout
+
+
+def test_serve_sets_up_its_venv_step_by_step_whatever_the_users_pip_configuration(
+        new_user: NewUser, tmp_path: Path) -> None:
+    # A Packyard checkout whose project is a stand-in: a `packyard` command that runs the test
+    # environment's, so that setting it up needs only setuptools (and pip), found offline.
+    checkout = _stand_in_checkout(tmp_path / "stand-in")
     (checkout / "packyard_stand_in.py").write_text(
         "import os\nimport sys\n\n\ndef main() -> None:\n"
         f"    os.execv({str(tool('packyard'))!r}, [{str(tool('packyard'))!r}, *sys.argv[1:]])\n")
@@ -298,14 +304,7 @@ def test_regression_serve_runs_the_checkouts_code_after_it_changes(new_user: New
     # scripts/serve installed a copy of the checkout into .venv (`pip install .`) and set up
     # again only when pyproject.toml changed: after a `git pull` (or an edit) it went on
     # starting the old code. The stand-in's `packyard` prints which code it is.
-    checkout = tmp_path / "stand-in"
-    (checkout / "scripts").mkdir(parents=True)
-    shutil.copy2(REPO / "scripts" / "serve", checkout / "scripts" / "serve")
-    (checkout / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=77"]\nbuild-backend = "setuptools.build_meta"\n'
-        '\n[project]\nname = "packyard-stand-in"\nversion = "0"\n'
-        '\n[project.scripts]\npackyard = "packyard_stand_in:main"\n'
-        '\n[tool.setuptools]\npy-modules = ["packyard_stand_in"]\n')
+    checkout = _stand_in_checkout(tmp_path / "stand-in")
     module = checkout / "packyard_stand_in.py"
     module.write_text('def main() -> None:\n    print("the code before the pull")\n')
     wheels = tmp_path / "wheels"
