@@ -186,6 +186,14 @@ def test_regression_one_call_at_a_time_asks_a_hung_kms_again(kms: FakeKms) -> No
     assert provider.decrypt_data_key(wrapped, context)  # asked again once it is back
 
 
+def _make_unusable(kms: FakeKms, key: str, state: str) -> None:
+    """``key`` denied to the server (``state`` "denied"), or put in KMS key state ``state``."""
+    if state == "denied":
+        kms.deny(key)
+    else:
+        kms.set_state(key, state)
+
+
 @pytest.mark.parametrize(("state", "why", "fix"), [
     ("Disabled", "is disabled", "aws kms enable-key --key-id"),
     ("PendingDeletion", "is pending deletion", "aws kms cancel-key-deletion --key-id"),
@@ -199,10 +207,7 @@ def test_regression_a_kms_key_the_server_cannot_use_is_named_with_the_fix(
     # word of what to do, for a key disabled, pending deletion or denied alike.
     packyard = _on_kms(packyard_factory, data_dir, kms)
     key, repo, dist = one_file_under_the_default_key(packyard, dists, "stuck")
-    if state == "denied":
-        kms.deny(key)
-    else:
-        kms.set_state(key, state)
+    _make_unusable(kms, key, state)
 
     for response in (repo.get(f"simple/stuck/{dist.filename}"),
                      upload(repo, dists.wheel(DistSpec(name="stuck", version="1.1")))):
@@ -255,10 +260,7 @@ def test_regression_the_codeartifact_api_names_an_unusable_kms_key_not_internal_
     # retries), the fix only in the server's log, while twine and pip were told it.
     packyard = _on_kms(packyard_factory, data_dir, kms)
     key, _, dist = one_file_under_the_default_key(packyard, dists, "stuck")
-    if state == "denied":
-        kms.deny(key)
-    else:
-        kms.set_state(key, state)
+    _make_unusable(kms, key, state)
     with pytest.raises(ClientError) as refused:
         packyard.codeartifact().get_package_version_asset(
             domain="acme", repository="shelf", format="pypi", package="stuck",
