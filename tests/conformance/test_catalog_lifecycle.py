@@ -109,11 +109,17 @@ def test_an_upload_takes_back_a_queued_blob_before_the_sweep(catalog: SqlCatalog
                                NOW) == 0
 
 
-def test_an_upload_whose_bytes_a_sweep_deleted_is_refused(databases: Databases) -> None:
-    present: dict[str, bool] = {A: False}
+def _catalog_asking(databases: Databases, present: dict[str, bool]) -> SqlCatalog:
+    """A migrated catalog whose blob store holds the blobs ``present`` says it holds."""
     catalog = databases.catalog(databases.url("db", migrated=True),
                                 blob_present=lambda _d, sha: present[sha])
     catalog.migrate()
+    return catalog
+
+
+def test_an_upload_whose_bytes_a_sweep_deleted_is_refused(databases: Databases) -> None:
+    present: dict[str, bool] = {A: False}
+    catalog = _catalog_asking(databases, present)
     (one,) = _repos(catalog, "one")
     pkg = _publish(catalog, one, "1.0", A)
     catalog.change_versions(pkg, {"1.0": "1.0"}, _delete(["1.0"]), NOW)
@@ -151,9 +157,7 @@ def test_a_stray_recorded_after_it_was_queued_is_taken_back_not_swept(
 
 def test_an_upload_whose_bytes_were_swept_as_a_stray_is_refused(databases: Databases) -> None:
     present: dict[str, bool] = {A: False}
-    catalog = databases.catalog(databases.url("db", migrated=True),
-                                blob_present=lambda _d, sha: present[sha])
-    catalog.migrate()
+    catalog = _catalog_asking(databases, present)
     (one,) = _repos(catalog, "one")
     catalog.queue_strays(one.domain_id, [A], NOW)
     catalog.sweep_blobs(catalog.pending_sweeps(), lambda d, s: True, NOW)
