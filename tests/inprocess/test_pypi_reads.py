@@ -419,3 +419,7 @@ def test_regression_the_package_url_flit_prints_after_a_publish_was_not_found(
         legacy = http.get(endpoint + "pypi")
         assert legacy.status_code == 404
         assert legacy.text.startswith(f"No page {urlsplit(endpoint).path}pypi: PyPI's legacy")
+        # A name no project can have is refused saying so, not sent to the console.
+        bad = http.get(endpoint + "+bad")
+        assert (bad.status_code, bad.text.split(":")[0]) == (404, "No project '+bad'")
+        assert "not a valid project name" in bad.text
