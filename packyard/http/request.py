@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +14,11 @@ from packyard.errors import TooLarge
 # The scope key under which the proxy-headers middleware (server/proxy_headers.py) keeps the
 # X-Forwarded-Host of a request that came through a trusted proxy.
 FORWARDED_HOST = "packyard.forwarded_host"
+
+
+# A host name or address with an optional port: nothing that could bend a URL (or a command)
+# built from it.
+HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
 def forwarded_host(scope: Any) -> str | None:

@@ -22,21 +22,17 @@ address and scheme count, as for a client that is not a trusted proxy.
 from __future__ import annotations
 
 import copy
-import re
 from typing import TYPE_CHECKING, Any, cast
 
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from packyard.http.request import FORWARDED_HOST
+from packyard.http.request import FORWARDED_HOST, HOST
 from packyard.server.fence import Shape
 
 if TYPE_CHECKING:  # uvicorn's private module, for the signature of the method overridden
     from uvicorn._types import ASGIReceiveCallable, ASGISendCallable
     from uvicorn._types import Scope as UvicornScope
-
-# A host name or address with an optional port: nothing that could bend the URL built from it.
-_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
 class TrustedProxyHeaders(ProxyHeadersMiddleware):
@@ -59,7 +55,7 @@ def record_forwarded_host(scope: Any, proxy: ProxyHeadersMiddleware) -> None:
     if not values:
         return
     host = values[-1].decode("latin-1").split(",")[-1].strip()
-    if _HOST.fullmatch(host):
+    if HOST.fullmatch(host):
         scope[FORWARDED_HOST] = host
 
 

@@ -56,8 +56,9 @@ GrantNow = Callable[[str, str, str | None, int | None], RepositoryAccess]
 caller's thread for the current environment, or ``WouldWait`` (``RepositoryGate
 .open_for_read_now``)."""
 
-Refused = Callable[[PackyardError], Answer]
-"""The format's answer to a domain error (what its routes' error mapping sends)."""
+Refused = Callable[[PackyardError, Scope], Answer]
+"""The format's answer to a domain error in the request of ``Scope`` (what its routes' error
+mapping sends)."""
 
 Fill = Callable[[RepositoryAccess, HotKey], Awaitable[RenderedPage | CachedFile | None]]
 """A format's render or lookup of the entry a request names, through ``PackageReads``' caches;
@@ -121,7 +122,7 @@ class FirstReads:
                 except WouldWait:
                     return None
                 except PackyardError as error:
-                    refusal = self._refusal(error)
+                    refusal = self._refusal(error, scope)
                     if refusal is not None:
                         self._noted(scope, wanted).reason = error.message
                     return refusal
@@ -138,12 +139,12 @@ class FirstReads:
             self._noted(scope, wanted).caller = access.principal
         return answer
 
-    def _refusal(self, error: PackyardError) -> Answer | None:
+    def _refusal(self, error: PackyardError, scope: Scope) -> Answer | None:
         """The format's answer to ``error``; None for the routes to answer a 401 or 403 while
         the audit trail records those (``defer_refusals``)."""
         if self.defer_refusals and isinstance(error, (Unauthenticated, Denied)):
             return None
-        return self._refused(error)
+        return self._refused(error, scope)
 
     def _noted(self, scope: Scope, wanted: HotKey) -> RequestNote:
         note = note_of(scope)
@@ -168,7 +169,7 @@ class FirstReads:
                 found = await self._fill(access, wanted)
             except PackyardError as error:
                 note.reason = error.message  # for the server log's line (``server/app.py``)
-                return self._refusal(error)
+                return self._refusal(error, scope)
             except Exception:  # noqa: BLE001 - a bug: the routes answer and log it as theirs
                 return None
         return None if found is None else _answer(found, headers)

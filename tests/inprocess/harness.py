@@ -393,10 +393,24 @@ def twine_reason(response: httpx.Response) -> str:
     return _clean(raw.encode("latin-1")).decode("ascii")
 
 
+def login_hint(request: httpx.Request) -> str:
+    """What a PyPI 401 for a refused token adds to its reason: the command that logs in to the
+    repository ``request`` asked, at the address it asked (twine's for an upload)."""
+    _, label, _, repository = request.url.path.split("/")[:4]
+    domain, _, owner = label.rpartition("-")
+    tool = "twine" if request.method == "POST" else "pip"
+    return (f"; log in again: run `aws codeartifact login --tool {tool} --domain {domain} "
+            f"--domain-owner {owner} --repository {repository} --endpoint-url "
+            f"{request.url.scheme}://{request.url.netloc.decode()}`")
+
+
 def assert_refused(response: httpx.Response, status: int, message: str) -> None:
     """A package-endpoint refusal: ``status``, ``message`` as twine's reason phrase, and the
-    same message as the one-line body pip and ``twine --verbose`` show."""
+    same message as the one-line body pip and ``twine --verbose`` show; a refused token's 401
+    followed by the command that logs in again (``login_hint``)."""
     assert response.status_code == status, (response.status_code, response.text)
+    if status == 401 and not message.startswith("Authentication required"):
+        message += login_hint(response.request)
     assert twine_reason(response) == message
     assert response.text == message + "\n"
 

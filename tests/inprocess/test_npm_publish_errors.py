@@ -161,20 +161,24 @@ def test_attachment_that_is_not_base64(repo: NpmRepo) -> None:
     _nothing_stored(repo, "demo")
 
 
-LOG_IN = ("Authentication required: run `aws codeartifact login --tool npm --domain DOMAIN "
-          "--repository REPOSITORY` (yarn 1 also needs always-auth=true in .npmrc; yarn 2+: "
-          "set npmAuthToken and npmAlwaysAuth in .yarnrc.yml)")
+def _login_command(repo: NpmRepo) -> str:
+    """The command a 401 names: the repository the request asked, at the URL it asked."""
+    assert repo.endpoint == f"http://packyard.test/{repo.domain}-000000000000/npm/{repo.repository}/"
+    return (f"run `aws codeartifact login --tool npm --domain {repo.domain} --domain-owner "
+            f"000000000000 --repository {repo.repository} --endpoint-url http://packyard.test`")
+
+
+def _log_in(repo: NpmRepo) -> str:
+    return (f"Authentication required: {_login_command(repo)} (yarn 1 also needs "
+            "always-auth=true in .npmrc; yarn 2+: set npmAuthToken and npmAlwaysAuth in "
+            ".yarnrc.yml)")
 
 
 def test_publish_without_a_token_is_401_without_otp(repo: NpmRepo) -> None:
     response = repo.request("PUT", "demo", token=None, content=b"{}")
     assert response.status_code == 401
     assert "www-authenticate" not in response.headers  # so nothing in it says otp
-    assert response.json() == {"error": LOG_IN}
-
-
-_LOGIN_COMMAND = ("run `aws codeartifact login --tool npm --domain DOMAIN --repository "
-                  "REPOSITORY`")
+    assert response.json() == {"error": _log_in(repo)}
 
 
 # What npm 11 and bun 1.4 send when they publish (bun's are the same but for user-agent).
@@ -198,11 +202,12 @@ def test_regression_a_401_said_bearer_so_npm_printed_npm_login_and_bun_the_heade
         "npm-auth-type": "legacy", "user-agent": "Bun/1.4.5",
         "accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"})
     for response in (publish, install):
-        _refused(response, 401, f"Invalid authorization token; log in again: {_LOGIN_COMMAND}")
+        _refused(response, 401,
+                 f"Invalid authorization token; log in again: {_login_command(repo)}")
         assert "www-authenticate" not in response.headers
     anonymous = repo.request("PUT", "demo", token=None, headers=_PUBLISH_HEADERS,
                              content=json.dumps(document).encode())
-    _refused(anonymous, 401, LOG_IN)
+    _refused(anonymous, 401, _log_in(repo))
     assert "www-authenticate" not in anonymous.headers
     _nothing_stored(repo, "demo")
 
@@ -218,13 +223,13 @@ def test_regression_npm_hid_why_a_token_was_refused(packyard: InProcessPackyard,
         domain=repo.domain, durationSeconds=900)["authorizationToken"]
     later = NpmRepo(packyard_factory(clock_offset_seconds=1000), repo.domain, repo.repository,
                     repo.endpoint, short)
-    command = _LOGIN_COMMAND
+    command = _login_command(repo)
     for refused, message in [
             (later.get("left-pad"), f"The authorization token has expired; log in again: "
                                     f"{command}"),
             (repo.get("left-pad", token="garbage"),
              f"Invalid authorization token; log in again: {command}"),
-            (repo.get("left-pad/-/left-pad-1.0.0.tgz", token=None), LOG_IN)]:
+            (repo.get("left-pad/-/left-pad-1.0.0.tgz", token=None), _log_in(repo))]:
         _refused(refused, 401, message)
         assert "www-authenticate" not in refused.headers
 
@@ -269,8 +274,8 @@ def test_npm_login_is_refused_with_the_command_to_run(repo: NpmRepo) -> None:
     anonymous = repo.put_json("-/user/org.couchdb.user:alice", login, token=None)
     assert anonymous.status_code == 401
     _refused(repo.put_json("-/user/org.couchdb.user:alice", login), 400,
-             "npm login and adduser are not how Packyard signs you in: run "
-             "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+             f"npm login and adduser are not how Packyard signs you in: {_login_command(repo)}"
+             " (it writes the token into .npmrc)")
 
 
 def test_regression_other_bytes_published_at_the_same_moment_get_npms_refusal(

@@ -343,6 +343,25 @@ def test_upload_without_credentials_is_401_with_a_basic_challenge(
     _nothing_published(packyard, repo)
 
 
+def test_regression_a_refused_token_named_no_command_to_log_in_again(
+        packyard: InProcessPackyard, repo: InProcessRepo, dists: DistFactory) -> None:
+    """Tokens last 12 hours: twine printed only "Invalid authorization token" (or "… has
+    expired"). The reason now names the command that gets a new token for this repository,
+    at the address the client used, ready to paste (pip and uv show only the status)."""
+    stale = httpx.Client(transport=repo.transport, auth=("aws", "not-a-token"))
+    with stale:
+        response = upload(repo, dists.wheel(PKG), client=stale)
+        page = stale.get(repo.endpoint + "simple/demo/")
+    assert repo.endpoint == "http://packyard.test/acme-000000000000/pypi/shelf/"
+    for refused, tool in ((response, "twine"), (page, "pip")):
+        assert refused.status_code == 401
+        assert refused.text == (
+            "Invalid authorization token; log in again: run `aws codeartifact login --tool "
+            f"{tool} --domain acme --domain-owner 000000000000 --repository shelf "
+            "--endpoint-url http://packyard.test`\n")
+    _nothing_published(packyard, repo)
+
+
 def test_upload_to_a_missing_repository_is_404(packyard: InProcessPackyard,
                                                repo: InProcessRepo, dists: DistFactory) -> None:
     url = repo.endpoint.replace("/shelf/", "/absent/")

@@ -162,14 +162,19 @@ def test_regression_npm_prints_why_a_token_is_refused_instead_of_npm_login(
     home = NpmHome(tmp_path / "home")
     home.write_npmrc(npm_repo.endpoint, "not-a-token")
     lib = package_json(tmp_path / "lib", "auth-lib", "1.0.0")
+    # The command names the repository npm asked, at the address it asked (the GET is
+    # refused by the server's fast lane, the PUT by the routes).
+    base, label, _, repository, _ = npm_repo.endpoint.rsplit("/", 4)
+    domain, _, owner = label.rpartition("-")
+    command = (f"aws codeartifact login --tool npm --domain {domain} --domain-owner {owner} "
+               f"--repository {repository} --endpoint-url {base}")
     for args, method in ((("publish",), "PUT"), (("view", "auth-lib"), "GET")):
         refused = home.run(client, *args, cwd=lib, check=False)
         assert refused.returncode != 0, refused.stdout
         assert "npm error code E401" in refused.stderr, refused.stderr
         assert (f"npm error 401 Unauthorized - {method} {npm_repo.endpoint}auth-lib - "
-                "Invalid authorization token; log in again: run `aws codeartifact login "
-                "--tool npm --domain DOMAIN --repository REPOSITORY`") in refused.stderr, \
-            refused.stderr
+                f"Invalid authorization token; log in again: run `{command}`"
+                ) in refused.stderr, refused.stderr
         assert "npm login" not in refused.stderr
     assert npm_repo.packument("auth-lib").status_code == 404
 

@@ -6,6 +6,7 @@ runs where it can produce the case, to check the one-line reason it shows the us
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import secrets
@@ -372,6 +373,30 @@ def test_twine_shows_the_size_limit_reason(small_limit_repo: PypiRepo, dists: Di
     # twine prints "HTTPError: 400 Bad Request from URL" and then the response's reason phrase.
     assert "400 Bad Request" in out, out
     assert "too large" in out.lower(), f"twine does not show why:\n{out}"
+
+
+def test_regression_twine_printed_a_refused_token_without_the_command_to_log_in_again(
+        pypi_repo: PypiRepo, dists: DistFactory, fresh_home: ClientHome) -> None:
+    """Tokens last 12 hours; twine printed only "Invalid authorization token". It now prints
+    the command that gets a new one for this repository, which works as pasted."""
+    dist = dists.wheel(DistSpec(name="psi-pkg", version="1.0"))
+    _write_pypirc(fresh_home, dataclasses.replace(pypi_repo, token="not-a-token"))
+    # Wide enough that twine's console does not fold the reason.
+    refused = run([tool("twine"), "upload", "--non-interactive", "-r", "codeartifact",
+                   str(dist.path)], fresh_home.env(COLUMNS="400"), check=False)
+    assert refused.returncode != 0
+    out = refused.stdout + refused.stderr
+    assert "401 Unauthorized" in out, out
+    base, label, _, repository, _ = pypi_repo.endpoint.rsplit("/", 4)
+    domain, _, owner = label.rpartition("-")
+    command = (f"aws codeartifact login --tool twine --domain {domain} --domain-owner {owner} "
+               f"--repository {repository} --endpoint-url {base}")
+    assert f"Invalid authorization token; log in again: run `{command}`" in out, out
+    run(command.split(), fresh_home.env())
+    published = _twine(fresh_home, dist.path)
+    assert published.returncode == 0, published.stdout + published.stderr
+    with pypi_repo.client() as http:
+        assert dist.filename in http.get(pypi_repo.project_url("psi-pkg")).text
 
 
 # ------------------------------------------------------------------ re-uploads

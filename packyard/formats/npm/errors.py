@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,16 +36,15 @@ from packyard.errors import (
     UpstreamError,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.login_hint import login_command
 from packyard.http.request_note import note_of
 
 log = logging.getLogger("packyard.npm")
 
 # What npm, pnpm and yarn print when a request came without a token (npm's own hint, "npm
 # login", would not work here).
-_LOGIN_COMMAND = "aws codeartifact login --tool npm --domain DOMAIN --repository REPOSITORY"
-_LOG_IN = (f"Authentication required: run `{_LOGIN_COMMAND}` (yarn 1 also needs "
-           "always-auth=true in .npmrc; yarn 2+: set npmAuthToken and npmAlwaysAuth in "
-           ".yarnrc.yml)")
+_CLIENTS_WITHOUT_ALWAYS_AUTH = ("yarn 1 also needs always-auth=true in .npmrc; yarn 2+: set "
+                                "npmAuthToken and npmAlwaysAuth in .yarnrc.yml")
 
 _STATUS: list[tuple[type[PackyardError], int]] = [
     (Unauthenticated, 401),
@@ -66,22 +66,26 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def to_response(error: PackyardError) -> Response:
+def to_response(error: PackyardError, scope: Any = None) -> Response:
+    """``error`` as npm prints it; a 401 names the command that logs in to the repository the
+    request in ``scope`` asked (placeholders without it)."""
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
     headers: dict[str, str] = {}
     message = error.message
     if status == 401:
         # A token that expired (the usual case: they last 12 hours), or one for another
         # domain: what is wrong, and how to get one that works.
-        message = _LOG_IN if isinstance(error, NoCredentials) else (
-            f"{message.rstrip('.')}; log in again: run `{_LOGIN_COMMAND}`")
+        command = login_command("npm", scope)
+        message = (f"Authentication required: run `{command}` ({_CLIENTS_WITHOUT_ALWAYS_AUTH})"
+                   if isinstance(error, NoCredentials)
+                   else f"{message.rstrip('.')}; log in again: run `{command}`")
     if isinstance(error, Unavailable):
         headers.update(error.headers())
     return error_response(status, message, headers)
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    response = to_response(error)
+    response = to_response(error, request.scope)
     note = note_of(request.scope)
     # Into the audit trail, as for PyPI: every refused write, and reads refused for who asked
     # (a read of something that is not there is no refusal).

@@ -58,6 +58,7 @@ from packyard.formats.npm.upstream import NpmUpstream
 from packyard.formats.npm.upstream_versions import UpstreamVersions
 from packyard.formats.plugin import MountedFormat
 from packyard.http.answer import Answer
+from packyard.http.login_hint import login_command
 from packyard.http.request import base_url, declared_length
 from packyard.http.request_note import RequestNote, note_of
 from packyard.services.access import RepositoryAccess, WriteCaller
@@ -306,7 +307,8 @@ class NpmEndpoint:
         caller = await self._reads.open(request, _audited_action(rest))
         if rest.startswith("-/user/"):
             raise Invalid("npm login and adduser are not how Packyard signs you in: run "
-                          "`aws codeartifact login --tool npm` (it writes the token into .npmrc)")
+                          f"`{login_command('npm', request.scope)}` (it writes the token into "
+                          ".npmrc)")
         if rest.startswith("-/"):
             _refuse_account_command(rest[2:])
         if rest.startswith("-/package/"):
@@ -545,7 +547,7 @@ def mount_npm(core: Core) -> MountedFormat:
         hot_path=reads.hot_path(FORMAT, npm_hot_route, raw_path=True),
         first_read=reads.first_reads(
             FORMAT, npm_hot_route, endpoint.first_read,
-            lambda error: Answer.of(to_response(error)),
+            lambda error, scope: Answer.of(to_response(error, scope)),
             {"page": "packument", "file": "tarball"}, endpoint.first_read_now,
             raw_path=True),
         routes=[Mount("/{label}/npm/{repo}", middleware=[ERRORS], routes=[

@@ -9,6 +9,7 @@ of the package endpoint's routes (``packyard/http/errors.py``).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -18,6 +19,7 @@ from packyard.errors import (
     Denied,
     InsufficientStorage,
     Invalid,
+    NoCredentials,
     NotFound,
     PackyardError,
     TooLarge,
@@ -26,6 +28,7 @@ from packyard.errors import (
     UpstreamError,
 )
 from packyard.http.errors import error_handlers
+from packyard.http.login_hint import login_command
 from packyard.http.request import header_text
 from packyard.http.request_note import note_of
 from packyard.http.server_hints import REASON_HEADER
@@ -46,19 +49,27 @@ _STATUS: list[tuple[type[PackyardError], int]] = [
 ]
 
 
-def to_response(error: PackyardError) -> Response:
+def to_response(error: PackyardError, scope: Any = None) -> Response:
+    """``error`` as twine, pip and uv read it; a refused token's 401 names the command that
+    logs in to the repository the request in ``scope`` asked (twine prints it; pip and uv
+    print only the status)."""
     status = next((code for cls, code in _STATUS if isinstance(error, cls)), 500)
+    message = error.message
+    if status == 401 and not isinstance(error, NoCredentials):
+        # An upload is twine's (or another publisher reading the .pypirc it writes).
+        tool = "twine" if scope is not None and scope.get("method") == "POST" else "pip"
+        message = f"{message.rstrip('.')}; log in again: run `{login_command(tool, scope)}`"
     # The message may quote a filename or project name with any characters in it.
-    headers = {REASON_HEADER: header_text(error.message)}
+    headers = {REASON_HEADER: header_text(message)}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="packyard"'
     if isinstance(error, Unavailable):
         headers.update(error.headers())
-    return PlainTextResponse(error.message + "\n", status_code=status, headers=headers)
+    return PlainTextResponse(message + "\n", status_code=status, headers=headers)
 
 
 async def _refused(request: Request, error: PackyardError) -> Response:
-    response = to_response(error)
+    response = to_response(error, request.scope)
     if response.status_code == 500:
         # A stored file that failed its integrity check (encryption at rest), a key the
         # provider will not use: the server's fault, named with what was asked for.

@@ -308,7 +308,7 @@ def mount_pypi(core: Core) -> MountedFormat:
     return MountedFormat(hot_path=reads.hot_path(FORMAT, pypi_hot_route),
                          first_read=reads.first_reads(
                              FORMAT, pypi_hot_route, endpoint.first_read,
-                             lambda error: Answer.of(to_response(error)),
+                             lambda error, scope: Answer.of(to_response(error, scope)),
                              {"page": "project_page", "file": "file"},
                              endpoint.first_read_now), routes=[
         # twine may post to the endpoint without its trailing slash, which no Mount matches.
