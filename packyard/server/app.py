@@ -367,7 +367,7 @@ def app_from_environment() -> ASGIApp:
     restrict_new_files()
     fence.install()
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = behind_proxies(create_app(settings), settings)
     freeze_startup_objects()
     return app
