@@ -200,3 +200,33 @@ def test_an_exception_ignored_in_a_destructor_becomes_a_record(
     [record] = [r for r in caplog.records if r.name == "packyard.uncaught"]
     assert _line(record)["message"] == "Exception ignored in: '<socket>'"
     assert _line(record)["exception"] == "OSError: closed"
+
+
+@pytest.mark.usefixtures("python_hooks")
+def test_a_worker_that_cannot_start_is_a_record_not_multiprocessings_traceback(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A --workers process whose app factory raised had multiprocessing print the traceback
+    # to standard error in text, once for each time uvicorn started the worker again.
+    import packyard.data_dir
+    from packyard.server import app, fence
+
+    def unreachable(settings: object) -> None:
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(app, "_end_with_supervisor", lambda: None)
+    monkeypatch.setattr(packyard.data_dir, "restrict_new_files", lambda: None)
+    monkeypatch.setattr(fence, "install", lambda: None)
+    monkeypatch.setattr(app, "create_app", unreachable)
+    monkeypatch.setenv("PACKYARD_LOG_FORMAT", "json")
+    caplog.set_level(logging.INFO)
+    with pytest.raises(SystemExit) as stopped:
+        app.app_from_environment()
+    assert stopped.value.code == 1
+    [record] = [r for r in caplog.records if r.name == "packyard.serve"]
+    entry = _line(record)
+    assert (entry["level"], entry["message"]) == ("CRITICAL", "a worker process could not start")
+    assert entry["exception"].endswith("RuntimeError: database unreachable")
+    # In text, as before: the exception goes on up for multiprocessing to print.
+    monkeypatch.setenv("PACKYARD_LOG_FORMAT", "text")
+    with pytest.raises(RuntimeError):
+        app.app_from_environment()
