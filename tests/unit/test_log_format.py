@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from packyard.server import log_format
-from packyard.server.log_context import UpstreamCredentials, configure_logging, install_request_ids
+from packyard.server.log_context import (
+    CutShortResponses,
+    UpstreamCredentials,
+    configure_logging,
+    install_request_ids,
+)
 from packyard.server.log_format import JsonFormatter, log_uncaught, uvicorn_log_config
 
 RFC3339_MS_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -126,6 +131,26 @@ def test_regression_a_hidden_secret_stays_hidden_in_json() -> None:
         assert secret not in text
     assert json.loads(JsonFormatter().format(access))["message"] == (
         '127.0.0.1:1 - "GET /?X-Amz-Signature=HIDDEN&token=HIDDEN HTTP/1.1" 200')
+
+
+def test_a_response_cut_short_on_purpose_is_one_warning_in_json_too() -> None:
+    from packyard.errors import UpstreamError
+
+    try:
+        try:
+            raise UpstreamError("Upstream u failed while sending: reset")
+        except UpstreamError as exc:
+            raise RuntimeError("Caught handled exception, but response already started.") \
+                from exc
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = _record("Exception in ASGI application\n", (), name="uvicorn.error",
+                     level=logging.ERROR, exc_info=exc_info)
+    assert CutShortResponses().filter(record)
+    assert _line(record) == {"time": _line(record)["time"], "level": "WARNING",
+                             "logger": "uvicorn.error",
+                             "message": "response cut short: Upstream u failed while sending: "
+                                        "reset"}
 
 
 def test_uvicorns_configuration_writes_json_to_standard_error_and_keeps_the_filters() -> None:
