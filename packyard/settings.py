@@ -68,6 +68,9 @@ class Settings:
     # Seconds added to the wall clock; only for tests of expiry (never set in production).
     clock_offset_seconds: float = 0.0
     log_level: str = "info"
+    # How the server log (standard error) is written: "text" (lines for people) or "json" (one
+    # JSON object a line, for Loki, Elasticsearch, CloudWatch: server/log_format.py).
+    log_format: str = "text"
     workers: int = 1
     # Proxy addresses whose X-Forwarded-For/-Proto/-Host headers are believed (comma-separated
     # addresses or networks, "*" for any): uvicorn's --forwarded-allow-ips, whose
@@ -252,6 +255,7 @@ def _coerce(raw: str, current: Any) -> Any:
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
 MIN_WORKERS, MAX_WORKERS = 1, 64
 
 
@@ -276,7 +280,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     # while On and on... were not all alike either).
     settings = replace(settings, encryption=settings.encryption.strip().lower(),
                        key_provider=settings.key_provider.strip().lower(),
-                       audit_log=settings.audit_log.strip().lower())
+                       audit_log=settings.audit_log.strip().lower(),
+                       log_format=settings.log_format.strip().lower())
     if settings.audit_log not in ("", "file", "database", "off"):
         raise ValueError("PACKYARD_AUDIT_LOG must be file, database or off, got "
                          f"{settings.audit_log!r}")
@@ -292,6 +297,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     if settings.log_level not in LOG_LEVELS:
         raise ValueError(f"PACKYARD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got "
                          f"{settings.log_level!r}")
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"PACKYARD_LOG_FORMAT must be text or json, got {settings.log_format!r}")
     if not MIN_WORKERS <= settings.workers <= MAX_WORKERS:
         raise ValueError(f"PACKYARD_WORKERS must be {MIN_WORKERS} to {MAX_WORKERS}, got "
                          f"{settings.workers}")

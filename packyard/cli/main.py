@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import gc
+import logging
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -18,9 +19,11 @@ from packyard import __version__
 from packyard.auth.credentials import RootCredentials, stored_access_key_id
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart
-from packyard.settings import LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, load_settings
+from packyard.settings import LOG_FORMATS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, load_settings
 
 console = Console(stderr=True)
+# ``serve``'s own lines (the banner, a refusal to start) with --log-format json.
+_serve_log = logging.getLogger("packyard.serve")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +71,10 @@ def _unused_generated_key(root: RootCredentials, data_dir: Path) -> str | None:
             "(unset PACKYARD_ROOT_ACCESS_KEY_ID and PACKYARD_ROOT_SECRET_ACCESS_KEY to use it).")
 
 
-def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Path) -> str:
+def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Path,
+                markup: bool = True) -> str:
+    """How to reach the server with the AWS CLI: rich markup for the terminal, or plain text
+    (``markup`` false) for a log record."""
     creds_file = data_dir / "credentials.json"
     if root.source == "env":
         where = "from PACKYARD_ROOT_SECRET_ACCESS_KEY"
@@ -77,7 +83,8 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
         where = f"in {creds_file} (readable only by you)"
         secret_value = (f"$(python3 -c 'import json; print(json.load(open(\"{creds_file}\"))"
                         f"[\"secret_access_key\"])')")
-    lines = [f"Root access key id: [bold]{root.access_key_id}[/]",
+    key_id = f"[bold]{root.access_key_id}[/]" if markup else root.access_key_id
+    lines = [f"Root access key id: {key_id}",
              f"Root secret access key: {where}"]
     if root.generated:
         # Never printed: server output often ends up in logs. The file is the one copy.
@@ -94,6 +101,44 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
     return "\n".join(lines)
 
 
+def _refuse(message: str, json_log: bool, *, highlight: bool = True) -> NoReturn:
+    """Stop ``serve`` (exit status 2) saying why: ``error: …`` on the terminal, or an error
+    record when the server log is JSON (so that every line of it is)."""
+    if json_log:
+        from packyard.server.log_context import configure_logging
+
+        configure_logging("info", "json")
+        _serve_log.error("%s", message)
+    else:
+        console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=highlight)
+    sys.exit(2)
+
+
+def _asks_for_json(flag: str | None) -> bool:
+    """Whether the server log was to be JSON, when the settings as a whole were refused."""
+    chosen = flag if flag is not None else os.environ.get("PACKYARD_LOG_FORMAT", "")
+    return chosen.strip().lower() == "json"
+
+
+def _announce(endpoint: str, root: RootCredentials, region: str, data_dir: Path,
+              json_log: bool) -> None:
+    """The start-up banner: where the server is and how to reach it with the AWS CLI, on the
+    terminal, or as log records when the server log is JSON."""
+    unused = _unused_generated_key(root, data_dir)
+    if json_log:
+        _serve_log.info("Packyard %s on %s", __version__, endpoint)
+        _serve_log.info("%s", _usage_hint(endpoint, root, region, data_dir, markup=False))
+        if unused:
+            _serve_log.warning("%s", unused)
+        return
+    # Soft-wrapped, not boxed: the commands must stay copyable whatever the terminal width.
+    console.rule(f"Packyard {__version__} on {endpoint}")
+    console.print(_usage_hint(endpoint, root, region, data_dir), soft_wrap=True)
+    if unused:
+        console.print(f"[yellow]note:[/] {unused}", soft_wrap=True, highlight=False)
+    console.rule()
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
@@ -104,6 +149,10 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
 @click.option("--log-level", default=None,
               type=click.Choice(LOG_LEVELS, case_sensitive=False),
               help="Server log level, in any case (default info).")
+@click.option("--log-format", default=None,
+              type=click.Choice(LOG_FORMATS, case_sensitive=False),
+              help="Server log format, in any case: text (default) or json (one JSON object a "
+                   "line: time, level, logger, message, requestId, exception).")
 @click.option("--workers", type=click.IntRange(MIN_WORKERS, MAX_WORKERS), default=None,
               help="Worker processes sharing the port (default 1; about one per core).")
 @click.option("--allowed-regions", default=None, metavar="REGIONS",
@@ -117,9 +166,9 @@ def _usage_hint(endpoint: str, root: RootCredentials, region: str, data_dir: Pat
                    "duration) to FILE, or to standard output with \"-\" (default: none).")
 @storage_options
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
-          log_level: str | None, workers: int | None, allowed_regions: str | None,
-          forwarded_allow_ips: str | None, access_log: str | None, database_url: str | None,
-          blob_store: str | None) -> None:
+          log_level: str | None, log_format: str | None, workers: int | None,
+          allowed_regions: str | None, forwarded_allow_ips: str | None, access_log: str | None,
+          database_url: str | None, blob_store: str | None) -> None:
     """Start the server: by default on SQLite and local disk in DATA_DIR.
 
     Every option can also be set as the environment variable named after it (--log-level:
@@ -154,25 +203,26 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     )
     from packyard.server.limits import allow_open_files
     from packyard.server.log_context import configure_logging
+    from packyard.server.log_format import uvicorn_log_config
     from packyard.server.protocol import PROTOCOL_PATH, PackyardHttpProtocol
     from packyard.storage.backends import check_blob_store
 
     try:
         settings = load_settings(host=host, port=port, data_dir=data_dir,
-                                 public_url=public_url, log_level=log_level, workers=workers,
+                                 public_url=public_url, log_level=log_level,
+                                 log_format=log_format, workers=workers,
                                  allowed_regions=allowed_regions,
                                  forwarded_allow_ips=forwarded_allow_ips,
                                  access_log=access_log, database_url=database_url,
                                  blob_store=blob_store)
         check_blob_store(settings)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(2)
+        _refuse(str(exc), _asks_for_json(log_format))
+    json_log = settings.log_format == "json"
     problem = _why_cannot_listen(settings.host, settings.port)
     if problem:
-        console.print(f"[red]error:[/] {problem}", soft_wrap=True, highlight=False)
-        sys.exit(2)
-    configure_logging(settings.log_level)
+        _refuse(problem, json_log, highlight=False)
+    configure_logging(settings.log_level, settings.log_format)
     restrict_new_files()  # inherited by --workers processes
     allow_open_files(settings.max_connections)  # likewise
     try:
@@ -181,18 +231,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
                      else hold_encrypting_mode(settings.data_dir, "this server"))
         container = build(settings)
     except (CannotStart, ModeConflict) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(2)
+        _refuse(str(exc), json_log)
     endpoint = settings.public_url or f"http://{settings.host}:{settings.port}"
-    root = container.root
-    # Soft-wrapped, not boxed: the commands must stay copyable whatever the terminal width.
-    console.rule(f"Packyard {__version__} on {endpoint}")
-    console.print(_usage_hint(endpoint, root, settings.region, settings.data_dir.resolve()),
-                  soft_wrap=True)
-    unused = _unused_generated_key(root, settings.data_dir.resolve())
-    if unused:
-        console.print(f"[yellow]note:[/] {unused}", soft_wrap=True, highlight=False)
-    console.rule()
+    _announce(endpoint, container.root, settings.region, settings.data_dir.resolve(), json_log)
     server_reason.install()
     server_coalesce.install()
     common: dict[str, Any] = {
@@ -201,6 +242,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
         "timeout_graceful_shutdown": 10,
         # The app brings its own proxy-headers middleware (server/proxy_headers.py).
         "proxy_headers": False}
+    if json_log:
+        common["log_config"] = uvicorn_log_config()
     if settings.workers == 1:
         app = behind_proxies(create_app(container=container), settings)
         freeze_startup_objects()

@@ -367,8 +367,17 @@ def app_from_environment() -> ASGIApp:
     restrict_new_files()
     fence.install()
     settings = load_settings()
-    configure_logging(settings.log_level)
-    app = behind_proxies(create_app(settings), settings)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        app = behind_proxies(create_app(settings), settings)
+    except Exception:
+        if settings.log_format != "json":
+            raise
+        # multiprocessing would write the traceback to standard error itself, in text, past
+        # the log's formatter (and again each time uvicorn starts the worker anew).
+        logging.getLogger("packyard.serve").critical("a worker process could not start",
+                                                     exc_info=True)
+        raise SystemExit(1) from None
     freeze_startup_objects()
     return app
 

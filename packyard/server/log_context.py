@@ -10,6 +10,7 @@ from typing import Any
 
 from packyard.errors import UpstreamError, without_credentials
 from packyard.http.request_note import current_request_id
+from packyard.server.log_format import JsonFormatter, log_uncaught
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
@@ -99,12 +100,20 @@ def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
     return None
 
 
-def configure_logging(level: str) -> None:
-    """The server's log: standard error, each line with its request id; responses cut short
-    on purpose as one line each (``CutShortResponses``, on uvicorn's logger); no credentials
-    in URLs (``UpstreamCredentials``), and no library's debug lines that hold secrets."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """The server's log: standard error, each line with its request id (``FORMAT``, or a JSON
+    object with ``log_format`` json: ``log_format.py``); responses cut short on purpose as one
+    line each (``CutShortResponses``, on uvicorn's logger); no credentials in URLs
+    (``UpstreamCredentials``), and no library's debug lines that hold secrets."""
     install_request_ids()
-    logging.basicConfig(level=level.upper(), format=FORMAT)
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level.upper(), handlers=[handler])
+        # Nothing else may reach standard error as lines that are not JSON.
+        log_uncaught()
+    else:
+        logging.basicConfig(level=level.upper(), format=FORMAT)
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, CutShortResponses) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(CutShortResponses())

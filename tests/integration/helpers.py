@@ -115,13 +115,16 @@ def server_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
 
 @dataclass
 class ServerProcess:
-    """One ``packyard serve`` subprocess on a free port, with its log in a file."""
+    """One ``packyard serve`` subprocess on a free port, with its log in a file (standard output
+    and standard error together, unless ``stderr_path`` takes standard error apart)."""
 
     data_dir: Path
     log_path: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | ForkedProcess | None = None
+    args: tuple[str, ...] = ()  # more options of ``serve``
+    stderr_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -130,13 +133,16 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [str(tool("packyard")), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]
-        with self.log_path.open("ab") as log:
-            log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        # A fork of a process that has loaded Packyard already (packyard_forks.py) when it can
-        # be one; the same command as a plain process otherwise.
-        self.proc = None if PLAIN_SERVERS else _packyard_forks().start(cmd, self.env,
-                                                                    log=self.log_path)
+               "--data-dir", str(self.data_dir), *self.args]
+        if self.stderr_path is not None:
+            self._start_apart(cmd)
+        else:
+            with self.log_path.open("ab") as log:
+                log.write(f"\n$ {' '.join(cmd)}\n".encode())
+            # A fork of a process that has loaded Packyard already (packyard_forks.py) when it
+            # can be one; the same command as a plain process otherwise.
+            self.proc = None if PLAIN_SERVERS else _packyard_forks().start(cmd, self.env,
+                                                                        log=self.log_path)
         if self.proc is None:
             with self.log_path.open("ab") as log:
                 self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -144,6 +150,18 @@ class ServerProcess:
                                              start_new_session=True)
         self.wait_ready(timeout)
         return self
+
+    def _start_apart(self, cmd: list[str]) -> None:
+        """Start with standard output in ``log_path`` and standard error in ``stderr_path``,
+        each holding only what the server wrote."""
+        assert self.stderr_path is not None
+        self.proc = None if PLAIN_SERVERS else _packyard_forks().start(
+            cmd, self.env, stdout=self.log_path, stderr=self.stderr_path)
+        if self.proc is None:
+            with self.log_path.open("wb") as out, self.stderr_path.open("wb") as err:
+                self.proc = subprocess.Popen(cmd, stdout=out, stderr=err,
+                                             stdin=subprocess.DEVNULL, env=self.env,
+                                             start_new_session=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Poll until the server answers HTTP at all (any status), or fail with its log."""
@@ -180,10 +198,15 @@ class ServerProcess:
         self.proc.wait(10)
 
     def log_text(self, tail: int = 20000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except FileNotFoundError:
-            return "(no log)"
+        """The log's end (with ``stderr_path``: standard output's, then standard error's)."""
+        paths = [self.log_path] if self.stderr_path is None else [self.log_path, self.stderr_path]
+        texts = []
+        for path in paths:
+            try:
+                texts.append(path.read_text(errors="replace")[-tail:])
+            except FileNotFoundError:
+                texts.append("(no log)")
+        return "\n".join(texts)
 
 
 # --------------------------------------------------------------------------- client environment

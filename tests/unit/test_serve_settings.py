@@ -130,3 +130,25 @@ def test_regression_a_choice_setting_takes_any_case_as_the_others_do() -> None:
     with pytest.raises(ValueError) as caught:
         load_settings(environ={"PACKYARD_ENCRYPTION": "maybe"})
     assert str(caught.value) == "PACKYARD_ENCRYPTION must be on or off, got 'maybe'"
+
+
+def test_the_log_format_is_text_or_json_in_any_case() -> None:
+    assert load_settings(environ={}).log_format == "text"
+    for word, taken in (("json", "json"), ("JSON", "json"), (" Text ", "text")):
+        assert load_settings(environ={"PACKYARD_LOG_FORMAT": word}).log_format == taken
+    with pytest.raises(ValueError) as caught:
+        load_settings(environ={"PACKYARD_LOG_FORMAT": "xml"})
+    assert str(caught.value) == "PACKYARD_LOG_FORMAT must be text or json, got 'xml'"
+
+
+def test_serve_refuses_an_unknown_log_format_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    flag = CliRunner().invoke(main, ["serve", "--log-format", "xml", "--data-dir", str(data_dir)])
+    assert flag.exit_code == 2
+    assert "Invalid value for '--log-format': 'xml' is not one of 'text', 'json'." in (
+        flag.output)
+    variable = CliRunner().invoke(main, ["serve", "--data-dir", str(data_dir)],
+                                  env={"PACKYARD_LOG_FORMAT": "xml"})
+    assert variable.exit_code == 2
+    assert variable.output == "error: PACKYARD_LOG_FORMAT must be text or json, got 'xml'\n"
+    assert not data_dir.exists()
