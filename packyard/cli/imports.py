@@ -1,9 +1,12 @@
 """``packyard import``: publish distribution files from disk straight into a repository.
 
-The command around a format's import (``FormatPlugin.file_import``: which files, and the
-service that checks and publishes them): progress, summary, exit status. Register with the main command: ``main.add_command(import_files)`` in ``packyard/cli/main.py``. Works
-on the server's data directory, while the server runs (SQLite in WAL mode, one writer at a time);
-each batch is announced to the server (``metadata/change_feed.py``), which shows it at once.
+The command around the formats' imports (every ``FormatPlugin.file_import``: which files, by
+their names' endings, and the service that checks and publishes them): it sorts the files out
+to the format that claims each, runs each format's import in turn, and reports progress, a
+summary and the exit status. Register with the main command: ``main.add_command(import_files)``
+in ``packyard/cli/main.py``. Works on the server's data directory, while the server runs (SQLite
+in WAL mode, one writer at a time); each batch is announced to the server
+(``metadata/change_feed.py``), which shows it at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from packyard.formats.plugin import FileImport, FileResult
 
 DEFAULT_BATCH_SIZE = 500
@@ -39,14 +44,36 @@ def _settings(data_dir: Path | None, database_url: str | None = None,
                                        "blobs are on disk")
 
 
-def _file_import() -> FileImport:
-    """The import of the format that imports files from disk (PyPI's, today the only one)."""
+def _file_imports() -> dict[str, FileImport]:
+    """Every format that imports files from disk (PyPI's, npm's), by format name, in the order
+    the formats are registered."""
     from packyard.formats import builtin_formats
 
-    found = [p.file_import for p in builtin_formats() if p.file_import is not None]
+    found = {p.name: p.file_import for p in builtin_formats() if p.file_import is not None}
     if not found:
         fail("no package format here imports files")
-    return found[0]
+    return found
+
+
+def _claimed(paths: Sequence[Path], imports: dict[str, FileImport]
+             ) -> tuple[dict[str, list[Path]], list[Path]]:
+    """The files to import, by the format that claims each (its name ends with one of that
+    format's suffixes), and the files named that no format claims, in the order found."""
+    from packyard.formats.bulk_import import find_files
+
+    endings = {name: tuple(file_import.suffixes) for name, file_import in imports.items()}
+    claimed: dict[str, list[Path]] = {name: [] for name in imports}
+    unclaimed: list[Path] = []
+    for path in find_files(paths, [suffix for ends in endings.values() for suffix in ends]):
+        owner = next((name for name, ends in endings.items() if path.name.endswith(ends)),
+                     None)
+        (claimed[owner] if owner is not None else unclaimed).append(path)
+    return {name: files for name, files in claimed.items() if files}, unclaimed
+
+
+def _suffix_list(imports: dict[str, FileImport]) -> str:
+    return ", ".join("*" + suffix for file_import in imports.values()
+                     for suffix in file_import.suffixes)
 
 
 def _shown(path: Path) -> str:
@@ -80,16 +107,20 @@ def _summary(counts: Counter[str], seconds: float) -> str:
 def import_files(data_dir: Path | None, domain: str, repository: str, owner: str | None,
                  batch_size: int, output: str, paths: tuple[Path, ...],
                  database_url: str | None, blob_store: str | None) -> None:
-    """Publish wheels and sdists from PATHS into a repository, as `twine upload` would.
+    """Publish wheels, sdists and npm tarballs from PATHS into a repository, as `twine upload`
+    and `npm publish` would.
 
     PATHS are distribution files, or directories searched recursively for *.whl, *.tar.gz and
-    *.zip. Every file gets the checks an upload gets (file name, metadata, archive contents,
+    *.zip (PyPI) and *.tgz (npm tarballs: `npm pack` output, a Verdaccio storage folder). Every
+    file gets the checks its upload gets (name, version, metadata, archive contents, size,
     package origin controls); a file already in the repository with the same bytes is skipped,
-    one with other bytes is refused. Refusals are listed and do not stop the import; the exit
-    status is 1 if there were any. Runs as the account root, on the data directory, and is safe
-    while `packyard serve` runs on it.
+    one with other bytes is refused. An npm tarball moves `latest` as `npm publish` does: it
+    ends on the package's highest release, whatever the order. Refusals are listed and do not
+    stop the import; the exit status is 1 if there were any. Runs as the account root, on the
+    data directory, and is safe while `packyard serve` runs on it.
 
     Example: packyard import --data-dir ./data --domain my-domain --repository my-repo wheels/
+    verdaccio/storage/
     """
     # Here, not at the top: wiring the services loads botocore's models, which `packyard
     # --help` should not wait for.
@@ -97,13 +128,15 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
     from packyard.encryption.mode_locks import ModeConflict, hold_encrypting_mode
+    from packyard.formats.plugin import FileResult
 
     settings = _settings(data_dir, database_url, blob_store)
-    file_import = _file_import()
-    files = file_import.find(paths)
-    if not files:
-        fail(f"no distribution files ({', '.join('*' + s for s in file_import.suffixes)}) in "
+    imports = _file_imports()
+    claimed, unclaimed = _claimed(paths, imports)
+    if not claimed and not unclaimed:
+        fail(f"no distribution files ({_suffix_list(imports)}) in "
              f"{', '.join(str(p) for p in paths)}")
+    total = sum(len(files) for files in claimed.values()) + len(unclaimed)
     restrict_new_files()
     if settings.encryption == "on":
         try:  # held until the command ends
@@ -128,19 +161,20 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
              f"--domain {domain} --repository {repository})")
     except PackyardError as exc:
         fail(exc.message)
-    importer = file_import.importer(services.registry, settings.max_upload_bytes,
-                                    root_principal(settings.account_id), found_domain,
-                                    found_repository, batch_size)
+    principal = root_principal(settings.account_id)
     counts: Counter[str] = Counter()
+    by_format: dict[str, Counter[str]] = {name: Counter() for name in claimed}
     refused: list[FileResult] = []
     started = time.monotonic()
     try:
         with progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
-            task = bar.add_task("", total=len(files))
-            for batch in importer.run(files):
+            task = bar.add_task("", total=total)
+
+            def report(batch: list[FileResult], tally: Counter[str]) -> None:
                 for result in batch:
                     counts[result.status] += 1
+                    tally[result.status] += 1
                     if result.status == "refused":
                         refused.append(result)
                         if output == "text":
@@ -149,7 +183,16 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                 f"{escape(result.reason or '')}",
                                 soft_wrap=True, highlight=False)
                 bar.update(task, advance=len(batch),
-                                description=_summary(counts, time.monotonic() - started))
+                           description=_summary(counts, time.monotonic() - started))
+
+            report([FileResult(path, "refused", f"{path.name} is not a file packyard import "
+                                                f"takes ({_suffix_list(imports)})")
+                    for path in unclaimed], Counter())
+            for name, files in claimed.items():
+                importer = imports[name].importer(services.registry, settings, principal,
+                                                  found_domain, found_repository, batch_size)
+                for batch in importer.run(files):
+                    report(batch, by_format[name])
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
         # the batches committed before stay, and a rerun skips them.
@@ -165,7 +208,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         audit.record("ImportPackageFiles", {
             "domain": found_domain.name, "domainOwner": found_domain.owner,
             "repository": found_repository.name,
-            "files": len(files)}, {
+            "files": total}, {
             "imported": counts["imported"], "present": counts["present"],
             "refused": counts["refused"]})
     finally:
@@ -175,14 +218,17 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     if output == "json":
         click.echo(json.dumps({
             "domain": found_domain.name, "repository": found_repository.name,
-            "files": len(files), "imported": counts["imported"], "present": counts["present"],
+            "files": total, "imported": counts["imported"], "present": counts["present"],
             "refused": [{"path": str(r.path), "reason": r.reason} for r in refused],
+            "formats": {name: {"files": len(claimed[name]), "imported": tally["imported"],
+                               "present": tally["present"], "refused": tally["refused"]}
+                        for name, tally in by_format.items()},
             "seconds": round(seconds, 3),
-            "filesPerSecond": round(len(files) / seconds, 1) if seconds > 0 else None,
+            "filesPerSecond": round(total / seconds, 1) if seconds > 0 else None,
         }, indent=2))
     else:
-        noun = "file" if len(files) == 1 else "files"
-        click.echo(f"{len(files):,} {noun} into {target} in {seconds:.1f}s: "
+        noun = "file" if total == 1 else "files"
+        click.echo(f"{total:,} {noun} into {target} in {seconds:.1f}s: "
                    f"{_summary(counts, seconds)}")
     if refused:
         sys.exit(1)

@@ -9,13 +9,14 @@ behaviour in:
   version may hold, the external connections it serves;
 - ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
-- optionally ``file_import``: what ``packyard import`` publishes for it from disk;
+- optionally ``file_import``: the files ``packyard import`` publishes for it from disk (by
+  their names' endings), and the service that checks and publishes them;
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -29,6 +30,7 @@ from packyard.metadata.catalog import PageRenderer
 from packyard.model import Domain, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
+from packyard.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,21 @@ class FileImporter(Protocol):
 
 
 class FileImport(Protocol):
-    """A format's ``packyard import``: which files on disk it takes, and what publishes them."""
+    """A format's ``packyard import``: which files on disk it takes, and what publishes them.
+
+    ``packyard import`` drives every format that has one in one run: a file goes to the
+    format whose ``suffixes`` its name ends with (no two formats share an ending)."""
 
     @property
     def suffixes(self) -> Sequence[str]:
-        """The file name endings a directory is searched for."""
+        """The file name endings it takes (``.whl``, ``.tgz``): what a directory is searched
+        for, and how a file is told to be this format's."""
         ...
 
-    def find(self, paths: Iterable[Path]) -> list[Path]:
-        """The files to import: each file named, and those under each directory."""
-        ...
-
-    def importer(self, registry: Registry, max_upload_bytes: int, principal: Principal,
+    def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
+        """The service that checks the files as their uploads would be checked (the limits
+        are the settings') and publishes them, ``batch_size`` to a transaction."""
         ...
 
 

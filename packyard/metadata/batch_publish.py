@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.engine import Row
 
 from packyard.errors import PackyardError
 from packyard.metadata.blob_sweeps import BlobPresent, claim_blobs
@@ -33,8 +34,12 @@ from packyard.metadata.package_groups import group_configurations, group_refusal
 from packyard.metadata.rows import chunks
 from packyard.metadata.schema import asset_blobs, assets, package_versions, packages
 from packyard.metadata.serials import bump_serials
+from packyard.metadata.tags import write_package_tags
 from packyard.model import Repository
 from packyard.package_groups.origin_controls import RestrictionType
+
+_Key = tuple[str, str]
+"""A package of the batch: (namespace, name)."""
 
 
 @dataclass(frozen=True)
@@ -63,27 +68,29 @@ class BatchPublish:
     def run(self, files: Sequence[NewFile]) -> list[bool | PackyardError]:
         results: dict[int, bool | PackyardError] = {}
         publishing = self._packages(files)
-        refusals: dict[str, PackyardError | None] = {}
+        refusals: dict[_Key, PackyardError | None] = {}
         groups = group_configurations(self._conn, self._repository.domain_id)
         for index, file in enumerate(files):
-            if publishing[file.name] != "ALLOW":
+            key = self._key(file)
+            if publishing[key] != "ALLOW":
                 results[index] = publish_blocked(self._repository, file.name, file.display_name)
                 continue
-            if file.name not in refusals:
-                refusals[file.name] = group_refusal(
+            if key not in refusals:
+                refusals[key] = group_refusal(
                     self._conn, self._repository.domain_id, self._repository.name,
-                    RestrictionType.PUBLISH, self._fmt, self._namespace, file.name,
+                    RestrictionType.PUBLISH, self._fmt, key[0], file.name,
                     file.display_name, groups)
-            refusal = refusals[file.name]
+            refusal = refusals[key]
             if refusal is not None:
                 results[index] = refusal
         allowed = [(index, file) for index, file in enumerate(files) if index not in results]
-        package_ids = self._package_ids([file.name for _, file in allowed])
-        versions = self._versions([(package_ids[file.name], file.version) for _, file in allowed])
+        package_ids = self._package_ids([self._key(file) for _, file in allowed])
+        versions = self._versions([(package_ids[self._key(file)], file.version)
+                                   for _, file in allowed])
         stored, siblings = self._stored_files([version.id for version in versions.values()])
         added: list[tuple[int, NewAsset]] = []
         for index, file in allowed:
-            version = versions[(package_ids[file.name], file.version.version_key)]
+            version = versions[(package_ids[self._key(file)], file.version.version_key)]
             sha256 = stored.get((version.id, file.asset.name))
             conflict = None
             if sha256 is None and self._file_rule is not None:
@@ -107,10 +114,18 @@ class BatchPublish:
                     {sha: size for index, file in enumerate(files) if results[index] is True
                      for sha, size in file.blob_sizes.items()}, self._now, self._blob_present)
         self._insert_assets(added)
-        bump_serials(self._conn, {package_ids[file.name] for index, file in allowed
+        for index, file in allowed:
+            if results[index] is True and file.tag_changes:
+                # In file order: each file's changes were planned on the tags its
+                # predecessors in the batch leave.
+                write_package_tags(self._conn, package_ids[self._key(file)], file.tag_changes)
+        bump_serials(self._conn, {package_ids[self._key(file)] for index, file in allowed
                                   if results[index] is True}, self._now)
         self._write_events(added)
         return [results[index] for index in range(len(files))]
+
+    def _key(self, file: NewFile) -> _Key:
+        return (self._namespace if file.namespace is None else file.namespace, file.name)
 
     def _write_events(self, added: Sequence[tuple[int, NewAsset]]) -> None:
         """One event per version that got files, in the batch's transaction (``outbox``)."""
@@ -124,33 +139,40 @@ class BatchPublish:
                              metadata_updated=True, status_changed=True),
             *version_changes(self._conn, updated, UPDATED, assets_added=counts)], self._now)
 
-    def _where_packages(self, names: list[str]) -> tuple[Any, ...]:
-        return (packages.c.repository_id == self._repository.id, packages.c.format == self._fmt,
-                packages.c.namespace == self._namespace, packages.c.name.in_(names))
+    def _select_packages(self, keys: Iterable[_Key], *columns: Any) -> Iterator[Row[Any]]:
+        """The rows (``columns`` and the namespace and name) of the packages ``keys`` name."""
+        by_namespace: dict[str, set[str]] = {}
+        for namespace, name in keys:
+            by_namespace.setdefault(namespace, set()).add(name)
+        for namespace, names in sorted(by_namespace.items()):
+            for chunk in chunks(sorted(names)):
+                yield from self._conn.execute(
+                    select(packages.c.namespace, packages.c.name, *columns).where(
+                        packages.c.repository_id == self._repository.id,
+                        packages.c.format == self._fmt, packages.c.namespace == namespace,
+                        packages.c.name.in_(chunk)))
 
-    def _packages(self, files: Sequence[NewFile]) -> dict[str, str]:
+    def _packages(self, files: Sequence[NewFile]) -> dict[_Key, str]:
         """Each package's origin control for publishing, creating the packages that are new
         (named as their first file in the batch names them)."""
-        display_names = {file.name: file.display_name for file in reversed(files)}
-        publishing = {row.name: row.origin_publish
-                      for chunk in chunks(list(display_names)) for row in self._conn.execute(
-                          select(packages.c.name, packages.c.origin_publish)
-                          .where(*self._where_packages(chunk)))}
+        display_names = {self._key(file): file.display_name for file in reversed(files)}
+        publishing = {(row.namespace, row.name): row.origin_publish
+                      for row in self._select_packages(display_names, packages.c.origin_publish)}
         new = [{"repository_id": self._repository.id, "format": self._fmt,
-                "namespace": self._namespace, "name": name, "display_name": display_name,
+                "namespace": namespace, "name": name, "display_name": display_name,
                 "origin_publish": "ALLOW", "origin_upstream": "BLOCK", "created_at": self._now}
-               for name, display_name in display_names.items() if name not in publishing]
+               for (namespace, name), display_name in display_names.items()
+               if (namespace, name) not in publishing]
         if new:
             if not standing_repositories(self._conn, [self._repository.id]):
                 raise repository_gone(self._repository)
             self._conn.execute(insert(packages), new)
-            publishing.update({row["name"]: "ALLOW" for row in new})
+            publishing.update({(row["namespace"], row["name"]): "ALLOW" for row in new})
         return publishing
 
-    def _package_ids(self, names: list[str]) -> dict[str, int]:
-        return {row.name: row.id for chunk in chunks(sorted(set(names)))
-                for row in self._conn.execute(select(packages.c.id, packages.c.name)
-                                              .where(*self._where_packages(chunk)))}
+    def _package_ids(self, keys: list[_Key]) -> dict[_Key, int]:
+        return {(row.namespace, row.name): row.id
+                for row in self._select_packages(set(keys), packages.c.id)}
 
     def _versions(self, wanted: Sequence[tuple[int, NewVersion]]
                   ) -> dict[tuple[int, str], _VersionState]:

@@ -292,7 +292,8 @@ class Catalog(Protocol):
     def publish_many(self, repository: Repository, fmt: str, namespace: str,
                      files: Sequence[NewFile], now: datetime) -> list[bool | PackyardError]:
         """Add many files in one transaction, each answered as ``publish`` would have, in
-        order: created, already there, or the error that refused it alone."""
+        order: created, already there, or the error that refused it alone; with each file
+        added, its ``tag_changes``. ``namespace``: the files' unless one names its own."""
         ...
 
     def update_version_status(self, version: PackageVersion, status: str) -> PackageVersion:

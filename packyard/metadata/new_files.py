@@ -77,6 +77,12 @@ class NewFile:
     version: NewVersion
     asset: NewAsset
     blob_sizes: dict[str, int]
+    namespace: str | None = None
+    """Its package's namespace, when not the one ``publish_many`` is given: a batch of npm
+    tarballs spans scopes."""
+    tag_changes: Mapping[str, str | None] = field(default_factory=dict, hash=False)
+    """Tags (npm's dist-tags) pointed at a version key, or removed (None), written with the
+    file when it is added, as ``publish``'s ``tag_changes``."""
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ class PublishingStore(CatalogBase):
         True when it was added, False when the identical file was already there (or earlier in
         the batch), or the error that refuses it (other bytes under its name, a closed version,
         the package's origin controls), which changes nothing for that file and does not stop
-        the others. The rest commit together, or not at all.
+        the others; the tag changes of each file added are written, in order. The rest commit
+        together, or not at all. ``namespace`` is the packages' unless a file names its own.
         """
         with self._write() as conn:
             return BatchPublish(conn, repository, fmt, namespace, now,

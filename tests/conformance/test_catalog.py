@@ -227,6 +227,38 @@ def test_publish_many_refuses_blocked_packages_and_closed_versions_alone(
     assert catalog.get_domain("000000000000", "dom-repo").asset_size_bytes == 3 + 3
 
 
+def test_publish_many_keeps_each_files_namespace_and_writes_its_tags(catalog: Catalog) -> None:
+    # A batch of npm tarballs spans scopes; each tarball moves its package's dist-tags.
+    repo = _repo(catalog)
+    catalog.put_origin_configuration(repo, "npm", "held", "util", "@held/util", "BLOCK",
+                                     "ALLOW", NOW)
+
+    def tarball(namespace: str | None, display: str, version: str, sha: str,
+                tags: dict[str, str | None]) -> NewFile:
+        return NewFile("util", display, _version(version), _asset("package.tgz", sha),
+                       {sha: 3}, namespace=namespace, tag_changes=tags)
+
+    results = catalog.publish_many(repo, "npm", "", [
+        tarball("acme", "@acme/util", "1.0.0", "a" * 64, {"latest": "1.0.0"}),
+        tarball("acme", "@acme/util", "2.0.0", "b" * 64, {"next": "2.0.0"}),
+        tarball(None, "util", "1.0.0", "c" * 64, {"beta": "1.0.0"}),
+        tarball("held", "@held/util", "1.0.0", "d" * 64, {"latest": "1.0.0"}),
+        tarball("acme", "@acme/util", "1.0.0", "e" * 64, {"latest": None}),
+    ], NOW)
+
+    assert results[:3] == [True, True, True]
+    assert isinstance(results[3], Denied) and isinstance(results[4], Conflict)
+    tags = {}
+    for namespace in ("acme", "", "held"):
+        package = catalog.find_package(repo.id, "npm", namespace, "util")
+        assert package is not None
+        tags[package.display_name] = catalog.package_tags(package.id)
+        assert package.namespace == namespace
+    # A refused file's tag changes are not written.
+    assert tags == {"@acme/util": {"latest": "1.0.0", "next": "2.0.0"},
+                    "util": {"beta": "1.0.0"}, "@held/util": {}}
+
+
 def test_assets_named_answers_only_for_the_repository(catalog: Catalog) -> None:
     one, two = _repo(catalog, "one"), _repo(catalog, "two")
     catalog.publish_many(one, "pypi", "", [BATCH[0]], NOW)

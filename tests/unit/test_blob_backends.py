@@ -13,9 +13,9 @@ from packyard.bootstrap import build_services
 from packyard.cli import main
 from packyard.cli.imports import import_files
 from packyard.errors import CannotStart
+from packyard.formats.bulk_import import BulkImporter, find_files
 from packyard.formats.pypi.attributes import metadata_sha256
-from packyard.formats.pypi.bulk_import import BulkImporter
-from packyard.formats.pypi.dist_files import find_distributions
+from packyard.formats.pypi.plugin import DIST_SUFFIXES
 from packyard.formats.pypi.publish import PypiPublisher
 from packyard.settings import load_settings
 from packyard.storage.backends import (
@@ -228,7 +228,8 @@ def test_publishing_and_reading_on_a_store_without_files(tmp_path: Path) -> None
         build_sdist(dists, name="alpha", version="1.0")
         publisher = PypiPublisher(services.registry, services.settings.max_upload_bytes)
         importer = BulkImporter(publisher, services.blobs, ROOT, domain, repository, 10)
-        results = [r for batch in importer.run(find_distributions([dists])) for r in batch]
+        results = [r for batch in importer.run(find_files([dists], DIST_SUFFIXES))
+                   for r in batch]
         assert [(r.path.name, r.status) for r in results] == [
             ("alpha-1.0-py3-none-any.whl", "imported"), ("alpha-1.0.tar.gz", "imported")]
 

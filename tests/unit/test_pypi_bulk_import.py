@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from packyard.auth.principal import root_principal
 from packyard.bootstrap import Services, build_services
 from packyard.cli.imports import import_files
+from packyard.formats.bulk_import import BulkImporter, find_files
 from packyard.formats.plugin import FileResult
 from packyard.formats.pypi.attributes import metadata_sha256
-from packyard.formats.pypi.bulk_import import BulkImporter
-from packyard.formats.pypi.dist_files import find_distributions
-from packyard.formats.pypi.publish import PypiPublisher
+from packyard.formats.pypi.plugin import DIST_SUFFIXES
+from packyard.formats.pypi.publish import CheckedFile, PypiPublisher
 from packyard.settings import load_settings
 from tests.unit.pypi_samples import (
     build_sdist,
@@ -55,15 +55,16 @@ def services(data_dir: Path) -> Iterator[Services]:
     built.catalog.dispose()
 
 
-def _importer(services: Services, batch_size: int = 500) -> BulkImporter:
+def _importer(services: Services, batch_size: int = 500) -> BulkImporter[CheckedFile]:
     domain, repository = services.registry.get_repository("dom", "repo")
     publisher = PypiPublisher(services.registry, services.settings.max_upload_bytes)
     return BulkImporter(publisher, services.blobs, ROOT, domain, repository,
                         batch_size)
 
 
-def _run(importer: BulkImporter, *paths: Path) -> list[FileResult]:
-    return [result for batch in importer.run(find_distributions(paths)) for result in batch]
+def _run(importer: BulkImporter[CheckedFile], *paths: Path) -> list[FileResult]:
+    return [result for batch in importer.run(find_files(paths, DIST_SUFFIXES))
+            for result in batch]
 
 
 def _statuses(results: list[FileResult]) -> list[tuple[str, str]]:
@@ -97,11 +98,12 @@ def dists(tmp_path: Path) -> Path:
     return folder
 
 
-def test_find_distributions_searches_folders_recursively_in_order(dists: Path,
-                                                                  tmp_path: Path) -> None:
+def test_find_files_searches_folders_recursively_in_order(dists: Path,
+                                                          tmp_path: Path) -> None:
     loose = tmp_path / "loose.txt"
     loose.write_text("named explicitly, so it is taken (and refused by the checks)")
-    assert [p.relative_to(tmp_path).as_posix() for p in find_distributions([dists, loose])] == [
+    found = find_files([dists, loose], DIST_SUFFIXES)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "dists/alpha-1.0-py3-none-any.whl", "dists/beta-2.0-py3-none-any.whl",
         "dists/sub/alpha-1.0.tar.gz", "loose.txt"]
 
@@ -182,7 +184,8 @@ def test_files_are_stored_a_batch_at_a_time(services: Services, tmp_path: Path,
     monkeypatch.setattr(services.blobs, "commit_many",
                         lambda staged, key: flushes.append(len(staged)) or commit_many(staged, key))
 
-    batches = list(_importer(services, batch_size=2).run(find_distributions([folder])))
+    batches = list(_importer(services, batch_size=2).run(
+        find_files([folder], DIST_SUFFIXES)))
 
     assert [len(batch) for batch in batches] == [2, 2, 1]
     assert transactions == [2, 2, 1]
@@ -382,7 +385,7 @@ def test_command_refuses_paths_without_distributions(data_dir: Path, tmp_path: P
     code, _, err = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
                         str(folder))
     assert code == 2
-    assert "error: no distribution files (*.whl, *.tar.gz, *.zip) in" in err
+    assert "error: no distribution files (*.whl, *.tar.gz, *.zip, *.tgz) in" in err
 
 
 def test_an_unreadable_file_is_refused_with_the_reason(services: Services,
@@ -423,7 +426,7 @@ def test_regression_a_fifo_among_the_files_neither_hangs_the_import_nor_is_taken
     folder.mkdir()
     build_wheel(folder, name="good", version="1.0")
     os.mkfifo(folder / "pipe-1.0-py3-none-any.whl")
-    assert [p.name for p in find_distributions([folder])] == ["good-1.0-py3-none-any.whl"]
+    assert [p.name for p in find_files([folder], DIST_SUFFIXES)] == ["good-1.0-py3-none-any.whl"]
     named = folder / "pipe-1.0-py3-none-any.whl"
     result: list[tuple[int, str, str]] = []
     worker = threading.Thread(target=lambda: result.append(_cli(

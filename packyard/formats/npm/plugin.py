@@ -1,4 +1,5 @@
-"""The npm format plug-in: its naming rules, its external connection and its package endpoint."""
+"""The npm format plug-in: its naming rules, its external connection, its package endpoint and
+its ``packyard import``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from packyard.model import PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
-    from packyard.formats.plugin import FileImport, MountedFormat
+    from packyard.auth.principal import Principal
+    from packyard.formats.plugin import FileImport, FileImporter, MountedFormat
     from packyard.metadata.catalog import PageRenderer
+    from packyard.model import Domain, Repository
     from packyard.services.core import Core
+    from packyard.services.registry import Registry
+    from packyard.settings import Settings
 
 FORMAT = "npm"
 
@@ -79,9 +84,25 @@ class NpmFormat:
         return mount_npm(core)
 
     @property
-    def file_import(self) -> FileImport | None:
-        return None
+    def file_import(self) -> FileImport:
+        return _TarballImport()
 
     @property
     def page_renderer(self) -> PageRenderer | None:
         return None
+
+
+class _TarballImport:
+    """``packyard import`` of npm tarballs (``npm pack``'s, a registry's storage), each
+    published as ``npm publish <tarball>`` would publish it."""
+
+    suffixes = (".tgz",)
+
+    def importer(self, registry: Registry, settings: Settings, principal: Principal,
+                 domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
+        from packyard.formats.bulk_import import BulkImporter
+        from packyard.formats.npm.publish import NpmLimits, NpmPublisher
+
+        limits = NpmLimits.of(settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)
+        return BulkImporter(NpmPublisher(registry, limits), registry.blobs, principal, domain,
+                            repository, batch_size)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from starlette.concurrency import run_in_threadpool
 
 from packyard.auth.principal import Principal
-from packyard.errors import Conflict, Denied
+from packyard.errors import Conflict, Denied, PackyardError, TooLarge
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dependencies import package_dependencies, version_summary
 from packyard.formats.npm.dist_tags import named_tags, tags_after_publish
@@ -27,6 +27,7 @@ from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.formats.npm.plugin import FORMAT, TARBALL_ASSET
 from packyard.formats.npm.publish_body import PublishBody, PublishBodyParser, PublishLimits
 from packyard.formats.npm.publish_checks import (
+    PublishRequest,
     check_publish,
     choose_readme,
     is_identical_republish,
@@ -34,14 +35,21 @@ from packyard.formats.npm.publish_checks import (
     stored_manifest,
 )
 from packyard.formats.npm.semver import version_key
-from packyard.formats.npm.tarball import TarballLimits, check_tarball_matches, inspect_tarball
+from packyard.formats.npm.tar_stream import size_text
+from packyard.formats.npm.tarball import (
+    TarballInspection,
+    TarballLimits,
+    check_tarball_matches,
+    inspect_tarball,
+)
+from packyard.formats.npm.tarball_document import document_size, tarball_document
 from packyard.formats.npm.upstream import readme_media_type
-from packyard.metadata.catalog import NewAsset, NewVersion
+from packyard.metadata.catalog import Catalog, NewAsset, NewFile, NewVersion
 from packyard.metadata.new_files import publish_blocked
-from packyard.model import Domain, Repository
+from packyard.model import Domain, PackageVersion, Repository
 from packyard.package_groups.origin_controls import RestrictionType
 from packyard.services.registry import Registry
-from packyard.storage.blobs import BlobStore, Hasher, StagedBlob
+from packyard.storage.blobs import BlobStore, Digests, Hasher, StagedBlob
 
 log = logging.getLogger("packyard.npm")
 
@@ -179,51 +187,25 @@ class NpmPublisher:
                  staged: StagedBlob | None) -> PublishOutcome:
         request = check_publish(body, url_name)
         assert staged is not None  # check_publish refuses a body without a tarball
-        name = request.name
-        digests = staged.digests()
         with staged.local_path.open("rb") as source:
             inspection = inspect_tarball(source, request.attachment,
                                          limits=self.limits.tarball)
-        check_tarball_matches(inspection, name.full, request.version, request.attachment)
+        check_tarball_matches(inspection, request.name.full, request.version,
+                              request.attachment)
+        checked = CheckedTarball(request, inspection, staged, staged.digests(), principal.name)
+        name = request.name
+        new = self._plan(self._package_state(repo, name), checked)
+        if new is None:
+            self._registry.blobs.discard(staged)
+            return PublishOutcome(name, request.version, created=False)
         catalog = self._registry.catalog
-        key = version_key(request.version)
-        package = catalog.find_package(repo.id, FORMAT, name.namespace, name.bare)
-        stored_tags: dict[str, str] = {}
-        listed: list[str] = []
-        if package is not None:
-            existing = catalog.get_version(package.id, key)
-            if existing is not None:
-                assets = catalog.list_assets(existing.id)
-                held = assets[0].sha512 if assets else None
-                integrity = _integrity(held) if held else "unknown"
-                if is_identical_republish(request, integrity):
-                    self._registry.blobs.discard(staged)
-                    return PublishOutcome(name, request.version, created=False)
-            versions = catalog.list_versions(package.id)
-            listed = [v.version for v in versions if v.status in LISTED_STATUSES]
-            stored_tags = named_tags(catalog.package_tags(package.id), versions)
-        tags = tags_after_publish(stored_tags, request.dist_tags, request.version, listed)
-        readme, readme_filename = choose_readme(request, inspection)
-        manifest = stored_manifest(request, inspection, principal.name)
-        summary = version_summary(manifest)
-        new_version = NewVersion(
-            version=request.version, version_key=key, summary=summary.summary,
-            home_page=summary.home_page, source_code_repository=summary.source_code_repository,
-            licenses=summary.licenses, readme=readme,
-            readme_content_type=readme_media_type(readme_filename),
-            dependencies=package_dependencies(manifest),
-            attributes=attributes.version_attributes(manifest, request.deprecated,
-                                                     readme_filename))
-        asset = NewAsset(name=TARBALL_ASSET, size=digests.size, sha256=digests.sha256,
-                         sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5)
-        blobs = self._registry.blobs
-        blobs.commit(staged, domain.blob_key)
+        self._registry.blobs.commit(staged, domain.blob_key)
         try:
-            with self._registry.sweeper.recording(repo.domain_id, [digests.sha256]):
-                result = catalog.publish(repo, FORMAT, name.namespace, name.bare, name.full,
-                                         new_version, asset, {digests.sha256: digests.size},
-                                         self._registry.clock.now(),
-                                         tag_changes=tag_changes(stored_tags, tags))
+            with self._registry.sweeper.recording(repo.domain_id, new.blob_sizes.keys()):
+                result = catalog.publish(repo, FORMAT, name.namespace, new.name,
+                                         new.display_name, new.version, new.asset,
+                                         new.blob_sizes, self._registry.clock.now(),
+                                         tag_changes=new.tag_changes)
         except Conflict as conflict:
             if conflict.resource_type != "asset":
                 raise
@@ -235,6 +217,198 @@ class NpmPublisher:
         log.info("published %s@%s to %s/%s", name.full, request.version, domain.name,
                  repo.name)
         return PublishOutcome(name, request.version, created=True)
+
+    # -- tarballs from disk (imports) ----------------------------------------------------------
+
+    def check_size(self, filename: str, size: int) -> None:
+        """Refuse a tarball over ``PACKYARD_NPM_MAX_TARBALL_BYTES`` before a byte is copied,
+        as the publish body parser refuses its attachment."""
+        limit = self.limits.publish.max_tarball_bytes
+        if size > limit:
+            raise TooLarge(f"The tarball is larger than {size_text(limit)}.")
+
+    def check_file(self, principal: Principal, domain: Domain, repo: Repository,
+                   staged: StagedBlob, filename: str) -> CheckedTarball:
+        """Run every check ``npm publish <the tarball>`` would meet on a staged tarball named
+        ``filename``: the document npm would send is built from it (``tarball_document``)
+        and checked as a received one is.
+
+        The staged bytes are discarded when the tarball is refused.
+        """
+        try:
+            digests = staged.digests()
+            assert digests.sha512 is not None and digests.sha1 is not None  # a staged write's
+            with staged.local_path.open("rb") as source:
+                inspection = inspect_tarball(source, filename, limits=self.limits.tarball)
+            url_name, body = tarball_document(inspection, filename, digests.size,
+                                              digests.sha512, digests.sha1)
+            self.authorize(principal, domain, repo.name, url_name)
+            if document_size(body) > self.limits.publish.max_document_bytes:
+                raise TooLarge("The publish document (the body without its tarball) is larger "
+                               f"than {size_text(self.limits.publish.max_document_bytes)}.")
+            request = check_publish(body, url_name)
+            check_tarball_matches(inspection, request.name.full, request.version, filename)
+        except BaseException:
+            self._registry.blobs.discard(staged)
+            raise
+        return CheckedTarball(request, inspection, staged, digests, principal.name)
+
+    def publish_checked(self, domain: Domain, repo: Repository,
+                        files: Sequence[CheckedTarball]) -> list[PublishOutcome | PackyardError]:
+        """Store checked tarballs together: one flush of the blobs, one metadata transaction,
+        each one decided and its dist-tags moved as its ``npm publish`` would be, in order.
+
+        Answers each in order with its outcome, or with the error that refused it (the
+        version published with other bytes, the package's origin controls); a refusal does
+        not stop the others. The staged bytes are consumed either way; the blobs are durable
+        before the transaction commits, so a crash in between leaves only unreferenced blobs.
+        """
+        answers: dict[int, PublishOutcome | PackyardError] = {}
+        blobs = self._registry.blobs
+        states: dict[str, _PackageState] = {}
+        pending: list[tuple[int, CheckedTarball, NewFile]] = []
+        to_commit: list[StagedBlob] = []
+        planned: set[int] = set()
+        try:
+            for index, checked in enumerate(files):
+                name = checked.request.name
+                state = states.get(name.full)
+                if state is None:
+                    state = states[name.full] = self._package_state(repo, name)
+                try:
+                    new = self._plan(state, checked)
+                except PackyardError as refusal:
+                    answers[index] = refusal
+                    blobs.discard(checked.staged)
+                    continue
+                if new is None:
+                    answers[index] = PublishOutcome(name, checked.request.version, False)
+                    blobs.discard(checked.staged)
+                    continue
+                pending.append((index, checked, new))
+                if id(new) in planned:
+                    blobs.discard(checked.staged)  # the same tarball earlier in the batch
+                else:
+                    planned.add(id(new))
+                    to_commit.append(checked.staged)
+            if to_commit:
+                blobs.commit_many(to_commit, domain.blob_key)
+        except BaseException:
+            # Whatever was committed already is unreferenced, which is harmless.
+            for checked in files:
+                blobs.discard(checked.staged)
+            raise
+        new_files = [new for _, _, new in pending]
+        committed = {sha for new in new_files for sha in new.blob_sizes}
+        with self._registry.sweeper.recording(repo.domain_id, committed):
+            results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
+                                                          self._registry.clock.now())
+        refused = {sha for new, result in zip(new_files, results, strict=True)
+                   if isinstance(result, PackyardError) for sha in new.blob_sizes}
+        if refused:
+            self._registry.sweeper.release(repo.domain_id, refused)
+        for (index, checked, _), result in zip(pending, results, strict=True):
+            version = checked.request.version
+            if isinstance(result, Conflict) and result.resource_type == "asset":
+                result = published_over(version)  # committed meanwhile, as in _publish
+            answers[index] = (result if isinstance(result, PackyardError)
+                              else PublishOutcome(checked.request.name, version, result))
+        created = sum(1 for a in answers.values() if isinstance(a, PublishOutcome) and a.created)
+        log.info("published %d new of %d tarballs to %s/%s", created, len(files), domain.name,
+                 repo.name)
+        return [answers[index] for index in range(len(files))]
+
+    # -- deciding a publish ----------------------------------------------------------------------
+
+    def _package_state(self, repo: Repository, name: PackageName) -> _PackageState:
+        catalog = self._registry.catalog
+        package = catalog.find_package(repo.id, FORMAT, name.namespace, name.bare)
+        if package is None:
+            return _PackageState(catalog, {}, [], {})
+        versions = catalog.list_versions(package.id)
+        return _PackageState(catalog, {v.version_key: v for v in versions},
+                             [v.version for v in versions if v.status in LISTED_STATUSES],
+                             named_tags(catalog.package_tags(package.id), versions))
+
+    def _plan(self, state: _PackageState, checked: CheckedTarball) -> NewFile | None:
+        """What publishing a checked tarball writes: its version and asset, and the dist-tags
+        it moves (``tags_after_publish``); None for a tarball the package has already (a
+        retried publish, a rerun import), ``published_over`` for a version it has with other
+        bytes. ``state`` then counts the version in, for the next tarball of a batch."""
+        request = checked.request
+        key = version_key(request.version)
+        earlier = state.planned.get(key)
+        if earlier is not None:
+            if earlier[0] != request.integrity:
+                raise published_over(request.version)
+            return earlier[1]  # the same tarball twice in one batch: the transaction says
+        if is_identical_republish(request, state.integrity(key)):
+            return None
+        tags = tags_after_publish(state.tags, request.dist_tags, request.version, state.listed)
+        new = _new_file(checked, key, tag_changes(state.tags, tags))
+        state.planned[key] = (request.integrity, new)
+        state.listed.append(request.version)
+        state.tags = tags
+        return new
+
+
+@dataclass(frozen=True)
+class CheckedTarball:
+    """A tarball whose publish passed every check that needs no look at the repository."""
+
+    request: PublishRequest
+    inspection: TarballInspection
+    staged: StagedBlob
+    digests: Digests
+    publisher: str
+    """The name of the principal publishing it (the manifest's ``_npmUser``)."""
+
+
+@dataclass
+class _PackageState:
+    """What a publish of one package is decided on, as it stands before the publish, and as
+    a batch's earlier tarballs leave it."""
+
+    catalog: Catalog
+    versions: dict[str, PackageVersion]
+    """The stored versions by version key."""
+    listed: list[str]
+    tags: dict[str, str]
+    """The stored dist-tags (tag -> version)."""
+    planned: dict[str, tuple[str, NewFile]] = field(default_factory=dict)
+    """Versions published earlier in the batch: their integrity and what they write."""
+
+    def integrity(self, key: str) -> str | None:
+        """The integrity of the stored tarball of a version; None when the version is new."""
+        existing = self.versions.get(key)
+        if existing is None:
+            return None
+        assets = self.catalog.list_assets(existing.id)
+        held = assets[0].sha512 if assets else None
+        return _integrity(held) if held else "unknown"
+
+
+def _new_file(checked: CheckedTarball, key: str, changes: dict[str, str | None]) -> NewFile:
+    """The records of a published tarball: its version (the manifest kept, the readme),
+    its one asset, and the tag changes that go with it."""
+    request, inspection, digests = checked.request, checked.inspection, checked.digests
+    readme, readme_filename = choose_readme(request, inspection)
+    manifest = stored_manifest(request, inspection, checked.publisher)
+    summary = version_summary(manifest)
+    name = request.name
+    return NewFile(
+        name=name.bare, display_name=name.full, namespace=name.namespace,
+        version=NewVersion(
+            version=request.version, version_key=key, summary=summary.summary,
+            home_page=summary.home_page, source_code_repository=summary.source_code_repository,
+            licenses=summary.licenses, readme=readme,
+            readme_content_type=readme_media_type(readme_filename),
+            dependencies=package_dependencies(manifest),
+            attributes=attributes.version_attributes(manifest, request.deprecated,
+                                                     readme_filename)),
+        asset=NewAsset(name=TARBALL_ASSET, size=digests.size, sha256=digests.sha256,
+                       sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
+        blob_sizes={digests.sha256: digests.size}, tag_changes=changes)
 
 
 def tag_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:

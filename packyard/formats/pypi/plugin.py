@@ -3,9 +3,8 @@ its ``packyard import``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
@@ -13,7 +12,6 @@ from packaging.version import InvalidVersion, Version
 from packyard.errors import Conflict
 from packyard.formats.pypi import attributes, names
 from packyard.formats.pypi.dependencies import as_answered, requirement_texts
-from packyard.formats.pypi.dist_files import DIST_SUFFIXES, find_distributions
 from packyard.formats.pypi.release_files import release_conflict
 from packyard.formats.registry import most_recently_published
 from packyard.metadata.new_files import SiblingFile
@@ -27,8 +25,13 @@ if TYPE_CHECKING:
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
     from packyard.services.registry import Registry
+    from packyard.settings import Settings
 
 FORMAT = "pypi"
+
+DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
+"""What ``packyard import`` takes for PyPI: wheels, and sdists in the two formats PyPI still
+takes."""
 
 PUBLIC_PYPI = ExternalConnection(
     "public:pypi", FORMAT, "the Python Package Index",
@@ -109,13 +112,10 @@ class _DistributionImport:
 
     suffixes = DIST_SUFFIXES
 
-    def find(self, paths: Iterable[Path]) -> list[Path]:
-        return find_distributions(paths)
-
-    def importer(self, registry: Registry, max_upload_bytes: int, principal: Principal,
+    def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
-        from packyard.formats.pypi.bulk_import import BulkImporter
+        from packyard.formats.bulk_import import BulkImporter
         from packyard.formats.pypi.publish import PypiPublisher
 
-        return BulkImporter(PypiPublisher(registry, max_upload_bytes), registry.blobs,
+        return BulkImporter(PypiPublisher(registry, settings.max_upload_bytes), registry.blobs,
                             principal, domain, repository, batch_size)

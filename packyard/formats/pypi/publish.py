@@ -25,6 +25,7 @@ from packyard.formats.pypi.upload_checks import (
     check_form,
     check_name,
     check_request,
+    check_size,
     validate_file,
     validate_upload,
 )
@@ -195,6 +196,10 @@ class PypiPublisher:
         return PublishOutcome(validated.filename, result.created)
 
     # -- many files without a form (imports) ---------------------------------------------------
+
+    def check_size(self, filename: str, size: int) -> None:
+        """Refuse a file by its size alone, before a byte of it is copied."""
+        check_size(filename, size, self.max_upload_bytes)
 
     def check_file(self, principal: Principal, domain: Domain, repo: Repository,
                    staged: StagedBlob, filename: str) -> CheckedFile:

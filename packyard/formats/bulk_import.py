@@ -1,37 +1,98 @@
-"""Publishing distribution files from disk in bulk: the service behind ``packyard import``.
+"""Publishing files from disk in bulk: the service behind ``packyard import``, for any format.
 
-Each file gets every check a ``twine upload`` of it would (``PypiPublisher.check_file``); the
-files that pass are stored a batch at a time (``PypiPublisher.publish_checked``): one flush of
-the blobs and one metadata transaction per batch instead of per file, which is what makes
-100,000 files a matter of minutes. A refused file is reported and the rest carry on.
+Which files: a directory is searched for the names the formats import (``find_files``), and
+each file goes to the format that claims its name. Each file then gets every check its upload
+would (its format's ``check_file``: PyPI's ``twine upload``, npm's ``npm publish``); the files
+that pass are stored a batch at a time (``publish_checked``): one flush of the blobs and one
+metadata transaction per batch instead of per file, which is what makes 100,000 files a matter
+of minutes. A refused file is reported and the rest carry on.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid, PackyardError
 from packyard.formats.plugin import FileResult
-from packyard.formats.pypi.publish import CheckedFile, PublishOutcome, PypiPublisher
-from packyard.formats.pypi.upload_checks import check_size
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, StagedBlob
 
 _CHUNK = 1024 * 1024
+
+
+def find_files(paths: Iterable[Path], suffixes: Sequence[str]) -> list[Path]:
+    """The files to import: each file named, and every file named ``*<suffix>`` under each
+    directory.
+
+    Directories are searched recursively, in sorted order, for regular files (or links to them)
+    whose names end with one of ``suffixes``; a file named explicitly is taken whatever its
+    name or kind (the checks then say what is wrong with it).
+    """
+    endings = tuple(suffixes)
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for folder, subfolders, names in os.walk(path):
+            subfolders.sort()
+            # Regular files only: a FIFO or a device named like a wheel is no distribution
+            # (and reading a FIFO waits for a writer for ever).
+            found.extend(Path(folder, name) for name in sorted(names)
+                         if name.endswith(endings) and Path(folder, name).is_file())
+    return found
+
+
+class CheckedFile(Protocol):
+    """A file that passed its format's checks, staged and waiting to be stored."""
+
+    @property
+    def staged(self) -> StagedBlob: ...
+
+
+class Outcome(Protocol):
+    @property
+    def created(self) -> bool:
+        """False: the identical file was there already."""
+        ...
+
+
+Checked = TypeVar("Checked", bound=CheckedFile)
+
+
+class BatchPublisher(Protocol[Checked]):
+    """A format's publish service, as the import drives it."""
+
+    def check_size(self, filename: str, size: int) -> None:
+        """Refuse a file by its size alone, before it is copied."""
+        ...
+
+    def check_file(self, principal: Principal, domain: Domain, repo: Repository,
+                   staged: StagedBlob, filename: str) -> Checked:
+        """Every check an upload of the staged file gets; the staged bytes are discarded when
+        it is refused."""
+        ...
+
+    def publish_checked(self, domain: Domain, repo: Repository, files: Sequence[Checked]
+                        ) -> Sequence[Outcome | PackyardError]:
+        """Store checked files in one flush and one transaction; each answered in order."""
+        ...
+
 
 def _batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     for start in range(0, len(paths), size):
         yield paths[start:start + size]
 
 
-class BulkImporter:
+class BulkImporter(Generic[Checked]):
     """Publishes files from disk into one repository, as ``principal``, a batch at a time."""
 
-    def __init__(self, publisher: PypiPublisher, blobs: BlobStore, principal: Principal,
+    def __init__(self, publisher: BatchPublisher[Checked], blobs: BlobStore, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -49,7 +110,7 @@ class BulkImporter:
 
     def _import_batch(self, batch: Sequence[Path]) -> list[FileResult]:
         results: list[FileResult | None] = [None] * len(batch)
-        checked: list[tuple[int, CheckedFile]] = []
+        checked: list[tuple[int, Checked]] = []
         try:
             for index, path in enumerate(batch):
                 try:
@@ -86,7 +147,7 @@ class BulkImporter:
         size = described.st_size
         with open(fd, "rb") as source:
             # The size limit first, so an oversized file is refused without being copied.
-            check_size(path.name, size, self._publisher.max_upload_bytes)
+            self._publisher.check_size(path.name, size)
             staged = self._blobs.stage(batched=True)
             try:
                 while True:
@@ -106,7 +167,7 @@ def _unreadable(path: Path, error: OSError) -> Invalid:
     return Invalid(f"cannot read {path}: {error.strerror or error}")
 
 
-def _result(path: Path, answer: PublishOutcome | PackyardError) -> FileResult:
+def _result(path: Path, answer: Outcome | PackyardError) -> FileResult:
     if isinstance(answer, PackyardError):
         return FileResult(path, "refused", answer.message)
     return FileResult(path, "imported" if answer.created else "present")

@@ -1,0 +1,118 @@
+"""``packyard import`` of npm tarballs (``npm pack`` output, laid out as Verdaccio's storage
+keeps it) on a running server's data directory, then the real npm installing from it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.integration.helpers import ClientHome, ServerProcess, run, tool
+from tests.integration.npm_clients import NpmClient, NpmHome, npm_client, package_json
+from tests.integration.npm_registry import NpmRepo, create_npm_repo
+
+# What npm adds about the machine it runs on, which an import has not got (tarball_document).
+_CLIENT_FIELDS = ("_npmVersion", "_nodeVersion", "_resolved", "_from", "_integrity")
+
+
+def _pack(home: NpmHome, client: NpmClient, project: Path, destination: Path) -> Path:
+    """``npm pack`` of ``project``, its tarball moved to ``destination`` (a storage folder)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    packed = home.run(client, "pack", "--json", "--pack-destination", destination,
+                      cwd=project)
+    [made] = json.loads(packed.stdout)
+    tarball = destination / made["filename"]
+    # Verdaccio keeps <name>-<version>.tgz under the package's folder, its scope left out.
+    kept = destination / f"{made['name'].rsplit('/', 1)[-1]}-{made['version']}.tgz"
+    tarball.rename(kept)
+    return kept
+
+
+def _import(server: ServerProcess, repo: NpmRepo, home: ClientHome,
+            *paths: Path) -> subprocess.CompletedProcess[str]:
+    return run([tool("packyard"), "import", "--data-dir", server.data_dir, "--domain",
+                repo.domain, "--repository", repo.repository, *paths], home.env(), check=False)
+
+
+def _version(repo: NpmRepo, name: str, version: str) -> dict[str, Any]:
+    """A version's manifest as the repository serves it, without what differs between any
+    two publishes of the same tarball (npm's own fields, the tarball's URL)."""
+    manifest: dict[str, Any] = repo.packument(name).json()["versions"][version]
+    dist = {k: v for k, v in manifest["dist"].items() if k != "tarball"}
+    return {**{k: v for k, v in manifest.items() if k not in _CLIENT_FIELDS}, "dist": dist}
+
+
+def test_npm_installs_packages_imported_from_a_storage_folder(
+        server: ServerProcess, api: Any, session_home: ClientHome, tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    repo = create_npm_repo(api, server.url, "imp")
+    storage = tmp_path / "storage"
+    util = _pack(home, client, package_json(tmp_path / "util", "@acme/imp-util", "1.0.0"),
+                 storage / "@acme" / "imp-util")
+    app = _pack(home, client, package_json(tmp_path / "app", "imp-app", "1.0.0",
+                                           dependencies={"@acme/imp-util": "^1.0.0"}),
+                storage / "imp-app")
+    _pack(home, client, package_json(tmp_path / "app-old", "imp-app", "0.9.0"),
+          storage / "imp-app")
+    # Verdaccio's own record of each package: no tarball, so not taken.
+    (storage / "imp-app" / "package.json").write_text("{}\n")
+
+    imported = _import(server, repo, session_home, storage)
+
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "3 files into" in imported.stdout
+    assert "3 imported, 0 already present, 0 refused" in imported.stdout
+    # 1.0.0 sorts after 0.9.0 here; whatever the order, latest is the highest release.
+    document = repo.packument("imp-app").json()
+    assert document["dist-tags"] == {"latest": "1.0.0"}
+    assert document["readme"] == "# imp-app\n"
+    assert document["versions"]["1.0.0"]["dependencies"] == {"@acme/imp-util": "^1.0.0"}
+
+    home.write_npmrc(repo.endpoint, repo.token)
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps(
+        {"name": "consumer", "version": "0.0.0", "private": True,
+         "dependencies": {"imp-app": "^1.0.0"}}) + "\n")
+    home.run(client, "install", cwd=consumer)
+    assert (consumer / "node_modules/imp-app/index.js").is_file()
+    assert (consumer / "node_modules/@acme/imp-util/index.js").is_file()
+    lock = json.loads((consumer / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/@acme/imp-util"]["resolved"] == (
+        repo.endpoint + "@acme/imp-util/-/imp-util-1.0.0.tgz")
+
+    again = _import(server, repo, session_home, storage)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 imported, 3 already present, 0 refused" in again.stdout
+
+    # The real npm publishing the same tarballs to another repository records the same.
+    published = create_npm_repo(api, server.url, "imp", domain=repo.domain)
+    other = NpmHome(tmp_path / "other-home")
+    other.write_npmrc(published.endpoint, published.token)
+    for tarball in (util, app):
+        other.run(client, "publish", tarball, cwd=tmp_path)
+    for name in ("@acme/imp-util", "imp-app"):
+        assert _version(repo, name, "1.0.0") == _version(published, name, "1.0.0"), name
+
+
+def test_a_bad_tarball_is_refused_with_its_reason_and_the_rest_imported(
+        server: ServerProcess, api: Any, session_home: ClientHome, tmp_path: Path) -> None:
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    repo = create_npm_repo(api, server.url, "imp")
+    drop = tmp_path / "drop"
+    _pack(home, client, package_json(tmp_path / "good", "imp-good", "1.0.0"), drop)
+    (drop / "truncated-1.0.0.tgz").write_bytes(
+        (drop / "imp-good-1.0.0.tgz").read_bytes()[:40])
+
+    imported = _import(server, repo, session_home, drop)
+
+    assert imported.returncode == 1, imported.stdout + imported.stderr
+    assert "1 imported, 0 already present, 1 refused" in imported.stdout
+    refusal = " ".join(imported.stderr.split())
+    assert (f"refused {drop / 'truncated-1.0.0.tgz'}: truncated-1.0.0.tgz is not a valid npm "
+            "package tarball: it is not gzip-compressed") in refusal
+    assert repo.packument("imp-good").json()["dist-tags"] == {"latest": "1.0.0"}
+

@@ -1,0 +1,403 @@
+"""``packyard import`` of npm tarballs: each published as ``npm publish <tarball>`` would be,
+a batch at a time, beside PyPI's files in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from packyard.auth.principal import root_principal
+from packyard.bootstrap import Services, build_services
+from packyard.cli.imports import import_files
+from packyard.formats.bulk_import import BulkImporter, find_files
+from packyard.formats.npm import attributes
+from packyard.formats.npm.dist_tags import effective_dist_tags, named_tags
+from packyard.formats.npm.names import parse_package_name
+from packyard.formats.npm.packument import LISTED_STATUSES
+from packyard.formats.npm.publish import CheckedTarball, NpmLimits, NpmPublisher, receive
+from packyard.formats.plugin import FileResult
+from packyard.metadata.outbox import EventOutbox
+from packyard.model import PackageVersion
+from packyard.settings import load_settings
+from tests.unit.npm_samples import (
+    ACME_UTIL_TGZ,
+    DEMO_LIB_TGZ,
+    NPM11_ACME_UTIL_BODY,
+    NPM11_DEMO_LIB_BODY,
+    Member,
+    manifest_bytes,
+    tgz,
+)
+from tests.unit.pypi_samples import build_wheel
+
+ROOT = root_principal("000000000000")
+SUFFIXES = (".tgz",)
+
+
+def _services(data_dir: Path, **settings: int) -> Services:
+    return build_services(load_settings(environ={}, data_dir=data_dir, **settings))
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """A server's data directory with the domain ``dom`` and the repositories ``repo`` and
+    ``http`` (where the real npm's publishes go, to compare)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    services = _services(data)
+    services.registry.create_domain(ROOT, "dom")
+    services.registry.create_repository(ROOT, "dom", "repo", None)
+    services.registry.create_repository(ROOT, "dom", "http", None)
+    services.catalog.dispose()
+    return data
+
+
+@pytest.fixture()
+def services(data_dir: Path) -> Iterator[Services]:
+    built = _services(data_dir)
+    yield built
+    built.catalog.dispose()
+
+
+def _publisher(services: Services) -> NpmPublisher:
+    settings = services.settings
+    return NpmPublisher(services.registry, NpmLimits.of(settings.npm_max_tarball_bytes,
+                                                        settings.npm_max_document_bytes))
+
+
+def _importer(services: Services, batch_size: int = 500,
+              repository: str = "repo") -> BulkImporter[CheckedTarball]:
+    domain, repo = services.registry.get_repository("dom", repository)
+    return BulkImporter(_publisher(services), services.blobs, ROOT, domain, repo, batch_size)
+
+
+def _run(importer: BulkImporter[CheckedTarball], *paths: Path) -> list[FileResult]:
+    return [result for batch in importer.run(find_files(paths, SUFFIXES)) for result in batch]
+
+
+def _statuses(results: list[FileResult]) -> list[tuple[str, str]]:
+    return [(r.path.name, r.status) for r in results]
+
+
+def _write(folder: Path, name: str, version: str, filename: str | None = None,
+           **manifest: Any) -> Path:
+    """A tarball as ``npm pack`` lays one out, written where a registry's storage keeps it
+    (``<name>/<bare name>-<version>.tgz``, ``@scope/<name>/…``)."""
+    bare = name.rsplit("/", 1)[-1]
+    path = folder / name / (filename or f"{bare}-{version}.tgz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tgz([Member("package/package.json",
+                                 manifest_bytes(name, version, **manifest)),
+                          Member("package/README.md", f"# {name} {version}\n".encode())]))
+    return path
+
+
+def _versions(services: Services, name: str, repository: str = "repo"
+              ) -> dict[str, PackageVersion]:
+    _, repo = services.registry.get_repository("dom", repository)
+    parsed = parse_package_name(name)
+    package = services.catalog.find_package(repo.id, "npm", parsed.namespace, parsed.bare)
+    if package is None:
+        return {}
+    return {v.version: v for v in services.catalog.list_versions(package.id)}
+
+
+def _dist_tags(services: Services, name: str) -> dict[str, str]:
+    """The dist-tags a packument of the package shows."""
+    _, repo = services.registry.get_repository("dom", "repo")
+    parsed = parse_package_name(name)
+    package = services.catalog.find_package(repo.id, "npm", parsed.namespace, parsed.bare)
+    assert package is not None
+    versions = services.catalog.list_versions(package.id)
+    return effective_dist_tags(named_tags(services.catalog.package_tags(package.id), versions),
+                               [v.version for v in versions if v.status in LISTED_STATUSES])
+
+
+def _npm_publish(services: Services, body_path: Path, repository: str = "http") -> None:
+    """What the server does with the body the real npm 11 sent for ``npm publish``."""
+    body = body_path.read_bytes()
+    domain, repo = services.registry.get_repository("dom", repository)
+    limits = _publisher(services).limits
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    received = asyncio.run(receive(stream(), services.blobs, limits.publish))
+    name = parse_package_name(json.loads(body)["name"])
+    outcome = _publisher(services).publish(ROOT, domain, repo, name, received)
+    assert outcome.created
+
+
+def _without_client_fields(version: PackageVersion) -> dict[str, Any]:
+    """What a published version records, without what npm adds about its own machine."""
+    manifest = {k: v for k, v in attributes.manifest(version.attributes).items()
+                if k not in ("_npmVersion", "_nodeVersion")}
+    return {"version": version.version, "summary": version.summary,
+            "home_page": version.home_page,
+            "source_code_repository": version.source_code_repository,
+            "licenses": version.licenses, "readme": version.readme,
+            "readme_content_type": version.readme_content_type,
+            "dependencies": version.dependencies, "status": version.status,
+            "attributes": {**version.attributes, "manifest": manifest}}
+
+
+@pytest.fixture()
+def packed(tmp_path: Path) -> Path:
+    """The real ``npm pack`` output of an unscoped and a scoped package, laid out as
+    Verdaccio's storage keeps them, beside the packument file it keeps for each."""
+    storage = tmp_path / "storage"
+    (storage / "@acme" / "util").mkdir(parents=True)
+    (storage / "demo-lib").mkdir()
+    shutil.copy(DEMO_LIB_TGZ, storage / "demo-lib" / "demo-lib-1.0.0.tgz")
+    shutil.copy(ACME_UTIL_TGZ, storage / "@acme" / "util" / "util-1.0.0.tgz")
+    for folder in (storage / "demo-lib", storage / "@acme" / "util"):
+        (folder / "package.json").write_text("{}")
+    return storage
+
+
+def test_import_publishes_each_tarball_as_npm_publish_of_it_does(
+        services: Services, packed: Path) -> None:
+    results = _run(_importer(services), packed)
+
+    assert _statuses(results) == [("util-1.0.0.tgz", "imported"),
+                                  ("demo-lib-1.0.0.tgz", "imported")]
+    _npm_publish(services, NPM11_DEMO_LIB_BODY)
+    _npm_publish(services, NPM11_ACME_UTIL_BODY)
+    for name in ("demo-lib", "@acme/util"):
+        [imported] = _versions(services, name).values()
+        [published] = _versions(services, name, "http").values()
+        assert _without_client_fields(imported) == _without_client_fields(published), name
+    _, repo = services.registry.get_repository("dom", "repo")
+    util = services.catalog.find_package(repo.id, "npm", "acme", "util")
+    assert util is not None and util.display_name == "@acme/util"
+    manifest = attributes.manifest(_versions(services, "demo-lib")["1.0.0"].attributes)
+    assert manifest["_id"] == "demo-lib@1.0.0"
+    assert manifest["_npmUser"] == {"name": "root", "email": ""}
+    assert manifest["dist"]["shasum"] == "37cfcefffad63727e89dae63c7a30243ad09e257"
+    assert not any(key in manifest for key in ("_resolved", "_from", "_nodeVersion"))
+    assert _dist_tags(services, "demo-lib") == {"latest": "1.0.0"}
+
+
+def test_import_records_version_events_as_a_publish_does(services: Services,
+                                                         packed: Path) -> None:
+    _run(_importer(services), packed)
+    events = [e.document["detail"] for e in EventOutbox(*services.catalog.engines).after(0)]
+    assert sorted((e["packageFormat"], e.get("packageNamespace") or "", e["packageName"],
+                   e["packageVersion"], e["operationType"], e["sequenceNumber"])
+                  for e in events) == [("npm", "", "demo-lib", "1.0.0", "Created", 1),
+                                       ("npm", "acme", "util", "1.0.0", "Created", 1)]
+
+
+def test_importing_again_is_a_no_op(services: Services, packed: Path, data_dir: Path) -> None:
+    _run(_importer(services), packed)
+    revisions = {name: [v.revision for v in _versions(services, name).values()]
+                 for name in ("demo-lib", "@acme/util")}
+    blobs = {p for p in (data_dir / "blobs").rglob("*") if p.is_file()}
+
+    again = _run(_importer(services), packed)
+
+    assert {r.status for r in again} == {"present"}
+    assert {name: [v.revision for v in _versions(services, name).values()]
+            for name in revisions} == revisions
+    assert {p for p in (data_dir / "blobs").rglob("*") if p.is_file()} == blobs
+    assert list((data_dir / "blobs" / ".staging").iterdir()) == []
+
+
+def test_a_version_published_with_other_bytes_is_refused(services: Services, tmp_path: Path,
+                                                         data_dir: Path) -> None:
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    _write(first, "pkg", "1.0.0", description="one")
+    _write(second, "pkg", "1.0.0", description="two")
+    _write(third, "pkg", "1.0.0", description="three")
+    _run(_importer(services), first)
+
+    # Against the repository, and against an earlier tarball of the same batch.
+    results = _run(_importer(services), second, third)
+
+    assert [r.status for r in results] == ["refused", "refused"]
+    assert results[0].reason == ("You cannot publish over the previously published versions: "
+                                 "1.0.0.")
+    assert results[1].reason == results[0].reason
+    assert _versions(services, "pkg")["1.0.0"].summary == "one"
+    assert list((data_dir / "blobs" / ".staging").iterdir()) == []
+
+
+def test_the_same_tarball_twice_in_a_batch_is_published_once(services: Services,
+                                                             tmp_path: Path) -> None:
+    tarball = _write(tmp_path, "pkg", "1.0.0")
+    results = _run(_importer(services), tarball, tarball)
+    assert [r.status for r in results] == ["imported", "present"]
+
+
+def test_refused_tarballs_are_reported_and_the_rest_imported(services: Services,
+                                                             tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    _write(folder, "aaa-good", "1.0.0")
+    (folder / "broken-1.0.0.tgz").write_bytes(b"not a tarball at all")
+    _write(folder, "caps", "1.0.0", filename="caps-1.0.0.tgz")
+    (folder / "caps" / "caps-1.0.0.tgz").write_bytes(tgz([Member(
+        "package/package.json", manifest_bytes("Bad Name", "1.0.0"))]))
+    _write(folder, "mine", "1.0.0", private=True)
+    _write(folder, "notsemver", "1.0", filename="notsemver-1.0.tgz")
+    _write(folder, "zzz-good", "2.0.0")
+
+    results = _run(_importer(services), folder)
+
+    assert _statuses(results) == [
+        ("broken-1.0.0.tgz", "refused"), ("aaa-good-1.0.0.tgz", "imported"),
+        ("caps-1.0.0.tgz", "refused"), ("mine-1.0.0.tgz", "refused"),
+        ("notsemver-1.0.tgz", "refused"), ("zzz-good-2.0.0.tgz", "imported")]
+    assert [r.reason for r in results if r.status == "refused"] == [
+        "broken-1.0.0.tgz is not a valid npm package tarball: it is not gzip-compressed "
+        "(Not a gzipped file (b'no')).",
+        'Invalid package name "Bad Name": name can only contain URL-friendly characters.',
+        "mine@1.0.0 has been marked as private: remove the 'private' field from its "
+        "package.json to publish it.",
+        'Invalid version "1.0": it is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE]'
+        "[+BUILD], e.g. 1.0.0).",
+    ]
+    _, repo = services.registry.get_repository("dom", "repo")
+    assert sorted(p.name for p in services.catalog.list_packages(repo.id, "npm")) == [
+        "aaa-good", "zzz-good"]
+
+
+def test_names_only_old_packages_may_have_are_refused_as_npm_publish_refuses_them(
+        services: Services, tmp_path: Path) -> None:
+    _write(tmp_path, "JSONStream", "1.0.0")
+    _write(tmp_path, "fs", "1.0.0")
+    results = _run(_importer(services), tmp_path)
+    assert [r.reason for r in results] == [
+        'Invalid package name "JSONStream": name can no longer contain capital letters.',
+        'Invalid package name "fs": fs is a core module name.']
+
+
+def test_a_package_json_version_is_cleaned_as_npm_cleans_it(services: Services,
+                                                           tmp_path: Path) -> None:
+    _write(tmp_path, "pkg", "v1.2.3+build.5")
+    assert [r.status for r in _run(_importer(services), tmp_path)] == ["imported"]
+    assert list(_versions(services, "pkg")) == ["1.2.3"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 500])
+def test_latest_ends_on_the_highest_release_whatever_the_import_order(
+        services: Services, tmp_path: Path, batch_size: int) -> None:
+    # Sorted by name, 1.10.0 comes before 1.9.0 and the prerelease before both: npm publish
+    # one after the other in this order would leave latest on 1.9.0 at another registry.
+    for version in ("1.10.0", "1.9.0", "2.0.0-beta.1", "1.2.0"):
+        _write(tmp_path, "pkg", version)
+    _write(tmp_path, "pkg", "3.0.0-rc.1", publishConfig={"tag": "next"})
+
+    results = _run(_importer(services, batch_size), tmp_path)
+
+    assert [r.status for r in results] == ["imported"] * 5
+    assert _dist_tags(services, "pkg") == {"latest": "1.10.0", "next": "3.0.0-rc.1"}
+
+
+def test_a_later_import_moves_latest_and_releases_a_pin_as_npm_publish_does(
+        services: Services, tmp_path: Path) -> None:
+    _write(tmp_path / "one", "pkg", "1.0.0")
+    _write(tmp_path / "one", "pkg", "1.1.0")
+    _run(_importer(services), tmp_path / "one")
+    _, repo = services.registry.get_repository("dom", "repo")
+    package = services.catalog.find_package(repo.id, "npm", "", "pkg")
+    assert package is not None
+    services.catalog.put_package_tag(package.id, "latest", "1.0.0")  # npm dist-tag add
+    assert _dist_tags(services, "pkg") == {"latest": "1.0.0"}
+
+    _write(tmp_path / "two", "pkg", "1.2.0")
+    _write(tmp_path / "two", "pkg", "2.0.0-beta.1", tag="beta")
+    _run(_importer(services), tmp_path / "two")
+
+    assert _dist_tags(services, "pkg") == {"latest": "1.2.0", "beta": "2.0.0-beta.1"}
+
+
+def test_origin_controls_refuse_a_blocked_package(services: Services, tmp_path: Path) -> None:
+    _, repository = services.registry.get_repository("dom", "repo")
+    services.catalog.put_origin_configuration(repository, "npm", "acme", "held", "@acme/held",
+                                              "BLOCK", "ALLOW", services.clock.now())
+    _write(tmp_path, "@acme/held", "1.0.0")
+    _write(tmp_path, "@acme/free", "1.0.0")
+
+    results = _run(_importer(services), tmp_path)
+
+    assert _statuses(results) == [("free-1.0.0.tgz", "imported"),
+                                  ("held-1.0.0.tgz", "refused")]
+    assert results[1].reason == (
+        "Publishing @acme/held to repository repo is blocked by the package's origin "
+        "configuration (publish: BLOCK); an administrator can allow it with "
+        "put-package-origin-configuration")
+
+
+def test_an_oversized_tarball_is_refused_without_being_copied(data_dir: Path,
+                                                             tmp_path: Path) -> None:
+    services = _services(data_dir, npm_max_tarball_bytes=100)
+    tarball = _write(tmp_path, "big", "1.0.0", description="x" * 500)
+    [result] = _run(_importer(services), tarball)
+    assert (result.status, result.reason) == ("refused", "The tarball is larger than 100 bytes.")
+    assert list((data_dir / "blobs" / ".staging").iterdir()) == []
+    services.catalog.dispose()
+
+
+# -- the command, with both formats ----------------------------------------------------------
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(import_files, list(args), env={"PACKYARD_DATA_DIR": None})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_command_imports_pypi_files_and_npm_tarballs_in_one_run(
+        data_dir: Path, packed: Path, tmp_path: Path) -> None:
+    from packyard.audit.file_log import read_segments
+
+    build_wheel(packed, name="alpha", version="1.0")
+    stray = tmp_path / "notes.txt"
+    stray.write_text("named, and no format takes it")
+
+    code, out, err = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository",
+                          "repo", "--output", "json", str(packed), str(stray))
+
+    assert code == 1
+    report = json.loads(out)
+    assert {k: report[k] for k in ("files", "imported", "present", "formats")} == {
+        "files": 4, "imported": 3, "present": 0,
+        "formats": {"pypi": {"files": 1, "imported": 1, "present": 0, "refused": 0},
+                    "npm": {"files": 2, "imported": 2, "present": 0, "refused": 0}}}
+    assert report["refused"] == [{"path": str(stray), "reason": (
+        "notes.txt is not a file packyard import takes (*.whl, *.tar.gz, *.zip, *.tgz)")}]
+    [event] = read_segments(data_dir / "audit")
+    assert event["requestParameters"]["files"] == 4
+    assert event["responseElements"] == {"imported": 3, "present": 0, "refused": 1}
+
+    code, out, _ = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                        str(packed))
+    assert code == 0
+    assert out.startswith("3 files into dom/repo in ")
+    assert "0 imported, 3 already present, 0 refused" in out
+
+
+def test_command_batches_npm_tarballs(data_dir: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(5):
+        _write(tmp_path, f"pkg{index}", "1.0.0")
+    transactions: list[int] = []
+    from packyard.metadata.publishing import PublishingStore
+
+    publish_many = PublishingStore.publish_many
+    monkeypatch.setattr(PublishingStore, "publish_many",
+                        lambda self, repo, fmt, ns, files, now: transactions.append(len(files))
+                        or publish_many(self, repo, fmt, ns, files, now))
+
+    code, out, _ = _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                        "--batch-size", "2", str(tmp_path))
+
+    assert code == 0, out
+    assert transactions == [2, 2, 1]
+    assert "5 imported, 0 already present, 0 refused" in out
