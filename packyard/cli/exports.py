@@ -89,7 +89,8 @@ def _described(file: PlannedFile, reason: str | None) -> dict[str, Any]:
 @click.option("--since", default=None, metavar="ISO-DATE", callback=_since,
               help="Only packages whose versions or files changed at or after this date or "
                    "time (UTC unless it names its zone): published, kept from an upstream, "
-                   "copied in or changed status since. For incremental transfers.")
+                   "copied in or changed status since; and versions published since. For "
+                   "incremental transfers.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               help="A summary for people, or JSON for scripts (every failure with its reason).")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))

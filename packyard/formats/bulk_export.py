@@ -4,9 +4,10 @@ format.
 Which files (``plan_export``): the repository's packages of each format, filtered as
 ListPackages filters them (``--namespace`` and ``--package`` are prefixes, normalized by the
 format's rules), their versions in the chosen statuses (Published unless told), and with
-``since`` only the packages whose versions or files changed since then (a package's serial is
-the time of its last change: it catches a version kept from an upstream, which carries the
-upstream's publish time, a copy and a status change alike). Where each file goes is its
+``since`` only the packages whose versions or files changed since then, with all their chosen
+versions (a package's serial is the time of its last change: it catches a version kept from
+an upstream, which carries the upstream's publish time, a copy and a status change alike), and
+the versions published since. Where each file goes is its
 format's (``FileExport``): a format without one, or a file its import would not take back, is
 left out and counted. Each file is then read through the blob store (decrypted when
 encryption at rest is on) into the destination (``services/export_folder.py``: atomic,
@@ -46,7 +47,8 @@ class ExportFilter:
     package: str | None = None
     """A prefix of the package's name."""
     since: datetime | None = None
-    """Only packages whose versions or files changed at or after this time."""
+    """Only packages whose versions or files changed at or after this time (all their chosen
+    versions), and versions published at or after it."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,13 @@ def plan_export(catalog: Catalog, plugins: Sequence[FormatPlugin], repository: R
                     f"not a file packyard import takes as a {plugin.name} file")
         for package in catalog.list_packages(repository.id, plugin.name, prefix=prefix,
                                              namespace_prefix=namespace):
-            if since is not None and package.last_serial < since:
-                continue
+            changed = since is None or package.last_serial >= since
+            # A package not changed since may still have a version published since by its
+            # own time: one whose serial predates serials (migration 0006 started them at 0).
             versions = [v for v in catalog.list_versions(package.id)
-                        if v.status in chosen.statuses]
+                        if v.status in chosen.statuses
+                        and (changed or (chosen.since is not None
+                                         and v.published_at >= chosen.since))]
             versions.sort(key=lambda v: plugin.version_sort_key(v.version))
             for version in versions:
                 for asset in catalog.list_assets(version.id):

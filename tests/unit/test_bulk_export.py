@@ -3,8 +3,10 @@ back, read through the blob store, each checked, never over other bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -344,6 +346,22 @@ def test_since_takes_what_changed_since_kept_files_by_when_they_were_kept(
     assert code == 0 and out.startswith("0 files of dom/repo")
 
 
+def test_regression_since_takes_versions_published_since_in_a_package_with_no_serial(
+        source: Source, tmp_path: Path) -> None:
+    # Packages from before serials (migration 0006) have 0 until their next change: their
+    # versions published since were left out, as if nothing had changed.
+    with contextlib.closing(sqlite3.connect(source.data_dir / "packyard.db")) as db, db:
+        db.execute("UPDATE packages SET last_serial = 0")
+        db.execute("UPDATE package_versions SET published_at = '2020-01-01 00:00:00.000000' "
+                   "WHERE version != '2.0'")
+    dest = tmp_path / "since"
+
+    code, out, err = source.cli("--since", "2021-01-01", dest=dest)
+
+    assert code == 0, out + err
+    assert set(_tree(dest)) == {"pypi/alpha-lib/alpha_lib-2.0-py3-none-any.whl", "SHA256SUMS"}
+
+
 def test_kept_upstream_files_are_exported_like_published_ones(source: Source,
                                                               services: Services,
                                                               tmp_path: Path) -> None:
@@ -470,6 +488,21 @@ def test_a_store_without_encryption_is_read_as_plain_files(tmp_path: Path) -> No
     code, out, err = source.cli(dest=dest, PACKYARD_ENCRYPTION="off")
     assert code == 0, out + err
     assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+
+
+def test_regression_without_encryption_it_keeps_out_of_the_way_of_a_process_encrypting(
+        source: Source, tmp_path: Path) -> None:
+    # Reading blobs as plain files beside a process that encrypts them (an import with
+    # encryption on), it would find them missing one by one.
+    from packyard.encryption.mode_locks import hold_encrypting_mode
+
+    with hold_encrypting_mode(source.data_dir, "packyard import"):
+        code, _, err = source.cli(dest=tmp_path / "export", PACKYARD_ENCRYPTION="off")
+    assert code == 2
+    assert ("a process writing encrypted files (packyard encrypt, packyard import or a server "
+            "with encryption on) is running on") in " ".join(err.split())
+    assert "and packyard export with PACKYARD_ENCRYPTION=off could not read what it writes" in (
+        " ".join(err.split()))
 
 
 def _stored_blob(source: Source, sha256: str) -> Path:
