@@ -119,7 +119,8 @@ class ExportFolder:
 
     def finish(self) -> None:
         """Make the files written durable (their folders' entries), then write ``SHA256SUMS``:
-        the files of this run and those an earlier run listed that are still there."""
+        the files of this run and those an earlier run listed that are still there (none
+        when there is none)."""
         for folder in sorted(self._folders):
             _sync_folder(folder)
         sums = self.root / SUMS
@@ -136,6 +137,8 @@ class ExportFolder:
             elif (self.root / parsed[1]).is_file():
                 listed[parsed[1]] = parsed[0]
         listed.update(self._sums)
+        if not listed and not kept and not earlier:
+            return  # nothing exported: sha256sum -c refuses a list without a line
         text = "".join(f"{line}\n" for line in kept) + "".join(
             f"{sha256}  {relative}\n" for relative, sha256 in sorted(listed.items()))
         temporary = sums.with_name(f".{SUMS}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")

@@ -145,3 +145,9 @@ def test_a_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Invalid) as refused:
         folder.existing(("pypi", "a", "a-1.0.tar.gz"), _sha(b""), 0)
     assert refused.value.message == f"{tmp_path / 'folder' / 'pypi'} is in the way: it is not a folder"
+
+
+def test_an_export_of_nothing_writes_no_sums(tmp_path: Path) -> None:
+    # sha256sum -c refuses a list without a line ("no properly formatted checksum lines").
+    ExportFolder(tmp_path).finish()
+    assert list(tmp_path.iterdir()) == []
