@@ -144,10 +144,13 @@ class BulkExporter:
             if self._folder.existing(file.path, asset.sha256, asset.size) == "present":
                 return ExportResult(file, "present")
             status = anyio.run(self._copy, file.path, asset)
-        except NotFound:
-            return ExportResult(file, "failed", "its stored file is missing (deleted while "
-                                                "the export ran? if not, run packyard verify)")
         except PackyardError as refused:
+            # The stores' own NotFound: no such blob. Its subclasses (a key the provider does
+            # not know) say what they are.
+            if type(refused) is NotFound:
+                return ExportResult(file, "failed", "its stored file is missing (deleted while "
+                                                    "the export ran? if not, run packyard "
+                                                    "verify)")
             return ExportResult(file, "failed", refused.message)
         return ExportResult(file, "written" if status == "written" else "present")
 
