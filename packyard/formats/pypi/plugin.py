@@ -127,7 +127,8 @@ class _DistributionImport:
 
 class _DistributionExport:
     """``packyard export`` of wheels and sdists: ``pypi/<normalized project>/<file name>``, a
-    folder per project as pypiserver and devpi keep them; what ``packyard import`` takes."""
+    folder per project (which pypiserver also serves as it is); what ``packyard import``
+    takes."""
 
     def path_of(self, package: Package, version: PackageVersion,
                 asset: Asset) -> tuple[str, ...] | None:
