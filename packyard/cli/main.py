@@ -265,6 +265,7 @@ def _register_subcommands() -> None:
     from packyard.cli.audit import audit
     from packyard.cli.backups import backup_data, restore_data
     from packyard.cli.encryption import encrypt, keys, verify
+    from packyard.cli.exports import export_files
     from packyard.cli.iam import iam
     from packyard.cli.imports import import_files
     from packyard.cli.migrate_storage import migrate_storage_command
@@ -272,6 +273,7 @@ def _register_subcommands() -> None:
 
     main.add_command(token)
     main.add_command(import_files)
+    main.add_command(export_files)
     main.add_command(encrypt)
     main.add_command(verify)
     main.add_command(keys)

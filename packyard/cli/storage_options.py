@@ -1,8 +1,8 @@
 """The ``--database-url`` and ``--blob-store`` options every command on a server's data takes.
 
 Each overrides its ``PACKYARD_*`` variable, as every flag does: ``serve``, ``import``,
-``encrypt``, ``verify``, ``keys rotate``, ``token`` and ``iam reset-secret-key`` then work on
-the same metadata and blobs whether they are in the data directory (the default) or on
+``export``, ``encrypt``, ``verify``, ``keys rotate``, ``token`` and ``iam reset-secret-key`` then
+work on the same metadata and blobs whether they are in the data directory (the default) or on
 PostgreSQL and an S3-compatible store (docs/deployment.md).
 """
 

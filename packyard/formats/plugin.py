@@ -11,6 +11,8 @@ behaviour in:
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
 - optionally ``file_import``: the files ``packyard import`` publishes for it from disk (by
   their names' endings), and the service that checks and publishes them;
+- optionally ``file_export``: where ``packyard export`` writes each of its files, laid out so
+  that its ``file_import`` takes the folder back;
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
@@ -27,7 +29,7 @@ from packyard.auth.principal import Principal
 from packyard.formats.registry import FormatRules
 from packyard.http.answer import FirstRead, HotPath
 from packyard.metadata.catalog import PageRenderer
-from packyard.model import Domain, Repository
+from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
 from packyard.settings import Settings
@@ -78,6 +80,19 @@ class FileImport(Protocol):
         ...
 
 
+class FileExport(Protocol):
+    """A format's ``packyard export``: where each of a repository's files of this format goes
+    in the destination folder, laid out as its ``file_import`` reads it back."""
+
+    def path_of(self, package: Package, version: PackageVersion,
+                asset: Asset) -> tuple[str, ...] | None:
+        """The file's place under the destination, as path parts (folders, then the file's
+        name; the first the format's own folder, ``pypi``); None for a file the format's import
+        would not take back (it is left out, and counted so). The parts come from the
+        catalog: the export checks that they stay inside the destination."""
+        ...
+
+
 class FormatPlugin(FormatRules, Protocol):
     """One package format: its rules, and what it mounts on the core."""
 
@@ -88,6 +103,12 @@ class FormatPlugin(FormatRules, Protocol):
     @property
     def file_import(self) -> FileImport | None:
         """What ``packyard import`` does for this format; None when it imports nothing."""
+        ...
+
+    @property
+    def file_export(self) -> FileExport | None:
+        """What ``packyard export`` writes for this format; None when it exports nothing (its
+        files are left out, and counted so)."""
         ...
 
     @property

@@ -122,6 +122,24 @@ def test_regression_encrypt_encrypts_in_the_blob_store_the_flag_names(tmp_path: 
     assert len(list((tmp_path / "elsewhere").glob("d*.enc/*/*"))) == 1  # sealed where it was
 
 
+def test_export_reads_the_blob_store_and_database_the_flags_name(tmp_path: Path) -> None:
+    _install_storing_elsewhere(tmp_path / "data", tmp_path / "elsewhere")
+    (tmp_path / "data" / "packyard.db").rename(tmp_path / "moved.db")
+    export = ["export", "--data-dir", str(tmp_path / "data"), "--domain", "acme",
+              "--repository", "shelf", "--output", "json"]
+    # Without the flags: no database in the data directory, refused before anything is made.
+    code, output = _invoke(*export, str(tmp_path / "none"))
+    assert code == 2 and "no Packyard database in" in output
+    assert not (tmp_path / "none").exists()
+    code, output = _invoke(*export, "--database-url", f"sqlite:///{tmp_path / 'moved.db'}",
+                           "--blob-store", str(tmp_path / "elsewhere"), str(tmp_path / "out"),
+                           env={"PACKYARD_ENCRYPTION": "off"})
+    assert code == 0, output
+    assert json.loads(output)["written"] == 1
+    assert (tmp_path / "out" / "pypi" / "p" / "p-1.0-py3-none-any.whl").read_bytes() == (
+        b"a wheel's bytes" * 1000)
+
+
 def test_regression_a_postgresql_url_without_psycopg_names_no_variable_the_user_did_not_set(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # migrate-storage --to-database-url postgresql://… without psycopg said "error:

@@ -14,7 +14,7 @@ from packyard.model import PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
-    from packyard.formats.plugin import FileImport, MountedFormat
+    from packyard.formats.plugin import FileExport, FileImport, MountedFormat
     from packyard.metadata.catalog import PageRenderer
     from packyard.services.core import Core
 
@@ -62,6 +62,11 @@ class GenericFormat:
 
     @property
     def file_import(self) -> FileImport | None:
+        return None
+
+    @property
+    def file_export(self) -> FileExport | None:
+        # No layout packyard import reads back: its assets are named per version, freely.
         return None
 
     @property

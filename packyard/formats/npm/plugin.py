@@ -1,5 +1,5 @@
-"""The npm format plug-in: its naming rules, its external connection, its package endpoint and
-its ``packyard import``."""
+"""The npm format plug-in: its naming rules, its external connection, its package endpoint,
+its ``packyard import`` and its ``packyard export``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from packyard.formats.npm.dist_tags import LATEST, effective_dist_tags, named_ta
 from packyard.formats.npm.names import MAX_PART_LENGTH
 from packyard.formats.npm.packument import LISTED_STATUSES
 from packyard.metadata.new_files import SiblingFile
-from packyard.model import PackageVersion
+from packyard.model import Asset, Package, PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
-    from packyard.formats.plugin import FileImport, FileImporter, MountedFormat
+    from packyard.formats.plugin import FileExport, FileImport, FileImporter, MountedFormat
     from packyard.metadata.catalog import PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
@@ -88,6 +88,10 @@ class NpmFormat:
         return _TarballImport()
 
     @property
+    def file_export(self) -> FileExport:
+        return _TarballExport()
+
+    @property
     def page_renderer(self) -> PageRenderer | None:
         return None
 
@@ -106,3 +110,16 @@ class _TarballImport:
         limits = NpmLimits.of(settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)
         return BulkImporter(NpmPublisher(registry, limits), registry.blobs, principal, domain,
                             repository, batch_size)
+
+
+class _TarballExport:
+    """``packyard export`` of npm tarballs, laid out as Verdaccio's storage keeps them (which
+    ``packyard import`` reads): ``npm/<name>/<name>-<version>.tgz``, and
+    ``npm/@<scope>/<name>/<name>-<version>.tgz`` for a scoped package."""
+
+    def path_of(self, package: Package, version: PackageVersion,
+                asset: Asset) -> tuple[str, ...] | None:
+        if asset.name != TARBALL_ASSET:
+            return None
+        scope = (f"@{package.namespace}",) if package.namespace else ()
+        return (FORMAT, *scope, package.name, f"{package.name}-{version.version}.tgz")

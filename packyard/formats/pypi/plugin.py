@@ -1,5 +1,5 @@
-"""The PyPI format plug-in: its naming rules, its external connection, its package endpoint and
-its ``packyard import``."""
+"""The PyPI format plug-in: its naming rules, its external connection, its package endpoint,
+its ``packyard import`` and its ``packyard export``."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from packyard.formats.pypi.dependencies import as_answered, requirement_texts
 from packyard.formats.pypi.release_files import release_conflict
 from packyard.formats.registry import most_recently_published
 from packyard.metadata.new_files import SiblingFile
-from packyard.model import PackageVersion
+from packyard.model import Asset, Package, PackageVersion
 from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
-    from packyard.formats.plugin import FileImport, FileImporter, MountedFormat
+    from packyard.formats.plugin import FileExport, FileImport, FileImporter, MountedFormat
     from packyard.metadata.catalog import PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
@@ -93,6 +93,10 @@ class PypiFormat:
         return _DistributionImport()
 
     @property
+    def file_export(self) -> FileExport:
+        return _DistributionExport()
+
+    @property
     def page_renderer(self) -> PageRenderer:
         from packyard.formats.pypi.stored_pages import render_stored_pages
 
@@ -119,3 +123,16 @@ class _DistributionImport:
 
         return BulkImporter(PypiPublisher(registry, settings.max_upload_bytes), registry.blobs,
                             principal, domain, repository, batch_size)
+
+
+class _DistributionExport:
+    """``packyard export`` of wheels and sdists: ``pypi/<normalized project>/<file name>``, a
+    folder per project (which pypiserver also serves as it is); what ``packyard import``
+    takes."""
+
+    def path_of(self, package: Package, version: PackageVersion,
+                asset: Asset) -> tuple[str, ...] | None:
+        # An egg or an exe kept from an upstream is no file the import takes back.
+        if not asset.name.endswith(DIST_SUFFIXES):
+            return None
+        return (FORMAT, package.name, asset.name)

@@ -1,0 +1,227 @@
+"""The folder ``packyard export`` writes into: each file whole or not at all, never one
+overwritten, never a path outside it, and its ``SHA256SUMS``.
+
+A file is written to a temporary name beside its place (``.<name>.<random>.partial``, which
+no format's import takes), hashed as it is written, checked against the sha256 the catalog
+recorded, flushed, and only then given its name, with a hard link (which fails when the name
+is taken meanwhile; a rename where the file system has no hard links, as FAT's). A file
+already at its place with the same bytes is left as it is (a rerun, or an incremental export
+into the same folder, writes only what is missing); one with other bytes is a refusal of that
+file, never replaced. The places come from the catalog (file names a publisher or an upstream
+chose): each part is checked, and each folder on the way, once made, is resolved and must
+still be inside the destination (a link in it pointing elsewhere is refused too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from packyard.errors import Conflict, Invalid
+
+SUMS = "SHA256SUMS"
+"""In the destination: every file exported there, ``sha256sum -c`` compatible (relative paths;
+run it in the destination)."""
+PARTIAL_SUFFIX = ".partial"
+_CHUNK = 1024 * 1024
+# link(2) fails so where the file system has no hard links (FAT, exFAT, some network shares).
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK,
+             errno.EXDEV}
+
+
+class UnsafePath(Invalid):
+    """A place that would not stay inside the destination folder, or is no file name."""
+
+
+def check_parts(parts: tuple[str, ...]) -> str:
+    """The place ``parts`` names under the destination, as a relative path with ``/``;
+    ``UnsafePath`` when a part could leave the folder (``..``, a separator, an empty part) or
+    holds a control character (which no checksum list or terminal shows as it is)."""
+    shown = "/".join(parts)
+    if not parts:
+        raise UnsafePath("no file name")
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\\" in part:
+            raise UnsafePath(f"{shown!r} would not stay inside the destination folder")
+        if not part.isprintable():
+            raise UnsafePath(f"{shown!r} holds a control character")
+    return shown
+
+
+class ExportFolder:
+    """The destination of one ``packyard export`` run."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise Invalid(f"{root} is not a folder") from None
+        if not root.is_dir():
+            raise Invalid(f"{root} is not a folder")
+        self.root = root
+        self._real = Path(os.path.realpath(root))
+        self._sums: dict[str, str] = {}
+        self._folders: set[Path] = set()
+
+    def existing(self, parts: tuple[str, ...], sha256: str, size: int) -> str | None:
+        """``present`` when the file is at its place with these bytes; None when the place is
+        free; ``Conflict`` when something else is there. Makes the folders on the way."""
+        relative = check_parts(parts)
+        target = self._place(parts)
+        found = _held(target, sha256, size)
+        if found is None:
+            return None
+        if found:
+            self._sums[relative] = sha256
+            return "present"
+        raise _other_bytes(relative)
+
+    async def write(self, parts: tuple[str, ...], sha256: str, size: int,
+                    chunks: AsyncIterator[bytes]) -> str:
+        """Write ``chunks`` to the file's place: ``written``, or ``present`` when the same
+        bytes got there meanwhile. ``Invalid`` when the bytes are not the ``sha256`` and
+        ``size`` recorded (nothing is left of them), ``Conflict`` when other bytes got there
+        meanwhile; an ``OSError`` (a full disk) is the caller's, the temporary file removed."""
+        relative = check_parts(parts)
+        target = self._place(parts)
+        temporary = target.with_name(
+            f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        # Owner-only whatever the umask, as mkstemp makes them: what a repository holds may be
+        # private code.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            hasher = hashlib.sha256()
+            written = 0
+            with os.fdopen(fd, "wb", closefd=False) as out:
+                async for chunk in chunks:
+                    hasher.update(chunk)
+                    written += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            found = hasher.hexdigest()
+            if found != sha256 or written != size:
+                raise Invalid(f"its stored bytes ({written:,} bytes, sha256 {found}) are not "
+                              f"the ones recorded ({size:,} bytes, sha256 {sha256}): run "
+                              "packyard verify")
+            outcome = self._name(temporary, target, relative, sha256, size)
+        finally:
+            os.close(fd)
+            temporary.unlink(missing_ok=True)
+        self._sums[relative] = sha256
+        self._folders.add(target.parent)
+        return outcome
+
+    def finish(self) -> None:
+        """Make the files written durable (their folders' entries), then write ``SHA256SUMS``:
+        the files of this run and those an earlier run listed that are still there (none
+        when there is none)."""
+        for folder in sorted(self._folders):
+            _sync_folder(folder)
+        sums = self.root / SUMS
+        kept: list[str] = []
+        listed: dict[str, str] = {}
+        try:
+            earlier = sums.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            earlier = []
+        for line in earlier:
+            parsed = _parse_sum(line)
+            if parsed is None:
+                kept.append(line)  # not ours to drop
+            elif (self.root / parsed[1]).is_file():
+                listed[parsed[1]] = parsed[0]
+        listed.update(self._sums)
+        if not listed and not kept and not earlier:
+            return  # nothing exported: sha256sum -c refuses a list without a line
+        text = "".join(f"{line}\n" for line in kept) + "".join(
+            f"{sha256}  {relative}\n" for relative, sha256 in sorted(listed.items()))
+        temporary = sums.with_name(f".{SUMS}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        try:
+            with open(temporary, "x", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, sums)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _sync_folder(self.root)
+
+    def _place(self, parts: tuple[str, ...]) -> Path:
+        """The file's path, its folders made; each folder, resolved, still inside the root."""
+        folder = self._real
+        for part in parts[:-1]:
+            step = folder / part
+            with contextlib.suppress(FileExistsError):
+                step.mkdir()
+            resolved = Path(os.path.realpath(step))
+            if not resolved.is_relative_to(self._real):
+                raise UnsafePath(f"{'/'.join(parts)!r} would not stay inside the destination "
+                                 f"folder ({step} leads to {resolved})")
+            if not resolved.is_dir():
+                raise Invalid(f"{step} is in the way: it is not a folder")
+            folder = resolved
+        return folder / parts[-1]
+
+    def _name(self, temporary: Path, target: Path, relative: str, sha256: str,
+              size: int) -> str:
+        """Give the written file its name, unless the name was taken meanwhile."""
+        try:
+            os.link(temporary, target, follow_symlinks=False)
+            return "written"
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            if _held(target, sha256, size) is None:
+                os.rename(temporary, target)
+                return "written"
+        if _held(target, sha256, size):
+            return "present"
+        raise _other_bytes(relative)
+
+
+def _held(target: Path, sha256: str, size: int) -> bool | None:
+    """None when nothing is at ``target``; whether a regular file with these bytes is."""
+    try:
+        described = target.lstat()
+    except FileNotFoundError:
+        return None
+    if not target.is_file() or target.is_symlink() or described.st_size != size:
+        return False
+    hasher = hashlib.sha256()
+    with open(target, "rb") as held:
+        while chunk := held.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest() == sha256
+
+
+def _other_bytes(relative: str) -> Conflict:
+    return Conflict(f"{relative} is in the destination already with other bytes; it is left "
+                    "as it is (move it away, or export into another folder)")
+
+
+def _parse_sum(line: str) -> tuple[str, str] | None:
+    """A ``sha256sum`` line's digest and path (text or binary mode); None for another line."""
+    digest, _, rest = line.partition(" ")
+    if len(digest) != 64 or not rest or rest[0] not in " *":
+        return None
+    try:
+        int(digest, 16)
+    except ValueError:
+        return None
+    return digest.lower(), rest[1:]
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,608 @@
+"""``packyard export``: a repository's files written to a folder that ``packyard import`` takes
+back, read through the blob store, each checked, never over other bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from packyard.auth.principal import root_principal
+from packyard.bootstrap import Services, build_services
+from packyard.cli.exports import export_files
+from packyard.cli.imports import import_files
+from packyard.metadata.catalog import EntryPoint, NewAsset, NewVersion
+from packyard.model import Repository
+from packyard.settings import load_settings
+from tests.unit.npm_samples import Member, manifest_bytes, tgz
+from tests.unit.pypi_samples import build_sdist, build_wheel
+
+ACCT = "000000000000"
+ROOT = root_principal(ACCT)
+
+
+def _services(data_dir: Path, **settings: Any) -> Services:
+    return build_services(load_settings(environ={}, data_dir=data_dir, **settings))
+
+
+def _tarball(name: str, version: str) -> bytes:
+    return tgz([Member("package/package.json", manifest_bytes(name, version)),
+                Member("package/index.js", f"module.exports = {name!r}\n".encode())])
+
+
+@dataclass
+class Source:
+    """A server's data directory with the domain ``dom`` and the repository ``repo``, filled
+    by ``packyard import`` of ``files`` (a folder): two PyPI projects, an unscoped and a
+    scoped npm package."""
+
+    data_dir: Path
+    files: Path
+
+    def cli(self, *args: str, dest: Path, command: Any = None,
+            **env: str | None) -> tuple[int, str, str]:
+        command = command or export_files
+        result = CliRunner().invoke(command, [
+            "--data-dir", str(self.data_dir), "--domain", "dom", "--repository", "repo",
+            *args, str(dest)], env={"PACKYARD_DATA_DIR": None, **env})
+        return result.exit_code, result.stdout, result.stderr
+
+
+def _make_source(tmp_path: Path, **settings: Any) -> Source:
+    data = tmp_path / "data"
+    data.mkdir()
+    services = _services(data, **settings)
+    services.registry.create_domain(ROOT, "dom")
+    services.registry.create_repository(ROOT, "dom", "repo", None)
+    services.catalog.dispose()
+    files = tmp_path / "files"
+    files.mkdir()
+    build_wheel(files, name="Alpha_Lib", version="1.0")
+    build_sdist(files, name="alpha_lib", version="1.0")
+    build_wheel(files, name="alpha_lib", version="2.0")
+    build_wheel(files, name="beta", version="0.1")
+    for name, version in (("left-pad", "1.3.0"), ("left-pad", "1.2.0"),
+                          ("@acme/util", "2.0.0")):
+        (files / f"{name.replace('/', '-')}-{version}.tgz").write_bytes(
+            _tarball(name, version))
+    source = Source(data, files)
+    code, out, err = source.cli(command=import_files, dest=files,
+                                **{f"PACKYARD_{k.upper()}": str(v) for k, v in settings.items()})
+    assert code == 0, out + err
+    return source
+
+
+@pytest.fixture()
+def source(tmp_path: Path) -> Source:
+    return _make_source(tmp_path)
+
+
+@pytest.fixture()
+def services(source: Source) -> Iterator[Services]:
+    built = _services(source.data_dir)
+    yield built
+    built.catalog.dispose()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under ``root`` by relative path, with its sha256."""
+    return {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _expected(source: Source) -> dict[str, str]:
+    """Where each source file goes in an export, with its sha256."""
+    files = source.files
+    return {
+        "pypi/alpha-lib/Alpha_Lib-1.0-py3-none-any.whl":
+            _sha256(files / "Alpha_Lib-1.0-py3-none-any.whl"),
+        "pypi/alpha-lib/alpha_lib-1.0.tar.gz": _sha256(files / "alpha_lib-1.0.tar.gz"),
+        "pypi/alpha-lib/alpha_lib-2.0-py3-none-any.whl":
+            _sha256(files / "alpha_lib-2.0-py3-none-any.whl"),
+        "pypi/beta/beta-0.1-py3-none-any.whl": _sha256(files / "beta-0.1-py3-none-any.whl"),
+        "npm/left-pad/left-pad-1.2.0.tgz": _sha256(files / "left-pad-1.2.0.tgz"),
+        "npm/left-pad/left-pad-1.3.0.tgz": _sha256(files / "left-pad-1.3.0.tgz"),
+        "npm/@acme/util/util-2.0.0.tgz": _sha256(files / "@acme-util-2.0.0.tgz"),
+    }
+
+
+def _version(version: str, **fields: Any) -> NewVersion:
+    return NewVersion(version=version, version_key=version, summary=None, home_page=None,
+                      source_code_repository=None, licenses=[], readme=None,
+                      readme_content_type=None, dependencies=[], **fields)
+
+
+def _repository(services: Services) -> Repository:
+    return services.registry.get_repository("dom", "repo")[1]
+
+
+def _set_status(services: Services, fmt: str, name: str, version: str, status: str,
+                namespace: str = "") -> None:
+    package = services.catalog.find_package(_repository(services).id, fmt, namespace, name)
+    assert package is not None
+    found = services.catalog.get_version(package.id, version)
+    assert found is not None
+    services.catalog.update_version_status(found, status)
+
+
+# -- the layout --------------------------------------------------------------------------------
+
+
+def test_export_lays_out_pypi_and_npm_files_as_the_import_reads_them(
+        source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+
+    code, out, err = source.cli(dest=dest)
+
+    assert code == 0, out + err
+    expected = _expected(source)
+    assert _tree(dest) == {**expected, "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+    assert out.startswith(f"7 files of dom/repo into {dest} in ")
+    assert "7 written, 0 already present, 0 failed, 0 left out (" in out
+    # sha256sum -c, run in the destination, checks every file.
+    assert (dest / "SHA256SUMS").read_text() == "".join(
+        f"{sha}  {path}\n" for path, sha in sorted(expected.items()))
+    checked = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=dest,
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(": OK") == 7
+    # Nothing of the temporary files is left.
+    assert not list(dest.rglob("*.partial"))
+
+
+def test_an_export_imports_into_another_server_as_the_same_files(
+        source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    services = _services(other)
+    services.registry.create_domain(ROOT, "elsewhere")
+    services.registry.create_repository(ROOT, "elsewhere", "mirror", None)
+    services.catalog.dispose()
+
+    imported = CliRunner().invoke(import_files, [
+        "--data-dir", str(other), "--domain", "elsewhere", "--repository", "mirror",
+        "--output", "json", str(dest)], env={"PACKYARD_DATA_DIR": None})
+
+    assert imported.exit_code == 0, imported.output
+    report = json.loads(imported.stdout)
+    assert (report["imported"], report["refused"]) == (7, [])
+    assert {name: counts["imported"] for name, counts in report["formats"].items()} == {
+        "pypi": 4, "npm": 3}
+    # And exported from there, the same bytes again.
+    again = tmp_path / "again"
+    result = CliRunner().invoke(export_files, [
+        "--data-dir", str(other), "--domain", "elsewhere", "--repository", "mirror",
+        str(again)], env={"PACKYARD_DATA_DIR": None})
+    assert result.exit_code == 0, result.output
+    assert _tree(again) == _tree(dest)
+
+
+def test_generic_packages_are_left_out_and_counted(source: Source, services: Services,
+                                                   tmp_path: Path) -> None:
+    repository = _repository(services)
+    blob = services.blobs.stage()
+    blob.write(b"a generic asset\n")
+    digests = blob.digests()
+    services.blobs.commit(blob, f"d{repository.domain_id}")
+    services.catalog.publish(
+        repository, "generic", "tools", "cli", "cli",
+        _version("1.0"),
+        NewAsset(name="cli-linux.tar.xz", size=digests.size, sha256=digests.sha256,
+                 sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
+        {digests.sha256: digests.size}, datetime.now(UTC))
+    dest = tmp_path / "export"
+
+    code, out, _ = source.cli(dest=dest)
+    assert code == 0
+    assert "7 written, 0 already present, 0 failed, 1 left out" in out
+    assert ("left out: 1 generic file (generic packages have no file layout packyard import "
+            "reads back)") in out
+    assert not (dest / "generic").exists()
+
+    code, out, _ = source.cli("--output", "json", dest=tmp_path / "json")
+    report = json.loads(out)
+    assert report["leftOut"] == [{
+        "file": "generic tools/cli 1.0 cli-linux.tar.xz", "format": "generic",
+        "namespace": "tools", "package": "cli", "version": "1.0", "asset": "cli-linux.tar.xz",
+        "reason": "generic packages have no file layout packyard import reads back"}]
+    assert report["formats"]["generic"] == {"files": 1, "written": 0, "present": 0,
+                                            "failed": 0, "leftOut": 1}
+
+
+# -- which versions ----------------------------------------------------------------------------
+
+
+def test_published_versions_only_unless_told(source: Source, services: Services,
+                                             tmp_path: Path) -> None:
+    _set_status(services, "pypi", "beta", "0.1", "Unlisted")
+    _set_status(services, "npm", "left-pad", "1.2.0", "Archived")
+    _set_status(services, "npm", "util", "2.0.0", "Unlisted", namespace="acme")
+    expected = _expected(source)
+
+    assert source.cli(dest=tmp_path / "published")[0] == 0
+    assert set(_tree(tmp_path / "published")) == set(expected) - {
+        "pypi/beta/beta-0.1-py3-none-any.whl", "npm/left-pad/left-pad-1.2.0.tgz",
+        "npm/@acme/util/util-2.0.0.tgz"} | {"SHA256SUMS"}
+
+    code, _, _ = source.cli("--status", "unlisted", "--status", "Archived",
+                            dest=tmp_path / "others")
+    assert code == 0
+    assert set(_tree(tmp_path / "others")) == {
+        "pypi/beta/beta-0.1-py3-none-any.whl", "npm/left-pad/left-pad-1.2.0.tgz",
+        "npm/@acme/util/util-2.0.0.tgz", "SHA256SUMS"}
+
+
+def test_regression_disposed_is_refused_saying_it_has_no_files(source: Source,
+                                                               tmp_path: Path) -> None:
+    code, _, err = source.cli("--status", "Disposed", dest=tmp_path / "export")
+    assert code == 2
+    assert ("error: Disposed versions have no files (disposing a version deletes them): "
+            "choose --status Published, Unlisted or Archived") in " ".join(err.split())
+    assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--format", "npm"], {"npm/left-pad/left-pad-1.2.0.tgz", "npm/left-pad/left-pad-1.3.0.tgz",
+                           "npm/@acme/util/util-2.0.0.tgz"}),
+    # A prefix of the namespace, with or without npm's @, as ListPackages takes it.
+    (["--namespace", "@ac"], {"npm/@acme/util/util-2.0.0.tgz"}),
+    (["--namespace", "acme"], {"npm/@acme/util/util-2.0.0.tgz"}),
+    # A prefix of the name, normalized as each format normalizes names (Alpha_L: alpha-l).
+    (["--package", "Alpha_L"], {"pypi/alpha-lib/Alpha_Lib-1.0-py3-none-any.whl",
+                                "pypi/alpha-lib/alpha_lib-1.0.tar.gz",
+                                "pypi/alpha-lib/alpha_lib-2.0-py3-none-any.whl"}),
+    (["--package", "le"], {"npm/left-pad/left-pad-1.2.0.tgz",
+                           "npm/left-pad/left-pad-1.3.0.tgz"}),
+    (["--format", "pypi", "--package", "left"], set()),
+])
+def test_filters_choose_packages_as_list_packages_does(source: Source, tmp_path: Path,
+                                                       args: list[str],
+                                                       expected: set[str]) -> None:
+    dest = tmp_path / "export"
+    code, out, err = source.cli(*args, dest=dest)
+    assert code == 0, out + err
+    assert set(_tree(dest)) - {"SHA256SUMS"} == expected
+
+
+def test_regression_an_unknown_format_is_refused_naming_the_formats(source: Source,
+                                                                    tmp_path: Path) -> None:
+    code, _, err = source.cli("--format", "maven", dest=tmp_path / "export")
+    assert code == 2
+    assert "error: no format 'maven' here (formats: pypi, npm, generic)" in err
+
+
+def test_regression_a_scoped_name_as_the_package_prefix_says_to_give_the_scope_apart(
+        source: Source, tmp_path: Path) -> None:
+    code, _, err = source.cli("--format", "npm", "--package", "@acme/ut",
+                              dest=tmp_path / "export")
+    assert code == 2
+    assert ('Invalid npm package name "@acme/ut": give the scope as the namespace and the rest '
+            "as the package name.") in " ".join(err.split())
+
+
+def test_regression_a_bad_since_is_refused_with_an_example(source: Source,
+                                                           tmp_path: Path) -> None:
+    code, _, err = source.cli("--since", "last week", dest=tmp_path / "export")
+    assert code == 2
+    assert "'last week' is not an ISO 8601 date or time (2026-03-01, 2026-03-01T12:00:00Z)" in (
+        " ".join(err.split()))
+
+
+def _keep_from_upstream(services: Services, name: str, version: str, data: bytes,
+                        upstream_time: datetime) -> None:
+    """What a pull-through from public:npmjs keeps: the version and file with the upstream's
+    publish time, entered from the external connection."""
+    repository = _repository(services)
+    blob = services.blobs.stage()
+    blob.write(data)
+    digests = blob.digests()
+    services.blobs.commit(blob, f"d{repository.domain_id}")
+    services.catalog.retain(
+        [repository], "npm", "", name, name,
+        _version(version, published_at=upstream_time, origin_type="EXTERNAL"),
+        NewAsset(name="package.tgz", size=digests.size, sha256=digests.sha256,
+                 sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
+                 created_at=upstream_time),
+        EntryPoint("EXTERNAL", None, "public:npmjs"), {digests.sha256: digests.size},
+        datetime.now(UTC))
+
+
+def test_since_takes_what_changed_since_kept_files_by_when_they_were_kept(
+        source: Source, services: Services, tmp_path: Path) -> None:
+    before = datetime.now(UTC)
+    kept = _tarball("is-odd", "3.0.1")
+    # Published upstream years ago, kept now: an incremental export must carry it.
+    _keep_from_upstream(services, "is-odd", "3.0.1", kept, datetime(2018, 4, 1, tzinfo=UTC))
+    _set_status(services, "pypi", "beta", "0.1", "Unlisted")
+    _set_status(services, "pypi", "beta", "0.1", "Published")  # status changed since
+    dest = tmp_path / "since"
+
+    code, out, err = source.cli("--since", before.isoformat(), dest=dest)
+
+    assert code == 0, out + err
+    tree = _tree(dest)
+    assert set(tree) == {"npm/is-odd/is-odd-3.0.1.tgz", "pypi/beta/beta-0.1-py3-none-any.whl",
+                         "SHA256SUMS"}
+    assert tree["npm/is-odd/is-odd-3.0.1.tgz"] == hashlib.sha256(kept).hexdigest()
+    # A date alone is midnight UTC; a later one takes nothing.
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    code, out, _ = source.cli("--since", tomorrow, dest=tmp_path / "none")
+    assert code == 0 and out.startswith("0 files of dom/repo")
+
+
+def test_regression_since_takes_versions_published_since_in_a_package_with_no_serial(
+        source: Source, tmp_path: Path) -> None:
+    # Packages from before serials (migration 0006) have 0 until their next change: their
+    # versions published since were left out, as if nothing had changed.
+    with contextlib.closing(sqlite3.connect(source.data_dir / "packyard.db")) as db, db:
+        db.execute("UPDATE packages SET last_serial = 0")
+        db.execute("UPDATE package_versions SET published_at = '2020-01-01 00:00:00.000000' "
+                   "WHERE version != '2.0'")
+    dest = tmp_path / "since"
+
+    code, out, err = source.cli("--since", "2021-01-01", dest=dest)
+
+    assert code == 0, out + err
+    assert set(_tree(dest)) == {"pypi/alpha-lib/alpha_lib-2.0-py3-none-any.whl", "SHA256SUMS"}
+
+
+def test_kept_upstream_files_are_exported_like_published_ones(source: Source,
+                                                              services: Services,
+                                                              tmp_path: Path) -> None:
+    kept = _tarball("is-even", "1.0.0")
+    _keep_from_upstream(services, "is-even", "1.0.0", kept, datetime(2019, 1, 1, tzinfo=UTC))
+    dest = tmp_path / "export"
+    assert source.cli("--package", "is-", dest=dest)[0] == 0
+    assert _tree(dest)["npm/is-even/is-even-1.0.0.tgz"] == hashlib.sha256(kept).hexdigest()
+
+
+# -- into a folder that holds files already ---------------------------------------------------
+
+
+def test_a_rerun_writes_only_what_is_missing(source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    (dest / "npm/left-pad/left-pad-1.2.0.tgz").unlink()
+    (dest / "pypi/beta/beta-0.1-py3-none-any.whl").unlink()
+    untouched = dest / "pypi/alpha-lib/alpha_lib-2.0-py3-none-any.whl"
+    stamp = untouched.stat().st_mtime_ns
+
+    code, out, _ = source.cli(dest=dest)
+
+    assert code == 0
+    assert "2 written, 5 already present, 0 failed, 0 left out" in out
+    assert untouched.stat().st_mtime_ns == stamp
+    assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+
+
+def test_an_incremental_export_into_the_same_folder_keeps_the_earlier_sums(
+        source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    assert source.cli("--format", "pypi", dest=dest)[0] == 0
+    assert source.cli("--format", "npm", dest=dest)[0] == 0
+    listed = (dest / "SHA256SUMS").read_text().splitlines()
+    assert sorted(line.split("  ", 1)[1] for line in listed) == sorted(_expected(source))
+
+
+def test_regression_a_file_with_other_bytes_in_the_folder_is_never_overwritten(
+        source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    theirs = dest / "npm/left-pad/left-pad-1.3.0.tgz"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"someone else's tarball")
+
+    code, out, err = source.cli(dest=dest)
+
+    assert code == 1
+    assert "6 written, 0 already present, 1 failed, 0 left out" in out
+    assert ("failed npm/left-pad/left-pad-1.3.0.tgz: npm/left-pad/left-pad-1.3.0.tgz is in the "
+            "destination already with other bytes; it is left as it is (move it away, or "
+            "export into another folder)") in " ".join(err.split())
+    assert theirs.read_bytes() == b"someone else's tarball"
+    # The sums list what was exported, not the stranger.
+    assert "left-pad-1.3.0.tgz" not in (dest / "SHA256SUMS").read_text()
+
+    code, out, _ = source.cli("--output", "json", dest=dest)
+    report = json.loads(out)
+    assert code == 1 and report["present"] == 6
+    assert [f["file"] for f in report["failed"]] == ["npm/left-pad/left-pad-1.3.0.tgz"]
+
+
+def test_regression_a_file_name_from_the_catalog_cannot_leave_the_folder(
+        source: Source, services: Services, tmp_path: Path) -> None:
+    # A row no upload check would let in (a database edited by hand, a future bug): the
+    # export must still not write outside its folder.
+    repository = _repository(services)
+    blob = services.blobs.stage()
+    blob.write(b"escape\n")
+    digests = blob.digests()
+    services.blobs.commit(blob, f"d{repository.domain_id}")
+    services.catalog.publish(
+        repository, "pypi", "", "beta", "beta", _version("0.2"),
+        NewAsset(name="../../../../escaped.whl", size=digests.size, sha256=digests.sha256,
+                 sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
+        {digests.sha256: digests.size}, datetime.now(UTC))
+    dest = tmp_path / "a" / "b" / "export"
+
+    code, out, err = source.cli(dest=dest)
+
+    assert code == 1
+    assert ("failed pypi/beta/../../../../escaped.whl: 'pypi/beta/../../../../escaped.whl' "
+            "would not stay inside the destination folder") in " ".join(err.split())
+    assert not list(tmp_path.rglob("escaped.whl"))
+    assert "7 written, 0 already present, 1 failed" in out
+
+
+def test_regression_a_link_in_the_folder_cannot_lead_the_export_out(source: Source,
+                                                                   tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (dest / "npm").mkdir(parents=True)
+    (dest / "npm" / "left-pad").symlink_to(outside)
+
+    code, _, err = source.cli(dest=dest)
+
+    assert code == 1
+    assert "failed npm/left-pad/left-pad-1.2.0.tgz: 'npm/left-pad/left-pad-1.2.0.tgz' would " \
+           "not stay inside the destination folder" in " ".join(err.split())
+    assert list(outside.iterdir()) == []
+
+
+# -- the bytes: read through the store, checked ----------------------------------------------
+
+
+def test_files_are_decrypted_when_encryption_at_rest_is_on(source: Source,
+                                                           services: Services,
+                                                           tmp_path: Path) -> None:
+    assert services.encryption is not None  # the default
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    wheel = dest / "pypi/beta/beta-0.1-py3-none-any.whl"
+    assert wheel.read_bytes() == (source.files / "beta-0.1-py3-none-any.whl").read_bytes()
+    # What the store holds is not those bytes: they were decrypted on the way.
+    stored = [p for p in (source.data_dir / "blobs").rglob("*")
+              if p.is_file() and p.name == _sha256(wheel)]
+    assert stored and all(p.read_bytes() != wheel.read_bytes() for p in stored)
+
+
+def test_a_store_without_encryption_is_read_as_plain_files(tmp_path: Path) -> None:
+    source = _make_source(tmp_path, encryption="off")
+    dest = tmp_path / "export"
+    code, out, err = source.cli(dest=dest, PACKYARD_ENCRYPTION="off")
+    assert code == 0, out + err
+    assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+
+
+def test_regression_without_encryption_it_keeps_out_of_the_way_of_a_process_encrypting(
+        source: Source, tmp_path: Path) -> None:
+    # Reading blobs as plain files beside a process that encrypts them (an import with
+    # encryption on), it would find them missing one by one.
+    from packyard.encryption.mode_locks import hold_encrypting_mode
+
+    with hold_encrypting_mode(source.data_dir, "packyard import"):
+        code, _, err = source.cli(dest=tmp_path / "export", PACKYARD_ENCRYPTION="off")
+    assert code == 2
+    assert ("a process writing encrypted files (packyard encrypt, packyard import or a server "
+            "with encryption on) is running on") in " ".join(err.split())
+    assert "and packyard export with PACKYARD_ENCRYPTION=off could not read what it writes" in (
+        " ".join(err.split()))
+
+
+def _stored_blob(source: Source, sha256: str) -> Path:
+    [path] = [p for p in (source.data_dir / "blobs").rglob(sha256) if p.is_file()]
+    return path
+
+
+def test_regression_a_damaged_stored_file_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    source = _make_source(tmp_path, encryption="off")
+    wheel = source.files / "beta-0.1-py3-none-any.whl"
+    stored = _stored_blob(source, _sha256(wheel))
+    stored.chmod(0o600)
+    stored.write_bytes(b"X" + wheel.read_bytes()[1:])
+    dest = tmp_path / "export"
+
+    code, _, err = source.cli(dest=dest, PACKYARD_ENCRYPTION="off")
+
+    assert code == 1
+    shown = " ".join(err.split())
+    assert "failed pypi/beta/beta-0.1-py3-none-any.whl: its stored bytes (" in shown
+    assert f"are not the ones recorded ({wheel.stat().st_size:,} bytes, sha256 " \
+           f"{_sha256(wheel)}): run packyard verify" in shown
+    assert not (dest / "pypi/beta").exists() or not list((dest / "pypi/beta").iterdir())
+
+
+def test_regression_a_missing_stored_file_fails_saying_so(tmp_path: Path) -> None:
+    source = _make_source(tmp_path, encryption="off")
+    _stored_blob(source, _sha256(source.files / "left-pad-1.3.0.tgz")).unlink()
+
+    code, out, err = source.cli(dest=tmp_path / "export", PACKYARD_ENCRYPTION="off")
+
+    assert code == 1
+    assert ("failed npm/left-pad/left-pad-1.3.0.tgz: its stored file is missing (deleted "
+            "while the export ran? if not, run packyard verify)") in " ".join(err.split())
+    assert "6 written, 0 already present, 1 failed" in out
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def test_command_json_output(source: Source, tmp_path: Path) -> None:
+    code, out, _ = source.cli("--output", "json", dest=tmp_path / "export")
+    assert code == 0
+    report = json.loads(out)
+    assert {k: report[k] for k in ("domain", "repository", "destination", "files", "written",
+                                   "present", "failed", "leftOut")} == {
+        "domain": "dom", "repository": "repo", "destination": str(tmp_path / "export"),
+        "files": 7, "written": 7, "present": 0, "failed": [], "leftOut": []}
+    assert report["formats"] == {
+        "pypi": {"files": 4, "written": 4, "present": 0, "failed": 0, "leftOut": 0},
+        "npm": {"files": 3, "written": 3, "present": 0, "failed": 0, "leftOut": 0}}
+
+
+def test_command_records_each_run_in_the_audit_trail(source: Source, tmp_path: Path) -> None:
+    from packyard.audit.file_log import read_segments
+
+    dest = tmp_path / "export"
+    assert source.cli("--format", "npm", "--status", "Published", dest=dest)[0] == 0
+    events = [e for e in read_segments(source.data_dir / "audit")
+              if e["eventName"] == "ExportPackageFiles"]
+    [event] = events
+    assert (event["eventSource"], event["userIdentity"]["type"]) == ("packyard.local",
+                                                                     "LocalUser")
+    assert event["requestParameters"] == {
+        "domain": "dom", "domainOwner": ACCT, "repository": "repo", "destination": str(dest),
+        "statuses": ["Published"], "files": 3, "format": "npm"}
+    assert event["responseElements"] == {"written": 3, "present": 0, "leftOut": 0,
+                                         "failed": 0}
+
+
+def test_regression_a_missing_repository_is_an_error_and_no_folder_is_made(
+        source: Source, tmp_path: Path) -> None:
+    result = CliRunner().invoke(export_files, [
+        "--data-dir", str(source.data_dir), "--domain", "dom", "--repository", "nope",
+        str(tmp_path / "export")], env={"PACKYARD_DATA_DIR": None})
+    assert result.exit_code == 2
+    assert "error: Repository nope not found in domain dom" in " ".join(result.stderr.split())
+    assert not (tmp_path / "export").exists()
+
+
+def test_regression_a_file_as_the_destination_is_refused(source: Source,
+                                                         tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    dest.write_text("not a folder")
+    code, _, err = source.cli(dest=dest)
+    assert code == 2
+    assert f"Directory '{dest}' is a file" in err and dest.read_text() == "not a folder"
+
+
+def test_regression_a_memory_blob_store_is_refused(source: Source, tmp_path: Path) -> None:
+    code, _, err = source.cli("--blob-store", "memory://", dest=tmp_path / "export")
+    assert code == 2
+    assert "packyard export reads the files of a server whose blobs are on disk or in S3" in (
+        " ".join(err.split()))
+
+
+def test_help_names_the_layout_and_the_options() -> None:
+    result = CliRunner().invoke(export_files, ["--help"])
+    shown = " ".join(result.output.split())
+    for text in ("DEST/pypi/<project>/<file>", "DEST/npm/@<scope>/<name>/<name>-<version>.tgz",
+                 "--status", "--since", "--namespace", "--package", "--format",
+                 "--database-url", "--blob-store", "Disposed versions have no files"):
+        assert text in shown, text
