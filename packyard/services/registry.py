@@ -13,10 +13,16 @@ from packyard.auth.authorize import Authorizer
 from packyard.auth.principal import Principal
 from packyard.auth.tokens import DEFAULT_DURATION, IssuedToken, TokenService, token_lifetime
 from packyard.clock import Clock
-from packyard.errors import Denied, Invalid, NotFound
+from packyard.errors import Denied, Invalid, NotFound, PackyardError
 from packyard.formats.codeartifact import has_namespaces
 from packyard.formats.registry import FormatRegistry
-from packyard.metadata.catalog import Catalog, DomainGraph, RepositoryLinks, VersionOrigin
+from packyard.metadata.catalog import (
+    Catalog,
+    DomainGraph,
+    NewFile,
+    RepositoryLinks,
+    VersionOrigin,
+)
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.package_groups.origin_controls import RestrictionType
 from packyard.policy.tags import tag_context
@@ -300,6 +306,21 @@ class Registry:
                                             RestrictionType.PUBLISH, fmt, namespace, name)
         if reason is not None:
             raise Denied(reason, resource_id=name, resource_type="package")
+
+    def record_committed(self, repository: Repository, fmt: str,
+                         files: Sequence[NewFile]) -> list[bool | PackyardError]:
+        """Record files whose blobs are committed already in one transaction
+        (``Catalog.publish_many``: each answered in order, created, already there or the error
+        that refused it alone). Their blobs are held from the sweeper meanwhile, and those of
+        the refused ones handed back to it, for nothing references them."""
+        committed = {sha for file in files for sha in file.blob_sizes}
+        with self.sweeper.recording(repository.domain_id, committed):
+            results = self.catalog.publish_many(repository, fmt, "", files, self.clock.now())
+        refused = {sha for file, result in zip(files, results, strict=True)
+                   if isinstance(result, PackyardError) for sha in file.blob_sizes}
+        if refused:
+            self.sweeper.release(repository.domain_id, refused)
+        return results
 
     # -- package reads -------------------------------------------------------------------------
 

@@ -298,15 +298,7 @@ class NpmPublisher:
             for checked in files:
                 blobs.discard(checked.staged)
             raise
-        new_files = [new for _, _, new in pending]
-        committed = {sha for new in new_files for sha in new.blob_sizes}
-        with self._registry.sweeper.recording(repo.domain_id, committed):
-            results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
-                                                          self._registry.clock.now())
-        refused = {sha for new, result in zip(new_files, results, strict=True)
-                   if isinstance(result, PackyardError) for sha in new.blob_sizes}
-        if refused:
-            self._registry.sweeper.release(repo.domain_id, refused)
+        results = self._registry.record_committed(repo, FORMAT, [new for _, _, new in pending])
         for (index, checked, _), result in zip(pending, results, strict=True):
             version = checked.request.version
             if isinstance(result, Conflict) and result.resource_type == "asset":

@@ -268,14 +268,7 @@ class PypiPublisher:
         new_files = [_new_file(checked.validated, checked.digests,
                                meta.digests() if meta is not None else None)
                      for _, checked, meta in pending]
-        committed = {sha for file in new_files for sha in file.blob_sizes}
-        with self._registry.sweeper.recording(repo.domain_id, committed):
-            results = self._registry.catalog.publish_many(repo, FORMAT, "", new_files,
-                                                          self._registry.clock.now())
-        refused = {sha for file, result in zip(new_files, results, strict=True)
-                   if isinstance(result, PackyardError) for sha in file.blob_sizes}
-        if refused:
-            self._registry.sweeper.release(repo.domain_id, refused)
+        results = self._registry.record_committed(repo, FORMAT, new_files)
         for (index, checked, _), result in zip(pending, results, strict=True):
             answers[index] = (result if isinstance(result, PackyardError)
                               else PublishOutcome(checked.validated.filename, result))
