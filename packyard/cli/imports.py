@@ -140,7 +140,8 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     restrict_new_files()
     if settings.encryption == "on":
         try:  # held until the command ends
-            mode_lock = hold_encrypting_mode(settings.data_dir, "packyard import")  # noqa: F841
+            mode_lock = hold_encrypting_mode(  # noqa: F841
+                settings.data_dir, "packyard import", can_run_plain=True)
         except ModeConflict as exc:
             fail(str(exc))
     try:

@@ -228,7 +228,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     try:
         # Held as long as the server runs: a plain server and encrypting writers keep apart.
         mode_lock = (hold_plain_mode(settings.data_dir) if settings.encryption == "off"  # noqa: F841
-                     else hold_encrypting_mode(settings.data_dir, "this server"))
+                     else hold_encrypting_mode(settings.data_dir, "this server",
+                                               can_run_plain=True))
         container = build(settings)
     except (CannotStart, ModeConflict) as exc:
         _refuse(str(exc), json_log)

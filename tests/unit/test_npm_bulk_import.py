@@ -401,3 +401,25 @@ def test_command_batches_npm_tarballs(data_dir: Path, tmp_path: Path,
     assert code == 0, out
     assert transactions == [2, 2, 1]
     assert "5 imported, 0 already present, 0 refused" in out
+
+
+def test_regression_an_import_beside_a_plain_server_is_told_it_can_run_plain_too(
+        data_dir: Path, packed: Path) -> None:
+    # Beside a server kept at PACKYARD_ENCRYPTION=off (the far side of an air gap, say), the
+    # refusal only said to restart that server with encryption on; the import run with the
+    # server's own setting is what such a team wants, and it works.
+    from packyard.encryption.mode_locks import hold_plain_mode
+
+    args = ("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo", str(packed))
+    with hold_plain_mode(data_dir):  # what a plain server holds while it runs
+        code, _, err = _cli(*args)
+        assert code == 2
+        assert (f"error: a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it "
+                "could not read the files packyard import encrypts: restart that server with "
+                "encryption on (unset PACKYARD_ENCRYPTION) first, or run packyard import with "
+                "PACKYARD_ENCRYPTION=off, as that server runs") in " ".join(err.split())
+
+        result = CliRunner().invoke(import_files, list(args), env={
+            "PACKYARD_DATA_DIR": None, "PACKYARD_ENCRYPTION": "off"})
+    assert result.exit_code == 0, result.output
+    assert "2 imported, 0 already present, 0 refused" in result.stdout
