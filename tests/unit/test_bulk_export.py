@@ -8,6 +8,7 @@ import hashlib
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -388,6 +389,41 @@ def test_a_rerun_writes_only_what_is_missing(source: Source, tmp_path: Path) -> 
     assert code == 0
     assert "2 written, 5 already present, 0 failed, 0 left out" in out
     assert untouched.stat().st_mtime_ns == stamp
+    assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+
+
+def test_regression_a_rerun_removes_the_partial_files_a_killed_run_left(
+        source: Source, tmp_path: Path) -> None:
+    # An export killed mid-file (kill -9) left its ".<name>.<random>.partial" beside the
+    # file's place, and a rerun wrote the file but left that for ever (136 MB of a 157 MB
+    # wheel on the stick, carried across the gap). A rerun now removes what dead runs left in
+    # the folders it exports into; a file a run under way is writing (locked) is kept.
+    import fcntl
+    import os
+
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    (dest / "npm/left-pad/left-pad-1.2.0.tgz").unlink()
+    dead = dest / "npm/left-pad/.left-pad-1.2.0.tgz.0acf0680.partial"
+    dead.write_bytes(b"the first half of a tarball")
+    dead_sums = dest / ".SHA256SUMS.1b2c3d4e.partial"
+    dead_sums.write_text("half a list")
+    writing = dest / "pypi/beta/.beta-0.2-py3-none-any.whl.5e6f7a8b.partial"
+    writing.write_bytes(b"being written by another export")
+    an_hour_ago = time.time() - 3600
+    for path in (dead, dead_sums, writing):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    with open(writing, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run under way holds its file
+        code, out, _ = source.cli(dest=dest)
+
+    assert code == 0, out
+    assert "1 written, 6 already present, 0 failed, 0 left out" in out
+    assert not dead.exists()
+    assert not dead_sums.exists()
+    assert writing.exists()
+    writing.unlink()
     assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
 
 
