@@ -89,7 +89,7 @@ class ExportFolder:
         if found:
             self._sums[relative] = sha256
             return "present"
-        raise _other_bytes(relative)
+        raise _other_bytes(relative, target)
 
     async def write(self, parts: tuple[str, ...], sha256: str, size: int,
                     chunks: AsyncIterator[bytes]) -> str:
@@ -199,7 +199,7 @@ class ExportFolder:
                 return "written"
         if _held(target, sha256, size):
             return "present"
-        raise _other_bytes(relative)
+        raise _other_bytes(relative, target)
 
 
 def _held(target: Path, sha256: str, size: int) -> bool | None:
@@ -217,9 +217,17 @@ def _held(target: Path, sha256: str, size: int) -> bool | None:
     return hasher.hexdigest() == sha256
 
 
-def _other_bytes(relative: str) -> Conflict:
-    return Conflict(f"{relative} is in the destination already with other bytes; it is left "
-                    "as it is (move it away, or export into another folder)")
+def _other_bytes(relative: str, target: Path) -> Conflict:
+    """The refusal of a place something else holds: other bytes, or a link or a folder
+    (never followed nor replaced)."""
+    if target.is_symlink():
+        held = "as a link"
+    elif not target.is_file():
+        held = "as something other than a file"
+    else:
+        held = "with other bytes"
+    return Conflict(f"{relative} is in the destination already {held}; it is left as it is "
+                    "(move it away, or export into another folder)")
 
 
 def _parse_sum(line: str) -> tuple[str, str] | None:

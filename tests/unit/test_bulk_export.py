@@ -460,6 +460,27 @@ def test_regression_a_file_with_other_bytes_in_the_folder_is_never_overwritten(
     assert [f["file"] for f in report["failed"]] == ["npm/left-pad/left-pad-1.3.0.tgz"]
 
 
+def test_regression_a_link_at_a_files_place_is_named_as_a_link_not_as_other_bytes(
+        source: Source, tmp_path: Path) -> None:
+    # A link (here pointing out of the folder, at nothing) at a file's place was refused as
+    # "in the destination already with other bytes", which sent the user looking for a file.
+    dest = tmp_path / "export"
+    (dest / "npm" / "left-pad").mkdir(parents=True)
+    (dest / "npm" / "left-pad" / "left-pad-1.3.0.tgz").symlink_to(tmp_path / "nowhere.tgz")
+    (dest / "pypi" / "beta" / "beta-0.1-py3-none-any.whl").mkdir(parents=True)
+
+    code, out, err = source.cli(dest=dest)
+
+    assert code == 1
+    said = " ".join(err.split())
+    assert ("failed npm/left-pad/left-pad-1.3.0.tgz: npm/left-pad/left-pad-1.3.0.tgz is in the "
+            "destination already as a link; it is left as it is") in said
+    assert ("failed pypi/beta/beta-0.1-py3-none-any.whl: pypi/beta/beta-0.1-py3-none-any.whl "
+            "is in the destination already as something other than a file") in said
+    assert not (tmp_path / "nowhere.tgz").exists()
+    assert "5 written, 0 already present, 2 failed" in out
+
+
 def test_regression_a_file_name_from_the_catalog_cannot_leave_the_folder(
         source: Source, services: Services, tmp_path: Path) -> None:
     # A row no upload check would let in (a database edited by hand, a future bug): the
