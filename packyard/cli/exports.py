@@ -104,9 +104,9 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
 
     PyPI files go to DEST/pypi/<project>/<file>, npm tarballs to
     DEST/npm/<name>/<name>-<version>.tgz and DEST/npm/@<scope>/<name>/<name>-<version>.tgz
-    (Verdaccio's layout); generic packages are left out (counted). Each file is read through
-    the blob store (decrypted), checked against its recorded sha256 and written whole under
-    its name; a file already in DEST with the same bytes is skipped, so a rerun or an
+    (where Verdaccio's storage keeps tarballs); generic packages are left out (counted). Each
+    file is read through the blob store (decrypted), checked against its recorded sha256 and
+    written whole under its name; a file already in DEST with the same bytes is skipped, so a rerun or an
     incremental export into the same folder writes only what is missing, and one with other
     bytes is never overwritten (it fails, listed; exit status 1). DEST/SHA256SUMS lists every
     file exported there (`sha256sum -c SHA256SUMS` in DEST). Only reads the server's data:

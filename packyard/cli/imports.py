@@ -111,13 +111,14 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     and `npm publish` would.
 
     PATHS are distribution files, or directories searched recursively for *.whl, *.tar.gz and
-    *.zip (PyPI) and *.tgz (npm tarballs: `npm pack` output, a Verdaccio storage folder). Every
-    file gets the checks its upload gets (name, version, metadata, archive contents, size,
+    *.zip (PyPI) and *.tgz (npm tarballs: `npm pack` output, a Verdaccio storage folder, whose
+    own dist-tags and deprecations are not read). Every file gets the checks its upload gets (name, version, metadata, archive contents, size,
     package origin controls); a file already in the repository with the same bytes is skipped,
     one with other bytes is refused. An npm tarball moves `latest` as `npm publish` does: it
     ends on the package's highest release, whatever the order. Refusals are listed and do not
     stop the import; the exit status is 1 if there were any. Runs as the account root, on the
-    data directory, and is safe while `packyard serve` runs on it.
+    data directory, and is safe while `packyard serve` runs on it: give it the settings that
+    server runs with (PACKYARD_ENCRYPTION, --blob-store, --database-url).
 
     Example: packyard import --data-dir ./data --domain my-domain --repository my-repo wheels/
     verdaccio/storage/
@@ -140,7 +141,8 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     restrict_new_files()
     if settings.encryption == "on":
         try:  # held until the command ends
-            mode_lock = hold_encrypting_mode(settings.data_dir, "packyard import")  # noqa: F841
+            mode_lock = hold_encrypting_mode(  # noqa: F841
+                settings.data_dir, "packyard import", can_run_plain=True)
         except ModeConflict as exc:
             fail(str(exc))
     try:

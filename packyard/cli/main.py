@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from packyard import __version__
 from packyard.auth.credentials import RootCredentials, stored_access_key_id
-from packyard.cli.storage_options import storage_options
+from packyard.cli.storage_options import serve_storage_options
 from packyard.errors import CannotStart
 from packyard.settings import LOG_FORMATS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, load_settings
 
@@ -164,7 +164,7 @@ def _announce(endpoint: str, root: RootCredentials, region: str, data_dir: Path,
 @click.option("--access-log", default=None, metavar="FILE",
               help="Write one JSON line per request (request id, principal, status, bytes, "
                    "duration) to FILE, or to standard output with \"-\" (default: none).")
-@storage_options
+@serve_storage_options
 def serve(host: str | None, port: int | None, data_dir: Path | None, public_url: str | None,
           log_level: str | None, log_format: str | None, workers: int | None,
           allowed_regions: str | None, forwarded_allow_ips: str | None, access_log: str | None,
@@ -228,7 +228,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     try:
         # Held as long as the server runs: a plain server and encrypting writers keep apart.
         mode_lock = (hold_plain_mode(settings.data_dir) if settings.encryption == "off"  # noqa: F841
-                     else hold_encrypting_mode(settings.data_dir, "this server"))
+                     else hold_encrypting_mode(settings.data_dir, "this server",
+                                               can_run_plain=True))
         container = build(settings)
     except (CannotStart, ModeConflict) as exc:
         _refuse(str(exc), json_log)

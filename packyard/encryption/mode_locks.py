@@ -50,14 +50,20 @@ def hold_plain_mode(data_dir: Path, what: str = "a server") -> IO[bytes]:
         "encryption on (unset PACKYARD_ENCRYPTION), or once that process has ended"))
 
 
-def hold_encrypting_mode(data_dir: Path, what: str) -> IO[bytes]:
+def hold_encrypting_mode(data_dir: Path, what: str, *, can_run_plain: bool = False
+                         ) -> IO[bytes]:
     """For a process that writes encrypted blobs (``what`` names it in the refusal): hold
     ``encryption-on.lock`` for its run; ``ModeConflict`` while a server with encryption off
-    runs there."""
+    runs there. ``can_run_plain``: the process can also run with encryption off (an import, a
+    second server; not ``packyard encrypt``), and the refusal says so: a data directory kept
+    plain on purpose is mended by giving this process the server's setting, not by
+    encrypting it."""
+    alternative = (f", or run {what} with PACKYARD_ENCRYPTION=off, as that server runs"
+                   if can_run_plain else "")
     return _hold_apart(data_dir, ON_LOCK, OFF_LOCK, (
         f"a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it could not "
         f"read the files {what} encrypts: restart that server with encryption on (unset "
-        "PACKYARD_ENCRYPTION) first"))
+        f"PACKYARD_ENCRYPTION) first{alternative}"))
 
 
 def held_by_a_process(data_dir: Path) -> bool:

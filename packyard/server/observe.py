@@ -41,7 +41,7 @@ from packyard.http.request_note import (
     release_request_id,
 )
 from packyard.server.access_log import AccessLog, now_text
-from packyard.server.response_cycle import ZEROCOPYSEND
+from packyard.server.response_cycle import PATHSEND, UNSENT, ZEROCOPYSEND
 from packyard.server.traffic import Traffic
 
 log = logging.getLogger("packyard.audit")
@@ -97,6 +97,7 @@ class Observe:
         sent = 0
         status = 0
         replaced = False
+        length = 0  # the answer's Content-Length: what a file sent by its path carries
 
         async def counted_receive() -> Message:
             nonlocal received
@@ -106,10 +107,11 @@ class Observe:
             return message
 
         async def observed_send(message: Message) -> None:
-            nonlocal sent, status, replaced
+            nonlocal sent, status, replaced, length
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
+                length = _content_length(headers)
                 if not any(name.lower() == _REQUEST_ID for name, _ in headers):
                     headers.append((_REQUEST_ID, request_id.encode("ascii")))
                 message = {**message, "headers": headers}
@@ -165,7 +167,14 @@ class Observe:
                 if replaced:
                     return
                 sent += message.get("count") or 0
+            elif message["type"] == PATHSEND:  # a whole file, its Content-Length
+                if replaced:
+                    return
+                sent += length
             await send(message)
+            # What did not go out because the client had gone (uvicorn drops it silently):
+            # a download cut short counts the bytes it got, not the file's size.
+            sent -= scope.pop(UNSENT, 0)
 
         observer.traffic.in_flight += 1
         try:
@@ -192,6 +201,16 @@ class Observe:
                             source_ip=client[0] if client else None,
                             user_agent=_header(scope, b"user-agent"),
                             region=self.observer.region, account_id=self.observer.account_id)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def log_failure(scope: Scope, note: Any, status: int) -> None:

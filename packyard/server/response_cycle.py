@@ -36,7 +36,7 @@ import anyio.to_thread
 from packyard.server.coalesce import COALESCE, HeadCatcher, HeadFirst
 from packyard.server.fence import Shape
 from packyard.server.reason import REASON, Phrases, split_reason
-from packyard.server.sendfile import plain_socket, send_bytes, send_file
+from packyard.server.sendfile import plain_socket, send_bytes, send_file, sent_before
 
 Send = Callable[[Any, Any], Awaitable[None]]
 
@@ -58,6 +58,32 @@ _PIECE = 1024 * 1024
 _DIRECT_AT = 256 * 1024
 
 
+UNSENT = "packyard.unsent"
+"""In a request's scope: the bytes of the body pieces the application sent that did not go
+out on the connection because the client had gone (``observe`` takes them off what it
+counts as sent)."""
+
+
+def counted_size(cycle: Any, message: Any) -> int:
+    """The body bytes a message carries, as the access log counts them (a ``zerocopysend``
+    without a ``count``: 0, as there; a ``pathsend``: the Content-Length it completes)."""
+    kind = message.get("type")
+    if kind == "http.response.body":
+        return len(message.get("body", b""))
+    if kind == ZEROCOPYSEND:
+        return message.get("count") or 0
+    if kind == PATHSEND:
+        length = getattr(cycle, "expected_content_length", 0)
+        return length if isinstance(length, int) and not cycle.chunked_encoding else 0
+    return 0
+
+
+def left_unsent(cycle: Any, count: int) -> None:
+    """Note in the request's scope that ``count`` bytes of the body did not go out."""
+    if count > 0:
+        cycle.scope[UNSENT] = cycle.scope.get(UNSENT, 0) + count
+
+
 def pathsend_ready(cycle: type) -> bool:
     """Whether uvicorn's request cycle (httptools') answers ``http.response.pathsend`` (offer
     it then)."""
@@ -70,16 +96,35 @@ def wrap_send(original: Send, *, coalesce: bool, pathsend: bool = False) -> Send
     pieces written on the socket itself."""
 
     async def send(self: Any, message: Any) -> None:
+        """``dispatch``, telling the request's ``scope`` (``UNSENT``) how much of a body piece
+        did not go out because the client had gone: uvicorn drops such pieces silently, and
+        the access log and /metrics count what the application handed over."""
+        size = counted_size(self, message)
+        if not size:
+            await dispatch(self, message)
+            return
+        if self.disconnected:
+            left_unsent(self, size)
+            await dispatch(self, message)
+            return
+        recorded = self.scope.get(UNSENT, 0)
+        await dispatch(self, message)
+        if self.disconnected and self.scope.get(UNSENT, 0) == recorded and (
+                message.get("type") == "http.response.body"):
+            # uvicorn's own send waited for the socket, found the client gone and dropped it.
+            left_unsent(self, size)
+
+    async def dispatch(self: Any, message: Any) -> None:
         message = _close_after_an_early_answer(self, message)
         if pathsend and message.get("type") == PATHSEND:
-            await _send_path(self, message["path"], send)
+            await _send_path(self, message["path"], dispatch)
             return
         if pathsend and message.get("type") == ZEROCOPYSEND:
-            await _send_range(self, message, send)
+            await _send_range(self, message, dispatch)
             return
         if (pathsend and message.get("type") == "http.response.body"
                 and len(message.get("body", b"")) >= _DIRECT_AT
-                and await _sent_directly(self, message, send)):
+                and await _sent_directly(self, message, dispatch)):
             return
         if coalesce:
             held: bytes | None = self.__dict__.pop(_HELD, None)
@@ -160,12 +205,14 @@ async def _send_path(cycle: Any, path: str, send: Send) -> None:
         sock = None if cycle.chunked_encoding or cycle.scope["method"] == "HEAD" \
             else plain_socket(cycle.transport)
         if sock is None:
-            await _send_pieces(cycle, fd, length if not cycle.chunked_encoding else None, send)
+            await _send_pieces(cycle, fd, length if not cycle.chunked_encoding else None, send,
+                               counted=True)
             return
         try:
             sent = await send_file(cycle.transport, sock, fd, 0, length)
-        except OSError:
+        except OSError as error:
             # The client went away (or the server closed the connection): nothing more to send.
+            left_unsent(cycle, length - sent_before(error))
             cycle.disconnected = True
             cycle.transport.close()
             return
@@ -194,7 +241,8 @@ async def _sent_directly(cycle: Any, message: Any, send: Send) -> bool:
         return False
     try:
         await send_bytes(cycle.transport, sock, body)
-    except OSError:
+    except OSError as error:
+        left_unsent(cycle, len(body) - sent_before(error))
         cycle.disconnected = True
         cycle.transport.close()
         return True
@@ -230,11 +278,13 @@ async def _send_range(cycle: Any, message: Any, send: Send) -> None:
     if cycle.scope["method"] == "HEAD":
         sent = count  # a HEAD answer has no body to send
     elif sock is None:
-        sent = await _send_pieces(cycle, fd, count, send, start=at, end_body=False)
+        sent = await _send_pieces(cycle, fd, count, send, start=at, end_body=False,
+                                  counted=True)
     else:
         try:
             sent = await send_file(cycle.transport, sock, fd, at, count)
-        except OSError:
+        except OSError as error:
+            left_unsent(cycle, (message.get("count") or 0) - sent_before(error))
             cycle.disconnected = True
             cycle.transport.close()
             return
@@ -252,12 +302,16 @@ async def _send_range(cycle: Any, message: Any, send: Send) -> None:
 
 
 async def _send_pieces(cycle: Any, fd: int, length: int | None, send: Send, *, start: int = 0,
-                       end_body: bool = True) -> int:
+                       end_body: bool = True, counted: bool = False) -> int:
     """``length`` bytes of ``fd`` from ``start`` (to its end when None) read in worker threads
     and sent as body pieces, then the body's end unless not ``end_body``; returns how many
     were sent."""
     offset = start
     while length is None or offset - start < length:
+        if cycle.disconnected:  # the client has gone: read no more of the file for nobody
+            if counted and length is not None:  # what the access log counted as sent
+                left_unsent(cycle, length - (offset - start))
+            break
         want = _PIECE if length is None else min(_PIECE, length - (offset - start))
         piece = await anyio.to_thread.run_sync(os.pread, fd, want, offset)
         offset += len(piece)
@@ -280,6 +334,7 @@ def cycle_shape(module: ModuleType, table: str, *, coalesce: bool,
         return shape
     shape.method(cycle, "send", "self, message", coroutine=True)
     shape.reads(cycle, "send", table)
+    shape.attributes(cycle, "scope", "disconnected")  # what tells the access log of a gone client
     expected = b"HTTP/1.1 404 Not Found\r\n" if table == "STATUS_LINE" else b"Not Found"
     shape.holds(f"{table} as a dict of status code to {expected!r}",
                 lambda: isinstance(getattr(module, table), dict)

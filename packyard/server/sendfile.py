@@ -106,10 +106,19 @@ async def _pump(transport: Any, out: int, step: Callable[[int], int], total: int
             if watch < 0:
                 watch = os.dup(out)
             await _writable(loop, watch)
+    except OSError as error:
+        error.packyard_sent = done  # type: ignore[attr-defined]  # for sent_before
+        raise
     finally:
         if watch >= 0:
             os.close(watch)
     return done
+
+
+def sent_before(error: OSError) -> int:
+    """How many bytes a ``send_file`` or ``send_bytes`` that raised ``error`` had sent."""
+    sent = getattr(error, "packyard_sent", 0)
+    return sent if isinstance(sent, int) else 0
 
 
 # How long a wait for the socket to take more lasts before the transport is looked at again.

@@ -2,7 +2,7 @@
 overwritten, never a path outside it, and its ``SHA256SUMS``.
 
 A file is written to a temporary name beside its place (``.<name>.<random>.partial``, which
-no format's import takes), hashed as it is written, checked against the sha256 the catalog
+no format's import takes; the writer holds a ``flock`` on it), hashed as it is written, checked against the sha256 the catalog
 recorded, flushed, and only then given its name, with a hard link (which fails when the name
 is taken meanwhile; a rename where the file system has no hard links, as FAT's). A file
 already at its place with the same bytes is left as it is (a rerun, or an incremental export
@@ -10,15 +10,22 @@ into the same folder, writes only what is missing); one with other bytes is a re
 file, never replaced. The places come from the catalog (file names a publisher or an upstream
 chose): each part is checked, and each folder on the way, once made, is resolved and must
 still be inside the destination (a link in it pointing elsewhere is refused too).
+
+A run killed mid-file (``kill -9``, a power cut) leaves its temporary file; a later run
+removes those in the folders it exports into once it is done: each one made before that run
+began whose lock no process holds (a concurrent export's file is locked while written).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import secrets
+import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -67,19 +74,22 @@ class ExportFolder:
         self._real = Path(os.path.realpath(root))
         self._sums: dict[str, str] = {}
         self._folders: set[Path] = set()
+        self._touched: set[Path] = {self._real}  # the folders to clear of dead runs' files
+        self._began = time.time()
 
     def existing(self, parts: tuple[str, ...], sha256: str, size: int) -> str | None:
         """``present`` when the file is at its place with these bytes; None when the place is
         free; ``Conflict`` when something else is there. Makes the folders on the way."""
         relative = check_parts(parts)
         target = self._place(parts)
+        self._touched.add(target.parent)
         found = _held(target, sha256, size)
         if found is None:
             return None
         if found:
             self._sums[relative] = sha256
             return "present"
-        raise _other_bytes(relative)
+        raise _other_bytes(relative, target)
 
     async def write(self, parts: tuple[str, ...], sha256: str, size: int,
                     chunks: AsyncIterator[bytes]) -> str:
@@ -89,12 +99,14 @@ class ExportFolder:
         meanwhile; an ``OSError`` (a full disk) is the caller's, the temporary file removed."""
         relative = check_parts(parts)
         target = self._place(parts)
+        self._touched.add(target.parent)
         temporary = target.with_name(
             f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
         # Owner-only whatever the umask, as mkstemp makes them: what a repository holds may be
         # private code.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # this run's, until it is named or removed
             hasher = hashlib.sha256()
             written = 0
             with os.fdopen(fd, "wb", closefd=False) as out:
@@ -120,7 +132,10 @@ class ExportFolder:
     def finish(self) -> None:
         """Make the files written durable (their folders' entries), then write ``SHA256SUMS``:
         the files of this run and those an earlier run listed that are still there (none
-        when there is none)."""
+        when there is none). The temporary files killed runs left in the folders this run
+        exported into are removed first."""
+        for folder in sorted(self._touched):
+            _remove_dead_partials(folder, self._began)
         for folder in sorted(self._folders):
             _sync_folder(folder)
         sums = self.root / SUMS
@@ -184,7 +199,7 @@ class ExportFolder:
                 return "written"
         if _held(target, sha256, size):
             return "present"
-        raise _other_bytes(relative)
+        raise _other_bytes(relative, target)
 
 
 def _held(target: Path, sha256: str, size: int) -> bool | None:
@@ -202,9 +217,17 @@ def _held(target: Path, sha256: str, size: int) -> bool | None:
     return hasher.hexdigest() == sha256
 
 
-def _other_bytes(relative: str) -> Conflict:
-    return Conflict(f"{relative} is in the destination already with other bytes; it is left "
-                    "as it is (move it away, or export into another folder)")
+def _other_bytes(relative: str, target: Path) -> Conflict:
+    """The refusal of a place something else holds: other bytes, or a link or a folder
+    (never followed nor replaced)."""
+    if target.is_symlink():
+        held = "as a link"
+    elif not target.is_file():
+        held = "as something other than a file"
+    else:
+        held = "with other bytes"
+    return Conflict(f"{relative} is in the destination already {held}; it is left as it is "
+                    "(move it away, or export into another folder)")
 
 
 def _parse_sum(line: str) -> tuple[str, str] | None:
@@ -217,6 +240,35 @@ def _parse_sum(line: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     return digest.lower(), rest[1:]
+
+
+def _remove_dead_partials(folder: Path, began: float) -> None:
+    """Remove the temporary files (``.*.partial``) in ``folder`` that a killed run left: made
+    before ``began`` and locked by no process (a writer holds its file's lock until the file
+    is named or removed)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(PARTIAL_SUFFIX)):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone meanwhile, or a link: not ours
+        try:
+            described = os.fstat(fd)
+            if not stat.S_ISREG(described.st_mode) or described.st_mtime >= began:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being written by a run under way
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        finally:
+            os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -56,3 +56,58 @@ def _lines_for(log: Path, ids: list[str], timeout: float = 10.0) -> dict[str, di
         if all(request_id in lines for request_id in ids) or time.monotonic() > deadline:
             return lines
         time.sleep(0.02)
+
+
+def _abandoned_download(url: str, auth: tuple[str, str], keep: int) -> str:
+    """GET ``url``, read ``keep`` bytes of the answer and reset the connection, as a client
+    killed mid-download does; the answer's request id."""
+    import base64
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     f"Authorization: Basic {credentials}\r\n\r\n".encode())
+        got = b""
+        while len(got) < keep:
+            got += sock.recv(65536)
+        # Closing with unread bytes and no linger resets the connection at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    head = got.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                if line.lower().startswith("x-amzn-requestid:"))
+
+
+@pytest.mark.parametrize("encryption", ["on", "off"])
+def test_regression_a_download_the_client_abandons_logs_the_bytes_sent_not_the_files_size(
+        server_factory: Any, tmp_path: Path, dists: DistFactory, encryption: str) -> None:
+    """A client that went away a few MB into a large download was logged with the whole
+    file as bytesOut (uvicorn drops what is sent after a disconnect without a word); with
+    encryption off a whole download was logged with bytesOut 0 (a file sent by its path was
+    not counted at all). Each now counts what went out on the connection."""
+    log = tmp_path / "access.jsonl"
+    server = server_factory(env={"PACKYARD_ACCESS_LOG": str(log),
+                                 "PACKYARD_ENCRYPTION": encryption})
+    repo = create_pypi_repo(codeartifact_client(server.url), server.url, "big")
+    size = 64 * 1024 * 1024
+    wheel = dists.wheel(DistSpec(name="big-download", version="1.0", padding=size))
+    upload_ok(repo, wheel)
+    url = repo.project_url("big-download") + wheel.path.name
+    length = wheel.path.stat().st_size
+
+    abandoned = _abandoned_download(url, repo.auth, 1024 * 1024)
+    with repo.client() as http:
+        whole = http.get(url)
+    assert whole.status_code == 200 and len(whole.content) == length
+
+    lines = _lines_for(log, [abandoned, whole.headers["x-amzn-requestid"]])
+    assert lines[whole.headers["x-amzn-requestid"]]["bytesOut"] == length
+    cut = lines[abandoned]
+    assert cut["status"] == 200
+    # What reached the client (the MiB read, less the head), and what the kernel's buffers
+    # took before the reset.
+    assert 1024 * 1024 - 4096 <= cut["bytesOut"] < length // 2, cut

@@ -116,3 +116,64 @@ def test_a_bad_tarball_is_refused_with_its_reason_and_the_rest_imported(
             "package tarball: it is not gzip-compressed") in refusal
     assert repo.packument("imp-good").json()["dist-tags"] == {"latest": "1.0.0"}
 
+
+
+def test_regression_an_imported_tarball_records_what_npm_publish_of_it_records(
+        server: ServerProcess, api: Any, session_home: ClientHome, tmp_path: Path) -> None:
+    """package.json as real packages write it (mkdirp's bin as a string, ms's repository as
+    "zeit/ms", uuid's "./bin/uuid", types beside main, an author string, no description but
+    a README, ``directories.bin``, a GitHub shorthand dependency) was imported as written,
+    where npm publish of the same tarball sends it rewritten (@npmcli/package-json's
+    prepare), so `npm view` showed other bin, repository, bugs, homepage and types than for
+    the published one."""
+    from tests.unit.npm_samples import Member, manifest_bytes, tgz
+
+    client = npm_client("npm11")
+    storage = tmp_path / "storage"
+    tarballs = {
+        "imp-cli": [
+            Member("package/package.json", manifest_bytes(
+                "imp-cli", "1.0.0", bin="bin/cmd.js", repository="zeit/ms",
+                author="Ann Author <ann@example.com> (https://ann.example)",
+                dependencies={"imp-dep": "^1.0.0", "gh": "someone/gh#v1"},
+                scripts={"test": "node_modules/.bin/tap"})),
+            Member("package/index.js", b""), Member("package/index.d.ts", b""),
+            Member("package/bin/cmd.js", b"#!/usr/bin/env node\n"),
+            Member("package/README.md", b"# imp-cli\n\nMakes folders, as mkdir -p does.\n"),
+            Member("package/AUTHORS", b"Bob <bob@example.com>\n")],
+        "@acme/imp-tools": [
+            Member("package/package.json", manifest_bytes(
+                "@acme/imp-tools", "1.0.0", description="tools", bin={"./t": "./bin/t.js"},
+                repository={"type": "git", "url": "git@gitlab.com:acme/tools.git"},
+                man="./man/t.1", keywords="a, b")),
+            Member("package/bin/t.js", b""), Member("package/man/t.1", b"")],
+        "imp-dir": [
+            Member("package/package.json", manifest_bytes(
+                "imp-dir", "1.0.0", directories={"bin": "./bin"}, homepage="example.com",
+                bugs="bugs@example.com", repository="https://git.sr.ht/~me/dir")),
+            Member("package/bin/one", b""), Member("package/bin/.hidden", b""),
+            Member("package/server.js", b"")],
+    }
+    paths = []
+    for name, members in tarballs.items():
+        path = storage / name / f"{name.rsplit('/', 1)[-1]}-1.0.0.tgz"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(tgz(members))
+        paths.append(path)
+    repo = create_npm_repo(api, server.url, "imp")
+    imported = _import(server, repo, session_home, storage)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+
+    published = create_npm_repo(api, server.url, "imp", domain=repo.domain)
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(published.endpoint, published.token)
+    for path in paths:
+        home.run(client, "publish", path, cwd=tmp_path)
+
+    for name in tarballs:
+        assert _version(repo, name, "1.0.0") == _version(published, name, "1.0.0"), name
+    cli = _version(repo, "imp-cli", "1.0.0")
+    assert cli["bin"] == {"imp-cli": "bin/cmd.js"}
+    assert cli["repository"] == {"type": "git", "url": "git+https://github.com/zeit/ms.git"}
+    assert cli["types"] == "./index.d.ts"
+    assert _version(repo, "imp-dir", "1.0.0")["bin"] == {"one": "bin/one"}

@@ -8,6 +8,7 @@ import hashlib
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -391,6 +392,41 @@ def test_a_rerun_writes_only_what_is_missing(source: Source, tmp_path: Path) -> 
     assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
 
 
+def test_regression_a_rerun_removes_the_partial_files_a_killed_run_left(
+        source: Source, tmp_path: Path) -> None:
+    # An export killed mid-file (kill -9) left its ".<name>.<random>.partial" beside the
+    # file's place, and a rerun wrote the file but left that for ever (136 MB of a 157 MB
+    # wheel on the stick, carried across the gap). A rerun now removes what dead runs left in
+    # the folders it exports into; a file a run under way is writing (locked) is kept.
+    import fcntl
+    import os
+
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    (dest / "npm/left-pad/left-pad-1.2.0.tgz").unlink()
+    dead = dest / "npm/left-pad/.left-pad-1.2.0.tgz.0acf0680.partial"
+    dead.write_bytes(b"the first half of a tarball")
+    dead_sums = dest / ".SHA256SUMS.1b2c3d4e.partial"
+    dead_sums.write_text("half a list")
+    writing = dest / "pypi/beta/.beta-0.2-py3-none-any.whl.5e6f7a8b.partial"
+    writing.write_bytes(b"being written by another export")
+    an_hour_ago = time.time() - 3600
+    for path in (dead, dead_sums, writing):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    with open(writing, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run under way holds its file
+        code, out, _ = source.cli(dest=dest)
+
+    assert code == 0, out
+    assert "1 written, 6 already present, 0 failed, 0 left out" in out
+    assert not dead.exists()
+    assert not dead_sums.exists()
+    assert writing.exists()
+    writing.unlink()
+    assert _tree(dest) == {**_expected(source), "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
+
+
 def test_an_incremental_export_into_the_same_folder_keeps_the_earlier_sums(
         source: Source, tmp_path: Path) -> None:
     dest = tmp_path / "export"
@@ -422,6 +458,27 @@ def test_regression_a_file_with_other_bytes_in_the_folder_is_never_overwritten(
     report = json.loads(out)
     assert code == 1 and report["present"] == 6
     assert [f["file"] for f in report["failed"]] == ["npm/left-pad/left-pad-1.3.0.tgz"]
+
+
+def test_regression_a_link_at_a_files_place_is_named_as_a_link_not_as_other_bytes(
+        source: Source, tmp_path: Path) -> None:
+    # A link (here pointing out of the folder, at nothing) at a file's place was refused as
+    # "in the destination already with other bytes", which sent the user looking for a file.
+    dest = tmp_path / "export"
+    (dest / "npm" / "left-pad").mkdir(parents=True)
+    (dest / "npm" / "left-pad" / "left-pad-1.3.0.tgz").symlink_to(tmp_path / "nowhere.tgz")
+    (dest / "pypi" / "beta" / "beta-0.1-py3-none-any.whl").mkdir(parents=True)
+
+    code, out, err = source.cli(dest=dest)
+
+    assert code == 1
+    said = " ".join(err.split())
+    assert ("failed npm/left-pad/left-pad-1.3.0.tgz: npm/left-pad/left-pad-1.3.0.tgz is in the "
+            "destination already as a link; it is left as it is") in said
+    assert ("failed pypi/beta/beta-0.1-py3-none-any.whl: pypi/beta/beta-0.1-py3-none-any.whl "
+            "is in the destination already as something other than a file") in said
+    assert not (tmp_path / "nowhere.tgz").exists()
+    assert "5 written, 0 already present, 2 failed" in out
 
 
 def test_regression_a_file_name_from_the_catalog_cannot_leave_the_folder(

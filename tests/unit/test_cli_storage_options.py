@@ -57,6 +57,20 @@ def test_import_refuses_a_memory_blob_store_given_as_a_flag(tmp_path: Path) -> N
         " ".join(output.split()))
 
 
+@pytest.mark.parametrize("command", [("import",), ("export",), ("verify",), ("encrypt",),
+                                     ("keys", "rotate"), ("iam", "reset-secret-key")])
+def test_regression_only_serve_offers_a_memory_blob_store_in_its_help(
+        command: tuple[str, ...]) -> None:
+    # `packyard import --help` (and export's, verify's…) offered "--blob-store … or memory://",
+    # which each of them refuses; only a server can keep files in its own memory.
+    code, output = _invoke(*command, "--help")
+    assert code == 0
+    assert "memory://" not in output
+    assert "s3://BUCKET/PREFIX" in output
+    code, output = _invoke("serve", "--help")
+    assert code == 0 and "memory://" in output
+
+
 def test_token_list_reads_the_database_the_flag_names(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere.db"
     catalog = SqlCatalog(f"sqlite:///{elsewhere}")

@@ -401,3 +401,88 @@ def test_command_batches_npm_tarballs(data_dir: Path, tmp_path: Path,
     assert code == 0, out
     assert transactions == [2, 2, 1]
     assert "5 imported, 0 already present, 0 refused" in out
+
+
+def test_regression_an_import_beside_a_plain_server_is_told_it_can_run_plain_too(
+        data_dir: Path, packed: Path) -> None:
+    # Beside a server kept at PACKYARD_ENCRYPTION=off (the far side of an air gap, say), the
+    # refusal only said to restart that server with encryption on; the import run with the
+    # server's own setting is what such a team wants, and it works.
+    from packyard.encryption.mode_locks import hold_plain_mode
+
+    args = ("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo", str(packed))
+    with hold_plain_mode(data_dir):  # what a plain server holds while it runs
+        code, _, err = _cli(*args)
+        assert code == 2
+        assert (f"error: a server with PACKYARD_ENCRYPTION=off is running on {data_dir}, and it "
+                "could not read the files packyard import encrypts: restart that server with "
+                "encryption on (unset PACKYARD_ENCRYPTION) first, or run packyard import with "
+                "PACKYARD_ENCRYPTION=off, as that server runs") in " ".join(err.split())
+
+        result = CliRunner().invoke(import_files, list(args), env={
+            "PACKYARD_DATA_DIR": None, "PACKYARD_ENCRYPTION": "off"})
+    assert result.exit_code == 0, result.output
+    assert "2 imported, 0 already present, 0 refused" in result.stdout
+
+
+def test_regression_an_imported_manifest_is_rewritten_as_npm_publish_rewrites_it(
+        services: Services, tmp_path: Path) -> None:
+    # The import kept package.json as written, where npm publish of the same tarball sends it
+    # through @npmcli/package-json's prepare: `npm view mkdirp bin` showed "bin/cmd.js" (npm:
+    # {"mkdirp": "bin/cmd.js"}), `npm view ms repository` "zeit/ms" with no bugs nor
+    # homepage, ansi-styles no types. What npm 11 sent for these (checked against its prepare
+    # on 116 real tarballs and 15 made to be awkward) is what the import now records.
+    mkdirp = tmp_path / "mkdirp" / "mkdirp-0.5.6.tgz"
+    mkdirp.parent.mkdir()
+    mkdirp.write_bytes(tgz([
+        Member("package/package.json", manifest_bytes(
+            "mkdirp", "0.5.6", bin="bin/cmd.js", main="index.js", repository="zeit/ms",
+            author="James Halliday <mail@substack.net> (http://substack.net)",
+            dependencies={"minimist": "^1.2.6", "gh": "substack/gh#v1"},
+            scripts={"test": "node_modules/.bin/tap test/*.js"})),
+        Member("package/index.js", b""), Member("package/index.d.ts", b""),
+        Member("package/bin/cmd.js", b""),
+        Member("package/readme.markdown", b"# mkdirp\n\nLike `mkdir -p`, but in node.js!\n"),
+        Member("package/AUTHORS", b"# who\nAnn <ann@example.com>\n")]))
+    tool = tmp_path / "@acme" / "tool" / "tool-1.0.0.tgz"
+    tool.parent.mkdir(parents=True)
+    tool.write_bytes(tgz([
+        Member("package/package.json", manifest_bytes(
+            "@acme/tool", "1.0.0", directories={"bin": "./bin"},
+            repository={"type": "git", "url": "git@gitlab.com:acme/tool.git"})),
+        Member("package/bin/acme-tool", b""), Member("package/bin/.keep", b""),
+        Member("package/binding.gyp", b"{}")]))
+
+    results = _run(_importer(services), tmp_path)
+
+    assert sorted(_statuses(results)) == [("mkdirp-0.5.6.tgz", "imported"),
+                                          ("tool-1.0.0.tgz", "imported")]
+    made = attributes.manifest(_versions(services, "mkdirp")["0.5.6"].attributes)
+    assert made["bin"] == {"mkdirp": "bin/cmd.js"}
+    assert made["repository"] == {"type": "git", "url": "git+https://github.com/zeit/ms.git"}
+    assert made["bugs"] == {"url": "https://github.com/zeit/ms/issues"}
+    assert made["homepage"] == "https://github.com/zeit/ms#readme"
+    assert made["types"] == "./index.d.ts"
+    assert made["description"] == "Like `mkdir -p`, but in node.js!"
+    assert made["author"] == {"name": "James Halliday", "email": "mail@substack.net",
+                              "url": "http://substack.net"}
+    assert made["contributors"] == [{"name": "Ann", "email": "ann@example.com"}]
+    assert made["dependencies"] == {"minimist": "^1.2.6", "gh": "github:substack/gh#v1"}
+    assert made["scripts"] == {"test": "tap test/*.js"}
+    tool_made = attributes.manifest(_versions(services, "@acme/tool")["1.0.0"].attributes)
+    assert tool_made["bin"] == {"acme-tool": "bin/acme-tool"}
+    assert tool_made["repository"]["url"] == "git+ssh://git@gitlab.com/acme/tool.git"
+    assert tool_made["scripts"] == {"install": "node-gyp rebuild"}
+    assert tool_made["gypfile"] is True
+
+
+def test_regression_a_bin_list_npm_cannot_publish_is_refused(services: Services,
+                                                            tmp_path: Path) -> None:
+    # npm publish of it fails (path.basename of a number), so the import refuses it too.
+    _write(tmp_path, "odd-bins", "1.0.0", bin=["bin/a.js", 3])
+
+    [result] = _run(_importer(services), tmp_path)
+
+    assert (result.status, result.reason) == ("refused", (
+        "Every entry of the package.json's bin list must be a path (a string), as npm "
+        "requires to publish it."))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from packyard.errors import Invalid
+from packyard.formats.npm.prepare import npm_reads_readme
 from packyard.formats.npm.semver import parse_version
 from packyard.formats.npm.tar_stream import (
     BLOCK,
@@ -72,6 +73,14 @@ class TarballInspection:
     file_count: int
     unpacked_size: int
     """Bytes of all files (the public registry's ``dist.fileCount`` and ``dist.unpackedSize``)."""
+    paths: frozenset[str] = frozenset()
+    """Every file's path below the package's folder (``lib/index.js``), for what npm's
+    ``prepare`` reads from the files (``prepare.py``)."""
+    authors: str | None = None
+    """The root ``AUTHORS`` file's text (npm makes ``contributors`` of it), up to a cap."""
+    npm_readme: str | None = None
+    """The README npm itself reads (a Markdown name, or one ending in ``README``), which
+    ``readme`` is unless only another ``README.*`` is there."""
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -132,6 +141,9 @@ def _inspect(stream: UnpackedStream, limits: TarballLimits) -> TarballInspection
     readme: tuple[int, str, bytes] | None = None
     has_shrinkwrap = False
     files = unpacked = 0
+    paths: set[str] = set()
+    authors: str | None = None
+    npm_readme: tuple[int, bytes] | None = None
     for count, entry in enumerate(tar_entries(stream, limits.max_header_bytes), start=1):
         if count > limits.max_entries:
             raise Rejected(f"it has more than {limits.max_entries} entries")
@@ -144,6 +156,8 @@ def _inspect(stream: UnpackedStream, limits: TarballLimits) -> TarballInspection
         if is_file:
             files += 1
             unpacked += entry.size
+            if len(parts) > 1:
+                paths.add("/".join(parts[1:]))
         if root_name == "package.json":
             if manifest is not None:
                 # node-tar's strip would let the last one win: which would clients see?
@@ -156,6 +170,11 @@ def _inspect(stream: UnpackedStream, limits: TarballLimits) -> TarballInspection
         elif root_name is not None and (rank := _readme_rank(root_name)) is not None and (
                 readme is None or rank < readme[0]):
             readme = (rank, root_name, _read_capped(stream, entry.size, limits.max_readme_bytes))
+            if npm_reads_readme(root_name):
+                npm_readme = (rank, readme[2])
+        elif root_name == "AUTHORS" and authors is None:
+            authors = _read_capped(stream, entry.size, limits.max_readme_bytes).decode(
+                "utf-8", "replace")
         else:
             has_shrinkwrap = has_shrinkwrap or root_name == "npm-shrinkwrap.json"
             stream.skip(data_size)
@@ -169,7 +188,9 @@ def _inspect(stream: UnpackedStream, limits: TarballLimits) -> TarballInspection
         manifest=_parse_manifest(*manifest), manifest_path=manifest[0],
         readme=readme[2].decode("utf-8", "replace") if readme else None,
         readme_filename=readme[1] if readme else None,
-        has_shrinkwrap=has_shrinkwrap, file_count=files, unpacked_size=unpacked)
+        has_shrinkwrap=has_shrinkwrap, file_count=files, unpacked_size=unpacked,
+        paths=frozenset(paths), authors=authors,
+        npm_readme=npm_readme[1].decode("utf-8", "replace") if npm_readme else None)
 
 
 def _parse_manifest(path: str, data: bytes) -> dict[str, Any]:

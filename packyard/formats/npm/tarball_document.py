@@ -6,7 +6,9 @@ what npm builds and hands it to the same checks (``publish_checks.check_publish`
 - npm reads the manifest out of the tarball: its ``package.json``, read with
   @npmcli/package-json's ``prepare`` (pacote's FileFetcher, ``fullReadJson``): fields starting
   with ``_`` dropped, ``_id`` set to ``name@version``, ``bundledDependencies`` spelled
-  ``bundleDependencies`` (``true`` meaning every dependency), the README as ``readme``;
+  ``bundleDependencies`` (``true`` meaning every dependency), the README as ``readme``, and
+  the rest of its rewriting (``bin``, ``repository``, ``bugs``, ``homepage``, people,
+  dependencies, ``types``, …: ``prepare.py``);
 - it refuses a package marked ``private`` (libnpmpublish's EPRIVATE), a name that is not a
   string, a version that is not semver once cleaned (``semver.clean``: ``v1.0.0`` is
   ``1.0.0``, build metadata dropped);
@@ -35,6 +37,7 @@ from typing import Any
 
 from packyard.errors import Invalid
 from packyard.formats.npm.names import PackageName, parse_package_name
+from packyard.formats.npm.prepare import prepare
 from packyard.formats.npm.publish_body import PublishBody
 from packyard.formats.npm.semver import parse_version
 from packyard.formats.npm.tarball import TarballInspection
@@ -110,9 +113,9 @@ def _prepared(own: Mapping[str, Any], inspection: TarballInspection) -> dict[str
         manifest["bundleDependencies"] = list(bundled)
     elif not isinstance(bundled, list):
         manifest.pop("bundleDependencies", None)
-    if not manifest.get("readme") and inspection.readme is not None:
-        manifest["readme"] = inspection.readme
+    if not manifest.get("readme") and inspection.npm_readme is not None:
         manifest["readmeFilename"] = inspection.readme_filename
+    prepare(manifest, inspection.paths, inspection.npm_readme, inspection.authors)
     return manifest
 
 
