@@ -41,7 +41,7 @@ def _settings(data_dir: Path | None, database_url: str | None = None,
     # The files would land in this command's memory, never in the server's.
     return blob_settings(data_dir, database_url, blob_store,
                          not_in_memory="packyard import can only add files to a server whose "
-                                       "blobs are on disk")
+                                       "blobs are on disk or in S3")
 
 
 def _file_imports() -> dict[str, FileImport]:

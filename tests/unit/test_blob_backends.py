@@ -205,7 +205,7 @@ def test_import_refuses_a_memory_blob_store(tmp_path: Path) -> None:
         str(tmp_path)], env={"PACKYARD_BLOB_STORE": "memory://", "PACKYARD_DATA_DIR": None})
     assert result.exit_code == 2
     assert ("error: PACKYARD_BLOB_STORE=memory:// keeps blobs inside the server's process; "
-            "packyard import can only add files to a server whose blobs are on disk") in (
+            "packyard import can only add files to a server whose blobs are on disk or in S3") in (
         " ".join(result.stderr.split()))
 
 

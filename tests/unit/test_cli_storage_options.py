@@ -53,7 +53,7 @@ def test_import_refuses_a_memory_blob_store_given_as_a_flag(tmp_path: Path) -> N
     code, output = _invoke("import", "--data-dir", str(tmp_path), "--blob-store", "memory://",
                            "--domain", "d", "--repository", "r", str(wheel))
     assert code == 2
-    assert "packyard import can only add files to a server whose blobs are on disk" in (
+    assert "packyard import can only add files to a server whose blobs are on disk or in S3" in (
         " ".join(output.split()))
 
 
