@@ -10,7 +10,6 @@ the blob first, then the version in one catalog transaction, then the dist-tags.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ from packyard.formats.npm.publish_checks import (
     choose_readme,
     is_identical_republish,
     published_over,
+    sri_sha512,
     stored_manifest,
 )
 from packyard.formats.npm.semver import version_key
@@ -377,7 +377,7 @@ class _PackageState:
             return None
         assets = self.catalog.list_assets(existing.id)
         held = assets[0].sha512 if assets else None
-        return _integrity(held) if held else "unknown"
+        return sri_sha512(held) if held else "unknown"
 
 
 def _new_file(checked: CheckedTarball, key: str, changes: dict[str, str | None]) -> NewFile:
@@ -421,7 +421,3 @@ def apply_tags(registry: Registry, package_id: int, before: dict[str, str],
             catalog.delete_package_tag(package_id, tag)
         else:
             catalog.put_package_tag(package_id, tag, key)
-
-
-def _integrity(sha512_hex: str) -> str:
-    return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()

@@ -79,10 +79,15 @@ def _one_version(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return version, manifest
 
 
+def sri_sha512(sha512_hex: str) -> str:
+    """A sha512 (hex) as npm's ``dist.integrity`` writes it (Subresource Integrity)."""
+    return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()
+
+
 def _check_integrity(manifest: Mapping[str, Any], sha512: str, sha1: str) -> None:
     dist = manifest.get("dist")
     dist = dist if isinstance(dist, Mapping) else {}
-    received = "sha512-" + base64.b64encode(bytes.fromhex(sha512)).decode()
+    received = sri_sha512(sha512)
     claimed = dist.get("integrity")
     if claimed is not None:
         # Subresource Integrity: space-separated "algo-base64[?options]"; npm sends sha512.
@@ -138,7 +143,7 @@ def check_publish(body: PublishBody, url_name: PackageName) -> PublishRequest:
     return PublishRequest(
         name=name, version=version, manifest=manifest, dist_tags=tags,
         attachment=attachment, length=body.decoded_length,
-        integrity="sha512-" + base64.b64encode(bytes.fromhex(body.sha512)).decode(),
+        integrity=sri_sha512(body.sha512),
         shasum=body.sha1,
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None)
 

@@ -30,7 +30,6 @@ history publishes exactly those; ``latest`` ends where the registry keeps it
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +38,7 @@ from packyard.errors import Invalid
 from packyard.formats.npm.names import PackageName, parse_package_name
 from packyard.formats.npm.prepare import prepare
 from packyard.formats.npm.publish_body import PublishBody
+from packyard.formats.npm.publish_checks import sri_sha512
 from packyard.formats.npm.semver import parse_version
 from packyard.formats.npm.tarball import TarballInspection
 
@@ -67,7 +67,7 @@ def tarball_document(inspection: TarballInspection, filename: str, length: int, 
     manifest["_id"] = f"{name}@{version}"
     dist = manifest.get("dist")
     manifest["dist"] = {**(dist if isinstance(dist, Mapping) else {}),
-                        "integrity": _integrity(sha512), "shasum": sha1}
+                        "integrity": sri_sha512(sha512), "shasum": sha1}
     attachment = f"{name}-{version}.tgz"
     document: dict[str, Any] = {"_id": name, "name": name}
     if "description" in manifest:
@@ -127,7 +127,3 @@ def _tag(manifest: Mapping[str, Any]) -> str:
     config = manifest.get("publishConfig")
     configured = config.get("tag") if isinstance(config, Mapping) else None
     return configured if isinstance(configured, str) and configured else _DEFAULT_TAG
-
-
-def _integrity(sha512_hex: str) -> str:
-    return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()
