@@ -5,6 +5,7 @@ progress bars."""
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +23,21 @@ def fail(message: str) -> NoReturn:
     # escape: a path in the message (/backups/[/b]) is text, not rich's markup (MarkupError).
     _err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
+
+
+def plain_mode_held(settings: Settings, command: str) -> AbstractContextManager[object]:
+    """With encryption off, the plain mode's lock for ``command`` (to hold until it ends),
+    which it shares with a server with encryption off: it reads blobs as plain files, as such
+    a server does, and a blob encrypted meanwhile would look missing. Nothing to hold with
+    encryption on. Refuses (``fail``) beside a command or server encrypting."""
+    if settings.encryption != "off":
+        return nullcontext()
+    from packyard.encryption.mode_locks import ModeConflict, hold_plain_mode
+
+    try:
+        return hold_plain_mode(settings.data_dir, command)
+    except ModeConflict as exc:
+        fail(str(exc))
 
 
 def need_database(settings: Settings) -> None:

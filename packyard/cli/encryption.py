@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from packyard.cli.common import blob_settings, fail, progress
+from packyard.cli.common import blob_settings, fail, plain_mode_held, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, NotFound, PackyardError, os_error_text
 from packyard.settings import Settings
@@ -146,18 +145,8 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     upload or a pull killed before it was recorded left, or the plain copy an interrupted
     `packyard encrypt` left beside a file's encrypted one); `--delete-strays` deletes them.
     """
-    from packyard.encryption.mode_locks import ModeConflict, hold_plain_mode
-
     settings = _settings(data_dir, database_url, blob_store)
-    held: AbstractContextManager[object] = nullcontext()
-    if settings.encryption == "off":
-        # It reads blobs as plain files, like a server with encryption off: a blob encrypted
-        # meanwhile would look missing. Shared with such a server, so it runs beside one.
-        try:
-            held = hold_plain_mode(settings.data_dir, "packyard verify")
-        except ModeConflict as exc:
-            fail(str(exc))
-    with held:  # until the command ends
+    with plain_mode_held(settings, "packyard verify"):  # until the command ends
         _verify(settings, domain, delete, output)
 
 

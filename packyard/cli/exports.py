@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections import Counter
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from packyard.audit.local import LocalAudit
-from packyard.cli.common import blob_settings, fail, progress
+from packyard.cli.common import blob_settings, fail, plain_mode_held, progress
 from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, PackyardError, os_error_text
 
@@ -119,7 +119,6 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
     # --help` should not wait for.
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
-    from packyard.encryption.mode_locks import ModeConflict, hold_plain_mode
     from packyard.formats.bulk_export import BulkExporter, ExportFilter, plan_export
     from packyard.services.export_folder import SUMS, ExportFolder
 
@@ -132,15 +131,7 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
                              not_in_memory="packyard export reads the files of a server whose "
                                            "blobs are on disk or in S3")
     restrict_new_files()  # what it adds to the data directory (the audit trail) stays private
-    held: AbstractContextManager[object] = nullcontext()
-    if settings.encryption == "off":
-        # It reads blobs as plain files, as a server with encryption off does: a blob
-        # encrypted meanwhile would look missing.
-        try:
-            held = hold_plain_mode(settings.data_dir, "packyard export")
-        except ModeConflict as exc:
-            fail(str(exc))
-    with held:  # until the command ends
+    with plain_mode_held(settings, "packyard export"):  # until the command ends
         try:
             services = build_services(settings, iam_secrets=False)
         except (CannotStart, PackyardError) as exc:
