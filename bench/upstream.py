@@ -4,6 +4,9 @@
 Packyard (team repository -> store repository with the public:pypi external connection),
 devpi-server (a mirror index) and proxpi each sit in front of the same local upstream: a static
 PEP 503 index of real wheels served on 127.0.0.1, so nothing leaves the machine while measuring.
+`--servers ...,bare` adds `bare_proxy.py`, the least a pull-through can do on Packyard's own
+stack (Starlette, uvicorn, httpx; nothing authorized, verified, encrypted or recorded): the
+floor the others' figures are read against.
 
 - cold: a new server with an empty cache; everything is fetched from the upstream once.
 - warm: the same server again; everything comes from its cache.
@@ -506,6 +509,24 @@ class ProxpiCache(Cache):
         return f"{base}/index/"
 
 
+@dataclass
+class BareCache(Cache):
+    """``bare_proxy.py``: the floor of the stack (no authorization, verification, encryption
+    or records), run as Packyard runs, by this interpreter's uvicorn."""
+
+    def start(self, data: Path) -> str:
+        self.version = "floor"
+        port = free_port()
+        env = clean_env(BARE_UPSTREAM=self.upstream, BARE_DATA=str(data))
+        self.process = Process.start(
+            "bare", [sys.executable, "-m", "uvicorn", "--app-dir", HERE, "--host", LOOPBACK,
+                     "--port", str(port), "--log-level", "warning", "bare_proxy:app"],
+            data.parent / "bare.log", env)
+        base = f"http://{LOOPBACK}:{port}"
+        self.process.wait_ready(base + "/health")
+        return f"{base}/index/"
+
+
 def _json_call(method: str, url: str, body: dict[str, object],
                auth: str = "") -> dict[str, object]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
@@ -534,6 +555,7 @@ CACHES: dict[str, MakeCache] = {
     "packyard": lambda name, work, up: PackyardCache(name, work, up),
     "devpi": lambda name, work, up: DevpiCache(name, work, up),
     "proxpi": lambda name, work, up: ProxpiCache(name, work, up),
+    "bare": lambda name, work, up: BareCache(name, work, up),
 }
 
 
@@ -763,7 +785,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "upstream")
     parser.add_argument("--servers", default="packyard,devpi,proxpi",
-                        help="comma-separated: packyard, devpi, proxpi; packyard:N (or baseline:N) "
+                        help="comma-separated: packyard, devpi, proxpi, bare (bare_proxy.py: "
+                             "the floor of Packyard's stack); packyard:N (or baseline:N) "
                              "runs N worker processes")
     parser.add_argument("--runs", type=int, default=3, help="cold+warm pairs per server")
     parser.add_argument("--keep-data", action="store_true",
