@@ -33,6 +33,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from packyard.http.client_gone import mark_client_gone
 from packyard.server.coalesce import COALESCE, HeadCatcher, HeadFirst
 from packyard.server.fence import Shape
 from packyard.server.reason import REASON, Phrases, split_reason
@@ -79,9 +80,11 @@ def counted_size(cycle: Any, message: Any) -> int:
 
 
 def left_unsent(cycle: Any, count: int) -> None:
-    """Note in the request's scope that ``count`` bytes of the body did not go out."""
+    """Note in the request's scope that ``count`` bytes of the body did not go out: the client
+    has gone (an answer streaming a generator stops reading, ``http/client_gone.py``)."""
     if count > 0:
         cycle.scope[UNSENT] = cycle.scope.get(UNSENT, 0) + count
+        mark_client_gone(cycle.scope)
 
 
 def pathsend_ready(cycle: type) -> bool:

@@ -17,6 +17,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from packyard.http.client_gone import client_gone
 from packyard.storage.blobs import BlobStore, primed
 
 _MAX_RANGES = 100
@@ -106,14 +107,14 @@ class BlobResponse(Response):
                     "Content-Range": f"bytes */{self._size}"})(scope, receive, send)
                 return
         if not ranges:
-            await self._send(send, 200, self.raw_headers, head_only, [(0, self._size)])
+            await self._send(scope, send, 200, self.raw_headers, head_only, [(0, self._size)])
             return
         headers = MutableHeaders(raw=list(self.raw_headers))
         if len(ranges) == 1:
             start, end = ranges[0]
             headers["content-range"] = f"bytes {start}-{end - 1}/{self._size}"
             headers["content-length"] = str(end - start)
-            await self._send(send, 206, headers.raw, head_only, ranges)
+            await self._send(scope, send, 206, headers.raw, head_only, ranges)
             return
         boundary = secrets.token_hex(13)
         content_type = self.headers["content-type"]
@@ -131,22 +132,38 @@ class BlobResponse(Response):
             return
         for index, (part, (start, end)) in enumerate(zip(parts, ranges, strict=True)):
             await send({"type": "http.response.body", "body": part, "more_body": True})
-            async for chunk in first if index == 0 else self._read(start, end):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not await _sent_all(first if index == 0 else self._read(start, end), scope, send):
+                return
             await send({"type": "http.response.body", "body": b"\r\n", "more_body": True})
         await send({"type": "http.response.body", "body": closing, "more_body": False})
 
-    async def _send(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
-                    head_only: bool, ranges: list[tuple[int, int]]) -> None:
+    async def _send(self, scope: Scope, send: Send, status: int,
+                    headers: list[tuple[bytes, bytes]], head_only: bool,
+                    ranges: list[tuple[int, int]]) -> None:
         assert len(ranges) == 1
         # The first piece is read before the answer starts: an encrypted blob that fails its
         # check is then a 500 (the surface's error mapping), not a cut-short 200.
         chunks = None if head_only else await primed(self._read(*ranges[0]))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        if chunks is not None:
-            async for chunk in chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if chunks is not None and not await _sent_all(chunks, scope, send):
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _read(self, start: int, end: int) -> AsyncIterator[bytes]:
         return self._blobs.read(self._key, self._sha256, start, end)
+
+
+async def _sent_all(chunks: AsyncIterator[bytes], scope: Scope, send: Send) -> bool:
+    """Each of ``chunks`` sent as a body piece; False, the rest unread, once the client has
+    gone (the server drops what follows without a word: an encrypted or remote blob would be
+    read, and decrypted, to its end for nobody)."""
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if client_gone(scope):
+                return False
+        return True
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()

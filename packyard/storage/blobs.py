@@ -356,11 +356,16 @@ async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     first = await anext(iterator, None)
 
     async def rest() -> AsyncIterator[bytes]:
-        if first is None:
-            return
-        yield first
-        async for chunk in iterator:
-            yield chunk
+        try:
+            if first is None:
+                return
+            yield first
+            async for chunk in iterator:
+                yield chunk
+        finally:  # closed early (the client gone): the read's own cleanup runs now, not at GC
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
 
     return rest()
 

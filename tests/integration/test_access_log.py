@@ -111,3 +111,41 @@ def test_regression_a_download_the_client_abandons_logs_the_bytes_sent_not_the_f
     # What reached the client (the MiB read, less the head), and what the kernel's buffers
     # took before the reset.
     assert 1024 * 1024 - 4096 <= cut["bytesOut"] < length // 2, cut
+
+
+def _bytes_read(pid: int) -> int:
+    """What the process has read through read(2) and pread(2) so far (``/proc/PID/io``)."""
+    text = Path(f"/proc/{pid}/io").read_text()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar:")))
+
+
+def test_regression_an_abandoned_encrypted_download_was_read_and_decrypted_to_its_end(
+        server_factory: Any, tmp_path: Path, dists: DistFactory) -> None:
+    """A client that went away 1 MiB into a 64 MiB encrypted download had the server read and
+    decrypt the other 63 MiB for nobody (uvicorn drops what is sent after a disconnect, the
+    application is not told): a few such downloads kept a core busy. The answer now stops
+    reading once a piece could not be sent."""
+    log = tmp_path / "access.jsonl"
+    server = server_factory(env={"PACKYARD_ACCESS_LOG": str(log),
+                                 "PACKYARD_ENCRYPTION": "on"})
+    assert server.proc is not None
+    repo = create_pypi_repo(codeartifact_client(server.url), server.url, "abandoned")
+    size = 64 * 1024 * 1024
+    wheel = dists.wheel(DistSpec(name="abandoned-download", version="1.0", padding=size))
+    upload_ok(repo, wheel)
+    url = repo.project_url("abandoned-download") + wheel.path.name
+    length = wheel.path.stat().st_size
+
+    before = _bytes_read(server.proc.pid)
+    abandoned = _abandoned_download(url, repo.auth, 1024 * 1024)
+    cut = _lines_for(log, [abandoned])[abandoned]  # written once the answer has returned
+    read = _bytes_read(server.proc.pid) - before
+    assert cut["status"] == 200 and cut["bytesOut"] < length // 2, cut
+    # The piece the client took, what the kernel's buffers held and one read ahead; the whole
+    # file (64 MiB and more) before.
+    assert read < length // 4, read
+
+    # A download that stays to the end is whole.
+    with repo.client() as http:
+        whole = http.get(url)
+    assert whole.status_code == 200 and len(whole.content) == length
