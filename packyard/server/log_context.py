@@ -6,6 +6,7 @@ worker threads); ``-`` outside a request."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from packyard.errors import UpstreamError, without_credentials
@@ -52,6 +53,27 @@ class CutShortResponses(logging.Filter):
             if error is not None:
                 record.msg, record.args = "response cut short: %s", (error.message,)
                 record.exc_info = record.exc_text = None
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# What uvicorn's supervisor (``--workers N``) logs, at INFO, when a worker process has died
+# (killed, out of memory, crashed) and it starts another.
+_WORKER_DIED = re.compile(r"^Child process \[(\d+)\] died$")
+
+
+class WorkerDeaths(logging.Filter):
+    """A worker process that died is a warning, said so: uvicorn logs it as "Child process
+    [N] died" at INFO, which a log shipper filtering at WARNING (as most alert on) never
+    sees, and which does not say the server goes on with a new worker."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            found = _WORKER_DIED.match(record.getMessage())
+            if found is not None:
+                record.msg = ("worker process %s died (killed or crashed: any requests it was "
+                              "serving were cut off); a new worker was started in its place")
+                record.args = (found.group(1),)
                 record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
@@ -103,7 +125,8 @@ def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
 def configure_logging(level: str, log_format: str = "text") -> None:
     """The server's log: standard error, each line with its request id (``FORMAT``, or a JSON
     object with ``log_format`` json: ``log_format.py``); responses cut short on purpose as one
-    line each (``CutShortResponses``, on uvicorn's logger); no credentials in URLs
+    line each (``CutShortResponses``, on uvicorn's logger), a worker process's death as a
+    warning (``WorkerDeaths``, likewise); no credentials in URLs
     (``UpstreamCredentials``), and no library's debug lines that hold secrets."""
     install_request_ids()
     if log_format == "json":
@@ -115,8 +138,9 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     else:
         logging.basicConfig(level=level.upper(), format=FORMAT)
     uvicorn_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, CutShortResponses) for f in uvicorn_log.filters):
-        uvicorn_log.addFilter(CutShortResponses())
+    for kind in (CutShortResponses, WorkerDeaths):
+        if not any(isinstance(f, kind) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(kind())
     for name in ("httpx", "packyard.upstream", "uvicorn.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, UpstreamCredentials) for f in logger.filters):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -290,6 +291,35 @@ def test_regression_workers_end_when_serve_is_killed_and_a_restart_finds_the_por
     srv.start()
     assert httpx.get(f"{srv.url}/health", trust_env=False).status_code == 200
     srv.stop()
+
+
+def _worker_pids(srv: Any) -> list[int]:
+    """The worker processes the server's log says it started, in order."""
+    return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", srv.log_text())]
+
+
+def test_regression_a_worker_killed_under_workers_2_was_logged_at_info_only(
+        server_factory: Any) -> None:
+    # uvicorn's supervisor starts another worker and said only "Child process [N] died", at
+    # INFO: below what a log shipper alerting on warnings reads.
+    import signal
+
+    srv = server_factory(env={"PACKYARD_WORKERS": "2"})
+    deadline = time.monotonic() + 20
+    while len(workers := _worker_pids(srv)) < 2:
+        assert time.monotonic() < deadline, srv.log_text()
+        time.sleep(0.1)
+    os.kill(workers[0], signal.SIGKILL)
+    while f"worker process {workers[0]} died" not in srv.log_text():
+        assert time.monotonic() < deadline, srv.log_text()
+        time.sleep(0.1)
+    [line] = [line for line in srv.log_text().splitlines()
+              if f"worker process {workers[0]} died" in line]
+    assert line.startswith("WARNING") and "a new worker was started" in line, line
+    while len(_worker_pids(srv)) < 3:  # the one started in its place
+        assert time.monotonic() < deadline, srv.log_text()
+        time.sleep(0.1)
+    assert httpx.get(f"{srv.url}/health", trust_env=False).status_code == 200
 
 
 def test_a_world_readable_data_directory_is_made_owner_only_and_new_files_are_too(

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from packyard.errors import Unavailable, UpstreamError
-from packyard.server.log_context import CutShortResponses, configure_logging
+from packyard.server.log_context import CutShortResponses, WorkerDeaths, configure_logging
 
 
 def _record(exc: BaseException) -> logging.LogRecord:
@@ -49,6 +49,20 @@ def test_any_other_exception_keeps_its_traceback() -> None:
         assert record.getMessage().startswith("Exception in ASGI application")
 
 
+def test_regression_a_worker_process_that_died_was_logged_at_info() -> None:
+    # uvicorn's supervisor says so at INFO, below what a log shipper alerting on warnings reads.
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
+                               "Child process [4242] died", None, None)
+    assert WorkerDeaths().filter(record)
+    assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
+    assert record.getMessage().startswith("worker process 4242 died")
+    assert "a new worker was started" in record.getMessage()
+    other = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
+                              "Started parent process [%d]", (7,), None)
+    assert WorkerDeaths().filter(other)
+    assert other.levelno == logging.INFO and other.getMessage() == "Started parent process [7]"
+
+
 def test_configuring_twice_installs_the_filter_once() -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
     before = list(uvicorn_log.filters)
@@ -56,6 +70,7 @@ def test_configuring_twice_installs_the_filter_once() -> None:
         configure_logging("warning")
         configure_logging("warning")
         assert sum(isinstance(f, CutShortResponses) for f in uvicorn_log.filters) == 1
+        assert sum(isinstance(f, WorkerDeaths) for f in uvicorn_log.filters) == 1
     finally:  # the rest of this worker's tests see uvicorn's logger as they found it
         uvicorn_log.filters[:] = before
 
