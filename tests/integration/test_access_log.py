@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from tests.integration.helpers import (
     DistFactory,
     DistSpec,
+    PypiRepo,
     codeartifact_client,
     create_pypi_repo,
     upload_ok,
@@ -82,6 +83,20 @@ def _abandoned_download(url: str, auth: tuple[str, str], keep: int) -> str:
                 if line.lower().startswith("x-amzn-requestid:"))
 
 
+def _large_file(server_factory: Any, log: Path, dists: DistFactory, encryption: str,
+                name: str) -> tuple[Any, PypiRepo, str, int]:
+    """A server logging to ``log``, with a 64 MiB wheel published in repository ``name``: the
+    server, the repository, the wheel's URL and its length."""
+    server = server_factory(env={"PACKYARD_ACCESS_LOG": str(log),
+                                 "PACKYARD_ENCRYPTION": encryption})
+    repo = create_pypi_repo(codeartifact_client(server.url), server.url, name)
+    wheel = dists.wheel(DistSpec(name=f"{name}-download", version="1.0",
+                                 padding=64 * 1024 * 1024))
+    upload_ok(repo, wheel)
+    return server, repo, repo.project_url(f"{name}-download") + wheel.path.name, \
+        wheel.path.stat().st_size
+
+
 @pytest.mark.parametrize("encryption", ["on", "off"])
 def test_regression_a_download_the_client_abandons_logs_the_bytes_sent_not_the_files_size(
         server_factory: Any, tmp_path: Path, dists: DistFactory, encryption: str) -> None:
@@ -90,14 +105,7 @@ def test_regression_a_download_the_client_abandons_logs_the_bytes_sent_not_the_f
     encryption off a whole download was logged with bytesOut 0 (a file sent by its path was
     not counted at all). Each now counts what went out on the connection."""
     log = tmp_path / "access.jsonl"
-    server = server_factory(env={"PACKYARD_ACCESS_LOG": str(log),
-                                 "PACKYARD_ENCRYPTION": encryption})
-    repo = create_pypi_repo(codeartifact_client(server.url), server.url, "big")
-    size = 64 * 1024 * 1024
-    wheel = dists.wheel(DistSpec(name="big-download", version="1.0", padding=size))
-    upload_ok(repo, wheel)
-    url = repo.project_url("big-download") + wheel.path.name
-    length = wheel.path.stat().st_size
+    _, repo, url, length = _large_file(server_factory, log, dists, encryption, "big")
 
     abandoned = _abandoned_download(url, repo.auth, 1024 * 1024)
     with repo.client() as http:
@@ -126,15 +134,8 @@ def test_regression_an_abandoned_encrypted_download_was_read_and_decrypted_to_it
     application is not told): a few such downloads kept a core busy. The answer now stops
     reading once a piece could not be sent."""
     log = tmp_path / "access.jsonl"
-    server = server_factory(env={"PACKYARD_ACCESS_LOG": str(log),
-                                 "PACKYARD_ENCRYPTION": "on"})
+    server, repo, url, length = _large_file(server_factory, log, dists, "on", "abandoned")
     assert server.proc is not None
-    repo = create_pypi_repo(codeartifact_client(server.url), server.url, "abandoned")
-    size = 64 * 1024 * 1024
-    wheel = dists.wheel(DistSpec(name="abandoned-download", version="1.0", padding=size))
-    upload_ok(repo, wheel)
-    url = repo.project_url("abandoned-download") + wheel.path.name
-    length = wheel.path.stat().st_size
 
     before = _bytes_read(server.proc.pid)
     abandoned = _abandoned_download(url, repo.auth, 1024 * 1024)
