@@ -238,7 +238,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, public_url:
     server_reason.install()
     server_coalesce.install()
     common: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "log_level": settings.log_level,
+        "host": settings.host, "port": settings.port,
+        # info at least: the supervisor's line about a dead worker is logged at INFO and made
+        # a warning by the server's log filters, which also drop what is below its level.
+        "log_level": "debug" if settings.log_level == "debug" else "info",
         "access_log": settings.log_level == "debug", "server_header": False,
         "timeout_graceful_shutdown": 10,
         # The app brings its own proxy-headers middleware (server/proxy_headers.py).

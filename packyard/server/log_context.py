@@ -78,6 +78,20 @@ class WorkerDeaths(logging.Filter):
         return True
 
 
+class LevelFloor(logging.Filter):
+    """The server's level, kept on uvicorn's logger by a filter instead of its level: uvicorn
+    runs at ``info`` at least (``cli/main.py``), so that its supervisor's line about a dead
+    worker, logged at INFO, reaches ``WorkerDeaths`` (which makes it a warning) at a server
+    level of ``warning`` too; the rest below the server's level is dropped here."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
 class UpstreamCredentials(logging.Filter):
     """URLs logged without their credentials: httpx logs each upstream request's URL whole,
     and an index URL may hold a password (``https://USER:PASSWORD@mirror/simple/``) or a file
@@ -141,6 +155,10 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     for kind in (CutShortResponses, WorkerDeaths):
         if not any(isinstance(f, kind) for f in uvicorn_log.filters):
             uvicorn_log.addFilter(kind())
+    # After them: a record they raise to a warning is judged by its new level.
+    for old in [f for f in uvicorn_log.filters if isinstance(f, LevelFloor)]:
+        uvicorn_log.removeFilter(old)
+    uvicorn_log.addFilter(LevelFloor(logging.getLevelName(level.upper())))
     for name in ("httpx", "packyard.upstream", "uvicorn.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, UpstreamCredentials) for f in logger.filters):

@@ -63,6 +63,26 @@ def test_regression_a_worker_process_that_died_was_logged_at_info() -> None:
     assert other.levelno == logging.INFO and other.getMessage() == "Started parent process [7]"
 
 
+def test_a_dead_worker_is_logged_at_a_warning_level_and_the_rest_below_it_is_not() -> None:
+    # uvicorn runs at info at least; the server's own level is this filter chain's.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    before = list(uvicorn_log.filters)
+    try:
+        configure_logging("warning")
+
+        def kept(message: str) -> bool:
+            record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, message, None,
+                                       None)
+            return bool(uvicorn_log.filter(record))
+
+        assert kept("Child process [12] died")
+        assert not kept("Started server process [12]")
+        configure_logging("info")
+        assert kept("Started server process [12]")
+    finally:
+        uvicorn_log.filters[:] = before
+
+
 def test_configuring_twice_installs_the_filter_once() -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
     before = list(uvicorn_log.filters)
