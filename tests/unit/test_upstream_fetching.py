@@ -1106,6 +1106,26 @@ def test_a_hash_mismatch_stores_nothing_and_is_remembered(tmp_path: Path) -> Non
     assert list((tmp_path / "spool").iterdir()) == []
 
 
+def test_a_file_its_page_declares_again_with_another_hash_is_downloaded_at_once(
+        tmp_path: Path) -> None:
+    # The mismatch is remembered by the hash declared: once the upstream's page names the
+    # bytes it sends (a file it replaced), nobody waits out the remembered failure.
+    commits: list[StagedBlob] = []
+
+    async def main() -> int:
+        server = FileServer()
+        server.release.set()
+        pull = PullThrough(_http(server), tmp_path / "spool", 10 * len(DATA), 60)
+        with pytest.raises(VerificationFailed):
+            await pull.start("d1", _source(sha="0" * 64), _keep_into(commits)).result()
+        digests = await pull.start("d1", _source(sha=SHA), _keep_into(commits)).result()
+        assert digests.sha256 == SHA
+        return server.requests
+
+    assert asyncio.run(main()) == 2
+    assert len(commits) == 1
+
+
 def test_a_size_that_disagrees_with_the_page_is_refused_before_reading(tmp_path: Path) -> None:
     async def main() -> str:
         server = FileServer()
