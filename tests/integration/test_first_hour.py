@@ -10,6 +10,7 @@ environment, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -228,6 +229,20 @@ def test_the_readme_walkthrough_runs_as_written_with_the_pip_login(
     finally:
         _stop_group(serve)
     assert f"scripts/serve: starting: packyard serve --port {serve_port}" in serve_log.read_text()
+
+    # With the JSON server log, each line it writes is JSON: scripts/serve adds none of its own.
+    json_log = tmp_path / "serve-json.log"
+    with json_log.open("wb") as out:
+        serve = subprocess.Popen([new_user.checkout / "scripts" / "serve", "--port",
+                                  str(serve_port), "--log-format", "json"], cwd=new_user.home,
+                                 env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_health(f"http://127.0.0.1:{serve_port}", serve, json_log)
+    finally:
+        _stop_group(serve)
+    lines = json_log.read_text().splitlines()
+    assert lines and all(isinstance(json.loads(line), dict) for line in lines), lines
 
     # The README's way back to PyPI.
     run(["bash", "-euo", "pipefail", "-c", walkthrough("undo")], env, cwd=new_user.home)
