@@ -309,7 +309,7 @@ def run(cmd: Sequence[str | Path], env: Mapping[str, str], *, check: bool = True
     elif argv[0] == str(tool("packyard")) and not PLAIN_SERVERS:
         proc = _packyard_forks().run(argv, env, timeout=timeout, cwd=cwd)
     if proc is None:
-        proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
+        proc = subprocess.run(argv, env=_with_pythonpath(argv, env), capture_output=True, text=True,
                               timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -318,13 +318,21 @@ def run(cmd: Sequence[str | Path], env: Mapping[str, str], *, check: bool = True
     return proc
 
 
+def _with_pythonpath(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """``env``, and for a ``packyard`` command the PYTHONPATH pytest runs with: the Packyard
+    this suite tests (a checkout PYTHONPATH names), not the one installed in the venv."""
+    if argv[0] == str(tool("packyard")) and "PYTHONPATH" in os.environ:
+        return {"PYTHONPATH": os.environ["PYTHONPATH"], **env}
+    return dict(env)
+
+
 def start_packyard(argv: Sequence[str | Path], env: Mapping[str, str]
                    ) -> subprocess.Popen[bytes] | ForkedProcess:
     """A ``packyard`` command left running (to be killed mid-run, say), its output discarded."""
     args = [str(a) for a in argv]
     proc = None if PLAIN_SERVERS else _packyard_forks().start(args, env)
     if proc is None:
-        proc = subprocess.Popen(args, env=dict(env), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(args, env=_with_pythonpath(args, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
 

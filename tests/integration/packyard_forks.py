@@ -187,6 +187,10 @@ class PackyardForks:
     def _start(self, env: Mapping[str, str]) -> None:
         self._startup = _startup(env)
         start_env = {**env, "PATH": env.get("PATH", os.defpath)}
+        # The Packyard this suite runs (a checkout named by PYTHONPATH, when pytest runs with
+        # one), whatever environment the first command is given.
+        if "PYTHONPATH" in os.environ:
+            start_env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
         with (self._workdir / "server.log").open("ab") as log:
             self._server = subprocess.Popen(
                 [str(self._python), __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
