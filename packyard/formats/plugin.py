@@ -10,7 +10,8 @@ behaviour in:
 - ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
 - optionally ``file_import``: the files ``packyard import`` publishes for it from disk (by
-  their names' endings), and the service that checks and publishes them;
+  their names' endings), and the service that checks and publishes them (and, for npm, the
+  registry documents beside them: their dist-tags and deprecations);
 - optionally ``file_export``: where ``packyard export`` writes each of its files, laid out so
   that its ``file_import`` takes the folder back;
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
@@ -55,9 +56,57 @@ class FileResult:
     """Why it was refused: the message an upload of it would have shown."""
 
 
+@dataclass(frozen=True)
+class TagResult:
+    """A tag of a package document, and what the import made of it."""
+
+    tag: str
+    version: str
+    reason: str | None = None
+    """Why it was skipped (the version is not in the repository, say)."""
+
+
+@dataclass(frozen=True)
+class DeprecationResult:
+    """A deprecation of a package document, and what the import made of it."""
+
+    version: str
+    message: str
+    reason: str | None = None
+    """Why it was skipped."""
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """What ``packyard import`` made of one package document read beside the files (npm's
+    registry document, as Verdaccio keeps one per package): the tags and deprecations it set
+    as the format's own commands would, those already so, and those skipped; or why the
+    whole document was refused (nothing of it applied)."""
+
+    path: Path
+    status: Literal["read", "refused"]
+    package: str | None = None
+    reason: str | None = None
+    tags_set: tuple[TagResult, ...] = ()
+    tags_present: tuple[TagResult, ...] = ()
+    tags_skipped: tuple[TagResult, ...] = ()
+    deprecations_set: tuple[DeprecationResult, ...] = ()
+    deprecations_present: tuple[DeprecationResult, ...] = ()
+    deprecations_skipped: tuple[DeprecationResult, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.tags_set or self.deprecations_set)
+
+
 class FileImporter(Protocol):
     def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
         """Import ``paths`` in order; yields each batch's results once the batch is stored."""
+        ...
+
+    def apply_documents(self, paths: Sequence[Path]) -> Iterator[DocumentResult]:
+        """Read each package document of ``paths`` (once the files are imported), answering
+        each that is one; a file that is no such document is passed over, as before."""
         ...
 
 
@@ -71,6 +120,12 @@ class FileImport(Protocol):
     def suffixes(self) -> Sequence[str]:
         """The file name endings it takes (``.whl``, ``.tgz``): what a directory is searched
         for, and how a file is told to be this format's."""
+        ...
+
+    @property
+    def documents(self) -> Sequence[str]:
+        """The whole file names of the package documents it reads beside its files (npm:
+        ``package.json``, a registry's document of the package); empty when none."""
         ...
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,

@@ -98,18 +98,26 @@ class NpmFormat:
 
 class _TarballImport:
     """``packyard import`` of npm tarballs (``npm pack``'s, a registry's storage), each
-    published as ``npm publish <tarball>`` would publish it."""
+    published as ``npm publish <tarball>`` would publish it; then the registry documents
+    beside them (Verdaccio's ``package.json``), whose dist-tags and deprecations are set as
+    ``npm dist-tag add`` and ``npm deprecate`` would set them."""
 
     suffixes = (".tgz",)
+    documents = ("package.json",)  # registry_document.FILENAME
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
         from packyard.formats.bulk_import import BulkImporter
+        from packyard.formats.npm.package_edits import PackageEdits
         from packyard.formats.npm.publish import NpmLimits, NpmPublisher
+        from packyard.formats.npm.registry_document import RegistryDocuments
 
         limits = NpmLimits.of(settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)
-        return BulkImporter(NpmPublisher(registry, limits), registry.blobs, principal, domain,
-                            repository, batch_size)
+        publisher = NpmPublisher(registry, limits)
+        documents = RegistryDocuments(PackageEdits(registry, publisher),
+                                      settings.npm_max_document_bytes)
+        return BulkImporter(publisher, registry.blobs, principal, domain, repository,
+                            batch_size, documents)
 
 
 class _TarballExport:

@@ -115,6 +115,7 @@ class _DistributionImport:
     """``packyard import`` of wheels and sdists, each checked as its upload would be."""
 
     suffixes = DIST_SUFFIXES
+    documents = ()
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
