@@ -13,13 +13,14 @@ behaviour in:
   their names' endings), and the service that checks and publishes them (and, for npm, the
   registry documents beside them: their dist-tags and deprecations);
 - optionally ``file_export``: where ``packyard export`` writes each of its files, laid out so
-  that its ``file_import`` takes the folder back;
+  that its ``file_import`` takes the folder back (and, for npm, each package's registry
+  document beside its tarballs);
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -29,7 +30,7 @@ from starlette.routing import BaseRoute
 from packyard.auth.principal import Principal
 from packyard.formats.registry import FormatRules
 from packyard.http.answer import FirstRead, HotPath
-from packyard.metadata.catalog import PageRenderer
+from packyard.metadata.catalog import Catalog, PageRenderer
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
@@ -135,6 +136,18 @@ class FileImport(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PackageDocument:
+    """A package's document that ``packyard export`` writes beside its files (npm: the
+    registry document Verdaccio keeps as ``package.json``)."""
+
+    path: tuple[str, ...]
+    """Its place under the destination, as ``FileExport.path_of`` gives a file's."""
+    merge: Callable[[bytes | None], bytes]
+    """Its bytes, given the document an earlier export left at its place (None: none), whose
+    versions it keeps; ``Conflict`` when what is there is no document of this package."""
+
+
 class FileExport(Protocol):
     """A format's ``packyard export``: where each of a repository's files of this format goes
     in the destination folder, laid out as its ``file_import`` reads it back."""
@@ -145,6 +158,13 @@ class FileExport(Protocol):
         name; the first the format's own folder, ``pypi``); None for a file the format's import
         would not take back (it is left out, and counted so). The parts come from the
         catalog: the export checks that they stay inside the destination."""
+        ...
+
+    def package_document(self, catalog: Catalog, package: Package,
+                         files: Sequence[tuple[PackageVersion, Asset]]
+                         ) -> PackageDocument | None:
+        """The document of ``package`` made of the files this export wrote of it (each with
+        its version), written once they are; None for a format that writes none."""
         ...
 
 

@@ -17,8 +17,14 @@ from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
-    from packyard.formats.plugin import FileExport, FileImport, FileImporter, MountedFormat
-    from packyard.metadata.catalog import PageRenderer
+    from packyard.formats.plugin import (
+        FileExport,
+        FileImport,
+        FileImporter,
+        MountedFormat,
+        PackageDocument,
+    )
+    from packyard.metadata.catalog import Catalog, PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
     from packyard.services.registry import Registry
@@ -131,3 +137,24 @@ class _TarballExport:
             return None
         scope = (f"@{package.namespace}",) if package.namespace else ()
         return (FORMAT, *scope, package.name, f"{package.name}-{version.version}.tgz")
+
+    def package_document(self, catalog: Catalog, package: Package,
+                         files: Sequence[tuple[PackageVersion, Asset]]
+                         ) -> PackageDocument | None:
+        """``npm/<name>/package.json`` (``npm/@<scope>/<name>/package.json``): the registry
+        document Verdaccio keeps beside the tarballs, of the versions exported, merged with
+        the one an earlier export left there (``registry_document``)."""
+        from packyard.formats.npm.names import from_codeartifact
+        from packyard.formats.npm.registry_document import (
+            FILENAME,
+            export_document,
+            merge_document,
+        )
+        from packyard.formats.plugin import PackageDocument
+
+        name = from_codeartifact(package.namespace or None, package.name)
+        tags = named_tags(catalog.package_tags(package.id), [v for v, _ in files])
+        document = export_document(name, files, tags)
+        scope = (f"@{package.namespace}",) if package.namespace else ()
+        return PackageDocument((FORMAT, *scope, package.name, FILENAME),
+                               lambda existing: merge_document(existing, document))

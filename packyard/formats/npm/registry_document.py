@@ -1,6 +1,6 @@
 """The registry document Verdaccio keeps beside a package's tarballs (``storage/<name>/
 package.json``, ``storage/@scope/<name>/package.json``): what ``packyard import`` reads of it,
-and what ``packyard export`` writes.
+and what ``packyard export`` writes (``export_document``, ``merge_document``).
 
 It is a packument as the registry stores it: ``name``, ``versions`` (each version's manifest,
 ``deprecated`` when deprecated), ``dist-tags``, ``time``, ``_attachments`` (each tarball's
@@ -8,19 +8,30 @@ It is a packument as the registry stores it: ``name``, ``versions`` (each versio
 tarballs carry neither dist-tags nor deprecations, so without it an air-gapped copy loses every
 tag but ``latest`` and every deprecation message. A project's own ``package.json`` (no
 ``versions``, no ``dist-tags``) is no such document and is passed over.
+
+The exported document is the repository's full packument of the exported versions (their
+manifests, ``deprecated``, the dist-tags that name them, ``time``, ``readme``, ``_rev``), with
+what Verdaccio's storage adds: ``_attachments`` naming each tarball, empty ``_uplinks``,
+``_distfiles`` and ``users``. Its ``dist.tarball`` URLs name Verdaccio's default address:
+Verdaccio answers with its own (it keeps only the file name), and ``packyard import`` reads
+none.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packyard.errors import Invalid, PackyardError
+from packyard.errors import Conflict, Invalid, PackyardError
+from packyard.formats.npm import attributes
 from packyard.formats.npm.names import PackageName, parse_package_name
+from packyard.formats.npm.packument import StoredPackage, StoredVersion, full_document
+from packyard.formats.npm.semver import version_sort_key
 from packyard.formats.plugin import DocumentResult
+from packyard.model import Asset, PackageVersion
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
@@ -31,6 +42,10 @@ FILENAME = "package.json"
 
 _KEYS = ("name", "versions", "dist-tags")
 """What makes a ``package.json`` a registry document rather than a project's."""
+
+EXPORT_BASE_URL = "http://localhost:4873/"
+"""Where the exported ``dist.tarball`` URLs point: Verdaccio's default address (it rewrites
+them to its own when it answers; it needs them absolute)."""
 
 
 @dataclass(frozen=True)
@@ -110,3 +125,76 @@ class RegistryDocuments:
             deprecations_set=tuple(done.deprecations_set),
             deprecations_present=tuple(done.deprecations_present),
             deprecations_skipped=tuple(done.deprecations_skipped))
+
+
+def export_document(name: PackageName, files: Sequence[tuple[PackageVersion, Asset]],
+                    tags: Mapping[str, str]) -> dict[str, Any]:
+    """The registry document of ``name`` made of the exported ``files`` (each tarball with its
+    version), ``tags`` (tag -> version) limited to them: every exported version is in it, as
+    the packument shows a Published one, whatever its status here."""
+    stored = [StoredVersion(
+        version=v.version, manifest=attributes.manifest(v.attributes), status="Published",
+        published=v.published_at, deprecated=attributes.deprecated(v.attributes),
+        readme=v.readme, readme_filename=attributes.readme_filename(v.attributes))
+        for v, _ in files]
+    document = full_document(StoredPackage(name, stored, tags), EXPORT_BASE_URL, write=True)
+    document.update({"users": {}, "_uplinks": {}, "_distfiles": {}, "_attachments": {
+        name.tarball_filename(version.version): {
+            "shasum": _shasum(version, asset), "version": version.version}
+        for version, asset in files}})
+    return document
+
+
+def merge_document(existing: bytes | None, document: Mapping[str, Any]) -> bytes:
+    """The bytes of ``document`` written over the one an earlier export left (None: none):
+    its versions, times and attachments stay beside this run's, and this run's dist-tags
+    (and everything else) are written over its; a tag left naming no version goes.
+    ``Conflict`` when what is there is no registry document of this package."""
+    merged = dict(document)
+    if existing is not None:
+        earlier = _earlier(existing, str(document["name"]))
+        for key in ("versions", "time", "_attachments"):
+            old, new = earlier.get(key), document.get(key)
+            if isinstance(old, dict) and isinstance(new, Mapping):
+                merged[key] = {**old, **new}
+        merged = {**earlier, **merged}
+        versions: dict[str, Any] = merged["versions"]
+        merged["versions"] = {v: versions[v] for v in sorted(versions, key=_sort_key)}
+        old_tags = earlier["dist-tags"] if isinstance(earlier["dist-tags"], dict) else {}
+        merged["dist-tags"] = {tag: version for tag, version in
+                               {**old_tags, **document["dist-tags"]}.items()
+                               if version in versions}
+        times = merged.get("time")
+        if isinstance(times, dict) and isinstance(earlier.get("time"), dict):
+            created = earlier["time"].get("created")
+            if isinstance(created, str) and created < str(times.get("created", created)):
+                times["created"] = created
+    return (json.dumps(merged, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def _earlier(existing: bytes, name: str) -> dict[str, Any]:
+    try:
+        earlier = json.loads(existing)
+    except (ValueError, UnicodeDecodeError):
+        earlier = None
+    if (not isinstance(earlier, dict) or not all(key in earlier for key in _KEYS)
+            or not isinstance(earlier["versions"], dict)):
+        raise Conflict(f"the package.json of {name} in the destination is no registry document; "
+                       "it is left as it is (move it away, or export into another folder)")
+    if earlier["name"] != name:
+        raise Conflict(f"the package.json of {name} in the destination is the document of "
+                       f"{json.dumps(earlier['name'])}; it is left as it is")
+    return earlier
+
+
+def _sort_key(version: str) -> tuple[int, Any]:
+    try:
+        return (0, version_sort_key(version))
+    except Exception:
+        return (1, version)  # not semver: after the rest, as it came
+
+
+def _shasum(version: PackageVersion, asset: Asset) -> str | None:
+    dist = attributes.manifest(version.attributes).get("dist")
+    shasum = dist.get("shasum") if isinstance(dist, Mapping) else None
+    return shasum if isinstance(shasum, str) else asset.sha1
