@@ -56,7 +56,7 @@ def test_npm_installs_packages_imported_from_a_storage_folder(
                 storage / "imp-app")
     _pack(home, client, package_json(tmp_path / "app-old", "imp-app", "0.9.0"),
           storage / "imp-app")
-    # Verdaccio's own record of each package: no tarball, so not taken.
+    # No registry document (no name, versions and dist-tags): passed over.
     (storage / "imp-app" / "package.json").write_text("{}\n")
 
     imported = _import(server, repo, session_home, storage)
