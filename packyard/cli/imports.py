@@ -269,6 +269,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
              "is mended, and the files already imported are skipped")
     # The imported projects' pages are rendered right after each batch; the import is done
     # when they are (``metadata/rendered_pages.py``).
+    if not total and not read:
+        # Only package.json files, none a registry document (a project's folder): as before.
+        services.catalog.dispose()
+        fail(f"no distribution files ({_suffix_list(imports)}) in "
+             f"{', '.join(str(p) for p in paths)}")
     services.catalog.flush_rendered_pages()
     seconds = time.monotonic() - started
     audit = LocalAudit(settings, services.engines)

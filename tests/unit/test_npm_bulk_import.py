@@ -676,6 +676,17 @@ def test_a_projects_own_package_json_is_passed_over(data_dir: Path, packed: Path
     assert report["imported"] == 2 and "documents" not in report
 
 
+def test_a_folder_with_only_a_projects_package_json_is_still_no_import(
+        data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+
+    code, _, err = _import(data_dir, tmp_path, output="text")
+
+    assert code == 2
+    assert f"error: no distribution files (*.whl, *.tar.gz, *.zip, *.tgz) in {tmp_path}" in (
+        " ".join(err.split()))
+
+
 def test_a_malformed_document_is_refused_whole_and_the_rest_carries_on(
         data_dir: Path, verdaccio: Path) -> None:
     # Its dist-tags are fine; one deprecation is no string: nothing of it is applied.
