@@ -188,6 +188,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     settings = _settings(data_dir, database_url, blob_store)
     imports = _file_imports()
     claimed, documents, unclaimed = _claimed(paths, imports)
+    named = {path for path in paths if not path.is_dir()}
     if not claimed and not unclaimed and not documents:
         fail(f"no distribution files ({_suffix_list(imports)}) in "
              f"{', '.join(str(p) for p in paths)}")
@@ -219,7 +220,8 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         fail(exc.message)
     principal = root_principal(settings.account_id)
     counts: Counter[str] = Counter()
-    by_format: dict[str, Counter[str]] = {name: Counter() for name in claimed}
+    by_format: dict[str, Counter[str]] = {name: Counter() for name in imports
+                                          if name in claimed or name in documents}
     refused: list[FileResult] = []
     read: list[DocumentResult] = []
     started = time.monotonic()
@@ -254,13 +256,25 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                     report(batch, by_format[name])
                 # Once the package's tarballs are in: a tag names a version the repository
                 # has only then.
+                answered: set[Path] = set()
                 for document in importer.apply_documents(documents.get(name, [])):
                     read.append(document)
+                    answered.add(document.path)
                     if document.status == "refused" and output == "text":
                         bar.console.print(
                             f"[red]refused[/] {escape(_shown(document.path))}: "
                             f"{escape(document.reason or '')}", soft_wrap=True,
                             highlight=False)
+                # One named on the command line that is no such document is refused, as any
+                # file named that no format takes; in a folder, it is passed over.
+                passed_over = [FileResult(path, "refused", f"{path.name} is no package "
+                                                           "document packyard import reads "
+                                                           "(an npm registry document has "
+                                                           "name, versions and dist-tags)")
+                               for path in documents.get(name, [])
+                               if path in named and path not in answered]
+                total += len(passed_over)
+                report(passed_over, by_format[name])
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
         # the batches committed before stay, and a rerun skips them.
@@ -297,7 +311,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             "domain": found_domain.name, "repository": found_repository.name,
             "files": total, "imported": counts["imported"], "present": counts["present"],
             "refused": [{"path": str(r.path), "reason": r.reason} for r in refused],
-            "formats": {name: {"files": len(claimed[name]), "imported": tally["imported"],
+            "formats": {name: {"files": sum(tally.values()), "imported": tally["imported"],
                                "present": tally["present"], "refused": tally["refused"]}
                         for name, tally in by_format.items()},
             **({"documents": _documents_report(read)} if read else {}),

@@ -617,7 +617,8 @@ def test_a_rerun_of_the_import_changes_nothing_and_says_so(data_dir: Path,
                 for v in _versions(services, "alpha").values()} == revisions
     finally:
         services.catalog.dispose()
-    first, second = read_segments(data_dir / "audit")
+    first, second = sorted(read_segments(data_dir / "audit"),
+                           key=lambda event: event["responseElements"]["present"])
     assert first["responseElements"] == {"imported": 5, "present": 0, "refused": 0,
                                          "documents": 2, "documentsRefused": 0,
                                          "distTagsSet": 3, "deprecationsSet": 2}
@@ -685,6 +686,27 @@ def test_a_folder_with_only_a_projects_package_json_is_still_no_import(
     assert code == 2
     assert f"error: no distribution files (*.whl, *.tar.gz, *.zip, *.tgz) in {tmp_path}" in (
         " ".join(err.split()))
+
+
+def test_a_package_json_named_that_is_no_registry_document_is_refused_saying_so(
+        data_dir: Path, verdaccio: Path, tmp_path: Path) -> None:
+    project = tmp_path / "app" / "package.json"
+    project.parent.mkdir()
+    project.write_text('{"name": "app", "version": "1.0.0"}')
+
+    code, out, _ = _import(data_dir, project, verdaccio / "alpha" / "package.json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert report["files"] == 1
+    assert report["refused"] == [{"path": str(project), "reason": (
+        "package.json is no package document packyard import reads (an npm registry document "
+        "has name, versions and dist-tags)")}]
+    assert report["formats"] == {"npm": {"files": 1, "imported": 0, "present": 0,
+                                         "refused": 1}}
+    # The registry document named alone: its tags name versions not imported yet.
+    assert report["documents"]["distTags"]["skipped"][0]["reason"] == (
+        "alpha is not in the repository")
 
 
 def test_a_malformed_document_is_refused_whole_and_the_rest_carries_on(
