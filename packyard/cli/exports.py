@@ -29,7 +29,7 @@ from packyard.cli.storage_options import storage_options
 from packyard.errors import CannotStart, PackyardError, os_error_text
 
 if TYPE_CHECKING:
-    from packyard.formats.bulk_export import ExportResult, PlannedFile
+    from packyard.formats.bulk_export import DocumentExportResult, ExportResult, PlannedFile
 
 _STATUSES = ("Published", "Unlisted", "Archived")  # formats/bulk_export.EXPORTABLE_STATUSES
 _DISPOSED = "Disposed"
@@ -52,6 +52,12 @@ def _summary(counts: Counter[str], seconds: float) -> str:
     return (f"{counts['written']:,} written, {counts['present']:,} already present, "
             f"{counts['failed']:,} failed, {counts['left-out']:,} left out "
             f"({rate:,.0f} files/s)")
+
+
+def _documents_summary(documents: list[DocumentExportResult]) -> str:
+    tally = Counter(d.status for d in documents)
+    return (f"package documents: {tally['written']:,} written, {tally['present']:,} already "
+            f"present, {tally['failed']:,} failed")
 
 
 def _shown(text: str) -> str:
@@ -104,7 +110,9 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
 
     PyPI files go to DEST/pypi/<project>/<file>, npm tarballs to
     DEST/npm/<name>/<name>-<version>.tgz and DEST/npm/@<scope>/<name>/<name>-<version>.tgz
-    (where Verdaccio's storage keeps tarballs); generic packages are left out (counted). Each
+    with each package's registry document beside them, DEST/npm/<name>/package.json (its
+    dist-tags and deprecations; merged with the one an earlier export left there), as
+    Verdaccio's storage keeps them; generic packages are left out (counted). Each
     file is read through the blob store (decrypted), checked against its recorded sha256 and
     written whole under its name; a file already in DEST with the same bytes is skipped, so a rerun or an
     incremental export into the same folder writes only what is missing, and one with other
@@ -119,7 +127,12 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
     # --help` should not wait for.
     from packyard.bootstrap import build_services
     from packyard.data_dir import restrict_new_files
-    from packyard.formats.bulk_export import BulkExporter, ExportFilter, plan_export
+    from packyard.formats.bulk_export import (
+        BulkExporter,
+        ExportFilter,
+        export_documents,
+        plan_export,
+    )
     from packyard.services.export_folder import SUMS, ExportFolder
 
     chosen = {_STATUSES[[s.lower() for s in _STATUSES].index(s.lower())]
@@ -155,12 +168,15 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
         by_format: dict[str, Counter[str]] = {}
         failed: list[ExportResult] = []
         left_out: list[ExportResult] = []
+        results: list[ExportResult] = []
+        documents: list[DocumentExportResult] = []
         started = time.monotonic()
         try:
             with progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
                 task = bar.add_task("", total=len(planned))
                 for result in exporter.run(planned):
+                    results.append(result)
                     counts[result.status] += 1
                     by_format.setdefault(result.file.format, Counter())[result.status] += 1
                     if result.status == "left-out":
@@ -174,6 +190,15 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                 soft_wrap=True, highlight=False)
                     bar.update(task, advance=1,
                                description=_summary(counts, time.monotonic() - started))
+                # Once a package's files are there: its document names them.
+                for document in export_documents(services.catalog, services.plugins, folder,
+                                                 results, settings.npm_max_document_bytes):
+                    documents.append(document)
+                    if document.status == "failed" and output == "text":
+                        bar.console.print(
+                            f"[red]failed[/] {escape(_shown(document.shown))}: "
+                            f"{escape(_shown(document.reason or ''))}",
+                            soft_wrap=True, highlight=False)
         except OSError as exc:
             # The destination's disk (full, gone, read-only): not a file's fault, so the
             # export stops; what was written stays, whole, and a rerun skips it.
@@ -198,7 +223,10 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
                     ("format", fmt), ("namespace", namespace), ("package", package),
                     ("since", since.isoformat() if since else None)) if value is not None}}, {
                 "written": counts["written"], "present": counts["present"],
-                "leftOut": counts["left-out"], "failed": counts["failed"]})
+                "leftOut": counts["left-out"], "failed": counts["failed"],
+                **({"documentsWritten": sum(1 for d in documents if d.status == "written"),
+                    "documentsFailed": sum(1 for d in documents if d.status == "failed")}
+                   if documents else {})})
         finally:
             audit.close()
         services.catalog.dispose()
@@ -214,16 +242,24 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                "present": tally["present"], "failed": tally["failed"],
                                "leftOut": tally["left-out"]}
                         for name, tally in by_format.items()},
+            **({"documents": {
+                "written": sum(1 for d in documents if d.status == "written"),
+                "present": sum(1 for d in documents if d.status == "present"),
+                "failed": [{"file": d.shown, "format": d.format,
+                            "namespace": d.package.namespace or None,
+                            "package": d.package.name, "reason": d.reason}
+                           for d in documents if d.status == "failed"]}} if documents else {}),
             "seconds": round(seconds, 3),
             "filesPerSecond": round(total / seconds, 1) if seconds > 0 else None,
         }, indent=2))
     else:
         noun = "file" if total == 1 else "files"
         click.echo(f"{total:,} {noun} of {found_domain.name}/{found_repository.name} into "
-                   f"{dest} in {seconds:.1f}s: {_summary(counts, seconds)}")
+                   f"{dest} in {seconds:.1f}s: {_summary(counts, seconds)}"
+                   + (f"; {_documents_summary(documents)}" if documents else ""))
         reasons = Counter((r.file.format, r.reason) for r in left_out)
         for (name, reason), count in reasons.items():
             click.echo(f"  left out: {count:,} {name} file{'' if count == 1 else 's'} "
                        f"({reason})")
-    if failed:
+    if failed or any(d.status == "failed" for d in documents):
         sys.exit(1)

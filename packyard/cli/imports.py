@@ -31,7 +31,7 @@ from packyard.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from packyard.formats.plugin import FileImport, FileResult
+    from packyard.formats.plugin import DocumentResult, FileImport, FileResult
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -56,19 +56,28 @@ def _file_imports() -> dict[str, FileImport]:
 
 
 def _claimed(paths: Sequence[Path], imports: dict[str, FileImport]
-             ) -> tuple[dict[str, list[Path]], list[Path]]:
+             ) -> tuple[dict[str, list[Path]], dict[str, list[Path]], list[Path]]:
     """The files to import, by the format that claims each (its name ends with one of that
-    format's suffixes), and the files named that no format claims, in the order found."""
+    format's suffixes), the package documents each format reads (by their whole names), and
+    the files named that no format claims, in the order found."""
     from packyard.formats.bulk_import import find_files
 
     endings = {name: tuple(file_import.suffixes) for name, file_import in imports.items()}
+    names = {name: tuple(file_import.documents) for name, file_import in imports.items()}
     claimed: dict[str, list[Path]] = {name: [] for name in imports}
+    documents: dict[str, list[Path]] = {name: [] for name in imports}
     unclaimed: list[Path] = []
-    for path in find_files(paths, [suffix for ends in endings.values() for suffix in ends]):
+    for path in find_files(paths, [suffix for ends in endings.values() for suffix in ends],
+                           [whole for wholes in names.values() for whole in wholes]):
         owner = next((name for name, ends in endings.items() if path.name.endswith(ends)),
                      None)
-        (claimed[owner] if owner is not None else unclaimed).append(path)
-    return {name: files for name, files in claimed.items() if files}, unclaimed
+        if owner is not None:
+            claimed[owner].append(path)
+            continue
+        reader = next((name for name, wholes in names.items() if path.name in wholes), None)
+        (documents[reader] if reader is not None else unclaimed).append(path)
+    return ({name: files for name, files in claimed.items() if files},
+            {name: files for name, files in documents.items() if files}, unclaimed)
 
 
 def _suffix_list(imports: dict[str, FileImport]) -> str:
@@ -87,6 +96,47 @@ def _summary(counts: Counter[str], seconds: float) -> str:
     rate = done / seconds if seconds > 0 else 0.0
     return (f"{counts['imported']:,} imported, {counts['present']:,} already present, "
             f"{counts['refused']:,} refused ({rate:,.0f} files/s)")
+
+
+def _documents_summary(results: Sequence[DocumentResult]) -> str:
+    """What the package documents did, for the summary line: a rerun says it changed
+    nothing."""
+    read = sum(1 for r in results if r.status == "read")
+    refused = len(results) - read
+
+    def count(kind: str) -> int:
+        return sum(len(getattr(r, kind)) for r in results)
+
+    text = (f"{read:,} package document{'' if read == 1 else 's'} read, {refused:,} refused: "
+            f"{count('tags_set'):,} dist-tags set, {count('tags_present'):,} already set, "
+            f"{count('tags_skipped'):,} skipped; {count('deprecations_set'):,} deprecations set, "
+            f"{count('deprecations_present'):,} already set, "
+            f"{count('deprecations_skipped'):,} skipped")
+    if read and not any(r.changed for r in results):
+        text += " (nothing changed)"
+    return text
+
+
+def _documents_report(results: Sequence[DocumentResult]) -> dict[str, object]:
+    """The package documents in ``--output json``: every tag and deprecation set or skipped,
+    and each refused document with its reason."""
+    return {
+        "read": sum(1 for r in results if r.status == "read"),
+        "refused": [{"path": str(r.path), "package": r.package, "reason": r.reason}
+                    for r in results if r.status == "refused"],
+        "distTags": {
+            "set": [{"package": r.package, "tag": t.tag, "version": t.version}
+                    for r in results for t in r.tags_set],
+            "alreadySet": sum(len(r.tags_present) for r in results),
+            "skipped": [{"package": r.package, "tag": t.tag, "version": t.version,
+                         "reason": t.reason} for r in results for t in r.tags_skipped]},
+        "deprecations": {
+            "set": [{"package": r.package, "version": d.version, "message": d.message}
+                    for r in results for d in r.deprecations_set],
+            "alreadySet": sum(len(r.deprecations_present) for r in results),
+            "skipped": [{"package": r.package, "version": d.version, "message": d.message,
+                         "reason": d.reason} for r in results for d in r.deprecations_skipped]},
+    }
 
 
 @click.command("import")
@@ -111,11 +161,15 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     and `npm publish` would.
 
     PATHS are distribution files, or directories searched recursively for *.whl, *.tar.gz and
-    *.zip (PyPI) and *.tgz (npm tarballs: `npm pack` output, a Verdaccio storage folder, whose
-    own dist-tags and deprecations are not read). Every file gets the checks its upload gets (name, version, metadata, archive contents, size,
-    package origin controls); a file already in the repository with the same bytes is skipped,
-    one with other bytes is refused. An npm tarball moves `latest` as `npm publish` does: it
-    ends on the package's highest release, whatever the order. Refusals are listed and do not
+    *.zip (PyPI) and *.tgz (npm tarballs: `npm pack` output, a Verdaccio storage folder).
+    Every file gets the checks its upload gets (name, version, metadata, archive contents,
+    size, package origin controls); a file already in the repository with the same bytes is
+    skipped, one with other bytes is refused. An npm tarball moves `latest` as `npm publish`
+    does: it ends on the package's highest release, whatever the order. Then each npm registry
+    document found (a package.json with name, versions and dist-tags, as Verdaccio keeps one
+    beside a package's tarballs, and as packyard export writes) sets its dist-tags (`latest`
+    too) and deprecations as `npm dist-tag add` and `npm deprecate` would, on the versions
+    the repository has; the others are skipped and counted. Refusals are listed and do not
     stop the import; the exit status is 1 if there were any. Runs as the account root, on the
     data directory, and is safe while `packyard serve` runs on it: give it the settings that
     server runs with (PACKYARD_ENCRYPTION, --blob-store, --database-url).
@@ -133,8 +187,9 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
 
     settings = _settings(data_dir, database_url, blob_store)
     imports = _file_imports()
-    claimed, unclaimed = _claimed(paths, imports)
-    if not claimed and not unclaimed:
+    claimed, documents, unclaimed = _claimed(paths, imports)
+    named = {path for path in paths if not path.is_dir()}
+    if not claimed and not unclaimed and not documents:
         fail(f"no distribution files ({_suffix_list(imports)}) in "
              f"{', '.join(str(p) for p in paths)}")
     total = sum(len(files) for files in claimed.values()) + len(unclaimed)
@@ -165,8 +220,10 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
         fail(exc.message)
     principal = root_principal(settings.account_id)
     counts: Counter[str] = Counter()
-    by_format: dict[str, Counter[str]] = {name: Counter() for name in claimed}
+    by_format: dict[str, Counter[str]] = {name: Counter() for name in imports
+                                          if name in claimed or name in documents}
     refused: list[FileResult] = []
+    read: list[DocumentResult] = []
     started = time.monotonic()
     try:
         with progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
@@ -190,11 +247,34 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             report([FileResult(path, "refused", f"{path.name} is not a file packyard import "
                                                 f"takes ({_suffix_list(imports)})")
                     for path in unclaimed], Counter())
-            for name, files in claimed.items():
+            for name in imports:
+                if name not in claimed and name not in documents:
+                    continue
                 importer = imports[name].importer(services.registry, settings, principal,
                                                   found_domain, found_repository, batch_size)
-                for batch in importer.run(files):
+                for batch in importer.run(claimed.get(name, [])):
                     report(batch, by_format[name])
+                # Once the package's tarballs are in: a tag names a version the repository
+                # has only then.
+                answered: set[Path] = set()
+                for document in importer.apply_documents(documents.get(name, [])):
+                    read.append(document)
+                    answered.add(document.path)
+                    if document.status == "refused" and output == "text":
+                        bar.console.print(
+                            f"[red]refused[/] {escape(_shown(document.path))}: "
+                            f"{escape(document.reason or '')}", soft_wrap=True,
+                            highlight=False)
+                # One named on the command line that is no such document is refused, as any
+                # file named that no format takes; in a folder, it is passed over.
+                passed_over = [FileResult(path, "refused", f"{path.name} is no package "
+                                                           "document packyard import reads "
+                                                           "(an npm registry document has "
+                                                           "name, versions and dist-tags)")
+                               for path in documents.get(name, [])
+                               if path in named and path not in answered]
+                total += len(passed_over)
+                report(passed_over, by_format[name])
     except OSError as exc:
         # The staging area's disk (full, read-only): not a file's fault, so the import stops;
         # the batches committed before stay, and a rerun skips them.
@@ -203,6 +283,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
              "is mended, and the files already imported are skipped")
     # The imported projects' pages are rendered right after each batch; the import is done
     # when they are (``metadata/rendered_pages.py``).
+    if not total and not read:
+        # Only package.json files, none a registry document (a project's folder): as before.
+        services.catalog.dispose()
+        fail(f"no distribution files ({_suffix_list(imports)}) in "
+             f"{', '.join(str(p) for p in paths)}")
     services.catalog.flush_rendered_pages()
     seconds = time.monotonic() - started
     audit = LocalAudit(settings, services.engines)
@@ -212,7 +297,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             "repository": found_repository.name,
             "files": total}, {
             "imported": counts["imported"], "present": counts["present"],
-            "refused": counts["refused"]})
+            "refused": counts["refused"],
+            **({"documents": sum(1 for r in read if r.status == "read"),
+                "documentsRefused": sum(1 for r in read if r.status == "refused"),
+                "distTagsSet": sum(len(r.tags_set) for r in read),
+                "deprecationsSet": sum(len(r.deprecations_set) for r in read)} if read else {})})
     finally:
         audit.close()
     services.catalog.dispose()
@@ -222,15 +311,17 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             "domain": found_domain.name, "repository": found_repository.name,
             "files": total, "imported": counts["imported"], "present": counts["present"],
             "refused": [{"path": str(r.path), "reason": r.reason} for r in refused],
-            "formats": {name: {"files": len(claimed[name]), "imported": tally["imported"],
+            "formats": {name: {"files": sum(tally.values()), "imported": tally["imported"],
                                "present": tally["present"], "refused": tally["refused"]}
                         for name, tally in by_format.items()},
+            **({"documents": _documents_report(read)} if read else {}),
             "seconds": round(seconds, 3),
             "filesPerSecond": round(total / seconds, 1) if seconds > 0 else None,
         }, indent=2))
     else:
         noun = "file" if total == 1 else "files"
         click.echo(f"{total:,} {noun} into {target} in {seconds:.1f}s: "
-                   f"{_summary(counts, seconds)}")
-    if refused:
+                   f"{_summary(counts, seconds)}"
+                   + (f"; {_documents_summary(read)}" if read else ""))
+    if refused or any(r.status == "refused" for r in read):
         sys.exit(1)

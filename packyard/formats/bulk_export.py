@@ -11,12 +11,15 @@ the versions published since. Where each file goes is its
 format's (``FileExport``): a format without one, or a file its import would not take back, is
 left out and counted. Each file is then read through the blob store (decrypted when
 encryption at rest is on) into the destination (``services/export_folder.py``: atomic,
-checked against its recorded sha256, never over other bytes).
+checked against its recorded sha256, never over other bytes). Then each package's document,
+where its format writes one (npm's registry document, ``FileExport.package_document``), made
+of the files written (or already there) of it and merged with the one an earlier export left
+(``export_documents``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -120,6 +123,59 @@ def plan_export(catalog: Catalog, plugins: Sequence[FormatPlugin], repository: R
                     planned.append(PlannedFile(plugin.name, package, version, asset, path,
                                                left_out if path is None else None))
     return planned
+
+
+@dataclass(frozen=True)
+class DocumentExportResult:
+    """What ``packyard export`` made of one package's document."""
+
+    format: str
+    package: Package
+    path: tuple[str, ...] | None
+    status: Literal["written", "present", "failed"]
+    reason: str | None = None
+
+    @property
+    def shown(self) -> str:
+        if self.path is not None:
+            return "/".join(self.path)
+        namespace = f"{self.package.namespace}/" if self.package.namespace else ""
+        return f"{self.format} {namespace}{self.package.name} document"
+
+
+def export_documents(catalog: Catalog, plugins: Sequence[FormatPlugin], folder: ExportFolder,
+                     results: Iterable[ExportResult], max_bytes: int
+                     ) -> Iterator[DocumentExportResult]:
+    """Write the document of each package whose files ``results`` wrote (or found there), in
+    the order its files came: made of those files' versions, merged with the document an
+    earlier export left at its place. A document that cannot be made or written fails alone;
+    an ``OSError`` (a full disk) stops the run, as a file's does."""
+    exports = {plugin.name: plugin.file_export for plugin in plugins}
+    packages: dict[tuple[str, int], list[PlannedFile]] = {}
+    for result in results:
+        if result.status in ("written", "present"):
+            packages.setdefault((result.file.format, result.file.package.id),
+                                []).append(result.file)
+    for (name, _), files in packages.items():
+        export = exports.get(name)
+        if export is None:
+            continue
+        package = files[0].package
+        try:
+            document = export.package_document(catalog, package,
+                                               [(f.version, f.asset) for f in files])
+        except PackyardError as refused:
+            yield DocumentExportResult(name, package, None, "failed", refused.message)
+            continue
+        if document is None:
+            continue
+        try:
+            status = folder.write_document(document.path, document.merge, max_bytes)
+        except PackyardError as refused:
+            yield DocumentExportResult(name, package, document.path, "failed", refused.message)
+            continue
+        yield DocumentExportResult(name, package, document.path,
+                                   "written" if status == "written" else "present")
 
 
 class BulkExporter:

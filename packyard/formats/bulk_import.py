@@ -6,6 +6,11 @@ would (its format's ``check_file``: PyPI's ``twine upload``, npm's ``npm publish
 that pass are stored a batch at a time (``publish_checked``): one flush of the blobs and one
 metadata transaction per batch instead of per file, which is what makes 100,000 files a matter
 of minutes. A refused file is reported and the rest carry on.
+
+A format may also read a package document beside its files (npm: the ``package.json``
+registry document Verdaccio keeps per package, whose dist-tags and deprecations no tarball
+holds): the documents are found by their whole names and handed to the format's
+``PackageDocuments`` once every file is imported (``apply_documents``).
 """
 
 from __future__ import annotations
@@ -17,23 +22,25 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from packyard.auth.principal import Principal
-from packyard.errors import Invalid, PackyardError
-from packyard.formats.plugin import FileResult
+from packyard.errors import Invalid, PackyardError, TooLarge
+from packyard.formats.plugin import DocumentResult, FileResult
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, StagedBlob
 
 _CHUNK = 1024 * 1024
 
 
-def find_files(paths: Iterable[Path], suffixes: Sequence[str]) -> list[Path]:
-    """The files to import: each file named, and every file named ``*<suffix>`` under each
-    directory.
+def find_files(paths: Iterable[Path], suffixes: Sequence[str],
+               names: Sequence[str] = ()) -> list[Path]:
+    """The files to import: each file named, and every file named ``*<suffix>`` (or one of
+    ``names`` exactly) under each directory.
 
     Directories are searched recursively, in sorted order, for regular files (or links to them)
-    whose names end with one of ``suffixes``; a file named explicitly is taken whatever its
-    name or kind (the checks then say what is wrong with it).
+    whose names end with one of ``suffixes`` or are one of ``names``; a file named explicitly
+    is taken whatever its name or kind (the checks then say what is wrong with it).
     """
     endings = tuple(suffixes)
+    whole = frozenset(names)
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -44,7 +51,8 @@ def find_files(paths: Iterable[Path], suffixes: Sequence[str]) -> list[Path]:
             # Regular files only: a FIFO or a device named like a wheel is no distribution
             # (and reading a FIFO waits for a writer for ever).
             found.extend(Path(folder, name) for name in sorted(names)
-                         if name.endswith(endings) and Path(folder, name).is_file())
+                         if (name.endswith(endings) or name in whole)
+                         and Path(folder, name).is_file())
     return found
 
 
@@ -84,6 +92,42 @@ class BatchPublisher(Protocol[Checked]):
         ...
 
 
+class PackageDocuments(Protocol):
+    """A format's reading of the package documents beside its files (npm's registry
+    documents), applied as its own commands would apply them."""
+
+    def apply(self, principal: Principal, domain: Domain, repo: Repository,
+              path: Path) -> DocumentResult | None:
+        """Read one document and apply it; None when the file is no such document (it is
+        passed over). Whatever is wrong with it is its ``refused`` result, nothing of it
+        applied; an ``OSError`` writing the staging area is not its fault and is raised."""
+        ...
+
+
+def read_document(path: Path, limit: int) -> bytes:
+    """A document's bytes, read as a file to import is (a FIFO or a device is refused without
+    waiting for it); ``TooLarge`` over ``limit`` bytes, before it is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    with open(fd, "rb") as source:
+        described = os.fstat(fd)
+        if not stat.S_ISREG(described.st_mode):
+            raise Invalid(f"cannot read {path}: not a regular file")
+        if described.st_size > limit:
+            raise TooLarge(f"{path.name} is larger than the {limit:,} bytes a package document "
+                           "may have (PACKYARD_NPM_MAX_DOCUMENT_BYTES)")
+        try:
+            data = source.read(limit + 1)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+    if len(data) > limit:  # it grew meanwhile
+        raise TooLarge(f"{path.name} is larger than the {limit:,} bytes a package document "
+                       "may have (PACKYARD_NPM_MAX_DOCUMENT_BYTES)")
+    return data
+
+
 def _batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     for start in range(0, len(paths), size):
         yield paths[start:start + size]
@@ -93,7 +137,8 @@ class BulkImporter(Generic[Checked]):
     """Publishes files from disk into one repository, as ``principal``, a batch at a time."""
 
     def __init__(self, publisher: BatchPublisher[Checked], blobs: BlobStore, principal: Principal,
-                 domain: Domain, repository: Repository, batch_size: int) -> None:
+                 domain: Domain, repository: Repository, batch_size: int,
+                 documents: PackageDocuments | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._publisher = publisher
@@ -102,11 +147,23 @@ class BulkImporter(Generic[Checked]):
         self._domain = domain
         self._repository = repository
         self._batch_size = batch_size
+        self._documents = documents
 
     def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
         """Import ``paths`` in order; yields each batch's results once the batch is stored."""
         for batch in _batches(paths, self._batch_size):
             yield self._import_batch(batch)
+
+    def apply_documents(self, paths: Sequence[Path]) -> Iterator[DocumentResult]:
+        """Apply the package documents of ``paths`` in order (once ``run`` has imported the
+        files they name); the files that are no such document are passed over."""
+        if self._documents is None:
+            return
+        for path in paths:
+            result = self._documents.apply(self._principal, self._domain, self._repository,
+                                           path)
+            if result is not None:
+                yield result
 
     def _import_batch(self, batch: Sequence[Path]) -> list[FileResult]:
         results: list[FileResult | None] = [None] * len(batch)

@@ -10,15 +10,17 @@ behaviour in:
 - ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
 - optionally ``file_import``: the files ``packyard import`` publishes for it from disk (by
-  their names' endings), and the service that checks and publishes them;
+  their names' endings), and the service that checks and publishes them (and, for npm, the
+  registry documents beside them: their dist-tags and deprecations);
 - optionally ``file_export``: where ``packyard export`` writes each of its files, laid out so
-  that its ``file_import`` takes the folder back;
+  that its ``file_import`` takes the folder back (and, for npm, each package's registry
+  document beside its tarballs);
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -28,7 +30,7 @@ from starlette.routing import BaseRoute
 from packyard.auth.principal import Principal
 from packyard.formats.registry import FormatRules
 from packyard.http.answer import FirstRead, HotPath
-from packyard.metadata.catalog import PageRenderer
+from packyard.metadata.catalog import Catalog, PageRenderer
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.core import Core
 from packyard.services.registry import Registry
@@ -55,9 +57,57 @@ class FileResult:
     """Why it was refused: the message an upload of it would have shown."""
 
 
+@dataclass(frozen=True)
+class TagResult:
+    """A tag of a package document, and what the import made of it."""
+
+    tag: str
+    version: str
+    reason: str | None = None
+    """Why it was skipped (the version is not in the repository, say)."""
+
+
+@dataclass(frozen=True)
+class DeprecationResult:
+    """A deprecation of a package document, and what the import made of it."""
+
+    version: str
+    message: str
+    reason: str | None = None
+    """Why it was skipped."""
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """What ``packyard import`` made of one package document read beside the files (npm's
+    registry document, as Verdaccio keeps one per package): the tags and deprecations it set
+    as the format's own commands would, those already so, and those skipped; or why the
+    whole document was refused (nothing of it applied)."""
+
+    path: Path
+    status: Literal["read", "refused"]
+    package: str | None = None
+    reason: str | None = None
+    tags_set: tuple[TagResult, ...] = ()
+    tags_present: tuple[TagResult, ...] = ()
+    tags_skipped: tuple[TagResult, ...] = ()
+    deprecations_set: tuple[DeprecationResult, ...] = ()
+    deprecations_present: tuple[DeprecationResult, ...] = ()
+    deprecations_skipped: tuple[DeprecationResult, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.tags_set or self.deprecations_set)
+
+
 class FileImporter(Protocol):
     def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
         """Import ``paths`` in order; yields each batch's results once the batch is stored."""
+        ...
+
+    def apply_documents(self, paths: Sequence[Path]) -> Iterator[DocumentResult]:
+        """Read each package document of ``paths`` (once the files are imported), answering
+        each that is one; a file that is no such document is passed over, as before."""
         ...
 
 
@@ -73,11 +123,29 @@ class FileImport(Protocol):
         for, and how a file is told to be this format's."""
         ...
 
+    @property
+    def documents(self) -> Sequence[str]:
+        """The whole file names of the package documents it reads beside its files (npm:
+        ``package.json``, a registry's document of the package); empty when none."""
+        ...
+
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
         """The service that checks the files as their uploads would be checked (the limits
         are the settings') and publishes them, ``batch_size`` to a transaction."""
         ...
+
+
+@dataclass(frozen=True)
+class PackageDocument:
+    """A package's document that ``packyard export`` writes beside its files (npm: the
+    registry document Verdaccio keeps as ``package.json``)."""
+
+    path: tuple[str, ...]
+    """Its place under the destination, as ``FileExport.path_of`` gives a file's."""
+    merge: Callable[[bytes | None], bytes]
+    """Its bytes, given the document an earlier export left at its place (None: none), whose
+    versions it keeps; ``Conflict`` when what is there is no document of this package."""
 
 
 class FileExport(Protocol):
@@ -90,6 +158,13 @@ class FileExport(Protocol):
         name; the first the format's own folder, ``pypi``); None for a file the format's import
         would not take back (it is left out, and counted so). The parts come from the
         catalog: the export checks that they stay inside the destination."""
+        ...
+
+    def package_document(self, catalog: Catalog, package: Package,
+                         files: Sequence[tuple[PackageVersion, Asset]]
+                         ) -> PackageDocument | None:
+        """The document of ``package`` made of the files this export wrote of it (each with
+        its version), written once they are; None for a format that writes none."""
         ...
 
 

@@ -11,6 +11,11 @@ file, never replaced. The places come from the catalog (file names a publisher o
 chose): each part is checked, and each folder on the way, once made, is resolved and must
 still be inside the destination (a link in it pointing elsewhere is refused too).
 
+A package document (npm's registry document, ``package.json``) is the one kind of file
+replaced: it is made from the one an earlier export left there (``write_document``: merged by
+its format, refused when what is there is no such document), written to a temporary name the
+same way, and renamed over it.
+
 A run killed mid-file (``kill -9``, a power cut) leaves its temporary file; a later run
 removes those in the folders it exports into once it is done: each one made before that run
 began whose lock no process holds (a concurrent export's file is locked while written).
@@ -26,7 +31,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from packyard.errors import Conflict, Invalid
@@ -129,6 +134,38 @@ class ExportFolder:
         self._folders.add(target.parent)
         return outcome
 
+    def write_document(self, parts: tuple[str, ...], merge: Callable[[bytes | None], bytes],
+                       max_bytes: int) -> str:
+        """Write a package document: ``merge`` of the one at its place (None when none), to a
+        temporary name, then renamed over it; ``present`` when that is the same bytes.
+        ``Conflict`` when a link, a folder or a file over ``max_bytes`` is at its place (left
+        as it is), or ``merge``'s own when the file there is no such document."""
+        relative = check_parts(parts)
+        target = self._place(parts)
+        self._touched.add(target.parent)
+        existing = _document_at(target, relative, max_bytes)
+        data = merge(existing)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if data == existing:
+            self._sums[relative] = sha256
+            return "present"
+        temporary = target.with_name(
+            f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with os.fdopen(fd, "wb", closefd=False) as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        finally:
+            os.close(fd)
+            temporary.unlink(missing_ok=True)
+        self._sums[relative] = sha256
+        self._folders.add(target.parent)
+        return "written"
+
     def finish(self) -> None:
         """Make the files written durable (their folders' entries), then write ``SHA256SUMS``:
         the files of this run and those an earlier run listed that are still there (none
@@ -215,6 +252,24 @@ def _held(target: Path, sha256: str, size: int) -> bool | None:
         while chunk := held.read(_CHUNK):
             hasher.update(chunk)
     return hasher.hexdigest() == sha256
+
+
+def _document_at(target: Path, relative: str, max_bytes: int) -> bytes | None:
+    """The document an earlier export left at ``target`` (None when nothing is there);
+    ``Conflict`` for a link, something other than a file, or a file too large to be one."""
+    try:
+        described = target.lstat()
+    except FileNotFoundError:
+        return None
+    if target.is_symlink() or not stat.S_ISREG(described.st_mode):
+        raise _other_bytes(relative, target)
+    if described.st_size > max_bytes:
+        raise Conflict(f"{relative} is in the destination already, larger than a package "
+                       f"document may be ({max_bytes:,} bytes); it is left as it is (move it "
+                       "away, or export into another folder)")
+    # Not through a link put there meanwhile.
+    with open(os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as held:
+        return held.read(max_bytes + 1)
 
 
 def _other_bytes(relative: str, target: Path) -> Conflict:

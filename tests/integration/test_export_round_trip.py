@@ -33,9 +33,11 @@ from tests.integration.npm_registry import StaticRegistry, create_npm_repo
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` but SHA256SUMS, by relative path, with its sha256."""
+    """Every file under ``root`` but SHA256SUMS and npm's registry documents (their times
+    are each server's), by relative path, with its sha256."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("SHA256SUMS", "package.json")}
 
 
 def _assets(api: Any, repo: PypiRepo, fmt: str, package: str, version: str,
@@ -92,9 +94,11 @@ def test_an_exported_repository_installs_from_another_server_byte_for_byte(
         "npm/gap-app/gap-app-0.9.0.tgz": _assets(api, source, "npm", "gap-app",
                                                  "0.9.0")["package.tgz"]}
     assert tree == {**pypi_files, **npm_files}
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("package.json")) == [
+        "npm/@acme/gap-util/package.json", "npm/gap-app/package.json"]
     checked = run(["sha256sum", "-c", "--strict", "SHA256SUMS"], session_home.env(),
                   cwd=dest)
-    assert checked.stdout.count(": OK") == 7
+    assert checked.stdout.count(": OK") == 9
 
     # On the air-gapped side: a fresh server, its own domain and repository.
     other = server_factory()
@@ -160,6 +164,7 @@ def test_an_exported_repository_installs_from_another_server_byte_for_byte(
                       source.domain, "--repository", source.repository, dest)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "0 written, 7 already present, 0 failed, 0 left out" in rerun.stdout
+    assert "package documents: 0 written, 2 already present, 0 failed" in rerun.stdout
 
 
 def test_packages_kept_through_public_npmjs_cross_the_gap_and_install_offline(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def test_npm_installs_packages_imported_from_a_storage_folder(
                 storage / "imp-app")
     _pack(home, client, package_json(tmp_path / "app-old", "imp-app", "0.9.0"),
           storage / "imp-app")
-    # Verdaccio's own record of each package: no tarball, so not taken.
+    # No registry document (no name, versions and dist-tags): passed over.
     (storage / "imp-app" / "package.json").write_text("{}\n")
 
     imported = _import(server, repo, session_home, storage)
@@ -177,3 +178,66 @@ def test_regression_an_imported_tarball_records_what_npm_publish_of_it_records(
     assert cli["repository"] == {"type": "git", "url": "git+https://github.com/zeit/ms.git"}
     assert cli["types"] == "./index.d.ts"
     assert _version(repo, "imp-dir", "1.0.0")["bin"] == {"one": "bin/one"}
+
+
+def _verdaccio_document(folder: Path, name: str, deprecated: dict[str, str],
+                        dist_tags: dict[str, str]) -> None:
+    """The registry document Verdaccio 6 keeps beside the tarballs, for the versions packed
+    there (its shape: tests/unit/test_npm_bulk_import.py's ``_registry_document``)."""
+    versions = sorted(p.name.removeprefix(f"{name}-").removesuffix(".tgz")
+                      for p in folder.glob("*.tgz"))
+    (folder / "package.json").write_text(json.dumps({
+        "name": name,
+        "versions": {v: {"name": name, "version": v, "_id": f"{name}@{v}",
+                         "dist": {"tarball": f"http://localhost:4873/{name}/-/{name}-{v}.tgz"},
+                         **({"deprecated": deprecated[v]} if v in deprecated else {})}
+                     for v in versions},
+        "time": {v: "2026-12-06T04:41:18.406Z" for v in versions}, "users": {},
+        "dist-tags": dist_tags, "_uplinks": {}, "_distfiles": {},
+        "_attachments": {f"{name}-{v}.tgz": {"shasum": "", "version": v} for v in versions},
+        "_rev": "12-fd3e578c5e0abb3d", "_id": name, "readme": f"# {name}\n"}, indent=2))
+
+
+def test_regression_npm_saw_no_dist_tags_or_deprecations_of_an_imported_storage_folder(
+        server: ServerProcess, api: Any, session_home: ClientHome, tmp_path: Path) -> None:
+    """Verdaccio's package.json beside the tarballs was skipped: npm dist-tag ls showed only
+    latest, on the highest release, and npm install warned of no deprecation. Now its tags
+    and deprecations are the source's, and survive packyard export and import again."""
+    client = npm_client("npm11")
+    home = NpmHome(tmp_path / "home")
+    storage = tmp_path / "storage" / "imp-tags"
+    for version in ("1.0.0", "1.1.0", "2.0.0-beta.1"):
+        _pack(home, client, package_json(tmp_path / version, "imp-tags", version), storage)
+    _verdaccio_document(storage, "imp-tags", {"1.0.0": "use 1.1.0, 1.0.0 leaks"},
+                        {"latest": "1.0.0", "next": "2.0.0-beta.1", "stable": "1.1.0"})
+    repo = create_npm_repo(api, server.url, "imp")
+
+    imported = _import(server, repo, session_home, storage.parent)
+
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert ("1 package document read, 0 refused: 3 dist-tags set, 0 already set, 0 skipped; "
+            "1 deprecations set") in imported.stdout
+
+    def seen_by_npm(target: NpmRepo) -> tuple[str, str, str]:
+        home.write_npmrc(target.endpoint, target.token)
+        tags = home.run(client, "dist-tag", "ls", "imp-tags", cwd=tmp_path).stdout
+        deprecated = home.run(client, "view", "imp-tags@1.0.0", "deprecated",
+                              cwd=tmp_path).stdout
+        consumer = Path(tempfile.mkdtemp(prefix="consumer-", dir=tmp_path))
+        (consumer / "package.json").write_text('{"name": "c", "version": "0.0.0"}\n')
+        installed = home.run(client, "install", "imp-tags@1.0.0", cwd=consumer)
+        warned = next(line for line in installed.stderr.splitlines() if "deprecated" in line)
+        return tags, deprecated.strip(), warned
+
+    assert seen_by_npm(repo) == (
+        "latest: 1.0.0\nnext: 2.0.0-beta.1\nstable: 1.1.0\n", "use 1.1.0, 1.0.0 leaks",
+        "npm warn deprecated imp-tags@1.0.0: use 1.1.0, 1.0.0 leaks")
+
+    exported = run([tool("packyard"), "export", "--data-dir", server.data_dir, "--domain",
+                    repo.domain, "--repository", repo.repository, tmp_path / "export"],
+                   session_home.env(), check=False)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    mirror = create_npm_repo(api, server.url, "imp", domain=repo.domain)
+    again = _import(server, mirror, session_home, tmp_path / "export")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert seen_by_npm(mirror) == seen_by_npm(repo)

@@ -100,9 +100,28 @@ def _sha256(path: Path) -> str:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` by relative path, with its sha256."""
+    """Every file under ``root`` by relative path, with its sha256; npm's registry documents
+    (``package.json``, made of the catalog's times) are the tests' of them below."""
     return {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and not _is_document(root, p)}
+
+
+def _is_document(root: Path, path: Path) -> bool:
+    return path.name == "package.json" and path.relative_to(root).parts[0] == "npm"
+
+
+def _documents(root: Path) -> dict[str, dict[str, Any]]:
+    """npm's registry documents under ``root``, by relative path."""
+    return {str(p.relative_to(root)): json.loads(p.read_text()) for p in sorted(root.rglob("*"))
+            if p.is_file() and _is_document(root, p)}
+
+
+def _sums_without_documents(root: Path) -> list[str]:
+    return [line for line in (root / "SHA256SUMS").read_text().splitlines()
+            if not line.endswith("/package.json")]
+
+
+DOCUMENTS = ("npm/@acme/util/package.json", "npm/left-pad/package.json")
 
 
 def _expected(source: Source) -> dict[str, str]:
@@ -154,13 +173,17 @@ def test_export_lays_out_pypi_and_npm_files_as_the_import_reads_them(
     assert _tree(dest) == {**expected, "SHA256SUMS": _sha256(dest / "SHA256SUMS")}
     assert out.startswith(f"7 files of dom/repo into {dest} in ")
     assert "7 written, 0 already present, 0 failed, 0 left out (" in out
-    # sha256sum -c, run in the destination, checks every file.
+    assert out.rstrip().endswith(
+        "; package documents: 2 written, 0 already present, 0 failed")
+    assert sorted(_documents(dest)) == list(DOCUMENTS)
+    # sha256sum -c, run in the destination, checks every file, the documents too.
+    listed = {**expected, **{path: _sha256(dest / path) for path in DOCUMENTS}}
     assert (dest / "SHA256SUMS").read_text() == "".join(
-        f"{sha}  {path}\n" for path, sha in sorted(expected.items()))
+        f"{sha}  {path}\n" for path, sha in sorted(listed.items()))
     checked = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=dest,
                              capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.count(": OK") == 7
+    assert checked.stdout.count(": OK") == 9
     # Nothing of the temporary files is left.
     assert not list(dest.rglob("*.partial"))
 
@@ -191,7 +214,10 @@ def test_an_export_imports_into_another_server_as_the_same_files(
         "--data-dir", str(other), "--domain", "elsewhere", "--repository", "mirror",
         str(again)], env={"PACKYARD_DATA_DIR": None})
     assert result.exit_code == 0, result.output
-    assert _tree(again) == _tree(dest)
+    assert _tree(again) == _tree(dest) | {"SHA256SUMS": _sha256(again / "SHA256SUMS")}
+    # The documents' times are the versions' publish times there, which the import does not
+    # carry: each is the time it was imported.
+    assert _sums_without_documents(again) == _sums_without_documents(dest)
 
 
 def test_generic_packages_are_left_out_and_counted(source: Source, services: Services,
@@ -433,7 +459,8 @@ def test_an_incremental_export_into_the_same_folder_keeps_the_earlier_sums(
     assert source.cli("--format", "pypi", dest=dest)[0] == 0
     assert source.cli("--format", "npm", dest=dest)[0] == 0
     listed = (dest / "SHA256SUMS").read_text().splitlines()
-    assert sorted(line.split("  ", 1)[1] for line in listed) == sorted(_expected(source))
+    assert sorted(line.split("  ", 1)[1] for line in listed) == sorted(
+        [*_expected(source), *DOCUMENTS])
 
 
 def test_regression_a_file_with_other_bytes_in_the_folder_is_never_overwritten(
@@ -627,7 +654,8 @@ def test_command_records_each_run_in_the_audit_trail(source: Source, tmp_path: P
         "domain": "dom", "domainOwner": ACCT, "repository": "repo", "destination": str(dest),
         "statuses": ["Published"], "files": 3, "format": "npm"}
     assert event["responseElements"] == {"written": 3, "present": 0, "leftOut": 0,
-                                         "failed": 0}
+                                         "failed": 0, "documentsWritten": 2,
+                                         "documentsFailed": 0}
 
 
 def test_regression_a_missing_repository_is_an_error_and_no_folder_is_made(
@@ -663,3 +691,185 @@ def test_help_names_the_layout_and_the_options() -> None:
                  "--status", "--since", "--namespace", "--package", "--format",
                  "--database-url", "--blob-store", "Disposed versions have no files"):
         assert text in shown, text
+
+
+# -- npm's registry documents (Verdaccio's package.json) ------------------------------------
+
+
+def _edits(services: Services) -> Any:
+    from packyard.formats.npm.package_edits import PackageEdits
+    from packyard.formats.npm.publish import NpmLimits, NpmPublisher
+
+    settings = services.settings
+    return PackageEdits(services.registry, NpmPublisher(services.registry, NpmLimits.of(
+        settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)))
+
+
+def _tag_and_deprecate(services: Services) -> None:
+    """``npm dist-tag add left-pad@1.2.0 latest``, ``npm dist-tag add left-pad@1.3.0 beta``
+    and ``npm deprecate left-pad@1.2.0 "use 1.3.0"``, as the endpoint applies them."""
+    from packyard.formats.npm.names import parse_package_name
+
+    domain, repo = services.registry.get_repository("dom", "repo")
+    edits, name = _edits(services), parse_package_name("left-pad")
+    edits.set_tag(ROOT, domain, repo, name, "latest", b'"1.2.0"')
+    edits.set_tag(ROOT, domain, repo, name, "beta", b'"1.3.0"')
+    edits.deprecate(ROOT, domain, repo, name, {"name": "left-pad", "versions": {
+        "1.2.0": {"deprecated": "use 1.3.0"}}})
+
+
+def _npm_state(data_dir: Path, domain: str, repository: str,
+               name: str) -> tuple[dict[str, str], dict[str, str | None]]:
+    """A package's dist-tags and deprecations, as its packument shows them."""
+    from packyard.formats.npm.names import parse_package_name
+
+    services = _services(data_dir)
+    try:
+        _, repo = services.registry.get_repository(domain, repository)
+        edits = _edits(services)
+        local = edits.local(repo, parse_package_name(name))
+        return (edits.dist_tags(repo, parse_package_name(name)),
+                {v.version: v.deprecated for v in local.document.versions})
+    finally:
+        services.catalog.dispose()
+
+
+def test_regression_an_export_import_round_trip_lost_dist_tags_and_deprecations(
+        source: Source, services: Services, tmp_path: Path) -> None:
+    # The export wrote the tarballs only: across the air gap latest moved to 1.3.0, beta and
+    # the deprecation were gone, and Verdaccio could not serve the folder.
+    _tag_and_deprecate(services)
+    dest = tmp_path / "export"
+
+    assert source.cli(dest=dest)[0] == 0
+
+    document = _documents(dest)["npm/left-pad/package.json"]
+    assert list(document) == [
+        "_id", "_rev", "name", "dist-tags", "versions", "time", "readme", "users", "_uplinks",
+        "_distfiles", "_attachments"]
+    assert document["dist-tags"] == {"latest": "1.2.0", "beta": "1.3.0"}
+    assert {v: m.get("deprecated") for v, m in document["versions"].items()} == {
+        "1.2.0": "use 1.3.0", "1.3.0": None}
+    assert document["versions"]["1.2.0"]["dist"]["tarball"] == (
+        "http://localhost:4873/left-pad/-/left-pad-1.2.0.tgz")
+    assert document["_attachments"] == {
+        f"left-pad-{v}.tgz": {"shasum": document["versions"][v]["dist"]["shasum"],
+                              "version": v} for v in ("1.2.0", "1.3.0")}
+    assert (document["_uplinks"], document["_distfiles"]) == ({}, {})
+    assert document["_rev"].startswith("1-")
+    assert set(document["time"]) == {"created", "modified", "1.2.0", "1.3.0"}
+    util = _documents(dest)["npm/@acme/util/package.json"]
+    assert (util["name"], util["dist-tags"], list(util["_attachments"])) == (
+        "@acme/util", {"latest": "2.0.0"}, ["util-2.0.0.tgz"])
+    # On the far side: the same tags and deprecations.
+    other = tmp_path / "other"
+    other.mkdir()
+    far = _services(other)
+    far.registry.create_domain(ROOT, "dom")
+    far.registry.create_repository(ROOT, "dom", "mirror", None)
+    far.catalog.dispose()
+    imported = CliRunner().invoke(import_files, [
+        "--data-dir", str(other), "--domain", "dom", "--repository", "mirror", str(dest)],
+        env={"PACKYARD_DATA_DIR": None})
+    assert imported.exit_code == 0, imported.output
+    assert "2 package documents read, 0 refused: 2 dist-tags set" in imported.stdout
+    for name in ("left-pad", "@acme/util"):
+        assert _npm_state(other, "dom", "mirror", name) == _npm_state(
+            source.data_dir, "dom", "repo", name), name
+
+
+def test_a_rerun_leaves_the_documents_as_they_are(source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    assert source.cli(dest=dest)[0] == 0
+    before = {path: _sha256(dest / path) for path in DOCUMENTS}
+
+    code, out, _ = source.cli(dest=dest)
+
+    assert code == 0
+    assert "; package documents: 0 written, 2 already present, 0 failed" in out
+    assert {path: _sha256(dest / path) for path in DOCUMENTS} == before
+
+
+def test_the_documents_dist_tags_name_only_exported_versions(
+        source: Source, services: Services, tmp_path: Path) -> None:
+    _tag_and_deprecate(services)
+    _set_status(services, "npm", "left-pad", "1.2.0", "Unlisted")
+
+    assert source.cli("--format", "npm", dest=tmp_path / "export")[0] == 0
+
+    document = _documents(tmp_path / "export")["npm/left-pad/package.json"]
+    assert list(document["versions"]) == ["1.3.0"]
+    assert list(document["_attachments"]) == ["left-pad-1.3.0.tgz"]
+    # latest was pinned on 1.2.0, which is not exported: it follows the highest exported.
+    assert document["dist-tags"] == {"latest": "1.3.0", "beta": "1.3.0"}
+
+
+def test_an_incremental_export_merges_the_document_an_earlier_one_left(
+        source: Source, services: Services, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    assert source.cli("--format", "npm", dest=dest)[0] == 0
+    later = datetime.now(UTC)
+    # Since then: 1.2.0 removed here (npm unpublish), a tag and a deprecation set.
+    _tag_and_deprecate(services)
+    repository = _repository(services)
+    package = services.catalog.find_package(repository.id, "npm", "", "left-pad")
+    assert package is not None
+    services.catalog.delete_versions(package.id, ["1.2.0"])
+
+    code, out, _ = source.cli("--format", "npm", "--since", later.isoformat(), dest=dest)
+
+    assert code == 0, out
+    assert "; package documents: 1 written, 0 already present, 0 failed" in out
+    document = _documents(dest)["npm/left-pad/package.json"]
+    # 1.2.0 stays (its tarball is still in the folder); this run's tags are written over.
+    assert list(document["versions"]) == ["1.2.0", "1.3.0"]
+    assert list(document["_attachments"]) == ["left-pad-1.2.0.tgz", "left-pad-1.3.0.tgz"]
+    assert document["dist-tags"] == {"latest": "1.3.0", "beta": "1.3.0"}
+    assert set(document["time"]) == {"created", "modified", "1.2.0", "1.3.0"}
+    sums = (dest / "SHA256SUMS").read_text()
+    assert f"{_sha256(dest / 'npm/left-pad/package.json')}  npm/left-pad/package.json" in sums
+
+
+def test_regression_a_package_json_that_is_no_registry_document_is_never_overwritten(
+        source: Source, tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    project = dest / "npm" / "left-pad" / "package.json"
+    project.parent.mkdir(parents=True)
+    project.write_text('{"name": "left-pad", "version": "9.9.9"}')
+    other = dest / "npm" / "@acme" / "util" / "package.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(json.dumps({"name": "@acme/other", "versions": {}, "dist-tags": {}}))
+
+    code, out, err = source.cli("--format", "npm", dest=dest)
+
+    assert code == 1
+    shown = " ".join(err.split())
+    assert ("failed npm/left-pad/package.json: the package.json of left-pad in the destination "
+            "is no registry document; it is left as it is (move it away, or export into "
+            "another folder)") in shown
+    assert ('failed npm/@acme/util/package.json: the package.json of @acme/util in the '
+            'destination is the document of "@acme/other"; it is left as it is') in shown
+    assert "3 written, 0 already present, 0 failed, 0 left out" in out
+    assert "; package documents: 0 written, 0 already present, 2 failed" in out
+    assert project.read_text() == '{"name": "left-pad", "version": "9.9.9"}'
+    assert "package.json" not in (dest / "SHA256SUMS").read_text()
+
+
+def test_regression_a_link_at_a_documents_place_is_never_followed(source: Source,
+                                                                  tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    link = dest / "npm" / "left-pad" / "package.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+
+    code, out, _ = source.cli("--format", "npm", "--output", "json", dest=dest)
+
+    assert code == 1
+    assert outside.read_text() == "{}" and link.is_symlink()
+    assert json.loads(out)["documents"] == {"written": 1, "present": 0, "failed": [{
+        "file": "npm/left-pad/package.json", "format": "npm", "namespace": None,
+        "package": "left-pad", "reason": "npm/left-pad/package.json is in the destination "
+                                         "already as a link; it is left as it is (move it "
+                                         "away, or export into another folder)"}]}

@@ -486,3 +486,314 @@ def test_regression_a_bin_list_npm_cannot_publish_is_refused(services: Services,
     assert (result.status, result.reason) == ("refused", (
         "Every entry of the package.json's bin list must be a path (a string), as npm "
         "requires to publish it."))
+
+
+# -- the registry documents beside the tarballs (Verdaccio's package.json) ------------------
+
+
+def _registry_document(folder: Path, name: str, versions: dict[str, str | None],
+                       dist_tags: dict[str, str], **more: Any) -> Path:
+    """The ``package.json`` Verdaccio 6 keeps in ``storage/<name>/`` (its shape copied from
+    one it wrote after npm 11's ``publish``, ``publish --tag next``, ``dist-tag add`` and
+    ``deprecate``): each version's manifest (``deprecated`` when deprecated), the dist-tags,
+    the times, the tarballs as attachments; ``versions`` maps each version to its
+    deprecation message, or None."""
+    bare = name.rsplit("/", 1)[-1]
+    manifests: dict[str, Any] = {}
+    for version, message in versions.items():
+        manifests[version] = {
+            "name": name, "version": version, "description": f"{name} for tests",
+            "license": "MIT", "readmeFilename": "README.md", "_id": f"{name}@{version}",
+            "_nodeVersion": "20.20.2", "_npmVersion": "11.21.2",
+            "dist": {"integrity": "sha512-CZrL9KVej22N0SfhSYzvJkktwvQCw19yGnSJSV8HwC2g2XZlb"
+                                  "ZB2/9G92eYjr+zeb5p1nwjhtoJxY7dwFQryuQ==",
+                     "shasum": "9c49130851bdcf59ae6920d308a36f7e343eeac5",
+                     "tarball": f"http://127.0.0.1:4873/{name}/-/{bare}-{version}.tgz"},
+            "contributors": [], **({"deprecated": message} if message is not None else {})}
+    document = {
+        "name": name, "versions": manifests,
+        "time": {"modified": "2026-12-06T04:41:21.604Z", "created": "2026-12-06T04:41:18.406Z",
+                 **{version: "2026-12-06T04:41:18.406Z" for version in versions}},
+        "users": {}, "dist-tags": dist_tags, "_uplinks": {}, "_distfiles": {},
+        "_attachments": {f"{bare}-{version}.tgz": {
+            "shasum": "9c49130851bdcf59ae6920d308a36f7e343eeac5", "version": version}
+            for version in versions},
+        "_rev": "12-fd3e578c5e0abb3d", "_id": name, "readme": f"# {name}\n", **more}
+    path = folder / name / "package.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+@pytest.fixture()
+def verdaccio(tmp_path: Path) -> Path:
+    """A Verdaccio storage folder after npm 11 published ``alpha`` 1.0.0, 1.1.0 and (``--tag
+    next``) 2.0.0-beta.1, pinned ``latest`` on 1.0.0 (``npm dist-tag add alpha@1.0.0
+    latest``), tagged 1.1.0 ``stable``, deprecated 1.0.0, and published ``@acme/beta``
+    1.0.0 and 1.0.1 and deprecated 1.0.0."""
+    storage = tmp_path / "storage"
+    for version in ("1.0.0", "1.1.0", "2.0.0-beta.1"):
+        _write(storage, "alpha", version)
+    _registry_document(storage, "alpha",
+                       {"1.0.0": "use 1.1.0, 1.0.0 leaks", "1.1.0": None, "2.0.0-beta.1": None},
+                       {"latest": "1.0.0", "next": "2.0.0-beta.1", "stable": "1.1.0"})
+    for version in ("1.0.0", "1.0.1"):
+        _write(storage, "@acme/beta", version)
+    _registry_document(storage, "@acme/beta", {"1.0.0": "broken build", "1.0.1": None},
+                       {"latest": "1.0.1"})
+    return storage
+
+
+def _deprecated(services: Services, name: str) -> dict[str, str | None]:
+    return {version: attributes.deprecated(v.attributes)
+            for version, v in _versions(services, name).items()}
+
+
+def _import(data_dir: Path, *paths: Path, output: str = "json") -> tuple[int, str, str]:
+    return _cli("--data-dir", str(data_dir), "--domain", "dom", "--repository", "repo",
+                "--output", output, *(str(p) for p in paths))
+
+
+def test_regression_an_import_of_verdaccio_storage_lost_dist_tags_and_deprecations(
+        data_dir: Path, verdaccio: Path) -> None:
+    # The tarballs alone gave alpha latest 1.1.0 (its highest), no next, no stable, and no
+    # deprecation anywhere: the registry document beside them was never read.
+    code, out, _ = _import(data_dir, verdaccio)
+
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["imported"] == 5
+    assert report["documents"] == {
+        "read": 2, "refused": [],
+        "distTags": {"set": [{"package": "alpha", "tag": "latest", "version": "1.0.0"},
+                             {"package": "alpha", "tag": "next", "version": "2.0.0-beta.1"},
+                             {"package": "alpha", "tag": "stable", "version": "1.1.0"}],
+                     "alreadySet": 1, "skipped": []},
+        "deprecations": {"set": [
+            {"package": "@acme/beta", "version": "1.0.0", "message": "broken build"},
+            {"package": "alpha", "version": "1.0.0", "message": "use 1.1.0, 1.0.0 leaks"}],
+            "alreadySet": 0, "skipped": []}}
+    services = _services(data_dir)
+    try:
+        assert _dist_tags(services, "alpha") == {"latest": "1.0.0", "next": "2.0.0-beta.1",
+                                                 "stable": "1.1.0"}
+        assert _dist_tags(services, "@acme/beta") == {"latest": "1.0.1"}
+        assert _deprecated(services, "alpha") == {"1.0.0": "use 1.1.0, 1.0.0 leaks",
+                                                  "1.1.0": None, "2.0.0-beta.1": None}
+        assert _deprecated(services, "@acme/beta") == {"1.0.0": "broken build", "1.0.1": None}
+        # latest 1.0.1 of @acme/beta was its highest already: left to follow it, not pinned.
+        _, repo = services.registry.get_repository("dom", "repo")
+        beta = services.catalog.find_package(repo.id, "npm", "acme", "beta")
+        assert beta is not None and services.catalog.package_tags(beta.id) == {}
+        # Each deprecation is an update of its version, as npm deprecate's is (webhooks).
+        updated = [(e["packageName"], e["packageVersion"]) for e in (
+            e.document["detail"] for e in EventOutbox(*services.catalog.engines).after(0))
+            if e["operationType"] == "Updated"]
+        assert sorted(updated) == [("alpha", "1.0.0"), ("beta", "1.0.0")]
+    finally:
+        services.catalog.dispose()
+
+
+def test_a_rerun_of_the_import_changes_nothing_and_says_so(data_dir: Path,
+                                                           verdaccio: Path) -> None:
+    from packyard.audit.file_log import read_segments
+
+    assert _import(data_dir, verdaccio)[0] == 0
+    services = _services(data_dir)
+    revisions = {v.version: v.revision for v in _versions(services, "alpha").values()}
+    services.catalog.dispose()
+
+    code, out, _ = _import(data_dir, verdaccio, output="text")
+
+    assert code == 0, out
+    assert out.startswith("5 files into dom/repo in ")
+    assert ("0 imported, 5 already present, 0 refused" in out)
+    assert out.rstrip().endswith(
+        "2 package documents read, 0 refused: 0 dist-tags set, 4 already set, 0 skipped; "
+        "0 deprecations set, 2 already set, 0 skipped (nothing changed)")
+    services = _services(data_dir)
+    try:
+        assert {v.version: v.revision
+                for v in _versions(services, "alpha").values()} == revisions
+    finally:
+        services.catalog.dispose()
+    first, second = sorted(read_segments(data_dir / "audit"),
+                           key=lambda event: event["responseElements"]["present"])
+    assert first["responseElements"] == {"imported": 5, "present": 0, "refused": 0,
+                                         "documents": 2, "documentsRefused": 0,
+                                         "distTagsSet": 3, "deprecationsSet": 2}
+    assert second["responseElements"]["distTagsSet"] == 0
+
+
+def test_tags_and_deprecations_naming_versions_not_in_the_repository_are_skipped_and_reported(
+        data_dir: Path, tmp_path: Path) -> None:
+    # A proxying Verdaccio keeps the upstream's whole document, and only the tarballs it
+    # was asked for.
+    _write(tmp_path, "cached", "1.0.0")
+    _registry_document(tmp_path, "cached", {"1.0.0": None, "2.0.0": "old", "3.0.0-rc.1": None},
+                       {"latest": "2.0.0", "next": "3.0.0-rc.1", "legacy": "1.0.0"},
+                       _uplinks={"npmjs": {"etag": "W/\"1\"", "fetched": 1765000000000}})
+    _registry_document(tmp_path, "absent", {"1.0.0": "gone"}, {"latest": "1.0.0"})
+
+    code, out, _ = _import(data_dir, tmp_path)
+
+    assert code == 0, out
+    documents = json.loads(out)["documents"]
+    assert documents["distTags"] == {
+        "set": [{"package": "cached", "tag": "legacy", "version": "1.0.0"}], "alreadySet": 0,
+        "skipped": [
+            {"package": "absent", "tag": "latest", "version": "1.0.0",
+             "reason": "absent is not in the repository"},
+            {"package": "cached", "tag": "latest", "version": "2.0.0",
+             "reason": "cached@2.0.0 is not in the repository"},
+            {"package": "cached", "tag": "next", "version": "3.0.0-rc.1",
+             "reason": "cached@3.0.0-rc.1 is not in the repository"}]}
+    assert documents["deprecations"]["skipped"] == [
+        {"package": "absent", "version": "1.0.0", "message": "gone",
+         "reason": "absent is not in the repository"},
+        {"package": "cached", "version": "2.0.0", "message": "old",
+         "reason": "cached@2.0.0 is not in the repository"}]
+    services = _services(data_dir)
+    try:
+        assert _dist_tags(services, "cached") == {"latest": "1.0.0", "legacy": "1.0.0"}
+    finally:
+        services.catalog.dispose()
+
+    code, out, _ = _import(data_dir, tmp_path, output="text")
+    assert "1 dist-tags set" not in out
+    assert "0 dist-tags set, 1 already set, 3 skipped" in out
+
+
+def test_a_projects_own_package_json_is_passed_over(data_dir: Path, packed: Path) -> None:
+    (packed / "demo-lib" / "package.json").write_text(json.dumps({
+        "name": "demo-lib", "version": "1.0.0", "dependencies": {"left-pad": "^1.0.0"}}))
+    (packed / "notes").mkdir()
+    (packed / "notes" / "package.json").write_text("[1, 2]")
+
+    code, out, _ = _import(data_dir, packed)
+
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["imported"] == 2 and "documents" not in report
+
+
+def test_a_folder_with_only_a_projects_package_json_is_still_no_import(
+        data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+
+    code, _, err = _import(data_dir, tmp_path, output="text")
+
+    assert code == 2
+    assert f"error: no distribution files (*.whl, *.tar.gz, *.zip, *.tgz) in {tmp_path}" in (
+        " ".join(err.split()))
+
+
+def test_a_package_json_named_that_is_no_registry_document_is_refused_saying_so(
+        data_dir: Path, verdaccio: Path, tmp_path: Path) -> None:
+    project = tmp_path / "app" / "package.json"
+    project.parent.mkdir()
+    project.write_text('{"name": "app", "version": "1.0.0"}')
+
+    code, out, _ = _import(data_dir, project, verdaccio / "alpha" / "package.json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert report["files"] == 1
+    assert report["refused"] == [{"path": str(project), "reason": (
+        "package.json is no package document packyard import reads (an npm registry document "
+        "has name, versions and dist-tags)")}]
+    assert report["formats"] == {"npm": {"files": 1, "imported": 0, "present": 0,
+                                         "refused": 1}}
+    # The registry document named alone: its tags name versions not imported yet.
+    assert report["documents"]["distTags"]["skipped"][0]["reason"] == (
+        "alpha is not in the repository")
+
+
+def test_a_malformed_document_is_refused_whole_and_the_rest_carries_on(
+        data_dir: Path, verdaccio: Path) -> None:
+    # Its dist-tags are fine; one deprecation is no string: nothing of it is applied.
+    broken = _registry_document(verdaccio, "alpha", {"1.0.0": None, "1.1.0": None},
+                                {"latest": "1.0.0", "stable": "1.1.0"})
+    document = json.loads(broken.read_text())
+    document["versions"]["1.1.0"]["deprecated"] = 7
+    broken.write_text(json.dumps(document))
+    truncated = verdaccio / "cut" / "package.json"
+    truncated.parent.mkdir()
+    truncated.write_text('{"name": "cut", "versions": {')
+
+    code, out, err = _import(data_dir, verdaccio, output="text")
+
+    assert code == 1
+    shown = " ".join(err.split())
+    assert f"refused {broken}: versions[\"1.1.0\"].deprecated must be a string." in shown
+    assert f"refused {truncated}: not a JSON document (" in shown
+    assert "1 package document read, 2 refused: 0 dist-tags set, 1 already set" in out
+    services = _services(data_dir)
+    try:
+        # The tarballs alone: latest on the highest release, no stable, no deprecation.
+        assert _dist_tags(services, "alpha") == {"latest": "1.1.0"}
+        assert _deprecated(services, "alpha")["1.0.0"] is None
+        assert _deprecated(services, "@acme/beta")["1.0.0"] == "broken build"
+    finally:
+        services.catalog.dispose()
+
+
+def test_an_oversized_document_is_refused_before_it_is_read(
+        data_dir: Path, verdaccio: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PACKYARD_NPM_MAX_DOCUMENT_BYTES", "1000")
+
+    code, out, _ = _import(data_dir, verdaccio)
+
+    assert code == 1
+    refused = json.loads(out)["documents"]["refused"]
+    assert refused == [{"path": str(verdaccio / "@acme" / "beta" / "package.json"),
+                        "package": None,
+                        "reason": "package.json is larger than the 1,000 bytes a package "
+                                  "document may have (PACKYARD_NPM_MAX_DOCUMENT_BYTES)"},
+                       {"path": str(verdaccio / "alpha" / "package.json"), "package": None,
+                        "reason": "package.json is larger than the 1,000 bytes a package "
+                                  "document may have (PACKYARD_NPM_MAX_DOCUMENT_BYTES)"}]
+
+
+def test_a_tag_name_npm_would_not_send_is_skipped(data_dir: Path, tmp_path: Path) -> None:
+    _write(tmp_path, "pkg", "1.0.0")
+    _write(tmp_path, "pkg", "2.0.0")
+    _registry_document(tmp_path, "pkg", {"1.0.0": None, "2.0.0": None},
+                       {"latest": "2.0.0", "1.x": "1.0.0", "v1": "1.0.0"})
+
+    code, out, _ = _import(data_dir, tmp_path)
+
+    assert code == 0, out
+    tags = json.loads(out)["documents"]["distTags"]
+    assert tags["skipped"] == [{"package": "pkg", "tag": "1.x", "version": "1.0.0",
+                                "reason": "Tag name must not be a valid SemVer range: 1.x"},
+                               {"package": "pkg", "tag": "v1", "version": "1.0.0",
+                                "reason": "Tag name must not be a valid SemVer range: v1"}]
+    assert tags["alreadySet"] == 1
+
+
+def test_a_document_is_applied_as_the_principal_may_tag(data_dir: Path, verdaccio: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from packyard.errors import Denied
+    from packyard.formats.npm.publish import NpmPublisher
+
+    _import(data_dir, verdaccio)
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise Denied("not allowed to PublishPackageVersion")
+
+    monkeypatch.setattr(NpmPublisher, "authorize", refuse)
+    services = _services(data_dir)
+    try:
+        from packyard.formats.npm.package_edits import PackageEdits
+        from packyard.formats.npm.registry_document import RegistryDocuments
+
+        domain, repo = services.registry.get_repository("dom", "repo")
+        documents = RegistryDocuments(PackageEdits(services.registry, _publisher(services)),
+                                      1_000_000)
+        result = documents.apply(ROOT, domain, repo, verdaccio / "alpha" / "package.json")
+    finally:
+        services.catalog.dispose()
+    assert result is not None
+    assert (result.status, result.package, result.reason) == (
+        "refused", "alpha", "not allowed to PublishPackageVersion")

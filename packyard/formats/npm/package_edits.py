@@ -6,16 +6,20 @@ looked up (dist-tags and deprecations as PublishPackageVersion, unpublish as
 DeletePackageVersions, as CodeArtifact would for the same change through its API), and a
 document write names the ``_rev`` it was based on (``GET ?write=true``), refused when the
 package changed since.
+
+``packyard import`` applies a registry document's dist-tags and deprecations through the same
+two services (``import_document``): as ``npm dist-tag add`` and ``npm deprecate`` of each would,
+authorized as they are, recorded (and sent to webhooks) as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from packyard.auth.principal import Principal
-from packyard.errors import NotFound
+from packyard.errors import NotFound, PackyardError
 from packyard.formats.npm import attributes
 from packyard.formats.npm.dist_tags import (
     effective_dist_tags,
@@ -40,7 +44,9 @@ from packyard.formats.npm.publish_checks import (
     deprecations,
     unpublished_versions,
 )
+from packyard.formats.npm.registry_document import RegistryDocument
 from packyard.formats.npm.semver import version_key
+from packyard.formats.plugin import DeprecationResult, TagResult
 from packyard.model import Domain, Package, PackageVersion, Repository
 from packyard.services.registry import Registry
 
@@ -129,15 +135,79 @@ class PackageEdits:
         (Authorized by the endpoint before the body was read.)"""
         check_document_name(document, name)
         local = self.local(repo, name)
+        changes = self._deprecations(local, document)
+        self._deprecate(local, changes)
+        return len(changes)
+
+    def _deprecations(self, local: LocalPackage,
+                      document: Mapping[str, Any]) -> dict[str, str | None]:
         listed = {v.version: v for v in local.versions if v.status in LISTED_STATUSES}
         current = {text: attributes.deprecated(v.attributes) for text, v in listed.items()}
-        changes = deprecations(document, current)
+        return deprecations(document, current)
+
+    def _deprecate(self, local: LocalPackage, changes: Mapping[str, str | None]) -> None:
+        listed = {v.version: v for v in local.versions if v.status in LISTED_STATUSES}
         catalog = self._registry.catalog
         for text, message in changes.items():
             version = listed[text]
             catalog.update_version_attributes(
                 version, attributes.with_deprecation(version.attributes, message))
-        return len(changes)
+
+    # -- a registry document (packyard import) ---------------------------------------------------
+
+    def import_document(self, principal: Principal, domain: Domain, repo: Repository,
+                        document: RegistryDocument) -> ImportedDocument:
+        """Set each dist-tag of ``document`` as ``npm dist-tag add`` would and each of its
+        deprecations as ``npm deprecate`` would, on the versions ``repo`` lists (the others
+        are skipped, and said so); a tag or message already so is left as it is. Every change
+        is decided before the first is written: a tag refused (a name npm would not send) is
+        skipped, never half-applied."""
+        name = document.name
+        self._publisher.authorize(principal, domain, repo.name, name, PUBLISH)
+        done = ImportedDocument()
+        try:
+            local = self.local(repo, name)
+        except NotFound:
+            missing = f"{name.full} is not in the repository"
+            done.tags_skipped.extend(TagResult(tag, version, missing)
+                                     for tag, version in document.dist_tags.items())
+            done.deprecations_skipped.extend(DeprecationResult(version, message, missing)
+                                             for version, message in
+                                             document.deprecations.items())
+            return done
+        listed = local.listed()
+        effective = effective_dist_tags(local.tags, listed)
+        tags = dict(local.tags)
+        for tag, wanted in document.dist_tags.items():
+            held = local.version(wanted) if _is_version(wanted) else None
+            if held is None or held.version not in listed:
+                done.tags_skipped.append(TagResult(tag, wanted, _not_listed(name, wanted, held)))
+                continue
+            if effective.get(tag) == held.version:
+                done.tags_present.append(TagResult(tag, held.version))
+                continue
+            try:
+                tags = tags_after_set(tags, tag, held.version, listed, name.full)
+            except PackyardError as refused:
+                done.tags_skipped.append(TagResult(tag, wanted, refused.message))
+                continue
+            done.tags_set.append(TagResult(tag, held.version))
+        wanted_messages: dict[str, str] = {}
+        for version, message in document.deprecations.items():
+            held = local.version(version) if _is_version(version) else None
+            if held is None or held.version not in listed:
+                done.deprecations_skipped.append(DeprecationResult(
+                    version, message, _not_listed(name, version, held)))
+                continue
+            wanted_messages[held.version] = message
+        changes = self._deprecations(local, {"versions": {
+            version: {"deprecated": message} for version, message in wanted_messages.items()}})
+        for version, message in wanted_messages.items():
+            (done.deprecations_set if version in changes else done.deprecations_present
+             ).append(DeprecationResult(version, message))
+        apply_tags(self._registry, local.package.id, local.tags, tags)
+        self._deprecate(local, changes)
+        return done
 
     # -- unpublish -------------------------------------------------------------------------------
 
@@ -182,6 +252,24 @@ class PackageEdits:
         keys = [v.version_key for v in local.versions if v.version in set(versions)]
         for sha256 in self._registry.catalog.delete_versions(local.package.id, keys):
             self._registry.blobs.delete(domain.blob_key, sha256)
+
+
+@dataclass
+class ImportedDocument:
+    """What ``import_document`` made of a registry document's dist-tags and deprecations."""
+
+    tags_set: list[TagResult] = field(default_factory=list)
+    tags_present: list[TagResult] = field(default_factory=list)
+    tags_skipped: list[TagResult] = field(default_factory=list)
+    deprecations_set: list[DeprecationResult] = field(default_factory=list)
+    deprecations_present: list[DeprecationResult] = field(default_factory=list)
+    deprecations_skipped: list[DeprecationResult] = field(default_factory=list)
+
+
+def _not_listed(name: PackageName, version: str, held: PackageVersion | None) -> str:
+    if held is None:
+        return f"{name.full}@{version} is not in the repository"
+    return f"{name.full}@{held.version} is {held.status} in the repository, not listed"
 
 
 def _is_version(text: str) -> bool:

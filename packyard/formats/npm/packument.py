@@ -190,6 +190,14 @@ def render_full(package: StoredPackage, base_url: str, *, write: bool = False,
     ``base_url`` is the repository endpoint, ending with ``/``: tarball URLs are absolute
     under it, as clients fetch exactly what ``dist.tarball`` says.
     """
+    return _rendered(_encode(full_document(package, base_url, write=write, revision=revision)),
+                     FULL, package)
+
+
+def full_document(package: StoredPackage, base_url: str, *, write: bool = False,
+                  revision: str | None = None) -> dict[str, Any]:
+    """The full packument as a JSON object (``render_full``'s; ``packyard export``'s
+    registry document starts from it)."""
     listed = listed_versions(package)
     versions = {v.version: _version_document(package, v, base_url) for v in listed}
     tags = effective_dist_tags(package.dist_tags, versions)
@@ -204,7 +212,7 @@ def render_full(package: StoredPackage, base_url: str, *, write: bool = False,
         if latest.readme_filename:
             document["readmeFilename"] = latest.readme_filename
     document["readme"] = (latest.readme if latest is not None else None) or ""
-    return _rendered(_encode(document), FULL, package)
+    return document
 
 
 def render_abbreviated(package: StoredPackage, base_url: str) -> RenderedDocument:

@@ -17,8 +17,14 @@ from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
-    from packyard.formats.plugin import FileExport, FileImport, FileImporter, MountedFormat
-    from packyard.metadata.catalog import PageRenderer
+    from packyard.formats.plugin import (
+        FileExport,
+        FileImport,
+        FileImporter,
+        MountedFormat,
+        PackageDocument,
+    )
+    from packyard.metadata.catalog import Catalog, PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
     from packyard.services.registry import Registry
@@ -98,18 +104,26 @@ class NpmFormat:
 
 class _TarballImport:
     """``packyard import`` of npm tarballs (``npm pack``'s, a registry's storage), each
-    published as ``npm publish <tarball>`` would publish it."""
+    published as ``npm publish <tarball>`` would publish it; then the registry documents
+    beside them (Verdaccio's ``package.json``), whose dist-tags and deprecations are set as
+    ``npm dist-tag add`` and ``npm deprecate`` would set them."""
 
     suffixes = (".tgz",)
+    documents = ("package.json",)  # registry_document.FILENAME
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
         from packyard.formats.bulk_import import BulkImporter
+        from packyard.formats.npm.package_edits import PackageEdits
         from packyard.formats.npm.publish import NpmLimits, NpmPublisher
+        from packyard.formats.npm.registry_document import RegistryDocuments
 
         limits = NpmLimits.of(settings.npm_max_tarball_bytes, settings.npm_max_document_bytes)
-        return BulkImporter(NpmPublisher(registry, limits), registry.blobs, principal, domain,
-                            repository, batch_size)
+        publisher = NpmPublisher(registry, limits)
+        documents = RegistryDocuments(PackageEdits(registry, publisher),
+                                      settings.npm_max_document_bytes)
+        return BulkImporter(publisher, registry.blobs, principal, domain, repository,
+                            batch_size, documents)
 
 
 class _TarballExport:
@@ -123,3 +137,24 @@ class _TarballExport:
             return None
         scope = (f"@{package.namespace}",) if package.namespace else ()
         return (FORMAT, *scope, package.name, f"{package.name}-{version.version}.tgz")
+
+    def package_document(self, catalog: Catalog, package: Package,
+                         files: Sequence[tuple[PackageVersion, Asset]]
+                         ) -> PackageDocument | None:
+        """``npm/<name>/package.json`` (``npm/@<scope>/<name>/package.json``): the registry
+        document Verdaccio keeps beside the tarballs, of the versions exported, merged with
+        the one an earlier export left there (``registry_document``)."""
+        from packyard.formats.npm.names import from_codeartifact
+        from packyard.formats.npm.registry_document import (
+            FILENAME,
+            export_document,
+            merge_document,
+        )
+        from packyard.formats.plugin import PackageDocument
+
+        name = from_codeartifact(package.namespace or None, package.name)
+        tags = named_tags(catalog.package_tags(package.id), [v for v, _ in files])
+        document = export_document(name, files, tags)
+        scope = (f"@{package.namespace}",) if package.namespace else ()
+        return PackageDocument((FORMAT, *scope, package.name, FILENAME),
+                               lambda existing: merge_document(existing, document))

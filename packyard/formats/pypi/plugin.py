@@ -20,8 +20,14 @@ from packyard.upstream.connections import ExternalConnection
 
 if TYPE_CHECKING:
     from packyard.auth.principal import Principal
-    from packyard.formats.plugin import FileExport, FileImport, FileImporter, MountedFormat
-    from packyard.metadata.catalog import PageRenderer
+    from packyard.formats.plugin import (
+        FileExport,
+        FileImport,
+        FileImporter,
+        MountedFormat,
+        PackageDocument,
+    )
+    from packyard.metadata.catalog import Catalog, PageRenderer
     from packyard.model import Domain, Repository
     from packyard.services.core import Core
     from packyard.services.registry import Registry
@@ -115,6 +121,7 @@ class _DistributionImport:
     """``packyard import`` of wheels and sdists, each checked as its upload would be."""
 
     suffixes = DIST_SUFFIXES
+    documents = ()
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
@@ -136,3 +143,8 @@ class _DistributionExport:
         if not asset.name.endswith(DIST_SUFFIXES):
             return None
         return (FORMAT, package.name, asset.name)
+
+    def package_document(self, catalog: Catalog, package: Package,
+                         files: Sequence[tuple[PackageVersion, Asset]]
+                         ) -> PackageDocument | None:
+        return None  # the files are all that pypiserver and packyard import read
