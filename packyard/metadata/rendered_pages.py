@@ -211,11 +211,17 @@ class PageQueue:
             return self._condition.wait_for(lambda: not self._pending and not self._busy,
                                             timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Render nothing more; wait (up to ``timeout``) for a render under way to end, so
+        that the connection it holds is back when the catalog's engines are disposed (a
+        database file moved or copied right after ``dispose`` then has every write)."""
         with self._condition:
             self._closed = True
             self._pending.clear()
             self._condition.notify_all()
+            thread = self._thread if self._pid == os.getpid() else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:

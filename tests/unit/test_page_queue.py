@@ -1,5 +1,6 @@
 """``PageQueue``: packages added while a render runs are rendered together next, a failed
-render does not stop the thread, and ``flush`` waits for everything added."""
+render does not stop the thread, ``flush`` waits for everything added, and ``close`` for the
+render under way."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ def test_a_failed_render_leaves_the_thread_rendering_the_next() -> None:
     queue.close()
     queue.add([3])
     assert queue.flush(1) and rendered == [{2}]
+
+
+def test_regression_close_returned_while_a_render_still_held_its_connection() -> None:
+    # The catalog's dispose closes the queue, then its engines: a render still running kept
+    # its connection out of the pool, so the database's WAL was folded in only later (a test
+    # that moved packyard.db right after dispose found no tables, now and then).
+    started, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+
+    def render(ids: set[int]) -> None:
+        started.set()
+        release.wait(10)
+        finished.append(True)
+
+    queue = PageQueue(render)
+    queue.add([1])
+    assert started.wait(10)
+    threading.Timer(0.1, release.set).start()
+    queue.close()
+    assert finished == [True]
+    queue.add([2])  # closed: nothing more is rendered
+    assert queue.flush(1) and finished == [True]
