@@ -14,7 +14,8 @@ encryption at rest is on) into the destination (``services/export_folder.py``: a
 checked against its recorded sha256, never over other bytes). Then each package's document,
 where its format writes one (npm's registry document, ``FileExport.package_document``), made
 of the files written (or already there) of it and merged with the one an earlier export left
-(``export_documents``).
+(``export_documents``): npm's registry document, PyPI's ``index.json`` (each file's upload
+time and yank).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from packyard.formats.plugin import FormatPlugin
 from packyard.metadata.catalog import Catalog
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.export_folder import ExportFolder
+from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 
 DEFAULT_STATUSES = ("Published",)
@@ -144,12 +146,14 @@ class DocumentExportResult:
 
 
 def export_documents(catalog: Catalog, plugins: Sequence[FormatPlugin], folder: ExportFolder,
-                     results: Iterable[ExportResult], max_bytes: int
+                     results: Iterable[ExportResult], settings: Settings
                      ) -> Iterator[DocumentExportResult]:
     """Write the document of each package whose files ``results`` wrote (or found there), in
     the order its files came: made of those files' versions, merged with the document an
-    earlier export left at its place. A document that cannot be made or written fails alone;
-    an ``OSError`` (a full disk) stops the run, as a file's does."""
+    earlier export left at its place, none larger than PACKYARD_NPM_MAX_DOCUMENT_BYTES. A
+    document that cannot be made or written fails alone; an ``OSError`` (a full disk) stops
+    the run, as a file's does."""
+    max_bytes = settings.npm_max_document_bytes
     exports = {plugin.name: plugin.file_export for plugin in plugins}
     packages: dict[tuple[str, int], list[PlannedFile]] = {}
     for result in results:
@@ -163,7 +167,7 @@ def export_documents(catalog: Catalog, plugins: Sequence[FormatPlugin], folder: 
         package = files[0].package
         try:
             document = export.package_document(catalog, package,
-                                               [(f.version, f.asset) for f in files])
+                                               [(f.version, f.asset) for f in files], settings)
         except PackyardError as refused:
             yield DocumentExportResult(name, package, None, "failed", refused.message)
             continue

@@ -118,23 +118,28 @@ class _HeldFile:
 
 
 class _DistributionImport:
-    """``packyard import`` of wheels and sdists, each checked as its upload would be."""
+    """``packyard import`` of wheels and sdists, each checked as its upload would be, dated
+    as the project's ``index.json`` beside them says (``project_document``), whose yanks are
+    then set as Unlisted."""
 
     suffixes = DIST_SUFFIXES
-    documents = ()
+    documents = ("index.json",)  # project_document.FILENAME
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
         from packyard.formats.bulk_import import BulkImporter
+        from packyard.formats.pypi.project_document import ProjectDocuments
         from packyard.formats.pypi.publish import PypiPublisher
 
         return BulkImporter(PypiPublisher(registry, settings.max_upload_bytes), registry.blobs,
-                            principal, domain, repository, batch_size)
+                            principal, domain, repository, batch_size,
+                            ProjectDocuments(registry, settings.npm_max_document_bytes))
 
 
 class _DistributionExport:
     """``packyard export`` of wheels and sdists: ``pypi/<normalized project>/<file name>``, a
-    folder per project (which pypiserver also serves as it is); what ``packyard import``
+    folder per project (which pypiserver also serves as it is), with the project's
+    ``index.json`` beside them (each file's upload time and yank); what ``packyard import``
     takes."""
 
     def path_of(self, package: Package, version: PackageVersion,
@@ -145,6 +150,23 @@ class _DistributionExport:
         return (FORMAT, package.name, asset.name)
 
     def package_document(self, catalog: Catalog, package: Package,
-                         files: Sequence[tuple[PackageVersion, Asset]]
+                         files: Sequence[tuple[PackageVersion, Asset]], settings: Settings
                          ) -> PackageDocument | None:
-        return None  # the files are all that pypiserver and packyard import read
+        """``pypi/<project>/index.json``: the project's PEP 691 page of the files exported,
+        merged with the one an earlier export left there (``project_document``); a file is
+        yanked as the stored page of ``public:pypi``'s index (PACKYARD_PYPI_UPSTREAM_URL)
+        says, as last fetched: the export reads no upstream."""
+        from packyard.formats.plugin import PackageDocument
+        from packyard.formats.pypi.project_document import (
+            FILENAME,
+            export_document,
+            merge_document,
+        )
+        from packyard.formats.pypi.upstream import stored_yanks
+
+        page = catalog.get_upstream_page(settings.pypi_upstream_url, package.name)
+        yanks = (stored_yanks(page.document) if page is not None and page.found
+                 and page.document is not None else {})
+        document = export_document(package.name, files, yanks)
+        return PackageDocument((FORMAT, package.name, FILENAME),
+                               lambda existing: merge_document(existing, document))
