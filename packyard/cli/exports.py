@@ -194,7 +194,7 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
                                description=_summary(counts, time.monotonic() - started))
                 # Once a package's files are there: its document names them.
                 for document in export_documents(services.catalog, services.plugins, folder,
-                                                 results, settings):
+                                                 results, settings.npm_max_document_bytes):
                     documents.append(document)
                     if document.status == "failed" and output == "text":
                         bar.console.print(

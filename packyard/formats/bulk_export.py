@@ -32,7 +32,6 @@ from packyard.formats.plugin import FormatPlugin
 from packyard.metadata.catalog import Catalog
 from packyard.model import Asset, Domain, Package, PackageVersion, Repository
 from packyard.services.export_folder import ExportFolder
-from packyard.settings import Settings
 from packyard.storage.blobs import BlobStore
 
 DEFAULT_STATUSES = ("Published",)
@@ -146,14 +145,12 @@ class DocumentExportResult:
 
 
 def export_documents(catalog: Catalog, plugins: Sequence[FormatPlugin], folder: ExportFolder,
-                     results: Iterable[ExportResult], settings: Settings
+                     results: Iterable[ExportResult], max_bytes: int
                      ) -> Iterator[DocumentExportResult]:
     """Write the document of each package whose files ``results`` wrote (or found there), in
     the order its files came: made of those files' versions, merged with the document an
-    earlier export left at its place, none larger than PACKYARD_NPM_MAX_DOCUMENT_BYTES. A
-    document that cannot be made or written fails alone; an ``OSError`` (a full disk) stops
-    the run, as a file's does."""
-    max_bytes = settings.npm_max_document_bytes
+    earlier export left at its place. A document that cannot be made or written fails alone;
+    an ``OSError`` (a full disk) stops the run, as a file's does."""
     exports = {plugin.name: plugin.file_export for plugin in plugins}
     packages: dict[tuple[str, int], list[PlannedFile]] = {}
     for result in results:
@@ -167,7 +164,7 @@ def export_documents(catalog: Catalog, plugins: Sequence[FormatPlugin], folder: 
         package = files[0].package
         try:
             document = export.package_document(catalog, package,
-                                               [(f.version, f.asset) for f in files], settings)
+                                               [(f.version, f.asset) for f in files])
         except PackyardError as refused:
             yield DocumentExportResult(name, package, None, "failed", refused.message)
             continue

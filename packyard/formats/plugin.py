@@ -197,11 +197,10 @@ class FileExport(Protocol):
         ...
 
     def package_document(self, catalog: Catalog, package: Package,
-                         files: Sequence[tuple[PackageVersion, Asset]], settings: Settings
+                         files: Sequence[tuple[PackageVersion, Asset]]
                          ) -> PackageDocument | None:
         """The document of ``package`` made of the files this export wrote of it (each with
-        its version), written once they are; None for a format that writes none. (The
-        ``settings`` name the upstreams whose stored pages say what they yank.)"""
+        its version), written once they are; None for a format that writes none."""
         ...
 
 

@@ -139,7 +139,7 @@ class _TarballExport:
         return (FORMAT, *scope, package.name, f"{package.name}-{version.version}.tgz")
 
     def package_document(self, catalog: Catalog, package: Package,
-                         files: Sequence[tuple[PackageVersion, Asset]], settings: Settings
+                         files: Sequence[tuple[PackageVersion, Asset]]
                          ) -> PackageDocument | None:
         """``npm/<name>/package.json`` (``npm/@<scope>/<name>/package.json``): the registry
         document Verdaccio keeps beside the tarballs, of the versions exported, merged with

@@ -142,6 +142,9 @@ class _DistributionExport:
     ``index.json`` beside them (each file's upload time and yank); what ``packyard import``
     takes."""
 
+    def __init__(self) -> None:
+        self._page_urls: list[str] | None = None  # read once per export
+
     def path_of(self, package: Package, version: PackageVersion,
                 asset: Asset) -> tuple[str, ...] | None:
         # An egg or an exe kept from an upstream is no file the import takes back.
@@ -150,12 +153,14 @@ class _DistributionExport:
         return (FORMAT, package.name, asset.name)
 
     def package_document(self, catalog: Catalog, package: Package,
-                         files: Sequence[tuple[PackageVersion, Asset]], settings: Settings
+                         files: Sequence[tuple[PackageVersion, Asset]]
                          ) -> PackageDocument | None:
         """``pypi/<project>/index.json``: the project's PEP 691 page of the files exported,
         merged with the one an earlier export left there (``project_document``); a file is
-        yanked as the stored page of ``public:pypi``'s index (PACKYARD_PYPI_UPSTREAM_URL)
-        says, as last fetched: the export reads no upstream."""
+        yanked when a stored upstream page of the project yanks the same bytes, as last
+        fetched: the export reads no upstream. Every index's page is asked (one lookup
+        each), not only the one the export's PACKYARD_PYPI_UPSTREAM_URL names: the export may
+        run without the server's settings, and the bytes' sha256 says the file is the one."""
         from packyard.formats.plugin import PackageDocument
         from packyard.formats.pypi.project_document import (
             FILENAME,
@@ -164,9 +169,13 @@ class _DistributionExport:
         )
         from packyard.formats.pypi.upstream import stored_yanks
 
-        page = catalog.get_upstream_page(settings.pypi_upstream_url, package.name)
-        yanks = (stored_yanks(page.document) if page is not None and page.found
-                 and page.document is not None else {})
+        if self._page_urls is None:
+            self._page_urls = catalog.upstream_page_urls()
+        yanks: dict[tuple[str, str], bool | str] = {}
+        for url in self._page_urls:
+            page = catalog.get_upstream_page(url, package.name)
+            if page is not None and page.found and page.document is not None:
+                yanks.update(stored_yanks(page.document))
         document = export_document(package.name, files, yanks)
         return PackageDocument((FORMAT, package.name, FILENAME),
                                lambda existing: merge_document(existing, document))
