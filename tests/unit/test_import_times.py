@@ -383,3 +383,15 @@ def test_regression_an_export_over_another_projects_index_json_is_refused() -> N
         "it is")
     with pytest.raises(Conflict):
         merge_document(b'{"title": "a web page"}', _index_json(TIMES))
+
+
+def test_a_stored_upstream_page_yanks_the_bytes_it_lists_yanked() -> None:
+    from packyard.formats.pypi.upstream import stored_yanks
+
+    rows = [{"filename": WHEEL_1, "sha256": "a" * 64, "yanked": False},
+            {"filename": WHEEL_2, "sha256": "b" * 64, "yanked": "broken build"},
+            {"filename": SDIST_1, "sha256": "c" * 64, "yanked": True},
+            {"filename": "odd.whl", "sha256": "d" * 64, "yanked": ""}, "not a row"]
+    assert stored_yanks(json.dumps(rows)) == {(WHEEL_2, "b" * 64): "broken build",
+                                              (SDIST_1, "c" * 64): True}
+    assert stored_yanks("{not json") == {}
