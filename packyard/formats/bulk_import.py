@@ -11,8 +11,9 @@ A format may also read a package document beside its files (npm: the ``package.j
 registry document Verdaccio keeps per package, whose dist-tags, deprecations and publish times
 no tarball holds; PyPI: the ``index.json`` ``packyard export`` writes, a PEP 691 project page
 with each file's upload time and yank): the documents are found by their whole names. Before
-the files, each is read for its times (``PackageDocuments.times``): a version or file the
-import adds is dated as the document in its folder says, as a file kept from an upstream is
+its files, each is read for its times (``PackageDocuments.times``, once the first file of its
+folder comes: one folder's times are held at a time): a version or file the import adds is
+dated as the document in its folder says, as a file kept from an upstream is
 dated as the upstream says, never later than the import (a version already there keeps its
 time). Once every file is imported, each is handed to the format's ``PackageDocuments``
 (``apply_documents``: tags, deprecations, yanks).
@@ -162,7 +163,8 @@ class BulkImporter(Generic[Checked]):
         self._repository = repository
         self._batch_size = batch_size
         self._documents = documents
-        self._times: dict[Path, PublishTimes] = {}
+        self._beside: dict[Path, Path] = {}  # a folder -> its document
+        self._read: tuple[Path, PublishTimes | None] | None = None  # the last folder's times
 
     def run(self, paths: Sequence[Path], documents: Sequence[Path] = ()
             ) -> Iterator[list[FileResult]]:
@@ -170,11 +172,9 @@ class BulkImporter(Generic[Checked]):
         Each file new to the repository is dated as the package document of ``documents`` in
         its own folder says (one document per folder: a package's, as Verdaccio and
         ``packyard export`` lay them out)."""
-        if self._documents is not None:
-            for path in documents:
-                times = self._documents.times(path)
-                if times is not None:
-                    self._times[_folder(path)] = times
+        # Read when a file of its folder comes (the files come folder by folder), one folder's
+        # at a time: a registry's storage may hold 100,000 documents.
+        self._beside = {_folder(path): path for path in documents}
         for batch in _batches(paths, self._batch_size):
             yield self._import_batch(batch)
 
@@ -198,7 +198,7 @@ class BulkImporter(Generic[Checked]):
                     staged = self._stage(path)
                     checked.append((index, self._publisher.check_file(
                         self._principal, self._domain, self._repository, staged, path.name,
-                        self._times.get(_folder(path)))))
+                        self._times(path))))
                 except PackyardError as refused:
                     results[index] = FileResult(path, "refused", refused.message)
         except BaseException:
@@ -210,6 +210,16 @@ class BulkImporter(Generic[Checked]):
         for (index, _), answer in zip(checked, answers, strict=True):
             results[index] = _result(batch[index], answer)
         return [result for result in results if result is not None]
+
+    def _times(self, path: Path) -> PublishTimes | None:
+        """The times the document in the folder of ``path`` gives (None: none, or a document
+        that is refused: its ``apply`` says why)."""
+        folder = _folder(path)
+        if self._read is None or self._read[0] != folder:
+            document = self._beside.get(folder)
+            self._read = (folder, None if document is None or self._documents is None
+                          else self._documents.times(document))
+        return self._read[1]
 
     def _stage(self, path: Path) -> StagedBlob:
         """Copy a file into the blob store's staging area, hashing it on the way.
