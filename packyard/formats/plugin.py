@@ -103,6 +103,9 @@ class PublishTimes:
     """A version's publish time, by version key (the format's ``normalize_version``)."""
     files: Mapping[str, datetime] = field(default_factory=dict)
     """A file's upload time, by file name."""
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    """The sha256 the document gives a file, by file name: a file with other bytes is not
+    the one it dates (it is imported as published now)."""
 
 
 @dataclass(frozen=True)

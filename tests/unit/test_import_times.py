@@ -4,6 +4,7 @@ yanks; ``packyard export`` writes PyPI's ``index.json`` so that a round trip kee
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,9 +63,11 @@ def _cli(command: Any, data_dir: Path, *args: str) -> tuple[int, str]:
 
 
 def _index_json(files: dict[str, str], yanked: dict[str, bool | str] | None = None,
-                name: str = "alpha-lib") -> dict[str, Any]:
+                name: str = "alpha-lib", hashes: dict[str, str] | None = None
+                ) -> dict[str, Any]:
     return {"meta": {"api-version": "1.1"}, "name": name, "versions": [], "files": [
-        {"filename": filename, "url": filename, "hashes": {"sha256": "0" * 64},
+        {"filename": filename, "url": filename,
+         "hashes": {"sha256": (hashes or {}).get(filename, "0" * 64)},
          "upload-time": moment, "yanked": (yanked or {}).get(filename, False)}
         for filename, moment in files.items()]}
 
@@ -89,13 +92,19 @@ def _folder(root: Path, yanked: dict[str, bool | str] | None = None) -> Path:
     build_wheel(pypi, name="alpha_lib", version="1.0")
     build_sdist(pypi, name="alpha_lib", version="1.0")
     build_wheel(pypi, name="alpha_lib", version="2.0")
-    (pypi / "index.json").write_text(json.dumps(_index_json(TIMES, yanked)))
+    (pypi / "index.json").write_text(json.dumps(_index_json(TIMES, yanked,
+                                                            hashes=_hashes(pypi))))
     npm = root / "npm" / "left-pad"
     npm.mkdir(parents=True)
     for version in NPM_TIMES:
         (npm / f"left-pad-{version}.tgz").write_bytes(_tarball("left-pad", version))
     (npm / "package.json").write_text(json.dumps(_registry_document(NPM_TIMES)))
     return root
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    """The sha256 of each of the PyPI files in ``folder``."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in TIMES}
 
 
 def _versions(data_dir: Path, fmt: str, name: str) -> dict[str, PackageVersion]:
@@ -204,14 +213,34 @@ def test_a_time_after_the_import_is_the_import_s(tmp_path: Path) -> None:
     data = _server(tmp_path / "data")
     folder = _folder(tmp_path / "export")
     ahead = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    (folder / "pypi" / "alpha-lib" / "index.json").write_text(json.dumps(
-        _index_json({**TIMES, WHEEL_2: ahead})))
+    project = folder / "pypi" / "alpha-lib"
+    (project / "index.json").write_text(json.dumps(
+        _index_json({**TIMES, WHEEL_2: ahead}, hashes=_hashes(project))))
 
     started = datetime.now(UTC)
     assert _cli(import_files, data, str(folder))[0] == 0
 
     published = _dates(data)["pypi"]["2.0"][0]
     assert started <= published <= datetime.now(UTC)
+
+
+def test_regression_an_index_json_of_other_bytes_dated_a_file_it_does_not_describe(
+        tmp_path: Path) -> None:
+    # The document names the file, but with another sha256: an older export's, or a file
+    # replaced since. Its times are not this file's.
+    data = _server(tmp_path / "data")
+    folder = _folder(tmp_path / "export")
+    project = folder / "pypi" / "alpha-lib"
+    hashes = {**_hashes(project), WHEEL_2: "f" * 64}
+    (project / "index.json").write_text(json.dumps(_index_json(TIMES, hashes=hashes)))
+
+    started = datetime.now(UTC)
+    assert _cli(import_files, data, str(folder))[0] == 0
+
+    dates = _dates(data)
+    assert started <= dates["files"][WHEEL_2] <= datetime.now(UTC)
+    assert started <= dates["pypi"]["2.0"][0]
+    assert dates["files"][WHEEL_1] == _at(TIMES[WHEEL_1])  # the others are as it says
 
 
 def test_without_a_document_versions_are_published_now(tmp_path: Path) -> None:

@@ -59,6 +59,8 @@ class DocumentFile:
     """Its version's key (``normalize_version``); None when its name gives none."""
     upload_time: datetime | None
     yanked: bool | str
+    sha256: str | None = None
+    """The hash the document gives it (lower-case hex), if any."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ class ProjectDocument:
                 earlier = versions.get(f.version_key)
                 versions[f.version_key] = (f.upload_time if earlier is None
                                            else min(earlier, f.upload_time))
-        return PublishTimes(self.name, versions=versions, files=files)
+        return PublishTimes(self.name, versions=versions, files=files,
+                            sha256={f.filename: f.sha256 for f in self.files
+                                    if f.sha256 is not None})
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -138,7 +142,9 @@ def _file(entry: Any, index: int, project: str) -> DocumentFile:
             parse_listed_filename(filename, project).version_text)
     except (PackyardError, ValueError):
         version_key = None  # no distribution of this project: nothing of it is imported
-    return DocumentFile(filename, version_key, upload_time, yanked)
+    sha256 = hashes.get("sha256")
+    return DocumentFile(filename, version_key, upload_time, yanked,
+                        sha256.lower() if isinstance(sha256, str) else None)
 
 
 def _parsed_time(text: Any) -> datetime | None:

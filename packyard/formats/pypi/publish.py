@@ -227,7 +227,9 @@ class PypiPublisher:
         except BaseException:
             self._registry.blobs.discard(staged)
             raise
-        if times is None or times.package != validated.normalized_name:
+        if times is None or times.package != validated.normalized_name or (
+                times.sha256.get(validated.filename, digests.sha256) != digests.sha256):
+            # No document of its project, or one of other bytes under its name: now.
             return CheckedFile(validated, staged, digests)
         return CheckedFile(validated, staged, digests, times.versions.get(validated.version_key),
                            times.files.get(validated.filename))
