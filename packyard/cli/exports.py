@@ -108,7 +108,9 @@ def export_files(data_dir: Path | None, domain: str, repository: str, owner: str
     """Write a repository's package files into the folder DEST, for `packyard import DEST`
     into another server (across an air gap) or for another tool.
 
-    PyPI files go to DEST/pypi/<project>/<file>, npm tarballs to
+    PyPI files go to DEST/pypi/<project>/<file> with the project's DEST/pypi/<project>/index.json
+    beside them (a PEP 691 page: each file's upload-time, and its yank, as the upstream's page
+    last stored says or because its version is Unlisted), npm tarballs to
     DEST/npm/<name>/<name>-<version>.tgz and DEST/npm/@<scope>/<name>/<name>-<version>.tgz
     with each package's registry document beside them, DEST/npm/<name>/package.json (its
     dist-tags and deprecations; merged with the one an earlier export left there), as

@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 500
 
+_DOCUMENT_SHAPES = {
+    "package.json": "an npm registry document has name, versions and dist-tags",
+    "index.json": "a PyPI project's index.json is a PEP 691 page: meta, name and files",
+}
+"""What each package document's file name must hold to be read, for a refusal to say."""
+
 
 def _settings(data_dir: Path | None, database_url: str | None = None,
               blob_store: str | None = None) -> Settings:
@@ -112,6 +118,9 @@ def _documents_summary(results: Sequence[DocumentResult]) -> str:
             f"{count('tags_skipped'):,} skipped; {count('deprecations_set'):,} deprecations set, "
             f"{count('deprecations_present'):,} already set, "
             f"{count('deprecations_skipped'):,} skipped")
+    if count("yanks_set") or count("yanks_present") or count("yanks_skipped"):
+        text += (f"; {count('yanks_set'):,} versions yanked (Unlisted), "
+                 f"{count('yanks_present'):,} already so, {count('yanks_skipped'):,} skipped")
     if read and not any(r.changed for r in results):
         text += " (nothing changed)"
     return text
@@ -136,6 +145,15 @@ def _documents_report(results: Sequence[DocumentResult]) -> dict[str, object]:
             "alreadySet": sum(len(r.deprecations_present) for r in results),
             "skipped": [{"package": r.package, "version": d.version, "message": d.message,
                          "reason": d.reason} for r in results for d in r.deprecations_skipped]},
+        # PyPI's index.json yanks, when there are any.
+        **({"yanks": {
+            "set": [{"package": r.package, "version": y.version}
+                    for r in results for y in r.yanks_set],
+            "alreadySet": sum(len(r.yanks_present) for r in results),
+            "skipped": [{"package": r.package, "version": y.version, "reason": y.reason}
+                        for r in results for y in r.yanks_skipped]}}
+           if any(r.yanks_set or r.yanks_present or r.yanks_skipped for r in results)
+           else {}),
     }
 
 
@@ -169,7 +187,11 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
     document found (a package.json with name, versions and dist-tags, as Verdaccio keeps one
     beside a package's tarballs, and as packyard export writes) sets its dist-tags (`latest`
     too) and deprecations as `npm dist-tag add` and `npm deprecate` would, on the versions
-    the repository has; the others are skipped and counted. Refusals are listed and do not
+    the repository has; the others are skipped and counted. The versions and files the
+    import adds are dated as the document beside them says (npm: its time; PyPI: the
+    index.json packyard export writes, a PEP 691 page: each file's upload-time), never later
+    than now, and a PyPI version whose files that index.json lists all yanked becomes
+    Unlisted (yanked on the pages). Refusals are listed and do not
     stop the import; the exit status is 1 if there were any. Runs as the account root, on the
     data directory, and is safe while `packyard serve` runs on it: give it the settings that
     server runs with (PACKYARD_ENCRYPTION, --blob-store, --database-url).
@@ -252,7 +274,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                     continue
                 importer = imports[name].importer(services.registry, settings, principal,
                                                   found_domain, found_repository, batch_size)
-                for batch in importer.run(claimed.get(name, [])):
+                for batch in importer.run(claimed.get(name, []), documents.get(name, [])):
                     report(batch, by_format[name])
                 # Once the package's tarballs are in: a tag names a version the repository
                 # has only then.
@@ -269,8 +291,7 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
                 # file named that no format takes; in a folder, it is passed over.
                 passed_over = [FileResult(path, "refused", f"{path.name} is no package "
                                                            "document packyard import reads "
-                                                           "(an npm registry document has "
-                                                           "name, versions and dist-tags)")
+                                                           f"({_DOCUMENT_SHAPES[path.name]})")
                                for path in documents.get(name, [])
                                if path in named and path not in answered]
                 total += len(passed_over)
@@ -301,7 +322,9 @@ def import_files(data_dir: Path | None, domain: str, repository: str, owner: str
             **({"documents": sum(1 for r in read if r.status == "read"),
                 "documentsRefused": sum(1 for r in read if r.status == "refused"),
                 "distTagsSet": sum(len(r.tags_set) for r in read),
-                "deprecationsSet": sum(len(r.deprecations_set) for r in read)} if read else {})})
+                "deprecationsSet": sum(len(r.deprecations_set) for r in read),
+                **({"yanksSet": yanked} if (yanked := sum(len(r.yanks_set) for r in read))
+                   else {})} if read else {})})
     finally:
         audit.close()
     services.catalog.dispose()

@@ -14,7 +14,8 @@ encryption at rest is on) into the destination (``services/export_folder.py``: a
 checked against its recorded sha256, never over other bytes). Then each package's document,
 where its format writes one (npm's registry document, ``FileExport.package_document``), made
 of the files written (or already there) of it and merged with the one an earlier export left
-(``export_documents``).
+(``export_documents``): npm's registry document, PyPI's ``index.json`` (each file's upload
+time and yank).
 """
 
 from __future__ import annotations

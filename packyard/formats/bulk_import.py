@@ -8,9 +8,15 @@ metadata transaction per batch instead of per file, which is what makes 100,000 
 of minutes. A refused file is reported and the rest carry on.
 
 A format may also read a package document beside its files (npm: the ``package.json``
-registry document Verdaccio keeps per package, whose dist-tags and deprecations no tarball
-holds): the documents are found by their whole names and handed to the format's
-``PackageDocuments`` once every file is imported (``apply_documents``).
+registry document Verdaccio keeps per package, whose dist-tags, deprecations and publish times
+no tarball holds; PyPI: the ``index.json`` ``packyard export`` writes, a PEP 691 project page
+with each file's upload time and yank): the documents are found by their whole names. Before
+its files, each is read for its times (``PackageDocuments.times``, once the first file of its
+folder comes: one folder's times are held at a time): a version or file the import adds is
+dated as the document in its folder says, as a file kept from an upstream is
+dated as the upstream says, never later than the import (a version already there keeps its
+time). Once every file is imported, each is handed to the format's ``PackageDocuments``
+(``apply_documents``: tags, deprecations, yanks).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Generic, Protocol, TypeVar
 
 from packyard.auth.principal import Principal
 from packyard.errors import Invalid, PackyardError, TooLarge
-from packyard.formats.plugin import DocumentResult, FileResult
+from packyard.formats.plugin import DocumentResult, FileResult, PublishTimes
 from packyard.model import Domain, Repository
 from packyard.storage.blobs import BlobStore, StagedBlob
 
@@ -81,9 +87,11 @@ class BatchPublisher(Protocol[Checked]):
         ...
 
     def check_file(self, principal: Principal, domain: Domain, repo: Repository,
-                   staged: StagedBlob, filename: str) -> Checked:
+                   staged: StagedBlob, filename: str, times: PublishTimes | None = None
+                   ) -> Checked:
         """Every check an upload of the staged file gets; the staged bytes are discarded when
-        it is refused."""
+        it is refused. ``times``: the package document beside it says when its package's
+        versions and files were published (used when they are this file's package's)."""
         ...
 
     def publish_checked(self, domain: Domain, repo: Repository, files: Sequence[Checked]
@@ -103,10 +111,17 @@ class PackageDocuments(Protocol):
         applied; an ``OSError`` writing the staging area is not its fault and is raised."""
         ...
 
+    def times(self, path: Path) -> PublishTimes | None:
+        """When the document at ``path`` says its package's versions and files were
+        published; None when it is no such document, or says nothing of them, or is
+        unreadable or wrong (``apply`` then says what is wrong with it)."""
+        ...
+
 
 def read_document(path: Path, limit: int) -> bytes:
     """A document's bytes, read as a file to import is (a FIFO or a device is refused without
-    waiting for it); ``TooLarge`` over ``limit`` bytes, before it is read."""
+    waiting for it); ``TooLarge`` over ``limit`` bytes (``PACKYARD_NPM_MAX_DOCUMENT_BYTES``,
+    the limit of every format's package documents), before it is read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
@@ -148,9 +163,18 @@ class BulkImporter(Generic[Checked]):
         self._repository = repository
         self._batch_size = batch_size
         self._documents = documents
+        self._beside: dict[Path, Path] = {}  # a folder -> its document
+        self._read: tuple[Path, PublishTimes | None] | None = None  # the last folder's times
 
-    def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
-        """Import ``paths`` in order; yields each batch's results once the batch is stored."""
+    def run(self, paths: Sequence[Path], documents: Sequence[Path] = ()
+            ) -> Iterator[list[FileResult]]:
+        """Import ``paths`` in order; yields each batch's results once the batch is stored.
+        Each file new to the repository is dated as the package document of ``documents`` in
+        its own folder says (one document per folder: a package's, as Verdaccio and
+        ``packyard export`` lay them out)."""
+        # Read when a file of its folder comes (the files come folder by folder), one folder's
+        # at a time: a registry's storage may hold 100,000 documents.
+        self._beside = {_folder(path): path for path in documents}
         for batch in _batches(paths, self._batch_size):
             yield self._import_batch(batch)
 
@@ -173,7 +197,8 @@ class BulkImporter(Generic[Checked]):
                 try:
                     staged = self._stage(path)
                     checked.append((index, self._publisher.check_file(
-                        self._principal, self._domain, self._repository, staged, path.name)))
+                        self._principal, self._domain, self._repository, staged, path.name,
+                        self._times(path))))
                 except PackyardError as refused:
                     results[index] = FileResult(path, "refused", refused.message)
         except BaseException:
@@ -185,6 +210,16 @@ class BulkImporter(Generic[Checked]):
         for (index, _), answer in zip(checked, answers, strict=True):
             results[index] = _result(batch[index], answer)
         return [result for result in results if result is not None]
+
+    def _times(self, path: Path) -> PublishTimes | None:
+        """The times the document in the folder of ``path`` gives (None: none, or a document
+        that is refused: its ``apply`` says why)."""
+        folder = _folder(path)
+        if self._read is None or self._read[0] != folder:
+            document = self._beside.get(folder)
+            self._read = (folder, None if document is None or self._documents is None
+                          else self._documents.times(document))
+        return self._read[1]
 
     def _stage(self, path: Path) -> StagedBlob:
         """Copy a file into the blob store's staging area, hashing it on the way.
@@ -218,6 +253,11 @@ class BulkImporter(Generic[Checked]):
             except BaseException:
                 self._blobs.discard(staged)
                 raise
+
+
+def _folder(path: Path) -> Path:
+    """The folder a file or document is in, as one name however the paths were given."""
+    return Path(os.path.abspath(path)).parent
 
 
 def _unreadable(path: Path, error: OSError) -> Invalid:

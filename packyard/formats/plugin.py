@@ -10,18 +10,20 @@ behaviour in:
 - ``build(core)``: its package endpoint (routes, an optional hot path) on the neutral ``Core``
   (``services/core.py``), and how it reads from upstreams (a ``FormatUpstream``);
 - optionally ``file_import``: the files ``packyard import`` publishes for it from disk (by
-  their names' endings), and the service that checks and publishes them (and, for npm, the
-  registry documents beside them: their dist-tags and deprecations);
+  their names' endings), and the service that checks and publishes them (and the package
+  documents beside them: npm's registry documents, PyPI's ``index.json``: their publish times,
+  dist-tags, deprecations and yanks);
 - optionally ``file_export``: where ``packyard export`` writes each of its files, laid out so
-  that its ``file_import`` takes the folder back (and, for npm, each package's registry
-  document beside its tarballs);
+  that its ``file_import`` takes the folder back (and each package's document beside its
+  files: npm's registry document, PyPI's PEP 691 ``index.json``);
 - optionally ``page_renderer``: its project pages, rendered when a package changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -78,6 +80,35 @@ class DeprecationResult:
 
 
 @dataclass(frozen=True)
+class YankResult:
+    """A version a package document yanks (PyPI's ``index.json``: every file of it yanked),
+    and what the import made of it."""
+
+    version: str
+    reason: str | None = None
+    """Why it was skipped (only some of its files yanked, say)."""
+
+
+@dataclass(frozen=True)
+class PublishTimes:
+    """When a package document beside the files says its package's versions and files were
+    published (npm's registry document: ``time``; PyPI's ``index.json``: each file's
+    ``upload-time``): what ``packyard import`` records for the versions and files it adds, as
+    a file kept from an upstream records the upstream's times."""
+
+    package: str
+    """The package the document is of, as the format names it (PyPI: normalized; npm: the
+    full name, with its scope)."""
+    versions: Mapping[str, datetime] = field(default_factory=dict)
+    """A version's publish time, by version key (the format's ``normalize_version``)."""
+    files: Mapping[str, datetime] = field(default_factory=dict)
+    """A file's upload time, by file name."""
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    """The sha256 the document gives a file, by file name: a file with other bytes is not
+    the one it dates (it is imported as published now)."""
+
+
+@dataclass(frozen=True)
 class DocumentResult:
     """What ``packyard import`` made of one package document read beside the files (npm's
     registry document, as Verdaccio keeps one per package): the tags and deprecations it set
@@ -94,15 +125,21 @@ class DocumentResult:
     deprecations_set: tuple[DeprecationResult, ...] = ()
     deprecations_present: tuple[DeprecationResult, ...] = ()
     deprecations_skipped: tuple[DeprecationResult, ...] = ()
+    yanks_set: tuple[YankResult, ...] = ()
+    yanks_present: tuple[YankResult, ...] = ()
+    yanks_skipped: tuple[YankResult, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.tags_set or self.deprecations_set)
+        return bool(self.tags_set or self.deprecations_set or self.yanks_set)
 
 
 class FileImporter(Protocol):
-    def run(self, paths: Sequence[Path]) -> Iterator[list[FileResult]]:
-        """Import ``paths`` in order; yields each batch's results once the batch is stored."""
+    def run(self, paths: Sequence[Path], documents: Sequence[Path] = ()
+            ) -> Iterator[list[FileResult]]:
+        """Import ``paths`` in order; yields each batch's results once the batch is stored.
+        A version or file new to the repository is dated as the package document of
+        ``documents`` in its folder says (``PublishTimes``), never later than now."""
         ...
 
     def apply_documents(self, paths: Sequence[Path]) -> Iterator[DocumentResult]:
@@ -126,7 +163,8 @@ class FileImport(Protocol):
     @property
     def documents(self) -> Sequence[str]:
         """The whole file names of the package documents it reads beside its files (npm:
-        ``package.json``, a registry's document of the package); empty when none."""
+        ``package.json``, a registry's document of the package; PyPI: ``index.json``, a PEP
+        691 project page); empty when none."""
         ...
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
@@ -139,7 +177,8 @@ class FileImport(Protocol):
 @dataclass(frozen=True)
 class PackageDocument:
     """A package's document that ``packyard export`` writes beside its files (npm: the
-    registry document Verdaccio keeps as ``package.json``)."""
+    registry document Verdaccio keeps as ``package.json``; PyPI: the project's PEP 691 page
+    as ``index.json``)."""
 
     path: tuple[str, ...]
     """Its place under the destination, as ``FileExport.path_of`` gives a file's."""

@@ -124,6 +124,11 @@ class BatchPublish:
         self._write_events(added)
         return [results[index] for index in range(len(files))]
 
+    def _dated(self, moment: datetime | None) -> datetime:
+        """When a new version or file was published: as its origin says (an import's package
+        document), never later than now; now when it says nothing."""
+        return self._now if moment is None else min(moment, self._now)
+
     def _key(self, file: NewFile) -> _Key:
         return (self._namespace if file.namespace is None else file.namespace, file.name)
 
@@ -184,7 +189,8 @@ class BatchPublish:
             first.setdefault((package_id, version.version_key), version)
         found = self._select_versions(set(first))
         new = [{"package_id": package_id, "version": v.version, "version_key": v.version_key,
-                "status": "Published", "revision": new_revision(), "published_at": self._now,
+                "status": "Published", "revision": new_revision(),
+                "published_at": self._dated(v.published_at),
                 "summary": v.summary, "home_page": v.home_page,
                 "source_code_repository": v.source_code_repository,
                 "licenses": json.dumps(v.licenses), "readme": v.readme,
@@ -254,7 +260,8 @@ class BatchPublish:
         self._conn.execute(insert(assets), [
             {"package_version_id": version_id, "name": a.name, "size": a.size,
              "sha256": a.sha256, "sha512": a.sha512, "sha1": a.sha1, "md5": a.md5,
-             "created_at": self._now, "attributes": encode_attributes(a.attributes)}
+             "created_at": self._dated(a.created_at),
+             "attributes": encode_attributes(a.attributes)}
             for version_id, a in added])
         self._insert_companions([(version_id, a) for version_id, a in added if a.companions])
         # A version gets a new revision when files are added to it, as in publish().

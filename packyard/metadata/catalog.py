@@ -512,6 +512,10 @@ class Catalog(Protocol):
 
     def get_upstream_page(self, index_url: str, project: str) -> CachedPage | None: ...
 
+    def upstream_page_urls(self) -> list[str]:
+        """The index URLs pages are stored of (each upstream's, as configured when read)."""
+        ...
+
     def put_upstream_page(self, page: CachedPage) -> None:
         """Store (or replace) a fetched page."""
         ...

@@ -58,6 +58,13 @@ class UpstreamPageStore(CatalogBase):
         return CachedPage(row.index_url, row.project, bool(row.found), row.document, row.etag,
                           row.last_modified, row.fetched_at)
 
+    def upstream_page_urls(self) -> list[str]:
+        """The index URLs pages are stored of: a walk of the primary key's index, once (an
+        export asks it once, then looks each project up by its key)."""
+        with self._read() as conn:
+            return [str(url) for url in conn.execute(
+                select(upstream_pages.c.index_url).distinct()).scalars()]
+
     def put_upstream_page(self, page: CachedPage) -> None:
         """Store (or replace) a fetched page. It leaves ``changes`` alone and announces
         nothing: no cached page or lookup is built from this table (each process keeps its own

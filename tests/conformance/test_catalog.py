@@ -561,6 +561,16 @@ def test_upstream_pages_are_kept_and_replaced(catalog: Catalog) -> None:
     assert catalog.get_upstream_page("https://other.example/simple/", "pkg") is None
 
 
+def test_the_index_urls_pages_are_stored_of_are_listed_once_each(catalog: Catalog) -> None:
+    assert catalog.upstream_page_urls() == []
+    for index, project in (("https://pypi.example/simple/", "a"),
+                           ("https://pypi.example/simple/", "b"),
+                           ("https://registry.example/", "a")):
+        catalog.put_upstream_page(CachedPage(index, project, True, "[]", None, None, NOW))
+    assert sorted(catalog.upstream_page_urls()) == ["https://pypi.example/simple/",
+                                                    "https://registry.example/"]
+
+
 def test_an_upstream_page_revalidated_unchanged_keeps_its_document(catalog: Catalog) -> None:
     index = "https://registry.example/"
     page = CachedPage(index, "next", True, '{"versions": [1]}', '"e1"', None, NOW)

@@ -33,11 +33,12 @@ from tests.integration.npm_registry import StaticRegistry, create_npm_repo
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` but SHA256SUMS and npm's registry documents (their times
-    are each server's), by relative path, with its sha256."""
+    """Every file under ``root`` but SHA256SUMS and the package documents (npm's registry
+    documents, whose ``_rev`` is each server's, and PyPI's ``index.json``), by relative
+    path, with its sha256."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name not in ("SHA256SUMS", "package.json")}
+            if p.is_file() and p.name not in ("SHA256SUMS", "package.json", "index.json")}
 
 
 def _assets(api: Any, repo: PypiRepo, fmt: str, package: str, version: str,
@@ -98,7 +99,7 @@ def test_an_exported_repository_installs_from_another_server_byte_for_byte(
         "npm/@acme/gap-util/package.json", "npm/gap-app/package.json"]
     checked = run(["sha256sum", "-c", "--strict", "SHA256SUMS"], session_home.env(),
                   cwd=dest)
-    assert checked.stdout.count(": OK") == 9
+    assert checked.stdout.count(": OK") == 11  # the files, two package.json, two index.json
 
     # On the air-gapped side: a fresh server, its own domain and repository.
     other = server_factory()
@@ -164,7 +165,7 @@ def test_an_exported_repository_installs_from_another_server_byte_for_byte(
                       source.domain, "--repository", source.repository, dest)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "0 written, 7 already present, 0 failed, 0 left out" in rerun.stdout
-    assert "package documents: 0 written, 2 already present, 0 failed" in rerun.stdout
+    assert "package documents: 0 written, 4 already present, 0 failed" in rerun.stdout
 
 
 def test_packages_kept_through_public_npmjs_cross_the_gap_and_install_offline(
@@ -224,3 +225,67 @@ def test_packages_kept_through_public_npmjs_cross_the_gap_and_install_offline(
         base64.b64encode(hashlib.sha512(tarball).digest()).decode())
     assert lock["node_modules/gap-left-pad"]["resolved"] == (
         target.endpoint + "gap-left-pad/-/gap-left-pad-1.3.0.tgz")
+
+
+def test_regression_an_air_gapped_import_published_every_version_now(
+        server_factory: ServerFactory, session_home: ClientHome, tmp_path: Path) -> None:
+    """Versions kept through public:npmjs carry the registry's publish times; exported and
+    imported, they were published at the import, so ``npm view NAME time``, ``npm install
+    --before`` and release-age rules saw every release as new on the air-gapped side. The
+    import now dates each version by its registry document's ``time``."""
+    client = npm_client("npm11")
+    upstream = StaticRegistry(tmp_path / "registry")
+    times = {"1.0.0": "2019-02-03T04:05:06.789Z", "1.1.0": "2022-07-08T09:10:11.123Z"}
+    for version, moment in times.items():
+        upstream.add("gap-dated", version)
+        upstream.packages["gap-dated"]["time"][version] = moment
+    connected = server_factory(env={"PACKYARD_NPM_UPSTREAM_URL": upstream.url})
+    api = codeartifact_client(connected.url)
+    repo = create_npm_repo(api, connected.url, "dated")
+    api.associate_external_connection(domain=repo.domain, repository=repo.repository,
+                                      externalConnection="public:npmjs")
+    home = NpmHome(tmp_path / "home")
+    home.write_npmrc(repo.endpoint, repo.token)
+    for version in times:
+        consumer = tmp_path / f"consumer-{version}"
+        consumer.mkdir()
+        (consumer / "package.json").write_text(json.dumps(
+            {"name": "consumer", "version": "0.0.0", "private": True,
+             "dependencies": {"gap-dated": version}}) + "\n")
+        home.run(client, "install", cwd=consumer)
+
+    def view_times(npm_home: NpmHome, cwd: Path) -> dict[str, str]:
+        shown = json.loads(npm_home.run(client, "view", "gap-dated", "time", "--json",
+                                        cwd=cwd).stdout)
+        return {v: shown[v] for v in times}
+
+    assert view_times(home, tmp_path) == times
+    upstream.stop()
+    dest = tmp_path / "usb"
+    exported = _packyard(session_home, "export", "--data-dir", connected.data_dir, "--domain",
+                         repo.domain, "--repository", repo.repository, dest)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    airgapped = server_factory()
+    other_api = codeartifact_client(airgapped.url)
+    target = create_npm_repo(other_api, airgapped.url, "airgap")
+    imported = _packyard(session_home, "import", "--data-dir", airgapped.data_dir, "--domain",
+                         target.domain, "--repository", target.repository, dest)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "2 imported" in imported.stdout
+
+    offline = NpmHome(tmp_path / "offline-home")
+    offline.write_npmrc(target.endpoint, target.token)
+    assert view_times(offline, tmp_path) == times
+    described = other_api.describe_package_version(
+        domain=target.domain, repository=target.repository, format="npm",
+        package="gap-dated", packageVersion="1.0.0")["packageVersion"]
+    assert described["publishedTime"] == datetime(2019, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+    # npm install --before a date between the two releases takes the older one.
+    consumer = tmp_path / "consumer-before"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps(
+        {"name": "consumer", "version": "0.0.0", "private": True,
+         "dependencies": {"gap-dated": "^1.0.0"}}) + "\n")
+    offline.run(client, "install", "--before", "2020-01-01", cwd=consumer)
+    lock = json.loads((consumer / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/gap-dated"]["version"] == "1.0.0"

@@ -51,6 +51,7 @@ from tests.integration.helpers import (
     ServerProcess,
     build_sdist,
     codeartifact_client,
+    create_pypi_repo,
     described_info,
     free_port,
     make_venv,
@@ -1210,6 +1211,74 @@ def test_regression_a_kept_file_keeps_the_upstreams_upload_time_and_yank(
     chosen = json.loads(report.read_text())["install"]
     assert [(i["metadata"]["name"], i["metadata"]["version"]) for i in chosen] == [
         (name, "1.0")]
+
+
+def test_regression_a_release_pypi_yanked_was_installable_after_export_and_import(
+        server_factory: ServerFactory, index: StaticIndex, dists: DistFactory,
+        tmp_path: Path) -> None:
+    """The air-gap workflow with what the upstream says of its files: a repository filled by
+    uv through public:pypi, exported, imported into a fresh server with no upstream. The
+    import published every version at the import (``uv --exclude-newer`` found nothing
+    older) and the release the upstream yanked arrived as an ordinary one that pip chose;
+    the export's ``index.json`` now carries each file's upload-time and yank, and the
+    import dates the files by it and makes the yanked release Unlisted."""
+    name = unique_name("gap-yank")
+    project = normalize(name)
+    old, good, bad = (dists.wheel(DistSpec(name=name, version=v)) for v in ("0.9", "1.0", "1.1"))
+    index.add(old, upload_time="2019-05-06T07:08:09.000000Z")
+    index.add(good, upload_time="2020-01-02T03:04:05.000000Z")
+    index.add(bad, upload_time="2021-06-07T08:09:10.500000Z", yanked="broken build")
+    chain = _chain(_server(server_factory, index), tmp_path)
+    for pin in ("", "==0.9", "==1.1"):  # the yanked release kept too: pinned, it installs
+        _uv_install(chain, tmp_path / f"venv-keep{pin}", name + pin)
+    dest = tmp_path / "usb"
+    exported = run([tool("packyard"), "export", "--data-dir", chain.server.data_dir,
+                    "--domain", chain.domain, "--repository", "team", dest], chain.home.env())
+    assert "3 written" in exported.stdout, exported.stdout
+    document = json.loads((dest / "pypi" / project / "index.json").read_text())
+    assert {f["filename"]: (f["upload-time"], f["yanked"]) for f in document["files"]} == {
+        old.filename: ("2019-05-06T07:08:09.000000Z", False),
+        good.filename: ("2020-01-02T03:04:05.000000Z", False),
+        bad.filename: ("2021-06-07T08:09:10.500000Z", "broken build")}
+
+    airgapped = server_factory()
+    other_api = codeartifact_client(airgapped.url)
+    target = create_pypi_repo(other_api, airgapped.url, "airgap")
+    imported = run([tool("packyard"), "import", "--data-dir", airgapped.data_dir, "--domain",
+                    target.domain, "--repository", target.repository, dest], chain.home.env())
+    assert "3 imported" in imported.stdout, imported.stdout
+    assert "1 versions yanked (Unlisted)" in imported.stdout, imported.stdout
+
+    def page(url: str, auth: tuple[str, str]) -> dict[str, tuple[str, bool]]:
+        with httpx.Client(auth=auth, timeout=60, trust_env=False) as http:
+            files = http.get(url, headers={"Accept": JSON_V1}).json()["files"]
+        return {f["filename"]: (f["upload-time"], f.get("yanked", False) is not False)
+                for f in files}
+
+    # PEP 691: the same upload times, the same release yanked (the reason here is Unlisted's).
+    connected = page(f"{chain.endpoint()}simple/{project}/", ("aws", chain.token))
+    assert page(target.project_url(project), target.auth) == connected == {
+        old.filename: ("2019-05-06T07:08:09.000000Z", False),
+        good.filename: ("2020-01-02T03:04:05.000000Z", False),
+        bad.filename: ("2021-06-07T08:09:10.500000Z", True)}
+    described = other_api.describe_package_version(
+        domain=target.domain, repository=target.repository, format="pypi", package=project,
+        packageVersion="1.0")["packageVersion"]
+    assert described["publishedTime"] == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    # On both sides: pip passes the yanked release over, and uv --exclude-newer resolves the
+    # release of that time.
+    for side, index_url in (("connected", chain.index_url()),
+                            ("airgapped", target.index_url_with_token)):
+        python = make_venv(tmp_path / f"venv-pip-{side}", chain.home)
+        run([tool("pip"), "--python", python, "install", "--no-cache-dir", "--index-url",
+             index_url, name], chain.home.env())
+        assert _installed(chain, tmp_path / f"venv-pip-{side}", old.spec.module) == (
+            f"{name} 1.0"), side
+        python = make_venv(tmp_path / f"venv-uv-{side}", chain.home)
+        run([tool("uv"), "pip", "install", "--python", python, "--index-url", index_url,
+             "--exclude-newer", "2020-01-01T00:00:00Z", name], chain.home.env())
+        assert _installed(chain, tmp_path / f"venv-uv-{side}", old.spec.module) == (
+            f"{name} 0.9"), side
 
 
 def test_regression_the_json_api_answers_for_a_project_only_an_upstream_offers(

@@ -100,28 +100,31 @@ def _sha256(path: Path) -> str:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` by relative path, with its sha256; npm's registry documents
-    (``package.json``, made of the catalog's times) are the tests' of them below."""
+    """Every file under ``root`` by relative path, with its sha256; the package documents
+    (npm's ``package.json``, PyPI's ``index.json``, made of the catalog's times) are the
+    tests' of them below."""
     return {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*"))
             if p.is_file() and not _is_document(root, p)}
 
 
 def _is_document(root: Path, path: Path) -> bool:
-    return path.name == "package.json" and path.relative_to(root).parts[0] == "npm"
+    return (path.name, path.relative_to(root).parts[0]) in (("package.json", "npm"),
+                                                            ("index.json", "pypi"))
 
 
 def _documents(root: Path) -> dict[str, dict[str, Any]]:
-    """npm's registry documents under ``root``, by relative path."""
+    """The package documents under ``root``, by relative path."""
     return {str(p.relative_to(root)): json.loads(p.read_text()) for p in sorted(root.rglob("*"))
             if p.is_file() and _is_document(root, p)}
 
 
 def _sums_without_documents(root: Path) -> list[str]:
     return [line for line in (root / "SHA256SUMS").read_text().splitlines()
-            if not line.endswith("/package.json")]
+            if not line.endswith(("/package.json", "/index.json"))]
 
 
-DOCUMENTS = ("npm/@acme/util/package.json", "npm/left-pad/package.json")
+DOCUMENTS = ("npm/@acme/util/package.json", "npm/left-pad/package.json",
+             "pypi/alpha-lib/index.json", "pypi/beta/index.json")
 
 
 def _expected(source: Source) -> dict[str, str]:
@@ -174,7 +177,7 @@ def test_export_lays_out_pypi_and_npm_files_as_the_import_reads_them(
     assert out.startswith(f"7 files of dom/repo into {dest} in ")
     assert "7 written, 0 already present, 0 failed, 0 left out (" in out
     assert out.rstrip().endswith(
-        "; package documents: 2 written, 0 already present, 0 failed")
+        "; package documents: 4 written, 0 already present, 0 failed")
     assert sorted(_documents(dest)) == list(DOCUMENTS)
     # sha256sum -c, run in the destination, checks every file, the documents too.
     listed = {**expected, **{path: _sha256(dest / path) for path in DOCUMENTS}}
@@ -183,7 +186,7 @@ def test_export_lays_out_pypi_and_npm_files_as_the_import_reads_them(
     checked = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=dest,
                              capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.count(": OK") == 9
+    assert checked.stdout.count(": OK") == 11
     # Nothing of the temporary files is left.
     assert not list(dest.rglob("*.partial"))
 
@@ -772,7 +775,7 @@ def test_regression_an_export_import_round_trip_lost_dist_tags_and_deprecations(
         "--data-dir", str(other), "--domain", "dom", "--repository", "mirror", str(dest)],
         env={"PACKYARD_DATA_DIR": None})
     assert imported.exit_code == 0, imported.output
-    assert "2 package documents read, 0 refused: 2 dist-tags set" in imported.stdout
+    assert "4 package documents read, 0 refused: 2 dist-tags set" in imported.stdout
     for name in ("left-pad", "@acme/util"):
         assert _npm_state(other, "dom", "mirror", name) == _npm_state(
             source.data_dir, "dom", "repo", name), name
@@ -786,7 +789,7 @@ def test_a_rerun_leaves_the_documents_as_they_are(source: Source, tmp_path: Path
     code, out, _ = source.cli(dest=dest)
 
     assert code == 0
-    assert "; package documents: 0 written, 2 already present, 0 failed" in out
+    assert "; package documents: 0 written, 4 already present, 0 failed" in out
     assert {path: _sha256(dest / path) for path in DOCUMENTS} == before
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +45,7 @@ from packyard.formats.npm.tarball import (
 )
 from packyard.formats.npm.tarball_document import document_size, tarball_document
 from packyard.formats.npm.upstream import readme_media_type
+from packyard.formats.plugin import PublishTimes
 from packyard.metadata.catalog import Catalog, NewAsset, NewFile, NewVersion
 from packyard.metadata.new_files import publish_blocked
 from packyard.model import Domain, PackageVersion, Repository
@@ -228,10 +230,12 @@ class NpmPublisher:
             raise TooLarge(f"The tarball is larger than {size_text(limit)}.")
 
     def check_file(self, principal: Principal, domain: Domain, repo: Repository,
-                   staged: StagedBlob, filename: str) -> CheckedTarball:
+                   staged: StagedBlob, filename: str, times: PublishTimes | None = None
+                   ) -> CheckedTarball:
         """Run every check ``npm publish <the tarball>`` would meet on a staged tarball named
         ``filename``: the document npm would send is built from it (``tarball_document``)
-        and checked as a received one is.
+        and checked as a received one is. Dated as ``times`` (the registry document beside
+        it: its ``time``) says, when that is of this tarball's package.
 
         The staged bytes are discarded when the tarball is refused.
         """
@@ -251,7 +255,9 @@ class NpmPublisher:
         except BaseException:
             self._registry.blobs.discard(staged)
             raise
-        return CheckedTarball(request, inspection, staged, digests, principal.name)
+        published = (times.versions.get(version_key(request.version))
+                     if times is not None and times.package == request.name.full else None)
+        return CheckedTarball(request, inspection, staged, digests, principal.name, published)
 
     def publish_checked(self, domain: Domain, repo: Repository,
                         files: Sequence[CheckedTarball]) -> list[PublishOutcome | PackyardError]:
@@ -354,6 +360,9 @@ class CheckedTarball:
     digests: Digests
     publisher: str
     """The name of the principal publishing it (the manifest's ``_npmUser``)."""
+    published: datetime | None = None
+    """When its version was published, as the registry document beside it says (None:
+    now)."""
 
 
 @dataclass
@@ -397,9 +406,11 @@ def _new_file(checked: CheckedTarball, key: str, changes: dict[str, str | None])
             readme_content_type=readme_media_type(readme_filename),
             dependencies=package_dependencies(manifest),
             attributes=attributes.version_attributes(manifest, request.deprecated,
-                                                     readme_filename)),
+                                                     readme_filename),
+            published_at=checked.published),
         asset=NewAsset(name=TARBALL_ASSET, size=digests.size, sha256=digests.sha256,
-                       sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5),
+                       sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
+                       created_at=checked.published),
         blob_sizes={digests.sha256: digests.size}, tag_changes=changes)
 
 

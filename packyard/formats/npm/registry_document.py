@@ -5,8 +5,9 @@ and what ``packyard export`` writes (``export_document``, ``merge_document``).
 It is a packument as the registry stores it: ``name``, ``versions`` (each version's manifest,
 ``deprecated`` when deprecated), ``dist-tags``, ``time``, ``_attachments`` (each tarball's
 ``shasum`` and ``version``), ``_uplinks``, ``_distfiles``, ``_rev`` and ``readme``. The
-tarballs carry neither dist-tags nor deprecations, so without it an air-gapped copy loses every
-tag but ``latest`` and every deprecation message. A project's own ``package.json`` (no
+tarballs carry neither dist-tags, deprecations nor publish times, so without it an air-gapped
+copy loses every tag but ``latest``, every deprecation message, and every version's date
+(``npm view <name> time``, ``npm install --before``, release-age rules read them). A project's own ``package.json`` (no
 ``versions``, no ``dist-tags``) is no such document and is passed over.
 
 The exported document is the repository's full packument of the exported versions (their
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +31,8 @@ from packyard.errors import Conflict, Invalid, PackyardError
 from packyard.formats.npm import attributes
 from packyard.formats.npm.names import PackageName, parse_package_name
 from packyard.formats.npm.packument import StoredPackage, StoredVersion, full_document
-from packyard.formats.npm.semver import version_sort_key
-from packyard.formats.plugin import DocumentResult
+from packyard.formats.npm.semver import version_key, version_sort_key
+from packyard.formats.plugin import DocumentResult, PublishTimes
 from packyard.model import Asset, PackageVersion
 
 if TYPE_CHECKING:
@@ -50,12 +52,14 @@ them to its own when it answers; it needs them absolute)."""
 
 @dataclass(frozen=True)
 class RegistryDocument:
-    """What ``packyard import`` takes of a registry document: its package, its dist-tags and
-    its deprecations (version -> message, the non-empty ones)."""
+    """What ``packyard import`` takes of a registry document: its package, its dist-tags,
+    its deprecations (version -> message, the non-empty ones) and its versions' publish times
+    (its ``time``, version -> when)."""
 
     name: PackageName
     dist_tags: Mapping[str, str]
     deprecations: Mapping[str, str]
+    times: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def read_registry_document(data: bytes) -> RegistryDocument | None:
@@ -80,6 +84,7 @@ def read_registry_document(data: bytes) -> RegistryDocument | None:
     versions = document["versions"]
     if not isinstance(versions, dict):
         raise Invalid("its versions must be a JSON object")
+    times = _version_times(document.get("time"), versions)
     deprecations: dict[str, str] = {}
     for version, manifest in versions.items():
         if not isinstance(manifest, dict):
@@ -92,7 +97,37 @@ def read_registry_document(data: bytes) -> RegistryDocument | None:
             raise Invalid(f'versions["{version}"].deprecated must be a string.')
         if message:
             deprecations[version] = message
-    return RegistryDocument(parsed, dict(tags), deprecations)
+    return RegistryDocument(parsed, dict(tags), deprecations, times)
+
+
+def _version_times(time: Any, versions: Mapping[str, Any]) -> dict[str, datetime]:
+    """The publish time of each version of ``versions`` that ``time`` dates (its other keys,
+    ``created``, ``modified``, ``unpublished``, are not versions'); ``Invalid`` when one is
+    no ISO 8601 time with its zone, as a registry writes them."""
+    if time is None:
+        return {}
+    if not isinstance(time, dict):
+        raise Invalid("its time must be a JSON object")
+    found: dict[str, datetime] = {}
+    for version, text in time.items():
+        if version not in versions:
+            continue
+        moment = _parsed_time(text)
+        if moment is None:
+            raise Invalid(f'time["{version}"] must be an ISO 8601 time with its zone, as '
+                          "2024-01-31T12:00:00.000Z")
+        found[version] = moment
+    return found
+
+
+def _parsed_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
 
 
 class RegistryDocuments:
@@ -103,6 +138,20 @@ class RegistryDocuments:
     def __init__(self, edits: PackageEdits, max_bytes: int) -> None:
         self._edits = edits
         self._max_bytes = max_bytes
+
+    def times(self, path: Path) -> PublishTimes | None:
+        """The publish times of its ``time``, by version key; None when it is no registry
+        document, dates nothing, or is refused (``apply`` says why)."""
+        from packyard.formats.bulk_import import read_document
+
+        try:
+            document = read_registry_document(read_document(path, self._max_bytes))
+        except PackyardError:
+            return None
+        if document is None or not document.times:
+            return None
+        return PublishTimes(document.name.full, versions={
+            _key(version): moment for version, moment in document.times.items()})
 
     def apply(self, principal: Principal, domain: Domain, repo: Repository,
               path: Path) -> DocumentResult | None:
@@ -185,6 +234,14 @@ def _earlier(existing: bytes, name: str) -> dict[str, Any]:
         raise Conflict(f"the package.json of {name} in the destination is the document of "
                        f"{json.dumps(earlier['name'])}; it is left as it is")
     return earlier
+
+
+def _key(version: str) -> str:
+    """A version's key, as the publisher computes it (a version semver refuses as it is)."""
+    try:
+        return version_key(version)
+    except Exception:
+        return version
 
 
 def _sort_key(version: str) -> tuple[int, Any]:

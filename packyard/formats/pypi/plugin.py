@@ -118,24 +118,32 @@ class _HeldFile:
 
 
 class _DistributionImport:
-    """``packyard import`` of wheels and sdists, each checked as its upload would be."""
+    """``packyard import`` of wheels and sdists, each checked as its upload would be, dated
+    as the project's ``index.json`` beside them says (``project_document``), whose yanks are
+    then set as Unlisted."""
 
     suffixes = DIST_SUFFIXES
-    documents = ()
+    documents = ("index.json",)  # project_document.FILENAME
 
     def importer(self, registry: Registry, settings: Settings, principal: Principal,
                  domain: Domain, repository: Repository, batch_size: int) -> FileImporter:
         from packyard.formats.bulk_import import BulkImporter
+        from packyard.formats.pypi.project_document import ProjectDocuments
         from packyard.formats.pypi.publish import PypiPublisher
 
         return BulkImporter(PypiPublisher(registry, settings.max_upload_bytes), registry.blobs,
-                            principal, domain, repository, batch_size)
+                            principal, domain, repository, batch_size,
+                            ProjectDocuments(registry, settings.npm_max_document_bytes))
 
 
 class _DistributionExport:
     """``packyard export`` of wheels and sdists: ``pypi/<normalized project>/<file name>``, a
-    folder per project (which pypiserver also serves as it is); what ``packyard import``
+    folder per project (which pypiserver also serves as it is), with the project's
+    ``index.json`` beside them (each file's upload time and yank); what ``packyard import``
     takes."""
+
+    def __init__(self) -> None:
+        self._page_urls: list[str] | None = None  # read once per export
 
     def path_of(self, package: Package, version: PackageVersion,
                 asset: Asset) -> tuple[str, ...] | None:
@@ -147,4 +155,27 @@ class _DistributionExport:
     def package_document(self, catalog: Catalog, package: Package,
                          files: Sequence[tuple[PackageVersion, Asset]]
                          ) -> PackageDocument | None:
-        return None  # the files are all that pypiserver and packyard import read
+        """``pypi/<project>/index.json``: the project's PEP 691 page of the files exported,
+        merged with the one an earlier export left there (``project_document``); a file is
+        yanked when a stored upstream page of the project yanks the same bytes, as last
+        fetched: the export reads no upstream. Every index's page is asked (one lookup
+        each), not only the one the export's PACKYARD_PYPI_UPSTREAM_URL names: the export may
+        run without the server's settings, and the bytes' sha256 says the file is the one."""
+        from packyard.formats.plugin import PackageDocument
+        from packyard.formats.pypi.project_document import (
+            FILENAME,
+            export_document,
+            merge_document,
+        )
+        from packyard.formats.pypi.upstream import stored_yanks
+
+        if self._page_urls is None:
+            self._page_urls = catalog.upstream_page_urls()
+        yanks: dict[tuple[str, str], bool | str] = {}
+        for url in self._page_urls:
+            page = catalog.get_upstream_page(url, package.name)
+            if page is not None and page.found and page.document is not None:
+                yanks.update(stored_yanks(page.document))
+        document = export_document(package.name, files, yanks)
+        return PackageDocument((FORMAT, package.name, FILENAME),
+                               lambda existing: merge_document(existing, document))

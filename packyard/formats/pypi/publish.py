@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NoReturn
 
 from packyard.auth.principal import Principal
 from packyard.errors import Conflict, Invalid, PackyardError
+from packyard.formats.plugin import PublishTimes
 from packyard.formats.pypi.archive import inspect_distribution
 from packyard.formats.pypi.attributes import file_attributes
 from packyard.formats.pypi.dependencies import dependency_records
@@ -53,11 +55,16 @@ class CheckedFile:
     validated: ValidatedUpload
     staged: StagedBlob
     digests: Digests
+    published: datetime | None = None
+    """When its version was published, as the package document beside it says (None: now)."""
+    uploaded: datetime | None = None
+    """When it was uploaded, as the package document beside it says (None: now)."""
 
 
-def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None) -> NewFile:
+def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None,
+              published: datetime | None = None, uploaded: datetime | None = None) -> NewFile:
     """What the catalog records for a validated file and its PEP 658 metadata blob, if it
-    serves one (``ValidatedUpload.serves_metadata``)."""
+    serves one (``ValidatedUpload.serves_metadata``), dated as given (None: now)."""
     blob_sizes = {digests.sha256: digests.size}
     dependencies, kept = dependency_records(validated.requires_dist)
     if meta is not None:
@@ -71,7 +78,8 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None
             licenses=[{"name": name} for name in validated.licenses],
             readme=validated.description,
             readme_content_type=validated.description_content_type,
-            dependencies=dependencies, attributes={**kept, **validated.info}),
+            dependencies=dependencies, attributes={**kept, **validated.info},
+            published_at=published),
         asset=NewAsset(name=validated.filename, size=digests.size, sha256=digests.sha256,
                        sha512=digests.sha512, sha1=digests.sha1, md5=digests.md5,
                        attributes=file_attributes(
@@ -79,7 +87,7 @@ def _new_file(validated: ValidatedUpload, digests: Digests, meta: Digests | None
                            requires_python=validated.requires_python,
                            metadata_sha256=meta.sha256 if meta else None,
                            metadata_size=meta.size if meta else None),
-                       companions=(meta.sha256,) if meta else ()),
+                       companions=(meta.sha256,) if meta else (), created_at=uploaded),
         blob_sizes=blob_sizes)
 
 
@@ -202,8 +210,11 @@ class PypiPublisher:
         check_size(filename, size, self.max_upload_bytes)
 
     def check_file(self, principal: Principal, domain: Domain, repo: Repository,
-                   staged: StagedBlob, filename: str) -> CheckedFile:
-        """Run every upload check on a staged file named ``filename`` that has no form.
+                   staged: StagedBlob, filename: str, times: PublishTimes | None = None
+                   ) -> CheckedFile:
+        """Run every upload check on a staged file named ``filename`` that has no form;
+        dated as ``times`` (the project's ``index.json`` beside it) says, when it is of
+        this file's project: the file by its upload time, its version by its earliest file's.
 
         The staged bytes are discarded when the file is refused (Invalid, TooLarge, Denied).
         """
@@ -216,7 +227,12 @@ class PypiPublisher:
         except BaseException:
             self._registry.blobs.discard(staged)
             raise
-        return CheckedFile(validated, staged, digests)
+        if times is None or times.package != validated.normalized_name or (
+                times.sha256.get(validated.filename, digests.sha256) != digests.sha256):
+            # No document of its project, or one of other bytes under its name: now.
+            return CheckedFile(validated, staged, digests)
+        return CheckedFile(validated, staged, digests, times.versions.get(validated.version_key),
+                           times.files.get(validated.filename))
 
     def publish_checked(self, domain: Domain, repo: Repository,
                         files: Sequence[CheckedFile]) -> list[PublishOutcome | PackyardError]:
@@ -266,7 +282,8 @@ class PypiPublisher:
                     blobs.discard(staged_meta)
             raise
         new_files = [_new_file(checked.validated, checked.digests,
-                               meta.digests() if meta is not None else None)
+                               meta.digests() if meta is not None else None,
+                               checked.published, checked.uploaded)
                      for _, checked, meta in pending]
         results = self._registry.record_committed(repo, FORMAT, new_files)
         for (index, checked, _), result in zip(pending, results, strict=True):

@@ -209,6 +209,24 @@ class PypiUpstream:
                         asset, extra)
 
 
+def stored_yanks(text: str) -> dict[tuple[str, str], bool | str]:
+    """What a stored upstream page (``PypiUpstream.encode``'s rows) yanks: (file name, sha256)
+    -> True or the reason; read by ``packyard export``, which reads no upstream."""
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        return {}
+    yanks: dict[tuple[str, str], bool | str] = {}
+    for row in rows if isinstance(rows, list) else ():
+        if not isinstance(row, dict):
+            continue
+        yanked, filename, sha256 = row.get("yanked"), row.get("filename"), row.get("sha256")
+        if (isinstance(filename, str) and isinstance(sha256, str)
+                and (yanked is True or (isinstance(yanked, str) and yanked))):
+            yanks[(filename, sha256)] = yanked
+    return yanks
+
+
 def _same_release(inspection: DistInspection, dist: DistFilename, *,
                   version_too: bool = True) -> DistInspection:
     """The metadata of the release the file's name says (pip refuses a wheel whose metadata
