@@ -45,11 +45,14 @@ class AfterQuiet:
     seconds (a burst of writes is over), or ``patience`` seconds after the first nudge not yet
     worked on, whichever comes first; a nudge during the work runs it again afterwards. A pass
     that fails is logged as ``what`` and left for the next nudge (what it would have done is
-    background work a later pass or read does)."""
+    background work a later pass or read does): an error of ``outages`` (a backend down) in one
+    warning line, any other with its traceback."""
 
     def __init__(self, work: Callable[[], Awaitable[object]], what: str, *, quiet: float,
-                 patience: float | None = None, logger: logging.Logger = log) -> None:
+                 patience: float | None = None, logger: logging.Logger = log,
+                 outages: tuple[type[Exception], ...] = ()) -> None:
         self._work = work
+        self._outages = outages
         self._what = what
         self._log = logger
         self._quiet = quiet
@@ -92,5 +95,9 @@ class AfterQuiet:
             self._nudged_at = self._first_nudge = None
             try:
                 await self._work()
+            except self._outages as e:
+                # The database or the store restarting (``outages``: the callers' Unavailable):
+                # one line, not an ERROR with its chained tracebacks; retried on the next nudge.
+                self._log.warning("%s waits for the next pass: %s", self._what, e)
             except Exception:  # noqa: BLE001 - retried on the next nudge
                 self._log.exception("%s", self._what)

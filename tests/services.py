@@ -27,6 +27,7 @@ import json
 import os
 import pwd
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -489,6 +490,24 @@ class OpenBaoServer:
                    headers={"X-Vault-Token": self.root_token}, timeout=10,
                    trust_env=False).raise_for_status()
         return name
+
+    def seal(self) -> None:
+        """Seal it, as a restarted Vault or OpenBao comes up: every transit call is then
+        answered ``503`` "Vault is sealed" until ``unseal``."""
+        import httpx
+
+        httpx.post(f"{self.url}/v1/sys/seal", headers={"X-Vault-Token": self.root_token},
+                   timeout=10, trust_env=False).raise_for_status()
+
+    def unseal(self) -> None:
+        """Unseal it with the key ``-dev`` printed at start (its keys are kept meanwhile)."""
+        import httpx
+
+        found = re.search(r"Unseal Key: (\S+)", (self.root / "bao.log").read_text())
+        if found is None:
+            raise ServiceUnavailable("bao server -dev printed no unseal key")
+        httpx.post(f"{self.url}/v1/sys/unseal", json={"key": found.group(1)}, timeout=10,
+                   trust_env=False).raise_for_status()
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -145,7 +145,11 @@ def verify(data_dir: Path | None, database_url: str | None, blob_store: str | No
     upload or a pull killed before it was recorded left, or the plain copy an interrupted
     `packyard encrypt` left beside a file's encrypted one); `--delete-strays` deletes them.
     """
-    settings = _settings(data_dir, database_url, blob_store)
+    # Read from the store itself, never from the data directory's read cache of an S3 store:
+    # a copy cached by an earlier run (or a replica's) is no evidence the store still holds
+    # the file, and every file read would otherwise be copied to this disk.
+    settings = dataclasses.replace(_settings(data_dir, database_url, blob_store),
+                                   blob_cache_bytes=0)
     with plain_mode_held(settings, "packyard verify"):  # until the command ends
         _verify(settings, domain, delete, output)
 

@@ -8,7 +8,7 @@ How each protocol should map them (in its one error-mapping place, when the blob
 - ``KeyUnavailable``: HTTP 500 as well (the server, not the caller, lacks the key: a disabled
   key, a provider that refuses), logged with the provider's own reason.
 - ``KeyProviderSilent``: a provider that does not answer (down, hung), or says "not now"
-  (KMS's throttling), is also ``Unavailable``:
+  (KMS's throttling, a sealed transit, a 5xx), is also ``Unavailable``:
   503 with Retry-After (CodeArtifact ``ServiceUnavailableException``, with its message), as a
   database outage is; the provider logs the start of each such outage once.
 - ``UnusableKey`` is an ``Invalid``: ``create-domain --encryption-key`` naming a key the provider

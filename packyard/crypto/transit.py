@@ -15,8 +15,8 @@ own ciphertext string (``vault:v<version>:<base64>``), which carries its key ver
 Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyRefused`` (a
 ``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message
 authentication failed" / "invalid ciphertext" (400) → ``TamperedKey``; no answer (refused, timed
-out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again); anything else →
-``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
+out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again), as is an answer that it
+cannot now (429, or 5xx: sealed, a standby, failing inside); anything else → ``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
 with the same reason, so requests queued behind a hung transit are not each held for a timeout
 of their own; the outage's start and end are logged once (``silence.py``).
 """
@@ -34,6 +34,7 @@ import httpx
 
 from packyard.crypto.context import EncryptionContext
 from packyard.crypto.errors import (
+    KeyProviderSilent,
     KeyRefused,
     KeyUnavailable,
     TamperedKey,
@@ -135,6 +136,12 @@ class TransitKeyProvider:
             raise UnknownKey(f"No transit key {key!r}", resource_id=key, resource_type="key")
         if "message authentication failed" in reason or "invalid ciphertext" in reason:
             raise TamperedKey(f"A wrapped key of transit key {key} does not unwrap: {reason}")
+        if response.status_code == 429 or response.status_code >= 500:
+            # Sealed (503: a restarted Vault or OpenBao is sealed until unsealed), a standby
+            # or one in maintenance, rate-limited (429) or failing inside: an outage of the
+            # provider, as one that does not answer is, not a fault of this key.
+            raise KeyProviderSilent(f"The transit server cannot answer now ({method} {path}: "
+                                    f"{response.status_code} {reason}); try again shortly")
         refused = KeyRefused if response.status_code == 403 else KeyUnavailable
         raise refused(_refusal(method, path, response.status_code, reason, key,
                                self._token_file),

@@ -399,7 +399,13 @@ class EncryptingBlobStore:
             sealed = self._seal(staged.local_path, digests, domain_key, batched=True,
                                 decided=decided, staged=staged)
             if sealed is not None:
-                self.inner.commit(sealed, sealed_partition(domain_key))
+                try:
+                    self.inner.commit(sealed, sealed_partition(domain_key))
+                except BaseException:
+                    # The inner store leaves a failed commit's file to its caller (the store
+                    # down, the disk full): the ciphertext is this one's to discard.
+                    self.inner.discard(sealed)
+                    raise
         finally:
             _done_with(staged)
         return digests

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, union
 
+from packyard.errors import Unavailable
 from packyard.metadata.rows import asset_record, chunks, package_record, version_record
 from packyard.metadata.schema import (
     assets,
@@ -233,6 +234,11 @@ class PageQueue:
                 self._busy = True
             try:
                 self._render(batch)
+            except Unavailable as e:
+                # The database restarting: said in one line (the engine logged why), not with
+                # three chained tracebacks per process; the next read renders them.
+                log.warning("rendering the pages of %d package(s) waits for their next read: "
+                            "%s", len(batch), e)
             except Exception:  # noqa: BLE001 - those pages are rendered by their next read
                 log.warning("rendering the pages of %d package(s) failed", len(batch),
                             exc_info=True)

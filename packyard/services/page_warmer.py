@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
+from packyard.errors import Unavailable
 from packyard.lull import Activity, AfterQuiet, Lull
 
 log = logging.getLogger("packyard")
@@ -49,7 +50,8 @@ class PageWarmer:
         self._lull = Lull(poll=poll)
         self._serving = False
         # A failed pass leaves its pages to their next read, as without this.
-        self._soon = AfterQuiet(self.warm, "making pages again", quiet=quiet, logger=log)
+        self._soon = AfterQuiet(self.warm, "making pages again", quiet=quiet, logger=log,
+                                outages=(Unavailable,))
         self.made = 0  # pages made again (tests, /metrics)
 
     def yield_to(self, activity: Activity) -> None:

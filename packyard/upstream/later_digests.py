@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable
 import anyio
 from starlette.concurrency import run_in_threadpool
 
-from packyard.errors import PackyardError
+from packyard.errors import PackyardError, Unavailable
 from packyard.lull import Activity, AfterQuiet, Lull
 from packyard.metadata.catalog import Catalog, LaterDigest
 from packyard.model import domain_blob_key
@@ -62,7 +62,7 @@ class LaterDigests:
         self._lull = Lull(poll=poll)
         # A failed pass is retried on the next nudge or start.
         self._soon = AfterQuiet(self.fill, "filling in digests", quiet=quiet,
-                                patience=patience, logger=log)
+                                patience=patience, logger=log, outages=(Unavailable,))
         self.filled = 0  # blobs whose digests this process filled in (tests, metrics)
 
     def yield_to(self, activity: Activity) -> None:

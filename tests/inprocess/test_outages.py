@@ -109,3 +109,28 @@ def test_an_upload_while_the_blob_store_is_down_is_503_and_leaves_nothing(
     assert repo.get("simple/", Accept="application/vnd.pypi.simple.v1+json").json()[
         "projects"] == []
     assert upload(repo, dists.wheel(DistSpec(name="pkg", version="1.0"))).status_code == 200
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["sha256-declared", "undeclared"])
+def test_regression_an_encrypted_upload_the_store_refuses_leaves_no_ciphertext_in_staging(
+        packyard: InProcessPackyard, dists: DistFactory, monkeypatch: pytest.MonkeyPatch,
+        declared: bool) -> None:
+    # Was: with SeaweedFS stopped in the middle of an 80 MiB twine upload, twine got the 503,
+    # and the upload's ciphertext stayed in the replica's blobs/.staging (84 MB each time, until
+    # the process restarted): the encrypting store discarded it only when it committed several
+    # files at once, not one.
+    encryption = packyard.container.encryption
+    assert encryption is not None
+    inner = encryption.blobs.inner
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise BlobStoreUnavailable(STORE_DOWN)
+
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="pkg", version="1.0"))
+    with monkeypatch.context() as patched:
+        patched.setattr(inner, "commit", down)
+        response = upload(repo, dist, fields=None if declared else {"sha256_digest": None})
+        assert_refused(response, 503, STORE_DOWN)
+    assert list((packyard.settings.blob_dir / ".staging").iterdir()) == []
+    assert upload(repo, dist).status_code == 200

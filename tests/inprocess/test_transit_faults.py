@@ -220,6 +220,35 @@ def test_regression_transit_down_is_503_with_its_reason_on_every_surface(
         api.describe_domain(domain="elsewhere")
 
 
+def test_regression_a_sealed_transit_is_503_with_retry_after_not_500(
+        packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao,
+        dists: DistFactory) -> None:
+    # Was: 500 "Transit refused POST datakey/plaintext/… (503): Vault is sealed" to twine and
+    # pip, and InternalServerException on the API: a Vault or OpenBao restarted comes back
+    # sealed, the most common way transit is down, and it answers (503) rather than not at all.
+    packyard = _on_transit(packyard_factory, data_dir, openbao)
+    repo = packyard.pypi_repo()
+    dist = dists.wheel(DistSpec(name="sealed", version="1.0"))
+    upload_ok(repo, dist)
+    openbao.seal()
+    try:
+        download = repo.get(f"simple/sealed/{dist.filename}")
+        refused = upload(repo, dists.wheel(DistSpec(name="sealed", version="1.1")))
+        answer = packyard.signed("POST", "/v1/domain?domain=elsewhere", body=b"{}")
+    finally:
+        openbao.unseal()
+    for response in (download, refused):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "The transit server cannot answer now" in twine_reason(response)
+        assert "Vault is sealed" in twine_reason(response)
+    assert answer.status_code == 503
+    assert answer.headers["x-amzn-ErrorType"] == "ServiceUnavailableException"
+    # Unsealed: served again, no restart.
+    assert repo.get(f"simple/sealed/{dist.filename}").content == dist.data
+    upload_ok(repo, dists.wheel(DistSpec(name="sealed", version="1.1")))
+
+
 def test_a_default_key_that_is_not_derived_is_the_servers_fault_not_the_callers(
         packyard_factory: PackyardFactory, data_dir: Path, openbao: OpenBao) -> None:
     # A create-domain naming no key is not refused as the caller's mistake (400): the

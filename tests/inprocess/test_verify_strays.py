@@ -167,6 +167,27 @@ def test_regression_a_stray_left_by_a_killed_upload_on_s3_is_listed_and_can_be_d
     assert hashlib.sha256(got.content).hexdigest() == kept.sha256
 
 
+def test_regression_verify_on_s3_read_its_read_cache_not_the_store(
+        on_s3: tuple[InProcessPackyard, dict[str, str]], dists: DistFactory,
+        seaweedfs_server: SeaweedServer) -> None:
+    """verify read S3 blobs through the data directory's read cache: every file it checked was
+    copied to local disk, and a later run found the copies there, so a file deleted from (or
+    lost by) the bucket since was reported ok."""
+    packyard, env = on_s3
+    dist = dists.wheel(DistSpec(name="lost", version="1.0"))
+    assert upload(packyard.pypi_repo(), dist).status_code == 200
+    code, text = _verify(packyard, env=env)
+    assert code == 0, text
+    prefix = env["PACKYARD_BLOB_STORE"].split("/", 3)[3]
+    seaweedfs_server.client().delete_object(
+        Bucket=seaweedfs_server.bucket, Key=f"{prefix}/d1.enc/{dist.sha256[:2]}/{dist.sha256}")
+
+    code, text = _verify(packyard, env=env)
+    assert code == 1, text
+    assert "1 missing" in text
+    assert f"({dist.filename})" in text, text
+
+
 def test_verify_of_one_domain_lists_only_its_strays(packyard: InProcessPackyard,
                                                      tmp_path: Path) -> None:
     one = packyard.pypi_repo("one")

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from packyard.errors import Unavailable
 from packyard.lull import AfterQuiet, Lull
 
 
@@ -116,3 +117,28 @@ def test_a_pass_that_fails_is_logged_and_the_next_nudge_runs_again(
     failed = [r for r in caplog.records if r.getMessage() == "filling in something"]
     assert len(failed) == 1 and failed[0].exc_info is not None
     assert "the catalog is away" in caplog.text
+
+
+def test_regression_a_pass_during_a_database_restart_logs_one_warning_not_an_error_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Was: a PostgreSQL stopped for a few seconds under pulls made each replica process log
+    # "ERROR packyard.digests: filling in digests" with psycopg's, SQLAlchemy's and
+    # DatabaseUnavailable's tracebacks, for work the next pass does anyway.
+    runs: list[int] = []
+
+    async def work() -> None:
+        runs.append(len(runs))
+        raise Unavailable("The metadata database is unavailable right now; try again shortly")
+
+    async def steps() -> None:
+        soon = AfterQuiet(work, "filling in digests", quiet=0.01, outages=(Unavailable,))
+        soon.nudge()
+        while not runs:
+            await asyncio.sleep(0.01)
+        await soon.close()
+
+    with caplog.at_level(logging.WARNING, logger="packyard"):
+        asyncio.run(asyncio.wait_for(steps(), 5))
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [(
+        "WARNING", "filling in digests waits for the next pass: The metadata database is "
+        "unavailable right now; try again shortly", None)]

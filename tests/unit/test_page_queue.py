@@ -4,8 +4,12 @@ render under way."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
+import pytest
+
+from packyard.metadata.engine import DatabaseUnavailable
 from packyard.metadata.rendered_pages import PageQueue
 
 
@@ -68,3 +72,21 @@ def test_regression_close_returned_while_a_render_still_held_its_connection() ->
     assert finished == [True]
     queue.add([2])  # closed: nothing more is rendered
     assert queue.flush(1) and finished == [True]
+
+
+def test_regression_a_render_during_a_database_restart_logs_one_line_not_tracebacks(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Was: each process logged three chained tracebacks (AdminShutdown, OperationalError,
+    # DatabaseUnavailable) at every PostgreSQL restart under writes, for a render the next
+    # read does anyway.
+    def render(ids: set[int]) -> None:
+        raise DatabaseUnavailable("The metadata database is unavailable right now; try again "
+                                  "shortly")
+
+    queue = PageQueue(render)
+    with caplog.at_level(logging.WARNING, logger="packyard.metadata"):
+        queue.add([1])
+        assert queue.flush(10)
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [(
+        "rendering the pages of 1 package(s) waits for their next read: The metadata database "
+        "is unavailable right now; try again shortly", None)]
