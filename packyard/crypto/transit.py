@@ -16,9 +16,10 @@ Errors as transit answers them (``{"errors": [...]}``): 403 → ``KeyRefused`` (
 ``KeyUnavailable``); "encryption key not found" (400) or 404 → ``UnknownKey``; "message
 authentication failed" / "invalid ciphertext" (400) → ``TamperedKey``; no answer (refused, timed
 out) → ``KeyProviderSilent`` (also ``Unavailable``: 503, try again), as is an answer that it
-cannot now (429, or 5xx: sealed, a standby, failing inside); anything else → ``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at once
-with the same reason, so requests queued behind a hung transit are not each held for a timeout
-of their own; the outage's start and end are logged once (``silence.py``).
+cannot now (429, or 5xx: sealed, a standby, failing inside); anything else →
+``KeyUnavailable``. After a call gets no answer, the calls of the next few seconds fail at
+once with the same reason, so requests queued behind a hung transit are not each held for a
+timeout of their own; the outage's start and end are logged once (``silence.py``).
 """
 
 from __future__ import annotations
