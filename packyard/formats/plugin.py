@@ -108,6 +108,19 @@ class PublishTimes:
     the one it dates (it is imported as published now)."""
 
 
+def document_time(text: object, *, utc_z: bool = False) -> datetime | None:
+    """A time as a package document writes it: ISO 8601 with its zone (npm's ``time``), or
+    with ``utc_z`` RFC 3339 in UTC ending in ``Z`` (PEP 700's ``upload-time``); None for
+    anything else (no zone: the document's own error)."""
+    if not isinstance(text, str) or (utc_z and not text.endswith("Z")):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
 @dataclass(frozen=True)
 class DocumentResult:
     """What ``packyard import`` made of one package document read beside the files (npm's

@@ -32,7 +32,7 @@ from packyard.formats.npm import attributes
 from packyard.formats.npm.names import PackageName, parse_package_name
 from packyard.formats.npm.packument import StoredPackage, StoredVersion, full_document
 from packyard.formats.npm.semver import version_key, version_sort_key
-from packyard.formats.plugin import DocumentResult, PublishTimes
+from packyard.formats.plugin import DocumentResult, PublishTimes, document_time
 from packyard.model import Asset, PackageVersion
 
 if TYPE_CHECKING:
@@ -112,22 +112,12 @@ def _version_times(time: Any, versions: Mapping[str, Any]) -> dict[str, datetime
     for version, text in time.items():
         if version not in versions:
             continue
-        moment = _parsed_time(text)
+        moment = document_time(text)
         if moment is None:
             raise Invalid(f'time["{version}"] must be an ISO 8601 time with its zone, as '
                           "2024-01-31T12:00:00.000Z")
         found[version] = moment
     return found
-
-
-def _parsed_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.utcoffset() is not None else None
 
 
 class RegistryDocuments:

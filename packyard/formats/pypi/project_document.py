@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packyard.errors import Conflict, Invalid, PackyardError
-from packyard.formats.plugin import DocumentResult, PublishTimes, YankResult
+from packyard.formats.plugin import DocumentResult, PublishTimes, YankResult, document_time
 from packyard.formats.pypi import attributes
 from packyard.formats.pypi.filenames import parse_listed_filename
 from packyard.formats.pypi.names import normalize_name, normalize_version
@@ -133,7 +133,7 @@ def _file(entry: Any, index: int, project: str) -> DocumentFile:
     moment = entry.get("upload-time")
     upload_time = None
     if moment is not None:
-        upload_time = _parsed_time(moment)
+        upload_time = document_time(moment, utc_z=True)
         if upload_time is None:
             raise Invalid(f"{where}.upload-time must be an RFC 3339 time in UTC, as "
                           "2024-01-31T12:00:00.000000Z (PEP 700)")
@@ -145,16 +145,6 @@ def _file(entry: Any, index: int, project: str) -> DocumentFile:
     sha256 = hashes.get("sha256")
     return DocumentFile(filename, version_key, upload_time, yanked,
                         sha256.lower() if isinstance(sha256, str) else None)
-
-
-def _parsed_time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text.endswith("Z"):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.utcoffset() is not None else None
 
 
 class ProjectDocuments:
