@@ -54,6 +54,19 @@ def _packyard(home: ClientHome, *args: str | Path) -> Any:
     return run([tool("packyard"), *args], home.env(), check=False)
 
 
+def _imported_air_gapped(server_factory: Any, home: ClientHome, dest: Path
+                         ) -> tuple[Any, Any, str]:
+    """``dest`` imported into a new server's new npm repository (the air-gapped side): its
+    CodeArtifact client, the repository, and what the import printed."""
+    airgapped = server_factory()
+    api = codeartifact_client(airgapped.url)
+    target = create_npm_repo(api, airgapped.url, "airgap")
+    imported = _packyard(home, "import", "--data-dir", airgapped.data_dir, "--domain",
+                         target.domain, "--repository", target.repository, dest)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return api, target, str(imported.stdout)
+
+
 def test_an_exported_repository_installs_from_another_server_byte_for_byte(
         server: ServerProcess, api: Any, server_factory: ServerFactory, dists: DistFactory,
         session_home: ClientHome, tmp_path: Path) -> None:
@@ -206,13 +219,8 @@ def test_packages_kept_through_public_npmjs_cross_the_gap_and_install_offline(
         "npm/@types/gap-thing/gap-thing-2.0.0.tgz": hashlib.sha256(
             upstream.tarballs["@types/gap-thing/-/gap-thing-2.0.0.tgz"]).hexdigest()}
 
-    airgapped = server_factory()
-    other_api = codeartifact_client(airgapped.url)
-    target = create_npm_repo(other_api, airgapped.url, "airgap")
-    imported = _packyard(session_home, "import", "--data-dir", airgapped.data_dir, "--domain",
-                         target.domain, "--repository", target.repository, dest)
-    assert imported.returncode == 0, imported.stdout + imported.stderr
-    assert "2 imported, 0 already present, 0 refused" in imported.stdout
+    other_api, target, imported = _imported_air_gapped(server_factory, session_home, dest)
+    assert "2 imported, 0 already present, 0 refused" in imported
     (consumer / "node_modules").rename(tmp_path / "connected-modules")
     (consumer / "package-lock.json").unlink()
     offline = NpmHome(tmp_path / "offline-home")
@@ -265,13 +273,8 @@ def test_regression_an_air_gapped_import_published_every_version_now(
     exported = _packyard(session_home, "export", "--data-dir", connected.data_dir, "--domain",
                          repo.domain, "--repository", repo.repository, dest)
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    airgapped = server_factory()
-    other_api = codeartifact_client(airgapped.url)
-    target = create_npm_repo(other_api, airgapped.url, "airgap")
-    imported = _packyard(session_home, "import", "--data-dir", airgapped.data_dir, "--domain",
-                         target.domain, "--repository", target.repository, dest)
-    assert imported.returncode == 0, imported.stdout + imported.stderr
-    assert "2 imported" in imported.stdout
+    other_api, target, imported = _imported_air_gapped(server_factory, session_home, dest)
+    assert "2 imported" in imported
 
     offline = NpmHome(tmp_path / "offline-home")
     offline.write_npmrc(target.endpoint, target.token)
