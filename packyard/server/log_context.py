@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from packyard.errors import UpstreamError, without_credentials
+from packyard.errors import Unavailable, UpstreamError, without_credentials
 from packyard.http.request_note import current_request_id
 from packyard.server.log_format import JsonFormatter, log_uncaught
 
@@ -39,12 +39,16 @@ _ASGI_EXCEPTION = "Exception in ASGI application"
 
 
 class CutShortResponses(logging.Filter):
-    """One warning line, not uvicorn's error and chained tracebacks, for a response Packyard
-    cut short on purpose: a file streamed from an upstream that failed (or failed
-    verification) before its last byte (``upstream/pullthrough.py``) can only be told to the
-    client by ending the response early, which under ASGI is raising from its body; the error
-    says why. Anything else that ends a started response (this server's own storage failing,
-    a bug) keeps uvicorn's error and traceback."""
+    """One line, not uvicorn's error and chained tracebacks, for a response ended early by
+    what its message says in full:
+    - a warning for one Packyard cut short on purpose: a file streamed from an upstream that
+      failed (or failed verification) before its last byte (``upstream/pullthrough.py``) can
+      only be told to the client by ending the response early, which under ASGI is raising
+      from its body;
+    - an error for one this server's own backend cut short by an outage (``Unavailable``: the
+      database restarting under a pull's commit, the blob store gone mid-file), which the
+      backend's own log lines have said once already.
+    Anything else that ends a started response (a bug) keeps uvicorn's error and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.levelno >= logging.ERROR \
@@ -54,6 +58,12 @@ class CutShortResponses(logging.Filter):
                 record.msg, record.args = "response cut short: %s", (error.message,)
                 record.exc_info = record.exc_text = None
                 record.levelno, record.levelname = logging.WARNING, "WARNING"
+                return True
+            outage = _root_error(record.exc_info[1], Unavailable)
+            if outage is not None:
+                record.msg, record.args = "response cut short by an outage: %s", (
+                    outage.message,)
+                record.exc_info = record.exc_text = None
         return True
 
 
@@ -127,9 +137,17 @@ _TELL_SECRETS_AT_DEBUG = ("botocore", "boto3", "s3transfer", "urllib3")
 
 def _upstream_error(exc: BaseException | None) -> UpstreamError | None:
     """The upstream's error at the root of ``exc``'s chain (Starlette wraps it twice), if any."""
+    return _root_error(exc, UpstreamError)
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _root_error(exc: BaseException | None, kind: type[_E]) -> _E | None:
+    """The first error of ``kind`` down ``exc``'s chain (its causes and contexts), if any."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UpstreamError):
+        if isinstance(exc, kind):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

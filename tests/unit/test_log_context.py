@@ -41,12 +41,21 @@ def test_an_upstream_error_that_ended_a_response_is_one_warning_line() -> None:
 
 
 def test_any_other_exception_keeps_its_traceback() -> None:
-    # A bug, or this server's own storage failing mid-file: not an upstream's doing.
-    for cause in (KeyError("bug"), Unavailable("The blob store is unreachable")):
-        record = _record(_wrapped(cause))
-        assert CutShortResponses().filter(record)
-        assert record.levelno == logging.ERROR and record.exc_info is not None
-        assert record.getMessage().startswith("Exception in ASGI application")
+    # A bug: neither an upstream's doing nor an outage.
+    record = _record(_wrapped(KeyError("bug")))
+    assert CutShortResponses().filter(record)
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.getMessage().startswith("Exception in ASGI application")
+
+
+def test_regression_an_outage_that_ended_a_response_logged_chained_tracebacks() -> None:
+    # A pull's commit meeting a PostgreSQL restart: uvicorn's error with three chained
+    # tracebacks in each process, for what the database's own line had already said.
+    record = _record(_wrapped(Unavailable("The metadata database is unavailable right now")))
+    assert CutShortResponses().filter(record)
+    assert (record.levelno, record.exc_info) == (logging.ERROR, None)
+    assert record.getMessage() == ("response cut short by an outage: The metadata database is "
+                                   "unavailable right now")
 
 
 def test_regression_a_worker_process_that_died_was_logged_at_info() -> None:
