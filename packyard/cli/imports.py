@@ -113,14 +113,14 @@ def _documents_summary(results: Sequence[DocumentResult]) -> str:
     def count(kind: str) -> int:
         return sum(len(getattr(r, kind)) for r in results)
 
+    def tally(kind: str) -> str:
+        return (f"{count(kind + '_set'):,} set, {count(kind + '_present'):,} already set, "
+                f"{count(kind + '_skipped'):,} skipped")
+
     text = (f"{read:,} package document{'' if read == 1 else 's'} read, {refused:,} refused: "
-            f"{count('tags_set'):,} dist-tags set, {count('tags_present'):,} already set, "
-            f"{count('tags_skipped'):,} skipped; {count('deprecations_set'):,} deprecations set, "
-            f"{count('deprecations_present'):,} already set, "
-            f"{count('deprecations_skipped'):,} skipped")
+            f"dist-tags {tally('tags')}; deprecations {tally('deprecations')}")
     if count("yanks_set") or count("yanks_present") or count("yanks_skipped"):
-        text += (f"; {count('yanks_set'):,} versions yanked (Unlisted), "
-                 f"{count('yanks_present'):,} already so, {count('yanks_skipped'):,} skipped")
+        text += f"; yanks (versions made Unlisted) {tally('yanks')}"
     if read and not any(r.changed for r in results):
         text += " (nothing changed)"
     return text

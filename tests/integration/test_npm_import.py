@@ -215,8 +215,8 @@ def test_regression_npm_saw_no_dist_tags_or_deprecations_of_an_imported_storage_
     imported = _import(server, repo, session_home, storage.parent)
 
     assert imported.returncode == 0, imported.stdout + imported.stderr
-    assert ("1 package document read, 0 refused: 3 dist-tags set, 0 already set, 0 skipped; "
-            "1 deprecations set") in imported.stdout
+    assert ("1 package document read, 0 refused: dist-tags 3 set, 0 already set, 0 skipped; "
+            "deprecations 1 set") in imported.stdout
 
     def seen_by_npm(target: NpmRepo) -> tuple[str, str, str]:
         home.write_npmrc(target.endpoint, target.token)

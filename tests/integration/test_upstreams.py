@@ -1247,7 +1247,7 @@ def test_regression_a_release_pypi_yanked_was_installable_after_export_and_impor
     imported = run([tool("packyard"), "import", "--data-dir", airgapped.data_dir, "--domain",
                     target.domain, "--repository", target.repository, dest], chain.home.env())
     assert "3 imported" in imported.stdout, imported.stdout
-    assert "1 versions yanked (Unlisted)" in imported.stdout, imported.stdout
+    assert "yanks (versions made Unlisted) 1 set" in imported.stdout, imported.stdout
 
     def page(url: str, auth: tuple[str, str]) -> dict[str, tuple[str, bool]]:
         with httpx.Client(auth=auth, timeout=60, trust_env=False) as http:

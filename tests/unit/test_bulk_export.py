@@ -775,7 +775,7 @@ def test_regression_an_export_import_round_trip_lost_dist_tags_and_deprecations(
         "--data-dir", str(other), "--domain", "dom", "--repository", "mirror", str(dest)],
         env={"PACKYARD_DATA_DIR": None})
     assert imported.exit_code == 0, imported.output
-    assert "4 package documents read, 0 refused: 2 dist-tags set" in imported.stdout
+    assert "4 package documents read, 0 refused: dist-tags 2 set" in imported.stdout
     for name in ("left-pad", "@acme/util"):
         assert _npm_state(other, "dom", "mirror", name) == _npm_state(
             source.data_dir, "dom", "repo", name), name

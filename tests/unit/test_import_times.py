@@ -171,7 +171,7 @@ def test_regression_a_release_pypi_yanked_was_installable_after_export_and_impor
     # A rerun changes nothing, and says so.
     code, out = _cli(import_files, data, str(folder))
     assert code == 0, out
-    assert "0 versions yanked (Unlisted), 1 already so, 0 skipped" in out
+    assert "yanks (versions made Unlisted) 0 set, 1 already set, 0 skipped" in out
     assert out.rstrip().endswith("(nothing changed)")
 
 

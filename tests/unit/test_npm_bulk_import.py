@@ -609,8 +609,8 @@ def test_a_rerun_of_the_import_changes_nothing_and_says_so(data_dir: Path,
     assert out.startswith("5 files into dom/repo in ")
     assert ("0 imported, 5 already present, 0 refused" in out)
     assert out.rstrip().endswith(
-        "2 package documents read, 0 refused: 0 dist-tags set, 4 already set, 0 skipped; "
-        "0 deprecations set, 2 already set, 0 skipped (nothing changed)")
+        "2 package documents read, 0 refused: dist-tags 0 set, 4 already set, 0 skipped; "
+        "deprecations 0 set, 2 already set, 0 skipped (nothing changed)")
     services = _services(data_dir)
     try:
         assert {v.version: v.revision
@@ -660,8 +660,8 @@ def test_tags_and_deprecations_naming_versions_not_in_the_repository_are_skipped
         services.catalog.dispose()
 
     code, out, _ = _import(data_dir, tmp_path, output="text")
-    assert "1 dist-tags set" not in out
-    assert "0 dist-tags set, 1 already set, 3 skipped" in out
+    assert "dist-tags 1 set" not in out
+    assert "dist-tags 0 set, 1 already set, 3 skipped" in out
 
 
 def test_a_projects_own_package_json_is_passed_over(data_dir: Path, packed: Path) -> None:
@@ -727,7 +727,7 @@ def test_a_malformed_document_is_refused_whole_and_the_rest_carries_on(
     shown = " ".join(err.split())
     assert f"refused {broken}: versions[\"1.1.0\"].deprecated must be a string." in shown
     assert f"refused {truncated}: not a JSON document (" in shown
-    assert "1 package document read, 2 refused: 0 dist-tags set, 1 already set" in out
+    assert "1 package document read, 2 refused: dist-tags 0 set, 1 already set" in out
     services = _services(data_dir)
     try:
         # The tarballs alone: latest on the highest release, no stable, no deprecation.
