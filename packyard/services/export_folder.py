@@ -149,19 +149,7 @@ class ExportFolder:
         if data == existing:
             self._sums[relative] = sha256
             return "present"
-        temporary = target.with_name(
-            f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            with os.fdopen(fd, "wb", closefd=False) as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        finally:
-            os.close(fd)
-            temporary.unlink(missing_ok=True)
+        _replace_whole(target, data)
         self._sums[relative] = sha256
         self._folders.add(target.parent)
         return "written"
@@ -193,15 +181,7 @@ class ExportFolder:
             return  # nothing exported: sha256sum -c refuses a list without a line
         text = "".join(f"{line}\n" for line in kept) + "".join(
             f"{sha256}  {relative}\n" for relative, sha256 in sorted(listed.items()))
-        temporary = sums.with_name(f".{SUMS}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
-        try:
-            with open(temporary, "x", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, sums)
-        finally:
-            temporary.unlink(missing_ok=True)
+        _replace_whole(sums, text.encode("utf-8"))
         _sync_folder(self.root)
 
     def _place(self, parts: tuple[str, ...]) -> Path:
@@ -237,6 +217,23 @@ class ExportFolder:
         if _held(target, sha256, size):
             return "present"
         raise _other_bytes(relative, target)
+
+
+def _replace_whole(target: Path, data: bytes) -> None:
+    """``data`` written, flushed and renamed over ``target`` (a package document, SHA256SUMS):
+    its temporary file is owner-only and locked while written, as a file's is (``write``)."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    finally:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
 
 
 def _held(target: Path, sha256: str, size: int) -> bool | None:
