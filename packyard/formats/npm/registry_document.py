@@ -198,7 +198,7 @@ def merge_document(existing: bytes | None, document: Mapping[str, Any]) -> bytes
                 merged[key] = {**old, **new}
         merged = {**earlier, **merged}
         versions: dict[str, Any] = merged["versions"]
-        merged["versions"] = {v: versions[v] for v in sorted(versions, key=_sort_key)}
+        merged["versions"] = {v: versions[v] for v in sorted(versions, key=version_sort_key)}
         old_tags = earlier["dist-tags"] if isinstance(earlier["dist-tags"], dict) else {}
         merged["dist-tags"] = {tag: version for tag, version in
                                {**old_tags, **document["dist-tags"]}.items()
@@ -230,15 +230,8 @@ def _key(version: str) -> str:
     """A version's key, as the publisher computes it (a version semver refuses as it is)."""
     try:
         return version_key(version)
-    except Exception:
+    except Invalid:
         return version
-
-
-def _sort_key(version: str) -> tuple[int, Any]:
-    try:
-        return (0, version_sort_key(version))
-    except Exception:
-        return (1, version)  # not semver: after the rest, as it came
 
 
 def _shasum(version: PackageVersion, asset: Asset) -> str | None:
