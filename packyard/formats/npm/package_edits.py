@@ -45,7 +45,7 @@ from packyard.formats.npm.publish_checks import (
     unpublished_versions,
 )
 from packyard.formats.npm.registry_document import RegistryDocument
-from packyard.formats.npm.semver import version_key
+from packyard.formats.npm.semver import is_valid_version, version_key
 from packyard.formats.plugin import DeprecationResult, TagResult
 from packyard.model import Domain, Package, PackageVersion, Repository
 from packyard.services.registry import Registry
@@ -113,7 +113,7 @@ class PackageEdits:
         self._publisher.authorize(principal, domain, repo.name, name, PUBLISH)
         target = parse_tag_body(body)
         local = self.local(repo, name)
-        version = local.version(target) if _is_version(target) else None
+        version = local.version(target) if is_valid_version(target) else None
         tags = tags_after_set(local.tags, tag, version.version if version else target,
                               local.listed(), name.full)
         apply_tags(self._registry, local.package.id, local.tags, tags)
@@ -179,7 +179,7 @@ class PackageEdits:
         effective = effective_dist_tags(local.tags, listed)
         tags = dict(local.tags)
         for tag, wanted in document.dist_tags.items():
-            held = local.version(wanted) if _is_version(wanted) else None
+            held = local.version(wanted) if is_valid_version(wanted) else None
             if held is None or held.version not in listed:
                 done.tags_skipped.append(TagResult(tag, wanted, _not_listed(name, wanted, held)))
                 continue
@@ -194,7 +194,7 @@ class PackageEdits:
             done.tags_set.append(TagResult(tag, held.version))
         wanted_messages: dict[str, str] = {}
         for version, message in document.deprecations.items():
-            held = local.version(version) if _is_version(version) else None
+            held = local.version(version) if is_valid_version(version) else None
             if held is None or held.version not in listed:
                 done.deprecations_skipped.append(DeprecationResult(
                     version, message, _not_listed(name, version, held)))
@@ -231,7 +231,7 @@ class PackageEdits:
             local = self.local(repo, name)
         except NotFound:
             return False
-        held = local.version(version) if _is_version(version) else None
+        held = local.version(version) if is_valid_version(version) else None
         if held is None:
             return False
         check_revision(rev, local.revision, name.full)
@@ -270,11 +270,3 @@ def _not_listed(name: PackageName, version: str, held: PackageVersion | None) ->
     if held is None:
         return f"{name.full}@{version} is not in the repository"
     return f"{name.full}@{held.version} is {held.status} in the repository, not listed"
-
-
-def _is_version(text: str) -> bool:
-    try:
-        version_key(text)
-    except Exception:
-        return False
-    return True
