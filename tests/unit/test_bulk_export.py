@@ -18,22 +18,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from packyard.auth.principal import root_principal
-from packyard.bootstrap import Services, build_services
+from packyard.bootstrap import Services
 from packyard.cli.exports import export_files
 from packyard.cli.imports import import_files
 from packyard.metadata.catalog import EntryPoint, NewAsset, NewVersion
 from packyard.model import Repository
-from packyard.settings import load_settings
+from tests.unit.bulk_support import ACCT, ROOT, with_repositories
+from tests.unit.bulk_support import services_on as _services
 from tests.unit.npm_samples import Member, manifest_bytes, tgz
 from tests.unit.pypi_samples import build_sdist, build_wheel
-
-ACCT = "000000000000"
-ROOT = root_principal(ACCT)
-
-
-def _services(data_dir: Path, **settings: Any) -> Services:
-    return build_services(load_settings(environ={}, data_dir=data_dir, **settings))
 
 
 def _tarball(name: str, version: str) -> bytes:
@@ -60,12 +53,7 @@ class Source:
 
 
 def _make_source(tmp_path: Path, **settings: Any) -> Source:
-    data = tmp_path / "data"
-    data.mkdir()
-    services = _services(data, **settings)
-    services.registry.create_domain(ROOT, "dom")
-    services.registry.create_repository(ROOT, "dom", "repo", None)
-    services.catalog.dispose()
+    data = with_repositories(tmp_path / "data", "dom", "repo", **settings)
     files = tmp_path / "files"
     files.mkdir()
     build_wheel(files, name="Alpha_Lib", version="1.0")
@@ -195,12 +183,7 @@ def test_an_export_imports_into_another_server_as_the_same_files(
         source: Source, tmp_path: Path) -> None:
     dest = tmp_path / "export"
     assert source.cli(dest=dest)[0] == 0
-    other = tmp_path / "other"
-    other.mkdir()
-    services = _services(other)
-    services.registry.create_domain(ROOT, "elsewhere")
-    services.registry.create_repository(ROOT, "elsewhere", "mirror", None)
-    services.catalog.dispose()
+    other = with_repositories(tmp_path / "other", "elsewhere", "mirror")
 
     imported = CliRunner().invoke(import_files, [
         "--data-dir", str(other), "--domain", "elsewhere", "--repository", "mirror",
@@ -765,12 +748,7 @@ def test_regression_an_export_import_round_trip_lost_dist_tags_and_deprecations(
     assert (util["name"], util["dist-tags"], list(util["_attachments"])) == (
         "@acme/util", {"latest": "2.0.0"}, ["util-2.0.0.tgz"])
     # On the far side: the same tags and deprecations.
-    other = tmp_path / "other"
-    other.mkdir()
-    far = _services(other)
-    far.registry.create_domain(ROOT, "dom")
-    far.registry.create_repository(ROOT, "dom", "mirror", None)
-    far.catalog.dispose()
+    other = with_repositories(tmp_path / "other", "dom", "mirror")
     imported = CliRunner().invoke(import_files, [
         "--data-dir", str(other), "--domain", "dom", "--repository", "mirror", str(dest)],
         env={"PACKYARD_DATA_DIR": None})

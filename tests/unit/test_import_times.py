@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from packyard.auth.principal import root_principal
-from packyard.bootstrap import Services, build_services
 from packyard.cli.exports import export_files
 from packyard.cli.imports import import_files
 from packyard.errors import Conflict, Invalid
@@ -23,12 +21,10 @@ from packyard.formats.pypi.project_document import (
     read_project_document,
 )
 from packyard.model import Asset, PackageVersion
-from packyard.settings import load_settings
+from tests.unit.bulk_support import services_on as _services
+from tests.unit.bulk_support import with_repositories
 from tests.unit.npm_samples import Member, manifest_bytes, tgz
 from tests.unit.pypi_samples import build_sdist, build_wheel
-
-ACCT = "000000000000"
-ROOT = root_principal(ACCT)
 
 WHEEL_1 = "alpha_lib-1.0-py3-none-any.whl"
 SDIST_1 = "alpha_lib-1.0.tar.gz"
@@ -42,17 +38,8 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _services(data_dir: Path) -> Services:
-    return build_services(load_settings(environ={}, data_dir=data_dir))
-
-
 def _server(path: Path) -> Path:
-    path.mkdir()
-    services = _services(path)
-    services.registry.create_domain(ROOT, "dom")
-    services.registry.create_repository(ROOT, "dom", "repo", None)
-    services.catalog.dispose()
-    return path
+    return with_repositories(path, "dom", "repo")
 
 
 def _cli(command: Any, data_dir: Path, *args: str) -> tuple[int, str]:

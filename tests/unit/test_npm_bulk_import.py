@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from packyard.auth.principal import root_principal
-from packyard.bootstrap import Services, build_services
+from packyard.bootstrap import Services
 from packyard.cli.imports import import_files
 from packyard.formats.bulk_import import BulkImporter, find_files
 from packyard.formats.npm import attributes
@@ -25,7 +24,8 @@ from packyard.formats.npm.publish import CheckedTarball, NpmLimits, NpmPublisher
 from packyard.formats.plugin import FileResult
 from packyard.metadata.outbox import EventOutbox
 from packyard.model import PackageVersion
-from packyard.settings import load_settings
+from tests.unit.bulk_support import ROOT, with_repositories
+from tests.unit.bulk_support import services_on as _services
 from tests.unit.npm_samples import (
     ACME_UTIL_TGZ,
     DEMO_LIB_TGZ,
@@ -37,26 +37,14 @@ from tests.unit.npm_samples import (
 )
 from tests.unit.pypi_samples import build_wheel
 
-ROOT = root_principal("000000000000")
 SUFFIXES = (".tgz",)
-
-
-def _services(data_dir: Path, **settings: int) -> Services:
-    return build_services(load_settings(environ={}, data_dir=data_dir, **settings))
 
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
     """A server's data directory with the domain ``dom`` and the repositories ``repo`` and
     ``http`` (where the real npm's publishes go, to compare)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    services = _services(data)
-    services.registry.create_domain(ROOT, "dom")
-    services.registry.create_repository(ROOT, "dom", "repo", None)
-    services.registry.create_repository(ROOT, "dom", "http", None)
-    services.catalog.dispose()
-    return data
+    return with_repositories(tmp_path / "data", "dom", "repo", "http")
 
 
 @pytest.fixture()

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from packyard.auth.principal import root_principal
-from packyard.bootstrap import Services, build_services
+from packyard.bootstrap import Services
 from packyard.cli.imports import import_files
 from packyard.formats.bulk_import import BulkImporter, find_files
 from packyard.formats.plugin import FileResult
 from packyard.formats.pypi.attributes import metadata_sha256
 from packyard.formats.pypi.plugin import DIST_SUFFIXES
 from packyard.formats.pypi.publish import CheckedFile, PypiPublisher
-from packyard.settings import load_settings
+from tests.unit.bulk_support import ROOT, with_repositories
+from tests.unit.bulk_support import services_on as _services
 from tests.unit.pypi_samples import (
     build_sdist,
     build_wheel,
@@ -28,24 +28,11 @@ from tests.unit.pypi_samples import (
     write_tar_gz,
 )
 
-ACCT = "000000000000"
-ROOT = root_principal(ACCT)
-
-
-def _services(data_dir: Path, **settings: int) -> Services:
-    return build_services(load_settings(environ={}, data_dir=data_dir, **settings))
-
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
     """A server's data directory with the domain ``dom`` and the repository ``repo``."""
-    data = tmp_path / "data"
-    data.mkdir()
-    services = _services(data)
-    services.registry.create_domain(ROOT, "dom")
-    services.registry.create_repository(ROOT, "dom", "repo", None)
-    services.catalog.dispose()
-    return data
+    return with_repositories(tmp_path / "data", "dom", "repo")
 
 
 @pytest.fixture()
